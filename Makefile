@@ -1,0 +1,41 @@
+# Front door.  `make check` is what CI runs: install what is missing, build,
+# run every test in a normal and an ASan+UBSan build, print one summary line.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_FLAGS ?= -Dwerror=true
+
+.PHONY: all deps build check check-fast demo bench clean install
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_FLAGS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) $(MESON_FLAGS) -Db_sanitize=address,undefined -Db_lundef=false
+
+build: $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+# Every test twice (plain and sanitized); the last line is "N passed, N failed, N skipped".
+check: deps
+	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
+
+# Plain build only, for the edit-compile-test loop.
+check-fast: deps
+	@scripts/check.sh $(BUILD)
+
+demo: deps build
+	@scripts/demo.sh $(BUILD)
+
+bench: deps build
+	@scripts/bench.sh $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

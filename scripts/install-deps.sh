@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the Debian packages lvss needs to build and test, when they are
+# missing and we are root.  Keep this list and README.md's in step.
+set -eu
+PKGS="meson ninja-build pkg-config gcc clang python3 libsystemd-dev libjansson-dev
+libcmocka-dev libzstd-dev libxxhash-dev libsodium-dev dbus-daemon xfsprogs
+btrfs-progs util-linux e2fsprogs"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing Debian packages:$missing (run as root or install them)" >&2
+    exit 0
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
