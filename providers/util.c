@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/* providers/util.c: path, snapshot-area and tree helpers for the providers. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/statfs.h>
+
+#include "providers/util.h"
+
+#ifndef XFS_SUPER_MAGIC
+#define XFS_SUPER_MAGIC 0x58465342
+#endif
+
+int pv_fail(char *why, int r, const char *fmt, ...) {
+        if (why) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(why, LVSS_PROVIDER_WHY_MAX, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+bool pv_id_valid(const char *id) {
+        size_t n = 0;
+        if (!id)
+                return false;
+        for (; id[n]; n++) {
+                char c = id[n];
+                bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_';
+                if (!ok || n + 1 >= LVSS_PROVIDER_ID_MAX)
+                        return false;
+        }
+        return n > 0;
+}
+
+int pv_canonical(const char *path, char *ret, char *why) {
+        _cleanup_free_ char *p = NULL;
+
+        if (!path || path[0] != '/')
+                return pv_fail(why, -EINVAL, "'%s': path must be absolute", path ? path : "(null)");
+        p = realpath(path, NULL);
+        if (!p)
+                return pv_fail(why, -errno, "'%s': %m", path);
+        if (strlen(p) >= LVSS_PROVIDER_PATH_MAX)
+                return pv_fail(why, -ENAMETOOLONG, "'%s': path too long", path);
+        /* Snapshotting a snapshot would nest areas without end. */
+        if (strstr(p, "/" PV_AREA "/") || (strlen(p) >= strlen("/" PV_AREA) &&
+            strcmp(p + strlen(p) - strlen("/" PV_AREA), "/" PV_AREA) == 0))
+                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                               "'%s' is inside a snapshot area (" PV_AREA ")", path);
+        strcpy(ret, p);
+        return 0;
+}
+
+int pv_fs_type(const char *path, long *ret_magic, const char **ret_name) {
+        struct statfs sfs;
+        const char *name;
+
+        if (statfs(path, &sfs) < 0)
+                return -errno;
+        switch ((unsigned long) sfs.f_type) {
+        case BTRFS_SUPER_MAGIC: name = "btrfs"; break;
+        case XFS_SUPER_MAGIC: name = "xfs"; break;
+        case EXT4_SUPER_MAGIC: name = "ext4"; break;
+        case TMPFS_MAGIC: name = "tmpfs"; break;
+        case OVERLAYFS_SUPER_MAGIC: name = "overlayfs"; break;
+        case NFS_SUPER_MAGIC: name = "nfs"; break;
+        case SQUASHFS_MAGIC: name = "squashfs"; break;
+        case PROC_SUPER_MAGIC: name = "proc"; break;
+        case SYSFS_MAGIC: name = "sysfs"; break;
+        default: name = "an unsupported filesystem"; break;
+        }
+        if (ret_magic)
+                *ret_magic = (long) sfs.f_type;
+        if (ret_name)
+                *ret_name = name;
+        return 0;
+}
+
+int pv_find_root(const char *path, bool btrfs_subvolume, char *ret_root) {
+        char cur[LVSS_PROVIDER_PATH_MAX];
+        struct stat st, parent;
+
+        if (strlen(path) >= sizeof(cur))
+                return -ENAMETOOLONG;
+        strcpy(cur, path);
+        if (stat(cur, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode)) {
+                /* Start from the directory holding a file. */
+                char *slash = strrchr(cur, '/');
+                if (slash == cur)
+                        slash[1] = 0;
+                else
+                        *slash = 0;
+                if (stat(cur, &st) < 0)
+                        return -errno;
+        }
+        for (;;) {
+                /* btrfs: every subvolume root is inode 256
+                 * (BTRFS_FIRST_FREE_OBJECTID), including the top level. */
+                if (btrfs_subvolume && st.st_ino == 256)
+                        break;
+                if (strcmp(cur, "/") == 0)
+                        break;
+                char up[LVSS_PROVIDER_PATH_MAX];
+                strcpy(up, cur);
+                char *slash = strrchr(up, '/');
+                if (slash == up)
+                        slash[1] = 0;
+                else
+                        *slash = 0;
+                if (stat(up, &parent) < 0)
+                        return -errno;
+                if (!btrfs_subvolume && parent.st_dev != st.st_dev)
+                        break;
+                strcpy(cur, up);
+                st = parent;
+        }
+        strcpy(ret_root, cur);
+        return 0;
+}
+
+const char *pv_relative(const char *root, const char *path) {
+        size_t n = strlen(root);
+        if (strcmp(root, "/") == 0)
+                return path + 1;
+        if (strncmp(root, path, n) != 0)
+                return NULL;
+        if (path[n] == 0)
+                return "";
+        if (path[n] != '/')
+                return NULL;
+        return path + n + 1;
+}
+
+int pv_area_open(const char *root, bool create, int *ret_fd) {
+        _cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+                return -errno;
+        if (create && mkdirat(rfd, PV_AREA, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        int fd = openat(rfd, PV_AREA, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char *why) {
+        char area[LVSS_PROVIDER_PATH_MAX];
+        const char *base;
+        size_t n = strnlen(snap->priv, sizeof(snap->priv));
+
+        if (!pv_id_valid(snap->snapshot_id))
+                return pv_fail(why, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
+        if (n == 0 || n >= sizeof(snap->priv) || snap->priv[0] != '/')
+                return pv_fail(why, -EINVAL, "snapshot %s: provider data is not an absolute path",
+                               snap->snapshot_id);
+        strcpy(area, snap->priv);
+        char *slash = strrchr(area, '/');
+        base = slash + 1;
+        if (strcmp(base, snap->snapshot_id) != 0)
+                return pv_fail(why, -EINVAL, "snapshot %s: provider data '%s' does not name this snapshot",
+                               snap->snapshot_id, snap->priv);
+        *slash = 0;
+        slash = strrchr(area, '/');
+        if (!slash || strcmp(slash + 1, PV_AREA) != 0)
+                return pv_fail(why, -EINVAL, "snapshot %s: '%s' is not inside a " PV_AREA " area",
+                               snap->snapshot_id, snap->priv);
+        int fd = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return pv_fail(why, -errno, "snapshot %s: cannot open '%s': %m", snap->snapshot_id, area);
+        *ret_area_fd = fd;
+        return 0;
+}
+
+int pv_fill_paths(lvss_provider_snapshot *snap, const char *root, char *why) {
+        const char *rel = pv_relative(root, snap->original);
+        int n;
+
+        if (!pv_id_valid(snap->snapshot_id))
+                return pv_fail(why, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
+        if (!rel)
+                return pv_fail(why, -EINVAL, "'%s' is not below '%s'", snap->original, root);
+        n = snprintf(snap->priv, sizeof(snap->priv), "%s/" PV_AREA "/%s",
+                     strcmp(root, "/") == 0 ? "" : root, snap->snapshot_id);
+        if (n < 0 || (size_t) n >= sizeof(snap->priv))
+                return pv_fail(why, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
+        n = snprintf(snap->path, sizeof(snap->path), "%s%s%s", snap->priv, rel[0] ? "/" : "", rel);
+        if (n < 0 || (size_t) n >= sizeof(snap->path))
+                return pv_fail(why, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
+        return 0;
+}
+
+static int rm_children(int fd, dev_t dev) {
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+        int dfd = dup(fd);
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                struct stat st;
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        if (st.st_dev != dev) {
+                                r = -EXDEV; /* never remove through a mount or subvolume */
+                                break;
+                        }
+                        _cleanup_close_ int cfd = openat(fd, de->d_name,
+                                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0) {
+                                r = -errno;
+                                break;
+                        }
+                        r = rm_children(cfd, dev);
+                        if (r < 0)
+                                break;
+                        if (unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0) {
+                                r = -errno;
+                                break;
+                        }
+                } else if (unlinkat(fd, de->d_name, 0) < 0) {
+                        r = -errno;
+                        break;
+                }
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        closedir(d);
+        return r;
+}
+
+int pv_rm_tree(int dirfd, const char *name) {
+        struct stat st, top;
+        int r;
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+        if (fstat(dirfd, &top) < 0)
+                return -errno;
+        if (st.st_dev != top.st_dev)
+                return -EXDEV;
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = rm_children(fd, st.st_dev);
+        if (r < 0)
+                return r;
+        return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
+        for (size_t i = 0; i < n; i++) {
+                bool seen = false;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(snaps[j]->volume, snaps[i]->volume) == 0)
+                                seen = true;
+                if (seen)
+                        continue;
+                _cleanup_close_ int fd = open(snaps[i]->volume, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return pv_fail(why, -errno, "'%s': cannot open for syncfs: %m", snaps[i]->volume);
+                if (syncfs(fd) < 0)
+                        return pv_fail(why, -errno, "'%s': syncfs failed: %m", snaps[i]->volume);
+        }
+        return 0;
+}

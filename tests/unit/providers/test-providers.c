@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Provider unit tests on real filesystems.  The driver script
+ * (run-providers-test.sh) mounts scratch XFS (reflink=1 and reflink=0) and
+ * btrfs loop filesystems and passes them in LVSS_TEST_XFS,
+ * LVSS_TEST_XFS_NOREFLINK and LVSS_TEST_BTRFS; cases whose filesystem is not
+ * given are skipped.  The remaining cases need no root.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <cmocka.h>
+
+#include "lib/core/macro.h"
+#include "providers/providers.h"
+
+static void fmt(char *buf, size_t n, const char *f, ...) _printf_(3, 4);
+static void fmt(char *buf, size_t n, const char *f, ...) {
+        va_list ap;
+        va_start(ap, f);
+        int k = vsnprintf(buf, n, f, ap);
+        va_end(ap);
+        assert_true(k > 0 && (size_t) k < n);
+}
+
+static void write_file(const char *path, const char *content, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        size_t n = strlen(content);
+        assert_int_equal(write(fd, content, n), (ssize_t) n);
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static void write_big(const char *path, size_t bytes) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        char block[65536];
+        assert_true(fd >= 0);
+        for (size_t off = 0; off < bytes; off += sizeof(block)) {
+                for (size_t i = 0; i < sizeof(block); i++)
+                        block[i] = (char) ((off + i) * 31 / 7);
+                assert_int_equal(write(fd, block, sizeof(block)), (ssize_t) sizeof(block));
+        }
+        close(fd);
+}
+
+static bool same_content(const char *a, const char *b) {
+        char cmd[2 * LVSS_PROVIDER_PATH_MAX + 32];
+        fmt(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+        return system(cmd) == 0;
+}
+
+static void read_file(const char *path, char *buf, size_t n) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        ssize_t k = read(fd, buf, n - 1);
+        assert_true(k >= 0);
+        buf[k] = 0;
+        close(fd);
+}
+
+static void create_subvolume(const char *path) {
+        char cmd[LVSS_PROVIDER_PATH_MAX + 128];
+        fmt(cmd, sizeof(cmd), "btrfs -q subvolume create '%s' >/dev/null", path);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* Prepare, pre-commit, commit and post-commit one snapshot, as lvssd does. */
+static void take(const lvss_provider *p, lvss_provider_snapshot *s, const char *id, const char *original) {
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot *v[1] = { s };
+        const lvss_provider *chosen;
+
+        memset(s, 0, sizeof(*s));
+        s->version = LVSS_PROVIDER_VERSION;
+        strcpy(s->snapshot_id, id);
+        strcpy(s->set_id, "set-1");
+        assert_non_null(realpath(original, s->original));
+        int r = lvss_provider_choose(original, p->name, &chosen, s->volume, why);
+        if (r < 0)
+                fail_msg("choose %s: %s", original, why);
+        assert_ptr_equal(chosen, p);
+        r = p->prepare(s, why);
+        if (r < 0)
+                fail_msg("prepare %s: %s", original, why);
+        assert_int_equal(p->pre_commit(v, 1, why), 0);
+        r = p->commit(v, 1, why);
+        if (r < 0)
+                fail_msg("commit %s: %s", original, why);
+        if (p->post_commit)
+                assert_int_equal(p->post_commit(v, 1, why), 0);
+}
+
+/* ---- no root needed ---- */
+
+static void test_choose_errors(void **state) {
+        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        const lvss_provider *p = NULL;
+        struct statfs sfs;
+
+        assert_int_equal(lvss_provider_choose("relative/path", NULL, &p, vol, why), -EINVAL);
+        assert_int_equal(lvss_provider_choose("/nonexistent/lvss/x", NULL, &p, vol, why), -ENOENT);
+        assert_int_equal(lvss_provider_choose("/", "nosuch", &p, vol, why), LVSS_E_PROVIDER_NOT_REGISTERED);
+        assert_non_null(strstr(why, "nosuch"));
+        assert_ptr_equal(lvss_provider_find("btrfs"), &lvss_provider_btrfs);
+        assert_ptr_equal(lvss_provider_find(lvss_provider_reflink.id), &lvss_provider_reflink);
+        assert_null(lvss_provider_find("zfs"));
+
+        /* /proc and tmpfs can never be snapshotted. */
+        assert_int_equal(lvss_provider_choose("/proc/self", NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(why, "proc"));
+        if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == 0x01021994) {
+                assert_int_equal(lvss_provider_choose("/dev/shm", NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
+                assert_non_null(strstr(why, "tmpfs"));
+                assert_int_equal(lvss_provider_choose("/dev/shm", "btrfs", &p, vol, why),
+                                 LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+                assert_non_null(strstr(why, "not btrfs"));
+        }
+}
+
+static void test_bad_ids_and_priv(void **state) {
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
+
+        strcpy(s.original, "/");
+        strcpy(s.volume, "/");
+        const char *bad[] = { "", "../x", "a/b", ".hidden", "x y",
+                              "a.b" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                strcpy(s.snapshot_id, bad[i]);
+                assert_int_equal(lvss_provider_btrfs.prepare(&s, why), -EINVAL);
+                assert_int_equal(lvss_provider_reflink.prepare(&s, why), -EINVAL);
+        }
+
+        /* delete must refuse provider data that does not name a snapshot in
+         * an area: a damaged registry must not remove anything else. */
+        strcpy(s.snapshot_id, "snap1");
+        const char *bad_priv[] = { "/etc", "/tmp/.lvss-snapshots/other", "/tmp/x/snap1", "relative/.lvss-snapshots/snap1", "" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_priv); i++) {
+                strcpy(s.priv, bad_priv[i]);
+                assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s, why), -EINVAL);
+                assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), -EINVAL);
+        }
+        /* Abort of a never-prepared snapshot is a no-op. */
+        s.priv[0] = 0;
+        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+}
+
+/* ---- btrfs ---- */
+
+static void test_btrfs_snapshot(void **state) {
+        const char *mnt = getenv("LVSS_TEST_BTRFS");
+        char sv[512], dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16], buf[64];
+        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        const lvss_provider *p;
+        lvss_provider_snapshot s, copy;
+        struct stat st;
+
+        if (!mnt)
+                skip();
+        fmt(sv, sizeof(sv), "%s/sv", mnt);
+        create_subvolume(sv);
+        fmt(dir, sizeof(dir), "%s/data", sv);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        fmt(f, sizeof(f), "%s/file", dir);
+        write_file(f, "before", 0640);
+
+        /* Automatic choice prefers btrfs; the unit is the subvolume. */
+        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol, why), 0);
+        assert_ptr_equal(p, &lvss_provider_btrfs);
+        assert_string_equal(vol, sv);
+
+        take(&lvss_provider_btrfs, &s, "snap-b1", dir);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/snap-b1/data", sv);
+        assert_string_equal(s.path, g);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/snap-b1", sv);
+        assert_string_equal(s.priv, g);
+
+        write_file(f, "after", 0640);
+        fmt(g, sizeof(g), "%s/file", s.path);
+        read_file(g, buf, sizeof(buf));
+        assert_string_equal(buf, "before");
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+        /* Read-only: writing into the snapshot fails. */
+        assert_int_equal(open(g, O_WRONLY), -1);
+        assert_int_equal(errno, EROFS);
+
+        /* A snapshot of the snapshot area is refused. */
+        assert_int_equal(lvss_provider_choose(s.path, NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(why, "snapshot area"));
+
+        /* Delete from registry data only (as after an lvssd restart). */
+        memset(&copy, 0, sizeof(copy));
+        strcpy(copy.snapshot_id, s.snapshot_id);
+        strcpy(copy.priv, s.priv);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy, why), 0);
+        assert_int_equal(stat(s.priv, &st), -1);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy, why), 0); /* idempotent */
+
+        /* Abort after commit removes the snapshot; abort after prepare is fine. */
+        take(&lvss_provider_btrfs, &s, "snap-b2", dir);
+        assert_int_equal(stat(s.priv, &st), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
+        assert_int_equal(stat(s.priv, &st), -1);
+        assert_int_equal(lvss_provider_btrfs.prepare(&s, why), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
+
+        /* Same id twice is refused at prepare. */
+        take(&lvss_provider_btrfs, &s, "snap-b3", dir);
+        assert_int_equal(lvss_provider_btrfs.prepare(&s, why), LVSS_E_OBJECT_ALREADY_EXISTS);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s, why), 0);
+}
+
+static void test_reflink_on_btrfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_BTRFS");
+        char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot s;
+        struct stat st;
+
+        if (!mnt)
+                skip();
+        fmt(dir, sizeof(dir), "%s/rdir", mnt);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fmt(f, sizeof(f), "%s/big", dir);
+        write_big(f, 4 << 20);
+        take(&lvss_provider_reflink, &s, "snap-r1", dir);
+        fmt(g, sizeof(g), "%s/big", s.path);
+        assert_true(same_content(f, g));
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), 0);
+        assert_int_equal(stat(s.priv, &st), -1);
+}
+
+/* ---- reflink on XFS ---- */
+
+static void test_reflink_xfs_tree(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS");
+        char top[512], dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 64], buf[256];
+        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        const lvss_provider *p;
+        lvss_provider_snapshot s, copy;
+        struct stat st, st2;
+        unsigned ext = 0;
+
+        if (!mnt)
+                skip();
+        fmt(top, sizeof(top), "%s/private", mnt);
+        assert_int_equal(mkdir(top, 0700), 0);
+        fmt(dir, sizeof(dir), "%s/private/data", mnt);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fmt(f, sizeof(f), "%s/big", dir);
+        write_big(f, 8 << 20);
+        fmt(f, sizeof(f), "%s/small", dir);
+        write_file(f, "small file", 0604);
+        struct timespec ts[2] = { { 1000000000, 0 }, { 1234567890, 5 } };
+        assert_int_equal(utimensat(AT_FDCWD, f, ts, 0), 0);
+        fmt(f, sizeof(f), "%s/empty", dir);
+        write_file(f, "", 0600);
+        fmt(f, sizeof(f), "%s/sub", dir);
+        assert_int_equal(mkdir(f, 0711), 0);
+        fmt(f, sizeof(f), "%s/sub/deep", dir);
+        write_file(f, "deep", 0644);
+        fmt(f, sizeof(f), "%s/link", dir);
+        assert_int_equal(symlink("small", f), 0);
+        fmt(f, sizeof(f), "%s/fifo", dir);
+        assert_int_equal(mkfifo(f, 0620), 0);
+
+        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol, why), 0);
+        assert_ptr_equal(p, &lvss_provider_reflink);
+        assert_string_equal(vol, dir);
+
+        take(&lvss_provider_reflink, &s, "snap-x1", dir);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/snap-x1/private/data", mnt);
+        assert_string_equal(s.path, g);
+
+        /* Change the originals: the snapshot keeps the old content. */
+        fmt(f, sizeof(f), "%s/small", dir);
+        write_file(f, "changed", 0604);
+
+        fmt(f, sizeof(f), "%s/big", dir);
+        fmt(g, sizeof(g), "%s/big", s.path);
+        assert_true(same_content(f, g));
+        assert_int_equal(lvss_provider_count_extents(g, &ext), 0);
+        assert_true(ext >= 1);
+        fmt(g, sizeof(g), "%s/small", s.path);
+        read_file(g, buf, sizeof(buf));
+        assert_string_equal(buf, "small file");
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0604);
+        assert_int_equal(st.st_mtim.tv_sec, 1234567890);
+        assert_int_equal(st.st_mtim.tv_nsec, 5);
+        fmt(g, sizeof(g), "%s/empty", s.path);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        fmt(g, sizeof(g), "%s/sub/deep", s.path);
+        read_file(g, buf, sizeof(buf));
+        assert_string_equal(buf, "deep");
+        fmt(g, sizeof(g), "%s/sub", s.path);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0711);
+        fmt(g, sizeof(g), "%s/link", s.path);
+        assert_int_equal(readlink(g, buf, sizeof(buf)), 5);
+        fmt(g, sizeof(g), "%s/fifo", s.path);
+        assert_int_equal(lstat(g, &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        /* The parent on the way keeps its restrictive mode. */
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/snap-x1/private", mnt);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.snap-x1.partial", mnt);
+        assert_int_equal(stat(g, &st), -1);
+
+        /* Delete from registry data only (as after an lvssd restart). */
+        memset(&copy, 0, sizeof(copy));
+        strcpy(copy.snapshot_id, s.snapshot_id);
+        strcpy(copy.priv, s.priv);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+        assert_int_equal(stat(s.priv, &st), -1);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+
+        /* A crash mid-commit leaves .<id>.partial: abort removes it. */
+        take(&lvss_provider_reflink, &s, "snap-x2", dir);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.snap-x2.partial", mnt);
+        assert_int_equal(mkdir(g, 0755), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+        assert_int_equal(stat(g, &st), -1);
+        assert_int_equal(stat(s.priv, &st), -1);
+
+        /* Snapshot of the mount root never copies the snapshot area. */
+        take(&lvss_provider_reflink, &s, "snap-x3", mnt);
+        take(&lvss_provider_reflink, &copy, "snap-x4", mnt);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots", copy.path);
+        assert_int_equal(stat(g, &st), -1);
+        fmt(g, sizeof(g), "%s/private/data/big", copy.path);
+        assert_true(same_content(f, g));
+        fmt(g, sizeof(g), "%s", copy.path);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(stat(mnt, &st2), 0);
+        assert_int_equal(st.st_mode, st2.st_mode);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+}
+
+static void test_xfs_without_reflink(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS_NOREFLINK");
+        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        const lvss_provider *p;
+
+        if (!mnt)
+                skip();
+        assert_int_equal(lvss_provider_choose(mnt, NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(why, "without reflink"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_choose_errors),
+                cmocka_unit_test(test_bad_ids_and_priv),
+                cmocka_unit_test(test_btrfs_snapshot),
+                cmocka_unit_test(test_reflink_on_btrfs),
+                cmocka_unit_test(test_reflink_xfs_tree),
+                cmocka_unit_test(test_xfs_without_reflink),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
