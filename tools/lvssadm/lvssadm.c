@@ -1,0 +1,905 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lvssadm: administration of the lvss coordinator (vssadmin + vshadow +
+ * diskshadow).  The command line is the contract of INTERFACES.md:
+ *
+ *   lvssadm list writers|providers|shadows [--json]
+ *   lvssadm create [--no-writers] [--exec CMD] [--provider NAME] [--type T] [--json] PATH...
+ *   lvssadm delete shadows (--set ID | --shadow ID | --all) [--json]
+ *   lvssadm writer-metadata [--json]
+ *   lvssadm status [--json]
+ *
+ * Exit codes: 0 ok, 1 failed, 2 usage or bad input, 4 busy (a snapshot set
+ * is already being created), 5 access denied.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <lvss/lvss.h>
+
+#include "lib/core/macro.h"
+
+#define EXIT_USAGE 2
+#define EXIT_BUSY 4
+#define EXIT_DENIED 5
+
+static const char *prog = "lvssadm";
+
+static int exit_code(int r) {
+        switch (r) {
+        case 0:
+                return 0;
+        case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
+                return EXIT_BUSY;
+        case LVSS_E_ACCESS_DENIED:
+        case -EACCES:
+        case -EPERM:
+                return EXIT_DENIED;
+        case -EINVAL:
+        case -ENOENT:
+        case -ENOTDIR:
+        case LVSS_E_VOLUME_NOT_SUPPORTED:
+        case LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER:
+        case LVSS_E_PROVIDER_NOT_REGISTERED:
+        case LVSS_E_OBJECT_NOT_FOUND:
+                return EXIT_USAGE;
+        default:
+                return 1;
+        }
+}
+
+/* One line on stderr: "lvssadm: <what>: <detail or strerror> (NAME)". */
+static int fail(int r, const char *what, const char *detail) {
+        fprintf(stderr, "%s: %s: %s (%s)\n", prog, what,
+                detail && detail[0] ? detail : lvss_strerror(r), lvss_error_name(r));
+        return exit_code(r);
+}
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+        fprintf(stderr, "%s: ", prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " (see '%s --help')\n", prog);
+        return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------- help texts */
+
+static const char help_main[] =
+        "Usage: lvssadm COMMAND [OPTIONS]\n"
+        "Administer the lvss shadow copy coordinator (lvssd).\n\n"
+        "Commands:\n"
+        "  list writers|providers|shadows [--json]   show registered writers, providers, snapshots\n"
+        "  create [--no-writers] [--exec CMD] [--json] PATH...\n"
+        "                                            create a snapshot set of the volumes holding PATHs\n"
+        "  delete shadows (--set ID|--shadow ID|--all)  delete snapshots\n"
+        "  writer-metadata [--json]                  every writer's metadata document\n"
+        "  status [--json]                           set in progress, frozen filesystems, counters\n\n"
+        "Every command takes --help.  LVSS_BUS=ADDRESS selects a private bus.\n"
+        "Exit codes: 0 ok, 1 failed, 2 usage or bad input, 4 busy, 5 access denied.\n";
+
+static const char help_list[] =
+        "Usage: lvssadm list writers|providers|shadows [--json]\n"
+        "  writers    registered writers with their state and last error\n"
+        "  providers  snapshot providers built into lvssd\n"
+        "  shadows    existing snapshots (id, set, original, readable path, provider, context)\n"
+        "  --json     one JSON document on stdout\n";
+
+static const char help_create[] =
+        "Usage: lvssadm create [--no-writers] [--exec CMD] [--provider NAME] [--type TYPE] [--json] PATH...\n"
+        "Create one snapshot set covering the volumes that hold PATHs, with every writer\n"
+        "whose components live under them (unless --no-writers).\n"
+        "  --exec CMD       auto-release set: run CMD (/bin/sh -c) with LVSS_SNAPSHOT_SET_ID and\n"
+        "                   LVSS_SHADOW_PATHS (lines 'original=path') in its environment; exit 0\n"
+        "                   means the backup succeeded; the set is deleted afterwards.\n"
+        "                   Without --exec the set is persistent.\n"
+        "  --no-writers     crash-consistent snapshot, writers are not involved\n"
+        "  --provider NAME  use this provider (btrfs, reflink) instead of the automatic choice\n"
+        "  --type TYPE      backup type told to writers: copy (default), full, incremental,\n"
+        "                   differential, log\n"
+        "  --json           print {\"set_id\",\"shadows\":[...],\"writers\":[{\"name\",\"freeze_window_ms\"}]}\n"
+        "Exit codes: 0 ok, 1 failed (writer veto, provider error, CMD failed), 2 bad input,\n"
+        "4 another snapshot set is being created, 5 access denied.\n";
+
+static const char help_delete[] =
+        "Usage: lvssadm delete shadows (--set ID | --shadow ID | --all) [--json]\n"
+        "  --set ID     delete every snapshot of a snapshot set\n"
+        "  --shadow ID  delete one snapshot\n"
+        "  --all        delete every snapshot\n";
+
+static const char help_wm[] =
+        "Usage: lvssadm writer-metadata [--json]\n"
+        "Ask every writer to identify itself and print its metadata (components, files,\n"
+        "restore method); --json prints the documents.\n";
+
+static const char help_status[] =
+        "Usage: lvssadm status [--json]\n"
+        "Show the snapshot set in creation (if any), frozen filesystems and counters.\n";
+
+/* ---------------------------------------------------------- small helpers */
+
+static bool want_help(int argc, char **argv) {
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+                        return true;
+        return false;
+}
+
+/* Parse "[--json]" only; returns -1 on a bad argument. */
+static int parse_json_only(int argc, char **argv, int first, bool *json) {
+        for (int i = first; i < argc; i++) {
+                if (strcmp(argv[i], "--json") == 0)
+                        *json = true;
+                else {
+                        usage_error("unexpected argument '%s'", argv[i]);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static void print_value(const json_t *v) {
+        if (!v || json_is_null(v))
+                fputs("-", stdout);
+        else if (json_is_string(v))
+                fputs(json_string_value(v), stdout);
+        else if (json_is_integer(v))
+                printf("%lld", (long long) json_integer_value(v));
+        else if (json_is_real(v))
+                printf("%g", json_real_value(v));
+        else if (json_is_boolean(v))
+                fputs(json_is_true(v) ? "yes" : "no", stdout);
+        else {
+                char *s = json_dumps(v, JSON_COMPACT);
+                fputs(s ? s : "?", stdout);
+                free(s);
+        }
+}
+
+/* vssadmin-style blocks: one "key: value" line per field, a blank line
+ * between objects. */
+static void print_blocks(const json_t *arr, const char *const *keys, const char *const *labels,
+                         const char *empty) {
+        size_t i;
+        json_t *o;
+
+        if (!json_is_array(arr) || json_array_size(arr) == 0) {
+                puts(empty);
+                return;
+        }
+        json_array_foreach(arr, i, o) {
+                if (i > 0)
+                        putchar('\n');
+                for (size_t k = 0; keys[k]; k++) {
+                        printf("%-16s ", labels[k]);
+                        print_value(json_object_get(o, keys[k]));
+                        putchar('\n');
+                }
+        }
+}
+
+static int print_doc(const char *doc, bool json, const char *arrkey, const char *const *keys,
+                     const char *const *labels, const char *empty) {
+        if (json) {
+                fputs(doc, stdout);
+                if (doc[0] && doc[strlen(doc) - 1] != '\n')
+                        putchar('\n');
+                return 0;
+        }
+        json_error_t err;
+        json_t *root = json_loads(doc, 0, &err);
+        if (!root) {
+                fprintf(stderr, "%s: lvssd sent malformed JSON: %s\n", prog, err.text);
+                return 1;
+        }
+        print_blocks(json_object_get(root, arrkey), keys, labels, empty);
+        json_decref(root);
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_admin *, lvss_admin_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_backup *, lvss_backup_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_async *, lvss_async_free);
+
+static int admin_open(lvss_admin **ret) {
+        int r = lvss_admin_new(ret);
+        if (r < 0)
+                return fail(r, "cannot reach lvssd", NULL);
+        return 0;
+}
+
+/* ------------------------------------------------------------------- list */
+
+static int cmd_list(int argc, char **argv) {
+        _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
+        _cleanup_free_ char *doc = NULL;
+        bool json = false;
+        int r;
+
+        if (want_help(argc, argv)) {
+                fputs(help_list, stdout);
+                return 0;
+        }
+        if (argc < 2)
+                return usage_error("list: %s", "what? writers, providers or shadows");
+        const char *what = argv[1];
+        if (parse_json_only(argc, argv, 2, &json) < 0)
+                return EXIT_USAGE;
+        if (strcmp(what, "writers") && strcmp(what, "providers") && strcmp(what, "shadows"))
+                return usage_error("list: unknown object '%s' (writers, providers, shadows)", what);
+        r = admin_open(&a);
+        if (r)
+                return r;
+
+        if (strcmp(what, "writers") == 0) {
+                static const char *const keys[] = { "name", "class_id", "instance_id", "instance_name",
+                                                    "state", "last_error", NULL };
+                static const char *const labels[] = { "Writer name:", "Writer id:", "Instance id:",
+                                                      "Instance name:", "State:", "Last error:" };
+                r = lvss_admin_list_writers(a, &doc);
+                if (r < 0)
+                        return fail(r, "list writers", lvss_admin_last_error(a));
+                return print_doc(doc, json, "writers", keys, labels, "No writers registered.");
+        }
+        if (strcmp(what, "providers") == 0) {
+                static const char *const keys[] = { "name", "id", "type", NULL };
+                static const char *const labels[] = { "Provider name:", "Provider id:", "Type:" };
+                r = lvss_admin_list_providers(a, &doc);
+                if (r < 0)
+                        return fail(r, "list providers", lvss_admin_last_error(a));
+                return print_doc(doc, json, "providers", keys, labels, "No providers.");
+        }
+        static const char *const keys[] = { "id", "set_id", "original", "path", "provider", "context",
+                                            "created", NULL };
+        static const char *const labels[] = { "Shadow id:", "Set id:", "Original:", "Shadow path:",
+                                              "Provider:", "Context:", "Created:" };
+        r = lvss_admin_list_shadows(a, &doc);
+        if (r < 0)
+                return fail(r, "list shadows", lvss_admin_last_error(a));
+        return print_doc(doc, json, "shadows", keys, labels, "No shadow copies.");
+}
+
+/* ----------------------------------------------------------------- status */
+
+static int cmd_status(int argc, char **argv) {
+        _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
+        _cleanup_free_ char *doc = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        json_error_t err;
+        bool json = false;
+        int r;
+
+        if (want_help(argc, argv)) {
+                fputs(help_status, stdout);
+                return 0;
+        }
+        if (parse_json_only(argc, argv, 1, &json) < 0)
+                return EXIT_USAGE;
+        r = admin_open(&a);
+        if (r)
+                return r;
+        r = lvss_admin_status(a, &doc);
+        if (r < 0)
+                return fail(r, "status", lvss_admin_last_error(a));
+        if (json)
+                return print_doc(doc, true, NULL, NULL, NULL, NULL);
+        root = json_loads(doc, 0, &err);
+        if (!root) {
+                fprintf(stderr, "%s: lvssd sent malformed JSON: %s\n", prog, err.text);
+                return 1;
+        }
+        fputs("Snapshot set in progress: ", stdout);
+        print_value(json_object_get(root, "set_in_progress"));
+        fputs("\nFrozen filesystems:       ", stdout);
+        json_t *fz = json_object_get(root, "frozen_filesystems");
+        if (!json_is_array(fz) || json_array_size(fz) == 0)
+                fputs("none", stdout);
+        else {
+                size_t i;
+                json_t *v;
+                json_array_foreach(fz, i, v) {
+                        if (i)
+                                fputs(", ", stdout);
+                        print_value(v);
+                }
+        }
+        puts("\nCounters:");
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(root, "counters"), k, v) {
+                printf("  %-30s ", k);
+                print_value(v);
+                putchar('\n');
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- delete */
+
+static int cmd_delete(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "set", required_argument, NULL, 's' },
+                { "shadow", required_argument, NULL, 'i' },
+                { "all", no_argument, NULL, 'a' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
+        const char *set = NULL, *shadow = NULL;
+        bool all = false, json = false;
+        size_t deleted = 0;
+        int c, r;
+
+        if (want_help(argc, argv)) {
+                fputs(help_delete, stdout);
+                return 0;
+        }
+        if (argc < 2 || strcmp(argv[1], "shadows") != 0)
+                return usage_error("delete: %s", "expected 'delete shadows (--set ID | --shadow ID | --all)'");
+        argc--;
+        argv++;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's': set = optarg; break;
+                case 'i': shadow = optarg; break;
+                case 'a': all = true; break;
+                case 'j': json = true; break;
+                default: return usage_error("delete shadows: %s", "bad option");
+                }
+        }
+        if (optind < argc)
+                return usage_error("delete shadows: unexpected argument '%s'", argv[optind]);
+        if ((set != NULL) + (shadow != NULL) + all != 1)
+                return usage_error("delete shadows: %s", "give exactly one of --set ID, --shadow ID, --all");
+        r = admin_open(&a);
+        if (r)
+                return r;
+        r = lvss_admin_delete_shadows(a, set, shadow, all, &deleted);
+        if (r < 0) {
+                char what[128];
+                snprintf(what, sizeof(what), "delete %s%s", set ? "set " : shadow ? "shadow " : "all shadows",
+                         set ? set : shadow ? shadow : "");
+                return fail(r, what, lvss_admin_last_error(a));
+        }
+        if (json)
+                printf("{\"deleted\":%zu}\n", deleted);
+        else
+                printf("Deleted %zu shadow cop%s.\n", deleted, deleted == 1 ? "y" : "ies");
+        return 0;
+}
+
+/* -------------------------------------------------------- writer-metadata */
+
+static void print_files(const char *kind, const lvss_wm_filedesc *f) {
+        printf("      %s %s/%s%s%s%s\n", kind, f->path, f->filespec, f->recursive ? " (recursive)" : "",
+               f->alternate_location ? " -> " : "", f->alternate_location ? f->alternate_location : "");
+}
+
+static void print_metadata(const lvss_writer_metadata *wm) {
+        lvss_wm_identity id;
+        lvss_wm_restore_method rm;
+        int n;
+
+        if (lvss_wm_get_identity(wm, &id) < 0)
+                return;
+        printf("Writer name:      %s\n", id.writer_name);
+        printf("Writer id:        %s\n", id.writer_id);
+        printf("Instance id:      %s\n", id.instance_id);
+        if (id.instance_name && id.instance_name[0])
+                printf("Instance name:    %s\n", id.instance_name);
+        printf("Usage / source:   %s / %s\n", lvss_usage_type_to_string(id.usage) ?: "?",
+               lvss_source_type_to_string(id.source) ?: "?");
+        printf("Level:            %s, freeze timeout %u ms\n",
+               lvss_application_level_to_string(id.level) ?: "?", id.freeze_timeout_ms);
+        if (lvss_wm_get_restore_method(wm, &rm) == 0)
+                printf("Restore method:   %s (writer restore: %s)\n",
+                       lvss_restore_method_to_string(rm.method) ?: "?",
+                       lvss_writer_restore_to_string(rm.writer_restore) ?: "?");
+        n = lvss_wm_get_exclude_file_count(wm);
+        for (int i = 0; i < n; i++) {
+                lvss_wm_filedesc f;
+                if (lvss_wm_get_exclude_file(wm, i, &f) == 0)
+                        print_files("exclude", &f);
+        }
+        n = lvss_wm_get_component_count(wm);
+        for (int i = 0; i < n; i++) {
+                lvss_wm_component_info ci;
+                if (lvss_wm_get_component_info(wm, i, &ci) < 0)
+                        continue;
+                printf("  Component:      %s%s%s (%s%s%s)\n", ci.logical_path, ci.logical_path[0] ? "/" : "",
+                       ci.component_name, lvss_component_type_to_string(ci.type) ?: "?",
+                       ci.selectable ? ", selectable" : "",
+                       ci.selectable_for_restore ? ", selectable for restore" : "");
+                for (size_t j = 0; j < ci.file_count; j++) {
+                        lvss_wm_filedesc f;
+                        if (lvss_wm_get_component_file(wm, i, j, &f) == 0)
+                                print_files("files", &f);
+                }
+                for (size_t j = 0; j < ci.database_count; j++) {
+                        lvss_wm_filedesc f;
+                        if (lvss_wm_get_component_database_file(wm, i, j, &f) == 0)
+                                print_files("database", &f);
+                }
+                for (size_t j = 0; j < ci.log_file_count; j++) {
+                        lvss_wm_filedesc f;
+                        if (lvss_wm_get_component_log_file(wm, i, j, &f) == 0)
+                                print_files("logs", &f);
+                }
+        }
+}
+
+static int cmd_writer_metadata(int argc, char **argv) {
+        _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
+        _cleanup_free_ char *doc = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        json_error_t err;
+        bool json = false;
+        size_t i;
+        json_t *w;
+        int r;
+
+        if (want_help(argc, argv)) {
+                fputs(help_wm, stdout);
+                return 0;
+        }
+        if (parse_json_only(argc, argv, 1, &json) < 0)
+                return EXIT_USAGE;
+        r = admin_open(&a);
+        if (r)
+                return r;
+        r = lvss_admin_writer_metadata(a, &doc);
+        if (r < 0)
+                return fail(r, "writer-metadata", lvss_admin_last_error(a));
+        if (json)
+                return print_doc(doc, true, NULL, NULL, NULL, NULL);
+        root = json_loads(doc, 0, &err);
+        if (!root) {
+                fprintf(stderr, "%s: lvssd sent malformed JSON: %s\n", prog, err.text);
+                return 1;
+        }
+        json_t *arr = json_object_get(root, "writers");
+        if (!json_is_array(arr) || json_array_size(arr) == 0) {
+                puts("No writers registered.");
+                return 0;
+        }
+        json_array_foreach(arr, i, w) {
+                _cleanup_free_ char *one = json_dumps(w, JSON_COMPACT);
+                lvss_writer_metadata *wm = NULL;
+                if (i)
+                        putchar('\n');
+                if (!one || lvss_writer_metadata_load(one, &wm) < 0) {
+                        fprintf(stderr, "%s: writer %zu: metadata document refused: %s\n", prog, i,
+                                lvss_writer_metadata_load_error());
+                        continue;
+                }
+                print_metadata(wm);
+                lvss_writer_metadata_free(wm);
+        }
+        return 0;
+}
+
+/* ----------------------------------------------------------------- create */
+
+/* Is a at or below b (both canonical absolute paths)? */
+static bool path_under(const char *a, const char *b) {
+        size_t n = strlen(b);
+        if (strcmp(b, "/") == 0)
+                return true;
+        return strncmp(a, b, n) == 0 && (a[n] == 0 || a[n] == '/');
+}
+
+/* Does a writer's file descriptor overlap one of the set's paths? */
+static bool files_overlap(const lvss_wm_filedesc *f, char **paths, size_t n) {
+        char buf[PATH_MAX];
+        const char *p = f->path;
+
+        /* Writers declare absolute paths; resolve symlinks when they exist. */
+        if (realpath(f->path, buf))
+                p = buf;
+        for (size_t i = 0; i < n; i++)
+                if (path_under(p, paths[i]) || path_under(paths[i], p))
+                        return true;
+        return false;
+}
+
+typedef struct added_component {
+        char *instance_id, *writer_id, *logical_path, *name;
+        lvss_component_type type;
+} added_component;
+
+typedef struct create_ctx {
+        added_component *comps;
+        size_t n_comps;
+        char **writer_names;      /* writers taking part */
+        size_t n_writers;
+} create_ctx;
+
+static void create_ctx_done(create_ctx *c) {
+        for (size_t i = 0; i < c->n_comps; i++) {
+                free(c->comps[i].instance_id);
+                free(c->comps[i].writer_id);
+                free(c->comps[i].logical_path);
+                free(c->comps[i].name);
+        }
+        free(c->comps);
+        for (size_t i = 0; i < c->n_writers; i++)
+                free(c->writer_names[i]);
+        free(c->writer_names);
+}
+
+/* Select every component whose files lie under (or above) one of paths. */
+static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx *ctx) {
+        int count = lvss_backup_get_writer_metadata_count(b);
+
+        for (int w = 0; w < count; w++) {
+                const lvss_writer_metadata *wm;
+                const char *instance;
+                lvss_wm_identity id;
+                bool writer_used = false;
+
+                if (lvss_backup_get_writer_metadata(b, w, &instance, &wm) < 0 ||
+                    lvss_wm_get_identity(wm, &id) < 0)
+                        continue;
+                int nc = lvss_wm_get_component_count(wm);
+                for (int i = 0; i < nc; i++) {
+                        lvss_wm_component_info ci;
+                        lvss_wm_filedesc f;
+                        bool hit = false;
+
+                        if (lvss_wm_get_component_info(wm, i, &ci) < 0 || !ci.selectable)
+                                continue;
+                        for (size_t j = 0; !hit && j < ci.file_count; j++)
+                                hit = lvss_wm_get_component_file(wm, i, j, &f) == 0 && files_overlap(&f, paths, n);
+                        for (size_t j = 0; !hit && j < ci.database_count; j++)
+                                hit = lvss_wm_get_component_database_file(wm, i, j, &f) == 0 &&
+                                      files_overlap(&f, paths, n);
+                        for (size_t j = 0; !hit && j < ci.log_file_count; j++)
+                                hit = lvss_wm_get_component_log_file(wm, i, j, &f) == 0 &&
+                                      files_overlap(&f, paths, n);
+                        if (!hit)
+                                continue;
+                        int r = lvss_backup_add_component(b, instance, id.writer_id, ci.type, ci.logical_path,
+                                                          ci.component_name);
+                        if (r < 0 && r != LVSS_E_OBJECT_ALREADY_EXISTS)
+                                return fail(r, "add component", lvss_backup_last_error(b));
+                        added_component *nc2 = realloc(ctx->comps, (ctx->n_comps + 1) * sizeof(*nc2));
+                        if (!nc2)
+                                return fail(-ENOMEM, "add component", NULL);
+                        ctx->comps = nc2;
+                        ctx->comps[ctx->n_comps++] = (added_component) {
+                                .instance_id = strdup(instance), .writer_id = strdup(id.writer_id),
+                                .logical_path = strdup(ci.logical_path), .name = strdup(ci.component_name),
+                                .type = ci.type,
+                        };
+                        writer_used = true;
+                }
+                if (writer_used) {
+                        char **nw = realloc(ctx->writer_names, (ctx->n_writers + 1) * sizeof(*nw));
+                        if (!nw)
+                                return fail(-ENOMEM, "add component", NULL);
+                        ctx->writer_names = nw;
+                        ctx->writer_names[ctx->n_writers++] = strdup(id.writer_name);
+                }
+        }
+        return 0;
+}
+
+/* Print why writers failed (after a veto or timeout), from writer status. */
+static void report_writer_failures(lvss_backup *b) {
+        _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+
+        if (lvss_backup_gather_writer_status(b, &as) < 0 || lvss_async_wait(as, 10000) < 0)
+                return;
+        int n = lvss_backup_get_writer_status_count(b);
+        for (int i = 0; i < n; i++) {
+                lvss_writer_status st;
+                if (lvss_backup_get_writer_status(b, i, &st) < 0 || st.failure == 0)
+                        continue;
+                fprintf(stderr, "%s: writer '%s': %s: %s%s%s\n", prog, st.writer_name,
+                        lvss_writer_state_to_string(st.state) ?: "?", lvss_error_name(st.failure),
+                        st.message && st.message[0] ? ": " : "", st.message ? st.message : "");
+        }
+        (void) lvss_backup_free_writer_status(b);
+}
+
+static int wait_op(lvss_backup *b, lvss_async *as, int r, const char *what) {
+        if (r >= 0)
+                r = lvss_async_wait(as, LVSS_WAIT_INFINITE);
+        if (r < 0) {
+                int code = fail(r, what, lvss_backup_last_error(b));
+                report_writer_failures(b);
+                return code;
+        }
+        return 0;
+}
+
+static char *iso_time(uint64_t usec) {
+        char buf[64];
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return strdup(buf);
+}
+
+/* Run CMD with the set in its environment; returns its exit status (0..255)
+ * or 128+signal.  In JSON mode CMD's stdout goes to stderr so that stdout
+ * holds only the JSON document. */
+static int run_exec(const char *cmd, const char *set_id, const char *shadow_paths, bool json) {
+        pid_t pid = fork();
+        int status;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                setenv("LVSS_SNAPSHOT_SET_ID", set_id, 1);
+                setenv("LVSS_SHADOW_PATHS", shadow_paths, 1);
+                if (json)
+                        dup2(STDERR_FILENO, STDOUT_FILENO);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
+
+static int cmd_create(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "no-writers", no_argument, NULL, 'n' },
+                { "exec", required_argument, NULL, 'e' },
+                { "provider", required_argument, NULL, 'p' },
+                { "type", required_argument, NULL, 't' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(lvss_backup_freep) lvss_backup *b = NULL;
+        _cleanup_(json_decrefp) json_t *out = NULL;
+        const char *exec_cmd = NULL, *provider = NULL;
+        bool no_writers = false, json = false;
+        lvss_backup_type type = LVSS_BT_COPY;
+        create_ctx ctx = {};
+        char **paths = NULL;
+        lvss_id set_id, *snap_ids = NULL;
+        size_t n = 0, plen = 0;
+        _cleanup_free_ char *shadow_paths = NULL;
+        json_t *shadows = NULL, *writers = NULL;
+        int c, r, code = 0;
+
+        if (want_help(argc, argv)) {
+                fputs(help_create, stdout);
+                return 0;
+        }
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'n': no_writers = true; break;
+                case 'e': exec_cmd = optarg; break;
+                case 'p': provider = optarg; break;
+                case 'j': json = true; break;
+                case 't':
+                        r = lvss_backup_type_from_string(optarg);
+                        if (r < 0)
+                                return usage_error("create: unknown backup type '%s'", optarg);
+                        type = (lvss_backup_type) r;
+                        break;
+                default: return usage_error("create: %s", "bad option");
+                }
+        }
+        if (optind >= argc)
+                return usage_error("create: %s", "no PATH given");
+        n = (size_t) (argc - optind);
+        paths = calloc(n, sizeof(char *));
+        snap_ids = calloc(n, sizeof(lvss_id));
+        if (!paths || !snap_ids) {
+                code = fail(-ENOMEM, "create", NULL);
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *p = argv[optind + i];
+                paths[i] = realpath(p, NULL);
+                if (!paths[i]) {
+                        fprintf(stderr, "%s: create: '%s': %s\n", prog, p, strerror(errno));
+                        code = EXIT_USAGE;
+                        goto out;
+                }
+        }
+
+        /* Persistent without --exec (it outlives this process); with --exec
+         * auto-release: deleted when the session ends, even if we crash. */
+        uint32_t context = exec_cmd ? (no_writers ? LVSS_CTX_FILE_SHARE_BACKUP : LVSS_CTX_BACKUP)
+                                    : (no_writers ? LVSS_CTX_NAS_ROLLBACK : LVSS_CTX_APP_ROLLBACK);
+        r = lvss_backup_new(&b);
+        if (r < 0) {
+                code = fail(r, "cannot reach lvssd", NULL);
+                goto out;
+        }
+        r = lvss_backup_initialize_for_backup(b, NULL);
+        if (r >= 0)
+                r = lvss_backup_set_context(b, context);
+        if (r >= 0)
+                r = lvss_backup_set_backup_state(b, 1, 0, type, 0);
+        if (r < 0) {
+                code = fail(r, "create: initialize backup", lvss_backup_last_error(b));
+                goto out;
+        }
+        if (!no_writers) {
+                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+                r = lvss_backup_gather_writer_metadata(b, &as);
+                code = wait_op(b, as, r, "create: gather writer metadata");
+                if (code)
+                        goto out;
+                code = select_components(b, paths, n, &ctx);
+                if (code)
+                        goto out;
+        }
+        r = lvss_backup_start_snapshot_set(b, &set_id);
+        if (r < 0) {
+                code = fail(r, "create: start snapshot set", lvss_backup_last_error(b));
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = lvss_backup_add_to_snapshot_set(b, paths[i], provider, &snap_ids[i]);
+                if (r < 0) {
+                        char what[PATH_MAX + 32];
+                        snprintf(what, sizeof(what), "create: '%s'", paths[i]);
+                        code = fail(r, what, lvss_backup_last_error(b));
+                        goto out;
+                }
+        }
+        {
+                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+                r = lvss_backup_prepare_for_backup(b, &as);
+                code = wait_op(b, as, r, "create: prepare for backup");
+                if (code)
+                        goto out;
+        }
+        {
+                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+                r = lvss_backup_do_snapshot_set(b, &as);
+                code = wait_op(b, as, r, "create: snapshot set");
+                if (code)
+                        goto out;
+        }
+
+        /* Collect the shadows: JSON for output, original=path lines for CMD. */
+        out = json_object();
+        shadows = json_array();
+        writers = json_array();
+        json_object_set_new(out, "set_id", json_string(set_id.str));
+        json_object_set_new(out, "shadows", shadows);
+        json_object_set_new(out, "writers", writers);
+        for (size_t i = 0; i < n; i++) {
+                lvss_snapshot_prop p = {};
+                bool dup = false;
+                for (size_t j = 0; j < i; j++)
+                        dup |= strcmp(snap_ids[j].str, snap_ids[i].str) == 0;
+                if (dup)
+                        continue; /* two paths on one volume share one snapshot */
+                r = lvss_backup_get_snapshot_properties(b, snap_ids[i].str, &p);
+                if (r < 0) {
+                        code = fail(r, "create: snapshot properties", lvss_backup_last_error(b));
+                        goto out;
+                }
+                _cleanup_free_ char *created = iso_time(p.created_usec);
+                json_array_append_new(shadows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                        "id", p.snapshot_id.str, "set_id", p.snapshot_set_id.str,
+                        "original", p.original ? p.original : "", "path", p.path ? p.path : "",
+                        "provider", p.provider_name ? p.provider_name : "",
+                        "context", (p.context & LVSS_VOLSNAP_ATTR_PERSISTENT) ? "persistent" : "backup",
+                        "created", created ? created : ""));
+                size_t add = strlen(p.original ? p.original : "") + strlen(p.path ? p.path : "") + 3;
+                char *np = realloc(shadow_paths, plen + add);
+                if (!np) {
+                        lvss_snapshot_prop_clear(&p);
+                        code = fail(-ENOMEM, "create", NULL);
+                        goto out;
+                }
+                shadow_paths = np;
+                plen += (size_t) sprintf(shadow_paths + plen, "%s%s=%s", plen ? "\n" : "",
+                                         p.original ? p.original : "", p.path ? p.path : "");
+                lvss_snapshot_prop_clear(&p);
+        }
+        for (size_t i = 0; i < ctx.n_writers; i++)
+                /* The library does not report per-writer freeze windows yet. */
+                json_array_append_new(writers, json_pack("{s:s, s:n}", "name", ctx.writer_names[i],
+                                                         "freeze_window_ms"));
+
+        int succeeded = 1;
+        if (exec_cmd) {
+                int st = run_exec(exec_cmd, set_id.str, shadow_paths ? shadow_paths : "", json);
+                if (st != 0) {
+                        fprintf(stderr, "%s: create: --exec command failed (exit %d): backup marked failed\n",
+                                prog, st);
+                        succeeded = 0;
+                        code = 1;
+                }
+        }
+        for (size_t i = 0; i < ctx.n_comps; i++) {
+                added_component *a = &ctx.comps[i];
+                r = lvss_backup_set_backup_succeeded(b, a->instance_id, a->writer_id, a->type,
+                                                     a->logical_path, a->name, succeeded);
+                if (r < 0) {
+                        code = fail(r, "create: set backup succeeded", lvss_backup_last_error(b));
+                        goto out;
+                }
+        }
+        {
+                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+                r = lvss_backup_backup_complete(b, &as);
+                int c2 = wait_op(b, as, r, "create: backup complete");
+                if (c2 && !code)
+                        code = c2;
+        }
+        if (exec_cmd) {
+                /* Auto-release: delete now rather than wait for the session end. */
+                size_t deleted = 0;
+                r = lvss_backup_delete_snapshots(b, set_id.str, LVSS_OBJECT_SNAPSHOT_SET, 1, &deleted, NULL);
+                if (r < 0 && r != LVSS_E_OBJECT_NOT_FOUND)
+                        fprintf(stderr, "%s: create: delete set %s: %s\n", prog, set_id.str,
+                                lvss_backup_last_error(b));
+        }
+        if (json) {
+                char *s = json_dumps(out, JSON_COMPACT);
+                if (s)
+                        puts(s);
+                free(s);
+        } else if (!exec_cmd) {
+                size_t i;
+                json_t *o;
+                printf("Snapshot set %s created (persistent).\n", set_id.str);
+                json_array_foreach(shadows, i, o)
+                        printf("  %s  %s -> %s (%s)\n", json_string_value(json_object_get(o, "id")),
+                               json_string_value(json_object_get(o, "original")),
+                               json_string_value(json_object_get(o, "path")),
+                               json_string_value(json_object_get(o, "provider")));
+        }
+out:
+        create_ctx_done(&ctx);
+        for (size_t i = 0; paths && i < n; i++)
+                free(paths[i]);
+        free(paths);
+        free(snap_ids);
+        return code;
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2)
+                return usage_error("%s", "no command given");
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+                fputs(help_main, stdout);
+                return 0;
+        }
+        /* A dead pipe (lvssadm ... | head) must not kill us mid-sequence. */
+        signal(SIGPIPE, SIG_IGN);
+        argc--;
+        argv++;
+        if (strcmp(cmd, "list") == 0)
+                return cmd_list(argc, argv);
+        if (strcmp(cmd, "create") == 0)
+                return cmd_create(argc, argv);
+        if (strcmp(cmd, "delete") == 0)
+                return cmd_delete(argc, argv);
+        if (strcmp(cmd, "writer-metadata") == 0)
+                return cmd_writer_metadata(argc, argv);
+        if (strcmp(cmd, "status") == 0)
+                return cmd_status(argc, argv);
+        return usage_error("unknown command '%s'", cmd);
+}
