@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/backup.c: storing files as a backup.
+ *
+ * Files are cut into chunks (chunker.c); a chunk whose id the index already
+ * knows is not stored again (deduplication across files, backups and
+ * components).  New chunks are compressed (zstd, kept raw when that does not
+ * shrink them), sealed and appended to the pack being filled; a full pack is
+ * written as one object.  Commit writes the last pack, then one index
+ * document for every pack of this backup, then the record: the ordering that
+ * guarantees a record never names missing data (invariants W1-W4).
+ *
+ * Incremental and differential backups store only files whose size, mode or
+ * mtime differ from the base chain's view of them (full + incrementals for an
+ * incremental, the full for a differential).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "repo-int.h"
+
+#define ZSTD_LEVEL 3
+
+struct repo_backup {
+        repo *r;
+        repo_record *rec;          /* being built */
+        size_t cap_files;
+        uint32_t first_new_pack;
+        /* pack being filled */
+        bool pack_open;
+        uint32_t pack_slot;
+        uint8_t *pack;
+        size_t pack_len, pack_cap;
+        pack_blob *pblobs;
+        size_t n_pblobs, cap_pblobs;
+        /* scratch */
+        uint8_t *chunk_buf, *comp_buf;
+        size_t comp_cap;
+        ZSTD_CCtx *zc;
+        /* incremental/differential: the base chain and its merged file view */
+        repo_record **chain;
+        size_t n_chain;
+        const repo_file **ref;
+        size_t n_ref;
+        repo_stats stats;
+        repo_progress_fn progress;
+        void *progress_userdata;
+        struct timespec start;
+        bool committed;
+};
+
+static int64_t now_ns(clockid_t c) {
+        struct timespec ts;
+        clock_gettime(c, &ts);
+        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+repo_backup *repo_backup_free(repo_backup *b) {
+        if (!b)
+                return NULL;
+        repo_record_free(b->rec);
+        free(b->pack);
+        free(b->pblobs);
+        free(b->chunk_buf);
+        free(b->comp_buf);
+        ZSTD_freeCCtx(b->zc);
+        for (size_t i = 0; i < b->n_chain; i++)
+                repo_record_free(b->chain[i]);
+        free(b->chain);
+        free(b->ref);
+        free(b);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(repo_backup *, repo_backup_free);
+
+typedef struct ref_item {
+        const repo_file *f;
+        size_t order;   /* position of its record in the chain, oldest = 0 */
+} ref_item;
+
+static int ref_item_cmp(const void *a, const void *b) {
+        const ref_item *x = a, *y = b;
+        int c = strcmp(x->f->path, y->f->path);
+        if (c)
+                return c;
+        return x->order > y->order ? -1 : x->order < y->order;   /* newest first */
+}
+
+/* Merge the chain's manifests: a later backup's entry for a path wins. */
+static int build_reference(repo_backup *b) {
+        _cleanup_free_ ref_item *items = NULL;
+        size_t total = 0, n = 0, out = 0;
+
+        for (size_t i = 0; i < b->n_chain; i++)
+                total += b->chain[i]->n_files;
+        items = calloc(total + 1, sizeof *items);
+        b->ref = calloc(total + 1, sizeof *b->ref);
+        if (!items || !b->ref)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n_chain; i++)
+                for (size_t j = 0; j < b->chain[i]->n_files; j++)
+                        items[n++] = (ref_item) {&b->chain[i]->files[j], i};
+        qsort(items, n, sizeof *items, ref_item_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (out == 0 || strcmp(b->ref[out - 1]->path, items[i].f->path) != 0)
+                        b->ref[out++] = items[i].f;
+        b->n_ref = out;
+        return 0;
+}
+
+static int ref_cmp(const void *a, const void *b) {
+        const repo_file *x = *(const repo_file *const *) a, *y = *(const repo_file *const *) b;
+        return strcmp(x->path, y->path);
+}
+
+static const repo_file *ref_find(const repo_backup *b, const char *path) {
+        repo_file key = {.path = (char *) path};
+        const repo_file *kp = &key, **hit;
+
+        if (!b->ref)
+                return NULL;
+        hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp);
+        return hit ? *hit : NULL;
+}
+
+static bool base_usable(int type, int base_type) {
+        if (type == REPO_BACKUP_INCREMENTAL)
+                return base_type == REPO_BACKUP_FULL || base_type == REPO_BACKUP_INCREMENTAL;
+        return base_type == REPO_BACKUP_FULL;
+}
+
+static int find_base(repo *r, int type, repo_id *ret) {
+        repo_record **recs = NULL;
+        size_t n = 0;
+        int k = repo_list_backups(r, &recs, &n);
+        bool found = false;
+
+        if (k < 0)
+                return k;
+        for (size_t i = n; i-- > 0;)
+                if (base_usable(type, recs[i]->type)) {
+                        *ret = recs[i]->id;
+                        found = true;
+                        break;
+                }
+        for (size_t i = 0; i < n; i++)
+                repo_record_free(recs[i]);
+        free(recs);
+        if (!found)
+                return repo_error(-ENOENT, "no usable full backup in %s: an %s backup needs one first", r->dir,
+                                  repo_backup_type_to_string(type));
+        return 0;
+}
+
+int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **ret) {
+        _cleanup_(repo_backup_freep) repo_backup *b = NULL;
+        int k;
+
+        if (!repo_backup_type_to_string(type))
+                return repo_error(-EINVAL, "unknown backup type %d", type);
+        b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->r = r;
+        clock_gettime(CLOCK_MONOTONIC, &b->start);
+        b->rec = calloc(1, sizeof *b->rec);
+        b->rec->type = type;
+        b->chunk_buf = malloc(r->chunker.max);
+        b->comp_cap = ZSTD_compressBound(r->chunker.max);
+        b->comp_buf = malloc(b->comp_cap);
+        b->zc = ZSTD_createCCtx();
+        if (!b->rec || !b->chunk_buf || !b->comp_buf || !b->zc)
+                return -ENOMEM;
+        if (type == REPO_BACKUP_INCREMENTAL || type == REPO_BACKUP_DIFFERENTIAL) {
+                repo_id base;
+                if (based_on)
+                        base = *based_on;
+                else if ((k = find_base(r, type, &base)) < 0)
+                        return k;
+                k = repo_backup_chain(r, &base, &b->chain, &b->n_chain);
+                if (k < 0)
+                        return k;
+                repo_record *br = b->chain[b->n_chain - 1];
+                if (!base_usable(type, br->type)) {
+                        char hex[REPO_ID_HEX_SIZE];
+                        repo_id_to_hex(&base, hex);
+                        return repo_error(-EINVAL, "backup %s is a%s %s backup: an %s backup must be based on %s",
+                                          hex, br->type == REPO_BACKUP_INCREMENTAL ? "n" : "",
+                                          repo_backup_type_to_string(br->type), repo_backup_type_to_string(type),
+                                          type == REPO_BACKUP_INCREMENTAL ? "a full or incremental backup"
+                                                                          : "a full backup");
+                }
+                b->rec->has_based_on = true;
+                b->rec->based_on = base;
+                k = build_reference(b);
+                if (k < 0)
+                        return k;
+        } else if (based_on)
+                return repo_error(-EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
+        b->first_new_pack = (uint32_t) r->index.n_packs;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+void repo_backup_set_progress(repo_backup *b, repo_progress_fn fn, void *userdata) {
+        b->progress = fn;
+        b->progress_userdata = userdata;
+}
+
+const repo_stats *repo_backup_stats(const repo_backup *b) {
+        return &b->stats;
+}
+
+int repo_backup_add_component(repo_backup *b, const char *component) {
+        char **p = reallocarray(b->rec->components, b->rec->n_components + 1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        b->rec->components = p;
+        if (!(p[b->rec->n_components] = strdup(component)))
+                return -ENOMEM;
+        b->rec->n_components++;
+        return 0;
+}
+
+int repo_backup_set_components_doc(repo_backup *b, const char *json) {
+        char *s = strdup(json);
+        if (!s)
+                return -ENOMEM;
+        free(b->rec->components_doc);
+        b->rec->components_doc = s;
+        return 0;
+}
+
+int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadata, const char *stamp) {
+        repo_writer_info *p = reallocarray(b->rec->writers, b->rec->n_writers + 1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        b->rec->writers = p;
+        p += b->rec->n_writers;
+        *p = (repo_writer_info) {strdup(name), metadata ? strdup(metadata) : NULL, stamp ? strdup(stamp) : NULL};
+        if (!p->name || (metadata && !p->metadata) || (stamp && !p->stamp)) {
+                free(p->name);
+                free(p->metadata);
+                free(p->stamp);
+                return -ENOMEM;
+        }
+        b->rec->n_writers++;
+        return 0;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        p[0] = (uint8_t) v;
+        p[1] = (uint8_t) (v >> 8);
+        p[2] = (uint8_t) (v >> 16);
+        p[3] = (uint8_t) (v >> 24);
+}
+
+static int ensure_pack(repo_backup *b, size_t extra) {
+        if (b->pack_len + extra <= b->pack_cap)
+                return 0;
+        size_t nc = MAX(b->pack_cap * 2, b->pack_len + extra + 4096);
+        uint8_t *p = realloc(b->pack, nc);
+        if (!p)
+                return -ENOMEM;
+        b->pack = p;
+        b->pack_cap = nc;
+        return 0;
+}
+
+static int flush_pack(repo_backup *b) {
+        _cleanup_free_ uint8_t *hdr = NULL;
+        size_t hl, sl;
+        repo_id pid;
+        int k;
+
+        if (!b->pack_open)
+                return 0;
+        hdr = malloc(REPO_PACK_HEADER_FIXED + b->n_pblobs * REPO_PACK_ENTRY_SIZE);
+        if (!hdr)
+                return -ENOMEM;
+        hl = repo_pack_header_encode(b->pblobs, b->n_pblobs, hdr);
+        k = ensure_pack(b, hl + REPO_SEAL_OVERHEAD + 4);
+        if (k < 0)
+                return k;
+        sl = repo_seal(b->r, hdr, hl, b->pack + b->pack_len);
+        b->pack_len += sl;
+        put_le32(b->pack + b->pack_len, (uint32_t) sl);
+        b->pack_len += 4;
+        /* W1: the pack is durable under its final name before any index names it. */
+        k = repo_write_object(b->r, "data", b->pack, b->pack_len, &pid);
+        if (k < 0)
+                return k;
+        b->r->index.packs[b->pack_slot] = pid;
+        b->stats.bytes_added += b->pack_len;
+        b->pack_len = 0;
+        b->n_pblobs = 0;
+        b->pack_open = false;
+        return 0;
+}
+
+static int store_chunk(repo_backup *b, const uint8_t *data, size_t n, repo_id *ret_id) {
+        const uint8_t *payload = data;
+        size_t plen = n, z, sl;
+        uint8_t flags = 0;
+        int k;
+
+        repo_hash_blob(b->r, data, n, ret_id);
+        if (repo_index_find(&b->r->index, ret_id)) {
+                b->stats.blobs_known++;
+                return 0;
+        }
+        z = ZSTD_compressCCtx(b->zc, b->comp_buf, b->comp_cap, data, n, ZSTD_LEVEL);
+        if (!ZSTD_isError(z) && z < n) {
+                payload = b->comp_buf;
+                plen = z;
+                flags = REPO_BLOB_COMPRESSED;
+        }
+        if (!b->pack_open) {
+                k = repo_index_reserve_pack(&b->r->index, &b->pack_slot);
+                if (k < 0)
+                        return k;
+                b->pack_open = true;
+        }
+        k = ensure_pack(b, plen + REPO_SEAL_OVERHEAD);
+        if (k < 0)
+                return k;
+        if (b->n_pblobs == b->cap_pblobs) {
+                size_t nc = b->cap_pblobs ? b->cap_pblobs * 2 : 64;
+                pack_blob *p = reallocarray(b->pblobs, nc, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                b->pblobs = p;
+                b->cap_pblobs = nc;
+        }
+        uint64_t offset = b->pack_len;
+        sl = repo_seal(b->r, payload, plen, b->pack + b->pack_len);
+        b->pack_len += sl;
+        b->pblobs[b->n_pblobs++] = (pack_blob) {.id = *ret_id, .stored = (uint32_t) sl, .raw = (uint32_t) n,
+                                                .flags = flags};
+        k = repo_index_add(&b->r->index, ret_id, b->pack_slot, offset, (uint32_t) sl, (uint32_t) n, flags);
+        if (k < 0)
+                return k;
+        b->stats.blobs_new++;
+        if (b->pack_len >= b->r->pack_size || b->n_pblobs >= REPO_MAX_PACK_BLOBS)
+                return flush_pack(b);
+        return 0;
+}
+
+static int add_file_entry(repo_backup *b, repo_file *f) {
+        if (b->rec->n_files >= REPO_MAX_FILES)
+                return repo_error(-E2BIG, "too many files in one backup (limit %u)", REPO_MAX_FILES);
+        if (b->rec->n_files == b->cap_files) {
+                size_t nc = b->cap_files ? b->cap_files * 2 : 256;
+                repo_file *p = reallocarray(b->rec->files, nc, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                b->rec->files = p;
+                b->cap_files = nc;
+        }
+        b->rec->files[b->rec->n_files++] = *f;
+        return 0;
+}
+
+int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
+        const repo_chunker_params *p = &b->r->chunker;
+        crypto_generichash_state hs;
+        repo_file f = {};
+        size_t filled = 0, cap_blobs = 0;
+        bool eof = false;
+        int k;
+
+        k = repo_path_check(path);
+        if (k < 0)
+                return k;
+        if (b->ref) {
+                const repo_file *old = ref_find(b, path);
+                if (old && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
+                    old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) {
+                        b->stats.files_unchanged++;
+                        return 0;
+                }
+        }
+        f.path = strdup(path);
+        if (!f.path)
+                return -ENOMEM;
+        f.mode = st->st_mode & 07777;
+        f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        crypto_generichash_init(&hs, b->r->encrypted ? b->r->hash_key : NULL, b->r->encrypted ? 32 : 0,
+                                REPO_ID_SIZE);
+        for (;;) {
+                while (!eof && filled < p->max) {
+                        ssize_t got = read(fd, b->chunk_buf + filled, p->max - filled);
+                        if (got < 0 && errno == EINTR)
+                                continue;
+                        if (got < 0) {
+                                k = repo_error(-errno, "%s: read: %m", path);
+                                goto fail;
+                        }
+                        if (got == 0)
+                                eof = true;
+                        filled += (size_t) got;
+                        b->stats.bytes_read += (uint64_t) got;
+                }
+                if (filled == 0)
+                        break;
+                size_t cut = repo_chunker_cut(p, b->chunk_buf, filled);
+                if (f.n_blobs == cap_blobs) {
+                        size_t nc = cap_blobs ? cap_blobs * 2 : 8;
+                        repo_id *nb = reallocarray(f.blobs, nc, sizeof *nb);
+                        if (!nb) {
+                                k = -ENOMEM;
+                                goto fail;
+                        }
+                        f.blobs = nb;
+                        cap_blobs = nc;
+                }
+                crypto_generichash_update(&hs, b->chunk_buf, cut);
+                k = store_chunk(b, b->chunk_buf, cut, &f.blobs[f.n_blobs]);
+                if (k < 0)
+                        goto fail;
+                f.n_blobs++;
+                f.size += cut;
+                memmove(b->chunk_buf, b->chunk_buf + cut, filled - cut);
+                filled -= cut;
+                if (b->progress)
+                        b->progress(&b->stats, path, b->progress_userdata);
+        }
+        crypto_generichash_final(&hs, f.hash.b, REPO_ID_SIZE);
+        k = add_file_entry(b, &f);
+        if (k < 0)
+                goto fail;
+        b->stats.files++;
+        return 0;
+fail:
+        free(f.path);
+        free(f.blobs);
+        return k;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
+        DIR *d;
+        struct dirent *de;
+        char **names = NULL;
+        size_t n = 0;
+        int k = 0;
+
+        if (depth > 256)
+                return repo_error(-ELOOP, "%s: directory tree too deep", prefix);
+        d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return repo_error(-errno, "%s: %m", prefix);
+        }
+        /* Sorted, so a backup's manifest order (and so its packing) does not
+         * depend on directory hash order. */
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                char **p = reallocarray(names, n + 1, sizeof *p);
+                if (!p || !(p[n] = strdup(de->d_name))) {
+                        names = p ? p : names;
+                        k = -ENOMEM;
+                        goto out;
+                }
+                names = p;
+                n++;
+        }
+        if (n > 1)
+                qsort(names, n, sizeof *names, name_cmp);
+        for (size_t i = 0; i < n && k >= 0; i++) {
+                _cleanup_free_ char *child = NULL;
+                struct stat st;
+
+                if (asprintf(&child, "%s%s%s", prefix, *prefix ? "/" : "", names[i]) < 0) {
+                        child = NULL;
+                        k = -ENOMEM;
+                        break;
+                }
+                if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        k = repo_error(-errno, "%s: %m", child);
+                        break;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        int cfd = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0) {
+                                k = repo_error(-errno, "%s: %m", child);
+                                break;
+                        }
+                        k = walk(b, cfd, child, depth + 1);
+                } else if (S_ISREG(st.st_mode)) {
+                        _cleanup_close_ int ffd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        if (ffd < 0) {
+                                k = repo_error(-errno, "%s: %m", child);
+                                break;
+                        }
+                        (void) posix_fadvise(ffd, 0, 0, POSIX_FADV_SEQUENTIAL);
+                        k = repo_backup_add_fd(b, ffd, child, &st);
+                } else
+                        b->stats.skipped++;   /* symlinks, devices, sockets: not stored (yet) */
+        }
+out:
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        closedir(d);
+        return k;
+}
+
+int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
+        _cleanup_free_ char *abs = NULL;
+        const char *pre = prefix;
+        struct stat st;
+        int fd, k;
+
+        if (!pre) {
+                abs = realpath(src, NULL);
+                if (!abs)
+                        return repo_error(-errno, "%s: %m", src);
+                pre = abs + 1;   /* manifest paths are relative: "/srv/x" is stored as "srv/x" */
+        }
+        if (*pre && repo_path_check(pre) < 0)
+                return repo_error(-EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
+        fd = open(src, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return repo_error(-errno, "%s: %m", src);
+        if (fstat(fd, &st) < 0) {
+                k = repo_error(-errno, "%s: %m", src);
+                close(fd);
+                return k;
+        }
+        if (S_ISDIR(st.st_mode))
+                return walk(b, fd, pre, 0);
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return repo_error(-EINVAL, "%s: not a regular file or directory", src);
+        }
+        if (!*pre) {
+                close(fd);
+                return repo_error(-EINVAL, "%s: a file needs a non-empty manifest path", src);
+        }
+        k = repo_backup_add_fd(b, fd, pre, &st);
+        close(fd);
+        return k;
+}
+
+int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
+        _cleanup_free_ char *json = NULL;
+        _cleanup_free_ uint8_t *sealed = NULL;
+        char host[256] = "";
+        repo_id id;
+        size_t sl;
+        int k;
+
+        if (b->committed)
+                return repo_error(-EALREADY, "backup already committed");
+        k = flush_pack(b);
+        if (k < 0)
+                return k;
+        /* W2: the index naming this backup's packs is durable before the record. */
+        if (b->r->index.n_packs > b->first_new_pack) {
+                k = repo_index_to_json(&b->r->index, b->first_new_pack, &json);
+                if (k < 0)
+                        return k;
+                sealed = malloc(strlen(json) + REPO_SEAL_OVERHEAD);
+                if (!sealed)
+                        return -ENOMEM;
+                sl = repo_seal(b->r, json, strlen(json), sealed);
+                k = repo_write_object(b->r, "index", sealed, sl, NULL);
+                if (k < 0)
+                        return k;
+                b->stats.bytes_added += sl;
+                free(TAKE_PTR(json));
+                free(TAKE_PTR(sealed));
+        }
+        b->first_new_pack = (uint32_t) b->r->index.n_packs;
+        (void) gethostname(host, sizeof host - 1);
+        b->rec->hostname = strdup(host);
+        b->rec->time_ns = now_ns(CLOCK_REALTIME);
+        b->rec->bytes_read = b->stats.bytes_read;
+        b->rec->bytes_added = b->stats.bytes_added;
+        b->rec->duration_ms = (uint64_t) (now_ns(CLOCK_MONOTONIC) -
+                                          ((int64_t) b->start.tv_sec * 1000000000 + b->start.tv_nsec)) / 1000000;
+        k = repo_record_to_json(b->rec, &json);
+        if (k < 0)
+                return k;
+        sealed = malloc(strlen(json) + REPO_SEAL_OVERHEAD);
+        if (!sealed)
+                return -ENOMEM;
+        sl = repo_seal(b->r, json, strlen(json), sealed);
+        if (sl > REPO_MAX_RECORD)
+                return repo_error(-E2BIG, "backup record too large (%zu bytes)", sl);
+        /* W3: the record appears atomically (rename) and last. */
+        k = repo_write_object(b->r, "backups", sealed, sl, &id);
+        if (k < 0)
+                return k;
+        b->rec->id = id;
+        b->committed = true;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}

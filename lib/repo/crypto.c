@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/crypto.c: hashes, per-object authenticated encryption, key files.
+ *
+ * - Storage ids: BLAKE2b-256 of an object file's bytes as stored (integrity).
+ * - Blob ids: BLAKE2b-256 of the plaintext chunk, keyed with the repository's
+ *   hash key when encrypted (so ids do not reveal known content), unkeyed
+ *   otherwise.
+ * - Sealing: XChaCha20-Poly1305 IETF, a fresh random 24-byte nonce per object,
+ *   stored as nonce || ciphertext || tag.  Unencrypted repositories store the
+ *   bytes as they are.
+ * - Key files wrap the master keys (encryption key, hash key, repository id)
+ *   with a key derived from the password by Argon2id.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+
+#include "repo-int.h"
+
+#define MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)
+
+void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret) {
+        crypto_generichash(ret->b, REPO_ID_SIZE, data, n, r->encrypted ? r->hash_key : NULL,
+                           r->encrypted ? sizeof r->hash_key : 0);
+}
+
+void repo_hash_storage(const void *data, size_t n, repo_id *ret) {
+        crypto_generichash(ret->b, REPO_ID_SIZE, data, n, NULL, 0);
+}
+
+size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out) {
+        unsigned long long clen = 0;
+
+        if (!r->encrypted) {
+                if (out != in)
+                        memmove(out, in, n);
+                return n;
+        }
+        randombytes_buf(out, 24);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, in, n, NULL, 0, NULL, out, r->enc_key);
+        return 24 + (size_t) clen;
+}
+
+int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n) {
+        unsigned long long mlen = 0;
+
+        if (!r->encrypted) {
+                if (out != in)
+                        memmove(out, in, n);
+                *ret_n = n;
+                return 0;
+        }
+        if (n < REPO_SEAL_OVERHEAD)
+                return repo_error(REPO_E_CORRUPT, "sealed object too short (%zu bytes)", n);
+        if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, in + 24, n - 24, NULL, 0, in,
+                                                       r->enc_key) < 0)
+                return repo_error(REPO_E_CORRUPT, "authentication failed (damaged or forged data)");
+        *ret_n = (size_t) mlen;
+        return 0;
+}
+
+static char *hex(const uint8_t *b, size_t n) {
+        char *s = malloc(n * 2 + 1);
+        if (s)
+                sodium_bin2hex(s, n * 2 + 1, b, n);
+        return s;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n) {
+        size_t got = 0;
+        if (!s || strlen(s) != n * 2 || sodium_hex2bin(out, n, s, n * 2, NULL, &got, NULL) < 0 || got != n)
+                return -EINVAL;
+        return 0;
+}
+
+int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
+                        const uint8_t enc_key[32], const uint8_t hash_key[32]) {
+        uint8_t salt[crypto_pwhash_SALTBYTES], kek[32], plain[MASTER_PLAIN];
+        uint8_t sealed[24 + MASTER_PLAIN + 16];
+        unsigned long long clen = 0;
+        _cleanup_free_ char *salt_hex = NULL, *data_hex = NULL, *text = NULL;
+        json_t *o;
+        repo_id fid;
+        char name[REPO_ID_HEX_SIZE + 8];
+        int r;
+
+        randombytes_buf(salt, sizeof salt);
+        if (crypto_pwhash(kek, sizeof kek, password, strlen(password), salt, ops, mem,
+                          crypto_pwhash_ALG_ARGON2ID13) < 0)
+                return repo_error(-ENOMEM, "key derivation: out of memory");
+        memcpy(plain, enc_key, 32);
+        memcpy(plain + 32, hash_key, 32);
+        memcpy(plain + 64, uuid->b, REPO_ID_SIZE);
+        randombytes_buf(sealed, 24);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 24, &clen, plain, sizeof plain, NULL, 0, NULL,
+                                                   sealed, kek);
+        sodium_memzero(kek, sizeof kek);
+        sodium_memzero(plain, sizeof plain);
+        salt_hex = hex(salt, sizeof salt);
+        data_hex = hex(sealed, sizeof sealed);
+        if (!salt_hex || !data_hex)
+                return -ENOMEM;
+        o = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s}", "version", REPO_FORMAT_VERSION, "kdf", "argon2id13",
+                      "opslimit", (json_int_t) ops, "memlimit", (json_int_t) mem, "salt", salt_hex, "data",
+                      data_hex);
+        if (!o)
+                return -ENOMEM;
+        text = json_dumps(o, JSON_INDENT(2));
+        json_decref(o);
+        if (!text)
+                return -ENOMEM;
+        repo_hash_storage(text, strlen(text), &fid);
+        repo_id_to_hex(&fid, name);
+        char path[sizeof name + 8];
+        snprintf(path, sizeof path, "keys/%s", name);
+        _cleanup_close_ int fd = openat(dir_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return repo_error(-errno, "key file %s: %m", path);
+        size_t len = strlen(text);
+        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0)
+                return repo_error(-EIO, "key file %s: write failed", path);
+        r = repo_fsync_dir(dir_fd, "keys");
+        return r;
+}
+
+static int try_keyfile(repo *r, const char *text, size_t len, const char *password, const char *name) {
+        json_error_t jerr;
+        json_t *o = json_loadb(text, len, 0, &jerr);
+        json_int_t version = 0, ops = 0, mem = 0;
+        const char *kdf = NULL, *salt_hex = NULL, *data_hex = NULL;
+        uint8_t salt[crypto_pwhash_SALTBYTES], sealed[24 + MASTER_PLAIN + 16], kek[32], plain[MASTER_PLAIN];
+        unsigned long long mlen = 0;
+        int ret;
+
+        if (!o)
+                return repo_error(REPO_E_CORRUPT, "key %s: not JSON: %s", name, jerr.text);
+        if (json_unpack(o, "{s:I, s:s, s:I, s:I, s:s, s:s}", "version", &version, "kdf", &kdf, "opslimit", &ops,
+                        "memlimit", &mem, "salt", &salt_hex, "data", &data_hex) < 0 ||
+            version != REPO_FORMAT_VERSION || strcmp(kdf, "argon2id13") != 0 ||
+            unhex(salt_hex, salt, sizeof salt) < 0 || unhex(data_hex, sealed, sizeof sealed) < 0 ||
+            ops < (json_int_t) crypto_pwhash_OPSLIMIT_MIN || ops > 64 ||
+            mem < (json_int_t) crypto_pwhash_MEMLIMIT_MIN || mem > (json_int_t) 4 * 1024 * 1024 * 1024) {
+                json_decref(o);
+                return repo_error(REPO_E_CORRUPT, "key %s: malformed key file", name);
+        }
+        json_decref(o);
+        if (crypto_pwhash(kek, sizeof kek, password, strlen(password), salt, (unsigned long long) ops,
+                          (size_t) mem, crypto_pwhash_ALG_ARGON2ID13) < 0)
+                return repo_error(-ENOMEM, "key %s: key derivation out of memory", name);
+        ret = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, sealed + 24, sizeof sealed - 24,
+                                                         NULL, 0, sealed, kek);
+        sodium_memzero(kek, sizeof kek);
+        if (ret < 0 || mlen != MASTER_PLAIN)
+                return -EKEYREJECTED;
+        memcpy(r->enc_key, plain, 32);
+        memcpy(r->hash_key, plain + 32, 32);
+        if (memcmp(plain + 64, r->repo_uuid.b, REPO_ID_SIZE) != 0) {
+                sodium_memzero(plain, sizeof plain);
+                return repo_error(REPO_E_CORRUPT, "key %s: belongs to another repository", name);
+        }
+        sodium_memzero(plain, sizeof plain);
+        return 0;
+}
+
+int repo_keyfile_unlock(repo *r, const char *password) {
+        _cleanup_free_ repo_id *ids = NULL;
+        size_t n = 0;
+        int ret, last = -EKEYREJECTED;
+
+        ret = repo_list_objects(r, "keys", &ids, &n);
+        if (ret < 0)
+                return ret;
+        if (n == 0)
+                return repo_error(REPO_E_CORRUPT, "repository %s: encrypted but has no key file", r->dir);
+        for (size_t i = 0; i < n; i++) {
+                char name[REPO_ID_HEX_SIZE], path[REPO_ID_HEX_SIZE + 8];
+                _cleanup_free_ uint8_t *buf = NULL;
+                size_t len = 0;
+                repo_id check;
+
+                repo_id_to_hex(&ids[i], name);
+                snprintf(path, sizeof path, "keys/%s", name);
+                ret = repo_read_file_at(r->dir_fd, path, REPO_MAX_KEYFILE, &buf, &len);
+                if (ret < 0)
+                        return ret;
+                repo_hash_storage(buf, len, &check);
+                if (memcmp(check.b, ids[i].b, REPO_ID_SIZE) != 0) {
+                        last = repo_error(REPO_E_CORRUPT, "key %s: content does not match its name", name);
+                        continue;
+                }
+                ret = try_keyfile(r, (const char *) buf, len, password, name);
+                if (ret == 0)
+                        return 0;
+                if (ret != -EKEYREJECTED)
+                        last = ret;
+        }
+        if (last == -EKEYREJECTED)
+                return repo_error(-EKEYREJECTED, "repository %s: wrong password", r->dir);
+        return last;
+}

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/record.c: backup records (JSON inside a sealed object) and the
+ * manifest path rule.  See docs/design/repository.md §6 for the fields.
+ * The parser trusts nothing: every field is type-checked, every count and
+ * string bounded, every path checked with repo_path_check().
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "repo-int.h"
+
+static const char *const type_names[_REPO_BACKUP_TYPE_MAX] = {
+        [REPO_BACKUP_FULL] = "full",
+        [REPO_BACKUP_COPY] = "copy",
+        [REPO_BACKUP_INCREMENTAL] = "incremental",
+        [REPO_BACKUP_DIFFERENTIAL] = "differential",
+};
+
+const char *repo_backup_type_to_string(int t) {
+        return t >= 0 && t < _REPO_BACKUP_TYPE_MAX ? type_names[t] : NULL;
+}
+
+int repo_backup_type_from_string(const char *s) {
+        for (int i = 0; s && i < _REPO_BACKUP_TYPE_MAX; i++)
+                if (strcmp(s, type_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+int repo_path_check(const char *path) {
+        size_t len;
+        const char *p, *c;
+
+        if (!path || !*path)
+                return repo_error(-EINVAL, "empty path");
+        len = strlen(path);
+        if (len > REPO_MAX_PATH)
+                return repo_error(-EINVAL, "path too long (%zu bytes)", len);
+        if (path[0] == '/')
+                return repo_error(-EINVAL, "path '%s' is absolute", path);
+        for (p = path;; p = c + 1) {
+                c = strchr(p, '/');
+                size_t n = c ? (size_t) (c - p) : strlen(p);
+                if (n == 0)
+                        return repo_error(-EINVAL, "path '%s' has an empty component", path);
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return repo_error(-EINVAL, "path '%s' contains '%.*s'", path, (int) n, p);
+                if (!c)
+                        break;
+        }
+        return 0;
+}
+
+repo_record *repo_record_free(repo_record *rec) {
+        if (!rec)
+                return NULL;
+        free(rec->hostname);
+        for (size_t i = 0; i < rec->n_components; i++)
+                free(rec->components[i]);
+        free(rec->components);
+        free(rec->components_doc);
+        for (size_t i = 0; i < rec->n_writers; i++) {
+                free(rec->writers[i].name);
+                free(rec->writers[i].metadata);
+                free(rec->writers[i].stamp);
+        }
+        free(rec->writers);
+        for (size_t i = 0; i < rec->n_files; i++) {
+                free(rec->files[i].path);
+                free(rec->files[i].blobs);
+        }
+        free(rec->files);
+        free(rec);
+        return NULL;
+}
+
+static json_t *opt_string(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+static void format_time(int64_t ns, char *buf, size_t size) {
+        time_t t = (time_t) (ns / 1000000000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int repo_record_to_json(const repo_record *rec, char **ret_json) {
+        json_t *o = NULL, *comps = NULL, *writers = NULL, *files = NULL;
+        char hex[REPO_ID_HEX_SIZE], tbuf[64];
+        int r = -ENOMEM;
+
+        if (!(comps = json_array()) || !(writers = json_array()) || !(files = json_array()))
+                goto out;
+        for (size_t i = 0; i < rec->n_components; i++)
+                if (json_array_append_new(comps, json_string(rec->components[i])) < 0)
+                        goto out;
+        for (size_t i = 0; i < rec->n_writers; i++)
+                if (json_array_append_new(writers, json_pack("{s:s, s:o, s:o}", "name", rec->writers[i].name,
+                                                             "metadata", opt_string(rec->writers[i].metadata),
+                                                             "stamp", opt_string(rec->writers[i].stamp))) < 0)
+                        goto out;
+        for (size_t i = 0; i < rec->n_files; i++) {
+                const repo_file *f = &rec->files[i];
+                json_t *blobs = json_array();
+                if (!blobs)
+                        goto out;
+                for (size_t j = 0; j < f->n_blobs; j++) {
+                        repo_id_to_hex(&f->blobs[j], hex);
+                        if (json_array_append_new(blobs, json_string(hex)) < 0) {
+                                json_decref(blobs);
+                                goto out;
+                        }
+                }
+                repo_id_to_hex(&f->hash, hex);
+                if (json_array_append_new(files, json_pack("{s:s, s:I, s:i, s:I, s:s, s:o}", "path", f->path, "size",
+                                                           (json_int_t) f->size, "mode", (int) f->mode, "mtime_ns",
+                                                           (json_int_t) f->mtime_ns, "hash", hex, "blobs",
+                                                           blobs)) < 0)
+                        goto out;
+        }
+        format_time(rec->time_ns, tbuf, sizeof tbuf);
+        if (rec->has_based_on)
+                repo_id_to_hex(&rec->based_on, hex);
+        o = json_pack("{s:i, s:s, s:s, s:I, s:o, s:o, s:O, s:o, s:O, s:O, s:I, s:I, s:I}", "version",
+                      REPO_FORMAT_VERSION, "type", repo_backup_type_to_string(rec->type), "time", tbuf, "time_ns",
+                      (json_int_t) rec->time_ns, "hostname", opt_string(rec->hostname), "based_on",
+                      rec->has_based_on ? json_string(hex) : json_null(), "components", comps,
+                      "backup_components_document", opt_string(rec->components_doc), "writers", writers, "files",
+                      files, "bytes_read", (json_int_t) rec->bytes_read, "bytes_added",
+                      (json_int_t) rec->bytes_added, "duration_ms", (json_int_t) rec->duration_ms);
+        if (!o)
+                goto out;
+        *ret_json = json_dumps(o, JSON_COMPACT);
+        r = *ret_json ? 0 : -ENOMEM;
+out:
+        json_decref(o);
+        json_decref(comps);
+        json_decref(writers);
+        json_decref(files);
+        return r;
+}
+
+/* A bounded copy of an optional string member. */
+static int get_opt_string(json_t *o, const char *key, char **ret) {
+        json_t *v = json_object_get(o, key);
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_string(v) || json_string_length(v) > REPO_MAX_STRING ||
+            strlen(json_string_value(v)) != json_string_length(v))
+                return repo_error(REPO_E_CORRUPT, "record: field '%s' is not a valid string", key);
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int parse_file(json_t *o, size_t idx, repo_file *f) {
+        const char *path = NULL, *hash = NULL;
+        json_int_t size, mode, mtime;
+        json_t *blobs, *b;
+        size_t j;
+
+        if (json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:o}", "path", &path, "size", &size, "mode", &mode,
+                        "mtime_ns", &mtime, "hash", &hash, "blobs", &blobs) < 0 ||
+            !json_is_array(blobs) || size < 0 || mode < 0 || mode > 07777 || repo_id_from_hex(hash, &f->hash) < 0)
+                return repo_error(REPO_E_CORRUPT, "record: file entry %zu malformed", idx);
+        if (repo_path_check(path) < 0)
+                return repo_error(REPO_E_CORRUPT, "record: file entry %zu: %s", idx, repo_errmsg());
+        /* Every blob but the last is at least 64 bytes (chunker minimum), so
+         * the count is bounded by the size. */
+        if (json_array_size(blobs) > (uint64_t) size / 64 + 1 || (size > 0 && json_array_size(blobs) == 0))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': blob count does not fit its size", path);
+        f->path = strdup(path);
+        if (!f->path)
+                return -ENOMEM;
+        f->size = (uint64_t) size;
+        f->mode = (uint32_t) mode;
+        f->mtime_ns = mtime;
+        f->n_blobs = json_array_size(blobs);
+        f->blobs = calloc(f->n_blobs ? f->n_blobs : 1, sizeof(repo_id));
+        if (!f->blobs)
+                return -ENOMEM;
+        json_array_foreach(blobs, j, b)
+                if (!json_is_string(b) || repo_id_from_hex(json_string_value(b), &f->blobs[j]) < 0)
+                        return repo_error(REPO_E_CORRUPT, "record: file '%s': blob %zu malformed", path, j);
+        return 0;
+}
+
+int repo_record_parse(const char *json, size_t len, repo_record **ret) {
+        _cleanup_(repo_record_freep) repo_record *rec = NULL;
+        json_error_t jerr;
+        json_t *o, *comps, *writers, *files, *v;
+        json_int_t version, tns, br, ba, dur;
+        const char *type = NULL;
+        size_t i;
+        int r;
+
+        if (len > REPO_MAX_RECORD)
+                return repo_error(REPO_E_CORRUPT, "record too large");
+        o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!o)
+                return repo_error(REPO_E_CORRUPT, "record is not JSON: %s", jerr.text);
+        rec = calloc(1, sizeof *rec);
+        if (!rec) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (json_unpack(o, "{s:I, s:s, s:I, s:o, s:o, s:o, s:I, s:I, s:I}", "version", &version, "type", &type,
+                        "time_ns", &tns, "components", &comps, "writers", &writers, "files", &files, "bytes_read",
+                        &br, "bytes_added", &ba, "duration_ms", &dur) < 0 ||
+            !json_is_array(comps) || !json_is_array(writers) || !json_is_array(files) || br < 0 || ba < 0 ||
+            dur < 0) {
+                r = repo_error(REPO_E_CORRUPT, "record: missing or mistyped fields");
+                goto out;
+        }
+        if (version != REPO_FORMAT_VERSION) {
+                r = repo_error(-EPROTONOSUPPORT, "record format version %lld not supported", (long long) version);
+                goto out;
+        }
+        rec->type = repo_backup_type_from_string(type);
+        if (rec->type < 0) {
+                r = repo_error(REPO_E_CORRUPT, "record: unknown backup type '%s'", type);
+                goto out;
+        }
+        rec->time_ns = tns;
+        rec->bytes_read = (uint64_t) br;
+        rec->bytes_added = (uint64_t) ba;
+        rec->duration_ms = (uint64_t) dur;
+        if ((r = get_opt_string(o, "hostname", &rec->hostname)) < 0 ||
+            (r = get_opt_string(o, "backup_components_document", &rec->components_doc)) < 0)
+                goto out;
+        v = json_object_get(o, "based_on");
+        if (v && !json_is_null(v)) {
+                if (!json_is_string(v) || repo_id_from_hex(json_string_value(v), &rec->based_on) < 0) {
+                        r = repo_error(REPO_E_CORRUPT, "record: based_on malformed");
+                        goto out;
+                }
+                rec->has_based_on = true;
+        }
+        if (json_array_size(comps) > 65536 || json_array_size(writers) > 65536 ||
+            json_array_size(files) > REPO_MAX_FILES) {
+                r = repo_error(REPO_E_CORRUPT, "record: too many components, writers or files");
+                goto out;
+        }
+        rec->components = calloc(json_array_size(comps) + 1, sizeof(char *));
+        rec->writers = calloc(json_array_size(writers) + 1, sizeof(repo_writer_info));
+        rec->files = calloc(json_array_size(files) + 1, sizeof(repo_file));
+        if (!rec->components || !rec->writers || !rec->files) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_array_foreach(comps, i, v) {
+                if (!json_is_string(v) || json_string_length(v) > REPO_MAX_PATH) {
+                        r = repo_error(REPO_E_CORRUPT, "record: component %zu malformed", i);
+                        goto out;
+                }
+                if (!(rec->components[i] = strdup(json_string_value(v)))) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                rec->n_components++;
+        }
+        json_array_foreach(writers, i, v) {
+                json_t *name = json_object_get(v, "name");
+                if (!json_is_object(v) || !json_is_string(name) || json_string_length(name) > REPO_MAX_PATH) {
+                        r = repo_error(REPO_E_CORRUPT, "record: writer %zu malformed", i);
+                        goto out;
+                }
+                repo_writer_info *w = &rec->writers[rec->n_writers++];
+                if (!(w->name = strdup(json_string_value(name)))) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if ((r = get_opt_string(v, "metadata", &w->metadata)) < 0 ||
+                    (r = get_opt_string(v, "stamp", &w->stamp)) < 0)
+                        goto out;
+        }
+        json_array_foreach(files, i, v) {
+                rec->n_files++;
+                r = parse_file(v, i, &rec->files[i]);
+                if (r < 0)
+                        goto out;
+        }
+        *ret = TAKE_PTR(rec);
+        r = 0;
+out:
+        json_decref(o);
+        return r;
+}

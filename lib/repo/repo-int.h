@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/repo-int.h: structures shared by lib/repo's own files only.
+ */
+#pragma once
+
+#include <stdarg.h>
+
+#include "macro.h"
+#include "repo.h"
+
+/* Hard limits on everything parsed from the repository (docs/design/repository.md §9). */
+#define REPO_FORMAT_VERSION 1
+#define REPO_MAX_CONFIG (64u * 1024)
+#define REPO_MAX_KEYFILE (64u * 1024)
+#define REPO_MAX_INDEX (64u * 1024 * 1024)
+#define REPO_MAX_RECORD (256u * 1024 * 1024)
+#define REPO_MAX_PACK (1024u * 1024 * 1024)
+#define REPO_MAX_PACK_BLOBS (1u << 20)
+#define REPO_MAX_FILES (16u * 1024 * 1024)
+#define REPO_MAX_PATH 4096
+#define REPO_MAX_STRING (64u * 1024 * 1024)   /* any one string in a record (documents) */
+#define REPO_PACK_SIZE_DEFAULT (16u * 1024 * 1024)
+
+#define REPO_SEAL_OVERHEAD (24 + 16)   /* XChaCha20-Poly1305: nonce + tag */
+
+#define REPO_PACK_MAGIC "LVSP"
+#define REPO_PACK_ENTRY_SIZE 44        /* type, flags, 2 reserved, stored u32, raw u32, id[32] */
+#define REPO_PACK_HEADER_FIXED 12      /* magic[4], version u8, reserved[3], count u32 */
+#define REPO_BLOB_COMPRESSED 0x01
+
+typedef struct index_entry {
+        repo_id id;
+        uint32_t pack;        /* index into repo.packs */
+        uint32_t offset_hi;   /* (offset is 64-bit, kept as two halves to keep the slot small) */
+        uint32_t offset_lo;
+        uint32_t length;      /* stored length */
+        uint32_t raw_length;
+        uint8_t flags;
+        uint8_t used;
+        uint8_t verified;     /* repo_verify: seen in its pack at this position */
+} index_entry;
+
+typedef struct repo_index {
+        index_entry *slots;
+        size_t n_slots, n_used;
+        repo_id *packs;       /* pack ids; a pack being filled has its slot reserved */
+        size_t n_packs, cap_packs;
+} repo_index;
+
+struct repo {
+        char *dir;
+        int dir_fd;
+        int lock_fd;
+        bool encrypted;
+        uint8_t enc_key[32];
+        uint8_t hash_key[32];
+        repo_id repo_uuid;
+        repo_chunker_params chunker;
+        uint32_t pack_size;
+        repo_index index;
+        /* Index files that failed to load (verify reports them; cleanup is off). */
+        char **bad_index;
+        char **bad_index_reason;
+        size_t n_bad_index;
+};
+
+/* error.c */
+int repo_error(int code, const char *fmt, ...) _printf_(2, 3);
+void repo_error_clear(void);
+
+/* crypto.c */
+void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret);
+void repo_hash_storage(const void *data, size_t n, repo_id *ret);
+/* out must hold n + REPO_SEAL_OVERHEAD when encrypted (n otherwise); returns stored length. */
+size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);
+/* Decrypt in place-safe into out (n - overhead bytes); -EBADMSG on a bad MAC. */
+int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n);
+int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
+                        const uint8_t enc_key[32], const uint8_t hash_key[32]);
+int repo_keyfile_unlock(repo *r, const char *password);
+
+/* fileio.c */
+int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, size_t *ret_n);
+/* Write data as a new object in subdir ("data", "index", "backups") named by
+ * its storage hash: temp file, fsync, rename, fsync dir. */
+int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, repo_id *ret_id);
+int repo_object_path(const char *subdir, const repo_id *id, char *buf, size_t size);
+/* Read an object, check that its content hashes to its name, unseal it. */
+int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max, uint8_t **ret, size_t *ret_n);
+int repo_list_objects(repo *r, const char *subdir, repo_id **ret, size_t *ret_n);
+int repo_fsync_dir(int dir_fd, const char *sub);
+
+/* index.c */
+void repo_index_done(repo_index *ix);
+index_entry *repo_index_find(repo_index *ix, const repo_id *id);
+int repo_index_add(repo_index *ix, const repo_id *id, uint32_t pack, uint64_t offset,
+                   uint32_t length, uint32_t raw_length, uint8_t flags);
+int repo_index_reserve_pack(repo_index *ix, uint32_t *ret_pack);
+int repo_index_load_json(repo_index *ix, const char *json, size_t len);
+/* Serialize the packs [first, n_packs) as an index document. */
+int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret);
+int repo_load_indexes(repo *r);
+static inline uint64_t index_entry_offset(const index_entry *e) {
+        return ((uint64_t) e->offset_hi << 32) | e->offset_lo;
+}
+
+/* pack.c */
+typedef struct pack_blob {
+        repo_id id;
+        uint32_t stored, raw;
+        uint8_t flags;
+} pack_blob;
+int repo_pack_header_decode(const uint8_t *buf, size_t len, pack_blob **ret, size_t *ret_count);
+size_t repo_pack_header_encode(const pack_blob *blobs, size_t count, uint8_t *out);
+/* Read, check and decompress one blob into out (raw_length bytes). */
+int repo_blob_decode(const repo *r, const uint8_t *stored, size_t n, uint8_t flags, uint32_t raw,
+                     const repo_id *expect, uint8_t *out);
+int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_t *ret_n);
+/* Parse a whole pack file (already hash-checked): trailer length, header. */
+int repo_pack_parse(const repo *r, const uint8_t *data, size_t n, pack_blob **ret, size_t *ret_count);

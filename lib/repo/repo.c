@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/repo.c: creating, opening, locking and cleaning a repository;
+ * listing and loading backup records.
+ *
+ * Layout (docs/design/repository.md §2):
+ *   config            plaintext JSON: format version, repository id, encryption, chunker
+ *   keys/<id>         key files (encrypted repositories only)
+ *   data/<xx>/<id>    pack files, xx = first two hex digits of the id
+ *   index/<id>        index documents (sealed)
+ *   backups/<id>      backup records (sealed)
+ *   tmp/              files being written; anything here is garbage after a crash
+ *   lock              flock(2): shared for readers, exclusive for writers
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "repo-int.h"
+
+static const char *const subdirs[] = {"keys", "data", "index", "backups", "tmp"};
+
+bool repo_is_encrypted(const repo *r) {
+        return r->encrypted;
+}
+
+const char *repo_path(const repo *r) {
+        return r->dir;
+}
+
+static int write_small_file(int dir_fd, const char *name, const char *text) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "tmp/%s.new", name);
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t len = strlen(text);
+
+        if (fd < 0)
+                return -errno;
+        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0)
+                return -EIO;
+        if (renameat(dir_fd, tmp, dir_fd, name) < 0)
+                return -errno;
+        return repo_fsync_dir(dir_fd, ".");
+}
+
+int repo_init(const char *dir, const char *password, const repo_init_options *opts) {
+        repo_chunker_params ch = opts->chunker;
+        uint8_t enc_key[32], hash_key[32];
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int dfd = -1;
+        char idhex[REPO_ID_HEX_SIZE];
+        repo_id uuid;
+        json_t *o;
+        DIR *d;
+        int k;
+
+        if (sodium_init() < 0)
+                return repo_error(-EIO, "libsodium failed to initialize");
+        if (ch.min == 0 && ch.avg == 0 && ch.max == 0)
+                ch = (repo_chunker_params) {REPO_CHUNK_MIN_DEFAULT, REPO_CHUNK_AVG_DEFAULT, REPO_CHUNK_MAX_DEFAULT};
+        k = repo_chunker_params_check(&ch);
+        if (k < 0)
+                return k;
+        if (opts->encrypted && (!password || !*password))
+                return repo_error(-EINVAL, "repository %s: a password is required for an encrypted repository", dir);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return repo_error(-errno, "repository %s: %m", dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return repo_error(-errno, "repository %s: %m", dir);
+        d = opendir(dir);
+        if (d) {
+                struct dirent *de;
+                bool empty = true;
+                while ((de = readdir(d)))
+                        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                                empty = false;
+                closedir(d);
+                if (!empty)
+                        return repo_error(-EEXIST, "repository %s: directory is not empty", dir);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
+                if (mkdirat(dfd, subdirs[i], 0700) < 0)
+                        return repo_error(-errno, "repository %s/%s: %m", dir, subdirs[i]);
+        randombytes_buf(uuid.b, sizeof uuid.b);
+        repo_id_to_hex(&uuid, idhex);
+        if (opts->encrypted) {
+                randombytes_buf(enc_key, sizeof enc_key);
+                randombytes_buf(hash_key, sizeof hash_key);
+                k = repo_keyfile_create(dfd, password, &uuid,
+                                        opts->kdf_opslimit ? opts->kdf_opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                        opts->kdf_memlimit ? opts->kdf_memlimit : crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                                        enc_key, hash_key);
+                sodium_memzero(enc_key, sizeof enc_key);
+                sodium_memzero(hash_key, sizeof hash_key);
+                if (k < 0)
+                        return k;
+        }
+        o = json_pack("{s:i, s:s, s:s, s:s, s:{s:i, s:i, s:i}, s:i}", "version", REPO_FORMAT_VERSION, "id", idhex,
+                      "encryption", opts->encrypted ? "xchacha20poly1305" : "none", "compression", "zstd",
+                      "chunker", "min", (int) ch.min, "avg", (int) ch.avg, "max", (int) ch.max, "pack_size",
+                      (int) (opts->pack_size ? opts->pack_size : REPO_PACK_SIZE_DEFAULT));
+        if (!o)
+                return -ENOMEM;
+        text = json_dumps(o, JSON_INDENT(2));
+        json_decref(o);
+        if (!text)
+                return -ENOMEM;
+        /* config last: a directory without it is not a repository yet. */
+        k = write_small_file(dfd, "config", text);
+        if (k < 0)
+                return repo_error(k, "repository %s: writing config: %s", dir, strerror(-k));
+        return 0;
+}
+
+static int read_config(int dfd, const char *dir, bool *ret_enc, repo_id *ret_uuid, repo_chunker_params *ret_ch,
+                       uint32_t *ret_pack) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        json_error_t jerr;
+        json_int_t version, mn, av, mx, ps;
+        const char *id = NULL, *enc = NULL, *comp = NULL;
+        size_t n = 0;
+        json_t *o;
+        int k;
+
+        k = repo_read_file_at(dfd, "config", REPO_MAX_CONFIG, &buf, &n);
+        if (k == -ENOENT)
+                return repo_error(-ENOENT, "%s: not an lvss-backup repository (no config)", dir);
+        if (k < 0)
+                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
+        o = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES, &jerr);
+        if (!o)
+                return repo_error(REPO_E_CORRUPT, "config: not JSON: %s", jerr.text);
+        if (json_unpack(o, "{s:I}", "version", &version) < 0) {
+                json_decref(o);
+                return repo_error(REPO_E_CORRUPT, "config: no format version");
+        }
+        if (version != REPO_FORMAT_VERSION) {
+                json_decref(o);
+                return repo_error(-EPROTONOSUPPORT, "repository %s: format version %lld not supported (this is %d)",
+                                  dir, (long long) version, REPO_FORMAT_VERSION);
+        }
+        if (json_unpack(o, "{s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "id", &id, "encryption", &enc, "compression",
+                        &comp, "chunker", "min", &mn, "avg", &av, "max", &mx, "pack_size", &ps) < 0 ||
+            repo_id_from_hex(id, ret_uuid) < 0 || strcmp(comp, "zstd") != 0 ||
+            (strcmp(enc, "none") != 0 && strcmp(enc, "xchacha20poly1305") != 0) || mn < 0 || av < 0 || mx < 0 ||
+            mx > REPO_CHUNK_MAX_LIMIT || ps < 4096 || ps > 256 * 1024 * 1024) {
+                json_decref(o);
+                return repo_error(REPO_E_CORRUPT, "config: malformed");
+        }
+        *ret_enc = strcmp(enc, "none") != 0;
+        *ret_ch = (repo_chunker_params) {(uint32_t) mn, (uint32_t) av, (uint32_t) mx};
+        *ret_pack = (uint32_t) ps;
+        json_decref(o);
+        if (repo_chunker_params_check(ret_ch) < 0)
+                return repo_error(REPO_E_CORRUPT, "config: %s", repo_errmsg());
+        return 0;
+}
+
+int repo_probe(const char *dir, bool *ret_encrypted) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        repo_chunker_params ch;
+        repo_id uuid;
+        uint32_t ps;
+
+        if (dfd < 0)
+                return repo_error(-errno, "repository %s: %m", dir);
+        return read_config(dfd, dir, ret_encrypted, &uuid, &ch, &ps);
+}
+
+repo *repo_close(repo *r) {
+        if (!r)
+                return NULL;
+        sodium_memzero(r->enc_key, sizeof r->enc_key);
+        sodium_memzero(r->hash_key, sizeof r->hash_key);
+        repo_index_done(&r->index);
+        for (size_t i = 0; i < r->n_bad_index; i++) {
+                free(r->bad_index[i]);
+                free(r->bad_index_reason[i]);
+        }
+        free(r->bad_index);
+        free(r->bad_index_reason);
+        if (r->lock_fd >= 0)
+                close(r->lock_fd);   /* releases the flock */
+        if (r->dir_fd >= 0)
+                close(r->dir_fd);
+        free(r->dir);
+        free(r);
+        return NULL;
+}
+
+static int take_lock(repo *r, enum repo_lock_mode mode) {
+        r->lock_fd = openat(r->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (r->lock_fd < 0 && errno == EROFS)
+                return 0;   /* read-only media: nobody can write, no lock needed */
+        if (r->lock_fd < 0)
+                return repo_error(-errno, "repository %s: lock: %m", r->dir);
+        if (flock(r->lock_fd, (mode == REPO_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return repo_error(-EBUSY, "repository %s: locked by another lvss-backup process", r->dir);
+                return repo_error(-errno, "repository %s: lock: %m", r->dir);
+        }
+        return 0;
+}
+
+static int id_cmp(const void *a, const void *b) {
+        return memcmp(a, b, REPO_ID_SIZE);
+}
+
+/* Remove what an interrupted writer left: tmp/ files, and packs no index
+ * refers to (written before a crash, before their index).  Runs only under
+ * the exclusive lock and only when every index loaded, so a pack is never
+ * removed because of an index we could not read (invariant W5). */
+static int cleanup(repo *r) {
+        _cleanup_free_ repo_id *packs = NULL, *known = NULL;
+        size_t n = 0;
+        int fd, k;
+        DIR *d;
+        struct dirent *de;
+
+        fd = openat(r->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0 && (d = fdopendir(fd))) {
+                while ((de = readdir(d)))
+                        if (de->d_name[0] != '.')
+                                (void) unlinkat(dirfd(d), de->d_name, 0);
+                closedir(d);
+        } else if (fd >= 0)
+                close(fd);
+        if (r->n_bad_index > 0)
+                return 0;
+        k = repo_list_objects(r, "data", &packs, &n);
+        if (k < 0)
+                return k;
+        if (r->index.n_packs > 0) {
+                known = malloc(r->index.n_packs * sizeof(repo_id));
+                if (!known)
+                        return -ENOMEM;
+                memcpy(known, r->index.packs, r->index.n_packs * sizeof(repo_id));
+                qsort(known, r->index.n_packs, sizeof(repo_id), id_cmp);
+        }
+        for (size_t i = 0; i < n; i++) {
+                char path[160];
+                if (known && bsearch(&packs[i], known, r->index.n_packs, sizeof(repo_id), id_cmp))
+                        continue;
+                repo_object_path("data", &packs[i], path, sizeof path);
+                (void) unlinkat(r->dir_fd, path, 0);
+        }
+        return 0;
+}
+
+int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret) {
+        _cleanup_(repo_closep) repo *r = NULL;
+        int k;
+
+        if (sodium_init() < 0)
+                return repo_error(-EIO, "libsodium failed to initialize");
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->dir_fd = r->lock_fd = -1;
+        r->dir = strdup(dir);
+        if (!r->dir)
+                return -ENOMEM;
+        r->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (r->dir_fd < 0)
+                return repo_error(-errno, "repository %s: %m", dir);
+        k = read_config(r->dir_fd, dir, &r->encrypted, &r->repo_uuid, &r->chunker, &r->pack_size);
+        if (k < 0)
+                return k;
+        k = take_lock(r, lock);
+        if (k < 0)
+                return k;
+        if (r->encrypted) {
+                if (!password)
+                        return repo_error(-ENOKEY, "repository %s is encrypted: a password is required", dir);
+                k = repo_keyfile_unlock(r, password);
+                if (k < 0)
+                        return k;
+        } else {
+                /* A config edited to say "none" must not downgrade an encrypted repository. */
+                _cleanup_free_ repo_id *keys = NULL;
+                size_t nk = 0;
+                k = repo_list_objects(r, "keys", &keys, &nk);
+                if (k < 0)
+                        return k;
+                if (nk > 0)
+                        return repo_error(REPO_E_CORRUPT, "config: says unencrypted but key files exist (tampered?)");
+        }
+        k = repo_load_indexes(r);
+        if (k < 0)
+                return k;
+        if (lock == REPO_LOCK_EXCLUSIVE) {
+                k = cleanup(r);
+                if (k < 0)
+                        return k;
+        }
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int repo_load_backup(repo *r, const repo_id *id, repo_record **ret) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        repo_record *rec = NULL;
+        char hex[REPO_ID_HEX_SIZE];
+        size_t n = 0;
+        int k;
+
+        k = repo_read_object(r, "backups", id, REPO_MAX_RECORD, &buf, &n);
+        if (k == -ENOENT) {
+                repo_id_to_hex(id, hex);
+                return repo_error(k, "backup %s: not found", hex);
+        }
+        if (k < 0)
+                return k;
+        k = repo_record_parse((const char *) buf, n, &rec);
+        if (k < 0) {
+                repo_id_to_hex(id, hex);
+                return repo_error(k, "backup %s: %s", hex, repo_errmsg());
+        }
+        rec->id = *id;
+        *ret = rec;
+        return 0;
+}
+
+static int rec_time_cmp(const void *a, const void *b) {
+        const repo_record *x = *(repo_record *const *) a, *y = *(repo_record *const *) b;
+        if (x->time_ns != y->time_ns)
+                return x->time_ns < y->time_ns ? -1 : 1;
+        return memcmp(x->id.b, y->id.b, REPO_ID_SIZE);
+}
+
+int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n) {
+        _cleanup_free_ repo_id *ids = NULL;
+        repo_record **recs;
+        size_t n = 0;
+        int k;
+
+        k = repo_list_objects(r, "backups", &ids, &n);
+        if (k < 0)
+                return k;
+        recs = calloc(n + 1, sizeof *recs);
+        if (!recs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                k = repo_load_backup(r, &ids[i], &recs[i]);
+                if (k < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                repo_record_free(recs[j]);
+                        free(recs);
+                        return k;
+                }
+        }
+        qsort(recs, n, sizeof *recs, rec_time_cmp);
+        *ret = recs;
+        *ret_n = n;
+        return 0;
+}
+
+int repo_resolve_backup(repo *r, const char *prefix, repo_id *ret_id) {
+        _cleanup_free_ repo_id *ids = NULL;
+        size_t n = 0, len = strlen(prefix), found = 0;
+        repo_id match;
+        int k;
+
+        if (len < 4 || len > REPO_ID_SIZE * 2 || strspn(prefix, "0123456789abcdef") != len)
+                return repo_error(-EINVAL, "backup id '%s': expected at least 4 lowercase hex digits", prefix);
+        k = repo_list_objects(r, "backups", &ids, &n);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < n; i++) {
+                char hex[REPO_ID_HEX_SIZE];
+                repo_id_to_hex(&ids[i], hex);
+                if (strncmp(hex, prefix, len) == 0) {
+                        match = ids[i];
+                        found++;
+                }
+        }
+        if (found == 0)
+                return repo_error(-ENOENT, "backup %s: not found in %s", prefix, r->dir);
+        if (found > 1)
+                return repo_error(-EINVAL, "backup %s: prefix is ambiguous", prefix);
+        *ret_id = match;
+        return 0;
+}
+
+int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *ret_n) {
+        repo_record **chain = NULL;
+        size_t n = 0;
+        repo_id cur = *id;
+        int k = 0;
+
+        for (;;) {
+                repo_record *rec = NULL, **p;
+                char hex[REPO_ID_HEX_SIZE];
+
+                if (n >= 100000) {
+                        k = repo_error(REPO_E_CORRUPT, "backup chain too long (a based_on loop?)");
+                        break;
+                }
+                k = repo_load_backup(r, &cur, &rec);
+                if (k == -ENOENT) {
+                        repo_id_to_hex(&cur, hex);
+                        k = repo_error(-ENOENT, "backup %s: the chain needs it but it is missing", hex);
+                }
+                if (k < 0)
+                        break;
+                p = reallocarray(chain, n + 1, sizeof *p);
+                if (!p) {
+                        repo_record_free(rec);
+                        k = -ENOMEM;
+                        break;
+                }
+                chain = p;
+                chain[n++] = rec;
+                if (rec->type == REPO_BACKUP_FULL || rec->type == REPO_BACKUP_COPY)
+                        break;
+                if (!rec->has_based_on) {
+                        repo_id_to_hex(&rec->id, hex);
+                        k = repo_error(REPO_E_CORRUPT, "backup %s: %s without a base", hex,
+                                       repo_backup_type_to_string(rec->type));
+                        break;
+                }
+                cur = rec->based_on;
+        }
+        if (k < 0) {
+                for (size_t i = 0; i < n; i++)
+                        repo_record_free(chain[i]);
+                free(chain);
+                return k;
+        }
+        /* oldest first */
+        for (size_t i = 0; i < n / 2; i++) {
+                repo_record *t = chain[i];
+                chain[i] = chain[n - 1 - i];
+                chain[n - 1 - i] = t;
+        }
+        *ret = chain;
+        *ret_n = n;
+        return 0;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/repo/repo.h: the lvss backup repository (internal library API).
+ *
+ * A repository is a directory holding content-defined chunks ("blobs") packed
+ * into pack files, an index mapping blob ids to pack positions, and backup
+ * records (JSON) listing the files of each backup.  The on-disk format, the
+ * write ordering and the threat model are specified in
+ * docs/design/repository.md; this header is the way in for lvss-backup
+ * (init/list/show/verify/backup-dir/restore-files today, create/restore on top
+ * of lvssd later).
+ *
+ * Errors: functions return 0 (or a count) on success, a negative errno on
+ * failure.  The codes callers branch on:
+ *   REPO_E_CORRUPT  (-EBADMSG)      an object failed its hash, MAC or parser
+ *   -EKEYREJECTED                   wrong password
+ *   -EPROTONOSUPPORT                repository format version not understood
+ *   -EBUSY                          the repository lock is held by another process
+ *   -ENOENT                         no such repository / backup
+ *   -EINVAL                         bad argument (e.g. a manifest path that escapes)
+ * One line of detail (naming the object and the reason) is kept per thread
+ * and read with repo_errmsg().
+ *
+ * Threading: a repo handle and everything made from it belong to one thread.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+
+#define REPO_E_CORRUPT (-EBADMSG)
+
+#define REPO_ID_SIZE 32
+#define REPO_ID_HEX_SIZE (REPO_ID_SIZE * 2 + 1)
+
+typedef struct repo_id {
+        uint8_t b[REPO_ID_SIZE];
+} repo_id;
+
+/* Thread-local detail of the last failure ("pack 3fa2...: blob 9c1e... hash mismatch"). */
+const char *repo_errmsg(void);
+
+void repo_id_to_hex(const repo_id *id, char ret_hex[REPO_ID_HEX_SIZE]);
+int repo_id_from_hex(const char *hex, repo_id *ret_id);
+
+/* ---- chunker (FastCDC with a fixed gear table) ---- */
+
+typedef struct repo_chunker_params {
+        uint32_t min, avg, max;   /* bytes; avg a power of two; min < avg < max */
+} repo_chunker_params;
+
+#define REPO_CHUNK_MIN_DEFAULT (256u * 1024)
+#define REPO_CHUNK_AVG_DEFAULT (1024u * 1024)
+#define REPO_CHUNK_MAX_DEFAULT (4u * 1024 * 1024)
+#define REPO_CHUNK_MAX_LIMIT (8u * 1024 * 1024)   /* hard limit on any blob */
+
+int repo_chunker_params_check(const repo_chunker_params *p);
+/* Length of the next chunk at the start of buf[0..n).  The caller passes at
+ * least p->max bytes unless the input ends sooner (then the rest is one chunk
+ * at most).  Always returns a value in [1, n] for n > 0. */
+size_t repo_chunker_cut(const repo_chunker_params *p, const uint8_t *buf, size_t n);
+
+/* ---- repository ---- */
+
+typedef struct repo repo;
+
+typedef struct repo_init_options {
+        bool encrypted;
+        repo_chunker_params chunker;   /* zero = defaults */
+        uint32_t pack_size;            /* target pack size, 0 = default (16 MiB) */
+        /* Argon2id cost; 0 = libsodium's INTERACTIVE limits. */
+        uint64_t kdf_opslimit;
+        uint64_t kdf_memlimit;
+} repo_init_options;
+
+enum repo_lock_mode {
+        REPO_LOCK_SHARED,     /* readers: list, show, verify, restore */
+        REPO_LOCK_EXCLUSIVE,  /* writers: backup; also cleans up interrupted runs */
+};
+
+/* Create a new repository in DIR (which must not exist or be empty).
+ * password may be NULL only when !opts->encrypted. */
+int repo_init(const char *dir, const char *password, const repo_init_options *opts);
+/* Whether DIR is a repository and whether opening it needs a password. */
+int repo_probe(const char *dir, bool *ret_encrypted);
+int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret);
+repo *repo_close(repo *r);
+static inline void repo_closep(repo **p) { if (*p) repo_close(*p); }
+bool repo_is_encrypted(const repo *r);
+const char *repo_path(const repo *r);
+
+/* ---- backup records ---- */
+
+enum repo_backup_type {
+        REPO_BACKUP_FULL,
+        REPO_BACKUP_COPY,
+        REPO_BACKUP_INCREMENTAL,
+        REPO_BACKUP_DIFFERENTIAL,
+        _REPO_BACKUP_TYPE_MAX,
+        _REPO_BACKUP_TYPE_INVALID = -EINVAL,
+};
+const char *repo_backup_type_to_string(int t);
+int repo_backup_type_from_string(const char *s);
+
+typedef struct repo_file {
+        char *path;            /* relative, '/'-separated, checked by repo_path_check() */
+        uint64_t size;
+        uint32_t mode;         /* permission bits (07777) */
+        int64_t mtime_ns;
+        repo_id hash;          /* whole-file content hash */
+        size_t n_blobs;
+        repo_id *blobs;
+} repo_file;
+
+typedef struct repo_writer_info {
+        char *name;
+        char *metadata;        /* writer metadata document, opaque JSON text (may be NULL) */
+        char *stamp;           /* writer's backup stamp (may be NULL) */
+} repo_writer_info;
+
+typedef struct repo_record {
+        repo_id id;            /* storage id of the record (set when loaded/committed) */
+        int type;              /* enum repo_backup_type */
+        int64_t time_ns;       /* wall clock at commit */
+        char *hostname;
+        bool has_based_on;
+        repo_id based_on;
+        char **components;
+        size_t n_components;
+        char *components_doc;  /* backup components document, opaque JSON text (may be NULL) */
+        repo_writer_info *writers;
+        size_t n_writers;
+        repo_file *files;
+        size_t n_files;
+        uint64_t bytes_read, bytes_added, duration_ms;
+} repo_record;
+
+/* Manifest path rule: non-empty, relative, no empty, "." or ".." components,
+ * no NUL, at most 4096 bytes.  Returns 0 or -EINVAL (with detail). */
+int repo_path_check(const char *path);
+
+int repo_record_parse(const char *json, size_t len, repo_record **ret);
+int repo_record_to_json(const repo_record *rec, char **ret_json);
+repo_record *repo_record_free(repo_record *rec);
+static inline void repo_record_freep(repo_record **p) { if (*p) repo_record_free(*p); }
+
+/* All backups, oldest first.  Caller frees each with repo_record_free and the array with free(). */
+int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n);
+/* Resolve a full id or a unique hex prefix (>= 4 chars). */
+int repo_resolve_backup(repo *r, const char *id_or_prefix, repo_id *ret_id);
+int repo_load_backup(repo *r, const repo_id *id, repo_record **ret);
+/* The chain a backup depends on, oldest (the full) first, ending with id. */
+int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *ret_n);
+
+/* ---- storing a backup ---- */
+
+typedef struct repo_stats {
+        uint64_t files;
+        uint64_t bytes_read;       /* file bytes read */
+        uint64_t bytes_added;      /* bytes written to new packs (after compression/encryption) */
+        uint64_t blobs_new;
+        uint64_t blobs_known;      /* deduplicated */
+        uint64_t files_unchanged;  /* incremental/differential: skipped as unchanged */
+        uint64_t skipped;          /* non-regular files not stored */
+} repo_stats;
+
+typedef void (*repo_progress_fn)(const repo_stats *st, const char *path, void *userdata);
+
+typedef struct repo_backup repo_backup;
+
+/* Start a backup.  For incremental/differential, based_on names the base
+ * (NULL = the newest usable one: full or incremental for an incremental, full
+ * for a differential); none usable => -ENOENT "no usable full backup".
+ * The repository must be open REPO_LOCK_EXCLUSIVE. */
+int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **ret);
+void repo_backup_set_progress(repo_backup *b, repo_progress_fn fn, void *userdata);
+int repo_backup_add_component(repo_backup *b, const char *component);
+int repo_backup_set_components_doc(repo_backup *b, const char *json);
+int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadata, const char *stamp);
+/* Store one regular file read from fd under manifest path `path`. */
+int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st);
+/* Walk SRC (a file or directory) and store every regular file under
+ * manifest prefix `prefix` (NULL = SRC's absolute path without the leading '/'). */
+int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix);
+/* Flush packs, write the index, then the record (in that order, each fsynced). */
+int repo_backup_commit(repo_backup *b, repo_id *ret_id);
+const repo_stats *repo_backup_stats(const repo_backup *b);
+/* Discard an uncommitted backup: packs already written stay as orphans that the
+ * next exclusive open removes. */
+repo_backup *repo_backup_free(repo_backup *b);
+
+/* ---- restoring ---- */
+
+/* Where restored bytes go.  open() is called once per file before any write,
+ * close(ok=false) when the file's data failed verification (discard it). */
+typedef struct repo_restore_sink {
+        int (*open)(void *userdata, const repo_file *f, void **ret_handle);
+        int (*write)(void *userdata, void *handle, const void *buf, size_t n);
+        int (*close)(void *userdata, void *handle, const repo_file *f, bool ok);
+        void *userdata;
+} repo_restore_sink;
+
+typedef bool (*repo_file_filter_fn)(const repo_file *f, void *userdata);
+
+/* Restore rec's files (those the filter accepts; NULL = all) into sink,
+ * checking every blob id and each whole-file hash as it goes. */
+int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, void *filter_userdata,
+                 const repo_restore_sink *sink, repo_progress_fn progress, void *progress_userdata);
+/* Restore into directory dir (created if missing).  Every manifest path is
+ * checked first; a path that would escape dir (absolute, "..", a symlink in a
+ * parent) is refused with -EINVAL before anything is written.  Files are
+ * written to a temporary name and renamed into place only after their hash
+ * matched. */
+int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir,
+                        repo_progress_fn progress, void *userdata);
+
+/* ---- verifying ---- */
+
+/* Called once per damaged object: kind is "config", "key", "index", "pack",
+ * "blob", "backup" or "file"; name its id or path. */
+typedef void (*repo_verify_report_fn)(const char *kind, const char *name, const char *reason, void *userdata);
+
+/* Re-read and check every object (backup == NULL) or the objects one backup
+ * needs.  Returns 0 when clean, REPO_E_CORRUPT when anything was reported,
+ * another negative errno when verification itself could not run. */
+int repo_verify(repo *r, const repo_id *backup, repo_verify_report_fn report, void *userdata,
+                uint64_t *ret_objects_checked);
+
+/* ---- parsers exposed for the fuzz targets ---- */
+
+/* Parse a pack's trailing header (plaintext form). */
+int repo_pack_header_parse(const uint8_t *buf, size_t len, size_t *ret_count);
+/* Parse an index document (plaintext JSON) into a throw-away table. */
+int repo_index_parse_check(const char *json, size_t len);
