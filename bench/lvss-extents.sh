@@ -5,6 +5,7 @@
 # and with a 1 MiB hint, and on btrfs with the btrfs provider.  Prints the
 # extent count and the commit time of the first and last cycles.
 . "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+skip() { echo "lvss-extents: skipped: $*"; exit 0; }
 fixture_init
 fixture_need_root
 cycles=${LVSS_BENCH_CYCLES:-50}
