@@ -158,6 +158,20 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
                 report(v, "backup", hex, repo_errmsg());
                 return 0;
         }
+        /* Every pack holding one of its blobs is checked whole (hash, header, all blobs). */
+        _cleanup_free_ uint8_t *seen = calloc(r->index.n_packs + 1, 1);
+        if (!seen)
+                return -ENOMEM;
+        for (size_t i = 0; i < rec->n_files; i++)
+                for (size_t j = 0; j < rec->files[i].n_blobs; j++) {
+                        index_entry *e = repo_index_find(&r->index, &rec->files[i].blobs[j]);
+                        if (!e || seen[e->pack])
+                                continue;
+                        seen[e->pack] = 1;
+                        k = check_pack(r, v, &r->index.packs[e->pack], &buf, &cap);
+                        if (k < 0)
+                                return k;
+                }
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
                 crypto_generichash_state hs;
