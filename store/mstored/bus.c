@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * D-Bus API of mstored (see bus.h).  Every method: parse and validate the
+ * arguments on the loop thread, check credentials, run the work on a worker
+ * thread (struct job), reply from the loop thread.  Replies carry JSON text
+ * for listings (the same documents `mstore --json` prints) and a sealed
+ * memfd for message content, so message size is not bound by D-Bus limits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "lib/core/macro.h"
+#include "bus.h"
+#include "mailmodel.h"
+
+enum job_kind {
+        J_SG_CREATE, J_DB_CREATE, J_DB_MOUNT, J_DB_DISMOUNT, J_DB_SET, J_MB_CREATE,
+        J_SG_LIST, J_DB_LIST, J_MB_LIST, J_STATS, J_MSG_LIST, J_MSG_GET, J_DELIVER,
+};
+
+struct job {
+        struct job *next;
+        bus_api *bus;
+        enum job_kind kind;
+        sd_bus_message *m;
+        char *a[4];
+        int flag;
+        uint32_t uid;
+        int in_fd;
+        /* results */
+        int r;
+        char *err;
+        json_t *json;
+        int out_fd;
+};
+
+struct bus_api {
+        service *svc;
+        sd_event *event;
+        sd_bus *bus;
+        sd_bus_slot *slot;
+        sd_event_source *done_source;
+        int efd;
+        bool have_admin_gid;
+        gid_t admin_gid;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct job *done;
+        unsigned running;
+};
+
+static void job_free(struct job *j) {
+        if (!j)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(j->a); i++)
+                free(j->a[i]);
+        free(j->err);
+        json_decref(j->json);
+        if (j->in_fd >= 0)
+                close(j->in_fd);
+        if (j->out_fd >= 0)
+                close(j->out_fd);
+        sd_bus_message_unref(j->m);
+        free(j);
+}
+
+/* Read a whole fd (regular file or memfd), at most max bytes. */
+static int read_fd(int fd, size_t max, void **ret, size_t *ret_len) {
+        size_t alloc = 65536, len = 0;
+        char *buf = malloc(alloc);
+        if (!buf)
+                return -ENOMEM;
+        if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE) {
+                free(buf);
+                return -errno;
+        }
+        for (;;) {
+                if (len == alloc) {
+                        if (alloc > max) {
+                                free(buf);
+                                return -EFBIG;
+                        }
+                        char *nb = realloc(buf, alloc * 2);
+                        if (!nb) {
+                                free(buf);
+                                return -ENOMEM;
+                        }
+                        buf = nb;
+                        alloc *= 2;
+                }
+                ssize_t n = read(fd, buf + len, alloc - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        free(buf);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        free(buf);
+                        return -EFBIG;
+                }
+        }
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+static int memfd_with(const void *data, size_t size) {
+        int fd = memfd_create("mstore-message", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        const char *p = data;
+        size_t left = size;
+        while (left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+                p += n;
+                left -= (size_t) n;
+        }
+        (void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+        (void) lseek(fd, 0, SEEK_SET);
+        return fd;
+}
+
+static void job_run(struct job *j) {
+        service *s = j->bus->svc;
+        switch (j->kind) {
+        case J_SG_CREATE:
+                j->r = service_sg_create(s, j->a[0], *j->a[1] ? j->a[1] : NULL, *j->a[2] ? j->a[2] : NULL, j->flag,
+                                         &j->err);
+                break;
+        case J_DB_CREATE:
+                j->r = service_db_create(s, j->a[0], j->a[1], j->flag, &j->err);
+                break;
+        case J_DB_MOUNT:
+                j->r = service_db_mount(s, j->a[0], j->a[1], &j->err);
+                break;
+        case J_DB_DISMOUNT:
+                j->r = service_db_dismount(s, j->a[0], j->a[1], &j->err);
+                break;
+        case J_DB_SET:
+                j->r = service_db_set_overwrite(s, j->a[0], j->a[1], j->flag, &j->err);
+                break;
+        case J_MB_CREATE:
+                j->r = service_mailbox_create(s, j->a[0], j->a[1], j->a[2], &j->err);
+                break;
+        case J_SG_LIST:
+                j->r = service_sg_list(s, &j->json);
+                break;
+        case J_DB_LIST:
+                j->r = service_db_list(s, &j->json);
+                break;
+        case J_MB_LIST:
+                j->r = service_mailbox_list(s, &j->json);
+                break;
+        case J_STATS:
+                j->r = service_stats(s, &j->json);
+                break;
+        case J_MSG_LIST:
+                j->r = service_msg_list(s, j->a[0], &j->json, &j->err);
+                break;
+        case J_MSG_GET: {
+                void *data = NULL;
+                size_t size = 0;
+                j->r = service_msg_get(s, j->a[0], j->uid, &data, &size, &j->err);
+                if (j->r >= 0) {
+                        j->out_fd = memfd_with(data, size);
+                        if (j->out_fd < 0)
+                                j->r = j->out_fd;
+                }
+                free(data);
+                break;
+        }
+        case J_DELIVER: {
+                void *data = NULL;
+                size_t size = 0;
+                j->r = read_fd(j->in_fd, service_max_message_size(s), &data, &size);
+                if (j->r == -EFBIG) {
+                        if (asprintf(&j->err, "message too big (limit %zu bytes)", service_max_message_size(s)) < 0)
+                                j->err = NULL;
+                        break;
+                }
+                if (j->r < 0)
+                        break;
+                char addr[MM_MAX_ADDR + 1];
+                snprintf(addr, sizeof(addr), "%s", j->a[0]);
+                for (char *c = addr; *c; c++)
+                        if (*c >= 'A' && *c <= 'Z')
+                                *c = (char) (*c + 32);
+                char *rcpts[1] = {addr};
+                int st = 0;
+                service_deliver(s, "", rcpts, 1, data, size, &st);
+                free(data);
+                j->r = st;
+                if (st == -ENOENT && asprintf(&j->err, "mailbox '%s': no such mailbox", addr) < 0)
+                        j->err = NULL;
+                else if (st < 0 && asprintf(&j->err, "mailbox '%s': delivery failed: %s", addr, strerror(-st)) < 0)
+                        j->err = NULL;
+                break;
+        }
+        }
+}
+
+static void *worker_main(void *arg) {
+        struct job *j = arg;
+        bus_api *b = j->bus;
+        job_run(j);
+        pthread_mutex_lock(&b->lock);
+        j->next = b->done;
+        b->done = j;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        uint64_t one = 1;
+        (void) !write(b->efd, &one, sizeof(one));
+        return NULL;
+}
+
+static const char *error_name(int r) {
+        switch (r) {
+        case -EINVAL:
+                return SD_BUS_ERROR_INVALID_ARGS;
+        case -ENOENT:
+                return "org.lvss.MailStore1.Error.NotFound";
+        case -EEXIST:
+                return "org.lvss.MailStore1.Error.AlreadyExists";
+        case -EBUSY:
+                return "org.lvss.MailStore1.Error.Busy";
+        case -EACCES:
+        case -EPERM:
+                return SD_BUS_ERROR_ACCESS_DENIED;
+        case -ENODEV:
+        case -EAGAIN:
+                return "org.lvss.MailStore1.Error.Unavailable";
+        case -EROFS:
+                return "org.lvss.MailStore1.Error.InSnapshot";
+        case -ENOSPC:
+                return "org.lvss.MailStore1.Error.LimitReached";
+        case -EFBIG:
+                return "org.lvss.MailStore1.Error.TooBig";
+        case MSTORE_E_CORRUPT:
+                return "org.lvss.MailStore1.Error.Corrupt";
+        case MSTORE_E_FROZEN:
+                return "org.lvss.MailStore1.Error.Busy";
+        default:
+                return "org.lvss.MailStore1.Error.Failed";
+        }
+}
+
+static void job_reply(struct job *j) {
+        int r;
+        if (j->r < 0) {
+                const char *msg = j->err;
+                char buf[256];
+                if (!msg) {
+                        snprintf(buf, sizeof(buf), "%s", j->r > -4096 ? strerror(-j->r) : mstore_strerror(j->r));
+                        msg = buf;
+                }
+                r = sd_bus_reply_method_error(j->m, &SD_BUS_ERROR_MAKE_CONST(error_name(j->r), msg));
+        } else if (j->json) {
+                _cleanup_free_ char *text = json_dumps(j->json, JSON_COMPACT);
+                r = text ? sd_bus_reply_method_return(j->m, "s", text) : sd_bus_reply_method_errno(j->m, ENOMEM, NULL);
+        } else if (j->kind == J_MSG_GET)
+                r = sd_bus_reply_method_return(j->m, "h", j->out_fd);
+        else
+                r = sd_bus_reply_method_return(j->m, "");
+        (void) r;
+}
+
+static int on_done(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        bus_api *b = userdata;
+        uint64_t v;
+        (void) !read(b->efd, &v, sizeof(v));
+        pthread_mutex_lock(&b->lock);
+        struct job *list = b->done;
+        b->done = NULL;
+        pthread_mutex_unlock(&b->lock);
+        while (list) {
+                struct job *n = list->next;
+                job_reply(list);
+                job_free(list);
+                pthread_mutex_lock(&b->lock);
+                b->running--;
+                pthread_cond_broadcast(&b->cond);
+                pthread_mutex_unlock(&b->lock);
+                list = n;
+        }
+        return 0;
+}
+
+static int check_access(bus_api *b, sd_bus_message *m, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
+        int r = sd_bus_query_sender_creds(m,
+                                          SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                                  SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
+                                          &c);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "cannot read the caller's credentials");
+        uid_t uid;
+        if (sd_bus_creds_get_euid(c, &uid) >= 0 && uid == 0)
+                return 0;
+        if (b->have_admin_gid) {
+                gid_t g;
+                const gid_t *gids;
+                if (sd_bus_creds_get_egid(c, &g) >= 0 && g == b->admin_gid)
+                        return 0;
+                int n = sd_bus_creds_get_supplementary_gids(c, &gids);
+                for (int i = 0; i < n; i++)
+                        if (gids[i] == b->admin_gid)
+                                return 0;
+        }
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                "mstored: access denied: only root and the mail store admin group may do this");
+}
+
+static int submit(bus_api *b, sd_bus_message *m, struct job *j, sd_bus_error *error) {
+        j->bus = b;
+        j->m = sd_bus_message_ref(m);
+        pthread_mutex_lock(&b->lock);
+        if (b->running >= BUS_MAX_JOBS) {
+                pthread_mutex_unlock(&b->lock);
+                job_free(j);
+                return sd_bus_error_set(error, "org.lvss.MailStore1.Error.Busy", "too many calls in progress");
+        }
+        b->running++;
+        pthread_mutex_unlock(&b->lock);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int r = pthread_create(&t, &attr, worker_main, j);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                pthread_mutex_lock(&b->lock);
+                b->running--;
+                pthread_mutex_unlock(&b->lock);
+                job_free(j);
+                return sd_bus_error_set_errno(error, r);
+        }
+        return 1; /* reply comes later */
+}
+
+static struct job *job_new(enum job_kind kind) {
+        struct job *j = calloc(1, sizeof(*j));
+        if (j) {
+                j->kind = kind;
+                j->in_fd = -1;
+                j->out_fd = -1;
+        }
+        return j;
+}
+
+/* Generic handler: the vtable's userdata is the bus; the method's job kind
+ * is found from its name. */
+static const struct {
+        const char *member;
+        enum job_kind kind;
+        const char *sig;
+} methods[] = {
+        {"CreateStorageGroup", J_SG_CREATE, "sssb"},
+        {"CreateDatabase", J_DB_CREATE, "ssb"},
+        {"MountDatabase", J_DB_MOUNT, "ss"},
+        {"DismountDatabase", J_DB_DISMOUNT, "ss"},
+        {"SetAllowRestoreOverwrite", J_DB_SET, "ssb"},
+        {"CreateMailbox", J_MB_CREATE, "sss"},
+        {"ListStorageGroups", J_SG_LIST, ""},
+        {"ListDatabases", J_DB_LIST, ""},
+        {"ListMailboxes", J_MB_LIST, ""},
+        {"GetStats", J_STATS, ""},
+        {"ListMessages", J_MSG_LIST, "s"},
+        {"GetMessage", J_MSG_GET, "su"},
+        {"Deliver", J_DELIVER, "sh"},
+};
+
+static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        bus_api *b = userdata;
+        const char *member = sd_bus_message_get_member(m);
+        size_t k;
+        for (k = 0; k < ELEMENTSOF(methods); k++)
+                if (strcmp(methods[k].member, member) == 0)
+                        break;
+        if (k == ELEMENTSOF(methods))
+                return sd_bus_error_set(error, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method");
+        int r = check_access(b, m, error);
+        if (r < 0)
+                return r;
+        struct job *j = job_new(methods[k].kind);
+        if (!j)
+                return -ENOMEM;
+        /* Arguments in signature order: strings into a[], b into flag,
+         * u into uid, h duplicated into in_fd. */
+        size_t ns = 0;
+        for (const char *t = methods[k].sig; *t && r >= 0; t++) {
+                if (*t == 's') {
+                        const char *v;
+                        r = sd_bus_message_read_basic(m, 's', &v);
+                        if (r >= 0 && strlen(v) > 4096)
+                                r = -E2BIG;
+                        if (r >= 0 && !(j->a[ns++] = strdup(v)))
+                                r = -ENOMEM;
+                } else if (*t == 'b') {
+                        int v;
+                        r = sd_bus_message_read_basic(m, 'b', &v);
+                        j->flag = v;
+                } else if (*t == 'u') {
+                        r = sd_bus_message_read_basic(m, 'u', &j->uid);
+                } else if (*t == 'h') {
+                        int fd;
+                        r = sd_bus_message_read_basic(m, 'h', &fd);
+                        if (r >= 0 && (j->in_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                                r = -errno;
+                }
+        }
+        if (r < 0) {
+                job_free(j);
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "invalid arguments");
+        }
+        return submit(b, m, j, error);
+}
+
+static const sd_bus_vtable vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("CreateStorageGroup", "sssb", SD_BUS_PARAM(name) SD_BUS_PARAM(path)
+                                 SD_BUS_PARAM(log_path) SD_BUS_PARAM(circular_logging), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CreateDatabase", "ssb", SD_BUS_PARAM(sg) SD_BUS_PARAM(db) SD_BUS_PARAM(public),
+                                 "", , method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("MountDatabase", "ss", SD_BUS_PARAM(sg) SD_BUS_PARAM(db), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DismountDatabase", "ss", SD_BUS_PARAM(sg) SD_BUS_PARAM(db), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetAllowRestoreOverwrite", "ssb", SD_BUS_PARAM(sg) SD_BUS_PARAM(db)
+                                 SD_BUS_PARAM(allow), "", , method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CreateMailbox", "sss", SD_BUS_PARAM(address) SD_BUS_PARAM(sg) SD_BUS_PARAM(db),
+                                 "", , method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListStorageGroups", "", , "s", SD_BUS_PARAM(json), method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListDatabases", "", , "s", SD_BUS_PARAM(json), method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListMailboxes", "", , "s", SD_BUS_PARAM(json), method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetStats", "", , "s", SD_BUS_PARAM(json), method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListMessages", "s", SD_BUS_PARAM(address), "s", SD_BUS_PARAM(json), method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetMessage", "su", SD_BUS_PARAM(address) SD_BUS_PARAM(uid), "h",
+                                 SD_BUS_PARAM(content), method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Deliver", "sh", SD_BUS_PARAM(address) SD_BUS_PARAM(content), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+static int open_bus(sd_bus **ret) {
+        const char *addr = getenv("LVSS_BUS");
+        if (!addr || !*addr)
+                return sd_bus_open_system(ret);
+        sd_bus *bus = NULL;
+        int r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, addr);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 1);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, 1);
+        if (r >= 0)
+                r = sd_bus_negotiate_creds(bus, 1, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
+        *ret = bus;
+        return 0;
+}
+
+int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret,
+                  char **ret_error) {
+        bus_api *b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->svc = svc;
+        b->event = sd_event_ref(event);
+        b->have_admin_gid = have_admin_gid;
+        b->admin_gid = admin_gid;
+        b->efd = -1;
+        pthread_mutex_init(&b->lock, NULL);
+        pthread_cond_init(&b->cond, NULL);
+        int r = open_bus(&b->bus);
+        const char *what = "connect to the bus";
+        if (r >= 0) {
+                what = "attach to the event loop";
+                r = sd_bus_attach_event(b->bus, event, 0);
+        }
+        if (r >= 0) {
+                what = "export " MSTORED_BUS_PATH;
+                r = sd_bus_add_object_vtable(b->bus, &b->slot, MSTORED_BUS_PATH, MSTORED_BUS_IFACE, vtable, b);
+        }
+        if (r >= 0) {
+                what = "create the eventfd";
+                b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                r = b->efd < 0 ? -errno : 0;
+        }
+        if (r >= 0)
+                r = sd_event_add_io(event, &b->done_source, b->efd, EPOLLIN, on_done, b);
+        if (r >= 0) {
+                what = "own the name " MSTORED_BUS_NAME;
+                r = sd_bus_request_name(b->bus, MSTORED_BUS_NAME, 0);
+        }
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "D-Bus: cannot %s: %s", what, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                bus_api_stop(b);
+                return r;
+        }
+        *ret = b;
+        return 0;
+}
+
+void bus_api_stop(bus_api *b) {
+        if (!b)
+                return;
+        /* Let workers finish (they only touch the service) and drop their
+         * replies with the connection. */
+        pthread_mutex_lock(&b->lock);
+        while (b->running > 0) {
+                while (b->done) {
+                        struct job *j = b->done;
+                        b->done = j->next;
+                        b->running--;
+                        job_free(j);
+                }
+                if (b->running > 0)
+                        pthread_cond_wait(&b->cond, &b->lock);
+        }
+        pthread_mutex_unlock(&b->lock);
+        sd_event_source_disable_unref(b->done_source);
+        if (b->efd >= 0)
+                close(b->efd);
+        sd_bus_slot_unref(b->slot);
+        if (b->bus) {
+                sd_bus_flush(b->bus);
+                sd_bus_flush_close_unref(b->bus);
+        }
+        sd_event_unref(b->event);
+        pthread_mutex_destroy(&b->lock);
+        pthread_cond_destroy(&b->cond);
+        free(b);
+}

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mstored: the mail store service.  Hosts storage groups (libmstore),
+ * accepts mail over LMTP, serves org.lvss.MailStore1 on D-Bus and embeds
+ * the Mail Store Writer.  Runs in the foreground (systemd Type=dbus).
+ *
+ * Threads: main (sd-event loop: D-Bus, signals), one accept thread per LMTP
+ * endpoint, one thread per LMTP session, short-lived D-Bus workers, and the
+ * writer thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "lib/core/macro.h"
+#include "bus.h"
+#include "events.h"
+#include "lmtp-server.h"
+#include "service.h"
+#include "writer.h"
+
+#define MAX_CONFIG_SIZE (1024 * 1024)
+
+static void usage(FILE *f) {
+        fputs("Usage: mstored --data-dir DIR [--lmtp unix:PATH | --lmtp HOST:PORT]... [--server-name NAME]\n"
+              "               [--config FILE] [--no-writer] [--quiet]\n"
+              "\n"
+              "The lvss mail store service: storage groups and databases under DIR, LMTP\n"
+              "delivery, the org.lvss.MailStore1 D-Bus API (system bus or $LVSS_BUS) and\n"
+              "the Mail Store Writer.\n"
+              "\n"
+              "  --data-dir DIR      definitions (mstored.json) and default storage group homes\n"
+              "  --lmtp ENDPOINT     listen for LMTP on unix:PATH or HOST:PORT (repeatable)\n"
+              "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
+              "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
+              "                      admin_group, max_message_size, log_file_size\n"
+              "  --no-writer         do not register the Mail Store Writer with lvssd\n"
+              "  --quiet             events to the journal only, not to stderr\n"
+              "  --help              this text\n"
+              "\n"
+              "Exit status: 0 stopped cleanly, 1 failure, 2 usage or bad configuration.\n",
+              f);
+}
+
+struct config {
+        struct service_options so;
+        char *admin_group;
+};
+
+static int load_config(const char *fn, struct config *c) {
+        json_error_t jerr;
+        json_t *root = json_load_file(fn, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                fprintf(stderr, "mstored: config '%s': line %d: %s\n", fn, jerr.line, jerr.text);
+                return -EINVAL;
+        }
+        int r = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(root, k, v) {
+                if (strcmp(k, "max_storage_groups") == 0 && json_is_integer(v) && json_integer_value(v) >= 1 &&
+                    json_integer_value(v) <= 16)
+                        c->so.max_sgs = (unsigned) json_integer_value(v);
+                else if (strcmp(k, "max_databases_per_group") == 0 && json_is_integer(v) &&
+                         json_integer_value(v) >= 1 && json_integer_value(v) <= 5)
+                        c->so.max_dbs = (unsigned) json_integer_value(v);
+                else if (strcmp(k, "max_message_size") == 0 && json_is_integer(v) && json_integer_value(v) >= 1024 &&
+                         json_integer_value(v) <= 256 * 1024 * 1024)
+                        c->so.max_message_size = (size_t) json_integer_value(v);
+                else if (strcmp(k, "log_file_size") == 0 && json_is_integer(v) && json_integer_value(v) >= 65536)
+                        c->so.log_file_size = (uint64_t) json_integer_value(v);
+                else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
+                        c->admin_group = strdup(json_string_value(v));
+                else {
+                        fprintf(stderr, "mstored: config '%s': invalid or unknown setting '%s'\n", fn, k);
+                        r = -EINVAL;
+                }
+        }
+        json_decref(root);
+        return r;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"data-dir", required_argument, NULL, 'd'}, {"lmtp", required_argument, NULL, 'l'},
+                {"server-name", required_argument, NULL, 'n'}, {"config", required_argument, NULL, 'c'},
+                {"no-writer", no_argument, NULL, 'W'},       {"quiet", no_argument, NULL, 'q'},
+                {"help", no_argument, NULL, 'h'},            {},
+        };
+        struct config cfg = {};
+        char *endpoints[LMTP_MAX_ENDPOINTS];
+        size_t n_endpoints = 0;
+        const char *config_file = NULL;
+        char hostname[256] = "localhost";
+        bool no_writer = false;
+        int c;
+
+        gethostname(hostname, sizeof(hostname) - 1);
+        cfg.so.server_name = hostname;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'd':
+                        cfg.so.data_dir = optarg;
+                        break;
+                case 'l':
+                        if (n_endpoints >= LMTP_MAX_ENDPOINTS) {
+                                fprintf(stderr, "mstored: at most %d --lmtp endpoints\n", LMTP_MAX_ENDPOINTS);
+                                return 2;
+                        }
+                        endpoints[n_endpoints++] = optarg;
+                        break;
+                case 'n':
+                        cfg.so.server_name = optarg;
+                        break;
+                case 'c':
+                        config_file = optarg;
+                        break;
+                case 'W':
+                        no_writer = true;
+                        break;
+                case 'q':
+                        event_set_stderr(0);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc || !cfg.so.data_dir) {
+                fprintf(stderr, "mstored: %s\n", optind < argc ? "unexpected argument" : "--data-dir is required");
+                usage(stderr);
+                return 2;
+        }
+        if (cfg.so.data_dir[0] != '/') {
+                fprintf(stderr, "mstored: --data-dir must be an absolute path\n");
+                return 2;
+        }
+        if (!*cfg.so.server_name || strchr(cfg.so.server_name, '/') || strlen(cfg.so.server_name) > 64) {
+                fprintf(stderr, "mstored: invalid --server-name\n");
+                return 2;
+        }
+        if (config_file && load_config(config_file, &cfg) < 0)
+                return 2;
+        bool have_gid = false;
+        gid_t admin_gid = 0;
+        if (cfg.admin_group) {
+                struct group *g = getgrnam(cfg.admin_group);
+                if (!g) {
+                        fprintf(stderr, "mstored: admin group '%s' does not exist\n", cfg.admin_group);
+                        return 2;
+                }
+                have_gid = true;
+                admin_gid = g->gr_gid;
+        }
+
+        /* Blocking signals first so every thread created later inherits the
+         * mask and sd-event gets them. */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        service *svc = NULL;
+        char *err = NULL;
+        int r = service_new(&cfg.so, &svc, &err);
+        if (r < 0) {
+                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                return r == -EBADMSG ? 2 : 1;
+        }
+        r = service_start(svc);
+        if (r < 0)
+                fprintf(stderr, "mstored: no storage group could be brought online, continuing\n");
+
+        sd_event *event = NULL;
+        lmtp_server *lmtp = NULL;
+        bus_api *bus = NULL;
+        mail_writer *writer = NULL;
+        int rc = 1;
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                goto out;
+        sd_event_add_signal(event, NULL, SIGTERM, on_signal, NULL);
+        sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL);
+        sd_event_add_signal(event, NULL, SIGHUP, on_signal, NULL);
+
+        r = lmtp_server_start(svc, endpoints, n_endpoints, &lmtp, &err);
+        if (r < 0) {
+                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                goto out;
+        }
+        if (!no_writer) {
+                free(err);
+                err = NULL;
+                r = mail_writer_start(svc, &writer, &err);
+                if (r < 0)
+                        event_log(MSTORED_MID_ERROR, LOG_WARNING, NULL, NULL, "Mail Store Writer not started: %s",
+                                  err ? err : strerror(-r));
+        }
+        free(err);
+        err = NULL;
+        r = bus_api_start(svc, event, have_gid, admin_gid, &bus, &err);
+        if (r < 0) {
+                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                goto out;
+        }
+        event_log(MSTORED_MID_STARTED, LOG_INFO, NULL, NULL, "started: data dir '%s', server name '%s'",
+                  cfg.so.data_dir, cfg.so.server_name);
+        sd_notify(0, "READY=1");
+        r = sd_event_loop(event);
+        rc = r < 0 ? 1 : 0;
+        sd_notify(0, "STOPPING=1");
+out:
+        free(err);
+        mail_writer_stop(writer);
+        lmtp_server_stop(lmtp);
+        bus_api_stop(bus);
+        service_free(svc);
+        sd_event_unref(event);
+        if (rc == 0)
+                event_log(MSTORED_MID_STOPPED, LOG_INFO, NULL, NULL, "stopped cleanly");
+        free(cfg.admin_group);
+        return rc;
+}

@@ -1,0 +1,1078 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mstored's service core (see service.h): definitions + engine handles +
+ * the mail model operations.  Invariants (docs/design/mailstore.md §3):
+ *
+ *  1. A storage group is open in the engine iff at least one of its
+ *     databases is mounted; dismounting the last one closes it, so a group
+ *     with every database dismounted is "offline" (restorable).
+ *  2. rt[i] describes defs->sgs[i]; rt[i].db[j] is the handle of
+ *     defs->sgs[i].dbs[j] or NULL when dismounted.  Entries are only
+ *     appended, never removed, so indexes stay valid.
+ *  3. A delivery is acknowledged only after mstore_txn_commit() returned 0
+ *     (durable in the log).
+ *  4. UIDs of a mailbox only grow: they are allocated under the mailbox's
+ *     mutex from a cache loaded from the mailbox record plus any higher UIDs
+ *     present (a record written by an older commit may lag).  A failed
+ *     transaction leaves a gap, never a reuse.
+ *  5. The definitions file is rewritten (atomically) after every change,
+ *     with the exclusive lock held, before the change is reported done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/core/macro.h"
+#include "defs.h"
+#include "events.h"
+#include "lmtp-proto.h"
+#include "mailmodel.h"
+#include "service.h"
+
+_Static_assert(MM_STREAM_REF_SIZE == MSTORE_STREAM_REF_SIZE, "stream reference size");
+
+#define MBOX_BUCKETS 4096
+
+struct mbox_rt {
+        struct mbox_rt *next;
+        char *addr;
+        pthread_mutex_t lock;
+        bool loaded;
+        uint32_t uid_next, uid_validity;
+};
+
+struct sg_rt {
+        mstore_sg *sg;
+        mstore_db *db[DEFS_MAX_DB_HARD];
+        bool in_backup;
+};
+
+struct service {
+        char *data_dir;
+        char *server_name;
+        unsigned max_sgs, max_dbs;
+        size_t max_message_size;
+        uint64_t log_file_size;
+
+        pthread_rwlock_t lock;
+        struct defs *defs;
+        struct sg_rt rt[DEFS_MAX_SG_HARD];
+
+        pthread_mutex_t mb_lock;
+        struct mbox_rt *mb[MBOX_BUCKETS];
+
+        atomic_uint_fast64_t n_deliveries, n_rcpt_ok, n_bytes, n_rejected, n_failed, n_sessions_total;
+        atomic_int n_sessions_active;
+};
+
+static int errf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int errf(char **ret_error, int r, const char *fmt, ...) {
+        if (ret_error) {
+                va_list ap;
+                va_start(ap, fmt);
+                free(*ret_error);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+static const char *eng_err(int r) {
+        const char *m = mstore_last_error();
+        return m && *m ? m : mstore_strerror(r);
+}
+
+static int mkdir_p(const char *path) {
+        char buf[PATH_MAX];
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int service_check_not_snapshot(const char *path, char **ret_error) {
+        /* A path component named .lvss-snapshots is where lvss keeps
+         * snapshot copies; databases there must be restored first. */
+        const char *p = path;
+        while ((p = strstr(p, ".lvss-snapshots"))) {
+                bool start = p == path || p[-1] == '/';
+                char end = p[strlen(".lvss-snapshots")];
+                if (start && (end == 0 || end == '/'))
+                        return errf(ret_error, -EROFS,
+                                    "'%s' is inside a snapshot (.lvss-snapshots): restore the data first", path);
+                p++;
+        }
+        /* Read-only filesystem or read-only btrfs subvolume (a snapshot). */
+        if (access(path, W_OK) < 0 && errno == EROFS)
+                return errf(ret_error, -EROFS,
+                            "'%s' is on a read-only filesystem or snapshot: restore the data first", path);
+        return 0;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+int service_new(const struct service_options *o, service **ret, char **ret_error) {
+        if (!o || !o->data_dir || !o->server_name)
+                return -EINVAL;
+        service *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        pthread_rwlock_init(&s->lock, NULL);
+        pthread_mutex_init(&s->mb_lock, NULL);
+        s->data_dir = strdup(o->data_dir);
+        s->server_name = strdup(o->server_name);
+        s->max_sgs = o->max_sgs ? o->max_sgs : 4;
+        s->max_dbs = o->max_dbs ? o->max_dbs : 5;
+        if (s->max_sgs > DEFS_MAX_SG_HARD)
+                s->max_sgs = DEFS_MAX_SG_HARD;
+        if (s->max_dbs > MSTORE_MAX_DATABASES)
+                s->max_dbs = MSTORE_MAX_DATABASES;
+        s->max_message_size = o->max_message_size ? o->max_message_size : LMTP_DEFAULT_MAX_SIZE;
+        s->log_file_size = o->log_file_size;
+        if (!s->data_dir || !s->server_name) {
+                service_free(s);
+                return -ENOMEM;
+        }
+        int r = mkdir_p(s->data_dir);
+        if (r < 0) {
+                errf(ret_error, r, "data directory '%s': %s", s->data_dir, strerror(-r));
+                service_free(s);
+                return r;
+        }
+        char *e = NULL;
+        r = defs_load(s->data_dir, &s->defs, &e);
+        if (r < 0) {
+                errf(ret_error, r, "%s", e ? e : strerror(-r));
+                free(e);
+                service_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+static void mbox_invalidate_all(service *s) {
+        pthread_mutex_lock(&s->mb_lock);
+        for (size_t i = 0; i < MBOX_BUCKETS; i++)
+                for (struct mbox_rt *m = s->mb[i]; m; m = m->next)
+                        m->loaded = false;
+        pthread_mutex_unlock(&s->mb_lock);
+}
+
+service *service_free(service *s) {
+        if (!s)
+                return NULL;
+        service_stop(s);
+        for (size_t i = 0; i < MBOX_BUCKETS; i++) {
+                struct mbox_rt *m = s->mb[i];
+                while (m) {
+                        struct mbox_rt *n = m->next;
+                        pthread_mutex_destroy(&m->lock);
+                        free(m->addr);
+                        free(m);
+                        m = n;
+                }
+        }
+        defs_free(s->defs);
+        pthread_rwlock_destroy(&s->lock);
+        pthread_mutex_destroy(&s->mb_lock);
+        free(s->data_dir);
+        free(s->server_name);
+        free(s);
+        return NULL;
+}
+
+const char *service_server_name(service *s) {
+        return s->server_name;
+}
+
+size_t service_max_message_size(service *s) {
+        return s->max_message_size;
+}
+
+static int save(service *s, char **ret_error) {
+        int r = defs_save(s->defs, s->data_dir);
+        if (r < 0)
+                return errf(ret_error, r, "definitions in '%s': cannot save: %s", s->data_dir, strerror(-r));
+        return 0;
+}
+
+static int find(service *s, const char *sg, const char *db, size_t *ret_i, size_t *ret_j, char **ret_error) {
+        for (size_t i = 0; i < s->defs->n_sgs; i++) {
+                if (strcmp(s->defs->sgs[i].name, sg) != 0)
+                        continue;
+                *ret_i = i;
+                if (!db)
+                        return 0;
+                for (size_t j = 0; j < s->defs->sgs[i].n_dbs; j++)
+                        if (strcmp(s->defs->sgs[i].dbs[j].name, db) == 0) {
+                                *ret_j = j;
+                                return 0;
+                        }
+                return errf(ret_error, -ENOENT, "database '%s/%s': no such database", sg, db);
+        }
+        return errf(ret_error, -ENOENT, "storage group '%s': no such storage group", sg);
+}
+
+static unsigned mounted_count(service *s, size_t i) {
+        unsigned n = 0;
+        for (size_t j = 0; j < s->defs->sgs[i].n_dbs; j++)
+                n += s->rt[i].db[j] != NULL;
+        return n;
+}
+
+/* Open group i in the engine (exclusive lock held). */
+static int sg_open(service *s, size_t i, bool create, char **ret_error) {
+        struct defs_sg *d = &s->defs->sgs[i];
+        if (s->rt[i].sg)
+                return 0;
+        int r = service_check_not_snapshot(d->path, ret_error);
+        if (r < 0)
+                return r;
+        r = service_check_not_snapshot(d->log_path, ret_error);
+        if (r < 0)
+                return r;
+        mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
+        o.base = d->base;
+        o.log_dir = d->log_path;
+        o.circular_logging = d->circular_logging;
+        o.create = create;
+        o.log_file_size = s->log_file_size;
+        mstore_sg *sg = NULL;
+        r = mstore_sg_open(d->path, &o, &sg);
+        if (r < 0)
+                return errf(ret_error, r, "storage group '%s': cannot open: %s", d->name, eng_err(r));
+        s->rt[i].sg = sg;
+        /* After a crash the engine recovered and re-attached what was
+         * attached; match that with the definitions. */
+        unsigned n = mstore_db_count(sg);
+        if (n > 0)
+                event_log(MSTORED_MID_RECOVERY, LOG_NOTICE, d->name, NULL,
+                          "storage group '%s': soft recovery done, %u database(s) recovered", d->name, n);
+        for (unsigned k = n; k > 0; k--) {
+                mstore_db *db = mstore_db_get(sg, k - 1);
+                const char *name = mstore_db_name(db);
+                struct defs_db *dd = defs_find_db(d, name);
+                if (dd && dd->mounted) {
+                        s->rt[i].db[dd - d->dbs] = db;
+                        continue;
+                }
+                /* Attached in the engine but not wanted: dismount it. */
+                r = mstore_db_detach(db);
+                if (r < 0)
+                        event_log(MSTORED_MID_ERROR, LOG_WARNING, d->name, name,
+                                  "database '%s/%s': detach after recovery failed: %s, ignoring", d->name, name,
+                                  eng_err(r));
+        }
+        return 0;
+}
+
+static int sg_close_if_idle(service *s, size_t i) {
+        if (!s->rt[i].sg || mounted_count(s, i) > 0)
+                return 0;
+        int r = mstore_sg_close(s->rt[i].sg);
+        s->rt[i].sg = NULL;
+        return r;
+}
+
+static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
+        struct defs_sg *d = &s->defs->sgs[i];
+        const char *name = d->dbs[j].name;
+        if (s->rt[i].db[j])
+                return 0;
+        int r = sg_open(s, i, false, ret_error);
+        if (r < 0)
+                return r;
+        if (!s->rt[i].db[j]) {
+                mstore_db *db = mstore_db_find(s->rt[i].sg, name);
+                if (!db) {
+                        r = mstore_db_attach(s->rt[i].sg, name, NULL, &db);
+                        if (r < 0) {
+                                errf(ret_error, r, "database '%s/%s': cannot mount: %s", d->name, name, eng_err(r));
+                                sg_close_if_idle(s, i);
+                                return r;
+                        }
+                }
+                s->rt[i].db[j] = db;
+        }
+        mbox_invalidate_all(s);
+        event_log(MSTORED_MID_MOUNT, LOG_INFO, d->name, name, "database '%s/%s' mounted", d->name, name);
+        return 0;
+}
+
+int service_start(service *s) {
+        int ok = 0, failed = 0;
+        pthread_rwlock_wrlock(&s->lock);
+        for (size_t i = 0; i < s->defs->n_sgs; i++) {
+                struct defs_sg *d = &s->defs->sgs[i];
+                for (size_t j = 0; j < d->n_dbs; j++) {
+                        if (!d->dbs[j].mounted)
+                                continue;
+                        char *e = NULL;
+                        int r = db_mount_locked(s, i, j, &e);
+                        if (r < 0) {
+                                event_log(MSTORED_MID_ERROR, LOG_ERR, d->name, d->dbs[j].name, "%s",
+                                          e ? e : strerror(-r));
+                                failed++;
+                        } else
+                                ok++;
+                        free(e);
+                }
+        }
+        pthread_rwlock_unlock(&s->lock);
+        return failed > 0 && ok == 0 ? -EIO : 0;
+}
+
+void service_stop(service *s) {
+        pthread_rwlock_wrlock(&s->lock);
+        for (size_t i = 0; s->defs && i < s->defs->n_sgs; i++) {
+                if (!s->rt[i].sg)
+                        continue;
+                int r = mstore_sg_close(s->rt[i].sg);
+                if (r < 0)
+                        event_log(MSTORED_MID_ERROR, LOG_ERR, s->defs->sgs[i].name, NULL,
+                                  "storage group '%s': close failed: %s", s->defs->sgs[i].name, mstore_strerror(r));
+                s->rt[i].sg = NULL;
+                memset(s->rt[i].db, 0, sizeof(s->rt[i].db));
+        }
+        pthread_rwlock_unlock(&s->lock);
+}
+
+/* ------------------------------------------------------ administration */
+
+int service_sg_create(service *s, const char *name, const char *path, const char *log_path, bool circular,
+                      char **ret_error) {
+        if (!defs_name_valid(name))
+                return errf(ret_error, -EINVAL,
+                            "storage group '%s': invalid name (1-64 of letters, digits, '_', '.', '-')", name);
+        if ((path && path[0] != '/') || (log_path && log_path[0] != '/'))
+                return errf(ret_error, -EINVAL, "storage group '%s': --path and --log-path must be absolute", name);
+        _cleanup_free_ char *p = path ? strdup(path) : NULL, *lp = NULL;
+        if (!p && asprintf(&p, "%s/%s", s->data_dir, name) < 0)
+                return -ENOMEM;
+        lp = strdup(log_path ? log_path : p);
+        if (!p || !lp)
+                return -ENOMEM;
+        pthread_rwlock_wrlock(&s->lock);
+        int r;
+        char base[4];
+        if (defs_find_sg(s->defs, name)) {
+                r = errf(ret_error, -EEXIST, "storage group '%s': already exists", name);
+                goto out;
+        }
+        if (s->defs->n_sgs >= s->max_sgs || defs_next_base(s->defs, base) < 0) {
+                r = errf(ret_error, -ENOSPC, "storage group '%s': limit of %u storage groups reached", name,
+                         s->max_sgs);
+                goto out;
+        }
+        r = service_check_not_snapshot(s->data_dir, ret_error);
+        if (r < 0)
+                goto out;
+        if ((r = mkdir_p(p)) < 0 || (r = mkdir_p(lp)) < 0) {
+                r = errf(ret_error, r, "storage group '%s': cannot create directory: %s", name, strerror(-r));
+                goto out;
+        }
+        size_t i = s->defs->n_sgs;
+        struct defs_sg *d = &s->defs->sgs[i];
+        memset(d, 0, sizeof(*d));
+        strcpy(d->name, name);
+        memcpy(d->base, base, 4);
+        d->path = TAKE_PTR(p);
+        d->log_path = TAKE_PTR(lp);
+        d->circular_logging = circular;
+        s->defs->n_sgs++;
+        /* Create the group's files now (logs, checkpoint), then leave it
+         * offline until a database is created or mounted. */
+        r = sg_open(s, i, true, ret_error);
+        if (r >= 0) {
+                r = mstore_sg_close(s->rt[i].sg);
+                s->rt[i].sg = NULL;
+                if (r < 0)
+                        errf(ret_error, r, "storage group '%s': %s", name, mstore_strerror(r));
+        }
+        if (r < 0) {
+                s->defs->n_sgs--;
+                free(d->path);
+                free(d->log_path);
+                goto out;
+        }
+        r = save(s, ret_error);
+out:
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+static int busy(service *s, size_t i, char **ret_error) {
+        if (s->rt[i].in_backup)
+                return errf(ret_error, -EBUSY, "storage group '%s': a backup is in progress, try again later",
+                            s->defs->sgs[i].name);
+        return 0;
+}
+
+int service_db_create(service *s, const char *sg, const char *db, bool is_public, char **ret_error) {
+        if (!defs_name_valid(db))
+                return errf(ret_error, -EINVAL, "database '%s/%s': invalid name", sg, db);
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, sg, NULL, &i, &j, ret_error);
+        if (r < 0)
+                goto out;
+        struct defs_sg *d = &s->defs->sgs[i];
+        if ((r = busy(s, i, ret_error)) < 0)
+                goto out;
+        if (defs_find_db(d, db)) {
+                r = errf(ret_error, -EEXIST, "database '%s/%s': already exists", sg, db);
+                goto out;
+        }
+        if (d->n_dbs >= s->max_dbs) {
+                r = errf(ret_error, -ENOSPC, "database '%s/%s': limit of %u databases per storage group reached",
+                         sg, db, s->max_dbs);
+                goto out;
+        }
+        r = sg_open(s, i, false, ret_error);
+        if (r < 0)
+                goto out;
+        mstore_db *h = NULL;
+        r = mstore_db_create(s->rt[i].sg, db, NULL, &h);
+        if (r < 0) {
+                errf(ret_error, r, "database '%s/%s': cannot create: %s", sg, db, eng_err(r));
+                sg_close_if_idle(s, i);
+                goto out;
+        }
+        j = d->n_dbs++;
+        memset(&d->dbs[j], 0, sizeof(d->dbs[j]));
+        strcpy(d->dbs[j].name, db);
+        d->dbs[j].is_public = is_public;
+        d->dbs[j].mounted = true;
+        s->rt[i].db[j] = h;
+        r = save(s, ret_error);
+        event_log(MSTORED_MID_MOUNT, LOG_INFO, sg, db, "database '%s/%s' created and mounted", sg, db);
+out:
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+int service_db_mount(service *s, const char *sg, const char *db, char **ret_error) {
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, sg, db, &i, &j, ret_error);
+        if (r >= 0)
+                r = busy(s, i, ret_error);
+        if (r >= 0 && !s->rt[i].db[j]) {
+                r = db_mount_locked(s, i, j, ret_error);
+                if (r >= 0) {
+                        s->defs->sgs[i].dbs[j].mounted = true;
+                        r = save(s, ret_error);
+                }
+        }
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+int service_db_dismount(service *s, const char *sg, const char *db, char **ret_error) {
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, sg, db, &i, &j, ret_error);
+        if (r >= 0)
+                r = busy(s, i, ret_error);
+        if (r >= 0 && s->rt[i].db[j]) {
+                r = mstore_db_detach(s->rt[i].db[j]);
+                if (r < 0)
+                        errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db, eng_err(r));
+                /* The engine freed the handle even on failure. */
+                s->rt[i].db[j] = NULL;
+                int q = sg_close_if_idle(s, i);
+                if (r >= 0 && q < 0)
+                        r = errf(ret_error, q, "storage group '%s': close failed: %s", sg, mstore_strerror(q));
+                s->defs->sgs[i].dbs[j].mounted = false;
+                int q2 = save(s, r < 0 ? NULL : ret_error);
+                if (r >= 0)
+                        r = q2;
+                mbox_invalidate_all(s);
+                event_log(MSTORED_MID_DISMOUNT, LOG_INFO, sg, db, "database '%s/%s' dismounted", sg, db);
+        } else if (r >= 0) {
+                s->defs->sgs[i].dbs[j].mounted = false;
+                r = save(s, ret_error);
+        }
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error) {
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, sg, db, &i, &j, ret_error);
+        if (r >= 0) {
+                s->defs->sgs[i].dbs[j].allow_restore_overwrite = allow;
+                r = save(s, ret_error);
+        }
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+/* ------------------------------------------------------------ mailboxes */
+
+static struct mbox_rt *mbox_get(service *s, const char *addr) {
+        uint32_t h = 2166136261u;
+        for (const char *p = addr; *p; p++)
+                h = (h ^ (unsigned char) *p) * 16777619u;
+        pthread_mutex_lock(&s->mb_lock);
+        struct mbox_rt *m;
+        for (m = s->mb[h % MBOX_BUCKETS]; m; m = m->next)
+                if (strcmp(m->addr, addr) == 0)
+                        break;
+        if (!m) {
+                m = calloc(1, sizeof(*m));
+                if (m) {
+                        m->addr = strdup(addr);
+                        if (!m->addr) {
+                                free(m);
+                                m = NULL;
+                        } else {
+                                pthread_mutex_init(&m->lock, NULL);
+                                m->next = s->mb[h % MBOX_BUCKETS];
+                                s->mb[h % MBOX_BUCKETS] = m;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&s->mb_lock);
+        return m;
+}
+
+/* Load uid_next for mailbox m (its lock held). */
+static int mbox_load(mstore_txn *txn, mstore_db *db, struct mbox_rt *m) {
+        char key[MM_MAX_KEY], hi[MM_MAX_KEY];
+        int kl = mm_key_mailbox(key, m->addr);
+        if (kl < 0)
+                return kl;
+        void *v = NULL;
+        size_t vl = 0;
+        struct mm_mailbox mb = {.uid_validity = (uint32_t) time(NULL), .uid_next = 1};
+        int r = mstore_get(txn, db, key, (size_t) kl, &v, &vl);
+        if (r >= 0) {
+                r = mm_mailbox_decode(v, vl, &mb);
+                free(v);
+                if (r < 0)
+                        return r;
+                if (mb.uid_next == 0)
+                        mb.uid_next = 1;
+        } else if (r != -ENOENT)
+                return r;
+        /* Records written by commits that finished out of order may lag;
+         * any UID at or above uid_next is in use. */
+        int lo = mm_key_message(key, m->addr, mb.uid_next);
+        int hl = mm_key_message_prefix(hi, m->addr);
+        hi[hl - 1] = 1;
+        mstore_cursor *c = NULL;
+        r = mstore_cursor_open(txn, db, key, (size_t) lo, hi, (size_t) hl, &c);
+        if (r < 0)
+                return r;
+        const void *k;
+        size_t klen;
+        while ((r = mstore_cursor_next(c, &k, &klen, NULL, NULL)) > 0) {
+                uint32_t uid;
+                if (mm_key_message_uid(k, klen, (size_t) hl, &uid) == 0 && uid >= mb.uid_next)
+                        mb.uid_next = uid + 1;
+        }
+        mstore_cursor_free(c);
+        if (r < 0)
+                return r;
+        m->uid_next = mb.uid_next;
+        m->uid_validity = mb.uid_validity;
+        m->loaded = true;
+        return 0;
+}
+
+static int put_mailbox_record(mstore_txn *txn, mstore_db *db, const char *addr, uint32_t validity,
+                              uint32_t uid_next) {
+        char key[MM_MAX_KEY];
+        int kl = mm_key_mailbox(key, addr);
+        if (kl < 0)
+                return kl;
+        struct mm_mailbox mb = {.uid_validity = validity, .uid_next = uid_next, .created = (uint64_t) time(NULL)};
+        _cleanup_free_ void *v = NULL;
+        size_t vl;
+        int r = mm_mailbox_encode(&mb, &v, &vl);
+        if (r < 0)
+                return r;
+        return mstore_put(txn, db, key, (size_t) kl, v, vl);
+}
+
+int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error) {
+        char addr[MM_MAX_ADDR + 1];
+        size_t n = address ? strlen(address) : 0;
+        if (n == 0 || n > MM_MAX_ADDR)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        for (size_t k = 0; k <= n; k++)
+                addr[k] = (char) (address[k] >= 'A' && address[k] <= 'Z' ? address[k] + 32 : address[k]);
+        if (!defs_address_valid(addr))
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address);
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, sg, db, &i, &j, ret_error);
+        if (r < 0)
+                goto out;
+        if (defs_find_mailbox(s->defs, addr)) {
+                r = errf(ret_error, -EEXIST, "mailbox '%s': already exists", addr);
+                goto out;
+        }
+        mstore_db *h = s->rt[i].db[j];
+        if (!h) {
+                r = errf(ret_error, -ENODEV, "mailbox '%s': database '%s/%s' is not mounted", addr, sg, db);
+                goto out;
+        }
+        if ((r = busy(s, i, ret_error)) < 0)
+                goto out;
+        mstore_txn *txn = NULL;
+        r = mstore_txn_begin(s->rt[i].sg, &txn);
+        if (r >= 0)
+                r = put_mailbox_record(txn, h, addr, (uint32_t) time(NULL), 1);
+        if (r >= 0) {
+                char key[MM_MAX_KEY];
+                int kl = mm_key_folder(key, addr, "INBOX");
+                r = kl < 0 ? kl : mstore_put(txn, h, key, (size_t) kl, "", 0);
+        }
+        if (r >= 0) {
+                r = mstore_txn_commit(txn);
+                txn = NULL;
+        }
+        mstore_txn_abort(txn);
+        if (r < 0) {
+                errf(ret_error, r, "mailbox '%s': cannot create in '%s/%s': %s", addr, sg, db, eng_err(r));
+                goto out;
+        }
+        r = defs_add_mailbox(s->defs, addr, sg, db);
+        if (r < 0) {
+                errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
+                goto out;
+        }
+        r = save(s, ret_error);
+        struct mbox_rt *m = mbox_get(s, addr);
+        if (m)
+                m->loaded = false;
+out:
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+/* Locate ADDRESS's mailbox (lock held): group index and database handle. */
+static int locate(service *s, const char *address, size_t *ret_i, mstore_db **ret_db) {
+        struct defs_mailbox *m = defs_find_mailbox(s->defs, address);
+        if (!m)
+                return -ENOENT;
+        size_t i, j;
+        if (find(s, m->sg, m->db, &i, &j, NULL) < 0)
+                return -ENOENT;
+        if (!s->rt[i].db[j])
+                return -EAGAIN;
+        *ret_i = i;
+        *ret_db = s->rt[i].db[j];
+        return 0;
+}
+
+int service_rcpt_check(service *s, const char *address) {
+        pthread_rwlock_rdlock(&s->lock);
+        size_t i;
+        mstore_db *db;
+        int r = locate(s, address, &i, &db);
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+static int deliver_one(service *s, mstore_txn *txn, mstore_db *db, const char *addr, const char *from,
+                       const char *subject, const void *data, size_t size) {
+        struct mbox_rt *m = mbox_get(s, addr);
+        if (!m)
+                return -ENOMEM;
+        uint32_t uid, validity;
+        pthread_mutex_lock(&m->lock);
+        int r = m->loaded ? 0 : mbox_load(txn, db, m);
+        if (r >= 0) {
+                uid = m->uid_next++;
+                validity = m->uid_validity;
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0)
+                return r;
+
+        struct mm_message msg = {.uid = uid, .size = size, .time = (uint64_t) time(NULL)};
+        mstore_stream_ref ref;
+        r = mstore_stream_write(txn, db, data, size, &ref);
+        if (r < 0)
+                return r;
+        memcpy(msg.stream_ref, ref.bytes, sizeof(ref.bytes));
+        snprintf(msg.subject, sizeof(msg.subject), "%s", subject);
+        snprintf(msg.from, sizeof(msg.from), "%s", from ? from : "");
+        strcpy(msg.folder, "INBOX");
+        _cleanup_free_ void *v = NULL;
+        size_t vl;
+        r = mm_message_encode(&msg, &v, &vl);
+        if (r < 0)
+                return r;
+        char key[MM_MAX_KEY];
+        int kl = mm_key_message(key, addr, uid);
+        if (kl < 0)
+                return kl;
+        r = mstore_put(txn, db, key, (size_t) kl, v, vl);
+        if (r < 0)
+                return r;
+        return put_mailbox_record(txn, db, addr, validity, uid + 1);
+}
+
+int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, const void *data, size_t size,
+                    int *ret_status) {
+        char subject[MM_MAX_SUBJECT + 1];
+        mm_parse_subject(data, size, subject);
+        if (size > s->max_message_size) {
+                for (size_t k = 0; k < n; k++)
+                        ret_status[k] = -EFBIG;
+                return 0;
+        }
+        _cleanup_free_ size_t *grp = calloc(n ? n : 1, sizeof(size_t));
+        _cleanup_free_ mstore_db **dbs = calloc(n ? n : 1, sizeof(mstore_db *));
+        if (!grp || !dbs) {
+                for (size_t k = 0; k < n; k++)
+                        ret_status[k] = -ENOMEM;
+                return 0;
+        }
+        pthread_rwlock_rdlock(&s->lock);
+        for (size_t k = 0; k < n; k++)
+                ret_status[k] = locate(s, rcpts[k], &grp[k], &dbs[k]);
+        /* One transaction per storage group: all its recipients commit (and
+         * become durable) together. */
+        for (size_t k = 0; k < n; k++) {
+                if (ret_status[k] != 0 || !dbs[k])
+                        continue;
+                size_t g = grp[k];
+                mstore_txn *txn = NULL;
+                int r = mstore_txn_begin(s->rt[g].sg, &txn);
+                for (size_t q = k; q < n && r >= 0; q++)
+                        if (ret_status[q] == 0 && dbs[q] && grp[q] == g)
+                                r = deliver_one(s, txn, dbs[q], rcpts[q], from, subject, data, size);
+                if (r >= 0) {
+                        r = mstore_txn_commit(txn);
+                        txn = NULL;
+                }
+                mstore_txn_abort(txn);
+                for (size_t q = k; q < n; q++)
+                        if (ret_status[q] == 0 && dbs[q] && grp[q] == g) {
+                                ret_status[q] = r < 0 ? (r > -4096 ? r : -EIO) : 0;
+                                dbs[q] = NULL; /* done */
+                                if (r >= 0) {
+                                        atomic_fetch_add(&s->n_rcpt_ok, 1);
+                                        atomic_fetch_add(&s->n_bytes, size);
+                                }
+                        }
+                if (r < 0) {
+                        atomic_fetch_add(&s->n_failed, 1);
+                        event_log(MSTORED_MID_ERROR, LOG_WARNING, s->defs->sgs[g].name, NULL,
+                                  "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name, eng_err(r));
+                }
+        }
+        pthread_rwlock_unlock(&s->lock);
+        int delivered = 0;
+        for (size_t k = 0; k < n; k++)
+                delivered += ret_status[k] == 0;
+        if (delivered)
+                atomic_fetch_add(&s->n_deliveries, 1);
+        return delivered;
+}
+
+static int lower_addr(const char *address, char out[MM_MAX_ADDR + 1]) {
+        size_t n = address ? strlen(address) : 0;
+        if (n == 0 || n > MM_MAX_ADDR)
+                return -EINVAL;
+        for (size_t k = 0; k <= n; k++)
+                out[k] = (char) (address[k] >= 'A' && address[k] <= 'Z' ? address[k] + 32 : address[k]);
+        return 0;
+}
+
+static int locate_err(int r, const char *addr, char **ret_error) {
+        if (r == -ENOENT)
+                return errf(ret_error, r, "mailbox '%s': no such mailbox", addr);
+        if (r == -EAGAIN)
+                return errf(ret_error, -ENODEV, "mailbox '%s': its database is not mounted", addr);
+        return errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
+}
+
+int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+        char addr[MM_MAX_ADDR + 1];
+        if (lower_addr(address, addr) < 0)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        pthread_rwlock_rdlock(&s->lock);
+        size_t i;
+        mstore_db *db;
+        mstore_txn *txn = NULL;
+        mstore_cursor *c = NULL;
+        json_t *arr = json_array();
+        int r = locate(s, addr, &i, &db);
+        if (r < 0) {
+                locate_err(r, addr, ret_error);
+                goto out;
+        }
+        r = mstore_txn_begin(s->rt[i].sg, &txn);
+        char prefix[MM_MAX_KEY];
+        int pl = mm_key_message_prefix(prefix, addr);
+        if (r >= 0)
+                r = mstore_cursor_open_prefix(txn, db, prefix, (size_t) pl, &c);
+        const void *k, *v;
+        size_t kl, vl;
+        while (r >= 0 && (r = mstore_cursor_next(c, &k, &kl, &v, &vl)) > 0) {
+                struct mm_message m;
+                if (mm_message_decode(v, vl, &m) < 0) {
+                        r = MSTORE_E_CORRUPT;
+                        break;
+                }
+                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "uid", (json_int_t) m.uid, "size",
+                                                     (json_int_t) m.size, "subject", m.subject, "folder", m.folder,
+                                                     "from", m.from, "time", (json_int_t) m.time));
+        }
+        if (r < 0)
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", addr, eng_err(r));
+out:
+        mstore_cursor_free(c);
+        mstore_txn_abort(txn);
+        pthread_rwlock_unlock(&s->lock);
+        if (r < 0) {
+                json_decref(arr);
+                return r;
+        }
+        *ret = json_pack("{s:o}", "messages", arr);
+        return 0;
+}
+
+int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
+                    char **ret_error) {
+        char addr[MM_MAX_ADDR + 1];
+        if (lower_addr(address, addr) < 0)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        pthread_rwlock_rdlock(&s->lock);
+        size_t i;
+        mstore_db *db;
+        mstore_txn *txn = NULL;
+        char *buf = NULL;
+        struct mm_message m;
+        int r = locate(s, addr, &i, &db);
+        if (r < 0) {
+                locate_err(r, addr, ret_error);
+                goto out;
+        }
+        r = mstore_txn_begin(s->rt[i].sg, &txn);
+        if (r < 0) {
+                errf(ret_error, r, "mailbox '%s': %s", addr, eng_err(r));
+                goto out;
+        }
+        char key[MM_MAX_KEY];
+        int kl = mm_key_message(key, addr, uid);
+        void *v = NULL;
+        size_t vl;
+        r = mstore_get(txn, db, key, (size_t) kl, &v, &vl);
+        if (r == -ENOENT) {
+                errf(ret_error, r, "mailbox '%s': no message with UID %u", addr, uid);
+                goto out;
+        }
+        if (r >= 0) {
+                r = mm_message_decode(v, vl, &m) < 0 ? MSTORE_E_CORRUPT : 0;
+                free(v);
+        }
+        mstore_stream_ref ref;
+        if (r >= 0) {
+                memcpy(ref.bytes, m.stream_ref, sizeof(ref.bytes));
+                if (mstore_stream_length(&ref) != m.size)
+                        r = MSTORE_E_CORRUPT;
+        }
+        if (r >= 0 && !(buf = malloc(m.size ? m.size : 1)))
+                r = -ENOMEM;
+        for (uint64_t off = 0; r >= 0 && off < m.size;) {
+                size_t chunk = m.size - off > (1u << 20) ? (1u << 20) : (size_t) (m.size - off);
+                r = mstore_stream_read(txn, db, &ref, off, buf + off, chunk);
+                if (r == 0)
+                        r = MSTORE_E_CORRUPT; /* short stream */
+                if (r > 0)
+                        off += (uint64_t) r;
+        }
+        if (r < 0)
+                errf(ret_error, r, "mailbox '%s': message %u: %s", addr, uid, eng_err(r));
+out:
+        mstore_txn_abort(txn);
+        pthread_rwlock_unlock(&s->lock);
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret_data = buf;
+        *ret_size = m.size;
+        return 0;
+}
+
+/* ------------------------------------------------------------- listings */
+
+int service_sg_list(service *s, json_t **ret) {
+        json_t *arr = json_array();
+        pthread_rwlock_rdlock(&s->lock);
+        for (size_t i = 0; i < s->defs->n_sgs; i++) {
+                struct defs_sg *d = &s->defs->sgs[i];
+                json_t *dbs = json_array();
+                for (size_t j = 0; j < d->n_dbs; j++)
+                        json_array_append_new(dbs, json_string(d->dbs[j].name));
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b,s:o,s:b}", "name", d->name, "base",
+                                                     d->base, "path", d->path, "log_path", d->log_path,
+                                                     "circular_logging", d->circular_logging, "databases", dbs,
+                                                     "online", s->rt[i].sg != NULL));
+        }
+        pthread_rwlock_unlock(&s->lock);
+        *ret = json_pack("{s:o}", "storage_groups", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static json_t *db_json(service *s, size_t i, size_t j) {
+        struct defs_sg *d = &s->defs->sgs[i];
+        struct defs_db *b = &d->dbs[j];
+        _cleanup_free_ char *edb = NULL, *stm = NULL;
+        if (asprintf(&edb, "%s/%s.edb", d->path, b->name) < 0 || asprintf(&stm, "%s/%s.stm", d->path, b->name) < 0)
+                return NULL;
+        return json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:b}", "sg", d->name, "name", b->name, "state",
+                         s->rt[i].db[j] ? "mounted" : "dismounted", "allow_restore_overwrite",
+                         b->allow_restore_overwrite, "edb", edb, "stm", stm, "public", b->is_public);
+}
+
+int service_db_list(service *s, json_t **ret) {
+        json_t *arr = json_array();
+        pthread_rwlock_rdlock(&s->lock);
+        for (size_t i = 0; i < s->defs->n_sgs; i++)
+                for (size_t j = 0; j < s->defs->sgs[i].n_dbs; j++)
+                        json_array_append_new(arr, db_json(s, i, j));
+        pthread_rwlock_unlock(&s->lock);
+        *ret = json_pack("{s:o}", "databases", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int service_mailbox_list(service *s, json_t **ret) {
+        json_t *arr = json_array();
+        pthread_rwlock_rdlock(&s->lock);
+        for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
+                struct defs_mailbox *m = &s->defs->mailboxes[k];
+                char dbpath[2 * DEFS_MAX_NAME + 2];
+                snprintf(dbpath, sizeof(dbpath), "%s/%s", m->sg, m->db);
+                json_array_append_new(arr, json_pack("{s:s,s:s}", "address", m->address, "db", dbpath));
+        }
+        pthread_rwlock_unlock(&s->lock);
+        *ret = json_pack("{s:o}", "mailboxes", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int service_stats(service *s, json_t **ret) {
+        unsigned sgs_online = 0, dbs_mounted = 0;
+        size_t n_sgs, n_mb;
+        pthread_rwlock_rdlock(&s->lock);
+        n_sgs = s->defs->n_sgs;
+        n_mb = s->defs->n_mailboxes;
+        for (size_t i = 0; i < n_sgs; i++) {
+                sgs_online += s->rt[i].sg != NULL;
+                dbs_mounted += mounted_count(s, i);
+        }
+        pthread_rwlock_unlock(&s->lock);
+        *ret = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:i,s:i,s:I}", "deliveries",
+                         (json_int_t) atomic_load(&s->n_deliveries), "recipients_delivered",
+                         (json_int_t) atomic_load(&s->n_rcpt_ok), "bytes_delivered",
+                         (json_int_t) atomic_load(&s->n_bytes), "recipients_rejected",
+                         (json_int_t) atomic_load(&s->n_rejected), "delivery_failures",
+                         (json_int_t) atomic_load(&s->n_failed), "lmtp_sessions_total",
+                         (json_int_t) atomic_load(&s->n_sessions_total), "lmtp_sessions_active",
+                         atomic_load(&s->n_sessions_active), "storage_groups", (json_int_t) n_sgs,
+                         "storage_groups_online", (int) sgs_online, "databases_mounted", (int) dbs_mounted,
+                         "mailboxes", (json_int_t) n_mb);
+        return *ret ? 0 : -ENOMEM;
+}
+
+void service_count_session(service *s, int delta) {
+        atomic_fetch_add(&s->n_sessions_active, delta);
+        if (delta > 0)
+                atomic_fetch_add(&s->n_sessions_total, 1);
+}
+
+void service_count_rejected(service *s) {
+        atomic_fetch_add(&s->n_rejected, 1);
+}
+
+/* ------------------------------------------------------- writer helpers */
+
+int service_with_sg(service *s, const char *name, int (*fn)(service *s, mstore_sg *sg, void *ud), void *ud) {
+        pthread_rwlock_rdlock(&s->lock);
+        size_t i, j;
+        int r = find(s, name, NULL, &i, &j, NULL);
+        if (r >= 0)
+                r = s->rt[i].sg ? fn(s, s->rt[i].sg, ud) : -ENODEV;
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+int service_set_backup(service *s, const char *name, bool on) {
+        /* Exclusive: waits for administration in progress to finish, so a
+         * backup never starts under a half-done mount. */
+        pthread_rwlock_wrlock(&s->lock);
+        size_t i, j;
+        int r = find(s, name, NULL, &i, &j, NULL);
+        if (r >= 0)
+                s->rt[i].in_backup = on;
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
+void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+char **service_sg_names(service *s) {
+        pthread_rwlock_rdlock(&s->lock);
+        char **v = calloc(s->defs->n_sgs + 1, sizeof(char *));
+        for (size_t i = 0; v && i < s->defs->n_sgs; i++)
+                if (!(v[i] = strdup(s->defs->sgs[i].name))) {
+                        strv_free(v);
+                        v = NULL;
+                }
+        pthread_rwlock_unlock(&s->lock);
+        return v;
+}
+
+int service_sg_describe(service *s, const char *name, json_t **ret) {
+        pthread_rwlock_rdlock(&s->lock);
+        size_t i, j;
+        int r = find(s, name, NULL, &i, &j, NULL);
+        if (r >= 0) {
+                struct defs_sg *d = &s->defs->sgs[i];
+                json_t *dbs = json_array();
+                for (size_t k = 0; k < d->n_dbs; k++)
+                        json_array_append_new(dbs, db_json(s, i, k));
+                *ret = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o}", "name", d->name, "base", d->base, "path", d->path,
+                                 "log_path", d->log_path, "circular_logging", d->circular_logging, "online",
+                                 s->rt[i].sg != NULL, "databases", dbs);
+                if (!*ret)
+                        r = -ENOMEM;
+        }
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service: the heart of mstored.  Owns the definitions (defs.h), the open
+ * libmstore storage groups and mounted databases, and implements every
+ * operation the LMTP server, the D-Bus API and the Mail Store Writer call.
+ *
+ * Thread safety: every function may be called from any thread.  One
+ * reader-writer lock guards definitions and engine handles: deliveries and
+ * reads hold it shared (for the whole transaction, so a database handle
+ * cannot be detached under them); administration holds it exclusive.
+ * Administration of a storage group that is in a backup (frozen or between
+ * PrepareBackup and BackupComplete) is refused with -EBUSY instead of
+ * blocking, so callers never wait on a frozen engine for it.
+ *
+ * Errors: negative errno or MSTORE_E_*; *ret_error (if given) gets a
+ * one-line message naming the object and the reason (caller frees).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mstore/mstore.h>
+
+typedef struct service service;
+
+struct service_options {
+        const char *data_dir;
+        const char *server_name;
+        unsigned max_sgs;           /* default 4 */
+        unsigned max_dbs;           /* default 5 per group */
+        size_t max_message_size;    /* default LMTP_DEFAULT_MAX_SIZE */
+        uint64_t log_file_size;     /* 0 = engine default */
+};
+
+int service_new(const struct service_options *o, service **ret, char **ret_error);
+/* Open every storage group with a mounted database and mount what the
+ * definitions say was mounted (soft recovery runs in the engine).  A group
+ * that fails is logged and left offline; returns 0 unless nothing works. */
+int service_start(service *s);
+/* Close every storage group cleanly (waits for running deliveries). */
+void service_stop(service *s);
+service *service_free(service *s);
+
+const char *service_server_name(service *s);
+size_t service_max_message_size(service *s);
+
+/* ---- administration */
+int service_sg_create(service *s, const char *name, const char *path, const char *log_path, bool circular,
+                      char **ret_error);
+int service_db_create(service *s, const char *sg, const char *db, bool is_public, char **ret_error);
+int service_db_mount(service *s, const char *sg, const char *db, char **ret_error);
+int service_db_dismount(service *s, const char *sg, const char *db, char **ret_error);
+int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error);
+int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error);
+
+/* JSON documents of INTERFACES.md (caller decrefs). */
+int service_sg_list(service *s, json_t **ret);
+int service_db_list(service *s, json_t **ret);
+int service_mailbox_list(service *s, json_t **ret);
+int service_stats(service *s, json_t **ret);
+
+/* ---- mail */
+/* 0: ADDRESS is a mailbox whose database is mounted; -ENOENT unknown;
+ * -EAGAIN its database is dismounted (temporary). */
+int service_rcpt_check(service *s, const char *address);
+/* Deliver DATA to every recipient; ret_status[i] = 0 once durable, else a
+ * negative errno.  Returns the number delivered. */
+int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, const void *data, size_t size,
+                    int *ret_status);
+/* {"messages":[{"uid","size","subject"}]} */
+int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error);
+/* The raw message (malloc'ed, caller frees). */
+int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
+                    char **ret_error);
+
+/* ---- counters (atomic) */
+void service_count_session(service *s, int delta);
+void service_count_rejected(service *s);
+
+/* ---- for the Mail Store Writer (writer.c) */
+/* Run fn on the open storage group NAME with the lock held shared
+ * (-ENOENT unknown group, -ENODEV offline). */
+int service_with_sg(service *s, const char *name, int (*fn)(service *s, mstore_sg *sg, void *ud), void *ud);
+/* Mark a group as in a backup: administration of it gets -EBUSY. */
+int service_set_backup(service *s, const char *name, bool on);
+/* Names of all storage groups (NULL-terminated, caller frees with strv_free). */
+char **service_sg_names(service *s);
+void strv_free(char **v);
+/* Fill a JSON description of one group's files for the writer metadata:
+ * {"name","base","path","log_path","databases":[{"name","edb","stm","mounted","allow_restore_overwrite"}]} */
+int service_sg_describe(service *s, const char *name, json_t **ret);
+
+/* Refuse paths inside a snapshot (.lvss-snapshots component or a read-only
+ * filesystem/subvolume).  -EROFS with a message. */
+int service_check_not_snapshot(const char *path, char **ret_error);

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer: the Mail Store Writer embedded in mstored (the Exchange writer's
+ * counterpart), talking to lvssd through liblvss's writer API.
+ *
+ * Identity: name "Mail Store Writer", class id MAIL_WRITER_CLASS_ID, freeze
+ * timeout 20 s.  Components: "Mail Store/<server>/<SG>" per storage group
+ * (selectable for backup: its databases, logs and checkpoint), and
+ * "Mail Store/<server>/<SG>/<DB>" per database (selectable for restore only).
+ * Event handling and restore rules: docs/design/mailstore.md §7.
+ *
+ * The writer runs on a thread of its own (liblvss handles belong to one
+ * thread), so a freeze never blocks the D-Bus API or LMTP sessions.  When
+ * mstored is built without liblvss, mail_writer_start() returns -EOPNOTSUPP
+ * and mstored runs without a writer.
+ */
+#pragma once
+
+#include "service.h"
+
+#define MAIL_WRITER_NAME "Mail Store Writer"
+#define MAIL_WRITER_CLASS_ID "5e1a3f2c-6d7b-4c8e-9a0f-3b2d1c4e5f60"
+#define MAIL_WRITER_FREEZE_TIMEOUT_MS 20000u
+
+typedef struct mail_writer mail_writer;
+
+/* Start the writer thread: subscribe to lvssd (retrying in the background
+ * while lvssd is not there). */
+int mail_writer_start(service *svc, mail_writer **ret, char **ret_error);
+void mail_writer_stop(mail_writer *w);
