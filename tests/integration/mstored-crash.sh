@@ -1,0 +1,75 @@
+#!/bin/bash
+# mstored killed with SIGKILL under 16 concurrent LMTP clients: after a
+# restart every acknowledged message is there byte for byte, and every
+# message that is there (acknowledged or not) is complete.
+. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+MSTORED=$(fx_bin store/mstored/mstored)
+MSTORE=$(fx_bin tools/mstore/mstore)
+CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+[ -x "$MSTORED" ] || skip "mstored not built (needs libmstore)"
+[ -x "$MSTORE" ] || skip "mstore CLI not built"
+fixture_init
+fixture_bus
+DATA=$FX_DIR/data
+SOCK=$FX_DIR/lmtp.sock
+N=16
+
+start_mstored() {
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 --no-writer
+    fixture_wait_name org.lvss.MailStore1 20
+    for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+}
+
+start_mstored
+$MSTORE sg create SG1 && $MSTORE sg create SG2 || fail "sg create"
+$MSTORE db create SG1/DB1 && $MSTORE db create SG1/DB2 && $MSTORE db create SG2/DB3 || fail "db create"
+dbs=(SG1/DB1 SG1/DB2 SG2/DB3)
+for ((i=0; i<N; i++)); do
+    $MSTORE mailbox create "user$i@crash" --db "${dbs[$((i % 3))]}" || fail "mailbox create"
+done
+
+python3 "$CLIENT" load --socket "$SOCK" --clients $N --seconds 60 --size 10240 --rcpt 'user{}@crash' \
+    --ack-log "$FX_DIR/ack" --tolerate-errors >"$FX_DIR/load.out" 2>&1 &
+LOAD=$!
+sleep 3
+kill -KILL "$FX_PID_mstored"
+wait "$LOAD"
+cat "$FX_DIR/load.out"
+acked=$(wc -l <"$FX_DIR/ack")
+[ "$acked" -gt 0 ] || fail "no delivery was acknowledged before the kill"
+echo "acknowledged before SIGKILL: $acked"
+
+start_mstored
+python3 - "$MSTORE" "$CLIENT" "$FX_DIR/ack" $N <<'PY' || fail "verification after SIGKILL failed"
+import json, subprocess, sys, importlib.util
+mstore, client, ackfn, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+spec = importlib.util.spec_from_file_location("lc", client)
+lc = importlib.util.module_from_spec(spec); spec.loader.exec_module(lc)
+acked = {}
+for line in open(ackfn):
+    rcpt, c, s = line.split()
+    acked.setdefault(rcpt, set()).add(int(s))
+total = present = 0
+for c in range(n):
+    rcpt = "user%d@crash" % c
+    msgs = json.loads(subprocess.check_output([mstore, "msg", "list", rcpt, "--json"]))["messages"]
+    uids = [m["uid"] for m in msgs]
+    assert len(uids) == len(set(uids)), "duplicate UIDs in %s" % rcpt
+    by_seq = {}
+    for m in msgs:
+        sub = m["subject"]  # "load C-S"
+        cc, ss = sub.split()[1].split("-")
+        assert int(cc) == c, (rcpt, sub)
+        assert int(ss) not in by_seq, "message %s twice in %s" % (sub, rcpt)
+        by_seq[int(ss)] = m["uid"]
+    for s in sorted(acked.get(rcpt, ())):
+        assert s in by_seq, "acknowledged message %d of %s is missing" % (s, rcpt)
+    for s, uid in by_seq.items():
+        got = subprocess.check_output([mstore, "msg", "get", rcpt, str(uid)])
+        want = lc.make_message(c, s, 10240)
+        assert got == want, "message %d (uid %d) of %s differs" % (s, uid, rcpt)
+        present += 1
+    total += len(acked.get(rcpt, ()))
+print("verified: %d acknowledged, %d present, all byte for byte" % (total, present))
+PY
+echo "mstored-crash ok"
