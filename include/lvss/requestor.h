@@ -92,6 +92,8 @@ typedef struct lvss_writer_status {
         int failure;                    /* 0 or LVSS_E_WRITERERROR_* etc. */
         int application_error;          /* writer-defined, 0 if none */
         const char *message;            /* "" if none */
+        uint64_t freeze_window_usec;    /* Freeze sent -> Thaw answered in this
+                                         * session's DoSnapshotSet; 0 if none */
 } lvss_writer_status;
 
 /* ---------------------------------------------------------------- lifetime */
@@ -198,6 +200,10 @@ int lvss_backup_gather_writer_status(lvss_backup *b, lvss_async **ret_async);
 int lvss_backup_get_writer_status_count(lvss_backup *b);
 int lvss_backup_get_writer_status(lvss_backup *b, size_t i, lvss_writer_status *ret);
 int lvss_backup_free_writer_status(lvss_backup *b);
+/* The whole set's freeze window of this session's DoSnapshotSet (first
+ * Freeze sent -> last Thaw answered), in usec.  LVSS_E_BAD_STATE before
+ * do_snapshot_set finished. */
+int lvss_backup_get_freeze_window(lvss_backup *b, uint64_t *ret_usec);
 /* [GetSnapshotProperties] *ret filled (caller clears with
  * lvss_snapshot_prop_clear).  Errors: LVSS_E_OBJECT_NOT_FOUND. */
 int lvss_backup_get_snapshot_properties(lvss_backup *b, const char *snapshot_id,

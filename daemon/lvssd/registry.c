@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The snapshot registry: every snapshot lvssd has prepared or created,
+ * persisted as JSON in STATE_DIR/snapshots.json (written to a temporary
+ * file, fsynced, renamed, directory fsynced), so that
+ *   - persistent snapshots survive a restart of lvssd (and can be deleted
+ *     after it: providers keep no state, everything is in the entry);
+ *   - a crash never leaks a snapshot: entries are written *before* the
+ *     provider commits (state "prepared"), and at the next start every entry
+ *     that is not a finished persistent snapshot is an orphan: aborted
+ *     (prepared) or deleted (auto-release), then dropped.
+ * The file is bounded (LVSS_DOC_MAX_BYTES) and validated when read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/lvssd/lvssd.h"
+#include "lib/core/macro.h"
+#include "providers/providers.h"
+
+#define REGISTRY_VERSION 1
+
+uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+const char *context_name(uint32_t ctx) {
+        return (ctx & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE) ? "persistent" : "backup";
+}
+
+static const char *state_name(SnapState s) {
+        return s == SNAP_CREATED ? "created" : s == SNAP_PREPARED ? "prepared" : "added";
+}
+
+Snap *snap_find(Manager *m, const char *id) {
+        for (Snap *x = m->snaps; x; x = x->next)
+                if (strcmp(x->ps.snapshot_id, id) == 0)
+                        return x;
+        return NULL;
+}
+
+static int copy_field(char *dst, size_t size, const char *src) {
+        if (!src || strlen(src) >= size)
+                return -ENAMETOOLONG;
+        memcpy(dst, src, strlen(src) + 1);
+        return 0;
+}
+
+Snap *snap_new(Manager *m, Session *s, const lvss_provider *p, const char *path, const char *volume) {
+        Snap *x = calloc(1, sizeof(*x)), **tail;
+
+        if (!x)
+                return NULL;
+        x->ps.version = LVSS_PROVIDER_VERSION;
+        if (lvss_doc_new_uuid(x->ps.snapshot_id) < 0 ||
+            copy_field(x->ps.set_id, sizeof(x->ps.set_id), s->set_id) < 0 ||
+            copy_field(x->ps.original, sizeof(x->ps.original), path) < 0 ||
+            copy_field(x->ps.volume, sizeof(x->ps.volume), volume) < 0) {
+                free(x);
+                return NULL;
+        }
+        x->prov = p;
+        x->context = s->context;
+        x->session = s;
+        x->state = SNAP_ADDED;
+        for (tail = &m->snaps; *tail; tail = &(*tail)->next)
+                ;
+        *tail = x;
+        return x;
+}
+
+void snap_unlink_free(Manager *m, Snap *x) {
+        for (Snap **p = &m->snaps; *p; p = &(*p)->next)
+                if (*p == x) {
+                        *p = x->next;
+                        break;
+                }
+        free(x);
+}
+
+int snap_delete(Manager *m, Snap *x, char why[LVSS_PROVIDER_WHY_MAX]) {
+        int r = 0;
+
+        why[0] = 0;
+        if (x->state == SNAP_CREATED)
+                r = x->prov->delete_snapshot(&x->ps, why);
+        else if (x->state == SNAP_PREPARED)
+                r = x->prov->abort(&x->ps, why);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (x->state == SNAP_CREATED) {
+                m->counters.snapshots_deleted++;
+                ev_log(EV_SNAPSHOT_DELETED, LOG_INFO, x->ps.set_id, "snapshot %s of '%s' deleted", x->ps.snapshot_id,
+                       x->ps.original);
+        }
+        snap_unlink_free(m, x);
+        return 0;
+}
+
+json_t *snap_to_json(const Snap *x) {
+        json_t *o = json_object();
+        char created[64] = "";
+        time_t t = (time_t) (x->created_usec / 1000000ULL);
+        struct tm tm;
+
+        if (x->created_usec && gmtime_r(&t, &tm))
+                strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(o, "id", json_string(x->ps.snapshot_id));
+        json_object_set_new(o, "set_id", json_string(x->ps.set_id));
+        json_object_set_new(o, "original", json_string(x->ps.original));
+        json_object_set_new(o, "volume", json_string(x->ps.volume));
+        json_object_set_new(o, "path", json_string(x->ps.path));
+        json_object_set_new(o, "provider", json_string(x->prov->name));
+        json_object_set_new(o, "provider_id", json_string(x->prov->id));
+        json_object_set_new(o, "context", json_string(context_name(x->context)));
+        json_object_set_new(o, "context_flags", json_integer(x->context));
+        json_object_set_new(o, "created", json_string(created));
+        json_object_set_new(o, "created_usec", json_integer((json_int_t) x->created_usec));
+        json_object_set_new(o, "state", json_string(state_name(x->state)));
+        return o;
+}
+
+json_t *snaps_to_json(Manager *m) {
+        json_t *a = json_array(), *o = json_object();
+
+        for (Snap *x = m->snaps; x; x = x->next)
+                if (x->state == SNAP_CREATED)
+                        json_array_append_new(a, snap_to_json(x));
+        json_object_set_new(o, "shadows", a);
+        return o;
+}
+
+json_t *providers_to_json(void) {
+        json_t *a = json_array(), *o = json_object();
+
+        for (size_t i = 0; i < lvss_builtin_providers_count; i++) {
+                const lvss_provider *p = lvss_builtin_providers[i];
+                json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "id", p->id, "name", p->name, "type", p->type));
+        }
+        json_object_set_new(o, "providers", a);
+        return o;
+}
+
+static char *registry_path(Manager *m, const char *suffix) {
+        char *p;
+
+        if (asprintf(&p, "%s/snapshots.json%s", m->state_dir, suffix) < 0)
+                return NULL;
+        return p;
+}
+
+int registry_save(Manager *m) {
+        _cleanup_free_ char *path = registry_path(m, ""), *tmp = registry_path(m, ".tmp");
+        _cleanup_close_ int fd = -1, dfd = -1;
+        json_t *root, *a;
+        char *text;
+        size_t len;
+        int r = 0;
+
+        if (!path || !tmp)
+                return -ENOMEM;
+        a = json_array();
+        for (Snap *x = m->snaps; x; x = x->next) {
+                json_t *o;
+                if (x->state == SNAP_ADDED)
+                        continue;  /* nothing on disk yet */
+                o = snap_to_json(x);
+                json_object_set_new(o, "priv", json_string(x->ps.priv));
+                json_object_set_new(o, "auto_release",
+                                    json_boolean(!(x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE)));
+                json_array_append_new(a, o);
+        }
+        root = json_pack("{s:i, s:o}", "version", REGISTRY_VERSION, "snapshots", a);
+        text = root ? json_dumps(root, JSON_INDENT(1)) : NULL;
+        json_decref(root);
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                r = -errno;
+        else if (write(fd, text, len) != (ssize_t) len || write(fd, "\n", 1) != 1)
+                r = -EIO;
+        else if (fsync(fd) < 0)
+                r = -errno;
+        free(text);
+        if (r < 0)
+                goto fail;
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        return 0;
+fail:
+        fprintf(stderr, "lvssd: snapshot registry '%s': cannot write: %s\n", path, strerror(-r));
+        (void) unlink(tmp);
+        return r;
+}
+
+static int load_entry(Manager *m, json_t *e, Snap **ret) {
+        const char *id, *set_id, *original, *volume, *path, *priv, *prov, *state;
+        json_int_t ctx, created;
+        int auto_release;
+        Snap *x;
+
+        if (json_unpack(e, "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", &id, "set_id", &set_id,
+                        "original", &original, "volume", &volume, "path", &path, "priv", &priv, "provider", &prov,
+                        "context_flags", &ctx, "created_usec", &created, "state", &state,
+                        "auto_release", &auto_release) < 0)
+                return -EINVAL;
+        if (!lvss_doc_is_uuid(id) || ctx < 0 || ctx > UINT32_MAX || created < 0)
+                return -EINVAL;
+        x = calloc(1, sizeof(*x));
+        if (!x)
+                return -ENOMEM;
+        x->ps.version = LVSS_PROVIDER_VERSION;
+        x->prov = lvss_provider_find(prov);
+        if (!x->prov || copy_field(x->ps.snapshot_id, sizeof(x->ps.snapshot_id), id) < 0 ||
+            copy_field(x->ps.set_id, sizeof(x->ps.set_id), set_id) < 0 ||
+            copy_field(x->ps.original, sizeof(x->ps.original), original) < 0 ||
+            copy_field(x->ps.volume, sizeof(x->ps.volume), volume) < 0 ||
+            copy_field(x->ps.path, sizeof(x->ps.path), path) < 0 ||
+            copy_field(x->ps.priv, sizeof(x->ps.priv), priv) < 0) {
+                free(x);
+                return -EINVAL;
+        }
+        x->context = (uint32_t) ctx;
+        x->created_usec = (uint64_t) created;
+        x->state = strcmp(state, "created") == 0 ? SNAP_CREATED : SNAP_PREPARED;
+        (void) auto_release;
+        *ret = x;
+        return 0;
+}
+
+int registry_load_and_recover(Manager *m) {
+        _cleanup_free_ char *path = registry_path(m, "");
+        json_error_t err;
+        json_t *root, *a, *e;
+        size_t i, kept = 0, removed = 0;
+        Snap **tail = &m->snaps;
+        struct stat st;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        if (stat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (st.st_size > (off_t) LVSS_DOC_MAX_BYTES) {
+                fprintf(stderr, "lvssd: snapshot registry '%s' larger than %u bytes; refusing to start\n", path,
+                        LVSS_DOC_MAX_BYTES);
+                return -EFBIG;
+        }
+        root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        if (!root || !json_is_array(a = json_object_get(root, "snapshots"))) {
+                fprintf(stderr, "lvssd: snapshot registry '%s' is corrupt (%s); refusing to start\n", path,
+                        root ? "no snapshots array" : err.text);
+                json_decref(root);
+                return -EBADMSG;
+        }
+        json_array_foreach(a, i, e) {
+                Snap *x;
+                r = load_entry(m, e, &x);
+                if (r < 0) {
+                        fprintf(stderr, "lvssd: snapshot registry '%s': entry %zu malformed, ignoring it\n", path, i);
+                        continue;
+                }
+                *tail = x;
+                tail = &x->next;
+        }
+        json_decref(root);
+
+        /* Orphans: anything not a finished persistent snapshot. */
+        for (Snap *x = m->snaps, *next; x; x = next) {
+                char why[LVSS_PROVIDER_WHY_MAX];
+                next = x->next;
+                if (x->state == SNAP_CREATED && (x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE)) {
+                        kept++;
+                        continue;
+                }
+                char id[LVSS_PROVIDER_ID_MAX], orig[LVSS_PROVIDER_PATH_MAX];
+                memcpy(id, x->ps.snapshot_id, sizeof(id));
+                memcpy(orig, x->ps.original, sizeof(orig));
+                r = snap_delete(m, x, why);
+                if (r < 0)
+                        fprintf(stderr, "lvssd: orphan snapshot %s of '%s': cannot remove: %s\n", id, orig,
+                                why[0] ? why : strerror(-r));
+                else {
+                        removed++;
+                        ev_log(EV_ORPHAN_REMOVED, LOG_NOTICE, NULL, "orphaned snapshot %s of '%s' removed", id, orig);
+                }
+        }
+        fprintf(stderr, "lvssd: snapshot registry: %zu persistent kept, %zu orphans removed\n", kept, removed);
+        return registry_save(m);
+}

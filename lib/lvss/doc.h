@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal: the in-memory model of the two VSS documents and their JSON
+ * form, shared by liblvss and lvssd.
+ *
+ *   struct lvss_writer_metadata   Writer Metadata Document (WMD)
+ *   struct lvss_bcd               Backup Components Document (BCD), holding
+ *                                 lvss_writer_components -> lvss_component
+ *
+ * Parsing never trusts its input: size limits (LVSS_DOC_MAX_*), types, enum
+ * spellings, UUID syntax, uniqueness and lengths are all checked, and the
+ * first violation is reported in 'why'.  See docs/design/dbus-protocol.md
+ * for the JSON schema.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <lvss/component.h>
+#include <lvss/metadata.h>
+#include <lvss/types.h>
+
+#define LVSS_DOC_WHY_MAX 256
+#define LVSS_DOC_MAX_SNAPSHOTS 64u
+
+typedef struct lvss_doc_file {
+        char *path;
+        char *filespec;
+        bool recursive;
+        char *alternate;        /* NULL if none */
+        uint32_t mask;
+} lvss_doc_file;
+
+typedef struct lvss_doc_files {
+        lvss_doc_file *v;
+        size_t n;
+} lvss_doc_files;
+
+typedef struct lvss_doc_dep {
+        char *writer_id;
+        char *logical_path;
+        char *name;
+} lvss_doc_dep;
+
+typedef struct lvss_doc_wm_component {
+        lvss_component_type type;
+        char *logical_path;     /* "" for top level */
+        char *name;
+        char *caption;          /* "" if none */
+        bool restore_metadata, notify_on_backup_complete, selectable, selectable_for_restore;
+        uint32_t flags;
+        lvss_doc_files files, databases, logs;
+        lvss_doc_dep *deps;
+        size_t n_deps;
+} lvss_doc_wm_component;
+
+struct lvss_writer_metadata {
+        pthread_t owner;
+        bool check_owner;       /* standalone objects check the thread */
+        char *instance_id, *writer_id, *writer_name, *instance_name;
+        lvss_usage_type usage;
+        lvss_source_type source;
+        lvss_application_level level;
+        uint32_t freeze_timeout_ms;
+        lvss_restore_method method;
+        char *service, *user_procedure;
+        lvss_writer_restore writer_restore;
+        bool reboot_required;
+        bool have_restore_method;
+        lvss_doc_files mappings, excludes;
+        uint32_t schema;
+        lvss_doc_wm_component *comps;
+        size_t n_comps;
+};
+
+struct lvss_metadata_builder {
+        struct lvss_writer_metadata *wm;
+};
+
+/* Who may edit the BCD right now (component.h rules). */
+enum {
+        LVSS_EDIT_NONE = 0,
+        LVSS_EDIT_REQUESTOR = 1 << 0,
+        LVSS_EDIT_WRITER_BACKUP = 1 << 1,       /* PrepareForBackup, PostSnapshot */
+        LVSS_EDIT_WRITER_RESTORE = 1 << 2,      /* PreRestore, PostRestore */
+};
+
+struct lvss_component {
+        struct lvss_writer_components *wc;
+        lvss_component_type type;
+        char *logical_path, *name;
+        bool backup_succeeded, selected_for_restore, additional_restores;
+        char *backup_options, *restore_options, *backup_stamp, *previous_backup_stamp;
+        char *backup_metadata, *restore_metadata;
+        lvss_restore_target restore_target;
+        lvss_file_restore_status file_restore_status;
+        char *pfb_msg, *ps_msg, *pre_msg, *post_msg;
+};
+
+struct lvss_writer_components {
+        struct lvss_bcd *bcd;
+        char *instance_id, *writer_id, *instance_name;
+        uint32_t backup_schema;
+        struct lvss_component **comps;
+        size_t n;
+};
+
+typedef struct lvss_doc_snapshot {
+        char *snapshot_id, *original, *volume, *path, *provider_id, *provider_name;
+        uint64_t created_usec;
+} lvss_doc_snapshot;
+
+typedef struct lvss_bcd {
+        pthread_t owner;
+        bool check_owner;
+        unsigned edit;                  /* LVSS_EDIT_* */
+        bool restore;                   /* initialized for restore */
+        bool select_components, bootable, partial_file_support;
+        lvss_backup_type backup_type;
+        lvss_restore_type restore_type;
+        uint32_t context;
+        char *set_id;                   /* NULL until known */
+        struct lvss_writer_components **writers;
+        size_t n_writers;
+        lvss_doc_snapshot *snaps;
+        size_t n_snaps;
+} lvss_bcd;
+
+/* ---- generic */
+bool lvss_doc_is_uuid(const char *s);
+int lvss_doc_new_uuid(char ret[LVSS_ID_MAX]);
+int lvss_doc_thread_check(bool check, pthread_t owner);
+
+/* ---- WMD */
+int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec, bool recursive,
+                       const char *alternate, uint32_t mask);
+struct lvss_writer_metadata *lvss_doc_wm_new(void);
+void lvss_doc_wm_free(struct lvss_writer_metadata *wm);
+/* json: NUL-terminated.  On failure returns LVSS_E_CORRUPT_XML_DOCUMENT or
+ * LVSS_E_INVALID_XML_DOCUMENT (or -ENOMEM) and fills why. */
+int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]);
+int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]);
+json_t *lvss_doc_wm_to_json(const struct lvss_writer_metadata *wm);
+const lvss_doc_wm_component *lvss_doc_wm_find(const struct lvss_writer_metadata *wm,
+                                              const char *logical_path, const char *name);
+
+/* ---- BCD */
+lvss_bcd *lvss_doc_bcd_new(void);
+void lvss_doc_bcd_free(lvss_bcd *bcd);
+int lvss_doc_bcd_parse(const char *json, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]);
+int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]);
+json_t *lvss_doc_bcd_to_json(const lvss_bcd *bcd);
+/* The BCD restricted to one writer (the document that writer is shown). */
+json_t *lvss_doc_bcd_to_json_for_writer(const lvss_bcd *bcd, const char *instance_id);
+struct lvss_writer_components *lvss_doc_bcd_find_writer(const lvss_bcd *bcd, const char *instance_id,
+                                                        const char *writer_id);
+struct lvss_writer_components *lvss_doc_bcd_add_writer(lvss_bcd *bcd, const char *instance_id,
+                                                       const char *writer_id, const char *instance_name);
+struct lvss_component *lvss_doc_wc_find(const struct lvss_writer_components *wc, lvss_component_type type,
+                                        const char *logical_path, const char *name);
+struct lvss_component *lvss_doc_wc_add(struct lvss_writer_components *wc, lvss_component_type type,
+                                       const char *logical_path, const char *name);
+/* Copy the fields a writer may set in 'window' (LVSS_EDIT_WRITER_*) from
+ * 'edited' (the writer's returned components) into the same writer's part of
+ * bcd.  Components unknown to bcd are ignored (writers cannot add any). */
+int lvss_doc_bcd_merge_writer(lvss_bcd *bcd, const lvss_bcd *edited, const char *instance_id,
+                              unsigned window);
+int lvss_doc_bcd_add_snapshot(lvss_bcd *bcd, const lvss_doc_snapshot *s);
