@@ -1,0 +1,116 @@
+#!/bin/bash
+# mstored benchmark: LMTP deliveries per second of 10 KiB messages, 1 client
+# into one mailbox and 16 clients into 16 mailboxes, beside SQLite doing the
+# same inserts durably (WAL, synchronous=FULL, one transaction per message)
+# and, when installed, Dovecot's LMTP with mdbox and mail_fsync=always —
+# all on the same filesystem in the same run (XFS on a loop device when
+# root, else $TMPDIR).
+#   MSTORED_BENCH_SECONDS (default 10) per measurement.
+. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+MSTORED=$(fx_bin store/mstored/mstored)
+MSTORE=$(fx_bin tools/mstore/mstore)
+CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+SECS=${MSTORED_BENCH_SECONDS:-10}
+SIZE=10240
+if [ ! -x "$MSTORED" ] || [ ! -x "$MSTORE" ]; then
+    echo "mstored-bench: mstored not built, nothing measured"
+    exit 0
+fi
+fixture_init
+fixture_bus
+where="$FX_DIR (tmpfs or local disk)"
+BASE=$FX_DIR
+if [ "$(id -u)" = 0 ] && losetup -f >/dev/null 2>&1 && grep -qw xfs /proc/filesystems; then
+    fixture_xfs bench 2048
+    BASE=$FX_MNT
+    where="XFS on a loop device ($FX_MNT)"
+fi
+echo "filesystem: $where; $SECS s per run; ${SIZE}-byte messages"
+
+SOCK=$FX_DIR/lmtp.sock
+fixture_spawn mstored "$MSTORED" --data-dir "$BASE/mstored" --lmtp "unix:$SOCK" --server-name bench --no-writer --quiet
+fixture_wait_name org.lvss.MailStore1 20
+for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+$MSTORE sg create SG1 >/dev/null && $MSTORE db create SG1/DB1 >/dev/null || fail "mstore setup failed"
+for i in $(seq 0 15); do $MSTORE mailbox create "user$i@bench" --db SG1/DB1 || fail "mailbox create"; done
+$MSTORE mailbox create "one@bench" --db SG1/DB1 || fail "mailbox create"
+
+rate() { sed -n 's/.*rate \([0-9.]*\).*/\1/p'; }
+m1=$(python3 "$CLIENT" load --socket "$SOCK" --clients 1 --seconds "$SECS" --size $SIZE --rcpt 'one@bench' | rate)
+m16=$(python3 "$CLIENT" load --socket "$SOCK" --clients 16 --seconds "$SECS" --size $SIZE --rcpt 'user{}@bench' | rate)
+
+sqlite_rate() { # clients
+    python3 - "$BASE/sqlite.db" "$1" "$SECS" "$SIZE" <<'PY'
+import sqlite3, sys, threading, time, os
+fn, n, secs, size = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+c = sqlite3.connect(fn)
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("CREATE TABLE IF NOT EXISTS msg (mailbox TEXT, uid INTEGER, subject TEXT, body BLOB, PRIMARY KEY (mailbox, uid))")
+c.commit(); c.close()
+counts = [0] * n
+deadline = time.time() + secs
+def worker(i):
+    db = sqlite3.connect(fn, timeout=60, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    body = os.urandom(size)
+    uid = 0
+    while time.time() < deadline:
+        uid += 1
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO msg VALUES (?,?,?,?)", ("user%d-%d" % (i, n), uid, "load", body))
+        db.execute("COMMIT")
+        counts[i] += 1
+t0 = time.time()
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("%.1f" % (sum(counts) / (time.time() - t0)))
+PY
+}
+s1=$(sqlite_rate 1)
+s16=$(sqlite_rate 16)
+
+d1="n/a"; d16="n/a"; dnote="dovecot-lmtpd not installed"
+if [ -x /usr/lib/dovecot/lmtp ] || [ -x /usr/libexec/dovecot/lmtp ]; then
+    DOV=$BASE/dovecot; mkdir -p "$DOV/run" "$DOV/mail"; chmod 755 "$DOV" "$DOV/run"
+    chown nobody:nogroup "$DOV/mail"
+    cat >"$DOV/dovecot.conf" <<EOC
+protocols = lmtp
+base_dir = $DOV/run
+state_dir = $DOV/state
+log_path = $FX_DIR/dovecot.log
+ssl = no
+mail_location = mdbox:$DOV/mail/%u
+mail_fsync = always
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$DOV/mail/%u
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+  process_limit = 32
+}
+EOC
+    if dovecot -c "$DOV/dovecot.conf" 2>"$DOV/start.err"; then
+        for i in $(seq 50); do [ -S "$DOV/run/lmtp" ] && break; sleep 0.1; done
+        d1=$(python3 "$CLIENT" load --socket "$DOV/run/lmtp" --clients 1 --seconds "$SECS" --size $SIZE --rcpt 'one@bench' | rate)
+        d16=$(python3 "$CLIENT" load --socket "$DOV/run/lmtp" --clients 16 --seconds "$SECS" --size $SIZE --rcpt 'user{}@bench' | rate)
+        dnote="dovecot lmtp, mdbox, mail_fsync=always"
+        dovecot -c "$DOV/dovecot.conf" stop 2>/dev/null
+    else
+        dnote="dovecot failed to start: $(head -c 200 "$DOV/start.err")"
+    fi
+fi
+
+printf '%-44s %12s %12s\n' "deliveries/s (10 KiB, durable)" "1 client" "16 clients"
+printf '%-44s %12s %12s\n' "mstored (LMTP, libmstore group commit)" "$m1" "$m16"
+printf '%-44s %12s %12s\n' "SQLite (WAL, synchronous=FULL, txn/msg)" "$s1" "$s16"
+printf '%-44s %12s %12s\n' "Dovecot ($dnote)" "$d1" "$d16"
