@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <time.h>
@@ -24,6 +25,15 @@
 #include "repo-int.h"
 
 #define ZSTD_LEVEL 3
+
+/* Named crash points for the crash tests (docs/design/repository.md §8):
+ * LVSS_REPO_CRASH_AT=after-pack|after-index kills the process right there,
+ * as kill -9 would.  Costs one getenv per pack. */
+static void crash_point(const char *name) {
+        const char *want = getenv("LVSS_REPO_CRASH_AT");
+        if (want && strcmp(want, name) == 0)
+                raise(SIGKILL);
+}
 
 struct repo_backup {
         repo *r;
@@ -151,7 +161,7 @@ static int find_base(repo *r, int type, repo_id *ret) {
                 repo_record_free(recs[i]);
         free(recs);
         if (!found)
-                return repo_error(-ENOENT, "no usable full backup in %s: an %s backup needs one first", r->dir,
+                return repo_error(-ENOENT, "no usable full backup in %s: a %s backup needs one first", r->dir,
                                   repo_backup_type_to_string(type));
         return 0;
 }
@@ -188,9 +198,8 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 if (!base_usable(type, br->type)) {
                         char hex[REPO_ID_HEX_SIZE];
                         repo_id_to_hex(&base, hex);
-                        return repo_error(-EINVAL, "backup %s is a%s %s backup: an %s backup must be based on %s",
-                                          hex, br->type == REPO_BACKUP_INCREMENTAL ? "n" : "",
-                                          repo_backup_type_to_string(br->type), repo_backup_type_to_string(type),
+                        return repo_error(-EINVAL, "backup %s is a %s backup: a %s backup must be based on %s",
+                                          hex, repo_backup_type_to_string(br->type), repo_backup_type_to_string(type),
                                           type == REPO_BACKUP_INCREMENTAL ? "a full or incremental backup"
                                                                           : "a full backup");
                 }
@@ -294,6 +303,7 @@ static int flush_pack(repo_backup *b) {
         k = repo_write_object(b->r, "data", b->pack, b->pack_len, &pid);
         if (k < 0)
                 return k;
+        crash_point("after-pack");
         b->r->index.packs[b->pack_slot] = pid;
         b->stats.bytes_added += b->pack_len;
         b->pack_len = 0;
@@ -576,6 +586,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 k = repo_write_object(b->r, "index", sealed, sl, NULL);
                 if (k < 0)
                         return k;
+                crash_point("after-index");
                 b->stats.bytes_added += sl;
                 free(TAKE_PTR(json));
                 free(TAKE_PTR(sealed));
