@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page.h: the 4 KiB page format shared by .edb and .stm files, and the
+ * database header that lives on pages 0 and 1 (two copies).
+ *
+ * Every page: 0 u64 checksum | 8 u64 pgno | 16 u64 version | 24 u32 type |
+ * 28 u32 reserved | 32.. body.  checksum = XXH3_64(bytes 8..4095, seed =
+ * pgno ^ PAGE_SEED): a page read at the wrong place (misdirected write) or
+ * torn across sectors fails.  An all-zero page is "never written".
+ * All integers are little endian.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mstore/mstore.h"
+
+#define PAGE_SIZE 4096u
+#define PAGE_HDR 32u
+#define PAGE_BODY (PAGE_SIZE - PAGE_HDR)
+#define PAGE_SEED 0x6d73746f72655047ull /* "mstorePG" */
+
+enum page_type {
+        PT_HEADER = 1,
+        PT_META = 2,
+        PT_LEAF = 3,
+        PT_INTERNAL = 4,
+        PT_OVERFLOW = 5,
+        PT_FREE = 6,
+        PT_STREAM = 7,
+};
+
+/* Fixed page numbers. */
+#define PGNO_HDR0 0
+#define PGNO_HDR1 1
+#define PGNO_META 2        /* .edb only */
+#define PGNO_FIRST_DATA 3  /* first B+tree page in .edb; first stream page in .stm is 2 */
+#define PGNO_STM_FIRST 2
+
+static inline uint16_t le16(const uint8_t *p) { return (uint16_t) (p[0] | p[1] << 8); }
+static inline uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8); }
+static inline void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+/* (The memcpy forms assume a little-endian host; meson refuses big endian.) */
+
+void page_init(uint8_t *p, uint64_t pgno, uint32_t type, uint64_t version);
+void page_seal(uint8_t *p);
+/* 0 if sound; MSTORE_E_CORRUPT otherwise, with *why set (static string). */
+int page_check(const uint8_t *p, uint64_t pgno, const char **why);
+static inline uint64_t page_pgno(const uint8_t *p) { return le64(p + 8); }
+static inline uint64_t page_version(const uint8_t *p) { return le64(p + 16); }
+static inline uint32_t page_type(const uint8_t *p) { return le32(p + 24); }
+static inline void page_set_version(uint8_t *p, uint64_t v) { put64(p + 16, v); }
+
+/* --------------------------------------------------------- db header */
+
+#define DBHDR_MAGIC 0x4244534du /* "MSDB" */
+#define DBHDR_VERSION 1u
+#define DB_NAME_MAX 64
+
+typedef struct db_hdr {
+        uint32_t file_type;      /* MSTORE_FILE_* */
+        uint32_t state;          /* MSTORE_STATE_* */
+        uint64_t db_sig;
+        uint8_t log_sig[16];
+        uint32_t req_low, req_high, committed;
+        uint64_t create_time;
+        mstore_backup_slot slot[4];
+        char name[DB_NAME_MAX + 1];
+} db_hdr;
+
+void db_hdr_encode(const db_hdr *h, uint8_t *page, uint64_t pgno);
+/* Decode one copy; MSTORE_E_CORRUPT / MSTORE_E_VERSION with *why. */
+int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **why);
+
+/* --------------------------------------------------------- meta page */
+
+typedef struct db_meta {
+        uint64_t root;       /* B+tree root page */
+        uint64_t page_count; /* pages in use in .edb (next new pgno) */
+        uint64_t free_head;  /* first free .edb page (chain through body) */
+        uint64_t stm_next;   /* next unused .stm page */
+        uint64_t dbtime;     /* last version stamped on any page */
+        uint64_t nkeys;
+} db_meta;
+
+void meta_read(const uint8_t *page, db_meta *ret);
+void meta_write(uint8_t *page, const db_meta *m);

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* verify.c: offline checks of database, stream, checkpoint and log files. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree.h"
+#include "ckpt.h"
+#include "err.h"
+#include "lib/core/macro.h"
+#include "log.h"
+#include "page.h"
+
+static void report(mstore_verify_cb cb, void *ud, uint64_t n, const char *fmt, ...) _printf_(4, 5);
+static void report(mstore_verify_cb cb, void *ud, uint64_t n, const char *fmt, ...) {
+        char buf[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        if (cb)
+                cb(n, buf, ud);
+}
+
+static int ends_with(const char *s, const char *suf) {
+        size_t a = strlen(s), b = strlen(suf);
+        return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int verify_chk(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *res) {
+        mstore_file *f = NULL;
+        int r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
+        if (r < 0)
+                return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
+        uint8_t *buf = malloc(2 * CKPT_SIZE);
+        if (!buf) {
+                io_close(f);
+                return -ENOMEM;
+        }
+        int64_t n = io_pread(f, buf, 2 * CKPT_SIZE, 0);
+        io_close(f);
+        for (int copy = 0; copy < 2; copy++) {
+                ckpt c;
+                const char *why = "truncated";
+                res->pages_checked++;
+                if (n < (int64_t) ((copy + 1) * CKPT_SIZE) ||
+                    ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, &c, &why) < 0) {
+                        res->bad++;
+                        report(cb, ud, (uint64_t) copy, "checkpoint copy %d: %s", copy, why);
+                }
+        }
+        free(buf);
+        return res->bad ? mstore__error(MSTORE_E_CORRUPT, "%s: %llu bad checkpoint copies", path,
+                                        (unsigned long long) res->bad)
+                        : 0;
+}
+
+int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        mstore_verify_result res = { 0 };
+        int r;
+        if (ends_with(path, ".chk")) {
+                r = verify_chk(path, cb, ud, &res);
+                if (ret)
+                        *ret = res;
+                return r;
+        }
+        mstore_file *f = NULL;
+        r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
+        if (r < 0)
+                return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
+        uint64_t size = 0;
+        r = io_size(f, &size);
+        uint8_t *page = malloc(PAGE_SIZE);
+        if (r < 0 || !page) {
+                io_close(f);
+                free(page);
+                return r < 0 ? r : -ENOMEM;
+        }
+        if (size % PAGE_SIZE) {
+                res.bad++;
+                report(cb, ud, size / PAGE_SIZE, "file size %llu is not a multiple of the page size",
+                       (unsigned long long) size);
+        }
+        uint64_t npages = size / PAGE_SIZE;
+        if (npages < 2) {
+                res.bad++;
+                report(cb, ud, 0, "file too short for its two header pages");
+        }
+        int is_stm = -1;
+        for (uint64_t p = 0; p < npages; p++) {
+                r = io_pread_full(f, page, PAGE_SIZE, p * PAGE_SIZE);
+                if (r < 0) {
+                        res.bad++;
+                        report(cb, ud, p, "page %llu: read error %s", (unsigned long long) p, strerror(-r));
+                        continue;
+                }
+                res.pages_checked++;
+                const char *why = NULL;
+                if (p < 2) {
+                        db_hdr h;
+                        if (db_hdr_decode(page, p, &h, &why) < 0) {
+                                res.bad++;
+                                report(cb, ud, p, "page %llu (header copy %llu): %s", (unsigned long long) p,
+                                       (unsigned long long) p, why);
+                        } else if (is_stm < 0)
+                                is_stm = h.file_type == MSTORE_FILE_STREAM;
+                        continue;
+                }
+                if (page_check(page, p, &why) < 0) {
+                        int zero = 1;
+                        for (unsigned i = 0; i < PAGE_SIZE && zero; i++)
+                                zero = page[i] == 0;
+                        if (zero && is_stm == 1)
+                                continue; /* a stream page never written (aborted stream) */
+                        res.bad++;
+                        report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
+                        continue;
+                }
+                uint32_t t = page_type(page);
+                if ((is_stm == 1 && t != PT_STREAM) || (is_stm == 0 && (t == PT_STREAM || t == PT_HEADER))) {
+                        res.bad++;
+                        report(cb, ud, p, "page %llu: page type %u does not belong in this file", (unsigned long long) p,
+                               t);
+                        continue;
+                }
+                if (bt_check_page(page, &why) < 0) {
+                        res.bad++;
+                        report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
+                }
+        }
+        free(page);
+        io_close(f);
+        if (ret)
+                *ret = res;
+        if (res.bad)
+                return mstore__error(MSTORE_E_CORRUPT, "%s: %llu bad pages", path, (unsigned long long) res.bad);
+        return 0;
+}
+
+/* Check one generation's records; returns end offset or negative. */
+static int check_records(const log_file *lf, int closed, const char *path, mstore_verify_cb cb, void *ud) {
+        size_t off = LOG_HDR_SIZE;
+        const uint8_t *sig = lf->hdr.sig;
+        uint32_t g = lf->hdr.gen;
+        for (;;) {
+                rec_view v;
+                const char *why = "generation ends without END record";
+                if (off >= lf->len || rec_parse(lf->data + off, lf->len - off, LGPOS(g, off), sig, &v, &why) < 0) {
+                        if (closed) {
+                                report(cb, ud, g, "generation 0x%X (%s): damaged at offset %zu: %s", g, path, off, why);
+                                return MSTORE_E_CORRUPT;
+                        }
+                        if (log_damage_is_durable(lf->data, lf->len, g, (uint32_t) off, sig)) {
+                                report(cb, ud, g, "generation 0x%X (%s): damaged at offset %zu (synced data): %s", g,
+                                       path, off, why);
+                                return MSTORE_E_CORRUPT;
+                        }
+                        return (int) off;
+                }
+                if (v.type == REC_PAGE) {
+                        uint64_t pgno = v.plen >= 24 ? le64(v.payload + 16) : 0;
+                        if (v.plen < 24 + PAGE_SIZE || page_check(v.payload + 24, pgno, &why) < 0) {
+                                report(cb, ud, g, "generation 0x%X (%s): bad page image at offset %zu", g, path, off);
+                                return MSTORE_E_CORRUPT;
+                        }
+                }
+                if (v.type == REC_END)
+                        return (int) off;
+                off += v.len;
+        }
+}
+
+int mstore_verify_logs(const char *dir, const char *base, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        mstore_verify_result res = { 0 };
+        if (!base)
+                base = "E00";
+        log_set s;
+        int r = log_set_scan(NULL, dir, base, &s);
+        if (r < 0)
+                return mstore__error(r, "%s: cannot list: %s", dir, strerror(-r));
+        if (!s.n && !s.has_current) {
+                log_set_done(&s);
+                return mstore__error(-ENOENT, "%s: no %s log files", dir, base);
+        }
+        uint8_t sig[16];
+        int have_sig = 0;
+        uint64_t prev_ct = 0;
+        uint32_t prev = 0;
+        res.gen_low = s.n ? s.low : s.current_gen;
+        for (size_t i = 0; i <= s.n; i++) {
+                int closed = i < s.n;
+                if (!closed && !s.has_current)
+                        break;
+                _cleanup_free_ char *path = closed ? log_path_gen(dir, base, s.gens[i]) : log_path_current(dir, base);
+                if (!path) {
+                        r = -ENOMEM;
+                        break;
+                }
+                uint32_t want = closed ? s.gens[i] : (prev ? prev + 1 : 0);
+                if (prev && want > prev + 1) {
+                        res.bad++;
+                        report(cb, ud, prev + 1, "generations 0x%X-0x%X are missing (gap)", prev + 1, want - 1);
+                }
+                log_file lf;
+                const char *why = NULL;
+                res.pages_checked++;
+                if (log_file_read(NULL, path, &lf, &why) < 0) {
+                        res.bad++;
+                        report(cb, ud, want, "generation 0x%X (%s): %s", want, path, why);
+                        prev = want ? want : prev;
+                        prev_ct = 0;
+                        continue;
+                }
+                if (want && lf.hdr.gen != want) {
+                        res.bad++;
+                        report(cb, ud, want, "%s: holds generation 0x%X, expected 0x%X", path, lf.hdr.gen, want);
+                }
+                if (!have_sig) {
+                        memcpy(sig, lf.hdr.sig, 16);
+                        have_sig = 1;
+                } else if (memcmp(sig, lf.hdr.sig, 16) != 0) {
+                        res.bad++;
+                        report(cb, ud, lf.hdr.gen, "generation 0x%X: log signature differs from generation 0x%X's",
+                               lf.hdr.gen, res.gen_low);
+                }
+                if (prev && lf.hdr.gen == prev + 1 && prev_ct && lf.hdr.prev_create_time != prev_ct) {
+                        res.bad++;
+                        report(cb, ud, lf.hdr.gen, "generation 0x%X does not continue generation 0x%X", lf.hdr.gen,
+                               prev);
+                }
+                if (check_records(&lf, closed, path, cb, ud) < 0)
+                        res.bad++;
+                prev = lf.hdr.gen;
+                prev_ct = lf.hdr.create_time;
+                res.gen_high = lf.hdr.gen;
+                log_file_done(&lf);
+        }
+        log_set_done(&s);
+        if (ret)
+                *ret = res;
+        if (r < 0)
+                return r;
+        if (res.bad)
+                return mstore__error(MSTORE_E_CORRUPT, "%s: %llu problems in the %s log set", dir,
+                                     (unsigned long long) res.bad, base);
+        return 0;
+}
+
+int mstore_read_header(const char *path, mstore_header_info *ret) {
+        mstore_file *f = NULL;
+        int r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
+        if (r < 0)
+                return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
+        uint8_t page[PAGE_SIZE];
+        const char *w0 = "unreadable", *w1 = "unreadable";
+        db_hdr h;
+        int copy = -1;
+        for (int c = 0; c < 2 && copy < 0; c++)
+                if (io_pread_full(f, page, PAGE_SIZE, (uint64_t) c * PAGE_SIZE) >= 0 &&
+                    db_hdr_decode(page, (uint64_t) c, &h, c ? &w1 : &w0) >= 0)
+                        copy = c;
+        uint64_t size = 0;
+        (void) io_size(f, &size);
+        io_close(f);
+        if (copy < 0)
+                return mstore__error(MSTORE_E_CORRUPT, "%s: both header copies are bad (%s; %s)", path, w0, w1);
+        *ret = (mstore_header_info) {
+                .file_type = (int) h.file_type, .state = (int) h.state, .format_version = DBHDR_VERSION,
+                .db_signature = h.db_sig, .log_required = { h.req_low, h.req_high }, .log_committed = h.committed,
+                .page_count = size / PAGE_SIZE, .header_copy_used = copy,
+        };
+        memcpy(ret->log_signature, h.log_sig, 16);
+        memcpy(ret->backup, h.slot, sizeof ret->backup);
+        return 0;
+}
+
+int mstore_read_checkpoint(const char *path, mstore_checkpoint_info *ret) {
+        ckpt c;
+        int copy = 0;
+        const char *why = NULL;
+        int r = ckpt_read(NULL, path, &c, &copy, &why);
+        if (r < 0)
+                return mstore__error(r, "%s: %s", path, why);
+        *ret = (mstore_checkpoint_info) { .generation = LGPOS_GEN(c.pos), .offset = LGPOS_OFF(c.pos), .copy_used = copy };
+        memcpy(ret->log_signature, c.sig, 16);
+        return 0;
+}
