@@ -739,6 +739,9 @@ static int cmd_create(int argc, char **argv) {
                 code = fail(r, "create: initialize backup", lvss_backup_last_error(b));
                 goto out;
         }
+        /* Without writers (contexts with LVSS_VOLSNAP_ATTR_NO_WRITERS) the
+         * coordinator goes straight from the set to DoSnapshotSet: no
+         * gather, no PrepareForBackup, no BackupComplete. */
         if (!no_writers) {
                 _cleanup_(lvss_async_freep) lvss_async *as = NULL;
                 r = lvss_backup_gather_writer_metadata(b, &as);
@@ -763,7 +766,7 @@ static int cmd_create(int argc, char **argv) {
                         goto out;
                 }
         }
-        {
+        if (!no_writers) {
                 _cleanup_(lvss_async_freep) lvss_async *as = NULL;
                 r = lvss_backup_prepare_for_backup(b, &as);
                 code = wait_op(b, as, r, "create: prepare for backup");
@@ -840,7 +843,7 @@ static int cmd_create(int argc, char **argv) {
                         goto out;
                 }
         }
-        {
+        if (!no_writers) {
                 _cleanup_(lvss_async_freep) lvss_async *as = NULL;
                 r = lvss_backup_backup_complete(b, &as);
                 int c2 = wait_op(b, as, r, "create: backup complete");
