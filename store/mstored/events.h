@@ -15,6 +15,7 @@
 #define MSTORED_MID_RESTORE      "61e639e46b8746e6a06decd981aa8f5d"
 #define MSTORED_MID_STARTED      "15fa1e122627456d9c205c64a3fa84f0"
 #define MSTORED_MID_STOPPED      "75f896ac4e96488ebedb99e59244fd48"
+#define MSTORED_MID_FREEZE       "e71a6c0e2efa473f9d612b4dfe265bab"
 #define MSTORED_MID_ERROR        "7a8167fa016941b0b6a2f471590d8d7d"
 
 /* Send one event to the journal (and, with --verbose/foreground, to stderr):

@@ -434,7 +434,7 @@ int service_db_create(service *s, const char *sg, const char *db, bool is_public
         if (!defs_name_valid(db))
                 return errf(ret_error, -EINVAL, "database '%s/%s': invalid name", sg, db);
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, sg, NULL, &i, &j, ret_error);
         if (r < 0)
                 goto out;
@@ -475,7 +475,7 @@ out:
 
 int service_db_mount(service *s, const char *sg, const char *db, char **ret_error) {
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, sg, db, &i, &j, ret_error);
         if (r >= 0)
                 r = busy(s, i, ret_error);
@@ -492,7 +492,7 @@ int service_db_mount(service *s, const char *sg, const char *db, char **ret_erro
 
 int service_db_dismount(service *s, const char *sg, const char *db, char **ret_error) {
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, sg, db, &i, &j, ret_error);
         if (r >= 0)
                 r = busy(s, i, ret_error);
@@ -521,7 +521,7 @@ int service_db_dismount(service *s, const char *sg, const char *db, char **ret_e
 
 int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error) {
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, sg, db, &i, &j, ret_error);
         if (r >= 0) {
                 s->defs->sgs[i].dbs[j].allow_restore_overwrite = allow;
@@ -629,7 +629,7 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
         if (!defs_address_valid(addr))
                 return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address);
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, sg, db, &i, &j, ret_error);
         if (r < 0)
                 goto out;
@@ -681,7 +681,7 @@ static int locate(service *s, const char *address, size_t *ret_i, mstore_db **re
         struct defs_mailbox *m = defs_find_mailbox(s->defs, address);
         if (!m)
                 return -ENOENT;
-        size_t i, j;
+        size_t i = 0, j = 0;
         if (find(s, m->sg, m->db, &i, &j, NULL) < 0)
                 return -ENOENT;
         if (!s->rt[i].db[j])
@@ -693,7 +693,7 @@ static int locate(service *s, const char *address, size_t *ret_i, mstore_db **re
 
 int service_rcpt_check(service *s, const char *address) {
         pthread_rwlock_rdlock(&s->lock);
-        size_t i;
+        size_t i = 0;
         mstore_db *db;
         int r = locate(s, address, &i, &db);
         pthread_rwlock_unlock(&s->lock);
@@ -821,7 +821,7 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
         if (lower_addr(address, addr) < 0)
                 return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
         pthread_rwlock_rdlock(&s->lock);
-        size_t i;
+        size_t i = 0;
         mstore_db *db;
         mstore_txn *txn = NULL;
         mstore_cursor *c = NULL;
@@ -868,7 +868,7 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
         if (lower_addr(address, addr) < 0)
                 return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
         pthread_rwlock_rdlock(&s->lock);
-        size_t i;
+        size_t i = 0;
         mstore_db *db;
         mstore_txn *txn = NULL;
         char *buf = NULL;
@@ -1020,7 +1020,7 @@ void service_count_rejected(service *s) {
 
 int service_with_sg(service *s, const char *name, int (*fn)(service *s, mstore_sg *sg, void *ud), void *ud) {
         pthread_rwlock_rdlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, name, NULL, &i, &j, NULL);
         if (r >= 0)
                 r = s->rt[i].sg ? fn(s, s->rt[i].sg, ud) : -ENODEV;
@@ -1032,7 +1032,7 @@ int service_set_backup(service *s, const char *name, bool on) {
         /* Exclusive: waits for administration in progress to finish, so a
          * backup never starts under a half-done mount. */
         pthread_rwlock_wrlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, name, NULL, &i, &j, NULL);
         if (r >= 0)
                 s->rt[i].in_backup = on;
@@ -1060,7 +1060,7 @@ char **service_sg_names(service *s) {
 
 int service_sg_describe(service *s, const char *name, json_t **ret) {
         pthread_rwlock_rdlock(&s->lock);
-        size_t i, j;
+        size_t i = 0, j = 0;
         int r = find(s, name, NULL, &i, &j, NULL);
         if (r >= 0) {
                 struct defs_sg *d = &s->defs->sgs[i];
