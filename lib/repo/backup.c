@@ -20,37 +20,17 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <time.h>
-#include <zstd.h>
 
-#include "repo-int.h"
-
-#define ZSTD_LEVEL 3
-
-/* Named crash points for the crash tests (docs/design/repository.md §8):
- * LVSS_REPO_CRASH_AT=after-pack|after-index kills the process right there,
- * as kill -9 would.  Costs one getenv per pack. */
-static void crash_point(const char *name) {
-        const char *want = getenv("LVSS_REPO_CRASH_AT");
-        if (want && strcmp(want, name) == 0)
-                raise(SIGKILL);
-}
+#include "packer.h"
 
 struct repo_backup {
         repo *r;
         repo_record *rec;          /* being built */
         size_t cap_files;
         uint32_t first_new_pack;
-        /* pack being filled */
-        bool pack_open;
-        uint32_t pack_slot;
-        uint8_t *pack;
-        size_t pack_len, pack_cap;
-        pack_blob *pblobs;
-        size_t n_pblobs, cap_pblobs;
-        /* scratch */
-        uint8_t *chunk_buf, *comp_buf;
-        size_t comp_cap;
-        ZSTD_CCtx *zc;
+        packer *packer;            /* compresses, seals, writes packs (its own thread) */
+        uint64_t pending;          /* new blobs submitted whose location is not known yet */
+        uint8_t *chunk_buf;
         /* incremental/differential: the base chain and its merged file view */
         repo_record **chain;
         size_t n_chain;
@@ -72,12 +52,9 @@ static int64_t now_ns(clockid_t c) {
 repo_backup *repo_backup_free(repo_backup *b) {
         if (!b)
                 return NULL;
+        repo_packer_free(b->packer);
         repo_record_free(b->rec);
-        free(b->pack);
-        free(b->pblobs);
         free(b->chunk_buf);
-        free(b->comp_buf);
-        ZSTD_freeCCtx(b->zc);
         for (size_t i = 0; i < b->n_chain; i++)
                 repo_record_free(b->chain[i]);
         free(b->chain);
@@ -180,10 +157,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
         b->rec = calloc(1, sizeof *b->rec);
         b->rec->type = type;
         b->chunk_buf = malloc(r->chunker.max);
-        b->comp_cap = ZSTD_compressBound(r->chunker.max);
-        b->comp_buf = malloc(b->comp_cap);
-        b->zc = ZSTD_createCCtx();
-        if (!b->rec || !b->chunk_buf || !b->comp_buf || !b->zc)
+        if (!b->rec || !b->chunk_buf)
                 return -ENOMEM;
         if (type == REPO_BACKUP_INCREMENTAL || type == REPO_BACKUP_DIFFERENTIAL) {
                 repo_id base;
@@ -211,6 +185,9 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
         } else if (based_on)
                 return repo_error(-EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
         b->first_new_pack = (uint32_t) r->index.n_packs;
+        k = repo_packer_new(r, &b->packer);
+        if (k < 0)
+                return k;
         *ret = TAKE_PTR(b);
         return 0;
 }
@@ -261,61 +238,48 @@ int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadat
         return 0;
 }
 
-static void put_le32(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t) v;
-        p[1] = (uint8_t) (v >> 8);
-        p[2] = (uint8_t) (v >> 16);
-        p[3] = (uint8_t) (v >> 24);
-}
+/* Blobs submitted to the packer are entered in the index at once with this
+ * pack number (so a second copy in the same backup is deduplicated), and get
+ * their real location when the packer reports it. */
+#define PENDING_PACK UINT32_MAX
 
-static int ensure_pack(repo_backup *b, size_t extra) {
-        if (b->pack_len + extra <= b->pack_cap)
-                return 0;
-        size_t nc = MAX(b->pack_cap * 2, b->pack_len + extra + 4096);
-        uint8_t *p = realloc(b->pack, nc);
-        if (!p)
-                return -ENOMEM;
-        b->pack = p;
-        b->pack_cap = nc;
-        return 0;
-}
-
-static int flush_pack(repo_backup *b) {
-        _cleanup_free_ uint8_t *hdr = NULL;
-        size_t hl, sl;
-        repo_id pid;
+static int apply_results(repo_backup *b) {
+        _cleanup_free_ packer_result *res = NULL;
+        repo_index *ix = &b->r->index;
+        size_t n = 0;
         int k;
 
-        if (!b->pack_open)
-                return 0;
-        hdr = malloc(REPO_PACK_HEADER_FIXED + b->n_pblobs * REPO_PACK_ENTRY_SIZE);
-        if (!hdr)
-                return -ENOMEM;
-        hl = repo_pack_header_encode(b->pblobs, b->n_pblobs, hdr);
-        k = ensure_pack(b, hl + REPO_SEAL_OVERHEAD + 4);
-        if (k < 0)
-                return k;
-        sl = repo_seal(b->r, hdr, hl, b->pack + b->pack_len);
-        b->pack_len += sl;
-        put_le32(b->pack + b->pack_len, (uint32_t) sl);
-        b->pack_len += 4;
-        /* W1: the pack is durable under its final name before any index names it. */
-        k = repo_write_object(b->r, "data", b->pack, b->pack_len, &pid);
-        if (k < 0)
-                return k;
-        crash_point("after-pack");
-        b->r->index.packs[b->pack_slot] = pid;
-        b->stats.bytes_added += b->pack_len;
-        b->pack_len = 0;
-        b->n_pblobs = 0;
-        b->pack_open = false;
+        repo_packer_drain(b->packer, &res, &n);
+        for (size_t i = 0; i < n; i++) {
+                const packer_result *p = &res[i];
+                uint32_t slot = b->first_new_pack + p->local_pack;
+
+                while (ix->n_packs <= slot) {
+                        uint32_t s;
+                        k = repo_index_reserve_pack(ix, &s);
+                        if (k < 0)
+                                return k;
+                }
+                if (p->kind == PACKER_PACK_WRITTEN) {
+                        ix->packs[slot] = p->id;
+                        b->stats.bytes_added += p->pack_len;
+                        continue;
+                }
+                index_entry *e = repo_index_find(ix, &p->id);
+                if (!e || e->pack != PENDING_PACK)
+                        return repo_error(-EIO, "internal error: packer reported an unknown blob");
+                e->pack = slot;
+                e->offset_hi = (uint32_t) (p->offset >> 32);
+                e->offset_lo = (uint32_t) p->offset;
+                e->length = p->stored;
+                e->raw_length = p->raw;
+                e->flags = p->flags;
+                b->pending--;
+        }
         return 0;
 }
 
 static int store_chunk(repo_backup *b, const uint8_t *data, size_t n, repo_id *ret_id) {
-        const uint8_t *payload = data;
-        size_t plen = n, z, sl;
-        uint8_t flags = 0;
         int k;
 
         repo_hash_blob(b->r, data, n, ret_id);
@@ -323,41 +287,15 @@ static int store_chunk(repo_backup *b, const uint8_t *data, size_t n, repo_id *r
                 b->stats.blobs_known++;
                 return 0;
         }
-        z = ZSTD_compressCCtx(b->zc, b->comp_buf, b->comp_cap, data, n, ZSTD_LEVEL);
-        if (!ZSTD_isError(z) && z < n) {
-                payload = b->comp_buf;
-                plen = z;
-                flags = REPO_BLOB_COMPRESSED;
-        }
-        if (!b->pack_open) {
-                k = repo_index_reserve_pack(&b->r->index, &b->pack_slot);
-                if (k < 0)
-                        return k;
-                b->pack_open = true;
-        }
-        k = ensure_pack(b, plen + REPO_SEAL_OVERHEAD);
+        k = repo_index_add(&b->r->index, ret_id, PENDING_PACK, 0, 0, (uint32_t) n, 0);
         if (k < 0)
                 return k;
-        if (b->n_pblobs == b->cap_pblobs) {
-                size_t nc = b->cap_pblobs ? b->cap_pblobs * 2 : 64;
-                pack_blob *p = reallocarray(b->pblobs, nc, sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                b->pblobs = p;
-                b->cap_pblobs = nc;
-        }
-        uint64_t offset = b->pack_len;
-        sl = repo_seal(b->r, payload, plen, b->pack + b->pack_len);
-        b->pack_len += sl;
-        b->pblobs[b->n_pblobs++] = (pack_blob) {.id = *ret_id, .stored = (uint32_t) sl, .raw = (uint32_t) n,
-                                                .flags = flags};
-        k = repo_index_add(&b->r->index, ret_id, b->pack_slot, offset, (uint32_t) sl, (uint32_t) n, flags);
+        k = repo_packer_submit(b->packer, ret_id, data, n);
         if (k < 0)
                 return k;
+        b->pending++;
         b->stats.blobs_new++;
-        if (b->pack_len >= b->r->pack_size || b->n_pblobs >= REPO_MAX_PACK_BLOBS)
-                return flush_pack(b);
-        return 0;
+        return apply_results(b);
 }
 
 static int add_file_entry(repo_backup *b, repo_file *f) {
@@ -377,7 +315,6 @@ static int add_file_entry(repo_backup *b, repo_file *f) {
 
 int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
         const repo_chunker_params *p = &b->r->chunker;
-        crypto_generichash_state hs;
         repo_file f = {};
         size_t filled = 0, cap_blobs = 0;
         bool eof = false;
@@ -399,8 +336,6 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                 return -ENOMEM;
         f.mode = st->st_mode & 07777;
         f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-        crypto_generichash_init(&hs, b->r->encrypted ? b->r->hash_key : NULL, b->r->encrypted ? 32 : 0,
-                                REPO_ID_SIZE);
         for (;;) {
                 while (!eof && filled < p->max) {
                         ssize_t got = read(fd, b->chunk_buf + filled, p->max - filled);
@@ -428,7 +363,6 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                         f.blobs = nb;
                         cap_blobs = nc;
                 }
-                crypto_generichash_update(&hs, b->chunk_buf, cut);
                 k = store_chunk(b, b->chunk_buf, cut, &f.blobs[f.n_blobs]);
                 if (k < 0)
                         goto fail;
@@ -439,7 +373,7 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                 if (b->progress)
                         b->progress(&b->stats, path, b->progress_userdata);
         }
-        crypto_generichash_final(&hs, f.hash.b, REPO_ID_SIZE);
+        repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
         k = add_file_entry(b, &f);
         if (k < 0)
                 goto fail;
@@ -571,9 +505,14 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
 
         if (b->committed)
                 return repo_error(-EALREADY, "backup already committed");
-        k = flush_pack(b);
+        k = repo_packer_finish(b->packer);
         if (k < 0)
                 return k;
+        k = apply_results(b);
+        if (k < 0)
+                return k;
+        if (b->pending != 0)
+                return repo_error(-EIO, "internal error: %llu blobs without a pack", (unsigned long long) b->pending);
         /* W2: the index naming this backup's packs is durable before the record. */
         if (b->r->index.n_packs > b->first_new_pack) {
                 k = repo_index_to_json(&b->r->index, b->first_new_pack, &json);
@@ -586,7 +525,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 k = repo_write_object(b->r, "index", sealed, sl, NULL);
                 if (k < 0)
                         return k;
-                crash_point("after-index");
+                repo_crash_point("after-index");
                 b->stats.bytes_added += sl;
                 free(TAKE_PTR(json));
                 free(TAKE_PTR(sealed));

@@ -71,6 +71,7 @@ void repo_error_clear(void);
 
 /* crypto.c */
 void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret);
+void repo_hash_file(const repo *r, const repo_id *blobs, size_t n, repo_id *ret);
 void repo_hash_storage(const void *data, size_t n, repo_id *ret);
 /* out must hold n + REPO_SEAL_OVERHEAD when encrypted (n otherwise); returns stored length. */
 size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);

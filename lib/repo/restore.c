@@ -31,17 +31,19 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
 
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
-                crypto_generichash_state hs;
                 uint64_t total = 0;
                 void *h = NULL;
                 repo_id got;
 
                 if (filter && !filter(f, filter_userdata))
                         continue;
+                /* The file hash covers the blob list; each blob is checked against its id as it is read. */
+                repo_hash_file(r, f->blobs, f->n_blobs, &got);
+                if (memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0)
+                        return repo_error(REPO_E_CORRUPT, "file '%s': blob list does not match the file hash", f->path);
                 k = sink->open(sink->userdata, f, &h);
                 if (k < 0)
                         return k;
-                crypto_generichash_init(&hs, r->encrypted ? r->hash_key : NULL, r->encrypted ? 32 : 0, REPO_ID_SIZE);
                 for (size_t j = 0; j < f->n_blobs; j++) {
                         k = repo_read_blob(r, &f->blobs[j], &buf, &cap, &n);
                         if (k >= 0)
@@ -53,17 +55,15 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
                                 (void) sink->close(sink->userdata, h, f, false);
                                 return repo_error(saved, "file '%s': %s", f->path, msg);
                         }
-                        crypto_generichash_update(&hs, buf, n);
                         total += n;
                         st.bytes_read += n;
                         if (progress)
                                 progress(&st, f->path, progress_userdata);
                 }
-                crypto_generichash_final(&hs, got.b, REPO_ID_SIZE);
-                if (total != f->size || memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0) {
+                if (total != f->size) {
                         (void) sink->close(sink->userdata, h, f, false);
-                        return repo_error(REPO_E_CORRUPT, "file '%s': restored content does not match its hash",
-                                          f->path);
+                        return repo_error(REPO_E_CORRUPT, "file '%s': restored %llu bytes, the record says %llu",
+                                          f->path, (unsigned long long) total, (unsigned long long) f->size);
                 }
                 k = sink->close(sink->userdata, h, f, true);
                 if (k < 0)
