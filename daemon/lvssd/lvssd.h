@@ -129,6 +129,7 @@ struct Session {
         Session *next;
         unsigned id;
         char *path;
+        char uuid[LVSS_ID_MAX];         /* session id shown to writers */
         char *owner;                    /* unique bus name of the requestor */
         uid_t uid;
         sd_bus_track *track;

@@ -114,7 +114,7 @@ static void sw_free(SessionWriter *sw) {
 static json_t *event_args(Session *s, SessionWriter *sw) {
         json_t *o = json_object();
 
-        json_object_set_new(o, "sessionId", json_string(s->path ? s->path : ""));
+        json_object_set_new(o, "sessionId", json_string(s->uuid));
         json_object_set_new(o, "snapshotSetId", s->set_id[0] ? json_string(s->set_id) : json_null());
         json_object_set_new(o, "context", json_integer(s->context));
         json_object_set_new(o, "level", json_string(lvss_application_level_to_string(sw->level)));
@@ -744,7 +744,7 @@ static int start_step(Session *s, Step step, sd_bus_message *msg, bool only_part
         s->pending = 0;
         for (size_t i = 0; i < s->n_writers; i++) {
                 SessionWriter *sw = s->writers[i];
-                if (!sw->wm)
+                if (!sw->wm && step != STEP_IDENTIFY && step != STEP_ADMIN_IDENTIFY)
                         continue;
                 if (only_participants && !sw->participant)
                         continue;
@@ -1090,7 +1090,7 @@ int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Sessio
         s->restore = restore;
         s->state = restore ? S_RESTORE_OPEN : S_OPEN;
         s->owner = strdup(sender);
-        if (!s->owner || asprintf(&s->path, LVSSD_SESSION_PREFIX "/%u", s->id) < 0) {
+        if (lvss_doc_new_uuid(s->uuid) < 0 || !s->owner || asprintf(&s->path, LVSSD_SESSION_PREFIX "/%u", s->id) < 0) {
                 free(s->owner);
                 free(s);
                 return -ENOMEM;
@@ -1131,7 +1131,7 @@ void session_free(Session *s, bool vanished) {
                         if (!sw->got_prepare || !sw->w)
                                 continue;
                         args = json_pack("{s:s?, s:s}", "snapshotSetId", s->set_id[0] ? s->set_id : NULL, "sessionId",
-                                         s->path ? s->path : "");
+                                         s->uuid);
                         writer_send_oneway(m, sw->w->unique_name, "BackupShutdown", args);
                         json_decref(args);
                 }

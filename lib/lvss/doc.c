@@ -1071,3 +1071,42 @@ int lvss_doc_bcd_merge_writer(lvss_bcd *bcd, const lvss_bcd *edited, const char 
         }
         return 0;
 }
+
+int lvss_doc_snapshot_path(const lvss_doc_snapshot *s, const char *path, char **ret) {
+        size_t vl = strlen(s->volume), ol = strlen(s->original), pl = strlen(s->path);
+        const char *rel_orig, *rel_path;
+        size_t base_len;
+
+        /* s->path shows s->original; strip original's part below the volume
+         * to get the volume's image, then add path's part below the volume. */
+        if (vl == 0 || strncmp(s->original, s->volume, vl) != 0 || (s->original[vl] && s->original[vl] != '/' && vl > 1))
+                return LVSS_E_OBJECT_NOT_FOUND;
+        if (strncmp(path, s->volume, vl) != 0 || (path[vl] && path[vl] != '/' && vl > 1))
+                return LVSS_E_OBJECT_NOT_FOUND;
+        rel_orig = s->original + (vl > 1 ? vl : 0);
+        rel_path = path + (vl > 1 ? vl : 0);
+        if (strlen(rel_orig) > pl || strcmp(s->path + pl - strlen(rel_orig), rel_orig) != 0)
+                return LVSS_E_OBJECT_NOT_FOUND;
+        (void) ol;
+        base_len = pl - strlen(rel_orig);
+        if (asprintf(ret, "%.*s%s", (int) base_len, s->path, rel_path) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+const lvss_doc_snapshot *lvss_doc_bcd_find_snapshot_for(const lvss_bcd *bcd, const char *path) {
+        const lvss_doc_snapshot *best = NULL;
+        size_t best_len = 0;
+
+        for (size_t i = 0; i < bcd->n_snaps; i++) {
+                const lvss_doc_snapshot *s = &bcd->snaps[i];
+                size_t vl = strlen(s->volume);
+                if (strncmp(path, s->volume, vl) != 0 || (path[vl] && path[vl] != '/' && vl > 1))
+                        continue;
+                if (!best || vl > best_len) {
+                        best = s;
+                        best_len = vl;
+                }
+        }
+        return best;
+}

@@ -171,3 +171,8 @@ struct lvss_component *lvss_doc_wc_add(struct lvss_writer_components *wc, lvss_c
 int lvss_doc_bcd_merge_writer(lvss_bcd *bcd, const lvss_bcd *edited, const char *instance_id,
                               unsigned window);
 int lvss_doc_bcd_add_snapshot(lvss_bcd *bcd, const lvss_doc_snapshot *s);
+/* Where 'path' (under s->volume) is readable in snapshot s; *ret freed by
+ * the caller.  LVSS_E_OBJECT_NOT_FOUND if path is not under the volume. */
+int lvss_doc_snapshot_path(const lvss_doc_snapshot *s, const char *path, char **ret);
+/* The snapshot of bcd's set whose volume holds path (deepest), or NULL. */
+const lvss_doc_snapshot *lvss_doc_bcd_find_snapshot_for(const lvss_bcd *bcd, const char *path);
