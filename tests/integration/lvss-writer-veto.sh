@@ -22,7 +22,7 @@ start_writer wp "$data" --veto-at prepare
 adm create --exec true "$data"
 [ "$RC" = 1 ] || fail "veto at prepare: create exited $RC, want 1: $(cat "$FX_DIR/err")"
 grep -q 'Example Writer' "$FX_DIR/err" || fail "veto at prepare: message does not name the writer: $(cat "$FX_DIR/err")"
-grep -q '^veto prepare' "$FX_DIR/wp.events" || fail "writer did not veto"
+grep -q '^veto [0-9]* prepare' "$FX_DIR/wp.events" || fail "writer did not veto"
 grep -q '^freeze' "$FX_DIR/wp.events" && fail "writer was frozen although it vetoed at prepare"
 check_clean "veto at prepare"
 stop_writer wp
@@ -31,7 +31,7 @@ start_writer wf "$data" --veto-at freeze --rate 500
 adm create --exec true "$data"
 [ "$RC" = 1 ] || fail "veto at freeze: create exited $RC, want 1: $(cat "$FX_DIR/err")"
 grep -q 'Example Writer' "$FX_DIR/err" || fail "veto at freeze: message does not name the writer: $(cat "$FX_DIR/err")"
-grep -q '^veto freeze' "$FX_DIR/wf.events" || fail "writer did not veto at freeze"
+grep -q '^veto [0-9]* freeze' "$FX_DIR/wf.events" || fail "writer did not veto at freeze"
 wait_event wf abort 5
 check_clean "veto at freeze"
 stop_writer wf

@@ -2,13 +2,15 @@
 /*
  * providers-cycle: how does a provider's commit time grow over many backups?
  *
- *   providers-cycle DIR MIB CYCLES WRITES [PROVIDER] [COWEXTSIZE_KIB]
+ *   providers-cycle DIR MIB CYCLES WRITES [PROVIDER] [COWEXTSIZE_KIB] [LATE_WRITES]
  *
  * Creates DIR/db.edb (MIB MiB, written sequentially, fsynced), then CYCLES
  * times: snapshot DIR (commit timed), WRITES scattered 4 KiB page writes +
  * fsync into the file (copy-on-write against the snapshot), delete the
  * snapshot.  Prints "cycle extents commit_ms" per cycle.  COWEXTSIZE_KIB sets
  * the XFS copy-on-write extent size hint on the file (0 = filesystem default).
+ * LATE_WRITES (default 200) scattered writes land between prepare and commit,
+ * as a writer keeps working until Freeze.
  */
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -34,13 +36,14 @@ int main(int argc, char **argv) {
         int r;
 
         if (argc < 5) {
-                fprintf(stderr, "usage: providers-cycle DIR MIB CYCLES WRITES [PROVIDER] [COWEXTSIZE_KIB]\n");
+                fprintf(stderr, "usage: providers-cycle DIR MIB CYCLES WRITES [PROVIDER] [COWEXTSIZE_KIB] [LATE_WRITES]\n");
                 return 2;
         }
         const char *dir = argv[1];
         long mib = atol(argv[2]), cycles = atol(argv[3]), writes = atol(argv[4]);
         const char *name = argc > 5 ? argv[5] : NULL;
         long cowkib = argc > 6 ? atol(argv[6]) : 0;
+        long late = argc > 7 ? atol(argv[7]) : 200;
 
         snprintf(file, sizeof(file), "%s/db.edb", dir);
         int fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -75,14 +78,31 @@ int main(int argc, char **argv) {
                 r = lvss_provider_choose(dir, name, &p, s.volume, why);
                 if (r >= 0)
                         r = p->prepare(&s, why);
+                for (long w = 0; r >= 0 && w < late; w++) {
+                        off_t page = (off_t) (rand() % (mib * 256));
+                        if (pwrite(fd, block, 4096, page * 4096) != 4096)
+                                r = -errno;
+                }
+                if (r >= 0 && fsync(fd) < 0)
+                        r = -errno;
                 if (r >= 0)
                         r = p->pre_commit(v, 1, why);
                 double t0 = now_ms();
                 if (r >= 0)
                         r = p->commit(v, 1, why);
                 double t1 = now_ms();
+                if (r >= 0 && p->post_commit)
+                        r = p->post_commit(v, 1, why);
                 if (r < 0) {
                         fprintf(stderr, "providers-cycle: %s\n", why);
+                        return 1;
+                }
+                /* Check the snapshot against the file as it was at commit. */
+                char snapfile[2 * LVSS_PROVIDER_PATH_MAX], cmd[5 * LVSS_PROVIDER_PATH_MAX];
+                snprintf(snapfile, sizeof(snapfile), "%s/db.edb", s.path);
+                snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", file, snapfile);
+                if (c % 10 == 1 && system(cmd) != 0) {
+                        fprintf(stderr, "providers-cycle: cycle %ld: snapshot differs from the file\n", c);
                         return 1;
                 }
                 unsigned ext = 0;

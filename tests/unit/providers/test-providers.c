@@ -360,6 +360,117 @@ static void test_xfs_without_reflink(void **state) {
         assert_non_null(strstr(why, "without reflink"));
 }
 
+/* The pre-clone taken at prepare catches up at commit: every kind of change
+ * made between prepare and commit shows in the snapshot, nothing else does. */
+static void pwrite_at(const char *path, off_t off, const char *data, size_t n) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, data, n, off), (ssize_t) n);
+        close(fd);
+}
+
+static void preclone_catch_up(const char *mnt, const char *id) {
+        char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 64], cmd[2 * LVSS_PROVIDER_PATH_MAX + 64];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        const lvss_provider *p = &lvss_provider_reflink, *chosen;
+        lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
+        lvss_provider_snapshot *v[1] = { &s };
+        struct stat st;
+        char big[70000];
+
+        fmt(dir, sizeof(dir), "%s/pc-%s", mnt, id);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fmt(f, sizeof(f), "%s/big", dir);
+        write_big(f, 8 << 20);
+        fmt(f, sizeof(f), "%s/grow", dir);
+        write_big(f, 100 << 10);
+        fmt(f, sizeof(f), "%s/shrink", dir);
+        write_big(f, 1 << 20);
+        fmt(f, sizeof(f), "%s/gone", dir);
+        write_file(f, "gone soon", 0644);
+        fmt(f, sizeof(f), "%s/odd", dir);
+        memset(big, 'o', 5000);
+        big[5000] = 0;
+        write_file(f, big, 0644);
+        fmt(f, sizeof(f), "%s/sub", dir);
+        assert_int_equal(mkdir(f, 0755), 0);
+        fmt(f, sizeof(f), "%s/sub/x", dir);
+        write_file(f, "x", 0644);
+        sync();
+
+        strcpy(s.snapshot_id, id);
+        strcpy(s.set_id, "set-pc");
+        assert_non_null(realpath(dir, s.original));
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
+        assert_int_equal(p->prepare(&s, why), 0);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.pre", mnt, id);
+        assert_int_equal(stat(g, &st), 0); /* the pre-clone exists */
+
+        /* Changes between prepare and commit. */
+        memset(big, 'W', sizeof(big));
+        fmt(f, sizeof(f), "%s/big", dir);
+        pwrite_at(f, 7 * 4096, big, 4096);
+        pwrite_at(f, (1 << 20) + 123, big, 10);           /* unaligned, inside a block */
+        pwrite_at(f, (3 << 20) - 100, big, sizeof(big));  /* spans blocks */
+        fmt(f, sizeof(f), "%s/grow", dir);
+        pwrite_at(f, 100 << 10, big, 3000);                /* append, unaligned end */
+        fmt(f, sizeof(f), "%s/shrink", dir);
+        assert_int_equal(truncate(f, 4097), 0);
+        fmt(f, sizeof(f), "%s/gone", dir);
+        assert_int_equal(unlink(f), 0);
+        fmt(f, sizeof(f), "%s/odd", dir);                  /* replaced by a new file */
+        assert_int_equal(unlink(f), 0);
+        write_file(f, "a different, shorter file", 0600);
+        fmt(f, sizeof(f), "%s/new", dir);
+        write_file(f, "new since prepare", 0644);
+        fmt(f, sizeof(f), "%s/sub/x", dir);
+        assert_int_equal(unlink(f), 0);
+        fmt(f, sizeof(f), "%s/sub", dir);
+        assert_int_equal(rmdir(f), 0);
+        fmt(f, sizeof(f), "%s/newdir", dir);
+        assert_int_equal(mkdir(f, 0700), 0);
+        fmt(f, sizeof(f), "%s/newdir/y", dir);
+        write_file(f, "y", 0644);
+
+        assert_int_equal(p->pre_commit(v, 1, why), 0);
+        int r = p->commit(v, 1, why);
+        if (r < 0)
+                fail_msg("commit: %s", why);
+        assert_int_equal(p->post_commit(v, 1, why), 0);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.pre", mnt, id);
+        assert_int_equal(stat(g, &st), -1); /* dropped after thaw */
+
+        fmt(cmd, sizeof(cmd), "diff -r '%s' '%s'", dir, s.path);
+        assert_int_equal(system(cmd), 0);
+        fmt(g, sizeof(g), "%s/shrink", s.path);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_size, 4097);
+        fmt(g, sizeof(g), "%s/odd", s.path);
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        /* Later changes do not leak into the snapshot. */
+        fmt(f, sizeof(f), "%s/big", dir);
+        pwrite_at(f, 0, big, 4096);
+        fmt(g, sizeof(g), "%s/big", s.path);
+        assert_false(same_content(f, g));
+        assert_int_equal(p->delete_snapshot(&s, why), 0);
+}
+
+static void test_reflink_preclone_xfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS");
+        if (!mnt)
+                skip();
+        preclone_catch_up(mnt, "pc-x");
+}
+
+static void test_reflink_preclone_btrfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_BTRFS");
+        if (!mnt)
+                skip();
+        preclone_catch_up(mnt, "pc-b");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choose_errors),
@@ -368,6 +479,8 @@ int main(void) {
                 cmocka_unit_test(test_reflink_on_btrfs),
                 cmocka_unit_test(test_reflink_xfs_tree),
                 cmocka_unit_test(test_xfs_without_reflink),
+                cmocka_unit_test(test_reflink_preclone_xfs),
+                cmocka_unit_test(test_reflink_preclone_btrfs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
