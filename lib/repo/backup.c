@@ -36,6 +36,7 @@ struct repo_backup {
         size_t n_chain;
         const repo_file **ref;
         size_t n_ref;
+        uint8_t *ref_seen;         /* per ref entry: the path exists in this run */
         repo_stats stats;
         repo_progress_fn progress;
         void *progress_userdata;
@@ -59,44 +60,20 @@ repo_backup *repo_backup_free(repo_backup *b) {
                 repo_record_free(b->chain[i]);
         free(b->chain);
         free(b->ref);
+        free(b->ref_seen);
         free(b);
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(repo_backup *, repo_backup_free);
 
-typedef struct ref_item {
-        const repo_file *f;
-        size_t order;   /* position of its record in the chain, oldest = 0 */
-} ref_item;
-
-static int ref_item_cmp(const void *a, const void *b) {
-        const ref_item *x = a, *y = b;
-        int c = strcmp(x->f->path, y->f->path);
-        if (c)
-                return c;
-        return x->order > y->order ? -1 : x->order < y->order;   /* newest first */
-}
-
-/* Merge the chain's manifests: a later backup's entry for a path wins. */
+/* The base chain's view of the files: what an incremental or differential
+ * compares against. */
 static int build_reference(repo_backup *b) {
-        _cleanup_free_ ref_item *items = NULL;
-        size_t total = 0, n = 0, out = 0;
-
-        for (size_t i = 0; i < b->n_chain; i++)
-                total += b->chain[i]->n_files;
-        items = calloc(total + 1, sizeof *items);
-        b->ref = calloc(total + 1, sizeof *b->ref);
-        if (!items || !b->ref)
-                return -ENOMEM;
-        for (size_t i = 0; i < b->n_chain; i++)
-                for (size_t j = 0; j < b->chain[i]->n_files; j++)
-                        items[n++] = (ref_item) {&b->chain[i]->files[j], i};
-        qsort(items, n, sizeof *items, ref_item_cmp);
-        for (size_t i = 0; i < n; i++)
-                if (out == 0 || strcmp(b->ref[out - 1]->path, items[i].f->path) != 0)
-                        b->ref[out++] = items[i].f;
-        b->n_ref = out;
-        return 0;
+        int k = repo_chain_merge(b->chain, b->n_chain, &b->ref, &b->n_ref);
+        if (k < 0)
+                return k;
+        b->ref_seen = calloc(b->n_ref + 1, 1);
+        return b->ref_seen ? 0 : -ENOMEM;
 }
 
 static int ref_cmp(const void *a, const void *b) {
@@ -104,14 +81,17 @@ static int ref_cmp(const void *a, const void *b) {
         return strcmp(x->path, y->path);
 }
 
-static const repo_file *ref_find(const repo_backup *b, const char *path) {
+static const repo_file *ref_find(repo_backup *b, const char *path) {
         repo_file key = {.path = (char *) path};
         const repo_file *kp = &key, **hit;
 
         if (!b->ref)
                 return NULL;
         hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp);
-        return hit ? *hit : NULL;
+        if (!hit)
+                return NULL;
+        b->ref_seen[hit - b->ref] = 1;
+        return *hit;
 }
 
 static bool base_usable(int type, int base_type) {
@@ -531,6 +511,18 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 free(TAKE_PTR(sealed));
         }
         b->first_new_pack = (uint32_t) b->r->index.n_packs;
+        /* Paths of the base view not seen in this run are recorded as deleted. */
+        for (size_t i = 0; i < b->n_ref; i++) {
+                if (b->ref_seen[i])
+                        continue;
+                char **d = reallocarray(b->rec->deleted, b->rec->n_deleted + 1, sizeof *d);
+                if (!d)
+                        return -ENOMEM;
+                b->rec->deleted = d;
+                if (!(d[b->rec->n_deleted] = strdup(b->ref[i]->path)))
+                        return -ENOMEM;
+                b->rec->n_deleted++;
+        }
         (void) gethostname(host, sizeof host - 1);
         b->rec->hostname = strdup(host);
         b->rec->time_ns = now_ns(CLOCK_REALTIME);

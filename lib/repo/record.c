@@ -72,6 +72,9 @@ repo_record *repo_record_free(repo_record *rec) {
                 free(rec->files[i].blobs);
         }
         free(rec->files);
+        for (size_t i = 0; i < rec->n_deleted; i++)
+                free(rec->deleted[i]);
+        free(rec->deleted);
         free(rec);
         return NULL;
 }
@@ -88,12 +91,16 @@ static void format_time(int64_t ns, char *buf, size_t size) {
 }
 
 int repo_record_to_json(const repo_record *rec, char **ret_json) {
-        json_t *o = NULL, *comps = NULL, *writers = NULL, *files = NULL;
+        json_t *o = NULL, *comps = NULL, *writers = NULL, *files = NULL, *deleted = NULL;
         char hex[REPO_ID_HEX_SIZE], tbuf[64];
         int r = -ENOMEM;
 
-        if (!(comps = json_array()) || !(writers = json_array()) || !(files = json_array()))
+        if (!(comps = json_array()) || !(writers = json_array()) || !(files = json_array()) ||
+            !(deleted = json_array()))
                 goto out;
+        for (size_t i = 0; i < rec->n_deleted; i++)
+                if (json_array_append_new(deleted, json_string(rec->deleted[i])) < 0)
+                        goto out;
         for (size_t i = 0; i < rec->n_components; i++)
                 if (json_array_append_new(comps, json_string(rec->components[i])) < 0)
                         goto out;
@@ -124,12 +131,12 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
         format_time(rec->time_ns, tbuf, sizeof tbuf);
         if (rec->has_based_on)
                 repo_id_to_hex(&rec->based_on, hex);
-        o = json_pack("{s:i, s:s, s:s, s:I, s:o, s:o, s:O, s:o, s:O, s:O, s:I, s:I, s:I}", "version",
+        o = json_pack("{s:i, s:s, s:s, s:I, s:o, s:o, s:O, s:o, s:O, s:O, s:O, s:I, s:I, s:I}", "version",
                       REPO_FORMAT_VERSION, "type", repo_backup_type_to_string(rec->type), "time", tbuf, "time_ns",
                       (json_int_t) rec->time_ns, "hostname", opt_string(rec->hostname), "based_on",
                       rec->has_based_on ? json_string(hex) : json_null(), "components", comps,
                       "backup_components_document", opt_string(rec->components_doc), "writers", writers, "files",
-                      files, "bytes_read", (json_int_t) rec->bytes_read, "bytes_added",
+                      files, "deleted", deleted, "bytes_read", (json_int_t) rec->bytes_read, "bytes_added",
                       (json_int_t) rec->bytes_added, "duration_ms", (json_int_t) rec->duration_ms);
         if (!o)
                 goto out;
@@ -140,6 +147,7 @@ out:
         json_decref(comps);
         json_decref(writers);
         json_decref(files);
+        json_decref(deleted);
         return r;
 }
 
@@ -278,6 +286,30 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
                     (r = get_opt_string(v, "stamp", &w->stamp)) < 0)
                         goto out;
         }
+        v = json_object_get(o, "deleted");
+        if (v && !json_is_null(v)) {
+                json_t *d;
+                if (!json_is_array(v) || json_array_size(v) > REPO_MAX_FILES) {
+                        r = repo_error(REPO_E_CORRUPT, "record: deleted list malformed");
+                        goto out;
+                }
+                rec->deleted = calloc(json_array_size(v) + 1, sizeof(char *));
+                if (!rec->deleted) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                json_array_foreach(v, i, d) {
+                        if (!json_is_string(d) || repo_path_check(json_string_value(d)) < 0) {
+                                r = repo_error(REPO_E_CORRUPT, "record: deleted entry %zu malformed", i);
+                                goto out;
+                        }
+                        if (!(rec->deleted[i] = strdup(json_string_value(d)))) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        rec->n_deleted++;
+                }
+        }
         json_array_foreach(files, i, v) {
                 rec->n_files++;
                 r = parse_file(v, i, &rec->files[i]);
@@ -289,4 +321,49 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
 out:
         json_decref(o);
         return r;
+}
+
+typedef struct merge_item {
+        const char *path;
+        const repo_file *f;   /* NULL: deleted in that record */
+        size_t order;         /* position in the chain, oldest = 0 */
+} merge_item;
+
+static int merge_item_cmp(const void *a, const void *b) {
+        const merge_item *x = a, *y = b;
+        int c = strcmp(x->path, y->path);
+        if (c)
+                return c;
+        return x->order > y->order ? -1 : x->order < y->order;   /* newest first */
+}
+
+int repo_chain_merge(repo_record *const *chain, size_t n, const repo_file ***ret, size_t *ret_n) {
+        _cleanup_free_ merge_item *items = NULL;
+        const repo_file **out;
+        size_t total = 0, k = 0, m = 0;
+
+        for (size_t i = 0; i < n; i++)
+                total += chain[i]->n_files + chain[i]->n_deleted;
+        items = calloc(total + 1, sizeof *items);
+        out = calloc(total + 1, sizeof *out);
+        if (!items || !out) {
+                free(out);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                for (size_t j = 0; j < chain[i]->n_files; j++)
+                        items[k++] = (merge_item) {chain[i]->files[j].path, &chain[i]->files[j], i};
+                for (size_t j = 0; j < chain[i]->n_deleted; j++)
+                        items[k++] = (merge_item) {chain[i]->deleted[j], NULL, i};
+        }
+        qsort(items, k, sizeof *items, merge_item_cmp);
+        for (size_t i = 0; i < k; i++) {
+                if (i > 0 && strcmp(items[i - 1].path, items[i].path) == 0)
+                        continue;   /* an older mention of the same path */
+                if (items[i].f)
+                        out[m++] = items[i].f;
+        }
+        *ret = out;
+        *ret_n = m;
+        return 0;
 }

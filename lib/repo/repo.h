@@ -136,6 +136,8 @@ typedef struct repo_record {
         size_t n_writers;
         repo_file *files;
         size_t n_files;
+        char **deleted;        /* incremental/differential: paths of the base view gone since */
+        size_t n_deleted;
         uint64_t bytes_read, bytes_added, duration_ms;
 } repo_record;
 
@@ -155,6 +157,10 @@ int repo_resolve_backup(repo *r, const char *id_or_prefix, repo_id *ret_id);
 int repo_load_backup(repo *r, const repo_id *id, repo_record **ret);
 /* The chain a backup depends on, oldest (the full) first, ending with id. */
 int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *ret_n);
+/* The files as of the newest record of a chain (oldest first): for each path
+ * the newest record's entry, paths deleted since left out.  Sorted by path;
+ * the entries point into the chain's records.  Caller frees the array. */
+int repo_chain_merge(repo_record *const *chain, size_t n, const repo_file ***ret, size_t *ret_n);
 
 /* ---- storing a backup ---- */
 
@@ -217,6 +223,9 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
  * matched. */
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir,
                         repo_progress_fn progress, void *userdata);
+/* Restore the state a backup stands for: its chain merged (repo_chain_merge). */
+int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir,
+                              repo_progress_fn progress, void *userdata, uint64_t *ret_files, uint64_t *ret_bytes);
 
 /* ---- verifying ---- */
 

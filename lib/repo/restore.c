@@ -251,3 +251,45 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
         }
         return repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
 }
+
+int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir, repo_progress_fn progress,
+                              void *userdata, uint64_t *ret_files, uint64_t *ret_bytes) {
+        repo_record **chain = NULL;
+        const repo_file **view = NULL;
+        size_t n = 0, nv = 0;
+        repo_record merged = {};
+        uint64_t bytes = 0;
+        int k;
+
+        k = repo_backup_chain(r, id, &chain, &n);
+        if (k < 0)
+                return k;
+        k = repo_chain_merge(chain, n, &view, &nv);
+        if (k < 0)
+                goto out;
+        /* A record that borrows the chain's file entries (shallow copies, not freed). */
+        merged.files = calloc(nv + 1, sizeof(repo_file));
+        if (!merged.files) {
+                k = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < nv; i++) {
+                merged.files[i] = *view[i];
+                bytes += view[i]->size;
+        }
+        merged.n_files = nv;
+        k = repo_restore_to_dir(r, &merged, dir, progress, userdata);
+        if (k >= 0) {
+                if (ret_files)
+                        *ret_files = nv;
+                if (ret_bytes)
+                        *ret_bytes = bytes;
+        }
+out:
+        free(merged.files);
+        free(view);
+        for (size_t i = 0; i < n; i++)
+                repo_record_free(chain[i]);
+        free(chain);
+        return k;
+}

@@ -109,6 +109,16 @@ cmp restored/"$SRCREL"/db/DB1.stm src/db/DB1.stm || fail "DB1.stm differs"
 [ "$(stat -c %a restored/"$SRCREL"/db/DB1.edb)" = 600 ] || fail "mode not restored"
 [ "$(stat -c %Y restored/"$SRCREL"/db/DB1.edb)" = "$(stat -c %Y src/db/DB1.edb)" ] || fail "mtime not restored"
 
+# -- a deleted file: recorded by the next incremental, left out by --chain
+rm src/logs/E00001.log
+expect_rc 0 "$B" backup-dir --repo enc --type incremental --json src
+INC2=$(jget 'd["id"]' <out.txt)
+expect_rc 0 "$B" show --repo enc "$INC2" --json
+[ "$(jget 'd["deleted"]' <out.txt)" = "['$SRCREL/logs/E00001.log']" ] || fail "deleted list: $(cat out.txt)"
+expect_rc 0 "$B" restore-files --repo enc "$INC2" --chain --to chained --json
+[ "$(jget 'd["files"]' <out.txt)" = 6 ] || fail "chain restore count: $(cat out.txt)"
+diff -r chained/"$SRCREL" src || fail "restore --chain differs from the source"
+
 # -- busy
 flock -x enc/lock sleep 3 &
 sleep 0.3

@@ -30,7 +30,7 @@ typedef struct opts {
         const char *type;
         const char *based_on;
         const char *to;
-        bool json, quiet, no_encryption;
+        bool json, quiet, no_encryption, chain;
         char **args;
         int n_args;
 } opts;
@@ -293,13 +293,16 @@ static int cmd_show(const opts *o) {
                                                                "mtime_ns", (json_int_t) f->mtime_ns, "hash", fh,
                                                                "blobs", (json_int_t) f->n_blobs));
                 }
-                print_json(json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "id", hex,
+                json_t *deleted = json_array();
+                for (size_t i = 0; i < rec->n_deleted; i++)
+                        json_array_append_new(deleted, json_string(rec->deleted[i]));
+                print_json(json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "id", hex,
                                      "type", repo_backup_type_to_string(rec->type), "time", t, "hostname",
                                      rec->hostname ? json_string(rec->hostname) : json_null(), "based_on",
                                      hex_or_null(rec->has_based_on, &rec->based_on), "components",
                                      components_json(rec), "backup_components_document",
                                      rec->components_doc ? json_string(rec->components_doc) : json_null(),
-                                     "writers", writers, "stamps", stamps, "files", files, "bytes_read",
+                                     "writers", writers, "stamps", stamps, "files", files, "deleted", deleted, "bytes_read",
                                      (json_int_t) rec->bytes_read, "bytes_added", (json_int_t) rec->bytes_added,
                                      "duration_ms", (json_int_t) rec->duration_ms));
                 return 0;
@@ -323,6 +326,8 @@ static int cmd_show(const opts *o) {
         for (size_t i = 0; i < rec->n_writers; i++)
                 printf("writer      %s  stamp %s\n", rec->writers[i].name,
                        rec->writers[i].stamp ? rec->writers[i].stamp : "-");
+        for (size_t i = 0; i < rec->n_deleted; i++)
+                printf("deleted     %s\n", rec->deleted[i]);
         printf("\n%-6s %14s  %-20s  %s\n", "MODE", "SIZE", "MTIME", "PATH");
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
@@ -438,7 +443,7 @@ static int cmd_restore_files(const opts *o) {
         _cleanup_(repo_closep) repo *r = NULL;
         _cleanup_(repo_record_freep) repo_record *rec = NULL;
         char hex[REPO_ID_HEX_SIZE];
-        uint64_t bytes = 0;
+        uint64_t bytes = 0, files = 0;
         repo_id id;
         progress p;
         int k;
@@ -451,23 +456,29 @@ static int cmd_restore_files(const opts *o) {
                 return k;
         if ((k = resolve(r, o->args[0], &id)) != 0)
                 return k;
-        k = repo_load_backup(r, &id, &rec);
-        if (k < 0)
-                return fail(k);
         progress_init(&p, o, "restore");
-        k = repo_restore_to_dir(r, rec, o->to, progress_fn, &p);
+        if (o->chain)
+                k = repo_restore_chain_to_dir(r, &id, o->to, progress_fn, &p, &files, &bytes);
+        else {
+                k = repo_load_backup(r, &id, &rec);
+                if (k >= 0)
+                        k = repo_restore_to_dir(r, rec, o->to, progress_fn, &p);
+                if (k >= 0) {
+                        files = rec->n_files;
+                        for (size_t i = 0; i < rec->n_files; i++)
+                                bytes += rec->files[i].size;
+                }
+        }
         progress_done(&p);
         if (k < 0)
                 return fail(k);
-        for (size_t i = 0; i < rec->n_files; i++)
-                bytes += rec->files[i].size;
         repo_id_to_hex(&id, hex);
         if (o->json)
-                print_json(json_pack("{s:s, s:s, s:I, s:I}", "id", hex, "to", o->to, "files",
-                                     (json_int_t) rec->n_files, "bytes", (json_int_t) bytes));
+                print_json(json_pack("{s:s, s:s, s:b, s:I, s:I}", "id", hex, "to", o->to, "chain", o->chain,
+                                     "files", (json_int_t) files, "bytes", (json_int_t) bytes));
         else if (!o->quiet)
-                printf("restored %zu files (%llu bytes) of backup %.16s to %s\n", rec->n_files,
-                       (unsigned long long) bytes, hex, o->to);
+                printf("restored %llu files (%llu bytes) of backup %.16s%s to %s\n", (unsigned long long) files,
+                       (unsigned long long) bytes, hex, o->chain ? " and its chain" : "", o->to);
         return 0;
 }
 
@@ -498,9 +509,11 @@ static const command commands[] = {
         {"backup-dir", cmd_backup_dir,
          "backup-dir --repo DIR [--type full|copy|incremental|differential] [--based-on ID] [--json] SRC...",
          "Developer command: store the files of directory trees as one backup (no writers involved)."},
-        {"restore-files", cmd_restore_files, "restore-files --repo DIR ID --to DIR [--json]",
+        {"restore-files", cmd_restore_files, "restore-files --repo DIR ID --to DIR [--chain] [--json]",
          "Developer command: restore the files of one backup below DIR, verifying hashes as it writes;\n"
-         "manifest paths that would escape DIR are refused."},
+         "with --chain, the state the backup stands for (its full and incrementals, or full and\n"
+         "differential, merged; files deleted since left out).  Manifest paths that would escape\n"
+         "DIR are refused."},
         {"create", cmd_later, "create --repo DIR [--type T] [--component PATH]... [--json]",
          "Back up writers' components through lvssd (not built yet)."},
         {"restore", cmd_later, "restore --repo DIR ID [--component PATH]... [--to DIR] [--additional-restores]",
@@ -536,6 +549,7 @@ int main(int argc, char **argv) {
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
                 {"no-encryption", no_argument, NULL, 'N'},
+                {"chain", no_argument, NULL, 'C'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -565,6 +579,7 @@ int main(int argc, char **argv) {
                 case 'j': o.json = true; break;
                 case 'q': o.quiet = true; break;
                 case 'N': o.no_encryption = true; break;
+                case 'C': o.chain = true; break;
                 case 'h': help(stdout, cmd); return EXIT_OK;
                 default: return EXIT_USAGE;
                 }
@@ -577,8 +592,8 @@ int main(int argc, char **argv) {
                 return usage_error("--no-encryption applies to init only");
         if ((o.type || o.based_on) && cmd->run != cmd_backup_dir)
                 return usage_error("--type/--based-on apply to backup-dir");
-        if (o.to && cmd->run != cmd_restore_files)
-                return usage_error("--to applies to restore-files");
+        if ((o.to || o.chain) && cmd->run != cmd_restore_files)
+                return usage_error("--to/--chain apply to restore-files");
         if (cmd->run != cmd_verify && cmd->run != cmd_show && cmd->run != cmd_backup_dir &&
             cmd->run != cmd_restore_files && cmd->run != cmd_later && o.n_args > 0)
                 return usage_error("unexpected argument '%s'", o.args[0]);

@@ -359,6 +359,40 @@ static void test_types_and_chains(void **state) {
                 repo_record_free(chain[i]);
         free(chain);
 
+        /* a deleted file is recorded, and the merged chain leaves it out */
+        repo_id inc3;
+        snprintf(p, sizeof p, "%s/empty", f->src);
+        assert_int_equal(unlink(p), 0);
+        backup_tree(r, f->src, REPO_BACKUP_INCREMENTAL, &inc3, NULL);
+        assert_int_equal(repo_load_backup(r, &inc3, &rec), 0);
+        assert_int_equal(rec->n_files, 0);
+        assert_int_equal(rec->n_deleted, 1);
+        assert_string_equal(rec->deleted[0], "src/empty");
+        rec = repo_record_free(rec);
+        uint64_t nfiles = 0, nbytes = 0;
+        assert_int_equal(repo_restore_chain_to_dir(r, &inc3, f->out, NULL, NULL, &nfiles, &nbytes), 0);
+        assert_int_equal(nfiles, 4);   /* big.bin, new.txt, small.txt, zeros */
+        snprintf(p, sizeof p, "%s/src/empty", f->out);
+        assert_int_equal(access(p, F_OK), -1);
+        static const char *const now[] = {"big.bin", "new.txt", "sub/dir/small.txt", "sub/zeros"};
+        for (size_t i = 0; i < ELEMENTSOF(now); i++) {
+                char a[900], c[900];
+                snprintf(a, sizeof a, "%s/%s", f->src, now[i]);
+                snprintf(c, sizeof c, "%s/src/%s", f->out, now[i]);
+                assert_same_file(a, c);
+        }
+        /* the differential's view: the full plus its own two files */
+        const repo_file **view = NULL;
+        size_t nv = 0;
+        assert_int_equal(repo_backup_chain(r, &diff, &chain, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(repo_chain_merge(chain, n, &view, &nv), 0);
+        assert_int_equal(nv, 5);
+        free(view);
+        for (size_t i = 0; i < n; i++)
+                repo_record_free(chain[i]);
+        free(chain);
+
         /* a differential based on an incremental is refused */
         assert_int_equal(repo_backup_new(r, REPO_BACKUP_DIFFERENTIAL, &inc1, &b), -EINVAL);
         /* a full does not take a base */
