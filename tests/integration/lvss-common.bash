@@ -121,6 +121,7 @@ EOS
     grep -q "^$data=" "$FX_DIR/exec.paths" || fail "LVSS_SHADOW_PATHS lacks '$data=': $(cat "$FX_DIR/exec.paths")"
     [ "$(json "$FX_DIR/out.json" 'd["shadows"][0]["provider"]')" = "$provider" ] || fail "provider is not $provider: $(cat "$FX_DIR/out.json")"
     [ "$(json "$FX_DIR/out.json" 'd["writers"][0]["name"]')" = "Example Writer" ] || fail "writer missing from create JSON: $(cat "$FX_DIR/out.json")"
+    [ "$(json "$FX_DIR/out.json" 'isinstance(d["writers"][0]["freeze_window_ms"], float) and d["writers"][0]["freeze_window_ms"] > 0')" = True ] || fail "no freeze_window_ms in create JSON: $(cat "$FX_DIR/out.json")"
     grep -q 'records ok' "$FX_DIR/exec.verify" || fail "snapshot records not verified: $(cat "$FX_DIR/exec.verify")"
     local n; n=$(awk '{print $1}' "$FX_DIR/exec.verify")
     [ "$n" -gt 100 ] || fail "only $n records in the snapshot"
@@ -128,7 +129,7 @@ EOS
     wait_event w1 thaw
     wait_event w1 backup_complete
     grep -q "^freeze " "$FX_DIR/w1.events" || fail "writer got no Freeze"
-    echo "full backup on $fs: $n records in the snapshot, $(grep '^thaw' "$FX_DIR/w1.events" | head -1)"
+    echo "full backup on $fs: $n records in the snapshot, freeze window $(json "$FX_DIR/out.json" 'd["writers"][0]["freeze_window_ms"]') ms (lvssd), writer: $(grep "^thaw" "$FX_DIR/w1.events" | head -1)"
     # The writer resumed: the live file keeps growing.
     local s1 s2; s1=$(stat -c %s "$data/records.dat"); sleep 0.5; s2=$(stat -c %s "$data/records.dat")
     [ "$s2" -gt "$s1" ] || fail "writer did not resume writing after thaw"

@@ -523,6 +523,7 @@ typedef struct create_ctx {
         added_component *comps;
         size_t n_comps;
         char **writer_names;      /* writers taking part */
+        char **writer_instances;
         size_t n_writers;
 } create_ctx;
 
@@ -534,9 +535,12 @@ static void create_ctx_done(create_ctx *c) {
                 free(c->comps[i].name);
         }
         free(c->comps);
-        for (size_t i = 0; i < c->n_writers; i++)
+        for (size_t i = 0; i < c->n_writers; i++) {
                 free(c->writer_names[i]);
+                free(c->writer_instances[i]);
+        }
         free(c->writer_names);
+        free(c->writer_instances);
 }
 
 /* Select every component whose files lie under (or above) one of paths. */
@@ -590,6 +594,11 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
                         if (!nw)
                                 return fail(-ENOMEM, "add component", NULL);
                         ctx->writer_names = nw;
+                        nw = realloc(ctx->writer_instances, (ctx->n_writers + 1) * sizeof(*nw));
+                        if (!nw)
+                                return fail(-ENOMEM, "add component", NULL);
+                        ctx->writer_instances = nw;
+                        ctx->writer_instances[ctx->n_writers] = strdup(instance);
                         ctx->writer_names[ctx->n_writers++] = strdup(id.writer_name);
                 }
         }
@@ -819,10 +828,26 @@ static int cmd_create(int argc, char **argv) {
                                          p.original ? p.original : "", p.path ? p.path : "");
                 lvss_snapshot_prop_clear(&p);
         }
-        for (size_t i = 0; i < ctx.n_writers; i++)
-                /* The library does not report per-writer freeze windows yet. */
-                json_array_append_new(writers, json_pack("{s:s, s:n}", "name", ctx.writer_names[i],
-                                                         "freeze_window_ms"));
+        if (ctx.n_writers > 0) {
+                /* Each writer's Freeze->Thaw time, from the writer status. */
+                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+                bool have_status = lvss_backup_gather_writer_status(b, &as) >= 0 &&
+                                   lvss_async_wait(as, LVSS_WAIT_INFINITE) >= 0;
+                int ns = have_status ? lvss_backup_get_writer_status_count(b) : 0;
+                for (size_t i = 0; i < ctx.n_writers; i++) {
+                        json_t *window = json_null();
+                        for (int k = 0; k < ns; k++) {
+                                lvss_writer_status st;
+                                if (lvss_backup_get_writer_status(b, k, &st) == 0 && st.instance_id &&
+                                    strcmp(st.instance_id, ctx.writer_instances[i]) == 0)
+                                        window = json_real((double) st.freeze_window_usec / 1000.0);
+                        }
+                        json_array_append_new(writers, json_pack("{s:s, s:o}", "name", ctx.writer_names[i],
+                                                                 "freeze_window_ms", window));
+                }
+                if (have_status)
+                        (void) lvss_backup_free_writer_status(b);
+        }
 
         int succeeded = 1;
         if (exec_cmd) {
