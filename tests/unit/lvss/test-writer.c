@@ -134,8 +134,9 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *c, void *ud) 
 }
 
 static void append_record(void) {
-        char rec[RECORD + 1];
+        char rec[128];
         unsigned sum = 0;
+        int n;
 
         if (frozen || fd < 0)
                 return;
@@ -143,10 +144,8 @@ static void append_record(void) {
         /* "seq <n> sum <s> " padded with '.' to 63 bytes + '\n'; sum covers the seq digits. */
         for (unsigned long x = seq; x; x /= 10)
                 sum += (unsigned) (x % 10);
-        snprintf(rec, sizeof(rec), "seq %010lu sum %04u %-42s", seq, sum, "");
-        for (int i = 20; i < RECORD - 1; i++)
-                if (rec[i] == ' ' || rec[i] == 0)
-                        rec[i] = '.';
+        n = snprintf(rec, sizeof(rec), "seq %010lu sum %04u ", seq, sum);
+        memset(rec + n, '.', sizeof(rec) - (size_t) n);
         rec[RECORD - 1] = '\n';
         if (write(fd, rec, RECORD) != RECORD)
                 perror("write");
@@ -210,6 +209,11 @@ int main(int argc, char **argv) {
         if (fd < 0) {
                 fprintf(stderr, "test-writer: %s: %m\n", path);
                 return 1;
+        }
+        {
+                /* Continue the sequence of an earlier run in the same directory. */
+                off_t size = lseek(fd, 0, SEEK_END);
+                seq = size > 0 ? (unsigned long) (size / RECORD) : 0;
         }
         ev.on_identify = on_identify;
         ev.on_prepare_backup = on_prepare_backup;
