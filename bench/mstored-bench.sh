@@ -6,7 +6,7 @@
 # all on the same filesystem in the same run (XFS on a loop device when
 # root, else $TMPDIR).
 #   MSTORED_BENCH_SECONDS (default 10) per measurement.
-. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
 MSTORE=$(fx_bin tools/mstore/mstore)
 CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"

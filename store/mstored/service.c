@@ -52,6 +52,10 @@ struct mbox_rt {
 };
 
 struct sg_rt {
+        /* Held shared by deliveries and reads of this group for their whole
+         * transaction (so across a commit that waits for a thaw), exclusive
+         * by administration of this group.  Taken after s->lock. */
+        pthread_rwlock_t lock;
         mstore_sg *sg;
         mstore_db *db[DEFS_MAX_DB_HARD];
         bool in_backup;
@@ -138,7 +142,16 @@ int service_new(const struct service_options *o, service **ret, char **ret_error
         service *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        pthread_rwlock_init(&s->lock, NULL);
+        /* Writer-preferring: administration must not starve behind a steady
+         * stream of deliveries (each holds the locks only briefly, except a
+         * group's own lock across its commit). */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&s->lock, &attr);
+        for (size_t i = 0; i < DEFS_MAX_SG_HARD; i++)
+                pthread_rwlock_init(&s->rt[i].lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
         pthread_mutex_init(&s->mb_lock, NULL);
         s->data_dir = strdup(o->data_dir);
         s->server_name = strdup(o->server_name);
@@ -196,6 +209,8 @@ service *service_free(service *s) {
         }
         defs_free(s->defs);
         pthread_rwlock_destroy(&s->lock);
+        for (size_t i = 0; i < DEFS_MAX_SG_HARD; i++)
+                pthread_rwlock_destroy(&s->rt[i].lock);
         pthread_mutex_destroy(&s->mb_lock);
         free(s->data_dir);
         free(s->server_name);
@@ -349,12 +364,14 @@ void service_stop(service *s) {
         for (size_t i = 0; s->defs && i < s->defs->n_sgs; i++) {
                 if (!s->rt[i].sg)
                         continue;
+                pthread_rwlock_wrlock(&s->rt[i].lock);
                 int r = mstore_sg_close(s->rt[i].sg);
                 if (r < 0)
                         event_log(MSTORED_MID_ERROR, LOG_ERR, s->defs->sgs[i].name, NULL,
                                   "storage group '%s': close failed: %s", s->defs->sgs[i].name, mstore_strerror(r));
                 s->rt[i].sg = NULL;
                 memset(s->rt[i].db, 0, sizeof(s->rt[i].db));
+                pthread_rwlock_unlock(&s->rt[i].lock);
         }
         pthread_rwlock_unlock(&s->lock);
 }
@@ -435,12 +452,15 @@ int service_db_create(service *s, const char *sg, const char *db, bool is_public
                 return errf(ret_error, -EINVAL, "database '%s/%s': invalid name", sg, db);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
+        ssize_t locked = -1;
         int r = find(s, sg, NULL, &i, &j, ret_error);
         if (r < 0)
                 goto out;
         struct defs_sg *d = &s->defs->sgs[i];
         if ((r = busy(s, i, ret_error)) < 0)
                 goto out;
+        pthread_rwlock_wrlock(&s->rt[i].lock);
+        locked = (ssize_t) i;
         if (defs_find_db(d, db)) {
                 r = errf(ret_error, -EEXIST, "database '%s/%s': already exists", sg, db);
                 goto out;
@@ -469,6 +489,8 @@ int service_db_create(service *s, const char *sg, const char *db, bool is_public
         r = save(s, ret_error);
         event_log(MSTORED_MID_MOUNT, LOG_INFO, sg, db, "database '%s/%s' created and mounted", sg, db);
 out:
+        if (locked >= 0)
+                pthread_rwlock_unlock(&s->rt[locked].lock);
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
@@ -480,7 +502,9 @@ int service_db_mount(service *s, const char *sg, const char *db, char **ret_erro
         if (r >= 0)
                 r = busy(s, i, ret_error);
         if (r >= 0 && !s->rt[i].db[j]) {
+                pthread_rwlock_wrlock(&s->rt[i].lock);
                 r = db_mount_locked(s, i, j, ret_error);
+                pthread_rwlock_unlock(&s->rt[i].lock);
                 if (r >= 0) {
                         s->defs->sgs[i].dbs[j].mounted = true;
                         r = save(s, ret_error);
@@ -497,12 +521,14 @@ int service_db_dismount(service *s, const char *sg, const char *db, char **ret_e
         if (r >= 0)
                 r = busy(s, i, ret_error);
         if (r >= 0 && s->rt[i].db[j]) {
+                pthread_rwlock_wrlock(&s->rt[i].lock);
                 r = mstore_db_detach(s->rt[i].db[j]);
                 if (r < 0)
                         errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db, eng_err(r));
                 /* The engine freed the handle even on failure. */
                 s->rt[i].db[j] = NULL;
                 int q = sg_close_if_idle(s, i);
+                pthread_rwlock_unlock(&s->rt[i].lock);
                 if (r >= 0 && q < 0)
                         r = errf(ret_error, q, "storage group '%s': close failed: %s", sg, mstore_strerror(q));
                 s->defs->sgs[i].dbs[j].mounted = false;
@@ -630,6 +656,7 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
                 return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
+        ssize_t locked = -1;
         int r = find(s, sg, db, &i, &j, ret_error);
         if (r < 0)
                 goto out;
@@ -644,6 +671,8 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
         }
         if ((r = busy(s, i, ret_error)) < 0)
                 goto out;
+        pthread_rwlock_wrlock(&s->rt[i].lock);
+        locked = (ssize_t) i;
         mstore_txn *txn = NULL;
         r = mstore_txn_begin(s->rt[i].sg, &txn);
         if (r >= 0)
@@ -672,6 +701,8 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
         if (m)
                 m->loaded = false;
 out:
+        if (locked >= 0)
+                pthread_rwlock_unlock(&s->rt[locked].lock);
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
@@ -756,9 +787,19 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                         ret_status[k] = -ENOMEM;
                 return 0;
         }
+        bool used[DEFS_MAX_SG_HARD] = {false};
         pthread_rwlock_rdlock(&s->lock);
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
                 ret_status[k] = locate(s, rcpts[k], &grp[k], &dbs[k]);
+                if (ret_status[k] == 0)
+                        used[grp[k]] = true;
+        }
+        /* Hold each group involved (not the whole service) across its
+         * commit, which may wait for a thaw. */
+        for (size_t g = 0; g < DEFS_MAX_SG_HARD; g++)
+                if (used[g])
+                        pthread_rwlock_rdlock(&s->rt[g].lock);
+        pthread_rwlock_unlock(&s->lock);
         /* One transaction per storage group: all its recipients commit (and
          * become durable) together. */
         for (size_t k = 0; k < n; k++) {
@@ -789,8 +830,12 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, s->defs->sgs[g].name, NULL,
                                   "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name, eng_err(r));
                 }
+                pthread_rwlock_unlock(&s->rt[g].lock);
+                used[g] = false;
         }
-        pthread_rwlock_unlock(&s->lock);
+        for (size_t g = 0; g < DEFS_MAX_SG_HARD; g++)
+                if (used[g])
+                        pthread_rwlock_unlock(&s->rt[g].lock);
         int delivered = 0;
         for (size_t k = 0; k < n; k++)
                 delivered += ret_status[k] == 0;
@@ -826,11 +871,16 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
         mstore_txn *txn = NULL;
         mstore_cursor *c = NULL;
         json_t *arr = json_array();
+        ssize_t locked = -1;
         int r = locate(s, addr, &i, &db);
         if (r < 0) {
                 locate_err(r, addr, ret_error);
+                pthread_rwlock_unlock(&s->lock);
                 goto out;
         }
+        pthread_rwlock_rdlock(&s->rt[i].lock);
+        locked = (ssize_t) i;
+        pthread_rwlock_unlock(&s->lock);
         r = mstore_txn_begin(s->rt[i].sg, &txn);
         char prefix[MM_MAX_KEY];
         int pl = mm_key_message_prefix(prefix, addr);
@@ -853,7 +903,8 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
 out:
         mstore_cursor_free(c);
         mstore_txn_abort(txn);
-        pthread_rwlock_unlock(&s->lock);
+        if (locked >= 0)
+                pthread_rwlock_unlock(&s->rt[locked].lock);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -873,11 +924,16 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
         mstore_txn *txn = NULL;
         char *buf = NULL;
         struct mm_message m;
+        ssize_t locked = -1;
         int r = locate(s, addr, &i, &db);
         if (r < 0) {
                 locate_err(r, addr, ret_error);
+                pthread_rwlock_unlock(&s->lock);
                 goto out;
         }
+        pthread_rwlock_rdlock(&s->rt[i].lock);
+        locked = (ssize_t) i;
+        pthread_rwlock_unlock(&s->lock);
         r = mstore_txn_begin(s->rt[i].sg, &txn);
         if (r < 0) {
                 errf(ret_error, r, "mailbox '%s': %s", addr, eng_err(r));
@@ -916,7 +972,8 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
                 errf(ret_error, r, "mailbox '%s': message %u: %s", addr, uid, eng_err(r));
 out:
         mstore_txn_abort(txn);
-        pthread_rwlock_unlock(&s->lock);
+        if (locked >= 0)
+                pthread_rwlock_unlock(&s->rt[locked].lock);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -1022,9 +1079,14 @@ int service_with_sg(service *s, const char *name, int (*fn)(service *s, mstore_s
         pthread_rwlock_rdlock(&s->lock);
         size_t i = 0, j = 0;
         int r = find(s, name, NULL, &i, &j, NULL);
-        if (r >= 0)
-                r = s->rt[i].sg ? fn(s, s->rt[i].sg, ud) : -ENODEV;
+        if (r < 0 || !s->rt[i].sg) {
+                pthread_rwlock_unlock(&s->lock);
+                return r < 0 ? r : -ENODEV;
+        }
+        pthread_rwlock_rdlock(&s->rt[i].lock);
         pthread_rwlock_unlock(&s->lock);
+        r = fn(s, s->rt[i].sg, ud);
+        pthread_rwlock_unlock(&s->rt[i].lock);
         return r;
 }
 

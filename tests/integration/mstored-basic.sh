@@ -4,7 +4,7 @@
 # per-recipient replies, 550 for an unknown mailbox, 5xx for malformed
 # input; `mstore msg get` returns each message byte for byte; definitions
 # and mail survive a restart; CLI exit codes and --json documents.
-. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
 MSTORE=$(fx_bin tools/mstore/mstore)
 CLIENT="python3 $LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"

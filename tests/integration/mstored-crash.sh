@@ -2,7 +2,7 @@
 # mstored killed with SIGKILL under 16 concurrent LMTP clients: after a
 # restart every acknowledged message is there byte for byte, and every
 # message that is there (acknowledged or not) is complete.
-. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
 MSTORE=$(fx_bin tools/mstore/mstore)
 CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
