@@ -6,8 +6,9 @@
 #     end to end (session, Identify, PrepareForBackup, Freeze, snapshot,
 #     Thaw, BackupComplete, delete)  vs  `sync -f DIR; cp -a --reflink DIR
 #     SNAP; rm -rf SNAP`.
-#  2. freeze window on a 1 GiB directory, reflink provider: the example
-#     writer's Freeze->Thaw time (its events log)  vs  the time a hook script
+#  2. freeze window on a 1 GiB directory, reflink provider: lvssd's
+#     per-writer window (Freeze sent -> Thaw answered, `create --json`) and
+#     the example writer's own stopped time (its events log)  vs  the time a hook script
 #     keeps an application stopped: `sync -f DIR; cp -a --reflink=always DIR
 #     SNAP` (the rm happens after thaw, outside the window).
 # Needs root and loop devices; prints a reason and exits 0 otherwise.
@@ -68,9 +69,10 @@ done
 sync -f "$mnt/big"
 fixture_spawn w1 "$EW" --dir "$mnt/big" --rate 200 --events-log "$FX_DIR/w1.events"
 for ((i=0; i<100; i++)); do grep -q '^ready' "$FX_DIR/w1.log" && break; sleep 0.1; done
-: >"$FX_DIR/ref-window"
+: >"$FX_DIR/ref-window"; : >"$FX_DIR/lvssd-window"
 for ((i=0; i<RUNS; i++)); do
-    "$LVSSADM" create --exec true "$mnt/big" >/dev/null 2>"$FX_DIR/err" || fail "create failed: $(cat "$FX_DIR/err")"
+    "$LVSSADM" create --exec true --json "$mnt/big" >"$FX_DIR/create.json" 2>"$FX_DIR/err" || fail "create failed: $(cat "$FX_DIR/err")"
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["writers"][0]["freeze_window_ms"])' "$FX_DIR/create.json" >>"$FX_DIR/lvssd-window"
     t0=$(ms)
     sync -f "$mnt/big"; cp -a --reflink=always "$mnt/big" "$mnt/ref-snap"
     t1=$(ms)
@@ -80,5 +82,6 @@ done
 kill -TERM "$FX_PID_w1"; wait "$FX_PID_w1" 2>/dev/null
 sed -n 's/^thaw .*window_ms=\([0-9.]*\).*/\1/p' "$FX_DIR/w1.events" >"$FX_DIR/lvss-window"
 echo "freeze window, 1 GiB in 17 files, reflink provider, $RUNS runs:"
-echo "  example writer Freeze->Thaw (lvss)  $(stats "$FX_DIR/lvss-window")"
+echo "  lvss, lvssd: Freeze sent->Thaw done $(stats "$FX_DIR/lvssd-window")"
+echo "  lvss, writer: stopped->resumed      $(stats "$FX_DIR/lvss-window")"
 echo "  sync -f + cp --reflink script       $(stats "$FX_DIR/ref-window")"
