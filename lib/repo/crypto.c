@@ -19,7 +19,6 @@
 
 #include "repo-int.h"
 
-#define MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)
 
 void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret) {
         crypto_generichash(ret->b, REPO_ID_SIZE, data, n, r->encrypted ? r->hash_key : NULL,
@@ -133,41 +132,59 @@ int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, u
         return r;
 }
 
-static int try_keyfile(repo *r, const char *text, size_t len, const char *password, const char *name) {
+_Static_assert(sizeof(((repo_keyfile *) 0)->salt) == crypto_pwhash_SALTBYTES, "salt size");
+
+int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret) {
         json_error_t jerr;
-        json_t *o = json_loadb(text, len, 0, &jerr);
+        json_t *o;
         json_int_t version = 0, ops = 0, mem = 0;
         const char *kdf = NULL, *salt_hex = NULL, *data_hex = NULL;
-        uint8_t salt[crypto_pwhash_SALTBYTES], sealed[24 + MASTER_PLAIN + 16], kek[32], plain[MASTER_PLAIN];
-        unsigned long long mlen = 0;
-        int ret;
+        repo_keyfile kf = {};
 
+        if (len > REPO_MAX_KEYFILE)
+                return repo_error(REPO_E_CORRUPT, "key file too large");
+        o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return repo_error(REPO_E_CORRUPT, "key %s: not JSON: %s", name, jerr.text);
+                return repo_error(REPO_E_CORRUPT, "not JSON: %s", jerr.text);
         if (json_unpack(o, "{s:I, s:s, s:I, s:I, s:s, s:s}", "version", &version, "kdf", &kdf, "opslimit", &ops,
                         "memlimit", &mem, "salt", &salt_hex, "data", &data_hex) < 0 ||
             version != REPO_FORMAT_VERSION || strcmp(kdf, "argon2id13") != 0 ||
-            unhex(salt_hex, salt, sizeof salt) < 0 || unhex(data_hex, sealed, sizeof sealed) < 0 ||
+            unhex(salt_hex, kf.salt, sizeof kf.salt) < 0 || unhex(data_hex, kf.sealed, sizeof kf.sealed) < 0 ||
             ops < (json_int_t) crypto_pwhash_OPSLIMIT_MIN || ops > 64 ||
             mem < (json_int_t) crypto_pwhash_MEMLIMIT_MIN || mem > (json_int_t) 4 * 1024 * 1024 * 1024) {
                 json_decref(o);
-                return repo_error(REPO_E_CORRUPT, "key %s: malformed key file", name);
+                return repo_error(REPO_E_CORRUPT, "malformed key file");
         }
         json_decref(o);
-        if (crypto_pwhash(kek, sizeof kek, password, strlen(password), salt, (unsigned long long) ops,
-                          (size_t) mem, crypto_pwhash_ALG_ARGON2ID13) < 0)
+        kf.opslimit = (uint64_t) ops;
+        kf.memlimit = (uint64_t) mem;
+        *ret = kf;
+        return 0;
+}
+
+static int try_keyfile(repo *r, const char *text, size_t len, const char *password, const char *name) {
+        uint8_t kek[32], plain[MASTER_PLAIN];
+        unsigned long long mlen = 0;
+        repo_keyfile kf;
+        int ret;
+
+        ret = repo_keyfile_parse(text, len, &kf);
+        if (ret < 0)
+                return repo_error(ret, "key %s: %s", name, repo_errmsg());
+        if (crypto_pwhash(kek, sizeof kek, password, strlen(password), kf.salt, kf.opslimit, (size_t) kf.memlimit,
+                          crypto_pwhash_ALG_ARGON2ID13) < 0)
                 return repo_error(-ENOMEM, "key %s: key derivation out of memory", name);
-        ret = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, sealed + 24, sizeof sealed - 24,
-                                                         NULL, 0, sealed, kek);
+        ret = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, kf.sealed + 24, sizeof kf.sealed - 24,
+                                                         NULL, 0, kf.sealed, kek);
         sodium_memzero(kek, sizeof kek);
         if (ret < 0 || mlen != MASTER_PLAIN)
                 return -EKEYREJECTED;
-        memcpy(r->enc_key, plain, 32);
-        memcpy(r->hash_key, plain + 32, 32);
         if (memcmp(plain + 64, r->repo_uuid.b, REPO_ID_SIZE) != 0) {
                 sodium_memzero(plain, sizeof plain);
                 return repo_error(REPO_E_CORRUPT, "key %s: belongs to another repository", name);
         }
+        memcpy(r->enc_key, plain, 32);
+        memcpy(r->hash_key, plain + 32, 32);
         sodium_memzero(plain, sizeof plain);
         return 0;
 }

@@ -65,6 +65,22 @@ struct repo {
         size_t n_bad_index;
 };
 
+#define REPO_MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)   /* enc key, hash key, repository id */
+#define MASTER_PLAIN REPO_MASTER_PLAIN
+
+typedef struct repo_config {
+        bool encrypted;
+        repo_id uuid;
+        repo_chunker_params chunker;
+        uint32_t pack_size;
+} repo_config;
+
+typedef struct repo_keyfile {
+        uint64_t opslimit, memlimit;
+        uint8_t salt[16];
+        uint8_t sealed[24 + REPO_MASTER_PLAIN + 16];
+} repo_keyfile;
+
 /* error.c */
 int repo_error(int code, const char *fmt, ...) _printf_(2, 3);
 void repo_error_clear(void);
@@ -80,6 +96,10 @@ int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t
 int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
                         const uint8_t enc_key[32], const uint8_t hash_key[32]);
 int repo_keyfile_unlock(repo *r, const char *password);
+int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret);
+
+/* repo.c */
+int repo_config_parse(const char *text, size_t n, repo_config *ret);
 
 /* fileio.c */
 int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, size_t *ret_n);

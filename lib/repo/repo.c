@@ -117,22 +117,16 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
         return 0;
 }
 
-static int read_config(int dfd, const char *dir, bool *ret_enc, repo_id *ret_uuid, repo_chunker_params *ret_ch,
-                       uint32_t *ret_pack) {
-        _cleanup_free_ uint8_t *buf = NULL;
+int repo_config_parse(const char *text, size_t n, repo_config *ret) {
         json_error_t jerr;
         json_int_t version, mn, av, mx, ps;
         const char *id = NULL, *enc = NULL, *comp = NULL;
-        size_t n = 0;
+        repo_config c = {};
         json_t *o;
-        int k;
 
-        k = repo_read_file_at(dfd, "config", REPO_MAX_CONFIG, &buf, &n);
-        if (k == -ENOENT)
-                return repo_error(-ENOENT, "%s: not an lvss-backup repository (no config)", dir);
-        if (k < 0)
-                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
-        o = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES, &jerr);
+        if (n > REPO_MAX_CONFIG)
+                return repo_error(REPO_E_CORRUPT, "config: too large");
+        o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
                 return repo_error(REPO_E_CORRUPT, "config: not JSON: %s", jerr.text);
         if (json_unpack(o, "{s:I}", "version", &version) < 0) {
@@ -141,35 +135,55 @@ static int read_config(int dfd, const char *dir, bool *ret_enc, repo_id *ret_uui
         }
         if (version != REPO_FORMAT_VERSION) {
                 json_decref(o);
-                return repo_error(-EPROTONOSUPPORT, "repository %s: format version %lld not supported (this is %d)",
-                                  dir, (long long) version, REPO_FORMAT_VERSION);
+                return repo_error(-EPROTONOSUPPORT, "format version %lld not supported (this is %d)",
+                                  (long long) version, REPO_FORMAT_VERSION);
         }
         if (json_unpack(o, "{s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "id", &id, "encryption", &enc, "compression",
                         &comp, "chunker", "min", &mn, "avg", &av, "max", &mx, "pack_size", &ps) < 0 ||
-            repo_id_from_hex(id, ret_uuid) < 0 || strcmp(comp, "zstd") != 0 ||
+            repo_id_from_hex(id, &c.uuid) < 0 || strcmp(comp, "zstd") != 0 ||
             (strcmp(enc, "none") != 0 && strcmp(enc, "xchacha20poly1305") != 0) || mn < 0 || av < 0 || mx < 0 ||
             mx > REPO_CHUNK_MAX_LIMIT || ps < 4096 || ps > 256 * 1024 * 1024) {
                 json_decref(o);
                 return repo_error(REPO_E_CORRUPT, "config: malformed");
         }
-        *ret_enc = strcmp(enc, "none") != 0;
-        *ret_ch = (repo_chunker_params) {(uint32_t) mn, (uint32_t) av, (uint32_t) mx};
-        *ret_pack = (uint32_t) ps;
+        c.encrypted = strcmp(enc, "none") != 0;
+        c.chunker = (repo_chunker_params) {(uint32_t) mn, (uint32_t) av, (uint32_t) mx};
+        c.pack_size = (uint32_t) ps;
         json_decref(o);
-        if (repo_chunker_params_check(ret_ch) < 0)
+        if (repo_chunker_params_check(&c.chunker) < 0)
                 return repo_error(REPO_E_CORRUPT, "config: %s", repo_errmsg());
+        *ret = c;
+        return 0;
+}
+
+static int read_config(int dfd, const char *dir, repo_config *ret) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n = 0;
+        int k;
+
+        k = repo_read_file_at(dfd, "config", REPO_MAX_CONFIG, &buf, &n);
+        if (k == -ENOENT)
+                return repo_error(-ENOENT, "%s: not an lvss-backup repository (no config)", dir);
+        if (k < 0)
+                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
+        k = repo_config_parse((const char *) buf, n, ret);
+        if (k < 0)
+                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
         return 0;
 }
 
 int repo_probe(const char *dir, bool *ret_encrypted) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        repo_chunker_params ch;
-        repo_id uuid;
-        uint32_t ps;
+        repo_config c;
+        int k;
 
         if (dfd < 0)
                 return repo_error(-errno, "repository %s: %m", dir);
-        return read_config(dfd, dir, ret_encrypted, &uuid, &ch, &ps);
+        k = read_config(dfd, dir, &c);
+        if (k < 0)
+                return k;
+        *ret_encrypted = c.encrypted;
+        return 0;
 }
 
 repo *repo_close(repo *r) {
@@ -268,9 +282,14 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
         r->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (r->dir_fd < 0)
                 return repo_error(-errno, "repository %s: %m", dir);
-        k = read_config(r->dir_fd, dir, &r->encrypted, &r->repo_uuid, &r->chunker, &r->pack_size);
+        repo_config c;
+        k = read_config(r->dir_fd, dir, &c);
         if (k < 0)
                 return k;
+        r->encrypted = c.encrypted;
+        r->repo_uuid = c.uuid;
+        r->chunker = c.chunker;
+        r->pack_size = c.pack_size;
         k = take_lock(r, lock);
         if (k < 0)
                 return k;

@@ -7,6 +7,8 @@
  *   2  index document                     repo_index_parse_check
  *   3  backup record                      repo_record_parse (+ serialize again)
  *   4  manifest path                      repo_path_check
+ *   5  config                             repo_config_parse
+ *   6  key file                           repo_keyfile_parse
  * Inputs must never crash, leak, or be accepted with out-of-range values.
  */
 #include <stdint.h>
@@ -26,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t sel = data[0];
         data++;
         size--;
-        switch (sel % 5) {
+        switch (sel % 7) {
         case 0:
                 (void) repo_pack_header_parse(data, size, &count);
                 break;
@@ -69,6 +71,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         (void) repo_path_check(s);
                         free(s);
                 }
+                break;
+        }
+        case 5: {
+                repo_config c;
+                if (repo_config_parse((const char *) data, size, &c) == 0 &&
+                    repo_chunker_params_check(&c.chunker) < 0)
+                        abort();   /* accepted parameters must be usable */
+                break;
+        }
+        case 6: {
+                repo_keyfile kf;
+                (void) repo_keyfile_parse((const char *) data, size, &kf);
                 break;
         }
         }
