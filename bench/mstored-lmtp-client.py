@@ -9,7 +9,7 @@
       sends stdin as is, prints every reply line until the server closes
       or stops answering.
   load --socket PATH --clients N --messages M --size BYTES --rcpt FMT
-       [--ack-log FILE] [--seconds S]
+       [--ack-log FILE] [--seconds S] [--pause S]
       N concurrent sessions, each delivering M messages (or for S seconds)
       to FMT.format(client) (e.g. 'user{}@bench'); message bodies are
       deterministic (make_message) so tests can rebuild them; every
@@ -165,6 +165,8 @@ def cmd_load(a):
                         ack.write("%s %d %d\n" % (rcpt, cl, seq))
                         ack.flush()
                 seq += 1
+                if a.pause:
+                    time.sleep(a.pause)
             c.close()
         except Exception as e:  # the test kills the server on purpose
             with lock:
@@ -208,6 +210,7 @@ def main():
     l.add_argument("--rcpt", required=True)
     l.add_argument("--ack-log")
     l.add_argument("--tolerate-errors", action="store_true")
+    l.add_argument("--pause", type=float, default=0, help="seconds between messages of a client")
     m = sub.add_parser("make")
     m.add_argument("--client", type=int, required=True)
     m.add_argument("--seq", type=int, required=True)
