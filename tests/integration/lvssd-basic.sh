@@ -29,7 +29,7 @@ grep -q subscribed "$FX_DIR/writer.log" || fail "writer did not subscribe: $(cat
 sleep 0.3   # let the writer append some records
 
 echo "== full backup sequence"
-"$T/test-requestor" backup "$DATA" >"$FX_DIR/req1.log" 2>&1 || { cat "$FX_DIR/req1.log"; fail "backup sequence failed"; }
+"$T/test-requestor" backup "$DATA" --save "$FX_DIR/bcd.json" >"$FX_DIR/req1.log" 2>&1 || { cat "$FX_DIR/req1.log"; fail "backup sequence failed"; }
 cat "$FX_DIR/req1.log"
 grep -q "records consistent" "$FX_DIR/req1.log" || fail "snapshot content was not verified"
 grep -q "backup stamp stamp-1" "$FX_DIR/req1.log" || fail "writer's backup stamp did not reach the requestor"
@@ -41,6 +41,13 @@ grep -q "backup_succeeded 1" "$FX_DIR/writer.log" || fail "writer did not see ba
 shadows=$(coord ListShadows)
 [ "$(echo "$shadows" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["shadows"]))')" = 0 ] || fail "auto-release snapshot still listed after the session ended: $shadows"
 [ -z "$(ls -A "$FX_MNT/.lvss-snapshots" 2>/dev/null)" ] || fail "snapshot area not empty: $(ls -A "$FX_MNT/.lvss-snapshots")"
+
+echo "== restore with the saved components document"
+"$T/test-requestor" restore "$FX_DIR/bcd.json" >"$FX_DIR/rest.log" 2>&1 || { cat "$FX_DIR/rest.log"; fail "restore sequence failed"; }
+cat "$FX_DIR/rest.log"
+grep -q "restore target original_location" "$FX_DIR/rest.log" || fail "the writer's restore target did not reach the requestor"
+grep -q "pre_restore selected 1 additional 0 stamp stamp-1" "$FX_DIR/writer.log" || fail "writer did not see its selected component: $(cat "$FX_DIR/writer.log")"
+grep -q "post_restore status all" "$FX_DIR/writer.log" || fail "writer did not see the file restore status"
 
 echo "== calls out of order"
 "$T/test-requestor" out-of-order || fail "a call out of order was accepted"

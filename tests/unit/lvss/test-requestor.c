@@ -30,6 +30,7 @@
 #define RECORD 64
 
 static int expect_code;
+static const char *save_path;
 
 static int check(int r, lvss_backup *b, const char *what) {
         if (r < 0) {
@@ -204,6 +205,13 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
         wait_async(b, a, "backup complete");
         check(lvss_backup_save_as_json(b, &doc), b, "save");
         printf("document %zu bytes\n", strlen(doc));
+        if (save_path) {
+                FILE *f = fopen(save_path, "we");
+                if (!f || fputs(doc, f) < 0 || fclose(f) != 0) {
+                        printf("save: %s: %s\n", save_path, strerror(errno));
+                        return 1;
+                }
+        }
         lvss_free(doc);
         lvss_backup_free(b);
         printf("backup done\n");
@@ -282,6 +290,85 @@ static int do_out_of_order(void) {
         return fails ? 1 : 0;
 }
 
+static char *read_file(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *buf;
+        long n;
+
+        if (!f)
+                return NULL;
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        rewind(f);
+        buf = calloc(1, (size_t) n + 1);
+        if (buf && fread(buf, 1, (size_t) n, f) != (size_t) n) {
+                free(buf);
+                buf = NULL;
+        }
+        fclose(f);
+        return buf;
+}
+
+/* Restore sequence: every component of the saved document selected. */
+static int do_restore(const char *doc_path, bool additional) {
+        lvss_backup *b;
+        lvss_async *a;
+        char *doc = read_file(doc_path);
+        int selected = 0;
+
+        if (!doc) {
+                printf("restore: cannot read %s\n", doc_path);
+                return 1;
+        }
+        check(lvss_backup_new(&b), NULL, "connect");
+        check(lvss_backup_initialize_for_restore(b, doc), b, "initialize for restore");
+        free(doc);
+        check(lvss_backup_gather_writer_metadata(b, &a), b, "gather writer metadata");
+        wait_async(b, a, "gather writer metadata");
+        for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
+                lvss_writer_components *wc;
+                const char *inst, *wid;
+                check(lvss_backup_get_writer_components(b, (size_t) i, &wc), b, "writer components");
+                lvss_writer_components_get_writer_info(wc, &inst, &wid);
+                for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
+                        lvss_component *c;
+                        lvss_writer_components_get_component(wc, (size_t) j, &c);
+                        check(lvss_backup_set_selected_for_restore(b, wid, lvss_component_get_type(c),
+                                                                   lvss_component_get_logical_path(c),
+                                                                   lvss_component_get_name(c), 1), b, "select");
+                        check(lvss_backup_set_additional_restores(b, wid, lvss_component_get_type(c),
+                                                                  lvss_component_get_logical_path(c),
+                                                                  lvss_component_get_name(c), additional), b,
+                              "additional restores");
+                        selected++;
+                }
+        }
+        printf("selected %d component(s)\n", selected);
+        check(lvss_backup_pre_restore(b, &a), b, "pre-restore");
+        wait_async(b, a, "pre-restore");
+        for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
+                lvss_writer_components *wc;
+                const char *inst, *wid;
+                lvss_backup_get_writer_components(b, (size_t) i, &wc);
+                lvss_writer_components_get_writer_info(wc, &inst, &wid);
+                for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
+                        lvss_component *c;
+                        lvss_writer_components_get_component(wc, (size_t) j, &c);
+                        printf("component '%s' restore target %s\n", lvss_component_get_name(c),
+                               lvss_restore_target_to_string(lvss_component_get_restore_target(c)));
+                        check(lvss_backup_set_file_restore_status(b, wid, lvss_component_get_type(c),
+                                                                  lvss_component_get_logical_path(c),
+                                                                  lvss_component_get_name(c), LVSS_RS_ALL), b,
+                              "file restore status");
+                }
+        }
+        check(lvss_backup_post_restore(b, &a), b, "post-restore");
+        wait_async(b, a, "post-restore");
+        lvss_backup_free(b);
+        printf("restore done\n");
+        return 0;
+}
+
 static int do_start_and_wait(unsigned seconds) {
         lvss_backup *b;
         lvss_id id;
@@ -306,6 +393,8 @@ int main(int argc, char **argv) {
                                 persistent = true;
                         else if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc)
                                 hold = (unsigned) atoi(argv[++i]);
+                        else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc)
+                                save_path = argv[++i];
                         else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
                                 expect_code = lvss_error_from_name(argv[++i]);
                         else {
@@ -315,11 +404,14 @@ int main(int argc, char **argv) {
                 }
                 return do_backup(argv[2], persistent, hold);
         }
+        if (argc >= 3 && strcmp(argv[1], "restore") == 0)
+                return do_restore(argv[2], argc > 3 && strcmp(argv[3], "--additional-restores") == 0);
         if (argc == 2 && strcmp(argv[1], "out-of-order") == 0)
                 return do_out_of_order();
         if (argc == 3 && strcmp(argv[1], "start-set-and-wait") == 0)
                 return do_start_and_wait((unsigned) atoi(argv[2]));
-        fprintf(stderr, "usage: test-requestor backup PATH [--persistent] [--hold S] [--expect CODE]\n"
+        fprintf(stderr, "usage: test-requestor backup PATH [--persistent] [--hold S] [--expect CODE] [--save FILE]\n"
+                        "       test-requestor restore FILE [--additional-restores]\n"
                         "       test-requestor out-of-order\n"
                         "       test-requestor start-set-and-wait SECONDS\n");
         return 2;

@@ -126,10 +126,20 @@ static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *ud) {
 }
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *c, void *ud) {
+        lvss_component *comp;
+        if (lvss_writer_components_get_component(c, 0, &comp) >= 0) {
+                printf("pre_restore selected %d additional %d stamp %s\n", lvss_component_is_selected_for_restore(comp),
+                       lvss_component_get_additional_restores(comp), lvss_component_get_backup_stamp(comp) ?: "(none)");
+                (void) lvss_component_set_restore_target(comp, LVSS_RT_ORIGINAL_LOCATION);
+        }
         return event("PreRestore");
 }
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *c, void *ud) {
+        lvss_component *comp;
+        if (lvss_writer_components_get_component(c, 0, &comp) >= 0)
+                printf("post_restore status %s\n",
+                       lvss_file_restore_status_to_string(lvss_component_get_file_restore_status(comp)));
         return event("PostRestore");
 }
 
