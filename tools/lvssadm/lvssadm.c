@@ -149,7 +149,7 @@ static int parse_json_only(int argc, char **argv, int first, bool *json) {
 }
 
 static void print_value(const json_t *v) {
-        if (!v || json_is_null(v))
+        if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
                 fputs("-", stdout);
         else if (json_is_string(v))
                 fputs(json_string_value(v), stdout);

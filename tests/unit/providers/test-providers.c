@@ -471,6 +471,50 @@ static void test_reflink_preclone_btrfs(void **state) {
         preclone_catch_up(mnt, "pc-b");
 }
 
+/* No partial commit: when the second snapshot of a commit fails, the first
+ * one (already cut) is removed too (invariant 5). */
+static void test_no_partial_commit(void **state) {
+        const char *x = getenv("LVSS_TEST_XFS"), *b = getenv("LVSS_TEST_BTRFS");
+        char d1[600], d2[600], f[700], area[700];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        const lvss_provider *p = &lvss_provider_reflink, *chosen;
+        lvss_provider_snapshot s1 = { .version = LVSS_PROVIDER_VERSION }, s2 = { .version = LVSS_PROVIDER_VERSION };
+        lvss_provider_snapshot *v[2] = { &s1, &s2 };
+        struct stat st;
+
+        if (!x || !b)
+                skip();
+        fmt(d1, sizeof(d1), "%s/np1", x);
+        fmt(d2, sizeof(d2), "%s/np2", b);
+        assert_int_equal(mkdir(d1, 0755), 0);
+        assert_int_equal(mkdir(d2, 0755), 0);
+        fmt(f, sizeof(f), "%s/a", d1);
+        write_file(f, "a", 0644);
+        fmt(f, sizeof(f), "%s/b", d2);
+        write_file(f, "b", 0644);
+        strcpy(s1.snapshot_id, "np-1");
+        strcpy(s2.snapshot_id, "np-2");
+        assert_non_null(realpath(d1, s1.original));
+        assert_non_null(realpath(d2, s2.original));
+        assert_int_equal(lvss_provider_choose(d1, "reflink", &chosen, s1.volume, why), 0);
+        assert_int_equal(lvss_provider_choose(d2, "reflink", &chosen, s2.volume, why), 0);
+        assert_int_equal(p->prepare(&s1, why), 0);
+        assert_int_equal(p->prepare(&s2, why), 0);
+        /* Sabotage the second: its snapshot area disappears. */
+        fmt(area, sizeof(area), "%s/.lvss-snapshots", b);
+        char cmd[800];
+        fmt(cmd, sizeof(cmd), "rm -rf '%s'", area);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(p->pre_commit(v, 2, why), 0);
+        assert_true(p->commit(v, 2, why) < 0);
+        assert_non_null(strstr(why, "snapshot area missing"));
+        assert_int_equal(stat(s1.priv, &st), -1);          /* first one undone */
+        fmt(f, sizeof(f), "%s/.lvss-snapshots/.np-1.pre", x);
+        assert_int_equal(stat(f, &st), -1);
+        assert_int_equal(p->abort(&s1, why), 0);            /* abort stays harmless */
+        assert_int_equal(p->abort(&s2, why), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choose_errors),
@@ -481,6 +525,7 @@ int main(void) {
                 cmocka_unit_test(test_xfs_without_reflink),
                 cmocka_unit_test(test_reflink_preclone_xfs),
                 cmocka_unit_test(test_reflink_preclone_btrfs),
+                cmocka_unit_test(test_no_partial_commit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
