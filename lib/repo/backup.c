@@ -37,6 +37,7 @@ struct repo_backup {
         const repo_file **ref;
         size_t n_ref;
         uint8_t *ref_seen;         /* per ref entry: the path exists in this run */
+        bool track_changes;
         repo_stats stats;
         repo_progress_fn progress;
         void *progress_userdata;
@@ -133,6 +134,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
         if (!b)
                 return -ENOMEM;
         b->r = r;
+        b->track_changes = true;
         clock_gettime(CLOCK_MONOTONIC, &b->start);
         b->rec = calloc(1, sizeof *b->rec);
         b->rec->type = type;
@@ -170,6 +172,14 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 return k;
         *ret = TAKE_PTR(b);
         return 0;
+}
+
+void repo_backup_set_track_changes(repo_backup *b, bool on) {
+        b->track_changes = on;
+}
+
+const repo_record *repo_backup_base(const repo_backup *b) {
+        return b->n_chain ? b->chain[b->n_chain - 1] : NULL;
 }
 
 void repo_backup_set_progress(repo_backup *b, repo_progress_fn fn, void *userdata) {
@@ -303,7 +313,7 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         k = repo_path_check(path);
         if (k < 0)
                 return k;
-        if (b->ref) {
+        if (b->ref && b->track_changes) {
                 const repo_file *old = ref_find(b, path);
                 if (old && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
                     old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) {
@@ -512,7 +522,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         }
         b->first_new_pack = (uint32_t) b->r->index.n_packs;
         /* Paths of the base view not seen in this run are recorded as deleted. */
-        for (size_t i = 0; i < b->n_ref; i++) {
+        for (size_t i = 0; b->track_changes && i < b->n_ref; i++) {
                 if (b->ref_seen[i])
                         continue;
                 char **d = reallocarray(b->rec->deleted, b->rec->n_deleted + 1, sizeof *d);

@@ -184,6 +184,15 @@ typedef struct repo_backup repo_backup;
  * The repository must be open REPO_LOCK_EXCLUSIVE. */
 int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **ret);
 void repo_backup_set_progress(repo_backup *b, repo_progress_fn fn, void *userdata);
+/* Incremental/differential: leave out files unchanged since the base (size,
+ * mode, mtime) and record vanished ones as deleted.  On by default
+ * (backup-dir); the application-aware create turns it off, since there the
+ * writers' metadata decides which files an incremental holds. */
+void repo_backup_set_track_changes(repo_backup *b, bool on);
+/* The base record (newest of the chain) of an incremental/differential, NULL
+ * for full/copy; borrowed, valid while b lives.  Its writers[].stamp are the
+ * previous stamps to hand to the writers. */
+const repo_record *repo_backup_base(const repo_backup *b);
 int repo_backup_add_component(repo_backup *b, const char *component);
 int repo_backup_set_components_doc(repo_backup *b, const char *json);
 int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadata, const char *stamp);

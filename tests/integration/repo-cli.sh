@@ -50,6 +50,15 @@ export LVSS_BACKUP_PASSWORD=s3cret
 expect_rc 0 "$B" list --repo enc --json
 [ "$(jget 'len(d["backups"])' <out.txt)" = 0 ] || fail "new repository not empty"
 
+# -- the password asked on a terminal (script(1) gives the command a pty)
+if command -v script >/dev/null; then
+    printf 'ttypw\nttypw\n' | env -u LVSS_BACKUP_PASSWORD script -qec "$B init --repo ttyrepo" /dev/null >tty.out 2>&1 || fail "init on a terminal: $(cat tty.out)"
+    grep -q "Repeat password" tty.out || fail "no confirmation prompt: $(cat tty.out)"
+    printf 'ttypw\n' | env -u LVSS_BACKUP_PASSWORD script -qec "$B list --repo ttyrepo" /dev/null >tty.out 2>&1 || fail "list on a terminal: $(cat tty.out)"
+    printf 'nope\n' | env -u LVSS_BACKUP_PASSWORD script -qec "$B list --repo ttyrepo" /dev/null >tty.out 2>&1
+    grep -q "wrong password" tty.out || fail "wrong password on a terminal: $(cat tty.out)"
+fi
+
 # -- incremental without full refused
 expect_rc 1 "$B" backup-dir --repo enc --type incremental src
 grep -q "no usable full backup" err.txt || fail "incremental without full: $(cat err.txt)"

@@ -34,11 +34,11 @@ static int ask(const char *prompt, char **ret) {
         if (tcgetattr(fileno(tty), &old) == 0) {
                 noecho = old;
                 noecho.c_lflag &= ~(tcflag_t) ECHO;
-                restore = tcsetattr(fileno(tty), TCSAFLUSH, &noecho) == 0;
+                restore = tcsetattr(fileno(tty), TCSANOW, &noecho) == 0;
         }
         char *got = fgets(buf, PASSWORD_MAX, tty);
         if (restore)
-                (void) tcsetattr(fileno(tty), TCSAFLUSH, &old);
+                (void) tcsetattr(fileno(tty), TCSANOW, &old);
         fputc('\n', tty);
         fclose(tty);
         if (!got)

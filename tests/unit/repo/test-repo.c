@@ -393,6 +393,21 @@ static void test_types_and_chains(void **state) {
                 repo_record_free(chain[i]);
         free(chain);
 
+        /* without change tracking an incremental holds what it is given, nothing is "deleted" */
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_INCREMENTAL, NULL, &b), 0);
+        assert_non_null(repo_backup_base(b));
+        assert_string_equal(repo_backup_base(b)->writers[0].stamp, "stamp-1");
+        repo_backup_set_track_changes(b, false);
+        snprintf(p, sizeof p, "%s/sub", f->src);
+        assert_int_equal(repo_backup_add_tree(b, p, "src/sub"), 0);
+        repo_id inc4;
+        assert_int_equal(repo_backup_commit(b, &inc4), 0);
+        b = repo_backup_free(b);
+        assert_int_equal(repo_load_backup(r, &inc4, &rec), 0);
+        assert_int_equal(rec->n_files, 2);
+        assert_int_equal(rec->n_deleted, 0);
+        rec = repo_record_free(rec);
+
         /* a differential based on an incremental is refused */
         assert_int_equal(repo_backup_new(r, REPO_BACKUP_DIFFERENTIAL, &inc1, &b), -EINVAL);
         /* a full does not take a base */
