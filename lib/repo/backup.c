@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -313,6 +314,10 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         k = repo_path_check(path);
         if (k < 0)
                 return k;
+        json_t *utf8 = json_string(path);   /* records are JSON: names must be UTF-8 */
+        if (!utf8)
+                return repo_error(-EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
+        json_decref(utf8);
         if (b->ref && b->track_changes) {
                 const repo_file *old = ref_find(b, path);
                 if (old && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
@@ -485,6 +490,10 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
         return k;
 }
 
+static int file_cmp(const void *a, const void *b) {
+        return strcmp(((const repo_file *) a)->path, ((const repo_file *) b)->path);
+}
+
 int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         _cleanup_free_ char *json = NULL;
         _cleanup_free_ uint8_t *sealed = NULL;
@@ -533,6 +542,12 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                         return -ENOMEM;
                 b->rec->n_deleted++;
         }
+        /* The manifest is sorted by path; a path stored twice (overlapping sources) is refused. */
+        qsort(b->rec->files, b->rec->n_files, sizeof(repo_file), file_cmp);
+        for (size_t i = 1; i < b->rec->n_files; i++)
+                if (strcmp(b->rec->files[i - 1].path, b->rec->files[i].path) == 0)
+                        return repo_error(-EINVAL, "'%s' would be stored twice (overlapping sources?)",
+                                          b->rec->files[i].path);
         (void) gethostname(host, sizeof host - 1);
         b->rec->hostname = strdup(host);
         b->rec->time_ns = now_ns(CLOCK_REALTIME);

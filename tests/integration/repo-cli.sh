@@ -88,6 +88,13 @@ expect_rc 0 "$B" backup-dir --repo enc --type differential --based-on "${FULL:0:
 expect_rc 2 "$B" backup-dir --repo enc --type differential --based-on "$INC" src
 grep -q "must be based on a full" err.txt || fail "differential on incremental: $(cat err.txt)"
 
+# -- overlapping sources and non-UTF-8 names are refused with a clear message
+expect_rc 2 "$B" backup-dir --repo enc src src/db
+grep -q "stored twice" err.txt || fail "overlap message: $(cat err.txt)"
+mkdir -p odd && touch "odd/$(printf 'bad\xffname')"
+expect_rc 2 "$B" backup-dir --repo enc odd
+grep -q "UTF-8" err.txt || fail "UTF-8 message: $(cat err.txt)"
+
 # -- list and show
 expect_rc 0 "$B" list --repo enc --json
 [ "$(jget 'len(d["backups"])' <out.txt)" = 4 ] || fail "list count"
