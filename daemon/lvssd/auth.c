@@ -13,6 +13,10 @@
  *   group:mail = writer
  *   user:root = both
  *
+ *   [limits]
+ *   set-timeout = 1800         # seconds a session may hold the set in
+ *                              # creation before DoSnapshotSet (0 = none)
+ *
  * A user rule decides alone.  Otherwise group rules are combined: any "deny"
  * denies, else the union of the roles they grant; a group rule for "backup"
  * replaces its default.  Lines are at most 1024 bytes, at most 1024 rules.
@@ -69,7 +73,7 @@ int auth_load_config(Manager *m, const char *path) {
         _cleanup_(fclosep_) FILE *f = NULL;
         char line[1026];
         unsigned lineno = 0;
-        bool in_access = false;
+        bool in_access = false, in_limits = false;
 
         f = fopen(path, "re");
         if (!f) {
@@ -93,13 +97,29 @@ int auth_load_config(Manager *m, const char *path) {
                         continue;
                 if (*s == '[') {
                         in_access = strcmp(s, "[access]") == 0;
-                        if (!in_access) {
+                        in_limits = strcmp(s, "[limits]") == 0;
+                        if (!in_access && !in_limits) {
                                 fprintf(stderr, "lvssd: config '%s' line %u: unknown section %s\n", path, lineno, s);
                                 return -EINVAL;
                         }
                         continue;
                 }
                 eq = strchr(s, '=');
+                if (in_limits && eq) {
+                        char *end;
+                        unsigned long secs;
+                        *eq = 0;
+                        key = strip(s);
+                        val = strip(eq + 1);
+                        secs = strtoul(val, &end, 10);
+                        if (strcmp(key, "set-timeout") != 0 || !*val || *end || secs > 86400 * 7) {
+                                fprintf(stderr, "lvssd: config '%s' line %u: expected 'set-timeout = SECONDS' in [limits]\n",
+                                        path, lineno);
+                                return -EINVAL;
+                        }
+                        m->set_timeout_usec = (uint64_t) secs * 1000000ULL;
+                        continue;
+                }
                 if (!in_access || !eq) {
                         fprintf(stderr, "lvssd: config '%s' line %u: expected 'user:NAME = ROLE' in [access]\n",
                                 path, lineno);

@@ -103,6 +103,17 @@ static int method_status(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return reply_json(msg, o);
 }
 
+static int method_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        char *text = counters_to_prometheus(userdata);
+        int r;
+
+        if (!text)
+                return bus_error_set(error, -ENOMEM, "out of memory");
+        r = sd_bus_reply_method_return(msg, "s", text);
+        free(text);
+        return r;
+}
+
 static int method_writer_metadata(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int r;
@@ -170,6 +181,7 @@ static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_METHOD("ListShadows", "", "s", method_list_shadows, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Status", "", "s", method_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("WriterMetadata", "", "s", method_writer_metadata, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Metrics", "", "s", method_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("DeleteShadows", "ssb", "uss", method_delete_shadows, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

@@ -136,3 +136,44 @@ int bus_reply_error(sd_bus_message *call, int code, const char *fmt, ...) {
         sd_bus_error_free(&error);
         return r;
 }
+
+/* The counters in Prometheus text exposition format (ARCHITECTURE §7). */
+char *counters_to_prometheus(const Manager *m) {
+        const Counters *c = &m->counters;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        uint64_t cum = 0;
+
+        if (!f)
+                return NULL;
+#define COUNTER(name, help, v) \
+        fprintf(f, "# HELP lvss_" name " " help "\n# TYPE lvss_" name " counter\nlvss_" name " %llu\n", \
+                (unsigned long long) (v))
+        COUNTER("sets_created_total", "Snapshot sets created.", c->sets_created);
+        COUNTER("sets_failed_total", "Snapshot sets that failed.", c->sets_failed);
+        COUNTER("sets_aborted_total", "Snapshot sets aborted.", c->sets_aborted);
+        COUNTER("snapshots_created_total", "Snapshots created.", c->snapshots_created);
+        COUNTER("snapshots_deleted_total", "Snapshots deleted.", c->snapshots_deleted);
+        COUNTER("writer_failures_total", "Writer events that failed, vetoed or timed out.", c->writer_failures);
+        COUNTER("requestor_disconnects_total", "Requestors that left with a session open.", c->requestor_disconnects);
+#undef COUNTER
+        fprintf(f, "# HELP lvss_freeze_window_seconds First Freeze to last Thaw of each snapshot set.\n"
+                   "# TYPE lvss_freeze_window_seconds histogram\n");
+        for (size_t i = 0; i < ELEMENTSOF(bucket_ms); i++) {
+                cum += c->freeze_hist[i];
+                fprintf(f, "lvss_freeze_window_seconds_bucket{le=\"%g\"} %llu\n", bucket_ms[i] / 1000.0,
+                        (unsigned long long) cum);
+        }
+        cum += c->freeze_hist[ELEMENTSOF(bucket_ms)];
+        fprintf(f, "lvss_freeze_window_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long) cum);
+        fprintf(f, "lvss_freeze_window_seconds_count %llu\n", (unsigned long long) cum);
+        fprintf(f, "# HELP lvss_writers Registered writers.\n# TYPE lvss_writers gauge\nlvss_writers %zu\n", m->n_writers);
+        fprintf(f, "# HELP lvss_set_in_progress 1 while a snapshot set is being created.\n"
+                   "# TYPE lvss_set_in_progress gauge\nlvss_set_in_progress %d\n", m->set_owner ? 1 : 0);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}

@@ -43,6 +43,7 @@
 #define MAX_SET_VOLUMES 64
 #define EVENT_TIMEOUT_USEC (120ULL * 1000000ULL)   /* non-freeze writer events */
 #define IDENTIFY_TIMEOUT_USEC (30ULL * 1000000ULL)
+#define DEFAULT_SET_TIMEOUT_USEC (1800ULL * 1000000ULL)
 
 typedef struct Manager Manager;
 typedef struct Writer Writer;
@@ -150,6 +151,7 @@ struct Session {
         size_t n_writers;
         uint64_t freeze_begin, freeze_window;
         int set_error;                  /* first failure of the running step */
+        sd_event_source *set_timer;     /* sequence timer while holding the set */
 };
 
 typedef enum SnapState { SNAP_ADDED, SNAP_PREPARED, SNAP_CREATED } SnapState;
@@ -193,6 +195,7 @@ struct Manager {
         Counters counters;
         AccessRule *rules;
         size_t n_rules;
+        uint64_t set_timeout_usec;      /* StartSnapshotSet -> DoSnapshotSet limit; 0 = none */
 };
 
 /* auth.c */
@@ -211,6 +214,7 @@ typedef enum EventKind {
 void ev_log(EventKind kind, int priority, const char *set_id, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void counters_freeze_window(Manager *m, uint64_t usec);
 json_t *counters_to_json(const Manager *m);
+char *counters_to_prometheus(const Manager *m);
 
 /* bus-level error helper: set an org.lvss.Error.* error for an LVSS_E_* code
  * (or a System.Error for errno); returns code. */

@@ -86,6 +86,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvssd: unexpected argument '%s'; see --help\n", argv[optind]);
                 return 2;
         }
+        m.set_timeout_usec = DEFAULT_SET_TIMEOUT_USEC;
         m.state_dir = strdup(state_dir);
         m.config_path = strdup(config);
         if (!m.state_dir || !m.config_path)

@@ -118,6 +118,14 @@ static json_t *event_args(Session *s, SessionWriter *sw) {
         json_object_set_new(o, "snapshotSetId", s->set_id[0] ? json_string(s->set_id) : json_null());
         json_object_set_new(o, "context", json_integer(s->context));
         json_object_set_new(o, "level", json_string(lvss_application_level_to_string(sw->level)));
+        /* The paths of the set [GetCurrentVolumeArray], known from AddToSnapshotSet on. */
+        if (s->set_id[0]) {
+                json_t *vols = json_array();
+                for (Snap *x = s->m->snaps; x; x = x->next)
+                        if (strcmp(x->ps.set_id, s->set_id) == 0)
+                                json_array_append_new(vols, json_string(x->ps.original));
+                json_object_set_new(o, "volumes", vols);
+        }
         /* The writer sees the components document restricted to itself. */
         if (s->bcd)
                 json_object_set_new(o, "document", lvss_doc_bcd_to_json_for_writer(s->bcd, sw->instance_id));
@@ -172,6 +180,7 @@ static void release_set(Session *s) {
         if (s->owns_set && s->m->set_owner == s)
                 s->m->set_owner = NULL;
         s->owns_set = false;
+        s->set_timer = sd_event_source_disable_unref(s->set_timer);
 }
 
 /* Abort the set in creation (any stage) and answer the pending call with
@@ -228,6 +237,19 @@ static void fail_set(Session *s, int code, const char *fmt, ...) {
                 (void) bus_reply_error(s->call, code, "%s", msg);
                 s->call = sd_bus_message_unref(s->call);
         }
+}
+
+/* A requestor that starts a set and then neither snapshots nor ends its
+ * session would block every other backup (vss-model §12.1): the sequence
+ * timer takes the set back. */
+static int on_set_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+
+        if (s->step != STEP_NONE)
+                return 0;  /* DoSnapshotSet is running: its own timers apply */
+        fail_set(s, LVSS_E_TIMEOUT, "snapshot set %s held for %llu s without DoSnapshotSet; aborted", s->set_id,
+                 (unsigned long long) (s->m->set_timeout_usec / 1000000ULL));
+        return 0;
 }
 
 /* The first failure among participants of the step just finished. */
@@ -821,6 +843,9 @@ static int m_start_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         s->context = ctx;
         s->m->set_owner = s;
         s->owns_set = true;
+        if (s->m->set_timeout_usec > 0)
+                (void) sd_event_add_time_relative(s->m->event, &s->set_timer, CLOCK_MONOTONIC, s->m->set_timeout_usec,
+                                                  0, on_set_timeout, s);
         s->state = S_SET_STARTED;
         return sd_bus_reply_method_return(msg, "s", s->set_id);
 }

@@ -54,6 +54,8 @@ struct lvss_writer {
         int failure, app_error;
         char failure_msg[1024];
         char *device_name;
+        char **volumes;                 /* the set's original paths */
+        size_t n_volumes;
 
         char error[512];
 };
@@ -195,7 +197,16 @@ static unsigned edit_window(const char *event) {
         return LVSS_EDIT_NONE;
 }
 
+static void volumes_clear(lvss_writer *w) {
+        for (size_t i = 0; i < w->n_volumes; i++)
+                free(w->volumes[i]);
+        free(w->volumes);
+        w->volumes = NULL;
+        w->n_volumes = 0;
+}
+
 static void event_end(lvss_writer *w) {
+        volumes_clear(w);
         lvss_doc_bcd_free(w->bcd);
         w->bcd = NULL;
         free(w->device_name);
@@ -243,6 +254,20 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 w->context = (uint32_t) json_integer_value(v);
         if ((v = json_object_get(args, "level")) && json_is_string(v))
                 (void) lvss_application_level_from_string(json_string_value(v), &w->current_level);
+        v = json_object_get(args, "volumes");
+        if (json_is_array(v) && json_array_size(v) <= LVSS_DOC_MAX_SNAPSHOTS) {
+                size_t i;
+                json_t *e;
+                w->volumes = calloc(json_array_size(v) + 1, sizeof(char *));
+                json_array_foreach(v, i, e)
+                        if (w->volumes && json_is_string(e) && json_string_length(e) < 4096)
+                                w->volumes[w->n_volumes++] = strdup(json_string_value(e));
+                for (i = 0; i < w->n_volumes; i++)
+                        if (!w->volumes[i]) {
+                                volumes_clear(w);
+                                break;
+                        }
+        }
         v = json_object_get(args, "document");
         if (v && !json_is_null(v)) {
                 char why[LVSS_DOC_WHY_MAX];
@@ -563,13 +588,13 @@ int lvss_writer_get_current_snapshot_set_id(const lvss_writer *w, lvss_id *ret) 
 int lvss_writer_get_current_volume_count(const lvss_writer *w) {
         if (!in_event(w))
                 return LVSS_E_BAD_STATE;
-        return w->bcd ? (int) w->bcd->n_snaps : 0;
+        return (int) w->n_volumes;
 }
 
 const char *lvss_writer_get_current_volume(const lvss_writer *w, size_t i) {
-        if (!in_event(w) || !w->bcd || i >= w->bcd->n_snaps)
+        if (!in_event(w) || i >= w->n_volumes)
                 return NULL;
-        return w->bcd->snaps[i].original;
+        return w->volumes[i];
 }
 
 int lvss_writer_is_path_affected(const lvss_writer *w, const char *path) {
@@ -577,8 +602,8 @@ int lvss_writer_is_path_affected(const lvss_writer *w, const char *path) {
                 return LVSS_E_BAD_STATE;
         if (!path)
                 return -EINVAL;
-        for (size_t i = 0; w->bcd && i < w->bcd->n_snaps; i++) {
-                const char *o = w->bcd->snaps[i].original;
+        for (size_t i = 0; i < w->n_volumes; i++) {
+                const char *o = w->volumes[i];
                 size_t n = strlen(o);
                 if (strncmp(path, o, n) == 0 && (path[n] == 0 || path[n] == '/' || (n == 1 && o[0] == '/')))
                         return 1;

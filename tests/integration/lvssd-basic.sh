@@ -38,6 +38,8 @@ want="Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Back
 got=$(sed -n 's/^event //p' "$FX_DIR/writer.log" | tr '\n' ' ' | sed 's/ $//')
 [ "$got" = "$want" ] || fail "writer events: got '$got', want '$want'"
 grep -q "backup_succeeded 1" "$FX_DIR/writer.log" || fail "writer did not see backup succeeded"
+grep -q "volumes 1 affected 1" "$FX_DIR/writer.log" || fail "writer did not see the set's volume at PrepareForSnapshot"
+coord Metrics | grep -q '^lvss_sets_created_total 1$' || fail "metrics: $(coord Metrics)"
 shadows=$(coord ListShadows)
 [ "$(echo "$shadows" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["shadows"]))')" = 0 ] || fail "auto-release snapshot still listed after the session ended: $shadows"
 [ -z "$(ls -A "$FX_MNT/.lvss-snapshots" 2>/dev/null)" ] || fail "snapshot area not empty: $(ls -A "$FX_MNT/.lvss-snapshots")"

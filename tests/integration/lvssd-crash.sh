@@ -107,4 +107,16 @@ if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 else
     echo "setpriv or user nobody missing: unauthorized-uid check skipped"
 fi
+echo "== a stuck requestor loses the set after set-timeout"
+kill "$FX_PID_lvssd2"; wait "$FX_PID_lvssd2" 2>/dev/null
+printf '[limits]\nset-timeout = 1\n' >"$FX_DIR/lvssd.conf"
+fixture_spawn lvssd3 "$LVSSD" --state-dir "$FX_DIR/state" --config "$FX_DIR/lvssd.conf"
+fixture_wait_name org.lvss.Coordinator1
+fixture_spawn stuck "$T/test-requestor" start-set-and-wait 30
+wait_log "$FX_DIR/stuck.log" started
+coord Status | grep -q '"set_in_progress":null' && fail "set not in progress"
+sleep 1.5
+coord Status | grep -q '"set_in_progress":null' || fail "the stuck set was not taken back: $(coord Status)"
+grep -q "without DoSnapshotSet" "$FX_DIR/lvssd3.log" || fail "no set-failed event for the stuck set"
+"$T/test-requestor" backup "$DATA" >"$FX_DIR/r8.log" 2>&1 || { cat "$FX_DIR/r8.log"; fail "backup after a stuck set failed"; }
 echo "lvssd-crash: ok"

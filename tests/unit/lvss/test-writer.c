@@ -81,6 +81,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *c, void *ud
 }
 
 static int on_prepare_snapshot(lvss_writer *w, void *ud) {
+        printf("volumes %d affected %d\n", lvss_writer_get_current_volume_count(w), lvss_writer_is_path_affected(w, dir));
         return event("PrepareForSnapshot");
 }
 
