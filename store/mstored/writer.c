@@ -207,6 +207,17 @@ static int classify(mail_writer *mw, lvss_component *c, char *ret_sg, char *ret_
         return 0;
 }
 
+static bool group_selected(mail_writer *mw, lvss_writer_components *comps, int n, const char *name) {
+        for (int i = 0; i < n; i++) {
+                lvss_component *c = NULL;
+                char sg[DEFS_MAX_NAME + 1], db[DEFS_MAX_NAME + 1];
+                if (lvss_writer_components_get_component(comps, (size_t) i, &c) >= 0 && c &&
+                    classify(mw, c, sg, db) == 1 && strcmp(sg, name) == 0)
+                        return true;
+        }
+        return false;
+}
+
 struct prep {
         mstore_backup_type kind;
         mstore_snap *snap;
@@ -259,6 +270,10 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                         continue;
                 int k = classify(mw, c, sg, db);
                 if (k == 2) {
+                        /* A database goes with its storage group (a component
+                         * set), never alone. */
+                        if (group_selected(mw, comps, n, sg))
+                                continue;
                         session_abort(mw, "vetoed");
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0,
                                     "database %s/%s cannot be backed up alone: select storage group %s (backup is "
