@@ -313,6 +313,9 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
         if (k < 0)
                 return k;
         if (lock == REPO_LOCK_EXCLUSIVE) {
+                /* a copy made by a tool that drops empty directories (git) lacks tmp/ */
+                if (mkdirat(r->dir_fd, "tmp", 0700) < 0 && errno != EEXIST)
+                        return repo_error(-errno, "repository %s/tmp: %m", dir);
                 k = cleanup(r);
                 if (k < 0)
                         return k;
