@@ -98,9 +98,11 @@ typedef struct lvss_writer_status {
 
 /* ---------------------------------------------------------------- lifetime */
 
-/* [CreateVssBackupComponents] connect to the coordinator.  The caller owns
- * *ret.  Errors: LVSS_E_WRITER_INFRASTRUCTURE (no bus / no lvssd),
- * LVSS_E_ACCESS_DENIED, -ENOMEM. */
+/* [CreateVssBackupComponents] connect to the bus.  The caller owns *ret.
+ * lvssd itself is first contacted by initialize_for_backup/_restore (which
+ * fail with LVSS_E_WRITER_INFRASTRUCTURE when it is not running, or
+ * LVSS_E_ACCESS_DENIED).  Errors: LVSS_E_WRITER_INFRASTRUCTURE (no bus),
+ * -ENOMEM. */
 int lvss_backup_new(lvss_backup **ret);
 
 /* [Release] end the session (see top of file).  NULL-safe; returns NULL.

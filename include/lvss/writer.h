@@ -109,7 +109,7 @@ int lvss_writer_new(const lvss_writer_identity *identity, const lvss_writer_even
                     void *userdata, lvss_writer **ret);
 
 /* [Subscribe] connect to the coordinator ($LVSS_BUS or the system bus) and
- * register.  flags: LVSS_SM_* (0 = backup + restore events).  A new instance
+ * register (a synchronous call: lvssd must be running).  flags: LVSS_SM_* (0 = backup + restore events).  A new instance
  * id is made each time.  Errors: LVSS_E_WRITER_ALREADY_SUBSCRIBED,
  * LVSS_E_WRITER_INFRASTRUCTURE (lvssd not reachable), LVSS_E_ACCESS_DENIED
  * (caller not allowed to be a writer). */
@@ -139,8 +139,10 @@ int lvss_writer_get_timeout(lvss_writer *w, uint64_t *ret_usec);
 
 /* Handle whatever is pending (events are delivered from here).  Never blocks
  * beyond the callbacks themselves.  Returns >0 if it did some work (call
- * again), 0 if idle, or a negative error (e.g. -ECONNRESET: lvssd went away;
- * the writer must subscribe again). */
+ * again), 0 if idle, or a negative error (-ECONNRESET: the bus connection is
+ * lost; create and subscribe the writer again).  When lvssd itself restarts,
+ * the library notices (NameOwnerChanged) and registers again on its own,
+ * with a new instance id. */
 int lvss_writer_process(lvss_writer *w);
 
 /* Run a loop of its own until lvss_writer_stop() is called (from a callback
