@@ -63,6 +63,8 @@ struct repo {
         char **bad_index;
         char **bad_index_reason;
         size_t n_bad_index;
+        repo_progress_fn verify_progress;
+        void *verify_progress_userdata;
 };
 
 #define REPO_MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)   /* enc key, hash key, repository id */

@@ -238,6 +238,9 @@ int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir,
 
 /* ---- verifying ---- */
 
+/* Progress of repo_verify (files = objects checked, bytes_read = bytes read back). */
+void repo_set_verify_progress(repo *r, repo_progress_fn fn, void *userdata);
+
 /* Called once per damaged object: kind is "config", "key", "index", "pack",
  * "blob", "backup" or "file"; name its id or path. */
 typedef void (*repo_verify_report_fn)(const char *kind, const char *name, const char *reason, void *userdata);

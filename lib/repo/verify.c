@@ -15,10 +15,26 @@
 #include "repo-int.h"
 
 typedef struct vctx {
+        repo *r;
         repo_verify_report_fn report;
         void *userdata;
-        uint64_t problems, checked;
+        uint64_t problems, checked, bytes;
 } vctx;
+
+void repo_set_verify_progress(repo *r, repo_progress_fn fn, void *userdata) {
+        r->verify_progress = fn;
+        r->verify_progress_userdata = userdata;
+}
+
+static void progress(vctx *v, const char *what, uint64_t bytes) {
+        repo_stats st = {};
+        v->bytes += bytes;
+        if (!v->r->verify_progress)
+                return;
+        st.files = v->checked;
+        st.bytes_read = v->bytes;
+        v->r->verify_progress(&st, what, v->r->verify_progress_userdata);
+}
 
 static void report(vctx *v, const char *kind, const char *name, const char *reason) {
         /* Messages from lower layers already start with "<kind> <name>: "; keep only the reason. */
@@ -50,6 +66,7 @@ static int check_pack(repo *r, vctx *v, const repo_id *pid, uint8_t **buf, size_
                 return 0;
         }
         repo_hash_storage(data, n, &check);
+        progress(v, phex, n);
         if (memcmp(check.b, pid->b, REPO_ID_SIZE) != 0)
                 report(v, "pack", phex, "content does not match its name (damaged)");
         k = repo_pack_parse(r, data, n, &blobs, &count);
@@ -194,6 +211,7 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
                                 break;
                         }
                         total += n;
+                        progress(v, f->path, n);
                 }
                 if (!bad && total != f->size)
                         report(v, "file", f->path, "content length does not match the recorded size");
@@ -216,7 +234,7 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
 
 int repo_verify(repo *r, const repo_id *backup, repo_verify_report_fn fn, void *userdata,
                 uint64_t *ret_objects_checked) {
-        vctx v = {.report = fn, .userdata = userdata};
+        vctx v = {.r = r, .report = fn, .userdata = userdata};
         int k;
 
         for (size_t i = 0; i < r->n_bad_index; i++)

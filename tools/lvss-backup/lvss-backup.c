@@ -99,8 +99,13 @@ static void progress_fn(const repo_stats *st, const char *path, void *userdata) 
         if ((now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000 < 200)
                 return;
         p->last = now;
-        fprintf(stderr, "\r\033[K%s: %llu files, %.1f MiB read, %.1f MiB added  %.50s", p->verb,
-                (unsigned long long) st->files, st->bytes_read / 1048576.0, st->bytes_added / 1048576.0, path);
+        if (st->bytes_added)
+                fprintf(stderr, "\r\033[K%s: %llu files, %.1f MiB read, %.1f MiB added  %.50s", p->verb,
+                        (unsigned long long) st->files, st->bytes_read / 1048576.0, st->bytes_added / 1048576.0,
+                        path);
+        else
+                fprintf(stderr, "\r\033[K%s: %llu %s, %.1f MiB read  %.50s", p->verb, (unsigned long long) st->files,
+                        strcmp(p->verb, "verify") == 0 ? "objects" : "files", st->bytes_read / 1048576.0, path);
 }
 
 static void progress_done(progress *p) {
@@ -366,7 +371,11 @@ static int cmd_verify(const opts *o) {
         if (o->n_args == 1 && (k = resolve(r, o->args[0], &id)) != 0)
                 return k;
         v.problems = json_array();
+        progress p;
+        progress_init(&p, o, "verify");
+        repo_set_verify_progress(r, progress_fn, &p);
         k = repo_verify(r, o->n_args == 1 ? &id : NULL, verify_report, &v, &checked);
+        progress_done(&p);
         if (k < 0 && k != REPO_E_CORRUPT) {
                 json_decref(v.problems);
                 return fail(k);
