@@ -21,7 +21,7 @@ fixture_bus
 where="$FX_DIR (tmpfs or local disk)"
 BASE=$FX_DIR
 if [ "$(id -u)" = 0 ] && losetup -f >/dev/null 2>&1 && grep -qw xfs /proc/filesystems; then
-    fixture_xfs bench 2048
+    fixture_xfs bench $(( ${MSTORED_BENCH_GROUP_MIB:-1024} * 4 + 2048 ))
     BASE=$FX_MNT
     where="XFS on a loop device ($FX_MNT)"
 fi
@@ -110,7 +110,55 @@ EOC
     fi
 fi
 
+# Freeze window of the Mail Store Writer during full snapshots of a 1 GiB
+# storage group under LMTP load (needs root, lvssd and lvssadm).
+LVSSD=$(fx_bin daemon/lvssd/lvssd)
+LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
+GIB=${MSTORED_BENCH_GROUP_MIB:-1024}
+CYCLES=${MSTORED_BENCH_CYCLES:-20}
+fw="n/a"
+if [ "$BASE" != "$FX_DIR" ] && [ -x "$LVSSD" ] && [ -x "$LVSSADM" ]; then
+    mkdir -p "$FX_DIR/lvss-state"
+    fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/lvss-state"
+    fixture_wait_name org.lvss.Coordinator1 10
+    kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored" 2>/dev/null
+    SOCK=$FX_DIR/lmtp-w.sock
+    fixture_spawn mstoredw "$MSTORED" --data-dir "$BASE/mstored-w" --lmtp "unix:$SOCK" --server-name benchw
+    fixture_wait_name org.lvss.MailStore1 20
+    for i in $(seq 100); do grep -q "Writer subscribed" "$FX_DIR/mstoredw.log" && break; sleep 0.1; done
+    for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+    $MSTORE sg create BIG >/dev/null && $MSTORE db create BIG/DB1 >/dev/null && $MSTORE mailbox create big@bench --db BIG/DB1 \
+        || fail "big group setup"
+    for i in $(seq 0 15); do $MSTORE mailbox create "w$i@bench" --db BIG/DB1 || fail "mailbox create"; done
+    python3 "$CLIENT" load --socket "$SOCK" --clients 8 --messages $((GIB / 8)) --size 1048576 --rcpt 'big@bench' >/dev/null \
+        || fail "filling the 1 GiB group failed"
+    $LVSSADM create --type full --exec true "$BASE/mstored-w" >/dev/null 2>&1 || fail "first full backup failed"
+    echo "storage group BIG: $(du -sm "$BASE/mstored-w/BIG" | cut -f1) MiB on disk; $CYCLES full snapshots under 16-client LMTP load"
+    python3 "$CLIENT" load --socket "$SOCK" --clients 16 --seconds 3600 --pause 0.005 --size $SIZE --rcpt 'w{}@bench' \
+        >"$FX_DIR/wload.out" 2>&1 &
+    WLOAD=$!
+    : >"$FX_DIR/windows"
+    for i in $(seq "$CYCLES"); do
+        $LVSSADM create --type full --exec true --json "$BASE/mstored-w" >"$FX_DIR/c.json" 2>"$FX_DIR/c.err" \
+            || { echo "cycle $i failed: $(cat "$FX_DIR/c.err")"; continue; }
+        python3 -c '
+import json,sys
+d=json.load(open(sys.argv[1]))
+w=[x.get("freeze_window_ms") for x in d.get("writers",[]) if x.get("name")=="Mail Store Writer"]
+print(w[0] if w and w[0] is not None else d.get("freeze_window_ms",""))' "$FX_DIR/c.json" >>"$FX_DIR/windows"
+    done
+    kill "$WLOAD" 2>/dev/null; wait "$WLOAD" 2>/dev/null
+    fw=$(python3 -c '
+import sys
+v=sorted(float(x) for x in open(sys.argv[1]).read().split() if x)
+if not v: print("n/a"); sys.exit()
+med=v[len(v)//2] if len(v)%2 else (v[len(v)//2-1]+v[len(v)//2])/2
+p99=v[min(len(v)-1,int(round(0.99*(len(v)-1))))]
+print("median %.1f ms, p99 %.1f ms, max %.1f ms (%d cycles)" % (med,p99,v[-1],len(v)))' "$FX_DIR/windows")
+fi
+
 printf '%-44s %12s %12s\n' "deliveries/s (10 KiB, durable)" "1 client" "16 clients"
 printf '%-44s %12s %12s\n' "mstored (LMTP, libmstore group commit)" "$m1" "$m16"
 printf '%-44s %12s %12s\n' "SQLite (WAL, synchronous=FULL, txn/msg)" "$s1" "$s16"
 printf '%-44s %12s %12s\n' "Dovecot ($dnote)" "$d1" "$d16"
+echo "Mail Store Writer freeze window, full snapshot of a ${GIB} MiB storage group under load: $fw"
