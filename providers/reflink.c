@@ -113,6 +113,8 @@ struct copy {
         char *why;
         const char *top;       /* for messages */
         size_t patched;        /* files taken from the pre-clone (statistics) */
+        int maps;              /* ".<id>.premaps": prepare writes, commit reads; or -1 */
+        bool preparing;        /* building the pre-clone (write maps) */
 };
 
 static int set_meta(int dfd, const char *name, const struct stat *st, bool is_link) {
@@ -184,6 +186,61 @@ static int get_map(int fd, bool sync, extent **ret, size_t *ret_n) {
         return 0;
 }
 
+/* The pre-clone's extent map, saved at prepare under ".<id>.premaps/<inode
+ * of the pre-clone>", so that commit reads one map (the source's) instead
+ * of two.  Reading a map costs about 2 us per extent on XFS. */
+#define MAP_MAGIC 0x4c56534d41503031ull /* "LVSMAP01" */
+struct map_header {
+        uint64_t magic, ino, size, n;
+};
+
+static void save_map(int maps, int dst) {
+        _cleanup_free_ extent *v = NULL;
+        struct stat st;
+        size_t n = 0;
+        char name[32];
+
+        if (maps < 0 || fstat(dst, &st) < 0 || get_map(dst, true, &v, &n) < 0)
+                return;
+        snprintf(name, sizeof(name), "%llu", (unsigned long long) st.st_ino);
+        _cleanup_close_ int fd = openat(maps, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        struct map_header h = { MAP_MAGIC, st.st_ino, (uint64_t) st.st_size, n };
+        if (write(fd, &h, sizeof(h)) != (ssize_t) sizeof(h) ||
+            write(fd, v, n * sizeof(*v)) != (ssize_t) (n * sizeof(*v)))
+                (void) unlinkat(maps, name, 0); /* commit will read the map itself */
+}
+
+/* The saved map of dst, if it is there and still describes dst. */
+static int load_map(int maps, int dst, extent **ret, size_t *ret_n) {
+        struct map_header h;
+        struct stat st, mst;
+        char name[32];
+
+        if (maps < 0 || fstat(dst, &st) < 0)
+                return -ENOENT;
+        snprintf(name, sizeof(name), "%llu", (unsigned long long) st.st_ino);
+        _cleanup_close_ int fd = openat(maps, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &mst) < 0)
+                return -ENOENT;
+        if (read(fd, &h, sizeof(h)) != (ssize_t) sizeof(h) || h.magic != MAP_MAGIC || h.ino != st.st_ino ||
+            h.size != (uint64_t) st.st_size || h.n > MAX_EXTENTS ||
+            (uint64_t) mst.st_size != sizeof(h) + h.n * sizeof(extent))
+                return -EBADMSG;
+        _cleanup_free_ extent *v = malloc(h.n ? h.n * sizeof(extent) : 1);
+        if (!v)
+                return -ENOMEM;
+        if (read(fd, v, h.n * sizeof(extent)) != (ssize_t) (h.n * sizeof(extent)))
+                return -EIO;
+        for (size_t i = 1; i < h.n; i++)
+                if (v[i].logical < v[i - 1].logical + v[i - 1].length)
+                        return -EBADMSG; /* must be sorted and disjoint */
+        *ret = TAKE_PTR(v);
+        *ret_n = h.n;
+        return 0;
+}
+
 /* Flags that make a mapping's physical address meaningless for comparison. */
 #define UNSURE_FLAGS (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_ENCODED | \
                       FIEMAP_EXTENT_DATA_ENCRYPTED | FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_INLINE | \
@@ -219,22 +276,31 @@ static int clone_range(int src, int dst, uint64_t start, uint64_t end, uint64_t 
 /* Make dst (a clone of src taken earlier) identical to src by re-cloning
  * only the ranges whose mappings differ.  Returns 0, or an error after
  * which the caller clones the whole file. */
-static int patch_clone(int src, int dst, const struct stat *st) {
+static int patch_clone(int src, int dst, int maps, const struct stat *st) {
         _cleanup_free_ extent *a = NULL, *b = NULL;
         size_t na = 0, nb = 0, i = 0, j = 0;
         uint64_t size = (uint64_t) st->st_size, bs = st->st_blksize > 0 ? (uint64_t) st->st_blksize : 4096;
-        uint64_t pos, next, rs = 0, re = 0;
+        uint64_t pos, next, rs = 0, re = 0, old_size, force = UINT64_MAX;
+        struct stat dst_st;
         bool have = false;
         int r;
 
-        /* Size first: extending zeroes the tail of the old last block
-         * (copy-on-write), and the map read next must show that. */
+        if (fstat(dst, &dst_st) < 0)
+                return -errno;
+        old_size = (uint64_t) dst_st.st_size;
+        r = load_map(maps, dst, &b, &nb);
+        /* Size next: extending zeroes the tail of the old last block
+         * (copy-on-write).  A map read now shows that; a map saved at
+         * prepare does not, so then that block onwards is cloned again. */
         if (ftruncate(dst, (off_t) size) < 0)
                 return -errno;
+        if (r < 0) {
+                r = get_map(dst, true, &b, &nb);
+                if (r < 0)
+                        return r;
+        } else if (size > old_size)
+                force = old_size / bs * bs;
         r = get_map(src, true, &a, &na);
-        if (r < 0)
-                return r;
-        r = get_map(dst, true, &b, &nb);
         if (r < 0)
                 return r;
 
@@ -243,6 +309,8 @@ static int patch_clone(int src, int dst, const struct stat *st) {
                 const extent *x = cover(a, na, &i, pos, &next);
                 const extent *y = cover(b, nb, &j, pos, &next);
                 bool same;
+                if (pos < force && force < next)
+                        next = force;
                 if (!x || !y)
                         same = !x && !y; /* both holes read as zeros */
                 else
@@ -251,6 +319,10 @@ static int patch_clone(int src, int dst, const struct stat *st) {
                         same = !((x->flags | y->flags) & UNSURE_FLAGS) &&
                                (x->flags & FIEMAP_EXTENT_UNWRITTEN) == (y->flags & FIEMAP_EXTENT_UNWRITTEN) &&
                                x->physical + (pos - x->logical) == y->physical + (pos - y->logical);
+                if (pos >= force) {
+                        same = false;
+                        next = size; /* everything from the old end on */
+                }
                 if (same)
                         continue;
                 if (have && pos == re) {
@@ -337,7 +409,7 @@ static bool take_preclone(struct copy *c, int s, int dfd, int pfd, const char *n
         if (renameat(pfd, name, dfd, name) < 0)
                 return false;
         int d = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (d >= 0 && patch_clone(s, d, st) == 0) {
+        if (d >= 0 && patch_clone(s, d, c->maps, st) == 0) {
                 c->patched++;
                 *ret_fd = d;
                 return true;
@@ -360,6 +432,8 @@ static int copy_file(struct copy *c, int sfd, int dfd, int pfd, const char *name
                         return pv_fail(c->why, -errno, "'%s': create '%s' in snapshot: %m", c->top, name);
                 if (ioctl(d, FICLONE, s) < 0)
                         return pv_fail(c->why, -errno, "'%s': FICLONE of '%s' failed: %m", c->top, name);
+                if (c->preparing)
+                        save_map(c->maps, d);
         }
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
         if ((fchown(d, st->st_uid, st->st_gid) < 0 && errno != EPERM) ||
@@ -520,12 +594,14 @@ static int copy_root(struct copy *c, const char *root, int snapfd, int prefd, ch
         return 0;
 }
 
-/* Copy the unit of s into area/<target>, taking files from area/<pre> when
- * pre is not NULL.  The caller publishes or removes target. */
+/* Copy the unit of s into area/<target>.  Preparing (pre == NULL): also save
+ * each clone's extent map under area/<maps>.  Committing: take files from
+ * area/<pre> with the maps saved in area/<maps>.  The caller publishes or
+ * removes target. */
 static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, const char *pre,
-                     size_t *ret_patched, char *why) {
+                     const char *maps, size_t *ret_patched, char *why) {
         char root[LVSS_PROVIDER_PATH_MAX];
-        _cleanup_close_ int snapfd = -1, prefd = -1;
+        _cleanup_close_ int snapfd = -1, prefd = -1, mapsfd = -1;
         struct stat ast, vst;
         const char *rel;
         int r;
@@ -546,10 +622,16 @@ static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, co
                 return pv_fail(why, -errno, "'%s': open %s: %m", root, target);
         if (pre)
                 prefd = openat(area, pre, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (maps && !pre) {
+                (void) pv_rm_tree(area, maps);
+                (void) mkdirat(area, maps, 0700);
+        }
+        if (maps)
+                mapsfd = openat(area, maps, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
         struct copy c = {
                 .dev = vst.st_dev, .area_dev = ast.st_dev, .area_ino = ast.st_ino,
-                .why = why, .top = s->volume,
+                .why = why, .top = s->volume, .maps = mapsfd, .preparing = !pre,
         };
         r = rel[0] == 0 ? copy_root(&c, root, snapfd, prefd, why)
                         : copy_below_root(&c, root, rel, snapfd, prefd, why);
@@ -559,7 +641,7 @@ static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, co
 }
 
 static int reflink_prepare(lvss_provider_snapshot *snap, char *why) {
-        char root[LVSS_PROVIDER_PATH_MAX], pre[LVSS_PROVIDER_ID_MAX + 16];
+        char root[LVSS_PROVIDER_PATH_MAX], pre[LVSS_PROVIDER_ID_MAX + 16], maps[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
         int r;
 
@@ -577,11 +659,12 @@ static int reflink_prepare(lvss_provider_snapshot *snap, char *why) {
                 return pv_fail(why, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
         /* Pre-clone now, while writers still run, so that commit only has
          * to catch up.  Best effort: without it commit clones everything. */
-        r = aux_name(snap, "pre", pre, sizeof(pre));
-        if (r < 0)
-                return pv_fail(why, r, "snapshot id too long");
-        if (copy_unit(snap, area, pre, NULL, NULL, NULL) < 0)
+        if (aux_name(snap, "pre", pre, sizeof(pre)) < 0 || aux_name(snap, "premaps", maps, sizeof(maps)) < 0)
+                return pv_fail(why, -ENAMETOOLONG, "snapshot id too long");
+        if (copy_unit(snap, area, pre, NULL, maps, NULL, NULL) < 0) {
                 (void) pv_rm_tree(area, pre);
+                (void) pv_rm_tree(area, maps);
+        }
         return 0;
 }
 
@@ -591,6 +674,7 @@ static int reflink_pre_commit(lvss_provider_snapshot *const *snaps, size_t n, ch
 
 static int clone_one(lvss_provider_snapshot *s, char *why) {
         char root[LVSS_PROVIDER_PATH_MAX], partial[LVSS_PROVIDER_ID_MAX + 16], pre[LVSS_PROVIDER_ID_MAX + 16];
+        char maps[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
         int r;
 
@@ -600,9 +684,10 @@ static int clone_one(lvss_provider_snapshot *s, char *why) {
         r = pv_area_open(root, false, &area);
         if (r < 0)
                 return pv_fail(why, r, "'%s': snapshot area missing: %s", root, strerror(-r));
-        if (aux_name(s, "partial", partial, sizeof(partial)) < 0 || aux_name(s, "pre", pre, sizeof(pre)) < 0)
+        if (aux_name(s, "partial", partial, sizeof(partial)) < 0 || aux_name(s, "pre", pre, sizeof(pre)) < 0 ||
+            aux_name(s, "premaps", maps, sizeof(maps)) < 0)
                 return pv_fail(why, -ENAMETOOLONG, "snapshot id too long");
-        r = copy_unit(s, area, partial, pre, NULL, why);
+        r = copy_unit(s, area, partial, pre, maps, NULL, why);
         if (r < 0)
                 return r;
         /* Publish atomically: a directory named <id> is always complete. */
@@ -636,16 +721,18 @@ static int reflink_post_commit(lvss_provider_snapshot *const *snaps, size_t n, c
         for (size_t i = 0; i < n; i++) {
                 char pre[LVSS_PROVIDER_ID_MAX + 16];
                 _cleanup_close_ int area = -1;
-                if (pv_priv_open_area(snaps[i], &area, NULL) < 0 ||
-                    aux_name(snaps[i], "pre", pre, sizeof(pre)) < 0)
+                if (pv_priv_open_area(snaps[i], &area, NULL) < 0)
                         continue;
-                (void) pv_rm_tree(area, pre);
+                if (aux_name(snaps[i], "pre", pre, sizeof(pre)) == 0)
+                        (void) pv_rm_tree(area, pre);
+                if (aux_name(snaps[i], "premaps", pre, sizeof(pre)) == 0)
+                        (void) pv_rm_tree(area, pre);
         }
         return 0;
 }
 
 static int remove_snapshot(const lvss_provider_snapshot *snap, char *why) {
-        static const char *const suffixes[] = { "pre", "partial" };
+        static const char *const suffixes[] = { "pre", "premaps", "partial" };
         char name[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
         int r;

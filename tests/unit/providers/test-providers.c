@@ -439,6 +439,8 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         assert_int_equal(p->post_commit(v, 1, why), 0);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.pre", mnt, id);
         assert_int_equal(stat(g, &st), -1); /* dropped after thaw */
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.premaps", mnt, id);
+        assert_int_equal(stat(g, &st), -1);
 
         fmt(cmd, sizeof(cmd), "diff -r '%s' '%s'", dir, s.path);
         assert_int_equal(system(cmd), 0);
