@@ -164,7 +164,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                 deleted++;
         }
         if (deleted)
-                (void) registry_save(m);
+                (void) registry_save(m, true);  /* a deleted persistent snapshot must not come back */
         if (!found && !all)
                 return bus_error_set(error, LVSS_E_OBJECT_NOT_FOUND, "DeleteShadows: no %s %s", set_id[0] ? "snapshot set" : "snapshot",
                                      set_id[0] ? set_id : shadow_id);

@@ -247,7 +247,7 @@ int admin_writer_metadata(Manager *m, sd_bus_message *msg, sd_bus_error *error);
 
 /* registry.c */
 int registry_load_and_recover(Manager *m);
-int registry_save(Manager *m);
+int registry_save(Manager *m, bool durable);
 Snap *snap_find(Manager *m, const char *id);
 Snap *snap_new(Manager *m, Session *s, const lvss_provider *p, const char *path, const char *volume);
 void snap_unlink_free(Manager *m, Snap *x);

@@ -10,6 +10,12 @@
  *     that is not a finished persistent snapshot is an orphan: aborted
  *     (prepared) or deleted (auto-release), then dropped.
  * The file is bounded (LVSS_DOC_MAX_BYTES) and validated when read.
+ *
+ * Only two writes must be durable (fsync): the "prepared" entries before a
+ * commit, and a persistent snapshot becoming "created".  Removals and
+ * auto-release snapshots becoming "created" need not be: after a crash the
+ * older file makes the next start remove (abort or delete) what it lists,
+ * which both providers accept for snapshots already gone or complete.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,7 +164,7 @@ static char *registry_path(Manager *m, const char *suffix) {
         return p;
 }
 
-int registry_save(Manager *m) {
+int registry_save(Manager *m, bool durable) {
         _cleanup_free_ char *path = registry_path(m, ""), *tmp = registry_path(m, ".tmp");
         _cleanup_close_ int fd = -1, dfd = -1;
         json_t *root, *a;
@@ -190,7 +196,7 @@ int registry_save(Manager *m) {
                 r = -errno;
         else if (write(fd, text, len) != (ssize_t) len || write(fd, "\n", 1) != 1)
                 r = -EIO;
-        else if (fsync(fd) < 0)
+        else if (durable && fsync(fd) < 0)
                 r = -errno;
         free(text);
         if (r < 0)
@@ -199,9 +205,11 @@ int registry_save(Manager *m) {
                 r = -errno;
                 goto fail;
         }
-        dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
+        if (durable) {
+                dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        (void) fsync(dfd);
+        }
         return 0;
 fail:
         fprintf(stderr, "lvssd: snapshot registry '%s': cannot write: %s\n", path, strerror(-r));
@@ -302,5 +310,5 @@ int registry_load_and_recover(Manager *m) {
                 }
         }
         fprintf(stderr, "lvssd: snapshot registry: %zu persistent kept, %zu orphans removed\n", kept, removed);
-        return registry_save(m);
+        return registry_save(m, true);
 }

@@ -220,7 +220,7 @@ static void fail_set(Session *s, int code, const char *fmt, ...) {
                 changed = true;
         }
         if (changed)
-                (void) registry_save(m);
+                (void) registry_save(m, false);
         if (s->step != STEP_NONE || s->owns_set)
                 oneway_to_prepared(s, "Abort");
         if (code == LVSS_E_ASYNC_CANCELLED)
@@ -459,10 +459,13 @@ static void after_thaw(Session *s) {
                         (void) lvss_doc_bcd_add_snapshot(s->bcd, &d);
         }
         /* Persistent snapshots belong to nobody from now on. */
+        bool persistent = false;
         for (Snap *x = m->snaps; x; x = x->next)
-                if (x->session == s && (x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE))
+                if (x->session == s && (x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE)) {
                         x->session = NULL;
-        (void) registry_save(m);
+                        persistent = true;
+                }
+        (void) registry_save(m, persistent);
         m->counters.sets_created++;
         m->counters.snapshots_created += n;
         ev_log(EV_SET_CREATED, LOG_INFO, s->set_id, "snapshot set %s created: %zu snapshot(s), context %s, freeze window %.3f ms",
@@ -520,7 +523,7 @@ static void prepare_snapshots(Session *s) {
         }
         /* Written before anything is committed: a crash from here on leaves
          * an entry that the next start cleans up. */
-        if (any && registry_save(s->m) < 0) {
+        if (any && registry_save(s->m, true) < 0) {
                 fail_set(s, -EIO, "cannot write the snapshot registry in '%s'", s->m->state_dir);
                 return;
         }
@@ -1174,7 +1177,7 @@ void session_free(Session *s, bool vanished) {
                 changed = true;
         }
         if (changed)
-                (void) registry_save(m);
+                (void) registry_save(m, false);
         release_set(s);
         for (Session **p = &m->sessions; *p; p = &(*p)->next)
                 if (*p == s) {
