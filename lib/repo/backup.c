@@ -29,6 +29,7 @@ struct repo_backup {
         repo_record *rec;          /* being built */
         size_t cap_files;
         uint32_t first_new_pack;
+        uint32_t index_mark;       /* n_packs before this backup: rollback point */
         packer *packer;            /* compresses, seals, writes packs (its own thread) */
         uint64_t pending;          /* new blobs submitted whose location is not known yet */
         uint8_t *chunk_buf;
@@ -56,6 +57,11 @@ repo_backup *repo_backup_free(repo_backup *b) {
         if (!b)
                 return NULL;
         repo_packer_free(b->packer);
+        /* Not committed: forget this backup's packs and pending blobs, so a
+         * later backup on the same handle never deduplicates against data no
+         * index on disk will name (its packs are orphans for the next cleanup). */
+        if (!b->committed && b->r)
+                (void) repo_index_truncate(&b->r->index, b->index_mark);
         repo_record_free(b->rec);
         free(b->chunk_buf);
         for (size_t i = 0; i < b->n_chain; i++)
@@ -167,7 +173,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                         return k;
         } else if (based_on)
                 return repo_error(-EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
-        b->first_new_pack = (uint32_t) r->index.n_packs;
+        b->first_new_pack = b->index_mark = (uint32_t) r->index.n_packs;
         k = repo_packer_new(r, &b->packer);
         if (k < 0)
                 return k;
@@ -543,7 +549,8 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 b->rec->n_deleted++;
         }
         /* The manifest is sorted by path; a path stored twice (overlapping sources) is refused. */
-        qsort(b->rec->files, b->rec->n_files, sizeof(repo_file), file_cmp);
+        if (b->rec->n_files > 1)
+                qsort(b->rec->files, b->rec->n_files, sizeof(repo_file), file_cmp);
         for (size_t i = 1; i < b->rec->n_files; i++)
                 if (strcmp(b->rec->files[i - 1].path, b->rec->files[i].path) == 0)
                         return repo_error(-EINVAL, "'%s' would be stored twice (overlapping sources?)",

@@ -82,6 +82,27 @@ int repo_index_add(repo_index *ix, const repo_id *id, uint32_t pack, uint64_t of
         return 1;
 }
 
+int repo_index_truncate(repo_index *ix, uint32_t first_pack) {
+        index_entry *old = ix->slots;
+        size_t n_old = ix->n_slots;
+        int r = 0;
+
+        ix->slots = NULL;
+        ix->n_slots = ix->n_used = 0;
+        if (ix->n_packs > first_pack)
+                ix->n_packs = first_pack;
+        for (size_t i = 0; i < n_old; i++) {
+                const index_entry *e = &old[i];
+                if (!e->used || e->pack >= first_pack)
+                        continue;
+                r = repo_index_add(ix, &e->id, e->pack, index_entry_offset(e), e->length, e->raw_length, e->flags);
+                if (r < 0)
+                        break;
+        }
+        free(old);
+        return r < 0 ? r : 0;
+}
+
 int repo_index_reserve_pack(repo_index *ix, uint32_t *ret_pack) {
         if (ix->n_packs == ix->cap_packs) {
                 size_t nc = ix->cap_packs ? ix->cap_packs * 2 : 64;

@@ -120,6 +120,9 @@ index_entry *repo_index_find(repo_index *ix, const repo_id *id);
 int repo_index_add(repo_index *ix, const repo_id *id, uint32_t pack, uint64_t offset,
                    uint32_t length, uint32_t raw_length, uint8_t flags);
 int repo_index_reserve_pack(repo_index *ix, uint32_t *ret_pack);
+/* Forget the packs from first_pack on and every entry pointing there (or
+ * pending): the in-memory rollback of a backup that did not commit. */
+int repo_index_truncate(repo_index *ix, uint32_t first_pack);
 int repo_index_load_json(repo_index *ix, const char *json, size_t len);
 /* Serialize the packs [first, n_packs) as an index document. */
 int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret);

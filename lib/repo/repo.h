@@ -204,8 +204,9 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix);
 /* Flush packs, write the index, then the record (in that order, each fsynced). */
 int repo_backup_commit(repo_backup *b, repo_id *ret_id);
 const repo_stats *repo_backup_stats(const repo_backup *b);
-/* Discard an uncommitted backup: packs already written stay as orphans that the
- * next exclusive open removes. */
+/* Discard an uncommitted backup (or one whose commit failed): the handle's
+ * index forgets it, packs already written stay as orphans that the next
+ * exclusive open removes.  The repo handle remains usable. */
 repo_backup *repo_backup_free(repo_backup *b);
 
 /* ---- restoring ---- */

@@ -580,6 +580,24 @@ static void test_interrupted_backup_cleanup(void **state) {
         assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
         assert_int_equal(repo_backup_add_tree(b, f->src, "src"), 0);   /* > pack_size: packs are on disk */
         repo_backup_free(b);
+        /* the same handle backs up again: nothing may be deduplicated against the aborted run */
+        repo_stats st;
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id, &st);
+        assert_true(st.blobs_new > 0);
+        r = repo_close(r);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_SHARED, &r), 0);
+        assert_int_equal(repo_verify(r, &id, NULL, NULL, NULL), 0);
+        r = repo_close(r);
+        /* start over with only the aborted run's leftovers */
+        scratch_cleanup(f->dir);
+        free(f);
+        fx_setup(state);
+        f = *state;
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        assert_int_equal(repo_backup_add_tree(b, f->src, "src"), 0);
+        repo_backup_free(b);
         r = repo_close(r);
         char *orphan = find_first_file(f->repo, "data");
         assert_non_null(orphan);
