@@ -15,6 +15,7 @@ typedef struct pend {
 typedef struct node {
         char *path;       /* NULL once unlinked or renamed over */
         int is_dir;
+        int refs;         /* open handles */
         uint8_t *cur;     /* what reads see */
         uint64_t cur_len;
         uint8_t *dur;     /* what survives a power cut */
@@ -48,6 +49,21 @@ static uint64_t rnd(io_sim *s) {
         s->rng ^= s->rng << 25;
         s->rng ^= s->rng >> 27;
         return s->rng * 2685821657736338717ull;
+}
+
+static void node_free(node *nd);
+
+/* An unlinked node leaves the name table; its memory goes with the last handle. */
+static void forget(io_sim *s, node *nd) {
+        free(nd->path);
+        nd->path = NULL;
+        for (size_t i = 0; i < s->n; i++)
+                if (s->nodes[i] == nd) {
+                        s->nodes[i] = s->nodes[--s->n];
+                        break;
+                }
+        if (nd->refs == 0)
+                node_free(nd);
 }
 
 static node *find(io_sim *s, const char *path) {
@@ -111,6 +127,7 @@ static int s_open(const struct mstore_io *io, const char *path, int flags, mstor
                         f->sim = s;
                         f->nd = nd;
                         f->rdonly = !!(flags & MSTORE_IO_RDONLY);
+                        nd->refs++;
                         *ret = &f->base;
                 }
         }
@@ -119,6 +136,11 @@ static int s_open(const struct mstore_io *io, const char *path, int flags, mstor
 }
 
 static void s_close(mstore_file *f) {
+        sim_file *sf = (sim_file *) f;
+        pthread_mutex_lock(&sf->sim->lock);
+        if (--sf->nd->refs == 0 && !sf->nd->path)
+                node_free(sf->nd);
+        pthread_mutex_unlock(&sf->sim->lock);
         free(f);
 }
 
@@ -196,6 +218,14 @@ static void drop_pending(node *nd) {
         nd->np = 0;
 }
 
+static void node_free(node *nd) {
+        drop_pending(nd);
+        free(nd->cur);
+        free(nd->dur);
+        free(nd->path);
+        free(nd);
+}
+
 static int make_durable(node *nd) {
         uint8_t *d = malloc(nd->cur_len ? nd->cur_len : 1);
         if (!d)
@@ -252,10 +282,8 @@ static int s_rename(const struct mstore_io *io, const char *from, const char *to
                 if (!np)
                         r = -ENOMEM;
                 else {
-                        if (b && b != a) {
-                                free(b->path);
-                                b->path = NULL;
-                        }
+                        if (b && b != a)
+                                forget(s, b);
                         free(a->path);
                         a->path = np;
                 }
@@ -273,10 +301,8 @@ static int s_unlink(const struct mstore_io *io, const char *path) {
                 r = -EIO;
         else if (!a)
                 r = -ENOENT;
-        else {
-                free(a->path);
-                a->path = NULL;
-        }
+        else
+                forget(s, a);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -353,13 +379,8 @@ io_sim *io_sim_new(uint64_t seed) {
 void io_sim_free(io_sim *s) {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n; i++) {
-                drop_pending(s->nodes[i]);
-                free(s->nodes[i]->cur);
-                free(s->nodes[i]->dur);
-                free(s->nodes[i]->path);
-                free(s->nodes[i]);
-        }
+        for (size_t i = 0; i < s->n; i++)
+                node_free(s->nodes[i]);
         free(s->nodes);
         pthread_mutex_destroy(&s->lock);
         free(s);

@@ -377,7 +377,9 @@ static int precreate_tmp(log_writer *w) {
         return r;
 }
 
-/* Make generation gen the current E00.log (file not open yet). */
+/* Make generation gen the current E00.log (file not open yet).  The final
+ * header is written and synced into the file before it is renamed to
+ * E00.log, so E00.log always carries a valid header of its generation. */
 static int open_new_current(log_writer *w, uint32_t gen) {
         _cleanup_free_ char *cp = log_path_current(w->dir, w->base);
         _cleanup_free_ char *tp = log_path_tmp(w->dir, w->base);
@@ -385,32 +387,46 @@ static int open_new_current(log_writer *w, uint32_t gen) {
                 return -ENOMEM;
         mstore_file *f = NULL;
         uint64_t ct = 0;
-        int r = io_exists(w->io, tp) > 0 ? io_rename(w->io, tp, cp) : -ENOENT;
+        int r = io_exists(w->io, tp) > 0 ? 0 : -ENOENT;
         if (r >= 0) {
-                r = io_open(w->io, cp, 0, &f);
+                r = io_open(w->io, tp, 0, &f);
                 if (r >= 0)
                         r = write_header(w, f, gen, w->file_create_time, &ct);
                 if (r >= 0)
                         r = io_sync(f);
-                if (r < 0) {
-                        io_close(f);
+                io_close(f);
+                f = NULL;
+                if (r >= 0)
+                        r = io_rename(w->io, tp, cp);
+                if (r >= 0)
+                        r = io_open(w->io, cp, 0, &f);
+                if (r < 0)
                         return r;
-                }
         } else {
-                r = create_log(w, cp, gen, w->file_create_time, &f, &ct);
-                if (r == -ENOSPC || r == -EDQUOT) {
+                r = create_log(w, tp, gen, w->file_create_time, NULL, &ct);
+                if (r >= 0) {
+                        r = io_rename(w->io, tp, cp);
+                        if (r >= 0)
+                                r = io_open(w->io, cp, 0, &f);
+                        if (r < 0)
+                                return r;
+                } else if (r == -ENOSPC || r == -EDQUOT) {
                         /* Disk full: a reserve log lets us go on long enough to shut down. */
                         for (int i = 1; i <= 2 && r < 0; i++) {
                                 _cleanup_free_ char *rp = log_path_reserve(w->dir, w->base, i);
                                 if (!rp || io_exists(w->io, rp) <= 0)
                                         continue;
-                                r = io_rename(w->io, rp, cp);
-                                if (r >= 0)
-                                        r = io_open(w->io, cp, 0, &f);
+                                r = io_open(w->io, rp, 0, &f);
                                 if (r >= 0)
                                         r = write_header(w, f, gen, w->file_create_time, &ct);
                                 if (r >= 0)
                                         r = io_sync(f);
+                                io_close(f);
+                                f = NULL;
+                                if (r >= 0)
+                                        r = io_rename(w->io, rp, cp);
+                                if (r >= 0)
+                                        r = io_open(w->io, cp, 0, &f);
                                 if (r >= 0)
                                         __atomic_store_n(&w->read_only, 1, __ATOMIC_SEQ_CST);
                         }
@@ -707,6 +723,12 @@ int log_writer_open(const struct mstore_io *io, const char *dir, const char *bas
                 uint8_t end[REC_HDR];
                 rec_encode(end, REC_END, LGPOS(prev_gen, prev_end), LGPOS(prev_gen, prev_end), sig, NULL, 0, NULL, 0);
                 r = io_open(io, cp, 0, &w->cur);
+                uint8_t hb[LOG_HDR_SIZE];
+                log_hdr h;
+                const char *why;
+                if (r >= 0 && (io_pread(w->cur, hb, sizeof hb, 0) != (int64_t) sizeof hb ||
+                               log_hdr_decode(hb, sizeof hb, &h, &why) < 0 || h.gen != prev_gen))
+                        r = MSTORE_E_CORRUPT; /* E00.log is not the generation recovery ended in */
                 if (r >= 0)
                         r = io_pwrite(w->cur, end, sizeof end, prev_end);
                 if (r >= 0)

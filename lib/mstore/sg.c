@@ -286,7 +286,10 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
                 return mstore__error(r, "%s: cannot list log directory: %s", sg->log_dir, strerror(-r));
         int have_logs = ls.n > 0 || ls.has_current;
         uint32_t lowest = ls.n ? ls.low : ls.current_gen;
+        int bad_current = ls.has_current && ls.current_gen == 0;
         log_set_done(&ls);
+        if (bad_current)
+                return mstore__error(MSTORE_E_CORRUPT, "%s/%s.log: log header is damaged", sg->log_dir, sg->base);
 
         if (!have_logs) {
                 if (have_ckpt)

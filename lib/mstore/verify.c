@@ -12,6 +12,7 @@
 #include "lib/core/macro.h"
 #include "log.h"
 #include "page.h"
+#include "verify.h"
 
 static void report(mstore_verify_cb cb, void *ud, uint64_t n, const char *fmt, ...) _printf_(4, 5);
 static void report(mstore_verify_cb cb, void *ud, uint64_t n, const char *fmt, ...) {
@@ -29,9 +30,9 @@ static int ends_with(const char *s, const char *suf) {
         return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static int verify_chk(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *res) {
+static int verify_chk(const struct mstore_io *io, const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *res) {
         mstore_file *f = NULL;
-        int r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
+        int r = io_open(io, path, MSTORE_IO_RDONLY, &f);
         if (r < 0)
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint8_t *buf = malloc(2 * CKPT_SIZE);
@@ -58,16 +59,21 @@ static int verify_chk(const char *path, mstore_verify_cb cb, void *ud, mstore_ve
 }
 
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        return verify_file_io(NULL, path, cb, ud, ret);
+}
+
+int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_cb cb, void *ud,
+                   mstore_verify_result *ret) {
         mstore_verify_result res = { 0 };
         int r;
         if (ends_with(path, ".chk")) {
-                r = verify_chk(path, cb, ud, &res);
+                r = verify_chk(io, path, cb, ud, &res);
                 if (ret)
                         *ret = res;
                 return r;
         }
         mstore_file *f = NULL;
-        r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
+        r = io_open(io, path, MSTORE_IO_RDONLY, &f);
         if (r < 0)
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint64_t size = 0;
@@ -173,11 +179,16 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
 }
 
 int mstore_verify_logs(const char *dir, const char *base, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        return verify_logs_io(NULL, dir, base, cb, ud, ret);
+}
+
+int verify_logs_io(const struct mstore_io *io, const char *dir, const char *base, mstore_verify_cb cb, void *ud,
+                   mstore_verify_result *ret) {
         mstore_verify_result res = { 0 };
         if (!base)
                 base = "E00";
         log_set s;
-        int r = log_set_scan(NULL, dir, base, &s);
+        int r = log_set_scan(io, dir, base, &s);
         if (r < 0)
                 return mstore__error(r, "%s: cannot list: %s", dir, strerror(-r));
         if (!s.n && !s.has_current) {
@@ -206,7 +217,7 @@ int mstore_verify_logs(const char *dir, const char *base, mstore_verify_cb cb, v
                 log_file lf;
                 const char *why = NULL;
                 res.pages_checked++;
-                if (log_file_read(NULL, path, &lf, &why) < 0) {
+                if (log_file_read(io, path, &lf, &why) < 0) {
                         res.bad++;
                         report(cb, ud, want, "generation 0x%X (%s): %s", want, path, why);
                         prev = want ? want : prev;

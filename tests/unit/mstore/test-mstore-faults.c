@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* I/O fault injection: the Nth write or sync fails with EIO or ENOSPC; the
+ * group must report it, refuse further work (sticky) and, once reopened,
+ * hold every acknowledged commit. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "io-sim.h"
+#include "mstore/mstore.h"
+
+static mstore_sg *open_sg(io_sim *sim, int create) {
+        mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
+        o.create = create;
+        o.io = io_sim_io(sim);
+        o.log_file_size = 64 * 1024;
+        mstore_sg *sg = NULL;
+        int r = mstore_sg_open("/sg", &o, &sg);
+        if (r < 0)
+                fprintf(stderr, "open: %s\n", mstore_last_error());
+        assert_int_equal(r, 0);
+        return sg;
+}
+
+static void run(int fail_sync, int err) {
+        for (uint64_t n = 1; n <= 60; n += 3) {
+                io_sim *sim = io_sim_new(n);
+                mstore_sg *sg = open_sg(sim, 1);
+                mstore_db *db;
+                assert_int_equal(mstore_db_create(sg, "F", NULL, &db), 0);
+                if (fail_sync)
+                        io_sim_fail_sync(sim, n, err);
+                else
+                        io_sim_fail_write(sim, n, err);
+                int acked = 0, r = 0;
+                char k[32], v[600];
+                memset(v, 'x', sizeof v);
+                for (int i = 0; i < 200; i++) {
+                        mstore_txn *t;
+                        r = mstore_txn_begin(sg, &t);
+                        if (r < 0)
+                                break;
+                        snprintf(k, sizeof k, "k%05d", i);
+                        assert_int_equal(mstore_put(t, db, k, strlen(k), v, sizeof v), 0);
+                        r = mstore_txn_commit(t);
+                        if (r < 0)
+                                break;
+                        acked = i + 1;
+                }
+                mstore_sg_info info;
+                assert_int_equal(mstore_sg_get_info(sg, &info), 0);
+                if (r < 0) {
+                        assert_true(r == MSTORE_E_FAILED || r == MSTORE_E_READ_ONLY);
+                        /* sticky: nothing more is accepted */
+                        mstore_txn *t;
+                        if (r == MSTORE_E_FAILED) {
+                                assert_true(info.failed);
+                                assert_int_equal(mstore_txn_begin(sg, &t), MSTORE_E_FAILED);
+                        }
+                        assert_true(strlen(mstore_sg_last_error(sg)) > 0);
+                }
+                mstore_sg_close(sg);
+                sg = open_sg(sim, 0);
+                db = mstore_db_find(sg, "F");
+                if (!db)
+                        assert_int_equal(mstore_db_attach(sg, "F", NULL, &db), 0);
+                mstore_txn *t;
+                assert_int_equal(mstore_txn_begin(sg, &t), 0);
+                for (int i = 0; i < acked; i++) {
+                        void *got;
+                        size_t gl;
+                        snprintf(k, sizeof k, "k%05d", i);
+                        assert_int_equal(mstore_get(t, db, k, strlen(k), &got, &gl), 0);
+                        assert_int_equal(gl, sizeof v);
+                        free(got);
+                }
+                mstore_txn_abort(t);
+                assert_int_equal(mstore_sg_close(sg), 0);
+                io_sim_free(sim);
+        }
+}
+
+static void test_write_eio(void **s) { run(0, EIO); }
+static void test_write_enospc(void **s) { run(0, ENOSPC); }
+static void test_sync_eio(void **s) { run(1, EIO); }
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_eio),
+                cmocka_unit_test(test_write_enospc),
+                cmocka_unit_test(test_sync_eio),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
