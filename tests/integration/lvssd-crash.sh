@@ -64,6 +64,21 @@ stop_writer
 start_writer --freeze-timeout 5000
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r4.log" 2>&1 || { cat "$FX_DIR/r4.log"; fail "the backup after a timeout failed"; }
 
+echo "== writer killed while frozen"
+stop_writer
+start_writer --freeze-timeout 20000 --hang Freeze 30
+fixture_spawn req_wd "$T/test-requestor" backup "$DATA" --expect LVSS_E_WRITER_NOT_RESPONDING
+wait_log "$FX_DIR/$W.log" "event Freeze" 10
+t0=$(date +%s%N)
+eval kill -KILL \$FX_PID_$W
+wait_log "$FX_DIR/req_wd.log" "failed as expected" 5
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "set aborted ${ms} ms after the frozen writer died"
+grep -q "failed_at_freeze" "$FX_DIR/req_wd.log" || fail "dead writer not marked failed: $(cat "$FX_DIR/req_wd.log")"
+[ "$(count_shadows)" = 0 ] || fail "a snapshot survived the writer's death"
+[ "$(snap_area_count)" = 0 ] || fail "snapshot area not empty after the writer's death"
+start_writer --freeze-timeout 5000
+
 echo "== requestor killed with SIGKILL while its snapshot exists"
 fixture_spawn victim "$T/test-requestor" backup "$DATA" --hold 30
 wait_log "$FX_DIR/victim.log" holding 10
@@ -98,18 +113,19 @@ coord ListWriters | grep -q "Test Writer" || fail "the writer did not register a
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r6.log" 2>&1 || { cat "$FX_DIR/r6.log"; fail "backup after restart failed"; }
 
 echo "== unauthorized uid"
+mkdir -p "$FX_DIR/nobody"; chmod 777 "$FX_DIR/nobody"
 if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
     setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" backup "$DATA" \
         --expect LVSS_E_ACCESS_DENIED >"$FX_DIR/r7.log" 2>&1 || { cat "$FX_DIR/r7.log"; fail "uid nobody was not refused"; }
     grep -q "not allowed" "$FX_DIR/r7.log" || fail "refusal message unclear: $(cat "$FX_DIR/r7.log")"
-    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir /tmp >"$FX_DIR/w-nobody.log" 2>&1
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-nobody.log" 2>&1
     [ $? = 5 ] || fail "uid nobody registered as a writer: $(cat "$FX_DIR/w-nobody.log")"
 else
     echo "setpriv or user nobody missing: unauthorized-uid check skipped"
 fi
 echo "== a stuck requestor loses the set after set-timeout"
 kill "$FX_PID_lvssd2"; wait "$FX_PID_lvssd2" 2>/dev/null
-printf '[limits]\nset-timeout = 1\n' >"$FX_DIR/lvssd.conf"
+printf '[access]\nuser:nobody = both\n[limits]\nset-timeout = 1\n' >"$FX_DIR/lvssd.conf"
 fixture_spawn lvssd3 "$LVSSD" --state-dir "$FX_DIR/state" --config "$FX_DIR/lvssd.conf"
 fixture_wait_name org.lvss.Coordinator1
 fixture_spawn stuck "$T/test-requestor" start-set-and-wait 30
@@ -119,4 +135,12 @@ sleep 1.5
 coord Status | grep -q '"set_in_progress":null' || fail "the stuck set was not taken back: $(coord Status)"
 grep -q "without DoSnapshotSet" "$FX_DIR/lvssd3.log" || fail "no set-failed event for the stuck set"
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r8.log" 2>&1 || { cat "$FX_DIR/r8.log"; fail "backup after a stuck set failed"; }
+if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    echo "== a configured user may act as requestor and writer"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" out-of-order >"$FX_DIR/r9.log" 2>&1 ||
+        { cat "$FX_DIR/r9.log"; fail "user:nobody = both did not allow requestor calls"; }
+    fixture_spawn wn setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" --name "Nobody Writer"
+    for i in $(seq 100); do coord ListWriters | grep -q "Nobody Writer" && break; sleep 0.05; done
+    coord ListWriters | grep -q "Nobody Writer" || fail "user:nobody = both did not allow writer registration: $(cat "$FX_DIR/wn.log")"
+fi
 echo "lvssd-crash: ok"
