@@ -16,47 +16,124 @@
  * matched (R2), so a damaged backup never leaves a wrong file under a real name.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "repo-int.h"
 
-int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, void *filter_userdata,
-                 const repo_restore_sink *sink, repo_progress_fn progress, void *progress_userdata) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t cap = 0, n = 0;
+/* Reading and decoding blobs (pread, MAC, zstd, hash) runs on a reader
+ * thread, a few blobs ahead of the writing thread, so the two overlap.  The
+ * reader touches only what is read-only during a restore (index, keys,
+ * directory fd); the sink is called from the caller's thread only. */
+#define READ_AHEAD 4
+
+typedef struct rblob {
+        uint8_t *buf;
+        size_t n;
+        int err;
+        char msg[512];
+} rblob;
+
+typedef struct reader {
+        repo *r;
+        const repo_record *rec;
+        const size_t *sel;      /* indices of the files to restore, in order */
+        size_t n_sel;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;    /* signalled on every queue change */
+        rblob q[READ_AHEAD];
+        size_t head, count;
+        bool stop;
+} reader;
+
+static void *reader_main(void *arg) {
+        reader *rd = arg;
+
+        for (size_t s = 0; s < rd->n_sel; s++) {
+                const repo_file *f = &rd->rec->files[rd->sel[s]];
+                for (size_t j = 0; j < f->n_blobs; j++) {
+                        rblob b = {};
+                        size_t cap = 0;
+                        b.err = repo_read_blob(rd->r, &f->blobs[j], &b.buf, &cap, &b.n);
+                        if (b.err < 0)
+                                snprintf(b.msg, sizeof b.msg, "%s",
+                                         b.err == -ENOMEM ? "out of memory" : repo_errmsg());
+                        pthread_mutex_lock(&rd->lock);
+                        while (rd->count == READ_AHEAD && !rd->stop)
+                                pthread_cond_wait(&rd->cond, &rd->lock);
+                        if (rd->stop) {
+                                pthread_mutex_unlock(&rd->lock);
+                                free(b.buf);
+                                return NULL;
+                        }
+                        rd->q[(rd->head + rd->count) % READ_AHEAD] = b;
+                        rd->count++;
+                        pthread_cond_broadcast(&rd->cond);
+                        pthread_mutex_unlock(&rd->lock);
+                        if (b.err < 0)
+                                return NULL;   /* the writer stops at this blob */
+                }
+        }
+        return NULL;
+}
+
+static rblob reader_next(reader *rd) {
+        rblob b;
+        pthread_mutex_lock(&rd->lock);
+        while (rd->count == 0)
+                pthread_cond_wait(&rd->cond, &rd->lock);
+        b = rd->q[rd->head];
+        rd->head = (rd->head + 1) % READ_AHEAD;
+        rd->count--;
+        pthread_cond_broadcast(&rd->cond);
+        pthread_mutex_unlock(&rd->lock);
+        return b;
+}
+
+static void reader_stop(reader *rd) {
+        pthread_mutex_lock(&rd->lock);
+        rd->stop = true;
+        pthread_cond_broadcast(&rd->cond);
+        pthread_mutex_unlock(&rd->lock);
+        pthread_join(rd->thread, NULL);
+        for (size_t i = 0; i < rd->count; i++)
+                free(rd->q[(rd->head + i) % READ_AHEAD].buf);
+        pthread_mutex_destroy(&rd->lock);
+        pthread_cond_destroy(&rd->cond);
+}
+
+static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progress_fn progress,
+                         void *progress_userdata) {
         repo_stats st = {};
         int k;
 
-        for (size_t i = 0; i < rec->n_files; i++) {
-                const repo_file *f = &rec->files[i];
+        for (size_t s = 0; s < rd->n_sel; s++) {
+                const repo_file *f = &rd->rec->files[rd->sel[s]];
                 uint64_t total = 0;
                 void *h = NULL;
-                repo_id got;
 
-                if (filter && !filter(f, filter_userdata))
-                        continue;
-                /* The file hash covers the blob list; each blob is checked against its id as it is read. */
-                repo_hash_file(r, f->blobs, f->n_blobs, &got);
-                if (memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0)
-                        return repo_error(REPO_E_CORRUPT, "file '%s': blob list does not match the file hash", f->path);
                 k = sink->open(sink->userdata, f, &h);
                 if (k < 0)
                         return k;
                 for (size_t j = 0; j < f->n_blobs; j++) {
-                        k = repo_read_blob(r, &f->blobs[j], &buf, &cap, &n);
+                        rblob b = reader_next(rd);
+                        k = b.err;
                         if (k >= 0)
-                                k = sink->write(sink->userdata, h, buf, n);
+                                k = sink->write(sink->userdata, h, b.buf, b.n);
+                        else
+                                (void) repo_error(k, "%s", b.msg);
+                        free(b.buf);
                         if (k < 0) {
-                                int saved = k;
                                 char msg[512];
                                 snprintf(msg, sizeof msg, "%s", repo_errmsg());
                                 (void) sink->close(sink->userdata, h, f, false);
-                                return repo_error(saved, "file '%s': %s", f->path, msg);
+                                return repo_error(k, "file '%s': %s", f->path, msg);
                         }
-                        total += n;
-                        st.bytes_read += n;
+                        total += b.n;
+                        st.bytes_read += b.n;
                         if (progress)
                                 progress(&st, f->path, progress_userdata);
                 }
@@ -71,6 +148,42 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
                 st.files++;
         }
         return 0;
+}
+
+int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, void *filter_userdata,
+                 const repo_restore_sink *sink, repo_progress_fn progress, void *progress_userdata) {
+        _cleanup_free_ size_t *sel = calloc(rec->n_files + 1, sizeof(size_t));
+        reader rd = {.r = r, .rec = rec};
+        size_t n = 0;
+        int k;
+
+        if (!sel)
+                return -ENOMEM;
+        for (size_t i = 0; i < rec->n_files; i++) {
+                const repo_file *f = &rec->files[i];
+                repo_id got;
+
+                if (filter && !filter(f, filter_userdata))
+                        continue;
+                /* The file hash covers the blob list; each blob is checked against its id as it is read. */
+                repo_hash_file(r, f->blobs, f->n_blobs, &got);
+                if (memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0)
+                        return repo_error(REPO_E_CORRUPT, "file '%s': blob list does not match the file hash", f->path);
+                sel[n++] = i;
+        }
+        rd.sel = sel;
+        rd.n_sel = n;
+        pthread_mutex_init(&rd.lock, NULL);
+        pthread_cond_init(&rd.cond, NULL);
+        k = pthread_create(&rd.thread, NULL, reader_main, &rd);
+        if (k != 0) {
+                pthread_mutex_destroy(&rd.lock);
+                pthread_cond_destroy(&rd.cond);
+                return repo_error(-k, "cannot start the restore reader thread: %s", strerror(k));
+        }
+        k = restore_files(&rd, sink, progress, progress_userdata);
+        reader_stop(&rd);
+        return k;
 }
 
 typedef struct dir_sink {
