@@ -27,6 +27,7 @@
 #include <lvss/sys/provider.h>
 #include <lvss/types.h>
 
+#include "daemon/lvssd/state.h"
 #include "lib/lvss/doc.h"
 
 #define LVSSD_BUS_NAME "org.lvss.Coordinator1"
@@ -97,19 +98,7 @@ struct SessionWriter {
         int failure;
 };
 
-typedef enum SessionState {
-        S_OPEN,                 /* backup: session open */
-        S_GATHERED,             /* GatherWriterMetadata done */
-        S_SET_STARTED,          /* StartSnapshotSet */
-        S_PREPARED,             /* PrepareForBackup done */
-        S_SNAPSHOT_DONE,        /* DoSnapshotSet done */
-        S_COMPLETED,            /* BackupComplete done */
-        S_ABORTED,              /* aborted or failed; only status/abort/close */
-        S_RESTORE_OPEN,
-        S_RESTORE_GATHERED,
-        S_PRE_RESTORED,
-        S_POST_RESTORED,
-} SessionState;
+
 
 typedef enum Step {
         STEP_NONE,

@@ -43,7 +43,7 @@ const char *context_name(uint32_t ctx) {
         return (ctx & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE) ? "persistent" : "backup";
 }
 
-static const char *state_name(SnapState s) {
+static const char *snap_state_name(SnapState s) {
         return s == SNAP_CREATED ? "created" : s == SNAP_PREPARED ? "prepared" : "added";
 }
 
@@ -131,7 +131,7 @@ json_t *snap_to_json(const Snap *x) {
         json_object_set_new(o, "context_flags", json_integer(x->context));
         json_object_set_new(o, "created", json_string(created));
         json_object_set_new(o, "created_usec", json_integer((json_int_t) x->created_usec));
-        json_object_set_new(o, "state", json_string(state_name(x->state)));
+        json_object_set_new(o, "state", json_string(snap_state_name(x->state)));
         return o;
 }
 

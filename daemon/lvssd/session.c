@@ -695,19 +695,28 @@ static void step_done(Session *s) {
 
 /* ----------------------------------------------------------------- methods */
 
-static int bad_state(sd_bus_error *error, Session *s, const char *method) {
-        static const char *const names[] = {
-                [S_OPEN] = "open", [S_GATHERED] = "metadata gathered", [S_SET_STARTED] = "snapshot set started",
-                [S_PREPARED] = "prepared for backup", [S_SNAPSHOT_DONE] = "snapshot set created",
-                [S_COMPLETED] = "backup complete", [S_ABORTED] = "aborted", [S_RESTORE_OPEN] = "restore open",
-                [S_RESTORE_GATHERED] = "restore metadata gathered", [S_PRE_RESTORED] = "pre-restored",
-                [S_POST_RESTORED] = "post-restored",
+static StateView view(const Session *s) {
+        return (StateView) {
+                .state = s->state,
+                .busy = s->step != STEP_NONE,
+                .writerless = s->context & LVSS_VOLSNAP_ATTR_NO_WRITERS,
+                .gathered = s->gathered,
         };
+}
+
+static int bad_state(sd_bus_error *error, Session *s, const char *method) {
         if (s->step != STEP_NONE)
                 return bus_error_set(error, LVSS_E_BAD_STATE, "%s: session %u is busy with %s", method, s->id,
                                      step_event[s->step]);
+        if (s->state == S_SET_STARTED && !s->gathered && strcmp(method, "PrepareForBackup") == 0 &&
+            !(s->context & LVSS_VOLSNAP_ATTR_NO_WRITERS))
+                return bus_error_set(error, LVSS_E_BAD_STATE, "%s: call out of order: GatherWriterMetadata first", method);
+        if (s->context & LVSS_VOLSNAP_ATTR_NO_WRITERS &&
+            (strcmp(method, "PrepareForBackup") == 0 || strcmp(method, "BackupComplete") == 0))
+                return bus_error_set(error, LVSS_E_BAD_STATE, "%s: context %s has no writers", method,
+                                     lvss_context_to_string(s->context));
         return bus_error_set(error, LVSS_E_BAD_STATE, "%s: call out of order: session %u is %s", method, s->id,
-                             names[s->state]);
+                             state_name(s->state));
 }
 
 static int load_bcd(Session *s, sd_bus_message *msg, const char *method, sd_bus_error *error) {
@@ -817,8 +826,6 @@ static int snapshot_writers(Session *s) {
 static int m_gather_metadata(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE || (s->state != S_OPEN && s->state != S_RESTORE_OPEN) || s->gathered)
-                return bad_state(error, s, "GatherWriterMetadata");
         r = snapshot_writers(s);
         if (r < 0)
                 return bus_error_set(error, r, "out of memory");
@@ -832,8 +839,6 @@ static int m_start_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         r = sd_bus_message_read(msg, "u", &ctx);
         if (r < 0)
                 return bus_error_set(error, -EINVAL, "StartSnapshotSet: expected a context (u)");
-        if (s->restore || s->step != STEP_NONE || (s->state != S_OPEN && s->state != S_GATHERED))
-                return bad_state(error, s, "StartSnapshotSet");
         if (!lvss_context_to_string(ctx))
                 return bus_error_set(error, LVSS_E_UNSUPPORTED_CONTEXT, "StartSnapshotSet: context 0x%x is not supported", ctx);
         if (s->m->set_owner)
@@ -882,8 +887,6 @@ static int m_add_to_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         r = sd_bus_message_read(msg, "ss", &path, &prov);
         if (r < 0)
                 return bus_error_set(error, -EINVAL, "AddToSnapshotSet: expected (ss)");
-        if (s->step != STEP_NONE || (s->state != S_SET_STARTED && s->state != S_PREPARED))
-                return bad_state(error, s, "AddToSnapshotSet");
         if (path[0] != '/' || strlen(path) >= LVSS_PROVIDER_PATH_MAX)
                 return bus_error_set(error, -EINVAL, "AddToSnapshotSet: '%.200s' is not an absolute path", path);
         canon = realpath(path, NULL);
@@ -911,13 +914,6 @@ static int m_add_to_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
 static int m_prepare_for_backup(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE || s->state != S_SET_STARTED)
-                return bad_state(error, s, "PrepareForBackup");
-        if (writerless(s))
-                return bus_error_set(error, LVSS_E_BAD_STATE, "PrepareForBackup: context %s has no writers",
-                                     lvss_context_to_string(s->context));
-        if (!s->gathered)
-                return bus_error_set(error, LVSS_E_BAD_STATE, "PrepareForBackup: call out of order: GatherWriterMetadata first");
         r = load_bcd(s, msg, "PrepareForBackup", error);
         if (r < 0)
                 return r;
@@ -931,10 +927,6 @@ static int m_prepare_for_backup(Session *s, sd_bus_message *msg, sd_bus_error *e
 static int m_do_snapshot_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE)
-                return bad_state(error, s, "DoSnapshotSet");
-        if (writerless(s) ? s->state != S_SET_STARTED : s->state != S_PREPARED)
-                return bad_state(error, s, "DoSnapshotSet");
         r = load_bcd(s, msg, "DoSnapshotSet", error);
         if (r < 0)
                 return r;
@@ -955,8 +947,6 @@ static int m_do_snapshot_set(Session *s, sd_bus_message *msg, sd_bus_error *erro
 static int m_backup_complete(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE || s->state != S_SNAPSHOT_DONE || writerless(s))
-                return bad_state(error, s, "BackupComplete");
         r = load_bcd(s, msg, "BackupComplete", error);
         if (r < 0)
                 return r;
@@ -966,8 +956,6 @@ static int m_backup_complete(Session *s, sd_bus_message *msg, sd_bus_error *erro
 static int m_pre_restore(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE || s->state != S_RESTORE_GATHERED)
-                return bad_state(error, s, "PreRestore");
         r = load_bcd(s, msg, "PreRestore", error);
         if (r < 0)
                 return r;
@@ -998,8 +986,6 @@ static int m_pre_restore(Session *s, sd_bus_message *msg, sd_bus_error *error) {
 static int m_post_restore(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r;
 
-        if (s->step != STEP_NONE || s->state != S_PRE_RESTORED)
-                return bad_state(error, s, "PostRestore");
         r = load_bcd(s, msg, "PostRestore", error);
         if (r < 0)
                 return r;
@@ -1018,8 +1004,6 @@ static int m_gather_status(Session *s, sd_bus_message *msg, sd_bus_error *error)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        if (s->step != STEP_NONE || !s->gathered)
-                return bad_state(error, s, "GatherWriterStatus");
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(ssssuiist)");
@@ -1046,8 +1030,6 @@ static int m_abort(Session *s, sd_bus_message *msg, sd_bus_error *error) {
 }
 
 static int m_get_freeze_window(Session *s, sd_bus_message *msg, sd_bus_error *error) {
-        if (s->state != S_SNAPSHOT_DONE && s->state != S_COMPLETED)
-                return bad_state(error, s, "GetFreezeWindow");
         return sd_bus_reply_method_return(msg, "t", (uint64_t) s->freeze_window);
 }
 
@@ -1083,7 +1065,11 @@ int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_e
                                      s->id);
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
                 if (strcmp(table[i].name, method) == 0) {
-                        /* Only snapshot-making methods need a backup session. */
+                        StateView v = view(s);
+                        int m = method_from_name(method);
+                        /* One place decides what is in order (state.c). */
+                        if (m < 0 || state_check(&v, (Method) m) < 0)
+                                return bad_state(error, s, method);
                         return table[i].fn(s, msg, error);
                 }
         return bus_error_set(error, -EOPNOTSUPP, "unknown method %s", method);
