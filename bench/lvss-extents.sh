@@ -11,11 +11,15 @@ fixture_need_root
 cycles=${LVSS_BENCH_CYCLES:-50}
 tool=$(fx_bin tests/unit/providers/providers-cycle)
 [ -x "$tool" ] || skip "providers-cycle not built"
-report() { # label file
-    awk -v l="$1" 'NR==1{f=$0} {last=$0; if ($3>max) max=$3} END{
-        split(f,a," "); split(last,b," ");
-        printf "%-34s cycle 1: %6d extents %8.2f ms   cycle %d: %6d extents %8.2f ms  (max %.2f ms)\n",
-               l, a[2], a[3], b[1], b[2], b[3], max}' "$2"
+report() { # label file: first cycle, last cycle, median commit of the last 10 cycles, max
+    python3 - "$1" "$2" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
+last10 = sorted(float(r[2]) for r in rows[-10:])
+med = (last10[(len(last10) - 1) // 2] + last10[len(last10) // 2]) / 2
+print("%-34s cycle 1: %6s extents %7.2f ms   cycle %s: %6s extents, last 10 cycles median %7.2f ms  (max %.2f ms)"
+      % (sys.argv[1], rows[0][1], float(rows[0][2]), rows[-1][0], rows[-1][1], med, max(float(r[2]) for r in rows)))
+PY
 }
 fixture_xfs x 400
 mkdir "$FX_MNT/d1" "$FX_MNT/d2"

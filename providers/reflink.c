@@ -18,7 +18,8 @@
  * same physical blocks is identical (shared blocks are never written in
  * place), so only ranges mapped differently are cloned again with
  * FICLONERANGE (FIEMAP with FIEMAP_FLAG_SYNC first, so the map includes
- * dirty pages).  Any doubt falls back to a whole-file FICLONE.  post_commit,
+ * dirty pages; the pre-clone's own map was saved at prepare in
+ * ".<id>.premaps").  Any doubt falls back to a whole-file FICLONE.  post_commit,
  * after thaw, removes what is left of ".<id>.pre".
  *
  * Cost in the window is O(files + extents read by FIEMAP + changed ranges).

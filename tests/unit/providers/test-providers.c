@@ -392,6 +392,8 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         memset(big, 'o', 5000);
         big[5000] = 0;
         write_file(f, big, 0644);
+        fmt(f, sizeof(f), "%s/ext", dir);
+        write_file(f, big, 0644); /* 5000 bytes, extended by truncate later */
         fmt(f, sizeof(f), "%s/sub", dir);
         assert_int_equal(mkdir(f, 0755), 0);
         fmt(f, sizeof(f), "%s/sub/x", dir);
@@ -418,6 +420,8 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         assert_int_equal(truncate(f, 4097), 0);
         fmt(f, sizeof(f), "%s/gone", dir);
         assert_int_equal(unlink(f), 0);
+        fmt(f, sizeof(f), "%s/ext", dir);
+        assert_int_equal(truncate(f, (1 << 20) + 7), 0);
         fmt(f, sizeof(f), "%s/odd", dir);                  /* replaced by a new file */
         assert_int_equal(unlink(f), 0);
         write_file(f, "a different, shorter file", 0600);
