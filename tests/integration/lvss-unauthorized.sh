@@ -1,7 +1,7 @@
 #!/bin/bash
 # An unauthorized uid (nobody: not root, not in group backup) is refused with
-# a clear message and exit 5 when it creates or deletes snapshots; listing
-# needs no rights.
+# a clear message and exit 5 when it creates or deletes snapshots or
+# registers as a writer; listing needs no rights.
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
 lvss_setup
 id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
@@ -26,4 +26,13 @@ as_nobody list providers --json >"$FX_DIR/n.out" 2>"$FX_DIR/n.err"; rc=$?
 [ "$rc" = 0 ] || fail "list providers as nobody exited $rc: $(cat "$FX_DIR/n.err")"
 adm delete shadows --all
 [ "$RC" = 0 ] || fail "delete --all as root exited $RC: $(cat "$FX_DIR/err")"
+
+# Writer registration is for root and configured users only.
+mkdir -p "$FX_DIR/nobody-data"; chmod 777 "$FX_DIR/nobody-data"
+runuser -u nobody -- env LVSS_BUS="$LVSS_BUS" timeout 20 "$EW" --dir "$FX_DIR/nobody-data" --rate 0 \
+    >"$FX_DIR/n.out" 2>"$FX_DIR/n.err"; rc=$?
+[ "$rc" = 5 ] || fail "writer as nobody exited $rc, want 5: $(cat "$FX_DIR/n.err")"
+grep -qi 'denied\|not allowed\|permission' "$FX_DIR/n.err" || fail "writer refusal unclear: $(cat "$FX_DIR/n.err")"
+adm list writers --json
+[ "$(json "$FX_DIR/out.json" 'len(d["writers"])')" = 0 ] || fail "nobody's writer got registered"
 echo ok
