@@ -213,9 +213,12 @@ static void job_run(struct job *j) {
                 service_deliver(s, "", rcpts, 1, data, size, &st);
                 free(data);
                 j->r = st;
-                if (st == -ENOENT && asprintf(&j->err, "mailbox '%s': no such mailbox", addr) < 0)
-                        j->err = NULL;
-                else if (st < 0 && asprintf(&j->err, "mailbox '%s': delivery failed: %s", addr, strerror(-st)) < 0)
+                int q = 0;
+                if (st == -ENOENT)
+                        q = asprintf(&j->err, "mailbox '%s': no such mailbox", addr);
+                else if (st < 0)
+                        q = asprintf(&j->err, "mailbox '%s': delivery failed: %s", addr, strerror(-st));
+                if (q < 0)
                         j->err = NULL;
                 break;
         }

@@ -23,6 +23,8 @@ start_mstored() {
 stop_mstored() {
     kill -TERM "$FX_PID_mstored"
     wait "$FX_PID_mstored" 2>/dev/null
+    local rc=$?
+    [ "$rc" = 0 ] || fail "mstored exited $rc on SIGTERM: $(tail -20 "$FX_DIR/mstored.log")"
 }
 expect_rc() { # expect_rc RC CMD...
     local want=$1; shift
@@ -131,4 +133,6 @@ $MSTORE msg list alice@example.org --json | grep -q '"uid": 3' || fail "UID not 
 mkdir -p "$FX_DIR/x/.lvss-snapshots/s1"
 expect_rc 1 $MSTORE sg create SNAP --path "$FX_DIR/x/.lvss-snapshots/s1/SNAP"
 grep -q "snapshot" "$FX_DIR/err" || fail "snapshot path refusal message: $(cat "$FX_DIR/err")"
+stop_mstored
+grep -q "stopped cleanly" "$FX_DIR/mstored.log" || fail "mstored did not stop cleanly"
 echo "mstored-basic ok"

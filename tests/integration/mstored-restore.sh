@@ -73,4 +73,6 @@ $REQ restore --from "$FX_DIR/full" --component "Mail Store/h1/SG1" --sg-dir "$SG
     || fail "restore to an alternate location refused"
 ls "$FX_DIR/rsg"/DB1.edb >/dev/null || fail "nothing restored to the alternate location"
 [ "$(count a@h1)" = 135 ] || fail "production changed by an alternate-location restore"
+kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored"; rc=$?
+[ "$rc" = 0 ] || fail "mstored exited $rc on SIGTERM: $(tail -20 "$FX_DIR/mstored.log")"
 echo "mstored-restore ok"

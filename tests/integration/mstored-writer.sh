@@ -112,4 +112,6 @@ got=$($MSTORE msg list a@h1 --json | python3 -c 'import json,sys; print(len(json
 [ "$got" -ge $((acked + 200)) ] || fail "only $got messages for $acked acknowledged + 200"
 
 # Restore rules (PreRestore): exercised when a restore requestor exists.
+kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored"; rc=$?
+[ "$rc" = 0 ] || fail "mstored exited $rc on SIGTERM: $(tail -20 "$FX_DIR/mstored.log")"
 echo "mstored-writer ok: $acked deliveries during 6 backups"

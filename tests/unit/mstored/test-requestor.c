@@ -264,6 +264,8 @@ static int do_restore(const char *from, const char *component, const char *sg_di
         char wid[64] = "";
         if (r >= 0 && !find_writer(b, &inst, wid, sizeof(wid))) {
                 fprintf(stderr, "test-requestor: no Mail Store Writer\n");
+                lvss_backup_free(b);
+                free(bcd);
                 return 1;
         }
         if (r >= 0)
@@ -278,6 +280,8 @@ static int do_restore(const char *from, const char *component, const char *sg_di
         if (r < 0) {
                 fprintf(stderr, "test-requestor: select %s: %s (%s)\n", component, lvss_strerror(r),
                         lvss_backup_last_error(b));
+                lvss_backup_free(b);
+                free(bcd);
                 return 1;
         }
         r = lvss_backup_pre_restore(b, &a);
@@ -318,6 +322,7 @@ static int do_restore(const char *from, const char *component, const char *sg_di
                 fprintf(stderr, "test-requestor: pre-restore refused: %s (%s)\n", lvss_strerror(r),
                         lvss_backup_last_error(b));
                 lvss_backup_free(b);
+                free(bcd);
                 return 1;
         }
         char files[4096];
