@@ -25,6 +25,7 @@
 #include <lvss/lvss.h>
 
 #include "lib/core/macro.h"
+#include "providers/providers.h"
 
 #define EXIT_USAGE 2
 #define EXIT_BUSY 4
@@ -684,7 +685,8 @@ static int cmd_create(int argc, char **argv) {
         bool no_writers = false, json = false;
         lvss_backup_type type = LVSS_BT_COPY;
         create_ctx ctx = {};
-        char **paths = NULL;
+        char **paths = NULL, **units = NULL;
+        size_t n_units = 0;
         lvss_id set_id, *snap_ids = NULL;
         size_t n = 0, plen = 0;
         _cleanup_free_ char *shadow_paths = NULL;
@@ -730,6 +732,27 @@ static int cmd_create(int argc, char **argv) {
                 }
         }
 
+        /* The units the providers will snapshot: the paths themselves, and
+         * for btrfs the whole subvolume holding them, so that writers whose
+         * files live anywhere in it take part (stat only, no privileges). */
+        units = calloc(2 * n, sizeof(char *));
+        if (!units) {
+                code = fail(-ENOMEM, "create", NULL);
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char vol[LVSS_PROVIDER_PATH_MAX], why[LVSS_PROVIDER_WHY_MAX];
+                units[n_units++] = strdup(paths[i]);
+                if ((!provider || lvss_provider_find(provider) == &lvss_provider_btrfs) &&
+                    lvss_provider_btrfs.is_supported(paths[i], vol, why) == 0)
+                        units[n_units++] = strdup(vol);
+        }
+        for (size_t i = 0; i < n_units; i++)
+                if (!units[i]) {
+                        code = fail(-ENOMEM, "create", NULL);
+                        goto out;
+                }
+
         /* Persistent without --exec (it outlives this process); with --exec
          * auto-release: deleted when the session ends, even if we crash. */
         uint32_t context = exec_cmd ? (no_writers ? LVSS_CTX_FILE_SHARE_BACKUP : LVSS_CTX_BACKUP)
@@ -757,7 +780,7 @@ static int cmd_create(int argc, char **argv) {
                 code = wait_op(b, as, r, "create: gather writer metadata");
                 if (code)
                         goto out;
-                code = select_components(b, paths, n, &ctx);
+                code = select_components(b, units, n_units, &ctx);
                 if (code)
                         goto out;
         }
@@ -900,6 +923,9 @@ static int cmd_create(int argc, char **argv) {
         }
 out:
         create_ctx_done(&ctx);
+        for (size_t i = 0; units && i < n_units; i++)
+                free(units[i]);
+        free(units);
         for (size_t i = 0; paths && i < n; i++)
                 free(paths[i]);
         free(paths);
