@@ -99,7 +99,8 @@ static const char help_list[] =
 static const char help_create[] =
         "Usage: lvssadm create [--no-writers] [--exec CMD] [--provider NAME] [--type TYPE] [--json] PATH...\n"
         "Create one snapshot set covering the volumes that hold PATHs, with every writer\n"
-        "whose components live under them (unless --no-writers).\n"
+        "whose components live there: under a PATH, or anywhere in the btrfs subvolume\n"
+        "holding it (unless --no-writers).\n"
         "  --exec CMD       auto-release set: run CMD (/bin/sh -c) with LVSS_SNAPSHOT_SET_ID and\n"
         "                   LVSS_SHADOW_PATHS (lines 'original=path') in its environment; exit 0\n"
         "                   means the backup succeeded; the set is deleted afterwards.\n"
