@@ -168,10 +168,12 @@ static bool in_group(const char *group, gid_t *gids, int n) {
         return false;
 }
 
-static int roles_of(Manager *m, uid_t uid) {
+/* Roles of uid; extra: the caller's groups as the bus saw them at connect
+ * time (may be NULL), added to those of the user database. */
+static int roles_of(Manager *m, uid_t uid, const gid_t *extra, int n_extra) {
         struct passwd *pw = getpwuid(uid);
-        gid_t gids[256];
-        int n = ELEMENTSOF(gids), roles = 0;
+        gid_t gids[512];
+        int n = 256, roles = 0;
         bool backup_rule = false, deny = false;
 
         if (pw) {
@@ -182,6 +184,8 @@ static int roles_of(Manager *m, uid_t uid) {
                         n = 0;
         } else
                 n = 0;
+        for (int i = 0; i < n_extra && n < (int) ELEMENTSOF(gids); i++)
+                gids[n++] = extra[i];
         if (uid == 0)
                 roles = ROLE_WRITER | ROLE_REQUESTOR;
         for (size_t i = 0; i < m->n_rules; i++) {
@@ -204,10 +208,12 @@ static int roles_of(Manager *m, uid_t uid) {
 int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_t *ret_uid,
                sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const gid_t *gids = NULL;
         uid_t uid;
-        int r;
+        int r, n_gids;
 
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_AUGMENT, &creds);
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                      SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
                 return bus_error_set(error, LVSS_E_ACCESS_DENIED, "%s: cannot determine the caller's credentials: %s",
                                      what, strerror(-r));
@@ -218,7 +224,8 @@ int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_
                 return bus_error_set(error, LVSS_E_ACCESS_DENIED, "%s: caller's uid unknown", what);
         if (ret_uid)
                 *ret_uid = uid;
-        if (role == 0 || (roles_of(m, uid) & role))
+        n_gids = sd_bus_creds_get_supplementary_gids(creds, &gids);
+        if (role == 0 || (roles_of(m, uid, n_gids > 0 ? gids : NULL, n_gids > 0 ? n_gids : 0) & role))
                 return 0;
         ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "uid %u refused for %s", (unsigned) uid, what);
         return bus_error_set(error, LVSS_E_ACCESS_DENIED,

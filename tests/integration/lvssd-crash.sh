@@ -120,6 +120,13 @@ if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
     grep -q "not allowed" "$FX_DIR/r7.log" || fail "refusal message unclear: $(cat "$FX_DIR/r7.log")"
     setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-nobody.log" 2>&1
     [ $? = 5 ] || fail "uid nobody registered as a writer: $(cat "$FX_DIR/w-nobody.log")"
+    echo "== a member of group backup may be a requestor, not a writer"
+    if getent group backup >/dev/null; then
+        setpriv --reuid=nobody --regid=nogroup --groups=backup "$T/test-requestor" out-of-order >"$FX_DIR/r7b.log" 2>&1 ||
+            { cat "$FX_DIR/r7b.log"; fail "group backup was not allowed requestor calls"; }
+        setpriv --reuid=nobody --regid=nogroup --groups=backup "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-backup.log" 2>&1
+        [ $? = 5 ] || fail "group backup registered as a writer: $(cat "$FX_DIR/w-backup.log")"
+    fi
 else
     echo "setpriv or user nobody missing: unauthorized-uid check skipped"
 fi
