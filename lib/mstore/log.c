@@ -81,7 +81,9 @@ int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, const char **why)
 }
 
 static uint64_t rec_sum(const uint8_t *rec, uint32_t len, const uint8_t sig[16]) {
+        /* a stack state must be zeroed before a seeded reset (xxhash.h, XXH3_INITSTATE) */
         XXH3_state_t st;
+        XXH3_INITSTATE(&st);
         static const uint8_t zero[8];
         XXH3_64bits_reset_withSeed(&st, sig_seed(sig));
         XXH3_64bits_update(&st, rec, 24);
@@ -731,6 +733,10 @@ int log_writer_open(const struct mstore_io *io, const char *dir, const char *bas
                         r = MSTORE_E_CORRUPT; /* E00.log is not the generation recovery ended in */
                 if (r >= 0)
                         r = io_pwrite(w->cur, end, sizeof end, prev_end);
+                /* clear a torn tail so a closed generation holds nothing after END */
+                static const uint8_t zero[65536];
+                for (uint64_t o = prev_end + sizeof end; r >= 0 && o < h.file_size; o += sizeof zero)
+                        r = io_pwrite(w->cur, zero, (size_t) MIN((uint64_t) sizeof zero, h.file_size - o), o);
                 if (r >= 0)
                         r = roll_to(w, prev_gen + 1);
         } else if (r >= 0) {

@@ -300,6 +300,7 @@ int mstore_stream_read(mstore_txn *t, mstore_db *db, const mstore_stream_ref *re
         size_t done = 0;
         int r = 0;
         XXH3_state_t st;
+        XXH3_INITSTATE(&st);
         int whole = offset == 0 && n == s.length;
         if (whole)
                 XXH3_64bits_reset(&st);

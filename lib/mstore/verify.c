@@ -145,6 +145,21 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
         return 0;
 }
 
+/* Space after the end of a generation's data is zero-filled (preallocated,
+ * and cleared by recovery); anything else is damage or an unrecovered torn
+ * tail. */
+static int check_zero(const log_file *lf, size_t from, const char *path, mstore_verify_cb cb, void *ud) {
+        for (size_t o = from; o < lf->len; o++)
+                if (lf->data[o]) {
+                        report(cb, ud, lf->hdr.gen,
+                               "generation 0x%X (%s): data after the end of the log at offset %zu (damage, or a torn "
+                               "write from a crash: run mstoreutil recover)",
+                               lf->hdr.gen, path, o);
+                        return MSTORE_E_CORRUPT;
+                }
+        return (int) from;
+}
+
 /* Check one generation's records; returns end offset or negative. */
 static int check_records(const log_file *lf, int closed, const char *path, mstore_verify_cb cb, void *ud) {
         size_t off = LOG_HDR_SIZE;
@@ -163,7 +178,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
                                        path, off, why);
                                 return MSTORE_E_CORRUPT;
                         }
-                        return (int) off;
+                        return check_zero(lf, off, path, cb, ud);
                 }
                 if (v.type == REC_PAGE) {
                         uint64_t pgno = v.plen >= 24 ? le64(v.payload + 16) : 0;
@@ -173,7 +188,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
                         }
                 }
                 if (v.type == REC_END)
-                        return (int) off;
+                        return check_zero(lf, off + v.len, path, cb, ud);
                 off += v.len;
         }
 }
