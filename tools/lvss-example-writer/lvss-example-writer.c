@@ -447,6 +447,7 @@ int main(int argc, char **argv) {
         ex.buf = malloc(ex.record_size);
         if (ex.fd < 0 || !ex.buf) {
                 fprintf(stderr, "lvss-example-writer: %s: %s\n", path, strerror(errno));
+                free(ex.buf);
                 return 1;
         }
         struct stat st;
@@ -469,6 +470,8 @@ int main(int argc, char **argv) {
         r = lvss_writer_new(&id, &ev, &ex, &w);
         if (r < 0) {
                 fprintf(stderr, "lvss-example-writer: cannot create writer: %s\n", lvss_strerror(r));
+                close(ex.fd);
+                free(ex.buf);
                 return 1;
         }
         struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: poll returns EINTR */
@@ -476,11 +479,10 @@ int main(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
 
         r = subscribe(w, false);
-        if (r < 0) {
-                lvss_writer_free(w);
-                return r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-        }
-        r = run(&ex, w);
+        if (r < 0)
+                r = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
+        else
+                r = run(&ex, w);
         lvss_writer_free(w);
         fdatasync(ex.fd);
         close(ex.fd);
