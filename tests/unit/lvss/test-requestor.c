@@ -18,10 +18,13 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <systemd/sd-bus.h>
 
@@ -248,6 +251,10 @@ static int raw_bad_state(sd_bus *bus, const char *session, const char *method, c
         return bad;
 }
 
+static void *use_from_other_thread(void *p) {
+        return (void *) (intptr_t) lvss_backup_set_context(p, LVSS_CTX_BACKUP);
+}
+
 static int do_out_of_order(void) {
         lvss_backup *b;
         lvss_async *a = NULL;
@@ -260,6 +267,17 @@ static int do_out_of_order(void) {
         check(lvss_backup_new(&b), NULL, "connect");
         fails += expect_bad_state(lvss_backup_gather_writer_metadata(b, &a), b, "gather before initialize");
         check(lvss_backup_initialize_for_backup(b, NULL), b, "initialize for backup");
+        {
+                pthread_t t;
+                void *res;
+                pthread_create(&t, NULL, use_from_other_thread, b);
+                pthread_join(t, &res);
+                if ((int) (intptr_t) res != LVSS_E_WRONG_THREAD) {
+                        printf("FAIL use from another thread: got %s\n", lvss_error_name((int) (intptr_t) res));
+                        fails++;
+                } else
+                        printf("ok use from another thread refused with LVSS_E_WRONG_THREAD\n");
+        }
         fails += expect_bad_state(lvss_backup_do_snapshot_set(b, &a), b, "do snapshot set before start");
         fails += expect_bad_state(lvss_backup_prepare_for_backup(b, &a), b, "prepare before start");
         fails += expect_bad_state(lvss_backup_backup_complete(b, &a), b, "backup complete before snapshot");
