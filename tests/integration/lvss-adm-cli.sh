@@ -43,6 +43,23 @@ grep -q records "$FX_DIR/out.json" || fail "writer metadata lacks the component:
 adm writer-metadata
 grep -q "Component:.*records" "$FX_DIR/out.json" || fail "text writer metadata: $(cat "$FX_DIR/out.json")"
 
+# --type reaches the writer (default copy); delete one shadow by id.
+adm create --exec true "$FX_MNT"
+[ "$RC" = 0 ] || fail "create exited $RC: $(cat "$FX_DIR/err")"
+grep -q '^prepare_backup [0-9]* type=copy' "$FX_DIR/w1.events" || fail "default type is not copy: $(cat "$FX_DIR/w1.events")"
+adm create --type full --json "$FX_MNT"
+[ "$RC" = 0 ] || fail "create --type full exited $RC: $(cat "$FX_DIR/err")"
+grep -q '^prepare_backup [0-9]* type=full' "$FX_DIR/w1.events" || fail "--type full not seen by the writer"
+sid=$(json "$FX_DIR/out.json" 'd["shadows"][0]["id"]')
+adm create --no-writers "$FX_MNT"
+[ "$(shadow_count)" = 2 ] || fail "want 2 persistent shadows: $(cat "$FX_DIR/shadows.json")"
+adm delete shadows --shadow "$sid" --json
+[ "$RC" = 0 ] && [ "$(json "$FX_DIR/out.json" 'd["deleted"]')" = 1 ] || fail "delete --shadow: $RC $(cat "$FX_DIR/out.json" "$FX_DIR/err")"
+[ "$(shadow_count)" = 1 ] || fail "delete --shadow removed the wrong number"
+[ "$(json "$FX_DIR/shadows.json" 'd["shadows"][0]["id"]')" != "$sid" ] || fail "delete --shadow removed the other one"
+adm create --type bogus "$FX_MNT"
+[ "$RC" = 2 ] || fail "--type bogus exited $RC, want 2"
+
 # tmpfs: no provider can snapshot it.
 mkdir -p "$FX_DIR/tmpfs"; mount -t tmpfs none "$FX_DIR/tmpfs" && FX_MOUNTS+=("$FX_DIR/tmpfs")
 adm create --no-writers "$FX_DIR/tmpfs"

@@ -192,7 +192,12 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         example *ex = userdata;
-        log_event(ex, "prepare_backup", NULL);
+        char extra[64];
+        /* The requestor's backup type: a database would decide here what
+         * BackupComplete may truncate (full/incremental yes, copy no). */
+        snprintf(extra, sizeof(extra), "type=%s",
+                 lvss_backup_type_to_string(lvss_writer_get_backup_type(w)) ?: "undefined");
+        log_event(ex, "prepare_backup", extra);
         return misbehave(ex, w, "prepare");
 }
 
