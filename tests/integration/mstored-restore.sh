@@ -73,6 +73,16 @@ $REQ restore --from "$FX_DIR/full" --component "Mail Store/h1/SG1" --sg-dir "$SG
     || fail "restore to an alternate location refused"
 ls "$FX_DIR/rsg"/DB1.edb >/dev/null || fail "nothing restored to the alternate location"
 [ "$(count a@h1)" = 135 ] || fail "production changed by an alternate-location restore"
+# An admin reads a mailbox from there, offline, without touching production.
+n=$($MSTORE rsg msg list "$FX_DIR/rsg" a@h1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))') \
+    || fail "rsg msg list"
+[ "$n" = 100 ] || fail "the alternate-location restore has $n messages for a@h1, want 100 (the backup's)"
+$MSTORE rsg msg get "$FX_DIR/rsg" a@h1 50 >"$FX_DIR/rsg50" || fail "rsg msg get"
+$MSTORE msg get a@h1 50 | cmp - "$FX_DIR/rsg50" || fail "message 50 differs between production and the recovery group"
+$MSTORE rsg msg list "$SG" a@h1 >/dev/null 2>"$FX_DIR/rsg.err"; rc=$?
+[ "$rc" = 2 ] || fail "rsg on a live storage group exited $rc, want 2"
+grep -q "live storage group SG1" "$FX_DIR/rsg.err" || fail "no refusal message for a live group: $(cat "$FX_DIR/rsg.err")"
+[ "$(count a@h1)" = 135 ] || fail "production changed by reading the recovery group"
 kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored"; rc=$?
 [ "$rc" = 0 ] || fail "mstored exited $rc on SIGTERM: $(tail -20 "$FX_DIR/mstored.log")"
 echo "mstored-restore ok"

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,12 +22,15 @@
 #include <systemd/sd-bus.h>
 
 #include "lib/core/macro.h"
+#ifdef HAVE_MSTORE
+#include "rsg.h"
+#endif
 
 #define BUS_NAME "org.lvss.MailStore1"
 #define BUS_PATH "/org/lvss/MailStore1"
 #define BUS_IFACE "org.lvss.MailStore1"
 #define CALL_TIMEOUT_USEC (600ull * 1000000ull) /* a delivery may wait out a freeze */
-#define MAX_INPUT (256u * 1024 * 1024)
+#define MAX_MESSAGE_INPUT (256u * 1024 * 1024)
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_BUSY = 4, EXIT_DENIED = 5, EXIT_CORRUPT = 6 };
 
@@ -48,6 +52,10 @@ static const char *help_text =
         "  msg list ADDRESS [--json]\n"
         "  msg get ADDRESS UID          raw message on stdout, byte for byte\n"
         "  stats [--json]\n"
+        "  rsg msg list DIR ADDRESS [--base E00] [--json]\n"
+        "  rsg msg get DIR ADDRESS UID [--base E00]\n"
+        "                               read a storage group restored to an alternate\n"
+        "                               location (offline, without mstored)\n"
         "\n"
         "Talks to mstored over D-Bus (the system bus, or $LVSS_BUS).\n"
         "Exit status: 0 ok, 1 failed, 2 usage or bad input, 4 busy, 5 access denied,\n"
@@ -341,8 +349,8 @@ static int cmd_deliver(const char *addr) {
                         return EXIT_FAIL;
                 }
                 total += (size_t) n;
-                if (total > MAX_INPUT) {
-                        fprintf(stderr, "mstore: message on stdin is larger than %u bytes\n", MAX_INPUT);
+                if (total > MAX_MESSAGE_INPUT) {
+                        fprintf(stderr, "mstore: message on stdin is larger than %u bytes\n", MAX_MESSAGE_INPUT);
                         return EXIT_USAGE;
                 }
                 if (write(fd, buf, (size_t) n) != n) {
@@ -361,7 +369,7 @@ int main(int argc, char **argv) {
         /* Collect positional words; options may appear anywhere. */
         const char *pos[8];
         int npos = 0;
-        const char *opt_path = NULL, *opt_log_path = NULL, *opt_db = NULL;
+        const char *opt_path = NULL, *opt_log_path = NULL, *opt_db = NULL, *opt_base = NULL;
         bool opt_circular = false, opt_public = false;
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
@@ -374,10 +382,14 @@ int main(int argc, char **argv) {
                         opt_circular = true;
                 else if (strcmp(a, "--public") == 0)
                         opt_public = true;
-                else if (strcmp(a, "--path") == 0 || strcmp(a, "--log-path") == 0 || strcmp(a, "--db") == 0) {
+                else if (strcmp(a, "--path") == 0 || strcmp(a, "--log-path") == 0 || strcmp(a, "--db") == 0 ||
+                         strcmp(a, "--base") == 0) {
                         if (i + 1 >= argc)
                                 return usage_error("option %s needs a value", a);
-                        const char **dst = a[2] == 'p' ? &opt_path : a[2] == 'l' ? &opt_log_path : &opt_db;
+                        const char **dst = a[2] == 'p' ? &opt_path
+                                           : a[2] == 'l' ? &opt_log_path
+                                           : a[2] == 'b' ? &opt_base
+                                                         : &opt_db;
                         *dst = argv[++i];
                 } else if (strncmp(a, "--", 2) == 0 && a[2])
                         return usage_error("unknown option %s", a);
@@ -456,11 +468,53 @@ int main(int argc, char **argv) {
                 NEED(4, "msg get ADDRESS UID");
                 return cmd_msg_get(pos[2], pos[3]);
         }
+        if (strcmp(c0, "rsg") == 0 && strcmp(c1, "msg") == 0 && npos >= 3 &&
+            (strcmp(pos[2], "list") == 0 || strcmp(pos[2], "get") == 0)) {
+                bool get = strcmp(pos[2], "get") == 0;
+                NEED(get ? 6 : 5, "rsg msg list DIR ADDRESS | rsg msg get DIR ADDRESS UID");
+                if (opt_base && (strlen(opt_base) != 3 || opt_base[0] != 'E'))
+                        return usage_error("invalid --base '%s'", opt_base);
+                /* Refuse a live storage group of a running mstored. */
+                json_t *j = NULL;
+                char real[PATH_MAX], other[PATH_MAX];
+                if (realpath(pos[3], real) && getenv("MSTORE_RSG_NO_CHECK") == NULL) {
+                        int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                        if (devnull >= 0)
+                                dup2(devnull, STDERR_FILENO);
+                        int rc = call_json("ListStorageGroups", &j, NULL, NULL);
+                        if (saved >= 0)
+                                dup2(saved, STDERR_FILENO);
+                        if (saved >= 0)
+                                close(saved);
+                        if (devnull >= 0)
+                                close(devnull);
+                        size_t i;
+                        json_t *e;
+                        json_array_foreach(rc == 0 ? json_object_get(j, "storage_groups") : NULL, i, e) {
+                                const char *paths[2] = {jstr(e, "path"), jstr(e, "log_path")};
+                                for (int k = 0; k < 2; k++)
+                                        if (realpath(paths[k], other) && strcmp(other, real) == 0) {
+                                                int q = usage_error("'%s' is the live storage group %s of mstored: "
+                                                                    "use 'mstore msg'",
+                                                                    pos[3], jstr(e, "name"));
+                                                json_decref(j);
+                                                return q;
+                                        }
+                        }
+                        json_decref(j);
+                }
+#ifdef HAVE_MSTORE
+                return rsg_main(pos[2], pos[3], pos[4], get ? pos[5] : NULL, opt_base, arg_json);
+#else
+                fprintf(stderr, "mstore: built without libmstore: rsg is not available\n");
+                return EXIT_FAIL;
+#endif
+        }
         if (strcmp(c0, "stats") == 0) {
                 NEED(1, "stats [--json]");
                 return cmd_stats();
         }
-        bool group = strcmp(c0, "sg") == 0 || strcmp(c0, "db") == 0 || strcmp(c0, "mailbox") == 0 ||
+        bool group = strcmp(c0, "rsg") == 0 || strcmp(c0, "sg") == 0 || strcmp(c0, "db") == 0 || strcmp(c0, "mailbox") == 0 ||
                      strcmp(c0, "msg") == 0;
         return usage_error("unknown command '%s%s%s'", c0, group ? " " : "", group ? c1 : "");
 }
