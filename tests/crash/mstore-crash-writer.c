@@ -4,7 +4,8 @@
  * commits key i = value(i) for i = 0, 1, 2, ... and prints each i on stdout
  * after its commit returned (so what was printed is acknowledged) until
  * killed.  "check N" reopens (soft recovery) and verifies keys 0..N-1 and
- * that every present key has its right value.
+ * that every present key has its right value.  "fill N" commits N keys
+ * (and a stream each) and closes cleanly.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,19 @@ int main(int argc, char **argv) {
         }
         unsigned n = argc > 3 ? (unsigned) strtoul(argv[3], NULL, 10) : 0;
         mstore_txn *t;
+        if (strcmp(argv[2], "fill") == 0) {
+                for (unsigned i = 0; i < n; i++) {
+                        mstore_stream_ref ref;
+                        snprintf(k, sizeof k, "key%08u", i);
+                        value(i, v, &l);
+                        if (mstore_txn_begin(sg, &t) < 0 || mstore_put(t, db, k, strlen(k), v, l) < 0 ||
+                            mstore_stream_write(t, db, v, l, &ref) < 0 || mstore_txn_commit(t) < 0) {
+                                fprintf(stderr, "commit %u: %s\n", i, mstore_last_error());
+                                return 1;
+                        }
+                }
+                return mstore_sg_close(sg) < 0;
+        }
         mstore_txn_begin(sg, &t);
         unsigned found = 0;
         for (unsigned i = 0; i < n + 1000; i++) {
