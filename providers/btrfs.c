@@ -110,8 +110,14 @@ static int btrfs_abort(lvss_provider_snapshot *snap, char *why) {
         _cleanup_close_ int area = -1;
         int r;
 
-        if (!snap->priv[0])
-                return 0; /* never prepared */
+        if (!snap->priv[0]) {
+                /* Maybe prepared by an lvssd that crashed before recording
+                 * priv: derive it from the volume (the subvolume root). */
+                lvss_provider_snapshot copy;
+                if (!snap->volume[0] || pv_priv_derive(snap, snap->volume, &copy) < 0)
+                        return 0; /* never prepared */
+                return btrfs_abort(&copy, why);
+        }
         r = pv_priv_open_area(snap, &area, why);
         if (r == -ENOENT)
                 return 0;

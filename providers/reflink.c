@@ -757,8 +757,16 @@ static int remove_snapshot(const lvss_provider_snapshot *snap, char *why) {
 }
 
 static int reflink_abort(lvss_provider_snapshot *snap, char *why) {
-        if (!snap->priv[0])
-                return 0; /* never prepared */
+        if (!snap->priv[0]) {
+                /* Maybe prepared by an lvssd that crashed before recording
+                 * priv: derive it from the volume's mount root. */
+                char root[LVSS_PROVIDER_PATH_MAX];
+                lvss_provider_snapshot copy;
+                if (!snap->volume[0] || pv_find_root(snap->volume, false, root) < 0 ||
+                    pv_priv_derive(snap, root, &copy) < 0)
+                        return 0; /* never prepared, or the volume is gone */
+                return remove_snapshot(&copy, why);
+        }
         return remove_snapshot(snap, why);
 }
 

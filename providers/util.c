@@ -198,6 +198,17 @@ int pv_fill_paths(lvss_provider_snapshot *snap, const char *root, char *why) {
         return 0;
 }
 
+int pv_priv_derive(const lvss_provider_snapshot *snap, const char *root, lvss_provider_snapshot *copy) {
+        int n;
+
+        if (!root || !root[0] || !pv_id_valid(snap->snapshot_id))
+                return -ENOENT;
+        *copy = *snap;
+        n = snprintf(copy->priv, sizeof(copy->priv), "%s/" PV_AREA "/%s", strcmp(root, "/") == 0 ? "" : root,
+                     snap->snapshot_id);
+        return n < 0 || (size_t) n >= sizeof(copy->priv) ? -ENAMETOOLONG : 0;
+}
+
 static int rm_children(int fd, dev_t dev) {
         DIR *d;
         struct dirent *de;

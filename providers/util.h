@@ -57,6 +57,12 @@ int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char
  * path = priv/<original relative to root>. */
 int pv_fill_paths(lvss_provider_snapshot *snap, const char *root, char *why);
 
+/* For abort after a crash between the registry write and prepare: when
+ * snap->priv is empty, derive it from the root of snap->volume and the id
+ * (prepare would have written the same).  Returns 0 and fills
+ * copy->priv, or -ENOENT when there is nothing to derive from. */
+int pv_priv_derive(const lvss_provider_snapshot *snap, const char *root, lvss_provider_snapshot *copy);
+
 /* Remove name under dirfd recursively, never following symlinks and never
  * descending into another device (mount point or btrfs subvolume). */
 int pv_rm_tree(int dirfd, const char *name);

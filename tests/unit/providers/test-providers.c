@@ -521,6 +521,43 @@ static void test_no_partial_commit(void **state) {
         assert_int_equal(p->abort(&s2, why), 0);
 }
 
+/* abort works from the volume and id alone (lvssd crashed after recording
+ * the snapshot but before recording priv). */
+static void test_abort_without_priv(void **state) {
+        const char *x = getenv("LVSS_TEST_XFS"), *b = getenv("LVSS_TEST_BTRFS");
+        char d[600], g[700], why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot s, copy;
+        const lvss_provider *chosen;
+        struct stat st;
+
+        if (!x || !b)
+                skip();
+        fmt(d, sizeof(d), "%s/ap", x);
+        assert_int_equal(mkdir(d, 0755), 0);
+        memset(&s, 0, sizeof(s));
+        s.version = LVSS_PROVIDER_VERSION;
+        strcpy(s.snapshot_id, "ap-1");
+        assert_non_null(realpath(d, s.original));
+        assert_int_equal(lvss_provider_choose(d, "reflink", &chosen, s.volume, why), 0);
+        assert_int_equal(lvss_provider_reflink.prepare(&s, why), 0);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.ap-1.pre", x);
+        assert_int_equal(stat(g, &st), 0);
+        copy = s;
+        copy.priv[0] = 0;
+        copy.path[0] = 0;
+        assert_int_equal(lvss_provider_reflink.abort(&copy, why), 0);
+        assert_int_equal(stat(g, &st), -1);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.ap-1.premaps", x);
+        assert_int_equal(stat(g, &st), -1);
+
+        take(&lvss_provider_btrfs, &s, "ap-2", b);
+        assert_int_equal(stat(s.priv, &st), 0);
+        copy = s;
+        copy.priv[0] = 0;
+        assert_int_equal(lvss_provider_btrfs.abort(&copy, why), 0);
+        assert_int_equal(stat(s.priv, &st), -1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choose_errors),
@@ -532,6 +569,7 @@ int main(void) {
                 cmocka_unit_test(test_reflink_preclone_xfs),
                 cmocka_unit_test(test_reflink_preclone_btrfs),
                 cmocka_unit_test(test_no_partial_commit),
+                cmocka_unit_test(test_abort_without_priv),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
