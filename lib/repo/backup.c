@@ -60,8 +60,12 @@ repo_backup *repo_backup_free(repo_backup *b) {
         /* Not committed: forget this backup's packs and pending blobs, so a
          * later backup on the same handle never deduplicates against data no
          * index on disk will name (its packs are orphans for the next cleanup). */
-        if (!b->committed && b->r)
+        if (!b->committed && b->r) {
                 (void) repo_index_truncate(&b->r->index, b->index_mark);
+                if (b->r->blob_pack_fd >= 0)   /* its slot number may be reused */
+                        close(b->r->blob_pack_fd);
+                b->r->blob_pack_fd = -1;
+        }
         repo_record_free(b->rec);
         free(b->chunk_buf);
         for (size_t i = 0; i < b->n_chain; i++)

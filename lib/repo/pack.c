@@ -162,11 +162,17 @@ int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_
         if (!e)
                 return repo_error(REPO_E_CORRUPT, "blob %s: not in any index (missing)", bhex);
         repo_id_to_hex(&r->index.packs[e->pack], phex);
-        repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
-        _cleanup_close_ int fd = openat(r->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return repo_error(errno == ENOENT ? REPO_E_CORRUPT : -errno, "pack %s: %m (holds blob %s)", phex,
-                                  bhex);
+        if (r->blob_pack_fd < 0 || r->blob_pack_slot != e->pack) {
+                if (r->blob_pack_fd >= 0)
+                        close(r->blob_pack_fd);
+                repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
+                r->blob_pack_fd = openat(r->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (r->blob_pack_fd < 0)
+                        return repo_error(errno == ENOENT ? REPO_E_CORRUPT : -errno, "pack %s: %m (holds blob %s)",
+                                          phex, bhex);
+                r->blob_pack_slot = e->pack;
+        }
+        int fd = r->blob_pack_fd;
         stored = malloc(e->length);
         if (!stored)
                 return -ENOMEM;

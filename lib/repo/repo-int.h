@@ -63,6 +63,9 @@ struct repo {
         char **bad_index;
         char **bad_index_reason;
         size_t n_bad_index;
+        /* repo_read_blob keeps the last pack open (restores read packs in order) */
+        int blob_pack_fd;
+        uint32_t blob_pack_slot;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
 };

@@ -198,6 +198,8 @@ repo *repo_close(repo *r) {
         }
         free(r->bad_index);
         free(r->bad_index_reason);
+        if (r->blob_pack_fd >= 0)
+                close(r->blob_pack_fd);
         if (r->lock_fd >= 0)
                 close(r->lock_fd);   /* releases the flock */
         if (r->dir_fd >= 0)
@@ -275,7 +277,7 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
         r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
-        r->dir_fd = r->lock_fd = -1;
+        r->dir_fd = r->lock_fd = r->blob_pack_fd = -1;
         r->dir = strdup(dir);
         if (!r->dir)
                 return -ENOMEM;

@@ -14,6 +14,7 @@
  * anywhere on the way is refused instead of followed.  Data lands in a
  * temporary file beside the target and is renamed over it only once its hash
  * matched (R2), so a damaged backup never leaves a wrong file under a real name.
+ * The target filesystem is synced once at the end.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -189,6 +190,10 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
 typedef struct dir_sink {
         int root_fd;
         const char *root;
+        /* The last parent opened (manifests are sorted, so siblings come
+         * together): reused instead of walking the path again. */
+        char *cached_parent;
+        int cached_fd;
 } dir_sink;
 
 typedef struct dir_handle {
@@ -261,7 +266,27 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
         h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
-        k = open_parent(s->root_fd, s->root, f->path, true, &h->dir_fd, &h->name);
+        const char *slash = strrchr(f->path, '/');
+        size_t plen = slash ? (size_t) (slash - f->path) : 0;
+        if (s->cached_fd >= 0 && strlen(s->cached_parent) == plen && strncmp(s->cached_parent, f->path, plen) == 0) {
+                h->dir_fd = fcntl(s->cached_fd, F_DUPFD_CLOEXEC, 3);
+                h->name = slash ? slash + 1 : f->path;
+                k = h->dir_fd < 0 ? repo_error(-errno, "restore '%s': %m", f->path) : 0;
+        } else {
+                k = open_parent(s->root_fd, s->root, f->path, true, &h->dir_fd, &h->name);
+                if (k >= 0) {
+                        char *c = strndup(f->path, plen);
+                        int cfd = c ? fcntl(h->dir_fd, F_DUPFD_CLOEXEC, 3) : -1;
+                        if (cfd >= 0) {
+                                if (s->cached_fd >= 0)
+                                        close(s->cached_fd);
+                                free(s->cached_parent);
+                                s->cached_parent = c;
+                                s->cached_fd = cfd;
+                        } else
+                                free(c);   /* no cache this time; not an error */
+                }
+        }
         if (k < 0) {
                 free(h);
                 return k;
@@ -305,7 +330,7 @@ static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) 
                         {.tv_nsec = UTIME_OMIT},
                         {.tv_sec = f->mtime_ns / 1000000000, .tv_nsec = f->mtime_ns % 1000000000},
                 };
-                if (fchmod(h->fd, f->mode & 07777) < 0 || futimens(h->fd, ts) < 0 || fsync(h->fd) < 0)
+                if (fchmod(h->fd, f->mode & 07777) < 0 || futimens(h->fd, ts) < 0)
                         k = repo_error(-errno, "restore '%s': %m", f->path);
                 /* renameat replaces a symlink named like the target, it never follows it */
                 else if (renameat(h->dir_fd, h->tmp, h->dir_fd, h->name) < 0)
@@ -338,7 +363,7 @@ static int mkdir_p(const char *dir) {
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_progress_fn progress,
                         void *userdata) {
         _cleanup_close_ int root_fd = -1;
-        dir_sink s = {.root = dir};
+        dir_sink s = {.root = dir, .cached_fd = -1};
         repo_restore_sink sink = {dir_open, dir_write, dir_close, &s};
         int k;
 
@@ -362,7 +387,18 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
                 if (pfd >= 0)
                         close(pfd);
         }
-        return repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
+        k = repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
+        if (s.cached_fd >= 0)
+                close(s.cached_fd);
+        free(s.cached_parent);
+        if (k < 0)
+                return k;
+        /* One syncfs at the end instead of an fsync per file: a restore that
+         * reports success is durable; one interrupted by a crash is simply
+         * run again (R2 is about verification, not durability). */
+        if (syncfs(root_fd) < 0)
+                return repo_error(-errno, "%s: syncfs: %m", dir);
+        return 0;
 }
 
 int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir, repo_progress_fn progress,
