@@ -111,7 +111,34 @@ acked=$(wc -l <"$FX_DIR/ack")
 got=$($MSTORE msg list a@h1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))')
 [ "$got" -ge $((acked + 200)) ] || fail "only $got messages for $acked acknowledged + 200"
 
-# Restore rules (PreRestore): exercised when a restore requestor exists.
+# One backup at a time: a second requestor is vetoed at PrepareForBackup
+# while the first one has not sent BackupComplete yet.
+started() { grep -c "backup of storage group 'SG1' started" "$FX_DIR/mstored.log"; }
+wait_started() { # wait_started N: until N backups have started, then until the set is done
+    local i
+    for i in $(seq 200); do [ "$(started)" -ge "$1" ] && break; sleep 0.05; done
+    sleep 1
+}
+n0=$(started)
+$LVSSADM create --type full --exec "sleep 4" "$DATA" >"$FX_DIR/first.out" 2>&1 &
+FIRST=$!
+wait_started $((n0 + 1))
+$LVSSADM create --type full --exec true "$DATA" >"$FX_DIR/second.out" 2>&1 && fail "a second concurrent backup was not vetoed"
+cat "$FX_DIR/second.out"
+grep -q "only one backup at a time" "$FX_DIR/mstored.log" || fail "no 'one backup at a time' veto: $(cat "$FX_DIR/second.out")"
+wait "$FIRST" || fail "the first backup failed: $(cat "$FX_DIR/first.out")"
+
+# A requestor killed mid-sequence leaves no session behind.
+n0=$(started)
+$LVSSADM create --type full --exec "sleep 30" "$DATA" >/dev/null 2>&1 &
+KILLED=$!
+wait_started $((n0 + 1))
+kill -KILL "$KILLED"; wait "$KILLED" 2>/dev/null
+for i in $(seq 100); do grep -q "session ended" "$FX_DIR/mstored.log" && break; sleep 0.1; done
+grep -q "session ended" "$FX_DIR/mstored.log" || fail "the writer did not see the requestor's session end"
+backup full
+echo "killed requestor: next backup accepted"
+
 kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored"; rc=$?
 [ "$rc" = 0 ] || fail "mstored exited $rc on SIGTERM: $(tail -20 "$FX_DIR/mstored.log")"
-echo "mstored-writer ok: $acked deliveries during 6 backups"
+echo "mstored-writer ok: $acked deliveries during the backups"
