@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "password.h"
 #include "repo.h"
+#include "vss.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_BUSY = 4, EXIT_DENIED = 5, EXIT_CORRUPT = 6 };
 
@@ -523,10 +524,12 @@ static const command commands[] = {
          "with --chain, the state the backup stands for (its full and incrementals, or full and\n"
          "differential, merged; files deleted since left out).  Manifest paths that would escape\n"
          "DIR are refused."},
-        {"create", cmd_later, "create --repo DIR [--type T] [--component PATH]... [--json]",
-         "Back up writers' components through lvssd (not built yet)."},
-        {"restore", cmd_later, "restore --repo DIR ID [--component PATH]... [--to DIR] [--additional-restores]",
-         "Application-aware restore through lvssd (not built yet)."},
+        /* create and restore parse their own options (create.c, restore.c). */
+        {"create", cmd_later,
+         "create --repo DIR [--type full|copy|incremental|differential] [--component PATH]... [--json]",
+         "Back up writers' components through lvssd (see 'lvss-backup create --help')."},
+        {"restore", cmd_later, "restore --repo DIR ID [--component PATH]... [--to DIR] [--additional-restores] [--json]",
+         "Application-aware restore through lvssd (see 'lvss-backup restore --help')."},
 };
 
 static void help(FILE *f, const command *c) {
@@ -571,6 +574,10 @@ int main(int argc, char **argv) {
                 help(stdout, NULL);
                 return argc < 2 ? EXIT_USAGE : EXIT_OK;
         }
+        if (strcmp(argv[1], "create") == 0)
+                return cmd_create(argc - 1, argv + 1);
+        if (strcmp(argv[1], "restore") == 0)
+                return cmd_restore(argc - 1, argv + 1);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(argv[1], commands[i].name) == 0)
                         cmd = &commands[i];

@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# Shared by the lvss-backup create/restore tests (tests/integration/backup-*.sh):
+# private bus, lvssd, mstored with the Mail Store Writer on an XFS (reflink)
+# loop device, a storage group SG1 with databases DB1 (mailbox a@h1) and DB2
+# (mailbox b@h1), an unencrypted repository, and helpers to deliver mail and
+# compare every message byte for byte.  Not a test itself (no .sh suffix).
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
+
+MSTORED=$(fx_bin store/mstored/mstored)
+MSTORE=$(fx_bin tools/mstore/mstore)
+LVSSD=$(fx_bin daemon/lvssd/lvssd)
+LB=$(fx_bin tools/lvss-backup/lvss-backup)
+LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
+CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+
+# bk_setup [XFS_MIB]: everything above, running; exports DATA SG SOCK REPO.
+bk_setup() {
+    local b
+    for b in "$MSTORED" "$MSTORE" "$LVSSD" "$LB"; do
+        [ -x "$b" ] || skip "$(basename "$b") not built"
+    done
+    command -v python3 >/dev/null || skip "python3 needed (LMTP client, JSON)"
+    fixture_init
+    fixture_need_root
+    fixture_bus
+    fixture_xfs mail "${1:-600}"
+    DATA=$FX_MNT/data
+    SG=$DATA/SG1
+    SOCK=$FX_DIR/lmtp.sock
+    REPO=$FX_DIR/repo
+    mkdir -p "$FX_DIR/state"
+    fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/state"
+    fixture_wait_name org.lvss.Coordinator1 10
+    start_mstored
+    $MSTORE sg create SG1 && $MSTORE db create SG1/DB1 && $MSTORE db create SG1/DB2 || fail "storage group setup"
+    $MSTORE mailbox create a@h1 --db SG1/DB1 && $MSTORE mailbox create b@h1 --db SG1/DB2 || fail "mailboxes"
+    $LB init --repo "$REPO" --no-encryption --quiet || fail "lvss-backup init"
+}
+
+start_mstored() {
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1
+    fixture_wait_name org.lvss.MailStore1 20
+    local i
+    for i in $(seq 100); do
+        grep -q "Mail Store Writer subscribed" "$FX_DIR/mstored.log" && return 0
+        sleep 0.1
+    done
+    fail "the Mail Store Writer did not subscribe to lvssd: $(tail -3 "$FX_DIR/mstored.log")"
+}
+
+# deliver RCPT N [SIZE]: N messages over LMTP, acknowledged (durable).
+deliver() {
+    python3 "$CLIENT" load --socket "$SOCK" --clients 1 --messages "$2" --size "${3:-2000}" --rcpt "$1" >/dev/null \
+        || fail "LMTP delivery of $2 messages to $1"
+}
+
+count() {
+    $MSTORE msg list "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))'
+}
+
+# snapshot_mail ADDR DIR: every message of ADDR as DIR/UID.
+snapshot_mail() {
+    local addr=$1 dir=$2 uid
+    mkdir -p "$dir"
+    for uid in $($MSTORE msg list "$addr" --json | python3 -c \
+        'import json,sys; print(" ".join(str(m["uid"]) for m in json.load(sys.stdin)["messages"]))'); do
+        $MSTORE msg get "$addr" "$uid" >"$dir/$uid" || fail "msg get $addr $uid"
+    done
+}
+
+# same_mail ADDR DIR: ADDR holds exactly the messages in DIR, byte for byte.
+same_mail() {
+    local addr=$1 dir=$2 f n
+    n=$(ls "$dir" | wc -l)
+    [ "$(count "$addr")" = "$n" ] || fail "$addr has $(count "$addr") messages, want $n"
+    for f in "$dir"/*; do
+        $MSTORE msg get "$addr" "$(basename "$f")" | cmp -s - "$f" || fail "$addr message $(basename "$f") differs"
+    done
+}
+
+# json_get FIELD < JSON
+json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+
+offline_flagged() {
+    $MSTORE db dismount SG1/DB1 && $MSTORE db dismount SG1/DB2 || fail "dismount"
+    $MSTORE db set SG1/DB1 allow-restore-overwrite=yes && $MSTORE db set SG1/DB2 allow-restore-overwrite=yes \
+        || fail "db set allow-restore-overwrite"
+}
+
+mount_all() {
+    $MSTORE db mount SG1/DB1 && $MSTORE db mount SG1/DB2 || fail "mount after restore: $(tail -3 "$FX_DIR/mstored.log")"
+}
+
+# no_snapshots: lvssd holds no snapshot and no set in progress.
+no_snapshots() {
+    [ -x "$LVSSADM" ] || return 0
+    local n
+    n=$($LVSSADM list shadows --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["shadows"]))')
+    [ "$n" = 0 ] || fail "$n snapshot(s) left behind: $($LVSSADM list shadows)"
+    ls "$FX_MNT/.lvss-snapshots" 2>/dev/null | grep -v '^\.' | grep -q . && fail "snapshot directories left in $FX_MNT/.lvss-snapshots"
+    return 0
+}

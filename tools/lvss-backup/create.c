@@ -1,0 +1,1005 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lvss-backup create: one application-consistent backup through lvssd.
+ *
+ * The VSS backup sequence (vss-model §2, docs/design/backup.md):
+ *   open the repository (exclusive) -> InitializeForBackup -> SetBackupState
+ *   (component mode, type) -> GatherWriterMetadata -> select components
+ *   (--component or every selectable one; their component sets, required
+ *   components and dependencies) -> choose the base (incremental:
+ *   newest full/incremental holding them; differential: newest full) and
+ *   hand back the writers' previous stamps -> StartSnapshotSet ->
+ *   AddToSnapshotSet (the directories of the selected file sets) ->
+ *   PrepareForBackup -> DoSnapshotSet -> per component: verify from the
+ *   snapshot (Mail Store Writer: libmstore page and log verifiers), store the
+ *   files read from the snapshot only -> SetBackupSucceeded -> save the BCD
+ *   -> commit the record -> BackupComplete.
+ *
+ * The record is committed before BackupComplete on purpose: writers truncate
+ * logs at BackupComplete, so the backup that makes truncation safe must be
+ * durable first (if the commit fails every component is reported failed).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lvss/error.h>
+#include <mstore/mstore.h>
+
+#include "macro.h"
+#include "vss.h"
+
+#define MAX_SELECTED 1024
+
+typedef struct cwriter {
+        const char *instance_id;
+        const lvss_writer_metadata *wm;
+        lvss_wm_identity id;
+        bool used;
+} cwriter;
+
+typedef struct csel {
+        size_t w;                  /* index into writers */
+        size_t comp;               /* component index in the writer's metadata */
+        lvss_wm_component_info ci;
+        char *path;                /* "logical path/name" */
+        ssize_t top;               /* index of the selected (backup) component whose set holds it; -1 = itself */
+        bool failed;
+} csel;
+
+typedef struct create_ctx {
+        bool json, quiet;
+        int type;                   /* enum repo_backup_type */
+        lvss_backup_type lvss_type;
+        repo *r;
+        repo_backup *rb;
+        lvss_backup *b;
+        cwriter *writers;
+        size_t n_writers;
+        csel sel[MAX_SELECTED];
+        size_t n_sel;
+        char **stored;              /* manifest paths stored so far (a path is stored once) */
+        size_t n_stored;
+        vss_progress prog;
+        bool prepared;
+} create_ctx;
+
+static const char create_help[] =
+        "Usage: lvss-backup create --repo DIR [--type full|copy|incremental|differential]\n"
+        "                          [--component PATH]... [--password-file FILE] [--json] [--quiet]\n"
+        "\n"
+        "Take one application-consistent backup through lvssd: the writers' components are\n"
+        "frozen, snapshotted and read from the snapshot into the repository, together with the\n"
+        "backup components document, each writer's metadata and backup stamps.\n"
+        "\n"
+        "  --type T          full (default), copy, incremental or differential; an incremental\n"
+        "                    or differential needs an earlier full backup of the same components\n"
+        "  --component PATH  a component as its logical path + '/' + name, e.g.\n"
+        "                    'Mail Store/h1/SG1'; repeatable; default: every selectable component\n"
+        "  --json            print {\"id\",\"type\",\"components\",\"bytes_read\",\"bytes_added\",\n"
+        "                    \"duration_ms\",\"freeze_window_ms\"}\n"
+        "  --quiet           no progress or narration\n"
+        "\n"
+        "Exit codes: 0 ok, 1 failed (writer veto, verification failure, no usable full backup\n"
+        "for an incremental/differential, interrupted), 2 usage or unknown component, 4 busy\n"
+        "(another snapshot set in creation, repository locked), 5 access denied, 6 corruption.\n";
+
+static int stored_add(create_ctx *c, const char *path) {
+        for (size_t i = 0; i < c->n_stored; i++)
+                if (strcmp(c->stored[i], path) == 0)
+                        return 0;
+        char **p = realloc(c->stored, (c->n_stored + 1) * sizeof(char *));
+        if (!p)
+                return -ENOMEM;
+        c->stored = p;
+        if (!(p[c->n_stored] = strdup(path)))
+                return -ENOMEM;
+        c->n_stored++;
+        return 1;
+}
+
+/* ------------------------------------------------------------ selection */
+
+static ssize_t find_sel(create_ctx *c, size_t w, size_t comp) {
+        for (size_t i = 0; i < c->n_sel; i++)
+                if (c->sel[i].w == w && c->sel[i].comp == comp)
+                        return (ssize_t) i;
+        return -1;
+}
+
+static int add_sel(create_ctx *c, size_t w, size_t comp, ssize_t top) {
+        ssize_t have = find_sel(c, w, comp);
+        if (have >= 0)
+                return (int) have;
+        if (c->n_sel >= MAX_SELECTED) {
+                vss_err("too many components selected (at most %d)", MAX_SELECTED);
+                return -E2BIG;
+        }
+        csel *s = &c->sel[c->n_sel];
+        *s = (csel) {.w = w, .comp = comp, .top = top};
+        if (lvss_wm_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
+                return -EINVAL;
+        s->path = vss_component_path(s->ci.logical_path, s->ci.component_name);
+        if (!s->path)
+                return -ENOMEM;
+        c->writers[w].used = true;
+        return (int) c->n_sel++;
+}
+
+/* Select component (w,comp) for backup and everything that goes with it:
+ * its component set (components below it), then dependencies. */
+static int select_top(create_ctx *c, size_t w, size_t comp) {
+        int k = add_sel(c, w, comp, -1);
+        if (k < 0)
+                return k;
+        size_t top = (size_t) k;
+        const lvss_writer_metadata *wm = c->writers[w].wm;
+        int n = lvss_wm_get_component_count(wm);
+        for (int i = 0; i < n; i++) {
+                lvss_wm_component_info ci;
+                if ((size_t) i == comp || lvss_wm_get_component_info(wm, (size_t) i, &ci) < 0)
+                        continue;
+                /* Sub-components are added explicitly too, so that a later
+                 * restore can select one (e.g. a single database). */
+                if (vss_in_component_set(c->sel[top].path, ci.logical_path, ci.component_name)) {
+                        int r = add_sel(c, w, (size_t) i, (ssize_t) top);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int find_component(create_ctx *c, const char *path, size_t *ret_w, size_t *ret_comp) {
+        for (size_t w = 0; w < c->n_writers; w++) {
+                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                for (int i = 0; i < n; i++) {
+                        lvss_wm_component_info ci;
+                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
+                                continue;
+                        _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
+                        if (p && strcmp(p, path) == 0) {
+                                *ret_w = w;
+                                *ret_comp = (size_t) i;
+                                return 0;
+                        }
+                }
+        }
+        return -ENOENT;
+}
+
+static int select_components(create_ctx *c, char **want, size_t n_want) {
+        int r;
+        for (size_t i = 0; i < n_want; i++) {
+                size_t w, comp;
+                if (find_component(c, want[i], &w, &comp) < 0) {
+                        vss_err("component '%s': no running writer declares it (see 'lvssadm writer-metadata')",
+                                want[i]);
+                        return -EINVAL;
+                }
+                lvss_wm_component_info ci;
+                lvss_wm_get_component_info(c->writers[w].wm, comp, &ci);
+                if (!ci.selectable) {
+                        vss_err("component '%s': not selectable for backup (it is backed up with the component "
+                                "'%s' it belongs to)",
+                                want[i], *ci.logical_path ? ci.logical_path : "?");
+                        return -EINVAL;
+                }
+                if ((r = select_top(c, w, comp)) < 0)
+                        return r;
+        }
+        if (n_want == 0)
+                for (size_t w = 0; w < c->n_writers; w++) {
+                        int n = lvss_wm_get_component_count(c->writers[w].wm);
+                        for (int i = 0; i < n; i++) {
+                                lvss_wm_component_info ci;
+                                if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
+                                    ci.selectable && find_sel(c, w, (size_t) i) < 0 &&
+                                    (r = select_top(c, w, (size_t) i)) < 0)
+                                        return r;
+                        }
+                }
+        /* Non-selectable components without a selectable ancestor are
+         * required whenever anything of their writer is chosen. */
+        for (size_t w = 0; w < c->n_writers; w++) {
+                if (!c->writers[w].used)
+                        continue;
+                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                for (int i = 0; i < n; i++) {
+                        lvss_wm_component_info ci;
+                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
+                            find_sel(c, w, (size_t) i) >= 0)
+                                continue;
+                        bool has_selectable_ancestor = false;
+                        for (int j = 0; j < n; j++) {
+                                lvss_wm_component_info cj;
+                                if (j == i || lvss_wm_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
+                                    !cj.selectable)
+                                        continue;
+                                _cleanup_free_ char *pj = vss_component_path(cj.logical_path, cj.component_name);
+                                if (pj && vss_in_component_set(pj, ci.logical_path, ci.component_name))
+                                        has_selectable_ancestor = true;
+                        }
+                        if (!has_selectable_ancestor && (r = select_top(c, w, (size_t) i)) < 0)
+                                return r;
+                }
+        }
+        /* Dependencies: pull in what a selected component depends on. */
+        for (size_t i = 0; i < c->n_sel; i++) {
+                csel *s = &c->sel[i];
+                for (size_t d = 0; d < s->ci.dependency_count; d++) {
+                        lvss_wm_dependency dep;
+                        if (lvss_wm_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
+                                continue;
+                        _cleanup_free_ char *p = vss_component_path(dep.logical_path, dep.component_name);
+                        size_t w2, comp2;
+                        if (!p || find_component(c, p, &w2, &comp2) < 0 ||
+                            strcmp(c->writers[w2].id.writer_id, dep.writer_id) != 0) {
+                                vss_err("component '%s' depends on '%s' of writer %s, which is not running",
+                                        s->path, p ? p : "?", dep.writer_id);
+                                return -ENOENT;
+                        }
+                        if (find_sel(c, w2, comp2) < 0 && (r = select_top(c, w2, comp2)) < 0)
+                                return r;
+                }
+        }
+        if (c->n_sel == 0) {
+                vss_err("nothing to back up: no writer declares a selectable component");
+                return -ENOENT;
+        }
+        for (size_t i = 0; i < c->n_sel; i++) {
+                csel *s = &c->sel[i];
+                cwriter *w = &c->writers[s->w];
+                r = lvss_backup_add_component(c->b, w->instance_id, w->id.writer_id, s->ci.type, s->ci.logical_path,
+                                              s->ci.component_name);
+                if (r < 0) {
+                        vss_err("component '%s': %s: %s", s->path, lvss_strerror(r), lvss_backup_last_error(c->b));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* ----------------------------------------------------- base and stamps */
+
+static bool record_has(const repo_record *rec, const char *comp) {
+        for (size_t i = 0; i < rec->n_components; i++)
+                if (strcmp(rec->components[i], comp) == 0)
+                        return true;
+        return false;
+}
+
+/* The base of an incremental (newest full or incremental) or differential
+ * (newest full) that holds every selected top component. */
+static int choose_base(create_ctx *c, repo_id *ret_base) {
+        repo_record **recs = NULL;
+        size_t n = 0;
+        int r = repo_list_backups(c->r, &recs, &n);
+        if (r < 0) {
+                vss_err("%s", repo_errmsg());
+                return r;
+        }
+        r = -ENOENT;
+        for (size_t i = n; i-- > 0 && r == -ENOENT;) {
+                const repo_record *rec = recs[i];
+                if (!(rec->type == REPO_BACKUP_FULL ||
+                      (c->type == REPO_BACKUP_INCREMENTAL && rec->type == REPO_BACKUP_INCREMENTAL)))
+                        continue;
+                bool all = true;
+                for (size_t k = 0; k < c->n_sel && all; k++)
+                        if (c->sel[k].top < 0 && !record_has(rec, c->sel[k].path))
+                                all = false;
+                if (all) {
+                        *ret_base = rec->id;
+                        r = 0;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                repo_record_free(recs[i]);
+        free(recs);
+        if (r == -ENOENT) {
+                char list[1024] = "";
+                for (size_t k = 0; k < c->n_sel; k++)
+                        if (c->sel[k].top < 0 && strlen(list) + strlen(c->sel[k].path) + 5 < sizeof(list))
+                                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s'%s'", *list ? ", " : "",
+                                         c->sel[k].path);
+                vss_err("%s backup refused: the repository holds no full backup of %s; take a full backup first",
+                        repo_backup_type_to_string(c->type), list);
+        }
+        return r;
+}
+
+/* Previous stamps: the base record keeps, per writer, a JSON object
+ * {"<component path>": "<stamp>"} (docs/design/backup.md). */
+static int set_previous_stamps(create_ctx *c) {
+        const repo_record *base = repo_backup_base(c->rb);
+        if (!base)
+                return 0;
+        for (size_t i = 0; i < c->n_sel; i++) {
+                csel *s = &c->sel[i];
+                cwriter *w = &c->writers[s->w];
+                if (s->top >= 0)
+                        continue;
+                for (size_t k = 0; k < base->n_writers; k++) {
+                        if (strcmp(base->writers[k].name, w->id.writer_name) != 0 || !base->writers[k].stamp)
+                                continue;
+                        json_t *j = json_loads(base->writers[k].stamp, 0, NULL);
+                        const char *st = json_string_value(json_object_get(j, s->path));
+                        int r = 0;
+                        if (st)
+                                r = lvss_backup_set_previous_backup_stamp(c->b, w->id.writer_id, s->ci.type,
+                                                                          s->ci.logical_path, s->ci.component_name, st);
+                        json_decref(j);
+                        if (r < 0) {
+                                vss_err("component '%s': previous stamp: %s", s->path, lvss_backup_last_error(c->b));
+                                return r;
+                        }
+                }
+        }
+        return 0;
+}
+
+/* ----------------------------------------------------------- file sets */
+
+typedef struct fdesc_list {
+        lvss_wm_filedesc *v;
+        size_t n;
+} fdesc_list;
+
+static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
+        for (size_t i = 0; i < l->n; i++)
+                if (strcmp(l->v[i].path, fd->path) == 0 && strcmp(l->v[i].filespec, fd->filespec) == 0 &&
+                    l->v[i].recursive == fd->recursive)
+                        return 0;
+        lvss_wm_filedesc *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        l->v = v;
+        v[l->n++] = *fd;
+        return 0;
+}
+
+/* The file descriptors of selected top component t and its component set. */
+static int collect_fdescs(create_ctx *c, size_t t, fdesc_list *ret) {
+        for (size_t i = 0; i < c->n_sel; i++) {
+                csel *s = &c->sel[i];
+                if (i != t && s->top != (ssize_t) t)
+                        continue;
+                const lvss_writer_metadata *wm = c->writers[s->w].wm;
+                lvss_wm_filedesc fd;
+                for (size_t j = 0; j < s->ci.file_count; j++)
+                        if (lvss_wm_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                                return -ENOMEM;
+                for (size_t j = 0; j < s->ci.database_count; j++)
+                        if (lvss_wm_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                                return -ENOMEM;
+                for (size_t j = 0; j < s->ci.log_file_count; j++)
+                        if (lvss_wm_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                                return -ENOMEM;
+        }
+        return 0;
+}
+
+static const char *fd_source(const lvss_wm_filedesc *fd) {
+        return fd->alternate_location && *fd->alternate_location ? fd->alternate_location : fd->path;
+}
+
+static bool path_under(const char *p, const char *dir) {
+        size_t l = strlen(dir);
+        return strncmp(p, dir, l) == 0 && (p[l] == '/' || p[l] == 0 || (l == 1 && dir[0] == '/'));
+}
+
+static int add_volumes(create_ctx *c) {
+        char **dirs = NULL;
+        size_t n = 0;
+        int r = 0;
+        for (size_t t = 0; t < c->n_sel && r >= 0; t++) {
+                if (c->sel[t].top >= 0)
+                        continue;
+                fdesc_list l = {};
+                r = collect_fdescs(c, t, &l);
+                for (size_t i = 0; i < l.n && r >= 0; i++) {
+                        const char *src = fd_source(&l.v[i]);
+                        bool have = false;
+                        for (size_t k = 0; k < n; k++)
+                                if (strcmp(dirs[k], src) == 0)
+                                        have = true;
+                        if (have)
+                                continue;
+                        char **d = realloc(dirs, (n + 1) * sizeof(char *));
+                        if (!d) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        dirs = d;
+                        dirs[n++] = strdup(src);
+                }
+                free(l.v);
+        }
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                bool nested = false;
+                for (size_t k = 0; k < n; k++)
+                        if (k != i && strcmp(dirs[k], dirs[i]) != 0 && path_under(dirs[i], dirs[k]))
+                                nested = true;
+                if (nested)
+                        continue;
+                if (access(dirs[i], F_OK) < 0) {
+                        vss_err("'%s': %m (named by a writer's file set)", dirs[i]);
+                        r = -errno;
+                        break;
+                }
+                lvss_id snap;
+                r = lvss_backup_add_to_snapshot_set(c->b, dirs[i], NULL, &snap);
+                if (r < 0)
+                        vss_err("add '%s' to the snapshot set: %s", dirs[i], lvss_backup_last_error(c->b));
+        }
+        for (size_t i = 0; i < n; i++)
+                free(dirs[i]);
+        free(dirs);
+        return r;
+}
+
+static bool excluded(create_ctx *c, size_t w, const char *abs) {
+        const lvss_writer_metadata *wm = c->writers[w].wm;
+        int n = lvss_wm_get_exclude_file_count(wm);
+        for (int i = 0; i < n; i++) {
+                lvss_wm_filedesc fd;
+                if (lvss_wm_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
+                        return true;
+        }
+        return false;
+}
+
+/* What the writer listed as this backup's files in its backup metadata
+ * (Mail Store Writer: {"logs":[...],"databases":[{"edb","stm"}],"checkpoint"};
+ * generic: {"files":[...]}), or NULL when it listed none: then every file
+ * matching the file sets is stored. */
+static json_t *writer_file_list(const char *metadata) {
+        if (!metadata || !*metadata)
+                return NULL;
+        json_t *m = json_loads(metadata, 0, NULL);
+        if (!json_is_object(m)) {
+                json_decref(m);
+                return NULL;
+        }
+        json_t *set = json_object(), *v;
+        size_t i;
+        bool any = false;
+        json_array_foreach(json_object_get(m, "logs"), i, v) if (json_is_string(v)) {
+                json_object_set(set, json_string_value(v), json_true());
+                any = true;
+        }
+        json_array_foreach(json_object_get(m, "files"), i, v) if (json_is_string(v)) {
+                json_object_set(set, json_string_value(v), json_true());
+                any = true;
+        }
+        json_array_foreach(json_object_get(m, "databases"), i, v) {
+                const char *e = json_string_value(json_object_get(v, "edb"));
+                const char *s = json_string_value(json_object_get(v, "stm"));
+                if (e)
+                        json_object_set(set, e, json_true());
+                if (s)
+                        json_object_set(set, s, json_true());
+                any = true;
+        }
+        const char *chk = json_string_value(json_object_get(m, "checkpoint"));
+        if (chk) {
+                json_object_set(set, chk, json_true());
+                any = true;
+        }
+        if (!json_is_array(json_object_get(m, "logs")) && !json_is_array(json_object_get(m, "files")))
+                any = false;
+        json_decref(m);
+        if (!any) {
+                json_decref(set);
+                return NULL;
+        }
+        return set;
+}
+
+typedef struct file_plan {
+        char *orig;   /* original absolute path (recorded) */
+        char *snap;   /* where it is read: inside the snapshot */
+} file_plan;
+
+typedef struct plan_list {
+        file_plan *v;
+        size_t n;
+} plan_list;
+
+static void plan_free(plan_list *p) {
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->v[i].orig);
+                free(p->v[i].snap);
+        }
+        free(p->v);
+        *p = (plan_list) {};
+}
+
+static int plan_add(plan_list *p, const char *orig, const char *snap) {
+        for (size_t i = 0; i < p->n; i++)
+                if (strcmp(p->v[i].orig, orig) == 0)
+                        return 0;
+        file_plan *v = realloc(p->v, (p->n + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        p->v = v;
+        v[p->n].orig = strdup(orig);
+        v[p->n].snap = strdup(snap);
+        if (!v[p->n].orig || !v[p->n].snap)
+                return -ENOMEM;
+        p->n++;
+        return 0;
+}
+
+/* Walk snapshot directory sdir (the snapshot of original directory odir)
+ * and plan every regular file that fd matches, not excluded, and (when the
+ * writer gave a list) listed. */
+static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char *odir, const char *sdir,
+                json_t *list, plan_list *plan, int depth) {
+        DIR *d = opendir(sdir);
+        if (!d) {
+                if (errno == ENOENT && depth == 0)
+                        return 0;
+                vss_err("'%s': cannot read: %m", sdir);
+                return -errno;
+        }
+        struct dirent *de;
+        int r = 0;
+        while (r >= 0 && (de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    strcmp(de->d_name, ".lvss-snapshots") == 0)
+                        continue;
+                _cleanup_free_ char *o = NULL, *s = NULL;
+                if (asprintf(&o, "%s/%s", odir, de->d_name) < 0 || asprintf(&s, "%s/%s", sdir, de->d_name) < 0)
+                        return closedir(d), -ENOMEM;
+                struct stat st;
+                if (lstat(s, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (fd->recursive && depth < 64)
+                                r = walk(c, w, fd, o, s, list, plan, depth + 1);
+                        continue;
+                }
+                if (!S_ISREG(st.st_mode) || fnmatch(fd->filespec, de->d_name, 0) != 0)
+                        continue;
+                if (excluded(c, w, o))
+                        continue;
+                if (list && !json_object_get(list, o))
+                        continue;
+                r = plan_add(plan, o, s);
+        }
+        closedir(d);
+        return r;
+}
+
+/* The original path recorded for a file read through an alternate location
+ * is the file set's normal path (at restore it goes back there). */
+static int plan_component(create_ctx *c, size_t t, json_t *list, plan_list *plan) {
+        fdesc_list l = {};
+        int r = collect_fdescs(c, t, &l);
+        for (size_t i = 0; i < l.n && r >= 0; i++) {
+                _cleanup_free_ char *sp = NULL;
+                r = lvss_backup_get_snapshot_path(c->b, fd_source(&l.v[i]), &sp);
+                if (r < 0) {
+                        vss_err("component '%s': '%s' is not in the snapshot: %s", c->sel[t].path, fd_source(&l.v[i]),
+                                lvss_backup_last_error(c->b));
+                        break;
+                }
+                r = walk(c, c->sel[t].w, &l.v[i], l.v[i].path, sp, list, plan, 0);
+        }
+        free(l.v);
+        return r;
+}
+
+/* --------------------------------------------------------- verification */
+
+static void verify_cb(uint64_t n, const char *what, void *userdata) {
+        const char *file = userdata;
+        vss_err("verify '%s': %s (page/generation %llu)", file, what, (unsigned long long) n);
+}
+
+/* Mail Store Writer components: every page of the databases and the log
+ * set, read from the snapshot through libmstore's verifiers. */
+static int verify_mail(create_ctx *c, size_t t, const char *metadata, const plan_list *plan) {
+        for (size_t i = 0; i < plan->n; i++) {
+                const char *s = plan->v[i].snap;
+                size_t l = strlen(s);
+                if (l < 4 || (strcmp(s + l - 4, ".edb") != 0 && strcmp(s + l - 4, ".stm") != 0))
+                        continue;
+                mstore_verify_result res = {};
+                int r = mstore_verify_file(s, verify_cb, plan->v[i].orig, &res);
+                if (r < 0) {
+                        vss_err("component '%s': '%s' failed verification: %s", c->sel[t].path, plan->v[i].orig,
+                                *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+                        return r;
+                }
+        }
+        json_t *m = metadata ? json_loads(metadata, 0, NULL) : NULL;
+        const char *log_dir = json_string_value(json_object_get(m, "log_dir"));
+        const char *base = json_string_value(json_object_get(m, "base"));
+        int r = 0;
+        if (log_dir && base && json_array_size(json_object_get(m, "logs")) > 0) {
+                _cleanup_free_ char *sp = NULL;
+                r = lvss_backup_get_snapshot_path(c->b, log_dir, &sp);
+                mstore_verify_result res = {};
+                if (r >= 0)
+                        r = mstore_verify_logs(sp, base, verify_cb, (void *) log_dir, &res);
+                if (r < 0)
+                        vss_err("component '%s': the log set in '%s' failed verification: %s", c->sel[t].path,
+                                log_dir, *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+        }
+        json_decref(m);
+        return r;
+}
+
+/* ------------------------------------------------------------- storing */
+
+static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
+        csel *s = &c->sel[t];
+        cwriter *w = &c->writers[s->w];
+        lvss_component *bc = vss_bcd_component(c->b, w->id.writer_id, s->ci.logical_path, s->ci.component_name);
+        const char *md = bc ? lvss_component_get_backup_metadata(bc) : NULL;
+        json_t *list = writer_file_list(md);
+        plan_list plan = {};
+        int r = plan_component(c, t, list, &plan);
+        json_decref(list);
+        *ret_failed = false;
+        if (r >= 0 && strcmp(w->id.writer_name, MAIL_STORE_WRITER_NAME) == 0 && verify_mail(c, t, md, &plan) < 0) {
+                *ret_failed = true; /* reported failed: the writer keeps its logs */
+                plan_free(&plan);
+                return 0;
+        }
+        for (size_t i = 0; i < plan.n && r >= 0; i++) {
+                if (vss_interrupted) {
+                        r = -EINTR;
+                        break;
+                }
+                const char *orig = plan.v[i].orig;
+                if (stored_add(c, orig) == 0)
+                        continue;
+                int fd = open(plan.v[i].snap, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        vss_err("'%s': cannot read from the snapshot: %m", plan.v[i].snap);
+                        r = -errno;
+                        if (fd >= 0)
+                                close(fd);
+                        break;
+                }
+                posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+                r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
+                close(fd);
+                if (r < 0)
+                        vss_err("'%s': %s", orig, repo_errmsg());
+        }
+        plan_free(&plan);
+        return r;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void ctx_free(create_ctx *c) {
+        for (size_t i = 0; i < c->n_sel; i++)
+                free(c->sel[i].path);
+        for (size_t i = 0; i < c->n_stored; i++)
+                free(c->stored[i]);
+        free(c->stored);
+        free(c->writers);
+        if (c->rb)
+                repo_backup_free(c->rb);
+        /* Ending the session makes lvssd abort what is unfinished, send
+         * BackupShutdown and delete the auto-release snapshots. */
+        lvss_backup_free(c->b);
+        repo_close(c->r);
+}
+
+static int interrupted(create_ctx *c) {
+        vss_progress_done(&c->prog);
+        if (c->prepared)
+                lvss_backup_abort_backup(c->b);
+        vss_err("create interrupted (%s): backup aborted, writers released, nothing stored",
+                strsignal(vss_interrupted ? vss_interrupted : SIGINT));
+        return VSS_EXIT_FAIL;
+}
+
+static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
+        int64_t t0 = vss_now_ms();
+        lvss_async *a = NULL;
+        int r, ex;
+
+        if ((ex = vss_open_repo(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r)) != 0)
+                return ex;
+        r = lvss_backup_new(&c->b);
+        if (r >= 0)
+                r = lvss_backup_initialize_for_backup(c->b, NULL);
+        if (r >= 0)
+                r = lvss_backup_set_backup_state(c->b, 1, 0, c->lvss_type, 0);
+        if (r < 0) {
+                vss_err("lvssd: %s%s%s", lvss_strerror(r), c->b ? ": " : "", c->b ? lvss_backup_last_error(c->b) : "");
+                return vss_exit_lvss(r);
+        }
+        vss_note(c->quiet, "gathering writer metadata");
+        r = vss_wait(c->b, a, lvss_backup_gather_writer_metadata(c->b, &a), "gather writer metadata");
+        if (r == -EINTR)
+                return interrupted(c);
+        if (r < 0)
+                return vss_exit_lvss(r);
+        int nw = lvss_backup_get_writer_metadata_count(c->b);
+        c->writers = calloc(nw > 0 ? (size_t) nw : 1, sizeof(cwriter));
+        if (!c->writers)
+                return VSS_EXIT_FAIL;
+        for (int i = 0; i < nw; i++) {
+                cwriter *w = &c->writers[c->n_writers];
+                if (lvss_backup_get_writer_metadata(c->b, (size_t) i, &w->instance_id, &w->wm) >= 0 &&
+                    lvss_wm_get_identity(w->wm, &w->id) >= 0)
+                        c->n_writers++;
+        }
+        r = select_components(c, want, n_want);
+        if (r < 0)
+                return r == -EINVAL ? VSS_EXIT_USAGE : VSS_EXIT_FAIL;
+        for (size_t i = 0; i < c->n_sel; i++)
+                if (c->sel[i].top < 0)
+                        vss_note(c->quiet, "selected '%s' (%s)", c->sel[i].path, c->writers[c->sel[i].w].id.writer_name);
+
+        repo_id base;
+        bool has_base = false;
+        if (c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL) {
+                if (choose_base(c, &base) < 0)
+                        return VSS_EXIT_FAIL;
+                has_base = true;
+        }
+        r = repo_backup_new(c->r, c->type, has_base ? &base : NULL, &c->rb);
+        if (r < 0) {
+                vss_err("%s", repo_errmsg());
+                return vss_exit_repo(r);
+        }
+        repo_backup_set_track_changes(c->rb, false); /* the writers decide what an incremental holds */
+        repo_backup_set_progress(c->rb, vss_progress_fn, &c->prog);
+        if (set_previous_stamps(c) < 0)
+                return VSS_EXIT_FAIL;
+        if (vss_interrupted)
+                return interrupted(c);
+
+        lvss_id set;
+        r = lvss_backup_start_snapshot_set(c->b, &set);
+        if (r < 0) {
+                vss_err("start snapshot set: %s: %s", lvss_strerror(r), lvss_backup_last_error(c->b));
+                return vss_exit_lvss(r);
+        }
+        if ((r = add_volumes(c)) < 0)
+                return vss_exit_lvss(r);
+        c->prepared = true;
+        vss_note(c->quiet, "preparing the writers for a %s backup", repo_backup_type_to_string(c->type));
+        r = vss_wait(c->b, a, lvss_backup_prepare_for_backup(c->b, &a), "prepare for backup");
+        if (r == -EINTR)
+                return interrupted(c);
+        if (r < 0) {
+                vss_print_writer_failures(c->b);
+                return vss_exit_lvss(r);
+        }
+        vss_note(c->quiet, "creating the snapshot set (writers frozen meanwhile)");
+        r = vss_wait(c->b, a, lvss_backup_do_snapshot_set(c->b, &a), "snapshot set");
+        if (r == -EINTR)
+                return interrupted(c);
+        if (r < 0) {
+                vss_print_writer_failures(c->b);
+                return vss_exit_lvss(r);
+        }
+        uint64_t fw_usec = 0;
+        lvss_backup_get_freeze_window(c->b, &fw_usec);
+        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", set.str, fw_usec / 1000.0);
+
+        vss_progress_init(&c->prog, c->quiet, "create");
+        size_t n_ok = 0, n_top = 0;
+        for (size_t t = 0; t < c->n_sel; t++) {
+                if (c->sel[t].top >= 0)
+                        continue;
+                n_top++;
+                bool failed = false;
+                r = store_component(c, t, &failed);
+                if (r == -EINTR || vss_interrupted)
+                        return interrupted(c);
+                if (r < 0) {
+                        vss_progress_done(&c->prog);
+                        /* Nothing is committed: every component is reported failed. */
+                        for (size_t i = 0; i < c->n_sel; i++)
+                                c->sel[i].failed = true;
+                        break;
+                }
+                c->sel[t].failed = failed;
+                if (!failed)
+                        n_ok++;
+        }
+        vss_progress_done(&c->prog);
+        int store_err = r < 0 ? r : 0;
+        for (size_t i = 0; i < c->n_sel; i++)
+                if (c->sel[i].top >= 0)
+                        c->sel[i].failed = c->sel[c->sel[i].top].failed;
+
+        /* Record: the components that succeeded, the BCD, each writer's
+         * metadata and stamps; committed before BackupComplete. */
+        repo_id id;
+        bool committed = false;
+        _cleanup_free_ char *bcd = NULL;
+        if (!store_err && n_ok > 0) {
+                for (size_t i = 0; i < c->n_sel; i++) {
+                        csel *s = &c->sel[i];
+                        cwriter *w = &c->writers[s->w];
+                        lvss_backup_set_backup_succeeded(c->b, w->instance_id, w->id.writer_id, s->ci.type,
+                                                         s->ci.logical_path, s->ci.component_name, !s->failed);
+                }
+                char *j = NULL;
+                r = lvss_backup_save_as_json(c->b, &j);
+                if (r >= 0) {
+                        bcd = strdup(j);
+                        lvss_free(j);
+                }
+                if (r >= 0 && bcd)
+                        r = repo_backup_set_components_doc(c->rb, bcd);
+                for (size_t i = 0; i < c->n_sel && r >= 0; i++)
+                        if (c->sel[i].top < 0 && !c->sel[i].failed)
+                                r = repo_backup_add_component(c->rb, c->sel[i].path);
+                for (size_t wi = 0; wi < c->n_writers && r >= 0; wi++) {
+                        cwriter *w = &c->writers[wi];
+                        if (!w->used)
+                                continue;
+                        json_t *stamps = json_object();
+                        for (size_t i = 0; i < c->n_sel; i++) {
+                                csel *s = &c->sel[i];
+                                if (s->w != wi || s->failed)
+                                        continue;
+                                lvss_component *bc = vss_bcd_component(c->b, w->id.writer_id, s->ci.logical_path,
+                                                                       s->ci.component_name);
+                                const char *st = bc ? lvss_component_get_backup_stamp(bc) : NULL;
+                                if (st)
+                                        json_object_set_new(stamps, s->path, json_string(st));
+                        }
+                        _cleanup_free_ char *stamp_text =
+                                json_object_size(stamps) ? json_dumps(stamps, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                        json_decref(stamps);
+                        char *wmd = NULL;
+                        r = lvss_writer_metadata_save(w->wm, &wmd);
+                        if (r >= 0)
+                                r = repo_backup_add_writer(c->rb, w->id.writer_name, wmd, stamp_text);
+                        lvss_free(wmd);
+                }
+                if (r >= 0 && vss_interrupted)
+                        return interrupted(c);
+                if (r >= 0) {
+                        r = repo_backup_commit(c->rb, &id);
+                        if (r < 0)
+                                vss_err("%s", repo_errmsg());
+                }
+                if (r < 0) {
+                        store_err = r;
+                        for (size_t i = 0; i < c->n_sel; i++)
+                                c->sel[i].failed = true;
+                } else
+                        committed = true;
+        }
+        /* SetBackupSucceeded (again: false for all if the commit failed), then
+         * BackupComplete: writers truncate logs only for succeeded components. */
+        for (size_t i = 0; i < c->n_sel; i++) {
+                csel *s = &c->sel[i];
+                cwriter *w = &c->writers[s->w];
+                lvss_backup_set_backup_succeeded(c->b, w->instance_id, w->id.writer_id, s->ci.type, s->ci.logical_path,
+                                                 s->ci.component_name, !s->failed);
+        }
+        r = vss_wait(c->b, a, lvss_backup_backup_complete(c->b, &a), "backup complete");
+        bool complete_failed = r < 0;
+        if (complete_failed && r != -EINTR)
+                vss_print_writer_failures(c->b);
+        if (!committed) {
+                if (store_err)
+                        return vss_exit_repo(store_err);
+                vss_err("backup failed: no component could be verified; nothing stored, the writers keep their logs");
+                return VSS_EXIT_FAIL;
+        }
+
+        char hex[REPO_ID_HEX_SIZE];
+        repo_id_to_hex(&id, hex);
+        const repo_stats *st = repo_backup_stats(c->rb);
+        int64_t dur = vss_now_ms() - t0;
+        if (c->json) {
+                json_t *comps = json_array();
+                for (size_t i = 0; i < c->n_sel; i++)
+                        if (c->sel[i].top < 0 && !c->sel[i].failed)
+                                json_array_append_new(comps, json_string(c->sel[i].path));
+                json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:f, s:I}", "id", hex, "type",
+                                      repo_backup_type_to_string(c->type), "components", comps, "bytes_read",
+                                      (json_int_t) st->bytes_read, "bytes_added", (json_int_t) st->bytes_added,
+                                      "duration_ms", (json_int_t) dur, "freeze_window_ms", fw_usec / 1000.0, "files",
+                                      (json_int_t) st->files);
+                char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+                if (s)
+                        puts(s);
+                free(s);
+                json_decref(o);
+        } else if (!c->quiet)
+                printf("backup %s (%s): %zu of %zu component(s), %llu files, %.1f MiB read, %.1f MiB added, %lld ms, "
+                       "freeze window %.1f ms\n",
+                       hex, repo_backup_type_to_string(c->type), n_ok, n_top, (unsigned long long) st->files,
+                       st->bytes_read / 1048576.0, st->bytes_added / 1048576.0, (long long) dur, fw_usec / 1000.0);
+        if (n_ok < n_top) {
+                vss_err("%zu component(s) failed verification and were reported failed (their logs are kept)",
+                        n_top - n_ok);
+                return VSS_EXIT_FAIL;
+        }
+        if (complete_failed) {
+                vss_err("backup %.16s is stored, but BackupComplete failed (logs may not have been truncated)", hex);
+                return VSS_EXIT_FAIL;
+        }
+        return VSS_EXIT_OK;
+}
+
+int cmd_create(int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"repo", required_argument, NULL, 'r'},
+                {"password-file", required_argument, NULL, 'p'},
+                {"type", required_argument, NULL, 't'},
+                {"component", required_argument, NULL, 'c'},
+                {"json", no_argument, NULL, 'j'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        create_ctx *c = calloc(1, sizeof(create_ctx));
+        const char *repo_dir = NULL, *pwfile = NULL, *type = "full";
+        char *want[MAX_SELECTED];
+        size_t n_want = 0;
+        int o;
+
+        if (!c)
+                return VSS_EXIT_FAIL;
+        optind = 1;
+        while ((o = getopt_long(argc, argv, "hq", longopts, NULL)) >= 0) {
+                switch (o) {
+                case 'r': repo_dir = optarg; break;
+                case 'p': pwfile = optarg; break;
+                case 't': type = optarg; break;
+                case 'c':
+                        if (n_want >= MAX_SELECTED) {
+                                free(c);
+                                vss_err("too many --component options");
+                                return VSS_EXIT_USAGE;
+                        }
+                        want[n_want++] = optarg;
+                        break;
+                case 'j': c->json = true; break;
+                case 'q': c->quiet = true; break;
+                case 'h': fputs(create_help, stdout); free(c); return VSS_EXIT_OK;
+                default: free(c); return VSS_EXIT_USAGE;
+                }
+        }
+        if (optind < argc || !repo_dir) {
+                vss_err(optind < argc ? "create: unexpected argument '%s' (see 'lvss-backup create --help')"
+                                      : "create: --repo DIR is required%s (see 'lvss-backup create --help')",
+                        optind < argc ? argv[optind] : "");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        c->type = repo_backup_type_from_string(type);
+        int lt = lvss_backup_type_from_string(type);
+        if (c->type < 0 || lt < 0) {
+                vss_err("create: --type '%s': expected full, copy, incremental or differential", type);
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        c->lvss_type = (lvss_backup_type) lt;
+        if (c->json)
+                c->quiet = true; /* stdout carries the document; narration would only be noise */
+        vss_install_signals();
+        int ex = run_create(c, repo_dir, pwfile, want, n_want);
+        ctx_free(c);
+        free(c);
+        return ex;
+}

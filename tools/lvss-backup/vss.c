@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/* tools/lvss-backup/vss.c: helpers shared by `create` and `restore`. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lvss/error.h>
+
+#include "macro.h"
+#include "password.h"
+#include "vss.h"
+
+volatile sig_atomic_t vss_interrupted = 0;
+
+static void on_signal(int sig) {
+        if (vss_interrupted)
+                _exit(130); /* second signal: leave now; lvssd drops the session */
+        vss_interrupted = sig;
+}
+
+void vss_install_signals(void) {
+        struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+void vss_err(const char *fmt, ...) {
+        va_list ap;
+        fputs("lvss-backup: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+void vss_note(bool quiet, const char *fmt, ...) {
+        va_list ap;
+        if (quiet)
+                return;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+int vss_exit_lvss(int r) {
+        switch (r) {
+        case LVSS_E_ACCESS_DENIED:
+        case -EACCES:
+        case -EPERM:
+                return VSS_EXIT_DENIED;
+        case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
+        case -EBUSY:
+                return VSS_EXIT_BUSY;
+        case -EINVAL:
+                return VSS_EXIT_USAGE;
+        default:
+                return VSS_EXIT_FAIL;
+        }
+}
+
+int vss_exit_repo(int r) {
+        switch (r) {
+        case REPO_E_CORRUPT:
+                return VSS_EXIT_CORRUPT;
+        case -EBUSY:
+                return VSS_EXIT_BUSY;
+        case -EACCES:
+        case -EPERM:
+        case -EKEYREJECTED:
+                return VSS_EXIT_DENIED;
+        case -EINVAL:
+        case -ENOKEY:
+        case -EEXIST:
+                return VSS_EXIT_USAGE;
+        default:
+                return VSS_EXIT_FAIL;
+        }
+}
+
+int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret) {
+        _cleanup_free_ char *pw = NULL;
+        bool enc = false;
+        int k = repo_probe(dir, &enc);
+        if (k < 0) {
+                vss_err("%s", repo_errmsg());
+                return k == -ENOENT ? VSS_EXIT_USAGE : vss_exit_repo(k);
+        }
+        if (enc) {
+                k = get_password(password_file, false, &pw);
+                if (k == -ENOKEY) {
+                        vss_err("repository %s is encrypted: a password is needed (--password-file FILE, "
+                                "LVSS_BACKUP_PASSWORD, or a terminal)",
+                                dir);
+                        return VSS_EXIT_USAGE;
+                }
+                if (k < 0)
+                        return VSS_EXIT_USAGE;
+        }
+        k = repo_open(dir, pw, lock, ret);
+        if (pw)
+                explicit_bzero(pw, strlen(pw));
+        if (k < 0) {
+                vss_err("%s", repo_errmsg());
+                return vss_exit_repo(k);
+        }
+        return 0;
+}
+
+int vss_wait(lvss_backup *b, lvss_async *a, int r, const char *what) {
+        if (r >= 0) {
+                for (;;) {
+                        r = lvss_async_wait(a, 200);
+                        if (r != LVSS_E_TIMEOUT)
+                                break;
+                        if (vss_interrupted) {
+                                lvss_async_cancel(a);
+                                r = -EINTR;
+                                break;
+                        }
+                }
+                if (r >= 0) {
+                        lvss_async_status st;
+                        int res = 0;
+                        if (lvss_async_query_status(a, &st, &res) >= 0 && res < 0)
+                                r = res;
+                }
+        }
+        lvss_async_free(a);
+        if (r < 0 && r != -EINTR) {
+                const char *m = lvss_backup_last_error(b);
+                vss_err("%s: %s%s%s", what, lvss_strerror(r), m && *m ? ": " : "", m ? m : "");
+        }
+        return r;
+}
+
+/* Print msg once (the same reason often comes as a component message and
+ * as the writer's status message). */
+static bool seen(char ***printed, size_t *n, const char *msg) {
+        for (size_t i = 0; i < *n; i++)
+                if (strstr((*printed)[i], msg) || strstr(msg, (*printed)[i]))
+                        return true;
+        char **p = realloc(*printed, (*n + 1) * sizeof(char *));
+        if (!p)
+                return false;
+        *printed = p;
+        p[(*n)++] = strdup(msg);
+        return false;
+}
+
+void vss_print_writer_failures(lvss_backup *b) {
+        char **printed = NULL;
+        size_t n_printed = 0;
+        int nw = lvss_backup_get_writer_components_count(b);
+        for (int i = 0; i < nw; i++) {
+                lvss_writer_components *wc;
+                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
+                        continue;
+                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
+                        lvss_component *c;
+                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
+                                continue;
+                        const char *msgs[] = {
+                                lvss_component_get_prepare_for_backup_failure_msg(c),
+                                lvss_component_get_post_snapshot_failure_msg(c),
+                                lvss_component_get_pre_restore_failure_msg(c),
+                                lvss_component_get_post_restore_failure_msg(c),
+                        };
+                        for (size_t m = 0; m < ELEMENTSOF(msgs); m++) {
+                                if (!msgs[m] || !*msgs[m] || seen(&printed, &n_printed, msgs[m]))
+                                        continue;
+                                _cleanup_free_ char *path = vss_component_path(lvss_component_get_logical_path(c),
+                                                                               lvss_component_get_name(c));
+                                vss_err("component '%s': %s", path ? path : "?", msgs[m]);
+                        }
+                }
+        }
+        lvss_async *a = NULL;
+        int r = lvss_backup_gather_writer_status(b, &a);
+        if (r >= 0)
+                r = lvss_async_wait(a, 30000);
+        lvss_async_free(a);
+        if (r >= 0)
+                for (int i = 0; i < lvss_backup_get_writer_status_count(b); i++) {
+                        lvss_writer_status ws;
+                        if (lvss_backup_get_writer_status(b, (size_t) i, &ws) < 0)
+                                continue;
+                        if (!ws.failure && (!ws.message || !*ws.message))
+                                continue;
+                        if (ws.message && *ws.message && seen(&printed, &n_printed, ws.message))
+                                continue;
+                        vss_err("writer '%s': %s (%s, %s)", ws.writer_name,
+                                ws.message && *ws.message ? ws.message : lvss_strerror(ws.failure),
+                                lvss_writer_state_to_string(ws.state) ?: "?", lvss_error_name(ws.failure));
+                }
+        for (size_t i = 0; i < n_printed; i++)
+                free(printed[i]);
+        free(printed);
+}
+
+char *vss_component_path(const char *lp, const char *name) {
+        char *s = NULL;
+        if (!name)
+                return NULL;
+        if (lp && *lp) {
+                if (asprintf(&s, "%s/%s", lp, name) < 0)
+                        return NULL;
+                return s;
+        }
+        return strdup(name);
+}
+
+bool vss_in_component_set(const char *top, const char *lp, const char *name) {
+        _cleanup_free_ char *p = vss_component_path(lp, name);
+        size_t l = strlen(top);
+        if (!p)
+                return false;
+        return strcmp(p, top) == 0 || (strncmp(p, top, l) == 0 && p[l] == '/');
+}
+
+bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel) {
+        size_t l = strlen(fd->path);
+        while (l > 1 && fd->path[l - 1] == '/')
+                l--;
+        if (strncmp(abs, fd->path, l) != 0 || abs[l] != '/')
+                return false;
+        const char *rel = abs + l + 1;
+        const char *base = strrchr(rel, '/');
+        if (base && !fd->recursive)
+                return false;
+        if (fnmatch(fd->filespec, base ? base + 1 : rel, 0) != 0)
+                return false;
+        if (ret_rel)
+                *ret_rel = rel;
+        return true;
+}
+
+lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name) {
+        int nw = lvss_backup_get_writer_components_count(b);
+        for (int i = 0; i < nw; i++) {
+                lvss_writer_components *wc;
+                const char *inst = NULL, *wid = NULL;
+                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0 ||
+                    lvss_writer_components_get_writer_info(wc, &inst, &wid) < 0 || !wid || strcmp(wid, writer_id) != 0)
+                        continue;
+                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
+                        lvss_component *c;
+                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
+                                continue;
+                        const char *clp = lvss_component_get_logical_path(c);
+                        if (strcmp(clp ? clp : "", lp ? lp : "") == 0 &&
+                            strcmp(lvss_component_get_name(c), name) == 0)
+                                return c;
+                }
+        }
+        return NULL;
+}
+
+int64_t vss_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void vss_progress_init(vss_progress *p, bool quiet, const char *verb) {
+        *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb};
+}
+
+void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
+        vss_progress *p = userdata;
+        if (!p || !p->on)
+                return;
+        int64_t now = vss_now_ms();
+        if (now - p->last_ms < 200)
+                return;
+        p->last_ms = now;
+        fprintf(stderr, "\r\033[K%s: %llu files, %.1f MiB read, %.1f MiB added  %.50s", p->verb,
+                (unsigned long long) st->files, st->bytes_read / 1048576.0, st->bytes_added / 1048576.0,
+                path ? path : "");
+}
+
+void vss_progress_done(vss_progress *p) {
+        if (p->on && p->last_ms)
+                fputs("\r\033[K", stderr);
+        p->last_ms = 0;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/lvss-backup/vss.h: the application-aware commands of lvss-backup
+ * (`create`, `restore`), which drive writers through lvssd with liblvss and
+ * store into / read from lib/repo.  See docs/design/backup.md.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lvss/requestor.h>
+
+#include "repo.h"
+
+enum {
+        VSS_EXIT_OK = 0,
+        VSS_EXIT_FAIL = 1,
+        VSS_EXIT_USAGE = 2,
+        VSS_EXIT_BUSY = 4,
+        VSS_EXIT_DENIED = 5,
+        VSS_EXIT_CORRUPT = 6,
+};
+
+/* The entry points (argv[0] is the command name). Return the exit code. */
+int cmd_create(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+
+/* ---- helpers shared by create.c and restore.c (vss.c) ---- */
+
+#define MAIL_STORE_WRITER_NAME "Mail Store Writer"
+
+/* Set by SIGINT/SIGTERM once vss_install_signals() ran; a second signal
+ * exits at once (lvssd then drops the session, as after kill -9). */
+extern volatile sig_atomic_t vss_interrupted;
+void vss_install_signals(void);
+
+void vss_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vss_note(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Exit code for a liblvss / lib/repo error. */
+int vss_exit_lvss(int r);
+int vss_exit_repo(int r);
+
+/* Open the repository (password from file, environment or terminal);
+ * returns 0 or the exit code (message printed). */
+int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret);
+
+/* Wait for an async operation started with result r (freeing it), polling
+ * vss_interrupted: on an interrupt the operation is cancelled and -EINTR
+ * returned.  On failure prints "lvss-backup: WHAT: reason". */
+int vss_wait(lvss_backup *b, lvss_async *a, int r, const char *what);
+
+/* After a failed PrepareForBackup/DoSnapshotSet/PreRestore/PostRestore: print
+ * every writer's and component's failure message as the writer gave it. */
+void vss_print_writer_failures(lvss_backup *b);
+
+/* "logical path/name" (or "name" at top level); caller frees. */
+char *vss_component_path(const char *logical_path, const char *name);
+
+/* Whether component (lp,name) is the component `top` or below it (the
+ * component set of a selectable component). */
+bool vss_in_component_set(const char *top_path, const char *logical_path, const char *name);
+
+/* Whether absolute path abs is covered by file descriptor fd (directory
+ * fd->path, fnmatch(filespec) on the name, subdirectories if recursive).
+ * ret_rel (may be NULL) gets the part of abs below fd->path. */
+bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel);
+
+/* Find the BCD component of writer_id named (lp,name); NULL if none. */
+lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);
+
+/* Progress line on a terminal (stderr), at most every 200 ms. */
+typedef struct vss_progress {
+        bool on;
+        const char *verb;
+        int64_t last_ms;
+} vss_progress;
+void vss_progress_init(vss_progress *p, bool quiet, const char *verb);
+void vss_progress_fn(const repo_stats *st, const char *path, void *userdata);
+void vss_progress_done(vss_progress *p);
+int64_t vss_now_ms(void);
