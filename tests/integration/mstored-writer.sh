@@ -19,7 +19,14 @@ done
 fixture_init
 fixture_need_root
 fixture_bus
-fixture_xfs mail 1200
+if [ "${MSTORED_FS:-xfs}" = btrfs ]; then
+    fixture_btrfs mail 1200
+    # Data in a subvolume of its own: the btrfs provider snapshots it.
+    btrfs subvolume create "$FX_MNT/vol" >/dev/null || fail "btrfs subvolume create"
+    FX_MNT=$FX_MNT/vol
+else
+    fixture_xfs mail 1200
+fi
 DATA=$FX_MNT/data
 SOCK=$FX_DIR/lmtp.sock
 mkdir -p "$FX_DIR/state"
