@@ -22,44 +22,16 @@
  * replaces its default.  Lines are at most 1024 bytes, at most 1024 rules.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 
 #include "daemon/lvssd/lvssd.h"
 #include "lib/core/macro.h"
-
-#define MAX_RULES 1024
-
-static void fclosep_(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
-static char *strip(char *s) {
-        char *e;
-
-        while (*s == ' ' || *s == '\t')
-                s++;
-        e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-                *--e = 0;
-        return s;
-}
-
-static int parse_role(const char *v) {
-        if (strcmp(v, "deny") == 0)
-                return -1;
-        if (strcmp(v, "writer") == 0)
-                return ROLE_WRITER;
-        if (strcmp(v, "requestor") == 0 || strcmp(v, "requester") == 0)
-                return ROLE_REQUESTOR;
-        if (strcmp(v, "both") == 0)
-                return ROLE_WRITER | ROLE_REQUESTOR;
-        return 0;
-}
 
 void auth_free(Manager *m) {
         for (size_t i = 0; i < m->n_rules; i++)
@@ -70,90 +42,40 @@ void auth_free(Manager *m) {
 }
 
 int auth_load_config(Manager *m, const char *path) {
-        _cleanup_(fclosep_) FILE *f = NULL;
-        char line[1026];
-        unsigned lineno = 0;
-        bool in_access = false, in_limits = false;
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *text = NULL;
+        char why[256];
+        Config c;
+        size_t len = 0;
+        ssize_t n;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
                 if (errno == ENOENT)
                         return 0;
                 fprintf(stderr, "lvssd: config '%s': %m\n", path);
                 return -errno;
         }
-        while (fgets(line, sizeof(line), f)) {
-                char *s, *eq, *key, *val;
-                int role;
-                AccessRule *v;
-
-                lineno++;
-                if (!strchr(line, '\n') && !feof(f)) {
-                        fprintf(stderr, "lvssd: config '%s' line %u: longer than 1024 bytes\n", path, lineno);
-                        return -EINVAL;
-                }
-                s = strip(line);
-                if (!*s || *s == '#' || *s == ';')
-                        continue;
-                if (*s == '[') {
-                        in_access = strcmp(s, "[access]") == 0;
-                        in_limits = strcmp(s, "[limits]") == 0;
-                        if (!in_access && !in_limits) {
-                                fprintf(stderr, "lvssd: config '%s' line %u: unknown section %s\n", path, lineno, s);
-                                return -EINVAL;
-                        }
-                        continue;
-                }
-                eq = strchr(s, '=');
-                if (in_limits && eq) {
-                        char *end;
-                        unsigned long secs;
-                        *eq = 0;
-                        key = strip(s);
-                        val = strip(eq + 1);
-                        secs = strtoul(val, &end, 10);
-                        if (strcmp(key, "set-timeout") != 0 || !*val || *end || secs > 86400 * 7) {
-                                fprintf(stderr, "lvssd: config '%s' line %u: expected 'set-timeout = SECONDS' in [limits]\n",
-                                        path, lineno);
-                                return -EINVAL;
-                        }
-                        m->set_timeout_usec = (uint64_t) secs * 1000000ULL;
-                        continue;
-                }
-                if (!in_access || !eq) {
-                        fprintf(stderr, "lvssd: config '%s' line %u: expected 'user:NAME = ROLE' in [access]\n",
-                                path, lineno);
-                        return -EINVAL;
-                }
-                *eq = 0;
-                key = strip(s);
-                val = strip(eq + 1);
-                role = parse_role(val);
-                if (role == 0) {
-                        fprintf(stderr, "lvssd: config '%s' line %u: role '%s' is not deny, writer, requestor or both\n",
-                                path, lineno, val);
-                        return -EINVAL;
-                }
-                if (strncmp(key, "user:", 5) != 0 && strncmp(key, "group:", 6) != 0) {
-                        fprintf(stderr, "lvssd: config '%s' line %u: key '%s' must start with user: or group:\n",
-                                path, lineno, key);
-                        return -EINVAL;
-                }
-                if (m->n_rules >= MAX_RULES) {
-                        fprintf(stderr, "lvssd: config '%s': more than %d rules\n", path, MAX_RULES);
-                        return -E2BIG;
-                }
-                v = reallocarray(m->rules, m->n_rules + 1, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                m->rules = v;
-                v[m->n_rules].is_group = key[0] == 'g';
-                v[m->n_rules].name = strdup(strchr(key, ':') + 1);
-                v[m->n_rules].roles = role;
-                if (!v[m->n_rules].name)
-                        return -ENOMEM;
-                m->n_rules++;
+        text = malloc(CONFIG_MAX_BYTES + 1);
+        if (!text)
+                return -ENOMEM;
+        while ((n = read(fd, text + len, CONFIG_MAX_BYTES + 1 - len)) > 0)
+                len += (size_t) n;
+        if (n < 0) {
+                fprintf(stderr, "lvssd: config '%s': %m\n", path);
+                return -errno;
         }
+        r = config_parse(text, len, &c, why, sizeof(why));
+        if (r < 0) {
+                fprintf(stderr, "lvssd: config '%s': %s\n", path, why);
+                return r;
+        }
+        auth_free(m);
+        m->rules = c.rules;
+        m->n_rules = c.n_rules;
+        if (c.have_set_timeout)
+                m->set_timeout_usec = c.set_timeout_usec;
         return 0;
 }
 

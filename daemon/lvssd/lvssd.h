@@ -27,6 +27,7 @@
 #include <lvss/sys/provider.h>
 #include <lvss/types.h>
 
+#include "daemon/lvssd/config.h"
 #include "daemon/lvssd/state.h"
 #include "lib/lvss/doc.h"
 
@@ -52,8 +53,6 @@ typedef struct Session Session;
 typedef struct SessionWriter SessionWriter;
 typedef struct Snap Snap;
 
-/* Roles from auth.c */
-enum { ROLE_WRITER = 1, ROLE_REQUESTOR = 2 };
 
 struct Writer {
         Manager *m;
@@ -163,11 +162,7 @@ typedef struct Counters {
         uint64_t last_freeze_window_usec, max_freeze_window_usec;
 } Counters;
 
-typedef struct AccessRule {
-        bool is_group;
-        char *name;
-        int roles;                      /* -1 deny, else ROLE_* bits */
-} AccessRule;
+
 
 struct Manager {
         sd_event *event;

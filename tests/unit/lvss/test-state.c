@@ -7,12 +7,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include <lvss/error.h>
 
+#include "daemon/lvssd/config.h"
 #include "daemon/lvssd/state.h"
 
 static SessionState walk(SessionState s, bool writerless, bool *gathered, const Method *seq, size_t n) {
@@ -124,6 +127,40 @@ static void test_names(void **state) {
         assert_int_equal(state_after(S_OPEN, M_ABORT_BACKUP), S_OPEN);
 }
 
+static int parse(const char *text, Config *c) {
+        char why[256] = "";
+        int r = config_parse(text, strlen(text), c, why, sizeof(why));
+        if (r < 0)
+                printf("  (why: %s)\n", why);
+        return r;
+}
+
+static void test_config(void **state) {
+        Config c;
+
+        assert_int_equal(parse("# x\n[access]\nuser:mail = writer\n group:backup=requestor \nuser:bob = deny\n"
+                               "[limits]\nset-timeout = 60\n", &c), 0);
+        assert_int_equal(c.n_rules, 3);
+        assert_false(c.rules[0].is_group);
+        assert_string_equal(c.rules[0].name, "mail");
+        assert_int_equal(c.rules[0].roles, ROLE_WRITER);
+        assert_true(c.rules[1].is_group);
+        assert_int_equal(c.rules[1].roles, ROLE_REQUESTOR);
+        assert_int_equal(c.rules[2].roles, -1);
+        assert_true(c.have_set_timeout);
+        assert_int_equal(c.set_timeout_usec, 60000000ULL);
+        config_clear(&c);
+        assert_int_equal(parse("", &c), 0);
+        assert_int_equal(c.n_rules, 0);
+        assert_int_equal(parse("user:x = writer\n", &c), -EINVAL);
+        assert_int_equal(parse("[access]\nuser:x = admin\n", &c), -EINVAL);
+        assert_int_equal(parse("[access]\nx = writer\n", &c), -EINVAL);
+        assert_int_equal(parse("[access]\nuser:a b = writer\n", &c), -EINVAL);
+        assert_int_equal(parse("[limits]\nset-timeout = 9999999\n", &c), -EINVAL);
+        assert_int_equal(parse("[limits]\nidle = 3\n", &c), -EINVAL);
+        assert_int_equal(parse("[other]\n", &c), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backup_sequence),
@@ -132,6 +169,7 @@ int main(void) {
                 cmocka_unit_test(test_out_of_order_matrix),
                 cmocka_unit_test(test_busy_refuses_all_but_abort),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
