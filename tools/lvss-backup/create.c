@@ -687,6 +687,17 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
 
 /* ----------------------------------------------------------------- main */
 
+static void print_failures(create_ctx *c) {
+        const char *paths[MAX_SELECTED], *writers[MAX_SELECTED];
+        size_t n = 0;
+        for (size_t i = 0; i < c->n_sel; i++)
+                if (c->sel[i].top < 0) {
+                        paths[n] = c->sel[i].path;
+                        writers[n++] = c->writers[c->sel[i].w].id.writer_name;
+                }
+        vss_print_writer_failures(c->b, paths, writers, n);
+}
+
 static void ctx_free(create_ctx *c) {
         for (size_t i = 0; i < c->n_sel; i++)
                 free(c->sel[i].path);
@@ -783,7 +794,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
-                vss_print_writer_failures(c->b);
+                print_failures(c);
                 return vss_exit_lvss(r);
         }
         vss_note(c->quiet, "creating the snapshot set (writers frozen meanwhile)");
@@ -791,7 +802,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
-                vss_print_writer_failures(c->b);
+                print_failures(c);
                 return vss_exit_lvss(r);
         }
         uint64_t fw_usec = 0;
@@ -897,7 +908,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         r = vss_wait(c->b, a, lvss_backup_backup_complete(c->b, &a), "backup complete");
         bool complete_failed = r < 0;
         if (complete_failed && r != -EINTR)
-                vss_print_writer_failures(c->b);
+                print_failures(c);
         if (!committed) {
                 if (store_err)
                         return vss_exit_repo(store_err);

@@ -426,6 +426,15 @@ static void remove_staging(const char *dir) {
 
 /* ---------------------------------------------------------------- steps */
 
+static void print_failures(restore_ctx *c, lvss_backup *b) {
+        const char *paths[MAX_COMPONENTS], *writers[MAX_COMPONENTS];
+        for (size_t k = 0; k < c->n_comps; k++) {
+                paths[k] = c->comps[k].path;
+                writers[k] = c->comps[k].writer_name;
+        }
+        vss_print_writer_failures(b, paths, writers, c->n_comps);
+}
+
 static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&rec->id, hex);
@@ -490,7 +499,7 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
         r = vss_wait(b, a, lvss_backup_pre_restore(b, &a), "pre-restore");
         if (r < 0) {
                 if (r != -EINTR)
-                        vss_print_writer_failures(b);
+                        print_failures(c, b);
                 vss_err("restore refused: nothing was written");
                 goto out;
         }
@@ -526,7 +535,7 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
                  additional ? " (more restores follow: no recovery yet)" : " (the writer recovers)");
         r = vss_wait(b, a, lvss_backup_post_restore(b, &a), "post-restore");
         if (r < 0 && r != -EINTR)
-                vss_print_writer_failures(b);
+                print_failures(c, b);
         if (wr < 0) {
                 ex = vss_exit_repo(wr);
                 goto out;

@@ -155,7 +155,8 @@ static bool seen(char ***printed, size_t *n, const char *msg) {
         return false;
 }
 
-void vss_print_writer_failures(lvss_backup *b) {
+void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, const char *const *comp_writers,
+                               size_t n_comps) {
         char **printed = NULL;
         size_t n_printed = 0;
         int nw = lvss_backup_get_writer_components_count(b);
@@ -196,9 +197,16 @@ void vss_print_writer_failures(lvss_backup *b) {
                                 continue;
                         if (ws.message && *ws.message && seen(&printed, &n_printed, ws.message))
                                 continue;
-                        vss_err("writer '%s': %s (%s, %s)", ws.writer_name,
-                                ws.message && *ws.message ? ws.message : lvss_strerror(ws.failure),
-                                lvss_writer_state_to_string(ws.state) ?: "?", lvss_error_name(ws.failure));
+                        const char *msg = ws.message && *ws.message ? ws.message : lvss_strerror(ws.failure);
+                        bool attributed = false;
+                        for (size_t k = 0; k < n_comps; k++)
+                                if (ws.writer_name && strcmp(comp_writers[k], ws.writer_name) == 0) {
+                                        vss_err("component '%s': %s", comp_paths[k], msg);
+                                        attributed = true;
+                                }
+                        if (!attributed)
+                                vss_err("writer '%s': %s (%s, %s)", ws.writer_name, msg,
+                                        lvss_writer_state_to_string(ws.state) ?: "?", lvss_error_name(ws.failure));
                 }
         for (size_t i = 0; i < n_printed; i++)
                 free(printed[i]);

@@ -53,8 +53,12 @@ int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mod
 int vss_wait(lvss_backup *b, lvss_async *a, int r, const char *what);
 
 /* After a failed PrepareForBackup/DoSnapshotSet/PreRestore/PostRestore: print
- * every writer's and component's failure message as the writer gave it. */
-void vss_print_writer_failures(lvss_backup *b);
+ * every writer's and component's failure message as the writer gave it.  A
+ * writer's message is attributed to the selected components of that writer
+ * (comp_writers[i] names the writer of comp_paths[i]) as
+ * "lvss-backup: component 'PATH': MESSAGE". */
+void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, const char *const *comp_writers,
+                               size_t n_comps);
 
 /* "logical path/name" (or "name" at top level); caller frees. */
 char *vss_component_path(const char *logical_path, const char *name);
