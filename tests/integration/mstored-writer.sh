@@ -67,6 +67,7 @@ if [ -x "$MSTOREUTIL" ]; then
     [ -n "\$f" ] && { "$MSTOREUTIL" verify "\$f" "\${f%.edb}.stm" >&2 || exit 6; }
     d=\$(dirname "\$(find "\$snap" -name 'E00*.log' | head -1)")
     [ -n "\$d" ] && { "$MSTOREUTIL" verify-logs "\$d" --base E00 >&2 || exit 6; }
+    echo verified >>"$FX_DIR/verified"
 fi
 exit \${CHECK_EXIT:-0}
 EOC
@@ -110,7 +111,10 @@ backup incremental
 [ "$(grep -c "logs truncated" "$FX_DIR/mstored.log")" -gt "$n" ] || fail "no truncation after an incremental backup"
 backup full
 
-# Administration of a group in backup answers (refused or done), never hangs.
+if [ -x "$MSTOREUTIL" ]; then
+    [ "$(wc -l <"$FX_DIR/verified")" -ge 5 ] || fail "the snapshots' files were not verified with mstoreutil"
+    echo "snapshot files verified with mstoreutil verify/verify-logs: $(wc -l <"$FX_DIR/verified") times"
+fi
 wait "$LOAD" || fail "deliveries failed during the backups: $(cat "$FX_DIR/load.out")"
 cat "$FX_DIR/load.out"
 acked=$(wc -l <"$FX_DIR/ack")
