@@ -135,7 +135,7 @@ static int set_meta(int dfd, const char *name, const struct stat *st, bool is_li
 
 typedef struct extent {
         uint64_t logical, physical, length;
-        uint32_t flags;
+        uint32_t flags, reserved; /* no padding: maps are saved to files */
 } extent;
 
 #define MAX_EXTENTS (4u << 20)  /* past this, just clone the whole file */
@@ -154,6 +154,7 @@ static int get_map(int fd, bool sync, extent **ret, size_t *ret_n) {
         if (!fm)
                 return -ENOMEM;
         while (!last) {
+                uint64_t before = start;
                 memset(fm, 0, bufsize);
                 fm->fm_start = start;
                 fm->fm_length = FIEMAP_MAX_OFFSET - start;
@@ -175,12 +176,14 @@ static int get_map(int fd, bool sync, extent **ret, size_t *ret_n) {
                                 v = nv;
                                 cap = ncap;
                         }
-                        v[n++] = (extent) { e->fe_logical, e->fe_physical, e->fe_length, e->fe_flags };
+                        v[n++] = (extent) { e->fe_logical, e->fe_physical, e->fe_length, e->fe_flags, 0 };
                         if (e->fe_flags & FIEMAP_EXTENT_LAST)
                                 last = true;
                         start = e->fe_logical + e->fe_length;
                 }
                 sync = false; /* flushed once is enough */
+                if (start <= before)
+                        return -EIO; /* no progress: do not trust this map */
         }
         *ret = TAKE_PTR(v);
         *ret_n = n;

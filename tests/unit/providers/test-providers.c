@@ -7,6 +7,7 @@
  * given are skipped.  The remaining cases need no root.
  */
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -414,6 +415,12 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         pwrite_at(f, 7 * 4096, big, 4096);
         pwrite_at(f, (1 << 20) + 123, big, 10);           /* unaligned, inside a block */
         pwrite_at(f, (3 << 20) - 100, big, sizeof(big));  /* spans blocks */
+        {
+                int fd = open(f, O_WRONLY | O_CLOEXEC);   /* data becomes a hole */
+                assert_true(fd >= 0);
+                assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 << 20, 1 << 20), 0);
+                close(fd);
+        }
         fmt(f, sizeof(f), "%s/grow", dir);
         pwrite_at(f, 100 << 10, big, 3000);                /* append, unaligned end */
         fmt(f, sizeof(f), "%s/shrink", dir);
