@@ -91,6 +91,7 @@ struct SessionWriter {
         sd_bus_slot *slot;              /* event call in flight */
         /* last event result */
         int result, app_error;
+        int nonfatal;                   /* failure reported with success */
         char *message;
         char *out_json;
         lvss_writer_state state;        /* state in this session */

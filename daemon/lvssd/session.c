@@ -304,6 +304,12 @@ void session_event_done(SessionWriter *sw) {
                 ev_log(EV_WRITER_FAILED, LOG_WARNING, s->set_id, "writer '%s' failed %s: %s%s%s", sw->name,
                        step_event[s->step], lvss_error_name(sw->result), sw->message && sw->message[0] ? ": " : "",
                        sw->message ? sw->message : "");
+        } else if (sw->nonfatal < 0) {
+                sw_set_state(sw, step_states[s->step][1], sw->nonfatal);
+                s->m->counters.writer_failures++;
+                ev_log(EV_WRITER_FAILED, LOG_NOTICE, s->set_id, "writer '%s' reported %s at %s (non-fatal)%s%s", sw->name,
+                       lvss_error_name(sw->nonfatal), step_event[s->step], sw->message && sw->message[0] ? ": " : "",
+                       sw->message ? sw->message : "");
         } else
                 sw_set_state(sw, step_states[s->step][0], 0);
         if (s->step == STEP_THAW && sw->frozen) {

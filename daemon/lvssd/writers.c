@@ -211,13 +211,14 @@ static int call_error(const sd_bus_error *e) {
 static int on_event_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         SessionWriter *sw = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
-        int32_t result = 0, app = 0;
+        int32_t result = 0, failure = 0, app = 0;
         const char *msg = "", *out = "";
         int r;
 
         sw->slot = sd_bus_slot_unref(sw->slot);
         if (sw->w && sw->w->busy > 0)
                 sw->w->busy--;
+        sw->nonfatal = 0;
         free(sw->message);
         free(sw->out_json);
         sw->message = sw->out_json = NULL;
@@ -226,13 +227,16 @@ static int on_event_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 sw->app_error = 0;
                 sw->message = strdup(e->message ? e->message : e->name);
         } else {
-                r = sd_bus_message_read(reply, "iiss", &result, &app, &msg, &out);
+                r = sd_bus_message_read(reply, "iiiss", &result, &failure, &app, &msg, &out);
                 if (r < 0) {
                         sw->result = LVSS_E_UNEXPECTED_WRITER_ERROR;
                         sw->message = strdup("malformed reply from writer");
                 } else {
                         /* A writer may only report failure codes, not invent success codes. */
                         sw->result = result > 0 ? 0 : result;
+                        /* SetWriterFailure with a successful return: a
+                         * non-fatal failure, shown in status, no veto. */
+                        sw->nonfatal = sw->result == 0 && failure < 0 ? failure : 0;
                         sw->app_error = app;
                         if (strlen(msg) > 1024)
                                 sw->result = sw->result ? sw->result : LVSS_E_UNEXPECTED_WRITER_ERROR;

@@ -33,7 +33,10 @@
  *                              additional restores are announced
  * Each callback returns 0 to succeed or a negative value to fail/veto;
  * lvss_writer_set_failure() during the callback says why (default:
- * LVSS_E_WRITERERROR_NONRETRYABLE).  A NULL callback succeeds.
+ * LVSS_E_WRITERERROR_NONRETRYABLE).  A failure set by a callback that then
+ * returns 0 is non-fatal: requestors see it in writer status, nothing is
+ * vetoed (the VSS convention for SetWriterFailure + return true).  A NULL
+ * callback succeeds.
  * A writer with no explicitly selected component gets no events after
  * PrepareForBackup/PreRestore (except Abort and BackupShutdown).
  *

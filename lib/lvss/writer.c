@@ -287,16 +287,19 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         json_decref(args);
 
         r = dispatch(w, event, wc, &out);
-        if (r < 0)
-                result = w->failure ? w->failure : LVSS_E_WRITERERROR_NONRETRYABLE;
-        else
-                result = 0;
+        if (r < 0) {
+                if (!w->failure)
+                        w->failure = LVSS_E_WRITERERROR_NONRETRYABLE;
+                result = w->failure;
+        } else
+                result = 0;  /* a failure set anyway is reported as non-fatal */
         if (!out && w->bcd && edit_window(event) != LVSS_EDIT_NONE) {
                 json_t *j = lvss_doc_bcd_to_json_for_writer(w->bcd, w->instance_id);
                 out = j ? json_dumps(j, JSON_COMPACT) : NULL;
                 json_decref(j);
         }
-        r = sd_bus_reply_method_return(m, "iiss", (int32_t) result, (int32_t) w->app_error, w->failure_msg,
+        r = sd_bus_reply_method_return(m, "iiiss", (int32_t) result, (int32_t) w->failure, (int32_t) w->app_error,
+                                       w->failure_msg,
                                        out ? out : "");
         event_end(w);
         return r;
@@ -304,7 +307,7 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static const sd_bus_vtable writer_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD("Event", "ss", "iiss", method_event, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Event", "ss", "iiiss", method_event, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

@@ -42,6 +42,13 @@ grep -q "test veto at PrepareForBackup" "$FX_DIR/r1.log" || fail "the writer's v
 wait_log "$FX_DIR/$W.log" "event Abort"
 stop_writer
 
+echo "== non-fatal failure at PostSnapshot"
+start_writer --nonfatal PostSnapshot
+"$T/test-requestor" backup "$DATA" >"$FX_DIR/r1b.log" 2>&1 || { cat "$FX_DIR/r1b.log"; fail "a non-fatal writer failure failed the backup"; }
+grep -q "state failed_at_post_snapshot failure LVSS_E_WRITERERROR_RETRYABLE.*test non-fatal failure" "$FX_DIR/r1b.log" ||
+    fail "non-fatal failure not in writer status: $(cat "$FX_DIR/r1b.log")"
+stop_writer
+
 echo "== veto at Freeze"
 start_writer --veto Freeze
 "$T/test-requestor" backup "$DATA" --expect LVSS_E_BACKUP_REFUSED >"$FX_DIR/r2.log" 2>&1 || { cat "$FX_DIR/r2.log"; fail "veto at Freeze not reported"; }

@@ -26,7 +26,7 @@
 
 #define RECORD 64
 
-static const char *dir, *veto, *hang;
+static const char *dir, *veto, *hang, *nonfatal;
 static unsigned hang_seconds;
 static int frozen, fd = -1;
 static unsigned long seq;
@@ -105,6 +105,8 @@ static int on_thaw(lvss_writer *w, void *ud) {
 
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *c, void *ud) {
         const char *dev;
+        if (nonfatal && strcmp(nonfatal, "PostSnapshot") == 0)
+                lvss_writer_set_failure_ex(w, LVSS_E_WRITERERROR_RETRYABLE, 7, "test non-fatal failure at PostSnapshot");
         if (lvss_writer_get_snapshot_device_name(w, dir, &dev) >= 0)
                 printf("snapshot of %s at %s\n", dir, dev);
         return event("PostSnapshot");
@@ -171,6 +173,7 @@ int main(int argc, char **argv) {
                 { "freeze-timeout", required_argument, NULL, 't' },
                 { "veto", required_argument, NULL, 'v' },
                 { "hang", required_argument, NULL, 'H' },
+                { "nonfatal", required_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -195,6 +198,7 @@ int main(int argc, char **argv) {
                         break;
                 case 't': id.freeze_timeout_ms = (uint32_t) strtoul(optarg, NULL, 10); break;
                 case 'v': veto = optarg; break;
+                case 'N': nonfatal = optarg; break;
                 case 'H':
                         hang = optarg;
                         if (optind >= argc)
