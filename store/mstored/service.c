@@ -391,6 +391,11 @@ int service_sg_create(service *s, const char *name, const char *path, const char
         lp = strdup(log_path ? log_path : p);
         if (!p || !lp)
                 return -ENOMEM;
+        int q = service_check_not_snapshot(p, ret_error);
+        if (q >= 0)
+                q = service_check_not_snapshot(lp, ret_error);
+        if (q < 0)
+                return q;
         pthread_rwlock_wrlock(&s->lock);
         int r;
         char base[4];

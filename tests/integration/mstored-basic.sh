@@ -15,8 +15,11 @@ fixture_bus
 DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
 
+PORT=$((20000 + $$ % 20000))
+echo '{"admin_group": "adm", "max_storage_groups": 3}' >"$FX_DIR/mstored.conf"
 start_mstored() {
-    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 --no-writer
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --lmtp "127.0.0.1:$PORT" \
+        --server-name h1 --no-writer --config "$FX_DIR/mstored.conf"
     fixture_wait_name org.lvss.MailStore1
     for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 }
@@ -84,10 +87,27 @@ cmp "$FX_DIR/m1" "$FX_DIR/got1" || fail "message not byte for byte"
 $MSTORE msg get bob@example.org 1 | cmp - "$FX_DIR/m1" || fail "bob's copy not byte for byte"
 expect_rc 1 $MSTORE msg get alice@example.org 99
 
+# LMTP over TCP as well.
+$CLIENT deliver --socket "tcp:127.0.0.1:$PORT" --rcpt alice@example.org --file "$FX_DIR/m1" >/dev/null \
+    || fail "delivery over TCP"
+$MSTORE msg get alice@example.org 2 | cmp - "$FX_DIR/m1" || fail "TCP delivery not byte for byte"
+
+# Authorization from bus credentials: root and the admin group only.
+if [ "$(id -u)" = 0 ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups $MSTORE sg list >/dev/null 2>"$FX_DIR/err"; rc=$?
+    [ "$rc" = 5 ] || fail "unprivileged user got exit $rc, want 5: $(cat "$FX_DIR/err")"
+    grep -q "access denied" "$FX_DIR/err" || fail "no access denied message"
+    setpriv --reuid=65534 --regid=65534 --groups=4 $MSTORE sg list >/dev/null || fail "admin group member refused"
+fi
+# The configured limit of storage groups.
+$MSTORE sg create SG3 || fail "third storage group"
+expect_rc 1 $MSTORE sg create SG4
+grep -q "limit of 3 storage groups" "$FX_DIR/err" || fail "no limit message: $(cat "$FX_DIR/err")"
+
 # Binary-ish content (8-bit, NUL, long lines) through mstore deliver.
 head -c 200000 /dev/urandom >"$FX_DIR/bin"
 $MSTORE deliver alice@example.org <"$FX_DIR/bin" || fail "mstore deliver"
-$MSTORE msg get alice@example.org 2 | cmp - "$FX_DIR/bin" || fail "binary message not byte for byte"
+$MSTORE msg get alice@example.org 3 | cmp - "$FX_DIR/bin" || fail "binary message not byte for byte"
 expect_rc 1 $MSTORE deliver nobody@example.org <"$FX_DIR/m1"
 
 # Malformed input: 5xx replies, the session survives, nothing is stored.
@@ -101,7 +121,7 @@ grep -q "^500 5.5.2 Line too long" "$FX_DIR/raw.out" || fail "long line not refu
 grep -q "^552 5.3.4" "$FX_DIR/raw.out" || fail "SIZE over the limit not refused"
 grep -q "^221 " "$FX_DIR/raw.out" || fail "session did not survive to QUIT"
 head -c 100000 /dev/urandom | $CLIENT raw --socket "$SOCK" >/dev/null
-[ "$($MSTORE msg list alice@example.org --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))')" = 2 ] \
+[ "$($MSTORE msg list alice@example.org --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))')" = 3 ] \
     || fail "garbage input changed the store"
 
 # Allow-restore-overwrite flag, dismount/mount, 451 while dismounted.
@@ -124,10 +144,10 @@ import json,sys; db={x["sg"]+"/"+x["name"]:x for x in json.load(sys.stdin)["data
 assert db["SG1/DB1"]["state"]=="mounted" and db["SG1/DB1"]["allow_restore_overwrite"] is True, db
 assert db["SG2/PUB"]["state"]=="mounted", db' || fail "state after restart"
 $MSTORE msg get alice@example.org 1 | cmp - "$FX_DIR/m1" || fail "message lost over restart"
-$MSTORE msg get alice@example.org 2 | cmp - "$FX_DIR/bin" || fail "binary message lost over restart"
+$MSTORE msg get alice@example.org 3 | cmp - "$FX_DIR/bin" || fail "binary message lost over restart"
 # UIDs keep growing after a restart.
 $CLIENT deliver --socket "$SOCK" --rcpt alice@example.org --file "$FX_DIR/m1" >/dev/null || fail "delivery after restart"
-$MSTORE msg list alice@example.org --json | grep -q '"uid": 3' || fail "UID not 3 after restart"
+$MSTORE msg list alice@example.org --json | grep -q '"uid": 4' || fail "UID not 4 after restart"
 
 # Never mount from inside a snapshot.
 mkdir -p "$FX_DIR/x/.lvss-snapshots/s1"
