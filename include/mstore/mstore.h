@@ -207,7 +207,8 @@ int mstore_cursor_open_prefix(mstore_txn *txn, mstore_db *db, const void *prefix
                               mstore_cursor **ret_cur);
 
 /* Next entry: returns 1 and sets the borrowed pointers (valid until the next
- * call or free), 0 at the end, negative on error.  ret_val may be NULL. */
+ * call or free), 0 at the end, negative on error.  ret_val may be NULL.  The
+ * key and the value are each followed by a NUL byte (not counted). */
 int mstore_cursor_next(mstore_cursor *cur, const void **ret_key, size_t *ret_klen,
                        const void **ret_val, size_t *ret_vlen);
 void mstore_cursor_free(mstore_cursor *cur);

@@ -357,10 +357,11 @@ int bt_seek(pager *p, uint64_t root, const void *key, size_t klen, int strict,
                 for (int i = 0; i < n; i++) {
                         int c = key ? key_cmp(cells[i].key, cells[i].klen, key, klen) : 1;
                         if (c > 0 || (c == 0 && !strict)) {
-                                uint8_t *k = malloc(cells[i].klen);
+                                uint8_t *k = malloc(cells[i].klen + 1u);
                                 if (!k)
                                         return -ENOMEM;
                                 memcpy(k, cells[i].key, cells[i].klen);
+                                k[cells[i].klen] = 0;
                                 if (ret_val) {
                                         r = value_copy(p, &cells[i], ret_val, ret_vlen);
                                         if (r < 0) {

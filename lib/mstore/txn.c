@@ -536,11 +536,12 @@ int mstore_txn_commit(mstore_txn *t) {
 /* ------------------------------------------------------------- cursors */
 
 static int dup_buf(uint8_t **dst, size_t *dl, const void *src, size_t l) {
-        uint8_t *p = malloc(l ? l : 1);
+        uint8_t *p = malloc(l + 1);
         if (!p)
                 return -ENOMEM;
         if (l)
                 memcpy(p, src, l);
+        p[l] = 0; /* callers may treat keys and values as strings */
         free(*dst);
         *dst = p;
         *dl = l;
