@@ -7,6 +7,7 @@
  * that every present key has its right value.  "fill N" commits N keys
  * (and a stream each) and closes cleanly.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,13 @@ int main(int argc, char **argv) {
                 size_t gl;
                 snprintf(k, sizeof k, "key%08u", i);
                 r = mstore_get(t, db, k, strlen(k), &got, &gl);
-                if (r < 0 && i < n) {
-                        fprintf(stderr, "FAIL: acknowledged key %u missing\n", i);
+                if (r < 0 && (i < n || r != -ENOENT)) {
+                        if (r == -ENOENT)
+                                fprintf(stderr, "FAIL: acknowledged key %u missing\n", i);
+                        else
+                                fprintf(stderr, "FAIL: key %u: %s\n", i, mstore_last_error());
+                        mstore_txn_abort(t);
+                        mstore_sg_close(sg);
                         return 1;
                 }
                 if (r < 0)
@@ -86,6 +92,9 @@ int main(int argc, char **argv) {
                 value(i, v, &l);
                 if (gl != l || memcmp(got, v, l) != 0) {
                         fprintf(stderr, "FAIL: key %u has a wrong value\n", i);
+                        free(got);
+                        mstore_txn_abort(t);
+                        mstore_sg_close(sg);
                         return 1;
                 }
                 free(got);

@@ -41,7 +41,11 @@ PY
     detected=$((detected + 1))
     # recovery must fail loudly or leave correct data, never wrong data
     "$util" recover "$work" >/dev/null 2>&1
-    if "$writer" "$work" check 600 >"$FX_DIR/check" 2>&1; then :; fi
+    rc=$?
+    [ $rc -le 6 ] || fail "flip $i in $f: mstoreutil recover crashed (exit $rc)"
+    "$writer" "$work" check 600 >"$FX_DIR/check" 2>&1
+    rc=$?
+    [ $rc -le 1 ] || fail "flip $i in $f: reading after recovery crashed (exit $rc): $(head -3 "$FX_DIR/check")"
     grep -q "wrong value" "$FX_DIR/check" && fail "flip $i in $f: recovery produced wrong data"
 done
 echo "$detected of $flips single-bit flips detected (exit 6)"
