@@ -10,9 +10,11 @@
  * document for every pack of this backup, then the record: the ordering that
  * guarantees a record never names missing data (invariants W1-W4).
  *
- * Incremental and differential backups store only files whose size, mode or
- * mtime differ from the base chain's view of them (full + incrementals for an
- * incremental, the full for a differential).
+ * Change tracking (on unless the caller turns it off): a file whose size,
+ * mode, mtime, ctime and inode match the previous view of it is left out of
+ * an incremental or differential (the base chain's view: full + incrementals,
+ * or the full), and stored in a full or copy by reusing its previous blob list
+ * without reading it (the newest backup's view), as restic and borg do.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -39,7 +41,9 @@ struct repo_backup {
         const repo_file **ref;
         size_t n_ref;
         uint8_t *ref_seen;         /* per ref entry: the path exists in this run */
+        bool omit_unchanged;       /* incremental/differential: unchanged files are left out */
         bool track_changes;
+        bool read_all;
         repo_stats stats;
         repo_progress_fn progress;
         void *progress_userdata;
@@ -172,11 +176,32 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 }
                 b->rec->has_based_on = true;
                 b->rec->based_on = base;
+                b->omit_unchanged = true;
                 k = build_reference(b);
                 if (k < 0)
                         return k;
         } else if (based_on)
                 return repo_error(-EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
+        else {
+                /* full/copy: the newest backup's view, to reuse unchanged files' blob lists */
+                repo_record **recs = NULL;
+                size_t n = 0;
+                k = repo_list_backups(r, &recs, &n);
+                if (k < 0)
+                        return k;
+                repo_id newest = n ? recs[n - 1]->id : (repo_id) {};
+                for (size_t i = 0; i < n; i++)
+                        repo_record_free(recs[i]);
+                free(recs);
+                if (n > 0) {
+                        k = repo_backup_chain(r, &newest, &b->chain, &b->n_chain);
+                        if (k < 0)
+                                return k;
+                        k = build_reference(b);
+                        if (k < 0)
+                                return k;
+                }
+        }
         b->first_new_pack = b->index_mark = (uint32_t) r->index.n_packs;
         k = repo_packer_new(r, &b->packer);
         if (k < 0)
@@ -187,6 +212,10 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
 
 void repo_backup_set_track_changes(repo_backup *b, bool on) {
         b->track_changes = on;
+}
+
+void repo_backup_set_read_all(repo_backup *b, bool on) {
+        b->read_all = on;
 }
 
 const repo_record *repo_backup_base(const repo_backup *b) {
@@ -314,6 +343,44 @@ static int add_file_entry(repo_backup *b, repo_file *f) {
         return 0;
 }
 
+static bool meta_unchanged(const repo_file *old, const struct stat *st) {
+        return old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
+               old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
+               (old->ctime_ns == 0 || old->ctime_ns == (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec) &&
+               (old->ino == 0 || old->ino == (uint64_t) st->st_ino);
+}
+
+/* Full/copy: store an unchanged file by its previous blob list, unread.
+ * Returns 1 when done, 0 when some blob is unknown (the caller reads). */
+static int reuse_entry(repo_backup *b, const repo_file *old, const struct stat *st) {
+        repo_file f = *old;
+        int k;
+
+        for (size_t j = 0; j < old->n_blobs; j++)
+                if (!repo_index_find(&b->r->index, &old->blobs[j]))
+                        return 0;
+        f.path = strdup(old->path);
+        f.blobs = malloc((old->n_blobs ? old->n_blobs : 1) * sizeof(repo_id));
+        if (!f.path || !f.blobs) {
+                free(f.path);
+                free(f.blobs);
+                return -ENOMEM;
+        }
+        memcpy(f.blobs, old->blobs, old->n_blobs * sizeof(repo_id));
+        f.ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+        f.ino = (uint64_t) st->st_ino;
+        k = add_file_entry(b, &f);
+        if (k < 0) {
+                free(f.path);
+                free(f.blobs);
+                return k;
+        }
+        b->stats.files++;
+        b->stats.files_unchanged++;
+        b->stats.blobs_known += old->n_blobs;
+        return 1;
+}
+
 int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
         const repo_chunker_params *p = &b->r->chunker;
         repo_file f = {};
@@ -328,12 +395,17 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         if (!utf8)
                 return repo_error(-EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
         json_decref(utf8);
-        if (b->ref && b->track_changes) {
+        if (b->ref && b->track_changes && !b->read_all) {
                 const repo_file *old = ref_find(b, path);
-                if (old && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
-                    old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) {
-                        b->stats.files_unchanged++;
-                        return 0;
+                if (old && meta_unchanged(old, st)) {
+                        if (b->omit_unchanged) {
+                                b->stats.files_unchanged++;
+                                return 0;
+                        }
+                        k = reuse_entry(b, old, st);
+                        if (k != 0)
+                                return k < 0 ? k : 0;
+                        /* some blob is not in the index any more: read the file */
                 }
         }
         f.path = strdup(path);
@@ -341,6 +413,8 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                 return -ENOMEM;
         f.mode = st->st_mode & 07777;
         f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        f.ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+        f.ino = (uint64_t) st->st_ino;
         for (;;) {
                 while (!eof && filled < p->max) {
                         ssize_t got = read(fd, b->chunk_buf + filled, p->max - filled);
@@ -379,6 +453,16 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                         b->progress(&b->stats, path, b->progress_userdata);
         }
         repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
+        if (b->ref && b->track_changes && b->read_all && b->omit_unchanged) {
+                const repo_file *old = ref_find(b, path);
+                if (old && old->size == f.size && old->mode == f.mode &&
+                    memcmp(old->hash.b, f.hash.b, REPO_ID_SIZE) == 0) {
+                        b->stats.files_unchanged++;   /* same content: not part of the incremental */
+                        free(f.path);
+                        free(f.blobs);
+                        return 0;
+                }
+        }
         k = add_file_entry(b, &f);
         if (k < 0)
                 goto fail;

@@ -122,10 +122,11 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
                         }
                 }
                 repo_id_to_hex(&f->hash, hex);
-                if (json_array_append_new(files, json_pack("{s:s, s:I, s:i, s:I, s:s, s:o}", "path", f->path, "size",
-                                                           (json_int_t) f->size, "mode", (int) f->mode, "mtime_ns",
-                                                           (json_int_t) f->mtime_ns, "hash", hex, "blobs",
-                                                           blobs)) < 0)
+                if (json_array_append_new(files, json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "path", f->path,
+                                                           "size", (json_int_t) f->size, "mode", (int) f->mode,
+                                                           "mtime_ns", (json_int_t) f->mtime_ns, "ctime_ns",
+                                                           (json_int_t) f->ctime_ns, "ino", (json_int_t) f->ino,
+                                                           "hash", hex, "blobs", blobs)) < 0)
                         goto out;
         }
         format_time(rec->time_ns, tbuf, sizeof tbuf);
@@ -187,6 +188,12 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
         f->size = (uint64_t) size;
         f->mode = (uint32_t) mode;
         f->mtime_ns = mtime;
+        /* optional (change detection only) */
+        json_t *ct = json_object_get(o, "ctime_ns"), *ino = json_object_get(o, "ino");
+        if ((ct && !json_is_integer(ct)) || (ino && (!json_is_integer(ino) || json_integer_value(ino) < 0)))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': ctime_ns or ino malformed", path);
+        f->ctime_ns = ct ? json_integer_value(ct) : 0;
+        f->ino = ino ? (uint64_t) json_integer_value(ino) : 0;
         f->n_blobs = json_array_size(blobs);
         f->blobs = calloc(f->n_blobs ? f->n_blobs : 1, sizeof(repo_id));
         if (!f->blobs)

@@ -111,6 +111,8 @@ typedef struct repo_file {
         uint64_t size;
         uint32_t mode;         /* permission bits (07777) */
         int64_t mtime_ns;
+        int64_t ctime_ns;      /* change detection only; 0 = not recorded */
+        uint64_t ino;          /* change detection only; 0 = not recorded */
         repo_id hash;          /* whole-file content hash */
         size_t n_blobs;
         repo_id *blobs;
@@ -170,7 +172,7 @@ typedef struct repo_stats {
         uint64_t bytes_added;      /* bytes written to new packs (after compression/encryption) */
         uint64_t blobs_new;
         uint64_t blobs_known;      /* deduplicated */
-        uint64_t files_unchanged;  /* incremental/differential: skipped as unchanged */
+        uint64_t files_unchanged;  /* unchanged: left out (incremental/differential) or reused unread (full/copy) */
         uint64_t skipped;          /* non-regular files not stored */
 } repo_stats;
 
@@ -184,11 +186,16 @@ typedef struct repo_backup repo_backup;
  * The repository must be open REPO_LOCK_EXCLUSIVE. */
 int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **ret);
 void repo_backup_set_progress(repo_backup *b, repo_progress_fn fn, void *userdata);
-/* Incremental/differential: leave out files unchanged since the base (size,
- * mode, mtime) and record vanished ones as deleted.  On by default
- * (backup-dir); the application-aware create turns it off, since there the
- * writers' metadata decides which files an incremental holds. */
+/* Change tracking against the previous backups, on by default (backup-dir):
+ * a file whose size, mode, mtime, ctime and inode match the previous view of
+ * it is left out of an incremental/differential, or, in a full/copy, stored
+ * by reusing the previous blob list without reading it; paths gone since the
+ * base are recorded as deleted.  The application-aware create turns it off
+ * (reads everything; the writers' metadata decides what an incremental holds). */
 void repo_backup_set_track_changes(repo_backup *b, bool on);
+/* Read every file even when its metadata is unchanged; an incremental or
+ * differential then leaves out the files whose content is unchanged. */
+void repo_backup_set_read_all(repo_backup *b, bool on);
 /* The base record (newest of the chain) of an incremental/differential, NULL
  * for full/copy; borrowed, valid while b lives.  Its writers[].stamp are the
  * previous stamps to hand to the writers. */

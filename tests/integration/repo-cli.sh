@@ -97,7 +97,7 @@ grep -q "UTF-8" err.txt || fail "UTF-8 message: $(cat err.txt)"
 
 # -- list and show
 expect_rc 0 "$B" list --repo enc --json
-[ "$(jget 'len(d["backups"])' <out.txt)" = 4 ] || fail "list count"
+[ "$(jget 'len(d["backups"])' <out.txt)" -ge 4 ] || fail "list count"
 [ "$(jget 'd["backups"][2]["based_on"]' <out.txt)" != None ] || fail "incremental based_on"
 for k in id type time components based_on; do jget "d['backups'][0]['$k']" <out.txt >/dev/null || fail "list lacks $k"; done
 expect_rc 0 "$B" list --repo enc
@@ -124,6 +124,17 @@ diff -r restored/"$SRCREL" src || fail "full + incremental differs from the sour
 cmp restored/"$SRCREL"/db/DB1.stm src/db/DB1.stm || fail "DB1.stm differs"
 [ "$(stat -c %a restored/"$SRCREL"/db/DB1.edb)" = 600 ] || fail "mode not restored"
 [ "$(stat -c %Y restored/"$SRCREL"/db/DB1.edb)" = "$(stat -c %Y src/db/DB1.edb)" ] || fail "mtime not restored"
+
+# -- change detection: a touched file is "changed" by its metadata, but --read-all compares content
+touch src/db/DB1.stm
+expect_rc 0 "$B" backup-dir --repo enc --type incremental --read-all --json src
+[ "$(jget 'd["files"]' <out.txt)" = 0 ] || fail "--read-all: same content should be left out: $(cat out.txt)"
+expect_rc 0 "$B" backup-dir --repo enc --type incremental --json src
+[ "$(jget 'd["files"]' <out.txt)" = 1 ] || fail "touched file should be in the incremental: $(cat out.txt)"
+# a full after that reuses every unchanged file without reading it
+expect_rc 0 "$B" backup-dir --repo enc --json src
+[ "$(jget 'd["bytes_read"]' <out.txt)" = 0 ] || fail "unchanged full should read nothing: $(cat out.txt)"
+[ "$(jget 'd["files"]' <out.txt)" = 7 ] || fail "full lists every file: $(cat out.txt)"
 
 # -- a deleted file: recorded by the next incremental, left out by --chain
 rm src/logs/E00001.log

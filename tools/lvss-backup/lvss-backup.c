@@ -31,7 +31,7 @@ typedef struct opts {
         const char *type;
         const char *based_on;
         const char *to;
-        bool json, quiet, no_encryption, chain;
+        bool json, quiet, no_encryption, chain, read_all;
         char **args;
         int n_args;
 } opts;
@@ -413,6 +413,7 @@ static int cmd_backup_dir(const opts *o) {
                 return fail(k);
         progress_init(&p, o, "backup");
         repo_backup_set_progress(b, progress_fn, &p);
+        repo_backup_set_read_all(b, o->read_all);
         for (int i = 0; i < o->n_args && k >= 0; i++)
                 k = repo_backup_add_tree(b, o->args[i], NULL);
         if (k >= 0)
@@ -517,8 +518,11 @@ static const command commands[] = {
          "Re-read and check every object of the repository, or the objects of one backup.\n"
          "Exit 6 naming each damaged object when anything is corrupt."},
         {"backup-dir", cmd_backup_dir,
-         "backup-dir --repo DIR [--type full|copy|incremental|differential] [--based-on ID] [--json] SRC...",
-         "Developer command: store the files of directory trees as one backup (no writers involved)."},
+         "backup-dir --repo DIR [--type full|copy|incremental|differential] [--based-on ID] [--read-all] [--json] SRC...",
+         "Developer command: store the files of directory trees as one backup (no writers involved).\n"
+         "Files whose size, mode, mtime, ctime and inode are unchanged since the previous backup are\n"
+         "not read again (left out of an incremental/differential, reused by a full); --read-all\n"
+         "reads every file and compares content instead."},
         {"restore-files", cmd_restore_files, "restore-files --repo DIR ID --to DIR [--chain] [--json]",
          "Developer command: restore the files of one backup below DIR, verifying hashes as it writes;\n"
          "with --chain, the state the backup stands for (its full and incrementals, or full and\n"
@@ -562,6 +566,7 @@ int main(int argc, char **argv) {
                 {"quiet", no_argument, NULL, 'q'},
                 {"no-encryption", no_argument, NULL, 'N'},
                 {"chain", no_argument, NULL, 'C'},
+                {"read-all", no_argument, NULL, 'A'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -596,6 +601,7 @@ int main(int argc, char **argv) {
                 case 'q': o.quiet = true; break;
                 case 'N': o.no_encryption = true; break;
                 case 'C': o.chain = true; break;
+                case 'A': o.read_all = true; break;
                 case 'h': help(stdout, cmd); return EXIT_OK;
                 default: return EXIT_USAGE;
                 }
@@ -606,8 +612,8 @@ int main(int argc, char **argv) {
                 return usage_error("%s: --repo DIR is required", cmd->name);
         if (o.no_encryption && cmd->run != cmd_init)
                 return usage_error("--no-encryption applies to init only");
-        if ((o.type || o.based_on) && cmd->run != cmd_backup_dir)
-                return usage_error("--type/--based-on apply to backup-dir");
+        if ((o.type || o.based_on || o.read_all) && cmd->run != cmd_backup_dir)
+                return usage_error("--type/--based-on/--read-all apply to backup-dir");
         if ((o.to || o.chain) && cmd->run != cmd_restore_files)
                 return usage_error("--to/--chain apply to restore-files");
         if (cmd->run != cmd_verify && cmd->run != cmd_show && cmd->run != cmd_backup_dir &&

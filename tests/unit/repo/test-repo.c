@@ -180,8 +180,10 @@ static void test_record_roundtrip(void **state) {
 
         for (int i = 0; i < 3; i++)
                 fill_random(blobs[i].b, REPO_ID_SIZE, (uint64_t) i);
-        files[0] = (repo_file) {"srv/mail/SG1/DB1.edb", 3 * 100000, 0640, 1234567890123456789LL, {{1}}, 3, blobs};
-        files[1] = (repo_file) {"srv/mail/SG1/empty", 0, 0600, 5, {{2}}, 0, NULL};
+        files[0] = (repo_file) {.path = "srv/mail/SG1/DB1.edb", .size = 3 * 100000, .mode = 0640,
+                                .mtime_ns = 1234567890123456789LL, .ctime_ns = 77, .ino = 4242, .hash = {{1}},
+                                .n_blobs = 3, .blobs = blobs};
+        files[1] = (repo_file) {.path = "srv/mail/SG1/empty", .mode = 0600, .mtime_ns = 5, .hash = {{2}}};
         rec.type = REPO_BACKUP_INCREMENTAL;
         rec.time_ns = 1700000000000000000LL;
         rec.hostname = "h1";
@@ -215,6 +217,8 @@ static void test_record_roundtrip(void **state) {
         assert_int_equal(back->files[0].size, files[0].size);
         assert_int_equal(back->files[0].mode, 0640);
         assert_int_equal(back->files[0].mtime_ns, files[0].mtime_ns);
+        assert_int_equal(back->files[0].ctime_ns, 77);
+        assert_int_equal(back->files[0].ino, 4242);
         assert_int_equal(back->files[0].n_blobs, 3);
         assert_memory_equal(back->files[0].blobs, blobs, sizeof blobs);
         assert_int_equal(back->bytes_added, 22);
@@ -261,6 +265,21 @@ static void test_plain_roundtrip_and_dedup(void **state) {
         assert_true(s1.bytes_added < 300000 + 200000);   /* the 'x' file compresses */
         assert_int_equal(s2.bytes_added, 0);            /* everything deduplicated */
         assert_int_equal(s2.blobs_new, 0);
+        assert_int_equal(s2.files, 4);
+        assert_int_equal(s2.files_unchanged, 4);        /* unchanged files reused without reading */
+        assert_int_equal(s2.bytes_read, 0);
+        /* --read-all reads everything again, still adding nothing */
+        repo_backup *b = NULL;
+        repo_id id3;
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        repo_backup_set_read_all(b, true);
+        assert_int_equal(repo_backup_add_tree(b, f->src, "src"), 0);
+        assert_int_equal(repo_backup_commit(b, &id3), 0);
+        assert_int_equal(repo_backup_stats(b)->bytes_read, s1.bytes_read);
+        assert_int_equal(repo_backup_stats(b)->blobs_new, 0);
+        b = repo_backup_free(b);
+        /* a reused record restores like a read one */
+        assert_int_equal(repo_verify(r, &id2, NULL, NULL, NULL), 0);
         assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
         assert_int_equal(repo_verify(r, &id2, NULL, NULL, NULL), 0);
         r = repo_close(r);
