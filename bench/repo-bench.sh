@@ -47,16 +47,22 @@ done
 TOTAL=$(du -sb tree | cut -f1)
 cat tree/*/* >/dev/null
 
-now() { date +%s.%N; }
 mbps() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1]) / 1048576 / float(sys.argv[2])))" "$1" "$2"; }
-secs() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 size_mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
 row() { printf "%-34s %12s %12s %12s\n" "$@"; }
 
-run_timed() { # run_timed VAR CMD...: seconds in VAR
-    local var=$1 t0 t1; shift
-    t0=$(now); "$@" >/dev/null 2>"$FX_DIR/last.err" || { echo "repo-bench: failed: $* ($(tail -2 "$FX_DIR/last.err"))" >&2; printf -v "$var" 'failed'; return 1; }
-    t1=$(now); printf -v "$var" '%s' "$(secs "$t0" "$t1")"
+run_timed() { # run_timed VAR CMD...: wall seconds in VAR, CPU seconds (user+sys) in VAR_cpu
+    local var=$1 rc; shift
+    local TIMEFORMAT='%R %U %S'
+    { time "$@" >/dev/null 2>"$FX_DIR/last.err"; } 2>"$FX_DIR/last.time"
+    rc=$?
+    if [ $rc != 0 ]; then
+        echo "repo-bench: failed: $* ($(tail -2 "$FX_DIR/last.err"))" >&2
+        printf -v "$var" 'failed'; printf -v "${var}_cpu" 'failed'; return 1
+    fi
+    read -r wall usr sys <"$FX_DIR/last.time"
+    printf -v "$var" '%s' "$wall"
+    printf -v "${var}_cpu" '%s' "$(python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) + float(sys.argv[2])))" "$usr" "$sys")"
 }
 
 echo "repo-bench: tree $(( TOTAL / 1048576 )) MiB ($(ls tree/*/* | wc -l) files); lvss-backup beside restic $( ((HAVE_RESTIC)) && restic version | awk '{print $2}' || echo missing) and borg $( ((HAVE_BORG)) && borg --version | awk '{print $2}' || echo missing)"
@@ -64,7 +70,7 @@ echo "repo-bench: tree $(( TOTAL / 1048576 )) MiB ($(ls tree/*/* | wc -l) files)
 # ---- first backup
 "$B" init --repo lvss -q
 run_timed L1 "$B" backup-dir --repo lvss -q tree
-R1=n/a; G1=n/a
+R1=n/a; G1=n/a; R1_cpu=n/a; G1_cpu=n/a
 if ((HAVE_RESTIC)); then restic init -r restic -q >/dev/null; run_timed R1 restic backup -r restic -q tree; fi
 if ((HAVE_BORG)); then borg init -e repokey borg >/dev/null 2>&1; run_timed G1 borg create --compression zstd,3 borg::first tree; fi
 LS1=$(size_mib lvss); RS1=$( ((HAVE_RESTIC)) && size_mib restic || echo n/a); GS1=$( ((HAVE_BORG)) && size_mib borg || echo n/a)
@@ -85,7 +91,7 @@ while budget > 0:
 PY
 cat tree/*/* >/dev/null
 run_timed L2 "$B" backup-dir --repo lvss -q tree
-R2=n/a; G2=n/a
+R2=n/a; G2=n/a; R2_cpu=n/a; G2_cpu=n/a
 ((HAVE_RESTIC)) && run_timed R2 restic backup -r restic -q tree
 ((HAVE_BORG)) && run_timed G2 borg create --compression zstd,3 borg::second tree
 LS2=$(size_mib lvss); RS2=$( ((HAVE_RESTIC)) && size_mib restic || echo n/a); GS2=$( ((HAVE_BORG)) && size_mib borg || echo n/a)
@@ -95,7 +101,7 @@ LID=$("$B" list --repo lvss --json | python3 -c 'import json,sys; print(json.loa
 sync
 run_timed LR "$B" restore-files --repo lvss -q "$LID" --to out-lvss
 run_timed CR cp -r tree out-cp
-RR=n/a; GR=n/a
+RR=n/a; GR=n/a; RR_cpu=n/a; GR_cpu=n/a
 ((HAVE_RESTIC)) && run_timed RR restic restore -r restic -q latest --target out-restic
 if ((HAVE_BORG)); then mkdir -p out-borg; cd out-borg; run_timed GR borg extract "$FX_DIR/borg::second"; cd "$FX_DIR"; fi
 diff -rq "out-lvss/${FX_DIR#/}/tree" tree >/dev/null || echo "repo-bench: WARNING: lvss restore differs from the tree" >&2
@@ -107,10 +113,14 @@ echo
 row "" "lvss-backup" "restic" "borg"
 row "1st backup, throughput" "$(tp "$TOTAL" "$L1")" "$(tp "$TOTAL" "$R1")" "$(tp "$TOTAL" "$G1")"
 row "1st backup, time" "$(s "$L1")" "$(s "$R1")" "$(s "$G1")"
+row "1st backup, CPU time (user+sys)" "$(s "$L1_cpu")" "$(s "$R1_cpu")" "$(s "$G1_cpu")"
 row "repository size after 1st" "$(mb "$LS1")" "$(mb "$RS1")" "$(mb "$GS1")"
 row "2nd backup (5% changed), time" "$(s "$L2")" "$(s "$R2")" "$(s "$G2")"
 row "2nd backup, throughput" "$(tp "$TOTAL" "$L2")" "$(tp "$TOTAL" "$R2")" "$(tp "$TOTAL" "$G2")"
+row "2nd backup, CPU time" "$(s "$L2_cpu")" "$(s "$R2_cpu")" "$(s "$G2_cpu")"
 row "repository growth by 2nd" "$(mb $((LS2 - LS1)))" "$(mb $( ((HAVE_RESTIC)) && echo $((RS2 - RS1)) || echo n/a))" "$(mb $( ((HAVE_BORG)) && echo $((GS2 - GS1)) || echo n/a))"
 row "restore, time" "$(s "$LR")" "$(s "$RR")" "$(s "$GR")"
 row "restore, throughput" "$(tp "$TOTAL" "$LR")" "$(tp "$TOTAL" "$RR")" "$(tp "$TOTAL" "$GR")"
+row "restore, CPU time" "$(s "$LR_cpu")" "$(s "$RR_cpu")" "$(s "$GR_cpu")"
 row "cp -r of the same tree" "$(s "$CR")  ($(tp "$TOTAL" "$CR"))" "" ""
+echo "(wall times on a shared machine: load average $(cut -d' ' -f1-3 /proc/loadavg); CPU times do not depend on load)"
