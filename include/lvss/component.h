@@ -15,7 +15,8 @@
  *              previous_backup_stamp, selected_for_restore,
  *              additional_restores, file_restore_status
  *   writer (PrepareForBackup, PostSnapshot): backup_stamp, backup_metadata,
- *              prepare_for_backup_failure_msg, post_snapshot_failure_msg
+ *              prepare_for_backup_failure_msg, post_snapshot_failure_msg,
+ *              partial files, differenced files
  *   writer (PreRestore, PostRestore): restore_target, restore_metadata,
  *              pre_restore_failure_msg, post_restore_failure_msg
  * The BCD is read-only for writers from BackupComplete on.
@@ -90,6 +91,38 @@ const char *lvss_component_get_pre_restore_failure_msg(const lvss_component *c);
 int lvss_component_set_pre_restore_failure_msg(lvss_component *c, const char *msg);
 const char *lvss_component_get_post_restore_failure_msg(const lvss_component *c);
 int lvss_component_set_post_restore_failure_msg(lvss_component *c, const char *msg);
+
+/* Partial files [AddPartialFile]: copy only the listed byte ranges of a
+ * file.  ranges: "offset:length" pairs separated by commas (decimal or 0x
+ * hex), or the absolute path of a ranges file (which must be backed up too).
+ * Differenced files [AddDifferencedFilesByLastModifyTime]: for incremental
+ * and differential backups, only files of the set changed after
+ * last_modify_usec (CLOCK_REALTIME µs; 0 = the requestor decides).
+ * Writer side, PrepareForBackup or PostSnapshot; at most 1024 of each.
+ * Strings in the returned structs are borrowed like every other getter's. */
+typedef struct lvss_partial_file {
+        const char *path;
+        const char *filename;
+        const char *ranges;
+        const char *metadata;           /* NULL if none */
+} lvss_partial_file;
+
+typedef struct lvss_differenced_file {
+        const char *path;
+        const char *filespec;
+        int recursive;
+        uint64_t last_modify_usec;
+} lvss_differenced_file;
+
+int lvss_component_add_partial_file(lvss_component *c, const char *path, const char *filename,
+                                    const char *ranges, const char *metadata);
+int lvss_component_get_partial_file_count(const lvss_component *c);
+int lvss_component_get_partial_file(const lvss_component *c, size_t i, lvss_partial_file *ret);
+int lvss_component_add_differenced_files_by_last_modify_time(lvss_component *c, const char *path,
+                                                            const char *filespec, int recursive,
+                                                            uint64_t last_modify_usec);
+int lvss_component_get_differenced_files_count(const lvss_component *c);
+int lvss_component_get_differenced_file(const lvss_component *c, size_t i, lvss_differenced_file *ret);
 
 #ifdef __cplusplus
 }

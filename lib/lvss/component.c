@@ -172,3 +172,54 @@ int lvss_component_set_file_restore_status(lvss_component *c, lvss_file_restore_
         c->file_restore_status = status;
         return 0;
 }
+
+int lvss_component_add_partial_file(lvss_component *c, const char *path, const char *filename,
+                                    const char *ranges, const char *metadata) {
+        int r = check_edit(c, LVSS_EDIT_WRITER_BACKUP);
+        return r < 0 ? r : lvss_doc_component_add_partial(c, path, filename, ranges, metadata);
+}
+
+int lvss_component_get_partial_file_count(const lvss_component *c) {
+        int r = check(c);
+        return r < 0 ? r : (int) c->n_partials;
+}
+
+int lvss_component_get_partial_file(const lvss_component *c, size_t i, lvss_partial_file *ret) {
+        int r = check(c);
+
+        if (r < 0)
+                return r;
+        if (!ret)
+                return -EINVAL;
+        if (i >= c->n_partials)
+                return LVSS_E_OBJECT_NOT_FOUND;
+        *ret = (lvss_partial_file) { c->partials[i].path, c->partials[i].filename, c->partials[i].ranges,
+                                     c->partials[i].metadata };
+        return 0;
+}
+
+int lvss_component_add_differenced_files_by_last_modify_time(lvss_component *c, const char *path,
+                                                            const char *filespec, int recursive,
+                                                            uint64_t last_modify_usec) {
+        int r = check_edit(c, LVSS_EDIT_WRITER_BACKUP);
+        return r < 0 ? r : lvss_doc_component_add_diffed(c, path, filespec, !!recursive, last_modify_usec);
+}
+
+int lvss_component_get_differenced_files_count(const lvss_component *c) {
+        int r = check(c);
+        return r < 0 ? r : (int) c->n_diffs;
+}
+
+int lvss_component_get_differenced_file(const lvss_component *c, size_t i, lvss_differenced_file *ret) {
+        int r = check(c);
+
+        if (r < 0)
+                return r;
+        if (!ret)
+                return -EINVAL;
+        if (i >= c->n_diffs)
+                return LVSS_E_OBJECT_NOT_FOUND;
+        *ret = (lvss_differenced_file) { c->diffs[i].path, c->diffs[i].filespec, c->diffs[i].recursive,
+                                         c->diffs[i].last_modify_usec };
+        return 0;
+}

@@ -630,9 +630,108 @@ lvss_bcd *lvss_doc_bcd_new(void) {
         return bcd;
 }
 
+static void partials_clear(struct lvss_component *c) {
+        for (size_t i = 0; i < c->n_partials; i++) {
+                free(c->partials[i].path);
+                free(c->partials[i].filename);
+                free(c->partials[i].ranges);
+                free(c->partials[i].metadata);
+        }
+        free(c->partials);
+        c->partials = NULL;
+        c->n_partials = 0;
+}
+
+static void diffs_clear(struct lvss_component *c) {
+        for (size_t i = 0; i < c->n_diffs; i++) {
+                free(c->diffs[i].path);
+                free(c->diffs[i].filespec);
+        }
+        free(c->diffs);
+        c->diffs = NULL;
+        c->n_diffs = 0;
+}
+
+bool lvss_doc_ranges_valid(const char *r) {
+        if (!r || !*r || strlen(r) > LVSS_DOC_MAX_STRING)
+                return false;
+        if (r[0] == '/')
+                return true;
+        for (;;) {
+                for (int part = 0; part < 2; part++) {
+                        char *end;
+                        if (*r < '0' || *r > '9')
+                                return false;
+                        errno = 0;
+                        (void) strtoull(r, &end, 0);
+                        if (errno || end == r)
+                                return false;
+                        r = end;
+                        if (part == 0 && *r++ != ':')
+                                return false;
+                }
+                if (*r == 0)
+                        return true;
+                if (*r++ != ',')
+                        return false;
+        }
+}
+
+int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, const char *filename,
+                                   const char *ranges, const char *metadata) {
+        lvss_doc_partial *v, *p;
+
+        if (!path || !*path || !filename || !*filename || !lvss_doc_ranges_valid(ranges) ||
+            strlen(path) > LVSS_DOC_MAX_STRING || strlen(filename) > LVSS_DOC_MAX_STRING ||
+            (metadata && strlen(metadata) > LVSS_DOC_MAX_STRING))
+                return -EINVAL;
+        if (c->n_partials >= LVSS_DOC_MAX_FILES)
+                return -E2BIG;
+        v = reallocarray(c->partials, c->n_partials + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        c->partials = v;
+        p = &v[c->n_partials];
+        *p = (lvss_doc_partial) { strdup(path), strdup(filename), strdup(ranges), metadata ? strdup(metadata) : NULL };
+        if (!p->path || !p->filename || !p->ranges || (metadata && !p->metadata)) {
+                free(p->path);
+                free(p->filename);
+                free(p->ranges);
+                free(p->metadata);
+                return -ENOMEM;
+        }
+        c->n_partials++;
+        return 0;
+}
+
+int lvss_doc_component_add_diffed(struct lvss_component *c, const char *path, const char *filespec,
+                                  bool recursive, uint64_t last_modify_usec) {
+        lvss_doc_diffed *v, *d;
+
+        if (!path || !*path || strlen(path) > LVSS_DOC_MAX_STRING || (filespec && strlen(filespec) > LVSS_DOC_MAX_STRING))
+                return -EINVAL;
+        if (c->n_diffs >= LVSS_DOC_MAX_FILES)
+                return -E2BIG;
+        v = reallocarray(c->diffs, c->n_diffs + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        c->diffs = v;
+        d = &v[c->n_diffs];
+        *d = (lvss_doc_diffed) { strdup(path), strdup(filespec ? filespec : ""), recursive, last_modify_usec };
+        if (!d->path || !d->filespec) {
+                free(d->path);
+                free(d->filespec);
+                return -ENOMEM;
+        }
+        c->n_diffs++;
+        return 0;
+}
+
 static void component_free(struct lvss_component *c) {
         if (!c)
                 return;
+        partials_clear(c);
+        diffs_clear(c);
         free(c->logical_path);
         free(c->name);
         free(c->backup_options);
@@ -823,6 +922,46 @@ static int component_parse(json_t *e, struct lvss_writer_components *wc, char *w
         if ((r = get_enum(e, "fileRestoreStatus", 0, lvss_file_restore_status_from_string, &t, why, where)) < 0)
                 return r;
         c->file_restore_status = (lvss_file_restore_status) t;
+        {
+                json_t *a, *pe;
+                size_t i;
+                if ((r = get_array(e, "PARTIAL_FILE", LVSS_DOC_MAX_FILES, &a, why, where)) < 0)
+                        return r;
+                json_array_foreach(a, i, pe) {
+                        _cleanup_free_ char *path = NULL, *file = NULL, *ranges = NULL, *md = NULL;
+                        if ((r = get_str(pe, "path", true, &path, why, where)) < 0 ||
+                            (r = get_str(pe, "filename", true, &file, why, where)) < 0 ||
+                            (r = get_str(pe, "ranges", true, &ranges, why, where)) < 0 ||
+                            (r = get_str(pe, "metadata", false, &md, why, where)) < 0)
+                                return r;
+                        if (!*path || !*file || !lvss_doc_ranges_valid(ranges))
+                                return invalid(why, "%s: PARTIAL_FILE[%zu]: empty name or malformed ranges", where, i);
+                        if ((r = lvss_doc_component_add_partial(c, path, file, ranges, md)) < 0)
+                                return r;
+                }
+                if ((r = get_array(e, "DIFFERENCED_FILE", LVSS_DOC_MAX_FILES, &a, why, where)) < 0)
+                        return r;
+                json_array_foreach(a, i, pe) {
+                        _cleanup_free_ char *path = NULL, *spec = NULL;
+                        bool rec;
+                        json_t *lm;
+                        uint64_t usec = 0;
+                        if ((r = get_str(pe, "path", true, &path, why, where)) < 0 ||
+                            (r = get_str0(pe, "filespec", &spec, why, where)) < 0 ||
+                            (r = get_bool(pe, "recursive", false, &rec, why, where)) < 0)
+                                return r;
+                        lm = json_object_get(pe, "lastModifyTime");
+                        if (lm && !json_is_null(lm)) {
+                                if (!json_is_integer(lm) || json_integer_value(lm) < 0)
+                                        return invalid(why, "%s: DIFFERENCED_FILE[%zu]: bad lastModifyTime", where, i);
+                                usec = (uint64_t) json_integer_value(lm);
+                        }
+                        if (!*path)
+                                return invalid(why, "%s: DIFFERENCED_FILE[%zu]: empty path", where, i);
+                        if ((r = lvss_doc_component_add_diffed(c, path, spec, rec, usec)) < 0)
+                                return r;
+                }
+        }
         return 0;
 }
 
@@ -979,6 +1118,30 @@ static json_t *wc_to_json(const struct lvss_writer_components *wc) {
                 jset_opt(ce, "postSnapshotFailureMsg", c->ps_msg);
                 jset_opt(ce, "preRestoreFailureMsg", c->pre_msg);
                 jset_opt(ce, "postRestoreFailureMsg", c->post_msg);
+                if (c->n_partials) {
+                        json_t *pa = json_array();
+                        for (size_t k = 0; pa && k < c->n_partials; k++) {
+                                json_t *pe = json_object();
+                                jset(pe, "path", jstr(c->partials[k].path));
+                                jset(pe, "filename", jstr(c->partials[k].filename));
+                                jset(pe, "ranges", jstr(c->partials[k].ranges));
+                                jset_opt(pe, "metadata", c->partials[k].metadata);
+                                json_array_append_new(pa, pe);
+                        }
+                        jset(ce, "PARTIAL_FILE", pa);
+                }
+                if (c->n_diffs) {
+                        json_t *da = json_array();
+                        for (size_t k = 0; da && k < c->n_diffs; k++) {
+                                json_t *de = json_object();
+                                jset(de, "path", jstr(c->diffs[k].path));
+                                jset(de, "filespec", jstr(c->diffs[k].filespec));
+                                jset(de, "recursive", json_boolean(c->diffs[k].recursive));
+                                jset(de, "lastModifyTime", json_integer((json_int_t) c->diffs[k].last_modify_usec));
+                                json_array_append_new(da, de);
+                        }
+                        jset(ce, "DIFFERENCED_FILE", da);
+                }
                 json_array_append_new(ca, ce);
         }
         jset(e, "COMPONENT", ca);
@@ -1060,6 +1223,17 @@ int lvss_doc_bcd_merge_writer(lvss_bcd *bcd, const lvss_bcd *edited, const char 
                             (r = replace(&d->pfb_msg, s->pfb_msg)) < 0 ||
                             (r = replace(&d->ps_msg, s->ps_msg)) < 0)
                                 return r;
+                        partials_clear(d);
+                        diffs_clear(d);
+                        for (size_t k = 0; k < s->n_partials; k++)
+                                if ((r = lvss_doc_component_add_partial(d, s->partials[k].path, s->partials[k].filename,
+                                                                        s->partials[k].ranges, s->partials[k].metadata)) < 0)
+                                        return r;
+                        for (size_t k = 0; k < s->n_diffs; k++)
+                                if ((r = lvss_doc_component_add_diffed(d, s->diffs[k].path, s->diffs[k].filespec,
+                                                                       s->diffs[k].recursive,
+                                                                       s->diffs[k].last_modify_usec)) < 0)
+                                        return r;
                 }
                 if (window & LVSS_EDIT_WRITER_RESTORE) {
                         d->restore_target = s->restore_target;

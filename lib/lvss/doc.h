@@ -90,6 +90,16 @@ enum {
         LVSS_EDIT_WRITER_RESTORE = 1 << 2,      /* PreRestore, PostRestore */
 };
 
+typedef struct lvss_doc_partial {
+        char *path, *filename, *ranges, *metadata;
+} lvss_doc_partial;
+
+typedef struct lvss_doc_diffed {
+        char *path, *filespec;
+        bool recursive;
+        uint64_t last_modify_usec;      /* 0: requestor decides by its own means */
+} lvss_doc_diffed;
+
 struct lvss_component {
         struct lvss_writer_components *wc;
         lvss_component_type type;
@@ -100,6 +110,10 @@ struct lvss_component {
         lvss_restore_target restore_target;
         lvss_file_restore_status file_restore_status;
         char *pfb_msg, *ps_msg, *pre_msg, *post_msg;
+        struct lvss_doc_partial *partials;      /* PARTIAL_FILE, set by the writer */
+        size_t n_partials;
+        struct lvss_doc_diffed *diffs;          /* DIFFERENCED_FILE, set by the writer */
+        size_t n_diffs;
 };
 
 struct lvss_writer_components {
@@ -135,6 +149,14 @@ typedef struct lvss_bcd {
 bool lvss_doc_is_uuid(const char *s);
 int lvss_doc_new_uuid(char ret[LVSS_ID_MAX]);
 int lvss_doc_thread_check(bool check, pthread_t owner);
+
+/* Range list of a partial file: "offset:length" pairs separated by commas
+ * (decimal or 0x hex, 64-bit), or the absolute path of a ranges file. */
+bool lvss_doc_ranges_valid(const char *ranges);
+int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, const char *filename,
+                                   const char *ranges, const char *metadata);
+int lvss_doc_component_add_diffed(struct lvss_component *c, const char *path, const char *filespec,
+                                  bool recursive, uint64_t last_modify_usec);
 
 /* ---- WMD */
 int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec, bool recursive,

@@ -32,7 +32,7 @@ echo "== full backup sequence"
 "$T/test-requestor" backup "$DATA" --save "$FX_DIR/bcd.json" >"$FX_DIR/req1.log" 2>&1 || { cat "$FX_DIR/req1.log"; fail "backup sequence failed"; }
 cat "$FX_DIR/req1.log"
 grep -q "records consistent" "$FX_DIR/req1.log" || fail "snapshot content was not verified"
-grep -q "backup stamp stamp-1" "$FX_DIR/req1.log" || fail "writer's backup stamp did not reach the requestor"
+grep -q "backup stamp stamp-1 differenced 1 partial 1" "$FX_DIR/req1.log" || fail "writer's backup stamp, differenced and partial files did not reach the requestor"
 sleep 0.3
 want="Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot BackupComplete BackupShutdown"
 got=$(sed -n 's/^event //p' "$FX_DIR/writer.log" | tr '\n' ' ' | sed 's/ $//')

@@ -181,6 +181,10 @@ static void test_bcd_roundtrip_and_merge(void **state) {
         assert_int_equal(lvss_component_set_backup_stamp(ce, "new-stamp"), 0);
         assert_int_equal(lvss_component_set_backup_succeeded(ce, 1), LVSS_E_BAD_STATE);
         assert_int_equal(lvss_component_set_restore_target(ce, LVSS_RT_ALTERNATE), LVSS_E_BAD_STATE);
+        assert_int_equal(lvss_component_add_partial_file(ce, "/srv/x", "db.edb", "0:4096,0x10000:512", NULL), 0);
+        assert_int_equal(lvss_component_add_partial_file(ce, "/srv/x", "db.edb", "0:4096,", NULL), -EINVAL);
+        assert_int_equal(lvss_component_add_partial_file(ce, "/srv/x", "db.edb", "12", NULL), -EINVAL);
+        assert_int_equal(lvss_component_add_differenced_files_by_last_modify_time(ce, "/srv/x", "*.log", 1, 42), 0);
         ce->backup_succeeded = true;  /* a hostile writer writes it anyway */
         assert_int_equal(lvss_doc_bcd_merge_writer(bcd, edited, INST, LVSS_EDIT_WRITER_BACKUP), 0);
         assert_string_equal(c->backup_stamp, "new-stamp");
@@ -193,6 +197,20 @@ static void test_bcd_roundtrip_and_merge(void **state) {
         lvss_doc_bcd_free(bcd);
         assert_int_equal(lvss_doc_bcd_parse(text, &bcd, why), 0);
         assert_string_equal(bcd->writers[0]->comps[0]->backup_stamp, "new-stamp");
+        {
+                lvss_partial_file pf;
+                lvss_differenced_file df;
+                c = bcd->writers[0]->comps[0];
+                assert_int_equal(lvss_component_get_partial_file_count(c), 1);
+                assert_int_equal(lvss_component_get_partial_file(c, 0, &pf), 0);
+                assert_string_equal(pf.ranges, "0:4096,0x10000:512");
+                assert_int_equal(lvss_component_get_differenced_files_count(c), 1);
+                assert_int_equal(lvss_component_get_differenced_file(c, 0, &df), 0);
+                assert_int_equal(df.last_modify_usec, 42);
+                assert_true(df.recursive);
+                /* the requestor cannot add them */
+                assert_int_equal(lvss_component_add_partial_file(c, "/a", "b", "0:1", NULL), LVSS_E_BAD_STATE);
+        }
         free(text);
 
         /* snapshot path mapping through the volume */

@@ -197,8 +197,9 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
                 for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
                         lvss_component *c;
                         lvss_writer_components_get_component(wc, (size_t) j, &c);
-                        printf("component '%s' backup stamp %s\n", lvss_component_get_name(c),
-                               lvss_component_get_backup_stamp(c) ?: "(none)");
+                        printf("component '%s' backup stamp %s differenced %d partial %d\n", lvss_component_get_name(c),
+                               lvss_component_get_backup_stamp(c) ?: "(none)",
+                               lvss_component_get_differenced_files_count(c), lvss_component_get_partial_file_count(c));
                         check(lvss_backup_set_backup_succeeded(b, inst, wid, lvss_component_get_type(c),
                                                                lvss_component_get_logical_path(c),
                                                                lvss_component_get_name(c), 1), b, "set backup succeeded");

@@ -69,8 +69,11 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *c, void *ud
         printf("components %d backup_type %s\n", n, lvss_backup_type_to_string(lvss_writer_get_backup_type(w)));
         for (int i = 0; i < n; i++) {
                 lvss_component *comp;
-                if (lvss_writer_components_get_component(c, (size_t) i, &comp) >= 0)
+                if (lvss_writer_components_get_component(c, (size_t) i, &comp) >= 0) {
                         (void) lvss_component_set_backup_stamp(comp, "stamp-1");
+                        (void) lvss_component_add_differenced_files_by_last_modify_time(comp, dir, "records", 0, 1);
+                        (void) lvss_component_add_partial_file(comp, dir, "records", "0:64", NULL);
+                }
         }
         if (veto && strcmp(veto, "PrepareForBackup") == 0) {
                 printf("event PrepareForBackup\nvetoing PrepareForBackup\n");
