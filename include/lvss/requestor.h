@@ -239,7 +239,11 @@ int lvss_backup_query_providers(lvss_backup *b, lvss_provider_prop **ret_props, 
 /* --------------------------------------------------------------- restore */
 
 /* [SetSelectedForRestore] the writer must be running (else
- * LVSS_E_OBJECT_NOT_FOUND). */
+ * LVSS_E_OBJECT_NOT_FOUND).  A component the document does not hold but that
+ * the running writer declares selectable for restore inside the component
+ * set of one it holds (e.g. one database of a backed-up storage group) is
+ * added as a restore subcomponent [AddRestoreSubcomponent]; this needs
+ * gather_writer_metadata first. */
 int lvss_backup_set_selected_for_restore(lvss_backup *b, const char *writer_id,
                                          lvss_component_type type, const char *logical_path,
                                          const char *name, int selected);

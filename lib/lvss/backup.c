@@ -1133,10 +1133,55 @@ int lvss_backup_delete_snapshots(lvss_backup *b, const char *id, lvss_object_typ
 
 /* ----------------------------------------------------------------- restore */
 
+/* Is (lpath, name) inside the component set of c: c itself or below it? */
+static bool in_component_set(const struct lvss_component *c, const char *lpath, const char *name) {
+        size_t lp = strlen(c->logical_path), n = strlen(c->name);
+
+        if (strcmp(c->logical_path, lpath) == 0 && strcmp(c->name, name) == 0)
+                return true;
+        /* below: lpath == "<c.lpath>/<c.name>" or starts with it plus "/" */
+        if (lp) {
+                if (strncmp(lpath, c->logical_path, lp) != 0 || lpath[lp] != '/')
+                        return false;
+                lpath += lp + 1;
+        }
+        return strncmp(lpath, c->name, n) == 0 && (lpath[n] == 0 || lpath[n] == '/');
+}
+
+/* A component to restore: one of the document, or a restore subcomponent
+ * [AddRestoreSubcomponent]: a component the running writer declares
+ * (selectable for restore) inside the component set of one the document
+ * holds; it is added to the document so the writer sees it selected. */
 static int restore_set(lvss_backup *b, const char *writer_id, lvss_component_type type, const char *lpath,
                        const char *name, const char *what, struct lvss_component **ret) {
+        const metadata_entry *md;
+        const lvss_doc_wm_component *wmc;
+
         if (b->mode != M_RESTORE || b->pre_restored)
                 return BAD_STATE(b, what);
+        if (!lpath)
+                lpath = "";
+        for (size_t i = 0; name && i < b->bcd->n_writers; i++) {
+                struct lvss_writer_components *w = b->bcd->writers[i];
+                if (writer_id && strcmp(w->writer_id, writer_id) != 0)
+                        continue;
+                *ret = lvss_doc_wc_find(w, type, lpath, name);
+                if (*ret)
+                        return 0;
+        }
+        md = b->gathered && writer_id ? find_md(b, NULL, writer_id) : NULL;
+        wmc = md && name ? lvss_doc_wm_find(md->wm, lpath, name) : NULL;
+        if (wmc && wmc->type == type && (wmc->selectable_for_restore || wmc->selectable))
+                for (size_t i = 0; i < b->bcd->n_writers; i++) {
+                        struct lvss_writer_components *w = b->bcd->writers[i];
+                        if (strcmp(w->writer_id, writer_id) != 0)
+                                continue;
+                        for (size_t j = 0; j < w->n; j++)
+                                if (in_component_set(w->comps[j], lpath, name)) {
+                                        *ret = lvss_doc_wc_add(w, type, lpath, name);
+                                        return *ret ? 0 : -ENOMEM;
+                                }
+                }
         *ret = find_component(b, NULL, writer_id, type, lpath, name, what);
         return *ret ? 0 : LVSS_E_OBJECT_NOT_FOUND;
 }

@@ -48,8 +48,13 @@ echo "== restore with the saved components document"
 "$T/test-requestor" restore "$FX_DIR/bcd.json" >"$FX_DIR/rest.log" 2>&1 || { cat "$FX_DIR/rest.log"; fail "restore sequence failed"; }
 cat "$FX_DIR/rest.log"
 grep -q "restore target original_location" "$FX_DIR/rest.log" || fail "the writer's restore target did not reach the requestor"
-grep -q "pre_restore selected 1 additional 0 stamp stamp-1" "$FX_DIR/writer.log" || fail "writer did not see its selected component: $(cat "$FX_DIR/writer.log")"
+grep -q "pre_restore component data selected 1 additional 0 stamp stamp-1" "$FX_DIR/writer.log" || fail "writer did not see its selected component: $(cat "$FX_DIR/writer.log")"
 grep -q "post_restore status all" "$FX_DIR/writer.log" || fail "writer did not see the file restore status"
+
+echo "== restore of a subcomponent only"
+"$T/test-requestor" restore "$FX_DIR/bcd.json" --sub test/data db1 >"$FX_DIR/rest2.log" 2>&1 || { cat "$FX_DIR/rest2.log"; fail "subcomponent restore failed"; }
+grep -q "pre_restore component db1 selected 1" "$FX_DIR/writer.log" || fail "writer did not see the subcomponent selected: $(cat "$FX_DIR/writer.log")"
+grep -q "pre_restore component data selected 0" "$FX_DIR/writer.log" || fail "writer saw the parent selected"
 
 echo "== calls out of order"
 "$T/test-requestor" out-of-order || fail "a call out of order was accepted"

@@ -329,7 +329,7 @@ static char *read_file(const char *path) {
 }
 
 /* Restore sequence: every component of the saved document selected. */
-static int do_restore(const char *doc_path, bool additional) {
+static int do_restore(const char *doc_path, bool additional, const char *sub_lpath, const char *sub_name) {
         lvss_backup *b;
         lvss_async *a;
         char *doc = read_file(doc_path);
@@ -362,6 +362,29 @@ static int do_restore(const char *doc_path, bool additional) {
                         selected++;
                 }
         }
+        if (sub_name) {
+                /* only the subcomponent: unselect the document's own */
+                const lvss_writer_metadata *wm;
+                lvss_wm_identity id;
+                for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
+                        lvss_writer_components *wc;
+                        lvss_backup_get_writer_components(b, (size_t) i, &wc);
+                        for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
+                                lvss_component *c;
+                                const char *inst, *wid;
+                                lvss_writer_components_get_writer_info(wc, &inst, &wid);
+                                lvss_writer_components_get_component(wc, (size_t) j, &c);
+                                check(lvss_backup_set_selected_for_restore(b, wid, lvss_component_get_type(c),
+                                                                           lvss_component_get_logical_path(c),
+                                                                           lvss_component_get_name(c), 0), b, "unselect");
+                        }
+                }
+                check(lvss_backup_get_writer_metadata(b, 0, NULL, &wm), b, "metadata");
+                lvss_wm_get_identity(wm, &id);
+                check(lvss_backup_set_selected_for_restore(b, id.writer_id, LVSS_CT_DATABASE, sub_lpath, sub_name, 1), b,
+                      "select subcomponent");
+                printf("selected subcomponent %s/%s\n", sub_lpath, sub_name);
+        }
         printf("selected %d component(s)\n", selected);
         check(lvss_backup_pre_restore(b, &a), b, "pre-restore");
         wait_async(b, a, "pre-restore");
@@ -375,6 +398,8 @@ static int do_restore(const char *doc_path, bool additional) {
                         lvss_writer_components_get_component(wc, (size_t) j, &c);
                         printf("component '%s' restore target %s\n", lvss_component_get_name(c),
                                lvss_restore_target_to_string(lvss_component_get_restore_target(c)));
+                        if (!lvss_component_is_selected_for_restore(c))
+                                continue;
                         check(lvss_backup_set_file_restore_status(b, wid, lvss_component_get_type(c),
                                                                   lvss_component_get_logical_path(c),
                                                                   lvss_component_get_name(c), LVSS_RS_ALL), b,
@@ -424,13 +449,15 @@ int main(int argc, char **argv) {
                 return do_backup(argv[2], persistent, hold);
         }
         if (argc >= 3 && strcmp(argv[1], "restore") == 0)
-                return do_restore(argv[2], argc > 3 && strcmp(argv[3], "--additional-restores") == 0);
+                return do_restore(argv[2], argc > 3 && strcmp(argv[3], "--additional-restores") == 0,
+                                  argc > 4 && strcmp(argv[3], "--sub") == 0 ? argv[4] : NULL,
+                                  argc > 5 && strcmp(argv[3], "--sub") == 0 ? argv[5] : NULL);
         if (argc == 2 && strcmp(argv[1], "out-of-order") == 0)
                 return do_out_of_order();
         if (argc == 3 && strcmp(argv[1], "start-set-and-wait") == 0)
                 return do_start_and_wait((unsigned) atoi(argv[2]));
         fprintf(stderr, "usage: test-requestor backup PATH [--persistent] [--hold S] [--expect CODE] [--save FILE]\n"
-                        "       test-requestor restore FILE [--additional-restores]\n"
+                        "       test-requestor restore FILE [--additional-restores | --sub LOGICAL_PATH NAME]\n"
                         "       test-requestor out-of-order\n"
                         "       test-requestor start-set-and-wait SECONDS\n");
         return 2;

@@ -56,6 +56,11 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *ud) {
         r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, "test", "data", "test data", 0, 1, 1, 1, 0);
         if (r >= 0)
                 r = lvss_mdb_add_files_to_file_group(md, "test", "data", dir, "*", 1, NULL, LVSS_FSBT_DEFAULT);
+        /* a database inside the file group: selectable for restore only */
+        if (r >= 0)
+                r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, "test/data", "db1", NULL, 0, 0, 0, 1, 0);
+        if (r >= 0)
+                r = lvss_mdb_add_database_files(md, "test/data", "db1", dir, "db1.edb", 0);
         if (r >= 0)
                 r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
@@ -132,11 +137,15 @@ static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *ud) {
 }
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *c, void *ud) {
-        lvss_component *comp;
-        if (lvss_writer_components_get_component(c, 0, &comp) >= 0) {
-                printf("pre_restore selected %d additional %d stamp %s\n", lvss_component_is_selected_for_restore(comp),
-                       lvss_component_get_additional_restores(comp), lvss_component_get_backup_stamp(comp) ?: "(none)");
-                (void) lvss_component_set_restore_target(comp, LVSS_RT_ORIGINAL_LOCATION);
+        for (int i = 0; i < lvss_writer_components_get_count(c); i++) {
+                lvss_component *comp;
+                if (lvss_writer_components_get_component(c, (size_t) i, &comp) < 0)
+                        continue;
+                printf("pre_restore component %s selected %d additional %d stamp %s\n", lvss_component_get_name(comp),
+                       lvss_component_is_selected_for_restore(comp), lvss_component_get_additional_restores(comp),
+                       lvss_component_get_backup_stamp(comp) ?: "(none)");
+                if (lvss_component_is_selected_for_restore(comp))
+                        (void) lvss_component_set_restore_target(comp, LVSS_RT_ORIGINAL_LOCATION);
         }
         return event("PreRestore");
 }
