@@ -236,7 +236,10 @@ uint64_t mstore_stream_length(const mstore_stream_ref *ref);
 int mstore_stream_read(mstore_txn *txn, mstore_db *db, const mstore_stream_ref *ref,
                        uint64_t offset, void *buf, size_t len);
 
-/* Release the stream's space at commit.  (Space is reused by later streams.) */
+/* Release the stream's space at commit; later streams reuse it.  A reader
+ * still holding the reference afterwards may read reused pages (a whole-
+ * stream read then fails its content checksum).  Space taken by a stream
+ * of an aborted transaction is given back at abort. */
 int mstore_stream_delete(mstore_txn *txn, mstore_db *db, const mstore_stream_ref *ref);
 
 /* ------------------------------------------------------------ snapshots */

@@ -152,3 +152,39 @@ void db_retire(mstore_sg *sg, mstore_db *db) {
         sg->retired = n;
         sg->retired[sg->nretired++] = db;
 }
+
+uint64_t stm_take(mstore_db *db, uint64_t n) {
+        for (uint32_t i = 0; i < db->stm_nfree; i++)
+                if (db->stm_free[i].npages >= n) {
+                        uint64_t first = db->stm_free[i].first;
+                        db->stm_free[i].first += n;
+                        db->stm_free[i].npages -= n;
+                        if (db->stm_free[i].npages == 0)
+                                db->stm_free[i] = db->stm_free[--db->stm_nfree];
+                        return first;
+                }
+        uint64_t first = db->stm_alloc;
+        db->stm_alloc += n;
+        return first;
+}
+
+void stm_give(uint32_t *nfree, stm_extent *list, uint64_t first, uint64_t n) {
+        for (uint32_t i = 0; i < *nfree; i++) {
+                stm_extent *e = &list[i];
+                if (first < e->first + e->npages && e->first < first + n)
+                        return; /* overlaps a free extent: a double delete, ignore */
+        }
+        for (uint32_t i = 0; i < *nfree; i++) {
+                if (list[i].first + list[i].npages == first) {
+                        list[i].npages += n;
+                        return;
+                }
+                if (first + n == list[i].first) {
+                        list[i].first = first;
+                        list[i].npages += n;
+                        return;
+                }
+        }
+        if (*nfree < STM_FREE_MAX)
+                list[(*nfree)++] = (stm_extent) { first, n };
+}

@@ -30,6 +30,8 @@ struct mstore_db {
         pthread_mutex_t hdr_lock;   /* hdr + header writes + stm_alloc */
         db_hdr hdr;
         uint64_t stm_alloc;         /* next free .stm page for new streams */
+        uint32_t stm_nfree;         /* free extents not handed to a running transaction */
+        stm_extent stm_free[STM_FREE_MAX];
         int detached;
 };
 
@@ -82,6 +84,11 @@ void db_retire(mstore_sg *sg, mstore_db *db);
 int db_write_header(mstore_db *db);         /* both files, both copies, synced */
 int db_flush_pages(mstore_db *db);          /* dirty pages to disk + sync (WAL: log durable first) */
 char *db_stm_path_for(const char *edb_path);
+
+/* .stm space: take n pages (free extent first-fit, else the end); give an
+ * extent back (coalescing; dropped when the list is full).  hdr_lock held. */
+uint64_t stm_take(mstore_db *db, uint64_t n);
+void stm_give(uint32_t *nfree, stm_extent *list, uint64_t first, uint64_t n);
 
 /* Redo (recovery). */
 typedef struct redo_target {

@@ -34,7 +34,13 @@ struct io_sim {
         uint64_t fail_write_at, fail_sync_at, crash_at;
         int fail_write_err, fail_sync_err;
         int crashed;
+        char *fail_path;
+        int fail_path_err;
 };
+
+static int path_fault(io_sim *s, const char *path) {
+        return s->fail_path && path && strstr(path, s->fail_path) ? -s->fail_path_err : 0;
+}
 
 typedef struct sim_file {
         mstore_file base;
@@ -114,6 +120,8 @@ static int s_open(const struct mstore_io *io, const char *path, int flags, mstor
                 r = -ENOENT;
         else if (!nd && s->crashed)
                 r = -EIO;
+        else if (!nd && path_fault(s, path))
+                r = path_fault(s, path);
         else if (!nd && !(nd = add(s, path, 0)))
                 r = -ENOMEM;
         else if (nd->is_dir)
@@ -189,6 +197,8 @@ static int s_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {
         pthread_mutex_lock(&s->lock);
         node *nd = sf->nd;
         r = tick(s, 0);
+        if (r == 0 && off + len > nd->cur_len)
+                r = path_fault(s, nd->path); /* only growing a file can run out of space */
         if (r == 0)
                 r = grow(&nd->cur, &nd->cur_len, off + len);
         if (r == 0) {
@@ -261,7 +271,9 @@ static int s_allocate(mstore_file *f, uint64_t size) {
         sim_file *sf = (sim_file *) f;
         io_sim *s = sf->sim;
         pthread_mutex_lock(&s->lock);
-        int r = s->crashed ? -EIO : grow(&sf->nd->cur, &sf->nd->cur_len, size);
+        int r = s->crashed ? -EIO : path_fault(s, sf->nd->path);
+        if (r == 0)
+                r = grow(&sf->nd->cur, &sf->nd->cur_len, size);
         if (r == 0)
                 r = grow(&sf->nd->dur, &sf->nd->dur_len, size);
         pthread_mutex_unlock(&s->lock);
@@ -382,6 +394,7 @@ void io_sim_free(io_sim *s) {
         for (size_t i = 0; i < s->n; i++)
                 node_free(s->nodes[i]);
         free(s->nodes);
+        free(s->fail_path);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -408,6 +421,14 @@ void io_sim_fail_sync(io_sim *s, uint64_t n, int err) {
         pthread_mutex_lock(&s->lock);
         s->fail_sync_at = s->syncs + n;
         s->fail_sync_err = err;
+        pthread_mutex_unlock(&s->lock);
+}
+
+void io_sim_fail_path(io_sim *s, const char *substr, int err) {
+        pthread_mutex_lock(&s->lock);
+        free(s->fail_path);
+        s->fail_path = substr ? strdup(substr) : NULL;
+        s->fail_path_err = err;
         pthread_mutex_unlock(&s->lock);
 }
 

@@ -29,6 +29,10 @@ uint64_t io_sim_ops(io_sim *sim);
 void io_sim_fail_write(io_sim *sim, uint64_t n, int err);
 void io_sim_fail_sync(io_sim *sim, uint64_t n, int err);
 
+/* Creating, allocating or growing a file whose path contains @substr fails
+ * with -err (a full disk for new logs, say); NULL clears. */
+void io_sim_fail_path(io_sim *sim, const char *substr, int err);
+
 /* Lose power at the n-th pwrite-or-sync from now. */
 void io_sim_crash_at(io_sim *sim, uint64_t n);
 int io_sim_crashed(io_sim *sim);

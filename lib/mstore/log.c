@@ -25,6 +25,7 @@
 #include "lib/core/macro.h"
 #include "log.h"
 #include "page.h"
+#include "err.h"
 
 static uint64_t sig_seed(const uint8_t sig[16]) {
         return le64(sig) ^ le64(sig + 8);
@@ -315,6 +316,7 @@ struct log_writer {
         size_t nsegs;
         lgpos durable;
         int flushing, frozen, freezing, failed, read_only;
+        char errmsg[256];            /* why the writer failed */
 
         /* physical state, touched only by the flusher (L2) */
         mstore_file *cur;
@@ -468,14 +470,27 @@ static int roll_to(log_writer *w, uint32_t gen) {
 
 static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp) {
         int r = 0;
+        const char *what = "writing";
+        uint32_t gen = w->file_gen;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                if (s[i].gen != w->file_gen)
+                if (s[i].gen != w->file_gen) {
+                        what = "starting";
+                        gen = s[i].gen;
                         r = roll_to(w, s[i].gen);
-                if (r >= 0 && s[i].len)
+                }
+                if (r >= 0 && s[i].len) {
+                        what = "writing";
+                        gen = s[i].gen;
                         r = io_pwrite(w->cur, s[i].buf, s[i].len, s[i].start);
+                }
         }
-        if (r >= 0 && n)
+        if (r >= 0 && n) {
+                what = "syncing";
                 r = io_sync(w->cur);
+        }
+        if (r < 0)
+                snprintf(w->errmsg, sizeof w->errmsg, "%s log generation 0x%X in %s: %s", what, gen, w->dir,
+                         strerror(-r));
         if (r >= 0 && w->need_tmp && !no_tmp && !w->read_only)
                 (void) precreate_tmp(w); /* best effort; roll_to creates one if needed */
         return r;
@@ -543,7 +558,8 @@ int log_flush(log_writer *w, lgpos upto) {
         pthread_mutex_lock(&w->lock);
         for (;;) {
                 if (w->failed) {
-                        r = MSTORE_E_FAILED;
+                        r = mstore__error(MSTORE_E_FAILED, "log stopped after an error (%s); reopen the storage group",
+                                          w->errmsg[0] ? w->errmsg : mstore_strerror(w->failed));
                         break;
                 }
                 if (w->durable >= upto) {

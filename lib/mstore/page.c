@@ -111,6 +111,13 @@ void meta_read(const uint8_t *page, db_meta *m) {
         m->stm_next = le64(b + 24);
         m->dbtime = le64(b + 32);
         m->nkeys = le64(b + 40);
+        m->nfree = le32(b + 48);
+        if (m->nfree > STM_FREE_MAX)
+                m->nfree = 0; /* damaged list: forget it (leaks space, never reuses in-use pages) */
+        for (uint32_t i = 0; i < m->nfree; i++) {
+                m->free[i].first = le64(b + 56 + 16 * i);
+                m->free[i].npages = le64(b + 64 + 16 * i);
+        }
 }
 
 void meta_write(uint8_t *page, const db_meta *m) {
@@ -121,4 +128,9 @@ void meta_write(uint8_t *page, const db_meta *m) {
         put64(b + 24, m->stm_next);
         put64(b + 32, m->dbtime);
         put64(b + 40, m->nkeys);
+        put32(b + 48, m->nfree);
+        for (uint32_t i = 0; i < m->nfree; i++) {
+                put64(b + 56 + 16 * i, m->free[i].first);
+                put64(b + 64 + 16 * i, m->free[i].npages);
+        }
 }

@@ -78,6 +78,13 @@ int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **
 
 /* --------------------------------------------------------- meta page */
 
+#define STM_FREE_MAX 250u /* free .stm extents kept in the meta page */
+
+typedef struct stm_extent {
+        uint64_t first;
+        uint64_t npages;
+} stm_extent;
+
 typedef struct db_meta {
         uint64_t root;       /* B+tree root page */
         uint64_t page_count; /* pages in use in .edb (next new pgno) */
@@ -85,6 +92,8 @@ typedef struct db_meta {
         uint64_t stm_next;   /* next unused .stm page */
         uint64_t dbtime;     /* last version stamped on any page */
         uint64_t nkeys;
+        uint32_t nfree;      /* free .stm extents (deleted streams) */
+        stm_extent free[STM_FREE_MAX];
 } db_meta;
 
 void meta_read(const uint8_t *page, db_meta *ret);

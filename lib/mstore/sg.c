@@ -221,6 +221,8 @@ static int load_meta(mstore_db *db) {
                 return mstore__error(MSTORE_E_CORRUPT, "%s: page 2 is not the meta page", db->edb_path);
         meta_read(m->data, &db->meta);
         db->stm_alloc = db->meta.stm_next;
+        db->stm_nfree = db->meta.nfree;
+        memcpy(db->stm_free, db->meta.free, sizeof db->stm_free);
         return 0;
 }
 

@@ -47,6 +47,8 @@ typedef struct txn_db {
         size_t n, cap;
         txn_stream *s;
         size_t ns;
+        stream_ref *del;      /* streams deleted at commit */
+        size_t ndel;
 } txn_db;
 
 struct mstore_txn {
@@ -94,13 +96,26 @@ static void txn_free(mstore_txn *t) {
                 for (size_t j = 0; j < t->d[i].ns; j++)
                         free(t->d[i].s[j].data);
                 free(t->d[i].s);
+                free(t->d[i].del);
         }
         free(t);
 }
 
 void mstore_txn_abort(mstore_txn *t) {
-        if (t)
-                txn_free(t);
+        if (!t)
+                return;
+        /* the pages of streams written by this transaction are free again */
+        for (unsigned i = 0; i < t->nd; i++) {
+                mstore_db *db = t->d[i].db;
+                if (db->detached || !t->d[i].ns)
+                        continue;
+                pthread_mutex_lock(&db->hdr_lock);
+                for (size_t j = 0; j < t->d[i].ns; j++)
+                        stm_give(&db->stm_nfree, db->stm_free, t->d[i].s[j].ref.first,
+                                 MAX(t->d[i].s[j].ref.npages, 1u));
+                pthread_mutex_unlock(&db->hdr_lock);
+        }
+        txn_free(t);
 }
 
 static txn_db *tdb(mstore_txn *t, mstore_db *db, int create) {
@@ -265,8 +280,7 @@ int mstore_stream_write(mstore_txn *t, mstore_db *db, const void *data, size_t l
                 memcpy(s.data, data, len);
         s.ref.hash = XXH3_64bits(data, len);
         pthread_mutex_lock(&db->hdr_lock);
-        s.ref.first = db->stm_alloc;
-        db->stm_alloc += s.ref.npages ? s.ref.npages : 1;
+        s.ref.first = stm_take(db, MAX(s.ref.npages, 1u));
         pthread_mutex_unlock(&db->hdr_lock);
         d->s[d->ns++] = s;
         stream_ref_encode(&s.ref, ret_ref);
@@ -338,7 +352,17 @@ int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *
         int r = check_db(t, db);
         if (r < 0)
                 return r;
-        return stream_ref_decode(ref, &s) < 0 ? MSTORE_E_CORRUPT : 0; /* space is not reclaimed yet */
+        if (stream_ref_decode(ref, &s) < 0 || s.first + MAX(s.npages, 1u) > db->meta.stm_next + (1ull << 32))
+                return mstore__error(MSTORE_E_CORRUPT, "database %s: malformed stream reference", db->name);
+        txn_db *d = tdb(t, db, 1);
+        if (!d)
+                return -ENOMEM;
+        stream_ref *nd = realloc(d->del, (d->ndel + 1) * sizeof *nd);
+        if (!nd)
+                return -ENOMEM;
+        d->del = nd;
+        d->del[d->ndel++] = s;
+        return 0;
 }
 
 /* ------------------------------------------------------------- commit */
@@ -438,6 +462,14 @@ static int apply_db(mstore_sg *sg, txn_db *d, items *x) {
                 meta.stm_next = MAX(meta.stm_next, s->ref.first + MAX(s->ref.npages, 1u));
         }
         if (r >= 0) {
+                /* free extents: those not handed out, plus the streams deleted now */
+                pthread_mutex_lock(&db->hdr_lock);
+                for (size_t i = 0; i < d->ndel; i++)
+                        if (d->del[i].first + MAX(d->del[i].npages, 1u) <= meta.stm_next)
+                                stm_give(&db->stm_nfree, db->stm_free, d->del[i].first, MAX(d->del[i].npages, 1u));
+                meta.nfree = db->stm_nfree;
+                memcpy(meta.free, db->stm_free, sizeof meta.free);
+                pthread_mutex_unlock(&db->hdr_lock);
                 meta.dbtime = t.version;
                 meta_write(mp->data, &meta);
                 for (size_t i = 0; i < t.ntouched && r >= 0; i++) {
@@ -485,7 +517,7 @@ int mstore_txn_commit(mstore_txn *t) {
         mstore_sg *sg = t->sg;
         int writes = 0;
         for (unsigned i = 0; i < t->nd; i++)
-                writes |= t->d[i].n || t->d[i].ns;
+                writes |= t->d[i].n || t->d[i].ns || t->d[i].ndel;
         if (!writes) {
                 txn_free(t);
                 return 0;

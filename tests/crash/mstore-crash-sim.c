@@ -193,6 +193,19 @@ int main(int argc, char **argv) {
                                 key_of(k, key);
                                 unsigned op = (unsigned) (rnd() % 10);
                                 if (op < 2 && model[k].present) {
+                                        if (model[k].is_stream) {
+                                                void *rv = NULL;
+                                                size_t rl = 0;
+                                                r = mstore_get(t, db, key, strlen(key), &rv, &rl);
+                                                if (r >= 0 && rl == MSTORE_STREAM_REF_SIZE) {
+                                                        mstore_stream_ref ref;
+                                                        memcpy(ref.bytes, rv, rl);
+                                                        r = mstore_stream_delete(t, db, &ref);
+                                                }
+                                                free(rv);
+                                                if (r < 0)
+                                                        break;
+                                        }
                                         r = mstore_del(t, db, key, strlen(key));
                                         vset(&pv[j], 0, 0, NULL, 0);
                                 } else {

@@ -232,12 +232,163 @@ static void test_concurrent_commits_and_crash(void **state) {
         assert_int_equal(mstore_sg_close(sg), 0);
 }
 
+static void test_stream_space_reused(void **state) {
+        mstore_sg *sg = open_sg(1);
+        mstore_db *db;
+        assert_int_equal(mstore_db_create(sg, "S", NULL, &db), 0);
+        uint8_t data[20000];
+        memset(data, 7, sizeof data);
+        mstore_stream_ref refs[10];
+        mstore_txn *t;
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(mstore_stream_write(t, db, data, sizeof data, &refs[i]), 0);
+        assert_int_equal(mstore_txn_commit(t), 0);
+        /* an aborted stream gives its pages back */
+        mstore_stream_ref tmp, again;
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        assert_int_equal(mstore_stream_write(t, db, data, sizeof data, &tmp), 0);
+        mstore_txn_abort(t);
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        assert_int_equal(mstore_stream_write(t, db, data, sizeof data, &again), 0);
+        assert_memory_equal(tmp.bytes, again.bytes, 12);
+        mstore_txn_abort(t);
+        /* deleted streams' pages are reused, also after a reopen */
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        for (int i = 0; i < 10; i += 2)
+                assert_int_equal(mstore_stream_delete(t, db, &refs[i]), 0);
+        assert_int_equal(mstore_txn_commit(t), 0);
+        assert_int_equal(mstore_sg_close(sg), 0);
+        sg = open_sg(0);
+        assert_int_equal(mstore_db_attach(sg, "S", NULL, &db), 0);
+        int reused = 0;
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        for (int j = 0; j < 6; j++) { /* one takes the aborted stream's pages, the others deleted ones */
+                assert_int_equal(mstore_stream_write(t, db, data, sizeof data, &again), 0);
+                for (int i = 0; i < 10; i += 2)
+                        reused += memcmp(refs[i].bytes, again.bytes, 8) == 0;
+        }
+        assert_int_equal(mstore_txn_commit(t), 0);
+        assert_int_equal(reused, 5);
+        uint8_t back[20000];
+        for (int i = 1; i < 10; i += 2) {
+                assert_int_equal(mstore_stream_read(NULL, db, &refs[i], 0, back, sizeof back), (int) sizeof back);
+                assert_memory_equal(back, data, sizeof back);
+        }
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
+static void test_limits_and_multi_db(void **state) {
+        mstore_sg *sg = open_sg(1);
+        mstore_db *db[5], *extra;
+        char name[8];
+        for (int i = 0; i < 5; i++) {
+                snprintf(name, sizeof name, "D%d", i);
+                assert_int_equal(mstore_db_create(sg, name, NULL, &db[i]), 0);
+        }
+        assert_int_equal(mstore_db_create(sg, "D5", NULL, &extra), MSTORE_E_TOO_MANY);
+        assert_int_equal(mstore_db_create(sg, "bad/name", NULL, &extra), -EINVAL);
+        mstore_txn *t;
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(mstore_put(t, db[i], "k", 1, "v", 1), 0);
+        assert_int_equal(mstore_txn_commit(t), 0);
+        assert_int_equal(mstore_db_detach(db[4]), 0);
+        assert_int_equal(mstore_db_count(sg), 4);
+        assert_int_equal(mstore_db_attach(sg, "D4", NULL, &db[4]), 0);
+        mstore_db *same;
+        assert_int_equal(mstore_db_attach(sg, "D4", NULL, &same), 0);
+        assert_ptr_equal(same, db[4]);
+        char *v = get1(sg, db[4], "k");
+        assert_string_equal(v, "v");
+        free(v);
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
+static void test_circular_logging(void **state) {
+        mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
+        o.create = 1;
+        o.io = io_sim_io(sim);
+        o.log_file_size = 64 * 1024;
+        o.circular_logging = 1;
+        mstore_sg *sg;
+        assert_int_equal(mstore_sg_open("/sg", &o, &sg), 0);
+        mstore_db *db;
+        assert_int_equal(mstore_db_create(sg, "C", NULL, &db), 0);
+        char k[32], v[900];
+        memset(v, 'c', sizeof v);
+        for (int i = 0; i < 600; i++) {
+                snprintf(k, sizeof k, "k%05d", i);
+                put1(sg, db, k, "x");
+                mstore_txn *t;
+                assert_int_equal(mstore_txn_begin(sg, &t), 0);
+                assert_int_equal(mstore_put(t, db, "big", 3, v, sizeof v), 0);
+                assert_int_equal(mstore_txn_commit(t), 0);
+        }
+        mstore_sg_info info;
+        assert_int_equal(mstore_sg_get_info(sg, &info), 0);
+        assert_true(info.current_generation > 10);
+        assert_true(info.lowest_generation > 1); /* old generations are gone */
+        assert_int_equal(mstore_sg_close(sg), 0);
+        o.create = 0;
+        assert_int_equal(mstore_sg_open("/sg", &o, &sg), 0);
+        assert_int_equal(mstore_db_attach(sg, "C", NULL, &db), 0);
+        char *got = get1(sg, db, "k00599");
+        assert_string_equal(got, "x");
+        free(got);
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
+static void test_log_disk_full_reserve(void **state) {
+        mstore_sg *sg = open_sg(1);
+        mstore_db *db;
+        assert_int_equal(mstore_db_create(sg, "R", NULL, &db), 0);
+        /* no new log file can be created from now on */
+        io_sim_fail_path(sim, "tmp.log", ENOSPC);
+        char k[32], v[800];
+        memset(v, 'r', sizeof v);
+        int r = 0, acked = 0;
+        for (int i = 0; i < 1000 && r == 0; i++) {
+                mstore_txn *t;
+                snprintf(k, sizeof k, "k%05d", i);
+                assert_int_equal(mstore_txn_begin(sg, &t), 0);
+                assert_int_equal(mstore_put(t, db, k, strlen(k), v, sizeof v), 0);
+                r = mstore_txn_commit(t);
+                if (r == 0)
+                        acked = i + 1;
+        }
+        if (r != MSTORE_E_READ_ONLY)
+                fprintf(stderr, "commit: %s\n", mstore_last_error());
+        assert_int_equal(r, MSTORE_E_READ_ONLY);
+        mstore_sg_info info;
+        assert_int_equal(mstore_sg_get_info(sg, &info), 0);
+        assert_true(info.read_only);
+        assert_false(info.failed);
+        char *got = get1(sg, db, "k00000"); /* reads still work */
+        assert_non_null(got);
+        free(got);
+        assert_int_equal(mstore_sg_close(sg), 0); /* a clean shutdown */
+        io_sim_fail_path(sim, NULL, 0);
+        sg = open_sg(0);
+        assert_int_equal(mstore_db_attach(sg, "R", NULL, &db), 0);
+        snprintf(k, sizeof k, "k%05d", acked - 1);
+        got = get1(sg, db, k);
+        assert_non_null(got);
+        free(got);
+        put1(sg, db, "after", "ok");
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_create_put_get_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_keys_cursor_delete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_commits_and_crash, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_space_reused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_limits_and_multi_db, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_circular_logging, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_log_disk_full_reserve, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
