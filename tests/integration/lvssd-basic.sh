@@ -56,6 +56,26 @@ echo "== restore of a subcomponent only"
 grep -q "pre_restore component db1 selected 1" "$FX_DIR/writer.log" || fail "writer did not see the subcomponent selected: $(cat "$FX_DIR/writer.log")"
 grep -q "pre_restore component data selected 0" "$FX_DIR/writer.log" || fail "writer saw the parent selected"
 
+echo "== freeze by level, thaw in reverse"
+kill "$FX_PID_writer"; wait "$FX_PID_writer" 2>/dev/null
+mkdir -p "$DATA/front" "$DATA/back" "$DATA/sys"
+fixture_spawn wfront "$T/test-writer" --dir "$DATA/front" --name Front --level front_end --class-id 11111111-1111-4111-8111-111111111111
+fixture_spawn wback "$T/test-writer" --dir "$DATA/back" --name Back --level back_end --class-id 22222222-2222-4222-8222-222222222222
+fixture_spawn wsys "$T/test-writer" --dir "$DATA/sys" --name Sys --level system --class-id 33333333-3333-4333-8333-333333333333
+for w in wfront wback wsys; do
+    for i in $(seq 100); do grep -qs subscribed "$FX_DIR/$w.log" && break; sleep 0.05; done
+done
+"$T/test-requestor" backup "$DATA" >"$FX_DIR/req-levels.log" 2>&1 || { cat "$FX_DIR/req-levels.log"; fail "backup with three levels failed"; }
+at() { sed -n "s/^at \([0-9]*\) $2\$/\1/p" "$FX_DIR/$1.log" | tail -1; }
+ff=$(at wfront Freeze); fb=$(at wback Freeze); fs=$(at wsys Freeze)
+tf=$(at wfront Thaw); tb=$(at wback Thaw); ts=$(at wsys Thaw)
+[ -n "$ff" ] && [ -n "$fb" ] && [ -n "$fs" ] && [ -n "$tf" ] && [ -n "$tb" ] && [ -n "$ts" ] || fail "a writer missed Freeze or Thaw"
+[ "$ff" -lt "$fb" ] && [ "$fb" -lt "$fs" ] || fail "freeze order wrong: front $ff back $fb system $fs"
+[ "$ts" -lt "$tb" ] && [ "$tb" -lt "$tf" ] || fail "thaw order wrong: system $ts back $tb front $tf"
+[ "$fs" -lt "$ts" ] || fail "system thawed before it was frozen"
+echo "freeze front -> back -> system, thaw system -> back -> front: ok"
+for w in wfront wback wsys; do eval kill \$FX_PID_$w; done
+
 echo "== calls out of order"
 "$T/test-requestor" out-of-order || fail "a call out of order was accepted"
 

@@ -37,7 +37,10 @@ static void on_signal(int sig) {
 }
 
 static int event(const char *name) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         printf("event %s\n", name);
+        printf("at %lld%09ld %s\n", (long long) ts.tv_sec, ts.tv_nsec, name);
         if (hang && strcmp(hang, name) == 0) {
                 printf("hanging in %s for %u s\n", name, hang_seconds);
                 sleep(hang_seconds);
