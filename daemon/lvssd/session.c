@@ -970,50 +970,72 @@ static int m_backup_complete(Session *s, sd_bus_message *msg, sd_bus_error *erro
         return start_step(s, STEP_BACKUP_COMPLETE, msg, true, false, EVENT_TIMEOUT_USEC);
 }
 
+/* The saved document names the writer instances of the backup; the running
+ * instances take their place: same class and same instance name, or the
+ * only running instance of the class.  Returns how many selected
+ * components have no running writer in *ret_missing (first class id). */
+static int remap_instances(Session *s, const char **ret_missing) {
+        *ret_missing = NULL;
+        for (size_t i = 0; i < s->bcd->n_writers; i++) {
+                struct lvss_writer_components *wc = s->bcd->writers[i];
+                SessionWriter *match = NULL;
+                size_t same_class = 0;
+                bool any = false;
+
+                for (size_t j = 0; j < wc->n; j++)
+                        any |= wc->comps[j]->selected_for_restore;
+                for (size_t j = 0; j < s->n_writers; j++) {
+                        SessionWriter *sw = s->writers[j];
+                        if (!sw->wm || strcmp(sw->class_id, wc->writer_id) != 0)
+                                continue;
+                        same_class++;
+                        if (strcmp(sw->instance_name, wc->instance_name) == 0)
+                                match = sw;
+                }
+                if (!match && same_class == 1)
+                        for (size_t j = 0; j < s->n_writers; j++)
+                                if (s->writers[j]->wm && strcmp(s->writers[j]->class_id, wc->writer_id) == 0)
+                                        match = s->writers[j];
+                if (!match) {
+                        if (any && !*ret_missing)
+                                *ret_missing = wc->writer_id;
+                        continue;
+                }
+                free(wc->instance_id);
+                wc->instance_id = strdup(match->instance_id);
+                if (!wc->instance_id)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 static int m_pre_restore(Session *s, sd_bus_message *msg, sd_bus_error *error) {
+        const char *missing;
         int r;
 
         r = load_bcd(s, msg, "PreRestore", error);
         if (r < 0)
                 return r;
+        if (remap_instances(s, &missing) < 0)
+                return bus_error_set(error, -ENOMEM, "out of memory");
         /* Selected components of writers that are not running cannot be restored through them. */
-        for (size_t i = 0; i < s->bcd->n_writers; i++) {
-                struct lvss_writer_components *wc = s->bcd->writers[i];
-                bool any = false, found = false;
-                for (size_t j = 0; j < wc->n; j++)
-                        any |= wc->comps[j]->selected_for_restore;
-                for (size_t j = 0; j < s->n_writers; j++)
-                        if (s->writers[j]->wm && strcmp(s->writers[j]->class_id, wc->writer_id) == 0) {
-                                found = true;
-                                /* The saved document names the old instance; this session's instance takes it. */
-                                free(wc->instance_id);
-                                wc->instance_id = strdup(s->writers[j]->instance_id);
-                                if (!wc->instance_id)
-                                        return bus_error_set(error, -ENOMEM, "out of memory");
-                        }
-                if (any && !found)
-                        return bus_error_set(error, LVSS_E_OBJECT_NOT_FOUND,
-                                             "PreRestore: writer %s has components selected for restore but is not running",
-                                             wc->writer_id);
-        }
+        if (missing)
+                return bus_error_set(error, LVSS_E_OBJECT_NOT_FOUND,
+                                     "PreRestore: writer %s has components selected for restore but is not running",
+                                     missing);
         mark_participants(s);
         return start_step(s, STEP_PRE_RESTORE, msg, true, true, EVENT_TIMEOUT_USEC);
 }
 
 static int m_post_restore(Session *s, sd_bus_message *msg, sd_bus_error *error) {
+        const char *missing;
         int r;
 
         r = load_bcd(s, msg, "PostRestore", error);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < s->bcd->n_writers; i++)
-                for (size_t j = 0; j < s->n_writers; j++)
-                        if (s->writers[j]->wm && strcmp(s->writers[j]->class_id, s->bcd->writers[i]->writer_id) == 0) {
-                                free(s->bcd->writers[i]->instance_id);
-                                s->bcd->writers[i]->instance_id = strdup(s->writers[j]->instance_id);
-                                if (!s->bcd->writers[i]->instance_id)
-                                        return bus_error_set(error, -ENOMEM, "out of memory");
-                        }
+        if (remap_instances(s, &missing) < 0)
+                return bus_error_set(error, -ENOMEM, "out of memory");
         return start_step(s, STEP_POST_RESTORE, msg, true, false, EVENT_TIMEOUT_USEC);
 }
 
