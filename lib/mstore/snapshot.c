@@ -47,8 +47,16 @@ struct mstore_snap {
 
 static const char *state_names[] = { "prepared", "frozen", "thawed", "timed_out", "truncated" };
 
+/* The freeze timer thread may change the state: read it under the lock. */
+static int get_state(mstore_snap *s) {
+        pthread_mutex_lock(&s->lock);
+        int st = s->state;
+        pthread_mutex_unlock(&s->lock);
+        return st;
+}
+
 const char *mstore_snapshot_state(mstore_snap *s) {
-        return s ? state_names[s->state] : "none";
+        return s ? state_names[get_state(s)] : "none";
 }
 
 int mstore_snapshot_prepare(mstore_sg *sg, mstore_backup_type type, mstore_snap **ret) {
@@ -134,9 +142,9 @@ int mstore_snapshot_freeze(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
-        if (s->state != ST_PREPARED)
+        if (get_state(s) != ST_PREPARED)
                 return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: freeze in state %s",
-                                                sg->base, state_names[s->state]));
+                                                sg->base, state_names[get_state(s)]));
         /* S2: the gate first, then the log */
         pthread_mutex_lock(&sg->lock);
         sg->frozen = 1;
@@ -151,10 +159,10 @@ int mstore_snapshot_freeze(mstore_snap *s) {
                                                 sg->base));
         }
         s->gen_high = last;
-        s->ckpt_at_freeze = sg->ckpt_pos;
+        s->ckpt_at_freeze = __atomic_load_n(&sg->ckpt_pos, __ATOMIC_ACQUIRE);
         s->time = (uint64_t) time(NULL);
         if (s->type == MSTORE_BACKUP_FULL || s->type == MSTORE_BACKUP_COPY)
-                s->gen_low = MIN(LGPOS_GEN(sg->ckpt_pos), last);
+                s->gen_low = MIN(LGPOS_GEN(s->ckpt_at_freeze), last);
         else {
                 log_set ls;
                 s->gen_low = last;
@@ -164,8 +172,10 @@ int mstore_snapshot_freeze(mstore_snap *s) {
                         log_set_done(&ls);
                 }
         }
+        pthread_mutex_lock(&s->lock);
         s->state = ST_FROZEN;
         s->timer_stop = s->timed_out = 0;
+        pthread_mutex_unlock(&s->lock);
         if (pthread_create(&s->timer, NULL, timer_main, s) == 0)
                 s->timer_running = 1;
         return 0;
@@ -175,16 +185,18 @@ int mstore_snapshot_thaw(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
-        if (s->state != ST_FROZEN && s->state != ST_TIMED_OUT)
+        if (get_state(s) != ST_FROZEN && get_state(s) != ST_TIMED_OUT)
                 return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: thaw in state %s",
-                                                sg->base, state_names[s->state]));
+                                                sg->base, state_names[get_state(s)]));
         timer_stop(s);
         if (s->timed_out)
                 return sg_err(sg, mstore__error(MSTORE_E_FREEZE_TIMEOUT,
                                                 "storage group %s: freeze timed out after %u ms and was released",
                                                 sg->base, sg->freeze_timeout_ms));
         unfreeze(sg);
+        pthread_mutex_lock(&s->lock);
         s->state = ST_THAWED;
+        pthread_mutex_unlock(&s->lock);
         return 0;
 }
 
@@ -192,7 +204,7 @@ int mstore_snapshot_truncate_logs(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
-        if ((s->state != ST_THAWED && s->state != ST_TRUNCATED) ||
+        if ((get_state(s) != ST_THAWED && get_state(s) != ST_TRUNCATED) ||
             s->type == MSTORE_BACKUP_COPY || s->type == MSTORE_BACKUP_DIFFERENTIAL)
                 return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE,
                                                 "storage group %s: log truncation not allowed (%s backup, state %s)",
@@ -200,8 +212,10 @@ int mstore_snapshot_truncate_logs(mstore_snap *s) {
                                                 s->type == MSTORE_BACKUP_COPY ? "copy"
                                                 : s->type == MSTORE_BACKUP_DIFFERENTIAL ? "differential"
                                                                                         : "full/incremental",
-                                                state_names[s->state]));
+                                                state_names[get_state(s)]));
+        pthread_mutex_lock(&s->lock);
         s->state = ST_TRUNCATED;
+        pthread_mutex_unlock(&s->lock);
         if (sg->circular)
                 return 0;
         uint32_t limit = MIN(s->gen_high, LGPOS_GEN(s->ckpt_at_freeze));
@@ -225,11 +239,11 @@ int mstore_snapshot_end(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
-        if (s->state == ST_FROZEN || s->state == ST_TIMED_OUT)
+        if (get_state(s) == ST_FROZEN || get_state(s) == ST_TIMED_OUT)
                 return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: end in state %s",
-                                                sg->base, state_names[s->state]));
+                                                sg->base, state_names[get_state(s)]));
         int r = 0;
-        if (s->state != ST_PREPARED) {
+        if (get_state(s) != ST_PREPARED) {
                 pthread_mutex_lock(&sg->ckpt_lock);
                 sg_gate_enter(sg);
                 for (unsigned i = 0; i < sg->ndbs && r >= 0; i++) {
@@ -259,7 +273,7 @@ int mstore_snapshot_end(mstore_snap *s) {
 void mstore_snapshot_abort(mstore_snap *s) {
         if (!s)
                 return;
-        if (s->state == ST_FROZEN) {
+        if (get_state(s) == ST_FROZEN || get_state(s) == ST_TIMED_OUT) {
                 timer_stop(s);
                 if (!s->timed_out)
                         unfreeze(s->sg);
@@ -279,7 +293,7 @@ int mstore_snapshot_get_files(mstore_snap *s, mstore_backup_files **ret) {
         if (!s || !ret)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
-        if (s->state == ST_PREPARED)
+        if (get_state(s) == ST_PREPARED)
                 return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: files known after freeze",
                                                 sg->base));
         mstore_backup_files *f = calloc(1, sizeof *f);

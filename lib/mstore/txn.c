@@ -495,7 +495,7 @@ static uint64_t log_distance(mstore_sg *sg, lgpos a, lgpos b) {
 }
 
 static void maybe_checkpoint(mstore_sg *sg) {
-        if (log_distance(sg, log_tail(sg->log), sg->ckpt_pos) < sg->checkpoint_bytes)
+        if (log_distance(sg, log_tail(sg->log), __atomic_load_n(&sg->ckpt_pos, __ATOMIC_ACQUIRE)) < sg->checkpoint_bytes)
                 return;
         if (pthread_mutex_trylock(&sg->ckpt_lock) != 0)
                 return;
