@@ -775,12 +775,12 @@ int mstore_sg_get_info(mstore_sg *sg, mstore_sg_info *ret) {
         int r = log_set_scan(sg->io, sg->log_dir, sg->base, &ls);
         if (r < 0)
                 return r;
-        lgpos ckpt = __atomic_load_n(&sg->ckpt_pos, __ATOMIC_ACQUIRE);
+        lgpos cpos = __atomic_load_n(&sg->ckpt_pos, __ATOMIC_ACQUIRE);
         *ret = (mstore_sg_info) {
                 .base = sg->base, .dir = sg->dir, .log_dir = sg->log_dir, .system_dir = sg->sys_dir,
                 .current_generation = log_current_gen(sg->log),
                 .lowest_generation = ls.n ? ls.low : log_current_gen(sg->log),
-                .checkpoint_generation = LGPOS_GEN(ckpt), .checkpoint_offset = LGPOS_OFF(ckpt),
+                .checkpoint_generation = LGPOS_GEN(cpos), .checkpoint_offset = LGPOS_OFF(cpos),
                 .log_file_size = sg->log_file_size, .circular_logging = sg->circular,
                 .read_only = log_read_only(sg->log),
         };
