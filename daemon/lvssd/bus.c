@@ -42,6 +42,10 @@ static int method_open_session(sd_bus_message *msg, void *userdata, sd_bus_error
         r = session_new(m, msg, strcmp(mode, "restore") == 0, uid, &s);
         if (r == -EMFILE)
                 return bus_error_set(error, r, "OpenSession: too many sessions (at most %d)", MAX_SESSIONS);
+        if (r == -EUSERS)
+                return bus_error_set(error, r,
+                                     "OpenSession: too many sessions for this connection or uid (at most %d and %d)",
+                                     MAX_SESSIONS_PER_CONNECTION, MAX_SESSIONS_PER_UID);
         if (r < 0)
                 return bus_error_set(error, r, "OpenSession: %s", strerror(-r));
         return sd_bus_reply_method_return(msg, "o", s->path);

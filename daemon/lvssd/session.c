@@ -1134,6 +1134,18 @@ int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Sessio
                 return -EINVAL;
         if (m->n_sessions >= MAX_SESSIONS)
                 return -EMFILE;
+        {
+                /* One connection or one user cannot take every slot. */
+                unsigned same_conn = 0, same_uid = 0;
+                for (Session *o = m->sessions; o; o = o->next) {
+                        if (o->admin)
+                                continue;
+                        same_conn += strcmp(o->owner, sender) == 0;
+                        same_uid += o->uid == uid;
+                }
+                if (same_conn >= MAX_SESSIONS_PER_CONNECTION || same_uid >= MAX_SESSIONS_PER_UID)
+                        return -EUSERS;
+        }
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
