@@ -145,7 +145,9 @@ if [ "$BASE" != "$FX_DIR" ] && [ -x "$LVSSD" ] && [ -x "$LVSSADM" ]; then
 import json,sys
 d=json.load(open(sys.argv[1]))
 w=[x.get("freeze_window_ms") for x in d.get("writers",[]) if x.get("name")=="Mail Store Writer"]
-print(w[0] if w and w[0] is not None else d.get("freeze_window_ms",""))' "$FX_DIR/c.json" >>"$FX_DIR/windows"
+print(w[0] if w and w[0] is not None else d.get("freeze_window_ms",""))' "$FX_DIR/c.json" >>"$FX_DIR/windows" \
+            || echo "cycle $i: unreadable lvssadm output: $(head -c 300 "$FX_DIR/c.json")"
+        [ -n "${MSTORED_BENCH_DEBUG:-}" ] && { cat "$FX_DIR/c.json" "$FX_DIR/c.err"; $LVSSADM list writers; $LVSSADM writer-metadata --json | head -c 1500; tail -5 "$FX_DIR/mstoredw.log"; }
     done
     kill "$WLOAD" 2>/dev/null; wait "$WLOAD" 2>/dev/null
     fw=$(python3 -c '
