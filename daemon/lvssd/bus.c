@@ -209,6 +209,7 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_METHOD("PostRestore", "s", "s", session_dispatch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("GetFreezeWindow", "", "t", session_dispatch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Close", "", "", session_dispatch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("SetWriterFilter", "asasas", "", session_dispatch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

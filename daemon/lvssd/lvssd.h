@@ -143,6 +143,9 @@ struct Session {
         uint64_t freeze_begin, freeze_window;
         int set_error;                  /* first failure of the running step */
         sd_event_source *set_timer;     /* sequence timer while holding the set */
+        /* writer filter [Enable/DisableWriterClasses, DisableWriterInstances] */
+        lvss_id *enable_classes, *disable_classes, *disable_instances;
+        size_t n_enable_classes, n_disable_classes, n_disable_instances;
 };
 
 typedef enum SnapState { SNAP_ADDED, SNAP_PREPARED, SNAP_CREATED } SnapState;

@@ -808,6 +808,20 @@ static int start_step(Session *s, Step step, sd_bus_message *msg, bool only_part
         return 1;
 }
 
+static bool id_in(const lvss_id *v, size_t n, const char *id) {
+        for (size_t i = 0; i < n; i++)
+                if (strcasecmp(v[i].str, id) == 0)
+                        return true;
+        return false;
+}
+
+static bool writer_filtered_out(const Session *s, const Writer *w) {
+        if (s->n_enable_classes && !id_in(s->enable_classes, s->n_enable_classes, w->class_id))
+                return true;
+        return id_in(s->disable_classes, s->n_disable_classes, w->class_id) ||
+               id_in(s->disable_instances, s->n_disable_instances, w->instance_id);
+}
+
 static int snapshot_writers(Session *s) {
         Manager *m = s->m;
 
@@ -815,6 +829,8 @@ static int snapshot_writers(Session *s) {
                 SessionWriter *sw, **v;
                 if (s->n_writers >= MAX_WRITERS)
                         break;
+                if (writer_filtered_out(s, w))
+                        continue;
                 sw = calloc(1, sizeof(*sw));
                 if (!sw)
                         return -ENOMEM;
@@ -1072,6 +1088,57 @@ static int m_get_freeze_window(Session *s, sd_bus_message *msg, sd_bus_error *er
         return sd_bus_reply_method_return(msg, "t", (uint64_t) s->freeze_window);
 }
 
+static int read_ids(sd_bus_message *msg, lvss_id **ret, size_t *ret_n, sd_bus_error *error) {
+        _cleanup_free_ lvss_id *v = NULL;
+        const char *id;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "s");
+        while (r >= 0 && (r = sd_bus_message_read(msg, "s", &id)) > 0) {
+                lvss_id *nv;
+                if (!lvss_doc_is_uuid(id))
+                        return bus_error_set(error, -EINVAL, "SetWriterFilter: '%.64s' is not an id", id);
+                if (n >= MAX_WRITERS)
+                        return bus_error_set(error, -E2BIG, "SetWriterFilter: more than %d ids", MAX_WRITERS);
+                nv = reallocarray(v, n + 1, sizeof(*v));
+                if (!nv)
+                        return bus_error_set(error, -ENOMEM, "out of memory");
+                v = nv;
+                memcpy(v[n++].str, id, LVSS_ID_MAX);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return bus_error_set(error, -EINVAL, "SetWriterFilter: expected (asasas)");
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+static int m_set_writer_filter(Session *s, sd_bus_message *msg, sd_bus_error *error) {
+        lvss_id *e = NULL, *dc = NULL, *di = NULL;
+        size_t ne = 0, ndc = 0, ndi = 0;
+        int r;
+
+        if ((r = read_ids(msg, &e, &ne, error)) < 0 || (r = read_ids(msg, &dc, &ndc, error)) < 0 ||
+            (r = read_ids(msg, &di, &ndi, error)) < 0) {
+                free(e);
+                free(dc);
+                return r;
+        }
+        free(s->enable_classes);
+        free(s->disable_classes);
+        free(s->disable_instances);
+        s->enable_classes = e;
+        s->n_enable_classes = ne;
+        s->disable_classes = dc;
+        s->n_disable_classes = ndc;
+        s->disable_instances = di;
+        s->n_disable_instances = ndi;
+        return sd_bus_reply_method_return(msg, "");
+}
+
 static int m_close(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         int r = sd_bus_reply_method_return(msg, "");
         session_free(s, false);
@@ -1096,6 +1163,7 @@ int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_e
                 { "PostRestore", m_post_restore },
                 { "GetFreezeWindow", m_get_freeze_window },
                 { "Close", m_close },
+                { "SetWriterFilter", m_set_writer_filter },
         };
         const char *sender = sd_bus_message_get_sender(msg);
 
@@ -1228,6 +1296,9 @@ void session_free(Session *s, bool vanished) {
         for (size_t i = 0; i < s->n_writers; i++)
                 sw_free(s->writers[i]);
         free(s->writers);
+        free(s->enable_classes);
+        free(s->disable_classes);
+        free(s->disable_instances);
         lvss_doc_bcd_free(s->bcd);
         if (s->call) {
                 (void) bus_reply_error(s->call, LVSS_E_ASYNC_CANCELLED, "session closed");

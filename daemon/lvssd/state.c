@@ -23,6 +23,7 @@ static const char *const method_names[_M_MAX] = {
         [M_GATHER_WRITER_STATUS] = "GatherWriterStatus", [M_BACKUP_COMPLETE] = "BackupComplete",
         [M_ABORT_BACKUP] = "AbortBackup", [M_PRE_RESTORE] = "PreRestore", [M_POST_RESTORE] = "PostRestore",
         [M_GET_FREEZE_WINDOW] = "GetFreezeWindow", [M_CLOSE] = "Close",
+        [M_SET_WRITER_FILTER] = "SetWriterFilter",
 };
 
 const char *state_name(SessionState s) {
@@ -61,6 +62,7 @@ int state_check(const StateView *v, Method m) {
                 return LVSS_E_BAD_STATE;
         switch (m) {
         case M_GATHER_WRITER_METADATA:
+        case M_SET_WRITER_FILTER:
                 ok = IN(v->state, S_OPEN, S_RESTORE_OPEN) && !v->gathered;
                 break;
         case M_START_SNAPSHOT_SET:

@@ -38,6 +38,7 @@ typedef enum Method {
         M_POST_RESTORE,
         M_GET_FREEZE_WINDOW,
         M_CLOSE,
+        M_SET_WRITER_FILTER,
         _M_MAX
 } Method;
 

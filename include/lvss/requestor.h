@@ -139,6 +139,15 @@ int lvss_backup_set_restore_state(lvss_backup *b, lvss_restore_type type);
 
 /* ------------------------------------------------------------- discovery */
 
+/* [EnableWriterClasses] [DisableWriterClasses] [DisableWriterInstances]
+ * Before gather_writer_metadata: only writers of the enabled classes (all,
+ * if none was enabled), minus disabled classes and instances, take part in
+ * the session; the others get no event at all.  ids: n UUID strings (at most
+ * 256 per list, copied; calls add to the list). */
+int lvss_backup_enable_writer_classes(lvss_backup *b, const char *const *class_ids, size_t n);
+int lvss_backup_disable_writer_classes(lvss_backup *b, const char *const *class_ids, size_t n);
+int lvss_backup_disable_writer_instances(lvss_backup *b, const char *const *instance_ids, size_t n);
+
 /* [GatherWriterMetadata] Identify to every registered writer; writers that
  * fail Identify are simply absent.  Once per session. */
 int lvss_backup_gather_writer_metadata(lvss_backup *b, lvss_async **ret_async);

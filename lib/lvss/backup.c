@@ -65,6 +65,8 @@ struct lvss_backup {
         status_entry *st;
         size_t n_st;
         lvss_id set_id;
+        lvss_id *filter[3];             /* enable classes, disable classes, disable instances */
+        size_t n_filter[3];
         char error[512];
 };
 
@@ -143,6 +145,8 @@ lvss_backup *lvss_backup_free(lvss_backup *b) {
         metadata_clear(b);
         status_clear(b);
         lvss_doc_bcd_free(b->bcd);
+        for (int i = 0; i < 3; i++)
+                free(b->filter[i]);
         free(b->session);
         free(b);
         return NULL;
@@ -586,10 +590,77 @@ lvss_async *lvss_async_free(lvss_async *a) {
 
 /* --------------------------------------------------------------- discovery */
 
+static int add_filter(lvss_backup *b, int which, const char *const *ids, size_t n, const char *what) {
+        lvss_id *v;
+
+        CHECK(b);
+        if (b->mode == M_NEW || b->gathered || b->pending)
+                return BAD_STATE(b, what);
+        if (n && !ids)
+                return fail(b, -EINVAL, "%s: no ids", what);
+        if (b->n_filter[which] + n > LVSS_DOC_MAX_WRITERS)
+                return fail(b, -E2BIG, "%s: more than %u ids", what, LVSS_DOC_MAX_WRITERS);
+        for (size_t i = 0; i < n; i++)
+                if (!lvss_doc_is_uuid(ids[i]))
+                        return fail(b, -EINVAL, "%s: '%s' is not an id", what, ids[i] ? ids[i] : "(null)");
+        v = reallocarray(b->filter[which], b->n_filter[which] + n + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        b->filter[which] = v;
+        for (size_t i = 0; i < n; i++)
+                memcpy(v[b->n_filter[which]++].str, ids[i], LVSS_ID_MAX);
+        return 0;
+}
+
+int lvss_backup_enable_writer_classes(lvss_backup *b, const char *const *class_ids, size_t n) {
+        return add_filter(b, 0, class_ids, n, "enable writer classes");
+}
+
+int lvss_backup_disable_writer_classes(lvss_backup *b, const char *const *class_ids, size_t n) {
+        return add_filter(b, 1, class_ids, n, "disable writer classes");
+}
+
+int lvss_backup_disable_writer_instances(lvss_backup *b, const char *const *instance_ids, size_t n) {
+        return add_filter(b, 2, instance_ids, n, "disable writer instances");
+}
+
+static int send_filter(lvss_backup *b) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(b->bus, &m, LVSSD_BUS_NAME, b->session, LVSSD_SESSION_IFACE,
+                                           "SetWriterFilter");
+        for (int i = 0; r >= 0 && i < 3; i++) {
+                r = sd_bus_message_open_container(m, 'a', "s");
+                for (size_t j = 0; r >= 0 && j < b->n_filter[i]; j++)
+                        r = sd_bus_message_append(m, "s", b->filter[i][j].str);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
+        if (r < 0)
+                return fail(b, r, "writer filter: cannot build the call");
+        r = sd_bus_call(b->bus, m, 0, &e, NULL);
+        if (r < 0) {
+                char why[400];
+                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                sd_bus_error_free(&e);
+                return fail(b, r, "writer filter: %s", why);
+        }
+        return 0;
+}
+
 int lvss_backup_gather_writer_metadata(lvss_backup *b, lvss_async **ret_async) {
+        int r;
+
         CHECK(b);
         if (b->mode == M_NEW || b->gathered || b->set_started)
                 return BAD_STATE(b, "gather writer metadata");
+        if (b->n_filter[0] + b->n_filter[1] + b->n_filter[2] > 0) {
+                r = send_filter(b);
+                if (r < 0)
+                        return r;
+        }
         return start_async(b, OP_GATHER_METADATA, "GatherWriterMetadata", false, ret_async);
 }
 

@@ -74,6 +74,11 @@ tf=$(at wfront Thaw); tb=$(at wback Thaw); ts=$(at wsys Thaw)
 [ "$ts" -lt "$tb" ] && [ "$tb" -lt "$tf" ] || fail "thaw order wrong: system $ts back $tb front $tf"
 [ "$fs" -lt "$ts" ] || fail "system thawed before it was frozen"
 echo "freeze front -> back -> system, thaw system -> back -> front: ok"
+n_sys=$(grep -c "^event" "$FX_DIR/wsys.log")
+"$T/test-requestor" backup "$DATA" --disable-class 33333333-3333-4333-8333-333333333333 >"$FX_DIR/req-filter.log" 2>&1 ||
+    { cat "$FX_DIR/req-filter.log"; fail "backup with a disabled writer class failed"; }
+grep -q "writers 2 components 2" "$FX_DIR/req-filter.log" || fail "disabled class still gathered: $(cat "$FX_DIR/req-filter.log")"
+[ "$(grep -c "^event" "$FX_DIR/wsys.log")" = "$n_sys" ] || fail "a disabled writer class got events"
 for w in wfront wback wsys; do eval kill \$FX_PID_$w; done
 
 echo "== calls out of order"

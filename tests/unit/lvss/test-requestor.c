@@ -33,7 +33,7 @@
 #define RECORD 64
 
 static int expect_code;
-static const char *save_path;
+static const char *save_path, *disable_class;
 
 static int check(int r, lvss_backup *b, const char *what) {
         if (r < 0) {
@@ -124,6 +124,8 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
         if (persistent)
                 check(lvss_backup_set_context(b, LVSS_CTX_APP_ROLLBACK), b, "set context");
         check(lvss_backup_set_backup_state(b, 1, 0, LVSS_BT_FULL, 0), b, "set backup state");
+        if (disable_class)
+                check(lvss_backup_disable_writer_classes(b, &disable_class, 1), b, "disable writer class");
         check(lvss_backup_gather_writer_metadata(b, &a), b, "gather writer metadata");
         wait_async(b, a, "gather writer metadata");
         n = check(lvss_backup_get_writer_metadata_count(b), b, "metadata count");
@@ -437,6 +439,8 @@ int main(int argc, char **argv) {
                                 persistent = true;
                         else if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc)
                                 hold = (unsigned) atoi(argv[++i]);
+                        else if (strcmp(argv[i], "--disable-class") == 0 && i + 1 < argc)
+                                disable_class = argv[++i];
                         else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc)
                                 save_path = argv[++i];
                         else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)

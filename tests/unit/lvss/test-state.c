@@ -78,7 +78,8 @@ static void test_out_of_order_matrix(void **state) {
         } rows[] = {
 #define B(m) (1u << (m))
 #define ALWAYS (B(M_ABORT_BACKUP) | B(M_CLOSE) | B(M_IS_VOLUME_SUPPORTED))
-                { S_OPEN, false, ALWAYS | B(M_GATHER_WRITER_METADATA) | B(M_START_SNAPSHOT_SET) },
+                { S_OPEN, false, ALWAYS | B(M_GATHER_WRITER_METADATA) | B(M_START_SNAPSHOT_SET) |
+                                 B(M_SET_WRITER_FILTER) },
                 { S_GATHERED, true, ALWAYS | B(M_START_SNAPSHOT_SET) | B(M_GATHER_WRITER_STATUS) },
                 { S_SET_STARTED, true, ALWAYS | B(M_ADD_TO_SNAPSHOT_SET) | B(M_PREPARE_FOR_BACKUP) |
                                                B(M_GATHER_WRITER_STATUS) },
@@ -89,7 +90,7 @@ static void test_out_of_order_matrix(void **state) {
                                                 B(M_GET_FREEZE_WINDOW) },
                 { S_COMPLETED, true, ALWAYS | B(M_GATHER_WRITER_STATUS) | B(M_GET_FREEZE_WINDOW) },
                 { S_ABORTED, true, ALWAYS | B(M_GATHER_WRITER_STATUS) },
-                { S_RESTORE_OPEN, false, ALWAYS | B(M_GATHER_WRITER_METADATA) },
+                { S_RESTORE_OPEN, false, ALWAYS | B(M_GATHER_WRITER_METADATA) | B(M_SET_WRITER_FILTER) },
                 { S_RESTORE_GATHERED, true, ALWAYS | B(M_PRE_RESTORE) | B(M_GATHER_WRITER_STATUS) },
                 { S_PRE_RESTORED, true, ALWAYS | B(M_POST_RESTORE) | B(M_GATHER_WRITER_STATUS) },
                 { S_POST_RESTORED, true, ALWAYS | B(M_GATHER_WRITER_STATUS) },
