@@ -13,7 +13,8 @@ LB=$(fx_bin tools/lvss-backup/lvss-backup)
 LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
 CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
 
-# bk_setup [XFS_MIB]: everything above, running; exports DATA SG SOCK REPO.
+# bk_setup [MIB]: everything above, running; exports DATA SG SOCK REPO.
+# BK_FS=btrfs puts the store on btrfs (subvolume snapshots) instead of XFS.
 bk_setup() {
     local b
     for b in "$MSTORED" "$MSTORE" "$LVSSD" "$LB"; do
@@ -23,7 +24,11 @@ bk_setup() {
     fixture_init
     fixture_need_root
     fixture_bus
-    fixture_xfs mail "${1:-600}"
+    if [ "${BK_FS:-xfs}" = btrfs ]; then
+        fixture_btrfs mail "${1:-600}"
+    else
+        fixture_xfs mail "${1:-600}"
+    fi
     DATA=$FX_MNT/data
     SG=$DATA/SG1
     SOCK=$FX_DIR/lmtp.sock
