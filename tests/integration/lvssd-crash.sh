@@ -71,6 +71,15 @@ stop_writer
 start_writer --freeze-timeout 5000
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r4.log" 2>&1 || { cat "$FX_DIR/r4.log"; fail "the backup after a timeout failed"; }
 
+echo "== DoSnapshotSet cancelled while a writer is frozen"
+stop_writer
+start_writer --freeze-timeout 10000 --hang Freeze 2
+"$T/test-requestor" cancel "$DATA" >"$FX_DIR/rc.log" 2>&1 || { cat "$FX_DIR/rc.log"; fail "cancel failed"; }
+wait_log "$FX_DIR/$W.log" "event Abort" 5
+coord Status | grep -q '"set_in_progress":null' || fail "set still in progress after cancel"
+[ "$(count_shadows)" = 0 ] || fail "a snapshot survived the cancelled set"
+[ "$(snap_area_count)" = 0 ] || fail "snapshot area not empty after cancel"
+
 echo "== writer killed while frozen"
 stop_writer
 start_writer --freeze-timeout 20000 --hang Freeze 30

@@ -415,6 +415,53 @@ static int do_restore(const char *doc_path, bool additional, const char *sub_lpa
         return 0;
 }
 
+/* DoSnapshotSet, a bounded wait that times out, then Cancel: the set must be
+ * aborted (writers get Abort) and the async report "cancelled". */
+static int do_cancel(const char *path) {
+        lvss_backup *b;
+        lvss_async *a;
+        lvss_async_status st;
+        lvss_id id;
+        int r, res;
+
+        check(lvss_backup_new(&b), NULL, "connect");
+        check(lvss_backup_initialize_for_backup(b, NULL), b, "initialize for backup");
+        check(lvss_backup_set_backup_state(b, 0, 0, LVSS_BT_COPY, 0), b, "set backup state");
+        check(lvss_backup_gather_writer_metadata(b, &a), b, "gather");
+        wait_async(b, a, "gather writer metadata");
+        check(lvss_backup_start_snapshot_set(b, &id), b, "start snapshot set");
+        check(lvss_backup_add_to_snapshot_set(b, path, NULL, NULL), b, "add to snapshot set");
+        check(lvss_backup_prepare_for_backup(b, &a), b, "prepare for backup");
+        wait_async(b, a, "prepare for backup");
+        check(lvss_backup_do_snapshot_set(b, &a), b, "do snapshot set");
+        r = lvss_async_wait(a, 500);
+        if (r != LVSS_E_TIMEOUT) {
+                printf("FAIL wait(500 ms) returned %s, expected LVSS_E_TIMEOUT\n", lvss_error_name(r));
+                return 1;
+        }
+        lvss_async_query_status(a, &st, &res);
+        if (st != LVSS_ASYNC_PENDING) {
+                printf("FAIL status %d, expected pending\n", (int) st);
+                return 1;
+        }
+        r = lvss_async_cancel(a);
+        lvss_async_query_status(a, &st, &res);
+        if (r != 0 || st != LVSS_ASYNC_CANCELLED || res != LVSS_E_ASYNC_CANCELLED ||
+            lvss_async_cancel(a) != LVSS_E_ASYNC_CANCELLED || lvss_async_wait(a, 0) != LVSS_E_ASYNC_CANCELLED) {
+                printf("FAIL cancel: %s, status %d, result %s\n", lvss_error_name(r), (int) st, lvss_error_name(res));
+                return 1;
+        }
+        lvss_async_free(a);
+        printf("cancelled: ok\n");
+        /* The session is aborted: further snapshot calls are out of order. */
+        if (lvss_backup_do_snapshot_set(b, &a) != LVSS_E_BAD_STATE) {
+                printf("FAIL do snapshot set after cancel was accepted\n");
+                return 1;
+        }
+        lvss_backup_free(b);
+        return 0;
+}
+
 static int do_start_and_wait(unsigned seconds) {
         lvss_backup *b;
         lvss_id id;
@@ -456,6 +503,8 @@ int main(int argc, char **argv) {
                 return do_restore(argv[2], argc > 3 && strcmp(argv[3], "--additional-restores") == 0,
                                   argc > 4 && strcmp(argv[3], "--sub") == 0 ? argv[4] : NULL,
                                   argc > 5 && strcmp(argv[3], "--sub") == 0 ? argv[5] : NULL);
+        if (argc == 3 && strcmp(argv[1], "cancel") == 0)
+                return do_cancel(argv[2]);
         if (argc == 2 && strcmp(argv[1], "out-of-order") == 0)
                 return do_out_of_order();
         if (argc == 3 && strcmp(argv[1], "start-set-and-wait") == 0)
@@ -463,6 +512,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test-requestor backup PATH [--persistent] [--hold S] [--expect CODE] [--save FILE]\n"
                         "       test-requestor restore FILE [--additional-restores | --sub LOGICAL_PATH NAME]\n"
                         "       test-requestor out-of-order\n"
+                        "       test-requestor cancel PATH\n"
                         "       test-requestor start-set-and-wait SECONDS\n");
         return 2;
 }
