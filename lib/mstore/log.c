@@ -354,6 +354,12 @@ static int create_log(log_writer *w, const char *path, uint32_t gen, uint64_t pr
         if (r < 0)
                 return r;
         r = io_allocate(f, w->file_size);
+        /* Write the zeros for real: appending into allocated-but-unwritten
+         * extents would make every commit's fdatasync journal an extent
+         * conversion (ESE pre-fills its logs for the same reason). */
+        static const uint8_t zero[256 * 1024];
+        for (uint64_t o = LOG_HDR_SIZE; r >= 0 && o < w->file_size; o += sizeof zero)
+                r = io_pwrite(f, zero, (size_t) MIN((uint64_t) sizeof zero, w->file_size - o), o);
         if (r >= 0)
                 r = write_header(w, f, gen, prev_ct, ret_ct);
         if (r >= 0)
@@ -665,6 +671,29 @@ int log_freeze(log_writer *w, uint32_t *ret_last) {
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
         return r < 0 ? MSTORE_E_FAILED : 0;
+}
+
+int log_ensure_next(log_writer *w) {
+        pthread_mutex_lock(&w->lock);
+        while ((w->flushing || w->frozen) && !w->failed)
+                pthread_cond_wait(&w->cond, &w->lock);
+        if (w->failed) {
+                pthread_mutex_unlock(&w->lock);
+                return MSTORE_E_FAILED;
+        }
+        w->flushing = 1; /* the flusher role owns the files (L2) */
+        pthread_mutex_unlock(&w->lock);
+        int r = 0;
+        _cleanup_free_ char *tp = log_path_tmp(w->dir, w->base);
+        if (!tp)
+                r = -ENOMEM;
+        else if (io_exists(w->io, tp) <= 0 && !w->read_only)
+                r = precreate_tmp(w);
+        pthread_mutex_lock(&w->lock);
+        w->flushing = 0;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return r;
 }
 
 void log_thaw(log_writer *w) {

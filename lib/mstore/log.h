@@ -154,6 +154,9 @@ uint32_t log_current_gen(log_writer *w);
  * the last closed generation. */
 int log_freeze(log_writer *w, uint32_t *ret_last);
 void log_thaw(log_writer *w);
+/* Make sure the next generation's file is pre-created (so a freeze only
+ * renames).  Best effort: an error is returned, nothing fails for good. */
+int log_ensure_next(log_writer *w);
 /* Sticky failure (0 if none) and read-only (reserve log in use). */
 int log_failed(log_writer *w);
 int log_read_only(log_writer *w);

@@ -93,8 +93,10 @@ int mstore_snapshot_prepare(mstore_sg *sg, mstore_backup_type type, mstore_snap 
                 free(s);
                 return sg_err(sg, r);
         }
-        /* a fresh checkpoint lets truncation reach as far as possible */
+        /* a fresh checkpoint lets truncation reach as far as possible, and a
+         * pre-created next generation keeps the freeze down to a rename */
         (void) mstore_sg_checkpoint(sg);
+        (void) log_ensure_next(sg->log);
         *ret = s;
         return 0;
 }
