@@ -344,7 +344,7 @@ static int add_file_entry(repo_backup *b, repo_file *f) {
 }
 
 static bool meta_unchanged(const repo_file *old, const struct stat *st) {
-        return old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
+        return !old->symlink && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
                old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
                (old->ctime_ns == 0 || old->ctime_ns == (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec) &&
                (old->ino == 0 || old->ino == (uint64_t) st->st_ino);
@@ -455,7 +455,7 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
         if (b->ref && b->track_changes && b->read_all && b->omit_unchanged) {
                 const repo_file *old = ref_find(b, path);
-                if (old && old->size == f.size && old->mode == f.mode &&
+                if (old && !old->symlink && old->size == f.size && old->mode == f.mode &&
                     memcmp(old->hash.b, f.hash.b, REPO_ID_SIZE) == 0) {
                         b->stats.files_unchanged++;   /* same content: not part of the incremental */
                         free(f.path);
@@ -472,6 +472,48 @@ fail:
         free(f.path);
         free(f.blobs);
         return k;
+}
+
+int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target, const struct stat *st) {
+        repo_file f = {};
+        int k;
+
+        k = repo_path_check(path);
+        if (k < 0)
+                return k;
+        if (!*target || strlen(target) > REPO_MAX_PATH)
+                return repo_error(-EINVAL, "%s: symlink target empty or too long", path);
+        json_t *utf8 = json_string(path), *utf8t = json_string(target);
+        json_decref(utf8);
+        json_decref(utf8t);
+        if (!utf8 || !utf8t)
+                return repo_error(-EINVAL, "%s: name or symlink target is not valid UTF-8 (not supported)", path);
+        if (b->ref && b->track_changes && b->omit_unchanged) {
+                const repo_file *old = ref_find(b, path);
+                if (old && old->symlink && strcmp(old->symlink, target) == 0) {
+                        b->stats.files_unchanged++;
+                        return 0;
+                }
+        }
+        f.path = strdup(path);
+        f.symlink = strdup(target);
+        f.blobs = NULL;
+        if (!f.path || !f.symlink) {
+                free(f.path);
+                free(f.symlink);
+                return -ENOMEM;
+        }
+        f.mode = st->st_mode & 07777;
+        f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        repo_hash_file(b->r, NULL, 0, &f.hash);
+        k = add_file_entry(b, &f);
+        if (k < 0) {
+                free(f.path);
+                free(f.symlink);
+                return k;
+        }
+        b->stats.files++;
+        return 0;
 }
 
 static int name_cmp(const void *a, const void *b) {
@@ -536,8 +578,21 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                         }
                         (void) posix_fadvise(ffd, 0, 0, POSIX_FADV_SEQUENTIAL);
                         k = repo_backup_add_fd(b, ffd, child, &st);
+                } else if (S_ISLNK(st.st_mode)) {
+                        char target[REPO_MAX_PATH + 1];
+                        ssize_t tl = readlinkat(dirfd(d), names[i], target, sizeof target);
+                        if (tl < 0) {
+                                k = repo_error(-errno, "%s: readlink: %m", child);
+                                break;
+                        }
+                        if ((size_t) tl >= sizeof target) {
+                                k = repo_error(-ENAMETOOLONG, "%s: symlink target too long", child);
+                                break;
+                        }
+                        target[tl] = 0;
+                        k = repo_backup_add_symlink(b, child, target, &st);
                 } else
-                        b->stats.skipped++;   /* symlinks, devices, sockets: not stored (yet) */
+                        b->stats.skipped++;   /* devices, sockets, fifos: not stored */
         }
 out:
         for (size_t i = 0; i < n; i++)

@@ -70,6 +70,7 @@ repo_record *repo_record_free(repo_record *rec) {
         for (size_t i = 0; i < rec->n_files; i++) {
                 free(rec->files[i].path);
                 free(rec->files[i].blobs);
+                free(rec->files[i].symlink);
         }
         free(rec->files);
         for (size_t i = 0; i < rec->n_deleted; i++)
@@ -122,11 +123,16 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
                         }
                 }
                 repo_id_to_hex(&f->hash, hex);
-                if (json_array_append_new(files, json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "path", f->path,
+                json_t *fo = json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "path", f->path,
                                                            "size", (json_int_t) f->size, "mode", (int) f->mode,
                                                            "mtime_ns", (json_int_t) f->mtime_ns, "ctime_ns",
                                                            (json_int_t) f->ctime_ns, "ino", (json_int_t) f->ino,
-                                                           "hash", hex, "blobs", blobs)) < 0)
+                                                           "hash", hex, "blobs", blobs);
+                if (fo && f->symlink && json_object_set_new(fo, "symlink", json_string(f->symlink)) < 0) {
+                        json_decref(fo);
+                        goto out;
+                }
+                if (json_array_append_new(files, fo) < 0)
                         goto out;
         }
         format_time(rec->time_ns, tbuf, sizeof tbuf);
@@ -194,6 +200,15 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
                 return repo_error(REPO_E_CORRUPT, "record: file '%s': ctime_ns or ino malformed", path);
         f->ctime_ns = ct ? json_integer_value(ct) : 0;
         f->ino = ino ? (uint64_t) json_integer_value(ino) : 0;
+        json_t *sl = json_object_get(o, "symlink");
+        if (sl) {
+                if (!json_is_string(sl) || json_string_length(sl) == 0 || json_string_length(sl) > REPO_MAX_PATH ||
+                    strlen(json_string_value(sl)) != json_string_length(sl) || size != 0 || json_array_size(blobs) != 0)
+                        return repo_error(REPO_E_CORRUPT, "record: file '%s': symlink entry malformed", path);
+                f->symlink = strdup(json_string_value(sl));
+                if (!f->symlink)
+                        return -ENOMEM;
+        }
         f->n_blobs = json_array_size(blobs);
         f->blobs = calloc(f->n_blobs ? f->n_blobs : 1, sizeof(repo_id));
         if (!f->blobs)

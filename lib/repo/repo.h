@@ -116,6 +116,7 @@ typedef struct repo_file {
         repo_id hash;          /* whole-file content hash */
         size_t n_blobs;
         repo_id *blobs;
+        char *symlink;         /* a symbolic link's target (size 0, no blobs); NULL: a regular file */
 } repo_file;
 
 typedef struct repo_writer_info {
@@ -205,7 +206,9 @@ int repo_backup_set_components_doc(repo_backup *b, const char *json);
 int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadata, const char *stamp);
 /* Store one regular file read from fd under manifest path `path`. */
 int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st);
-/* Walk SRC (a file or directory) and store every regular file under
+/* Store a symbolic link (its target, never what it points to). */
+int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target, const struct stat *st);
+/* Walk SRC (a file or directory) and store every regular file and symlink under
  * manifest prefix `prefix` (NULL = SRC's absolute path without the leading '/'). */
 int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix);
 /* Flush packs, write the index, then the record (in that order, each fsynced). */
@@ -225,6 +228,8 @@ typedef struct repo_restore_sink {
         int (*write)(void *userdata, void *handle, const void *buf, size_t n);
         int (*close)(void *userdata, void *handle, const repo_file *f, bool ok);
         void *userdata;
+        /* Optional: create a symbolic link entry (NULL: symlinks are skipped). */
+        int (*symlink)(void *userdata, const repo_file *f);
 } repo_restore_sink;
 
 typedef bool (*repo_file_filter_fn)(const repo_file *f, void *userdata);

@@ -116,6 +116,13 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                 uint64_t total = 0;
                 void *h = NULL;
 
+                if (f->symlink) {
+                        k = sink->symlink(sink->userdata, f);
+                        if (k < 0)
+                                return k;
+                        st.files++;
+                        continue;
+                }
                 k = sink->open(sink->userdata, f, &h);
                 if (k < 0)
                         return k;
@@ -165,6 +172,8 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
                 repo_id got;
 
                 if (filter && !filter(f, filter_userdata))
+                        continue;
+                if (f->symlink && !sink->symlink)
                         continue;
                 /* The file hash covers the blob list; each blob is checked against its id as it is read. */
                 repo_hash_file(r, f->blobs, f->n_blobs, &got);
@@ -253,11 +262,70 @@ static int open_parent(int root_fd, const char *root, const char *path, bool cre
         return 0;
 }
 
+/* The parent directory of f below the root (cached for siblings), as a new fd. */
+static int sink_parent(dir_sink *s, const repo_file *f, int *ret_fd, const char **ret_name) {
+        const char *slash = strrchr(f->path, '/');
+        size_t plen = slash ? (size_t) (slash - f->path) : 0;
+        int k;
+
+        if (s->cached_fd >= 0 && strlen(s->cached_parent) == plen && strncmp(s->cached_parent, f->path, plen) == 0) {
+                *ret_fd = fcntl(s->cached_fd, F_DUPFD_CLOEXEC, 3);
+                *ret_name = slash ? slash + 1 : f->path;
+                return *ret_fd < 0 ? repo_error(-errno, "restore '%s': %m", f->path) : 0;
+        }
+        k = open_parent(s->root_fd, s->root, f->path, true, ret_fd, ret_name);
+        if (k < 0)
+                return k;
+        char *c = strndup(f->path, plen);
+        int cfd = c ? fcntl(*ret_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        if (cfd >= 0) {
+                if (s->cached_fd >= 0)
+                        close(s->cached_fd);
+                free(s->cached_parent);
+                s->cached_parent = c;
+                s->cached_fd = cfd;
+        } else
+                free(c);   /* no cache this time; not an error */
+        return 0;
+}
+
+static void tmp_name(char buf[64]) {
+        uint8_t rnd[6];
+        char rhex[13];
+
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(rhex, sizeof rhex, rnd, sizeof rnd);
+        snprintf(buf, 64, ".lvss-restore-%s", rhex);
+}
+
+static int dir_symlink(void *userdata, const repo_file *f) {
+        dir_sink *s = userdata;
+        const char *name = NULL;
+        char tmp[64];
+        int dfd = -1, k;
+
+        k = repo_path_check(f->path);
+        if (k < 0)
+                return repo_error(-EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+        k = sink_parent(s, f, &dfd, &name);
+        if (k < 0)
+                return k;
+        tmp_name(tmp);
+        /* The link is created as it was stored and never followed here; an
+         * entry below it is refused by open_parent (R1). */
+        if (symlinkat(f->symlink, dfd, tmp) < 0)
+                k = repo_error(-errno, "restore '%s': symlink: %m", f->path);
+        else if (renameat(dfd, tmp, dfd, name) < 0) {
+                k = repo_error(-errno, "restore '%s': %m", f->path);
+                (void) unlinkat(dfd, tmp, 0);
+        }
+        close(dfd);
+        return k;
+}
+
 static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
         dir_sink *s = userdata;
         dir_handle *h;
-        uint8_t rnd[6];
-        char rhex[13];
         int k;
 
         k = repo_path_check(f->path);
@@ -266,34 +334,12 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
         h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
-        const char *slash = strrchr(f->path, '/');
-        size_t plen = slash ? (size_t) (slash - f->path) : 0;
-        if (s->cached_fd >= 0 && strlen(s->cached_parent) == plen && strncmp(s->cached_parent, f->path, plen) == 0) {
-                h->dir_fd = fcntl(s->cached_fd, F_DUPFD_CLOEXEC, 3);
-                h->name = slash ? slash + 1 : f->path;
-                k = h->dir_fd < 0 ? repo_error(-errno, "restore '%s': %m", f->path) : 0;
-        } else {
-                k = open_parent(s->root_fd, s->root, f->path, true, &h->dir_fd, &h->name);
-                if (k >= 0) {
-                        char *c = strndup(f->path, plen);
-                        int cfd = c ? fcntl(h->dir_fd, F_DUPFD_CLOEXEC, 3) : -1;
-                        if (cfd >= 0) {
-                                if (s->cached_fd >= 0)
-                                        close(s->cached_fd);
-                                free(s->cached_parent);
-                                s->cached_parent = c;
-                                s->cached_fd = cfd;
-                        } else
-                                free(c);   /* no cache this time; not an error */
-                }
-        }
+        k = sink_parent(s, f, &h->dir_fd, &h->name);
         if (k < 0) {
                 free(h);
                 return k;
         }
-        randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(rhex, sizeof rhex, rnd, sizeof rnd);
-        snprintf(h->tmp, sizeof h->tmp, ".lvss-restore-%s", rhex);
+        tmp_name(h->tmp);
         h->fd = openat(h->dir_fd, h->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (h->fd < 0) {
                 k = repo_error(-errno, "restore '%s': %m", f->path);
@@ -364,7 +410,8 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
                         void *userdata) {
         _cleanup_close_ int root_fd = -1;
         dir_sink s = {.root = dir, .cached_fd = -1};
-        repo_restore_sink sink = {dir_open, dir_write, dir_close, &s};
+        repo_restore_sink sink = {.open = dir_open, .write = dir_write, .close = dir_close, .userdata = &s,
+                                  .symlink = dir_symlink};
         int k;
 
         /* Refuse every bad path before writing anything. */

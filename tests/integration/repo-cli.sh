@@ -198,4 +198,13 @@ expect_rc 6 "$B" verify --repo plain --json
 [ "$(jget 'd["ok"]' <out.txt)" = False ] || fail "verify --json ok"
 grep -q "index $(basename "$INDEX")" err.txt || fail "verify should name the index: $(cat err.txt)"
 expect_rc 6 "$B" restore-files --repo plain "$ID" --to damaged2
+# -- symbolic links are stored and restored as links, never followed
+mkdir -p ltree && echo data >ltree/target && ln -s target ltree/rel && ln -s /etc ltree/abs
+expect_rc 0 "$B" backup-dir --repo plain --json ltree
+LID=$(jget 'd["id"]' <out.txt)
+expect_rc 0 "$B" show --repo plain "$LID" --json
+[ "$(jget '[f.get("symlink") for f in d["files"] if f["path"].endswith("/abs")][0]' <out.txt)" = /etc ] || fail "show symlink"
+expect_rc 0 "$B" restore-files --repo plain "$LID" --to lout
+LREL=lout/${FX_DIR#/}/ltree
+[ "$(readlink "$LREL/rel")" = target ] && [ "$(readlink "$LREL/abs")" = /etc ] || fail "symlinks not restored as links"
 echo "repo-cli ok"

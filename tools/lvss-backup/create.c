@@ -505,6 +505,28 @@ static json_t *writer_file_list(const char *metadata) {
         return set;
 }
 
+/* Which of the matching files this backup stores. */
+typedef struct file_filter {
+        json_t *list;          /* the writer's list of this backup's files, or NULL */
+        bool mail_fallback;    /* Mail Store Writer without a list: by name and stamp */
+        bool logs_only;        /* incremental/differential: closed logs only */
+        uint32_t gen_low, gen_high;
+} file_filter;
+
+static bool filter_allows(const file_filter *ff, const char *orig, const char *name) {
+        if (ff->list)
+                return json_object_get(ff->list, orig) != NULL;
+        if (ff->mail_fallback) {
+                uint32_t g;
+                if (vss_mail_closed_log(name, &g))
+                        return g >= ff->gen_low && g <= ff->gen_high;
+                if (vss_mail_live_only(name))
+                        return false;
+                return !ff->logs_only;
+        }
+        return true;
+}
+
 typedef struct file_plan {
         char *orig;   /* original absolute path (recorded) */
         char *snap;   /* where it is read: inside the snapshot */
@@ -544,7 +566,7 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
  * and plan every regular file that fd matches, not excluded, and (when the
  * writer gave a list) listed. */
 static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char *odir, const char *sdir,
-                json_t *list, plan_list *plan, int depth) {
+                const file_filter *ff, plan_list *plan, int depth) {
         DIR *d = opendir(sdir);
         if (!d) {
                 if (errno == ENOENT && depth == 0)
@@ -566,14 +588,14 @@ static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char 
                         continue;
                 if (S_ISDIR(st.st_mode)) {
                         if (fd->recursive && depth < 64)
-                                r = walk(c, w, fd, o, s, list, plan, depth + 1);
+                                r = walk(c, w, fd, o, s, ff, plan, depth + 1);
                         continue;
                 }
                 if (!S_ISREG(st.st_mode) || fnmatch(fd->filespec, de->d_name, 0) != 0)
                         continue;
                 if (excluded(c, w, o))
                         continue;
-                if (list && !json_object_get(list, o))
+                if (!filter_allows(ff, o, de->d_name))
                         continue;
                 r = plan_add(plan, o, s);
         }
@@ -583,7 +605,7 @@ static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char 
 
 /* The original path recorded for a file read through an alternate location
  * is the file set's normal path (at restore it goes back there). */
-static int plan_component(create_ctx *c, size_t t, json_t *list, plan_list *plan) {
+static int plan_component(create_ctx *c, size_t t, const file_filter *ff, plan_list *plan) {
         fdesc_list l = {};
         int r = collect_fdescs(c, t, &l);
         for (size_t i = 0; i < l.n && r >= 0; i++) {
@@ -594,7 +616,7 @@ static int plan_component(create_ctx *c, size_t t, json_t *list, plan_list *plan
                                 lvss_backup_last_error(c->b));
                         break;
                 }
-                r = walk(c, c->sel[t].w, &l.v[i], l.v[i].path, sp, list, plan, 0);
+                r = walk(c, c->sel[t].w, &l.v[i], l.v[i].path, sp, ff, plan, 0);
         }
         free(l.v);
         return r;
@@ -609,7 +631,7 @@ static void verify_cb(uint64_t n, const char *what, void *userdata) {
 
 /* Mail Store Writer components: every page of the databases and the log
  * set, read from the snapshot through libmstore's verifiers. */
-static int verify_mail(create_ctx *c, size_t t, const char *metadata, const plan_list *plan) {
+static int verify_mail(create_ctx *c, size_t t, const plan_list *plan) {
         for (size_t i = 0; i < plan->n; i++) {
                 const char *s = plan->v[i].snap;
                 size_t l = strlen(s);
@@ -623,22 +645,40 @@ static int verify_mail(create_ctx *c, size_t t, const char *metadata, const plan
                         return r;
                 }
         }
-        json_t *m = metadata ? json_loads(metadata, 0, NULL) : NULL;
-        const char *log_dir = json_string_value(json_object_get(m, "log_dir"));
-        const char *base = json_string_value(json_object_get(m, "base"));
-        int r = 0;
-        if (log_dir && base && json_array_size(json_object_get(m, "logs")) > 0) {
+        /* The log set: the directory and base of the closed generations
+         * this backup holds (checked as a whole, up to the current log). */
+        char done[4][4096];
+        size_t n_done = 0;
+        for (size_t i = 0; i < plan->n; i++) {
+                const char *name = strrchr(plan->v[i].orig, '/') + 1;
+                if (!vss_mail_closed_log(name, NULL))
+                        continue;
+                char dir[4096], base[4];
+                size_t dl = (size_t) (name - 1 - plan->v[i].orig);
+                if (dl >= sizeof(dir) - 8)
+                        continue;
+                memcpy(dir, plan->v[i].orig, dl);
+                dir[dl] = 0;
+                memcpy(base, name, 3);
+                base[3] = 0;
+                bool seen_dir = false;
+                for (size_t k = 0; k < n_done; k++)
+                        seen_dir |= strcmp(done[k], dir) == 0;
+                if (seen_dir || n_done >= ELEMENTSOF(done))
+                        continue;
+                snprintf(done[n_done++], sizeof(done[0]), "%s", dir);
                 _cleanup_free_ char *sp = NULL;
-                r = lvss_backup_get_snapshot_path(c->b, log_dir, &sp);
                 mstore_verify_result res = {};
+                int r = lvss_backup_get_snapshot_path(c->b, dir, &sp);
                 if (r >= 0)
-                        r = mstore_verify_logs(sp, base, verify_cb, (void *) log_dir, &res);
-                if (r < 0)
-                        vss_err("component '%s': the log set in '%s' failed verification: %s", c->sel[t].path,
-                                log_dir, *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+                        r = mstore_verify_logs(sp, base, verify_cb, dir, &res);
+                if (r < 0) {
+                        vss_err("component '%s': the log set %s* in '%s' failed verification: %s", c->sel[t].path,
+                                base, dir, *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+                        return r;
+                }
         }
-        json_decref(m);
-        return r;
+        return 0;
 }
 
 /* ------------------------------------------------------------- storing */
@@ -648,12 +688,32 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         cwriter *w = &c->writers[s->w];
         lvss_component *bc = vss_bcd_component(c->b, w->id.writer_id, s->ci.logical_path, s->ci.component_name);
         const char *md = bc ? lvss_component_get_backup_metadata(bc) : NULL;
-        json_t *list = writer_file_list(md);
-        plan_list plan = {};
-        int r = plan_component(c, t, list, &plan);
-        json_decref(list);
+        bool mail = strcmp(w->id.writer_name, MAIL_STORE_WRITER_NAME) == 0;
+        file_filter ff = {.list = getenv("LVSS_BACKUP_TEST_NO_FILE_LIST") ? NULL : writer_file_list(md)};
         *ret_failed = false;
-        if (r >= 0 && strcmp(w->id.writer_name, MAIL_STORE_WRITER_NAME) == 0 && verify_mail(c, t, md, &plan) < 0) {
+        if (!ff.list && mail) {
+                /* The writer's list did not come (it is dropped when it does
+                 * not fit the document's string limit): the stamp still says
+                 * which log generations this backup holds. */
+                const char *stamp = bc ? lvss_component_get_backup_stamp(bc) : NULL;
+                json_t *j = stamp ? json_loads(stamp, 0, NULL) : NULL;
+                json_t *lo = json_object_get(j, "gen_low"), *hi = json_object_get(j, "gen_high");
+                if (!json_is_integer(lo) || !json_is_integer(hi)) {
+                        vss_err("component '%s': the writer gave neither a file list nor a stamp", s->path);
+                        json_decref(j);
+                        *ret_failed = true;
+                        return 0;
+                }
+                ff.mail_fallback = true;
+                ff.gen_low = (uint32_t) json_integer_value(lo);
+                ff.gen_high = (uint32_t) json_integer_value(hi);
+                ff.logs_only = c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL;
+                json_decref(j);
+        }
+        plan_list plan = {};
+        int r = plan_component(c, t, &ff, &plan);
+        json_decref(ff.list);
+        if (r >= 0 && mail && verify_mail(c, t, &plan) < 0) {
                 *ret_failed = true; /* reported failed: the writer keeps its logs */
                 plan_free(&plan);
                 return 0;

@@ -294,10 +294,12 @@ static int cmd_show(const opts *o) {
                         repo_id_to_hex(&f->hash, fh);
                         format_time(f->mtime_ns, mt, sizeof mt);
                         snprintf(mode, sizeof mode, "%04o", f->mode);
-                        json_array_append_new(files, json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I}", "path", f->path,
-                                                               "size", (json_int_t) f->size, "mode", mode, "mtime", mt,
-                                                               "mtime_ns", (json_int_t) f->mtime_ns, "hash", fh,
-                                                               "blobs", (json_int_t) f->n_blobs));
+                        json_t *fo = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I}", "path", f->path, "size",
+                                               (json_int_t) f->size, "mode", mode, "mtime", mt, "mtime_ns",
+                                               (json_int_t) f->mtime_ns, "hash", fh, "blobs", (json_int_t) f->n_blobs);
+                        if (fo && f->symlink)
+                                json_object_set_new(fo, "symlink", json_string(f->symlink));
+                        json_array_append_new(files, fo);
                 }
                 json_t *deleted = json_array();
                 for (size_t i = 0; i < rec->n_deleted; i++)
@@ -338,7 +340,8 @@ static int cmd_show(const opts *o) {
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
                 format_time(f->mtime_ns, t, sizeof t);
-                printf("%04o   %14llu  %-20s  %s\n", f->mode, (unsigned long long) f->size, t, f->path);
+                printf("%04o   %14llu  %-20s  %s%s%s\n", f->mode, (unsigned long long) f->size, t, f->path,
+                       f->symlink ? " -> " : "", f->symlink ? f->symlink : "");
         }
         return 0;
 }
@@ -444,7 +447,7 @@ static int cmd_backup_dir(const opts *o) {
                        rec->bytes_read / 1048576.0, rec->bytes_added / 1048576.0,
                        (unsigned long long) rec->duration_ms);
         if (st->skipped && !o->quiet)
-                fprintf(stderr, "%s: %llu non-regular files (symlinks, devices, sockets) were not stored\n", prog,
+                fprintf(stderr, "%s: %llu special files (devices, sockets, fifos) were not stored\n", prog,
                         (unsigned long long) st->skipped);
         repo_backup_free(b);
         return 0;

@@ -78,7 +78,7 @@ typedef struct target {
 typedef struct step_plan {
         target *v;
         size_t n;
-        char *staging;             /* log staging directory, NULL if none */
+        char *staging[MAX_COMPONENTS]; /* per component: log staging directory, NULL if none */
 } step_plan;
 
 typedef struct restore_ctx {
@@ -165,7 +165,8 @@ static void plan_free(step_plan *p) {
         for (size_t i = 0; i < p->n; i++)
                 free(p->v[i].dst);
         free(p->v);
-        free(p->staging);
+        for (size_t k = 0; k < MAX_COMPONENTS; k++)
+                free(p->staging[k]);
         *p = (step_plan) {};
 }
 
@@ -253,33 +254,49 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
                 _cleanup_free_ char *abs = NULL;
                 if (asprintf(&abs, "/%s", f->path) < 0)
                         return -ENOMEM;
-                const char *rel = NULL;
-                bool hit = false;
-                for (size_t k = 0; k < c->n_comps && !hit; k++) {
+                const char *rel = NULL, *name = strrchr(abs, '/') + 1;
+                bool hit[MAX_COMPONENTS] = {}, any = false, mail = false;
+                for (size_t k = 0; k < c->n_comps; k++) {
                         rcomp *rc = &c->comps[k];
                         _cleanup_free_ char *cp = vss_component_path(rc->lp, rc->name);
-                        for (size_t w = 0; w < sw->n && !hit; w++)
+                        for (size_t w = 0; w < sw->n && !hit[k]; w++)
                                 if (strcmp(sw->names[w], rc->writer_name) == 0 && cp &&
-                                    set_matches(sw->wm[w], cp, abs, &rel))
-                                        hit = true;
+                                    set_matches(sw->wm[w], cp, abs, &rel)) {
+                                        hit[k] = any = true;
+                                        mail |= strcmp(rc->writer_name, MAIL_STORE_WRITER_NAME) == 0;
+                                }
                 }
-                if (!hit)
+                if (!any)
                         continue;
                 char *dst = NULL;
+                const char *log_dir = NULL;
+                _cleanup_free_ char *dir = strndup(abs, (size_t) (name - 1 - abs));
+                if (!dir)
+                        return -ENOMEM;
                 if (c->to) {
                         if (asprintf(&dst, "%s/%s", c->to, rel) < 0)
                                 return -ENOMEM;
+                } else if (mail && vss_mail_live_only(name)) {
+                        continue; /* never over the live current log or checkpoint */
+                } else if (mail && vss_mail_closed_log(name, NULL)) {
+                        log_dir = dir;
                 } else if (json_object_get(li->checkpoints, abs)) {
-                        continue; /* never over the live checkpoint */
+                        continue;
                 } else if (json_object_get(li->logs, abs)) {
-                        const char *log_dir = json_string_value(json_object_get(li->logs, abs));
-                        const char *name = strrchr(abs, '/') + 1;
-                        if (!p->staging && asprintf(&p->staging, "%s/.lvss-restore", log_dir) < 0)
-                                return -ENOMEM;
-                        if (asprintf(&dst, "%s/%s", p->staging, name) < 0)
-                                return -ENOMEM;
+                        log_dir = json_string_value(json_object_get(li->logs, abs));
                 } else if (!(dst = strdup(abs)))
                         return -ENOMEM;
+                if (log_dir) {
+                        /* Backed-up logs go to the staging directory of every
+                         * component that needs them, never over live ones. */
+                        _cleanup_free_ char *staging = NULL;
+                        if (asprintf(&staging, "%s/.lvss-restore", log_dir) < 0 ||
+                            asprintf(&dst, "%s/%s", staging, name) < 0)
+                                return -ENOMEM;
+                        for (size_t k = 0; k < c->n_comps; k++)
+                                if (hit[k] && !p->staging[k] && !(p->staging[k] = strdup(staging)))
+                                        return -ENOMEM;
+                }
                 target *v = realloc(p->v, (p->n + 1) * sizeof(*v));
                 if (!v) {
                         free(dst);
@@ -435,7 +452,7 @@ static void print_failures(restore_ctx *c, lvss_backup *b) {
         vss_print_writer_failures(b, paths, writers, c->n_comps);
 }
 
-static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
+static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool last) {
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&rec->id, hex);
         saved_writers sw = {};
@@ -482,8 +499,8 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
                 json_t *opt = json_object();
                 if (c->to)
                         json_object_set_new(opt, "alternate_location", json_string(c->to));
-                else if (plan.staging)
-                        json_object_set_new(opt, "backup_log_dir", json_string(plan.staging));
+                else if (plan.staging[k])
+                        json_object_set_new(opt, "backup_log_dir", json_string(plan.staging[k]));
                 _cleanup_free_ char *opts = json_object_size(opt) ? json_dumps(opt, JSON_COMPACT) : NULL;
                 json_decref(opt);
                 if (r >= 0 && opts)
@@ -507,16 +524,23 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool last) {
                 r = -EINTR;
                 goto out;
         }
-        if (plan.staging) {
-                int k = mkdir_p(plan.staging);
-                if (k < 0)
-                        vss_err("'%s': cannot create: %s", plan.staging, strerror(-k));
+        for (size_t k = 0; k < c->n_comps; k++) {
+                const char *st = plan.staging[k];
+                if (!st)
+                        continue;
+                /* Every chain starts with a full backup: logs staged by an
+                 * earlier, unfinished restore sequence do not belong here. */
+                if (first)
+                        remove_staging(st);
+                int e = mkdir_p(st);
+                if (e < 0)
+                        vss_err("'%s': cannot create: %s", st, strerror(-e));
                 bool have = false;
                 for (size_t i = 0; i < c->n_staging; i++)
-                        if (strcmp(c->staging_dirs[i], plan.staging) == 0)
+                        if (strcmp(c->staging_dirs[i], st) == 0)
                                 have = true;
                 if (!have && c->n_staging < MAX_COMPONENTS)
-                        c->staging_dirs[c->n_staging++] = strdup(plan.staging);
+                        c->staging_dirs[c->n_staging++] = strdup(st);
         }
         sink_ctx sc = {.c = c, .plan = &plan};
         repo_restore_sink sink = {.open = sink_open, .write = sink_write, .close = sink_close, .userdata = &sc};
@@ -636,7 +660,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                 repo_id_to_hex(&chain[i]->id, hex);
                 vss_note(c->quiet, "restoring step %zu of %zu: backup %.16s (%s)", i + 1, n, hex,
                          repo_backup_type_to_string(chain[i]->type));
-                ex = run_step(c, chain[i], i == n - 1);
+                ex = run_step(c, chain[i], i == 0, i == n - 1);
                 if (ex != VSS_EXIT_OK)
                         goto out;
         }

@@ -271,6 +271,33 @@ lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const c
         return NULL;
 }
 
+bool vss_mail_closed_log(const char *name, uint32_t *ret_gen) {
+        size_t l = strlen(name);
+        uint32_t g = 0;
+        if (l != 3 + 8 + 4 || name[0] != 'E' || strcmp(name + 11, ".log") != 0)
+                return false;
+        for (size_t i = 3; i < 11; i++) {
+                char ch = name[i];
+                if (ch >= '0' && ch <= '9')
+                        g = g * 16 + (uint32_t) (ch - '0');
+                else if (ch >= 'A' && ch <= 'F')
+                        g = g * 16 + (uint32_t) (ch - 'A' + 10);
+                else
+                        return false;
+        }
+        if (ret_gen)
+                *ret_gen = g;
+        return true;
+}
+
+bool vss_mail_live_only(const char *name) {
+        size_t l = strlen(name);
+        if (vss_mail_closed_log(name, NULL))
+                return false;
+        return (l > 4 && (strcmp(name + l - 4, ".log") == 0 || strcmp(name + l - 4, ".chk") == 0 ||
+                          strcmp(name + l - 4, ".jrs") == 0));
+}
+
 int64_t vss_now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -75,6 +75,16 @@ bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char 
 /* Find the BCD component of writer_id named (lp,name); NULL if none. */
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);
 
+/* Mail Store Writer file names (INTERFACES.md): a closed log generation is
+ * BASE + 8 upper-case hex digits + ".log" (BASE "E00", "E01", ...).  Returns
+ * true and the generation for such a name. */
+bool vss_mail_closed_log(const char *name, uint32_t *ret_gen);
+/* Files that only the live store may hold: the current log BASE.log, the
+ * engine's temporary and reserve logs, the checkpoint BASE.chk.  A restore
+ * in place never writes them (they carry what was committed after the
+ * backup), and a backup without the writer's file list leaves them out. */
+bool vss_mail_live_only(const char *name);
+
 /* Progress line on a terminal (stderr), at most every 200 ms. */
 typedef struct vss_progress {
         bool on;

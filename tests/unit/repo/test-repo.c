@@ -583,6 +583,75 @@ static void test_path_traversal(void **state) {
         repo_close(r);
 }
 
+/* Symbolic links are stored as links (never followed), restored as links,
+ * and cannot be used to make restore write outside its target. */
+static void test_symlinks(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        repo_record *rec = NULL;
+        repo_id id, inc;
+        repo_stats st;
+        char p[900], q[900], outside[800], got[256];
+        ssize_t n;
+
+        snprintf(p, sizeof p, "%s/sub/link", f->src);
+        assert_int_equal(symlink("zeros", p), 0);
+        snprintf(p, sizeof p, "%s/abs", f->src);
+        assert_int_equal(symlink("/etc", p), 0);
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id, &st);
+        assert_int_equal(st.files, 6);
+        assert_int_equal(st.skipped, 0);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_int_equal(repo_restore_to_dir(r, rec, f->out, NULL, NULL), 0);
+        assert_restored(f);
+        snprintf(q, sizeof q, "%s/src/sub/link", f->out);
+        n = readlink(q, got, sizeof got - 1);
+        assert_true(n > 0);
+        got[n] = 0;
+        assert_string_equal(got, "zeros");
+        snprintf(q, sizeof q, "%s/src/abs", f->out);
+        n = readlink(q, got, sizeof got - 1);
+        assert_true(n > 0);
+        got[n] = 0;
+        assert_string_equal(got, "/etc");
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
+
+        /* unchanged links are left out of an incremental, a changed target is not */
+        snprintf(p, sizeof p, "%s/abs", f->src);
+        unlink(p);
+        assert_int_equal(symlink("/usr", p), 0);
+        backup_tree(r, f->src, REPO_BACKUP_INCREMENTAL, &inc, &st);
+        assert_int_equal(st.files, 1);
+        repo_record *ir = NULL;
+        assert_int_equal(repo_load_backup(r, &inc, &ir), 0);
+        assert_string_equal(ir->files[0].path, "src/abs");
+        assert_string_equal(ir->files[0].symlink, "/usr");
+        repo_record_free(ir);
+
+        /* a forged manifest: a link to the outside, then a file "below" it */
+        snprintf(outside, sizeof outside, "%s/outside", f->dir);
+        mkdir(outside, 0755);
+        repo_file *files = calloc(rec->n_files + 2, sizeof *files);
+        size_t big = 0;
+        for (size_t i = 0; i < rec->n_files; i++)
+                if (strcmp(rec->files[i].path, "src/big.bin") == 0)
+                        big = i;
+        files[0] = (repo_file) {.path = "evil", .symlink = outside};
+        repo_hash_file(r, NULL, 0, &files[0].hash);
+        files[1] = rec->files[big];
+        files[1].path = "evil/big.bin";
+        repo_record forged = {.files = files, .n_files = 2};
+        snprintf(q, sizeof q, "%s/forged", f->dir);
+        assert_int_equal(repo_restore_to_dir(r, &forged, q, NULL, NULL), -EINVAL);
+        snprintf(p, sizeof p, "%s/big.bin", outside);
+        assert_int_equal(access(p, F_OK), -1);
+        free(files);
+        repo_record_free(rec);
+        repo_close(r);
+}
+
 /* An interrupted backup (packs written, no index, no record) leaves nothing
  * a reader sees, and the next writer removes the leftovers. */
 static void test_interrupted_backup_cleanup(void **state) {
@@ -651,6 +720,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corruption_plain, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_encrypted, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_path_traversal, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_symlinks, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_backup_cleanup, fx_setup, fx_teardown),
         };
         if (sodium_init() < 0)
