@@ -170,7 +170,7 @@ int mm_message_encode(const struct mm_message *m, void **ret, size_t *ret_len) {
 
 int mm_message_decode(const void *buf, size_t len, struct mm_message *ret) {
         const unsigned char *b = buf;
-        if (len < MSG_FIXED || b[0] != 1)
+        if (len < MSG_FIXED || b[0] != 1 || b[1] != 0)
                 return -EBADMSG;
         size_t sl = get16(b + 2), fl = get16(b + 4), dl = get16(b + 6);
         if (sl > MM_MAX_SUBJECT || fl > MM_MAX_ADDR || dl > MM_MAX_FOLDER || len != MSG_FIXED + sl + fl + dl)
