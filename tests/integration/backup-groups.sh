@@ -42,4 +42,20 @@ wait $BG || fail "deliveries to SG2 during the restore of SG1: $(cat "$FX_DIR/bg
 mount_all
 same_mail a@h1 "$FX_DIR/a"
 [ "$(count c@h1)" = 60 ] || fail "c@h1 has $(count c@h1) messages, want 60"
+
+# Both groups lost at once, restored in one command (every component of the
+# full; each group's logs staged for its own recovery), rolled forward.
+snapshot_mail a@h1 "$FX_DIR/a2"
+snapshot_mail c@h1 "$FX_DIR/c2"
+offline_flagged
+$MSTORE db dismount SG2/DB3 && $MSTORE db set SG2/DB3 allow-restore-overwrite=yes || fail "SG2 offline"
+SG2=$DATA/SG2
+rm -f "$SG"/DB?.edb "$SG"/DB?.stm "$SG2"/DB3.edb "$SG2"/DB3.stm
+$LB restore --repo "$REPO" "$FULL" --quiet 2>"$FX_DIR/r2.err" \
+    || fail "restore of both groups: $(cat "$FX_DIR/r2.err"); $(tail -3 "$FX_DIR/mstored.log")"
+mount_all
+$MSTORE db mount SG2/DB3 || fail "mount DB3"
+same_mail a@h1 "$FX_DIR/a2"
+same_mail c@h1 "$FX_DIR/c2"
+ls -d "$SG"/.lvss-restore "$SG2"/.lvss-restore 2>/dev/null && fail "staging directories left behind"
 echo "backup-groups ok"
