@@ -446,8 +446,14 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
         return 0;
 }
 
+static void release_restore(mail_writer *mw, const char *sg);
+
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         session_abort(userdata, "the requestor's session ended");
+        /* A restore's hold on its groups lasts one session: a requestor that
+         * vanishes between PreRestore and PostRestore must not leave the
+         * group unmountable. */
+        release_restore(userdata, NULL);
         return 0;
 }
 

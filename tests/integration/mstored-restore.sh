@@ -58,8 +58,12 @@ grep -q "allow-restore-overwrite" "$FX_DIR/r2.err" || fail "no flag refusal mess
 # 3. Offline and flagged: the database is lost, restored, rolled forward.
 $MSTORE db set SG1/DB1 allow-restore-overwrite=yes || fail "db set"
 rm -f "$SG/DB1.edb" "$SG/DB1.stm"
-$REQ restore --from "$FX_DIR/full" --component "Mail Store/h1/SG1/DB1" --sg-dir "$SG" \
+# (backed-up logs staged in SG1/.lvss-restore and handed over as backup_log_dir,
+# as lvss-backup does; live logs untouched)
+live_log=$(md5sum <"$SG/E00.log")
+$REQ restore --from "$FX_DIR/full" --component "Mail Store/h1/SG1/DB1" --sg-dir "$SG" --stage-logs \
     || fail "restore refused: $(tail -5 "$FX_DIR/mstored.log")"
+[ "$(md5sum <"$SG/E00.log")" = "$live_log" ] || fail "the live log was changed by the restore"
 grep -q "recovered: generations" "$FX_DIR/mstored.log" || fail "no hard recovery: $(tail -5 "$FX_DIR/mstored.log")"
 $MSTORE db mount SG1/DB1 && $MSTORE db mount SG1/DB2 || fail "mount after restore: $(tail -3 "$FX_DIR/mstored.log")"
 [ "$(count a@h1)" = 130 ] || fail "after restore a@h1 has $(count a@h1) messages, want 130 (roll-forward)"

@@ -10,11 +10,14 @@
  *       OUT/files/, BackupComplete (succeeded unless --fail), save the
  *       backup components document to OUT/bcd.json.
  *   test-requestor restore --from OUT --component PATH --sg-dir DIR
- *                  [--to ALT] [--additional]
+ *                  [--to ALT] [--additional] [--stage-logs]
  *       PreRestore of component PATH ("Mail Store/h1/SG1" or
  *       ".../SG1/DB1"), copy the files back into DIR (or ALT, sent as
  *       restore_options {"alternate_location":ALT}), PostRestore.  On a
- *       refusal prints the writer's message and exits 1.
+ *       refusal prints the writer's message and exits 1.  --stage-logs: the
+ *       backed-up logs go to DIR/.lvss-restore/ (restore option
+ *       backup_log_dir), as lvss-backup does; else closed generations
+ *       missing from DIR are put back there.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -90,15 +93,19 @@ static int copy_dir(const char *from, const char *to, const char *only_db, int w
                 int is_chk = l == 7 && strncmp(nm, "E0", 2) == 0 && strcmp(nm + 3, ".chk") == 0;
                 if (is_db && only_db && (strncmp(nm, only_db, l - 4) != 0 || strlen(only_db) != l - 4))
                         continue;
-                if (!is_db && !is_log && !(is_chk && with_chk))
+                if (!is_db && !is_log && !(is_chk && with_chk == 1))
                         continue;
+                if (with_chk == 2 && !is_db)
+                        continue; /* databases only */
+                if (with_chk == 3 && (!is_log || l == 7))
+                        continue; /* closed generations only */
                 char a[4096], b[4096];
                 snprintf(a, sizeof(a), "%s/%s", from, nm);
                 snprintf(b, sizeof(b), "%s/%s", to, nm);
                 /* Restoring: the live current log (E0?.log) and the live
                  * checkpoint stay; closed generations are put back only
                  * where they are missing (the live ones are the same). */
-                if (!with_chk && is_log && (l == 7 || access(b, F_OK) == 0))
+                if (with_chk == 0 && is_log && (l == 7 || access(b, F_OK) == 0))
                         continue;
                 r = copy_file(a, b);
                 n++;
@@ -231,7 +238,8 @@ static char *slurp(const char *fn) {
         return buf;
 }
 
-static int do_restore(const char *from, const char *component, const char *sg_dir, const char *to, int additional) {
+static int do_restore(const char *from, const char *component, const char *sg_dir, const char *to, int additional,
+                      int stage) {
         char fn[4096];
         snprintf(fn, sizeof(fn), "%s/bcd.json", from);
         char *bcd = slurp(fn);
@@ -272,9 +280,14 @@ static int do_restore(const char *from, const char *component, const char *sg_di
                 r = lvss_backup_set_selected_for_restore(b, wid, type, lp, name, 1);
         if (r >= 0 && additional)
                 r = lvss_backup_set_additional_restores(b, wid, type, lp, name, 1);
-        if (r >= 0 && to) {
-                char opt[4200];
-                snprintf(opt, sizeof(opt), "{\"alternate_location\":\"%s\"}", to);
+        char staging[4200];
+        snprintf(staging, sizeof(staging), "%s/.lvss-restore", sg_dir);
+        if (r >= 0 && (to || stage)) {
+                char opt[4300];
+                if (to)
+                        snprintf(opt, sizeof(opt), "{\"alternate_location\":\"%s\"}", to);
+                else
+                        snprintf(opt, sizeof(opt), "{\"backup_log_dir\":\"%s\"}", staging);
                 r = lvss_backup_set_restore_options(b, wid, type, lp, name, opt);
         }
         if (r < 0) {
@@ -327,7 +340,14 @@ static int do_restore(const char *from, const char *component, const char *sg_di
         }
         char files[4096];
         snprintf(files, sizeof(files), "%s/files", from);
-        int n = copy_dir(files, to ? to : sg_dir, type == LVSS_CT_DATABASE ? name : NULL, 0);
+        int n;
+        if (stage && !to) {
+                /* Databases in place, logs staged (never touching live logs). */
+                n = copy_dir(files, sg_dir, type == LVSS_CT_DATABASE ? name : NULL, 2);
+                int m = n >= 0 ? copy_dir(files, staging, NULL, 3) : 0;
+                n = m < 0 ? m : n + m;
+        } else
+                n = copy_dir(files, to ? to : sg_dir, type == LVSS_CT_DATABASE ? name : NULL, 0);
         r = lvss_backup_set_file_restore_status(b, wid, type, lp, name, n >= 0 ? LVSS_RS_ALL : LVSS_RS_FAILED);
         if (r >= 0)
                 r = wait_async(b, a, lvss_backup_post_restore(b, &a), "post restore");
@@ -343,7 +363,7 @@ static int do_restore(const char *from, const char *component, const char *sg_di
 
 int main(int argc, char **argv) {
         const char *type = "full", *sg_dir = NULL, *out = NULL, *from = NULL, *comp = NULL, *to = NULL;
-        int fail = 0, additional = 0;
+        int fail = 0, additional = 0, stage = 0;
         if (argc < 2)
                 return 2;
         for (int i = 2; i < argc; i++) {
@@ -353,6 +373,8 @@ int main(int argc, char **argv) {
                         fail = 1;
                 else if (strcmp(a, "--additional") == 0)
                         additional = 1;
+                else if (strcmp(a, "--stage-logs") == 0)
+                        stage = 1;
                 else if (v && strcmp(a, "--type") == 0)
                         type = v, i++;
                 else if (v && strcmp(a, "--sg-dir") == 0)
@@ -373,7 +395,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], "backup") == 0 && sg_dir && out)
                 return do_backup(type, sg_dir, out, fail);
         if (strcmp(argv[1], "restore") == 0 && from && comp && sg_dir)
-                return do_restore(from, comp, sg_dir, to, additional);
+                return do_restore(from, comp, sg_dir, to, additional, stage);
         fprintf(stderr, "usage: test-requestor backup|restore ...\n");
         return 2;
 }
