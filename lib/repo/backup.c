@@ -187,7 +187,9 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 repo_record **recs = NULL;
                 size_t n = 0;
                 k = repo_list_backups(r, &recs, &n);
-                if (k < 0)
+                if (k == REPO_E_CORRUPT)
+                        n = 0;   /* a damaged record must not block a new full: just read everything */
+                else if (k < 0)
                         return k;
                 repo_id newest = n ? recs[n - 1]->id : (repo_id) {};
                 for (size_t i = 0; i < n; i++)

@@ -511,12 +511,23 @@ static void corruption_run(fx *f, const repo_init_options *opts, const char *pas
         r = repo_close(r);
         flip_bit(index, 8 * (file_size(index) / 2) + 1);
 
-        /* record damage */
+        /* record damage; a new full backup still works */
         flip_bit(record, 8 * (file_size(record) / 3));
-        assert_int_equal(repo_open(f->repo, password, REPO_LOCK_SHARED, &r), 0);
+        assert_int_equal(repo_open(f->repo, password, REPO_LOCK_EXCLUSIVE, &r), 0);
         assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), REPO_E_CORRUPT);
         assert_int_equal(repo_load_backup(r, &id, &rec), REPO_E_CORRUPT);
+        repo_id id2;
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id2, NULL);
+        assert_int_equal(repo_verify(r, &id2, NULL, NULL, NULL), 0);
         r = repo_close(r);
+        char p2[1000];
+        snprintf(p2, sizeof p2, "%s/backups/", f->repo);
+        {
+                char hex[REPO_ID_HEX_SIZE];
+                repo_id_to_hex(&id2, hex);
+                strncat(p2, hex, sizeof p2 - strlen(p2) - 1);
+                assert_int_equal(unlink(p2), 0);   /* back to one record for the checks below */
+        }
         flip_bit(record, 8 * (file_size(record) / 3));
 
         /* all repaired: clean again */
