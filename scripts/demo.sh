@@ -41,6 +41,8 @@ run() {
 }
 indent() { sed 's/^/     /'; }
 
+LVSSD_ARGS=()
+MSTORED_ARGS=()
 fixture_init
 say "Scratch space"
 if [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ] && losetup -f >/dev/null 2>&1 && grep -qw xfs /proc/filesystems \
@@ -55,6 +57,11 @@ else
         skip "not root (no loop-mounted XFS) and $FX_DIR cannot clone files; run as root, or set TMPDIR to a directory on XFS (reflink=1) or btrfs"
     fi
     echo "   not root: using $DATA (its filesystem can clone files)"
+    # Not root: let this user drive lvssd (writer and requestor) and administer mstored.
+    printf '[access]\nuser:%s = both\n' "$(id -un)" >"$FX_DIR/lvssd.conf"
+    printf '{"admin_group": "%s"}\n' "$(id -gn)" >"$FX_DIR/mstored.json"
+    LVSSD_ARGS=(--config "$FX_DIR/lvssd.conf")
+    MSTORED_ARGS=(--config "$FX_DIR/mstored.json")
 fi
 REPO=$FX_DIR/repo
 SOCK=$FX_DIR/lmtp.sock
@@ -63,9 +70,9 @@ say "A private D-Bus, the coordinator lvssd, and mstored with the Mail Store Wri
 fixture_bus
 echo "   LVSS_BUS=$LVSS_BUS"
 mkdir -p "$FX_DIR/lvssd-state"
-fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/lvssd-state"
+fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/lvssd-state" ${LVSSD_ARGS[@]+"${LVSSD_ARGS[@]}"}
 fixture_wait_name org.lvss.Coordinator1 10
-fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1
+fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 ${MSTORED_ARGS[@]+"${MSTORED_ARGS[@]}"}
 fixture_wait_name org.lvss.MailStore1 20
 for i in $(seq 100); do grep -q "Mail Store Writer subscribed" "$FX_DIR/mstored.log" && break; sleep 0.1; done
 grep -q "Mail Store Writer subscribed" "$FX_DIR/mstored.log" || fail "the Mail Store Writer did not subscribe: $(tail -3 "$FX_DIR/mstored.log")"
