@@ -474,7 +474,8 @@ static int roll_to(log_writer *w, uint32_t gen) {
         return 0;
 }
 
-static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp) {
+/* On failure *msg says what failed; the caller stores it under the lock. */
+static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp, char *msg, size_t msglen) {
         int r = 0;
         const char *what = "writing";
         uint32_t gen = w->file_gen;
@@ -495,8 +496,7 @@ static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp) {
                 r = io_sync(w->cur);
         }
         if (r < 0)
-                snprintf(w->errmsg, sizeof w->errmsg, "%s log generation 0x%X in %s: %s", what, gen, w->dir,
-                         strerror(-r));
+                snprintf(msg, msglen, "%s log generation 0x%X in %s: %s", what, gen, w->dir, strerror(-r));
         if (r >= 0 && w->need_tmp && !no_tmp && !w->read_only)
                 (void) precreate_tmp(w); /* best effort; roll_to creates one if needed */
         return r;
@@ -583,10 +583,13 @@ int log_flush(log_writer *w, lgpos upto) {
                 w->segs = NULL;
                 w->nsegs = 0;
                 pthread_mutex_unlock(&w->lock);
-                r = write_segs(w, s, n, 0);
+                char msg[sizeof w->errmsg] = "";
+                r = write_segs(w, s, n, 0, msg, sizeof msg);
                 segs_free(s, n);
                 pthread_mutex_lock(&w->lock);
                 w->flushing = 0;
+                if (r < 0 && !w->errmsg[0])
+                        memcpy(w->errmsg, msg, sizeof msg);
                 if (r < 0)
                         w->failed = r;
                 else if (end > w->durable)
@@ -657,10 +660,13 @@ int log_freeze(log_writer *w, uint32_t *ret_last) {
         w->segs = NULL;
         w->nsegs = 0;
         pthread_mutex_unlock(&w->lock);
-        r = write_segs(w, s, n, 1);
+        char msg[sizeof w->errmsg] = "";
+        r = write_segs(w, s, n, 1, msg, sizeof msg);
         segs_free(s, n);
         pthread_mutex_lock(&w->lock);
         w->flushing = 0;
+        if (r < 0 && !w->errmsg[0])
+                memcpy(w->errmsg, msg, sizeof msg);
         if (r < 0)
                 w->failed = r;
         else {
