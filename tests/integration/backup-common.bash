@@ -42,8 +42,14 @@ bk_setup() {
     $LB init --repo "$REPO" --no-encryption --quiet || fail "lvss-backup init"
 }
 
+# BK_MSTORED_CONFIG='{"log_file_size": 65536}' passes mstored a --config.
 start_mstored() {
-    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1
+    local cfg=()
+    if [ -n "${BK_MSTORED_CONFIG:-}" ]; then
+        echo "$BK_MSTORED_CONFIG" >"$FX_DIR/mstored.json"
+        cfg=(--config "$FX_DIR/mstored.json")
+    fi
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 ${cfg[@]+"${cfg[@]}"}
     fixture_wait_name org.lvss.MailStore1 20
     local i
     for i in $(seq 100); do
