@@ -58,6 +58,28 @@ int main(int argc, char **argv) {
         }
         unsigned n = argc > 3 ? (unsigned) strtoul(argv[3], NULL, 10) : 0;
         mstore_txn *t;
+        if (strcmp(argv[2], "backup") == 0) {
+                /* backup full|incremental|copy|differential: a snapshot session without copying */
+                static const char *types[] = { "full", "incremental", "copy", "differential" };
+                int type = -1;
+                for (int i = 0; i < 4; i++)
+                        if (argc > 3 && strcmp(argv[3], types[i]) == 0)
+                                type = i;
+                mstore_snap *snap;
+                r = type < 0 ? -22 : mstore_snapshot_prepare(sg, (mstore_backup_type) type, &snap);
+                if (r >= 0)
+                        r = mstore_snapshot_freeze(snap);
+                if (r >= 0)
+                        r = mstore_snapshot_thaw(snap);
+                if (r >= 0 && (type == MSTORE_BACKUP_FULL || type == MSTORE_BACKUP_INCREMENTAL))
+                        r = mstore_snapshot_truncate_logs(snap);
+                if (r >= 0)
+                        r = mstore_snapshot_end(snap);
+                if (r < 0)
+                        fprintf(stderr, "backup: %s\n", mstore_last_error());
+                mstore_sg_close(sg);
+                return r < 0;
+        }
         if (strcmp(argv[2], "fill") == 0) {
                 for (unsigned i = 0; i < n; i++) {
                         mstore_stream_ref ref;

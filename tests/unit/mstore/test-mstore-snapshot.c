@@ -300,11 +300,106 @@ static void test_attach_missing_logs(void **state) {
         assert_int_equal(mstore_sg_close(sg), 0);
 }
 
+/* Copy a backup set's files into dir (logs into dir/logs). */
+static void take_backup(mstore_sg *sg, mstore_backup_type type, const char *dir, int truncate) {
+        mstore_snap *snap;
+        char to[256];
+        assert_int_equal(mstore_snapshot_prepare(sg, type, &snap), 0);
+        assert_int_equal(mstore_snapshot_freeze(snap), 0);
+        mstore_backup_files *f;
+        assert_int_equal(mstore_snapshot_get_files(snap, &f), 0);
+        io->mkdir(io, dir);
+        snprintf(to, sizeof to, "%s/logs", dir);
+        io->mkdir(io, to);
+        for (size_t i = 0; i < f->n_databases; i++) {
+                snprintf(to, sizeof to, "%s/%s", dir, base_name(f->databases[i].edb));
+                copy_file(f->databases[i].edb, to);
+                snprintf(to, sizeof to, "%s/%s", dir, base_name(f->databases[i].stm));
+                copy_file(f->databases[i].stm, to);
+        }
+        for (size_t i = 0; i < f->n_logs; i++) {
+                snprintf(to, sizeof to, "%s/logs/%s", dir, base_name(f->logs[i]));
+                copy_file(f->logs[i], to);
+        }
+        mstore_backup_files_free(f);
+        assert_int_equal(mstore_snapshot_thaw(snap), 0);
+        if (truncate)
+                assert_int_equal(mstore_snapshot_truncate_logs(snap), 0);
+        assert_int_equal(mstore_snapshot_end(snap), 0);
+}
+
+static void test_incremental_chain_restore(void **state) {
+        mstore_sg *sg = open_sg(1);
+        mstore_db *db;
+        assert_int_equal(mstore_db_create(sg, "CH", NULL, &db), 0);
+        put_n(sg, db, "full/", 0, 300);
+        take_backup(sg, MSTORE_BACKUP_FULL, "/full", 1);
+        put_n(sg, db, "inc1/", 0, 300);
+        take_backup(sg, MSTORE_BACKUP_INCREMENTAL, "/inc1", 1);
+        put_n(sg, db, "inc2/", 0, 300);
+        take_backup(sg, MSTORE_BACKUP_INCREMENTAL, "/inc2", 1);
+        put_n(sg, db, "later/", 0, 10);
+        assert_int_equal(mstore_sg_close(sg), 0);
+
+        /* restore the chain into an alternate directory, no live logs */
+        io->mkdir(io, "/chain");
+        io->mkdir(io, "/chain/logs");
+        copy_file("/full/CH.edb", "/chain/CH.edb");
+        copy_file("/full/CH.stm", "/chain/CH.stm");
+        const char *sets[] = { "/full/logs", "/inc1/logs", "/inc2/logs" };
+        for (int i = 0; i < 3; i++) {
+                char **names;
+                assert_int_equal(io->list(io, sets[i], &names), 0);
+                for (char **n = names; *n; n++) {
+                        char from[256], to[256];
+                        snprintf(from, sizeof from, "%s/%s", sets[i], *n);
+                        snprintf(to, sizeof to, "/chain/logs/%s", *n);
+                        copy_file(from, to);
+                        free(*n);
+                }
+                free(names);
+        }
+        mstore_recover_options ro = MSTORE_RECOVER_OPTIONS_INIT;
+        ro.db_dir = "/chain";
+        ro.backup_log_dir = "/chain/logs";
+        ro.io = io;
+        mstore_recover_result res;
+        int r = mstore_recover(&ro, &res);
+        if (r < 0)
+                fprintf(stderr, "recover: %s\n", mstore_last_error());
+        assert_int_equal(r, 0);
+        mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
+        o.create = 1;
+        o.io = io;
+        o.base = "R00";
+        assert_int_equal(mstore_sg_open("/chain", &o, &sg), 0);
+        assert_int_equal(mstore_db_attach(sg, "CH", NULL, &db), 0);
+        assert_true(has_key(sg, db, "full/00299"));
+        assert_true(has_key(sg, db, "inc1/00299"));
+        assert_true(has_key(sg, db, "inc2/00299"));
+        assert_false(has_key(sg, db, "later/00000"));
+        assert_int_equal(mstore_sg_close(sg), 0);
+
+        /* restoring the full alone misses the incrementals' data */
+        io->mkdir(io, "/fonly");
+        copy_file("/full/CH.edb", "/fonly/CH.edb");
+        copy_file("/full/CH.stm", "/fonly/CH.stm");
+        ro.db_dir = "/fonly";
+        ro.backup_log_dir = "/full/logs";
+        assert_int_equal(mstore_recover(&ro, &res), 0);
+        assert_int_equal(mstore_sg_open("/fonly", &o, &sg), 0);
+        assert_int_equal(mstore_db_attach(sg, "CH", NULL, &db), 0);
+        assert_true(has_key(sg, db, "full/00299"));
+        assert_false(has_key(sg, db, "inc1/00000"));
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_full_backup_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout_and_rules, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_missing_logs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incremental_chain_restore, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
