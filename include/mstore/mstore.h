@@ -99,6 +99,7 @@ typedef struct mstore_sg mstore_sg;
  * opts->create).  Runs soft recovery first when the group was not shut down
  * cleanly: replays the logs from the checkpoint into every database that was
  * attached, then leaves them attached (use mstore_db_find to get them).
+ * After a clean mstore_sg_close() no database is attached.
  * @opts may be NULL (defaults).  On success *ret_sg is set; free it with
  * mstore_sg_close(). */
 int mstore_sg_open(const char *dir, const mstore_sg_options *opts, mstore_sg **ret_sg);
@@ -147,7 +148,8 @@ int mstore_db_create(mstore_sg *sg, const char *name, const char *dir, mstore_db
  * first recovered from the group's logs; if generations it needs are gone
  * the call fails with MSTORE_E_MISSING_LOGS naming them.  A database of
  * another log stream in dirty shutdown fails with MSTORE_E_SIGNATURE.
- * -EALREADY if attached.  Blocks while frozen.  Logged. */
+ * If it is attached already, returns the existing handle.  Blocks while
+ * frozen.  Logged. */
 int mstore_db_attach(mstore_sg *sg, const char *name, const char *dir, mstore_db **ret_db);
 
 /* Detach (dismount): flush its pages, mark it clean shutdown, log the
