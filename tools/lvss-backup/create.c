@@ -53,6 +53,7 @@ typedef struct csel {
         char *path;                /* "logical path/name" */
         ssize_t top;               /* index of the selected (backup) component whose set holds it; -1 = itself */
         bool failed;
+        char *prev_stamp;          /* the base's stamp handed back, NULL if none */
 } csel;
 
 typedef struct create_ctx {
@@ -320,7 +321,10 @@ static int choose_base(create_ctx *c, repo_id *ret_base) {
 /* Previous stamps: the base record keeps, per writer, a JSON object
  * {"<component path>": "<stamp>"} (docs/design/backup.md). */
 static int set_previous_stamps(create_ctx *c) {
-        const repo_record *base = repo_backup_base(c->rb);
+        /* Only incremental and differential backups build on a base. */
+        const repo_record *base = c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL
+                                          ? repo_backup_base(c->rb)
+                                          : NULL;
         if (!base)
                 return 0;
         for (size_t i = 0; i < c->n_sel; i++) {
@@ -334,7 +338,9 @@ static int set_previous_stamps(create_ctx *c) {
                         json_t *j = json_loads(base->writers[k].stamp, 0, NULL);
                         const char *st = json_string_value(json_object_get(j, s->path));
                         int r = 0;
-                        if (st)
+                        if (st && !(s->prev_stamp = strdup(st)))
+                                r = -ENOMEM;
+                        if (st && r >= 0)
                                 r = lvss_backup_set_previous_backup_stamp(c->b, w->id.writer_id, s->ci.type,
                                                                           s->ci.logical_path, s->ci.component_name, st);
                         json_decref(j);
@@ -683,6 +689,26 @@ static int verify_mail(create_ctx *c, size_t t, const plan_list *plan) {
 
 /* ------------------------------------------------------------- storing */
 
+/* Mail Store Writer stamps {"gen_low","gen_high"}: an incremental or
+ * differential must start at or before the generation after its base's
+ * last one; otherwise generations were truncated by a backup this
+ * repository does not hold, and the chain could never be restored. */
+static bool continues_base(const csel *s, const char *stamp) {
+        json_t *prev = json_loads(s->prev_stamp, 0, NULL), *cur = stamp ? json_loads(stamp, 0, NULL) : NULL;
+        json_t *ph = json_object_get(prev, "gen_high"), *cl = json_object_get(cur, "gen_low");
+        bool ok = true;
+        if (json_is_integer(ph) && json_is_integer(cl) && json_integer_value(cl) > json_integer_value(ph) + 1) {
+                vss_err("component '%s': log generations 0x%llX-0x%llX were truncated by a backup that is not in this "
+                        "repository; this backup could not be restored through its chain: take a full backup",
+                        s->path, (unsigned long long) json_integer_value(ph) + 1,
+                        (unsigned long long) json_integer_value(cl) - 1);
+                ok = false;
+        }
+        json_decref(prev);
+        json_decref(cur);
+        return ok;
+}
+
 static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         csel *s = &c->sel[t];
         cwriter *w = &c->writers[s->w];
@@ -709,6 +735,11 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 ff.gen_high = (uint32_t) json_integer_value(hi);
                 ff.logs_only = c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL;
                 json_decref(j);
+        }
+        if (mail && s->prev_stamp && !continues_base(s, bc ? lvss_component_get_backup_stamp(bc) : NULL)) {
+                json_decref(ff.list);
+                *ret_failed = true; /* a chain with a hole restores nothing: keep the logs */
+                return 0;
         }
         plan_list plan = {};
         int r = plan_component(c, t, &ff, &plan);
@@ -759,8 +790,10 @@ static void print_failures(create_ctx *c) {
 }
 
 static void ctx_free(create_ctx *c) {
-        for (size_t i = 0; i < c->n_sel; i++)
+        for (size_t i = 0; i < c->n_sel; i++) {
                 free(c->sel[i].path);
+                free(c->sel[i].prev_stamp);
+        }
         for (size_t i = 0; i < c->n_stored; i++)
                 free(c->stored[i]);
         free(c->stored);
@@ -972,7 +1005,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         if (!committed) {
                 if (store_err)
                         return vss_exit_repo(store_err);
-                vss_err("backup failed: no component could be verified; nothing stored, the writers keep their logs");
+                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
                 return VSS_EXIT_FAIL;
         }
 
