@@ -59,6 +59,10 @@ struct sg_rt {
         mstore_sg *sg;
         mstore_db *db[DEFS_MAX_DB_HARD];
         bool in_backup;
+        /* The engine reported a sticky failure (an I/O error such as a full
+         * disk left memory and disk apart): close and reopen the group. */
+        atomic_bool need_reopen;
+        time_t last_reopen;
 };
 
 struct service {
@@ -720,6 +724,7 @@ static int locate(service *s, const char *address, size_t *ret_i, mstore_db **re
         size_t i = 0, j = 0;
         if (find(s, m->sg, m->db, &i, &j, NULL) < 0)
                 return -ENOENT;
+        *ret_i = i;
         if (!s->rt[i].db[j])
                 return -EAGAIN;
         *ret_i = i;
@@ -727,12 +732,21 @@ static int locate(service *s, const char *address, size_t *ret_i, mstore_db **re
         return 0;
 }
 
+static void sg_reopen(service *s, size_t g);
+
 int service_rcpt_check(service *s, const char *address) {
         pthread_rwlock_rdlock(&s->lock);
         size_t i = 0;
         mstore_db *db;
         int r = locate(s, address, &i, &db);
         pthread_rwlock_unlock(&s->lock);
+        if (r == -EAGAIN && atomic_load(&s->rt[i].need_reopen)) {
+                /* Closed by an engine failure: try to bring it back now. */
+                sg_reopen(s, i);
+                pthread_rwlock_rdlock(&s->lock);
+                r = locate(s, address, &i, &db);
+                pthread_rwlock_unlock(&s->lock);
+        }
         return r;
 }
 
@@ -776,6 +790,46 @@ static int deliver_one(service *s, mstore_txn *txn, mstore_db *db, const char *a
         return put_mailbox_record(txn, db, addr, validity, uid + 1);
 }
 
+/* Reopen group g after a sticky engine failure (soft recovery brings it back
+ * to its last durable state).  At most every 2 s; never during a backup. */
+static void sg_reopen(service *s, size_t g) {
+        pthread_rwlock_wrlock(&s->lock);
+        struct sg_rt *rt = &s->rt[g];
+        time_t now = time(NULL);
+        if (!atomic_load(&rt->need_reopen) || rt->in_backup || now - rt->last_reopen < 2) {
+                pthread_rwlock_unlock(&s->lock);
+                return;
+        }
+        pthread_rwlock_wrlock(&rt->lock);
+        struct defs_sg *d = &s->defs->sgs[g];
+        mstore_sg_info info;
+        rt->last_reopen = now;
+        if (rt->sg && mstore_sg_get_info(rt->sg, &info) >= 0 && (info.failed || info.read_only)) {
+                event_log(MSTORED_MID_RECOVERY, LOG_WARNING, d->name, NULL,
+                          "storage group '%s' %s (%s): reopening it", d->name, info.failed ? "failed" : "is read-only",
+                          mstore_sg_last_error(rt->sg));
+                (void) mstore_sg_close(rt->sg);
+                rt->sg = NULL;
+                memset(rt->db, 0, sizeof(rt->db));
+        }
+        /* Bring back what the definitions say is mounted; on failure (the
+         * disk may still be full) the next delivery tries again. */
+        bool ok = true;
+        for (size_t j = 0; j < d->n_dbs; j++) {
+                char *e = NULL;
+                if (d->dbs[j].mounted && !rt->db[j] && db_mount_locked(s, g, j, &e) < 0) {
+                        ok = false;
+                        event_log(MSTORED_MID_ERROR, LOG_ERR, d->name, d->dbs[j].name,
+                                  "%s; retrying on the next delivery (or: mstore db mount %s/%s)",
+                                  e ? e : "mount failed", d->name, d->dbs[j].name);
+                }
+                free(e);
+        }
+        atomic_store(&rt->need_reopen, !ok);
+        pthread_rwlock_unlock(&rt->lock);
+        pthread_rwlock_unlock(&s->lock);
+}
+
 int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, const void *data, size_t size,
                     int *ret_status) {
         char subject[MM_MAX_SUBJECT + 1];
@@ -792,12 +846,14 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                         ret_status[k] = -ENOMEM;
                 return 0;
         }
-        bool used[DEFS_MAX_SG_HARD] = {false};
+        bool used[DEFS_MAX_SG_HARD] = {false}, reopen[DEFS_MAX_SG_HARD] = {false};
         pthread_rwlock_rdlock(&s->lock);
         for (size_t k = 0; k < n; k++) {
                 ret_status[k] = locate(s, rcpts[k], &grp[k], &dbs[k]);
                 if (ret_status[k] == 0)
                         used[grp[k]] = true;
+                else if (ret_status[k] == -EAGAIN && atomic_load(&s->rt[grp[k]].need_reopen))
+                        reopen[grp[k]] = true; /* closed by a failure: try to bring it back */
         }
         /* Hold each group involved (not the whole service) across its
          * commit, which may wait for a thaw. */
@@ -834,6 +890,11 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                         atomic_fetch_add(&s->n_failed, 1);
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, s->defs->sgs[g].name, NULL,
                                   "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name, eng_err(r));
+                        mstore_sg_info info;
+                        if (mstore_sg_get_info(s->rt[g].sg, &info) >= 0 && (info.failed || info.read_only)) {
+                                atomic_store(&s->rt[g].need_reopen, true);
+                                reopen[g] = true;
+                        }
                 }
                 pthread_rwlock_unlock(&s->rt[g].lock);
                 used[g] = false;
@@ -841,6 +902,9 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
         for (size_t g = 0; g < DEFS_MAX_SG_HARD; g++)
                 if (used[g])
                         pthread_rwlock_unlock(&s->rt[g].lock);
+        for (size_t g = 0; g < DEFS_MAX_SG_HARD; g++)
+                if (reopen[g])
+                        sg_reopen(s, g);
         int delivered = 0;
         for (size_t k = 0; k < n; k++)
                 delivered += ret_status[k] == 0;
