@@ -689,6 +689,33 @@ static int verify_mail(create_ctx *c, size_t t, const plan_list *plan) {
 
 /* ------------------------------------------------------------- storing */
 
+/* Every generation of the stamp's range must be among the files read
+ * (a differential after an incremental, for instance, finds them truncated). */
+static bool complete_range(const csel *s, const char *stamp, const plan_list *plan) {
+        json_t *j = stamp ? json_loads(stamp, 0, NULL) : NULL;
+        json_t *lo = json_object_get(j, "gen_low"), *hi = json_object_get(j, "gen_high");
+        bool ok = true;
+        if (json_is_integer(lo) && json_is_integer(hi) && json_integer_value(hi) >= json_integer_value(lo) &&
+            json_integer_value(hi) - json_integer_value(lo) < 0x100000) {
+                uint64_t want = (uint64_t) (json_integer_value(hi) - json_integer_value(lo) + 1), have = 0;
+                for (size_t i = 0; i < plan->n; i++) {
+                        uint32_t g;
+                        if (vss_mail_closed_log(strrchr(plan->v[i].orig, '/') + 1, &g) &&
+                            g >= json_integer_value(lo) && g <= json_integer_value(hi))
+                                have++;
+                }
+                if (have != want) {
+                        vss_err("component '%s': %llu of the log generations 0x%llX-0x%llX this backup needs are "
+                                "missing from the snapshot (truncated by another backup?): take a full backup",
+                                s->path, (unsigned long long) (want - have), (unsigned long long) json_integer_value(lo),
+                                (unsigned long long) json_integer_value(hi));
+                        ok = false;
+                }
+        }
+        json_decref(j);
+        return ok;
+}
+
 /* Mail Store Writer stamps {"gen_low","gen_high"}: an incremental or
  * differential must start at or before the generation after its base's
  * last one; otherwise generations were truncated by a backup this
@@ -698,8 +725,9 @@ static bool continues_base(const csel *s, const char *stamp) {
         json_t *ph = json_object_get(prev, "gen_high"), *cl = json_object_get(cur, "gen_low");
         bool ok = true;
         if (json_is_integer(ph) && json_is_integer(cl) && json_integer_value(cl) > json_integer_value(ph) + 1) {
-                vss_err("component '%s': log generations 0x%llX-0x%llX were truncated by a backup that is not in this "
-                        "repository; this backup could not be restored through its chain: take a full backup",
+                vss_err("component '%s': log generations 0x%llX-0x%llX were truncated by another backup (one in "
+                        "another repository, or an incremental since the full a differential builds on); this backup "
+                        "could not be restored through its chain: take a full backup",
                         s->path, (unsigned long long) json_integer_value(ph) + 1,
                         (unsigned long long) json_integer_value(cl) - 1);
                 ok = false;
@@ -744,7 +772,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         plan_list plan = {};
         int r = plan_component(c, t, &ff, &plan);
         json_decref(ff.list);
-        if (r >= 0 && mail && verify_mail(c, t, &plan) < 0) {
+        if (r >= 0 && mail && (!complete_range(s, bc ? lvss_component_get_backup_stamp(bc) : NULL, &plan) ||
+                               verify_mail(c, t, &plan) < 0)) {
                 *ret_failed = true; /* reported failed: the writer keeps its logs */
                 plan_free(&plan);
                 return 0;
