@@ -323,6 +323,13 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, 0, "storage group %s: freeze failed: %s",
                                     s->sg[i], eng_err(r));
         }
+        /* Test hook: hold the freeze this long (tests check that mstored
+         * stays responsive while frozen).  Not for production use. */
+        const char *hold = getenv("MSTORED_TEST_FREEZE_HOLD_MS");
+        if (hold && atoi(hold) > 0 && atoi(hold) < 15000) {
+                event_log(MSTORED_MID_FREEZE, LOG_NOTICE, NULL, NULL, "test hook: holding the freeze %d ms", atoi(hold));
+                usleep((useconds_t) atoi(hold) * 1000);
+        }
         return 0;
 }
 
