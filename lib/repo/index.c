@@ -188,9 +188,17 @@ int repo_index_parse_check(const char *json, size_t len) {
 }
 
 int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret) {
+        return repo_index_to_json_range(ix, first_pack, (uint32_t) ix->n_packs, ret);
+}
+
+int repo_index_to_json_range(const repo_index *ix, uint32_t first_pack, uint32_t end_pack, char **ret) {
         json_t *packs = json_array(), *o = NULL;
         json_t **blob_arrays = NULL;
-        size_t np = ix->n_packs > first_pack ? ix->n_packs - first_pack : 0;
+        size_t np;
+
+        if (end_pack > ix->n_packs)
+                end_pack = (uint32_t) ix->n_packs;
+        np = end_pack > first_pack ? end_pack - first_pack : 0;
         int r = -ENOMEM;
 
         if (!packs)
@@ -209,7 +217,7 @@ int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret) {
         for (size_t s = 0; s < ix->n_slots; s++) {
                 const index_entry *e = &ix->slots[s];
                 char hex[REPO_ID_HEX_SIZE];
-                if (!e->used || e->pack < first_pack)
+                if (!e->used || e->pack < first_pack || e->pack >= end_pack)
                         continue;
                 repo_id_to_hex(&e->id, hex);
                 if (json_array_append_new(blob_arrays[e->pack - first_pack],

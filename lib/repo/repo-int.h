@@ -66,6 +66,7 @@ struct repo {
         /* repo_read_blob keeps the last pack open (restores read packs in order) */
         int blob_pack_fd;
         uint32_t blob_pack_slot;
+        bool exclusive;           /* opened REPO_LOCK_EXCLUSIVE */
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
 };
@@ -129,6 +130,7 @@ int repo_index_truncate(repo_index *ix, uint32_t first_pack);
 int repo_index_load_json(repo_index *ix, const char *json, size_t len);
 /* Serialize the packs [first, n_packs) as an index document. */
 int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret);
+int repo_index_to_json_range(const repo_index *ix, uint32_t first_pack, uint32_t end_pack, char **ret);
 int repo_load_indexes(repo *r);
 static inline uint64_t index_entry_offset(const index_entry *e) {
         return ((uint64_t) e->offset_hi << 32) | e->offset_lo;

@@ -229,8 +229,27 @@ static int id_cmp(const void *a, const void *b) {
 
 /* Remove what an interrupted writer left: tmp/ files, and packs no index
  * refers to (written before a crash, before their index).  Runs only under
- * the exclusive lock and only when every index loaded, so a pack is never
- * removed because of an index we could not read (invariant W5). */
+ * the exclusive lock, and removes packs only when every index loaded and every
+ * blob every backup record names is in the index: a pack is never removed
+ * because of an index that is damaged or lost (invariant W5; rebuild-index
+ * repairs that case from the packs themselves). */
+static bool index_complete(repo *r) {
+        repo_record **recs = NULL;
+        size_t n = 0;
+        bool ok = true;
+
+        if (repo_list_backups(r, &recs, &n) < 0)
+                return false;   /* a record we cannot read might need any pack */
+        for (size_t i = 0; i < n && ok; i++)
+                for (size_t f = 0; f < recs[i]->n_files && ok; f++)
+                        for (size_t j = 0; j < recs[i]->files[f].n_blobs && ok; j++)
+                                ok = repo_index_find(&r->index, &recs[i]->files[f].blobs[j]) != NULL;
+        for (size_t i = 0; i < n; i++)
+                repo_record_free(recs[i]);
+        free(recs);
+        return ok;
+}
+
 static int cleanup(repo *r) {
         _cleanup_free_ repo_id *packs = NULL, *known = NULL;
         size_t n = 0;
@@ -258,10 +277,16 @@ static int cleanup(repo *r) {
                 memcpy(known, r->index.packs, r->index.n_packs * sizeof(repo_id));
                 qsort(known, r->index.n_packs, sizeof(repo_id), id_cmp);
         }
+        bool checked = false;
         for (size_t i = 0; i < n; i++) {
                 char path[160];
                 if (known && bsearch(&packs[i], known, r->index.n_packs, sizeof(repo_id), id_cmp))
                         continue;
+                if (!checked) {   /* only when there is an orphan: costs loading every record */
+                        if (!index_complete(r))
+                                return 0;
+                        checked = true;
+                }
                 repo_object_path("data", &packs[i], path, sizeof path);
                 (void) unlinkat(r->dir_fd, path, 0);
         }
@@ -314,6 +339,7 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
         k = repo_load_indexes(r);
         if (k < 0)
                 return k;
+        r->exclusive = lock == REPO_LOCK_EXCLUSIVE;
         if (lock == REPO_LOCK_EXCLUSIVE) {
                 /* a copy made by a tool that drops empty directories (git) lacks tmp/ */
                 if (mkdirat(r->dir_fd, "tmp", 0700) < 0 && errno != EEXIST)

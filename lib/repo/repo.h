@@ -264,6 +264,17 @@ typedef void (*repo_verify_report_fn)(const char *kind, const char *name, const 
 int repo_verify(repo *r, const repo_id *backup, repo_verify_report_fn report, void *userdata,
                 uint64_t *ret_objects_checked);
 
+/* ---- repairing ---- */
+
+/* Rebuild the index from the packs themselves (each pack's header describes
+ * its blobs): every intact blob of every pack is indexed anew, the new index
+ * is written (durably), then the old index files are removed.  Damaged blobs
+ * are reported and left out.  Never removes or rewrites a pack.  Needs
+ * REPO_LOCK_EXCLUSIVE.  Returns 0, or REPO_E_CORRUPT when damage was found
+ * (the index is rebuilt all the same). */
+int repo_rebuild_index(repo *r, repo_verify_report_fn report, void *userdata, uint64_t *ret_packs,
+                       uint64_t *ret_blobs);
+
 /* ---- parsers exposed for the fuzz targets ---- */
 
 /* Parse a pack's trailing header (plaintext form). */

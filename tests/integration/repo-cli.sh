@@ -198,6 +198,12 @@ expect_rc 6 "$B" verify --repo plain --json
 [ "$(jget 'd["ok"]' <out.txt)" = False ] || fail "verify --json ok"
 grep -q "index $(basename "$INDEX")" err.txt || fail "verify should name the index: $(cat err.txt)"
 expect_rc 6 "$B" restore-files --repo plain "$ID" --to damaged2
+# the index is rebuilt from the packs, and everything is readable again
+expect_rc 0 "$B" rebuild-index --repo plain --json
+[ "$(jget 'd["ok"]' <out.txt)" = True ] || fail "rebuild-index: $(cat out.txt)"
+expect_rc 0 "$B" verify --repo plain
+expect_rc 0 "$B" restore-files --repo plain "$ID" --to repaired
+cmp repaired/"$SRCREL"/db/DB1.edb src/db/DB1.edb || fail "restore after rebuild-index differs"
 # -- symbolic links are stored and restored as links, never followed
 mkdir -p ltree && echo data >ltree/target && ln -s target ltree/rel && ln -s /etc ltree/abs
 expect_rc 0 "$B" backup-dir --repo plain --json ltree

@@ -496,6 +496,33 @@ static int cmd_restore_files(const opts *o) {
         return 0;
 }
 
+static int cmd_rebuild_index(const opts *o) {
+        _cleanup_(repo_closep) repo *r = NULL;
+        verify_out v = {.json = o->json};
+        uint64_t packs = 0, blobs = 0;
+        int k;
+
+        if ((k = open_repo(o, REPO_LOCK_EXCLUSIVE, &r)) != 0)
+                return k;
+        v.problems = json_array();
+        k = repo_rebuild_index(r, verify_report, &v, &packs, &blobs);
+        if (k < 0 && k != REPO_E_CORRUPT) {
+                json_decref(v.problems);
+                return fail(k);
+        }
+        if (o->json)
+                print_json(json_pack("{s:b, s:I, s:I, s:O}", "ok", k == 0, "packs", (json_int_t) packs, "blobs",
+                                     (json_int_t) blobs, "problems", v.problems));
+        else if (!o->quiet)
+                printf("index rebuilt from %llu packs: %llu blobs\n", (unsigned long long) packs,
+                       (unsigned long long) blobs);
+        if (k == REPO_E_CORRUPT)
+                fprintf(stderr, "%s: repository %s: %zu damaged object(s) left out of the index\n", prog, o->repo,
+                        v.n);
+        json_decref(v.problems);
+        return k == 0 ? EXIT_OK : EXIT_CORRUPT;
+}
+
 static int cmd_later(const opts *o) {
         fprintf(stderr, "%s: this command needs lvssd integration, which is not built yet; use backup-dir / "
                         "restore-files for repository-only backups\n", prog);
@@ -531,6 +558,9 @@ static const command commands[] = {
          "with --chain, the state the backup stands for (its full and incrementals, or full and\n"
          "differential, merged; files deleted since left out).  Manifest paths that would escape\n"
          "DIR are refused."},
+        {"rebuild-index", cmd_rebuild_index, "rebuild-index --repo DIR [--json]",
+         "Rebuild the index from the pack files (after index damage); packs are never changed.\n"
+         "Exit 6 when damaged blobs had to be left out."},
         /* create and restore parse their own options (create.c, restore.c). */
         {"create", cmd_later,
          "create --repo DIR [--type full|copy|incremental|differential] [--component PATH]... [--json]",

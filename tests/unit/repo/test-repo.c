@@ -594,6 +594,52 @@ static void test_path_traversal(void **state) {
         repo_close(r);
 }
 
+/* The index can be rebuilt from the packs after it was damaged or lost. */
+static void test_rebuild_index(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        repo_record *rec = NULL;
+        repo_id id;
+        uint64_t packs = 0, blobs = 0;
+
+        assert_int_equal(repo_init(f->repo, "pw", &enc_opts), 0);
+        assert_int_equal(repo_open(f->repo, "pw", REPO_LOCK_EXCLUSIVE, &r), 0);
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id, NULL);
+        r = repo_close(r);
+
+        /* damage the index: verify and restore fail */
+        char *index = find_first_file(f->repo, "index");
+        flip_bit(index, 8 * 40 + 2);
+        assert_int_equal(repo_open(f->repo, "pw", REPO_LOCK_SHARED, &r), 0);
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), REPO_E_CORRUPT);
+        assert_int_equal(repo_rebuild_index(r, NULL, NULL, NULL, NULL), -EINVAL);   /* needs the exclusive lock */
+        r = repo_close(r);
+
+        /* rebuild: clean again, and the damaged index file is gone */
+        assert_int_equal(repo_open(f->repo, "pw", REPO_LOCK_EXCLUSIVE, &r), 0);
+        assert_int_equal(repo_rebuild_index(r, NULL, NULL, &packs, &blobs), 0);
+        assert_true(packs >= 1);
+        assert_true(blobs >= 4);
+        assert_int_equal(access(index, F_OK), -1);
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_int_equal(repo_restore_to_dir(r, rec, f->out, NULL, NULL), 0);
+        assert_restored(f);
+        rec = repo_record_free(rec);
+        r = repo_close(r);
+
+        /* every index file lost: rebuilt from the packs alone */
+        char cmd[900];
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/index/*", f->repo);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(repo_open(f->repo, "pw", REPO_LOCK_EXCLUSIVE, &r), 0);
+        assert_int_equal(repo_verify(r, &id, NULL, NULL, NULL), REPO_E_CORRUPT);
+        assert_int_equal(repo_rebuild_index(r, NULL, NULL, NULL, NULL), 0);
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
+        r = repo_close(r);
+        free(index);
+}
+
 /* Symbolic links are stored as links (never followed), restored as links,
  * and cannot be used to make restore write outside its target. */
 static void test_symlinks(void **state) {
@@ -732,6 +778,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corruption_encrypted, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_path_traversal, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_symlinks, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_rebuild_index, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_backup_cleanup, fx_setup, fx_teardown),
         };
         if (sodium_init() < 0)
