@@ -52,30 +52,13 @@ static int on_writer_gone(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
-static int str_field(json_t *o, const char *key, bool required, const char **ret, sd_bus_error *error) {
-        json_t *v = json_object_get(o, key);
-
-        *ret = NULL;
-        if (!v || json_is_null(v)) {
-                if (required)
-                        return bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT, "writer identity: \"%s\" missing", key);
-                return 0;
-        }
-        if (!json_is_string(v) || json_string_length(v) > 1024 || strlen(json_string_value(v)) != json_string_length(v))
-                return bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT,
-                                     "writer identity: \"%s\" is not a string of at most 1024 bytes", key);
-        *ret = json_string_value(v);
-        return 0;
-}
-
 int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, uint32_t flags,
                     uid_t uid, Writer **ret, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(msg);
-        const char *class_id, *name, *iname, *usage, *source, *level;
+        _cleanup_(lvss_doc_identity_clear) lvss_doc_identity id = {};
         _cleanup_free_ Writer *w = NULL;
-        json_t *root, *ft;
-        json_error_t err;
-        int r, v;
+        char why[LVSS_DOC_WHY_MAX];
+        int r;
 
         if (!sender)
                 return bus_error_set(error, -EINVAL, "writer registration without a sender");
@@ -84,65 +67,25 @@ int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, 
                                      "writer on connection %s is already subscribed", sender);
         if (m->n_writers >= MAX_WRITERS)
                 return bus_error_set(error, -E2BIG, "too many writers (at most %d)", MAX_WRITERS);
-        if (strlen(identity_json) > 64 * 1024)
-                return bus_error_set(error, LVSS_E_CORRUPT_XML_DOCUMENT, "writer identity larger than 64 KiB");
-        root = json_loads(identity_json, JSON_REJECT_DUPLICATES, &err);
-        if (!json_is_object(root)) {
-                json_decref(root);
-                return bus_error_set(error, LVSS_E_CORRUPT_XML_DOCUMENT, "writer identity is not a JSON object: %s",
-                                     err.text);
-        }
+        r = lvss_doc_identity_parse(identity_json, &id, why);
+        if (r < 0)
+                return bus_error_set(error, r, "RegisterWriter: %s", why);
         w = calloc(1, sizeof(*w));
-        if (!w) {
-                json_decref(root);
+        if (!w)
                 return bus_error_set(error, -ENOMEM, "out of memory");
-        }
         w->m = m;
         w->uid = uid;
         w->subscribe_flags = flags;
         w->state = LVSS_WRITER_STATE_STABLE;
-        if ((r = str_field(root, "writerId", true, &class_id, error)) < 0 ||
-            (r = str_field(root, "friendlyName", true, &name, error)) < 0 ||
-            (r = str_field(root, "instanceName", false, &iname, error)) < 0 ||
-            (r = str_field(root, "usage", false, &usage, error)) < 0 ||
-            (r = str_field(root, "dataSource", false, &source, error)) < 0 ||
-            (r = str_field(root, "level", false, &level, error)) < 0)
-                goto out;
-        if (!lvss_doc_is_uuid(class_id)) {
-                r = bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT, "writer identity: writerId '%.64s' is not a UUID",
-                                  class_id);
-                goto out;
-        }
-        if (!*name) {
-                r = bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT, "writer identity: empty friendlyName");
-                goto out;
-        }
-        strcpy(w->class_id, class_id);
-        w->usage = LVSS_UT_UNDEFINED;
-        if (usage && (v = lvss_usage_type_from_string(usage)) >= 0)
-                w->usage = (lvss_usage_type) v;
-        w->source = LVSS_ST_UNDEFINED;
-        if (source && (v = lvss_source_type_from_string(source)) >= 0)
-                w->source = (lvss_source_type) v;
-        w->level = LVSS_APP_FRONT_END;
-        if (level && lvss_application_level_from_string(level, &w->level) < 0) {
-                r = bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT, "writer identity: unknown level '%.64s'", level);
-                goto out;
-        }
-        w->freeze_timeout_ms = 60000;
-        ft = json_object_get(root, "freezeTimeout");
-        if (ft) {
-                if (!json_is_integer(ft) || json_integer_value(ft) < 1 || json_integer_value(ft) > 3600000) {
-                        r = bus_error_set(error, LVSS_E_INVALID_XML_DOCUMENT,
-                                          "writer identity: freezeTimeout must be 1..3600000 ms");
-                        goto out;
-                }
-                w->freeze_timeout_ms = (uint32_t) json_integer_value(ft);
-        }
-        w->name = strdup(name);
-        w->instance_name = strdup(iname ? iname : "");
+        memcpy(w->class_id, id.class_id, LVSS_ID_MAX);
+        w->usage = id.usage;
+        w->source = id.source;
+        w->level = id.level;
+        w->freeze_timeout_ms = id.freeze_timeout_ms;
+        w->name = TAKE_PTR(id.name);
+        w->instance_name = TAKE_PTR(id.instance_name);
         w->unique_name = strdup(sender);
-        if (!w->name || !w->instance_name || !w->unique_name || lvss_doc_new_uuid(w->instance_id) < 0) {
+        if (!w->unique_name || lvss_doc_new_uuid(w->instance_id) < 0) {
                 r = bus_error_set(error, -ENOMEM, "out of memory");
                 goto out;
         }
@@ -168,7 +111,6 @@ out:
                 free(w->instance_name);
                 free(w->unique_name);
         }
-        json_decref(root);
         return r;
 }
 

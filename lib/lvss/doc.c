@@ -296,6 +296,68 @@ int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec
         return 0;
 }
 
+/* --------------------------------------------------------------- identity */
+
+void lvss_doc_identity_clear(lvss_doc_identity *id) {
+        free(id->name);
+        free(id->instance_name);
+        *id = (lvss_doc_identity) {};
+}
+
+int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, char why[LVSS_DOC_WHY_MAX]) {
+        lvss_doc_identity id = { .level = LVSS_APP_FRONT_END, .freeze_timeout_ms = 60000 };
+        _cleanup_free_ char *class_id = NULL, *level = NULL;
+        json_error_t err;
+        json_t *root;
+        int r, v;
+
+        why[0] = 0;
+        if (!json || strnlen(json, LVSS_DOC_IDENTITY_MAX_BYTES + 1) > LVSS_DOC_IDENTITY_MAX_BYTES) {
+                snprintf(why, LVSS_DOC_WHY_MAX, "writer identity missing or larger than %u bytes",
+                         LVSS_DOC_IDENTITY_MAX_BYTES);
+                return LVSS_E_CORRUPT_XML_DOCUMENT;
+        }
+        root = json_loads(json, JSON_REJECT_DUPLICATES, &err);
+        if (!json_is_object(root)) {
+                json_decref(root);
+                snprintf(why, LVSS_DOC_WHY_MAX, "writer identity is not a JSON object: %s", err.text);
+                return LVSS_E_CORRUPT_XML_DOCUMENT;
+        }
+        if ((r = get_uuid(root, "writerId", true, &class_id, why, "writer identity")) < 0 ||
+            (r = get_str(root, "friendlyName", true, &id.name, why, "writer identity")) < 0 ||
+            (r = get_str0(root, "instanceName", &id.instance_name, why, "writer identity")) < 0 ||
+            (r = get_str(root, "level", false, &level, why, "writer identity")) < 0)
+                goto out;
+        if (!id.name[0] || strlen(id.name) > 1024 || strlen(id.instance_name) > 1024) {
+                r = invalid(why, "writer identity: \"friendlyName\" must be 1..1024 bytes, \"instanceName\" at most 1024");
+                goto out;
+        }
+        memcpy(id.class_id, class_id, LVSS_ID_MAX);
+        if ((r = get_enum(root, "usage", 0, lvss_usage_type_from_string, &v, why, "writer identity")) < 0)
+                goto out;
+        id.usage = (lvss_usage_type) v;
+        if ((r = get_enum(root, "dataSource", 0, lvss_source_type_from_string, &v, why, "writer identity")) < 0)
+                goto out;
+        id.source = (lvss_source_type) v;
+        if (level && lvss_application_level_from_string(level, &id.level) < 0) {
+                r = invalid(why, "writer identity: unknown level '%.64s'", level);
+                goto out;
+        }
+        if ((r = get_u32(root, "freezeTimeout", 60000, &id.freeze_timeout_ms, why, "writer identity")) < 0)
+                goto out;
+        if (id.freeze_timeout_ms < 1 || id.freeze_timeout_ms > 3600000) {
+                r = invalid(why, "writer identity: \"freezeTimeout\" must be 1..3600000 ms");
+                goto out;
+        }
+        *ret = id;
+        id = (lvss_doc_identity) {};
+        r = 0;
+out:
+        lvss_doc_identity_clear(&id);
+        json_decref(root);
+        return r;
+}
+
 /* ------------------------------------------------------------------ WMD */
 
 struct lvss_writer_metadata *lvss_doc_wm_new(void) {

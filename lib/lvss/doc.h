@@ -158,6 +158,19 @@ int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, c
 int lvss_doc_component_add_diffed(struct lvss_component *c, const char *path, const char *filespec,
                                   bool recursive, uint64_t last_modify_usec);
 
+/* ---- writer identity (RegisterWriter): the IDENTIFICATION fields, 64 KiB max */
+#define LVSS_DOC_IDENTITY_MAX_BYTES (64u * 1024u)
+typedef struct lvss_doc_identity {
+        char class_id[LVSS_ID_MAX];
+        char *name, *instance_name;
+        lvss_usage_type usage;
+        lvss_source_type source;
+        lvss_application_level level;
+        uint32_t freeze_timeout_ms;
+} lvss_doc_identity;
+int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, char why[LVSS_DOC_WHY_MAX]);
+void lvss_doc_identity_clear(lvss_doc_identity *id);
+
 /* ---- WMD */
 int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec, bool recursive,
                        const char *alternate, uint32_t mask);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target for the document parser of lvss (lib/lvss/doc.c): every
- * input is tried as a writer metadata document and as a backup components
- * document; whatever parses must serialize and parse again to the same
+ * input is tried as a writer metadata document, a writer identity and a
+ * backup components document; whatever parses must serialize and parse again to the same
  * text (round trip), and a parsed BCD must survive a writer-edit merge.
  */
 #include <stddef.h>
@@ -44,6 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(b);
                 lvss_doc_wm_free(wm);
                 lvss_doc_wm_free(wm2);
+        }
+        {
+                lvss_doc_identity id;
+                if (lvss_doc_identity_parse(text, &id, why) == 0) {
+                        if (!lvss_doc_is_uuid(id.class_id) || !id.name || !id.name[0] || !id.instance_name)
+                                abort();
+                        lvss_doc_identity_clear(&id);
+                }
         }
         if (lvss_doc_bcd_parse(text, &bcd, why) == 0) {
                 a = dump(lvss_doc_bcd_to_json(bcd));

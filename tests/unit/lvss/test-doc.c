@@ -326,6 +326,26 @@ static void test_api_without_daemon(void **state) {
         lvss_writer_free(w);
 }
 
+static void test_identity(void **state) {
+        char why[LVSS_DOC_WHY_MAX];
+        lvss_doc_identity id;
+
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"W\",\"level\":\"system\","
+                                                 "\"freezeTimeout\":1000}", &id, why), 0);
+        assert_string_equal(id.class_id, CLASS);
+        assert_int_equal(id.level, LVSS_APP_SYSTEM);
+        assert_int_equal(id.freeze_timeout_ms, 1000);
+        assert_string_equal(id.instance_name, "");
+        lvss_doc_identity_clear(&id);
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"x\",\"friendlyName\":\"W\"}", &id, why),
+                         LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"\"}", &id, why),
+                         LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"W\",\"level\":\"top\"}",
+                                                 &id, why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_identity_parse("[1]", &id, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_wmd_parse_and_roundtrip),
@@ -337,6 +357,7 @@ int main(void) {
                 cmocka_unit_test(test_wrong_thread),
                 cmocka_unit_test(test_metadata_builder),
                 cmocka_unit_test(test_api_without_daemon),
+                cmocka_unit_test(test_identity),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
