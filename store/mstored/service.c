@@ -802,12 +802,12 @@ static void sg_reopen(service *s, size_t g) {
         }
         pthread_rwlock_wrlock(&rt->lock);
         struct defs_sg *d = &s->defs->sgs[g];
-        mstore_sg_info info;
         rt->last_reopen = now;
-        if (rt->sg && mstore_sg_get_info(rt->sg, &info) >= 0 && (info.failed || info.read_only)) {
+        /* need_reopen is only set after the engine reported a sticky
+         * failure (or when such a reopen could not open the group). */
+        if (rt->sg) {
                 event_log(MSTORED_MID_RECOVERY, LOG_WARNING, d->name, NULL,
-                          "storage group '%s' %s (%s): reopening it", d->name, info.failed ? "failed" : "is read-only",
-                          mstore_sg_last_error(rt->sg));
+                          "storage group '%s' failed (%s): reopening it", d->name, mstore_sg_last_error(rt->sg));
                 (void) mstore_sg_close(rt->sg);
                 rt->sg = NULL;
                 memset(rt->db, 0, sizeof(rt->db));
@@ -891,7 +891,8 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, s->defs->sgs[g].name, NULL,
                                   "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name, eng_err(r));
                         mstore_sg_info info;
-                        if (mstore_sg_get_info(s->rt[g].sg, &info) >= 0 && (info.failed || info.read_only)) {
+                        if (r == MSTORE_E_FAILED || r == MSTORE_E_READ_ONLY ||
+                            (mstore_sg_get_info(s->rt[g].sg, &info) >= 0 && (info.failed || info.read_only))) {
                                 atomic_store(&s->rt[g].need_reopen, true);
                                 reopen[g] = true;
                         }
