@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mstore/mstore.h: libmstore, the storage-group engine of the lvss mail store
- * (the ESE counterpart).  See docs/design/storage.md for formats and rules.
+ * (the ESE counterpart).  See docs/design/store.md for formats and rules.
  *
  * Objects
  *   mstore_sg      a storage group: one log stream (E00.log, E00XXXXXXXX.log,

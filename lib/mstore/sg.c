@@ -3,7 +3,7 @@
  * sg.c: storage groups: open (with soft recovery), close, checkpoint,
  * database create/attach/detach.
  *
- * Checkpoint rule (C1-C4, see docs/design/storage.md):
+ * Checkpoint rule (C1-C4, see docs/design/store.md):
  *  C1 Under commit_lock: note the log tail T and take copies of every dirty
  *     page (all changes before T, none after).
  *  C2 Make the log durable up to T before writing any page (WAL).

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/core/macro.h"
 #include "mstore/mstore.h"
 
 #define EXIT_USAGE 2
@@ -302,7 +303,7 @@ int main(int argc, char **argv) {
                 {},
         };
         const char *base = "E00", *log_dir = NULL, *restore_logs = NULL, *live_logs = NULL;
-        char **dbs = calloc((size_t) argc + 1, sizeof *dbs);
+        _cleanup_free_ char **dbs = calloc((size_t) argc + 1, sizeof *dbs);
         int ndbs = 0, c;
         if (!dbs)
                 return 1;
@@ -329,7 +330,7 @@ int main(int argc, char **argv) {
         }
         const char *cmd = argv[optind++];
         /* options may also follow the command and its arguments */
-        char **args = calloc((size_t) argc + 1, sizeof *args);
+        _cleanup_free_ char **args = calloc((size_t) argc + 1, sizeof *args);
         int nargs = 0;
         if (!args)
                 return 1;
@@ -371,7 +372,5 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 rc = EXIT_USAGE;
         }
-        free(args);
-        free(dbs);
         return rc;
 }
