@@ -186,6 +186,7 @@ struct Manager {
         AccessRule *rules;
         size_t n_rules;
         uint64_t set_timeout_usec;      /* StartSnapshotSet -> DoSnapshotSet limit; 0 = none */
+        bool test_kill_in_prepare;      /* LVSSD_TEST_KILL_AT=prepare: crash tests only */
 };
 
 /* auth.c */

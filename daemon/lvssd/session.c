@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,26 +514,40 @@ static void prepare_snapshots(Session *s) {
         char why[LVSS_PROVIDER_WHY_MAX];
         bool any = false;
 
+        /* Recorded durably *before* any provider prepares: a provider may
+         * leave files behind from prepare on (the reflink pre-clone), and a
+         * crash from here on must leave an entry that the next start aborts.
+         * The entries have no priv yet; both providers derive it from the
+         * volume when aborting such an entry. */
+        for (Snap *x = s->m->snaps; x; x = x->next)
+                if (x->session == s && x->state == SNAP_ADDED) {
+                        x->state = SNAP_PREPARED;
+                        any = true;
+                }
+        if (any && registry_save(s->m, true) < 0) {
+                fail_set(s, -EIO, "cannot write the snapshot registry in '%s'", s->m->state_dir);
+                return;
+        }
         for (Snap *x = s->m->snaps; x; x = x->next) {
                 int r;
-                if (x->session != s || x->state != SNAP_ADDED)
+                /* Marked above and not yet prepared (a provider's prepare
+                 * always fills priv). */
+                if (x->session != s || x->state != SNAP_PREPARED || x->ps.priv[0])
                         continue;
                 why[0] = 0;
                 r = x->prov->prepare(&x->ps, why);
+                if (s->m->test_kill_in_prepare)
+                        (void) raise(SIGKILL);
                 if (r < 0) {
                         fail_set(s, provider_code(r), "snapshot of '%s' (%s): prepare failed: %s", x->ps.original,
                                  x->prov->name, why[0] ? why : strerror(r > -4096 ? -r : EIO));
                         return;
                 }
-                x->state = SNAP_PREPARED;
-                any = true;
         }
-        /* Written before anything is committed: a crash from here on leaves
-         * an entry that the next start cleans up. */
-        if (any && registry_save(s->m, true) < 0) {
-                fail_set(s, -EIO, "cannot write the snapshot registry in '%s'", s->m->state_dir);
-                return;
-        }
+        /* Now with each provider's priv; need not be durable: the older file
+         * (no priv) makes the next start abort the same snapshots. */
+        if (any)
+                (void) registry_save(s->m, false);
         /* Flush once before the writers freeze, so that the pre-commit
          * inside the window (VSS order: after Freeze) finds little dirty
          * data and the window stays short. */
