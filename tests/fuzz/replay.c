@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Corpus replayer: runs LLVMFuzzerTestOneInput on every file of the
- * directories (or files) named on the command line, so the fuzz corpus runs
- * as an ordinary test without libFuzzer.
+ * Corpus replayer, shared by every fuzz target: runs LLVMFuzzerTestOneInput
+ * on every file of the directories (or files) named on the command line, so
+ * the fuzz corpus runs as an ordinary test without libFuzzer.  Each input is
+ * copied into a buffer of exactly its size, so ASan catches a parser that
+ * reads one byte past its input.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -11,20 +13,38 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define REPLAY_MAX_INPUT (16u << 20)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *fn) {
+        struct stat st;
         FILE *f = fopen(fn, "rb");
-        static uint8_t buf[4 << 20];
+        uint8_t *buf;
         size_t n;
 
-        if (!f) {
+        if (!f || fstat(fileno(f), &st) < 0) {
                 fprintf(stderr, "replay: %s: cannot open\n", fn);
+                if (f)
+                        fclose(f);
                 return -1;
         }
-        n = fread(buf, 1, sizeof buf, f);
+        if (st.st_size < 0 || (uint64_t) st.st_size > REPLAY_MAX_INPUT) {
+                fprintf(stderr, "replay: %s: larger than %u bytes\n", fn, REPLAY_MAX_INPUT);
+                fclose(f);
+                return -1;
+        }
+        n = (size_t) st.st_size;
+        buf = malloc(n ? n : 1);
+        if (!buf || fread(buf, 1, n, f) != n) {
+                fprintf(stderr, "replay: %s: cannot read\n", fn);
+                free(buf);
+                fclose(f);
+                return -1;
+        }
         fclose(f);
         LLVMFuzzerTestOneInput(buf, n);
+        free(buf);
         return 0;
 }
 
