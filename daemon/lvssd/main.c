@@ -19,6 +19,7 @@
 #include <syslog.h>
 
 #include "daemon/lvssd/lvssd.h"
+#include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 
 static void help(void) {
@@ -36,23 +37,6 @@ static void help(void) {
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(s), 0);
-}
-
-static int mkdir_p(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = 0;
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        if (mkdir(p, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -94,7 +78,7 @@ int main(int argc, char **argv) {
         m.config_path = strdup(config);
         if (!m.state_dir || !m.config_path)
                 return 1;
-        r = mkdir_p(state_dir);
+        r = mkdir_p(state_dir, 0755, 0700);
         if (r < 0) {
                 fprintf(stderr, "lvssd: state directory '%s': %s\n", state_dir, strerror(-r));
                 return 1;

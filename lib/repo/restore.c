@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "lib/core/fs-util.h"
 #include "repo-int.h"
 
 /* Reading and decoding blobs (pread, MAC, zstd, hash) runs on a reader
@@ -390,22 +391,6 @@ static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) 
         return k;
 }
 
-static int mkdir_p(const char *dir) {
-        _cleanup_free_ char *p = strdup(dir);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = 0;
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_progress_fn progress,
                         void *userdata) {
         _cleanup_close_ int root_fd = -1;
@@ -418,7 +403,7 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
         for (size_t i = 0; i < rec->n_files; i++)
                 if (repo_path_check(rec->files[i].path) < 0)
                         return repo_error(-EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
-        k = mkdir_p(dir);
+        k = mkdir_p(dir, 0755, 0755);
         if (k < 0)
                 return repo_error(k, "%s: %s", dir, strerror(-k));
         root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

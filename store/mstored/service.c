@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "defs.h"
 #include "events.h"
@@ -101,24 +102,6 @@ static const char *eng_err(int r) {
         return m && *m ? m : mstore_strerror(r);
 }
 
-static int mkdir_p(const char *path) {
-        char buf[PATH_MAX];
-        if (strlen(path) >= sizeof(buf))
-                return -ENAMETOOLONG;
-        strcpy(buf, path);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 int service_check_not_snapshot(const char *path, char **ret_error) {
         /* A path component named .lvss-snapshots is where lvss keeps
          * snapshot copies; databases there must be restored first. */
@@ -171,7 +154,7 @@ int service_new(const struct service_options *o, service **ret, char **ret_error
                 service_free(s);
                 return -ENOMEM;
         }
-        int r = mkdir_p(s->data_dir);
+        int r = mkdir_p(s->data_dir, 0750, 0750);
         if (r < 0) {
                 errf(ret_error, r, "data directory '%s': %s", s->data_dir, strerror(-r));
                 service_free(s);
@@ -415,7 +398,7 @@ int service_sg_create(service *s, const char *name, const char *path, const char
         r = service_check_not_snapshot(s->data_dir, ret_error);
         if (r < 0)
                 goto out;
-        if ((r = mkdir_p(p)) < 0 || (r = mkdir_p(lp)) < 0) {
+        if ((r = mkdir_p(p, 0750, 0750)) < 0 || (r = mkdir_p(lp, 0750, 0750)) < 0) {
                 r = errf(ret_error, r, "storage group '%s': cannot create directory: %s", name, strerror(-r));
                 goto out;
         }

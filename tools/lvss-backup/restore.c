@@ -37,6 +37,7 @@
 
 #include <lvss/error.h>
 
+#include "fs-util.h"
 #include "macro.h"
 #include "vss.h"
 
@@ -323,22 +324,6 @@ typedef struct sink_ctx {
         size_t written;
 } sink_ctx;
 
-static int mkdir_p(const char *dir) {
-        _cleanup_free_ char *p = strdup(dir);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = 0;
-                        if (mkdir(p, 0750) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        if (mkdir(p, 0750) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static int sink_open(void *ud, const repo_file *f, void **ret) {
         sink_ctx *s = ud;
         const char *dst = plan_lookup(s->plan, f->path);
@@ -352,7 +337,7 @@ static int sink_open(void *ud, const repo_file *f, void **ret) {
         *slash = 0;
         if (strlen(name) == 0 || strlen(name) > NAME_MAX - 16)
                 return -ENAMETOOLONG;
-        int r = mkdir_p(*dir ? dir : "/");
+        int r = mkdir_p(*dir ? dir : "/", 0750, 0750);
         if (r < 0) {
                 vss_err("'%s': cannot create the directory: %s", dir, strerror(-r));
                 return r;
@@ -532,7 +517,7 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool las
                  * earlier, unfinished restore sequence do not belong here. */
                 if (first)
                         remove_staging(st);
-                int e = mkdir_p(st);
+                int e = mkdir_p(st, 0750, 0750);
                 if (e < 0)
                         vss_err("'%s': cannot create: %s", st, strerror(-e));
                 bool have = false;
@@ -647,7 +632,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                 }
         }
         if (c->to) {
-                int k = mkdir_p(c->to);
+                int k = mkdir_p(c->to, 0750, 0750);
                 char *abs = k >= 0 ? realpath(c->to, NULL) : NULL;
                 if (!abs) {
                         vss_err("--to '%s': %s", c->to, strerror(k < 0 ? -k : errno));
