@@ -271,18 +271,19 @@ static int cmd_list(int argc, char **argv) {
         return print_doc(doc, json, "shadows", keys, labels, "No shadow copies.");
 }
 
-/* ----------------------------------------------------------------- status */
-
-static int cmd_status(int argc, char **argv) {
+/* status and writer-metadata: --help, --json, fetch the document.  Returns
+ * -1 with *ret_root set when the caller is to print it as text, otherwise
+ * the exit code (help, --json printed, or an error). */
+static int fetch_doc(int argc, char **argv, const char *help, const char *what,
+                     int (*get)(lvss_admin *, char **), json_t **ret_root) {
         _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
         _cleanup_free_ char *doc = NULL;
-        _cleanup_(json_decrefp) json_t *root = NULL;
         json_error_t err;
         bool json = false;
         int r;
 
         if (want_help(argc, argv)) {
-                fputs(help_status, stdout);
+                fputs(help, stdout);
                 return 0;
         }
         if (parse_json_only(argc, argv, 1, &json) < 0)
@@ -290,16 +291,27 @@ static int cmd_status(int argc, char **argv) {
         r = admin_open(&a);
         if (r)
                 return r;
-        r = lvss_admin_status(a, &doc);
+        r = get(a, &doc);
         if (r < 0)
-                return fail(r, "status", lvss_admin_last_error(a));
+                return fail(r, what, lvss_admin_last_error(a));
         if (json)
                 return print_doc(doc, true, NULL, NULL, NULL, NULL);
-        root = json_loads(doc, 0, &err);
-        if (!root) {
+        *ret_root = json_loads(doc, 0, &err);
+        if (!*ret_root) {
                 fprintf(stderr, "%s: lvssd sent malformed JSON: %s\n", prog, err.text);
                 return 1;
         }
+        return -1;
+}
+
+/* ----------------------------------------------------------------- status */
+
+static int cmd_status(int argc, char **argv) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        int r = fetch_doc(argc, argv, help_status, "status", lvss_admin_status, &root);
+
+        if (r >= 0)
+                return r;
         fputs("Snapshot set in progress: ", stdout);
         print_value(json_object_get(root, "set_in_progress"));
         fputs("\nFrozen filesystems:       ", stdout);
@@ -443,34 +455,13 @@ static void print_metadata(const lvss_writer_metadata *wm) {
 }
 
 static int cmd_writer_metadata(int argc, char **argv) {
-        _cleanup_(lvss_admin_freep) lvss_admin *a = NULL;
-        _cleanup_free_ char *doc = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        json_error_t err;
-        bool json = false;
         size_t i;
         json_t *w;
-        int r;
+        int r = fetch_doc(argc, argv, help_wm, "writer-metadata", lvss_admin_writer_metadata, &root);
 
-        if (want_help(argc, argv)) {
-                fputs(help_wm, stdout);
-                return 0;
-        }
-        if (parse_json_only(argc, argv, 1, &json) < 0)
-                return EXIT_USAGE;
-        r = admin_open(&a);
-        if (r)
+        if (r >= 0)
                 return r;
-        r = lvss_admin_writer_metadata(a, &doc);
-        if (r < 0)
-                return fail(r, "writer-metadata", lvss_admin_last_error(a));
-        if (json)
-                return print_doc(doc, true, NULL, NULL, NULL, NULL);
-        root = json_loads(doc, 0, &err);
-        if (!root) {
-                fprintf(stderr, "%s: lvssd sent malformed JSON: %s\n", prog, err.text);
-                return 1;
-        }
         json_t *arr = json_object_get(root, "writers");
         if (!json_is_array(arr) || json_array_size(arr) == 0) {
                 puts("No writers registered.");
