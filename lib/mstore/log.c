@@ -559,6 +559,33 @@ int log_append(log_writer *w, const rec_item *items, size_t n, lgpos *ret_end) {
         return r < 0 ? (w->failed ? MSTORE_E_FAILED : r) : 0;
 }
 
+/* The flusher's turn (caller holds the lock and has set w->flushing): write
+ * and sync every pending segment with the lock dropped, then record the
+ * outcome.  Returns with the lock held and flushing cleared; the caller
+ * broadcasts.  0 or the I/O error (which also makes the log failed). */
+static int flush_pending(log_writer *w, int no_tmp) {
+        seg *s = w->segs;
+        size_t n = w->nsegs;
+        lgpos end = LGPOS(w->gen, w->off);
+        char msg[sizeof w->errmsg] = "";
+        int r;
+
+        w->segs = NULL;
+        w->nsegs = 0;
+        pthread_mutex_unlock(&w->lock);
+        r = write_segs(w, s, n, no_tmp, msg, sizeof msg);
+        segs_free(s, n);
+        pthread_mutex_lock(&w->lock);
+        w->flushing = 0;
+        if (r < 0 && !w->errmsg[0])
+                memcpy(w->errmsg, msg, sizeof msg);
+        if (r < 0)
+                w->failed = r;
+        else if (end > w->durable)
+                w->durable = end;
+        return r;
+}
+
 int log_flush(log_writer *w, lgpos upto) {
         int r;
         pthread_mutex_lock(&w->lock);
@@ -577,23 +604,7 @@ int log_flush(log_writer *w, lgpos upto) {
                         continue;
                 }
                 w->flushing = 1;
-                seg *s = w->segs;
-                size_t n = w->nsegs;
-                lgpos end = LGPOS(w->gen, w->off);
-                w->segs = NULL;
-                w->nsegs = 0;
-                pthread_mutex_unlock(&w->lock);
-                char msg[sizeof w->errmsg] = "";
-                r = write_segs(w, s, n, 0, msg, sizeof msg);
-                segs_free(s, n);
-                pthread_mutex_lock(&w->lock);
-                w->flushing = 0;
-                if (r < 0 && !w->errmsg[0])
-                        memcpy(w->errmsg, msg, sizeof msg);
-                if (r < 0)
-                        w->failed = r;
-                else if (end > w->durable)
-                        w->durable = end;
+                r = flush_pending(w, 0);
                 pthread_cond_broadcast(&w->cond);
         }
         pthread_mutex_unlock(&w->lock);
@@ -654,23 +665,8 @@ int log_freeze(log_writer *w, uint32_t *ret_last) {
                 pthread_mutex_unlock(&w->lock);
                 return MSTORE_E_FAILED;
         }
-        seg *s = w->segs;
-        size_t n = w->nsegs;
-        lgpos end = LGPOS(w->gen, w->off);
-        w->segs = NULL;
-        w->nsegs = 0;
-        pthread_mutex_unlock(&w->lock);
-        char msg[sizeof w->errmsg] = "";
-        r = write_segs(w, s, n, 1, msg, sizeof msg);
-        segs_free(s, n);
-        pthread_mutex_lock(&w->lock);
-        w->flushing = 0;
-        if (r < 0 && !w->errmsg[0])
-                memcpy(w->errmsg, msg, sizeof msg);
-        if (r < 0)
-                w->failed = r;
-        else {
-                w->durable = end;
+        r = flush_pending(w, 1);
+        if (r >= 0) {
                 w->frozen = 1;
                 *ret_last = last;
         }
