@@ -72,8 +72,8 @@ int main(int argc, char **argv) {
         }
         m.set_timeout_usec = DEFAULT_SET_TIMEOUT_USEC;
         m.state_dir = strdup(state_dir);
-        /* Crash tests kill lvssd between a provider's prepare and the
-         * registry write that records what it prepared. */
+        /* Crash tests kill lvssd right after a provider's prepare, when the
+         * provider may have written to the volume and nothing is committed. */
         m.test_kill_in_prepare = getenv("LVSSD_TEST_KILL_AT") && strcmp(getenv("LVSSD_TEST_KILL_AT"), "prepare") == 0;
         m.config_path = strdup(config);
         if (!m.state_dir || !m.config_path)
