@@ -2,11 +2,12 @@
 /*
  * lib/repo/backup.c: storing files as a backup.
  *
- * Files are cut into chunks (chunker.c); a chunk whose id the index already
- * knows is not stored again (deduplication across files, backups and
- * components).  New chunks are compressed (zstd, kept raw when that does not
- * shrink them), sealed and appended to the pack being filled; a full pack is
- * written as one object.  Commit writes the last pack, then one index
+ * Files are cut into chunks (chunker.c) on this thread and hashed by the
+ * packer's workers (packer.c); a chunk whose id the index already knows is
+ * not stored again (deduplication across files, backups and components).
+ * New chunks are compressed (zstd, kept raw when that does not shrink them),
+ * sealed and appended to a worker's pack; a full pack is written as one
+ * object.  Commit writes the last pack, then one index
  * document for every pack of this backup, then the record: the ordering that
  * guarantees a record never names missing data (invariants W1-W4).
  *
@@ -32,9 +33,11 @@ struct repo_backup {
         size_t cap_files;
         uint32_t first_new_pack;
         uint32_t index_mark;       /* n_packs before this backup: rollback point */
-        packer *packer;            /* compresses, seals, writes packs (its own thread) */
+        packer *packer;            /* hashes chunks; compresses, seals, writes packs (worker threads) */
         uint64_t pending;          /* new blobs submitted whose location is not known yet */
-        uint8_t *chunk_buf;
+        uint8_t *chunk_buf;        /* READ_BUF_CHUNKS * chunker.max: reads ahead of the chunker */
+        repo_file *cur;            /* the file whose chunks are being decided */
+        size_t cur_cap_blobs;
         /* incremental/differential: the base chain and its merged file view */
         repo_record **chain;
         size_t n_chain;
@@ -139,6 +142,13 @@ static int find_base(repo *r, int type, repo_id *ret) {
         return 0;
 }
 
+/* The read buffer holds this many maximal chunks, so the chunker always sees
+ * a whole maximal chunk ahead and the unconsumed tail is moved to the front
+ * once per READ_BUF_CHUNKS - 1 chunks' worth of data, not once per chunk. */
+#define READ_BUF_CHUNKS 4
+
+static int decide_chunk(void *userdata, const repo_id *id, size_t n);
+
 int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **ret) {
         _cleanup_(repo_backup_freep) repo_backup *b = NULL;
         int k;
@@ -153,7 +163,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
         clock_gettime(CLOCK_MONOTONIC, &b->start);
         b->rec = calloc(1, sizeof *b->rec);
         b->rec->type = type;
-        b->chunk_buf = malloc(r->chunker.max);
+        b->chunk_buf = malloc((size_t) READ_BUF_CHUNKS * r->chunker.max);
         if (!b->rec || !b->chunk_buf)
                 return -ENOMEM;
         if (type == REPO_BACKUP_INCREMENTAL || type == REPO_BACKUP_DIFFERENTIAL) {
@@ -205,7 +215,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 }
         }
         b->first_new_pack = b->index_mark = (uint32_t) r->index.n_packs;
-        k = repo_packer_new(r, &b->packer);
+        k = repo_packer_new(r, decide_chunk, b, &b->packer);
         if (k < 0)
                 return k;
         *ret = TAKE_PTR(b);
@@ -311,23 +321,37 @@ static int apply_results(repo_backup *b) {
         return 0;
 }
 
-static int store_chunk(repo_backup *b, const uint8_t *data, size_t n, repo_id *ret_id) {
+/* The packer hands every chunk of the current file back hashed, in order:
+ * its id joins the file's blob list; a blob the index knows is not stored
+ * again, a new one is entered at once (so a later copy in this backup is
+ * deduplicated) and the packer stores it. */
+static int decide_chunk(void *userdata, const repo_id *id, size_t n) {
+        repo_backup *b = userdata;
+        repo_file *f = b->cur;
         int k;
 
-        repo_hash_blob(b->r, data, n, ret_id);
-        if (repo_index_find(&b->r->index, ret_id)) {
+        if (!f)
+                return repo_error(-EIO, "internal error: a chunk outside any file");
+        if (f->n_blobs == b->cur_cap_blobs) {
+                size_t nc = b->cur_cap_blobs ? b->cur_cap_blobs * 2 : 8;
+                repo_id *nb = reallocarray(f->blobs, nc, sizeof *nb);
+                if (!nb)
+                        return -ENOMEM;
+                f->blobs = nb;
+                b->cur_cap_blobs = nc;
+        }
+        f->blobs[f->n_blobs++] = *id;
+        f->size += n;
+        if (repo_index_find(&b->r->index, id)) {
                 b->stats.blobs_known++;
                 return 0;
         }
-        k = repo_index_add(&b->r->index, ret_id, PENDING_PACK, 0, 0, (uint32_t) n, 0);
-        if (k < 0)
-                return k;
-        k = repo_packer_submit(b->packer, ret_id, data, n);
+        k = repo_index_add(&b->r->index, id, PENDING_PACK, 0, 0, (uint32_t) n, 0);
         if (k < 0)
                 return k;
         b->pending++;
         b->stats.blobs_new++;
-        return apply_results(b);
+        return 1;
 }
 
 static int add_file_entry(repo_backup *b, repo_file *f) {
@@ -385,8 +409,9 @@ static int reuse_entry(repo_backup *b, const repo_file *old, const struct stat *
 
 int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
         const repo_chunker_params *p = &b->r->chunker;
+        const size_t cap = (size_t) READ_BUF_CHUNKS * p->max;
         repo_file f = {};
-        size_t filled = 0, cap_blobs = 0;
+        size_t start = 0, filled = 0;
         bool eof = false;
         int k;
 
@@ -417,9 +442,19 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
         f.ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
         f.ino = (uint64_t) st->st_ino;
+        b->cur = &f;
+        b->cur_cap_blobs = 0;
         for (;;) {
-                while (!eof && filled < p->max) {
-                        ssize_t got = read(fd, b->chunk_buf + filled, p->max - filled);
+                /* Cut points depend on the next chunker.max bytes only: refill
+                 * when fewer are buffered (the cut of the file's tail is the
+                 * same whatever the buffer size). */
+                if (!eof && filled - start < p->max) {
+                        memmove(b->chunk_buf, b->chunk_buf + start, filled - start);
+                        filled -= start;
+                        start = 0;
+                }
+                while (!eof && filled < cap) {
+                        ssize_t got = read(fd, b->chunk_buf + filled, cap - filled);
                         if (got < 0 && errno == EINTR)
                                 continue;
                         if (got < 0) {
@@ -431,29 +466,24 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                         filled += (size_t) got;
                         b->stats.bytes_read += (uint64_t) got;
                 }
-                if (filled == 0)
+                if (filled == start)
                         break;
-                size_t cut = repo_chunker_cut(p, b->chunk_buf, filled);
-                if (f.n_blobs == cap_blobs) {
-                        size_t nc = cap_blobs ? cap_blobs * 2 : 8;
-                        repo_id *nb = reallocarray(f.blobs, nc, sizeof *nb);
-                        if (!nb) {
-                                k = -ENOMEM;
-                                goto fail;
-                        }
-                        f.blobs = nb;
-                        cap_blobs = nc;
-                }
-                k = store_chunk(b, b->chunk_buf, cut, &f.blobs[f.n_blobs]);
+                size_t cut = repo_chunker_cut(p, b->chunk_buf + start, filled - start);
+                k = repo_packer_put(b->packer, b->chunk_buf + start, cut);
                 if (k < 0)
                         goto fail;
-                f.n_blobs++;
-                f.size += cut;
-                memmove(b->chunk_buf, b->chunk_buf + cut, filled - cut);
-                filled -= cut;
+                start += cut;
+                k = apply_results(b);
+                if (k < 0)
+                        goto fail;
                 if (b->progress)
                         b->progress(&b->stats, path, b->progress_userdata);
         }
+        /* Every chunk of the file decided: its blob list is complete. */
+        k = repo_packer_sync(b->packer);
+        b->cur = NULL;
+        if (k < 0)
+                goto fail_synced;
         repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
         if (b->ref && b->track_changes && b->read_all && b->omit_unchanged) {
                 const repo_file *old = ref_find(b, path);
@@ -471,6 +501,10 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         b->stats.files++;
         return 0;
 fail:
+        /* The chunks already put still reach decide, which appends to f. */
+        (void) repo_packer_sync(b->packer);
+        b->cur = NULL;
+fail_synced:
         free(f.path);
         free(f.blobs);
         return k;
