@@ -675,6 +675,20 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
         return k;
 }
 
+size_t repo_backup_file_count(const repo_backup *b) {
+        return b->rec->n_files;
+}
+
+void repo_backup_drop_files(repo_backup *b, size_t mark) {
+        while (b->rec->n_files > mark) {
+                repo_file *f = &b->rec->files[--b->rec->n_files];
+                free(f->path);
+                free(f->symlink);
+                free(f->blobs);
+                b->stats.files--;
+        }
+}
+
 static int file_cmp(const void *a, const void *b) {
         return strcmp(((const repo_file *) a)->path, ((const repo_file *) b)->path);
 }

@@ -211,6 +211,13 @@ int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target
 /* Walk SRC (a file or directory) and store every regular file and symlink under
  * manifest prefix `prefix` (NULL = SRC's absolute path without the leading '/'). */
 int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix);
+/* The number of files in the manifest so far: a mark for repo_backup_drop_files. */
+size_t repo_backup_file_count(const repo_backup *b);
+/* Take the files added since mark out of the manifest again (for a caller
+ * that learns after storing them that they must not be part of this backup,
+ * with change tracking off).  Their blobs stay stored: deduplicated against
+ * like any stored blob, named by no record. */
+void repo_backup_drop_files(repo_backup *b, size_t mark);
 /* Flush packs, write the index, then the record (in that order, each fsynced). */
 int repo_backup_commit(repo_backup *b, repo_id *ret_id);
 const repo_stats *repo_backup_stats(const repo_backup *b);

@@ -42,4 +42,31 @@ $LB create --repo "$REPO" --type copy --quiet || fail "copy backup after the rep
 grep -q "logs truncated" "$FX_DIR/mstored.log" && fail "a copy backup truncated logs"
 for f in $logs_after; do [ -e "$f" ] || fail "log $f gone after a copy backup"; done
 $LB create --repo "$REPO" --type incremental 2>/dev/null && fail "an incremental based on a copy was accepted"
+
+# Two groups, one damaged: verification runs while the files are stored, so
+# the damaged group's files are read into the repository before the check
+# fails; it must still be reported failed and be neither a component of the
+# record nor in its manifest, while the good group is stored.
+$MSTORE sg create SG2 && $MSTORE db create SG2/DB3 && $MSTORE mailbox create c@h1 --db SG2/DB3 \
+    || fail "SG2 setup"
+deliver c@h1 10
+$MSTORE db dismount SG1/DB2 || fail "dismount DB2"
+printf '\xde\xad\xbe\xef' | dd of="$SG/DB2.stm" bs=1 seek=$((size / 8192 * 4096 + 1000)) conv=notrunc status=none
+$MSTORE db mount SG1/DB2 || fail "mount DB2 with a damaged stream page"
+$LB create --repo "$REPO" --type copy --json >"$FX_DIR/two.json" 2>"$FX_DIR/two.err"
+rc=$?
+cat "$FX_DIR/two.err"
+[ $rc = 1 ] || fail "create of two groups, one damaged: exit $rc, want 1"
+grep -q "DB2.stm.*failed verification" "$FX_DIR/two.err" || fail "the damaged file is not named"
+id=$(json_get id <"$FX_DIR/two.json") || fail "no record for the good group: $(cat "$FX_DIR/two.json")"
+$LB show --repo "$REPO" "$id" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["components"] == ["Mail Store/h1/SG2"], d["components"]
+paths = [f["path"] for f in d["files"]]
+assert not [p for p in paths if "/SG1/" in p], paths
+assert [p for p in paths if p.endswith("/SG2/DB3.stm")], paths
+' || fail "the failed group is in the record"
+$LB verify --repo "$REPO" >/dev/null || fail "repository verify after a failed component"
+no_snapshots
 echo "backup-verify-fail ok"

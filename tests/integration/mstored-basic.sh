@@ -16,7 +16,8 @@ DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
 
 PORT=$((20000 + $$ % 20000))
-echo '{"admin_group": "adm", "max_storage_groups": 3}' >"$FX_DIR/mstored.conf"
+# The caller's own group administers mstored, so the test also runs without root.
+printf '{"admin_group": "%s", "max_storage_groups": 3}\n' "$(id -gn)" >"$FX_DIR/mstored.conf"
 start_mstored() {
     fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --lmtp "127.0.0.1:$PORT" \
         --server-name h1 --no-writer --config "$FX_DIR/mstored.conf"

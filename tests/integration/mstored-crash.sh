@@ -15,7 +15,10 @@ SOCK=$FX_DIR/lmtp.sock
 N=16
 
 start_mstored() {
-    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 --no-writer
+    # The caller's own group administers mstored, so the test also runs without root.
+    printf '{"admin_group": "%s"}\n' "$(id -gn)" >"$FX_DIR/mstored.json"
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 --no-writer \
+        --config "$FX_DIR/mstored.json"
     fixture_wait_name org.lvss.MailStore1 20
     for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 }

@@ -10,10 +10,10 @@
  *   newest full/incremental holding them; differential: newest full) and
  *   hand back the writers' previous stamps -> StartSnapshotSet ->
  *   AddToSnapshotSet (the directories of the selected file sets) ->
- *   PrepareForBackup -> DoSnapshotSet -> per component: verify from the
- *   snapshot (Mail Store Writer: libmstore page and log verifiers), store the
- *   files read from the snapshot only -> SetBackupSucceeded -> save the BCD
- *   -> commit the record -> BackupComplete.
+ *   PrepareForBackup -> DoSnapshotSet -> per component: store the files read
+ *   from the snapshot only while a second thread verifies them there (Mail
+ *   Store Writer: libmstore page and log verifiers) -> SetBackupSucceeded ->
+ *   save the BCD -> commit the record -> BackupComplete.
  *
  * The record is committed before BackupComplete on purpose: writers truncate
  * logs at BackupComplete, so the backup that makes truncation safe must be
@@ -25,6 +25,8 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,61 +632,154 @@ static int plan_component(create_ctx *c, size_t t, const file_filter *ff, plan_l
 
 /* --------------------------------------------------------- verification */
 
+/* Mail Store Writer components: every page of the databases and the log
+ * set, read from the snapshot through libmstore's verifiers.  The check runs
+ * on a thread of its own while the main thread stores the same files (both
+ * read the snapshot; one pass over the data instead of two one after the
+ * other); the component is reported successful only when both are done and
+ * the check passed, and a component that failed it is taken out of the
+ * manifest again (its blobs are named by no record). */
+typedef struct verify_job {
+        const char *component;
+        char **snap, **orig;       /* the .edb and .stm files */
+        size_t n_files;
+        char *log_snap[4], *log_dir[4], log_base[4][4];
+        size_t n_logs;
+        FILE *msgs;                /* what failed, printed by the main thread after the join */
+        char *msg_buf;
+        size_t msg_len;
+        atomic_bool failed, stop;
+        pthread_t thread;
+        bool started;
+} verify_job;
+
+typedef struct verify_cb_ctx {
+        FILE *out;
+        const char *file;
+} verify_cb_ctx;
+
 static void verify_cb(uint64_t n, const char *what, void *userdata) {
-        const char *file = userdata;
-        vss_err("verify '%s': %s (page/generation %llu)", file, what, (unsigned long long) n);
+        const verify_cb_ctx *v = userdata;
+        fprintf(v->out, "lvss-backup: verify '%s': %s (page/generation %llu)\n", v->file, what, (unsigned long long) n);
 }
 
-/* Mail Store Writer components: every page of the databases and the log
- * set, read from the snapshot through libmstore's verifiers. */
-static int verify_mail(create_ctx *c, size_t t, const plan_list *plan) {
+static void *verify_thread(void *arg) {
+        verify_job *j = arg;
+        for (size_t i = 0; i < j->n_files && !atomic_load(&j->stop); i++) {
+                verify_cb_ctx v = {j->msgs, j->orig[i]};
+                mstore_verify_result res = {};
+                int r = mstore_verify_file(j->snap[i], verify_cb, &v, &res);
+                if (r < 0) {
+                        fprintf(j->msgs, "lvss-backup: component '%s': '%s' failed verification: %s\n", j->component,
+                                j->orig[i], *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+                        atomic_store(&j->failed, true);
+                        return NULL;
+                }
+        }
+        for (size_t i = 0; i < j->n_logs && !atomic_load(&j->stop); i++) {
+                verify_cb_ctx v = {j->msgs, j->log_dir[i]};
+                mstore_verify_result res = {};
+                int r = mstore_verify_logs(j->log_snap[i], j->log_base[i], verify_cb, &v, &res);
+                if (r < 0) {
+                        fprintf(j->msgs, "lvss-backup: component '%s': the log set %s* in '%s' failed verification: %s\n",
+                                j->component, j->log_base[i], j->log_dir[i],
+                                *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
+                        atomic_store(&j->failed, true);
+                        return NULL;
+                }
+        }
+        return NULL;
+}
+
+static void verify_job_free(verify_job *j) {
+        for (size_t i = 0; i < j->n_files; i++) {
+                free(j->snap[i]);
+                free(j->orig[i]);
+        }
+        free(j->snap);
+        free(j->orig);
+        for (size_t i = 0; i < j->n_logs; i++) {
+                free(j->log_snap[i]);
+                free(j->log_dir[i]);
+        }
+        free(j->msg_buf);
+}
+
+/* What to check (liblvss is asked for the log directories' snapshot paths
+ * here, on the main thread), then the thread is started. */
+static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_job *j) {
+        j->component = c->sel[t].path;
+        j->msgs = open_memstream(&j->msg_buf, &j->msg_len);
+        j->snap = calloc(plan->n + 1, sizeof(char *));
+        j->orig = calloc(plan->n + 1, sizeof(char *));
+        if (!j->msgs || !j->snap || !j->orig)
+                return -ENOMEM;
         for (size_t i = 0; i < plan->n; i++) {
                 const char *s = plan->v[i].snap;
                 size_t l = strlen(s);
                 if (l < 4 || (strcmp(s + l - 4, ".edb") != 0 && strcmp(s + l - 4, ".stm") != 0))
                         continue;
-                mstore_verify_result res = {};
-                int r = mstore_verify_file(s, verify_cb, plan->v[i].orig, &res);
-                if (r < 0) {
-                        vss_err("component '%s': '%s' failed verification: %s", c->sel[t].path, plan->v[i].orig,
-                                *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
-                        return r;
+                if (!(j->snap[j->n_files] = strdup(s)) || !(j->orig[j->n_files] = strdup(plan->v[i].orig))) {
+                        free(j->snap[j->n_files]);
+                        return -ENOMEM;
                 }
+                j->n_files++;
         }
         /* The log set: the directory and base of the closed generations
          * this backup holds (checked as a whole, up to the current log). */
-        char done[4][4096];
-        size_t n_done = 0;
         for (size_t i = 0; i < plan->n; i++) {
                 const char *name = strrchr(plan->v[i].orig, '/') + 1;
                 if (!vss_mail_closed_log(name, NULL))
                         continue;
-                char dir[4096], base[4];
+                char dir[4096];
                 size_t dl = (size_t) (name - 1 - plan->v[i].orig);
                 if (dl >= sizeof(dir) - 8)
                         continue;
                 memcpy(dir, plan->v[i].orig, dl);
                 dir[dl] = 0;
-                memcpy(base, name, 3);
-                base[3] = 0;
                 bool seen_dir = false;
-                for (size_t k = 0; k < n_done; k++)
-                        seen_dir |= strcmp(done[k], dir) == 0;
-                if (seen_dir || n_done >= ELEMENTSOF(done))
+                for (size_t k = 0; k < j->n_logs; k++)
+                        seen_dir |= strcmp(j->log_dir[k], dir) == 0;
+                if (seen_dir || j->n_logs >= ELEMENTSOF(j->log_dir))
                         continue;
-                snprintf(done[n_done++], sizeof(done[0]), "%s", dir);
-                _cleanup_free_ char *sp = NULL;
-                mstore_verify_result res = {};
+                char *sp = NULL;
                 int r = lvss_backup_get_snapshot_path(c->b, dir, &sp);
-                if (r >= 0)
-                        r = mstore_verify_logs(sp, base, verify_cb, dir, &res);
                 if (r < 0) {
-                        vss_err("component '%s': the log set %s* in '%s' failed verification: %s", c->sel[t].path,
-                                base, dir, *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
-                        return r;
+                        fprintf(j->msgs, "lvss-backup: component '%s': the log set %.3s* in '%s' failed verification: %s\n",
+                                j->component, name, dir, lvss_backup_last_error(c->b));
+                        atomic_store(&j->failed, true);
+                        return 0;
                 }
+                j->log_snap[j->n_logs] = sp;
+                if (!(j->log_dir[j->n_logs] = strdup(dir))) {
+                        free(sp);
+                        return -ENOMEM;
+                }
+                memcpy(j->log_base[j->n_logs], name, 3);
+                j->log_base[j->n_logs][3] = 0;
+                j->n_logs++;
         }
+        int r = pthread_create(&j->thread, NULL, verify_thread, j);
+        if (r != 0) {
+                vss_err("cannot start the verification thread: %s", strerror(r));
+                return -r;
+        }
+        j->started = true;
         return 0;
+}
+
+/* Wait for the check and print what failed; true when it passed. */
+static bool verify_finish(verify_job *j) {
+        if (j->started)
+                pthread_join(j->thread, NULL);
+        j->started = false;
+        if (j->msgs) {
+                fclose(j->msgs);
+                j->msgs = NULL;
+                if (j->msg_len)
+                        fputs(j->msg_buf, stderr);
+        }
+        return !atomic_load(&j->failed);
 }
 
 /* ------------------------------------------------------------- storing */
@@ -772,13 +867,16 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         plan_list plan = {};
         int r = plan_component(c, t, &ff, &plan);
         json_decref(ff.list);
-        if (r >= 0 && mail && (!complete_range(s, bc ? lvss_component_get_backup_stamp(bc) : NULL, &plan) ||
-                               verify_mail(c, t, &plan) < 0)) {
+        if (r >= 0 && mail && !complete_range(s, bc ? lvss_component_get_backup_stamp(bc) : NULL, &plan)) {
                 *ret_failed = true; /* reported failed: the writer keeps its logs */
                 plan_free(&plan);
                 return 0;
         }
-        for (size_t i = 0; i < plan.n && r >= 0; i++) {
+        verify_job vj = {};
+        size_t file_mark = repo_backup_file_count(c->rb), stored_mark = c->n_stored;
+        if (r >= 0 && mail)
+                r = verify_start(c, t, &plan, &vj);
+        for (size_t i = 0; i < plan.n && r >= 0 && !atomic_load(&vj.failed); i++) {
                 if (vss_interrupted) {
                         r = -EINTR;
                         break;
@@ -801,6 +899,15 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 if (r < 0)
                         vss_err("'%s': %s", orig, repo_errmsg());
         }
+        atomic_store(&vj.stop, r < 0); /* storing failed: the check need not go on */
+        if (mail && !verify_finish(&vj) && r >= 0) {
+                /* reported failed: the writer keeps its logs, the record does not name the files */
+                repo_backup_drop_files(c->rb, file_mark);
+                while (c->n_stored > stored_mark)
+                        free(c->stored[--c->n_stored]);
+                *ret_failed = true;
+        }
+        verify_job_free(&vj);
         plan_free(&plan);
         return r;
 }

@@ -294,6 +294,45 @@ static void test_plain_roundtrip_and_dedup(void **state) {
         repo_close(r);
 }
 
+/* Files taken out of the manifest again (create drops a component that
+ * failed verification) are not in the record; their blobs stay stored. */
+static void test_drop_files(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        repo_backup *b = NULL;
+        repo_record *rec = NULL;
+        repo_id id;
+        char p[800];
+
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        repo_backup_set_track_changes(b, false);
+        snprintf(p, sizeof p, "%s/sub", f->src);
+        assert_int_equal(repo_backup_add_tree(b, p, "keep"), 0);
+        size_t mark = repo_backup_file_count(b);
+        assert_int_equal(mark, 2);
+        snprintf(p, sizeof p, "%s/big.bin", f->src);
+        assert_int_equal(repo_backup_add_tree(b, p, "dropped/big.bin"), 0);
+        assert_int_equal(repo_backup_file_count(b), 3);
+        repo_backup_drop_files(b, mark);
+        assert_int_equal(repo_backup_file_count(b), 2);
+        assert_int_equal(repo_backup_stats(b)->files, 2);
+        assert_int_equal(repo_backup_commit(b, &id), 0);
+        b = repo_backup_free(b);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_int_equal(rec->n_files, 2);
+        for (size_t i = 0; i < rec->n_files; i++)
+                assert_int_equal(strncmp(rec->files[i].path, "keep/", 5), 0);
+        repo_record_free(rec);
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
+        /* the dropped file's blobs are stored: a later backup deduplicates them */
+        repo_stats st;
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id, &st);
+        assert_int_equal(st.blobs_new, 0);
+        repo_close(r);
+}
+
 static void test_encrypted_roundtrip_and_password(void **state) {
         fx *f = *state;
         repo *r = NULL, *r2 = NULL;
@@ -772,6 +811,7 @@ int main(void) {
                 cmocka_unit_test(test_record_roundtrip),
                 cmocka_unit_test(test_path_check),
                 cmocka_unit_test_setup_teardown(test_plain_roundtrip_and_dedup, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_drop_files, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_plain, fx_setup, fx_teardown),
