@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "lib/core/array.h"
 #include "packer.h"
 
 struct repo_backup {
@@ -332,14 +333,8 @@ static int decide_chunk(void *userdata, const repo_id *id, size_t n) {
 
         if (!f)
                 return repo_error(-EIO, "internal error: a chunk outside any file");
-        if (f->n_blobs == b->cur_cap_blobs) {
-                size_t nc = b->cur_cap_blobs ? b->cur_cap_blobs * 2 : 8;
-                repo_id *nb = reallocarray(f->blobs, nc, sizeof *nb);
-                if (!nb)
-                        return -ENOMEM;
-                f->blobs = nb;
-                b->cur_cap_blobs = nc;
-        }
+        if (ARRAY_RESERVE_ONE(f->blobs, b->cur_cap_blobs, f->n_blobs, 8) < 0)
+                return -ENOMEM;
         f->blobs[f->n_blobs++] = *id;
         f->size += n;
         if (repo_index_find(&b->r->index, id)) {
@@ -357,14 +352,8 @@ static int decide_chunk(void *userdata, const repo_id *id, size_t n) {
 static int add_file_entry(repo_backup *b, repo_file *f) {
         if (b->rec->n_files >= REPO_MAX_FILES)
                 return repo_error(-E2BIG, "too many files in one backup (limit %u)", REPO_MAX_FILES);
-        if (b->rec->n_files == b->cap_files) {
-                size_t nc = b->cap_files ? b->cap_files * 2 : 256;
-                repo_file *p = reallocarray(b->rec->files, nc, sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                b->rec->files = p;
-                b->cap_files = nc;
-        }
+        if (ARRAY_RESERVE_ONE(b->rec->files, b->cap_files, b->rec->n_files, 256) < 0)
+                return -ENOMEM;
         b->rec->files[b->rec->n_files++] = *f;
         return 0;
 }

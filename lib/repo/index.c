@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "lib/core/array.h"
 #include "repo-int.h"
 
 static uint64_t slot_hash(const repo_id *id) {
@@ -104,14 +105,8 @@ int repo_index_truncate(repo_index *ix, uint32_t first_pack) {
 }
 
 int repo_index_reserve_pack(repo_index *ix, uint32_t *ret_pack) {
-        if (ix->n_packs == ix->cap_packs) {
-                size_t nc = ix->cap_packs ? ix->cap_packs * 2 : 64;
-                repo_id *p = reallocarray(ix->packs, nc, sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                ix->packs = p;
-                ix->cap_packs = nc;
-        }
+        if (ARRAY_RESERVE_ONE(ix->packs, ix->cap_packs, ix->n_packs, 64) < 0)
+                return -ENOMEM;
         if (ix->n_packs >= UINT32_MAX)
                 return -E2BIG;
         memset(&ix->packs[ix->n_packs], 0, sizeof(repo_id));

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "lib/core/array.h"
 #include "packer.h"
 
 #define PACKER_MAX_WORKERS 4
@@ -112,18 +113,9 @@ static size_t ring_pop(const size_t *ring, size_t cap, size_t *head, size_t *cou
 }
 
 static int push_result(packer *p, const packer_result *res) {
-        int k = 0;
+        int k;
         pthread_mutex_lock(&p->lock);
-        if (p->n_results == p->cap_results) {
-                size_t nc = p->cap_results ? p->cap_results * 2 : 64;
-                packer_result *a = reallocarray(p->results, nc, sizeof *a);
-                if (!a)
-                        k = -ENOMEM;
-                else {
-                        p->results = a;
-                        p->cap_results = nc;
-                }
-        }
+        k = ARRAY_RESERVE_ONE(p->results, p->cap_results, p->n_results, 64);
         if (k == 0)
                 p->results[p->n_results++] = *res;
         pthread_mutex_unlock(&p->lock);
@@ -197,14 +189,8 @@ static int append_blob(packer *p, worker *w, const slot *s, const uint8_t *seale
         k = ensure_pack(b, sl);
         if (k < 0)
                 return k;
-        if (b->n_pblobs == b->cap_pblobs) {
-                size_t nc = b->cap_pblobs ? b->cap_pblobs * 2 : 64;
-                pack_blob *a = reallocarray(b->pblobs, nc, sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                b->pblobs = a;
-                b->cap_pblobs = nc;
-        }
+        if (ARRAY_RESERVE_ONE(b->pblobs, b->cap_pblobs, b->n_pblobs, 64) < 0)
+                return -ENOMEM;
         if (!b->open) {
                 b->local_pack = p->next_pack++;
                 b->open = true;

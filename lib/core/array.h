@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Growing arrays: the "double when full" step every dynamic array repeats.
+ */
+#pragma once
+
+#include <stddef.h>
+
+/* Make room for one more element in *array (n in use, *cap allocated),
+ * doubling the allocation, FIRST elements the first time.  0, or -ENOMEM
+ * with *array and *cap unchanged. */
+int array_reserve_one(void **array, size_t *cap, size_t n, size_t elem_size, size_t first);
+
+#define ARRAY_RESERVE_ONE(array, cap, n, first) \
+        array_reserve_one((void **) &(array), &(cap), (n), sizeof *(array), (first))
