@@ -21,6 +21,7 @@
 #include "daemon/lvssd/lvssd.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
+#include "test-hook.h"
 
 static void help(void) {
         printf("Usage: lvssd [--state-dir DIR] [--config FILE]\n"
@@ -74,7 +75,7 @@ int main(int argc, char **argv) {
         m.state_dir = strdup(state_dir);
         /* Crash tests kill lvssd right after a provider's prepare, when the
          * provider may have written to the volume and nothing is committed. */
-        m.test_kill_in_prepare = getenv("LVSSD_TEST_KILL_AT") && strcmp(getenv("LVSSD_TEST_KILL_AT"), "prepare") == 0;
+        m.test_kill_in_prepare = TEST_HOOK_IS("LVSSD_TEST_KILL_AT", "prepare");
         m.config_path = strdup(config);
         if (!m.state_dir || !m.config_path)
                 return 1;

@@ -32,6 +32,7 @@
 
 #include "lib/core/array.h"
 #include "packer.h"
+#include "test-hook.h"
 
 #define PACKER_MAX_WORKERS 4
 #define PACKER_SLOTS_PER_WORKER 4
@@ -94,8 +95,7 @@ struct packer {
 /* Named crash points for the crash tests (docs/design/repository.md §8):
  * LVSS_REPO_CRASH_AT=after-pack kills the process once a pack is durable. */
 void repo_crash_point(const char *name) {
-        const char *want = getenv("LVSS_REPO_CRASH_AT");
-        if (want && strcmp(want, name) == 0)
+        if (TEST_HOOK_IS("LVSS_REPO_CRASH_AT", name))
                 raise(SIGKILL);
 }
 

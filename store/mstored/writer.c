@@ -50,6 +50,7 @@
 #include "defs.h"
 #include "events.h"
 #include "writer.h"
+#include "test-hook.h"
 
 #define MAX_GROUPS DEFS_MAX_SG_HARD
 
@@ -325,7 +326,7 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         }
         /* Test hook: hold the freeze this long (tests check that mstored
          * stays responsive while frozen).  Not for production use. */
-        const char *hold = getenv("MSTORED_TEST_FREEZE_HOLD_MS");
+        const char *hold = TEST_HOOK_ENV("MSTORED_TEST_FREEZE_HOLD_MS");
         if (hold && atoi(hold) > 0 && atoi(hold) < 15000) {
                 event_log(MSTORED_MID_FREEZE, LOG_NOTICE, NULL, NULL, "test hook: holding the freeze %d ms", atoi(hold));
                 usleep((useconds_t) atoi(hold) * 1000);

@@ -5,6 +5,7 @@
 # the next start abort both: nothing is left in .lvss-snapshots, the writer
 # was never frozen for good, and the next backup works.
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
+fixture_need_test_hooks
 lvss_setup
 fixture_xfs x 300
 xmnt=$FX_MNT

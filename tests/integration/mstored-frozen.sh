@@ -14,6 +14,7 @@ for b in "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM"; do
     [ -x "$b" ] || skip "$(basename "$b") not built"
 done
 fixture_init
+fixture_need_test_hooks
 fixture_need_root
 fixture_bus
 fixture_xfs mail 400

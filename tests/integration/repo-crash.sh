@@ -6,6 +6,7 @@
 # succeeds, cleans what was left, and restores byte for byte.
 . "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
 fixture_init
+fixture_need_test_hooks
 B=$(fx_bin tools/lvss-backup/lvss-backup)
 [ -x "$B" ] || skip "lvss-backup not built"
 command -v python3 >/dev/null || skip "python3 missing"

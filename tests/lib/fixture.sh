@@ -60,6 +60,11 @@ fixture_need_root() {
     losetup -f >/dev/null 2>&1 || skip "no free loop device"
 }
 
+# Tests that drive a test hook (lib/core/test-hook.h) skip in builds without them.
+fixture_need_test_hooks() {
+    [ "${LVSS_TEST_HOOKS:-0}" = 1 ] || skip "this build has no test hooks (-Dtest_hooks=disabled or a release build)"
+}
+
 fixture_need_fs() {
     local fs=$1
     grep -qw "$fs" /proc/filesystems || skip "kernel has no $fs support"

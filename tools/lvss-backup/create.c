@@ -38,6 +38,7 @@
 
 #include "macro.h"
 #include "vss.h"
+#include "test-hook.h"
 
 #define MAX_SELECTED 1024
 
@@ -838,7 +839,7 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         lvss_component *bc = vss_bcd_component(c->b, w->id.writer_id, s->ci.logical_path, s->ci.component_name);
         const char *md = bc ? lvss_component_get_backup_metadata(bc) : NULL;
         bool mail = strcmp(w->id.writer_name, MAIL_STORE_WRITER_NAME) == 0;
-        file_filter ff = {.list = getenv("LVSS_BACKUP_TEST_NO_FILE_LIST") ? NULL : writer_file_list(md)};
+        file_filter ff = {.list = TEST_HOOK_ENV("LVSS_BACKUP_TEST_NO_FILE_LIST") ? NULL : writer_file_list(md)};
         *ret_failed = false;
         if (!ff.list && mail) {
                 /* The writer's list did not come (it is dropped when it does

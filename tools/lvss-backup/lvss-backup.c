@@ -22,6 +22,7 @@
 #include "password.h"
 #include "repo.h"
 #include "vss.h"
+#include "test-hook.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_BUSY = 4, EXIT_DENIED = 5, EXIT_CORRUPT = 6 };
 
@@ -155,11 +156,10 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
 static int cmd_init(const opts *o) {
         repo_init_options io = {.encrypted = !o->no_encryption};
         _cleanup_free_ char *pw = NULL;
-        const char *s;
         int k;
 
         /* Test hook: cheap KDF limits so test suites do not spend seconds per init. */
-        if ((s = getenv("LVSS_BACKUP_KDF_MIN")) && strcmp(s, "1") == 0) {
+        if (TEST_HOOK_IS("LVSS_BACKUP_KDF_MIN", "1")) {
                 io.kdf_opslimit = 1;
                 io.kdf_memlimit = 8192;
         }

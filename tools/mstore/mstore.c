@@ -24,6 +24,7 @@
 #include "lib/core/macro.h"
 #ifdef HAVE_MSTORE
 #include "rsg.h"
+#include "test-hook.h"
 #endif
 
 #define BUS_NAME "org.lvss.MailStore1"
@@ -477,7 +478,7 @@ int main(int argc, char **argv) {
                 /* Refuse a live storage group of a running mstored. */
                 json_t *j = NULL;
                 char real[PATH_MAX], other[PATH_MAX];
-                if (realpath(pos[3], real) && getenv("MSTORE_RSG_NO_CHECK") == NULL) {
+                if (realpath(pos[3], real) && TEST_HOOK_ENV("MSTORE_RSG_NO_CHECK") == NULL) {
                         int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
                         if (devnull >= 0)
                                 dup2(devnull, STDERR_FILENO);

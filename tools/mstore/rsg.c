@@ -25,6 +25,7 @@
 
 #include "mailmodel.h"
 #include "rsg.h"
+#include "test-hook.h"
 
 /* Open the recovered databases of DIR in a fresh log stream of a scratch
  * directory DIR/.mstore-rsg.XXXXXX (hard links to DIR's .edb/.stm).  DIR's
@@ -143,7 +144,7 @@ int rsg_main(const char *verb, const char *dir, const char *address, const char 
         int rc = 0;
         mstore_txn *txn = NULL;
         mstore_db *db = NULL;
-        if (getenv("MSTORE_RSG_DEBUG"))
+        if (TEST_HOOK_ENV("MSTORE_RSG_DEBUG"))
                 for (unsigned i = 0; i < mstore_db_count(sg); i++)
                         fprintf(stderr, "mstore: rsg: attached %s\n", mstore_db_edb_path(mstore_db_get(sg, i)));
         if (mstore_txn_begin(sg, &txn) < 0 || !(db = find_mailbox(sg, txn, addr))) {
