@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_FLAGS ?= -Dwerror=true
 
-.PHONY: all deps build check check-fast demo bench clean install
+.PHONY: all deps build check check-fast demo bench clean install lint
 
 all: build
 
@@ -27,6 +27,10 @@ check: deps
 # Plain build only, for the edit-compile-test loop.
 check-fast: deps
 	@scripts/check.sh $(BUILD)
+
+# clang-tidy, focused set in .clang-tidy (bugprone, cert); also run by `make check`.
+lint: deps
+	@scripts/lint.sh $(BUILD)
 
 demo: deps build
 	@scripts/demo.sh $(BUILD)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Reflink commit cost after many backup cycles (ARCHITECTURE §4): a 64 MiB
+# Reflink commit cost after many backup cycles (docs/architecture.md §4): a 64 MiB
 # database file, N cycles of snapshot -> 2000 scattered 4 KiB writes ->
 # delete, on XFS (reflink=1) with the default copy-on-write extent size hint
 # and with a 1 MiB hint, and on btrfs with the btrfs provider.  Prints the

@@ -137,7 +137,7 @@ int bus_reply_error(sd_bus_message *call, int code, const char *fmt, ...) {
         return r;
 }
 
-/* The counters in Prometheus text exposition format (ARCHITECTURE §7). */
+/* The counters in Prometheus text exposition format (docs/architecture.md §7). */
 char *counters_to_prometheus(const Manager *m) {
         const Counters *c = &m->counters;
         char *buf = NULL;

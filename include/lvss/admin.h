@@ -3,7 +3,7 @@
  * lvss/admin.h: administration queries of lvssd for tools (lvssadm)
  * [IVssAdmin, vssadmin list ...].
  *
- * Every call returns one JSON document in the shape INTERFACES.md gives for
+ * Every call returns one JSON document in the shape docs/interfaces.md gives for
  * the matching lvssadm command; the caller frees it with lvss_free().  Errors:
  * LVSS_E_WRITER_INFRASTRUCTURE (lvssd not reachable), LVSS_E_ACCESS_DENIED
  * (listing needs no rights; deleting needs requestor rights), -ENOMEM.

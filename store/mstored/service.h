@@ -57,7 +57,7 @@ int service_db_dismount(service *s, const char *sg, const char *db, char **ret_e
 int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error);
 int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error);
 
-/* JSON documents of INTERFACES.md (caller decrefs). */
+/* JSON documents of docs/interfaces.md (caller decrefs). */
 int service_sg_list(service *s, json_t **ret);
 int service_db_list(service *s, json_t **ret);
 int service_mailbox_list(service *s, json_t **ret);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# mstoreutil's command-line contract (INTERFACES.md): header/checkpoint JSON
+# mstoreutil's command-line contract (docs/interfaces.md): header/checkpoint JSON
 # fields, backup stamps after full and incremental snapshot sessions,
 # verify/verify-logs/recover, exit codes, --help.
 set -u

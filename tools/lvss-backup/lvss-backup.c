@@ -6,7 +6,7 @@
  * restoring files, verifying) lives in lib/repo so that `create` and
  * `restore`, which drive writers through lvssd, reuse it unchanged.
  *
- * Exit codes (INTERFACES.md): 0 ok, 1 failed, 2 usage or bad input, 4 busy
+ * Exit codes (docs/interfaces.md): 0 ok, 1 failed, 2 usage or bad input, 4 busy
  * (repository locked), 5 access denied (wrong password, permissions),
  * 6 corruption detected.
  */

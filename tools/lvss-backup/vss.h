@@ -75,7 +75,7 @@ bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char 
 /* Find the BCD component of writer_id named (lp,name); NULL if none. */
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);
 
-/* Mail Store Writer file names (INTERFACES.md): a closed log generation is
+/* Mail Store Writer file names (docs/interfaces.md): a closed log generation is
  * BASE + 8 upper-case hex digits + ".log" (BASE "E00", "E01", ...).  Returns
  * true and the generation for such a name. */
 bool vss_mail_closed_log(const char *name, uint32_t *ret_gen);

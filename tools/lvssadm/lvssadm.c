@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lvssadm: administration of the lvss coordinator (vssadmin + vshadow +
- * diskshadow).  The command line is the contract of INTERFACES.md:
+ * diskshadow).  The command line is the contract of docs/interfaces.md:
  *
  *   lvssadm list writers|providers|shadows [--json]
  *   lvssadm create [--no-writers] [--exec CMD] [--provider NAME] [--type T] [--json] PATH...

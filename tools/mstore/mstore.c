@@ -2,7 +2,7 @@
 /*
  * mstore: administration and mail access for mstored, over its D-Bus API
  * org.lvss.MailStore1 (system bus, or $LVSS_BUS).  Commands and JSON fields
- * are those of INTERFACES.md; see mstore(1).
+ * are those of docs/interfaces.md; see mstore(1).
  *
  * Exit status: 0 ok, 1 failed, 2 usage or bad input, 4 busy (backup in
  * progress), 5 access denied, 6 corruption detected.
