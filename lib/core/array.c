@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "array.h"
@@ -7,6 +8,8 @@
 int array_reserve_one(void **array, size_t *cap, size_t n, size_t elem_size, size_t first) {
         if (n < *cap)
                 return 0;
+        if (*cap > SIZE_MAX / 2)
+                return -ENOMEM;
         size_t nc = *cap ? *cap * 2 : first;
         void *p = reallocarray(*array, nc, elem_size);
         if (!p)

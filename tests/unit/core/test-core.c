@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/core: growing arrays, mkdir_p, little-endian fields, clocks, test hooks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "array.h"
+#include "fs-util.h"
+#include "macro.h"
+#include "test-hook.h"
+#include "time-util.h"
+#include "unaligned.h"
+
+static void test_array_reserve(void **state) {
+        int *a = NULL;
+        size_t cap = 0, n = 0;
+        for (int i = 0; i < 1000; i++) {
+                assert_int_equal(ARRAY_RESERVE_ONE(a, cap, n, 4), 0);
+                assert_true(cap > n);
+                a[n++] = i;
+        }
+        assert_int_equal(cap, 1024); /* 4, 8, ... doubling */
+        for (int i = 0; i < 1000; i++)
+                assert_int_equal(a[i], i);
+        /* Room left: no reallocation, nothing changes. */
+        int *before = a;
+        assert_int_equal(ARRAY_RESERVE_ONE(a, cap, n, 4), 0);
+        assert_ptr_equal(a, before);
+        free(a);
+        /* Overflow of the element count is refused, array untouched. */
+        void *big = NULL;
+        size_t bcap = SIZE_MAX / 2 + 1;
+        assert_int_equal(array_reserve_one(&big, &bcap, bcap, 16, 4), -ENOMEM);
+        assert_null(big);
+        assert_int_equal(bcap, SIZE_MAX / 2 + 1);
+}
+
+static void test_mkdir_p(void **state) {
+        char tmpl[] = "/tmp/test-core-XXXXXX";
+        assert_non_null(mkdtemp(tmpl));
+        char path[256];
+        snprintf(path, sizeof path, "%s/a/b/c", tmpl);
+        mode_t old = umask(0);
+        assert_int_equal(mkdir_p(path, 0755, 0700), 0);
+        umask(old);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0700);
+        snprintf(path, sizeof path, "%s/a", tmpl);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        /* Existing directories: fine.  A file in the way: -ENOTDIR/-EEXIST. */
+        snprintf(path, sizeof path, "%s/a/b/c", tmpl);
+        assert_int_equal(mkdir_p(path, 0755, 0700), 0);
+        snprintf(path, sizeof path, "%s/f", tmpl);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/f/x", tmpl);
+        assert_true(mkdir_p(path, 0755, 0700) < 0);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void test_unaligned(void **state) {
+        uint8_t b[16] = {0};
+        unaligned_write_le16(b + 1, 0x1234);
+        assert_int_equal(b[1], 0x34);
+        assert_int_equal(b[2], 0x12);
+        assert_int_equal(unaligned_read_le16(b + 1), 0x1234);
+        unaligned_write_le32(b + 3, 0xa1b2c3d4u);
+        assert_int_equal(b[3], 0xd4);
+        assert_int_equal(b[6], 0xa1);
+        assert_int_equal(unaligned_read_le32(b + 3), 0xa1b2c3d4u);
+        unaligned_write_le64(b + 7, UINT64_C(0x0102030405060708));
+        assert_int_equal(b[7], 0x08);
+        assert_int_equal(b[14], 0x01);
+        assert_true(unaligned_read_le64(b + 7) == UINT64_C(0x0102030405060708));
+}
+
+static void test_time(void **state) {
+        uint64_t a = now_nsec(CLOCK_MONOTONIC);
+        usleep(2000);
+        uint64_t b = now_nsec(CLOCK_MONOTONIC);
+        assert_true(b > a);
+        assert_true(b - a >= 2 * NSEC_PER_MSEC);
+        assert_true(now_usec(CLOCK_REALTIME) > UINT64_C(1600000000) * USEC_PER_SEC);
+        struct timespec d = monotonic_deadline_msec(1500);
+        uint64_t dn = (uint64_t) d.tv_sec * NSEC_PER_SEC + (uint64_t) d.tv_nsec;
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < (long) NSEC_PER_SEC);
+        assert_true(dn >= b + 1500 * NSEC_PER_MSEC);
+        assert_true(dn < now_nsec(CLOCK_MONOTONIC) + 1600 * NSEC_PER_MSEC);
+}
+
+static void test_hooks(void **state) {
+        setenv("LVSS_CORE_TEST_HOOK", "after-pack", 1);
+#if LVSS_TEST_HOOKS
+        assert_string_equal(TEST_HOOK_ENV("LVSS_CORE_TEST_HOOK"), "after-pack");
+        assert_true(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after-pack"));
+        assert_false(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after"));
+        assert_false(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after-pack-x"));
+#else
+        assert_null(TEST_HOOK_ENV("LVSS_CORE_TEST_HOOK"));
+        assert_false(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after-pack"));
+#endif
+        unsetenv("LVSS_CORE_TEST_HOOK");
+        assert_false(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after-pack"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_array_reserve), cmocka_unit_test(test_mkdir_p),
+                cmocka_unit_test(test_unaligned),     cmocka_unit_test(test_time),
+                cmocka_unit_test(test_hooks),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
