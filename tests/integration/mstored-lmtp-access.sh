@@ -3,8 +3,8 @@
 #  - the socket is root:LMTP_GROUP mode 0660 (config key lmtp_group);
 #  - an unprivileged uid outside the group is refused by the kernel (EACCES),
 #    the same uid with the group as a supplementary group gets "220";
-#  - at most lmtp_max_sessions_per_client sessions per peer uid: the next
-#    gets "421 4.7.0";
+#  - at most lmtp_max_sessions_per_client sessions per peer uid (per
+#    address over TCP): the next gets "421 4.7.0";
 #  - 70 clients of one uid that flood commands and never read their replies
 #    do not stop delivery by another uid, and are dropped after
 #    lmtp_write_timeout seconds (the slots come back);
@@ -24,6 +24,7 @@ fixture_init
 fixture_bus
 DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
+PORT=$((20000 + $$ % 20000))
 
 # hog.py SOCK UID GID|- N MODE: connect N times as UID (with GID as the only
 # supplementary group, or none), read each greeting; MODE "flood" then
@@ -74,8 +75,8 @@ EOF
 start_mstored() { # start_mstored WRITE_TIMEOUT
     printf '{"lmtp_group": "mail", "lmtp_max_sessions_per_client": 4, "lmtp_write_timeout": %s}\n' "$1" \
         >"$FX_DIR/mstored.conf"
-    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 --no-writer \
-        --config "$FX_DIR/mstored.conf"
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --lmtp "127.0.0.1:$PORT" \
+        --server-name h1 --no-writer --config "$FX_DIR/mstored.conf"
     fixture_wait_name org.lvss.MailStore1
     for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
     [ -S "$SOCK" ] || fail "no LMTP socket: $(tail -5 "$FX_DIR/mstored.log")"
@@ -130,6 +131,17 @@ hog capped "$OTHER_UID" "$MAIL_GID" 6 hold
 [[ $out == *"220=4 421-4.7.0=2"* ]] || fail "per-uid cap of 4: $out"
 deliver capped
 kill "$FX_PID_capped"
+# over TCP the cap is per peer address
+python3 - "$PORT" <<'EOF' || fail "per-address cap over TCP"
+import socket, sys
+got = []
+for i in range(5):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    got.append((s, s.recv(512).decode()[:9]))
+codes = [g[1] for g in got]
+print(codes)
+sys.exit(0 if codes[:4] == ["220 h1 LM"] * 4 and codes[4] == "421 4.7.0" else 1)
+EOF
 
 # 4. 70 non-reading clients of one uid: root still delivers; they are
 #    dropped after the write timeout (2 s) and their slots come back
