@@ -265,6 +265,9 @@ static int listen_unix(const char *path, gid_t gid, char **ret_error) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
+        /* umask is per process: this runs at startup, before D-Bus serves
+         * any call that could create a directory, and the engine creates its
+         * files with mode 0600 anyway. */
         mode_t old = umask(0177);
         int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
         umask(old);
