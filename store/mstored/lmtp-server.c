@@ -41,6 +41,7 @@ struct lmtp_server {
         pthread_t accept_thread[LMTP_MAX_ENDPOINTS];
         size_t n;
         atomic_bool stopping;
+        _Atomic int64_t stop_at_ms; /* stopping: replies given up after this */
         gid_t socket_gid;
         unsigned max_per_peer;
         unsigned write_timeout_ms;
@@ -59,11 +60,15 @@ static int64_t now_ms(void) {
 }
 
 /* A whole reply, or -ETIMEDOUT when the client has not taken it within the
- * write timeout (it does not read): the session then ends. */
+ * write timeout (it does not read): the session then ends.  While the
+ * server stops, a reply not taken by stop_at_ms is given up too (the wait is
+ * sliced so a stop is noticed at once). */
 static int s_write(void *ud, const char *buf, size_t len) {
         struct session *s = ud;
         int64_t deadline = now_ms() + s->srv->write_timeout_ms;
         while (len > 0) {
+                if (atomic_load(&s->srv->stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
+                        return -ESHUTDOWN;
                 ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n >= 0) {
                         buf += n;
@@ -82,7 +87,7 @@ static int s_write(void *ud, const char *buf, size_t len) {
                         return -ETIMEDOUT;
                 }
                 struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
-                if (poll(&pfd, 1, (int) left) < 0 && errno != EINTR)
+                if (poll(&pfd, 1, (int) MIN(left, 50)) < 0 && errno != EINTR)
                         return -errno;
         }
         return 0;
@@ -112,7 +117,7 @@ static void *session_main(void *arg) {
         service_count_session(srv->svc, +1);
         if (lmtp_proto_new(service_server_name(srv->svc), &lim, &ops, s, &p) >= 0 && lmtp_proto_greet(p) >= 0) {
                 char buf[65536];
-                for (;;) {
+                while (!atomic_load(&srv->stopping)) {
                         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
                         int pr = poll(&pfd, 1, LMTP_IDLE_TIMEOUT_SEC * 1000);
                         if (pr < 0 && errno == EINTR)
@@ -336,11 +341,7 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
         srv->write_timeout_ms = 1000u * (o && o->write_timeout_sec ? o->write_timeout_sec
                                                                    : LMTP_DEFAULT_WRITE_TIMEOUT_SEC);
         pthread_mutex_init(&srv->lock, NULL);
-        pthread_condattr_t ca; /* stop's grace deadline is on the monotonic clock */
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&srv->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_cond_init(&srv->cond, NULL);
         for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
                 srv->session_fd[k] = -1;
         for (size_t i = 0; i < n; i++) {
@@ -379,6 +380,7 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
 void lmtp_server_stop(lmtp_server *srv) {
         if (!srv)
                 return;
+        atomic_store(&srv->stop_at_ms, now_ms() + LMTP_STOP_GRACE_MS);
         atomic_store(&srv->stopping, true);
         for (size_t i = 0; i < srv->n; i++) {
                 shutdown(srv->listen_fd[i], SHUT_RDWR);
@@ -389,25 +391,15 @@ void lmtp_server_stop(lmtp_server *srv) {
                         free(srv->unix_path[i]);
                 }
         }
-        /* Sessions: stop reading from clients; a session in a delivery
-         * finishes it (the engine still answers) and then sees EOF.  One
-         * still there after the grace time (its client does not read its
-         * replies) is shut down both ways: its send fails at once. */
+        /* Sessions: stop reading from clients (a waiting session sees EOF,
+         * a reading one stops at its next chunk); a session in a delivery
+         * finishes it (the engine still answers) and sends its replies, but
+         * gives up on a client that does not take them by stop_at_ms (see
+         * s_write): no client can hold the exit. */
         pthread_mutex_lock(&srv->lock);
         for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
                 if (srv->session_fd[k] >= 0)
                         shutdown(srv->session_fd[k], SHUT_RD);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += LMTP_STOP_GRACE_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (srv->n_sessions > 0)
-                if (pthread_cond_timedwait(&srv->cond, &srv->lock, &until) == ETIMEDOUT)
-                        break;
-        for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
-                if (srv->session_fd[k] >= 0)
-                        shutdown(srv->session_fd[k], SHUT_RDWR);
         while (srv->n_sessions > 0)
                 pthread_cond_wait(&srv->cond, &srv->lock);
         pthread_mutex_unlock(&srv->lock);

@@ -15,8 +15,9 @@
  *    session (a client that never reads cannot pin a thread);
  *  - at most max_per_peer sessions per peer uid (SO_PEERCRED, unix sockets)
  *    or peer address (TCP); the next gets "421 4.7.0" and is closed;
- *  - stop: reading ends at once, sessions still there after
- *    LMTP_STOP_GRACE_MS are shut down both ways (a hung or non-reading
+ *  - stop: reading ends at once; a delivery in progress finishes and its
+ *    replies are sent, but a reply the client has not taken
+ *    LMTP_STOP_GRACE_MS after the stop is given up (a hung or non-reading
  *    client cannot delay the exit).
  */
 #pragma once
@@ -30,7 +31,7 @@
 #define LMTP_IDLE_TIMEOUT_SEC 300
 #define LMTP_DEFAULT_MAX_PER_PEER 32
 #define LMTP_DEFAULT_WRITE_TIMEOUT_SEC 60
-#define LMTP_STOP_GRACE_MS 300
+#define LMTP_STOP_GRACE_MS 100
 
 struct lmtp_server_options {
         gid_t socket_gid;            /* group owning the unix sockets (mode 0660) */

@@ -168,14 +168,19 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mstored: invalid --server-name\n");
                 return 2;
         }
-        if (config_file && load_config(config_file, &cfg) < 0)
+        if (config_file && load_config(config_file, &cfg) < 0) {
+                free(cfg.admin_group);
+                free(cfg.lmtp_group);
                 return 2;
+        }
         bool have_gid = false;
         gid_t admin_gid = 0;
         if (cfg.admin_group) {
                 struct group *g = getgrnam(cfg.admin_group);
                 if (!g) {
                         fprintf(stderr, "mstored: admin group '%s' does not exist\n", cfg.admin_group);
+                        free(cfg.admin_group);
+                        free(cfg.lmtp_group);
                         return 2;
                 }
                 have_gid = true;
@@ -186,6 +191,8 @@ int main(int argc, char **argv) {
                 struct group *g = getgrnam(cfg.lmtp_group);
                 if (!g) {
                         fprintf(stderr, "mstored: LMTP group '%s' does not exist\n", cfg.lmtp_group);
+                        free(cfg.admin_group);
+                        free(cfg.lmtp_group);
                         return 2;
                 }
                 cfg.lmtp.socket_gid = g->gr_gid;
