@@ -58,6 +58,7 @@ enum mstore_error {
         MSTORE_E_SIGNATURE = -0x600b,        /* file belongs to another log stream or database (JET -530/-531) */
         MSTORE_E_VERSION = -0x600c,          /* unknown on-disk format version */
         MSTORE_E_TOO_MANY = -0x600d,         /* too many databases in the group */
+        MSTORE_E_IN_USE = -0x600e,           /* another opener (message names its pid) holds the group's lock */
         _MSTORE_E_FIRST = -0x6100,
 };
 
@@ -101,7 +102,13 @@ typedef struct mstore_sg mstore_sg;
  * attached, then leaves them attached (use mstore_db_find to get them).
  * After a clean mstore_sg_close() no database is attached.
  * @opts may be NULL (defaults).  On success *ret_sg is set; free it with
- * mstore_sg_close(). */
+ * mstore_sg_close().
+ *
+ * One opener at a time: open takes an exclusive lock (flock on
+ * LOG_DIR/E00.lock, created 0600, holding the opener's pid) and keeps it
+ * until close; a second open of the same group, in this process or
+ * another, fails at once with MSTORE_E_IN_USE ("storage group DIR is in use
+ * by pid N").  Files the engine creates are mode 0600. */
 int mstore_sg_open(const char *dir, const mstore_sg_options *opts, mstore_sg **ret_sg);
 
 /* Flush everything, write a checkpoint, mark every attached database clean
@@ -342,8 +349,10 @@ typedef struct mstore_recover_result {
  * when they continue the same stream (same signature, next generation),
  * stopping cleanly where the stream ends or changes, into the restored
  * databases only; leaves them clean shutdown.  The group owning
- * live_log_dir must not be open.  MSTORE_E_MISSING_LOGS names the missing
- * generations when a database needs logs that are not there. */
+ * live_log_dir must not be open: recovery takes the group lock of
+ * live_log_dir and of db_dir (see mstore_sg_open) and fails with
+ * MSTORE_E_IN_USE while a group there is open.  MSTORE_E_MISSING_LOGS names
+ * the missing generations when a database needs logs that are not there. */
 int mstore_recover(const mstore_recover_options *opts, mstore_recover_result *ret_result);
 
 /* ------------------------------------------- offline inspection & checks */

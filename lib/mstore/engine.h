@@ -37,6 +37,7 @@ struct mstore_db {
 
 struct mstore_sg {
         const struct mstore_io *io;
+        mstore_file *group_lock;    /* LOG_DIR/BASE.lock, held from open to close */
         char *dir, *log_dir, *sys_dir, *base, *chk_path;
         uint64_t log_file_size, checkpoint_bytes;
         int circular;
@@ -62,6 +63,10 @@ struct mstore_sg {
         pthread_mutex_t err_lock;
         char errbuf[512];
 };
+
+/* Take the group lock BASE.lock in dir (one opener per group, across
+ * processes); MSTORE_E_IN_USE naming the holder's pid when taken. */
+int sg_lock_dir(const struct mstore_io *io, const char *dir, const char *base, mstore_file **ret);
 
 /* Record the thread's last error on the group too; returns r. */
 int sg_err(mstore_sg *sg, int r);

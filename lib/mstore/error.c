@@ -41,6 +41,7 @@ const char *mstore_strerror(int err) {
         case MSTORE_E_SIGNATURE: return "MSTORE_E_SIGNATURE: file belongs to another log stream or database";
         case MSTORE_E_VERSION: return "MSTORE_E_VERSION: unknown on-disk format version";
         case MSTORE_E_TOO_MANY: return "MSTORE_E_TOO_MANY: too many databases in the storage group";
+        case MSTORE_E_IN_USE: return "MSTORE_E_IN_USE: storage group is in use by another opener";
         default:
                 if (err < 0 && err > -4096)
                         return strerrordesc_np(-err) ?: "unknown errno";

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io-sim.h"
 
@@ -26,6 +28,7 @@ typedef struct node {
 
 struct io_sim {
         struct mstore_io io;
+        struct mstore_io lock_io;  /* table of lock handles: only close */
         pthread_mutex_t lock;
         node **nodes;
         size_t n;
@@ -36,10 +39,30 @@ struct io_sim {
         int crashed;
         char *fail_path;
         int fail_path_err;
+        uint64_t fired;    /* injected faults that were returned */
+        char fired_path[256]; /* file of the last one */
+        char **locks;      /* paths locked through io->lock */
+        size_t nlocks;
 };
 
+/* memcpy with a zero length still needs valid pointers; empty files have
+ * NULL buffers here, so every copy of file bytes goes through this. */
+static void copy_bytes(void *dst, const void *src, uint64_t n) {
+        if (n)
+                memcpy(dst, src, (size_t) n);
+}
+
+static void note_fault(io_sim *s, const char *path) {
+        s->fired++;
+        snprintf(s->fired_path, sizeof s->fired_path, "%s", path ? path : "");
+}
+
 static int path_fault(io_sim *s, const char *path) {
-        return s->fail_path && path && strstr(path, s->fail_path) ? -s->fail_path_err : 0;
+        if (s->fail_path && path && strstr(path, s->fail_path)) {
+                note_fault(s, path);
+                return -s->fail_path_err;
+        }
+        return 0;
 }
 
 typedef struct sim_file {
@@ -120,8 +143,8 @@ static int s_open(const struct mstore_io *io, const char *path, int flags, mstor
                 r = -ENOENT;
         else if (!nd && s->crashed)
                 r = -EIO;
-        else if (!nd && path_fault(s, path))
-                r = path_fault(s, path);
+        else if (!nd && (r = path_fault(s, path)) < 0)
+                ;
         else if (!nd && !(nd = add(s, path, 0)))
                 r = -ENOMEM;
         else if (nd->is_dir)
@@ -161,29 +184,34 @@ static int64_t s_pread(mstore_file *f, void *buf, size_t len, uint64_t off) {
         if (off < nd->cur_len) {
                 uint64_t avail = nd->cur_len - off;
                 n = (int64_t) (len < avail ? len : avail);
-                memcpy(buf, nd->cur + off, (size_t) n);
+                copy_bytes(buf, nd->cur + off, (uint64_t) n);
         }
         pthread_mutex_unlock(&s->lock);
         return n;
 }
 
 /* Count a write or sync; returns the injected error or 0. */
-static int tick(io_sim *s, int is_sync) {
+static int tick(io_sim *s, int is_sync, const char *path) {
         if (s->crashed)
                 return -EIO;
         s->ops++;
         if (s->crash_at && s->ops >= s->crash_at) {
                 s->crashed = 1;
+                note_fault(s, path);
                 return -EIO;
         }
         if (is_sync) {
                 s->syncs++;
-                if (s->fail_sync_at && s->syncs == s->fail_sync_at)
+                if (s->fail_sync_at && s->syncs == s->fail_sync_at) {
+                        note_fault(s, path);
                         return -s->fail_sync_err;
+                }
         } else {
                 s->writes++;
-                if (s->fail_write_at && s->writes == s->fail_write_at)
+                if (s->fail_write_at && s->writes == s->fail_write_at) {
+                        note_fault(s, path);
                         return -s->fail_write_err;
+                }
         }
         return 0;
 }
@@ -196,7 +224,7 @@ static int s_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {
                 return -EBADF;
         pthread_mutex_lock(&s->lock);
         node *nd = sf->nd;
-        r = tick(s, 0);
+        r = tick(s, 0, nd->path);
         if (r == 0 && off + len > nd->cur_len)
                 r = path_fault(s, nd->path); /* only growing a file can run out of space */
         if (r == 0)
@@ -211,9 +239,9 @@ static int s_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {
                         r = -ENOMEM;
                 } else {
                         nd->p = np;
-                        memcpy(copy, buf, len);
+                        copy_bytes(copy, buf, len);
                         nd->p[nd->np++] = (pend) { off, len, copy };
-                        memcpy(nd->cur + off, buf, len);
+                        copy_bytes(nd->cur + off, buf, len);
                 }
         }
         pthread_mutex_unlock(&s->lock);
@@ -240,7 +268,7 @@ static int make_durable(node *nd) {
         uint8_t *d = malloc(nd->cur_len ? nd->cur_len : 1);
         if (!d)
                 return -ENOMEM;
-        memcpy(d, nd->cur, nd->cur_len);
+        copy_bytes(d, nd->cur, nd->cur_len);
         free(nd->dur);
         nd->dur = d;
         nd->dur_len = nd->cur_len;
@@ -252,7 +280,7 @@ static int s_sync(mstore_file *f) {
         sim_file *sf = (sim_file *) f;
         io_sim *s = sf->sim;
         pthread_mutex_lock(&s->lock);
-        int r = tick(s, 1);
+        int r = tick(s, 1, sf->nd->path);
         if (r == 0)
                 r = make_durable(sf->nd);
         pthread_mutex_unlock(&s->lock);
@@ -368,7 +396,65 @@ static int s_list(const struct mstore_io *io, const char *dir, char ***ret) {
 static int s_sync_dir(const struct mstore_io *io, const char *dir) {
         io_sim *s = io->ctx;
         pthread_mutex_lock(&s->lock);
-        int r = tick(s, 1);
+        int r = tick(s, 1, dir);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* Locks: one holder per path within this sim (two opens of one group in a
+ * test conflict as two processes would on real files). */
+typedef struct sim_lock {
+        mstore_file base;
+        io_sim *sim;
+        char *path;
+} sim_lock;
+
+static void s_unlock(mstore_file *f) {
+        sim_lock *l = (sim_lock *) f;
+        io_sim *s = l->sim;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->nlocks; i++)
+                if (strcmp(s->locks[i], l->path) == 0) {
+                        free(s->locks[i]);
+                        s->locks[i] = s->locks[--s->nlocks];
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+        free(l->path);
+        free(l);
+}
+
+static int s_lock(const struct mstore_io *io, const char *path, mstore_file **ret, pid_t *ret_holder) {
+        io_sim *s = io->ctx;
+        int r = 0;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->nlocks && r == 0; i++)
+                if (strcmp(s->locks[i], path) == 0) {
+                        *ret_holder = getpid();
+                        r = -EWOULDBLOCK;
+                }
+        sim_lock *l = NULL;
+        if (r == 0) {
+                char **nv = realloc(s->locks, (s->nlocks + 1) * sizeof *nv);
+                if (nv)
+                        s->locks = nv;
+                l = calloc(1, sizeof *l);
+                if (l)
+                        l->path = strdup(path);
+                char *key = nv ? strdup(path) : NULL;
+                if (!l || !l->path || !key) {
+                        if (l)
+                                free(l->path);
+                        free(l);
+                        free(key);
+                        r = -ENOMEM;
+                } else {
+                        s->locks[s->nlocks++] = key;
+                        l->base.io = &s->lock_io;
+                        l->sim = s;
+                        *ret = &l->base;
+                }
+        }
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -383,8 +469,9 @@ io_sim *io_sim_new(uint64_t seed) {
                 .ctx = s, .open = s_open, .close = s_close, .pread = s_pread, .pwrite = s_pwrite,
                 .sync = s_sync, .size = s_size, .allocate = s_allocate, .rename = s_rename,
                 .unlink = s_unlink, .exists = s_exists, .mkdir = s_mkdir, .list = s_list,
-                .sync_dir = s_sync_dir,
+                .sync_dir = s_sync_dir, .lock = s_lock,
         };
+        s->lock_io = (struct mstore_io) { .ctx = s, .close = s_unlock };
         return s;
 }
 
@@ -394,6 +481,9 @@ void io_sim_free(io_sim *s) {
         for (size_t i = 0; i < s->n; i++)
                 node_free(s->nodes[i]);
         free(s->nodes);
+        for (size_t i = 0; i < s->nlocks; i++)
+                free(s->locks[i]);
+        free(s->locks);
         free(s->fail_path);
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -406,6 +496,15 @@ const struct mstore_io *io_sim_io(io_sim *s) {
 uint64_t io_sim_ops(io_sim *s) {
         pthread_mutex_lock(&s->lock);
         uint64_t n = s->ops;
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+uint64_t io_sim_faults_fired(io_sim *s, char *ret_path, size_t len) {
+        pthread_mutex_lock(&s->lock);
+        uint64_t n = s->fired;
+        if (ret_path && len)
+                snprintf(ret_path, len, "%s", s->fired_path);
         pthread_mutex_unlock(&s->lock);
         return n;
 }
@@ -455,8 +554,8 @@ void io_sim_power_cut(io_sim *s, int tear) {
                 uint8_t *img = malloc(nd->cur_len ? nd->cur_len : 1);
                 if (!img)
                         abort();
-                memset(img, 0, nd->cur_len);
-                memcpy(img, nd->dur, nd->dur_len < nd->cur_len ? nd->dur_len : nd->cur_len);
+                memset(img, 0, nd->cur_len ? nd->cur_len : 1);
+                copy_bytes(img, nd->dur, nd->dur_len < nd->cur_len ? nd->dur_len : nd->cur_len);
                 uint64_t len = nd->dur_len;
                 for (size_t j = 0; tear && j < nd->np; j++) {
                         pend *p = &nd->p[j];
@@ -480,7 +579,7 @@ void io_sim_power_cut(io_sim *s, int tear) {
                 nd->dur = malloc(len ? len : 1);
                 if (!nd->dur)
                         abort();
-                memcpy(nd->dur, img, len);
+                copy_bytes(nd->dur, img, len);
                 nd->dur_len = len;
         }
         s->crashed = 0;

@@ -8,10 +8,13 @@
  * sectors (a torn write).  Directory operations (create, rename, unlink) and
  * size extensions are durable at once.  Faults: fail the Nth write or sync
  * with an errno, or "lose power" at the Nth write/sync (that call and every
- * later one fail with -EIO until io_sim_power_cut()).
+ * later one fail with -EIO until io_sim_power_cut()).  Locks (io->lock)
+ * are held per path within one sim: a second lock of a path fails with
+ * -EWOULDBLOCK naming this process as the holder.
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "io.h"
@@ -24,6 +27,11 @@ const struct mstore_io *io_sim_io(io_sim *sim);
 
 /* Number of pwrite + sync calls so far. */
 uint64_t io_sim_ops(io_sim *sim);
+
+/* Number of injected faults (failed write/sync, full path, power loss)
+ * that were returned to a caller so far: tests assert theirs fired.  With
+ * ret_path, also the path of the file the last one hit ("" if none). */
+uint64_t io_sim_faults_fired(io_sim *sim, char *ret_path, size_t len);
 
 /* The n-th (1-based, counted from now) pwrite / sync fails with -err. */
 void io_sim_fail_write(io_sim *sim, uint64_t n, int err);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,7 +24,7 @@ static int p_open(const struct mstore_io *io, const char *path, int flags, mstor
                 of |= O_CREAT;
         if (flags & MSTORE_IO_EXCL)
                 of |= O_EXCL;
-        int fd = open(path, of, 0644);
+        int fd = open(path, of, 0600);
         if (fd < 0)
                 return -errno;
         posix_file *f = calloc(1, sizeof *f);
@@ -160,11 +161,44 @@ static int p_sync_dir(const struct mstore_io *io, const char *dir) {
         return r;
 }
 
+static int p_lock(const struct mstore_io *io, const char *path, mstore_file **ret, pid_t *ret_holder) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                char buf[32] = { 0 };
+                long pid = 0;
+                if (pread(fd, buf, sizeof buf - 1, 0) > 0)
+                        pid = strtol(buf, NULL, 10);
+                close(fd);
+                *ret_holder = pid > 0 ? (pid_t) pid : 0;
+                return e == EWOULDBLOCK ? -EWOULDBLOCK : -e;
+        }
+        /* the holder's pid, for the second opener's message */
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%ld\n", (long) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n) {
+                int e = errno ? errno : EIO;
+                close(fd);
+                return -e;
+        }
+        posix_file *f = calloc(1, sizeof *f);
+        if (!f) {
+                close(fd);
+                return -ENOMEM;
+        }
+        f->base.io = io;
+        f->fd = fd;
+        *ret = &f->base;
+        return 0;
+}
+
 static const struct mstore_io posix_io = {
         .open = p_open, .close = p_close, .pread = p_pread, .pwrite = p_pwrite,
         .sync = p_sync, .size = p_size, .allocate = p_allocate, .rename = p_rename,
         .unlink = p_unlink, .exists = p_exists, .mkdir = p_mkdir, .list = p_list,
-        .sync_dir = p_sync_dir,
+        .sync_dir = p_sync_dir, .lock = p_lock,
 };
 
 const struct mstore_io *io_posix(void) {
@@ -218,6 +252,13 @@ int io_list(const struct mstore_io *io, const char *dir, char ***ret) {
 }
 int io_sync_dir(const struct mstore_io *io, const char *dir) {
         return IO(io)->sync_dir(IO(io), dir);
+}
+int io_lock(const struct mstore_io *io, const char *path, mstore_file **ret, pid_t *ret_holder) {
+        pid_t holder = 0;
+        int r = IO(io)->lock(IO(io), path, ret, &holder);
+        if (r < 0 && ret_holder)
+                *ret_holder = holder;
+        return r;
 }
 void io_strv_free(char **v) {
         if (!v)

@@ -6,11 +6,16 @@
  * fault injection and power-loss simulation).
  *
  * All calls return 0 / a non-negative count or a negative errno.
+ *
+ * Files the layer creates are mode 0600 (owner only): databases, streams,
+ * logs, the checkpoint and the lock file hold mail and nothing else needs
+ * to read them.
  */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct mstore_file mstore_file;
 
@@ -36,6 +41,12 @@ struct mstore_io {
         /* Names (not paths) of the entries of dir; NULL-terminated, free with io_strv_free. */
         int (*list)(const struct mstore_io *io, const char *dir, char ***ret);
         int (*sync_dir)(const struct mstore_io *io, const char *dir);
+        /* Take the exclusive lock named by path (created 0600 if missing,
+         * never followed through a symlink) without waiting; the lock lasts
+         * until the returned handle is closed (or the process ends).
+         * -EWOULDBLOCK when another opener holds it; *ret_holder is then its
+         * pid as recorded in the file (0 if unknown). */
+        int (*lock)(const struct mstore_io *io, const char *path, mstore_file **ret, pid_t *ret_holder);
 };
 
 /* The default: real files (POSIX). */
@@ -56,6 +67,7 @@ int io_exists(const struct mstore_io *io, const char *path);
 int io_mkdir(const struct mstore_io *io, const char *path);
 int io_list(const struct mstore_io *io, const char *dir, char ***ret);
 int io_sync_dir(const struct mstore_io *io, const char *dir);
+int io_lock(const struct mstore_io *io, const char *path, mstore_file **ret, pid_t *ret_holder);
 void io_strv_free(char **v);
 
 /* Every file handle starts with this so the wrappers can find its table. */

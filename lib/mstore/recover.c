@@ -12,6 +12,7 @@
  *    there, else MSTORE_E_MISSING_LOGS names the missing range.
  * H4 Damage inside a closed generation fails the recovery (never skipped).
  * H5 At the end the databases are written, synced and marked clean.
+ * H6 (below) The group locks of db_dir and live_log_dir are held throughout.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,11 +54,8 @@ static int gen_exists(const struct mstore_io *io, const char *const dirs[2], con
         return 0;
 }
 
-int mstore_recover(const mstore_recover_options *o, mstore_recover_result *res) {
-        if (!o || o->version != MSTORE_RECOVER_OPTIONS_VERSION || !o->db_dir || !res)
-                return mstore__error(-EINVAL, "mstore_recover: bad arguments");
-        const struct mstore_io *io = o->io ? o->io : io_posix();
-        const char *base = o->base ? o->base : "E00";
+static int recover_run(const mstore_recover_options *o, const struct mstore_io *io, const char *base,
+                       mstore_recover_result *res) {
         *res = (mstore_recover_result) { 0 };
         hr h = { 0 };
         char **names = NULL;
@@ -166,5 +164,23 @@ int mstore_recover(const mstore_recover_options *o, mstore_recover_result *res) 
         for (size_t i = 0; i < h.n; i++)
                 db_free(h.dbs[i]);
         free(h.dbs);
+        return r;
+}
+
+/* H6 Recovery writes the databases in db_dir and reads live_log_dir: it
+ *    holds the group lock of both (never under an open group). */
+int mstore_recover(const mstore_recover_options *o, mstore_recover_result *res) {
+        if (!o || o->version != MSTORE_RECOVER_OPTIONS_VERSION || !o->db_dir || !res)
+                return mstore__error(-EINVAL, "mstore_recover: bad arguments");
+        const struct mstore_io *io = o->io ? o->io : io_posix();
+        const char *base = o->base ? o->base : "E00";
+        mstore_file *lock_db = NULL, *lock_live = NULL;
+        int r = sg_lock_dir(io, o->db_dir, base, &lock_db);
+        if (r >= 0 && o->live_log_dir && strcmp(o->live_log_dir, o->db_dir) != 0)
+                r = sg_lock_dir(io, o->live_log_dir, base, &lock_live);
+        if (r >= 0)
+                r = recover_run(o, io, base, res);
+        io_close(lock_live);
+        io_close(lock_db);
         return r;
 }

@@ -24,6 +24,27 @@
 #include "lib/core/macro.h"
 #include "snapshot.h"
 
+/* ------------------------------------------------------------ lock */
+
+int sg_lock_dir(const struct mstore_io *io, const char *dir, const char *base, mstore_file **ret) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s.lock", dir, base) < 0)
+                return -ENOMEM;
+        pid_t holder = 0;
+        int r = io_lock(io, path, ret, &holder);
+        if (r == -EWOULDBLOCK) {
+                if (holder > 0)
+                        return mstore__error(MSTORE_E_IN_USE, "storage group %s is in use by pid %ld", dir,
+                                             (long) holder);
+                return mstore__error(MSTORE_E_IN_USE, "storage group %s is in use by another process", dir);
+        }
+        if (r == -ENOENT)
+                return mstore__error(r, "storage group %s: no such directory", dir);
+        if (r < 0)
+                return mstore__error(r, "storage group %s: cannot take the lock %s: %s", dir, path, strerror(-r));
+        return 0;
+}
+
 /* ------------------------------------------------------------ errors */
 
 int sg_err(mstore_sg *sg, int r) {
@@ -202,6 +223,7 @@ static void sg_free(mstore_sg *sg) {
         pthread_mutex_destroy(&sg->commit_lock);
         pthread_mutex_destroy(&sg->ckpt_lock);
         pthread_mutex_destroy(&sg->err_lock);
+        io_close(sg->group_lock); /* last: the files are closed */
         free(sg);
 }
 
@@ -412,6 +434,9 @@ int mstore_sg_open(const char *dir, const mstore_sg_options *o, mstore_sg **ret_
                 (void) io_mkdir(sg->io, sg->log_dir);
                 (void) io_mkdir(sg->io, sg->sys_dir);
         }
+        r = sg_lock_dir(sg->io, sg->log_dir, sg->base, &sg->group_lock);
+        if (r < 0)
+                goto fail;
         uint32_t gen, end;
         uint64_t ct;
         r = soft_recover(sg, o, &gen, &end, &ct);

@@ -11,7 +11,11 @@
  *    I/O can start; running ones are awaited), then closes the current log
  *    generation and stops the log writer: nothing is written while frozen.
  * S3 The freeze timer thaws by itself; thaw then returns
- *    MSTORE_E_FREEZE_TIMEOUT and the session can only be aborted.
+ *    MSTORE_E_FREEZE_TIMEOUT and the session can only be aborted.  The
+ *    timer waits on CLOCK_MONOTONIC (a clock step cannot stretch or cut a
+ *    freeze), and a freeze whose timer cannot be armed is refused: the
+ *    group is thawed again and freeze returns an error (never an unbounded
+ *    freeze).
  * S4 Truncation (full/incremental only, after thaw, not with circular
  *    logging) deletes generations below min(last backed-up generation,
  *    checkpoint generation at freeze), ascending, stopping at an error.
@@ -28,6 +32,7 @@
 #include "engine.h"
 #include "err.h"
 #include "lib/core/macro.h"
+#include "lib/core/test-hook.h"
 #include "snapshot.h"
 
 enum { ST_PREPARED, ST_FROZEN, ST_THAWED, ST_TIMED_OUT, ST_TRUNCATED };
@@ -76,7 +81,12 @@ int mstore_snapshot_prepare(mstore_sg *sg, mstore_backup_type type, mstore_snap 
         s->sg = sg;
         s->type = type;
         pthread_mutex_init(&s->lock, NULL);
-        pthread_cond_init(&s->cond, NULL);
+        /* S3: the timer's deadline is on the monotonic clock */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->cond, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_mutex_lock(&sg->lock);
         if (sg->snap)
                 r = mstore__error(-EBUSY, "storage group %s: a backup is already in progress", sg->base);
@@ -112,7 +122,7 @@ static void unfreeze(mstore_sg *sg) {
 static void *timer_main(void *arg) {
         mstore_snap *s = arg;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t ns = (uint64_t) ts.tv_nsec + (uint64_t) s->sg->freeze_timeout_ms % 1000 * 1000000ull;
         ts.tv_sec += s->sg->freeze_timeout_ms / 1000 + (time_t) (ns / 1000000000ull);
         ts.tv_nsec = (long) (ns % 1000000000ull);
@@ -178,8 +188,17 @@ int mstore_snapshot_freeze(mstore_snap *s) {
         s->state = ST_FROZEN;
         s->timer_stop = s->timed_out = 0;
         pthread_mutex_unlock(&s->lock);
-        if (pthread_create(&s->timer, NULL, timer_main, s) == 0)
-                s->timer_running = 1;
+        /* S3: no timer, no freeze */
+        int e = TEST_HOOK_IS("MSTORE_TEST_TIMER_FAIL", "1") ? EAGAIN : pthread_create(&s->timer, NULL, timer_main, s);
+        if (e != 0) {
+                pthread_mutex_lock(&s->lock);
+                s->state = ST_PREPARED;
+                pthread_mutex_unlock(&s->lock);
+                unfreeze(sg);
+                return sg_err(sg, mstore__error(-e, "storage group %s: cannot arm the freeze timer (%s); freeze refused",
+                                                sg->base, strerror(e)));
+        }
+        s->timer_running = 1;
         return 0;
 }
 

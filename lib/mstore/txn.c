@@ -299,7 +299,7 @@ int mstore_stream_read(mstore_txn *t, mstore_db *db, const mstore_stream_ref *re
                 return -EINVAL;
         if (stream_ref_decode(ref, &s) < 0)
                 return mstore__error(MSTORE_E_CORRUPT, "database %s: malformed stream reference", db->name);
-        if (offset >= s.length)
+        if (offset >= s.length || len == 0)
                 return 0;
         size_t n = (size_t) MIN((uint64_t) len, s.length - offset);
         if (t) {

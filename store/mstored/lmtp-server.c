@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/core/macro.h"
@@ -24,10 +25,13 @@
 #include "lmtp-proto.h"
 #include "lmtp-server.h"
 
+#define PEER_KEY_MAX 96
+
 struct session {
         struct lmtp_server *srv;
         int fd;
         int slot;
+        char peer[PEER_KEY_MAX]; /* "uid 1000" or "address 192.0.2.1" */
 };
 
 struct lmtp_server {
@@ -37,24 +41,54 @@ struct lmtp_server {
         pthread_t accept_thread[LMTP_MAX_ENDPOINTS];
         size_t n;
         atomic_bool stopping;
+        _Atomic int64_t stop_at_ms; /* stopping: replies given up after this */
+        gid_t socket_gid;
+        unsigned max_per_peer;
+        unsigned write_timeout_ms;
 
         pthread_mutex_t lock;
         pthread_cond_t cond;
         int session_fd[LMTP_MAX_SESSIONS]; /* -1 = free slot */
+        char session_peer[LMTP_MAX_SESSIONS][PEER_KEY_MAX];
         unsigned n_sessions;
 };
 
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A whole reply, or -ETIMEDOUT when the client has not taken it within the
+ * write timeout (it does not read): the session then ends.  While the
+ * server stops, a reply not taken by stop_at_ms is given up too (the wait is
+ * sliced so a stop is noticed at once). */
 static int s_write(void *ud, const char *buf, size_t len) {
         struct session *s = ud;
+        int64_t deadline = now_ms() + s->srv->write_timeout_ms;
         while (len > 0) {
-                ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
+                if (atomic_load(&s->srv->stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
+                        return -ESHUTDOWN;
+                ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n >= 0) {
+                        buf += n;
+                        len -= (size_t) n;
+                        continue;
                 }
-                buf += n;
-                len -= (size_t) n;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                        return -errno;
+                int64_t left = deadline - now_ms();
+                if (left <= 0) {
+                        event_log(MSTORED_MID_ERROR, LOG_NOTICE, NULL, NULL,
+                                  "LMTP client (%s) dropped: a reply was not read within %u s", s->peer,
+                                  s->srv->write_timeout_ms / 1000);
+                        return -ETIMEDOUT;
+                }
+                struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+                if (poll(&pfd, 1, (int) MIN(left, 50)) < 0 && errno != EINTR)
+                        return -errno;
         }
         return 0;
 }
@@ -83,13 +117,13 @@ static void *session_main(void *arg) {
         service_count_session(srv->svc, +1);
         if (lmtp_proto_new(service_server_name(srv->svc), &lim, &ops, s, &p) >= 0 && lmtp_proto_greet(p) >= 0) {
                 char buf[65536];
-                for (;;) {
+                while (!atomic_load(&srv->stopping)) {
                         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
                         int pr = poll(&pfd, 1, LMTP_IDLE_TIMEOUT_SEC * 1000);
                         if (pr < 0 && errno == EINTR)
                                 continue;
                         if (pr == 0) {
-                                s_write(s, "421 4.4.2 Idle timeout, closing connection\r\n", 45);
+                                (void) s_write(s, "421 4.4.2 Idle timeout, closing connection\r\n", 45);
                                 break;
                         }
                         if (pr < 0)
@@ -110,12 +144,36 @@ static void *session_main(void *arg) {
 
         pthread_mutex_lock(&srv->lock);
         srv->session_fd[s->slot] = -1;
+        srv->session_peer[s->slot][0] = 0;
         srv->n_sessions--;
         pthread_cond_broadcast(&srv->cond);
         pthread_mutex_unlock(&srv->lock);
         close(s->fd);
         free(s);
         return NULL;
+}
+
+/* Who is at the other end: the uid for a unix socket (the kernel vouches
+ * for it), the address (without port) for TCP. */
+static void peer_key(int fd, char ret[PEER_KEY_MAX]) {
+        struct ucred uc;
+        socklen_t ul = sizeof uc;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char host[80]; /* numeric IPv6 with a scope fits */
+        snprintf(ret, PEER_KEY_MAX, "unknown peer");
+        if (getpeername(fd, (struct sockaddr *) &ss, &sl) < 0)
+                return;
+        if (ss.ss_family == AF_UNIX) {
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+                        snprintf(ret, PEER_KEY_MAX, "uid %u", (unsigned) uc.uid);
+        } else if (getnameinfo((struct sockaddr *) &ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0)
+                snprintf(ret, PEER_KEY_MAX, "address %s", host);
+}
+
+static void refuse(int fd, const char *msg) {
+        (void) !send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
 }
 
 static void *accept_main(void *arg) {
@@ -137,19 +195,23 @@ static void *accept_main(void *arg) {
                         close(fd);
                         break;
                 }
+                char peer[PEER_KEY_MAX];
+                peer_key(fd, peer);
                 pthread_mutex_lock(&srv->lock);
                 int slot = -1;
-                if (srv->n_sessions < LMTP_MAX_SESSIONS)
-                        for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
-                                if (srv->session_fd[k] < 0) {
-                                        slot = k;
-                                        break;
-                                }
-                if (slot < 0) {
+                unsigned same = 0;
+                for (int k = 0; k < LMTP_MAX_SESSIONS; k++) {
+                        if (srv->session_fd[k] < 0 && slot < 0)
+                                slot = k;
+                        if (srv->session_fd[k] >= 0 && strcmp(srv->session_peer[k], peer) == 0)
+                                same++;
+                }
+                if (slot < 0 || same >= srv->max_per_peer) {
                         pthread_mutex_unlock(&srv->lock);
-                        static const char msg[] = "421 4.3.2 Too many concurrent sessions, try again later\r\n";
-                        (void) !send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                        close(fd);
+                        if (slot < 0)
+                                refuse(fd, "421 4.3.2 Too many concurrent sessions, try again later\r\n");
+                        else
+                                refuse(fd, "421 4.7.0 Too many concurrent sessions from this client, try again later\r\n");
                         continue;
                 }
                 struct session *s = calloc(1, sizeof(*s));
@@ -162,12 +224,15 @@ static void *accept_main(void *arg) {
                         s->srv = srv;
                         s->fd = fd;
                         s->slot = slot;
+                        snprintf(s->peer, sizeof s->peer, "%s", peer);
                         srv->session_fd[slot] = fd;
+                        snprintf(srv->session_peer[slot], PEER_KEY_MAX, "%s", peer);
                         srv->n_sessions++;
                 }
                 if (!s || pthread_create(&t, &attr, session_main, s) != 0) {
                         if (s) {
                                 srv->session_fd[slot] = -1;
+                                srv->session_peer[slot][0] = 0;
                                 srv->n_sessions--;
                         }
                         free(s);
@@ -179,7 +244,16 @@ static void *accept_main(void *arg) {
         return NULL;
 }
 
-static int listen_unix(const char *path, char **ret_error) {
+static int unix_fail(const char *path, const char *what, int r, char **ret_error) {
+        if (ret_error && asprintf(ret_error, "LMTP socket '%s': %s%s", path, what ? what : "", strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+/* The socket is born 0600 (umask around bind), gets the LMTP group and
+ * 0660 while not yet listening (connects are refused until listen), so
+ * nobody outside root and the group ever reaches it. */
+static int listen_unix(const char *path, gid_t gid, char **ret_error) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path)) {
                 if (ret_error && asprintf(ret_error, "LMTP socket '%s': path too long", path) < 0)
@@ -187,20 +261,31 @@ static int listen_unix(const char *path, char **ret_error) {
                 return -ENAMETOOLONG;
         }
         strcpy(sa.sun_path, path);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return unix_fail(path, "exists and is not a socket: ", -EEXIST, ret_error);
+                (void) unlink(path); /* a stale socket of a previous run */
+        }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        (void) unlink(path); /* a stale socket of a previous run */
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                int r = -errno;
+        /* umask is per process: this runs at startup, before D-Bus serves
+         * any call that could create a directory, and the engine creates its
+         * files with mode 0600 anyway. */
+        mode_t old = umask(0177);
+        int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
+        umask(old);
+        if (r == 0 && (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)))
+                r = -EEXIST;
+        if (r == 0 && (lchown(path, (uid_t) -1, gid) < 0 || chmod(path, 0660) < 0))
+                r = -errno;
+        if (r == 0 && listen(fd, 128) < 0)
+                r = -errno;
+        if (r < 0) {
                 close(fd);
-                if (ret_error && asprintf(ret_error, "LMTP socket '%s': %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return unix_fail(path, NULL, r, ret_error);
         }
-        /* Delivery agents (postfix) connect as their own user; access is
-         * controlled by the directory the socket lives in. */
-        chmod(path, 0666);
         return fd;
 }
 
@@ -243,13 +328,18 @@ static int listen_tcp(const char *spec, char **ret_error) {
         return fd;
 }
 
-int lmtp_server_start(service *svc, char *const *endpoints, size_t n, lmtp_server **ret, char **ret_error) {
+int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const struct lmtp_server_options *o,
+                      lmtp_server **ret, char **ret_error) {
         if (n > LMTP_MAX_ENDPOINTS)
                 return -E2BIG;
         lmtp_server *srv = calloc(1, sizeof(*srv));
         if (!srv)
                 return -ENOMEM;
         srv->svc = svc;
+        srv->socket_gid = o ? o->socket_gid : 0;
+        srv->max_per_peer = o && o->max_per_peer ? o->max_per_peer : LMTP_DEFAULT_MAX_PER_PEER;
+        srv->write_timeout_ms = 1000u * (o && o->write_timeout_sec ? o->write_timeout_sec
+                                                                   : LMTP_DEFAULT_WRITE_TIMEOUT_SEC);
         pthread_mutex_init(&srv->lock, NULL);
         pthread_cond_init(&srv->cond, NULL);
         for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
@@ -257,7 +347,7 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, lmtp_serve
         for (size_t i = 0; i < n; i++) {
                 int fd;
                 if (strncmp(endpoints[i], "unix:", 5) == 0) {
-                        fd = listen_unix(endpoints[i] + 5, ret_error);
+                        fd = listen_unix(endpoints[i] + 5, srv->socket_gid, ret_error);
                         if (fd >= 0)
                                 srv->unix_path[srv->n] = strdup(endpoints[i] + 5);
                 } else
@@ -290,6 +380,7 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, lmtp_serve
 void lmtp_server_stop(lmtp_server *srv) {
         if (!srv)
                 return;
+        atomic_store(&srv->stop_at_ms, now_ms() + LMTP_STOP_GRACE_MS);
         atomic_store(&srv->stopping, true);
         for (size_t i = 0; i < srv->n; i++) {
                 shutdown(srv->listen_fd[i], SHUT_RDWR);
@@ -300,8 +391,11 @@ void lmtp_server_stop(lmtp_server *srv) {
                         free(srv->unix_path[i]);
                 }
         }
-        /* Sessions: stop reading from clients; a session in a delivery
-         * finishes it (the engine still answers) and then sees EOF. */
+        /* Sessions: stop reading from clients (a waiting session sees EOF,
+         * a reading one stops at its next chunk); a session in a delivery
+         * finishes it (the engine still answers) and sends its replies, but
+         * gives up on a client that does not take them by stop_at_ms (see
+         * s_write): no client can hold the exit. */
         pthread_mutex_lock(&srv->lock);
         for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
                 if (srv->session_fd[k] >= 0)

@@ -43,7 +43,8 @@ static void usage(FILE *f) {
               "  --lmtp ENDPOINT     listen for LMTP on unix:PATH or HOST:PORT (repeatable)\n"
               "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
               "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
-              "                      admin_group, max_message_size, log_file_size\n"
+              "                      admin_group, max_message_size, log_file_size, lmtp_group,\n"
+              "                      lmtp_max_sessions_per_client, lmtp_write_timeout\n"
               "  --no-writer         do not register the Mail Store Writer with lvssd\n"
               "  --quiet             events to the journal only, not to stderr\n"
               "  --help              this text\n"
@@ -54,7 +55,9 @@ static void usage(FILE *f) {
 
 struct config {
         struct service_options so;
+        struct lmtp_server_options lmtp;
         char *admin_group;
+        char *lmtp_group;
 };
 
 static int load_config(const char *fn, struct config *c) {
@@ -81,6 +84,15 @@ static int load_config(const char *fn, struct config *c) {
                         c->so.log_file_size = (uint64_t) json_integer_value(v);
                 else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
                         c->admin_group = strdup(json_string_value(v));
+                else if (strcmp(k, "lmtp_group") == 0 && json_is_string(v) && *json_string_value(v) &&
+                         strlen(json_string_value(v)) < 256 && !c->lmtp_group)
+                        c->lmtp_group = strdup(json_string_value(v));
+                else if (strcmp(k, "lmtp_max_sessions_per_client") == 0 && json_is_integer(v) &&
+                         json_integer_value(v) >= 1 && json_integer_value(v) <= LMTP_MAX_SESSIONS)
+                        c->lmtp.max_per_peer = (unsigned) json_integer_value(v);
+                else if (strcmp(k, "lmtp_write_timeout") == 0 && json_is_integer(v) && json_integer_value(v) >= 1 &&
+                         json_integer_value(v) <= 3600)
+                        c->lmtp.write_timeout_sec = (unsigned) json_integer_value(v);
                 else {
                         fprintf(stderr, "mstored: config '%s': invalid or unknown setting '%s'\n", fn, k);
                         r = -EINVAL;
@@ -156,18 +168,34 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mstored: invalid --server-name\n");
                 return 2;
         }
-        if (config_file && load_config(config_file, &cfg) < 0)
+        if (config_file && load_config(config_file, &cfg) < 0) {
+                free(cfg.admin_group);
+                free(cfg.lmtp_group);
                 return 2;
+        }
         bool have_gid = false;
         gid_t admin_gid = 0;
         if (cfg.admin_group) {
                 struct group *g = getgrnam(cfg.admin_group);
                 if (!g) {
                         fprintf(stderr, "mstored: admin group '%s' does not exist\n", cfg.admin_group);
+                        free(cfg.admin_group);
+                        free(cfg.lmtp_group);
                         return 2;
                 }
                 have_gid = true;
                 admin_gid = g->gr_gid;
+        }
+        /* The LMTP unix sockets: root's group unless the MTA's is named. */
+        if (cfg.lmtp_group) {
+                struct group *g = getgrnam(cfg.lmtp_group);
+                if (!g) {
+                        fprintf(stderr, "mstored: LMTP group '%s' does not exist\n", cfg.lmtp_group);
+                        free(cfg.admin_group);
+                        free(cfg.lmtp_group);
+                        return 2;
+                }
+                cfg.lmtp.socket_gid = g->gr_gid;
         }
 
         /* Blocking signals first so every thread created later inherits the
@@ -204,7 +232,7 @@ int main(int argc, char **argv) {
         sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL);
         sd_event_add_signal(event, NULL, SIGHUP, on_signal, NULL);
 
-        r = lmtp_server_start(svc, endpoints, n_endpoints, &lmtp, &err);
+        r = lmtp_server_start(svc, endpoints, n_endpoints, &cfg.lmtp, &lmtp, &err);
         if (r < 0) {
                 fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
                 goto out;
@@ -240,5 +268,6 @@ out:
         if (rc == 0)
                 event_log(MSTORED_MID_STOPPED, LOG_INFO, NULL, NULL, "stopped cleanly");
         free(cfg.admin_group);
+        free(cfg.lmtp_group);
         return rc;
 }

@@ -35,7 +35,7 @@ static int exit_for(int r) {
                 return EXIT_CORRUPT;
         if (r == -EINVAL)
                 return EXIT_USAGE;
-        if (r == -EBUSY)
+        if (r == -EBUSY || r == MSTORE_E_IN_USE)
                 return 4;
         if (r == -EACCES || r == -EPERM)
                 return 5;
@@ -290,7 +290,8 @@ static void usage(FILE *f) {
               "                                        soft recovery of a storage group\n"
               "  recover DIR --restore-logs DIR [--live-logs DIR] [--db NAME]...\n"
               "                                        hard recovery of restored databases in DIR\n\n"
-              "Exit status: 0 ok, 1 failed, 2 usage error, 6 corruption detected.\n",
+              "Exit status: 0 ok, 1 failed, 2 usage error, 4 storage group in use (open by a\n"
+              "running process, e.g. mstored), 6 corruption detected.\n",
               f);
 }
 

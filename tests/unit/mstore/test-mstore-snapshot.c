@@ -269,6 +269,34 @@ static void test_timeout_and_rules(void **state) {
         assert_int_equal(mstore_sg_close(sg), 0);
 }
 
+/* A freeze whose timer cannot be armed is refused and leaves the group
+ * writable (never an unbounded freeze); a later freeze works. */
+static void test_timer_fail_refuses_freeze(void **state) {
+        const char *hooks = getenv("LVSS_TEST_HOOKS");
+        if (!hooks || strcmp(hooks, "1") != 0)
+                skip(); /* the hook is compiled out of this build */
+        mstore_sg *sg = open_sg_opts(1, 0, 5000);
+        mstore_db *db;
+        mstore_snap *snap;
+        assert_int_equal(mstore_db_create(sg, "DB", NULL, &db), 0);
+        put_n(sg, db, "k", 0, 3);
+        assert_int_equal(mstore_snapshot_prepare(sg, MSTORE_BACKUP_FULL, &snap), 0);
+        assert_int_equal(setenv("MSTORE_TEST_TIMER_FAIL", "1", 1), 0);
+        int r = mstore_snapshot_freeze(snap);
+        unsetenv("MSTORE_TEST_TIMER_FAIL");
+        assert_int_equal(r, -EAGAIN);
+        assert_non_null(strstr(mstore_last_error(), "cannot arm the freeze timer"));
+        assert_string_equal(mstore_snapshot_state(snap), "prepared");
+        put_n(sg, db, "k", 3, 3); /* not frozen: commits run */
+        assert_true(has_key(sg, db, "k00005"));
+        /* the session can still freeze once the timer can be armed */
+        assert_int_equal(mstore_snapshot_freeze(snap), 0);
+        assert_string_equal(mstore_snapshot_state(snap), "frozen");
+        assert_int_equal(mstore_snapshot_thaw(snap), 0);
+        assert_int_equal(mstore_snapshot_end(snap), 0);
+        assert_int_equal(mstore_sg_close(sg), 0);
+}
+
 static void test_attach_missing_logs(void **state) {
         mstore_sg *sg = open_sg(1);
         mstore_db *db;
@@ -398,6 +426,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_full_backup_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout_and_rules, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_timer_fail_refuses_freeze, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_missing_logs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incremental_chain_restore, setup, teardown),
         };

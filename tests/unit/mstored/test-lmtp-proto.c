@@ -47,7 +47,7 @@ static void f_deliver(void *ud, const char *from, char *const *rcpts, size_t n, 
 
 static int f_write(void *ud, const char *buf, size_t len) {
         struct fake *f = ud;
-        if (f->out_len + len > sizeof(f->out))
+        if (len >= sizeof(f->out) - f->out_len) /* keep room for the NUL below */
                 return -ENOSPC;
         memcpy(f->out + f->out_len, buf, len);
         f->out_len += len;
