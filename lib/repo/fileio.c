@@ -128,9 +128,15 @@ int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, r
         }
         snprintf(parent, sizeof parent, "%s", path);
         *strrchr(parent, '/') = 0;
-        if (mkdirat(r->dir_fd, parent, 0700) == 0)
-                (void) repo_fsync_dir(r->dir_fd, strcmp(subdir, "data") == 0 ? "data" : ".");
-        else if (errno != EEXIST) {
+        if (mkdirat(r->dir_fd, parent, 0700) == 0) {
+                /* The new directory's name must be durable before an object
+                 * under it is: a failed fsync fails the write. */
+                ret = repo_fsync_dir(r->dir_fd, strcmp(subdir, "data") == 0 ? "data" : ".");
+                if (ret < 0) {
+                        (void) unlinkat(r->dir_fd, tmp, 0);
+                        return ret;
+                }
+        } else if (errno != EEXIST) {
                 ret = repo_error(-errno, "%s/%s: %m", r->dir, parent);
                 (void) unlinkat(r->dir_fd, tmp, 0);
                 return ret;

@@ -122,7 +122,7 @@ static void progress_init(progress *p, const opts *o, const char *verb) {
 /* ---- opening ---- */
 
 static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         bool enc = false;
         int k;
 
@@ -144,8 +144,6 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
                         return EXIT_USAGE;
         }
         k = repo_open(o->repo, pw, lock, ret);
-        if (pw)
-                explicit_bzero(pw, strlen(pw));
         if (k < 0)
                 return fail(k);
         return 0;
@@ -155,7 +153,7 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
 
 static int cmd_init(const opts *o) {
         repo_init_options io = {.encrypted = !o->no_encryption};
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         int k;
 
         /* Test hook: cheap KDF limits so test suites do not spend seconds per init. */
@@ -580,7 +578,9 @@ static void help(FILE *f, const command *c) {
         }
         fprintf(f, "Common options:\n"
                    "  --repo DIR            the repository\n"
-                   "  --password-file FILE  read the password from FILE (else $LVSS_BACKUP_PASSWORD, else the terminal)\n"
+                   "  --password-file FILE  read the password from FILE (else $LVSS_BACKUP_PASSWORD, else the terminal);\n"
+                   "                        FILE must be a regular file of yours or root's, mode 0600 or 0400\n"
+                   "  --insecure-password-file  accept a password file others may read or write\n"
                    "  --json                one JSON document on stdout\n"
                    "  --quiet               no progress or chatter\n"
                    "  --help                this text\n"
@@ -600,6 +600,7 @@ int main(int argc, char **argv) {
                 {"no-encryption", no_argument, NULL, 'N'},
                 {"chain", no_argument, NULL, 'C'},
                 {"read-all", no_argument, NULL, 'A'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -635,6 +636,7 @@ int main(int argc, char **argv) {
                 case 'N': o.no_encryption = true; break;
                 case 'C': o.chain = true; break;
                 case 'A': o.read_all = true; break;
+                case 'I': password_allow_insecure_file(true); break;
                 case 'h': help(stdout, cmd); return EXIT_OK;
                 default: return EXIT_USAGE;
                 }

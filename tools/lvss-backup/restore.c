@@ -39,13 +39,14 @@
 
 #include "fs-util.h"
 #include "macro.h"
+#include "password.h"
 #include "vss.h"
 
 #define MAX_COMPONENTS 256
 
 static const char restore_help[] =
         "Usage: lvss-backup restore --repo DIR ID [--component PATH]... [--to DIR]\n"
-        "                           [--additional-restores] [--password-file FILE] [--json] [--quiet]\n"
+        "                           [--additional-restores] [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
         "\n"
         "Restore components of backup ID through their writers, replaying the chain it depends\n"
         "on (its full backup, then each incremental, or the full and the differential).\n"
@@ -691,6 +692,7 @@ int cmd_restore(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"repo", required_argument, NULL, 'r'},
                 {"password-file", required_argument, NULL, 'p'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
                 {"component", required_argument, NULL, 'c'},
                 {"to", required_argument, NULL, 'T'},
                 {"additional-restores", no_argument, NULL, 'A'},
@@ -712,6 +714,7 @@ int cmd_restore(int argc, char **argv) {
                 switch (o) {
                 case 'r': repo_dir = optarg; break;
                 case 'p': pwfile = optarg; break;
+                case 'I': password_allow_insecure_file(true); break;
                 case 'c':
                         if (n_want >= MAX_COMPONENTS) {
                                 vss_err("too many --component options");
