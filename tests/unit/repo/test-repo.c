@@ -480,7 +480,7 @@ static void test_types_and_chains(void **state) {
         assert_int_equal(repo_backup_commit(b, &inc4), 0);
         b = repo_backup_free(b);
         assert_int_equal(repo_load_backup(r, &inc4, &rec), 0);
-        assert_int_equal(rec->n_files, 2);
+        assert_int_equal(n_data(rec), 2);
         assert_int_equal(rec->n_deleted, 0);
         rec = repo_record_free(rec);
 
