@@ -297,6 +297,20 @@ static int cmd_show(const opts *o) {
                                                (json_int_t) f->mtime_ns, "hash", fh, "blobs", (json_int_t) f->n_blobs);
                         if (fo && f->symlink)
                                 json_object_set_new(fo, "symlink", json_string(f->symlink));
+                        if (fo)
+                                json_object_set_new(fo, "type", json_string(repo_file_type_to_string(f->type)));
+                        if (fo && f->has_owner) {
+                                json_t *xn = json_array();
+                                for (size_t j = 0; xn && j < f->n_xattrs; j++)
+                                        json_array_append_new(xn, json_string(f->xattrs[j].name));
+                                json_object_set_new(fo, "uid", json_integer(f->uid));
+                                json_object_set_new(fo, "gid", json_integer(f->gid));
+                                json_object_set_new(fo, "user", f->user ? json_string(f->user) : json_null());
+                                json_object_set_new(fo, "group", f->group ? json_string(f->group) : json_null());
+                                json_object_set_new(fo, "xattrs", xn);
+                        }
+                        if (fo && f->link)
+                                json_object_set_new(fo, "link", json_string(f->link));
                         json_array_append_new(files, fo);
                 }
                 json_t *deleted = json_array();
@@ -338,8 +352,9 @@ static int cmd_show(const opts *o) {
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
                 format_time(f->mtime_ns, t, sizeof t);
-                printf("%04o   %14llu  %-20s  %s%s%s\n", f->mode, (unsigned long long) f->size, t, f->path,
-                       f->symlink ? " -> " : "", f->symlink ? f->symlink : "");
+                printf("%04o   %14llu  %-20s  %s%s%s%s\n", f->mode, (unsigned long long) f->size, t, f->path,
+                       f->type == REPO_FILE_DIR ? "/" : "", f->symlink ? " -> " : f->link ? " => " : "",
+                       f->symlink ? f->symlink : f->link ? f->link : "");
         }
         return 0;
 }
@@ -476,9 +491,10 @@ static int cmd_restore_files(const opts *o) {
                 if (k >= 0)
                         k = repo_restore_to_dir(r, rec, o->to, progress_fn, &p);
                 if (k >= 0) {
-                        files = rec->n_files;
-                        for (size_t i = 0; i < rec->n_files; i++)
+                        for (size_t i = 0; i < rec->n_files; i++) {
                                 bytes += rec->files[i].size;
+                                files += rec->files[i].type <= REPO_FILE_HARDLINK && rec->files[i].type != REPO_FILE_DIR;
+                        }
                 }
         }
         progress_done(&p);
