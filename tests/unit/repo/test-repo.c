@@ -4,6 +4,7 @@
  * deduplication, backup types and chains, corruption detection, path
  * traversal refusal, cleanup after an interrupted backup.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -854,6 +855,113 @@ static void test_kdf_minimum(void **state) {
         repo_close(r);
 }
 
+/* File entry version 2: metadata survives the JSON, binary xattr values
+ * included; malformed or future entries are refused; version 1 entries
+ * (no "entry") still parse, without an owner. */
+static void test_record_meta_entries(void **state) {
+        repo_record rec = {}, *back = NULL;
+        repo_file files[3] = {};
+        uint8_t acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x80};
+        repo_xattr xs[2] = {{"system.posix_acl_access", acl, sizeof acl}, {"user.color", (uint8_t *) "blue", 4}};
+        char *json = NULL;
+
+        files[0] = (repo_file) {.path = "d", .mode = 0700, .type = REPO_FILE_DIR, .has_owner = true, .uid = 1234,
+                                .gid = 1235, .user = "alice", .mtime_ns = 1234567890123456789LL};
+        files[1] = (repo_file) {.path = "d/f", .mode = 04755, .type = REPO_FILE_REGULAR, .has_owner = true,
+                                .uid = 1234, .gid = 1235, .user = "alice", .group = "staff", .xattrs = xs,
+                                .n_xattrs = 2};
+        files[2] = (repo_file) {.path = "d/g", .mode = 0644, .type = REPO_FILE_HARDLINK, .has_owner = true,
+                                .link = "d/f"};
+        rec.files = files;
+        rec.n_files = 3;
+        assert_int_equal(repo_record_to_json(&rec, &json), 0);
+        assert_non_null(strstr(json, "\"entry\":2"));
+        assert_int_equal(repo_record_parse(json, strlen(json), &back), 0);
+        free(json);
+        json = NULL;
+        assert_int_equal(back->files[0].type, REPO_FILE_DIR);
+        assert_int_equal(back->files[0].mode, 0700);
+        assert_null(back->files[0].group);
+        assert_int_equal(back->files[1].mode, 04755);
+        assert_true(back->files[1].has_owner);
+        assert_int_equal(back->files[1].uid, 1234);
+        assert_int_equal(back->files[1].gid, 1235);
+        assert_string_equal(back->files[1].user, "alice");
+        assert_string_equal(back->files[1].group, "staff");
+        assert_int_equal(back->files[1].n_xattrs, 2);
+        assert_string_equal(back->files[1].xattrs[0].name, "system.posix_acl_access");
+        assert_int_equal(back->files[1].xattrs[0].size, sizeof acl);
+        assert_memory_equal(back->files[1].xattrs[0].value, acl, sizeof acl);
+        assert_int_equal(back->files[1].xattrs[1].size, 4);
+        assert_memory_equal(back->files[1].xattrs[1].value, "blue", 4);
+        assert_int_equal(back->files[2].type, REPO_FILE_HARDLINK);
+        assert_string_equal(back->files[2].link, "d/f");
+        back = repo_record_free(back);
+
+        /* a hard link that escapes, a future entry version, a dir with data */
+        static const char *const bad[] = {
+                "\"type\":\"hardlink\",\"uid\":0,\"gid\":0,\"link\":\"../x\"",
+                "\"type\":\"file\",\"uid\":0,\"gid\":0,\"xattrs\":{\"user.x\":\"!!\"}",
+                "\"type\":\"pipe\",\"uid\":0,\"gid\":0",
+                "\"type\":\"file\",\"uid\":-1,\"gid\":0",
+                "\"type\":\"dir\",\"uid\":0,\"gid\":0,\"link\":\"b\"",
+        };
+        char hex[REPO_ID_HEX_SIZE], doc[2048];
+        repo_id zero = {};
+        repo_id_to_hex(&zero, hex);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                snprintf(doc, sizeof doc,
+                         "{\"version\":1,\"type\":\"full\",\"time_ns\":1,\"components\":[],\"writers\":[],"
+                         "\"files\":[{\"path\":\"a\",\"size\":0,\"mode\":420,\"mtime_ns\":0,\"hash\":\"%s\","
+                         "\"blobs\":[],\"entry\":2,%s}],\"bytes_read\":0,\"bytes_added\":0,\"duration_ms\":0}",
+                         hex, bad[i]);
+                assert_int_equal(repo_record_parse(doc, strlen(doc), &back), REPO_E_CORRUPT);
+        }
+        snprintf(doc, sizeof doc,
+                 "{\"version\":1,\"type\":\"full\",\"time_ns\":1,\"components\":[],\"writers\":[],\"files\":[{\"path\":"
+                 "\"a\",\"size\":0,\"mode\":420,\"mtime_ns\":0,\"hash\":\"%s\",\"blobs\":[],\"entry\":3}],"
+                 "\"bytes_read\":0,\"bytes_added\":0,\"duration_ms\":0}", hex);
+        assert_int_equal(repo_record_parse(doc, strlen(doc), &back), -EPROTONOSUPPORT);
+        /* version 1 entry: no owner */
+        snprintf(doc, sizeof doc,
+                 "{\"version\":1,\"type\":\"full\",\"time_ns\":1,\"components\":[],\"writers\":[],\"files\":[{\"path\":"
+                 "\"a\",\"size\":0,\"mode\":2541,\"mtime_ns\":0,\"hash\":\"%s\",\"blobs\":[]}],"
+                 "\"bytes_read\":0,\"bytes_added\":0,\"duration_ms\":0}", hex);
+        assert_int_equal(repo_record_parse(doc, strlen(doc), &back), 0);
+        assert_false(back->files[0].has_owner);
+        assert_int_equal(back->files[0].type, REPO_FILE_REGULAR);
+        repo_record_free(back);
+}
+
+/* A version 1 entry (no owner recorded) never gets its set-id bits back,
+ * even as root: the restored file's owner is not the original's. */
+static void test_meta_apply_setid(void **state) {
+        fx *f = *state;
+        char p[700];
+        struct stat st;
+        repo_meta_ctx m;
+        repo_file v1 = {.path = "x", .mode = 06755, .mtime_ns = 1500000000123456789LL};
+        repo_file v2 = v1;
+
+        snprintf(p, sizeof p, "%s/x", f->dir);
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        repo_meta_ctx_init(&m);
+        assert_int_equal(repo_meta_apply_fd(&m, fd, &v1), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        assert_int_equal(st.st_mtim.tv_nsec, 123456789);
+        assert_int_equal(m.setid_dropped, 1);
+        /* with the owner recorded as the caller's own: kept */
+        v2.has_owner = true;
+        v2.uid = geteuid();
+        v2.gid = getegid();
+        assert_int_equal(repo_meta_apply_fd(&m, fd, &v2), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 06755);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pack_header_roundtrip),
@@ -871,6 +979,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_rebuild_index, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_backup_cleanup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_kdf_minimum, fx_setup, fx_teardown),
+                cmocka_unit_test(test_record_meta_entries),
+                cmocka_unit_test_setup_teardown(test_meta_apply_setid, fx_setup, fx_teardown),
         };
         if (sodium_init() < 0)
                 return 1;
