@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "repo-int.h"
+#include "test-hook.h"
 
 void repo_id_to_hex(const repo_id *id, char ret_hex[REPO_ID_HEX_SIZE]) {
         sodium_bin2hex(ret_hex, REPO_ID_HEX_SIZE, id->b, REPO_ID_SIZE);
@@ -69,6 +70,10 @@ int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, s
 }
 
 int repo_fsync_dir(int dir_fd, const char *sub) {
+        /* Test hook: fail the fsync of this directory (a full disk, an I/O error). */
+        if (TEST_HOOK_IS("LVSS_REPO_FAIL_DIR_FSYNC", sub))
+                return repo_error(-EIO, "%s: fsync directory: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)", sub,
+                                  strerror(EIO));
         _cleanup_close_ int fd = openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0)
                 return repo_error(-errno, "%s: fsync directory: %m", sub);

@@ -962,6 +962,39 @@ static void test_meta_apply_setid(void **state) {
         close(fd);
 }
 
+/* A failed fsync of a directory a new object directory was made in fails
+ * the write (finding #14: it used to be ignored). */
+static void test_dir_fsync_failure(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        repo_backup *b = NULL;
+        repo_id id;
+
+#if !LVSS_TEST_HOOKS
+        skip();
+#endif
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        setenv("LVSS_REPO_FAIL_DIR_FSYNC", "data", 1);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        int k = repo_backup_add_tree(b, f->src, "src");
+        if (k == 0)
+                k = repo_backup_commit(b, &id);
+        unsetenv("LVSS_REPO_FAIL_DIR_FSYNC");
+        assert_int_equal(k, -EIO);
+        assert_non_null(strstr(repo_errmsg(), "fsync directory"));
+        repo_backup_free(b);
+        repo_close(r);
+        /* and no record names the data whose directory was not durable */
+        repo_record **recs = NULL;
+        size_t n = 0;
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_SHARED, &r), 0);
+        assert_int_equal(repo_list_backups(r, &recs, &n), 0);
+        assert_int_equal(n, 0);
+        free(recs);
+        repo_close(r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pack_header_roundtrip),
@@ -980,6 +1013,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_interrupted_backup_cleanup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_kdf_minimum, fx_setup, fx_teardown),
                 cmocka_unit_test(test_record_meta_entries),
+                cmocka_unit_test_setup_teardown(test_dir_fsync_failure, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_meta_apply_setid, fx_setup, fx_teardown),
         };
         if (sodium_init() < 0)
