@@ -703,7 +703,9 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                                 k = add_nodata_entry(b, REPO_FILE_HARDLINK, -1, child, &st, first);
                                 continue;
                         }
-                        _cleanup_close_ int ffd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        /* O_NONBLOCK: a FIFO swapped in since the fstatat must not hang the walk */
+                        _cleanup_close_ int ffd =
+                                openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                         if (ffd < 0) {
                                 k = repo_error(-errno, "%s: %m", child);
                                 break;
@@ -752,7 +754,7 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
         }
         if (*pre && repo_path_check(pre) < 0)
                 return repo_error(-EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
-        fd = open(src, O_RDONLY | O_CLOEXEC);
+        fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO given as SRC is refused below, not waited on */
         if (fd < 0)
                 return repo_error(-errno, "%s: %m", src);
         if (fstat(fd, &st) < 0) {
