@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <search.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -53,7 +54,28 @@ struct repo_backup {
         void *progress_userdata;
         struct timespec start;
         bool committed;
+        void *links;               /* tsearch tree of seen_inode: hard links of this walk */
 };
+
+/* A regular file with more than one link, as first met in the walk. */
+typedef struct seen_inode {
+        dev_t dev;
+        ino_t ino;
+        char *path;
+} seen_inode;
+
+static int seen_cmp(const void *a, const void *b) {
+        const seen_inode *x = a, *y = b;
+        if (x->dev != y->dev)
+                return x->dev < y->dev ? -1 : 1;
+        return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void seen_free(void *p) {
+        seen_inode *s = p;
+        free(s->path);
+        free(s);
+}
 
 static int64_t now_ns(clockid_t c) {
         struct timespec ts;
@@ -81,6 +103,7 @@ repo_backup *repo_backup_free(repo_backup *b) {
         free(b->chain);
         free(b->ref);
         free(b->ref_seen);
+        tdestroy(b->links, seen_free);
         free(b);
         return NULL;
 }
@@ -358,8 +381,11 @@ static int add_file_entry(repo_backup *b, repo_file *f) {
         return 0;
 }
 
+/* An entry without an owner (entry version 1) is never unchanged: the next
+ * backup records the file's full metadata. */
 static bool meta_unchanged(const repo_file *old, const struct stat *st) {
-        return !old->symlink && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
+        return old->type == REPO_FILE_REGULAR && old->has_owner && old->uid == st->st_uid &&
+               old->gid == st->st_gid && old->size == (uint64_t) st->st_size && old->mode == (st->st_mode & 07777) &&
                old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
                (old->ctime_ns == 0 || old->ctime_ns == (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec) &&
                (old->ino == 0 || old->ino == (uint64_t) st->st_ino);
@@ -374,11 +400,12 @@ static int reuse_entry(repo_backup *b, const repo_file *old, const struct stat *
         for (size_t j = 0; j < old->n_blobs; j++)
                 if (!repo_index_find(&b->r->index, &old->blobs[j]))
                         return 0;
+        f.symlink = NULL;
         f.path = strdup(old->path);
         f.blobs = malloc((old->n_blobs ? old->n_blobs : 1) * sizeof(repo_id));
-        if (!f.path || !f.blobs) {
-                free(f.path);
-                free(f.blobs);
+        k = repo_file_copy_meta(&f, old);
+        if (!f.path || !f.blobs || k < 0) {
+                repo_file_clear(&f);
                 return -ENOMEM;
         }
         memcpy(f.blobs, old->blobs, old->n_blobs * sizeof(repo_id));
@@ -386,8 +413,7 @@ static int reuse_entry(repo_backup *b, const repo_file *old, const struct stat *
         f.ino = (uint64_t) st->st_ino;
         k = add_file_entry(b, &f);
         if (k < 0) {
-                free(f.path);
-                free(f.blobs);
+                repo_file_clear(&f);
                 return k;
         }
         b->stats.files++;
@@ -427,10 +453,11 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         f.path = strdup(path);
         if (!f.path)
                 return -ENOMEM;
-        f.mode = st->st_mode & 07777;
-        f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-        f.ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-        f.ino = (uint64_t) st->st_ino;
+        k = repo_meta_capture(fd, st, path, &f);
+        if (k < 0) {
+                repo_file_clear(&f);
+                return k;
+        }
         b->cur = &f;
         b->cur_cap_blobs = 0;
         for (;;) {
@@ -476,11 +503,11 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
         if (b->ref && b->track_changes && b->read_all && b->omit_unchanged) {
                 const repo_file *old = ref_find(b, path);
-                if (old && !old->symlink && old->size == f.size && old->mode == f.mode &&
+                if (old && old->type == REPO_FILE_REGULAR && old->has_owner && old->uid == f.uid &&
+                    old->gid == f.gid && old->size == f.size && old->mode == f.mode &&
                     memcmp(old->hash.b, f.hash.b, REPO_ID_SIZE) == 0) {
                         b->stats.files_unchanged++;   /* same content: not part of the incremental */
-                        free(f.path);
-                        free(f.blobs);
+                        repo_file_clear(&f);
                         return 0;
                 }
         }
@@ -494,8 +521,7 @@ fail:
         (void) repo_packer_sync(b->packer);
         b->cur = NULL;
 fail_synced:
-        free(f.path);
-        free(f.blobs);
+        repo_file_clear(&f);
         return k;
 }
 
@@ -523,21 +549,90 @@ int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target
         f.path = strdup(path);
         f.symlink = strdup(target);
         f.blobs = NULL;
-        if (!f.path || !f.symlink) {
-                free(f.path);
-                free(f.symlink);
-                return -ENOMEM;
+        f.type = REPO_FILE_SYMLINK;
+        if (!f.path || !f.symlink || (k = repo_meta_capture(-1, st, path, &f)) < 0) {
+                repo_file_clear(&f);
+                return k < 0 ? k : -ENOMEM;
         }
-        f.mode = st->st_mode & 07777;
-        f.mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        f.ctime_ns = f.ino = 0;   /* symlinks are compared by target */
         repo_hash_file(b->r, NULL, 0, &f.hash);
         k = add_file_entry(b, &f);
         if (k < 0) {
-                free(f.path);
-                free(f.symlink);
+                repo_file_clear(&f);
                 return k;
         }
         b->stats.files++;
+        return 0;
+}
+
+/* An entry without data: a directory (fd open on it, for its extended
+ * attributes), a special file (never opened: fd -1) or a hard link to the
+ * regular file `link` (already stored under that path). */
+static int add_nodata_entry(repo_backup *b, int type, int fd, const char *path, const struct stat *st,
+                            const char *link) {
+        repo_file f = {.type = type};
+        int k;
+
+        k = repo_path_check(path);
+        if (k < 0)
+                return k;
+        json_t *utf8 = json_string(path);
+        json_decref(utf8);
+        if (!utf8)
+                return repo_error(-EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
+        if (b->ref && b->track_changes && b->omit_unchanged && type != REPO_FILE_HARDLINK) {
+                const repo_file *old = ref_find(b, path);
+                if (old && old->type == type && old->has_owner && old->uid == st->st_uid && old->gid == st->st_gid &&
+                    old->mode == (st->st_mode & 07777) &&
+                    old->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
+                    old->ctime_ns == (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec) {
+                        b->stats.files_unchanged++;
+                        return 0;
+                }
+        } else if (b->ref && b->track_changes)
+                (void) ref_find(b, path);   /* seen: not deleted */
+        f.path = strdup(path);
+        f.link = link ? strdup(link) : NULL;
+        if (!f.path || (link && !f.link) || (k = repo_meta_capture(fd, st, path, &f)) < 0) {
+                repo_file_clear(&f);
+                return k < 0 ? k : -ENOMEM;
+        }
+        if (type == REPO_FILE_CHARDEV || type == REPO_FILE_BLOCKDEV)
+                f.rdev = (uint64_t) st->st_rdev;
+        repo_hash_file(b->r, NULL, 0, &f.hash);
+        k = add_file_entry(b, &f);
+        if (k < 0) {
+                repo_file_clear(&f);
+                return k;
+        }
+        if (type != REPO_FILE_DIR && type != REPO_FILE_HARDLINK)
+                b->stats.skipped++;   /* recorded, no data: not restored */
+        return 0;
+}
+
+/* A regular file with several links: the path it was first met under, or
+ * NULL (then this path is remembered as that first one). */
+static int hardlink_first(repo_backup *b, const struct stat *st, const char *path, const char **ret) {
+        seen_inode key = {.dev = st->st_dev, .ino = st->st_ino}, *n;
+        void *hit;
+
+        *ret = NULL;
+        hit = tfind(&key, &b->links, seen_cmp);
+        if (hit) {
+                *ret = (*(seen_inode **) hit)->path;
+                return 0;
+        }
+        n = calloc(1, sizeof *n);
+        if (!n || !(n->path = strdup(path))) {
+                free(n);
+                return -ENOMEM;
+        }
+        n->dev = st->st_dev;
+        n->ino = st->st_ino;
+        if (!tsearch(n, &b->links, seen_cmp)) {
+                seen_free(n);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -594,9 +689,23 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                                 k = repo_error(-errno, "%s: %m", child);
                                 break;
                         }
+                        k = add_nodata_entry(b, REPO_FILE_DIR, cfd, child, &st, NULL);
+                        if (k < 0) {
+                                close(cfd);
+                                break;
+                        }
                         k = walk(b, cfd, child, depth + 1);
                 } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int ffd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        const char *first = NULL;
+                        if (st.st_nlink > 1 && (k = hardlink_first(b, &st, child, &first)) < 0)
+                                break;
+                        if (first) {
+                                k = add_nodata_entry(b, REPO_FILE_HARDLINK, -1, child, &st, first);
+                                continue;
+                        }
+                        /* O_NONBLOCK: a FIFO swapped in since the fstatat must not hang the walk */
+                        _cleanup_close_ int ffd =
+                                openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                         if (ffd < 0) {
                                 k = repo_error(-errno, "%s: %m", child);
                                 break;
@@ -616,8 +725,12 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                         }
                         target[tl] = 0;
                         k = repo_backup_add_symlink(b, child, target, &st);
-                } else
-                        b->stats.skipped++;   /* devices, sockets, fifos: not stored */
+                } else   /* devices, sockets, fifos: recorded, never opened, no data */
+                        k = add_nodata_entry(b, S_ISFIFO(st.st_mode)   ? REPO_FILE_FIFO
+                                                : S_ISSOCK(st.st_mode) ? REPO_FILE_SOCKET
+                                                : S_ISCHR(st.st_mode)  ? REPO_FILE_CHARDEV
+                                                                       : REPO_FILE_BLOCKDEV,
+                                             -1, child, &st, NULL);
         }
 out:
         for (size_t i = 0; i < n; i++)
@@ -641,7 +754,7 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
         }
         if (*pre && repo_path_check(pre) < 0)
                 return repo_error(-EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
-        fd = open(src, O_RDONLY | O_CLOEXEC);
+        fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO given as SRC is refused below, not waited on */
         if (fd < 0)
                 return repo_error(-errno, "%s: %m", src);
         if (fstat(fd, &st) < 0) {
@@ -649,8 +762,14 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
                 close(fd);
                 return k;
         }
-        if (S_ISDIR(st.st_mode))
+        if (S_ISDIR(st.st_mode)) {
+                /* the top directory's own metadata, unless it is the root of the manifest */
+                if (*pre && (k = add_nodata_entry(b, REPO_FILE_DIR, fd, pre, &st, NULL)) < 0) {
+                        close(fd);
+                        return k;
+                }
                 return walk(b, fd, pre, 0);
+        }
         if (!S_ISREG(st.st_mode)) {
                 close(fd);
                 return repo_error(-EINVAL, "%s: not a regular file or directory", src);
@@ -671,9 +790,7 @@ size_t repo_backup_file_count(const repo_backup *b) {
 void repo_backup_drop_files(repo_backup *b, size_t mark) {
         while (b->rec->n_files > mark) {
                 repo_file *f = &b->rec->files[--b->rec->n_files];
-                free(f->path);
-                free(f->symlink);
-                free(f->blobs);
+                repo_file_clear(f);
                 b->stats.files--;
         }
 }

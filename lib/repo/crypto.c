@@ -18,6 +18,18 @@
 #include <stdio.h>
 
 #include "repo-int.h"
+#include "test-hook.h"
+
+/* The documented minimum Argon2id cost of a key file (repository.md §3):
+ * libsodium's INTERACTIVE limits.  A key file asking for less is refused, so
+ * a planted or edited key file cannot weaken the password's protection.  Only
+ * a test build with LVSS_BACKUP_KDF_MIN=1 may go lower (quick test suites). */
+#define KDF_OPS_MIN ((uint64_t) crypto_pwhash_OPSLIMIT_INTERACTIVE)
+#define KDF_MEM_MIN ((uint64_t) crypto_pwhash_MEMLIMIT_INTERACTIVE)
+
+static bool kdf_below_minimum(uint64_t ops, uint64_t mem) {
+        return (ops < KDF_OPS_MIN || mem < KDF_MEM_MIN) && !TEST_HOOK_IS("LVSS_BACKUP_KDF_MIN", "1");
+}
 
 
 void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret) {
@@ -93,6 +105,10 @@ int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, u
         char name[REPO_ID_HEX_SIZE + 8];
         int r;
 
+        if (kdf_below_minimum(ops, mem))
+                return repo_error(-EINVAL, "key derivation cost below the minimum (opslimit %llu, memlimit %llu; "
+                                  "at least %llu and %llu)", (unsigned long long) ops, (unsigned long long) mem,
+                                  (unsigned long long) KDF_OPS_MIN, (unsigned long long) KDF_MEM_MIN);
         randombytes_buf(salt, sizeof salt);
         if (crypto_pwhash(kek, sizeof kek, password, strlen(password), salt, ops, mem,
                           crypto_pwhash_ALG_ARGON2ID13) < 0)
@@ -171,6 +187,12 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
         ret = repo_keyfile_parse(text, len, &kf);
         if (ret < 0)
                 return repo_error(ret, "key %s: %s", name, repo_errmsg());
+        if (kdf_below_minimum(kf.opslimit, kf.memlimit))
+                return repo_error(REPO_E_CORRUPT,
+                                  "key %.16s: Argon2id cost below the minimum (opslimit %llu, memlimit %llu bytes; "
+                                  "at least %llu and %llu): refusing a weakened key file",
+                                  name, (unsigned long long) kf.opslimit, (unsigned long long) kf.memlimit,
+                                  (unsigned long long) KDF_OPS_MIN, (unsigned long long) KDF_MEM_MIN);
         if (crypto_pwhash(kek, sizeof kek, password, strlen(password), kf.salt, kf.opslimit, (size_t) kf.memlimit,
                           crypto_pwhash_ALG_ARGON2ID13) < 0)
                 return repo_error(-ENOMEM, "key %s: key derivation out of memory", name);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "repo-int.h"
+#include "test-hook.h"
 
 void repo_id_to_hex(const repo_id *id, char ret_hex[REPO_ID_HEX_SIZE]) {
         sodium_bin2hex(ret_hex, REPO_ID_HEX_SIZE, id->b, REPO_ID_SIZE);
@@ -69,6 +70,10 @@ int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, s
 }
 
 int repo_fsync_dir(int dir_fd, const char *sub) {
+        /* Test hook: fail the fsync of this directory (a full disk, an I/O error). */
+        if (TEST_HOOK_IS("LVSS_REPO_FAIL_DIR_FSYNC", sub))
+                return repo_error(-EIO, "%s: fsync directory: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)", sub,
+                                  strerror(EIO));
         _cleanup_close_ int fd = openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0)
                 return repo_error(-errno, "%s: fsync directory: %m", sub);
@@ -128,9 +133,15 @@ int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, r
         }
         snprintf(parent, sizeof parent, "%s", path);
         *strrchr(parent, '/') = 0;
-        if (mkdirat(r->dir_fd, parent, 0700) == 0)
-                (void) repo_fsync_dir(r->dir_fd, strcmp(subdir, "data") == 0 ? "data" : ".");
-        else if (errno != EEXIST) {
+        if (mkdirat(r->dir_fd, parent, 0700) == 0) {
+                /* The new directory's name must be durable before an object
+                 * under it is: a failed fsync fails the write. */
+                ret = repo_fsync_dir(r->dir_fd, strcmp(subdir, "data") == 0 ? "data" : ".");
+                if (ret < 0) {
+                        (void) unlinkat(r->dir_fd, tmp, 0);
+                        return ret;
+                }
+        } else if (errno != EEXIST) {
                 ret = repo_error(-errno, "%s/%s: %m", r->dir, parent);
                 (void) unlinkat(r->dir_fd, tmp, 0);
                 return ret;

@@ -6,6 +6,7 @@
  * string bounded, every path checked with repo_path_check().
  */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -67,11 +68,8 @@ repo_record *repo_record_free(repo_record *rec) {
                 free(rec->writers[i].stamp);
         }
         free(rec->writers);
-        for (size_t i = 0; i < rec->n_files; i++) {
-                free(rec->files[i].path);
-                free(rec->files[i].blobs);
-                free(rec->files[i].symlink);
-        }
+        for (size_t i = 0; i < rec->n_files; i++)
+                repo_file_clear(&rec->files[i]);
         free(rec->files);
         for (size_t i = 0; i < rec->n_deleted; i++)
                 free(rec->deleted[i]);
@@ -89,6 +87,47 @@ static void format_time(int64_t ns, char *buf, size_t size) {
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Entry version 2 fields (§6.2): type, owner, names, hard link, xattrs. */
+static int file_meta_to_json(const repo_file *f, json_t *fo) {
+        json_t *xs = json_object();
+        int r = -ENOMEM;
+
+        if (!xs)
+                return -ENOMEM;
+        for (size_t i = 0; i < f->n_xattrs; i++) {
+                size_t blen = sodium_base64_ENCODED_LEN(f->xattrs[i].size, sodium_base64_VARIANT_ORIGINAL);
+                char *b64 = malloc(blen);
+                if (!b64)
+                        goto out;
+                sodium_bin2base64(b64, blen, f->xattrs[i].value, f->xattrs[i].size, sodium_base64_VARIANT_ORIGINAL);
+                json_t *v = json_string(b64);
+                free(b64);
+                if (!v || json_object_set_new(xs, f->xattrs[i].name, v) < 0) {
+                        r = repo_error(-EINVAL, "%s: extended attribute name %s is not valid UTF-8", f->path,
+                                       f->xattrs[i].name);
+                        goto out;
+                }
+        }
+        if (json_object_set_new(fo, "entry", json_integer(REPO_FILE_ENTRY_VERSION)) < 0 ||
+            json_object_set_new(fo, "type", json_string(repo_file_type_to_string(f->type))) < 0 ||
+            json_object_set_new(fo, "uid", json_integer(f->uid)) < 0 ||
+            json_object_set_new(fo, "gid", json_integer(f->gid)) < 0 ||
+            json_object_set_new(fo, "user", opt_string(f->user)) < 0 ||
+            json_object_set_new(fo, "group", opt_string(f->group)) < 0 ||
+            (f->link && json_object_set_new(fo, "link", json_string(f->link)) < 0) ||
+            (f->rdev && json_object_set_new(fo, "rdev", json_integer((json_int_t) f->rdev)) < 0))
+                goto out;
+        if (f->n_xattrs) {
+                r = json_object_set_new(fo, "xattrs", xs) < 0 ? -ENOMEM : 0;
+                xs = NULL;
+                return r;
+        }
+        r = 0;
+out:
+        json_decref(xs);
+        return r;
 }
 
 int repo_record_to_json(const repo_record *rec, char **ret_json) {
@@ -132,6 +171,10 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
                         json_decref(fo);
                         goto out;
                 }
+                if (fo && f->has_owner && file_meta_to_json(f, fo) < 0) {
+                        json_decref(fo);
+                        goto out;
+                }
                 if (json_array_append_new(files, fo) < 0)
                         goto out;
         }
@@ -172,6 +215,73 @@ static int get_opt_string(json_t *o, const char *key, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Entry version 2 fields; version 1 entries have none (has_owner false). */
+static int parse_file_meta(json_t *o, const char *path, size_t size, size_t n_blobs, repo_file *f) {
+        const char *type = NULL;
+        json_int_t uid, gid;
+        json_t *v;
+        int k;
+
+        if (json_unpack(o, "{s:s, s:I, s:I}", "type", &type, "uid", &uid, "gid", &gid) < 0 || uid < 0 ||
+            uid > UINT32_MAX - 1 || gid < 0 || gid > UINT32_MAX - 1)
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': type or owner malformed", path);
+        f->type = repo_file_type_from_string(type);
+        if (f->type < 0 || (f->type == REPO_FILE_SYMLINK) != (f->symlink != NULL))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': type '%s' malformed", path, type);
+        if (f->type != REPO_FILE_REGULAR && (size != 0 || n_blobs != 0))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': a %s entry holds no data", path, type);
+        f->has_owner = true;
+        f->uid = (uint32_t) uid;
+        f->gid = (uint32_t) gid;
+        if ((k = get_opt_string(o, "user", &f->user)) < 0 || (k = get_opt_string(o, "group", &f->group)) < 0)
+                return k;
+        if ((f->user && strlen(f->user) > 255) || (f->group && strlen(f->group) > 255))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': owner name too long", path);
+        v = json_object_get(o, "link");
+        if ((v != NULL) != (f->type == REPO_FILE_HARDLINK) ||
+            (v && (!json_is_string(v) || repo_path_check(json_string_value(v)) < 0 ||
+                   strcmp(json_string_value(v), path) == 0)))
+                return repo_error(REPO_E_CORRUPT, "record: file '%s': hard link target malformed", path);
+        if (v && !(f->link = strdup(json_string_value(v))))
+                return -ENOMEM;
+        v = json_object_get(o, "rdev");
+        if (v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        return repo_error(REPO_E_CORRUPT, "record: file '%s': rdev malformed", path);
+                f->rdev = (uint64_t) json_integer_value(v);
+        }
+        v = json_object_get(o, "xattrs");
+        if (v) {
+                const char *name;
+                json_t *val;
+                size_t total = 0;
+                if (!json_is_object(v) || json_object_size(v) > REPO_MAX_XATTRS / 2)
+                        return repo_error(REPO_E_CORRUPT, "record: file '%s': xattrs malformed", path);
+                f->xattrs = calloc(json_object_size(v) + 1, sizeof(repo_xattr));
+                if (!f->xattrs)
+                        return -ENOMEM;
+                json_object_foreach(v, name, val) {
+                        const char *b64 = json_string_value(val);
+                        size_t nlen = strlen(name), blen = b64 ? strlen(b64) : 0, got = 0;
+                        total += nlen + blen / 4 * 3;
+                        if (!b64 || nlen == 0 || nlen > 255 || !strchr(name, '.') || total > REPO_MAX_XATTRS)
+                                return repo_error(REPO_E_CORRUPT, "record: file '%s': xattr '%s' malformed or over "
+                                                  "the limit", path, name);
+                        repo_xattr *x = &f->xattrs[f->n_xattrs++];
+                        x->name = strdup(name);
+                        x->value = malloc(blen / 4 * 3 + 1);
+                        if (!x->name || !x->value)
+                                return -ENOMEM;
+                        if (sodium_base642bin(x->value, blen / 4 * 3 + 1, b64, blen, NULL, &got, NULL,
+                                              sodium_base64_VARIANT_ORIGINAL) < 0)
+                                return repo_error(REPO_E_CORRUPT, "record: file '%s': xattr '%s' is not base64",
+                                                  path, name);
+                        x->size = got;
+                }
+        }
+        return 0;
+}
+
 static int parse_file(json_t *o, size_t idx, repo_file *f) {
         const char *path = NULL, *hash = NULL;
         json_int_t size, mode, mtime;
@@ -208,6 +318,20 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
                 f->symlink = strdup(json_string_value(sl));
                 if (!f->symlink)
                         return -ENOMEM;
+        }
+        f->type = f->symlink ? REPO_FILE_SYMLINK : REPO_FILE_REGULAR;
+        json_t *ev = json_object_get(o, "entry");
+        if (ev) {
+                if (!json_is_integer(ev) || json_integer_value(ev) < 1)
+                        return repo_error(REPO_E_CORRUPT, "record: file '%s': entry version malformed", path);
+                if (json_integer_value(ev) > REPO_FILE_ENTRY_VERSION)
+                        return repo_error(-EPROTONOSUPPORT, "record: file '%s': entry version %lld not supported",
+                                          path, (long long) json_integer_value(ev));
+                if (json_integer_value(ev) >= 2) {
+                        int k = parse_file_meta(o, path, (size_t) size, json_array_size(blobs), f);
+                        if (k < 0)
+                                return k;
+                }
         }
         f->n_blobs = json_array_size(blobs);
         f->blobs = calloc(f->n_blobs ? f->n_blobs : 1, sizeof(repo_id));

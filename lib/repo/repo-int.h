@@ -19,6 +19,8 @@
 #define REPO_MAX_PACK_BLOBS (1u << 20)
 #define REPO_MAX_FILES (16u * 1024 * 1024)
 #define REPO_MAX_PATH 4096
+#define REPO_MAX_XATTRS (256u * 1024)   /* names + values of one file's extended attributes */
+#define REPO_FILE_ENTRY_VERSION 2       /* newest manifest entry version written */
 #define REPO_MAX_STRING (64u * 1024 * 1024)   /* any one string in a record (documents) */
 #define REPO_PACK_SIZE_DEFAULT (16u * 1024 * 1024)
 
@@ -89,6 +91,14 @@ typedef struct repo_keyfile {
 
 /* error.c */
 int repo_error(int code, const char *fmt, ...) _printf_(2, 3);
+/* One warning line to the handler of repo_set_warn_handler (meta.c). */
+void repo_warn(const char *fmt, ...) _printf_(1, 2);
+int repo_file_type_from_string(const char *s);
+/* Owner (ids, names), mode, times, inode and, when fd >= 0, the extended
+ * attributes of what fd is open on; st from the same object. */
+int repo_meta_capture(int fd, const struct stat *st, const char *path, repo_file *f);
+/* Owner and mtime of the symlink name in dfd (never followed). */
+int repo_meta_apply_symlink(repo_meta_ctx *m, int dfd, const char *name, const repo_file *f);
 void repo_error_clear(void);
 
 /* crypto.c */

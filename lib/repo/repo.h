@@ -106,10 +106,39 @@ enum repo_backup_type {
 const char *repo_backup_type_to_string(int t);
 int repo_backup_type_from_string(const char *s);
 
+/* What a manifest entry stands for (entry version 2; version 1 entries are
+ * regular files and symlinks only). */
+enum repo_file_type {
+        REPO_FILE_REGULAR,
+        REPO_FILE_SYMLINK,
+        REPO_FILE_DIR,
+        REPO_FILE_HARDLINK,    /* another name of the regular file `link` (no data of its own) */
+        REPO_FILE_FIFO,        /* recorded, never opened, not restored */
+        REPO_FILE_SOCKET,
+        REPO_FILE_CHARDEV,
+        REPO_FILE_BLOCKDEV,
+        _REPO_FILE_TYPE_MAX,
+};
+const char *repo_file_type_to_string(int t);
+
+typedef struct repo_xattr {
+        char *name;            /* with its namespace: "user.x", "system.posix_acl_access", ... */
+        uint8_t *value;
+        size_t size;
+} repo_xattr;
+
 typedef struct repo_file {
         char *path;            /* relative, '/'-separated, checked by repo_path_check() */
         uint64_t size;
         uint32_t mode;         /* permission bits (07777) */
+        int type;              /* enum repo_file_type */
+        bool has_owner;        /* entry version 2: uid/gid (and names) recorded */
+        uint32_t uid, gid;
+        char *user, *group;    /* names at backup time; NULL when the id had none */
+        char *link;            /* REPO_FILE_HARDLINK: the path it is a link to */
+        uint64_t rdev;         /* devices: informational */
+        repo_xattr *xattrs;    /* extended attributes incl. POSIX ACLs, sorted by name */
+        size_t n_xattrs;
         int64_t mtime_ns;
         int64_t ctime_ns;      /* change detection only; 0 = not recorded */
         uint64_t ino;          /* change detection only; 0 = not recorded */
@@ -143,6 +172,12 @@ typedef struct repo_record {
         size_t n_deleted;
         uint64_t bytes_read, bytes_added, duration_ms;
 } repo_record;
+
+/* Free what an entry owns (not the entry itself). */
+void repo_file_clear(repo_file *f);
+/* Deep copy of src's metadata fields (owner names, link, xattrs) into dst,
+ * whose other fields the caller sets. */
+int repo_file_copy_meta(repo_file *dst, const repo_file *src);
 
 /* Manifest path rule: non-empty, relative, no empty, "." or ".." components,
  * no NUL, at most 4096 bytes.  Returns 0 or -EINVAL (with detail). */
@@ -255,6 +290,29 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir,
 /* Restore the state a backup stands for: its chain merged (repo_chain_merge). */
 int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir,
                               repo_progress_fn progress, void *userdata, uint64_t *ret_files, uint64_t *ret_bytes);
+
+/* Warnings of a restore that goes on (owners not restored, special files
+ * skipped, an extended attribute refused): one line each, to this handler
+ * (NULL = stderr, prefixed "warning: "). */
+typedef void (*repo_warn_fn)(const char *msg, void *userdata);
+void repo_set_warn_handler(repo_warn_fn fn, void *userdata);
+
+/* Restoring a file's metadata: who may restore what (decided once). */
+typedef struct repo_meta_ctx {
+        bool root;             /* euid 0: owners are restored */
+        bool warned_owner;     /* the one "owners not restored" warning was given */
+        bool warned_xattr;
+        uint64_t owners_skipped, setid_dropped, xattrs_failed;
+} repo_meta_ctx;
+void repo_meta_ctx_init(repo_meta_ctx *m);
+/* Apply f's owner, extended attributes (ACLs included), mode and mtime to fd,
+ * in that order.  Set-id bits are dropped when the owner was not restored.
+ * Returns 0 or a negative errno (chmod/utimens failure) with detail. */
+int repo_meta_apply_fd(repo_meta_ctx *m, int fd, const repo_file *f);
+/* Create a new file named randomly (".lvss-restore-<hex>", O_EXCL|O_NOFOLLOW,
+ * mode 0600) in dir_fd: the one way restores make their temporary files.
+ * ret_name gets the name; returns the fd or a negative errno. */
+int repo_tmpfile_open(int dir_fd, char ret_name[64]);
 
 /* ---- verifying ---- */
 

@@ -15,6 +15,14 @@
  * temporary file beside the target and is renamed over it only once its hash
  * matched (R2), so a damaged backup never leaves a wrong file under a real name.
  * The target filesystem is synced once at the end.
+ *
+ * Metadata (entry version 2, meta.c): each file gets its owner, extended
+ * attributes (ACLs included), mode and mtime on its temporary name before the
+ * rename.  Directories recorded in the backup are created 0700 first and get
+ * their own metadata last, deepest first, after everything inside them (R3).
+ * Hard links are made after all files, as links to their restored first
+ * name.  Special files (FIFOs, sockets, devices) are named in one warning
+ * each and not created.  Set-id bits come back only with the owner (R4).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -176,6 +184,8 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
                         continue;
                 if (f->symlink && !sink->symlink)
                         continue;
+                if (f->type != REPO_FILE_REGULAR && f->type != REPO_FILE_SYMLINK)
+                        continue;   /* no data: directories, hard links, specials (repo_restore_to_dir) */
                 /* The file hash covers the blob list; each blob is checked against its id as it is read. */
                 repo_hash_file(r, f->blobs, f->n_blobs, &got);
                 if (memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0)
@@ -204,6 +214,7 @@ typedef struct dir_sink {
          * together): reused instead of walking the path again. */
         char *cached_parent;
         int cached_fd;
+        repo_meta_ctx meta;
 } dir_sink;
 
 typedef struct dir_handle {
@@ -290,15 +301,6 @@ static int sink_parent(dir_sink *s, const repo_file *f, int *ret_fd, const char 
         return 0;
 }
 
-static void tmp_name(char buf[64]) {
-        uint8_t rnd[6];
-        char rhex[13];
-
-        randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(rhex, sizeof rhex, rnd, sizeof rnd);
-        snprintf(buf, 64, ".lvss-restore-%s", rhex);
-}
-
 static int dir_symlink(void *userdata, const repo_file *f) {
         dir_sink *s = userdata;
         const char *name = NULL;
@@ -311,13 +313,21 @@ static int dir_symlink(void *userdata, const repo_file *f) {
         k = sink_parent(s, f, &dfd, &name);
         if (k < 0)
                 return k;
-        tmp_name(tmp);
+        /* A random name (as repo_tmpfile_open's) that symlinkat creates exclusively. */
+        int fd = repo_tmpfile_open(dfd, tmp);
+        if (fd >= 0) {
+                close(fd);
+                (void) unlinkat(dfd, tmp, 0);
+        }
         /* The link is created as it was stored and never followed here; an
          * entry below it is refused by open_parent (R1). */
-        if (symlinkat(f->symlink, dfd, tmp) < 0)
+        if (fd < 0)
+                k = repo_error(fd, "restore '%s': %s", f->path, strerror(-fd));
+        else if (symlinkat(f->symlink, dfd, tmp) < 0)
                 k = repo_error(-errno, "restore '%s': symlink: %m", f->path);
-        else if (renameat(dfd, tmp, dfd, name) < 0) {
-                k = repo_error(-errno, "restore '%s': %m", f->path);
+        else if ((k = repo_meta_apply_symlink(&s->meta, dfd, tmp, f)) < 0 || renameat(dfd, tmp, dfd, name) < 0) {
+                if (k >= 0)
+                        k = repo_error(-errno, "restore '%s': %m", f->path);
                 (void) unlinkat(dfd, tmp, 0);
         }
         close(dfd);
@@ -340,10 +350,9 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
                 free(h);
                 return k;
         }
-        tmp_name(h->tmp);
-        h->fd = openat(h->dir_fd, h->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        h->fd = repo_tmpfile_open(h->dir_fd, h->tmp);
         if (h->fd < 0) {
-                k = repo_error(-errno, "restore '%s': %m", f->path);
+                k = repo_error(h->fd, "restore '%s': %s", f->path, strerror(-h->fd));
                 close(h->dir_fd);
                 free(h);
                 return k;
@@ -369,18 +378,14 @@ static int dir_write(void *userdata, void *handle, const void *buf, size_t n) {
 }
 
 static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) {
+        dir_sink *s = userdata;
         dir_handle *h = handle;
         int k = 0;
 
         if (ok) {
-                struct timespec ts[2] = {
-                        {.tv_nsec = UTIME_OMIT},
-                        {.tv_sec = f->mtime_ns / 1000000000, .tv_nsec = f->mtime_ns % 1000000000},
-                };
-                if (fchmod(h->fd, f->mode & 07777) < 0 || futimens(h->fd, ts) < 0)
-                        k = repo_error(-errno, "restore '%s': %m", f->path);
+                k = repo_meta_apply_fd(&s->meta, h->fd, f);
                 /* renameat replaces a symlink named like the target, it never follows it */
-                else if (renameat(h->dir_fd, h->tmp, h->dir_fd, h->name) < 0)
+                if (k >= 0 && renameat(h->dir_fd, h->tmp, h->dir_fd, h->name) < 0)
                         k = repo_error(-errno, "restore '%s': %m", f->path);
         }
         if (!ok || k < 0)
@@ -389,6 +394,125 @@ static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) 
         close(h->dir_fd);
         free(h);
         return k;
+}
+
+/* Directories recorded in the backup, parents first (the manifest is
+ * sorted): created 0700 so nobody enters them while their contents are
+ * written; an existing one is kept (its metadata is set by finish_dirs). */
+static int make_dirs(dir_sink *s, const repo_record *rec) {
+        for (size_t i = 0; i < rec->n_files; i++) {
+                const repo_file *f = &rec->files[i];
+                const char *name = NULL;
+                int pfd = -1, k;
+
+                if (f->type != REPO_FILE_DIR)
+                        continue;
+                k = sink_parent(s, f, &pfd, &name);
+                if (k < 0)
+                        return k;
+                if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
+                        k = repo_error(-errno, "restore '%s': mkdir: %m", f->path);
+                close(pfd);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+static const repo_file *find_entry(const repo_record *rec, const char *path) {
+        size_t lo = 0, hi = rec->n_files;
+        /* sorted manifest (repo_backup_commit, repo_chain_merge) */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(rec->files[mid].path, path);
+                if (c == 0)
+                        return &rec->files[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* Hard links, once every regular file is in place; special files are named
+ * (one warning each) and skipped: they are never created. */
+static int make_hardlinks(dir_sink *s, const repo_record *rec) {
+        for (size_t i = 0; i < rec->n_files; i++) {
+                const repo_file *f = &rec->files[i], *t;
+                const char *name = NULL, *tname = NULL;
+                int pfd = -1, tfd = -1, k;
+                char tmp[64];
+
+                if (f->type >= REPO_FILE_FIFO) {
+                        repo_warn("'%s': %s not restored (special files are recorded only)", f->path,
+                                  repo_file_type_to_string(f->type));
+                        continue;
+                }
+                if (f->type != REPO_FILE_HARDLINK)
+                        continue;
+                t = find_entry(rec, f->link);
+                if (!t || t->type != REPO_FILE_REGULAR)
+                        return repo_error(REPO_E_CORRUPT, "restore '%s': hard link to '%s', which is not a file of "
+                                          "this backup", f->path, f->link);
+                k = open_parent(s->root_fd, s->root, t->path, false, &tfd, &tname);
+                if (k < 0)
+                        return k;
+                if (tfd < 0)
+                        return repo_error(-ENOENT, "restore '%s': link target '%s' missing", f->path, f->link);
+                k = sink_parent(s, f, &pfd, &name);
+                if (k < 0) {
+                        close(tfd);
+                        return k;
+                }
+                int fd = repo_tmpfile_open(pfd, tmp);   /* reserve a random name, then link over it */
+                if (fd >= 0) {
+                        close(fd);
+                        (void) unlinkat(pfd, tmp, 0);
+                }
+                /* linkat without AT_SYMLINK_FOLLOW never follows a symlink at the target */
+                if (fd < 0)
+                        k = repo_error(fd, "restore '%s': %s", f->path, strerror(-fd));
+                else if (linkat(tfd, tname, pfd, tmp, 0) < 0)
+                        k = repo_error(-errno, "restore '%s': link to '%s': %m", f->path, f->link);
+                else if (renameat(pfd, tmp, pfd, name) < 0) {
+                        k = repo_error(-errno, "restore '%s': %m", f->path);
+                        (void) unlinkat(pfd, tmp, 0);
+                }
+                close(pfd);
+                close(tfd);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* Directory metadata after their contents, deepest first (R3): a 0500
+ * directory is still filled, a directory's mtime is the recorded one. */
+static int finish_dirs(dir_sink *s, const repo_record *rec) {
+        for (size_t i = rec->n_files; i-- > 0;) {
+                const repo_file *f = &rec->files[i];
+                const char *name = NULL;
+                int pfd = -1, k;
+
+                if (f->type != REPO_FILE_DIR)
+                        continue;
+                k = open_parent(s->root_fd, s->root, f->path, false, &pfd, &name);
+                if (k < 0)
+                        return k;
+                if (pfd < 0)
+                        return repo_error(-ENOENT, "restore '%s': directory vanished", f->path);
+                int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                close(pfd);
+                if (dfd < 0)
+                        return repo_error(errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno,
+                                          "restore '%s': not a directory: %m", f->path);
+                k = repo_meta_apply_fd(&s->meta, dfd, f);
+                close(dfd);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
 }
 
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_progress_fn progress,
@@ -419,7 +543,14 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
                 if (pfd >= 0)
                         close(pfd);
         }
-        k = repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
+        repo_meta_ctx_init(&s.meta);
+        k = make_dirs(&s, rec);
+        if (k >= 0)
+                k = repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
+        if (k >= 0)
+                k = make_hardlinks(&s, rec);
+        if (k >= 0)
+                k = finish_dirs(&s, rec);
         if (s.cached_fd >= 0)
                 close(s.cached_fd);
         free(s.cached_parent);
@@ -437,7 +568,7 @@ int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir, repo_
                               void *userdata, uint64_t *ret_files, uint64_t *ret_bytes) {
         repo_record **chain = NULL;
         const repo_file **view = NULL;
-        size_t n = 0, nv = 0;
+        size_t n = 0, nv = 0, n_data = 0;
         repo_record merged = {};
         uint64_t bytes = 0;
         int k;
@@ -457,12 +588,14 @@ int repo_restore_chain_to_dir(repo *r, const repo_id *id, const char *dir, repo_
         for (size_t i = 0; i < nv; i++) {
                 merged.files[i] = *view[i];
                 bytes += view[i]->size;
+                n_data += view[i]->type == REPO_FILE_REGULAR || view[i]->type == REPO_FILE_SYMLINK ||
+                          view[i]->type == REPO_FILE_HARDLINK;
         }
         merged.n_files = nv;
         k = repo_restore_to_dir(r, &merged, dir, progress, userdata);
         if (k >= 0) {
                 if (ret_files)
-                        *ret_files = nv;
+                        *ret_files = n_data;   /* files, links and symlinks; not directories */
                 if (ret_bytes)
                         *ret_bytes = bytes;
         }

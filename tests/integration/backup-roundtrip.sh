@@ -40,9 +40,23 @@ $LB verify --repo "$REPO" --quiet || fail "verify after create"
 
 offline_flagged
 rm -f "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm
-$LB restore --repo "$REPO" "$ID" --json >"$FX_DIR/restore.json" 2>"$FX_DIR/restore.err" \
+# Finding #6: entries planted where the restore used to put its temporary
+# files (".NAME.lvss-tmp-PID", O_CREAT|O_TRUNC without O_EXCL) are neither
+# followed nor reused: the symlink's target and the hard-linked victim keep
+# their content, and the restore does not trip over them.  bash's $$ is the
+# PID lvss-backup gets through exec.
+echo "victim, not to be overwritten" >"$FX_DIR/victim-symlink"
+echo "victim, not to be overwritten" >"$SG/victim-hardlink"
+bash -c 'ln -s "$1/victim-symlink" "$2/.DB1.edb.lvss-tmp-$$" && ln "$2/victim-hardlink" "$2/.DB2.edb.lvss-tmp-$$" &&
+         exec "$3" restore --repo "$4" "$5" --json' planted "$FX_DIR" "$SG" "$LB" "$REPO" "$ID" \
+    >"$FX_DIR/restore.json" 2>"$FX_DIR/restore.err" \
     || fail "restore: $(cat "$FX_DIR/restore.err") $(tail -3 "$FX_DIR/mstored.log")"
 cat "$FX_DIR/restore.json"
+for v in "$FX_DIR/victim-symlink" "$SG/victim-hardlink"; do
+    [ "$(cat "$v")" = "victim, not to be overwritten" ] || fail "restore wrote through a planted temporary name into $v"
+done
+ls -la "$SG" | grep -q "lvss-tmp" || fail "the planted entries should be left alone"
+rm -f "$SG"/.DB?.edb.lvss-tmp-* "$SG/victim-hardlink"
 [ -d "$SG/.lvss-restore" ] && fail "log staging directory left behind"
 mount_all
 same_mail a@h1 "$FX_DIR/before-a"

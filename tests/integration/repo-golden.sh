@@ -13,6 +13,7 @@ cp -r "$LVSS_SOURCE_ROOT/tests/unit/repo/golden" golden
 printf 'hello, golden\n' >hello.txt
 seq 1 20000 >numbers.txt
 echo golden >pw
+chmod 600 pw
 
 check_repo() { # check_repo DIR [PASSWORD-ARGS...]
     local repo=$1; shift
@@ -39,8 +40,17 @@ PY
     "$B" verify --repo "$repo" -q "$@" || fail "$repo: verify after the new backup"
 }
 check_repo golden/plain-v1
-check_repo golden/enc-v1 --password-file pw
-echo wrong >pw2
-"$B" list --repo golden/enc-v1 --password-file pw2 >/dev/null 2>&1
-[ $? = 5 ] || fail "wrong password on the golden repository should exit 5"
+# enc-v1's key file was made with the weakened test KDF (LVSS_BACKUP_KDF_MIN=1):
+# refused as below the documented Argon2id minimum unless that test hook is set
+env -u LVSS_BACKUP_KDF_MIN "$B" list --repo golden/enc-v1 --password-file pw >out.txt 2>err.txt
+[ $? = 6 ] || fail "a key file below the KDF minimum should be refused with exit 6: $(cat err.txt)"
+grep -q "below the minimum" err.txt || fail "weak key file message: $(cat err.txt)"
+if [ "${LVSS_TEST_HOOKS:-0}" = 1 ]; then
+    export LVSS_BACKUP_KDF_MIN=1
+    check_repo golden/enc-v1 --password-file pw
+    echo wrong >pw2
+    chmod 600 pw2
+    "$B" list --repo golden/enc-v1 --password-file pw2 >/dev/null 2>&1
+    [ $? = 5 ] || fail "wrong password on the golden repository should exit 5"
+fi
 echo "repo-golden ok"

@@ -37,6 +37,7 @@
 #include <mstore/mstore.h>
 
 #include "macro.h"
+#include "password.h"
 #include "vss.h"
 #include "test-hook.h"
 
@@ -78,7 +79,7 @@ typedef struct create_ctx {
 
 static const char create_help[] =
         "Usage: lvss-backup create --repo DIR [--type full|copy|incremental|differential]\n"
-        "                          [--component PATH]... [--password-file FILE] [--json] [--quiet]\n"
+        "                          [--component PATH]... [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
         "\n"
         "Take one application-consistent backup through lvssd: the writers' components are\n"
         "frozen, snapshotted and read from the snapshot into the repository, together with the\n"
@@ -1186,6 +1187,7 @@ int cmd_create(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"repo", required_argument, NULL, 'r'},
                 {"password-file", required_argument, NULL, 'p'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
                 {"type", required_argument, NULL, 't'},
                 {"component", required_argument, NULL, 'c'},
                 {"json", no_argument, NULL, 'j'},
@@ -1206,6 +1208,7 @@ int cmd_create(int argc, char **argv) {
                 switch (o) {
                 case 'r': repo_dir = optarg; break;
                 case 'p': pwfile = optarg; break;
+                case 'I': password_allow_insecure_file(true); break;
                 case 't': type = optarg; break;
                 case 'c':
                         if (n_want >= MAX_SELECTED) {

@@ -122,7 +122,7 @@ static void progress_init(progress *p, const opts *o, const char *verb) {
 /* ---- opening ---- */
 
 static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         bool enc = false;
         int k;
 
@@ -144,8 +144,6 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
                         return EXIT_USAGE;
         }
         k = repo_open(o->repo, pw, lock, ret);
-        if (pw)
-                explicit_bzero(pw, strlen(pw));
         if (k < 0)
                 return fail(k);
         return 0;
@@ -155,7 +153,7 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
 
 static int cmd_init(const opts *o) {
         repo_init_options io = {.encrypted = !o->no_encryption};
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         int k;
 
         /* Test hook: cheap KDF limits so test suites do not spend seconds per init. */
@@ -299,6 +297,20 @@ static int cmd_show(const opts *o) {
                                                (json_int_t) f->mtime_ns, "hash", fh, "blobs", (json_int_t) f->n_blobs);
                         if (fo && f->symlink)
                                 json_object_set_new(fo, "symlink", json_string(f->symlink));
+                        if (fo)
+                                json_object_set_new(fo, "type", json_string(repo_file_type_to_string(f->type)));
+                        if (fo && f->has_owner) {
+                                json_t *xn = json_array();
+                                for (size_t j = 0; xn && j < f->n_xattrs; j++)
+                                        json_array_append_new(xn, json_string(f->xattrs[j].name));
+                                json_object_set_new(fo, "uid", json_integer(f->uid));
+                                json_object_set_new(fo, "gid", json_integer(f->gid));
+                                json_object_set_new(fo, "user", f->user ? json_string(f->user) : json_null());
+                                json_object_set_new(fo, "group", f->group ? json_string(f->group) : json_null());
+                                json_object_set_new(fo, "xattrs", xn);
+                        }
+                        if (fo && f->link)
+                                json_object_set_new(fo, "link", json_string(f->link));
                         json_array_append_new(files, fo);
                 }
                 json_t *deleted = json_array();
@@ -340,8 +352,9 @@ static int cmd_show(const opts *o) {
         for (size_t i = 0; i < rec->n_files; i++) {
                 const repo_file *f = &rec->files[i];
                 format_time(f->mtime_ns, t, sizeof t);
-                printf("%04o   %14llu  %-20s  %s%s%s\n", f->mode, (unsigned long long) f->size, t, f->path,
-                       f->symlink ? " -> " : "", f->symlink ? f->symlink : "");
+                printf("%04o   %14llu  %-20s  %s%s%s%s\n", f->mode, (unsigned long long) f->size, t, f->path,
+                       f->type == REPO_FILE_DIR ? "/" : "", f->symlink ? " -> " : f->link ? " => " : "",
+                       f->symlink ? f->symlink : f->link ? f->link : "");
         }
         return 0;
 }
@@ -478,9 +491,10 @@ static int cmd_restore_files(const opts *o) {
                 if (k >= 0)
                         k = repo_restore_to_dir(r, rec, o->to, progress_fn, &p);
                 if (k >= 0) {
-                        files = rec->n_files;
-                        for (size_t i = 0; i < rec->n_files; i++)
+                        for (size_t i = 0; i < rec->n_files; i++) {
                                 bytes += rec->files[i].size;
+                                files += rec->files[i].type <= REPO_FILE_HARDLINK && rec->files[i].type != REPO_FILE_DIR;
+                        }
                 }
         }
         progress_done(&p);
@@ -580,7 +594,9 @@ static void help(FILE *f, const command *c) {
         }
         fprintf(f, "Common options:\n"
                    "  --repo DIR            the repository\n"
-                   "  --password-file FILE  read the password from FILE (else $LVSS_BACKUP_PASSWORD, else the terminal)\n"
+                   "  --password-file FILE  read the password from FILE (else $LVSS_BACKUP_PASSWORD, else the terminal);\n"
+                   "                        FILE must be a regular file of yours or root's, mode 0600 or 0400\n"
+                   "  --insecure-password-file  accept a password file others may read or write\n"
                    "  --json                one JSON document on stdout\n"
                    "  --quiet               no progress or chatter\n"
                    "  --help                this text\n"
@@ -600,6 +616,7 @@ int main(int argc, char **argv) {
                 {"no-encryption", no_argument, NULL, 'N'},
                 {"chain", no_argument, NULL, 'C'},
                 {"read-all", no_argument, NULL, 'A'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -635,6 +652,7 @@ int main(int argc, char **argv) {
                 case 'N': o.no_encryption = true; break;
                 case 'C': o.chain = true; break;
                 case 'A': o.read_all = true; break;
+                case 'I': password_allow_insecure_file(true); break;
                 case 'h': help(stdout, cmd); return EXIT_OK;
                 default: return EXIT_USAGE;
                 }

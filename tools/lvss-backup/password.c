@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* tools/lvss-backup/password.c: reading the repository password. */
+/*
+ * tools/lvss-backup/password.c: reading the repository password.
+ *
+ * Every password buffer is PASSWORD_SIZE bytes, so password_free() can zero
+ * all of it (a file's later lines or a longer earlier entry included), not
+ * just up to the first NUL.
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -12,6 +20,20 @@
 #include "password.h"
 
 #define PASSWORD_MAX 4096
+#define PASSWORD_SIZE (PASSWORD_MAX + 1)
+
+static bool insecure_file_ok;
+
+void password_allow_insecure_file(bool on) {
+        insecure_file_ok = on;
+}
+
+void password_free(char *pw) {
+        if (!pw)
+                return;
+        sodium_memzero(pw, PASSWORD_SIZE);
+        free(pw);
+}
 
 static void chomp(char *s) {
         size_t n = strlen(s);
@@ -20,17 +42,19 @@ static void chomp(char *s) {
 }
 
 static int ask(const char *prompt, char **ret) {
-        _cleanup_free_ char *buf = malloc(PASSWORD_MAX);
+        _cleanup_(password_freep) char *buf = calloc(1, PASSWORD_SIZE);
         struct termios old, noecho;
-        FILE *tty = fopen("/dev/tty", "r+");
+        FILE *tty;
         bool restore = false;
 
         if (!buf)
                 return -ENOMEM;
+        tty = fopen("/dev/tty", "r+e");
         if (!tty)
                 return -ENOKEY;
+        /* No stdio buffer: it would keep a copy of the password. */
+        setvbuf(tty, NULL, _IONBF, 0);
         fputs(prompt, tty);
-        fflush(tty);
         if (tcgetattr(fileno(tty), &old) == 0) {
                 noecho = old;
                 noecho.c_lflag &= ~(tcflag_t) ECHO;
@@ -48,41 +72,93 @@ static int ask(const char *prompt, char **ret) {
         return 0;
 }
 
-int get_password(const char *file, bool confirm, char **ret) {
-        const char *env;
+static int read_password_file(const char *file, char **ret) {
+        _cleanup_(password_freep) char *buf = calloc(1, PASSWORD_SIZE);
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t n = 0;
 
-        if (file) {
-                _cleanup_free_ char *buf = calloc(1, PASSWORD_MAX + 1);
-                FILE *f = fopen(file, "re");
-                if (!buf)
-                        return -ENOMEM;
-                if (!f) {
+        if (!buf)
+                return -ENOMEM;
+        fd = open(file, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                int e = errno;
+                if (e == ELOOP)
+                        fprintf(stderr, "lvss-backup: password file '%s': is a symbolic link (refused)\n", file);
+                else
+                        fprintf(stderr, "lvss-backup: password file '%s': %s\n", file, strerror(e));
+                return -e;
+        }
+        if (fstat(fd, &st) < 0) {
+                int e = errno;
+                fprintf(stderr, "lvss-backup: password file '%s': %s\n", file, strerror(e));
+                return -e;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                fprintf(stderr, "lvss-backup: password file '%s': not a regular file\n", file);
+                return -EINVAL;
+        }
+        if (!insecure_file_ok && (st.st_mode & 077)) {
+                fprintf(stderr,
+                        "lvss-backup: password file '%s': readable or writable by group or others (mode %04o); "
+                        "chmod 600 it, or pass --insecure-password-file\n",
+                        file, (unsigned) (st.st_mode & 07777));
+                return -EACCES;
+        }
+        if (!insecure_file_ok && st.st_uid != geteuid() && st.st_uid != 0) {
+                fprintf(stderr,
+                        "lvss-backup: password file '%s': owned by uid %u, neither you nor root; "
+                        "pass --insecure-password-file to use it anyway\n",
+                        file, (unsigned) st.st_uid);
+                return -EACCES;
+        }
+        while (n < PASSWORD_MAX) {
+                ssize_t k = read(fd, buf + n, PASSWORD_MAX - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
                         int e = errno;
                         fprintf(stderr, "lvss-backup: password file '%s': %s\n", file, strerror(e));
                         return -e;
                 }
-                size_t n = fread(buf, 1, PASSWORD_MAX, f);
-                fclose(f);
-                buf[n] = 0;
-                char *nl = strchr(buf, '\n');
-                if (nl)
-                        *nl = 0;
-                chomp(buf);
-                if (!*buf) {
-                        fprintf(stderr, "lvss-backup: password file '%s': empty\n", file);
-                        return -EINVAL;
-                }
-                *ret = TAKE_PTR(buf);
-                return 0;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
         }
+        buf[n] = 0;
+        char *nl = strchr(buf, '\n');
+        if (nl)
+                sodium_memzero(nl, n - (size_t) (nl - buf));   /* only the first line is the password */
+        chomp(buf);
+        if (!*buf) {
+                fprintf(stderr, "lvss-backup: password file '%s': empty\n", file);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int get_password(const char *file, bool confirm, char **ret) {
+        const char *env;
+
+        if (file)
+                return read_password_file(file, ret);
         env = getenv("LVSS_BACKUP_PASSWORD");
         if (env && *env) {
-                *ret = strdup(env);
-                return *ret ? 0 : -ENOMEM;
+                if (strlen(env) > PASSWORD_MAX) {
+                        fprintf(stderr, "lvss-backup: LVSS_BACKUP_PASSWORD: longer than %d bytes\n", PASSWORD_MAX);
+                        return -EINVAL;
+                }
+                *ret = calloc(1, PASSWORD_SIZE);
+                if (!*ret)
+                        return -ENOMEM;
+                strcpy(*ret, env);
+                return 0;
         }
         if (!isatty(STDIN_FILENO))
                 return -ENOKEY;
-        _cleanup_free_ char *a = NULL, *b = NULL;
+        _cleanup_(password_freep) char *a = NULL;
+        _cleanup_(password_freep) char *b = NULL;
         int k = ask("Repository password: ", &a);
         if (k < 0)
                 return k;

@@ -39,13 +39,14 @@
 
 #include "fs-util.h"
 #include "macro.h"
+#include "password.h"
 #include "vss.h"
 
 #define MAX_COMPONENTS 256
 
 static const char restore_help[] =
         "Usage: lvss-backup restore --repo DIR ID [--component PATH]... [--to DIR]\n"
-        "                           [--additional-restores] [--password-file FILE] [--json] [--quiet]\n"
+        "                           [--additional-restores] [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
         "\n"
         "Restore components of backup ID through their writers, replaying the chain it depends\n"
         "on (its full backup, then each incremental, or the full and the differential).\n"
@@ -314,7 +315,7 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
 typedef struct sink_file {
         int dirfd;
         int fd;
-        char tmp[NAME_MAX + 1];
+        char tmp[64];
         char name[NAME_MAX + 1];
 } sink_file;
 
@@ -322,6 +323,7 @@ typedef struct sink_ctx {
         restore_ctx *c;
         step_plan *plan;
         size_t written;
+        repo_meta_ctx meta;
 } sink_ctx;
 
 static int sink_open(void *ud, const repo_file *f, void **ret) {
@@ -345,14 +347,15 @@ static int sink_open(void *ud, const repo_file *f, void **ret) {
         sink_file *sf = calloc(1, sizeof(*sf));
         if (!sf)
                 return -ENOMEM;
-        sf->dirfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The target directory itself is never a symlink; the temporary file
+         * has a random name created exclusively in it (repo_tmpfile_open, as
+         * restore-files does), so nothing planted there is followed or reused. */
+        sf->dirfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         snprintf(sf->name, sizeof(sf->name), "%s", name);
-        snprintf(sf->tmp, sizeof(sf->tmp), ".%s.lvss-tmp-%d", name, (int) getpid());
-        sf->fd = sf->dirfd < 0 ? -1
-                               : openat(sf->dirfd, sf->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        sf->fd = sf->dirfd < 0 ? -errno : repo_tmpfile_open(sf->dirfd, sf->tmp);
         if (sf->fd < 0) {
-                r = -errno;
-                vss_err("'%s': cannot create: %m", dst);
+                r = sf->fd;
+                vss_err("'%s': cannot create: %s", dst, strerror(-r));
                 if (sf->dirfd >= 0)
                         close(sf->dirfd);
                 free(sf);
@@ -385,19 +388,24 @@ static int sink_close(void *ud, void *h, const repo_file *f, bool ok) {
         sink_file *sf = h;
         int r = 0;
         if (ok) {
-                struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
-                                         {.tv_sec = f->mtime_ns / 1000000000, .tv_nsec = f->mtime_ns % 1000000000}};
-                if (fchmod(sf->fd, f->mode & 07777) < 0 || futimens(sf->fd, ts) < 0 || fsync(sf->fd) < 0)
+                /* owner, extended attributes and ACLs, mode (set-id bits only
+                 * with the owner), mtime: as restore-files does */
+                r = repo_meta_apply_fd(&s->meta, sf->fd, f);
+                if (r == 0 && fsync(sf->fd) < 0)
                         r = -errno;
         }
         if (close(sf->fd) < 0 && r == 0 && ok)
                 r = -errno;
         if (ok && r == 0 && renameat(sf->dirfd, sf->tmp, sf->dirfd, sf->name) < 0)
                 r = -errno;
+        /* the new name is durable before the writers are told the restore is done */
+        if (ok && r == 0 && fsync(sf->dirfd) < 0) {
+                r = -errno;
+                vss_err("'%s': fsync of its directory failed: %m", sf->name);
+        }
         if (!ok || r < 0)
                 unlinkat(sf->dirfd, sf->tmp, 0);
         else {
-                fsync(sf->dirfd);
                 s->written++;
                 s->c->files++;
                 s->c->bytes += f->size;
@@ -528,6 +536,7 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool las
                         c->staging_dirs[c->n_staging++] = strdup(st);
         }
         sink_ctx sc = {.c = c, .plan = &plan};
+        repo_meta_ctx_init(&sc.meta);
         repo_restore_sink sink = {.open = sink_open, .write = sink_write, .close = sink_close, .userdata = &sc};
         vss_note(c->quiet, "backup %.16s: writing %zu file(s)%s%s", hex, plan.n, c->to ? " to " : "",
                  c->to ? c->to : "");
@@ -691,6 +700,7 @@ int cmd_restore(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"repo", required_argument, NULL, 'r'},
                 {"password-file", required_argument, NULL, 'p'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
                 {"component", required_argument, NULL, 'c'},
                 {"to", required_argument, NULL, 'T'},
                 {"additional-restores", no_argument, NULL, 'A'},
@@ -712,6 +722,7 @@ int cmd_restore(int argc, char **argv) {
                 switch (o) {
                 case 'r': repo_dir = optarg; break;
                 case 'p': pwfile = optarg; break;
+                case 'I': password_allow_insecure_file(true); break;
                 case 'c':
                         if (n_want >= MAX_COMPONENTS) {
                                 vss_err("too many --component options");

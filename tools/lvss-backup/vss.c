@@ -86,7 +86,7 @@ int vss_exit_repo(int r) {
 }
 
 int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret) {
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         bool enc = false;
         int k = repo_probe(dir, &enc);
         if (k < 0) {
@@ -105,8 +105,6 @@ int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mod
                         return VSS_EXIT_USAGE;
         }
         k = repo_open(dir, pw, lock, ret);
-        if (pw)
-                explicit_bzero(pw, strlen(pw));
         if (k < 0) {
                 vss_err("%s", repo_errmsg());
                 return vss_exit_repo(k);
