@@ -67,6 +67,8 @@ struct repo {
         int blob_pack_fd;
         uint32_t blob_pack_slot;
         bool exclusive;           /* opened REPO_LOCK_EXCLUSIVE */
+        repo_id key_id;           /* the key file that opened it (encrypted) */
+        uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
 };
@@ -100,7 +102,7 @@ size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);
 /* Decrypt in place-safe into out (n - overhead bytes); -EBADMSG on a bad MAC. */
 int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n);
 int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
-                        const uint8_t enc_key[32], const uint8_t hash_key[32]);
+                        const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id);
 int repo_keyfile_unlock(repo *r, const char *password);
 int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret);
 

@@ -9,3 +9,6 @@
  * string, -ENOKEY when there is no source, another negative errno on failure
  * (message printed). */
 int get_password(const char *file, bool confirm, char **ret);
+/* A new password (key add, key passwd): from FILE, else
+ * $LVSS_BACKUP_NEW_PASSWORD, else asked twice on the terminal. */
+int get_new_password(const char *file, char **ret);
