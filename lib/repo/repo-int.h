@@ -134,6 +134,9 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len);
 int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret);
 int repo_index_to_json_range(const repo_index *ix, uint32_t first_pack, uint32_t end_pack, char **ret);
 int repo_load_indexes(repo *r);
+/* Write ix as index objects of at most ~100000 blobs each (W1); their ids in
+ * *ret_ids (caller frees).  repair.c; prune.c uses it too. */
+int repo_index_write(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *ret_n);
 static inline uint64_t index_entry_offset(const index_entry *e) {
         return ((uint64_t) e->offset_hi << 32) | e->offset_lo;
 }

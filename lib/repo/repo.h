@@ -332,6 +332,9 @@ int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsign
 typedef struct repo_prune_options {
         unsigned max_unused;   /* percent of a pack's bytes that may be unused before it is repacked */
         bool dry_run;
+        /* Records to treat as gone (forget --dry-run --prune: what prune would do after forget). */
+        const repo_id *ignore;
+        size_t n_ignore;
 } repo_prune_options;
 
 typedef struct repo_prune_stats {

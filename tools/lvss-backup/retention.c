@@ -128,15 +128,16 @@ static json_t *prune_json(const repo_prune_stats *st, bool dry_run) {
 }
 
 static void prune_text(const repo_prune_stats *st, bool dry_run) {
-        printf("prune%s: %llu of %llu packs deleted, %llu repacked into %llu; %.1f MiB freed (%.1f MiB -> %.1f MiB)\n",
+        printf("prune%s: %llu of %llu packs deleted, %llu repacked (%llu new); %.1f MiB freed (%.1f MiB -> %.1f MiB)\n",
                dry_run ? " (dry run, nothing changed)" : "", (unsigned long long) st->packs_deleted,
                (unsigned long long) st->packs_total, (unsigned long long) st->packs_repacked,
                (unsigned long long) st->packs_written, st->bytes_freed / 1048576.0, st->bytes_before / 1048576.0,
                st->bytes_after / 1048576.0);
 }
 
-static int do_prune(const ropts *o, repo *r, repo_prune_stats *st) {
-        repo_prune_options po = {.max_unused = o->max_unused, .dry_run = o->dry_run};
+static int do_prune(const ropts *o, repo *r, const repo_id *ignore, size_t n_ignore, repo_prune_stats *st) {
+        repo_prune_options po = {.max_unused = o->max_unused, .dry_run = o->dry_run, .ignore = ignore,
+                                 .n_ignore = n_ignore};
         int k = repo_prune(r, &po, st);
         return k < 0 ? failed(k) : 0;
 }
@@ -150,7 +151,7 @@ static int run_prune(const ropts *o) {
                 return usage(o, "unexpected argument '%s'", o->args[0]);
         if ((k = open_it(o, REPO_LOCK_EXCLUSIVE, &r)) != 0)
                 return k;
-        if ((k = do_prune(o, r, &st)) != 0)
+        if ((k = do_prune(o, r, NULL, 0, &st)) != 0)
                 return k;
         if (o->json)
                 emit(prune_json(&st, o->dry_run));
@@ -186,6 +187,8 @@ static json_t *reasons_json(unsigned reasons, char *text, size_t size) {
 static int run_forget(const ropts *o) {
         _cleanup_(repo_closep) repo *r = NULL;
         _cleanup_free_ unsigned *reasons = NULL;
+        _cleanup_free_ repo_id *gone = NULL;
+        size_t n_gone = 0;
         repo_record **recs = NULL;
         repo_prune_stats st = {};
         size_t n = 0, kept = 0, removed = 0;
@@ -244,7 +247,12 @@ static int run_forget(const ropts *o) {
         }
         if (!o->json && !o->quiet)
                 printf("%zu kept, %zu %s\n", kept, removed, o->dry_run ? "would be removed (dry run)" : "removed");
-        if (o->prune && (rc = do_prune(o, r, &st)) != 0) {
+        /* A dry run's prune figures are those after the removals it shows. */
+        gone = calloc(n + 1, sizeof *gone);
+        for (size_t i = 0; gone && o->dry_run && i < n; i++)
+                if (reasons[i] == 0)
+                        gone[n_gone++] = recs[i]->id;
+        if (o->prune && (rc = do_prune(o, r, gone, n_gone, &st)) != 0) {
                 json_decref(jk);
                 json_decref(jr);
                 goto out;
