@@ -141,6 +141,11 @@ static inline uint64_t index_entry_offset(const index_entry *e) {
         return ((uint64_t) e->offset_hi << 32) | e->offset_lo;
 }
 
+/* verify.c: read one pack whole and check it (hash, header, every blob);
+ * index entries found intact get .verified.  Problems and bytes are added. */
+int repo_verify_pack(repo *r, const repo_id *pack, repo_verify_report_fn fn, void *userdata, uint64_t *ret_problems,
+                     uint64_t *ret_bytes);
+
 /* pack.c */
 typedef struct pack_blob {
         repo_id id;
