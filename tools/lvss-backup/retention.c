@@ -121,7 +121,8 @@ static int open_it(const ropts *o, enum repo_lock_mode lock, repo **ret) {
 /* ---- prune ---- */
 
 static json_t *prune_json(const repo_prune_stats *st, bool dry_run) {
-        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "packs_deleted", (json_int_t) st->packs_deleted,
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "packs_written", (json_int_t) st->packs_written,
+                         "packs_deleted", (json_int_t) st->packs_deleted,
                          "packs_repacked", (json_int_t) st->packs_repacked, "bytes_freed",
                          (json_int_t) st->bytes_freed, "bytes_before", (json_int_t) st->bytes_before, "bytes_after",
                          (json_int_t) st->bytes_after, "dry_run", dry_run);
