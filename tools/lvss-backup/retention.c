@@ -506,7 +506,7 @@ int cmd_retention(int argc, char **argv) {
 
         o.policy.components = o.components;
         while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) >= 0) {
-                if ((c >= O_LAST && c <= O_PRUNE && !forget) || (c == O_MAXU && !forget && !prune) ||
+                if ((((c >= O_LAST && c <= O_COMPONENT) || c == O_PRUNE) && !forget) || (c == O_MAXU && !forget && !prune) ||
                     (c == O_DRY && !forget && !prune) || ((c == O_READ || c == O_SUBSET) && !check) ||
                     (c == O_NEWPW && !key))
                         return usage(&o, "option '%s' does not apply to %s", argv[optind - 1], o.cmd);
