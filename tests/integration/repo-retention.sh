@@ -191,4 +191,16 @@ grep -q "$PID" err.txt || fail "the damaged pack is not named: $(cat err.txt)"
 cmp -s <(jget 'd["read"]' <p1.json) <(jget 'd["read"]' <p2.json) || fail "N% subset not deterministic"
 "$B" check --repo repo --read-data-subset 0/2 2>/dev/null; rc=$?
 [ "$rc" = 2 ] || fail "bad subset: exit $rc"
+# ---- the golden encrypted repository of format 1: its old key file lists,
+# takes a second password, and both open it; check, forget, prune work on it
+cp -r "$LVSS_SOURCE_ROOT/tests/unit/repo/golden/enc-v1" golden
+echo golden >gpw
+"$B" key list --repo golden --password-file gpw --json >keys.json || fail "golden: key list"
+[ "$(jget 'len(d["keys"])' <keys.json)" = 1 ] && [ "$(jget 'd["keys"][0]["created"]' <keys.json)" = None ] ||
+    fail "golden: old key file not listed as such: $(cat keys.json)"
+echo second >gpw2
+"$B" key add --repo golden --password-file gpw --new-password-file gpw2 -q || fail "golden: key add"
+"$B" check --repo golden --password-file gpw2 --read-data -q || fail "golden: check with the new password"
+"$B" forget --repo golden --password-file gpw --keep-last 1 --prune -q || fail "golden: forget --prune"
+"$B" verify --repo golden --password-file gpw -q || fail "golden: verify"
 echo "repo-retention ok"
