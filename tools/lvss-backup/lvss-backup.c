@@ -578,7 +578,8 @@ static void help(FILE *f, const command *c) {
                 for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                         fprintf(f, "  %s\n", commands[i].synopsis);
                 for (size_t i = 0; retention_synopsis(i); i++)   /* forget, prune, check, key */
-                        fprintf(f, "  %.*s\n", (int) strcspn(retention_synopsis(i), "\n"), retention_synopsis(i));
+                        fprintf(f, "  %.*s\n", (int) (strstr(retention_synopsis(i), "\n\n") - retention_synopsis(i)),
+                                retention_synopsis(i));
                 fputc('\n', f);
         }
         fprintf(f, "Common options:\n"
