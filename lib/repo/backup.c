@@ -28,6 +28,7 @@
 
 #include "lib/core/array.h"
 #include "packer.h"
+#include "test-hook.h"
 
 struct repo_backup {
         repo *r;
@@ -857,6 +858,10 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         (void) gethostname(host, sizeof host - 1);
         b->rec->hostname = strdup(host);
         b->rec->time_ns = now_ns(CLOCK_REALTIME);
+        /* Test hook: a history of "days" for the retention tests and bench (seconds since the epoch). */
+        const char *fake = TEST_HOOK_ENV("LVSS_REPO_FAKE_TIME");
+        if (fake)
+                b->rec->time_ns = strtoll(fake, NULL, 10) * 1000000000;
         b->rec->bytes_read = b->stats.bytes_read;
         b->rec->bytes_added = b->stats.bytes_added;
         b->rec->duration_ms = (uint64_t) (now_ns(CLOCK_MONOTONIC) -

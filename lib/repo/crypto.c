@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "repo-int.h"
 #include "test-hook.h"
@@ -95,7 +96,7 @@ static int unhex(const char *s, uint8_t *out, size_t n) {
 }
 
 int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
-                        const uint8_t enc_key[32], const uint8_t hash_key[32]) {
+                        const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id) {
         uint8_t salt[crypto_pwhash_SALTBYTES], kek[32], plain[MASTER_PLAIN];
         uint8_t sealed[24 + MASTER_PLAIN + 16];
         unsigned long long clen = 0;
@@ -125,9 +126,15 @@ int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, u
         data_hex = hex(sealed, sizeof sealed);
         if (!salt_hex || !data_hex)
                 return -ENOMEM;
-        o = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s}", "version", REPO_FORMAT_VERSION, "kdf", "argon2id13",
-                      "opslimit", (json_int_t) ops, "memlimit", (json_int_t) mem, "salt", salt_hex, "data",
-                      data_hex);
+        char created[32] = "", host[64] = "";
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        (void) gethostname(host, sizeof host - 1);
+        o = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "version", REPO_FORMAT_VERSION, "kdf",
+                      "argon2id13", "opslimit", (json_int_t) ops, "memlimit", (json_int_t) mem, "salt", salt_hex,
+                      "data", data_hex, "created", created, "host", host);
         if (!o)
                 return -ENOMEM;
         text = json_dumps(o, JSON_INDENT(2));
@@ -136,15 +143,26 @@ int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, u
                 return -ENOMEM;
         repo_hash_storage(text, strlen(text), &fid);
         repo_id_to_hex(&fid, name);
-        char path[sizeof name + 8];
+        char path[sizeof name + 8], tmp[sizeof name + 12];
         snprintf(path, sizeof path, "keys/%s", name);
-        _cleanup_close_ int fd = openat(dir_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        snprintf(tmp, sizeof tmp, "tmp/key-%s", name);
+        /* K1: written under tmp/, fsynced, then renamed: keys/ never holds a partial key. */
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return repo_error(-errno, "key file %s: %m", path);
+                return repo_error(-errno, "key file %s: %m", tmp);
         size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0)
-                return repo_error(-EIO, "key file %s: write failed", path);
+        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return repo_error(-EIO, "key file %s: write failed", tmp);
+        }
+        if (renameat(dir_fd, tmp, dir_fd, path) < 0) {
+                r = repo_error(-errno, "key file %s: rename: %m", path);
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
         r = repo_fsync_dir(dir_fd, "keys");
+        if (r >= 0 && ret_id)
+                *ret_id = fid;
         return r;
 }
 
@@ -207,6 +225,8 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
         }
         memcpy(r->enc_key, plain, 32);
         memcpy(r->hash_key, plain + 32, 32);
+        r->key_ops = kf.opslimit;
+        r->key_mem = kf.memlimit;
         sodium_memzero(plain, sizeof plain);
         return 0;
 }
@@ -238,8 +258,10 @@ int repo_keyfile_unlock(repo *r, const char *password) {
                         continue;
                 }
                 ret = try_keyfile(r, (const char *) buf, len, password, name);
-                if (ret == 0)
+                if (ret == 0) {
+                        r->key_id = ids[i];
                         return 0;
+                }
                 if (ret != -EKEYREJECTED)
                         last = ret;
         }

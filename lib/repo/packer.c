@@ -25,6 +25,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -94,8 +95,16 @@ struct packer {
 
 /* Named crash points for the crash tests (docs/design/repository.md §8):
  * LVSS_REPO_CRASH_AT=after-pack kills the process once a pack is durable. */
+/* LVSS_REPO_CRASH_AT=NAME kills at the first passage of crash point NAME,
+ * NAME:N at the N-th (one counter per process: one point is armed at a time). */
 void repo_crash_point(const char *name) {
-        if (TEST_HOOK_IS("LVSS_REPO_CRASH_AT", name))
+        static atomic_ulong passages;
+        const char *v = TEST_HOOK_ENV("LVSS_REPO_CRASH_AT");
+        size_t n = strlen(name);
+
+        if (!v || strncmp(v, name, n) != 0)
+                return;
+        if (v[n] == 0 || (v[n] == ':' && atomic_fetch_add(&passages, 1) + 1 == strtoul(v + n + 1, NULL, 10)))
                 raise(SIGKILL);
 }
 

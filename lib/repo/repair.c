@@ -88,7 +88,7 @@ static int scan_pack(repo *r, rctx *c, repo_index *ix, const repo_id *pid, uint6
         return 0;
 }
 
-static int write_indexes(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *ret_n) {
+int repo_index_write(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *ret_n) {
         repo_id *ids = NULL;
         size_t n = 0;
         uint32_t first = 0;
@@ -165,7 +165,7 @@ int repo_rebuild_index(repo *r, repo_verify_report_fn fn, void *userdata, uint64
                 if (k < 0)
                         goto fail;
         }
-        k = write_indexes(r, &ix, &fresh, &nfresh);
+        k = repo_index_write(r, &ix, &fresh, &nfresh);
         if (k < 0)
                 goto fail;
         /* The new index is durable: the old ones can go. */

@@ -69,6 +69,8 @@ struct repo {
         int blob_pack_fd;
         uint32_t blob_pack_slot;
         bool exclusive;           /* opened REPO_LOCK_EXCLUSIVE */
+        repo_id key_id;           /* the key file that opened it (encrypted) */
+        uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
 };
@@ -110,7 +112,7 @@ size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);
 /* Decrypt in place-safe into out (n - overhead bytes); -EBADMSG on a bad MAC. */
 int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n);
 int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
-                        const uint8_t enc_key[32], const uint8_t hash_key[32]);
+                        const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id);
 int repo_keyfile_unlock(repo *r, const char *password);
 int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret);
 
@@ -142,9 +144,17 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len);
 int repo_index_to_json(const repo_index *ix, uint32_t first_pack, char **ret);
 int repo_index_to_json_range(const repo_index *ix, uint32_t first_pack, uint32_t end_pack, char **ret);
 int repo_load_indexes(repo *r);
+/* Write ix as index objects of at most ~100000 blobs each (W1); their ids in
+ * *ret_ids (caller frees).  repair.c; prune.c uses it too. */
+int repo_index_write(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *ret_n);
 static inline uint64_t index_entry_offset(const index_entry *e) {
         return ((uint64_t) e->offset_hi << 32) | e->offset_lo;
 }
+
+/* verify.c: read one pack whole and check it (hash, header, every blob);
+ * index entries found intact get .verified.  Problems and bytes are added. */
+int repo_verify_pack(repo *r, const repo_id *pack, repo_verify_report_fn fn, void *userdata, uint64_t *ret_problems,
+                     uint64_t *ret_bytes);
 
 /* pack.c */
 typedef struct pack_blob {

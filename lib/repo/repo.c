@@ -94,7 +94,7 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
                 k = repo_keyfile_create(dfd, password, &uuid,
                                         opts->kdf_opslimit ? opts->kdf_opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                         opts->kdf_memlimit ? opts->kdf_memlimit : crypto_pwhash_MEMLIMIT_INTERACTIVE,
-                                        enc_key, hash_key);
+                                        enc_key, hash_key, NULL);
                 sodium_memzero(enc_key, sizeof enc_key);
                 sodium_memzero(hash_key, sizeof hash_key);
                 if (k < 0)
@@ -209,16 +209,24 @@ repo *repo_close(repo *r) {
         return NULL;
 }
 
-static int take_lock(repo *r, enum repo_lock_mode mode) {
+static int take_lock(repo *r, enum repo_lock_mode mode, const repo_open_options *o) {
+        unsigned waited_ms = 0;
+
         r->lock_fd = openat(r->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (r->lock_fd < 0 && errno == EROFS)
                 return 0;   /* read-only media: nobody can write, no lock needed */
         if (r->lock_fd < 0)
                 return repo_error(-errno, "repository %s: lock: %m", r->dir);
-        if (flock(r->lock_fd, (mode == REPO_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
-                if (errno == EWOULDBLOCK)
-                        return repo_error(-EBUSY, "repository %s: locked by another lvss-backup process", r->dir);
-                return repo_error(-errno, "repository %s: lock: %m", r->dir);
+        while (flock(r->lock_fd, (mode == REPO_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return repo_error(-errno, "repository %s: lock: %m", r->dir);
+                if (!o || waited_ms >= o->lock_wait_s * 1000u)
+                        return repo_error(-EBUSY, "repository %s: locked by another lvss-backup process%s", r->dir,
+                                          o && o->lock_wait_s ? " (gave up waiting)" : "");
+                if (waited_ms == 0 && o->waiting)
+                        o->waiting(r->dir, o->userdata);
+                (void) usleep(100 * 1000);
+                waited_ms += 100;
         }
         return 0;
 }
@@ -294,6 +302,11 @@ static int cleanup(repo *r) {
 }
 
 int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret) {
+        return repo_open_opts(dir, password, lock, NULL, ret);
+}
+
+int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lock, const repo_open_options *o,
+                   repo **ret) {
         _cleanup_(repo_closep) repo *r = NULL;
         int k;
 
@@ -317,7 +330,7 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
         r->repo_uuid = c.uuid;
         r->chunker = c.chunker;
         r->pack_size = c.pack_size;
-        k = take_lock(r, lock);
+        k = take_lock(r, lock, o);
         if (k < 0)
                 return k;
         if (r->encrypted) {

@@ -88,6 +88,15 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
 /* Whether DIR is a repository and whether opening it needs a password. */
 int repo_probe(const char *dir, bool *ret_encrypted);
 int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret);
+/* repo_open, but a held lock is waited for (polling) up to lock_wait_s
+ * seconds; waiting(userdata) is called once when the wait starts.  Then -EBUSY. */
+typedef struct repo_open_options {
+        unsigned lock_wait_s;
+        void (*waiting)(const char *dir, void *userdata);
+        void *userdata;
+} repo_open_options;
+int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lock, const repo_open_options *o,
+                   repo **ret);
 repo *repo_close(repo *r);
 static inline void repo_closep(repo **p) { if (*p) repo_close(*p); }
 bool repo_is_encrypted(const repo *r);
@@ -339,6 +348,108 @@ int repo_verify(repo *r, const repo_id *backup, repo_verify_report_fn report, vo
  * (the index is rebuilt all the same). */
 int repo_rebuild_index(repo *r, repo_verify_report_fn report, void *userdata, uint64_t *ret_packs,
                        uint64_t *ret_blobs);
+
+/* ---- retention: forget (forget.c, docs/design/repository.md §11d) ---- */
+
+/* Reasons a backup is kept (bits); 0 = removed. */
+enum {
+        REPO_KEEP_LAST = 1u << 0,
+        REPO_KEEP_HOURLY = 1u << 1,
+        REPO_KEEP_DAILY = 1u << 2,
+        REPO_KEEP_WEEKLY = 1u << 3,
+        REPO_KEEP_MONTHLY = 1u << 4,
+        REPO_KEEP_YEARLY = 1u << 5,
+        REPO_KEEP_WITHIN = 1u << 6,
+        REPO_KEEP_CHAIN = 1u << 7,            /* only because a kept backup needs it */
+        REPO_KEEP_OTHER_COMPONENT = 1u << 8,  /* also in a series --component did not select */
+        REPO_KEEP_NOT_SELECTED = 1u << 9,     /* in no selected series: not looked at */
+        _REPO_KEEP_MAX = 10,
+};
+/* "last", "hourly", ..., "chain", "other-component"; NULL for NOT_SELECTED. */
+const char *repo_keep_reason_name(unsigned bit);
+
+typedef struct repo_forget_policy {
+        unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+        bool has_within;
+        unsigned within_y, within_m, within_w, within_d, within_h;
+        const char *const *components;   /* selected series; n_components == 0: all */
+        size_t n_components;
+} repo_forget_policy;
+
+/* Parse a keep-within DURATION ("1y2m3w4d5h", any subset in that order) into p. */
+int repo_forget_parse_duration(const char *s, repo_forget_policy *p);
+/* Decide, without touching the repository: ret_reasons[i] gets the keep
+ * reasons of recs[i] (any order), 0 when it is to be removed.  Times are
+ * bucketed in local time (TZ).  -EINVAL when the policy keeps nothing. */
+int repo_forget_plan(repo_record *const *recs, size_t n, const repo_forget_policy *p, unsigned *ret_reasons);
+/* Remove the records whose reason is 0, newest first (F1).  Exclusive lock. */
+int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsigned *reasons);
+
+/* ---- prune (prune.c, §11e) ---- */
+
+typedef struct repo_prune_options {
+        unsigned max_unused;   /* percent of a pack's bytes that may be unused before it is repacked */
+        bool dry_run;
+        /* Records to treat as gone (forget --dry-run --prune: what prune would do after forget). */
+        const repo_id *ignore;
+        size_t n_ignore;
+} repo_prune_options;
+
+typedef struct repo_prune_stats {
+        uint64_t packs_total, packs_deleted, packs_repacked, packs_written, blobs_repacked;
+        uint64_t bytes_before, bytes_after, bytes_freed;   /* pack and index bytes */
+} repo_prune_stats;
+
+/* Mark and sweep (exclusive lock).  REPO_E_CORRUPT (nothing changed) when an
+ * index or record is damaged or a record names a blob no index has. */
+int repo_prune(repo *r, const repo_prune_options *o, repo_prune_stats *ret);
+
+/* ---- check (check.c, §11c) ---- */
+
+enum repo_check_data {
+        REPO_CHECK_STRUCTURE,   /* no pack content read */
+        REPO_CHECK_READ_ALL,
+        REPO_CHECK_SUBSET_MOD,      /* packs with id % m == k - 1 */
+        REPO_CHECK_SUBSET_PERCENT,  /* this week's window of percent % */
+};
+
+typedef struct repo_check_options {
+        int data;              /* enum repo_check_data */
+        unsigned k, m;
+        double percent;        /* (0, 100] */
+        int64_t now;           /* seconds since the epoch: picks the week's window */
+        void (*pack_read)(const repo_id *pack, void *userdata);   /* optional: each pack read */
+        void *userdata;
+} repo_check_options;
+
+typedef struct repo_check_stats {
+        uint64_t indexes, packs, records, blobs, packs_read, bytes_read;
+} repo_check_stats;
+
+/* Parse "N%" or "K/M" into o. */
+int repo_check_parse_subset(const char *s, repo_check_options *o);
+/* Whether pack id is in o's data subset. */
+bool repo_check_selects(const repo_check_options *o, const repo_id *pack);
+int repo_check(repo *r, const repo_check_options *o, repo_verify_report_fn report, void *userdata,
+               repo_check_stats *ret);
+
+/* ---- keys (keys.c, §3.2) ---- */
+
+typedef struct repo_key_info {
+        repo_id id;
+        bool current;          /* the key this handle was opened with */
+        char created[32];      /* "" when the key file does not say */
+        char host[64];
+} repo_key_info;
+
+int repo_key_list(repo *r, repo_key_info **ret, size_t *ret_n);
+int repo_resolve_key(repo *r, const char *id_or_prefix, repo_id *ret_id);
+/* Wrap the master keys with a new password (same KDF cost as the current key). */
+int repo_key_add(repo *r, const char *password, repo_id *ret_id);
+/* -EINVAL for the last key or the key in use (K3). */
+int repo_key_remove(repo *r, const repo_id *id);
+/* Add a key for new_password, then remove the current one (K4). */
+int repo_key_passwd(repo *r, const char *new_password, repo_id *ret_id);
 
 /* ---- parsers exposed for the fuzz targets ---- */
 

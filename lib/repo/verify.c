@@ -105,6 +105,18 @@ static int check_pack(repo *r, vctx *v, const repo_id *pid, uint8_t **buf, size_
         return 0;
 }
 
+int repo_verify_pack(repo *r, const repo_id *pack, repo_verify_report_fn fn, void *userdata, uint64_t *ret_problems,
+                     uint64_t *ret_bytes) {
+        vctx v = {.r = r, .report = fn, .userdata = userdata};
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t cap = 0;
+        int k = check_pack(r, &v, pack, &buf, &cap);
+
+        *ret_problems += v.problems;
+        *ret_bytes += v.bytes;
+        return k;
+}
+
 static int verify_all(repo *r, vctx *v) {
         _cleanup_free_ repo_id *packs = NULL, *recs = NULL;
         _cleanup_free_ uint8_t *buf = NULL;

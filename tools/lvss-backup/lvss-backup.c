@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "password.h"
 #include "repo.h"
+#include "retention.h"
 #include "vss.h"
 #include "test-hook.h"
 
@@ -590,6 +591,9 @@ static void help(FILE *f, const command *c) {
                 fprintf(f, "Usage: %s COMMAND [OPTIONS]\n\nThe lvss backup application.\n\nCommands:\n", prog);
                 for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                         fprintf(f, "  %s\n", commands[i].synopsis);
+                for (size_t i = 0; retention_synopsis(i); i++)   /* forget, prune, check, key */
+                        fprintf(f, "  %.*s\n", (int) (strstr(retention_synopsis(i), "\n\n") - retention_synopsis(i)),
+                                retention_synopsis(i));
                 fputc('\n', f);
         }
         fprintf(f, "Common options:\n"
@@ -633,6 +637,9 @@ int main(int argc, char **argv) {
                 return cmd_create(argc - 1, argv + 1);
         if (strcmp(argv[1], "restore") == 0)
                 return cmd_restore(argc - 1, argv + 1);
+        if (strcmp(argv[1], "forget") == 0 || strcmp(argv[1], "prune") == 0 || strcmp(argv[1], "check") == 0 ||
+            strcmp(argv[1], "key") == 0)
+                return cmd_retention(argc - 1, argv + 1);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(argv[1], commands[i].name) == 0)
                         cmd = &commands[i];

@@ -178,3 +178,34 @@ int get_password(const char *file, bool confirm, char **ret) {
         *ret = TAKE_PTR(a);
         return 0;
 }
+
+int get_new_password(const char *file, char **ret) {
+        const char *env = getenv("LVSS_BACKUP_NEW_PASSWORD");
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        int k;
+
+        if (file)
+                return get_password(file, false, ret);
+        if (env && *env) {
+                *ret = strdup(env);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (!isatty(STDIN_FILENO))
+                return -ENOKEY;
+        k = ask("New repository password: ", &a);
+        if (k < 0)
+                return k;
+        k = ask("Repeat new password: ", &b);
+        if (k < 0)
+                return k;
+        if (strcmp(a, b) != 0) {
+                fprintf(stderr, "lvss-backup: the passwords do not match\n");
+                return -EINVAL;
+        }
+        if (!*a) {
+                fprintf(stderr, "lvss-backup: empty password\n");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}

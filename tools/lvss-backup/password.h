@@ -18,3 +18,6 @@ void password_allow_insecure_file(bool on);
 /* Zero the whole buffer (sodium_memzero), then free it.  NULL is fine. */
 void password_free(char *pw);
 static inline void password_freep(char **p) { password_free(*p); }
+/* A new password (key add, key passwd): from FILE, else
+ * $LVSS_BACKUP_NEW_PASSWORD, else asked twice on the terminal. */
+int get_new_password(const char *file, char **ret);

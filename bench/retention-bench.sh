@@ -1,0 +1,124 @@
+#!/bin/bash
+# Retention benchmark (make bench): 30 "days" of a directory's history
+# (each day 5% of the tree is new data, one of 20 files rewritten), backed up
+# by lvss-backup (a full every 7 days, incrementals between) and by restic
+# (its backups are always deduplicated snapshots) at the same dates; then
+#   lvss-backup forget --keep-daily 7 --keep-weekly 2 --prune
+#   restic forget --keep-daily 7 --keep-weekly 2 --prune
+# timed, the repository sizes after, and every kept backup of both restored
+# and compared byte for byte with the tree as it was that day.
+# LVSS_BENCH_RETENTION_MIB (default 64) sets the tree size.  restic is
+# installed when missing and we are root (Debian package), otherwise its
+# column says so.  lvss-backup's dates come from the test hook
+# LVSS_REPO_FAKE_TIME, so this needs a build with test hooks (debug, the
+# default of `make bench`).
+set -u
+. "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
+fixture_init
+B=$(fx_bin tools/lvss-backup/lvss-backup)
+MIB=${LVSS_BENCH_RETENTION_MIB:-64}
+DAYS=30
+[ -x "$B" ] || { echo "retention-bench: skipped: lvss-backup not built"; exit 0; }
+[ "${LVSS_TEST_HOOKS:-1}" != 0 ] || { echo "retention-bench: skipped: needs a build with test hooks"; exit 0; }
+if ! command -v restic >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "retention-bench: installing restic (Debian package)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null 2>&1
+fi
+HAVE_RESTIC=0
+command -v restic >/dev/null && HAVE_RESTIC=1
+export LVSS_BACKUP_PASSWORD=bench RESTIC_PASSWORD=bench TZ=UTC RESTIC_CACHE_DIR="$FX_DIR/restic-cache"
+cd "$FX_DIR"
+
+# ---- the history: 20 files of 5% each; day d rewrites file d % 20
+mkdir -p tree manifests
+part=$((MIB * 1048576 / 20))
+for i in $(seq 0 19); do head -c $part /dev/urandom >tree/f$i; done
+"$B" init --repo lvss -q || fail "init"
+((HAVE_RESTIC)) && { restic init -r restic -q >/dev/null || fail "restic init"; }
+T0=1767578400   # Monday 2026-01-05 02:00 UTC
+manifest() { # manifest FILE: sha256 of every file of tree
+    python3 - "$1" <<'PY'
+import hashlib, json, os, sys
+m = {}
+for d, _, fs in os.walk("tree"):
+    for f in fs:
+        p = os.path.join(d, f)
+        m[os.path.relpath(p, "tree")] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+json.dump(m, open(sys.argv[1], "w"))
+PY
+}
+lvss_t=0; restic_t=0
+now() { date +%s.%N; }
+add() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) + float(sys.argv[2]) - float(sys.argv[3])))" "$@"; }
+for ((d = 0; d < DAYS; d++)); do
+    [ $d -gt 0 ] && head -c $part /dev/urandom >tree/f$((d % 20))
+    t=$((T0 + d * 86400))
+    type=incremental; [ $((d % 7)) = 0 ] && type=full
+    s=$(now)
+    LVSS_REPO_FAKE_TIME=$t "$B" backup-dir --repo lvss --type $type --json tree >out.json || fail "lvss backup day $d"
+    lvss_t=$(add "$lvss_t" "$(now)" "$s")
+    manifest "manifests/$(python3 -c 'import json; print(json.load(open("out.json"))["id"])')"
+    if ((HAVE_RESTIC)); then
+        s=$(now)
+        restic backup -r restic --host bench --time "$(date -u -d "@$t" '+%Y-%m-%d %H:%M:%S')" --json tree >rout.json ||
+            fail "restic backup day $d"
+        restic_t=$(add "$restic_t" "$(now)" "$s")
+        cp "manifests/$(python3 -c 'import json; print(json.load(open("out.json"))["id"])')" \
+           "manifests/$(python3 -c 'import json,sys; print([json.loads(l) for l in open("rout.json") if "snapshot_id" in l][-1]["snapshot_id"])')"
+    fi
+done
+size_mib() { du -sb "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
+LB=$(size_mib lvss); RB=n/a; ((HAVE_RESTIC)) && RB=$(size_mib restic)
+
+# ---- forget + prune, timed
+TIMEFORMAT='%R'
+LF=$( { time "$B" forget --repo lvss --keep-daily 7 --keep-weekly 2 --prune --json >lforget.json 2>lforget.err; } 2>&1 ) ||
+    fail "lvss forget: $(cat lforget.err)"
+RF=n/a
+if ((HAVE_RESTIC)); then
+    RF=$( { time restic forget -r restic --keep-daily 7 --keep-weekly 2 --prune -q >rforget.out 2>&1; } 2>&1 ) ||
+        fail "restic forget: $(cat rforget.out)"
+fi
+LA=$(size_mib lvss); RA=n/a; ((HAVE_RESTIC)) && RA=$(size_mib restic)
+
+# ---- every kept backup restores byte for byte
+compare() { # compare DIR MANIFEST
+    python3 - "$1" "$2" <<'PY'
+import hashlib, json, os, sys
+root, want = sys.argv[1], json.load(open(sys.argv[2]))
+got = {}
+for d, _, fs in os.walk(root):
+    for f in fs:
+        p = os.path.join(d, f)
+        got[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+sys.exit(0 if got == want else 1)
+PY
+}
+LK=0
+for id in $("$B" list --repo lvss --json | python3 -c 'import json,sys; print(" ".join(b["id"] for b in json.load(sys.stdin)["backups"]))'); do
+    rm -rf out
+    "$B" restore-files --repo lvss "$id" --chain --to out -q || fail "lvss restore $id"
+    compare "out/${FX_DIR#/}/tree" "manifests/$id" || fail "lvss restore of $id differs from its day"
+    LK=$((LK + 1))
+done
+RK=n/a
+if ((HAVE_RESTIC)); then
+    RK=0
+    for id in $(restic snapshots -r restic --json | python3 -c 'import json,sys; print(" ".join(s["id"] for s in json.load(sys.stdin)))'); do
+        rm -rf out
+        restic restore -r restic -q "$id" --target out || fail "restic restore $id"
+        compare "out/tree" "manifests/$id" || compare "out/${FX_DIR#/}/tree" "manifests/$id" || fail "restic restore of $id differs"
+        RK=$((RK + 1))
+    done
+fi
+CHAIN=$(python3 -c 'import json; print(sum(1 for k in json.load(open("lforget.json"))["kept"] if k["reasons"] == ["chain"]))')
+
+row() { printf "%-40s %16s %16s\n" "$@"; }
+echo "retention-bench: $DAYS days of a $MIB MiB tree, 5% new each day; lvss-backup (full every 7 days) beside restic $( ((HAVE_RESTIC)) && restic version | awk '{print $2}' || echo missing)"
+row "" "lvss-backup" "restic"
+row "30 backups, total time" "${lvss_t} s" "$( ((HAVE_RESTIC)) && echo "${restic_t} s" || echo n/a)"
+row "repository size before forget" "$LB MiB" "$RB MiB"
+row "forget --keep-daily 7 --keep-weekly 2 --prune" "$LF s" "$RF s"
+row "repository size after prune" "$LA MiB" "$RA MiB"
+row "backups kept (all restored, byte-identical)" "$LK ($CHAIN chain)" "$RK"
+echo "(lvss keeps the fulls and incrementals the kept incrementals need, marked 'chain'; restic's snapshots are independent. Load average $(cut -d' ' -f1-3 /proc/loadavg))"
