@@ -20,6 +20,11 @@
  *   set-timeout = 1800         # seconds a session may hold the set in
  *                              # creation before DoSnapshotSet (0 = none)
  *
+ *   [recovery]
+ *   scan = /srv                # roots searched for .lvss-snapshots when the
+ *                              # snapshot registry is lost (repeatable; none:
+ *                              # every XFS and btrfs mount point)
+ *
  * A user rule decides alone.  Otherwise group rules are combined: any "deny"
  * denies, else the union of the roles they grant; a group rule for "backup"
  * replaces its default.  Lines are at most 1024 bytes, at most 1024 rules.
@@ -41,6 +46,11 @@ void auth_free(Manager *m) {
         free(m->rules);
         m->rules = NULL;
         m->n_rules = 0;
+        for (size_t i = 0; i < m->n_scan_roots; i++)
+                free(m->scan_roots[i]);
+        free(m->scan_roots);
+        m->scan_roots = NULL;
+        m->n_scan_roots = 0;
 }
 
 int auth_load_config(Manager *m, const char *path) {
@@ -76,6 +86,8 @@ int auth_load_config(Manager *m, const char *path) {
         auth_free(m);
         m->rules = c.rules;
         m->n_rules = c.n_rules;
+        m->scan_roots = c.scan_roots;
+        m->n_scan_roots = c.n_scan_roots;
         if (c.have_set_timeout)
                 m->set_timeout_usec = c.set_timeout_usec;
         return 0;

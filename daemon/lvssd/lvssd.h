@@ -158,6 +158,8 @@ struct Snap {
         uint64_t created_usec;
         SnapState state;
         Session *session;               /* creating or auto-release owner; NULL otherwise */
+        uid_t owner_uid;                /* requestor that created it (bus-vouched); 0 if recovered */
+        bool recovered;                 /* found by a provider scan after the registry was lost */
 };
 
 typedef struct Counters {
@@ -186,6 +188,8 @@ struct Manager {
         AccessRule *rules;
         size_t n_rules;
         uint64_t set_timeout_usec;      /* StartSnapshotSet -> DoSnapshotSet limit; 0 = none */
+        char **scan_roots;              /* [recovery] scan: where to look when the registry is lost */
+        size_t n_scan_roots;
         bool test_kill_in_prepare;      /* LVSSD_TEST_KILL_AT=prepare: crash tests only */
 };
 
