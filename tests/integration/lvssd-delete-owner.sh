@@ -79,20 +79,28 @@ adm delete shadows --all
 kill -TERM "$FX_PID_w"; wait "$FX_PID_w" 2>/dev/null
 
 echo "== at most 4 concurrent WriterMetadata queries per uid"
-fixture_spawn slow "$T/test-writer" --dir "$data" --name "Slow Writer" --hang Identify 4
+# A stopped writer (SIGSTOP) keeps every query waiting for its Identify.
+fixture_spawn slow "$T/test-writer" --dir "$data" --name "Slow Writer"
 for i in $(seq 100); do grep -qs subscribed "$FX_DIR/slow.log" && break; sleep 0.05; done
-for k in 1 2 3 4; do fixture_spawn "wm$k" "$LVSSADM" writer-metadata --json; done
+kill -STOP "$FX_PID_slow"
 sessions() { "$LVSSADM" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"])'; }
-for i in $(seq 100); do [ "$(sessions)" = 4 ] && break; sleep 0.05; done
-[ "$(sessions)" = 4 ] || fail "four WriterMetadata queries not in flight: $(sessions) sessions"
+wait_sessions() { for i in $(seq 200); do [ "$(sessions)" = "$1" ] && return 0; sleep 0.05; done; fail "$1 sessions expected, $(sessions) in lvssd"; }
+for k in 1 2 3 4; do fixture_spawn "wm$k" "$LVSSADM" writer-metadata --json; done
+wait_sessions 4
 adm writer-metadata --json
 [ "$RC" = 4 ] || fail "fifth WriterMetadata of uid 0 exited $RC, want 4: $(cat "$FX_DIR/err")"
 grep -q "uid 0 already has 4 queries in progress (at most 4)" "$FX_DIR/err" || fail "cap message unclear: $(cat "$FX_DIR/err")"
 fixture_spawn wmb setpriv --reuid=backup --regid=backup --init-groups "$LVSSADM" writer-metadata --json
+wait_sessions 5   # another uid is not held by uid 0's cap
+kill -CONT "$FX_PID_slow"
 for k in 1 2 3 4; do
     eval p=\$FX_PID_wm$k
     wait "$p" || fail "WriterMetadata query $k failed: $(cat "$FX_DIR/wm$k.log")"
     grep -q "Slow Writer" "$FX_DIR/wm$k.log" || fail "query $k: $(cat "$FX_DIR/wm$k.log")"
 done
-wait "$FX_PID_wmb" || fail "another uid's WriterMetadata was refused: $(cat "$FX_DIR/wmb.log")"
+wait "$FX_PID_wmb" || fail "another uid's WriterMetadata failed: $(cat "$FX_DIR/wmb.log")"
+grep -q "Slow Writer" "$FX_DIR/wmb.log" || fail "user backup's query: $(cat "$FX_DIR/wmb.log")"
+wait_sessions 0
+adm writer-metadata --json
+[ "$RC" = 0 ] || fail "WriterMetadata after the others ended exited $RC: $(cat "$FX_DIR/err")"
 echo "ok: lvssd-delete-owner"

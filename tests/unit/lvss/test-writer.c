@@ -56,10 +56,6 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *ud) {
         int r;
 
         printf("event Identify\n");
-        if (hang && strcmp(hang, "Identify") == 0) {
-                printf("hanging in Identify for %u s\n", hang_seconds);
-                sleep(hang_seconds);
-        }
         r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, "test", "data", "test data", 0, 1, 1, 1, 0);
         if (r >= 0)
                 r = lvss_mdb_add_files_to_file_group(md, "test", "data", dir, "*", 1, NULL, LVSS_FSBT_DEFAULT);
