@@ -361,6 +361,25 @@ static void scan_root(Manager *m, const char *root, struct scan_ctx *c) {
         }
 }
 
+/* Every [recovery] scan root, or every XFS and btrfs mount point. */
+static void registry_scan(Manager *m, struct scan_ctx *c) {
+        if (m->n_scan_roots)
+                for (size_t i = 0; i < m->n_scan_roots; i++)
+                        scan_root(m, m->scan_roots[i], c);
+        else {
+                FILE *f = setmntent("/proc/self/mounts", "re");
+                struct mntent *me;
+
+                if (!f)
+                        fprintf(stderr, "lvssd: recovery: cannot read the mount table: %m\n");
+                while (f && (me = getmntent(f)))
+                        if (strcmp(me->mnt_type, "xfs") == 0 || strcmp(me->mnt_type, "btrfs") == 0)
+                                scan_root(m, me->mnt_dir, c);
+                if (f)
+                        endmntent(f);
+        }
+}
+
 /* The registry is unreadable: move it aside, scan for what it named. */
 static int registry_recover_lost(Manager *m, const char *path, const char *reason) {
         struct scan_ctx c = { .m = m };
@@ -390,21 +409,7 @@ static int registry_recover_lost(Manager *m, const char *path, const char *reaso
                 "lvssd: snapshot registry '%s' is unreadable (%s): moved aside to '%s'; "
                 "finding snapshots by scanning %s\n",
                 path, reason, aside, m->n_scan_roots ? "the [recovery] scan paths" : "every XFS and btrfs mount point");
-        if (m->n_scan_roots)
-                for (size_t i = 0; i < m->n_scan_roots; i++)
-                        scan_root(m, m->scan_roots[i], &c);
-        else {
-                FILE *f = setmntent("/proc/self/mounts", "re");
-                struct mntent *me;
-
-                if (!f)
-                        fprintf(stderr, "lvssd: recovery: cannot read the mount table: %m\n");
-                while (f && (me = getmntent(f)))
-                        if (strcmp(me->mnt_type, "xfs") == 0 || strcmp(me->mnt_type, "btrfs") == 0)
-                                scan_root(m, me->mnt_dir, &c);
-                if (f)
-                        endmntent(f);
-        }
+        registry_scan(m, &c);
         fprintf(stderr, "lvssd: snapshot registry recovered by scan: %zu snapshots kept, %zu unfinished removed\n",
                 c.found, c.aborted);
         return registry_save(m, true);
@@ -415,7 +420,7 @@ int registry_load_and_recover(Manager *m) {
         _cleanup_close_ int fd = -1;
         json_error_t err;
         json_t *root, *a, *e;
-        size_t i, kept = 0, removed = 0;
+        size_t i, kept = 0, removed = 0, malformed = 0;
         Snap **tail = &m->snaps;
         struct stat st;
         char reason[256];
@@ -445,12 +450,20 @@ int registry_load_and_recover(Manager *m) {
                 r = load_entry(m, e, &x);
                 if (r < 0) {
                         fprintf(stderr, "lvssd: snapshot registry '%s': entry %zu malformed, ignoring it\n", path, i);
+                        malformed++;
                         continue;
                 }
                 *tail = x;
                 tail = &x->next;
         }
         json_decref(root);
+        if (malformed) {
+                /* What the malformed entries named is found like a lost registry's. */
+                struct scan_ctx c = { .m = m };
+                fprintf(stderr, "lvssd: snapshot registry '%s': %zu malformed entries; scanning for their snapshots\n",
+                        path, malformed);
+                registry_scan(m, &c);
+        }
 
         /* Orphans: anything not a finished persistent snapshot. */
         for (Snap *x = m->snaps, *next; x; x = next) {

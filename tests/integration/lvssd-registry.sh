@@ -6,7 +6,8 @@
 # snapshots.json.corrupt-<time>, finds the snapshot again by the providers'
 # scan of the [recovery] scan root (kept, persistent, owner root,
 # "recovered"), removes the leftovers, and the snapshot can be deleted with
-# lvssadm: nothing leaks.  A truncated (empty) registry is recovered the same.
+# lvssadm: nothing leaks.  A truncated (empty) registry is recovered the
+# same, and so is the snapshot of a malformed entry.
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
 lvss_setup
 fixture_xfs data 300
@@ -62,6 +63,20 @@ stop_lvssd
 run_lvssd
 [ "$(shadow_count)" = 1 ] || fail "after recovery from an empty registry: $(cat "$FX_DIR/shadows.json")"
 [ "$(ls "$REG".corrupt-* | wc -l)" = 2 ] || fail "empty registry not moved aside (or it replaced the first corrupt copy): $(ls "$LVSS_STATE")"
+
+echo "== a malformed entry: its snapshot is found by the scan too"
+stop_lvssd
+python3 - "$REG" <<'EOP'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["snapshots"]) == 1
+d["snapshots"][0]["provider"] = 42
+json.dump(d, open(sys.argv[1], "w"))
+EOP
+run_lvssd
+grep -q "1 malformed entries; scanning" "$FX_DIR/lvssd$n.log" || fail "no message about the malformed entry: $(cat "$FX_DIR/lvssd$n.log")"
+[ "$(shadow_count)" = 1 ] || fail "the snapshot of the malformed entry was not found: $(cat "$FX_DIR/shadows.json")"
+[ "$(json "$FX_DIR/shadows.json" 'd["shadows"][0]["id"]')" = "$id" ] || fail "wrong snapshot: $(cat "$FX_DIR/shadows.json")"
 
 echo "== the recovered snapshot can be deleted; nothing leaks"
 adm delete shadows --shadow "$id"
