@@ -144,6 +144,12 @@ static int btrfs_delete(const lvss_provider_snapshot *snap, char *why) {
         return 0;
 }
 
+static int btrfs_scan(const char *root,
+                       int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                       void *userdata, char *why) {
+        return pv_scan_area(root, true, found, userdata, why);
+}
+
 const lvss_provider lvss_provider_btrfs = {
         .version = LVSS_PROVIDER_VERSION,
         .id = "6a1e3b52-4c1f-4b0e-9d3a-2f6c8e9b1a01",
@@ -156,4 +162,5 @@ const lvss_provider lvss_provider_btrfs = {
         .post_commit = NULL,
         .abort = btrfs_abort,
         .delete_snapshot = btrfs_delete,
+        .scan = btrfs_scan,
 };

@@ -777,6 +777,12 @@ static int reflink_delete(const lvss_provider_snapshot *snap, char *why) {
         return remove_snapshot(snap, why);
 }
 
+static int reflink_scan(const char *root,
+                       int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                       void *userdata, char *why) {
+        return pv_scan_area(root, false, found, userdata, why);
+}
+
 const lvss_provider lvss_provider_reflink = {
         .version = LVSS_PROVIDER_VERSION,
         .id = "6a1e3b52-4c1f-4b0e-9d3a-2f6c8e9b1a02",
@@ -789,4 +795,5 @@ const lvss_provider lvss_provider_reflink = {
         .post_commit = reflink_post_commit,
         .abort = reflink_abort,
         .delete_snapshot = reflink_delete,
+        .scan = reflink_scan,
 };

@@ -296,3 +296,76 @@ int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
         }
         return 0;
 }
+
+static int scan_report(const char *root, const char *id, int complete,
+                       int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                       void *userdata) {
+        lvss_provider_snapshot snap = { .version = LVSS_PROVIDER_VERSION };
+
+        if (strlen(root) >= sizeof(snap.volume) ||
+            snprintf(snap.priv, sizeof(snap.priv), "%s/" PV_AREA "/%s", strcmp(root, "/") == 0 ? "" : root, id) >=
+                    (int) sizeof(snap.priv))
+                return 0; /* cannot name it: not ours to report */
+        strcpy(snap.snapshot_id, id);
+        strcpy(snap.volume, root);
+        if (complete)
+                strcpy(snap.path, snap.priv);
+        return found(&snap, complete, userdata);
+}
+
+int pv_scan_area(const char *root, bool subvolumes,
+                 int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                 void *userdata, char *why) {
+        static const char *const leftovers[] = { ".pre", ".partial", ".premaps" };
+        _cleanup_close_ int area = -1;
+        struct statfs sfs;
+        struct dirent *de;
+        DIR *d;
+        bool on_btrfs;
+        int r;
+
+        r = pv_area_open(root, false, &area);
+        if (r == -ENOENT || r == -ENOTDIR)
+                return 0;
+        if (r < 0)
+                return pv_fail(why, r, "'%s': cannot open " PV_AREA ": %s", root, strerror(-r));
+        if (fstatfs(area, &sfs) < 0)
+                return pv_fail(why, -errno, "'%s': statfs: %m", root);
+        on_btrfs = sfs.f_type == (typeof(sfs.f_type)) BTRFS_SUPER_MAGIC;
+        if (subvolumes && !on_btrfs)
+                return 0;
+        d = fdopendir(area);
+        if (!d)
+                return pv_fail(why, -errno, "'%s': cannot list " PV_AREA ": %m", root);
+        area = -1; /* owned by d */
+        r = 0;
+        while (r == 0 && (de = readdir(d))) {
+                char id[LVSS_PROVIDER_ID_MAX];
+                struct stat st;
+
+                if (de->d_name[0] == '.') {
+                        /* .<id>.pre / .<id>.partial / .<id>.premaps (reflink) */
+                        const char *dot = strrchr(de->d_name, '.');
+                        size_t n = dot ? (size_t) (dot - de->d_name) - 1 : 0;
+                        bool known = false;
+
+                        if (subvolumes || !dot || dot == de->d_name || n == 0 || n >= sizeof(id))
+                                continue;
+                        for (size_t i = 0; i < ELEMENTSOF(leftovers); i++)
+                                known = known || strcmp(dot, leftovers[i]) == 0;
+                        memcpy(id, de->d_name + 1, n);
+                        id[n] = 0;
+                        if (known && pv_id_valid(id))
+                                r = scan_report(root, id, 0, found, userdata);
+                        continue;
+                }
+                if (!pv_id_valid(de->d_name) ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                if ((on_btrfs && st.st_ino == 256) != subvolumes)
+                        continue;
+                r = scan_report(root, de->d_name, 1, found, userdata);
+        }
+        closedir(d);
+        return r;
+}

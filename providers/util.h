@@ -69,3 +69,11 @@ int pv_rm_tree(int dirfd, const char *name);
 
 /* syncfs() the filesystem holding each distinct snap->volume. */
 int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why);
+
+/* The scan operation of both providers: entries of <root>/.lvss-snapshots
+ * that are btrfs subvolume roots (subvolumes = true) or plain directories
+ * and reflink leftovers ".<id>.pre|.partial|.premaps" (false); see
+ * lvss_provider.scan. */
+int pv_scan_area(const char *root, bool subvolumes,
+                 int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                 void *userdata, char *why);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Authorization [VssAccessControl].  The caller's uid comes from the bus
- * (sd_bus_query_sender_creds); its groups from the user database.
+ * Authorization [VssAccessControl].  Only what the bus vouches for decides
+ * (lib/core/bus-creds.h): the uid the bus daemon recorded for the caller's
+ * connection, and that uid's groups in the user database (getgrouplist).
+ * The caller's process credentials in /proc (EGID, supplementary groups)
+ * are never read: they change across exec of a setgid program.
  *
  * Defaults: root may be writer and requestor; members of group "backup" may
  * be requestors; everyone else nothing.  The configuration file (--config,
@@ -17,20 +20,24 @@
  *   set-timeout = 1800         # seconds a session may hold the set in
  *                              # creation before DoSnapshotSet (0 = none)
  *
+ *   [recovery]
+ *   scan = /srv                # roots searched for .lvss-snapshots when the
+ *                              # snapshot registry is lost (repeatable; none:
+ *                              # every XFS and btrfs mount point)
+ *
  * A user rule decides alone.  Otherwise group rules are combined: any "deny"
  * denies, else the union of the roles they grant; a group rule for "backup"
  * replaces its default.  Lines are at most 1024 bytes, at most 1024 rules.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <syslog.h>
 
 #include "daemon/lvssd/lvssd.h"
+#include "lib/core/bus-creds.h"
 #include "lib/core/macro.h"
 
 void auth_free(Manager *m) {
@@ -39,6 +46,11 @@ void auth_free(Manager *m) {
         free(m->rules);
         m->rules = NULL;
         m->n_rules = 0;
+        for (size_t i = 0; i < m->n_scan_roots; i++)
+                free(m->scan_roots[i]);
+        free(m->scan_roots);
+        m->scan_roots = NULL;
+        m->n_scan_roots = 0;
 }
 
 int auth_load_config(Manager *m, const char *path) {
@@ -74,83 +86,59 @@ int auth_load_config(Manager *m, const char *path) {
         auth_free(m);
         m->rules = c.rules;
         m->n_rules = c.n_rules;
+        m->scan_roots = c.scan_roots;
+        m->n_scan_roots = c.n_scan_roots;
         if (c.have_set_timeout)
                 m->set_timeout_usec = c.set_timeout_usec;
         return 0;
 }
 
-static bool in_group(const char *group, gid_t *gids, int n) {
-        struct group *gr = getgrnam(group);
-
-        if (!gr)
-                return false;
-        for (int i = 0; i < n; i++)
-                if (gids[i] == gr->gr_gid)
-                        return true;
-        return false;
-}
-
-/* Roles of uid; extra: the caller's groups as the bus saw them at connect
- * time (may be NULL), added to those of the user database. */
-static int roles_of(Manager *m, uid_t uid, const gid_t *extra, int n_extra) {
-        struct passwd *pw = getpwuid(uid);
-        gid_t gids[512];
-        int n = 256, roles = 0;
+/* Roles of the caller (uid and user-database groups, lib/core/bus-creds.h). */
+static int roles_of(Manager *m, const BusCaller *c) {
+        int roles = 0;
         bool backup_rule = false, deny = false;
 
-        if (pw) {
+        if (c->name)
                 for (size_t i = 0; i < m->n_rules; i++)
-                        if (!m->rules[i].is_group && strcmp(m->rules[i].name, pw->pw_name) == 0)
+                        if (!m->rules[i].is_group && strcmp(m->rules[i].name, c->name) == 0)
                                 return m->rules[i].roles < 0 ? 0 : m->rules[i].roles;
-                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &n) < 0)
-                        n = 0;
-        } else
-                n = 0;
-        for (int i = 0; i < n_extra && n < (int) ELEMENTSOF(gids); i++)
-                gids[n++] = extra[i];
-        if (uid == 0)
+        if (c->uid == 0)
                 roles = ROLE_WRITER | ROLE_REQUESTOR;
         for (size_t i = 0; i < m->n_rules; i++) {
                 if (!m->rules[i].is_group)
                         continue;
                 if (strcmp(m->rules[i].name, "backup") == 0)
                         backup_rule = true;
-                if (!in_group(m->rules[i].name, gids, n))
+                if (!bus_caller_in_group(c, m->rules[i].name))
                         continue;
                 if (m->rules[i].roles < 0)
                         deny = true;
                 else
                         roles |= m->rules[i].roles;
         }
-        if (!backup_rule && in_group("backup", gids, n))
+        if (!backup_rule && bus_caller_in_group(c, "backup"))
                 roles |= ROLE_REQUESTOR;
         return deny ? 0 : roles;
 }
 
 int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_t *ret_uid,
                sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        const gid_t *gids = NULL;
-        uid_t uid;
-        int r, n_gids;
+        _cleanup_(bus_caller_done) BusCaller c = {};
+        int r;
 
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                                      SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return bus_error_set(error, LVSS_E_ACCESS_DENIED, "%s: cannot determine the caller's credentials: %s",
-                                     what, strerror(-r));
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0)
-                return bus_error_set(error, LVSS_E_ACCESS_DENIED, "%s: caller's uid unknown", what);
+        r = bus_caller_get(msg, &c);
+        if (r < 0) {
+                ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "%s refused: the bus did not vouch for the caller's uid (%s)",
+                       what, strerror(-r));
+                return bus_error_set(error, LVSS_E_ACCESS_DENIED,
+                                     "%s: cannot determine the caller's uid from the bus: %s", what, strerror(-r));
+        }
         if (ret_uid)
-                *ret_uid = uid;
-        n_gids = sd_bus_creds_get_supplementary_gids(creds, &gids);
-        if (role == 0 || (roles_of(m, uid, n_gids > 0 ? gids : NULL, n_gids > 0 ? n_gids : 0) & role))
+                *ret_uid = c.uid;
+        if (role == 0 || (roles_of(m, &c) & role))
                 return 0;
-        ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "uid %u refused for %s", (unsigned) uid, what);
+        ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "uid %u refused for %s", (unsigned) c.uid, what);
         return bus_error_set(error, LVSS_E_ACCESS_DENIED,
                              "%s: uid %u is not allowed to act as %s (needs root, group 'backup' or a rule in lvssd's configuration)",
-                             what, (unsigned) uid, role == ROLE_WRITER ? "a writer" : "a requestor");
+                             what, (unsigned) c.uid, role == ROLE_WRITER ? "a writer" : "a requestor");
 }

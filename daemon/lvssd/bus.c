@@ -120,20 +120,52 @@ static int method_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_writer_metadata(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        unsigned n = 0;
+        uid_t uid;
         int r;
 
-        r = auth_check(m, msg, ROLE_REQUESTOR, "WriterMetadata", NULL, error);
+        r = auth_check(m, msg, ROLE_REQUESTOR, "WriterMetadata", &uid, error);
         if (r < 0)
                 return r;
-        return admin_writer_metadata(m, msg, error);
+        for (Session *s = m->sessions; s; s = s->next)
+                if (s->admin && s->uid == uid)
+                        n++;
+        if (n >= MAX_WRITER_METADATA_PER_UID)
+                return bus_error_set(error, -EBUSY,
+                                     "WriterMetadata: uid %u already has %u queries in progress (at most %d); try again when they end",
+                                     (unsigned) uid, n, MAX_WRITER_METADATA_PER_UID);
+        return admin_writer_metadata(m, msg, uid, error);
+}
+
+/* May uid (calling from bus name sender) delete x?  0, or sets error:
+ * busy when a live session other than the caller's own holds it (an
+ * auto-release snapshot of a running backup), access denied when it is
+ * another user's and the caller is not root. */
+static int may_delete(const Snap *x, uid_t uid, const char *sender, sd_bus_error *error) {
+        if (x->session && strcmp(x->session->owner, sender) != 0)
+                return bus_error_set(error, -EBUSY,
+                                     "DeleteShadows: snapshot %s is in use by a live snapshot set (session %u); it goes when that session ends",
+                                     x->ps.snapshot_id, x->session->id);
+        if (uid != 0 && x->owner_uid != uid)
+                return bus_error_set(error, LVSS_E_ACCESS_DENIED,
+                                     "DeleteShadows: snapshot %s belongs to uid %u; only root may delete another user's snapshot",
+                                     x->ps.snapshot_id, (unsigned) x->owner_uid);
+        return 0;
+}
+
+static bool delete_matches(const Snap *x, const char *set_id, const char *shadow_id, bool all, uid_t uid) {
+        if (all)
+                return uid == 0 || x->owner_uid == uid;  /* --all: every snapshot the caller may delete */
+        return strcmp(set_id[0] ? x->ps.set_id : x->ps.snapshot_id, set_id[0] ? set_id : shadow_id) == 0;
 }
 
 static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        const char *set_id, *shadow_id;
+        const char *set_id, *shadow_id, *sender = sd_bus_message_get_sender(msg) ?: "";
         char failed[LVSS_ID_MAX] = "", why[LVSS_PROVIDER_WHY_MAX] = "";
         uint32_t deleted = 0;
         bool found = false;
+        uid_t uid;
         int all, r;
 
         r = sd_bus_message_read(msg, "ssb", &set_id, &shadow_id, &all);
@@ -141,12 +173,12 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                 return bus_error_set(error, -EINVAL, "DeleteShadows: expected (ssb)");
         if (!!set_id[0] + !!shadow_id[0] + !!all != 1)
                 return bus_error_set(error, -EINVAL, "DeleteShadows: give exactly one of a set id, a shadow id or all");
-        r = auth_check(m, msg, ROLE_REQUESTOR, "DeleteShadows", NULL, error);
+        r = auth_check(m, msg, ROLE_REQUESTOR, "DeleteShadows", &uid, error);
         if (r < 0)
                 return r;
-        for (Snap *x = m->snaps, *next; x; x = next) {
-                next = x->next;
-                if (!all && strcmp(set_id[0] ? x->ps.set_id : x->ps.snapshot_id, set_id[0] ? set_id : shadow_id) != 0)
+        /* Refuse before deleting anything: in creation, busy, someone else's. */
+        for (Snap *x = m->snaps; x; x = x->next) {
+                if (!delete_matches(x, set_id, shadow_id, all, uid))
                         continue;
                 if (x->state != SNAP_CREATED) {
                         if (!all)
@@ -155,6 +187,17 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                         continue;
                 }
                 found = true;
+                r = may_delete(x, uid, sender, error);
+                if (r < 0)
+                        return r;
+        }
+        if (!found && !all)
+                return bus_error_set(error, LVSS_E_OBJECT_NOT_FOUND, "DeleteShadows: no %s %s", set_id[0] ? "snapshot set" : "snapshot",
+                                     set_id[0] ? set_id : shadow_id);
+        for (Snap *x = m->snaps, *next; x; x = next) {
+                next = x->next;
+                if (!delete_matches(x, set_id, shadow_id, all, uid) || x->state != SNAP_CREATED)
+                        continue;
                 char id[LVSS_ID_MAX];
                 memcpy(id, x->ps.snapshot_id, LVSS_ID_MAX);
                 r = snap_delete(m, x, why);
@@ -169,9 +212,6 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
         }
         if (deleted)
                 (void) registry_save(m, true);  /* a deleted persistent snapshot must not come back */
-        if (!found && !all)
-                return bus_error_set(error, LVSS_E_OBJECT_NOT_FOUND, "DeleteShadows: no %s %s", set_id[0] ? "snapshot set" : "snapshot",
-                                     set_id[0] ? set_id : shadow_id);
         return sd_bus_reply_method_return(msg, "uss", deleted, failed, why);
 }
 

@@ -56,6 +56,9 @@ void config_clear(Config *c) {
         for (size_t i = 0; i < c->n_rules; i++)
                 free(c->rules[i].name);
         free(c->rules);
+        for (size_t i = 0; i < c->n_scan_roots; i++)
+                free(c->scan_roots[i]);
+        free(c->scan_roots);
         *c = (Config) {};
 }
 
@@ -72,16 +75,38 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
                         *section = 1;
                 else if (strcmp(s, "[limits]") == 0)
                         *section = 2;
+                else if (strcmp(s, "[recovery]") == 0)
+                        *section = 3;
                 else
                         return bad(why, ws, "line %u: unknown section %.64s", lineno, s);
                 return 0;
         }
         eq = strchr(s, '=');
         if (!eq || *section == 0)
-                return bad(why, ws, "line %u: expected 'KEY = VALUE' inside [access] or [limits]", lineno);
+                return bad(why, ws, "line %u: expected 'KEY = VALUE' inside [access], [limits] or [recovery]", lineno);
         *eq = 0;
         key = strip(s);
         val = strip(eq + 1);
+        if (*section == 3) {
+                char **roots;
+                if (strcmp(key, "scan") != 0)
+                        return bad(why, ws, "line %u: unknown recovery key '%.64s' (known: scan)", lineno, key);
+                if (val[0] != '/' || !valid_name(val))
+                        return bad(why, ws, "line %u: scan needs an absolute path without spaces", lineno);
+                if (c->n_scan_roots >= CONFIG_MAX_SCAN_ROOTS) {
+                        snprintf(why, ws, "line %u: more than %d scan paths", lineno, CONFIG_MAX_SCAN_ROOTS);
+                        return -E2BIG;
+                }
+                roots = reallocarray(c->scan_roots, c->n_scan_roots + 1, sizeof(*roots));
+                if (!roots)
+                        return -ENOMEM;
+                c->scan_roots = roots;
+                roots[c->n_scan_roots] = strdup(val);
+                if (!roots[c->n_scan_roots])
+                        return -ENOMEM;
+                c->n_scan_roots++;
+                return 0;
+        }
         if (*section == 2) {
                 char *end;
                 unsigned long secs;

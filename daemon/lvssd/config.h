@@ -14,6 +14,7 @@ enum { ROLE_WRITER = 1, ROLE_REQUESTOR = 2 };
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define CONFIG_MAX_LINE 1024
 #define CONFIG_MAX_RULES 1024
+#define CONFIG_MAX_SCAN_ROOTS 64
 
 typedef struct AccessRule {
         bool is_group;
@@ -26,6 +27,8 @@ typedef struct Config {
         size_t n_rules;
         bool have_set_timeout;
         uint64_t set_timeout_usec;
+        char **scan_roots;              /* [recovery] scan = PATH (absolute) */
+        size_t n_scan_roots;
 } Config;
 
 /* Parse text[len] (need not be NUL-terminated).  On failure returns -EINVAL,

@@ -44,6 +44,7 @@
 #define MAX_SESSIONS 64
 #define MAX_SESSIONS_PER_CONNECTION 8
 #define MAX_SESSIONS_PER_UID 32
+#define MAX_WRITER_METADATA_PER_UID 4   /* concurrent WriterMetadata queries per uid */
 #define MAX_SET_VOLUMES 64
 #define EVENT_TIMEOUT_USEC (120ULL * 1000000ULL)   /* non-freeze writer events */
 #define IDENTIFY_TIMEOUT_USEC (30ULL * 1000000ULL)
@@ -158,6 +159,8 @@ struct Snap {
         uint64_t created_usec;
         SnapState state;
         Session *session;               /* creating or auto-release owner; NULL otherwise */
+        uid_t owner_uid;                /* requestor that created it (bus-vouched); 0 if recovered */
+        bool recovered;                 /* found by a provider scan after the registry was lost */
 };
 
 typedef struct Counters {
@@ -186,6 +189,8 @@ struct Manager {
         AccessRule *rules;
         size_t n_rules;
         uint64_t set_timeout_usec;      /* StartSnapshotSet -> DoSnapshotSet limit; 0 = none */
+        char **scan_roots;              /* [recovery] scan: where to look when the registry is lost */
+        size_t n_scan_roots;
         bool test_kill_in_prepare;      /* LVSSD_TEST_KILL_AT=prepare: crash tests only */
 };
 
@@ -234,7 +239,8 @@ void session_free(Session *s, bool vanished);
 void session_event_done(SessionWriter *sw);
 void session_writer_gone(Manager *m, Writer *w);
 int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_error *error);
-int admin_writer_metadata(Manager *m, sd_bus_message *msg, sd_bus_error *error);
+/* A WriterMetadata query for uid (the caller's cap is checked in bus.c). */
+int admin_writer_metadata(Manager *m, sd_bus_message *msg, uid_t uid, sd_bus_error *error);
 
 /* registry.c */
 int registry_load_and_recover(Manager *m);

@@ -1333,7 +1333,7 @@ void session_writer_gone(Manager *m, Writer *w) {
                                 s->writers[i]->w = NULL;
 }
 
-int admin_writer_metadata(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
+int admin_writer_metadata(Manager *m, sd_bus_message *msg, uid_t uid, sd_bus_error *error) {
         Session *s = calloc(1, sizeof(*s));
         int r;
 
@@ -1341,6 +1341,7 @@ int admin_writer_metadata(Manager *m, sd_bus_message *msg, sd_bus_error *error) 
                 return bus_error_set(error, -ENOMEM, "out of memory");
         s->m = m;
         s->admin = true;
+        s->uid = uid;  /* counted against MAX_WRITER_METADATA_PER_UID */
         s->id = ++m->next_session_id;
         s->owner = strdup(sd_bus_message_get_sender(msg) ?: "");
         if (!s->owner) {

@@ -19,6 +19,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "lib/core/bus-creds.h"
 #include "lib/core/macro.h"
 #include "bus.h"
 #include "mailmodel.h"
@@ -311,27 +312,21 @@ static int on_done(sd_event_source *es, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+/* Root or a member of the admin group, from what the bus vouches for: the
+ * connection's uid, and that uid's groups in the user database
+ * (lib/core/bus-creds.h; the caller's /proc groups are never consulted). */
 static int check_access(bus_api *b, sd_bus_message *m, sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
-        int r = sd_bus_query_sender_creds(m,
-                                          SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                                                  SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
-                                          &c);
+        _cleanup_(bus_caller_done) BusCaller c = {};
+        int r = bus_caller_get(m, &c);
+
         if (r < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "cannot read the caller's credentials");
-        uid_t uid;
-        if (sd_bus_creds_get_euid(c, &uid) >= 0 && uid == 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "mstored: access denied: the bus did not vouch for the caller's uid (%s)",
+                                         strerror(-r));
+        if (c.uid == 0)
                 return 0;
-        if (b->have_admin_gid) {
-                gid_t g;
-                const gid_t *gids;
-                if (sd_bus_creds_get_egid(c, &g) >= 0 && g == b->admin_gid)
-                        return 0;
-                int n = sd_bus_creds_get_supplementary_gids(c, &gids);
-                for (int i = 0; i < n; i++)
-                        if (gids[i] == b->admin_gid)
-                                return 0;
-        }
+        if (b->have_admin_gid && bus_caller_in_gid(&c, b->admin_gid))
+                return 0;
         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                 "mstored: access denied: only root and the mail store admin group may do this");
 }

@@ -4,8 +4,9 @@
  * (method list in docs/design/mailstore.md §5 and `busctl introspect`).
  *
  * The bus runs on the main thread's sd-event loop and never blocks on the
- * engine: each call is checked (credentials: root, or a member of the admin
- * group) and then handed to a worker thread; the reply is sent from the loop
+ * engine: each call is checked (root, or a member of the admin group in the
+ * user database, for the uid the bus vouches for: lib/core/bus-creds.h) and
+ * then handed to a worker thread; the reply is sent from the loop
  * when the worker is done (an eventfd wakes it).  So a frozen storage group
  * delays only the calls that must wait for it; everything else is answered.
  */

@@ -13,6 +13,8 @@ mkdir -p "$DATA"
 T=$LVSS_BUILD_ROOT/tests/unit/lvss
 LVSSD=$LVSS_BUILD_ROOT/daemon/lvssd/lvssd
 [ -x "$LVSSD" ] || skip "lvssd not built (no providers)"
+command -v setpriv >/dev/null || skip "setpriv (util-linux) needed for the unauthorized-uid checks"
+id nobody >/dev/null 2>&1 && id backup >/dev/null 2>&1 || skip "system users nobody and backup needed"
 B="busctl --address=$LVSS_BUS"
 coord() {
     $B --json=short call org.lvss.Coordinator1 /org/lvss/Coordinator1 org.lvss.Coordinator1 "$@" |
@@ -129,23 +131,24 @@ coord ListWriters | grep -q "Test Writer" || fail "the writer did not register a
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r6.log" 2>&1 || { cat "$FX_DIR/r6.log"; fail "backup after restart failed"; }
 
 echo "== unauthorized uid"
+# uid nobody: not root, not in group backup in the user database.
 mkdir -p "$FX_DIR/nobody"; chmod 777 "$FX_DIR/nobody"
-if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
-    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" backup "$DATA" \
-        --expect LVSS_E_ACCESS_DENIED >"$FX_DIR/r7.log" 2>&1 || { cat "$FX_DIR/r7.log"; fail "uid nobody was not refused"; }
-    grep -q "not allowed" "$FX_DIR/r7.log" || fail "refusal message unclear: $(cat "$FX_DIR/r7.log")"
-    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-nobody.log" 2>&1
-    [ $? = 5 ] || fail "uid nobody registered as a writer: $(cat "$FX_DIR/w-nobody.log")"
-    echo "== a member of group backup may be a requestor, not a writer"
-    if getent group backup >/dev/null; then
-        setpriv --reuid=nobody --regid=nogroup --groups=backup "$T/test-requestor" out-of-order >"$FX_DIR/r7b.log" 2>&1 ||
-            { cat "$FX_DIR/r7b.log"; fail "group backup was not allowed requestor calls"; }
-        setpriv --reuid=nobody --regid=nogroup --groups=backup "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-backup.log" 2>&1
-        [ $? = 5 ] || fail "group backup registered as a writer: $(cat "$FX_DIR/w-backup.log")"
-    fi
-else
-    echo "setpriv or user nobody missing: unauthorized-uid check skipped"
-fi
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" backup "$DATA" \
+    --expect LVSS_E_ACCESS_DENIED >"$FX_DIR/r7.log" 2>&1 || { cat "$FX_DIR/r7.log"; fail "uid nobody was not refused"; }
+grep -q "uid 65534 is not allowed to act as a requestor" "$FX_DIR/r7.log" || fail "refusal message unclear: $(cat "$FX_DIR/r7.log")"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" >"$FX_DIR/w-nobody.log" 2>&1
+rc=$?; [ $rc = 5 ] || fail "uid nobody as a writer: exit $rc, want 5: $(cat "$FX_DIR/w-nobody.log")"
+grep -q "uid 65534 refused for RegisterWriter" "$FX_DIR/lvssd2.log" || fail "no access-denied event for the writer"
+echo "== group backup only in the process (not in the user database) is refused"
+setpriv --reuid=nobody --regid=backup --groups=backup "$T/test-requestor" backup "$DATA" \
+    --expect LVSS_E_ACCESS_DENIED >"$FX_DIR/r7a.log" 2>&1 ||
+    { cat "$FX_DIR/r7a.log"; fail "uid nobody with group backup only in /proc was not refused"; }
+echo "== a member of group backup (user database) may be a requestor, not a writer"
+setpriv --reuid=backup --regid=backup --init-groups "$T/test-requestor" out-of-order >"$FX_DIR/r7b.log" 2>&1 ||
+    { cat "$FX_DIR/r7b.log"; fail "group backup was not allowed requestor calls"; }
+mkdir -p "$FX_DIR/backupuser"; chmod 777 "$FX_DIR/backupuser"
+setpriv --reuid=backup --regid=backup --init-groups "$T/test-writer" --dir "$FX_DIR/backupuser" >"$FX_DIR/w-backup.log" 2>&1
+rc=$?; [ $rc = 5 ] || fail "group backup as a writer: exit $rc, want 5: $(cat "$FX_DIR/w-backup.log")"
 echo "== a stuck requestor loses the set after set-timeout"
 kill "$FX_PID_lvssd2"; wait "$FX_PID_lvssd2" 2>/dev/null
 printf '[access]\nuser:nobody = both\n[limits]\nset-timeout = 1\n' >"$FX_DIR/lvssd.conf"
@@ -158,12 +161,10 @@ sleep 1.5
 coord Status | grep -q '"set_in_progress":null' || fail "the stuck set was not taken back: $(coord Status)"
 grep -q "without DoSnapshotSet" "$FX_DIR/lvssd3.log" || fail "no set-failed event for the stuck set"
 "$T/test-requestor" backup "$DATA" >"$FX_DIR/r8.log" 2>&1 || { cat "$FX_DIR/r8.log"; fail "backup after a stuck set failed"; }
-if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
-    echo "== a configured user may act as requestor and writer"
-    setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" out-of-order >"$FX_DIR/r9.log" 2>&1 ||
-        { cat "$FX_DIR/r9.log"; fail "user:nobody = both did not allow requestor calls"; }
-    fixture_spawn wn setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" --name "Nobody Writer"
-    for i in $(seq 100); do coord ListWriters | grep -q "Nobody Writer" && break; sleep 0.05; done
-    coord ListWriters | grep -q "Nobody Writer" || fail "user:nobody = both did not allow writer registration: $(cat "$FX_DIR/wn.log")"
-fi
+echo "== a configured user may act as requestor and writer"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-requestor" out-of-order >"$FX_DIR/r9.log" 2>&1 ||
+    { cat "$FX_DIR/r9.log"; fail "user:nobody = both did not allow requestor calls"; }
+fixture_spawn wn setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/test-writer" --dir "$FX_DIR/nobody" --name "Nobody Writer"
+for i in $(seq 100); do coord ListWriters | grep -q "Nobody Writer" && break; sleep 0.05; done
+coord ListWriters | grep -q "Nobody Writer" || fail "user:nobody = both did not allow writer registration: $(cat "$FX_DIR/wn.log")"
 echo "lvssd-crash: ok"

@@ -16,9 +16,10 @@ DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
 
 PORT=$((20000 + $$ % 20000))
-# Group adm administers mstored (root checks the authorization below with
-# it); without root the caller's own group does, so the rest still runs.
-ADMIN_GROUP=adm
+# Group backup administers mstored (root checks the authorization below with
+# it and the system user backup, whose primary group it is in the user
+# database); without root the caller's own group does, so the rest still runs.
+ADMIN_GROUP=backup
 [ "$(id -u)" = 0 ] || ADMIN_GROUP=$(id -gn)
 printf '{"admin_group": "%s", "max_storage_groups": 3}\n' "$ADMIN_GROUP" >"$FX_DIR/mstored.conf"
 start_mstored() {
@@ -101,7 +102,7 @@ if [ "$(id -u)" = 0 ]; then
     setpriv --reuid=65534 --regid=65534 --clear-groups $MSTORE sg list >/dev/null 2>"$FX_DIR/err"; rc=$?
     [ "$rc" = 5 ] || fail "unprivileged user got exit $rc, want 5: $(cat "$FX_DIR/err")"
     grep -q "access denied" "$FX_DIR/err" || fail "no access denied message"
-    setpriv --reuid=65534 --regid=65534 --groups=4 $MSTORE sg list >/dev/null || fail "admin group member refused"
+    setpriv --reuid=backup --regid=backup --init-groups $MSTORE sg list >/dev/null || fail "admin group member refused"
 fi
 # The configured limit of storage groups.
 $MSTORE sg create SG3 || fail "third storage group"

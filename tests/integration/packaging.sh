@@ -30,6 +30,25 @@ for x in "$LVSS_SOURCE_ROOT"/packaging/*.conf; do
     case $x in *lvssd.conf) continue ;; esac
     python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$x" || fail "$x is not well-formed XML"
 done
+# Only lvssd's user (root) may call writers (org.lvss.Writer1): no policy but
+# user="root" allows that interface (tests/integration/dbus-policy.sh shows
+# the bus refusing another uid).
+python3 - "$LVSS_SOURCE_ROOT"/packaging/org.lvss.*.conf <<'EOP' || fail "a D-Bus policy lets someone other than root call org.lvss.Writer1"
+import sys, xml.dom.minidom
+bad = []
+for f in sys.argv[1:]:
+    for pol in xml.dom.minidom.parse(f).getElementsByTagName("policy"):
+        if pol.getAttribute("user") == "root":
+            continue
+        for a in pol.getElementsByTagName("allow"):
+            if a.getAttribute("send_interface") in ("org.lvss.Writer1", "*") or \
+               (not a.getAttribute("send_interface") and not a.getAttribute("send_destination")
+                and a.hasAttribute("send_type")):
+                bad.append("%s: %s" % (f, a.toxml()))
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOP
 
 # mstored accepts its shipped configuration (a bad one exits 2 before anything else).
 MSTORED=$(fx_bin store/mstored/mstored)

@@ -38,6 +38,7 @@ static int exit_code(int r) {
         case 0:
                 return 0;
         case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
+        case -EBUSY:  /* a snapshot in use by a live set; too many queries in progress */
                 return EXIT_BUSY;
         case LVSS_E_ACCESS_DENIED:
         case -EACCES:
@@ -93,7 +94,8 @@ static const char help_list[] =
         "Usage: lvssadm list writers|providers|shadows [--json]\n"
         "  writers    registered writers with their state and last error\n"
         "  providers  snapshot providers built into lvssd\n"
-        "  shadows    existing snapshots (id, set, original, readable path, provider, context)\n"
+        "  shadows    existing snapshots (id, set, original, readable path, provider, context,\n"
+        "             owner_uid: who created it; recovered: found by a scan after registry loss)\n"
         "  --json     one JSON document on stdout\n";
 
 static const char help_create[] =
@@ -117,7 +119,10 @@ static const char help_delete[] =
         "Usage: lvssadm delete shadows (--set ID | --shadow ID | --all) [--json]\n"
         "  --set ID     delete every snapshot of a snapshot set\n"
         "  --shadow ID  delete one snapshot\n"
-        "  --all        delete every snapshot\n";
+        "  --all        delete every snapshot the caller may delete (root: all; others: their own)\n"
+        "Only root may delete another user's snapshot (exit 5).  A snapshot in use by a\n"
+        "live snapshot set (a running backup) is refused for everyone (exit 4); nothing\n"
+        "is deleted when any named snapshot is refused.\n";
 
 static const char help_wm[] =
         "Usage: lvssadm writer-metadata [--json]\n"

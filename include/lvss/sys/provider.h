@@ -11,6 +11,7 @@
  *                                  \______________ abort (any time before the
  *                                                   set is complete) ______/
  *   later: delete (per snapshot)
+ *   recovery: scan (per root), when lvssd lost its registry
  *
  * commit runs while writers are frozen: it must be quick and must not wait on
  * anything a frozen writer holds.  pre_commit is where slow work goes (syncfs).
@@ -79,6 +80,20 @@ typedef struct lvss_provider {
 
         /* Delete a completed snapshot (also one made by an earlier lvssd). */
         int (*delete_snapshot)(const lvss_provider_snapshot *snap, char *why);
+
+        /* Recovery when lvssd's registry is lost: enumerate what this
+         * provider left in <root>/.lvss-snapshots (root: a mount root or a
+         * btrfs subvolume root; no area = nothing found).  Calls found() for
+         * each entry it made: complete = 1 for a finished snapshot "<id>"
+         * (snapshot_id, volume = root, priv = path = the snapshot directory),
+         * complete = 0 for leftovers of an unfinished one (".<id>.pre",
+         * ".<id>.partial", ...; snapshot_id, volume and priv filled: pass it
+         * to abort).  The original path is not known from disk.  A non-zero
+         * return of found() stops the scan and is returned.  Only reads.
+         * May be NULL (the provider cannot scan). */
+        int (*scan)(const char *root,
+                    int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
+                    void *userdata, char *why);
 } lvss_provider;
 
 /* The built-in providers (lvssd). */

@@ -160,6 +160,15 @@ static void test_config(void **state) {
         assert_int_equal(parse("[limits]\nset-timeout = 9999999\n", &c), -EINVAL);
         assert_int_equal(parse("[limits]\nidle = 3\n", &c), -EINVAL);
         assert_int_equal(parse("[other]\n", &c), -EINVAL);
+        /* [recovery] scan roots: absolute, repeatable */
+        assert_int_equal(parse("[recovery]\nscan = /srv\nscan=/var/lib/mstored\n", &c), 0);
+        assert_int_equal(c.n_scan_roots, 2);
+        assert_string_equal(c.scan_roots[0], "/srv");
+        assert_string_equal(c.scan_roots[1], "/var/lib/mstored");
+        config_clear(&c);
+        assert_int_equal(parse("[recovery]\nscan = srv\n", &c), -EINVAL);
+        assert_int_equal(parse("[recovery]\nscan = /a b\n", &c), -EINVAL);
+        assert_int_equal(parse("[recovery]\nroots = /srv\n", &c), -EINVAL);
 }
 
 int main(void) {

@@ -240,6 +240,78 @@ static void test_reflink_on_btrfs(void **state) {
         assert_int_equal(stat(s.priv, &st), -1);
 }
 
+/* scan (registry recovery): each provider reports what it made, nothing else. */
+struct scanned {
+        lvss_provider_snapshot snap[8];
+        int complete[8];
+        size_t n;
+};
+
+static int on_found(const lvss_provider_snapshot *snap, int complete, void *userdata) {
+        struct scanned *sc = userdata;
+
+        assert_true(sc->n < 8);
+        sc->snap[sc->n] = *snap;
+        sc->complete[sc->n++] = complete;
+        return 0;
+}
+
+static void test_scan_btrfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_BTRFS");
+        char sv[512], dir[600], g[LVSS_PROVIDER_PATH_MAX + 16];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot b, r;
+        struct scanned sc = {};
+        struct stat st;
+
+        if (!mnt)
+                skip();
+        fmt(sv, sizeof(sv), "%s/scan-sv", mnt);
+        create_subvolume(sv);
+        fmt(dir, sizeof(dir), "%s/data", sv);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fmt(g, sizeof(g), "%s/f", dir);
+        write_file(g, "x", 0644);
+        take(&lvss_provider_btrfs, &b, "scan-b1", dir);
+        take(&lvss_provider_reflink, &r, "scan-r1", dir);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.scan-r2.partial", sv);
+        assert_int_equal(mkdir(g, 0755), 0);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/not a snapshot", sv);
+        assert_int_equal(mkdir(g, 0755), 0);
+
+        /* btrfs: the subvolume snapshot only. */
+        assert_int_equal(lvss_provider_btrfs.scan(sv, on_found, &sc, why), 0);
+        assert_int_equal(sc.n, 1);
+        assert_string_equal(sc.snap[0].snapshot_id, "scan-b1");
+        assert_string_equal(sc.snap[0].priv, b.priv);
+        assert_string_equal(sc.snap[0].volume, sv);
+        assert_true(sc.complete[0]);
+        b = sc.snap[0];  /* delete from what the scan reported */
+        /* reflink: its copy (finished) and the leftover (unfinished). */
+        sc.n = 0;
+        assert_int_equal(lvss_provider_reflink.scan(sv, on_found, &sc, why), 0);
+        assert_int_equal(sc.n, 2);
+        for (size_t i = 0; i < 2; i++)
+                if (sc.complete[i]) {
+                        assert_string_equal(sc.snap[i].snapshot_id, "scan-r1");
+                        assert_string_equal(sc.snap[i].priv, r.priv);
+                        assert_int_equal(lvss_provider_reflink.delete_snapshot(&sc.snap[i], why), 0);
+                } else {
+                        assert_string_equal(sc.snap[i].snapshot_id, "scan-r2");
+                        assert_int_equal(lvss_provider_reflink.abort(&sc.snap[i], why), 0);
+                }
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&b, why), 0);
+        assert_int_equal(stat(b.priv, &st), -1);
+        assert_int_equal(stat(r.priv, &st), -1);
+        fmt(g, sizeof(g), "%s/.lvss-snapshots/.scan-r2.partial", sv);
+        assert_int_equal(stat(g, &st), -1);
+        /* No area: nothing, no error. */
+        sc.n = 0;
+        assert_int_equal(lvss_provider_btrfs.scan(dir, on_found, &sc, why), 0);
+        assert_int_equal(lvss_provider_reflink.scan(dir, on_found, &sc, why), 0);
+        assert_int_equal(sc.n, 0);
+}
+
 /* ---- reflink on XFS ---- */
 
 static void test_reflink_xfs_tree(void **state) {
@@ -571,6 +643,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_ids_and_priv),
                 cmocka_unit_test(test_btrfs_snapshot),
                 cmocka_unit_test(test_reflink_on_btrfs),
+                cmocka_unit_test(test_scan_btrfs),
                 cmocka_unit_test(test_reflink_xfs_tree),
                 cmocka_unit_test(test_xfs_without_reflink),
                 cmocka_unit_test(test_reflink_preclone_xfs),

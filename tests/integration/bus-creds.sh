@@ -1,0 +1,50 @@
+#!/bin/bash
+# Authorization from bus-vouched credentials only (lib/core/bus-creds.h):
+# a caller whose process groups (/proc/<pid>/status, as after exec of a
+# setgid program) name the privileged group, while the user database does
+# not list its uid in it, is refused by lvssd (requestor) and by mstored
+# (admin group) with exit 5; a user the user database puts in the group is
+# granted.  Uses the system users nobody (groups: nogroup) and backup
+# (primary group backup), run with setpriv.
+. "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
+lvss_setup
+command -v setpriv >/dev/null || skip "setpriv (util-linux) not installed"
+id nobody >/dev/null 2>&1 && id backup >/dev/null 2>&1 || skip "system users nobody and backup needed"
+getent group backup >/dev/null || skip "group backup missing"
+id -nG nobody | grep -qw backup && skip "nobody is in group backup in this user database"
+MSTORED=$(fx_bin store/mstored/mstored)
+MSTORE=$(fx_bin tools/mstore/mstore)
+start_lvssd
+NOID=00000000-0000-4000-8000-000000000000
+# spoofed: uid nobody whose process carries group backup (egid and
+# supplementary), which the user database does not give it.
+spoofed() { setpriv --reuid=nobody --regid=backup --groups=backup "$@"; }
+member() { setpriv --reuid=backup --regid=backup --init-groups "$@"; }
+g=$(spoofed awk '/^Groups:/ {print $2}' /proc/self/status)
+[ "$g" = "$(getent group backup | cut -d: -f3)" ] || fail "setpriv did not give the process group backup (Groups: $g)"
+
+echo "== lvssd: group backup only in /proc is refused"
+spoofed "$LVSSADM" delete shadows --shadow "$NOID" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+[ "$rc" = 5 ] || fail "lvssd granted requestor to uid nobody with group backup only in /proc (exit $rc, want 5): $(cat "$FX_DIR/e")"
+grep -q "uid 65534 is not allowed" "$FX_DIR/e" || fail "refusal message unclear: $(cat "$FX_DIR/e")"
+grep -q "uid 65534 refused" "$FX_DIR/lvssd.log" || fail "no access-denied journal line: $(cat "$FX_DIR/lvssd.log")"
+echo "== lvssd: a member of group backup per the user database is a requestor"
+member "$LVSSADM" delete shadows --shadow "$NOID" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+[ "$rc" = 2 ] || fail "user backup: exit $rc, want 2 (authorized, no such snapshot): $(cat "$FX_DIR/e")"
+grep -q "no snapshot $NOID" "$FX_DIR/e" || fail "user backup was not let through: $(cat "$FX_DIR/e")"
+
+if [ -x "$MSTORED" ] && [ -x "$MSTORE" ]; then
+    echo "== mstored: admin group only in /proc is refused"
+    printf '{"admin_group": "backup"}\n' >"$FX_DIR/mstored.json"
+    fixture_spawn mstored "$MSTORED" --data-dir "$FX_DIR/data" --lmtp "unix:$FX_DIR/lmtp.sock" --no-writer \
+        --config "$FX_DIR/mstored.json"
+    fixture_wait_name org.lvss.MailStore1
+    spoofed "$MSTORE" sg list >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+    [ "$rc" = 5 ] || fail "mstored granted admin to uid nobody with the admin group only in /proc (exit $rc, want 5): $(cat "$FX_DIR/e")"
+    grep -q "access denied" "$FX_DIR/e" || fail "mstored refusal unclear: $(cat "$FX_DIR/e")"
+    echo "== mstored: a member of the admin group per the user database administers"
+    member "$MSTORE" sg list >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "user backup (admin group) refused: $(cat "$FX_DIR/e")"
+else
+    echo "note: mstored not built, its half of the test not run"
+fi
+echo "ok: bus-creds"
