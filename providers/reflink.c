@@ -5,8 +5,9 @@
  * The unit ("volume") is the added directory (or file) itself.  commit walks
  * it and clones every regular file with FICLONE into
  *   <mount root>/.lvss-snapshots/.<id>.partial/<path relative to mount root>
- * recreating directories, symlinks, fifos and device nodes with their modes,
- * owners and times, then renames ".<id>.partial" to "<id>": a directory named
+ * recreating directories, symlinks, fifos and device nodes, giving every
+ * entry the owner, extended attributes (ACLs too), mode and ns times of its
+ * original (invariant 12), then renames ".<id>.partial" to "<id>": a directory named
  * <id> is always complete (invariant 3 of docs/design/providers.md).
  *
  * Keeping the commit window small (invariant 10): cloning costs about 13 us
@@ -24,9 +25,11 @@
  *
  * Cost in the window is O(files + extents read by FIEMAP + changed ranges).
  * Consistency across files comes from the writers' freeze.
- * Not preserved: hard links (each name becomes its own clone), extended
- * attributes, sockets; other mounts below the directory are skipped (like a
- * volume snapshot, it stops at filesystem boundaries).
+ * Not preserved: hard links (each name becomes its own clone), sockets;
+ * other mounts below the directory are skipped (like a volume snapshot, it
+ * stops at filesystem boundaries).  The copies are not read-only in
+ * themselves: the root-owned 0700 area keeps everyone but root out
+ * (invariant 11).
  */
 #include <dirent.h>
 #include <fcntl.h>
