@@ -45,9 +45,9 @@ static int btrfs_prepare(lvss_provider_snapshot *snap, char *why) {
         r = pv_fill_paths(snap, snap->volume, why);
         if (r < 0)
                 return r;
-        r = pv_area_open(snap->volume, true, &area);
+        r = pv_area_open(snap->volume, true, &area, why);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot create " PV_AREA ": %s", snap->volume, strerror(-r));
+                return r;
         if (faccessat(area, snap->snapshot_id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return pv_fail(why, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
         return 0;
@@ -87,9 +87,10 @@ static int btrfs_commit(lvss_provider_snapshot *const *snaps, size_t n, char *wh
                         r = pv_fail(why, -errno, "'%s': cannot open subvolume: %m", s->volume);
                         break;
                 }
-                r = pv_area_open(s->volume, false, &area);
+                r = pv_area_open(s->volume, false, &area, why);
                 if (r < 0) {
-                        pv_fail(why, r, "'%s': snapshot area missing: %s", s->volume, strerror(-r));
+                        if (r == -ENOENT)
+                                pv_fail(why, r, "'%s': snapshot area missing: %s", s->volume, strerror(-r));
                         break;
                 }
                 args.fd = src;

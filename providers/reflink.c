@@ -5,8 +5,9 @@
  * The unit ("volume") is the added directory (or file) itself.  commit walks
  * it and clones every regular file with FICLONE into
  *   <mount root>/.lvss-snapshots/.<id>.partial/<path relative to mount root>
- * recreating directories, symlinks, fifos and device nodes with their modes,
- * owners and times, then renames ".<id>.partial" to "<id>": a directory named
+ * recreating directories, symlinks, fifos and device nodes, giving every
+ * entry the owner, extended attributes (ACLs too), mode and ns times of its
+ * original (invariant 12), then renames ".<id>.partial" to "<id>": a directory named
  * <id> is always complete (invariant 3 of docs/design/providers.md).
  *
  * Keeping the commit window small (invariant 10): cloning costs about 13 us
@@ -24,9 +25,11 @@
  *
  * Cost in the window is O(files + extents read by FIEMAP + changed ranges).
  * Consistency across files comes from the writers' freeze.
- * Not preserved: hard links (each name becomes its own clone), extended
- * attributes, sockets; other mounts below the directory are skipped (like a
- * volume snapshot, it stops at filesystem boundaries).
+ * Not preserved: hard links (each name becomes its own clone), sockets;
+ * other mounts below the directory are skipped (like a volume snapshot, it
+ * stops at filesystem boundaries).  The copies are not read-only in
+ * themselves: the root-owned 0700 area keeps everyone but root out
+ * (invariant 11).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,7 +40,9 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
+#include "lib/core/fs-util.h"
 #include "providers/util.h"
 
 #ifndef XFS_SUPER_MAGIC
@@ -118,17 +123,123 @@ struct copy {
         bool preparing;        /* building the pre-clone (write maps) */
 };
 
-static int set_meta(int dfd, const char *name, const struct stat *st, bool is_link) {
-        struct timespec ts[2] = { st->st_atim, st->st_mtim };
-        int flags = is_link ? AT_SYMLINK_NOFOLLOW : 0;
+/* ---- metadata: owner, extended attributes (ACLs too), mode, times ---- */
 
-        if (fchownat(dfd, name, st->st_uid, st->st_gid, flags) < 0 && errno != EPERM)
-                return -errno;
-        if (!is_link && fchmodat(dfd, name, st->st_mode & 07777, 0) < 0)
-                return -errno;
-        if (utimensat(dfd, name, ts, flags) < 0)
-                return -errno;
+/* One file to read or set attributes of: an open fd (fd >= 0), or the
+ * entry name in directory dir, never followed when it is a symlink. */
+typedef struct node {
+        int fd, dir;
+        const char *name;
+} node;
+
+#define NODE_FD(f) ((node) { .fd = (f), .dir = -1, .name = NULL })
+#define NODE_AT(d, n) ((node) { .fd = -1, .dir = (d), .name = (n) })
+#define XATTR_LIST_MAX_ 65536   /* the kernel's own limits (linux/limits.h) */
+#define XATTR_SIZE_MAX_ 65536
+
+/* The *xattr() calls have no *at() form in glibc 2.36: reach the file
+ * through /proc/self/fd (the fd itself, or dir fd + one name component,
+ * with the l* calls so a symlink is not followed). */
+static int node_path(const node *n, char *buf, size_t size) {
+        int k = n->fd >= 0 ? snprintf(buf, size, "/proc/self/fd/%d", n->fd)
+                           : snprintf(buf, size, "/proc/self/fd/%d/%s", n->dir, n->name);
+        return k < 0 || (size_t) k >= size ? -ENAMETOOLONG : 0;
+}
+
+static ssize_t x_list(const node *n, const char *path, char *buf, size_t size) {
+        return n->fd >= 0 ? listxattr(path, buf, size) : llistxattr(path, buf, size);
+}
+
+static ssize_t x_get(const node *n, const char *path, const char *name, void *buf, size_t size) {
+        return n->fd >= 0 ? getxattr(path, name, buf, size) : lgetxattr(path, name, buf, size);
+}
+
+/* The names of n's extended attributes, in ret[XATTR_LIST_MAX_]; all of
+ * them for root (trusted.*, security.*, system.posix_acl_*), what the
+ * kernel shows otherwise.  A filesystem without xattrs has none. */
+static ssize_t list_names(const node *n, const char *path, char *ret) {
+        ssize_t k = x_list(n, path, ret, XATTR_LIST_MAX_);
+        if (k < 0 && (errno == ENOTSUP || errno == ENOSYS))
+                return 0;
+        return k < 0 ? -errno : k;
+}
+
+static bool in_list(const char *list, ssize_t len, const char *name) {
+        for (ssize_t i = 0; i < len; i += (ssize_t) strlen(list + i) + 1)
+                if (strcmp(list + i, name) == 0)
+                        return true;
+        return false;
+}
+
+/* Make dst's extended attributes exactly src's: set every one src has,
+ * remove those only dst has (a pre-clone keeps what the file had at
+ * prepare).  POSIX ACLs are the system.posix_acl_access/default
+ * attributes and so are copied as they are. */
+static int copy_xattrs(const node *src, const node *dst) {
+        char sp[64 + NAME_MAX], dp[64 + NAME_MAX];
+        _cleanup_free_ char *snames = malloc(XATTR_LIST_MAX_), *dnames = malloc(XATTR_LIST_MAX_);
+        _cleanup_free_ char *val = malloc(XATTR_SIZE_MAX_);
+        ssize_t ns, nd;
+
+        if (!snames || !dnames || !val)
+                return -ENOMEM;
+        if (node_path(src, sp, sizeof(sp)) < 0 || node_path(dst, dp, sizeof(dp)) < 0)
+                return -ENAMETOOLONG;
+        ns = list_names(src, sp, snames);
+        if (ns < 0)
+                return (int) ns;
+        nd = list_names(dst, dp, dnames);
+        if (nd < 0)
+                return (int) nd;
+        for (ssize_t i = 0; i < nd; i += (ssize_t) strlen(dnames + i) + 1) {
+                const char *name = dnames + i;
+                if (in_list(snames, ns, name))
+                        continue;
+                int k = dst->fd >= 0 ? removexattr(dp, name) : lremovexattr(dp, name);
+                if (k < 0 && errno != ENODATA)
+                        return -errno;
+        }
+        for (ssize_t i = 0; i < ns; i += (ssize_t) strlen(snames + i) + 1) {
+                const char *name = snames + i;
+                ssize_t len = x_get(src, sp, name, val, XATTR_SIZE_MAX_);
+                if (len < 0) {
+                        if (errno == ENODATA)
+                                continue; /* removed while we copied */
+                        return -errno;
+                }
+                int k = dst->fd >= 0 ? setxattr(dp, name, val, (size_t) len, 0)
+                                     : lsetxattr(dp, name, val, (size_t) len, 0);
+                /* Only root may set some namespaces; a test run without
+                 * root keeps what it can (as for the owner below). */
+                if (k < 0 && !(errno == EPERM && geteuid() != 0))
+                        return -errno;
+        }
         return 0;
+}
+
+/* Give dst the metadata of src (described by st): owner first (chown
+ * drops set-id bits and file capabilities), then extended attributes and
+ * ACLs, then the mode, then the times (nanoseconds) last. */
+static int set_meta(const node *src, const node *dst, const struct stat *st) {
+        struct timespec ts[2] = { st->st_atim, st->st_mtim };
+        bool link = S_ISLNK(st->st_mode);
+        int k;
+
+        k = dst->fd >= 0 ? fchown(dst->fd, st->st_uid, st->st_gid)
+                         : fchownat(dst->dir, dst->name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+        if (k < 0 && errno != EPERM)
+                return -errno;
+        k = copy_xattrs(src, dst);
+        if (k < 0)
+                return k;
+        if (!link) {
+                k = dst->fd >= 0 ? fchmod(dst->fd, st->st_mode & 07777)
+                                 : fchmodat(dst->dir, dst->name, st->st_mode & 07777, 0);
+                if (k < 0)
+                        return -errno;
+        }
+        k = dst->fd >= 0 ? futimens(dst->fd, ts) : utimensat(dst->dir, dst->name, ts, AT_SYMLINK_NOFOLLOW);
+        return k < 0 ? -errno : 0;
 }
 
 /* ---- extent maps ---- */
@@ -395,8 +506,9 @@ static int copy_dir(struct copy *c, int sfd, int dfd, int pfd, const char *name,
         r = copy_children(c, s, d, p, depth);
         if (r < 0)
                 return r;
-        /* Times last: creating entries changed the directory's mtime. */
-        r = set_meta(dfd, name, st, false);
+        /* Attributes last: creating entries changed the directory's mtime,
+         * and a default ACL set before would be inherited by the copies. */
+        r = set_meta(&NODE_FD(s), &NODE_FD(d), st);
         if (r < 0)
                 return pv_fail(c->why, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
         return 0;
@@ -425,11 +537,17 @@ static bool take_preclone(struct copy *c, int s, int dfd, int pfd, const char *n
 }
 
 static int copy_file(struct copy *c, int sfd, int dfd, int pfd, const char *name, const struct stat *st) {
-        _cleanup_close_ int s = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        struct stat now;
+        _cleanup_close_ int s = open_regular_at(sfd, name, &now);
         _cleanup_close_ int d = -1;
 
+        /* Replaced by a FIFO or device since the walk saw a file: never
+         * block on it (the writers are frozen while commit runs). */
+        if (s == -EFTYPE_ || s == -ELOOP)
+                return pv_fail(c->why, -EAGAIN, "'%s': '%s' changed from a regular file to %s while it was copied",
+                               c->top, name, s == -ELOOP ? "a symlink" : file_type_name(now.st_mode));
         if (s < 0)
-                return pv_fail(c->why, -errno, "'%s': open '%s': %m", c->top, name);
+                return pv_fail(c->why, s, "'%s': open '%s': %s", c->top, name, strerror(-s));
         if (!take_preclone(c, s, dfd, pfd, name, st, &d)) {
                 d = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (d < 0)
@@ -439,10 +557,9 @@ static int copy_file(struct copy *c, int sfd, int dfd, int pfd, const char *name
                 if (c->preparing)
                         save_map(c->maps, d);
         }
-        struct timespec ts[2] = { st->st_atim, st->st_mtim };
-        if ((fchown(d, st->st_uid, st->st_gid) < 0 && errno != EPERM) ||
-            fchmod(d, st->st_mode & 07777) < 0 || futimens(d, ts) < 0)
-                return pv_fail(c->why, -errno, "'%s': set attributes of '%s': %m", c->top, name);
+        int r = set_meta(&NODE_FD(s), &NODE_FD(d), st);
+        if (r < 0)
+                return pv_fail(c->why, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
         return 0;
 }
 
@@ -473,7 +590,7 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
                 target[n] = 0;
                 if (symlinkat(target, dfd, name) < 0)
                         return pv_fail(c->why, -errno, "'%s': symlink '%s' in snapshot: %m", c->top, name);
-                r = set_meta(dfd, name, &st, true);
+                r = set_meta(&NODE_AT(sfd, name), &NODE_AT(dfd, name), &st);
                 break;
         }
         case S_IFIFO:
@@ -481,7 +598,7 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
         case S_IFBLK:
                 if (mknodat(dfd, name, st.st_mode, st.st_rdev) < 0)
                         return pv_fail(c->why, -errno, "'%s': mknod '%s' in snapshot: %m", c->top, name);
-                r = set_meta(dfd, name, &st, false);
+                r = set_meta(&NODE_AT(sfd, name), &NODE_AT(dfd, name), &st);
                 break;
         default:
                 return 0; /* sockets have no content to keep */
@@ -491,29 +608,28 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
         return 0;
 }
 
-/* Create the directories between the snapshot dir and the unit's parent,
- * with the modes and owners of the originals, so permissions on the way
- * to the data stay what they were. */
-static int make_parents(const char *root, const char *rel, int snapfd, int *ret_parent_fd, char *why) {
+/* The directories between the snapshot dir and the unit's parent: walk
+ * rel's directory part under root (source) and under snapfd (snapshot),
+ * creating each snapshot directory (0700) when create, otherwise giving it
+ * the attributes of its original.  Attributes come after the unit is
+ * copied (a default ACL must not be inherited by the copies), so that
+ * permissions on the way to the data stay what they were. */
+static int walk_parents(const char *root, const char *rel, int snapfd, bool create, int *ret_parent_fd,
+                        char *why) {
         char buf[LVSS_PROVIDER_PATH_MAX];
         _cleanup_close_ int cur = fcntl(snapfd, F_DUPFD_CLOEXEC, 3);
         _cleanup_close_ int src = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         char *p, *slash;
+        int r;
 
         if (cur < 0 || src < 0)
                 return pv_fail(why, -errno, "'%s': open: %m", root);
         strcpy(buf, rel);
         p = buf;
         while ((slash = strchr(p, '/'))) {
-                struct stat st;
                 *slash = 0;
-                if (fstatat(src, p, &st, 0) < 0)
-                        return pv_fail(why, -errno, "'%s/%s': %m", root, buf);
-                if (mkdirat(cur, p, 0700) < 0)
+                if (create && mkdirat(cur, p, 0700) < 0)
                         return pv_fail(why, -errno, "mkdir '%s' in snapshot: %m", buf);
-                int r = set_meta(cur, p, &st, false);
-                if (r < 0)
-                        return pv_fail(why, r, "set attributes of '%s' in snapshot: %s", buf, strerror(-r));
                 int nsrc = openat(src, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 int ncur = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (nsrc < 0 || ncur < 0) {
@@ -528,10 +644,20 @@ static int make_parents(const char *root, const char *rel, int snapfd, int *ret_
                 close(cur);
                 src = nsrc;
                 cur = ncur;
+                if (!create) {
+                        struct stat st;
+                        if (fstat(src, &st) < 0)
+                                return pv_fail(why, -errno, "'%s/%s': %m", root, buf);
+                        r = set_meta(&NODE_FD(src), &NODE_FD(cur), &st);
+                        if (r < 0)
+                                return pv_fail(why, r, "set attributes of '%s' in snapshot: %s", buf,
+                                               strerror(-r));
+                }
                 *slash = '/';
                 p = slash + 1;
         }
-        *ret_parent_fd = TAKE_FD(cur);
+        if (ret_parent_fd)
+                *ret_parent_fd = TAKE_FD(cur);
         return 0;
 }
 
@@ -562,7 +688,7 @@ static int copy_below_root(struct copy *c, const char *root, const char *rel, in
         const char *base = strrchr(c->top, '/') + 1;
         int r;
 
-        r = make_parents(root, rel, snapfd, &parent, why);
+        r = walk_parents(root, rel, snapfd, true, &parent, why);
         if (r < 0)
                 return r;
         strcpy(up, c->top);
@@ -576,7 +702,10 @@ static int copy_below_root(struct copy *c, const char *root, const char *rel, in
                 return pv_fail(why, -errno, "'%s': open: %m", up);
         if (prefd >= 0)
                 preparent = open_pre_parent(prefd, rel);
-        return copy_entry(c, srcparent, parent, preparent, base, 0);
+        r = copy_entry(c, srcparent, parent, preparent, base, 0);
+        if (r < 0)
+                return r;
+        return walk_parents(root, rel, snapfd, false, NULL, why);
 }
 
 /* The unit is the mount root: its children go straight into the snapshot
@@ -591,10 +720,9 @@ static int copy_root(struct copy *c, const char *root, int snapfd, int prefd, ch
         r = copy_children(c, src, snapfd, prefd, 0);
         if (r < 0)
                 return r;
-        struct timespec ts[2] = { rst.st_atim, rst.st_mtim };
-        if ((fchown(snapfd, rst.st_uid, rst.st_gid) < 0 && errno != EPERM) ||
-            fchmod(snapfd, rst.st_mode & 07777) < 0 || futimens(snapfd, ts) < 0)
-                return pv_fail(why, -errno, "'%s': set attributes of snapshot: %m", root);
+        r = set_meta(&NODE_FD(src), &NODE_FD(snapfd), &rst);
+        if (r < 0)
+                return pv_fail(why, r, "'%s': set attributes of snapshot: %s", root, strerror(-r));
         return 0;
 }
 
@@ -619,7 +747,7 @@ static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, co
         if (fstat(area, &ast) < 0 || stat(s->volume, &vst) < 0)
                 return pv_fail(why, -errno, "'%s': stat: %m", s->volume);
         (void) pv_rm_tree(area, target); /* leftover of a crash */
-        if (mkdirat(area, target, 0755) < 0)
+        if (mkdirat(area, target, 0700) < 0)
                 return pv_fail(why, -errno, "'%s': mkdir %s: %m", root, target);
         snapfd = openat(area, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (snapfd < 0)
@@ -656,9 +784,9 @@ static int reflink_prepare(lvss_provider_snapshot *snap, char *why) {
         r = pv_fill_paths(snap, root, why);
         if (r < 0)
                 return r;
-        r = pv_area_open(root, true, &area);
+        r = pv_area_open(root, true, &area, why);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot create " PV_AREA ": %s", root, strerror(-r));
+                return r;
         if (faccessat(area, snap->snapshot_id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return pv_fail(why, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
         /* Pre-clone now, while writers still run, so that commit only has
@@ -685,9 +813,9 @@ static int clone_one(lvss_provider_snapshot *s, char *why) {
         r = pv_find_root(s->volume, false, root);
         if (r < 0)
                 return pv_fail(why, r, "'%s': cannot find its mount root: %s", s->volume, strerror(-r));
-        r = pv_area_open(root, false, &area);
+        r = pv_area_open(root, false, &area, why);
         if (r < 0)
-                return pv_fail(why, r, "'%s': snapshot area missing: %s", root, strerror(-r));
+                return r == -ENOENT ? pv_fail(why, r, "'%s': snapshot area missing: %s", root, strerror(-r)) : r;
         if (aux_name(s, "partial", partial, sizeof(partial)) < 0 || aux_name(s, "pre", pre, sizeof(pre)) < 0 ||
             aux_name(s, "premaps", maps, sizeof(maps)) < 0)
                 return pv_fail(why, -ENAMETOOLONG, "snapshot id too long");

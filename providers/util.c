@@ -139,16 +139,57 @@ const char *pv_relative(const char *root, const char *path) {
         return path + n + 1;
 }
 
-int pv_area_open(const char *root, bool create, int *ret_fd) {
+/* The area must be a real directory owned by root: anything else (a
+ * symlink, a file, a directory someone else made) could hand snapshots to,
+ * or let them be changed by, whoever controls it. */
+static int area_check(int fd, const char *root, char *why) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return pv_fail(why, -errno, "'%s/" PV_AREA "': stat: %m", root);
+        if (!S_ISDIR(st.st_mode))
+                return pv_fail(why, -ENOTDIR, "'%s/" PV_AREA "' is not a directory: refusing to use it", root);
+        if (st.st_uid != 0)
+                return pv_fail(why, -EPERM,
+                               "'%s/" PV_AREA "' is owned by uid %u, not root: refusing to keep snapshots there "
+                               "(remove it)", root, (unsigned) st.st_uid);
+        return 0;
+}
+
+int pv_area_open(const char *root, bool create, int *ret_fd, char *why) {
         _cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
         if (rfd < 0)
-                return -errno;
-        if (create && mkdirat(rfd, PV_AREA, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        int fd = openat(rfd, PV_AREA, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        *ret_fd = fd;
+                return pv_fail(why, -errno, "'%s': open: %m", root);
+        if (create && mkdirat(rfd, PV_AREA, PV_AREA_MODE) < 0 && errno != EEXIST)
+                return pv_fail(why, -errno, "'%s': cannot create " PV_AREA ": %m", root);
+        /* O_NOFOLLOW + O_DIRECTORY: a symlink or a file planted under the
+         * name is refused, never followed. */
+        fd = openat(rfd, PV_AREA, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ELOOP || errno == ENOTDIR)
+                        return pv_fail(why, -errno, "'%s/" PV_AREA "' is not a directory (a symlink?): "
+                                       "refusing to use it", root);
+                return pv_fail(why, -errno, "'%s/" PV_AREA "': %m", root);
+        }
+        r = area_check(fd, root, why);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return pv_fail(why, -errno, "'%s/" PV_AREA "': stat: %m", root);
+        if ((st.st_mode & 07777) != PV_AREA_MODE) {
+                /* Made by an older lvss (0755) or changed by hand: the
+                 * snapshots below are only root's to read and change. */
+                if (fchmod(fd, PV_AREA_MODE) < 0)
+                        return pv_fail(why, -errno, "'%s/" PV_AREA "': mode %04o, cannot make it 0700: %m",
+                                       root, (unsigned) (st.st_mode & 07777));
+                fprintf(stderr, "lvss providers: '%s/" PV_AREA "' had mode %04o; changed to 0700 (root only)\n",
+                        root, (unsigned) (st.st_mode & 07777));
+        }
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -173,10 +214,14 @@ int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char
         if (!slash || strcmp(slash + 1, PV_AREA) != 0)
                 return pv_fail(why, -EINVAL, "snapshot %s: '%s' is not inside a " PV_AREA " area",
                                snap->snapshot_id, snap->priv);
-        int fd = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return pv_fail(why, -errno, "snapshot %s: cannot open '%s': %m", snap->snapshot_id, area);
-        *ret_area_fd = fd;
+        *slash = 0;
+        int r = area_check(fd, area, why);
+        if (r < 0)
+                return r;
+        *ret_area_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -324,11 +369,14 @@ int pv_scan_area(const char *root, bool subvolumes,
         bool on_btrfs;
         int r;
 
-        r = pv_area_open(root, false, &area);
-        if (r == -ENOENT || r == -ENOTDIR)
+        r = pv_area_open(root, false, &area, why);
+        if (r == -ENOENT) {
+                if (why)
+                        why[0] = 0;   /* no area: nothing to report */
                 return 0;
+        }
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot open " PV_AREA ": %s", root, strerror(-r));
+                return r;   /* why says which rule refused it */
         if (fstatfs(area, &sfs) < 0)
                 return pv_fail(why, -errno, "'%s': statfs: %m", root);
         on_btrfs = sfs.f_type == (typeof(sfs.f_type)) BTRFS_SUPER_MAGIC;

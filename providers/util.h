@@ -21,6 +21,7 @@
 #include "lib/core/macro.h"
 
 #define PV_AREA ".lvss-snapshots"
+#define PV_AREA_MODE 0700 /* snapshots are root's alone: nobody else reads or changes them */
 
 /* Write a one-line reason into why (which may be NULL) and return r. */
 int pv_fail(char *why, int r, const char *fmt, ...) _printf_(3, 4);
@@ -45,11 +46,15 @@ int pv_find_root(const char *path, bool btrfs_subvolume, char *ret_root);
 /* path relative to root ("" when equal); root must be a prefix of path. */
 const char *pv_relative(const char *root, const char *path);
 
-/* Open (and create with mode 0755 when create) <root>/.lvss-snapshots. */
-int pv_area_open(const char *root, bool create, int *ret_fd);
+/* Open (and create when create) <root>/.lvss-snapshots: a directory owned
+ * by root, mode 0700.  A symlink or non-directory under that name, or one
+ * owned by another uid, is refused (reason in why); a root-owned one with
+ * another mode (older lvss made it 0755) is changed to 0700, with a line
+ * on stderr. */
+int pv_area_open(const char *root, bool create, int *ret_fd, char *why);
 
 /* Check that snap->priv is "<something>/.lvss-snapshots/<snapshot id>" and
- * open its area directory.  This guard keeps a damaged registry entry from
+ * open its area directory (which must be a directory owned by root).  This guard keeps a damaged registry entry from
  * making delete remove anything else. */
 int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char *why);
 

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "lib/core/array.h"
+#include "lib/core/fs-util.h"
 #include "packer.h"
 #include "test-hook.h"
 
@@ -704,11 +705,15 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                                 k = add_nodata_entry(b, REPO_FILE_HARDLINK, -1, child, &st, first);
                                 continue;
                         }
-                        /* O_NONBLOCK: a FIFO swapped in since the fstatat must not hang the walk */
-                        _cleanup_close_ int ffd =
-                                openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                        /* Only a regular file is opened: one replaced by a
+                         * FIFO or device since fstatat must not block us. */
+                        _cleanup_close_ int ffd = open_regular_at(dirfd(d), names[i], &st);
+                        if (ffd == -EFTYPE_ || ffd == -ELOOP) {
+                                b->stats.skipped++;   /* no longer a regular file: as below */
+                                continue;
+                        }
                         if (ffd < 0) {
-                                k = repo_error(-errno, "%s: %m", child);
+                                k = repo_error(ffd, "%s: %s", child, strerror(-ffd));
                                 break;
                         }
                         (void) posix_fadvise(ffd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -747,23 +752,22 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
         struct stat st;
         int fd, k;
 
-        if (!pre) {
-                abs = realpath(src, NULL);
-                if (!abs)
-                        return repo_error(-errno, "%s: %m", src);
+        abs = realpath(src, NULL);
+        if (!abs)
+                return repo_error(-errno, "%s: %m", src);
+        if (!pre)
                 pre = abs + 1;   /* manifest paths are relative: "/srv/x" is stored as "srv/x" */
-        }
         if (*pre && repo_path_check(pre) < 0)
                 return repo_error(-EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
-        fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO given as SRC is refused below, not waited on */
-        if (fd < 0)
-                return repo_error(-errno, "%s: %m", src);
-        if (fstat(fd, &st) < 0) {
-                k = repo_error(-errno, "%s: %m", src);
-                close(fd);
-                return k;
-        }
-        if (S_ISDIR(st.st_mode)) {
+        /* A directory, or a regular file opened without ever blocking (a
+         * FIFO named here is refused, not waited on). */
+        fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (fstat(fd, &st) < 0) {
+                        k = repo_error(-errno, "%s: %m", src);
+                        close(fd);
+                        return k;
+                }
                 /* the top directory's own metadata, unless it is the root of the manifest */
                 if (*pre && (k = add_nodata_entry(b, REPO_FILE_DIR, fd, pre, &st, NULL)) < 0) {
                         close(fd);
@@ -771,10 +775,13 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
                 }
                 return walk(b, fd, pre, 0);
         }
-        if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                return repo_error(-EINVAL, "%s: not a regular file or directory", src);
-        }
+        if (errno != ENOTDIR)
+                return repo_error(-errno, "%s: %m", src);
+        fd = open_regular_at(AT_FDCWD, abs, &st);
+        if (fd == -EFTYPE_)
+                return repo_error(-EINVAL, "%s: %s, not a regular file or directory", src, file_type_name(st.st_mode));
+        if (fd < 0)
+                return repo_error(fd, "%s: %s", src, strerror(-fd));
         if (!*pre) {
                 close(fd);
                 return repo_error(-EINVAL, "%s: a file needs a non-empty manifest path", src);

@@ -36,6 +36,7 @@
 #include <lvss/error.h>
 #include <mstore/mstore.h>
 
+#include "fs-util.h"
 #include "macro.h"
 #include "password.h"
 #include "vss.h"
@@ -634,6 +635,8 @@ static int plan_component(create_ctx *c, size_t t, const file_filter *ff, plan_l
 
 /* --------------------------------------------------------- verification */
 
+static int open_snapshot_file(const char *snap, struct stat *ret_st);
+
 /* Mail Store Writer components: every page of the databases and the log
  * set, read from the snapshot through libmstore's verifiers.  The check runs
  * on a thread of its own while the main thread stores the same files (both
@@ -643,7 +646,8 @@ static int plan_component(create_ctx *c, size_t t, const file_filter *ff, plan_l
  * manifest again (its blobs are named by no record). */
 typedef struct verify_job {
         const char *component;
-        char **snap, **orig;       /* the .edb and .stm files */
+        char **snap, **orig;       /* the .edb and .stm files (snap: /proc/self/fd/N of fds) */
+        int *fds;                  /* opened with open_snapshot_file(), for the verifier */
         size_t n_files;
         char *log_snap[4], *log_dir[4], log_base[4][4];
         size_t n_logs;
@@ -697,7 +701,10 @@ static void verify_job_free(verify_job *j) {
         for (size_t i = 0; i < j->n_files; i++) {
                 free(j->snap[i]);
                 free(j->orig[i]);
+                if (j->fds[i] >= 0)
+                        close(j->fds[i]);
         }
+        free(j->fds);
         free(j->snap);
         free(j->orig);
         for (size_t i = 0; i < j->n_logs; i++) {
@@ -714,18 +721,31 @@ static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_j
         j->msgs = open_memstream(&j->msg_buf, &j->msg_len);
         j->snap = calloc(plan->n + 1, sizeof(char *));
         j->orig = calloc(plan->n + 1, sizeof(char *));
-        if (!j->msgs || !j->snap || !j->orig)
+        j->fds = calloc(plan->n + 1, sizeof(int));
+        if (!j->msgs || !j->snap || !j->orig || !j->fds)
                 return -ENOMEM;
         for (size_t i = 0; i < plan->n; i++) {
                 const char *s = plan->v[i].snap;
                 size_t l = strlen(s);
+                struct stat st;
                 if (l < 4 || (strcmp(s + l - 4, ".edb") != 0 && strcmp(s + l - 4, ".stm") != 0))
                         continue;
-                if (!(j->snap[j->n_files] = strdup(s)) || !(j->orig[j->n_files] = strdup(plan->v[i].orig))) {
-                        free(j->snap[j->n_files]);
+                /* The verifier reads the file this fd holds, never a FIFO
+                 * or device put under its name. */
+                int fd = open_snapshot_file(s, &st);
+                if (fd < 0)
+                        return fd;
+                if (asprintf(&j->snap[j->n_files], "/proc/self/fd/%d", fd) < 0) {
+                        j->snap[j->n_files] = NULL;
+                        close(fd);
                         return -ENOMEM;
                 }
-                j->n_files++;
+                if (!(j->orig[j->n_files] = strdup(plan->v[i].orig))) {
+                        free(j->snap[j->n_files]);
+                        close(fd);
+                        return -ENOMEM;
+                }
+                j->fds[j->n_files++] = fd;
         }
         /* The log set: the directory and base of the closed generations
          * this backup holds (checked as a whole, up to the current log). */
@@ -785,6 +805,45 @@ static bool verify_finish(verify_job *j) {
 }
 
 /* ------------------------------------------------------------- storing */
+
+/* Test builds: before the first snapshot file is read, write its path to
+ * the file named by LVSS_BACKUP_TEST_PAUSE_BEFORE_READ and wait (60 s at
+ * most) until the test removes that file (tests/integration/backup-fifo.sh
+ * changes the snapshot meanwhile). */
+static void test_pause_before_read(const char *snap) {
+        static bool done;
+        const char *pause = TEST_HOOK_ENV("LVSS_BACKUP_TEST_PAUSE_BEFORE_READ");
+        FILE *f;
+
+        if (!pause || done)
+                return;
+        done = true;
+        f = fopen(pause, "we");
+        if (!f)
+                return;
+        fprintf(f, "%s\n", snap);
+        fclose(f);
+        for (int i = 0; i < 600 && access(pause, F_OK) == 0; i++)
+                usleep(100 * 1000);
+}
+
+/* The one way lvss-backup opens snapshot content: only a regular file
+ * (open_regular_at: never follows a symlink, never blocks on a FIFO or
+ * device, refuses what is not a regular file), with a one-line message
+ * naming the file.  The walk saw a regular file here; anything else means
+ * the snapshot changed under us. */
+static int open_snapshot_file(const char *snap, struct stat *ret_st) {
+        test_pause_before_read(snap);
+        int fd = open_regular_at(AT_FDCWD, snap, ret_st);
+        if (fd == -EFTYPE_ || fd == -ELOOP) {
+                vss_err("'%s': %s in the snapshot, not a regular file: refusing to read it",
+                        snap, fd == -ELOOP ? "a symlink" : file_type_name(ret_st->st_mode));
+                return -EIO; /* the snapshot changed: the backup failed (exit 1) */
+        }
+        if (fd < 0)
+                vss_err("'%s': cannot read from the snapshot: %s", snap, strerror(-fd));
+        return fd;
+}
 
 /* Every generation of the stamp's range must be among the files read
  * (a differential after an incremental, for instance, finds them truncated). */
@@ -886,13 +945,10 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 const char *orig = plan.v[i].orig;
                 if (stored_add(c, orig) == 0)
                         continue;
-                int fd = open(plan.v[i].snap, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
                 struct stat st;
-                if (fd < 0 || fstat(fd, &st) < 0) {
-                        vss_err("'%s': cannot read from the snapshot: %m", plan.v[i].snap);
-                        r = -errno;
-                        if (fd >= 0)
-                                close(fd);
+                int fd = open_snapshot_file(plan.v[i].snap, &st);
+                if (fd < 0) {
+                        r = fd;
                         break;
                 }
                 posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

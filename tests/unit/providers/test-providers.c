@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Provider unit tests on real filesystems.  The driver script
- * (run-providers-test.sh) mounts scratch XFS (reflink=1 and reflink=0) and
- * btrfs loop filesystems and passes them in LVSS_TEST_XFS,
- * LVSS_TEST_XFS_NOREFLINK and LVSS_TEST_BTRFS; cases whose filesystem is not
- * given are skipped.  The remaining cases need no root.
+ * Provider unit tests.  Two groups, chosen by the first argument:
+ *   basic  cases that need no root (test "providers-basic");
+ *   fs     cases on real filesystems (test "providers"): the driver script
+ *          (run-providers-test.sh) mounts scratch XFS (reflink=1 and
+ *          reflink=0) and btrfs loop filesystems and passes them in
+ *          LVSS_TEST_XFS, LVSS_TEST_XFS_NOREFLINK and LVSS_TEST_BTRFS.  A
+ *          case whose filesystem is not given is skipped, and then the
+ *          binary exits 77 (skipped), not 0.
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -14,12 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <cmocka.h>
 
 #include "lib/core/macro.h"
 #include "providers/providers.h"
+
+/* A filesystem case without its filesystem is skipped, and counted: any
+ * skip makes the binary exit 77, so Meson reports it as skipped. */
+static int skipped;
+#define NEED(var) do { if (!(var)) { skipped++; skip(); } } while (0)
 
 static void fmt(char *buf, size_t n, const char *f, ...) _printf_(3, 4);
 static void fmt(char *buf, size_t n, const char *f, ...) {
@@ -164,8 +175,7 @@ static void test_btrfs_snapshot(void **state) {
         lvss_provider_snapshot s, copy;
         struct stat st;
 
-        if (!mnt)
-                skip();
+        NEED(mnt);
         fmt(sv, sizeof(sv), "%s/sv", mnt);
         create_subvolume(sv);
         fmt(dir, sizeof(dir), "%s/data", sv);
@@ -227,8 +237,7 @@ static void test_reflink_on_btrfs(void **state) {
         lvss_provider_snapshot s;
         struct stat st;
 
-        if (!mnt)
-                skip();
+        NEED(mnt);
         fmt(dir, sizeof(dir), "%s/rdir", mnt);
         assert_int_equal(mkdir(dir, 0755), 0);
         fmt(f, sizeof(f), "%s/big", dir);
@@ -323,8 +332,7 @@ static void test_reflink_xfs_tree(void **state) {
         struct stat st, st2;
         unsigned ext = 0;
 
-        if (!mnt)
-                skip();
+        NEED(mnt);
         fmt(top, sizeof(top), "%s/private", mnt);
         assert_int_equal(mkdir(top, 0700), 0);
         fmt(dir, sizeof(dir), "%s/private/data", mnt);
@@ -427,8 +435,7 @@ static void test_xfs_without_reflink(void **state) {
         char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p;
 
-        if (!mnt)
-                skip();
+        NEED(mnt);
         assert_int_equal(lvss_provider_choose(mnt, NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
         assert_non_null(strstr(why, "without reflink"));
 }
@@ -544,15 +551,13 @@ static void preclone_catch_up(const char *mnt, const char *id) {
 
 static void test_reflink_preclone_xfs(void **state) {
         const char *mnt = getenv("LVSS_TEST_XFS");
-        if (!mnt)
-                skip();
+        NEED(mnt);
         preclone_catch_up(mnt, "pc-x");
 }
 
 static void test_reflink_preclone_btrfs(void **state) {
         const char *mnt = getenv("LVSS_TEST_BTRFS");
-        if (!mnt)
-                skip();
+        NEED(mnt);
         preclone_catch_up(mnt, "pc-b");
 }
 
@@ -567,8 +572,7 @@ static void test_no_partial_commit(void **state) {
         lvss_provider_snapshot *v[2] = { &s1, &s2 };
         struct stat st;
 
-        if (!x || !b)
-                skip();
+        NEED(x && b);
         fmt(d1, sizeof(d1), "%s/np1", x);
         fmt(d2, sizeof(d2), "%s/np2", b);
         assert_int_equal(mkdir(d1, 0755), 0);
@@ -609,8 +613,7 @@ static void test_abort_without_priv(void **state) {
         const lvss_provider *chosen;
         struct stat st;
 
-        if (!x || !b)
-                skip();
+        NEED(x && b);
         fmt(d, sizeof(d), "%s/ap", x);
         assert_int_equal(mkdir(d, 0755), 0);
         memset(&s, 0, sizeof(s));
@@ -637,10 +640,277 @@ static void test_abort_without_priv(void **state) {
         assert_int_equal(stat(s.priv, &st), -1);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+/* ---- snapshot trees are root's alone; metadata kept ---- */
+
+#define NOBODY 65534
+
+/* Run fn as uid/gid nobody (no supplementary groups) in a child; its exit
+ * status is fn's return (0 = every expectation held). */
+static int as_nobody(int (*fn)(const char *), const char *arg) {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+                        _exit(100);
+                _exit(fn(arg));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* As nobody, the owner of <snapshot>/owned: the file can be neither written,
+ * nor replaced, nor removed, nor read at all (the area is root's, 0700). */
+static int nobody_attacks(const char *snapfile) {
+        char tmp[LVSS_PROVIDER_PATH_MAX + 16];
+        int fd = open(snapfile, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 || errno != EACCES)
+                return 1;
+        fd = open(snapfile, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 || errno != EACCES)
+                return 2;
+        if (unlink(snapfile) == 0 || errno != EACCES)
+                return 3;
+        snprintf(tmp, sizeof(tmp), "%s.new", snapfile);
+        if (mkfifo(tmp, 0644) == 0 || errno != EACCES)
+                return 4;
+        if (rename(tmp, snapfile) == 0)
+                return 5;
+        return 0;
+}
+
+/* ...while the same user still can write the original (the test is fair). */
+static int nobody_writes(const char *file) {
+        int fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0)
+                return 1;
+        int r = write(fd, "changed by nobody", 17) == 17 ? 0 : 2;
+        close(fd);
+        return r;
+}
+
+static void check_area(const char *priv) {
+        char area[LVSS_PROVIDER_PATH_MAX];
+        struct stat st;
+
+        fmt(area, sizeof(area), "%s", priv);
+        *strrchr(area, '/') = 0;
+        assert_int_equal(lstat(area, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+}
+
+static void unprivileged_cannot_change(const lvss_provider *p, const char *top, const char *id) {
+        char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16], buf[64];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot s;
+
+        fmt(dir, sizeof(dir), "%s/home-%s", top, id);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+        fmt(f, sizeof(f), "%s/owned", dir);
+        write_file(f, "snapshotted", 0644);
+        assert_int_equal(chown(f, NOBODY, NOBODY), 0);
+
+        take(p, &s, id, dir);
+        fmt(g, sizeof(g), "%s/owned", s.path);
+        struct stat st;
+        assert_int_equal(stat(g, &st), 0);
+        assert_int_equal(st.st_uid, NOBODY); /* owner kept, but out of reach */
+        int r = as_nobody(nobody_attacks, g);
+        if (r != 0)
+                fail_msg("nobody could get at its file in the snapshot '%s' (check %d)", g, r);
+        assert_int_equal(as_nobody(nobody_writes, f), 0);
+        check_area(s.priv);
+        read_file(g, buf, sizeof(buf));
+        assert_string_equal(buf, "snapshotted");
+        assert_int_equal(p->delete_snapshot(&s, why), 0);
+}
+
+static void test_unprivileged_reflink_xfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS");
+        NEED(mnt);
+        unprivileged_cannot_change(&lvss_provider_reflink, mnt, "ro-x");
+}
+
+static void test_unprivileged_btrfs(void **state) {
+        const char *mnt = getenv("LVSS_TEST_BTRFS");
+        char sv[512];
+        NEED(mnt);
+        fmt(sv, sizeof(sv), "%s/sv-ro", mnt);
+        create_subvolume(sv);
+        unprivileged_cannot_change(&lvss_provider_btrfs, sv, "ro-b");
+}
+
+/* The area is made safely: a symlink or a directory of another owner under
+ * its name is refused, a root directory with another mode is made 0700. */
+static void test_area_refused_or_repaired(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS");
+        char area[600], dir[600], cmd[700], target[600];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        lvss_provider_snapshot s;
+        const lvss_provider *chosen;
+        struct stat st;
+
+        NEED(mnt);
+        fmt(area, sizeof(area), "%s/.lvss-snapshots", mnt);
+        fmt(cmd, sizeof(cmd), "rm -rf '%s'", area);
+        assert_int_equal(system(cmd), 0);
+        fmt(dir, sizeof(dir), "%s/area-test", mnt);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        memset(&s, 0, sizeof(s));
+        s.version = LVSS_PROVIDER_VERSION;
+        strcpy(s.snapshot_id, "area-1");
+        assert_non_null(realpath(dir, s.original));
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
+
+        /* A symlink to a directory of the attacker's. */
+        fmt(target, sizeof(target), "%s/elsewhere", mnt);
+        assert_int_equal(mkdir(target, 0777), 0);
+        assert_int_equal(symlink(target, area), 0);
+        assert_true(lvss_provider_reflink.prepare(&s, why) < 0);
+        assert_non_null(strstr(why, "not a directory"));
+        assert_non_null(strstr(why, ".lvss-snapshots"));
+        assert_int_equal(unlink(area), 0);
+
+        /* A directory owned by someone else. */
+        assert_int_equal(mkdir(area, 0777), 0);
+        assert_int_equal(chown(area, NOBODY, NOBODY), 0);
+        assert_int_equal(lvss_provider_reflink.prepare(&s, why), -EPERM);
+        assert_non_null(strstr(why, "not root"));
+        assert_int_equal(rmdir(area), 0);
+
+        /* Root's, but 0755 (as older lvss made it): repaired. */
+        assert_int_equal(mkdir(area, 0755), 0);
+        assert_int_equal(chmod(area, 0755), 0);
+        assert_int_equal(lvss_provider_reflink.prepare(&s, why), 0);
+        assert_int_equal(lstat(area, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+        assert_int_equal(rmdir(target), 0);
+}
+
+/* Every extended attribute (names and values) of a and b is the same. */
+static void same_xattrs(const char *a, const char *b) {
+        char la[4096], lb[4096], va[4096], vb[4096];
+        ssize_t na = llistxattr(a, la, sizeof(la)), nb = llistxattr(b, lb, sizeof(lb));
+        assert_true(na >= 0 && nb >= 0);
+        assert_int_equal(na, nb);
+        for (ssize_t i = 0; i < na; i += (ssize_t) strlen(la + i) + 1) {
+                ssize_t ka = lgetxattr(a, la + i, va, sizeof(va)), kb = lgetxattr(b, la + i, vb, sizeof(vb));
+                if (kb < 0)
+                        fail_msg("'%s' lost xattr %s", b, la + i);
+                assert_int_equal(ka, kb);
+                assert_memory_equal(va, vb, (size_t) ka);
+        }
+}
+
+static bool has_xattr(const char *path, const char *name) {
+        char v[256];
+        return lgetxattr(path, name, v, sizeof(v)) >= 0;
+}
+
+static void run(const char *f, ...) _printf_(1, 2);
+static void run(const char *f, ...) {
+        char cmd[2 * LVSS_PROVIDER_PATH_MAX + 256];
+        va_list ap;
+        va_start(ap, f);
+        int k = vsnprintf(cmd, sizeof(cmd), f, ap);
+        va_end(ap);
+        assert_true(k > 0 && (size_t) k < sizeof(cmd));
+        if (system(cmd) != 0)
+                fail_msg("failed: %s", cmd);
+}
+
+/* xattrs and ACLs survive a reflink snapshot, including changes made
+ * between prepare (the pre-clone) and commit. */
+static void test_reflink_xattrs_acls(void **state) {
+        const char *mnt = getenv("LVSS_TEST_XFS");
+        char dir[600], f[700], sub[700], g[LVSS_PROVIDER_PATH_MAX + 64], h[LVSS_PROVIDER_PATH_MAX + 64];
+        char why[LVSS_PROVIDER_WHY_MAX] = "";
+        const lvss_provider *p = &lvss_provider_reflink, *chosen;
+        lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
+        lvss_provider_snapshot *v[1] = { &s };
+        struct stat st, st2;
+
+        NEED(mnt);
+        if (system("command -v setfacl >/dev/null && command -v getfacl >/dev/null") != 0)
+                fail_msg("setfacl/getfacl missing (Debian package acl, scripts/install-deps.sh)");
+        fmt(dir, sizeof(dir), "%s/xa", mnt);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        fmt(sub, sizeof(sub), "%s/plain", dir);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        fmt(f, sizeof(f), "%s/plain/none", dir);
+        write_file(f, "no acl here", 0644);
+        fmt(f, sizeof(f), "%s/file", dir);
+        write_file(f, "with attributes", 0640);
+        assert_int_equal(setxattr(f, "user.lvss.keep", "kept", 4, 0), 0);
+        assert_int_equal(setxattr(f, "user.lvss.gone", "gone soon", 9, 0), 0);
+        assert_int_equal(setxattr(f, "trusted.lvss", "root only", 9, 0), 0);
+        run("setfacl -m u:nobody:rw,g:nogroup:r '%s'", f);
+        /* Directory: an access ACL, a default ACL (set after its children
+         * exist, so they have none) and an xattr. */
+        run("setfacl -m u:nobody:rx -d -m u:nobody:r '%s'", dir);
+        assert_int_equal(setxattr(dir, "user.lvss.dir", "d", 1, 0), 0);
+        struct timespec ts[2] = { { 1000000000, 0 }, { 1234567890, 123456789 } };
+        assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+
+        strcpy(s.snapshot_id, "xa-1");
+        assert_non_null(realpath(dir, s.original));
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
+        assert_int_equal(p->prepare(&s, why), 0);
+        /* Changed after the pre-clone was made: commit must catch up. */
+        assert_int_equal(removexattr(f, "user.lvss.gone"), 0);
+        assert_int_equal(setxattr(f, "user.lvss.new", "new", 3, 0), 0);
+        assert_int_equal(p->pre_commit(v, 1, why), 0);
+        if (p->commit(v, 1, why) < 0)
+                fail_msg("commit: %s", why);
+        assert_int_equal(p->post_commit(v, 1, why), 0);
+
+        fmt(g, sizeof(g), "%s/file", s.path);
+        same_xattrs(f, g);
+        assert_true(has_xattr(g, "user.lvss.keep"));
+        assert_true(has_xattr(g, "user.lvss.new"));
+        assert_true(has_xattr(g, "trusted.lvss"));
+        assert_false(has_xattr(g, "user.lvss.gone"));
+        assert_true(has_xattr(g, "system.posix_acl_access"));
+        run("getfacl -cp '%s' | grep -qx 'user:nobody:rw-'", g);
+        run("test \"$(getfacl -cp '%s')\" = \"$(getfacl -cp '%s')\"", f, g);
+        assert_int_equal(stat(f, &st), 0);
+        assert_int_equal(stat(g, &st2), 0);
+        assert_int_equal(st.st_mode, st2.st_mode);
+
+        same_xattrs(dir, s.path);
+        assert_true(has_xattr(s.path, "system.posix_acl_default"));
+        run("test \"$(getfacl -cp '%s')\" = \"$(getfacl -cp '%s')\"", dir, s.path);
+        assert_int_equal(stat(dir, &st), 0);
+        assert_int_equal(stat(s.path, &st2), 0);
+        assert_int_equal(st.st_mode, st2.st_mode);
+        assert_int_equal(st2.st_mtim.tv_sec, 1234567890);
+        assert_int_equal(st2.st_mtim.tv_nsec, 123456789);
+
+        /* Children copied before the default ACL was applied inherit
+         * nothing: no ACL appears that the original does not have. */
+        fmt(h, sizeof(h), "%s/plain/none", dir);
+        assert_false(has_xattr(h, "system.posix_acl_access"));
+        fmt(h, sizeof(h), "%s/plain/none", s.path);
+        assert_false(has_xattr(h, "system.posix_acl_access"));
+        fmt(h, sizeof(h), "%s/plain", s.path);
+        assert_false(has_xattr(h, "system.posix_acl_access"));
+        assert_false(has_xattr(h, "system.posix_acl_default"));
+        assert_int_equal(p->delete_snapshot(&s, why), 0);
+}
+
+int main(int argc, char **argv) {
+        const struct CMUnitTest basic[] = {
                 cmocka_unit_test(test_choose_errors),
                 cmocka_unit_test(test_bad_ids_and_priv),
+        };
+        const struct CMUnitTest fs[] = {
                 cmocka_unit_test(test_btrfs_snapshot),
                 cmocka_unit_test(test_reflink_on_btrfs),
                 cmocka_unit_test(test_scan_btrfs),
@@ -650,6 +920,25 @@ int main(void) {
                 cmocka_unit_test(test_reflink_preclone_btrfs),
                 cmocka_unit_test(test_no_partial_commit),
                 cmocka_unit_test(test_abort_without_priv),
+                cmocka_unit_test(test_unprivileged_reflink_xfs),
+                cmocka_unit_test(test_unprivileged_btrfs),
+                cmocka_unit_test(test_reflink_xattrs_acls),
+                cmocka_unit_test(test_area_refused_or_repaired), /* last: it replaces XFS's area */
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int failed;
+
+        if (argc == 2 && strcmp(argv[1], "basic") == 0)
+                return cmocka_run_group_tests_name("providers-basic", basic, NULL, NULL) ? 1 : 0;
+        if (argc != 2 || strcmp(argv[1], "fs") != 0) {
+                fprintf(stderr, "usage: %s basic|fs\n", argv[0]);
+                return 2;
+        }
+        failed = cmocka_run_group_tests_name("providers-fs", fs, NULL, NULL);
+        if (failed)
+                return 1;
+        if (skipped) {
+                fprintf(stderr, "SKIP: %d filesystem case(s) had no filesystem to run on\n", skipped);
+                return 77;
+        }
+        return 0;
 }
