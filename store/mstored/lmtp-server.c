@@ -61,14 +61,13 @@ static int64_t now_ms(void) {
 
 /* A whole reply, or -ETIMEDOUT when the client has not taken it within the
  * write timeout (it does not read): the session then ends.  While the
- * server stops, a reply not taken by stop_at_ms is given up too (the wait is
- * sliced so a stop is noticed at once). */
+ * server stops, a reply the client does not take by stop_at_ms is given up
+ * too (the wait is sliced so a stop is noticed at once); a client that
+ * reads still gets its replies. */
 static int s_write(void *ud, const char *buf, size_t len) {
         struct session *s = ud;
         int64_t deadline = now_ms() + s->srv->write_timeout_ms;
         while (len > 0) {
-                if (atomic_load(&s->srv->stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
-                        return -ESHUTDOWN;
                 ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n >= 0) {
                         buf += n;
@@ -79,6 +78,8 @@ static int s_write(void *ud, const char *buf, size_t len) {
                         continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                         return -errno;
+                if (atomic_load(&s->srv->stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
+                        return -ESHUTDOWN;
                 int64_t left = deadline - now_ms();
                 if (left <= 0) {
                         event_log(MSTORED_MID_ERROR, LOG_NOTICE, NULL, NULL,

@@ -11,6 +11,9 @@ dir="$FX_DIR/sg"
 for round in 1 2 3 4 5; do
     "$writer" "$dir" write >"$FX_DIR/acked" 2>"$FX_DIR/writer.err" &
     pid=$!
+    # kill it mid-stream: once it has acknowledged commits (opening runs soft
+    # recovery first, which is slow in a sanitizer build on a loaded machine)
+    for i in $(seq 600); do [ -s "$FX_DIR/acked" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
     sleep 0.$((RANDOM % 5 + 3))
     kill -9 $pid
     wait $pid 2>/dev/null
