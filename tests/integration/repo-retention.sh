@@ -1,7 +1,8 @@
 #!/bin/bash
 # Retention end to end (docs/design/repository.md §3.2, §11c-§11e):
 # - a history of "days" (LVSS_REPO_FAKE_TIME), forget keeps what the policy
-#   and the chains need (reasons, 'chain'), --dry-run changes nothing;
+#   and the chains need (reasons, 'chain'), --dry-run changes nothing, a
+#   forget killed between removals leaves no backup without its base;
 # - prune killed at its named crash points (NAME:N) and by kill -9 at random
 #   moments: after each, verify is clean, every kept backup restores byte for
 #   byte, a second prune finishes the work (LVSS_PRUNE_CRASH_ROUNDS, default 20);
@@ -42,6 +43,7 @@ read -r -a ALL <<<"$(ids repo)"
 [ "${#ALL[@]}" = 10 ] || fail "10 backups expected, got ${#ALL[@]}"
 
 # ---- forget: the dry run changes nothing and decides as the real run
+cp -a repo preforget
 "$B" forget --repo repo --keep-daily 2 --keep-weekly 1 --dry-run --json >dry.json || fail "forget --dry-run"
 [ "$(ids repo)" = "${ALL[*]}" ] || fail "forget --dry-run removed something"
 "$B" forget --repo repo --keep-daily 2 --keep-weekly 1 --json >forget.json || fail "forget"
@@ -59,6 +61,16 @@ for d in 4 5 6 7; do [ "$(reasons "${ALL[$d]}")" = - ] || fail "day $d kept: $(r
 read -r -a KEPT <<<"$(ids repo)"
 [ "${#KEPT[@]}" = 6 ] || fail "6 backups expected after forget, got ${#KEPT[@]}"
 "$B" verify --repo repo -q || fail "verify after forget"
+
+# ---- forget killed after its 2nd removal (F1: newest first): no backup left without its base
+LVSS_REPO_CRASH_AT=forget-unlinked:2 "$B" forget --repo preforget --keep-daily 2 --keep-weekly 1 -q 2>/dev/null
+rc=$?
+[ "$rc" = 137 ] || fail "forget crash point: exit $rc"
+[ "$(ids preforget | wc -w)" = 8 ] || fail "forget killed after the 2nd removal left $(ids preforget | wc -w) backups"
+"$B" check --repo preforget -q || fail "forget killed: a remaining backup lacks its base"
+"$B" forget --repo preforget --keep-daily 2 --keep-weekly 1 -q || fail "forget after the crash"
+[ "$(ids preforget)" = "${KEPT[*]}" ] || fail "forget after the crash kept other backups"
+rm -rf preforget
 
 check_all() { # check_all WHAT: verify clean, every kept backup restores byte for byte
     "$B" verify --repo repo -q || fail "$1: verify"
