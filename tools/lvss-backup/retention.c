@@ -92,7 +92,7 @@ static void waiting(const char *dir, void *userdata) {
 }
 
 static int open_it(const ropts *o, enum repo_lock_mode lock, repo **ret) {
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         repo_open_options oo = {.lock_wait_s = lock == REPO_LOCK_EXCLUSIVE ? LOCK_WAIT_S : 0, .waiting = waiting};
         bool enc = false;
         int k;
@@ -342,7 +342,7 @@ out:
 
 static int run_key(const ropts *o) {
         _cleanup_(repo_closep) repo *r = NULL;
-        _cleanup_free_ char *pw = NULL;
+        _cleanup_(password_freep) char *pw = NULL;
         const char *sub = o->n_args > 0 ? o->args[0] : NULL;
         char hex[REPO_ID_HEX_SIZE];
         repo_id id;
