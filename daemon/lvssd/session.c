@@ -19,7 +19,9 @@
  * at its provider, Abort sent to every writer that got PrepareForBackup, the
  * set-in-creation slot released, the requestor's call answered with the
  * error.  The session end (Close, disconnect, crash) additionally sends
- * BackupShutdown and deletes the session's auto-release snapshots.
+ * BackupShutdown (backup and restore sessions alike) to every writer that
+ * took part, returns their waiting states to stable, and deletes the
+ * session's auto-release snapshots.
  */
 #include <errno.h>
 #include <limits.h>
@@ -1271,8 +1273,11 @@ void session_free(Session *s, bool vanished) {
         /* 1. abort whatever is in creation */
         if (s->owns_set || s->step != STEP_NONE || s->state == S_PREPARED)
                 fail_set(s, LVSS_E_ASYNC_CANCELLED, vanished ? "requestor disconnected" : "session closed");
-        /* 2. BackupShutdown to every writer that took part (backup sessions) */
-        if (!s->restore && !s->admin)
+        /* 2. BackupShutdown to every writer that took part, in backup and
+         *    restore sessions alike (closed, requestor gone or crashed): a
+         *    writer ends whatever the session left (a backup session, a
+         *    restore's hold on its groups) and is stable again. */
+        if (!s->admin)
                 for (size_t i = 0; i < s->n_writers; i++) {
                         SessionWriter *sw = s->writers[i];
                         json_t *args;
@@ -1282,6 +1287,10 @@ void session_free(Session *s, bool vanished) {
                                          s->uuid);
                         writer_send_oneway(m, sw->w->unique_name, "BackupShutdown", args);
                         json_decref(args);
+                        /* A waiting state belonged to this session; a
+                         * failure stays visible until the next sequence. */
+                        if (sw->w->busy == 0 && sw->w->state < LVSS_WRITER_STATE_FAILED_AT_IDENTIFY)
+                                sw->w->state = LVSS_WRITER_STATE_STABLE;
                 }
         /* 3. auto-release snapshots go now */
         for (Snap *x = m->snaps, *next; x; x = next) {

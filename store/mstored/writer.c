@@ -62,6 +62,7 @@ struct session {
         char *sg[MAX_GROUPS];
         mstore_snap *snap[MAX_GROUPS];
         struct timespec frozen_at;
+        char sid[LVSS_ID_MAX];  /* the requestor session that started it */
 };
 
 struct mail_writer {
@@ -73,7 +74,19 @@ struct mail_writer {
         lvss_writer *w;
         struct session sess;
         char *restoring[MAX_GROUPS]; /* groups held between PreRestore and PostRestore */
+        char restore_sid[LVSS_ID_MAX]; /* the restore session holding them */
 };
+
+/* Does the current event come from session sid?  Abort and BackupShutdown
+ * end only what their own session started: a second, vetoed backup or a
+ * restore session ending must not abort the backup in progress.  An event
+ * without a session id (older lvssd) matches everything. */
+static bool from_session(lvss_writer *w, const char *sid) {
+        lvss_id cur;
+        if (!sid[0] || lvss_writer_get_session_id(w, &cur) < 0)
+                return true;
+        return strcmp(cur.str, sid) == 0;
+}
 
 static const char *eng_err(int r) {
         const char *m = mstore_last_error();
@@ -264,6 +277,9 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         memset(s, 0, sizeof(*s));
         s->type = t;
         s->kind = kind;
+        lvss_id sid;
+        if (lvss_writer_get_session_id(w, &sid) >= 0)
+                memcpy(s->sid, sid.str, LVSS_ID_MAX);
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
                 char sg[DEFS_MAX_NAME + 1], db[DEFS_MAX_NAME + 1];
@@ -399,7 +415,9 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
-        session_abort(userdata, "aborted");
+        mail_writer *mw = userdata;
+        if (from_session(w, mw->sess.sid))
+                session_abort(mw, "aborted");
         return 0;
 }
 
@@ -457,11 +475,15 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
 static void release_restore(mail_writer *mw, const char *sg);
 
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
-        session_abort(userdata, "the requestor's session ended");
+        mail_writer *mw = userdata;
+        if (from_session(w, mw->sess.sid))
+                session_abort(mw, "the requestor's session ended");
         /* A restore's hold on its groups lasts one session: a requestor that
          * vanishes between PreRestore and PostRestore must not leave the
-         * group unmountable. */
-        release_restore(userdata, NULL);
+         * group unmountable (lvssd sends BackupShutdown to restore sessions
+         * too, and the library sends it when lvssd itself goes away). */
+        if (from_session(w, mw->restore_sid))
+                release_restore(mw, NULL);
         return 0;
 }
 
@@ -484,7 +506,10 @@ static char *restore_option(lvss_component *c, const char *key) {
         return r;
 }
 
-static void hold_restore(mail_writer *mw, const char *sg) {
+static void hold_restore(lvss_writer *w, mail_writer *mw, const char *sg) {
+        lvss_id sid;
+        if (lvss_writer_get_session_id(w, &sid) >= 0)
+                memcpy(mw->restore_sid, sid.str, LVSS_ID_MAX);
         for (size_t i = 0; i < MAX_GROUPS; i++)
                 if (mw->restoring[i] && strcmp(mw->restoring[i], sg) == 0)
                         return;
@@ -497,16 +522,22 @@ static void hold_restore(mail_writer *mw, const char *sg) {
 }
 
 static void release_restore(mail_writer *mw, const char *sg) {
+        bool any = false;
         for (size_t i = 0; i < MAX_GROUPS; i++)
                 if (mw->restoring[i] && (!sg || strcmp(mw->restoring[i], sg) == 0)) {
                         service_set_backup(mw->svc, mw->restoring[i], false);
+                        event_log(MSTORED_MID_RESTORE, LOG_INFO, mw->restoring[i], NULL,
+                                  "storage group '%s' released by the restore", mw->restoring[i]);
                         free(mw->restoring[i]);
                         mw->restoring[i] = NULL;
                 }
+        for (size_t i = 0; i < MAX_GROUPS; i++)
+                any |= mw->restoring[i] != NULL;
+        if (!any)
+                mw->restore_sid[0] = 0;
 }
 
-static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
-        mail_writer *mw = userdata;
+static int pre_restore(lvss_writer *w, mail_writer *mw, lvss_writer_components *comps) {
         int n = lvss_writer_components_get_count(comps);
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
@@ -565,11 +596,28 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 if (r < 0)
                         return r;
                 lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
-                hold_restore(mw, sg);
+                hold_restore(w, mw, sg);
                 event_log(MSTORED_MID_RESTORE, LOG_NOTICE, sg, *db ? db : NULL, "restore of %s%s%s accepted", sg,
                           *db ? "/" : "", db);
         }
         return 0;
+}
+
+/* A refused PreRestore holds nothing: the groups it took are released. */
+static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        mail_writer *mw = userdata;
+        bool held_before[MAX_GROUPS];
+        for (size_t i = 0; i < MAX_GROUPS; i++)
+                held_before[i] = mw->restoring[i] != NULL;
+        int r = pre_restore(w, mw, comps);
+        if (r < 0)
+                for (size_t i = 0; i < MAX_GROUPS; i++)
+                        if (!held_before[i] && mw->restoring[i]) {
+                                _cleanup_free_ char *sg = strdup(mw->restoring[i]);
+                                if (sg)
+                                        release_restore(mw, sg);
+                        }
+        return r;
 }
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
@@ -587,6 +635,9 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 if (lvss_component_get_file_restore_status(c) != LVSS_RS_ALL) {
                         rc = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 3,
                                   "%s%s%s: files were not all restored; not recovering", sg, *db ? "/" : "", db);
+                        /* The restore failed: the group is the
+                         * administrator's again (it stays offline). */
+                        release_restore(mw, sg);
                         continue;
                 }
                 if (lvss_component_get_additional_restores(c) > 0) {
@@ -598,6 +649,7 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 json_t *g = NULL;
                 if (service_sg_describe(mw->svc, sg, &g) < 0) {
                         rc = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 3, "storage group %s does not exist", sg);
+                        release_restore(mw, sg);
                         continue;
                 }
                 _cleanup_free_ char *alt = restore_option(c, "alternate_location");
