@@ -271,8 +271,11 @@ static int fail_with_writer(Session *s, SessionWriter *sw) {
         int code = sw->result;
 
         /* A veto (writer returned failure) is reported as "backup refused",
-         * with the writer's own code in the message and in writer status. */
-        if (code != LVSS_E_WRITER_NOT_RESPONDING && code != LVSS_E_WRITERERROR_TIMEOUT)
+         * with the writer's own code in the message and in writer status;
+         * a busy writer's veto keeps its code, so requestors can tell
+         * "retry later" (exit 4) from a refusal. */
+        if (code != LVSS_E_WRITER_NOT_RESPONDING && code != LVSS_E_WRITERERROR_TIMEOUT &&
+            code != LVSS_E_WRITERERROR_BUSY)
                 code = LVSS_E_BACKUP_REFUSED;
         fail_set(s, code, "writer '%s' failed %s: %s%s%s", sw->name, step_event[s->step],
                  lvss_error_name(sw->result), sw->message && sw->message[0] ? ": " : "",

@@ -250,7 +250,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         if (n > 0)
                 lvss_writer_components_get_component(comps, 0, &first);
         if (s->active)
-                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, first, 0,
+                return fail(w, LVSS_E_WRITERERROR_BUSY, first, 0,
                             "a backup of the mail store is already in progress (storage group %s); only one "
                             "backup at a time",
                             s->n ? s->sg[0] : "?");
@@ -317,7 +317,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                                           : r == -EBUSY                    ? "a backup is already in progress"
                                                                            : eng_err(r);
                         return fail(w,
-                                    r == -EBUSY ? LVSS_E_WRITERERROR_RETRYABLE : LVSS_E_WRITERERROR_NONRETRYABLE, c,
+                                    r == -EBUSY ? LVSS_E_WRITERERROR_BUSY : LVSS_E_WRITERERROR_NONRETRYABLE, c,
                                     0, "storage group %s: cannot prepare the backup: %s", sg, why);
                 }
                 s->sg[s->n] = strdup(sg);

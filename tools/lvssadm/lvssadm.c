@@ -38,6 +38,7 @@ static int exit_code(int r) {
         case 0:
                 return 0;
         case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
+        case LVSS_E_WRITERERROR_BUSY:   /* a writer's "already in progress" veto */
                 return EXIT_BUSY;
         case LVSS_E_ACCESS_DENIED:
         case -EACCES:
