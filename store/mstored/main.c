@@ -43,7 +43,8 @@ static void usage(FILE *f) {
               "  --lmtp ENDPOINT     listen for LMTP on unix:PATH or HOST:PORT (repeatable)\n"
               "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
               "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
-              "                      admin_group, max_message_size, log_file_size\n"
+              "                      admin_group, max_message_size, log_file_size,\n"
+              "                      restore_roots\n"
               "  --no-writer         do not register the Mail Store Writer with lvssd\n"
               "  --quiet             events to the journal only, not to stderr\n"
               "  --help              this text\n"
@@ -55,7 +56,28 @@ static void usage(FILE *f) {
 struct config {
         struct service_options so;
         char *admin_group;
+        char **restore_roots; /* NULL-terminated; NULL = defaults */
 };
+
+/* "restore_roots": ["/abs/dir", ...]: where restores may recover (writer.h). */
+static int parse_restore_roots(json_t *v, char ***ret) {
+        size_t i, n = json_array_size(v);
+        json_t *e;
+        if (!json_is_array(v) || n > 64)
+                return -EINVAL;
+        char **roots = calloc(n + 1, sizeof(char *));
+        if (!roots)
+                return -ENOMEM;
+        json_array_foreach(v, i, e) {
+                const char *p = json_string_value(e);
+                if (!p || p[0] != '/' || strlen(p) >= 4096 || !(roots[i] = strdup(p))) {
+                        strv_free(roots);
+                        return -EINVAL;
+                }
+        }
+        *ret = roots;
+        return 0;
+}
 
 static int load_config(const char *fn, struct config *c) {
         json_error_t jerr;
@@ -79,6 +101,9 @@ static int load_config(const char *fn, struct config *c) {
                         c->so.max_message_size = (size_t) json_integer_value(v);
                 else if (strcmp(k, "log_file_size") == 0 && json_is_integer(v) && json_integer_value(v) >= 65536)
                         c->so.log_file_size = (uint64_t) json_integer_value(v);
+                else if (strcmp(k, "restore_roots") == 0 && !c->restore_roots &&
+                         parse_restore_roots(v, &c->restore_roots) >= 0)
+                        ;
                 else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
                         c->admin_group = strdup(json_string_value(v));
                 else {
@@ -212,7 +237,8 @@ int main(int argc, char **argv) {
         if (!no_writer) {
                 free(err);
                 err = NULL;
-                r = mail_writer_start(svc, &writer, &err);
+                struct mail_writer_options wo = {.data_dir = cfg.so.data_dir, .restore_roots = cfg.restore_roots};
+                r = mail_writer_start(svc, &wo, &writer, &err);
                 if (r < 0)
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, NULL, NULL, "Mail Store Writer not started: %s",
                                   err ? err : strerror(-r));
@@ -240,5 +266,6 @@ out:
         if (rc == 0)
                 event_log(MSTORED_MID_STOPPED, LOG_INFO, NULL, NULL, "stopped cleanly");
         free(cfg.admin_group);
+        strv_free(cfg.restore_roots);
         return rc;
 }

@@ -29,6 +29,13 @@
  *     the snapshot uses stay valid.
  *  3. Logs are truncated only in BackupComplete, only for a succeeded full
  *     or incremental backup.
+ *  4. Recovery runs only in trusted places: a requestor's alternate_location
+ *     or backup_log_dir is used (canonical, symlinks resolved) only when it
+ *     lies under a restore root (mstored.json "restore_roots"; default: the
+ *     data directory and the groups' own paths), or when every directory
+ *     from / to it is root-owned and not writable by group or others
+ *     (sticky root-owned directories such as /tmp excepted).  Anything else
+ *     is refused, naming the rule that failed.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -39,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +81,8 @@ struct mail_writer {
         char root[128]; /* "Mail Store/<server>" */
         lvss_writer *w;
         struct session sess;
+        char *data_dir;
+        char **restore_roots;        /* configured roots, or NULL: the defaults */
         char *restoring[MAX_GROUPS]; /* groups held between PreRestore and PostRestore */
         char restore_sid[LVSS_ID_MAX]; /* the restore session holding them */
 };
@@ -506,6 +516,125 @@ static char *restore_option(lvss_component *c, const char *key) {
         return r;
 }
 
+/* ------------------------------------------------- restore path rules */
+
+static bool path_under(const char *path, const char *root) {
+        size_t n = strlen(root);
+        while (n > 1 && root[n - 1] == '/')
+                n--;
+        if (n == 1 && root[0] == '/')
+                return true;
+        return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+/* Rule 1: canon lies under a (canonicalized) restore root. */
+static bool under_restore_root(mail_writer *mw, const char *canon) {
+        bool ok = false;
+        if (mw->restore_roots) {
+                for (char **r = mw->restore_roots; *r && !ok; r++) {
+                        _cleanup_free_ char *c = realpath(*r, NULL);
+                        ok = c && path_under(canon, c);
+                }
+                return ok;
+        }
+        _cleanup_free_ char *d = realpath(mw->data_dir, NULL);
+        if (d && path_under(canon, d))
+                return true;
+        char **names = service_sg_names(mw->svc);
+        for (char **n = names; n && *n && !ok; n++) {
+                json_t *g = NULL;
+                if (service_sg_describe(mw->svc, *n, &g) < 0)
+                        continue;
+                const char *keys[] = {"path", "log_path"};
+                for (size_t k = 0; k < 2 && !ok; k++) {
+                        const char *p = json_string_value(json_object_get(g, keys[k]));
+                        _cleanup_free_ char *c = p ? realpath(p, NULL) : NULL;
+                        ok = c && path_under(canon, c);
+                }
+                json_decref(g);
+        }
+        strv_free(names);
+        return ok;
+}
+
+/* Rule 2: every directory from / to canon is root-owned and writable by
+ * nobody else (a sticky, root-owned directory such as /tmp passes: others
+ * cannot replace the root-owned entry inside it).  On refusal, why says
+ * which component failed. */
+static bool root_owned_path(const char *canon, char *why, size_t n) {
+        size_t len = strlen(canon), plen = 1;
+        char comp[4096];
+        if (len >= sizeof(comp) || canon[0] != '/')
+                return snprintf(why, n, "not an absolute path of at most 4095 bytes"), false;
+        for (;;) {
+                struct stat st;
+                memcpy(comp, canon, plen);
+                comp[plen] = 0;
+                bool last = plen >= len;
+                if (lstat(comp, &st) < 0)
+                        return snprintf(why, n, "'%.400s': %s", comp, strerror(errno)), false;
+                if (st.st_uid != 0)
+                        return snprintf(why, n, "'%.400s' is owned by uid %u, not root", comp, (unsigned) st.st_uid), false;
+                bool sticky_ok = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && !last;
+                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_ok)
+                        return snprintf(why, n, "'%.400s' is writable by %s", comp,
+                                        st.st_mode & S_IWOTH ? "others" : "its group"),
+                               false;
+                if (last)
+                        return true;
+                const char *next = strchr(canon + plen + 1, '/');
+                plen = next ? (size_t) (next - canon) : len;
+        }
+}
+
+/* A requestor-chosen path (restore_options key) where recovery would run:
+ * *ret_canon is the canonical path to use, or the refusal is set as the
+ * component's failure (which: 2 pre-restore, 3 post-restore).  At
+ * PreRestore the location may not exist yet (the files come after): its
+ * deepest existing ancestor is checked instead, the whole path again at
+ * PostRestore. */
+static int trusted_restore_path(lvss_writer *w, mail_writer *mw, lvss_component *c, int which, const char *key,
+                                const char *path, char **ret_canon) {
+        char why[512];
+        _cleanup_free_ char *canon = realpath(path, NULL), *exist = NULL;
+        if (!canon && errno == ENOENT && which == 2) {
+                /* deepest existing ancestor, canonical, plus the rest
+                 * (which must not climb back up with "..") */
+                _cleanup_free_ char *up = strdup(path);
+                char *slash;
+                if (!up)
+                        return fail(w, LVSS_E_WRITERERROR_OUTOFRESOURCES, c, which, "out of memory");
+                while (!exist && (slash = strrchr(up, '/')) && slash != up) {
+                        *slash = 0;
+                        exist = realpath(up, NULL);
+                }
+                const char *rest = exist ? path + strlen(up) : path;
+                size_t rl = strlen(rest);
+                if (strstr(rest, "/../") || strstr(rest, "/./") || (rl >= 3 && strcmp(rest + rl - 3, "/..") == 0) ||
+                    (rl >= 2 && strcmp(rest + rl - 2, "/.") == 0))
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which,
+                                    "restore option %s '%s': '.' or '..' in the part that does not exist yet", key,
+                                    path);
+                if (!exist)
+                        exist = strdup("/");
+                if (!exist || asprintf(&canon, "%s%s", strcmp(exist, "/") == 0 ? "" : exist, rest) < 0) {
+                        canon = NULL;
+                        return fail(w, LVSS_E_WRITERERROR_OUTOFRESOURCES, c, which, "out of memory");
+                }
+        } else if (!canon)
+                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which, "restore option %s '%s': %s", key, path,
+                            strerror(errno));
+        if (under_restore_root(mw, canon) || root_owned_path(exist ? exist : canon, why, sizeof(why))) {
+                *ret_canon = TAKE_PTR(canon);
+                return 0;
+        }
+        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which,
+                    "restore option %s '%s' refused: not under a restore root (%s), and not a root-only path: %s",
+                    key, canon, mw->restore_roots ? "mstored.json restore_roots" : "the data directory or a storage "
+                                                                                  "group's paths",
+                    why);
+}
+
 static void hold_restore(lvss_writer *w, mail_writer *mw, const char *sg) {
         lvss_id sid;
         if (lvss_writer_get_session_id(w, &sid) >= 0)
@@ -553,7 +682,10 @@ static int pre_restore(lvss_writer *w, mail_writer *mw, lvss_writer_components *
                 _cleanup_free_ char *alt = restore_option(c, "alternate_location");
                 if (alt) {
                         char *e = NULL;
-                        if (service_check_not_snapshot(alt, &e) < 0) {
+                        _cleanup_free_ char *canon = NULL;
+                        if (trusted_restore_path(w, mw, c, 2, "alternate_location", alt, &canon) < 0)
+                                return -1;
+                        if (service_check_not_snapshot(canon, &e) < 0) {
                                 int r = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 2, "%s", e);
                                 free(e);
                                 return r;
@@ -652,8 +784,17 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         release_restore(mw, sg);
                         continue;
                 }
-                _cleanup_free_ char *alt = restore_option(c, "alternate_location");
-                _cleanup_free_ char *bld = restore_option(c, "backup_log_dir");
+                _cleanup_free_ char *alt_opt = restore_option(c, "alternate_location");
+                _cleanup_free_ char *bld_opt = restore_option(c, "backup_log_dir");
+                _cleanup_free_ char *alt = NULL, *bld = NULL;
+                if ((alt_opt && trusted_restore_path(w, mw, c, 3, "alternate_location", alt_opt, &alt) < 0) ||
+                    (bld_opt && trusted_restore_path(w, mw, c, 3, "backup_log_dir", bld_opt, &bld) < 0)) {
+                        rc = -1;
+                        json_decref(g);
+                        if (!alt_opt)
+                                release_restore(mw, sg);
+                        continue;
+                }
                 mstore_recover_options o = MSTORE_RECOVER_OPTIONS_INIT;
                 const char *dbs[2] = {db, NULL};
                 o.base = json_string_value(json_object_get(g, "base"));
@@ -761,16 +902,39 @@ static void *writer_main(void *arg) {
         return NULL;
 }
 
-int mail_writer_start(service *svc, mail_writer **ret, char **ret_error) {
+static char **strv_copy(char **v) {
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(v[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
+int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, char **ret_error) {
         mail_writer *mw = calloc(1, sizeof(*mw));
         if (!mw)
                 return -ENOMEM;
         mw->svc = svc;
+        mw->data_dir = strdup(o && o->data_dir ? o->data_dir : "/");
+        mw->restore_roots = o && o->restore_roots ? strv_copy(o->restore_roots) : NULL;
+        if (!mw->data_dir || (o && o->restore_roots && !mw->restore_roots)) {
+                strv_free(mw->restore_roots);
+                free(mw->data_dir);
+                free(mw);
+                return -ENOMEM;
+        }
         snprintf(mw->root, sizeof(mw->root), "Mail Store/%s", service_server_name(svc));
         mw->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (mw->stop_efd < 0 || pthread_create(&mw->thread, NULL, writer_main, mw) != 0) {
                 if (mw->stop_efd >= 0)
                         close(mw->stop_efd);
+                strv_free(mw->restore_roots);
+                free(mw->data_dir);
                 free(mw);
                 if (ret_error && asprintf(ret_error, "cannot start the writer thread") < 0)
                         *ret_error = NULL;
@@ -788,5 +952,7 @@ void mail_writer_stop(mail_writer *mw) {
         (void) !write(mw->stop_efd, &one, sizeof(one));
         pthread_join(mw->thread, NULL);
         close(mw->stop_efd);
+        strv_free(mw->restore_roots);
+        free(mw->data_dir);
         free(mw);
 }
