@@ -16,7 +16,8 @@
  *     the bus connection itself is lost, a writer with a sequence in flight
  *     (any event but Identify since the last BackupShutdown) gets on_abort
  *     and then on_backup_shutdown, delivered by the library, before anything
- *     else; its state is reset.  No event of the dead lvssd can follow.
+ *     else; its state is reset.  These events carry no session id: they end
+ *     everything in flight, whichever session started it.  No event of the dead lvssd can follow.
  *  2. A writer is never frozen without a deadline.  From a successful
  *     on_freeze the library arms its own deadline (the declared
  *     freeze_timeout_ms plus FREEZE_GRACE_MS, so lvssd's timer normally fires
@@ -78,7 +79,6 @@ struct lvss_writer {
         /* the sequence in flight (invariants 1 and 2) */
         bool in_flight;
         char flight_set_id[LVSS_ID_MAX];
-        char flight_session_id[128];
         uint64_t freeze_deadline;       /* CLOCK_MONOTONIC usec; 0 = not frozen */
 
         char error[512];
@@ -255,10 +255,8 @@ static void track_sequence(lvss_writer *w, const char *event, int r) {
                 w->freeze_deadline = 0;
                 return;
         }
-        if (!w->in_flight || strcmp(event, "PrepareForBackup") == 0 || strcmp(event, "PreRestore") == 0) {
+        if (!w->in_flight || strcmp(event, "PrepareForBackup") == 0 || strcmp(event, "PreRestore") == 0)
                 snprintf(w->flight_set_id, sizeof(w->flight_set_id), "%s", w->set_id);
-                snprintf(w->flight_session_id, sizeof(w->flight_session_id), "%s", w->session_id);
-        }
         w->in_flight = true;
         if (strcmp(event, "Freeze") == 0 && r >= 0)
                 w->freeze_deadline = now_usec() + ((uint64_t) w->freeze_timeout_ms + FREEZE_GRACE_MS) * 1000ULL;
@@ -266,7 +264,9 @@ static void track_sequence(lvss_writer *w, const char *event, int r) {
                 w->freeze_deadline = 0; /* Thaw, Abort or anything later ends the freeze */
 }
 
-/* Deliver an event that lvssd can no longer send (invariants 1 and 2). */
+/* Deliver an event that lvssd can no longer send (invariants 1 and 2).  It
+ * carries no session id (lvss_writer_get_session_id: not found): it ends
+ * whatever the writer has in flight, whichever session started it. */
 static void deliver_local(lvss_writer *w, const char *event) {
         _cleanup_free_ char *out = NULL;
 
@@ -275,7 +275,7 @@ static void deliver_local(lvss_writer *w, const char *event) {
         w->failure = w->app_error = 0;
         w->failure_msg[0] = 0;
         snprintf(w->set_id, sizeof(w->set_id), "%s", w->flight_set_id);
-        snprintf(w->session_id, sizeof(w->session_id), "%s", w->flight_session_id);
+        w->session_id[0] = 0;
         w->context = 0;
         w->current_level = w->level;
         (void) dispatch(w, event, NULL, &out);
@@ -292,7 +292,6 @@ static void coordinator_lost(lvss_writer *w) {
         w->in_flight = false;
         w->freeze_deadline = 0;
         w->flight_set_id[0] = 0;
-        w->flight_session_id[0] = 0;
 }
 
 /* Past the freeze deadline without Thaw or Abort: thaw through on_abort. */

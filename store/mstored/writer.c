@@ -90,7 +90,8 @@ struct mail_writer {
 /* Does the current event come from session sid?  Abort and BackupShutdown
  * end only what their own session started: a second, vetoed backup or a
  * restore session ending must not abort the backup in progress.  An event
- * without a session id (older lvssd) matches everything. */
+ * without a session id (delivered by liblvss itself when lvssd is gone or a
+ * freeze outlived its deadline) matches everything. */
 static bool from_session(lvss_writer *w, const char *sid) {
         lvss_id cur;
         if (!sid[0] || lvss_writer_get_session_id(w, &cur) < 0)
