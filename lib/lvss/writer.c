@@ -43,6 +43,9 @@
 /* How long past its declared freeze timeout a frozen writer waits for lvssd's
  * Thaw or Abort before the library aborts on its own (invariant 2). */
 #define FREEZE_GRACE_MS 2000u
+/* Sessions tracked at once; past that, "something is in flight" until the
+ * coordinator goes. */
+#define MAX_FLIGHTS 16
 
 struct lvss_writer {
         pthread_t owner;
@@ -76,8 +79,11 @@ struct lvss_writer {
         char **volumes;                 /* the set's original paths */
         size_t n_volumes;
 
-        /* the sequence in flight (invariants 1 and 2) */
-        bool in_flight;
+        /* the sequences in flight, one per session (invariants 1 and 2):
+         * sessions overlap (a second backup is vetoed while one runs) */
+        char flights[MAX_FLIGHTS][128];
+        size_t n_flights;
+        bool flights_overflow;
         char flight_set_id[LVSS_ID_MAX];
         uint64_t freeze_deadline;       /* CLOCK_MONOTONIC usec; 0 = not frozen */
 
@@ -246,22 +252,40 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-/* Remember what is in flight after event (its callback returned r). */
+static bool in_flight(const lvss_writer *w) {
+        return w->n_flights > 0 || w->flights_overflow;
+}
+
+/* Remember what is in flight after event (its callback returned r): each
+ * session from its first event but Identify until its BackupShutdown. */
 static void track_sequence(lvss_writer *w, const char *event, int r) {
+        size_t k;
+
         if (strcmp(event, "Identify") == 0)
                 return;
+        for (k = 0; k < w->n_flights; k++)
+                if (strcmp(w->flights[k], w->session_id) == 0)
+                        break;
         if (strcmp(event, "BackupShutdown") == 0) {
-                w->in_flight = false;
-                w->freeze_deadline = 0;
+                if (k < w->n_flights)
+                        memmove(w->flights[k], w->flights[k + 1], (w->n_flights - k - 1) * sizeof(w->flights[0]));
+                w->n_flights -= k < w->n_flights;
+                if (!in_flight(w))
+                        w->freeze_deadline = 0;
                 return;
         }
-        if (!w->in_flight || strcmp(event, "PrepareForBackup") == 0 || strcmp(event, "PreRestore") == 0)
+        if (k == w->n_flights) {
+                if (w->n_flights < MAX_FLIGHTS)
+                        snprintf(w->flights[w->n_flights++], sizeof(w->flights[0]), "%s", w->session_id);
+                else
+                        w->flights_overflow = true;
+        }
+        if (strcmp(event, "PrepareForBackup") == 0 || strcmp(event, "PreRestore") == 0 || !w->flight_set_id[0])
                 snprintf(w->flight_set_id, sizeof(w->flight_set_id), "%s", w->set_id);
-        w->in_flight = true;
         if (strcmp(event, "Freeze") == 0 && r >= 0)
                 w->freeze_deadline = now_usec() + ((uint64_t) w->freeze_timeout_ms + FREEZE_GRACE_MS) * 1000ULL;
-        else if (strcmp(event, "Freeze") != 0)
-                w->freeze_deadline = 0; /* Thaw, Abort or anything later ends the freeze */
+        else if (strcmp(event, "Thaw") == 0 || strcmp(event, "Abort") == 0 || strcmp(event, "PostSnapshot") == 0)
+                w->freeze_deadline = 0;
 }
 
 /* Deliver an event that lvssd can no longer send (invariants 1 and 2).  It
@@ -285,11 +309,12 @@ static void deliver_local(lvss_writer *w, const char *event) {
 /* The coordinator is gone (or replaced): everything in flight is aborted and
  * its session shut down, as lvssd would have done. */
 static void coordinator_lost(lvss_writer *w) {
-        if (w->in_flight || w->freeze_deadline) {
+        if (in_flight(w) || w->freeze_deadline) {
                 deliver_local(w, "Abort");
                 deliver_local(w, "BackupShutdown");
         }
-        w->in_flight = false;
+        w->n_flights = 0;
+        w->flights_overflow = false;
         w->freeze_deadline = 0;
         w->flight_set_id[0] = 0;
 }
@@ -528,7 +553,8 @@ int lvss_writer_unsubscribe(lvss_writer *w) {
         w->coordinator = NULL;
         w->instance_id[0] = 0;
         w->subscribed = false;
-        w->in_flight = false;
+        w->n_flights = 0;
+        w->flights_overflow = false;
         w->freeze_deadline = 0;
         return 0;
 }
