@@ -29,7 +29,7 @@
  * other mounts below the directory are skipped (like a volume snapshot, it
  * stops at filesystem boundaries).  The copies are not read-only in
  * themselves: the root-owned 0700 area keeps everyone but root out
- * (invariant 11).
+ * (providers.md invariant 12).
  */
 #include <dirent.h>
 #include <fcntl.h>

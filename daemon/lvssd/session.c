@@ -19,7 +19,9 @@
  * at its provider, Abort sent to every writer that got PrepareForBackup, the
  * set-in-creation slot released, the requestor's call answered with the
  * error.  The session end (Close, disconnect, crash) additionally sends
- * BackupShutdown and deletes the session's auto-release snapshots.
+ * BackupShutdown (backup and restore sessions alike) to every writer that
+ * took part, returns their waiting states to stable, and deletes the
+ * session's auto-release snapshots.
  */
 #include <errno.h>
 #include <limits.h>
@@ -269,8 +271,11 @@ static int fail_with_writer(Session *s, SessionWriter *sw) {
         int code = sw->result;
 
         /* A veto (writer returned failure) is reported as "backup refused",
-         * with the writer's own code in the message and in writer status. */
-        if (code != LVSS_E_WRITER_NOT_RESPONDING && code != LVSS_E_WRITERERROR_TIMEOUT)
+         * with the writer's own code in the message and in writer status;
+         * a busy writer's veto keeps its code, so requestors can tell
+         * "retry later" (exit 4) from a refusal. */
+        if (code != LVSS_E_WRITER_NOT_RESPONDING && code != LVSS_E_WRITERERROR_TIMEOUT &&
+            code != LVSS_E_WRITERERROR_BUSY)
                 code = LVSS_E_BACKUP_REFUSED;
         fail_set(s, code, "writer '%s' failed %s: %s%s%s", sw->name, step_event[s->step],
                  lvss_error_name(sw->result), sw->message && sw->message[0] ? ": " : "",
@@ -1271,8 +1276,11 @@ void session_free(Session *s, bool vanished) {
         /* 1. abort whatever is in creation */
         if (s->owns_set || s->step != STEP_NONE || s->state == S_PREPARED)
                 fail_set(s, LVSS_E_ASYNC_CANCELLED, vanished ? "requestor disconnected" : "session closed");
-        /* 2. BackupShutdown to every writer that took part (backup sessions) */
-        if (!s->restore && !s->admin)
+        /* 2. BackupShutdown to every writer that took part, in backup and
+         *    restore sessions alike (closed, requestor gone or crashed): a
+         *    writer ends whatever the session left (a backup session, a
+         *    restore's hold on its groups) and is stable again. */
+        if (!s->admin)
                 for (size_t i = 0; i < s->n_writers; i++) {
                         SessionWriter *sw = s->writers[i];
                         json_t *args;
@@ -1282,6 +1290,10 @@ void session_free(Session *s, bool vanished) {
                                          s->uuid);
                         writer_send_oneway(m, sw->w->unique_name, "BackupShutdown", args);
                         json_decref(args);
+                        /* A waiting state belonged to this session; a
+                         * failure stays visible until the next sequence. */
+                        if (sw->w->busy == 0 && sw->w->state < LVSS_WRITER_STATE_FAILED_AT_IDENTIFY)
+                                sw->w->state = LVSS_WRITER_STATE_STABLE;
                 }
         /* 3. auto-release snapshots go now */
         for (Snap *x = m->snaps, *next; x; x = next) {

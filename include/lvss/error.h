@@ -58,6 +58,9 @@ enum lvss_error {
         LVSS_E_WRITERERROR_NONRETRYABLE = -0x5104,
         LVSS_E_WRITERERROR_RECOVERY_FAILED = -0x5105,
         LVSS_E_WRITERERROR_PARTIAL_FAILURE = -0x5106,
+        /* Busy with another backup or restore: retry later.  lvssd answers a
+         * veto with this code as the call's own error (tools exit 4). */
+        LVSS_E_WRITERERROR_BUSY = -0x5107,
 
         _LVSS_E_FIRST = -0x5200, /* lowest value reserved for LVSS_E_* */
 };

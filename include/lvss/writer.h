@@ -23,7 +23,13 @@
  *   on_post_snapshot(comps)    clean up; may set stamps
  *   on_abort()                 return to normal running; may come several
  *                              times and between any two events from
- *                              PrepareForBackup to PostSnapshot
+ *                              PrepareForBackup to PostSnapshot.  The
+ *                              library delivers it itself (then
+ *                              on_backup_shutdown) when the coordinator is
+ *                              lost mid-sequence (lvssd exited, crashed or
+ *                              was replaced, or the bus connection broke),
+ *                              and when a writer stays frozen past its
+ *                              freeze_timeout_ms + 2 s without Thaw
  *   on_backup_complete(comps)  check backup_succeeded, truncate logs if the
  *                              backup type allows (components read-only)
  *   on_backup_shutdown(set_id) the requestor's session ended (normally or by
@@ -145,7 +151,8 @@ int lvss_writer_get_timeout(lvss_writer *w, uint64_t *ret_usec);
  * again), 0 if idle, or a negative error (-ECONNRESET: the bus connection is
  * lost; create and subscribe the writer again).  When lvssd itself restarts,
  * the library notices (NameOwnerChanged) and registers again on its own,
- * with a new instance id. */
+ * with a new instance id.  Either way a sequence in flight is ended first:
+ * on_abort, then on_backup_shutdown, are called from here. */
 int lvss_writer_process(lvss_writer *w);
 
 /* Run a loop of its own until lvss_writer_stop() is called (from a callback

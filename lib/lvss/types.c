@@ -55,6 +55,7 @@ static const struct {
         E(LVSS_E_WRITERERROR_NONRETRYABLE, "writer error; retrying will not help"),
         E(LVSS_E_WRITERERROR_RECOVERY_FAILED, "writer's recovery of the snapshot failed"),
         E(LVSS_E_WRITERERROR_PARTIAL_FAILURE, "writer failed some components"),
+        E(LVSS_E_WRITERERROR_BUSY, "writer busy with another backup or restore; retry later"),
 #undef E
 };
 

@@ -9,6 +9,21 @@
  * connection that owns org.lvss.Coordinator1 may send events (others get
  * AccessDenied).  When lvssd restarts, the writer registers again by itself
  * (NameOwnerChanged), with a new instance id.
+ *
+ * Invariants (docs/design/coordinator.md, "coordinator loss"):
+ *  1. Losing the coordinator is an Abort.  When the name org.lvss.Coordinator1
+ *     loses its owner (lvssd exited or was killed), passes to a new owner, or
+ *     the bus connection itself is lost, a writer with a sequence in flight
+ *     (any event but Identify since the last BackupShutdown) gets on_abort
+ *     and then on_backup_shutdown, delivered by the library, before anything
+ *     else; its state is reset.  These events carry no session id: they end
+ *     everything in flight, whichever session started it.  No event of the dead lvssd can follow.
+ *  2. A writer is never frozen without a deadline.  From a successful
+ *     on_freeze the library arms its own deadline (the declared
+ *     freeze_timeout_ms plus FREEZE_GRACE_MS, so lvssd's timer normally fires
+ *     first); if neither Thaw nor Abort has come by then (lvssd hung or
+ *     stopped), the library delivers on_abort.  lvss_writer_get_timeout
+ *     includes that deadline, so a poll() loop wakes up for it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +39,13 @@
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
+
+/* How long past its declared freeze timeout a frozen writer waits for lvssd's
+ * Thaw or Abort before the library aborts on its own (invariant 2). */
+#define FREEZE_GRACE_MS 2000u
+/* Sessions tracked at once; past that, "something is in flight" until the
+ * coordinator goes. */
+#define MAX_FLIGHTS 16
 
 struct lvss_writer {
         pthread_t owner;
@@ -56,6 +78,14 @@ struct lvss_writer {
         char *device_name;
         char **volumes;                 /* the set's original paths */
         size_t n_volumes;
+
+        /* the sequences in flight, one per session (invariants 1 and 2):
+         * sessions overlap (a second backup is vetoed while one runs) */
+        char flights[MAX_FLIGHTS][128];
+        size_t n_flights;
+        bool flights_overflow;
+        char flight_set_id[LVSS_ID_MAX];
+        uint64_t freeze_deadline;       /* CLOCK_MONOTONIC usec; 0 = not frozen */
 
         char error[512];
 };
@@ -215,6 +245,88 @@ static void event_end(lvss_writer *w) {
         w->event = NULL;
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static bool in_flight(const lvss_writer *w) {
+        return w->n_flights > 0 || w->flights_overflow;
+}
+
+/* Remember what is in flight after event (its callback returned r): each
+ * session from its first event but Identify until its BackupShutdown. */
+static void track_sequence(lvss_writer *w, const char *event, int r) {
+        size_t k;
+
+        if (strcmp(event, "Identify") == 0)
+                return;
+        for (k = 0; k < w->n_flights; k++)
+                if (strcmp(w->flights[k], w->session_id) == 0)
+                        break;
+        if (strcmp(event, "BackupShutdown") == 0) {
+                if (k < w->n_flights)
+                        memmove(w->flights[k], w->flights[k + 1], (w->n_flights - k - 1) * sizeof(w->flights[0]));
+                w->n_flights -= k < w->n_flights;
+                if (!in_flight(w))
+                        w->freeze_deadline = 0;
+                return;
+        }
+        if (k == w->n_flights) {
+                if (w->n_flights < MAX_FLIGHTS)
+                        snprintf(w->flights[w->n_flights++], sizeof(w->flights[0]), "%s", w->session_id);
+                else
+                        w->flights_overflow = true;
+        }
+        if (strcmp(event, "PrepareForBackup") == 0 || strcmp(event, "PreRestore") == 0 || !w->flight_set_id[0])
+                snprintf(w->flight_set_id, sizeof(w->flight_set_id), "%s", w->set_id);
+        if (strcmp(event, "Freeze") == 0 && r >= 0)
+                w->freeze_deadline = now_usec() + ((uint64_t) w->freeze_timeout_ms + FREEZE_GRACE_MS) * 1000ULL;
+        else if (strcmp(event, "Thaw") == 0 || strcmp(event, "Abort") == 0 || strcmp(event, "PostSnapshot") == 0)
+                w->freeze_deadline = 0;
+}
+
+/* Deliver an event that lvssd can no longer send (invariants 1 and 2).  It
+ * carries no session id (lvss_writer_get_session_id: not found): it ends
+ * whatever the writer has in flight, whichever session started it. */
+static void deliver_local(lvss_writer *w, const char *event) {
+        _cleanup_free_ char *out = NULL;
+
+        w->in_event = true;
+        w->event = event;
+        w->failure = w->app_error = 0;
+        w->failure_msg[0] = 0;
+        snprintf(w->set_id, sizeof(w->set_id), "%s", w->flight_set_id);
+        w->session_id[0] = 0;
+        w->context = 0;
+        w->current_level = w->level;
+        (void) dispatch(w, event, NULL, &out);
+        event_end(w);
+}
+
+/* The coordinator is gone (or replaced): everything in flight is aborted and
+ * its session shut down, as lvssd would have done. */
+static void coordinator_lost(lvss_writer *w) {
+        if (in_flight(w) || w->freeze_deadline) {
+                deliver_local(w, "Abort");
+                deliver_local(w, "BackupShutdown");
+        }
+        w->n_flights = 0;
+        w->flights_overflow = false;
+        w->freeze_deadline = 0;
+        w->flight_set_id[0] = 0;
+}
+
+/* Past the freeze deadline without Thaw or Abort: thaw through on_abort. */
+static void check_freeze_deadline(lvss_writer *w) {
+        if (w->freeze_deadline && now_usec() >= w->freeze_deadline) {
+                w->freeze_deadline = 0;
+                deliver_local(w, "Abort");
+        }
+}
+
 static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         lvss_writer *w = userdata;
         const char *event, *args_text, *sender = sd_bus_message_get_sender(m);
@@ -287,6 +399,7 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         json_decref(args);
 
         r = dispatch(w, event, wc, &out);
+        track_sequence(w, event, r);
         if (r < 0) {
                 if (!w->failure)
                         w->failure = LVSS_E_WRITERERROR_NONRETRYABLE;
@@ -357,13 +470,17 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || strcmp(name, LVSSD_BUS_NAME) != 0)
                 return 0;
         if (!*new_owner) {
-                /* lvssd went away: its events can no longer come. */
+                /* lvssd went away: its events can no longer come, and
+                 * whatever it was driving is aborted (invariant 1). */
                 free(w->coordinator);
                 w->coordinator = NULL;
+                coordinator_lost(w);
                 return 0;
         }
         if (w->coordinator && strcmp(w->coordinator, new_owner) == 0)
                 return 0;
+        /* A new coordinator, without seeing the old one go first. */
+        coordinator_lost(w);
         id = identity_json(w);
         if (!id)
                 return 0;
@@ -436,6 +553,9 @@ int lvss_writer_unsubscribe(lvss_writer *w) {
         w->coordinator = NULL;
         w->instance_id[0] = 0;
         w->subscribed = false;
+        w->n_flights = 0;
+        w->flights_overflow = false;
+        w->freeze_deadline = 0;
         return 0;
 }
 
@@ -467,12 +587,19 @@ int lvss_writer_get_events(lvss_writer *w) {
 }
 
 int lvss_writer_get_timeout(lvss_writer *w, uint64_t *ret_usec) {
+        int r;
+
         CHECK(w);
         if (!ret_usec)
                 return -EINVAL;
         if (!w->bus)
                 return fail(w, LVSS_E_BAD_STATE, "writer is not subscribed");
-        return sd_bus_get_timeout(w->bus, ret_usec);
+        r = sd_bus_get_timeout(w->bus, ret_usec);
+        if (r < 0)
+                return r;
+        if (w->freeze_deadline && w->freeze_deadline < *ret_usec)
+                *ret_usec = w->freeze_deadline;
+        return r;
 }
 
 int lvss_writer_process(lvss_writer *w) {
@@ -484,8 +611,11 @@ int lvss_writer_process(lvss_writer *w) {
         if (w->in_event)
                 return fail(w, LVSS_E_BAD_STATE, "process: not from inside an event callback");
         r = sd_bus_process(w->bus, NULL);
-        if (r < 0)
+        if (r < 0) {
+                coordinator_lost(w);
                 return fail(w, -ECONNRESET, "connection to the bus lost: %s", strerror(-r));
+        }
+        check_freeze_deadline(w);
         return r > 0 ? 1 : 0;
 }
 
@@ -517,7 +647,8 @@ int lvss_writer_run(lvss_writer *w, int64_t timeout_ms) {
                 now = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
                 if (now >= deadline)
                         return 0;
-                /* Wake up at least every 200 ms to notice lvss_writer_stop(). */
+                /* Wake up at least every 200 ms to notice lvss_writer_stop()
+                 * and the freeze deadline. */
                 r = sd_bus_wait(w->bus, MIN(deadline - now, 200000ULL));
                 if (r < 0 && r != -EINTR)
                         return fail(w, -ECONNRESET, "connection to the bus lost: %s", strerror(-r));

@@ -44,7 +44,8 @@ static void usage(FILE *f) {
               "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
               "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
               "                      admin_group, max_message_size, log_file_size, lmtp_group,\n"
-              "                      lmtp_max_sessions_per_client, lmtp_write_timeout\n"
+              "                      lmtp_max_sessions_per_client, lmtp_write_timeout,\n"
+              "                      restore_roots\n"
               "  --no-writer         do not register the Mail Store Writer with lvssd\n"
               "  --quiet             events to the journal only, not to stderr\n"
               "  --help              this text\n"
@@ -58,7 +59,34 @@ struct config {
         struct lmtp_server_options lmtp;
         char *admin_group;
         char *lmtp_group;
+        char **restore_roots; /* NULL-terminated; NULL = defaults */
 };
+
+static void config_free(struct config *c) {
+        free(c->admin_group);
+        free(c->lmtp_group);
+        strv_free(c->restore_roots);
+}
+
+/* "restore_roots": ["/abs/dir", ...]: where restores may recover (writer.h). */
+static int parse_restore_roots(json_t *v, char ***ret) {
+        size_t i, n = json_array_size(v);
+        json_t *e;
+        if (!json_is_array(v) || n > 64)
+                return -EINVAL;
+        char **roots = calloc(n + 1, sizeof(char *));
+        if (!roots)
+                return -ENOMEM;
+        json_array_foreach(v, i, e) {
+                const char *p = json_string_value(e);
+                if (!p || p[0] != '/' || strlen(p) >= 4096 || !(roots[i] = strdup(p))) {
+                        strv_free(roots);
+                        return -EINVAL;
+                }
+        }
+        *ret = roots;
+        return 0;
+}
 
 static int load_config(const char *fn, struct config *c) {
         json_error_t jerr;
@@ -82,6 +110,9 @@ static int load_config(const char *fn, struct config *c) {
                         c->so.max_message_size = (size_t) json_integer_value(v);
                 else if (strcmp(k, "log_file_size") == 0 && json_is_integer(v) && json_integer_value(v) >= 65536)
                         c->so.log_file_size = (uint64_t) json_integer_value(v);
+                else if (strcmp(k, "restore_roots") == 0 && !c->restore_roots &&
+                         parse_restore_roots(v, &c->restore_roots) >= 0)
+                        ;
                 else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
                         c->admin_group = strdup(json_string_value(v));
                 else if (strcmp(k, "lmtp_group") == 0 && json_is_string(v) && *json_string_value(v) &&
@@ -169,8 +200,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (config_file && load_config(config_file, &cfg) < 0) {
-                free(cfg.admin_group);
-                free(cfg.lmtp_group);
+                config_free(&cfg);
                 return 2;
         }
         bool have_gid = false;
@@ -179,8 +209,7 @@ int main(int argc, char **argv) {
                 struct group *g = getgrnam(cfg.admin_group);
                 if (!g) {
                         fprintf(stderr, "mstored: admin group '%s' does not exist\n", cfg.admin_group);
-                        free(cfg.admin_group);
-                        free(cfg.lmtp_group);
+                        config_free(&cfg);
                         return 2;
                 }
                 have_gid = true;
@@ -191,8 +220,7 @@ int main(int argc, char **argv) {
                 struct group *g = getgrnam(cfg.lmtp_group);
                 if (!g) {
                         fprintf(stderr, "mstored: LMTP group '%s' does not exist\n", cfg.lmtp_group);
-                        free(cfg.admin_group);
-                        free(cfg.lmtp_group);
+                        config_free(&cfg);
                         return 2;
                 }
                 cfg.lmtp.socket_gid = g->gr_gid;
@@ -240,7 +268,8 @@ int main(int argc, char **argv) {
         if (!no_writer) {
                 free(err);
                 err = NULL;
-                r = mail_writer_start(svc, &writer, &err);
+                struct mail_writer_options wo = {.data_dir = cfg.so.data_dir, .restore_roots = cfg.restore_roots};
+                r = mail_writer_start(svc, &wo, &writer, &err);
                 if (r < 0)
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, NULL, NULL, "Mail Store Writer not started: %s",
                                   err ? err : strerror(-r));
@@ -267,7 +296,6 @@ out:
         sd_event_unref(event);
         if (rc == 0)
                 event_log(MSTORED_MID_STOPPED, LOG_INFO, NULL, NULL, "stopped cleanly");
-        free(cfg.admin_group);
-        free(cfg.lmtp_group);
+        config_free(&cfg);
         return rc;
 }

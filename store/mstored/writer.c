@@ -29,6 +29,13 @@
  *     the snapshot uses stay valid.
  *  3. Logs are truncated only in BackupComplete, only for a succeeded full
  *     or incremental backup.
+ *  4. Recovery runs only in trusted places: a requestor's alternate_location
+ *     or backup_log_dir is used (canonical, symlinks resolved) only when it
+ *     lies under a restore root (mstored.json "restore_roots"; default: the
+ *     data directory and the groups' own paths), or when every directory
+ *     from / to it is root-owned and not writable by group or others
+ *     (sticky root-owned directories such as /tmp excepted).  Anything else
+ *     is refused, naming the rule that failed.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -39,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +70,7 @@ struct session {
         char *sg[MAX_GROUPS];
         mstore_snap *snap[MAX_GROUPS];
         struct timespec frozen_at;
+        char sid[LVSS_ID_MAX];  /* the requestor session that started it */
 };
 
 struct mail_writer {
@@ -72,8 +81,23 @@ struct mail_writer {
         char root[128]; /* "Mail Store/<server>" */
         lvss_writer *w;
         struct session sess;
+        char *data_dir;
+        char **restore_roots;        /* configured roots, or NULL: the defaults */
         char *restoring[MAX_GROUPS]; /* groups held between PreRestore and PostRestore */
+        char restore_sid[LVSS_ID_MAX]; /* the restore session holding them */
 };
+
+/* Does the current event come from session sid?  Abort and BackupShutdown
+ * end only what their own session started: a second, vetoed backup or a
+ * restore session ending must not abort the backup in progress.  An event
+ * without a session id (delivered by liblvss itself when lvssd is gone or a
+ * freeze outlived its deadline) matches everything. */
+static bool from_session(lvss_writer *w, const char *sid) {
+        lvss_id cur;
+        if (!sid[0] || lvss_writer_get_session_id(w, &cur) < 0)
+                return true;
+        return strcmp(cur.str, sid) == 0;
+}
 
 static const char *eng_err(int r) {
         const char *m = mstore_last_error();
@@ -237,7 +261,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         if (n > 0)
                 lvss_writer_components_get_component(comps, 0, &first);
         if (s->active)
-                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, first, 0,
+                return fail(w, LVSS_E_WRITERERROR_BUSY, first, 0,
                             "a backup of the mail store is already in progress (storage group %s); only one "
                             "backup at a time",
                             s->n ? s->sg[0] : "?");
@@ -264,6 +288,9 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         memset(s, 0, sizeof(*s));
         s->type = t;
         s->kind = kind;
+        lvss_id sid;
+        if (lvss_writer_get_session_id(w, &sid) >= 0)
+                memcpy(s->sid, sid.str, LVSS_ID_MAX);
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
                 char sg[DEFS_MAX_NAME + 1], db[DEFS_MAX_NAME + 1];
@@ -301,7 +328,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                                           : r == -EBUSY                    ? "a backup is already in progress"
                                                                            : eng_err(r);
                         return fail(w,
-                                    r == -EBUSY ? LVSS_E_WRITERERROR_RETRYABLE : LVSS_E_WRITERERROR_NONRETRYABLE, c,
+                                    r == -EBUSY ? LVSS_E_WRITERERROR_BUSY : LVSS_E_WRITERERROR_NONRETRYABLE, c,
                                     0, "storage group %s: cannot prepare the backup: %s", sg, why);
                 }
                 s->sg[s->n] = strdup(sg);
@@ -399,7 +426,9 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
-        session_abort(userdata, "aborted");
+        mail_writer *mw = userdata;
+        if (from_session(w, mw->sess.sid))
+                session_abort(mw, "aborted");
         return 0;
 }
 
@@ -457,11 +486,15 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
 static void release_restore(mail_writer *mw, const char *sg);
 
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
-        session_abort(userdata, "the requestor's session ended");
+        mail_writer *mw = userdata;
+        if (from_session(w, mw->sess.sid))
+                session_abort(mw, "the requestor's session ended");
         /* A restore's hold on its groups lasts one session: a requestor that
          * vanishes between PreRestore and PostRestore must not leave the
-         * group unmountable. */
-        release_restore(userdata, NULL);
+         * group unmountable (lvssd sends BackupShutdown to restore sessions
+         * too, and the library sends it when lvssd itself goes away). */
+        if (from_session(w, mw->restore_sid))
+                release_restore(mw, NULL);
         return 0;
 }
 
@@ -484,7 +517,129 @@ static char *restore_option(lvss_component *c, const char *key) {
         return r;
 }
 
-static void hold_restore(mail_writer *mw, const char *sg) {
+/* ------------------------------------------------- restore path rules */
+
+static bool path_under(const char *path, const char *root) {
+        size_t n = strlen(root);
+        while (n > 1 && root[n - 1] == '/')
+                n--;
+        if (n == 1 && root[0] == '/')
+                return true;
+        return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+/* Rule 1: canon lies under a (canonicalized) restore root. */
+static bool under_restore_root(mail_writer *mw, const char *canon) {
+        bool ok = false;
+        if (mw->restore_roots) {
+                for (char **r = mw->restore_roots; *r && !ok; r++) {
+                        _cleanup_free_ char *c = realpath(*r, NULL);
+                        ok = c && path_under(canon, c);
+                }
+                return ok;
+        }
+        _cleanup_free_ char *d = realpath(mw->data_dir, NULL);
+        if (d && path_under(canon, d))
+                return true;
+        char **names = service_sg_names(mw->svc);
+        for (char **n = names; n && *n && !ok; n++) {
+                json_t *g = NULL;
+                if (service_sg_describe(mw->svc, *n, &g) < 0)
+                        continue;
+                const char *keys[] = {"path", "log_path"};
+                for (size_t k = 0; k < 2 && !ok; k++) {
+                        const char *p = json_string_value(json_object_get(g, keys[k]));
+                        _cleanup_free_ char *c = p ? realpath(p, NULL) : NULL;
+                        ok = c && path_under(canon, c);
+                }
+                json_decref(g);
+        }
+        strv_free(names);
+        return ok;
+}
+
+/* Rule 2: every directory from / to canon is root-owned and writable by
+ * nobody else (a sticky, root-owned directory such as /tmp passes: others
+ * cannot replace the root-owned entry inside it).  On refusal, why says
+ * which component failed. */
+static bool root_owned_path(const char *canon, char *why, size_t n) {
+        size_t len = strlen(canon), plen = 1;
+        char comp[4096];
+        if (len >= sizeof(comp) || canon[0] != '/')
+                return snprintf(why, n, "not an absolute path of at most 4095 bytes"), false;
+        for (;;) {
+                struct stat st;
+                memcpy(comp, canon, plen);
+                comp[plen] = 0;
+                bool last = plen >= len;
+                if (lstat(comp, &st) < 0)
+                        return snprintf(why, n, "'%.400s': %s", comp, strerror(errno)), false;
+                if (st.st_uid != 0)
+                        return snprintf(why, n, "'%.400s' is owned by uid %u, not root", comp, (unsigned) st.st_uid), false;
+                bool sticky_ok = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && !last;
+                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_ok)
+                        return snprintf(why, n, "'%.400s' is writable by %s", comp,
+                                        st.st_mode & S_IWOTH ? "others" : "its group"),
+                               false;
+                if (last)
+                        return true;
+                const char *next = strchr(canon + plen + 1, '/');
+                plen = next ? (size_t) (next - canon) : len;
+        }
+}
+
+/* A requestor-chosen path (restore_options key) where recovery would run:
+ * *ret_canon is the canonical path to use, or the refusal is set as the
+ * component's failure (which: 2 pre-restore, 3 post-restore).  At
+ * PreRestore the location may not exist yet (the files come after): its
+ * deepest existing ancestor is checked instead, the whole path again at
+ * PostRestore. */
+static int trusted_restore_path(lvss_writer *w, mail_writer *mw, lvss_component *c, int which, const char *key,
+                                const char *path, char **ret_canon) {
+        char why[512];
+        _cleanup_free_ char *canon = realpath(path, NULL), *exist = NULL;
+        if (!canon && errno == ENOENT && which == 2) {
+                /* deepest existing ancestor, canonical, plus the rest
+                 * (which must not climb back up with "..") */
+                _cleanup_free_ char *up = strdup(path);
+                char *slash;
+                if (!up)
+                        return fail(w, LVSS_E_WRITERERROR_OUTOFRESOURCES, c, which, "out of memory");
+                while (!exist && (slash = strrchr(up, '/')) && slash != up) {
+                        *slash = 0;
+                        exist = realpath(up, NULL);
+                }
+                const char *rest = exist ? path + strlen(up) : path;
+                size_t rl = strlen(rest);
+                if (strstr(rest, "/../") || strstr(rest, "/./") || (rl >= 3 && strcmp(rest + rl - 3, "/..") == 0) ||
+                    (rl >= 2 && strcmp(rest + rl - 2, "/.") == 0))
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which,
+                                    "restore option %s '%s': '.' or '..' in the part that does not exist yet", key,
+                                    path);
+                if (!exist)
+                        exist = strdup("/");
+                if (!exist || asprintf(&canon, "%s%s", strcmp(exist, "/") == 0 ? "" : exist, rest) < 0) {
+                        canon = NULL;
+                        return fail(w, LVSS_E_WRITERERROR_OUTOFRESOURCES, c, which, "out of memory");
+                }
+        } else if (!canon)
+                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which, "restore option %s '%s': %s", key, path,
+                            strerror(errno));
+        if (under_restore_root(mw, canon) || root_owned_path(exist ? exist : canon, why, sizeof(why))) {
+                *ret_canon = TAKE_PTR(canon);
+                return 0;
+        }
+        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which,
+                    "restore option %s '%s' refused: not under a restore root (%s), and not a root-only path: %s",
+                    key, canon, mw->restore_roots ? "mstored.json restore_roots" : "the data directory or a storage "
+                                                                                  "group's paths",
+                    why);
+}
+
+static void hold_restore(lvss_writer *w, mail_writer *mw, const char *sg) {
+        lvss_id sid;
+        if (lvss_writer_get_session_id(w, &sid) >= 0)
+                memcpy(mw->restore_sid, sid.str, LVSS_ID_MAX);
         for (size_t i = 0; i < MAX_GROUPS; i++)
                 if (mw->restoring[i] && strcmp(mw->restoring[i], sg) == 0)
                         return;
@@ -497,16 +652,22 @@ static void hold_restore(mail_writer *mw, const char *sg) {
 }
 
 static void release_restore(mail_writer *mw, const char *sg) {
+        bool any = false;
         for (size_t i = 0; i < MAX_GROUPS; i++)
                 if (mw->restoring[i] && (!sg || strcmp(mw->restoring[i], sg) == 0)) {
                         service_set_backup(mw->svc, mw->restoring[i], false);
+                        event_log(MSTORED_MID_RESTORE, LOG_INFO, mw->restoring[i], NULL,
+                                  "storage group '%s' released by the restore", mw->restoring[i]);
                         free(mw->restoring[i]);
                         mw->restoring[i] = NULL;
                 }
+        for (size_t i = 0; i < MAX_GROUPS; i++)
+                any |= mw->restoring[i] != NULL;
+        if (!any)
+                mw->restore_sid[0] = 0;
 }
 
-static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
-        mail_writer *mw = userdata;
+static int pre_restore(lvss_writer *w, mail_writer *mw, lvss_writer_components *comps) {
         int n = lvss_writer_components_get_count(comps);
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
@@ -522,7 +683,10 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 _cleanup_free_ char *alt = restore_option(c, "alternate_location");
                 if (alt) {
                         char *e = NULL;
-                        if (service_check_not_snapshot(alt, &e) < 0) {
+                        _cleanup_free_ char *canon = NULL;
+                        if (trusted_restore_path(w, mw, c, 2, "alternate_location", alt, &canon) < 0)
+                                return -1;
+                        if (service_check_not_snapshot(canon, &e) < 0) {
                                 int r = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 2, "%s", e);
                                 free(e);
                                 return r;
@@ -565,11 +729,28 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 if (r < 0)
                         return r;
                 lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
-                hold_restore(mw, sg);
+                hold_restore(w, mw, sg);
                 event_log(MSTORED_MID_RESTORE, LOG_NOTICE, sg, *db ? db : NULL, "restore of %s%s%s accepted", sg,
                           *db ? "/" : "", db);
         }
         return 0;
+}
+
+/* A refused PreRestore holds nothing: the groups it took are released. */
+static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        mail_writer *mw = userdata;
+        bool held_before[MAX_GROUPS];
+        for (size_t i = 0; i < MAX_GROUPS; i++)
+                held_before[i] = mw->restoring[i] != NULL;
+        int r = pre_restore(w, mw, comps);
+        if (r < 0)
+                for (size_t i = 0; i < MAX_GROUPS; i++)
+                        if (!held_before[i] && mw->restoring[i]) {
+                                _cleanup_free_ char *sg = strdup(mw->restoring[i]);
+                                if (sg)
+                                        release_restore(mw, sg);
+                        }
+        return r;
 }
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
@@ -587,6 +768,9 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 if (lvss_component_get_file_restore_status(c) != LVSS_RS_ALL) {
                         rc = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 3,
                                   "%s%s%s: files were not all restored; not recovering", sg, *db ? "/" : "", db);
+                        /* The restore failed: the group is the
+                         * administrator's again (it stays offline). */
+                        release_restore(mw, sg);
                         continue;
                 }
                 if (lvss_component_get_additional_restores(c) > 0) {
@@ -598,10 +782,20 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 json_t *g = NULL;
                 if (service_sg_describe(mw->svc, sg, &g) < 0) {
                         rc = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 3, "storage group %s does not exist", sg);
+                        release_restore(mw, sg);
                         continue;
                 }
-                _cleanup_free_ char *alt = restore_option(c, "alternate_location");
-                _cleanup_free_ char *bld = restore_option(c, "backup_log_dir");
+                _cleanup_free_ char *alt_opt = restore_option(c, "alternate_location");
+                _cleanup_free_ char *bld_opt = restore_option(c, "backup_log_dir");
+                _cleanup_free_ char *alt = NULL, *bld = NULL;
+                if ((alt_opt && trusted_restore_path(w, mw, c, 3, "alternate_location", alt_opt, &alt) < 0) ||
+                    (bld_opt && trusted_restore_path(w, mw, c, 3, "backup_log_dir", bld_opt, &bld) < 0)) {
+                        rc = -1;
+                        json_decref(g);
+                        if (!alt_opt)
+                                release_restore(mw, sg);
+                        continue;
+                }
                 mstore_recover_options o = MSTORE_RECOVER_OPTIONS_INIT;
                 const char *dbs[2] = {db, NULL};
                 o.base = json_string_value(json_object_get(g, "base"));
@@ -709,16 +903,39 @@ static void *writer_main(void *arg) {
         return NULL;
 }
 
-int mail_writer_start(service *svc, mail_writer **ret, char **ret_error) {
+static char **strv_copy(char **v) {
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(v[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
+int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, char **ret_error) {
         mail_writer *mw = calloc(1, sizeof(*mw));
         if (!mw)
                 return -ENOMEM;
         mw->svc = svc;
+        mw->data_dir = strdup(o && o->data_dir ? o->data_dir : "/");
+        mw->restore_roots = o && o->restore_roots ? strv_copy(o->restore_roots) : NULL;
+        if (!mw->data_dir || (o && o->restore_roots && !mw->restore_roots)) {
+                strv_free(mw->restore_roots);
+                free(mw->data_dir);
+                free(mw);
+                return -ENOMEM;
+        }
         snprintf(mw->root, sizeof(mw->root), "Mail Store/%s", service_server_name(svc));
         mw->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (mw->stop_efd < 0 || pthread_create(&mw->thread, NULL, writer_main, mw) != 0) {
                 if (mw->stop_efd >= 0)
                         close(mw->stop_efd);
+                strv_free(mw->restore_roots);
+                free(mw->data_dir);
                 free(mw);
                 if (ret_error && asprintf(ret_error, "cannot start the writer thread") < 0)
                         *ret_error = NULL;
@@ -736,5 +953,7 @@ void mail_writer_stop(mail_writer *mw) {
         (void) !write(mw->stop_efd, &one, sizeof(one));
         pthread_join(mw->thread, NULL);
         close(mw->stop_efd);
+        strv_free(mw->restore_roots);
+        free(mw->data_dir);
         free(mw);
 }

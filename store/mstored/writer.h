@@ -24,7 +24,19 @@
 
 typedef struct mail_writer mail_writer;
 
+/* Where a restore may make mstored run recovery (restore_options'
+ * alternate_location and backup_log_dir, both chosen by the requestor):
+ * a path under one of restore_roots (NULL-terminated, absolute; NULL = the
+ * data directory and every storage group's own paths), or else a path whose
+ * every directory from / down is owned by root and not writable by group or
+ * others (a world-writable directory passes only when sticky and owned by
+ * root, as /tmp).  Both are copied. */
+struct mail_writer_options {
+        const char *data_dir;
+        char **restore_roots;
+};
+
 /* Start the writer thread: subscribe to lvssd (retrying in the background
  * while lvssd is not there). */
-int mail_writer_start(service *svc, mail_writer **ret, char **ret_error);
+int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, char **ret_error);
 void mail_writer_stop(mail_writer *w);

@@ -57,6 +57,7 @@ int vss_exit_lvss(int r) {
         case -EPERM:
                 return VSS_EXIT_DENIED;
         case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
+        case LVSS_E_WRITERERROR_BUSY:   /* a writer's "already in progress" veto */
         case -EBUSY:
                 return VSS_EXIT_BUSY;
         case -EINVAL:

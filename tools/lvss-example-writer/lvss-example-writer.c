@@ -9,7 +9,10 @@
  *   1. describes its data in on_identify: one file-group component
  *      "records" covering DIR;
  *   2. stops writing in on_freeze (after flushing what it wrote) and
- *      resumes in on_thaw or on_abort;
+ *      resumes in on_thaw or on_abort -- and, whatever happens to lvssd,
+ *      by itself once the freeze has lasted its declared freeze timeout
+ *      plus a grace of FREEZE_GRACE_MS (never frozen without a deadline;
+ *      the library also delivers on_abort when lvssd goes away);
  *   3. runs its own work and the lvss events in ONE thread and ONE poll()
  *      loop, using lvss_writer_get_fd/_get_events/_get_timeout and
  *      lvss_writer_process (the library never blocks us and never calls us
@@ -42,6 +45,9 @@
 #include <xxhash.h>
 
 #include <lvss/lvss.h>
+
+/* How long past the declared freeze timeout we stay frozen without Thaw. */
+#define FREEZE_GRACE_MS 3000u
 
 /* Fixed class id: every instance of this writer kind shares it. */
 #define EXAMPLE_CLASS_ID "4e1b2c3d-5a6f-4b7c-8d9e-0f1a2b3c4d5e"
@@ -122,6 +128,7 @@ typedef struct example {
         const char *veto_at;       /* event name or NULL */
         const char *hang_at;
         int hang_seconds;
+        uint32_t freeze_timeout_ms; /* as declared to lvssd */
         bool hung;                 /* --hang-at fires once */
         FILE *events_log;
         int fd;                    /* records.dat */
@@ -129,6 +136,7 @@ typedef struct example {
         uint64_t seq;
         bool frozen;               /* between Freeze and Thaw/Abort: no writes */
         uint64_t freeze_start_us;
+        uint64_t freeze_deadline_us; /* resume by ourselves at this time */
 } example;
 
 static volatile sig_atomic_t stop_requested;
@@ -220,6 +228,7 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         }
         ex->frozen = true;
         ex->freeze_start_us = now_us();
+        ex->freeze_deadline_us = ex->freeze_start_us + ((uint64_t) ex->freeze_timeout_ms + FREEZE_GRACE_MS) * 1000u;
         return 0;
 }
 
@@ -307,6 +316,11 @@ static int run(example *ex, lvss_writer *w) {
         while (!stop_requested) {
                 uint64_t now = now_us(), lib_deadline = UINT64_MAX;
 
+                /* Our own freeze deadline: no Thaw or Abort in time (lvssd
+                 * hung, stopped or gone): resume writing anyway. */
+                if (ex->frozen && now >= ex->freeze_deadline_us)
+                        resume(ex, "freeze_deadline");
+
                 /* Catch up on records due, unless frozen. */
                 while (interval && !ex->frozen && now >= next) {
                         if (write_record(ex) < 0)
@@ -326,8 +340,10 @@ static int run(example *ex, lvss_writer *w) {
                 }
 
                 int timeout_ms = -1;
-                if (interval)
-                        timeout_ms = ex->frozen ? -1 : (int) ((next > now ? next - now : 0) / 1000);
+                if (ex->frozen)
+                        timeout_ms = (int) ((ex->freeze_deadline_us - now + 999) / 1000);
+                else if (interval)
+                        timeout_ms = (int) ((next > now ? next - now : 0) / 1000);
                 if (lvss_writer_get_timeout(w, &lib_deadline) >= 0 && lib_deadline != UINT64_MAX) {
                         int t = lib_deadline > now ? (int) ((lib_deadline - now + 999) / 1000) : 0;
                         if (timeout_ms < 0 || t < timeout_ms)
@@ -418,6 +434,7 @@ int main(int argc, char **argv) {
                 default: fputs(help, stderr); return 2;
                 }
         }
+        ex.freeze_timeout_ms = id.freeze_timeout_ms ? id.freeze_timeout_ms : LVSS_DEFAULT_FREEZE_TIMEOUT_MS;
         if (optind < argc || ex.record_size < RECORD_MIN || ex.record_size > RECORD_MAX || ex.rate < 0 ||
             ex.hang_seconds < 0) {
                 fprintf(stderr, "lvss-example-writer: bad arguments (see --help)\n");

@@ -39,6 +39,7 @@ static int exit_code(int r) {
                 return 0;
         case LVSS_E_SNAPSHOT_SET_IN_PROGRESS:
         case -EBUSY:  /* a snapshot in use by a live set; too many queries in progress */
+        case LVSS_E_WRITERERROR_BUSY:   /* a writer's "already in progress" veto */
                 return EXIT_BUSY;
         case LVSS_E_ACCESS_DENIED:
         case -EACCES:

@@ -238,6 +238,20 @@ static char *slurp(const char *fn) {
         return buf;
 }
 
+/* --hold-after pre|post: after that step, say so on stdout and wait to be
+ * killed (the session stays open).  --partial: report the files as not all
+ * restored (LVSS_RS_FAILED) at PostRestore. */
+static const char *hold_after;
+static int partial;
+
+static void maybe_hold(const char *step) {
+        if (hold_after && strcmp(hold_after, step) == 0) {
+                printf("held after %s\n", step);
+                fflush(stdout);
+                sleep(120);
+        }
+}
+
 static int do_restore(const char *from, const char *component, const char *sg_dir, const char *to, int additional,
                       int stage) {
         char fn[4096];
@@ -338,6 +352,7 @@ static int do_restore(const char *from, const char *component, const char *sg_di
                 free(bcd);
                 return 1;
         }
+        maybe_hold("pre");
         char files[4096];
         snprintf(files, sizeof(files), "%s/files", from);
         int n;
@@ -348,9 +363,11 @@ static int do_restore(const char *from, const char *component, const char *sg_di
                 n = m < 0 ? m : n + m;
         } else
                 n = copy_dir(files, to ? to : sg_dir, type == LVSS_CT_DATABASE ? name : NULL, 0);
-        r = lvss_backup_set_file_restore_status(b, wid, type, lp, name, n >= 0 ? LVSS_RS_ALL : LVSS_RS_FAILED);
+        r = lvss_backup_set_file_restore_status(b, wid, type, lp, name,
+                                                n >= 0 && !partial ? LVSS_RS_ALL : LVSS_RS_FAILED);
         if (r >= 0)
                 r = wait_async(b, a, lvss_backup_post_restore(b, &a), "post restore");
+        maybe_hold("post");
         if (r < 0)
                 fprintf(stderr, "test-requestor: restore failed: %s (%s)\n", lvss_strerror(r),
                         lvss_backup_last_error(b));
@@ -387,6 +404,10 @@ int main(int argc, char **argv) {
                         comp = v, i++;
                 else if (v && strcmp(a, "--to") == 0)
                         to = v, i++;
+                else if (v && strcmp(a, "--hold-after") == 0)
+                        hold_after = v, i++;
+                else if (strcmp(a, "--partial") == 0)
+                        partial = 1;
                 else {
                         fprintf(stderr, "test-requestor: bad argument %s\n", a);
                         return 2;
