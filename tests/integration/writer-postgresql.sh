@@ -59,6 +59,18 @@ assert any(re.search(r"/[0-9A-F]{24}$", f) for f in files), files
 st = json.loads(json.loads(d["stamps"]["PostgreSQL Writer"])[d["components"][0]])
 assert re.match(r"^[0-9A-F]+/[0-9A-F]+$", st["stop_lsn"]), st
 EOP
+# a differential: based on the full, so it holds the full's WAL again
+backup differential
+[ "$RC" = 0 ] || fail "differential exited $RC: $(cat "$FX_DIR/create.err")"
+"$LB" show --repo "$REPO" "$BID" --json >"$FX_DIR/diff.json" || fail "show differential"
+python3 - "$FX_DIR/diff.json" "$FX_DIR/inc.json" "$FULL" "${ARCH#/}" <<'EOP' || fail "differential: $(head -c 600 "$FX_DIR/diff.json")"
+import json, sys
+d, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert d["type"] == "differential" and d["based_on"] == sys.argv[3], (d["type"], d["based_on"])
+df, inc = {f["path"] for f in d["files"]}, {f["path"] for f in i["files"]}
+assert all(f.startswith(sys.argv[4] + "/") for f in df), df
+assert inc <= df, (inc - df)
+EOP
 sql "INSERT INTO marks VALUES (3, 'C')" || fail "insert C"
 wait $BENCH || fail "pgbench failed: $(tail -5 "$FX_DIR/pgbench.log")"
 grep -q 'number of transactions actually processed' "$FX_DIR/pgbench.log" || fail "pgbench did not run: $(cat "$FX_DIR/pgbench.log")"
