@@ -198,8 +198,12 @@ static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t er
                         take = seg >= lsn_segment(from) && seg <= lsn_segment(to);
                 else if (l > 8 && strcmp(de->d_name + l - 8, ".history") == 0)
                         take = true;
-                else if (l > 24 && strstr(de->d_name, ".backup") && wal_segment_name(strndupa(de->d_name, 24), &seg))
-                        take = seg >= lsn_segment(from) && seg <= lsn_segment(to);
+                else if (l > 24 && strstr(de->d_name, ".backup")) {
+                        char head[25];
+                        memcpy(head, de->d_name, 24);
+                        head[24] = 0;
+                        take = wal_segment_name(head, &seg) && seg >= lsn_segment(from) && seg <= lsn_segment(to);
+                }
                 if (take) {
                         char path[PATH_MAX];
                         snprintf(path, sizeof(path), "%s/%s", p->archive, de->d_name);
