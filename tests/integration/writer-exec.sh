@@ -10,6 +10,8 @@
 #  - a freeze command that forks a child that keeps running: the set
 #    succeeds, the child is killed, thaw ran;
 #  - a type that is not configured is vetoed naming the file;
+#  - restore through lvss-backup: pre_restore refuses (its stderr quoted,
+#    nothing written), then restores, post_restore sees the status;
 #  - a bad configuration exits 2 naming file and line; SIGTERM while frozen
 #    still thaws.
 # After every failure: no set in progress, no shadow, and the same writer
@@ -239,6 +241,41 @@ wait "$FX_PID_term"; rc=$?
 wait "$adm_pid"
 stop_writer hang
 check_clean "SIGTERM while frozen"
+
+# ------------------------------------------------ restore through lvss-backup
+# pre_restore decides: while $FX_DIR/app.running exists it refuses (its
+# stderr is the reason), nothing is written; then the restore goes through
+# and post_restore sees the status.
+LB=$(fx_bin tools/lvss-backup/lvss-backup)
+[ -x "$LB" ] || skip "lvss-backup not built"
+REPO=$FX_DIR/repo
+"$LB" init --repo "$REPO" --no-encryption --quiet || fail "lvss-backup init"
+mkdir -p "$FX_DIR/rst.d"
+cat >"$FX_DIR/rst.d/rst.conf" <<EOF
+name = rst
+paths = $data
+pre_restore = if [ -e $FX_DIR/app.running ]; then echo "app is running, stop it first" >&2; exit 1; fi
+post_restore = echo "post_restore \$LVSS_RESTORE_STATUS \$LVSS_ADDITIONAL_RESTORES" >>$M
+EOF
+start_xw rst
+echo original >"$data/file"
+"$LB" create --repo "$REPO" --type full --json >"$FX_DIR/c.json" 2>"$FX_DIR/c.err" || fail "exec full backup: $(cat "$FX_DIR/c.err")"
+RID=$(json "$FX_DIR/c.json" 'd["id"]')
+grep -q "\"Exec/$host/rst\"" "$FX_DIR/c.json" || fail "backup does not hold Exec/$host/rst: $(cat "$FX_DIR/c.json")"
+echo changed >"$data/file"
+touch "$FX_DIR/app.running"
+: >"$M"
+"$LB" restore --repo "$REPO" "$RID" --quiet 2>"$FX_DIR/r.err"; rc=$?
+[ "$rc" = 1 ] || fail "restore while the app runs exited $rc: $(cat "$FX_DIR/r.err")"
+grep -q "Exec/$host/rst: restore refused: pre_restore failed with exit status 1: app is running, stop it first" "$FX_DIR/r.err" ||
+    fail "refusal message: $(cat "$FX_DIR/r.err")"
+[ "$(cat "$data/file")" = changed ] || fail "the refused restore wrote the file"
+grep -q post_restore "$M" && fail "post_restore ran after a refusal"
+rm "$FX_DIR/app.running"
+"$LB" restore --repo "$REPO" "$RID" --quiet 2>"$FX_DIR/r.err" || fail "restore: $(cat "$FX_DIR/r.err")"
+[ "$(cat "$data/file")" = original ] || fail "restore did not bring the file back"
+grep -q '^post_restore all 0$' "$M" || fail "post_restore: $(cat "$M")"
+stop_writer rst
 
 # ------------------------------------------------------ bad configuration
 mkdir -p "$FX_DIR/conf.d"
