@@ -11,7 +11,8 @@
 #  - cluster stopped, every file of the data directory deleted (pg_wal
 #    kept): restore of full + incremental, recovery to the end gives exactly
 #    what was committed (pgbench totals, rows A, B, C);
-#  - again, restored to --target-time T: row A only.
+#  - again, restored to --target-time T: row A only; and to --target-lsn
+#    (the WAL position right after A's commit): row A only.
 . "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
 pg_setup on
 start_pgw --wal-archive "$ARCH"
@@ -39,6 +40,7 @@ kill -0 $BENCH 2>/dev/null || fail "pgbench was not running during the full back
 
 # ------------------------------------------------- rows around a known time
 sql "INSERT INTO marks VALUES (1, 'A')" || fail "insert A"
+L=$(sql "SELECT pg_current_wal_insert_lsn()")
 sleep 1.2
 T=$(sql "SELECT to_char(clock_timestamp(), 'YYYY-MM-DD HH24:MI:SS')")
 sleep 1.2
@@ -116,6 +118,18 @@ wait_promoted
 GOT=$(sql "SELECT string_agg(note, ',' ORDER BY id) FROM marks")
 [ "$GOT" = "A" ] || fail "PITR to $T: marks '$GOT', want 'A' (log: $(grep -i 'recovery stopping\|target' "$PGLOG" | tail -3))"
 grep -q 'recovery stopping before commit' "$PGLOG" || fail "PITR: PostgreSQL did not stop at the target"
+
+# ------------------------------------------------------------ to an LSN
+wipe
+"$LB" restore --repo "$REPO" "$INC" --target-lsn "$L" --quiet >"$FX_DIR/r3.out" 2>"$FX_DIR/r3.err" ||
+    fail "restore to LSN $L failed: $(cat "$FX_DIR/r3.err")"
+grep -q "recovery_target_lsn = '$L'" "$PGDATA/postgresql.auto.conf" || fail "no LSN target in postgresql.auto.conf"
+pg_start
+wait_promoted
+GOT=$(sql "SELECT string_agg(note, ',' ORDER BY id) FROM marks")
+[ "$GOT" = "A" ] || fail "restore to LSN $L: marks '$GOT', want 'A'"
+"$LB" restore --repo "$REPO" "$INC" --target-lsn "$L" --target-time "$T" 2>"$FX_DIR/r4.err"; rc=$?
+[ "$rc" = 2 ] || fail "both targets: exit $rc, want 2"
 
 # the PITR cluster is open: the writer takes a new full backup of it
 backup full
