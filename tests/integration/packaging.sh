@@ -21,6 +21,16 @@ done
 for u in lvssd.service mstored.service; do
     [ -n "$(find "$STAGE" -name "$u")" ] || fail "meson install did not ship $u"
 done
+# The Exec Writer always; the PostgreSQL Writer when libpq was found.
+for f in bin/lvss-writer-exec share/man/man8/lvss-writer-exec.8 lib/systemd/system/lvss-writer-exec.service; do
+    [ -n "$(find "$STAGE" -path "*/$f" | head -1)" ] || fail "meson install did not ship $f"
+done
+if pkg-config --exists libpq 2>/dev/null; then
+    for f in bin/lvss-writer-postgresql share/man/man8/lvss-writer-postgresql.8 \
+             lib/systemd/system/lvss-writer-postgresql@.service; do
+        [ -n "$(find "$STAGE" -path "*/$f" | head -1)" ] || fail "meson install did not ship $f"
+    done
+fi
 for c in lvssd.conf mstored.json; do
     [ -n "$(find "$STAGE" -path "*/lvss/$c")" ] || fail "meson install did not ship /etc/lvss/$c"
 done

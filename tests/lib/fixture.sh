@@ -65,6 +65,14 @@ fixture_need_test_hooks() {
     [ "${LVSS_TEST_HOOKS:-0}" = 1 ] || skip "this build has no test hooks (-Dtest_hooks=disabled or a release build)"
 }
 
+# Suites whose cost is a third-party server (PostgreSQL, MariaDB, ...) run
+# once, in the plain build: the sanitized build covers our own code.
+fixture_plain_build_only() {
+    case "${LVSS_BUILD_ROOT:-}" in
+        *asan*) skip "${1:-this suite} runs in the plain build only (the sanitized build covers our own code)" ;;
+    esac
+}
+
 fixture_need_fs() {
     local fs=$1
     grep -qw "$fs" /proc/filesystems || skip "kernel has no $fs support"

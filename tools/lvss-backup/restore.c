@@ -46,7 +46,8 @@
 
 static const char restore_help[] =
         "Usage: lvss-backup restore --repo DIR ID [--component PATH]... [--to DIR]\n"
-        "                           [--additional-restores] [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
+        "                           [--additional-restores] [--target-time 'YYYY-MM-DD HH:MM:SS'] [--target-lsn LSN]\n"
+        "                           [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
         "\n"
         "Restore components of backup ID through their writers, replaying the chain it depends\n"
         "on (its full backup, then each incremental, or the full and the differential).\n"
@@ -57,6 +58,9 @@ static const char restore_help[] =
         "  --to DIR               restore to an alternate location (files of each file set go\n"
         "                         directly below DIR; production is left alone)\n"
         "  --additional-restores  more restores follow: the writers wait with recovery\n"
+        "  --target-time TIME     point-in-time recovery: a database writer (PostgreSQL) stops\n"
+        "                         replaying at TIME (its server's time zone unless TIME names one)\n"
+        "  --target-lsn LSN       point-in-time recovery up to a WAL position (PostgreSQL: X/Y)\n"
         "  --json                 print {\"id\",\"chain\",\"components\",\"to\",\"files\",\"bytes\"}\n"
         "\n"
         "A writer that refuses (e.g. 'storage group SG1 must be offline to restore a database')\n"
@@ -86,6 +90,7 @@ typedef struct step_plan {
 typedef struct restore_ctx {
         bool json, quiet, additional;
         const char *to;
+        const char *target_time, *target_lsn;   /* restore options for the writer */
         repo *r;
         rcomp comps[MAX_COMPONENTS];
         size_t n_comps;
@@ -494,6 +499,10 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool las
                         json_object_set_new(opt, "alternate_location", json_string(c->to));
                 else if (plan.staging[k])
                         json_object_set_new(opt, "backup_log_dir", json_string(plan.staging[k]));
+                if (c->target_time)
+                        json_object_set_new(opt, "target_time", json_string(c->target_time));
+                if (c->target_lsn)
+                        json_object_set_new(opt, "target_lsn", json_string(c->target_lsn));
                 _cleanup_free_ char *opts = json_object_size(opt) ? json_dumps(opt, JSON_COMPACT) : NULL;
                 json_decref(opt);
                 if (r >= 0 && opts)
@@ -704,6 +713,8 @@ int cmd_restore(int argc, char **argv) {
                 {"component", required_argument, NULL, 'c'},
                 {"to", required_argument, NULL, 'T'},
                 {"additional-restores", no_argument, NULL, 'A'},
+                {"target-time", required_argument, NULL, 't'},
+                {"target-lsn", required_argument, NULL, 'L'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},
@@ -733,6 +744,8 @@ int cmd_restore(int argc, char **argv) {
                         break;
                 case 'T': c->to = optarg; break;
                 case 'A': c->additional = true; break;
+                case 't': c->target_time = optarg; break;
+                case 'L': c->target_lsn = optarg; break;
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
                 case 'h': fputs(restore_help, stdout); free(c); return VSS_EXIT_OK;
@@ -742,6 +755,11 @@ int cmd_restore(int argc, char **argv) {
         if (!repo_dir || optind != argc - 1) {
                 vss_err("restore: %s (see 'lvss-backup restore --help')",
                         !repo_dir ? "--repo DIR is required" : "expected one backup ID");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        if (c->target_time && c->target_lsn) {
+                vss_err("restore: --target-time and --target-lsn exclude each other");
                 free(c);
                 return VSS_EXIT_USAGE;
         }

@@ -1,0 +1,137 @@
+#!/bin/bash
+# The PostgreSQL Writer against a real PostgreSQL 15 cluster (WAL archiving
+# on), driven by lvss-backup:
+#  - a full backup while pgbench runs: the writer's backup_label travels as
+#    backup metadata and is NOT in the live data directory; the stamp is an
+#    LSN; no backup session is left open;
+#  - rows A, B (a known time T between them), then an incremental while
+#    pgbench still runs: only archived WAL segments are stored;
+#  - a restore while the cluster runs is refused naming the cluster, nothing
+#    written;
+#  - cluster stopped, every file of the data directory deleted (pg_wal
+#    kept): restore of full + incremental, recovery to the end gives exactly
+#    what was committed (pgbench totals, rows A, B, C);
+#  - again, restored to --target-time T: row A only; and to --target-lsn
+#    (the WAL position right after A's commit): row A only.
+. "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
+pg_setup on
+start_pgw --wal-archive "$ARCH"
+
+sql "CREATE TABLE marks (id int PRIMARY KEY, note text)" || fail "create table"
+as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -i -s 4 -q postgres >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i"
+as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -T 25 postgres >"$FX_DIR/pgbench.log" 2>&1 &
+BENCH=$!
+sleep 2
+
+# ------------------------------------------------------------------ full
+backup full
+[ "$RC" = 0 ] || fail "full backup exited $RC: $(cat "$FX_DIR/create.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+FULL=$BID
+grep -q "\"$COMP\"" "$FX_DIR/create.json" || fail "full: component not stored: $(cat "$FX_DIR/create.json")"
+[ -e "$PGDATA/backup_label" ] && fail "full: backup_label was written into the live data directory"
+"$LB" show --repo "$REPO" "$FULL" --json >"$FX_DIR/full.json" || fail "show full"
+grep -q 'START WAL LOCATION' "$FX_DIR/full.json" || fail "full: backup_label is not in the backup metadata"
+grep -q "${PGDATA#/}/global/pg_control" "$FX_DIR/full.json" || fail "full: pg_control not stored"
+grep -q "${PGDATA#/}/postmaster.pid" "$FX_DIR/full.json" && fail "full: postmaster.pid stored"
+grep -q "${PGDATA#/}/pg_wal/" "$FX_DIR/full.json" && fail "full: live pg_wal stored"
+[ "$(backup_sessions)" = 0 ] || fail "full: the writer's backup session is still open"
+grep -q 'backup stopped at [0-9A-F]*/[0-9A-F]*' "$FX_DIR/pgw.log" || fail "full: no pg_backup_stop: $(cat "$FX_DIR/pgw.log")"
+kill -0 $BENCH 2>/dev/null || fail "pgbench was not running during the full backup: $(cat "$FX_DIR/pgbench.log")"
+
+# ------------------------------------------------- rows around a known time
+sql "INSERT INTO marks VALUES (1, 'A')" || fail "insert A"
+L=$(sql "SELECT pg_current_wal_insert_lsn()")
+sleep 1.2
+T=$(sql "SELECT to_char(clock_timestamp(), 'YYYY-MM-DD HH24:MI:SS')")
+sleep 1.2
+sql "INSERT INTO marks VALUES (2, 'B')" || fail "insert B"
+
+# ----------------------------------------------------------- incremental
+backup incremental
+[ "$RC" = 0 ] || fail "incremental exited $RC: $(cat "$FX_DIR/create.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+INC=$BID
+"$LB" show --repo "$REPO" "$INC" --json >"$FX_DIR/inc.json" 2>"$FX_DIR/show.err" || fail "show: $(cat "$FX_DIR/show.err")"
+python3 - "$FX_DIR/inc.json" "${ARCH#/}" <<'EOP' || fail "incremental: not (only) archived WAL: $(head -c 800 "$FX_DIR/inc.json")"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+files = [f["path"] for f in d["files"]]
+assert d["type"] == "incremental" and files, files
+assert all(f.startswith(sys.argv[2] + "/") for f in files), files
+assert any(re.search(r"/[0-9A-F]{24}$", f) for f in files), files
+st = json.loads(json.loads(d["stamps"]["PostgreSQL Writer"])[d["components"][0]])
+assert re.match(r"^[0-9A-F]+/[0-9A-F]+$", st["stop_lsn"]), st
+EOP
+# a differential: based on the full, so it holds the full's WAL again
+backup differential
+[ "$RC" = 0 ] || fail "differential exited $RC: $(cat "$FX_DIR/create.err")"
+"$LB" show --repo "$REPO" "$BID" --json >"$FX_DIR/diff.json" || fail "show differential"
+python3 - "$FX_DIR/diff.json" "$FX_DIR/inc.json" "$FULL" "${ARCH#/}" <<'EOP' || fail "differential: $(head -c 600 "$FX_DIR/diff.json")"
+import json, sys
+d, i = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert d["type"] == "differential" and d["based_on"] == sys.argv[3], (d["type"], d["based_on"])
+df, inc = {f["path"] for f in d["files"]}, {f["path"] for f in i["files"]}
+assert all(f.startswith(sys.argv[4] + "/") for f in df), df
+assert inc <= df, (inc - df)
+EOP
+sql "INSERT INTO marks VALUES (3, 'C')" || fail "insert C"
+wait $BENCH || fail "pgbench failed: $(tail -5 "$FX_DIR/pgbench.log")"
+grep -q 'number of transactions actually processed' "$FX_DIR/pgbench.log" || fail "pgbench did not run: $(cat "$FX_DIR/pgbench.log")"
+sum_all() { sql "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || '/' || (SELECT sum(bbalance) FROM pgbench_branches) || '/' || (SELECT count(*) FROM pgbench_history) || '/' || (SELECT string_agg(note, ',' ORDER BY id) FROM marks)"; }
+WANT=$(sum_all)
+[ "${WANT##*/}" = "A,B,C" ] || fail "marks before restore: $WANT"
+
+# ------------------------------------------- restore refused while running
+"$LB" restore --repo "$REPO" "$INC" --quiet >"$FX_DIR/r0.out" 2>"$FX_DIR/r0.err"; rc=$?
+[ "$rc" = 1 ] || fail "restore while running exited $rc, want 1: $(cat "$FX_DIR/r0.err")"
+grep -q "PostgreSQL cluster 15-main is running (postmaster pid [0-9]*" "$FX_DIR/r0.err" ||
+    fail "restore while running: message: $(cat "$FX_DIR/r0.err")"
+grep -q 'nothing was written' "$FX_DIR/r0.err" || fail "restore while running: $(cat "$FX_DIR/r0.err")"
+[ "$(sum_all)" = "$WANT" ] || fail "the refused restore changed the cluster"
+
+# -------------------------------------------------- restore to the end
+wipe() {
+    pg_stop
+    find "$PGDATA" -path "$PGDATA/pg_wal" -prune -o -type f -print0 | xargs -0 rm -f
+    [ -e "$PGDATA/global/pg_control" ] && fail "wipe failed"
+    return 0
+}
+wipe
+"$LB" restore --repo "$REPO" "$INC" --quiet >"$FX_DIR/r1.out" 2>"$FX_DIR/r1.err" ||
+    fail "restore to the end failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+[ -e "$PGDATA/backup_label" ] || fail "restore: no backup_label written"
+[ -e "$PGDATA/recovery.signal" ] || fail "restore: no recovery.signal"
+grep -q "restore_command = 'cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
+pg_start
+wait_promoted
+GOT=$(sum_all)
+[ "$GOT" = "$WANT" ] || fail "restore to the end: got $GOT, want $WANT (log: $(grep -i 'recover\|redo\|consistent' "$PGLOG" | tail -5))"
+[ -e "$PGDATA/backup_label" ] && fail "backup_label left after recovery"
+[ -e "$PGDATA/recovery.signal" ] && fail "recovery.signal left after recovery"
+
+# ------------------------------------------------------- point in time
+wipe
+"$LB" restore --repo "$REPO" "$INC" --target-time "$T" --quiet >"$FX_DIR/r2.out" 2>"$FX_DIR/r2.err" ||
+    fail "PITR restore failed: $(cat "$FX_DIR/r2.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+grep -q "recovery_target_time = '$T'" "$PGDATA/postgresql.auto.conf" || fail "no target in postgresql.auto.conf"
+pg_start
+wait_promoted
+GOT=$(sql "SELECT string_agg(note, ',' ORDER BY id) FROM marks")
+[ "$GOT" = "A" ] || fail "PITR to $T: marks '$GOT', want 'A' (log: $(grep -i 'recovery stopping\|target' "$PGLOG" | tail -3))"
+grep -q 'recovery stopping before commit' "$PGLOG" || fail "PITR: PostgreSQL did not stop at the target"
+
+# ------------------------------------------------------------ to an LSN
+wipe
+"$LB" restore --repo "$REPO" "$INC" --target-lsn "$L" --quiet >"$FX_DIR/r3.out" 2>"$FX_DIR/r3.err" ||
+    fail "restore to LSN $L failed: $(cat "$FX_DIR/r3.err")"
+grep -q "recovery_target_lsn = '$L'" "$PGDATA/postgresql.auto.conf" || fail "no LSN target in postgresql.auto.conf"
+pg_start
+wait_promoted
+GOT=$(sql "SELECT string_agg(note, ',' ORDER BY id) FROM marks")
+[ "$GOT" = "A" ] || fail "restore to LSN $L: marks '$GOT', want 'A'"
+"$LB" restore --repo "$REPO" "$INC" --target-lsn "$L" --target-time "$T" 2>"$FX_DIR/r4.err"; rc=$?
+[ "$rc" = 2 ] || fail "both targets: exit $rc, want 2"
+
+# the PITR cluster is open: the writer takes a new full backup of it
+backup full
+[ "$RC" = 0 ] || fail "full after PITR exited $RC: $(cat "$FX_DIR/create.err")"
+echo ok

@@ -1,0 +1,827 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lvss-writer-postgresql: the PostgreSQL Writer (docs/design/writers.md §5).
+ *
+ * Runs as the cluster's owner, talks to the cluster over its local socket
+ * (libpq) and declares one database component PostgreSQL/<host>/<cluster>:
+ * the data directory and the tablespaces as database files (one
+ * descriptor per directory, pg_wal and the directories PostgreSQL rebuilds
+ * left out), the WAL archive (--wal-archive) as log files.
+ *
+ *   PrepareForBackup   full/copy: fine.  incremental/differential: only with
+ *                      archive_mode on and --wal-archive, and a previous
+ *                      stamp from the requestor; else a veto saying why
+ *   PrepareForSnapshot full/copy: pg_backup_start(label, fast => true) on a
+ *                      session held open until PostSnapshot (non-exclusive)
+ *                      incremental/differential: pg_switch_wal() and wait
+ *                      until that segment is archived; the segments since
+ *                      the base's stamp become the backup's file list
+ *   Freeze/Thaw        nothing: PostgreSQL's WAL makes the copy consistent
+ *   PostSnapshot       full/copy: pg_backup_stop(wait_for_archive => true);
+ *                      backup_label and tablespace_map go into the
+ *                      component's backup metadata (never into the live
+ *                      data directory); stamp {"type","stop_lsn","next_lsn",
+ *                      "timeline"}
+ *   Abort/BackupShutdown/exit  the session is closed: PostgreSQL ends the
+ *                      backup itself (so does a killed writer)
+ *   PreRestore         refused while a postmaster runs (postmaster.pid with a
+ *                      live pid) or for an alternate location
+ *   PostRestore        backup_label/tablespace_map from the full of the chain
+ *                      (written at its step), then on the last step
+ *                      recovery.signal and restore_command (+ targets) in
+ *                      postgresql.auto.conf
+ *
+ * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure, 2 usage, 5 not
+ * allowed to register as a writer.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lvss/lvss.h>
+
+/* Paths and messages are built with snprintf into PATH_MAX / message
+ * buffers: a path that does not fit is cut and then fails to open, a
+ * message is merely shortened. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define PG_CLASS_ID "5d1f7a3c-9e2b-4f60-8c41-7b3e2a9d6f05"
+#define MSG_MAX 1024
+#define ARCHIVE_WAIT_SECONDS 60
+
+typedef struct pgw {
+        const char *pgdata;
+        const char *host;           /* socket directory */
+        const char *port;
+        const char *cluster;
+        const char *archive;        /* --wal-archive, or NULL */
+        char path[512];             /* PostgreSQL/<host>/<cluster> */
+        char lpath[300];            /* PostgreSQL/<host> */
+        lvss_writer *w;
+
+        /* the set in progress */
+        bool active;
+        lvss_backup_type type;
+        PGconn *session;            /* full/copy: holds the backup open */
+        char start_lsn[32];
+        char from_lsn[32];          /* incremental/differential: the base's next_lsn */
+        char switch_lsn[32];
+        int timeline;
+        json_t *files;              /* incremental/differential: archive files */
+} pgw;
+
+static lvss_writer *the_writer;
+static char hostname_short[HOST_NAME_MAX + 1];
+
+static void on_signal(int sig) {
+        (void) sig;
+        if (the_writer)
+                lvss_writer_stop(the_writer);
+}
+
+static int fail(pgw *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(pgw *p, int code, const char *fmt, ...) {
+        char msg[MSG_MAX], full[MSG_MAX + 600];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        snprintf(full, sizeof(full), "%s: %s", p->path, msg);
+        fprintf(stderr, "lvss-writer-postgresql: %s\n", full);
+        lvss_writer_set_failure_ex(p->w, code, 0, full);
+        return -1;
+}
+
+/* ------------------------------------------------------------ libpq */
+
+static PGconn *pg_connect(pgw *p, char *err, size_t errsz) {
+        const char *keys[] = { "host", "port", "dbname", "application_name", "connect_timeout", NULL };
+        const char *vals[] = { p->host, p->port, "postgres", "lvss-writer-postgresql", "10", NULL };
+        PGconn *c = PQconnectdbParams(keys, vals, 0);
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+                snprintf(err, errsz, "cannot connect to the cluster (socket %s, port %s): %s", p->host, p->port,
+                         c ? PQerrorMessage(c) : "out of memory");
+                err[strcspn(err, "\n")] = 0;
+                PQfinish(c);
+                return NULL;
+        }
+        return c;
+}
+
+/* One row, one or more text columns.  NULL and err set on failure. */
+static PGresult *pg_query(PGconn *c, const char *sql, int n_params, const char *const *params, char *err,
+                          size_t errsz) {
+        PGresult *r = PQexecParams(c, sql, n_params, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+                snprintf(err, errsz, "%s: %s", sql, PQerrorMessage(c));
+                err[strcspn(err, "\n")] = 0;
+                PQclear(r);
+                return NULL;
+        }
+        return r;
+}
+
+static void end_session(pgw *p, const char *why) {
+        if (p->session) {
+                fprintf(stderr, "lvss-writer-postgresql: %s: closing the backup session (%s)\n", p->path, why);
+                PQfinish(p->session); /* PostgreSQL ends a non-exclusive backup with its session */
+                p->session = NULL;
+        }
+        json_decref(p->files);
+        p->files = NULL;
+        p->active = false;
+}
+
+/* ------------------------------------------------------- WAL names */
+
+/* "X/Y" -> 64-bit LSN; -1 if malformed. */
+static int parse_lsn(const char *s, uint64_t *ret) {
+        unsigned hi, lo;
+        char tail;
+        if (!s || sscanf(s, "%X/%X%c", &hi, &lo, &tail) != 2)
+                return -1;
+        *ret = ((uint64_t) hi << 32) | lo;
+        return 0;
+}
+
+/* A WAL segment file name (24 hex digits): its segment number (timeline
+ * left out); default 16 MiB segments (the log/seg split of the name). */
+static bool wal_segment_name(const char *n, uint64_t *ret_seg) {
+        if (strlen(n) != 24)
+                return false;
+        for (int i = 0; i < 24; i++)
+                if (!isxdigit((unsigned char) n[i]) || islower((unsigned char) n[i]))
+                        return false;
+        char log[9], seg[9];
+        memcpy(log, n + 8, 8), log[8] = 0;
+        memcpy(seg, n + 16, 8), seg[8] = 0;
+        *ret_seg = strtoull(log, NULL, 16) * 0x100u + strtoull(seg, NULL, 16);
+        return true;
+}
+
+static uint64_t lsn_segment(uint64_t lsn) {
+        return lsn / (16u * 1024u * 1024u);
+}
+
+/* The archive files of an incremental/differential: WAL segments from the
+ * base's next_lsn up to the switch point, every .history file and the .backup
+ * files in that range.  All of them were archived before the snapshot. */
+static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t errsz) {
+        DIR *d = opendir(p->archive);
+        struct dirent *de;
+        if (!d) {
+                snprintf(err, errsz, "WAL archive %s: %s", p->archive, strerror(errno));
+                return -1;
+        }
+        json_decref(p->files);
+        p->files = json_array();
+        while ((de = readdir(d))) {
+                uint64_t seg;
+                size_t l = strlen(de->d_name);
+                bool take = false;
+                if (wal_segment_name(de->d_name, &seg))
+                        take = seg >= lsn_segment(from) && seg <= lsn_segment(to);
+                else if (l > 8 && strcmp(de->d_name + l - 8, ".history") == 0)
+                        take = true;
+                else if (l > 24 && strstr(de->d_name, ".backup")) {
+                        char head[25];
+                        memcpy(head, de->d_name, 24);
+                        head[24] = 0;
+                        take = wal_segment_name(head, &seg) && seg >= lsn_segment(from) && seg <= lsn_segment(to);
+                }
+                if (take) {
+                        char path[PATH_MAX];
+                        snprintf(path, sizeof(path), "%s/%s", p->archive, de->d_name);
+                        json_array_append_new(p->files, json_string(path));
+                }
+        }
+        closedir(d);
+        return 0;
+}
+
+/* ---------------------------------------------------------- identify */
+
+static const char *const skip_dirs[] = {
+        /* rebuilt or meaningless after a restore (PostgreSQL's own list for
+         * base backups); pg_wal: live WAL is never overwritten */
+        "pg_wal", "pg_replslot", "pg_stat_tmp", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots",
+        "pg_subtrans", ".lvss-restore", ".lvss-snapshots", NULL,
+};
+
+static bool skipped(const char *name) {
+        for (size_t i = 0; skip_dirs[i]; i++)
+                if (strcmp(name, skip_dirs[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* Every directory below dir (dir included) as a database-file descriptor. */
+static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top, int depth) {
+        int r = lvss_mdb_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
+        if (r < 0 || depth > 16)
+                return r;
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                char sub[PATH_MAX];
+                struct stat st;
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (top && skipped(de->d_name)))
+                        continue;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                        r = add_tree(p, md, sub, false, depth + 1);
+        }
+        closedir(d);
+        return r;
+}
+
+static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
+        pgw *p = userdata;
+        char tsdir[PATH_MAX];
+        uint32_t schema = LVSS_BS_COPY | LVSS_BS_LSN;
+        int r;
+
+        if (p->archive)
+                schema |= LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL;
+        r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
+                                   1 /* restore metadata */, 1, 1, 1, 0);
+        if (r >= 0)
+                r = add_tree(p, md, p->pgdata, true, 0);
+        /* Tablespaces: the targets of pg_tblspc/<oid>. */
+        snprintf(tsdir, sizeof(tsdir), "%s/pg_tblspc", p->pgdata);
+        DIR *d = opendir(tsdir);
+        struct dirent *de;
+        while (r >= 0 && d && (de = readdir(d))) {
+                char link[PATH_MAX], target[PATH_MAX];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(link, sizeof(link), "%s/%s", tsdir, de->d_name);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                r = add_tree(p, md, target, false, 0);
+        }
+        if (d)
+                closedir(d);
+        if (r >= 0 && p->archive)
+                r = lvss_mdb_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
+        if (r >= 0)
+                r = lvss_mdb_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
+        if (r >= 0)
+                r = lvss_mdb_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
+        if (r >= 0)
+                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+        if (r >= 0)
+                r = lvss_mdb_set_backup_schema(md, schema);
+        if (r < 0)
+                fprintf(stderr, "lvss-writer-postgresql: %s: identify: %s\n", p->path, lvss_strerror(r));
+        return r;
+}
+
+/* ------------------------------------------------------------ backup */
+
+static lvss_component *my_component(lvss_writer_components *comps) {
+        lvss_component *c = NULL;
+        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
+                return NULL;
+        return c;
+}
+
+static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        pgw *p = userdata;
+        char err[MSG_MAX];
+        lvss_component *c = my_component(comps);
+
+        end_session(p, "new set");
+        p->type = lvss_writer_get_backup_type(w);
+        p->active = c || (!lvss_writer_are_components_selected(w) && lvss_writer_is_path_affected(w, p->pgdata) == 1);
+        if (!p->active)
+                return 0;
+        const char *tname = lvss_backup_type_to_string(p->type) ?: "undefined";
+        if (p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL) {
+                if (p->type != LVSS_BT_FULL && p->type != LVSS_BT_COPY && p->type != LVSS_BT_UNDEFINED) {
+                        p->active = false;
+                        return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s backup is not supported", tname);
+                }
+                return 0;
+        }
+        /* incremental / differential: WAL archiving must be on */
+        PGconn *pc = pg_connect(p, err, sizeof(err));
+        if (!pc) {
+                p->active = false;
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+        }
+        PGresult *res = pg_query(pc, "SELECT current_setting('archive_mode')", 0, NULL, err, sizeof(err));
+        bool archiving = res && strcmp(PQgetvalue(res, 0, 0), "off") != 0;
+        PQclear(res);
+        PQfinish(pc);
+        p->active = false;
+        if (!res)
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+        if (!archiving)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
+                            "%s backup refused: archive_mode is off (incremental and differential backups are the "
+                            "archived WAL; full and copy backups work without it)",
+                            tname);
+        if (!p->archive)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
+                            "%s backup refused: the writer was started without --wal-archive DIR", tname);
+        const char *prev = c ? lvss_component_get_previous_backup_stamp(c) : NULL;
+        json_t *j = prev ? json_loads(prev, 0, NULL) : NULL;
+        const char *next = json_string_value(json_object_get(j, "next_lsn"));
+        uint64_t lsn;
+        if (!next || parse_lsn(next, &lsn) < 0) {
+                json_decref(j);
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
+                            "%s backup refused: no previous backup stamp (take a full backup first)", tname);
+        }
+        snprintf(p->from_lsn, sizeof(p->from_lsn), "%s", next);
+        json_decref(j);
+        p->active = true;
+        return 0;
+}
+
+static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
+        pgw *p = userdata;
+        char err[MSG_MAX];
+        if (!p->active)
+                return 0;
+        p->session = pg_connect(p, err, sizeof(err));
+        if (!p->session)
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+        PGresult *res = pg_query(p->session, "SELECT timeline_id FROM pg_control_checkpoint()", 0, NULL, err,
+                                 sizeof(err));
+        if (!res)
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+        p->timeline = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+
+        if (p->type == LVSS_BT_INCREMENTAL || p->type == LVSS_BT_DIFFERENTIAL) {
+                /* Close the current segment and wait until it is archived:
+                 * then every WAL byte up to here is in the archive, and in
+                 * the snapshot about to be cut. */
+                res = pg_query(p->session,
+                               "SELECT s::text, pg_walfile_name(s - 1) FROM pg_switch_wal() AS s", 0, NULL, err,
+                               sizeof(err));
+                if (!res)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                char want[64];
+                snprintf(p->switch_lsn, sizeof(p->switch_lsn), "%s", PQgetvalue(res, 0, 0));
+                snprintf(want, sizeof(want), "%s", PQgetvalue(res, 0, 1));
+                PQclear(res);
+                bool archived = false;
+                for (int i = 0; i < ARCHIVE_WAIT_SECONDS * 10 && !archived; i++) {
+                        char path[PATH_MAX];
+                        snprintf(path, sizeof(path), "%s/%s", p->archive, want);
+                        archived = access(path, F_OK) == 0;
+                        if (!archived)
+                                usleep(100000);
+                }
+                if (!archived)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE,
+                                    "WAL segment %s was not archived into %s within %d s (archive_command failing?)",
+                                    want, p->archive, ARCHIVE_WAIT_SECONDS);
+                uint64_t from, to;
+                if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0 ||
+                    list_archive(p, from, to ? to - 1 : 0, err, sizeof(err)) < 0)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", *err ? err : "bad LSN");
+                PQfinish(p->session);
+                p->session = NULL;
+                return 0;
+        }
+
+        /* full / copy: non-exclusive backup on this session until PostSnapshot */
+        char label[128];
+        lvss_id set;
+        char setid[64] = "";
+        if (lvss_writer_get_current_snapshot_set_id(w, &set) >= 0)
+                snprintf(setid, sizeof(setid), "%s", set.str);
+        snprintf(label, sizeof(label), "lvss %s %s", lvss_backup_type_to_string(p->type) ?: "", setid);
+        const char *params[] = { label };
+        res = pg_query(p->session, "SELECT pg_backup_start($1, true)::text", 1, params, err, sizeof(err));
+        if (!res)
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+        snprintf(p->start_lsn, sizeof(p->start_lsn), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s\n", p->path, p->start_lsn);
+        return 0;
+}
+
+static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        pgw *p = userdata;
+        char err[MSG_MAX];
+        lvss_component *c = my_component(comps);
+        json_t *md = json_object(), *stamp = json_object();
+        int ret = 0;
+
+        if (!p->active)
+                goto out;
+        if (p->type == LVSS_BT_INCREMENTAL || p->type == LVSS_BT_DIFFERENTIAL) {
+                json_object_set(md, "files", p->files);
+                json_object_set_new(md, "from_lsn", json_string(p->from_lsn));
+                json_object_set_new(md, "to_lsn", json_string(p->switch_lsn));
+                json_object_set_new(stamp, "stop_lsn", json_string(p->switch_lsn));
+                json_object_set_new(stamp, "next_lsn", json_string(p->switch_lsn));
+        } else {
+                if (!p->session) {
+                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "the backup session was lost");
+                        goto out;
+                }
+                PGresult *res = pg_query(p->session, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)",
+                                         0, NULL, err, sizeof(err));
+                if (!res) {
+                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                        goto out;
+                }
+                json_object_set_new(md, "backup_label", json_string(PQgetvalue(res, 0, 1)));
+                json_object_set_new(md, "tablespace_map", json_string(PQgetvalue(res, 0, 2)));
+                json_object_set_new(md, "start_lsn", json_string(p->start_lsn));
+                json_object_set_new(md, "stop_lsn", json_string(PQgetvalue(res, 0, 0)));
+                json_object_set_new(stamp, "stop_lsn", json_string(PQgetvalue(res, 0, 0)));
+                /* WAL archived after the snapshot (start..stop and beyond)
+                 * belongs to the next incremental: it starts at start_lsn's
+                 * segment, so nothing falls between the two. */
+                json_object_set_new(stamp, "next_lsn", json_string(p->start_lsn));
+                PQclear(res);
+                fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s\n", p->path,
+                        json_string_value(json_object_get(md, "stop_lsn")));
+        }
+        json_object_set_new(md, "timeline", json_integer(p->timeline));
+        json_object_set_new(stamp, "type", json_string(lvss_backup_type_to_string(p->type) ?: "full"));
+        json_object_set_new(stamp, "timeline", json_integer(p->timeline));
+        if (c) {
+                char *m = json_dumps(md, JSON_COMPACT), *s = json_dumps(stamp, JSON_COMPACT);
+                int r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
+                int r2 = s ? lvss_component_set_backup_stamp(c, s) : -ENOMEM;
+                if (r1 < 0 || r2 < 0)
+                        ret = fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
+                                   "the backup metadata does not fit the backup document (%zu WAL files since the "
+                                   "last backup): take a full backup",
+                                   json_array_size(p->files));
+                free(m);
+                free(s);
+        }
+out:
+        json_decref(md);
+        json_decref(stamp);
+        if (p->session) {
+                PQfinish(p->session);
+                p->session = NULL;
+        }
+        return ret;
+}
+
+static int on_abort(lvss_writer *w, void *userdata) {
+        end_session(userdata, "abort");
+        return 0;
+}
+
+static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        end_session(userdata, "backup complete");
+        return 0;
+}
+
+static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
+        end_session(userdata, "requestor session ended");
+        return 0;
+}
+
+/* ----------------------------------------------------------- restore */
+
+/* The pid of a live postmaster of this cluster, or 0. */
+static long running_postmaster(const pgw *p) {
+        char path[PATH_MAX], line[64];
+        snprintf(path, sizeof(path), "%s/postmaster.pid", p->pgdata);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        long pid = 0;
+        if (fgets(line, sizeof(line), f))
+                pid = strtol(line, NULL, 10);
+        fclose(f);
+        if (pid <= 0)
+                return 0;
+        return kill((pid_t) pid, 0) == 0 || errno == EPERM ? pid : 0;
+}
+
+static char *restore_option(const lvss_component *c, const char *key) {
+        const char *o = lvss_component_get_restore_options(c);
+        json_t *j = o ? json_loads(o, 0, NULL) : NULL;
+        const char *v = json_string_value(json_object_get(j, key));
+        char *r = v ? strdup(v) : NULL;
+        json_decref(j);
+        return r;
+}
+
+static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        pgw *p = userdata;
+        lvss_component *c = my_component(comps);
+        char msg[MSG_MAX];
+        if (!c)
+                return 0;
+        long pid = running_postmaster(p);
+        char *alt = restore_option(c, "alternate_location");
+        if (pid || alt) {
+                if (pid)
+                        snprintf(msg, sizeof(msg),
+                                 "PostgreSQL cluster %s is running (postmaster pid %ld, data directory %s): stop it "
+                                 "before restoring",
+                                 p->cluster, pid, p->pgdata);
+                else
+                        snprintf(msg, sizeof(msg), "restore to an alternate location is not supported");
+                free(alt);
+                lvss_component_set_pre_restore_failure_msg(c, msg);
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
+        }
+        lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
+        return 0;
+}
+
+/* Write 'text' to PGDATA/name (mode 0600), replacing it. */
+static int write_file(const pgw *p, const char *name, const char *text, const char *mode) {
+        char path[PATH_MAX], tmp[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", p->pgdata, name);
+        if (*mode == 'a') {
+                int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+                ssize_t n = write(fd, text, strlen(text));
+                int r = n == (ssize_t) strlen(text) && fsync(fd) == 0 ? 0 : -EIO;
+                close(fd);
+                return r;
+        }
+        snprintf(tmp, sizeof(tmp), "%s/.%s.lvss-tmp", p->pgdata, name);
+        unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, text, strlen(text));
+        int r = n == (ssize_t) strlen(text) && fsync(fd) == 0 ? 0 : -EIO;
+        close(fd);
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+/* PostgreSQL's directories that are not backed up (or empty, so never
+ * restored): they must exist. */
+static int make_dirs(const pgw *p, char *bad, size_t badsz) {
+        static const char *const dirs[] = {
+                "pg_wal", "pg_wal/archive_status", "pg_commit_ts", "pg_dynshmem", "pg_logical",
+                "pg_logical/mappings", "pg_logical/snapshots", "pg_multixact", "pg_multixact/members",
+                "pg_multixact/offsets", "pg_notify", "pg_replslot", "pg_serial", "pg_snapshots", "pg_stat",
+                "pg_stat_tmp", "pg_subtrans", "pg_tblspc", "pg_twophase", "pg_xact", "global", "base", NULL,
+        };
+        for (size_t i = 0; dirs[i]; i++) {
+                char path[PATH_MAX];
+                struct stat st;
+                snprintf(path, sizeof(path), "%s/%s", p->pgdata, dirs[i]);
+                if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+                        snprintf(bad, badsz, "cannot create %s: %s", path, strerror(errno));
+                        return -1;
+                }
+                if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+                        snprintf(bad, badsz,
+                                 "%s is owned by uid %u, not by the cluster's owner (uid %u): chown -R the data "
+                                 "directory",
+                                 path, (unsigned) st.st_uid, (unsigned) geteuid());
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        pgw *p = userdata;
+        lvss_component *c = my_component(comps);
+        char err[MSG_MAX];
+        int r;
+        if (!c)
+                return 0;
+        if (lvss_component_get_file_restore_status(c) == LVSS_RS_FAILED)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "files were only partly restored: no recovery");
+        /* The step of the full backup carries backup_label/tablespace_map:
+         * write them now (the cluster is stopped; PreRestore checked). */
+        const char *bm = lvss_component_get_backup_metadata(c);
+        json_t *m = bm ? json_loads(bm, 0, NULL) : NULL;
+        const char *label = json_string_value(json_object_get(m, "backup_label"));
+        const char *map = json_string_value(json_object_get(m, "tablespace_map"));
+        if (label) {
+                char map_path[PATH_MAX];
+                r = write_file(p, "backup_label", label, "w");
+                if (r == 0 && map && *map)
+                        r = write_file(p, "tablespace_map", map, "w");
+                else if (r == 0) {
+                        snprintf(map_path, sizeof(map_path), "%s/tablespace_map", p->pgdata);
+                        unlink(map_path);
+                }
+                if (r < 0) {
+                        json_decref(m);
+                        return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "cannot write backup_label: %s",
+                                    strerror(-r));
+                }
+                fprintf(stderr, "lvss-writer-postgresql: %s: backup_label of %s written\n", p->path,
+                        json_string_value(json_object_get(m, "start_lsn")) ?: "?");
+        }
+        json_decref(m);
+        if (lvss_component_get_additional_restores(c) == 1)
+                return 0; /* a later step recovers */
+
+        if (make_dirs(p, err, sizeof(err)) < 0)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", err);
+        char label_path[PATH_MAX];
+        snprintf(label_path, sizeof(label_path), "%s/backup_label", p->pgdata);
+        if (access(label_path, F_OK) < 0)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
+                            "no backup_label: the chain restored holds no full backup of the cluster");
+
+        char ttb[256] = "", tlb[64] = "";
+        char *o1 = restore_option(c, "target_time"), *o2 = restore_option(c, "target_lsn");
+        snprintf(ttb, sizeof(ttb), "%s", o1 ? o1 : "");
+        snprintf(tlb, sizeof(tlb), "%s", o2 ? o2 : "");
+        free(o1);
+        free(o2);
+        const char *tt = *ttb ? ttb : NULL, *tl = *tlb ? tlb : NULL;
+        char conf[4096];
+        int n = snprintf(conf, sizeof(conf), "\n# written by lvss-writer-postgresql at restore\n");
+        if (p->archive)
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'cp \"%s/%%f\" \"%%p\"'\n",
+                              p->archive);
+        else
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'false'\n");
+        if (tt || tl) {
+                for (const char *s = tt ? tt : tl; *s; s++)
+                        if (*s == '\'' || *s == '\\' || *s == '\n')
+                                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "bad recovery target '%s'",
+                                            tt ? tt : tl);
+                if (tt)
+                        n += snprintf(conf + n, sizeof(conf) - (size_t) n, "recovery_target_time = '%s'\n", tt);
+                else
+                        n += snprintf(conf + n, sizeof(conf) - (size_t) n, "recovery_target_lsn = '%s'\n", tl);
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n,
+                              "recovery_target_inclusive = on\nrecovery_target_action = 'promote'\n");
+        } else
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n,
+                              "recovery_target_time = ''\nrecovery_target_lsn = ''\n");
+        r = write_file(p, "postgresql.auto.conf", conf, "a");
+        if (r == 0)
+                r = write_file(p, "recovery.signal", "", "w");
+        if (r < 0)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "cannot prepare recovery: %s", strerror(-r));
+        fprintf(stderr, "lvss-writer-postgresql: %s: recovery prepared (%s%s)\n", p->path,
+                tt ? "until " : tl ? "until LSN " : "to the end of the WAL", tt ? tt : tl ? tl : "");
+        return 0;
+}
+
+/* -------------------------------------------------------------- main */
+
+static const char help[] =
+        "Usage: lvss-writer-postgresql --pgdata DIR [--host SOCKET_DIR] [--port N]\n"
+        "                              [--cluster NAME] [--wal-archive DIR]\n"
+        "The PostgreSQL Writer: one lvss component PostgreSQL/<host>/<cluster> for the\n"
+        "cluster in DIR; run it as the cluster's owner (man lvss-writer-postgresql).\n\n"
+        "  --pgdata DIR        the data directory\n"
+        "  --host SOCKET_DIR   the cluster's socket directory (default /var/run/postgresql)\n"
+        "  --port N            its port (default 5432)\n"
+        "  --cluster NAME      the cluster name (default from DIR: .../15/main -> 15-main)\n"
+        "  --wal-archive DIR   where archive_command copies WAL segments: enables\n"
+        "                      incremental and differential backups and PITR\n"
+        "  --help              this text\n";
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "pgdata", required_argument, NULL, 'D' },
+                { "host", required_argument, NULL, 'H' },
+                { "port", required_argument, NULL, 'p' },
+                { "cluster", required_argument, NULL, 'c' },
+                { "wal-archive", required_argument, NULL, 'a' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        pgw p = { .host = "/var/run/postgresql", .port = "5432" };
+        lvss_writer_identity id = LVSS_WRITER_IDENTITY_INIT;
+        lvss_writer_events ev = LVSS_WRITER_EVENTS_INIT;
+        char cluster[256], pgdata[PATH_MAX], archive[PATH_MAX];
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'D': p.pgdata = optarg; break;
+                case 'H': p.host = optarg; break;
+                case 'p': p.port = optarg; break;
+                case 'c': p.cluster = optarg; break;
+                case 'a': p.archive = optarg; break;
+                case 'h': fputs(help, stdout); return 0;
+                default: fputs(help, stderr); return 2;
+                }
+        }
+        if (optind < argc || !p.pgdata) {
+                fprintf(stderr, "lvss-writer-postgresql: %s (see --help)\n",
+                        !p.pgdata ? "--pgdata DIR is required" : "unexpected argument");
+                return 2;
+        }
+        if (!realpath(p.pgdata, pgdata)) {
+                fprintf(stderr, "lvss-writer-postgresql: %s: %s\n", p.pgdata, strerror(errno));
+                return 2;
+        }
+        p.pgdata = pgdata;
+        char version[PATH_MAX];
+        snprintf(version, sizeof(version), "%s/PG_VERSION", pgdata);
+        if (access(version, R_OK) < 0) {
+                fprintf(stderr, "lvss-writer-postgresql: %s: not a PostgreSQL data directory (no PG_VERSION)\n",
+                        pgdata);
+                return 2;
+        }
+        if (p.archive) {
+                if (!realpath(p.archive, archive)) {
+                        fprintf(stderr, "lvss-writer-postgresql: --wal-archive %s: %s\n", p.archive, strerror(errno));
+                        return 2;
+                }
+                p.archive = archive;
+        }
+        if (!p.cluster) {
+                char *last = strrchr(pgdata, '/'), *prev = NULL;
+                if (last && last != pgdata) {
+                        *last = 0;
+                        prev = strrchr(pgdata, '/');
+                        *last = '/';
+                }
+                if (prev && isdigit((unsigned char) prev[1]))
+                        snprintf(cluster, sizeof(cluster), "%.*s-%s", (int) (last - prev - 1), prev + 1, last + 1);
+                else
+                        snprintf(cluster, sizeof(cluster), "%s", last ? last + 1 : pgdata);
+                p.cluster = cluster;
+        }
+        if (!*p.cluster || strchr(p.cluster, '/')) {
+                fprintf(stderr, "lvss-writer-postgresql: bad cluster name '%s'\n", p.cluster);
+                return 2;
+        }
+        if (gethostname(hostname_short, sizeof(hostname_short) - 1) < 0 || !hostname_short[0])
+                strcpy(hostname_short, "localhost");
+        hostname_short[strcspn(hostname_short, ".")] = 0;
+        snprintf(p.lpath, sizeof(p.lpath), "PostgreSQL/%s", hostname_short);
+        snprintf(p.path, sizeof(p.path), "%s/%s", p.lpath, p.cluster);
+
+        id.class_id = PG_CLASS_ID;
+        id.name = "PostgreSQL Writer";
+        id.instance_name = p.cluster;
+        id.usage = LVSS_UT_USERDATA;
+        id.source = LVSS_ST_TRANSACTEDDB;
+        id.level = LVSS_APP_BACK_END;
+        ev.on_identify = on_identify;
+        ev.on_prepare_backup = on_prepare_backup;
+        ev.on_prepare_snapshot = on_prepare_snapshot;
+        ev.on_post_snapshot = on_post_snapshot;
+        ev.on_abort = on_abort;
+        ev.on_backup_complete = on_backup_complete;
+        ev.on_backup_shutdown = on_backup_shutdown;
+        ev.on_pre_restore = on_pre_restore;
+        ev.on_post_restore = on_post_restore;
+
+        r = lvss_writer_new(&id, &ev, &p, &p.w);
+        if (r < 0) {
+                fprintf(stderr, "lvss-writer-postgresql: cannot create writer: %s\n", lvss_strerror(r));
+                return 1;
+        }
+        the_writer = p.w;
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        r = lvss_writer_subscribe(p.w, 0);
+        if (r < 0) {
+                fprintf(stderr, "lvss-writer-postgresql: subscribe: %s (%s)\n", lvss_writer_last_error(p.w),
+                        lvss_error_name(r));
+                lvss_writer_free(p.w);
+                return r == LVSS_E_ACCESS_DENIED ? 5 : 1;
+        }
+        printf("ready %s instance_id=%s\n", p.path, lvss_writer_get_instance_id(p.w));
+        fflush(stdout);
+        r = lvss_writer_run(p.w, LVSS_WAIT_INFINITE);
+        if (r < 0)
+                fprintf(stderr, "lvss-writer-postgresql: %s (%s)\n", lvss_writer_last_error(p.w), lvss_error_name(r));
+        end_session(&p, "exit");
+        the_writer = NULL;
+        lvss_writer_free(p.w);
+        return r < 0 ? 1 : 0;
+}
