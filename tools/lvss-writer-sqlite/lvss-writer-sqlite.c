@@ -69,6 +69,7 @@ typedef struct db {
         const char *path;       /* borrowed from the configuration */
         sqlite3 *h;             /* open from PrepareForSnapshot to Thaw/Abort */
         bool locked;            /* inside BEGIN IMMEDIATE */
+        uint64_t until;         /* busy_poll()'s deadline (CLOCK_MONOTONIC ms) */
 } db;
 
 typedef struct comp {
@@ -228,8 +229,24 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         return 0;
 }
 
-static int open_db(db *d, char *err, size_t n) {
+/* SQLite's own busy handler sleeps ever longer (up to 100 ms) and loses
+ * the lock to application writers that commit and begin again at once; this
+ * one looks every 250 us until its deadline. */
+static int busy_poll(void *userdata, int count) {
+        const uint64_t *until = userdata;
+        if (now_ms() >= *until)
+                return 0;
+        usleep(250);
+        return 1;
+}
+
+/* Open and read the schema (proves it is a database), waiting at most
+ * busy_ms for a committing writer's lock. */
+static int open_db(db *d, uint32_t busy_ms, char *err, size_t n) {
         int rc = sqlite3_open_v2(d->path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        d->until = now_ms() + busy_ms;
+        if (rc == SQLITE_OK)
+                rc = sqlite3_busy_handler(d->h, busy_poll, &d->until);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(d->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
@@ -251,10 +268,11 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                         continue;
                 for (size_t j = 0; j < s->cfg.components[i].n_databases; j++) {
                         db *d = &s->comps[i].dbs[j];
-                        if (!d->h && open_db(d, err, sizeof(err)) < 0) {
+                        if (!d->h && open_db(d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
                                 release_all(s);
-                                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", err);
+                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", err);
                         }
+                        d->until = now_ms() + 100; /* the checkpoint never waits long */
                         /* A no-op unless the database is in WAL mode; PASSIVE never waits. */
                         (void) sqlite3_exec(d->h, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
                 }
@@ -263,14 +281,18 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 }
 
 /* Freeze: the write lock of every database of the selected components, all
- * at once or none (no lock held while waiting for another: no deadlock with
- * an application transaction that takes them in another order). */
+ * together or none.  The first database of an attempt is waited for until
+ * the deadline; a later one for at most 50 ms while the earlier ones are
+ * held, then everything is released and the attempt starts again (an
+ * application transaction that takes them in another order never
+ * deadlocks with us). */
 static int on_freeze(lvss_writer *w, void *userdata) {
         sqlw *s = userdata;
         uint64_t deadline = now_ms() + s->cfg.busy_timeout_ms;
         const char *busy = NULL;
 
         for (;;) {
+                bool first = true;
                 busy = NULL;
                 for (size_t i = 0; i < s->cfg.n_components && !busy; i++) {
                         if (!s->comps[i].selected)
@@ -278,13 +300,12 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                         for (size_t j = 0; j < s->cfg.components[i].n_databases && !busy; j++) {
                                 db *d = &s->comps[i].dbs[j];
                                 char err[1024];
-                                if (!d->h && open_db(d, err, sizeof(err)) < 0) {
+                                if (!d->h && open_db(d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
                                         release_all(s);
                                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", err);
                                 }
-                                uint64_t now = now_ms();
-                                int wait = now >= deadline ? 0 : (int) MIN(deadline - now, 200u);
-                                sqlite3_busy_timeout(d->h, wait);
+                                d->until = first ? deadline : MIN(deadline, now_ms() + 50);
+                                first = false;
                                 int rc = sqlite3_exec(d->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
                                 if (rc == SQLITE_OK)
                                         d->locked = true;
@@ -303,7 +324,6 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                 unlock_all(s);
                 if (now_ms() >= deadline)
                         break;
-                usleep(20000);
         }
         release_all(s);
         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1,
@@ -497,7 +517,7 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         db d = { .path = k->cfg->databases[j] };
                         char err[1024], *res = NULL;
                         sqlite3_stmt *st = NULL;
-                        if (open_db(&d, err, sizeof(err)) < 0) {
+                        if (open_db(&d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
                                 rc = fail(w, LVSS_E_WRITERERROR_RECOVERY_FAILED, c, 2, "%s", err);
                                 continue;
                         }
