@@ -203,6 +203,20 @@ os.kill(os.getpid(), signal.SIGKILL)
 PY
 [ -s "$APP/a.db-wal" ] || fail "a.db-wal should hold the killed process's frames before the restore"
 N_LIVE=$((N_LIVE + 50))
+# And a process dies inside a big transaction on b.db (rollback journal):
+# a hot b.db-journal holding live page images is left.  Replayed onto the
+# restored b.db it would bring live balances back (invariant broken).
+python3 - "$APP" <<'PY' || true
+import os, signal, sqlite3, sys
+c = sqlite3.connect(f"{sys.argv[1]}/b.db", isolation_level=None)
+c.execute("PRAGMA cache_size=10")
+c.execute("BEGIN IMMEDIATE")
+c.execute("UPDATE accounts SET bal = bal + 1000")
+c.execute("CREATE TABLE IF NOT EXISTS junk(x BLOB)")
+c.executemany("INSERT INTO junk VALUES(randomblob(2000))", [()] * 2000)
+os.kill(os.getpid(), signal.SIGKILL)
+PY
+[ -s "$APP/b.db-journal" ] || fail "b.db-journal should be hot before the restore"
 
 # --- restore --------------------------------------------------------------------
 $LB restore --repo "$REPO" "$ID" --json >"$FX_DIR/restore.json" 2>"$FX_DIR/restore.err" \
