@@ -84,6 +84,7 @@ sql -e "CREATE DATABASE bank;
   CREATE TABLE bank.a(id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB;
   CREATE TABLE bank.b(id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB;
   CREATE TABLE bank.meta(n INT NOT NULL) ENGINE=InnoDB;
+  CREATE TABLE bank.m(v INT) ENGINE=MyISAM; INSERT INTO bank.m VALUES (0);
   INSERT INTO bank.meta VALUES (0);
   INSERT INTO bank.a SELECT seq, 1000 FROM bank.seq_0_to_99;
   INSERT INTO bank.b SELECT seq, 1000 FROM bank.seq_0_to_99;" || fail "schema"
@@ -136,22 +137,35 @@ grep -q "incremental backups refused" "$FX_DIR/incr.err" || fail "incremental re
 no_stage_held "after the backups"
 
 # --- kill -9 of the requestor and of the writer mid-set -------------------------
-for delay in 0.3 0.6 1.0; do
-    $LB create --repo "$REPO" --quiet >/dev/null 2>&1 &
+# A statement writing a MyISAM table for 3 s (less than the writer's 5 s
+# lock wait) holds the writer inside Freeze
+# (BACKUP STAGE BLOCK_DDL waits for it): the kill lands mid-set for sure.
+in_stage_wait() {
+    local i
+    for i in $(seq 100); do
+        [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'BACKUP STAGE%'")" -ge 1 ] && return 0
+        sleep 0.05
+    done
+    fail "the writer never waited in a BACKUP STAGE statement"
+}
+for victim in requestor writer; do
+    sql -e 'UPDATE bank.m SET v = SLEEP(3)' >/dev/null 2>&1 &
+    hpid=$!
+    sleep 0.3
+    $LB create --repo "$REPO" --quiet >/dev/null 2>"$FX_DIR/kill-$victim.err" &
     bpid=$!
-    sleep "$delay"
-    kill -9 "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null
-    sleep 1   # lvssd notices the vanished requestor and aborts
-    no_stage_held "lvss-backup killed after ${delay}s"
-done
-for delay in 0.3 0.8; do
-    $LB create --repo "$REPO" --quiet >/dev/null 2>"$FX_DIR/killw.err" &
-    bpid=$!
-    sleep "$delay"
-    kill -9 "$FX_PID_mw"; wait "$FX_PID_mw" 2>/dev/null
-    wait "$bpid"
-    no_stage_held "writer killed after ${delay}s"
-    start_writer
+    in_stage_wait
+    if [ "$victim" = requestor ]; then
+        kill -9 "$bpid"; wait "$bpid" 2>/dev/null
+    else
+        kill -9 "$FX_PID_mw"; wait "$FX_PID_mw" 2>/dev/null
+        wait "$bpid" && fail "backup succeeded although its writer was killed"
+    fi
+    wait "$hpid"
+    no_stage_held "$victim killed inside BACKUP STAGE"
+    [ "$victim" = writer ] && start_writer
+    $LVSSADM list shadows --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(len(d["shadows"]) != 0)' \
+        || fail "snapshot left after the $victim was killed: $($LVSSADM list shadows)"
 done
 echo "kill -9 of lvss-backup and of the writer: no stage left, commits go through"
 
