@@ -14,11 +14,13 @@ for f in sbin/lvssd sbin/mstored sbin/lvssadm bin/lvss-backup bin/mstore bin/mst
          share/dbus-1/system.d/org.lvss.Coordinator1.conf share/dbus-1/system.d/org.lvss.MailStore1.conf \
          share/dbus-1/system-services/org.lvss.Coordinator1.service \
          share/man/man8/lvssd.8 share/man/man8/lvssadm.8 share/man/man8/mstored.8 \
-         share/man/man1/lvss-backup.1 share/man/man1/mstore.1 share/man/man1/mstoreutil.1; do
+         share/man/man1/lvss-backup.1 share/man/man1/mstore.1 share/man/man1/mstoreutil.1 \
+         sbin/lvss-writer-sqlite share/man/man8/lvss-writer-sqlite.8; do
     found=$(find "$STAGE" -path "*/$f" | head -1)
     [ -n "$found" ] || fail "meson install did not ship $f"
 done
-for u in lvssd.service mstored.service; do
+for u in lvssd.service mstored.service lvss-writer-sqlite.service \
+         $( [ -x "$(fx_bin tools/lvss-writer-mariadb/lvss-writer-mariadb)" ] && echo lvss-writer-mariadb.service); do
     [ -n "$(find "$STAGE" -name "$u")" ] || fail "meson install did not ship $u"
 done
 # The Exec Writer always; the PostgreSQL Writer when libpq was found.
@@ -75,7 +77,7 @@ if [ -x "$MSTORED" ]; then
 fi
 
 if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
-    for u in lvssd mstored; do
+    for u in lvssd mstored lvss-writer-sqlite lvss-writer-mariadb; do
         # Unknown executables under /usr/sbin are expected in a build tree.
         systemd-analyze verify "$LVSS_SOURCE_ROOT/packaging/$u.service" 2>&1 |
             grep -v "not executable\|No such file\|Command /usr/sbin" | grep . &&

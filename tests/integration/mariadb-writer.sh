@@ -1,0 +1,194 @@
+#!/bin/bash
+# The MariaDB Writer (lvss-writer-mariadb) against a real MariaDB 10.11
+# (mariadbd on a scratch data directory on an XFS loop mount, its own socket,
+# --skip-networking, binary log on): two clients move money between two
+# InnoDB tables during a full backup and a copy (the stamp holds the binary
+# log position; incremental refused); kill -9 of lvss-backup and of the
+# writer mid-set leave no backup stage held (a new BACKUP STAGE START ..
+# BLOCK_COMMIT succeeds, commits go through); a restore while the server runs
+# is refused naming the instance; with the server stopped the backup is
+# restored, InnoDB recovers on start, CHECK TABLE ok, the total intact and
+# the state the backup's (fewer transfers than live).  SIGTERM: exit 0.
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
+
+LVSSD=$(fx_bin daemon/lvssd/lvssd)
+LB=$(fx_bin tools/lvss-backup/lvss-backup)
+LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
+MW=$(fx_bin tools/lvss-writer-mariadb/lvss-writer-mariadb)
+for b in "$LVSSD" "$LB" "$LVSSADM" "$MW"; do
+    [ -x "$b" ] || skip "$(basename "$b") not built (libmariadb-dev missing?)"
+done
+for b in mariadbd mariadb-install-db mariadb mariadb-admin; do
+    command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || skip "$b not installed (Debian mariadb-server, mariadb-client)"
+done
+MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+fixture_init
+fixture_plain_build_only "the MariaDB suite"
+fixture_need_root
+fixture_bus
+fixture_xfs data 600
+DATADIR=$FX_MNT/mysql
+SOCK=$FX_DIR/mysql.sock
+REPO=$FX_DIR/repo
+H=$(hostname | cut -d. -f1)
+COMP="MariaDB/$H/m1"
+TOTAL=200000
+mkdir -p "$DATADIR" "$FX_DIR/state"
+
+sql() { mariadb --no-defaults -S "$SOCK" -u root -N -B "$@"; }
+
+start_server() {
+    fixture_spawn mariadbd "$MARIADBD" --no-defaults --datadir="$DATADIR" --socket="$SOCK" \
+        --pid-file="$FX_DIR/mariadbd.pid" --skip-networking --user=root --log-error="$FX_DIR/mariadbd.err" \
+        --innodb-log-file-size=16M --innodb-buffer-pool-size=64M --log-bin=binlog --server-id=1 \
+        --skip-name-resolve
+    local i
+    for i in $(seq 600); do sql -e 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 0.1; done
+    fail "mariadbd did not start: $(tail -5 "$FX_DIR/mariadbd.err")"
+}
+
+stop_server() {
+    mariadb-admin --no-defaults -S "$SOCK" -u root shutdown || fail "mariadb-admin shutdown"
+    wait "$FX_PID_mariadbd" 2>/dev/null
+    [ -S "$SOCK" ] && fail "socket still there after shutdown"
+    return 0
+}
+
+start_writer() {
+    fixture_spawn mw "$MW" --datadir "$DATADIR" --socket "$SOCK" --instance m1 --freeze-timeout 20000
+    local i
+    for i in $(seq 100); do grep -q '^ready' "$FX_DIR/mw.log" && return 0; sleep 0.1; done
+    fail "the MariaDB Writer did not register: $(cat "$FX_DIR/mw.log")"
+}
+
+# state: "transfers total" after CHECK TABLE of both tables says OK.
+state() {
+    local chk
+    chk=$(sql -e 'CHECK TABLE bank.a, bank.b' | awk '$3 == "status" {print $4}' | sort -u)
+    [ "$chk" = OK ] || fail "CHECK TABLE: $(sql -e 'CHECK TABLE bank.a, bank.b')"
+    sql -e 'SELECT (SELECT n FROM bank.meta), (SELECT SUM(bal) FROM bank.a) + (SELECT SUM(bal) FROM bank.b)'
+}
+
+# no_stage_held: a new connection goes through every stage at once, and commits work.
+no_stage_held() {
+    timeout 30 mariadb --no-defaults -S "$SOCK" -u root -e 'SET SESSION lock_wait_timeout = 10;
+        BACKUP STAGE START; BACKUP STAGE FLUSH; BACKUP STAGE BLOCK_DDL; BACKUP STAGE BLOCK_COMMIT; BACKUP STAGE END' \
+        || fail "$1: a backup stage is still held (BACKUP STAGE START..BLOCK_COMMIT failed)"
+    timeout 30 mariadb --no-defaults -S "$SOCK" -u root -e 'SET SESSION lock_wait_timeout = 10;
+        UPDATE bank.meta SET n = n' || fail "$1: commits are blocked"
+}
+
+mariadb-install-db --no-defaults --datadir="$DATADIR" --user=root --auth-root-authentication-method=socket \
+    --skip-test-db >"$FX_DIR/install-db.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$FX_DIR/install-db.log")"
+start_server
+sql -e "CREATE DATABASE bank;
+  CREATE TABLE bank.a(id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB;
+  CREATE TABLE bank.b(id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB;
+  CREATE TABLE bank.meta(n INT NOT NULL) ENGINE=InnoDB;
+  CREATE TABLE bank.m(v INT) ENGINE=MyISAM; INSERT INTO bank.m VALUES (0);
+  INSERT INTO bank.meta VALUES (0);
+  INSERT INTO bank.a SELECT seq, 1000 FROM bank.seq_0_to_99;
+  INSERT INTO bank.b SELECT seq, 1000 FROM bank.seq_0_to_99;" || fail "schema"
+[ "$(sql -e 'SELECT @@log_bin')" = 1 ] || fail "log_bin is off"
+
+fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/state"
+fixture_wait_name org.lvss.Coordinator1 10
+start_writer
+$LB init --repo "$REPO" --no-encryption --quiet || fail "lvss-backup init"
+
+# --- backups under load ---------------------------------------------------------
+STOP=$FX_DIR/stop-load
+cat >"$FX_DIR/load.sh" <<EOF
+#!/bin/bash
+while [ ! -e "$STOP" ]; do
+    for i in \$(seq 20); do
+        x=\$((RANDOM % 50 + 1)); i1=\$((RANDOM % 100)); i2=\$((RANDOM % 100))
+        echo "START TRANSACTION; UPDATE bank.a SET bal = bal - \$x WHERE id = \$i1;
+              UPDATE bank.b SET bal = bal + \$x WHERE id = \$i2; UPDATE bank.meta SET n = n + 1; COMMIT;"
+    done | mariadb --no-defaults -S "$SOCK" -u root || exit 1
+done
+EOF
+chmod +x "$FX_DIR/load.sh"
+fixture_spawn load1 "$FX_DIR/load.sh"
+fixture_spawn load2 "$FX_DIR/load.sh"
+for i in $(seq 300); do [ "$(sql -e 'SELECT n FROM bank.meta')" -ge 50 ] && break; sleep 0.1; done
+
+$LB create --repo "$REPO" --json >"$FX_DIR/full.json" 2>"$FX_DIR/full.err" \
+    || fail "full backup: $(cat "$FX_DIR/full.err") $(tail -3 "$FX_DIR/mw.log")"
+python3 - "$FX_DIR/full.json" "$COMP" <<'PY' || fail "create --json: $(cat "$FX_DIR/full.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["type"] == "full" and d["components"] == [sys.argv[2]], d
+PY
+ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/full.json")
+$LB show --repo "$REPO" "$ID" --json >"$FX_DIR/show.json" || fail "show"
+python3 - "$FX_DIR/show.json" "$COMP" <<'PY' || fail "record: stamp or files missing"
+import json, sys
+d = json.load(open(sys.argv[1]))
+w = [w for w in d["writers"] if w["name"] == "MariaDB Writer"][0]
+st = json.loads(json.loads(w["stamp"])[sys.argv[2]])
+assert st["binlog_file"].startswith("binlog.") and st["binlog_pos"] > 0, st
+paths = [f["path"] for f in d["files"]]
+assert any(p.endswith("/ibdata1") for p in paths) and any(p.endswith("/bank/a.ibd") for p in paths), paths
+print("stamp", st)
+PY
+$LB create --repo "$REPO" --type copy --quiet 2>"$FX_DIR/copy.err" || fail "copy backup: $(cat "$FX_DIR/copy.err")"
+$LB create --repo "$REPO" --type incremental --quiet 2>"$FX_DIR/incr.err" && fail "incremental accepted"
+grep -q "incremental backups refused" "$FX_DIR/incr.err" || fail "incremental refusal: $(cat "$FX_DIR/incr.err")"
+no_stage_held "after the backups"
+
+# --- kill -9 of the requestor and of the writer mid-set -------------------------
+# A statement writing a MyISAM table for 3 s (less than the writer's 5 s
+# lock wait) holds the writer inside Freeze
+# (BACKUP STAGE BLOCK_DDL waits for it): the kill lands mid-set for sure.
+in_stage_wait() {
+    local i
+    for i in $(seq 100); do
+        [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'BACKUP STAGE%'")" -ge 1 ] && return 0
+        sleep 0.05
+    done
+    fail "the writer never waited in a BACKUP STAGE statement"
+}
+for victim in requestor writer; do
+    sql -e 'UPDATE bank.m SET v = SLEEP(3)' >/dev/null 2>&1 &
+    hpid=$!
+    sleep 0.3
+    $LB create --repo "$REPO" --quiet >/dev/null 2>"$FX_DIR/kill-$victim.err" &
+    bpid=$!
+    in_stage_wait
+    if [ "$victim" = requestor ]; then
+        kill -9 "$bpid"; wait "$bpid" 2>/dev/null
+    else
+        kill -9 "$FX_PID_mw"; wait "$FX_PID_mw" 2>/dev/null
+        wait "$bpid" && fail "backup succeeded although its writer was killed"
+    fi
+    wait "$hpid"
+    no_stage_held "$victim killed inside BACKUP STAGE"
+    [ "$victim" = writer ] && start_writer
+    $LVSSADM list shadows --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(len(d["shadows"]) != 0)' \
+        || fail "snapshot left after the $victim was killed: $($LVSSADM list shadows)"
+done
+echo "kill -9 of lvss-backup and of the writer: no stage left, commits go through"
+
+sleep 1
+touch "$STOP"
+wait "$FX_PID_load1" || fail "load client 1 failed: $(cat "$FX_DIR/load1.log")"
+wait "$FX_PID_load2" || fail "load client 2 failed: $(cat "$FX_DIR/load2.log")"
+read -r N_LIVE SUM <<<"$(state)"
+[ "$SUM" = "$TOTAL" ] || fail "live total $SUM != $TOTAL"
+echo "live: $N_LIVE transfers"
+
+# --- restore -------------------------------------------------------------------------
+$LB restore --repo "$REPO" "$ID" >/dev/null 2>"$FX_DIR/r1.err" && fail "restore accepted while the server runs"
+grep -q "MariaDB instance m1 is running" "$FX_DIR/r1.err" || fail "refusal does not name the instance: $(cat "$FX_DIR/r1.err")"
+stop_server
+$LB restore --repo "$REPO" "$ID" 2>"$FX_DIR/r2.err" >/dev/null || fail "restore: $(cat "$FX_DIR/r2.err")"
+start_server
+read -r N_REST SUM <<<"$(state)"
+[ "$SUM" = "$TOTAL" ] || fail "restored total $SUM != $TOTAL"
+[ "$N_REST" -ge 50 ] && [ "$N_REST" -lt "$N_LIVE" ] || fail "restored state is not the backup's: $N_REST (live $N_LIVE)"
+echo "restored: CHECK TABLE ok, total $TOTAL, $N_REST transfers (live had $N_LIVE)"
+
+kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
+[ "$rc" = 0 ] || fail "lvss-writer-mariadb exited $rc on SIGTERM"
+echo "mariadb-writer ok"
