@@ -38,6 +38,7 @@ static const char help_text[] =
         "  cancel TASK                                    cancel a queued or running task\n"
         "  history [JOB] [--json]                         tasks, oldest first\n"
         "  log TASK                                       a task's full log\n"
+        "  show TASK                                      one task (the fields of history --json)\n"
         "  restore JOB BACKUP_ID [--component PATH]... [--to DIR] [--wait] [--json]\n"
         "                                                 a restore task\n"
         "  backups JOB [--json]                           the backups in the job's repository\n"
@@ -414,7 +415,8 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "list") == 0 || strcmp(cmd, "audit") == 0 || strcmp(cmd, "reload") == 0) {
                 if (n != 0)
                         return usage_err("%s takes no arguments", cmd);
-        } else if (is_run || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "log") == 0 || strcmp(cmd, "backups") == 0) {
+        } else if (is_run || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "log") == 0 || strcmp(cmd, "backups") == 0 ||
+                   strcmp(cmd, "show") == 0) {
                 if (n != 1)
                         return usage_err("%s: expected one argument", cmd);
         } else if (strcmp(cmd, "history") == 0) {
@@ -444,6 +446,13 @@ int main(int argc, char **argv) {
                 r = cmd_restore(args[0], args[1], comps, to);
         else if (strcmp(cmd, "audit") == 0)
                 r = cmd_audit();
+        else if (strcmp(cmd, "show") == 0) {
+                json_t *x = NULL;
+                r = parse_id(args[0], &id) ?: call_json("GetTask", &x, "t", id);
+                if (!r)
+                        print_json(x);
+                json_decref(x);
+        }
         else if (strcmp(cmd, "reload") == 0)
                 r = simple_call("ReloadJobs", "");
         else if (strcmp(cmd, "backups") == 0) {

@@ -85,6 +85,8 @@ char *metrics_render(Manager *m) {
         fputs("# HELP lvss_backup_last_success_timestamp_seconds When the job's last backup succeeded.\n"
               "# TYPE lvss_backup_last_success_timestamp_seconds gauge\n", f);
         for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
                 j = json_object_get(x->jobs, m->jobs[i]->name);
                 fputs("lvss_backup_last_success_timestamp_seconds{job=\"", f);
                 label(f, m->jobs[i]->name);
@@ -93,6 +95,8 @@ char *metrics_render(Manager *m) {
         fputs("# HELP lvss_backup_runs_total Backup runs of the job that ended, by outcome.\n"
               "# TYPE lvss_backup_runs_total counter\n", f);
         for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
                 j = json_object_get(x->jobs, m->jobs[i]->name);
                 for (size_t s = 0; s < ELEMENTSOF(states); s++) {
                         fputs("lvss_backup_runs_total{job=\"", f);
@@ -104,6 +108,8 @@ char *metrics_render(Manager *m) {
         fputs("# HELP lvss_backup_duration_seconds Duration of the job's last successful backup.\n"
               "# TYPE lvss_backup_duration_seconds gauge\n", f);
         for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
                 j = json_object_get(x->jobs, m->jobs[i]->name);
                 fputs("lvss_backup_duration_seconds{job=\"", f);
                 label(f, m->jobs[i]->name);
@@ -112,6 +118,8 @@ char *metrics_render(Manager *m) {
         fputs("# HELP lvss_backup_bytes_added_total Bytes added to the repository by the job's backups.\n"
               "# TYPE lvss_backup_bytes_added_total counter\n", f);
         for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
                 j = json_object_get(x->jobs, m->jobs[i]->name);
                 fputs("lvss_backup_bytes_added_total{job=\"", f);
                 label(f, m->jobs[i]->name);
@@ -131,6 +139,12 @@ char *metrics_render(Manager *m) {
 }
 
 static void conn_free(Conn *c) {
+        /* Discard what the peer sent beyond the request (bounded), so that close()
+         * does not reset the connection before the reply is read. */
+        char junk[4096];
+        (void) shutdown(c->fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+                ;
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->timer);
         close(c->fd);

@@ -201,7 +201,9 @@ int tasks_load(Manager *m) {
                         task_free(t);
                         continue;
                 }
-                if (!task_done(t)) {
+                if (task_done(t))
+                        metrics_task_done(m, t);   /* counters start from the kept history */
+                else {
                         /* T5: the service stopped (crash, kill, reboot) while it was queued or running. */
                         bool was_running = strcmp(t->state, "running") == 0;
                         set_str(&t->state, "interrupted");
@@ -514,10 +516,11 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         if (t->cancel) {
                 task_finish(m, t, "cancelled", "cancelled on request");
         } else if (status != 0) {
-                char *e = last_error_line(m, t);
-                char why[1200];
+                char *e = si->si_code == CLD_EXITED ? last_error_line(m, t) : NULL;
+                char why[1200], sig[64];
+                snprintf(sig, sizeof(sig), "lvss-backup was killed by signal %d", si->si_status);
                 snprintf(why, sizeof(why), "%s%s", t->step > 0 ? "backup stored, retention failed: " : "",
-                         e ? e : "lvss-backup failed");
+                         e ? e : si->si_code == CLD_EXITED ? "lvss-backup failed" : sig);
                 free(e);
                 task_finish(m, t, "failed", why);
         } else {
