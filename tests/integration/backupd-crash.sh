@@ -5,12 +5,16 @@
 #  1. a caller outside root/group backup (setpriv --reuid nobody) is refused,
 #     exit 5, and the refusal is audited;
 #  2. two jobs on one repository: the second queues until the first ends;
+#     TaskProgress signals at least once a second while a task runs;
 #  3. kill -9 of the service during a run: its lvss-backup child dies with it,
 #     the task is `interrupted` at restart, writers stable, no snapshot, and
-#     the next run succeeds;
+#     the next run succeeds; a schedule that elapsed while the service was
+#     down runs once at start;
 #  4. kill -9 of the lvss-backup child: the task fails naming the signal and
 #     the failure notification (job notify, a sendmail-compatible script that
 #     speaks LMTP to mstored) lands in a mailbox and is read back;
+#     the exec hook gets the task's JSON; check and prune tasks run; a
+#     restore refused by the writer (database mounted) fails naming why;
 #  5. cancel of a running task: its lvss-backup ends within a second
 #     (SIGTERM, SIGKILL after 500 ms), cancelled, writers released, no snapshot;
 #  6. a malformed job file is reported with its name and line, the others run;
@@ -33,8 +37,11 @@ echo "\$3" >>"$FX_DIR/sendmail.calls"
 exec python3 "$CLIENT" deliver --socket "$SOCK" --from lvss-backupd@h1 --rcpt "\$3" --file -
 EOS
 chmod 755 "$FX_DIR/sendmail"
+printf '#!/bin/sh\ncat >>"%s/hook.json"\n' "$FX_DIR" >"$FX_DIR/hook"
+chmod 755 "$FX_DIR/hook"
 cat >"$JOBS/a.json" <<EOJ
-{"repository": "$REPO", "notify": {"mail_to": "ops@h1", "on": ["failure"], "sendmail": "$FX_DIR/sendmail"}}
+{"repository": "$REPO", "notify": {"mail_to": "ops@h1", "on": ["failure"], "sendmail": "$FX_DIR/sendmail",
+ "exec": "$FX_DIR/hook"}, "check": {"schedule": "Sun 05:00", "read_data_subset": "50%"}, "prune": "Sun 06:00"}
 EOJ
 cat >"$JOBS/b.json" <<EOJ
 {"repository": "$REPO"}
@@ -78,11 +85,14 @@ T1=$(run_id a --type full); T2=$(run_id b --type full)
 [ "$(task_field "$T2" state)" = queued ] \
     || fail "task $T2 of job b should queue behind $T1 ($(task_field "$T1" state)), is $(task_field "$T2" state): $($CTL log "$T1")"
 wait_state "$T1" running 10
+timeout 2.5 busctl --address="$LVSS_BUS" monitor --match "type='signal',member='TaskProgress'" >"$FX_DIR/progress" 2>&1
 [ "$(task_field "$T2" state)" = queued ] || fail "task $T2 of job b should queue behind $T1, is $(task_field "$T2" state)"
+n=$(grep -c 'Member=TaskProgress' "$FX_DIR/progress")
+[ "$n" -ge 2 ] || fail "$n TaskProgress signals in 2.5 s of a run, want >= 2: $(head -20 "$FX_DIR/progress")"
 wait_state "$T1" succeeded 30
 wait_state "$T2" succeeded 30
 [ "$(task_field "$T2" started)" -ge "$(task_field "$T1" ended)" ] || fail "b started before a ended"
-echo "2. second job on the repository queued until the first ended"
+echo "2. second job on the repository queued until the first ended; $n progress signals in 2.5 s"
 
 # 3. kill -9 of the service during a run.
 T3=$(run_id a --type incremental)
@@ -93,11 +103,35 @@ kill -9 "$FX_PID_backupd"
 for i in $(seq 50); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$CHILD" 2>/dev/null && fail "lvss-backup child $CHILD survived the service"
 settled
+# Catch-up (S2): job c's hourly copy backup (a copy does not truncate the logs job a's
+# incrementals need) last elapsed 2 hours ago, while the service was "down".
+echo "{\"repository\": \"$FX_DIR/repo-c\", \"schedule\": {\"copy\": \"hourly\"}}" >"$JOBS/c.json"
+$LB init --repo "$FX_DIR/repo-c" --no-encryption --quiet || fail "init repo-c"
+python3 - "$BSTATE/schedule.json" <<'PY' || fail "schedule.json"
+import json, sys, time
+p = sys.argv[1]
+d = json.load(open(p))
+d["c"] = {"copy": int(time.time()) - 7200}
+open(p, "w").write(json.dumps(d))
+PY
 start_backupd --metrics-listen "127.0.0.1:$PORT"
 [ "$(task_field "$T3" state)" = interrupted ] || fail "task $T3 is $(task_field "$T3" state) after restart, want interrupted"
-$CTL run a --type incremental --wait >/dev/null || fail "the run after the crash failed"
+$CTL run a --type incremental --wait >"$FX_DIR/run3.out" 2>&1 || fail "the run after the crash failed: $(cat "$FX_DIR/run3.out")"
+$CTL history c --json | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["tasks"]
+assert len(t) == 1 and t[0]["requested_by"] == "schedule" and t[0]["type"] == "copy", t
+' || fail "missed hourly run of job c not caught up once at start: $($CTL history c)"
+TC=$($CTL history c --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks"][0]["id"])')
+wait_state "$TC" succeeded 30
+$CTL list --json | python3 -c '
+import json, sys, time
+j = {x["name"]: x for x in json.load(sys.stdin)["jobs"]}
+n = j["c"]["next_run"]
+assert n["type"] == "copy" and n["time"] % 3600 == 0 and 0 < n["time"] - time.time() <= 3600, n
+' || fail "job c next run: $($CTL list --json)"
 settled
-echo "3. service killed mid-run: task interrupted, writers stable, no snapshot, next run ok"
+echo "3. service killed mid-run: task interrupted, writers stable, no snapshot, next run ok; a missed run caught up once"
 
 # 4. kill -9 of the child; failure notification through LMTP.
 T5=$(run_id a --type incremental)
@@ -115,8 +149,25 @@ $MSTORE msg get ops@h1 "$UID1" >"$FX_DIR/notice" || fail "msg get"
 grep -q "^Subject: lvss-backupd on .*: backup incremental of job a failed" "$FX_DIR/notice" \
     && grep -q "Task $T5 (backup incremental of job a, requested by 0) failed" "$FX_DIR/notice" \
     && grep -q '"error": "lvss-backup was killed by signal 9"' "$FX_DIR/notice" || fail "notification: $(cat "$FX_DIR/notice")"
+python3 - "$FX_DIR/hook.json" "$T5" <<'PY' || fail "exec hook input: $(cat "$FX_DIR/hook.json")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["id"] == int(sys.argv[2]) and t["state"] == "failed" and t["kind"] == "backup", t
+PY
 $CTL run a --type incremental --wait >/dev/null || fail "the run after the killed child failed"
-echo "4. child killed: task failed, notification delivered over LMTP and read back"
+echo "4. child killed: task failed, notification delivered over LMTP and read back, exec hook got the task"
+
+# 4b. check and prune tasks; a restore refused by the writer (database mounted) fails with its reason.
+$CTL run a --type check --wait >/dev/null || fail "check task"
+$CTL run a --type prune --wait >/dev/null || fail "prune task"
+LAST=$($CTL history a --json | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tasks"] if t["backup_id"]][-1]["backup_id"])')
+rc=0; $CTL restore a "$LAST" --component "Mail Store/h1/SG1/DB1" --wait >"$FX_DIR/rr.out" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "restore over a mounted database: exit $rc, want 1: $(cat "$FX_DIR/rr.out")"
+grep -q "restore refused: nothing was written" "$FX_DIR/rr.out" && grep -q "must be offline to restore" "$FX_DIR/rr.out" \
+    || fail "restore refusal not reported as the task's error: $(cat "$FX_DIR/rr.out")"
+[ "$(count a@h1)" -ge 20 ] || fail "mail lost by a refused restore"
+no_snapshots   # (the writer keeps reporting failed_at_pre_restore until its next operation)
+echo "4b. check and prune tasks ok; restore refusal reported: $(cat "$FX_DIR/rr.out")"
 
 # 5. cancel.
 T6=$(run_id a --type incremental)

@@ -443,19 +443,27 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
         return 1;
 }
 
+/* T4: the task's error is lvss-backup's one-line errors ("lvss-backup: ..."),
+ * joined with "; " (a refusal names the writer's reason, then the outcome),
+ * or else its last line. */
 static char *last_error_line(Manager *m, Task *t) {
-        char path[4096], line[1024], last[1024] = "";
+        char path[4096], line[1024], last[1024] = "", errs[1024] = "";
         log_path(m, t->id, "log", path, sizeof(path));
         FILE *f = fopen(path, "re");
         if (!f)
                 return NULL;
         while (fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\n")] = 0;
-                if (*line && strncmp(line, "lvss-backupd: ", 14) != 0)
-                        snprintf(last, sizeof(last), "%s", line);
+                if (!*line || strncmp(line, "lvss-backupd: ", 14) == 0)
+                        continue;
+                snprintf(last, sizeof(last), "%s", line);
+                if (strncmp(line, "lvss-backup: ", 13) == 0) {
+                        size_t l = strlen(errs);
+                        snprintf(errs + l, sizeof(errs) - l, "%s%s", l ? "; " : "", line + 13);
+                }
         }
         fclose(f);
-        return *last ? strdup(last) : NULL;
+        return *errs ? strdup(errs) : *last ? strdup(last) : NULL;
 }
 
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
