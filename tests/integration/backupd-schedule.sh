@@ -4,7 +4,8 @@
 # full yet runs as a full, S4) for ~40 s while mail arrives
 # over LMTP, with retention keep_last 3 applied after every run; then the
 # history (fields, kinds, states, who asked), the task log, the repository
-# (retention kept the last 3 and the full they need), list --json, run --wait
+# (retention kept the last 3 and the chain they need), backups (ListBackups),
+# list --json, run --wait
 # through the API, and the newest backup restored through the service
 # (restore task) with every message back byte for byte.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backupd-common.bash" || exit 1
@@ -68,6 +69,13 @@ assert set(have) == want, (have, [(t["type"], t["backup_id"][:8]) for t in ts])
 assert len(have) < len(ts), "retention removed nothing"
 print("retention kept", len(have), "of", len(ts))
 PY
+$CTL backups mail >"$FX_DIR/b.json" || fail "backups (ListBackups)"
+python3 -c '
+import json, sys
+a = [x["id"] for x in json.load(open(sys.argv[1]))["backups"]]
+b = [x["id"] for x in json.load(open(sys.argv[2]))["backups"]]
+assert a == b and a, (a, b)
+' "$FX_DIR/b.json" "$FX_DIR/list.json" || fail "ListBackups differs from lvss-backup list"
 $CTL list --json >"$FX_DIR/l.json" || fail "list"
 python3 -c '
 import json, sys

@@ -66,8 +66,8 @@ static int bus_fail(const sd_bus_error *e, int r) {
                 return EX_DENIED;
         if (strcmp(name, "org.lvss.Backup1.Error.Busy") == 0)
                 return EX_BUSY;
-        if (strcmp(name, "org.lvss.Backup1.Error.NotFound") == 0 || strcmp(name, "org.lvss.Backup1.Error.Invalid") == 0 ||
-            strcmp(name, SD_BUS_ERROR_INVALID_ARGS) == 0)
+        if (strcmp(name, "org.lvss.Backup1.Error.NotFound") == 0 ||
+            strcmp(name, "org.lvss.Backup1.Error.Invalid") == 0 || strcmp(name, SD_BUS_ERROR_INVALID_ARGS) == 0)
                 return EX_USAGE;
         return EX_FAIL;
 }
@@ -86,8 +86,8 @@ static int connect_bus(void) {
         } else
                 r = sd_bus_open_system(&bus);
         if (r < 0) {
-                fprintf(stderr, "lvss-backupctl: cannot connect to the %s bus: %s\n", addr && *addr ? "LVSS_BUS" : "system",
-                        strerror(-r));
+                fprintf(stderr, "lvss-backupctl: cannot connect to the %s bus: %s\n",
+                        addr && *addr ? "LVSS_BUS" : "system", strerror(-r));
                 return EX_FAIL;
         }
         return 0;
@@ -158,7 +158,8 @@ static int cmd_list(void) {
                                 continue;
                         }
                         if (json_is_object(lr))
-                                snprintf(id, sizeof(id), "%lld", (long long) json_integer_value(json_object_get(lr, "task")));
+                                snprintf(id, sizeof(id), "%lld",
+                                         (long long) json_integer_value(json_object_get(lr, "task")));
                         printf("%-20s %-13s %-19s %-8s %-11s %s\n", js(j, "name"), js(nr, "type"),
                                fmt_time(json_object_get(nr, "time"), b1, sizeof(b1)), id, js(lr, "state"),
                                fmt_time(json_object_get(lr, "time"), b2, sizeof(b2)));
@@ -219,7 +220,8 @@ static int cmd_run(const char *job, const char *type) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         uint64_t id;
-        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_IFACE, "Run", &e, &reply, "ss", job, type ? type : "full");
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_IFACE, "Run", &e, &reply, "ss", job,
+                                   type ? type : "full");
         if (r < 0) {
                 r = bus_fail(&e, r);
                 sd_bus_error_free(&e);
@@ -306,8 +308,8 @@ static int cmd_audit(void) {
         else
                 json_array_foreach(json_object_get(o, "records"), i, a) {
                         char b[64];
-                        printf("%s uid=%s %s %s: %s\n", fmt_time(json_object_get(a, "time"), b, sizeof(b)), js(a, "who"),
-                               js(a, "action"), js(a, "object"), js(a, "outcome"));
+                        printf("%s uid=%s %s %s: %s\n", fmt_time(json_object_get(a, "time"), b, sizeof(b)),
+                               js(a, "who"), js(a, "action"), js(a, "object"), js(a, "outcome"));
                 }
         json_decref(o);
         return 0;
@@ -366,9 +368,12 @@ static int cmd_job(int n, char **args) {
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"json", no_argument, NULL, 'j'},      {"wait", no_argument, NULL, 'w'},
-                {"type", required_argument, NULL, 't'}, {"component", required_argument, NULL, 'c'},
-                {"to", required_argument, NULL, 'T'},   {"help", no_argument, NULL, 'h'},
+                {"json", no_argument, NULL, 'j'},
+                {"wait", no_argument, NULL, 'w'},
+                {"type", required_argument, NULL, 't'},
+                {"component", required_argument, NULL, 'c'},
+                {"to", required_argument, NULL, 'T'},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         const char *type = NULL, *to = NULL;
@@ -386,20 +391,31 @@ int main(int argc, char **argv) {
         const char *cmd = argv[optind];
         argv += optind;
         argc -= optind;
-        optind = 0;   /* 0: glibc re-initializes getopt (permutation state included) */
+        optind = 0; /* 0: glibc re-initializes getopt (permutation state included) */
         while ((o = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
                 switch (o) {
-                case 'j': opt_json = true; break;
-                case 'w': opt_wait = true; break;
-                case 't': type = optarg; break;
-                case 'T': to = optarg; break;
+                case 'j':
+                        opt_json = true;
+                        break;
+                case 'w':
+                        opt_wait = true;
+                        break;
+                case 't':
+                        type = optarg;
+                        break;
+                case 'T':
+                        to = optarg;
+                        break;
                 case 'c':
                         if (n_comps >= 64)
                                 return usage_err("too many --component options");
                         comps[n_comps++] = optarg;
                         break;
-                case 'h': fputs(help_text, stdout); return 0;
-                default: return EX_USAGE;
+                case 'h':
+                        fputs(help_text, stdout);
+                        return 0;
+                default:
+                        return EX_USAGE;
                 }
         }
         int n = argc - optind;
@@ -452,8 +468,7 @@ int main(int argc, char **argv) {
                 if (!r)
                         print_json(x);
                 json_decref(x);
-        }
-        else if (strcmp(cmd, "reload") == 0)
+        } else if (strcmp(cmd, "reload") == 0)
                 r = simple_call("ReloadJobs", "");
         else if (strcmp(cmd, "backups") == 0) {
                 json_t *x = NULL;

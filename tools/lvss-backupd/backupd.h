@@ -32,7 +32,7 @@
 #define MID_TASK_INTERRUPTED "5672db49b89d46899448d63adb0a6ebf"
 
 #define TASKS_KEPT_PER_JOB 50
-#define LOG_MAX_BYTES (8u << 20)   /* a task's log returned over the bus is capped */
+#define LOG_MAX_BYTES (8u << 20) /* a task's log returned over the bus is capped */
 
 typedef struct Job Job;
 typedef struct Task Task;
@@ -43,13 +43,13 @@ typedef struct Manager {
         sd_bus *bus;
         char *config_dir;
         char *state_dir;
-        const char *lvss_backup;   /* path of the lvss-backup binary */
+        const char *lvss_backup; /* path of the lvss-backup binary */
         Job **jobs;
         size_t n_jobs;
-        Task **tasks;              /* ordered by id */
+        Task **tasks; /* ordered by id */
         size_t n_tasks;
         uint64_t next_id;
-        json_t *sched_state;       /* {"JOB": {"full": last, ..., "full_ok": t}} */
+        json_t *sched_state; /* {"JOB": {"full": last, ..., "full_ok": t}} */
         sd_event_source *sched_timer;
         sd_event_source *progress_timer;
         Metrics *metrics;

@@ -31,7 +31,7 @@ static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_
         uid_t uid;
         int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &c);
         if (r >= 0 && (sd_bus_creds_get_augmented_mask(c) & SD_BUS_CREDS_EUID))
-                r = -EPERM;   /* read from /proc, not vouched for by the bus */
+                r = -EPERM; /* read from /proc, not vouched for by the bus */
         if (r >= 0)
                 r = sd_bus_creds_get_euid(c, &uid);
         sd_bus_creds_unref(c);
@@ -58,13 +58,13 @@ static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_
                                  (unsigned) uid, BACKUPD_GROUP);
 }
 
-#define CHECK_CALLER(m, msg, who, error, action)                                           \
-        do {                                                                               \
-                int _r = caller_check(msg, who, sizeof(who), error);                       \
-                if (_r < 0) {                                                              \
-                        audit_record(m, who, action, "", "refused: access denied");        \
-                        return _r;                                                         \
-                }                                                                          \
+#define CHECK_CALLER(m, msg, who, error, action)                                    \
+        do {                                                                        \
+                int _r = caller_check(msg, who, sizeof(who), error);                \
+                if (_r < 0) {                                                       \
+                        audit_record(m, who, action, "", "refused: access denied"); \
+                        return _r;                                                  \
+                }                                                                   \
         } while (0)
 
 static int reply_json(sd_bus_message *msg, json_t *o) {
@@ -159,8 +159,10 @@ static int m_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
 }
 
 static int queue_error(sd_bus_error *error, int r, const char *why) {
-        return sd_bus_error_set(error, r == -EBUSY ? BACKUPD_ERROR_BUSY : r == -EINVAL ? BACKUPD_ERROR_INVALID
-                                                                                        : BACKUPD_ERROR_FAILED,
+        return sd_bus_error_set(error,
+                                r == -EBUSY    ? BACKUPD_ERROR_BUSY
+                                : r == -EINVAL ? BACKUPD_ERROR_INVALID
+                                               : BACKUPD_ERROR_FAILED,
                                 why);
 }
 
@@ -185,7 +187,8 @@ static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         } else if (strcmp(type, "full") && strcmp(type, "incremental") && strcmp(type, "differential") &&
                    strcmp(type, "copy"))
                 return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
-                                         "type '%s': expected full, incremental, differential, copy, prune or check", type);
+                                         "type '%s': expected full, incremental, differential, copy, prune or check",
+                                         type);
         r = task_queue(m, j, kind, type, who, NULL, &t, why, sizeof(why));
         snprintf(obj, sizeof(obj), "job %s %s%s%s", name, kind, type ? " " : "", type ? type : "");
         if (r < 0) {
@@ -267,7 +270,7 @@ static int m_get_log(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (fd < 0 || fstat(fd, &st) < 0)
                 return sd_bus_reply_method_return(msg, "s", "");
         size_t len = MIN((size_t) st.st_size, (size_t) LOG_MAX_BYTES), off = 0;
-        off_t start = (off_t) st.st_size - (off_t) len;   /* the tail when capped */
+        off_t start = (off_t) st.st_size - (off_t) len; /* the tail when capped */
         _cleanup_free_ char *buf = malloc(len + 1);
         if (!buf)
                 return -ENOMEM;
@@ -278,7 +281,7 @@ static int m_get_log(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 off += (size_t) k;
         }
         buf[off] = 0;
-        for (size_t i = 0; i < off; i++)   /* D-Bus strings are UTF-8 without NUL; keep it printable */
+        for (size_t i = 0; i < off; i++) /* D-Bus strings are UTF-8 without NUL; keep it printable */
                 if (buf[i] == 0 || ((unsigned char) buf[i] >= 0x80))
                         buf[i] = '?';
         return sd_bus_reply_method_return(msg, "s", buf);
@@ -350,23 +353,29 @@ static int m_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
 /* ListBackups: `lvss-backup list --json` as a child; the reply is sent when it exits. */
 typedef struct Pending {
         sd_bus_message *msg;
-        FILE *out;
+        FILE *out, *err;
 } Pending;
 
 static int on_list_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Pending *p = userdata;
-        char *buf = NULL;
-        size_t n = 0;
-        fflush(p->out);
+        char *buf = NULL, *ebuf = NULL;
+        size_t n = 0, en = 0;
         rewind(p->out);
+        rewind(p->err);
         ssize_t k = getdelim(&buf, &n, 0, p->out);
+        ssize_t ek = getdelim(&ebuf, &en, 0, p->err);
+        if (ek > 0)
+                ebuf[strcspn(ebuf, "\n")] = 0;
         if (si->si_code == CLD_EXITED && si->si_status == 0 && k > 0)
                 (void) sd_bus_reply_method_return(p->msg, "s", buf);
         else
-                (void) sd_bus_reply_method_errorf(p->msg, si->si_status == 4 ? BACKUPD_ERROR_BUSY : BACKUPD_ERROR_FAILED,
-                                                  "lvss-backup list failed: %s", k > 0 ? buf : "no output");
+                (void) sd_bus_reply_method_errorf(p->msg,
+                                                  si->si_status == 4 ? BACKUPD_ERROR_BUSY : BACKUPD_ERROR_FAILED, "%s",
+                                                  ek > 0 ? ebuf : "lvss-backup list failed");
         free(buf);
+        free(ebuf);
         fclose(p->out);
+        fclose(p->err);
         sd_bus_message_unref(p->msg);
         free(p);
         sd_event_source_disable_unref(s);
@@ -387,15 +396,19 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (j->error)
                 return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "job %s is not usable: %s", name, j->error);
         Pending *p = calloc(1, sizeof(*p));
-        if (!p || !(p->out = tmpfile())) {
+        if (!p || !(p->out = tmpfile()) || !(p->err = tmpfile())) {
+                if (p && p->out)
+                        fclose(p->out);
                 free(p);
                 return -ENOMEM;
         }
-        const char *argv[] = {m->lvss_backup, "list", "--repo", j->repository, "--json",
-                              j->password_file ? "--password-file" : NULL, j->password_file, NULL};
+        const char *argv[] = {m->lvss_backup,   "list",   "--repo",
+                              j->repository,    "--json", j->password_file ? "--password-file" : NULL,
+                              j->password_file, NULL};
         pid_t pid = fork();
         if (pid < 0) {
                 fclose(p->out);
+                fclose(p->err);
                 free(p);
                 return -errno;
         }
@@ -404,7 +417,7 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
                 int nul = open("/dev/null", O_RDONLY);
-                if (nul < 0 || dup2(nul, 0) < 0 || dup2(fileno(p->out), 1) < 0 || dup2(fileno(p->out), 2) < 0)
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(fileno(p->out), 1) < 0 || dup2(fileno(p->err), 2) < 0)
                         _exit(127);
                 execv(argv[0], (char *const *) argv);
                 _exit(127);
@@ -417,6 +430,7 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 (void) waitpid(pid, NULL, 0);
                 sd_bus_message_unref(p->msg);
                 fclose(p->out);
+                fclose(p->err);
                 free(p);
                 return r;
         }
@@ -465,7 +479,8 @@ static int on_progress(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 int bus_start_progress(Manager *m) {
-        int r = sd_event_add_time_relative(m->event, &m->progress_timer, CLOCK_MONOTONIC, 1000000, 100000, on_progress, m);
+        int r = sd_event_add_time_relative(m->event, &m->progress_timer, CLOCK_MONOTONIC, 1000000, 100000, on_progress,
+                                           m);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->progress_timer, SD_EVENT_ON);
         return r;
@@ -485,8 +500,8 @@ int bus_setup(Manager *m) {
         } else
                 r = sd_bus_open_system(&m->bus);
         if (r < 0) {
-                fprintf(stderr, "lvss-backupd: cannot connect to the %s bus: %s\n", addr && *addr ? "LVSS_BUS" : "system",
-                        strerror(-r));
+                fprintf(stderr, "lvss-backupd: cannot connect to the %s bus: %s\n",
+                        addr && *addr ? "LVSS_BUS" : "system", strerror(-r));
                 return r;
         }
         r = sd_bus_add_object_vtable(m->bus, NULL, BACKUPD_PATH, BACKUPD_IFACE, backup_vtable, m);
@@ -496,7 +511,7 @@ int bus_setup(Manager *m) {
                 return r;
         r = sd_bus_request_name(m->bus, BACKUPD_BUS_NAME, 0);
         if (r < 0)
-                fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n", BACKUPD_BUS_NAME,
-                        strerror(-r));
+                fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n",
+                        BACKUPD_BUS_NAME, strerror(-r));
         return r;
 }

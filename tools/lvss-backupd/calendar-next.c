@@ -28,13 +28,13 @@ static int one(const char *expr, int64_t t, int n) {
         for (int i = 0; i < n; i++) {
                 if (calendar_next(c, t, &t) < 0) {
                         if (i == 0)
-                                printf("never\n");   /* as systemd-analyze: "Next elapse: never" */
+                                printf("never\n"); /* as systemd-analyze: "Next elapse: never" */
                         break;
                 }
                 time_t tt = (time_t) t;
                 struct tm tm;
                 char buf[64];
-                localtime_r(&tt, &tm);   /* systemd-analyze prints local time, also for UTC expressions */
+                localtime_r(&tt, &tm); /* systemd-analyze prints local time, also for UTC expressions */
                 strftime(buf, sizeof(buf), "%a %Y-%m-%d %H:%M:%S %Z", &tm);
                 printf("%s\n", buf);
         }

@@ -36,7 +36,7 @@ enum { F_YEAR, F_MONTH, F_DAY, F_HOUR, F_MINUTE, F_SECOND, F_MAX };
 #define MAX_ITEMS 32
 
 typedef struct item {
-        int start, stop, step;   /* {start, start+step, ...} <= stop */
+        int start, stop, step; /* {start, start+step, ...} <= stop */
 } item;
 
 typedef struct field {
@@ -46,7 +46,7 @@ typedef struct field {
 } field;
 
 struct calendar_spec {
-        unsigned weekdays;   /* bit 0 = Monday ... bit 6 = Sunday; 0x7f = any */
+        unsigned weekdays; /* bit 0 = Monday ... bit 6 = Sunday; 0x7f = any */
         bool utc;
         field f[F_MAX];
 };
@@ -54,8 +54,7 @@ struct calendar_spec {
 static const int field_min[F_MAX] = {1970, 1, 1, 0, 0, 0};
 static const int field_max[F_MAX] = {2199, 12, 31, 23, 59, 59};
 static const char *const wdays[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-static const char *const wdays_long[7] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                                          "Sunday"};
+static const char *const wdays_long[7] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
 
 static int bad(char *why, size_t n, const char *expr, const char *reason) {
         snprintf(why, n, "calendar expression '%s': %s", expr, reason);
@@ -81,7 +80,7 @@ static int parse_field(const char *s, size_t len, int fi, field *f) {
                 return -EINVAL;
         memcpy(buf, s, len);
         buf[len] = 0;
-        *f = (field) {0};
+        *f = (field){0};
         if (strcmp(buf, "*") == 0) {
                 f->any = true;
                 return 0;
@@ -112,14 +111,14 @@ static int parse_field(const char *s, size_t len, int fi, field *f) {
                 }
                 if (*p == '/') {
                         if (star)
-                                return -EINVAL;   /* systemd refuses "*\/R" */
+                                return -EINVAL; /* systemd refuses "*\/R" */
                         p++;
                         if (parse_int(&p, &step) < 0 || step <= 0)
                                 return -EINVAL;
                         if (!star && it.stop == it.start)
                                 it.stop = field_max[fi];
                 } else if (star)
-                        return -EINVAL;   /* "*" inside a list */
+                        return -EINVAL; /* "*" inside a list */
                 if (*p)
                         return -EINVAL;
                 if (it.start < field_min[fi] || it.start > field_max[fi] || it.stop > field_max[fi])
@@ -148,7 +147,7 @@ static int parse_parts(const char *s, char sep, int first, int n_max, int n_min,
         }
         if (n < n_min || n > n_max)
                 return -EINVAL;
-        int fi = first + (n_max - n);   /* date: a missing year is the first part */
+        int fi = first + (n_max - n); /* date: a missing year is the first part */
         if (sep == ':')
                 fi = first;
         for (int i = 0; i < n; i++) {
@@ -208,9 +207,14 @@ static int parse_weekdays(const char *s, unsigned *ret) {
 static const struct {
         const char *name, *expr;
 } shorthands[] = {
-        {"minutely", "*-*-* *:*:00"},    {"hourly", "*-*-* *:00:00"},         {"daily", "*-*-* 00:00:00"},
-        {"monthly", "*-*-01 00:00:00"},  {"weekly", "Mon *-*-* 00:00:00"},    {"yearly", "*-01-01 00:00:00"},
-        {"annually", "*-01-01 00:00:00"}, {"quarterly", "*-01,04,07,10-01 00:00:00"},
+        {"minutely", "*-*-* *:*:00"},
+        {"hourly", "*-*-* *:00:00"},
+        {"daily", "*-*-* 00:00:00"},
+        {"monthly", "*-*-01 00:00:00"},
+        {"weekly", "Mon *-*-* 00:00:00"},
+        {"yearly", "*-01-01 00:00:00"},
+        {"annually", "*-01-01 00:00:00"},
+        {"quarterly", "*-01,04,07,10-01 00:00:00"},
         {"semiannually", "*-01,07-01 00:00:00"},
 };
 
@@ -271,11 +275,11 @@ int calendar_parse(const char *expr, calendar_spec **ret, char *why, size_t why_
         else if (c->f[F_YEAR].n == 0)
                 c->f[F_YEAR].any = true;
         if (!have_time) {
-                c->f[F_HOUR] = (field) {.n = 1, .it = {{0, 0, 1}}};
+                c->f[F_HOUR] = (field){.n = 1, .it = {{0, 0, 1}}};
                 c->f[F_MINUTE] = c->f[F_HOUR];
         }
         if (c->f[F_SECOND].n == 0 && !c->f[F_SECOND].any)
-                c->f[F_SECOND] = (field) {.n = 1, .it = {{0, 0, 1}}};
+                c->f[F_SECOND] = (field){.n = 1, .it = {{0, 0, 1}}};
         if (!have_date && !have_time && c->weekdays == 0x7f)
                 goto fail;
         *ret = c;

@@ -27,8 +27,8 @@ bool job_name_valid(const char *name) {
         if (n == 0 || n > 64 || name[0] == '.' || name[0] == '-')
                 return false;
         for (const char *p = name; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '_' || *p == '-' || *p == '.'))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                      *p == '-' || *p == '.'))
                         return false;
         return true;
 }
@@ -117,7 +117,10 @@ int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n)
                                         if (strcmp(t, sched_names[k]) == 0)
                                                 break;
                                 if (k > SCHED_COPY) {
-                                        snprintf(why, n, "'schedule': unknown backup type '%s' (full, incremental, differential, copy)", t);
+                                        snprintf(
+                                                why, n,
+                                                "'schedule': unknown backup type '%s' (full, incremental, differential, copy)",
+                                                t);
                                         goto fail;
                                 }
                                 if ((r = set_sched(j, k, e, why, n)) < 0)
@@ -139,8 +142,9 @@ int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n)
                                         snprintf(why, n, "'retention': unknown option '%s'", t);
                                         goto fail;
                                 }
-                                if (i == 6 ? !json_is_string(e) : (!json_is_integer(e) || json_integer_value(e) < 0 ||
-                                                                    json_integer_value(e) > 1000000)) {
+                                if (i == 6 ? !json_is_string(e)
+                                           : (!json_is_integer(e) || json_integer_value(e) < 0 ||
+                                              json_integer_value(e) > 1000000)) {
                                         snprintf(why, n, "'retention': '%s' expects %s", t,
                                                  i == 6 ? "a duration string (e.g. \"30d\")" : "a count");
                                         goto fail;
@@ -166,11 +170,13 @@ int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n)
                         json_t *on = json_object_get(v, "on"), *x;
                         size_t i;
                         if (!json_is_object(v) || (on && !json_is_array(on))) {
-                                snprintf(why, n, "'notify': expected {\"mail_to\": ..., \"on\": [\"failure\", \"success\"]}");
+                                snprintf(why, n,
+                                         "'notify': expected {\"mail_to\": ..., \"on\": [\"failure\", \"success\"]}");
                                 goto fail;
                         }
-                        json_array_foreach(on, i, x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") &&
-                                                                               strcmp(json_string_value(x), "success"))) {
+                        json_array_foreach(on, i,
+                                           x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") &&
+                                                                         strcmp(json_string_value(x), "success"))) {
                                 snprintf(why, n, "'notify': 'on' takes \"failure\" and \"success\"");
                                 goto fail;
                         }

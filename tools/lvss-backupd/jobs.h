@@ -17,14 +17,14 @@ struct Job {
         json_t *doc;
         const char *repository;
         const char *password_file;
-        json_t *components;   /* array of strings, may be empty */
-        json_t *retention;    /* object or NULL */
-        json_t *notify;       /* object or NULL */
+        json_t *components; /* array of strings, may be empty */
+        json_t *retention;  /* object or NULL */
+        json_t *notify;     /* object or NULL */
         const char *check_subset;
         int64_t randomized_delay;
         char *expr[_SCHED_MAX];
         calendar_spec *cal[_SCHED_MAX];
-        int64_t next[_SCHED_MAX];   /* 0 = none */
+        int64_t next[_SCHED_MAX]; /* 0 = none */
 };
 
 const char *sched_name(int k);

@@ -137,19 +137,29 @@ int main(int argc, char **argv) {
 
         while ((o = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
                 switch (o) {
-                case 'c': m.config_dir = optarg; break;
-                case 's': m.state_dir = optarg; break;
-                case 'm': metrics = optarg; break;
-                case 'h': fputs(usage, stdout); return 0;
-                default: fprintf(stderr, "lvss-backupd: see 'lvss-backupd --help'\n"); return 2;
+                case 'c':
+                        m.config_dir = optarg;
+                        break;
+                case 's':
+                        m.state_dir = optarg;
+                        break;
+                case 'm':
+                        metrics = optarg;
+                        break;
+                case 'h':
+                        fputs(usage, stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "lvss-backupd: see 'lvss-backupd --help'\n");
+                        return 2;
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "lvss-backupd: unexpected argument '%s' (see 'lvss-backupd --help')\n", argv[optind]);
                 return 2;
         }
-        m.lvss_backup = getenv("LVSS_BACKUP") && *getenv("LVSS_BACKUP") ? getenv("LVSS_BACKUP")
-                                                                          : LVSS_BINDIR "/lvss-backup";
+        m.lvss_backup =
+                getenv("LVSS_BACKUP") && *getenv("LVSS_BACKUP") ? getenv("LVSS_BACKUP") : LVSS_BINDIR "/lvss-backup";
         audit_manager = &m;
         umask(077);
         char sub[4096];

@@ -15,7 +15,7 @@
 #include "tasks.h"
 
 struct Metrics {
-        json_t *jobs;   /* {"JOB": {"runs": {"succeeded": N, ...}, "bytes": N, "last_success": T, "duration": S}} */
+        json_t *jobs; /* {"JOB": {"runs": {"succeeded": N, ...}, "bytes": N, "last_success": T, "duration": S}} */
         int fd;
         sd_event_source *listen;
         unsigned n_conn;
@@ -53,7 +53,8 @@ void metrics_task_done(Manager *m, const Task *t) {
         json_t *runs = json_object_get(j, "runs");
         json_object_set_new(runs, t->state, json_integer(json_integer_value(json_object_get(runs, t->state)) + 1));
         if (strcmp(t->state, "succeeded") == 0) {
-                json_object_set_new(j, "bytes", json_integer(json_integer_value(json_object_get(j, "bytes")) + t->bytes_added));
+                json_object_set_new(j, "bytes",
+                                    json_integer(json_integer_value(json_object_get(j, "bytes")) + t->bytes_added));
                 json_object_set_new(j, "last_success", json_integer(t->ended));
                 json_object_set_new(j, "duration", json_real((double) (t->ended - t->started)));
         }
@@ -83,7 +84,8 @@ char *metrics_render(Manager *m) {
                 return NULL;
         static const char *const states[] = {"succeeded", "failed", "cancelled", "interrupted"};
         fputs("# HELP lvss_backup_last_success_timestamp_seconds When the job's last backup succeeded.\n"
-              "# TYPE lvss_backup_last_success_timestamp_seconds gauge\n", f);
+              "# TYPE lvss_backup_last_success_timestamp_seconds gauge\n",
+              f);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->error)
                         continue;
@@ -93,7 +95,8 @@ char *metrics_render(Manager *m) {
                 fprintf(f, "\"} %lld\n", (long long) json_integer_value(json_object_get(j, "last_success")));
         }
         fputs("# HELP lvss_backup_runs_total Backup runs of the job that ended, by outcome.\n"
-              "# TYPE lvss_backup_runs_total counter\n", f);
+              "# TYPE lvss_backup_runs_total counter\n",
+              f);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->error)
                         continue;
@@ -106,7 +109,8 @@ char *metrics_render(Manager *m) {
                 }
         }
         fputs("# HELP lvss_backup_duration_seconds Duration of the job's last successful backup.\n"
-              "# TYPE lvss_backup_duration_seconds gauge\n", f);
+              "# TYPE lvss_backup_duration_seconds gauge\n",
+              f);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->error)
                         continue;
@@ -116,7 +120,8 @@ char *metrics_render(Manager *m) {
                 fprintf(f, "\"} %g\n", json_number_value(json_object_get(j, "duration")));
         }
         fputs("# HELP lvss_backup_bytes_added_total Bytes added to the repository by the job's backups.\n"
-              "# TYPE lvss_backup_bytes_added_total counter\n", f);
+              "# TYPE lvss_backup_bytes_added_total counter\n",
+              f);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->error)
                         continue;
@@ -130,8 +135,9 @@ char *metrics_render(Manager *m) {
                 queued += strcmp(m->tasks[i]->state, "queued") == 0;
                 running += strcmp(m->tasks[i]->state, "running") == 0;
         }
-        fprintf(f, "# HELP lvss_backup_tasks Tasks of the service now, by state.\n# TYPE lvss_backup_tasks gauge\n"
-                   "lvss_backup_tasks{state=\"queued\"} %zu\nlvss_backup_tasks{state=\"running\"} %zu\n",
+        fprintf(f,
+                "# HELP lvss_backup_tasks Tasks of the service now, by state.\n# TYPE lvss_backup_tasks gauge\n"
+                "lvss_backup_tasks{state=\"queued\"} %zu\nlvss_backup_tasks{state=\"running\"} %zu\n",
                 queued, running);
         (void) name;
         fclose(f);

@@ -14,7 +14,7 @@
 #define METRICS_TIMEOUT_S 5
 #define METRICS_MAX_CONN 16
 
-int metrics_listen(Manager *m, const char *addr);   /* "127.0.0.1:9465", "[::1]:9465" */
+int metrics_listen(Manager *m, const char *addr); /* "127.0.0.1:9465", "[::1]:9465" */
 void metrics_task_done(Manager *m, const Task *t);
-char *metrics_render(Manager *m);                    /* the /metrics body */
+char *metrics_render(Manager *m); /* the /metrics body */
 void metrics_free(Manager *m);

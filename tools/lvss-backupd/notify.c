@@ -81,7 +81,7 @@ static bool wants(json_t *notify, const char *which) {
         json_t *on = json_object_get(notify, "on"), *v;
         size_t i;
         if (!on)
-                return strcmp(which, "failure") == 0;   /* default: failures only */
+                return strcmp(which, "failure") == 0; /* default: failures only */
         json_array_foreach(on, i, v) if (strcmp(json_string_value(v), which) == 0) return true;
         return false;
 }

@@ -55,12 +55,11 @@ static json_t *time_or_null(int64_t t) {
 
 json_t *task_to_json(const Task *t) {
         json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:I, s:f, s:o}", "id",
-                              (json_int_t) t->id, "job", t->job, "kind", t->kind, "type", str_or_null(t->type),
-                              "state", t->state, "queued", time_or_null(t->queued), "started",
-                              time_or_null(t->started), "ended", time_or_null(t->ended), "requested_by",
-                              t->requested_by, "backup_id", str_or_null(t->backup_id), "bytes_added",
-                              (json_int_t) t->bytes_added, "freeze_window_ms", t->freeze_window_ms, "error",
-                              str_or_null(t->error));
+                              (json_int_t) t->id, "job", t->job, "kind", t->kind, "type", str_or_null(t->type), "state",
+                              t->state, "queued", time_or_null(t->queued), "started", time_or_null(t->started), "ended",
+                              time_or_null(t->ended), "requested_by", t->requested_by, "backup_id",
+                              str_or_null(t->backup_id), "bytes_added", (json_int_t) t->bytes_added, "freeze_window_ms",
+                              t->freeze_window_ms, "error", str_or_null(t->error));
         if (o && t->restore)
                 json_object_set(o, "restore", t->restore);
         if (o && t->exit_status >= 0)
@@ -192,7 +191,8 @@ int tasks_load(Manager *m) {
                 t->bytes_added = json_integer_value(json_object_get(o, "bytes_added"));
                 t->freeze_window_ms = json_number_value(json_object_get(o, "freeze_window_ms"));
                 t->exit_status = json_object_get(o, "exit_status")
-                                         ? (int) json_integer_value(json_object_get(o, "exit_status")) : -1;
+                                         ? (int) json_integer_value(json_object_get(o, "exit_status"))
+                                         : -1;
                 t->restore = json_incref(json_object_get(o, "restore"));
                 json_decref(o);
                 t->pid = -1;
@@ -202,7 +202,7 @@ int tasks_load(Manager *m) {
                         continue;
                 }
                 if (task_done(t))
-                        metrics_task_done(m, t);   /* counters start from the kept history */
+                        metrics_task_done(m, t); /* counters start from the kept history */
                 else {
                         /* T5: the service stopped (crash, kill, reboot) while it was queued or running. */
                         bool was_running = strcmp(t->state, "running") == 0;
@@ -230,8 +230,8 @@ Task *task_find(Manager *m, uint64_t id) {
         return NULL;
 }
 
-int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore,
-               Task **ret, char *why, size_t n) {
+int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret,
+               char *why, size_t n) {
         if (j->error) {
                 snprintf(why, n, "job %s is not usable: %s", j->name, j->error);
                 return -EINVAL;
@@ -289,11 +289,11 @@ static void task_finish(Manager *m, Task *t, const char *state, const char *erro
         task_signal(m, t);
         bool ok = strcmp(state, "succeeded") == 0;
         const char *mid = strcmp(t->kind, "restore") == 0 ? MID_RESTORE_FINISHED
-                          : ok                             ? MID_RUN_SUCCEEDED
-                                                           : MID_RUN_FAILED;
+                          : ok                            ? MID_RUN_SUCCEEDED
+                                                          : MID_RUN_FAILED;
         manager_log(mid, "task %llu (%s%s%s of job %s, requested by %s) %s%s%s", (unsigned long long) t->id, t->kind,
-                    t->type ? " " : "", t->type ? t->type : "", t->job, t->requested_by, state,
-                    t->error ? ": " : "", t->error ? t->error : "");
+                    t->type ? " " : "", t->type ? t->type : "", t->job, t->requested_by, state, t->error ? ": " : "",
+                    t->error ? t->error : "");
         char obj[160], what[64];
         snprintf(obj, sizeof(obj), "job %s task %llu", t->job, (unsigned long long) t->id);
         snprintf(what, sizeof(what), "%s finished", t->kind);
@@ -371,7 +371,7 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
                         add_arg(argv, &n, max, "--read-data-subset");
                         add_arg(argv, &n, max, j->check_subset);
                 }
-        } else {   /* restore */
+        } else { /* restore */
                 size_t i;
                 json_t *c;
                 add_arg(argv, &n, max, "restore");
@@ -402,7 +402,7 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
         if (r < 0)
                 return r;
         if (!argv[0])
-                return 0;   /* no more steps */
+                return 0; /* no more steps */
         log_path(m, t->id, "out", out, sizeof(out));
         log_path(m, t->id, "log", logp, sizeof(logp));
         char cmd[2048] = "";
@@ -519,8 +519,8 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         t->exit_status = status;
         if (t->step == 0 || strcmp(t->kind, "backup") != 0)
                 parse_result(m, t);
-        task_log(m, t, "step %d %s %d", t->step + 1, si->si_code == CLD_EXITED ? "exited with status" : "killed by signal",
-                 si->si_status);
+        task_log(m, t, "step %d %s %d", t->step + 1,
+                 si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status);
         if (t->cancel) {
                 task_finish(m, t, "cancelled", "cancelled on request");
         } else if (status != 0) {
@@ -528,7 +528,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
                 char why[1200], sig[64];
                 snprintf(sig, sizeof(sig), "lvss-backup was killed by signal %d", si->si_status);
                 snprintf(why, sizeof(why), "%s%s", t->step > 0 ? "backup stored, retention failed: " : "",
-                         e ? e : si->si_code == CLD_EXITED ? "lvss-backup failed" : sig);
+                         e                           ? e
+                         : si->si_code == CLD_EXITED ? "lvss-backup failed"
+                                                     : sig);
                 free(e);
                 task_finish(m, t, "failed", why);
         } else {
@@ -679,7 +681,8 @@ void scheduler_rearm(Manager *m) {
                                 const char *kind = k == SCHED_PRUNE ? "prune" : k == SCHED_CHECK ? "check" : "backup";
                                 const char *type = k <= SCHED_COPY ? sched_name(k) : NULL;
                                 /* S4: an incremental or differential with no full recorded runs as a full. */
-                                if ((k == SCHED_INCREMENTAL || k == SCHED_DIFFERENTIAL) && !last_of(m, j->name, "full_ok"))
+                                if ((k == SCHED_INCREMENTAL || k == SCHED_DIFFERENTIAL) &&
+                                    !last_of(m, j->name, "full_ok"))
                                         type = "full";
                                 char why[256];
                                 if (!(k <= SCHED_COPY && backup_queued)) {
@@ -734,9 +737,10 @@ json_t *job_to_json(Manager *m, Job *j) {
         for (int k = 0; k < _SCHED_MAX; k++)
                 if (j->next[k] && k <= SCHED_COPY && (best < 0 || j->next[k] < j->next[best]))
                         best = k;
-        json_object_set_new(o, "next_run",
-                            best < 0 ? json_null()
-                                     : json_pack("{s:s, s:I}", "type", sched_name(best), "time", (json_int_t) j->next[best]));
+        json_object_set_new(
+                o, "next_run",
+                best < 0 ? json_null()
+                         : json_pack("{s:s, s:I}", "type", sched_name(best), "time", (json_int_t) j->next[best]));
         Task *last = NULL;
         for (size_t i = m->n_tasks; i-- > 0;)
                 if (strcmp(m->tasks[i]->job, j->name) == 0 && strcmp(m->tasks[i]->kind, "backup") == 0) {
@@ -751,9 +755,9 @@ json_t *job_to_json(Manager *m, Job *j) {
         json_t *sch = json_object();
         for (int k = 0; k < _SCHED_MAX; k++)
                 if (j->expr[k])
-                        json_object_set_new(sch, sched_name(k),
-                                            json_pack("{s:s, s:o}", "calendar", j->expr[k], "next",
-                                                      time_or_null(j->next[k])));
+                        json_object_set_new(
+                                sch, sched_name(k),
+                                json_pack("{s:s, s:o}", "calendar", j->expr[k], "next", time_or_null(j->next[k])));
         json_object_set_new(o, "schedules", sch);
         json_object_set(o, "config", j->doc);
         return o;

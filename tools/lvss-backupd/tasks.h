@@ -19,7 +19,7 @@ struct Task {
         int64_t bytes_added;
         double freeze_window_ms;
         int exit_status;
-        json_t *restore;   /* {"backup_id", "components", "to"} for restores */
+        json_t *restore; /* {"backup_id", "components", "to"} for restores */
         /* runtime */
         Manager *manager;
         char *repository;
@@ -29,16 +29,16 @@ struct Task {
         sd_event_source *child, *kill_timer;
 };
 
-int tasks_load(Manager *m);   /* marks queued/running records interrupted */
+int tasks_load(Manager *m); /* marks queued/running records interrupted */
 Task *task_find(Manager *m, uint64_t id);
 /* Queue a task; KIND backup (TYPE full...), prune, check or restore (RESTORE). */
-int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore,
-               Task **ret, char *why, size_t why_size);
+int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret,
+               char *why, size_t why_size);
 int task_cancel(Manager *m, Task *t, const char *who);
 json_t *task_to_json(const Task *t);
 bool task_done(const Task *t);
 void tasks_dispatch(Manager *m);
 void tasks_stop(Manager *m);
 
-int scheduler_start(Manager *m);   /* loads schedule.json, catches up missed runs */
+int scheduler_start(Manager *m); /* loads schedule.json, catches up missed runs */
 void scheduler_rearm(Manager *m);
