@@ -11,6 +11,8 @@ STAGE=$FX_DIR/stage
 meson install -C "$LVSS_BUILD_ROOT" --destdir "$STAGE" --no-rebuild >"$FX_DIR/install.log" 2>&1 ||
     fail "meson install failed: $(tail -5 "$FX_DIR/install.log")"
 for f in sbin/lvssd sbin/mstored sbin/lvssadm bin/lvss-backup bin/mstore bin/mstoreutil \
+         sbin/lvss-backupd bin/lvss-backupctl share/dbus-1/system.d/org.lvss.Backup1.conf \
+         share/man/man8/lvss-backupd.8 share/man/man1/lvss-backupctl.1 \
          share/dbus-1/system.d/org.lvss.Coordinator1.conf share/dbus-1/system.d/org.lvss.MailStore1.conf \
          share/dbus-1/system-services/org.lvss.Coordinator1.service \
          share/man/man8/lvssd.8 share/man/man8/lvssadm.8 share/man/man8/mstored.8 \
@@ -19,7 +21,7 @@ for f in sbin/lvssd sbin/mstored sbin/lvssadm bin/lvss-backup bin/mstore bin/mst
     found=$(find "$STAGE" -path "*/$f" | head -1)
     [ -n "$found" ] || fail "meson install did not ship $f"
 done
-for u in lvssd.service mstored.service lvss-writer-sqlite.service \
+for u in lvssd.service mstored.service lvss-backupd.service lvss-writer-sqlite.service \
          $( [ -x "$(fx_bin tools/lvss-writer-mariadb/lvss-writer-mariadb)" ] && echo lvss-writer-mariadb.service); do
     [ -n "$(find "$STAGE" -name "$u")" ] || fail "meson install did not ship $u"
 done
@@ -77,7 +79,7 @@ if [ -x "$MSTORED" ]; then
 fi
 
 if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
-    for u in lvssd mstored lvss-writer-sqlite lvss-writer-mariadb; do
+    for u in lvssd mstored lvss-backupd lvss-writer-sqlite lvss-writer-mariadb; do
         # Unknown executables under /usr/sbin are expected in a build tree.
         systemd-analyze verify "$LVSS_SOURCE_ROOT/packaging/$u.service" 2>&1 |
             grep -v "not executable\|No such file\|Command /usr/sbin" | grep . &&

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lvss-backupctl: the command line of lvss-backupd, over org.lvss.Backup1
+ * only (system bus, or $LVSS_BUS).  Commands, JSON fields and exit codes:
+ * lvss-backupctl(1) and docs/interfaces.md.
+ *
+ * Exit codes: 0 ok, 1 failed, 2 usage or bad input, 4 busy, 5 access
+ * denied, 6 corruption (a check task that found damage).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <systemd/sd-bus.h>
+
+#define BUS_NAME "org.lvss.Backup1"
+#define BUS_PATH "/org/lvss/Backup1"
+#define BUS_IFACE "org.lvss.Backup1"
+
+enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_BUSY = 4, EX_DENIED = 5, EX_CORRUPT = 6 };
+
+static sd_bus *bus;
+static bool opt_json, opt_wait;
+
+static const char help_text[] =
+        "Usage: lvss-backupctl COMMAND [OPTIONS]\n\n"
+        "Control the lvss backup service (lvss-backupd) over D-Bus (system bus, or $LVSS_BUS).\n\n"
+        "Commands:\n"
+        "  list [--json]                                  jobs, next and last runs\n"
+        "  run JOB [--type T] [--wait] [--json]           queue a run now (T: full, incremental,\n"
+        "                                                 differential, copy, prune, check; default full)\n"
+        "  cancel TASK                                    cancel a queued or running task\n"
+        "  history [JOB] [--json]                         tasks, oldest first\n"
+        "  log TASK                                       a task's full log\n"
+        "  show TASK                                      one task (the fields of history --json)\n"
+        "  restore JOB BACKUP_ID [--component PATH]... [--to DIR] [--wait] [--json]\n"
+        "                                                 a restore task\n"
+        "  backups JOB [--json]                           the backups in the job's repository\n"
+        "  audit [--json]                                 who asked for what, when, and the outcome\n"
+        "  job show NAME | job set NAME FILE | job delete NAME | reload\n"
+        "                                                 read, write (atomically) and delete job files\n\n"
+        "Exit codes: 0 ok, 1 failed, 2 usage, 4 busy, 5 access denied, 6 corruption.\n"
+        "Root and members of group 'backup' only.  See lvss-backupctl(1).\n";
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...) {
+        va_list ap;
+        fputs("lvss-backupctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs(" (see 'lvss-backupctl --help')\n", stderr);
+        return EX_USAGE;
+}
+
+static int bus_fail(const sd_bus_error *e, int r) {
+        const char *name = e && e->name ? e->name : "";
+        fprintf(stderr, "lvss-backupctl: %s\n", e && e->message ? e->message : strerror(-r));
+        if (strcmp(name, SD_BUS_ERROR_ACCESS_DENIED) == 0)
+                return EX_DENIED;
+        if (strcmp(name, "org.lvss.Backup1.Error.Busy") == 0)
+                return EX_BUSY;
+        if (strcmp(name, "org.lvss.Backup1.Error.NotFound") == 0 ||
+            strcmp(name, "org.lvss.Backup1.Error.Invalid") == 0 || strcmp(name, SD_BUS_ERROR_INVALID_ARGS) == 0)
+                return EX_USAGE;
+        return EX_FAIL;
+}
+
+static int connect_bus(void) {
+        const char *addr = getenv("LVSS_BUS");
+        int r;
+        if (addr && *addr) {
+                r = sd_bus_new(&bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(bus, addr);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(bus, 1);
+                if (r >= 0)
+                        r = sd_bus_start(bus);
+        } else
+                r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                fprintf(stderr, "lvss-backupctl: cannot connect to the %s bus: %s\n",
+                        addr && *addr ? "LVSS_BUS" : "system", strerror(-r));
+                return EX_FAIL;
+        }
+        return 0;
+}
+
+/* Call METHOD; a JSON string reply is parsed into *RET. */
+static int call_json(const char *method, json_t **ret, const char *sig, ...) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *s;
+        va_list ap;
+        va_start(ap, sig);
+        int r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_IFACE, method, &e, &reply, sig, ap);
+        va_end(ap);
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "s", &s);
+        if (r >= 0)
+                *ret = json_loads(s, 0, NULL);
+        sd_bus_message_unref(reply);
+        if (r < 0 || !*ret) {
+                fprintf(stderr, "lvss-backupctl: %s: unreadable reply from lvss-backupd\n", method);
+                return EX_FAIL;
+        }
+        return 0;
+}
+
+static void print_json(json_t *o) {
+        char *s = json_dumps(o, JSON_INDENT(2));
+        if (s)
+                puts(s);
+        free(s);
+}
+
+static const char *fmt_time(json_t *v, char *buf, size_t n) {
+        if (!json_is_integer(v))
+                return "-";
+        time_t t = (time_t) json_integer_value(v);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+        return buf;
+}
+
+static const char *js(json_t *o, const char *k) {
+        const char *s = json_string_value(json_object_get(o, k));
+        return s ? s : "-";
+}
+
+static int cmd_list(void) {
+        json_t *o = NULL, *j;
+        size_t i;
+        int r = call_json("ListJobs", &o, "");
+        if (r)
+                return r;
+        if (opt_json)
+                print_json(o);
+        else {
+                printf("%-20s %-13s %-19s %-8s %-11s %s\n", "JOB", "NEXT TYPE", "NEXT RUN", "LAST", "STATE", "ENDED");
+                json_array_foreach(json_object_get(o, "jobs"), i, j) {
+                        char b1[64], b2[64], id[32] = "-";
+                        json_t *nr = json_object_get(j, "next_run"), *lr = json_object_get(j, "last_run");
+                        if (json_object_get(j, "error")) {
+                                printf("%-20s error: %s\n", js(j, "name"), js(j, "error"));
+                                continue;
+                        }
+                        if (json_is_object(lr))
+                                snprintf(id, sizeof(id), "%lld",
+                                         (long long) json_integer_value(json_object_get(lr, "task")));
+                        printf("%-20s %-13s %-19s %-8s %-11s %s\n", js(j, "name"), js(nr, "type"),
+                               fmt_time(json_object_get(nr, "time"), b1, sizeof(b1)), id, js(lr, "state"),
+                               fmt_time(json_object_get(lr, "time"), b2, sizeof(b2)));
+                }
+        }
+        json_decref(o);
+        return 0;
+}
+
+static int task_exit(json_t *t) {
+        const char *st = js(t, "state");
+        if (strcmp(st, "succeeded") == 0)
+                return EX_OK;
+        json_t *x = json_object_get(t, "exit_status");
+        if (json_is_integer(x) && (json_integer_value(x) == EX_BUSY || json_integer_value(x) == EX_DENIED ||
+                                   json_integer_value(x) == EX_CORRUPT || json_integer_value(x) == EX_USAGE))
+                return (int) json_integer_value(x);
+        return EX_FAIL;
+}
+
+static int wait_task(uint64_t id) {
+        for (;;) {
+                json_t *t = NULL;
+                int r = call_json("GetTask", &t, "t", id);
+                if (r)
+                        return r;
+                const char *st = js(t, "state");
+                if (strcmp(st, "queued") && strcmp(st, "running")) {
+                        if (opt_json)
+                                print_json(t);
+                        else
+                                printf("task %llu %s%s%s\n", (unsigned long long) id, st,
+                                       json_is_string(json_object_get(t, "error")) ? ": " : "",
+                                       json_is_string(json_object_get(t, "error")) ? js(t, "error") : "");
+                        r = task_exit(t);
+                        json_decref(t);
+                        return r;
+                }
+                json_decref(t);
+                /* Poll every 200 ms (TaskChanged signals serve consoles; a poll cannot miss one). */
+                usleep(200 * 1000);
+        }
+}
+
+static int print_task_id(uint64_t id) {
+        if (opt_wait)
+                return wait_task(id);
+        if (opt_json) {
+                json_t *o = json_pack("{s:I}", "task", (json_int_t) id);
+                print_json(o);
+                json_decref(o);
+        } else
+                printf("task %llu queued\n", (unsigned long long) id);
+        return 0;
+}
+
+static int cmd_run(const char *job, const char *type) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        uint64_t id;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_IFACE, "Run", &e, &reply, "ss", job,
+                                   type ? type : "full");
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "t", &id);
+        sd_bus_message_unref(reply);
+        return r < 0 ? EX_FAIL : print_task_id(id);
+}
+
+static int simple_call(const char *method, const char *sig, ...) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        va_list ap;
+        va_start(ap, sig);
+        int r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_IFACE, method, &e, NULL, sig, ap);
+        va_end(ap);
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        return 0;
+}
+
+static int parse_id(const char *s, uint64_t *id) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (!*s || *end || errno || v == 0)
+                return usage_err("TASK '%s': expected a task number", s);
+        *id = v;
+        return 0;
+}
+
+static int cmd_history(const char *job) {
+        json_t *o = NULL, *t;
+        size_t i;
+        int r = call_json("ListTasks", &o, "s", job ? job : "");
+        if (r)
+                return r;
+        if (opt_json)
+                print_json(o);
+        else {
+                printf("%-6s %-16s %-8s %-12s %-11s %-19s %-10s %s\n", "TASK", "JOB", "KIND", "TYPE", "STATE", "ENDED",
+                       "BY", "BACKUP/ERROR");
+                json_array_foreach(json_object_get(o, "tasks"), i, t) {
+                        char b[64];
+                        printf("%-6lld %-16s %-8s %-12s %-11s %-19s %-10s %.16s%s%s\n",
+                               (long long) json_integer_value(json_object_get(t, "id")), js(t, "job"), js(t, "kind"),
+                               js(t, "type"), js(t, "state"), fmt_time(json_object_get(t, "ended"), b, sizeof(b)),
+                               js(t, "requested_by"), js(t, "backup_id"),
+                               json_is_string(json_object_get(t, "error")) ? " " : "",
+                               json_is_string(json_object_get(t, "error")) ? js(t, "error") : "");
+                }
+        }
+        json_decref(o);
+        return 0;
+}
+
+static int cmd_log(uint64_t id) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *s;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_IFACE, "GetLog", &e, &reply, "t", id);
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        if (sd_bus_message_read(reply, "s", &s) >= 0)
+                fputs(s, stdout);
+        sd_bus_message_unref(reply);
+        return 0;
+}
+
+static int cmd_audit(void) {
+        json_t *o = NULL, *a;
+        size_t i;
+        int r = call_json("Audit", &o, "");
+        if (r)
+                return r;
+        if (opt_json)
+                print_json(o);
+        else
+                json_array_foreach(json_object_get(o, "records"), i, a) {
+                        char b[64];
+                        printf("%s uid=%s %s %s: %s\n", fmt_time(json_object_get(a, "time"), b, sizeof(b)),
+                               js(a, "who"), js(a, "action"), js(a, "object"), js(a, "outcome"));
+                }
+        json_decref(o);
+        return 0;
+}
+
+static int cmd_restore(const char *job, const char *id, char **comps, const char *to) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        uint64_t tid;
+        int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "Restore");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", job, id);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, comps);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", to ? to : "");
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 0, &e, &reply);
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "t", &tid);
+        sd_bus_message_unref(reply);
+        return r < 0 ? EX_FAIL : print_task_id(tid);
+}
+
+static int cmd_job(int n, char **args) {
+        if (n >= 2 && strcmp(args[0], "show") == 0) {
+                json_t *o = NULL;
+                int r = call_json("GetJob", &o, "s", args[1]);
+                if (!r)
+                        print_json(opt_json ? o : json_object_get(o, "config") ? json_object_get(o, "config") : o);
+                json_decref(o);
+                return r;
+        }
+        if (n == 3 && strcmp(args[0], "set") == 0) {
+                json_error_t je;
+                json_t *doc = strcmp(args[2], "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(args[2], 0, &je);
+                if (!doc) {
+                        fprintf(stderr, "lvss-backupctl: %s:%d: %s\n", args[2], je.line, je.text);
+                        return EX_USAGE;
+                }
+                char *s = json_dumps(doc, JSON_COMPACT);
+                json_decref(doc);
+                int r = s ? simple_call("SetJob", "ss", args[1], s) : EX_FAIL;
+                free(s);
+                return r;
+        }
+        if (n == 2 && strcmp(args[0], "delete") == 0)
+                return simple_call("DeleteJob", "s", args[1]);
+        return usage_err("job: expected 'show NAME', 'set NAME FILE' or 'delete NAME'");
+}
+
+int main(int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"json", no_argument, NULL, 'j'},
+                {"wait", no_argument, NULL, 'w'},
+                {"type", required_argument, NULL, 't'},
+                {"component", required_argument, NULL, 'c'},
+                {"to", required_argument, NULL, 'T'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        const char *type = NULL, *to = NULL;
+        char *comps[65] = {0};
+        int n_comps = 0, o, r;
+
+        while ((o = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0)
+                if (o == 'h') {
+                        fputs(help_text, stdout);
+                        return 0;
+                } else
+                        return usage_err("options follow the command");
+        if (optind >= argc)
+                return usage_err("missing command");
+        const char *cmd = argv[optind];
+        argv += optind;
+        argc -= optind;
+        optind = 0; /* 0: glibc re-initializes getopt (permutation state included) */
+        while ((o = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+                switch (o) {
+                case 'j':
+                        opt_json = true;
+                        break;
+                case 'w':
+                        opt_wait = true;
+                        break;
+                case 't':
+                        type = optarg;
+                        break;
+                case 'T':
+                        to = optarg;
+                        break;
+                case 'c':
+                        if (n_comps >= 64)
+                                return usage_err("too many --component options");
+                        comps[n_comps++] = optarg;
+                        break;
+                case 'h':
+                        fputs(help_text, stdout);
+                        return 0;
+                default:
+                        return EX_USAGE;
+                }
+        }
+        int n = argc - optind;
+        char **args = argv + optind;
+        bool is_run = strcmp(cmd, "run") == 0, is_restore = strcmp(cmd, "restore") == 0;
+        if (type && !is_run)
+                return usage_err("--type applies to run");
+        if (opt_wait && !is_run && !is_restore)
+                return usage_err("--wait applies to run and restore");
+        if ((to || n_comps) && !is_restore)
+                return usage_err("--component and --to apply to restore");
+
+        if (strcmp(cmd, "list") == 0 || strcmp(cmd, "audit") == 0 || strcmp(cmd, "reload") == 0) {
+                if (n != 0)
+                        return usage_err("%s takes no arguments", cmd);
+        } else if (is_run || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "log") == 0 || strcmp(cmd, "backups") == 0 ||
+                   strcmp(cmd, "show") == 0) {
+                if (n != 1)
+                        return usage_err("%s: expected one argument", cmd);
+        } else if (strcmp(cmd, "history") == 0) {
+                if (n > 1)
+                        return usage_err("history: at most one JOB");
+        } else if (is_restore) {
+                if (n != 2)
+                        return usage_err("restore: expected JOB BACKUP_ID");
+        } else if (strcmp(cmd, "job") != 0)
+                return usage_err("unknown command '%s'", cmd);
+
+        r = connect_bus();
+        if (r)
+                return r;
+        uint64_t id;
+        if (strcmp(cmd, "list") == 0)
+                r = cmd_list();
+        else if (is_run)
+                r = cmd_run(args[0], type);
+        else if (strcmp(cmd, "cancel") == 0)
+                r = parse_id(args[0], &id) ?: simple_call("Cancel", "t", id);
+        else if (strcmp(cmd, "history") == 0)
+                r = cmd_history(n ? args[0] : NULL);
+        else if (strcmp(cmd, "log") == 0)
+                r = parse_id(args[0], &id) ?: cmd_log(id);
+        else if (is_restore)
+                r = cmd_restore(args[0], args[1], comps, to);
+        else if (strcmp(cmd, "audit") == 0)
+                r = cmd_audit();
+        else if (strcmp(cmd, "show") == 0) {
+                json_t *x = NULL;
+                r = parse_id(args[0], &id) ?: call_json("GetTask", &x, "t", id);
+                if (!r)
+                        print_json(x);
+                json_decref(x);
+        } else if (strcmp(cmd, "reload") == 0)
+                r = simple_call("ReloadJobs", "");
+        else if (strcmp(cmd, "backups") == 0) {
+                json_t *x = NULL;
+                r = call_json("ListBackups", &x, "s", args[0]);
+                if (!r)
+                        print_json(x);
+                json_decref(x);
+        } else
+                r = cmd_job(n, args);
+        sd_bus_flush_close_unref(bus);
+        return r;
+}

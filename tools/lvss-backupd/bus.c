@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bus: org.lvss.Backup1.  Every method first calls caller_check(), the one
+ * authorization point: the caller's effective uid as the bus vouches for it
+ * (never augmented from /proc), root or a member of group "backup" (the
+ * user database's supplementary groups of that uid).  Refusals are
+ * org.freedesktop.DBus.Error.AccessDenied and are audited.  Reads return
+ * JSON documents (one string), commands take typed arguments.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "jobs.h"
+#include "macro.h"
+#include "tasks.h"
+
+/* The authorization check; kept in one function so that it can be swapped
+ * for the shared lib/core bus-creds helper. */
+static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_error *error) {
+        sd_bus_creds *c = NULL;
+        uid_t uid;
+        int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &c);
+        if (r >= 0 && (sd_bus_creds_get_augmented_mask(c) & SD_BUS_CREDS_EUID))
+                r = -EPERM; /* read from /proc, not vouched for by the bus */
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(c, &uid);
+        sd_bus_creds_unref(c);
+        if (r < 0) {
+                snprintf(who, who_size, "unknown");
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "lvss-backupd: the bus gave no credentials for this caller");
+        }
+        snprintf(who, who_size, "%u", (unsigned) uid);
+        if (uid == 0)
+                return 0;
+        struct group *g = getgrnam(BACKUPD_GROUP);
+        struct passwd *pw = getpwuid(uid);
+        if (g && pw) {
+                gid_t gids[256];
+                int n = (int) ELEMENTSOF(gids);
+                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &n) >= 0)
+                        for (int i = 0; i < n; i++)
+                                if (gids[i] == g->gr_gid)
+                                        return 0;
+        }
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "lvss-backupd: uid %u may not use the backup service (root or group '%s' only)",
+                                 (unsigned) uid, BACKUPD_GROUP);
+}
+
+#define CHECK_CALLER(m, msg, who, error, action)                                    \
+        do {                                                                        \
+                int _r = caller_check(msg, who, sizeof(who), error);                \
+                if (_r < 0) {                                                       \
+                        audit_record(m, who, action, "", "refused: access denied"); \
+                        return _r;                                                  \
+                }                                                                   \
+        } while (0)
+
+static int reply_json(sd_bus_message *msg, json_t *o) {
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!s)
+                return -ENOMEM;
+        int r = sd_bus_reply_method_return(msg, "s", s);
+        free(s);
+        return r;
+}
+
+static Job *need_job(Manager *m, const char *name, sd_bus_error *error) {
+        Job *j = job_find(m, name);
+        if (!j)
+                sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "job %s: no such job in %s", name, m->config_dir);
+        return j;
+}
+
+static int m_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        CHECK_CALLER(m, msg, who, error, "list jobs");
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_jobs; i++)
+                json_array_append_new(a, job_to_json(m, m->jobs[i]));
+        return reply_json(msg, json_pack("{s:o}", "jobs", a));
+}
+
+static int m_get_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        const char *name;
+        CHECK_CALLER(m, msg, who, error, "get job");
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        Job *j = need_job(m, name, error);
+        return j ? reply_json(msg, job_to_json(m, j)) : -ENOENT;
+}
+
+static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], why[512], obj[128];
+        const char *name, *text;
+        CHECK_CALLER(m, msg, who, error, "set job");
+        int r = sd_bus_message_read(msg, "ss", &name, &text);
+        if (r < 0)
+                return r;
+        snprintf(obj, sizeof(obj), "job %s", name);
+        bool existed = job_find(m, name) != NULL;
+        r = job_set(m, name, text, why, sizeof(why));
+        audit_record(m, who, existed ? "change job" : "create job", obj, r < 0 ? why : "done");
+        if (r < 0)
+                return sd_bus_error_set(error, r == -EINVAL ? BACKUPD_ERROR_INVALID : BACKUPD_ERROR_FAILED, why);
+        manager_log(MID_JOB_CHANGED, "job %s %s by uid %s", name, existed ? "changed" : "created", who);
+        scheduler_rearm(m);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int m_delete_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], obj[128];
+        const char *name;
+        CHECK_CALLER(m, msg, who, error, "delete job");
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        snprintf(obj, sizeof(obj), "job %s", name);
+        r = job_delete(m, name);
+        audit_record(m, who, "delete job", obj, r < 0 ? strerror(-r) : "done");
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "job %s: no such job", name);
+        if (r < 0)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_FAILED, "job %s: cannot delete: %s", name, strerror(-r));
+        manager_log(MID_JOB_CHANGED, "job %s deleted by uid %s", name, who);
+        scheduler_rearm(m);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int m_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        CHECK_CALLER(m, msg, who, error, "reload jobs");
+        int r = jobs_load(m);
+        audit_record(m, who, "reload jobs", m->config_dir, r < 0 ? strerror(-r) : "done");
+        if (r < 0)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_FAILED, "%s: %s", m->config_dir, strerror(-r));
+        manager_log(MID_JOB_CHANGED, "jobs reloaded from %s by uid %s", m->config_dir, who);
+        scheduler_rearm(m);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int queue_error(sd_bus_error *error, int r, const char *why) {
+        return sd_bus_error_set(error,
+                                r == -EBUSY    ? BACKUPD_ERROR_BUSY
+                                : r == -EINVAL ? BACKUPD_ERROR_INVALID
+                                               : BACKUPD_ERROR_FAILED,
+                                why);
+}
+
+static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], why[512], obj[160];
+        const char *name, *type;
+        Task *t = NULL;
+        CHECK_CALLER(m, msg, who, error, "run");
+        int r = sd_bus_message_read(msg, "ss", &name, &type);
+        if (r < 0)
+                return r;
+        Job *j = need_job(m, name, error);
+        if (!j)
+                return -ENOENT;
+        const char *kind = "backup";
+        if (!*type)
+                type = "full";
+        if (strcmp(type, "prune") == 0 || strcmp(type, "check") == 0) {
+                kind = type;
+                type = NULL;
+        } else if (strcmp(type, "full") && strcmp(type, "incremental") && strcmp(type, "differential") &&
+                   strcmp(type, "copy"))
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
+                                         "type '%s': expected full, incremental, differential, copy, prune or check",
+                                         type);
+        r = task_queue(m, j, kind, type, who, NULL, &t, why, sizeof(why));
+        snprintf(obj, sizeof(obj), "job %s %s%s%s", name, kind, type ? " " : "", type ? type : "");
+        if (r < 0) {
+                audit_record(m, who, "run", obj, why);
+                return queue_error(error, r, why);
+        }
+        char out[64];
+        snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
+        audit_record(m, who, "run", obj, out);
+        manager_log(MID_REQUEST, "uid %s asked for a %s run of job %s: task %llu", who, type ? type : kind, name,
+                    (unsigned long long) t->id);
+        return sd_bus_reply_method_return(msg, "t", t->id);
+}
+
+static int m_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        uint64_t id;
+        CHECK_CALLER(m, msg, who, error, "cancel");
+        int r = sd_bus_message_read(msg, "t", &id);
+        if (r < 0)
+                return r;
+        Task *t = task_find(m, id);
+        if (!t)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
+                                         (unsigned long long) id);
+        r = task_cancel(m, t, who);
+        if (r == -EALREADY)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "task %llu already %s", (unsigned long long) id,
+                                         t->state);
+        manager_log(MID_REQUEST, "uid %s cancelled task %llu", who, (unsigned long long) id);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int m_list_tasks(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        const char *name;
+        CHECK_CALLER(m, msg, who, error, "history");
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_tasks; i++)
+                if (!*name || strcmp(m->tasks[i]->job, name) == 0)
+                        json_array_append_new(a, task_to_json(m->tasks[i]));
+        return reply_json(msg, json_pack("{s:o}", "tasks", a));
+}
+
+static int m_get_task(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        uint64_t id;
+        CHECK_CALLER(m, msg, who, error, "get task");
+        int r = sd_bus_message_read(msg, "t", &id);
+        if (r < 0)
+                return r;
+        Task *t = task_find(m, id);
+        if (!t)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
+                                         (unsigned long long) id);
+        return reply_json(msg, task_to_json(t));
+}
+
+static int m_get_log(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], path[4096];
+        uint64_t id;
+        CHECK_CALLER(m, msg, who, error, "log");
+        int r = sd_bus_message_read(msg, "t", &id);
+        if (r < 0)
+                return r;
+        if (!task_find(m, id))
+                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
+                                         (unsigned long long) id);
+        snprintf(path, sizeof(path), "%s/logs/%llu.log", m->state_dir, (unsigned long long) id);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return sd_bus_reply_method_return(msg, "s", "");
+        size_t len = MIN((size_t) st.st_size, (size_t) LOG_MAX_BYTES), off = 0;
+        off_t start = (off_t) st.st_size - (off_t) len; /* the tail when capped */
+        _cleanup_free_ char *buf = malloc(len + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (off < len) {
+                ssize_t k = pread(fd, buf + off, len - off, start + (off_t) off);
+                if (k <= 0)
+                        break;
+                off += (size_t) k;
+        }
+        buf[off] = 0;
+        for (size_t i = 0; i < off; i++) /* D-Bus strings are UTF-8 without NUL; keep it printable */
+                if (buf[i] == 0 || ((unsigned char) buf[i] >= 0x80))
+                        buf[i] = '?';
+        return sd_bus_reply_method_return(msg, "s", buf);
+}
+
+static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], why[512], obj[256];
+        const char *name, *id, *to;
+        char **comps = NULL;
+        Task *t = NULL;
+        CHECK_CALLER(m, msg, who, error, "restore");
+        int r = sd_bus_message_read(msg, "ss", &name, &id);
+        if (r >= 0)
+                r = sd_bus_message_read_strv(msg, &comps);
+        if (r >= 0)
+                r = sd_bus_message_read(msg, "s", &to);
+        if (r < 0)
+                return r;
+        Job *j = need_job(m, name, error);
+        json_t *ca = json_array();
+        for (char **c = comps; c && *c; c++) {
+                json_array_append_new(ca, json_string(*c));
+                free(*c);
+        }
+        free(comps);
+        if (!j) {
+                json_decref(ca);
+                return -ENOENT;
+        }
+        if (!*id || strspn(id, "0123456789abcdef") != strlen(id) || (*to && to[0] != '/')) {
+                json_decref(ca);
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
+                                         "restore: expected a backup id (hex) and an absolute --to directory");
+        }
+        json_t *rs = json_pack("{s:s, s:o, s:s}", "backup_id", id, "components", ca, "to", to);
+        r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
+        json_decref(rs);
+        snprintf(obj, sizeof(obj), "job %s backup %.16s%s%s", name, id, *to ? " to " : "", to);
+        if (r < 0) {
+                audit_record(m, who, "restore", obj, why);
+                return queue_error(error, r, why);
+        }
+        char out[64];
+        snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
+        audit_record(m, who, "restore", obj, out);
+        manager_log(MID_REQUEST, "uid %s asked for a restore of backup %s of job %s: task %llu", who, id, name,
+                    (unsigned long long) t->id);
+        return sd_bus_reply_method_return(msg, "t", t->id);
+}
+
+static int m_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32], path[4096], line[4096];
+        CHECK_CALLER(m, msg, who, error, "audit");
+        snprintf(path, sizeof(path), "%s/audit.log", m->state_dir);
+        json_t *a = json_array();
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                json_t *o = json_loads(line, 0, NULL);
+                if (o)
+                        json_array_append_new(a, o);
+        }
+        if (f)
+                fclose(f);
+        return reply_json(msg, json_pack("{s:o}", "records", a));
+}
+
+/* ListBackups: `lvss-backup list --json` as a child; the reply is sent when it exits. */
+typedef struct Pending {
+        sd_bus_message *msg;
+        FILE *out, *err;
+} Pending;
+
+static int on_list_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Pending *p = userdata;
+        char *buf = NULL, *ebuf = NULL;
+        size_t n = 0, en = 0;
+        rewind(p->out);
+        rewind(p->err);
+        ssize_t k = getdelim(&buf, &n, 0, p->out);
+        ssize_t ek = getdelim(&ebuf, &en, 0, p->err);
+        if (ek > 0)
+                ebuf[strcspn(ebuf, "\n")] = 0;
+        if (si->si_code == CLD_EXITED && si->si_status == 0 && k > 0)
+                (void) sd_bus_reply_method_return(p->msg, "s", buf);
+        else
+                (void) sd_bus_reply_method_errorf(p->msg,
+                                                  si->si_status == 4 ? BACKUPD_ERROR_BUSY : BACKUPD_ERROR_FAILED, "%s",
+                                                  ek > 0 ? ebuf : "lvss-backup list failed");
+        free(buf);
+        free(ebuf);
+        fclose(p->out);
+        fclose(p->err);
+        sd_bus_message_unref(p->msg);
+        free(p);
+        sd_event_source_disable_unref(s);
+        return 0;
+}
+
+static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        const char *name;
+        CHECK_CALLER(m, msg, who, error, "list backups");
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        Job *j = need_job(m, name, error);
+        if (!j)
+                return -ENOENT;
+        if (j->error)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "job %s is not usable: %s", name, j->error);
+        Pending *p = calloc(1, sizeof(*p));
+        if (!p || !(p->out = tmpfile()) || !(p->err = tmpfile())) {
+                if (p && p->out)
+                        fclose(p->out);
+                free(p);
+                return -ENOMEM;
+        }
+        const char *argv[] = {m->lvss_backup,   "list",   "--repo",
+                              j->repository,    "--json", j->password_file ? "--password-file" : NULL,
+                              j->password_file, NULL};
+        pid_t pid = fork();
+        if (pid < 0) {
+                fclose(p->out);
+                fclose(p->err);
+                free(p);
+                return -errno;
+        }
+        if (pid == 0) {
+                sigset_t all;
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                int nul = open("/dev/null", O_RDONLY);
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(fileno(p->out), 1) < 0 || dup2(fileno(p->err), 2) < 0)
+                        _exit(127);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        p->msg = sd_bus_message_ref(msg);
+        sd_event_source *src;
+        r = sd_event_add_child(m->event, &src, pid, WEXITED, on_list_exit, p);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                sd_bus_message_unref(p->msg);
+                fclose(p->out);
+                fclose(p->err);
+                free(p);
+                return r;
+        }
+        (void) sd_event_source_set_floating(src, 1);
+        sd_event_source_unref(src);
+        return 1;
+}
+
+static const sd_bus_vtable backup_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("ListJobs", "", "s", m_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("GetJob", "s", "s", m_get_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("SetJob", "ss", "", m_set_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("DeleteJob", "s", "", m_delete_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ReloadJobs", "", "", m_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Run", "ss", "t", m_run, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", "t", "", m_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ListTasks", "s", "s", m_list_tasks, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("GetTask", "t", "s", m_get_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("GetLog", "t", "s", m_get_log, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ListBackups", "s", "s", m_list_backups, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL("TaskChanged", "ts", 0),
+        SD_BUS_SIGNAL("TaskProgress", "tstt", 0),
+        SD_BUS_VTABLE_END,
+};
+
+static int on_progress(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int64_t now = now_s();
+        for (size_t i = 0; i < m->n_tasks; i++) {
+                Task *t = m->tasks[i];
+                if (strcmp(t->state, "running") != 0)
+                        continue;
+                char path[4096];
+                struct stat st;
+                snprintf(path, sizeof(path), "%s/logs/%llu.log", m->state_dir, (unsigned long long) t->id);
+                uint64_t log_bytes = stat(path, &st) == 0 ? (uint64_t) st.st_size : 0;
+                /* TaskProgress(id, state, elapsed seconds, log bytes) */
+                (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskProgress", "tstt", t->id, t->state,
+                                          (uint64_t) (now - t->started), log_bytes);
+        }
+        (void) sd_event_source_set_time_relative(s, 1000000);
+        return 0;
+}
+
+int bus_start_progress(Manager *m) {
+        int r = sd_event_add_time_relative(m->event, &m->progress_timer, CLOCK_MONOTONIC, 1000000, 100000, on_progress,
+                                           m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->progress_timer, SD_EVENT_ON);
+        return r;
+}
+
+int bus_setup(Manager *m) {
+        const char *addr = getenv("LVSS_BUS");
+        int r;
+        if (addr && *addr) {
+                r = sd_bus_new(&m->bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(m->bus, addr);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(m->bus, 1);
+                if (r >= 0)
+                        r = sd_bus_start(m->bus);
+        } else
+                r = sd_bus_open_system(&m->bus);
+        if (r < 0) {
+                fprintf(stderr, "lvss-backupd: cannot connect to the %s bus: %s\n",
+                        addr && *addr ? "LVSS_BUS" : "system", strerror(-r));
+                return r;
+        }
+        r = sd_bus_add_object_vtable(m->bus, NULL, BACKUPD_PATH, BACKUPD_IFACE, backup_vtable, m);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, m->event, 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_request_name(m->bus, BACKUPD_BUS_NAME, 0);
+        if (r < 0)
+                fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n",
+                        BACKUPD_BUS_NAME, strerror(-r));
+        return r;
+}

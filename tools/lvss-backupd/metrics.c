@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics: counters and the tiny GET /metrics responder (see metrics.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "jobs.h"
+#include "macro.h"
+#include "metrics.h"
+#include "tasks.h"
+
+struct Metrics {
+        json_t *jobs; /* {"JOB": {"runs": {"succeeded": N, ...}, "bytes": N, "last_success": T, "duration": S}} */
+        int fd;
+        sd_event_source *listen;
+        unsigned n_conn;
+};
+
+typedef struct Conn {
+        Manager *m;
+        int fd;
+        size_t len;
+        char buf[METRICS_MAX_REQUEST + 1];
+        sd_event_source *io, *timer;
+} Conn;
+
+static Metrics *metrics_get(Manager *m) {
+        if (!m->metrics) {
+                m->metrics = calloc(1, sizeof(Metrics));
+                if (!m->metrics)
+                        return NULL;
+                m->metrics->jobs = json_object();
+                m->metrics->fd = -1;
+        }
+        return m->metrics;
+}
+
+void metrics_task_done(Manager *m, const Task *t) {
+        Metrics *x = metrics_get(m);
+        if (!x || strcmp(t->kind, "backup") != 0)
+                return;
+        json_t *j = json_object_get(x->jobs, t->job);
+        if (!j) {
+                j = json_pack("{s:{}, s:I, s:I, s:f}", "runs", "bytes", (json_int_t) 0, "last_success", (json_int_t) 0,
+                              "duration", 0.0);
+                json_object_set_new(x->jobs, t->job, j);
+        }
+        json_t *runs = json_object_get(j, "runs");
+        json_object_set_new(runs, t->state, json_integer(json_integer_value(json_object_get(runs, t->state)) + 1));
+        if (strcmp(t->state, "succeeded") == 0) {
+                json_object_set_new(j, "bytes",
+                                    json_integer(json_integer_value(json_object_get(j, "bytes")) + t->bytes_added));
+                json_object_set_new(j, "last_success", json_integer(t->ended));
+                json_object_set_new(j, "duration", json_real((double) (t->ended - t->started)));
+        }
+}
+
+/* Prometheus label values escape backslash, double quote and newline. */
+static void label(FILE *f, const char *s) {
+        for (; *s; s++) {
+                if (*s == '\\' || *s == '"')
+                        fputc('\\', f);
+                if (*s == '\n') {
+                        fputs("\\n", f);
+                        continue;
+                }
+                fputc(*s, f);
+        }
+}
+
+char *metrics_render(Manager *m) {
+        Metrics *x = metrics_get(m);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        const char *name;
+        json_t *j;
+        if (!f || !x)
+                return NULL;
+        static const char *const states[] = {"succeeded", "failed", "cancelled", "interrupted"};
+        fputs("# HELP lvss_backup_last_success_timestamp_seconds When the job's last backup succeeded.\n"
+              "# TYPE lvss_backup_last_success_timestamp_seconds gauge\n",
+              f);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
+                j = json_object_get(x->jobs, m->jobs[i]->name);
+                fputs("lvss_backup_last_success_timestamp_seconds{job=\"", f);
+                label(f, m->jobs[i]->name);
+                fprintf(f, "\"} %lld\n", (long long) json_integer_value(json_object_get(j, "last_success")));
+        }
+        fputs("# HELP lvss_backup_runs_total Backup runs of the job that ended, by outcome.\n"
+              "# TYPE lvss_backup_runs_total counter\n",
+              f);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
+                j = json_object_get(x->jobs, m->jobs[i]->name);
+                for (size_t s = 0; s < ELEMENTSOF(states); s++) {
+                        fputs("lvss_backup_runs_total{job=\"", f);
+                        label(f, m->jobs[i]->name);
+                        fprintf(f, "\",state=\"%s\"} %lld\n", states[s],
+                                (long long) json_integer_value(json_object_get(json_object_get(j, "runs"), states[s])));
+                }
+        }
+        fputs("# HELP lvss_backup_duration_seconds Duration of the job's last successful backup.\n"
+              "# TYPE lvss_backup_duration_seconds gauge\n",
+              f);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
+                j = json_object_get(x->jobs, m->jobs[i]->name);
+                fputs("lvss_backup_duration_seconds{job=\"", f);
+                label(f, m->jobs[i]->name);
+                fprintf(f, "\"} %g\n", json_number_value(json_object_get(j, "duration")));
+        }
+        fputs("# HELP lvss_backup_bytes_added_total Bytes added to the repository by the job's backups.\n"
+              "# TYPE lvss_backup_bytes_added_total counter\n",
+              f);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error)
+                        continue;
+                j = json_object_get(x->jobs, m->jobs[i]->name);
+                fputs("lvss_backup_bytes_added_total{job=\"", f);
+                label(f, m->jobs[i]->name);
+                fprintf(f, "\"} %lld\n", (long long) json_integer_value(json_object_get(j, "bytes")));
+        }
+        size_t queued = 0, running = 0;
+        for (size_t i = 0; i < m->n_tasks; i++) {
+                queued += strcmp(m->tasks[i]->state, "queued") == 0;
+                running += strcmp(m->tasks[i]->state, "running") == 0;
+        }
+        fprintf(f,
+                "# HELP lvss_backup_tasks Tasks of the service now, by state.\n# TYPE lvss_backup_tasks gauge\n"
+                "lvss_backup_tasks{state=\"queued\"} %zu\nlvss_backup_tasks{state=\"running\"} %zu\n",
+                queued, running);
+        (void) name;
+        fclose(f);
+        return buf;
+}
+
+static void conn_free(Conn *c) {
+        /* Discard what the peer sent beyond the request (bounded), so that close()
+         * does not reset the connection before the reply is read. */
+        char junk[4096];
+        (void) shutdown(c->fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+                ;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        close(c->fd);
+        c->m->metrics->n_conn--;
+        free(c);
+}
+
+static void reply(Conn *c, const char *status, const char *body) {
+        char head[256];
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                         status, strlen(body));
+        /* The socket is non-blocking: a peer that does not read loses the rest. */
+        (void) send(c->fd, head, (size_t) n, MSG_NOSIGNAL);
+        size_t off = 0, len = strlen(body);
+        for (int tries = 0; off < len && tries < 100; tries++) {
+                ssize_t k = send(c->fd, body + off, len - off, MSG_NOSIGNAL);
+                if (k > 0)
+                        off += (size_t) k;
+                else if (k < 0 && errno != EAGAIN && errno != EINTR)
+                        break;
+                else
+                        usleep(1000);
+        }
+}
+
+static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+        ssize_t k = recv(fd, c->buf + c->len, METRICS_MAX_REQUEST - c->len, 0);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (k <= 0) {
+                conn_free(c);
+                return 0;
+        }
+        c->len += (size_t) k;
+        c->buf[c->len] = 0;
+        if (!strstr(c->buf, "\r\n\r\n") && !strstr(c->buf, "\n\n")) {
+                if (c->len >= METRICS_MAX_REQUEST) {
+                        reply(c, "431 Request Header Fields Too Large", "request too large\n");
+                        conn_free(c);
+                }
+                return 0;
+        }
+        if (strncmp(c->buf, "GET ", 4) != 0)
+                reply(c, "405 Method Not Allowed", "only GET /metrics\n");
+        else if (strncmp(c->buf + 4, "/metrics ", 9) != 0 && strncmp(c->buf + 4, "/metrics?", 9) != 0)
+                reply(c, "404 Not Found", "only GET /metrics\n");
+        else {
+                char *body = metrics_render(c->m);
+                reply(c, body ? "200 OK" : "500 Internal Server Error", body ? body : "out of memory\n");
+                free(body);
+        }
+        conn_free(c);
+        return 0;
+}
+
+static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        conn_free(userdata);
+        return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+                return 0;
+        if (m->metrics->n_conn >= METRICS_MAX_CONN) {
+                close(cfd);
+                return 0;
+        }
+        Conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+                close(cfd);
+                return 0;
+        }
+        c->m = m;
+        c->fd = cfd;
+        m->metrics->n_conn++;
+        if (sd_event_add_io(m->event, &c->io, cfd, EPOLLIN, on_conn, c) < 0 ||
+            sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC, METRICS_TIMEOUT_S * 1000000ULL, 0,
+                                       on_conn_timeout, c) < 0)
+                conn_free(c);
+        return 0;
+}
+
+int metrics_listen(Manager *m, const char *addr) {
+        Metrics *x = metrics_get(m);
+        char host[128];
+        const char *colon = strrchr(addr, ':');
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {0};
+        socklen_t salen;
+        if (!x)
+                return -ENOMEM;
+        if (!colon || colon == addr || (size_t) (colon - addr) >= sizeof(host))
+                return -EINVAL;
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port <= 0 || port > 65535)
+                return -EINVAL;
+        snprintf(host, sizeof(host), "%.*s", (int) (colon - addr), addr);
+        if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+                memmove(host, host + 1, strlen(host));
+                host[strlen(host) - 1] = 0;
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons((uint16_t) port);
+                if (inet_pton(AF_INET6, host, &sa.in6.sin6_addr) != 1)
+                        return -EINVAL;
+                salen = sizeof(sa.in6);
+        } else {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons((uint16_t) port);
+                if (inet_pton(AF_INET, host, &sa.in.sin_addr) != 1)
+                        return -EINVAL;
+                salen = sizeof(sa.in);
+        }
+        int fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, &sa.sa, salen) < 0 || listen(fd, 16) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        x->fd = fd;
+        return sd_event_add_io(m->event, &x->listen, fd, EPOLLIN, on_accept, m);
+}
+
+void metrics_free(Manager *m) {
+        if (!m->metrics)
+                return;
+        sd_event_source_disable_unref(m->metrics->listen);
+        if (m->metrics->fd >= 0)
+                close(m->metrics->fd);
+        json_decref(m->metrics->jobs);
+        free(m->metrics);
+        m->metrics = NULL;
+}
