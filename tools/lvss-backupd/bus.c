@@ -20,39 +20,27 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "bus-creds.h"
 #include "jobs.h"
 #include "macro.h"
 #include "tasks.h"
 
-/* The authorization check; kept in one function so that it can be swapped
- * for the shared lib/core bus-creds helper. */
+/* The authorization check: the uid the bus vouches for and its groups from
+ * the user database (lib/core/bus-creds, shared with lvssd and mstored). */
 static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_error *error) {
-        sd_bus_creds *c = NULL;
-        uid_t uid;
-        int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &c);
-        if (r >= 0 && (sd_bus_creds_get_augmented_mask(c) & SD_BUS_CREDS_EUID))
-                r = -EPERM; /* read from /proc, not vouched for by the bus */
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(c, &uid);
-        sd_bus_creds_unref(c);
+        BusCaller c;
+        int r = bus_caller_get(msg, &c);
         if (r < 0) {
                 snprintf(who, who_size, "unknown");
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "lvss-backupd: the bus gave no credentials for this caller");
         }
-        snprintf(who, who_size, "%u", (unsigned) uid);
-        if (uid == 0)
+        snprintf(who, who_size, "%u", (unsigned) c.uid);
+        bool ok = c.uid == 0 || bus_caller_in_group(&c, BACKUPD_GROUP);
+        uid_t uid = c.uid;
+        bus_caller_done(&c);
+        if (ok)
                 return 0;
-        struct group *g = getgrnam(BACKUPD_GROUP);
-        struct passwd *pw = getpwuid(uid);
-        if (g && pw) {
-                gid_t gids[256];
-                int n = (int) ELEMENTSOF(gids);
-                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &n) >= 0)
-                        for (int i = 0; i < n; i++)
-                                if (gids[i] == g->gr_gid)
-                                        return 0;
-        }
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                  "lvss-backupd: uid %u may not use the backup service (root or group '%s' only)",
                                  (unsigned) uid, BACKUPD_GROUP);
