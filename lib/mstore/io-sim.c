@@ -103,7 +103,7 @@ static node *find(io_sim *s, const char *path) {
 }
 
 static node *add(io_sim *s, const char *path, int is_dir) {
-        node **nv = realloc(s->nodes, (s->n + 1) * sizeof *nv);
+        node **nv = realloc(s->nodes, (s->n + 1) * sizeof *nv); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!nv)
                 return NULL;
         s->nodes = nv;

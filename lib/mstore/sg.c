@@ -372,10 +372,8 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
                 log_file lf;
                 _cleanup_free_ char *p = log_path_gen(sg->log_dir, sg->base, res.first_gen);
                 _cleanup_free_ char *cp = log_path_current(sg->log_dir, sg->base);
-                if (p && log_file_read(sg->io, p, &lf, &why) >= 0) {
-                        memcpy(sg->sig, lf.hdr.sig, 16);
-                        log_file_done(&lf);
-                } else if (cp && log_file_read(sg->io, cp, &lf, &why) >= 0) {
+                if ((p && log_file_read(sg->io, p, &lf, &why) >= 0) ||
+                    (cp && log_file_read(sg->io, cp, &lf, &why) >= 0)) {
                         memcpy(sg->sig, lf.hdr.sig, 16);
                         log_file_done(&lf);
                 }

@@ -46,7 +46,7 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
                 ckpt c;
                 const char *why = "truncated";
                 res->pages_checked++;
-                if (n < (int64_t) ((copy + 1) * CKPT_SIZE) ||
+                if (n < (int64_t) (copy + 1) * CKPT_SIZE ||
                     ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, &c, &why) < 0) {
                         res->bad++;
                         report(cb, ud, (uint64_t) copy, "checkpoint copy %d: %s", copy, why);

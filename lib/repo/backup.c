@@ -132,7 +132,7 @@ static const repo_file *ref_find(repo_backup *b, const char *path) {
 
         if (!b->ref)
                 return NULL;
-        hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp);
+        hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!hit)
                 return NULL;
         b->ref_seen[hit - b->ref] = 1;

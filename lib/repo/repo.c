@@ -77,7 +77,7 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
                 struct dirent *de;
                 bool empty = true;
                 while ((de = readdir(d)))
-                        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
                                 empty = false;
                 closedir(d);
                 if (!empty)
@@ -405,7 +405,7 @@ int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n) {
         k = repo_list_objects(r, "backups", &ids, &n);
         if (k < 0)
                 return k;
-        recs = calloc(n + 1, sizeof *recs);
+        recs = calloc(n + 1, sizeof *recs); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!recs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -417,7 +417,7 @@ int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n) {
                         return k;
                 }
         }
-        qsort(recs, n, sizeof *recs, rec_time_cmp);
+        qsort(recs, n, sizeof *recs, rec_time_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
         *ret = recs;
         *ret_n = n;
         return 0;
@@ -471,7 +471,7 @@ int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *re
                 }
                 if (k < 0)
                         break;
-                p = reallocarray(chain, n + 1, sizeof *p);
+                p = reallocarray(chain, n + 1, sizeof *p); // NOLINT(bugprone-sizeof-expression): array of pointers
                 if (!p) {
                         repo_record_free(rec);
                         k = -ENOMEM;

@@ -67,7 +67,7 @@ static int key2(char *buf, char tag, const char *addr) {
                 return -EINVAL;
         size_t n = strlen(addr);
         buf[0] = tag;
-        memcpy(buf + 1, addr, n);
+        memcpy(buf + 1, addr, n); // NOLINT(bugprone-not-null-terminated-result): a key, not a string
         return (int) n + 1;
 }
 
@@ -90,7 +90,7 @@ int mm_key_folder(char *buf, const char *addr, const char *folder) {
         if (n < 0)
                 return n;
         size_t fl = strlen(folder);
-        memcpy(buf + n, folder, fl);
+        memcpy(buf + n, folder, fl); // NOLINT(bugprone-not-null-terminated-result): a key, not a string
         return n + (int) fl;
 }
 
