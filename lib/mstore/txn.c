@@ -398,10 +398,10 @@ static int items_page(items *x, uint64_t dbsig, uint32_t file, uint64_t pgno, co
         if (r < 0)
                 return r;
         uint8_t *h = x->hdr[x->n - 1];
-        put64(h, dbsig);
-        put32(h + 8, file);
-        put32(h + 12, 0);
-        put64(h + 16, pgno);
+        unaligned_write_le64(h, dbsig);
+        unaligned_write_le32(h + 8, file);
+        unaligned_write_le32(h + 12, 0);
+        unaligned_write_le64(h + 16, pgno);
         return 0;
 }
 

@@ -197,7 +197,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
                         return check_zero(lf, off, path, cb, ud);
                 }
                 if (v.type == REC_PAGE) {
-                        uint64_t pgno = v.plen >= 24 ? le64(v.payload + 16) : 0;
+                        uint64_t pgno = v.plen >= 24 ? unaligned_read_le64(v.payload + 16) : 0;
                         if (v.plen < 24 + PAGE_SIZE || page_check(v.payload + 24, pgno, &why) < 0) {
                                 report(cb, ud, g, "generation 0x%X (%s): bad page image at offset %zu", g, path, off);
                                 return MSTORE_E_CORRUPT;

@@ -41,6 +41,7 @@
 #include "password.h"
 #include "vss.h"
 #include "test-hook.h"
+#include "time-util.h"
 
 #define MAX_SELECTED 1024
 
@@ -1010,7 +1011,7 @@ static int interrupted(create_ctx *c) {
 }
 
 static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
-        int64_t t0 = vss_now_ms();
+        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
         lvss_async *a = NULL;
         int r, ex;
 
@@ -1206,7 +1207,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&id, hex);
         const repo_stats *st = repo_backup_stats(c->rb);
-        int64_t dur = vss_now_ms() - t0;
+        int64_t dur = (int64_t) now_msec(CLOCK_MONOTONIC) - t0;
         if (c->json) {
                 json_t *comps = json_array();
                 for (size_t i = 0; i < c->n_sel; i++)

@@ -12,6 +12,7 @@
 #include <lvss/error.h>
 
 #include "macro.h"
+#include "time-util.h"
 #include "password.h"
 #include "vss.h"
 
@@ -296,12 +297,6 @@ bool vss_mail_live_only(const char *name) {
                           strcmp(name + l - 4, ".jrs") == 0));
 }
 
-int64_t vss_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb) {
         *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb};
 }
@@ -310,7 +305,7 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
         vss_progress *p = userdata;
         if (!p || !p->on)
                 return;
-        int64_t now = vss_now_ms();
+        int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
         if (now - p->last_ms < 200)
                 return;
         p->last_ms = now;

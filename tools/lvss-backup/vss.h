@@ -94,4 +94,3 @@ typedef struct vss_progress {
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb);
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata);
 void vss_progress_done(vss_progress *p);
-int64_t vss_now_ms(void);
