@@ -14,6 +14,7 @@
 
 #include "btree.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 
 #define NODE_CELLS 48u
@@ -144,14 +145,8 @@ static void encode(uint8_t *page, const cell *c, int n, int leaf, uint64_t link)
 int btx_touch(btx *t, pg *g) {
         if (page_version(g->data) == t->version && g->dirty)
                 return 0;
-        if (t->ntouched == t->cap) {
-                size_t nc = t->cap ? t->cap * 2 : 16;
-                uint64_t *nt = realloc(t->touched, nc * sizeof *nt);
-                if (!nt)
-                        return -ENOMEM;
-                t->touched = nt;
-                t->cap = nc;
-        }
+        if (ARRAY_RESERVE_ONE(t->touched, t->cap, t->ntouched, 16) < 0)
+                return -ENOMEM;
         t->touched[t->ntouched++] = g->pgno;
         page_set_version(g->data, t->version);
         pager_dirty(t->p, g);

@@ -20,6 +20,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 
 #define PAGE_PAYLOAD (24u + PAGE_SIZE)
@@ -163,15 +164,9 @@ int redo_run(const redo_opts *o, redo_result *res) {
                                         if (page_check(v.payload + 24, pgno, &why) < 0 || pgno < 2)
                                                 r = MSTORE_E_CORRUPT;
                                         else {
-                                                if (npend == cap) {
-                                                        size_t nc = cap ? cap * 2 : 16;
-                                                        pend_page *np = realloc(pend, nc * sizeof *np);
-                                                        if (!np) {
-                                                                r = -ENOMEM;
-                                                                goto rec_done;
-                                                        }
-                                                        pend = np;
-                                                        cap = nc;
+                                                if (ARRAY_RESERVE_ONE(pend, cap, npend, 16) < 0) {
+                                                        r = -ENOMEM;
+                                                        goto rec_done;
                                                 }
                                                 pend[npend].sig = unaligned_read_le64(v.payload);
                                                 pend[npend].file = unaligned_read_le32(v.payload + 8);

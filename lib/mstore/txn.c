@@ -25,6 +25,7 @@
 #include "btree.h"
 #include "engine.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "stream.h"
 
@@ -161,15 +162,9 @@ static int ws_set(txn_db *d, const void *key, size_t klen, int del, const void *
                 d->e[i].vlen = vlen;
                 return 0;
         }
-        if (d->n == d->cap) {
-                size_t nc = d->cap ? d->cap * 2 : 16;
-                ws_ent *ne = realloc(d->e, nc * sizeof *ne);
-                if (!ne) {
-                        free(v);
-                        return -ENOMEM;
-                }
-                d->e = ne;
-                d->cap = nc;
+        if (ARRAY_RESERVE_ONE(d->e, d->cap, d->n, 16) < 0) {
+                free(v);
+                return -ENOMEM;
         }
         uint8_t *k = malloc(klen);
         if (!k) {

@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "lib/core/array.h"
 #include "repo-int.h"
 
 static const char *const subdirs[] = {"keys", "data", "index", "backups", "tmp"};
@@ -452,12 +453,12 @@ int repo_resolve_backup(repo *r, const char *prefix, repo_id *ret_id) {
 
 int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *ret_n) {
         repo_record **chain = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         repo_id cur = *id;
         int k = 0;
 
         for (;;) {
-                repo_record *rec = NULL, **p;
+                repo_record *rec = NULL;
                 char hex[REPO_ID_HEX_SIZE];
 
                 if (n >= 100000) {
@@ -471,13 +472,11 @@ int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *re
                 }
                 if (k < 0)
                         break;
-                p = reallocarray(chain, n + 1, sizeof *p); // NOLINT(bugprone-sizeof-expression): array of pointers
-                if (!p) {
+                if (ARRAY_RESERVE_ONE(chain, cap, n, 8) < 0) {
                         repo_record_free(rec);
                         k = -ENOMEM;
                         break;
                 }
-                chain = p;
                 chain[n++] = rec;
                 if (rec->type == REPO_BACKUP_FULL || rec->type == REPO_BACKUP_COPY)
                         break;
