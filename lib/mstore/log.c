@@ -164,9 +164,10 @@ char *log_path_current(const char *dir, const char *base) {
 }
 
 char *log_path_gen(const char *dir, const char *base, uint32_t gen) {
-        char s[32];
-        snprintf(s, sizeof s, "%08X.log", gen);
-        return mkpath(dir, base, s);
+        char name[MSTORE_LOG_NAME_SIZE];
+        if (mstore_log_name(base, gen, name) < 0)
+                return NULL; /* no such file can exist */
+        return mkpath(dir, name, "");
 }
 
 char *log_path_tmp(const char *dir, const char *base) {
@@ -180,17 +181,10 @@ char *log_path_reserve(const char *dir, const char *base, int i) {
 }
 
 uint32_t log_name_gen(const char *name, const char *base) {
-        size_t bl = strlen(base);
-        if (strncmp(name, base, bl) != 0 || strlen(name) != bl + 12 || strcmp(name + bl + 8, ".log") != 0)
+        char b[MSTORE_LOG_BASE_SIZE];
+        uint32_t g;
+        if (mstore_log_name_parse(name, b, &g) != MSTORE_LOG_NAME_CLOSED || strcmp(b, base) != 0)
                 return 0;
-        uint32_t g = 0;
-        for (size_t i = bl; i < bl + 8; i++) {
-                char c = name[i];
-                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-                if (d < 0)
-                        return 0;
-                g = g * 16 + (uint32_t) d;
-        }
         return g;
 }
 
