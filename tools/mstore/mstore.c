@@ -22,10 +22,8 @@
 #include <systemd/sd-bus.h>
 
 #include "lib/core/macro.h"
-#ifdef HAVE_MSTORE
 #include "rsg.h"
 #include "test-hook.h"
-#endif
 
 #define BUS_NAME "org.lvss.MailStore1"
 #define BUS_PATH "/org/lvss/MailStore1"
@@ -504,12 +502,7 @@ int main(int argc, char **argv) {
                         }
                         json_decref(j);
                 }
-#ifdef HAVE_MSTORE
                 return rsg_main(pos[2], pos[3], pos[4], get ? pos[5] : NULL, opt_base, arg_json);
-#else
-                fprintf(stderr, "mstore: built without libmstore: rsg is not available\n");
-                return EXIT_FAIL;
-#endif
         }
         if (strcmp(c0, "stats") == 0) {
                 NEED(1, "stats [--json]");
