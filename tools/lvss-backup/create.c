@@ -36,6 +36,7 @@
 #include <lvss/error.h>
 #include <mstore/mstore.h>
 
+#include "array.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -411,7 +412,7 @@ static bool path_under(const char *p, const char *dir) {
 
 static int add_volumes(create_ctx *c) {
         char **dirs = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         int r = 0;
         for (size_t t = 0; t < c->n_sel && r >= 0; t++) {
                 if (c->sel[t].top >= 0)
@@ -426,12 +427,10 @@ static int add_volumes(create_ctx *c) {
                                         have = true;
                         if (have)
                                 continue;
-                        char **d = realloc(dirs, (n + 1) * sizeof(char *));
-                        if (!d) {
+                        if (ARRAY_RESERVE_ONE(dirs, cap, n, 8) < 0) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        dirs = d;
                         dirs[n++] = strdup(src);
                 }
                 free(l.v);
