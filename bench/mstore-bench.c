@@ -16,15 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/core/time-util.h"
 #include "mstore/mstore.h"
 
 #define REC 10240
-
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 typedef struct job {
         mstore_sg *sg;
@@ -89,14 +84,14 @@ static void *sqlite_worker(void *arg) {
 static double run(int threads, int per, void *(*fn)(void *), mstore_sg *sg, mstore_db *db, const char *sp, int base) {
         pthread_t th[64];
         job jobs[64];
-        double t0 = now();
+        uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
         for (int i = 0; i < threads; i++) {
                 jobs[i] = (job) { sg, db, sp, base + i, per, 0 };
                 pthread_create(&th[i], NULL, fn, &jobs[i]);
         }
         for (int i = 0; i < threads; i++)
                 pthread_join(th[i], NULL);
-        double dt = now() - t0;
+        double dt = (double) (now_nsec(CLOCK_MONOTONIC) - t0) / 1e9;
         for (int i = 0; i < threads; i++)
                 if (jobs[i].err) {
                         fprintf(stderr, "mstore-bench: a writer failed: %s\n", mstore_last_error());
@@ -148,10 +143,10 @@ int main(int argc, char **argv) {
                 mstore_snap *snap;
                 if (mstore_snapshot_prepare(sg, MSTORE_BACKUP_COPY, &snap) < 0)
                         return 1;
-                double t0 = now();
+                uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
                 if (mstore_snapshot_freeze(snap) < 0)
                         return 1;
-                fr[i] = (now() - t0) * 1000;
+                fr[i] = (double) (now_nsec(CLOCK_MONOTONIC) - t0) / 1e6;
                 mstore_snapshot_thaw(snap);
                 mstore_snapshot_end(snap);
         }
@@ -197,12 +192,12 @@ int main(int argc, char **argv) {
                 return 1;
         }
         o.create = 0;
-        double t0 = now();
+        uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
         if (mstore_sg_open(path, &o, &sg) < 0) {
                 fprintf(stderr, "mstore-bench: recovery: %s\n", mstore_last_error());
                 return 1;
         }
-        double dt = now() - t0;
+        double dt = (double) (now_nsec(CLOCK_MONOTONIC) - t0) / 1e9;
         double mb = (double) bytes / 1e6;
         mstore_sg_close(sg);
         printf("log replay (soft recovery after a crash, %d commits, >= %.0f MB of log): %.3f s, >= %.0f MB/s "

@@ -11,7 +11,7 @@ lib="$LVSS_BUILD_ROOT/lib/mstore/libmstore.a"
 pkg-config --exists sqlite3 || { echo "mstore-bench: libsqlite3-dev missing; skipped"; exit 0; }
 work=$(mktemp -d "${MSTORE_BENCH_DIR:-/var/tmp}/mstore-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-cc -O2 -D_GNU_SOURCE -I"$LVSS_SOURCE_ROOT/include" "$LVSS_SOURCE_ROOT/bench/mstore-bench.c" "$lib" \
+cc -O2 -D_GNU_SOURCE -I"$LVSS_SOURCE_ROOT" -I"$LVSS_SOURCE_ROOT/include" "$LVSS_SOURCE_ROOT/bench/mstore-bench.c" "$lib" \
    $(pkg-config --cflags --libs sqlite3 libxxhash) -lpthread -o "$work/mstore-bench" || exit 1
 echo "filesystem: $(df -T "$work" | awk 'NR==2 {print $2 " on " $1}')"
 "$work/mstore-bench" "$work" "${MSTORE_BENCH_COMMITS:-1600}"

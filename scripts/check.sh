@@ -1,6 +1,7 @@
 #!/bin/sh
-# Build and run every test in each build directory given; print the totals
-# last as "N passed, N failed, N skipped".
+# Build and run every test in each build directory given, plus clang-tidy
+# (scripts/lint.sh, counted as one test) on the first plain one; print the
+# totals last as "N passed, N failed, N skipped".
 set -u
 status=0
 pass=0; fail=0; skip=0
@@ -18,6 +19,16 @@ for dir in "$@"; do
         echo "check: build in $dir failed" >&2
         fail=$((fail+1)); status=1; continue
     fi
+    case "$dir" in
+        *asan*) ;;
+        *)
+            # clang-tidy (make lint) once, on the first plain build: one test
+            if [ -z "${linted:-}" ]; then
+                linted=1
+                echo "== lint ($dir)"
+                if "$(dirname "$0")/lint.sh" "$dir"; then pass=$((pass+1)); else fail=$((fail+1)); status=1; fi
+            fi ;;
+    esac
     echo "== tests in $dir"
     meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier 3 || status=1
     set -- $(python3 "$(dirname "$0")/test-summary.py" "$dir/meson-logs/testlog.json")

@@ -2,7 +2,7 @@
 # Install the Debian packages lvss needs to build and test, when they are
 # missing and we are root.  Keep this list and README.md's in step.
 set -eu
-PKGS="meson ninja-build pkg-config gcc clang python3 libsystemd-dev libjansson-dev
+PKGS="meson ninja-build pkg-config gcc clang clang-tidy python3 libsystemd-dev libjansson-dev
 libcmocka-dev libzstd-dev libxxhash-dev libsodium-dev dbus-daemon xfsprogs
 btrfs-progs util-linux e2fsprogs man-db acl attr libpq-dev postgresql-15 libsqlite3-dev
 mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3"

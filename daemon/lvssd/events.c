@@ -99,7 +99,7 @@ json_t *counters_to_json(const Manager *m) {
 }
 
 /* LVSS_E_BAD_STATE -> org.lvss.Error.BAD_STATE; errno -> System.Error.E*. */
-static int error_setv(sd_bus_error *error, int code, const char *fmt, va_list ap) {
+_printf_(3, 0) static int error_setv(sd_bus_error *error, int code, const char *fmt, va_list ap) {
         char msg[512], name[128];
         const char *n = lvss_error_name(code);
 

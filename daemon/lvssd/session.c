@@ -863,7 +863,7 @@ static int snapshot_writers(Session *s) {
                 sw->level = w->level;
                 sw->freeze_timeout_ms = w->freeze_timeout_ms;
                 sw->state = LVSS_WRITER_STATE_STABLE;
-                v = reallocarray(s->writers, s->n_writers + 1, sizeof(*v));
+                v = reallocarray(s->writers, s->n_writers + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
                 if (!sw->name || !sw->instance_name || !v) {
                         if (v)
                                 s->writers = v;

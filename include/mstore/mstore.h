@@ -413,6 +413,38 @@ int mstore_verify_file(const char *path, mstore_verify_cb cb, void *userdata,
 int mstore_verify_logs(const char *log_dir, const char *base, mstore_verify_cb cb, void *userdata,
                        mstore_verify_result *ret_result);
 
+/* --------------------------------------------------------- log file names */
+
+/* A group's log files are named from its base: 3 characters, A-Z or 0-9
+ * ("E00" unless mstore_sg_options.base says otherwise).  BASE.log is the
+ * current generation; BASE + the generation as 8 upper-case hex digits +
+ * ".log" is a closed one ("E000000001A.log"); BASE.chk is the checkpoint;
+ * BASEtmp.log and BASEresNNNNN.jrs are the engine's temporary and reserve
+ * logs.  mstore_log_name and mstore_log_name_parse are the one formatter and
+ * parser of these names: the engine, mstore tools and lvss-backup use them. */
+
+#define MSTORE_LOG_BASE_SIZE 4   /* base + NUL */
+#define MSTORE_LOG_NAME_SIZE 16  /* closed generation's name + NUL */
+
+typedef enum mstore_log_name_kind {
+        MSTORE_LOG_NAME_NONE = 0,    /* not a log, checkpoint or reserve file of any base */
+        MSTORE_LOG_NAME_CLOSED,      /* BASE + 8 upper-case hex digits + ".log" */
+        MSTORE_LOG_NAME_CURRENT,     /* BASE.log */
+        MSTORE_LOG_NAME_CHECKPOINT,  /* BASE.chk */
+        MSTORE_LOG_NAME_TMP,         /* BASEtmp.log */
+        MSTORE_LOG_NAME_RESERVE,     /* BASEresNNNNN.jrs */
+} mstore_log_name_kind;
+
+/* Write the name of closed generation @gen of @base into @buf.  0, or
+ * -EINVAL (@buf untouched) when @base is not 3 characters A-Z/0-9. */
+int mstore_log_name(const char *base, uint32_t gen, char buf[MSTORE_LOG_NAME_SIZE]);
+
+/* Classify the file name @name (no directory).  For any kind but NONE the
+ * base is copied to @ret_base (may be NULL); @ret_gen (may be NULL) gets
+ * the generation of a CLOSED name, else 0. */
+mstore_log_name_kind mstore_log_name_parse(const char *name, char ret_base[MSTORE_LOG_BASE_SIZE],
+                                           uint32_t *ret_gen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,5 +11,6 @@
  * with *array and *cap unchanged. */
 int array_reserve_one(void **array, size_t *cap, size_t n, size_t elem_size, size_t first);
 
+/* (Elements may be pointers to structs: sizeof *(array) is what is meant.) */
 #define ARRAY_RESERVE_ONE(array, cap, n, first) \
-        array_reserve_one((void **) &(array), &(cap), (n), sizeof *(array), (first))
+        array_reserve_one((void **) &(array), &(cap), (n), sizeof *(array), (first)) /* NOLINT(bugprone-sizeof-expression) */

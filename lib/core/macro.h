@@ -40,7 +40,7 @@ static inline void closep(int *fd) {
 
 /* Define a cleanup function "name##p" that calls func(*p) when *p != NULL. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)               \
-        static inline void func##p(type *p) {                 \
+        static inline void func##p(type *p) { /* NOLINT(bugprone-macro-parentheses): a type */ \
                 if (*p)                                       \
                         func(*p);                             \
         }

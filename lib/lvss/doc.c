@@ -869,7 +869,7 @@ struct lvss_writer_components *lvss_doc_bcd_add_writer(lvss_bcd *bcd, const char
         wc->instance_id = strdup(instance_id);
         wc->writer_id = strdup(writer_id);
         wc->instance_name = strdup(instance_name ? instance_name : "");
-        v = reallocarray(bcd->writers, bcd->n_writers + 1, sizeof(*v));
+        v = reallocarray(bcd->writers, bcd->n_writers + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!wc->instance_id || !wc->writer_id || !wc->instance_name || !v) {
                 if (v)
                         bcd->writers = v;
@@ -908,7 +908,7 @@ struct lvss_component *lvss_doc_wc_add(struct lvss_writer_components *wc, lvss_c
         c->logical_path = strdup(logical_path ? logical_path : "");
         c->name = strdup(name);
         c->restore_target = LVSS_RT_ORIGINAL;
-        v = reallocarray(wc->comps, wc->n + 1, sizeof(*v));
+        v = reallocarray(wc->comps, wc->n + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!c->logical_path || !c->name || !v) {
                 if (v)
                         wc->comps = v;

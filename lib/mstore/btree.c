@@ -14,6 +14,7 @@
 
 #include "btree.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 
 #define NODE_CELLS 48u
@@ -47,7 +48,7 @@ static size_t int_cell_size(const cell *c) {
 
 /* Decode a node's cells, checking bounds.  Returns count or MSTORE_E_CORRUPT. */
 static int decode(const uint8_t *page, int leaf, cell *cells, const char **why) {
-        unsigned n = le16(page + 32);
+        unsigned n = unaligned_read_le16(page + 32);
         size_t o = NODE_CELLS;
         if (n > MAX_CELLS) {
                 *why = "too many cells";
@@ -59,14 +60,14 @@ static int decode(const uint8_t *page, int leaf, cell *cells, const char **why) 
                         *why = "cell header beyond page end";
                         return MSTORE_E_CORRUPT;
                 }
-                c.klen = le16(page + o);
+                c.klen = unaligned_read_le16(page + o);
                 if (c.klen == 0 || c.klen > MSTORE_MAX_KEY_SIZE) {
                         *why = "bad key length";
                         return MSTORE_E_CORRUPT;
                 }
                 if (leaf) {
                         c.flags = page[o + 2];
-                        c.vlen = le32(page + o + 4);
+                        c.vlen = unaligned_read_le32(page + o + 4);
                         c.key = page + o + 8;
                         c.val = c.key + c.klen;
                         if (c.flags > 1 || (!(c.flags & 1) && c.vlen > BT_INLINE_MAX) ||
@@ -76,7 +77,7 @@ static int decode(const uint8_t *page, int leaf, cell *cells, const char **why) 
                         }
                         o += leaf_cell_size(&c);
                 } else {
-                        c.child = le64(page + o + 4);
+                        c.child = unaligned_read_le64(page + o + 4);
                         c.key = page + o + 12;
                         o += int_cell_size(&c);
                 }
@@ -117,21 +118,21 @@ static void encode(uint8_t *page, const cell *c, int n, int leaf, uint64_t link)
         uint8_t buf[PAGE_SIZE];
         memcpy(buf, page, NODE_CELLS);
         memset(buf + NODE_CELLS, 0, PAGE_SIZE - NODE_CELLS);
-        put16(buf + 32, (uint16_t) n);
-        put64(buf + 40, link);
+        unaligned_write_le16(buf + 32, (uint16_t) n);
+        unaligned_write_le64(buf + 40, link);
         size_t o = NODE_CELLS;
         for (int i = 0; i < n; i++) {
-                put16(buf + o, c[i].klen);
+                unaligned_write_le16(buf + o, c[i].klen);
                 if (leaf) {
                         buf[o + 2] = c[i].flags;
-                        put32(buf + o + 4, c[i].vlen);
+                        unaligned_write_le32(buf + o + 4, c[i].vlen);
                         memcpy(buf + o + 8, c[i].key, c[i].klen);
                         size_t vl = (c[i].flags & 1) ? 8 : c[i].vlen;
                         if (vl)
                                 memcpy(buf + o + 8 + c[i].klen, c[i].val, vl);
                         o += 8 + c[i].klen + vl;
                 } else {
-                        put64(buf + o + 4, c[i].child);
+                        unaligned_write_le64(buf + o + 4, c[i].child);
                         memcpy(buf + o + 12, c[i].key, c[i].klen);
                         o += 12 + c[i].klen;
                 }
@@ -144,14 +145,8 @@ static void encode(uint8_t *page, const cell *c, int n, int leaf, uint64_t link)
 int btx_touch(btx *t, pg *g) {
         if (page_version(g->data) == t->version && g->dirty)
                 return 0;
-        if (t->ntouched == t->cap) {
-                size_t nc = t->cap ? t->cap * 2 : 16;
-                uint64_t *nt = realloc(t->touched, nc * sizeof *nt);
-                if (!nt)
-                        return -ENOMEM;
-                t->touched = nt;
-                t->cap = nc;
-        }
+        if (ARRAY_RESERVE_ONE(t->touched, t->cap, t->ntouched, 16) < 0)
+                return -ENOMEM;
         t->touched[t->ntouched++] = g->pgno;
         page_set_version(g->data, t->version);
         pager_dirty(t->p, g);
@@ -170,7 +165,7 @@ int btx_alloc(btx *t, uint32_t type, pg **ret) {
                 if (page_type(g->data) != PT_FREE)
                         return mstore__error(MSTORE_E_CORRUPT, "%s: free list page %llu is in use",
                                              t->p->path, (unsigned long long) pgno);
-                t->meta->free_head = le64(g->data + 32);
+                t->meta->free_head = unaligned_read_le64(g->data + 32);
         } else {
                 pgno = t->meta->page_count++;
                 r = pager_new(t->p, pgno, &g);
@@ -191,7 +186,7 @@ int btx_free(btx *t, uint64_t pgno) {
         if (r < 0)
                 return r;
         page_init(g->data, pgno, PT_FREE, 0);
-        put64(g->data + 32, t->meta->free_head);
+        unaligned_write_le64(g->data + 32, t->meta->free_head);
         t->meta->free_head = pgno;
         return btx_touch(t, g);
 }
@@ -207,10 +202,10 @@ static int ovf_write(btx *t, const uint8_t *val, size_t vlen, uint64_t *ret_firs
                 if (r < 0)
                         return r;
                 size_t l = MIN(OVF_CAP, vlen - o);
-                put32(g->data + 40, (uint32_t) l);
+                unaligned_write_le32(g->data + 40, (uint32_t) l);
                 memcpy(g->data + OVF_DATA, val + o, l);
                 if (prev)
-                        put64(prev->data + 32, g->pgno);
+                        unaligned_write_le64(prev->data + 32, g->pgno);
                 else
                         first = g->pgno;
                 prev = g;
@@ -225,7 +220,7 @@ static int ovf_free(btx *t, uint64_t pgno, uint32_t vlen) {
                 int r = pager_get(t->p, pgno, &g);
                 if (r < 0)
                         return r;
-                uint64_t next = le64(g->data + 32);
+                uint64_t next = unaligned_read_le64(g->data + 32);
                 r = btx_free(t, pgno);
                 if (r < 0)
                         return r;
@@ -241,13 +236,13 @@ static int ovf_read(pager *p, uint64_t pgno, uint32_t vlen, uint8_t *out) {
                 int r = pager_get(p, pgno, &g);
                 if (r < 0)
                         return r;
-                uint32_t l = le32(g->data + 40);
+                uint32_t l = unaligned_read_le32(g->data + 40);
                 if (page_type(g->data) != PT_OVERFLOW || l > OVF_CAP || l > vlen - o || l == 0)
                         return mstore__error(MSTORE_E_CORRUPT, "%s: overflow page %llu is malformed", p->path,
                                              (unsigned long long) pgno);
                 memcpy(out + o, g->data + OVF_DATA, l);
                 o += l;
-                pgno = le64(g->data + 32);
+                pgno = unaligned_read_le64(g->data + 32);
         }
         return 0;
 }
@@ -258,7 +253,7 @@ static int value_copy(pager *p, const cell *c, void **ret_val, size_t *ret_len) 
                 return -ENOMEM;
         int r = 0;
         if (c->flags & 1)
-                r = ovf_read(p, le64(c->val), c->vlen, v);
+                r = ovf_read(p, unaligned_read_le64(c->val), c->vlen, v);
         else
                 memcpy(v, c->val, c->vlen);
         if (r < 0) {
@@ -316,7 +311,7 @@ static int descend(pager *p, uint64_t root, const void *key, size_t klen, pg **r
                         return 0;
                 }
                 int i = child_for(cells, n, 0, key, klen);
-                pgno = i < 0 ? le64(g->data + 40) : cells[i].child;
+                pgno = i < 0 ? unaligned_read_le64(g->data + 40) : cells[i].child;
         }
         return mstore__error(MSTORE_E_CORRUPT, "%s: B+tree deeper than %d levels", p->path, BT_MAX_DEPTH);
 }
@@ -374,7 +369,7 @@ int bt_seek(pager *p, uint64_t root, const void *key, size_t klen, int strict,
                                 return 1;
                         }
                 }
-                uint64_t next = le64(leaf->data + 40);
+                uint64_t next = unaligned_read_le64(leaf->data + 40);
                 if (!next)
                         return 0;
                 if (hops > (1ull << 40))
@@ -401,7 +396,7 @@ typedef struct split {
 
 /* Write n cells into g, or split g into g + a new right page. */
 static int store_cells(btx *t, pg *g, cell *c, int n, int leaf, split *sp) {
-        uint64_t link = le64(g->data + 40);
+        uint64_t link = unaligned_read_le64(g->data + 40);
         int r = btx_touch(t, g);
         if (r < 0)
                 return r;
@@ -458,7 +453,7 @@ static int ins(btx *t, uint64_t pgno, const cell *nc, int depth, split *sp, int 
                         pos++;
                 if (pos < n && key_cmp(c[pos].key, c[pos].klen, nc->key, nc->klen) == 0) {
                         if (c[pos].flags & 1) {
-                                r = ovf_free(t, le64(c[pos].val), c[pos].vlen);
+                                r = ovf_free(t, unaligned_read_le64(c[pos].val), c[pos].vlen);
                                 if (r < 0)
                                         return r;
                         }
@@ -474,7 +469,7 @@ static int ins(btx *t, uint64_t pgno, const cell *nc, int depth, split *sp, int 
                 return store_cells(t, g, c, n, 1, sp);
         }
         int i = child_for(c, n, 0, nc->key, nc->klen);
-        uint64_t child = i < 0 ? le64(g->data + 40) : c[i].child;
+        uint64_t child = i < 0 ? unaligned_read_le64(g->data + 40) : c[i].child;
         split csp = { 0 };
         r = ins(t, child, nc, depth + 1, &csp, ret_replaced);
         if (r < 0)
@@ -513,7 +508,7 @@ int bt_put(btx *t, const void *key, size_t klen, const void *val, size_t vlen) {
                 int r = ovf_write(t, val, vlen, &first);
                 if (r < 0)
                         return r;
-                put64(ref, first);
+                unaligned_write_le64(ref, first);
                 nc.flags = 1;
                 nc.val = ref;
         }
@@ -548,7 +543,7 @@ int bt_del(btx *t, const void *key, size_t klen) {
         for (int i = 0; i < n; i++)
                 if (key_cmp(c[i].key, c[i].klen, key, klen) == 0) {
                         if (c[i].flags & 1) {
-                                r = ovf_free(t, le64(c[i].val), c[i].vlen);
+                                r = ovf_free(t, unaligned_read_le64(c[i].val), c[i].vlen);
                                 if (r < 0)
                                         return r;
                         }
@@ -556,7 +551,7 @@ int bt_del(btx *t, const void *key, size_t klen) {
                         r = btx_touch(t, leaf);
                         if (r < 0)
                                 return r;
-                        encode(leaf->data, c, n - 1, 1, le64(leaf->data + 40));
+                        encode(leaf->data, c, n - 1, 1, unaligned_read_le64(leaf->data + 40));
                         t->meta->nkeys--;
                         return 0;
                 }

@@ -18,22 +18,22 @@ char *ckpt_path(const char *dir, const char *base) {
 
 int ckpt_encode(const ckpt *c, uint8_t *b) {
         memset(b, 0, CKPT_SIZE);
-        put32(b, CKPT_MAGIC);
-        put32(b + 4, CKPT_VERSION);
-        put64(b + 8, c->pos);
+        unaligned_write_le32(b, CKPT_MAGIC);
+        unaligned_write_le32(b + 4, CKPT_VERSION);
+        unaligned_write_le64(b + 8, c->pos);
         memcpy(b + 16, c->sig, 16);
-        put32(b + 32, c->ndbs);
+        unaligned_write_le32(b + 32, c->ndbs);
         size_t o = 40;
         for (unsigned i = 0; i < c->ndbs; i++) {
                 size_t l = strlen(c->dbs[i].path);
                 if (o + 10 + l > CKPT_SIZE - 8)
                         return -ENAMETOOLONG;
-                put64(b + o, c->dbs[i].sig);
-                put16(b + o + 8, (uint16_t) l);
+                unaligned_write_le64(b + o, c->dbs[i].sig);
+                unaligned_write_le16(b + o + 8, (uint16_t) l);
                 memcpy(b + o + 10, c->dbs[i].path, l);
                 o += 10 + l;
         }
-        put64(b + CKPT_SIZE - 8, XXH3_64bits(b, CKPT_SIZE - 8));
+        unaligned_write_le64(b + CKPT_SIZE - 8, XXH3_64bits(b, CKPT_SIZE - 8));
         return 0;
 }
 
@@ -42,19 +42,19 @@ int ckpt_decode(const uint8_t *b, size_t len, ckpt *ret, const char **why) {
                 *why = "checkpoint copy truncated";
                 return MSTORE_E_CORRUPT;
         }
-        if (le64(b + CKPT_SIZE - 8) != XXH3_64bits(b, CKPT_SIZE - 8)) {
+        if (unaligned_read_le64(b + CKPT_SIZE - 8) != XXH3_64bits(b, CKPT_SIZE - 8)) {
                 *why = "checkpoint checksum mismatch";
                 return MSTORE_E_CORRUPT;
         }
-        if (le32(b) != CKPT_MAGIC) {
+        if (unaligned_read_le32(b) != CKPT_MAGIC) {
                 *why = "not an mstore checkpoint file";
                 return MSTORE_E_CORRUPT;
         }
-        if (le32(b + 4) != CKPT_VERSION) {
+        if (unaligned_read_le32(b + 4) != CKPT_VERSION) {
                 *why = "unknown checkpoint format version";
                 return MSTORE_E_VERSION;
         }
-        ckpt c = { .pos = le64(b + 8), .ndbs = le32(b + 32) };
+        ckpt c = { .pos = unaligned_read_le64(b + 8), .ndbs = unaligned_read_le32(b + 32) };
         memcpy(c.sig, b + 16, 16);
         if (c.ndbs > MSTORE_MAX_DATABASES || LGPOS_GEN(c.pos) == 0) {
                 *why = "checkpoint fields out of range";
@@ -66,12 +66,12 @@ int ckpt_decode(const uint8_t *b, size_t len, ckpt *ret, const char **why) {
                         *why = "checkpoint database list overruns";
                         return MSTORE_E_CORRUPT;
                 }
-                uint16_t l = le16(b + o + 8);
+                uint16_t l = unaligned_read_le16(b + o + 8);
                 if (l == 0 || l > CKPT_PATH_MAX || o + 10 + l > CKPT_SIZE - 8 || memchr(b + o + 10, 0, l)) {
                         *why = "checkpoint database entry malformed";
                         return MSTORE_E_CORRUPT;
                 }
-                c.dbs[i].sig = le64(b + o);
+                c.dbs[i].sig = unaligned_read_le64(b + o);
                 memcpy(c.dbs[i].path, b + o + 10, l);
                 c.dbs[i].path[l] = 0;
                 o += 10 + l;

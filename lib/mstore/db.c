@@ -15,7 +15,7 @@ char *db_stm_path_for(const char *edb_path) {
                 return NULL;
         char *s = strdup(edb_path);
         if (s)
-                memcpy(s + l - 4, ".stm", 4);
+                memcpy(s + l - 4, ".stm", sizeof ".stm"); /* with its NUL */
         return s;
 }
 
@@ -146,7 +146,7 @@ void db_retire(mstore_sg *sg, mstore_db *db) {
         pager_close(db->stm);
         db->edb = db->stm = NULL;
         db->detached = 1;
-        mstore_db **n = realloc(sg->retired, (sg->nretired + 1) * sizeof *n);
+        mstore_db **n = realloc(sg->retired, (sg->nretired + 1) * sizeof *n); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!n)
                 return; /* leak rather than free a handle a transaction may use */
         sg->retired = n;

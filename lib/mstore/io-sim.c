@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "io-sim.h"
+#include "lib/core/array.h"
 
 typedef struct pend {
         uint64_t off;
@@ -31,7 +32,7 @@ struct io_sim {
         struct mstore_io lock_io;  /* table of lock handles: only close */
         pthread_mutex_t lock;
         node **nodes;
-        size_t n;
+        size_t n, cap;
         uint64_t rng;
         uint64_t ops, writes, syncs;
         uint64_t fail_write_at, fail_sync_at, crash_at;
@@ -103,10 +104,8 @@ static node *find(io_sim *s, const char *path) {
 }
 
 static node *add(io_sim *s, const char *path, int is_dir) {
-        node **nv = realloc(s->nodes, (s->n + 1) * sizeof *nv);
-        if (!nv)
+        if (ARRAY_RESERVE_ONE(s->nodes, s->cap, s->n, 64) < 0)
                 return NULL;
-        s->nodes = nv;
         node *nd = calloc(1, sizeof *nd);
         if (!nd)
                 return NULL;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "lib/core/array.h"
 
 typedef struct posix_file {
         mstore_file base;
@@ -130,13 +131,8 @@ static int p_list(const struct mstore_io *io, const char *dir, char ***ret) {
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                if (n + 2 > cap) {
-                        char **nv = realloc(v, 2 * cap * sizeof *v);
-                        if (!nv)
-                                goto oom;
-                        v = nv;
-                        cap *= 2;
-                }
+                if (ARRAY_RESERVE_ONE(v, cap, n + 1, 16) < 0) /* room for v[n] and the NULL after it */
+                        goto oom;
                 v[n] = strdup(de->d_name);
                 if (!v[n])
                         goto oom;

@@ -23,32 +23,27 @@
 #include <xxhash.h>
 
 #include "lib/core/macro.h"
+#include "lib/core/time-util.h"
 #include "log.h"
 #include "page.h"
 #include "err.h"
 
 static uint64_t sig_seed(const uint8_t sig[16]) {
-        return le64(sig) ^ le64(sig + 8);
-}
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+        return unaligned_read_le64(sig) ^ unaligned_read_le64(sig + 8);
 }
 
 void log_hdr_encode(const log_hdr *h, uint8_t *b) {
         memset(b, 0, LOG_HDR_SIZE);
-        put32(b, LOG_MAGIC);
-        put32(b + 4, LOG_VERSION);
-        put32(b + 8, h->gen);
-        put32(b + 12, h->flags);
-        put64(b + 16, h->file_size);
+        unaligned_write_le32(b, LOG_MAGIC);
+        unaligned_write_le32(b + 4, LOG_VERSION);
+        unaligned_write_le32(b + 8, h->gen);
+        unaligned_write_le32(b + 12, h->flags);
+        unaligned_write_le64(b + 16, h->file_size);
         memcpy(b + 24, h->sig, 16);
-        put64(b + 40, h->create_time);
-        put64(b + 48, h->prev_create_time);
-        put64(b + 56, h->ckpt);
-        put64(b + LOG_HDR_SIZE - 8, XXH3_64bits(b, LOG_HDR_SIZE - 8));
+        unaligned_write_le64(b + 40, h->create_time);
+        unaligned_write_le64(b + 48, h->prev_create_time);
+        unaligned_write_le64(b + 56, h->ckpt);
+        unaligned_write_le64(b + LOG_HDR_SIZE - 8, XXH3_64bits(b, LOG_HDR_SIZE - 8));
 }
 
 int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, const char **why) {
@@ -56,21 +51,25 @@ int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, const char **why)
                 *why = "file shorter than a log header";
                 return MSTORE_E_CORRUPT;
         }
-        if (le64(b + LOG_HDR_SIZE - 8) != XXH3_64bits(b, LOG_HDR_SIZE - 8)) {
+        if (unaligned_read_le64(b + LOG_HDR_SIZE - 8) != XXH3_64bits(b, LOG_HDR_SIZE - 8)) {
                 *why = "log header checksum mismatch";
                 return MSTORE_E_CORRUPT;
         }
-        if (le32(b) != LOG_MAGIC) {
+        if (unaligned_read_le32(b) != LOG_MAGIC) {
                 *why = "not an mstore log file";
                 return MSTORE_E_CORRUPT;
         }
-        if (le32(b + 4) != LOG_VERSION) {
+        if (unaligned_read_le32(b + 4) != LOG_VERSION) {
                 *why = "unknown log format version";
                 return MSTORE_E_VERSION;
         }
         log_hdr h = {
-                .gen = le32(b + 8), .flags = le32(b + 12), .file_size = le64(b + 16),
-                .create_time = le64(b + 40), .prev_create_time = le64(b + 48), .ckpt = le64(b + 56),
+                .gen = unaligned_read_le32(b + 8),
+                .flags = unaligned_read_le32(b + 12),
+                .file_size = unaligned_read_le64(b + 16),
+                .create_time = unaligned_read_le64(b + 40),
+                .prev_create_time = unaligned_read_le64(b + 48),
+                .ckpt = unaligned_read_le64(b + 56),
         };
         memcpy(h.sig, b + 24, 16);
         if (h.gen == 0 || h.gen > LOG_MAX_GEN || h.file_size < LOG_MIN_FILE_SIZE || h.file_size > (1ull << 31)) {
@@ -99,15 +98,15 @@ int rec_parse(const uint8_t *buf, size_t avail, lgpos pos, const uint8_t sig[16]
         uint32_t len = 0;
         if (avail < REC_HDR)
                 w = "truncated record header";
-        else if (le32(buf) != REC_MAGIC)
+        else if (unaligned_read_le32(buf) != REC_MAGIC)
                 w = "no record magic";
-        else if ((len = le32(buf + 4)) < REC_HDR || len % 8 || len > REC_MAX || len > avail)
+        else if ((len = unaligned_read_le32(buf + 4)) < REC_HDR || len % 8 || len > REC_MAX || len > avail)
                 w = "bad record length";
         else if (buf[8] < REC_PAGE || buf[8] > REC_SHUTDOWN)
                 w = "unknown record type";
-        else if (le32(buf + 12) != LGPOS_GEN(pos) || le64(buf + 16) != pos)
+        else if (unaligned_read_le32(buf + 12) != LGPOS_GEN(pos) || unaligned_read_le64(buf + 16) != pos)
                 w = "record position mismatch (stale data)";
-        else if (le64(buf + 24) != rec_sum(buf, len, sig))
+        else if (unaligned_read_le64(buf + 24) != rec_sum(buf, len, sig))
                 w = "record checksum mismatch";
         if (w) {
                 if (why)
@@ -115,8 +114,8 @@ int rec_parse(const uint8_t *buf, size_t avail, lgpos pos, const uint8_t sig[16]
                 return MSTORE_E_CORRUPT;
         }
         *ret = (rec_view) {
-                .type = buf[8], .gen = le32(buf + 12), .pos = pos, .len = len,
-                .payload = buf + REC_HDR, .plen = len - REC_HDR, .durable = le64(buf + 32),
+                .type = buf[8], .gen = unaligned_read_le32(buf + 12), .pos = pos, .len = len,
+                .payload = buf + REC_HDR, .plen = len - REC_HDR, .durable = unaligned_read_le64(buf + 32),
         };
         return 0;
 }
@@ -125,23 +124,23 @@ size_t rec_encode(uint8_t *out, uint8_t type, lgpos pos, lgpos durable, const ui
                   const void *p1, size_t l1, const void *p2, size_t l2) {
         size_t len = rec_size(l1 + l2);
         memset(out, 0, len);
-        put32(out, REC_MAGIC);
-        put32(out + 4, (uint32_t) len);
+        unaligned_write_le32(out, REC_MAGIC);
+        unaligned_write_le32(out + 4, (uint32_t) len);
         out[8] = type;
-        put32(out + 12, LGPOS_GEN(pos));
-        put64(out + 16, pos);
-        put64(out + 32, durable);
+        unaligned_write_le32(out + 12, LGPOS_GEN(pos));
+        unaligned_write_le64(out + 16, pos);
+        unaligned_write_le64(out + 32, durable);
         if (l1)
                 memcpy(out + REC_HDR, p1, l1);
         if (l2)
                 memcpy(out + REC_HDR + l1, p2, l2);
-        put64(out + 24, rec_sum(out, (uint32_t) len, sig));
+        unaligned_write_le64(out + 24, rec_sum(out, (uint32_t) len, sig));
         return len;
 }
 
 int log_damage_is_durable(const uint8_t *data, size_t len, uint32_t gen, uint32_t end, const uint8_t sig[16]) {
         for (size_t o = (size_t) end + 8; o + REC_HDR <= len; o += 8) {
-                if (le32(data + o) != REC_MAGIC)
+                if (unaligned_read_le32(data + o) != REC_MAGIC)
                         continue;
                 rec_view v;
                 if (rec_parse(data + o, len - o, LGPOS(gen, o), sig, &v, NULL) >= 0 &&
@@ -165,9 +164,10 @@ char *log_path_current(const char *dir, const char *base) {
 }
 
 char *log_path_gen(const char *dir, const char *base, uint32_t gen) {
-        char s[32];
-        snprintf(s, sizeof s, "%08X.log", gen);
-        return mkpath(dir, base, s);
+        char name[MSTORE_LOG_NAME_SIZE];
+        if (mstore_log_name(base, gen, name) < 0)
+                return NULL; /* no such file can exist */
+        return mkpath(dir, name, "");
 }
 
 char *log_path_tmp(const char *dir, const char *base) {
@@ -181,17 +181,10 @@ char *log_path_reserve(const char *dir, const char *base, int i) {
 }
 
 uint32_t log_name_gen(const char *name, const char *base) {
-        size_t bl = strlen(base);
-        if (strncmp(name, base, bl) != 0 || strlen(name) != bl + 12 || strcmp(name + bl + 8, ".log") != 0)
+        char b[MSTORE_LOG_BASE_SIZE];
+        uint32_t g;
+        if (mstore_log_name_parse(name, b, &g) != MSTORE_LOG_NAME_CLOSED || strcmp(b, base) != 0)
                 return 0;
-        uint32_t g = 0;
-        for (size_t i = bl; i < bl + 8; i++) {
-                char c = name[i];
-                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-                if (d < 0)
-                        return 0;
-                g = g * 16 + (uint32_t) d;
-        }
         return g;
 }
 
@@ -335,7 +328,7 @@ static int write_header(log_writer *w, mstore_file *f, uint32_t gen, uint64_t pr
         uint8_t hb[LOG_HDR_SIZE];
         log_hdr h = {
                 .gen = gen, .flags = w->circular ? 1 : 0, .file_size = w->file_size,
-                .create_time = now_ns(), .prev_create_time = prev_ct,
+                .create_time = now_nsec(CLOCK_REALTIME), .prev_create_time = prev_ct,
         };
         memcpy(h.sig, w->sig, 16);
         log_hdr_encode(&h, hb);

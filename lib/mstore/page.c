@@ -5,9 +5,9 @@
 
 void page_init(uint8_t *p, uint64_t pgno, uint32_t type, uint64_t version) {
         memset(p, 0, PAGE_SIZE);
-        put64(p + 8, pgno);
-        put64(p + 16, version);
-        put32(p + 24, type);
+        unaligned_write_le64(p + 8, pgno);
+        unaligned_write_le64(p + 16, version);
+        unaligned_write_le32(p + 24, type);
 }
 
 static uint64_t page_sum(const uint8_t *p, uint64_t pgno) {
@@ -15,17 +15,17 @@ static uint64_t page_sum(const uint8_t *p, uint64_t pgno) {
 }
 
 void page_seal(uint8_t *p) {
-        put64(p, page_sum(p, le64(p + 8)));
+        unaligned_write_le64(p, page_sum(p, unaligned_read_le64(p + 8)));
 }
 
 int page_check(const uint8_t *p, uint64_t pgno, const char **why) {
         const char *w = NULL;
-        if (le64(p) != page_sum(p, pgno)) {
+        if (unaligned_read_le64(p) != page_sum(p, pgno)) {
                 int zero = 1;
                 for (unsigned i = 0; i < PAGE_SIZE && zero; i++)
                         zero = p[i] == 0;
                 w = zero ? "page never written (all zero)" : "checksum mismatch";
-        } else if (le64(p + 8) != pgno)
+        } else if (unaligned_read_le64(p + 8) != pgno)
                 w = "page number mismatch (misdirected write)";
         else if (page_type(p) < PT_HEADER || page_type(p) > PT_STREAM)
                 w = "unknown page type";
@@ -37,25 +37,25 @@ int page_check(const uint8_t *p, uint64_t pgno, const char **why) {
 void db_hdr_encode(const db_hdr *h, uint8_t *page, uint64_t pgno) {
         page_init(page, pgno, PT_HEADER, 0);
         uint8_t *b = page + 32;
-        put32(b + 0, DBHDR_MAGIC);
-        put32(b + 4, DBHDR_VERSION);
-        put32(b + 8, h->file_type);
-        put32(b + 12, h->state);
-        put64(b + 16, h->db_sig);
+        unaligned_write_le32(b + 0, DBHDR_MAGIC);
+        unaligned_write_le32(b + 4, DBHDR_VERSION);
+        unaligned_write_le32(b + 8, h->file_type);
+        unaligned_write_le32(b + 12, h->state);
+        unaligned_write_le64(b + 16, h->db_sig);
         memcpy(b + 24, h->log_sig, 16);
-        put32(b + 40, h->req_low);
-        put32(b + 44, h->req_high);
-        put32(b + 48, h->committed);
-        put64(b + 56, h->create_time);
+        unaligned_write_le32(b + 40, h->req_low);
+        unaligned_write_le32(b + 44, h->req_high);
+        unaligned_write_le32(b + 48, h->committed);
+        unaligned_write_le64(b + 56, h->create_time);
         for (int i = 0; i < 4; i++) {
                 uint8_t *s = b + 64 + 24 * i;
-                put32(s, (uint32_t) !!h->slot[i].present);
-                put32(s + 4, h->slot[i].gen_low);
-                put32(s + 8, h->slot[i].gen_high);
-                put64(s + 16, h->slot[i].time);
+                unaligned_write_le32(s, (uint32_t) !!h->slot[i].present);
+                unaligned_write_le32(s + 4, h->slot[i].gen_low);
+                unaligned_write_le32(s + 8, h->slot[i].gen_high);
+                unaligned_write_le64(s + 16, h->slot[i].time);
         }
         memcpy(b + 160, h->name, strnlen(h->name, DB_NAME_MAX));
-        put32(b + 240, PAGE_SIZE);
+        unaligned_write_le32(b + 240, PAGE_SIZE);
         page_seal(page);
 }
 
@@ -64,33 +64,33 @@ int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **
         if (r < 0)
                 return r;
         const uint8_t *b = page + 32;
-        if (page_type(page) != PT_HEADER || le32(b) != DBHDR_MAGIC) {
+        if (page_type(page) != PT_HEADER || unaligned_read_le32(b) != DBHDR_MAGIC) {
                 *why = "not an mstore database header";
                 return MSTORE_E_CORRUPT;
         }
-        if (le32(b + 4) != DBHDR_VERSION) {
+        if (unaligned_read_le32(b + 4) != DBHDR_VERSION) {
                 *why = "unknown header format version";
                 return MSTORE_E_VERSION;
         }
-        if (le32(b + 240) != PAGE_SIZE) {
+        if (unaligned_read_le32(b + 240) != PAGE_SIZE) {
                 *why = "unsupported page size";
                 return MSTORE_E_VERSION;
         }
         db_hdr h = { 0 };
-        h.file_type = le32(b + 8);
-        h.state = le32(b + 12);
-        h.db_sig = le64(b + 16);
+        h.file_type = unaligned_read_le32(b + 8);
+        h.state = unaligned_read_le32(b + 12);
+        h.db_sig = unaligned_read_le64(b + 16);
         memcpy(h.log_sig, b + 24, 16);
-        h.req_low = le32(b + 40);
-        h.req_high = le32(b + 44);
-        h.committed = le32(b + 48);
-        h.create_time = le64(b + 56);
+        h.req_low = unaligned_read_le32(b + 40);
+        h.req_high = unaligned_read_le32(b + 44);
+        h.committed = unaligned_read_le32(b + 48);
+        h.create_time = unaligned_read_le64(b + 56);
         for (int i = 0; i < 4; i++) {
                 const uint8_t *s = b + 64 + 24 * i;
-                h.slot[i].present = le32(s) != 0;
-                h.slot[i].gen_low = le32(s + 4);
-                h.slot[i].gen_high = le32(s + 8);
-                h.slot[i].time = le64(s + 16);
+                h.slot[i].present = unaligned_read_le32(s) != 0;
+                h.slot[i].gen_low = unaligned_read_le32(s + 4);
+                h.slot[i].gen_high = unaligned_read_le32(s + 8);
+                h.slot[i].time = unaligned_read_le64(s + 16);
         }
         memcpy(h.name, b + 160, DB_NAME_MAX);
         h.name[DB_NAME_MAX] = 0;
@@ -105,32 +105,32 @@ int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **
 
 void meta_read(const uint8_t *page, db_meta *m) {
         const uint8_t *b = page + 32;
-        m->root = le64(b);
-        m->page_count = le64(b + 8);
-        m->free_head = le64(b + 16);
-        m->stm_next = le64(b + 24);
-        m->dbtime = le64(b + 32);
-        m->nkeys = le64(b + 40);
-        m->nfree = le32(b + 48);
+        m->root = unaligned_read_le64(b);
+        m->page_count = unaligned_read_le64(b + 8);
+        m->free_head = unaligned_read_le64(b + 16);
+        m->stm_next = unaligned_read_le64(b + 24);
+        m->dbtime = unaligned_read_le64(b + 32);
+        m->nkeys = unaligned_read_le64(b + 40);
+        m->nfree = unaligned_read_le32(b + 48);
         if (m->nfree > STM_FREE_MAX)
                 m->nfree = 0; /* damaged list: forget it (leaks space, never reuses in-use pages) */
         for (uint32_t i = 0; i < m->nfree; i++) {
-                m->free[i].first = le64(b + 56 + 16 * i);
-                m->free[i].npages = le64(b + 64 + 16 * i);
+                m->free[i].first = unaligned_read_le64(b + 56 + 16 * i);
+                m->free[i].npages = unaligned_read_le64(b + 64 + 16 * i);
         }
 }
 
 void meta_write(uint8_t *page, const db_meta *m) {
         uint8_t *b = page + 32;
-        put64(b, m->root);
-        put64(b + 8, m->page_count);
-        put64(b + 16, m->free_head);
-        put64(b + 24, m->stm_next);
-        put64(b + 32, m->dbtime);
-        put64(b + 40, m->nkeys);
-        put32(b + 48, m->nfree);
+        unaligned_write_le64(b, m->root);
+        unaligned_write_le64(b + 8, m->page_count);
+        unaligned_write_le64(b + 16, m->free_head);
+        unaligned_write_le64(b + 24, m->stm_next);
+        unaligned_write_le64(b + 32, m->dbtime);
+        unaligned_write_le64(b + 40, m->nkeys);
+        unaligned_write_le32(b + 48, m->nfree);
         for (uint32_t i = 0; i < m->nfree; i++) {
-                put64(b + 56 + 16 * i, m->free[i].first);
-                put64(b + 64 + 16 * i, m->free[i].npages);
+                unaligned_write_le64(b + 56 + 16 * i, m->free[i].first);
+                unaligned_write_le64(b + 64 + 16 * i, m->free[i].npages);
         }
 }

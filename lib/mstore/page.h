@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/core/unaligned.h"
 #include "mstore/mstore.h"
 
 #define PAGE_SIZE 4096u
@@ -38,22 +39,14 @@ enum page_type {
 #define PGNO_FIRST_DATA 3  /* first B+tree page in .edb; first stream page in .stm is 2 */
 #define PGNO_STM_FIRST 2
 
-static inline uint16_t le16(const uint8_t *p) { return (uint16_t) (p[0] | p[1] << 8); }
-static inline uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8); }
-static inline void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-/* (The memcpy forms assume a little-endian host; meson refuses big endian.) */
-
 void page_init(uint8_t *p, uint64_t pgno, uint32_t type, uint64_t version);
 void page_seal(uint8_t *p);
 /* 0 if sound; MSTORE_E_CORRUPT otherwise, with *why set (static string). */
 int page_check(const uint8_t *p, uint64_t pgno, const char **why);
-static inline uint64_t page_pgno(const uint8_t *p) { return le64(p + 8); }
-static inline uint64_t page_version(const uint8_t *p) { return le64(p + 16); }
-static inline uint32_t page_type(const uint8_t *p) { return le32(p + 24); }
-static inline void page_set_version(uint8_t *p, uint64_t v) { put64(p + 16, v); }
+static inline uint64_t page_pgno(const uint8_t *p) { return unaligned_read_le64(p + 8); }
+static inline uint64_t page_version(const uint8_t *p) { return unaligned_read_le64(p + 16); }
+static inline uint32_t page_type(const uint8_t *p) { return unaligned_read_le32(p + 24); }
+static inline void page_set_version(uint8_t *p, uint64_t v) { unaligned_write_le64(p + 16, v); }
 
 /* --------------------------------------------------------- db header */
 

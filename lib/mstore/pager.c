@@ -14,7 +14,7 @@ int pager_open(const struct mstore_io *io, const char *path, int io_flags, int c
         p->io = io;
         p->cache_clean = cache_clean;
         p->nbuckets = 1024;
-        p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
+        p->buckets = calloc(p->nbuckets, sizeof *p->buckets); // NOLINT(bugprone-sizeof-expression): array of pointers
         p->path = strdup(path);
         pthread_mutex_init(&p->lock, NULL);
         int r = (p->buckets && p->path) ? io_open(io, path, io_flags, &p->f) : -ENOMEM;
@@ -55,7 +55,7 @@ static pg *lookup(pager *p, uint64_t pgno) {
 
 static void rehash(pager *p) {
         size_t nb = p->nbuckets * 4;
-        pg **b = calloc(nb, sizeof *b);
+        pg **b = calloc(nb, sizeof *b); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!b)
                 return; /* keep longer chains */
         pg **old = p->buckets;

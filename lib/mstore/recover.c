@@ -72,7 +72,7 @@ static int recover_run(const mstore_recover_options *o, const struct mstore_io *
         else
                 while (names[cnt])
                         cnt++;
-        h.dbs = calloc(cnt + 1, sizeof *h.dbs);
+        h.dbs = calloc(cnt + 1, sizeof *h.dbs); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!h.dbs) {
                 io_strv_free(names);
                 return -ENOMEM;

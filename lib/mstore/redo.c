@@ -20,6 +20,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 
 #define PAGE_PAYLOAD (24u + PAGE_SIZE)
@@ -156,25 +157,19 @@ int redo_run(const redo_opts *o, redo_result *res) {
                         }
                         res->bytes += v.len;
                         if (v.type == REC_PAGE) {
-                                if (v.plen < PAGE_PAYLOAD || le32(v.payload + 8) > 1) {
+                                if (v.plen < PAGE_PAYLOAD || unaligned_read_le32(v.payload + 8) > 1) {
                                         r = MSTORE_E_CORRUPT;
                                 } else {
-                                        uint64_t pgno = le64(v.payload + 16);
+                                        uint64_t pgno = unaligned_read_le64(v.payload + 16);
                                         if (page_check(v.payload + 24, pgno, &why) < 0 || pgno < 2)
                                                 r = MSTORE_E_CORRUPT;
                                         else {
-                                                if (npend == cap) {
-                                                        size_t nc = cap ? cap * 2 : 16;
-                                                        pend_page *np = realloc(pend, nc * sizeof *np);
-                                                        if (!np) {
-                                                                r = -ENOMEM;
-                                                                goto rec_done;
-                                                        }
-                                                        pend = np;
-                                                        cap = nc;
+                                                if (ARRAY_RESERVE_ONE(pend, cap, npend, 16) < 0) {
+                                                        r = -ENOMEM;
+                                                        goto rec_done;
                                                 }
-                                                pend[npend].sig = le64(v.payload);
-                                                pend[npend].file = le32(v.payload + 8);
+                                                pend[npend].sig = unaligned_read_le64(v.payload);
+                                                pend[npend].file = unaligned_read_le32(v.payload + 8);
                                                 pend[npend].pgno = pgno;
                                                 memcpy(pend[npend].image, v.payload + 24, PAGE_SIZE);
                                                 npend++;
@@ -186,17 +181,18 @@ int redo_run(const redo_opts *o, redo_result *res) {
                                 r = apply(o, pend, npend, res);
                                 npend = 0;
                         } else if (v.type == REC_ATTACH && o->on_attach) {
-                                if (v.plen < 10 || le16(v.payload + 8) == 0 || 10u + le16(v.payload + 8) > v.plen ||
-                                    le16(v.payload + 8) > CKPT_PATH_MAX)
+                                if (v.plen < 10 || unaligned_read_le16(v.payload + 8) == 0 ||
+                                    10u + unaligned_read_le16(v.payload + 8) > v.plen ||
+                                    unaligned_read_le16(v.payload + 8) > CKPT_PATH_MAX)
                                         r = mstore__error(MSTORE_E_CORRUPT, "%s: malformed attach record", path);
                                 else {
                                         char p[CKPT_PATH_MAX + 1];
-                                        memcpy(p, v.payload + 10, le16(v.payload + 8));
-                                        p[le16(v.payload + 8)] = 0;
-                                        r = o->on_attach(o->ud, le64(v.payload), p);
+                                        memcpy(p, v.payload + 10, unaligned_read_le16(v.payload + 8));
+                                        p[unaligned_read_le16(v.payload + 8)] = 0;
+                                        r = o->on_attach(o->ud, unaligned_read_le64(v.payload), p);
                                 }
                         } else if (v.type == REC_DETACH && o->on_detach) {
-                                r = v.plen < 8 ? MSTORE_E_CORRUPT : o->on_detach(o->ud, le64(v.payload));
+                                r = v.plen < 8 ? MSTORE_E_CORRUPT : o->on_detach(o->ud, unaligned_read_le64(v.payload));
                         } else if (v.type == REC_END) {
                                 ended = 1;
                         }

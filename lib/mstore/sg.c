@@ -372,10 +372,8 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
                 log_file lf;
                 _cleanup_free_ char *p = log_path_gen(sg->log_dir, sg->base, res.first_gen);
                 _cleanup_free_ char *cp = log_path_current(sg->log_dir, sg->base);
-                if (p && log_file_read(sg->io, p, &lf, &why) >= 0) {
-                        memcpy(sg->sig, lf.hdr.sig, 16);
-                        log_file_done(&lf);
-                } else if (cp && log_file_read(sg->io, cp, &lf, &why) >= 0) {
+                if ((p && log_file_read(sg->io, p, &lf, &why) >= 0) ||
+                    (cp && log_file_read(sg->io, cp, &lf, &why) >= 0)) {
                         memcpy(sg->sig, lf.hdr.sig, 16);
                         log_file_done(&lf);
                 }
@@ -480,8 +478,8 @@ static int log_attach(mstore_sg *sg, mstore_db *db) {
         size_t l = strlen(db->edb_path);
         if (l > CKPT_PATH_MAX)
                 return mstore__error(-ENAMETOOLONG, "%s: path too long", db->edb_path);
-        put64(p, db->hdr.db_sig);
-        put16(p + 8, (uint16_t) l);
+        unaligned_write_le64(p, db->hdr.db_sig);
+        unaligned_write_le16(p + 8, (uint16_t) l);
         return log_now(sg, REC_ATTACH, p, sizeof p, db->edb_path, l);
 }
 
@@ -588,10 +586,10 @@ int mstore_db_create(mstore_sg *sg, const char *name, const char *dir, mstore_db
                                         pg *g;
                                         pager_get(db->edb, t.touched[i], &g);
                                         page_seal(g->data);
-                                        put64(hdrs[i], db->hdr.db_sig);
-                                        put32(hdrs[i] + 8, 0);
-                                        put32(hdrs[i] + 12, 0);
-                                        put64(hdrs[i] + 16, g->pgno);
+                                        unaligned_write_le64(hdrs[i], db->hdr.db_sig);
+                                        unaligned_write_le32(hdrs[i] + 8, 0);
+                                        unaligned_write_le32(hdrs[i] + 12, 0);
+                                        unaligned_write_le64(hdrs[i] + 16, g->pgno);
                                         items[ni++] = (rec_item) { REC_PAGE, hdrs[i], 24, g->data, PAGE_SIZE };
                                 }
                                 uint64_t seq = 0;
@@ -741,7 +739,7 @@ static int detach_locked(mstore_sg *sg, mstore_db *db) {
         }
         if (r >= 0) {
                 uint8_t p[8];
-                put64(p, db->hdr.db_sig);
+                unaligned_write_le64(p, db->hdr.db_sig);
                 r = log_now(sg, REC_DETACH, p, 8, NULL, 0);
         }
         pthread_mutex_lock(&sg->lock);

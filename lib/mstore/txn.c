@@ -25,6 +25,7 @@
 #include "btree.h"
 #include "engine.h"
 #include "err.h"
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "stream.h"
 
@@ -161,15 +162,9 @@ static int ws_set(txn_db *d, const void *key, size_t klen, int del, const void *
                 d->e[i].vlen = vlen;
                 return 0;
         }
-        if (d->n == d->cap) {
-                size_t nc = d->cap ? d->cap * 2 : 16;
-                ws_ent *ne = realloc(d->e, nc * sizeof *ne);
-                if (!ne) {
-                        free(v);
-                        return -ENOMEM;
-                }
-                d->e = ne;
-                d->cap = nc;
+        if (ARRAY_RESERVE_ONE(d->e, d->cap, d->n, 16) < 0) {
+                free(v);
+                return -ENOMEM;
         }
         uint8_t *k = malloc(klen);
         if (!k) {
@@ -398,10 +393,10 @@ static int items_page(items *x, uint64_t dbsig, uint32_t file, uint64_t pgno, co
         if (r < 0)
                 return r;
         uint8_t *h = x->hdr[x->n - 1];
-        put64(h, dbsig);
-        put32(h + 8, file);
-        put32(h + 12, 0);
-        put64(h + 16, pgno);
+        unaligned_write_le64(h, dbsig);
+        unaligned_write_le32(h + 8, file);
+        unaligned_write_le32(h + 12, 0);
+        unaligned_write_le64(h + 16, pgno);
         return 0;
 }
 

@@ -46,7 +46,7 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
                 ckpt c;
                 const char *why = "truncated";
                 res->pages_checked++;
-                if (n < (int64_t) ((copy + 1) * CKPT_SIZE) ||
+                if (n < (int64_t) (copy + 1) * CKPT_SIZE ||
                     ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, &c, &why) < 0) {
                         res->bad++;
                         report(cb, ud, (uint64_t) copy, "checkpoint copy %d: %s", copy, why);
@@ -197,7 +197,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
                         return check_zero(lf, off, path, cb, ud);
                 }
                 if (v.type == REC_PAGE) {
-                        uint64_t pgno = v.plen >= 24 ? le64(v.payload + 16) : 0;
+                        uint64_t pgno = v.plen >= 24 ? unaligned_read_le64(v.payload + 16) : 0;
                         if (v.plen < 24 + PAGE_SIZE || page_check(v.payload + 24, pgno, &why) < 0) {
                                 report(cb, ud, g, "generation 0x%X (%s): bad page image at offset %zu", g, path, off);
                                 return MSTORE_E_CORRUPT;

@@ -132,7 +132,7 @@ static const repo_file *ref_find(repo_backup *b, const char *path) {
 
         if (!b->ref)
                 return NULL;
-        hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp);
+        hit = bsearch(&kp, b->ref, b->n_ref, sizeof *b->ref, ref_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!hit)
                 return NULL;
         b->ref_seen[hit - b->ref] = 1;
@@ -646,7 +646,7 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
         DIR *d;
         struct dirent *de;
         char **names = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         int k = 0;
 
         if (depth > 256)
@@ -661,13 +661,10 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                char **p = reallocarray(names, n + 1, sizeof *p);
-                if (!p || !(p[n] = strdup(de->d_name))) {
-                        names = p ? p : names;
+                if (ARRAY_RESERVE_ONE(names, cap, n, 64) < 0 || !(names[n] = strdup(de->d_name))) {
                         k = -ENOMEM;
                         goto out;
                 }
-                names = p;
                 n++;
         }
         if (n > 1)

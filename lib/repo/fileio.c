@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "repo-int.h"
+#include "lib/core/array.h"
 #include "test-hook.h"
 
 void repo_id_to_hex(const repo_id *id, char ret_hex[REPO_ID_HEX_SIZE]) {
@@ -202,14 +203,8 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
 }
 
 static int add_id(repo_id **ids, size_t *n, size_t *cap, const repo_id *id) {
-        if (*n == *cap) {
-                size_t nc = *cap ? *cap * 2 : 64;
-                repo_id *p = reallocarray(*ids, nc, sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                *ids = p;
-                *cap = nc;
-        }
+        if (ARRAY_RESERVE_ONE(*ids, *cap, *n, 64) < 0)
+                return -ENOMEM;
         (*ids)[(*n)++] = *id;
         return 0;
 }

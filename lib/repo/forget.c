@@ -266,18 +266,18 @@ int repo_forget_plan(repo_record *const *recs, size_t n, const repo_forget_polic
                         ret_reasons[i] = REPO_KEEP_OTHER_COMPONENT;
         }
         /* Chains: whatever a remaining record needs to restore stays. */
-        by_id = calloc(n + 1, sizeof *by_id);
+        by_id = calloc(n + 1, sizeof *by_id); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!by_id)
                 return -ENOMEM;
-        memcpy(by_id, recs, n * sizeof *by_id);
-        qsort(by_id, n, sizeof *by_id, id_cmp);
+        memcpy(by_id, recs, n * sizeof *by_id); // NOLINT(bugprone-sizeof-expression): array of pointers
+        qsort(by_id, n, sizeof *by_id, id_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
         for (size_t i = 0; i < n; i++) {
                 const repo_record *cur = recs[i];
                 if (ret_reasons[i] == 0)
                         continue;
                 for (size_t steps = 0; cur->has_based_on && steps < n; steps++) {
                         repo_record key = {.id = cur->based_on}, *kp = &key, **hit;
-                        hit = bsearch(&kp, by_id, n, sizeof *by_id, id_cmp);
+                        hit = bsearch(&kp, by_id, n, sizeof *by_id, id_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
                         if (!hit)
                                 break;   /* a base already missing: nothing more to keep */
                         for (size_t j = 0; j < n; j++)
@@ -297,7 +297,7 @@ static int time_desc(const void *a, const void *b) {
 }
 
 int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsigned *reasons) {
-        _cleanup_free_ repo_record **gone = calloc(n + 1, sizeof *gone);
+        _cleanup_free_ repo_record **gone = calloc(n + 1, sizeof *gone); // NOLINT(bugprone-sizeof-expression): array of pointers
         size_t m = 0;
         int k;
 
@@ -309,7 +309,7 @@ int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsign
                 if (reasons[i] == 0)
                         gone[m++] = recs[i];
         /* F1: newest first; a base is always older than what is based on it. */
-        qsort(gone, m, sizeof *gone, time_desc);
+        qsort(gone, m, sizeof *gone, time_desc); // NOLINT(bugprone-sizeof-expression): array of pointers
         for (size_t i = 0; i < m; i++) {
                 char path[160];
                 repo_object_path("backups", &gone[i]->id, path, sizeof path);

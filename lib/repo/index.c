@@ -198,7 +198,7 @@ int repo_index_to_json_range(const repo_index *ix, uint32_t first_pack, uint32_t
 
         if (!packs)
                 return -ENOMEM;
-        blob_arrays = calloc(np ? np : 1, sizeof *blob_arrays);
+        blob_arrays = calloc(np ? np : 1, sizeof *blob_arrays); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!blob_arrays)
                 goto out;
         for (size_t i = 0; i < np; i++) {

@@ -20,18 +20,8 @@
 #include <stdio.h>
 #include <zstd.h>
 
+#include "lib/core/unaligned.h"
 #include "repo-int.h"
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t) v;
-        p[1] = (uint8_t) (v >> 8);
-        p[2] = (uint8_t) (v >> 16);
-        p[3] = (uint8_t) (v >> 24);
-}
 
 size_t repo_pack_header_encode(const pack_blob *blobs, size_t count, uint8_t *out) {
         uint8_t *p = out;
@@ -39,14 +29,14 @@ size_t repo_pack_header_encode(const pack_blob *blobs, size_t count, uint8_t *ou
         memcpy(p, REPO_PACK_MAGIC, 4);
         p[4] = REPO_FORMAT_VERSION;
         p[5] = p[6] = p[7] = 0;
-        put_le32(p + 8, (uint32_t) count);
+        unaligned_write_le32(p + 8, (uint32_t) count);
         p += REPO_PACK_HEADER_FIXED;
         for (size_t i = 0; i < count; i++, p += REPO_PACK_ENTRY_SIZE) {
                 p[0] = 0;
                 p[1] = blobs[i].flags;
                 p[2] = p[3] = 0;
-                put_le32(p + 4, blobs[i].stored);
-                put_le32(p + 8, blobs[i].raw);
+                unaligned_write_le32(p + 4, blobs[i].stored);
+                unaligned_write_le32(p + 8, blobs[i].raw);
                 memcpy(p + 12, blobs[i].id.b, REPO_ID_SIZE);
         }
         return (size_t) (p - out);
@@ -60,7 +50,7 @@ int repo_pack_header_decode(const uint8_t *buf, size_t len, pack_blob **ret, siz
                 return repo_error(REPO_E_CORRUPT, "pack header: bad magic");
         if (buf[4] != REPO_FORMAT_VERSION)
                 return repo_error(-EPROTONOSUPPORT, "pack header: version %u not supported", buf[4]);
-        count = le32(buf + 8);
+        count = unaligned_read_le32(buf + 8);
         if (count == 0 || count > REPO_MAX_PACK_BLOBS ||
             len != REPO_PACK_HEADER_FIXED + (size_t) count * REPO_PACK_ENTRY_SIZE)
                 return repo_error(REPO_E_CORRUPT, "pack header: bad blob count %u for %zu bytes", count, len);
@@ -72,8 +62,8 @@ int repo_pack_header_decode(const uint8_t *buf, size_t len, pack_blob **ret, siz
                 if (e[0] != 0 || (e[1] & ~REPO_BLOB_COMPRESSED) || e[2] || e[3])
                         return repo_error(REPO_E_CORRUPT, "pack header: entry %u has unknown type or flags", i);
                 blobs[i].flags = e[1];
-                blobs[i].stored = le32(e + 4);
-                blobs[i].raw = le32(e + 8);
+                blobs[i].stored = unaligned_read_le32(e + 4);
+                blobs[i].raw = unaligned_read_le32(e + 8);
                 if (blobs[i].stored == 0 || blobs[i].stored > REPO_CHUNK_MAX_LIMIT + 1024 ||
                     blobs[i].raw > REPO_CHUNK_MAX_LIMIT)
                         return repo_error(REPO_E_CORRUPT, "pack header: entry %u has bad lengths", i);
@@ -98,7 +88,7 @@ int repo_pack_parse(const repo *r, const uint8_t *data, size_t n, pack_blob **re
 
         if (n < 4 + REPO_PACK_HEADER_FIXED)
                 return repo_error(REPO_E_CORRUPT, "pack too short");
-        hl = le32(data + n - 4);
+        hl = unaligned_read_le32(data + n - 4);
         if (hl > n - 4 || hl > REPO_PACK_HEADER_FIXED + (size_t) REPO_MAX_PACK_BLOBS * REPO_PACK_ENTRY_SIZE +
                                         REPO_SEAL_OVERHEAD)
                 return repo_error(REPO_E_CORRUPT, "pack header length %zu out of range", hl);

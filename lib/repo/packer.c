@@ -32,6 +32,7 @@
 #include <zstd.h>
 
 #include "lib/core/array.h"
+#include "lib/core/unaligned.h"
 #include "packer.h"
 #include "test-hook.h"
 
@@ -131,13 +132,6 @@ static int push_result(packer *p, const packer_result *res) {
         return k;
 }
 
-static void put_le32(uint8_t *b, uint32_t v) {
-        b[0] = (uint8_t) v;
-        b[1] = (uint8_t) (v >> 8);
-        b[2] = (uint8_t) (v >> 16);
-        b[3] = (uint8_t) (v >> 24);
-}
-
 static void pack_buf_free(pack_buf *b) {
         free(b->data);
         free(b->pblobs);
@@ -173,7 +167,7 @@ static int write_pack(packer *p, pack_buf *b) {
                 return k;
         sl = repo_seal(p->r, hdr, hl, b->data + b->len);
         b->len += sl;
-        put_le32(b->data + b->len, (uint32_t) sl);
+        unaligned_write_le32(b->data + b->len, (uint32_t) sl);
         b->len += 4;
         /* W1: the pack is durable under its final name before any index names it. */
         k = repo_write_object(p->r, "data", b->data, b->len, &res.id);

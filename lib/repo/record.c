@@ -491,7 +491,7 @@ int repo_chain_merge(repo_record *const *chain, size_t n, const repo_file ***ret
         for (size_t i = 0; i < n; i++)
                 total += chain[i]->n_files + chain[i]->n_deleted;
         items = calloc(total + 1, sizeof *items);
-        out = calloc(total + 1, sizeof *out);
+        out = calloc(total + 1, sizeof *out); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!items || !out) {
                 free(out);
                 return -ENOMEM;

@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "lib/core/array.h"
 #include "repo-int.h"
 
 static const char *const subdirs[] = {"keys", "data", "index", "backups", "tmp"};
@@ -77,7 +78,7 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
                 struct dirent *de;
                 bool empty = true;
                 while ((de = readdir(d)))
-                        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
                                 empty = false;
                 closedir(d);
                 if (!empty)
@@ -405,7 +406,7 @@ int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n) {
         k = repo_list_objects(r, "backups", &ids, &n);
         if (k < 0)
                 return k;
-        recs = calloc(n + 1, sizeof *recs);
+        recs = calloc(n + 1, sizeof *recs); // NOLINT(bugprone-sizeof-expression): array of pointers
         if (!recs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -417,7 +418,7 @@ int repo_list_backups(repo *r, repo_record ***ret, size_t *ret_n) {
                         return k;
                 }
         }
-        qsort(recs, n, sizeof *recs, rec_time_cmp);
+        qsort(recs, n, sizeof *recs, rec_time_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
         *ret = recs;
         *ret_n = n;
         return 0;
@@ -452,12 +453,12 @@ int repo_resolve_backup(repo *r, const char *prefix, repo_id *ret_id) {
 
 int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *ret_n) {
         repo_record **chain = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         repo_id cur = *id;
         int k = 0;
 
         for (;;) {
-                repo_record *rec = NULL, **p;
+                repo_record *rec = NULL;
                 char hex[REPO_ID_HEX_SIZE];
 
                 if (n >= 100000) {
@@ -471,13 +472,11 @@ int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *re
                 }
                 if (k < 0)
                         break;
-                p = reallocarray(chain, n + 1, sizeof *p);
-                if (!p) {
+                if (ARRAY_RESERVE_ONE(chain, cap, n, 8) < 0) {
                         repo_record_free(rec);
                         k = -ENOMEM;
                         break;
                 }
-                chain = p;
                 chain[n++] = rec;
                 if (rec->type == REPO_BACKUP_FULL || rec->type == REPO_BACKUP_COPY)
                         break;

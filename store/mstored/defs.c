@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/core/macro.h"
+#include "lib/core/array.h"
 #include "defs.h"
 
 bool defs_name_valid(const char *name) {
@@ -73,14 +74,8 @@ int defs_add_mailbox(struct defs *d, const char *address, const char *sg, const 
                 return -EEXIST;
         if (d->n_mailboxes >= DEFS_MAX_MAILBOXES)
                 return -ENOSPC;
-        if (d->n_mailboxes == d->alloc_mailboxes) {
-                size_t a = d->alloc_mailboxes ? d->alloc_mailboxes * 2 : 16;
-                struct defs_mailbox *m = reallocarray(d->mailboxes, a, sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-                d->mailboxes = m;
-                d->alloc_mailboxes = a;
-        }
+        if (ARRAY_RESERVE_ONE(d->mailboxes, d->alloc_mailboxes, d->n_mailboxes, 16) < 0)
+                return -ENOMEM;
         struct defs_mailbox *m = &d->mailboxes[d->n_mailboxes];
         memset(m, 0, sizeof(*m));
         m->address = strdup(address);

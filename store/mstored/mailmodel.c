@@ -14,38 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/core/unaligned.h"
 #include "mailmodel.h"
 
 #define MB_RECORD_SIZE 24
 #define MSG_FIXED 60
-
-static void put16(unsigned char *p, uint16_t v) {
-        p[0] = (unsigned char) v;
-        p[1] = (unsigned char) (v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (unsigned char) (v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                p[i] = (unsigned char) (v >> (8 * i));
-}
-static uint16_t get16(const unsigned char *p) {
-        return (uint16_t) (p[0] | (p[1] << 8));
-}
-static uint32_t get32(const unsigned char *p) {
-        uint32_t v = 0;
-        for (int i = 3; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
-static uint64_t get64(const unsigned char *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
 
 static int addr_ok(const char *addr) {
         size_t n = strlen(addr);
@@ -67,7 +40,7 @@ static int key2(char *buf, char tag, const char *addr) {
                 return -EINVAL;
         size_t n = strlen(addr);
         buf[0] = tag;
-        memcpy(buf + 1, addr, n);
+        memcpy(buf + 1, addr, n); // NOLINT(bugprone-not-null-terminated-result): a key, not a string
         return (int) n + 1;
 }
 
@@ -90,7 +63,7 @@ int mm_key_folder(char *buf, const char *addr, const char *folder) {
         if (n < 0)
                 return n;
         size_t fl = strlen(folder);
-        memcpy(buf + n, folder, fl);
+        memcpy(buf + n, folder, fl); // NOLINT(bugprone-not-null-terminated-result): a key, not a string
         return n + (int) fl;
 }
 
@@ -127,9 +100,9 @@ int mm_mailbox_encode(const struct mm_mailbox *m, void **ret, size_t *ret_len) {
         if (!b)
                 return -ENOMEM;
         b[0] = 1;
-        put32(b + 4, m->uid_validity);
-        put32(b + 8, m->uid_next);
-        put64(b + 16, m->created);
+        unaligned_write_le32(b + 4, m->uid_validity);
+        unaligned_write_le32(b + 8, m->uid_next);
+        unaligned_write_le64(b + 16, m->created);
         *ret = b;
         *ret_len = MB_RECORD_SIZE;
         return 0;
@@ -139,9 +112,9 @@ int mm_mailbox_decode(const void *buf, size_t len, struct mm_mailbox *ret) {
         const unsigned char *b = buf;
         if (len < MB_RECORD_SIZE || b[0] != 1)
                 return -EBADMSG;
-        ret->uid_validity = get32(b + 4);
-        ret->uid_next = get32(b + 8);
-        ret->created = get64(b + 16);
+        ret->uid_validity = unaligned_read_le32(b + 4);
+        ret->uid_next = unaligned_read_le32(b + 8);
+        ret->created = unaligned_read_le64(b + 16);
         return 0;
 }
 
@@ -153,12 +126,12 @@ int mm_message_encode(const struct mm_message *m, void **ret, size_t *ret_len) {
         if (!b)
                 return -ENOMEM;
         b[0] = 1;
-        put16(b + 2, (uint16_t) sl);
-        put16(b + 4, (uint16_t) fl);
-        put16(b + 6, (uint16_t) dl);
-        put32(b + 8, m->uid);
-        put64(b + 12, m->size);
-        put64(b + 20, m->time);
+        unaligned_write_le16(b + 2, (uint16_t) sl);
+        unaligned_write_le16(b + 4, (uint16_t) fl);
+        unaligned_write_le16(b + 6, (uint16_t) dl);
+        unaligned_write_le32(b + 8, m->uid);
+        unaligned_write_le64(b + 12, m->size);
+        unaligned_write_le64(b + 20, m->time);
         memcpy(b + 28, m->stream_ref, MM_STREAM_REF_SIZE);
         memcpy(b + MSG_FIXED, m->subject, sl);
         memcpy(b + MSG_FIXED + sl, m->from, fl);
@@ -172,16 +145,16 @@ int mm_message_decode(const void *buf, size_t len, struct mm_message *ret) {
         const unsigned char *b = buf;
         if (len < MSG_FIXED || b[0] != 1 || b[1] != 0)
                 return -EBADMSG;
-        size_t sl = get16(b + 2), fl = get16(b + 4), dl = get16(b + 6);
+        size_t sl = unaligned_read_le16(b + 2), fl = unaligned_read_le16(b + 4), dl = unaligned_read_le16(b + 6);
         if (sl > MM_MAX_SUBJECT || fl > MM_MAX_ADDR || dl > MM_MAX_FOLDER || len != MSG_FIXED + sl + fl + dl)
                 return -EBADMSG;
         const unsigned char *v = b + MSG_FIXED;
         if (memchr(v, 0, sl + fl + dl))
                 return -EBADMSG;
         memset(ret, 0, sizeof(*ret));
-        ret->uid = get32(b + 8);
-        ret->size = get64(b + 12);
-        ret->time = get64(b + 20);
+        ret->uid = unaligned_read_le32(b + 8);
+        ret->size = unaligned_read_le64(b + 12);
+        ret->time = unaligned_read_le64(b + 20);
         memcpy(ret->stream_ref, b + 28, MM_STREAM_REF_SIZE);
         memcpy(ret->subject, v, sl);
         memcpy(ret->from, v + sl, fl);

@@ -354,9 +354,11 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         /* Test hook: hold the freeze this long (tests check that mstored
          * stays responsive while frozen).  Not for production use. */
         const char *hold = TEST_HOOK_ENV("MSTORED_TEST_FREEZE_HOLD_MS");
-        if (hold && atoi(hold) > 0 && atoi(hold) < 15000) {
-                event_log(MSTORED_MID_FREEZE, LOG_NOTICE, NULL, NULL, "test hook: holding the freeze %d ms", atoi(hold));
-                usleep((useconds_t) atoi(hold) * 1000);
+        char *end = NULL;
+        long hold_ms = hold ? strtol(hold, &end, 10) : 0;
+        if (hold && end != hold && *end == '\0' && hold_ms > 0 && hold_ms < 15000) {
+                event_log(MSTORED_MID_FREEZE, LOG_NOTICE, NULL, NULL, "test hook: holding the freeze %ld ms", hold_ms);
+                usleep((useconds_t) hold_ms * 1000);
         }
         return 0;
 }

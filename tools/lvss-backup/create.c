@@ -36,11 +36,13 @@
 #include <lvss/error.h>
 #include <mstore/mstore.h>
 
+#include "array.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
 #include "vss.h"
 #include "test-hook.h"
+#include "time-util.h"
 
 #define MAX_SELECTED 1024
 
@@ -410,7 +412,7 @@ static bool path_under(const char *p, const char *dir) {
 
 static int add_volumes(create_ctx *c) {
         char **dirs = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         int r = 0;
         for (size_t t = 0; t < c->n_sel && r >= 0; t++) {
                 if (c->sel[t].top >= 0)
@@ -425,12 +427,10 @@ static int add_volumes(create_ctx *c) {
                                         have = true;
                         if (have)
                                 continue;
-                        char **d = realloc(dirs, (n + 1) * sizeof(char *));
-                        if (!d) {
+                        if (ARRAY_RESERVE_ONE(dirs, cap, n, 8) < 0) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        dirs = d;
                         dirs[n++] = strdup(src);
                 }
                 free(l.v);
@@ -1010,7 +1010,7 @@ static int interrupted(create_ctx *c) {
 }
 
 static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
-        int64_t t0 = vss_now_ms();
+        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
         lvss_async *a = NULL;
         int r, ex;
 
@@ -1206,7 +1206,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&id, hex);
         const repo_stats *st = repo_backup_stats(c->rb);
-        int64_t dur = vss_now_ms() - t0;
+        int64_t dur = (int64_t) now_msec(CLOCK_MONOTONIC) - t0;
         if (c->json) {
                 json_t *comps = json_array();
                 for (size_t i = 0; i < c->n_sel; i++)

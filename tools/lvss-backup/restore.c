@@ -118,7 +118,7 @@ static void saved_free(saved_writers *s) {
 
 static int saved_load(const repo_record *rec, saved_writers *ret) {
         *ret = (saved_writers) {};
-        ret->wm = calloc(rec->n_writers + 1, sizeof(*ret->wm));
+        ret->wm = calloc(rec->n_writers + 1, sizeof(*ret->wm)); // NOLINT(bugprone-sizeof-expression): array of pointers
         ret->names = calloc(rec->n_writers + 1, sizeof(*ret->names));
         if (!ret->wm || !ret->names)
                 return -ENOMEM;
@@ -283,7 +283,7 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
                 if (c->to) {
                         if (asprintf(&dst, "%s/%s", c->to, rel) < 0)
                                 return -ENOMEM;
-                } else if (mail && vss_mail_live_only(name)) {
+                } else if (mail && vss_mail_live_only(name)) { // NOLINT(bugprone-branch-clone): order matters
                         continue; /* never over the live current log or checkpoint */
                 } else if (mail && vss_mail_closed_log(name, NULL)) {
                         log_dir = dir;

@@ -348,7 +348,8 @@ static int run_key(const ropts *o) {
         repo_id id;
         int k;
 
-        if (!sub || (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "remove") && strcmp(sub, "passwd")))
+        if (!sub || (strcmp(sub, "list") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0 &&
+                     strcmp(sub, "passwd") != 0))
                 return usage(o, "expected list, add, remove ID or passwd");
         if (o->n_args != (strcmp(sub, "remove") == 0 ? 2 : 1))
                 return usage(o, strcmp(sub, "remove") == 0 ? "remove: expected one key ID" : "%s: unexpected argument",

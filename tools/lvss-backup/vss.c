@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <lvss/error.h>
+#include <mstore/mstore.h>
 
 #include "macro.h"
+#include "time-util.h"
 #include "password.h"
 #include "vss.h"
 
@@ -271,36 +273,12 @@ lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const c
 }
 
 bool vss_mail_closed_log(const char *name, uint32_t *ret_gen) {
-        size_t l = strlen(name);
-        uint32_t g = 0;
-        if (l != 3 + 8 + 4 || name[0] != 'E' || strcmp(name + 11, ".log") != 0)
-                return false;
-        for (size_t i = 3; i < 11; i++) {
-                char ch = name[i];
-                if (ch >= '0' && ch <= '9')
-                        g = g * 16 + (uint32_t) (ch - '0');
-                else if (ch >= 'A' && ch <= 'F')
-                        g = g * 16 + (uint32_t) (ch - 'A' + 10);
-                else
-                        return false;
-        }
-        if (ret_gen)
-                *ret_gen = g;
-        return true;
+        return mstore_log_name_parse(name, NULL, ret_gen) == MSTORE_LOG_NAME_CLOSED;
 }
 
 bool vss_mail_live_only(const char *name) {
-        size_t l = strlen(name);
-        if (vss_mail_closed_log(name, NULL))
-                return false;
-        return (l > 4 && (strcmp(name + l - 4, ".log") == 0 || strcmp(name + l - 4, ".chk") == 0 ||
-                          strcmp(name + l - 4, ".jrs") == 0));
-}
-
-int64_t vss_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        mstore_log_name_kind k = mstore_log_name_parse(name, NULL, NULL);
+        return k != MSTORE_LOG_NAME_NONE && k != MSTORE_LOG_NAME_CLOSED;
 }
 
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb) {
@@ -311,7 +289,7 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
         vss_progress *p = userdata;
         if (!p || !p->on)
                 return;
-        int64_t now = vss_now_ms();
+        int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
         if (now - p->last_ms < 200)
                 return;
         p->last_ms = now;

@@ -75,9 +75,10 @@ bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char 
 /* Find the BCD component of writer_id named (lp,name); NULL if none. */
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);
 
-/* Mail Store Writer file names (docs/interfaces.md): a closed log generation is
- * BASE + 8 upper-case hex digits + ".log" (BASE "E00", "E01", ...).  Returns
- * true and the generation for such a name. */
+/* Mail Store Writer file names (docs/interfaces.md), parsed by libmstore's
+ * mstore_log_name_parse: a closed log generation is BASE + 8 upper-case hex
+ * digits + ".log" (BASE "E00", "E01", ...).  Returns true and the generation
+ * for such a name. */
 bool vss_mail_closed_log(const char *name, uint32_t *ret_gen);
 /* Files that only the live store may hold: the current log BASE.log, the
  * engine's temporary and reserve logs, the checkpoint BASE.chk.  A restore
@@ -94,4 +95,3 @@ typedef struct vss_progress {
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb);
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata);
 void vss_progress_done(vss_progress *p);
-int64_t vss_now_ms(void);

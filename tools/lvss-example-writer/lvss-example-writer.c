@@ -420,14 +420,25 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd': ex.dir = optarg; break;
-                case 'r': ex.rate = atof(optarg); break;
+                case 'r': {
+                        char *e;
+                        ex.rate = strtod(optarg, &e);
+                        if (e == optarg || *e)
+                                ex.rate = -1; /* rejected below */
+                        break;
+                }
                 case 's': ex.record_size = (uint32_t) strtoul(optarg, NULL, 10); break;
                 case 'n': id.name = optarg; break;
                 case 'i': id.instance_name = optarg; break;
                 case 't': id.freeze_timeout_ms = (uint32_t) strtoul(optarg, NULL, 10); break;
                 case 'V': ex.veto_at = optarg; break;
                 case 'H': ex.hang_at = optarg; break;
-                case 'S': ex.hang_seconds = atoi(optarg); break;
+                case 'S': {
+                        char *e;
+                        long v = strtol(optarg, &e, 10);
+                        ex.hang_seconds = e == optarg || *e || v != (int) v ? -1 : (int) v; /* <0: rejected below */
+                        break;
+                }
                 case 'l': events_log = optarg; break;
                 case 'c': verify = optarg; break;
                 case 'h': fputs(help, stdout); return 0;

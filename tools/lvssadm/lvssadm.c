@@ -243,7 +243,7 @@ static int cmd_list(int argc, char **argv) {
         const char *what = argv[1];
         if (parse_json_only(argc, argv, 2, &json) < 0)
                 return EXIT_USAGE;
-        if (strcmp(what, "writers") && strcmp(what, "providers") && strcmp(what, "shadows"))
+        if (strcmp(what, "writers") != 0 && strcmp(what, "providers") != 0 && strcmp(what, "shadows") != 0)
                 return usage_error("list: unknown object '%s' (writers, providers, shadows)", what);
         r = admin_open(&a);
         if (r)

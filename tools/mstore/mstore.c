@@ -19,13 +19,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <mstore/mstore.h>
 #include <systemd/sd-bus.h>
 
 #include "lib/core/macro.h"
-#ifdef HAVE_MSTORE
 #include "rsg.h"
 #include "test-hook.h"
-#endif
 
 #define BUS_NAME "org.lvss.MailStore1"
 #define BUS_PATH "/org/lvss/MailStore1"
@@ -473,8 +472,9 @@ int main(int argc, char **argv) {
             (strcmp(pos[2], "list") == 0 || strcmp(pos[2], "get") == 0)) {
                 bool get = strcmp(pos[2], "get") == 0;
                 NEED(get ? 6 : 5, "rsg msg list DIR ADDRESS | rsg msg get DIR ADDRESS UID");
-                if (opt_base && (strlen(opt_base) != 3 || opt_base[0] != 'E'))
-                        return usage_error("invalid --base '%s'", opt_base);
+                char probe[MSTORE_LOG_NAME_SIZE];
+                if (opt_base && mstore_log_name(opt_base, 1, probe) < 0)
+                        return usage_error("invalid --base '%s' (3 characters A-Z, 0-9)", opt_base);
                 /* Refuse a live storage group of a running mstored. */
                 json_t *j = NULL;
                 char real[PATH_MAX], other[PATH_MAX];
@@ -504,12 +504,7 @@ int main(int argc, char **argv) {
                         }
                         json_decref(j);
                 }
-#ifdef HAVE_MSTORE
                 return rsg_main(pos[2], pos[3], pos[4], get ? pos[5] : NULL, opt_base, arg_json);
-#else
-                fprintf(stderr, "mstore: built without libmstore: rsg is not available\n");
-                return EXIT_FAIL;
-#endif
         }
         if (strcmp(c0, "stats") == 0) {
                 NEED(1, "stats [--json]");

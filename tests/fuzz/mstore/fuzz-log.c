@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         break;
                 }
                 if (v.type == REC_PAGE && v.plen >= 24 + PAGE_SIZE)
-                        (void) page_check(v.payload + 24, le64(v.payload + 16), &why);
+                        (void) page_check(v.payload + 24, unaligned_read_le64(v.payload + 16), &why);
                 if (v.type == REC_END)
                         break;
                 off += v.len;

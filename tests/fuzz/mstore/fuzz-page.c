@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(page, 0, sizeof page);
         memcpy(page, data, size < PAGE_SIZE ? size : PAGE_SIZE);
         const char *why;
-        uint64_t pgno = le64(page + 8);
+        uint64_t pgno = unaligned_read_le64(page + 8);
         (void) page_check(page, pgno, &why);
         db_hdr h;
         (void) db_hdr_decode(page, pgno, &h, &why);

@@ -19,13 +19,8 @@
 #include <time.h>
 
 #include "lib/core/macro.h"
+#include "lib/core/time-util.h"
 #include "providers/providers.h"
-
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int main(int argc, char **argv) {
         char why[LVSS_PROVIDER_WHY_MAX] = "", file[LVSS_PROVIDER_PATH_MAX];
@@ -87,10 +82,10 @@ int main(int argc, char **argv) {
                         r = -errno;
                 if (r >= 0)
                         r = p->pre_commit(v, 1, why);
-                double t0 = now_ms();
+                uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
                 if (r >= 0)
                         r = p->commit(v, 1, why);
-                double t1 = now_ms();
+                uint64_t t1 = now_nsec(CLOCK_MONOTONIC);
                 if (r >= 0 && p->post_commit)
                         r = p->post_commit(v, 1, why);
                 if (r < 0) {
@@ -107,7 +102,7 @@ int main(int argc, char **argv) {
                 }
                 unsigned ext = 0;
                 (void) lvss_provider_count_extents(file, &ext);
-                printf("%ld %u %.3f\n", c, ext, t1 - t0);
+                printf("%ld %u %.3f\n", c, ext, (double) (t1 - t0) / 1e6);
                 fflush(stdout);
                 for (long w = 0; w < writes; w++) {
                         off_t page = (off_t) (rand() % (mib * 256));
