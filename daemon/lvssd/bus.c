@@ -258,22 +258,12 @@ int session_add_object(Session *s) {
 }
 
 int bus_setup(Manager *m) {
-        const char *addr = getenv("LVSS_BUS");
+        char why[256];
         int r;
 
-        if (addr && *addr) {
-                r = sd_bus_new(&m->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(m->bus, addr);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(m->bus, 1);
-                if (r >= 0)
-                        r = sd_bus_start(m->bus);
-        } else
-                r = sd_bus_open_system(&m->bus);
+        r = proto_bus_open(&m->bus, 0, why, sizeof(why));
         if (r < 0) {
-                fprintf(stderr, "lvssd: cannot connect to the %s bus%s%s: %s\n", addr ? "LVSS_BUS" : "system",
-                        addr ? " " : "", addr ? addr : "", strerror(-r));
+                fprintf(stderr, "lvssd: %s\n", why);
                 return r;
         }
         r = sd_bus_add_object_vtable(m->bus, NULL, LVSSD_PATH, LVSSD_IFACE, coordinator_vtable, m);

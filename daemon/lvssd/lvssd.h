@@ -30,15 +30,7 @@
 #include "daemon/lvssd/config.h"
 #include "daemon/lvssd/state.h"
 #include "lib/lvss/doc.h"
-
-#define LVSSD_BUS_NAME "org.lvss.Coordinator1"
-#define LVSSD_PATH "/org/lvss/Coordinator1"
-#define LVSSD_IFACE "org.lvss.Coordinator1"
-#define LVSSD_SESSION_PREFIX "/org/lvss/Coordinator1/session"
-#define LVSSD_SESSION_IFACE "org.lvss.Session1"
-#define LVSS_WRITER_PATH "/org/lvss/Writer1"
-#define LVSS_WRITER_IFACE "org.lvss.Writer1"
-#define LVSS_ERROR_PREFIX "org.lvss.Error."
+#include "lib/lvss/proto.h"     /* the bus names */
 
 #define MAX_WRITERS 256
 #define MAX_SESSIONS 64

@@ -136,16 +136,10 @@ json_t *writers_to_json(Manager *m) {
 
 /* Map a failed call to an LVSS code. */
 static int call_error(const sd_bus_error *e) {
-        const char *name = e->name ? e->name : "";
-        int r;
+        int r = proto_error_code(e);
 
-        if (strncmp(name, LVSS_ERROR_PREFIX, strlen(LVSS_ERROR_PREFIX)) == 0) {
-                char full[128];
-                snprintf(full, sizeof(full), "LVSS_E_%s", name + strlen(LVSS_ERROR_PREFIX));
-                r = lvss_error_from_name(full);
-                if (r < 0)
-                        return r;
-        }
+        if (r < 0)
+                return r;
         /* Timeouts, a vanished writer, or anything else: it did not answer. */
         return LVSS_E_WRITER_NOT_RESPONDING;
 }
