@@ -28,7 +28,7 @@
 #include <lvss/types.h>
 
 #include "daemon/lvssd/config.h"
-#include "daemon/lvssd/state.h"
+#include "lib/lvss/state.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/proto.h"     /* the bus names */
 

@@ -2,8 +2,9 @@
 /*
  * The session state machine as a pure table: which requestor call is
  * allowed in which state (coordinator.md, "Session state machine").
- * session.c asks before dispatching; tests/unit/lvss/test-state.c checks
- * the whole matrix.  No I/O, no bus: just the rules.
+ * lvssd's session.c asks before dispatching; tests/unit/lvss/test-state.c
+ * checks the whole matrix.  No I/O, no bus: just the rules.  Internal
+ * (static library lvss-internal) so that liblvss can check with it too.
  */
 #pragma once
 
