@@ -114,6 +114,8 @@ static void sw_free(SessionWriter *sw) {
 
 /* ------------------------------------------------------------------ events */
 
+static void session_event_done(SessionWriter *sw);
+
 static json_t *event_args(Session *s, SessionWriter *sw) {
         char *vols[LVSS_DOC_MAX_SNAPSHOTS + 1];
         lvss_doc_event_args a = {
@@ -140,7 +142,7 @@ static void send_step_event(Session *s, SessionWriter *sw, uint64_t timeout_usec
         int r;
 
         sw->result = 0;
-        r = writer_send_event(sw, step_event[s->step], args, timeout_usec);
+        r = writer_send_event(sw, step_event[s->step], args, timeout_usec, session_event_done);
         json_decref(args);
         if (r < 0) {
                 sw->result = LVSS_E_WRITER_NOT_RESPONDING;
@@ -298,7 +300,7 @@ static void merge_edits(Session *s, unsigned window) {
         }
 }
 
-void session_event_done(SessionWriter *sw) {
+static void session_event_done(SessionWriter *sw) {
         Session *s = sw->s;
 
         if (s->pending > 0)
@@ -1253,8 +1255,6 @@ int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Sessio
         r = sd_bus_track_new(m->bus, &s->track, on_requestor_gone, s);
         if (r >= 0)
                 r = sd_bus_track_add_name(s->track, sender);
-        if (r >= 0)
-                r = session_add_object(s);
         if (r < 0) {
                 session_free(s, false);
                 return r;
