@@ -24,6 +24,8 @@ static int reply_json(sd_bus_message *msg, json_t *j) {
         return r;
 }
 
+static int session_add_object(Session *s);
+
 static int method_open_session(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *mode;
@@ -40,6 +42,11 @@ static int method_open_session(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         r = session_new(m, msg, strcmp(mode, "restore") == 0, uid, &s);
+        if (r >= 0) {
+                r = session_add_object(s);
+                if (r < 0)
+                        session_free(s, false);
+        }
         if (r == -EMFILE)
                 return bus_error_set(error, r, "OpenSession: too many sessions (at most %d)", MAX_SESSIONS);
         if (r == -EUSERS)
@@ -253,27 +260,17 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-int session_add_object(Session *s) {
+static int session_add_object(Session *s) {
         return sd_bus_add_object_vtable(s->m->bus, &s->object_slot, s->path, LVSSD_SESSION_IFACE, session_vtable, s);
 }
 
 int bus_setup(Manager *m) {
-        const char *addr = getenv("LVSS_BUS");
+        char why[256];
         int r;
 
-        if (addr && *addr) {
-                r = sd_bus_new(&m->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(m->bus, addr);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(m->bus, 1);
-                if (r >= 0)
-                        r = sd_bus_start(m->bus);
-        } else
-                r = sd_bus_open_system(&m->bus);
+        r = proto_bus_open(&m->bus, 0, why, sizeof(why));
         if (r < 0) {
-                fprintf(stderr, "lvssd: cannot connect to the %s bus%s%s: %s\n", addr ? "LVSS_BUS" : "system",
-                        addr ? " " : "", addr ? addr : "", strerror(-r));
+                fprintf(stderr, "lvssd: %s\n", why);
                 return r;
         }
         r = sd_bus_add_object_vtable(m->bus, NULL, LVSSD_PATH, LVSSD_IFACE, coordinator_vtable, m);

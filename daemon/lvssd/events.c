@@ -100,16 +100,10 @@ json_t *counters_to_json(const Manager *m) {
 
 /* LVSS_E_BAD_STATE -> org.lvss.Error.BAD_STATE; errno -> System.Error.E*. */
 _printf_(3, 0) static int error_setv(sd_bus_error *error, int code, const char *fmt, va_list ap) {
-        char msg[512], name[128];
-        const char *n = lvss_error_name(code);
+        char msg[512];
 
         vsnprintf(msg, sizeof(msg), fmt, ap);
-        if (code <= -0x5000 && code > _LVSS_E_FIRST && strncmp(n, "LVSS_E_", 7) == 0) {
-                snprintf(name, sizeof(name), LVSS_ERROR_PREFIX "%s", n + 7);
-                sd_bus_error_set(error, name, msg);
-        } else
-                sd_bus_error_set_errnof(error, code < 0 ? -code : EIO, "%s", msg);
-        return code < 0 ? code : -EIO;
+        return proto_error_set(error, code, msg);
 }
 
 int bus_error_set(sd_bus_error *error, int code, const char *fmt, ...) {

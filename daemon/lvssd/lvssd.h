@@ -28,17 +28,9 @@
 #include <lvss/types.h>
 
 #include "daemon/lvssd/config.h"
-#include "daemon/lvssd/state.h"
+#include "lib/lvss/state.h"
 #include "lib/lvss/doc.h"
-
-#define LVSSD_BUS_NAME "org.lvss.Coordinator1"
-#define LVSSD_PATH "/org/lvss/Coordinator1"
-#define LVSSD_IFACE "org.lvss.Coordinator1"
-#define LVSSD_SESSION_PREFIX "/org/lvss/Coordinator1/session"
-#define LVSSD_SESSION_IFACE "org.lvss.Session1"
-#define LVSS_WRITER_PATH "/org/lvss/Writer1"
-#define LVSS_WRITER_IFACE "org.lvss.Writer1"
-#define LVSS_ERROR_PREFIX "org.lvss.Error."
+#include "lib/lvss/proto.h"     /* the bus names */
 
 #define MAX_WRITERS 256
 #define MAX_SESSIONS 64
@@ -92,6 +84,7 @@ struct SessionWriter {
         uint64_t freeze_start, freeze_window;
         sd_event_source *freeze_timer;
         sd_bus_slot *slot;              /* event call in flight */
+        void (*done)(SessionWriter *sw);        /* its completion (writer_send_event) */
         /* last event result */
         int result, app_error;
         int nonfatal;                   /* failure reported with success */
@@ -192,6 +185,9 @@ struct Manager {
         char **scan_roots;              /* [recovery] scan: where to look when the registry is lost */
         size_t n_scan_roots;
         bool test_kill_in_prepare;      /* LVSSD_TEST_KILL_AT=prepare: crash tests only */
+        /* Called by writer_free() for a writer that leaves (main.c sets it
+         * to session_writer_gone), so writers.c does not call into session.c. */
+        void (*writer_gone)(Manager *m, Writer *w);
 };
 
 /* auth.c */
@@ -217,9 +213,9 @@ char *counters_to_prometheus(const Manager *m);
 int bus_error_set(sd_bus_error *error, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int bus_reply_error(sd_bus_message *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* bus.c */
+/* bus.c (it also exports each new session's org.lvss.Session1 object:
+ * OpenSession calls session_new(), then registers the object itself) */
 int bus_setup(Manager *m);
-int session_add_object(Session *s);
 
 /* writers.c */
 int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, uint32_t flags,
@@ -227,16 +223,17 @@ int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, 
 void writer_free(Writer *w);
 Writer *writer_by_name(Manager *m, const char *unique_name);
 json_t *writers_to_json(Manager *m);
-/* Send one event to one session writer; the reply lands in sw and calls
- * session_event_done(sw). args: borrowed. */
-int writer_send_event(SessionWriter *sw, const char *event, json_t *args, uint64_t timeout_usec);
+/* Send one event to one session writer; the reply (or error, or timeout)
+ * lands in sw and then done(sw) is called. args: borrowed. */
+int writer_send_event(SessionWriter *sw, const char *event, json_t *args, uint64_t timeout_usec,
+                      void (*done)(SessionWriter *sw));
 /* Fire and forget (Abort, BackupShutdown). */
 void writer_send_oneway(Manager *m, const char *unique_name, const char *event, json_t *args);
 
 /* session.c */
 int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Session **ret);
 void session_free(Session *s, bool vanished);
-void session_event_done(SessionWriter *sw);
+/* Manager.writer_gone: the sessions forget w. */
 void session_writer_gone(Manager *m, Writer *w);
 int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_error *error);
 /* A WriterMetadata query for uid (the caller's cap is checked in bus.c). */

@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        Manager m = {};
+        Manager m = { .writer_gone = session_writer_gone };
         const char *state_dir = "/var/lib/lvss", *config = "/etc/lvss/lvssd.conf";
         sigset_t mask;
         int c, r, code = 1;

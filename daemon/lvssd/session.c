@@ -114,25 +114,26 @@ static void sw_free(SessionWriter *sw) {
 
 /* ------------------------------------------------------------------ events */
 
-static json_t *event_args(Session *s, SessionWriter *sw) {
-        json_t *o = json_object();
+static void session_event_done(SessionWriter *sw);
 
-        json_object_set_new(o, "sessionId", json_string(s->uuid));
-        json_object_set_new(o, "snapshotSetId", s->set_id[0] ? json_string(s->set_id) : json_null());
-        json_object_set_new(o, "context", json_integer(s->context));
-        json_object_set_new(o, "level", json_string(lvss_application_level_to_string(sw->level)));
+static json_t *event_args(Session *s, SessionWriter *sw) {
+        char *vols[LVSS_DOC_MAX_SNAPSHOTS + 1];
+        lvss_doc_event_args a = {
+                .context = s->context, .has_level = true, .level = sw->level, .bcd = s->bcd,
+        };
+
+        memcpy(a.session_id, s->uuid, sizeof(s->uuid));
+        memcpy(a.set_id, s->set_id, sizeof(a.set_id));
         /* The paths of the set [GetCurrentVolumeArray], known from AddToSnapshotSet on. */
         if (s->set_id[0]) {
-                json_t *vols = json_array();
-                for (Snap *x = s->m->snaps; x; x = x->next)
+                a.volumes = vols;
+                for (Snap *x = s->m->snaps; x && a.n_volumes < LVSS_DOC_MAX_SNAPSHOTS; x = x->next)
                         if (strcmp(x->ps.set_id, s->set_id) == 0)
-                                json_array_append_new(vols, json_string(x->ps.original));
-                json_object_set_new(o, "volumes", vols);
+                                vols[a.n_volumes++] = x->ps.original;
+                vols[a.n_volumes] = NULL;
         }
         /* The writer sees the components document restricted to itself. */
-        if (s->bcd)
-                json_object_set_new(o, "document", lvss_doc_bcd_to_json_for_writer(s->bcd, sw->instance_id));
-        return o;
+        return lvss_doc_event_args_to_json(&a, sw->instance_id);
 }
 
 /* Send the current step's event to one writer; counts it as pending. */
@@ -141,7 +142,7 @@ static void send_step_event(Session *s, SessionWriter *sw, uint64_t timeout_usec
         int r;
 
         sw->result = 0;
-        r = writer_send_event(sw, step_event[s->step], args, timeout_usec);
+        r = writer_send_event(sw, step_event[s->step], args, timeout_usec, session_event_done);
         json_decref(args);
         if (r < 0) {
                 sw->result = LVSS_E_WRITER_NOT_RESPONDING;
@@ -299,7 +300,7 @@ static void merge_edits(Session *s, unsigned window) {
         }
 }
 
-void session_event_done(SessionWriter *sw) {
+static void session_event_done(SessionWriter *sw) {
         Session *s = sw->s;
 
         if (s->pending > 0)
@@ -1254,8 +1255,6 @@ int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Sessio
         r = sd_bus_track_new(m->bus, &s->track, on_requestor_gone, s);
         if (r >= 0)
                 r = sd_bus_track_add_name(s->track, sender);
-        if (r >= 0)
-                r = session_add_object(s);
         if (r < 0) {
                 session_free(s, false);
                 return r;

@@ -7,7 +7,8 @@
  * forgets the writer the moment it disconnects (exit, crash, kill -9).
  * Events are method calls to the writer's connection
  * (org.lvss.Writer1.Event) with a bounded wait; the reply, an error or the
- * timeout comes back through session_event_done().
+ * timeout comes back through the caller's completion callback.  The
+ * sessions hear of a writer that left through Manager.writer_gone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +37,8 @@ void writer_free(Writer *w) {
                         m->n_writers--;
                         break;
                 }
-        session_writer_gone(m, w);
+        if (m->writer_gone)
+                m->writer_gone(m, w);
         sd_bus_track_unref(w->track);
         free(w->unique_name);
         free(w->name);
@@ -136,16 +138,10 @@ json_t *writers_to_json(Manager *m) {
 
 /* Map a failed call to an LVSS code. */
 static int call_error(const sd_bus_error *e) {
-        const char *name = e->name ? e->name : "";
-        int r;
+        int r = proto_error_code(e);
 
-        if (strncmp(name, LVSS_ERROR_PREFIX, strlen(LVSS_ERROR_PREFIX)) == 0) {
-                char full[128];
-                snprintf(full, sizeof(full), "LVSS_E_%s", name + strlen(LVSS_ERROR_PREFIX));
-                r = lvss_error_from_name(full);
-                if (r < 0)
-                        return r;
-        }
+        if (r < 0)
+                return r;
         /* Timeouts, a vanished writer, or anything else: it did not answer. */
         return LVSS_E_WRITER_NOT_RESPONDING;
 }
@@ -187,11 +183,13 @@ static int on_event_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                                 sw->out_json = strdup(out);
                 }
         }
-        session_event_done(sw);
+        if (sw->done)
+                sw->done(sw);
         return 0;
 }
 
-int writer_send_event(SessionWriter *sw, const char *event, json_t *args, uint64_t timeout_usec) {
+int writer_send_event(SessionWriter *sw, const char *event, json_t *args, uint64_t timeout_usec,
+                      void (*done)(SessionWriter *sw)) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_free_ char *text = NULL;
         Manager *m = sw->s->m;
@@ -209,6 +207,7 @@ int writer_send_event(SessionWriter *sw, const char *event, json_t *args, uint64
         r = sd_bus_message_append(call, "ss", event, text);
         if (r < 0)
                 return r;
+        sw->done = done;
         r = sd_bus_call_async(m->bus, &sw->slot, call, on_event_reply, sw, timeout_usec);
         if (r < 0)
                 return r;

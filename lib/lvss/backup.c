@@ -8,8 +8,8 @@
  * requestor owns it) and travels to lvssd with every step that involves
  * writers; lvssd validates it, shows each writer its own part and returns it
  * with the writers' edits merged.  Calls are checked locally against the
- * sequence of vss-model §2/§7 (LVSS_E_BAD_STATE) before anything is sent;
- * lvssd checks again.
+ * sequence of vss-model §2/§7 (LVSS_E_BAD_STATE) before anything is sent,
+ * with lvssd's state table (lib/lvss/state.c); lvssd checks again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +24,7 @@
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
+#include "lib/lvss/state.h"
 
 typedef struct metadata_entry {
         char *instance_id;
@@ -55,8 +56,11 @@ struct lvss_backup {
         sd_bus *bus;
         char *session;
         enum { M_NEW, M_BACKUP, M_RESTORE } mode;
-        bool gathered, state_set, set_started, prepared, snapshot_done, completed, aborted;
-        bool pre_restored, post_restored;
+        /* Call order: the session state table (lib/lvss/state.c), with the
+         * client's two differences explained there: state only advances
+         * (never S_ABORTED) and aborted is sticky. */
+        SessionState state;
+        bool gathered, state_set, aborted;
         unsigned pending;
         uint32_t context;
         lvss_bcd *bcd;
@@ -90,6 +94,34 @@ static int fail(lvss_backup *b, int code, const char *fmt, ...) {
         } while (0)
 
 #define BAD_STATE(b, what) fail(b, LVSS_E_BAD_STATE, "%s: call out of order", what)
+
+/* May method m be called now, by the state table?  The client's own busy
+ * rule (one operation pending) is start_async()'s. */
+static bool in_order(const lvss_backup *b, Method m) {
+        StateView v = { .state = b->state, .writerless = b->context & LVSS_VOLSNAP_ATTR_NO_WRITERS,
+                        .gathered = b->gathered };
+        return state_check(&v, m) == 0;
+}
+
+/* How far the session got (the editing windows of the documents). */
+static bool set_started(const lvss_backup *b) {
+        return b->state == S_SET_STARTED || b->state == S_PREPARED || b->state == S_SNAPSHOT_DONE ||
+               b->state == S_COMPLETED;
+}
+
+static bool prepared(const lvss_backup *b) {
+        /* A writerless set goes from started to created without PrepareForBackup. */
+        return b->state == S_PREPARED || ((b->state == S_SNAPSHOT_DONE || b->state == S_COMPLETED) &&
+                                          !(b->context & LVSS_VOLSNAP_ATTR_NO_WRITERS));
+}
+
+static bool snapshot_done(const lvss_backup *b) {
+        return b->state == S_SNAPSHOT_DONE || b->state == S_COMPLETED;
+}
+
+static bool pre_restored(const lvss_backup *b) {
+        return b->state == S_PRE_RESTORED || b->state == S_POST_RESTORED;
+}
 
 static void metadata_clear(lvss_backup *b) {
         for (size_t i = 0; i < b->n_md; i++) {
@@ -271,12 +303,13 @@ int lvss_backup_initialize_for_restore(lvss_backup *b, const char *bcd_json) {
         bcd->edit = LVSS_EDIT_REQUESTOR;
         b->bcd = bcd;
         b->mode = M_RESTORE;
+        b->state = S_RESTORE_OPEN;
         return 0;
 }
 
 int lvss_backup_set_context(lvss_backup *b, uint32_t context) {
         CHECK(b);
-        if (b->mode != M_BACKUP || b->set_started)
+        if (b->mode != M_BACKUP || set_started(b))
                 return BAD_STATE(b, "set context");
         if (!lvss_context_to_string(context))
                 return fail(b, LVSS_E_UNSUPPORTED_CONTEXT, "set context: 0x%x is not a snapshot-creating context", context);
@@ -288,7 +321,7 @@ int lvss_backup_set_context(lvss_backup *b, uint32_t context) {
 int lvss_backup_set_backup_state(lvss_backup *b, int select_components, int bootable_system_state,
                                  lvss_backup_type type, int partial_file_support) {
         CHECK(b);
-        if (b->mode != M_BACKUP || b->prepared)
+        if (b->mode != M_BACKUP || prepared(b))
                 return BAD_STATE(b, "set backup state");
         if (type == LVSS_BT_UNDEFINED || !lvss_backup_type_to_string(type))
                 return fail(b, -EINVAL, "set backup state: invalid backup type %d", (int) type);
@@ -302,7 +335,7 @@ int lvss_backup_set_backup_state(lvss_backup *b, int select_components, int boot
 
 int lvss_backup_set_restore_state(lvss_backup *b, lvss_restore_type type) {
         CHECK(b);
-        if (b->mode != M_RESTORE || b->pre_restored)
+        if (b->mode != M_RESTORE || pre_restored(b))
                 return BAD_STATE(b, "set restore state");
         if (!lvss_restore_type_to_string(type))
                 return fail(b, -EINVAL, "set restore state: invalid restore type %d", (int) type);
@@ -367,6 +400,7 @@ static int complete_metadata(lvss_backup *b, sd_bus_message *reply) {
         if (r < 0)
                 return fail(b, LVSS_E_WRITER_INFRASTRUCTURE, "malformed metadata reply from lvssd");
         b->gathered = true;
+        b->state = state_after(b->state, M_GATHER_WRITER_METADATA);
         return 0;
 }
 
@@ -431,27 +465,27 @@ static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 case OP_PREPARE:
                         r = bcd_from_reply(b, reply);
                         if (r >= 0)
-                                b->prepared = true;
+                                b->state = state_after(b->state, M_PREPARE_FOR_BACKUP);
                         break;
                 case OP_DO_SNAPSHOT:
                         r = bcd_from_reply(b, reply);
                         if (r >= 0)
-                                b->snapshot_done = true;
+                                b->state = state_after(b->state, M_DO_SNAPSHOT_SET);
                         break;
                 case OP_BACKUP_COMPLETE:
                         r = bcd_from_reply(b, reply);
                         if (r >= 0)
-                                b->completed = true;
+                                b->state = state_after(b->state, M_BACKUP_COMPLETE);
                         break;
                 case OP_PRE_RESTORE:
                         r = bcd_from_reply(b, reply);
                         if (r >= 0)
-                                b->pre_restored = true;
+                                b->state = state_after(b->state, M_PRE_RESTORE);
                         break;
                 case OP_POST_RESTORE:
                         r = bcd_from_reply(b, reply);
                         if (r >= 0)
-                                b->post_restored = true;
+                                b->state = state_after(b->state, M_POST_RESTORE);
                         break;
                 }
         if (r < 0 && (a->kind == OP_PREPARE || a->kind == OP_DO_SNAPSHOT))
@@ -654,7 +688,7 @@ int lvss_backup_gather_writer_metadata(lvss_backup *b, lvss_async **ret_async) {
         int r;
 
         CHECK(b);
-        if (b->mode == M_NEW || b->gathered || b->set_started)
+        if (b->mode == M_NEW || !in_order(b, M_GATHER_WRITER_METADATA))
                 return BAD_STATE(b, "gather writer metadata");
         if (b->n_filter[0] + b->n_filter[1] + b->n_filter[2] > 0) {
                 r = send_filter(b);
@@ -713,7 +747,7 @@ int lvss_backup_add_component(lvss_backup *b, const char *instance_id, const cha
         CHECK(b);
         if (!instance_id || !writer_id || !name)
                 return fail(b, -EINVAL, "add component: instance id, writer id and name are required");
-        if (b->mode != M_BACKUP || !b->gathered || b->prepared)
+        if (b->mode != M_BACKUP || !b->gathered || prepared(b))
                 return BAD_STATE(b, "add component");
         if (b->context & LVSS_VOLSNAP_ATTR_NO_WRITERS)
                 return fail(b, LVSS_E_BAD_STATE, "add component: context %s has no writers", lvss_context_to_string(b->context));
@@ -768,7 +802,7 @@ int lvss_backup_set_backup_options(lvss_backup *b, const char *writer_id, lvss_c
         struct lvss_component *c = NULL;
 
         CHECK(b);
-        if (b->mode != M_BACKUP || b->prepared)
+        if (b->mode != M_BACKUP || prepared(b))
                 return BAD_STATE(b, "set backup options");
         c = find_component(b, NULL, writer_id, type, logical_path, name, "set backup options");
         return c ? lvss_component_set_backup_options(c, options) : LVSS_E_OBJECT_NOT_FOUND;
@@ -779,7 +813,7 @@ int lvss_backup_set_previous_backup_stamp(lvss_backup *b, const char *writer_id,
         struct lvss_component *c = NULL;
 
         CHECK(b);
-        if (b->mode != M_BACKUP || b->prepared)
+        if (b->mode != M_BACKUP || prepared(b))
                 return BAD_STATE(b, "set previous backup stamp");
         c = find_component(b, NULL, writer_id, type, logical_path, name, "set previous backup stamp");
         return c ? lvss_component_set_previous_backup_stamp(c, stamp) : LVSS_E_OBJECT_NOT_FOUND;
@@ -791,7 +825,7 @@ int lvss_backup_set_backup_succeeded(lvss_backup *b, const char *instance_id, co
         struct lvss_component *c = NULL;
 
         CHECK(b);
-        if (b->mode != M_BACKUP || !b->snapshot_done || b->completed)
+        if (b->mode != M_BACKUP || b->state != S_SNAPSHOT_DONE)
                 return BAD_STATE(b, "set backup succeeded");
         c = find_component(b, instance_id, writer_id, type, logical_path, name, "set backup succeeded");
         return c ? lvss_component_set_backup_succeeded(c, succeeded) : LVSS_E_OBJECT_NOT_FOUND;
@@ -824,7 +858,7 @@ int lvss_backup_start_snapshot_set(lvss_backup *b, lvss_id *ret_set_id) {
         int r;
 
         CHECK(b);
-        if (b->mode != M_BACKUP || b->set_started)
+        if (b->mode != M_BACKUP || !in_order(b, M_START_SNAPSHOT_SET))
                 return BAD_STATE(b, "start snapshot set");
         r = call(b, "start snapshot set", b->session, "StartSnapshotSet", &reply, "u", b->context);
         if (r < 0)
@@ -835,7 +869,7 @@ int lvss_backup_start_snapshot_set(lvss_backup *b, lvss_id *ret_set_id) {
         snprintf(b->set_id.str, sizeof(b->set_id.str), "%s", id);
         free(b->bcd->set_id);
         b->bcd->set_id = strdup(id);
-        b->set_started = true;
+        b->state = state_after(b->state, M_START_SNAPSHOT_SET);
         if (ret_set_id)
                 *ret_set_id = b->set_id;
         return 0;
@@ -871,7 +905,7 @@ int lvss_backup_add_to_snapshot_set(lvss_backup *b, const char *path, const char
         CHECK(b);
         if (!path)
                 return fail(b, -EINVAL, "add to snapshot set: path required");
-        if (b->mode != M_BACKUP || !b->set_started || b->snapshot_done || b->aborted)
+        if (b->mode != M_BACKUP || b->aborted || !in_order(b, M_ADD_TO_SNAPSHOT_SET))
                 return BAD_STATE(b, "add to snapshot set");
         r = call(b, "add to snapshot set", b->session, "AddToSnapshotSet", &reply, "ss", path, provider ? provider : "");
         if (r < 0)
@@ -886,7 +920,9 @@ int lvss_backup_add_to_snapshot_set(lvss_backup *b, const char *path, const char
 
 int lvss_backup_prepare_for_backup(lvss_backup *b, lvss_async **ret_async) {
         CHECK(b);
-        if (b->mode != M_BACKUP || !b->set_started || b->prepared || b->aborted)
+        /* Not the table's rule (see lib/lvss/state.h): gathered is checked
+         * below with its own message, writerless is left to lvssd. */
+        if (b->mode != M_BACKUP || !set_started(b) || prepared(b) || b->aborted)
                 return BAD_STATE(b, "prepare for backup");
         if (!b->gathered)
                 return fail(b, LVSS_E_BAD_STATE, "prepare for backup: call out of order: gather writer metadata first");
@@ -894,18 +930,15 @@ int lvss_backup_prepare_for_backup(lvss_backup *b, lvss_async **ret_async) {
 }
 
 int lvss_backup_do_snapshot_set(lvss_backup *b, lvss_async **ret_async) {
-        bool writerless;
-
         CHECK(b);
-        writerless = b->context & LVSS_VOLSNAP_ATTR_NO_WRITERS;
-        if (b->mode != M_BACKUP || !b->set_started || b->snapshot_done || b->aborted || (!writerless && !b->prepared))
+        if (b->mode != M_BACKUP || b->aborted || !in_order(b, M_DO_SNAPSHOT_SET))
                 return BAD_STATE(b, "do snapshot set");
         return start_async(b, OP_DO_SNAPSHOT, "DoSnapshotSet", true, ret_async);
 }
 
 int lvss_backup_gather_writer_status(lvss_backup *b, lvss_async **ret_async) {
         CHECK(b);
-        if (!b->gathered)
+        if (!in_order(b, M_GATHER_WRITER_STATUS))
                 return BAD_STATE(b, "gather writer status");
         return start_async(b, OP_GATHER_STATUS, "GatherWriterStatus", false, ret_async);
 }
@@ -949,7 +982,7 @@ int lvss_backup_get_freeze_window(lvss_backup *b, uint64_t *ret_usec) {
         CHECK(b);
         if (!ret_usec)
                 return -EINVAL;
-        if (!b->snapshot_done)
+        if (!in_order(b, M_GET_FREEZE_WINDOW))
                 return BAD_STATE(b, "get freeze window");
         r = call(b, "get freeze window", b->session, "GetFreezeWindow", &reply, NULL);
         if (r < 0)
@@ -1124,7 +1157,7 @@ int lvss_backup_get_snapshot_path(lvss_backup *b, const char *path, char **ret_p
         CHECK(b);
         if (!path || !ret_path)
                 return -EINVAL;
-        if (!b->snapshot_done)
+        if (!snapshot_done(b))
                 return BAD_STATE(b, "get snapshot path");
         s = lvss_doc_bcd_find_snapshot_for(b->bcd, path);
         if (!s || lvss_doc_snapshot_path(s, path, ret_path) < 0)
@@ -1134,7 +1167,8 @@ int lvss_backup_get_snapshot_path(lvss_backup *b, const char *path, char **ret_p
 
 int lvss_backup_backup_complete(lvss_backup *b, lvss_async **ret_async) {
         CHECK(b);
-        if (b->mode != M_BACKUP || !b->snapshot_done || b->completed || b->aborted)
+        /* writerless: its own message below */
+        if (b->mode != M_BACKUP || b->aborted || b->state != S_SNAPSHOT_DONE)
                 return BAD_STATE(b, "backup complete");
         if (b->context & LVSS_VOLSNAP_ATTR_NO_WRITERS)
                 return fail(b, LVSS_E_BAD_STATE, "backup complete: context %s has no writers", lvss_context_to_string(b->context));
@@ -1228,7 +1262,7 @@ static int restore_set(lvss_backup *b, const char *writer_id, lvss_component_typ
         const metadata_entry *md;
         const lvss_doc_wm_component *wmc;
 
-        if (b->mode != M_RESTORE || b->pre_restored)
+        if (b->mode != M_RESTORE || pre_restored(b))
                 return BAD_STATE(b, what);
         if (!lpath)
                 lpath = "";
@@ -1293,7 +1327,7 @@ int lvss_backup_set_restore_options(lvss_backup *b, const char *writer_id, lvss_
 
 int lvss_backup_pre_restore(lvss_backup *b, lvss_async **ret_async) {
         CHECK(b);
-        if (b->mode != M_RESTORE || !b->gathered || b->pre_restored)
+        if (b->mode != M_RESTORE || !in_order(b, M_PRE_RESTORE))
                 return BAD_STATE(b, "pre-restore");
         return start_async(b, OP_PRE_RESTORE, "PreRestore", true, ret_async);
 }
@@ -1303,7 +1337,7 @@ int lvss_backup_set_file_restore_status(lvss_backup *b, const char *writer_id, l
         struct lvss_component *c = NULL;
 
         CHECK(b);
-        if (b->mode != M_RESTORE || !b->pre_restored || b->post_restored)
+        if (b->mode != M_RESTORE || b->state != S_PRE_RESTORED)
                 return BAD_STATE(b, "set file restore status");
         c = find_component(b, NULL, writer_id, type, logical_path, name, "set file restore status");
         return c ? lvss_component_set_file_restore_status(c, status) : LVSS_E_OBJECT_NOT_FOUND;
@@ -1311,7 +1345,7 @@ int lvss_backup_set_file_restore_status(lvss_backup *b, const char *writer_id, l
 
 int lvss_backup_post_restore(lvss_backup *b, lvss_async **ret_async) {
         CHECK(b);
-        if (b->mode != M_RESTORE || !b->pre_restored || b->post_restored)
+        if (b->mode != M_RESTORE || !in_order(b, M_POST_RESTORE))
                 return BAD_STATE(b, "post-restore");
         return start_async(b, OP_POST_RESTORE, "PostRestore", true, ret_async);
 }

@@ -605,6 +605,98 @@ static int parse_text(const char *json, json_t **ret, char *why) {
         return 0;
 }
 
+/* ------------------------------------------------- writer event arguments */
+
+json_t *lvss_doc_event_args_to_json(const lvss_doc_event_args *a, const char *writer_instance_id) {
+        json_t *o = json_object();
+
+        if (!o)
+                return NULL;
+        json_object_set_new(o, "sessionId", json_string(a->session_id));
+        json_object_set_new(o, "snapshotSetId", a->set_id[0] ? json_string(a->set_id) : json_null());
+        json_object_set_new(o, "context", json_integer(a->context));
+        if (a->has_level)
+                json_object_set_new(o, "level", json_string(lvss_application_level_to_string(a->level)));
+        if (a->volumes) {
+                json_t *vols = json_array();
+                for (size_t i = 0; i < a->n_volumes; i++)
+                        json_array_append_new(vols, json_string(a->volumes[i]));
+                json_object_set_new(o, "volumes", vols);
+        }
+        if (a->bcd)
+                json_object_set_new(o, "document", lvss_doc_bcd_to_json_for_writer(a->bcd, writer_instance_id));
+        return o;
+}
+
+void lvss_doc_event_args_clear(lvss_doc_event_args *a) {
+        for (size_t i = 0; i < a->n_volumes; i++)
+                free(a->volumes[i]);
+        free(a->volumes);
+        lvss_doc_bcd_free(a->bcd);
+        *a = (lvss_doc_event_args) {};
+}
+
+/* The volumes: a list too long, or no memory, leaves none (not an error). */
+static void event_args_volumes(json_t *v, lvss_doc_event_args *a) {
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v) || json_array_size(v) > LVSS_DOC_MAX_SNAPSHOTS)
+                return;
+        a->volumes = calloc(json_array_size(v) + 1, sizeof(char *));
+        if (!a->volumes)
+                return;
+        json_array_foreach(v, i, e)
+                if (json_is_string(e) && json_string_length(e) < LVSS_DOC_MAX_STRING) {
+                        a->volumes[a->n_volumes] = strdup(json_string_value(e));
+                        if (!a->volumes[a->n_volumes]) {
+                                for (size_t k = 0; k < a->n_volumes; k++)
+                                        free(a->volumes[k]);
+                                free(a->volumes);
+                                a->volumes = NULL;
+                                a->n_volumes = 0;
+                                return;
+                        }
+                        a->n_volumes++;
+                }
+}
+
+int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, char why[LVSS_DOC_WHY_MAX]) {
+        lvss_doc_event_args a = {};
+        json_t *root, *v;
+        int r = parse_text(text, &root, why);
+
+        if (r < 0)
+                return r;
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return invalid(why, "event arguments are not a JSON object");
+        }
+        if ((v = json_object_get(root, "snapshotSetId")) && json_is_string(v) && lvss_doc_is_uuid(json_string_value(v)))
+                snprintf(a.set_id, sizeof(a.set_id), "%s", json_string_value(v));
+        if ((v = json_object_get(root, "sessionId")) && json_is_string(v))
+                snprintf(a.session_id, sizeof(a.session_id), "%s", json_string_value(v));
+        if ((v = json_object_get(root, "context")) && json_is_integer(v))
+                a.context = (uint32_t) json_integer_value(v);
+        if ((v = json_object_get(root, "level")) && json_is_string(v))
+                a.has_level = lvss_application_level_from_string(json_string_value(v), &a.level) >= 0;
+        event_args_volumes(json_object_get(root, "volumes"), &a);
+        v = json_object_get(root, "document");
+        if (v && !json_is_null(v)) {
+                char inner[LVSS_DOC_WHY_MAX];
+                r = lvss_doc_bcd_from_json(v, &a.bcd, inner);
+                if (r < 0) {
+                        snprintf(why, LVSS_DOC_WHY_MAX, "components document: %.*s", LVSS_DOC_WHY_MAX - 24, inner);
+                        lvss_doc_event_args_clear(&a);
+                        json_decref(root);
+                        return r;
+                }
+        }
+        json_decref(root);
+        *ret = a;
+        return 0;
+}
+
 int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]) {
         json_t *root;
         int r = parse_text(json, &root, why);

@@ -171,6 +171,35 @@ typedef struct lvss_doc_identity {
 int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, char why[LVSS_DOC_WHY_MAX]);
 void lvss_doc_identity_clear(lvss_doc_identity *id);
 
+/* ---- writer event arguments: the JSON object lvssd sends as the second
+ * argument of org.lvss.Writer1.Event (docs/design/dbus-protocol.md),
+ * encoded by lvssd and decoded by liblvss's writer.
+ *
+ * Decoding checks the text (a JSON object of at most LVSS_DOC_MAX_BYTES) and
+ * the components document (a valid BCD); the other fields are optional and
+ * a malformed one is left unset, as writers always took them: a
+ * snapshotSetId that is not a UUID, a level that is not a level, a volume
+ * list longer than LVSS_DOC_MAX_SNAPSHOTS (no volumes) or a volume that is
+ * not a string shorter than LVSS_DOC_MAX_STRING (skipped). */
+#define LVSS_DOC_SESSION_ID_MAX 128     /* sessionId kept, with its NUL (longer ones are cut) */
+typedef struct lvss_doc_event_args {
+        char session_id[LVSS_DOC_SESSION_ID_MAX];       /* "" when absent */
+        char set_id[LVSS_ID_MAX];       /* "" when absent (encoded as null) */
+        uint32_t context;
+        bool has_level;
+        lvss_application_level level;
+        char **volumes;                 /* NULL-terminated; NULL: absent (encode: borrowed) */
+        size_t n_volumes;
+        lvss_bcd *bcd;                  /* components document; NULL: absent (encode: borrowed) */
+} lvss_doc_event_args;
+/* The arguments for the writer with instance id writer_instance_id: the
+ * document is restricted to that writer.  NULL when out of memory. */
+json_t *lvss_doc_event_args_to_json(const lvss_doc_event_args *a, const char *writer_instance_id);
+/* Decode text into *ret (owned: lvss_doc_event_args_clear); on failure *ret
+ * is untouched and why says what is wrong. */
+int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, char why[LVSS_DOC_WHY_MAX]);
+void lvss_doc_event_args_clear(lvss_doc_event_args *a);
+
 /* ---- WMD */
 int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec, bool recursive,
                        const char *alternate, uint32_t mask);

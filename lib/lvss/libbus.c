@@ -2,7 +2,6 @@
 /* Connecting liblvss to lvssd; mapping D-Bus errors back to LVSS_E_* codes. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <lvss/types.h>
@@ -10,28 +9,7 @@
 #include "lib/lvss/libbus.h"
 
 int lvss_bus_open(sd_bus **ret, char *why, size_t why_size) {
-        const char *addr = getenv("LVSS_BUS");
-        sd_bus *bus = NULL;
-        int r;
-
-        if (addr && *addr) {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, addr);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, 1);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-        } else
-                r = sd_bus_open_system(&bus);
-        if (r < 0) {
-                snprintf(why, why_size, "cannot connect to the %s bus: %s", addr && *addr ? "LVSS_BUS" : "system",
-                         strerror(-r));
-                sd_bus_unref(bus);
-                return LVSS_E_WRITER_INFRASTRUCTURE;
-        }
-        *ret = bus;
-        return 0;
+        return proto_bus_open(ret, 0, why, why_size) < 0 ? LVSS_E_WRITER_INFRASTRUCTURE : 0;
 }
 
 int lvss_bus_error_code(const sd_bus_error *e, int r, char *why, size_t why_size) {
@@ -39,13 +17,9 @@ int lvss_bus_error_code(const sd_bus_error *e, int r, char *why, size_t why_size
         int code;
 
         snprintf(why, why_size, "%s", e && e->message ? e->message : strerror(r < 0 && r > -4096 ? -r : EIO));
-        if (strncmp(name, LVSS_ERROR_PREFIX, strlen(LVSS_ERROR_PREFIX)) == 0) {
-                char full[128];
-                snprintf(full, sizeof(full), "LVSS_E_%s", name + strlen(LVSS_ERROR_PREFIX));
-                code = lvss_error_from_name(full);
-                if (code < 0)
-                        return code;
-        }
+        code = proto_error_code(e);
+        if (code < 0)
+                return code;
         if (strcmp(name, SD_BUS_ERROR_SERVICE_UNKNOWN) == 0 || strcmp(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER) == 0 ||
             strcmp(name, SD_BUS_ERROR_NO_REPLY) == 0 || strcmp(name, SD_BUS_ERROR_DISCONNECTED) == 0) {
                 snprintf(why, why_size, "lvssd is not running or not reachable (%s)",

@@ -71,7 +71,7 @@ struct lvss_writer {
         lvss_bcd *bcd;
         uint32_t context;
         char set_id[LVSS_ID_MAX];
-        char session_id[128];
+        char session_id[LVSS_DOC_SESSION_ID_MAX];
         lvss_application_level current_level;
         int failure, app_error;
         char failure_msg[1024];
@@ -332,8 +332,8 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         const char *event, *args_text, *sender = sd_bus_message_get_sender(m);
         _cleanup_free_ char *out = NULL;
         lvss_writer_components *wc = NULL;
-        json_t *args, *v;
-        json_error_t err;
+        lvss_doc_event_args args = {};
+        char why[LVSS_DOC_WHY_MAX];
         int r, result;
 
         if (!sender || !w->coordinator || strcmp(sender, w->coordinator) != 0)
@@ -343,52 +343,22 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "ss", &event, &args_text);
         if (r < 0)
                 return r;
-        if (strlen(args_text) > LVSS_DOC_MAX_BYTES)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments too large");
-        args = json_loads(args_text, JSON_REJECT_DUPLICATES, &err);
-        if (!json_is_object(args)) {
-                json_decref(args);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments are not a JSON object");
-        }
+        r = lvss_doc_event_args_parse(args_text, &args, why);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments: %s", why);
         w->in_event = true;
         w->event = event;
         w->failure = w->app_error = 0;
         w->failure_msg[0] = 0;
-        w->set_id[0] = 0;
-        w->session_id[0] = 0;
-        w->context = 0;
-        w->current_level = w->level;
-        if ((v = json_object_get(args, "snapshotSetId")) && json_is_string(v) && lvss_doc_is_uuid(json_string_value(v)))
-                snprintf(w->set_id, sizeof(w->set_id), "%s", json_string_value(v));
-        if ((v = json_object_get(args, "sessionId")) && json_is_string(v))
-                snprintf(w->session_id, sizeof(w->session_id), "%s", json_string_value(v));
-        if ((v = json_object_get(args, "context")) && json_is_integer(v))
-                w->context = (uint32_t) json_integer_value(v);
-        if ((v = json_object_get(args, "level")) && json_is_string(v))
-                (void) lvss_application_level_from_string(json_string_value(v), &w->current_level);
-        v = json_object_get(args, "volumes");
-        if (json_is_array(v) && json_array_size(v) <= LVSS_DOC_MAX_SNAPSHOTS) {
-                size_t i;
-                json_t *e;
-                w->volumes = calloc(json_array_size(v) + 1, sizeof(char *));
-                json_array_foreach(v, i, e)
-                        if (w->volumes && json_is_string(e) && json_string_length(e) < 4096)
-                                w->volumes[w->n_volumes++] = strdup(json_string_value(e));
-                for (i = 0; i < w->n_volumes; i++)
-                        if (!w->volumes[i]) {
-                                volumes_clear(w);
-                                break;
-                        }
-        }
-        v = json_object_get(args, "document");
-        if (v && !json_is_null(v)) {
-                char why[LVSS_DOC_WHY_MAX];
-                r = lvss_doc_bcd_from_json(v, &w->bcd, why);
-                if (r < 0) {
-                        json_decref(args);
-                        event_end(w);
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "components document: %s", why);
-                }
+        memcpy(w->set_id, args.set_id, sizeof(w->set_id));
+        memcpy(w->session_id, args.session_id, sizeof(w->session_id));
+        w->context = args.context;
+        w->current_level = args.has_level ? args.level : w->level;
+        w->volumes = TAKE_PTR(args.volumes);
+        w->n_volumes = args.n_volumes;
+        args.n_volumes = 0;
+        if (args.bcd) {
+                w->bcd = TAKE_PTR(args.bcd);
                 w->bcd->check_owner = true;
                 w->bcd->owner = w->owner;
                 w->bcd->edit = edit_window(event);
@@ -396,7 +366,6 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 if (!wc)
                         wc = lvss_doc_bcd_add_writer(w->bcd, w->instance_id, w->class_id, w->instance_name);
         }
-        json_decref(args);
 
         r = dispatch(w, event, wc, &out);
         track_sequence(w, event, r);

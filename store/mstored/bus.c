@@ -21,6 +21,7 @@
 
 #include "lib/core/bus-creds.h"
 #include "lib/core/macro.h"
+#include "lib/lvss/proto.h"
 #include "bus.h"
 #include "mailmodel.h"
 
@@ -245,29 +246,29 @@ static const char *error_name(int r) {
         case -EINVAL:
                 return SD_BUS_ERROR_INVALID_ARGS;
         case -ENOENT:
-                return "org.lvss.MailStore1.Error.NotFound";
+                return LVSS_MAILSTORE_ERROR_PREFIX "NotFound";
         case -EEXIST:
-                return "org.lvss.MailStore1.Error.AlreadyExists";
+                return LVSS_MAILSTORE_ERROR_PREFIX "AlreadyExists";
         case -EBUSY:
-                return "org.lvss.MailStore1.Error.Busy";
+                return LVSS_MAILSTORE_ERROR_PREFIX "Busy";
         case -EACCES:
         case -EPERM:
                 return SD_BUS_ERROR_ACCESS_DENIED;
         case -ENODEV:
         case -EAGAIN:
-                return "org.lvss.MailStore1.Error.Unavailable";
+                return LVSS_MAILSTORE_ERROR_PREFIX "Unavailable";
         case -EROFS:
-                return "org.lvss.MailStore1.Error.InSnapshot";
+                return LVSS_MAILSTORE_ERROR_PREFIX "InSnapshot";
         case -ENOSPC:
-                return "org.lvss.MailStore1.Error.LimitReached";
+                return LVSS_MAILSTORE_ERROR_PREFIX "LimitReached";
         case -EFBIG:
-                return "org.lvss.MailStore1.Error.TooBig";
+                return LVSS_MAILSTORE_ERROR_PREFIX "TooBig";
         case MSTORE_E_CORRUPT:
-                return "org.lvss.MailStore1.Error.Corrupt";
+                return LVSS_MAILSTORE_ERROR_PREFIX "Corrupt";
         case MSTORE_E_FROZEN:
-                return "org.lvss.MailStore1.Error.Busy";
+                return LVSS_MAILSTORE_ERROR_PREFIX "Busy";
         default:
-                return "org.lvss.MailStore1.Error.Failed";
+                return LVSS_MAILSTORE_ERROR_PREFIX "Failed";
         }
 }
 
@@ -338,7 +339,7 @@ static int submit(bus_api *b, sd_bus_message *m, struct job *j, sd_bus_error *er
         if (b->running >= BUS_MAX_JOBS) {
                 pthread_mutex_unlock(&b->lock);
                 job_free(j);
-                return sd_bus_error_set(error, "org.lvss.MailStore1.Error.Busy", "too many calls in progress");
+                return sd_bus_error_set(error, LVSS_MAILSTORE_ERROR_PREFIX "Busy", "too many calls in progress");
         }
         b->running++;
         pthread_mutex_unlock(&b->lock);
@@ -465,31 +466,6 @@ static const sd_bus_vtable vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static int open_bus(sd_bus **ret) {
-        const char *addr = getenv("LVSS_BUS");
-        if (!addr || !*addr)
-                return sd_bus_open_system(ret);
-        sd_bus *bus = NULL;
-        int r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(bus, addr);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 1);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, 1);
-        if (r >= 0)
-                r = sd_bus_negotiate_creds(bus, 1, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                sd_bus_unref(bus);
-                return r;
-        }
-        *ret = bus;
-        return 0;
-}
-
 int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret,
                   char **ret_error) {
         bus_api *b = calloc(1, sizeof(*b));
@@ -502,15 +478,19 @@ int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admi
         b->efd = -1;
         pthread_mutex_init(&b->lock, NULL);
         pthread_cond_init(&b->cond, NULL);
-        int r = open_bus(&b->bus);
-        const char *what = "connect to the bus";
-        if (r >= 0) {
-                what = "attach to the event loop";
-                r = sd_bus_attach_event(b->bus, event, 0);
+        char why[256];
+        int r = proto_bus_open(&b->bus, PROTO_BUS_CREDS, why, sizeof(why));
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "D-Bus: %s", why) < 0)
+                        *ret_error = NULL;
+                bus_api_stop(b);
+                return r;
         }
+        const char *what = "attach to the event loop";
+        r = sd_bus_attach_event(b->bus, event, 0);
         if (r >= 0) {
-                what = "export " MSTORED_BUS_PATH;
-                r = sd_bus_add_object_vtable(b->bus, &b->slot, MSTORED_BUS_PATH, MSTORED_BUS_IFACE, vtable, b);
+                what = "export " LVSS_MAILSTORE_PATH;
+                r = sd_bus_add_object_vtable(b->bus, &b->slot, LVSS_MAILSTORE_PATH, LVSS_MAILSTORE_IFACE, vtable, b);
         }
         if (r >= 0) {
                 what = "create the eventfd";
@@ -520,8 +500,8 @@ int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admi
         if (r >= 0)
                 r = sd_event_add_io(event, &b->done_source, b->efd, EPOLLIN, on_done, b);
         if (r >= 0) {
-                what = "own the name " MSTORED_BUS_NAME;
-                r = sd_bus_request_name(b->bus, MSTORED_BUS_NAME, 0);
+                what = "own the name " LVSS_MAILSTORE_BUS_NAME;
+                r = sd_bus_request_name(b->bus, LVSS_MAILSTORE_BUS_NAME, 0);
         }
         if (r < 0) {
                 if (ret_error && asprintf(ret_error, "D-Bus: cannot %s: %s", what, strerror(-r)) < 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bus: mstored's D-Bus API, org.lvss.MailStore1 at /org/lvss/MailStore1
+ * (names: lib/lvss/proto.h)
  * (method list in docs/design/mailstore.md §5 and `busctl introspect`).
  *
  * The bus runs on the main thread's sd-event loop and never blocks on the
@@ -18,9 +19,6 @@
 
 #include "service.h"
 
-#define MSTORED_BUS_NAME "org.lvss.MailStore1"
-#define MSTORED_BUS_PATH "/org/lvss/MailStore1"
-#define MSTORED_BUS_IFACE "org.lvss.MailStore1"
 #define BUS_MAX_JOBS 32
 
 typedef struct bus_api bus_api;

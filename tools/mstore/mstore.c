@@ -23,12 +23,10 @@
 #include <systemd/sd-bus.h>
 
 #include "lib/core/macro.h"
+#include "lib/lvss/proto.h"
 #include "rsg.h"
 #include "test-hook.h"
 
-#define BUS_NAME "org.lvss.MailStore1"
-#define BUS_PATH "/org/lvss/MailStore1"
-#define BUS_IFACE "org.lvss.MailStore1"
 #define CALL_TIMEOUT_USEC (600ull * 1000000ull) /* a delivery may wait out a freeze */
 #define MAX_MESSAGE_INPUT (256u * 1024 * 1024)
 
@@ -72,37 +70,15 @@ static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
-static int open_bus(sd_bus **ret) {
-        const char *addr = getenv("LVSS_BUS");
-        if (!addr || !*addr)
-                return sd_bus_open_system(ret);
-        sd_bus *bus = NULL;
-        int r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, addr);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 1);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, 1);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                sd_bus_unref(bus);
-                return r;
-        }
-        *ret = bus;
-        return 0;
-}
-
 static int exit_for_error(const sd_bus_error *e) {
         const char *n = e->name ? e->name : "";
         if (strcmp(n, SD_BUS_ERROR_ACCESS_DENIED) == 0)
                 return EXIT_DENIED;
         if (strcmp(n, SD_BUS_ERROR_INVALID_ARGS) == 0)
                 return EXIT_USAGE;
-        if (strcmp(n, "org.lvss.MailStore1.Error.Busy") == 0)
+        if (strcmp(n, LVSS_MAILSTORE_ERROR_PREFIX "Busy") == 0)
                 return EXIT_BUSY;
-        if (strcmp(n, "org.lvss.MailStore1.Error.Corrupt") == 0)
+        if (strcmp(n, LVSS_MAILSTORE_ERROR_PREFIX "Corrupt") == 0)
                 return EXIT_CORRUPT;
         return EXIT_FAIL;
 }
@@ -110,14 +86,15 @@ static int exit_for_error(const sd_bus_error *e) {
 /* Call METHOD; on failure print the message and return an exit code (> 0). */
 static int call(const char *method, sd_bus_message **reply, const char *sig, ...) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r = open_bus(&bus);
+        char why[256];
+        int r = proto_bus_open(&bus, 0, why, sizeof(why));
         if (r < 0) {
-                fprintf(stderr, "mstore: cannot connect to the bus%s: %s\n",
-                        getenv("LVSS_BUS") ? " ($LVSS_BUS)" : "", strerror(-r));
+                fprintf(stderr, "mstore: %s\n", why);
                 return EXIT_FAIL;
         }
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, method);
+        r = sd_bus_message_new_method_call(bus, &m, LVSS_MAILSTORE_BUS_NAME, LVSS_MAILSTORE_PATH,
+                                           LVSS_MAILSTORE_IFACE, method);
         if (r >= 0 && sig && *sig) {
                 va_list ap;
                 va_start(ap, sig);
@@ -134,7 +111,7 @@ static int call(const char *method, sd_bus_message **reply, const char *sig, ...
         if (r < 0) {
                 if (e.name && (strcmp(e.name, SD_BUS_ERROR_SERVICE_UNKNOWN) == 0 ||
                                strcmp(e.name, SD_BUS_ERROR_NAME_HAS_NO_OWNER) == 0))
-                        fprintf(stderr, "mstore: mstored is not running (no owner of %s)\n", BUS_NAME);
+                        fprintf(stderr, "mstore: mstored is not running (no owner of %s)\n", LVSS_MAILSTORE_BUS_NAME);
                 else
                         fprintf(stderr, "mstore: %s\n", e.message ? e.message : strerror(-r));
                 int rc = e.name ? exit_for_error(&e) : EXIT_FAIL;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target for the document parser of lvss (lib/lvss/doc.c): every
- * input is tried as a writer metadata document, a writer identity and a
- * backup components document; whatever parses must serialize and parse again to the same
+ * input is tried as a writer metadata document, a writer identity, a
+ * backup components document and writer event arguments; whatever parses must serialize and parse again to the same
  * text (round trip), and a parsed BCD must survive a writer-edit merge.
  */
 #include <stddef.h>
@@ -51,6 +51,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (!lvss_doc_is_uuid(id.class_id) || !id.name || !id.name[0] || !id.instance_name)
                                 abort();
                         lvss_doc_identity_clear(&id);
+                }
+        }
+        {
+                lvss_doc_event_args ea, ea2;
+                if (lvss_doc_event_args_parse(text, &ea, why) == 0) {
+                        const char *inst = ea.bcd && ea.bcd->n_writers ? ea.bcd->writers[0]->instance_id : "";
+                        a = dump(lvss_doc_event_args_to_json(&ea, inst));
+                        if (!a || lvss_doc_event_args_parse(a, &ea2, why) != 0)
+                                abort();
+                        b = dump(lvss_doc_event_args_to_json(&ea2, inst));
+                        if (!b || strcmp(a, b) != 0 || ea2.n_volumes != ea.n_volumes)
+                                abort();
+                        free(a);
+                        free(b);
+                        lvss_doc_event_args_clear(&ea);
+                        lvss_doc_event_args_clear(&ea2);
                 }
         }
         if (lvss_doc_bcd_parse(text, &bcd, why) == 0) {

@@ -346,6 +346,162 @@ static void test_identity(void **state) {
         assert_int_equal(lvss_doc_identity_parse("[1]", &id, why), LVSS_E_CORRUPT_XML_DOCUMENT);
 }
 
+/* Writer event arguments: what lvssd encodes, the writer decodes. */
+static char *event_text(const lvss_doc_event_args *a, const char *instance_id) {
+        json_t *j = lvss_doc_event_args_to_json(a, instance_id);
+        char *text;
+
+        assert_non_null(j);
+        text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        assert_non_null(text);
+        return text;
+}
+
+static void test_event_args_roundtrip(void **state) {
+        char why[LVSS_DOC_WHY_MAX], *text;
+        char *vols[] = { "/srv/a", "/srv/b b", NULL };
+        lvss_doc_event_args a = { .context = 0x19, .has_level = true, .level = LVSS_APP_BACK_END,
+                                  .volumes = vols, .n_volumes = 2 }, d;
+
+        memcpy(a.session_id, CLASS, LVSS_ID_MAX);
+        memcpy(a.set_id, INST, LVSS_ID_MAX);
+        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &a.bcd, why), 0);
+        text = event_text(&a, INST);
+        lvss_doc_bcd_free(a.bcd);
+        assert_int_equal(lvss_doc_event_args_parse(text, &d, why), 0);
+        free(text);
+        assert_string_equal(d.session_id, CLASS);
+        assert_string_equal(d.set_id, INST);
+        assert_int_equal(d.context, 0x19);
+        assert_true(d.has_level);
+        assert_int_equal(d.level, LVSS_APP_BACK_END);
+        assert_int_equal(d.n_volumes, 2);
+        assert_string_equal(d.volumes[0], "/srv/a");
+        assert_string_equal(d.volumes[1], "/srv/b b");
+        assert_null(d.volumes[2]);
+        assert_non_null(d.bcd);
+        assert_int_equal(d.bcd->n_writers, 1);
+        assert_string_equal(d.bcd->writers[0]->instance_id, INST);
+        assert_string_equal(d.bcd->writers[0]->comps[0]->previous_backup_stamp, "p1");
+        lvss_doc_event_args_clear(&d);
+        assert_null(d.volumes);
+        assert_null(d.bcd);
+
+        /* Before AddToSnapshotSet: no set (null), no volumes, no document. */
+        a = (lvss_doc_event_args) { .has_level = true, .level = LVSS_APP_SYSTEM };
+        memcpy(a.session_id, CLASS, LVSS_ID_MAX);
+        text = event_text(&a, INST);
+        assert_non_null(strstr(text, "\"snapshotSetId\":null"));
+        assert_null(strstr(text, "volumes"));
+        assert_null(strstr(text, "document"));
+        assert_int_equal(lvss_doc_event_args_parse(text, &d, why), 0);
+        free(text);
+        assert_string_equal(d.set_id, "");
+        assert_null(d.volumes);
+        assert_int_equal(d.n_volumes, 0);
+        assert_null(d.bcd);
+        assert_int_equal(d.level, LVSS_APP_SYSTEM);
+        lvss_doc_event_args_clear(&d);
+}
+
+static void test_event_args_limits(void **state) {
+        char why[LVSS_DOC_WHY_MAX], *big, *p;
+        lvss_doc_event_args d;
+        json_t *o = json_object(), *vols = json_array();
+        size_t n;
+
+        /* Over LVSS_DOC_MAX_BYTES: refused before parsing. */
+        n = LVSS_DOC_MAX_BYTES + 16;
+        big = malloc(n + 1);
+        assert_non_null(big);
+        memset(big, ' ', n);
+        memcpy(big, "{\"sessionId\":\"", 14);
+        big[n - 2] = '"';
+        big[n - 1] = '}';
+        big[n] = 0;
+        assert_int_equal(lvss_doc_event_args_parse(big, &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_non_null(strstr(why, "larger than"));
+        free(big);
+
+        /* LVSS_DOC_MAX_SNAPSHOTS volumes are taken, one more and none are. */
+        for (unsigned i = 0; i < LVSS_DOC_MAX_SNAPSHOTS; i++)
+                json_array_append_new(vols, json_string("/v"));
+        json_object_set_new(o, "volumes", vols);
+        p = json_dumps(o, JSON_COMPACT);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_int_equal(d.n_volumes, LVSS_DOC_MAX_SNAPSHOTS);
+        lvss_doc_event_args_clear(&d);
+        free(p);
+        json_array_append_new(vols, json_string("/v"));
+        p = json_dumps(o, JSON_COMPACT);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_null(d.volumes);
+        assert_int_equal(d.n_volumes, 0);
+        free(p);
+
+        /* A volume of LVSS_DOC_MAX_STRING bytes or more is skipped; a shorter one is kept. */
+        json_array_clear(vols);
+        big = malloc(LVSS_DOC_MAX_STRING + 1);
+        assert_non_null(big);
+        memset(big, 'x', LVSS_DOC_MAX_STRING);
+        big[0] = '/';
+        big[LVSS_DOC_MAX_STRING] = 0;
+        json_array_append_new(vols, json_string(big));
+        big[LVSS_DOC_MAX_STRING - 1] = 0;
+        json_array_append_new(vols, json_string(big));
+        json_array_append_new(vols, json_integer(7));
+        /* A sessionId longer than LVSS_DOC_SESSION_ID_MAX - 1 is cut. */
+        json_object_set_new(o, "sessionId", json_string(big));
+        p = json_dumps(o, JSON_COMPACT);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_int_equal(d.n_volumes, 1);
+        assert_int_equal(strlen(d.volumes[0]), LVSS_DOC_MAX_STRING - 1);
+        assert_int_equal(strlen(d.session_id), LVSS_DOC_SESSION_ID_MAX - 1);
+        lvss_doc_event_args_clear(&d);
+        free(p);
+        free(big);
+        json_decref(o);
+}
+
+static void test_event_args_malformed(void **state) {
+        char why[LVSS_DOC_WHY_MAX], *bad;
+        lvss_doc_event_args d = { .context = 0xdead };
+
+        /* Refused: not JSON, not an object, no text, a bad document; *ret untouched. */
+        assert_int_equal(lvss_doc_event_args_parse("{", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse(NULL, &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse("[1]", &d, why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_non_null(strstr(why, "not a JSON object"));
+        assert_int_equal(lvss_doc_event_args_parse("\"x\"", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse("{\"a\":1,\"a\":2}", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        bad = replace(bcd_ok, "\"backupType\":\"incremental\"", "\"backupType\":\"weekly\"");
+        {
+                char *text = malloc(strlen(bad) + 64);
+                assert_non_null(text);
+                sprintf(text, "{\"volumes\":[\"/a\"],\"document\":%s}", bad);
+                assert_int_equal(lvss_doc_event_args_parse(text, &d, why), LVSS_E_INVALID_XML_DOCUMENT);
+                assert_non_null(strstr(why, "components document: "));
+                assert_non_null(strstr(why, "backupType"));
+                free(text);
+        }
+        free(bad);
+        assert_int_equal(d.context, 0xdead);
+        assert_null(d.volumes);
+
+        /* Optional fields of the wrong kind are left unset, as writers always took them. */
+        assert_int_equal(lvss_doc_event_args_parse("{\"snapshotSetId\":\"not-a-uuid\",\"sessionId\":5,"
+                                                   "\"context\":\"x\",\"level\":\"top\",\"volumes\":\"/a\","
+                                                   "\"document\":null}", &d, why), 0);
+        assert_string_equal(d.set_id, "");
+        assert_string_equal(d.session_id, "");
+        assert_int_equal(d.context, 0);
+        assert_false(d.has_level);
+        assert_null(d.volumes);
+        assert_null(d.bcd);
+        lvss_doc_event_args_clear(&d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_wmd_parse_and_roundtrip),
@@ -358,6 +514,9 @@ int main(void) {
                 cmocka_unit_test(test_metadata_builder),
                 cmocka_unit_test(test_api_without_daemon),
                 cmocka_unit_test(test_identity),
+                cmocka_unit_test(test_event_args_roundtrip),
+                cmocka_unit_test(test_event_args_limits),
+                cmocka_unit_test(test_event_args_malformed),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #include <lvss/error.h>
 
 #include "daemon/lvssd/config.h"
-#include "daemon/lvssd/state.h"
+#include "lib/lvss/state.h"
 
 static SessionState walk(SessionState s, bool writerless, bool *gathered, const Method *seq, size_t n) {
         for (size_t i = 0; i < n; i++) {

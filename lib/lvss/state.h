@@ -2,8 +2,9 @@
 /*
  * The session state machine as a pure table: which requestor call is
  * allowed in which state (coordinator.md, "Session state machine").
- * session.c asks before dispatching; tests/unit/lvss/test-state.c checks
- * the whole matrix.  No I/O, no bus: just the rules.
+ * lvssd's session.c asks before dispatching; tests/unit/lvss/test-state.c
+ * checks the whole matrix.  No I/O, no bus: just the rules.  Internal
+ * (static library lvss-internal): liblvss's backup.c checks with it too.
  */
 #pragma once
 
@@ -42,6 +43,23 @@ typedef enum Method {
         _M_MAX
 } Method;
 
+/*
+ * liblvss (lib/lvss/backup.c) checks a requestor's calls with this table
+ * too, before sending them, and differs from lvssd where it always did:
+ *  - it has no "busy" rule here: one operation pending per handle is
+ *    checked when an async starts (another call is sent, and lvssd refuses
+ *    it while a step runs);
+ *  - its state never becomes S_ABORTED: AbortBackup, or a PrepareForBackup
+ *    or DoSnapshotSet that failed or was cancelled, set a sticky "aborted"
+ *    flag instead, which refuses AddToSnapshotSet, PrepareForBackup,
+ *    DoSnapshotSet and BackupComplete for the rest of the handle's life
+ *    (also after an AbortBackup before any set, where lvssd stays S_OPEN),
+ *    while the state keeps how far the session got (the documents' edit
+ *    windows depend on it);
+ *  - PrepareForBackup is checked as "set started, not prepared": the missing
+ *    gather has its own message and a writerless context is left to lvssd;
+ *  - BackupComplete in a writerless context has its own message.
+ */
 typedef struct StateView {
         SessionState state;
         bool busy;              /* a step (writer events) is running */

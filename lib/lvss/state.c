@@ -5,7 +5,7 @@
 
 #include <lvss/error.h>
 
-#include "daemon/lvssd/state.h"
+#include "lib/lvss/state.h"
 #include "lib/core/macro.h"
 
 static const char *const state_names[_S_MAX] = {
