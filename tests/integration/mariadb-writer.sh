@@ -54,7 +54,7 @@ stop_server() {
 }
 
 start_writer() {
-    fixture_spawn mw "$MW" --datadir "$DATADIR" --socket "$SOCK" --instance m1 --freeze-timeout 40000
+    fixture_spawn mw "$MW" --datadir "$DATADIR" --socket "$SOCK" --instance m1 --freeze-timeout 40000 "$@"
     local i
     for i in $(seq 100); do grep -q '^ready' "$FX_DIR/mw.log" && return 0; sleep 0.1; done
     fail "the MariaDB Writer did not register: $(cat "$FX_DIR/mw.log")"
@@ -194,6 +194,25 @@ read -r N_REST SUM <<<"$(state)"
 [ "$N_REST" -ge 50 ] && [ "$N_REST" -lt "$N_LIVE" ] || fail "restored state is not the backup's: $N_REST (live $N_LIVE)"
 echo "restored: CHECK TABLE ok, total $TOTAL, $N_REST transfers (live had $N_LIVE)"
 
+kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
+[ "$rc" = 0 ] || fail "lvss-writer-mariadb exited $rc on SIGTERM"
+
+# --- --purge-binlogs: a copy never purges, a successful full purges the
+# binary logs before its stamp's file --------------------------------------------
+start_writer --purge-binlogs
+sql -e 'FLUSH BINARY LOGS; UPDATE bank.meta SET n = n; FLUSH BINARY LOGS; UPDATE bank.meta SET n = n'
+nlogs=$(sql -e 'SHOW BINARY LOGS' | wc -l)
+[ "$nlogs" -ge 3 ] || fail "expected at least 3 binary logs, have $nlogs"
+$LB create --repo "$REPO" --type copy --quiet 2>"$FX_DIR/copy2.err" || fail "copy: $(cat "$FX_DIR/copy2.err")"
+[ "$(sql -e 'SHOW BINARY LOGS' | wc -l)" = "$nlogs" ] || fail "a copy backup purged binary logs"
+$LB create --repo "$REPO" --json >"$FX_DIR/full2.json" 2>"$FX_DIR/full2.err" || fail "full: $(cat "$FX_DIR/full2.err")"
+ID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/full2.json")
+$LB show --repo "$REPO" "$ID2" --json >"$FX_DIR/show2.json" || fail "show"
+sfile=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="MariaDB Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["binlog_file"])' "$FX_DIR/show2.json" "$COMP")
+for i in $(seq 50); do [ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] && break; sleep 0.1; done
+[ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] \
+    || fail "binary logs before $sfile not purged: $(sql -e 'SHOW BINARY LOGS' | tr '\n' ' ')"
+echo "--purge-binlogs: $nlogs binary logs, copy purged none, full purged up to $sfile ($(sql -e 'SHOW BINARY LOGS' | wc -l) left)"
 kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
 [ "$rc" = 0 ] || fail "lvss-writer-mariadb exited $rc on SIGTERM"
 echo "mariadb-writer ok"
