@@ -153,7 +153,7 @@ for victim in requestor writer; do
     sql -e 'UPDATE bank.m SET v = SLEEP(60)' >/dev/null 2>&1 &
     hpid=$!
     for i in $(seq 100); do
-        [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m%'")" = 1 ] && break
+        [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m SET v = SLEEP%'")" = 1 ] && break
         sleep 0.05
     done
     $LB create --repo "$REPO" --quiet >/dev/null 2>"$FX_DIR/kill-$victim.err" &
@@ -164,7 +164,7 @@ for victim in requestor writer; do
     else
         kill -9 "$FX_PID_mw"; wait "$FX_PID_mw" 2>/dev/null
     fi
-    sql -e "SELECT CONCAT('KILL QUERY ', ID, ';') FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m%'" | sql
+    sql -e "SELECT CONCAT('KILL QUERY ', ID, ';') FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m SET v = SLEEP%'" | sql
     wait "$hpid"
     [ "$victim" = writer ] && { wait "$bpid" && fail "backup succeeded although its writer was killed"; }
     sleep 1   # lvssd notices the vanished peer, the set is aborted
