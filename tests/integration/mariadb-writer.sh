@@ -55,7 +55,7 @@ stop_server() {
 }
 
 start_writer() {
-    fixture_spawn mw "$MW" --datadir "$DATADIR" --socket "$SOCK" --instance m1 --freeze-timeout 20000
+    fixture_spawn mw "$MW" --datadir "$DATADIR" --socket "$SOCK" --instance m1 --freeze-timeout 40000 "$@"
     local i
     for i in $(seq 100); do grep -q '^ready' "$FX_DIR/mw.log" && return 0; sleep 0.1; done
     fail "the MariaDB Writer did not register: $(cat "$FX_DIR/mw.log")"
@@ -138,21 +138,25 @@ grep -q "incremental backups refused" "$FX_DIR/incr.err" || fail "incremental re
 no_stage_held "after the backups"
 
 # --- kill -9 of the requestor and of the writer mid-set -------------------------
-# A statement writing a MyISAM table for 3 s (less than the writer's 5 s
-# lock wait) holds the writer inside Freeze
-# (BACKUP STAGE BLOCK_DDL waits for it): the kill lands mid-set for sure.
+# A statement writing a MyISAM table holds the writer inside Freeze (BACKUP
+# STAGE BLOCK_DDL waits for it; the writer's lock wait is 40000/4 = 10 s):
+# the kill lands mid-set for sure.  Then the statement is killed, so the
+# writer's freeze goes on and only Abort/BackupShutdown can end the stage.
 in_stage_wait() {
     local i
-    for i in $(seq 100); do
+    for i in $(seq 600); do
         [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'BACKUP STAGE%'")" -ge 1 ] && return 0
         sleep 0.05
     done
     fail "the writer never waited in a BACKUP STAGE statement"
 }
 for victim in requestor writer; do
-    sql -e 'UPDATE bank.m SET v = SLEEP(3)' >/dev/null 2>&1 &
+    sql -e 'UPDATE bank.m SET v = SLEEP(60)' >/dev/null 2>&1 &
     hpid=$!
-    sleep 0.3
+    for i in $(seq 100); do
+        [ "$(sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m SET v = SLEEP%'")" = 1 ] && break
+        sleep 0.05
+    done
     $LB create --repo "$REPO" --quiet >/dev/null 2>"$FX_DIR/kill-$victim.err" &
     bpid=$!
     in_stage_wait
@@ -160,9 +164,11 @@ for victim in requestor writer; do
         kill -9 "$bpid"; wait "$bpid" 2>/dev/null
     else
         kill -9 "$FX_PID_mw"; wait "$FX_PID_mw" 2>/dev/null
-        wait "$bpid" && fail "backup succeeded although its writer was killed"
     fi
+    sql -e "SELECT CONCAT('KILL QUERY ', ID, ';') FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE bank.m SET v = SLEEP%'" | sql
     wait "$hpid"
+    [ "$victim" = writer ] && { wait "$bpid" && fail "backup succeeded although its writer was killed"; }
+    sleep 1   # lvssd notices the vanished peer, the set is aborted
     no_stage_held "$victim killed inside BACKUP STAGE"
     [ "$victim" = writer ] && start_writer
     $LVSSADM list shadows --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(len(d["shadows"]) != 0)' \
@@ -189,6 +195,25 @@ read -r N_REST SUM <<<"$(state)"
 [ "$N_REST" -ge 50 ] && [ "$N_REST" -lt "$N_LIVE" ] || fail "restored state is not the backup's: $N_REST (live $N_LIVE)"
 echo "restored: CHECK TABLE ok, total $TOTAL, $N_REST transfers (live had $N_LIVE)"
 
+kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
+[ "$rc" = 0 ] || fail "lvss-writer-mariadb exited $rc on SIGTERM"
+
+# --- --purge-binlogs: a copy never purges, a successful full purges the
+# binary logs before its stamp's file --------------------------------------------
+start_writer --purge-binlogs
+sql -e 'FLUSH BINARY LOGS; UPDATE bank.meta SET n = n; FLUSH BINARY LOGS; UPDATE bank.meta SET n = n'
+nlogs=$(sql -e 'SHOW BINARY LOGS' | wc -l)
+[ "$nlogs" -ge 3 ] || fail "expected at least 3 binary logs, have $nlogs"
+$LB create --repo "$REPO" --type copy --quiet 2>"$FX_DIR/copy2.err" || fail "copy: $(cat "$FX_DIR/copy2.err")"
+[ "$(sql -e 'SHOW BINARY LOGS' | wc -l)" = "$nlogs" ] || fail "a copy backup purged binary logs"
+$LB create --repo "$REPO" --json >"$FX_DIR/full2.json" 2>"$FX_DIR/full2.err" || fail "full: $(cat "$FX_DIR/full2.err")"
+ID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/full2.json")
+$LB show --repo "$REPO" "$ID2" --json >"$FX_DIR/show2.json" || fail "show"
+sfile=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="MariaDB Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["binlog_file"])' "$FX_DIR/show2.json" "$COMP")
+for i in $(seq 50); do [ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] && break; sleep 0.1; done
+[ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] \
+    || fail "binary logs before $sfile not purged: $(sql -e 'SHOW BINARY LOGS' | tr '\n' ' ')"
+echo "--purge-binlogs: $nlogs binary logs, copy purged none, full purged up to $sfile ($(sql -e 'SHOW BINARY LOGS' | wc -l) left)"
 kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
 [ "$rc" = 0 ] || fail "lvss-writer-mariadb exited $rc on SIGTERM"
 echo "mariadb-writer ok"

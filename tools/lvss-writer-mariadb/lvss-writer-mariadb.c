@@ -21,6 +21,8 @@
  *   PostSnapshot        the stamp {"binlog_file","binlog_pos","time"}
  *   PreRestore          refused while the server runs (its socket answers
  *                       or ibdata1 is locked), naming the instance
+ *   BackupComplete      --purge-binlogs: after a successful full, PURGE
+ *                       BINARY LOGS TO the stamp's file
  *   PostRestore         nothing: InnoDB recovers when the server starts
  *
  * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure, 2 usage, 5 not
@@ -63,6 +65,8 @@ typedef struct mdbw {
         MYSQL *conn;                   /* from PrepareForSnapshot to Thaw/Abort */
         bool selected;
         bool in_stage;
+        bool purge_binlogs;            /* --purge-binlogs: after a successful full */
+        char binlog_file[256];         /* at BLOCK_COMMIT; "" if the binary log is off */
         char stamp[512];               /* set at Freeze, handed over at PostSnapshot */
         lvss_writer *w;
 } mdbw;
@@ -182,6 +186,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         end_stage(m);
         m->selected = false;
         m->stamp[0] = '\0';
+        m->binlog_file[0] = '\0';
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
                 if (lvss_writer_components_get_component(comps, (size_t) i, &c) < 0 || !c)
@@ -256,10 +261,15 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         if (mysql_query(m->conn, "SHOW MASTER STATUS") == 0) {
                 MYSQL_RES *res = mysql_store_result(m->conn);
                 MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-                if (row && row[0] && row[1] && strlen(row[0]) < 256 && strspn(row[1], "0123456789") == strlen(row[1]))
+                if (row && row[0] && row[1] && strlen(row[0]) < sizeof(m->binlog_file) &&
+                    strspn(row[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                            strlen(row[0]) &&
+                    strspn(row[1], "0123456789") == strlen(row[1])) {
+                        snprintf(m->binlog_file, sizeof(m->binlog_file), "%s", row[0]);
                         snprintf(m->stamp, sizeof(m->stamp),
                                  "{\"binlog_file\":\"%s\",\"binlog_pos\":%s,\"time\":%lld}", row[0], row[1],
                                  (long long) time(NULL));
+                }
                 if (res)
                         mysql_free_result(res);
         }
@@ -294,6 +304,32 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         continue;
                 if (m->stamp[0])
                         lvss_component_set_backup_stamp(c, m->stamp);
+        }
+        return 0;
+}
+
+/* BackupComplete: with --purge-binlogs, after a full backup whose component
+ * succeeded, the binary logs before the stamp's file are purged (the backup
+ * holds everything they led to).  A failure is reported, never fatal. */
+static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        mdbw *m = userdata;
+        int n = lvss_writer_components_get_count(comps);
+        char err[512], sql[320];
+
+        if (!m->purge_binlogs || lvss_writer_get_backup_type(w) != LVSS_BT_FULL || !m->binlog_file[0])
+                return 0;
+        for (int i = 0; i < n; i++) {
+                lvss_component *c = NULL;
+                if (lvss_writer_components_get_component(comps, (size_t) i, &c) < 0 || !c || !is_ours(m, c) ||
+                    lvss_component_get_backup_succeeded(c) != 1)
+                        continue;
+                snprintf(sql, sizeof(sql), "PURGE BINARY LOGS TO '%s'", m->binlog_file);
+                if (connect_server(m, 30, err, sizeof(err)) < 0 || query(m, sql, err, sizeof(err)) < 0)
+                        fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "binary logs not purged: %s", err);
+                else
+                        fprintf(stderr, "lvss-writer-mariadb: instance %s: binary logs before %s purged\n",
+                                m->instance, m->binlog_file);
+                disconnect(m);
         }
         return 0;
 }
@@ -353,6 +389,7 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
 
 static const char help[] =
         "Usage: lvss-writer-mariadb --datadir DIR --socket PATH [--instance NAME] [--binlog-dir DIR]\n"
+        "                           [--user USER] [--freeze-timeout MS] [--purge-binlogs]\n"
         "The MariaDB Writer: BACKUP STAGE around lvss snapshots of a MariaDB server's\n"
         "data directory, component 'MariaDB/<host>/<instance>'.  See lvss-writer-mariadb(8).\n\n"
         "  --datadir DIR         the server's data directory (datadir)\n"
@@ -361,6 +398,8 @@ static const char help[] =
         "  --binlog-dir DIR      where the binary logs are, when not in DIR\n"
         "  --user USER           MariaDB account (default root, unix_socket authentication)\n"
         "  --freeze-timeout MS   declared Freeze->Thaw limit (default 60000, 4000..600000)\n"
+        "  --purge-binlogs       after a successful full backup, purge the binary logs\n"
+        "                        before the backup's position\n"
         "  --help                this text\n";
 
 static bool name_ok(const char *s) {
@@ -383,6 +422,7 @@ int main(int argc, char **argv) {
                 { "binlog-dir", required_argument, NULL, 'b' },
                 { "user", required_argument, NULL, 'u' },
                 { "freeze-timeout", required_argument, NULL, 't' },
+                { "purge-binlogs", no_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -406,6 +446,7 @@ int main(int argc, char **argv) {
                         }
                         m.freeze_timeout_ms = (uint32_t) v;
                         break;
+                case 'p': m.purge_binlogs = true; break;
                 case 'h': fputs(help, stdout); return 0;
                 default: fputs(help, stderr); return 2;
                 }
@@ -450,6 +491,7 @@ int main(int argc, char **argv) {
         ev.on_thaw = on_thaw;
         ev.on_abort = on_abort;
         ev.on_post_snapshot = on_post_snapshot;
+        ev.on_backup_complete = on_backup_complete;
         ev.on_backup_shutdown = on_backup_shutdown;
         ev.on_pre_restore = on_pre_restore;
         r = lvss_writer_new(&id, &ev, &m, &m.w);
