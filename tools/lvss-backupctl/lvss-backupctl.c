@@ -187,7 +187,7 @@ static int wait_task(uint64_t id) {
                 if (r)
                         return r;
                 const char *st = js(t, "state");
-                if (strcmp(st, "queued") && strcmp(st, "running")) {
+                if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0) {
                         if (opt_json)
                                 print_json(t);
                         else

@@ -172,8 +172,8 @@ static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (strcmp(type, "prune") == 0 || strcmp(type, "check") == 0) {
                 kind = type;
                 type = NULL;
-        } else if (strcmp(type, "full") && strcmp(type, "incremental") && strcmp(type, "differential") &&
-                   strcmp(type, "copy"))
+        } else if (strcmp(type, "full") != 0 && strcmp(type, "incremental") != 0 && strcmp(type, "differential") != 0 &&
+                   strcmp(type, "copy") != 0)
                 return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
                                          "type '%s': expected full, incremental, differential, copy, prune or check",
                                          type);

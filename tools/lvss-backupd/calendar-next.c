@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         int64_t t = strtoll(argv[2], NULL, 10);
-        int n = argc > 3 ? atoi(argv[3]) : 5;
+        int n = argc > 3 ? (int) strtol(argv[3], NULL, 10) : 5;
         if (strcmp(argv[1], "-") != 0)
                 return one(argv[1], t, n);
         char line[512];

@@ -175,8 +175,8 @@ int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n)
                                 goto fail;
                         }
                         json_array_foreach(on, i,
-                                           x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") &&
-                                                                         strcmp(json_string_value(x), "success"))) {
+                                           x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") != 0 &&
+                                                                         strcmp(json_string_value(x), "success") != 0)) {
                                 snprintf(why, n, "'notify': 'on' takes \"failure\" and \"success\"");
                                 goto fail;
                         }
@@ -185,7 +185,7 @@ int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n)
                         json_object_foreach(v, sk, sv) {
                                 if (strcmp(sk, "on") == 0)
                                         continue;
-                                if ((strcmp(sk, "mail_to") && strcmp(sk, "sendmail") && strcmp(sk, "exec")) ||
+                                if ((strcmp(sk, "mail_to") != 0 && strcmp(sk, "sendmail") != 0 && strcmp(sk, "exec") != 0) ||
                                     !json_is_string(sv)) {
                                         snprintf(why, n, "'notify': unknown or non-string key '%s'", sk);
                                         goto fail;
@@ -288,7 +288,7 @@ int jobs_load(Manager *m) {
                         if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
                                 continue;
                         Job *j = job_load_one(m, dfd, de->d_name);
-                        Job **nj = j ? reallocarray(jobs, n + 1, sizeof(*jobs)) : NULL;
+                        Job **nj = j ? reallocarray(jobs, n + 1, sizeof(*jobs)) : NULL; // NOLINT(bugprone-sizeof-expression): an array of pointers
                         if (!nj) {
                                 job_free(j);
                                 continue;
@@ -298,7 +298,7 @@ int jobs_load(Manager *m) {
                 }
                 closedir(d);
         }
-        qsort(jobs, n, sizeof(*jobs), cmp_jobs);
+        qsort(jobs, n, sizeof(*jobs), cmp_jobs); // NOLINT(bugprone-sizeof-expression): an array of pointers
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_free(m->jobs[i]);
         free(m->jobs);

@@ -844,7 +844,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-exec: %s: %s\n", dir, strerror(errno));
                 return 1;
         }
-        xconf **xs = calloc((size_t) n + 1, sizeof(*xs));
+        xconf **xs = calloc((size_t) n + 1, sizeof(*xs)); // NOLINT(bugprone-sizeof-expression): an array of pointers
         size_t nx = 0;
         for (int i = 0; i < n; i++) {
                 if (xs && rc == 0) {

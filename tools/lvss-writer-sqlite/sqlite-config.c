@@ -147,8 +147,8 @@ int sqlw_config_parse(const char *text, size_t size, sqlw_config *ret, char *why
                 goto out;
         }
         json_object_foreach(root, key, v)
-                if (strcmp(key, "host") && strcmp(key, "busy_timeout_ms") && strcmp(key, "freeze_timeout_ms") &&
-                    strcmp(key, "components")) {
+                if (strcmp(key, "host") != 0 && strcmp(key, "busy_timeout_ms") != 0 && strcmp(key, "freeze_timeout_ms") != 0 &&
+                    strcmp(key, "components") != 0) {
                         r = bad(why, wn, "unknown key \"%.64s\"", key);
                         goto out;
                 }
