@@ -138,23 +138,27 @@ static int read_password_file(const char *file, char **ret) {
         return 0;
 }
 
+/* A copy of the environment variable NAME's value ENV in a PASSWORD_SIZE buffer. */
+static int password_from_env(const char *name, const char *env, char **ret) {
+        if (strlen(env) > PASSWORD_MAX) {
+                fprintf(stderr, "lvss-backup: %s: longer than %d bytes\n", name, PASSWORD_MAX);
+                return -EINVAL;
+        }
+        *ret = calloc(1, PASSWORD_SIZE);
+        if (!*ret)
+                return -ENOMEM;
+        strcpy(*ret, env);
+        return 0;
+}
+
 int get_password(const char *file, bool confirm, char **ret) {
         const char *env;
 
         if (file)
                 return read_password_file(file, ret);
         env = getenv("LVSS_BACKUP_PASSWORD");
-        if (env && *env) {
-                if (strlen(env) > PASSWORD_MAX) {
-                        fprintf(stderr, "lvss-backup: LVSS_BACKUP_PASSWORD: longer than %d bytes\n", PASSWORD_MAX);
-                        return -EINVAL;
-                }
-                *ret = calloc(1, PASSWORD_SIZE);
-                if (!*ret)
-                        return -ENOMEM;
-                strcpy(*ret, env);
-                return 0;
-        }
+        if (env && *env)
+                return password_from_env("LVSS_BACKUP_PASSWORD", env, ret);
         if (!isatty(STDIN_FILENO))
                 return -ENOKEY;
         _cleanup_(password_freep) char *a = NULL;
@@ -181,15 +185,14 @@ int get_password(const char *file, bool confirm, char **ret) {
 
 int get_new_password(const char *file, char **ret) {
         const char *env = getenv("LVSS_BACKUP_NEW_PASSWORD");
-        _cleanup_free_ char *a = NULL, *b = NULL;
+        _cleanup_(password_freep) char *a = NULL;
+        _cleanup_(password_freep) char *b = NULL;
         int k;
 
         if (file)
                 return get_password(file, false, ret);
-        if (env && *env) {
-                *ret = strdup(env);
-                return *ret ? 0 : -ENOMEM;
-        }
+        if (env && *env)
+                return password_from_env("LVSS_BACKUP_NEW_PASSWORD", env, ret);
         if (!isatty(STDIN_FILENO))
                 return -ENOKEY;
         k = ask("New repository password: ", &a);
