@@ -154,7 +154,7 @@ FIRST=$("$B" key list --repo repo --json | jget '[k["id"] for k in d["keys"] if 
 LVSS_BACKUP_PASSWORD=second "$B" key remove --repo repo "${FIRST:0:8}" -q || fail "key remove"
 LVSS_BACKUP_PASSWORD=retpw "$B" list --repo repo -q 2>/dev/null; rc=$?
 [ "$rc" = 5 ] || fail "removed password still opens (exit $rc)"
-LVSS_BACKUP_PASSWORD=second "$B" key remove --repo repo "$("$B" key list --repo repo --json --password-file <(echo second) | jget 'd["keys"][0]["id"]')" 2>err.txt; rc=$?
+LVSS_BACKUP_PASSWORD=second "$B" key remove --repo repo "$(LVSS_BACKUP_PASSWORD=second "$B" key list --repo repo --json | jget 'd["keys"][0]["id"]')" 2>err.txt; rc=$?
 [ "$rc" = 2 ] && grep -q "last key" err.txt || fail "removing the last key: exit $rc ($(cat err.txt))"
 # passwd killed between add and remove: both work; then a clean passwd
 LVSS_BACKUP_PASSWORD=second LVSS_BACKUP_NEW_PASSWORD=third LVSS_REPO_CRASH_AT=key-after-add "$B" key passwd --repo repo -q 2>/dev/null
@@ -206,11 +206,11 @@ cmp -s <(jget 'd["read"]' <p1.json) <(jget 'd["read"]' <p2.json) || fail "N% sub
 # ---- the golden encrypted repository of format 1: its old key file lists,
 # takes a second password, and both open it; check, forget, prune work on it
 cp -r "$LVSS_SOURCE_ROOT/tests/unit/repo/golden/enc-v1" golden
-echo golden >gpw
+echo golden >gpw && chmod 600 gpw   # a password file must be private
 "$B" key list --repo golden --password-file gpw --json >keys.json || fail "golden: key list"
 [ "$(jget 'len(d["keys"])' <keys.json)" = 1 ] && [ "$(jget 'd["keys"][0]["created"]' <keys.json)" = None ] ||
     fail "golden: old key file not listed as such: $(cat keys.json)"
-echo second >gpw2
+echo second >gpw2 && chmod 600 gpw2
 "$B" key add --repo golden --password-file gpw --new-password-file gpw2 -q || fail "golden: key add"
 "$B" check --repo golden --password-file gpw2 --read-data -q || fail "golden: check with the new password"
 "$B" forget --repo golden --password-file gpw --keep-last 1 --prune -q || fail "golden: forget --prune"
