@@ -94,9 +94,6 @@ repo_backup *repo_backup_free(repo_backup *b) {
          * index on disk will name (its packs are orphans for the next cleanup). */
         if (!b->committed && b->r) {
                 (void) repo_index_truncate(&b->r->index, b->index_mark);
-                if (b->r->blob_pack_fd >= 0)   /* its slot number may be reused */
-                        close(b->r->blob_pack_fd);
-                b->r->blob_pack_fd = -1;
         }
         repo_record_free(b->rec);
         free(b->chunk_buf);

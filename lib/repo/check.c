@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "repo-int.h"
+#include "backend.h"
 
 int repo_check_parse_subset(const char *s, repo_check_options *o) {
         char *end;
@@ -114,10 +115,10 @@ int repo_check(repo *r, const repo_check_options *o, repo_verify_report_fn fn, v
                 return -ENOMEM;
         for (size_t p = 0; p < r->index.n_packs; p++) {
                 char path[160];
-                struct stat sb;
+                uint64_t sz = 0;
                 repo_object_path("data", &r->index.packs[p], path, sizeof path);
-                present[p] = fstatat(r->dir_fd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode);
-                sizes[p] = present[p] ? (uint64_t) sb.st_size : 0;
+                present[p] = repo_be_size(r->be, path, &sz) == 0;
+                sizes[p] = present[p] ? sz : 0;
                 bool first = true;   /* a pack named by two index objects has two slots */
                 for (size_t q = 0; q < p && first; q++)
                         first = memcmp(r->index.packs[q].b, r->index.packs[p].b, REPO_ID_SIZE) != 0;

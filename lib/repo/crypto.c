@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "repo-int.h"
+#include "backend.h"
 #include "test-hook.h"
 
 /* The documented minimum Argon2id cost of a key file (repository.md §3):
@@ -95,7 +96,7 @@ static int unhex(const char *s, uint8_t *out, size_t n) {
         return 0;
 }
 
-int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
+int repo_keyfile_create(repo_backend *be, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
                         const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id) {
         uint8_t salt[crypto_pwhash_SALTBYTES], kek[32], plain[MASTER_PLAIN];
         uint8_t sealed[24 + MASTER_PLAIN + 16];
@@ -143,24 +144,10 @@ int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, u
                 return -ENOMEM;
         repo_hash_storage(text, strlen(text), &fid);
         repo_id_to_hex(&fid, name);
-        char path[sizeof name + 8], tmp[sizeof name + 12];
+        char path[sizeof name + 8];
         snprintf(path, sizeof path, "keys/%s", name);
-        snprintf(tmp, sizeof tmp, "tmp/key-%s", name);
-        /* K1: written under tmp/, fsynced, then renamed: keys/ never holds a partial key. */
-        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return repo_error(-errno, "key file %s: %m", tmp);
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0) {
-                (void) unlinkat(dir_fd, tmp, 0);
-                return repo_error(-EIO, "key file %s: write failed", tmp);
-        }
-        if (renameat(dir_fd, tmp, dir_fd, path) < 0) {
-                r = repo_error(-errno, "key file %s: rename: %m", path);
-                (void) unlinkat(dir_fd, tmp, 0);
-                return r;
-        }
-        r = repo_fsync_dir(dir_fd, "keys");
+        /* K1: one whole-object write (W1 locally, a PUT on S3): keys/ never holds a partial key. */
+        r = repo_be_put(be, path, text, strlen(text));
         if (r >= 0 && ret_id)
                 *ret_id = fid;
         return r;
@@ -249,7 +236,7 @@ int repo_keyfile_unlock(repo *r, const char *password) {
 
                 repo_id_to_hex(&ids[i], name);
                 snprintf(path, sizeof path, "keys/%s", name);
-                ret = repo_read_file_at(r->dir_fd, path, REPO_MAX_KEYFILE, &buf, &len);
+                ret = repo_be_get(r->be, path, REPO_MAX_KEYFILE, &buf, &len);
                 if (ret < 0)
                         return ret;
                 repo_hash_storage(buf, len, &check);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "repo-int.h"
+#include "backend.h"
 #include "lib/core/array.h"
 #include "test-hook.h"
 
@@ -93,24 +94,8 @@ int repo_object_path(const char *subdir, const repo_id *id, char *buf, size_t si
         return k < 0 || (size_t) k >= size ? -ENAMETOOLONG : 0;
 }
 
-static int write_all(int fd, const void *data, size_t n) {
-        const uint8_t *p = data;
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, repo_id *ret_id) {
-        char tmp[64], path[160], parent[160];
-        uint8_t rnd[8];
-        char rhex[17];
+        char path[160];
         repo_id id;
         int ret;
 
@@ -118,46 +103,118 @@ int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, r
         ret = repo_object_path(subdir, &id, path, sizeof path);
         if (ret < 0)
                 return ret;
-        randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(rhex, sizeof rhex, rnd, sizeof rnd);
-        snprintf(tmp, sizeof tmp, "tmp/%s-%s", subdir, rhex);
-
-        _cleanup_close_ int fd = openat(r->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return repo_error(-errno, "%s/%s: %m", r->dir, tmp);
-        ret = write_all(fd, data, n);
-        if (ret == 0 && fsync(fd) < 0)
-                ret = -errno;
-        if (ret < 0) {
-                (void) unlinkat(r->dir_fd, tmp, 0);
-                return repo_error(ret, "%s/%s: write: %s", r->dir, tmp, strerror(-ret));
-        }
-        snprintf(parent, sizeof parent, "%s", path);
-        *strrchr(parent, '/') = 0;
-        if (mkdirat(r->dir_fd, parent, 0700) == 0) {
-                /* The new directory's name must be durable before an object
-                 * under it is: a failed fsync fails the write. */
-                ret = repo_fsync_dir(r->dir_fd, strcmp(subdir, "data") == 0 ? "data" : ".");
-                if (ret < 0) {
-                        (void) unlinkat(r->dir_fd, tmp, 0);
-                        return ret;
-                }
-        } else if (errno != EEXIST) {
-                ret = repo_error(-errno, "%s/%s: %m", r->dir, parent);
-                (void) unlinkat(r->dir_fd, tmp, 0);
-                return ret;
-        }
-        if (renameat(r->dir_fd, tmp, r->dir_fd, path) < 0) {
-                ret = repo_error(-errno, "%s/%s: rename: %m", r->dir, path);
-                (void) unlinkat(r->dir_fd, tmp, 0);
-                return ret;
-        }
-        ret = repo_fsync_dir(r->dir_fd, parent);
+        ret = repo_be_put(r->be, path, data, n);
         if (ret < 0)
                 return ret;
         if (ret_id)
                 *ret_id = id;
         return 0;
+}
+
+/* The local cache of index objects and records of a remote repository
+ * (docs/design/repository.md §15.2).  Entries are checked against their
+ * name on every read; failures to write the cache are ignored. */
+static bool cached_kind(const repo *r, const char *subdir) {
+        return r->be->remote && r->cache_dir[0] &&
+               (strcmp(subdir, "index") == 0 || strcmp(subdir, "backups") == 0);
+}
+
+int repo_cache_setup(repo *r) {
+        const char *base = getenv("LVSS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        char idhex[REPO_ID_HEX_SIZE];
+        _cleanup_free_ char *top = NULL, *path = NULL;
+        int k;
+
+        r->cache_dir[0] = 0;
+        if (!r->be->remote)
+                return 0;
+        if (base && *base)
+                k = asprintf(&top, "%s", base);
+        else if (xdg && *xdg == '/')
+                k = asprintf(&top, "%s/lvss", xdg);
+        else if (home && *home == '/')
+                k = asprintf(&top, "%s/.cache/lvss", home);
+        else
+                return 0;   /* no cache: every read goes to the store */
+        if (k < 0 || strlen(top) > PATH_MAX - 200)
+                return 0;
+        repo_id_to_hex(&r->repo_uuid, idhex);
+        /* create each level 0700; an existing one is used as it is */
+        path = strdup(top);
+        if (!path)
+                return 0;
+        for (char *p = path + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        (void) mkdir(path, 0700);
+                        *p = '/';
+                }
+        (void) mkdir(path, 0700);
+        (void) snprintf(r->cache_dir, sizeof r->cache_dir, "%s/%.64s", top, idhex);
+        (void) mkdir(r->cache_dir, 0700);
+        for (const char *const *sd = (const char *const[]) {"index", "backups", NULL}; *sd; sd++) {
+                _cleanup_free_ char *sub = NULL;
+                if (asprintf(&sub, "%s/%s", r->cache_dir, *sd) >= 0)
+                        (void) mkdir(sub, 0700);
+        }
+        return 0;
+}
+
+static int cache_read(repo *r, const char *path, size_t max, uint8_t **ret, size_t *ret_n) {
+        _cleanup_close_ int dfd = open(r->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return -errno;
+        return repo_read_file_at(dfd, path, max, ret, ret_n);
+}
+
+static void cache_write(repo *r, const char *path, const uint8_t *data, size_t n) {
+        _cleanup_free_ char *full = NULL, *tmp = NULL;
+        uint8_t rnd[8];
+        char rhex[17];
+
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(rhex, sizeof rhex, rnd, sizeof rnd);
+        if (asprintf(&full, "%s/%s", r->cache_dir, path) < 0 || asprintf(&tmp, "%s.%s.tmp", full, rhex) < 0)
+                return;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return;
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = write(fd, data + done, n - done);
+                if (k <= 0) {
+                        (void) unlink(tmp);
+                        return;
+                }
+                done += (size_t) k;
+        }
+        if (rename(tmp, full) < 0)
+                (void) unlink(tmp);
+}
+
+/* Drop cache entries of subdir that the store's listing (ids, sorted) no longer has. */
+void repo_cache_trim(repo *r, const char *subdir, const repo_id *ids, size_t n) {
+        _cleanup_free_ char *path = NULL;
+        DIR *d;
+        struct dirent *de;
+
+        if (!cached_kind(r, subdir))
+                return;
+        if (asprintf(&path, "%s/%s", r->cache_dir, subdir) < 0)
+                return;
+        d = opendir(path);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                repo_id id;
+                if (de->d_name[0] == '.')
+                        continue;
+                if (repo_id_from_hex(de->d_name, &id) == 0 &&
+                    bsearch(&id, ids, n, sizeof *ids, (int (*)(const void *, const void *)) repo_id_cmp))
+                        continue;
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
 }
 
 static const char *kind_of(const char *subdir) {
@@ -181,7 +238,21 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
         if (k < 0)
                 return k;
         repo_id_to_hex(id, hex);
-        k = repo_read_file_at(r->dir_fd, path, max, &buf, &n);
+        bool from_cache = false;
+        if (cached_kind(r, subdir) && cache_read(r, path, max, &buf, &n) == 0) {
+                repo_hash_storage(buf, n, &check);
+                if (memcmp(check.b, id->b, REPO_ID_SIZE) == 0)
+                        from_cache = true;
+                else
+                {
+                        free(buf);   /* a damaged entry: download again, rewrite */
+                        buf = NULL;
+                }
+        }
+        if (!from_cache)
+                k = repo_be_get(r->be, path, max, &buf, &n);
+        else
+                k = 0;
         if (k == -ENOENT)
                 return repo_error(k, "%s %s: missing", kind_of(subdir), hex);
         if (k < 0)
@@ -190,6 +261,8 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
         if (memcmp(check.b, id->b, REPO_ID_SIZE) != 0)
                 return repo_error(REPO_E_CORRUPT, "%s %s: content does not match its name (damaged)",
                                   kind_of(subdir), hex);
+        if (!from_cache && cached_kind(r, subdir))
+                cache_write(r, path, buf, n);
         /* libsodium decrypts in place only at the same address, so unseal into a new buffer. */
         out = malloc(n ? n : 1);
         if (!out)
@@ -202,47 +275,8 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
         return 0;
 }
 
-static int add_id(repo_id **ids, size_t *n, size_t *cap, const repo_id *id) {
-        if (ARRAY_RESERVE_ONE(*ids, *cap, *n, 64) < 0)
-                return -ENOMEM;
-        (*ids)[(*n)++] = *id;
-        return 0;
-}
-
-static int scan_dir(int dir_fd, const char *sub, repo_id **ids, size_t *n, size_t *cap, bool recurse) {
-        int fd = openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d;
-        struct dirent *de;
-        int ret = 0;
-
-        if (fd < 0)
-                return errno == ENOENT ? 0 : repo_error(-errno, "%s: %m", sub);
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        while ((de = readdir(d))) {
-                repo_id id;
-                if (de->d_name[0] == '.')
-                        continue;
-                if (recurse && strlen(de->d_name) == 2) {
-                        char child[64];
-                        snprintf(child, sizeof child, "%s/%s", sub, de->d_name);
-                        ret = scan_dir(dir_fd, child, ids, n, cap, false);
-                        if (ret < 0)
-                                break;
-                        continue;
-                }
-                /* Names that are not ids (stray files) are ignored by readers. */
-                if (repo_id_from_hex(de->d_name, &id) < 0)
-                        continue;
-                ret = add_id(ids, n, cap, &id);
-                if (ret < 0)
-                        break;
-        }
-        closedir(d);
-        return ret;
+int repo_id_cmp(const repo_id *a, const repo_id *b) {
+        return memcmp(a->b, b->b, REPO_ID_SIZE);
 }
 
 static int id_cmp(const void *a, const void *b) {
@@ -250,16 +284,36 @@ static int id_cmp(const void *a, const void *b) {
 }
 
 int repo_list_objects(repo *r, const char *subdir, repo_id **ret, size_t *ret_n) {
-        repo_id *ids = NULL;
-        size_t n = 0, cap = 0;
-        int k = scan_dir(r->dir_fd, subdir, &ids, &n, &cap, strcmp(subdir, "data") == 0);
-        if (k < 0) {
-                free(ids);
+        char **names = NULL;
+        size_t nn = 0, n = 0;
+        repo_id *ids;
+        int k;
+
+        k = repo_be_list(r->be, subdir, &names, &nn);
+        if (k < 0)
                 return k;
+        ids = malloc((nn ? nn : 1) * sizeof *ids);
+        if (!ids) {
+                repo_be_names_free(names, nn);
+                return -ENOMEM;
         }
+        /* Names that are not ids (stray files) are ignored by readers. */
+        for (size_t i = 0; i < nn; i++)
+                if (repo_id_from_hex(names[i], &ids[n]) == 0)
+                        n++;
+        repo_be_names_free(names, nn);
         if (n > 1)
                 qsort(ids, n, sizeof *ids, id_cmp);
+        repo_cache_trim(r, subdir, ids, n);
         *ret = ids;
         *ret_n = n;
         return 0;
+}
+
+int repo_delete_object(repo *r, const char *subdir, const repo_id *id) {
+        char path[160];
+        int k = repo_object_path(subdir, id, path, sizeof path);
+        if (k < 0)
+                return k;
+        return repo_be_delete(r->be, path);
 }

@@ -313,9 +313,9 @@ int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsign
         for (size_t i = 0; i < m; i++) {
                 char path[160];
                 repo_object_path("backups", &gone[i]->id, path, sizeof path);
-                if (unlinkat(r->dir_fd, path, 0) < 0 && errno != ENOENT)
-                        return repo_error(-errno, "backup %s: remove: %m", path + 8);
-                k = repo_fsync_dir(r->dir_fd, "backups");
+                k = repo_be_delete(r->be, path);
+                if (k >= 0)
+                        k = repo_be_sync(r->be, "backups");
                 if (k < 0)
                         return k;
                 repo_crash_point("forget-unlinked");

@@ -33,7 +33,7 @@ static void key_meta(repo *r, const repo_id *id, repo_key_info *ki) {
 
         repo_id_to_hex(id, hex);
         snprintf(path, sizeof path, "keys/%s", hex);
-        if (repo_read_file_at(r->dir_fd, path, REPO_MAX_KEYFILE, &buf, &n) < 0)
+        if (repo_be_get(r->be, path, REPO_MAX_KEYFILE, &buf, &n) < 0)
                 return;
         o = json_loadb((const char *) buf, n, 0, NULL);
         if (!o)
@@ -101,7 +101,7 @@ int repo_key_add(repo *r, const char *password, repo_id *ret_id) {
                 return k;
         if (!password || !*password)
                 return repo_error(-EINVAL, "key add: empty password");
-        return repo_keyfile_create(r->dir_fd, password, &r->repo_uuid, r->key_ops, r->key_mem, r->enc_key,
+        return repo_keyfile_create(r->be, password, &r->repo_uuid, r->key_ops, r->key_mem, r->enc_key,
                                    r->hash_key, ret_id);
 }
 
@@ -124,9 +124,13 @@ int repo_key_remove(repo *r, const repo_id *id) {
                                   "key %.16s: refusing to remove the key in use (open with another password to remove it)",
                                   hex);
         snprintf(path, sizeof path, "keys/%s", hex);
-        if (unlinkat(r->dir_fd, path, 0) < 0)
-                return repo_error(errno == ENOENT ? -EINVAL : -errno, "key %.16s: remove: %m", hex);
-        return repo_fsync_dir(r->dir_fd, "keys");
+        uint64_t sz;
+        if (repo_be_size(r->be, path, &sz) == -ENOENT)
+                return repo_error(-EINVAL, "key %.16s: remove: not found", hex);
+        k = repo_be_delete(r->be, path);
+        if (k < 0)
+                return k;
+        return repo_be_sync(r->be, "keys");
 }
 
 int repo_key_passwd(repo *r, const char *new_password, repo_id *ret_id) {
@@ -142,9 +146,9 @@ int repo_key_passwd(repo *r, const char *new_password, repo_id *ret_id) {
         if (memcmp(fresh.b, r->key_id.b, REPO_ID_SIZE) != 0) {
                 repo_id_to_hex(&r->key_id, hex);
                 snprintf(path, sizeof path, "keys/%s", hex);
-                if (unlinkat(r->dir_fd, path, 0) < 0 && errno != ENOENT)
-                        return repo_error(-errno, "key %.16s: remove: %m", hex);
-                k = repo_fsync_dir(r->dir_fd, "keys");
+                k = repo_be_delete(r->be, path);
+                if (k >= 0)
+                        k = repo_be_sync(r->be, "keys");
                 if (k < 0)
                         return k;
         }

@@ -22,6 +22,7 @@
 
 #include "lib/core/unaligned.h"
 #include "repo-int.h"
+#include "backend.h"
 
 size_t repo_pack_header_encode(const pack_blob *blobs, size_t count, uint8_t *out) {
         uint8_t *p = out;
@@ -145,32 +146,21 @@ int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_
         char path[160], bhex[REPO_ID_HEX_SIZE], phex[REPO_ID_HEX_SIZE];
         _cleanup_free_ uint8_t *stored = NULL;
         index_entry *e = repo_index_find(&r->index, id);
-        ssize_t got;
         int k;
 
         repo_id_to_hex(id, bhex);
         if (!e)
                 return repo_error(REPO_E_CORRUPT, "blob %s: not in any index (missing)", bhex);
         repo_id_to_hex(&r->index.packs[e->pack], phex);
-        if (r->blob_pack_fd < 0 || r->blob_pack_slot != e->pack) {
-                if (r->blob_pack_fd >= 0)
-                        close(r->blob_pack_fd);
-                repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
-                r->blob_pack_fd = openat(r->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (r->blob_pack_fd < 0)
-                        return repo_error(errno == ENOENT ? REPO_E_CORRUPT : -errno, "pack %s: %m (holds blob %s)",
-                                          phex, bhex);
-                r->blob_pack_slot = e->pack;
-        }
-        int fd = r->blob_pack_fd;
-        stored = malloc(e->length);
+        repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
+        stored = malloc(e->length ? e->length : 1);
         if (!stored)
                 return -ENOMEM;
-        got = pread(fd, stored, e->length, (off_t) index_entry_offset(e));
-        if (got < 0)
-                return repo_error(-errno, "pack %s: read: %m", phex);
-        if ((size_t) got != e->length)
-                return repo_error(REPO_E_CORRUPT, "pack %s: truncated (blob %s)", phex, bhex);
+        k = repo_be_get_range(r->be, path, index_entry_offset(e), e->length, stored);
+        if (k == -ENOENT)
+                return repo_error(REPO_E_CORRUPT, "pack %s: missing (holds blob %s)", phex, bhex);
+        if (k < 0)
+                return repo_error(k, "pack %s: %s (blob %s)", phex, repo_errmsg(), bhex);
         if (*cap < e->raw_length || !*buf) {
                 uint8_t *p = realloc(*buf, e->raw_length ? e->raw_length : 1);
                 if (!p)

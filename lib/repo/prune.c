@@ -89,11 +89,11 @@ static int entry_cmp(const void *a, const void *b) {
 }
 
 static uint64_t file_size(repo *r, const char *path, bool *ret_present) {
-        struct stat st;
-        bool ok = fstatat(r->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+        uint64_t sz = 0;
+        bool ok = repo_be_size(r->be, path, &sz) == 0;
         if (ret_present)
                 *ret_present = ok;
-        return ok ? (uint64_t) st.st_size : 0;
+        return ok ? sz : 0;
 }
 
 /* Pack and index bytes now. */
@@ -331,14 +331,16 @@ static int repack_one(prune_ctx *c, const pinfo *pi, repo_prune_stats *st) {
         repo *r = c->r;
         _cleanup_free_ uint8_t *raw = NULL;
         char path[160], phex[REPO_ID_HEX_SIZE], bhex[REPO_ID_HEX_SIZE];
-        _cleanup_close_ int fd = -1;
+        _cleanup_free_ uint8_t *pack = NULL;
+        size_t pack_n = 0;
         int k;
 
         repo_object_path("data", &pi->id, path, sizeof path);
         repo_id_to_hex(&pi->id, phex);
-        fd = openat(r->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return repo_error(-errno, "pack %s: %m", phex);
+        /* one read of the whole pack (one request on S3), then the blobs from it */
+        k = repo_be_get(r->be, path, REPO_MAX_PACK, &pack, &pack_n);
+        if (k < 0)
+                return repo_error(k, "pack %s: %s", phex, repo_errmsg());
         raw = malloc(REPO_CHUNK_MAX_LIMIT);
         if (!raw)
                 return -ENOMEM;
@@ -359,10 +361,10 @@ static int repack_one(prune_ctx *c, const pinfo *pi, repo_prune_stats *st) {
                         c->buf = nb;
                         c->cap = nc;
                 }
-                ssize_t got = pread(fd, c->buf + c->len, e->stored, (off_t) e->off);
                 repo_id_to_hex(&e->blob, bhex);
-                if (got != (ssize_t) e->stored)
+                if (e->off > pack_n || pack_n - e->off < e->stored)
                         return repo_error(REPO_E_CORRUPT, "pack %s: blob %s: short read; prune stopped", phex, bhex);
+                memcpy(c->buf + c->len, pack + e->off, e->stored);
                 /* Check before copying: a damaged blob is not carried into a new pack. */
                 k = repo_blob_decode(r, c->buf + c->len, e->stored, e->flags, e->raw, &e->blob, raw);
                 if (k < 0)
@@ -393,11 +395,12 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
                 if (id_in(&c->old_index[i], fresh, n_fresh))
                         continue;
                 repo_object_path("index", &c->old_index[i], path, sizeof path);
-                if (unlinkat(r->dir_fd, path, 0) < 0 && errno != ENOENT)
-                        return repo_error(-errno, "%s: remove: %m", path);
+                k = repo_be_delete(r->be, path);
+                if (k < 0)
+                        return k;
                 repo_crash_point("prune-index-unlinked");
         }
-        k = repo_fsync_dir(r->dir_fd, "index");
+        k = repo_be_sync(r->be, "index");
         if (k < 0)
                 return k;
         /* 8: packs no index names any more. */
@@ -406,10 +409,11 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
                 if (c->p[j].action == PACK_KEEP || id_in(&c->p[j].id, c->new_packs, c->n_new_packs))
                         continue;
                 repo_object_path("data", &c->p[j].id, path, sizeof path);
-                if (unlinkat(r->dir_fd, path, 0) < 0 && errno != ENOENT)
-                        return repo_error(-errno, "%s: remove: %m", path);
+                k = repo_be_delete(r->be, path);
+                if (k < 0)
+                        return k;
                 *strrchr(path, '/') = 0;
-                (void) repo_fsync_dir(r->dir_fd, path);
+                (void) repo_be_sync(r->be, path);
                 repo_crash_point("prune-pack-unlinked");
         }
         return 0;
@@ -468,9 +472,6 @@ int repo_prune(repo *r, const repo_prune_options *o, repo_prune_stats *ret) {
         repo_index_done(&r->index);
         r->index = c.nix;
         c.nix = (repo_index) {};
-        if (r->blob_pack_fd >= 0)
-                close(r->blob_pack_fd);
-        r->blob_pack_fd = -1;
         k = repo_bytes(r, &st.bytes_after);
         st.bytes_freed = st.bytes_before > st.bytes_after ? st.bytes_before - st.bytes_after : 0;
 out:

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "repo-int.h"
+#include "backend.h"
 
 #define REBUILD_BLOBS_PER_INDEX 100000   /* keeps each index object far below REPO_MAX_INDEX */
 
@@ -42,7 +43,7 @@ static int scan_pack(repo *r, rctx *c, repo_index *ix, const repo_id *pid, uint6
 
         repo_id_to_hex(pid, phex);
         repo_object_path("data", pid, path, sizeof path);
-        k = repo_read_file_at(r->dir_fd, path, REPO_MAX_PACK, &data, &n);
+        k = repo_be_get(r->be, path, REPO_MAX_PACK, &data, &n);
         if (k == -ENOMEM)
                 return k;
         if (k < 0) {
@@ -174,12 +175,11 @@ int repo_rebuild_index(repo *r, repo_verify_report_fn fn, void *userdata, uint64
                 if (id_in(&old[i], fresh, nfresh))
                         continue;   /* identical content was rewritten under the same name */
                 repo_object_path("index", &old[i], path, sizeof path);
-                if (unlinkat(r->dir_fd, path, 0) < 0 && errno != ENOENT) {
-                        k = repo_error(-errno, "index %s: remove: %m", path);
+                k = repo_be_delete(r->be, path);
+                if (k < 0)
                         goto fail;
-                }
         }
-        k = repo_fsync_dir(r->dir_fd, "index");
+        k = repo_be_sync(r->be, "index");
         if (k < 0)
                 goto fail;
         repo_index_done(&r->index);
@@ -189,9 +189,6 @@ int repo_rebuild_index(repo *r, repo_verify_report_fn fn, void *userdata, uint64
                 free(r->bad_index_reason[i]);
         }
         r->n_bad_index = 0;
-        if (r->blob_pack_fd >= 0)
-                close(r->blob_pack_fd);
-        r->blob_pack_fd = -1;
         if (ret_packs)
                 *ret_packs = np;
         if (ret_blobs)

@@ -4,10 +4,12 @@
  */
 #pragma once
 
+#include <limits.h>
 #include <stdarg.h>
 
 #include "macro.h"
 #include "repo.h"
+#include "backend.h"
 
 /* Hard limits on everything parsed from the repository (docs/design/repository.md §9). */
 #define REPO_FORMAT_VERSION 1
@@ -51,9 +53,9 @@ typedef struct repo_index {
 } repo_index;
 
 struct repo {
-        char *dir;
-        int dir_fd;
-        int lock_fd;
+        char *dir;                /* the location as given (directory or s3:URL), for messages */
+        struct repo_backend *be;  /* backend.h: where the objects live */
+        char cache_dir[PATH_MAX]; /* §15.2: local cache of index and records (remote only; "" = none) */
         bool encrypted;
         uint8_t enc_key[32];
         uint8_t hash_key[32];
@@ -65,9 +67,6 @@ struct repo {
         char **bad_index;
         char **bad_index_reason;
         size_t n_bad_index;
-        /* repo_read_blob keeps the last pack open (restores read packs in order) */
-        int blob_pack_fd;
-        uint32_t blob_pack_slot;
         bool exclusive;           /* opened REPO_LOCK_EXCLUSIVE */
         repo_id key_id;           /* the key file that opened it (encrypted) */
         uint64_t key_ops, key_mem;
@@ -111,7 +110,7 @@ void repo_hash_storage(const void *data, size_t n, repo_id *ret);
 size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);
 /* Decrypt in place-safe into out (n - overhead bytes); -EBADMSG on a bad MAC. */
 int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n);
-int repo_keyfile_create(int dir_fd, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
+int repo_keyfile_create(struct repo_backend *be, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
                         const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id);
 int repo_keyfile_unlock(repo *r, const char *password);
 int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret);
@@ -128,6 +127,10 @@ int repo_object_path(const char *subdir, const repo_id *id, char *buf, size_t si
 /* Read an object, check that its content hashes to its name, unseal it. */
 int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max, uint8_t **ret, size_t *ret_n);
 int repo_list_objects(repo *r, const char *subdir, repo_id **ret, size_t *ret_n);
+int repo_delete_object(repo *r, const char *subdir, const repo_id *id);
+int repo_id_cmp(const repo_id *a, const repo_id *b);
+int repo_cache_setup(repo *r);
+void repo_cache_trim(repo *r, const char *subdir, const repo_id *ids, size_t n);
 int repo_fsync_dir(int dir_fd, const char *sub);
 
 /* index.c */

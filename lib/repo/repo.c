@@ -22,8 +22,7 @@
 
 #include "lib/core/array.h"
 #include "repo-int.h"
-
-static const char *const subdirs[] = {"keys", "data", "index", "backups", "tmp"};
+#include "backend.h"
 
 bool repo_is_encrypted(const repo *r) {
         return r->encrypted;
@@ -33,30 +32,14 @@ const char *repo_path(const repo *r) {
         return r->dir;
 }
 
-static int write_small_file(int dir_fd, const char *name, const char *text) {
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "tmp/%s.new", name);
-        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        size_t len = strlen(text);
-
-        if (fd < 0)
-                return -errno;
-        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0)
-                return -EIO;
-        if (renameat(dir_fd, tmp, dir_fd, name) < 0)
-                return -errno;
-        return repo_fsync_dir(dir_fd, ".");
-}
-
 int repo_init(const char *dir, const char *password, const repo_init_options *opts) {
         repo_chunker_params ch = opts->chunker;
         uint8_t enc_key[32], hash_key[32];
         _cleanup_free_ char *text = NULL;
-        _cleanup_close_ int dfd = -1;
+        _cleanup_(repo_backend_freep) repo_backend *be = NULL;
         char idhex[REPO_ID_HEX_SIZE];
         repo_id uuid;
         json_t *o;
-        DIR *d;
         int k;
 
         if (sodium_init() < 0)
@@ -68,31 +51,20 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
                 return k;
         if (opts->encrypted && (!password || !*password))
                 return repo_error(-EINVAL, "repository %s: a password is required for an encrypted repository", dir);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        if (!repo_location_is_s3(dir) && mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return repo_error(-errno, "repository %s: %m", dir);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return repo_error(-errno, "repository %s: %m", dir);
-        d = opendir(dir);
-        if (d) {
-                struct dirent *de;
-                bool empty = true;
-                while ((de = readdir(d)))
-                        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                                empty = false;
-                closedir(d);
-                if (!empty)
-                        return repo_error(-EEXIST, "repository %s: directory is not empty", dir);
-        }
-        for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
-                if (mkdirat(dfd, subdirs[i], 0700) < 0)
-                        return repo_error(-errno, "repository %s/%s: %m", dir, subdirs[i]);
+        k = repo_backend_open(dir, &be);
+        if (k < 0)
+                return k;
+        k = be->ops->init(be);
+        if (k < 0)
+                return k;
         randombytes_buf(uuid.b, sizeof uuid.b);
         repo_id_to_hex(&uuid, idhex);
         if (opts->encrypted) {
                 randombytes_buf(enc_key, sizeof enc_key);
                 randombytes_buf(hash_key, sizeof hash_key);
-                k = repo_keyfile_create(dfd, password, &uuid,
+                k = repo_keyfile_create(be, password, &uuid,
                                         opts->kdf_opslimit ? opts->kdf_opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                         opts->kdf_memlimit ? opts->kdf_memlimit : crypto_pwhash_MEMLIMIT_INTERACTIVE,
                                         enc_key, hash_key, NULL);
@@ -112,7 +84,7 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
         if (!text)
                 return -ENOMEM;
         /* config last: a directory without it is not a repository yet. */
-        k = write_small_file(dfd, "config", text);
+        k = repo_be_put(be, "config", text, strlen(text));
         if (k < 0)
                 return repo_error(k, "repository %s: writing config: %s", dir, strerror(-k));
         return 0;
@@ -157,12 +129,12 @@ int repo_config_parse(const char *text, size_t n, repo_config *ret) {
         return 0;
 }
 
-static int read_config(int dfd, const char *dir, repo_config *ret) {
+static int read_config(repo_backend *be, const char *dir, repo_config *ret) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n = 0;
         int k;
 
-        k = repo_read_file_at(dfd, "config", REPO_MAX_CONFIG, &buf, &n);
+        k = repo_be_get(be, "config", REPO_MAX_CONFIG, &buf, &n);
         if (k == -ENOENT)
                 return repo_error(-ENOENT, "%s: not an lvss-backup repository (no config)", dir);
         if (k < 0)
@@ -174,13 +146,14 @@ static int read_config(int dfd, const char *dir, repo_config *ret) {
 }
 
 int repo_probe(const char *dir, bool *ret_encrypted) {
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(repo_backend_freep) repo_backend *be = NULL;
         repo_config c;
         int k;
 
-        if (dfd < 0)
-                return repo_error(-errno, "repository %s: %m", dir);
-        k = read_config(dfd, dir, &c);
+        k = repo_backend_open(dir, &be);
+        if (k < 0)
+                return k;
+        k = read_config(be, dir, &c);
         if (k < 0)
                 return k;
         *ret_encrypted = c.encrypted;
@@ -199,37 +172,18 @@ repo *repo_close(repo *r) {
         }
         free(r->bad_index);
         free(r->bad_index_reason);
-        if (r->blob_pack_fd >= 0)
-                close(r->blob_pack_fd);
-        if (r->lock_fd >= 0)
-                close(r->lock_fd);   /* releases the flock */
-        if (r->dir_fd >= 0)
-                close(r->dir_fd);
+        if (r->be) {
+                r->be->ops->unlock(r->be);
+                repo_backend_free(r->be);
+        }
         free(r->dir);
         free(r);
         return NULL;
 }
 
 static int take_lock(repo *r, enum repo_lock_mode mode, const repo_open_options *o) {
-        unsigned waited_ms = 0;
-
-        r->lock_fd = openat(r->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (r->lock_fd < 0 && errno == EROFS)
-                return 0;   /* read-only media: nobody can write, no lock needed */
-        if (r->lock_fd < 0)
-                return repo_error(-errno, "repository %s: lock: %m", r->dir);
-        while (flock(r->lock_fd, (mode == REPO_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
-                if (errno != EWOULDBLOCK)
-                        return repo_error(-errno, "repository %s: lock: %m", r->dir);
-                if (!o || waited_ms >= o->lock_wait_s * 1000u)
-                        return repo_error(-EBUSY, "repository %s: locked by another lvss-backup process%s", r->dir,
-                                          o && o->lock_wait_s ? " (gave up waiting)" : "");
-                if (waited_ms == 0 && o->waiting)
-                        o->waiting(r->dir, o->userdata);
-                (void) usleep(100 * 1000);
-                waited_ms += 100;
-        }
-        return 0;
+        return r->be->ops->lock(r->be, mode == REPO_LOCK_EXCLUSIVE, o ? o->lock_wait_s : 0, o ? o->waiting : NULL,
+                                o ? o->userdata : NULL);
 }
 
 static int id_cmp(const void *a, const void *b) {
@@ -262,18 +216,9 @@ static bool index_complete(repo *r) {
 static int cleanup(repo *r) {
         _cleanup_free_ repo_id *packs = NULL, *known = NULL;
         size_t n = 0;
-        int fd, k;
-        DIR *d;
-        struct dirent *de;
+        int k;
 
-        fd = openat(r->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0 && (d = fdopendir(fd))) {
-                while ((de = readdir(d)))
-                        if (de->d_name[0] != '.')
-                                (void) unlinkat(dirfd(d), de->d_name, 0);
-                closedir(d);
-        } else if (fd >= 0)
-                close(fd);
+        /* tmp/ (local) was emptied when the exclusive lock was taken */
         if (r->n_bad_index > 0)
                 return 0;
         k = repo_list_objects(r, "data", &packs, &n);
@@ -288,7 +233,6 @@ static int cleanup(repo *r) {
         }
         bool checked = false;
         for (size_t i = 0; i < n; i++) {
-                char path[160];
                 if (known && bsearch(&packs[i], known, r->index.n_packs, sizeof(repo_id), id_cmp))
                         continue;
                 if (!checked) {   /* only when there is an orphan: costs loading every record */
@@ -296,8 +240,7 @@ static int cleanup(repo *r) {
                                 return 0;
                         checked = true;
                 }
-                repo_object_path("data", &packs[i], path, sizeof path);
-                (void) unlinkat(r->dir_fd, path, 0);
+                (void) repo_delete_object(r, "data", &packs[i]);
         }
         return 0;
 }
@@ -316,15 +259,14 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
-        r->dir_fd = r->lock_fd = r->blob_pack_fd = -1;
         r->dir = strdup(dir);
         if (!r->dir)
                 return -ENOMEM;
-        r->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (r->dir_fd < 0)
-                return repo_error(-errno, "repository %s: %m", dir);
+        k = repo_backend_open(dir, &r->be);
+        if (k < 0)
+                return k;
         repo_config c;
-        k = read_config(r->dir_fd, dir, &c);
+        k = read_config(r->be, dir, &c);
         if (k < 0)
                 return k;
         r->encrypted = c.encrypted;
@@ -334,6 +276,7 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         k = take_lock(r, lock, o);
         if (k < 0)
                 return k;
+        (void) repo_cache_setup(r);
         if (r->encrypted) {
                 if (!password)
                         return repo_error(-ENOKEY, "repository %s is encrypted: a password is required", dir);
@@ -355,9 +298,6 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
                 return k;
         r->exclusive = lock == REPO_LOCK_EXCLUSIVE;
         if (lock == REPO_LOCK_EXCLUSIVE) {
-                /* a copy made by a tool that drops empty directories (git) lacks tmp/ */
-                if (mkdirat(r->dir_fd, "tmp", 0700) < 0 && errno != EEXIST)
-                        return repo_error(-errno, "repository %s/tmp: %m", dir);
                 k = cleanup(r);
                 if (k < 0)
                         return k;

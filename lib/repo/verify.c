@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "repo-int.h"
+#include "backend.h"
 
 typedef struct vctx {
         repo *r;
@@ -57,7 +58,7 @@ static int check_pack(repo *r, vctx *v, const repo_id *pid, uint8_t **buf, size_
 
         repo_id_to_hex(pid, phex);
         repo_object_path("data", pid, path, sizeof path);
-        k = repo_read_file_at(r->dir_fd, path, REPO_MAX_PACK, &data, &n);
+        k = repo_be_get(r->be, path, REPO_MAX_PACK, &data, &n);
         if (k == -ENOMEM)
                 return k;
         v->checked++;

@@ -20,7 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static repo plain = {.encrypted = false, .dir_fd = -1, .lock_fd = -1};
+        static repo plain = {.encrypted = false};
         size_t count = 0;
 
         if (size < 1)
