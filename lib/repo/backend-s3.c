@@ -206,8 +206,8 @@ static int setup_easy(s3_backend *s, CURL *h, s3_req *q, const char *url, struct
                 curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->body_n);
                 t = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
                 hdrs = t ? t : hdrs;
-                t = curl_slist_append(hdrs, "Expect:");
-                hdrs = t ? t : hdrs;
+                /* no "Expect:" removal: curl would sign the empty header it does not send */
+                curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 300L);
         }
         /* RGW checks the payload hash header; curl signs with it */
         sha256_hex(q->body ? q->body : "", q->body_n, sha);

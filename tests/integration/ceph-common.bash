@@ -88,10 +88,12 @@ CONF
         fail "ceph: ceph-mon --mkfs failed: $(tail -n 5 "$FX_DIR/ceph-mkfs.log")"
     fixture_spawn ceph_mon ceph-mon -c "$CEPH_CONF" -i a -f
     ceph_wait 60 "monitor" ceph -c "$CEPH_CONF" --connect-timeout 2 mon stat
-    local id
-    id=$(ceph -c "$CEPH_CONF" osd create) || fail "ceph: osd create failed"
+    local id osd_uuid
+    osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+    # the same uuid for the monitor's entry and the OSD's store ("wrong fsid" otherwise)
+    id=$(ceph -c "$CEPH_CONF" osd create "$osd_uuid") || fail "ceph: osd create failed"
     [ "$id" = 0 ] || fail "ceph: osd create gave id $id, not 0"
-    ceph-osd -c "$CEPH_CONF" -i 0 --mkfs >>"$FX_DIR/ceph-mkfs.log" 2>&1 ||
+    ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$FX_DIR/ceph-mkfs.log" 2>&1 ||
         fail "ceph: ceph-osd --mkfs failed: $(tail -n 5 "$FX_DIR/ceph-mkfs.log")"
     fixture_spawn ceph_osd ceph-osd -c "$CEPH_CONF" -i 0 -f
     ceph_wait 60 "osd.0 up" bash -c "ceph -c '$CEPH_CONF' osd dump | grep -q '^osd.0 up'"
