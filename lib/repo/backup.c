@@ -56,6 +56,7 @@ struct repo_backup {
         void *progress_userdata;
         struct timespec start;
         bool committed;
+        bool copy;                 /* repo_backup_new_copy: keep the original's time, host, figures */
         void *links;               /* tsearch tree of seen_inode: hard links of this walk */
 };
 
@@ -856,6 +857,8 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 if (strcmp(b->rec->files[i - 1].path, b->rec->files[i].path) == 0)
                         return repo_error(-EINVAL, "'%s' would be stored twice (overlapping sources?)",
                                           b->rec->files[i].path);
+        if (b->copy)
+                goto serialize;
         (void) gethostname(host, sizeof host - 1);
         b->rec->hostname = strdup(host);
         b->rec->time_ns = now_ns(CLOCK_REALTIME);
@@ -867,6 +870,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         b->rec->bytes_added = b->stats.bytes_added;
         b->rec->duration_ms = (uint64_t) (now_ns(CLOCK_MONOTONIC) -
                                           ((int64_t) b->start.tv_sec * 1000000000 + b->start.tv_nsec)) / 1000000;
+serialize:
         k = repo_record_to_json(b->rec, &json);
         if (k < 0)
                 return k;
@@ -885,4 +889,109 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         if (ret_id)
                 *ret_id = id;
         return 0;
+}
+
+/* ---- copy (copy.c, §15.4) ---- */
+
+int repo_backup_new_copy(repo *r, const repo_record *src, repo_backup **ret) {
+        _cleanup_(repo_backup_freep) repo_backup *b = NULL;
+        _cleanup_free_ char *json = NULL;
+        repo_record tmp = *src;
+        int k;
+
+        b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->r = r;
+        b->copy = true;
+        clock_gettime(CLOCK_MONOTONIC, &b->start);
+        /* a deep copy of everything but the files: through the record's own serializer */
+        tmp.files = NULL;
+        tmp.n_files = 0;
+        k = repo_record_to_json(&tmp, &json);
+        if (k < 0)
+                return k;
+        k = repo_record_parse(json, strlen(json), &b->rec);
+        if (k < 0)
+                return k;
+        b->rec->has_based_on = false;
+        b->rec->has_copied_from = false;
+        b->first_new_pack = b->index_mark = (uint32_t) r->index.n_packs;
+        k = repo_packer_new(r, decide_chunk, b, &b->packer);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+void repo_backup_set_origin(repo_backup *b, const repo_id *based_on, const repo_id *copied_from) {
+        b->rec->has_based_on = based_on != NULL;
+        if (based_on)
+                b->rec->based_on = *based_on;
+        b->rec->has_copied_from = copied_from != NULL;
+        if (copied_from)
+                b->rec->copied_from = *copied_from;
+}
+
+/* One file of another repository: every blob read (checked) from `from` and
+ * handed to this repository's packer, which hashes it under this
+ * repository's key and stores it unless the index has it. */
+int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint8_t **buf, size_t *cap) {
+        repo_file f = *src;
+        int k;
+
+        f.path = NULL;
+        f.user = f.group = f.link = f.symlink = NULL;
+        f.xattrs = NULL;
+        f.n_xattrs = 0;
+        f.blobs = NULL;
+        f.n_blobs = 0;
+        f.size = 0;
+        f.path = strdup(src->path);
+        if (!f.path || (src->symlink && !(f.symlink = strdup(src->symlink)))) {
+                repo_file_clear(&f);
+                return -ENOMEM;
+        }
+        k = repo_file_copy_meta(&f, src);
+        if (k < 0) {
+                repo_file_clear(&f);
+                return k;
+        }
+        b->cur = &f;
+        b->cur_cap_blobs = 0;
+        for (size_t i = 0; i < src->n_blobs; i++) {
+                size_t n = 0;
+                k = repo_read_blob(from, &src->blobs[i], buf, cap, &n);
+                if (k < 0)
+                        goto fail;
+                b->stats.bytes_read += n;
+                k = repo_packer_put(b->packer, *buf, n);
+                if (k < 0)
+                        goto fail;
+                k = apply_results(b);
+                if (k < 0)
+                        goto fail;
+        }
+        k = repo_packer_sync(b->packer);
+        b->cur = NULL;
+        if (k < 0)
+                goto fail_synced;
+        if (f.size != src->size) {
+                k = repo_error(REPO_E_CORRUPT, "%s: %llu bytes read, the record says %llu", src->path,
+                               (unsigned long long) f.size, (unsigned long long) src->size);
+                goto fail_synced;
+        }
+        if (src->type == REPO_FILE_REGULAR && !src->symlink)
+                repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);   /* keyed: this repository's hash */
+        k = add_file_entry(b, &f);
+        if (k < 0)
+                goto fail_synced;
+        b->stats.files++;
+        return 0;
+fail:
+        (void) repo_packer_sync(b->packer);
+        b->cur = NULL;
+fail_synced:
+        repo_file_clear(&f);
+        return k;
 }

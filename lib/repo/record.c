@@ -190,6 +190,12 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
                       (json_int_t) rec->bytes_added, "duration_ms", (json_int_t) rec->duration_ms);
         if (!o)
                 goto out;
+        if (rec->has_copied_from) {
+                char chex[REPO_ID_HEX_SIZE];
+                repo_id_to_hex(&rec->copied_from, chex);
+                if (json_object_set_new(o, "copied_from", json_string(chex)) < 0)
+                        goto out;
+        }
         *ret_json = json_dumps(o, JSON_COMPACT);
         r = *ret_json ? 0 : -ENOMEM;
 out:
@@ -393,6 +399,14 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
                         goto out;
                 }
                 rec->has_based_on = true;
+        }
+        v = json_object_get(o, "copied_from");
+        if (v && !json_is_null(v)) {
+                if (!json_is_string(v) || repo_id_from_hex(json_string_value(v), &rec->copied_from) < 0) {
+                        r = repo_error(REPO_E_CORRUPT, "record: copied_from malformed");
+                        goto out;
+                }
+                rec->has_copied_from = true;
         }
         if (json_array_size(comps) > 65536 || json_array_size(writers) > 65536 ||
             json_array_size(files) > REPO_MAX_FILES) {

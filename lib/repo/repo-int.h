@@ -154,6 +154,11 @@ static inline uint64_t index_entry_offset(const index_entry *e) {
         return ((uint64_t) e->offset_hi << 32) | e->offset_lo;
 }
 
+/* backup.c, for copy.c */
+int repo_backup_new_copy(repo *r, const repo_record *src, repo_backup **ret);
+void repo_backup_set_origin(repo_backup *b, const repo_id *based_on, const repo_id *copied_from);
+int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint8_t **buf, size_t *cap);
+
 /* verify.c: read one pack whole and check it (hash, header, every blob);
  * index entries found intact get .verified.  Problems and bytes are added. */
 int repo_verify_pack(repo *r, const repo_id *pack, repo_verify_report_fn fn, void *userdata, uint64_t *ret_problems,

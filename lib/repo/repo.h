@@ -170,6 +170,8 @@ typedef struct repo_record {
         char *hostname;
         bool has_based_on;
         repo_id based_on;
+        bool has_copied_from;  /* made by `copy` (§15.4): the id of the original backup */
+        repo_id copied_from;
         char **components;
         size_t n_components;
         char *components_doc;  /* backup components document, opaque JSON text (may be NULL) */
@@ -265,6 +267,25 @@ void repo_backup_drop_files(repo_backup *b, size_t mark);
 /* Flush packs, write the index, then the record (in that order, each fsynced). */
 int repo_backup_commit(repo_backup *b, repo_id *ret_id);
 const repo_stats *repo_backup_stats(const repo_backup *b);
+
+/* ---- copying between repositories (copy.c, docs/design/repository.md §15.4) ---- */
+
+typedef struct repo_copy_stats {
+        uint64_t backups_copied;
+        uint64_t backups_skipped;   /* already in the destination */
+        uint64_t blobs_new, blobs_known;
+        uint64_t bytes_read;        /* plaintext read from the source */
+        uint64_t bytes_added;       /* packs and index written to the destination */
+} repo_copy_stats;
+
+/* Called after each backup copied (or skipped): source id, destination id. */
+typedef void (*repo_copy_fn)(const repo_id *src, const repo_id *dst, bool skipped, void *userdata);
+
+/* Copy the backups ids (all of from's when n_ids == 0) and the chains they
+ * need from `from` (any lock) to `to` (REPO_LOCK_EXCLUSIVE), oldest first;
+ * backups already copied are skipped. */
+int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_fn fn, void *userdata,
+              repo_copy_stats *ret_stats);
 /* Discard an uncommitted backup (or one whose commit failed): the handle's
  * index forgets it, packs already written stay as orphans that the next
  * exclusive open removes.  The repo handle remains usable. */

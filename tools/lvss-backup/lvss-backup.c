@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "password.h"
 #include "repo.h"
+#include "copy.h"
 #include "retention.h"
 #include "vss.h"
 #include "test-hook.h"
@@ -594,10 +595,11 @@ static void help(FILE *f, const command *c) {
                 for (size_t i = 0; retention_synopsis(i); i++)   /* forget, prune, check, key */
                         fprintf(f, "  %.*s\n", (int) (strstr(retention_synopsis(i), "\n\n") - retention_synopsis(i)),
                                 retention_synopsis(i));
+                fprintf(f, "  %s\n", copy_synopsis());
                 fputc('\n', f);
         }
         fprintf(f, "Common options:\n"
-                   "  --repo DIR            the repository\n"
+                   "  --repo DIR            the repository (a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX])\n"
                    "  --password-file FILE  read the password from FILE (else $LVSS_BACKUP_PASSWORD, else the terminal);\n"
                    "                        FILE must be a regular file of yours or root's, mode 0600 or 0400\n"
                    "  --insecure-password-file  accept a password file others may read or write\n"
@@ -640,6 +642,8 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], "forget") == 0 || strcmp(argv[1], "prune") == 0 || strcmp(argv[1], "check") == 0 ||
             strcmp(argv[1], "key") == 0)
                 return cmd_retention(argc - 1, argv + 1);
+        if (strcmp(argv[1], "copy") == 0)
+                return cmd_copy(argc - 1, argv + 1);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(argv[1], commands[i].name) == 0)
                         cmd = &commands[i];

@@ -212,3 +212,13 @@ int get_new_password(const char *file, char **ret) {
         *ret = TAKE_PTR(a);
         return 0;
 }
+
+int get_password_from(const char *file, const char *env_name, char **ret) {
+        const char *env = getenv(env_name);
+
+        if (file)
+                return read_password_file(file, ret);
+        if (env && *env)
+                return password_from_env(env_name, env, ret);
+        return -ENOKEY;
+}

@@ -21,3 +21,5 @@ static inline void password_freep(char **p) { password_free(*p); }
 /* A new password (key add, key passwd): from FILE, else
  * $LVSS_BACKUP_NEW_PASSWORD, else asked twice on the terminal. */
 int get_new_password(const char *file, char **ret);
+/* From FILE, else $ENV_NAME; -ENOKEY when neither (no terminal prompt). */
+int get_password_from(const char *file, const char *env_name, char **ret);

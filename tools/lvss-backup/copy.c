@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/lvss-backup/copy.c: `lvss-backup copy --from R1 --to R2 [ID...]`,
+ * backups and the chains they need copied between repositories (local or
+ * s3:), re-encrypted under the destination's keys (lib/repo/copy.c,
+ * docs/design/repository.md §15.4).
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "copy.h"
+#include "macro.h"
+#include "password.h"
+#include "repo.h"
+
+enum { CX_OK = 0, CX_FAIL = 1, CX_USAGE = 2, CX_BUSY = 4, CX_DENIED = 5, CX_CORRUPT = 6 };
+
+#define LOCK_WAIT_S 600
+
+static const char synopsis[] =
+        "copy --from R1 --to R2 [--password-file FILE] [--to-password-file FILE] [--json] [ID...]";
+
+const char *copy_synopsis(void) {
+        return synopsis;
+}
+
+static int exit_of(int k) {
+        switch (k) {
+        case REPO_E_CORRUPT:
+                return CX_CORRUPT;
+        case -EBUSY:
+                return CX_BUSY;
+        case -EACCES:
+        case -EPERM:
+        case -EKEYREJECTED:
+                return CX_DENIED;
+        case -EINVAL:
+        case -ENOKEY:
+        case -EEXIST:
+        case -ENOENT:
+                return CX_USAGE;
+        default:
+                return CX_FAIL;
+        }
+}
+
+static int failed(int k) {
+        fprintf(stderr, "lvss-backup: %s\n", repo_errmsg());
+        return exit_of(k);
+}
+
+static void waiting(const char *dir, void *userdata) {
+        (void) userdata;
+        fprintf(stderr, "lvss-backup: repository %s is locked by another lvss-backup process; waiting for it (up to %d "
+                "minutes)\n", dir, LOCK_WAIT_S / 60);
+}
+
+/* pw: the password to use (NULL: ask for one through file/env). */
+static int open_one(const char *loc, const char *file, const char *env_name, const char *fallback,
+                    enum repo_lock_mode lock, repo **ret) {
+        _cleanup_(password_freep) char *pw = NULL;
+        repo_open_options oo = {.lock_wait_s = lock == REPO_LOCK_EXCLUSIVE ? LOCK_WAIT_S : 0, .waiting = waiting};
+        bool enc = false;
+        int k;
+
+        k = repo_probe(loc, &enc);
+        if (k < 0)
+                return failed(k == -ENOENT ? -EINVAL : k);
+        if (enc) {
+                k = get_password_from(file, env_name, &pw);
+                if (k == -ENOKEY && fallback)
+                        k = 0;
+                else if (k == -ENOKEY) {
+                        fprintf(stderr, "lvss-backup: copy: repository %s is encrypted: a password is needed (%s)\n",
+                                loc, strcmp(env_name, "LVSS_BACKUP_PASSWORD") == 0
+                                             ? "--password-file FILE or LVSS_BACKUP_PASSWORD"
+                                             : "--to-password-file FILE, LVSS_BACKUP_TO_PASSWORD, or the source's");
+                        return CX_USAGE;
+                }
+                if (k < 0)
+                        return CX_USAGE;
+        }
+        k = repo_open_opts(loc, pw ? pw : (enc ? fallback : NULL), lock, &oo, ret);
+        return k < 0 ? failed(k) : 0;
+}
+
+typedef struct copy_out {
+        bool json, quiet;
+        json_t *list;
+} copy_out;
+
+static void on_copied(const repo_id *src, const repo_id *dst, bool skipped, void *userdata) {
+        copy_out *c = userdata;
+        char sh[REPO_ID_HEX_SIZE], dh[REPO_ID_HEX_SIZE];
+        repo_id_to_hex(src, sh);
+        repo_id_to_hex(dst, dh);
+        if (c->json)
+                json_array_append_new(c->list, json_pack("{s:s, s:s, s:b}", "from", sh, "to", dh, "skipped", skipped));
+        else if (!c->quiet)
+                printf("%s %.16s -> %.16s\n", skipped ? "present" : "copied ", sh, dh);
+        fflush(stdout);
+}
+
+int cmd_copy(int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"from", required_argument, NULL, 'f'},
+                {"to", required_argument, NULL, 't'},
+                {"password-file", required_argument, NULL, 'p'},
+                {"to-password-file", required_argument, NULL, 'P'},
+                {"insecure-password-file", no_argument, NULL, 'I'},
+                {"json", no_argument, NULL, 'j'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        const char *from = NULL, *to = NULL, *pwfile = NULL, *to_pwfile = NULL;
+        copy_out out = {};
+        repo *r1 = NULL, *r2 = NULL;
+        _cleanup_free_ repo_id *ids = NULL;
+        size_t n_ids = 0;
+        int c, k, ex;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) >= 0)
+                switch (c) {
+                case 'f': from = optarg; break;
+                case 't': to = optarg; break;
+                case 'p': pwfile = optarg; break;
+                case 'P': to_pwfile = optarg; break;
+                case 'I': password_allow_insecure_file(true); break;
+                case 'j': out.json = true; break;
+                case 'q': out.quiet = true; break;
+                case 'h':
+                        printf("lvss-backup %s\n\nCopy backups (all, or the IDs given, with the chains they need)\n"
+                               "from R1 to R2, re-encrypted under R2's keys; backups already in R2 are skipped.\n"
+                               "R1's password: --password-file or LVSS_BACKUP_PASSWORD; R2's: --to-password-file,\n"
+                               "LVSS_BACKUP_TO_PASSWORD, else the same as R1's.\n", synopsis);
+                        return CX_OK;
+                default:
+                        fprintf(stderr, "lvss-backup: copy: bad option (see 'lvss-backup copy --help')\n");
+                        return CX_USAGE;
+                }
+        if (!from || !to) {
+                fprintf(stderr, "lvss-backup: copy: --from R1 and --to R2 are required (see 'lvss-backup copy --help')\n");
+                return CX_USAGE;
+        }
+        _cleanup_(password_freep) char *src_pw = NULL;
+        bool enc = false;
+        k = repo_probe(from, &enc);
+        if (k < 0)
+                return failed(k == -ENOENT ? -EINVAL : k);
+        if (enc) {
+                k = get_password_from(pwfile, "LVSS_BACKUP_PASSWORD", &src_pw);
+                if (k == -ENOKEY) {
+                        fprintf(stderr, "lvss-backup: copy: repository %s is encrypted: a password is needed "
+                                "(--password-file FILE or LVSS_BACKUP_PASSWORD)\n", from);
+                        return CX_USAGE;
+                }
+                if (k < 0)
+                        return CX_USAGE;
+        }
+        k = repo_open(from, src_pw, REPO_LOCK_SHARED, &r1);
+        if (k < 0)
+                return failed(k);
+        ex = open_one(to, to_pwfile, "LVSS_BACKUP_TO_PASSWORD", src_pw, REPO_LOCK_EXCLUSIVE, &r2);
+        if (ex != 0) {
+                repo_close(r1);
+                return ex;
+        }
+        ids = calloc((size_t) (argc - optind) + 1, sizeof *ids);
+        if (!ids) {
+                ex = failed(-ENOMEM);
+                goto out;
+        }
+        for (int i = optind; i < argc; i++) {
+                k = repo_resolve_backup(r1, argv[i], &ids[n_ids]);
+                if (k < 0) {
+                        ex = failed(k == -ENOENT ? -EINVAL : k);
+                        goto out;
+                }
+                n_ids++;
+        }
+        out.list = json_array();
+        repo_copy_stats st = {};
+        k = repo_copy(r1, r2, ids, n_ids, on_copied, &out, &st);
+        if (k < 0) {
+                ex = failed(k);
+                goto out;
+        }
+        if (out.json) {
+                json_t *o = json_pack("{s:O, s:I, s:I, s:I, s:I, s:I, s:I}", "backups", out.list, "copied",
+                                      (json_int_t) st.backups_copied, "skipped", (json_int_t) st.backups_skipped,
+                                      "blobs_new", (json_int_t) st.blobs_new, "blobs_known",
+                                      (json_int_t) st.blobs_known, "bytes_read", (json_int_t) st.bytes_read,
+                                      "bytes_added", (json_int_t) st.bytes_added);
+                char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+                if (s)
+                        puts(s);
+                free(s);
+                json_decref(o);
+        } else if (!out.quiet)
+                printf("%llu copied, %llu already present; %llu new blobs, %llu deduplicated; %.1f MiB read, %.1f MiB "
+                       "added\n", (unsigned long long) st.backups_copied, (unsigned long long) st.backups_skipped,
+                       (unsigned long long) st.blobs_new, (unsigned long long) st.blobs_known,
+                       st.bytes_read / 1048576.0, st.bytes_added / 1048576.0);
+        ex = CX_OK;
+out:
+        json_decref(out.list);
+        repo_close(r2);
+        repo_close(r1);
+        return ex;
+}
