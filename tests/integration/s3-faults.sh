@@ -67,19 +67,21 @@ grep -q "^REQ PUT /faults/r/data/" "$PD/log" || fail "the backup never started u
 kill -KILL $bpid; wait $bpid 2>/dev/null
 grep -q "^REQ PUT /faults/r/backups/" "$PD/log" && fail "the record was written before the kill (too late)"
 mode pass
-[ "$("$B" list --repo "$RD" --json | jget 'len(d["backups"])')" = 1 ] || fail "a killed backup left a record"
-"$B" check --repo "$RD" -q || fail "check after a killed backup (a record names a missing pack?)"
-# its lock object outlives it; writers are busy until the lease (6 s here) runs out
+# its lock object outlives it: readers and writers are busy until the lease (6 s here) runs out
 ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . || fail "the killed backup left no lock object"
 "$B" backup-dir --repo "$RD" -q src 2>busy.err; rc=$?
 [ "$rc" = 4 ] || fail "writer while a dead holder's lease runs: exit $rc, expected 4: $(cat busy.err)"
+grep -q "locked by an exclusive process" busy.err || fail "busy message: $(cat busy.err)"
 ok=0
 for ((i=0; i<60; i++)); do
     sleep 1
-    if "$B" backup-dir --repo "$RD" --json src >b2.json 2>b2.err; then ok=1; break; fi
-    grep -q "locked by" b2.err || fail "repeat failed otherwise: $(cat b2.err)"
+    if "$B" list --repo "$RD" --json >list.json 2>list.err; then ok=1; break; fi
+    grep -q "locked by" list.err || fail "list failed otherwise: $(cat list.err)"
 done
-[ $ok = 1 ] || fail "the repeat did not succeed after the lease expired"
+[ $ok = 1 ] || fail "the dead holder's lock did not expire"
+[ "$(jget 'len(d["backups"])' <list.json)" = 1 ] || fail "a killed backup left a record"
+"$B" check --repo "$RD" -q || fail "check after a killed backup (a record names a missing pack?)"
+"$B" backup-dir --repo "$RD" --json src >b2.json || fail "the repeat after the kill"
 ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . && fail "the stale lock object was not removed"
 B2=$(jget 'd["id"]' <b2.json)
 rm -rf out; "$B" restore-files --repo "$RD" "$B2" --to out -q || fail "restore after the repeat"

@@ -89,6 +89,7 @@ expect_rc 4 "a second writer while a backup holds the lock" "$B" backup-dir --re
 grep -q "locked by" rc.err || fail "busy message: $(cat rc.err)"
 wait $bpid || fail "the backup holding the lock failed"
 rm src/big2
+"$B" backup-dir --repo "$R" -q src || fail "backup after the lock test"
 
 # ---- forget + prune on s3
 "$B" forget --repo "$R" --keep-last 1 --prune -q || fail "forget --prune on s3"
