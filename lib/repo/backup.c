@@ -981,8 +981,7 @@ int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint
                                (unsigned long long) f.size, (unsigned long long) src->size);
                 goto fail_synced;
         }
-        if (src->type == REPO_FILE_REGULAR && !src->symlink)
-                repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);   /* keyed: this repository's hash */
+        repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);   /* keyed: this repository's hash (every type) */
         k = add_file_entry(b, &f);
         if (k < 0)
                 goto fail_synced;
