@@ -145,6 +145,21 @@ static int read_config(repo_backend *be, const char *dir, repo_config *ret) {
         return 0;
 }
 
+int repo_probe_id(const char *dir, repo_id *ret_id) {
+        _cleanup_(repo_backend_freep) repo_backend *be = NULL;
+        repo_config c;
+        int k;
+
+        k = repo_backend_open(dir, &be);
+        if (k < 0)
+                return k;
+        k = read_config(be, dir, &c);
+        if (k < 0)
+                return k;
+        *ret_id = c.uuid;
+        return 0;
+}
+
 int repo_probe(const char *dir, bool *ret_encrypted) {
         _cleanup_(repo_backend_freep) repo_backend *be = NULL;
         repo_config c;

@@ -86,6 +86,8 @@ enum repo_lock_mode {
  * password may be NULL only when !opts->encrypted. */
 int repo_init(const char *dir, const char *password, const repo_init_options *opts);
 /* Whether DIR is a repository and whether opening it needs a password. */
+/* The repository id in DIR's config (no lock, no password). */
+int repo_probe_id(const char *dir, repo_id *ret_id);
 int repo_probe(const char *dir, bool *ret_encrypted);
 int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret);
 /* repo_open, but a held lock is waited for (polling) up to lock_wait_s

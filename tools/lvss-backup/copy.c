@@ -149,6 +149,14 @@ int cmd_copy(int argc, char **argv) {
         }
         _cleanup_(password_freep) char *src_pw = NULL;
         bool enc = false;
+        repo_id id1, id2;
+        /* the same repository twice would wait for its own lock: refuse first */
+        if ((k = repo_probe_id(from, &id1)) < 0 || (k = repo_probe_id(to, &id2)) < 0)
+                return failed(k == -ENOENT ? -EINVAL : k);
+        if (memcmp(id1.b, id2.b, sizeof id1.b) == 0) {
+                fprintf(stderr, "lvss-backup: copy: %s and %s are the same repository\n", from, to);
+                return CX_USAGE;
+        }
         k = repo_probe(from, &enc);
         if (k < 0)
                 return failed(k == -ENOENT ? -EINVAL : k);
