@@ -739,7 +739,7 @@ static int lock_put(s3_backend *s) {
                 return -ENOMEM;
         time_t now = time(NULL);
         json_t *o = json_pack("{s:b, s:s, s:i, s:I}", "exclusive", s->exclusive, "host", host, "pid", (int) getpid(),
-                              "expires", (json_int_t) (now + s->lease));
+                              "expires", (json_int_t) now + (json_int_t) s->lease);
         if (!o)
                 return -ENOMEM;
         text = json_dumps(o, JSON_COMPACT);
@@ -1080,8 +1080,9 @@ int repo_backend_s3_open(const char *url, repo_backend **ret) {
         sodium_bin2hex(s->holder, sizeof s->holder, rnd, sizeof rnd);
         s->lease = S3_LEASE_DEFAULT;
         const char *lease = TEST_HOOK_ENV("LVSS_S3_LOCK_LEASE");
-        if (lease && atoi(lease) >= 3)
-                s->lease = (unsigned) atoi(lease);
+        unsigned long lv = lease ? strtoul(lease, NULL, 10) : 0;
+        if (lv >= 3 && lv <= 3600)
+                s->lease = (unsigned) lv;
         *ret = &s->base;
         return 0;
 }
