@@ -109,7 +109,7 @@ static uint64_t now_ms(void) {
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
-static void logx(const xconf *x, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void logx(const xconf *x, const char *fmt, ...) {
         va_list ap;
         fprintf(stderr, "lvss-writer-exec: %s: ", x ? x->path : "");
         va_start(ap, fmt);
