@@ -380,6 +380,24 @@ static int precreate_tmp(log_writer *w) {
         return r;
 }
 
+/* Turn the prepared file PATH (a .tmp or reserve log) into the current log
+ * CP of generation GEN: new header, synced, renamed, reopened into *RET_F. */
+static int adopt_as_current(log_writer *w, const char *path, const char *cp, uint32_t gen,
+                            uint64_t *ret_ct, mstore_file **ret_f) {
+        mstore_file *f = NULL;
+        int r = io_open(w->io, path, 0, &f);
+        if (r >= 0)
+                r = write_header(w, f, gen, w->file_create_time, ret_ct);
+        if (r >= 0)
+                r = io_sync(f);
+        io_close(f);
+        if (r >= 0)
+                r = io_rename(w->io, path, cp);
+        if (r >= 0)
+                r = io_open(w->io, cp, 0, ret_f);
+        return r;
+}
+
 /* Make generation gen the current E00.log (file not open yet).  The final
  * header is written and synced into the file before it is renamed to
  * E00.log, so E00.log always carries a valid header of its generation. */
@@ -392,17 +410,7 @@ static int open_new_current(log_writer *w, uint32_t gen) {
         uint64_t ct = 0;
         int r = io_exists(w->io, tp) > 0 ? 0 : -ENOENT;
         if (r >= 0) {
-                r = io_open(w->io, tp, 0, &f);
-                if (r >= 0)
-                        r = write_header(w, f, gen, w->file_create_time, &ct);
-                if (r >= 0)
-                        r = io_sync(f);
-                io_close(f);
-                f = NULL;
-                if (r >= 0)
-                        r = io_rename(w->io, tp, cp);
-                if (r >= 0)
-                        r = io_open(w->io, cp, 0, &f);
+                r = adopt_as_current(w, tp, cp, gen, &ct, &f);
                 if (r < 0)
                         return r;
         } else {
@@ -419,17 +427,7 @@ static int open_new_current(log_writer *w, uint32_t gen) {
                                 _cleanup_free_ char *rp = log_path_reserve(w->dir, w->base, i);
                                 if (!rp || io_exists(w->io, rp) <= 0)
                                         continue;
-                                r = io_open(w->io, rp, 0, &f);
-                                if (r >= 0)
-                                        r = write_header(w, f, gen, w->file_create_time, &ct);
-                                if (r >= 0)
-                                        r = io_sync(f);
-                                io_close(f);
-                                f = NULL;
-                                if (r >= 0)
-                                        r = io_rename(w->io, rp, cp);
-                                if (r >= 0)
-                                        r = io_open(w->io, cp, 0, &f);
+                                r = adopt_as_current(w, rp, cp, gen, &ct, &f);
                                 if (r >= 0)
                                         __atomic_store_n(&w->read_only, 1, __ATOMIC_SEQ_CST);
                         }
