@@ -23,7 +23,18 @@ FX_LOOPS=()
 export LVSS_BUILD_ROOT LVSS_SOURCE_ROOT
 
 fx_log() { echo "fixture: $*" >&2; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MSG: the test failed; the tails of the daemons' logs go with it, so a
+# failure seen only in CI can be read from CI's output.
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "${FX_DIR:-/nonexistent}"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- last lines of ${f##*/}:" >&2
+        tail -n 15 "$f" | cut -c1-400 >&2
+    done
+    exit 1
+}
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
 fixture_cleanup() {
