@@ -21,6 +21,11 @@ FX_LOOPS=()
 : "${LVSS_BUILD_ROOT:=$(pwd)/build}"
 : "${LVSS_SOURCE_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 export LVSS_BUILD_ROOT LVSS_SOURCE_ROOT
+# The distribution's programs first: the tests use what `make check`
+# installs from Debian (python3 with python3-selenium & co.), not a
+# per-user interpreter shim that may sit earlier in PATH (and takes seconds
+# to start on a loaded machine).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
 
 fx_log() { echo "fixture: $*" >&2; }
 # fail MSG: the test failed; the tails of the daemons' logs go with it, so a
