@@ -21,6 +21,7 @@
 
 #include <lvss/requestor.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
@@ -71,7 +72,7 @@ struct lvss_backup {
         lvss_id set_id;
         lvss_id *filter[3];             /* enable classes, disable classes, disable instances */
         size_t n_filter[3];
-        char error[512];
+        ErrorSlot error;             /* lib/core/error-slot.h: the handle's last message */
 };
 
 _printf_(3, 4)
@@ -79,7 +80,7 @@ static int fail(lvss_backup *b, int code, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(b->error, sizeof(b->error), fmt, ap);
+        (void) error_slot_setv(&b->error, code, fmt, ap);
         va_end(ap);
         return code;
 }
@@ -90,7 +91,7 @@ static int fail(lvss_backup *b, int code, const char *fmt, ...) {
                         return -EINVAL;                                              \
                 if (!pthread_equal((b)->owner, pthread_self()))                      \
                         return LVSS_E_WRONG_THREAD;                                  \
-                (b)->error[0] = 0;                                                   \
+                error_slot_clear(&(b)->error);                                       \
         } while (0)
 
 #define BAD_STATE(b, what) fail(b, LVSS_E_BAD_STATE, "%s: call out of order", what)
@@ -157,7 +158,7 @@ int lvss_backup_new(lvss_backup **ret) {
                 return -ENOMEM;
         b->owner = pthread_self();
         b->context = LVSS_CTX_BACKUP;
-        r = lvss_bus_open(&b->bus, b->error, sizeof(b->error));
+        r = lvss_bus_open(&b->bus, b->error.msg, sizeof(b->error.msg));
         if (r < 0) {
                 free(b);
                 return r;
@@ -185,7 +186,7 @@ lvss_backup *lvss_backup_free(lvss_backup *b) {
 }
 
 const char *lvss_backup_last_error(const lvss_backup *b) {
-        return b ? b->error : "";
+        return b ? error_slot_get(&b->error) : "";
 }
 
 int lvss_backup_get_fd(lvss_backup *b) {
@@ -1078,7 +1079,7 @@ int lvss_backup_get_snapshot_properties(lvss_backup *b, const char *snapshot_id,
         json_array_foreach(a, i, e) {
                 const char *id = json_string_value(json_object_get(e, "id"));
                 if (id && strcmp(id, snapshot_id) == 0) {
-                        b->error[0] = 0;
+                        error_slot_clear(&b->error);
                         r = prop_from_json(e, ret, set_count(a, json_string_value(json_object_get(e, "set_id")) ?: ""));
                         break;
                 }

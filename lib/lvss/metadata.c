@@ -8,10 +8,10 @@
 
 #include <lvss/metadata.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 
-static _Thread_local char load_error[LVSS_DOC_WHY_MAX];
 
 static bool str_ok(const char *s, bool allow_empty) {
         return s && (allow_empty || s[0]) && strlen(s) <= LVSS_DOC_MAX_STRING;
@@ -216,13 +216,13 @@ int lvss_writer_metadata_load(const char *json, lvss_writer_metadata **ret) {
         struct lvss_writer_metadata *wm;
         int r;
 
-        if (!ret) {
-                snprintf(load_error, sizeof(load_error), "no return pointer");
-                return -EINVAL;
-        }
-        r = lvss_doc_wm_parse(json, &wm, load_error);
+        /* No handle exists yet: the message goes to the thread's slot. */
+        if (!ret)
+                return error_slot_set(NULL, -EINVAL, "no return pointer");
+        char why[LVSS_DOC_WHY_MAX];
+        r = lvss_doc_wm_parse(json, &wm, why);
         if (r < 0)
-                return r;
+                return error_slot_set(NULL, r, "%s", why);
         wm->check_owner = true;
         wm->owner = pthread_self();
         *ret = wm;
@@ -230,7 +230,7 @@ int lvss_writer_metadata_load(const char *json, lvss_writer_metadata **ret) {
 }
 
 const char *lvss_writer_metadata_load_error(void) {
-        return load_error;
+        return error_slot_get(NULL);
 }
 
 int lvss_writer_metadata_save(const lvss_writer_metadata *wm, char **ret_json) {
