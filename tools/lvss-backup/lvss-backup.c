@@ -48,7 +48,7 @@ static int exit_code(int k) {
                 return EXIT_BUSY;
         case -EACCES:
         case -EPERM:
-        case -EKEYREJECTED:
+        case REPO_E_WRONG_PASSWORD:
                 return EXIT_DENIED;
         case -EINVAL:
         case -ENOKEY:

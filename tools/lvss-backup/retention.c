@@ -47,7 +47,7 @@ static int exit_of(int k) {
                 return RX_BUSY;
         case -EACCES:
         case -EPERM:
-        case -EKEYREJECTED:
+        case REPO_E_WRONG_PASSWORD:
                 return RX_DENIED;
         case -EINVAL:
         case -ENOKEY:

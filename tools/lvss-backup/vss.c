@@ -77,7 +77,7 @@ int vss_exit_repo(int r) {
                 return VSS_EXIT_BUSY;
         case -EACCES:
         case -EPERM:
-        case -EKEYREJECTED:
+        case REPO_E_WRONG_PASSWORD:
                 return VSS_EXIT_DENIED;
         case -EINVAL:
         case -ENOKEY:
