@@ -851,6 +851,27 @@ int lvss_backup_get_writer_components(lvss_backup *b, size_t i, lvss_writer_comp
         return 0;
 }
 
+int lvss_backup_next_component(lvss_backup *b, lvss_component_iter *it, lvss_writer_components **ret_wc,
+                               lvss_component **ret) {
+        CHECK(b);
+        if (!it || !ret)
+                return -EINVAL;
+        if (!b->bcd)
+                return BAD_STATE(b, "next component");
+        while (it->writer < b->bcd->n_writers) {
+                struct lvss_writer_components *wc = b->bcd->writers[it->writer];
+                if (it->component < wc->n) {
+                        if (ret_wc)
+                                *ret_wc = wc;
+                        *ret = wc->comps[it->component++];
+                        return 1;
+                }
+                it->writer++;
+                it->component = 0;
+        }
+        return 0;
+}
+
 /* --------------------------------------------------------------- snapshots */
 
 int lvss_backup_start_snapshot_set(lvss_backup *b, lvss_id *ret_set_id) {

@@ -194,15 +194,10 @@ typedef struct log_info {
 static void log_info_load(lvss_backup *b, log_info *li) {
         li->logs = json_object();
         li->checkpoints = json_object();
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
-                        continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
+                {
                         const char *md = lvss_component_get_backup_metadata(c);
                         json_t *m = md ? json_loads(md, 0, NULL) : NULL;
                         const char *log_dir = json_string_value(json_object_get(m, "log_dir"));

@@ -160,15 +160,10 @@ void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, co
                                size_t n_comps) {
         char **printed = NULL;
         size_t n_printed = 0;
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
-                        continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
+                {
                         const char *msgs[] = {
                                 lvss_component_get_prepare_for_backup_failure_msg(c),
                                 lvss_component_get_post_snapshot_failure_msg(c),
@@ -252,22 +247,16 @@ bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char 
 }
 
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name) {
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_writer_components *wc;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, &wc, &c) > 0) {
                 const char *inst = NULL, *wid = NULL;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0 ||
-                    lvss_writer_components_get_writer_info(wc, &inst, &wid) < 0 || !wid || strcmp(wid, writer_id) != 0)
+                if (lvss_writer_components_get_writer_info(wc, &inst, &wid) < 0 || !wid || strcmp(wid, writer_id) != 0)
                         continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
-                        const char *clp = lvss_component_get_logical_path(c);
-                        if (strcmp(clp ? clp : "", lp ? lp : "") == 0 &&
-                            strcmp(lvss_component_get_name(c), name) == 0)
-                                return c;
-                }
+                const char *clp = lvss_component_get_logical_path(c);
+                if (strcmp(clp ? clp : "", lp ? lp : "") == 0 && strcmp(lvss_component_get_name(c), name) == 0)
+                        return c;
         }
         return NULL;
 }

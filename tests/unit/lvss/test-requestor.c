@@ -191,14 +191,40 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
                         return 1;
         }
         lvss_free(snap_path);
-        for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
-                lvss_writer_components *wc;
+        {
+                /* The component iterator visits exactly what the nested loops do, in order. */
+                lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+                lvss_writer_components *iwc;
+                lvss_component *ic;
+                int visited = 0, total = 0;
+                for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
+                        lvss_writer_components *wc;
+                        check(lvss_backup_get_writer_components(b, (size_t) i, &wc), b, "writer components");
+                        for (int j = 0; j < lvss_writer_components_get_count(wc); j++, total++) {
+                                lvss_component *c;
+                                lvss_writer_components_get_component(wc, (size_t) j, &c);
+                                if (check(lvss_backup_next_component(b, &it, &iwc, &ic), b, "next component") != 1 ||
+                                    iwc != wc || ic != c) {
+                                        printf("component iterator: component %d differs\n", total);
+                                        return 1;
+                                }
+                                visited++;
+                        }
+                }
+                if (check(lvss_backup_next_component(b, &it, NULL, &ic), b, "next component") != 0 ||
+                    visited != total) {
+                        printf("component iterator: did not end after %d components\n", total);
+                        return 1;
+                }
+                printf("component iterator: %d components\n", visited);
+        }
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_writer_components *wc;
+        lvss_component *c;
+        while (check(lvss_backup_next_component(b, &it, &wc, &c), b, "next component") > 0) {
                 const char *inst, *wid;
-                check(lvss_backup_get_writer_components(b, (size_t) i, &wc), b, "writer components");
                 lvss_writer_components_get_writer_info(wc, &inst, &wid);
-                for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
-                        lvss_component *c;
-                        lvss_writer_components_get_component(wc, (size_t) j, &c);
+                {
                         printf("component '%s' backup stamp %s differenced %d partial %d\n", lvss_component_get_name(c),
                                lvss_component_get_backup_stamp(c) ?: "(none)",
                                lvss_component_get_differenced_files_count(c), lvss_component_get_partial_file_count(c));
