@@ -21,6 +21,7 @@
 
 #include <lvss/requestor.h>
 
+#include "lib/core/array.h"
 #include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
@@ -66,9 +67,9 @@ struct lvss_backup {
         uint32_t context;
         lvss_bcd *bcd;
         metadata_entry *md;
-        size_t n_md;
+        size_t n_md, cap_md;
         status_entry *st;
-        size_t n_st;
+        size_t n_st, cap_st;
         lvss_id set_id;
         lvss_id *filter[3];             /* enable classes, disable classes, disable instances */
         size_t n_filter[3];
@@ -131,7 +132,7 @@ static void metadata_clear(lvss_backup *b) {
         }
         free(b->md);
         b->md = NULL;
-        b->n_md = 0;
+        b->n_md = b->cap_md = 0;
 }
 
 static void status_clear(lvss_backup *b) {
@@ -144,7 +145,7 @@ static void status_clear(lvss_backup *b) {
         }
         free(b->st);
         b->st = NULL;
-        b->n_st = 0;
+        b->n_st = b->cap_st = 0;
 }
 
 int lvss_backup_new(lvss_backup **ret) {
@@ -384,12 +385,11 @@ static int complete_metadata(lvss_backup *b, sd_bus_message *reply) {
                         continue;
                 wm->check_owner = true;
                 wm->owner = b->owner;
-                v = reallocarray(b->md, b->n_md + 1, sizeof(*v));
-                if (!v) {
+                if (ARRAY_RESERVE_ONE(b->md, b->cap_md, b->n_md, 4) < 0) {
                         lvss_doc_wm_free(wm);
                         return -ENOMEM;
                 }
-                b->md = v;
+                v = b->md;
                 v[b->n_md].instance_id = strdup(inst);
                 v[b->n_md].wm = wm;
                 if (!v[b->n_md].instance_id) {
@@ -419,11 +419,9 @@ static int complete_status(lvss_backup *b, sd_bus_message *reply) {
                 status_entry *v;
                 if (b->n_st >= LVSS_DOC_MAX_WRITERS)
                         break;
-                v = reallocarray(b->st, b->n_st + 1, sizeof(*v));
-                if (!v)
+                if (ARRAY_RESERVE_ONE(b->st, b->cap_st, b->n_st, 4) < 0)
                         return -ENOMEM;
-                b->st = v;
-                v = &v[b->n_st];
+                v = &b->st[b->n_st];
                 *v = (status_entry) {
                         .state = state < _LVSS_WRITER_STATE_COUNT ? state : LVSS_WRITER_STATE_UNKNOWN,
                         .failure = failure > 0 ? 0 : failure, .app_error = app, .freeze_window = fw,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/core/array.h"
 #include "lib/lvss/doc-json.h"
 #include "lib/core/macro.h"
 
@@ -36,7 +37,7 @@ static void partials_clear(struct lvss_component *c) {
         }
         free(c->partials);
         c->partials = NULL;
-        c->n_partials = 0;
+        c->n_partials = c->cap_partials = 0;
 }
 
 static void diffs_clear(struct lvss_component *c) {
@@ -46,7 +47,7 @@ static void diffs_clear(struct lvss_component *c) {
         }
         free(c->diffs);
         c->diffs = NULL;
-        c->n_diffs = 0;
+        c->n_diffs = c->cap_diffs = 0;
 }
 
 bool lvss_doc_ranges_valid(const char *r) {
@@ -76,7 +77,7 @@ bool lvss_doc_ranges_valid(const char *r) {
 
 int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, const char *filename,
                                    const char *ranges, const char *metadata) {
-        lvss_doc_partial *v, *p;
+        lvss_doc_partial *p;
 
         if (!path || !*path || !filename || !*filename || !lvss_doc_ranges_valid(ranges) ||
             strlen(path) > LVSS_DOC_MAX_STRING || strlen(filename) > LVSS_DOC_MAX_STRING ||
@@ -84,11 +85,9 @@ int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, c
                 return -EINVAL;
         if (c->n_partials >= LVSS_DOC_MAX_FILES)
                 return -E2BIG;
-        v = reallocarray(c->partials, c->n_partials + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(c->partials, c->cap_partials, c->n_partials, 4) < 0)
                 return -ENOMEM;
-        c->partials = v;
-        p = &v[c->n_partials];
+        p = &c->partials[c->n_partials];
         *p = (lvss_doc_partial) { strdup(path), strdup(filename), strdup(ranges), metadata ? strdup(metadata) : NULL };
         if (!p->path || !p->filename || !p->ranges || (metadata && !p->metadata)) {
                 free(p->path);
@@ -103,17 +102,15 @@ int lvss_doc_component_add_partial(struct lvss_component *c, const char *path, c
 
 int lvss_doc_component_add_diffed(struct lvss_component *c, const char *path, const char *filespec,
                                   bool recursive, uint64_t last_modify_usec) {
-        lvss_doc_diffed *v, *d;
+        lvss_doc_diffed *d;
 
         if (!path || !*path || strlen(path) > LVSS_DOC_MAX_STRING || (filespec && strlen(filespec) > LVSS_DOC_MAX_STRING))
                 return -EINVAL;
         if (c->n_diffs >= LVSS_DOC_MAX_FILES)
                 return -E2BIG;
-        v = reallocarray(c->diffs, c->n_diffs + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(c->diffs, c->cap_diffs, c->n_diffs, 4) < 0)
                 return -ENOMEM;
-        c->diffs = v;
-        d = &v[c->n_diffs];
+        d = &c->diffs[c->n_diffs];
         *d = (lvss_doc_diffed) { strdup(path), strdup(filespec ? filespec : ""), recursive, last_modify_usec };
         if (!d->path || !d->filespec) {
                 free(d->path);
@@ -193,7 +190,7 @@ struct lvss_writer_components *lvss_doc_bcd_find_writer(const lvss_bcd *bcd, con
 
 struct lvss_writer_components *lvss_doc_bcd_add_writer(lvss_bcd *bcd, const char *instance_id,
                                                        const char *writer_id, const char *instance_name) {
-        struct lvss_writer_components *wc, **v;
+        struct lvss_writer_components *wc;
 
         if (bcd->n_writers >= LVSS_DOC_MAX_WRITERS)
                 return NULL;
@@ -204,14 +201,11 @@ struct lvss_writer_components *lvss_doc_bcd_add_writer(lvss_bcd *bcd, const char
         wc->instance_id = strdup(instance_id);
         wc->writer_id = strdup(writer_id);
         wc->instance_name = strdup(instance_name ? instance_name : "");
-        v = reallocarray(bcd->writers, bcd->n_writers + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
-        if (!wc->instance_id || !wc->writer_id || !wc->instance_name || !v) {
-                if (v)
-                        bcd->writers = v;
+        if (!wc->instance_id || !wc->writer_id || !wc->instance_name ||
+            ARRAY_RESERVE_ONE(bcd->writers, bcd->cap_writers, bcd->n_writers, 4) < 0) {
                 wc_free(wc);
                 return NULL;
         }
-        bcd->writers = v;
         bcd->writers[bcd->n_writers++] = wc;
         return wc;
 }
@@ -231,7 +225,7 @@ struct lvss_component *lvss_doc_wc_find(const struct lvss_writer_components *wc,
 
 struct lvss_component *lvss_doc_wc_add(struct lvss_writer_components *wc, lvss_component_type type,
                                        const char *logical_path, const char *name) {
-        struct lvss_component *c, **v;
+        struct lvss_component *c;
 
         if (wc->n >= LVSS_DOC_MAX_COMPONENTS)
                 return NULL;
@@ -243,28 +237,22 @@ struct lvss_component *lvss_doc_wc_add(struct lvss_writer_components *wc, lvss_c
         c->logical_path = strdup(logical_path ? logical_path : "");
         c->name = strdup(name);
         c->restore_target = LVSS_RT_ORIGINAL;
-        v = reallocarray(wc->comps, wc->n + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
-        if (!c->logical_path || !c->name || !v) {
-                if (v)
-                        wc->comps = v;
+        if (!c->logical_path || !c->name || ARRAY_RESERVE_ONE(wc->comps, wc->cap, wc->n, 4) < 0) {
                 component_free(c);
                 return NULL;
         }
-        wc->comps = v;
         wc->comps[wc->n++] = c;
         return c;
 }
 
 int lvss_doc_bcd_add_snapshot(lvss_bcd *bcd, const lvss_doc_snapshot *s) {
-        lvss_doc_snapshot *v, *n;
+        lvss_doc_snapshot *n;
 
         if (bcd->n_snaps >= LVSS_DOC_MAX_SNAPSHOTS)
                 return -E2BIG;
-        v = reallocarray(bcd->snaps, bcd->n_snaps + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(bcd->snaps, bcd->cap_snaps, bcd->n_snaps, 4) < 0)
                 return -ENOMEM;
-        bcd->snaps = v;
-        n = &v[bcd->n_snaps];
+        n = &bcd->snaps[bcd->n_snaps];
         *n = (lvss_doc_snapshot) { .created_usec = s->created_usec };
         n->snapshot_id = strdup(s->snapshot_id ? s->snapshot_id : "");
         n->original = strdup(s->original ? s->original : "");

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "lib/core/array.h"
 #include "lib/lvss/doc-json.h"
 #include "lib/core/macro.h"
 
@@ -215,7 +216,7 @@ void doc_files_clear(lvss_doc_files *f) {
         }
         free(f->v);
         f->v = NULL;
-        f->n = 0;
+        f->n = f->cap = 0;
 }
 
 int doc_files_parse(json_t *o, const char *key, bool allow_recursive, bool allow_alternate,
@@ -274,10 +275,8 @@ int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec
 
         if (f->n >= LVSS_DOC_MAX_FILES)
                 return -E2BIG;
-        v = reallocarray(f->v, f->n + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(f->v, f->cap, f->n, 4) < 0)
                 return -ENOMEM;
-        f->v = v;
         v = &f->v[f->n];
         *v = (lvss_doc_file) { .recursive = recursive, .mask = mask ? mask : LVSS_FSBT_DEFAULT };
         v->path = strdup(path);

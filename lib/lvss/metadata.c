@@ -8,6 +8,7 @@
 
 #include <lvss/metadata.h>
 
+#include "lib/core/array.h"
 #include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
@@ -45,10 +46,9 @@ int lvss_mdb_add_component(lvss_metadata_builder *md, lvss_component_type type,
                 return LVSS_E_OBJECT_ALREADY_EXISTS;
         if (wm->n_comps >= LVSS_DOC_MAX_COMPONENTS)
                 return -E2BIG;
-        v = reallocarray(wm->comps, wm->n_comps + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(wm->comps, wm->cap_comps, wm->n_comps, 4) < 0)
                 return -ENOMEM;
-        wm->comps = v;
+        v = wm->comps;
         c = &v[wm->n_comps];
         *c = (lvss_doc_wm_component) {
                 .type = type,
@@ -130,7 +130,7 @@ int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for
                                       const char *for_name, const char *on_writer_class_id,
                                       const char *on_logical_path, const char *on_name) {
         lvss_doc_wm_component *c;
-        lvss_doc_dep *v, *d;
+        lvss_doc_dep *d;
 
         if (!md || !md->wm || !str_ok(for_name, false) || !lvss_doc_is_uuid(on_writer_class_id) ||
             !str_ok(on_name, false) || !opt_str_ok(for_logical_path) || !opt_str_ok(on_logical_path))
@@ -140,11 +140,9 @@ int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for
                 return LVSS_E_OBJECT_NOT_FOUND;
         if (c->n_deps >= LVSS_DOC_MAX_FILES)
                 return -E2BIG;
-        v = reallocarray(c->deps, c->n_deps + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(c->deps, c->cap_deps, c->n_deps, 4) < 0)
                 return -ENOMEM;
-        c->deps = v;
-        d = &v[c->n_deps];
+        d = &c->deps[c->n_deps];
         d->writer_id = strdup(on_writer_class_id);
         d->logical_path = strdup(on_logical_path ? on_logical_path : "");
         d->name = strdup(on_name);

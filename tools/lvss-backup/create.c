@@ -75,7 +75,7 @@ typedef struct create_ctx {
         csel sel[MAX_SELECTED];
         size_t n_sel;
         char **stored;              /* manifest paths stored so far (a path is stored once) */
-        size_t n_stored;
+        size_t n_stored, cap_stored;
         vss_progress prog;
         bool prepared;
 } create_ctx;
@@ -104,11 +104,9 @@ static int stored_add(create_ctx *c, const char *path) {
         for (size_t i = 0; i < c->n_stored; i++)
                 if (strcmp(c->stored[i], path) == 0)
                         return 0;
-        char **p = realloc(c->stored, (c->n_stored + 1) * sizeof(char *));
-        if (!p)
+        if (ARRAY_RESERVE_ONE(c->stored, c->cap_stored, c->n_stored, 16) < 0)
                 return -ENOMEM;
-        c->stored = p;
-        if (!(p[c->n_stored] = strdup(path)))
+        if (!(c->stored[c->n_stored] = strdup(path)))
                 return -ENOMEM;
         c->n_stored++;
         return 1;
@@ -364,7 +362,7 @@ static int set_previous_stamps(create_ctx *c) {
 
 typedef struct fdesc_list {
         lvss_wm_filedesc *v;
-        size_t n;
+        size_t n, cap;
 } fdesc_list;
 
 static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
@@ -372,11 +370,9 @@ static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
                 if (strcmp(l->v[i].path, fd->path) == 0 && strcmp(l->v[i].filespec, fd->filespec) == 0 &&
                     l->v[i].recursive == fd->recursive)
                         return 0;
-        lvss_wm_filedesc *v = realloc(l->v, (l->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(l->v, l->cap, l->n, 8) < 0)
                 return -ENOMEM;
-        l->v = v;
-        v[l->n++] = *fd;
+        l->v[l->n++] = *fd;
         return 0;
 }
 
@@ -545,7 +541,7 @@ typedef struct file_plan {
 
 typedef struct plan_list {
         file_plan *v;
-        size_t n;
+        size_t n, cap;
 } plan_list;
 
 static void plan_free(plan_list *p) {
@@ -561,10 +557,9 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
         for (size_t i = 0; i < p->n; i++)
                 if (strcmp(p->v[i].orig, orig) == 0)
                         return 0;
-        file_plan *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 16) < 0)
                 return -ENOMEM;
-        p->v = v;
+        file_plan *v = p->v;
         v[p->n].orig = strdup(orig);
         v[p->n].snap = strdup(snap);
         if (!v[p->n].orig || !v[p->n].snap)

@@ -37,6 +37,7 @@
 
 #include <lvss/error.h>
 
+#include "array.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -83,7 +84,7 @@ typedef struct target {
 
 typedef struct step_plan {
         target *v;
-        size_t n;
+        size_t n, cap;
         char *staging[MAX_COMPONENTS]; /* per component: log staging directory, NULL if none */
 } step_plan;
 
@@ -299,13 +300,11 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
                                 if (hit[k] && !p->staging[k] && !(p->staging[k] = strdup(staging)))
                                         return -ENOMEM;
                 }
-                target *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-                if (!v) {
+                if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 64) < 0) {
                         free(dst);
                         return -ENOMEM;
                 }
-                p->v = v;
-                v[p->n++] = (target) {.mpath = f->path, .dst = dst};
+                p->v[p->n++] = (target) {.mpath = f->path, .dst = dst};
         }
         return 0;
 }

@@ -12,6 +12,7 @@
 #include <lvss/error.h>
 #include <mstore/mstore.h>
 
+#include "array.h"
 #include "macro.h"
 #include "time-util.h"
 #include "password.h"
@@ -144,22 +145,22 @@ int vss_wait(lvss_backup *b, lvss_async *a, int r, const char *what) {
 
 /* Print msg once (the same reason often comes as a component message and
  * as the writer's status message). */
-static bool seen(char ***printed, size_t *n, const char *msg) {
+static bool seen(char ***printed, size_t *n, size_t *cap, const char *msg) {
         for (size_t i = 0; i < *n; i++)
                 if (strstr((*printed)[i], msg) || strstr(msg, (*printed)[i]))
                         return true;
-        char **p = realloc(*printed, (*n + 1) * sizeof(char *));
-        if (!p)
+        if (ARRAY_RESERVE_ONE(*printed, *cap, *n, 4) < 0)
                 return false;
-        *printed = p;
-        p[(*n)++] = strdup(msg);
+        char *copy = strdup(msg);
+        if (copy)
+                (*printed)[(*n)++] = copy;
         return false;
 }
 
 void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, const char *const *comp_writers,
                                size_t n_comps) {
         char **printed = NULL;
-        size_t n_printed = 0;
+        size_t n_printed = 0, cap_printed = 0;
         lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
         lvss_component *c;
         while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
@@ -171,7 +172,7 @@ void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, co
                                 lvss_component_get_post_restore_failure_msg(c),
                         };
                         for (size_t m = 0; m < ELEMENTSOF(msgs); m++) {
-                                if (!msgs[m] || !*msgs[m] || seen(&printed, &n_printed, msgs[m]))
+                                if (!msgs[m] || !*msgs[m] || seen(&printed, &n_printed, &cap_printed, msgs[m]))
                                         continue;
                                 _cleanup_free_ char *path = vss_component_path(lvss_component_get_logical_path(c),
                                                                                lvss_component_get_name(c));
@@ -191,7 +192,7 @@ void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, co
                                 continue;
                         if (!ws.failure && (!ws.message || !*ws.message))
                                 continue;
-                        if (ws.message && *ws.message && seen(&printed, &n_printed, ws.message))
+                        if (ws.message && *ws.message && seen(&printed, &n_printed, &cap_printed, ws.message))
                                 continue;
                         const char *msg = ws.message && *ws.message ? ws.message : lvss_strerror(ws.failure);
                         bool attributed = false;

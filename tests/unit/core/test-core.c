@@ -38,6 +38,14 @@ static void test_array_reserve(void **state) {
         assert_int_equal(ARRAY_RESERVE_ONE(a, cap, n, 4), 0);
         assert_ptr_equal(a, before);
         free(a);
+        /* An array built elsewhere at its exact size (cap unknown, 0) grows from n. */
+        int *exact = malloc(5 * sizeof *exact);
+        assert_non_null(exact);
+        size_t ecap = 0;
+        assert_int_equal(ARRAY_RESERVE_ONE(exact, ecap, 5, 4), 0);
+        assert_true(ecap > 5);
+        exact[5] = 5;
+        free(exact);
         /* Overflow of the element count is refused, array untouched. */
         void *big = NULL;
         size_t bcap = SIZE_MAX / 2 + 1;
