@@ -181,14 +181,14 @@ typedef struct repo_record {
         bool has_based_on;
         repo_id based_on;
         char **components;
-        size_t n_components;
+        size_t n_components, cap_components;   /* cap: ARRAY_RESERVE_ONE's (0 as parsed) */
         char *components_doc;  /* backup components document, opaque JSON text (may be NULL) */
         repo_writer_info *writers;
-        size_t n_writers;
+        size_t n_writers, cap_writers;
         repo_file *files;
         size_t n_files;
         char **deleted;        /* incremental/differential: paths of the base view gone since */
-        size_t n_deleted;
+        size_t n_deleted, cap_deleted;
         uint64_t bytes_read, bytes_added, duration_ms;
 } repo_record;
 

@@ -24,6 +24,7 @@
 
 #include <lvss/lvss.h>
 
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "providers/providers.h"
 
@@ -520,10 +521,10 @@ typedef struct added_component {
 
 typedef struct create_ctx {
         added_component *comps;
-        size_t n_comps;
+        size_t n_comps, cap_comps;
         char **writer_names;      /* writers taking part */
         char **writer_instances;
-        size_t n_writers;
+        size_t n_writers, cap_names, cap_instances;
 } create_ctx;
 
 static void create_ctx_done(create_ctx *c) {
@@ -577,10 +578,8 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
                                                           ci.component_name);
                         if (r < 0 && r != LVSS_E_OBJECT_ALREADY_EXISTS)
                                 return fail(r, "add component", lvss_backup_last_error(b));
-                        added_component *nc2 = realloc(ctx->comps, (ctx->n_comps + 1) * sizeof(*nc2));
-                        if (!nc2)
+                        if (ARRAY_RESERVE_ONE(ctx->comps, ctx->cap_comps, ctx->n_comps, 8) < 0)
                                 return fail(-ENOMEM, "add component", NULL);
-                        ctx->comps = nc2;
                         ctx->comps[ctx->n_comps++] = (added_component) {
                                 .instance_id = strdup(instance), .writer_id = strdup(id.writer_id),
                                 .logical_path = strdup(ci.logical_path), .name = strdup(ci.component_name),
@@ -589,14 +588,9 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
                         writer_used = true;
                 }
                 if (writer_used) {
-                        char **nw = realloc(ctx->writer_names, (ctx->n_writers + 1) * sizeof(*nw));
-                        if (!nw)
+                        if (ARRAY_RESERVE_ONE(ctx->writer_names, ctx->cap_names, ctx->n_writers, 4) < 0 ||
+                            ARRAY_RESERVE_ONE(ctx->writer_instances, ctx->cap_instances, ctx->n_writers, 4) < 0)
                                 return fail(-ENOMEM, "add component", NULL);
-                        ctx->writer_names = nw;
-                        nw = realloc(ctx->writer_instances, (ctx->n_writers + 1) * sizeof(*nw));
-                        if (!nw)
-                                return fail(-ENOMEM, "add component", NULL);
-                        ctx->writer_instances = nw;
                         ctx->writer_instances[ctx->n_writers] = strdup(instance);
                         ctx->writer_names[ctx->n_writers++] = strdup(id.writer_name);
                 }
