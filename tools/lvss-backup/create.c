@@ -37,6 +37,7 @@
 #include <mstore/mstore.h>
 
 #include "array.h"
+#include "requestor.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -78,6 +79,13 @@ typedef struct create_ctx {
         size_t n_stored, cap_stored;
         vss_progress prog;
         bool prepared;
+        /* What run_create's steps hand on to the next. */
+        lvss_id set;
+        uint64_t fw_usec;           /* the writers' freeze window */
+        size_t n_ok, n_top;         /* top components verified / selected */
+        int store_err;              /* nothing can be committed (a repository error) */
+        bool committed, complete_failed;
+        repo_id id;                 /* the committed backup */
 } create_ctx;
 
 static const char create_help[] =
@@ -1004,24 +1012,33 @@ static int interrupted(create_ctx *c) {
         return VSS_EXIT_FAIL;
 }
 
-static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
-        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
-        lvss_async *a = NULL;
+/* run_create's steps, in order.  Each returns 0 to go on or the exit status
+ * to stop with; the requestor sequence itself is tools/common/requestor.h. */
+
+static int wait_step(lvss_backup *b, lvss_async *a, int r, const char *what, void *userdata) {
+        return vss_wait(b, a, r, what); /* frees a */
+}
+
+/* The repository (exclusive) and a requestor session. */
+static int create_begin(create_ctx *c, const char *repo_dir, const char *pwfile) {
         int r, ex;
 
         if ((ex = vss_open_repo(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r)) != 0)
                 return ex;
-        r = lvss_backup_new(&c->b);
-        if (r >= 0)
-                r = lvss_backup_initialize_for_backup(c->b, NULL);
-        if (r >= 0)
-                r = lvss_backup_set_backup_state(c->b, 1, 0, c->lvss_type, 0);
+        r = requestor_begin(LVSS_CTX_BACKUP, c->lvss_type, &c->b);
         if (r < 0) {
                 vss_err("lvssd: %s%s%s", lvss_strerror(r), c->b ? ": " : "", c->b ? lvss_backup_last_error(c->b) : "");
                 return vss_exit_lvss(r);
         }
+        return 0;
+}
+
+/* GatherWriterMetadata, then the components asked for (or every selectable one). */
+static int create_select(create_ctx *c, char **want, size_t n_want) {
+        int r;
+
         vss_note(c->quiet, "gathering writer metadata");
-        r = vss_wait(c->b, a, lvss_backup_gather_writer_metadata(c->b, &a), "gather writer metadata");
+        r = requestor_run(c->b, REQUESTOR_GATHER, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0)
@@ -1042,9 +1059,16 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         for (size_t i = 0; i < c->n_sel; i++)
                 if (c->sel[i].top < 0)
                         vss_note(c->quiet, "selected '%s' (%s)", c->sel[i].path, c->writers[c->sel[i].w].id.writer_name);
+        return 0;
+}
 
+/* The repository backup (on its base for an incremental or differential)
+ * and the previous stamps the writers need. */
+static int create_open_backup(create_ctx *c) {
         repo_id base;
         bool has_base = false;
+        int r;
+
         if (c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL) {
                 if (choose_base(c, &base) < 0)
                         return VSS_EXIT_FAIL;
@@ -1061,9 +1085,14 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return VSS_EXIT_FAIL;
         if (vss_interrupted)
                 return interrupted(c);
+        return 0;
+}
 
-        lvss_id set;
-        r = lvss_backup_start_snapshot_set(c->b, &set);
+/* StartSnapshotSet, the volumes, PrepareForBackup, DoSnapshotSet. */
+static int create_snapshot(create_ctx *c) {
+        int r;
+
+        r = lvss_backup_start_snapshot_set(c->b, &c->set);
         if (r < 0) {
                 vss_err("start snapshot set: %s: %s", lvss_strerror(r), lvss_backup_last_error(c->b));
                 return vss_exit_lvss(r);
@@ -1072,7 +1101,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         c->prepared = true;
         vss_note(c->quiet, "preparing the writers for a %s backup", repo_backup_type_to_string(c->type));
-        r = vss_wait(c->b, a, lvss_backup_prepare_for_backup(c->b, &a), "prepare for backup");
+        r = requestor_run(c->b, REQUESTOR_PREPARE, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
@@ -1080,19 +1109,25 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         }
         vss_note(c->quiet, "creating the snapshot set (writers frozen meanwhile)");
-        r = vss_wait(c->b, a, lvss_backup_do_snapshot_set(c->b, &a), "snapshot set");
+        r = requestor_run(c->b, REQUESTOR_SNAPSHOT, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
                 print_failures(c);
                 return vss_exit_lvss(r);
         }
-        uint64_t fw_usec = 0;
-        lvss_backup_get_freeze_window(c->b, &fw_usec);
-        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", set.str, fw_usec / 1000.0);
+        lvss_backup_get_freeze_window(c->b, &c->fw_usec);
+        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", c->set.str, c->fw_usec / 1000.0);
+        return 0;
+}
+
+/* Each selected top component read from the snapshot into the repository
+ * and verified; c->store_err is set when nothing can be committed. */
+static int create_store(create_ctx *c) {
+        int r = 0;
+        size_t n_ok = 0, n_top = 0;
 
         vss_progress_init(&c->prog, c->quiet, "create");
-        size_t n_ok = 0, n_top = 0;
         for (size_t t = 0; t < c->n_sel; t++) {
                 if (c->sel[t].top >= 0)
                         continue;
@@ -1118,11 +1153,22 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 if (c->sel[i].top >= 0)
                         c->sel[i].failed = c->sel[c->sel[i].top].failed;
 
-        /* Record: the components that succeeded, the BCD, each writer's
-         * metadata and stamps; committed before BackupComplete. */
+        c->n_ok = n_ok;
+        c->n_top = n_top;
+        c->store_err = store_err;
+        return 0;
+}
+
+/* The record: the components that succeeded, the BCD, each writer's
+ * metadata and stamps; committed before BackupComplete. */
+static int create_commit(create_ctx *c) {
+        int r;
+        size_t n_ok = c->n_ok;
+        int store_err = c->store_err;
         repo_id id;
         bool committed = false;
         _cleanup_free_ char *bcd = NULL;
+
         if (!store_err && n_ok > 0) {
                 for (size_t i = 0; i < c->n_sel; i++) {
                         csel *s = &c->sel[i];
@@ -1179,24 +1225,34 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 } else
                         committed = true;
         }
-        /* SetBackupSucceeded (again: false for all if the commit failed), then
-         * BackupComplete: writers truncate logs only for succeeded components. */
+        c->store_err = store_err;
+        c->committed = committed;
+        if (committed)
+                c->id = id;
+        return 0;
+}
+
+/* SetBackupSucceeded (again: false for all if the commit failed), then
+ * BackupComplete: writers truncate logs only for succeeded components. */
+static void create_complete(create_ctx *c) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 cwriter *w = &c->writers[s->w];
                 lvss_backup_set_backup_succeeded(c->b, w->instance_id, w->id.writer_id, s->ci.type, s->ci.logical_path,
                                                  s->ci.component_name, !s->failed);
         }
-        r = vss_wait(c->b, a, lvss_backup_backup_complete(c->b, &a), "backup complete");
-        bool complete_failed = r < 0;
-        if (complete_failed && r != -EINTR)
+        int r = requestor_run(c->b, REQUESTOR_COMPLETE, wait_step, true, NULL);
+        c->complete_failed = r < 0;
+        if (c->complete_failed && r != -EINTR)
                 print_failures(c);
-        if (!committed) {
-                if (store_err)
-                        return vss_exit_repo(store_err);
-                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
-                return VSS_EXIT_FAIL;
-        }
+}
+
+/* What was stored, on stdout, and the exit status. */
+static int create_report(create_ctx *c, int64_t t0) {
+        repo_id id = c->id;
+        size_t n_ok = c->n_ok, n_top = c->n_top;
+        uint64_t fw_usec = c->fw_usec;
+        bool complete_failed = c->complete_failed;
 
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&id, hex);
@@ -1232,6 +1288,24 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return VSS_EXIT_FAIL;
         }
         return VSS_EXIT_OK;
+}
+
+static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
+        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
+        int ex;
+
+        if ((ex = create_begin(c, repo_dir, pwfile)) != 0 || (ex = create_select(c, want, n_want)) != 0 ||
+            (ex = create_open_backup(c)) != 0 || (ex = create_snapshot(c)) != 0 || (ex = create_store(c)) != 0 ||
+            (ex = create_commit(c)) != 0)
+                return ex;
+        create_complete(c);
+        if (!c->committed) {
+                if (c->store_err)
+                        return vss_exit_repo(c->store_err);
+                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
+                return VSS_EXIT_FAIL;
+        }
+        return create_report(c, t0);
 }
 
 int cmd_create(int argc, char **argv) {
