@@ -196,7 +196,7 @@ int lvss_backup_get_writer_components(lvss_backup *b, size_t i, lvss_writer_comp
  * from lvss_backup_get_writer_components; ret_wc may be NULL), 0 after the
  * last one, or a negative error (LVSS_E_BAD_STATE before a BCD exists).
  * The iterator is two counters the caller owns; the BCD must not be
- * re-initialised while iterating.  (Added in liblvss 0.2.) */
+ * re-initialised while iterating. */
 typedef struct lvss_component_iter {
         size_t writer;
         size_t component;
