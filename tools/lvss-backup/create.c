@@ -50,14 +50,14 @@
 typedef struct cwriter {
         const char *instance_id;
         const lvss_writer_metadata *wm;
-        lvss_wm_identity id;
+        lvss_writer_metadata_identity id;
         bool used;
 } cwriter;
 
 typedef struct csel {
         size_t w;                  /* index into writers */
         size_t comp;               /* component index in the writer's metadata */
-        lvss_wm_component_info ci;
+        lvss_writer_metadata_component_info ci;
         char *path;                /* "logical path/name" */
         ssize_t top;               /* index of the selected (backup) component whose set holds it; -1 = itself */
         bool failed;
@@ -139,7 +139,7 @@ static int add_sel(create_ctx *c, size_t w, size_t comp, ssize_t top) {
         }
         csel *s = &c->sel[c->n_sel];
         *s = (csel) {.w = w, .comp = comp, .top = top};
-        if (lvss_wm_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
+        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
                 return -EINVAL;
         s->path = vss_component_path(s->ci.logical_path, s->ci.component_name);
         if (!s->path)
@@ -156,10 +156,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
                 return k;
         size_t top = (size_t) k;
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_component_count(wm);
+        int n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if ((size_t) i == comp || lvss_wm_get_component_info(wm, (size_t) i, &ci) < 0)
+                lvss_writer_metadata_component_info ci;
+                if ((size_t) i == comp || lvss_writer_metadata_get_component_info(wm, (size_t) i, &ci) < 0)
                         continue;
                 /* Sub-components are added explicitly too, so that a later
                  * restore can select one (e.g. a single database). */
@@ -174,10 +174,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
 
 static int find_component(create_ctx *c, const char *path, size_t *ret_w, size_t *ret_comp) {
         for (size_t w = 0; w < c->n_writers; w++) {
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
                         if (p && strcmp(p, path) == 0) {
@@ -199,8 +199,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
                                 want[i]);
                         return -EINVAL;
                 }
-                lvss_wm_component_info ci;
-                lvss_wm_get_component_info(c->writers[w].wm, comp, &ci);
+                lvss_writer_metadata_component_info ci;
+                lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &ci);
                 if (!ci.selectable) {
                         vss_err("component '%s': not selectable for backup (it is backed up with the component "
                                 "'%s' it belongs to)",
@@ -212,10 +212,10 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         }
         if (n_want == 0)
                 for (size_t w = 0; w < c->n_writers; w++) {
-                        int n = lvss_wm_get_component_count(c->writers[w].wm);
+                        int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                         for (int i = 0; i < n; i++) {
-                                lvss_wm_component_info ci;
-                                if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
+                                lvss_writer_metadata_component_info ci;
+                                if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
                                     ci.selectable && find_sel(c, w, (size_t) i) < 0 &&
                                     (r = select_top(c, w, (size_t) i)) < 0)
                                         return r;
@@ -226,16 +226,16 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t w = 0; w < c->n_writers; w++) {
                 if (!c->writers[w].used)
                         continue;
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
                             find_sel(c, w, (size_t) i) >= 0)
                                 continue;
                         bool has_selectable_ancestor = false;
                         for (int j = 0; j < n; j++) {
-                                lvss_wm_component_info cj;
-                                if (j == i || lvss_wm_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
+                                lvss_writer_metadata_component_info cj;
+                                if (j == i || lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
                                     !cj.selectable)
                                         continue;
                                 _cleanup_free_ char *pj = vss_component_path(cj.logical_path, cj.component_name);
@@ -250,8 +250,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 for (size_t d = 0; d < s->ci.dependency_count; d++) {
-                        lvss_wm_dependency dep;
-                        if (lvss_wm_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
+                        lvss_writer_metadata_dependency dep;
+                        if (lvss_writer_metadata_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(dep.logical_path, dep.component_name);
                         size_t w2, comp2;
@@ -369,11 +369,11 @@ static int set_previous_stamps(create_ctx *c) {
 /* ----------------------------------------------------------- file sets */
 
 typedef struct fdesc_list {
-        lvss_wm_filedesc *v;
+        lvss_writer_metadata_filedesc *v;
         size_t n, cap;
 } fdesc_list;
 
-static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
+static int fdl_add(fdesc_list *l, const lvss_writer_metadata_filedesc *fd) {
         for (size_t i = 0; i < l->n; i++)
                 if (strcmp(l->v[i].path, fd->path) == 0 && strcmp(l->v[i].filespec, fd->filespec) == 0 &&
                     l->v[i].recursive == fd->recursive)
@@ -391,21 +391,21 @@ static int collect_fdescs(create_ctx *c, size_t t, fdesc_list *ret) {
                 if (i != t && s->top != (ssize_t) t)
                         continue;
                 const lvss_writer_metadata *wm = c->writers[s->w].wm;
-                lvss_wm_filedesc fd;
+                lvss_writer_metadata_filedesc fd;
                 for (size_t j = 0; j < s->ci.file_count; j++)
-                        if (lvss_wm_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.database_count; j++)
-                        if (lvss_wm_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.log_file_count; j++)
-                        if (lvss_wm_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
         }
         return 0;
 }
 
-static const char *fd_source(const lvss_wm_filedesc *fd) {
+static const char *fd_source(const lvss_writer_metadata_filedesc *fd) {
         return fd->alternate_location && *fd->alternate_location ? fd->alternate_location : fd->path;
 }
 
@@ -464,10 +464,10 @@ static int add_volumes(create_ctx *c) {
 
 static bool excluded(create_ctx *c, size_t w, const char *abs) {
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_exclude_file_count(wm);
+        int n = lvss_writer_metadata_get_exclude_file_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_filedesc fd;
-                if (lvss_wm_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
+                lvss_writer_metadata_filedesc fd;
+                if (lvss_writer_metadata_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
                         return true;
         }
         return false;
@@ -579,7 +579,7 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
 /* Walk snapshot directory sdir (the snapshot of original directory odir)
  * and plan every regular file that fd matches, not excluded, and (when the
  * writer gave a list) listed. */
-static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char *odir, const char *sdir,
+static int walk(create_ctx *c, size_t w, const lvss_writer_metadata_filedesc *fd, const char *odir, const char *sdir,
                 const file_filter *ff, plan_list *plan, int depth) {
         DIR *d = opendir(sdir);
         if (!d) {
@@ -1050,7 +1050,7 @@ static int create_select(create_ctx *c, char **want, size_t n_want) {
         for (int i = 0; i < nw; i++) {
                 cwriter *w = &c->writers[c->n_writers];
                 if (lvss_backup_get_writer_metadata(c->b, (size_t) i, &w->instance_id, &w->wm) >= 0 &&
-                    lvss_wm_get_identity(w->wm, &w->id) >= 0)
+                    lvss_writer_metadata_get_identity(w->wm, &w->id) >= 0)
                         c->n_writers++;
         }
         r = select_components(c, want, n_want);

@@ -230,7 +230,7 @@ bool vss_in_component_set(const char *top, const char *lp, const char *name) {
         return strcmp(p, top) == 0 || (strncmp(p, top, l) == 0 && p[l] == '/');
 }
 
-bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel) {
+bool vss_filedesc_match(const lvss_writer_metadata_filedesc *fd, const char *abs, const char **ret_rel) {
         size_t l = strlen(fd->path);
         while (l > 1 && fd->path[l - 1] == '/')
                 l--;

@@ -404,17 +404,17 @@ static int cmd_delete(int argc, char **argv) {
 
 /* -------------------------------------------------------- writer-metadata */
 
-static void print_files(const char *kind, const lvss_wm_filedesc *f) {
+static void print_files(const char *kind, const lvss_writer_metadata_filedesc *f) {
         printf("      %s %s/%s%s%s%s\n", kind, f->path, f->filespec, f->recursive ? " (recursive)" : "",
                f->alternate_location ? " -> " : "", f->alternate_location ? f->alternate_location : "");
 }
 
 static void print_metadata(const lvss_writer_metadata *wm) {
-        lvss_wm_identity id;
-        lvss_wm_restore_method rm;
+        lvss_writer_metadata_identity id;
+        lvss_writer_metadata_restore_method rm;
         int n;
 
-        if (lvss_wm_get_identity(wm, &id) < 0)
+        if (lvss_writer_metadata_get_identity(wm, &id) < 0)
                 return;
         printf("Writer name:      %s\n", id.writer_name);
         printf("Writer id:        %s\n", id.writer_id);
@@ -425,38 +425,38 @@ static void print_metadata(const lvss_writer_metadata *wm) {
                lvss_source_type_to_string(id.source) ?: "?");
         printf("Level:            %s, freeze timeout %u ms\n",
                lvss_application_level_to_string(id.level) ?: "?", id.freeze_timeout_ms);
-        if (lvss_wm_get_restore_method(wm, &rm) == 0)
+        if (lvss_writer_metadata_get_restore_method(wm, &rm) == 0)
                 printf("Restore method:   %s (writer restore: %s)\n",
                        lvss_restore_method_to_string(rm.method) ?: "?",
                        lvss_writer_restore_to_string(rm.writer_restore) ?: "?");
-        n = lvss_wm_get_exclude_file_count(wm);
+        n = lvss_writer_metadata_get_exclude_file_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_filedesc f;
-                if (lvss_wm_get_exclude_file(wm, i, &f) == 0)
+                lvss_writer_metadata_filedesc f;
+                if (lvss_writer_metadata_get_exclude_file(wm, i, &f) == 0)
                         print_files("exclude", &f);
         }
-        n = lvss_wm_get_component_count(wm);
+        n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if (lvss_wm_get_component_info(wm, i, &ci) < 0)
+                lvss_writer_metadata_component_info ci;
+                if (lvss_writer_metadata_get_component_info(wm, i, &ci) < 0)
                         continue;
                 printf("  Component:      %s%s%s (%s%s%s)\n", ci.logical_path, ci.logical_path[0] ? "/" : "",
                        ci.component_name, lvss_component_type_to_string(ci.type) ?: "?",
                        ci.selectable ? ", selectable" : "",
                        ci.selectable_for_restore ? ", selectable for restore" : "");
                 for (size_t j = 0; j < ci.file_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_file(wm, i, j, &f) == 0)
                                 print_files("files", &f);
                 }
                 for (size_t j = 0; j < ci.database_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_database_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_database_file(wm, i, j, &f) == 0)
                                 print_files("database", &f);
                 }
                 for (size_t j = 0; j < ci.log_file_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_log_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_log_file(wm, i, j, &f) == 0)
                                 print_files("logs", &f);
                 }
         }
@@ -502,7 +502,7 @@ static bool path_under(const char *a, const char *b) {
 }
 
 /* Does a writer's file descriptor overlap one of the set's paths? */
-static bool files_overlap(const lvss_wm_filedesc *f, char **paths, size_t n) {
+static bool files_overlap(const lvss_writer_metadata_filedesc *f, char **paths, size_t n) {
         char buf[PATH_MAX];
         const char *p = f->path;
 
@@ -551,27 +551,27 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
         for (int w = 0; w < count; w++) {
                 const lvss_writer_metadata *wm;
                 const char *instance;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 bool writer_used = false;
 
                 if (lvss_backup_get_writer_metadata(b, w, &instance, &wm) < 0 ||
-                    lvss_wm_get_identity(wm, &id) < 0)
+                    lvss_writer_metadata_get_identity(wm, &id) < 0)
                         continue;
-                int nc = lvss_wm_get_component_count(wm);
+                int nc = lvss_writer_metadata_get_component_count(wm);
                 for (int i = 0; i < nc; i++) {
-                        lvss_wm_component_info ci;
-                        lvss_wm_filedesc f;
+                        lvss_writer_metadata_component_info ci;
+                        lvss_writer_metadata_filedesc f;
                         bool hit = false;
 
-                        if (lvss_wm_get_component_info(wm, i, &ci) < 0 || !ci.selectable)
+                        if (lvss_writer_metadata_get_component_info(wm, i, &ci) < 0 || !ci.selectable)
                                 continue;
                         for (size_t j = 0; !hit && j < ci.file_count; j++)
-                                hit = lvss_wm_get_component_file(wm, i, j, &f) == 0 && files_overlap(&f, paths, n);
+                                hit = lvss_writer_metadata_get_component_file(wm, i, j, &f) == 0 && files_overlap(&f, paths, n);
                         for (size_t j = 0; !hit && j < ci.database_count; j++)
-                                hit = lvss_wm_get_component_database_file(wm, i, j, &f) == 0 &&
+                                hit = lvss_writer_metadata_get_component_database_file(wm, i, j, &f) == 0 &&
                                       files_overlap(&f, paths, n);
                         for (size_t j = 0; !hit && j < ci.log_file_count; j++)
-                                hit = lvss_wm_get_component_log_file(wm, i, j, &f) == 0 &&
+                                hit = lvss_writer_metadata_get_component_log_file(wm, i, j, &f) == 0 &&
                                       files_overlap(&f, paths, n);
                         if (!hit)
                                 continue;

@@ -132,12 +132,12 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
         for (int i = 0; i < n; i++) {
                 const lvss_writer_metadata *wm;
                 const char *inst;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 check(lvss_backup_get_writer_metadata(b, (size_t) i, &inst, &wm), b, "get metadata");
-                check(lvss_wm_get_identity(wm, &id), b, "identity");
-                for (int j = 0; j < lvss_wm_get_component_count(wm); j++) {
-                        lvss_wm_component_info ci;
-                        check(lvss_wm_get_component_info(wm, (size_t) j, &ci), b, "component info");
+                check(lvss_writer_metadata_get_identity(wm, &id), b, "identity");
+                for (int j = 0; j < lvss_writer_metadata_get_component_count(wm); j++) {
+                        lvss_writer_metadata_component_info ci;
+                        check(lvss_writer_metadata_get_component_info(wm, (size_t) j, &ci), b, "component info");
                         if (!ci.selectable)
                                 continue;
                         check(lvss_backup_add_component(b, inst, id.writer_id, ci.type, ci.logical_path,
@@ -393,7 +393,7 @@ static int do_restore(const char *doc_path, bool additional, const char *sub_lpa
         if (sub_name) {
                 /* only the subcomponent: unselect the document's own */
                 const lvss_writer_metadata *wm;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
                         lvss_writer_components *wc;
                         lvss_backup_get_writer_components(b, (size_t) i, &wc);
@@ -408,7 +408,7 @@ static int do_restore(const char *doc_path, bool additional, const char *sub_lpa
                         }
                 }
                 check(lvss_backup_get_writer_metadata(b, 0, NULL, &wm), b, "metadata");
-                lvss_wm_get_identity(wm, &id);
+                lvss_writer_metadata_get_identity(wm, &id);
                 check(lvss_backup_set_selected_for_restore(b, id.writer_id, LVSS_CT_DATABASE, sub_lpath, sub_name, 1), b,
                       "select subcomponent");
                 printf("selected subcomponent %s/%s\n", sub_lpath, sub_name);
