@@ -22,6 +22,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "lib/core/time-util.h"
 #include "log.h"
@@ -306,7 +307,7 @@ struct log_writer {
         pthread_cond_t cond;
         uint32_t gen, off;        /* logical append position */
         seg *segs;
-        size_t nsegs;
+        size_t nsegs, cap_segs;
         lgpos durable;
         int flushing, frozen, freezing, failed, read_only;
         char errmsg[256];            /* why the writer failed */
@@ -497,10 +498,8 @@ static int emit(log_writer *w, uint8_t type, const void *p1, size_t l1, const vo
         size_t sz = rec_size(l1 + l2);
         seg *s = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
         if (!s || s->gen != w->gen) {
-                seg *ns = realloc(w->segs, (w->nsegs + 1) * sizeof *ns);
-                if (!ns)
+                if (ARRAY_RESERVE_ONE(w->segs, w->cap_segs, w->nsegs, 4) < 0)
                         return -ENOMEM;
-                w->segs = ns;
                 s = &w->segs[w->nsegs++];
                 *s = (seg) { .gen = w->gen, .start = w->off };
         }
@@ -562,7 +561,7 @@ static int flush_pending(log_writer *w, int no_tmp) {
         int r;
 
         w->segs = NULL;
-        w->nsegs = 0;
+        w->nsegs = w->cap_segs = 0;
         pthread_mutex_unlock(&w->lock);
         r = write_segs(w, s, n, no_tmp, msg, sizeof msg);
         segs_free(s, n);
@@ -641,11 +640,9 @@ int log_freeze(log_writer *w, uint32_t *ret_last) {
         r = next_gen(w);
         if (r >= 0) {
                 /* an empty segment of the new generation makes the flusher roll */
-                seg *ns = realloc(w->segs, (w->nsegs + 1) * sizeof *ns);
-                if (!ns)
+                if (ARRAY_RESERVE_ONE(w->segs, w->cap_segs, w->nsegs, 4) < 0)
                         r = -ENOMEM;
                 else {
-                        w->segs = ns;
                         w->segs[w->nsegs++] = (seg) { .gen = w->gen, .start = w->off };
                 }
         }

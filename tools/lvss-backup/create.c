@@ -37,6 +37,7 @@
 #include <mstore/mstore.h>
 
 #include "array.h"
+#include "requestor.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -49,14 +50,14 @@
 typedef struct cwriter {
         const char *instance_id;
         const lvss_writer_metadata *wm;
-        lvss_wm_identity id;
+        lvss_writer_metadata_identity id;
         bool used;
 } cwriter;
 
 typedef struct csel {
         size_t w;                  /* index into writers */
         size_t comp;               /* component index in the writer's metadata */
-        lvss_wm_component_info ci;
+        lvss_writer_metadata_component_info ci;
         char *path;                /* "logical path/name" */
         ssize_t top;               /* index of the selected (backup) component whose set holds it; -1 = itself */
         bool failed;
@@ -75,9 +76,16 @@ typedef struct create_ctx {
         csel sel[MAX_SELECTED];
         size_t n_sel;
         char **stored;              /* manifest paths stored so far (a path is stored once) */
-        size_t n_stored;
+        size_t n_stored, cap_stored;
         vss_progress prog;
         bool prepared;
+        /* What run_create's steps hand on to the next. */
+        lvss_id set;
+        uint64_t fw_usec;           /* the writers' freeze window */
+        size_t n_ok, n_top;         /* top components verified / selected */
+        int store_err;              /* nothing can be committed (a repository error) */
+        bool committed, complete_failed;
+        repo_id id;                 /* the committed backup */
 } create_ctx;
 
 static const char create_help[] =
@@ -104,11 +112,9 @@ static int stored_add(create_ctx *c, const char *path) {
         for (size_t i = 0; i < c->n_stored; i++)
                 if (strcmp(c->stored[i], path) == 0)
                         return 0;
-        char **p = realloc(c->stored, (c->n_stored + 1) * sizeof(char *));
-        if (!p)
+        if (ARRAY_RESERVE_ONE(c->stored, c->cap_stored, c->n_stored, 16) < 0)
                 return -ENOMEM;
-        c->stored = p;
-        if (!(p[c->n_stored] = strdup(path)))
+        if (!(c->stored[c->n_stored] = strdup(path)))
                 return -ENOMEM;
         c->n_stored++;
         return 1;
@@ -133,7 +139,7 @@ static int add_sel(create_ctx *c, size_t w, size_t comp, ssize_t top) {
         }
         csel *s = &c->sel[c->n_sel];
         *s = (csel) {.w = w, .comp = comp, .top = top};
-        if (lvss_wm_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
+        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
                 return -EINVAL;
         s->path = vss_component_path(s->ci.logical_path, s->ci.component_name);
         if (!s->path)
@@ -150,10 +156,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
                 return k;
         size_t top = (size_t) k;
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_component_count(wm);
+        int n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if ((size_t) i == comp || lvss_wm_get_component_info(wm, (size_t) i, &ci) < 0)
+                lvss_writer_metadata_component_info ci;
+                if ((size_t) i == comp || lvss_writer_metadata_get_component_info(wm, (size_t) i, &ci) < 0)
                         continue;
                 /* Sub-components are added explicitly too, so that a later
                  * restore can select one (e.g. a single database). */
@@ -168,10 +174,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
 
 static int find_component(create_ctx *c, const char *path, size_t *ret_w, size_t *ret_comp) {
         for (size_t w = 0; w < c->n_writers; w++) {
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
                         if (p && strcmp(p, path) == 0) {
@@ -193,8 +199,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
                                 want[i]);
                         return -EINVAL;
                 }
-                lvss_wm_component_info ci;
-                lvss_wm_get_component_info(c->writers[w].wm, comp, &ci);
+                lvss_writer_metadata_component_info ci;
+                lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &ci);
                 if (!ci.selectable) {
                         vss_err("component '%s': not selectable for backup (it is backed up with the component "
                                 "'%s' it belongs to)",
@@ -206,10 +212,10 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         }
         if (n_want == 0)
                 for (size_t w = 0; w < c->n_writers; w++) {
-                        int n = lvss_wm_get_component_count(c->writers[w].wm);
+                        int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                         for (int i = 0; i < n; i++) {
-                                lvss_wm_component_info ci;
-                                if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
+                                lvss_writer_metadata_component_info ci;
+                                if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
                                     ci.selectable && find_sel(c, w, (size_t) i) < 0 &&
                                     (r = select_top(c, w, (size_t) i)) < 0)
                                         return r;
@@ -220,16 +226,16 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t w = 0; w < c->n_writers; w++) {
                 if (!c->writers[w].used)
                         continue;
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
                             find_sel(c, w, (size_t) i) >= 0)
                                 continue;
                         bool has_selectable_ancestor = false;
                         for (int j = 0; j < n; j++) {
-                                lvss_wm_component_info cj;
-                                if (j == i || lvss_wm_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
+                                lvss_writer_metadata_component_info cj;
+                                if (j == i || lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
                                     !cj.selectable)
                                         continue;
                                 _cleanup_free_ char *pj = vss_component_path(cj.logical_path, cj.component_name);
@@ -244,8 +250,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 for (size_t d = 0; d < s->ci.dependency_count; d++) {
-                        lvss_wm_dependency dep;
-                        if (lvss_wm_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
+                        lvss_writer_metadata_dependency dep;
+                        if (lvss_writer_metadata_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(dep.logical_path, dep.component_name);
                         size_t w2, comp2;
@@ -363,20 +369,18 @@ static int set_previous_stamps(create_ctx *c) {
 /* ----------------------------------------------------------- file sets */
 
 typedef struct fdesc_list {
-        lvss_wm_filedesc *v;
-        size_t n;
+        lvss_writer_metadata_filedesc *v;
+        size_t n, cap;
 } fdesc_list;
 
-static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
+static int fdl_add(fdesc_list *l, const lvss_writer_metadata_filedesc *fd) {
         for (size_t i = 0; i < l->n; i++)
                 if (strcmp(l->v[i].path, fd->path) == 0 && strcmp(l->v[i].filespec, fd->filespec) == 0 &&
                     l->v[i].recursive == fd->recursive)
                         return 0;
-        lvss_wm_filedesc *v = realloc(l->v, (l->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(l->v, l->cap, l->n, 8) < 0)
                 return -ENOMEM;
-        l->v = v;
-        v[l->n++] = *fd;
+        l->v[l->n++] = *fd;
         return 0;
 }
 
@@ -387,21 +391,21 @@ static int collect_fdescs(create_ctx *c, size_t t, fdesc_list *ret) {
                 if (i != t && s->top != (ssize_t) t)
                         continue;
                 const lvss_writer_metadata *wm = c->writers[s->w].wm;
-                lvss_wm_filedesc fd;
+                lvss_writer_metadata_filedesc fd;
                 for (size_t j = 0; j < s->ci.file_count; j++)
-                        if (lvss_wm_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.database_count; j++)
-                        if (lvss_wm_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.log_file_count; j++)
-                        if (lvss_wm_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
         }
         return 0;
 }
 
-static const char *fd_source(const lvss_wm_filedesc *fd) {
+static const char *fd_source(const lvss_writer_metadata_filedesc *fd) {
         return fd->alternate_location && *fd->alternate_location ? fd->alternate_location : fd->path;
 }
 
@@ -460,10 +464,10 @@ static int add_volumes(create_ctx *c) {
 
 static bool excluded(create_ctx *c, size_t w, const char *abs) {
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_exclude_file_count(wm);
+        int n = lvss_writer_metadata_get_exclude_file_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_filedesc fd;
-                if (lvss_wm_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
+                lvss_writer_metadata_filedesc fd;
+                if (lvss_writer_metadata_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
                         return true;
         }
         return false;
@@ -545,7 +549,7 @@ typedef struct file_plan {
 
 typedef struct plan_list {
         file_plan *v;
-        size_t n;
+        size_t n, cap;
 } plan_list;
 
 static void plan_free(plan_list *p) {
@@ -561,10 +565,9 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
         for (size_t i = 0; i < p->n; i++)
                 if (strcmp(p->v[i].orig, orig) == 0)
                         return 0;
-        file_plan *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 16) < 0)
                 return -ENOMEM;
-        p->v = v;
+        file_plan *v = p->v;
         v[p->n].orig = strdup(orig);
         v[p->n].snap = strdup(snap);
         if (!v[p->n].orig || !v[p->n].snap)
@@ -576,7 +579,7 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
 /* Walk snapshot directory sdir (the snapshot of original directory odir)
  * and plan every regular file that fd matches, not excluded, and (when the
  * writer gave a list) listed. */
-static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char *odir, const char *sdir,
+static int walk(create_ctx *c, size_t w, const lvss_writer_metadata_filedesc *fd, const char *odir, const char *sdir,
                 const file_filter *ff, plan_list *plan, int depth) {
         DIR *d = opendir(sdir);
         if (!d) {
@@ -1009,24 +1012,33 @@ static int interrupted(create_ctx *c) {
         return VSS_EXIT_FAIL;
 }
 
-static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
-        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
-        lvss_async *a = NULL;
+/* run_create's steps, in order.  Each returns 0 to go on or the exit status
+ * to stop with; the requestor sequence itself is tools/common/requestor.h. */
+
+static int wait_step(lvss_backup *b, lvss_async *a, int r, const char *what, void *userdata) {
+        return vss_wait(b, a, r, what); /* frees a */
+}
+
+/* The repository (exclusive) and a requestor session. */
+static int create_begin(create_ctx *c, const char *repo_dir, const char *pwfile) {
         int r, ex;
 
         if ((ex = vss_open_repo(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r)) != 0)
                 return ex;
-        r = lvss_backup_new(&c->b);
-        if (r >= 0)
-                r = lvss_backup_initialize_for_backup(c->b, NULL);
-        if (r >= 0)
-                r = lvss_backup_set_backup_state(c->b, 1, 0, c->lvss_type, 0);
+        r = requestor_begin(LVSS_CTX_BACKUP, c->lvss_type, &c->b);
         if (r < 0) {
                 vss_err("lvssd: %s%s%s", lvss_strerror(r), c->b ? ": " : "", c->b ? lvss_backup_last_error(c->b) : "");
                 return vss_exit_lvss(r);
         }
+        return 0;
+}
+
+/* GatherWriterMetadata, then the components asked for (or every selectable one). */
+static int create_select(create_ctx *c, char **want, size_t n_want) {
+        int r;
+
         vss_note(c->quiet, "gathering writer metadata");
-        r = vss_wait(c->b, a, lvss_backup_gather_writer_metadata(c->b, &a), "gather writer metadata");
+        r = requestor_run(c->b, REQUESTOR_GATHER, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0)
@@ -1038,7 +1050,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         for (int i = 0; i < nw; i++) {
                 cwriter *w = &c->writers[c->n_writers];
                 if (lvss_backup_get_writer_metadata(c->b, (size_t) i, &w->instance_id, &w->wm) >= 0 &&
-                    lvss_wm_get_identity(w->wm, &w->id) >= 0)
+                    lvss_writer_metadata_get_identity(w->wm, &w->id) >= 0)
                         c->n_writers++;
         }
         r = select_components(c, want, n_want);
@@ -1047,9 +1059,16 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         for (size_t i = 0; i < c->n_sel; i++)
                 if (c->sel[i].top < 0)
                         vss_note(c->quiet, "selected '%s' (%s)", c->sel[i].path, c->writers[c->sel[i].w].id.writer_name);
+        return 0;
+}
 
+/* The repository backup (on its base for an incremental or differential)
+ * and the previous stamps the writers need. */
+static int create_open_backup(create_ctx *c) {
         repo_id base;
         bool has_base = false;
+        int r;
+
         if (c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL) {
                 if (choose_base(c, &base) < 0)
                         return VSS_EXIT_FAIL;
@@ -1066,9 +1085,14 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return VSS_EXIT_FAIL;
         if (vss_interrupted)
                 return interrupted(c);
+        return 0;
+}
 
-        lvss_id set;
-        r = lvss_backup_start_snapshot_set(c->b, &set);
+/* StartSnapshotSet, the volumes, PrepareForBackup, DoSnapshotSet. */
+static int create_snapshot(create_ctx *c) {
+        int r;
+
+        r = lvss_backup_start_snapshot_set(c->b, &c->set);
         if (r < 0) {
                 vss_err("start snapshot set: %s: %s", lvss_strerror(r), lvss_backup_last_error(c->b));
                 return vss_exit_lvss(r);
@@ -1077,7 +1101,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         c->prepared = true;
         vss_note(c->quiet, "preparing the writers for a %s backup", repo_backup_type_to_string(c->type));
-        r = vss_wait(c->b, a, lvss_backup_prepare_for_backup(c->b, &a), "prepare for backup");
+        r = requestor_run(c->b, REQUESTOR_PREPARE, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
@@ -1085,19 +1109,25 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         }
         vss_note(c->quiet, "creating the snapshot set (writers frozen meanwhile)");
-        r = vss_wait(c->b, a, lvss_backup_do_snapshot_set(c->b, &a), "snapshot set");
+        r = requestor_run(c->b, REQUESTOR_SNAPSHOT, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
                 print_failures(c);
                 return vss_exit_lvss(r);
         }
-        uint64_t fw_usec = 0;
-        lvss_backup_get_freeze_window(c->b, &fw_usec);
-        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", set.str, fw_usec / 1000.0);
+        lvss_backup_get_freeze_window(c->b, &c->fw_usec);
+        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", c->set.str, c->fw_usec / 1000.0);
+        return 0;
+}
+
+/* Each selected top component read from the snapshot into the repository
+ * and verified; c->store_err is set when nothing can be committed. */
+static int create_store(create_ctx *c) {
+        int r = 0;
+        size_t n_ok = 0, n_top = 0;
 
         vss_progress_init(&c->prog, c->quiet, "create");
-        size_t n_ok = 0, n_top = 0;
         for (size_t t = 0; t < c->n_sel; t++) {
                 if (c->sel[t].top >= 0)
                         continue;
@@ -1123,11 +1153,22 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 if (c->sel[i].top >= 0)
                         c->sel[i].failed = c->sel[c->sel[i].top].failed;
 
-        /* Record: the components that succeeded, the BCD, each writer's
-         * metadata and stamps; committed before BackupComplete. */
+        c->n_ok = n_ok;
+        c->n_top = n_top;
+        c->store_err = store_err;
+        return 0;
+}
+
+/* The record: the components that succeeded, the BCD, each writer's
+ * metadata and stamps; committed before BackupComplete. */
+static int create_commit(create_ctx *c) {
+        int r;
+        size_t n_ok = c->n_ok;
+        int store_err = c->store_err;
         repo_id id;
         bool committed = false;
         _cleanup_free_ char *bcd = NULL;
+
         if (!store_err && n_ok > 0) {
                 for (size_t i = 0; i < c->n_sel; i++) {
                         csel *s = &c->sel[i];
@@ -1184,24 +1225,34 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 } else
                         committed = true;
         }
-        /* SetBackupSucceeded (again: false for all if the commit failed), then
-         * BackupComplete: writers truncate logs only for succeeded components. */
+        c->store_err = store_err;
+        c->committed = committed;
+        if (committed)
+                c->id = id;
+        return 0;
+}
+
+/* SetBackupSucceeded (again: false for all if the commit failed), then
+ * BackupComplete: writers truncate logs only for succeeded components. */
+static void create_complete(create_ctx *c) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 cwriter *w = &c->writers[s->w];
                 lvss_backup_set_backup_succeeded(c->b, w->instance_id, w->id.writer_id, s->ci.type, s->ci.logical_path,
                                                  s->ci.component_name, !s->failed);
         }
-        r = vss_wait(c->b, a, lvss_backup_backup_complete(c->b, &a), "backup complete");
-        bool complete_failed = r < 0;
-        if (complete_failed && r != -EINTR)
+        int r = requestor_run(c->b, REQUESTOR_COMPLETE, wait_step, true, NULL);
+        c->complete_failed = r < 0;
+        if (c->complete_failed && r != -EINTR)
                 print_failures(c);
-        if (!committed) {
-                if (store_err)
-                        return vss_exit_repo(store_err);
-                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
-                return VSS_EXIT_FAIL;
-        }
+}
+
+/* What was stored, on stdout, and the exit status. */
+static int create_report(create_ctx *c, int64_t t0) {
+        repo_id id = c->id;
+        size_t n_ok = c->n_ok, n_top = c->n_top;
+        uint64_t fw_usec = c->fw_usec;
+        bool complete_failed = c->complete_failed;
 
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&id, hex);
@@ -1237,6 +1288,24 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return VSS_EXIT_FAIL;
         }
         return VSS_EXIT_OK;
+}
+
+static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
+        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
+        int ex;
+
+        if ((ex = create_begin(c, repo_dir, pwfile)) != 0 || (ex = create_select(c, want, n_want)) != 0 ||
+            (ex = create_open_backup(c)) != 0 || (ex = create_snapshot(c)) != 0 || (ex = create_store(c)) != 0 ||
+            (ex = create_commit(c)) != 0)
+                return ex;
+        create_complete(c);
+        if (!c->committed) {
+                if (c->store_err)
+                        return vss_exit_repo(c->store_err);
+                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
+                return VSS_EXIT_FAIL;
+        }
+        return create_report(c, t0);
 }
 
 int cmd_create(int argc, char **argv) {

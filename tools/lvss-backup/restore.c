@@ -37,6 +37,7 @@
 
 #include <lvss/error.h>
 
+#include "array.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -83,7 +84,7 @@ typedef struct target {
 
 typedef struct step_plan {
         target *v;
-        size_t n;
+        size_t n, cap;
         char *staging[MAX_COMPONENTS]; /* per component: log staging directory, NULL if none */
 } step_plan;
 
@@ -140,12 +141,12 @@ static int saved_load(const repo_record *rec, saved_writers *ret) {
 
 /* Find component PATH in the saved metadata: its writer and index. */
 static int saved_find(const saved_writers *s, const char *path, size_t *ret_w, size_t *ret_comp,
-                      lvss_wm_component_info *ret_ci) {
+                      lvss_writer_metadata_component_info *ret_ci) {
         for (size_t w = 0; w < s->n; w++) {
-                int n = lvss_wm_get_component_count(s->wm[w]);
+                int n = lvss_writer_metadata_get_component_count(s->wm[w]);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(s->wm[w], (size_t) i, &ci) < 0)
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(s->wm[w], (size_t) i, &ci) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
                         if (p && strcmp(p, path) == 0) {
@@ -194,15 +195,10 @@ typedef struct log_info {
 static void log_info_load(lvss_backup *b, log_info *li) {
         li->logs = json_object();
         li->checkpoints = json_object();
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
-                        continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
+                {
                         const char *md = lvss_component_get_backup_metadata(c);
                         json_t *m = md ? json_loads(md, 0, NULL) : NULL;
                         const char *log_dir = json_string_value(json_object_get(m, "log_dir"));
@@ -226,26 +222,26 @@ static void log_info_free(log_info *li) {
 
 /* The file descriptors of component (w,comp) and, for a file group, of the
  * components below it. */
-static bool comp_matches(const lvss_writer_metadata *wm, size_t comp, const lvss_wm_component_info *ci,
+static bool comp_matches(const lvss_writer_metadata *wm, size_t comp, const lvss_writer_metadata_component_info *ci,
                          const char *abs, const char **ret_rel) {
-        lvss_wm_filedesc fd;
+        lvss_writer_metadata_filedesc fd;
         for (size_t j = 0; j < ci->file_count; j++)
-                if (lvss_wm_get_component_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         for (size_t j = 0; j < ci->database_count; j++)
-                if (lvss_wm_get_component_database_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_database_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         for (size_t j = 0; j < ci->log_file_count; j++)
-                if (lvss_wm_get_component_log_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_log_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         return false;
 }
 
 static bool set_matches(const lvss_writer_metadata *wm, const char *top, const char *abs, const char **ret_rel) {
-        int n = lvss_wm_get_component_count(wm);
+        int n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if (lvss_wm_get_component_info(wm, (size_t) i, &ci) >= 0 &&
+                lvss_writer_metadata_component_info ci;
+                if (lvss_writer_metadata_get_component_info(wm, (size_t) i, &ci) >= 0 &&
                     vss_in_component_set(top, ci.logical_path, ci.component_name) &&
                     comp_matches(wm, (size_t) i, &ci, abs, ret_rel))
                         return true;
@@ -304,13 +300,11 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
                                 if (hit[k] && !p->staging[k] && !(p->staging[k] = strdup(staging)))
                                         return -ENOMEM;
                 }
-                target *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-                if (!v) {
+                if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 64) < 0) {
                         free(dst);
                         return -ENOMEM;
                 }
-                p->v = v;
-                v[p->n++] = (target) {.mpath = f->path, .dst = dst};
+                p->v[p->n++] = (target) {.mpath = f->path, .dst = dst};
         }
         return 0;
 }
@@ -621,7 +615,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
         }
         for (size_t i = 0; i < n_want; i++) {
                 size_t w, comp;
-                lvss_wm_component_info ci;
+                lvss_writer_metadata_component_info ci;
                 rcomp *rc = &c->comps[c->n_comps];
                 if (saved_find(&sw, want[i], &w, &comp, &ci) < 0) {
                         vss_err("component '%s': not in backup %s", want[i], id_arg);
@@ -631,8 +625,8 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                         vss_err("component '%s': not selectable for restore", want[i]);
                         goto out;
                 }
-                lvss_wm_identity ident;
-                lvss_wm_get_identity(sw.wm[w], &ident);
+                lvss_writer_metadata_identity ident;
+                lvss_writer_metadata_get_identity(sw.wm[w], &ident);
                 rc->path = want[i];
                 rc->writer_name = strdup(sw.names[w]);
                 rc->writer_id = strdup(ident.writer_id);

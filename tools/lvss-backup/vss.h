@@ -70,7 +70,7 @@ bool vss_in_component_set(const char *top_path, const char *logical_path, const 
 /* Whether absolute path abs is covered by file descriptor fd (directory
  * fd->path, fnmatch(filespec) on the name, subdirectories if recursive).
  * ret_rel (may be NULL) gets the part of abs below fd->path. */
-bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel);
+bool vss_filedesc_match(const lvss_writer_metadata_filedesc *fd, const char *abs, const char **ret_rel);
 
 /* Find the BCD component of writer_id named (lp,name); NULL if none. */
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);

@@ -379,7 +379,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         int r;
 
         snprintf(lp, sizeof(lp), "Exec/%s", host);
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, lp, x->name, x->file, 0, 1, 1, 1, 0);
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, lp, x->name, x->file, 0, 1, 1, 1, 0);
         for (size_t i = 0; i < x->n_paths && r >= 0; i++) {
                 struct stat st;
                 if (stat(x->paths[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
@@ -388,15 +388,15 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                                 r = -EINVAL;
                         else {
                                 *slash = 0;
-                                r = lvss_mdb_add_files_to_file_group(md, lp, x->name, *d ? d : "/", slash + 1, 0,
+                                r = lvss_metadata_builder_add_files_to_file_group(md, lp, x->name, *d ? d : "/", slash + 1, 0,
                                                                      NULL, 0);
                         }
                         free(d);
                 } else
-                        r = lvss_mdb_add_files_to_file_group(md, lp, x->name, x->paths[i], "*", 1, NULL, 0);
+                        r = lvss_metadata_builder_add_files_to_file_group(md, lp, x->name, x->paths[i], "*", 1, NULL, 0);
         }
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
                                                 x->cmd[CMD_PRE_RESTORE] || x->cmd[CMD_POST_RESTORE] ? LVSS_WRE_ALWAYS
                                                                                                      : LVSS_WRE_NEVER,
                                                 0);
@@ -407,7 +407,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (x->types & (1u << LVSS_BT_DIFFERENTIAL))
                 schema |= LVSS_BS_DIFFERENTIAL;
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, schema);
+                r = lvss_metadata_builder_set_backup_schema(md, schema);
         if (r < 0)
                 logx(x, "identify: %s", lvss_strerror(r));
         return r;

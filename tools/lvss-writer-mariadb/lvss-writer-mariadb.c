@@ -162,19 +162,19 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         int r;
 
         snprintf(caption, sizeof(caption), "MariaDB instance %s (%s)", m->instance, m->datadir);
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, m->lpath, m->instance, caption, 0, 1, 1, 1, 0);
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, m->lpath, m->instance, caption, 0, 1, 1, 1, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, m->lpath, m->instance, m->datadir, "*", 1, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, m->lpath, m->instance, m->datadir, "*", 1, NULL, 0);
         if (r >= 0 && m->binlog_dir)
-                r = lvss_mdb_add_files_to_file_group(md, m->lpath, m->instance, m->binlog_dir, "*", 0, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, m->lpath, m->instance, m->binlog_dir, "*", 0, NULL, 0);
         /* Runtime files that are not data. */
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, m->datadir, "*.pid", 0);
+                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, "*.pid", 0);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_STOP_RESTORE_START, "mariadb", NULL, LVSS_WRE_ALWAYS,
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_STOP_RESTORE_START, "mariadb", NULL, LVSS_WRE_ALWAYS,
                                                 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY);
         return r;
 }
 

@@ -234,7 +234,7 @@ static bool skipped(const char *name) {
 
 /* Every directory below dir (dir included) as a database-file descriptor. */
 static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top, int depth) {
-        int r = lvss_mdb_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
+        int r = lvss_metadata_builder_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
         if (r < 0 || depth > 16)
                 return r;
         DIR *d = opendir(dir);
@@ -262,7 +262,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
         if (p->archive)
                 schema |= LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL;
-        r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
                                    1 /* restore metadata */, 1, 1, 1, 0);
         if (r >= 0)
                 r = add_tree(p, md, p->pgdata, true, 0);
@@ -284,15 +284,15 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (d)
                 closedir(d);
         if (r >= 0 && p->archive)
-                r = lvss_mdb_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
+                r = lvss_metadata_builder_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, schema);
+                r = lvss_metadata_builder_set_backup_schema(md, schema);
         if (r < 0)
                 fprintf(stderr, "lvss-writer-postgresql: %s: identify: %s\n", p->path, lvss_strerror(r));
         return r;

@@ -152,7 +152,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                 const sqlw_component *c = &s->cfg.components[i];
                 char caption[256];
                 snprintf(caption, sizeof(caption), "SQLite databases of %s (%zu)", c->name, c->n_databases);
-                r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, s->lpath, c->name, caption, 0, 0, 1, 1, 0);
+                r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, s->lpath, c->name, caption, 0, 0, 1, 1, 0);
                 for (size_t j = 0; j < c->n_databases && r >= 0; j++) {
                         char dir[SQLW_MAX_PATH + 1], spec[2 * SQLW_MAX_PATH + 16];
                         const char *slash = strrchr(c->databases[j], '/');
@@ -163,14 +163,14 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                         dir[dl] = '\0';
                         for (size_t k = 0; k < ELEMENTSOF(suffixes) && r >= 0; k++) {
                                 escape_spec(slash + 1, suffixes[k], spec, sizeof(spec));
-                                r = lvss_mdb_add_files_to_file_group(md, s->lpath, c->name, dir, spec, 0, NULL, 0);
+                                r = lvss_metadata_builder_add_files_to_file_group(md, s->lpath, c->name, dir, spec, 0, NULL, 0);
                         }
                 }
         }
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY);
         return r;
 }
 
