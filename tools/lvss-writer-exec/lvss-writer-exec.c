@@ -57,6 +57,8 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 #define EXEC_CLASS_ID "8f0c5e2a-3b1d-4c6e-9a7f-2d4b6c8e0a13"
 #define ERR_MAX 1000
 
@@ -87,7 +89,6 @@ typedef struct xconf {
         unsigned timeout[N_CMD];    /* seconds; 0 = default */
         char *hook_dir;
         lvss_writer *w;
-        bool connected;
         bool active;                /* takes part in the current set */
         lvss_backup_type type;
         bool freeze_started;
@@ -95,13 +96,7 @@ typedef struct xconf {
         size_t n_hooks_started;
 } xconf;
 
-static volatile sig_atomic_t stop_requested;
 static char host[HOST_NAME_MAX + 1];
-
-static void on_signal(int sig) {
-        (void) sig;
-        stop_requested = 1;
-}
 
 static uint64_t now_ms(void) {
         struct timespec ts;
@@ -509,11 +504,11 @@ static int on_abort(lvss_writer *w, void *userdata) {
 static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
+        lvss_component *c = wc_first_component(comps);
         int ok = 1;
         if (!x->active)
                 return 0;
-        if (lvss_writer_components_get_count(comps) > 0 && lvss_writer_components_get_component(comps, 0, &c) >= 0)
+        if (c)
                 ok = lvss_component_get_backup_succeeded(c) == 1;
         char ev[32];
         snprintf(ev, sizeof(ev), "LVSS_BACKUP_SUCCEEDED=%d", ok);
@@ -535,8 +530,8 @@ static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
+        lvss_component *c = wc_first_component(comps);
+        if (!c)
                 return 0;
         x->type = LVSS_BT_UNDEFINED;
         if (run_cmd(x, CMD_PRE_RESTORE, NULL, err, sizeof(err)) < 0) {
@@ -553,8 +548,8 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
+        lvss_component *c = wc_first_component(comps);
+        if (!c)
                 return 0;
         char ev1[40], ev2[40];
         lvss_file_restore_status st = lvss_component_get_file_restore_status(c);
@@ -738,72 +733,11 @@ static int conf_filter(const struct dirent *de) {
 
 /* ----------------------------------------------------------------- main */
 
-static int subscribe(xconf *x, bool quiet) {
-        int r = lvss_writer_subscribe(x->w, 0);
-        if (r < 0) {
-                if (!quiet)
-                        logx(x, "subscribe: %s (%s)", lvss_writer_last_error(x->w), lvss_error_name(r));
-                return r;
-        }
-        x->connected = true;
-        printf("ready %s instance_id=%s\n", x->path, lvss_writer_get_instance_id(x->w));
-        fflush(stdout);
-        return 0;
-}
-
-static int run(xconf **xs, size_t n) {
-        struct pollfd *pf = calloc(n, sizeof(*pf));
-        if (!pf)
-                return 1;
-        while (!stop_requested) {
-                uint64_t now, deadline = UINT64_MAX;
-                struct timespec ts;
-                bool retry = false;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-                for (size_t i = 0; i < n; i++) {
-                        uint64_t d = UINT64_MAX;
-                        pf[i].fd = -1;
-                        if (!xs[i]->connected) {
-                                if (subscribe(xs[i], true) < 0) {
-                                        retry = true;
-                                        continue;
-                                }
-                        }
-                        pf[i].fd = lvss_writer_get_fd(xs[i]->w);
-                        pf[i].events = (short) lvss_writer_get_events(xs[i]->w);
-                        if (lvss_writer_get_timeout(xs[i]->w, &d) >= 0 && d < deadline)
-                                deadline = d;
-                }
-                int timeout = retry ? 200 : -1;
-                if (deadline != UINT64_MAX) {
-                        int t = deadline > now ? (int) ((deadline - now + 999) / 1000) : 0;
-                        if (timeout < 0 || t < timeout)
-                                timeout = t;
-                }
-                if (poll(pf, n, timeout) < 0 && errno != EINTR) {
-                        perror("lvss-writer-exec: poll");
-                        free(pf);
-                        return 1;
-                }
-                for (size_t i = 0; i < n && !stop_requested; i++) {
-                        int r;
-                        if (!xs[i]->connected)
-                                continue;
-                        while ((r = lvss_writer_process(xs[i]->w)) > 0)
-                                ;
-                        if (r < 0) {
-                                logx(xs[i], "lost the coordinator: %s (%s); registering again",
-                                     lvss_writer_last_error(xs[i]->w), lvss_error_name(r));
-                                do_thaw(xs[i], "coordinator lost", NULL, 0);
-                                xs[i]->active = false;
-                                (void) lvss_writer_unsubscribe(xs[i]->w);
-                                xs[i]->connected = false;
-                        }
-                }
-        }
-        free(pf);
-        return 0;
+/* The coordinator is gone, or the process stops: thaw (invariant 3). */
+static void on_lost(void *userdata, const char *why) {
+        xconf *x = userdata;
+        do_thaw(x, why, NULL, 0);
+        x->active = false;
 }
 
 static const char help[] =
@@ -834,9 +768,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-exec: unexpected argument '%s' (see --help)\n", argv[optind]);
                 return 2;
         }
-        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-                strcpy(host, "localhost");
-        host[strcspn(host, ".")] = 0;
+        wc_short_hostname(host, sizeof(host));
 
         struct dirent **list = NULL;
         int n = scandir(dir, &list, conf_filter, alphasort);
@@ -871,10 +803,10 @@ int main(int argc, char **argv) {
                 rc = 1;
         }
 
-        struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: poll returns EINTR */
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        wc_install_signals();
+        wc_instance *wi = calloc((size_t) nx + 1, sizeof(*wi));
+        if (!wi)
+                rc = 1;
 
         for (size_t i = 0; i < nx && rc == 0; i++) {
                 lvss_writer_identity id = LVSS_WRITER_IDENTITY_INIT;
@@ -900,15 +832,14 @@ int main(int argc, char **argv) {
                 if (r < 0) {
                         logx(xs[i], "cannot create writer: %s", lvss_strerror(r));
                         rc = 1;
-                } else if ((r = subscribe(xs[i], false)) < 0)
-                        rc = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
+                }
+                wi[i] = (wc_instance) { .w = xs[i]->w, .label = xs[i]->path, .on_lost = on_lost, .userdata = xs[i] };
         }
         if (rc == 0)
-                rc = run(xs, nx);
-        for (size_t i = 0; i < nx; i++) {
-                do_thaw(xs[i], "exit", NULL, 0); /* invariant 3 */
+                rc = wc_run(wi, nx, "lvss-writer-exec"); /* thaws each at exit (invariant 3) */
+        for (size_t i = 0; i < nx; i++)
                 xconf_free(xs[i]);
-        }
+        free(wi);
         free(xs);
         return rc;
 }

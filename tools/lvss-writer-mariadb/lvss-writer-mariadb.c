@@ -48,6 +48,8 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 #include "lib/core/macro.h"
 
 #define MARIADB_WRITER_CLASS_ID "8a3e51c2-7d94-4f06-b1a8-6c2f0e9d4b57"
@@ -71,14 +73,6 @@ typedef struct mdbw {
         lvss_writer *w;
 } mdbw;
 
-static volatile sig_atomic_t stop_requested;
-static lvss_writer *signal_writer;
-
-static void on_signal(int sig) {
-        stop_requested = 1;
-        if (signal_writer)
-                lvss_writer_stop(signal_writer);
-}
 
 static int fail(lvss_writer *w, int code, lvss_component *c, int which, const char *fmt, ...) _printf_(5, 6);
 /* Writer failure + the component's message (which: 0 prepare-backup,
@@ -289,6 +283,12 @@ static int on_abort(lvss_writer *w, void *userdata) {
         return 0;
 }
 
+/* The coordinator is gone or the writer exits: no stage left held. */
+static void on_lost(void *userdata, const char *why) {
+        (void) why;
+        end_stage(userdata);
+}
+
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         end_stage(userdata);
         return 0;
@@ -465,10 +465,7 @@ int main(int argc, char **argv) {
                                 "(1-%d characters of A-Z a-z 0-9 . _ -)\n", MAX_NAME);
                 return 2;
         }
-        if (gethostname(host, sizeof(host)) < 0)
-                snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        host[strcspn(host, ".")] = '\0';
+        wc_short_hostname(host, sizeof(host));
         snprintf(m.lpath, sizeof(m.lpath), "MariaDB/%s", host);
         if (mysql_library_init(0, NULL, NULL) != 0) {
                 fprintf(stderr, "lvss-writer-mariadb: cannot initialise the MariaDB client library\n");
@@ -499,37 +496,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-mariadb: cannot create the writer: %s\n", lvss_strerror(r));
                 return 1;
         }
-        signal_writer = m.w;
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-
-        r = lvss_writer_subscribe(m.w, 0);
-        if (r < 0) {
-                fprintf(stderr, "lvss-writer-mariadb: cannot register with lvssd: %s (%s)\n",
-                        lvss_writer_last_error(m.w), lvss_error_name(r));
-                r = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-                goto out;
-        }
-        printf("ready instance_id=%s\n", lvss_writer_get_instance_id(m.w));
-        fflush(stdout);
-        while (!stop_requested) {
-                r = lvss_writer_run(m.w, LVSS_WAIT_INFINITE);
-                if (stop_requested)
-                        break;
-                if (r < 0) {
-                        fprintf(stderr, "lvss-writer-mariadb: lost the coordinator: %s; registering again\n",
-                                lvss_strerror(r));
-                        end_stage(&m);
-                        (void) lvss_writer_unsubscribe(m.w);
-                        while (!stop_requested && lvss_writer_subscribe(m.w, 0) < 0)
-                                sleep(1);
-                }
-        }
-        r = 0;
-out:
-        end_stage(&m);
-        signal_writer = NULL;
+        wc_install_signals();
+        char label[sizeof(m.lpath) + MAX_NAME + 2];
+        snprintf(label, sizeof(label), "%s/%s", m.lpath, m.instance);
+        wc_instance x = { .w = m.w, .label = label, .on_lost = on_lost, .userdata = &m };
+        r = wc_run(&x, 1, "lvss-writer-mariadb");
         lvss_writer_free(m.w);
         mysql_library_end();
         return r;

@@ -55,6 +55,8 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 /* Paths and messages are built with snprintf into PATH_MAX / message
  * buffers: a path that does not fit is cut and then fails to open, a
  * message is merely shortened. */
@@ -85,14 +87,7 @@ typedef struct pgw {
         json_t *files;              /* incremental/differential: archive files */
 } pgw;
 
-static lvss_writer *the_writer;
 static char hostname_short[HOST_NAME_MAX + 1];
-
-static void on_signal(int sig) {
-        (void) sig;
-        if (the_writer)
-                lvss_writer_stop(the_writer);
-}
 
 static int fail(pgw *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(pgw *p, int code, const char *fmt, ...) {
@@ -298,17 +293,10 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
 /* ------------------------------------------------------------ backup */
 
-static lvss_component *my_component(lvss_writer_components *comps) {
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
-                return NULL;
-        return c;
-}
-
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
         char err[MSG_MAX];
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
 
         end_session(p, "new set");
         p->type = lvss_writer_get_backup_type(w);
@@ -428,7 +416,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
         char err[MSG_MAX];
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         json_t *md = json_object(), *stamp = json_object();
         int ret = 0;
 
@@ -489,6 +477,11 @@ out:
         return ret;
 }
 
+/* The coordinator is gone or the writer exits: the session ends the backup. */
+static void on_lost(void *userdata, const char *why) {
+        end_session(userdata, why);
+}
+
 static int on_abort(lvss_writer *w, void *userdata) {
         end_session(userdata, "abort");
         return 0;
@@ -533,7 +526,7 @@ static char *restore_option(const lvss_component *c, const char *key) {
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         char msg[MSG_MAX];
         if (!c)
                 return 0;
@@ -613,7 +606,7 @@ static int make_dirs(const pgw *p, char *bad, size_t badsz) {
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         char err[MSG_MAX];
         int r;
         if (!c)
@@ -776,9 +769,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-postgresql: bad cluster name '%s'\n", p.cluster);
                 return 2;
         }
-        if (gethostname(hostname_short, sizeof(hostname_short) - 1) < 0 || !hostname_short[0])
-                strcpy(hostname_short, "localhost");
-        hostname_short[strcspn(hostname_short, ".")] = 0;
+        wc_short_hostname(hostname_short, sizeof(hostname_short));
         snprintf(p.lpath, sizeof(p.lpath), "PostgreSQL/%s", hostname_short);
         snprintf(p.path, sizeof(p.path), "%s/%s", p.lpath, p.cluster);
 
@@ -803,25 +794,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-postgresql: cannot create writer: %s\n", lvss_strerror(r));
                 return 1;
         }
-        the_writer = p.w;
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        r = lvss_writer_subscribe(p.w, 0);
-        if (r < 0) {
-                fprintf(stderr, "lvss-writer-postgresql: subscribe: %s (%s)\n", lvss_writer_last_error(p.w),
-                        lvss_error_name(r));
-                lvss_writer_free(p.w);
-                return r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-        }
-        printf("ready %s instance_id=%s\n", p.path, lvss_writer_get_instance_id(p.w));
-        fflush(stdout);
-        r = lvss_writer_run(p.w, LVSS_WAIT_INFINITE);
-        if (r < 0)
-                fprintf(stderr, "lvss-writer-postgresql: %s (%s)\n", lvss_writer_last_error(p.w), lvss_error_name(r));
-        end_session(&p, "exit");
-        the_writer = NULL;
+        wc_install_signals();
+        wc_instance x = { .w = p.w, .label = p.path, .on_lost = on_lost, .userdata = &p };
+        r = wc_run(&x, 1, "lvss-writer-postgresql");
         lvss_writer_free(p.w);
-        return r < 0 ? 1 : 0;
+        return r;
 }
