@@ -175,8 +175,10 @@ static uint64_t lsn_segment(uint64_t lsn) {
 
 /* The archive files of an incremental/differential: WAL segments from the
  * base's next_lsn up to the switch point, every .history file and the .backup
- * files in that range.  All of them were archived before the snapshot. */
-static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t errsz) {
+ * files in that range.  All of them were archived before the snapshot.
+ * Also the WAL of a full from its start to its stop LSN, archived after the
+ * snapshot (names_only: file names, for the "after_snapshot" list). */
+static int list_archive(pgw *p, uint64_t from, uint64_t to, bool names_only, char *err, size_t errsz) {
         DIR *d = opendir(p->archive);
         struct dirent *de;
         if (!d) {
@@ -199,7 +201,9 @@ static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t er
                         head[24] = 0;
                         take = wal_segment_name(head, &seg) && seg >= lsn_segment(from) && seg <= lsn_segment(to);
                 }
-                if (take) {
+                if (take && names_only)
+                        json_array_append_new(p->files, json_string(de->d_name));
+                else if (take) {
                         char path[PATH_MAX];
                         snprintf(path, sizeof(path), "%s/%s", p->archive, de->d_name);
                         json_array_append_new(p->files, json_string(path));
@@ -389,7 +393,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                                     want, p->archive, ARCHIVE_WAIT_SECONDS);
                 uint64_t from, to;
                 if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0 ||
-                    list_archive(p, from, to ? to - 1 : 0, err, sizeof(err)) < 0)
+                    list_archive(p, from, to ? to - 1 : 0, false, err, sizeof(err)) < 0)
                         return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", *err ? err : "bad LSN");
                 PQfinish(p->session);
                 p->session = NULL;
@@ -448,6 +452,20 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                  * belongs to the next incremental: it starts at start_lsn's
                  * segment, so nothing falls between the two. */
                 json_object_set_new(stamp, "next_lsn", json_string(p->start_lsn));
+                /* The WAL from start to stop, archived by now (wait_for_archive):
+                 * the requestor stores it with the backup, which is then
+                 * self-contained (restores with an empty archive). */
+                uint64_t from, to;
+                if (p->archive && parse_lsn(p->start_lsn, &from) == 0 &&
+                    parse_lsn(PQgetvalue(res, 0, 0), &to) == 0) {
+                        if (list_archive(p, from, to ? to - 1 : 0, true, err, sizeof(err)) < 0) {
+                                PQclear(res);
+                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                                goto out;
+                        }
+                        json_object_set_new(md, "after_snapshot",
+                                            json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
+                }
                 PQclear(res);
                 fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s\n", p->path,
                         json_string_value(json_object_get(md, "stop_lsn")));
@@ -459,11 +477,13 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 char *m = json_dumps(md, JSON_COMPACT), *s = json_dumps(stamp, JSON_COMPACT);
                 int r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
                 int r2 = s ? lvss_component_set_backup_stamp(c, s) : -ENOMEM;
+                bool full = p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL;
                 if (r1 < 0 || r2 < 0)
                         ret = fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
-                                   "the backup metadata does not fit the backup document (%zu WAL files since the "
-                                   "last backup): take a full backup",
-                                   json_array_size(p->files));
+                                   "the backup metadata does not fit the backup document (%zu WAL files %s): %s",
+                                   json_array_size(p->files),
+                                   full ? "between the backup's start and stop" : "since the last backup",
+                                   full ? "checkpoint more often during backups (max_wal_size)" : "take a full backup");
                 free(m);
                 free(s);
         }
