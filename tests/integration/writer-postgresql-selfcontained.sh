@@ -6,8 +6,8 @@
 #  - the full's record holds the WAL from its start to its stop LSN (the
 #    writer lists it as "after_snapshot": archived after the snapshot by
 #    pg_backup_stop(wait_for_archive => true), read live by lvss-backup);
-#  - cluster stopped; the data directory, pg_wal, the tablespace directory
-#    AND the WAL archive emptied; the full alone restored: PostgreSQL reaches
+#  - cluster stopped; every file of the data directory, pg_wal, the
+#    tablespace directory AND the WAL archive deleted (and the pg_tblspc link); the full alone restored: PostgreSQL reaches
 #    consistency from the backup's own WAL, pgbench's balances agree
 #    (accounts = branches = tellers = history), the tablespace table has
 #    exactly its rows and lives in the tablespace again.
@@ -50,11 +50,11 @@ assert any(f.startswith(sys.argv[3] + "/PG_15_") for f in files), ("tablespace n
 EOP
 
 pg_stop
-# Everything the restore must bring back, and every other source of WAL, gone.
-find "$PGDATA" -mindepth 1 -delete
-find "$TS" -mindepth 1 -delete
-find "$ARCH" -mindepth 1 -delete
-[ -z "$(ls -A "$PGDATA" "$ARCH" "$TS")" ] || fail "wipe failed"
+# Every file the restore must bring back, and every other source of WAL, gone
+# (directories stay: lvss-backup recreates a missing directory as root).
+find "$PGDATA" "$TS" "$ARCH" \( -type f -o -type l \) -delete
+for d in "$PGDATA" "$ARCH" "$TS"; do [ -z "$(find "$d" ! -type d)" ] || fail "wipe of $d failed"; done
+[ -z "$(ls -A "$PGDATA/pg_wal" "$PGDATA/pg_tblspc" | grep -v ':$' | grep -v '^$' | grep -v archive_status)" ] || fail "pg_wal not empty"
 
 "$LB" restore --repo "$REPO" "$BID" --quiet >"$FX_DIR/r1.out" 2>"$FX_DIR/r1.err" ||
     fail "restore failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
