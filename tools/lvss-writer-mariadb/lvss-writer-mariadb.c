@@ -208,7 +208,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                 r = lvss_mdb_set_restore_method(md, LVSS_RME_STOP_RESTORE_START, "mariadb", NULL, LVSS_WRE_ALWAYS,
                                                 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY | LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL);
         return r;
 }
 
