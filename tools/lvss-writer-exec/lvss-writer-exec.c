@@ -136,7 +136,7 @@ static int run_cmd(xconf *x, int k, char *const extra[], char *err, size_t errsz
         char *env[16];
         char *argv[] = { "/bin/sh", "-c", x->cmd[k], NULL };
         make_env(x, cmd_keys[k], extra, env, 16, bufs);
-        int r = wc_run_command(cmd_keys[k], argv, env, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(cmd_keys[k], argv, env, NULL, cmd_timeout(x, k), err, errsz);
         if (r < 0)
                 logx(x, "%s", err);
         return r;
@@ -159,7 +159,7 @@ static int run_hook(xconf *x, const char *hook, const char *arg, int k, char *er
         char *argv[] = { (char *) hook, (char *) arg, NULL };
         make_env(x, arg, NULL, env, 16, bufs);
         snprintf(what, sizeof(what), "fsfreeze hook %s %s", hook, arg);
-        int r = wc_run_command(what, argv, env, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(what, argv, env, NULL, cmd_timeout(x, k), err, errsz);
         if (r < 0)
                 logx(x, "%s", err);
         return r;

@@ -401,6 +401,13 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         for (size_t i = 0; i < ELEMENTSOF(stages); i++)
                 if (query(m, stages[i], err, sizeof(err)) < 0)
                         goto failed;
+        /* Every commit up to the binary log position read below is in
+         * InnoDB's log buffer (BLOCK_COMMIT waited for commits in progress);
+         * write it to the redo log, so the snapshot holds them all and a
+         * transaction InnoDB has only prepared is one the binary log does
+         * not hold up to the stamp (restore rolls those back, §7.3). */
+        if (query(m, "FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS", err, sizeof(err)) < 0)
+                goto failed;
         /* The binary log position at BLOCK_COMMIT: nothing commits until Thaw. */
         snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":null,\"binlog_pos\":null,\"time\":%lld}",
                  (long long) time(NULL));
@@ -634,6 +641,9 @@ static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char 
                 argv[k++] = a_def; /* must come first */
         argv[k++] = a_dd, argv[k++] = a_sock, argv[k++] = a_pid, argv[k++] = a_log, argv[k++] = a_user;
         argv[k++] = "--skip-networking", argv[k++] = "--skip-log-bin", argv[k++] = "--skip-slave-start";
+        /* Transactions InnoDB prepared but the binary log did not hold at
+         * the stamp: rolled back here, replayed from the binary log. */
+        argv[k++] = "--tc-heuristic-recover=ROLLBACK";
         argv[k] = NULL;
         pid_t pid = fork();
         if (pid < 0) {
@@ -664,8 +674,8 @@ static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char 
                         FILE *f = fopen(logp, "re");
                         if (f) {
                                 char line[400];
-                                while (fgets(line, sizeof(line), f))
-                                        if (strstr(line, "ERROR"))
+                                while (!tail[0] && fgets(line, sizeof(line), f))
+                                        if (strstr(line, "[ERROR]"))
                                                 snprintf(tail, sizeof(tail), "%s", line);
                                 fclose(f);
                         }
@@ -741,7 +751,7 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         }
         qsort(names, k, sizeof(*names), names_cmp);
 
-        char tmp[] = "/tmp/lvss-mariadb-XXXXXX", sock[PATH_MAX], sqlf[PATH_MAX], src[PATH_MAX + 20];
+        char tmp[] = "/tmp/lvss-mariadb-XXXXXX", sock[PATH_MAX], sqlf[PATH_MAX];
         if (!mkdtemp(tmp)) {
                 free(names);
                 return snprintf(err, n, "mkdtemp: %s", strerror(errno)), -1;
@@ -782,7 +792,7 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         fprintf(stderr, "lvss-writer-mariadb: instance %s: replaying %zu binary log(s) %s..%s from %s:%s%s%s\n",
                 m->instance, k, names[0], names[k - 1], m->rs.start_file, m->rs.start_pos,
                 target_time ? " until " : " to the end", target_time ? target_time : "");
-        if (wc_run_command("mariadb-binlog", argv, NULL, m->replay_timeout_s, err, n) < 0)
+        if (wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, err, n) < 0)
                 goto out;
         pid_t pid = temp_server_start(m, tmp, sock, err, n);
         if (pid < 0)
@@ -790,10 +800,9 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         char a_sock[PATH_MAX + 20], a_user[100];
         snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
         snprintf(a_user, sizeof(a_user), "--user=%s", m->user);
-        snprintf(src, sizeof(src), "source %s", sqlf);
         char *cargv[] = { (char *) m->mariadb_client, (char *) "--no-defaults", a_sock, a_user,
-                          (char *) "--binary-mode", (char *) "-e", src, NULL };
-        r = wc_run_command("mariadb (replay)", cargv, NULL, m->replay_timeout_s, err, n);
+                          (char *) "--binary-mode", NULL };
+        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, err, n);
         if (temp_server_stop(pid) < 0 && r == 0) {
                 snprintf(err, n, "the temporary server did not shut down cleanly (see %s/mariadbd.err)", tmp);
                 r = -1;

@@ -147,8 +147,8 @@ int wc_run(wc_instance *xs, size_t n, const char *prog) {
  * the pipe and a pidfd until the deadline and waits for the *process*, not
  * for EOF (a forked child may keep the pipe open); at the deadline, and
  * after the command exits, the whole group is killed. */
-int wc_run_command(const char *what, char *const argv[], char *const env[], unsigned timeout_s, char *err,
-                    size_t errsz) {
+int wc_run_command(const char *what, char *const argv[], char *const env[], const char *input, unsigned timeout_s,
+                   char *err, size_t errsz) {
         char out[WC_OUTPUT_MAX + 1];
         size_t n_out = 0;
         int p[2];
@@ -174,8 +174,8 @@ int wc_run_command(const char *what, char *const argv[], char *const env[], unsi
                 sigaction(SIGPIPE, &dfl, NULL);
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
-                int nul = open("/dev/null", O_RDWR);
-                if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 2) < 0)
+                int in = open(input ? input : "/dev/null", O_RDONLY | O_NOCTTY);
+                if (in < 0 || dup2(in, 0) < 0 || dup2(p[1], 2) < 0)
                         _exit(127);
                 for (size_t i = 0; env && env[i]; i++)
                         putenv(env[i]);

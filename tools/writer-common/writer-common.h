@@ -48,14 +48,15 @@ int wc_subscribe(wc_instance *x, const char *prog, bool quiet);
 int wc_run(wc_instance *xs, size_t n, const char *prog);
 
 /* Run argv (argv[0] an absolute path) with the extra environment env
- * (NULL-terminated "K=V", may be NULL), at most timeout_s seconds; the
+ * (NULL-terminated "K=V", may be NULL), standard input from the file input
+ * (NULL: /dev/null), at most timeout_s seconds; the
  * command's process group is killed when it exits or times out.  0 on exit
  * status 0; otherwise -1 and err says why ("WHAT failed with exit status N:
  * <stderr>", "WHAT timed out after N s (killed)", "WHAT killed by signal"),
  * with at most WC_OUTPUT_MAX bytes of the command's stderr on one line. */
 #define WC_OUTPUT_MAX 1000
-int wc_run_command(const char *what, char *const argv[], char *const env[], unsigned timeout_s, char *err,
-                   size_t errsz);
+int wc_run_command(const char *what, char *const argv[], char *const env[], const char *input, unsigned timeout_s,
+                   char *err, size_t errsz);
 
 /* The first (for these writers: the only) component of an event, or NULL. */
 lvss_component *wc_first_component(lvss_writer_components *comps);
