@@ -51,14 +51,16 @@ under_load() {
     local name=$1; shift
     local t0 start end pid
     t0=$(now)
-    bench -c 2 -j 2 -T 3600 -P 1 >"$FX_DIR/load-$name.log" 2>&1 &
+    # its own session, so the whole of it (runuser, pgbench) gets the SIGTERM (a background job ignores SIGINT)
+    setsid runuser -u postgres -- "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -j 2 -T 3600 -P 1 postgres \
+        >"$FX_DIR/load-$name.log" 2>&1 &
     pid=$!
     sleep 3
     start=$(now)
     "$@" >"$FX_DIR/$name.out" 2>"$FX_DIR/$name.err" || fail "$name failed: $(tail -3 "$FX_DIR/$name.err")"
     end=$(now)
     sleep 1.2
-    kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
+    kill -TERM -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     SECS_TAKEN=$(python3 -c "print('%.1f' % ($end - $start))")
     TPS=$(tps_between "$FX_DIR/load-$name.log" "$t0" "$start" "$end")
 }
@@ -89,6 +91,7 @@ L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO")
 L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
 
 BB=$FX_DIR/basebackup
+mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"
 under_load basebackup as_pg "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -D "$BB" -Fp -X stream -c fast
 B_SECS=$SECS_TAKEN B_TPS=$TPS B_MIB=$(mib "$BB")
 
