@@ -27,7 +27,7 @@ SECS=${LVSS_BENCH_MARIADB_SECONDS:-15}
 MB=$(command -v mariadb-backup || true)
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/mariadb-common.bash" || exit 1
 sql -e "CREATE TABLE bank.big(id INT PRIMARY KEY, v VARCHAR(255)) ENGINE=InnoDB;
-        INSERT INTO bank.big SELECT seq, REPEAT(MD5(seq), 7) FROM seq_1_to_$ROWS" || fail "bank.big"
+        INSERT INTO bank.big SELECT seq, REPEAT(MD5(seq), 7) FROM bank.seq_1_to_$ROWS" || fail "bank.big"
 fixture_spawn load1 "$FX_DIR/load.sh"
 fixture_spawn load2 "$FX_DIR/load.sh"
 sleep 3
