@@ -98,7 +98,7 @@ typedef struct xconf {
 
 static char host[HOST_NAME_MAX + 1];
 
-static void logx(const xconf *x, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void logx(const xconf *x, const char *fmt, ...) {
         va_list ap;
         fprintf(stderr, "lvss-writer-exec: %s: ", x ? x->path : "");
         va_start(ap, fmt);

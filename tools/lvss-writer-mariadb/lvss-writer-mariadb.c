@@ -69,7 +69,9 @@
 /* Paths and messages are built with snprintf into PATH_MAX / message
  * buffers: a path that does not fit is cut and then fails to open, a
  * message is merely shortened. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define MARIADB_WRITER_CLASS_ID "8a3e51c2-7d94-4f06-b1a8-6c2f0e9d4b57"
 #define MARIADB_WRITER_NAME "MariaDB Writer"

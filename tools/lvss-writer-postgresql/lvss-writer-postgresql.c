@@ -60,7 +60,9 @@
 /* Paths and messages are built with snprintf into PATH_MAX / message
  * buffers: a path that does not fit is cut and then fails to open, a
  * message is merely shortened. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define PG_CLASS_ID "5d1f7a3c-9e2b-4f60-8c41-7b3e2a9d6f05"
 #define MSG_MAX 1024
