@@ -851,8 +851,12 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                                     "instance %s: files were only partly restored: no binary log replay", m->instance);
                 }
                 rs_collect(m, c);
-                if (lvss_component_get_additional_restores(c) == 1 || alt)
-                        continue; /* a later step replays; an alternate location is left as restored */
+                if (lvss_component_get_additional_restores(c) == 1)
+                        continue; /* a later step replays */
+                if (alt) {
+                        rs_reset(m); /* an alternate location is left as restored */
+                        continue;
+                }
                 if (target[0] && !target_time_ok(target)) {
                         rs_reset(m);
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
