@@ -896,6 +896,88 @@ static bool continues_base(const csel *s, const char *stamp) {
         return ok;
 }
 
+/* Files the writer completed after the snapshot, listed in its backup
+ * metadata as {"after_snapshot":{"dir":D,"names":[...]}} (the PostgreSQL
+ * Writer: the WAL segments a full backup needs up to its stop LSN, archived
+ * by pg_backup_stop; immutable once named).  They are read from the live
+ * directory D, which must be exactly one of the component's file-set
+ * directories; each name is a plain file name.  D is opened with
+ * O_NOFOLLOW and must resolve to itself (no symlinked component), each file
+ * with open_regular_at() under it. */
+static int store_after_snapshot(create_ctx *c, size_t t, const char *metadata) {
+        json_t *m = metadata ? json_loads(metadata, 0, NULL) : NULL;
+        json_t *a = json_object_get(m, "after_snapshot"), *v;
+        const char *dir = json_string_value(json_object_get(a, "dir"));
+        json_t *names = json_object_get(a, "names");
+        fdesc_list l = {};
+        size_t i;
+        int r = 0, dfd = -1;
+
+        if (!json_is_object(a))
+                goto out;
+        if (!dir || !json_is_array(names)) {
+                vss_err("component '%s': malformed after_snapshot list in the backup metadata", c->sel[t].path);
+                r = -EINVAL;
+                goto out;
+        }
+        r = collect_fdescs(c, t, &l);
+        bool declared = false;
+        for (i = 0; i < l.n && r >= 0; i++)
+                declared |= strcmp(l.v[i].path, dir) == 0;
+        if (r >= 0 && !declared) {
+                vss_err("component '%s': '%s' (files after the snapshot) is not one of its file sets", c->sel[t].path,
+                        dir);
+                r = -EPERM;
+        }
+        if (r >= 0) {
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                char self[64], real[4096];
+                snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+                ssize_t n = dfd >= 0 ? readlink(self, real, sizeof(real) - 1) : -1;
+                if (n >= 0)
+                        real[n] = 0;
+                if (n < 0 || strcmp(real, dir) != 0) {
+                        vss_err("'%s': cannot open as a directory without symlinks (files after the snapshot)", dir);
+                        r = -EPERM;
+                }
+        }
+        json_array_foreach(names, i, v) {
+                const char *name = json_string_value(v);
+                if (r < 0)
+                        break;
+                if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                        vss_err("component '%s': bad file name in the after_snapshot list", c->sel[t].path);
+                        r = -EINVAL;
+                        break;
+                }
+                _cleanup_free_ char *orig = NULL;
+                if (asprintf(&orig, "%s/%s", dir, name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (stored_add(c, orig) == 0)
+                        continue;
+                struct stat st;
+                int fd = open_regular_at(dfd, name, &st);
+                if (fd < 0) {
+                        vss_err("'%s': cannot read (written by the writer after the snapshot): %s", orig,
+                                strerror(-fd));
+                        r = fd;
+                        break;
+                }
+                r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
+                close(fd);
+                if (r < 0)
+                        vss_err("'%s': %s", orig, repo_errmsg());
+        }
+out:
+        if (dfd >= 0)
+                close(dfd);
+        free(l.v);
+        json_decref(m);
+        return r;
+}
+
 static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         csel *s = &c->sel[t];
         cwriter *w = &c->writers[s->w];
@@ -960,6 +1042,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 if (r < 0)
                         vss_err("'%s': %s", orig, repo_errmsg());
         }
+        if (r >= 0 && !mail)
+                r = store_after_snapshot(c, t, md);
         atomic_store(&vj.stop, r < 0); /* storing failed: the check need not go on */
         if (mail && !verify_finish(&vj) && r >= 0) {
                 /* reported failed: the writer keeps its logs, the record does not name the files */
