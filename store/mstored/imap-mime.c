@@ -513,6 +513,8 @@ static void body(GString *g, GMimeObject *o, bool ext, int depth) {
         size_t lines = 0;
         for (size_t i = 0; i < cl; i++)
                 lines += content[i] == '\n';
+        if (cl > 0 && content[cl - 1] != '\n')
+                lines++; /* a last line without its end (the CRLF before a boundary is the boundary's) */
         free(content);
         g_string_append_printf(g, " %zu", cl);
         if (inner) {

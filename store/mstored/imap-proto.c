@@ -211,7 +211,7 @@ static bool get_atom(struct cur *c, char *buf, size_t size) {
 
 /* A string (quoted or literal) or, with allow_atom, an astring.  Returns a
  * malloc'ed copy (NUL-terminated; *ret_len the length) or NULL. */
-static char *get_string(struct cur *c, bool allow_atom, size_t *ret_len) {
+static char *get_string_ex(struct cur *c, bool allow_atom, bool list_chars, size_t *ret_len) {
         size_t st = c->i;
         if (eat(c, '"')) {
                 char *b = malloc(c->n - c->i + 1);
@@ -265,7 +265,8 @@ static char *get_string(struct cur *c, bool allow_atom, size_t *ret_len) {
         }
         if (!allow_atom)
                 return NULL;
-        while (c->i < c->n && atom_char((unsigned char) c->s[c->i], true))
+        while (c->i < c->n && (atom_char((unsigned char) c->s[c->i], true) ||
+                               (list_chars && (c->s[c->i] == '*' || c->s[c->i] == '%'))))
                 c->i++;
         if (c->i == st)
                 return NULL;
@@ -273,6 +274,10 @@ static char *get_string(struct cur *c, bool allow_atom, size_t *ret_len) {
         if (b && ret_len)
                 *ret_len = c->i - st;
         return b;
+}
+
+static char *get_string(struct cur *c, bool allow_atom, size_t *ret_len) {
+        return get_string_ex(c, allow_atom, false, ret_len);
 }
 
 /* A mailbox name: astring; "INBOX" in any case is INBOX. */
@@ -683,7 +688,7 @@ bool imap_list_match(const char *pat, const char *name) {
 
 static void cmd_list(imap_proto *p, const char *tag, struct cur *c, bool lsub) {
         _cleanup_free_ char *ref = NULL, *pat = NULL;
-        if (!sp(c) || !(ref = get_string(c, true, NULL)) || !sp(c) || !(pat = get_string(c, true, NULL)) ||
+        if (!sp(c) || !(ref = get_string(c, true, NULL)) || !sp(c) || !(pat = get_string_ex(c, true, true, NULL)) ||
             !at_end(c)) {
                 tagged(p, tag, "BAD %s needs a reference and a pattern", lsub ? "LSUB" : "LIST");
                 return;
