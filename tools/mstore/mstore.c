@@ -49,6 +49,10 @@ static const char *help_text =
         "  deliver ADDRESS < MESSAGE\n"
         "  msg list ADDRESS [--json]\n"
         "  msg get ADDRESS UID          raw message on stdout, byte for byte\n"
+        "  msg delete ADDRESS UID       delete a message (and its content)\n"
+        "  folder create ADDRESS NAME   NAME: levels separated by '/'\n"
+        "  folder list ADDRESS [--json]\n"
+        "  folder delete ADDRESS NAME   deletes the folder's messages too (not INBOX)\n"
         "  stats [--json]\n"
         "  rsg msg list DIR ADDRESS [--base E00] [--json]\n"
         "  rsg msg get DIR ADDRESS UID [--base E00]\n"
@@ -272,6 +276,32 @@ static int cmd_stats(void) {
         return 0;
 }
 
+static int cmd_folder_list(const char *addr) {
+        json_t *j = NULL;
+        int rc = call_json("ListFolders", &j, "s", addr);
+        if (rc)
+                return rc;
+        if (arg_json)
+                print_json(j);
+        else {
+                size_t i;
+                json_t *e;
+                json_array_foreach(json_object_get(j, "folders"), i, e) printf("%s\n", jstr(e, "name"));
+        }
+        json_decref(j);
+        return 0;
+}
+
+static int parse_uid(const char *uid_s, uint32_t *ret) {
+        char *end;
+        errno = 0;
+        unsigned long uid = strtoul(uid_s, &end, 10);
+        if (errno || *end || !*uid_s || uid == 0 || uid > UINT32_MAX || uid_s[0] == '-')
+                return -EINVAL;
+        *ret = (uint32_t) uid;
+        return 0;
+}
+
 static int cmd_msg_get(const char *addr, const char *uid_s) {
         char *end;
         errno = 0;
@@ -441,6 +471,21 @@ int main(int argc, char **argv) {
                 NEED(3, "msg list ADDRESS [--json]");
                 return cmd_msg_list(pos[2]);
         }
+        if (strcmp(c0, "msg") == 0 && strcmp(c1, "delete") == 0) {
+                NEED(4, "msg delete ADDRESS UID");
+                uint32_t uid;
+                if (parse_uid(pos[3], &uid) < 0)
+                        return usage_error("invalid UID '%s'", pos[3]);
+                return call("DeleteMessage", NULL, "su", pos[2], uid);
+        }
+        if (strcmp(c0, "folder") == 0 && (strcmp(c1, "create") == 0 || strcmp(c1, "delete") == 0)) {
+                NEED(4, "folder create|delete ADDRESS NAME");
+                return call(c1[0] == 'c' ? "CreateFolder" : "DeleteFolder", NULL, "ss", pos[2], pos[3]);
+        }
+        if (strcmp(c0, "folder") == 0 && strcmp(c1, "list") == 0) {
+                NEED(3, "folder list ADDRESS [--json]");
+                return cmd_folder_list(pos[2]);
+        }
         if (strcmp(c0, "msg") == 0 && strcmp(c1, "get") == 0) {
                 NEED(4, "msg get ADDRESS UID");
                 return cmd_msg_get(pos[2], pos[3]);
@@ -488,6 +533,6 @@ int main(int argc, char **argv) {
                 return cmd_stats();
         }
         bool group = strcmp(c0, "rsg") == 0 || strcmp(c0, "sg") == 0 || strcmp(c0, "db") == 0 || strcmp(c0, "mailbox") == 0 ||
-                     strcmp(c0, "msg") == 0;
+                     strcmp(c0, "msg") == 0 || strcmp(c0, "folder") == 0;
         return usage_error("unknown command '%s%s%s'", c0, group ? " " : "", group ? c1 : "");
 }
