@@ -265,8 +265,9 @@ set header_cache=""
 set message_cachedir=""
 EOF
     n_before=$(curl -s -u "$U:$PW" "imap://127.0.0.1:$IPORT/INBOX" -X 'SEARCH ALL' | tr -cd ' 0-9' | wc -w)
-    HOME=$FX_DIR timeout 60 mutt -F "$FX_DIR/muttrc" -e 'push "<delete-message><sync-mailbox><quit>"' \
-        </dev/null >"$FX_DIR/mutt.log" 2>&1
+    # mutt's index needs a terminal: run it on a pseudo-terminal (script).
+    HOME=$FX_DIR TERM=vt100 timeout 60 script -qec "mutt -F $FX_DIR/muttrc -e 'push \"<delete-message><sync-mailbox><quit>\"'" \
+        /dev/null </dev/null >"$FX_DIR/mutt.log" 2>&1
     n_after=$(curl -s -u "$U:$PW" "imap://127.0.0.1:$IPORT/INBOX" -X 'SEARCH ALL' | tr -cd ' 0-9' | wc -w)
     [ "$n_after" -lt "$n_before" ] || fail "mutt did not delete a message ($n_before -> $n_after)"
 fi
