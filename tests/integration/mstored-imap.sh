@@ -12,6 +12,8 @@
 #  - IDLE sees a message delivered over LMTP within a second;
 #  - torture: an over-long line, an oversized literal, malformed and
 #    pipelined commands: the right answers, and the server still serves;
+#  - at most 10 sessions per user (the 11th LOGIN gets NO [LIMIT]); from a
+#    non-loopback address LOGINDISABLED and NO [PRIVACYREQUIRED] (no TLS);
 #  - folders, flags and deletions survive a restart (engine log);
 #  - mstore folder create|list|delete and mstore msg delete.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
@@ -213,6 +215,51 @@ EOF
 out=$(python3 "$FX_DIR/torture.py" "$ISOCK" "$U" "$PW" 2>&1) || fail "torture: $out"
 out=$(python3 "$FX_DIR/imap1.py" "$IPORT" "$U" "$PW" "$FX_DIR/m1" 2>&1)
 echo "$out" | grep -q "create" || fail "server does not serve after the torture: $out" # Archive exists now
+
+# ---- at most 10 sessions per user: the 11th LOGIN gets NO [LIMIT]
+cat >"$FX_DIR/limit.py" <<'PY'
+import imaplib, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+held = []
+for i in range(10):
+    M = imaplib.IMAP4("127.0.0.1", port); M.login(user, pw); held.append(M)
+M = imaplib.IMAP4("127.0.0.1", port)
+try:
+    M.login(user, pw); print("FAIL: 11th session logged in"); sys.exit(1)
+except imaplib.IMAP4.error as e:
+    if "LIMIT" not in str(e): print("FAIL: 11th login: %s" % e); sys.exit(1)
+held.pop().logout()
+M = imaplib.IMAP4("127.0.0.1", port)
+M.login(user, pw)  # a slot came back
+print("ok")
+PY
+out=$(python3 "$FX_DIR/limit.py" "$IPORT" "$U" "$PW" 2>&1) || fail "per-user limit: $out"
+[ "$out" = ok ] || fail "per-user limit: $out"
+
+# ---- no plaintext LOGIN from a non-loopback address (no TLS): LOGINDISABLED
+EXT=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+if [ -n "$EXT" ]; then
+    stop_mstored
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --imap "unix:$ISOCK" \
+        --imap "$EXT:$IPORT" --server-name h1 --no-writer
+    fixture_wait_name org.lvss.MailStore1
+    cat >"$FX_DIR/nolo.py" <<'PY'
+import imaplib, sys, time
+for i in range(100):
+    try:
+        M = imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); break
+    except OSError:
+        time.sleep(0.1)
+if "LOGINDISABLED" not in M.capabilities: print("FAIL: no LOGINDISABLED: %r" % (M.capabilities,)); sys.exit(1)
+typ, data = M._simple_command("LOGIN", M._quote(sys.argv[3]), M._quote(sys.argv[4]))
+if typ != "NO" or b"PRIVACYREQUIRED" not in data[0]: print("FAIL: LOGIN: %s %r" % (typ, data)); sys.exit(1)
+print("ok")
+PY
+    out=$(python3 "$FX_DIR/nolo.py" "$EXT" "$IPORT" "$U" "$PW" 2>&1) || fail "non-loopback LOGIN: $out"
+    [ "$out" = ok ] || fail "non-loopback LOGIN: $out"
+    stop_mstored
+    start_mstored
+fi
 
 # ---- mbsync both ways, when installed
 if command -v mbsync >/dev/null; then
