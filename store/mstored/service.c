@@ -957,9 +957,10 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                         r = MSTORE_E_CORRUPT;
                         break;
                 }
-                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "uid", (json_int_t) m.uid, "size",
-                                                     (json_int_t) m.size, "subject", m.subject, "folder", m.folder,
-                                                     "from", m.from, "time", (json_int_t) m.time));
+                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
+                                                     "size", (json_int_t) m.size, "subject", m.subject, "folder",
+                                                     m.folder, "from", m.from, "time", (json_int_t) m.time, "flags",
+                                                     (json_int_t) m.flags));
         }
         if (r < 0)
                 errf(ret_error, r, "mailbox '%s': cannot list messages: %s", addr, eng_err(r));
