@@ -27,7 +27,7 @@
 #include "imap-mime.h"
 
 #define OUT_FLUSH (64u * 1024)
-#define CAPS "IMAP4rev1 LITERAL+ IDLE UIDPLUS NAMESPACE"
+#define CAPS "IMAP4rev1 LITERAL+ IDLE UIDPLUS NAMESPACE SASL-IR"
 
 enum state { S_NOTAUTH, S_AUTH, S_SELECTED, S_LOGOUT };
 
@@ -55,6 +55,9 @@ struct imap_proto {
 
         bool idling;
         char idle_tag[64];
+        bool tls_active, tls_pending;
+        bool authenticating;
+        char auth_tag[64];
 
         /* last message fetched */
         uint32_t cache_uid;
@@ -528,19 +531,21 @@ static const char *errtext(int r) {
         }
 }
 
+static const char *caps_extra(const imap_proto *p) {
+        bool tls = p->limits.starttls && !p->tls_active && p->state == S_NOTAUTH;
+        if (p->state != S_NOTAUTH)
+                return "";
+        if (p->limits.plaintext_ok)
+                return tls ? " STARTTLS AUTH=PLAIN" : " AUTH=PLAIN";
+        return tls ? " STARTTLS LOGINDISABLED" : " LOGINDISABLED";
+}
+
 static void cmd_capability(imap_proto *p, const char *tag) {
-        outf(p, "* CAPABILITY " CAPS "%s\r\n", p->limits.plaintext_ok ? "" : " LOGINDISABLED");
+        outf(p, "* CAPABILITY " CAPS "%s\r\n", caps_extra(p));
         tagged(p, tag, "OK CAPABILITY completed");
 }
 
-static void cmd_login(imap_proto *p, const char *tag, struct cur *c) {
-        _cleanup_free_ char *user = NULL, *pass = NULL;
-        size_t ul = 0, pl = 0;
-        if (!sp(c) || !(user = get_string(c, true, &ul)) || !sp(c) || !(pass = get_string(c, true, &pl)) ||
-            !at_end(c)) {
-                tagged(p, tag, "BAD LOGIN needs a user name and a password");
-                return;
-        }
+static void do_login(imap_proto *p, const char *tag, const char *user, size_t ul, const char *pass, size_t pl) {
         if (!p->limits.plaintext_ok) {
                 tagged(p, tag, "NO [PRIVACYREQUIRED] Plaintext LOGIN is disabled on this connection");
                 return;
@@ -564,6 +569,99 @@ static void cmd_login(imap_proto *p, const char *tag, struct cur *c) {
         p->user = strdup(user);
         p->state = S_AUTH;
         tagged(p, tag, "OK [CAPABILITY " CAPS "] Logged in");
+}
+
+static void cmd_login(imap_proto *p, const char *tag, struct cur *c) {
+        _cleanup_free_ char *user = NULL, *pass = NULL;
+        size_t ul = 0, pl = 0;
+        if (!sp(c) || !(user = get_string(c, true, &ul)) || !sp(c) || !(pass = get_string(c, true, &pl)) ||
+            !at_end(c)) {
+                tagged(p, tag, "BAD LOGIN needs a user name and a password");
+                return;
+        }
+        do_login(p, tag, user, ul, pass, pl);
+}
+
+/* Strict base64 (RFC 4648, padded); returns the decoded length or -1. */
+static ssize_t b64_decode(const char *s, size_t n, char *out, size_t size) {
+        static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        if (n % 4)
+                return -1;
+        size_t o = 0;
+        for (size_t i = 0; i < n; i += 4) {
+                uint32_t v = 0;
+                int pad = 0;
+                for (int k = 0; k < 4; k++) {
+                        const char *q = s[i + k] ? strchr(al, s[i + k]) : NULL;
+                        if (s[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || s[i + 3] == '=')) {
+                                pad++;
+                                v <<= 6;
+                                continue;
+                        }
+                        if (!q || pad)
+                                return -1;
+                        v = (v << 6) | (uint32_t) (q - al);
+                }
+                for (int k = 0; k < 3 - pad; k++) {
+                        if (o >= size)
+                                return -1;
+                        out[o++] = (char) (v >> (16 - 8 * k));
+                }
+        }
+        return (ssize_t) o;
+}
+
+/* SASL PLAIN response: [authzid] NUL authcid NUL password. */
+static void auth_plain(imap_proto *p, const char *tag, const char *b64, size_t n) {
+        char buf[1024];
+        ssize_t l = b64_decode(b64, n, buf, sizeof(buf) - 1);
+        const char *z1 = l > 0 ? memchr(buf, 0, (size_t) l) : NULL;
+        const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t) (buf + l - z1 - 1)) : NULL;
+        if (!z2) {
+                p->errors++;
+                tagged(p, tag, "BAD Malformed AUTHENTICATE PLAIN response");
+                return;
+        }
+        buf[l] = 0;
+        const char *authz = buf, *user = z1 + 1, *pass = z2 + 1;
+        if (*authz && strcmp(authz, user) != 0) {
+                p->errors++;
+                tagged(p, tag, "NO [AUTHORIZATIONFAILED] Authorization identity differs");
+                return;
+        }
+        do_login(p, tag, user, strlen(user), pass, (size_t) (buf + l - pass));
+        explicit_bzero(buf, sizeof(buf));
+}
+
+static void cmd_authenticate(imap_proto *p, const char *tag, struct cur *c) {
+        char mech[32];
+        if (!sp(c) || !get_atom(c, mech, sizeof(mech))) {
+                tagged(p, tag, "BAD AUTHENTICATE needs a mechanism");
+                return;
+        }
+        if (strcasecmp(mech, "PLAIN") != 0) {
+                tagged(p, tag, "NO Unsupported authentication mechanism");
+                return;
+        }
+        if (!p->limits.plaintext_ok) {
+                tagged(p, tag, "NO [PRIVACYREQUIRED] Plaintext authentication is disabled on this connection");
+                return;
+        }
+        if (sp(c)) { /* SASL-IR (RFC 4959) */
+                const char *ir = c->s + c->i;
+                size_t n = c->n - c->i;
+                if (n == 1 && ir[0] == '=')
+                        n = 0;
+                auth_plain(p, tag, ir, n);
+                return;
+        }
+        if (!at_end(c)) {
+                tagged(p, tag, "BAD AUTHENTICATE: junk at the end");
+                return;
+        }
+        snprintf(p->auth_tag, sizeof(p->auth_tag), "%s", tag);
+        p->authenticating = true;
+        outf(p, "+ \r\n");
 }
 
 static void close_folder(imap_proto *p) {
@@ -1639,9 +1737,15 @@ static int run_command(imap_proto *p) {
                 if (strcmp(verb, "LOGIN") == 0)
                         cmd_login(p, tag, &c);
                 else if (strcmp(verb, "AUTHENTICATE") == 0)
-                        tagged(p, tag, "NO Unsupported authentication mechanism");
-                else if (strcmp(verb, "STARTTLS") == 0)
-                        tagged(p, tag, "BAD STARTTLS is not supported");
+                        cmd_authenticate(p, tag, &c);
+                else if (strcmp(verb, "STARTTLS") == 0 && at_end(&c)) {
+                        if (!p->limits.starttls || p->tls_active)
+                                tagged(p, tag, "BAD STARTTLS is not available");
+                        else {
+                                tagged(p, tag, "OK Begin TLS negotiation now");
+                                p->tls_pending = true;
+                        }
+                }
                 else
                         tagged(p, tag, "BAD Command unknown or not allowed before LOGIN");
                 return 0;
@@ -1740,6 +1844,15 @@ static void cmd_reset(imap_proto *p) {
 static int line_done(imap_proto *p) {
         const char *l = p->cmd + p->line_start;
         size_t n = p->cmd_len - p->line_start;
+        if (p->authenticating) {
+                p->authenticating = false;
+                if (n == 1 && l[0] == '*')
+                        tagged(p, p->auth_tag, "BAD AUTHENTICATE cancelled");
+                else
+                        auth_plain(p, p->auth_tag, l, n);
+                cmd_reset(p);
+                return 0;
+        }
         if (p->idling) {
                 bool done = n == 4 && strncasecmp(l, "DONE", 4) == 0;
                 p->idling = false;
@@ -1859,6 +1972,13 @@ int imap_proto_feed(imap_proto *p, const void *buf, size_t len) {
                 int r = flush_out(p);
                 if (r < 0)
                         return r;
+                if (p->tls_pending) {
+                        /* Whatever followed STARTTLS in this read is
+                         * dropped: it was sent in the clear. */
+                        p->tls_pending = false;
+                        cmd_reset(p);
+                        return IMAP_STARTTLS;
+                }
         }
         if (p->errors >= IMAP_MAX_ERRORS && p->state != S_LOGOUT) {
                 outf(p, "* BYE Too many errors\r\n");
@@ -1880,6 +2000,11 @@ int imap_proto_poll(imap_proto *p) {
         return p->state == S_LOGOUT ? IMAP_CLOSE : IMAP_CONTINUE;
 }
 
+void imap_proto_tls_started(imap_proto *p) {
+        p->tls_active = true;
+        p->limits.plaintext_ok = true;
+}
+
 bool imap_proto_idling(const imap_proto *p) {
         return p->idling;
 }
@@ -1889,8 +2014,7 @@ const char *imap_proto_user(const imap_proto *p) {
 }
 
 int imap_proto_greet(imap_proto *p) {
-        outf(p, "* OK [CAPABILITY " CAPS "%s] %s mstored IMAP ready\r\n",
-             p->limits.plaintext_ok ? "" : " LOGINDISABLED", p->hostname);
+        outf(p, "* OK [CAPABILITY " CAPS "%s] %s mstored IMAP ready\r\n", caps_extra(p), p->hostname);
         return flush_out(p);
 }
 

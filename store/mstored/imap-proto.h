@@ -86,16 +86,23 @@ struct imap_store_ops {
 struct imap_limits {
         size_t max_literal;  /* APPEND literal limit (the message size limit) */
         bool plaintext_ok;   /* LOGIN allowed (unix socket, loopback or TLS) */
+        bool starttls;       /* STARTTLS can be offered (the server has a certificate) */
 };
 
 enum {
         IMAP_CONTINUE = 0,
         IMAP_CLOSE = 1, /* LOGOUT answered, BYE sent: close the connection */
+        IMAP_STARTTLS = 2, /* STARTTLS answered: run the TLS handshake now, then
+                            * imap_proto_tls_started(); input after the command
+                            * was discarded (no plaintext injection) */
 };
 
 int imap_proto_new(const char *hostname, const struct imap_limits *limits, const struct imap_store_ops *ops,
                    void *ud, imap_proto **ret);
 imap_proto *imap_proto_free(imap_proto *p);
+
+/* The TLS handshake after IMAP_STARTTLS succeeded: LOGIN is allowed now. */
+void imap_proto_tls_started(imap_proto *p);
 
 /* Send the "* OK" greeting. */
 int imap_proto_greet(imap_proto *p);

@@ -2,6 +2,7 @@
 /* IMAP listeners, sessions and PAM (see imap-server.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ struct imap_server {
         pthread_t accept_thread[IMAP_MAX_ENDPOINTS];
         size_t n;
         atomic_bool stopping;
+        gnutls_certificate_credentials_t cred; /* NULL: no STARTTLS */
 
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -42,6 +44,7 @@ struct session {
         struct imap_server *srv;
         int fd, slot;
         struct imap_store st;
+        gnutls_session_t tls; /* after STARTTLS */
 };
 
 static int64_t now_ms(void) {
@@ -54,6 +57,20 @@ static int s_write(void *ud, const void *buf, size_t len) {
         struct session *s = ud;
         const char *b = buf;
         int64_t deadline = now_ms() + IMAP_WRITE_TIMEOUT_SEC * 1000;
+        while (len > 0 && s->tls) {
+                /* The socket has SO_SNDTIMEO: a client that does not read
+                 * makes the send fail after the write timeout. */
+                ssize_t n = gnutls_record_send(s->tls, b, len);
+                if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+                        if (now_ms() >= deadline || atomic_load(&s->srv->stopping))
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                if (n < 0)
+                        return -EIO;
+                b += n;
+                len -= (size_t) n;
+        }
         while (len > 0) {
                 ssize_t n = send(s->fd, b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n >= 0) {
@@ -143,12 +160,41 @@ static bool plaintext_ok(int fd) {
         return false;
 }
 
+static int start_tls(struct session *s) {
+        struct timeval tv = {.tv_sec = IMAP_WRITE_TIMEOUT_SEC};
+        (void) setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        int r = gnutls_init(&s->tls, GNUTLS_SERVER);
+        if (r < 0) {
+                s->tls = NULL;
+                return -ENOMEM;
+        }
+        if ((r = gnutls_set_default_priority(s->tls)) >= 0 &&
+            (r = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, s->srv->cred)) >= 0) {
+                gnutls_transport_set_int(s->tls, s->fd);
+                gnutls_handshake_set_timeout(s->tls, 30000);
+                do
+                        r = gnutls_handshake(s->tls);
+                while (r < 0 && !gnutls_error_is_fatal(r));
+        }
+        if (r < 0) {
+                event_log(MSTORED_MID_ERROR, LOG_NOTICE, NULL, NULL, "IMAP STARTTLS failed: %s", gnutls_strerror(r));
+                gnutls_deinit(s->tls);
+                s->tls = NULL;
+                return -EPROTO;
+        }
+        return 0;
+}
+
 static void *session_main(void *arg) {
         struct session *s = arg;
         struct imap_server *srv = s->srv;
         s->st = (struct imap_store){.s = srv->svc, .auth = s_auth, .auth_ud = s, .write = s_write, .write_ud = s};
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        bool tcp = getsockname(s->fd, (struct sockaddr *) &ss, &sl) == 0 && ss.ss_family != AF_UNIX;
         struct imap_limits lim = {.max_literal = service_max_message_size(srv->svc),
-                                  .plaintext_ok = plaintext_ok(s->fd)};
+                                  .plaintext_ok = plaintext_ok(s->fd),
+                                  .starttls = srv->cred && tcp};
         imap_proto *p = NULL;
         if (imap_proto_new(service_server_name(srv->svc), &lim, &imap_store_ops, &s->st, &p) >= 0 &&
             imap_proto_greet(p) >= 0) {
@@ -157,7 +203,9 @@ static void *session_main(void *arg) {
                 while (!atomic_load(&srv->stopping)) {
                         bool idling = imap_proto_idling(p);
                         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
-                        int pr = poll(&pfd, 1, idling ? IMAP_IDLE_POLL_MS : 1000);
+                        int pr = s->tls && gnutls_record_check_pending(s->tls) > 0
+                                         ? 1
+                                         : poll(&pfd, 1, idling ? IMAP_IDLE_POLL_MS : 1000);
                         if (pr < 0 && errno == EINTR)
                                 continue;
                         if (pr < 0)
@@ -171,17 +219,33 @@ static void *session_main(void *arg) {
                                         break;
                                 continue;
                         }
-                        ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
-                        if (n < 0 && errno == EINTR)
-                                continue;
+                        ssize_t n;
+                        if (s->tls) {
+                                n = gnutls_record_recv(s->tls, buf, sizeof(buf));
+                                if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+                                        continue;
+                        } else {
+                                n = recv(s->fd, buf, sizeof(buf), 0);
+                                if (n < 0 && errno == EINTR)
+                                        continue;
+                        }
                         if (n <= 0)
                                 break;
                         last_input = now_ms();
-                        if (imap_proto_feed(p, buf, (size_t) n) != IMAP_CONTINUE)
+                        int fr = imap_proto_feed(p, buf, (size_t) n);
+                        if (fr == IMAP_STARTTLS) {
+                                if (start_tls(s) < 0)
+                                        break;
+                                imap_proto_tls_started(p);
+                                continue;
+                        }
+                        if (fr != IMAP_CONTINUE)
                                 break;
                 }
         }
         imap_proto_free(p);
+        if (s->tls)
+                gnutls_deinit(s->tls);
         pthread_mutex_lock(&srv->lock);
         srv->session_fd[s->slot] = -1;
         srv->session_user[s->slot][0] = 0;
@@ -247,13 +311,29 @@ static void *accept_main(void *arg) {
         return NULL;
 }
 
-int imap_server_start(service *svc, char *const *endpoints, size_t n, imap_server **ret, char **ret_error) {
+int imap_server_start(service *svc, char *const *endpoints, size_t n, const struct imap_server_options *o,
+                      imap_server **ret, char **ret_error) {
         if (n > IMAP_MAX_ENDPOINTS)
                 return -E2BIG;
         imap_server *srv = calloc(1, sizeof(*srv));
         if (!srv)
                 return -ENOMEM;
         srv->svc = svc;
+        if (o && o->tls_cert && o->tls_key) {
+                int g = gnutls_certificate_allocate_credentials(&srv->cred);
+                if (g >= 0)
+                        g = gnutls_certificate_set_x509_key_file(srv->cred, o->tls_cert, o->tls_key,
+                                                                 GNUTLS_X509_FMT_PEM);
+                if (g < 0) {
+                        if (ret_error && asprintf(ret_error, "IMAP TLS certificate '%s' / key '%s': %s", o->tls_cert,
+                                                  o->tls_key, gnutls_strerror(g)) < 0)
+                                *ret_error = NULL;
+                        if (srv->cred)
+                                gnutls_certificate_free_credentials(srv->cred);
+                        free(srv);
+                        return -EINVAL;
+                }
+        }
         pthread_mutex_init(&srv->lock, NULL);
         pthread_cond_init(&srv->cond, NULL);
         for (int k = 0; k < IMAP_MAX_SESSIONS; k++)
@@ -307,5 +387,7 @@ void imap_server_stop(imap_server *srv) {
         pthread_mutex_unlock(&srv->lock);
         pthread_mutex_destroy(&srv->lock);
         pthread_cond_destroy(&srv->cond);
+        if (srv->cred)
+                gnutls_certificate_free_credentials(srv->cred);
         free(srv);
 }

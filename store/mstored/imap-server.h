@@ -8,7 +8,8 @@
  * binding imap-store.c; this file only moves bytes and threads.
  *
  * A unix socket is mode 0666 (anyone may try to log in; PAM decides);
- * plaintext LOGIN is allowed on unix sockets and from loopback peers only.
+ * plaintext LOGIN is allowed on unix sockets, from loopback peers and after
+ * STARTTLS (GnuTLS; offered on TCP when a certificate is configured).
  */
 #pragma once
 
@@ -23,5 +24,10 @@
 
 typedef struct imap_server imap_server;
 
-int imap_server_start(service *svc, char *const *endpoints, size_t n, imap_server **ret, char **ret_error);
+struct imap_server_options {
+        const char *tls_cert, *tls_key; /* PEM; both or neither: STARTTLS offered on TCP */
+};
+
+int imap_server_start(service *svc, char *const *endpoints, size_t n, const struct imap_server_options *opts,
+                      imap_server **ret, char **ret_error);
 void imap_server_stop(imap_server *srv);

@@ -62,12 +62,15 @@ struct config {
         struct lmtp_server_options lmtp;
         char *admin_group;
         char *lmtp_group;
+        char *imap_tls_cert, *imap_tls_key; /* PEM files: STARTTLS on IMAP */
         char **restore_roots; /* NULL-terminated; NULL = defaults */
 };
 
 static void config_free(struct config *c) {
         free(c->admin_group);
         free(c->lmtp_group);
+        free(c->imap_tls_cert);
+        free(c->imap_tls_key);
         strv_free(c->restore_roots);
 }
 
@@ -118,6 +121,10 @@ static int load_config(const char *fn, struct config *c) {
                         ;
                 else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
                         c->admin_group = strdup(json_string_value(v));
+                else if ((strcmp(k, "imap_tls_cert") == 0 || strcmp(k, "imap_tls_key") == 0) && json_is_string(v) &&
+                         json_string_value(v)[0] == '/' && strlen(json_string_value(v)) < 4096 &&
+                         !(k[9] == 'c' ? c->imap_tls_cert : c->imap_tls_key))
+                        *(k[9] == 'c' ? &c->imap_tls_cert : &c->imap_tls_key) = strdup(json_string_value(v));
                 else if (strcmp(k, "lmtp_group") == 0 && json_is_string(v) && *json_string_value(v) &&
                          strlen(json_string_value(v)) < 256 && !c->lmtp_group)
                         c->lmtp_group = strdup(json_string_value(v));
@@ -279,7 +286,12 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
                 goto out;
         }
-        r = imap_server_start(svc, imap_endpoints, n_imap, &imap, &err);
+        if (!cfg.imap_tls_cert != !cfg.imap_tls_key) {
+                fprintf(stderr, "mstored: imap_tls_cert and imap_tls_key go together\n");
+                goto out;
+        }
+        struct imap_server_options io = {.tls_cert = cfg.imap_tls_cert, .tls_key = cfg.imap_tls_key};
+        r = imap_server_start(svc, imap_endpoints, n_imap, &io, &imap, &err);
         if (r < 0) {
                 fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
                 goto out;

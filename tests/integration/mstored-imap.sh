@@ -13,7 +13,8 @@
 #  - torture: an over-long line, an oversized literal, malformed and
 #    pipelined commands: the right answers, and the server still serves;
 #  - at most 10 sessions per user (the 11th LOGIN gets NO [LIMIT]); from a
-#    non-loopback address LOGINDISABLED and NO [PRIVACYREQUIRED] (no TLS);
+#    non-loopback address LOGINDISABLED and NO [PRIVACYREQUIRED] until
+#    STARTTLS, then LOGIN and reads over TLS (imaplib, curl --ssl-reqd);
 #  - folders, flags and deletions survive a restart (engine log);
 #  - mstore folder create|list|delete and mstore msg delete.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
@@ -236,12 +237,18 @@ PY
 out=$(python3 "$FX_DIR/limit.py" "$IPORT" "$U" "$PW" 2>&1) || fail "per-user limit: $out"
 [ "$out" = ok ] || fail "per-user limit: $out"
 
-# ---- no plaintext LOGIN from a non-loopback address (no TLS): LOGINDISABLED
+# ---- from a non-loopback address: LOGINDISABLED and NO [PRIVACYREQUIRED]
+# until STARTTLS (GnuTLS, a self-signed certificate made for the test);
+# after it LOGIN works and mail is read over TLS.
 EXT=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
-if [ -n "$EXT" ]; then
+if [ -n "$EXT" ] && command -v openssl >/dev/null; then
     stop_mstored
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=h1" -keyout "$FX_DIR/key.pem" \
+        -out "$FX_DIR/cert.pem" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+    printf '{"imap_tls_cert": "%s", "imap_tls_key": "%s"}\n' "$FX_DIR/cert.pem" "$FX_DIR/key.pem" \
+        >"$FX_DIR/tls.conf"
     fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --imap "unix:$ISOCK" \
-        --imap "$EXT:$IPORT" --server-name h1 --no-writer
+        --imap "$EXT:$IPORT" --server-name h1 --no-writer --config "$FX_DIR/tls.conf"
     fixture_wait_name org.lvss.MailStore1
     cat >"$FX_DIR/nolo.py" <<'PY'
 import imaplib, sys, time
@@ -251,12 +258,31 @@ for i in range(100):
     except OSError:
         time.sleep(0.1)
 if "LOGINDISABLED" not in M.capabilities: print("FAIL: no LOGINDISABLED: %r" % (M.capabilities,)); sys.exit(1)
+if "STARTTLS" not in M.capabilities: print("FAIL: no STARTTLS: %r" % (M.capabilities,)); sys.exit(1)
 typ, data = M._simple_command("LOGIN", M._quote(sys.argv[3]), M._quote(sys.argv[4]))
 if typ != "NO" or b"PRIVACYREQUIRED" not in data[0]: print("FAIL: LOGIN: %s %r" % (typ, data)); sys.exit(1)
+import ssl
+ctx = ssl.create_default_context(cafile=sys.argv[5])
+ctx.check_hostname = False
+M.starttls(ssl_context=ctx)
+if "LOGINDISABLED" in M.capabilities: print("FAIL: LOGINDISABLED after STARTTLS"); sys.exit(1)
+M.login(sys.argv[3], sys.argv[4])
+typ, data = M.select("INBOX")
+if typ != "OK": print("FAIL: select over TLS"); sys.exit(1)
+typ, data = M.fetch("1", "(BODY.PEEK[])")
+if typ != "OK" or not isinstance(data[0], tuple): print("FAIL: fetch over TLS %r" % data); sys.exit(1)
+M.logout()
 print("ok")
 PY
-    out=$(python3 "$FX_DIR/nolo.py" "$EXT" "$IPORT" "$U" "$PW" 2>&1) || fail "non-loopback LOGIN: $out"
+    out=$(python3 "$FX_DIR/nolo.py" "$EXT" "$IPORT" "$U" "$PW" "$FX_DIR/cert.pem" 2>&1) \
+        || fail "non-loopback LOGIN: $out"
     [ "$out" = ok ] || fail "non-loopback LOGIN: $out"
+    if command -v curl >/dev/null; then
+        curl -s --ssl-reqd --cacert "$FX_DIR/cert.pem" -k -u "$U:$PW" "imap://$EXT:$IPORT/" >"$FX_DIR/tls.list" \
+            || fail "curl over STARTTLS failed"
+        grep -q INBOX "$FX_DIR/tls.list" || fail "curl over STARTTLS: $(cat "$FX_DIR/tls.list")"
+        curl -s -u "$U:$PW" "imap://$EXT:$IPORT/" >/dev/null 2>&1 && fail "plaintext LOGIN over non-loopback TCP succeeded"
+    fi
     stop_mstored
     start_mstored
 fi

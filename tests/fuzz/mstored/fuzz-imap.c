@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct fake f = {.n = 3};
         for (uint32_t k = 0; k < 3; k++)
                 f.m[k] = (struct imap_msg){.uid = k + 1, .flags = k, .size = strlen(msgs[k]), .time = 86400u * k};
-        struct imap_limits lim = {.max_literal = 4096, .plaintext_ok = data[0] & 1};
+        struct imap_limits lim = {.max_literal = 4096, .plaintext_ok = data[0] & 1, .starttls = data[0] & 2};
         size_t chunk = data[1] ? data[1] : 1;
         data += 2;
         size -= 2;
@@ -126,7 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) imap_proto_greet(p);
         for (size_t i = 0; i < size; i += chunk) {
                 size_t n = size - i < chunk ? size - i : chunk;
-                if (imap_proto_feed(p, data + i, n) != IMAP_CONTINUE)
+                int r = imap_proto_feed(p, data + i, n);
+                if (r == IMAP_STARTTLS) {
+                        imap_proto_tls_started(p);
+                        continue;
+                }
+                if (r != IMAP_CONTINUE)
                         break;
                 if (imap_proto_idling(p))
                         (void) imap_proto_poll(p);

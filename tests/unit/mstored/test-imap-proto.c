@@ -50,13 +50,17 @@ static int auth(void *ud, const char *user, const char *password, const char *ma
         return strcmp(password, "secret") == 0 ? 0 : -EACCES;
 }
 
-static struct conn *conn_new(bool plaintext_ok) {
+static struct conn *conn_new_tls(bool plaintext_ok, bool starttls) {
         struct conn *c = calloc(1, sizeof(*c));
         c->st = (struct imap_store){.s = svc, .auth = auth, .write = w, .write_ud = c};
-        struct imap_limits lim = {.max_literal = 1 << 20, .plaintext_ok = plaintext_ok};
+        struct imap_limits lim = {.max_literal = 1 << 20, .plaintext_ok = plaintext_ok, .starttls = starttls};
         assert_int_equal(imap_proto_new("h1", &lim, &imap_store_ops, &c->st, &c->p), 0);
         assert_int_equal(imap_proto_greet(c->p), 0);
         return c;
+}
+
+static struct conn *conn_new(bool plaintext_ok) {
+        return conn_new_tls(plaintext_ok, false);
 }
 
 static void conn_free(struct conn *c) {
@@ -119,13 +123,54 @@ static void test_login(void **state) {
         conn_free(c);
 
         c = conn_new(true);
-        HAS(say(c, "a1 CAPABILITY\r\n"), "* CAPABILITY IMAP4rev1 LITERAL+ IDLE UIDPLUS NAMESPACE\r\na1 OK");
+        HAS(say(c, "a1 CAPABILITY\r\n"), "* CAPABILITY IMAP4rev1 LITERAL+ IDLE UIDPLUS NAMESPACE SASL-IR AUTH=PLAIN\r\na1 OK");
         HAS(say(c, "a2 LOGIN alice wrong\r\n"), "a2 NO [AUTHENTICATIONFAILED]");
         HAS(say(c, "a3 LOGIN nobody secret\r\n"), "a3 NO [AUTHENTICATIONFAILED]"); /* no mailbox */
         HAS(say(c, "a4 LOGIN \"alice\" {6}\r\n"), "+ Ready");
         HAS(say(c, "secret\r\n"), "a4 OK [CAPABILITY");
         HAS(say(c, "a5 NAMESPACE\r\n"), "* NAMESPACE ((\"\" \"/\")) NIL NIL");
         HAS(say(c, "a6 LOGOUT\r\n"), "* BYE");
+        conn_free(c);
+
+        /* AUTHENTICATE PLAIN: initial response, continuation, bad ones. */
+        c = conn_new(true);
+        HAS(say(c, "b1 AUTHENTICATE PLAIN AGFsaWNlAG5vcGU=\r\n"), "b1 NO [AUTHENTICATIONFAILED]");
+        HAS(say(c, "b2 AUTHENTICATE PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n"), "b2 NO [AUTHORIZATIONFAILED]");
+        HAS(say(c, "b3 AUTHENTICATE PLAIN AGFsaWNl!!!=\r\n"), "b3 BAD");
+        HAS(say(c, "b4 AUTHENTICATE CRAM-MD5\r\n"), "b4 NO");
+        HAS(say(c, "b5 AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+        HAS(say(c, "*\r\n"), "b5 BAD");
+        HAS(say(c, "b6 AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+        HAS(say(c, "AGFsaWNlAHNlY3JldA==\r\n"), "b6 OK");
+        conn_free(c);
+        c = conn_new(false);
+        HAS(say(c, "b7 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n"), "b7 NO [PRIVACYREQUIRED]");
+        conn_free(c);
+}
+
+/* STARTTLS: offered without TLS on a non-loopback connection; what the
+ * client pipelined after it in the clear is dropped; after the handshake
+ * LOGIN works and STARTTLS is no longer offered. */
+static void test_starttls(void **state) {
+        struct conn *c = conn_new_tls(false, true);
+        HAS(c->out, "STARTTLS LOGINDISABLED");
+        HAS(say(c, "a LOGIN alice secret\r\n"), "a NO [PRIVACYREQUIRED]");
+        c->len = 0;
+        const char *inj = "b STARTTLS\r\nc LOGIN alice secret\r\n";
+        assert_int_equal(imap_proto_feed(c->p, inj, strlen(inj)), IMAP_STARTTLS);
+        HAS(c->out, "b OK Begin TLS");
+        assert_null(strstr(c->out, "c "));
+        imap_proto_tls_started(c->p);
+        const char *o = say(c, "d CAPABILITY\r\n");
+        assert_null(strstr(o, "LOGINDISABLED"));
+        assert_null(strstr(o, "STARTTLS"));
+        HAS(say(c, "e STARTTLS\r\n"), "e BAD");
+        HAS(say(c, "f LOGIN alice secret\r\n"), "f OK");
+        conn_free(c);
+        /* Without a certificate STARTTLS is refused. */
+        c = conn_new(true);
+        assert_null(strstr(c->out, "STARTTLS"));
+        HAS(say(c, "a STARTTLS\r\n"), "a BAD");
         conn_free(c);
 }
 
@@ -331,6 +376,7 @@ static int teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_login),
+                cmocka_unit_test(test_starttls),
                 cmocka_unit_test(test_folders_and_fetch),
                 cmocka_unit_test(test_idle_and_others),
                 cmocka_unit_test(test_limits),
