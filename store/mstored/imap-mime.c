@@ -243,8 +243,8 @@ int imap_mime_section(const void *msg, size_t len, const char *section, char **r
                         if (!b)
                                 r = -ENOMEM;
                         else {
-                                memcpy(b, h, hl);
-                                memcpy(b + hl, "\r\n", 3);
+                                memcpy(b, h, hl + 1);
+                                strcat(b, "\r\n");
                                 *ret = b;
                                 *ret_len = hl + 2;
                         }

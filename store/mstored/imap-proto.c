@@ -1368,17 +1368,38 @@ static void cmd_copy(imap_proto *p, const char *tag, struct cur *c, bool uid) {
         free(nu);
 }
 
-/* date-time = "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be " d"). */
+/* Digits at *s (exactly n of them, or 1..n with !exact): the value, or -1. */
+static int digits(const char **s, int n, bool exact) {
+        int v = 0, k = 0;
+        while (k < n && isdigit((unsigned char) (*s)[k])) {
+                v = v * 10 + ((*s)[k] - '0');
+                k++;
+        }
+        if (k == 0 || (exact && k != n))
+                return -1;
+        *s += k;
+        return v;
+}
+
+/* date-time = "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be " d" or "d"). */
 static int parse_datetime(const char *s, uint64_t *ret) {
         static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-        char m[4];
-        int d, y, hh, mm, ss, z;
-        char sign;
-        if (sscanf(s, "%d-%3s-%d %d:%d:%d %c%4d", &d, m, &y, &hh, &mm, &ss, &sign, &z) != 8)
+        if (*s == ' ')
+                s++;
+        int d = digits(&s, 2, false);
+        if (d < 0 || *s++ != '-' || strlen(s) < 4 || s[3] != '-')
                 return -EINVAL;
+        char m[4] = {s[0], s[1], s[2], 0};
+        s += 4;
+        int y = digits(&s, 4, true);
+        int hh = *s++ == ' ' ? digits(&s, 2, true) : -1;
+        int mm = hh >= 0 && *s++ == ':' ? digits(&s, 2, true) : -1;
+        int ss = mm >= 0 && *s++ == ':' ? digits(&s, 2, true) : -1;
+        char sign = ss >= 0 && *s++ == ' ' ? *s++ : 0;
+        int z = sign ? digits(&s, 4, true) : -1;
         const char *f = strcasestr(mon, m);
-        if (!f || strlen(m) != 3 || (f - mon) % 3 || d < 1 || d > 31 || y < 1970 || y > 9999 || hh > 23 ||
-            mm > 59 || ss > 60 || (sign != '+' && sign != '-') || hh < 0 || mm < 0 || ss < 0 || z < 0)
+        if (!f || (f - mon) % 3 || d < 1 || d > 31 || y < 1970 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
+            ss < 0 || ss > 60 || (sign != '+' && sign != '-') || z < 0 || *s)
                 return -EINVAL;
         struct tm tm = {.tm_mday = d, .tm_mon = (int) ((f - mon) / 3), .tm_year = y - 1900,
                         .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
@@ -1716,8 +1737,8 @@ static int run_command(imap_proto *p) {
         for (char *q = verb; *q; q++)
                 *q = (char) toupper((unsigned char) *q);
         bool allow_expunge = true;
-        if (uid && strcmp(verb, "FETCH") && strcmp(verb, "STORE") && strcmp(verb, "COPY") && strcmp(verb, "SEARCH") &&
-            strcmp(verb, "EXPUNGE")) {
+        if (uid && strcmp(verb, "FETCH") != 0 && strcmp(verb, "STORE") != 0 && strcmp(verb, "COPY") != 0 &&
+            strcmp(verb, "SEARCH") != 0 && strcmp(verb, "EXPUNGE") != 0) {
                 tagged(p, tag, "BAD Unknown UID command");
                 return 0;
         }
