@@ -1310,17 +1310,14 @@ int service_mailbox_changes(service *s, const char *address, uint64_t *ret) {
         return 0;
 }
 
-int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
-                        char **ret_error) {
-        struct mctx c;
-        int r = mctx_open(s, address, false, &c, ret_error);
+/* Every folder of the mailbox (name order) within c's transaction. */
+static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret_n) {
         struct service_folder *v = NULL;
         size_t n = 0;
         mstore_cursor *cur = NULL;
         char prefix[MM_MAX_KEY];
-        int pl = r < 0 ? 0 : mm_key_folder_prefix(prefix, c.addr);
-        if (r >= 0)
-                r = mstore_cursor_open_prefix(c.txn, c.db, prefix, (size_t) pl, &cur);
+        int pl = mm_key_folder_prefix(prefix, c->addr);
+        int r = pl < 0 ? pl : mstore_cursor_open_prefix(c->txn, c->db, prefix, (size_t) pl, &cur);
         const void *k, *val;
         size_t kl, vl;
         while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &val, &vl)) > 0) {
@@ -1342,13 +1339,26 @@ int service_folder_list(service *s, const char *address, struct service_folder *
                 n++;
         }
         mstore_cursor_free(cur);
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, eng_err(r));
-        r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 free(v);
                 return r;
         }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
+                        char **ret_error) {
+        struct mctx c;
+        struct service_folder *v = NULL;
+        size_t n = 0;
+        int r = mctx_open(s, address, false, &c, ret_error);
+        if (r >= 0 && (r = scan_folders(&c, &v, &n)) < 0)
+                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, eng_err(r));
+        r = mctx_close(&c, r, false, ret_error);
+        if (r < 0)
+                return r;
         *ret = v;
         *ret_n = n;
         return 0;
@@ -1479,21 +1489,20 @@ int service_folder_delete(service *s, const char *address, const char *folder, c
                 return errf(ret_error, -EPERM, "folder 'INBOX': cannot be deleted");
         struct service_folder *fl = NULL;
         size_t nf = 0;
-        int r = service_folder_list(s, address, &fl, &nf, ret_error);
-        if (r < 0)
-                return r;
-        bool found = false, children = false;
-        for (size_t k = 0; k < nf; k++) {
-                found |= strcmp(fl[k].name, f) == 0;
-                children |= strcmp(fl[k].name, f) != 0 && in_folder_tree(fl[k].name, f);
-        }
-        free(fl);
         struct mctx c;
-        if (!found)
-                return errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, address);
-        if (children)
-                return errf(ret_error, -ENOTEMPTY, "folder '%s' of mailbox '%s': has subfolders", f, address);
-        r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0 && (r = scan_folders(&c, &fl, &nf)) >= 0) {
+                bool found = false, children = false;
+                for (size_t k = 0; k < nf; k++) {
+                        found |= strcmp(fl[k].name, f) == 0;
+                        children |= strcmp(fl[k].name, f) != 0 && in_folder_tree(fl[k].name, f);
+                }
+                free(fl);
+                if (!found)
+                        r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                else if (children)
+                        r = errf(ret_error, -ENOTEMPTY, "folder '%s' of mailbox '%s': has subfolders", f, c.addr);
+        }
         struct mm_message *msgs = NULL;
         size_t n = 0;
         if (r >= 0)
@@ -1520,11 +1529,10 @@ int service_folder_rename(service *s, const char *address, const char *from, con
         bool inbox = strcmp(f, "INBOX") == 0;
         struct service_folder *fl = NULL;
         size_t nf = 0;
-        int r = service_folder_list(s, address, &fl, &nf, ret_error);
-        if (r < 0)
-                return r;
         struct mctx c;
-        r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0)
+                r = scan_folders(&c, &fl, &nf);
         if (r >= 0 && folder_exists(&c, f) == -ENOENT)
                 r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
         /* Folders: FROM and (unless INBOX) its subfolders. */
