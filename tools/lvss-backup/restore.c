@@ -39,6 +39,7 @@
 
 #include "array.h"
 #include "fs-util.h"
+#include "into-live.h"
 #include "macro.h"
 #include "password.h"
 #include "vss.h"
@@ -49,6 +50,8 @@ static const char restore_help[] =
         "Usage: lvss-backup restore --repo DIR ID [--component PATH]... [--to DIR]\n"
         "                           [--additional-restores] [--target-time 'YYYY-MM-DD HH:MM:SS'] [--target-lsn LSN]\n"
         "                           [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
+        "       lvss-backup restore --repo DIR ID --component 'Mail Store/SERVER/SG/DB' --mailbox ADDRESS\n"
+        "                           [--message UID]... --into-live\n"
         "\n"
         "Restore components of backup ID through their writers, replaying the chain it depends\n"
         "on (its full backup, then each incremental, or the full and the differential).\n"
@@ -63,6 +66,11 @@ static const char restore_help[] =
         "                         replaying at TIME (its server's time zone unless TIME names one)\n"
         "  --target-lsn LSN       point-in-time recovery up to a WAL position (PostgreSQL: X/Y)\n"
         "  --json                 print {\"id\",\"chain\",\"components\",\"to\",\"files\",\"bytes\"}\n"
+        "  --into-live            restore the database into a scratch recovery directory, then copy\n"
+        "                         the mail of --mailbox (only the --message UIDs if given) into the\n"
+        "                         folder 'Recovered/<backup time>' of the live mailbox through mstored,\n"
+        "                         with everything mounted; the scratch copy is removed afterwards\n"
+        "                         (JSON: {\"mailbox\",\"folder\",\"messages\":[{\"backup_uid\",\"uid\"}]})\n"
         "\n"
         "A writer that refuses (e.g. 'storage group SG1 must be offline to restore a database')\n"
         "is quoted and nothing is written.  Exit codes: 0 ok, 1 failed or refused, 2 usage or\n"
@@ -92,6 +100,7 @@ typedef struct restore_ctx {
         bool json, quiet, additional;
         const char *to;
         const char *target_time, *target_lsn;   /* restore options for the writer */
+        int64_t backup_time_ns;                 /* of the backup restored (its chain's last) */
         repo *r;
         rcomp comps[MAX_COMPONENTS];
         size_t n_comps;
@@ -596,6 +605,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                 return vss_exit_repo(r < 0 ? r : -ENOENT);
         }
         const repo_record *last = chain[n - 1];
+        c->backup_time_ns = last->time_ns;
         if (n_want == 0) {
                 want = last->components;
                 n_want = last->n_components;
@@ -711,6 +721,9 @@ int cmd_restore(int argc, char **argv) {
                 {"target-lsn", required_argument, NULL, 'L'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
+                {"mailbox", required_argument, NULL, 'M'},
+                {"message", required_argument, NULL, 'U'},
+                {"into-live", no_argument, NULL, 'V'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -718,6 +731,10 @@ int cmd_restore(int argc, char **argv) {
         const char *repo_dir = NULL, *pwfile = NULL;
         char *want[MAX_COMPONENTS];
         size_t n_want = 0;
+        const char *mailbox = NULL;
+        uint32_t uids[MAX_COMPONENTS];
+        size_t n_uids = 0;
+        bool into_live = false;
         int o;
 
         if (!c)
@@ -741,6 +758,21 @@ int cmd_restore(int argc, char **argv) {
                 case 't': c->target_time = optarg; break;
                 case 'L': c->target_lsn = optarg; break;
                 case 'j': c->json = true; break;
+                case 'M': mailbox = optarg; break;
+                case 'V': into_live = true; break;
+                case 'U': {
+                        char *end;
+                        errno = 0;
+                        unsigned long long u = strtoull(optarg, &end, 10);
+                        if (errno || *end || !*optarg || optarg[0] == '-' || u == 0 || u > UINT32_MAX ||
+                            n_uids >= MAX_COMPONENTS) {
+                                vss_err("restore: invalid --message '%s' (a UID; at most %d)", optarg, MAX_COMPONENTS);
+                                free(c);
+                                return VSS_EXIT_USAGE;
+                        }
+                        uids[n_uids++] = (uint32_t) u;
+                        break;
+                }
                 case 'q': c->quiet = true; break;
                 case 'h': fputs(restore_help, stdout); free(c); return VSS_EXIT_OK;
                 default: free(c); return VSS_EXIT_USAGE;
@@ -757,12 +789,43 @@ int cmd_restore(int argc, char **argv) {
                 free(c);
                 return VSS_EXIT_USAGE;
         }
+        if ((mailbox || n_uids) && !into_live) {
+                vss_err("restore: --mailbox and --message go with --into-live");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        if (into_live && (!mailbox || n_want == 0 || c->to || c->additional)) {
+                vss_err("restore: --into-live needs --mailbox and the database's --component, and excludes --to "
+                        "and --additional-restores");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        bool json = c->json;
         if (c->json)
                 c->quiet = true;
+        /* --into-live: the chain is restored into a scratch recovery
+         * directory (an alternate location: production is not touched and
+         * stays mounted), root-owned in a sticky root-owned parent so it
+         * passes the writer's restore path rules. */
+        char scratch[] = "/var/tmp/lvss-into-live.XXXXXX";
+        if (into_live) {
+                if (!mkdtemp(scratch)) {
+                        vss_err("restore: cannot make a scratch directory in /var/tmp: %s", strerror(errno));
+                        free(c);
+                        return VSS_EXIT_FAIL;
+                }
+                c->to = scratch;
+                c->json = false;
+        }
         const char *given_to = c->to;
         vss_progress_init(&c->prog, c->quiet, "restore");
         vss_install_signals();
         int ex = run_restore(c, repo_dir, pwfile, argv[optind], want, n_want);
+        if (into_live) {
+                if (ex == VSS_EXIT_OK)
+                        ex = into_live_copy(scratch, mailbox, uids, n_uids, c->backup_time_ns, json, c->quiet);
+                into_live_remove_scratch(scratch);
+        }
         for (size_t k = 0; k < c->n_comps; k++) {
                 free(c->comps[k].writer_name);
                 free(c->comps[k].writer_id);
