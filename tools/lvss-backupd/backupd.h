@@ -52,6 +52,8 @@ typedef struct Manager {
         json_t *sched_state; /* {"JOB": {"full": last, ..., "full_ok": t}} */
         sd_event_source *sched_timer;
         sd_event_source *progress_timer;
+        sd_event_source *state_defer; /* PropertiesChanged, coalesced per loop iteration (bus.c) */
+        unsigned state_pending;       /* STATE_JOBS | STATE_TASKS */
         Metrics *metrics;
 } Manager;
 

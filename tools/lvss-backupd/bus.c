@@ -84,6 +84,8 @@ _printf_(3, 4) static int reply_errno(sd_bus_error *error, int r, const char *fm
         return r;
 }
 
+static json_t *jobs_json(Manager *m);
+
 static int reply_json(sd_bus_message *msg, json_t *o) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
@@ -114,10 +116,7 @@ static int m_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         int r = method_begin(msg, m, "list jobs", who, error, NULL);
         if (r < 0)
                 return r;
-        json_t *a = json_array();
-        for (size_t i = 0; i < m->n_jobs; i++)
-                json_array_append_new(a, job_to_json(m, m->jobs[i]));
-        return reply_json(msg, json_pack("{s:o}", "jobs", a));
+        return reply_json(msg, jobs_json(m));
 }
 
 static int m_get_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -146,6 +145,7 @@ static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 return reply_errno(error, r == -EINVAL ? r : -EIO, "%s", why);
         manager_log(MID_JOB_CHANGED, "job %s %s by uid %s", name, existed ? "changed" : "created", who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
@@ -165,6 +165,7 @@ static int m_delete_job(sd_bus_message *msg, void *userdata, sd_bus_error *error
                 return reply_errno(error, r, "job %s: cannot delete: %s", name, strerror(-r));
         manager_log(MID_JOB_CHANGED, "job %s deleted by uid %s", name, who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
@@ -180,6 +181,7 @@ static int m_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 return reply_errno(error, -EIO, "%s: %s", m->config_dir, strerror(-r));
         manager_log(MID_JOB_CHANGED, "jobs reloaded from %s by uid %s", m->config_dir, who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
@@ -438,8 +440,74 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return 1;
 }
 
+/* ---- state properties (A3): what a console shows without polling ---- */
+
+static json_t *jobs_json(Manager *m) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_jobs; i++)
+                json_array_append_new(a, job_to_json(m, m->jobs[i]));
+        return json_pack("{s:o}", "jobs", a);
+}
+
+static json_t *active_tasks_json(Manager *m) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_tasks; i++)
+                if (!task_done(m->tasks[i]))
+                        json_array_append_new(a, task_to_json(m->tasks[i]));
+        return json_pack("{s:o}", "tasks", a);
+}
+
+/* Jobs: the ListJobs document; ActiveTasks: {"tasks": [...]} of the queued
+ * and running tasks (with bytes_done, bytes_total).  Authorized like every
+ * method (A1): the properties are only invalidated in PropertiesChanged. */
+static int p_state(sd_bus *bus, const char *path, const char *interface, const char *property, sd_bus_message *reply,
+                   void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(sd_bus_get_current_message(bus), m, "get property", who, error, NULL);
+        if (r < 0)
+                return r;
+        json_t *o = strcmp(property, "Jobs") == 0 ? jobs_json(m) : active_tasks_json(m);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text)
+                return -ENOMEM;
+        r = sd_bus_message_append(reply, "s", text);
+        free(text);
+        return r;
+}
+
+static int on_state_defer(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        const char *names[3];
+        size_t n = 0;
+        if (m->state_pending & STATE_JOBS)
+                names[n++] = "Jobs";
+        if (m->state_pending & STATE_TASKS)
+                names[n++] = "ActiveTasks";
+        names[n] = NULL;
+        m->state_pending = 0;
+        if (n > 0 && m->bus)
+                (void) sd_bus_emit_properties_changed_strv(m->bus, BACKUPD_PATH, BACKUPD_IFACE, (char **) names);
+        return 0;
+}
+
+void bus_state_changed(Manager *m, unsigned what) {
+        if (!m->bus || !m->event)
+                return;
+        m->state_pending |= what;
+        if (!m->state_defer) {
+                if (sd_event_add_defer(m->event, &m->state_defer, on_state_defer, m) < 0)
+                        m->state_defer = NULL;
+        } else
+                (void) sd_event_source_set_enabled(m->state_defer, SD_EVENT_ONESHOT);
+}
+
 static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_VTABLE_START(0),
+        /* State properties and progress (service.md A3, P1); methods below, in the order of service.md §4. */
+        SD_BUS_PROPERTY("Jobs", "s", p_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("ActiveTasks", "s", p_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD("ListJobs", "", "s", m_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("GetJob", "s", "s", m_get_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("SetJob", "ss", "", m_set_job, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -454,7 +522,7 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
-        SD_BUS_SIGNAL("TaskProgress", "tstt", 0),
+        SD_BUS_SIGNAL("TaskProgress", "tstttt", 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -469,9 +537,10 @@ static int on_progress(sd_event_source *s, uint64_t usec, void *userdata) {
                 struct stat st;
                 snprintf(path, sizeof(path), "%s/logs/%llu.log", m->state_dir, (unsigned long long) t->id);
                 uint64_t log_bytes = stat(path, &st) == 0 ? (uint64_t) st.st_size : 0;
-                /* TaskProgress(id, state, elapsed seconds, log bytes) */
-                (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskProgress", "tstt", t->id, t->state,
-                                          (uint64_t) (now - t->started), log_bytes);
+                /* TaskProgress(id, state, elapsed seconds, log bytes, bytes done, bytes total) */
+                (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskProgress", "tstttt", t->id,
+                                          t->state, (uint64_t) (now - t->started), log_bytes,
+                                          (uint64_t) t->bytes_done, (uint64_t) t->bytes_total);
         }
         (void) sd_event_source_set_time_relative(s, 1000000);
         return 0;

@@ -225,6 +225,7 @@ int main(int argc, char **argv) {
         json_decref(m.sched_state);
         m.sched_timer = sd_event_source_disable_unref(m.sched_timer);
         m.progress_timer = sd_event_source_disable_unref(m.progress_timer);
+        m.state_defer = sd_event_source_disable_unref(m.state_defer);
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);
         return r < 0 ? 1 : 0;
