@@ -425,7 +425,7 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
         }
         p->msg = sd_bus_message_ref(msg);
         sd_event_source *src;
-        r = sd_event_add_child(m->event, &src, pid, WEXITED, on_list_exit, p);
+        r = child_watch(m, &src, pid, on_list_exit, p);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);

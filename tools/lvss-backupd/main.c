@@ -47,6 +47,19 @@ void manager_log(const char *mid, const char *fmt, ...) {
                 fprintf(stderr, "lvss-backupd: %s%s%s\n", buf, mid ? " MESSAGE_ID=" : "", mid ? mid : "");
 }
 
+int child_watch(Manager *m, sd_event_source **ret, pid_t pid, sd_event_child_handler_t cb, void *userdata) {
+        sd_event_source *s = NULL;
+        int r = sd_event_add_child(m->event, &s, pid, WEXITED, cb, userdata);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        if (r < 0) {
+                sd_event_source_disable_unref(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
 int write_file_atomic(const char *dir, const char *name, const char *data, size_t len) {
         char tmp[4096];
         int r = 0;

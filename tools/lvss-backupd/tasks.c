@@ -515,7 +515,7 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
                 else
                         close_fd(pfd[0]); /* no progress, the backup goes on */
         }
-        r = sd_event_add_child(m->event, &t->child, pid, WEXITED, on_child, t);
+        r = child_watch(m, &t->child, pid, on_child, t);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
