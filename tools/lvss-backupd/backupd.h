@@ -65,9 +65,10 @@ int write_file_atomic(const char *dir, const char *name, const char *data, size_
  * sd_event_add_child, then enabled SD_EVENT_ON rather than the default
  * ONESHOT.  libsystemd 252 watches the child's pidfd with EPOLLONESHOT
  * for a ONESHOT source, and when the pidfd wakes it before the child is
- * waitable (waitid() finds nothing: seen on Linux 6.x under load) the
- * wakeup is spent and the exit never dispatched, leaving a zombie; a
- * source that is ON stays armed and is checked again.  The callback must
- * disable or unref it. */
+ * waitable (waitid() finds nothing: seen on Linux 6.18 under ASan, when
+ * the 500 ms SIGKILL of a cancel hits lvss-backup in its exit-time leak
+ * check) the wakeup is spent and the exit never dispatched, leaving a
+ * zombie; a source that is ON is registered level-triggered and checked
+ * again.  The callback must disable or unref it. */
 int child_watch(Manager *m, sd_event_source **ret, pid_t pid, sd_event_child_handler_t cb, void *userdata);
 void audit_record(Manager *m, const char *who, const char *action, const char *object, const char *outcome);

@@ -50,6 +50,10 @@ void manager_log(const char *mid, const char *fmt, ...) {
 int child_watch(Manager *m, sd_event_source **ret, pid_t pid, sd_event_child_handler_t cb, void *userdata) {
         sd_event_source *s = NULL;
         int r = sd_event_add_child(m->event, &s, pid, WEXITED, cb, userdata);
+        /* OFF first: ONESHOT -> ON alone only flips a flag (the epoll
+         * registration stays EPOLLONESHOT); OFF -> ON registers it anew. */
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ON);
         if (r < 0) {
