@@ -6,7 +6,8 @@ PKGS="meson ninja-build pkg-config gcc clang clang-tidy python3 libsystemd-dev l
 libcmocka-dev libzstd-dev libxxhash-dev libsodium-dev dbus-daemon xfsprogs
 btrfs-progs util-linux e2fsprogs man-db acl attr libpq-dev postgresql-15 libsqlite3-dev
 mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3 pgbackrest mariadb-backup
-libgmime-3.0-dev libpam0g-dev libgnutls28-dev curl isync mutt openssl dovecot-imapd"
+libgmime-3.0-dev libpam0g-dev libgnutls28-dev curl isync mutt openssl dovecot-imapd
+prometheus"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -25,6 +25,7 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -78,6 +79,7 @@ typedef struct create_ctx {
         char **stored;              /* manifest paths stored so far (a path is stored once) */
         size_t n_stored, cap_stored;
         vss_progress prog;
+        int progress_fd;            /* --progress-fd, -1 = none */
         bool prepared;
         /* What run_create's steps hand on to the next. */
         lvss_id set;
@@ -103,6 +105,8 @@ static const char create_help[] =
         "  --json            print {\"id\",\"type\",\"components\",\"bytes_read\",\"bytes_added\",\n"
         "                    \"duration_ms\",\"freeze_window_ms\"}\n"
         "  --quiet           no progress or narration\n"
+        "  --progress-fd N   write {\"bytes_done\",\"bytes_total\",\"files\"} lines to fd N (3 or more)\n"
+        "                    at most every 250 ms (lvss-backupd reads them)\n"
         "\n"
         "Exit codes: 0 ok, 1 failed (writer veto, verification failure, no usable full backup\n"
         "for an incremental/differential, interrupted), 2 usage or unknown component, 4 busy\n"
@@ -550,6 +554,7 @@ typedef struct file_plan {
 typedef struct plan_list {
         file_plan *v;
         size_t n, cap;
+        uint64_t bytes;  /* the planned files' sizes (progress's bytes_total) */
 } plan_list;
 
 static void plan_free(plan_list *p) {
@@ -561,7 +566,7 @@ static void plan_free(plan_list *p) {
         *p = (plan_list) {};
 }
 
-static int plan_add(plan_list *p, const char *orig, const char *snap) {
+static int plan_add(plan_list *p, const char *orig, const char *snap, uint64_t size) {
         for (size_t i = 0; i < p->n; i++)
                 if (strcmp(p->v[i].orig, orig) == 0)
                         return 0;
@@ -573,6 +578,7 @@ static int plan_add(plan_list *p, const char *orig, const char *snap) {
         if (!v[p->n].orig || !v[p->n].snap)
                 return -ENOMEM;
         p->n++;
+        p->bytes += size;
         return 0;
 }
 
@@ -611,7 +617,7 @@ static int walk(create_ctx *c, size_t w, const lvss_writer_metadata_filedesc *fd
                         continue;
                 if (!filter_allows(ff, o, de->d_name))
                         continue;
-                r = plan_add(plan, o, s);
+                r = plan_add(plan, o, s, (uint64_t) st.st_size);
         }
         closedir(d);
         return r;
@@ -1018,6 +1024,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 plan_free(&plan);
                 return 0;
         }
+        if (r >= 0)
+                vss_progress_add_total(&c->prog, plan.bytes);
         verify_job vj = {};
         size_t file_mark = repo_backup_file_count(c->rb), stored_mark = c->n_stored;
         if (r >= 0 && mail)
@@ -1212,6 +1220,7 @@ static int create_store(create_ctx *c) {
         size_t n_ok = 0, n_top = 0;
 
         vss_progress_init(&c->prog, c->quiet, "create");
+        c->prog.fd = c->progress_fd;
         for (size_t t = 0; t < c->n_sel; t++) {
                 if (c->sel[t].top >= 0)
                         continue;
@@ -1401,6 +1410,7 @@ int cmd_create(int argc, char **argv) {
                 {"component", required_argument, NULL, 'c'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
+                {"progress-fd", required_argument, NULL, 'P'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -1412,6 +1422,7 @@ int cmd_create(int argc, char **argv) {
 
         if (!c)
                 return VSS_EXIT_FAIL;
+        c->progress_fd = -1;
         optind = 1;
         while ((o = getopt_long(argc, argv, "hq", longopts, NULL)) >= 0) {
                 switch (o) {
@@ -1429,6 +1440,20 @@ int cmd_create(int argc, char **argv) {
                         break;
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
+                case 'P': {
+                        char *end;
+                        errno = 0;
+                        long fd = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || fd < 3 || fd > INT_MAX || fcntl((int) fd, F_GETFL) < 0) {
+                                vss_err("create: --progress-fd '%s': expected an open file descriptor, 3 or more", optarg);
+                                free(c);
+                                return VSS_EXIT_USAGE;
+                        }
+                        c->progress_fd = (int) fd;
+                        (void) fcntl(c->progress_fd, F_SETFL, fcntl(c->progress_fd, F_GETFL) | O_NONBLOCK);
+                        (void) fcntl(c->progress_fd, F_SETFD, FD_CLOEXEC); /* not inherited by helpers */
+                        break;
+                }
                 case 'h': fputs(create_help, stdout); free(c); return VSS_EXIT_OK;
                 default: free(c); return VSS_EXIT_USAGE;
                 }

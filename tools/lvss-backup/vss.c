@@ -272,12 +272,34 @@ bool vss_mail_live_only(const char *name) {
 }
 
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb) {
-        *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb};
+        *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb, .fd = -1};
+}
+
+static void progress_line(vss_progress *p, bool force) {
+        int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
+        if (p->fd < 3 || (!force && now - p->fd_last_ms < 250)) /* 0-2: stdio, or a zero-filled struct */
+                return;
+        p->fd_last_ms = now;
+        char line[160];
+        int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu}\n",
+                         (unsigned long long) p->last.bytes_read,
+                         (unsigned long long) MAX(p->bytes_total, p->last.bytes_read),
+                         (unsigned long long) p->last.files);
+        (void) !write(p->fd, line, (size_t) n); /* EAGAIN: the reader is behind, drop the line */
+}
+
+void vss_progress_add_total(vss_progress *p, uint64_t bytes) {
+        p->bytes_total += bytes;
+        progress_line(p, true);
 }
 
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
         vss_progress *p = userdata;
-        if (!p || !p->on)
+        if (!p)
+                return;
+        p->last = *st;
+        progress_line(p, false);
+        if (!p->on)
                 return;
         int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
         if (now - p->last_ms < 200)
@@ -289,6 +311,10 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
 }
 
 void vss_progress_done(vss_progress *p) {
+        /* The last line: what was read is the total (a file planned by two
+         * components is read once). */
+        p->bytes_total = p->last.bytes_read;
+        progress_line(p, true);
         if (p->on && p->last_ms)
                 fputs("\r\033[K", stderr);
         p->last_ms = 0;
