@@ -21,6 +21,7 @@
 
 #include "bus.h"
 #include "bus-creds.h"
+#include "console-api.h"
 #include "jobs.h"
 #include "macro.h"
 #include "tasks.h"
@@ -442,6 +443,9 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("ListBackups", "s", "s", m_list_backups, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("NextRuns", "su", "s", bus_next_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("PreviewRetention", "ss", "s", bus_preview_retention, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ShowBackup", "ss", "s", bus_show_backup, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
         SD_BUS_SIGNAL("TaskProgress", "tstt", 0),
         SD_BUS_VTABLE_END,
@@ -502,4 +506,26 @@ int bus_setup(Manager *m) {
                 fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n",
                         BACKUPD_BUS_NAME, strerror(-r));
         return r;
+}
+
+/* The console's methods (console-api.c), authorized here like every method. */
+int bus_next_runs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        CHECK_CALLER(m, msg, who, error, "next runs");
+        return console_next_runs(msg, error);
+}
+
+int bus_preview_retention(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        CHECK_CALLER(m, msg, who, error, "preview retention");
+        return console_preview_retention(m, msg, error);
+}
+
+int bus_show_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[32];
+        CHECK_CALLER(m, msg, who, error, "show backup");
+        return console_show_backup(m, msg, error);
 }
