@@ -22,7 +22,7 @@ export function leave() {
     sub = null;
 }
 
-export function show(main, path) {
+export function show(main, path, options) {
     const listEl = h("div", { id: "jobs-list" }, "Loading…");
     const editEl = h("div", { id: "job-editor" });
     const runEl = h("div", { id: "job-run" });
@@ -53,7 +53,7 @@ export function show(main, path) {
             loadList();
     });
     if (path[0])
-        editor(editEl, path[0] === ".new" ? null : path[0], loadList);
+        editor(editEl, path[0] === ".new" ? null : path[0], loadList, options || {});
 }
 
 async function del(name, listEl, reload) {
@@ -127,7 +127,7 @@ function field(label, input, help) {
     return h("div", { class: "lv-field" }, h("label", { for: input.id }, label), input, help || null);
 }
 
-async function editor(el, name, reloadList) {
+async function editor(el, name, reloadList, options) {
     let cfg = {};
     if (name) {
         try {
@@ -141,7 +141,7 @@ async function editor(el, name, reloadList) {
         }
     }
     const inp = (id, value, attrs = {}) => h("input", { id, type: "text", value: value ?? "", ...attrs });
-    const nameIn = inp("job-name", name || "", { disabled: !!name, required: true, pattern: "[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", autocomplete: "off" });
+    const nameIn = inp("job-name", name || "", { disabled: !!name, required: true, pattern: "[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,63}", autocomplete: "off" });
     const repoIn = inp("job-repository", cfg.repository, { required: true, placeholder: "/srv/backup/repo" });
     const passIn = inp("job-password-file", cfg.password_file, { placeholder: "none (unencrypted repository)" });
     const compIn = h("textarea", { id: "job-components", rows: 2, placeholder: "every selectable component" });
@@ -190,7 +190,8 @@ async function editor(el, name, reloadList) {
     keepIns.keep_within = inp("ret-keep_within", ret.keep_within, { placeholder: "e.g. 7d" });
     keepFields.push(field("Keep within", keepIns.keep_within));
     const preview = h("div", { id: "retention-preview", "aria-live": "polite" });
-    const status = h("div", { id: "job-status", role: "status" });
+    const status = h("div", { id: "job-status", role: "status" },
+                     options.saved ? h("span", { class: "lv-ok" }, `Job ${name} saved.`) : null);
 
     const retention = () => {
         const r = {};
@@ -277,7 +278,7 @@ async function editor(el, name, reloadList) {
             clear(status, h("span", { class: "lv-ok" }, `Job ${n} saved.`));
             reloadList();
             if (!name)
-                cockpit.location.go("/jobs/" + n);
+                cockpit.location.go("/jobs/" + n, { saved: "1" }); // the editor of the new job says so
         } catch (ex) {
             clear(status, h("div", { class: "lv-error", role: "alert" }, errText(ex)));
         }

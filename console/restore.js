@@ -137,7 +137,7 @@ export function show(main, path) {
                 const targets = dbs.filter(d => !t.db || d.name === t.db);
                 const notAllowed = targets.filter(d => !d.allow_restore_overwrite);
                 ready = !mounted.length && !notAllowed.length;
-                const stepItem = (done, text, label, action, id) => h("li", { class: done ? "lv-prep-done" : "lv-prep-todo", "data-done": done ? "yes" : "no" },
+                const stepItem = (done, text, label, action, id) => h("li", { class: done ? "lv-prep-done" : "lv-prep-todo", "data-done": done ? "yes" : "no", id: id + "-step" },
                     h("span", {}, (done ? "✓ " : "") + text), done ? null : button(label, async ev => {
                         ev.target.disabled = true;
                         try {

@@ -33,7 +33,7 @@ int console_next_runs(sd_bus_message *msg, sd_bus_error *error) {
         if (r < 0)
                 return r;
         if (calendar_parse(expr, &c, why, sizeof(why)) < 0)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "calendar '%s': %s", expr, why);
+                return sd_bus_error_set(error, BACKUPD_ERROR_INVALID, why);
         json_t *a = json_array();
         int64_t t = now_s();
         for (uint32_t i = 0; i < MIN(count, (uint32_t) NEXT_RUNS_MAX); i++) {
