@@ -19,12 +19,18 @@ U_IN=lvssc$$i
 U_OUT=lvssc$$o
 PW=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 remove_users() {
-    local rc=$? u i
+    local rc=$? u i pids
     # cockpit-ws first: its sessions (the users' bridges) end with it.
     [ -n "${FX_PID_cockpit:-}" ] && kill -TERM "$FX_PID_cockpit" 2>/dev/null
     for u in "$U_IN" "$U_OUT"; do
         getent passwd "$u" >/dev/null || continue
-        for ((i = 0; i < 100; i++)); do pgrep -u "$u" >/dev/null || break; sleep 0.1; done
+        # What the user's sessions left (the bridge's session dbus-daemon), by pid.
+        for ((i = 0; i < 50; i++)); do
+            pids=$(pgrep -u "$u") || break
+            # shellcheck disable=SC2086
+            kill -TERM $pids 2>/dev/null
+            sleep 0.1
+        done
         userdel -f "$u" 2>/dev/null || echo "console-pam: could not remove test user $u" >&2
     done
     (exit $rc)
