@@ -43,7 +43,9 @@ class Console:
             o.add_argument(a)
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-        self.d.set_window_size(1280, 800)
+        # The window's own decorations: sizes below are of the viewport.
+        self.chrome_h = self.d.execute_script("return window.outerHeight - window.innerHeight")
+        self.d.set_window_size(1280, 800 + self.chrome_h)
         self.d.set_page_load_timeout(WAIT)
         self.console_errors = []
 
@@ -98,12 +100,15 @@ class Console:
         self.wait(lambda d: d.execute_script("return !!(window.cockpit && document.getElementById('main').dataset.page)"),
                   "the lvss page to start")
 
+    def size(self, width, height):
+        self.d.set_window_size(width, height + self.chrome_h)
+
     def shot(self, name, width=1280, height=800):
-        self.d.set_window_size(width, height)
+        self.size(width, height)
         path = os.path.join(self.artifacts, name + ".png")
         self.d.save_screenshot(path)
         if (width, height) != (1280, 800):
-            self.d.set_window_size(1280, 800)
+            self.size(1280, 800)
         return path
 
     def check_console(self, where):
@@ -302,13 +307,15 @@ def main_path(c):
     c.wait(lambda d: "Loading" not in d.find_element(By.ID, "main").text, "every overview part loaded")
     c.shot("overview")
     c.no_horizontal_scroll("overview at 1280x800")
-    c.d.set_window_size(390, 844)
+    c.size(390, 844)
     for p in ("/overview", "/jobs/nightly", "/history", "/backups", "/audit"):
         c.go(p)
         c.wait(lambda d: "Loading" not in d.find_element(By.ID, "main").text, p + " loaded")
         c.no_horizontal_scroll(p + " at phone width")
+    c.go("/overview")
+    c.wait(lambda d: "Loading" not in d.find_element(By.ID, "main").text, "overview loaded")
     c.shot("overview-phone", 390, 844)
-    c.d.set_window_size(1280, 800)
+    c.size(1280, 800)
     c.check_console("overview")
     print("console main path: job created, 2 backups, cancel, retention preview, history, chain, check, "
           "one-database restore, audit, overview")

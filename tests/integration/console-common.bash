@@ -21,6 +21,12 @@ console_need() {
 
 # console_stage DIR: the page as meson installs it, at DIR/cockpit/lvss.
 console_stage() {
+    local f
+    for f in "$LVSS_SOURCE_ROOT"/console/*; do   # what meson installs is what is tested
+        f=$(basename "$f")
+        [ "$f" = meson.build ] || grep -q "'$f'" "$LVSS_SOURCE_ROOT/console/meson.build" \
+            || fail "console/$f is not installed by console/meson.build"
+    done
     mkdir -p "$1/cockpit"
     cp -r "$LVSS_SOURCE_ROOT/console" "$1/cockpit/lvss"
     rm -f "$1/cockpit/lvss/meson.build"
