@@ -19,6 +19,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 WAIT = 90  # seconds: the CI machine is slow and shared
@@ -325,10 +326,13 @@ def login(c, user, password):
     c.d.get(c.base + "/")
     c.type("#login-user-input", user)
     c.type("#login-password-input", password)
-    c.click("#login-button")
+    button = c.click("#login-button")
     # Logged in: the session cookie opens the page without the shell.
     # Before a login the cookie is "deleted"; a session's is its id.
     c.wait(lambda d: (d.get_cookie("cockpit") or {}).get("value", "deleted") != "deleted", "the login cookie")
+    # The login page then moves on to the shell by itself: let it go first,
+    # or its navigation would replace ours.
+    c.wait(EC.staleness_of(button), "the login page to move on")
     # Cockpit's own login page logs its 401 probe and, with no cockpit-system
     # installed, the shell's 404: not this page's errors, dropped here.
     c.d.get_log("browser")
