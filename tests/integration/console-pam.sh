@@ -54,6 +54,17 @@ fixture_spawn cockpit unshare --mount --propagation private bash -c '
     mount -t tmpfs -o mode=755 tmpfs /run/dbus && ln -s "$1" /run/dbus/system_bus_socket || exit 1
     exec "$2" --no-tls --address 127.0.0.1 --port "$3"' ns "$FX_DIR/bus.sock" "$COCKPIT_WS" "$PORT"
 wait_http "$PORT"
+# The console's own methods refuse the outsider like every method (the bus vouches for the uid).
+for call in "NextRuns su daily 5" "PreviewRetention ss mail {\"keep_last\":1}" "ShowBackup ss mail 00"; do
+    # shellcheck disable=SC2086
+    out=$(setpriv --reuid "$U_OUT" --regid "$U_OUT" --init-groups \
+        busctl --address="$LVSS_BUS" call org.lvss.Backup1 /org/lvss/Backup1 org.lvss.Backup1 $call 2>&1) \
+        && fail "$call as $U_OUT succeeded: $out"
+    case $out in *"may not use the backup service"*) ;; *) fail "$call as $U_OUT: $out" ;; esac
+done
+out=$(busctl --address="$LVSS_BUS" call org.lvss.Backup1 /org/lvss/Backup1 org.lvss.Backup1 NextRuns su daily 5) \
+    || fail "NextRuns as root: $out"
+case $out in 's "{\"calendar\":\"*-*-* 00:00:00\",\"next\":['*) ;; *) fail "NextRuns daily 5: $out" ;; esac
 browser pam-refused pam-refused "$U_OUT" "$PW"
 browser pam-allowed pam-allowed "$U_IN" "$PW"
 # The refusal was the service's, audited with the outsider's uid.
