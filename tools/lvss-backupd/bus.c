@@ -22,6 +22,7 @@
 
 #include "bus.h"
 #include "bus-creds.h"
+#include "console-api.h"
 #include "jobs.h"
 #include "macro.h"
 #include "tasks.h"
@@ -521,6 +522,9 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("ListBackups", "s", "s", m_list_backups, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("NextRuns", "su", "s", bus_next_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("PreviewRetention", "ss", "s", bus_preview_retention, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ShowBackup", "ss", "s", bus_show_backup, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
         SD_BUS_SIGNAL("TaskProgress", "tstttt", 0),
         SD_BUS_VTABLE_END,
@@ -582,4 +586,32 @@ int bus_setup(Manager *m) {
                 fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n",
                         BACKUPD_BUS_NAME, strerror(-r));
         return r;
+}
+
+/* The console's methods (console-api.c), authorized here like every method. */
+int bus_next_runs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "next runs", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_next_runs(msg, error);
+}
+
+int bus_preview_retention(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "preview retention", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_preview_retention(m, msg, error);
+}
+
+int bus_show_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "show backup", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_show_backup(m, msg, error);
 }
