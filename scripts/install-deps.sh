@@ -5,7 +5,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang clang-tidy python3 libsystemd-dev libjansson-dev
 libcmocka-dev libzstd-dev libxxhash-dev libsodium-dev dbus-daemon xfsprogs
 btrfs-progs util-linux e2fsprogs man-db acl attr libpq-dev postgresql-15 libsqlite3-dev
-mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3"
+mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3
+debhelper dpkg-dev lintian"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
