@@ -22,6 +22,11 @@ else
     tar --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$out/src"
 fi
 cd "$out/src"
+# The Cockpit page (cockpit-lvss) exists once the console is in the tree.
+if [ ! -d console ]; then
+    DEB_BUILD_PROFILES="${DEB_BUILD_PROFILES:+$DEB_BUILD_PROFILES }nocockpit"
+    export DEB_BUILD_PROFILES
+fi
 dpkg-buildpackage -b -uc -us -j"${DEB_JOBS:-2}" >"$out/build.log" 2>&1 || {
     tail -30 "$out/build.log" >&2
     echo "build-deb: dpkg-buildpackage failed (log: $out/build.log)" >&2

@@ -36,8 +36,14 @@ for p in $PKGS; do
     [ -n "$d" ] && [ "$(echo "$d" | wc -l)" = 1 ] || fail "no single package $p in $OUT: $(ls "$OUT")"
     debs+=("$d")
 done
+# cockpit-lvss once the console (console/) is in the tree.
+if [ -d "$LVSS_SOURCE_ROOT/console" ]; then
+    PKGS="$PKGS cockpit-lvss"
+    d=$(ls "$OUT"/cockpit-lvss_*.deb 2>/dev/null) || fail "no package cockpit-lvss although console/ exists"
+    debs+=("$d")
+fi
 n=$(ls "$OUT"/*.deb | wc -l)
-[ "$n" = 9 ] || fail "expected 9 packages, built $n: $(ls "$OUT")"
+[ "$n" = "$(echo $PKGS | wc -w)" ] || fail "expected packages $PKGS, built: $(ls "$OUT")"
 
 # contains PKG PATH...: the package ships each PATH.
 contains() {
@@ -66,6 +72,7 @@ contains lvss-writer-mariadb /usr/sbin/lvss-writer-mariadb /lib/systemd/system/l
 grep -q mstored "$FX_DIR/lvss.list" && fail "package lvss ships mail store files: $(grep mstored "$FX_DIR/lvss.list")"
 grep -q 'lvss-backup\|lvss-writer' "$FX_DIR/lvss-mailstore.list" && fail "lvss-mailstore ships another package's files"
 dpkg-deb -c "$OUT"/liblvss0_*.deb | grep -q 'bin/' && fail "liblvss0 ships programs"
+[ -d "$LVSS_SOURCE_ROOT/console" ] && contains cockpit-lvss /usr/share/cockpit/lvss/manifest.json
 
 # A throw-away root: a dpkg database, the base system's users and groups
 # (Debian's base-passwd has group "backup") and the directories the systemd
@@ -141,4 +148,4 @@ grep -q '^mstored:' "$ROOT/etc/passwd" || fail "purge removed the system user ms
 for p in $PKGS; do
     "${DPKG[@]}" -s "$p" >/dev/null 2>&1 && fail "package $p still known after purge"
 done
-echo "ok: 9 packages built (lintian clean), installed, checked and purged"
+echo "ok: $(echo $PKGS | wc -w) packages built (lintian clean), installed, checked and purged"
