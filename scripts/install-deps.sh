@@ -8,7 +8,8 @@ btrfs-progs util-linux e2fsprogs man-db acl attr libpq-dev postgresql-15 libsqli
 mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3 pgbackrest mariadb-backup
 libgmime-3.0-dev libpam0g-dev libgnutls28-dev curl isync mutt openssl dovecot-imapd
 prometheus
-cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium"
+cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
+debhelper dpkg-dev lintian"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -147,6 +147,24 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* Whether the process (not a caller: this is about what mstored itself may
+ * do with its sockets) has gid as its effective or a supplementary group. */
+static bool in_group(gid_t gid) {
+        if (gid == getegid())
+                return true;
+        int n = getgroups(0, NULL);
+        if (n <= 0)
+                return false;
+        _cleanup_free_ gid_t *groups = calloc((size_t) n, sizeof(gid_t));
+        if (!groups)
+                return false;
+        n = getgroups(n, groups);
+        for (int i = 0; i < n; i++)
+                if (groups[i] == gid)
+                        return true;
+        return false;
+}
+
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 {"data-dir", required_argument, NULL, 'd'}, {"lmtp", required_argument, NULL, 'l'},
@@ -235,7 +253,11 @@ int main(int argc, char **argv) {
                 have_gid = true;
                 admin_gid = g->gr_gid;
         }
-        /* The LMTP unix sockets: root's group unless the MTA's is named. */
+        /* The LMTP unix sockets: mstored's own group (root's when run as
+         * root, "mstored" under the shipped unit) unless the MTA's is named.
+         * Without root, mstored can give its sockets only a group it is a
+         * member of: say so now rather than fail at chown. */
+        cfg.lmtp.socket_gid = getegid();
         if (cfg.lmtp_group) {
                 struct group *g = getgrnam(cfg.lmtp_group);
                 if (!g) {
@@ -244,6 +266,15 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 cfg.lmtp.socket_gid = g->gr_gid;
+                if (geteuid() != 0 && !in_group(g->gr_gid)) {
+                        fprintf(stderr,
+                                "mstored: LMTP group '%s': mstored runs as uid %u, which is not a member (give the "
+                                "service SupplementaryGroups=%s, or drop lmtp_group and add the MTA's user to "
+                                "mstored's group)\n",
+                                cfg.lmtp_group, (unsigned) geteuid(), cfg.lmtp_group);
+                        config_free(&cfg);
+                        return 2;
+                }
         }
 
         /* Blocking signals first so every thread created later inherits the
