@@ -13,6 +13,10 @@
 # console errors.  Screenshots in BUILD/meson-logs/console/main/.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/console-common.bash" || exit 1
 console_need
+# Every backup holds its freeze 5 s (test hook), so that the run the page
+# cancels is still running when the cancel arrives.
+fixture_need_test_hooks
+export MSTORED_TEST_FREEZE_HOLD_MS=5000
 bd_setup 600
 deliver a@h1 12
 deliver b@h1 4

@@ -29,7 +29,7 @@ after=$(cd "$LVSS_SOURCE_ROOT" && git status --porcelain --ignored=no 2>/dev/nul
     fail "the package build left debian/tmp or debian/files in the source tree"
 grep -q '^[EW]: ' "$OUT/lintian.log" && fail "lintian: $(grep '^[EW]: ' "$OUT/lintian.log")"
 
-PKGS="liblvss0 liblvss-dev lvss lvss-mailstore lvss-backup lvss-writer-exec lvss-writer-postgresql lvss-writer-sqlite lvss-writer-mariadb"
+PKGS="liblvss1 liblvss-dev lvss lvss-mailstore lvss-backup lvss-writer-exec lvss-writer-postgresql lvss-writer-sqlite lvss-writer-mariadb"
 debs=()
 for p in $PKGS; do
     d=$(ls "$OUT"/"${p}"_*.deb 2>/dev/null)
@@ -54,14 +54,14 @@ contains() {
     done
 }
 ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-contains liblvss0 "/usr/lib/$ARCH/liblvss.so.0" "/usr/lib/$ARCH/liblvss.so.0.1.0"
+contains liblvss1 "/usr/lib/$ARCH/liblvss.so.1" "/usr/lib/$ARCH/liblvss.so.1.0.0"
 contains liblvss-dev /usr/include/lvss/lvss.h /usr/include/lvss/writer.h "/usr/lib/$ARCH/liblvss.so" \
     "/usr/lib/$ARCH/pkgconfig/liblvss.pc"
 contains lvss /usr/sbin/lvssd /usr/sbin/lvssadm /etc/lvss/lvssd.conf /lib/systemd/system/lvssd.service \
     /usr/share/dbus-1/system.d/org.lvss.Coordinator1.conf /usr/share/man/man8/lvssd.8.gz
 contains lvss-mailstore /usr/sbin/mstored /usr/bin/mstore /usr/bin/mstoreutil /etc/lvss/mstored.json \
     /lib/systemd/system/mstored.service /usr/share/dbus-1/system.d/org.lvss.MailStore1.conf \
-    /usr/lib/sysusers.d/lvss-mailstore.conf
+    /usr/lib/sysusers.d/lvss-mailstore.conf /etc/pam.d/mstored
 contains lvss-backup /usr/bin/lvss-backup /usr/sbin/lvss-backupd /usr/bin/lvss-backupctl \
     /lib/systemd/system/lvss-backupd.service /usr/share/dbus-1/system.d/org.lvss.Backup1.conf
 contains lvss-writer-exec /usr/bin/lvss-writer-exec /lib/systemd/system/lvss-writer-exec.service
@@ -71,7 +71,7 @@ contains lvss-writer-mariadb /usr/sbin/lvss-writer-mariadb /lib/systemd/system/l
 # The split: no daemon in a package but its own.
 grep -q mstored "$FX_DIR/lvss.list" && fail "package lvss ships mail store files: $(grep mstored "$FX_DIR/lvss.list")"
 grep -q 'lvss-backup\|lvss-writer' "$FX_DIR/lvss-mailstore.list" && fail "lvss-mailstore ships another package's files"
-dpkg-deb -c "$OUT"/liblvss0_*.deb | grep -q 'bin/' && fail "liblvss0 ships programs"
+dpkg-deb -c "$OUT"/liblvss1_*.deb | grep -q 'bin/' && fail "liblvss1 ships programs"
 [ -d "$LVSS_SOURCE_ROOT/console" ] && contains cockpit-lvss /usr/share/cockpit/lvss/manifest.json
 
 # A throw-away root: a dpkg database, the base system's users and groups
