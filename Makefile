@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_FLAGS ?= -Dwerror=true
 
-.PHONY: all deps build check check-fast demo bench clean install lint
+.PHONY: all deps build check check-fast demo bench clean install lint deb
 
 all: build
 
@@ -40,6 +40,12 @@ bench: deps build
 
 install: build
 	meson install -C $(BUILD)
+
+# Debian packages (debian/, dpkg-buildpackage -b) built in $(DEB_BUILD), the
+# source tree left clean; lintian must find no error or warning.
+DEB_BUILD ?= build-deb
+deb: deps
+	@scripts/build-deb.sh $(DEB_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -5,7 +5,11 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang clang-tidy python3 libsystemd-dev libjansson-dev
 libcmocka-dev libzstd-dev libxxhash-dev libsodium-dev dbus-daemon xfsprogs
 btrfs-progs util-linux e2fsprogs man-db acl attr libpq-dev postgresql-15 libsqlite3-dev
-mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3
+mariadb-server mariadb-client libmariadb-dev dovecot-lmtpd sqlite3 pgbackrest mariadb-backup
+libgmime-3.0-dev libpam0g-dev libgnutls28-dev curl isync mutt openssl dovecot-imapd
+prometheus
+cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
+debhelper dpkg-dev lintian
 libcurl4-openssl-dev ceph-mon ceph-osd radosgw s3cmd"
 missing=""
 for p in $PKGS; do

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/core/array.h"
 #include "daemon/lvssd/config.h"
 #include "lib/core/macro.h"
 
@@ -97,10 +98,9 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
                         snprintf(why, ws, "line %u: more than %d scan paths", lineno, CONFIG_MAX_SCAN_ROOTS);
                         return -E2BIG;
                 }
-                roots = reallocarray(c->scan_roots, c->n_scan_roots + 1, sizeof(*roots));
-                if (!roots)
+                if (ARRAY_RESERVE_ONE(c->scan_roots, c->cap_scan_roots, c->n_scan_roots, 4) < 0)
                         return -ENOMEM;
-                c->scan_roots = roots;
+                roots = c->scan_roots;
                 roots[c->n_scan_roots] = strdup(val);
                 if (!roots[c->n_scan_roots])
                         return -ENOMEM;
@@ -131,10 +131,9 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
                 snprintf(why, ws, "more than %d rules", CONFIG_MAX_RULES);
                 return -E2BIG;
         }
-        v = reallocarray(c->rules, c->n_rules + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(c->rules, c->cap_rules, c->n_rules, 8) < 0)
                 return -ENOMEM;
-        c->rules = v;
+        v = c->rules;
         v[c->n_rules].is_group = key[0] == 'g';
         v[c->n_rules].roles = role;
         v[c->n_rules].name = strdup(strchr(key, ':') + 1);

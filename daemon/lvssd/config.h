@@ -24,11 +24,11 @@ typedef struct AccessRule {
 
 typedef struct Config {
         AccessRule *rules;
-        size_t n_rules;
+        size_t n_rules, cap_rules;
         bool have_set_timeout;
         uint64_t set_timeout_usec;
         char **scan_roots;              /* [recovery] scan = PATH (absolute) */
-        size_t n_scan_roots;
+        size_t n_scan_roots, cap_scan_roots;
 } Config;
 
 /* Parse text[len] (need not be NUL-terminated).  On failure returns -EINVAL,

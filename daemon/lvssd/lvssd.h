@@ -133,7 +133,7 @@ struct Session {
         bool owns_set;                  /* holds the one set-in-creation slot */
         lvss_bcd *bcd;                  /* the requestor's last BCD */
         SessionWriter **writers;
-        size_t n_writers;
+        size_t n_writers, cap_writers;
         uint64_t freeze_begin, freeze_window;
         int set_error;                  /* first failure of the running step */
         sd_event_source *set_timer;     /* sequence timer while holding the set */

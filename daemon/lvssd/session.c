@@ -31,6 +31,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "lib/core/array.h"
 #include "daemon/lvssd/lvssd.h"
 #include "lib/core/macro.h"
 #include "providers/providers.h"
@@ -847,7 +848,7 @@ static int snapshot_writers(Session *s) {
         Manager *m = s->m;
 
         for (Writer *w = m->writers; w; w = w->next) {
-                SessionWriter *sw, **v;
+                SessionWriter *sw;
                 if (s->n_writers >= MAX_WRITERS)
                         break;
                 if (writer_filtered_out(s, w))
@@ -864,14 +865,11 @@ static int snapshot_writers(Session *s) {
                 sw->level = w->level;
                 sw->freeze_timeout_ms = w->freeze_timeout_ms;
                 sw->state = LVSS_WRITER_STATE_STABLE;
-                v = reallocarray(s->writers, s->n_writers + 1, sizeof(*v)); // NOLINT(bugprone-sizeof-expression): array of pointers
-                if (!sw->name || !sw->instance_name || !v) {
-                        if (v)
-                                s->writers = v;
+                if (!sw->name || !sw->instance_name ||
+                    ARRAY_RESERVE_ONE(s->writers, s->cap_writers, s->n_writers, 4) < 0) {
                         sw_free(sw);
                         return -ENOMEM;
                 }
-                s->writers = v;
                 s->writers[s->n_writers++] = sw;
         }
         return 0;
@@ -1112,20 +1110,17 @@ static int m_get_freeze_window(Session *s, sd_bus_message *msg, sd_bus_error *er
 static int read_ids(sd_bus_message *msg, lvss_id **ret, size_t *ret_n, sd_bus_error *error) {
         _cleanup_free_ lvss_id *v = NULL;
         const char *id;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         int r;
 
         r = sd_bus_message_enter_container(msg, 'a', "s");
         while (r >= 0 && (r = sd_bus_message_read(msg, "s", &id)) > 0) {
-                lvss_id *nv;
                 if (!lvss_doc_is_uuid(id))
                         return bus_error_set(error, -EINVAL, "SetWriterFilter: '%.64s' is not an id", id);
                 if (n >= MAX_WRITERS)
                         return bus_error_set(error, -E2BIG, "SetWriterFilter: more than %d ids", MAX_WRITERS);
-                nv = reallocarray(v, n + 1, sizeof(*v));
-                if (!nv)
+                if (ARRAY_RESERVE_ONE(v, cap, n, 4) < 0)
                         return bus_error_set(error, -ENOMEM, "out of memory");
-                v = nv;
                 memcpy(v[n++].str, id, LVSS_ID_MAX);
         }
         if (r >= 0)

@@ -48,7 +48,7 @@ typedef struct lvss_metadata_builder lvss_metadata_builder;
 /* [AddComponent] logical_path may be NULL or "" (top level). caption may be
  * NULL.  (logical_path, name) must be unique within the writer.
  * Errors: -EINVAL (bad name/type), LVSS_E_OBJECT_ALREADY_EXISTS, -E2BIG. */
-int lvss_mdb_add_component(lvss_metadata_builder *md, lvss_component_type type,
+int lvss_metadata_builder_add_component(lvss_metadata_builder *md, lvss_component_type type,
                            const char *logical_path, const char *name, const char *caption,
                            int restore_metadata, int notify_on_backup_complete,
                            int selectable, int selectable_for_restore, uint32_t component_flags);
@@ -56,41 +56,41 @@ int lvss_mdb_add_component(lvss_metadata_builder *md, lvss_component_type type,
 /* [AddFilesToFileGroup] the component must exist and be a file group.
  * alternate_location may be NULL.  backup_type_mask: LVSS_FSBT_* (0 means
  * LVSS_FSBT_DEFAULT).  Errors: LVSS_E_OBJECT_NOT_FOUND, -EINVAL, -E2BIG. */
-int lvss_mdb_add_files_to_file_group(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_files_to_file_group(lvss_metadata_builder *md, const char *logical_path,
                                      const char *group_name, const char *path, const char *filespec,
                                      int recursive, const char *alternate_location,
                                      uint32_t backup_type_mask);
 
 /* [AddDatabaseFiles] / [AddDatabaseLogFiles] the component must be a
  * database; no recursion and no alternate location for databases. */
-int lvss_mdb_add_database_files(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_database_files(lvss_metadata_builder *md, const char *logical_path,
                                 const char *database_name, const char *path, const char *filespec,
                                 uint32_t backup_type_mask);
-int lvss_mdb_add_database_log_files(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_database_log_files(lvss_metadata_builder *md, const char *logical_path,
                                     const char *database_name, const char *path, const char *filespec,
                                     uint32_t backup_type_mask);
 
 /* [AddExcludeFiles] always honoured by requestors. */
-int lvss_mdb_add_exclude_files(lvss_metadata_builder *md, const char *path, const char *filespec,
+int lvss_metadata_builder_add_exclude_files(lvss_metadata_builder *md, const char *path, const char *filespec,
                                int recursive);
 
 /* [AddComponentDependency] the component (for_*) must exist. */
-int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for_logical_path,
+int lvss_metadata_builder_add_component_dependency(lvss_metadata_builder *md, const char *for_logical_path,
                                       const char *for_name, const char *on_writer_class_id,
                                       const char *on_logical_path, const char *on_name);
 
 /* [SetRestoreMethod] required once; service and user_procedure may be NULL. */
-int lvss_mdb_set_restore_method(lvss_metadata_builder *md, lvss_restore_method method,
+int lvss_metadata_builder_set_restore_method(lvss_metadata_builder *md, lvss_restore_method method,
                                 const char *service, const char *user_procedure,
                                 lvss_writer_restore writer_restore, int reboot_required);
 
 /* [AddAlternateLocationMapping] */
-int lvss_mdb_add_alternate_location_mapping(lvss_metadata_builder *md, const char *source_path,
+int lvss_metadata_builder_add_alternate_location_mapping(lvss_metadata_builder *md, const char *source_path,
                                             const char *source_filespec, int recursive,
                                             const char *destination);
 
 /* [SetBackupSchema] an OR of LVSS_BS_* flags. */
-int lvss_mdb_set_backup_schema(lvss_metadata_builder *md, uint32_t schema);
+int lvss_metadata_builder_set_backup_schema(lvss_metadata_builder *md, uint32_t schema);
 
 /* ---------------------------------------------------------------------------
  * Examining (requestor side).
@@ -98,7 +98,7 @@ int lvss_mdb_set_backup_schema(lvss_metadata_builder *md, uint32_t schema);
 
 typedef struct lvss_writer_metadata lvss_writer_metadata;
 
-typedef struct lvss_wm_identity {
+typedef struct lvss_writer_metadata_identity {
         const char *instance_id;
         const char *writer_id;          /* class id */
         const char *writer_name;
@@ -107,32 +107,32 @@ typedef struct lvss_wm_identity {
         lvss_source_type source;
         lvss_application_level level;
         uint32_t freeze_timeout_ms;
-} lvss_wm_identity;
+} lvss_writer_metadata_identity;
 
-typedef struct lvss_wm_filedesc {        /* [IVssWMFiledesc] */
+typedef struct lvss_writer_metadata_filedesc {        /* [IVssWMFiledesc] */
         const char *path;
         const char *filespec;
         int recursive;
         const char *alternate_location; /* NULL if none */
         uint32_t backup_type_mask;
-} lvss_wm_filedesc;
+} lvss_writer_metadata_filedesc;
 
-typedef struct lvss_wm_dependency {      /* [IVssWMDependency] */
+typedef struct lvss_writer_metadata_dependency {      /* [IVssWMDependency] */
         const char *writer_id;
         const char *logical_path;       /* "" if none */
         const char *component_name;
-} lvss_wm_dependency;
+} lvss_writer_metadata_dependency;
 
-typedef struct lvss_wm_restore_method {
+typedef struct lvss_writer_metadata_restore_method {
         lvss_restore_method method;
         const char *service;            /* NULL if none */
         const char *user_procedure;     /* NULL if none */
         lvss_writer_restore writer_restore;
         int reboot_required;
         size_t mapping_count;           /* alternate location mappings */
-} lvss_wm_restore_method;
+} lvss_writer_metadata_restore_method;
 
-typedef struct lvss_wm_component_info {  /* [VSS_COMPONENTINFO] */
+typedef struct lvss_writer_metadata_component_info {  /* [VSS_COMPONENTINFO] */
         lvss_component_type type;
         const char *logical_path;       /* "" for top level */
         const char *component_name;
@@ -146,7 +146,7 @@ typedef struct lvss_wm_component_info {  /* [VSS_COMPONENTINFO] */
         size_t database_count;          /* DATABASE_FILES entries */
         size_t log_file_count;          /* DATABASE_LOGFILES entries */
         size_t dependency_count;
-} lvss_wm_component_info;
+} lvss_writer_metadata_component_info;
 
 /* [CreateVssExamineWriterMetadata] parse and validate a saved WMD.  The
  * caller owns *ret and frees it with lvss_writer_metadata_free().  Errors:
@@ -167,29 +167,29 @@ int lvss_writer_metadata_save(const lvss_writer_metadata *wm, char **ret_json);
 lvss_writer_metadata *lvss_writer_metadata_free(lvss_writer_metadata *wm);
 
 /* [GetIdentity] */
-int lvss_wm_get_identity(const lvss_writer_metadata *wm, lvss_wm_identity *ret);
+int lvss_writer_metadata_get_identity(const lvss_writer_metadata *wm, lvss_writer_metadata_identity *ret);
 /* [GetFileCounts] returns the count; also via the functions below. */
-int lvss_wm_get_component_count(const lvss_writer_metadata *wm);
-int lvss_wm_get_exclude_file_count(const lvss_writer_metadata *wm);
-int lvss_wm_get_exclude_file(const lvss_writer_metadata *wm, size_t i, lvss_wm_filedesc *ret);
+int lvss_writer_metadata_get_component_count(const lvss_writer_metadata *wm);
+int lvss_writer_metadata_get_exclude_file_count(const lvss_writer_metadata *wm);
+int lvss_writer_metadata_get_exclude_file(const lvss_writer_metadata *wm, size_t i, lvss_writer_metadata_filedesc *ret);
 /* [GetRestoreMethod] */
-int lvss_wm_get_restore_method(const lvss_writer_metadata *wm, lvss_wm_restore_method *ret);
-int lvss_wm_get_alternate_location_mapping(const lvss_writer_metadata *wm, size_t i,
-                                           lvss_wm_filedesc *ret);
+int lvss_writer_metadata_get_restore_method(const lvss_writer_metadata *wm, lvss_writer_metadata_restore_method *ret);
+int lvss_writer_metadata_get_alternate_location_mapping(const lvss_writer_metadata *wm, size_t i,
+                                           lvss_writer_metadata_filedesc *ret);
 /* [GetBackupSchema] */
-int lvss_wm_get_backup_schema(const lvss_writer_metadata *wm, uint32_t *ret_schema);
+int lvss_writer_metadata_get_backup_schema(const lvss_writer_metadata *wm, uint32_t *ret_schema);
 
 /* Components [IVssWMComponent], by index 0..count-1.  Out of range:
  * LVSS_E_OBJECT_NOT_FOUND. */
-int lvss_wm_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_wm_component_info *ret);
-int lvss_wm_get_component_file(const lvss_writer_metadata *wm, size_t i, size_t j,
-                               lvss_wm_filedesc *ret);
-int lvss_wm_get_component_database_file(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                        lvss_wm_filedesc *ret);
-int lvss_wm_get_component_log_file(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                   lvss_wm_filedesc *ret);
-int lvss_wm_get_component_dependency(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                     lvss_wm_dependency *ret);
+int lvss_writer_metadata_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_writer_metadata_component_info *ret);
+int lvss_writer_metadata_get_component_file(const lvss_writer_metadata *wm, size_t i, size_t j,
+                               lvss_writer_metadata_filedesc *ret);
+int lvss_writer_metadata_get_component_database_file(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                        lvss_writer_metadata_filedesc *ret);
+int lvss_writer_metadata_get_component_log_file(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                   lvss_writer_metadata_filedesc *ret);
+int lvss_writer_metadata_get_component_dependency(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                     lvss_writer_metadata_dependency *ret);
 
 #ifdef __cplusplus
 }

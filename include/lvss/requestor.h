@@ -183,6 +183,28 @@ int lvss_backup_set_backup_succeeded(lvss_backup *b, const char *instance_id, co
 int lvss_backup_get_writer_components_count(lvss_backup *b);
 int lvss_backup_get_writer_components(lvss_backup *b, size_t i, lvss_writer_components **ret);
 
+/* Every component of every writer in the BCD, in document order, without
+ * the two nested count/get loops:
+ *
+ *     lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+ *     lvss_writer_components *wc;
+ *     lvss_component *c;
+ *     while ((r = lvss_backup_next_component(b, &it, &wc, &c)) > 0)
+ *             ...;
+ *
+ * Returns 1 with the next component and its writer's part (both borrowed, as
+ * from lvss_backup_get_writer_components; ret_wc may be NULL), 0 after the
+ * last one, or a negative error (LVSS_E_BAD_STATE before a BCD exists).
+ * The iterator is two counters the caller owns; the BCD must not be
+ * re-initialised while iterating. */
+typedef struct lvss_component_iter {
+        size_t writer;
+        size_t component;
+} lvss_component_iter;
+#define LVSS_COMPONENT_ITER_INIT { 0, 0 }
+int lvss_backup_next_component(lvss_backup *b, lvss_component_iter *it, lvss_writer_components **ret_wc,
+                               lvss_component **ret);
+
 /* -------------------------------------------------------------- snapshots */
 
 /* [StartSnapshotSet] Errors: LVSS_E_SNAPSHOT_SET_IN_PROGRESS, LVSS_E_BAD_STATE. */

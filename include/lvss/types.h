@@ -160,7 +160,7 @@ typedef enum lvss_application_level {
 #define LVSS_CTX_CLIENT_ACCESSIBLE_WRITERS 0x0Du  /* writers, persistent */
 #define LVSS_CTX_ALL 0xFFFFFFFFu                  /* query and delete only */
 
-/* [VSS_BACKUP_SCHEMA] what a writer supports (lvss_mdb_set_backup_schema) */
+/* [VSS_BACKUP_SCHEMA] what a writer supports (lvss_metadata_builder_set_backup_schema) */
 #define LVSS_BS_UNDEFINED 0x0u
 #define LVSS_BS_DIFFERENTIAL 0x1u
 #define LVSS_BS_INCREMENTAL 0x2u

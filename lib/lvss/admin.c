@@ -8,6 +8,7 @@
 
 #include <lvss/admin.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
@@ -15,7 +16,7 @@
 struct lvss_admin {
         pthread_t owner;
         sd_bus *bus;
-        char error[512];
+        ErrorSlot error;             /* lib/core/error-slot.h: the handle's last message */
 };
 
 #define CHECK(a)                                                                     \
@@ -24,7 +25,7 @@ struct lvss_admin {
                         return -EINVAL;                                              \
                 if (!pthread_equal((a)->owner, pthread_self()))                      \
                         return LVSS_E_WRONG_THREAD;                                  \
-                (a)->error[0] = 0;                                                   \
+                error_slot_clear(&(a)->error);                                       \
         } while (0)
 
 int lvss_admin_new(lvss_admin **ret) {
@@ -37,7 +38,7 @@ int lvss_admin_new(lvss_admin **ret) {
         if (!a)
                 return -ENOMEM;
         a->owner = pthread_self();
-        r = lvss_bus_open(&a->bus, a->error, sizeof(a->error));
+        r = lvss_bus_open(&a->bus, a->error.msg, sizeof(a->error.msg));
         if (r < 0) {
                 free(a);
                 return r;
@@ -55,7 +56,7 @@ lvss_admin *lvss_admin_free(lvss_admin *a) {
 }
 
 const char *lvss_admin_last_error(const lvss_admin *a) {
-        return a ? a->error : "";
+        return a ? error_slot_get(&a->error) : "";
 }
 
 static int json_call(lvss_admin *a, const char *method, char **ret_json) {
@@ -69,13 +70,13 @@ static int json_call(lvss_admin *a, const char *method, char **ret_json) {
                 return -EINVAL;
         r = sd_bus_call_method(a->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, method, &e, &reply, "");
         if (r < 0) {
-                r = lvss_bus_error_code(&e, r, a->error, sizeof(a->error));
+                r = lvss_bus_error_code(&e, r, a->error.msg, sizeof(a->error.msg));
                 sd_bus_error_free(&e);
                 return r;
         }
         r = sd_bus_message_read(reply, "s", &text);
         if (r < 0) {
-                snprintf(a->error, sizeof(a->error), "%s: malformed reply from lvssd", method);
+                error_slot_set(&a->error, 0, "%s: malformed reply from lvssd", method);
                 return LVSS_E_WRITER_INFRASTRUCTURE;
         }
         *ret_json = strdup(text);
@@ -112,25 +113,25 @@ int lvss_admin_delete_shadows(lvss_admin *a, const char *set_id, const char *sha
 
         CHECK(a);
         if (!!set_id + !!shadow_id + !!all != 1) {
-                snprintf(a->error, sizeof(a->error), "delete shadows: give exactly one of a set id, a shadow id or all");
+                error_slot_set(&a->error, 0, "delete shadows: give exactly one of a set id, a shadow id or all");
                 return -EINVAL;
         }
         r = sd_bus_call_method(a->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, "DeleteShadows", &e, &reply, "ssb",
                                set_id ? set_id : "", shadow_id ? shadow_id : "", !!all);
         if (r < 0) {
-                r = lvss_bus_error_code(&e, r, a->error, sizeof(a->error));
+                r = lvss_bus_error_code(&e, r, a->error.msg, sizeof(a->error.msg));
                 sd_bus_error_free(&e);
                 return r;
         }
         r = sd_bus_message_read(reply, "uss", &deleted, &failed, &why);
         if (r < 0) {
-                snprintf(a->error, sizeof(a->error), "delete shadows: malformed reply from lvssd");
+                error_slot_set(&a->error, 0, "delete shadows: malformed reply from lvssd");
                 return LVSS_E_WRITER_INFRASTRUCTURE;
         }
         if (ret_deleted)
                 *ret_deleted = deleted;
         if (failed[0]) {
-                snprintf(a->error, sizeof(a->error), "snapshot %s: %s", failed, why);
+                error_slot_set(&a->error, 0, "snapshot %s: %s", failed, why);
                 return LVSS_E_UNEXPECTED_PROVIDER_ERROR;
         }
         return 0;

@@ -21,6 +21,8 @@
 
 #include <lvss/requestor.h>
 
+#include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
@@ -65,13 +67,13 @@ struct lvss_backup {
         uint32_t context;
         lvss_bcd *bcd;
         metadata_entry *md;
-        size_t n_md;
+        size_t n_md, cap_md;
         status_entry *st;
-        size_t n_st;
+        size_t n_st, cap_st;
         lvss_id set_id;
         lvss_id *filter[3];             /* enable classes, disable classes, disable instances */
         size_t n_filter[3];
-        char error[512];
+        ErrorSlot error;             /* lib/core/error-slot.h: the handle's last message */
 };
 
 _printf_(3, 4)
@@ -79,7 +81,7 @@ static int fail(lvss_backup *b, int code, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(b->error, sizeof(b->error), fmt, ap);
+        (void) error_slot_setv(&b->error, code, fmt, ap);
         va_end(ap);
         return code;
 }
@@ -90,7 +92,7 @@ static int fail(lvss_backup *b, int code, const char *fmt, ...) {
                         return -EINVAL;                                              \
                 if (!pthread_equal((b)->owner, pthread_self()))                      \
                         return LVSS_E_WRONG_THREAD;                                  \
-                (b)->error[0] = 0;                                                   \
+                error_slot_clear(&(b)->error);                                       \
         } while (0)
 
 #define BAD_STATE(b, what) fail(b, LVSS_E_BAD_STATE, "%s: call out of order", what)
@@ -130,7 +132,7 @@ static void metadata_clear(lvss_backup *b) {
         }
         free(b->md);
         b->md = NULL;
-        b->n_md = 0;
+        b->n_md = b->cap_md = 0;
 }
 
 static void status_clear(lvss_backup *b) {
@@ -143,7 +145,7 @@ static void status_clear(lvss_backup *b) {
         }
         free(b->st);
         b->st = NULL;
-        b->n_st = 0;
+        b->n_st = b->cap_st = 0;
 }
 
 int lvss_backup_new(lvss_backup **ret) {
@@ -157,7 +159,7 @@ int lvss_backup_new(lvss_backup **ret) {
                 return -ENOMEM;
         b->owner = pthread_self();
         b->context = LVSS_CTX_BACKUP;
-        r = lvss_bus_open(&b->bus, b->error, sizeof(b->error));
+        r = lvss_bus_open(&b->bus, b->error.msg, sizeof(b->error.msg));
         if (r < 0) {
                 free(b);
                 return r;
@@ -185,7 +187,7 @@ lvss_backup *lvss_backup_free(lvss_backup *b) {
 }
 
 const char *lvss_backup_last_error(const lvss_backup *b) {
-        return b ? b->error : "";
+        return b ? error_slot_get(&b->error) : "";
 }
 
 int lvss_backup_get_fd(lvss_backup *b) {
@@ -383,12 +385,11 @@ static int complete_metadata(lvss_backup *b, sd_bus_message *reply) {
                         continue;
                 wm->check_owner = true;
                 wm->owner = b->owner;
-                v = reallocarray(b->md, b->n_md + 1, sizeof(*v));
-                if (!v) {
+                if (ARRAY_RESERVE_ONE(b->md, b->cap_md, b->n_md, 4) < 0) {
                         lvss_doc_wm_free(wm);
                         return -ENOMEM;
                 }
-                b->md = v;
+                v = b->md;
                 v[b->n_md].instance_id = strdup(inst);
                 v[b->n_md].wm = wm;
                 if (!v[b->n_md].instance_id) {
@@ -418,11 +419,9 @@ static int complete_status(lvss_backup *b, sd_bus_message *reply) {
                 status_entry *v;
                 if (b->n_st >= LVSS_DOC_MAX_WRITERS)
                         break;
-                v = reallocarray(b->st, b->n_st + 1, sizeof(*v));
-                if (!v)
+                if (ARRAY_RESERVE_ONE(b->st, b->cap_st, b->n_st, 4) < 0)
                         return -ENOMEM;
-                b->st = v;
-                v = &v[b->n_st];
+                v = &b->st[b->n_st];
                 *v = (status_entry) {
                         .state = state < _LVSS_WRITER_STATE_COUNT ? state : LVSS_WRITER_STATE_UNKNOWN,
                         .failure = failure > 0 ? 0 : failure, .app_error = app, .freeze_window = fw,
@@ -850,6 +849,27 @@ int lvss_backup_get_writer_components(lvss_backup *b, size_t i, lvss_writer_comp
         return 0;
 }
 
+int lvss_backup_next_component(lvss_backup *b, lvss_component_iter *it, lvss_writer_components **ret_wc,
+                               lvss_component **ret) {
+        CHECK(b);
+        if (!it || !ret)
+                return -EINVAL;
+        if (!b->bcd)
+                return BAD_STATE(b, "next component");
+        while (it->writer < b->bcd->n_writers) {
+                struct lvss_writer_components *wc = b->bcd->writers[it->writer];
+                if (it->component < wc->n) {
+                        if (ret_wc)
+                                *ret_wc = wc;
+                        *ret = wc->comps[it->component++];
+                        return 1;
+                }
+                it->writer++;
+                it->component = 0;
+        }
+        return 0;
+}
+
 /* --------------------------------------------------------------- snapshots */
 
 int lvss_backup_start_snapshot_set(lvss_backup *b, lvss_id *ret_set_id) {
@@ -1078,7 +1098,7 @@ int lvss_backup_get_snapshot_properties(lvss_backup *b, const char *snapshot_id,
         json_array_foreach(a, i, e) {
                 const char *id = json_string_value(json_object_get(e, "id"));
                 if (id && strcmp(id, snapshot_id) == 0) {
-                        b->error[0] = 0;
+                        error_slot_clear(&b->error);
                         r = prop_from_json(e, ret, set_count(a, json_string_value(json_object_get(e, "set_id")) ?: ""));
                         break;
                 }

@@ -38,7 +38,7 @@ typedef struct lvss_doc_file {
 
 typedef struct lvss_doc_files {
         lvss_doc_file *v;
-        size_t n;
+        size_t n, cap;                  /* cap: ARRAY_RESERVE_ONE's (0 = exactly n, as parsed) */
 } lvss_doc_files;
 
 typedef struct lvss_doc_dep {
@@ -56,7 +56,7 @@ typedef struct lvss_doc_wm_component {
         uint32_t flags;
         lvss_doc_files files, databases, logs;
         lvss_doc_dep *deps;
-        size_t n_deps;
+        size_t n_deps, cap_deps;
 } lvss_doc_wm_component;
 
 struct lvss_writer_metadata {
@@ -75,7 +75,7 @@ struct lvss_writer_metadata {
         lvss_doc_files mappings, excludes;
         uint32_t schema;
         lvss_doc_wm_component *comps;
-        size_t n_comps;
+        size_t n_comps, cap_comps;
 };
 
 struct lvss_metadata_builder {
@@ -111,9 +111,9 @@ struct lvss_component {
         lvss_file_restore_status file_restore_status;
         char *pfb_msg, *ps_msg, *pre_msg, *post_msg;
         struct lvss_doc_partial *partials;      /* PARTIAL_FILE, set by the writer */
-        size_t n_partials;
+        size_t n_partials, cap_partials;
         struct lvss_doc_diffed *diffs;          /* DIFFERENCED_FILE, set by the writer */
-        size_t n_diffs;
+        size_t n_diffs, cap_diffs;
 };
 
 struct lvss_writer_components {
@@ -121,7 +121,7 @@ struct lvss_writer_components {
         char *instance_id, *writer_id, *instance_name;
         uint32_t backup_schema;
         struct lvss_component **comps;
-        size_t n;
+        size_t n, cap;
 };
 
 typedef struct lvss_doc_snapshot {
@@ -140,9 +140,9 @@ typedef struct lvss_bcd {
         uint32_t context;
         char *set_id;                   /* NULL until known */
         struct lvss_writer_components **writers;
-        size_t n_writers;
+        size_t n_writers, cap_writers;
         lvss_doc_snapshot *snaps;
-        size_t n_snaps;
+        size_t n_snaps, cap_snaps;
 } lvss_bcd;
 
 /* ---- generic */

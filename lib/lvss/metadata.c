@@ -8,10 +8,11 @@
 
 #include <lvss/metadata.h>
 
+#include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 
-static _Thread_local char load_error[LVSS_DOC_WHY_MAX];
 
 static bool str_ok(const char *s, bool allow_empty) {
         return s && (allow_empty || s[0]) && strlen(s) <= LVSS_DOC_MAX_STRING;
@@ -30,7 +31,7 @@ static int dupopt(const char *s, char **ret) {
 
 /* ----------------------------------------------------------------- builder */
 
-int lvss_mdb_add_component(lvss_metadata_builder *md, lvss_component_type type,
+int lvss_metadata_builder_add_component(lvss_metadata_builder *md, lvss_component_type type,
                            const char *logical_path, const char *name, const char *caption,
                            int restore_metadata, int notify_on_backup_complete,
                            int selectable, int selectable_for_restore, uint32_t component_flags) {
@@ -45,10 +46,9 @@ int lvss_mdb_add_component(lvss_metadata_builder *md, lvss_component_type type,
                 return LVSS_E_OBJECT_ALREADY_EXISTS;
         if (wm->n_comps >= LVSS_DOC_MAX_COMPONENTS)
                 return -E2BIG;
-        v = reallocarray(wm->comps, wm->n_comps + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(wm->comps, wm->cap_comps, wm->n_comps, 4) < 0)
                 return -ENOMEM;
-        wm->comps = v;
+        v = wm->comps;
         c = &v[wm->n_comps];
         *c = (lvss_doc_wm_component) {
                 .type = type,
@@ -75,7 +75,7 @@ static lvss_doc_wm_component *find_mut(lvss_metadata_builder *md, const char *lp
         return (lvss_doc_wm_component *) lvss_doc_wm_find(md->wm, lpath, name);
 }
 
-int lvss_mdb_add_files_to_file_group(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_files_to_file_group(lvss_metadata_builder *md, const char *logical_path,
                                      const char *group_name, const char *path, const char *filespec,
                                      int recursive, const char *alternate_location,
                                      uint32_t backup_type_mask) {
@@ -107,30 +107,30 @@ static int add_db(lvss_metadata_builder *md, const char *logical_path, const cha
         return lvss_doc_files_add(log ? &c->logs : &c->databases, path, filespec, false, NULL, mask);
 }
 
-int lvss_mdb_add_database_files(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_database_files(lvss_metadata_builder *md, const char *logical_path,
                                 const char *database_name, const char *path, const char *filespec,
                                 uint32_t backup_type_mask) {
         return add_db(md, logical_path, database_name, path, filespec, backup_type_mask, false);
 }
 
-int lvss_mdb_add_database_log_files(lvss_metadata_builder *md, const char *logical_path,
+int lvss_metadata_builder_add_database_log_files(lvss_metadata_builder *md, const char *logical_path,
                                     const char *database_name, const char *path, const char *filespec,
                                     uint32_t backup_type_mask) {
         return add_db(md, logical_path, database_name, path, filespec, backup_type_mask, true);
 }
 
-int lvss_mdb_add_exclude_files(lvss_metadata_builder *md, const char *path, const char *filespec,
+int lvss_metadata_builder_add_exclude_files(lvss_metadata_builder *md, const char *path, const char *filespec,
                                int recursive) {
         if (!md || !md->wm || !str_ok(path, false) || !opt_str_ok(filespec))
                 return -EINVAL;
         return lvss_doc_files_add(&md->wm->excludes, path, filespec, recursive, NULL, 0);
 }
 
-int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for_logical_path,
+int lvss_metadata_builder_add_component_dependency(lvss_metadata_builder *md, const char *for_logical_path,
                                       const char *for_name, const char *on_writer_class_id,
                                       const char *on_logical_path, const char *on_name) {
         lvss_doc_wm_component *c;
-        lvss_doc_dep *v, *d;
+        lvss_doc_dep *d;
 
         if (!md || !md->wm || !str_ok(for_name, false) || !lvss_doc_is_uuid(on_writer_class_id) ||
             !str_ok(on_name, false) || !opt_str_ok(for_logical_path) || !opt_str_ok(on_logical_path))
@@ -140,11 +140,9 @@ int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for
                 return LVSS_E_OBJECT_NOT_FOUND;
         if (c->n_deps >= LVSS_DOC_MAX_FILES)
                 return -E2BIG;
-        v = reallocarray(c->deps, c->n_deps + 1, sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(c->deps, c->cap_deps, c->n_deps, 4) < 0)
                 return -ENOMEM;
-        c->deps = v;
-        d = &v[c->n_deps];
+        d = &c->deps[c->n_deps];
         d->writer_id = strdup(on_writer_class_id);
         d->logical_path = strdup(on_logical_path ? on_logical_path : "");
         d->name = strdup(on_name);
@@ -158,7 +156,7 @@ int lvss_mdb_add_component_dependency(lvss_metadata_builder *md, const char *for
         return 0;
 }
 
-int lvss_mdb_set_restore_method(lvss_metadata_builder *md, lvss_restore_method method,
+int lvss_metadata_builder_set_restore_method(lvss_metadata_builder *md, lvss_restore_method method,
                                 const char *service, const char *user_procedure,
                                 lvss_writer_restore writer_restore, int reboot_required) {
         struct lvss_writer_metadata *wm;
@@ -185,7 +183,7 @@ int lvss_mdb_set_restore_method(lvss_metadata_builder *md, lvss_restore_method m
         return 0;
 }
 
-int lvss_mdb_add_alternate_location_mapping(lvss_metadata_builder *md, const char *source_path,
+int lvss_metadata_builder_add_alternate_location_mapping(lvss_metadata_builder *md, const char *source_path,
                                             const char *source_filespec, int recursive,
                                             const char *destination) {
         if (!md || !md->wm || !str_ok(source_path, false) || !opt_str_ok(source_filespec) ||
@@ -194,7 +192,7 @@ int lvss_mdb_add_alternate_location_mapping(lvss_metadata_builder *md, const cha
         return lvss_doc_files_add(&md->wm->mappings, source_path, source_filespec, recursive, destination, 0);
 }
 
-int lvss_mdb_set_backup_schema(lvss_metadata_builder *md, uint32_t schema) {
+int lvss_metadata_builder_set_backup_schema(lvss_metadata_builder *md, uint32_t schema) {
         if (!md || !md->wm)
                 return -EINVAL;
         md->wm->schema = schema;
@@ -216,13 +214,13 @@ int lvss_writer_metadata_load(const char *json, lvss_writer_metadata **ret) {
         struct lvss_writer_metadata *wm;
         int r;
 
-        if (!ret) {
-                snprintf(load_error, sizeof(load_error), "no return pointer");
-                return -EINVAL;
-        }
-        r = lvss_doc_wm_parse(json, &wm, load_error);
+        /* No handle exists yet: the message goes to the thread's slot. */
+        if (!ret)
+                return error_slot_set(NULL, -EINVAL, "no return pointer");
+        char why[LVSS_DOC_WHY_MAX];
+        r = lvss_doc_wm_parse(json, &wm, why);
         if (r < 0)
-                return r;
+                return error_slot_set(NULL, r, "%s", why);
         wm->check_owner = true;
         wm->owner = pthread_self();
         *ret = wm;
@@ -230,7 +228,7 @@ int lvss_writer_metadata_load(const char *json, lvss_writer_metadata **ret) {
 }
 
 const char *lvss_writer_metadata_load_error(void) {
-        return load_error;
+        return error_slot_get(NULL);
 }
 
 int lvss_writer_metadata_save(const lvss_writer_metadata *wm, char **ret_json) {
@@ -257,11 +255,11 @@ lvss_writer_metadata *lvss_writer_metadata_free(lvss_writer_metadata *wm) {
         return NULL;
 }
 
-int lvss_wm_get_identity(const lvss_writer_metadata *wm, lvss_wm_identity *ret) {
+int lvss_writer_metadata_get_identity(const lvss_writer_metadata *wm, lvss_writer_metadata_identity *ret) {
         CHECK(wm);
         if (!ret)
                 return -EINVAL;
-        *ret = (lvss_wm_identity) {
+        *ret = (lvss_writer_metadata_identity) {
                 .instance_id = wm->instance_id,
                 .writer_id = wm->writer_id,
                 .writer_name = wm->writer_name,
@@ -274,13 +272,13 @@ int lvss_wm_get_identity(const lvss_writer_metadata *wm, lvss_wm_identity *ret) 
         return 0;
 }
 
-int lvss_wm_get_component_count(const lvss_writer_metadata *wm) {
+int lvss_writer_metadata_get_component_count(const lvss_writer_metadata *wm) {
         CHECK(wm);
         return (int) wm->n_comps;
 }
 
-static void filedesc(const lvss_doc_file *f, lvss_wm_filedesc *ret) {
-        *ret = (lvss_wm_filedesc) {
+static void filedesc(const lvss_doc_file *f, lvss_writer_metadata_filedesc *ret) {
+        *ret = (lvss_writer_metadata_filedesc) {
                 .path = f->path,
                 .filespec = f->filespec,
                 .recursive = f->recursive,
@@ -289,7 +287,7 @@ static void filedesc(const lvss_doc_file *f, lvss_wm_filedesc *ret) {
         };
 }
 
-static int get_file(const lvss_doc_files *f, size_t i, lvss_wm_filedesc *ret) {
+static int get_file(const lvss_doc_files *f, size_t i, lvss_writer_metadata_filedesc *ret) {
         if (!ret)
                 return -EINVAL;
         if (i >= f->n)
@@ -298,21 +296,21 @@ static int get_file(const lvss_doc_files *f, size_t i, lvss_wm_filedesc *ret) {
         return 0;
 }
 
-int lvss_wm_get_exclude_file_count(const lvss_writer_metadata *wm) {
+int lvss_writer_metadata_get_exclude_file_count(const lvss_writer_metadata *wm) {
         CHECK(wm);
         return (int) wm->excludes.n;
 }
 
-int lvss_wm_get_exclude_file(const lvss_writer_metadata *wm, size_t i, lvss_wm_filedesc *ret) {
+int lvss_writer_metadata_get_exclude_file(const lvss_writer_metadata *wm, size_t i, lvss_writer_metadata_filedesc *ret) {
         CHECK(wm);
         return get_file(&wm->excludes, i, ret);
 }
 
-int lvss_wm_get_restore_method(const lvss_writer_metadata *wm, lvss_wm_restore_method *ret) {
+int lvss_writer_metadata_get_restore_method(const lvss_writer_metadata *wm, lvss_writer_metadata_restore_method *ret) {
         CHECK(wm);
         if (!ret)
                 return -EINVAL;
-        *ret = (lvss_wm_restore_method) {
+        *ret = (lvss_writer_metadata_restore_method) {
                 .method = wm->method,
                 .service = wm->service,
                 .user_procedure = wm->user_procedure,
@@ -323,13 +321,13 @@ int lvss_wm_get_restore_method(const lvss_writer_metadata *wm, lvss_wm_restore_m
         return 0;
 }
 
-int lvss_wm_get_alternate_location_mapping(const lvss_writer_metadata *wm, size_t i,
-                                           lvss_wm_filedesc *ret) {
+int lvss_writer_metadata_get_alternate_location_mapping(const lvss_writer_metadata *wm, size_t i,
+                                           lvss_writer_metadata_filedesc *ret) {
         CHECK(wm);
         return get_file(&wm->mappings, i, ret);
 }
 
-int lvss_wm_get_backup_schema(const lvss_writer_metadata *wm, uint32_t *ret_schema) {
+int lvss_writer_metadata_get_backup_schema(const lvss_writer_metadata *wm, uint32_t *ret_schema) {
         CHECK(wm);
         if (!ret_schema)
                 return -EINVAL;
@@ -337,7 +335,7 @@ int lvss_wm_get_backup_schema(const lvss_writer_metadata *wm, uint32_t *ret_sche
         return 0;
 }
 
-int lvss_wm_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_wm_component_info *ret) {
+int lvss_writer_metadata_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_writer_metadata_component_info *ret) {
         const lvss_doc_wm_component *c;
 
         CHECK(wm);
@@ -346,7 +344,7 @@ int lvss_wm_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_wm
         if (i >= wm->n_comps)
                 return LVSS_E_OBJECT_NOT_FOUND;
         c = &wm->comps[i];
-        *ret = (lvss_wm_component_info) {
+        *ret = (lvss_writer_metadata_component_info) {
                 .type = c->type,
                 .logical_path = c->logical_path,
                 .component_name = c->name,
@@ -364,31 +362,31 @@ int lvss_wm_get_component_info(const lvss_writer_metadata *wm, size_t i, lvss_wm
         return 0;
 }
 
-int lvss_wm_get_component_file(const lvss_writer_metadata *wm, size_t i, size_t j, lvss_wm_filedesc *ret) {
+int lvss_writer_metadata_get_component_file(const lvss_writer_metadata *wm, size_t i, size_t j, lvss_writer_metadata_filedesc *ret) {
         CHECK(wm);
         if (i >= wm->n_comps)
                 return LVSS_E_OBJECT_NOT_FOUND;
         return get_file(&wm->comps[i].files, j, ret);
 }
 
-int lvss_wm_get_component_database_file(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                        lvss_wm_filedesc *ret) {
+int lvss_writer_metadata_get_component_database_file(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                        lvss_writer_metadata_filedesc *ret) {
         CHECK(wm);
         if (i >= wm->n_comps)
                 return LVSS_E_OBJECT_NOT_FOUND;
         return get_file(&wm->comps[i].databases, j, ret);
 }
 
-int lvss_wm_get_component_log_file(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                   lvss_wm_filedesc *ret) {
+int lvss_writer_metadata_get_component_log_file(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                   lvss_writer_metadata_filedesc *ret) {
         CHECK(wm);
         if (i >= wm->n_comps)
                 return LVSS_E_OBJECT_NOT_FOUND;
         return get_file(&wm->comps[i].logs, j, ret);
 }
 
-int lvss_wm_get_component_dependency(const lvss_writer_metadata *wm, size_t i, size_t j,
-                                     lvss_wm_dependency *ret) {
+int lvss_writer_metadata_get_component_dependency(const lvss_writer_metadata *wm, size_t i, size_t j,
+                                     lvss_writer_metadata_dependency *ret) {
         const lvss_doc_wm_component *c;
 
         CHECK(wm);
@@ -397,7 +395,7 @@ int lvss_wm_get_component_dependency(const lvss_writer_metadata *wm, size_t i, s
         if (i >= wm->n_comps || j >= wm->comps[i].n_deps)
                 return LVSS_E_OBJECT_NOT_FOUND;
         c = &wm->comps[i];
-        *ret = (lvss_wm_dependency) {
+        *ret = (lvss_writer_metadata_dependency) {
                 .writer_id = c->deps[j].writer_id,
                 .logical_path = c->deps[j].logical_path,
                 .component_name = c->deps[j].name,

@@ -36,6 +36,7 @@
 
 #include <lvss/writer.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/doc.h"
 #include "lib/lvss/libbus.h"
@@ -87,7 +88,7 @@ struct lvss_writer {
         char flight_set_id[LVSS_ID_MAX];
         uint64_t freeze_deadline;       /* CLOCK_MONOTONIC usec; 0 = not frozen */
 
-        char error[512];
+        ErrorSlot error;             /* lib/core/error-slot.h: the handle's last message */
 };
 
 _printf_(3, 4)
@@ -95,7 +96,7 @@ static int fail(lvss_writer *w, int code, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(w->error, sizeof(w->error), fmt, ap);
+        (void) error_slot_setv(&w->error, code, fmt, ap);
         va_end(ap);
         return code;
 }
@@ -151,7 +152,7 @@ int lvss_writer_new(const lvss_writer_identity *identity, const lvss_writer_even
 }
 
 const char *lvss_writer_last_error(const lvss_writer *w) {
-        return w ? w->error : "";
+        return w ? error_slot_get(&w->error) : "";
 }
 
 const char *lvss_writer_get_instance_id(const lvss_writer *w) {
@@ -466,11 +467,11 @@ int lvss_writer_subscribe(lvss_writer *w, uint32_t flags) {
         int r;
 
         CHECK(w);
-        w->error[0] = 0;
+        error_slot_clear(&w->error);
         if (w->subscribed)
                 return fail(w, LVSS_E_WRITER_ALREADY_SUBSCRIBED, "writer '%s' is already subscribed", w->name);
         w->flags = flags ? flags : (LVSS_SM_BACKUP_EVENTS_FLAG | LVSS_SM_RESTORE_EVENTS_FLAG);
-        r = lvss_bus_open(&w->bus, w->error, sizeof(w->error));
+        r = lvss_bus_open(&w->bus, w->error.msg, sizeof(w->error.msg));
         if (r < 0)
                 return r;
         r = sd_bus_add_object_vtable(w->bus, &w->object_slot, LVSS_WRITER_PATH, LVSS_WRITER_IFACE, writer_vtable, w);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/core/array.h"
 #include "engine.h"
 #include "err.h"
 #include "lib/core/macro.h"
@@ -146,10 +147,8 @@ void db_retire(mstore_sg *sg, mstore_db *db) {
         pager_close(db->stm);
         db->edb = db->stm = NULL;
         db->detached = 1;
-        mstore_db **n = realloc(sg->retired, (sg->nretired + 1) * sizeof *n); // NOLINT(bugprone-sizeof-expression): array of pointers
-        if (!n)
+        if (ARRAY_RESERVE_ONE(sg->retired, sg->cap_retired, sg->nretired, 4) < 0)
                 return; /* leak rather than free a handle a transaction may use */
-        sg->retired = n;
         sg->retired[sg->nretired++] = db;
 }
 

@@ -53,7 +53,7 @@ struct mstore_sg {
         int failed;                 /* sticky */
         mstore_snap *snap;
         mstore_db **retired;        /* detached handles, freed at close (txns may hold them) */
-        size_t nretired;
+        size_t nretired, cap_retired;
 
         pthread_mutex_t commit_lock;
         uint64_t txn_seq;

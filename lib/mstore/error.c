@@ -6,23 +6,23 @@
 
 #include "mstore/mstore.h"
 #include "err.h"
+#include "lib/core/error-slot.h"
 
-static _Thread_local char last_error[512];
-
+/* The detail line lives in the thread's slot of lib/core/error-slot.h. */
 int mstore__error(int err, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(last_error, sizeof last_error, fmt, ap);
+        (void) error_slot_setv(NULL, err, fmt, ap);
         va_end(ap);
         return err;
 }
 
 const char *mstore__last_error(void) {
-        return last_error;
+        return error_slot_get(NULL);
 }
 
 const char *mstore_last_error(void) {
-        return last_error;
+        return error_slot_get(NULL);
 }
 
 const char *mstore_strerror(int err) {

@@ -22,6 +22,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "lib/core/time-util.h"
 #include "log.h"
@@ -306,7 +307,7 @@ struct log_writer {
         pthread_cond_t cond;
         uint32_t gen, off;        /* logical append position */
         seg *segs;
-        size_t nsegs;
+        size_t nsegs, cap_segs;
         lgpos durable;
         int flushing, frozen, freezing, failed, read_only;
         char errmsg[256];            /* why the writer failed */
@@ -380,6 +381,24 @@ static int precreate_tmp(log_writer *w) {
         return r;
 }
 
+/* Turn the prepared file PATH (a .tmp or reserve log) into the current log
+ * CP of generation GEN: new header, synced, renamed, reopened into *RET_F. */
+static int adopt_as_current(log_writer *w, const char *path, const char *cp, uint32_t gen,
+                            uint64_t *ret_ct, mstore_file **ret_f) {
+        mstore_file *f = NULL;
+        int r = io_open(w->io, path, 0, &f);
+        if (r >= 0)
+                r = write_header(w, f, gen, w->file_create_time, ret_ct);
+        if (r >= 0)
+                r = io_sync(f);
+        io_close(f);
+        if (r >= 0)
+                r = io_rename(w->io, path, cp);
+        if (r >= 0)
+                r = io_open(w->io, cp, 0, ret_f);
+        return r;
+}
+
 /* Make generation gen the current E00.log (file not open yet).  The final
  * header is written and synced into the file before it is renamed to
  * E00.log, so E00.log always carries a valid header of its generation. */
@@ -392,17 +411,7 @@ static int open_new_current(log_writer *w, uint32_t gen) {
         uint64_t ct = 0;
         int r = io_exists(w->io, tp) > 0 ? 0 : -ENOENT;
         if (r >= 0) {
-                r = io_open(w->io, tp, 0, &f);
-                if (r >= 0)
-                        r = write_header(w, f, gen, w->file_create_time, &ct);
-                if (r >= 0)
-                        r = io_sync(f);
-                io_close(f);
-                f = NULL;
-                if (r >= 0)
-                        r = io_rename(w->io, tp, cp);
-                if (r >= 0)
-                        r = io_open(w->io, cp, 0, &f);
+                r = adopt_as_current(w, tp, cp, gen, &ct, &f);
                 if (r < 0)
                         return r;
         } else {
@@ -419,17 +428,7 @@ static int open_new_current(log_writer *w, uint32_t gen) {
                                 _cleanup_free_ char *rp = log_path_reserve(w->dir, w->base, i);
                                 if (!rp || io_exists(w->io, rp) <= 0)
                                         continue;
-                                r = io_open(w->io, rp, 0, &f);
-                                if (r >= 0)
-                                        r = write_header(w, f, gen, w->file_create_time, &ct);
-                                if (r >= 0)
-                                        r = io_sync(f);
-                                io_close(f);
-                                f = NULL;
-                                if (r >= 0)
-                                        r = io_rename(w->io, rp, cp);
-                                if (r >= 0)
-                                        r = io_open(w->io, cp, 0, &f);
+                                r = adopt_as_current(w, rp, cp, gen, &ct, &f);
                                 if (r >= 0)
                                         __atomic_store_n(&w->read_only, 1, __ATOMIC_SEQ_CST);
                         }
@@ -499,10 +498,8 @@ static int emit(log_writer *w, uint8_t type, const void *p1, size_t l1, const vo
         size_t sz = rec_size(l1 + l2);
         seg *s = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
         if (!s || s->gen != w->gen) {
-                seg *ns = realloc(w->segs, (w->nsegs + 1) * sizeof *ns);
-                if (!ns)
+                if (ARRAY_RESERVE_ONE(w->segs, w->cap_segs, w->nsegs, 4) < 0)
                         return -ENOMEM;
-                w->segs = ns;
                 s = &w->segs[w->nsegs++];
                 *s = (seg) { .gen = w->gen, .start = w->off };
         }
@@ -564,7 +561,7 @@ static int flush_pending(log_writer *w, int no_tmp) {
         int r;
 
         w->segs = NULL;
-        w->nsegs = 0;
+        w->nsegs = w->cap_segs = 0;
         pthread_mutex_unlock(&w->lock);
         r = write_segs(w, s, n, no_tmp, msg, sizeof msg);
         segs_free(s, n);
@@ -643,11 +640,9 @@ int log_freeze(log_writer *w, uint32_t *ret_last) {
         r = next_gen(w);
         if (r >= 0) {
                 /* an empty segment of the new generation makes the flusher roll */
-                seg *ns = realloc(w->segs, (w->nsegs + 1) * sizeof *ns);
-                if (!ns)
+                if (ARRAY_RESERVE_ONE(w->segs, w->cap_segs, w->nsegs, 4) < 0)
                         r = -ENOMEM;
                 else {
-                        w->segs = ns;
                         w->segs[w->nsegs++] = (seg) { .gen = w->gen, .start = w->off };
                 }
         }

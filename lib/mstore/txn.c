@@ -47,9 +47,9 @@ typedef struct txn_db {
         ws_ent *e;
         size_t n, cap;
         txn_stream *s;
-        size_t ns;
+        size_t ns, cap_s;
         stream_ref *del;      /* streams deleted at commit */
-        size_t ndel;
+        size_t ndel, cap_del;
 } txn_db;
 
 struct mstore_txn {
@@ -263,10 +263,8 @@ int mstore_stream_write(mstore_txn *t, mstore_db *db, const void *data, size_t l
         txn_db *d = tdb(t, db, 1);
         if (!d)
                 return -ENOMEM;
-        txn_stream *ns = realloc(d->s, (d->ns + 1) * sizeof *ns);
-        if (!ns)
+        if (ARRAY_RESERVE_ONE(d->s, d->cap_s, d->ns, 4) < 0)
                 return -ENOMEM;
-        d->s = ns;
         txn_stream s = { .ref.length = len, .ref.npages = (uint32_t) ((len + STM_CAP - 1) / STM_CAP) };
         s.data = malloc(len ? len : 1);
         if (!s.data)
@@ -352,10 +350,8 @@ int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *
         txn_db *d = tdb(t, db, 1);
         if (!d)
                 return -ENOMEM;
-        stream_ref *nd = realloc(d->del, (d->ndel + 1) * sizeof *nd);
-        if (!nd)
+        if (ARRAY_RESERVE_ONE(d->del, d->cap_del, d->ndel, 4) < 0)
                 return -ENOMEM;
-        d->del = nd;
         d->del[d->ndel++] = s;
         return 0;
 }
@@ -367,7 +363,7 @@ typedef struct items {
         size_t n, cap;
         uint8_t (*hdr)[24];
         uint8_t **bufs;
-        size_t nbufs;
+        size_t nbufs, cap_bufs;
 } items;
 
 static int items_add(items *x, uint8_t type, const void *p1, size_t l1, const void *p2, size_t l2) {
@@ -401,10 +397,8 @@ static int items_page(items *x, uint64_t dbsig, uint32_t file, uint64_t pgno, co
 }
 
 static int items_keep(items *x, uint8_t *buf) {
-        uint8_t **nb = realloc(x->bufs, (x->nbufs + 1) * sizeof *nb);
-        if (!nb)
+        if (ARRAY_RESERVE_ONE(x->bufs, x->cap_bufs, x->nbufs, 8) < 0)
                 return -ENOMEM;
-        x->bufs = nb;
         x->bufs[x->nbufs++] = buf;
         return 0;
 }

@@ -268,11 +268,9 @@ const repo_stats *repo_backup_stats(const repo_backup *b) {
 }
 
 int repo_backup_add_component(repo_backup *b, const char *component) {
-        char **p = reallocarray(b->rec->components, b->rec->n_components + 1, sizeof *p);
-        if (!p)
+        if (ARRAY_RESERVE_ONE(b->rec->components, b->rec->cap_components, b->rec->n_components, 4) < 0)
                 return -ENOMEM;
-        b->rec->components = p;
-        if (!(p[b->rec->n_components] = strdup(component)))
+        if (!(b->rec->components[b->rec->n_components] = strdup(component)))
                 return -ENOMEM;
         b->rec->n_components++;
         return 0;
@@ -288,11 +286,9 @@ int repo_backup_set_components_doc(repo_backup *b, const char *json) {
 }
 
 int repo_backup_add_writer(repo_backup *b, const char *name, const char *metadata, const char *stamp) {
-        repo_writer_info *p = reallocarray(b->rec->writers, b->rec->n_writers + 1, sizeof *p);
-        if (!p)
+        if (ARRAY_RESERVE_ONE(b->rec->writers, b->rec->cap_writers, b->rec->n_writers, 4) < 0)
                 return -ENOMEM;
-        b->rec->writers = p;
-        p += b->rec->n_writers;
+        repo_writer_info *p = b->rec->writers + b->rec->n_writers;
         *p = (repo_writer_info) {strdup(name), metadata ? strdup(metadata) : NULL, stamp ? strdup(stamp) : NULL};
         if (!p->name || (metadata && !p->metadata) || (stamp && !p->stamp)) {
                 free(p->name);
@@ -842,11 +838,9 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         for (size_t i = 0; b->track_changes && i < b->n_ref; i++) {
                 if (b->ref_seen[i])
                         continue;
-                char **d = reallocarray(b->rec->deleted, b->rec->n_deleted + 1, sizeof *d);
-                if (!d)
+                if (ARRAY_RESERVE_ONE(b->rec->deleted, b->rec->cap_deleted, b->rec->n_deleted, 64) < 0)
                         return -ENOMEM;
-                b->rec->deleted = d;
-                if (!(d[b->rec->n_deleted] = strdup(b->ref[i]->path)))
+                if (!(b->rec->deleted[b->rec->n_deleted] = strdup(b->ref[i]->path)))
                         return -ENOMEM;
                 b->rec->n_deleted++;
         }

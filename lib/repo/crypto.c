@@ -205,7 +205,7 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
                                                          NULL, 0, kf.sealed, kek);
         sodium_memzero(kek, sizeof kek);
         if (ret < 0 || mlen != MASTER_PLAIN)
-                return -EKEYREJECTED;
+                return REPO_E_WRONG_PASSWORD;
         if (memcmp(plain + 64, r->repo_uuid.b, REPO_ID_SIZE) != 0) {
                 sodium_memzero(plain, sizeof plain);
                 return repo_error(REPO_E_CORRUPT, "key %s: belongs to another repository", name);
@@ -221,7 +221,7 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
 int repo_keyfile_unlock(repo *r, const char *password) {
         _cleanup_free_ repo_id *ids = NULL;
         size_t n = 0;
-        int ret, last = -EKEYREJECTED;
+        int ret, last = REPO_E_WRONG_PASSWORD;
 
         ret = repo_list_objects(r, "keys", &ids, &n);
         if (ret < 0)
@@ -249,10 +249,10 @@ int repo_keyfile_unlock(repo *r, const char *password) {
                         r->key_id = ids[i];
                         return 0;
                 }
-                if (ret != -EKEYREJECTED)
+                if (ret != REPO_E_WRONG_PASSWORD)
                         last = ret;
         }
-        if (last == -EKEYREJECTED)
-                return repo_error(-EKEYREJECTED, "repository %s: wrong password", r->dir);
+        if (last == REPO_E_WRONG_PASSWORD)
+                return repo_error(REPO_E_WRONG_PASSWORD, "repository %s: wrong password", r->dir);
         return last;
 }

@@ -1,27 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* lib/repo/error.c: the per-thread detail line behind every failure code. */
-#include <stdio.h>
+/*
+ * lib/repo/error.c: the detail line behind every failure code, kept in the
+ * thread's slot of lib/core/error-slot.h (repository parsers run before and
+ * without a handle), and the names of the REPO_E_* codes.
+ */
+#include <string.h>
 
+#include "error-slot.h"
 #include "repo-int.h"
 
-static _Thread_local char errmsg[512];
-
 int repo_error(int code, const char *fmt, ...) {
-        char tmp[sizeof errmsg];
         va_list ap;
 
-        /* Format into a copy first: callers often wrap the previous message. */
         va_start(ap, fmt);
-        vsnprintf(tmp, sizeof tmp, fmt, ap);
+        (void) error_slot_setv(NULL, code, fmt, ap);
         va_end(ap);
-        memcpy(errmsg, tmp, sizeof errmsg);
         return code;
 }
 
 void repo_error_clear(void) {
-        errmsg[0] = 0;
+        error_slot_clear(NULL);
 }
 
 const char *repo_errmsg(void) {
-        return errmsg[0] ? errmsg : "unknown error";
+        const char *m = error_slot_get(NULL);
+        return m[0] ? m : "unknown error";
+}
+
+const char *repo_strerror(int code) {
+        switch (code) {
+        case 0: return "success";
+        case REPO_E_CORRUPT: return "REPO_E_CORRUPT: an object failed its hash, MAC or parser";
+        case REPO_E_WRONG_PASSWORD: return "REPO_E_WRONG_PASSWORD: wrong password";
+        case REPO_E_VERSION: return "REPO_E_VERSION: format version not supported";
+        default:
+                if (code < 0 && code > -4096)
+                        return strerrordesc_np(-code) ?: "unknown errno";
+                return "unknown error";
+        }
 }

@@ -131,7 +131,7 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len) {
                 goto out;
         }
         if (version != REPO_FORMAT_VERSION) {
-                r = repo_error(-EPROTONOSUPPORT, "index format version %lld not supported", (long long) version);
+                r = repo_error(REPO_E_VERSION, "index format version %lld not supported", (long long) version);
                 goto out;
         }
         json_array_foreach(packs, i, p) {

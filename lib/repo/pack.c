@@ -50,7 +50,7 @@ int repo_pack_header_decode(const uint8_t *buf, size_t len, pack_blob **ret, siz
         if (len < REPO_PACK_HEADER_FIXED || memcmp(buf, REPO_PACK_MAGIC, 4) != 0)
                 return repo_error(REPO_E_CORRUPT, "pack header: bad magic");
         if (buf[4] != REPO_FORMAT_VERSION)
-                return repo_error(-EPROTONOSUPPORT, "pack header: version %u not supported", buf[4]);
+                return repo_error(REPO_E_VERSION, "pack header: version %u not supported", buf[4]);
         count = unaligned_read_le32(buf + 8);
         if (count == 0 || count > REPO_MAX_PACK_BLOBS ||
             len != REPO_PACK_HEADER_FIXED + (size_t) count * REPO_PACK_ENTRY_SIZE)

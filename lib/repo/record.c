@@ -331,7 +331,7 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
                 if (!json_is_integer(ev) || json_integer_value(ev) < 1)
                         return repo_error(REPO_E_CORRUPT, "record: file '%s': entry version malformed", path);
                 if (json_integer_value(ev) > REPO_FILE_ENTRY_VERSION)
-                        return repo_error(-EPROTONOSUPPORT, "record: file '%s': entry version %lld not supported",
+                        return repo_error(REPO_E_VERSION, "record: file '%s': entry version %lld not supported",
                                           path, (long long) json_integer_value(ev));
                 if (json_integer_value(ev) >= 2) {
                         int k = parse_file_meta(o, path, (size_t) size, json_array_size(blobs), f);
@@ -377,7 +377,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
                 goto out;
         }
         if (version != REPO_FORMAT_VERSION) {
-                r = repo_error(-EPROTONOSUPPORT, "record format version %lld not supported", (long long) version);
+                r = repo_error(REPO_E_VERSION, "record format version %lld not supported", (long long) version);
                 goto out;
         }
         rec->type = repo_backup_type_from_string(type);

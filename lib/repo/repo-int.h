@@ -108,7 +108,7 @@ void repo_hash_file(const repo *r, const repo_id *blobs, size_t n, repo_id *ret)
 void repo_hash_storage(const void *data, size_t n, repo_id *ret);
 /* out must hold n + REPO_SEAL_OVERHEAD when encrypted (n otherwise); returns stored length. */
 size_t repo_seal(const repo *r, const void *in, size_t n, uint8_t *out);
-/* Decrypt in place-safe into out (n - overhead bytes); -EBADMSG on a bad MAC. */
+/* Decrypt in place-safe into out (n - overhead bytes); REPO_E_CORRUPT on a bad MAC. */
 int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t *ret_n);
 int repo_keyfile_create(struct repo_backend *be, const char *password, const repo_id *uuid, uint64_t ops, uint64_t mem,
                         const uint8_t enc_key[32], const uint8_t hash_key[32], repo_id *ret_id);

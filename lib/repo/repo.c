@@ -108,7 +108,7 @@ int repo_config_parse(const char *text, size_t n, repo_config *ret) {
         }
         if (version != REPO_FORMAT_VERSION) {
                 json_decref(o);
-                return repo_error(-EPROTONOSUPPORT, "format version %lld not supported (this is %d)",
+                return repo_error(REPO_E_VERSION, "format version %lld not supported (this is %d)",
                                   (long long) version, REPO_FORMAT_VERSION);
         }
         if (json_unpack(o, "{s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "id", &id, "encryption", &enc, "compression",

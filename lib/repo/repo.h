@@ -10,16 +10,19 @@
  * (init/list/show/verify/backup-dir/restore-files today, create/restore on top
  * of lvssd later).
  *
- * Errors: functions return 0 (or a count) on success, a negative errno on
- * failure.  The codes callers branch on:
- *   REPO_E_CORRUPT  (-EBADMSG)      an object failed its hash, MAC or parser
- *   -EKEYREJECTED                   wrong password
- *   -EPROTONOSUPPORT                repository format version not understood
- *   -EBUSY                          the repository lock is held by another process
- *   -ENOENT                         no such repository / backup
- *   -EINVAL                         bad argument (e.g. a manifest path that escapes)
- * One line of detail (naming the object and the reason) is kept per thread
- * and read with repo_errmsg().
+ * Errors: functions return 0 (or a count) on success, a negative value on
+ * failure: a negative errno for operating-system conditions, or one of the
+ * REPO_E_* codes below (their own range, below LVSS_E_* and MSTORE_E_*, never
+ * renumbered) for repository conditions.  The codes callers branch on:
+ *   REPO_E_CORRUPT         an object failed its hash, MAC or parser
+ *   REPO_E_WRONG_PASSWORD  no key file opens with this password
+ *   REPO_E_VERSION         a format version this build does not understand
+ *   -EBUSY                 the repository lock is held by another process
+ *   -ENOENT                no such repository / backup
+ *   -EINVAL                bad argument (e.g. a manifest path that escapes)
+ * One line of detail (naming the object and the reason) is kept in the
+ * calling thread's slot (lib/core/error-slot.h) and read with repo_errmsg();
+ * repo_strerror() names a code.
  *
  * Threading: a repo handle and everything made from it belong to one thread.
  */
@@ -32,7 +35,12 @@
 
 #include <errno.h>
 
-#define REPO_E_CORRUPT (-EBADMSG)
+enum repo_error {
+        REPO_E_CORRUPT = -0x7001,        /* an object failed its hash, MAC or parser */
+        REPO_E_WRONG_PASSWORD = -0x7002, /* no key file opens with this password */
+        REPO_E_VERSION = -0x7003,        /* format version not understood */
+        _REPO_E_FIRST = -0x7100,         /* lowest value reserved for REPO_E_* */
+};
 
 #define REPO_ID_SIZE 32
 #define REPO_ID_HEX_SIZE (REPO_ID_SIZE * 2 + 1)
@@ -43,6 +51,8 @@ typedef struct repo_id {
 
 /* Thread-local detail of the last failure ("pack 3fa2...: blob 9c1e... hash mismatch"). */
 const char *repo_errmsg(void);
+/* A code's name and meaning ("REPO_E_CORRUPT: ..."), or strerror's text for an errno. */
+const char *repo_strerror(int code);
 
 void repo_id_to_hex(const repo_id *id, char ret_hex[REPO_ID_HEX_SIZE]);
 int repo_id_from_hex(const char *hex, repo_id *ret_id);
@@ -175,14 +185,14 @@ typedef struct repo_record {
         bool has_copied_from;  /* made by `copy` (§15.4): the id of the original backup */
         repo_id copied_from;
         char **components;
-        size_t n_components;
+        size_t n_components, cap_components;   /* cap: ARRAY_RESERVE_ONE's (0 as parsed) */
         char *components_doc;  /* backup components document, opaque JSON text (may be NULL) */
         repo_writer_info *writers;
-        size_t n_writers;
+        size_t n_writers, cap_writers;
         repo_file *files;
         size_t n_files;
         char **deleted;        /* incremental/differential: paths of the base view gone since */
-        size_t n_deleted;
+        size_t n_deleted, cap_deleted;
         uint64_t bytes_read, bytes_added, duration_ms;
 } repo_record;
 

@@ -28,6 +28,7 @@
 enum job_kind {
         J_SG_CREATE, J_DB_CREATE, J_DB_MOUNT, J_DB_DISMOUNT, J_DB_SET, J_MB_CREATE,
         J_SG_LIST, J_DB_LIST, J_MB_LIST, J_STATS, J_MSG_LIST, J_MSG_GET, J_DELIVER,
+        J_FOLDER_CREATE, J_FOLDER_LIST, J_FOLDER_DELETE, J_MSG_DELETE, J_MSG_APPEND,
 };
 
 struct job {
@@ -38,6 +39,7 @@ struct job {
         char *a[4];
         int flag;
         uint32_t uid;
+        uint64_t time;
         int in_fd;
         /* results */
         int r;
@@ -192,6 +194,56 @@ static void job_run(struct job *j) {
                                 j->r = j->out_fd;
                 }
                 free(data);
+                break;
+        }
+        case J_FOLDER_CREATE:
+                j->r = service_folder_create(s, j->a[0], j->a[1], &j->err);
+                break;
+        case J_FOLDER_DELETE:
+                j->r = service_folder_delete(s, j->a[0], j->a[1], &j->err);
+                if (j->r == -EPERM) /* INBOX: bad input, not an access problem */
+                        j->r = -EINVAL;
+                break;
+        case J_FOLDER_LIST: {
+                struct service_folder *f = NULL;
+                size_t n = 0;
+                j->r = service_folder_list(s, j->a[0], &f, &n, &j->err);
+                if (j->r < 0)
+                        break;
+                json_t *arr = json_array();
+                for (size_t k = 0; k < n; k++)
+                        json_array_append_new(arr, json_pack("{s:s,s:b}", "name", f[k].name, "subscribed",
+                                                             f[k].subscribed));
+                free(f);
+                j->json = json_pack("{s:o}", "folders", arr);
+                break;
+        }
+        case J_MSG_DELETE: {
+                size_t n = 0;
+                j->r = service_msg_delete(s, j->a[0], &j->uid, 1, &n, &j->err);
+                if (j->r >= 0 && n == 0) {
+                        j->r = -ENOENT;
+                        if (asprintf(&j->err, "mailbox '%s': no message with UID %u", j->a[0], j->uid) < 0)
+                                j->err = NULL;
+                }
+                break;
+        }
+        case J_MSG_APPEND: {
+                void *data = NULL;
+                size_t size = 0;
+                j->r = read_fd(j->in_fd, service_max_message_size(s), &data, &size);
+                if (j->r == -EFBIG && asprintf(&j->err, "message too big (limit %zu bytes)",
+                                               service_max_message_size(s)) < 0)
+                        j->err = NULL;
+                if (j->r < 0)
+                        break;
+                uint32_t uid = 0, validity = 0;
+                j->r = service_msg_append(s, j->a[0], j->a[1], data, size, j->uid, j->time, &uid, &validity,
+                                          &j->err);
+                free(data);
+                if (j->r >= 0)
+                        j->json = json_pack("{s:I,s:I}", "uid", (json_int_t) uid, "uid_validity",
+                                            (json_int_t) validity);
                 break;
         }
         case J_DELIVER: {
@@ -389,6 +441,11 @@ static const struct {
         {"ListMessages", J_MSG_LIST, "s"},
         {"GetMessage", J_MSG_GET, "su"},
         {"Deliver", J_DELIVER, "sh"},
+        {"CreateFolder", J_FOLDER_CREATE, "ss"},
+        {"ListFolders", J_FOLDER_LIST, "s"},
+        {"DeleteFolder", J_FOLDER_DELETE, "ss"},
+        {"DeleteMessage", J_MSG_DELETE, "su"},
+        {"AppendMessage", J_MSG_APPEND, "sshut"},
 };
 
 static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -423,6 +480,8 @@ static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                         j->flag = v;
                 } else if (*t == 'u') {
                         r = sd_bus_message_read_basic(m, 'u', &j->uid);
+                } else if (*t == 't') {
+                        r = sd_bus_message_read_basic(m, 't', &j->time);
                 } else if (*t == 'h') {
                         int fd;
                         r = sd_bus_message_read_basic(m, 'h', &fd);
@@ -463,6 +522,18 @@ static const sd_bus_vtable vtable[] = {
                                  SD_BUS_PARAM(content), method, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Deliver", "sh", SD_BUS_PARAM(address) SD_BUS_PARAM(content), "", , method,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CreateFolder", "ss", SD_BUS_PARAM(address) SD_BUS_PARAM(folder), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListFolders", "s", SD_BUS_PARAM(address), "s", SD_BUS_PARAM(json), method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DeleteFolder", "ss", SD_BUS_PARAM(address) SD_BUS_PARAM(folder), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DeleteMessage", "su", SD_BUS_PARAM(address) SD_BUS_PARAM(uid), "", , method,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AppendMessage", "sshut",
+                                 SD_BUS_PARAM(address) SD_BUS_PARAM(folder) SD_BUS_PARAM(content) SD_BUS_PARAM(flags)
+                                         SD_BUS_PARAM(time),
+                                 "s", SD_BUS_PARAM(json), method, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

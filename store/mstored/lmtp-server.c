@@ -245,8 +245,8 @@ static void *accept_main(void *arg) {
         return NULL;
 }
 
-static int unix_fail(const char *path, const char *what, int r, char **ret_error) {
-        if (ret_error && asprintf(ret_error, "LMTP socket '%s': %s%s", path, what ? what : "", strerror(-r)) < 0)
+static int unix_fail(const char *label, const char *path, const char *what, int r, char **ret_error) {
+        if (ret_error && asprintf(ret_error, "%s socket '%s': %s%s", label, path, what ? what : "", strerror(-r)) < 0)
                 *ret_error = NULL;
         return r;
 }
@@ -254,10 +254,10 @@ static int unix_fail(const char *path, const char *what, int r, char **ret_error
 /* The socket is born 0600 (umask around bind), gets the LMTP group and
  * 0660 while not yet listening (connects are refused until listen), so
  * nobody outside root and the group ever reaches it. */
-static int listen_unix(const char *path, gid_t gid, char **ret_error) {
+static int listen_unix(const char *label, const char *path, gid_t gid, mode_t mode, char **ret_error) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path)) {
-                if (ret_error && asprintf(ret_error, "LMTP socket '%s': path too long", path) < 0)
+                if (ret_error && asprintf(ret_error, "%s socket '%s': path too long", label, path) < 0)
                         *ret_error = NULL;
                 return -ENAMETOOLONG;
         }
@@ -265,7 +265,7 @@ static int listen_unix(const char *path, gid_t gid, char **ret_error) {
         struct stat st;
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode))
-                        return unix_fail(path, "exists and is not a socket: ", -EEXIST, ret_error);
+                        return unix_fail(label, path, "exists and is not a socket: ", -EEXIST, ret_error);
                 (void) unlink(path); /* a stale socket of a previous run */
         }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -279,22 +279,22 @@ static int listen_unix(const char *path, gid_t gid, char **ret_error) {
         umask(old);
         if (r == 0 && (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)))
                 r = -EEXIST;
-        if (r == 0 && (lchown(path, (uid_t) -1, gid) < 0 || chmod(path, 0660) < 0))
+        if (r == 0 && (lchown(path, (uid_t) -1, gid) < 0 || chmod(path, mode) < 0))
                 r = -errno;
         if (r == 0 && listen(fd, 128) < 0)
                 r = -errno;
         if (r < 0) {
                 close(fd);
-                return unix_fail(path, NULL, r, ret_error);
+                return unix_fail(label, path, NULL, r, ret_error);
         }
         return fd;
 }
 
-static int listen_tcp(const char *spec, char **ret_error) {
+static int listen_tcp(const char *label, const char *spec, char **ret_error) {
         char host[256];
         const char *colon = strrchr(spec, ':');
         if (!colon || colon == spec || (size_t) (colon - spec) >= sizeof(host) || !colon[1]) {
-                if (ret_error && asprintf(ret_error, "LMTP endpoint '%s': expected unix:PATH or HOST:PORT", spec) < 0)
+                if (ret_error && asprintf(ret_error, "%s endpoint '%s': expected unix:PATH or HOST:PORT", label, spec) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
@@ -308,7 +308,7 @@ static int listen_tcp(const char *spec, char **ret_error) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
         int g = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai);
         if (g != 0) {
-                if (ret_error && asprintf(ret_error, "LMTP endpoint '%s': %s", spec, gai_strerror(g)) < 0)
+                if (ret_error && asprintf(ret_error, "%s endpoint '%s': %s", label, spec, gai_strerror(g)) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
@@ -321,12 +321,18 @@ static int listen_tcp(const char *spec, char **ret_error) {
                 if (fd >= 0)
                         close(fd);
                 freeaddrinfo(ai);
-                if (ret_error && asprintf(ret_error, "LMTP endpoint '%s': %s", spec, strerror(-r)) < 0)
+                if (ret_error && asprintf(ret_error, "%s endpoint '%s': %s", label, spec, strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
         }
         freeaddrinfo(ai);
         return fd;
+}
+
+int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, char **ret_error) {
+        if (strncmp(endpoint, "unix:", 5) == 0)
+                return listen_unix(label, endpoint + 5, gid, mode, ret_error);
+        return listen_tcp(label, endpoint, ret_error);
 }
 
 int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const struct lmtp_server_options *o,
@@ -347,12 +353,9 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
                 srv->session_fd[k] = -1;
         for (size_t i = 0; i < n; i++) {
                 int fd;
-                if (strncmp(endpoints[i], "unix:", 5) == 0) {
-                        fd = listen_unix(endpoints[i] + 5, srv->socket_gid, ret_error);
-                        if (fd >= 0)
-                                srv->unix_path[srv->n] = strdup(endpoints[i] + 5);
-                } else
-                        fd = listen_tcp(endpoints[i], ret_error);
+                fd = server_listen("LMTP", endpoints[i], srv->socket_gid, 0660, ret_error);
+                if (fd >= 0 && strncmp(endpoints[i], "unix:", 5) == 0)
+                        srv->unix_path[srv->n] = strdup(endpoints[i] + 5);
                 if (fd < 0) {
                         lmtp_server_stop(srv);
                         return fd;

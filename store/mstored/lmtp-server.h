@@ -47,3 +47,9 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
                       lmtp_server **ret, char **ret_error);
 /* Stop accepting, shut down sessions, join threads, free. */
 void lmtp_server_stop(lmtp_server *srv);
+
+/* Listen on one endpoint (also used by imap-server.c): "unix:PATH" (born
+ * 0600, then group GID and MODE before listen) or "HOST:PORT".  Returns
+ * the listening fd or a negative errno with *ret_error naming LABEL and
+ * the endpoint. */
+int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, char **ret_error);

@@ -7,6 +7,11 @@
  * Message record, version 1:  u8 version=1, u8 0, u16 subject_len,
  *   u16 from_len, u16 folder_len, u32 uid, u64 size, u64 time,
  *   32-byte stream ref, then subject, from, folder bytes (no NULs).
+ * Message record, version 2: version 1's 60 fixed bytes (version=2), then
+ *   u32 flags (MM_FLAG_*), then the strings.  Version 1 decodes with no
+ *   flags; records are always written as version 2.
+ * Folder record, version 1: u8 version=1, u8 flags (bit 0 subscribed); an
+ *   empty value (stores written before folder records) reads as subscribed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +24,7 @@
 
 #define MB_RECORD_SIZE 24
 #define MSG_FIXED 60
+#define MSG_FIXED_V2 64
 
 static int addr_ok(const char *addr) {
         size_t n = strlen(addr);
@@ -27,12 +33,35 @@ static int addr_ok(const char *addr) {
 
 int mm_folder_valid(const char *name) {
         size_t n = name ? strlen(name) : 0;
-        if (n == 0 || n > MM_MAX_FOLDER || name[0] == '.')
+        if (n == 0 || n > MM_MAX_FOLDER || name[n - 1] == '/')
                 return 0;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char) name[i] < 0x20 || (unsigned char) name[i] >= 0x7f || name[i] == '/')
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) name[i];
+                if (c < 0x20 || c >= 0x7f || c == '*' || c == '%' || c == '"' || c == '\\')
                         return 0;
+                /* Each component: not empty, not starting with '.'. */
+                if ((i == 0 || name[i - 1] == '/') && (c == '/' || c == '.'))
+                        return 0;
+        }
         return 1;
+}
+
+int mm_folder_encode(int subscribed, unsigned char ret[MM_FOLDER_RECORD_SIZE]) {
+        ret[0] = 1;
+        ret[1] = subscribed ? 1 : 0;
+        return MM_FOLDER_RECORD_SIZE;
+}
+
+int mm_folder_decode(const void *buf, size_t len, int *ret_subscribed) {
+        const unsigned char *b = buf;
+        if (len == 0) {
+                *ret_subscribed = 1;
+                return 0;
+        }
+        if (len != MM_FOLDER_RECORD_SIZE || b[0] != 1 || (b[1] & ~1u))
+                return -EBADMSG;
+        *ret_subscribed = b[1] & 1;
+        return 0;
 }
 
 static int key2(char *buf, char tag, const char *addr) {
@@ -121,11 +150,11 @@ int mm_mailbox_decode(const void *buf, size_t len, struct mm_mailbox *ret) {
 int mm_message_encode(const struct mm_message *m, void **ret, size_t *ret_len) {
         size_t sl = strnlen(m->subject, MM_MAX_SUBJECT), fl = strnlen(m->from, MM_MAX_ADDR),
                dl = strnlen(m->folder, MM_MAX_FOLDER);
-        size_t len = MSG_FIXED + sl + fl + dl;
+        size_t len = MSG_FIXED_V2 + sl + fl + dl;
         unsigned char *b = calloc(1, len);
         if (!b)
                 return -ENOMEM;
-        b[0] = 1;
+        b[0] = 2;
         unaligned_write_le16(b + 2, (uint16_t) sl);
         unaligned_write_le16(b + 4, (uint16_t) fl);
         unaligned_write_le16(b + 6, (uint16_t) dl);
@@ -133,9 +162,10 @@ int mm_message_encode(const struct mm_message *m, void **ret, size_t *ret_len) {
         unaligned_write_le64(b + 12, m->size);
         unaligned_write_le64(b + 20, m->time);
         memcpy(b + 28, m->stream_ref, MM_STREAM_REF_SIZE);
-        memcpy(b + MSG_FIXED, m->subject, sl);
-        memcpy(b + MSG_FIXED + sl, m->from, fl);
-        memcpy(b + MSG_FIXED + sl + fl, m->folder, dl);
+        unaligned_write_le32(b + MSG_FIXED, m->flags & MM_FLAGS_ALL);
+        memcpy(b + MSG_FIXED_V2, m->subject, sl);
+        memcpy(b + MSG_FIXED_V2 + sl, m->from, fl);
+        memcpy(b + MSG_FIXED_V2 + sl + fl, m->folder, dl);
         *ret = b;
         *ret_len = len;
         return 0;
@@ -143,18 +173,23 @@ int mm_message_encode(const struct mm_message *m, void **ret, size_t *ret_len) {
 
 int mm_message_decode(const void *buf, size_t len, struct mm_message *ret) {
         const unsigned char *b = buf;
-        if (len < MSG_FIXED || b[0] != 1 || b[1] != 0)
+        if (len < MSG_FIXED || (b[0] != 1 && b[0] != 2) || b[1] != 0)
                 return -EBADMSG;
+        size_t fixed = b[0] == 1 ? MSG_FIXED : MSG_FIXED_V2;
         size_t sl = unaligned_read_le16(b + 2), fl = unaligned_read_le16(b + 4), dl = unaligned_read_le16(b + 6);
-        if (sl > MM_MAX_SUBJECT || fl > MM_MAX_ADDR || dl > MM_MAX_FOLDER || len != MSG_FIXED + sl + fl + dl)
+        if (sl > MM_MAX_SUBJECT || fl > MM_MAX_ADDR || dl > MM_MAX_FOLDER || len != fixed + sl + fl + dl)
                 return -EBADMSG;
-        const unsigned char *v = b + MSG_FIXED;
+        uint32_t flags = fixed == MSG_FIXED_V2 ? unaligned_read_le32(b + MSG_FIXED) : 0;
+        if (flags & ~(uint32_t) MM_FLAGS_ALL)
+                return -EBADMSG;
+        const unsigned char *v = b + fixed;
         if (memchr(v, 0, sl + fl + dl))
                 return -EBADMSG;
         memset(ret, 0, sizeof(*ret));
         ret->uid = unaligned_read_le32(b + 8);
         ret->size = unaligned_read_le64(b + 12);
         ret->time = unaligned_read_le64(b + 20);
+        ret->flags = flags;
         memcpy(ret->stream_ref, b + 28, MM_STREAM_REF_SIZE);
         memcpy(ret->subject, v, sl);
         memcpy(ret->from, v + sl, fl);

@@ -25,6 +25,7 @@
 #include "lib/core/macro.h"
 #include "bus.h"
 #include "events.h"
+#include "imap-server.h"
 #include "lmtp-server.h"
 #include "service.h"
 #include "writer.h"
@@ -32,7 +33,8 @@
 #define MAX_CONFIG_SIZE (1024 * 1024)
 
 static void usage(FILE *f) {
-        fputs("Usage: mstored --data-dir DIR [--lmtp unix:PATH | --lmtp HOST:PORT]... [--server-name NAME]\n"
+        fputs("Usage: mstored --data-dir DIR [--lmtp unix:PATH | --lmtp HOST:PORT]...\n"
+              "               [--imap unix:PATH | --imap HOST:PORT]... [--server-name NAME]\n"
               "               [--config FILE] [--no-writer] [--quiet]\n"
               "\n"
               "The lvss mail store service: storage groups and databases under DIR, LMTP\n"
@@ -41,6 +43,7 @@ static void usage(FILE *f) {
               "\n"
               "  --data-dir DIR      definitions (mstored.json) and default storage group homes\n"
               "  --lmtp ENDPOINT     listen for LMTP on unix:PATH or HOST:PORT (repeatable)\n"
+              "  --imap ENDPOINT     listen for IMAP on unix:PATH or HOST:PORT (repeatable)\n"
               "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
               "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
               "                      admin_group, max_message_size, log_file_size, lmtp_group,\n"
@@ -59,12 +62,15 @@ struct config {
         struct lmtp_server_options lmtp;
         char *admin_group;
         char *lmtp_group;
+        char *imap_tls_cert, *imap_tls_key; /* PEM files: STARTTLS on IMAP */
         char **restore_roots; /* NULL-terminated; NULL = defaults */
 };
 
 static void config_free(struct config *c) {
         free(c->admin_group);
         free(c->lmtp_group);
+        free(c->imap_tls_cert);
+        free(c->imap_tls_key);
         strv_free(c->restore_roots);
 }
 
@@ -115,6 +121,10 @@ static int load_config(const char *fn, struct config *c) {
                         ;
                 else if (strcmp(k, "admin_group") == 0 && json_is_string(v) && strlen(json_string_value(v)) < 256)
                         c->admin_group = strdup(json_string_value(v));
+                else if ((strcmp(k, "imap_tls_cert") == 0 || strcmp(k, "imap_tls_key") == 0) && json_is_string(v) &&
+                         json_string_value(v)[0] == '/' && strlen(json_string_value(v)) < 4096 &&
+                         !(k[9] == 'c' ? c->imap_tls_cert : c->imap_tls_key))
+                        *(k[9] == 'c' ? &c->imap_tls_cert : &c->imap_tls_key) = strdup(json_string_value(v));
                 else if (strcmp(k, "lmtp_group") == 0 && json_is_string(v) && *json_string_value(v) &&
                          strlen(json_string_value(v)) < 256 && !c->lmtp_group)
                         c->lmtp_group = strdup(json_string_value(v));
@@ -137,9 +147,28 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* Whether the process (not a caller: this is about what mstored itself may
+ * do with its sockets) has gid as its effective or a supplementary group. */
+static bool in_group(gid_t gid) {
+        if (gid == getegid())
+                return true;
+        int n = getgroups(0, NULL);
+        if (n <= 0)
+                return false;
+        _cleanup_free_ gid_t *groups = calloc((size_t) n, sizeof(gid_t));
+        if (!groups)
+                return false;
+        n = getgroups(n, groups);
+        for (int i = 0; i < n; i++)
+                if (groups[i] == gid)
+                        return true;
+        return false;
+}
+
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 {"data-dir", required_argument, NULL, 'd'}, {"lmtp", required_argument, NULL, 'l'},
+                {"imap", required_argument, NULL, 'i'},
                 {"server-name", required_argument, NULL, 'n'}, {"config", required_argument, NULL, 'c'},
                 {"no-writer", no_argument, NULL, 'W'},       {"quiet", no_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},            {},
@@ -147,6 +176,8 @@ int main(int argc, char **argv) {
         struct config cfg = {};
         char *endpoints[LMTP_MAX_ENDPOINTS];
         size_t n_endpoints = 0;
+        char *imap_endpoints[IMAP_MAX_ENDPOINTS];
+        size_t n_imap = 0;
         const char *config_file = NULL;
         char hostname[256] = "localhost";
         bool no_writer = false;
@@ -165,6 +196,13 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         endpoints[n_endpoints++] = optarg;
+                        break;
+                case 'i':
+                        if (n_imap >= IMAP_MAX_ENDPOINTS) {
+                                fprintf(stderr, "mstored: at most %d --imap endpoints\n", IMAP_MAX_ENDPOINTS);
+                                return 2;
+                        }
+                        imap_endpoints[n_imap++] = optarg;
                         break;
                 case 'n':
                         cfg.so.server_name = optarg;
@@ -215,7 +253,11 @@ int main(int argc, char **argv) {
                 have_gid = true;
                 admin_gid = g->gr_gid;
         }
-        /* The LMTP unix sockets: root's group unless the MTA's is named. */
+        /* The LMTP unix sockets: mstored's own group (root's when run as
+         * root, "mstored" under the shipped unit) unless the MTA's is named.
+         * Without root, mstored can give its sockets only a group it is a
+         * member of: say so now rather than fail at chown. */
+        cfg.lmtp.socket_gid = getegid();
         if (cfg.lmtp_group) {
                 struct group *g = getgrnam(cfg.lmtp_group);
                 if (!g) {
@@ -224,6 +266,15 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 cfg.lmtp.socket_gid = g->gr_gid;
+                if (geteuid() != 0 && !in_group(g->gr_gid)) {
+                        fprintf(stderr,
+                                "mstored: LMTP group '%s': mstored runs as uid %u, which is not a member (give the "
+                                "service SupplementaryGroups=%s, or drop lmtp_group and add the MTA's user to "
+                                "mstored's group)\n",
+                                cfg.lmtp_group, (unsigned) geteuid(), cfg.lmtp_group);
+                        config_free(&cfg);
+                        return 2;
+                }
         }
 
         /* Blocking signals first so every thread created later inherits the
@@ -249,6 +300,7 @@ int main(int argc, char **argv) {
 
         sd_event *event = NULL;
         lmtp_server *lmtp = NULL;
+        imap_server *imap = NULL;
         bus_api *bus = NULL;
         mail_writer *writer = NULL;
         int rc = 1;
@@ -261,6 +313,16 @@ int main(int argc, char **argv) {
         sd_event_add_signal(event, NULL, SIGHUP, on_signal, NULL);
 
         r = lmtp_server_start(svc, endpoints, n_endpoints, &cfg.lmtp, &lmtp, &err);
+        if (r < 0) {
+                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                goto out;
+        }
+        if (!cfg.imap_tls_cert != !cfg.imap_tls_key) {
+                fprintf(stderr, "mstored: imap_tls_cert and imap_tls_key go together\n");
+                goto out;
+        }
+        struct imap_server_options io = {.tls_cert = cfg.imap_tls_cert, .tls_key = cfg.imap_tls_key};
+        r = imap_server_start(svc, imap_endpoints, n_imap, &io, &imap, &err);
         if (r < 0) {
                 fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
                 goto out;
@@ -291,6 +353,7 @@ out:
         free(err);
         mail_writer_stop(writer);
         lmtp_server_stop(lmtp);
+        imap_server_stop(imap);
         bus_api_stop(bus);
         service_free(svc);
         sd_event_unref(event);

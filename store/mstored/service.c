@@ -50,6 +50,11 @@ struct mbox_rt {
         pthread_mutex_t lock;
         bool loaded;
         uint32_t uid_next, uid_validity;
+        /* Held from before a read-modify-write transaction (flags, expunge,
+         * copy, folders) begins until after its commit: the engine resolves
+         * concurrent commits to one key by last writer wins. */
+        pthread_mutex_t change_lock;
+        atomic_uint_fast64_t changes; /* bumped after each commit touching the mailbox */
 };
 
 struct sg_rt {
@@ -189,6 +194,7 @@ service *service_free(service *s) {
                 while (m) {
                         struct mbox_rt *n = m->next;
                         pthread_mutex_destroy(&m->lock);
+                        pthread_mutex_destroy(&m->change_lock);
                         free(m->addr);
                         free(m);
                         m = n;
@@ -569,6 +575,7 @@ static struct mbox_rt *mbox_get(service *s, const char *addr) {
                                 m = NULL;
                         } else {
                                 pthread_mutex_init(&m->lock, NULL);
+                                pthread_mutex_init(&m->change_lock, NULL);
                                 m->next = s->mb[h % MBOX_BUCKETS];
                                 s->mb[h % MBOX_BUCKETS] = m;
                         }
@@ -867,6 +874,9 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                                 if (r >= 0) {
                                         atomic_fetch_add(&s->n_rcpt_ok, 1);
                                         atomic_fetch_add(&s->n_bytes, size);
+                                        struct mbox_rt *mb = mbox_get(s, rcpts[q]);
+                                        if (mb)
+                                                atomic_fetch_add(&mb->changes, 1);
                                 }
                         }
                 if (r < 0) {
@@ -947,9 +957,10 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                         r = MSTORE_E_CORRUPT;
                         break;
                 }
-                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "uid", (json_int_t) m.uid, "size",
-                                                     (json_int_t) m.size, "subject", m.subject, "folder", m.folder,
-                                                     "from", m.from, "time", (json_int_t) m.time));
+                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
+                                                     "size", (json_int_t) m.size, "subject", m.subject, "folder",
+                                                     m.folder, "from", m.from, "time", (json_int_t) m.time, "flags",
+                                                     (json_int_t) m.flags));
         }
         if (r < 0)
                 errf(ret_error, r, "mailbox '%s': cannot list messages: %s", addr, eng_err(r));
@@ -1190,4 +1201,569 @@ int service_sg_describe(service *s, const char *name, json_t **ret) {
         }
         pthread_rwlock_unlock(&s->lock);
         return r;
+}
+
+/* ------------------------------------------- folders, flags, deletion */
+
+/* A mailbox opened for one transaction: its group held shared, and for a
+ * change its change lock held across begin..commit. */
+struct mctx {
+        service *s;
+        char addr[MM_MAX_ADDR + 1];
+        size_t g;
+        bool held;
+        mstore_db *db;
+        mstore_txn *txn;
+        struct mbox_rt *m;
+        bool changing;
+};
+
+static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
+        memset(c, 0, sizeof(*c));
+        c->s = s;
+        if (lower_addr(address, c->addr) < 0)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        c->m = mbox_get(s, c->addr);
+        if (!c->m)
+                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
+        if (change) {
+                pthread_mutex_lock(&c->m->change_lock);
+                c->changing = true;
+        }
+        pthread_rwlock_rdlock(&s->lock);
+        int r = locate(s, c->addr, &c->g, &c->db);
+        if (r < 0) {
+                pthread_rwlock_unlock(&s->lock);
+                return locate_err(r, c->addr, ret_error);
+        }
+        pthread_rwlock_rdlock(&s->rt[c->g].lock);
+        c->held = true;
+        pthread_rwlock_unlock(&s->lock);
+        r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
+        if (r < 0)
+                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
+        return 0;
+}
+
+/* Commit (if commit and r >= 0) or abort, release everything. */
+static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
+        if (c->txn) {
+                if (r >= 0 && commit) {
+                        r = mstore_txn_commit(c->txn);
+                        c->txn = NULL;
+                        if (r < 0)
+                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
+                        else if (c->m)
+                                atomic_fetch_add(&c->m->changes, 1);
+                }
+                mstore_txn_abort(c->txn);
+                c->txn = NULL;
+        }
+        if (c->held)
+                pthread_rwlock_unlock(&c->s->rt[c->g].lock);
+        if (c->changing)
+                pthread_mutex_unlock(&c->m->change_lock);
+        c->held = c->changing = false;
+        return r;
+}
+
+/* "inbox" in any case names INBOX. */
+static int folder_norm(const char *folder, char out[MM_MAX_FOLDER + 1]) {
+        if (!folder || !mm_folder_valid(folder))
+                return -EINVAL;
+        if (strcasecmp(folder, "INBOX") == 0)
+                folder = "INBOX";
+        snprintf(out, MM_MAX_FOLDER + 1, "%s", folder);
+        return 0;
+}
+
+static int folder_exists(struct mctx *c, const char *folder) {
+        char key[MM_MAX_KEY];
+        int kl = mm_key_folder(key, c->addr, folder);
+        if (kl < 0)
+                return kl;
+        void *v = NULL;
+        size_t vl;
+        int r = mstore_get(c->txn, c->db, key, (size_t) kl, &v, &vl);
+        free(v);
+        return r;
+}
+
+static int folder_put(struct mctx *c, const char *folder, bool subscribed) {
+        char key[MM_MAX_KEY];
+        int kl = mm_key_folder(key, c->addr, folder);
+        if (kl < 0)
+                return kl;
+        unsigned char rec[MM_FOLDER_RECORD_SIZE];
+        int n = mm_folder_encode(subscribed, rec);
+        return mstore_put(c->txn, c->db, key, (size_t) kl, rec, (size_t) n);
+}
+
+int service_mailbox_changes(service *s, const char *address, uint64_t *ret) {
+        char addr[MM_MAX_ADDR + 1];
+        if (lower_addr(address, addr) < 0)
+                return -EINVAL;
+        struct mbox_rt *m = mbox_get(s, addr);
+        if (!m)
+                return -ENOMEM;
+        *ret = atomic_load(&m->changes);
+        return 0;
+}
+
+/* Every folder of the mailbox (name order) within c's transaction. */
+static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret_n) {
+        struct service_folder *v = NULL;
+        size_t n = 0;
+        mstore_cursor *cur = NULL;
+        char prefix[MM_MAX_KEY];
+        int pl = mm_key_folder_prefix(prefix, c->addr);
+        int r = pl < 0 ? pl : mstore_cursor_open_prefix(c->txn, c->db, prefix, (size_t) pl, &cur);
+        const void *k, *val;
+        size_t kl, vl;
+        while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &val, &vl)) > 0) {
+                size_t nl = kl - (size_t) pl;
+                int sub = 0;
+                if (nl == 0 || nl > MM_MAX_FOLDER || mm_folder_decode(val, vl, &sub) < 0) {
+                        r = MSTORE_E_CORRUPT;
+                        break;
+                }
+                struct service_folder *nv = realloc(v, (n + 1) * sizeof(*v));
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                memcpy(v[n].name, (const char *) k + pl, nl);
+                v[n].name[nl] = 0;
+                v[n].subscribed = sub;
+                n++;
+        }
+        mstore_cursor_free(cur);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
+                        char **ret_error) {
+        struct mctx c;
+        struct service_folder *v = NULL;
+        size_t n = 0;
+        int r = mctx_open(s, address, false, &c, ret_error);
+        if (r >= 0 && (r = scan_folders(&c, &v, &n)) < 0)
+                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, eng_err(r));
+        r = mctx_close(&c, r, false, ret_error);
+        if (r < 0)
+                return r;
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int service_folder_create(service *s, const char *address, const char *folder, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0) {
+                r = folder_exists(&c, f);
+                if (r >= 0)
+                        r = errf(ret_error, -EEXIST, "folder '%s' of mailbox '%s': already exists", f, c.addr);
+                else if (r == -ENOENT)
+                        r = folder_put(&c, f, true);
+                else
+                        errf(ret_error, r, "folder '%s': %s", f, eng_err(r));
+        }
+        return mctx_close(&c, r, true, ret_error);
+}
+
+int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0) {
+                r = folder_exists(&c, f);
+                if (r == -ENOENT)
+                        errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                else if (r >= 0)
+                        r = folder_put(&c, f, on);
+        }
+        return mctx_close(&c, r, true, ret_error);
+}
+
+/* Every message record of the mailbox (decoded), in UID order. */
+static int scan_messages(struct mctx *c, struct mm_message **ret, size_t *ret_n) {
+        char prefix[MM_MAX_KEY];
+        int pl = mm_key_message_prefix(prefix, c->addr);
+        mstore_cursor *cur = NULL;
+        struct mm_message *v = NULL;
+        size_t n = 0, cap = 0;
+        int r = mstore_cursor_open_prefix(c->txn, c->db, prefix, (size_t) pl, &cur);
+        const void *k, *val;
+        size_t kl, vl;
+        while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &val, &vl)) > 0) {
+                if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 64;
+                        struct mm_message *nv = realloc(v, nc * sizeof(*v));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = nc;
+                }
+                if (mm_message_decode(val, vl, &v[n]) < 0) {
+                        r = MSTORE_E_CORRUPT;
+                        break;
+                }
+                n++;
+        }
+        mstore_cursor_free(cur);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int message_put(struct mctx *c, const struct mm_message *m) {
+        _cleanup_free_ void *v = NULL;
+        size_t vl;
+        int r = mm_message_encode(m, &v, &vl);
+        if (r < 0)
+                return r;
+        char key[MM_MAX_KEY];
+        int kl = mm_key_message(key, c->addr, m->uid);
+        if (kl < 0)
+                return kl;
+        return mstore_put(c->txn, c->db, key, (size_t) kl, v, vl);
+}
+
+static int message_get(struct mctx *c, uint32_t uid, struct mm_message *ret) {
+        char key[MM_MAX_KEY];
+        int kl = mm_key_message(key, c->addr, uid);
+        if (kl < 0)
+                return kl;
+        void *v = NULL;
+        size_t vl;
+        int r = mstore_get(c->txn, c->db, key, (size_t) kl, &v, &vl);
+        if (r < 0)
+                return r;
+        r = mm_message_decode(v, vl, ret) < 0 ? MSTORE_E_CORRUPT : 0;
+        free(v);
+        return r;
+}
+
+static int message_delete(struct mctx *c, const struct mm_message *m) {
+        char key[MM_MAX_KEY];
+        int kl = mm_key_message(key, c->addr, m->uid);
+        if (kl < 0)
+                return kl;
+        mstore_stream_ref ref;
+        memcpy(ref.bytes, m->stream_ref, sizeof(ref.bytes));
+        int r = mstore_del(c->txn, c->db, key, (size_t) kl);
+        if (r >= 0 && m->size > 0)
+                r = mstore_stream_delete(c->txn, c->db, &ref);
+        return r;
+}
+
+static bool in_folder_tree(const char *name, const char *top) {
+        size_t n = strlen(top);
+        return strncmp(name, top, n) == 0 && (name[n] == 0 || name[n] == '/');
+}
+
+int service_folder_delete(service *s, const char *address, const char *folder, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        if (strcmp(f, "INBOX") == 0)
+                return errf(ret_error, -EPERM, "folder 'INBOX': cannot be deleted");
+        struct service_folder *fl = NULL;
+        size_t nf = 0;
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0 && (r = scan_folders(&c, &fl, &nf)) >= 0) {
+                bool found = false, children = false;
+                for (size_t k = 0; k < nf; k++) {
+                        found |= strcmp(fl[k].name, f) == 0;
+                        children |= strcmp(fl[k].name, f) != 0 && in_folder_tree(fl[k].name, f);
+                }
+                free(fl);
+                if (!found)
+                        r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                else if (children)
+                        r = errf(ret_error, -ENOTEMPTY, "folder '%s' of mailbox '%s': has subfolders", f, c.addr);
+        }
+        struct mm_message *msgs = NULL;
+        size_t n = 0;
+        if (r >= 0)
+                r = scan_messages(&c, &msgs, &n);
+        for (size_t k = 0; r >= 0 && k < n; k++)
+                if (strcmp(msgs[k].folder, f) == 0)
+                        r = message_delete(&c, &msgs[k]);
+        free(msgs);
+        char key[MM_MAX_KEY];
+        int kl = mm_key_folder(key, c.addr, f);
+        if (r >= 0)
+                r = mstore_del(c.txn, c.db, key, (size_t) kl);
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot delete: %s", f, c.addr, eng_err(r));
+        return mctx_close(&c, r, true, ret_error);
+}
+
+int service_folder_rename(service *s, const char *address, const char *from, const char *to, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1], t[MM_MAX_FOLDER + 1];
+        if (folder_norm(from, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", from ? from : "");
+        if (folder_norm(to, t) < 0 || strcmp(t, "INBOX") == 0 || in_folder_tree(t, f))
+                return errf(ret_error, -EINVAL, "folder '%s': invalid new name", to ? to : "");
+        bool inbox = strcmp(f, "INBOX") == 0;
+        struct service_folder *fl = NULL;
+        size_t nf = 0;
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0)
+                r = scan_folders(&c, &fl, &nf);
+        if (r >= 0 && folder_exists(&c, f) == -ENOENT)
+                r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+        /* Folders: FROM and (unless INBOX) its subfolders. */
+        for (size_t k = 0; r >= 0 && k < nf; k++) {
+                if (inbox ? strcmp(fl[k].name, "INBOX") != 0 : !in_folder_tree(fl[k].name, f))
+                        continue;
+                char nn[MM_MAX_FOLDER + 2];
+                if (snprintf(nn, sizeof(nn), "%s%s", t, fl[k].name + strlen(f)) > MM_MAX_FOLDER ||
+                    !mm_folder_valid(nn)) {
+                        r = errf(ret_error, -EINVAL, "folder '%s': new name too long", fl[k].name);
+                        break;
+                }
+                if (folder_exists(&c, nn) != -ENOENT) {
+                        r = errf(ret_error, -EEXIST, "folder '%s' of mailbox '%s': already exists", nn, c.addr);
+                        break;
+                }
+                char key[MM_MAX_KEY];
+                int kl = mm_key_folder(key, c.addr, fl[k].name);
+                if (!inbox)
+                        r = mstore_del(c.txn, c.db, key, (size_t) kl);
+                if (r >= 0)
+                        r = folder_put(&c, nn, fl[k].subscribed);
+        }
+        free(fl);
+        struct mm_message *msgs = NULL;
+        size_t n = 0;
+        if (r >= 0)
+                r = scan_messages(&c, &msgs, &n);
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                if (inbox ? strcmp(msgs[k].folder, "INBOX") != 0 : !in_folder_tree(msgs[k].folder, f))
+                        continue;
+                char nn[2 * MM_MAX_FOLDER + 2];
+                snprintf(nn, sizeof(nn), "%s%s", t, msgs[k].folder + strlen(f));
+                if (strlen(nn) > MM_MAX_FOLDER) {
+                        r = -EINVAL; /* checked with the folders above */
+                        break;
+                }
+                memcpy(msgs[k].folder, nn, strlen(nn) + 1);
+                r = message_put(&c, &msgs[k]);
+        }
+        free(msgs);
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot rename: %s", f, c.addr, eng_err(r));
+        return mctx_close(&c, r, true, ret_error);
+}
+
+int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret,
+                        char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        memset(ret, 0, sizeof(*ret));
+        struct mctx c;
+        int r = mctx_open(s, address, false, &c, ret_error);
+        if (r >= 0) {
+                ret->changes = atomic_load(&c.m->changes);
+                r = folder_exists(&c, f);
+                if (r == -ENOENT)
+                        errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+        }
+        if (r >= 0) {
+                pthread_mutex_lock(&c.m->lock);
+                r = c.m->loaded ? 0 : mbox_load(c.txn, c.db, c.m);
+                ret->uid_validity = c.m->uid_validity;
+                ret->uid_next = c.m->uid_next;
+                pthread_mutex_unlock(&c.m->lock);
+        }
+        struct mm_message *msgs = NULL;
+        size_t n = 0;
+        if (r >= 0)
+                r = scan_messages(&c, &msgs, &n);
+        if (r >= 0 && !(ret->msgs = calloc(n ? n : 1, sizeof(*ret->msgs))))
+                r = -ENOMEM;
+        for (size_t k = 0; r >= 0 && k < n; k++)
+                if (strcmp(msgs[k].folder, f) == 0)
+                        ret->msgs[ret->n++] = (struct service_msginfo){.uid = msgs[k].uid, .flags = msgs[k].flags,
+                                                                       .size = msgs[k].size, .time = msgs[k].time};
+        free(msgs);
+        if (r < 0) {
+                free(ret->msgs);
+                ret->msgs = NULL;
+                ret->n = 0;
+                if (ret_error && !*ret_error)
+                        errf(ret_error, r, "folder '%s' of mailbox '%s': %s", f, c.addr, eng_err(r));
+        }
+        return mctx_close(&c, r, false, ret_error);
+}
+
+int service_msg_store(service *s, const char *address, const uint32_t *uids, size_t n, int mode, uint32_t flags,
+                      uint32_t *ret_flags, char **ret_error) {
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        bool dirty = false;
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                struct mm_message m;
+                int q = message_get(&c, uids[k], &m);
+                if (q == -ENOENT) {
+                        if (ret_flags)
+                                ret_flags[k] = UINT32_MAX; /* gone */
+                        continue;
+                }
+                if (q < 0) {
+                        r = q;
+                        break;
+                }
+                uint32_t nf = mode > 0 ? (m.flags | flags) : mode < 0 ? (m.flags & ~flags) : flags;
+                nf &= MM_FLAGS_ALL;
+                if (ret_flags)
+                        ret_flags[k] = nf;
+                if (nf == m.flags)
+                        continue;
+                m.flags = nf;
+                r = message_put(&c, &m);
+                dirty = true;
+        }
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot store flags: %s", c.addr, eng_err(r));
+        return mctx_close(&c, r, dirty, ret_error);
+}
+
+int service_msg_delete(service *s, const char *address, const uint32_t *uids, size_t n, size_t *ret_deleted,
+                       char **ret_error) {
+        struct mctx c;
+        size_t deleted = 0;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                struct mm_message m;
+                int q = message_get(&c, uids[k], &m);
+                if (q == -ENOENT)
+                        continue;
+                r = q < 0 ? q : message_delete(&c, &m);
+                deleted += r >= 0;
+        }
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot delete messages: %s", c.addr, eng_err(r));
+        r = mctx_close(&c, r, deleted > 0, ret_error);
+        if (r >= 0 && ret_deleted)
+                *ret_deleted = deleted;
+        return r;
+}
+
+/* Allocate the next UID of the mailbox (see deliver_one). */
+static int uid_alloc(struct mctx *c, uint32_t *ret_uid, uint32_t *ret_validity) {
+        pthread_mutex_lock(&c->m->lock);
+        int r = c->m->loaded ? 0 : mbox_load(c->txn, c->db, c->m);
+        if (r >= 0) {
+                *ret_uid = c->m->uid_next++;
+                *ret_validity = c->m->uid_validity;
+        }
+        pthread_mutex_unlock(&c->m->lock);
+        if (r < 0)
+                return r;
+        return put_mailbox_record(c->txn, c->db, c->addr, *ret_validity, *ret_uid + 1);
+}
+
+static int stream_copy(struct mctx *c, const struct mm_message *src, mstore_stream_ref *ret) {
+        mstore_stream_ref ref;
+        memcpy(ref.bytes, src->stream_ref, sizeof(ref.bytes));
+        if (mstore_stream_length(&ref) != src->size)
+                return MSTORE_E_CORRUPT;
+        _cleanup_free_ char *buf = malloc(src->size ? src->size : 1);
+        if (!buf)
+                return -ENOMEM;
+        for (uint64_t off = 0; off < src->size;) {
+                int r = mstore_stream_read(c->txn, c->db, &ref, off, buf + off, (size_t) (src->size - off));
+                if (r <= 0)
+                        return r < 0 ? r : MSTORE_E_CORRUPT;
+                off += (uint64_t) r;
+        }
+        return mstore_stream_write(c->txn, c->db, buf, src->size, ret);
+}
+
+int service_msg_copy(service *s, const char *address, const uint32_t *uids, size_t n, const char *folder,
+                     uint32_t *ret_new_uids, uint32_t *ret_validity, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0 && (r = folder_exists(&c, f)) == -ENOENT)
+                errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                struct mm_message m;
+                ret_new_uids[k] = 0;
+                int q = message_get(&c, uids[k], &m);
+                if (q == -ENOENT)
+                        continue;
+                mstore_stream_ref ref;
+                r = q < 0 ? q : stream_copy(&c, &m, &ref);
+                if (r >= 0)
+                        r = uid_alloc(&c, &m.uid, ret_validity);
+                if (r >= 0) {
+                        memcpy(m.stream_ref, ref.bytes, sizeof(ref.bytes));
+                        snprintf(m.folder, sizeof(m.folder), "%s", f);
+                        m.flags &= ~(uint32_t) MM_FLAG_DELETED;
+                        r = message_put(&c, &m);
+                        ret_new_uids[k] = m.uid;
+                }
+        }
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot copy into '%s': %s", c.addr, f, eng_err(r));
+        return mctx_close(&c, r, true, ret_error);
+}
+
+int service_msg_append(service *s, const char *address, const char *folder, const void *data, size_t size,
+                       uint32_t flags, uint64_t time_, uint32_t *ret_uid, uint32_t *ret_validity, char **ret_error) {
+        char f[MM_MAX_FOLDER + 1];
+        if (folder_norm(folder, f) < 0)
+                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+        if (size > s->max_message_size)
+                return errf(ret_error, -EFBIG, "message of %zu bytes is above the limit (%zu)", size,
+                            s->max_message_size);
+        struct mctx c;
+        int r = mctx_open(s, address, true, &c, ret_error);
+        if (r >= 0 && (r = folder_exists(&c, f)) == -ENOENT)
+                errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+        struct mm_message m = {.size = size, .time = time_ ? time_ : (uint64_t) time(NULL),
+                               .flags = flags & MM_FLAGS_ALL};
+        mstore_stream_ref ref;
+        if (r >= 0)
+                r = mstore_stream_write(c.txn, c.db, data, size, &ref);
+        if (r >= 0)
+                r = uid_alloc(&c, &m.uid, ret_validity);
+        if (r >= 0) {
+                memcpy(m.stream_ref, ref.bytes, sizeof(ref.bytes));
+                mm_parse_subject(data, size, m.subject);
+                snprintf(m.folder, sizeof(m.folder), "%s", f);
+                r = message_put(&c, &m);
+                *ret_uid = m.uid;
+        }
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot append to '%s': %s", c.addr, f, eng_err(r));
+        return mctx_close(&c, r, true, ret_error);
 }

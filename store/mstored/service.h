@@ -77,6 +77,51 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
 int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
                     char **ret_error);
 
+/* ---- folders, flags, deletion (docs/design/mailstore.md §8).  Every
+ * change is one engine transaction, under the mailbox's change lock. */
+struct service_folder {
+        char name[64 + 1];
+        bool subscribed;
+};
+struct service_msginfo {
+        uint32_t uid, flags; /* MM_FLAG_* */
+        uint64_t size, time;
+};
+struct service_view {
+        uint32_t uid_validity, uid_next;
+        uint64_t changes;            /* service_mailbox_changes() when read */
+        struct service_msginfo *msgs; /* UID order; caller frees */
+        size_t n;
+};
+/* Counter bumped after every commit that changes the mailbox. */
+int service_mailbox_changes(service *s, const char *address, uint64_t *ret);
+int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
+                        char **ret_error);
+/* -EEXIST, -EINVAL (name), -ENOENT (mailbox or folder). */
+int service_folder_create(service *s, const char *address, const char *folder, char **ret_error);
+/* Deletes the folder's messages too; -EPERM for INBOX, -ENOTEMPTY with subfolders. */
+int service_folder_delete(service *s, const char *address, const char *folder, char **ret_error);
+/* Renames the folder and its subfolders (INBOX: moves its messages). */
+int service_folder_rename(service *s, const char *address, const char *from, const char *to, char **ret_error);
+int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, char **ret_error);
+/* The messages of FOLDER in UID order plus UIDVALIDITY/UIDNEXT. */
+int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret,
+                        char **ret_error);
+/* Flags of messages: mode > 0 add, < 0 remove, 0 replace.  ret_flags[k]
+ * (optional) gets the new flags, UINT32_MAX for a message that is gone. */
+int service_msg_store(service *s, const char *address, const uint32_t *uids, size_t n, int mode, uint32_t flags,
+                      uint32_t *ret_flags, char **ret_error);
+/* Delete messages (records and streams) in one transaction; missing UIDs
+ * are skipped; *ret_deleted counts the deleted ones. */
+int service_msg_delete(service *s, const char *address, const uint32_t *uids, size_t n, size_t *ret_deleted,
+                       char **ret_error);
+/* Copy messages into FOLDER (new UIDs in ret_new_uids, 0 for a missing one). */
+int service_msg_copy(service *s, const char *address, const uint32_t *uids, size_t n, const char *folder,
+                     uint32_t *ret_new_uids, uint32_t *ret_validity, char **ret_error);
+/* Store a message in FOLDER with FLAGS and internal date TIME (0 = now). */
+int service_msg_append(service *s, const char *address, const char *folder, const void *data, size_t size,
+                       uint32_t flags, uint64_t time, uint32_t *ret_uid, uint32_t *ret_validity, char **ret_error);
+
 /* ---- counters (atomic) */
 void service_count_session(service *s, int delta);
 void service_count_rejected(service *s);

@@ -159,11 +159,11 @@ static int add_sg(lvss_metadata_builder *md, mail_writer *mw, json_t *g) {
         snprintf(logs, sizeof(logs), "%s*.log", base);
         snprintf(chk, sizeof(chk), "%s.chk", base);
         snprintf(sub, sizeof(sub), "%s/%s", mw->root, name);
-        int r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, mw->root, name, name, 0, 1, 1, 1, 0);
+        int r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, mw->root, name, name, 0, 1, 1, 1, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, mw->root, name, log_path, logs, 0, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, mw->root, name, log_path, logs, 0, NULL, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, mw->root, name, log_path, chk, 0, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, mw->root, name, log_path, chk, 0, NULL, 0);
         size_t i;
         json_t *d;
         json_array_foreach(json_object_get(g, "databases"), i, d) {
@@ -176,26 +176,26 @@ static int add_sg(lvss_metadata_builder *md, mail_writer *mw, json_t *g) {
                 /* The group's files include its databases (backup is per
                  * group); each database is also a sub-component that can be
                  * picked for restore. */
-                r = lvss_mdb_add_files_to_file_group(md, mw->root, name, path, edb, 0, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, mw->root, name, path, edb, 0, NULL, 0);
                 if (r >= 0)
-                        r = lvss_mdb_add_files_to_file_group(md, mw->root, name, path, stm, 0, NULL, 0);
+                        r = lvss_metadata_builder_add_files_to_file_group(md, mw->root, name, path, stm, 0, NULL, 0);
                 if (r >= 0)
-                        r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, sub, db, db, 0, 0, 0, 1, 0);
+                        r = lvss_metadata_builder_add_component(md, LVSS_CT_DATABASE, sub, db, db, 0, 0, 0, 1, 0);
                 if (r >= 0)
-                        r = lvss_mdb_add_database_files(md, sub, db, path, edb, 0);
+                        r = lvss_metadata_builder_add_database_files(md, sub, db, path, edb, 0);
                 if (r >= 0)
-                        r = lvss_mdb_add_database_files(md, sub, db, path, stm, 0);
+                        r = lvss_metadata_builder_add_database_files(md, sub, db, path, stm, 0);
                 if (r >= 0)
-                        r = lvss_mdb_add_database_log_files(md, sub, db, log_path, logs, 0);
+                        r = lvss_metadata_builder_add_database_log_files(md, sub, db, log_path, logs, 0);
         }
         return r;
 }
 
 static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
         mail_writer *mw = userdata;
-        int r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+        int r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_DIFFERENTIAL | LVSS_BS_INCREMENTAL | LVSS_BS_COPY |
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_DIFFERENTIAL | LVSS_BS_INCREMENTAL | LVSS_BS_COPY |
                                                            LVSS_BS_ROLLFORWARD_RESTORE |
                                                            LVSS_BS_WRITER_SUPPORTS_NEW_TARGET);
         char **names = service_sg_names(mw->svc);

@@ -19,7 +19,7 @@
 #     (SIGTERM, SIGKILL after 500 ms), cancelled, writers released, no snapshot;
 #  6. a malformed job file is reported with its name and line, the others run;
 #  7. GET /metrics (counters of the runs above; other methods/paths refused,
-#     an oversized request cut off); promtool check metrics when installed.
+#     an oversized request cut off); promtool's check is backupd-metrics.sh.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backupd-common.bash" || exit 1
 fixture_need_test_hooks
 command -v setpriv >/dev/null || skip "setpriv (util-linux) needed"
@@ -223,9 +223,4 @@ grep -q '^lvss_backup_runs_total{job="a",state="failed"} 1$' "$FX_DIR/metrics" \
     && grep -qE '^lvss_backup_bytes_added_total\{job="b"\} [1-9]' "$FX_DIR/metrics" \
     && grep -q '^lvss_backup_duration_seconds{job="a"} ' "$FX_DIR/metrics" \
     || fail "metrics content: $(cat "$FX_DIR/metrics")"
-if command -v promtool >/dev/null; then
-    promtool check metrics <"$FX_DIR/metrics" || fail "promtool check metrics"
-    echo "7. /metrics accepted by promtool"
-else
-    echo "7. /metrics served (promtool not installed: format check skipped)"
-fi
+echo "7. /metrics served with the counters of the runs above"

@@ -66,8 +66,26 @@ for i in range(len(ts) - 3, len(ts)):
             break
         k -= 1
 assert set(have) == want, (have, [(t["type"], t["backup_id"][:8]) for t in ts])
-assert len(have) < len(ts), "retention removed nothing"
 print("retention kept", len(have), "of", len(ts))
+PY
+# Whether the scheduled runs left anything to remove depends on how many
+# fulls fitted into 42 s (F I F I with keep_last 3 keeps all four). Make it
+# certain: keep_last 1 and a full run now must leave exactly that full.
+$CTL job set mail - <<EOJ || fail "job set keep_last 1"
+{"repository": "$REPO", "retention": {"keep_last": 1}}
+EOJ
+$CTL run mail --type full --wait >"$FX_DIR/runf.out" || fail "run full --wait: $(cat "$FX_DIR/runf.out")"
+$CTL history mail --json >"$FX_DIR/h2.json" || fail "history"
+$LB list --repo "$REPO" --json >"$FX_DIR/list.json" || fail "lvss-backup list"
+python3 - "$FX_DIR/list.json" "$FX_DIR/h2.json" "$FX_DIR/h.json" <<'PY' || fail "retention keep_last 1: $(cat "$FX_DIR/list.json")"
+import json, sys
+have = [x["id"] for x in json.load(open(sys.argv[1]))["backups"]]
+t = json.load(open(sys.argv[2]))["tasks"][-1]
+before = [x for x in json.load(open(sys.argv[3]))["tasks"] if x["kind"] == "backup" and x["state"] == "succeeded"]
+assert t["type"] == "full" and t["state"] == "succeeded", t
+assert have == [t["backup_id"]], (have, t["backup_id"])
+assert len(before) >= 3, before
+print("retention removed", len(before), "older backups")
 PY
 $CTL backups mail >"$FX_DIR/b.json" || fail "backups (ListBackups)"
 python3 -c '

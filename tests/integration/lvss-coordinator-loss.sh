@@ -38,25 +38,29 @@ size_of() { stat -c %s "$1"; }
 
 for step in prepare prepare-snapshot freeze thaw post-snapshot backup-complete-wait; do
     w="w_${step//-/_}"
+    # Both writers are registered before the set starts, so that between
+    # the writer's "hang" and the kill there is nothing slow: the writer
+    # holds its event for 6 s, and lvssd must die inside that window.
     if [ "$step" = backup-complete-wait ]; then
         start_writer "$w" "$ewdata" --rate 200 --freeze-timeout 60000
+        wait_writers 2
         "$LVSSADM" create --exec "sleep 30" "$ewdata" "$mdata" >"$FX_DIR/$w.create" 2>&1 &
         req=$!
         wait_event "$w" post_snapshot 20
         sleep 0.2
     else
-        start_writer "$w" "$ewdata" --rate 200 --freeze-timeout 60000 --hang-at "$step" --hang-seconds 3
+        start_writer "$w" "$ewdata" --rate 200 --freeze-timeout 60000 --hang-at "$step" --hang-seconds 6
+        wait_writers 2
         "$LVSSADM" create --exec true "$ewdata" "$mdata" >"$FX_DIR/$w.create" 2>&1 &
         req=$!
         wait_event "$w" hang 20
     fi
-    wait_writers 2
     lv="FX_PID_lvssd$n_lvssd"
     kill -KILL "${!lv}"; wait "${!lv}" 2>/dev/null
-    wait "$req" 2>/dev/null
+    wait "$req" 2>/dev/null && fail "$step: the set ended before lvssd was killed: $(cat "$FX_DIR/$w.create")"
     # The library ends the sequence for the writer: Abort, then BackupShutdown.
-    wait_event "$w" abort 10
-    wait_event "$w" backup_shutdown 10
+    wait_event "$w" abort 20
+    wait_event "$w" backup_shutdown 20
     # Not frozen: the example writer writes again while lvssd is down.
     s0=$(size_of "$ewdata/records.dat"); sleep 0.5; s1=$(size_of "$ewdata/records.dat")
     [ "$s1" -gt "$s0" ] || fail "$step: the example writer does not write after lvssd died (frozen?)"

@@ -3,7 +3,7 @@
 # D-Bus calls are answered, LMTP sessions keep talking (LHLO, RCPT, NOOP),
 # a delivery into the frozen group gets its 250 only after the thaw, and a
 # delivery into another storage group is not held up.  The freeze is held
-# 10 s through the test hook MSTORED_TEST_FREEZE_HOLD_MS (long enough for
+# 14 s through the test hook MSTORED_TEST_FREEZE_HOLD_MS (long enough for
 # the checks below on a loaded machine, where each python3 start takes ~2 s).
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
@@ -24,7 +24,7 @@ SOCK=$FX_DIR/lmtp.sock
 mkdir -p "$FX_DIR/state"
 fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/state"
 fixture_wait_name org.lvss.Coordinator1 10
-MSTORED_TEST_FREEZE_HOLD_MS=10000 fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1
+MSTORED_TEST_FREEZE_HOLD_MS=14000 fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1
 fixture_wait_name org.lvss.MailStore1 20
 for i in $(seq 100); do grep -q "Writer subscribed" "$FX_DIR/mstored.log" && break; sleep 0.1; done
 $MSTORE sg create SG1 && $MSTORE db create SG1/DB1 && $MSTORE mailbox create a@h1 --db SG1/DB1 || fail "setup SG1"
@@ -43,16 +43,16 @@ t0=$(date +%s.%N)
 python3 "$CLIENT" deliver --socket "$SOCK" --rcpt a@h1 --file "$FX_DIR/m" >"$FX_DIR/frozen.out" 2>&1 &
 FROZEN=$!
 # D-Bus answers, LMTP talks, the other group delivers — all during the freeze.
-timeout 5 $MSTORE stats --json >/dev/null || fail "D-Bus not answered while frozen"
-timeout 5 $MSTORE sg list >/dev/null || fail "sg list not answered while frozen"
-timeout 5 $MSTORE msg list a@h1 >/dev/null || fail "reads of the frozen group not answered"
-printf 'LHLO x\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@h1>\r\nNOOP\r\nRSET\r\nQUIT\r\n' | timeout 5 python3 "$CLIENT" raw --socket "$SOCK" \
+timeout 10 $MSTORE stats --json >/dev/null || fail "D-Bus not answered while frozen"
+timeout 10 $MSTORE sg list >/dev/null || fail "sg list not answered while frozen"
+timeout 10 $MSTORE msg list a@h1 >/dev/null || fail "reads of the frozen group not answered"
+printf 'LHLO x\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@h1>\r\nNOOP\r\nRSET\r\nQUIT\r\n' | timeout 10 python3 "$CLIENT" raw --socket "$SOCK" \
     >"$FX_DIR/raw.out" || fail "LMTP session not answered while frozen"
 grep -q "^221" "$FX_DIR/raw.out" || fail "LMTP session did not complete while frozen: $(cat "$FX_DIR/raw.out")"
-timeout 5 python3 "$CLIENT" deliver --socket "$SOCK" --rcpt b@h1 --file "$FX_DIR/m" >/dev/null \
+timeout 10 python3 "$CLIENT" deliver --socket "$SOCK" --rcpt b@h1 --file "$FX_DIR/m" >/dev/null \
     || fail "delivery into the other storage group held up by the freeze"
 # Administration of the frozen group is refused (busy), not blocked.
-timeout 5 $MSTORE db dismount SG1/DB1 2>"$FX_DIR/err"; rc=$?
+timeout 10 $MSTORE db dismount SG1/DB1 2>"$FX_DIR/err"; rc=$?
 [ "$rc" = 4 ] || fail "dismount of a frozen group: exit $rc, want 4 (busy): $(cat "$FX_DIR/err")"
 t1=$(date +%s.%N)
 kill -0 "$FROZEN" 2>/dev/null || fail "the delivery into the frozen group was acknowledged during the freeze: $(cat "$FX_DIR/frozen.out")"

@@ -21,9 +21,25 @@ FX_LOOPS=()
 : "${LVSS_BUILD_ROOT:=$(pwd)/build}"
 : "${LVSS_SOURCE_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 export LVSS_BUILD_ROOT LVSS_SOURCE_ROOT
+# The distribution's programs first: the tests use what `make check`
+# installs from Debian (python3 with python3-selenium & co.), not a
+# per-user interpreter shim that may sit earlier in PATH (and takes seconds
+# to start on a loaded machine).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
 
 fx_log() { echo "fixture: $*" >&2; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MSG: the test failed; the tails of the daemons' logs go with it, so a
+# failure seen only in CI can be read from CI's output.
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "${FX_DIR:-/nonexistent}"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- last lines of ${f##*/}:" >&2
+        tail -n 15 "$f" | cut -c1-400 >&2
+    done
+    exit 1
+}
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
 fixture_cleanup() {

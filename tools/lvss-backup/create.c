@@ -25,6 +25,7 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include <mstore/mstore.h>
 
 #include "array.h"
+#include "requestor.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
@@ -49,14 +51,14 @@
 typedef struct cwriter {
         const char *instance_id;
         const lvss_writer_metadata *wm;
-        lvss_wm_identity id;
+        lvss_writer_metadata_identity id;
         bool used;
 } cwriter;
 
 typedef struct csel {
         size_t w;                  /* index into writers */
         size_t comp;               /* component index in the writer's metadata */
-        lvss_wm_component_info ci;
+        lvss_writer_metadata_component_info ci;
         char *path;                /* "logical path/name" */
         ssize_t top;               /* index of the selected (backup) component whose set holds it; -1 = itself */
         bool failed;
@@ -75,9 +77,17 @@ typedef struct create_ctx {
         csel sel[MAX_SELECTED];
         size_t n_sel;
         char **stored;              /* manifest paths stored so far (a path is stored once) */
-        size_t n_stored;
+        size_t n_stored, cap_stored;
         vss_progress prog;
+        int progress_fd;            /* --progress-fd, -1 = none */
         bool prepared;
+        /* What run_create's steps hand on to the next. */
+        lvss_id set;
+        uint64_t fw_usec;           /* the writers' freeze window */
+        size_t n_ok, n_top;         /* top components verified / selected */
+        int store_err;              /* nothing can be committed (a repository error) */
+        bool committed, complete_failed;
+        repo_id id;                 /* the committed backup */
 } create_ctx;
 
 static const char create_help[] =
@@ -95,6 +105,8 @@ static const char create_help[] =
         "  --json            print {\"id\",\"type\",\"components\",\"bytes_read\",\"bytes_added\",\n"
         "                    \"duration_ms\",\"freeze_window_ms\"}\n"
         "  --quiet           no progress or narration\n"
+        "  --progress-fd N   write {\"bytes_done\",\"bytes_total\",\"files\"} lines to fd N (3 or more)\n"
+        "                    at most every 250 ms (lvss-backupd reads them)\n"
         "\n"
         "Exit codes: 0 ok, 1 failed (writer veto, verification failure, no usable full backup\n"
         "for an incremental/differential, interrupted), 2 usage or unknown component, 4 busy\n"
@@ -104,11 +116,9 @@ static int stored_add(create_ctx *c, const char *path) {
         for (size_t i = 0; i < c->n_stored; i++)
                 if (strcmp(c->stored[i], path) == 0)
                         return 0;
-        char **p = realloc(c->stored, (c->n_stored + 1) * sizeof(char *));
-        if (!p)
+        if (ARRAY_RESERVE_ONE(c->stored, c->cap_stored, c->n_stored, 16) < 0)
                 return -ENOMEM;
-        c->stored = p;
-        if (!(p[c->n_stored] = strdup(path)))
+        if (!(c->stored[c->n_stored] = strdup(path)))
                 return -ENOMEM;
         c->n_stored++;
         return 1;
@@ -133,7 +143,7 @@ static int add_sel(create_ctx *c, size_t w, size_t comp, ssize_t top) {
         }
         csel *s = &c->sel[c->n_sel];
         *s = (csel) {.w = w, .comp = comp, .top = top};
-        if (lvss_wm_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
+        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &s->ci) < 0)
                 return -EINVAL;
         s->path = vss_component_path(s->ci.logical_path, s->ci.component_name);
         if (!s->path)
@@ -150,10 +160,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
                 return k;
         size_t top = (size_t) k;
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_component_count(wm);
+        int n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if ((size_t) i == comp || lvss_wm_get_component_info(wm, (size_t) i, &ci) < 0)
+                lvss_writer_metadata_component_info ci;
+                if ((size_t) i == comp || lvss_writer_metadata_get_component_info(wm, (size_t) i, &ci) < 0)
                         continue;
                 /* Sub-components are added explicitly too, so that a later
                  * restore can select one (e.g. a single database). */
@@ -168,10 +178,10 @@ static int select_top(create_ctx *c, size_t w, size_t comp) {
 
 static int find_component(create_ctx *c, const char *path, size_t *ret_w, size_t *ret_comp) {
         for (size_t w = 0; w < c->n_writers; w++) {
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
                         if (p && strcmp(p, path) == 0) {
@@ -193,8 +203,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
                                 want[i]);
                         return -EINVAL;
                 }
-                lvss_wm_component_info ci;
-                lvss_wm_get_component_info(c->writers[w].wm, comp, &ci);
+                lvss_writer_metadata_component_info ci;
+                lvss_writer_metadata_get_component_info(c->writers[w].wm, comp, &ci);
                 if (!ci.selectable) {
                         vss_err("component '%s': not selectable for backup (it is backed up with the component "
                                 "'%s' it belongs to)",
@@ -206,10 +216,10 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         }
         if (n_want == 0)
                 for (size_t w = 0; w < c->n_writers; w++) {
-                        int n = lvss_wm_get_component_count(c->writers[w].wm);
+                        int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                         for (int i = 0; i < n; i++) {
-                                lvss_wm_component_info ci;
-                                if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
+                                lvss_writer_metadata_component_info ci;
+                                if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) >= 0 &&
                                     ci.selectable && find_sel(c, w, (size_t) i) < 0 &&
                                     (r = select_top(c, w, (size_t) i)) < 0)
                                         return r;
@@ -220,16 +230,16 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t w = 0; w < c->n_writers; w++) {
                 if (!c->writers[w].used)
                         continue;
-                int n = lvss_wm_get_component_count(c->writers[w].wm);
+                int n = lvss_writer_metadata_get_component_count(c->writers[w].wm);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) i, &ci) < 0 || ci.selectable ||
                             find_sel(c, w, (size_t) i) >= 0)
                                 continue;
                         bool has_selectable_ancestor = false;
                         for (int j = 0; j < n; j++) {
-                                lvss_wm_component_info cj;
-                                if (j == i || lvss_wm_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
+                                lvss_writer_metadata_component_info cj;
+                                if (j == i || lvss_writer_metadata_get_component_info(c->writers[w].wm, (size_t) j, &cj) < 0 ||
                                     !cj.selectable)
                                         continue;
                                 _cleanup_free_ char *pj = vss_component_path(cj.logical_path, cj.component_name);
@@ -244,8 +254,8 @@ static int select_components(create_ctx *c, char **want, size_t n_want) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 for (size_t d = 0; d < s->ci.dependency_count; d++) {
-                        lvss_wm_dependency dep;
-                        if (lvss_wm_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
+                        lvss_writer_metadata_dependency dep;
+                        if (lvss_writer_metadata_get_component_dependency(c->writers[s->w].wm, s->comp, d, &dep) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(dep.logical_path, dep.component_name);
                         size_t w2, comp2;
@@ -363,20 +373,18 @@ static int set_previous_stamps(create_ctx *c) {
 /* ----------------------------------------------------------- file sets */
 
 typedef struct fdesc_list {
-        lvss_wm_filedesc *v;
-        size_t n;
+        lvss_writer_metadata_filedesc *v;
+        size_t n, cap;
 } fdesc_list;
 
-static int fdl_add(fdesc_list *l, const lvss_wm_filedesc *fd) {
+static int fdl_add(fdesc_list *l, const lvss_writer_metadata_filedesc *fd) {
         for (size_t i = 0; i < l->n; i++)
                 if (strcmp(l->v[i].path, fd->path) == 0 && strcmp(l->v[i].filespec, fd->filespec) == 0 &&
                     l->v[i].recursive == fd->recursive)
                         return 0;
-        lvss_wm_filedesc *v = realloc(l->v, (l->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(l->v, l->cap, l->n, 8) < 0)
                 return -ENOMEM;
-        l->v = v;
-        v[l->n++] = *fd;
+        l->v[l->n++] = *fd;
         return 0;
 }
 
@@ -387,21 +395,21 @@ static int collect_fdescs(create_ctx *c, size_t t, fdesc_list *ret) {
                 if (i != t && s->top != (ssize_t) t)
                         continue;
                 const lvss_writer_metadata *wm = c->writers[s->w].wm;
-                lvss_wm_filedesc fd;
+                lvss_writer_metadata_filedesc fd;
                 for (size_t j = 0; j < s->ci.file_count; j++)
-                        if (lvss_wm_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.database_count; j++)
-                        if (lvss_wm_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_database_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
                 for (size_t j = 0; j < s->ci.log_file_count; j++)
-                        if (lvss_wm_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
+                        if (lvss_writer_metadata_get_component_log_file(wm, s->comp, j, &fd) >= 0 && fdl_add(ret, &fd) < 0)
                                 return -ENOMEM;
         }
         return 0;
 }
 
-static const char *fd_source(const lvss_wm_filedesc *fd) {
+static const char *fd_source(const lvss_writer_metadata_filedesc *fd) {
         return fd->alternate_location && *fd->alternate_location ? fd->alternate_location : fd->path;
 }
 
@@ -460,10 +468,10 @@ static int add_volumes(create_ctx *c) {
 
 static bool excluded(create_ctx *c, size_t w, const char *abs) {
         const lvss_writer_metadata *wm = c->writers[w].wm;
-        int n = lvss_wm_get_exclude_file_count(wm);
+        int n = lvss_writer_metadata_get_exclude_file_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_filedesc fd;
-                if (lvss_wm_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
+                lvss_writer_metadata_filedesc fd;
+                if (lvss_writer_metadata_get_exclude_file(wm, (size_t) i, &fd) >= 0 && vss_filedesc_match(&fd, abs, NULL))
                         return true;
         }
         return false;
@@ -545,7 +553,8 @@ typedef struct file_plan {
 
 typedef struct plan_list {
         file_plan *v;
-        size_t n;
+        size_t n, cap;
+        uint64_t bytes;  /* the planned files' sizes (progress's bytes_total) */
 } plan_list;
 
 static void plan_free(plan_list *p) {
@@ -557,26 +566,26 @@ static void plan_free(plan_list *p) {
         *p = (plan_list) {};
 }
 
-static int plan_add(plan_list *p, const char *orig, const char *snap) {
+static int plan_add(plan_list *p, const char *orig, const char *snap, uint64_t size) {
         for (size_t i = 0; i < p->n; i++)
                 if (strcmp(p->v[i].orig, orig) == 0)
                         return 0;
-        file_plan *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-        if (!v)
+        if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 16) < 0)
                 return -ENOMEM;
-        p->v = v;
+        file_plan *v = p->v;
         v[p->n].orig = strdup(orig);
         v[p->n].snap = strdup(snap);
         if (!v[p->n].orig || !v[p->n].snap)
                 return -ENOMEM;
         p->n++;
+        p->bytes += size;
         return 0;
 }
 
 /* Walk snapshot directory sdir (the snapshot of original directory odir)
  * and plan every regular file that fd matches, not excluded, and (when the
  * writer gave a list) listed. */
-static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char *odir, const char *sdir,
+static int walk(create_ctx *c, size_t w, const lvss_writer_metadata_filedesc *fd, const char *odir, const char *sdir,
                 const file_filter *ff, plan_list *plan, int depth) {
         DIR *d = opendir(sdir);
         if (!d) {
@@ -608,7 +617,7 @@ static int walk(create_ctx *c, size_t w, const lvss_wm_filedesc *fd, const char 
                         continue;
                 if (!filter_allows(ff, o, de->d_name))
                         continue;
-                r = plan_add(plan, o, s);
+                r = plan_add(plan, o, s, (uint64_t) st.st_size);
         }
         closedir(d);
         return r;
@@ -893,6 +902,88 @@ static bool continues_base(const csel *s, const char *stamp) {
         return ok;
 }
 
+/* Files the writer completed after the snapshot, listed in its backup
+ * metadata as {"after_snapshot":{"dir":D,"names":[...]}} (the PostgreSQL
+ * Writer: the WAL segments a full backup needs up to its stop LSN, archived
+ * by pg_backup_stop; immutable once named).  They are read from the live
+ * directory D, which must be exactly one of the component's file-set
+ * directories; each name is a plain file name.  D is opened with
+ * O_NOFOLLOW and must resolve to itself (no symlinked component), each file
+ * with open_regular_at() under it. */
+static int store_after_snapshot(create_ctx *c, size_t t, const char *metadata) {
+        json_t *m = metadata ? json_loads(metadata, 0, NULL) : NULL;
+        json_t *a = json_object_get(m, "after_snapshot"), *v;
+        const char *dir = json_string_value(json_object_get(a, "dir"));
+        json_t *names = json_object_get(a, "names");
+        fdesc_list l = {};
+        size_t i;
+        int r = 0, dfd = -1;
+
+        if (!json_is_object(a))
+                goto out;
+        if (!dir || !json_is_array(names)) {
+                vss_err("component '%s': malformed after_snapshot list in the backup metadata", c->sel[t].path);
+                r = -EINVAL;
+                goto out;
+        }
+        r = collect_fdescs(c, t, &l);
+        bool declared = false;
+        for (i = 0; i < l.n && r >= 0; i++)
+                declared |= strcmp(l.v[i].path, dir) == 0;
+        if (r >= 0 && !declared) {
+                vss_err("component '%s': '%s' (files after the snapshot) is not one of its file sets", c->sel[t].path,
+                        dir);
+                r = -EPERM;
+        }
+        if (r >= 0) {
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                char self[64], real[4096];
+                snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+                ssize_t n = dfd >= 0 ? readlink(self, real, sizeof(real) - 1) : -1;
+                if (n >= 0)
+                        real[n] = 0;
+                if (n < 0 || strcmp(real, dir) != 0) {
+                        vss_err("'%s': cannot open as a directory without symlinks (files after the snapshot)", dir);
+                        r = -EPERM;
+                }
+        }
+        json_array_foreach(names, i, v) {
+                const char *name = json_string_value(v);
+                if (r < 0)
+                        break;
+                if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                        vss_err("component '%s': bad file name in the after_snapshot list", c->sel[t].path);
+                        r = -EINVAL;
+                        break;
+                }
+                _cleanup_free_ char *orig = NULL;
+                if (asprintf(&orig, "%s/%s", dir, name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (stored_add(c, orig) == 0)
+                        continue;
+                struct stat st;
+                int fd = open_regular_at(dfd, name, &st);
+                if (fd < 0) {
+                        vss_err("'%s': cannot read (written by the writer after the snapshot): %s", orig,
+                                strerror(-fd));
+                        r = fd;
+                        break;
+                }
+                r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
+                close(fd);
+                if (r < 0)
+                        vss_err("'%s': %s", orig, repo_errmsg());
+        }
+out:
+        if (dfd >= 0)
+                close(dfd);
+        free(l.v);
+        json_decref(m);
+        return r;
+}
+
 static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         csel *s = &c->sel[t];
         cwriter *w = &c->writers[s->w];
@@ -933,6 +1024,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 plan_free(&plan);
                 return 0;
         }
+        if (r >= 0)
+                vss_progress_add_total(&c->prog, plan.bytes);
         verify_job vj = {};
         size_t file_mark = repo_backup_file_count(c->rb), stored_mark = c->n_stored;
         if (r >= 0 && mail)
@@ -957,6 +1050,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 if (r < 0)
                         vss_err("'%s': %s", orig, repo_errmsg());
         }
+        if (r >= 0 && !mail)
+                r = store_after_snapshot(c, t, md);
         atomic_store(&vj.stop, r < 0); /* storing failed: the check need not go on */
         if (mail && !verify_finish(&vj) && r >= 0) {
                 /* reported failed: the writer keeps its logs, the record does not name the files */
@@ -1009,24 +1104,33 @@ static int interrupted(create_ctx *c) {
         return VSS_EXIT_FAIL;
 }
 
-static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
-        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
-        lvss_async *a = NULL;
+/* run_create's steps, in order.  Each returns 0 to go on or the exit status
+ * to stop with; the requestor sequence itself is tools/common/requestor.h. */
+
+static int wait_step(lvss_backup *b, lvss_async *a, int r, const char *what, void *userdata) {
+        return vss_wait(b, a, r, what); /* frees a */
+}
+
+/* The repository (exclusive) and a requestor session. */
+static int create_begin(create_ctx *c, const char *repo_dir, const char *pwfile) {
         int r, ex;
 
         if ((ex = vss_open_repo(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r)) != 0)
                 return ex;
-        r = lvss_backup_new(&c->b);
-        if (r >= 0)
-                r = lvss_backup_initialize_for_backup(c->b, NULL);
-        if (r >= 0)
-                r = lvss_backup_set_backup_state(c->b, 1, 0, c->lvss_type, 0);
+        r = requestor_begin(LVSS_CTX_BACKUP, c->lvss_type, &c->b);
         if (r < 0) {
                 vss_err("lvssd: %s%s%s", lvss_strerror(r), c->b ? ": " : "", c->b ? lvss_backup_last_error(c->b) : "");
                 return vss_exit_lvss(r);
         }
+        return 0;
+}
+
+/* GatherWriterMetadata, then the components asked for (or every selectable one). */
+static int create_select(create_ctx *c, char **want, size_t n_want) {
+        int r;
+
         vss_note(c->quiet, "gathering writer metadata");
-        r = vss_wait(c->b, a, lvss_backup_gather_writer_metadata(c->b, &a), "gather writer metadata");
+        r = requestor_run(c->b, REQUESTOR_GATHER, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0)
@@ -1038,7 +1142,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         for (int i = 0; i < nw; i++) {
                 cwriter *w = &c->writers[c->n_writers];
                 if (lvss_backup_get_writer_metadata(c->b, (size_t) i, &w->instance_id, &w->wm) >= 0 &&
-                    lvss_wm_get_identity(w->wm, &w->id) >= 0)
+                    lvss_writer_metadata_get_identity(w->wm, &w->id) >= 0)
                         c->n_writers++;
         }
         r = select_components(c, want, n_want);
@@ -1047,9 +1151,16 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         for (size_t i = 0; i < c->n_sel; i++)
                 if (c->sel[i].top < 0)
                         vss_note(c->quiet, "selected '%s' (%s)", c->sel[i].path, c->writers[c->sel[i].w].id.writer_name);
+        return 0;
+}
 
+/* The repository backup (on its base for an incremental or differential)
+ * and the previous stamps the writers need. */
+static int create_open_backup(create_ctx *c) {
         repo_id base;
         bool has_base = false;
+        int r;
+
         if (c->type == REPO_BACKUP_INCREMENTAL || c->type == REPO_BACKUP_DIFFERENTIAL) {
                 if (choose_base(c, &base) < 0)
                         return VSS_EXIT_FAIL;
@@ -1066,9 +1177,14 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return VSS_EXIT_FAIL;
         if (vss_interrupted)
                 return interrupted(c);
+        return 0;
+}
 
-        lvss_id set;
-        r = lvss_backup_start_snapshot_set(c->b, &set);
+/* StartSnapshotSet, the volumes, PrepareForBackup, DoSnapshotSet. */
+static int create_snapshot(create_ctx *c) {
+        int r;
+
+        r = lvss_backup_start_snapshot_set(c->b, &c->set);
         if (r < 0) {
                 vss_err("start snapshot set: %s: %s", lvss_strerror(r), lvss_backup_last_error(c->b));
                 return vss_exit_lvss(r);
@@ -1077,7 +1193,7 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         c->prepared = true;
         vss_note(c->quiet, "preparing the writers for a %s backup", repo_backup_type_to_string(c->type));
-        r = vss_wait(c->b, a, lvss_backup_prepare_for_backup(c->b, &a), "prepare for backup");
+        r = requestor_run(c->b, REQUESTOR_PREPARE, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
@@ -1085,19 +1201,26 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 return vss_exit_lvss(r);
         }
         vss_note(c->quiet, "creating the snapshot set (writers frozen meanwhile)");
-        r = vss_wait(c->b, a, lvss_backup_do_snapshot_set(c->b, &a), "snapshot set");
+        r = requestor_run(c->b, REQUESTOR_SNAPSHOT, wait_step, true, NULL);
         if (r == -EINTR)
                 return interrupted(c);
         if (r < 0) {
                 print_failures(c);
                 return vss_exit_lvss(r);
         }
-        uint64_t fw_usec = 0;
-        lvss_backup_get_freeze_window(c->b, &fw_usec);
-        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", set.str, fw_usec / 1000.0);
+        lvss_backup_get_freeze_window(c->b, &c->fw_usec);
+        vss_note(c->quiet, "snapshot set %s created; freeze window %.1f ms", c->set.str, c->fw_usec / 1000.0);
+        return 0;
+}
+
+/* Each selected top component read from the snapshot into the repository
+ * and verified; c->store_err is set when nothing can be committed. */
+static int create_store(create_ctx *c) {
+        int r = 0;
+        size_t n_ok = 0, n_top = 0;
 
         vss_progress_init(&c->prog, c->quiet, "create");
-        size_t n_ok = 0, n_top = 0;
+        c->prog.fd = c->progress_fd;
         for (size_t t = 0; t < c->n_sel; t++) {
                 if (c->sel[t].top >= 0)
                         continue;
@@ -1123,11 +1246,22 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 if (c->sel[i].top >= 0)
                         c->sel[i].failed = c->sel[c->sel[i].top].failed;
 
-        /* Record: the components that succeeded, the BCD, each writer's
-         * metadata and stamps; committed before BackupComplete. */
+        c->n_ok = n_ok;
+        c->n_top = n_top;
+        c->store_err = store_err;
+        return 0;
+}
+
+/* The record: the components that succeeded, the BCD, each writer's
+ * metadata and stamps; committed before BackupComplete. */
+static int create_commit(create_ctx *c) {
+        int r;
+        size_t n_ok = c->n_ok;
+        int store_err = c->store_err;
         repo_id id;
         bool committed = false;
         _cleanup_free_ char *bcd = NULL;
+
         if (!store_err && n_ok > 0) {
                 for (size_t i = 0; i < c->n_sel; i++) {
                         csel *s = &c->sel[i];
@@ -1184,24 +1318,34 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
                 } else
                         committed = true;
         }
-        /* SetBackupSucceeded (again: false for all if the commit failed), then
-         * BackupComplete: writers truncate logs only for succeeded components. */
+        c->store_err = store_err;
+        c->committed = committed;
+        if (committed)
+                c->id = id;
+        return 0;
+}
+
+/* SetBackupSucceeded (again: false for all if the commit failed), then
+ * BackupComplete: writers truncate logs only for succeeded components. */
+static void create_complete(create_ctx *c) {
         for (size_t i = 0; i < c->n_sel; i++) {
                 csel *s = &c->sel[i];
                 cwriter *w = &c->writers[s->w];
                 lvss_backup_set_backup_succeeded(c->b, w->instance_id, w->id.writer_id, s->ci.type, s->ci.logical_path,
                                                  s->ci.component_name, !s->failed);
         }
-        r = vss_wait(c->b, a, lvss_backup_backup_complete(c->b, &a), "backup complete");
-        bool complete_failed = r < 0;
-        if (complete_failed && r != -EINTR)
+        int r = requestor_run(c->b, REQUESTOR_COMPLETE, wait_step, true, NULL);
+        c->complete_failed = r < 0;
+        if (c->complete_failed && r != -EINTR)
                 print_failures(c);
-        if (!committed) {
-                if (store_err)
-                        return vss_exit_repo(store_err);
-                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
-                return VSS_EXIT_FAIL;
-        }
+}
+
+/* What was stored, on stdout, and the exit status. */
+static int create_report(create_ctx *c, int64_t t0) {
+        repo_id id = c->id;
+        size_t n_ok = c->n_ok, n_top = c->n_top;
+        uint64_t fw_usec = c->fw_usec;
+        bool complete_failed = c->complete_failed;
 
         char hex[REPO_ID_HEX_SIZE];
         repo_id_to_hex(&id, hex);
@@ -1239,6 +1383,24 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         return VSS_EXIT_OK;
 }
 
+static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, char **want, size_t n_want) {
+        int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
+        int ex;
+
+        if ((ex = create_begin(c, repo_dir, pwfile)) != 0 || (ex = create_select(c, want, n_want)) != 0 ||
+            (ex = create_open_backup(c)) != 0 || (ex = create_snapshot(c)) != 0 || (ex = create_store(c)) != 0 ||
+            (ex = create_commit(c)) != 0)
+                return ex;
+        create_complete(c);
+        if (!c->committed) {
+                if (c->store_err)
+                        return vss_exit_repo(c->store_err);
+                vss_err("backup failed: no component could be backed up; nothing stored, the writers keep their logs");
+                return VSS_EXIT_FAIL;
+        }
+        return create_report(c, t0);
+}
+
 int cmd_create(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"repo", required_argument, NULL, 'r'},
@@ -1248,6 +1410,7 @@ int cmd_create(int argc, char **argv) {
                 {"component", required_argument, NULL, 'c'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
+                {"progress-fd", required_argument, NULL, 'P'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -1259,6 +1422,7 @@ int cmd_create(int argc, char **argv) {
 
         if (!c)
                 return VSS_EXIT_FAIL;
+        c->progress_fd = -1;
         optind = 1;
         while ((o = getopt_long(argc, argv, "hq", longopts, NULL)) >= 0) {
                 switch (o) {
@@ -1276,6 +1440,20 @@ int cmd_create(int argc, char **argv) {
                         break;
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
+                case 'P': {
+                        char *end;
+                        errno = 0;
+                        long fd = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || fd < 3 || fd > INT_MAX || fcntl((int) fd, F_GETFL) < 0) {
+                                vss_err("create: --progress-fd '%s': expected an open file descriptor, 3 or more", optarg);
+                                free(c);
+                                return VSS_EXIT_USAGE;
+                        }
+                        c->progress_fd = (int) fd;
+                        (void) fcntl(c->progress_fd, F_SETFL, fcntl(c->progress_fd, F_GETFL) | O_NONBLOCK);
+                        (void) fcntl(c->progress_fd, F_SETFD, FD_CLOEXEC); /* not inherited by helpers */
+                        break;
+                }
                 case 'h': fputs(create_help, stdout); free(c); return VSS_EXIT_OK;
                 default: free(c); return VSS_EXIT_USAGE;
                 }

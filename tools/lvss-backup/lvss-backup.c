@@ -41,28 +41,9 @@ typedef struct opts {
 
 static const char *prog = "lvss-backup";
 
-static int exit_code(int k) {
-        switch (k) {
-        case REPO_E_CORRUPT:
-                return EXIT_CORRUPT;
-        case -EBUSY:
-                return EXIT_BUSY;
-        case -EACCES:
-        case -EPERM:
-        case -EKEYREJECTED:
-                return EXIT_DENIED;
-        case -EINVAL:
-        case -ENOKEY:
-        case -EEXIST:
-                return EXIT_USAGE;
-        default:
-                return EXIT_FAIL;
-        }
-}
-
 static int fail(int k) {
         fprintf(stderr, "%s: %s\n", prog, repo_errmsg());
-        return exit_code(k);
+        return vss_exit_repo(k);   /* the one lib/repo code -> exit status map */
 }
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {

@@ -151,23 +151,20 @@ static int password_from_env(const char *name, const char *env, char **ret) {
         return 0;
 }
 
-int get_password(const char *file, bool confirm, char **ret) {
-        const char *env;
-
-        if (file)
-                return read_password_file(file, ret);
-        env = getenv("LVSS_BACKUP_PASSWORD");
-        if (env && *env)
-                return password_from_env("LVSS_BACKUP_PASSWORD", env, ret);
-        if (!isatty(STDIN_FILENO))
-                return -ENOKEY;
+/* One prompt on the terminal, asked twice when @confirm: both must match and
+ * be non-empty. */
+static int ask_terminal(const char *prompt, const char *repeat, bool confirm, char **ret) {
         _cleanup_(password_freep) char *a = NULL;
         _cleanup_(password_freep) char *b = NULL;
-        int k = ask("Repository password: ", &a);
+        int k;
+
+        if (!isatty(STDIN_FILENO))
+                return -ENOKEY;
+        k = ask(prompt, &a);
         if (k < 0)
                 return k;
         if (confirm) {
-                k = ask("Repeat password: ", &b);
+                k = ask(repeat, &b);
                 if (k < 0)
                         return k;
                 if (strcmp(a, b) != 0) {
@@ -183,34 +180,25 @@ int get_password(const char *file, bool confirm, char **ret) {
         return 0;
 }
 
-int get_new_password(const char *file, char **ret) {
-        const char *env = getenv("LVSS_BACKUP_NEW_PASSWORD");
-        _cleanup_(password_freep) char *a = NULL;
-        _cleanup_(password_freep) char *b = NULL;
-        int k;
+int get_password(const char *file, bool confirm, char **ret) {
+        const char *env;
 
         if (file)
-                return get_password(file, false, ret);
+                return read_password_file(file, ret);
+        env = getenv("LVSS_BACKUP_PASSWORD");
+        if (env && *env)
+                return password_from_env("LVSS_BACKUP_PASSWORD", env, ret);
+        return ask_terminal("Repository password: ", "Repeat password: ", confirm, ret);
+}
+
+int get_new_password(const char *file, char **ret) {
+        const char *env = getenv("LVSS_BACKUP_NEW_PASSWORD");
+
+        if (file)
+                return read_password_file(file, ret);
         if (env && *env)
                 return password_from_env("LVSS_BACKUP_NEW_PASSWORD", env, ret);
-        if (!isatty(STDIN_FILENO))
-                return -ENOKEY;
-        k = ask("New repository password: ", &a);
-        if (k < 0)
-                return k;
-        k = ask("Repeat new password: ", &b);
-        if (k < 0)
-                return k;
-        if (strcmp(a, b) != 0) {
-                fprintf(stderr, "lvss-backup: the passwords do not match\n");
-                return -EINVAL;
-        }
-        if (!*a) {
-                fprintf(stderr, "lvss-backup: empty password\n");
-                return -EINVAL;
-        }
-        *ret = TAKE_PTR(a);
-        return 0;
+        return ask_terminal("New repository password: ", "Repeat new password: ", true, ret);
 }
 
 int get_password_from(const char *file, const char *env_name, char **ret) {

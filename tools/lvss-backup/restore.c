@@ -37,7 +37,9 @@
 
 #include <lvss/error.h>
 
+#include "array.h"
 #include "fs-util.h"
+#include "into-live.h"
 #include "macro.h"
 #include "password.h"
 #include "vss.h"
@@ -48,6 +50,8 @@ static const char restore_help[] =
         "Usage: lvss-backup restore --repo DIR ID [--component PATH]... [--to DIR]\n"
         "                           [--additional-restores] [--target-time 'YYYY-MM-DD HH:MM:SS'] [--target-lsn LSN]\n"
         "                           [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
+        "       lvss-backup restore --repo DIR ID --component 'Mail Store/SERVER/SG/DB' --mailbox ADDRESS\n"
+        "                           [--message UID]... --into-live\n"
         "\n"
         "Restore components of backup ID through their writers, replaying the chain it depends\n"
         "on (its full backup, then each incremental, or the full and the differential).\n"
@@ -62,6 +66,11 @@ static const char restore_help[] =
         "                         replaying at TIME (its server's time zone unless TIME names one)\n"
         "  --target-lsn LSN       point-in-time recovery up to a WAL position (PostgreSQL: X/Y)\n"
         "  --json                 print {\"id\",\"chain\",\"components\",\"to\",\"files\",\"bytes\"}\n"
+        "  --into-live            restore the database into a scratch recovery directory, then copy\n"
+        "                         the mail of --mailbox (only the --message UIDs if given) into the\n"
+        "                         folder 'Recovered/<backup time>' of the live mailbox through mstored,\n"
+        "                         with everything mounted; the scratch copy is removed afterwards\n"
+        "                         (JSON: {\"mailbox\",\"folder\",\"messages\":[{\"backup_uid\",\"uid\"}]})\n"
         "\n"
         "A writer that refuses (e.g. 'storage group SG1 must be offline to restore a database')\n"
         "is quoted and nothing is written.  Exit codes: 0 ok, 1 failed or refused, 2 usage or\n"
@@ -83,7 +92,7 @@ typedef struct target {
 
 typedef struct step_plan {
         target *v;
-        size_t n;
+        size_t n, cap;
         char *staging[MAX_COMPONENTS]; /* per component: log staging directory, NULL if none */
 } step_plan;
 
@@ -91,6 +100,7 @@ typedef struct restore_ctx {
         bool json, quiet, additional;
         const char *to;
         const char *target_time, *target_lsn;   /* restore options for the writer */
+        int64_t backup_time_ns;                 /* of the backup restored (its chain's last) */
         repo *r;
         rcomp comps[MAX_COMPONENTS];
         size_t n_comps;
@@ -140,12 +150,12 @@ static int saved_load(const repo_record *rec, saved_writers *ret) {
 
 /* Find component PATH in the saved metadata: its writer and index. */
 static int saved_find(const saved_writers *s, const char *path, size_t *ret_w, size_t *ret_comp,
-                      lvss_wm_component_info *ret_ci) {
+                      lvss_writer_metadata_component_info *ret_ci) {
         for (size_t w = 0; w < s->n; w++) {
-                int n = lvss_wm_get_component_count(s->wm[w]);
+                int n = lvss_writer_metadata_get_component_count(s->wm[w]);
                 for (int i = 0; i < n; i++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(s->wm[w], (size_t) i, &ci) < 0)
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(s->wm[w], (size_t) i, &ci) < 0)
                                 continue;
                         _cleanup_free_ char *p = vss_component_path(ci.logical_path, ci.component_name);
                         if (p && strcmp(p, path) == 0) {
@@ -194,15 +204,10 @@ typedef struct log_info {
 static void log_info_load(lvss_backup *b, log_info *li) {
         li->logs = json_object();
         li->checkpoints = json_object();
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
-                        continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
+                {
                         const char *md = lvss_component_get_backup_metadata(c);
                         json_t *m = md ? json_loads(md, 0, NULL) : NULL;
                         const char *log_dir = json_string_value(json_object_get(m, "log_dir"));
@@ -226,26 +231,26 @@ static void log_info_free(log_info *li) {
 
 /* The file descriptors of component (w,comp) and, for a file group, of the
  * components below it. */
-static bool comp_matches(const lvss_writer_metadata *wm, size_t comp, const lvss_wm_component_info *ci,
+static bool comp_matches(const lvss_writer_metadata *wm, size_t comp, const lvss_writer_metadata_component_info *ci,
                          const char *abs, const char **ret_rel) {
-        lvss_wm_filedesc fd;
+        lvss_writer_metadata_filedesc fd;
         for (size_t j = 0; j < ci->file_count; j++)
-                if (lvss_wm_get_component_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         for (size_t j = 0; j < ci->database_count; j++)
-                if (lvss_wm_get_component_database_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_database_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         for (size_t j = 0; j < ci->log_file_count; j++)
-                if (lvss_wm_get_component_log_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
+                if (lvss_writer_metadata_get_component_log_file(wm, comp, j, &fd) >= 0 && vss_filedesc_match(&fd, abs, ret_rel))
                         return true;
         return false;
 }
 
 static bool set_matches(const lvss_writer_metadata *wm, const char *top, const char *abs, const char **ret_rel) {
-        int n = lvss_wm_get_component_count(wm);
+        int n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if (lvss_wm_get_component_info(wm, (size_t) i, &ci) >= 0 &&
+                lvss_writer_metadata_component_info ci;
+                if (lvss_writer_metadata_get_component_info(wm, (size_t) i, &ci) >= 0 &&
                     vss_in_component_set(top, ci.logical_path, ci.component_name) &&
                     comp_matches(wm, (size_t) i, &ci, abs, ret_rel))
                         return true;
@@ -304,13 +309,11 @@ static int plan_step(restore_ctx *c, const repo_record *rec, const saved_writers
                                 if (hit[k] && !p->staging[k] && !(p->staging[k] = strdup(staging)))
                                         return -ENOMEM;
                 }
-                target *v = realloc(p->v, (p->n + 1) * sizeof(*v));
-                if (!v) {
+                if (ARRAY_RESERVE_ONE(p->v, p->cap, p->n, 64) < 0) {
                         free(dst);
                         return -ENOMEM;
                 }
-                p->v = v;
-                v[p->n++] = (target) {.mpath = f->path, .dst = dst};
+                p->v[p->n++] = (target) {.mpath = f->path, .dst = dst};
         }
         return 0;
 }
@@ -602,6 +605,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                 return vss_exit_repo(r < 0 ? r : -ENOENT);
         }
         const repo_record *last = chain[n - 1];
+        c->backup_time_ns = last->time_ns;
         if (n_want == 0) {
                 want = last->components;
                 n_want = last->n_components;
@@ -621,7 +625,7 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
         }
         for (size_t i = 0; i < n_want; i++) {
                 size_t w, comp;
-                lvss_wm_component_info ci;
+                lvss_writer_metadata_component_info ci;
                 rcomp *rc = &c->comps[c->n_comps];
                 if (saved_find(&sw, want[i], &w, &comp, &ci) < 0) {
                         vss_err("component '%s': not in backup %s", want[i], id_arg);
@@ -631,8 +635,8 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                         vss_err("component '%s': not selectable for restore", want[i]);
                         goto out;
                 }
-                lvss_wm_identity ident;
-                lvss_wm_get_identity(sw.wm[w], &ident);
+                lvss_writer_metadata_identity ident;
+                lvss_writer_metadata_get_identity(sw.wm[w], &ident);
                 rc->path = want[i];
                 rc->writer_name = strdup(sw.names[w]);
                 rc->writer_id = strdup(ident.writer_id);
@@ -717,6 +721,9 @@ int cmd_restore(int argc, char **argv) {
                 {"target-lsn", required_argument, NULL, 'L'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
+                {"mailbox", required_argument, NULL, 'M'},
+                {"message", required_argument, NULL, 'U'},
+                {"into-live", no_argument, NULL, 'V'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -724,6 +731,10 @@ int cmd_restore(int argc, char **argv) {
         const char *repo_dir = NULL, *pwfile = NULL;
         char *want[MAX_COMPONENTS];
         size_t n_want = 0;
+        const char *mailbox = NULL;
+        uint32_t uids[MAX_COMPONENTS];
+        size_t n_uids = 0;
+        bool into_live = false;
         int o;
 
         if (!c)
@@ -747,6 +758,21 @@ int cmd_restore(int argc, char **argv) {
                 case 't': c->target_time = optarg; break;
                 case 'L': c->target_lsn = optarg; break;
                 case 'j': c->json = true; break;
+                case 'M': mailbox = optarg; break;
+                case 'V': into_live = true; break;
+                case 'U': {
+                        char *end;
+                        errno = 0;
+                        unsigned long long u = strtoull(optarg, &end, 10);
+                        if (errno || *end || !*optarg || optarg[0] == '-' || u == 0 || u > UINT32_MAX ||
+                            n_uids >= MAX_COMPONENTS) {
+                                vss_err("restore: invalid --message '%s' (a UID; at most %d)", optarg, MAX_COMPONENTS);
+                                free(c);
+                                return VSS_EXIT_USAGE;
+                        }
+                        uids[n_uids++] = (uint32_t) u;
+                        break;
+                }
                 case 'q': c->quiet = true; break;
                 case 'h': fputs(restore_help, stdout); free(c); return VSS_EXIT_OK;
                 default: free(c); return VSS_EXIT_USAGE;
@@ -763,12 +789,43 @@ int cmd_restore(int argc, char **argv) {
                 free(c);
                 return VSS_EXIT_USAGE;
         }
+        if ((mailbox || n_uids) && !into_live) {
+                vss_err("restore: --mailbox and --message go with --into-live");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        if (into_live && (!mailbox || n_want == 0 || c->to || c->additional)) {
+                vss_err("restore: --into-live needs --mailbox and the database's --component, and excludes --to "
+                        "and --additional-restores");
+                free(c);
+                return VSS_EXIT_USAGE;
+        }
+        bool json = c->json;
         if (c->json)
                 c->quiet = true;
+        /* --into-live: the chain is restored into a scratch recovery
+         * directory (an alternate location: production is not touched and
+         * stays mounted), root-owned in a sticky root-owned parent so it
+         * passes the writer's restore path rules. */
+        char scratch[] = "/var/tmp/lvss-into-live.XXXXXX";
+        if (into_live) {
+                if (!mkdtemp(scratch)) {
+                        vss_err("restore: cannot make a scratch directory in /var/tmp: %s", strerror(errno));
+                        free(c);
+                        return VSS_EXIT_FAIL;
+                }
+                c->to = scratch;
+                c->json = false;
+        }
         const char *given_to = c->to;
         vss_progress_init(&c->prog, c->quiet, "restore");
         vss_install_signals();
         int ex = run_restore(c, repo_dir, pwfile, argv[optind], want, n_want);
+        if (into_live) {
+                if (ex == VSS_EXIT_OK)
+                        ex = into_live_copy(scratch, mailbox, uids, n_uids, c->backup_time_ns, json, c->quiet);
+                into_live_remove_scratch(scratch);
+        }
         for (size_t k = 0; k < c->n_comps; k++) {
                 free(c->comps[k].writer_name);
                 free(c->comps[k].writer_id);

@@ -20,6 +20,7 @@
 #include "password.h"
 #include "repo.h"
 #include "retention.h"
+#include "vss.h"
 #include "test-hook.h"
 
 enum { RX_OK = 0, RX_FAIL = 1, RX_USAGE = 2, RX_BUSY = 4, RX_DENIED = 5, RX_CORRUPT = 6 };
@@ -39,28 +40,9 @@ typedef struct ropts {
         int n_args;
 } ropts;
 
-static int exit_of(int k) {
-        switch (k) {
-        case REPO_E_CORRUPT:
-                return RX_CORRUPT;
-        case -EBUSY:
-                return RX_BUSY;
-        case -EACCES:
-        case -EPERM:
-        case -EKEYREJECTED:
-                return RX_DENIED;
-        case -EINVAL:
-        case -ENOKEY:
-        case -EEXIST:
-                return RX_USAGE;
-        default:
-                return RX_FAIL;
-        }
-}
-
 static int failed(int k) {
         fprintf(stderr, "lvss-backup: %s\n", repo_errmsg());
-        return exit_of(k);
+        return vss_exit_repo(k);   /* the one lib/repo code -> exit status map */
 }
 
 _printf_(2, 3) static int usage(const ropts *o, const char *fmt, ...) {

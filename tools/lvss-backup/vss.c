@@ -12,6 +12,7 @@
 #include <lvss/error.h>
 #include <mstore/mstore.h>
 
+#include "array.h"
 #include "macro.h"
 #include "time-util.h"
 #include "password.h"
@@ -77,7 +78,7 @@ int vss_exit_repo(int r) {
                 return VSS_EXIT_BUSY;
         case -EACCES:
         case -EPERM:
-        case -EKEYREJECTED:
+        case REPO_E_WRONG_PASSWORD:
                 return VSS_EXIT_DENIED;
         case -EINVAL:
         case -ENOKEY:
@@ -144,31 +145,26 @@ int vss_wait(lvss_backup *b, lvss_async *a, int r, const char *what) {
 
 /* Print msg once (the same reason often comes as a component message and
  * as the writer's status message). */
-static bool seen(char ***printed, size_t *n, const char *msg) {
+static bool seen(char ***printed, size_t *n, size_t *cap, const char *msg) {
         for (size_t i = 0; i < *n; i++)
                 if (strstr((*printed)[i], msg) || strstr(msg, (*printed)[i]))
                         return true;
-        char **p = realloc(*printed, (*n + 1) * sizeof(char *));
-        if (!p)
+        if (ARRAY_RESERVE_ONE(*printed, *cap, *n, 4) < 0)
                 return false;
-        *printed = p;
-        p[(*n)++] = strdup(msg);
+        char *copy = strdup(msg);
+        if (copy)
+                (*printed)[(*n)++] = copy;
         return false;
 }
 
 void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, const char *const *comp_writers,
                                size_t n_comps) {
         char **printed = NULL;
-        size_t n_printed = 0;
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0)
-                        continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
+        size_t n_printed = 0, cap_printed = 0;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, NULL, &c) > 0) {
+                {
                         const char *msgs[] = {
                                 lvss_component_get_prepare_for_backup_failure_msg(c),
                                 lvss_component_get_post_snapshot_failure_msg(c),
@@ -176,7 +172,7 @@ void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, co
                                 lvss_component_get_post_restore_failure_msg(c),
                         };
                         for (size_t m = 0; m < ELEMENTSOF(msgs); m++) {
-                                if (!msgs[m] || !*msgs[m] || seen(&printed, &n_printed, msgs[m]))
+                                if (!msgs[m] || !*msgs[m] || seen(&printed, &n_printed, &cap_printed, msgs[m]))
                                         continue;
                                 _cleanup_free_ char *path = vss_component_path(lvss_component_get_logical_path(c),
                                                                                lvss_component_get_name(c));
@@ -196,7 +192,7 @@ void vss_print_writer_failures(lvss_backup *b, const char *const *comp_paths, co
                                 continue;
                         if (!ws.failure && (!ws.message || !*ws.message))
                                 continue;
-                        if (ws.message && *ws.message && seen(&printed, &n_printed, ws.message))
+                        if (ws.message && *ws.message && seen(&printed, &n_printed, &cap_printed, ws.message))
                                 continue;
                         const char *msg = ws.message && *ws.message ? ws.message : lvss_strerror(ws.failure);
                         bool attributed = false;
@@ -234,7 +230,7 @@ bool vss_in_component_set(const char *top, const char *lp, const char *name) {
         return strcmp(p, top) == 0 || (strncmp(p, top, l) == 0 && p[l] == '/');
 }
 
-bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel) {
+bool vss_filedesc_match(const lvss_writer_metadata_filedesc *fd, const char *abs, const char **ret_rel) {
         size_t l = strlen(fd->path);
         while (l > 1 && fd->path[l - 1] == '/')
                 l--;
@@ -252,22 +248,16 @@ bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char 
 }
 
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name) {
-        int nw = lvss_backup_get_writer_components_count(b);
-        for (int i = 0; i < nw; i++) {
-                lvss_writer_components *wc;
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_writer_components *wc;
+        lvss_component *c;
+        while (lvss_backup_next_component(b, &it, &wc, &c) > 0) {
                 const char *inst = NULL, *wid = NULL;
-                if (lvss_backup_get_writer_components(b, (size_t) i, &wc) < 0 ||
-                    lvss_writer_components_get_writer_info(wc, &inst, &wid) < 0 || !wid || strcmp(wid, writer_id) != 0)
+                if (lvss_writer_components_get_writer_info(wc, &inst, &wid) < 0 || !wid || strcmp(wid, writer_id) != 0)
                         continue;
-                for (int k = 0; k < lvss_writer_components_get_count(wc); k++) {
-                        lvss_component *c;
-                        if (lvss_writer_components_get_component(wc, (size_t) k, &c) < 0)
-                                continue;
-                        const char *clp = lvss_component_get_logical_path(c);
-                        if (strcmp(clp ? clp : "", lp ? lp : "") == 0 &&
-                            strcmp(lvss_component_get_name(c), name) == 0)
-                                return c;
-                }
+                const char *clp = lvss_component_get_logical_path(c);
+                if (strcmp(clp ? clp : "", lp ? lp : "") == 0 && strcmp(lvss_component_get_name(c), name) == 0)
+                        return c;
         }
         return NULL;
 }
@@ -282,12 +272,34 @@ bool vss_mail_live_only(const char *name) {
 }
 
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb) {
-        *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb};
+        *p = (vss_progress) {.on = !quiet && isatty(STDERR_FILENO), .verb = verb, .fd = -1};
+}
+
+static void progress_line(vss_progress *p, bool force) {
+        int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
+        if (p->fd < 3 || (!force && now - p->fd_last_ms < 250)) /* 0-2: stdio, or a zero-filled struct */
+                return;
+        p->fd_last_ms = now;
+        char line[160];
+        int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu}\n",
+                         (unsigned long long) p->last.bytes_read,
+                         (unsigned long long) MAX(p->bytes_total, p->last.bytes_read),
+                         (unsigned long long) p->last.files);
+        (void) !write(p->fd, line, (size_t) n); /* EAGAIN: the reader is behind, drop the line */
+}
+
+void vss_progress_add_total(vss_progress *p, uint64_t bytes) {
+        p->bytes_total += bytes;
+        progress_line(p, true);
 }
 
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
         vss_progress *p = userdata;
-        if (!p || !p->on)
+        if (!p)
+                return;
+        p->last = *st;
+        progress_line(p, false);
+        if (!p->on)
                 return;
         int64_t now = (int64_t) now_msec(CLOCK_MONOTONIC);
         if (now - p->last_ms < 200)
@@ -299,6 +311,10 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
 }
 
 void vss_progress_done(vss_progress *p) {
+        /* The last line: what was read is the total (a file planned by two
+         * components is read once). */
+        p->bytes_total = p->last.bytes_read;
+        progress_line(p, true);
         if (p->on && p->last_ms)
                 fputs("\r\033[K", stderr);
         p->last_ms = 0;

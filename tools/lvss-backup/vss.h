@@ -70,7 +70,7 @@ bool vss_in_component_set(const char *top_path, const char *logical_path, const 
 /* Whether absolute path abs is covered by file descriptor fd (directory
  * fd->path, fnmatch(filespec) on the name, subdirectories if recursive).
  * ret_rel (may be NULL) gets the part of abs below fd->path. */
-bool vss_filedesc_match(const lvss_wm_filedesc *fd, const char *abs, const char **ret_rel);
+bool vss_filedesc_match(const lvss_writer_metadata_filedesc *fd, const char *abs, const char **ret_rel);
 
 /* Find the BCD component of writer_id named (lp,name); NULL if none. */
 lvss_component *vss_bcd_component(lvss_backup *b, const char *writer_id, const char *lp, const char *name);
@@ -86,12 +86,21 @@ bool vss_mail_closed_log(const char *name, uint32_t *ret_gen);
  * backup), and a backup without the writer's file list leaves them out. */
 bool vss_mail_live_only(const char *name);
 
-/* Progress line on a terminal (stderr), at most every 200 ms. */
+/* Progress line on a terminal (stderr), at most every 200 ms; and, when
+ * fd >= 0 (create --progress-fd), one JSON line {"bytes_done", "bytes_total",
+ * "files"} at most every 250 ms and at the end, for lvss-backupd.  A line
+ * that does not fit the (non-blocking) pipe is dropped, never waited for. */
 typedef struct vss_progress {
         bool on;
         const char *verb;
         int64_t last_ms;
+        int fd;               /* < 3: none (--progress-fd takes 3 or more) */
+        uint64_t bytes_total; /* file bytes planned so far (grows per component) */
+        int64_t fd_last_ms;
+        repo_stats last;      /* the last stats seen, for the final line */
 } vss_progress;
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb);
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata);
+/* BYTES more file bytes are planned: a progress line now. */
+void vss_progress_add_total(vss_progress *p, uint64_t bytes);
 void vss_progress_done(vss_progress *p);

@@ -26,20 +26,21 @@
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_BUSY = 4, EX_DENIED = 5, EX_CORRUPT = 6 };
 
 static sd_bus *bus;
-static bool opt_json, opt_wait;
+static bool opt_json, opt_wait, opt_quiet;
 
 static const char help_text[] =
         "Usage: lvss-backupctl COMMAND [OPTIONS]\n\n"
         "Control the lvss backup service (lvss-backupd) over D-Bus (system bus, or $LVSS_BUS).\n\n"
         "Commands:\n"
         "  list [--json]                                  jobs, next and last runs\n"
-        "  run JOB [--type T] [--wait] [--json]           queue a run now (T: full, incremental,\n"
-        "                                                 differential, copy, prune, check; default full)\n"
+        "  run JOB [--type T] [--wait [--quiet]] [--json] queue a run now (T: full, incremental,\n"
+        "                                                 differential, copy, prune, check; default full);\n"
+        "                                                 --wait shows progress on a terminal unless --quiet\n"
         "  cancel TASK                                    cancel a queued or running task\n"
         "  history [JOB] [--json]                         tasks, oldest first\n"
         "  log TASK                                       a task's full log\n"
         "  show TASK                                      one task (the fields of history --json)\n"
-        "  restore JOB BACKUP_ID [--component PATH]... [--to DIR] [--wait] [--json]\n"
+        "  restore JOB BACKUP_ID [--component PATH]... [--to DIR] [--wait [--quiet]] [--json]\n"
         "                                                 a restore task\n"
         "  backups JOB [--json]                           the backups in the job's repository\n"
         "  audit [--json]                                 who asked for what, when, and the outcome\n"
@@ -180,14 +181,90 @@ static int task_exit(json_t *t) {
         return EX_FAIL;
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* ---- run/restore --wait: TaskChanged and TaskProgress signals, GetTask the authority ---- */
+
+typedef struct waiter {
+        uint64_t id;
+        bool changed; /* a TaskChanged for the task: ask GetTask now */
+        bool show;    /* progress on stderr (a terminal, no --quiet) */
+        bool shown;   /* a progress line is on the screen */
+} waiter;
+
+static void fmt_bytes(uint64_t b, char *buf, size_t n) {
+        if (b < 1024)
+                snprintf(buf, n, "%llu B", (unsigned long long) b);
+        else if (b < 1024 * 1024)
+                snprintf(buf, n, "%.1f KiB", b / 1024.0);
+        else if (b < 1024ULL * 1024 * 1024)
+                snprintf(buf, n, "%.1f MiB", b / 1048576.0);
+        else
+                snprintf(buf, n, "%.2f GiB", b / 1073741824.0);
+}
+
+static int on_task_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        waiter *w = userdata;
+        uint64_t id, elapsed, log_bytes, done, total;
+        const char *state;
+        if (sd_bus_message_read(m, "ts", &id, &state) < 0 || id != w->id)
+                return 0;
+        if (sd_bus_message_is_signal(m, BUS_IFACE, "TaskChanged")) {
+                w->changed = true;
+                return 0;
+        }
+        /* TaskProgress(id, state, elapsed_s, log_bytes, bytes_done, bytes_total) */
+        if (!w->show || sd_bus_message_read(m, "tttt", &elapsed, &log_bytes, &done, &total) < 0)
+                return 0;
+        char d[32], t[32];
+        fmt_bytes(done, d, sizeof(d));
+        fmt_bytes(total, t, sizeof(t));
+        if (total > 0)
+                fprintf(stderr, "\r\033[Ktask %llu %s %llus: %s of %s (%d%%)", (unsigned long long) id, state,
+                        (unsigned long long) elapsed, d, t, (int) (done >= total ? 100 : done * 100 / total));
+        else
+                fprintf(stderr, "\r\033[Ktask %llu %s %llus", (unsigned long long) id, state,
+                        (unsigned long long) elapsed);
+        fflush(stderr);
+        w->shown = true;
+        return 0;
+}
+
+/* Subscribe to the service's signals (from its unique name only: nobody
+ * else can fake them), then GetTask whenever a TaskChanged for ID comes, and
+ * at least once a second in case a signal was lost. */
 static int wait_task(uint64_t id) {
+        waiter w = {.id = id, .show = !opt_quiet && isatty(STDERR_FILENO)};
+        sd_bus_creds *creds = NULL;
+        const char *owner = NULL;
+        if (sd_bus_get_name_creds(bus, BUS_NAME, SD_BUS_CREDS_UNIQUE_NAME, &creds) >= 0)
+                (void) sd_bus_creds_get_unique_name(creds, &owner);
+        if (!owner) {
+                sd_bus_creds_unref(creds);
+                fprintf(stderr, "lvss-backupctl: %s is not on the bus\n", BUS_NAME);
+                return EX_FAIL;
+        }
+        int r = sd_bus_match_signal(bus, NULL, owner, BUS_PATH, BUS_IFACE, "TaskChanged", on_task_signal, &w);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, NULL, owner, BUS_PATH, BUS_IFACE, "TaskProgress", on_task_signal, &w);
+        sd_bus_creds_unref(creds);
+        if (r < 0) {
+                fprintf(stderr, "lvss-backupctl: cannot subscribe to the service's signals: %s\n", strerror(-r));
+                return EX_FAIL;
+        }
         for (;;) {
                 json_t *t = NULL;
-                int r = call_json("GetTask", &t, "t", id);
+                r = call_json("GetTask", &t, "t", id);
                 if (r)
                         return r;
                 const char *st = js(t, "state");
                 if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0) {
+                        if (w.shown)
+                                fputs("\r\033[K", stderr);
                         if (opt_json)
                                 print_json(t);
                         else
@@ -199,8 +276,21 @@ static int wait_task(uint64_t id) {
                         return r;
                 }
                 json_decref(t);
-                /* Poll every 200 ms (TaskChanged signals serve consoles; a poll cannot miss one). */
-                usleep(200 * 1000);
+                w.changed = false;
+                uint64_t until = now_usec() + 1000000;
+                while (!w.changed) {
+                        r = sd_bus_process(bus, NULL);
+                        if (r < 0) {
+                                fprintf(stderr, "lvss-backupctl: lost the bus: %s\n", strerror(-r));
+                                return EX_FAIL;
+                        }
+                        if (r > 0)
+                                continue;
+                        uint64_t now = now_usec();
+                        if (now >= until)
+                                break;
+                        (void) sd_bus_wait(bus, until - now);
+                }
         }
 }
 
@@ -370,6 +460,7 @@ int main(int argc, char **argv) {
         static const struct option longopts[] = {
                 {"json", no_argument, NULL, 'j'},
                 {"wait", no_argument, NULL, 'w'},
+                {"quiet", no_argument, NULL, 'q'},
                 {"type", required_argument, NULL, 't'},
                 {"component", required_argument, NULL, 'c'},
                 {"to", required_argument, NULL, 'T'},
@@ -400,6 +491,9 @@ int main(int argc, char **argv) {
                 case 'w':
                         opt_wait = true;
                         break;
+                case 'q':
+                        opt_quiet = true;
+                        break;
                 case 't':
                         type = optarg;
                         break;
@@ -425,6 +519,8 @@ int main(int argc, char **argv) {
                 return usage_err("--type applies to run");
         if (opt_wait && !is_run && !is_restore)
                 return usage_err("--wait applies to run and restore");
+        if (opt_quiet && !opt_wait)
+                return usage_err("--quiet applies to run --wait and restore --wait");
         if ((to || n_comps) && !is_restore)
                 return usage_err("--component and --to apply to restore");
 

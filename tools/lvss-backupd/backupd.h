@@ -52,6 +52,8 @@ typedef struct Manager {
         json_t *sched_state; /* {"JOB": {"full": last, ..., "full_ok": t}} */
         sd_event_source *sched_timer;
         sd_event_source *progress_timer;
+        sd_event_source *state_defer; /* PropertiesChanged, coalesced per loop iteration (bus.c) */
+        unsigned state_pending;       /* STATE_JOBS | STATE_TASKS */
         Metrics *metrics;
 } Manager;
 
@@ -59,4 +61,14 @@ int64_t now_s(void);
 void manager_log(const char *mid, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write DATA to DIR/NAME atomically (tmp + fsync + rename + dir fsync), mode 0600. */
 int write_file_atomic(const char *dir, const char *name, const char *data, size_t len);
+/* Watch child PID's exit on the loop (the only way the service does):
+ * sd_event_add_child, then enabled SD_EVENT_ON rather than the default
+ * ONESHOT.  libsystemd 252 watches the child's pidfd with EPOLLONESHOT
+ * for a ONESHOT source, and when the pidfd wakes it before the child is
+ * waitable (waitid() finds nothing: seen on Linux 6.18 under ASan, when
+ * the 500 ms SIGKILL of a cancel hits lvss-backup in its exit-time leak
+ * check) the wakeup is spent and the exit never dispatched, leaving a
+ * zombie; a source that is ON is registered level-triggered and checked
+ * again.  The callback must disable or unref it. */
+int child_watch(Manager *m, sd_event_source **ret, pid_t pid, sd_event_child_handler_t cb, void *userdata);
 void audit_record(Manager *m, const char *who, const char *action, const char *object, const char *outcome);

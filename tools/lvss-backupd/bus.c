@@ -8,6 +8,7 @@
  * JSON documents (one string), commands take typed arguments.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -21,12 +22,15 @@
 
 #include "bus.h"
 #include "bus-creds.h"
+#include "console-api.h"
 #include "jobs.h"
 #include "macro.h"
 #include "tasks.h"
 
 /* The authorization check: the uid the bus vouches for and its groups from
  * the user database (lib/core/bus-creds, shared with lvssd and mstored). */
+#define WHO_MAX 32 /* a uid, "unknown" or "schedule" */
+
 static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_error *error) {
         BusCaller c;
         int r = bus_caller_get(msg, &c);
@@ -46,14 +50,42 @@ static int caller_check(sd_bus_message *msg, char *who, size_t who_size, sd_bus_
                                  (unsigned) uid, BACKUPD_GROUP);
 }
 
-#define CHECK_CALLER(m, msg, who, error, action)                                    \
-        do {                                                                        \
-                int _r = caller_check(msg, who, sizeof(who), error);                \
-                if (_r < 0) {                                                       \
-                        audit_record(m, who, action, "", "refused: access denied"); \
-                        return _r;                                                  \
-                }                                                                   \
-        } while (0)
+/* The prologue of every method (A1): the caller check, audited as ACTION
+ * when refused, then the arguments of SIG (sd_bus_message_read's) into the
+ * pointers that follow.  WHO gets the caller's uid for the audit records.
+ * Returns < 0 (with ERROR set when refused) or 0. */
+static int method_begin(sd_bus_message *msg, Manager *m, const char *action, char who[static WHO_MAX],
+                        sd_bus_error *error, const char *sig, ...) {
+        int r = caller_check(msg, who, WHO_MAX, error);
+        if (r < 0) {
+                audit_record(m, who, action, "", "refused: access denied");
+                return r;
+        }
+        if (!sig || !*sig)
+                return 0;
+        va_list ap;
+        va_start(ap, sig);
+        r = sd_bus_message_readv(msg, sig, ap);
+        va_end(ap);
+        return r < 0 ? r : 0;
+}
+
+/* The one mapping of the service's errors to org.lvss.Backup1.Error.*
+ * (lvss-backupctl's exit codes): -EBUSY Busy (4), -ENOENT NotFound and
+ * -EINVAL/-EALREADY Invalid (2), anything else Failed (1). */
+_printf_(3, 4) static int reply_errno(sd_bus_error *error, int r, const char *fmt, ...) {
+        const char *name = r == -EBUSY                      ? BACKUPD_ERROR_BUSY
+                           : r == -ENOENT                   ? BACKUPD_ERROR_NOT_FOUND
+                           : r == -EINVAL || r == -EALREADY ? BACKUPD_ERROR_INVALID
+                                                            : BACKUPD_ERROR_FAILED;
+        va_list ap;
+        va_start(ap, fmt);
+        r = sd_bus_error_setfv(error, name, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static json_t *jobs_json(Manager *m);
 
 static int reply_json(sd_bus_message *msg, json_t *o) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -68,26 +100,31 @@ static int reply_json(sd_bus_message *msg, json_t *o) {
 static Job *need_job(Manager *m, const char *name, sd_bus_error *error) {
         Job *j = job_find(m, name);
         if (!j)
-                sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "job %s: no such job in %s", name, m->config_dir);
+                reply_errno(error, -ENOENT, "job %s: no such job in %s", name, m->config_dir);
         return j;
+}
+
+static Task *need_task(Manager *m, uint64_t id, sd_bus_error *error) {
+        Task *t = task_find(m, id);
+        if (!t)
+                reply_errno(error, -ENOENT, "task %llu: no such task", (unsigned long long) id);
+        return t;
 }
 
 static int m_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
-        CHECK_CALLER(m, msg, who, error, "list jobs");
-        json_t *a = json_array();
-        for (size_t i = 0; i < m->n_jobs; i++)
-                json_array_append_new(a, job_to_json(m, m->jobs[i]));
-        return reply_json(msg, json_pack("{s:o}", "jobs", a));
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "list jobs", who, error, NULL);
+        if (r < 0)
+                return r;
+        return reply_json(msg, jobs_json(m));
 }
 
 static int m_get_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
+        char who[WHO_MAX];
         const char *name;
-        CHECK_CALLER(m, msg, who, error, "get job");
-        int r = sd_bus_message_read(msg, "s", &name);
+        int r = method_begin(msg, m, "get job", who, error, "s", &name);
         if (r < 0)
                 return r;
         Job *j = need_job(m, name, error);
@@ -96,71 +133,79 @@ static int m_get_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
 
 static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], why[512], obj[128];
+        char who[WHO_MAX], why[512], obj[128];
         const char *name, *text;
-        CHECK_CALLER(m, msg, who, error, "set job");
-        int r = sd_bus_message_read(msg, "ss", &name, &text);
+        int r = method_begin(msg, m, "set job", who, error, "ss", &name, &text);
         if (r < 0)
                 return r;
-        snprintf(obj, sizeof(obj), "job %s", name);
+        snprintf(obj, sizeof(obj), "job %.64s", name);
         bool existed = job_find(m, name) != NULL;
         r = job_set(m, name, text, why, sizeof(why));
         audit_record(m, who, existed ? "change job" : "create job", obj, r < 0 ? why : "done");
         if (r < 0)
-                return sd_bus_error_set(error, r == -EINVAL ? BACKUPD_ERROR_INVALID : BACKUPD_ERROR_FAILED, why);
+                return reply_errno(error, r == -EINVAL ? r : -EIO, "%s", why);
         manager_log(MID_JOB_CHANGED, "job %s %s by uid %s", name, existed ? "changed" : "created", who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
 static int m_delete_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], obj[128];
+        char who[WHO_MAX], obj[128];
         const char *name;
-        CHECK_CALLER(m, msg, who, error, "delete job");
-        int r = sd_bus_message_read(msg, "s", &name);
+        int r = method_begin(msg, m, "delete job", who, error, "s", &name);
         if (r < 0)
                 return r;
-        snprintf(obj, sizeof(obj), "job %s", name);
+        snprintf(obj, sizeof(obj), "job %.64s", name);
         r = job_delete(m, name);
         audit_record(m, who, "delete job", obj, r < 0 ? strerror(-r) : "done");
         if (r == -ENOENT)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "job %s: no such job", name);
+                return reply_errno(error, r, "job %s: no such job", name);
         if (r < 0)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_FAILED, "job %s: cannot delete: %s", name, strerror(-r));
+                return reply_errno(error, r, "job %s: cannot delete: %s", name, strerror(-r));
         manager_log(MID_JOB_CHANGED, "job %s deleted by uid %s", name, who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
 static int m_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
-        CHECK_CALLER(m, msg, who, error, "reload jobs");
-        int r = jobs_load(m);
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "reload jobs", who, error, NULL);
+        if (r < 0)
+                return r;
+        r = jobs_load(m);
         audit_record(m, who, "reload jobs", m->config_dir, r < 0 ? strerror(-r) : "done");
         if (r < 0)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_FAILED, "%s: %s", m->config_dir, strerror(-r));
+                return reply_errno(error, -EIO, "%s: %s", m->config_dir, strerror(-r));
         manager_log(MID_JOB_CHANGED, "jobs reloaded from %s by uid %s", m->config_dir, who);
         scheduler_rearm(m);
+        bus_state_changed(m, STATE_JOBS);
         return sd_bus_reply_method_return(msg, "");
 }
 
-static int queue_error(sd_bus_error *error, int r, const char *why) {
-        return sd_bus_error_set(error,
-                                r == -EBUSY    ? BACKUPD_ERROR_BUSY
-                                : r == -EINVAL ? BACKUPD_ERROR_INVALID
-                                               : BACKUPD_ERROR_FAILED,
-                                why);
+/* After Run or Restore: the audit record and journal line of the request, and the reply. */
+static int queued_reply(sd_bus_message *msg, Manager *m, const char *who, const char *action, const char *obj, int r,
+                        const char *why, const Task *t, sd_bus_error *error) {
+        char out[64];
+        if (r < 0) {
+                audit_record(m, who, action, obj, why);
+                return reply_errno(error, r, "%s", why);
+        }
+        snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
+        audit_record(m, who, action, obj, out);
+        manager_log(MID_REQUEST, "uid %s asked for %s %s: task %llu", who, action, obj, (unsigned long long) t->id);
+        return sd_bus_reply_method_return(msg, "t", t->id);
 }
 
 static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], why[512], obj[160];
+        char who[WHO_MAX], why[512], obj[160];
         const char *name, *type;
         Task *t = NULL;
-        CHECK_CALLER(m, msg, who, error, "run");
-        int r = sd_bus_message_read(msg, "ss", &name, &type);
+        int r = method_begin(msg, m, "run", who, error, "ss", &name, &type);
         if (r < 0)
                 return r;
         Job *j = need_job(m, name, error);
@@ -174,49 +219,35 @@ static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 type = NULL;
         } else if (strcmp(type, "full") != 0 && strcmp(type, "incremental") != 0 && strcmp(type, "differential") != 0 &&
                    strcmp(type, "copy") != 0)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
-                                         "type '%s': expected full, incremental, differential, copy, prune or check",
-                                         type);
+                return reply_errno(error, -EINVAL,
+                                   "type '%.64s': expected full, incremental, differential, copy, prune or check", type);
         r = task_queue(m, j, kind, type, who, NULL, &t, why, sizeof(why));
         snprintf(obj, sizeof(obj), "job %s %s%s%s", name, kind, type ? " " : "", type ? type : "");
-        if (r < 0) {
-                audit_record(m, who, "run", obj, why);
-                return queue_error(error, r, why);
-        }
-        char out[64];
-        snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
-        audit_record(m, who, "run", obj, out);
-        manager_log(MID_REQUEST, "uid %s asked for a %s run of job %s: task %llu", who, type ? type : kind, name,
-                    (unsigned long long) t->id);
-        return sd_bus_reply_method_return(msg, "t", t->id);
+        return queued_reply(msg, m, who, "run", obj, r, why, t, error);
 }
 
 static int m_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
+        char who[WHO_MAX];
         uint64_t id;
-        CHECK_CALLER(m, msg, who, error, "cancel");
-        int r = sd_bus_message_read(msg, "t", &id);
+        int r = method_begin(msg, m, "cancel", who, error, "t", &id);
         if (r < 0)
                 return r;
-        Task *t = task_find(m, id);
+        Task *t = need_task(m, id, error);
         if (!t)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
-                                         (unsigned long long) id);
+                return -ENOENT;
         r = task_cancel(m, t, who);
-        if (r == -EALREADY)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "task %llu already %s", (unsigned long long) id,
-                                         t->state);
+        if (r < 0)
+                return reply_errno(error, r, "task %llu already %s", (unsigned long long) id, t->state);
         manager_log(MID_REQUEST, "uid %s cancelled task %llu", who, (unsigned long long) id);
         return sd_bus_reply_method_return(msg, "");
 }
 
 static int m_list_tasks(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
+        char who[WHO_MAX];
         const char *name;
-        CHECK_CALLER(m, msg, who, error, "history");
-        int r = sd_bus_message_read(msg, "s", &name);
+        int r = method_begin(msg, m, "history", who, error, "s", &name);
         if (r < 0)
                 return r;
         json_t *a = json_array();
@@ -228,30 +259,24 @@ static int m_list_tasks(sd_bus_message *msg, void *userdata, sd_bus_error *error
 
 static int m_get_task(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
+        char who[WHO_MAX];
         uint64_t id;
-        CHECK_CALLER(m, msg, who, error, "get task");
-        int r = sd_bus_message_read(msg, "t", &id);
+        int r = method_begin(msg, m, "get task", who, error, "t", &id);
         if (r < 0)
                 return r;
-        Task *t = task_find(m, id);
-        if (!t)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
-                                         (unsigned long long) id);
-        return reply_json(msg, task_to_json(t));
+        Task *t = need_task(m, id, error);
+        return t ? reply_json(msg, task_to_json(t)) : -ENOENT;
 }
 
 static int m_get_log(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], path[4096];
+        char who[WHO_MAX], path[4096];
         uint64_t id;
-        CHECK_CALLER(m, msg, who, error, "log");
-        int r = sd_bus_message_read(msg, "t", &id);
+        int r = method_begin(msg, m, "log", who, error, "t", &id);
         if (r < 0)
                 return r;
-        if (!task_find(m, id))
-                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
-                                         (unsigned long long) id);
+        if (!need_task(m, id, error))
+                return -ENOENT;
         snprintf(path, sizeof(path), "%s/logs/%llu.log", m->state_dir, (unsigned long long) id);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
@@ -275,14 +300,19 @@ static int m_get_log(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(msg, "s", buf);
 }
 
+static void strv_freep(char ***p) {
+        for (char **c = *p; c && *c; c++)
+                free(*c);
+        free(*p);
+}
+
 static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], why[512], obj[256];
+        char who[WHO_MAX], why[512], obj[256];
         const char *name, *id, *to;
-        char **comps = NULL;
+        _cleanup_(strv_freep) char **comps = NULL;
         Task *t = NULL;
-        CHECK_CALLER(m, msg, who, error, "restore");
-        int r = sd_bus_message_read(msg, "ss", &name, &id);
+        int r = method_begin(msg, m, "restore", who, error, "ss", &name, &id);
         if (r >= 0)
                 r = sd_bus_message_read_strv(msg, &comps);
         if (r >= 0)
@@ -290,41 +320,26 @@ static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (r < 0)
                 return r;
         Job *j = need_job(m, name, error);
-        json_t *ca = json_array();
-        for (char **c = comps; c && *c; c++) {
-                json_array_append_new(ca, json_string(*c));
-                free(*c);
-        }
-        free(comps);
-        if (!j) {
-                json_decref(ca);
+        if (!j)
                 return -ENOENT;
-        }
-        if (!*id || strspn(id, "0123456789abcdef") != strlen(id) || (*to && to[0] != '/')) {
-                json_decref(ca);
-                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
-                                         "restore: expected a backup id (hex) and an absolute --to directory");
-        }
+        if (!*id || strspn(id, "0123456789abcdef") != strlen(id) || (*to && to[0] != '/'))
+                return reply_errno(error, -EINVAL, "restore: expected a backup id (hex) and an absolute --to directory");
+        json_t *ca = json_array();
+        for (char **c = comps; c && *c; c++)
+                json_array_append_new(ca, json_string(*c));
         json_t *rs = json_pack("{s:s, s:o, s:s}", "backup_id", id, "components", ca, "to", to);
         r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
         json_decref(rs);
         snprintf(obj, sizeof(obj), "job %s backup %.16s%s%s", name, id, *to ? " to " : "", to);
-        if (r < 0) {
-                audit_record(m, who, "restore", obj, why);
-                return queue_error(error, r, why);
-        }
-        char out[64];
-        snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
-        audit_record(m, who, "restore", obj, out);
-        manager_log(MID_REQUEST, "uid %s asked for a restore of backup %s of job %s: task %llu", who, id, name,
-                    (unsigned long long) t->id);
-        return sd_bus_reply_method_return(msg, "t", t->id);
+        return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
 }
 
 static int m_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32], path[4096], line[4096];
-        CHECK_CALLER(m, msg, who, error, "audit");
+        char who[WHO_MAX], path[4096], line[4096];
+        int r = method_begin(msg, m, "audit", who, error, NULL);
+        if (r < 0)
+                return r;
         snprintf(path, sizeof(path), "%s/audit.log", m->state_dir);
         json_t *a = json_array();
         FILE *f = fopen(path, "re");
@@ -372,17 +387,16 @@ static int on_list_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 
 static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[32];
+        char who[WHO_MAX];
         const char *name;
-        CHECK_CALLER(m, msg, who, error, "list backups");
-        int r = sd_bus_message_read(msg, "s", &name);
+        int r = method_begin(msg, m, "list backups", who, error, "s", &name);
         if (r < 0)
                 return r;
         Job *j = need_job(m, name, error);
         if (!j)
                 return -ENOENT;
         if (j->error)
-                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "job %s is not usable: %s", name, j->error);
+                return reply_errno(error, -EINVAL, "job %s is not usable: %s", name, j->error);
         Pending *p = calloc(1, sizeof(*p));
         if (!p || !(p->out = tmpfile()) || !(p->err = tmpfile())) {
                 if (p && p->out)
@@ -412,7 +426,7 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
         }
         p->msg = sd_bus_message_ref(msg);
         sd_event_source *src;
-        r = sd_event_add_child(m->event, &src, pid, WEXITED, on_list_exit, p);
+        r = child_watch(m, &src, pid, on_list_exit, p);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
@@ -427,8 +441,74 @@ static int m_list_backups(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return 1;
 }
 
+/* ---- state properties (A3): what a console shows without polling ---- */
+
+static json_t *jobs_json(Manager *m) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_jobs; i++)
+                json_array_append_new(a, job_to_json(m, m->jobs[i]));
+        return json_pack("{s:o}", "jobs", a);
+}
+
+static json_t *active_tasks_json(Manager *m) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < m->n_tasks; i++)
+                if (!task_done(m->tasks[i]))
+                        json_array_append_new(a, task_to_json(m->tasks[i]));
+        return json_pack("{s:o}", "tasks", a);
+}
+
+/* Jobs: the ListJobs document; ActiveTasks: {"tasks": [...]} of the queued
+ * and running tasks (with bytes_done, bytes_total).  Authorized like every
+ * method (A1): the properties are only invalidated in PropertiesChanged. */
+static int p_state(sd_bus *bus, const char *path, const char *interface, const char *property, sd_bus_message *reply,
+                   void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(sd_bus_get_current_message(bus), m, "get property", who, error, NULL);
+        if (r < 0)
+                return r;
+        json_t *o = strcmp(property, "Jobs") == 0 ? jobs_json(m) : active_tasks_json(m);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text)
+                return -ENOMEM;
+        r = sd_bus_message_append(reply, "s", text);
+        free(text);
+        return r;
+}
+
+static int on_state_defer(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        const char *names[3];
+        size_t n = 0;
+        if (m->state_pending & STATE_JOBS)
+                names[n++] = "Jobs";
+        if (m->state_pending & STATE_TASKS)
+                names[n++] = "ActiveTasks";
+        names[n] = NULL;
+        m->state_pending = 0;
+        if (n > 0 && m->bus)
+                (void) sd_bus_emit_properties_changed_strv(m->bus, BACKUPD_PATH, BACKUPD_IFACE, (char **) names);
+        return 0;
+}
+
+void bus_state_changed(Manager *m, unsigned what) {
+        if (!m->bus || !m->event)
+                return;
+        m->state_pending |= what;
+        if (!m->state_defer) {
+                if (sd_event_add_defer(m->event, &m->state_defer, on_state_defer, m) < 0)
+                        m->state_defer = NULL;
+        } else
+                (void) sd_event_source_set_enabled(m->state_defer, SD_EVENT_ONESHOT);
+}
+
 static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_VTABLE_START(0),
+        /* State properties and progress (service.md A3, P1); methods below, in the order of service.md §4. */
+        SD_BUS_PROPERTY("Jobs", "s", p_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("ActiveTasks", "s", p_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD("ListJobs", "", "s", m_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("GetJob", "s", "s", m_get_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("SetJob", "ss", "", m_set_job, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -442,8 +522,11 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("ListBackups", "s", "s", m_list_backups, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("NextRuns", "su", "s", bus_next_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("PreviewRetention", "ss", "s", bus_preview_retention, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ShowBackup", "ss", "s", bus_show_backup, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
-        SD_BUS_SIGNAL("TaskProgress", "tstt", 0),
+        SD_BUS_SIGNAL("TaskProgress", "tstttt", 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -458,9 +541,10 @@ static int on_progress(sd_event_source *s, uint64_t usec, void *userdata) {
                 struct stat st;
                 snprintf(path, sizeof(path), "%s/logs/%llu.log", m->state_dir, (unsigned long long) t->id);
                 uint64_t log_bytes = stat(path, &st) == 0 ? (uint64_t) st.st_size : 0;
-                /* TaskProgress(id, state, elapsed seconds, log bytes) */
-                (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskProgress", "tstt", t->id, t->state,
-                                          (uint64_t) (now - t->started), log_bytes);
+                /* TaskProgress(id, state, elapsed seconds, log bytes, bytes done, bytes total) */
+                (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskProgress", "tstttt", t->id,
+                                          t->state, (uint64_t) (now - t->started), log_bytes,
+                                          (uint64_t) t->bytes_done, (uint64_t) t->bytes_total);
         }
         (void) sd_event_source_set_time_relative(s, 1000000);
         return 0;
@@ -502,4 +586,32 @@ int bus_setup(Manager *m) {
                 fprintf(stderr, "lvss-backupd: cannot own %s: %s (is another lvss-backupd running?)\n",
                         BACKUPD_BUS_NAME, strerror(-r));
         return r;
+}
+
+/* The console's methods (console-api.c), authorized here like every method. */
+int bus_next_runs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "next runs", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_next_runs(msg, error);
+}
+
+int bus_preview_retention(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "preview retention", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_preview_retention(m, msg, error);
+}
+
+int bus_show_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "show backup", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_show_backup(m, msg, error);
 }

@@ -47,6 +47,23 @@ void manager_log(const char *mid, const char *fmt, ...) {
                 fprintf(stderr, "lvss-backupd: %s%s%s\n", buf, mid ? " MESSAGE_ID=" : "", mid ? mid : "");
 }
 
+int child_watch(Manager *m, sd_event_source **ret, pid_t pid, sd_event_child_handler_t cb, void *userdata) {
+        sd_event_source *s = NULL;
+        int r = sd_event_add_child(m->event, &s, pid, WEXITED, cb, userdata);
+        /* OFF first: ONESHOT -> ON alone only flips a flag (the epoll
+         * registration stays EPOLLONESHOT); OFF -> ON registers it anew. */
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        if (r < 0) {
+                sd_event_source_disable_unref(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
 int write_file_atomic(const char *dir, const char *name, const char *data, size_t len) {
         char tmp[4096];
         int r = 0;
@@ -225,6 +242,7 @@ int main(int argc, char **argv) {
         json_decref(m.sched_state);
         m.sched_timer = sd_event_source_disable_unref(m.sched_timer);
         m.progress_timer = sd_event_source_disable_unref(m.progress_timer);
+        m.state_defer = sd_event_source_disable_unref(m.state_defer);
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);
         return r < 0 ? 1 : 0;

@@ -68,7 +68,7 @@ static void spawn_with_input(Manager *m, char *const *argv, const char *data, co
         }
         snprintf(h->what, sizeof(h->what), "%s", what);
         sd_event_source *src;
-        if (sd_event_add_child(m->event, &src, pid, WEXITED, on_hook_exit, h) < 0) {
+        if (child_watch(m, &src, pid, on_hook_exit, h) < 0) {
                 (void) waitpid(pid, NULL, 0);
                 free(h);
                 return;

@@ -14,16 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "jobs.h"
 #include "macro.h"
 #include "metrics.h"
 #include "notify.h"
 #include "tasks.h"
+
+#define PROGRESS_FD 3 /* P1: lvss-backup create --progress-fd 3, a pipe to the service */
+#define PROGRESS_FD_STR "3"
 
 bool task_done(const Task *t) {
         return strcmp(t->state, "queued") != 0 && strcmp(t->state, "running") != 0;
@@ -34,6 +39,7 @@ static void task_free(Task *t) {
                 return;
         sd_event_source_unref(t->child);
         sd_event_source_unref(t->kill_timer);
+        sd_event_source_disable_unref(t->progress_io);
         free(t->job);
         free(t->kind);
         free(t->type);
@@ -60,6 +66,10 @@ json_t *task_to_json(const Task *t) {
                               time_or_null(t->ended), "requested_by", t->requested_by, "backup_id",
                               str_or_null(t->backup_id), "bytes_added", (json_int_t) t->bytes_added, "freeze_window_ms",
                               t->freeze_window_ms, "error", str_or_null(t->error));
+        if (o) { /* P1: file bytes read so far and planned (0 until lvss-backup create has planned) */
+                json_object_set_new(o, "bytes_done", json_integer(t->bytes_done));
+                json_object_set_new(o, "bytes_total", json_integer(t->bytes_total));
+        }
         if (o && t->restore)
                 json_object_set(o, "restore", t->restore);
         if (o && t->exit_status >= 0)
@@ -89,6 +99,7 @@ static void task_save(Manager *m, Task *t) {
 static void task_signal(Manager *m, Task *t) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, BACKUPD_PATH, BACKUPD_IFACE, "TaskChanged", "ts", t->id, t->state);
+        bus_state_changed(m, STATE_TASKS | STATE_JOBS); /* ActiveTasks; Jobs' last_run */
 }
 
 static void log_path(Manager *m, uint64_t id, const char *ext, char *buf, size_t n) {
@@ -189,6 +200,8 @@ int tasks_load(Manager *m) {
                 set_str(&t->error, jstr(o, "error"));
                 set_str(&t->repository, jstr(o, "repository"));
                 t->bytes_added = json_integer_value(json_object_get(o, "bytes_added"));
+                t->bytes_done = json_integer_value(json_object_get(o, "bytes_done"));
+                t->bytes_total = json_integer_value(json_object_get(o, "bytes_total"));
                 t->freeze_window_ms = json_number_value(json_object_get(o, "freeze_window_ms"));
                 t->exit_status = json_object_get(o, "exit_status")
                                          ? (int) json_integer_value(json_object_get(o, "exit_status"))
@@ -283,6 +296,7 @@ static void task_finish(Manager *m, Task *t, const char *state, const char *erro
         t->pid = -1;
         t->child = sd_event_source_disable_unref(t->child);
         t->kill_timer = sd_event_source_disable_unref(t->kill_timer);
+        t->progress_io = sd_event_source_disable_unref(t->progress_io);
         task_log(m, t, "task %llu %s%s%s", (unsigned long long) t->id, state, t->error ? ": " : "",
                  t->error ? t->error : "");
         task_save(m, t);
@@ -337,6 +351,8 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
                 add_arg(argv, &n, max, "create");
                 add_arg(argv, &n, max, "--type");
                 add_arg(argv, &n, max, t->type);
+                add_arg(argv, &n, max, "--progress-fd"); /* P1: the pipe task_spawn puts there */
+                add_arg(argv, &n, max, PROGRESS_FD_STR);
                 size_t i;
                 json_t *c;
                 json_array_foreach(j->components, i, c) {
@@ -396,8 +412,53 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata);
 
+static void close_fd(int fd) {
+        if (fd >= 0)
+                (void) close(fd);
+}
+
+/* P1: the progress lines of lvss-backup create ({"bytes_done", "bytes_total",
+ * "files"}), at most 512 bytes each (a longer one is dropped). */
+static void progress_parse(Task *t, const char *line, size_t len) {
+        json_t *o = json_loadb(line, len, 0, NULL);
+        json_t *d = json_object_get(o, "bytes_done"), *tot = json_object_get(o, "bytes_total");
+        if (json_is_integer(d) && json_is_integer(tot) && json_integer_value(d) >= 0 && json_integer_value(tot) >= 0) {
+                t->bytes_done = json_integer_value(d);
+                t->bytes_total = json_integer_value(tot);
+        }
+        json_decref(o);
+}
+
+/* Read what the pipe holds; false at end of file or error. */
+static bool progress_read(Task *t, int fd) {
+        for (;;) {
+                if (t->progress_len == sizeof(t->progress_buf))
+                        t->progress_len = 0; /* no newline in 512 bytes: not ours, drop it */
+                ssize_t k = read(fd, t->progress_buf + t->progress_len, sizeof(t->progress_buf) - t->progress_len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 && errno == EAGAIN;
+                t->progress_len += (size_t) k;
+                char *nl;
+                while ((nl = memchr(t->progress_buf, '\n', t->progress_len))) {
+                        size_t l = (size_t) (nl - t->progress_buf);
+                        progress_parse(t, t->progress_buf, l);
+                        memmove(t->progress_buf, nl + 1, t->progress_len - l - 1);
+                        t->progress_len -= l + 1;
+                }
+        }
+}
+
+static int on_progress_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Task *t = userdata;
+        if (!progress_read(t, fd))
+                t->progress_io = sd_event_source_disable_unref(t->progress_io);
+        return 0;
+}
+
 static int task_spawn(Manager *m, Task *t, Job *j) {
-        char *argv[96], num[16][32], out[4096], logp[4096];
+        char *argv[192], num[16][32], out[4096], logp[4096]; /* 64 components, 2 arguments each, and options */
         int r = task_argv(m, t, j, t->step, argv, (int) ELEMENTSOF(argv), num);
         if (r < 0)
                 return r;
@@ -415,10 +476,18 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
         _cleanup_close_ int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (ofd < 0 || lfd < 0)
                 return -errno;
+        int pfd[2] = {-1, -1};
+        bool progress = strcmp(t->kind, "backup") == 0 && t->step == 0;
+        if (progress && pipe2(pfd, O_CLOEXEC) < 0)
+                return -errno;
         pid_t parent = getpid();
         pid_t pid = fork();
-        if (pid < 0)
-                return -errno;
+        if (pid < 0) {
+                r = -errno;
+                close_fd(pfd[0]);
+                close_fd(pfd[1]);
+                return r;
+        }
         if (pid == 0) {
                 sigset_t all;
                 sigemptyset(&all);
@@ -427,14 +496,26 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
                 if (getppid() != parent)
                         _exit(127);
                 int nul = open("/dev/null", O_RDONLY);
-                if (nul < 0 || dup2(nul, 0) < 0 || dup2(ofd, 1) < 0 || dup2(lfd, 2) < 0)
+                /* The pipe's write end moves above the stdio fds first, then to PROGRESS_FD (dup2 clears CLOEXEC). */
+                int pw = progress ? fcntl(pfd[1], F_DUPFD_CLOEXEC, 10) : -1;
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(ofd, 1) < 0 || dup2(lfd, 2) < 0 ||
+                    (progress && (pw < 0 || dup2(pw, PROGRESS_FD) < 0)))
                         _exit(127);
                 execv(argv[0], argv);
                 dprintf(2, "lvss-backupd: cannot execute %s: %m\n", argv[0]);
                 _exit(127);
         }
         t->pid = pid;
-        r = sd_event_add_child(m->event, &t->child, pid, WEXITED, on_child, t);
+        close_fd(pfd[1]);
+        t->progress_len = 0;
+        if (progress) {
+                (void) fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+                if (sd_event_add_io(m->event, &t->progress_io, pfd[0], EPOLLIN, on_progress_io, t) >= 0)
+                        (void) sd_event_source_set_io_fd_own(t->progress_io, 1);
+                else
+                        close_fd(pfd[0]); /* no progress, the backup goes on */
+        }
+        r = child_watch(m, &t->child, pid, on_child, t);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
@@ -515,6 +596,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
 
         t->child = sd_event_source_disable_unref(t->child);
         t->kill_timer = sd_event_source_disable_unref(t->kill_timer);
+        if (t->progress_io) { /* the lines still in the pipe (its last one is the final count) */
+                (void) progress_read(t, sd_event_source_get_io_fd(t->progress_io));
+                t->progress_io = sd_event_source_disable_unref(t->progress_io);
+        }
         t->pid = -1;
         t->exit_status = status;
         if (t->step == 0 || strcmp(t->kind, "backup") != 0)
@@ -702,6 +787,7 @@ void scheduler_rearm(Manager *m) {
         }
         if (changed)
                 save_sched(m);
+        bus_state_changed(m, STATE_JOBS); /* next_run */
         m->sched_timer = sd_event_source_disable_unref(m->sched_timer);
         if (earliest)
                 (void) sd_event_add_time(m->event, &m->sched_timer, CLOCK_REALTIME, (uint64_t) earliest * 1000000ULL,

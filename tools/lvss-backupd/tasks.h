@@ -17,6 +17,7 @@ struct Task {
         int64_t queued, started, ended;
         char *backup_id, *error;
         int64_t bytes_added;
+        int64_t bytes_done, bytes_total; /* P1: lvss-backup create's --progress-fd */
         double freeze_window_ms;
         int exit_status;
         json_t *restore; /* {"backup_id", "components", "to"} for restores */
@@ -27,6 +28,9 @@ struct Task {
         pid_t pid;
         bool cancel;
         sd_event_source *child, *kill_timer;
+        sd_event_source *progress_io; /* the read end of the child's --progress-fd pipe */
+        char progress_buf[512];
+        size_t progress_len;
 };
 
 int tasks_load(Manager *m); /* marks queued/running records interrupted */

@@ -185,16 +185,16 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         log_event(ex, "identify", NULL);
         if (misbehave(ex, w, "identify") < 0)
                 return -1;
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, NULL, "records", "Example writer records",
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, NULL, "records", "Example writer records",
                                    0 /* restore metadata */, 1 /* notify on backup complete */,
                                    1 /* selectable */, 1 /* selectable for restore */, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, NULL, "records", ex->dir, "*", 1, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, NULL, "records", ex->dir, "*", 1, NULL, 0);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
                                                 LVSS_WRE_NEVER, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY);
         return r;
 }
 

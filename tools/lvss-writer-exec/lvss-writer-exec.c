@@ -57,6 +57,8 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 #define EXEC_CLASS_ID "8f0c5e2a-3b1d-4c6e-9a7f-2d4b6c8e0a13"
 #define ERR_MAX 1000
 
@@ -87,7 +89,6 @@ typedef struct xconf {
         unsigned timeout[N_CMD];    /* seconds; 0 = default */
         char *hook_dir;
         lvss_writer *w;
-        bool connected;
         bool active;                /* takes part in the current set */
         lvss_backup_type type;
         bool freeze_started;
@@ -95,21 +96,9 @@ typedef struct xconf {
         size_t n_hooks_started;
 } xconf;
 
-static volatile sig_atomic_t stop_requested;
 static char host[HOST_NAME_MAX + 1];
 
-static void on_signal(int sig) {
-        (void) sig;
-        stop_requested = 1;
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static void logx(const xconf *x, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void logx(const xconf *x, const char *fmt, ...) {
         va_list ap;
         fprintf(stderr, "lvss-writer-exec: %s: ", x ? x->path : "");
         va_start(ap, fmt);
@@ -119,124 +108,6 @@ static void logx(const xconf *x, const char *fmt, ...) {
 }
 
 /* ------------------------------------------------------------ commands */
-
-/* Run argv with the extra environment 'env' (NULL-terminated "K=V"), at most
- * timeout_s seconds.  0 on exit status 0; otherwise -1 and err says why,
- * with the command's stderr (trimmed, at most ERR_MAX bytes). */
-static int run_argv(const char *what, char *const argv[], char *const env[], unsigned timeout_s, char *err,
-                    size_t errsz) {
-        char out[ERR_MAX + 1];
-        size_t n_out = 0;
-        int p[2];
-
-        err[0] = 0;
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                snprintf(err, errsz, "%s: pipe: %s", what, strerror(errno));
-                return -1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                snprintf(err, errsz, "%s: fork: %s", what, strerror(errno));
-                close(p[0]);
-                close(p[1]);
-                return -1;
-        }
-        if (pid == 0) {
-                sigset_t all;
-                struct sigaction dfl = { .sa_handler = SIG_DFL };
-                setpgid(0, 0);
-                sigaction(SIGTERM, &dfl, NULL);
-                sigaction(SIGINT, &dfl, NULL);
-                sigaction(SIGPIPE, &dfl, NULL);
-                sigemptyset(&all);
-                sigprocmask(SIG_SETMASK, &all, NULL);
-                int nul = open("/dev/null", O_RDWR);
-                if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 2) < 0)
-                        _exit(127);
-                for (size_t i = 0; env && env[i]; i++)
-                        putenv(env[i]);
-                execv(argv[0], argv);
-                dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
-                _exit(127);
-        }
-        setpgid(pid, pid); /* also here: no window in which a kill(-pid) misses */
-        close(p[1]);
-        int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        uint64_t deadline = now_ms() + (uint64_t) timeout_s * 1000u;
-        bool timed_out = false, exited = false, eof = false;
-        int status = 0;
-
-        fcntl(p[0], F_SETFL, O_NONBLOCK);
-        for (;;) {
-                uint64_t now = now_ms();
-                if (now >= deadline) {
-                        timed_out = true;
-                        break;
-                }
-                struct pollfd pf[2] = { { .fd = eof ? -1 : p[0], .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-                int np = poll(pf, 2, (int) (deadline - now < 200 ? deadline - now : 200));
-                if (np < 0 && errno != EINTR)
-                        break;
-                if (pf[0].revents & (POLLIN | POLLHUP)) {
-                        char buf[512];
-                        ssize_t r = read(p[0], buf, sizeof(buf));
-                        if (r > 0 && n_out < ERR_MAX) {
-                                size_t k = (size_t) r < ERR_MAX - n_out ? (size_t) r : ERR_MAX - n_out;
-                                memcpy(out + n_out, buf, k);
-                                n_out += k;
-                        }
-                        if (r == 0)
-                                eof = true; /* wait for the exit below */
-                }
-                /* The command has exited?  Leftover processes may hold the
-                 * pipe open: do not wait for EOF, only for the process. */
-                pid_t w = waitpid(pid, &status, WNOHANG);
-                if (w == pid) {
-                        exited = true;
-                        break;
-                }
-        }
-        /* Invariant 2: nothing of the command's process group survives. */
-        kill(-pid, SIGKILL);
-        if (!exited)
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
-        for (;;) { /* what is already in the pipe */
-                char buf[512];
-                ssize_t r = read(p[0], buf, sizeof(buf));
-                if (r <= 0)
-                        break;
-                if (n_out < ERR_MAX) {
-                        size_t k = (size_t) r < ERR_MAX - n_out ? (size_t) r : ERR_MAX - n_out;
-                        memcpy(out + n_out, buf, k);
-                        n_out += k;
-                }
-        }
-        close(p[0]);
-        if (pidfd >= 0)
-                close(pidfd);
-        while (n_out > 0 && isspace((unsigned char) out[n_out - 1]))
-                n_out--;
-        out[n_out] = 0;
-        for (size_t i = 0; i < n_out; i++)
-                if (out[i] == '\n')
-                        out[i] = ' ';
-        if (timed_out) {
-                snprintf(err, errsz, "%s timed out after %u s (killed)%s%s", what, timeout_s, n_out ? ": " : "", out);
-                return -1;
-        }
-        if (WIFSIGNALED(status)) {
-                snprintf(err, errsz, "%s killed by signal %d (%s)%s%s", what, WTERMSIG(status),
-                         strsignal(WTERMSIG(status)), n_out ? ": " : "", out);
-                return -1;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                snprintf(err, errsz, "%s failed with exit status %d%s%s", what, WEXITSTATUS(status),
-                         n_out ? ": " : "", out);
-                return -1;
-        }
-        return 0;
-}
 
 static unsigned cmd_timeout(const xconf *x, int k) {
         if (x->timeout[k])
@@ -265,7 +136,7 @@ static int run_cmd(xconf *x, int k, char *const extra[], char *err, size_t errsz
         char *env[16];
         char *argv[] = { "/bin/sh", "-c", x->cmd[k], NULL };
         make_env(x, cmd_keys[k], extra, env, 16, bufs);
-        int r = run_argv(cmd_keys[k], argv, env, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(cmd_keys[k], argv, env, NULL, cmd_timeout(x, k), err, errsz);
         if (r < 0)
                 logx(x, "%s", err);
         return r;
@@ -288,7 +159,7 @@ static int run_hook(xconf *x, const char *hook, const char *arg, int k, char *er
         char *argv[] = { (char *) hook, (char *) arg, NULL };
         make_env(x, arg, NULL, env, 16, bufs);
         snprintf(what, sizeof(what), "fsfreeze hook %s %s", hook, arg);
-        int r = run_argv(what, argv, env, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(what, argv, env, NULL, cmd_timeout(x, k), err, errsz);
         if (r < 0)
                 logx(x, "%s", err);
         return r;
@@ -379,7 +250,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         int r;
 
         snprintf(lp, sizeof(lp), "Exec/%s", host);
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, lp, x->name, x->file, 0, 1, 1, 1, 0);
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, lp, x->name, x->file, 0, 1, 1, 1, 0);
         for (size_t i = 0; i < x->n_paths && r >= 0; i++) {
                 struct stat st;
                 if (stat(x->paths[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
@@ -388,15 +259,15 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                                 r = -EINVAL;
                         else {
                                 *slash = 0;
-                                r = lvss_mdb_add_files_to_file_group(md, lp, x->name, *d ? d : "/", slash + 1, 0,
+                                r = lvss_metadata_builder_add_files_to_file_group(md, lp, x->name, *d ? d : "/", slash + 1, 0,
                                                                      NULL, 0);
                         }
                         free(d);
                 } else
-                        r = lvss_mdb_add_files_to_file_group(md, lp, x->name, x->paths[i], "*", 1, NULL, 0);
+                        r = lvss_metadata_builder_add_files_to_file_group(md, lp, x->name, x->paths[i], "*", 1, NULL, 0);
         }
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
                                                 x->cmd[CMD_PRE_RESTORE] || x->cmd[CMD_POST_RESTORE] ? LVSS_WRE_ALWAYS
                                                                                                      : LVSS_WRE_NEVER,
                                                 0);
@@ -407,7 +278,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (x->types & (1u << LVSS_BT_DIFFERENTIAL))
                 schema |= LVSS_BS_DIFFERENTIAL;
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, schema);
+                r = lvss_metadata_builder_set_backup_schema(md, schema);
         if (r < 0)
                 logx(x, "identify: %s", lvss_strerror(r));
         return r;
@@ -509,11 +380,11 @@ static int on_abort(lvss_writer *w, void *userdata) {
 static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
+        lvss_component *c = wc_first_component(comps);
         int ok = 1;
         if (!x->active)
                 return 0;
-        if (lvss_writer_components_get_count(comps) > 0 && lvss_writer_components_get_component(comps, 0, &c) >= 0)
+        if (c)
                 ok = lvss_component_get_backup_succeeded(c) == 1;
         char ev[32];
         snprintf(ev, sizeof(ev), "LVSS_BACKUP_SUCCEEDED=%d", ok);
@@ -535,8 +406,8 @@ static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
+        lvss_component *c = wc_first_component(comps);
+        if (!c)
                 return 0;
         x->type = LVSS_BT_UNDEFINED;
         if (run_cmd(x, CMD_PRE_RESTORE, NULL, err, sizeof(err)) < 0) {
@@ -553,8 +424,8 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
         char err[ERR_MAX + 200];
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
+        lvss_component *c = wc_first_component(comps);
+        if (!c)
                 return 0;
         char ev1[40], ev2[40];
         lvss_file_restore_status st = lvss_component_get_file_restore_status(c);
@@ -738,72 +609,11 @@ static int conf_filter(const struct dirent *de) {
 
 /* ----------------------------------------------------------------- main */
 
-static int subscribe(xconf *x, bool quiet) {
-        int r = lvss_writer_subscribe(x->w, 0);
-        if (r < 0) {
-                if (!quiet)
-                        logx(x, "subscribe: %s (%s)", lvss_writer_last_error(x->w), lvss_error_name(r));
-                return r;
-        }
-        x->connected = true;
-        printf("ready %s instance_id=%s\n", x->path, lvss_writer_get_instance_id(x->w));
-        fflush(stdout);
-        return 0;
-}
-
-static int run(xconf **xs, size_t n) {
-        struct pollfd *pf = calloc(n, sizeof(*pf));
-        if (!pf)
-                return 1;
-        while (!stop_requested) {
-                uint64_t now, deadline = UINT64_MAX;
-                struct timespec ts;
-                bool retry = false;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-                for (size_t i = 0; i < n; i++) {
-                        uint64_t d = UINT64_MAX;
-                        pf[i].fd = -1;
-                        if (!xs[i]->connected) {
-                                if (subscribe(xs[i], true) < 0) {
-                                        retry = true;
-                                        continue;
-                                }
-                        }
-                        pf[i].fd = lvss_writer_get_fd(xs[i]->w);
-                        pf[i].events = (short) lvss_writer_get_events(xs[i]->w);
-                        if (lvss_writer_get_timeout(xs[i]->w, &d) >= 0 && d < deadline)
-                                deadline = d;
-                }
-                int timeout = retry ? 200 : -1;
-                if (deadline != UINT64_MAX) {
-                        int t = deadline > now ? (int) ((deadline - now + 999) / 1000) : 0;
-                        if (timeout < 0 || t < timeout)
-                                timeout = t;
-                }
-                if (poll(pf, n, timeout) < 0 && errno != EINTR) {
-                        perror("lvss-writer-exec: poll");
-                        free(pf);
-                        return 1;
-                }
-                for (size_t i = 0; i < n && !stop_requested; i++) {
-                        int r;
-                        if (!xs[i]->connected)
-                                continue;
-                        while ((r = lvss_writer_process(xs[i]->w)) > 0)
-                                ;
-                        if (r < 0) {
-                                logx(xs[i], "lost the coordinator: %s (%s); registering again",
-                                     lvss_writer_last_error(xs[i]->w), lvss_error_name(r));
-                                do_thaw(xs[i], "coordinator lost", NULL, 0);
-                                xs[i]->active = false;
-                                (void) lvss_writer_unsubscribe(xs[i]->w);
-                                xs[i]->connected = false;
-                        }
-                }
-        }
-        free(pf);
-        return 0;
+/* The coordinator is gone, or the process stops: thaw (invariant 3). */
+static void on_lost(void *userdata, const char *why) {
+        xconf *x = userdata;
+        do_thaw(x, why, NULL, 0);
+        x->active = false;
 }
 
 static const char help[] =
@@ -834,9 +644,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-exec: unexpected argument '%s' (see --help)\n", argv[optind]);
                 return 2;
         }
-        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-                strcpy(host, "localhost");
-        host[strcspn(host, ".")] = 0;
+        wc_short_hostname(host, sizeof(host));
 
         struct dirent **list = NULL;
         int n = scandir(dir, &list, conf_filter, alphasort);
@@ -871,10 +679,10 @@ int main(int argc, char **argv) {
                 rc = 1;
         }
 
-        struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: poll returns EINTR */
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        wc_install_signals();
+        wc_instance *wi = calloc((size_t) nx + 1, sizeof(*wi));
+        if (!wi)
+                rc = 1;
 
         for (size_t i = 0; i < nx && rc == 0; i++) {
                 lvss_writer_identity id = LVSS_WRITER_IDENTITY_INIT;
@@ -900,15 +708,14 @@ int main(int argc, char **argv) {
                 if (r < 0) {
                         logx(xs[i], "cannot create writer: %s", lvss_strerror(r));
                         rc = 1;
-                } else if ((r = subscribe(xs[i], false)) < 0)
-                        rc = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
+                }
+                wi[i] = (wc_instance) { .w = xs[i]->w, .label = xs[i]->path, .on_lost = on_lost, .userdata = xs[i] };
         }
         if (rc == 0)
-                rc = run(xs, nx);
-        for (size_t i = 0; i < nx; i++) {
-                do_thaw(xs[i], "exit", NULL, 0); /* invariant 3 */
+                rc = wc_run(wi, nx, "lvss-writer-exec"); /* thaws each at exit (invariant 3) */
+        for (size_t i = 0; i < nx; i++)
                 xconf_free(xs[i]);
-        }
+        free(wi);
         free(xs);
         return rc;
 }

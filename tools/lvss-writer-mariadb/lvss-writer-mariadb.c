@@ -8,22 +8,33 @@
  * the writer's own (a stage belongs to its connection: if the writer dies
  * the server ends it):
  *
- *   PrepareForBackup    full and copy; incremental/differential refused
- *                       (not implemented yet; with log_bin off the message
- *                       says that too)
- *   PrepareForSnapshot  BACKUP STAGE START
+ *   PrepareForBackup    full and copy; incremental/differential need the
+ *                       binary log (refused naming log_bin when it is off)
+ *                       and the previous stamp's binary log file
+ *   PrepareForSnapshot  full/copy: BACKUP STAGE START
+ *                       incremental/differential: FLUSH BINARY LOGS; the
+ *                       closed binary logs from the previous stamp's file
+ *                       on become the backup's file list (no stage: those
+ *                       files never change again)
  *   Freeze              BACKUP STAGE FLUSH, BLOCK_DDL, BLOCK_COMMIT, each
  *                       bounded by lock_wait_timeout and a read timeout
  *                       inside the declared freeze timeout; then the binary
  *                       log file and position (SHOW MASTER STATUS) become
  *                       the backup stamp
  *   Thaw, Abort, BackupShutdown  BACKUP STAGE END
- *   PostSnapshot        the stamp {"binlog_file","binlog_pos","time"}
+ *   PostSnapshot        the stamp {"binlog_file","binlog_pos","time"}; the
+ *                       backup metadata: full/copy {"binlog_file",
+ *                       "binlog_pos","binlog_basename"}, incremental and
+ *                       differential {"files":[binary logs]}
  *   PreRestore          refused while the server runs (its socket answers
  *                       or ibdata1 is locked), naming the instance
  *   BackupComplete      --purge-binlogs: after a successful full, PURGE
  *                       BINARY LOGS TO the stamp's file
- *   PostRestore         nothing: InnoDB recovers when the server starts
+ *   PostRestore         on the last step of a chain: a temporary mariadbd
+ *                       (no networking, no binary log, its own socket)
+ *                       recovers InnoDB, mariadb-binlog replays the chain's
+ *                       binary logs from the full's position to the end or
+ *                       to --target-time, the server is shut down
  *
  * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure, 2 usage, 5 not
  * allowed to register as a writer.
@@ -32,7 +43,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
+#include <pwd.h>
 #include <mysql.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -43,12 +56,22 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 #include "lib/core/macro.h"
+
+/* Paths and messages are built with snprintf into PATH_MAX / message
+ * buffers: a path that does not fit is cut and then fails to open, a
+ * message is merely shortened. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define MARIADB_WRITER_CLASS_ID "8a3e51c2-7d94-4f06-b1a8-6c2f0e9d4b57"
 #define MARIADB_WRITER_NAME "MariaDB Writer"
@@ -68,17 +91,24 @@ typedef struct mdbw {
         bool purge_binlogs;            /* --purge-binlogs: after a successful full */
         char binlog_file[256];         /* at BLOCK_COMMIT; "" if the binary log is off */
         char stamp[512];               /* set at Freeze, handed over at PostSnapshot */
+        lvss_backup_type type;
+        char prev_file[256];           /* incremental/differential: the base's binary log file */
+        char basename[PATH_MAX];       /* @@log_bin_basename ("" when off) */
+        char binlog_pos[32];           /* at BLOCK_COMMIT */
+        json_t *files;                 /* incremental/differential: the binary logs stored */
+        /* restore: collected over the steps of a chain */
+        struct {
+                bool have_base;
+                char start_file[256];
+                char start_pos[32];
+                char basename[PATH_MAX];
+                json_t *files;         /* binary log names restored by the steps after the full */
+        } rs;
+        const char *mariadbd, *mariadb_binlog, *mariadb_client, *defaults_file;
+        unsigned replay_timeout_s;
         lvss_writer *w;
 } mdbw;
 
-static volatile sig_atomic_t stop_requested;
-static lvss_writer *signal_writer;
-
-static void on_signal(int sig) {
-        stop_requested = 1;
-        if (signal_writer)
-                lvss_writer_stop(signal_writer);
-}
 
 static int fail(lvss_writer *w, int code, lvss_component *c, int which, const char *fmt, ...) _printf_(5, 6);
 /* Writer failure + the component's message (which: 0 prepare-backup,
@@ -98,6 +128,12 @@ static int fail(lvss_writer *w, int code, lvss_component *c, int which, const ch
         lvss_writer_set_failure_ex(w, code, 0, msg);
         fprintf(stderr, "lvss-writer-mariadb: %s\n", msg);
         return -1;
+}
+
+static bool name_chars_ok(const char *s) {
+        size_t n = strlen(s);
+        return n > 0 && n < 256 && s[0] != '.' &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 static bool is_ours(mdbw *m, lvss_component *c) {
@@ -162,19 +198,19 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         int r;
 
         snprintf(caption, sizeof(caption), "MariaDB instance %s (%s)", m->instance, m->datadir);
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, m->lpath, m->instance, caption, 0, 1, 1, 1, 0);
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, m->lpath, m->instance, caption, 0, 1, 1, 1, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, m->lpath, m->instance, m->datadir, "*", 1, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, m->lpath, m->instance, m->datadir, "*", 1, NULL, 0);
         if (r >= 0 && m->binlog_dir)
-                r = lvss_mdb_add_files_to_file_group(md, m->lpath, m->instance, m->binlog_dir, "*", 0, NULL, 0);
+                r = lvss_metadata_builder_add_files_to_file_group(md, m->lpath, m->instance, m->binlog_dir, "*", 0, NULL, 0);
         /* Runtime files that are not data. */
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, m->datadir, "*.pid", 0);
+                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, "*.pid", 0);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_STOP_RESTORE_START, "mariadb", NULL, LVSS_WRE_ALWAYS,
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_STOP_RESTORE_START, "mariadb", NULL, LVSS_WRE_ALWAYS,
                                                 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY | LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL);
         return r;
 }
 
@@ -185,8 +221,14 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
 
         end_stage(m);
         m->selected = false;
+        m->type = t;
         m->stamp[0] = '\0';
         m->binlog_file[0] = '\0';
+        m->binlog_pos[0] = '\0';
+        m->prev_file[0] = '\0';
+        m->basename[0] = '\0';
+        json_decref(m->files);
+        m->files = NULL;
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
                 if (lvss_writer_components_get_component(comps, (size_t) i, &c) < 0 || !c)
@@ -194,26 +236,124 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                 if (!is_ours(m, c))
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0, "unknown component '%s/%s'",
                                     lvss_component_get_logical_path(c), lvss_component_get_name(c));
-                if (t != LVSS_BT_FULL && t != LVSS_BT_COPY) {
+                if (t != LVSS_BT_FULL && t != LVSS_BT_COPY && t != LVSS_BT_INCREMENTAL &&
+                    t != LVSS_BT_DIFFERENTIAL)
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0, "component '%s/%s': %s backups are not "
+                                    "supported", m->lpath, m->instance, lvss_backup_type_to_string(t) ?: "this type");
+                if (t == LVSS_BT_INCREMENTAL || t == LVSS_BT_DIFFERENTIAL) {
                         char err[512];
-                        const char *why = "not implemented by this version";
-                        if (connect_server(m, 5, err, sizeof(err)) == 0) {
-                                if (mysql_query(m->conn, "SELECT @@log_bin") == 0) {
-                                        MYSQL_RES *res = mysql_store_result(m->conn);
-                                        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-                                        if (row && row[0] && strcmp(row[0], "0") == 0)
-                                                why = "the binary log is off (log_bin)";
-                                        if (res)
-                                                mysql_free_result(res);
-                                }
-                                disconnect(m);
+                        const char *tn = lvss_backup_type_to_string(t);
+                        if (connect_server(m, 10, err, sizeof(err)) < 0)
+                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 0, "%s", err);
+                        bool on = false;
+                        if (mysql_query(m->conn, "SELECT @@log_bin, @@log_bin_basename") == 0) {
+                                MYSQL_RES *res = mysql_store_result(m->conn);
+                                MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+                                on = row && row[0] && strcmp(row[0], "1") == 0 && row[1];
+                                if (on)
+                                        snprintf(m->basename, sizeof(m->basename), "%s", row[1]);
+                                if (res)
+                                        mysql_free_result(res);
                         }
-                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0,
-                                    "component '%s/%s': %s backups refused: %s; take a full or copy backup",
-                                    m->lpath, m->instance, lvss_backup_type_to_string(t) ?: "this type", why);
+                        disconnect(m);
+                        if (!on)
+                                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0,
+                                            "component '%s/%s': %s backups refused: the binary log is off (log_bin): "
+                                            "incremental and differential backups are the binary logs; take a full "
+                                            "or copy backup",
+                                            m->lpath, m->instance, tn);
+                        const char *prev = lvss_component_get_previous_backup_stamp(c);
+                        json_t *j = prev ? json_loads(prev, 0, NULL) : NULL;
+                        const char *pf = json_string_value(json_object_get(j, "binlog_file"));
+                        if (!pf || !name_chars_ok(pf)) {
+                                json_decref(j);
+                                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0,
+                                            "component '%s/%s': %s backup refused: the previous backup has no binary "
+                                            "log position (take a full backup first)",
+                                            m->lpath, m->instance, tn);
+                        }
+                        snprintf(m->prev_file, sizeof(m->prev_file), "%s", pf);
+                        json_decref(j);
                 }
                 m->selected = true;
         }
+        return 0;
+}
+
+static bool path_under(const char *p, const char *dir) {
+        size_t l = strlen(dir);
+        return strncmp(p, dir, l) == 0 && p[l] == '/';
+}
+
+/* Incremental/differential: rotate the binary log, then list the closed
+ * files from the base's file up to the one just closed.  They never change
+ * again, so the snapshot holds them whole; the stamp is the new file. */
+static int binlog_files(mdbw *m, char *err, size_t n) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(m->basename, '/');
+        if (!slash || slash == m->basename || (size_t) (slash - m->basename) >= sizeof(dir)) {
+                snprintf(err, n, "instance %s: binary log basename '%s' is not an absolute path", m->instance,
+                         m->basename);
+                return -1;
+        }
+        memcpy(dir, m->basename, (size_t) (slash - m->basename));
+        dir[slash - m->basename] = 0;
+        if (!path_under(m->basename, m->datadir) && !(m->binlog_dir && strcmp(dir, m->binlog_dir) == 0)) {
+                snprintf(err, n, "instance %s: the binary logs (%s) are outside the data directory: start the writer "
+                         "with --binlog-dir %s", m->instance, dir, dir);
+                return -1;
+        }
+        if (connect_server(m, 30, err, n) < 0 || query(m, "FLUSH BINARY LOGS", err, n) < 0)
+                return -1;
+        char cur[256] = "", pos[32] = "";
+        if (mysql_query(m->conn, "SHOW MASTER STATUS") == 0) {
+                MYSQL_RES *res = mysql_store_result(m->conn);
+                MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+                if (row && row[0] && row[1] && name_chars_ok(row[0]) && strspn(row[1], "0123456789") == strlen(row[1]) &&
+                    strlen(row[1]) < sizeof(pos)) {
+                        snprintf(cur, sizeof(cur), "%s", row[0]);
+                        snprintf(pos, sizeof(pos), "%s", row[1]);
+                }
+                if (res)
+                        mysql_free_result(res);
+        }
+        if (!cur[0]) {
+                snprintf(err, n, "instance %s: SHOW MASTER STATUS: no binary log position: %s", m->instance,
+                         mysql_error(m->conn));
+                return -1;
+        }
+        if (mysql_query(m->conn, "SHOW BINARY LOGS") != 0) {
+                snprintf(err, n, "instance %s: SHOW BINARY LOGS: %s", m->instance, mysql_error(m->conn));
+                return -1;
+        }
+        MYSQL_RES *res = mysql_store_result(m->conn);
+        MYSQL_ROW row;
+        bool have_prev = false;
+        m->files = json_array();
+        while (res && (row = mysql_fetch_row(res))) {
+                if (!row[0] || !name_chars_ok(row[0]))
+                        continue;
+                have_prev |= strcmp(row[0], m->prev_file) == 0;
+                /* Same basename, fixed-width numbers: names sort as numbers. */
+                if (strcmp(row[0], m->prev_file) >= 0 && strcmp(row[0], cur) < 0) {
+                        char path[PATH_MAX];
+                        snprintf(path, sizeof(path), "%s/%s", dir, row[0]);
+                        json_array_append_new(m->files, json_string(path));
+                }
+        }
+        if (res)
+                mysql_free_result(res);
+        if (!have_prev) {
+                snprintf(err, n, "instance %s: binary log %s, where the previous backup ended, is gone (purged?): take a "
+                         "full backup", m->instance, m->prev_file);
+                return -1;
+        }
+        snprintf(m->binlog_file, sizeof(m->binlog_file), "%s", cur);
+        snprintf(m->binlog_pos, sizeof(m->binlog_pos), "%s", pos);
+        snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":\"%s\",\"binlog_pos\":%s,\"time\":%lld}", cur, pos,
+                 (long long) time(NULL));
+        fprintf(stderr, "lvss-writer-mariadb: instance %s: %zu binary log(s) from %s (rotated to %s)\n", m->instance,
+                json_array_size(m->files), m->prev_file, cur);
         return 0;
 }
 
@@ -223,6 +363,14 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 
         if (!m->selected)
                 return 0;
+        if (m->type == LVSS_BT_INCREMENTAL || m->type == LVSS_BT_DIFFERENTIAL) {
+                if (binlog_files(m, err, sizeof(err)) < 0) {
+                        disconnect(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", err);
+                }
+                disconnect(m);
+                return 0;
+        }
         /* BACKUP STAGE START waits for nothing but an earlier backup stage. */
         if (connect_server(m, 30, err, sizeof(err)) < 0 ||
             query(m, "SET SESSION lock_wait_timeout = 10", err, sizeof(err)) < 0 ||
@@ -240,8 +388,8 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         static const char *const stages[] = { "BACKUP STAGE FLUSH", "BACKUP STAGE BLOCK_DDL",
                                               "BACKUP STAGE BLOCK_COMMIT" };
 
-        if (!m->selected)
-                return 0;
+        if (!m->selected || m->type == LVSS_BT_INCREMENTAL || m->type == LVSS_BT_DIFFERENTIAL)
+                return 0; /* the closed binary logs need no freeze */
         if (!m->conn || !m->in_stage)
                 return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "instance %s: no backup stage started",
                             m->instance);
@@ -255,9 +403,24 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         for (size_t i = 0; i < ELEMENTSOF(stages); i++)
                 if (query(m, stages[i], err, sizeof(err)) < 0)
                         goto failed;
+        /* Every commit up to the binary log position read below is in
+         * InnoDB's log buffer (BLOCK_COMMIT waited for commits in progress);
+         * write it to the redo log, so the snapshot holds them all and a
+         * transaction InnoDB has only prepared is one the binary log does
+         * not hold up to the stamp (restore rolls those back, §7.3). */
+        if (query(m, "FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS", err, sizeof(err)) < 0)
+                goto failed;
         /* The binary log position at BLOCK_COMMIT: nothing commits until Thaw. */
         snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":null,\"binlog_pos\":null,\"time\":%lld}",
                  (long long) time(NULL));
+        if (mysql_query(m->conn, "SELECT @@log_bin_basename") == 0) {
+                MYSQL_RES *res = mysql_store_result(m->conn);
+                MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+                if (row && row[0])
+                        snprintf(m->basename, sizeof(m->basename), "%s", row[0]);
+                if (res)
+                        mysql_free_result(res);
+        }
         if (mysql_query(m->conn, "SHOW MASTER STATUS") == 0) {
                 MYSQL_RES *res = mysql_store_result(m->conn);
                 MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
@@ -266,6 +429,7 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                             strlen(row[0]) &&
                     strspn(row[1], "0123456789") == strlen(row[1])) {
                         snprintf(m->binlog_file, sizeof(m->binlog_file), "%s", row[0]);
+                        snprintf(m->binlog_pos, sizeof(m->binlog_pos), "%.31s", row[1]);
                         snprintf(m->stamp, sizeof(m->stamp),
                                  "{\"binlog_file\":\"%s\",\"binlog_pos\":%s,\"time\":%lld}", row[0], row[1],
                                  (long long) time(NULL));
@@ -289,6 +453,12 @@ static int on_abort(lvss_writer *w, void *userdata) {
         return 0;
 }
 
+/* The coordinator is gone or the writer exits: no stage left held. */
+static void on_lost(void *userdata, const char *why) {
+        (void) why;
+        end_stage(userdata);
+}
+
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         end_stage(userdata);
         return 0;
@@ -304,6 +474,22 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         continue;
                 if (m->stamp[0])
                         lvss_component_set_backup_stamp(c, m->stamp);
+                json_t *md = NULL;
+                if (m->files)
+                        md = json_pack("{s:O, s:s}", "files", m->files, "binlog_from", m->prev_file);
+                else if (m->binlog_file[0] && m->basename[0])
+                        md = json_pack("{s:s, s:s, s:s}", "binlog_file", m->binlog_file, "binlog_pos", m->binlog_pos,
+                                       "binlog_basename", m->basename);
+                char *t = md ? json_dumps(md, JSON_COMPACT) : NULL;
+                json_decref(md);
+                if (t && lvss_component_set_backup_metadata(c, t) < 0) {
+                        free(t);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 1,
+                                    "component '%s/%s': the list of %zu binary logs does not fit the backup document: "
+                                    "take a full backup",
+                                    m->lpath, m->instance, json_array_size(m->files));
+                }
+                free(t);
         }
         return 0;
 }
@@ -385,11 +571,318 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
         return 0;
 }
 
+/* ----------------------------------------------------- binary log replay */
+
+static void rs_reset(mdbw *m) {
+        json_decref(m->rs.files);
+        memset(&m->rs, 0, sizeof(m->rs));
+}
+
+static int names_cmp(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Collect what one restore step brings: the full's position, or the
+ * binary logs of an incremental/differential. */
+static void rs_collect(mdbw *m, lvss_component *c) {
+        const char *bm = lvss_component_get_backup_metadata(c);
+        json_t *j = bm ? json_loads(bm, 0, NULL) : NULL, *v;
+        const char *f = json_string_value(json_object_get(j, "binlog_file"));
+        const char *pos = json_string_value(json_object_get(j, "binlog_pos"));
+        const char *base = json_string_value(json_object_get(j, "binlog_basename"));
+        size_t i;
+        if (f && pos && base && name_chars_ok(f) && strspn(pos, "0123456789") == strlen(pos) && base[0] == '/') {
+                rs_reset(m); /* a full: the chain starts here */
+                m->rs.have_base = true;
+                snprintf(m->rs.start_file, sizeof(m->rs.start_file), "%s", f);
+                snprintf(m->rs.start_pos, sizeof(m->rs.start_pos), "%s", pos);
+                snprintf(m->rs.basename, sizeof(m->rs.basename), "%s", base);
+        }
+        json_array_foreach(json_object_get(j, "files"), i, v) {
+                const char *path = json_string_value(v), *name = path ? strrchr(path, '/') : NULL;
+                if (!name || !name_chars_ok(name + 1))
+                        continue;
+                if (!m->rs.files)
+                        m->rs.files = json_array();
+                json_array_append_new(m->rs.files, json_string(name + 1));
+        }
+        json_decref(j);
+}
+
+/* A temporary server on the restored data directory: no networking, no
+ * binary log, its own socket in tmp (owned by the data directory's owner,
+ * whom mariadbd runs as). */
+static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char *err, size_t n) {
+        struct stat st;
+        if (stat(m->datadir, &st) < 0) {
+                snprintf(err, n, "%s: %s", m->datadir, strerror(errno));
+                return -1;
+        }
+        struct passwd *pw = getpwuid(st.st_uid);
+        if (!pw || !name_chars_ok(pw->pw_name)) {
+                snprintf(err, n, "%s: owner uid %u has no usable user name", m->datadir, (unsigned) st.st_uid);
+                return -1;
+        }
+        if (chown(tmp, st.st_uid, st.st_gid) < 0) {
+                snprintf(err, n, "%s: chown: %s", tmp, strerror(errno));
+                return -1;
+        }
+        char a_def[PATH_MAX + 20], a_dd[PATH_MAX + 20], a_sock[PATH_MAX + 20], a_pid[PATH_MAX + 20],
+                a_log[PATH_MAX + 20], a_user[300], logp[PATH_MAX];
+        snprintf(a_def, sizeof(a_def), "--defaults-file=%s", m->defaults_file ? m->defaults_file : "");
+        snprintf(a_dd, sizeof(a_dd), "--datadir=%s", m->datadir);
+        snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
+        snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/mariadbd.pid", tmp);
+        snprintf(logp, sizeof(logp), "%s/mariadbd.err", tmp);
+        snprintf(a_log, sizeof(a_log), "--log-error=%s", logp);
+        snprintf(a_user, sizeof(a_user), "--user=%s", pw->pw_name);
+        const char *argv[16];
+        size_t k = 0;
+        argv[k++] = m->mariadbd;
+        if (m->defaults_file)
+                argv[k++] = a_def; /* must come first */
+        argv[k++] = a_dd, argv[k++] = a_sock, argv[k++] = a_pid, argv[k++] = a_log, argv[k++] = a_user;
+        argv[k++] = "--skip-networking", argv[k++] = "--skip-log-bin", argv[k++] = "--skip-slave-start";
+        /* Transactions InnoDB prepared but the binary log did not hold at
+         * the stamp: rolled back here, replayed from the binary log. */
+        argv[k++] = "--tc-heuristic-recover=ROLLBACK";
+        argv[k] = NULL;
+        pid_t pid = fork();
+        if (pid < 0) {
+                snprintf(err, n, "fork: %s", strerror(errno));
+                return -1;
+        }
+        if (pid == 0) {
+                struct sigaction dfl = { .sa_handler = SIG_DFL };
+                sigset_t none;
+                setpgid(0, 0);
+                sigaction(SIGTERM, &dfl, NULL);
+                sigaction(SIGINT, &dfl, NULL);
+                sigaction(SIGPIPE, &dfl, NULL);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0)
+                        _exit(127);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        setpgid(pid, pid);
+        /* Ready when the socket takes a connection (InnoDB recovered). */
+        for (int i = 0; i < 3000; i++) {
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        char tail[400] = "";
+                        FILE *f = fopen(logp, "re");
+                        if (f) {
+                                char line[400];
+                                while (!tail[0] && fgets(line, sizeof(line), f))
+                                        if (strstr(line, "[ERROR]"))
+                                                snprintf(tail, sizeof(tail), "%s", line);
+                                fclose(f);
+                        }
+                        tail[strcspn(tail, "\n")] = 0;
+                        snprintf(err, n, "the temporary server on %s exited (status %d)%s%s", m->datadir, status,
+                                 tail[0] ? ": " : "", tail);
+                        return -1;
+                }
+                MYSQL *c = mysql_init(NULL);
+                unsigned ct = 2;
+                if (c)
+                        mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+                bool ok = c && mysql_real_connect(c, NULL, m->user, NULL, NULL, 0, sock, 0);
+                if (c)
+                        mysql_close(c);
+                if (ok)
+                        return pid;
+                usleep(100000);
+        }
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        snprintf(err, n, "the temporary server on %s did not answer within 300 s (see %s)", m->datadir, logp);
+        return -1;
+}
+
+/* SIGTERM is mariadbd's clean shutdown; SIGKILL after 300 s. */
+static int temp_server_stop(pid_t pid) {
+        int status = 0;
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 3000; i++) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+                usleep(100000);
+        }
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+}
+
+static bool target_time_ok(const char *t) {
+        size_t n = strlen(t);
+        return n >= 10 && n < 40 && strspn(t, "0123456789-: .") == n;
+}
+
+/* The last step of a chain: replay the binary logs the incrementals and
+ * differentials brought, from the full's position, to the end or to
+ * target_time.  Nothing to replay after a full alone. */
+static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
+        size_t cnt = json_array_size(m->rs.files), k = 0, i;
+        json_t *v;
+        if (cnt == 0) {
+                fprintf(stderr, "lvss-writer-mariadb: instance %s: no binary logs to replay\n", m->instance);
+                return 0;
+        }
+        char dir[PATH_MAX];
+        const char *slash = strrchr(m->rs.basename, '/');
+        if (!slash || (size_t) (slash - m->rs.basename) >= sizeof(dir)) {
+                snprintf(err, n, "bad binary log basename '%s' in the backup", m->rs.basename);
+                return -1;
+        }
+        memcpy(dir, m->rs.basename, (size_t) (slash - m->rs.basename));
+        dir[slash - m->rs.basename] = 0;
+        const char **names = calloc(cnt, sizeof(*names));
+        if (!names)
+                return snprintf(err, n, "out of memory"), -1;
+        json_array_foreach(m->rs.files, i, v) {
+                const char *name = json_string_value(v);
+                bool dup = false;
+                for (size_t q = 0; q < k; q++)
+                        dup |= strcmp(names[q], name) == 0;
+                if (!dup && strcmp(name, m->rs.start_file) >= 0)
+                        names[k++] = name;
+        }
+        qsort(names, k, sizeof(*names), names_cmp);
+
+        char tmp[] = "/tmp/lvss-mariadb-XXXXXX", sock[PATH_MAX], sqlf[PATH_MAX];
+        if (!mkdtemp(tmp)) {
+                free(names);
+                return snprintf(err, n, "mkdtemp: %s", strerror(errno)), -1;
+        }
+        snprintf(sock, sizeof(sock), "%s/mariadbd.sock", tmp);
+        snprintf(sqlf, sizeof(sqlf), "%s/replay.sql", tmp);
+        /* mariadb-binlog writes the events as SQL (as root, into our 0700
+         * directory); the client then runs them over the temporary socket. */
+        char a_start[64], a_stop[80], a_res[PATH_MAX + 20];
+        char **argv = calloc(k + 8, sizeof(char *)), **paths = calloc(k + 1, sizeof(char *));
+        int r = -1;
+        if (!argv || !paths) {
+                snprintf(err, n, "out of memory");
+                goto out;
+        }
+        size_t a = 0;
+        argv[a++] = (char *) m->mariadb_binlog;
+        argv[a++] = (char *) "--no-defaults";
+        if (strcmp(names[0], m->rs.start_file) == 0) {
+                snprintf(a_start, sizeof(a_start), "--start-position=%s", m->rs.start_pos);
+                argv[a++] = a_start;
+        }
+        if (target_time) {
+                snprintf(a_stop, sizeof(a_stop), "--stop-datetime=%s", target_time);
+                argv[a++] = a_stop;
+        }
+        snprintf(a_res, sizeof(a_res), "--result-file=%s", sqlf);
+        argv[a++] = a_res;
+        for (i = 0; i < k; i++) {
+                if (asprintf(&paths[i], "%s/%s", dir, names[i]) < 0) {
+                        paths[i] = NULL;
+                        snprintf(err, n, "out of memory");
+                        goto out;
+                }
+                argv[a++] = paths[i];
+        }
+        argv[a] = NULL;
+        fprintf(stderr, "lvss-writer-mariadb: instance %s: replaying %zu binary log(s) %s..%s from %s:%s%s%s\n",
+                m->instance, k, names[0], names[k - 1], m->rs.start_file, m->rs.start_pos,
+                target_time ? " until " : " to the end", target_time ? target_time : "");
+        if (wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, err, n) < 0)
+                goto out;
+        pid_t pid = temp_server_start(m, tmp, sock, err, n);
+        if (pid < 0)
+                goto out;
+        char a_sock[PATH_MAX + 20], a_user[100];
+        snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
+        snprintf(a_user, sizeof(a_user), "--user=%s", m->user);
+        char *cargv[] = { (char *) m->mariadb_client, (char *) "--no-defaults", a_sock, a_user,
+                          (char *) "--binary-mode", NULL };
+        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, err, n);
+        if (temp_server_stop(pid) < 0 && r == 0) {
+                snprintf(err, n, "the temporary server did not shut down cleanly (see %s/mariadbd.err)", tmp);
+                r = -1;
+        }
+out:
+        if (r == 0) {
+                char p[PATH_MAX];
+                const char *const leftovers[] = { "replay.sql", "mariadbd.err", "mariadbd.pid", "mariadbd.sock", NULL };
+                for (i = 0; leftovers[i]; i++) {
+                        snprintf(p, sizeof(p), "%s/%s", tmp, leftovers[i]);
+                        unlink(p);
+                }
+                rmdir(tmp);
+        }
+        for (i = 0; paths && i < k; i++)
+                free(paths[i]);
+        free(paths);
+        free(argv);
+        free(names);
+        return r;
+}
+
+static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
+        mdbw *m = userdata;
+        int n = lvss_writer_components_get_count(comps);
+        char err[1500];
+
+        for (int i = 0; i < n; i++) {
+                lvss_component *c = NULL;
+                if (lvss_writer_components_get_component(comps, (size_t) i, &c) < 0 || !c || !is_ours(m, c) ||
+                    !lvss_component_is_selected_for_restore(c))
+                        continue;
+                const char *o = lvss_component_get_restore_options(c);
+                json_t *opt = o ? json_loads(o, 0, NULL) : NULL;
+                bool alt = json_object_get(opt, "alternate_location") != NULL;
+                const char *tt = json_string_value(json_object_get(opt, "target_time"));
+                char target[64] = "";
+                if (tt)
+                        snprintf(target, sizeof(target), "%s", tt);
+                json_decref(opt);
+                if (lvss_component_get_file_restore_status(c) == LVSS_RS_FAILED) {
+                        rs_reset(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
+                                    "instance %s: files were only partly restored: no binary log replay", m->instance);
+                }
+                rs_collect(m, c);
+                if (lvss_component_get_additional_restores(c) == 1)
+                        continue; /* a later step replays */
+                if (alt) {
+                        rs_reset(m); /* an alternate location is left as restored */
+                        continue;
+                }
+                if (target[0] && !target_time_ok(target)) {
+                        rs_reset(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
+                                    "instance %s: bad target time '%s' (YYYY-MM-DD HH:MM:SS)", m->instance, target);
+                }
+                if (!m->rs.have_base && json_array_size(m->rs.files)) {
+                        rs_reset(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
+                                    "instance %s: the restored chain has no full backup: no binary log replay",
+                                    m->instance);
+                }
+                int r = m->rs.have_base ? replay(m, target[0] ? target : NULL, err, sizeof(err)) : 0;
+                rs_reset(m);
+                if (r < 0)
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: binary log replay: %s",
+                                    m->instance, err);
+        }
+        return 0;
+}
+
 /* -------------------------------------------------------------------- main */
 
 static const char help[] =
         "Usage: lvss-writer-mariadb --datadir DIR --socket PATH [--instance NAME] [--binlog-dir DIR]\n"
         "                           [--user USER] [--freeze-timeout MS] [--purge-binlogs]\n"
+        "                           [--defaults-file FILE] [--mariadbd PATH]\n"
         "The MariaDB Writer: BACKUP STAGE around lvss snapshots of a MariaDB server's\n"
         "data directory, component 'MariaDB/<host>/<instance>'.  See lvss-writer-mariadb(8).\n\n"
         "  --datadir DIR         the server's data directory (datadir)\n"
@@ -400,6 +893,9 @@ static const char help[] =
         "  --freeze-timeout MS   declared Freeze->Thaw limit (default 60000, 4000..600000)\n"
         "  --purge-binlogs       after a successful full backup, purge the binary logs\n"
         "                        before the backup's position\n"
+        "  --defaults-file FILE  the server's option file, for the temporary server that\n"
+        "                        replays binary logs after a restore (default: mariadbd's own)\n"
+        "  --mariadbd PATH       the server program (default /usr/sbin/mariadbd)\n"
         "  --help                this text\n";
 
 static bool name_ok(const char *s) {
@@ -423,10 +919,14 @@ int main(int argc, char **argv) {
                 { "user", required_argument, NULL, 'u' },
                 { "freeze-timeout", required_argument, NULL, 't' },
                 { "purge-binlogs", no_argument, NULL, 'p' },
+                { "defaults-file", required_argument, NULL, 'f' },
+                { "mariadbd", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        mdbw m = { .instance = "default", .user = "root", .freeze_timeout_ms = 60000 };
+        mdbw m = { .instance = "default", .user = "root", .freeze_timeout_ms = 60000,
+                   .mariadbd = "/usr/sbin/mariadbd", .mariadb_binlog = "/usr/bin/mariadb-binlog",
+                   .mariadb_client = "/usr/bin/mariadb", .replay_timeout_s = 3600 };
         char host[MAX_NAME + 1], *end;
         int c, r;
 
@@ -447,6 +947,8 @@ int main(int argc, char **argv) {
                         m.freeze_timeout_ms = (uint32_t) v;
                         break;
                 case 'p': m.purge_binlogs = true; break;
+                case 'f': m.defaults_file = optarg; break;
+                case 'm': m.mariadbd = optarg; break;
                 case 'h': fputs(help, stdout); return 0;
                 default: fputs(help, stderr); return 2;
                 }
@@ -460,15 +962,16 @@ int main(int argc, char **argv) {
                         abs_dir_ok(m.datadir) ? m.binlog_dir : m.datadir);
                 return 2;
         }
+        if ((m.defaults_file && m.defaults_file[0] != '/') || m.mariadbd[0] != '/') {
+                fprintf(stderr, "lvss-writer-mariadb: --defaults-file and --mariadbd take absolute paths\n");
+                return 2;
+        }
         if (m.socket[0] != '/' || !name_ok(m.instance) || !name_ok(m.user)) {
                 fprintf(stderr, "lvss-writer-mariadb: bad --socket (absolute path), --instance or --user "
                                 "(1-%d characters of A-Z a-z 0-9 . _ -)\n", MAX_NAME);
                 return 2;
         }
-        if (gethostname(host, sizeof(host)) < 0)
-                snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        host[strcspn(host, ".")] = '\0';
+        wc_short_hostname(host, sizeof(host));
         snprintf(m.lpath, sizeof(m.lpath), "MariaDB/%s", host);
         if (mysql_library_init(0, NULL, NULL) != 0) {
                 fprintf(stderr, "lvss-writer-mariadb: cannot initialise the MariaDB client library\n");
@@ -494,43 +997,20 @@ int main(int argc, char **argv) {
         ev.on_backup_complete = on_backup_complete;
         ev.on_backup_shutdown = on_backup_shutdown;
         ev.on_pre_restore = on_pre_restore;
+        ev.on_post_restore = on_post_restore;
         r = lvss_writer_new(&id, &ev, &m, &m.w);
         if (r < 0) {
                 fprintf(stderr, "lvss-writer-mariadb: cannot create the writer: %s\n", lvss_strerror(r));
                 return 1;
         }
-        signal_writer = m.w;
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-
-        r = lvss_writer_subscribe(m.w, 0);
-        if (r < 0) {
-                fprintf(stderr, "lvss-writer-mariadb: cannot register with lvssd: %s (%s)\n",
-                        lvss_writer_last_error(m.w), lvss_error_name(r));
-                r = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-                goto out;
-        }
-        printf("ready instance_id=%s\n", lvss_writer_get_instance_id(m.w));
-        fflush(stdout);
-        while (!stop_requested) {
-                r = lvss_writer_run(m.w, LVSS_WAIT_INFINITE);
-                if (stop_requested)
-                        break;
-                if (r < 0) {
-                        fprintf(stderr, "lvss-writer-mariadb: lost the coordinator: %s; registering again\n",
-                                lvss_strerror(r));
-                        end_stage(&m);
-                        (void) lvss_writer_unsubscribe(m.w);
-                        while (!stop_requested && lvss_writer_subscribe(m.w, 0) < 0)
-                                sleep(1);
-                }
-        }
-        r = 0;
-out:
-        end_stage(&m);
-        signal_writer = NULL;
+        wc_install_signals();
+        char label[sizeof(m.lpath) + MAX_NAME + 2];
+        snprintf(label, sizeof(label), "%s/%s", m.lpath, m.instance);
+        wc_instance x = { .w = m.w, .label = label, .on_lost = on_lost, .userdata = &m };
+        r = wc_run(&x, 1, "lvss-writer-mariadb");
         lvss_writer_free(m.w);
+        json_decref(m.files);
+        rs_reset(&m);
         mysql_library_end();
         return r;
 }

@@ -55,10 +55,14 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 /* Paths and messages are built with snprintf into PATH_MAX / message
  * buffers: a path that does not fit is cut and then fails to open, a
  * message is merely shortened. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define PG_CLASS_ID "5d1f7a3c-9e2b-4f60-8c41-7b3e2a9d6f05"
 #define MSG_MAX 1024
@@ -85,14 +89,7 @@ typedef struct pgw {
         json_t *files;              /* incremental/differential: archive files */
 } pgw;
 
-static lvss_writer *the_writer;
 static char hostname_short[HOST_NAME_MAX + 1];
-
-static void on_signal(int sig) {
-        (void) sig;
-        if (the_writer)
-                lvss_writer_stop(the_writer);
-}
 
 static int fail(pgw *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(pgw *p, int code, const char *fmt, ...) {
@@ -180,8 +177,10 @@ static uint64_t lsn_segment(uint64_t lsn) {
 
 /* The archive files of an incremental/differential: WAL segments from the
  * base's next_lsn up to the switch point, every .history file and the .backup
- * files in that range.  All of them were archived before the snapshot. */
-static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t errsz) {
+ * files in that range.  All of them were archived before the snapshot.
+ * Also the WAL of a full from its start to its stop LSN, archived after the
+ * snapshot (names_only: file names, for the "after_snapshot" list). */
+static int list_archive(pgw *p, uint64_t from, uint64_t to, bool names_only, char *err, size_t errsz) {
         DIR *d = opendir(p->archive);
         struct dirent *de;
         if (!d) {
@@ -204,7 +203,9 @@ static int list_archive(pgw *p, uint64_t from, uint64_t to, char *err, size_t er
                         head[24] = 0;
                         take = wal_segment_name(head, &seg) && seg >= lsn_segment(from) && seg <= lsn_segment(to);
                 }
-                if (take) {
+                if (take && names_only)
+                        json_array_append_new(p->files, json_string(de->d_name));
+                else if (take) {
                         char path[PATH_MAX];
                         snprintf(path, sizeof(path), "%s/%s", p->archive, de->d_name);
                         json_array_append_new(p->files, json_string(path));
@@ -232,7 +233,7 @@ static bool skipped(const char *name) {
 
 /* Every directory below dir (dir included) as a database-file descriptor. */
 static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top, int depth) {
-        int r = lvss_mdb_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
+        int r = lvss_metadata_builder_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
         if (r < 0 || depth > 16)
                 return r;
         DIR *d = opendir(dir);
@@ -260,7 +261,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
         if (p->archive)
                 schema |= LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL;
-        r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
                                    1 /* restore metadata */, 1, 1, 1, 0);
         if (r >= 0)
                 r = add_tree(p, md, p->pgdata, true, 0);
@@ -282,15 +283,15 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (d)
                 closedir(d);
         if (r >= 0 && p->archive)
-                r = lvss_mdb_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
+                r = lvss_metadata_builder_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
         if (r >= 0)
-                r = lvss_mdb_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, schema);
+                r = lvss_metadata_builder_set_backup_schema(md, schema);
         if (r < 0)
                 fprintf(stderr, "lvss-writer-postgresql: %s: identify: %s\n", p->path, lvss_strerror(r));
         return r;
@@ -298,17 +299,10 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
 /* ------------------------------------------------------------ backup */
 
-static lvss_component *my_component(lvss_writer_components *comps) {
-        lvss_component *c = NULL;
-        if (lvss_writer_components_get_count(comps) <= 0 || lvss_writer_components_get_component(comps, 0, &c) < 0)
-                return NULL;
-        return c;
-}
-
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
         char err[MSG_MAX];
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
 
         end_session(p, "new set");
         p->type = lvss_writer_get_backup_type(w);
@@ -401,7 +395,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                                     want, p->archive, ARCHIVE_WAIT_SECONDS);
                 uint64_t from, to;
                 if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0 ||
-                    list_archive(p, from, to ? to - 1 : 0, err, sizeof(err)) < 0)
+                    list_archive(p, from, to ? to - 1 : 0, false, err, sizeof(err)) < 0)
                         return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", *err ? err : "bad LSN");
                 PQfinish(p->session);
                 p->session = NULL;
@@ -428,7 +422,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
         char err[MSG_MAX];
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         json_t *md = json_object(), *stamp = json_object();
         int ret = 0;
 
@@ -460,6 +454,20 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                  * belongs to the next incremental: it starts at start_lsn's
                  * segment, so nothing falls between the two. */
                 json_object_set_new(stamp, "next_lsn", json_string(p->start_lsn));
+                /* The WAL from start to stop, archived by now (wait_for_archive):
+                 * the requestor stores it with the backup, which is then
+                 * self-contained (restores with an empty archive). */
+                uint64_t from, to;
+                if (p->archive && parse_lsn(p->start_lsn, &from) == 0 &&
+                    parse_lsn(PQgetvalue(res, 0, 0), &to) == 0) {
+                        if (list_archive(p, from, to ? to - 1 : 0, true, err, sizeof(err)) < 0) {
+                                PQclear(res);
+                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                                goto out;
+                        }
+                        json_object_set_new(md, "after_snapshot",
+                                            json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
+                }
                 PQclear(res);
                 fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s\n", p->path,
                         json_string_value(json_object_get(md, "stop_lsn")));
@@ -471,11 +479,13 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 char *m = json_dumps(md, JSON_COMPACT), *s = json_dumps(stamp, JSON_COMPACT);
                 int r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
                 int r2 = s ? lvss_component_set_backup_stamp(c, s) : -ENOMEM;
+                bool full = p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL;
                 if (r1 < 0 || r2 < 0)
                         ret = fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
-                                   "the backup metadata does not fit the backup document (%zu WAL files since the "
-                                   "last backup): take a full backup",
-                                   json_array_size(p->files));
+                                   "the backup metadata does not fit the backup document (%zu WAL files %s): %s",
+                                   json_array_size(p->files),
+                                   full ? "between the backup's start and stop" : "since the last backup",
+                                   full ? "checkpoint more often during backups (max_wal_size)" : "take a full backup");
                 free(m);
                 free(s);
         }
@@ -487,6 +497,11 @@ out:
                 p->session = NULL;
         }
         return ret;
+}
+
+/* The coordinator is gone or the writer exits: the session ends the backup. */
+static void on_lost(void *userdata, const char *why) {
+        end_session(userdata, why);
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
@@ -533,7 +548,7 @@ static char *restore_option(const lvss_component *c, const char *key) {
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         char msg[MSG_MAX];
         if (!c)
                 return 0;
@@ -613,7 +628,7 @@ static int make_dirs(const pgw *p, char *bad, size_t badsz) {
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        lvss_component *c = my_component(comps);
+        lvss_component *c = wc_first_component(comps);
         char err[MSG_MAX];
         int r;
         if (!c)
@@ -776,9 +791,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-postgresql: bad cluster name '%s'\n", p.cluster);
                 return 2;
         }
-        if (gethostname(hostname_short, sizeof(hostname_short) - 1) < 0 || !hostname_short[0])
-                strcpy(hostname_short, "localhost");
-        hostname_short[strcspn(hostname_short, ".")] = 0;
+        wc_short_hostname(hostname_short, sizeof(hostname_short));
         snprintf(p.lpath, sizeof(p.lpath), "PostgreSQL/%s", hostname_short);
         snprintf(p.path, sizeof(p.path), "%s/%s", p.lpath, p.cluster);
 
@@ -803,25 +816,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-postgresql: cannot create writer: %s\n", lvss_strerror(r));
                 return 1;
         }
-        the_writer = p.w;
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        r = lvss_writer_subscribe(p.w, 0);
-        if (r < 0) {
-                fprintf(stderr, "lvss-writer-postgresql: subscribe: %s (%s)\n", lvss_writer_last_error(p.w),
-                        lvss_error_name(r));
-                lvss_writer_free(p.w);
-                return r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-        }
-        printf("ready %s instance_id=%s\n", p.path, lvss_writer_get_instance_id(p.w));
-        fflush(stdout);
-        r = lvss_writer_run(p.w, LVSS_WAIT_INFINITE);
-        if (r < 0)
-                fprintf(stderr, "lvss-writer-postgresql: %s (%s)\n", lvss_writer_last_error(p.w), lvss_error_name(r));
-        end_session(&p, "exit");
-        the_writer = NULL;
+        wc_install_signals();
+        wc_instance x = { .w = p.w, .label = p.path, .on_lost = on_lost, .userdata = &p };
+        r = wc_run(&x, 1, "lvss-writer-postgresql");
         lvss_writer_free(p.w);
-        return r < 0 ? 1 : 0;
+        return r;
 }

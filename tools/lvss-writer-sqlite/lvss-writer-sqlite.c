@@ -52,6 +52,8 @@
 
 #include <lvss/lvss.h>
 
+#include "writer-common.h"
+
 #include "lib/core/macro.h"
 #include "sqlite-config.h"
 
@@ -85,14 +87,6 @@ typedef struct sqlw {
         lvss_writer *w;
 } sqlw;
 
-static volatile sig_atomic_t stop_requested;
-static lvss_writer *signal_writer;
-
-static void on_signal(int sig) {
-        stop_requested = 1;
-        if (signal_writer)
-                lvss_writer_stop(signal_writer);
-}
 
 static uint64_t now_ms(void) {
         struct timespec ts;
@@ -152,7 +146,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                 const sqlw_component *c = &s->cfg.components[i];
                 char caption[256];
                 snprintf(caption, sizeof(caption), "SQLite databases of %s (%zu)", c->name, c->n_databases);
-                r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, s->lpath, c->name, caption, 0, 0, 1, 1, 0);
+                r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, s->lpath, c->name, caption, 0, 0, 1, 1, 0);
                 for (size_t j = 0; j < c->n_databases && r >= 0; j++) {
                         char dir[SQLW_MAX_PATH + 1], spec[2 * SQLW_MAX_PATH + 16];
                         const char *slash = strrchr(c->databases[j], '/');
@@ -163,14 +157,14 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                         dir[dl] = '\0';
                         for (size_t k = 0; k < ELEMENTSOF(suffixes) && r >= 0; k++) {
                                 escape_spec(slash + 1, suffixes[k], spec, sizeof(spec));
-                                r = lvss_mdb_add_files_to_file_group(md, s->lpath, c->name, dir, spec, 0, NULL, 0);
+                                r = lvss_metadata_builder_add_files_to_file_group(md, s->lpath, c->name, dir, spec, 0, NULL, 0);
                         }
                 }
         }
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY);
         return r;
 }
 
@@ -548,17 +542,10 @@ static const char help[] =
         "  --check         parse the configuration, print the components and exit\n"
         "  --help          this text\n";
 
-static int subscribe(sqlw *s, bool quiet) {
-        int r = lvss_writer_subscribe(s->w, 0);
-        if (r < 0) {
-                if (!quiet)
-                        fprintf(stderr, "lvss-writer-sqlite: cannot register with lvssd: %s (%s)\n",
-                                lvss_writer_last_error(s->w), lvss_error_name(r));
-                return r;
-        }
-        printf("ready instance_id=%s\n", lvss_writer_get_instance_id(s->w));
-        fflush(stdout);
-        return 0;
+/* The coordinator is gone or the writer exits: never stay frozen. */
+static void on_lost(void *userdata, const char *why) {
+        (void) why;
+        release_all(userdata);
 }
 
 int main(int argc, char **argv) {
@@ -592,10 +579,7 @@ int main(int argc, char **argv) {
                 return r == -ENOMEM ? 1 : 2;
         }
         if (!s.cfg.host) {
-                if (gethostname(host, sizeof(host)) < 0)
-                        snprintf(host, sizeof(host), "localhost");
-                host[sizeof(host) - 1] = '\0';
-                host[strcspn(host, ".")] = '\0'; /* short name, like the Mail Store Writer */
+                wc_short_hostname(host, sizeof(host)); /* short name, like the Mail Store Writer */
         }
         snprintf(s.lpath, sizeof(s.lpath), "SQLite/%s", s.cfg.host ? s.cfg.host : host);
         s.comps = calloc(s.cfg.n_components, sizeof(comp));
@@ -639,34 +623,11 @@ int main(int argc, char **argv) {
                 r = 1;
                 goto out;
         }
-        signal_writer = s.w;
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-
-        r = subscribe(&s, false);
-        if (r < 0) {
-                r = r == LVSS_E_ACCESS_DENIED ? 5 : 1;
-                goto out;
-        }
-        while (!stop_requested) {
-                r = lvss_writer_run(s.w, LVSS_WAIT_INFINITE);
-                if (stop_requested)
-                        break;
-                if (r < 0) {
-                        /* The bus connection is gone: never stay frozen; register again. */
-                        fprintf(stderr, "lvss-writer-sqlite: lost the coordinator: %s; registering again\n",
-                                lvss_strerror(r));
-                        release_all(&s);
-                        (void) lvss_writer_unsubscribe(s.w);
-                        while (!stop_requested && subscribe(&s, true) < 0)
-                                sleep(1);
-                }
-        }
-        r = 0;
+        wc_install_signals();
+        wc_instance x = { .w = s.w, .label = s.lpath, .on_lost = on_lost, .userdata = &s };
+        r = wc_run(&x, 1, "lvss-writer-sqlite");
 out:
         release_all(&s);
-        signal_writer = NULL;
         lvss_writer_free(s.w);
         for (size_t i = 0; s.comps && i < s.cfg.n_components; i++)
                 free(s.comps[i].dbs);

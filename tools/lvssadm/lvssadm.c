@@ -24,6 +24,8 @@
 
 #include <lvss/lvss.h>
 
+#include "lib/core/array.h"
+#include "tools/common/requestor.h"
 #include "lib/core/macro.h"
 #include "providers/providers.h"
 
@@ -402,17 +404,17 @@ static int cmd_delete(int argc, char **argv) {
 
 /* -------------------------------------------------------- writer-metadata */
 
-static void print_files(const char *kind, const lvss_wm_filedesc *f) {
+static void print_files(const char *kind, const lvss_writer_metadata_filedesc *f) {
         printf("      %s %s/%s%s%s%s\n", kind, f->path, f->filespec, f->recursive ? " (recursive)" : "",
                f->alternate_location ? " -> " : "", f->alternate_location ? f->alternate_location : "");
 }
 
 static void print_metadata(const lvss_writer_metadata *wm) {
-        lvss_wm_identity id;
-        lvss_wm_restore_method rm;
+        lvss_writer_metadata_identity id;
+        lvss_writer_metadata_restore_method rm;
         int n;
 
-        if (lvss_wm_get_identity(wm, &id) < 0)
+        if (lvss_writer_metadata_get_identity(wm, &id) < 0)
                 return;
         printf("Writer name:      %s\n", id.writer_name);
         printf("Writer id:        %s\n", id.writer_id);
@@ -423,38 +425,38 @@ static void print_metadata(const lvss_writer_metadata *wm) {
                lvss_source_type_to_string(id.source) ?: "?");
         printf("Level:            %s, freeze timeout %u ms\n",
                lvss_application_level_to_string(id.level) ?: "?", id.freeze_timeout_ms);
-        if (lvss_wm_get_restore_method(wm, &rm) == 0)
+        if (lvss_writer_metadata_get_restore_method(wm, &rm) == 0)
                 printf("Restore method:   %s (writer restore: %s)\n",
                        lvss_restore_method_to_string(rm.method) ?: "?",
                        lvss_writer_restore_to_string(rm.writer_restore) ?: "?");
-        n = lvss_wm_get_exclude_file_count(wm);
+        n = lvss_writer_metadata_get_exclude_file_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_filedesc f;
-                if (lvss_wm_get_exclude_file(wm, i, &f) == 0)
+                lvss_writer_metadata_filedesc f;
+                if (lvss_writer_metadata_get_exclude_file(wm, i, &f) == 0)
                         print_files("exclude", &f);
         }
-        n = lvss_wm_get_component_count(wm);
+        n = lvss_writer_metadata_get_component_count(wm);
         for (int i = 0; i < n; i++) {
-                lvss_wm_component_info ci;
-                if (lvss_wm_get_component_info(wm, i, &ci) < 0)
+                lvss_writer_metadata_component_info ci;
+                if (lvss_writer_metadata_get_component_info(wm, i, &ci) < 0)
                         continue;
                 printf("  Component:      %s%s%s (%s%s%s)\n", ci.logical_path, ci.logical_path[0] ? "/" : "",
                        ci.component_name, lvss_component_type_to_string(ci.type) ?: "?",
                        ci.selectable ? ", selectable" : "",
                        ci.selectable_for_restore ? ", selectable for restore" : "");
                 for (size_t j = 0; j < ci.file_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_file(wm, i, j, &f) == 0)
                                 print_files("files", &f);
                 }
                 for (size_t j = 0; j < ci.database_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_database_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_database_file(wm, i, j, &f) == 0)
                                 print_files("database", &f);
                 }
                 for (size_t j = 0; j < ci.log_file_count; j++) {
-                        lvss_wm_filedesc f;
-                        if (lvss_wm_get_component_log_file(wm, i, j, &f) == 0)
+                        lvss_writer_metadata_filedesc f;
+                        if (lvss_writer_metadata_get_component_log_file(wm, i, j, &f) == 0)
                                 print_files("logs", &f);
                 }
         }
@@ -500,7 +502,7 @@ static bool path_under(const char *a, const char *b) {
 }
 
 /* Does a writer's file descriptor overlap one of the set's paths? */
-static bool files_overlap(const lvss_wm_filedesc *f, char **paths, size_t n) {
+static bool files_overlap(const lvss_writer_metadata_filedesc *f, char **paths, size_t n) {
         char buf[PATH_MAX];
         const char *p = f->path;
 
@@ -520,10 +522,10 @@ typedef struct added_component {
 
 typedef struct create_ctx {
         added_component *comps;
-        size_t n_comps;
+        size_t n_comps, cap_comps;
         char **writer_names;      /* writers taking part */
         char **writer_instances;
-        size_t n_writers;
+        size_t n_writers, cap_names, cap_instances;
 } create_ctx;
 
 static void create_ctx_done(create_ctx *c) {
@@ -549,27 +551,27 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
         for (int w = 0; w < count; w++) {
                 const lvss_writer_metadata *wm;
                 const char *instance;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 bool writer_used = false;
 
                 if (lvss_backup_get_writer_metadata(b, w, &instance, &wm) < 0 ||
-                    lvss_wm_get_identity(wm, &id) < 0)
+                    lvss_writer_metadata_get_identity(wm, &id) < 0)
                         continue;
-                int nc = lvss_wm_get_component_count(wm);
+                int nc = lvss_writer_metadata_get_component_count(wm);
                 for (int i = 0; i < nc; i++) {
-                        lvss_wm_component_info ci;
-                        lvss_wm_filedesc f;
+                        lvss_writer_metadata_component_info ci;
+                        lvss_writer_metadata_filedesc f;
                         bool hit = false;
 
-                        if (lvss_wm_get_component_info(wm, i, &ci) < 0 || !ci.selectable)
+                        if (lvss_writer_metadata_get_component_info(wm, i, &ci) < 0 || !ci.selectable)
                                 continue;
                         for (size_t j = 0; !hit && j < ci.file_count; j++)
-                                hit = lvss_wm_get_component_file(wm, i, j, &f) == 0 && files_overlap(&f, paths, n);
+                                hit = lvss_writer_metadata_get_component_file(wm, i, j, &f) == 0 && files_overlap(&f, paths, n);
                         for (size_t j = 0; !hit && j < ci.database_count; j++)
-                                hit = lvss_wm_get_component_database_file(wm, i, j, &f) == 0 &&
+                                hit = lvss_writer_metadata_get_component_database_file(wm, i, j, &f) == 0 &&
                                       files_overlap(&f, paths, n);
                         for (size_t j = 0; !hit && j < ci.log_file_count; j++)
-                                hit = lvss_wm_get_component_log_file(wm, i, j, &f) == 0 &&
+                                hit = lvss_writer_metadata_get_component_log_file(wm, i, j, &f) == 0 &&
                                       files_overlap(&f, paths, n);
                         if (!hit)
                                 continue;
@@ -577,10 +579,8 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
                                                           ci.component_name);
                         if (r < 0 && r != LVSS_E_OBJECT_ALREADY_EXISTS)
                                 return fail(r, "add component", lvss_backup_last_error(b));
-                        added_component *nc2 = realloc(ctx->comps, (ctx->n_comps + 1) * sizeof(*nc2));
-                        if (!nc2)
+                        if (ARRAY_RESERVE_ONE(ctx->comps, ctx->cap_comps, ctx->n_comps, 8) < 0)
                                 return fail(-ENOMEM, "add component", NULL);
-                        ctx->comps = nc2;
                         ctx->comps[ctx->n_comps++] = (added_component) {
                                 .instance_id = strdup(instance), .writer_id = strdup(id.writer_id),
                                 .logical_path = strdup(ci.logical_path), .name = strdup(ci.component_name),
@@ -589,14 +589,9 @@ static int select_components(lvss_backup *b, char **paths, size_t n, create_ctx 
                         writer_used = true;
                 }
                 if (writer_used) {
-                        char **nw = realloc(ctx->writer_names, (ctx->n_writers + 1) * sizeof(*nw));
-                        if (!nw)
+                        if (ARRAY_RESERVE_ONE(ctx->writer_names, ctx->cap_names, ctx->n_writers, 4) < 0 ||
+                            ARRAY_RESERVE_ONE(ctx->writer_instances, ctx->cap_instances, ctx->n_writers, 4) < 0)
                                 return fail(-ENOMEM, "add component", NULL);
-                        ctx->writer_names = nw;
-                        nw = realloc(ctx->writer_instances, (ctx->n_writers + 1) * sizeof(*nw));
-                        if (!nw)
-                                return fail(-ENOMEM, "add component", NULL);
-                        ctx->writer_instances = nw;
                         ctx->writer_instances[ctx->n_writers] = strdup(instance);
                         ctx->writer_names[ctx->n_writers++] = strdup(id.writer_name);
                 }
@@ -667,7 +662,41 @@ static int run_exec(const char *cmd, const char *set_id, const char *shadow_path
         return 128 + WTERMSIG(status);
 }
 
-static int cmd_create(int argc, char **argv) {
+/* cmd_create's state, handed from step to step. */
+typedef struct create_run {
+        const char *exec_cmd, *provider;
+        bool no_writers, json;
+        lvss_backup_type type;
+        char **paths;             /* the PATH arguments, resolved */
+        size_t n;
+        char **units;             /* what the providers snapshot: paths and their btrfs subvolumes */
+        size_t n_units;
+        lvss_backup *b;
+        create_ctx ctx;           /* components and writers taking part */
+        lvss_id set_id, *snap_ids;
+        json_t *out, *shadows, *writers;
+        char *shadow_paths;       /* original=path lines for --exec */
+        size_t plen;
+} create_run;
+
+static void create_run_done(create_run *cr) {
+        create_ctx_done(&cr->ctx);
+        for (size_t i = 0; cr->units && i < cr->n_units; i++)
+                free(cr->units[i]);
+        free(cr->units);
+        for (size_t i = 0; cr->paths && i < cr->n; i++)
+                free(cr->paths[i]);
+        free(cr->paths);
+        free(cr->snap_ids);
+        free(cr->shadow_paths);
+        json_decref(cr->out);
+        lvss_backup_free(cr->b);
+}
+
+/* Each step returns 0 to go on or the exit status to stop with. */
+
+/* Options and PATHs; -1 after --help (exit 0). */
+static int create_parse(create_run *cr, int argc, char **argv) {
         static const struct option opts[] = {
                 { "no-writers", no_argument, NULL, 'n' },
                 { "exec", required_argument, NULL, 'e' },
@@ -677,202 +706,182 @@ static int cmd_create(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        _cleanup_(lvss_backup_freep) lvss_backup *b = NULL;
-        _cleanup_(json_decrefp) json_t *out = NULL;
-        const char *exec_cmd = NULL, *provider = NULL;
-        bool no_writers = false, json = false;
-        lvss_backup_type type = LVSS_BT_COPY;
-        create_ctx ctx = {};
-        char **paths = NULL, **units = NULL;
-        size_t n_units = 0;
-        lvss_id set_id, *snap_ids = NULL;
-        size_t n = 0, plen = 0;
-        _cleanup_free_ char *shadow_paths = NULL;
-        json_t *shadows = NULL, *writers = NULL;
-        int c, r, code = 0;
+        int c, r;
 
         if (want_help(argc, argv)) {
                 fputs(help_create, stdout);
-                return 0;
+                return -1;
         }
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'n': no_writers = true; break;
-                case 'e': exec_cmd = optarg; break;
-                case 'p': provider = optarg; break;
-                case 'j': json = true; break;
+                case 'n': cr->no_writers = true; break;
+                case 'e': cr->exec_cmd = optarg; break;
+                case 'p': cr->provider = optarg; break;
+                case 'j': cr->json = true; break;
                 case 't':
                         r = lvss_backup_type_from_string(optarg);
                         if (r < 0)
                                 return usage_error("create: unknown backup type '%s'", optarg);
-                        type = (lvss_backup_type) r;
+                        cr->type = (lvss_backup_type) r;
                         break;
                 default: return usage_error("create: %s", "bad option");
                 }
         }
         if (optind >= argc)
                 return usage_error("create: %s", "no PATH given");
-        n = (size_t) (argc - optind);
-        paths = calloc(n, sizeof(char *));
-        snap_ids = calloc(n, sizeof(lvss_id));
-        if (!paths || !snap_ids) {
-                code = fail(-ENOMEM, "create", NULL);
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
+        cr->n = (size_t) (argc - optind);
+        cr->paths = calloc(cr->n, sizeof(char *));
+        cr->snap_ids = calloc(cr->n, sizeof(lvss_id));
+        if (!cr->paths || !cr->snap_ids)
+                return fail(-ENOMEM, "create", NULL);
+        for (size_t i = 0; i < cr->n; i++) {
                 const char *p = argv[optind + i];
-                paths[i] = realpath(p, NULL);
-                if (!paths[i]) {
+                cr->paths[i] = realpath(p, NULL);
+                if (!cr->paths[i]) {
                         fprintf(stderr, "%s: create: '%s': %s\n", prog, p, strerror(errno));
-                        code = EXIT_USAGE;
-                        goto out;
+                        return EXIT_USAGE;
                 }
         }
+        return 0;
+}
 
-        /* The units the providers will snapshot: the paths themselves, and
-         * for btrfs the whole subvolume holding them, so that writers whose
-         * files live anywhere in it take part (stat only, no privileges). */
-        units = calloc(2 * n, sizeof(char *));
-        if (!units) {
-                code = fail(-ENOMEM, "create", NULL);
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
+/* The units the providers will snapshot: the paths themselves, and for
+ * btrfs the whole subvolume holding them, so that writers whose files live
+ * anywhere in it take part (stat only, no privileges). */
+static int create_units(create_run *cr) {
+        cr->units = calloc(2 * cr->n, sizeof(char *));
+        if (!cr->units)
+                return fail(-ENOMEM, "create", NULL);
+        for (size_t i = 0; i < cr->n; i++) {
                 char vol[LVSS_PROVIDER_PATH_MAX], why[LVSS_PROVIDER_WHY_MAX];
-                units[n_units++] = strdup(paths[i]);
-                if ((!provider || lvss_provider_find(provider) == &lvss_provider_btrfs) &&
-                    lvss_provider_btrfs.is_supported(paths[i], vol, why) == 0)
-                        units[n_units++] = strdup(vol);
+                cr->units[cr->n_units++] = strdup(cr->paths[i]);
+                if ((!cr->provider || lvss_provider_find(cr->provider) == &lvss_provider_btrfs) &&
+                    lvss_provider_btrfs.is_supported(cr->paths[i], vol, why) == 0)
+                        cr->units[cr->n_units++] = strdup(vol);
         }
-        for (size_t i = 0; i < n_units; i++)
-                if (!units[i]) {
-                        code = fail(-ENOMEM, "create", NULL);
-                        goto out;
-                }
+        for (size_t i = 0; i < cr->n_units; i++)
+                if (!cr->units[i])
+                        return fail(-ENOMEM, "create", NULL);
+        return 0;
+}
 
-        /* Persistent without --exec (it outlives this process); with --exec
-         * auto-release: deleted when the session ends, even if we crash. */
-        uint32_t context = exec_cmd ? (no_writers ? LVSS_CTX_FILE_SHARE_BACKUP : LVSS_CTX_BACKUP)
-                                    : (no_writers ? LVSS_CTX_NAS_ROLLBACK : LVSS_CTX_APP_ROLLBACK);
-        r = lvss_backup_new(&b);
-        if (r < 0) {
-                code = fail(r, "cannot reach lvssd", NULL);
-                goto out;
+static int wait_step(lvss_backup *b, lvss_async *as, int r, const char *what, void *userdata) {
+        char w[64];
+        snprintf(w, sizeof(w), "create: %s", what);
+        return wait_op(b, as, r, w); /* 0 or the exit status */
+}
+
+/* A session (persistent without --exec: it outlives this process; with
+ * --exec auto-release: deleted when the session ends, even if we crash),
+ * the writers' components on the paths, the set, PrepareForBackup and
+ * DoSnapshotSet.  Without writers (contexts with
+ * LVSS_VOLSNAP_ATTR_NO_WRITERS) the coordinator goes straight from the set
+ * to DoSnapshotSet: no gather, no PrepareForBackup, no BackupComplete. */
+static int create_snapshot(create_run *cr) {
+        uint32_t context = cr->exec_cmd ? (cr->no_writers ? LVSS_CTX_FILE_SHARE_BACKUP : LVSS_CTX_BACKUP)
+                                        : (cr->no_writers ? LVSS_CTX_NAS_ROLLBACK : LVSS_CTX_APP_ROLLBACK);
+        int r, code;
+
+        r = requestor_begin(context, cr->type, &cr->b);
+        if (r < 0)
+                return cr->b ? fail(r, "create: initialize backup", lvss_backup_last_error(cr->b))
+                             : fail(r, "cannot reach lvssd", NULL);
+        if (!cr->no_writers) {
+                if ((code = requestor_run(cr->b, REQUESTOR_GATHER, wait_step, false, NULL)) != 0)
+                        return code;
+                if ((code = select_components(cr->b, cr->units, cr->n_units, &cr->ctx)) != 0)
+                        return code;
         }
-        r = lvss_backup_initialize_for_backup(b, NULL);
-        if (r >= 0)
-                r = lvss_backup_set_context(b, context);
-        if (r >= 0)
-                r = lvss_backup_set_backup_state(b, 1, 0, type, 0);
-        if (r < 0) {
-                code = fail(r, "create: initialize backup", lvss_backup_last_error(b));
-                goto out;
-        }
-        /* Without writers (contexts with LVSS_VOLSNAP_ATTR_NO_WRITERS) the
-         * coordinator goes straight from the set to DoSnapshotSet: no
-         * gather, no PrepareForBackup, no BackupComplete. */
-        if (!no_writers) {
-                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
-                r = lvss_backup_gather_writer_metadata(b, &as);
-                code = wait_op(b, as, r, "create: gather writer metadata");
-                if (code)
-                        goto out;
-                code = select_components(b, units, n_units, &ctx);
-                if (code)
-                        goto out;
-        }
-        r = lvss_backup_start_snapshot_set(b, &set_id);
-        if (r < 0) {
-                code = fail(r, "create: start snapshot set", lvss_backup_last_error(b));
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-                r = lvss_backup_add_to_snapshot_set(b, paths[i], provider, &snap_ids[i]);
+        r = lvss_backup_start_snapshot_set(cr->b, &cr->set_id);
+        if (r < 0)
+                return fail(r, "create: start snapshot set", lvss_backup_last_error(cr->b));
+        for (size_t i = 0; i < cr->n; i++) {
+                r = lvss_backup_add_to_snapshot_set(cr->b, cr->paths[i], cr->provider, &cr->snap_ids[i]);
                 if (r < 0) {
                         char what[PATH_MAX + 32];
-                        snprintf(what, sizeof(what), "create: '%s'", paths[i]);
-                        code = fail(r, what, lvss_backup_last_error(b));
-                        goto out;
+                        snprintf(what, sizeof(what), "create: '%s'", cr->paths[i]);
+                        return fail(r, what, lvss_backup_last_error(cr->b));
                 }
         }
-        if (!no_writers) {
-                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
-                r = lvss_backup_prepare_for_backup(b, &as);
-                code = wait_op(b, as, r, "create: prepare for backup");
-                if (code)
-                        goto out;
-        }
-        {
-                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
-                r = lvss_backup_do_snapshot_set(b, &as);
-                code = wait_op(b, as, r, "create: snapshot set");
-                if (code)
-                        goto out;
-        }
+        if (!cr->no_writers && (code = requestor_run(cr->b, REQUESTOR_PREPARE, wait_step, false, NULL)) != 0)
+                return code;
+        return requestor_run(cr->b, REQUESTOR_SNAPSHOT, wait_step, false, NULL);
+}
 
-        /* Collect the shadows: JSON for output, original=path lines for CMD. */
-        out = json_object();
-        shadows = json_array();
-        writers = json_array();
-        json_object_set_new(out, "set_id", json_string(set_id.str));
-        json_object_set_new(out, "shadows", shadows);
-        json_object_set_new(out, "writers", writers);
-        for (size_t i = 0; i < n; i++) {
+/* The shadows: JSON for output, original=path lines for --exec. */
+static int create_collect_shadows(create_run *cr) {
+        int r;
+
+        cr->out = json_object();
+        cr->shadows = json_array();
+        cr->writers = json_array();
+        json_object_set_new(cr->out, "set_id", json_string(cr->set_id.str));
+        json_object_set_new(cr->out, "shadows", cr->shadows);
+        json_object_set_new(cr->out, "writers", cr->writers);
+        for (size_t i = 0; i < cr->n; i++) {
                 lvss_snapshot_prop p = {};
                 bool dup = false;
                 for (size_t j = 0; j < i; j++)
-                        dup |= strcmp(snap_ids[j].str, snap_ids[i].str) == 0;
+                        dup |= strcmp(cr->snap_ids[j].str, cr->snap_ids[i].str) == 0;
                 if (dup)
                         continue; /* two paths on one volume share one snapshot */
-                r = lvss_backup_get_snapshot_properties(b, snap_ids[i].str, &p);
-                if (r < 0) {
-                        code = fail(r, "create: snapshot properties", lvss_backup_last_error(b));
-                        goto out;
-                }
+                r = lvss_backup_get_snapshot_properties(cr->b, cr->snap_ids[i].str, &p);
+                if (r < 0)
+                        return fail(r, "create: snapshot properties", lvss_backup_last_error(cr->b));
                 _cleanup_free_ char *created = iso_time(p.created_usec);
-                json_array_append_new(shadows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                json_array_append_new(cr->shadows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                         "id", p.snapshot_id.str, "set_id", p.snapshot_set_id.str,
                         "original", p.original ? p.original : "", "path", p.path ? p.path : "",
                         "provider", p.provider_name ? p.provider_name : "",
                         "context", (p.context & LVSS_VOLSNAP_ATTR_PERSISTENT) ? "persistent" : "backup",
                         "created", created ? created : ""));
                 size_t add = strlen(p.original ? p.original : "") + strlen(p.path ? p.path : "") + 3;
-                char *np = realloc(shadow_paths, plen + add);
+                char *np = realloc(cr->shadow_paths, cr->plen + add);
                 if (!np) {
                         lvss_snapshot_prop_clear(&p);
-                        code = fail(-ENOMEM, "create", NULL);
-                        goto out;
+                        return fail(-ENOMEM, "create", NULL);
                 }
-                shadow_paths = np;
-                plen += (size_t) sprintf(shadow_paths + plen, "%s%s=%s", plen ? "\n" : "",
-                                         p.original ? p.original : "", p.path ? p.path : "");
+                cr->shadow_paths = np;
+                cr->plen += (size_t) sprintf(cr->shadow_paths + cr->plen, "%s%s=%s", cr->plen ? "\n" : "",
+                                             p.original ? p.original : "", p.path ? p.path : "");
                 lvss_snapshot_prop_clear(&p);
         }
-        if (ctx.n_writers > 0) {
-                /* Each writer's Freeze->Thaw time, from the writer status. */
-                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
-                bool have_status = lvss_backup_gather_writer_status(b, &as) >= 0 &&
-                                   lvss_async_wait(as, LVSS_WAIT_INFINITE) >= 0;
-                int ns = have_status ? lvss_backup_get_writer_status_count(b) : 0;
-                for (size_t i = 0; i < ctx.n_writers; i++) {
-                        json_t *window = json_null();
-                        for (int k = 0; k < ns; k++) {
-                                lvss_writer_status st;
-                                if (lvss_backup_get_writer_status(b, k, &st) == 0 && st.instance_id &&
-                                    strcmp(st.instance_id, ctx.writer_instances[i]) == 0)
-                                        window = json_real((double) st.freeze_window_usec / 1000.0);
-                        }
-                        json_array_append_new(writers, json_pack("{s:s, s:o}", "name", ctx.writer_names[i],
-                                                                 "freeze_window_ms", window));
-                }
-                if (have_status)
-                        (void) lvss_backup_free_writer_status(b);
-        }
+        return 0;
+}
 
-        int succeeded = 1;
-        if (exec_cmd) {
-                int st = run_exec(exec_cmd, set_id.str, shadow_paths ? shadow_paths : "", json);
+/* Each writer's Freeze->Thaw time, from the writer status. */
+static void create_writer_windows(create_run *cr) {
+        create_ctx *ctx = &cr->ctx;
+
+        if (ctx->n_writers == 0)
+                return;
+        _cleanup_(lvss_async_freep) lvss_async *as = NULL;
+        bool have_status = lvss_backup_gather_writer_status(cr->b, &as) >= 0 &&
+                           lvss_async_wait(as, LVSS_WAIT_INFINITE) >= 0;
+        int ns = have_status ? lvss_backup_get_writer_status_count(cr->b) : 0;
+        for (size_t i = 0; i < ctx->n_writers; i++) {
+                json_t *window = json_null();
+                for (int k = 0; k < ns; k++) {
+                        lvss_writer_status st;
+                        if (lvss_backup_get_writer_status(cr->b, k, &st) == 0 && st.instance_id &&
+                            strcmp(st.instance_id, ctx->writer_instances[i]) == 0)
+                                window = json_real((double) st.freeze_window_usec / 1000.0);
+                }
+                json_array_append_new(cr->writers, json_pack("{s:s, s:o}", "name", ctx->writer_names[i],
+                                                             "freeze_window_ms", window));
+        }
+        if (have_status)
+                (void) lvss_backup_free_writer_status(cr->b);
+}
+
+/* --exec's command, SetBackupSucceeded with its outcome, BackupComplete and,
+ * for an --exec set, its deletion.  The exit status (1 if the command failed). */
+static int create_finish(create_run *cr) {
+        int succeeded = 1, code = 0, r;
+
+        if (cr->exec_cmd) {
+                int st = run_exec(cr->exec_cmd, cr->set_id.str, cr->shadow_paths ? cr->shadow_paths : "", cr->json);
                 if (st != 0) {
                         fprintf(stderr, "%s: create: --exec command failed (exit %d): backup marked failed\n",
                                 prog, st);
@@ -880,55 +889,68 @@ static int cmd_create(int argc, char **argv) {
                         code = 1;
                 }
         }
-        for (size_t i = 0; i < ctx.n_comps; i++) {
-                added_component *a = &ctx.comps[i];
-                r = lvss_backup_set_backup_succeeded(b, a->instance_id, a->writer_id, a->type,
+        for (size_t i = 0; i < cr->ctx.n_comps; i++) {
+                added_component *a = &cr->ctx.comps[i];
+                r = lvss_backup_set_backup_succeeded(cr->b, a->instance_id, a->writer_id, a->type,
                                                      a->logical_path, a->name, succeeded);
-                if (r < 0) {
-                        code = fail(r, "create: set backup succeeded", lvss_backup_last_error(b));
-                        goto out;
-                }
+                if (r < 0)
+                        return -fail(r, "create: set backup succeeded", lvss_backup_last_error(cr->b));
         }
-        if (!no_writers) {
-                _cleanup_(lvss_async_freep) lvss_async *as = NULL;
-                r = lvss_backup_backup_complete(b, &as);
-                int c2 = wait_op(b, as, r, "create: backup complete");
+        if (!cr->no_writers) {
+                int c2 = requestor_run(cr->b, REQUESTOR_COMPLETE, wait_step, false, NULL);
                 if (c2 && !code)
                         code = c2;
         }
-        if (exec_cmd) {
+        if (cr->exec_cmd) {
                 /* Auto-release: delete now rather than wait for the session end. */
                 size_t deleted = 0;
-                r = lvss_backup_delete_snapshots(b, set_id.str, LVSS_OBJECT_SNAPSHOT_SET, 1, &deleted, NULL);
+                r = lvss_backup_delete_snapshots(cr->b, cr->set_id.str, LVSS_OBJECT_SNAPSHOT_SET, 1, &deleted, NULL);
                 if (r < 0 && r != LVSS_E_OBJECT_NOT_FOUND)
-                        fprintf(stderr, "%s: create: delete set %s: %s\n", prog, set_id.str,
-                                lvss_backup_last_error(b));
+                        fprintf(stderr, "%s: create: delete set %s: %s\n", prog, cr->set_id.str,
+                                lvss_backup_last_error(cr->b));
         }
-        if (json) {
-                char *s = json_dumps(out, JSON_COMPACT);
+        return code;
+}
+
+static void create_print(create_run *cr) {
+        if (cr->json) {
+                char *s = json_dumps(cr->out, JSON_COMPACT);
                 if (s)
                         puts(s);
                 free(s);
-        } else if (!exec_cmd) {
+        } else if (!cr->exec_cmd) {
                 size_t i;
                 json_t *o;
-                printf("Snapshot set %s created (persistent).\n", set_id.str);
-                json_array_foreach(shadows, i, o)
+                printf("Snapshot set %s created (persistent).\n", cr->set_id.str);
+                json_array_foreach(cr->shadows, i, o)
                         printf("  %s  %s -> %s (%s)\n", json_string_value(json_object_get(o, "id")),
                                json_string_value(json_object_get(o, "original")),
                                json_string_value(json_object_get(o, "path")),
                                json_string_value(json_object_get(o, "provider")));
         }
-out:
-        create_ctx_done(&ctx);
-        for (size_t i = 0; units && i < n_units; i++)
-                free(units[i]);
-        free(units);
-        for (size_t i = 0; paths && i < n; i++)
-                free(paths[i]);
-        free(paths);
-        free(snap_ids);
-        return code;
+}
+
+static int cmd_create(int argc, char **argv) {
+        create_run cr = { .type = LVSS_BT_COPY };
+        int code;
+
+        code = create_parse(&cr, argc, argv);
+        if (code == 0)
+                code = create_units(&cr);
+        if (code == 0)
+                code = create_snapshot(&cr);
+        if (code == 0)
+                code = create_collect_shadows(&cr);
+        if (code == 0) {
+                create_writer_windows(&cr);
+                code = create_finish(&cr);
+                if (code >= 0)
+                        create_print(&cr);
+                else
+                        code = -code; /* set backup succeeded failed: nothing printed */
+        }
+        create_run_done(&cr);
+        return code < 0 ? 0 : code;
 }
 
 int main(int argc, char **argv) {

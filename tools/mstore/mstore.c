@@ -49,6 +49,12 @@ static const char *help_text =
         "  deliver ADDRESS < MESSAGE\n"
         "  msg list ADDRESS [--json]\n"
         "  msg get ADDRESS UID          raw message on stdout, byte for byte\n"
+        "  msg delete ADDRESS UID       delete a message (and its content)\n"
+        "  msg append ADDRESS FOLDER [--flags N] [--time T] < MESSAGE\n"
+        "                               store a message in a folder (prints its UID)\n"
+        "  folder create ADDRESS NAME   NAME: levels separated by '/'\n"
+        "  folder list ADDRESS [--json]\n"
+        "  folder delete ADDRESS NAME   deletes the folder's messages too (not INBOX)\n"
         "  stats [--json]\n"
         "  rsg msg list DIR ADDRESS [--base E00] [--json]\n"
         "  rsg msg get DIR ADDRESS UID [--base E00]\n"
@@ -272,6 +278,32 @@ static int cmd_stats(void) {
         return 0;
 }
 
+static int cmd_folder_list(const char *addr) {
+        json_t *j = NULL;
+        int rc = call_json("ListFolders", &j, "s", addr);
+        if (rc)
+                return rc;
+        if (arg_json)
+                print_json(j);
+        else {
+                size_t i;
+                json_t *e;
+                json_array_foreach(json_object_get(j, "folders"), i, e) printf("%s\n", jstr(e, "name"));
+        }
+        json_decref(j);
+        return 0;
+}
+
+static int parse_uid(const char *uid_s, uint32_t *ret) {
+        char *end;
+        errno = 0;
+        unsigned long uid = strtoul(uid_s, &end, 10);
+        if (errno || *end || !*uid_s || uid == 0 || uid > UINT32_MAX || uid_s[0] == '-')
+                return -EINVAL;
+        *ret = (uint32_t) uid;
+        return 0;
+}
+
 static int cmd_msg_get(const char *addr, const char *uid_s) {
         char *end;
         errno = 0;
@@ -307,13 +339,13 @@ static int cmd_msg_get(const char *addr, const char *uid_s) {
         return rc;
 }
 
-static int cmd_deliver(const char *addr) {
-        /* Copy stdin into a memfd: mstored reads it at its own pace, and a
-         * slow producer never holds one of its workers. */
-        _cleanup_close_ int fd = memfd_create("mstore-deliver", MFD_CLOEXEC);
+/* Copy stdin into a memfd: mstored reads it at its own pace, and a slow
+ * producer never holds one of its workers.  Returns the fd or -EXIT_*. */
+static int stdin_memfd(void) {
+        int fd = memfd_create("mstore-deliver", MFD_CLOEXEC);
         if (fd < 0) {
                 fprintf(stderr, "mstore: memfd_create: %m\n");
-                return EXIT_FAIL;
+                return -EXIT_FAIL;
         }
         char buf[65536];
         size_t total = 0;
@@ -328,14 +360,62 @@ static int cmd_deliver(const char *addr) {
                 total += (size_t) n;
                 if (total > MAX_MESSAGE_INPUT) {
                         fprintf(stderr, "mstore: message on stdin is larger than %u bytes\n", MAX_MESSAGE_INPUT);
-                        return EXIT_USAGE;
+                        close(fd);
+                        return -EXIT_USAGE;
                 }
                 if (write(fd, buf, (size_t) n) != n) {
                         fprintf(stderr, "mstore: memfd write: %m\n");
-                        return EXIT_FAIL;
+                        close(fd);
+                        return -EXIT_FAIL;
                 }
         }
+        return fd;
+}
+
+static int cmd_deliver(const char *addr) {
+        _cleanup_close_ int fd = stdin_memfd();
+        if (fd < 0)
+                return -fd;
         return call("Deliver", NULL, "sh", addr, fd);
+}
+
+static int cmd_msg_append(const char *addr, const char *folder, const char *flags_s, const char *time_s) {
+        char *end;
+        unsigned long long flags = 0, t = 0;
+        if (flags_s) {
+                errno = 0;
+                flags = strtoull(flags_s, &end, 10);
+                if (errno || *end || !*flags_s || flags > 31)
+                        return usage_error("invalid --flags '%s' (0..31: 1 seen, 2 answered, 4 flagged, 8 deleted, "
+                                           "16 draft)",
+                                           flags_s);
+        }
+        if (time_s) {
+                errno = 0;
+                t = strtoull(time_s, &end, 10);
+                if (errno || *end || !*time_s || time_s[0] == '-')
+                        return usage_error("invalid --time '%s' (seconds since the epoch)", time_s);
+        }
+        _cleanup_close_ int fd = stdin_memfd();
+        if (fd < 0)
+                return -fd;
+        sd_bus_message *rep = NULL;
+        int rc = call("AppendMessage", &rep, "sshut", addr, folder, fd, (uint32_t) flags, (uint64_t) t);
+        if (rc)
+                return rc;
+        const char *text = NULL;
+        json_t *j = sd_bus_message_read(rep, "s", &text) >= 0 ? json_loads(text, 0, NULL) : NULL;
+        sd_bus_message_unref(rep);
+        if (!j) {
+                fprintf(stderr, "mstore: AppendMessage: malformed reply from mstored\n");
+                return EXIT_FAIL;
+        }
+        if (arg_json)
+                print_json(j);
+        else
+                printf("%lld\n", (long long) json_integer_value(json_object_get(j, "uid")));
+        json_decref(j);
+        return 0;
 }
 
 static bool is_help(const char *a) {
@@ -346,7 +426,8 @@ int main(int argc, char **argv) {
         /* Collect positional words; options may appear anywhere. */
         const char *pos[8];
         int npos = 0;
-        const char *opt_path = NULL, *opt_log_path = NULL, *opt_db = NULL, *opt_base = NULL;
+        const char *opt_path = NULL, *opt_log_path = NULL, *opt_db = NULL, *opt_base = NULL, *opt_flags = NULL,
+                   *opt_time = NULL;
         bool opt_circular = false, opt_public = false;
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
@@ -368,6 +449,10 @@ int main(int argc, char **argv) {
                                            : a[2] == 'b' ? &opt_base
                                                          : &opt_db;
                         *dst = argv[++i];
+                } else if (strcmp(a, "--flags") == 0 || strcmp(a, "--time") == 0) {
+                        if (i + 1 >= argc)
+                                return usage_error("option %s needs a value", a);
+                        *(a[2] == 'f' ? &opt_flags : &opt_time) = argv[++i];
                 } else if (strncmp(a, "--", 2) == 0 && a[2])
                         return usage_error("unknown option %s", a);
                 else {
@@ -441,6 +526,25 @@ int main(int argc, char **argv) {
                 NEED(3, "msg list ADDRESS [--json]");
                 return cmd_msg_list(pos[2]);
         }
+        if (strcmp(c0, "msg") == 0 && strcmp(c1, "append") == 0) {
+                NEED(4, "msg append ADDRESS FOLDER [--flags N] [--time T] < MESSAGE");
+                return cmd_msg_append(pos[2], pos[3], opt_flags, opt_time);
+        }
+        if (strcmp(c0, "msg") == 0 && strcmp(c1, "delete") == 0) {
+                NEED(4, "msg delete ADDRESS UID");
+                uint32_t uid;
+                if (parse_uid(pos[3], &uid) < 0)
+                        return usage_error("invalid UID '%s'", pos[3]);
+                return call("DeleteMessage", NULL, "su", pos[2], uid);
+        }
+        if (strcmp(c0, "folder") == 0 && (strcmp(c1, "create") == 0 || strcmp(c1, "delete") == 0)) {
+                NEED(4, "folder create|delete ADDRESS NAME");
+                return call(c1[0] == 'c' ? "CreateFolder" : "DeleteFolder", NULL, "ss", pos[2], pos[3]);
+        }
+        if (strcmp(c0, "folder") == 0 && strcmp(c1, "list") == 0) {
+                NEED(3, "folder list ADDRESS [--json]");
+                return cmd_folder_list(pos[2]);
+        }
         if (strcmp(c0, "msg") == 0 && strcmp(c1, "get") == 0) {
                 NEED(4, "msg get ADDRESS UID");
                 return cmd_msg_get(pos[2], pos[3]);
@@ -488,6 +592,6 @@ int main(int argc, char **argv) {
                 return cmd_stats();
         }
         bool group = strcmp(c0, "rsg") == 0 || strcmp(c0, "sg") == 0 || strcmp(c0, "db") == 0 || strcmp(c0, "mailbox") == 0 ||
-                     strcmp(c0, "msg") == 0;
+                     strcmp(c0, "msg") == 0 || strcmp(c0, "folder") == 0;
         return usage_error("unknown command '%s%s%s'", c0, group ? " " : "", group ? c1 : "");
 }

@@ -169,9 +169,11 @@ int rsg_main(const char *verb, const char *dir, const char *address, const char 
                                 break;
                         }
                         if (json)
-                                json_array_append_new(arr, json_pack("{s:I,s:I,s:s}", "uid", (json_int_t) m.uid,
-                                                                     "size", (json_int_t) m.size, "subject",
-                                                                     m.subject));
+                                json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:I,s:I}", "uid",
+                                                                     (json_int_t) m.uid, "size", (json_int_t) m.size,
+                                                                     "subject", m.subject, "folder", m.folder,
+                                                                     "flags", (json_int_t) m.flags, "time",
+                                                                     (json_int_t) m.time));
                         else
                                 printf("%8u %10llu  %s\n", m.uid, (unsigned long long) m.size, m.subject);
                 }

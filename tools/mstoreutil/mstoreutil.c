@@ -308,11 +308,9 @@ int main(int argc, char **argv) {
         int ndbs = 0, c;
         if (!dbs)
                 return 1;
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0 || optind < argc) {
-                if (c < 0) {
-                        /* a non-option: keep it (permute ourselves) */
-                        break;
-                }
+        /* getopt_long permutes: options may stand before or after the command
+         * and its arguments, which end up in argv[optind..]. */
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'j': json = 1; break;
                 case 'b': base = optarg; break;
@@ -330,30 +328,8 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         const char *cmd = argv[optind++];
-        /* options may also follow the command and its arguments */
-        _cleanup_free_ char **args = calloc((size_t) argc + 1, sizeof *args);
-        int nargs = 0;
-        if (!args)
-                return 1;
-        while (optind < argc) {
-                c = getopt_long(argc, argv, "+", opts, NULL);
-                if (c < 0) {
-                        if (optind < argc)
-                                args[nargs++] = argv[optind++];
-                        continue;
-                }
-                switch (c) {
-                case 'j': json = 1; break;
-                case 'b': base = optarg; break;
-                case 'l': log_dir = optarg; break;
-                case 'r': restore_logs = optarg; break;
-                case 'L': live_logs = optarg; break;
-                case 'd': dbs[ndbs++] = optarg; break;
-                case 'q': break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return EXIT_USAGE;
-                }
-        }
+        char **args = argv + optind;
+        int nargs = argc - optind;
         int rc;
         if (strcmp(cmd, "header") == 0)
                 rc = cmd_header(nargs, args);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* lib/core: growing arrays, mkdir_p, little-endian fields, clocks, test hooks. */
+/* lib/core: growing arrays, error slots, mkdir_p, little-endian fields, clocks, test hooks. */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "array.h"
+#include "error-slot.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "test-hook.h"
@@ -35,6 +38,14 @@ static void test_array_reserve(void **state) {
         assert_int_equal(ARRAY_RESERVE_ONE(a, cap, n, 4), 0);
         assert_ptr_equal(a, before);
         free(a);
+        /* An array built elsewhere at its exact size (cap unknown, 0) grows from n. */
+        int *exact = malloc(5 * sizeof *exact);
+        assert_non_null(exact);
+        size_t ecap = 0;
+        assert_int_equal(ARRAY_RESERVE_ONE(exact, ecap, 5, 4), 0);
+        assert_true(ecap > 5);
+        exact[5] = 5;
+        free(exact);
         /* Overflow of the element count is refused, array untouched. */
         void *big = NULL;
         size_t bcap = SIZE_MAX / 2 + 1;
@@ -117,11 +128,49 @@ static void test_hooks(void **state) {
         assert_false(TEST_HOOK_IS("LVSS_CORE_TEST_HOOK", "after-pack"));
 }
 
+
+static void *other_thread(void *arg) {
+        (void) arg;
+        /* A fresh thread starts with an empty slot of its own. */
+        return (void *) (uintptr_t) (error_slot_get(NULL)[0] == 0 && error_slot_get(error_slot_thread())[0] == 0);
+}
+
+static void test_error_slot(void **state) {
+        ErrorSlot s = {};
+        pthread_t t;
+        void *ok;
+
+        assert_string_equal(error_slot_get(&s), "");
+        assert_int_equal(error_slot_set(&s, -EIO, "pack %s: %d", "3fa2", 7), -EIO);
+        assert_string_equal(error_slot_get(&s), "pack 3fa2: 7");
+        /* Wrapping the slot's own message is safe. */
+        assert_int_equal(error_slot_set(&s, -5, "open: %s", error_slot_get(&s)), -5);
+        assert_string_equal(error_slot_get(&s), "open: pack 3fa2: 7");
+        /* Long messages are cut, never overrun. */
+        char big[2 * ERROR_SLOT_SIZE];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        error_slot_set(&s, -1, "%s", big);
+        assert_int_equal(strlen(error_slot_get(&s)), ERROR_SLOT_SIZE - 1);
+        error_slot_clear(&s);
+        assert_string_equal(error_slot_get(&s), "");
+        /* The handle's slot and the thread's are separate. */
+        assert_int_equal(error_slot_set(NULL, -2, "no handle yet"), -2);
+        assert_string_equal(error_slot_get(error_slot_thread()), "no handle yet");
+        assert_string_equal(error_slot_get(&s), "");
+        assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
+        assert_int_equal(pthread_join(t, &ok), 0);
+        assert_true(ok != NULL);
+        assert_string_equal(error_slot_get(NULL), "no handle yet");
+        error_slot_clear(NULL);
+        assert_string_equal(error_slot_get(NULL), "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_array_reserve), cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_unaligned),     cmocka_unit_test(test_time),
-                cmocka_unit_test(test_hooks),
+                cmocka_unit_test(test_hooks),          cmocka_unit_test(test_error_slot),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

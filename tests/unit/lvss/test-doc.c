@@ -269,18 +269,18 @@ static void test_error_names(void **state) {
 }
 
 static void *other_thread(void *p) {
-        lvss_wm_identity id;
-        return (void *) (intptr_t) lvss_wm_get_identity(p, &id);
+        lvss_writer_metadata_identity id;
+        return (void *) (intptr_t) lvss_writer_metadata_get_identity(p, &id);
 }
 
 static void test_wrong_thread(void **state) {
         lvss_writer_metadata *wm;
-        lvss_wm_identity id;
+        lvss_writer_metadata_identity id;
         pthread_t t;
         void *res;
 
         assert_int_equal(lvss_writer_metadata_load(wmd_ok, &wm), 0);
-        assert_int_equal(lvss_wm_get_identity(wm, &id), 0);
+        assert_int_equal(lvss_writer_metadata_get_identity(wm, &id), 0);
         assert_string_equal(id.writer_name, "W");
         assert_int_equal(pthread_create(&t, NULL, other_thread, wm), 0);
         pthread_join(t, &res);
@@ -292,15 +292,15 @@ static void test_metadata_builder(void **state) {
         struct lvss_writer_metadata *wm = lvss_doc_wm_new();
         lvss_metadata_builder md = { .wm = wm };
 
-        assert_int_equal(lvss_mdb_add_component(&md, LVSS_CT_FILEGROUP, "a", "b", NULL, 0, 0, 1, 0, 0), 0);
-        assert_int_equal(lvss_mdb_add_component(&md, LVSS_CT_FILEGROUP, "a", "b", NULL, 0, 0, 1, 0, 0),
+        assert_int_equal(lvss_metadata_builder_add_component(&md, LVSS_CT_FILEGROUP, "a", "b", NULL, 0, 0, 1, 0, 0), 0);
+        assert_int_equal(lvss_metadata_builder_add_component(&md, LVSS_CT_FILEGROUP, "a", "b", NULL, 0, 0, 1, 0, 0),
                          LVSS_E_OBJECT_ALREADY_EXISTS);
-        assert_int_equal(lvss_mdb_add_component(&md, LVSS_CT_UNDEFINED, "a", "c", NULL, 0, 0, 1, 0, 0), -EINVAL);
-        assert_int_equal(lvss_mdb_add_files_to_file_group(&md, "a", "zz", "/x", "*", 1, NULL, 0), LVSS_E_OBJECT_NOT_FOUND);
-        assert_int_equal(lvss_mdb_add_files_to_file_group(&md, "a", "b", "/x", "*", 1, NULL, 0), 0);
-        assert_int_equal(lvss_mdb_add_database_files(&md, "a", "b", "/x", "*", 0), -EINVAL);
-        assert_int_equal(lvss_mdb_add_component_dependency(&md, "a", "b", "not-a-uuid", "", "c"), -EINVAL);
-        assert_int_equal(lvss_mdb_set_restore_method(&md, (lvss_restore_method) 42, NULL, NULL, LVSS_WRE_NEVER, 0), -EINVAL);
+        assert_int_equal(lvss_metadata_builder_add_component(&md, LVSS_CT_UNDEFINED, "a", "c", NULL, 0, 0, 1, 0, 0), -EINVAL);
+        assert_int_equal(lvss_metadata_builder_add_files_to_file_group(&md, "a", "zz", "/x", "*", 1, NULL, 0), LVSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(lvss_metadata_builder_add_files_to_file_group(&md, "a", "b", "/x", "*", 1, NULL, 0), 0);
+        assert_int_equal(lvss_metadata_builder_add_database_files(&md, "a", "b", "/x", "*", 0), -EINVAL);
+        assert_int_equal(lvss_metadata_builder_add_component_dependency(&md, "a", "b", "not-a-uuid", "", "c"), -EINVAL);
+        assert_int_equal(lvss_metadata_builder_set_restore_method(&md, (lvss_restore_method) 42, NULL, NULL, LVSS_WRE_NEVER, 0), -EINVAL);
         assert_int_equal(wm->comps[0].files.v[0].mask, LVSS_FSBT_DEFAULT);
         lvss_doc_wm_free(wm);
 }

@@ -132,12 +132,12 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
         for (int i = 0; i < n; i++) {
                 const lvss_writer_metadata *wm;
                 const char *inst;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 check(lvss_backup_get_writer_metadata(b, (size_t) i, &inst, &wm), b, "get metadata");
-                check(lvss_wm_get_identity(wm, &id), b, "identity");
-                for (int j = 0; j < lvss_wm_get_component_count(wm); j++) {
-                        lvss_wm_component_info ci;
-                        check(lvss_wm_get_component_info(wm, (size_t) j, &ci), b, "component info");
+                check(lvss_writer_metadata_get_identity(wm, &id), b, "identity");
+                for (int j = 0; j < lvss_writer_metadata_get_component_count(wm); j++) {
+                        lvss_writer_metadata_component_info ci;
+                        check(lvss_writer_metadata_get_component_info(wm, (size_t) j, &ci), b, "component info");
                         if (!ci.selectable)
                                 continue;
                         check(lvss_backup_add_component(b, inst, id.writer_id, ci.type, ci.logical_path,
@@ -191,14 +191,40 @@ static int do_backup(const char *path, bool persistent, unsigned hold) {
                         return 1;
         }
         lvss_free(snap_path);
-        for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
-                lvss_writer_components *wc;
+        {
+                /* The component iterator visits exactly what the nested loops do, in order. */
+                lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+                lvss_writer_components *iwc;
+                lvss_component *ic;
+                int visited = 0, total = 0;
+                for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
+                        lvss_writer_components *wc;
+                        check(lvss_backup_get_writer_components(b, (size_t) i, &wc), b, "writer components");
+                        for (int j = 0; j < lvss_writer_components_get_count(wc); j++, total++) {
+                                lvss_component *c;
+                                lvss_writer_components_get_component(wc, (size_t) j, &c);
+                                if (check(lvss_backup_next_component(b, &it, &iwc, &ic), b, "next component") != 1 ||
+                                    iwc != wc || ic != c) {
+                                        printf("component iterator: component %d differs\n", total);
+                                        return 1;
+                                }
+                                visited++;
+                        }
+                }
+                if (check(lvss_backup_next_component(b, &it, NULL, &ic), b, "next component") != 0 ||
+                    visited != total) {
+                        printf("component iterator: did not end after %d components\n", total);
+                        return 1;
+                }
+                printf("component iterator: %d components\n", visited);
+        }
+        lvss_component_iter it = LVSS_COMPONENT_ITER_INIT;
+        lvss_writer_components *wc;
+        lvss_component *c;
+        while (check(lvss_backup_next_component(b, &it, &wc, &c), b, "next component") > 0) {
                 const char *inst, *wid;
-                check(lvss_backup_get_writer_components(b, (size_t) i, &wc), b, "writer components");
                 lvss_writer_components_get_writer_info(wc, &inst, &wid);
-                for (int j = 0; j < lvss_writer_components_get_count(wc); j++) {
-                        lvss_component *c;
-                        lvss_writer_components_get_component(wc, (size_t) j, &c);
+                {
                         printf("component '%s' backup stamp %s differenced %d partial %d\n", lvss_component_get_name(c),
                                lvss_component_get_backup_stamp(c) ?: "(none)",
                                lvss_component_get_differenced_files_count(c), lvss_component_get_partial_file_count(c));
@@ -367,7 +393,7 @@ static int do_restore(const char *doc_path, bool additional, const char *sub_lpa
         if (sub_name) {
                 /* only the subcomponent: unselect the document's own */
                 const lvss_writer_metadata *wm;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 for (int i = 0; i < lvss_backup_get_writer_components_count(b); i++) {
                         lvss_writer_components *wc;
                         lvss_backup_get_writer_components(b, (size_t) i, &wc);
@@ -382,7 +408,7 @@ static int do_restore(const char *doc_path, bool additional, const char *sub_lpa
                         }
                 }
                 check(lvss_backup_get_writer_metadata(b, 0, NULL, &wm), b, "metadata");
-                lvss_wm_get_identity(wm, &id);
+                lvss_writer_metadata_get_identity(wm, &id);
                 check(lvss_backup_set_selected_for_restore(b, id.writer_id, LVSS_CT_DATABASE, sub_lpath, sub_name, 1), b,
                       "select subcomponent");
                 printf("selected subcomponent %s/%s\n", sub_lpath, sub_name);

@@ -56,18 +56,18 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *ud) {
         int r;
 
         printf("event Identify\n");
-        r = lvss_mdb_add_component(md, LVSS_CT_FILEGROUP, "test", "data", "test data", 0, 1, 1, 1, 0);
+        r = lvss_metadata_builder_add_component(md, LVSS_CT_FILEGROUP, "test", "data", "test data", 0, 1, 1, 1, 0);
         if (r >= 0)
-                r = lvss_mdb_add_files_to_file_group(md, "test", "data", dir, "*", 1, NULL, LVSS_FSBT_DEFAULT);
+                r = lvss_metadata_builder_add_files_to_file_group(md, "test", "data", dir, "*", 1, NULL, LVSS_FSBT_DEFAULT);
         /* a database inside the file group: selectable for restore only */
         if (r >= 0)
-                r = lvss_mdb_add_component(md, LVSS_CT_DATABASE, "test/data", "db1", NULL, 0, 0, 0, 1, 0);
+                r = lvss_metadata_builder_add_component(md, LVSS_CT_DATABASE, "test/data", "db1", NULL, 0, 0, 0, 1, 0);
         if (r >= 0)
-                r = lvss_mdb_add_database_files(md, "test/data", "db1", dir, "db1.edb", 0);
+                r = lvss_metadata_builder_add_database_files(md, "test/data", "db1", dir, "db1.edb", 0);
         if (r >= 0)
-                r = lvss_mdb_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
+                r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
-                r = lvss_mdb_set_backup_schema(md, LVSS_BS_COPY | LVSS_BS_TIMESTAMPED);
+                r = lvss_metadata_builder_set_backup_schema(md, LVSS_BS_COPY | LVSS_BS_TIMESTAMPED);
         return r;
 }
 

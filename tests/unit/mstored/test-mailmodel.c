@@ -34,12 +34,18 @@ static void test_keys(void **state) {
         assert_true(n3 < pl || memcmp(k3, p, (size_t) pl) != 0);
         assert_int_equal(mm_key_folder(k, "a@x", "INBOX"), 10);
         assert_int_equal(mm_key_folder(k, "a@x", ".hidden"), -EINVAL);
-        assert_int_equal(mm_key_folder(k, "a@x", "a/b"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "a/b"), 8);
+        assert_int_equal(mm_key_folder(k, "a@x", "a//b"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "/a"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "a/"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "a/.b"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "a*"), -EINVAL);
+        assert_int_equal(mm_key_folder(k, "a@x", "a%"), -EINVAL);
         assert_int_equal(mm_key_mailbox(k, ""), -EINVAL);
 }
 
 static void test_records(void **state) {
-        struct mm_message m = {.uid = 7, .size = 12345, .time = 99}, d;
+        struct mm_message m = {.uid = 7, .size = 12345, .time = 99, .flags = MM_FLAG_SEEN | MM_FLAG_DELETED}, d;
         strcpy(m.subject, "hello");
         strcpy(m.from, "s@x");
         strcpy(m.folder, "INBOX");
@@ -50,6 +56,7 @@ static void test_records(void **state) {
         assert_int_equal(mm_message_decode(b, bl, &d), 0);
         assert_int_equal(d.uid, 7);
         assert_int_equal(d.size, 12345);
+        assert_int_equal(d.flags, MM_FLAG_SEEN | MM_FLAG_DELETED);
         assert_string_equal(d.subject, "hello");
         assert_string_equal(d.from, "s@x");
         assert_string_equal(d.folder, "INBOX");
@@ -57,9 +64,35 @@ static void test_records(void **state) {
         /* Every truncation and a wrong version are refused. */
         for (size_t l = 0; l < bl; l++)
                 assert_int_equal(mm_message_decode(b, l, &d), -EBADMSG);
-        ((unsigned char *) b)[0] = 2;
+        ((unsigned char *) b)[0] = 3;
         assert_int_equal(mm_message_decode(b, bl, &d), -EBADMSG);
+        /* Unknown flag bits are refused. */
+        ((unsigned char *) b)[0] = 2;
+        ((unsigned char *) b)[60] = 0x20;
+        assert_int_equal(mm_message_decode(b, bl, &d), -EBADMSG);
+        /* A version 1 record (written before flags existed) is still read:
+         * the same bytes without the 4-byte flags field. */
+        unsigned char *v1 = malloc(bl - 4);
+        memcpy(v1, b, 60);
+        memcpy(v1 + 60, (unsigned char *) b + 64, bl - 64);
+        v1[0] = 1;
+        assert_int_equal(mm_message_decode(v1, bl - 4, &d), 0);
+        assert_int_equal(d.flags, 0);
+        assert_int_equal(d.uid, 7);
+        assert_string_equal(d.subject, "hello");
+        assert_string_equal(d.folder, "INBOX");
+        free(v1);
         free(b);
+
+        unsigned char fr[MM_FOLDER_RECORD_SIZE];
+        int sub = -1;
+        assert_int_equal(mm_folder_encode(0, fr), MM_FOLDER_RECORD_SIZE);
+        assert_int_equal(mm_folder_decode(fr, sizeof(fr), &sub), 0);
+        assert_int_equal(sub, 0);
+        assert_int_equal(mm_folder_decode("", 0, &sub), 0);
+        assert_int_equal(sub, 1);
+        fr[1] = 2;
+        assert_int_equal(mm_folder_decode(fr, sizeof(fr), &sub), -EBADMSG);
 
         struct mm_mailbox mb = {.uid_validity = 5, .uid_next = 42, .created = 1}, mb2;
         assert_int_equal(mm_mailbox_encode(&mb, &b, &bl), 0);

@@ -119,9 +119,9 @@ static const char *find_writer(lvss_backup *b, const char **ret_instance, char *
         for (int i = 0; i < n; i++) {
                 const char *inst;
                 const lvss_writer_metadata *wm;
-                lvss_wm_identity id;
+                lvss_writer_metadata_identity id;
                 if (lvss_backup_get_writer_metadata(b, (size_t) i, &inst, &wm) < 0 ||
-                    lvss_wm_get_identity(wm, &id) < 0)
+                    lvss_writer_metadata_get_identity(wm, &id) < 0)
                         continue;
                 if (id.writer_name && strcmp(id.writer_name, WRITER_NAME) == 0) {
                         *ret_instance = inst;
@@ -165,9 +165,9 @@ static int do_backup(const char *type_s, const char *sg_dir, const char *out, in
                         continue;
                 /* The storage groups, and their databases (restore-only
                  * sub-components) so a later restore can pick one. */
-                for (int k = 0; r >= 0 && k < lvss_wm_get_component_count(wm); k++) {
-                        lvss_wm_component_info ci;
-                        if (lvss_wm_get_component_info(wm, (size_t) k, &ci) < 0 ||
+                for (int k = 0; r >= 0 && k < lvss_writer_metadata_get_component_count(wm); k++) {
+                        lvss_writer_metadata_component_info ci;
+                        if (lvss_writer_metadata_get_component_info(wm, (size_t) k, &ci) < 0 ||
                             (!ci.selectable && !ci.selectable_for_restore))
                                 continue;
                         r = lvss_backup_add_component(b, inst, wid, ci.type, ci.logical_path, ci.component_name);

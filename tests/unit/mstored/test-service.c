@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "events.h"
+#include "mailmodel.h"
 #include "service.h"
 
 static char dir[] = "/tmp/test-mstored-service.XXXXXX";
@@ -98,6 +99,140 @@ static void test_admin_and_mail(void **state) {
         json_t *last = json_array_get(json_object_get(j, "messages"), 2);
         assert_int_equal(json_integer_value(json_object_get(last, "uid")), 3);
         json_decref(j);
+        service_free(s);
+        free(err);
+}
+
+static struct service_view view_of(service *s, const char *addr, const char *folder) {
+        struct service_view v;
+        char *err = NULL;
+        int r = service_folder_view(s, addr, folder, &v, &err);
+        if (r < 0)
+                fail_msg("view %s: %s", folder, err);
+        free(err);
+        return v;
+}
+
+/* Folders, flags, copy, append, deletion: each a logged transaction, so
+ * all of it is there again after a restart (soft recovery / log replay). */
+static void test_folders(void **state) {
+        service *s = open_service();
+        char *err = NULL;
+        assert_int_equal(service_mailbox_create(s, "c@x", "SG1", "DB1", &err), 0);
+        char *rcpts[] = {"c@x"};
+        int st[1];
+        for (int k = 0; k < 3; k++)
+                assert_int_equal(service_deliver(s, "f@x", rcpts, 1, "Subject: m\r\n\r\nhi\r\n", 18, st), 1);
+        uint64_t ch0 = 0, ch1 = 0;
+        assert_int_equal(service_mailbox_changes(s, "c@x", &ch0), 0);
+
+        assert_int_equal(service_folder_create(s, "c@x", "Archive", &err), 0);
+        assert_int_equal(service_folder_create(s, "c@x", "Archive/2026", &err), 0);
+        assert_int_equal(service_folder_create(s, "c@x", "archive", &err), 0); /* names are case-sensitive */
+        assert_int_equal(service_folder_create(s, "c@x", "Archive", &err), -EEXIST);
+        assert_int_equal(service_folder_create(s, "c@x", "inbox", &err), -EEXIST);
+        assert_int_equal(service_folder_create(s, "c@x", "a//b", &err), -EINVAL);
+        assert_int_equal(service_folder_create(s, "nobody@x", "A", &err), -ENOENT);
+        assert_int_equal(service_mailbox_changes(s, "c@x", &ch1), 0);
+        assert_true(ch1 > ch0);
+
+        struct service_view v = view_of(s, "c@x", "INBOX");
+        assert_int_equal(v.n, 3);
+        uint32_t validity = v.uid_validity, uids[3] = {v.msgs[0].uid, v.msgs[1].uid, v.msgs[2].uid};
+        assert_true(uids[0] < uids[1] && uids[1] < uids[2]);
+        assert_true(v.uid_next > uids[2]);
+        free(v.msgs);
+
+        /* Flags: add, remove, replace; a missing UID is reported gone. */
+        uint32_t nf[4], u4[4] = {uids[0], uids[1], uids[2], 999};
+        assert_int_equal(service_msg_store(s, "c@x", u4, 4, 1, MM_FLAG_SEEN | MM_FLAG_DELETED, nf, &err), 0);
+        assert_int_equal(nf[0], MM_FLAG_SEEN | MM_FLAG_DELETED);
+        assert_int_equal(nf[3], UINT32_MAX);
+        assert_int_equal(service_msg_store(s, "c@x", uids + 2, 1, -1, MM_FLAG_DELETED, nf, &err), 0);
+        assert_int_equal(nf[0], MM_FLAG_SEEN);
+        assert_int_equal(service_msg_store(s, "c@x", uids + 1, 1, 0, MM_FLAG_FLAGGED, nf, &err), 0);
+        assert_int_equal(nf[0], MM_FLAG_FLAGGED);
+
+        /* Copy into Archive: new UIDs above the others, \Deleted dropped. */
+        uint32_t nu[2], val2 = 0;
+        assert_int_equal(service_msg_copy(s, "c@x", uids, 2, "Archive", nu, &val2, &err), 0);
+        assert_int_equal(val2, validity);
+        assert_true(nu[0] > uids[2] && nu[1] > nu[0]);
+        assert_int_equal(service_msg_copy(s, "c@x", uids, 1, "Nope", nu, &val2, &err), -ENOENT);
+        uint32_t au = 0;
+        assert_int_equal(service_msg_append(s, "c@x", "Archive/2026", "Subject: a\r\n\r\nx\r\n", 17, MM_FLAG_DRAFT,
+                                            1000, &au, &val2, &err), 0);
+        assert_true(au > nu[1]);
+
+        /* Expunge-like delete of the \Deleted message (uids[0]). */
+        size_t nd = 0;
+        assert_int_equal(service_msg_delete(s, "c@x", uids, 1, &nd, &err), 0);
+        assert_int_equal(nd, 1);
+        assert_int_equal(service_msg_delete(s, "c@x", uids, 1, &nd, &err), 0);
+        assert_int_equal(nd, 0);
+        void *data = NULL;
+        size_t size = 0;
+        assert_int_equal(service_msg_get(s, "c@x", uids[0], &data, &size, &err), -ENOENT);
+        assert_int_equal(service_msg_get(s, "c@x", nu[0], &data, &size, &err), 0);
+        assert_int_equal(size, 18);
+        assert_memory_equal(data, "Subject: m\r\n\r\nhi\r\n", 18);
+        free(data);
+
+        /* Delete refuses INBOX and a folder with subfolders. */
+        assert_int_equal(service_folder_delete(s, "c@x", "INBOX", &err), -EPERM);
+        assert_int_equal(service_folder_delete(s, "c@x", "Archive", &err), -ENOTEMPTY);
+        assert_int_equal(service_folder_delete(s, "c@x", "archive", &err), 0);
+        assert_int_equal(service_folder_delete(s, "c@x", "archive", &err), -ENOENT);
+        assert_int_equal(service_folder_subscribe(s, "c@x", "Archive", false, &err), 0);
+        service_free(s);
+
+        /* Restart: everything above came back from the log. */
+        s = open_service();
+        struct service_folder *fl = NULL;
+        size_t nfl = 0;
+        assert_int_equal(service_folder_list(s, "c@x", &fl, &nfl, &err), 0);
+        assert_int_equal(nfl, 3);
+        assert_string_equal(fl[0].name, "Archive");
+        assert_false(fl[0].subscribed);
+        assert_string_equal(fl[1].name, "Archive/2026");
+        assert_string_equal(fl[2].name, "INBOX");
+        assert_true(fl[2].subscribed);
+        free(fl);
+        v = view_of(s, "c@x", "INBOX");
+        assert_int_equal(v.n, 2);
+        assert_int_equal(v.uid_validity, validity);
+        assert_int_equal(v.msgs[0].uid, uids[1]);
+        assert_int_equal(v.msgs[0].flags, MM_FLAG_FLAGGED);
+        assert_int_equal(v.msgs[1].flags, MM_FLAG_SEEN);
+        free(v.msgs);
+        v = view_of(s, "c@x", "Archive/2026");
+        assert_int_equal(v.n, 1);
+        assert_int_equal(v.msgs[0].uid, au);
+        assert_int_equal(v.msgs[0].flags, MM_FLAG_DRAFT);
+        assert_int_equal(v.msgs[0].time, 1000);
+        free(v.msgs);
+
+        /* Rename with the subfolder; then delete takes the messages too. */
+        assert_int_equal(service_folder_rename(s, "c@x", "Archive", "Old", &err), 0);
+        v = view_of(s, "c@x", "Old/2026");
+        assert_int_equal(v.n, 1);
+        free(v.msgs);
+        assert_int_equal(service_folder_view(s, "c@x", "Archive", &v, &err), -ENOENT);
+        assert_int_equal(service_folder_rename(s, "c@x", "INBOX", "Moved", &err), 0);
+        v = view_of(s, "c@x", "INBOX");
+        assert_int_equal(v.n, 0);
+        free(v.msgs);
+        v = view_of(s, "c@x", "Moved");
+        assert_int_equal(v.n, 2);
+        free(v.msgs);
+        assert_int_equal(service_folder_delete(s, "c@x", "Old/2026", &err), 0);
+        assert_int_equal(service_msg_get(s, "c@x", au, &data, &size, &err), -ENOENT);
+        /* UIDs are never reused: a new message gets one above all. */
+        assert_int_equal(service_deliver(s, "f@x", rcpts, 1, "x", 1, st), 1);
+        v = view_of(s, "c@x", "INBOX");
+        assert_int_equal(v.n, 1);
+        assert_true(v.msgs[0].uid > au);
+        free(v.msgs);
         service_free(s);
         free(err);
 }
@@ -197,6 +332,7 @@ static int teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_admin_and_mail),
+                cmocka_unit_test(test_folders),
                 cmocka_unit_test(test_freeze),
                 cmocka_unit_test(test_snapshot_paths),
         };

@@ -118,6 +118,25 @@ static void assert_restored(fx *f) {
 
 /* ---- format round trips ---- */
 
+/* lib/repo's codes are its own range: no errno, no LVSS_E_*, no MSTORE_E_* value. */
+static void test_error_codes(void **state) {
+        const int codes[] = { REPO_E_CORRUPT, REPO_E_WRONG_PASSWORD, REPO_E_VERSION };
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+                assert_true(codes[i] <= -4096);
+                assert_true(codes[i] > _REPO_E_FIRST);
+                assert_true(codes[i] < -0x7000);   /* below MSTORE_E_* (-0x6001..-0x6100) */
+                assert_true(strncmp(repo_strerror(codes[i]), "REPO_E_", 7) == 0);
+        }
+        assert_string_equal(repo_strerror(-ENOENT), "No such file or directory");
+        /* The detail is the thread's last message; a wrapped message keeps the old one. */
+        repo_error_clear();
+        assert_string_equal(repo_errmsg(), "unknown error");
+        assert_int_equal(repo_error(REPO_E_CORRUPT, "pack %s: bad", "3fa2"), REPO_E_CORRUPT);
+        assert_int_equal(repo_error(REPO_E_CORRUPT, "open: %s", repo_errmsg()), REPO_E_CORRUPT);
+        assert_string_equal(repo_errmsg(), "open: pack 3fa2: bad");
+        repo_error_clear();
+}
+
 static void test_pack_header_roundtrip(void **state) {
         pack_blob in[3], *out = NULL;
         uint8_t buf[REPO_PACK_HEADER_FIXED + 3 * REPO_PACK_ENTRY_SIZE];
@@ -146,7 +165,7 @@ static void test_pack_header_roundtrip(void **state) {
         assert_int_equal(repo_pack_header_decode(buf, n, &out, &count), REPO_E_CORRUPT);
         buf[0] = 'L';
         buf[4] = 9;
-        assert_int_equal(repo_pack_header_decode(buf, n, &out, &count), -EPROTONOSUPPORT);
+        assert_int_equal(repo_pack_header_decode(buf, n, &out, &count), REPO_E_VERSION);
         buf[4] = 1;
         buf[REPO_PACK_HEADER_FIXED + 1] = 0x80;
         assert_int_equal(repo_pack_header_decode(buf, n, &out, &count), REPO_E_CORRUPT);
@@ -183,7 +202,7 @@ static void test_index_roundtrip(void **state) {
         free(json);
         repo_index_done(&a);
         repo_index_done(&b);
-        assert_int_equal(repo_index_parse_check("{\"version\":2,\"packs\":[]}", 24), -EPROTONOSUPPORT);
+        assert_int_equal(repo_index_parse_check("{\"version\":2,\"packs\":[]}", 24), REPO_E_VERSION);
         assert_int_equal(repo_index_parse_check("{\"version\":1,\"packs\":[{\"id\":\"zz\",\"blobs\":[]}]}", 45),
                          REPO_E_CORRUPT);
         assert_int_equal(repo_index_parse_check("nope", 4), REPO_E_CORRUPT);
@@ -364,7 +383,7 @@ static void test_encrypted_roundtrip_and_password(void **state) {
         assert_int_equal(repo_probe(f->repo, &enc), 0);
         assert_true(enc);
         assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_SHARED, &r), -ENOKEY);
-        assert_int_equal(repo_open(f->repo, "wrong", REPO_LOCK_SHARED, &r), -EKEYREJECTED);
+        assert_int_equal(repo_open(f->repo, "wrong", REPO_LOCK_SHARED, &r), REPO_E_WRONG_PASSWORD);
         assert_int_equal(repo_open(f->repo, "correct horse", REPO_LOCK_EXCLUSIVE, &r), 0);
         /* a second writer is refused while the first holds the lock */
         assert_int_equal(repo_open(f->repo, "correct horse", REPO_LOCK_SHARED, &r2), -EBUSY);
@@ -921,7 +940,7 @@ static void test_record_meta_entries(void **state) {
                  "{\"version\":1,\"type\":\"full\",\"time_ns\":1,\"components\":[],\"writers\":[],\"files\":[{\"path\":"
                  "\"a\",\"size\":0,\"mode\":420,\"mtime_ns\":0,\"hash\":\"%s\",\"blobs\":[],\"entry\":3}],"
                  "\"bytes_read\":0,\"bytes_added\":0,\"duration_ms\":0}", hex);
-        assert_int_equal(repo_record_parse(doc, strlen(doc), &back), -EPROTONOSUPPORT);
+        assert_int_equal(repo_record_parse(doc, strlen(doc), &back), REPO_E_VERSION);
         /* version 1 entry: no owner */
         snprintf(doc, sizeof doc,
                  "{\"version\":1,\"type\":\"full\",\"time_ns\":1,\"components\":[],\"writers\":[],\"files\":[{\"path\":"
@@ -997,6 +1016,7 @@ static void test_dir_fsync_failure(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_error_codes),
                 cmocka_unit_test(test_pack_header_roundtrip),
                 cmocka_unit_test(test_index_roundtrip),
                 cmocka_unit_test(test_record_roundtrip),

@@ -1,0 +1,161 @@
+#!/bin/bash
+# PostgreSQL Writer benchmark (make bench): one PostgreSQL 15 cluster on an
+# XFS loop mount (tests/integration/pg-common.bash), pgbench -i -s
+# LVSS_BENCH_PG_SCALE (default 20, about 300 MiB), then in the same run:
+#   - pgbench's undisturbed TPS (2 clients, LVSS_BENCH_PG_SECONDS, default 20);
+#   - a full backup by lvss-backup (through the PostgreSQL Writer), by
+#     pg_basebackup (-Fp -X stream -c fast, plain, uncompressed) and by
+#     pgBackRest (full, zstd 3, process-max 2), each while pgbench runs:
+#     backup time, pgbench's TPS during the backup window (its -P 1 progress
+#     lines inside that window), repository size;
+#   - each restored into the emptied data directory and recovered until the
+#     cluster accepts writes: restore + recovery time.
+# Fairness: every tool backs up the same cluster under the same load; lvss
+# and pgBackRest repositories are unencrypted; pg_basebackup's copy is
+# plain files (no compression: its fastest mode).  lvss's time includes the
+# snapshot set; the lvss restore empties the WAL archive first (the full is
+# self-contained).  pgbackrest and pg_basebackup are Debian packages
+# (pgbackrest, postgresql-15); pgBackRest's column says n/a when missing.
+set -u
+[ "$(id -u)" = 0 ] || { echo "pg-writer-bench: skipped: needs root (loop mounts)"; exit 0; }
+[ -x /usr/lib/postgresql/15/bin/initdb ] || { echo "pg-writer-bench: skipped: postgresql-15 not installed"; exit 0; }
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/pg-common.bash" || exit 1
+[ -x "$PGW" ] || { echo "pg-writer-bench: skipped: lvss-writer-postgresql not built"; exit 0; }
+SCALE=${LVSS_BENCH_PG_SCALE:-20}
+SECS=${LVSS_BENCH_PG_SECONDS:-20}
+PGBR=$(command -v pgbackrest || true)
+pg_setup on
+start_pgw --wal-archive "$ARCH"
+bench() { as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" "$@" postgres; }
+bench -i -s "$SCALE" -q >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i: $(tail -3 "$FX_DIR/pgbench-init.log")"
+sql "CHECKPOINT" >/dev/null
+now() { date +%s.%N; }
+
+# tps_between LOG T0 FROM TO: mean tps of the progress lines whose second
+# (relative to T0, pgbench's start) ends inside [FROM, TO + 1].
+tps_between() {
+    python3 - "$@" <<'PY'
+import re, sys
+log, t0, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+v = []
+for l in open(log):
+    m = re.match(r"progress: ([\d.]+) s, ([\d.]+) tps", l)
+    if m and a - t0 < float(m.group(1)) <= b - t0 + 1:
+        v.append(float(m.group(2)))
+print("%.0f" % (sum(v) / len(v)) if v else "n/a")
+PY
+}
+
+# under_load NAME CMD...: run CMD while pgbench runs; sets SECS_TAKEN, TPS
+# and OK (0 when CMD failed: lvss and pg_basebackup failing ends the bench,
+# a failing reference tool (pgBackRest) only its column).
+under_load() {
+    local name=$1; shift
+    local t0 start end pid
+    t0=$(now)
+    # its own session, so the whole of it (runuser, pgbench) gets the SIGTERM (a background job ignores SIGINT)
+    setsid runuser -u postgres -- "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -j 2 -T 3600 -P 1 postgres \
+        >"$FX_DIR/load-$name.log" 2>&1 &
+    pid=$!
+    sleep 3
+    start=$(now)
+    OK=1
+    "$@" >"$FX_DIR/$name.out" 2>"$FX_DIR/$name.err" || OK=0
+    end=$(now)
+    sleep 1.2
+    kill -TERM -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    SECS_TAKEN=$(python3 -c "print('%.1f' % ($end - $start))")
+    TPS=$(tps_between "$FX_DIR/load-$name.log" "$t0" "$start" "$end")
+    [ "$OK" = 1 ] || [ "$name" = pgbackrest ] || fail "$name failed: $(tail -3 "$FX_DIR/$name.err")"
+}
+
+# restore_timed NAME CMD...: cluster stopped, CMD restores, start, wait for
+# promotion; sets RESTORE_SECS.
+restore_timed() {
+    local name=$1; shift
+    local start end
+    start=$(now)
+    "$@" >"$FX_DIR/restore-$name.out" 2>"$FX_DIR/restore-$name.err" ||
+        fail "restore $name: $(tail -3 "$FX_DIR/restore-$name.err")"
+    pg_start
+    wait_promoted
+    end=$(now)
+    RESTORE_SECS=$(python3 -c "print('%.1f' % ($end - $start))")
+    [ "$(sql 'SELECT count(*) FROM pgbench_branches')" = "$SCALE" ] || fail "restore $name: pgbench_branches wrong"
+}
+mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
+
+# ---------------------------------------------------------------- backups
+t0=$(now)
+bench -c 2 -j 2 -T "$SECS" -P 1 >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
+BASE_TPS=$(tps_between "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")
+
+under_load lvss "$LB" create --repo "$REPO" --type full --json
+L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO")
+L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
+
+BB=$FX_DIR/basebackup
+mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"
+under_load basebackup as_pg "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -D "$BB" -Fp -X stream -c fast
+B_SECS=$SECS_TAKEN B_TPS=$TPS B_MIB=$(mib "$BB")
+
+R_SECS=n/a R_TPS=n/a R_MIB=n/a R_RESTORE=n/a
+if [ -n "$PGBR" ]; then
+    BR=$FX_DIR/pgbr
+    mkdir -p "$BR/repo" "$BR/log" "$BR/lock" "$BR/spool"; chown -R postgres: "$BR"
+    cat >"$BR/pgbackrest.conf" <<EOC
+[global]
+repo1-path=$BR/repo
+log-path=$BR/log
+lock-path=$BR/lock
+spool-path=$BR/spool
+compress-type=zst
+compress-level=3
+process-max=2
+start-fast=y
+log-level-console=warn
+
+[bench]
+pg1-path=$PGDATA
+pg1-socket-path=$PGSOCK
+pg1-port=$PGPORT
+EOC
+    chmod 644 "$BR/pgbackrest.conf"
+    # WAL goes to both archives: lvss's directory and pgBackRest's repository
+    echo "archive_command = 'test ! -f $ARCH/%f && cp %p $ARCH/%f && $PGBR --config=$BR/pgbackrest.conf --stanza=bench archive-push %p'" \
+        >>"$PGDATA/postgresql.conf"
+    sql "SELECT pg_reload_conf()" >/dev/null
+    as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench stanza-create >"$FX_DIR/pgbr-stanza.log" 2>&1 ||
+        fail "pgbackrest stanza-create: $(tail -3 "$FX_DIR/pgbr-stanza.log")"
+    under_load pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=full backup
+    if [ "$OK" = 1 ]; then
+        R_SECS=$SECS_TAKEN R_TPS=$TPS R_MIB=$(mib "$BR/repo")
+    else
+        echo "pg-writer-bench: pgBackRest failed: $(grep -m1 ERROR "$FX_DIR/pgbackrest.err")" >&2
+        PGBR=
+    fi
+fi
+
+# --------------------------------------------------------------- restores
+empty_all() { pg_stop; find "$PGDATA" -mindepth 1 -delete; }
+# lvss: every file gone, the WAL archive too (lvss-backup recreates a
+# missing directory as root, so the directories stay)
+pg_stop
+find "$PGDATA" "$ARCH" -type f -delete
+restore_timed lvss "$LB" restore --repo "$REPO" "$L_ID" --quiet
+L_RESTORE=$RESTORE_SECS
+empty_all
+restore_timed basebackup cp -a "$BB/." "$PGDATA/"
+B_RESTORE=$RESTORE_SECS
+if [ -n "$PGBR" ]; then
+    empty_all
+    restore_timed pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=immediate \
+        --target-action=promote restore
+    R_RESTORE=$RESTORE_SECS
+fi
+
+echo "pg-writer-bench: PostgreSQL 15, pgbench scale $SCALE, 2 clients; undisturbed $BASE_TPS tps"
+printf '%-16s %10s %12s %18s %10s\n' tool "backup s" "tps during" "restore+recovery s" "repo MiB"
+printf '%-16s %10s %12s %18s %10s\n' lvss-backup "$L_SECS" "$L_TPS" "$L_RESTORE" "$L_MIB"
+printf '%-16s %10s %12s %18s %10s\n' pg_basebackup "$B_SECS" "$B_TPS" "$B_RESTORE" "$B_MIB"
+printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" "$R_MIB"

@@ -1,0 +1,77 @@
+#!/bin/bash
+# A full backup of the PostgreSQL Writer is self-contained, tablespaces
+# included (real PostgreSQL 15, WAL archiving on):
+#  - a tablespace in a directory of the loop mount holds a table of known
+#    rows; pgbench runs during the full backup;
+#  - the full's record holds the WAL from its start to its stop LSN (the
+#    writer lists it as "after_snapshot": archived after the snapshot by
+#    pg_backup_stop(wait_for_archive => true), read live by lvss-backup);
+#  - cluster stopped; every file of the data directory, pg_wal, the
+#    tablespace directory AND the WAL archive deleted (and the pg_tblspc link); the full alone restored: PostgreSQL reaches
+#    consistency from the backup's own WAL, pgbench's balances agree
+#    (accounts = branches = tellers = history), the tablespace table has
+#    exactly its rows and lives in the tablespace again.
+# Fails without the after_snapshot list ("WAL ends before end of online
+# backup": the archive is empty).
+. "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
+pg_setup on
+TS=$FX_MNT/ts1
+mkdir -p "$TS"; chown postgres: "$TS"; chmod 700 "$TS"
+sql "CREATE TABLESPACE ts1 LOCATION '$TS'" || fail "create tablespace"
+sql "CREATE TABLE tsrows (id int PRIMARY KEY, note text) TABLESPACE ts1" || fail "create table in ts1"
+sql "INSERT INTO tsrows SELECT g, md5(g::text) FROM generate_series(1, 5000) g" || fail "insert into ts1"
+TSWANT=$(sql "SELECT count(*) || '/' || md5(string_agg(note, ',' ORDER BY id)) FROM tsrows")
+# the writer is started after CREATE TABLESPACE: Identify walks pg_tblspc
+start_pgw --wal-archive "$ARCH"
+as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -i -s 2 -q postgres >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i"
+as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -T 600 postgres >"$FX_DIR/pgbench.log" 2>&1 &
+BENCH=$!
+for ((i=0; i<200; i++)); do
+    [ "$(sql 'SELECT count(*) FROM pgbench_history')" -gt 100 ] && break
+    sleep 0.1
+done
+
+backup full
+[ "$RC" = 0 ] || fail "full backup exited $RC: $(cat "$FX_DIR/create.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+kill -0 $BENCH 2>/dev/null || fail "pgbench was not running during the full backup: $(cat "$FX_DIR/pgbench.log")"
+kill $BENCH; wait $BENCH 2>/dev/null
+"$LB" show --repo "$REPO" "$BID" --json >"$FX_DIR/full.json" || fail "show full"
+python3 - "$FX_DIR/full.json" "${ARCH#/}" "${TS#/}" <<'EOP' || fail "full backup's files: $(head -c 1500 "$FX_DIR/full.json")"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+files = {f["path"] for f in d["files"]}
+label = re.search(r"START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)", open(sys.argv[1]).read())
+assert label, "no backup_label"
+start = label.group(1)
+wal = sorted(f for f in files if re.search(r"^%s/[0-9A-F]{24}$" % re.escape(sys.argv[2]), f))
+assert any(f.endswith("/" + start) for f in wal), ("start segment not stored", start, wal)
+assert any(f.startswith(sys.argv[2] + "/") and f.endswith(".backup") for f in files), "no .backup history file"
+assert any(f.startswith(sys.argv[3] + "/PG_15_") for f in files), ("tablespace not stored", sorted(files)[:20])
+EOP
+
+pg_stop
+# Every file the restore must bring back, and every other source of WAL, gone
+# (directories stay: lvss-backup recreates a missing directory as root).
+find "$PGDATA" "$TS" "$ARCH" \( -type f -o -type l \) -delete
+for d in "$PGDATA" "$ARCH" "$TS"; do [ -z "$(find "$d" ! -type d)" ] || fail "wipe of $d failed"; done
+[ -z "$(ls -A "$PGDATA/pg_wal" "$PGDATA/pg_tblspc" | grep -v ':$' | grep -v '^$' | grep -v archive_status)" ] || fail "pg_wal not empty"
+
+"$LB" restore --repo "$REPO" "$BID" --quiet >"$FX_DIR/r1.out" 2>"$FX_DIR/r1.err" ||
+    fail "restore failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
+[ -e "$PGDATA/tablespace_map" ] || fail "restore: no tablespace_map written"
+grep -q "$TS" "$PGDATA/tablespace_map" || fail "tablespace_map: $(cat "$PGDATA/tablespace_map")"
+ls "$ARCH" | grep -q '^[0-9A-F]\{24\}$' || fail "no WAL segment restored into the archive"
+pg_start
+wait_promoted
+grep -q 'consistent recovery state reached' "$PGLOG" || fail "no consistent state: $(tail -5 "$PGLOG")"
+GOT=$(sql "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || '/' || (SELECT sum(bbalance) FROM pgbench_branches) || '/' || (SELECT sum(tbalance) FROM pgbench_tellers) || '/' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
+IFS=/ read -r a b t h <<<"$GOT"
+[ "$a" = "$b" ] && [ "$b" = "$t" ] && [ "$t" = "$h" ] || fail "pgbench balances disagree after restore: $GOT"
+[ "$(sql 'SELECT count(*) FROM pgbench_history')" -gt 100 ] || fail "history lost: $(sql 'SELECT count(*) FROM pgbench_history')"
+[ "$(sql "SELECT count(*) || '/' || md5(string_agg(note, ',' ORDER BY id)) FROM tsrows")" = "$TSWANT" ] ||
+    fail "tablespace table after restore: $(sql 'SELECT count(*) FROM tsrows')"
+[ "$(sql "SELECT spcname FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE relname = 'tsrows'")" = ts1 ] ||
+    fail "tsrows is not in ts1 after restore"
+[ "$(readlink -f "$PGDATA/pg_tblspc/$(sql "SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'")")" = "$TS" ] ||
+    fail "pg_tblspc link not recreated"
+echo ok

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jobfile: the parser and validator of one job document (the format is in
+ * docs/design/service.md section 1 and lvss-backupd(8)).  No I/O and no
+ * Manager, so that tests/fuzz/backupd drives it alone.  Everything a file or
+ * a SetJob caller controls is bounded (jobfile.h, J4): the document's size,
+ * every string, the component list and the calendar expressions.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobfile.h"
+#include "macro.h"
+
+static const char *const sched_names[_SCHED_MAX] = {"full", "incremental", "differential", "copy", "prune", "check"};
+
+const char *sched_name(int k) {
+        return k >= 0 && k < _SCHED_MAX ? sched_names[k] : NULL;
+}
+
+bool job_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n == 0 || n > 64 || name[0] == '.' || name[0] == '-')
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                      *p == '-' || *p == '.'))
+                        return false;
+        return true;
+}
+
+Job *job_free(Job *j) {
+        if (!j)
+                return NULL;
+        for (int k = 0; k < _SCHED_MAX; k++) {
+                free(j->expr[k]);
+                calendar_free(j->cal[k]);
+        }
+        json_decref(j->doc);
+        free(j->error);
+        free(j->name);
+        free(j);
+        return NULL;
+}
+
+static int set_sched(Job *j, int k, json_t *v, char *why, size_t n) {
+        char cwhy[256];
+        if (!json_is_string(v) || json_string_length(v) > JOB_MAX_CALENDAR) {
+                snprintf(why, n, "schedule '%s': expected a calendar expression string (at most %d bytes)",
+                         sched_names[k], JOB_MAX_CALENDAR);
+                return -EINVAL;
+        }
+        if (calendar_parse(json_string_value(v), &j->cal[k], cwhy, sizeof(cwhy)) < 0) {
+                snprintf(why, n, "schedule '%s': %s", sched_names[k], cwhy);
+                return -EINVAL;
+        }
+        j->expr[k] = strdup(json_string_value(v));
+        return j->expr[k] ? 0 : -ENOMEM;
+}
+
+/* A string of at most MAX bytes; an absolute path when PATH. */
+static bool str_ok(json_t *v, size_t max, bool path) {
+        return json_is_string(v) && json_string_length(v) <= max && (!path || json_string_value(v)[0] == '/');
+}
+
+static const char *const retention_keys[] = {"keep_last",    "keep_hourly", "keep_daily", "keep_weekly",
+                                             "keep_monthly", "keep_yearly", "keep_within"};
+
+static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n) {
+        Job *j = calloc(1, sizeof(*j));
+        const char *key;
+        json_t *v;
+        int r = -EINVAL;
+
+        if (!j || !(j->name = strdup(name))) {
+                free(j);
+                return -ENOMEM;
+        }
+        j->doc = json_incref(doc);
+        if (!json_is_object(doc)) {
+                snprintf(why, n, "expected a JSON object");
+                goto fail;
+        }
+        json_object_foreach(doc, key, v) {
+                if (strcmp(key, "repository") == 0) {
+                        if (!str_ok(v, JOB_MAX_PATH, true)) {
+                                snprintf(why, n, "'repository': expected an absolute path (at most %d bytes)",
+                                         JOB_MAX_PATH);
+                                goto fail;
+                        }
+                        j->repository = json_string_value(v);
+                } else if (strcmp(key, "password_file") == 0) {
+                        if (!str_ok(v, JOB_MAX_PATH, true)) {
+                                snprintf(why, n, "'password_file': expected an absolute path (at most %d bytes)",
+                                         JOB_MAX_PATH);
+                                goto fail;
+                        }
+                        j->password_file = json_string_value(v);
+                } else if (strcmp(key, "components") == 0) {
+                        size_t i;
+                        json_t *c;
+                        if (!json_is_array(v) || json_array_size(v) > JOB_MAX_COMPONENTS) {
+                                snprintf(why, n, "'components': expected an array of at most %d component paths",
+                                         JOB_MAX_COMPONENTS);
+                                goto fail;
+                        }
+                        json_array_foreach(v, i, c) if (!str_ok(c, JOB_MAX_PATH, false) || !*json_string_value(c)) {
+                                snprintf(why, n, "'components'[%zu]: expected a component path (at most %d bytes)", i,
+                                         JOB_MAX_PATH);
+                                goto fail;
+                        }
+                        j->components = v;
+                } else if (strcmp(key, "schedule") == 0) {
+                        const char *t;
+                        json_t *e;
+                        if (!json_is_object(v)) {
+                                snprintf(why, n, "'schedule': expected an object {\"full\": \"Sun 01:00\", ...}");
+                                goto fail;
+                        }
+                        json_object_foreach(v, t, e) {
+                                int k;
+                                for (k = SCHED_FULL; k <= SCHED_COPY; k++)
+                                        if (strcmp(t, sched_names[k]) == 0)
+                                                break;
+                                if (k > SCHED_COPY) {
+                                        snprintf(
+                                                why, n,
+                                                "'schedule': unknown backup type '%s' (full, incremental, differential, copy)",
+                                                t);
+                                        goto fail;
+                                }
+                                if ((r = set_sched(j, k, e, why, n)) < 0)
+                                        goto fail;
+                        }
+                } else if (strcmp(key, "retention") == 0) {
+                        const char *t;
+                        json_t *e;
+                        if (!json_is_object(v)) {
+                                snprintf(why, n, "'retention': expected an object of keep_* options");
+                                goto fail;
+                        }
+                        json_object_foreach(v, t, e) {
+                                size_t i;
+                                for (i = 0; i < ELEMENTSOF(retention_keys); i++)
+                                        if (strcmp(t, retention_keys[i]) == 0)
+                                                break;
+                                if (i == ELEMENTSOF(retention_keys)) {
+                                        snprintf(why, n, "'retention': unknown option '%s'", t);
+                                        goto fail;
+                                }
+                                if (i == 6 ? !str_ok(e, JOB_MAX_WORD, false)
+                                           : (!json_is_integer(e) || json_integer_value(e) < 0 ||
+                                              json_integer_value(e) > 1000000)) {
+                                        snprintf(why, n, "'retention': '%s' expects %s", t,
+                                                 i == 6 ? "a duration string (e.g. \"30d\")" : "a count");
+                                        goto fail;
+                                }
+                        }
+                        j->retention = v;
+                } else if (strcmp(key, "prune") == 0) {
+                        if ((r = set_sched(j, SCHED_PRUNE, v, why, n)) < 0)
+                                goto fail;
+                } else if (strcmp(key, "check") == 0) {
+                        json_t *s = json_is_object(v) ? json_object_get(v, "schedule") : v;
+                        if (json_is_object(v)) {
+                                json_t *sub = json_object_get(v, "read_data_subset");
+                                if (sub && !str_ok(sub, JOB_MAX_WORD, false)) {
+                                        snprintf(why, n, "'check': 'read_data_subset' expects a string like \"5%%\"");
+                                        goto fail;
+                                }
+                                j->check_subset = sub ? json_string_value(sub) : NULL;
+                        }
+                        if ((r = set_sched(j, SCHED_CHECK, s, why, n)) < 0)
+                                goto fail;
+                } else if (strcmp(key, "notify") == 0) {
+                        json_t *on = json_object_get(v, "on"), *x;
+                        size_t i;
+                        if (!json_is_object(v) || (on && (!json_is_array(on) || json_array_size(on) > 2))) {
+                                snprintf(why, n,
+                                         "'notify': expected {\"mail_to\": ..., \"on\": [\"failure\", \"success\"]}");
+                                goto fail;
+                        }
+                        json_array_foreach(on, i,
+                                           x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") != 0 &&
+                                                                         strcmp(json_string_value(x), "success") != 0)) {
+                                snprintf(why, n, "'notify': 'on' takes \"failure\" and \"success\"");
+                                goto fail;
+                        }
+                        const char *sk;
+                        json_t *sv;
+                        json_object_foreach(v, sk, sv) {
+                                if (strcmp(sk, "on") == 0)
+                                        continue;
+                                if ((strcmp(sk, "mail_to") != 0 && strcmp(sk, "sendmail") != 0 && strcmp(sk, "exec") != 0) ||
+                                    !str_ok(sv, JOB_MAX_PATH, false)) {
+                                        snprintf(why, n, "'notify': unknown key, or not a string of at most %d bytes: '%s'",
+                                                 JOB_MAX_PATH, sk);
+                                        goto fail;
+                                }
+                        }
+                        j->notify = v;
+                } else if (strcmp(key, "randomized_delay_sec") == 0) {
+                        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400) {
+                                snprintf(why, n, "'randomized_delay_sec': expected seconds (0-86400)");
+                                goto fail;
+                        }
+                        j->randomized_delay = json_integer_value(v);
+                } else {
+                        snprintf(why, n, "unknown key '%.64s'", key);
+                        goto fail;
+                }
+        }
+        if (!j->repository) {
+                snprintf(why, n, "'repository' is required");
+                goto fail;
+        }
+        *ret = j;
+        return 0;
+fail:
+        job_free(j);
+        return r == -ENOMEM ? r : -EINVAL;
+}
+
+int job_parse(const char *name, const char *data, size_t size, Job **ret, int *ret_line, char *why, size_t n) {
+        json_error_t je;
+        *ret_line = 0;
+        if (size > JOB_FILE_MAX_BYTES) {
+                snprintf(why, n, "larger than %u bytes", JOB_FILE_MAX_BYTES);
+                return -EINVAL;
+        }
+        /* JSON_REJECT_DUPLICATES; no JSON_ALLOW_NUL: a \u0000 in a string is refused. */
+        json_t *doc = json_loadb(data, size, JSON_REJECT_DUPLICATES, &je);
+        if (!doc) {
+                *ret_line = je.line;
+                snprintf(why, n, "%s", je.text);
+                return -EINVAL;
+        }
+        int r = job_from_json(name, doc, ret, why, n);
+        json_decref(doc);
+        return r;
+}
