@@ -15,8 +15,8 @@
 #include "macro.h"
 #include "password.h"
 #include "repo.h"
+#include "vss.h"
 
-enum { CX_OK = 0, CX_FAIL = 1, CX_USAGE = 2, CX_BUSY = 4, CX_DENIED = 5, CX_CORRUPT = 6 };
 
 #define LOCK_WAIT_S 600
 
@@ -27,24 +27,10 @@ const char *copy_synopsis(void) {
         return synopsis;
 }
 
+/* lib/repo's codes as exit statuses: the one map (vss_exit_repo), with a
+ * repository that does not exist as a usage error. */
 static int exit_of(int k) {
-        switch (k) {
-        case REPO_E_CORRUPT:
-                return CX_CORRUPT;
-        case -EBUSY:
-                return CX_BUSY;
-        case -EACCES:
-        case -EPERM:
-        case -EKEYREJECTED:
-                return CX_DENIED;
-        case -EINVAL:
-        case -ENOKEY:
-        case -EEXIST:
-        case -ENOENT:
-                return CX_USAGE;
-        default:
-                return CX_FAIL;
-        }
+        return k == -ENOENT ? VSS_EXIT_USAGE : vss_exit_repo(k);
 }
 
 static int failed(int k) {
@@ -78,10 +64,10 @@ static int open_one(const char *loc, const char *file, const char *env_name, con
                                 loc, strcmp(env_name, "LVSS_BACKUP_PASSWORD") == 0
                                              ? "--password-file FILE or LVSS_BACKUP_PASSWORD"
                                              : "--to-password-file FILE, LVSS_BACKUP_TO_PASSWORD, or the source's");
-                        return CX_USAGE;
+                        return VSS_EXIT_USAGE;
                 }
                 if (k < 0)
-                        return CX_USAGE;
+                        return VSS_EXIT_USAGE;
         }
         k = repo_open_opts(loc, pw ? pw : (enc ? fallback : NULL), lock, &oo, ret);
         return k < 0 ? failed(k) : 0;
@@ -138,14 +124,14 @@ int cmd_copy(int argc, char **argv) {
                                "from R1 to R2, re-encrypted under R2's keys; backups already in R2 are skipped.\n"
                                "R1's password: --password-file or LVSS_BACKUP_PASSWORD; R2's: --to-password-file,\n"
                                "LVSS_BACKUP_TO_PASSWORD, else the same as R1's.\n", synopsis);
-                        return CX_OK;
+                        return VSS_EXIT_OK;
                 default:
                         fprintf(stderr, "lvss-backup: copy: bad option (see 'lvss-backup copy --help')\n");
-                        return CX_USAGE;
+                        return VSS_EXIT_USAGE;
                 }
         if (!from || !to) {
                 fprintf(stderr, "lvss-backup: copy: --from R1 and --to R2 are required (see 'lvss-backup copy --help')\n");
-                return CX_USAGE;
+                return VSS_EXIT_USAGE;
         }
         _cleanup_(password_freep) char *src_pw = NULL;
         bool enc = false;
@@ -155,7 +141,7 @@ int cmd_copy(int argc, char **argv) {
                 return failed(k == -ENOENT ? -EINVAL : k);
         if (memcmp(id1.b, id2.b, sizeof id1.b) == 0) {
                 fprintf(stderr, "lvss-backup: copy: %s and %s are the same repository\n", from, to);
-                return CX_USAGE;
+                return VSS_EXIT_USAGE;
         }
         k = repo_probe(from, &enc);
         if (k < 0)
@@ -165,10 +151,10 @@ int cmd_copy(int argc, char **argv) {
                 if (k == -ENOKEY) {
                         fprintf(stderr, "lvss-backup: copy: repository %s is encrypted: a password is needed "
                                 "(--password-file FILE or LVSS_BACKUP_PASSWORD)\n", from);
-                        return CX_USAGE;
+                        return VSS_EXIT_USAGE;
                 }
                 if (k < 0)
-                        return CX_USAGE;
+                        return VSS_EXIT_USAGE;
         }
         k = repo_open(from, src_pw, REPO_LOCK_SHARED, &r1);
         if (k < 0)
@@ -214,7 +200,7 @@ int cmd_copy(int argc, char **argv) {
                        "added\n", (unsigned long long) st.backups_copied, (unsigned long long) st.backups_skipped,
                        (unsigned long long) st.blobs_new, (unsigned long long) st.blobs_known,
                        st.bytes_read / 1048576.0, st.bytes_added / 1048576.0);
-        ex = CX_OK;
+        ex = VSS_EXIT_OK;
 out:
         json_decref(out.list);
         repo_close(r2);
