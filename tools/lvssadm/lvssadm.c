@@ -218,7 +218,6 @@ static int print_doc(const char *doc, bool json, const char *arrkey, const char 
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_admin *, lvss_admin_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_backup *, lvss_backup_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(lvss_async *, lvss_async_free);
 
 static int admin_open(lvss_admin **ret) {
