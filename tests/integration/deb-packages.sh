@@ -102,8 +102,8 @@ for u in lvssd mstored lvss-backupd lvss-writer-exec lvss-writer-sqlite lvss-wri
 done
 [ "$(stat -c '%a %U' "$ROOT/usr/sbin/mstored")" = "755 root" ] || fail "mstored is $(stat -c '%a %U' "$ROOT/usr/sbin/mstored")"
 LIBDIR=$ROOT/usr/lib/$ARCH
-objdump -p "$ROOT/usr/sbin/lvssadm" | grep -q 'NEEDED *liblvss\.so\.0$' || fail "lvssadm does not link liblvss.so.0"
-LD_LIBRARY_PATH=$LIBDIR ldd "$ROOT/usr/sbin/lvssadm" | grep -q "liblvss.so.0 => $LIBDIR/" ||
+objdump -p "$ROOT/usr/sbin/lvssadm" | grep -q 'NEEDED *liblvss\.so\.1$' || fail "lvssadm does not link liblvss.so.1"
+LD_LIBRARY_PATH=$LIBDIR ldd "$ROOT/usr/sbin/lvssadm" | grep -q "liblvss.so.1 => $LIBDIR/" ||
     fail "lvssadm does not find the packaged liblvss"
 for b in usr/sbin/lvssd usr/sbin/mstored usr/bin/lvss-backup usr/sbin/lvss-backupd usr/sbin/lvss-writer-sqlite; do
     LD_LIBRARY_PATH=$LIBDIR "$ROOT/$b" --help >/dev/null 2>&1 || fail "$b --help from the package fails"
