@@ -32,6 +32,7 @@
 #define MID_TASK_INTERRUPTED "5672db49b89d46899448d63adb0a6ebf"
 
 #define TASKS_KEPT_PER_JOB 50
+#define RESTORE_MAX_MESSAGES 64 /* R2: --message UIDs of one into-live restore task */
 #define LOG_MAX_BYTES (8u << 20) /* a task's log returned over the bus is capped */
 
 typedef struct Job Job;
