@@ -174,9 +174,12 @@ export function show(main, path) {
                 const stepItem = (done, text, label, action, id) => h("li", { class: done ? "lv-prep-done" : "lv-prep-todo", "data-done": done ? "yes" : "no", id: id + "-step" },
                     h("span", {}, (done ? "✓ " : "") + text), done ? null : button(label, async ev => {
                         ev.target.disabled = true;
+                        for (const e of list.querySelectorAll(".lv-error"))
+                            e.remove();
                         try {
                             await action();
-                        } catch (ex) {
+                        } catch (ex) { /* e.g. "a backup is in progress, try again later": the button stays usable */
+                            ev.target.disabled = false;
                             ev.target.after(errorBox(ex));
                             return;
                         }

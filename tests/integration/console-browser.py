@@ -267,8 +267,19 @@ def main_path(c):
     if not c.d.find_element(By.ID, "restore-start").get_property("disabled"):
         fail("the restore could start with the storage group mounted")
     c.shot("restore-steps")
-    c.click("#prep-dismount")
-    c.el("#prep-dismount-step[data-done='yes']")
+    # The run cancelled above may still hold SG1 for a moment ("a backup is in
+    # progress, try again later"): the step's button stays usable; retry until done.
+    deadline = time.monotonic() + WAIT
+    while True:
+        c.click("#prep-dismount")
+        c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#prep-dismount-step[data-done='yes'], #restore-prep .lv-error"),
+               "the dismount's outcome")
+        if c.d.find_elements(By.CSS_SELECTOR, "#prep-dismount-step[data-done='yes']"):
+            break
+        err = c.d.find_element(By.CSS_SELECTOR, "#restore-prep .lv-error").text
+        if "a backup is in progress" not in err or time.monotonic() > deadline:
+            fail("Dismount from the wizard: " + err)
+        time.sleep(0.5)
     state = json.loads(sh(mstore, "db", "list", "--json"))["databases"]
     if any(d["state"] != "dismounted" for d in state if d["sg"] == "SG1"):
         fail(f"Dismount from the wizard: {state}")
