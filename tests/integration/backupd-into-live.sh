@@ -10,7 +10,11 @@
 #  2. bad input is refused before a task is queued (exit 2, one line naming
 #     the reason): not an address, UID 0, a component outside the Mail
 #     Store, --mailbox without --into-live;
-#  3. a caller outside root/group backup is refused (exit 5) and audited.
+#  3. a caller outside root/group backup is refused (exit 5) and audited;
+#  4. ReadRestored (R3) of an alternate-location restore task: the mailbox's
+#     messages listed, one message's text as backed up (also when production
+#     deleted it); refused for a restore that was not to another directory
+#     and for an outsider.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backupd-common.bash" || exit 1
 command -v setpriv >/dev/null || skip "setpriv (util-linux) needed"
 bd_setup 600
@@ -103,4 +107,31 @@ setpriv --reuid nobody --regid nogroup --clear-groups "$CTL" restore a "$FULL" -
 $CTL audit | grep -q "uid=65534 restore : refused: access denied" || fail "refusal not audited: $($CTL audit | tail -3)"
 [ "$(ntasks)" = "$before" ] || fail "an outsider's request queued a task"
 echo "3. an outsider refused and audited"
+
+# 4. ReadRestored: mail of an alternate-location restore, read through the service.
+$CTL restore a "$FULL" --to "$FX_DIR/rsg" --wait --quiet >"$FX_DIR/alt.out" 2>&1 \
+    || fail "restore --to through the service: $(cat "$FX_DIR/alt.out")"
+ALT=$($CTL history a --json | python3 -c 'import json,sys; print([t["id"] for t in json.load(sys.stdin)["tasks"] if t["kind"]=="restore"][-1])')
+RR=(busctl --address="$LVSS_BUS" --json=short call org.lvss.Backup1 /org/lvss/Backup1 org.lvss.Backup1 ReadRestored tsu)
+"${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-list.json" || fail "ReadRestored list"
+"${RR[@]}" "$ALT" a@h1 "${uids[1]}" >"$FX_DIR/rr-msg.json" || fail "ReadRestored message ${uids[1]}"
+python3 - "$FX_DIR/rr-list.json" "$FX_DIR/rr-msg.json" "$FX_DIR/at-full" "${uids[1]}" <<'PY' || fail "ReadRestored replies"
+import json, os, sys
+lst = json.loads(json.load(open(sys.argv[1]))["data"][0])
+uids = sorted(m["uid"] for m in lst["messages"])
+want = sorted(int(f) for f in os.listdir(sys.argv[3]))
+assert uids == want, (uids, want)
+msg = json.loads(json.load(open(sys.argv[2]))["data"][0])
+raw = open(os.path.join(sys.argv[3], sys.argv[4]), "rb").read()
+assert msg["uid"] == int(sys.argv[4]) and msg["bytes"] == len(raw) and msg["truncated"] is False, msg
+assert msg["text"] == raw.decode(), "text differs"
+PY
+rc=0; "${RR[@]}" "$TID" a@h1 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "not a restore to an alternate location" "$FX_DIR/rr-bad" \
+    || fail "ReadRestored of the into-live task: $(cat "$FX_DIR/rr-bad")"
+rc=0; "${RR[@]}" "$ALT" 'a@h1/../x' 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "is not an e-mail address" "$FX_DIR/rr-bad" || fail "ReadRestored of a path: $(cat "$FX_DIR/rr-bad")"
+rc=0; setpriv --reuid nobody --regid nogroup --clear-groups "${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -qi "access denied\|AccessDenied" "$FX_DIR/rr-bad" || fail "an outsider's ReadRestored: $(cat "$FX_DIR/rr-bad")"
+echo "4. ReadRestored lists and reads an alternate-location restore's mail; refusals"
 echo "backupd-into-live ok"

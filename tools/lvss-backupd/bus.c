@@ -595,6 +595,7 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("NextRuns", "su", "s", bus_next_runs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("PreviewRetention", "ss", "s", bus_preview_retention, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("ShowBackup", "ss", "s", bus_show_backup, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ReadRestored", "tsu", "s", bus_read_restored, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
         SD_BUS_SIGNAL("TaskProgress", "tstttt", 0),
         SD_BUS_VTABLE_END,
@@ -684,4 +685,13 @@ int bus_show_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (r < 0)
                 return r;
         return console_show_backup(m, msg, error);
+}
+
+int bus_read_restored(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "read restored", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_read_restored(m, msg, error);
 }
