@@ -245,6 +245,36 @@ export function show(main, path) {
                 clear(mail, errorBox(ex));
             }
         };
+        // The mail of the alternate location, read through the service (ReadRestored).
+        const showRestored = async () => {
+            const text = h("pre", { id: "restored-text", class: "lv-log", tabindex: "0", hidden: true });
+            try {
+                const dbs = (await mstored.databases()).databases.filter(d => d.sg === target.sg && (!target.db || d.name === target.db));
+                const boxes = (await mstored.mailboxes()).mailboxes.filter(m => dbs.some(d => m.db === `${target.sg}/${d.name}`));
+                const parts = [];
+                for (const m of boxes) {
+                    const msgs = (await backupd.readRestored(t.id, m.address, 0)).messages;
+                    parts.push(h("h3", {}, `${m.address} (${msgs.length} messages in ${st.to})`),
+                               h("ul", { class: "lv-mail lv-restored", "data-mailbox": m.address }, msgs.map(x => h("li", { "data-uid": x.uid },
+                                   button(`#${x.uid} · ${x.size} bytes · ${x.subject || "(no subject)"}`, async () => {
+                                       try {
+                                           const r = await backupd.readRestored(t.id, m.address, x.uid);
+                                           text.textContent = r.text + (r.truncated ? `\n[… cut at ${r.text.length} of ${r.bytes} bytes]` : "");
+                                           text.dataset.mailbox = m.address;
+                                           text.dataset.uid = String(x.uid);
+                                           text.hidden = false;
+                                           text.focus();
+                                       } catch (ex) {
+                                           text.hidden = false;
+                                           clear(text, errorBox(ex));
+                                       }
+                                   })))));
+                }
+                clear(mail, parts.length ? parts : h("p", {}, "No mailbox in the restored databases."), text);
+            } catch (ex) {
+                clear(mail, errorBox(ex));
+            }
+        };
         const showRecovered = async () => {
             const r = t.restore || {};
             try {
@@ -276,7 +306,9 @@ export function show(main, path) {
             }, { primary: true, id: "restore-mount" });
             out.push(h("div", { class: "lv-toolbar" }, mountBtn));
         } else if (t.state === "succeeded" && st.to) {
-            out.push(h("p", {}, `The data is in ${st.to}; read it with mstore rsg msg list ${st.to} ADDRESS.`));
+            out.push(h("p", {}, `The data is in ${st.to} (production untouched). Its mail:`));
+            if (target)
+                await showRestored();
         }
         out.push(mail, h("div", { class: "lv-toolbar" }, button("Another restore", () => go(0), { id: "wizard-again" })));
         clear(body, out);
