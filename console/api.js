@@ -42,6 +42,10 @@ export const backupd = {
     listBackups: job => json(...B, "ListBackups", "s", [job]),
     showBackup: (job, id) => json(...B, "ShowBackup", "ss", [job, id]),
     restore: (job, id, comps, to) => call(...B, "Restore", "ssass", [job, id, comps, to || ""]).then(r => Number(r[0])),
+    // Mail of one mailbox into its live folder Recovered/<backup time> (uids [] = all).
+    restoreIntoLive: (job, id, comp, mailbox, uids) => call(...B, "RestoreIntoLive", "ssssat", [job, id, comp, mailbox, uids]).then(r => Number(r[0])),
+    // An alternate-location restore task's mail: uid 0 lists a mailbox, else one message's text.
+    readRestored: (task, mailbox, uid) => json(...B, "ReadRestored", "tsu", [task, mailbox, uid || 0]),
     audit: () => json(...B, "Audit", "", []),
     nextRuns: (expr, n) => json(...B, "NextRuns", "su", [expr, n]),
     previewRetention: (job, ret) => json(...B, "PreviewRetention", "ss", [job, JSON.stringify(ret)]),

@@ -1,7 +1,8 @@
 // Restore wizard: backup -> component (a storage group, one database, or
 // another directory) -> the steps the restore needs, each with its button
 // (dismount the group, allow the overwrite) -> progress -> result (mount
-// again, the restored mailboxes and their messages).
+// again, the restored mailboxes and their messages; or, for a restore into
+// the live mailbox, the messages of its new Recovered/<backup time> folder).
 
 /* global cockpit */
 import { h, clear, errorBox, section, button, short, stateBadge } from "./util.js";
@@ -23,7 +24,7 @@ function mailTarget(path) {
 }
 
 export function show(main, path) {
-    const st = { job: path[0] ? decodeURIComponent(path[0]) : "", backup: path[1] || "", component: "", to: "", step: 0, task: null };
+    const st = { job: path[0] ? decodeURIComponent(path[0]) : "", backup: path[1] || "", component: "", to: "", live: null, step: 0, task: null };
     const steps = h("ol", { class: "lv-steps", id: "wizard-steps" });
     const body = h("div", { id: "wizard-body" });
     clear(main, section("Restore", steps, body));
@@ -90,13 +91,23 @@ export function show(main, path) {
         }
         if (!choices.some(c => c.path === st.component))
             st.component = choices.length ? choices[0].path : "";
+        const liveIn = h("input", { type: "text", id: "restore-mailbox", value: st.live ? st.live.mailbox : "", placeholder: "user@server", autocomplete: "off" });
+        const uidsIn = h("input", { type: "text", id: "restore-uids", value: st.live ? st.live.uids.join(" ") : "", placeholder: "e.g. 3 7 12", autocomplete: "off" });
         const toIn = h("input", { type: "text", id: "restore-to", value: st.to, placeholder: "/srv/restore/recovery", "aria-label": "alternate directory" });
         const where = h("fieldset", {}, h("legend", {}, "Where"),
             h("div", { class: "lv-radio" }, h("input", { type: "radio", name: "where", id: "where-inplace", checked: !st.to, onchange: () => { toIn.disabled = true; } }),
               h("label", { for: "where-inplace" }, "In place (replaces the live data)")),
             h("div", { class: "lv-radio" }, h("input", { type: "radio", name: "where", id: "where-alt", checked: !!st.to, onchange: () => { toIn.disabled = false; toIn.focus(); } }),
-              h("label", { for: "where-alt" }, "Into another directory (production untouched)")), toIn);
+              h("label", { for: "where-alt" }, "Into another directory (production untouched)")), toIn,
+            h("div", { class: "lv-radio" }, h("input", { type: "radio", name: "where", id: "where-live", checked: !!st.live, onchange: () => { toIn.disabled = true; liveIn.focus(); } }),
+              h("label", { for: "where-live" }, "Into the live mailbox (one database; mail copied into Recovered/<backup time>, nothing dismounted)")),
+            h("div", { class: "lv-field" }, h("label", { for: "restore-mailbox" }, "Mailbox"), liveIn),
+            h("div", { class: "lv-field" }, h("label", { for: "restore-uids" }, "Message UIDs (optional; none = all)"), uidsIn));
         toIn.disabled = !st.to;
+        for (const r of where.querySelectorAll("input[name=where]:not(#where-live)"))
+            r.addEventListener("change", () => { liveIn.disabled = uidsIn.disabled = true; });
+        where.querySelector("#where-live").addEventListener("change", () => { liveIn.disabled = uidsIn.disabled = false; });
+        liveIn.disabled = uidsIn.disabled = !st.live;
         const err = h("div");
         clear(body, h("fieldset", { id: "restore-components" }, h("legend", {}, `Component of backup ${short(st.backup)}`),
                       choices.map((c, i) => h("div", { class: "lv-radio" },
@@ -109,6 +120,25 @@ export function show(main, path) {
                       clear(err, errorBox("the other directory must be an absolute path"));
                       return;
                   }
+                  st.live = null;
+                  if (where.querySelector("#where-live").checked) {
+                      const t = mailTarget(st.component);
+                      const mailbox = liveIn.value.trim();
+                      const words = uidsIn.value.trim().split(/[\s,]+/).filter(w => w);
+                      if (!t || !t.db) {
+                          clear(err, errorBox("a restore into the live mailbox takes one database (Mail Store/SERVER/SG/DB)"));
+                          return;
+                      }
+                      if (!/^[^\s@<>/"\\]+@[^\s@<>/"\\]+$/.test(mailbox)) {
+                          clear(err, errorBox(`mailbox '${mailbox}' is not an e-mail address`));
+                          return;
+                      }
+                      if (words.some(w => !/^[1-9][0-9]{0,9}$/.test(w) || Number(w) > 4294967295) || words.length > 64) {
+                          clear(err, errorBox("message UIDs: at most 64 numbers from 1 to 4294967295"));
+                          return;
+                      }
+                      st.live = { mailbox, uids: words.map(Number) };
+                  }
                   go(2);
               }));
     }
@@ -119,7 +149,8 @@ export function show(main, path) {
         const start = button("Start the restore", async () => {
             start.disabled = true;
             try {
-                st.task = await backupd.restore(st.job, st.backup, [st.component], st.to);
+                st.task = st.live ? await backupd.restoreIntoLive(st.job, st.backup, st.component, st.live.mailbox, st.live.uids)
+                    : await backupd.restore(st.job, st.backup, [st.component], st.to);
                 go(3);
             } catch (ex) {
                 start.disabled = false;
@@ -130,8 +161,11 @@ export function show(main, path) {
             const items = [];
             let ready = true;
             items.push(h("li", { class: "lv-prep-done" }, `Restore ${st.component} from backup ${short(st.backup)} of job ${st.job}` +
-                         (st.to ? ` into ${st.to}` : " in place") + "."));
-            if (t && !st.to) {
+                         (st.live ? ` into the live mailbox ${st.live.mailbox} (${st.live.uids.length ? "messages " + st.live.uids.join(", ") : "all messages"})`
+                             : st.to ? ` into ${st.to}` : " in place") + "."));
+            if (st.live) {
+                items.push(h("li", { class: "lv-prep-done" }, "Nothing to prepare: the mail is copied into a new folder Recovered/<backup time>; every database stays mounted."));
+            } else if (t && !st.to) {
                 const dbs = (await mstored.databases()).databases.filter(d => d.sg === t.sg);
                 const mounted = dbs.filter(d => d.state === "mounted");
                 const targets = dbs.filter(d => !t.db || d.name === t.db);
@@ -140,9 +174,12 @@ export function show(main, path) {
                 const stepItem = (done, text, label, action, id) => h("li", { class: done ? "lv-prep-done" : "lv-prep-todo", "data-done": done ? "yes" : "no", id: id + "-step" },
                     h("span", {}, (done ? "✓ " : "") + text), done ? null : button(label, async ev => {
                         ev.target.disabled = true;
+                        for (const e of list.querySelectorAll(".lv-error"))
+                            e.remove();
                         try {
                             await action();
-                        } catch (ex) {
+                        } catch (ex) { /* e.g. "a backup is in progress, try again later": the button stays usable */
+                            ev.target.disabled = false;
                             ev.target.after(errorBox(ex));
                             return;
                         }
@@ -208,7 +245,52 @@ export function show(main, path) {
                 clear(mail, errorBox(ex));
             }
         };
-        if (t.state === "succeeded" && target && !st.to) {
+        // The mail of the alternate location, read through the service (ReadRestored).
+        const showRestored = async () => {
+            const text = h("pre", { id: "restored-text", class: "lv-log", tabindex: "0", hidden: true });
+            try {
+                const dbs = (await mstored.databases()).databases.filter(d => d.sg === target.sg && (!target.db || d.name === target.db));
+                const boxes = (await mstored.mailboxes()).mailboxes.filter(m => dbs.some(d => m.db === `${target.sg}/${d.name}`));
+                const parts = [];
+                for (const m of boxes) {
+                    const msgs = (await backupd.readRestored(t.id, m.address, 0)).messages;
+                    parts.push(h("h3", {}, `${m.address} (${msgs.length} messages in ${st.to})`),
+                               h("ul", { class: "lv-mail lv-restored", "data-mailbox": m.address }, msgs.map(x => h("li", { "data-uid": x.uid },
+                                   button(`#${x.uid} · ${x.size} bytes · ${x.subject || "(no subject)"}`, async () => {
+                                       try {
+                                           const r = await backupd.readRestored(t.id, m.address, x.uid);
+                                           text.textContent = r.text + (r.truncated ? `\n[… cut at ${r.text.length} of ${r.bytes} bytes]` : "");
+                                           text.dataset.mailbox = m.address;
+                                           text.dataset.uid = String(x.uid);
+                                           text.hidden = false;
+                                           text.focus();
+                                       } catch (ex) {
+                                           text.hidden = false;
+                                           clear(text, errorBox(ex));
+                                       }
+                                   })))));
+                }
+                clear(mail, parts.length ? parts : h("p", {}, "No mailbox in the restored databases."), text);
+            } catch (ex) {
+                clear(mail, errorBox(ex));
+            }
+        };
+        const showRecovered = async () => {
+            const r = t.restore || {};
+            try {
+                const msgs = (await mstored.messages(r.mailbox)).messages.filter(x => x.folder === r.folder);
+                clear(mail, h("h3", {}, `${r.mailbox}: folder ${r.folder} (${msgs.length} messages)`),
+                      h("ul", { class: "lv-mail", "data-mailbox": r.mailbox, "data-folder": r.folder },
+                        msgs.map(x => h("li", { "data-uid": x.uid }, `#${x.uid} · ${x.size} bytes · ${x.subject || "(no subject)"}`))));
+            } catch (ex) {
+                clear(mail, errorBox(ex));
+            }
+        };
+        if (t.state === "succeeded" && t.restore && t.restore.into_live) {
+            out.push(h("p", { id: "restore-recovered", "data-folder": t.restore.folder || "" },
+                       `The mail is in the folder ${t.restore.folder} of ${t.restore.mailbox}.`));
+            await showRecovered();
+        } else if (t.state === "succeeded" && target && !st.to) {
             const mountBtn = button(`Mount ${target.sg} again`, async () => {
                 mountBtn.disabled = true;
                 try {
@@ -224,7 +306,9 @@ export function show(main, path) {
             }, { primary: true, id: "restore-mount" });
             out.push(h("div", { class: "lv-toolbar" }, mountBtn));
         } else if (t.state === "succeeded" && st.to) {
-            out.push(h("p", {}, `The data is in ${st.to}; read it with mstore rsg msg list ${st.to} ADDRESS.`));
+            out.push(h("p", {}, `The data is in ${st.to} (production untouched). Its mail:`));
+            if (target)
+                await showRestored();
         }
         out.push(mail, h("div", { class: "lv-toolbar" }, button("Another restore", () => go(0), { id: "wizard-again" })));
         clear(body, out);

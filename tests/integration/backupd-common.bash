@@ -19,7 +19,7 @@ bd_setup() {
 
 # start_backupd [ARGS...]: start (or restart) lvss-backupd, wait for its name.
 start_backupd() {
-    LVSS_BACKUP="$LB" fixture_spawn backupd "$BACKUPD" --config-dir "$JOBS" --state-dir "$BSTATE" "$@"
+    LVSS_BACKUP="$LB" LVSS_MSTORE="$MSTORE" fixture_spawn backupd "$BACKUPD" --config-dir "$JOBS" --state-dir "$BSTATE" "$@"
     fixture_wait_name org.lvss.Backup1 10
 }
 

@@ -8,7 +8,10 @@
 # incremental and, for its chain, the full); history filters and a task's
 # log; the chain drawn on Backups, a check run; a one-database restore
 # through the wizard (dismount and allow-overwrite as steps with buttons, the
-# database's files deleted first) with the mail read back; the audit; the
+# database's files deleted first) with the mail read back; one message
+# restored into the live mailbox (Recovered/<time>, checked with mstore); the
+# storage group restored to another directory, its mailboxes browsed and a
+# message read there (ReadRestored); the audit; the
 # overview at 1280x800 and at phone width; keyboard navigation; no browser
 # console errors.  Screenshots in BUILD/meson-logs/console/main/.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/console-common.bash" || exit 1
@@ -40,7 +43,7 @@ assert all(t["requested_by"] == "0" for t in ts), ts
 ' || fail "history after the browser session: $($CTL history nightly)"
 writers_stable
 no_snapshots
-for p in overview jobs-new jobs-run jobs-retention history backups restore-steps restore-result audit overview-phone; do
+for p in overview jobs-new jobs-run jobs-retention history backups restore-steps restore-result restore-live restore-alternate audit overview-phone; do
     [ -s "$ARTIFACTS/main/$p.png" ] || fail "screenshot $p missing"
 done
 echo "console: OK"

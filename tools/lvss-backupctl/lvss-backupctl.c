@@ -7,11 +7,13 @@
  * Exit codes: 0 ok, 1 failed, 2 usage or bad input, 4 busy, 5 access
  * denied, 6 corruption (a check task that found damage).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,8 @@ static const char help_text[] =
         "  show TASK                                      one task (the fields of history --json)\n"
         "  restore JOB BACKUP_ID [--component PATH]... [--to DIR] [--wait [--quiet]] [--json]\n"
         "                                                 a restore task\n"
+        "  restore JOB BACKUP_ID --component PATH --mailbox ADDRESS [--message UID]... --into-live\n"
+        "          [--wait [--quiet]] [--json]            mail of one mailbox into its live Recovered/<time> folder\n"
         "  backups JOB [--json]                           the backups in the job's repository\n"
         "  audit [--json]                                 who asked for what, when, and the outcome\n"
         "  job show NAME | job set NAME FILE | job delete NAME | reload\n"
@@ -429,6 +433,30 @@ static int cmd_restore(const char *job, const char *id, char **comps, const char
         return r < 0 ? EX_FAIL : print_task_id(tid);
 }
 
+/* RestoreIntoLive: one Mail Store component, one mailbox, UIDs (none = all). */
+static int cmd_restore_into_live(const char *job, const char *id, const char *comp, const char *addr,
+                                 const uint64_t *uids, size_t n_uids) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        uint64_t tid;
+        int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RestoreIntoLive");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ssss", job, id, comp, addr);
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 't', uids, n_uids * sizeof(*uids));
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 0, &e, &reply);
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                r = bus_fail(&e, r);
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "t", &tid);
+        sd_bus_message_unref(reply);
+        return r < 0 ? EX_FAIL : print_task_id(tid);
+}
+
 static int cmd_job(int n, char **args) {
         if (n >= 2 && strcmp(args[0], "show") == 0) {
                 json_t *o = NULL;
@@ -464,11 +492,17 @@ int main(int argc, char **argv) {
                 {"type", required_argument, NULL, 't'},
                 {"component", required_argument, NULL, 'c'},
                 {"to", required_argument, NULL, 'T'},
+                {"mailbox", required_argument, NULL, 'M'},
+                {"message", required_argument, NULL, 'U'},
+                {"into-live", no_argument, NULL, 'L'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
-        const char *type = NULL, *to = NULL;
+        const char *type = NULL, *to = NULL, *mailbox = NULL;
         char *comps[65] = {0};
+        uint64_t uids[64];
+        size_t n_uids = 0;
+        bool into_live = false;
         int n_comps = 0, o, r;
 
         while ((o = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0)
@@ -500,6 +534,24 @@ int main(int argc, char **argv) {
                 case 'T':
                         to = optarg;
                         break;
+                case 'M':
+                        mailbox = optarg;
+                        break;
+                case 'U': {
+                        char *end;
+                        errno = 0;
+                        unsigned long long u = strtoull(optarg, &end, 10);
+                        if (!isdigit((unsigned char) optarg[0]) || *end || errno || u == 0 || u > UINT32_MAX)
+                                return usage_err("--message '%s': expected a message UID (1..%u)", optarg,
+                                                 UINT32_MAX);
+                        if (n_uids >= (sizeof(uids) / sizeof(uids[0])))
+                                return usage_err("too many --message options (at most %zu)", (sizeof(uids) / sizeof(uids[0])));
+                        uids[n_uids++] = u;
+                        break;
+                }
+                case 'L':
+                        into_live = true;
+                        break;
                 case 'c':
                         if (n_comps >= 64)
                                 return usage_err("too many --component options");
@@ -521,8 +573,12 @@ int main(int argc, char **argv) {
                 return usage_err("--wait applies to run and restore");
         if (opt_quiet && !opt_wait)
                 return usage_err("--quiet applies to run --wait and restore --wait");
-        if ((to || n_comps) && !is_restore)
-                return usage_err("--component and --to apply to restore");
+        if ((to || n_comps || mailbox || n_uids || into_live) && !is_restore)
+                return usage_err("--component, --to, --mailbox, --message and --into-live apply to restore");
+        if ((mailbox || n_uids) && !into_live)
+                return usage_err("--mailbox and --message go with --into-live");
+        if (into_live && (!mailbox || n_comps != 1 || to))
+                return usage_err("--into-live takes one --component, a --mailbox and no --to");
 
         if (strcmp(cmd, "list") == 0 || strcmp(cmd, "audit") == 0 || strcmp(cmd, "reload") == 0) {
                 if (n != 0)
@@ -554,6 +610,8 @@ int main(int argc, char **argv) {
                 r = cmd_history(n ? args[0] : NULL);
         else if (strcmp(cmd, "log") == 0)
                 r = parse_id(args[0], &id) ?: cmd_log(id);
+        else if (is_restore && into_live)
+                r = cmd_restore_into_live(args[0], args[1], comps[0], mailbox, uids, n_uids);
         else if (is_restore)
                 r = cmd_restore(args[0], args[1], comps, to);
         else if (strcmp(cmd, "audit") == 0)

@@ -32,6 +32,8 @@
 #define MID_TASK_INTERRUPTED "5672db49b89d46899448d63adb0a6ebf"
 
 #define TASKS_KEPT_PER_JOB 50
+#define RESTORED_TEXT_MAX (1u << 20) /* R3: a message read by ReadRestored is cut here */
+#define RESTORE_MAX_MESSAGES 64 /* R2: --message UIDs of one into-live restore task */
 #define LOG_MAX_BYTES (8u << 20) /* a task's log returned over the bus is capped */
 
 typedef struct Job Job;
@@ -44,6 +46,7 @@ typedef struct Manager {
         char *config_dir;
         char *state_dir;
         const char *lvss_backup; /* path of the lvss-backup binary */
+        const char *mstore;      /* path of the mstore binary (ReadRestored: mstore rsg) */
         Job **jobs;
         size_t n_jobs;
         Task **tasks; /* ordered by id */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -334,6 +335,74 @@ static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
 }
 
+/* R2: an e-mail address as mstored accepts it (defs_address_valid): 1..320
+ * printable ASCII bytes without space, '<', '>', '/', '"' or '\', and one
+ * '@' that is neither first nor last. */
+static bool address_valid(const char *a) {
+        size_t n = strlen(a);
+        const char *at = strchr(a, '@');
+        if (n == 0 || n > 320 || !at || at == a || !at[1] || strchr(at + 1, '@'))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) a[i];
+                if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '/' || c == '"' || c == '\\')
+                        return false;
+        }
+        return true;
+}
+
+/* R2: RestoreIntoLive(s job, s backup_id, s component, s mailbox, at uids):
+ * a restore task running lvss-backup restore ID --component C --mailbox A
+ * [--message UID]... --into-live; authorized as Restore. */
+static int m_restore_into_live(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX], why[512], obj[512];
+        const char *name, *id, *comp, *addr;
+        const void *uids = NULL;
+        size_t sz = 0;
+        Task *t = NULL;
+        int r = method_begin(msg, m, "restore", who, error, "ssss", &name, &id, &comp, &addr);
+        if (r >= 0)
+                r = sd_bus_message_read_array(msg, 't', &uids, &sz);
+        if (r < 0)
+                return r;
+        Job *j = need_job(m, name, error);
+        if (!j)
+                return -ENOENT;
+        if (!*id || strlen(id) > 64 || strspn(id, "0123456789abcdef") != strlen(id))
+                return reply_errno(error, -EINVAL, "restore: backup id '%.64s' is not hexadecimal", id);
+        if (strncmp(comp, "Mail Store/", 11) != 0 || strlen(comp) > 1024 || strpbrk(comp, "\n\r\t"))
+                return reply_errno(error, -EINVAL, "restore: component '%.128s' is not a Mail Store database", comp);
+        if (!address_valid(addr))
+                return reply_errno(error, -EINVAL, "restore: mailbox '%.128s' is not an e-mail address", addr);
+        size_t n = sz / sizeof(uint64_t);
+        if (n > RESTORE_MAX_MESSAGES)
+                return reply_errno(error, -EINVAL, "restore: %zu messages, at most %d per task", n,
+                                   RESTORE_MAX_MESSAGES);
+        json_t *ua = json_array();
+        for (size_t i = 0; i < n; i++) {
+                uint64_t u;
+                memcpy(&u, (const char *) uids + i * sizeof(u), sizeof(u));
+                if (u == 0 || u > UINT32_MAX) {
+                        json_decref(ua);
+                        return reply_errno(error, -EINVAL, "restore: message UID %llu is out of range (1..%u)",
+                                           (unsigned long long) u, UINT32_MAX);
+                }
+                char b[24];
+                snprintf(b, sizeof(b), "%llu", (unsigned long long) u);
+                json_array_append_new(ua, json_string(b));
+        }
+        json_t *rs = json_pack("{s:s, s:[s], s:s, s:s, s:o, s:b}", "backup_id", id, "components", comp, "to", "",
+                               "mailbox", addr, "messages", ua, "into_live", 1);
+        r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
+        json_decref(rs);
+        char cnt[32] = "all";
+        if (n)
+                snprintf(cnt, sizeof(cnt), "%zu", n);
+        snprintf(obj, sizeof(obj), "job %s backup %.16s mailbox %.320s into live (%s messages)", name, id, addr, cnt);
+        return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
+}
+
 static int m_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         char who[WHO_MAX], path[4096], line[4096];
@@ -521,10 +590,12 @@ static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("GetLog", "t", "s", m_get_log, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("ListBackups", "s", "s", m_list_backups, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restore", "ssass", "t", m_restore, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("RestoreIntoLive", "ssssat", "t", m_restore_into_live, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Audit", "", "s", m_audit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("NextRuns", "su", "s", bus_next_runs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("PreviewRetention", "ss", "s", bus_preview_retention, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("ShowBackup", "ss", "s", bus_show_backup, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ReadRestored", "tsu", "s", bus_read_restored, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("TaskChanged", "ts", 0),
         SD_BUS_SIGNAL("TaskProgress", "tstttt", 0),
         SD_BUS_VTABLE_END,
@@ -614,4 +685,13 @@ int bus_show_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (r < 0)
                 return r;
         return console_show_backup(m, msg, error);
+}
+
+int bus_read_restored(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        char who[WHO_MAX];
+        int r = method_begin(msg, m, "read restored", who, error, NULL);
+        if (r < 0)
+                return r;
+        return console_read_restored(m, msg, error);
 }

@@ -10,6 +10,8 @@
  * Design: docs/design/service.md, section 4.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "console-api.h"
 #include "jobs.h"
 #include "macro.h"
+#include "tasks.h"
 
 #define NEXT_RUNS_MAX 20
 
@@ -60,7 +63,42 @@ typedef struct ConsoleChild {
         sd_bus_message *msg;
         FILE *out, *err;
         char what[64];
+        uint32_t uid; /* R3: stdout is message UID's text, replied as {"uid","text","bytes","truncated"} */
 } ConsoleChild;
+
+/* R3: at most RESTORED_TEXT_MAX bytes of a message as a JSON string (D-Bus
+ * strings are UTF-8 without NUL: invalid UTF-8 and NUL become '?'). */
+static int reply_text(ConsoleChild *p) {
+        char *buf = malloc(RESTORED_TEXT_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        rewind(p->out);
+        size_t n = fread(buf, 1, RESTORED_TEXT_MAX + 1, p->out);
+        bool cut = n > RESTORED_TEXT_MAX;
+        if (fseeko(p->out, 0, SEEK_END) < 0) {
+                free(buf);
+                return -errno;
+        }
+        json_int_t total = (json_int_t) ftello(p->out);
+        n = MIN(n, (size_t) RESTORED_TEXT_MAX);
+        json_t *str = json_stringn(buf, n);
+        if (!str) { /* not UTF-8 (or cut inside a character): plain ASCII */
+                for (size_t i = 0; i < n; i++)
+                        if (buf[i] == 0 || (unsigned char) buf[i] >= 0x80)
+                                buf[i] = '?';
+                str = json_stringn(buf, n);
+        }
+        free(buf);
+        json_t *o = json_pack("{s:I, s:o, s:I, s:b}", "uid", (json_int_t) p->uid, "text", str, "bytes", total,
+                              "truncated", cut);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!s)
+                return -ENOMEM;
+        int r = sd_bus_reply_method_return(p->msg, "s", s);
+        free(s);
+        return r;
+}
 
 static void console_child_free(ConsoleChild *p) {
         if (!p)
@@ -88,7 +126,10 @@ static int console_child_exit(sd_event_source *s, const siginfo_t *si, void *use
                 last = last ? last + 1 : ebuf;
         }
         bool ok = si->si_code == CLD_EXITED && si->si_status == 0 && k > 0;
-        if (ok)
+        if (ok && p->uid) {
+                if (reply_text(p) < 0)
+                        (void) sd_bus_reply_method_errorf(p->msg, BACKUPD_ERROR_FAILED, "%s", p->what);
+        } else if (ok)
                 (void) sd_bus_reply_method_return(p->msg, "s", buf);
         else
                 (void) sd_bus_reply_method_errorf(p->msg,
@@ -104,10 +145,11 @@ static int console_child_exit(sd_event_source *s, const siginfo_t *si, void *use
         return 0;
 }
 
-static int console_spawn(Manager *m, sd_bus_message *msg, char **argv, const char *what) {
+static int console_spawn(Manager *m, sd_bus_message *msg, char **argv, const char *what, uint32_t uid) {
         ConsoleChild *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
+        p->uid = uid;
         snprintf(p->what, sizeof(p->what), "%s failed", what);
         if (!(p->out = tmpfile()) || !(p->err = tmpfile())) {
                 console_child_free(p);
@@ -228,7 +270,7 @@ int console_preview_retention(Manager *m, sd_bus_message *msg, sd_bus_error *err
         argv[n++] = (char *) "--dry-run";
         argv[n++] = (char *) "--json";
         argv[n] = NULL;
-        r = console_spawn(m, msg, argv, "lvss-backup forget --dry-run");
+        r = console_spawn(m, msg, argv, "lvss-backup forget --dry-run", 0);
         json_decref(ret); /* after the fork: argv points into it */
         return r;
 }
@@ -252,5 +294,40 @@ int console_show_backup(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
                         j->password_file ? (char *) "--password-file" : NULL,
                         (char *) j->password_file,
                         NULL};
-        return console_spawn(m, msg, argv, "lvss-backup show");
+        return console_spawn(m, msg, argv, "lvss-backup show", 0);
+}
+
+/* R3: ReadRestored(t task, s address, u uid): the mailbox's messages (uid 0:
+ * `mstore rsg msg list DIR ADDRESS --json`) or one message's text (`mstore
+ * rsg msg get DIR ADDRESS UID`, cut at RESTORED_TEXT_MAX) of the directory a
+ * succeeded alternate-location restore task wrote: DIR comes from the task's
+ * record, never from the caller. */
+int console_read_restored(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
+        uint64_t id;
+        const char *addr;
+        uint32_t uid;
+        int r = sd_bus_message_read(msg, "tsu", &id, &addr, &uid);
+        if (r < 0)
+                return r;
+        Task *t = task_find(m, id);
+        if (!t)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
+                                         (unsigned long long) id);
+        const char *to = t->restore ? json_string_value(json_object_get(t->restore, "to")) : NULL;
+        if (strcmp(t->kind, "restore") != 0 || !to || to[0] != '/')
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,
+                                         "task %llu is not a restore to an alternate location", (unsigned long long) id);
+        if (strcmp(t->state, "succeeded") != 0)
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "task %llu is %s, not succeeded",
+                                         (unsigned long long) id, t->state);
+        if (!*addr || strlen(addr) > 320 || addr[0] == '-' || strpbrk(addr, " \t\n\r/<>\"\\") || !strchr(addr, '@'))
+                return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID, "mailbox '%.128s' is not an e-mail address",
+                                         addr);
+        char num[16];
+        snprintf(num, sizeof(num), "%u", uid);
+        char *list[] = {(char *) m->mstore, (char *) "rsg", (char *) "msg", (char *) "list", (char *) to, (char *) addr,
+                        (char *) "--json", NULL};
+        char *get[] = {(char *) m->mstore, (char *) "rsg", (char *) "msg", (char *) "get", (char *) to, (char *) addr,
+                       num, NULL};
+        return console_spawn(m, msg, uid ? get : list, uid ? "mstore rsg msg get" : "mstore rsg msg list", uid);
 }

@@ -177,6 +177,7 @@ int main(int argc, char **argv) {
         }
         m.lvss_backup =
                 getenv("LVSS_BACKUP") && *getenv("LVSS_BACKUP") ? getenv("LVSS_BACKUP") : LVSS_BINDIR "/lvss-backup";
+        m.mstore = getenv("LVSS_MSTORE") && *getenv("LVSS_MSTORE") ? getenv("LVSS_MSTORE") : LVSS_BINDIR "/mstore";
         audit_manager = &m;
         umask(077);
         char sub[4096];

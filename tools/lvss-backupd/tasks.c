@@ -400,6 +400,15 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
                         add_arg(argv, &n, max, "--to");
                         add_arg(argv, &n, max, jstr(t->restore, "to"));
                 }
+                if (jstr(t->restore, "mailbox")) { /* R2: into the live mailbox */
+                        add_arg(argv, &n, max, "--mailbox");
+                        add_arg(argv, &n, max, jstr(t->restore, "mailbox"));
+                        json_array_foreach(json_object_get(t->restore, "messages"), i, c) {
+                                add_arg(argv, &n, max, "--message");
+                                add_arg(argv, &n, max, json_string_value(c));
+                        }
+                        add_arg(argv, &n, max, "--into-live");
+                }
         }
         add_arg(argv, &n, max, "--repo");
         add_arg(argv, &n, max, j->repository);
@@ -581,6 +590,10 @@ static void parse_result(Manager *m, Task *t) {
                 t->bytes_added = json_integer_value(json_object_get(o, "bytes_added"));
         if (json_is_number(json_object_get(o, "freeze_window_ms")))
                 t->freeze_window_ms = json_number_value(json_object_get(o, "freeze_window_ms"));
+        if (t->restore && jstr(t->restore, "mailbox") && jstr(o, "folder")) { /* R2: where the mail went */
+                json_object_set(t->restore, "folder", json_object_get(o, "folder"));
+                json_object_set(t->restore, "recovered", json_object_get(o, "messages"));
+        }
         char *s = json_dumps(o, JSON_INDENT(2));
         json_decref(o);
         if (s) {
