@@ -6,7 +6,10 @@
  *
  *   main.c      arguments, bus and event loop, startup recovery
  *   bus.c       D-Bus objects: org.lvss.Coordinator1 and org.lvss.Session1
- *   session.c   requestor sessions and the backup/restore state machine
+ *   session*.c  requestor sessions and the backup/restore state machine:
+ *               session.c (lifetime, dispatch), session-events.c (event
+ *               fan-out), session-set.c (snapshot set), session-restore.c;
+ *               their shared functions are in session-int.h
  *   writers.c   writer registry and event delivery (fan-out with timeouts)
  *   registry.c  snapshot registry (state dir) and provider calls
  *   auth.c      configuration file and caller authorization
@@ -186,7 +189,7 @@ struct Manager {
         size_t n_scan_roots;
         bool test_kill_in_prepare;      /* LVSSD_TEST_KILL_AT=prepare: crash tests only */
         /* Called by writer_free() for a writer that leaves (main.c sets it
-         * to session_writer_gone), so writers.c does not call into session.c. */
+         * to session_writer_gone), so writers.c does not call into the session files. */
         void (*writer_gone)(Manager *m, Writer *w);
 };
 
