@@ -44,7 +44,7 @@ typedef enum Method {
 } Method;
 
 /*
- * liblvss (lib/lvss/backup.c) checks a requestor's calls with this table
+ * liblvss (lib/lvss/backup*.c) checks a requestor's calls with this table
  * too, before sending them, and differs from lvssd where it always did:
  *  - it has no "busy" rule here: one operation pending per handle is
  *    checked when an async starts (another call is sent, and lvssd refuses
