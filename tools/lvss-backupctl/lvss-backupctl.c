@@ -310,12 +310,17 @@ static int print_task_id(uint64_t id) {
         return 0;
 }
 
-static int cmd_run(const char *job, const char *type) {
+/* Send m, a call whose answer is a task id (Run, Restore, RestoreIntoLive),
+ * and print the task or wait for it.  r is the result of building m (an
+ * error is reported as the call's); m is unreferenced. */
+static int call_for_task(sd_bus_message *m, int r) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         uint64_t id;
-        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_IFACE, "Run", &e, &reply, "ss", job,
-                                   type ? type : "full");
+
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 0, &e, &reply);
+        sd_bus_message_unref(m);
         if (r < 0) {
                 r = bus_fail(&e, r);
                 sd_bus_error_free(&e);
@@ -324,6 +329,14 @@ static int cmd_run(const char *job, const char *type) {
         r = sd_bus_message_read(reply, "t", &id);
         sd_bus_message_unref(reply);
         return r < 0 ? EX_FAIL : print_task_id(id);
+}
+
+static int cmd_run(const char *job, const char *type) {
+        sd_bus_message *m = NULL;
+        int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "Run");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", job, type ? type : "full");
+        return call_for_task(m, r);
 }
 
 static int simple_call(const char *method, const char *sig, ...) {
@@ -410,9 +423,7 @@ static int cmd_audit(void) {
 }
 
 static int cmd_restore(const char *job, const char *id, char **comps, const char *to) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *m = NULL, *reply = NULL;
-        uint64_t tid;
+        sd_bus_message *m = NULL;
         int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "Restore");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ss", job, id);
@@ -420,41 +431,19 @@ static int cmd_restore(const char *job, const char *id, char **comps, const char
                 r = sd_bus_message_append_strv(m, comps);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", to ? to : "");
-        if (r >= 0)
-                r = sd_bus_call(bus, m, 0, &e, &reply);
-        sd_bus_message_unref(m);
-        if (r < 0) {
-                r = bus_fail(&e, r);
-                sd_bus_error_free(&e);
-                return r;
-        }
-        r = sd_bus_message_read(reply, "t", &tid);
-        sd_bus_message_unref(reply);
-        return r < 0 ? EX_FAIL : print_task_id(tid);
+        return call_for_task(m, r);
 }
 
 /* RestoreIntoLive: one Mail Store component, one mailbox, UIDs (none = all). */
 static int cmd_restore_into_live(const char *job, const char *id, const char *comp, const char *addr,
                                  const uint64_t *uids, size_t n_uids) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *m = NULL, *reply = NULL;
-        uint64_t tid;
+        sd_bus_message *m = NULL;
         int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_IFACE, "RestoreIntoLive");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ssss", job, id, comp, addr);
         if (r >= 0)
                 r = sd_bus_message_append_array(m, 't', uids, n_uids * sizeof(*uids));
-        if (r >= 0)
-                r = sd_bus_call(bus, m, 0, &e, &reply);
-        sd_bus_message_unref(m);
-        if (r < 0) {
-                r = bus_fail(&e, r);
-                sd_bus_error_free(&e);
-                return r;
-        }
-        r = sd_bus_message_read(reply, "t", &tid);
-        sd_bus_message_unref(reply);
-        return r < 0 ? EX_FAIL : print_task_id(tid);
+        return call_for_task(m, r);
 }
 
 static int cmd_job(int n, char **args) {
