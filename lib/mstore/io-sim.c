@@ -24,7 +24,7 @@ typedef struct node {
         uint8_t *dur;     /* what survives a power cut */
         uint64_t dur_len;
         pend *p;
-        size_t np;
+        size_t np, cap_p;
 } node;
 
 struct io_sim {
@@ -43,7 +43,7 @@ struct io_sim {
         uint64_t fired;    /* injected faults that were returned */
         char fired_path[256]; /* file of the last one */
         char **locks;      /* paths locked through io->lock */
-        size_t nlocks;
+        size_t nlocks, cap_locks;
 };
 
 /* memcpy with a zero length still needs valid pointers; empty files have
@@ -229,15 +229,12 @@ static int s_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {
         if (r == 0)
                 r = grow(&nd->cur, &nd->cur_len, off + len);
         if (r == 0) {
-                pend *np = realloc(nd->p, (nd->np + 1) * sizeof *np);
+                int grown = ARRAY_RESERVE_ONE(nd->p, nd->cap_p, nd->np, 16);
                 uint8_t *copy = malloc(len ? len : 1);
-                if (!np || !copy) {
+                if (grown < 0 || !copy) {
                         free(copy);
-                        if (np)
-                                nd->p = np;
                         r = -ENOMEM;
                 } else {
-                        nd->p = np;
                         copy_bytes(copy, buf, len);
                         nd->p[nd->np++] = (pend) { off, len, copy };
                         copy_bytes(nd->cur + off, buf, len);
@@ -252,7 +249,7 @@ static void drop_pending(node *nd) {
                 free(nd->p[i].data);
         free(nd->p);
         nd->p = NULL;
-        nd->np = 0;
+        nd->np = nd->cap_p = 0;
 }
 
 static void node_free(node *nd) {
@@ -434,13 +431,11 @@ static int s_lock(const struct mstore_io *io, const char *path, mstore_file **re
                 }
         sim_lock *l = NULL;
         if (r == 0) {
-                char **nv = realloc(s->locks, (s->nlocks + 1) * sizeof *nv);
-                if (nv)
-                        s->locks = nv;
+                int grown = ARRAY_RESERVE_ONE(s->locks, s->cap_locks, s->nlocks, 4);
                 l = calloc(1, sizeof *l);
                 if (l)
                         l->path = strdup(path);
-                char *key = nv ? strdup(path) : NULL;
+                char *key = grown >= 0 ? strdup(path) : NULL;
                 if (!l || !l->path || !key) {
                         if (l)
                                 free(l->path);

@@ -14,6 +14,7 @@
  */
 #include <stdio.h>
 
+#include "lib/core/array.h"
 #include "repo-int.h"
 #include "backend.h"
 
@@ -91,7 +92,7 @@ static int scan_pack(repo *r, rctx *c, repo_index *ix, const repo_id *pid, uint6
 
 int repo_index_write(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *ret_n) {
         repo_id *ids = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         uint32_t first = 0;
         int k = 0;
 
@@ -113,14 +114,10 @@ int repo_index_write(repo *r, const repo_index *ix, repo_id **ret_ids, size_t *r
                 if (k < 0)
                         break;
                 sealed = malloc(strlen(json) + REPO_SEAL_OVERHEAD);
-                repo_id *p = reallocarray(ids, n + 1, sizeof *p);
-                if (!sealed || !p) {
-                        if (p)
-                                ids = p;
+                if (!sealed || ARRAY_RESERVE_ONE(ids, cap, n, 8) < 0) {
                         k = -ENOMEM;
                         break;
                 }
-                ids = p;
                 size_t sl = repo_seal(r, json, strlen(json), sealed);
                 k = repo_write_object(r, "index", sealed, sl, &ids[n]);
                 if (k < 0)

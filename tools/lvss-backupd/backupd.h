@@ -50,7 +50,7 @@ typedef struct Manager {
         Job **jobs;
         size_t n_jobs;
         Task **tasks; /* ordered by id */
-        size_t n_tasks;
+        size_t n_tasks, cap_tasks;
         uint64_t next_id;
         json_t *sched_state; /* {"JOB": {"full": last, ..., "full_ok": t}} */
         sd_event_source *sched_timer;

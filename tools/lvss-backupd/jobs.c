@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "jobs.h"
+#include "lib/core/array.h"
 #include "macro.h"
 
 static Job *job_broken(const char *name, const char *error) {
@@ -89,7 +90,7 @@ static int cmp_jobs(const void *a, const void *b) {
 int jobs_load(Manager *m) {
         _cleanup_close_ int dfd = open(m->config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         Job **jobs = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
 
         if (dfd < 0) {
                 if (errno != ENOENT)
@@ -104,12 +105,10 @@ int jobs_load(Manager *m) {
                         if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
                                 continue;
                         Job *j = job_load_one(m, dfd, de->d_name);
-                        Job **nj = j ? reallocarray(jobs, n + 1, sizeof(*jobs)) : NULL; // NOLINT(bugprone-sizeof-expression): an array of pointers
-                        if (!nj) {
+                        if (!j || ARRAY_RESERVE_ONE(jobs, cap, n, 8) < 0) {
                                 job_free(j);
                                 continue;
                         }
-                        jobs = nj;
                         jobs[n++] = j;
                 }
                 closedir(d);

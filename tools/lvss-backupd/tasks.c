@@ -22,6 +22,7 @@
 
 #include "bus.h"
 #include "jobs.h"
+#include "lib/core/array.h"
 #include "macro.h"
 #include "metrics.h"
 #include "notify.h"
@@ -147,10 +148,8 @@ static void tasks_trim(Manager *m, const char *job) {
 }
 
 static int task_add(Manager *m, Task *t) {
-        Task **n = reallocarray(m->tasks, m->n_tasks + 1, sizeof(Task *));
-        if (!n)
+        if (ARRAY_RESERVE_ONE(m->tasks, m->cap_tasks, m->n_tasks, 16) < 0)
                 return -ENOMEM;
-        m->tasks = n;
         size_t i = m->n_tasks;
         while (i > 0 && m->tasks[i - 1]->id > t->id) {
                 m->tasks[i] = m->tasks[i - 1];
@@ -716,7 +715,7 @@ void tasks_stop(Manager *m) {
                 task_free(m->tasks[i]);
         free(m->tasks);
         m->tasks = NULL;
-        m->n_tasks = 0;
+        m->n_tasks = m->cap_tasks = 0;
 }
 
 /* ---- scheduler ---- */

@@ -57,6 +57,7 @@
 
 #include <lvss/lvss.h>
 
+#include "lib/core/array.h"
 #include "writer-common.h"
 
 #define EXEC_CLASS_ID "8f0c5e2a-3b1d-4c6e-9a7f-2d4b6c8e0a13"
@@ -82,7 +83,7 @@ typedef struct xconf {
         char *name;                 /* component name */
         char *path;                 /* "Exec/<host>/<name>" */
         char **paths;
-        size_t n_paths;
+        size_t n_paths, cap_paths;
         uint32_t types;             /* bit per lvss_backup_type */
         unsigned freeze_timeout;    /* seconds */
         char *cmd[N_CMD];
@@ -93,7 +94,7 @@ typedef struct xconf {
         lvss_backup_type type;
         bool freeze_started;
         char **hooks_started;       /* fsfreeze hooks called with 'freeze' */
-        size_t n_hooks_started;
+        size_t n_hooks_started, cap_hooks_started;
 } xconf;
 
 static char host[HOST_NAME_MAX + 1];
@@ -186,15 +187,12 @@ static int do_freeze(xconf *x, char *err, size_t errsz) {
                 snprintf(p, sizeof(p), "%s/%s", x->hook_dir, list[i]->d_name);
                 if (r < 0 || stat(p, &st) < 0 || !S_ISREG(st.st_mode) || access(p, X_OK) < 0)
                         continue;
-                char **h = realloc(x->hooks_started, (x->n_hooks_started + 1) * sizeof(char *));
-                if (!h || !(h[x->n_hooks_started] = strdup(p))) {
-                        if (h)
-                                x->hooks_started = h;
+                if (ARRAY_RESERVE_ONE(x->hooks_started, x->cap_hooks_started, x->n_hooks_started, 4) < 0 ||
+                    !(x->hooks_started[x->n_hooks_started] = strdup(p))) {
                         snprintf(err, errsz, "out of memory");
                         r = -1;
                         continue;
                 }
-                x->hooks_started = h;
                 x->n_hooks_started++;
                 r = run_hook(x, p, "freeze", CMD_FREEZE, err, errsz);
         }
@@ -230,7 +228,7 @@ static int do_thaw(xconf *x, const char *why, char *err, size_t errsz) {
         }
         free(x->hooks_started);
         x->hooks_started = NULL;
-        x->n_hooks_started = 0;
+        x->n_hooks_started = x->cap_hooks_started = 0;
         return r;
 }
 
@@ -539,10 +537,8 @@ static xconf *load_conf(const char *dir, const char *file) {
                                         bad = true;
                                         break;
                                 }
-                                char **np = realloc(x->paths, (x->n_paths + 1) * sizeof(char *));
-                                if (!np)
+                                if (ARRAY_RESERVE_ONE(x->paths, x->cap_paths, x->n_paths, 4) < 0)
                                         break;
-                                x->paths = np;
                                 x->paths[x->n_paths++] = strdup(t);
                         }
                 } else if (strcmp(k, "types") == 0) {
