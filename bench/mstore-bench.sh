@@ -12,6 +12,7 @@ pkg-config --exists sqlite3 || { echo "mstore-bench: libsqlite3-dev missing; ski
 work=$(mktemp -d "${MSTORE_BENCH_DIR:-/var/tmp}/mstore-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -O2 -D_GNU_SOURCE -I"$LVSS_SOURCE_ROOT" -I"$LVSS_SOURCE_ROOT/include" "$LVSS_SOURCE_ROOT/bench/mstore-bench.c" "$lib" \
+   "$LVSS_BUILD_ROOT/lib/core/liblvss-core.a" \
    $(pkg-config --cflags --libs sqlite3 libxxhash) -lpthread -o "$work/mstore-bench" || exit 1
 echo "filesystem: $(df -T "$work" | awk 'NR==2 {print $2 " on " $1}')"
 "$work/mstore-bench" "$work" "${MSTORE_BENCH_COMMITS:-1600}"
