@@ -65,6 +65,7 @@ typedef struct prune_ctx {
         size_t len, cap;
         pack_blob *pb;
         size_t n_pb, cap_pb;
+        uint8_t *raw;           /* one blob decoded, to check it (REPO_CHUNK_MAX_LIMIT) */
 } prune_ctx;
 
 static void ctx_done(prune_ctx *c) {
@@ -76,6 +77,7 @@ static void ctx_done(prune_ctx *c) {
         free(c->new_packs);
         free(c->buf);
         free(c->pb);
+        free(c->raw);
 }
 
 static int entry_cmp(const void *a, const void *b) {
@@ -329,21 +331,19 @@ static int flush_pack(prune_ctx *c, repo_prune_stats *st) {
 
 static int repack_one(prune_ctx *c, const pinfo *pi, repo_prune_stats *st) {
         repo *r = c->r;
-        _cleanup_free_ uint8_t *raw = NULL;
         char path[160], phex[REPO_ID_HEX_SIZE], bhex[REPO_ID_HEX_SIZE];
-        _cleanup_free_ uint8_t *pack = NULL;
-        size_t pack_n = 0;
         int k;
 
         repo_object_path("data", &pi->id, path, sizeof path);
         repo_id_to_hex(&pi->id, phex);
-        /* one read of the whole pack (one request on S3), then the blobs from it */
-        k = repo_be_get(r->be, path, REPO_MAX_PACK, &pack, &pack_n);
-        if (k < 0)
-                return repo_error(k, "pack %s: %s", phex, repo_errmsg());
-        raw = malloc(REPO_CHUNK_MAX_LIMIT);
-        if (!raw)
-                return -ENOMEM;
+        if (!c->raw) {
+                c->raw = malloc(REPO_CHUNK_MAX_LIMIT);
+                if (!c->raw)
+                        return -ENOMEM;
+        }
+        /* Only the used blobs are read, each straight into the pack being
+         * filled (the local backend reads the ranges, S3 fetches the pack
+         * once and serves them from memory). */
         for (size_t i = pi->first; i < pi->first + pi->n; i++) {
                 const pentry *e = &c->e[i];
                 if (!e->counted)
@@ -362,11 +362,15 @@ static int repack_one(prune_ctx *c, const pinfo *pi, repo_prune_stats *st) {
                         c->cap = nc;
                 }
                 repo_id_to_hex(&e->blob, bhex);
-                if (e->off > pack_n || pack_n - e->off < e->stored)
-                        return repo_error(REPO_E_CORRUPT, "pack %s: blob %s: short read; prune stopped", phex, bhex);
-                memcpy(c->buf + c->len, pack + e->off, e->stored);
+                if (e->stored > REPO_CHUNK_MAX_LIMIT + 1024)   /* repo_blob_decode's bound */
+                        return repo_error(REPO_E_CORRUPT, "pack %s: blob %s: stored size %u too large; prune stopped",
+                                          phex, bhex, e->stored);
+                k = repo_be_get_range(r->be, path, e->off, e->stored, c->buf + c->len);
+                if (k < 0)
+                        return repo_error(k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
+                                          bhex, repo_errmsg());
                 /* Check before copying: a damaged blob is not carried into a new pack. */
-                k = repo_blob_decode(r, c->buf + c->len, e->stored, e->flags, e->raw, &e->blob, raw);
+                k = repo_blob_decode(r, c->buf + c->len, e->stored, e->flags, e->raw, &e->blob, c->raw);
                 if (k < 0)
                         return repo_error(k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
                                           bhex, repo_errmsg());
