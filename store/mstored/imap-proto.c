@@ -481,6 +481,15 @@ static int sync_view(imap_proto *p, bool allow_expunge) {
                 }
                 return 0;
         }
+        if (nv.uid_validity != p->v.uid_validity) {
+                /* Restored without the later logs (mailstore.md §8.1): the
+                 * UIDs of this view mean other messages now.  RFC 3501 has
+                 * no way to change UIDVALIDITY under a selected folder. */
+                view_free(&nv);
+                outf(p, "* BYE UIDVALIDITY changed (the mailbox was restored), reconnect\r\n");
+                p->state = S_LOGOUT;
+                return 0;
+        }
         /* Expunged: in the old view, not in the new.  Without permission
          * to expunge, keep the old view (report later). */
         size_t gone = 0;

@@ -304,12 +304,19 @@ static int sg_close_if_idle(service *s, size_t i) {
         return r;
 }
 
+static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error);
+
 static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
         struct defs_sg *d = &s->defs->sgs[i];
         const char *name = d->dbs[j].name;
         if (s->rt[i].db[j])
                 return 0;
-        int r = sg_open(s, i, false, ret_error);
+        /* A group restored without its later logs may have no logs at all
+         * (they were lost): its first mount starts a new log stream. */
+        bool restored = false;
+        for (size_t k = 0; k < d->n_dbs; k++)
+                restored |= d->dbs[k].renew_uid_validity;
+        int r = sg_open(s, i, restored, ret_error);
         if (r < 0)
                 return r;
         if (!s->rt[i].db[j]) {
@@ -323,6 +330,12 @@ static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
                         }
                 }
                 s->rt[i].db[j] = db;
+        }
+        if (d->dbs[j].renew_uid_validity && (r = renew_uid_validity(s, i, j, ret_error)) < 0) {
+                (void) mstore_db_detach(s->rt[i].db[j]);
+                s->rt[i].db[j] = NULL;
+                sg_close_if_idle(s, i);
+                return r;
         }
         mbox_invalidate_all(s);
         event_log(MSTORED_MID_MOUNT, LOG_INFO, d->name, name, "database '%s/%s' mounted", d->name, name);
@@ -642,6 +655,85 @@ static int put_mailbox_record(mstore_txn *txn, mstore_db *db, const char *addr, 
         if (r < 0)
                 return r;
         return mstore_put(txn, db, key, (size_t) kl, v, vl);
+}
+
+/* The first mount after a restore that did not roll forward to the end of
+ * the log (docs/design/mailstore.md §8.1): UIDs above the restored UIDNEXT
+ * may have been handed out already, so every mailbox of the database gets a
+ * UIDVALIDITY above its old one (the time, or the old value plus one), in
+ * one logged transaction, before anyone can read it.  Then the mark is
+ * cleared (a crash before that bumps once more: harmless). */
+static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) {
+        struct defs_sg *d = &s->defs->sgs[i];
+        mstore_db *db = s->rt[i].db[j];
+        uint32_t now = (uint32_t) time(NULL);
+        unsigned n = 0;
+        mstore_txn *txn = NULL;
+        int r = mstore_txn_begin(s->rt[i].sg, &txn);
+        for (size_t k = 0; r >= 0 && k < s->defs->n_mailboxes; k++) {
+                struct defs_mailbox *mb = &s->defs->mailboxes[k];
+                if (strcmp(mb->sg, d->name) != 0 || strcmp(mb->db, d->dbs[j].name) != 0)
+                        continue;
+                struct mbox_rt m = {.addr = mb->address};
+                r = mbox_load(txn, db, &m);
+                uint32_t v = m.uid_validity >= now ? m.uid_validity + 1 : now;
+                if (r >= 0)
+                        r = put_mailbox_record(txn, db, mb->address, v ? v : 1, m.uid_next);
+                n++;
+        }
+        if (r >= 0) {
+                r = mstore_txn_commit(txn);
+                txn = NULL;
+        }
+        mstore_txn_abort(txn);
+        if (r < 0)
+                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s",
+                            d->name, d->dbs[j].name, eng_err(r));
+        for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
+                struct defs_mailbox *mb = &s->defs->mailboxes[k];
+                struct mbox_rt *m = strcmp(mb->sg, d->name) == 0 && strcmp(mb->db, d->dbs[j].name) == 0
+                                            ? mbox_get(s, mb->address)
+                                            : NULL;
+                if (m)
+                        atomic_fetch_add(&m->changes, 1); /* sessions in the mailbox notice */
+        }
+        event_log(MSTORED_MID_MOUNT, LOG_NOTICE, d->name, d->dbs[j].name,
+                  "database '%s/%s' was restored without the later logs: new UIDVALIDITY for %u mailbox(es)",
+                  d->name, d->dbs[j].name, n);
+        d->dbs[j].renew_uid_validity = false;
+        char *e = NULL;
+        if (save(s, &e) < 0)
+                event_log(MSTORED_MID_ERROR, LOG_WARNING, d->name, d->dbs[j].name,
+                          "%s: the next mount gives new UIDVALIDITYs again", e ? e : "cannot save the definitions");
+        free(e);
+        return 0;
+}
+
+int service_restore_mark(service *s, const char *sg, const char *db, uint32_t *ret_prev) {
+        pthread_rwlock_wrlock(&s->lock);
+        struct defs_sg *d = defs_find_sg(s->defs, sg);
+        uint32_t prev = 0;
+        for (size_t j = 0; d && j < d->n_dbs; j++) {
+                if (*db && strcmp(d->dbs[j].name, db) != 0)
+                        continue;
+                prev |= d->dbs[j].renew_uid_validity ? 1u << j : 0;
+                d->dbs[j].renew_uid_validity = true;
+        }
+        int r = d ? save(s, NULL) : -ENOENT;
+        pthread_rwlock_unlock(&s->lock);
+        *ret_prev = prev;
+        return r;
+}
+
+int service_restore_unmark(service *s, const char *sg, const char *db, uint32_t prev) {
+        pthread_rwlock_wrlock(&s->lock);
+        struct defs_sg *d = defs_find_sg(s->defs, sg);
+        for (size_t j = 0; d && j < d->n_dbs; j++)
+                if (!*db || strcmp(d->dbs[j].name, db) == 0)
+                        d->dbs[j].renew_uid_validity = (prev >> j) & 1;
+        int r = d ? save(s, NULL) : -ENOENT;
+        pthread_rwlock_unlock(&s->lock);
+        return r;
 }
 
 int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error) {
