@@ -1016,37 +1016,84 @@ static int locate_err(int r, const char *addr, char **ret_error) {
         return errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
 }
 
-int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+/* A mailbox opened for one transaction: its group held shared, and for a
+ * change its change lock held across begin..commit. */
+struct mctx {
+        service *s;
         char addr[MM_MAX_ADDR + 1];
-        if (lower_addr(address, addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        pthread_rwlock_rdlock(&s->lock);
-        size_t i = 0;
+        size_t g;
+        bool held;
         mstore_db *db;
-        mstore_txn *txn = NULL;
-        mstore_cursor *c = NULL;
-        json_t *arr = json_array();
-        ssize_t locked = -1;
-        int r = locate(s, addr, &i, &db);
-        if (r < 0) {
-                locate_err(r, addr, ret_error);
-                pthread_rwlock_unlock(&s->lock);
-                goto out;
+        mstore_txn *txn;
+        struct mbox_rt *m;
+        bool changing;
+};
+
+static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
+        memset(c, 0, sizeof(*c));
+        c->s = s;
+        if (lower_addr(address, c->addr) < 0)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        c->m = mbox_get(s, c->addr);
+        if (!c->m)
+                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
+        if (change) {
+                pthread_mutex_lock(&c->m->change_lock);
+                c->changing = true;
         }
-        pthread_rwlock_rdlock(&s->rt[i].lock);
-        locked = (ssize_t) i;
+        pthread_rwlock_rdlock(&s->lock);
+        int r = locate(s, c->addr, &c->g, &c->db);
+        if (r < 0) {
+                pthread_rwlock_unlock(&s->lock);
+                return locate_err(r, c->addr, ret_error);
+        }
+        pthread_rwlock_rdlock(&s->rt[c->g].lock);
+        c->held = true;
         pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[i].sg, &txn);
+        r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
+        if (r < 0)
+                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
+        return 0;
+}
+
+/* Commit (if commit and r >= 0) or abort, release everything. */
+static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
+        if (c->txn) {
+                if (r >= 0 && commit) {
+                        r = mstore_txn_commit(c->txn);
+                        c->txn = NULL;
+                        if (r < 0)
+                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
+                        else if (c->m)
+                                atomic_fetch_add(&c->m->changes, 1);
+                }
+                mstore_txn_abort(c->txn);
+                c->txn = NULL;
+        }
+        if (c->held)
+                pthread_rwlock_unlock(&c->s->rt[c->g].lock);
+        if (c->changing)
+                pthread_mutex_unlock(&c->m->change_lock);
+        c->held = c->changing = false;
+        return r;
+}
+
+int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+        struct mctx c;
+        mstore_cursor *cur = NULL;
+        json_t *arr = json_array();
+        int r = mctx_open(s, address, false, &c, ret_error);
         char prefix[MM_MAX_KEY];
-        int pl = mm_key_message_prefix(prefix, addr);
-        if (r >= 0)
-                r = mstore_cursor_open_prefix(txn, db, prefix, (size_t) pl, &c);
+        int pl = r >= 0 ? mm_key_message_prefix(prefix, c.addr) : 0;
+        if (r >= 0 && (r = mstore_cursor_open_prefix(c.txn, c.db, prefix, (size_t) pl, &cur)) < 0)
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
         const void *k, *v;
         size_t kl, vl;
-        while (r >= 0 && (r = mstore_cursor_next(c, &k, &kl, &v, &vl)) > 0) {
+        while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &v, &vl)) > 0) {
                 struct mm_message m;
                 if (mm_message_decode(v, vl, &m) < 0) {
-                        r = MSTORE_E_CORRUPT;
+                        r = errf(ret_error, MSTORE_E_CORRUPT, "mailbox '%s': cannot list messages: %s", c.addr,
+                                 eng_err(MSTORE_E_CORRUPT));
                         break;
                 }
                 json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
@@ -1054,13 +1101,10 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                                                      m.folder, "from", m.from, "time", (json_int_t) m.time, "flags",
                                                      (json_int_t) m.flags));
         }
-        if (r < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", addr, eng_err(r));
-out:
-        mstore_cursor_free(c);
-        mstore_txn_abort(txn);
-        if (locked >= 0)
-                pthread_rwlock_unlock(&s->rt[locked].lock);
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
+        mstore_cursor_free(cur);
+        r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -1071,38 +1115,20 @@ out:
 
 int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
                     char **ret_error) {
-        char addr[MM_MAX_ADDR + 1];
-        if (lower_addr(address, addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        pthread_rwlock_rdlock(&s->lock);
-        size_t i = 0;
-        mstore_db *db;
-        mstore_txn *txn = NULL;
+        struct mctx c;
         char *buf = NULL;
         struct mm_message m;
-        ssize_t locked = -1;
-        int r = locate(s, addr, &i, &db);
-        if (r < 0) {
-                locate_err(r, addr, ret_error);
-                pthread_rwlock_unlock(&s->lock);
-                goto out;
-        }
-        pthread_rwlock_rdlock(&s->rt[i].lock);
-        locked = (ssize_t) i;
-        pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[i].sg, &txn);
-        if (r < 0) {
-                errf(ret_error, r, "mailbox '%s': %s", addr, eng_err(r));
-                goto out;
-        }
+        int r = mctx_open(s, address, false, &c, ret_error);
+        if (r < 0)
+                return mctx_close(&c, r, false, ret_error);
         char key[MM_MAX_KEY];
-        int kl = mm_key_message(key, addr, uid);
+        int kl = mm_key_message(key, c.addr, uid);
         void *v = NULL;
         size_t vl;
-        r = mstore_get(txn, db, key, (size_t) kl, &v, &vl);
+        r = mstore_get(c.txn, c.db, key, (size_t) kl, &v, &vl);
         if (r == -ENOENT) {
-                errf(ret_error, r, "mailbox '%s': no message with UID %u", addr, uid);
-                goto out;
+                errf(ret_error, r, "mailbox '%s': no message with UID %u", c.addr, uid);
+                return mctx_close(&c, r, false, ret_error);
         }
         if (r >= 0) {
                 r = mm_message_decode(v, vl, &m) < 0 ? MSTORE_E_CORRUPT : 0;
@@ -1118,18 +1144,15 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
                 r = -ENOMEM;
         for (uint64_t off = 0; r >= 0 && off < m.size;) {
                 size_t chunk = m.size - off > (1u << 20) ? (1u << 20) : (size_t) (m.size - off);
-                r = mstore_stream_read(txn, db, &ref, off, buf + off, chunk);
+                r = mstore_stream_read(c.txn, c.db, &ref, off, buf + off, chunk);
                 if (r == 0)
                         r = MSTORE_E_CORRUPT; /* short stream */
                 if (r > 0)
                         off += (uint64_t) r;
         }
         if (r < 0)
-                errf(ret_error, r, "mailbox '%s': message %u: %s", addr, uid, eng_err(r));
-out:
-        mstore_txn_abort(txn);
-        if (locked >= 0)
-                pthread_rwlock_unlock(&s->rt[locked].lock);
+                errf(ret_error, r, "mailbox '%s': message %u: %s", c.addr, uid, eng_err(r));
+        r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -1296,68 +1319,6 @@ int service_sg_describe(service *s, const char *name, json_t **ret) {
 }
 
 /* ------------------------------------------- folders, flags, deletion */
-
-/* A mailbox opened for one transaction: its group held shared, and for a
- * change its change lock held across begin..commit. */
-struct mctx {
-        service *s;
-        char addr[MM_MAX_ADDR + 1];
-        size_t g;
-        bool held;
-        mstore_db *db;
-        mstore_txn *txn;
-        struct mbox_rt *m;
-        bool changing;
-};
-
-static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
-        memset(c, 0, sizeof(*c));
-        c->s = s;
-        if (lower_addr(address, c->addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        c->m = mbox_get(s, c->addr);
-        if (!c->m)
-                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
-        if (change) {
-                pthread_mutex_lock(&c->m->change_lock);
-                c->changing = true;
-        }
-        pthread_rwlock_rdlock(&s->lock);
-        int r = locate(s, c->addr, &c->g, &c->db);
-        if (r < 0) {
-                pthread_rwlock_unlock(&s->lock);
-                return locate_err(r, c->addr, ret_error);
-        }
-        pthread_rwlock_rdlock(&s->rt[c->g].lock);
-        c->held = true;
-        pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
-        if (r < 0)
-                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
-        return 0;
-}
-
-/* Commit (if commit and r >= 0) or abort, release everything. */
-static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
-        if (c->txn) {
-                if (r >= 0 && commit) {
-                        r = mstore_txn_commit(c->txn);
-                        c->txn = NULL;
-                        if (r < 0)
-                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
-                        else if (c->m)
-                                atomic_fetch_add(&c->m->changes, 1);
-                }
-                mstore_txn_abort(c->txn);
-                c->txn = NULL;
-        }
-        if (c->held)
-                pthread_rwlock_unlock(&c->s->rt[c->g].lock);
-        if (c->changing)
-                pthread_mutex_unlock(&c->m->change_lock);
-        c->held = c->changing = false;
-        return r;
-}
 
 /* "inbox" in any case names INBOX. */
 static int folder_norm(const char *folder, char out[MM_MAX_FOLDER + 1]) {
