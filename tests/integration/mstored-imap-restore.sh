@@ -12,17 +12,14 @@
 #  - a session that stays logged in across a restore that changed
 #    UIDVALIDITY is told so (* BYE) instead of mixing the two UID spaces.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backup-common.bash" || exit 1
+. "$LVSS_SOURCE_ROOT/tests/integration/imap-common.bash" || exit 1
 [ "$(id -u)" = 0 ] || skip "needs root (creates a system user for the PAM login)"
 command -v useradd >/dev/null || skip "no useradd"
 python3 -c 'import imaplib' || skip "no python3 imaplib"
-U=lvssrst$$
-PW="pw-$$-Secret"
-PAMFILE=
 ISOCK=/tmp/lvss-imap-restore.$$.sock
 cleanup_user() {
     local rc=$?
-    userdel -r "$U" >/dev/null 2>&1
-    [ -n "$PAMFILE" ] && rm -f "$PAMFILE"
+    imap_user_cleanup
     rm -f "$ISOCK"
     (exit $rc)
     fixture_cleanup
@@ -30,12 +27,7 @@ cleanup_user() {
 BK_MSTORED_ARGS="--imap unix:$ISOCK"
 bk_setup
 trap cleanup_user EXIT
-useradd -M -s /usr/sbin/nologin "$U" || fail "useradd $U"
-echo "$U:$PW" | chpasswd || fail "chpasswd"
-if [ ! -e /etc/pam.d/mstored ]; then
-    PAMFILE=/etc/pam.d/mstored
-    cp "$LVSS_SOURCE_ROOT/packaging/pam.d/mstored" "$PAMFILE" || fail "cannot install $PAMFILE"
-fi
+imap_user_init lvssrst
 $MSTORE mailbox create "$U@h1" --db SG1/DB1 || fail "mailbox create"
 
 # msg N SUBJECT: deliver one message with that subject.

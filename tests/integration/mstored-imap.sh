@@ -19,6 +19,7 @@
 #  - folders, flags and deletions survive a restart (engine log);
 #  - mstore folder create|list|delete and mstore msg delete.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
+. "$LVSS_SOURCE_ROOT/tests/integration/imap-common.bash" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
 MSTORE=$(fx_bin tools/mstore/mstore)
 CLIENT="python3 $LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
@@ -32,25 +33,14 @@ DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
 ISOCK=$FX_DIR/imap.sock
 IPORT=$((20000 + $$ % 20000))
-U=lvssimap$$
-PW="pw-$$-Secret"
-PAMFILE=
 cleanup() {
     local rc=$?
-    userdel -r "$U" >/dev/null 2>&1
-    [ -n "$PAMFILE" ] && rm -f "$PAMFILE"
+    imap_user_cleanup
     (exit $rc)
     fixture_cleanup
 }
 trap cleanup EXIT
-useradd -M -s /usr/sbin/nologin "$U" || fail "useradd $U"
-echo "$U:$PW" | chpasswd || fail "chpasswd"
-# The PAM service mstored as packaged (common-auth: pam_unix); installed
-# for the test when the system has none, removed afterwards.
-if [ ! -e /etc/pam.d/mstored ]; then
-    PAMFILE=/etc/pam.d/mstored
-    cp "$LVSS_SOURCE_ROOT/packaging/pam.d/mstored" "$PAMFILE" || fail "cannot install $PAMFILE"
-fi
+imap_user_init lvssimap
 
 start_mstored() {
     fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --imap "unix:$ISOCK" \
