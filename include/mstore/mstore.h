@@ -342,6 +342,8 @@ typedef struct mstore_recover_result {
         uint32_t gen_last;            /* last generation replayed */
         unsigned n_databases;         /* databases recovered (now clean shutdown) */
         char stop_reason[160];        /* why replay stopped: end of stream, signature change, ... */
+        int reached_live_end;         /* replay ended at the end of live_log_dir's current log (BASE.log):
+                                       * everything the group's stream committed is back (full roll-forward) */
 } mstore_recover_result;
 
 /* Hard recovery after a restore (also into an alternate directory: a

@@ -12,6 +12,8 @@
  *    there, else MSTORE_E_MISSING_LOGS names the missing range.
  * H4 Damage inside a closed generation fails the recovery (never skipped).
  * H5 At the end the databases are written, synced and marked clean.
+ *    reached_live_end says whether replay ended in live_log_dir's current
+ *    log, i.e. nothing the stream committed is missing (full roll-forward).
  * H6 (below) The group locks of db_dir and live_log_dir are held throughout.
  */
 #include <errno.h>
@@ -36,20 +38,23 @@ static mstore_db *hr_find(void *ud, uint64_t sig) {
         return NULL;
 }
 
+/* The current log (BASE.log) of DIR holds generation g. */
+static int current_is(const struct mstore_io *io, const char *dir, const char *base, uint32_t g) {
+        log_set s;
+        if (log_set_scan(io, dir, base, &s) < 0)
+                return 0;
+        int cur = s.has_current && s.current_gen == g;
+        log_set_done(&s);
+        return cur;
+}
+
 static int gen_exists(const struct mstore_io *io, const char *const dirs[2], const char *base, uint32_t g) {
         for (int i = 0; i < 2; i++) {
                 if (!dirs[i])
                         continue;
                 _cleanup_free_ char *p = log_path_gen(dirs[i], base, g);
-                if (p && io_exists(io, p) > 0)
+                if ((p && io_exists(io, p) > 0) || current_is(io, dirs[i], base, g))
                         return 1;
-                log_set s;
-                if (log_set_scan(io, dirs[i], base, &s) >= 0) {
-                        int cur = s.has_current && s.current_gen == g;
-                        log_set_done(&s);
-                        if (cur)
-                                return 1;
-                }
         }
         return 0;
 }
@@ -146,6 +151,8 @@ static int recover_run(const mstore_recover_options *o, const struct mstore_io *
                                 res->gen_first = rr.first_gen;
                                 res->gen_last = rr.last_gen;
                                 snprintf(res->stop_reason, sizeof res->stop_reason, "%s", rr.stop_reason);
+                                res->reached_live_end = rr.last_is_current && o->live_log_dir &&
+                                                        current_is(io, o->live_log_dir, base, rr.last_gen);
                         }
                 }
         } else if (r >= 0)

@@ -4,7 +4,8 @@
  *
  *   {"version":1,
  *    "storage_groups":[{"name","base","path","log_path","circular_logging",
- *                       "databases":[{"name","public","mounted","allow_restore_overwrite"}]}],
+ *                       "databases":[{"name","public","mounted","allow_restore_overwrite",
+ *                                     "renew_uid_validity" (only when true)}]}],
  *    "mailboxes":[{"address","sg","db"}]}
  */
 #include <errno.h>
@@ -182,6 +183,7 @@ static int parse_sg(struct defs *d, json_t *o, char **ret_error) {
                 db->is_public = jbool(e, "public");
                 db->mounted = jbool(e, "mounted");
                 db->allow_restore_overwrite = jbool(e, "allow_restore_overwrite");
+                db->renew_uid_validity = jbool(e, "renew_uid_validity");
         }
         return 0;
 }
@@ -265,11 +267,14 @@ static json_t *to_json(const struct defs *d) {
         for (size_t i = 0; i < d->n_sgs; i++) {
                 const struct defs_sg *sg = &d->sgs[i];
                 json_t *dbs = json_array();
-                for (size_t j = 0; j < sg->n_dbs; j++)
-                        json_array_append_new(dbs, json_pack("{s:s,s:b,s:b,s:b}", "name", sg->dbs[j].name,
-                                                             "public", sg->dbs[j].is_public, "mounted",
-                                                             sg->dbs[j].mounted, "allow_restore_overwrite",
-                                                             sg->dbs[j].allow_restore_overwrite));
+                for (size_t j = 0; j < sg->n_dbs; j++) {
+                        json_t *o = json_pack("{s:s,s:b,s:b,s:b}", "name", sg->dbs[j].name, "public",
+                                              sg->dbs[j].is_public, "mounted", sg->dbs[j].mounted,
+                                              "allow_restore_overwrite", sg->dbs[j].allow_restore_overwrite);
+                        if (o && sg->dbs[j].renew_uid_validity)
+                                json_object_set_new(o, "renew_uid_validity", json_true());
+                        json_array_append_new(dbs, o);
+                }
                 json_array_append_new(sgs, json_pack("{s:s,s:s,s:s,s:s,s:b,s:o}", "name", sg->name, "base",
                                                      sg->base, "path", sg->path, "log_path", sg->log_path,
                                                      "circular_logging", sg->circular_logging, "databases",

@@ -29,6 +29,7 @@ struct defs_db {
         bool is_public;
         bool mounted;
         bool allow_restore_overwrite;
+        bool renew_uid_validity; /* restored without the later logs: new UIDVALIDITY at the next mount */
 };
 
 struct defs_sg {

@@ -408,6 +408,32 @@ static int resolve_set(imap_proto *p, const char *s, size_t len, bool uid, bool 
         return 0;
 }
 
+/* The messages SET names in the view: *ret_sel[i] for view index i and,
+ * with ret_uids, their UIDs in view order (*ret_n of them; caller frees
+ * both).  -EINVAL/-ERANGE for a bad set, -ENOMEM. */
+static int select_set(imap_proto *p, const char *set, size_t sl, bool uid, bool **ret_sel, uint32_t **ret_uids,
+                      size_t *ret_n) {
+        size_t cap = p->v.n ? p->v.n : 1;
+        bool *sel = calloc(cap, sizeof(bool));
+        uint32_t *uids = ret_uids ? calloc(cap, sizeof(uint32_t)) : NULL;
+        int r = sel && (uids || !ret_uids) ? resolve_set(p, set, sl, uid, sel) : -ENOMEM;
+        if (r < 0) {
+                free(sel);
+                free(uids);
+                return r;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < p->v.n; i++)
+                if (sel[i] && uids)
+                        uids[n++] = p->v.msgs[i].uid;
+        *ret_sel = sel;
+        if (ret_uids) {
+                *ret_uids = uids;
+                *ret_n = n;
+        }
+        return 0;
+}
+
 static bool get_flag_list(struct cur *c, uint32_t *ret) {
         static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
         bool paren = eat(c, '(');
@@ -479,6 +505,15 @@ static int sync_view(imap_proto *p, bool allow_expunge) {
                         outf(p, "* BYE folder deleted\r\n");
                         p->state = S_LOGOUT;
                 }
+                return 0;
+        }
+        if (nv.uid_validity != p->v.uid_validity) {
+                /* Restored without the later logs (mailstore.md §8.1): the
+                 * UIDs of this view mean other messages now.  RFC 3501 has
+                 * no way to change UIDVALIDITY under a selected folder. */
+                view_free(&nv);
+                outf(p, "* BYE UIDVALIDITY changed (the mailbox was restored), reconnect\r\n");
+                p->state = S_LOGOUT;
                 return 0;
         }
         /* Expunged: in the old view, not in the new.  Without permission
@@ -1167,11 +1202,9 @@ static void cmd_fetch(imap_proto *p, const char *tag, struct cur *c, bool uid) {
                 tagged(p, tag, "BAD %sFETCH: bad arguments", uid ? "UID " : "");
                 return;
         }
-        bool *sel = calloc(p->v.n ? p->v.n : 1, sizeof(bool));
-        int r = sel ? resolve_set(p, set, sl, uid, sel) : -ENOMEM;
-        if (r < 0) {
+        bool *sel = NULL;
+        if (select_set(p, set, sl, uid, &sel, NULL, NULL) < 0) {
                 tagged(p, tag, "BAD %sFETCH: invalid message set", uid ? "UID " : "");
-                free(sel);
                 free(it);
                 return;
         }
@@ -1213,15 +1246,12 @@ static void cmd_store(imap_proto *p, const char *tag, struct cur *c, bool uid) {
                 tagged(p, tag, "NO [READ-ONLY] Folder is read-only");
                 return;
         }
-        bool *sel = calloc(p->v.n ? p->v.n : 1, sizeof(bool));
-        uint32_t *uids = calloc(p->v.n ? p->v.n : 1, sizeof(uint32_t));
-        uint32_t *nf = calloc(p->v.n ? p->v.n : 1, sizeof(uint32_t));
-        int r = sel && uids && nf ? resolve_set(p, set, sl, uid, sel) : -ENOMEM;
+        bool *sel = NULL;
+        uint32_t *uids = NULL;
         size_t n = 0;
-        for (size_t i = 0; r >= 0 && i < p->v.n; i++)
-                if (sel[i])
-                        uids[n++] = p->v.msgs[i].uid;
-        if (r < 0)
+        int r = select_set(p, set, sl, uid, &sel, &uids, &n);
+        uint32_t *nf = r >= 0 ? calloc(n ? n : 1, sizeof(uint32_t)) : NULL;
+        if (r < 0 || !nf)
                 tagged(p, tag, "BAD %sSTORE: invalid message set", uid ? "UID " : "");
         else if (n > 0 && (r = p->ops.store(p->ud, uids, n, mode, flags, nf)) < 0)
                 tagged(p, tag, "NO %s", errtext(r));
@@ -1285,10 +1315,8 @@ static void cmd_expunge(imap_proto *p, const char *tag, struct cur *c, bool uid)
         if (uid) {
                 const char *set;
                 size_t sl;
-                sel = calloc(p->v.n ? p->v.n : 1, sizeof(bool));
-                if (!sp(c) || !get_set_token(c, &set, &sl) || !at_end(c) || !sel ||
-                    resolve_set(p, set, sl, true, sel) < 0) {
-                        free(sel);
+                if (!sp(c) || !get_set_token(c, &set, &sl) || !at_end(c) ||
+                    select_set(p, set, sl, true, &sel, NULL, NULL) < 0) {
                         tagged(p, tag, "BAD UID EXPUNGE needs a UID set");
                         return;
                 }
@@ -1331,16 +1359,13 @@ static void cmd_copy(imap_proto *p, const char *tag, struct cur *c, bool uid) {
                 tagged(p, tag, "BAD %sCOPY: bad arguments", uid ? "UID " : "");
                 return;
         }
-        bool *sel = calloc(p->v.n ? p->v.n : 1, sizeof(bool));
-        uint32_t *uids = calloc(p->v.n ? p->v.n : 1, sizeof(uint32_t));
-        uint32_t *nu = calloc(p->v.n ? p->v.n : 1, sizeof(uint32_t));
-        int r = sel && uids && nu ? resolve_set(p, set, sl, uid, sel) : -ENOMEM;
+        bool *sel = NULL;
+        uint32_t *uids = NULL;
         size_t n = 0;
-        for (size_t i = 0; r >= 0 && i < p->v.n; i++)
-                if (sel[i])
-                        uids[n++] = p->v.msgs[i].uid;
+        int r = select_set(p, set, sl, uid, &sel, &uids, &n);
+        uint32_t *nu = r >= 0 ? calloc(n ? n : 1, sizeof(uint32_t)) : NULL;
         uint32_t validity = 0;
-        if (r < 0)
+        if (r < 0 || !nu)
                 tagged(p, tag, "BAD %sCOPY: invalid message set", uid ? "UID " : "");
         else if (strlen(dest) > IMAP_MAX_NAME)
                 tagged(p, tag, "NO [TRYCREATE] No such folder");

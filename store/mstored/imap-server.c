@@ -26,25 +26,17 @@
 
 struct imap_server {
         service *svc;
-        int listen_fd[IMAP_MAX_ENDPOINTS];
-        char *unix_path[IMAP_MAX_ENDPOINTS];
-        pthread_t accept_thread[IMAP_MAX_ENDPOINTS];
-        size_t n;
-        atomic_bool stopping;
-        gnutls_certificate_credentials_t cred; /* NULL: no STARTTLS */
-
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        int session_fd[IMAP_MAX_SESSIONS];      /* -1 = free */
-        char session_user[IMAP_MAX_SESSIONS][321]; /* mailbox after LOGIN */
-        unsigned n_sessions;
+        struct server_core c;
+        gnutls_certificate_credentials_t cred;     /* NULL: no STARTTLS, no --imaps */
+        char session_user[IMAP_MAX_SESSIONS][321]; /* mailbox after LOGIN, under c.lock */
 };
 
 struct session {
         struct imap_server *srv;
         int fd, slot;
+        bool implicit_tls; /* --imaps: the handshake comes first */
         struct imap_store st;
-        gnutls_session_t tls; /* after STARTTLS */
+        gnutls_session_t tls; /* after STARTTLS, or from the start (--imaps) */
 };
 
 static int64_t now_ms(void) {
@@ -62,7 +54,7 @@ static int s_write(void *ud, const void *buf, size_t len) {
                  * makes the send fail after the write timeout. */
                 ssize_t n = gnutls_record_send(s->tls, b, len);
                 if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-                        if (now_ms() >= deadline || atomic_load(&s->srv->stopping))
+                        if (now_ms() >= deadline || atomic_load(&s->srv->c.stopping))
                                 return -ETIMEDOUT;
                         continue;
                 }
@@ -83,7 +75,7 @@ static int s_write(void *ud, const void *buf, size_t len) {
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                         return -errno;
                 int64_t left = deadline - now_ms();
-                if (left <= 0 || atomic_load(&s->srv->stopping))
+                if (left <= 0 || atomic_load(&s->srv->c.stopping))
                         return -ETIMEDOUT;
                 struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
                 if (poll(&pfd, 1, (int) MIN(left, 100)) < 0 && errno != EINTR)
@@ -130,14 +122,14 @@ static int s_auth(void *ud, const char *user, const char *password, const char *
                 sleep(1); /* slows password guessing */
                 return -EACCES;
         }
-        pthread_mutex_lock(&srv->lock);
+        pthread_mutex_lock(&srv->c.lock);
         unsigned same = 0;
         for (int k = 0; k < IMAP_MAX_SESSIONS; k++)
-                same += srv->session_fd[k] >= 0 && strcmp(srv->session_user[k], mailbox) == 0;
+                same += srv->c.session_fd[k] >= 0 && strcmp(srv->session_user[k], mailbox) == 0;
         int r = same >= IMAP_MAX_PER_USER ? -EUSERS : 0;
         if (r == 0)
                 snprintf(srv->session_user[s->slot], sizeof(srv->session_user[0]), "%s", mailbox);
-        pthread_mutex_unlock(&srv->lock);
+        pthread_mutex_unlock(&srv->c.lock);
         return r;
 }
 
@@ -177,7 +169,8 @@ static int start_tls(struct session *s) {
                 while (r < 0 && !gnutls_error_is_fatal(r));
         }
         if (r < 0) {
-                event_log(MSTORED_MID_ERROR, LOG_NOTICE, NULL, NULL, "IMAP STARTTLS failed: %s", gnutls_strerror(r));
+                event_log(MSTORED_MID_ERROR, LOG_NOTICE, NULL, NULL, "IMAP %s failed: %s",
+                          s->implicit_tls ? "TLS handshake (--imaps)" : "STARTTLS", gnutls_strerror(r));
                 gnutls_deinit(s->tls);
                 s->tls = NULL;
                 return -EPROTO;
@@ -194,13 +187,17 @@ static void *session_main(void *arg) {
         bool tcp = getsockname(s->fd, (struct sockaddr *) &ss, &sl) == 0 && ss.ss_family != AF_UNIX;
         struct imap_limits lim = {.max_literal = service_max_message_size(srv->svc),
                                   .plaintext_ok = plaintext_ok(s->fd),
-                                  .starttls = srv->cred && tcp};
+                                  .starttls = srv->cred && tcp && !s->implicit_tls};
         imap_proto *p = NULL;
-        if (imap_proto_new(service_server_name(srv->svc), &lim, &imap_store_ops, &s->st, &p) >= 0 &&
-            imap_proto_greet(p) >= 0) {
+        /* --imaps: TLS before the greeting; a failed handshake ends it. */
+        bool ok = (!s->implicit_tls || start_tls(s) >= 0) &&
+                  imap_proto_new(service_server_name(srv->svc), &lim, &imap_store_ops, &s->st, &p) >= 0;
+        if (ok && s->implicit_tls)
+                imap_proto_tls_started(p);
+        if (ok && imap_proto_greet(p) >= 0) {
                 char buf[65536];
                 int64_t last_input = now_ms();
-                while (!atomic_load(&srv->stopping)) {
+                while (!atomic_load(&srv->c.stopping)) {
                         bool idling = imap_proto_idling(p);
                         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
                         int pr = s->tls && gnutls_record_check_pending(s->tls) > 0
@@ -246,40 +243,24 @@ static void *session_main(void *arg) {
         imap_proto_free(p);
         if (s->tls)
                 gnutls_deinit(s->tls);
-        pthread_mutex_lock(&srv->lock);
-        srv->session_fd[s->slot] = -1;
+        pthread_mutex_lock(&srv->c.lock);
         srv->session_user[s->slot][0] = 0;
-        srv->n_sessions--;
-        pthread_cond_broadcast(&srv->cond);
-        pthread_mutex_unlock(&srv->lock);
+        pthread_mutex_unlock(&srv->c.lock);
+        server_core_session_end(&srv->c, s->slot);
         close(s->fd);
         free(s);
         return NULL;
 }
 
 static void *accept_main(void *arg) {
-        struct imap_server *srv = ((void **) arg)[0];
-        int lfd = (int) (intptr_t) ((void **) arg)[1];
-        free(arg);
-        while (!atomic_load(&srv->stopping)) {
-                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0) {
-                        if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
-                            errno == ENOBUFS || errno == ENOMEM) {
-                                if (errno != EINTR && errno != ECONNABORTED)
-                                        usleep(100000);
-                                continue;
-                        }
-                        break;
-                }
-                if (atomic_load(&srv->stopping)) {
-                        close(fd);
-                        break;
-                }
-                pthread_mutex_lock(&srv->lock);
+        const struct server_listener *l = arg;
+        struct imap_server *srv = l->srv;
+        int fd;
+        while ((fd = server_core_accept(&srv->c, l)) >= 0) {
+                pthread_mutex_lock(&srv->c.lock);
                 int slot = -1;
                 for (int k = 0; k < IMAP_MAX_SESSIONS && slot < 0; k++)
-                        if (srv->session_fd[k] < 0)
+                        if (srv->c.session_fd[k] < 0)
                                 slot = k;
                 struct session *s = slot >= 0 ? calloc(1, sizeof(*s)) : NULL;
                 pthread_t t;
@@ -291,22 +272,25 @@ static void *accept_main(void *arg) {
                         s->srv = srv;
                         s->fd = fd;
                         s->slot = slot;
-                        srv->session_fd[slot] = fd;
+                        s->implicit_tls = l->implicit_tls;
+                        srv->c.session_fd[slot] = fd;
                         srv->session_user[slot][0] = 0;
-                        srv->n_sessions++;
+                        srv->c.n_sessions++;
                 }
                 if (!s || pthread_create(&t, &attr, session_main, s) != 0) {
                         if (s) {
-                                srv->session_fd[slot] = -1;
-                                srv->n_sessions--;
+                                srv->c.session_fd[slot] = -1;
+                                srv->c.n_sessions--;
                         }
                         free(s);
+                        /* In the clear even on --imaps: no TLS session to send it in. */
                         static const char bye[] = "* BYE Too many sessions, try again later\r\n";
-                        (void) !send(fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (!l->implicit_tls)
+                                (void) !send(fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
                         close(fd);
                 }
                 pthread_attr_destroy(&attr);
-                pthread_mutex_unlock(&srv->lock);
+                pthread_mutex_unlock(&srv->c.lock);
         }
         return NULL;
 }
@@ -334,59 +318,33 @@ int imap_server_start(service *svc, char *const *endpoints, size_t n, const stru
                         return -EINVAL;
                 }
         }
-        pthread_mutex_init(&srv->lock, NULL);
-        pthread_cond_init(&srv->cond, NULL);
-        for (int k = 0; k < IMAP_MAX_SESSIONS; k++)
-                srv->session_fd[k] = -1;
+        server_core_init(&srv->c);
         for (size_t i = 0; i < n; i++) {
-                int fd = server_listen("IMAP", endpoints[i], 0, 0666, ret_error);
-                if (fd < 0) {
+                bool tls = o && o->implicit_tls && o->implicit_tls[i];
+                int r = -EINVAL;
+                if (tls && (!srv->cred || strncmp(endpoints[i], "unix:", 5) == 0)) {
+                        if (ret_error && asprintf(ret_error, "IMAPS endpoint '%s': %s", endpoints[i],
+                                                  srv->cred ? "implicit TLS needs HOST:PORT, not a unix socket"
+                                                            : "needs imap_tls_cert and imap_tls_key (--config)") < 0)
+                                *ret_error = NULL;
+                } else
+                        r = server_core_add(&srv->c, srv, tls ? "IMAPS" : "IMAP", endpoints[i], 0, 0666, tls,
+                                            accept_main, ret_error);
+                if (r < 0) {
                         imap_server_stop(srv);
-                        return fd;
+                        return r;
                 }
-                if (strncmp(endpoints[i], "unix:", 5) == 0)
-                        srv->unix_path[srv->n] = strdup(endpoints[i] + 5);
-                srv->listen_fd[srv->n] = fd;
-                void **arg = malloc(2 * sizeof(void *));
-                if (!arg || (arg[0] = srv, arg[1] = (void *) (intptr_t) fd,
-                             pthread_create(&srv->accept_thread[srv->n], NULL, accept_main, arg) != 0)) {
-                        free(arg);
-                        close(fd);
-                        free(srv->unix_path[srv->n]);
-                        srv->unix_path[srv->n] = NULL;
-                        imap_server_stop(srv);
-                        return -EAGAIN;
-                }
-                srv->n++;
         }
         *ret = srv;
         return 0;
 }
 
+/* Sessions see EOF (or the stop flag within a second) and end; a command
+ * inside the engine finishes first. */
 void imap_server_stop(imap_server *srv) {
         if (!srv)
                 return;
-        atomic_store(&srv->stopping, true);
-        for (size_t i = 0; i < srv->n; i++) {
-                shutdown(srv->listen_fd[i], SHUT_RDWR);
-                pthread_join(srv->accept_thread[i], NULL);
-                close(srv->listen_fd[i]);
-                if (srv->unix_path[i]) {
-                        unlink(srv->unix_path[i]);
-                        free(srv->unix_path[i]);
-                }
-        }
-        /* Sessions see EOF (or the stop flag within a second) and end; a
-         * command inside the engine finishes first. */
-        pthread_mutex_lock(&srv->lock);
-        for (int k = 0; k < IMAP_MAX_SESSIONS; k++)
-                if (srv->session_fd[k] >= 0)
-                        shutdown(srv->session_fd[k], SHUT_RD);
-        while (srv->n_sessions > 0)
-                pthread_cond_wait(&srv->cond, &srv->lock);
-        pthread_mutex_unlock(&srv->lock);
-        pthread_mutex_destroy(&srv->lock);
-        pthread_cond_destroy(&srv->cond);
+        server_core_stop(&srv->c);
         if (srv->cred)
                 gnutls_certificate_free_credentials(srv->cred);
         free(srv);

@@ -36,21 +36,12 @@ struct session {
 
 struct lmtp_server {
         service *svc;
-        int listen_fd[LMTP_MAX_ENDPOINTS];
-        char *unix_path[LMTP_MAX_ENDPOINTS];
-        pthread_t accept_thread[LMTP_MAX_ENDPOINTS];
-        size_t n;
-        atomic_bool stopping;
+        struct server_core c;
         _Atomic int64_t stop_at_ms; /* stopping: replies given up after this */
         gid_t socket_gid;
         unsigned max_per_peer;
         unsigned write_timeout_ms;
-
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        int session_fd[LMTP_MAX_SESSIONS]; /* -1 = free slot */
-        char session_peer[LMTP_MAX_SESSIONS][PEER_KEY_MAX];
-        unsigned n_sessions;
+        char session_peer[LMTP_MAX_SESSIONS][PEER_KEY_MAX]; /* under c.lock */
 };
 
 static int64_t now_ms(void) {
@@ -78,7 +69,7 @@ static int s_write(void *ud, const char *buf, size_t len) {
                         continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                         return -errno;
-                if (atomic_load(&s->srv->stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
+                if (atomic_load(&s->srv->c.stopping) && now_ms() >= atomic_load(&s->srv->stop_at_ms))
                         return -ESHUTDOWN;
                 int64_t left = deadline - now_ms();
                 if (left <= 0) {
@@ -118,7 +109,7 @@ static void *session_main(void *arg) {
         service_count_session(srv->svc, +1);
         if (lmtp_proto_new(service_server_name(srv->svc), &lim, &ops, s, &p) >= 0 && lmtp_proto_greet(p) >= 0) {
                 char buf[65536];
-                while (!atomic_load(&srv->stopping)) {
+                while (!atomic_load(&srv->c.stopping)) {
                         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
                         int pr = poll(&pfd, 1, LMTP_IDLE_TIMEOUT_SEC * 1000);
                         if (pr < 0 && errno == EINTR)
@@ -143,12 +134,7 @@ static void *session_main(void *arg) {
         lmtp_proto_free(p);
         service_count_session(srv->svc, -1);
 
-        pthread_mutex_lock(&srv->lock);
-        srv->session_fd[s->slot] = -1;
-        srv->session_peer[s->slot][0] = 0;
-        srv->n_sessions--;
-        pthread_cond_broadcast(&srv->cond);
-        pthread_mutex_unlock(&srv->lock);
+        server_core_session_end(&srv->c, s->slot);
         close(s->fd);
         free(s);
         return NULL;
@@ -178,37 +164,23 @@ static void refuse(int fd, const char *msg) {
 }
 
 static void *accept_main(void *arg) {
-        struct lmtp_server *srv = ((void **) arg)[0];
-        int lfd = (int) (intptr_t) ((void **) arg)[1];
-        free(arg);
-        while (!atomic_load(&srv->stopping)) {
-                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0) {
-                        if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
-                            errno == ENOBUFS || errno == ENOMEM) {
-                                if (errno != EINTR && errno != ECONNABORTED)
-                                        usleep(100000);
-                                continue;
-                        }
-                        break; /* listener shut down */
-                }
-                if (atomic_load(&srv->stopping)) {
-                        close(fd);
-                        break;
-                }
+        const struct server_listener *l = arg;
+        struct lmtp_server *srv = l->srv;
+        int fd;
+        while ((fd = server_core_accept(&srv->c, l)) >= 0) {
                 char peer[PEER_KEY_MAX];
                 peer_key(fd, peer);
-                pthread_mutex_lock(&srv->lock);
+                pthread_mutex_lock(&srv->c.lock);
                 int slot = -1;
                 unsigned same = 0;
                 for (int k = 0; k < LMTP_MAX_SESSIONS; k++) {
-                        if (srv->session_fd[k] < 0 && slot < 0)
+                        if (srv->c.session_fd[k] < 0 && slot < 0)
                                 slot = k;
-                        if (srv->session_fd[k] >= 0 && strcmp(srv->session_peer[k], peer) == 0)
+                        if (srv->c.session_fd[k] >= 0 && strcmp(srv->session_peer[k], peer) == 0)
                                 same++;
                 }
                 if (slot < 0 || same >= srv->max_per_peer) {
-                        pthread_mutex_unlock(&srv->lock);
+                        pthread_mutex_unlock(&srv->c.lock);
                         if (slot < 0)
                                 refuse(fd, "421 4.3.2 Too many concurrent sessions, try again later\r\n");
                         else
@@ -226,21 +198,20 @@ static void *accept_main(void *arg) {
                         s->fd = fd;
                         s->slot = slot;
                         snprintf(s->peer, sizeof s->peer, "%s", peer);
-                        srv->session_fd[slot] = fd;
+                        srv->c.session_fd[slot] = fd;
                         snprintf(srv->session_peer[slot], PEER_KEY_MAX, "%s", peer);
-                        srv->n_sessions++;
+                        srv->c.n_sessions++;
                 }
                 if (!s || pthread_create(&t, &attr, session_main, s) != 0) {
                         if (s) {
-                                srv->session_fd[slot] = -1;
-                                srv->session_peer[slot][0] = 0;
-                                srv->n_sessions--;
+                                srv->c.session_fd[slot] = -1;
+                                srv->c.n_sessions--;
                         }
                         free(s);
                         close(fd);
                 }
                 pthread_attr_destroy(&attr);
-                pthread_mutex_unlock(&srv->lock);
+                pthread_mutex_unlock(&srv->c.lock);
         }
         return NULL;
 }
@@ -335,6 +306,92 @@ int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mod
         return listen_tcp(label, endpoint, ret_error);
 }
 
+void server_core_init(struct server_core *c) {
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->cond, NULL);
+        for (int k = 0; k < SERVER_MAX_SESSIONS; k++)
+                c->session_fd[k] = -1;
+}
+
+int server_core_add(struct server_core *c, void *srv, const char *label, const char *endpoint, gid_t gid, mode_t mode,
+                    bool implicit_tls, void *(*accept_fn)(void *), char **ret_error) {
+        if (c->n >= SERVER_MAX_ENDPOINTS)
+                return -E2BIG;
+        int fd = server_listen(label, endpoint, gid, mode, ret_error);
+        if (fd < 0)
+                return fd;
+        char *path = NULL;
+        if (strncmp(endpoint, "unix:", 5) == 0 && !(path = strdup(endpoint + 5))) {
+                close(fd);
+                (void) unlink(endpoint + 5);
+                return -ENOMEM;
+        }
+        struct server_listener *l = &c->listener[c->n];
+        *l = (struct server_listener){.srv = srv, .fd = fd, .implicit_tls = implicit_tls};
+        if (pthread_create(&c->accept_thread[c->n], NULL, accept_fn, l) != 0) {
+                close(fd);
+                if (path)
+                        (void) unlink(path);
+                free(path);
+                return -EAGAIN;
+        }
+        c->unix_path[c->n++] = path;
+        return 0;
+}
+
+int server_core_accept(struct server_core *c, const struct server_listener *l) {
+        while (!atomic_load(&c->stopping)) {
+                int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
+                            errno == ENOBUFS || errno == ENOMEM) {
+                                if (errno != EINTR && errno != ECONNABORTED)
+                                        usleep(100000);
+                                continue;
+                        }
+                        return -1; /* listener shut down */
+                }
+                if (!atomic_load(&c->stopping))
+                        return fd;
+                close(fd);
+        }
+        return -1;
+}
+
+void server_core_session_end(struct server_core *c, int slot) {
+        pthread_mutex_lock(&c->lock);
+        c->session_fd[slot] = -1;
+        c->n_sessions--;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+}
+
+void server_core_stop(struct server_core *c) {
+        atomic_store(&c->stopping, true);
+        for (size_t i = 0; i < c->n; i++) {
+                shutdown(c->listener[i].fd, SHUT_RDWR);
+                pthread_join(c->accept_thread[i], NULL);
+                close(c->listener[i].fd);
+                if (c->unix_path[i]) {
+                        unlink(c->unix_path[i]);
+                        free(c->unix_path[i]);
+                }
+        }
+        /* Sessions: stop reading from clients (a waiting session sees EOF,
+         * a reading one stops at its next chunk); a command or delivery in
+         * the engine finishes first, and how long its replies may wait for
+         * the client is the server's own rule (its write callback). */
+        pthread_mutex_lock(&c->lock);
+        for (int k = 0; k < SERVER_MAX_SESSIONS; k++)
+                if (c->session_fd[k] >= 0)
+                        shutdown(c->session_fd[k], SHUT_RD);
+        while (c->n_sessions > 0)
+                pthread_cond_wait(&c->cond, &c->lock);
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->cond);
+}
+
 int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const struct lmtp_server_options *o,
                       lmtp_server **ret, char **ret_error) {
         if (n > LMTP_MAX_ENDPOINTS)
@@ -347,67 +404,26 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
         srv->max_per_peer = o && o->max_per_peer ? o->max_per_peer : LMTP_DEFAULT_MAX_PER_PEER;
         srv->write_timeout_ms = 1000u * (o && o->write_timeout_sec ? o->write_timeout_sec
                                                                    : LMTP_DEFAULT_WRITE_TIMEOUT_SEC);
-        pthread_mutex_init(&srv->lock, NULL);
-        pthread_cond_init(&srv->cond, NULL);
-        for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
-                srv->session_fd[k] = -1;
+        server_core_init(&srv->c);
         for (size_t i = 0; i < n; i++) {
-                int fd;
-                fd = server_listen("LMTP", endpoints[i], srv->socket_gid, 0660, ret_error);
-                if (fd >= 0 && strncmp(endpoints[i], "unix:", 5) == 0)
-                        srv->unix_path[srv->n] = strdup(endpoints[i] + 5);
-                if (fd < 0) {
+                int r = server_core_add(&srv->c, srv, "LMTP", endpoints[i], srv->socket_gid, 0660, false, accept_main,
+                                        ret_error);
+                if (r < 0) {
                         lmtp_server_stop(srv);
-                        return fd;
+                        return r;
                 }
-                srv->listen_fd[srv->n] = fd;
-                void **arg = malloc(2 * sizeof(void *));
-                if (!arg) {
-                        close(fd);
-                        lmtp_server_stop(srv);
-                        return -ENOMEM;
-                }
-                arg[0] = srv;
-                arg[1] = (void *) (intptr_t) fd;
-                if (pthread_create(&srv->accept_thread[srv->n], NULL, accept_main, arg) != 0) {
-                        free(arg);
-                        close(fd);
-                        lmtp_server_stop(srv);
-                        return -EAGAIN;
-                }
-                srv->n++;
         }
         *ret = srv;
         return 0;
 }
 
+/* A delivery in progress when the server stops finishes and sends its
+ * replies, but gives up on a client that does not take them by stop_at_ms
+ * (see s_write): no client can hold the exit. */
 void lmtp_server_stop(lmtp_server *srv) {
         if (!srv)
                 return;
         atomic_store(&srv->stop_at_ms, now_ms() + LMTP_STOP_GRACE_MS);
-        atomic_store(&srv->stopping, true);
-        for (size_t i = 0; i < srv->n; i++) {
-                shutdown(srv->listen_fd[i], SHUT_RDWR);
-                pthread_join(srv->accept_thread[i], NULL);
-                close(srv->listen_fd[i]);
-                if (srv->unix_path[i]) {
-                        unlink(srv->unix_path[i]);
-                        free(srv->unix_path[i]);
-                }
-        }
-        /* Sessions: stop reading from clients (a waiting session sees EOF,
-         * a reading one stops at its next chunk); a session in a delivery
-         * finishes it (the engine still answers) and sends its replies, but
-         * gives up on a client that does not take them by stop_at_ms (see
-         * s_write): no client can hold the exit. */
-        pthread_mutex_lock(&srv->lock);
-        for (int k = 0; k < LMTP_MAX_SESSIONS; k++)
-                if (srv->session_fd[k] >= 0)
-                        shutdown(srv->session_fd[k], SHUT_RD);
-        while (srv->n_sessions > 0)
-                pthread_cond_wait(&srv->cond, &srv->lock);
-        pthread_mutex_unlock(&srv->lock);
-        pthread_mutex_destroy(&srv->lock);
-        pthread_cond_destroy(&srv->cond);
+        server_core_stop(&srv->c);
         free(srv);
 }

@@ -22,12 +22,17 @@
  */
 #pragma once
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "service.h"
 
-#define LMTP_MAX_SESSIONS 64
-#define LMTP_MAX_ENDPOINTS 8
+#define SERVER_MAX_SESSIONS 64
+#define SERVER_MAX_ENDPOINTS 8
+#define LMTP_MAX_SESSIONS SERVER_MAX_SESSIONS
+#define LMTP_MAX_ENDPOINTS SERVER_MAX_ENDPOINTS
 #define LMTP_IDLE_TIMEOUT_SEC 300
 #define LMTP_DEFAULT_MAX_PER_PEER 32
 #define LMTP_DEFAULT_WRITE_TIMEOUT_SEC 60
@@ -53,3 +58,36 @@ void lmtp_server_stop(lmtp_server *srv);
  * the listening fd or a negative errno with *ret_error naming LABEL and
  * the endpoint. */
 int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, char **ret_error);
+
+/* What the LMTP and IMAP servers share: their listeners, each with an
+ * accept thread, and the table of session slots. */
+struct server_listener {
+        void *srv;         /* the server owning it */
+        int fd;
+        bool implicit_tls; /* IMAP: TLS from the first byte (--imaps) */
+};
+struct server_core {
+        struct server_listener listener[SERVER_MAX_ENDPOINTS];
+        char *unix_path[SERVER_MAX_ENDPOINTS];
+        pthread_t accept_thread[SERVER_MAX_ENDPOINTS];
+        size_t n;
+        atomic_bool stopping;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;                  /* signalled when a session ends */
+        int session_fd[SERVER_MAX_SESSIONS]; /* -1 = free slot */
+        unsigned n_sessions;
+};
+void server_core_init(struct server_core *c);
+/* Listen on ENDPOINT (server_listen) and start ACCEPT_FN on a thread
+ * with the listener (struct server_listener *) as its argument. */
+int server_core_add(struct server_core *c, void *srv, const char *label, const char *endpoint, gid_t gid, mode_t mode,
+                    bool implicit_tls, void *(*accept_fn)(void *), char **ret_error);
+/* The next connection on listener L: a close-on-exec fd, or -1 once the
+ * server stops (transient accept errors are waited out). */
+int server_core_accept(struct server_core *c, const struct server_listener *l);
+/* Free the slot of a session that ended and wake server_core_stop(). */
+void server_core_session_end(struct server_core *c, int slot);
+/* Stop: no more accepts (listeners shut down, accept threads joined,
+ * unix sockets removed), every session's reading shut down, then wait
+ * until the last session has ended (server_core_session_end). */
+void server_core_stop(struct server_core *c);

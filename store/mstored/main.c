@@ -34,7 +34,8 @@
 
 static void usage(FILE *f) {
         fputs("Usage: mstored --data-dir DIR [--lmtp unix:PATH | --lmtp HOST:PORT]...\n"
-              "               [--imap unix:PATH | --imap HOST:PORT]... [--server-name NAME]\n"
+              "               [--imap unix:PATH | --imap HOST:PORT]... [--imaps HOST:PORT]...\n"
+              "               [--server-name NAME]\n"
               "               [--config FILE] [--no-writer] [--quiet]\n"
               "\n"
               "The lvss mail store service: storage groups and databases under DIR, LMTP\n"
@@ -44,11 +45,13 @@ static void usage(FILE *f) {
               "  --data-dir DIR      definitions (mstored.json) and default storage group homes\n"
               "  --lmtp ENDPOINT     listen for LMTP on unix:PATH or HOST:PORT (repeatable)\n"
               "  --imap ENDPOINT     listen for IMAP on unix:PATH or HOST:PORT (repeatable)\n"
+              "  --imaps HOST:PORT   listen for IMAP over implicit TLS (port 993 style; needs\n"
+              "                      imap_tls_cert and imap_tls_key; repeatable)\n"
               "  --server-name NAME  name in LMTP replies and writer components (default: host name)\n"
               "  --config FILE       JSON settings: max_storage_groups, max_databases_per_group,\n"
               "                      admin_group, max_message_size, log_file_size, lmtp_group,\n"
               "                      lmtp_max_sessions_per_client, lmtp_write_timeout,\n"
-              "                      restore_roots\n"
+              "                      restore_roots, imap_tls_cert, imap_tls_key\n"
               "  --no-writer         do not register the Mail Store Writer with lvssd\n"
               "  --quiet             events to the journal only, not to stderr\n"
               "  --help              this text\n"
@@ -168,7 +171,7 @@ static bool in_group(gid_t gid) {
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 {"data-dir", required_argument, NULL, 'd'}, {"lmtp", required_argument, NULL, 'l'},
-                {"imap", required_argument, NULL, 'i'},
+                {"imap", required_argument, NULL, 'i'},       {"imaps", required_argument, NULL, 'I'},
                 {"server-name", required_argument, NULL, 'n'}, {"config", required_argument, NULL, 'c'},
                 {"no-writer", no_argument, NULL, 'W'},       {"quiet", no_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},            {},
@@ -177,6 +180,7 @@ int main(int argc, char **argv) {
         char *endpoints[LMTP_MAX_ENDPOINTS];
         size_t n_endpoints = 0;
         char *imap_endpoints[IMAP_MAX_ENDPOINTS];
+        bool imap_implicit_tls[IMAP_MAX_ENDPOINTS] = {false};
         size_t n_imap = 0;
         const char *config_file = NULL;
         char hostname[256] = "localhost";
@@ -198,10 +202,13 @@ int main(int argc, char **argv) {
                         endpoints[n_endpoints++] = optarg;
                         break;
                 case 'i':
+                case 'I':
                         if (n_imap >= IMAP_MAX_ENDPOINTS) {
-                                fprintf(stderr, "mstored: at most %d --imap endpoints\n", IMAP_MAX_ENDPOINTS);
+                                fprintf(stderr, "mstored: at most %d --imap and --imaps endpoints\n",
+                                        IMAP_MAX_ENDPOINTS);
                                 return 2;
                         }
+                        imap_implicit_tls[n_imap] = c == 'I';
                         imap_endpoints[n_imap++] = optarg;
                         break;
                 case 'n':
@@ -241,6 +248,13 @@ int main(int argc, char **argv) {
                 config_free(&cfg);
                 return 2;
         }
+        for (size_t k = 0; k < n_imap; k++)
+                if (imap_implicit_tls[k] && (!cfg.imap_tls_cert || strncmp(imap_endpoints[k], "unix:", 5) == 0)) {
+                        fprintf(stderr, "mstored: --imaps %s: %s\n", imap_endpoints[k],
+                                cfg.imap_tls_cert ? "implicit TLS needs HOST:PORT, not a unix socket"
+                                                  : "needs imap_tls_cert and imap_tls_key in --config");
+                        return 2;
+                }
         bool have_gid = false;
         gid_t admin_gid = 0;
         if (cfg.admin_group) {
@@ -321,7 +335,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mstored: imap_tls_cert and imap_tls_key go together\n");
                 goto out;
         }
-        struct imap_server_options io = {.tls_cert = cfg.imap_tls_cert, .tls_key = cfg.imap_tls_key};
+        struct imap_server_options io = {.tls_cert = cfg.imap_tls_cert, .tls_key = cfg.imap_tls_key,
+                                         .implicit_tls = imap_implicit_tls};
         r = imap_server_start(svc, imap_endpoints, n_imap, &io, &imap, &err);
         if (r < 0) {
                 fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));

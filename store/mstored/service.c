@@ -304,12 +304,19 @@ static int sg_close_if_idle(service *s, size_t i) {
         return r;
 }
 
+static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error);
+
 static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
         struct defs_sg *d = &s->defs->sgs[i];
         const char *name = d->dbs[j].name;
         if (s->rt[i].db[j])
                 return 0;
-        int r = sg_open(s, i, false, ret_error);
+        /* A group restored without its later logs may have no logs at all
+         * (they were lost): its first mount starts a new log stream. */
+        bool restored = false;
+        for (size_t k = 0; k < d->n_dbs; k++)
+                restored |= d->dbs[k].renew_uid_validity;
+        int r = sg_open(s, i, restored, ret_error);
         if (r < 0)
                 return r;
         if (!s->rt[i].db[j]) {
@@ -323,6 +330,12 @@ static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
                         }
                 }
                 s->rt[i].db[j] = db;
+        }
+        if (d->dbs[j].renew_uid_validity && (r = renew_uid_validity(s, i, j, ret_error)) < 0) {
+                (void) mstore_db_detach(s->rt[i].db[j]);
+                s->rt[i].db[j] = NULL;
+                sg_close_if_idle(s, i);
+                return r;
         }
         mbox_invalidate_all(s);
         event_log(MSTORED_MID_MOUNT, LOG_INFO, d->name, name, "database '%s/%s' mounted", d->name, name);
@@ -644,6 +657,85 @@ static int put_mailbox_record(mstore_txn *txn, mstore_db *db, const char *addr, 
         return mstore_put(txn, db, key, (size_t) kl, v, vl);
 }
 
+/* The first mount after a restore that did not roll forward to the end of
+ * the log (docs/design/mailstore.md §8.1): UIDs above the restored UIDNEXT
+ * may have been handed out already, so every mailbox of the database gets a
+ * UIDVALIDITY above its old one (the time, or the old value plus one), in
+ * one logged transaction, before anyone can read it.  Then the mark is
+ * cleared (a crash before that bumps once more: harmless). */
+static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) {
+        struct defs_sg *d = &s->defs->sgs[i];
+        mstore_db *db = s->rt[i].db[j];
+        uint32_t now = (uint32_t) time(NULL);
+        unsigned n = 0;
+        mstore_txn *txn = NULL;
+        int r = mstore_txn_begin(s->rt[i].sg, &txn);
+        for (size_t k = 0; r >= 0 && k < s->defs->n_mailboxes; k++) {
+                struct defs_mailbox *mb = &s->defs->mailboxes[k];
+                if (strcmp(mb->sg, d->name) != 0 || strcmp(mb->db, d->dbs[j].name) != 0)
+                        continue;
+                struct mbox_rt m = {.addr = mb->address};
+                r = mbox_load(txn, db, &m);
+                uint32_t v = m.uid_validity >= now ? m.uid_validity + 1 : now;
+                if (r >= 0)
+                        r = put_mailbox_record(txn, db, mb->address, v ? v : 1, m.uid_next);
+                n++;
+        }
+        if (r >= 0) {
+                r = mstore_txn_commit(txn);
+                txn = NULL;
+        }
+        mstore_txn_abort(txn);
+        if (r < 0)
+                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s",
+                            d->name, d->dbs[j].name, eng_err(r));
+        for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
+                struct defs_mailbox *mb = &s->defs->mailboxes[k];
+                struct mbox_rt *m = strcmp(mb->sg, d->name) == 0 && strcmp(mb->db, d->dbs[j].name) == 0
+                                            ? mbox_get(s, mb->address)
+                                            : NULL;
+                if (m)
+                        atomic_fetch_add(&m->changes, 1); /* sessions in the mailbox notice */
+        }
+        event_log(MSTORED_MID_MOUNT, LOG_NOTICE, d->name, d->dbs[j].name,
+                  "database '%s/%s' was restored without the later logs: new UIDVALIDITY for %u mailbox(es)",
+                  d->name, d->dbs[j].name, n);
+        d->dbs[j].renew_uid_validity = false;
+        char *e = NULL;
+        if (save(s, &e) < 0)
+                event_log(MSTORED_MID_ERROR, LOG_WARNING, d->name, d->dbs[j].name,
+                          "%s: the next mount gives new UIDVALIDITYs again", e ? e : "cannot save the definitions");
+        free(e);
+        return 0;
+}
+
+int service_restore_mark(service *s, const char *sg, const char *db, uint32_t *ret_prev) {
+        pthread_rwlock_wrlock(&s->lock);
+        struct defs_sg *d = defs_find_sg(s->defs, sg);
+        uint32_t prev = 0;
+        for (size_t j = 0; d && j < d->n_dbs; j++) {
+                if (*db && strcmp(d->dbs[j].name, db) != 0)
+                        continue;
+                prev |= d->dbs[j].renew_uid_validity ? 1u << j : 0;
+                d->dbs[j].renew_uid_validity = true;
+        }
+        int r = d ? save(s, NULL) : -ENOENT;
+        pthread_rwlock_unlock(&s->lock);
+        *ret_prev = prev;
+        return r;
+}
+
+int service_restore_unmark(service *s, const char *sg, const char *db, uint32_t prev) {
+        pthread_rwlock_wrlock(&s->lock);
+        struct defs_sg *d = defs_find_sg(s->defs, sg);
+        for (size_t j = 0; d && j < d->n_dbs; j++)
+                if (!*db || strcmp(d->dbs[j].name, db) == 0)
+                        d->dbs[j].renew_uid_validity = (prev >> j) & 1;
+        int r = d ? save(s, NULL) : -ENOENT;
+        pthread_rwlock_unlock(&s->lock);
+        return r;
+}
+
 int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error) {
         char addr[MM_MAX_ADDR + 1];
         size_t n = address ? strlen(address) : 0;
@@ -924,37 +1016,84 @@ static int locate_err(int r, const char *addr, char **ret_error) {
         return errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
 }
 
-int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+/* A mailbox opened for one transaction: its group held shared, and for a
+ * change its change lock held across begin..commit. */
+struct mctx {
+        service *s;
         char addr[MM_MAX_ADDR + 1];
-        if (lower_addr(address, addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        pthread_rwlock_rdlock(&s->lock);
-        size_t i = 0;
+        size_t g;
+        bool held;
         mstore_db *db;
-        mstore_txn *txn = NULL;
-        mstore_cursor *c = NULL;
-        json_t *arr = json_array();
-        ssize_t locked = -1;
-        int r = locate(s, addr, &i, &db);
-        if (r < 0) {
-                locate_err(r, addr, ret_error);
-                pthread_rwlock_unlock(&s->lock);
-                goto out;
+        mstore_txn *txn;
+        struct mbox_rt *m;
+        bool changing;
+};
+
+static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
+        memset(c, 0, sizeof(*c));
+        c->s = s;
+        if (lower_addr(address, c->addr) < 0)
+                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+        c->m = mbox_get(s, c->addr);
+        if (!c->m)
+                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
+        if (change) {
+                pthread_mutex_lock(&c->m->change_lock);
+                c->changing = true;
         }
-        pthread_rwlock_rdlock(&s->rt[i].lock);
-        locked = (ssize_t) i;
+        pthread_rwlock_rdlock(&s->lock);
+        int r = locate(s, c->addr, &c->g, &c->db);
+        if (r < 0) {
+                pthread_rwlock_unlock(&s->lock);
+                return locate_err(r, c->addr, ret_error);
+        }
+        pthread_rwlock_rdlock(&s->rt[c->g].lock);
+        c->held = true;
         pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[i].sg, &txn);
+        r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
+        if (r < 0)
+                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
+        return 0;
+}
+
+/* Commit (if commit and r >= 0) or abort, release everything. */
+static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
+        if (c->txn) {
+                if (r >= 0 && commit) {
+                        r = mstore_txn_commit(c->txn);
+                        c->txn = NULL;
+                        if (r < 0)
+                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
+                        else if (c->m)
+                                atomic_fetch_add(&c->m->changes, 1);
+                }
+                mstore_txn_abort(c->txn);
+                c->txn = NULL;
+        }
+        if (c->held)
+                pthread_rwlock_unlock(&c->s->rt[c->g].lock);
+        if (c->changing)
+                pthread_mutex_unlock(&c->m->change_lock);
+        c->held = c->changing = false;
+        return r;
+}
+
+int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+        struct mctx c;
+        mstore_cursor *cur = NULL;
+        json_t *arr = json_array();
+        int r = mctx_open(s, address, false, &c, ret_error);
         char prefix[MM_MAX_KEY];
-        int pl = mm_key_message_prefix(prefix, addr);
-        if (r >= 0)
-                r = mstore_cursor_open_prefix(txn, db, prefix, (size_t) pl, &c);
+        int pl = r >= 0 ? mm_key_message_prefix(prefix, c.addr) : 0;
+        if (r >= 0 && (r = mstore_cursor_open_prefix(c.txn, c.db, prefix, (size_t) pl, &cur)) < 0)
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
         const void *k, *v;
         size_t kl, vl;
-        while (r >= 0 && (r = mstore_cursor_next(c, &k, &kl, &v, &vl)) > 0) {
+        while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &v, &vl)) > 0) {
                 struct mm_message m;
                 if (mm_message_decode(v, vl, &m) < 0) {
-                        r = MSTORE_E_CORRUPT;
+                        r = errf(ret_error, MSTORE_E_CORRUPT, "mailbox '%s': cannot list messages: %s", c.addr,
+                                 eng_err(MSTORE_E_CORRUPT));
                         break;
                 }
                 json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
@@ -962,13 +1101,10 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                                                      m.folder, "from", m.from, "time", (json_int_t) m.time, "flags",
                                                      (json_int_t) m.flags));
         }
-        if (r < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", addr, eng_err(r));
-out:
-        mstore_cursor_free(c);
-        mstore_txn_abort(txn);
-        if (locked >= 0)
-                pthread_rwlock_unlock(&s->rt[locked].lock);
+        if (r < 0 && ret_error && !*ret_error)
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
+        mstore_cursor_free(cur);
+        r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -979,38 +1115,20 @@ out:
 
 int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
                     char **ret_error) {
-        char addr[MM_MAX_ADDR + 1];
-        if (lower_addr(address, addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        pthread_rwlock_rdlock(&s->lock);
-        size_t i = 0;
-        mstore_db *db;
-        mstore_txn *txn = NULL;
+        struct mctx c;
         char *buf = NULL;
         struct mm_message m;
-        ssize_t locked = -1;
-        int r = locate(s, addr, &i, &db);
-        if (r < 0) {
-                locate_err(r, addr, ret_error);
-                pthread_rwlock_unlock(&s->lock);
-                goto out;
-        }
-        pthread_rwlock_rdlock(&s->rt[i].lock);
-        locked = (ssize_t) i;
-        pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[i].sg, &txn);
-        if (r < 0) {
-                errf(ret_error, r, "mailbox '%s': %s", addr, eng_err(r));
-                goto out;
-        }
+        int r = mctx_open(s, address, false, &c, ret_error);
+        if (r < 0)
+                return mctx_close(&c, r, false, ret_error);
         char key[MM_MAX_KEY];
-        int kl = mm_key_message(key, addr, uid);
+        int kl = mm_key_message(key, c.addr, uid);
         void *v = NULL;
         size_t vl;
-        r = mstore_get(txn, db, key, (size_t) kl, &v, &vl);
+        r = mstore_get(c.txn, c.db, key, (size_t) kl, &v, &vl);
         if (r == -ENOENT) {
-                errf(ret_error, r, "mailbox '%s': no message with UID %u", addr, uid);
-                goto out;
+                errf(ret_error, r, "mailbox '%s': no message with UID %u", c.addr, uid);
+                return mctx_close(&c, r, false, ret_error);
         }
         if (r >= 0) {
                 r = mm_message_decode(v, vl, &m) < 0 ? MSTORE_E_CORRUPT : 0;
@@ -1026,18 +1144,15 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
                 r = -ENOMEM;
         for (uint64_t off = 0; r >= 0 && off < m.size;) {
                 size_t chunk = m.size - off > (1u << 20) ? (1u << 20) : (size_t) (m.size - off);
-                r = mstore_stream_read(txn, db, &ref, off, buf + off, chunk);
+                r = mstore_stream_read(c.txn, c.db, &ref, off, buf + off, chunk);
                 if (r == 0)
                         r = MSTORE_E_CORRUPT; /* short stream */
                 if (r > 0)
                         off += (uint64_t) r;
         }
         if (r < 0)
-                errf(ret_error, r, "mailbox '%s': message %u: %s", addr, uid, eng_err(r));
-out:
-        mstore_txn_abort(txn);
-        if (locked >= 0)
-                pthread_rwlock_unlock(&s->rt[locked].lock);
+                errf(ret_error, r, "mailbox '%s': message %u: %s", c.addr, uid, eng_err(r));
+        r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -1204,68 +1319,6 @@ int service_sg_describe(service *s, const char *name, json_t **ret) {
 }
 
 /* ------------------------------------------- folders, flags, deletion */
-
-/* A mailbox opened for one transaction: its group held shared, and for a
- * change its change lock held across begin..commit. */
-struct mctx {
-        service *s;
-        char addr[MM_MAX_ADDR + 1];
-        size_t g;
-        bool held;
-        mstore_db *db;
-        mstore_txn *txn;
-        struct mbox_rt *m;
-        bool changing;
-};
-
-static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
-        memset(c, 0, sizeof(*c));
-        c->s = s;
-        if (lower_addr(address, c->addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
-        c->m = mbox_get(s, c->addr);
-        if (!c->m)
-                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
-        if (change) {
-                pthread_mutex_lock(&c->m->change_lock);
-                c->changing = true;
-        }
-        pthread_rwlock_rdlock(&s->lock);
-        int r = locate(s, c->addr, &c->g, &c->db);
-        if (r < 0) {
-                pthread_rwlock_unlock(&s->lock);
-                return locate_err(r, c->addr, ret_error);
-        }
-        pthread_rwlock_rdlock(&s->rt[c->g].lock);
-        c->held = true;
-        pthread_rwlock_unlock(&s->lock);
-        r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
-        if (r < 0)
-                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
-        return 0;
-}
-
-/* Commit (if commit and r >= 0) or abort, release everything. */
-static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
-        if (c->txn) {
-                if (r >= 0 && commit) {
-                        r = mstore_txn_commit(c->txn);
-                        c->txn = NULL;
-                        if (r < 0)
-                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
-                        else if (c->m)
-                                atomic_fetch_add(&c->m->changes, 1);
-                }
-                mstore_txn_abort(c->txn);
-                c->txn = NULL;
-        }
-        if (c->held)
-                pthread_rwlock_unlock(&c->s->rt[c->g].lock);
-        if (c->changing)
-                pthread_mutex_unlock(&c->m->change_lock);
-        c->held = c->changing = false;
-        return r;
-}
 
 /* "inbox" in any case names INBOX. */
 static int folder_norm(const char *folder, char out[MM_MAX_FOLDER + 1]) {

@@ -139,6 +139,15 @@ void strv_free(char **v);
  * {"name","base","path","log_path","databases":[{"name","edb","stm","mounted","allow_restore_overwrite"}]} */
 int service_sg_describe(service *s, const char *name, json_t **ret);
 
+/* Restores in place (writer.c), docs/design/mailstore.md §8.1: before
+ * recovery, mark database DB of group SG ("" = every database of it) so
+ * that its next mount gives each of its mailboxes a new UIDVALIDITY (and
+ * may start a new log stream when the logs are gone); *ret_prev says which
+ * were marked already (bit = database index).  After a recovery that
+ * rolled forward to the end of the live log, unmark with that PREV. */
+int service_restore_mark(service *s, const char *sg, const char *db, uint32_t *ret_prev);
+int service_restore_unmark(service *s, const char *sg, const char *db, uint32_t prev);
+
 /* Refuse paths inside a snapshot (.lvss-snapshots component or a read-only
  * filesystem/subvolume).  -EROFS with a message. */
 int service_check_not_snapshot(const char *path, char **ret_error);

@@ -811,16 +811,28 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         o.live_log_dir = json_string_value(json_object_get(g, "log_path"));
                 }
                 o.databases = k == 2 ? dbs : NULL;
+                /* In place: until recovery proves it rolled forward to the
+                 * end of the live log, the restored state may lie behind
+                 * UIDs already handed out (mailstore.md §8.1).  An alternate
+                 * location is never served over IMAP. */
+                uint32_t marked = 0;
+                int r = alt ? 0 : service_restore_mark(mw->svc, sg, db, &marked);
                 mstore_recover_result res = {0};
-                int r = mstore_recover(&o, &res);
+                if (r >= 0)
+                        r = mstore_recover(&o, &res);
+                if (r >= 0 && !alt && res.reached_live_end)
+                        r = service_restore_unmark(mw->svc, sg, db, marked);
                 if (r < 0)
                         rc = fail(w, LVSS_E_WRITERERROR_RECOVERY_FAILED, c, 3, "%s%s%s: recovery failed: %s", sg,
                                   *db ? "/" : "", db, eng_err(r));
                 else
                         event_log(MSTORED_MID_RESTORE, LOG_NOTICE, sg, *db ? db : NULL,
-                                  "restore of %s%s%s%s%s recovered: generations %u-%u replayed, %u database(s), %s", sg,
-                                  *db ? "/" : "", db, alt ? " to " : "", alt ? alt : "", res.gen_first, res.gen_last,
-                                  res.n_databases, res.stop_reason);
+                                  "restore of %s%s%s%s%s recovered: generations %u-%u replayed, %u database(s), %s%s",
+                                  sg, *db ? "/" : "", db, alt ? " to " : "", alt ? alt : "", res.gen_first,
+                                  res.gen_last, res.n_databases, res.stop_reason,
+                                  alt || res.reached_live_end ? ""
+                                                              : " (not the end of the live log: the next mount gives "
+                                                                "the mailboxes a new UIDVALIDITY)");
                 json_decref(g);
                 if (!alt)
                         release_restore(mw, sg);

@@ -42,14 +42,16 @@ bk_setup() {
     $LB init --repo "$REPO" --no-encryption --quiet || fail "lvss-backup init"
 }
 
-# BK_MSTORED_CONFIG='{"log_file_size": 65536}' passes mstored a --config.
+# BK_MSTORED_CONFIG='{"log_file_size": 65536}' passes mstored a --config;
+# BK_MSTORED_ARGS (words) more options, e.g. "--imap unix:PATH".
 start_mstored() {
     local cfg=()
     if [ -n "${BK_MSTORED_CONFIG:-}" ]; then
         echo "$BK_MSTORED_CONFIG" >"$FX_DIR/mstored.json"
         cfg=(--config "$FX_DIR/mstored.json")
     fi
-    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 ${cfg[@]+"${cfg[@]}"}
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name h1 ${cfg[@]+"${cfg[@]}"} \
+        ${BK_MSTORED_ARGS:-}
     fixture_wait_name org.lvss.MailStore1 20
     local i
     for i in $(seq 100); do

@@ -15,9 +15,11 @@
 #  - at most 10 sessions per user (the 11th LOGIN gets NO [LIMIT]); from a
 #    non-loopback address LOGINDISABLED and NO [PRIVACYREQUIRED] until
 #    STARTTLS, then LOGIN and reads over TLS (imaplib, curl --ssl-reqd);
+#  - implicit TLS on --imaps (imaplib IMAP4_SSL, curl imaps://);
 #  - folders, flags and deletions survive a restart (engine log);
 #  - mstore folder create|list|delete and mstore msg delete.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
+. "$LVSS_SOURCE_ROOT/tests/integration/imap-common.bash" || exit 1
 MSTORED=$(fx_bin store/mstored/mstored)
 MSTORE=$(fx_bin tools/mstore/mstore)
 CLIENT="python3 $LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
@@ -31,25 +33,14 @@ DATA=$FX_DIR/data
 SOCK=$FX_DIR/lmtp.sock
 ISOCK=$FX_DIR/imap.sock
 IPORT=$((20000 + $$ % 20000))
-U=lvssimap$$
-PW="pw-$$-Secret"
-PAMFILE=
 cleanup() {
     local rc=$?
-    userdel -r "$U" >/dev/null 2>&1
-    [ -n "$PAMFILE" ] && rm -f "$PAMFILE"
+    imap_user_cleanup
     (exit $rc)
     fixture_cleanup
 }
 trap cleanup EXIT
-useradd -M -s /usr/sbin/nologin "$U" || fail "useradd $U"
-echo "$U:$PW" | chpasswd || fail "chpasswd"
-# The PAM service mstored as packaged (common-auth: pam_unix); installed
-# for the test when the system has none, removed afterwards.
-if [ ! -e /etc/pam.d/mstored ]; then
-    PAMFILE=/etc/pam.d/mstored
-    cp "$LVSS_SOURCE_ROOT/packaging/pam.d/mstored" "$PAMFILE" || fail "cannot install $PAMFILE"
-fi
+imap_user_init lvssimap
 
 start_mstored() {
     fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --imap "unix:$ISOCK" \
@@ -283,6 +274,67 @@ PY
         grep -q INBOX "$FX_DIR/tls.list" || fail "curl over STARTTLS: $(cat "$FX_DIR/tls.list")"
         curl -s -u "$U:$PW" "imap://$EXT:$IPORT/" >/dev/null 2>&1 && fail "plaintext LOGIN over non-loopback TCP succeeded"
     fi
+    stop_mstored
+    start_mstored
+fi
+
+# ---- implicit TLS (--imaps, port 993 style): the handshake before the
+# greeting, no STARTTLS offered, LOGIN inside TLS; imaplib IMAP4_SSL and
+# curl imaps://; a plaintext client gets no greeting; --imaps without a
+# certificate is refused (exit 2).
+if command -v openssl >/dev/null; then
+    SPORT=$((IPORT + 1))
+    "$MSTORED" --data-dir "$DATA" --imaps "127.0.0.1:$SPORT" --server-name h1 --no-writer >"$FX_DIR/nocert.out" 2>&1
+    rc=$?
+    [ "$rc" = 2 ] || fail "--imaps without a certificate exited $rc, want 2: $(cat "$FX_DIR/nocert.out")"
+    grep -q "needs imap_tls_cert and imap_tls_key" "$FX_DIR/nocert.out" || fail "--imaps refusal: $(cat "$FX_DIR/nocert.out")"
+    [ -e "$FX_DIR/cert.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=h1" \
+        -keyout "$FX_DIR/key.pem" -out "$FX_DIR/cert.pem" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+    printf '{"imap_tls_cert": "%s", "imap_tls_key": "%s"}\n' "$FX_DIR/cert.pem" "$FX_DIR/key.pem" >"$FX_DIR/tls.conf"
+    stop_mstored
+    fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --imap "unix:$ISOCK" \
+        --imap "127.0.0.1:$IPORT" --imaps "127.0.0.1:$SPORT" --server-name h1 --no-writer --config "$FX_DIR/tls.conf"
+    fixture_wait_name org.lvss.MailStore1
+    cat >"$FX_DIR/imaps.py" <<'PY'
+import imaplib, socket, ssl, sys, time
+host, port, user, pw, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.check_hostname = False
+for i in range(100):
+    try:
+        M = imaplib.IMAP4_SSL(host, port, ssl_context=ctx); break
+    except OSError:
+        time.sleep(0.1)
+else:
+    print("FAIL: no IMAPS listener"); sys.exit(1)
+if not isinstance(M.sock, ssl.SSLSocket) or M.sock.version() is None: print("FAIL: not TLS"); sys.exit(1)
+if "STARTTLS" in M.capabilities or "LOGINDISABLED" in M.capabilities:
+    print("FAIL: capabilities over implicit TLS: %r" % (M.capabilities,)); sys.exit(1)
+M.login(user, pw)
+typ, data = M.select("INBOX")
+if typ != "OK": print("FAIL: select over IMAPS"); sys.exit(1)
+typ, data = M.fetch("1", "(BODY.PEEK[])")
+if typ != "OK" or not isinstance(data[0], tuple): print("FAIL: fetch over IMAPS %r" % data); sys.exit(1)
+M.logout()
+# A plaintext client on the IMAPS port: no "* OK" greeting in the clear.
+s = socket.create_connection((host, port), timeout=10)
+s.sendall(b"a CAPABILITY\r\n")
+try:
+    got = s.recv(100)
+except (socket.timeout, ConnectionResetError):
+    got = b""
+if got.startswith(b"* OK") or b"CAPABILITY" in got: print("FAIL: plaintext answered: %r" % got); sys.exit(1)
+print("ok")
+PY
+    out=$(python3 "$FX_DIR/imaps.py" 127.0.0.1 "$SPORT" "$U" "$PW" "$FX_DIR/cert.pem" 2>&1) || fail "IMAPS: $out"
+    [ "$out" = ok ] || fail "IMAPS: $out"
+    if command -v curl >/dev/null; then
+        curl -s --cacert "$FX_DIR/cert.pem" -k -u "$U:$PW" "imaps://127.0.0.1:$SPORT/" >"$FX_DIR/imaps.list" \
+            || fail "curl imaps:// failed"
+        grep -q INBOX "$FX_DIR/imaps.list" || fail "curl imaps://: $(cat "$FX_DIR/imaps.list")"
+    fi
+    grep -q "IMAP TLS handshake (--imaps) failed" "$FX_DIR/mstored.log" \
+        || fail "the plaintext client's failed handshake was not logged: $(tail -3 "$FX_DIR/mstored.log")"
     stop_mstored
     start_mstored
 fi

@@ -191,6 +191,7 @@ static void test_full_backup_restore(void **state) {
         assert_int_equal(res.n_databases, 1);
         assert_int_equal(res.gen_first, gen_low);
         assert_int_equal(res.gen_last, gen_high);
+        assert_false(res.reached_live_end); /* no live logs: not a full roll-forward */
 
         /* In place with roll-forward through the live logs */
         copy_file("/bk/DB1.edb", "/sg/DB1.edb");
@@ -202,6 +203,7 @@ static void test_full_backup_restore(void **state) {
                 fprintf(stderr, "recover: %s\n", mstore_last_error());
         assert_int_equal(r, 0);
         assert_true(res.gen_last > gen_high);
+        assert_true(res.reached_live_end); /* through the live E00.log to its end */
         sg = open_sg(0);
         assert_int_equal(mstore_db_attach(sg, "DB1", NULL, &db), 0);
         assert_true(has_key(sg, db, "before/00399"));

@@ -63,6 +63,12 @@ static struct conn *conn_new(bool plaintext_ok) {
         return conn_new_tls(plaintext_ok, false);
 }
 
+#define HAS(out, s)                                                                                                    \
+        do {                                                                                                           \
+                if (!strstr((out), (s)))                                                                               \
+                        fail_msg("missing <%s> in:\n%s", (s), (out));                                                  \
+        } while (0)
+
 static void conn_free(struct conn *c) {
         imap_proto_free(c->p);
         free(c->out);
@@ -79,11 +85,26 @@ static const char *say(struct conn *c, const char *text) {
         return c->out ? c->out : "";
 }
 
-#define HAS(out, s)                                                                                                    \
-        do {                                                                                                           \
-                if (!strstr((out), (s)))                                                                               \
-                        fail_msg("missing <%s> in:\n%s", (s), (out));                                                  \
-        } while (0)
+/* A session logged in as alice (plaintext allowed). */
+static struct conn *conn_login(void) {
+        struct conn *c = conn_new(true);
+        HAS(say(c, "l LOGIN alice secret\r\n"), "l OK");
+        return c;
+}
+
+/* A session logged in as alice with FOLDER selected; its UIDVALIDITY. */
+static struct conn *conn_select(const char *folder, uint32_t *ret_validity) {
+        struct conn *c = conn_login();
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "s SELECT %s\r\n", folder);
+        const char *o = say(c, cmd);
+        HAS(o, "s OK");
+        const char *v = strstr(o, "[UIDVALIDITY ");
+        assert_non_null(v);
+        if (ret_validity)
+                *ret_validity = (uint32_t) strtoul(v + 13, NULL, 10);
+        return c;
+}
 
 static const char *MSG1 = "From: Ann Example <ann@example.org>\r\n"
                           "To: bob@h1, \"Carl\" <carl@example.net>\r\n"
@@ -177,8 +198,7 @@ static void test_starttls(void **state) {
 static void test_folders_and_fetch(void **state) {
         deliver(MSG1);
         deliver(MSG2);
-        struct conn *c = conn_new(true);
-        say(c, "a LOGIN alice secret\r\n");
+        struct conn *c = conn_login();
         HAS(say(c, "b CREATE Work/2026\r\n"), "b OK");
         HAS(say(c, "c LIST \"\" *\r\n"), "* LIST (\\HasChildren) \"/\" \"Work\"");
         HAS(c->out, "* LIST (\\HasNoChildren) \"/\" \"Work/2026\"");
@@ -264,11 +284,7 @@ static void test_folders_and_fetch(void **state) {
 }
 
 static void test_idle_and_others(void **state) {
-        struct conn *a = conn_new(true), *b = conn_new(true);
-        say(a, "a LOGIN alice secret\r\n");
-        say(b, "a LOGIN alice secret\r\n");
-        say(a, "b SELECT INBOX\r\n");
-        say(b, "b SELECT INBOX\r\n");
+        struct conn *a = conn_select("INBOX", NULL), *b = conn_select("INBOX", NULL);
         HAS(say(a, "c IDLE\r\n"), "+ idling");
         assert_true(imap_proto_idling(a->p));
         deliver(MSG1);
@@ -290,6 +306,40 @@ static void test_idle_and_others(void **state) {
         HAS(say(a, "h NOOP\r\n"), "* 1 EXPUNGE");
         conn_free(a);
         conn_free(b);
+}
+
+/* A database marked as restored without the later logs (what the Mail
+ * Store Writer does before recovery) gives its mailboxes a new, higher
+ * UIDVALIDITY at the next mount, once; a session selected across it gets
+ * BYE.  Unmarked (a roll-forward reached the end of the live log), the
+ * mount keeps UIDVALIDITY. */
+static void test_uidvalidity_renewed(void **state) {
+        uint32_t v0, v1, v2, prev = 1;
+        struct conn *c = conn_select("INBOX", &v0);
+        char *err = NULL;
+        assert_int_equal(service_restore_mark(svc, "SG1", "DB1", &prev), 0);
+        assert_int_equal(prev, 0);
+        assert_int_equal(service_restore_unmark(svc, "SG1", "DB1", prev), 0);
+        assert_int_equal(service_db_dismount(svc, "SG1", "DB1", &err), 0);
+        assert_int_equal(service_db_mount(svc, "SG1", "DB1", &err), 0);
+        assert_null(strstr(say(c, "n1 NOOP\r\n"), "BYE"));
+        conn_free(conn_select("INBOX", &v1));
+        assert_int_equal(v1, v0);
+
+        assert_int_equal(service_restore_mark(svc, "SG1", "DB1", &prev), 0);
+        assert_int_equal(service_db_dismount(svc, "SG1", "DB1", &err), 0);
+        assert_int_equal(service_db_mount(svc, "SG1", "DB1", &err), 0);
+        HAS(say(c, "n2 NOOP\r\n"), "* BYE UIDVALIDITY changed");
+        conn_free(c);
+        c = conn_select("INBOX", &v1);
+        assert_true(v1 > v0);
+        conn_free(c);
+        /* Once: the next mount keeps it. */
+        assert_int_equal(service_db_dismount(svc, "SG1", "DB1", &err), 0);
+        assert_int_equal(service_db_mount(svc, "SG1", "DB1", &err), 0);
+        conn_free(conn_select("INBOX", &v2));
+        assert_int_equal(v2, v1);
+        free(err);
 }
 
 static void test_limits(void **state) {
@@ -379,6 +429,7 @@ int main(void) {
                 cmocka_unit_test(test_starttls),
                 cmocka_unit_test(test_folders_and_fetch),
                 cmocka_unit_test(test_idle_and_others),
+                cmocka_unit_test(test_uidvalidity_renewed),
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_seqset),
         };
