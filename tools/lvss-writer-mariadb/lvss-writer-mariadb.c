@@ -105,6 +105,10 @@ typedef struct mdbw {
                 char start_pos[32];
                 char basename[PATH_MAX];
                 json_t *files;         /* binary log names restored by the steps after the full */
+                bool have_owner;       /* the full's datadir_owner */
+                uid_t uid;
+                gid_t gid;
+                mode_t mode;
         } rs;
         const char *mariadbd, *mariadb_binlog, *mariadb_client, *defaults_file;
         unsigned replay_timeout_s;
@@ -488,9 +492,22 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 json_t *md = NULL;
                 if (m->files)
                         md = json_pack("{s:O, s:s}", "files", m->files, "binlog_from", m->prev_file);
-                else if (m->binlog_file[0] && m->basename[0])
-                        md = json_pack("{s:s, s:s, s:s}", "binlog_file", m->binlog_file, "binlog_pos", m->binlog_pos,
-                                       "binlog_basename", m->basename);
+                else {
+                        struct stat st;
+                        md = json_object();
+                        if (m->binlog_file[0] && m->basename[0]) {
+                                json_object_set_new(md, "binlog_file", json_string(m->binlog_file));
+                                json_object_set_new(md, "binlog_pos", json_string(m->binlog_pos));
+                                json_object_set_new(md, "binlog_basename", json_string(m->basename));
+                        }
+                        /* Who owns the data directory: a restore that has to
+                         * create its directories gives them to the owner. */
+                        if (stat(m->datadir, &st) == 0)
+                                json_object_set_new(md, "datadir_owner",
+                                                    json_pack("{s:I, s:I, s:I}", "uid", (json_int_t) st.st_uid, "gid",
+                                                              (json_int_t) st.st_gid, "mode",
+                                                              (json_int_t) (st.st_mode & 07777)));
+                }
                 char *t = md ? json_dumps(md, JSON_COMPACT) : NULL;
                 json_decref(md);
                 if (t && lvss_component_set_backup_metadata(c, t) < 0) {
@@ -604,13 +621,26 @@ static void rs_collect(mdbw *m, lvss_component *c) {
         const char *f = json_string_value(json_object_get(j, "binlog_file"));
         const char *pos = json_string_value(json_object_get(j, "binlog_pos"));
         const char *base = json_string_value(json_object_get(j, "binlog_basename"));
+        json_t *own = json_object_get(j, "datadir_owner");
         size_t i;
-        if (f && pos && base && name_chars_ok(f) && strspn(pos, "0123456789") == strlen(pos) && base[0] == '/') {
+        bool pos_ok = f && pos && base && name_chars_ok(f) && strspn(pos, "0123456789") == strlen(pos) && base[0] == '/';
+        if (pos_ok || json_is_object(own))
                 rs_reset(m); /* a full: the chain starts here */
+        if (pos_ok) {
                 m->rs.have_base = true;
                 snprintf(m->rs.start_file, sizeof(m->rs.start_file), "%s", f);
                 snprintf(m->rs.start_pos, sizeof(m->rs.start_pos), "%s", pos);
                 snprintf(m->rs.basename, sizeof(m->rs.basename), "%s", base);
+        }
+        json_int_t ou = json_integer_value(json_object_get(own, "uid")), og = json_integer_value(json_object_get(own, "gid")),
+                   om = json_integer_value(json_object_get(own, "mode"));
+        if (json_is_integer(json_object_get(own, "uid")) && json_is_integer(json_object_get(own, "gid")) &&
+            json_is_integer(json_object_get(own, "mode")) && ou > 0 && ou < UINT32_MAX && og >= 0 && og < UINT32_MAX &&
+            om >= 0 && om <= 0777) {
+                m->rs.have_owner = true;
+                m->rs.uid = (uid_t) ou;
+                m->rs.gid = (gid_t) og;
+                m->rs.mode = (mode_t) om;
         }
         json_array_foreach(json_object_get(j, "files"), i, v) {
                 const char *path = json_string_value(v), *name = path ? strrchr(path, '/') : NULL;
@@ -765,6 +795,61 @@ static int settle_held(mdbw *m, const char *dir, char *err, size_t n) {
                 fprintf(stderr, "lvss-writer-mariadb: instance %s: %u live binary log(s) longer than the backup's "
                         "put back\n", m->instance, back);
         return r;
+}
+
+/* lvss-backup restore creates a directory that is missing as root:root
+ * 0750.  Below the data directory (and --binlog-dir) every such directory is
+ * given back to the data directory's owner at backup time: the data
+ * directory its recorded mode, the others 0700 (what MariaDB creates).
+ * Directories with another owner or mode are left alone. */
+static int give_back_dirs(mdbw *m, int fd, bool top, int depth, char *err, size_t n) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return 0;
+        if (st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0750) {
+                if (fchown(fd, m->rs.uid, m->rs.gid) < 0 || fchmod(fd, top ? m->rs.mode : 0700) < 0) {
+                        snprintf(err, n, "cannot give a restored directory to uid %u: %s", (unsigned) m->rs.uid,
+                                 strerror(errno));
+                        return -1;
+                }
+        }
+        if (depth >= 16)
+                return 0;
+        int dup_fd = dup(fd);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d) {
+                if (dup_fd >= 0)
+                        close(dup_fd);
+                return 0;
+        }
+        struct dirent *de;
+        int r = 0;
+        while (r == 0 && (de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                r = give_back_dirs(m, sub, false, depth + 1, err, n);
+                close(sub);
+        }
+        closedir(d);
+        return r;
+}
+
+static int fix_restored_dirs(mdbw *m, char *err, size_t n) {
+        if (!m->rs.have_owner)
+                return 0;
+        for (int k = 0; k < 2; k++) {
+                const char *dir = k ? m->binlog_dir : m->datadir;
+                if (!dir)
+                        continue;
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0 && give_back_dirs(m, fd, k == 0, 0, err, n) < 0)
+                        return -1;
+        }
+        return 0;
 }
 
 /* A temporary server on the restored data directory: no networking, no
@@ -1076,6 +1161,10 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
                                     "instance %s: the restored chain has no full backup: no binary log replay",
                                     m->instance);
+                }
+                if (fix_restored_dirs(m, err, sizeof(err)) < 0) {
+                        rs_reset(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: %s", m->instance, err);
                 }
                 int r = m->rs.have_base ? replay(m, target[0] ? target : NULL, err, sizeof(err)) : 0;
                 rs_reset(m);
