@@ -64,9 +64,11 @@ timed() {
 mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
 
 timed undisturbed sleep "$SECS"; BASE=$RATE
-timed lvss stamped "$LB" create --repo "$REPO" --json
+# no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
+timed lvss stamped "$LB" create --repo "$REPO"
 L_T=$T L_RATE=$RATE L_MIB=$(mib "$REPO") L_START=$START
-L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
+L_ID=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
+[ -n "$L_ID" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
 M_T=n/a M_RATE=n/a M_MIB=n/a M_RESTORE=n/a
 if [ -n "$MB" ]; then
     timed mariadb-backup "$MB" --backup --target-dir="$FX_DIR/mb" --socket="$SOCK" --user=root

@@ -110,9 +110,11 @@ t0=$(now)
 bench -c 2 -j 2 -T "$SECS" -P 1 >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
 BASE_TPS=$(tps_between "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")
 
-under_load lvss stamped "$LB" create --repo "$REPO" --type full --json
+# no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
+under_load lvss stamped "$LB" create --repo "$REPO" --type full
 L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO") L_START=$START
-L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
+L_ID=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
+[ -n "$L_ID" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
 
 BB=$FX_DIR/basebackup
 mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"

@@ -157,7 +157,7 @@ backup full
 START=$("$LB" show --repo "$REPO" "$BID" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); w=[w for w in d["writers"] if w["name"]=="PostgreSQL Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[1]])["next_lsn"])' "$COMP")
 for i in $(seq 50); do grep -q 'WAL archive pruned before' "$FX_DIR/pgw.log" && break; sleep 0.1; done
 grep -q "WAL archive pruned before $START: [1-9][0-9]* file(s) removed" "$FX_DIR/pgw.log" || fail "no pruning: $(tail -3 "$FX_DIR/pgw.log")"
-python3 - "$ARCH" "$START" <<'PY' || fail "archive after pruning: $(ls "$ARCH" | tr '\n' ' ')"
+python3 - "$ARCH" "$START" <<'PY' || fail "archive after pruning: $(find "$ARCH" -maxdepth 1 -type f -printf '%f ')"
 import os, re, sys
 hi, lo = (int(x, 16) for x in sys.argv[2].split("/"))
 first = ((hi << 32) | lo) // (16 << 20)
