@@ -32,13 +32,30 @@ fixture_spawn load1 "$FX_DIR/load.sh"
 fixture_spawn load2 "$FX_DIR/load.sh"
 sleep 3
 now() { date +%s.%N; }
+# stamped CMD...: CMD with every stderr line prefixed by the wall-clock time
+# (the split between lvss-backup's steps and the writer's, printed below).
+stamped() {
+    { "$@" 2>&1 1>&3 3>&- | python3 -u -c 'import sys, time
+for l in sys.stdin: sys.stderr.write("%.3f %s" % (time.time(), l))' >&2; return "${PIPESTATUS[0]}"; } 3>&1
+}
+# timeline FILE T0: the stamped lines of FILE as "+SECONDS message" from T0.
+timeline() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+t0 = float(sys.argv[2])
+for l in open(sys.argv[1]):
+    t, _, m = l.partition(" ")
+    try: print("    +%6.2f s  %s" % (float(t) - t0, m.rstrip()[:110]))
+    except ValueError: pass
+PY
+}
 n() { sql -e 'SELECT n FROM bank.meta'; }
 rate() { python3 -c "print('%.0f' % (($2 - $1) / ($4 - $3)))" "$@"; }
 # timed NAME CMD...: sets T (seconds) and RATE (transfers/s meanwhile)
 timed() {
     local name=$1; shift
     local n0 t0 n1 t1
-    n0=$(n); t0=$(now)
+    n0=$(n); t0=$(now); START=$t0
     "$@" >"$FX_DIR/$name.out" 2>"$FX_DIR/$name.err" || fail "$name: $(tail -3 "$FX_DIR/$name.err")"
     n1=$(n); t1=$(now)
     T=$(python3 -c "print('%.1f' % ($t1 - $t0))")
@@ -47,9 +64,11 @@ timed() {
 mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
 
 timed undisturbed sleep "$SECS"; BASE=$RATE
-timed lvss "$LB" create --repo "$REPO" --json
-L_T=$T L_RATE=$RATE L_MIB=$(mib "$REPO")
-L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
+# no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
+timed lvss stamped "$LB" create --repo "$REPO"
+L_T=$T L_RATE=$RATE L_MIB=$(mib "$REPO") L_START=$START
+L_ID=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
+[ -n "$L_ID" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
 M_T=n/a M_RATE=n/a M_MIB=n/a M_RESTORE=n/a
 if [ -n "$MB" ]; then
     timed mariadb-backup "$MB" --backup --target-dir="$FX_DIR/mb" --socket="$SOCK" --user=root
@@ -65,8 +84,10 @@ restored() {
 }
 stop_server
 find "$DATADIR" -mindepth 1 -delete
-t0=$(now)
-"$LB" restore --repo "$REPO" "$L_ID" --quiet 2>"$FX_DIR/r-lvss.err" || fail "lvss restore: $(cat "$FX_DIR/r-lvss.err")"
+t0=$(now); L_RSTART=$t0
+stamped "$LB" restore --repo "$REPO" "$L_ID" 2>"$FX_DIR/r-lvss.err" >/dev/null ||
+    fail "lvss restore: $(cat "$FX_DIR/r-lvss.err")"
+L_RESTORE_CMD=$(python3 -c "print('%.1f' % ($(now) - $t0))")
 restored lvss
 L_RESTORE=$(python3 -c "print('%.1f' % ($(now) - $t0))")
 if [ -n "$MB" ]; then
@@ -76,6 +97,7 @@ if [ -n "$MB" ]; then
     "$MB" --prepare --target-dir="$FX_DIR/mb" >"$FX_DIR/mb-prepare.log" 2>&1 || fail "mariadb-backup --prepare"
     "$MB" --copy-back --target-dir="$FX_DIR/mb" --datadir="$DATADIR" >"$FX_DIR/mb-copy.log" 2>&1 ||
         fail "mariadb-backup --copy-back: $(tail -3 "$FX_DIR/mb-copy.log")"
+    M_RESTORE_CMD=$(python3 -c "print('%.1f' % ($(now) - $t0))")
     restored mariadb-backup
     M_RESTORE=$(python3 -c "print('%.1f' % ($(now) - $t0))")
 fi
@@ -83,3 +105,15 @@ echo "mariadb-writer-bench: MariaDB 10.11, $ROWS-row table + 2 transfer clients;
 printf '%-16s %10s %16s %12s %10s\n' tool "backup s" "transfers/s during" "restore s" "repo MiB"
 printf '%-16s %10s %16s %12s %10s\n' lvss-backup "$L_T" "$L_RATE" "$L_RESTORE" "$L_MIB"
 printf '%-16s %10s %16s %12s %10s\n' mariadb-backup "$M_T" "$M_RATE" "$M_RESTORE" "$M_MIB"
+# Where lvss's time goes: lvss-backup's own steps (its notes, stamped) and
+# the writer's (BACKUP STAGE START, the freeze's stages), then the restore:
+# files written (and replay, if any) vs the server's start with InnoDB
+# recovery.
+echo "lvss-backup create, steps from its start (writer: $(grep -o 'BACKUP STAGE START ([0-9.]* s)' "$FX_DIR/mw.log" | tail -1); $(grep -o 'engine logs: [0-9.]* s' "$FX_DIR/mw.log" | tail -1)):"
+timeline "$FX_DIR/lvss.err" "$L_START"
+echo "restore split: files written by the tool (mariadb-backup: prepare + copy-back) / then server start (s):"
+printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"
+[ -n "$MB" ] && printf '  %-14s %6s / %s\n' mariadb-backup "$M_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($M_RESTORE - $M_RESTORE_CMD))")"
+echo "lvss-backup restore, steps from its start:"
+timeline "$FX_DIR/r-lvss.err" "$L_RSTART"
+echo "load: $(uptime)"

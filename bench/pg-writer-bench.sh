@@ -30,6 +30,23 @@ bench() { as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" "$@" postgres; }
 bench -i -s "$SCALE" -q >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i: $(tail -3 "$FX_DIR/pgbench-init.log")"
 sql "CHECKPOINT" >/dev/null
 now() { date +%s.%N; }
+# stamped CMD...: CMD with every stderr line prefixed by the wall-clock time
+# (the split between lvss-backup's steps and the writer's, printed below).
+stamped() {
+    { "$@" 2>&1 1>&3 3>&- | python3 -u -c 'import sys, time
+for l in sys.stdin: sys.stderr.write("%.3f %s" % (time.time(), l))' >&2; return "${PIPESTATUS[0]}"; } 3>&1
+}
+# timeline FILE T0: the stamped lines of FILE as "+SECONDS message" from T0.
+timeline() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+t0 = float(sys.argv[2])
+for l in open(sys.argv[1]):
+    t, _, m = l.partition(" ")
+    try: print("    +%6.2f s  %s" % (float(t) - t0, m.rstrip()[:110]))
+    except ValueError: pass
+PY
+}
 
 # tps_between LOG T0 FROM TO: mean tps of the progress lines whose second
 # (relative to T0, pgbench's start) ends inside [FROM, TO + 1].
@@ -59,6 +76,7 @@ under_load() {
     pid=$!
     sleep 3
     start=$(now)
+    START=$start
     OK=1
     "$@" >"$FX_DIR/$name.out" 2>"$FX_DIR/$name.err" || OK=0
     end=$(now)
@@ -75,8 +93,10 @@ restore_timed() {
     local name=$1; shift
     local start end
     start=$(now)
+    START=$start
     "$@" >"$FX_DIR/restore-$name.out" 2>"$FX_DIR/restore-$name.err" ||
         fail "restore $name: $(tail -3 "$FX_DIR/restore-$name.err")"
+    RESTORE_CMD_SECS=$(python3 -c "print('%.1f' % ($(now) - $start))")
     pg_start
     wait_promoted
     end=$(now)
@@ -90,9 +110,11 @@ t0=$(now)
 bench -c 2 -j 2 -T "$SECS" -P 1 >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
 BASE_TPS=$(tps_between "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")
 
-under_load lvss "$LB" create --repo "$REPO" --type full --json
-L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO")
-L_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/lvss.out")
+# no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
+under_load lvss stamped "$LB" create --repo "$REPO" --type full
+L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO") L_START=$START
+L_ID=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
+[ -n "$L_ID" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
 
 BB=$FX_DIR/basebackup
 mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"
@@ -142,16 +164,16 @@ empty_all() { pg_stop; find "$PGDATA" -mindepth 1 -delete; }
 # missing directory as root, so the directories stay)
 pg_stop
 find "$PGDATA" "$ARCH" -type f -delete
-restore_timed lvss "$LB" restore --repo "$REPO" "$L_ID" --quiet
-L_RESTORE=$RESTORE_SECS
+restore_timed lvss stamped "$LB" restore --repo "$REPO" "$L_ID"
+L_RESTORE=$RESTORE_SECS L_RESTORE_CMD=$RESTORE_CMD_SECS L_RSTART=$START
 empty_all
 restore_timed basebackup cp -a "$BB/." "$PGDATA/"
-B_RESTORE=$RESTORE_SECS
+B_RESTORE=$RESTORE_SECS B_RESTORE_CMD=$RESTORE_CMD_SECS
 if [ -n "$PGBR" ]; then
     empty_all
     restore_timed pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=immediate \
         --target-action=promote restore
-    R_RESTORE=$RESTORE_SECS
+    R_RESTORE=$RESTORE_SECS R_RESTORE_CMD=$RESTORE_CMD_SECS
 fi
 
 echo "pg-writer-bench: PostgreSQL 15, pgbench scale $SCALE, 2 clients; undisturbed $BASE_TPS tps"
@@ -159,3 +181,16 @@ printf '%-16s %10s %12s %18s %10s\n' tool "backup s" "tps during" "restore+recov
 printf '%-16s %10s %12s %18s %10s\n' lvss-backup "$L_SECS" "$L_TPS" "$L_RESTORE" "$L_MIB"
 printf '%-16s %10s %12s %18s %10s\n' pg_basebackup "$B_SECS" "$B_TPS" "$B_RESTORE" "$B_MIB"
 printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" "$R_MIB"
+# Where lvss's time goes: lvss-backup's own steps (its notes, stamped) and
+# the writer's (pg_backup_start with its checkpoint, pg_backup_stop waiting
+# for the archive), then the restore: files written vs PostgreSQL's start +
+# recovery.
+echo "lvss-backup create, steps from its start (writer: $(grep -o 'pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -o 'pg_backup_stop: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1)):"
+timeline "$FX_DIR/lvss.err" "$L_START"
+echo "restore split: files written by the tool / then start + recovery until promoted (s):"
+printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"
+printf '  %-14s %6s / %s\n' pg_basebackup "$B_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($B_RESTORE - $B_RESTORE_CMD))")"
+[ -n "$PGBR" ] && printf '  %-14s %6s / %s\n' pgBackRest "$R_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($R_RESTORE - $R_RESTORE_CMD))")"
+echo "lvss-backup restore, steps from its start:"
+timeline "$FX_DIR/restore-lvss.err" "$L_RSTART"
+echo "load: $(uptime)"

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by the MariaDB Writer tests (tests/integration/mariadb-writer*.sh): a
 # real MariaDB 10.11 (mariadbd on a scratch data directory on an XFS loop
-# mount, options in $FX_DIR/my.cnf, its own socket, --skip-networking,
+# mount, or a btrfs subvolume with MDBW_FS=btrfs, options in $FX_DIR/my.cnf, its own socket, --skip-networking,
 # binary log on), the schema bank.{a,b,meta,m} with TOTAL money in a and b,
 # lvssd on the private bus, the writer (instance m1), an lvss-backup
 # repository, and $FX_DIR/load.sh: a client moving money between a and b
@@ -23,8 +23,14 @@ fixture_init
 fixture_plain_build_only "the MariaDB suite"
 fixture_need_root
 fixture_bus
-fixture_xfs data 600
-DATADIR=$FX_MNT/mysql
+if [ "${MDBW_FS:-xfs}" = btrfs ]; then   # mariadb-writer-btrfs.sh
+    fixture_btrfs data 600
+    btrfs -q subvolume create "$FX_MNT/vol" >/dev/null || fail "btrfs subvolume create failed"
+    DATADIR=$FX_MNT/vol/mysql
+else
+    fixture_xfs data 600
+    DATADIR=$FX_MNT/mysql
+fi
 SOCK=$FX_DIR/mysql.sock
 REPO=$FX_DIR/repo
 H=$(hostname | cut -d. -f1)

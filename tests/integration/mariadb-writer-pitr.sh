@@ -10,6 +10,8 @@
 #    server): the state is exactly the live one (transfers, total, A,B,C);
 #  - again with --target-time T: row A only, the total intact, fewer
 #    transfers;
+#  - the data directory removed (owned by mysql): a full restored brings it
+#    and its directories back owned by mysql (751 as it was, 700 below);
 #  - log_bin off: incremental and differential refused with the reason,
 #    a full still works.
 # Fails on the old writer (incremental refused; no replay after restore).
@@ -98,6 +100,25 @@ read -r N SUM <<<"$(state)"
 [ "$(marks)" = "A" ] || fail "PITR to $T: marks '$(marks)', want A"
 [ "$N" -lt "$N_LIVE" ] || fail "PITR: $N transfers, not fewer than live $N_LIVE"
 echo "restored to $T: A only, $N transfers"
+
+# --- a data directory that is gone comes back with its owner ------------------------
+# lvss-backup restore creates missing directories as root:root 0750; the writer
+# gives them to the data directory's owner at backup time (mode: the data
+# directory's recorded one, 0700 below).  Fails on the old writer (root:root 750).
+chown -R mysql:mysql "$DATADIR"; chmod 751 "$DATADIR"
+create full; OWNFULL=$BID
+stop_server
+rm -rf "$DATADIR"
+$LB restore --repo "$REPO" "$OWNFULL" >/dev/null 2>"$FX_DIR/r3.err" ||
+    fail "restore into a missing data directory: $(cat "$FX_DIR/r3.err") $(tail -5 "$FX_DIR/mw.log")"
+[ "$(stat -c %U:%G:%a "$DATADIR")" = mysql:mysql:751 ] || fail "data directory restored as $(stat -c %U:%G:%a "$DATADIR")"
+for d in bank mysql performance_schema; do
+    [ "$(stat -c %U:%G:%a "$DATADIR/$d")" = mysql:mysql:700 ] || fail "$d restored as $(stat -c %U:%G:%a "$DATADIR/$d")"
+done
+start_server
+read -r N SUM <<<"$(state)"
+[ "$SUM" = "$TOTAL" ] && [ "$(marks)" = "A" ] || fail "restored into a missing directory: total $SUM, marks '$(marks)'"
+echo "data directory recreated as mysql:mysql 751, its directories 700"
 
 # --- the binary log off --------------------------------------------------------------
 stop_server

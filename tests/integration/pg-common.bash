@@ -33,15 +33,23 @@ pg_setup() {
     id postgres >/dev/null 2>&1 || skip "no user postgres (installed by postgresql-15)"
     trap 'rc=$?; pg_kill; (exit $rc); fixture_cleanup' EXIT
     fixture_bus
-    fixture_xfs pg 900
-    PGDATA=$FX_MNT/15/main
-    ARCH=$FX_MNT/wal-archive
+    local base
+    if [ "${PGW_FS:-xfs}" = btrfs ]; then   # writer-postgresql-btrfs.sh
+        fixture_btrfs pg 900
+        btrfs -q subvolume create "$FX_MNT/vol" >/dev/null || fail "btrfs subvolume create failed"
+        base=$FX_MNT/vol
+    else
+        fixture_xfs pg 900
+        base=$FX_MNT
+    fi
+    PGDATA=$base/15/main
+    ARCH=$base/wal-archive
     PGSOCK=$FX_DIR/pgsock
     PGLOG=$FX_DIR/pglog/pg.log
     mkdir -p "$FX_DIR/pglog"; chown postgres: "$FX_DIR/pglog"
     REPO=$FX_DIR/repo
     mkdir -p "$PGDATA" "$ARCH" "$PGSOCK"
-    chown postgres: "$FX_MNT/15" "$PGDATA" "$ARCH" "$PGSOCK"
+    chown postgres: "$base/15" "$PGDATA" "$ARCH" "$PGSOCK"
     chmod 700 "$PGDATA"
     as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust --no-sync >"$FX_DIR/initdb.log" 2>&1 || fail "initdb: $(tail -3 "$FX_DIR/initdb.log")"
     cat >>"$PGDATA/postgresql.conf" <<EOF

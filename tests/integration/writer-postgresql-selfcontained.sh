@@ -6,8 +6,11 @@
 #  - the full's record holds the WAL from its start to its stop LSN (the
 #    writer lists it as "after_snapshot": archived after the snapshot by
 #    pg_backup_stop(wait_for_archive => true), read live by lvss-backup);
-#  - cluster stopped; every file of the data directory, pg_wal, the
-#    tablespace directory AND the WAL archive deleted (and the pg_tblspc link); the full alone restored: PostgreSQL reaches
+#  - cluster stopped; the data directory removed (pg_wal and the pg_tblspc
+#    link with it), every file of the tablespace directory AND of the WAL
+#    archive deleted; the full alone restored: the data directory and its
+#    directories come back owned by postgres, 0700 (the writer makes them at
+#    PreRestore; before, root:root 0750 and PostgreSQL refused); PostgreSQL reaches
 #    consistency from the backup's own WAL, pgbench's balances agree
 #    (accounts = branches = tellers = history), the tablespace table has
 #    exactly its rows and lives in the tablespace again.
@@ -50,15 +53,20 @@ assert any(f.startswith(sys.argv[3] + "/PG_15_") for f in files), ("tablespace n
 EOP
 
 pg_stop
-# Every file the restore must bring back, and every other source of WAL, gone
-# (directories stay: lvss-backup recreates a missing directory as root).
-find "$PGDATA" "$TS" "$ARCH" \( -type f -o -type l \) -delete
-for d in "$PGDATA" "$ARCH" "$TS"; do [ -z "$(find "$d" ! -type d)" ] || fail "wipe of $d failed"; done
-[ -z "$(ls -A "$PGDATA/pg_wal" "$PGDATA/pg_tblspc" | grep -v ':$' | grep -v '^$' | grep -v archive_status)" ] || fail "pg_wal not empty"
+# Every file the restore must bring back, and every other source of WAL, gone;
+# the data directory itself too (lvss-backup would recreate its directories as
+# root: the writer makes them at PreRestore, as postgres, from the full's list).
+rm -rf "$PGDATA"
+find "$TS" "$ARCH" \( -type f -o -type l \) -delete
+for d in "$ARCH" "$TS"; do [ -z "$(find "$d" ! -type d)" ] || fail "wipe of $d failed"; done
+[ ! -e "$PGDATA" ] || fail "wipe of $PGDATA failed"
 
 "$LB" restore --repo "$REPO" "$BID" --quiet >"$FX_DIR/r1.out" 2>"$FX_DIR/r1.err" ||
     fail "restore failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
 [ -e "$PGDATA/tablespace_map" ] || fail "restore: no tablespace_map written"
+[ -z "$(find "$PGDATA" -type d ! -user postgres)" ] || fail "directories not owned by postgres: $(find "$PGDATA" -type d ! -user postgres | head -5)"
+[ "$(stat -c %a "$PGDATA")" = 700 ] || fail "data directory mode $(stat -c %a "$PGDATA")"
+grep -q 'missing directories made for the restore' "$FX_DIR/pgw.log" || fail "no directories made: $(tail -3 "$FX_DIR/pgw.log")"
 grep -q "$TS" "$PGDATA/tablespace_map" || fail "tablespace_map: $(cat "$PGDATA/tablespace_map")"
 ls "$ARCH" | grep -q '^[0-9A-F]\{24\}$' || fail "no WAL segment restored into the archive"
 pg_start

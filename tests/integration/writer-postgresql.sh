@@ -134,4 +134,40 @@ GOT=$(sql "SELECT string_agg(note, ',' ORDER BY id) FROM marks")
 # the PITR cluster is open: the writer takes a new full backup of it
 backup full
 [ "$RC" = 0 ] || fail "full after PITR exited $RC: $(cat "$FX_DIR/create.err")"
+
+# ------------------------------------------- --prune-archive (opt-in)
+# Without it nothing is removed; with it a copy removes nothing either, and a
+# successful full removes the segments (and .backup files) before its start
+# segment; .history files and everything from the start segment on stay.
+segs() { find "$ARCH" -maxdepth 1 -regextype egrep -regex '.*/[0-9A-F]{24}' -printf '%f\n' | sort; }
+switch_wal() { local i; for i in 1 2 3; do sql "INSERT INTO prune_t VALUES ($i); SELECT pg_switch_wal()" >/dev/null; done; }
+sql "CREATE TABLE prune_t(x int)" >/dev/null
+switch_wal
+for i in $(seq 300); do [ "$(segs | wc -l)" -ge 4 ] && break; sleep 0.1; done
+N0=$(segs | wc -l); H0=$(find "$ARCH" -name '*.history' | wc -l)
+[ "$H0" -ge 1 ] || fail "expected a .history file in the archive after PITR"
+kill -TERM "$FX_PID_pgw"; wait "$FX_PID_pgw"
+start_pgw --wal-archive "$ARCH" --prune-archive
+backup copy
+[ "$RC" = 0 ] || fail "copy with --prune-archive exited $RC: $(cat "$FX_DIR/create.err")"
+[ "$(segs | wc -l)" -ge "$N0" ] || fail "a copy backup pruned the archive"
+switch_wal
+backup full
+[ "$RC" = 0 ] || fail "full with --prune-archive exited $RC: $(cat "$FX_DIR/create.err")"
+START=$("$LB" show --repo "$REPO" "$BID" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); w=[w for w in d["writers"] if w["name"]=="PostgreSQL Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[1]])["next_lsn"])' "$COMP")
+for i in $(seq 50); do grep -q 'WAL archive pruned before' "$FX_DIR/pgw.log" && break; sleep 0.1; done
+grep -q "WAL archive pruned before $START: [1-9][0-9]* file(s) removed" "$FX_DIR/pgw.log" || fail "no pruning: $(tail -3 "$FX_DIR/pgw.log")"
+python3 - "$ARCH" "$START" <<'PY' || fail "archive after pruning: $(find "$ARCH" -maxdepth 1 -type f -printf '%f ')"
+import os, re, sys
+hi, lo = (int(x, 16) for x in sys.argv[2].split("/"))
+first = ((hi << 32) | lo) // (16 << 20)
+names = os.listdir(sys.argv[1])
+segs = [n for n in names if re.fullmatch(r"[0-9A-F]{24}", n)]
+num = lambda n: int(n[8:16], 16) * 0x100 + int(n[16:24], 16)
+assert segs and all(num(n) >= first for n in segs), (first, sorted(segs))
+assert any(num(n) == first for n in segs), ("start segment gone", first, sorted(segs))
+assert any(n.endswith(".history") for n in names), "history removed"
+PY
+[ "$(find "$ARCH" -name '*.history' | wc -l)" = "$H0" ] || fail ".history files removed"
+echo "--prune-archive: $N0 segments before, $(segs | wc -l) after the full (start $START)"
 echo ok

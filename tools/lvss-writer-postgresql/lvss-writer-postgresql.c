@@ -74,6 +74,7 @@ typedef struct pgw {
         const char *port;
         const char *cluster;
         const char *archive;        /* --wal-archive, or NULL */
+        bool prune_archive;         /* --prune-archive: the writer manages the archive */
         char path[512];             /* PostgreSQL/<host>/<cluster> */
         char lpath[300];            /* PostgreSQL/<host> */
         lvss_writer *w;
@@ -90,6 +91,14 @@ typedef struct pgw {
 } pgw;
 
 static char hostname_short[HOST_NAME_MAX + 1];
+
+/* Seconds on the monotonic clock: the writer logs how long its own steps
+ * took (the benches split a backup's time between writer and requestor). */
+static double mono_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
 
 static int fail(pgw *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(pgw *p, int code, const char *fmt, ...) {
@@ -253,6 +262,82 @@ static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top
         return r;
 }
 
+/* The directories below the data directory (relative, parents first,
+ * PostgreSQL's rebuilt ones left out, as add_tree): recorded with a full so
+ * that PreRestore can make the missing ones as the cluster's owner before
+ * lvss-backup writes files into them (it would create them as root). */
+static void collect_dirs(const char *dir, const char *rel, json_t *out, int depth) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        if (!d || depth > 16) {
+                if (d)
+                        closedir(d);
+                return;
+        }
+        while ((de = readdir(d))) {
+                char sub[PATH_MAX], srel[PATH_MAX];
+                struct stat st;
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (!*rel && skipped(de->d_name)))
+                        continue;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                snprintf(srel, sizeof(srel), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+                if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        json_array_append_new(out, json_string(srel));
+                        collect_dirs(sub, srel, out, depth + 1);
+                }
+        }
+        closedir(d);
+}
+
+/* A relative directory path from the backup: plain components only. */
+static bool rel_dir_ok(const char *r) {
+        if (!*r || *r == '/' || strlen(r) >= 512)
+                return false;
+        for (const char *c = r; *c;) {
+                size_t n = strcspn(c, "/");
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) c[i] < 0x20)
+                                return false;
+                c += n;
+                if (*c == '/')
+                        c++;
+        }
+        return true;
+}
+
+/* PreRestore of the full's step (the cluster is stopped): the data
+ * directory and its recorded directories that are missing are made now, by
+ * the writer, so they belong to the cluster's owner with the data
+ * directory's mode (0700, or 0750 with group access). */
+static void make_recorded_dirs(const pgw *p, const char *bm) {
+        json_t *m = bm ? json_loads(bm, 0, NULL) : NULL, *v;
+        json_t *dirs = json_object_get(m, "dirs");
+        mode_t mode = json_integer_value(json_object_get(m, "dir_mode")) == 0750 ? 0750 : 0700;
+        size_t i;
+        unsigned made = 0;
+        if (!json_is_array(dirs)) {
+                json_decref(m);
+                return;
+        }
+        if (mkdir(p->pgdata, mode) == 0)
+                made++;
+        json_array_foreach(dirs, i, v) {
+                char path[PATH_MAX];
+                const char *r = json_string_value(v);
+                if (!r || !rel_dir_ok(r))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", p->pgdata, r);
+                if (mkdir(path, mode) == 0)
+                        made++;
+        }
+        if (made)
+                fprintf(stderr, "lvss-writer-postgresql: %s: %u missing director%s made for the restore\n", p->path, made,
+                        made == 1 ? "y" : "ies");
+        json_decref(m);
+}
+
 static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
         pgw *p = userdata;
         char tsdir[PATH_MAX];
@@ -305,6 +390,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         lvss_component *c = wc_first_component(comps);
 
         end_session(p, "new set");
+        p->start_lsn[0] = 0;
         p->type = lvss_writer_get_backup_type(w);
         p->active = c || (!lvss_writer_are_components_selected(w) && lvss_writer_is_path_affected(w, p->pgdata) == 1);
         if (!p->active)
@@ -382,6 +468,7 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                 snprintf(want, sizeof(want), "%s", PQgetvalue(res, 0, 1));
                 PQclear(res);
                 bool archived = false;
+                double t0 = mono_s();
                 for (int i = 0; i < ARCHIVE_WAIT_SECONDS * 10 && !archived; i++) {
                         char path[PATH_MAX];
                         snprintf(path, sizeof(path), "%s/%s", p->archive, want);
@@ -393,6 +480,8 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                         return fail(p, LVSS_E_WRITERERROR_RETRYABLE,
                                     "WAL segment %s was not archived into %s within %d s (archive_command failing?)",
                                     want, p->archive, ARCHIVE_WAIT_SECONDS);
+                fprintf(stderr, "lvss-writer-postgresql: %s: WAL switched at %s, %s archived after %.2f s\n", p->path,
+                        p->switch_lsn, want, mono_s() - t0);
                 uint64_t from, to;
                 if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0 ||
                     list_archive(p, from, to ? to - 1 : 0, false, err, sizeof(err)) < 0)
@@ -410,12 +499,14 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                 snprintf(setid, sizeof(setid), "%s", set.str);
         snprintf(label, sizeof(label), "lvss %s %s", lvss_backup_type_to_string(p->type) ?: "", setid);
         const char *params[] = { label };
+        double t0 = mono_s();
         res = pg_query(p->session, "SELECT pg_backup_start($1, true)::text", 1, params, err, sizeof(err));
         if (!res)
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
         snprintf(p->start_lsn, sizeof(p->start_lsn), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
-        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s\n", p->path, p->start_lsn);
+        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (pg_backup_start: %.2f s)\n", p->path,
+                p->start_lsn, mono_s() - t0);
         return 0;
 }
 
@@ -439,8 +530,10 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "the backup session was lost");
                         goto out;
                 }
+                double t0 = mono_s();
                 PGresult *res = pg_query(p->session, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)",
                                          0, NULL, err, sizeof(err));
+                double t_stop = mono_s() - t0;
                 if (!res) {
                         ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
                         goto out;
@@ -469,15 +562,35 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                             json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
                 }
                 PQclear(res);
-                fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s\n", p->path,
-                        json_string_value(json_object_get(md, "stop_lsn")));
+                fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s (pg_backup_stop: %.2f s, %zu WAL "
+                        "file(s) after the snapshot)\n", p->path, json_string_value(json_object_get(md, "stop_lsn")),
+                        t_stop, json_array_size(p->files));
         }
         json_object_set_new(md, "timeline", json_integer(p->timeline));
+        if (p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL) {
+                struct stat st;
+                json_t *dirs = json_array();
+                collect_dirs(p->pgdata, "", dirs, 0);
+                json_object_set_new(md, "dirs", dirs);
+                if (stat(p->pgdata, &st) == 0)
+                        json_object_set_new(md, "dir_mode", json_integer(st.st_mode & 0750));
+        }
         json_object_set_new(stamp, "type", json_string(lvss_backup_type_to_string(p->type) ?: "full"));
         json_object_set_new(stamp, "timeline", json_integer(p->timeline));
         if (c) {
                 char *m = json_dumps(md, JSON_COMPACT), *s = json_dumps(stamp, JSON_COMPACT);
                 int r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
+                if (r1 < 0 && json_object_get(md, "dirs")) {
+                        /* The directory list is a convenience: without it a
+                         * restore into a data directory without its
+                         * directories asks for a chown (make_dirs). */
+                        fprintf(stderr, "lvss-writer-postgresql: %s: directory list left out of the backup metadata "
+                                "(too long)\n", p->path);
+                        json_object_del(md, "dirs");
+                        free(m);
+                        m = json_dumps(md, JSON_COMPACT);
+                        r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
+                }
                 int r2 = s ? lvss_component_set_backup_stamp(c, s) : -ENOMEM;
                 bool full = p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL;
                 if (r1 < 0 || r2 < 0)
@@ -509,8 +622,56 @@ static int on_abort(lvss_writer *w, void *userdata) {
         return 0;
 }
 
+/* --prune-archive, after a successful full: the archived WAL segments (and
+ * .backup/.partial files) before the full's start segment are removed, as
+ * pg_archivecleanup does (timeline ignored); .history files stay.  Restores
+ * of this full and of the incrementals and differentials based on it need
+ * nothing older.  A failure is reported, never fatal. */
+static void prune_archive(pgw *p) {
+        uint64_t start;
+        if (parse_lsn(p->start_lsn, &start) < 0)
+                return;
+        int dfd = open(p->archive, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                fprintf(stderr, "lvss-writer-postgresql: %s: WAL archive %s not pruned: %s\n", p->path, p->archive,
+                        strerror(errno));
+                return;
+        }
+        struct dirent *de;
+        unsigned removed = 0, failed = 0;
+        while ((de = readdir(d))) {
+                char head[25];
+                uint64_t seg;
+                struct stat st;
+                if (strlen(de->d_name) < 24 || strstr(de->d_name, ".history"))
+                        continue;
+                memcpy(head, de->d_name, 24);
+                head[24] = 0;
+                if (!wal_segment_name(head, &seg) || seg >= lsn_segment(start) ||
+                    (de->d_name[24] && strcmp(de->d_name + 24, ".partial") != 0 && !strstr(de->d_name + 24, ".backup")))
+                        continue;
+                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                if (unlinkat(dfd, de->d_name, 0) == 0)
+                        removed++;
+                else
+                        failed++;
+        }
+        closedir(d);
+        fprintf(stderr, "lvss-writer-postgresql: %s: WAL archive pruned before %s: %u file(s) removed%s\n", p->path,
+                p->start_lsn, removed, failed ? ", some could not be" : "");
+}
+
 static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
-        end_session(userdata, "backup complete");
+        pgw *p = userdata;
+        lvss_component *c = wc_first_component(comps);
+        bool full = p->type == LVSS_BT_FULL && p->start_lsn[0];
+        end_session(p, "backup complete");
+        if (p->prune_archive && p->archive && full && c && lvss_component_get_backup_succeeded(c) == 1)
+                prune_archive(p);
         return 0;
 }
 
@@ -567,6 +728,7 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
         }
         lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
+        make_recorded_dirs(p, lvss_component_get_backup_metadata(c));
         return 0;
 }
 
@@ -712,7 +874,7 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
 
 static const char help[] =
         "Usage: lvss-writer-postgresql --pgdata DIR [--host SOCKET_DIR] [--port N]\n"
-        "                              [--cluster NAME] [--wal-archive DIR]\n"
+        "                              [--cluster NAME] [--wal-archive DIR [--prune-archive]]\n"
         "The PostgreSQL Writer: one lvss component PostgreSQL/<host>/<cluster> for the\n"
         "cluster in DIR; run it as the cluster's owner (man lvss-writer-postgresql).\n\n"
         "  --pgdata DIR        the data directory\n"
@@ -721,6 +883,8 @@ static const char help[] =
         "  --cluster NAME      the cluster name (default from DIR: .../15/main -> 15-main)\n"
         "  --wal-archive DIR   where archive_command copies WAL segments: enables\n"
         "                      incremental and differential backups and PITR\n"
+        "  --prune-archive     after a successful full backup, remove the archived WAL\n"
+        "                      before its start (the writer manages the archive)\n"
         "  --help              this text\n";
 
 int main(int argc, char **argv) {
@@ -730,6 +894,7 @@ int main(int argc, char **argv) {
                 { "port", required_argument, NULL, 'p' },
                 { "cluster", required_argument, NULL, 'c' },
                 { "wal-archive", required_argument, NULL, 'a' },
+                { "prune-archive", no_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -746,6 +911,7 @@ int main(int argc, char **argv) {
                 case 'p': p.port = optarg; break;
                 case 'c': p.cluster = optarg; break;
                 case 'a': p.archive = optarg; break;
+                case 'P': p.prune_archive = true; break;
                 case 'h': fputs(help, stdout); return 0;
                 default: fputs(help, stderr); return 2;
                 }
@@ -765,6 +931,10 @@ int main(int argc, char **argv) {
         if (access(version, R_OK) < 0) {
                 fprintf(stderr, "lvss-writer-postgresql: %s: not a PostgreSQL data directory (no PG_VERSION)\n",
                         pgdata);
+                return 2;
+        }
+        if (p.prune_archive && !p.archive) {
+                fprintf(stderr, "lvss-writer-postgresql: --prune-archive needs --wal-archive DIR\n");
                 return 2;
         }
         if (p.archive) {
