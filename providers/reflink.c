@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "lib/core/fs-util.h"
 #include "providers/util.h"
@@ -65,6 +66,48 @@ static int probe_reflink(const char *dir) {
         if (ioctl(b, FICLONE, a) < 0)
                 return -errno;
         return 0;
+}
+
+/* The probe writes a block and clones it: on a busy XFS that is a log
+ * force, several milliseconds of every snapshot cycle (issue 14).  A
+ * mount that cloned a moment ago still clones: a success is remembered
+ * for PROBE_TTL_USEC per mount (device, mount id, root inode: a remount
+ * is a new mount id).  Failures are never remembered.  Should the mount
+ * have changed all the same, commit's FICLONE fails with its own error. */
+#define PROBE_TTL_USEC (60ull * 1000000ull)
+#define PROBE_CACHE 8
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ull + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static int probe_cached(const char *root) {
+        static _Thread_local struct {
+                uint64_t dev, mnt_id, ino, at;
+        } cache[PROBE_CACHE];
+        static _Thread_local unsigned next;
+        struct statx sx;
+        uint64_t now = mono_usec(), dev;
+
+        if (statx(AT_FDCWD, root, AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_MNT_ID, &sx) < 0 ||
+            !(sx.stx_mask & STATX_MNT_ID))
+                return probe_reflink(root);
+        dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+        for (unsigned i = 0; i < PROBE_CACHE; i++)
+                if (cache[i].at && cache[i].dev == dev && cache[i].mnt_id == sx.stx_mnt_id &&
+                    cache[i].ino == sx.stx_ino && now - cache[i].at < PROBE_TTL_USEC)
+                        return 0;
+        int r = probe_reflink(root);
+        if (r == 0) {
+                unsigned i = next++ % PROBE_CACHE;
+                cache[i].dev = dev;
+                cache[i].mnt_id = sx.stx_mnt_id;
+                cache[i].ino = sx.stx_ino;
+                cache[i].at = now;
+        }
+        return r;
 }
 
 static int reflink_is_supported(const char *path, char *volume, char *why) {
@@ -92,7 +135,7 @@ static int reflink_is_supported(const char *path, char *volume, char *why) {
         r = pv_find_root(canon, false, root);
         if (r < 0)
                 return pv_fail(why, r, "'%s': cannot find its mount root: %s", path, strerror(-r));
-        r = probe_reflink(root);
+        r = probe_cached(root);
         if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY)
                 return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is on %s without reflink (create it with mkfs.xfs -m reflink=1)",
