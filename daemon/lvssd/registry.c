@@ -195,8 +195,16 @@ static char *registry_path(Manager *m, const char *suffix) {
 
 static int registry_write(Manager *m, bool durable);
 
+static uint64_t lazy_usec(void);
+
+/* Never while a set is being created: the write (two fsyncs on a busy
+ * disk) must not land inside a freeze window.  That set's own durable
+ * "prepared" save writes the state anyway. */
 static int on_registry_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        if (m->set_owner && sd_event_source_set_time_relative(src, lazy_usec()) >= 0 &&
+            sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) >= 0)
+                return 0;
         m->registry_timer = sd_event_source_unref(m->registry_timer);
         (void) registry_write(m, false);
         return 0;
