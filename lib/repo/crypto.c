@@ -42,9 +42,9 @@ static bool kdf_below_minimum(uint64_t ops, uint64_t mem) {
 /* Keyed BLAKE2b-256 (the blob ids of an encrypted repository) is most of
  * a backup's hashing.  OpenSSL's BLAKE2BMAC with a 32-byte digest computes
  * exactly what crypto_generichash(32 bytes, key) does (the same BLAKE2b
- * parameter block: digest length, key length, key block) and ran 3.5-4x
- * faster than libsodium 1.0.18 on the 2-core test VM (docs/design/backup.md
- * §7).  It is used only after a known-answer check against libsodium at
+ * parameter block: digest length, key length, key block) and ran about
+ * twice as fast as libsodium 1.0.18 on the 2-core test VM (thread CPU
+ * time, 1 MiB calls; docs/design/backup.md §7.1).  It is used only after a known-answer check against libsodium at
  * first use; libsodium stays the fallback, and unkeyed BLAKE2b-256 (OpenSSL
  * 3.0 has no variable-length unkeyed BLAKE2b) stays libsodium's.  The ids
  * do not change: the repository format is the same. */
