@@ -23,7 +23,14 @@
  * ".<id>.premaps").  Any doubt falls back to a whole-file FICLONE.  post_commit,
  * after thaw, removes what is left of ".<id>.pre".
  *
- * Cost in the window is O(files + extents read by FIEMAP + changed ranges).
+ * A file that no write touched since its pre-clone (same inode, size,
+ * ctime and mtime as right after a clone that no write raced; the header
+ * of its saved map records them) is taken as it is, without reading any
+ * map: the window then costs nothing per extent for files that are quiet
+ * between prepare and freeze, however fragmented (issue 14).
+ *
+ * Cost in the window is O(files + extents of changed files read by FIEMAP
+ * + changed ranges).
  * Consistency across files comes from the writers' freeze.
  * Not preserved: hard links (each name becomes its own clone), sockets;
  * other mounts below the directory are skipped (like a volume snapshot, it
@@ -41,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "lib/core/fs-util.h"
 #include "providers/util.h"
@@ -65,6 +73,48 @@ static int probe_reflink(const char *dir) {
         if (ioctl(b, FICLONE, a) < 0)
                 return -errno;
         return 0;
+}
+
+/* The probe writes a block and clones it: on a busy XFS that is a log
+ * force, several milliseconds of every snapshot cycle (issue 14).  A
+ * mount that cloned a moment ago still clones: a success is remembered
+ * for PROBE_TTL_USEC per mount (device, mount id, root inode: a remount
+ * is a new mount id).  Failures are never remembered.  Should the mount
+ * have changed all the same, commit's FICLONE fails with its own error. */
+#define PROBE_TTL_USEC (60ull * 1000000ull)
+#define PROBE_CACHE 8
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ull + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static int probe_cached(const char *root) {
+        static _Thread_local struct {
+                uint64_t dev, mnt_id, ino, at;
+        } cache[PROBE_CACHE];
+        static _Thread_local unsigned next;
+        struct statx sx;
+        uint64_t now = mono_usec(), dev;
+
+        if (statx(AT_FDCWD, root, AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_MNT_ID, &sx) < 0 ||
+            !(sx.stx_mask & STATX_MNT_ID))
+                return probe_reflink(root);
+        dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+        for (unsigned i = 0; i < PROBE_CACHE; i++)
+                if (cache[i].at && cache[i].dev == dev && cache[i].mnt_id == sx.stx_mnt_id &&
+                    cache[i].ino == sx.stx_ino && now - cache[i].at < PROBE_TTL_USEC)
+                        return 0;
+        int r = probe_reflink(root);
+        if (r == 0) {
+                unsigned i = next++ % PROBE_CACHE;
+                cache[i].dev = dev;
+                cache[i].mnt_id = sx.stx_mnt_id;
+                cache[i].ino = sx.stx_ino;
+                cache[i].at = now;
+        }
+        return r;
 }
 
 static int reflink_is_supported(const char *path, char *volume, char *why) {
@@ -92,7 +142,7 @@ static int reflink_is_supported(const char *path, char *volume, char *why) {
         r = pv_find_root(canon, false, root);
         if (r < 0)
                 return pv_fail(why, r, "'%s': cannot find its mount root: %s", path, strerror(-r));
-        r = probe_reflink(root);
+        r = probe_cached(root);
         if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY)
                 return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is on %s without reflink (create it with mkfs.xfs -m reflink=1)",
@@ -119,6 +169,7 @@ struct copy {
         char *why;
         const char *top;       /* for messages */
         size_t patched;        /* files taken from the pre-clone (statistics) */
+        size_t unchanged;      /* of those, unchanged since prepare: no map read */
         int maps;              /* ".<id>.premaps": prepare writes, commit reads; or -1 */
         bool preparing;        /* building the pre-clone (write maps) */
 };
@@ -304,31 +355,52 @@ static int get_map(int fd, bool sync, extent **ret, size_t *ret_n) {
 /* The pre-clone's extent map, saved at prepare under ".<id>.premaps/<inode
  * of the pre-clone>", so that commit reads one map (the source's) instead
  * of two.  Reading a map costs about 2 us per extent on XFS. */
-#define MAP_MAGIC 0x4c56534d41503031ull /* "LVSMAP01" */
+#define MAP_MAGIC 0x4c56534d41503032ull /* "LVSMAP02" */
 struct map_header {
         uint64_t magic, ino, size, n;
+        /* The source as it was cloned: when quiet, no write had touched it
+         * since before the clone began (see source_unchanged()). */
+        uint64_t src_dev, src_ino, src_size, quiet;
+        int64_t src_ctime_sec, src_ctime_nsec, src_mtime_sec, src_mtime_nsec;
 };
 
-static void save_map(int maps, int dst) {
+static bool ts_before(const struct timespec *a, const struct timespec *b) {
+        return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* src: the source, cloned into dst at clone_start (CLOCK_REALTIME_COARSE
+ * read just before FICLONE). */
+static void save_map(int maps, int dst, int src, const struct timespec *clone_start) {
         _cleanup_free_ extent *v = NULL;
-        struct stat st;
+        struct stat st, sst;
         size_t n = 0;
         char name[32];
 
-        if (maps < 0 || fstat(dst, &st) < 0 || get_map(dst, true, &v, &n) < 0)
+        if (maps < 0 || fstat(dst, &st) < 0 || fstat(src, &sst) < 0 || get_map(dst, true, &v, &n) < 0)
                 return;
         snprintf(name, sizeof(name), "%llu", (unsigned long long) st.st_ino);
         _cleanup_close_ int fd = openat(maps, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return;
-        struct map_header h = { MAP_MAGIC, st.st_ino, (uint64_t) st.st_size, n };
+        struct map_header h = {
+                MAP_MAGIC, st.st_ino, (uint64_t) st.st_size, n,
+                (uint64_t) sst.st_dev, (uint64_t) sst.st_ino, (uint64_t) sst.st_size,
+                /* Every write, truncate, fallocate or first store into an
+                 * mmap'd page after FICLONE began (it flushes and
+                 * write-protects the pages) sets ctime to at least the
+                 * coarse clock then: a ctime before that clock means the
+                 * clone holds everything written so far. */
+                ts_before(&sst.st_ctim, clone_start) && sst.st_size == st.st_size,
+                sst.st_ctim.tv_sec, sst.st_ctim.tv_nsec, sst.st_mtim.tv_sec, sst.st_mtim.tv_nsec,
+        };
         if (write(fd, &h, sizeof(h)) != (ssize_t) sizeof(h) ||
             write(fd, v, n * sizeof(*v)) != (ssize_t) (n * sizeof(*v)))
                 (void) unlinkat(maps, name, 0); /* commit will read the map itself */
 }
 
-/* The saved map of dst, if it is there and still describes dst. */
-static int load_map(int maps, int dst, extent **ret, size_t *ret_n) {
+/* The saved map of dst, if it is there and still describes dst; its
+ * header in *ret_h. */
+static int load_map(int maps, int dst, extent **ret, size_t *ret_n, struct map_header *ret_h) {
         struct map_header h;
         struct stat st, mst;
         char name[32];
@@ -353,7 +425,20 @@ static int load_map(int maps, int dst, extent **ret, size_t *ret_n) {
                         return -EBADMSG; /* must be sorted and disjoint */
         *ret = TAKE_PTR(v);
         *ret_n = h.n;
+        *ret_h = h;
         return 0;
+}
+
+/* The pre-clone needs no patching when the source is the file that was
+ * cloned (device, inode, size) and its ctime and mtime are still those seen
+ * right after a clone that no write had raced (quiet): a change since would
+ * have set ctime to a later time.  The window then reads no extent map of
+ * the file at all, however fragmented it is (issue 14). */
+static bool source_unchanged(const struct map_header *h, const struct stat *st) {
+        return h->quiet && h->src_dev == (uint64_t) st->st_dev && h->src_ino == (uint64_t) st->st_ino &&
+               h->src_size == (uint64_t) st->st_size && h->size == (uint64_t) st->st_size &&
+               h->src_ctime_sec == (int64_t) st->st_ctim.tv_sec && h->src_ctime_nsec == (int64_t) st->st_ctim.tv_nsec &&
+               h->src_mtime_sec == (int64_t) st->st_mtim.tv_sec && h->src_mtime_nsec == (int64_t) st->st_mtim.tv_nsec;
 }
 
 /* Flags that make a mapping's physical address meaningless for comparison. */
@@ -391,8 +476,10 @@ static int clone_range(int src, int dst, uint64_t start, uint64_t end, uint64_t 
 /* Make dst (a clone of src taken earlier) identical to src by re-cloning
  * only the ranges whose mappings differ.  Returns 0, or an error after
  * which the caller clones the whole file. */
-static int patch_clone(int src, int dst, int maps, const struct stat *st) {
+static int patch_clone(int src, int dst, int maps, const struct stat *st, bool *ret_unchanged) {
         _cleanup_free_ extent *a = NULL, *b = NULL;
+        struct map_header h = { 0 };
+        struct stat now;
         size_t na = 0, nb = 0, i = 0, j = 0;
         uint64_t size = (uint64_t) st->st_size, bs = st->st_blksize > 0 ? (uint64_t) st->st_blksize : 4096;
         uint64_t pos, next, rs = 0, re = 0, old_size, force = UINT64_MAX;
@@ -403,7 +490,12 @@ static int patch_clone(int src, int dst, int maps, const struct stat *st) {
         if (fstat(dst, &dst_st) < 0)
                 return -errno;
         old_size = (uint64_t) dst_st.st_size;
-        r = load_map(maps, dst, &b, &nb);
+        r = load_map(maps, dst, &b, &nb, &h);
+        /* The walk's stat may be older than the writers' freeze: look now. */
+        if (r == 0 && fstat(src, &now) == 0 && source_unchanged(&h, &now)) {
+                *ret_unchanged = true;
+                return 0;
+        }
         /* Size next: extending zeroes the tail of the old last block
          * (copy-on-write).  A map read now shows that; a map saved at
          * prepare does not, so then that block onwards is cloned again. */
@@ -525,8 +617,10 @@ static bool take_preclone(struct copy *c, int s, int dfd, int pfd, const char *n
         if (renameat(pfd, name, dfd, name) < 0)
                 return false;
         int d = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (d >= 0 && patch_clone(s, d, c->maps, st) == 0) {
+        bool unchanged = false;
+        if (d >= 0 && patch_clone(s, d, c->maps, st, &unchanged) == 0) {
                 c->patched++;
+                c->unchanged += unchanged;
                 *ret_fd = d;
                 return true;
         }
@@ -552,10 +646,12 @@ static int copy_file(struct copy *c, int sfd, int dfd, int pfd, const char *name
                 d = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (d < 0)
                         return pv_fail(c->why, -errno, "'%s': create '%s' in snapshot: %m", c->top, name);
+                struct timespec clone_start;
+                clock_gettime(CLOCK_REALTIME_COARSE, &clone_start);
                 if (ioctl(d, FICLONE, s) < 0)
                         return pv_fail(c->why, -errno, "'%s': FICLONE of '%s' failed: %m", c->top, name);
                 if (c->preparing)
-                        save_map(c->maps, d);
+                        save_map(c->maps, d, s, &clone_start);
         }
         int r = set_meta(&NODE_FD(s), &NODE_FD(d), st);
         if (r < 0)

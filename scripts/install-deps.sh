@@ -10,7 +10,8 @@ libgmime-3.0-dev libpam0g-dev libgnutls28-dev curl isync mutt openssl dovecot-im
 prometheus
 cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
 debhelper dpkg-dev lintian
-libcurl4-openssl-dev ceph-mon ceph-osd radosgw s3cmd"
+libcurl4-openssl-dev ceph-mon ceph-osd radosgw s3cmd
+libssl-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -171,6 +171,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
         const char *set_id, *shadow_id, *sender = sd_bus_message_get_sender(msg) ?: "";
         char failed[LVSS_ID_MAX] = "", why[LVSS_PROVIDER_WHY_MAX] = "";
         uint32_t deleted = 0;
+        bool durable = false;
         bool found = false;
         uid_t uid;
         int all, r;
@@ -206,6 +207,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                 if (!delete_matches(x, set_id, shadow_id, all, uid) || x->state != SNAP_CREATED)
                         continue;
                 char id[LVSS_ID_MAX];
+                bool persistent = x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
                 memcpy(id, x->ps.snapshot_id, LVSS_ID_MAX);
                 r = snap_delete(m, x, why);
                 if (r < 0) {
@@ -216,9 +218,12 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                         break;
                 }
                 deleted++;
+                durable = durable || persistent;
         }
+        /* A deleted persistent snapshot must not come back; an auto-release
+         * one still listed is deleted by the next start anyway. */
         if (deleted)
-                (void) registry_save(m, true);  /* a deleted persistent snapshot must not come back */
+                (void) registry_save(m, durable);
         return sd_bus_reply_method_return(msg, "uss", deleted, failed, why);
 }
 

@@ -181,6 +181,7 @@ struct Manager {
         unsigned next_session_id;
         Session *set_owner;             /* session holding the set in creation */
         Snap *snaps;
+        sd_event_source *registry_timer;  /* a non-durable registry save waiting (registry.c) */
         Counters counters;
         AccessRule *rules;
         size_t n_rules;
@@ -245,6 +246,8 @@ int admin_writer_metadata(Manager *m, sd_bus_message *msg, uid_t uid, sd_bus_err
 /* registry.c */
 int registry_load_and_recover(Manager *m);
 int registry_save(Manager *m, bool durable);
+/* Write a non-durable save still waiting (at exit). */
+void registry_flush(Manager *m);
 Snap *snap_find(Manager *m, const char *id);
 Snap *snap_new(Manager *m, Session *s, const lvss_provider *p, const char *path, const char *volume);
 void snap_unlink_free(Manager *m, Snap *x);

@@ -115,6 +115,7 @@ int main(int argc, char **argv) {
 out:
         while (m.sessions)
                 session_free(m.sessions, false);
+        registry_flush(&m);
         while (m.writers)
                 writer_free(m.writers);
         while (m.snaps) {

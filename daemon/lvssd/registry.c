@@ -24,16 +24,24 @@
  * for it); unfinished leftovers are aborted.
  *
  * Only two writes must be durable (fsync): the "prepared" entries before a
- * commit, and a persistent snapshot becoming "created".  Removals and
- * auto-release snapshots becoming "created" need not be: after a crash the
- * older file makes the next start remove (abort or delete) what it lists,
- * which both providers accept for snapshots already gone or complete.
+ * commit, and a persistent snapshot becoming "created" (or deleted).
+ * Removals and auto-release snapshots becoming "created" need not be: after
+ * a crash the older file makes the next start remove (abort or delete) what
+ * it lists, which both providers accept for snapshots already gone or
+ * complete.  So those saves are not even written at once: a non-durable
+ * save only arms a timer (REGISTRY_LAZY_USEC), and the file is written when
+ * it fires, by the next durable save, or at exit, whichever comes first —
+ * back-to-back snapshot cycles write the registry once per cycle (the
+ * durable "prepared" save, which carries everything before it) instead of
+ * four times (issue 14: the empty cycle).  Until then the file is simply
+ * older, which is the case the paragraph above already covers.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -42,6 +50,7 @@
 
 #include "daemon/lvssd/lvssd.h"
 #include "lib/core/macro.h"
+#include "lib/core/test-hook.h"
 #include "providers/providers.h"
 
 #define REGISTRY_VERSION 1
@@ -182,7 +191,53 @@ static char *registry_path(Manager *m, const char *suffix) {
         return p;
 }
 
+#define REGISTRY_LAZY_USEC UINT64_C(500000) /* 0.5 s */
+
+static int registry_write(Manager *m, bool durable);
+
+static uint64_t lazy_usec(void);
+
+/* Never while a set is being created: the write (two fsyncs on a busy
+ * disk) must not land inside a freeze window.  That set's own durable
+ * "prepared" save writes the state anyway. */
+static int on_registry_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (m->set_owner && sd_event_source_set_time_relative(src, lazy_usec()) >= 0 &&
+            sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) >= 0)
+                return 0;
+        m->registry_timer = sd_event_source_unref(m->registry_timer);
+        (void) registry_write(m, false);
+        return 0;
+}
+
+void registry_flush(Manager *m) {
+        if (!m->registry_timer)
+                return;
+        m->registry_timer = sd_event_source_unref(m->registry_timer);
+        (void) registry_write(m, false);
+}
+
+/* The delay; the test hook LVSSD_TEST_REGISTRY_LAZY_MS sets it (ms). */
+static uint64_t lazy_usec(void) {
+        const char *v = TEST_HOOK_ENV("LVSSD_TEST_REGISTRY_LAZY_MS");
+        return v ? strtoull(v, NULL, 10) * 1000u : REGISTRY_LAZY_USEC;
+}
+
 int registry_save(Manager *m, bool durable) {
+        if (!durable && m->event) {
+                if (m->registry_timer)
+                        return 0; /* already waiting: it will write the state of then */
+                if (sd_event_add_time_relative(m->event, &m->registry_timer, CLOCK_MONOTONIC, lazy_usec(), 0,
+                                               on_registry_timer, m) >= 0)
+                        return 0;
+                m->registry_timer = NULL; /* cannot arm the timer: write now */
+        }
+        /* This save writes the whole state: a waiting one is done with it. */
+        m->registry_timer = sd_event_source_unref(m->registry_timer);
+        return registry_write(m, durable);
+}
+
+static int registry_write(Manager *m, bool durable) {
         _cleanup_free_ char *path = registry_path(m, ""), *tmp = registry_path(m, ".tmp");
         _cleanup_close_ int fd = -1, dfd = -1;
         json_t *root, *a;

@@ -5,7 +5,8 @@
  * - Storage ids: BLAKE2b-256 of an object file's bytes as stored (integrity).
  * - Blob ids: BLAKE2b-256 of the plaintext chunk, keyed with the repository's
  *   hash key when encrypted (so ids do not reveal known content), unkeyed
- *   otherwise.
+ *   otherwise.  The keyed form is computed by OpenSSL when it agrees with
+ *   libsodium (hash_keyed() below): same ids, faster.
  * - Sealing: XChaCha20-Poly1305 IETF, a fresh random 24-byte nonce per object,
  *   stored as nonce || ciphertext || tag.  Unencrypted repositories store the
  *   bytes as they are.
@@ -14,6 +15,10 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <time.h>
@@ -34,9 +39,57 @@ static bool kdf_below_minimum(uint64_t ops, uint64_t mem) {
 }
 
 
+/* Keyed BLAKE2b-256 (the blob ids of an encrypted repository) is most of
+ * a backup's hashing.  OpenSSL's BLAKE2BMAC with a 32-byte digest computes
+ * exactly what crypto_generichash(32 bytes, key) does (the same BLAKE2b
+ * parameter block: digest length, key length, key block) and ran about
+ * twice as fast as libsodium 1.0.18 on the 2-core test VM (thread CPU
+ * time, 1 MiB calls; docs/design/backup.md §7.1).  It is used only after a known-answer check against libsodium at
+ * first use; libsodium stays the fallback, and unkeyed BLAKE2b-256 (OpenSSL
+ * 3.0 has no variable-length unkeyed BLAKE2b) stays libsodium's.  The ids
+ * do not change: the repository format is the same. */
+static EVP_MAC *blake2b_mac;
+static bool blake2b_mac_ok;
+static pthread_once_t blake2b_once = PTHREAD_ONCE_INIT;
+
+static bool mac_keyed(const uint8_t *key, size_t klen, const void *data, size_t n, uint8_t out[REPO_ID_SIZE]) {
+        size_t outlen = REPO_ID_SIZE, got = 0;
+        OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen), OSSL_PARAM_END };
+        EVP_MAC_CTX *c = EVP_MAC_CTX_new(blake2b_mac);
+        bool ok = c && EVP_MAC_init(c, key, klen, params) && EVP_MAC_update(c, data, n) &&
+                  EVP_MAC_final(c, out, &got, REPO_ID_SIZE) && got == REPO_ID_SIZE;
+        EVP_MAC_CTX_free(c);
+        return ok;
+}
+
+static void blake2b_setup(void) {
+        uint8_t key[32], msg[300], a[REPO_ID_SIZE], b[REPO_ID_SIZE];
+
+        blake2b_mac = EVP_MAC_fetch(NULL, "BLAKE2BMAC", NULL);
+        if (!blake2b_mac)
+                return;
+        for (size_t i = 0; i < sizeof key; i++)
+                key[i] = (uint8_t) (i * 7 + 1);
+        for (size_t i = 0; i < sizeof msg; i++)
+                msg[i] = (uint8_t) (i * 13 + 5);
+        crypto_generichash(a, REPO_ID_SIZE, msg, sizeof msg, key, sizeof key);
+        blake2b_mac_ok = mac_keyed(key, sizeof key, msg, sizeof msg, b) && memcmp(a, b, REPO_ID_SIZE) == 0;
+}
+
+/* BLAKE2b-256 of data keyed with key (32 bytes), the fastest way there is. */
+static void hash_keyed(const uint8_t *key, size_t klen, const void *data, size_t n, uint8_t out[REPO_ID_SIZE]) {
+        (void) pthread_once(&blake2b_once, blake2b_setup);
+        if (blake2b_mac_ok && n > 0 && !TEST_HOOK_IS("LVSS_BACKUP_SODIUM_HASH", "1") &&
+            mac_keyed(key, klen, data, n, out))
+                return;
+        crypto_generichash(out, REPO_ID_SIZE, data, n, key, klen);
+}
+
 void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret) {
-        crypto_generichash(ret->b, REPO_ID_SIZE, data, n, r->encrypted ? r->hash_key : NULL,
-                           r->encrypted ? sizeof r->hash_key : 0);
+        if (r->encrypted)
+                hash_keyed(r->hash_key, sizeof r->hash_key, data, n, ret->b);
+        else
+                crypto_generichash(ret->b, REPO_ID_SIZE, data, n, NULL, 0);
 }
 
 void repo_hash_file(const repo *r, const repo_id *blobs, size_t n, repo_id *ret) {

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -478,7 +479,17 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         assert_int_equal(mkdir(f, 0755), 0);
         fmt(f, sizeof(f), "%s/sub/x", dir);
         write_file(f, "x", 0644);
+        /* Written through a shared mapping before and after prepare (the
+         * same page: the second store changes the file without a write(2)). */
+        fmt(f, sizeof(f), "%s/mm", dir);
+        write_big(f, 64 << 10);
+        int mfd = open(f, O_RDWR | O_CLOEXEC);
+        assert_true(mfd >= 0);
+        char *mm = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+        assert_true(mm != MAP_FAILED);
+        close(mfd);
         sync();
+        memcpy(mm + 100, "before prepare", 14);
 
         strcpy(s.snapshot_id, id);
         strcpy(s.set_id, "set-pc");
@@ -489,6 +500,8 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         assert_int_equal(stat(g, &st), 0); /* the pre-clone exists */
 
         /* Changes between prepare and commit. */
+        memcpy(mm + 200, "after prepare", 13);
+        assert_int_equal(munmap(mm, 64 << 10), 0);
         memset(big, 'W', sizeof(big));
         fmt(f, sizeof(f), "%s/big", dir);
         pwrite_at(f, 7 * 4096, big, 4096);

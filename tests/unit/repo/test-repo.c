@@ -408,6 +408,33 @@ static void test_encrypted_roundtrip_and_password(void **state) {
         repo_close(r);
 }
 
+/* The keyed blob ids come from OpenSSL's BLAKE2BMAC when it passes its
+ * self-check (crypto.c): they must be libsodium's ids byte for byte, for
+ * every length (a repository written before stays deduplicated against). */
+static void test_keyed_blob_ids_match_libsodium(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        static const size_t lens[] = { 1, 127, 128, 129, 4096, 65537, 1 << 20, (8 << 20) + 3 };
+        size_t max = (8 << 20) + 3;
+        uint8_t *buf = malloc(max), want[REPO_ID_SIZE];
+        repo_id got;
+
+        assert_non_null(buf);
+        randombytes_buf(buf, max);
+        assert_int_equal(repo_init(f->repo, "correct horse", &enc_opts), 0);
+        assert_int_equal(repo_open(f->repo, "correct horse", REPO_LOCK_SHARED, &r), 0);
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+                crypto_generichash(want, REPO_ID_SIZE, buf, lens[i], r->hash_key, sizeof r->hash_key);
+                repo_hash_blob(r, buf, lens[i], &got);
+                assert_memory_equal(got.b, want, REPO_ID_SIZE);
+        }
+        repo_hash_blob(r, buf, 0, &got); /* the empty blob: libsodium's path */
+        crypto_generichash(want, REPO_ID_SIZE, buf, 0, r->hash_key, sizeof r->hash_key);
+        assert_memory_equal(got.b, want, REPO_ID_SIZE);
+        repo_close(r);
+        free(buf);
+}
+
 static void test_types_and_chains(void **state) {
         fx *f = *state;
         repo *r = NULL;
@@ -1024,6 +1051,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_plain_roundtrip_and_dedup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_drop_files, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_keyed_blob_ids_match_libsodium, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_plain, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_encrypted, fx_setup, fx_teardown),
