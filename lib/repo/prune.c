@@ -407,7 +407,11 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
         k = repo_be_sync(r->be, "index");
         if (k < 0)
                 return k;
-        /* 8: packs no index names any more. */
+        /* 8: packs no index names any more.  Nothing is ordered after these
+         * removals (a removal lost to a power cut leaves an unindexed pack,
+         * which W5 removes), so each data directory is fsynced once, after
+         * the last removal, not after each: 256 directories at most. */
+        bool dirty[256] = {};
         for (size_t j = 0; j < c->n_p; j++) {
                 char path[160];
                 if (c->p[j].action == PACK_KEEP || id_in(&c->p[j].id, c->new_packs, c->n_new_packs))
@@ -416,10 +420,15 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
                 k = repo_be_delete(r->be, path);
                 if (k < 0)
                         return k;
-                *strrchr(path, '/') = 0;
-                (void) repo_be_sync(r->be, path);
+                dirty[c->p[j].id.b[0]] = true;
                 repo_crash_point("prune-pack-unlinked");
         }
+        for (size_t d = 0; d < ELEMENTSOF(dirty); d++)
+                if (dirty[d]) {
+                        char sub[16];
+                        snprintf(sub, sizeof sub, "data/%02zx", d);
+                        (void) repo_be_sync(r->be, sub);
+                }
         return 0;
 }
 
