@@ -35,6 +35,10 @@
 #define S3_PARTS_IN_FLIGHT 4
 #define S3_MAX_PAGES 10000
 #define S3_MAX_LOCKS 1000
+/* read_plan: extents fetched ahead of the reader, each by its own request */
+#define S3_PREFETCH_WORKERS 4
+#define S3_PREFETCH_AHEAD 6                            /* extents fetched or held beyond the current one */
+#define S3_PREFETCH_BYTES (192ull * 1024 * 1024)       /* ... and at most this much of them held */
 
 typedef struct s3_backend {
         repo_backend base;
@@ -56,7 +60,26 @@ typedef struct s3_backend {
         char pack_name[160];
         uint8_t *pack_data;
         size_t pack_n;
+        /* read_plan (§15.1 "Reads"): a window of extents fetched ahead */
+        pthread_mutex_t pf_mutex;
+        pthread_cond_t pf_cond;      /* every change of an extent's state or of cur */
+        struct s3_fetch *plan;
+        size_t plan_n;
+        size_t cur;                  /* the extent the reader is on */
+        size_t next;                 /* the next extent a worker takes */
+        uint64_t held;               /* bytes of fetched or fetching extents in [cur, next) */
+        bool pf_stop;
+        pthread_t pf_threads[S3_PREFETCH_WORKERS];
+        size_t pf_n_threads;
 } s3_backend;
+
+typedef struct s3_fetch {
+        repo_be_extent ext;
+        enum { FETCH_QUEUED, FETCH_RUNNING, FETCH_DONE } state;
+        uint8_t *data;
+        int err;
+        char msg[400];
+} s3_fetch;
 
 static s3_backend *S(repo_backend *b) {
         return (s3_backend *) b;
@@ -562,12 +585,157 @@ static int s3_get(repo_backend *b, const char *name, size_t max, uint8_t **ret, 
         return 0;
 }
 
+/* GET bytes [off, off + n) of name into a new buffer of exactly n bytes. */
+static int get_extent(s3_backend *s, const char *name, uint64_t off, uint64_t n, uint8_t **ret) {
+        _cleanup_free_ char *key = NULL;
+        char range[64];
+        int k;
+
+        if (n == 0 || n > REPO_MAX_PACK)
+                return repo_error(REPO_E_CORRUPT, "%s: bad extent of %llu bytes", name, (unsigned long long) n);
+        k = object_key(s, name, &key);
+        if (k < 0)
+                return k;
+        snprintf(range, sizeof range, "%llu-%llu", (unsigned long long) off, (unsigned long long) (off + n - 1));
+        s3_req q = {.method = "GET", .key = key, .range = range, .max = (size_t) n};
+        k = perform(s, &q);
+        if (k == 0 && q.resp.n != n)
+                k = repo_error(REPO_E_CORRUPT, "%s: short read (truncated): %zu of %llu bytes at %llu", name,
+                               q.resp.n, (unsigned long long) n, (unsigned long long) off);
+        if (k == 0)
+                *ret = TAKE_PTR(q.resp.data);
+        req_done(&q);
+        return k;
+}
+
+static bool fetch_may_start(s3_backend *s) {
+        if (s->next >= s->plan_n || s->next > s->cur + S3_PREFETCH_AHEAD)
+                return false;
+        /* the extent the reader waits for always starts; the ones ahead only within the byte budget */
+        return s->next == s->cur || s->held + s->plan[s->next].ext.len <= S3_PREFETCH_BYTES;
+}
+
+static void *prefetch_main(void *arg) {
+        s3_backend *s = arg;
+
+        pthread_mutex_lock(&s->pf_mutex);
+        for (;;) {
+                while (!s->pf_stop && !fetch_may_start(s))
+                        pthread_cond_wait(&s->pf_cond, &s->pf_mutex);
+                if (s->pf_stop)
+                        break;
+                size_t i = s->next++;
+                s3_fetch *f = &s->plan[i];
+                f->state = FETCH_RUNNING;
+                s->held += f->ext.len;
+                pthread_mutex_unlock(&s->pf_mutex);
+
+                uint8_t *data = NULL;
+                int k = get_extent(s, f->ext.name, f->ext.off, f->ext.len, &data);
+
+                pthread_mutex_lock(&s->pf_mutex);
+                if (i < s->cur) {
+                        /* the reader moved past it meanwhile */
+                        free(data);
+                        s->held -= f->ext.len;
+                } else {
+                        f->data = data;
+                        f->err = k;
+                        if (k < 0)
+                                snprintf(f->msg, sizeof f->msg, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
+                }
+                f->state = FETCH_DONE;
+                pthread_cond_broadcast(&s->pf_cond);
+        }
+        pthread_mutex_unlock(&s->pf_mutex);
+        return NULL;
+}
+
+static void plan_end(s3_backend *s) {
+        pthread_mutex_lock(&s->pf_mutex);
+        s->pf_stop = true;
+        pthread_cond_broadcast(&s->pf_cond);
+        pthread_mutex_unlock(&s->pf_mutex);
+        for (size_t i = 0; i < s->pf_n_threads; i++)
+                pthread_join(s->pf_threads[i], NULL);
+        for (size_t i = 0; i < s->plan_n; i++)
+                free(s->plan[i].data);
+        free(s->plan);
+        s->plan = NULL;
+        s->plan_n = s->cur = s->next = s->pf_n_threads = 0;
+        s->held = 0;
+        s->pf_stop = false;
+}
+
+static int s3_read_plan(repo_backend *b, const repo_be_extent *ext, size_t n) {
+        s3_backend *s = S(b);
+
+        plan_end(s);
+        if (n == 0)
+                return 0;
+        s->plan = calloc(n, sizeof *s->plan);
+        if (!s->plan)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                s->plan[i].ext = ext[i];
+        s->plan_n = n;
+        for (size_t i = 0; i < MIN(n, (size_t) S3_PREFETCH_WORKERS); i++) {
+                int k = pthread_create(&s->pf_threads[i], NULL, prefetch_main, s);
+                if (k != 0)
+                        break;   /* fewer workers; none: get_range reads without the plan */
+                s->pf_n_threads++;
+        }
+        return 0;
+}
+
+/* Serve a read from the plan: 1 served, 0 not in the window, <0 error. */
+static int plan_read(s3_backend *s, const char *name, uint64_t off, size_t n, uint8_t *buf) {
+        size_t end = MIN(s->plan_n, s->cur + S3_PREFETCH_AHEAD + 1), i;
+        int k;
+
+        if (s->pf_n_threads == 0)
+                return 0;
+        for (i = s->cur; i < end; i++) {
+                const repo_be_extent *e = &s->plan[i].ext;
+                if (strcmp(e->name, name) == 0 && off >= e->off && n <= e->len && off - e->off <= e->len - n)
+                        break;
+        }
+        if (i == end)
+                return 0;
+        /* the reader moved on to extent i: what lies before it is done with */
+        for (; s->cur < i; s->cur++) {
+                s3_fetch *f = &s->plan[s->cur];
+                if (f->state == FETCH_DONE) {
+                        free(f->data);
+                        f->data = NULL;
+                        s->held -= f->ext.len;
+                } else if (f->state == FETCH_QUEUED && s->next <= s->cur)
+                        s->next = s->cur + 1;   /* never to be fetched */
+        }
+        pthread_cond_broadcast(&s->pf_cond);
+        s3_fetch *f = &s->plan[i];
+        while (f->state != FETCH_DONE)
+                pthread_cond_wait(&s->pf_cond, &s->pf_mutex);
+        if (f->err < 0) {
+                k = repo_error(f->err, "%s", f->msg);
+                return k;
+        }
+        memcpy(buf, f->data + (off - f->ext.off), n);
+        return 1;
+}
+
 static int s3_get_range(repo_backend *b, const char *name, uint64_t off, size_t n, uint8_t *buf) {
         s3_backend *s = S(b);
         int k = 0;
 
-        /* Packs are read whole, once, and blobs served from memory: a restore
-         * reads packs in order, so this is one request per pack. */
+        pthread_mutex_lock(&s->pf_mutex);
+        k = plan_read(s, name, off, n, buf);
+        pthread_mutex_unlock(&s->pf_mutex);
+        if (k != 0)
+                return k < 0 ? k : 0;
+
+        /* Without a plan packs are read whole, once, and blobs served from
+         * memory: a reader going through packs in order costs one GET per pack. */
         pthread_mutex_lock(&s->pack_mutex);
         if (!s->pack_data || strcmp(s->pack_name, name) != 0) {
                 free(s->pack_data);
@@ -888,6 +1056,8 @@ static int s3_init(repo_backend *b) {
 
 static void s3_free(repo_backend *b) {
         s3_backend *s = S(b);
+        if (s->pf_n_threads || s->plan)
+                plan_end(s);
         s3_unlock(b);
         free(s->endpoint);
         free(s->bucket);
@@ -899,6 +1069,8 @@ static void s3_free(repo_backend *b) {
         free(s->pack_data);
         pthread_mutex_destroy(&s->lock_mutex);
         pthread_mutex_destroy(&s->pack_mutex);
+        pthread_mutex_destroy(&s->pf_mutex);
+        pthread_cond_destroy(&s->pf_cond);
         free(b->location);
         free(s);
 }
@@ -914,6 +1086,7 @@ static const repo_backend_ops s3_ops = {
         .lock = s3_lock,
         .unlock = s3_unlock,
         .init = s3_init,
+        .read_plan = s3_read_plan,
         .free = s3_free,
 };
 
@@ -1035,6 +1208,8 @@ int repo_backend_s3_open(const char *url, repo_backend **ret) {
         s->base.remote = true;
         pthread_mutex_init(&s->lock_mutex, NULL);
         pthread_mutex_init(&s->pack_mutex, NULL);
+        pthread_mutex_init(&s->pf_mutex, NULL);
+        pthread_cond_init(&s->pf_cond, NULL);
         s->base.location = strdup(url);
         if (!s->base.location) {
                 s3_free(&s->base);
