@@ -15,6 +15,12 @@
 
 typedef struct repo_backend repo_backend;
 
+/* A byte range the reader will ask for: [off, off + len) of object name. */
+typedef struct repo_be_extent {
+        char name[80];
+        uint64_t off, len;
+} repo_be_extent;
+
 typedef struct repo_backend_ops {
         int (*put)(repo_backend *b, const char *name, const void *data, size_t n);
         int (*get)(repo_backend *b, const char *name, size_t max, uint8_t **ret, size_t *ret_n);
@@ -29,6 +35,11 @@ typedef struct repo_backend_ops {
         void (*unlock)(repo_backend *b);
         /* init: prepare an empty repository location (refuse a non-empty one). */
         int (*init)(repo_backend *b);
+        /* Optional (NULL: nothing to gain): the get_range calls that follow
+         * will read these extents in this order (restore), so the backend
+         * may fetch ahead; n == 0 ends the plan and frees what it holds.
+         * A get_range outside the plan is served as without one. */
+        int (*read_plan)(repo_backend *b, const repo_be_extent *ext, size_t n);
         void (*free)(repo_backend *b);
 } repo_backend_ops;
 
@@ -72,6 +83,9 @@ static inline int repo_be_delete(repo_backend *b, const char *name) {
 }
 static inline int repo_be_sync(repo_backend *b, const char *dir) {
         return b->ops->sync(b, dir);
+}
+static inline int repo_be_read_plan(repo_backend *b, const repo_be_extent *ext, size_t n) {
+        return b->ops->read_plan ? b->ops->read_plan(b, ext, n) : 0;
 }
 void repo_be_names_free(char **names, size_t n);
 

@@ -167,6 +167,53 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
         return 0;
 }
 
+/* The extents of packs the reader will go through, in order (one per run of
+ * consecutive blobs in the same pack), so that a remote backend fetches
+ * them ahead (backend.h read_plan).  Best effort: a restore without a plan
+ * reads the same bytes. */
+#define RESTORE_PLAN_MAX 262144
+
+static void restore_plan(repo *r, const repo_record *rec, const size_t *sel, size_t n_sel) {
+        _cleanup_free_ repo_be_extent *ext = NULL;
+        size_t n = 0, cap = 0;
+        uint32_t last_pack = UINT32_MAX;
+
+        if (!r->be->ops->read_plan)
+                return;
+        for (size_t s = 0; s < n_sel; s++) {
+                const repo_file *f = &rec->files[sel[s]];
+                for (size_t j = 0; j < f->n_blobs; j++) {
+                        const index_entry *e = repo_index_find(&r->index, &f->blobs[j]);
+                        if (!e)
+                                continue;   /* reported missing when read */
+                        uint64_t off = index_entry_offset(e), end = off + e->length;
+                        if (n > 0 && e->pack == last_pack) {
+                                ext[n - 1].len = MAX(end, ext[n - 1].off + ext[n - 1].len) - MIN(off, ext[n - 1].off);
+                                ext[n - 1].off = MIN(off, ext[n - 1].off);
+                                continue;
+                        }
+                        if (n == RESTORE_PLAN_MAX)
+                                goto done;
+                        if (n == cap) {
+                                size_t nc = cap ? cap * 2 : 64;
+                                repo_be_extent *p = realloc(ext, nc * sizeof *ext);
+                                if (!p)
+                                        return;
+                                ext = p;
+                                cap = nc;
+                        }
+                        if (repo_object_path("data", &r->index.packs[e->pack], ext[n].name, sizeof ext[n].name) < 0)
+                                return;
+                        ext[n].off = off;
+                        ext[n].len = e->length;
+                        last_pack = e->pack;
+                        n++;
+                }
+        }
+done:
+        (void) repo_be_read_plan(r->be, ext, n);
+}
+
 int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, void *filter_userdata,
                  const repo_restore_sink *sink, repo_progress_fn progress, void *progress_userdata) {
         _cleanup_free_ size_t *sel = calloc(rec->n_files + 1, sizeof(size_t));
@@ -194,16 +241,19 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
         }
         rd.sel = sel;
         rd.n_sel = n;
+        restore_plan(r, rec, sel, n);
         pthread_mutex_init(&rd.lock, NULL);
         pthread_cond_init(&rd.cond, NULL);
         k = pthread_create(&rd.thread, NULL, reader_main, &rd);
         if (k != 0) {
                 pthread_mutex_destroy(&rd.lock);
                 pthread_cond_destroy(&rd.cond);
+                (void) repo_be_read_plan(r->be, NULL, 0);
                 return repo_error(-k, "cannot start the restore reader thread: %s", strerror(k));
         }
         k = restore_files(&rd, sink, progress, progress_userdata);
         reader_stop(&rd);
+        (void) repo_be_read_plan(r->be, NULL, 0);
         return k;
 }
 

@@ -5,7 +5,10 @@
 #   make backup, restore and verify succeed (the resets are asserted);
 # - a backup killed (SIGKILL) in the middle of its uploads: no record names
 #   a missing pack (check, verify), its lock object blocks writers (exit 4)
-#   until its lease expires, then the repeat succeeds and restores;
+#   until its lease expires, then the next command says it ignores it, and
+#   the repeat succeeds and restores;
+# - a holder that works without a request for four leases keeps its lock
+#   (its renewal thread): a second writer is busy meanwhile;
 # - prune cut off from the network at its first DELETE and at a later one:
 #   it fails, nothing is lost (check, every kept backup restores byte for
 #   byte), and the repeat finishes the work;
@@ -79,6 +82,8 @@ for ((i=0; i<60; i++)); do
     grep -q "locked by" list.err || fail "list failed otherwise: $(cat list.err)"
 done
 [ $ok = 1 ] || fail "the dead holder's lock did not expire"
+grep -q "warning: .*ignoring the lock of an exclusive process [0-9]* on .*, whose lease expired [0-9]* s ago" list.err ||
+    fail "the command after the expiry did not say it ignores the dead holder's lock: $(cat list.err)"
 [ "$(jget 'len(d["backups"])' <list.json)" = 1 ] || fail "a killed backup left a record"
 "$B" check --repo "$RD" -q || fail "check after a killed backup (a record names a missing pack?)"
 "$B" backup-dir --repo "$RD" --json src >b2.json || fail "the repeat after the kill"
@@ -87,6 +92,23 @@ B2=$(jget 'd["id"]' <b2.json)
 rm -rf out; "$B" restore-files --repo "$RD" "$B2" --to out -q || fail "restore after the repeat"
 diff -r src "out$FX_DIR/src" || fail "the repeated backup restores differently"
 "$B" check --repo "$RD" --read-data -q || fail "check --read-data after the repeat"
+
+# ---- a holder working for long without a request keeps its lock: its renewal
+# thread renews the lease (6 s) while it holds the lock 24 s without a request
+ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . && fail "a lock object is left before the hold test"
+LVSS_S3_TEST_HOLD_LOCK=24 "$B" backup-dir --repo "$RD" -q src 2>hold.err & hpid=$!
+for ((i=0; i<300; i++)); do ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . && break; sleep 0.1; done
+ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . || fail "the holder took no lock"
+t0=$(date +%s)
+while [ $(( $(date +%s) - t0 )) -lt 10 ]; do sleep 0.5; done   # past 1.5 leases without a request from the holder
+kill -0 $hpid 2>/dev/null || fail "the holder ended before the check (load?): $(cat hold.err)"
+"$B" backup-dir --repo "$RD" -q src 2>renew.err; rc=$?
+[ "$rc" = 4 ] || fail "writer while the holder works past its lease: exit $rc, expected 4 (lease not renewed): $(cat renew.err)"
+grep -q "locked by an exclusive process" renew.err || fail "busy message: $(cat renew.err)"
+kill -0 $hpid 2>/dev/null || fail "the holder ended before the second writer was refused (load?)"
+wait $hpid || fail "the holder's backup failed: $(cat hold.err)"
+grep -q "renewing the lock" hold.err && fail "the holder's renewal failed: $(cat hold.err)"
+ceph_s3cmd ls -r s3://faults/r/locks/ | grep -q . && fail "the holder left its lock object"
 
 # ---- prune cut off from the network: nothing lost, the repeat finishes
 for i in 1 2 3; do

@@ -11,7 +11,10 @@
 # - copy local -> s3 (re-encrypted, another password) and s3 -> local, a
 #   rerun copies nothing, a copy interrupted by a network cut (fault proxy)
 #   and rerun completes without storing the data twice;
-# - bad locations and missing credentials give clear errors (exit 2 / 5).
+# - bad locations and missing credentials give clear errors (exit 2 / 5);
+# - a sync job of lvss-backupd (service.md §1) keeps an S3 copy of a local
+#   repository with its own credentials file and password: the run copies
+#   every backup, a second copies nothing, the copy restores byte for byte.
 . "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
 . "$LVSS_SOURCE_ROOT/tests/integration/ceph-common.bash"
 fixture_init
@@ -165,4 +168,39 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE=$F
     "$B" list --repo "$R" >/dev/null || fail "credentials file not used"
 expect_rc 5 "wrong secret" env AWS_SECRET_ACCESS_KEY=wrong "$B" list --repo "$R"
 expect_rc 2 "missing bucket" "$B" list --repo "s3:$CEPH_S3/nosuchbucket/x"
+# ---- a sync job of lvss-backupd: the service's environment has no S3 keys,
+# the job's credentials_file has them
+BACKUPD=$(fx_bin tools/lvss-backupd/lvss-backupd)
+CTL=$(fx_bin tools/lvss-backupctl/lvss-backupctl)
+[ -x "$BACKUPD" ] && [ -x "$CTL" ] || fail "lvss-backupd/lvss-backupctl not built"
+fixture_bus
+mkdir -p jobs
+printf 's3pw\n' >local.pass; printf 'offsite pw\n' >offsite.pass; chmod 600 local.pass offsite.pass creds
+R5=s3:$CEPH_S3/lvss/offsite
+LVSS_BACKUP_PASSWORD="offsite pw" "$B" init --repo "$R5" -q || fail "init offsite"
+cat >jobs/off.json <<EOF
+{"repository": "$FX_DIR/local1", "password_file": "$FX_DIR/local.pass",
+ "sync": {"to": "$R5", "schedule": "2099-01-01", "password_file": "$FX_DIR/offsite.pass",
+          "credentials_file": "$FX_DIR/creds"}}
+EOF
+fixture_spawn backupd env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY LVSS_BACKUP="$B" \
+    "$BACKUPD" --config-dir "$FX_DIR/jobs" --state-dir "$FX_DIR/bstate"
+fixture_wait_name org.lvss.Backup1 20
+n_local=$("$B" list --repo local1 --json | jget 'len(d["backups"])')
+"$CTL" run off --type sync --wait --quiet 2>sync.err || fail "sync run: $(cat sync.err); $("$CTL" history off)"
+"$CTL" run off --type sync --wait --quiet 2>sync.err || fail "second sync run: $(cat sync.err)"
+"$CTL" history off --json >hist.json
+[ "$(jget '[t["state"] for t in d["tasks"] if t["kind"] == "sync"]' <hist.json)" = "['succeeded', 'succeeded']" ] ||
+    fail "sync tasks: $(cat hist.json)"
+T2=$(jget 'd["tasks"][-1]["id"]' <hist.json)
+"$CTL" log "$T2" | grep -q '"copied": 0,' || fail "the second sync copied again: $("$CTL" log "$T2")"
+n_off=$(LVSS_BACKUP_PASSWORD="offsite pw" "$B" list --repo "$R5" --json | jget 'len(d["backups"])')
+[ "$n_off" = "$n_local" ] && [ "$n_off" -ge 1 ] || fail "offsite holds $n_off backups, local $n_local"
+OID=$(LVSS_BACKUP_PASSWORD="offsite pw" "$B" list --repo "$R5" --json | jget 'd["backups"][-1]["id"]')
+LID=$("$B" list --repo local1 --json | jget 'd["backups"][-1]["id"]')
+rm -rf out-o out-l
+LVSS_BACKUP_PASSWORD="offsite pw" "$B" restore-files --repo "$R5" "$OID" --to out-o -q || fail "restore from offsite"
+"$B" restore-files --repo local1 "$LID" --to out-l -q || fail "restore from local1"
+diff -r out-o out-l || fail "the offsite copy restores differently"
+echo "sync job: $n_off backups copied to $R5 by lvss-backupd, a second run copied none" >&2
 echo "s3-repo: ok" >&2

@@ -36,7 +36,7 @@ static const char help_text[] =
         "Commands:\n"
         "  list [--json]                                  jobs, next and last runs\n"
         "  run JOB [--type T] [--wait [--quiet]] [--json] queue a run now (T: full, incremental,\n"
-        "                                                 differential, copy, prune, check; default full);\n"
+        "                                                 differential, copy, prune, check, sync; default full);\n"
         "                                                 --wait shows progress on a terminal unless --quiet\n"
         "  cancel TASK                                    cancel a queued or running task\n"
         "  history [JOB] [--json]                         tasks, oldest first\n"

@@ -215,13 +215,16 @@ static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         const char *kind = "backup";
         if (!*type)
                 type = "full";
-        if (strcmp(type, "prune") == 0 || strcmp(type, "check") == 0) {
+        if (strcmp(type, "prune") == 0 || strcmp(type, "check") == 0 || strcmp(type, "sync") == 0) {
                 kind = type;
                 type = NULL;
+                if (strcmp(kind, "sync") == 0 && !j->sync_to)
+                        return reply_errno(error, -EINVAL, "job %s has no 'sync' (no repository to copy to)", name);
         } else if (strcmp(type, "full") != 0 && strcmp(type, "incremental") != 0 && strcmp(type, "differential") != 0 &&
                    strcmp(type, "copy") != 0)
                 return reply_errno(error, -EINVAL,
-                                   "type '%.64s': expected full, incremental, differential, copy, prune or check", type);
+                                   "type '%.64s': expected full, incremental, differential, copy, prune, check or sync",
+                                   type);
         r = task_queue(m, j, kind, type, who, NULL, &t, why, sizeof(why));
         snprintf(obj, sizeof(obj), "job %s %s%s%s", name, kind, type ? " " : "", type ? type : "");
         return queued_reply(msg, m, who, "run", obj, r, why, t, error);

@@ -14,7 +14,8 @@
 #include "jobfile.h"
 #include "macro.h"
 
-static const char *const sched_names[_SCHED_MAX] = {"full", "incremental", "differential", "copy", "prune", "check"};
+static const char *const sched_names[_SCHED_MAX] = {"full", "incremental", "differential", "copy", "prune", "check",
+                                                   "sync"};
 
 const char *sched_name(int k) {
         return k >= 0 && k < _SCHED_MAX ? sched_names[k] : NULL;
@@ -63,6 +64,58 @@ static int set_sched(Job *j, int k, json_t *v, char *why, size_t n) {
 /* A string of at most MAX bytes; an absolute path when PATH. */
 static bool str_ok(json_t *v, size_t max, bool path) {
         return json_is_string(v) && json_string_length(v) <= max && (!path || json_string_value(v)[0] == '/');
+}
+
+/* sync's "to": an absolute path, or an S3 location (lvss-backup parses the rest); no control characters. */
+static bool sync_to_ok(json_t *v) {
+        if (!str_ok(v, JOB_MAX_PATH, false))
+                return false;
+        const char *t = json_string_value(v);
+        for (const char *p = t; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return false;
+        return t[0] == '/' || strncmp(t, "s3:http://", 10) == 0 || strncmp(t, "s3:https://", 11) == 0;
+}
+
+static int parse_sync(Job *j, json_t *v, char *why, size_t n) {
+        const char *k;
+        json_t *e;
+        if (!json_is_object(v)) {
+                snprintf(why, n, "'sync': expected {\"to\": \"s3:https://HOST/BUCKET/PREFIX\" or \"/path\", \"schedule\": ...}");
+                return -EINVAL;
+        }
+        json_object_foreach(v, k, e) {
+                if (strcmp(k, "to") == 0) {
+                        if (!sync_to_ok(e)) {
+                                snprintf(why, n, "'sync': 'to' expects an absolute path or s3:http[s]://... "
+                                                 "(at most %d bytes, no control characters)", JOB_MAX_PATH);
+                                return -EINVAL;
+                        }
+                        j->sync_to = json_string_value(e);
+                } else if (strcmp(k, "password_file") == 0 || strcmp(k, "credentials_file") == 0) {
+                        if (!str_ok(e, JOB_MAX_PATH, true)) {
+                                snprintf(why, n, "'sync': '%s' expects an absolute path (at most %d bytes)", k,
+                                         JOB_MAX_PATH);
+                                return -EINVAL;
+                        }
+                        if (k[0] == 'p')
+                                j->sync_password_file = json_string_value(e);
+                        else
+                                j->sync_credentials_file = json_string_value(e);
+                } else if (strcmp(k, "schedule") == 0) {
+                        int r = set_sched(j, SCHED_SYNC, e, why, n);
+                        if (r < 0)
+                                return r;
+                } else {
+                        snprintf(why, n, "'sync': unknown key '%.64s' (to, schedule, password_file, credentials_file)", k);
+                        return -EINVAL;
+                }
+        }
+        if (!j->sync_to || !j->expr[SCHED_SYNC]) {
+                snprintf(why, n, "'sync': 'to' and 'schedule' are required");
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static const char *const retention_keys[] = {"keep_last",    "keep_hourly", "keep_daily", "keep_weekly",
@@ -201,6 +254,9 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                                 }
                         }
                         j->notify = v;
+                } else if (strcmp(key, "sync") == 0) {
+                        if ((r = parse_sync(j, v, why, n)) < 0)
+                                goto fail;
                 } else if (strcmp(key, "randomized_delay_sec") == 0) {
                         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400) {
                                 snprintf(why, n, "'randomized_delay_sec': expected seconds (0-86400)");
@@ -214,6 +270,10 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
         }
         if (!j->repository) {
                 snprintf(why, n, "'repository' is required");
+                goto fail;
+        }
+        if (j->sync_to && strcmp(j->sync_to, j->repository) == 0) {
+                snprintf(why, n, "'sync': 'to' is the job's own repository");
                 goto fail;
         }
         *ret = j;

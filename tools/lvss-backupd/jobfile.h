@@ -21,7 +21,7 @@
 #define JOB_MAX_CALENDAR 255           /* one calendar expression (calendar.c's bound) */
 #define JOB_MAX_WORD 64                /* keep_within, read_data_subset */
 
-enum { SCHED_FULL, SCHED_INCREMENTAL, SCHED_DIFFERENTIAL, SCHED_COPY, SCHED_PRUNE, SCHED_CHECK, _SCHED_MAX };
+enum { SCHED_FULL, SCHED_INCREMENTAL, SCHED_DIFFERENTIAL, SCHED_COPY, SCHED_PRUNE, SCHED_CHECK, SCHED_SYNC, _SCHED_MAX };
 
 typedef struct Job Job;
 struct Job {
@@ -34,6 +34,10 @@ struct Job {
         json_t *retention;  /* object or NULL */
         json_t *notify;     /* object or NULL */
         const char *check_subset;
+        /* sync: an off-site copy of the repository (lvss-backup copy --from repository --to sync_to) */
+        const char *sync_to;               /* an absolute path or s3:http[s]://... */
+        const char *sync_password_file;    /* --to-password-file, or NULL */
+        const char *sync_credentials_file; /* AWS_SHARED_CREDENTIALS_FILE of the copy, or NULL */
         int64_t randomized_delay;
         char *expr[_SCHED_MAX];
         calendar_spec *cal[_SCHED_MAX];

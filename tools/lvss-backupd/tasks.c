@@ -346,6 +346,25 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
         if (step > 1)
                 return 0;
         add_arg(argv, &n, max, m->lvss_backup);
+        if (strcmp(t->kind, "sync") == 0) {
+                /* T3: the off-site copy; the job's repository is the source */
+                if (!j->sync_to)
+                        return -ENOENT;
+                add_arg(argv, &n, max, "copy");
+                add_arg(argv, &n, max, "--from");
+                add_arg(argv, &n, max, j->repository);
+                add_arg(argv, &n, max, "--to");
+                add_arg(argv, &n, max, j->sync_to);
+                if (j->password_file) {
+                        add_arg(argv, &n, max, "--password-file");
+                        add_arg(argv, &n, max, j->password_file);
+                }
+                if (j->sync_password_file) {
+                        add_arg(argv, &n, max, "--to-password-file");
+                        add_arg(argv, &n, max, j->sync_password_file);
+                }
+                return add_arg(argv, &n, max, "--json");
+        }
         if (backup && step == 0) {
                 add_arg(argv, &n, max, "create");
                 add_arg(argv, &n, max, "--type");
@@ -508,6 +527,9 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
                 int pw = progress ? fcntl(pfd[1], F_DUPFD_CLOEXEC, 10) : -1;
                 if (nul < 0 || dup2(nul, 0) < 0 || dup2(ofd, 1) < 0 || dup2(lfd, 2) < 0 ||
                     (progress && (pw < 0 || dup2(pw, PROGRESS_FD) < 0)))
+                        _exit(127);
+                if (strcmp(t->kind, "sync") == 0 && j->sync_credentials_file &&
+                    setenv("AWS_SHARED_CREDENTIALS_FILE", j->sync_credentials_file, 1) < 0)
                         _exit(127);
                 execv(argv[0], argv);
                 dprintf(2, "lvss-backupd: cannot execute %s: %m\n", argv[0]);
@@ -775,7 +797,10 @@ void scheduler_rearm(Manager *m) {
                                 j->next[k] = next_after(j, k, last);
                         }
                         if (j->next[k] && j->next[k] <= now) {
-                                const char *kind = k == SCHED_PRUNE ? "prune" : k == SCHED_CHECK ? "check" : "backup";
+                                const char *kind = k == SCHED_PRUNE   ? "prune"
+                                                   : k == SCHED_CHECK ? "check"
+                                                   : k == SCHED_SYNC  ? "sync"
+                                                                      : "backup";
                                 const char *type = k <= SCHED_COPY ? sched_name(k) : NULL;
                                 /* S4: an incremental or differential with no full recorded runs as a full. */
                                 if ((k == SCHED_INCREMENTAL || k == SCHED_DIFFERENTIAL) &&
