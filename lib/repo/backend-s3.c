@@ -48,6 +48,7 @@ typedef struct s3_backend {
         repo_backend base;
         char *endpoint;   /* http[s]://HOST[:PORT] */
         char *bucket;
+        bool https;       /* the endpoint is https:// (UNSIGNED-PAYLOAD only then) */
         char *prefix;     /* "" or "PREFIX/" */
         char *userpwd;    /* ACCESS:SECRET */
         char *token;      /* x-amz-security-token header, or NULL */
@@ -258,11 +259,14 @@ static int setup_easy(s3_backend *s, CURL *h, s3_req *q, const char *url, struct
                 /* no "Expect:" removal: curl would sign the empty header it does not send */
                 curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 300L);
         }
-        /* RGW checks the payload hash header; curl signs with it.  Large bodies
-         * (packs, their parts) are sent UNSIGNED-PAYLOAD (§15.1 "Uploads"): hashing
-         * them with SHA-256 cost more CPU than compressing and sealing them, and
-         * their bytes are checked end to end by the repository's own MACs and ids. */
-        if (q->body_n >= S3_UNSIGNED_PAYLOAD_MIN)
+        /* RGW checks the payload hash header; curl signs with it.  Over https,
+         * large bodies (packs, their parts) are sent UNSIGNED-PAYLOAD (§15.1
+         * "Uploads"): TLS protects them in transit, hashing them with SHA-256
+         * cost more CPU than compressing and sealing them, and their bytes are
+         * checked end to end by the repository's own MACs and ids.  Over plain
+         * http the signature must cover the body, or a man in the middle could
+         * replace a pack unnoticed until it is read (minio-go makes the same choice). */
+        if (s->https && q->body_n >= S3_UNSIGNED_PAYLOAD_MIN)
                 snprintf(sha, sizeof sha, "UNSIGNED-PAYLOAD");
         else
                 sha256_hex(q->body ? q->body : "", q->body_n, sha);
@@ -1305,8 +1309,10 @@ static int parse_location(s3_backend *s, const char *url) {
 
         if (strncmp(p, "http://", 7) == 0)
                 host = p + 7;
-        else if (strncmp(p, "https://", 8) == 0)
+        else if (strncmp(p, "https://", 8) == 0) {
                 host = p + 8;
+                s->https = true;
+        }
         else
                 return repo_error(-EINVAL, "%s: expected s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]", url);
         path = strchr(host, '/');
