@@ -332,6 +332,89 @@ static void test_plain_roundtrip_and_dedup(void **state) {
         repo_close(r);
 }
 
+/* Compression policy (repository.md §3): a chunk is stored zstd-compressed
+ * only when that is shorter.  Random bytes (an already compressed file) are
+ * stored raw, text compressed; both restore byte for byte. */
+static void count_blobs(repo *r, size_t *ret_raw, size_t *ret_comp, uint64_t *ret_stored, uint64_t *ret_plain) {
+        *ret_raw = *ret_comp = 0;
+        *ret_stored = *ret_plain = 0;
+        for (size_t i = 0; i < r->index.n_slots; i++) {
+                const index_entry *e = &r->index.slots[i];
+                if (!e->used)
+                        continue;
+                if (e->flags & REPO_BLOB_COMPRESSED) {
+                        assert_true(e->length < e->raw_length);
+                        (*ret_comp)++;
+                } else {
+                        assert_int_equal(e->length, e->raw_length);   /* plain repository: stored as is */
+                        (*ret_raw)++;
+                }
+                *ret_stored += e->length;
+                *ret_plain += e->raw_length;
+        }
+}
+
+static void compression_case(fx *f, const char *name, const uint8_t *data, size_t n, bool compressible) {
+        char src[600], p[800], out[700], repo_dir[700];
+        repo *r = NULL;
+        repo_record *rec = NULL;
+        repo_id id;
+        size_t n_raw, n_comp, got_n;
+        uint64_t stored, plain;
+
+        snprintf(src, sizeof src, "%s/%s-src", f->dir, name);
+        snprintf(p, sizeof p, "%s/data", src);
+        write_file(p, data, n);
+        snprintf(repo_dir, sizeof repo_dir, "%s/%s-repo", f->dir, name);
+        assert_int_equal(repo_init(repo_dir, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(repo_dir, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        backup_tree(r, src, REPO_BACKUP_FULL, &id, NULL);
+        count_blobs(r, &n_raw, &n_comp, &stored, &plain);
+        assert_int_equal(plain, n);
+        assert_true(n_raw + n_comp >= n / 65536);   /* the chunker's maximum is 64 KiB */
+        if (compressible) {
+                assert_int_equal(n_raw, 0);
+                assert_true(stored * 2 < plain);     /* prose-like text: well under half */
+        } else {
+                assert_int_equal(n_comp, 0);
+                assert_int_equal(stored, plain);
+        }
+        snprintf(out, sizeof out, "%s/%s-out", f->dir, name);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_int_equal(repo_restore_to_dir(r, rec, out, NULL, NULL), 0);
+        snprintf(p, sizeof p, "%s/src/data", out);
+        uint8_t *got = read_whole(p, &got_n);
+        assert_non_null(got);
+        assert_int_equal(got_n, n);
+        assert_memory_equal(got, data, n);
+        free(got);
+        repo_record_free(rec);
+        repo_close(r);
+}
+
+static void test_compression_policy(void **state) {
+        static const char *const words[] = {"mail", "store", "writer", "snapshot", "the", "of", "and", "backup",
+                                            "volume", "shadow", "copy", "service", "linux", "restore", "page", "log"};
+        fx *f = *state;
+        size_t n = 600000, k = 0;
+        uint8_t *buf = malloc(n);
+        uint64_t x = 42;
+
+        assert_non_null(buf);
+        fill_random(buf, n, 7);
+        compression_case(f, "random", buf, n, false);
+        while (k < n) {   /* words drawn at random from a small vocabulary */
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                const char *w = words[(x >> 33) % ELEMENTSOF(words)];
+                for (size_t i = 0; w[i] && k < n; i++)
+                        buf[k++] = (uint8_t) w[i];
+                if (k < n)
+                        buf[k++] = (x >> 60) == 0 ? '\n' : ' ';
+        }
+        compression_case(f, "text", buf, n, true);
+        free(buf);
+}
+
 /* Files taken out of the manifest again (create drops a component that
  * failed verification) are not in the record; their blobs stay stored. */
 static void test_drop_files(void **state) {
@@ -1050,6 +1133,7 @@ int main(void) {
                 cmocka_unit_test(test_path_check),
                 cmocka_unit_test_setup_teardown(test_plain_roundtrip_and_dedup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_drop_files, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_compression_policy, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_keyed_blob_ids_match_libsodium, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
