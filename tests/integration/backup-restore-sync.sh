@@ -21,7 +21,7 @@ strace -f -c -e trace=fsync,fdatasync,syncfs -o "$FX_DIR/strace.txt" \
     $LB restore --repo "$REPO" "$INC" --to "$FX_DIR/rsg" --json >"$FX_DIR/r.json" 2>"$FX_DIR/r.err" \
     || fail "restore --to: $(cat "$FX_DIR/r.err"); $(tail -5 "$FX_DIR/mstored.log")"
 cat "$FX_DIR/strace.txt"
-calls() { awk -v s="$1" '$NF == s { print $4 }' "$FX_DIR/strace.txt"; }
+calls() { awk -v s="$1" '$NF == s { n = $4 } END { print n + 0 }' "$FX_DIR/strace.txt"; }
 files=$(find "$FX_DIR/rsg" -type f | wc -l)
 dirs=$(find "$FX_DIR/rsg" -type d | wc -l)
 fsyncs=$(( $(calls fsync) + $(calls fdatasync) ))
