@@ -42,6 +42,7 @@
 #include "into-live.h"
 #include "macro.h"
 #include "password.h"
+#include "test-hook.h"
 #include "vss.h"
 
 #define MAX_COMPONENTS 256
@@ -327,12 +328,114 @@ typedef struct sink_file {
         char name[NAME_MAX + 1];
 } sink_file;
 
+/* A target directory written to, and the first file named in it (for the
+ * message when its final fsync fails). */
+typedef struct sink_dir {
+        char *path;
+        char *first;
+} sink_dir;
+
+/* A target file system: a directory of it opened before anything was
+ * written there, so its syncfs reports every writeback error since. */
+typedef struct sink_fs {
+        dev_t dev;
+        int fd;
+        char *path;
+} sink_fs;
+
 typedef struct sink_ctx {
         restore_ctx *c;
         step_plan *plan;
         size_t written;
         repo_meta_ctx meta;
+        sink_dir *dirs;
+        size_t n_dirs, cap_dirs;
+        sink_fs *fss;
+        size_t n_fss, cap_fss;
 } sink_ctx;
+
+/* Remember DIR (opened as DFD) and its file system for sink_sync. */
+static int sink_note_dir(sink_ctx *s, const char *dir, int dfd, const char *name) {
+        struct stat st;
+        bool have = false;
+
+        for (size_t i = s->n_dirs; i-- > 0 && !have;)
+                have = strcmp(s->dirs[i].path, dir) == 0;
+        if (!have) {
+                if (ARRAY_RESERVE_ONE(s->dirs, s->cap_dirs, s->n_dirs, 16) < 0)
+                        return -ENOMEM;
+                sink_dir *d = &s->dirs[s->n_dirs];
+                if (!(d->path = strdup(dir)) || !(d->first = strdup(name))) {
+                        free(d->path);
+                        return -ENOMEM;
+                }
+                s->n_dirs++;
+        }
+        if (fstat(dfd, &st) < 0)
+                return -errno;
+        for (size_t i = 0; i < s->n_fss; i++)
+                if (s->fss[i].dev == st.st_dev)
+                        return 0;
+        if (ARRAY_RESERVE_ONE(s->fss, s->cap_fss, s->n_fss, 4) < 0)
+                return -ENOMEM;
+        sink_fs *f = &s->fss[s->n_fss];
+        f->dev = st.st_dev;
+        if (!(f->path = strdup(dir)))
+                return -ENOMEM;
+        f->fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (f->fd < 0) {
+                free(f->path);
+                return -errno;
+        }
+        s->n_fss++;
+        return 0;
+}
+
+/* Make every restored file and name durable before the writers are told
+ * the restore is done: one syncfs per target file system (file data and
+ * metadata; its error covers every file written there since the directory
+ * was opened), then one fsync per target directory (the new names, on a
+ * file system whose syncfs would not commit them).  A failure fails the
+ * restore naming the directory's first file; there is no per-file fallback,
+ * since a file opened anew would not see a writeback error already reported. */
+static int sink_sync(sink_ctx *s) {
+        for (size_t i = 0; i < s->n_fss; i++)
+                if (syncfs(s->fss[i].fd) < 0) {
+                        int r = -errno;
+                        vss_err("'%s': syncfs of its file system failed: %m", s->fss[i].path);
+                        return r;
+                }
+        for (size_t i = 0; i < s->n_dirs; i++) {
+                sink_dir *d = &s->dirs[i];
+                /* test hook: LVSS_REPO_FAIL_DIR_FSYNC=restore fails it, as
+                 * =data fails the repository's */
+                if (TEST_HOOK_IS("LVSS_REPO_FAIL_DIR_FSYNC", "restore")) {
+                        vss_err("'%s': fsync of its directory failed: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)",
+                                d->first, strerror(EIO));
+                        return -EIO;
+                }
+                _cleanup_close_ int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0 || fsync(dfd) < 0) {
+                        int r = -errno;
+                        vss_err("'%s': fsync of its directory failed: %m", d->first);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static void sink_ctx_done(sink_ctx *s) {
+        for (size_t i = 0; i < s->n_dirs; i++) {
+                free(s->dirs[i].path);
+                free(s->dirs[i].first);
+        }
+        free(s->dirs);
+        for (size_t i = 0; i < s->n_fss; i++) {
+                close(s->fss[i].fd);
+                free(s->fss[i].path);
+        }
+        free(s->fss);
+}
 
 static int sink_open(void *ud, const repo_file *f, void **ret) {
         sink_ctx *s = ud;
@@ -360,7 +463,8 @@ static int sink_open(void *ud, const repo_file *f, void **ret) {
          * restore-files does), so nothing planted there is followed or reused. */
         sf->dirfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         snprintf(sf->name, sizeof(sf->name), "%s", name);
-        sf->fd = sf->dirfd < 0 ? -errno : repo_tmpfile_open(sf->dirfd, sf->tmp);
+        r = sf->dirfd < 0 ? -errno : sink_note_dir(s, *dir ? dir : "/", sf->dirfd, name);
+        sf->fd = r < 0 ? r : repo_tmpfile_open(sf->dirfd, sf->tmp);
         if (sf->fd < 0) {
                 r = sf->fd;
                 vss_err("'%s': cannot create: %s", dst, strerror(-r));
@@ -399,18 +503,13 @@ static int sink_close(void *ud, void *h, const repo_file *f, bool ok) {
                 /* owner, extended attributes and ACLs, mode (set-id bits only
                  * with the owner), mtime: as restore-files does */
                 r = repo_meta_apply_fd(&s->meta, sf->fd, f);
-                if (r == 0 && fsync(sf->fd) < 0)
-                        r = -errno;
         }
         if (close(sf->fd) < 0 && r == 0 && ok)
                 r = -errno;
+        /* renamed now, made durable with all the others by sink_sync before
+         * the writers are told the restore is done */
         if (ok && r == 0 && renameat(sf->dirfd, sf->tmp, sf->dirfd, sf->name) < 0)
                 r = -errno;
-        /* the new name is durable before the writers are told the restore is done */
-        if (ok && r == 0 && fsync(sf->dirfd) < 0) {
-                r = -errno;
-                vss_err("'%s': fsync of its directory failed: %m", sf->name);
-        }
         if (!ok || r < 0)
                 unlinkat(sf->dirfd, sf->tmp, 0);
         else {
@@ -556,6 +655,9 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool las
         vss_progress_done(&c->prog);
         if (wr < 0)
                 vss_err("backup %.16s: %s", hex, repo_errmsg());
+        else
+                wr = sink_sync(&sc);
+        sink_ctx_done(&sc);
         lvss_file_restore_status st = wr >= 0 ? LVSS_RS_ALL : sc.written ? LVSS_RS_FAILED : LVSS_RS_NONE;
         for (size_t k = 0; k < c->n_comps; k++) {
                 rcomp *rc = &c->comps[k];
