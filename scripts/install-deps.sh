@@ -11,7 +11,7 @@ prometheus
 cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
 debhelper dpkg-dev lintian
 libcurl4-openssl-dev ceph-mon ceph-osd radosgw s3cmd
-libssl-dev"
+libssl-dev strace"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
