@@ -42,6 +42,7 @@
 #include "into-live.h"
 #include "macro.h"
 #include "password.h"
+#include "test-hook.h"
 #include "vss.h"
 
 #define MAX_COMPONENTS 256
@@ -406,8 +407,14 @@ static int sink_close(void *ud, void *h, const repo_file *f, bool ok) {
                 r = -errno;
         if (ok && r == 0 && renameat(sf->dirfd, sf->tmp, sf->dirfd, sf->name) < 0)
                 r = -errno;
-        /* the new name is durable before the writers are told the restore is done */
-        if (ok && r == 0 && fsync(sf->dirfd) < 0) {
+        /* the new name is durable before the writers are told the restore is
+         * done (test hook: LVSS_REPO_FAIL_DIR_FSYNC=restore fails it, as
+         * =data fails the repository's) */
+        if (ok && r == 0 && TEST_HOOK_IS("LVSS_REPO_FAIL_DIR_FSYNC", "restore")) {
+                r = -EIO;
+                vss_err("'%s': fsync of its directory failed: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)", sf->name,
+                        strerror(EIO));
+        } else if (ok && r == 0 && fsync(sf->dirfd) < 0) {
                 r = -errno;
                 vss_err("'%s': fsync of its directory failed: %m", sf->name);
         }
