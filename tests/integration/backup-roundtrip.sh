@@ -2,7 +2,8 @@
 # lvss-backup create/restore round trip through lvssd and the Mail Store
 # Writer: a full backup (JSON fields checked, writer metadata and stamps
 # kept), both databases' files deleted, the whole storage group restored in
-# place, every message back byte for byte; no snapshot left behind.
+# place, every message back byte for byte, every file of the group still
+# 0600; no snapshot left behind.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backup-common.bash" || exit 1
 bk_setup
 deliver a@h1 60 3000
@@ -59,6 +60,11 @@ ls -la "$SG" | grep -q "lvss-tmp" || fail "the planted entries should be left al
 rm -f "$SG"/.DB?.edb.lvss-tmp-* "$SG/victim-hardlink"
 [ -d "$SG/.lvss-restore" ] && fail "log staging directory left behind"
 mount_all
+# Finding #5: the engine's files are private (0600) and stay so through an
+# application-aware restore (databases, streams, logs, checkpoint).
+wide=$(find "$SG" -type f ! -perm 600 -printf '%m %p\n')
+[ -z "$wide" ] || fail "storage group files not 0600 after the restore: $wide"
+[ "$(find "$SG" -type f -name '*.edb' | wc -l)" = 2 ] || fail "expected 2 .edb files in $SG"
 same_mail a@h1 "$FX_DIR/before-a"
 same_mail b@h1 "$FX_DIR/before-b"
 deliver a@h1 3

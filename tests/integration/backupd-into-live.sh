@@ -14,10 +14,31 @@
 #  4. ReadRestored (R3) of an alternate-location restore task: the mailbox's
 #     messages listed, one message's text as backed up (also when production
 #     deleted it); refused for a restore that was not to another directory
-#     and for an outsider.
+#     and for an outsider.  The restore is requested by a test user in group
+#     backup: that user and root may read it, a second member of group
+#     backup is refused (AccessDenied, audited), and so is everyone but root
+#     once the task's record has no requesting uid.  The two users are
+#     created with useradd and removed at exit.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backupd-common.bash" || exit 1
 command -v setpriv >/dev/null || skip "setpriv (util-linux) needed"
+command -v useradd >/dev/null || skip "useradd needed"
+getent group backup >/dev/null || skip "no group 'backup' on this system"
 bd_setup 600
+U_REQ=lvssr$$a
+U_OTHER=lvssr$$b
+remove_users() {
+    local rc=$? u
+    for u in "$U_REQ" "$U_OTHER"; do
+        getent passwd "$u" >/dev/null && { userdel -f "$u" 2>/dev/null || echo "could not remove test user $u" >&2; }
+    done
+    (exit $rc)
+    fixture_cleanup
+}
+trap remove_users EXIT
+for u in "$U_REQ" "$U_OTHER"; do
+    useradd -M -d /nonexistent -s /usr/sbin/nologin -G backup "$u" || fail "useradd $u"
+done
+as_user() { local u=$1; shift; setpriv --reuid "$u" --regid "$u" --init-groups "$@"; }
 deliver a@h1 5 2500
 deliver b@h1 2 1000
 snapshot_mail a@h1 "$FX_DIR/at-full"
@@ -109,8 +130,9 @@ $CTL audit | grep -q "uid=65534 restore : refused: access denied" || fail "refus
 echo "3. an outsider refused and audited"
 
 # 4. ReadRestored: mail of an alternate-location restore, read through the service.
-$CTL restore a "$FULL" --to "$FX_DIR/rsg" --wait --quiet >"$FX_DIR/alt.out" 2>&1 \
-    || fail "restore --to through the service: $(cat "$FX_DIR/alt.out")"
+# Requested by a member of group backup other than root.
+as_user "$U_REQ" "$CTL" restore a "$FULL" --to "$FX_DIR/rsg" --wait --quiet >"$FX_DIR/alt.out" 2>&1 \
+    || fail "restore --to through the service as $U_REQ: $(cat "$FX_DIR/alt.out")"
 ALT=$($CTL history a --json | python3 -c 'import json,sys; print([t["id"] for t in json.load(sys.stdin)["tasks"] if t["kind"]=="restore"][-1])')
 RR=(busctl --address="$LVSS_BUS" --json=short call org.lvss.Backup1 /org/lvss/Backup1 org.lvss.Backup1 ReadRestored tsu)
 "${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-list.json" || fail "ReadRestored list"
@@ -133,5 +155,38 @@ rc=0; "${RR[@]}" "$ALT" 'a@h1/../x' 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q "is not an e-mail address" "$FX_DIR/rr-bad" || fail "ReadRestored of a path: $(cat "$FX_DIR/rr-bad")"
 rc=0; setpriv --reuid nobody --regid nogroup --clear-groups "${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -qi "access denied\|AccessDenied" "$FX_DIR/rr-bad" || fail "an outsider's ReadRestored: $(cat "$FX_DIR/rr-bad")"
-echo "4. ReadRestored lists and reads an alternate-location restore's mail; refusals"
+[ "$($CTL show "$ALT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requested_by"])')" = "$(id -u "$U_REQ")" ] \
+    || fail "task $ALT's requested_by: $($CTL show "$ALT")"
+# The requester may read it too; a second member of group backup may not.
+as_user "$U_REQ" "${RR[@]}" "$ALT" a@h1 "${uids[1]}" >"$FX_DIR/rr-req.json" 2>&1 \
+    || fail "ReadRestored as the requester $U_REQ: $(cat "$FX_DIR/rr-req.json")"
+cmp -s "$FX_DIR/rr-req.json" "$FX_DIR/rr-msg.json" || fail "the requester read other text than root"
+other_refused() { # other_refused USER: ReadRestored of $ALT as USER is refused and audited
+    local rc=0 n
+    n=$($CTL audit | grep -c "uid=$(id -u "$1") read restored task $ALT: refused: access denied")
+    as_user "$1" "${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-bad" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && grep -qi "access denied" "$FX_DIR/rr-bad" && ! grep -q '"messages"' "$FX_DIR/rr-bad" \
+        || fail "ReadRestored of $U_REQ's restore as $1: rc $rc, $(cat "$FX_DIR/rr-bad")"
+    rc=0; as_user "$1" "${RR[@]}" "$ALT" a@h1 "${uids[1]}" >"$FX_DIR/rr-bad" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && grep -qi "access denied" "$FX_DIR/rr-bad" \
+        || fail "ReadRestored of a message of $U_REQ's restore as $1: rc $rc, $(cat "$FX_DIR/rr-bad")"
+    [ "$($CTL audit | grep -c "uid=$(id -u "$1") read restored task $ALT: refused: access denied")" = $((n + 2)) ] \
+        || fail "$1's refusals not audited: $($CTL audit | tail -3)"
+}
+other_refused "$U_OTHER"
+# A record without a requesting uid (an older record) is root's only.
+kill -TERM "$FX_PID_backupd"
+for ((i = 0; i < 300; i++)); do kill -0 "$FX_PID_backupd" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$FX_PID_backupd" 2>/dev/null && fail "lvss-backupd did not exit on SIGTERM within 30 s"
+python3 - "$BSTATE/tasks/$ALT.json" <<'PY' || fail "editing task $ALT's record"
+import json, sys
+t = json.load(open(sys.argv[1]))
+del t["requested_by"]
+json.dump(t, open(sys.argv[1], "w"))
+PY
+start_backupd
+other_refused "$U_REQ"
+"${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-list2.json" || fail "ReadRestored as root of a record without its requester"
+cmp -s "$FX_DIR/rr-list.json" "$FX_DIR/rr-list2.json" || fail "root's list changed after the restart"
+echo "4. ReadRestored lists and reads an alternate-location restore's mail (root, the requester); refusals (another member of group backup, an outsider, everyone but root without a recorded requester)"
 echo "backupd-into-live ok"

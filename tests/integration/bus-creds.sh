@@ -2,10 +2,11 @@
 # Authorization from bus-vouched credentials only (lib/core/bus-creds.h):
 # a caller whose process groups (/proc/<pid>/status, as after exec of a
 # setgid program) name the privileged group, while the user database does
-# not list its uid in it, is refused by lvssd (requestor) and by mstored
-# (admin group) with exit 5; a user the user database puts in the group is
-# granted.  Uses the system users nobody (groups: nogroup) and backup
-# (primary group backup), run with setpriv.
+# not list its uid in it, is refused by lvssd (requestor), by mstored
+# (admin group) and by lvss-backupd (group backup, audited) with exit 5; a
+# user the user database puts in the group is granted.  Uses the system
+# users nobody (groups: nogroup) and backup (primary group backup), run
+# with setpriv.
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
 lvss_setup
 command -v setpriv >/dev/null || skip "setpriv (util-linux) not installed"
@@ -46,5 +47,21 @@ if [ -x "$MSTORED" ] && [ -x "$MSTORE" ]; then
     member "$MSTORE" sg list >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "user backup (admin group) refused: $(cat "$FX_DIR/e")"
 else
     echo "note: mstored not built, its half of the test not run"
+fi
+BACKUPD=$(fx_bin tools/lvss-backupd/lvss-backupd)
+CTL=$(fx_bin tools/lvss-backupctl/lvss-backupctl)
+if [ -x "$BACKUPD" ] && [ -x "$CTL" ]; then
+    echo "== lvss-backupd: group backup only in /proc is refused"
+    mkdir -p "$FX_DIR/backup.d"
+    fixture_spawn backupd "$BACKUPD" --config-dir "$FX_DIR/backup.d" --state-dir "$FX_DIR/backupd-state"
+    fixture_wait_name org.lvss.Backup1
+    spoofed "$CTL" list >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+    [ "$rc" = 5 ] || fail "lvss-backupd served uid nobody with group backup only in /proc (exit $rc, want 5): $(cat "$FX_DIR/e")"
+    "$CTL" audit | grep -q "uid=65534 list jobs : refused: access denied" \
+        || fail "lvss-backupd's refusal not audited: $("$CTL" audit | tail -3)"
+    echo "== lvss-backupd: a member of group backup per the user database is served"
+    member "$CTL" list >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "user backup refused by lvss-backupd: $(cat "$FX_DIR/e")"
+else
+    echo "note: lvss-backupd not built, its part of the test not run"
 fi
 echo "ok: bus-creds"

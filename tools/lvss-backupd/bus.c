@@ -696,5 +696,5 @@ int bus_read_restored(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         int r = method_begin(msg, m, "read restored", who, error, NULL);
         if (r < 0)
                 return r;
-        return console_read_restored(m, msg, error);
+        return console_read_restored(m, msg, who, error);
 }

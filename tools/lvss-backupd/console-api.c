@@ -5,8 +5,10 @@
  * expression's next elapses, computed by calendar.c as the scheduler does),
  * PreviewRetention (`lvss-backup forget --dry-run --json` of a job's
  * repository with a retention policy being edited) and ShowBackup
- * (`lvss-backup show --json`).  Reads, authorized like every method
- * (caller_check() in bus.c, passed in as CHECK) and not audited.
+ * (`lvss-backup show --json`), and ReadRestored (R3: the mail of an
+ * alternate-location restore).  Reads, authorized like every method
+ * (caller_check() in bus.c) and not audited, except ReadRestored's refusal
+ * of a caller other than root and the restore's requester.
  * Design: docs/design/service.md, section 4.
  */
 #include <errno.h>
@@ -297,12 +299,26 @@ int console_show_backup(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
         return console_spawn(m, msg, argv, "lvss-backup show", 0);
 }
 
+/* R3: may the caller WHO (its bus-vouched uid in decimal, from caller_check)
+ * read what task T restored?  Root, or the uid recorded in the task's
+ * requested_by when it was queued (the same bus-vouched uid).  A record
+ * without a uid there ("schedule", "?" from an old record) is root's only. */
+static bool may_read_restored(const Task *t, const char *who) {
+        if (strcmp(who, "0") == 0)
+                return true;
+        const char *by = t->requested_by;
+        if (!by || !*by || strspn(by, "0123456789") != strlen(by) || strlen(by) > 10)
+                return false;
+        return strcmp(by, who) == 0;
+}
+
 /* R3: ReadRestored(t task, s address, u uid): the mailbox's messages (uid 0:
  * `mstore rsg msg list DIR ADDRESS --json`) or one message's text (`mstore
  * rsg msg get DIR ADDRESS UID`, cut at RESTORED_TEXT_MAX) of the directory a
  * succeeded alternate-location restore task wrote: DIR comes from the task's
- * record, never from the caller. */
-int console_read_restored(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
+ * record, never from the caller.  Only root and the uid that requested the
+ * restore may read it (may_read_restored); others get AccessDenied, audited. */
+int console_read_restored(Manager *m, sd_bus_message *msg, const char *who, sd_bus_error *error) {
         uint64_t id;
         const char *addr;
         uint32_t uid;
@@ -313,6 +329,15 @@ int console_read_restored(Manager *m, sd_bus_message *msg, sd_bus_error *error) 
         if (!t)
                 return sd_bus_error_setf(error, BACKUPD_ERROR_NOT_FOUND, "task %llu: no such task",
                                          (unsigned long long) id);
+        if (!may_read_restored(t, who)) {
+                char obj[64];
+                snprintf(obj, sizeof(obj), "task %llu", (unsigned long long) id);
+                audit_record(m, who, "read restored", obj, "refused: access denied (not the requester)");
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "lvss-backupd: task %llu: uid %s may not read its restored mail (root or "
+                                         "the uid that requested the restore only)",
+                                         (unsigned long long) id, who);
+        }
         const char *to = t->restore ? json_string_value(json_object_get(t->restore, "to")) : NULL;
         if (strcmp(t->kind, "restore") != 0 || !to || to[0] != '/')
                 return sd_bus_error_setf(error, BACKUPD_ERROR_INVALID,

@@ -17,4 +17,4 @@ int bus_read_restored(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int console_next_runs(sd_bus_message *msg, sd_bus_error *error);
 int console_preview_retention(Manager *m, sd_bus_message *msg, sd_bus_error *error);
 int console_show_backup(Manager *m, sd_bus_message *msg, sd_bus_error *error);
-int console_read_restored(Manager *m, sd_bus_message *msg, sd_bus_error *error);
+int console_read_restored(Manager *m, sd_bus_message *msg, const char *who, sd_bus_error *error);
