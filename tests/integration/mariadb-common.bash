@@ -24,11 +24,11 @@ fixture_plain_build_only "the MariaDB suite"
 fixture_need_root
 fixture_bus
 if [ "${MDBW_FS:-xfs}" = btrfs ]; then   # mariadb-writer-btrfs.sh
-    fixture_btrfs data 600
+    fixture_btrfs data 1200
     btrfs -q subvolume create "$FX_MNT/vol" >/dev/null || fail "btrfs subvolume create failed"
     DATADIR=$FX_MNT/vol/mysql
 else
-    fixture_xfs data 600
+    fixture_xfs data 1200
     DATADIR=$FX_MNT/mysql
 fi
 SOCK=$FX_DIR/mysql.sock

@@ -35,11 +35,11 @@ pg_setup() {
     fixture_bus
     local base
     if [ "${PGW_FS:-xfs}" = btrfs ]; then   # writer-postgresql-btrfs.sh
-        fixture_btrfs pg 900
+        fixture_btrfs pg 2048
         btrfs -q subvolume create "$FX_MNT/vol" >/dev/null || fail "btrfs subvolume create failed"
         base=$FX_MNT/vol
     else
-        fixture_xfs pg 900
+        fixture_xfs pg 2048
         base=$FX_MNT
     fi
     PGDATA=$base/15/main
