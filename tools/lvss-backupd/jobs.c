@@ -113,7 +113,8 @@ int jobs_load(Manager *m) {
                 }
                 closedir(d);
         }
-        qsort(jobs, n, sizeof(*jobs), cmp_jobs); // NOLINT(bugprone-sizeof-expression): an array of pointers
+        if (n > 1) /* qsort(NULL, 0, ...) is undefined (UBSan): no jobs at all */
+                qsort(jobs, n, sizeof(*jobs), cmp_jobs); // NOLINT(bugprone-sizeof-expression): an array of pointers
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_free(m->jobs[i]);
         free(m->jobs);
