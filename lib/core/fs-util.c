@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +27,88 @@ int mkdir_p(const char *path, mode_t parent_mode, mode_t mode) {
         if (mkdir(p, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+int path_creatable_by_root_only(const char *path, char *why, size_t why_size) {
+        char buf[PATH_MAX];
+        size_t len = strlen(path);
+
+        if (path[0] != '/' || len >= sizeof(buf)) {
+                snprintf(why, why_size, "'%.200s': not an absolute path of at most %d bytes", path, PATH_MAX - 1);
+                return -EINVAL;
+        }
+        memcpy(buf, path, len + 1);
+        while (len > 1 && buf[len - 1] == '/')
+                buf[--len] = 0;
+        int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = 0;
+        struct stat st;
+        /* Each step checks the directory held in fd, then looks up the next
+         * name in it without following a symlink.  A directory others may
+         * write to (/tmp) is passed through only when sticky and only to an
+         * existing entry (root's, checked next step), which nobody else may
+         * rename or remove; nothing is ever created in it. */
+        for (char *name = buf + 1, *next;; name = next) {
+                int plen = (int) (name - buf > 1 ? name - buf - 1 : 1); /* the directory's path */
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        snprintf(why, why_size, "'%.*s': %s", plen, buf, strerror(errno));
+                        break;
+                }
+                bool shared = st.st_mode & (S_IWGRP | S_IWOTH);
+                if (st.st_uid != 0 || (shared && !(st.st_mode & S_ISVTX))) {
+                        r = -EPERM;
+                        snprintf(why, why_size, "'%.*s' is owned by uid %u with mode %04o (must be root's and writable by root only)",
+                                 plen, buf, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+                        break;
+                }
+                while (*name == '/')
+                        name++;
+                if (!*name) { /* "/" itself */
+                        r = -EEXIST;
+                        snprintf(why, why_size, "'%.200s' exists", path);
+                        break;
+                }
+                next = strchr(name, '/');
+                if (next)
+                        *next++ = 0;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                        r = -EINVAL;
+                        snprintf(why, why_size, "'%.200s': '.' and '..' are not allowed", path);
+                        break;
+                }
+                int sub = next ? openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+                if (!next || (sub < 0 && errno == ENOENT)) {
+                        /* The last name, or the first missing one: root creates
+                         * it here, so it must not exist and nobody else may
+                         * create it first. */
+                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                                r = -EEXIST;
+                                snprintf(why, why_size, "'%.200s' exists", path);
+                        } else if (errno != ENOENT) {
+                                r = -errno;
+                                snprintf(why, why_size, "'%.200s': %s", path, strerror(errno));
+                        } else if (shared) {
+                                r = -EPERM;
+                                snprintf(why, why_size, "'%.*s' is writable by others: '%s' would be created there",
+                                         plen, buf, name);
+                        }
+                        break;
+                }
+                if (sub < 0) {
+                        r = errno == ENOTDIR ? -ELOOP : -errno;
+                        snprintf(why, why_size, "'%.*s': %s", (int) (next - buf - 1), buf,
+                                 errno == ENOTDIR || errno == ELOOP ? "a symlink or not a directory" : strerror(errno));
+                        break;
+                }
+                close(fd);
+                fd = sub;
+                next[-1] = '/';
+        }
+        close(fd);
+        return r;
 }
 
 int open_regular_at(int dirfd, const char *name, struct stat *ret_st) {

@@ -18,7 +18,14 @@
 #     backup: that user and root may read it, a second member of group
 #     backup is refused (AccessDenied, audited), and so is everyone but root
 #     once the task's record has no requesting uid.  The two users are
-#     created with useradd and removed at exit.
+#     created with useradd and removed at exit;
+#  5. job changes are root's (A5): a member of group backup may not create,
+#     change or delete a job (notify.exec would run its program as root),
+#     refused with exit 5 and audited, the job files untouched; and such a
+#     member may restore --to only a new directory in a place only root can
+#     change (A6): /tmp itself, a directory the member owns, a path through
+#     a symlink and an existing directory are refused (exit 5, audited,
+#     nothing created, no task queued).
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backupd-common.bash" || exit 1
 command -v setpriv >/dev/null || skip "setpriv (util-linux) needed"
 command -v useradd >/dev/null || skip "useradd needed"
@@ -189,4 +196,38 @@ other_refused "$U_REQ"
 "${RR[@]}" "$ALT" a@h1 0 >"$FX_DIR/rr-list2.json" || fail "ReadRestored as root of a record without its requester"
 cmp -s "$FX_DIR/rr-list.json" "$FX_DIR/rr-list2.json" || fail "root's list changed after the restart"
 echo "4. ReadRestored lists and reads an alternate-location restore's mail (root, the requester); refusals (another member of group backup, an outsider, everyone but root without a recorded requester)"
+
+# 5. What a member of group backup may not make the root service do.
+uid_req=$(id -u "$U_REQ")
+printf '{"repository": "%s", "notify": {"exec": "%s/evil.sh"}}\n' "$REPO" "$FX_DIR" >"$FX_DIR/evil.json"
+chmod 644 "$FX_DIR/evil.json"
+cp "$JOBS/a.json" "$FX_DIR/a.json.before"
+member_refused() { # member_refused AUDIT-LINE CTL-ARGS...: exit 5, access denied, audited
+    local line=$1 rc=0 n
+    shift
+    n=$($CTL audit | grep -cF "$line")
+    as_user "$U_REQ" "$CTL" "$@" >"$FX_DIR/m.out" 2>&1 || rc=$?
+    [ "$rc" = 5 ] && grep -q "uid $uid_req may " "$FX_DIR/m.out" \
+        || fail "$* as $U_REQ (group backup): exit $rc, want 5: $(cat "$FX_DIR/m.out")"
+    [ "$($CTL audit | grep -cF "$line")" = $((n + 1)) ] || fail "$* as $U_REQ not audited: $($CTL audit | tail -3)"
+}
+member_refused "uid=$uid_req create job job evil: refused: access denied (root only)" job set evil "$FX_DIR/evil.json"
+[ -e "$JOBS/evil.json" ] && fail "a member of group backup created a job"
+member_refused "uid=$uid_req change job job a: refused: access denied (root only)" job set a "$FX_DIR/evil.json"
+member_refused "uid=$uid_req delete job job a: refused: access denied (root only)" job delete a
+cmp -s "$JOBS/a.json" "$FX_DIR/a.json.before" || fail "job a changed by a member of group backup: $(cat "$JOBS/a.json")"
+before=$(ntasks)
+mkdir "$FX_DIR/mine" && chown "$U_REQ" "$FX_DIR/mine"
+ln -s / "$FX_DIR/sl"
+for to in "/tmp/lvss-evil-$$" "$FX_DIR/mine/x" "$FX_DIR/sl/etc/lvss-evil-$$" "$FX_DIR/rsg"; do
+    member_refused "uid=$uid_req restore job a backup ${FULL:0:16} to $to: refused: access denied" restore a "$FULL" --to "$to"
+done
+[ -e "/tmp/lvss-evil-$$" ] || [ -e "$FX_DIR/mine/x" ] || [ -e "/etc/lvss-evil-$$" ] && fail "a refused restore target was created"
+[ "$(ntasks)" = "$before" ] || fail "a refused restore queued a task"
+as_user "$U_REQ" "$CTL" restore a "$FULL" --to "$FX_DIR/sl/x" >"$FX_DIR/m.out" 2>&1 && fail "restore through a symlink accepted"
+grep -q "a symlink or not a directory" "$FX_DIR/m.out" || fail "symlink refusal unclear: $(cat "$FX_DIR/m.out")"
+# Root still may.
+$CTL job set evil "$FX_DIR/evil.json" || fail "root's job set"
+$CTL job delete evil || fail "root's job delete"
+echo "5. a member of group backup may not change jobs or restore into a place it controls (refused, audited)"
 echo "backupd-into-live ok"

@@ -24,6 +24,7 @@
 #include "bus.h"
 #include "bus-creds.h"
 #include "console-api.h"
+#include "fs-util.h"
 #include "jobs.h"
 #include "macro.h"
 #include "tasks.h"
@@ -86,6 +87,21 @@ _printf_(3, 4) static int reply_errno(sd_bus_error *error, int r, const char *fm
         return r;
 }
 
+/* A5: changing a job is root's.  A job names the repository root writes
+ * to, the password and credentials files root reads, the programs root runs
+ * (notify.exec, notify.sendmail) and the sync target: each of them would
+ * hand a member of group backup root's power.  WHO is the uid the bus
+ * vouched for (caller_check). */
+static int root_only(Manager *m, const char *who, const char *action, const char *obj, sd_bus_error *error) {
+        if ((strcmp(who, "0") == 0))
+                return 0;
+        audit_record(m, who, action, obj, "refused: access denied (root only)");
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "lvss-backupd: uid %s may not %s (jobs name files and programs the service uses as "
+                                 "root: root only)",
+                                 who, action);
+}
+
 static json_t *jobs_json(Manager *m);
 
 static int reply_json(sd_bus_message *msg, json_t *o) {
@@ -141,6 +157,9 @@ static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 return r;
         snprintf(obj, sizeof(obj), "job %.64s", name);
         bool existed = job_find(m, name) != NULL;
+        r = root_only(m, who, existed ? "change job" : "create job", obj, error);
+        if (r < 0)
+                return r;
         r = job_set(m, name, text, why, sizeof(why));
         audit_record(m, who, existed ? "change job" : "create job", obj, r < 0 ? why : "done");
         if (r < 0)
@@ -159,6 +178,9 @@ static int m_delete_job(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
         snprintf(obj, sizeof(obj), "job %.64s", name);
+        r = root_only(m, who, "delete job", obj, error);
+        if (r < 0)
+                return r;
         r = job_delete(m, name);
         audit_record(m, who, "delete job", obj, r < 0 ? strerror(-r) : "done");
         if (r == -ENOENT)
@@ -328,13 +350,22 @@ static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 return -ENOENT;
         if (!*id || strspn(id, "0123456789abcdef") != strlen(id) || (*to && to[0] != '/'))
                 return reply_errno(error, -EINVAL, "restore: expected a backup id (hex) and an absolute --to directory");
+        snprintf(obj, sizeof(obj), "job %s backup %.16s%s%.200s", name, id, *to ? " to " : "", to);
+        /* A6: root creates the alternate location; for anyone else it must be
+         * a new directory in a place only root can change. */
+        if (*to && !(strcmp(who, "0") == 0) && path_creatable_by_root_only(to, why, sizeof(why)) < 0) {
+                audit_record(m, who, "restore", obj, "refused: access denied (--to not in a root-only place)");
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "lvss-backupd: uid %s may restore only to a new directory whose existing "
+                                         "parents are root's and writable by root only: %s",
+                                         who, why);
+        }
         json_t *ca = json_array();
         for (char **c = comps; c && *c; c++)
                 json_array_append_new(ca, json_string(*c));
         json_t *rs = json_pack("{s:s, s:o, s:s}", "backup_id", id, "components", ca, "to", to);
         r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
         json_decref(rs);
-        snprintf(obj, sizeof(obj), "job %s backup %.16s%s%s", name, id, *to ? " to " : "", to);
         return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
 }
 

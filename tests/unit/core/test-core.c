@@ -83,6 +83,60 @@ static void test_mkdir_p(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
+/* path_creatable_by_root_only: what a non-root caller may ask root to
+ * create (lvss-backupd's restore --to, service.md A6). */
+static void test_path_creatable(void **state) {
+        (void) state;
+        char base[] = "/tmp/lvss-core-XXXXXX", p[256], why[512];
+        assert_non_null(mkdtemp(base));
+        if (geteuid() != 0) { /* our own directory: root's creation there is refused */
+                snprintf(p, sizeof(p), "%s/new", base);
+                assert_int_equal(path_creatable_by_root_only(p, why, sizeof(why)), -EPERM);
+                assert_non_null(strstr(why, "must be root's"));
+                assert_int_equal(rmdir(base), 0);
+                return;
+        }
+        struct {
+                const char *rel;
+                int want;
+        } cases[] = {
+                {"/new", 0},          {"/a/b/c", 0},        {"/new/", 0},         {"", -EEXIST},
+                {"/link/x", -ELOOP},  {"/file/x", -ELOOP},  {"/user/x", -EPERM},  {"/gw/x", -EPERM},
+                {"/d/../x", -EINVAL}, {"/./x", -EINVAL},    {"/d", -EEXIST},      {"/link", -EEXIST},
+                {"/d/new", 0},
+        };
+        snprintf(p, sizeof(p), "%s/d", base);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/link", base);
+        assert_int_equal(symlink("d", p), 0);
+        snprintf(p, sizeof(p), "%s/file", base);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fclose(f);
+        snprintf(p, sizeof(p), "%s/user", base);
+        assert_int_equal(mkdir(p, 0755), 0);
+        assert_int_equal(chown(p, 65534, 65534), 0);
+        snprintf(p, sizeof(p), "%s/gw", base);
+        assert_int_equal(mkdir(p, 0755), 0);
+        assert_int_equal(chmod(p, 0775), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(p, sizeof(p), "%s%s", base, cases[i].rel);
+                why[0] = 0;
+                int r = path_creatable_by_root_only(p, why, sizeof(why));
+                if (r != cases[i].want)
+                        fail_msg("%s: got %d, want %d (%s)", p, r, cases[i].want, why);
+                assert_true(r == 0 || why[0]);
+        }
+        /* Directly in a sticky shared directory: someone else could create it first. */
+        snprintf(p, sizeof(p), "%s-sibling", base);
+        assert_int_equal(path_creatable_by_root_only(p, why, sizeof(why)), -EPERM);
+        assert_non_null(strstr(why, "writable by others"));
+        assert_int_equal(path_creatable_by_root_only("relative/x", why, sizeof(why)), -EINVAL);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+        assert_int_equal(system(cmd), 0);
+}
+
 static void test_unaligned(void **state) {
         uint8_t b[16] = {0};
         unaligned_write_le16(b + 1, 0x1234);
@@ -169,6 +223,7 @@ static void test_error_slot(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_array_reserve), cmocka_unit_test(test_mkdir_p),
+                cmocka_unit_test(test_path_creatable),
                 cmocka_unit_test(test_unaligned),     cmocka_unit_test(test_time),
                 cmocka_unit_test(test_hooks),          cmocka_unit_test(test_error_slot),
         };
