@@ -16,6 +16,7 @@
  * Offsets are implicit: blob i starts at the sum of the stored lengths before
  * it; the sum of all must end exactly where the header starts.
  */
+#include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <zstd.h>
@@ -112,29 +113,42 @@ int repo_pack_parse(const repo *r, const uint8_t *data, size_t n, pack_blob **re
         return 0;
 }
 
-int repo_blob_decode(const repo *r, const uint8_t *stored, size_t n, uint8_t flags, uint32_t raw,
-                     const repo_id *expect, uint8_t *out) {
-        _cleanup_free_ uint8_t *tmp = NULL;
+/* Grow *buf to at least n bytes (contents not kept). */
+static int buf_reserve(uint8_t **buf, size_t *cap, size_t n) {
+        if (*buf && *cap >= n)
+                return 0;
+        uint8_t *p = realloc(*buf, n ? n : 1);
+        if (!p)
+                return -ENOMEM;
+        *buf = p;
+        *cap = n;
+        return 0;
+}
+
+/* The decoding step with the caller's scratch (a zstd context and the
+ * unsealed bytes): a thread that decodes many blobs keeps them, so nothing
+ * is allocated per blob (ZSTD_decompress builds a context each call). */
+static int blob_decode(const repo *r, ZSTD_DCtx *dctx, uint8_t **tmp, size_t *tmp_cap, const uint8_t *stored,
+                       size_t n, uint8_t flags, uint32_t raw, const repo_id *expect, uint8_t *out) {
         size_t m = 0;
         repo_id got;
         int k;
 
         if (raw > REPO_CHUNK_MAX_LIMIT || n > REPO_CHUNK_MAX_LIMIT + 1024)
                 return repo_error(REPO_E_CORRUPT, "blob length out of range");
-        tmp = malloc(n ? n : 1);
-        if (!tmp)
+        if (buf_reserve(tmp, tmp_cap, n) < 0)
                 return -ENOMEM;
-        k = repo_unseal(r, stored, n, tmp, &m);
+        k = repo_unseal(r, stored, n, *tmp, &m);
         if (k < 0)
                 return k;
         if (flags & REPO_BLOB_COMPRESSED) {
-                size_t z = ZSTD_decompress(out, raw, tmp, m);
+                size_t z = dctx ? ZSTD_decompressDCtx(dctx, out, raw, *tmp, m) : ZSTD_decompress(out, raw, *tmp, m);
                 if (ZSTD_isError(z) || z != raw)
                         return repo_error(REPO_E_CORRUPT, "blob does not decompress to %u bytes", raw);
         } else {
                 if (m != raw)
                         return repo_error(REPO_E_CORRUPT, "blob has %zu bytes, expected %u", m, raw);
-                memcpy(out, tmp, m);
+                memcpy(out, *tmp, m);
         }
         repo_hash_blob(r, out, raw, &got);
         if (memcmp(got.b, expect->b, REPO_ID_SIZE) != 0)
@@ -142,35 +156,68 @@ int repo_blob_decode(const repo *r, const uint8_t *stored, size_t n, uint8_t fla
         return 0;
 }
 
-int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_t *ret_n) {
+int repo_blob_decode(const repo *r, const uint8_t *stored, size_t n, uint8_t flags, uint32_t raw,
+                     const repo_id *expect, uint8_t *out) {
+        _cleanup_free_ uint8_t *tmp = NULL;
+        size_t cap = 0;
+        return blob_decode(r, NULL, &tmp, &cap, stored, n, flags, raw, expect, out);
+}
+
+void repo_blob_reader_done(repo_blob_reader *br) {
+        ZSTD_freeDCtx(br->dctx);
+        free(br->stored);
+        free(br->tmp);
+        *br = (repo_blob_reader) {};
+}
+
+int repo_blob_fetch(repo *r, repo_blob_reader *br, const repo_id *id) {
         char path[160], bhex[REPO_ID_HEX_SIZE], phex[REPO_ID_HEX_SIZE];
-        _cleanup_free_ uint8_t *stored = NULL;
-        index_entry *e = repo_index_find(&r->index, id);
+        const index_entry *e = repo_index_find(&r->index, id);
         int k;
 
+        br->e = NULL;
         repo_id_to_hex(id, bhex);
         if (!e)
                 return repo_error(REPO_E_CORRUPT, "blob %s: not in any index (missing)", bhex);
         repo_id_to_hex(&r->index.packs[e->pack], phex);
         repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
-        stored = malloc(e->length ? e->length : 1);
-        if (!stored)
+        if (buf_reserve(&br->stored, &br->stored_cap, e->length) < 0)
                 return -ENOMEM;
-        k = repo_be_get_range(r->be, path, index_entry_offset(e), e->length, stored);
+        k = repo_be_get_range(r->be, path, index_entry_offset(e), e->length, br->stored);
         if (k == -ENOENT)
                 return repo_error(REPO_E_CORRUPT, "pack %s: missing (holds blob %s)", phex, bhex);
         if (k < 0)
                 return repo_error(k, "pack %s: %s (blob %s)", phex, repo_errmsg(), bhex);
-        if (*cap < e->raw_length || !*buf) {
-                uint8_t *p = realloc(*buf, e->raw_length ? e->raw_length : 1);
-                if (!p)
-                        return -ENOMEM;
-                *buf = p;
-                *cap = e->raw_length;
-        }
-        k = repo_blob_decode(r, stored, e->length, e->flags, e->raw_length, id, *buf);
-        if (k < 0)
+        br->e = e;
+        return 0;
+}
+
+int repo_blob_decode_fetched(const repo *r, repo_blob_reader *br, uint8_t **buf, size_t *cap, size_t *ret_n) {
+        char bhex[REPO_ID_HEX_SIZE], phex[REPO_ID_HEX_SIZE];
+        const index_entry *e = br->e;
+        int k;
+
+        assert(e);
+        if (!br->dctx && !(br->dctx = ZSTD_createDCtx()))
+                return -ENOMEM;
+        if (buf_reserve(buf, cap, e->raw_length) < 0)
+                return -ENOMEM;
+        k = blob_decode(r, br->dctx, &br->tmp, &br->tmp_cap, br->stored, e->length, e->flags, e->raw_length, &e->id,
+                        *buf);
+        if (k < 0) {
+                repo_id_to_hex(&e->id, bhex);
+                repo_id_to_hex(&r->index.packs[e->pack], phex);
                 return repo_error(k, "pack %s: blob %s: %s", phex, bhex, repo_errmsg());
+        }
         *ret_n = e->raw_length;
         return 0;
+}
+
+int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_t *ret_n) {
+        repo_blob_reader br = {};
+        int k = repo_blob_fetch(r, &br, id);
+        if (k >= 0)
+                k = repo_blob_decode_fetched(r, &br, buf, cap, ret_n);
+        repo_blob_reader_done(&br);
+        return k;
 }

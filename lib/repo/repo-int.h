@@ -176,5 +176,19 @@ size_t repo_pack_header_encode(const pack_blob *blobs, size_t count, uint8_t *ou
 int repo_blob_decode(const repo *r, const uint8_t *stored, size_t n, uint8_t flags, uint32_t raw,
                      const repo_id *expect, uint8_t *out);
 int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_t *ret_n);
+/* repo_read_blob in two steps, for threads that decode many blobs: fetch
+ * (index lookup and the backend read: the order-sensitive part, run in blob
+ * order) and decode (MAC, zstd, hash: CPU only, safe to run on several
+ * threads at once).  The reader keeps its buffers and zstd context between
+ * blobs; zero-initialize it, free with repo_blob_reader_done(). */
+typedef struct repo_blob_reader {
+        struct ZSTD_DCtx_s *dctx;
+        uint8_t *stored, *tmp;
+        size_t stored_cap, tmp_cap;
+        const index_entry *e;    /* the blob fetched last, NULL after a failure */
+} repo_blob_reader;
+int repo_blob_fetch(repo *r, repo_blob_reader *br, const repo_id *id);
+int repo_blob_decode_fetched(const repo *r, repo_blob_reader *br, uint8_t **buf, size_t *cap, size_t *ret_n);
+void repo_blob_reader_done(repo_blob_reader *br);
 /* Parse a whole pack file (already hash-checked): trailer length, header. */
 int repo_pack_parse(const repo *r, const uint8_t *data, size_t n, pack_blob **ret, size_t *ret_count);

@@ -29,78 +29,116 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/core/fs-util.h"
 #include "repo-int.h"
 
-/* Reading and decoding blobs (pread, MAC, zstd, hash) runs on a reader
- * thread, a few blobs ahead of the writing thread, so the two overlap.  The
- * reader touches only what is read-only during a restore (index, keys,
- * directory fd); the sink is called from the caller's thread only. */
-#define READ_AHEAD 4
+/* Reading and decoding blobs runs on decoder threads (one per CPU, at most
+ * DECODERS_MAX), up to WINDOW blobs ahead of the writing thread.  Blob
+ * number `seq` (in restore order) goes to slot seq % WINDOW.  A decoder
+ * claims the next number and fetches its bytes under fetch_lock, so the
+ * backend is read in blob order (a remote read plan stays sequential), then
+ * decodes (MAC, zstd, hash) with the lock released, in parallel with the
+ * other decoders.  The writer takes slots in order.  A slot belongs to the
+ * decoder that claimed it until `ready`, then to the writer until it is
+ * released (consumed advances); only then can seq + WINDOW claim it, and its
+ * buffer is reused.  Decoders touch only what is read-only during a restore
+ * (index, keys, directory fd) and their own repo_blob_reader; the sink is
+ * called from the caller's thread only. */
+#define DECODERS_MAX 4
+#define WINDOW 8
 
-typedef struct rblob {
+typedef struct rslot {
         uint8_t *buf;
-        size_t n;
+        size_t cap, n;
         int err;
+        bool ready;
         char msg[512];
-} rblob;
+} rslot;
 
 typedef struct reader {
         repo *r;
         const repo_record *rec;
         const size_t *sel;      /* indices of the files to restore, in order */
         size_t n_sel;
-        pthread_t thread;
+        pthread_t threads[DECODERS_MAX];
+        size_t n_threads;
+        pthread_mutex_t fetch_lock; /* claim + fetch, in blob order */
+        size_t fetch_file, fetch_blob; /* the next blob to claim: sel index, blob index */
         pthread_mutex_t lock;
-        pthread_cond_t cond;    /* signalled on every queue change */
-        rblob q[READ_AHEAD];
-        size_t head, count;
-        bool stop;
+        pthread_cond_t cond;    /* signalled on every slot or window change */
+        rslot q[WINDOW];
+        uint64_t next_seq;      /* the next blob number to claim */
+        uint64_t consumed;      /* blobs the writer released */
+        bool stop, failed;
 } reader;
 
-static void *reader_main(void *arg) {
-        reader *rd = arg;
-
-        for (size_t s = 0; s < rd->n_sel; s++) {
-                const repo_file *f = &rd->rec->files[rd->sel[s]];
-                for (size_t j = 0; j < f->n_blobs; j++) {
-                        rblob b = {};
-                        size_t cap = 0;
-                        b.err = repo_read_blob(rd->r, &f->blobs[j], &b.buf, &cap, &b.n);
-                        if (b.err < 0)
-                                snprintf(b.msg, sizeof b.msg, "%s",
-                                         b.err == -ENOMEM ? "out of memory" : repo_errmsg());
-                        pthread_mutex_lock(&rd->lock);
-                        while (rd->count == READ_AHEAD && !rd->stop)
-                                pthread_cond_wait(&rd->cond, &rd->lock);
-                        if (rd->stop) {
-                                pthread_mutex_unlock(&rd->lock);
-                                free(b.buf);
-                                return NULL;
-                        }
-                        rd->q[(rd->head + rd->count) % READ_AHEAD] = b;
-                        rd->count++;
-                        pthread_cond_broadcast(&rd->cond);
-                        pthread_mutex_unlock(&rd->lock);
-                        if (b.err < 0)
-                                return NULL;   /* the writer stops at this blob */
-                }
+/* Under fetch_lock: the id of the next blob in restore order, NULL at the end. */
+static const repo_id *reader_claim_next(reader *rd) {
+        while (rd->fetch_file < rd->n_sel) {
+                const repo_file *f = &rd->rec->files[rd->sel[rd->fetch_file]];
+                if (rd->fetch_blob < f->n_blobs)
+                        return &f->blobs[rd->fetch_blob++];
+                rd->fetch_file++;
+                rd->fetch_blob = 0;
         }
         return NULL;
 }
 
-static rblob reader_next(reader *rd) {
-        rblob b;
+static void *decoder_main(void *arg) {
+        reader *rd = arg;
+        repo_blob_reader br = {};
+
+        for (;;) {
+                pthread_mutex_lock(&rd->fetch_lock);
+                pthread_mutex_lock(&rd->lock);
+                while (!rd->stop && !rd->failed && rd->next_seq >= rd->consumed + WINDOW)
+                        pthread_cond_wait(&rd->cond, &rd->lock);
+                const repo_id *id = rd->stop || rd->failed ? NULL : reader_claim_next(rd);
+                uint64_t seq = rd->next_seq;
+                if (id)
+                        rd->next_seq++;
+                pthread_mutex_unlock(&rd->lock);
+                if (!id) {
+                        pthread_mutex_unlock(&rd->fetch_lock);
+                        break;
+                }
+                int err = repo_blob_fetch(rd->r, &br, id);
+                pthread_mutex_unlock(&rd->fetch_lock);
+                rslot *sl = &rd->q[seq % WINDOW];
+                if (err >= 0)
+                        err = repo_blob_decode_fetched(rd->r, &br, &sl->buf, &sl->cap, &sl->n);
+                if (err < 0)
+                        snprintf(sl->msg, sizeof sl->msg, "%s", err == -ENOMEM ? "out of memory" : repo_errmsg());
+                pthread_mutex_lock(&rd->lock);
+                sl->err = err;
+                sl->ready = true;
+                if (err < 0)
+                        rd->failed = true; /* claim no more; the writer stops at this blob */
+                pthread_cond_broadcast(&rd->cond);
+                pthread_mutex_unlock(&rd->lock);
+        }
+        repo_blob_reader_done(&br);
+        return NULL;
+}
+
+/* The writer's next blob, in order; the slot is the writer's until reader_release. */
+static rslot *reader_next(reader *rd) {
+        rslot *sl = &rd->q[rd->consumed % WINDOW];
         pthread_mutex_lock(&rd->lock);
-        while (rd->count == 0)
+        while (!sl->ready)
                 pthread_cond_wait(&rd->cond, &rd->lock);
-        b = rd->q[rd->head];
-        rd->head = (rd->head + 1) % READ_AHEAD;
-        rd->count--;
+        pthread_mutex_unlock(&rd->lock);
+        return sl;
+}
+
+static void reader_release(reader *rd, rslot *sl) {
+        pthread_mutex_lock(&rd->lock);
+        sl->ready = false;
+        rd->consumed++;
         pthread_cond_broadcast(&rd->cond);
         pthread_mutex_unlock(&rd->lock);
-        return b;
 }
 
 static void reader_stop(reader *rd) {
@@ -108,11 +146,33 @@ static void reader_stop(reader *rd) {
         rd->stop = true;
         pthread_cond_broadcast(&rd->cond);
         pthread_mutex_unlock(&rd->lock);
-        pthread_join(rd->thread, NULL);
-        for (size_t i = 0; i < rd->count; i++)
-                free(rd->q[(rd->head + i) % READ_AHEAD].buf);
+        for (size_t i = 0; i < rd->n_threads; i++)
+                pthread_join(rd->threads[i], NULL);
+        for (size_t i = 0; i < WINDOW; i++)
+                free(rd->q[i].buf);
+        pthread_mutex_destroy(&rd->fetch_lock);
         pthread_mutex_destroy(&rd->lock);
         pthread_cond_destroy(&rd->cond);
+}
+
+/* Start the decoders: one per online CPU, 1..DECODERS_MAX.  On failure
+ * none runs and the reader is destroyed. */
+static int reader_start(reader *rd) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t want = cpus < 1 ? 1 : cpus > DECODERS_MAX ? DECODERS_MAX : (size_t) cpus;
+
+        pthread_mutex_init(&rd->fetch_lock, NULL);
+        pthread_mutex_init(&rd->lock, NULL);
+        pthread_cond_init(&rd->cond, NULL);
+        for (size_t i = 0; i < want; i++) {
+                int k = pthread_create(&rd->threads[i], NULL, decoder_main, rd);
+                if (k != 0) {
+                        reader_stop(rd);
+                        return repo_error(-k, "cannot start the restore decoder threads: %s", strerror(k));
+                }
+                rd->n_threads++;
+        }
+        return 0;
 }
 
 static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progress_fn progress,
@@ -136,21 +196,22 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                 if (k < 0)
                         return k;
                 for (size_t j = 0; j < f->n_blobs; j++) {
-                        rblob b = reader_next(rd);
-                        k = b.err;
+                        rslot *b = reader_next(rd);
+                        size_t got = b->n;
+                        k = b->err;
                         if (k >= 0)
-                                k = sink->write(sink->userdata, h, b.buf, b.n);
+                                k = sink->write(sink->userdata, h, b->buf, got);
                         else
-                                (void) repo_error(k, "%s", b.msg);
-                        free(b.buf);
+                                (void) repo_error(k, "%s", b->msg);
+                        reader_release(rd, b);
                         if (k < 0) {
                                 char msg[512];
                                 snprintf(msg, sizeof msg, "%s", repo_errmsg());
                                 (void) sink->close(sink->userdata, h, f, false);
                                 return repo_error(k, "file '%s': %s", f->path, msg);
                         }
-                        total += b.n;
-                        st.bytes_read += b.n;
+                        total += got;
+                        st.bytes_read += got;
                         if (progress)
                                 progress(&st, f->path, progress_userdata);
                 }
@@ -242,14 +303,10 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
         rd.sel = sel;
         rd.n_sel = n;
         restore_plan(r, rec, sel, n);
-        pthread_mutex_init(&rd.lock, NULL);
-        pthread_cond_init(&rd.cond, NULL);
-        k = pthread_create(&rd.thread, NULL, reader_main, &rd);
-        if (k != 0) {
-                pthread_mutex_destroy(&rd.lock);
-                pthread_cond_destroy(&rd.cond);
+        k = reader_start(&rd);
+        if (k < 0) {
                 (void) repo_be_read_plan(r->be, NULL, 0);
-                return repo_error(-k, "cannot start the restore reader thread: %s", strerror(k));
+                return k;
         }
         k = restore_files(&rd, sink, progress, progress_userdata);
         reader_stop(&rd);
