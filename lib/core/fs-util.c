@@ -29,7 +29,7 @@ int mkdir_p(const char *path, mode_t parent_mode, mode_t mode) {
         return 0;
 }
 
-int path_creatable_by_root_only(const char *path, char *why, size_t why_size) {
+int path_root_controlled(const char *path, unsigned flags, char *why, size_t why_size) {
         char buf[PATH_MAX];
         size_t len = strlen(path);
 
@@ -49,26 +49,34 @@ int path_creatable_by_root_only(const char *path, char *why, size_t why_size) {
          * name in it without following a symlink.  A directory others may
          * write to (/tmp) is passed through only when sticky and only to an
          * existing entry (root's, checked next step), which nobody else may
-         * rename or remove; nothing is ever created in it. */
+         * rename or remove; nothing is ever created in it, nor is it
+         * accepted as PATH itself. */
+        int plen = 1; /* fd's path is buf[0, plen) */
         for (char *name = buf + 1, *next;; name = next) {
-                int plen = (int) (name - buf > 1 ? name - buf - 1 : 1); /* the directory's path */
                 if (fstat(fd, &st) < 0) {
                         r = -errno;
                         snprintf(why, why_size, "'%.*s': %s", plen, buf, strerror(errno));
                         break;
                 }
-                bool shared = st.st_mode & (S_IWGRP | S_IWOTH);
-                if (st.st_uid != 0 || (shared && !(st.st_mode & S_ISVTX))) {
-                        r = -EPERM;
-                        snprintf(why, why_size, "'%.*s' is owned by uid %u with mode %04o (must be root's and writable by root only)",
-                                 plen, buf, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
-                        break;
-                }
                 while (*name == '/')
                         name++;
-                if (!*name) { /* "/" itself */
-                        r = -EEXIST;
-                        snprintf(why, why_size, "'%.200s' exists", path);
+                bool shared = st.st_mode & (S_IWGRP | S_IWOTH);
+                const char *by = st.st_mode & S_IWOTH ? "others" : "its group";
+                if (st.st_uid != 0) {
+                        r = -EPERM;
+                        snprintf(why, why_size, "'%.*s' is owned by uid %u, not root", plen, buf, (unsigned) st.st_uid);
+                        break;
+                }
+                if (shared && (!(st.st_mode & S_ISVTX) || !*name)) {
+                        r = -EPERM;
+                        snprintf(why, why_size, "'%.*s' is writable by %s", plen, buf, by);
+                        break;
+                }
+                if (!*name) { /* the whole path exists */
+                        if (flags & PATH_NEW) {
+                                r = -EEXIST;
+                                snprintf(why, why_size, "'%.200s' exists", path);
+                        }
                         break;
                 }
                 next = strchr(name, '/');
@@ -79,33 +87,33 @@ int path_creatable_by_root_only(const char *path, char *why, size_t why_size) {
                         snprintf(why, why_size, "'%.200s': '.' and '..' are not allowed", path);
                         break;
                 }
-                int sub = next ? openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-                if (!next || (sub < 0 && errno == ENOENT)) {
-                        /* The last name, or the first missing one: root creates
-                         * it here, so it must not exist and nobody else may
-                         * create it first. */
+                int sub = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0 && errno == ENOENT) {
+                        /* The first missing name: root creates it here, so
+                         * nobody else may create it first. */
                         if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                                r = -EEXIST;
-                                snprintf(why, why_size, "'%.200s' exists", path);
-                        } else if (errno != ENOENT) {
-                                r = -errno;
-                                snprintf(why, why_size, "'%.200s': %s", path, strerror(errno));
+                                r = -ELOOP; /* a dangling symlink */
+                                snprintf(why, why_size, "'%.*s': a symlink", next ? (int) (next - buf - 1) : (int) len, buf);
                         } else if (shared) {
                                 r = -EPERM;
-                                snprintf(why, why_size, "'%.*s' is writable by others: '%s' would be created there",
-                                         plen, buf, name);
+                                snprintf(why, why_size, "'%.*s' is writable by %s: '%s' would be created there",
+                                         plen, buf, by, name);
                         }
                         break;
                 }
                 if (sub < 0) {
                         r = errno == ENOTDIR ? -ELOOP : -errno;
-                        snprintf(why, why_size, "'%.*s': %s", (int) (next - buf - 1), buf,
+                        snprintf(why, why_size, "'%.*s': %s", next ? (int) (next - buf - 1) : (int) len, buf,
                                  errno == ENOTDIR || errno == ELOOP ? "a symlink or not a directory" : strerror(errno));
                         break;
                 }
                 close(fd);
                 fd = sub;
-                next[-1] = '/';
+                plen = next ? (int) (next - buf - 1) : (int) len;
+                if (!next) /* check PATH itself at the top of the loop */
+                        next = buf + len;
+                else
+                        next[-1] = '/';
         }
         close(fd);
         return r;

@@ -24,18 +24,22 @@ int mkdir_p(const char *path, mode_t parent_mode, mode_t mode);
 #define EFTYPE_ EMEDIUMTYPE
 int open_regular_at(int dirfd, const char *name, struct stat *ret_st);
 
-/* Whether root may create PATH on behalf of an unprivileged caller: PATH is
- * absolute, has no "." or ".." component, does not exist yet, and every
- * existing ancestor is a real directory (reached without following a
- * symlink) owned by root and writable by nobody else.  The caller can then
- * neither redirect the creation (no symlink, no directory it may rename) nor
- * make root write over an existing file.  A sticky directory writable by
- * others (/tmp) may be passed through to an existing root-owned entry, never
- * created in.  Returns 0, or -EINVAL (not a clean absolute path), -EEXIST
- * (PATH exists), -EPERM (an ancestor the caller could change), -ELOOP (an
- * ancestor is a symlink or not a directory), other -errno; WHY (WHY_SIZE
- * bytes) names the component. */
-int path_creatable_by_root_only(const char *path, char *why, size_t why_size);
+/* Whether a path is one only root controls, so that root may create or use
+ * it on behalf of an unprivileged caller: PATH is absolute with no "." or
+ * ".." component, and every existing directory on it, PATH included when it
+ * exists, is a real directory (reached without following a symlink) owned
+ * by root and writable by nobody else.  A sticky directory writable by
+ * others (/tmp) may only be passed through to an existing root-owned entry:
+ * it is neither accepted as PATH nor as the place where the first missing
+ * component would be created.  The caller can then neither redirect the
+ * path (no symlink, no directory it may rename) nor plant files in it.
+ * With PATH_NEW, PATH must not exist yet (root creates it: no existing file
+ * gets written over).  Returns 0, or -EINVAL (not a clean absolute path),
+ * -EEXIST (PATH_NEW and PATH exists), -EPERM (a directory the caller could
+ * change), -ELOOP (a symlink or not a directory on the way), other -errno;
+ * WHY (WHY_SIZE bytes) names the component and the reason. */
+#define PATH_NEW 1u
+int path_root_controlled(const char *path, unsigned flags, char *why, size_t why_size);
 
 /* "a FIFO", "a directory", "a symlink", ... for a st_mode. */
 const char *file_type_name(mode_t mode);

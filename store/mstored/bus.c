@@ -20,6 +20,7 @@
 #include <systemd/sd-bus.h>
 
 #include "lib/core/bus-creds.h"
+#include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "lib/lvss/proto.h"
 #include "bus.h"
@@ -368,7 +369,7 @@ static int on_done(sd_event_source *es, int fd, uint32_t revents, void *userdata
 /* Root or a member of the admin group, from what the bus vouches for: the
  * connection's uid, and that uid's groups in the user database
  * (lib/core/bus-creds.h; the caller's /proc groups are never consulted). */
-static int check_access(bus_api *b, sd_bus_message *m, sd_bus_error *error) {
+static int check_access(bus_api *b, sd_bus_message *m, uid_t *ret_uid, sd_bus_error *error) {
         _cleanup_(bus_caller_done) BusCaller c = {};
         int r = bus_caller_get(m, &c);
 
@@ -376,6 +377,7 @@ static int check_access(bus_api *b, sd_bus_message *m, sd_bus_error *error) {
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "mstored: access denied: the bus did not vouch for the caller's uid (%s)",
                                          strerror(-r));
+        *ret_uid = c.uid;
         if (c.uid == 0)
                 return 0;
         if (b->have_admin_gid && bus_caller_in_gid(&c, b->admin_gid))
@@ -457,7 +459,8 @@ static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                         break;
         if (k == ELEMENTSOF(methods))
                 return sd_bus_error_set(error, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method");
-        int r = check_access(b, m, error);
+        uid_t uid = (uid_t) -1;
+        int r = check_access(b, m, &uid, error);
         if (r < 0)
                 return r;
         struct job *j = job_new(methods[k].kind);
@@ -492,6 +495,20 @@ static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (r < 0) {
                 job_free(j);
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "invalid arguments");
+        }
+        /* The admin group may not make root create a storage group's files
+         * where it could plant or redirect them (mailstore.md §5): a path it
+         * names must be one only root controls. */
+        for (size_t i = 1; j->kind == J_SG_CREATE && uid != 0 && i <= 2; i++) {
+                char why[512];
+                if (*j->a[i] && path_root_controlled(j->a[i], 0, why, sizeof(why)) < 0) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                              "mstored: storage group '%.64s': uid %u may not use %s '%.256s': %s "
+                                              "(root only: the path must be root's and writable by root only)",
+                                              j->a[0], (unsigned) uid, i == 1 ? "path" : "log path", j->a[i], why);
+                        job_free(j);
+                        return r;
+                }
         }
         return submit(b, m, j, error);
 }

@@ -54,6 +54,7 @@
 #include <lvss/error.h>
 #include <lvss/writer.h>
 
+#include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "defs.h"
 #include "events.h"
@@ -561,33 +562,11 @@ static bool under_restore_root(mail_writer *mw, const char *canon) {
 }
 
 /* Rule 2: every directory from / to canon is root-owned and writable by
- * nobody else (a sticky, root-owned directory such as /tmp passes: others
- * cannot replace the root-owned entry inside it).  On refusal, why says
- * which component failed. */
+ * nobody else (a sticky, root-owned directory such as /tmp may be passed
+ * through: others cannot replace the root-owned entry inside it), the one
+ * rule of lib/core/fs-util.  On refusal, why says which component failed. */
 static bool root_owned_path(const char *canon, char *why, size_t n) {
-        size_t len = strlen(canon), plen = 1;
-        char comp[4096];
-        if (len >= sizeof(comp) || canon[0] != '/')
-                return snprintf(why, n, "not an absolute path of at most 4095 bytes"), false;
-        for (;;) {
-                struct stat st;
-                memcpy(comp, canon, plen);
-                comp[plen] = 0;
-                bool last = plen >= len;
-                if (lstat(comp, &st) < 0)
-                        return snprintf(why, n, "'%.400s': %s", comp, strerror(errno)), false;
-                if (st.st_uid != 0)
-                        return snprintf(why, n, "'%.400s' is owned by uid %u, not root", comp, (unsigned) st.st_uid), false;
-                bool sticky_ok = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && !last;
-                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_ok)
-                        return snprintf(why, n, "'%.400s' is writable by %s", comp,
-                                        st.st_mode & S_IWOTH ? "others" : "its group"),
-                               false;
-                if (last)
-                        return true;
-                const char *next = strchr(canon + plen + 1, '/');
-                plen = next ? (size_t) (next - canon) : len;
-        }
+        return path_root_controlled(canon, 0, why, n) == 0;
 }
 
 /* A requestor-chosen path (restore_options key) where recovery would run:

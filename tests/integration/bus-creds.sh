@@ -6,7 +6,8 @@
 # (admin group) and by lvss-backupd (group backup, audited) with exit 5; a
 # user the user database puts in the group is granted.  Uses the system
 # users nobody (groups: nogroup) and backup (primary group backup), run
-# with setpriv.
+# with setpriv.  The admin group (not root) may name storage group paths
+# only where root alone controls them (mailstore.md §5).
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
 lvss_setup
 command -v setpriv >/dev/null || skip "setpriv (util-linux) not installed"
@@ -45,6 +46,17 @@ if [ -x "$MSTORED" ] && [ -x "$MSTORE" ]; then
     grep -q "access denied" "$FX_DIR/e" || fail "mstored refusal unclear: $(cat "$FX_DIR/e")"
     echo "== mstored: a member of the admin group per the user database administers"
     member "$MSTORE" sg list >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "user backup (admin group) refused: $(cat "$FX_DIR/e")"
+    echo "== mstored: the admin group may not name storage group paths it could change"
+    mkdir "$FX_DIR/bk-owned" && chown backup "$FX_DIR/bk-owned"
+    member "$MSTORE" sg create SGX --path "$FX_DIR/bk-owned/sg" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+    [ "$rc" = 5 ] && grep -q "owned by uid $(id -u backup), not root" "$FX_DIR/e" \
+        || fail "sg create in a directory of user backup: exit $rc (want 5), $(cat "$FX_DIR/e")"
+    member "$MSTORE" sg create SGY --log-path "/tmp/lvss-sg-$$" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
+    [ "$rc" = 5 ] && grep -q "'/tmp' is writable by others" "$FX_DIR/e" \
+        || fail "sg create with logs directly in /tmp: exit $rc (want 5), $(cat "$FX_DIR/e")"
+    [ -e "$FX_DIR/bk-owned/sg" ] || [ -e "/tmp/lvss-sg-$$" ] && fail "a refused storage group path was created"
+    member "$MSTORE" sg create SGZ >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "sg create in the data directory as the admin group: $(cat "$FX_DIR/e")"
+    "$MSTORE" sg create SGR --path "$FX_DIR/bk-owned/sg" >"$FX_DIR/o" 2>"$FX_DIR/e" || fail "root's sg create with a path: $(cat "$FX_DIR/e")"
 else
     echo "note: mstored not built, its half of the test not run"
 fi

@@ -83,27 +83,30 @@ static void test_mkdir_p(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
-/* path_creatable_by_root_only: what a non-root caller may ask root to
- * create (lvss-backupd's restore --to, service.md A6). */
+/* path_root_controlled: what a non-root caller may ask root to create
+ * (PATH_NEW: lvss-backupd's restore --to, service.md A6; mstored's
+ * CreateStorageGroup) or use (mstored's restore locations). */
 static void test_path_creatable(void **state) {
         (void) state;
         char base[] = "/tmp/lvss-core-XXXXXX", p[256], why[512];
         assert_non_null(mkdtemp(base));
         if (geteuid() != 0) { /* our own directory: root's creation there is refused */
                 snprintf(p, sizeof(p), "%s/new", base);
-                assert_int_equal(path_creatable_by_root_only(p, why, sizeof(why)), -EPERM);
-                assert_non_null(strstr(why, "must be root's"));
+                assert_int_equal(path_root_controlled(p, PATH_NEW, why, sizeof(why)), -EPERM);
+                assert_non_null(strstr(why, "not root"));
                 assert_int_equal(rmdir(base), 0);
                 return;
         }
         struct {
                 const char *rel;
-                int want;
+                int want_new, want_any; /* with PATH_NEW, without */
         } cases[] = {
-                {"/new", 0},          {"/a/b/c", 0},        {"/new/", 0},         {"", -EEXIST},
-                {"/link/x", -ELOOP},  {"/file/x", -ELOOP},  {"/user/x", -EPERM},  {"/gw/x", -EPERM},
-                {"/d/../x", -EINVAL}, {"/./x", -EINVAL},    {"/d", -EEXIST},      {"/link", -EEXIST},
-                {"/d/new", 0},
+                {"/new", 0, 0},           {"/a/b/c", 0, 0},         {"/new/", 0, 0},
+                {"", -EEXIST, 0},         {"/d", -EEXIST, 0},       {"/d/", -EEXIST, 0},
+                {"/link/x", -ELOOP, -ELOOP}, {"/file/x", -ELOOP, -ELOOP}, {"/link", -ELOOP, -ELOOP},
+                {"/file", -ELOOP, -ELOOP}, {"/user/x", -EPERM, -EPERM}, {"/user", -EPERM, -EPERM},
+                {"/gw/x", -EPERM, -EPERM}, {"/gw", -EPERM, -EPERM},  {"/d/../x", -EINVAL, -EINVAL},
+                {"/./x", -EINVAL, -EINVAL}, {"/d/new", 0, 0},
         };
         snprintf(p, sizeof(p), "%s/d", base);
         assert_int_equal(mkdir(p, 0755), 0);
@@ -119,19 +122,24 @@ static void test_path_creatable(void **state) {
         snprintf(p, sizeof(p), "%s/gw", base);
         assert_int_equal(mkdir(p, 0755), 0);
         assert_int_equal(chmod(p, 0775), 0);
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                snprintf(p, sizeof(p), "%s%s", base, cases[i].rel);
-                why[0] = 0;
-                int r = path_creatable_by_root_only(p, why, sizeof(why));
-                if (r != cases[i].want)
-                        fail_msg("%s: got %d, want %d (%s)", p, r, cases[i].want, why);
-                assert_true(r == 0 || why[0]);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                for (unsigned flags = 0; flags <= PATH_NEW; flags++) {
+                        int want = flags ? cases[i].want_new : cases[i].want_any;
+                        snprintf(p, sizeof(p), "%s%s", base, cases[i].rel);
+                        why[0] = 0;
+                        int r = path_root_controlled(p, flags, why, sizeof(why));
+                        if (r != want)
+                                fail_msg("%s (flags %u): got %d, want %d (%s)", p, flags, r, want, why);
+                        assert_true(r == 0 || why[0]);
+                }
         /* Directly in a sticky shared directory: someone else could create it first. */
         snprintf(p, sizeof(p), "%s-sibling", base);
-        assert_int_equal(path_creatable_by_root_only(p, why, sizeof(why)), -EPERM);
+        assert_int_equal(path_root_controlled(p, PATH_NEW, why, sizeof(why)), -EPERM);
         assert_non_null(strstr(why, "writable by others"));
-        assert_int_equal(path_creatable_by_root_only("relative/x", why, sizeof(why)), -EINVAL);
+        /* ... nor may it be the path itself; passing through it is fine. */
+        assert_int_equal(path_root_controlled("/tmp", 0, why, sizeof(why)), -EPERM);
+        assert_int_equal(path_root_controlled(base, 0, why, sizeof(why)), 0);
+        assert_int_equal(path_root_controlled("relative/x", 0, why, sizeof(why)), -EINVAL);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
         assert_int_equal(system(cmd), 0);
