@@ -251,6 +251,9 @@ int mstore_put(mstore_txn *t, mstore_db *db, const void *key, size_t klen, const
 }
 
 int mstore_del(mstore_txn *t, mstore_db *db, const void *key, size_t klen) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         void *v = NULL;
         size_t l;
         int r = mstore_get(t, db, key, klen, &v, &l);
@@ -378,25 +381,15 @@ int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *
 
 typedef struct items {
         rec_item *it;
-        size_t n, cap;
-        uint8_t (*hdr)[24];
+        size_t n, cap, cap_hdr;
+        uint8_t (*hdr)[24];       /* parallel to it[] */
         uint8_t **bufs;
         size_t nbufs, cap_bufs;
 } items;
 
 static int items_add(items *x, uint8_t type, const void *p1, size_t l1, const void *p2, size_t l2) {
-        if (x->n == x->cap) {
-                size_t nc = x->cap ? x->cap * 2 : 64;
-                rec_item *ni = realloc(x->it, nc * sizeof *ni);
-                if (!ni)
-                        return -ENOMEM;
-                x->it = ni;
-                uint8_t(*nh)[24] = realloc(x->hdr, nc * sizeof *nh);
-                if (!nh)
-                        return -ENOMEM;
-                x->hdr = nh;
-                x->cap = nc;
-        }
+        if (ARRAY_RESERVE_ONE(x->it, x->cap, x->n, 64) < 0 || ARRAY_RESERVE_ONE(x->hdr, x->cap_hdr, x->n, 64) < 0)
+                return -ENOMEM;
         x->it[x->n++] = (rec_item) { type, p1, l1, p2, l2 };
         return 0;
 }
