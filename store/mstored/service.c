@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/core/array.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "defs.h"
@@ -1380,7 +1381,7 @@ int service_mailbox_changes(service *s, const char *address, uint64_t *ret) {
 /* Every folder of the mailbox (name order) within c's transaction. */
 static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret_n) {
         struct service_folder *v = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         mstore_cursor *cur = NULL;
         char prefix[MM_MAX_KEY];
         int pl = mm_key_folder_prefix(prefix, c->addr);
@@ -1394,12 +1395,10 @@ static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret
                         r = MSTORE_E_CORRUPT;
                         break;
                 }
-                struct service_folder *nv = realloc(v, (n + 1) * sizeof(*v));
-                if (!nv) {
+                if (ARRAY_RESERVE_ONE(v, cap, n, 16) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-                v = nv;
                 memcpy(v[n].name, (const char *) k + pl, nl);
                 v[n].name[nl] = 0;
                 v[n].subscribed = sub;
@@ -1476,15 +1475,9 @@ static int scan_messages(struct mctx *c, struct mm_message **ret, size_t *ret_n)
         const void *k, *val;
         size_t kl, vl;
         while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &val, &vl)) > 0) {
-                if (n == cap) {
-                        size_t nc = cap ? cap * 2 : 64;
-                        struct mm_message *nv = realloc(v, nc * sizeof(*v));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                        cap = nc;
+                if (ARRAY_RESERVE_ONE(v, cap, n, 64) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
                 if (mm_message_decode(val, vl, &v[n]) < 0) {
                         r = MSTORE_E_CORRUPT;
