@@ -27,7 +27,7 @@ typedef struct job {
         const char *sqlite_path;
         int id, n;
         int err;
-        char msg[512];  /* the failure's message, read in the failing thread */
+        char msg[512]; /* the failure's message, read in the failing thread */
 } job;
 
 static void *mstore_worker(void *arg) {

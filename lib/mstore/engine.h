@@ -60,7 +60,7 @@ struct mstore_sg {
         pthread_mutex_t ckpt_lock;
         lgpos ckpt_pos;
 
-        uint64_t err_id;            /* keys each thread's message slot for this group (err.h) */
+        uint64_t err_id; /* keys each thread's message slot for this group (err.h) */
 };
 
 /* Take the group lock BASE.lock in dir (one opener per group, across

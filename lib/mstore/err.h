@@ -31,8 +31,8 @@
 int mstore__error(int err, const char *fmt, ...) _printf_(2, 3);
 
 typedef struct err_scope {
-        ErrorSlot *slot;  /* the call's own handle (transaction, session), or NULL */
-        uint64_t sg_id;   /* the group the call works on, 0 = none */
+        ErrorSlot *slot; /* the call's own handle (transaction, session), or NULL */
+        uint64_t sg_id;  /* the group the call works on, 0 = none */
 } err_scope;
 
 /* Open a scope (returns the one it replaces); err_scope_leave restores it. */

@@ -39,7 +39,7 @@ static sg_slot *find_sg_slot(uint64_t sg_id, int create) {
 
 err_scope err_scope_enter(ErrorSlot *slot, uint64_t sg_id) {
         err_scope prev = current;
-        current = (err_scope) { .slot = slot, .sg_id = sg_id };
+        current = (err_scope){.slot = slot, .sg_id = sg_id};
         return prev;
 }
 

@@ -54,7 +54,7 @@ typedef struct txn_db {
 
 struct mstore_txn {
         mstore_sg *sg;
-        ErrorSlot err;        /* messages of calls on this transaction and its cursors */
+        ErrorSlot err; /* messages of calls on this transaction and its cursors */
         txn_db d[MSTORE_MAX_DATABASES];
         unsigned nd;
 };
@@ -382,7 +382,7 @@ int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *
 typedef struct items {
         rec_item *it;
         size_t n, cap, cap_hdr;
-        uint8_t (*hdr)[24];       /* parallel to it[] */
+        uint8_t (*hdr)[24]; /* parallel to it[] */
         uint8_t **bufs;
         size_t nbufs, cap_bufs;
 } items;

@@ -541,7 +541,7 @@ int service_db_dismount(service *s, const char *sg, const char *db, char **ret_e
                 r = mstore_db_detach(s->rt[i].db[j]);
                 if (r < 0)
                         errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db,
-                                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                             eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 /* The engine freed the handle even on failure. */
                 s->rt[i].db[j] = NULL;
                 int q = sg_close_if_idle(s, i);
@@ -693,8 +693,8 @@ static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) 
         }
         mstore_txn_abort(txn);
         if (r < 0)
-                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s",
-                            d->name, d->dbs[j].name, eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s", d->name,
+                            d->dbs[j].name, eng_err(mstore_sg_last_error(s->rt[i].sg), r));
         for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
                 struct defs_mailbox *mb = &s->defs->mailboxes[k];
                 struct mbox_rt *m = strcmp(mb->sg, d->name) == 0 && strcmp(mb->db, d->dbs[j].name) == 0

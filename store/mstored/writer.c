@@ -334,8 +334,8 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                 if (r < 0) {
                         service_set_backup(mw->svc, sg, false);
                         session_abort(mw, "vetoed");
-                        const char *why = r == -ENOENT                      ? "no such storage group"
-                                          : r == -ENODEV                    ? "it is offline (no database mounted)"
+                        const char *why = r == -ENOENT                     ? "no such storage group"
+                                          : r == -ENODEV                   ? "it is offline (no database mounted)"
                                           : r == MSTORE_E_CIRCULAR_LOGGING ? "circular logging is on: only full and "
                                                                              "copy backups are possible"
                                           : r == MSTORE_E_NO_FULL_BACKUP   ? "a full backup is needed first"

@@ -42,11 +42,11 @@ static int teardown(void **state) {
         return 0;
 }
 
-#define assert_has(haystack, needle)                                                                  \
-        do {                                                                                          \
-                const char *h_ = (haystack);                                                          \
-                if (!strstr(h_, (needle)))                                                            \
-                        fail_msg("message '%s' does not contain '%s'", h_, (needle));                 \
+#define assert_has(haystack, needle)                                                  \
+        do {                                                                          \
+                const char *h_ = (haystack);                                          \
+                if (!strstr(h_, (needle)))                                            \
+                        fail_msg("message '%s' does not contain '%s'", h_, (needle)); \
         } while (0)
 
 /* A failure on group A stays A's: a later failure on group B, a failure of
@@ -168,7 +168,7 @@ static void test_threads_do_not_mix(void **state) {
         worker w[2];
         pthread_t th[2];
         for (int i = 0; i < 2; i++) {
-                w[i] = (worker) { .sg = sg, .db = db, .both_failed = &bar, .idx = i };
+                w[i] = (worker){.sg = sg, .db = db, .both_failed = &bar, .idx = i};
                 assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
         }
         for (int i = 0; i < 2; i++)
