@@ -161,7 +161,9 @@ int mstore_sg_get_info(mstore_sg *sg, mstore_sg_info *ret_info);
 
 /* Message about the calling thread's last failure on this group, its
  * databases, transactions and snapshot sessions, or "" (see "Errors").
- * Valid until this thread's next failure on the group.  NULL: as
+ * Each thread keeps the messages of the last 8 groups it failed on (a
+ * failure on a ninth forgets the oldest, which then reads "").  Valid
+ * until this thread's next failure on a group.  NULL: as
  * mstore_last_error(). */
 const char *mstore_sg_last_error(mstore_sg *sg);
 

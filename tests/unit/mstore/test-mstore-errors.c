@@ -189,11 +189,38 @@ static void test_threads_do_not_mix(void **state) {
         assert_int_equal(mstore_sg_close(sg), 0);
 }
 
+/* A thread keeps the messages of the last 8 groups it failed on: failing
+ * on a ninth forgets the oldest, which then reads "" (never another
+ * group's message). */
+static void test_ninth_group_forgets_the_oldest(void **state) {
+        enum { N = 9 };
+        mstore_sg *sg[N];
+        mstore_db *db;
+        char dir[16], want[32];
+        for (int i = 0; i < N; i++) {
+                snprintf(dir, sizeof dir, "/g%d", i);
+                sg[i] = open_at(dir);
+                assert_int_equal(mstore_db_attach(sg[i], "NONE", NULL, &db), -ENOENT);
+        }
+        assert_string_equal(mstore_sg_last_error(sg[0]), "");
+        for (int i = 1; i < N; i++) {
+                snprintf(want, sizeof want, "/g%d/NONE.edb", i);
+                assert_has(mstore_sg_last_error(sg[i]), want);
+        }
+        /* a new failure on the oldest takes a slot again */
+        assert_int_equal(mstore_db_attach(sg[0], "AGAIN", NULL, &db), -ENOENT);
+        assert_has(mstore_sg_last_error(sg[0]), "/g0/AGAIN.edb");
+        assert_string_equal(mstore_sg_last_error(sg[1]), "");
+        for (int i = 0; i < N; i++)
+                assert_int_equal(mstore_sg_close(sg[i]), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_group_message_kept, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_txn_and_snapshot_messages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_threads_do_not_mix, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ninth_group_forgets_the_oldest, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
