@@ -895,8 +895,11 @@ static void sg_reopen(service *s, size_t g) {
         /* need_reopen is only set after the engine reported a sticky
          * failure (or when such a reopen could not open the group). */
         if (rt->sg) {
+                /* the group's message is this thread's: the delivery that
+                 * failed reopens; any other thread names the code */
                 event_log(MSTORED_MID_RECOVERY, LOG_WARNING, d->name, NULL,
-                          "storage group '%s' failed (%s): reopening it", d->name, mstore_sg_last_error(rt->sg));
+                          "storage group '%s' failed (%s): reopening it", d->name,
+                          eng_err(mstore_sg_last_error(rt->sg), MSTORE_E_FAILED));
                 (void) mstore_sg_close(rt->sg);
                 rt->sg = NULL;
                 memset(rt->db, 0, sizeof(rt->db));
