@@ -27,6 +27,7 @@ typedef struct job {
         const char *sqlite_path;
         int id, n;
         int err;
+        char msg[512]; /* the failure's message, read in the failing thread */
 } job;
 
 static void *mstore_worker(void *arg) {
@@ -40,6 +41,8 @@ static void *mstore_worker(void *arg) {
                 if (mstore_txn_begin(j->sg, &t) < 0 || mstore_put(t, j->db, k, strlen(k), v, REC) < 0 ||
                     mstore_txn_commit(t) < 0) {
                         j->err = 1;
+                        /* the group's slot of this thread: begin, put and commit */
+                        snprintf(j->msg, sizeof j->msg, "%s", mstore_sg_last_error(j->sg));
                         break;
                 }
         }
@@ -71,6 +74,7 @@ static void *sqlite_worker(void *arg) {
                         ;
                 if (rc != SQLITE_DONE) {
                         j->err = 1;
+                        snprintf(j->msg, sizeof j->msg, "sqlite: %s", sqlite3_errmsg(h));
                         break;
                 }
                 sqlite3_reset(st);
@@ -94,7 +98,7 @@ static double run(int threads, int per, void *(*fn)(void *), mstore_sg *sg, msto
         double dt = (double) (now_nsec(CLOCK_MONOTONIC) - t0) / 1e9;
         for (int i = 0; i < threads; i++)
                 if (jobs[i].err) {
-                        fprintf(stderr, "mstore-bench: a writer failed: %s\n", mstore_last_error());
+                        fprintf(stderr, "mstore-bench: a writer failed: %s\n", jobs[i].msg);
                         exit(1);
                 }
         return (double) (threads * per) / dt;
@@ -113,8 +117,12 @@ int main(int argc, char **argv) {
         o.create = 1;
         mstore_sg *sg;
         mstore_db *db;
-        if (mstore_sg_open(path, &o, &sg) < 0 || mstore_db_create(sg, "BENCH", NULL, &db) < 0) {
+        if (mstore_sg_open(path, &o, &sg) < 0) {
                 fprintf(stderr, "mstore-bench: %s\n", mstore_last_error());
+                return 1;
+        }
+        if (mstore_db_create(sg, "BENCH", NULL, &db) < 0) {
+                fprintf(stderr, "mstore-bench: %s\n", mstore_sg_last_error(sg));
                 return 1;
         }
         char sp[4096];

@@ -15,9 +15,28 @@
  *
  * Errors: every fallible call returns 0 (or a non-negative count) on success
  * and a negative errno or MSTORE_E_* code on failure.  mstore_strerror()
- * names a code; mstore_last_error() gives a one-line message about the last
- * failure in the calling thread (naming the object and the reason), and
- * mstore_sg_last_error() the last failure on a group.
+ * names a code.  The one-line message (naming the object and the reason)
+ * is kept on the handle the call was made on, as sqlite3_errmsg():
+ *   mstore_txn_last_error(txn)       calls on a transaction and its cursors
+ *                                    (mstore_get/put/del, mstore_stream_*,
+ *                                    mstore_cursor_*);
+ *   mstore_snapshot_last_error(snap) freeze, thaw, truncate_logs, get_files;
+ *   mstore_sg_last_error(sg)         calls on the group and its databases
+ *                                    (checkpoint, get_info, mstore_db_*),
+ *                                    calls that create or free a transaction
+ *                                    or a session (txn_begin, txn_commit,
+ *                                    snapshot_prepare, snapshot_end), and,
+ *                                    besides their own handle's, every
+ *                                    failure of its transactions and
+ *                                    sessions; a group is shared by many
+ *                                    threads, so this is the calling
+ *                                    thread's last failure on the group;
+ *   mstore_last_error()              functions with no handle: mstore_sg_open,
+ *                                    mstore_sg_close (the group is freed),
+ *                                    mstore_recover, mstore_read_header,
+ *                                    mstore_read_checkpoint, mstore_verify_*.
+ * A message stays until the next failure on the same handle (in the same
+ * thread, for a group); a success does not clear it.
  *
  * Threading: an mstore_sg and its mstore_db handles may be used from many
  * threads at once.  A transaction (and its cursors) belongs to one thread at
@@ -65,7 +84,8 @@ enum mstore_error {
 /* Name and meaning of an error code (MSTORE_E_* or errno); never NULL. */
 const char *mstore_strerror(int err);
 
-/* Message about the last failure of an mstore call in this thread, or "". */
+/* Message about the last failure in this thread of an mstore function
+ * that has no handle (see "Errors" above), or "". */
 const char *mstore_last_error(void);
 
 /* ------------------------------------------------------- storage groups */
@@ -139,7 +159,12 @@ typedef struct mstore_sg_info {
 } mstore_sg_info;
 int mstore_sg_get_info(mstore_sg *sg, mstore_sg_info *ret_info);
 
-/* Last error message on this group (valid until the next call on it). */
+/* Message about the calling thread's last failure on this group, its
+ * databases, transactions and snapshot sessions, or "" (see "Errors").
+ * Each thread keeps the messages of the last 8 groups it failed on (a
+ * failure on a ninth forgets the oldest, which then reads "").  Valid
+ * until this thread's next failure on a group.  NULL: as
+ * mstore_last_error(). */
 const char *mstore_sg_last_error(mstore_sg *sg);
 
 /* ------------------------------------------------------------ databases */
@@ -189,6 +214,11 @@ int mstore_txn_commit(mstore_txn *txn);
 
 /* Roll back: drop every write of @txn and free it.  NULL is a no-op. */
 void mstore_txn_abort(mstore_txn *txn);
+
+/* Message about the last failed call on @txn or one of its cursors, or ""
+ * (commit frees @txn: its failure is on the group, mstore_sg_last_error).
+ * Valid until the next failure on @txn. */
+const char *mstore_txn_last_error(mstore_txn *txn);
 
 /* Read @key: on success *ret_val is malloc'ed (caller frees; NUL appended
  * past *ret_len for convenience), -ENOENT when absent. */
@@ -322,6 +352,12 @@ void mstore_backup_files_free(mstore_backup_files *files);
 /* Session state as a string: "prepared", "frozen", "thawed", "timed_out",
  * "truncated". */
 const char *mstore_snapshot_state(mstore_snap *snap);
+
+/* Message about the last failed freeze, thaw, truncate_logs or get_files
+ * on @snap, or "" (prepare and end, which create and free the session,
+ * report on the group: mstore_sg_last_error).  Valid until the next
+ * failure on @snap. */
+const char *mstore_snapshot_last_error(mstore_snap *snap);
 
 /* ------------------------------------------------ restore (hard recovery) */
 

@@ -60,16 +60,13 @@ struct mstore_sg {
         pthread_mutex_t ckpt_lock;
         lgpos ckpt_pos;
 
-        pthread_mutex_t err_lock;
-        char errbuf[512];
+        uint64_t err_id; /* keys each thread's message slot for this group (err.h) */
 };
 
 /* Take the group lock BASE.lock in dir (one opener per group, across
  * processes); MSTORE_E_IN_USE naming the holder's pid when taken. */
 int sg_lock_dir(const struct mstore_io *io, const char *dir, const char *base, mstore_file **ret);
 
-/* Record the thread's last error on the group too; returns r. */
-int sg_err(mstore_sg *sg, int r);
 /* Mark the group failed (sticky) after an I/O error. */
 void sg_set_failed(mstore_sg *sg, int r);
 int sg_check_usable(mstore_sg *sg);

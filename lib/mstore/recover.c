@@ -177,6 +177,7 @@ static int recover_run(const mstore_recover_options *o, const struct mstore_io *
 /* H6 Recovery writes the databases in db_dir and reads live_log_dir: it
  *    holds the group lock of both (never under an open group). */
 int mstore_recover(const mstore_recover_options *o, mstore_recover_result *res) {
+        ERR_ON_THREAD(); /* no handle */
         if (!o || o->version != MSTORE_RECOVER_OPTIONS_VERSION || !o->db_dir || !res)
                 return mstore__error(-EINVAL, "mstore_recover: bad arguments");
         const struct mstore_io *io = o->io ? o->io : io_posix();

@@ -47,17 +47,8 @@ int sg_lock_dir(const struct mstore_io *io, const char *dir, const char *base, m
 
 /* ------------------------------------------------------------ errors */
 
-int sg_err(mstore_sg *sg, int r) {
-        if (r < 0 && sg) {
-                pthread_mutex_lock(&sg->err_lock);
-                snprintf(sg->errbuf, sizeof sg->errbuf, "%s", mstore__last_error());
-                pthread_mutex_unlock(&sg->err_lock);
-        }
-        return r;
-}
-
 const char *mstore_sg_last_error(mstore_sg *sg) {
-        return sg ? sg->errbuf : mstore__last_error();
+        return sg ? err_sg_message(sg->err_id) : mstore_last_error();
 }
 
 void sg_set_failed(mstore_sg *sg, int r) {
@@ -165,7 +156,7 @@ int sg_checkpoint_locked(mstore_sg *sg) {
         }
         if (r < 0) {
                 sg_set_failed(sg, r);
-                return sg_err(sg, r);
+                return r;
         }
         __atomic_store_n(&sg->ckpt_pos, tail, __ATOMIC_RELEASE);
         if (sg->circular)
@@ -174,6 +165,7 @@ int sg_checkpoint_locked(mstore_sg *sg) {
 }
 
 int mstore_sg_checkpoint(mstore_sg *sg) {
+        ERR_ON_SG(sg);
         pthread_mutex_lock(&sg->ckpt_lock);
         sg_gate_enter(sg);
         int r = sg_checkpoint_locked(sg);
@@ -222,7 +214,6 @@ static void sg_free(mstore_sg *sg) {
         pthread_cond_destroy(&sg->cond);
         pthread_mutex_destroy(&sg->commit_lock);
         pthread_mutex_destroy(&sg->ckpt_lock);
-        pthread_mutex_destroy(&sg->err_lock);
         io_close(sg->group_lock); /* last: the files are closed */
         free(sg);
 }
@@ -393,6 +384,7 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
 }
 
 int mstore_sg_open(const char *dir, const mstore_sg_options *o, mstore_sg **ret_sg) {
+        ERR_ON_THREAD(); /* no handle yet */
         if (!dir || !ret_sg || (o && o->version != MSTORE_SG_OPTIONS_VERSION))
                 return mstore__error(-EINVAL, "mstore_sg_open: bad arguments or options version");
         mstore_sg *sg = calloc(1, sizeof *sg);
@@ -402,7 +394,7 @@ int mstore_sg_open(const char *dir, const mstore_sg_options *o, mstore_sg **ret_
         pthread_cond_init(&sg->cond, NULL);
         pthread_mutex_init(&sg->commit_lock, NULL);
         pthread_mutex_init(&sg->ckpt_lock, NULL);
-        pthread_mutex_init(&sg->err_lock, NULL);
+        sg->err_id = err_new_sg_id();
         sg->io = (o && o->io) ? o->io : io_posix();
         sg->base = strdup(o && o->base ? o->base : "E00");
         sg->dir = strdup(dir);
@@ -540,8 +532,11 @@ static int create_file(mstore_sg *sg, const char *path, const db_hdr *h, uint32_
 }
 
 int mstore_db_create(mstore_sg *sg, const char *name, const char *dir, mstore_db **ret_db) {
-        if (!sg || !name || !valid_name(name))
-                return sg_err(sg, mstore__error(-EINVAL, "database name '%s' is not valid", name ? name : ""));
+        if (!sg)
+                return -EINVAL;
+        ERR_ON_SG(sg);
+        if (!name || !valid_name(name))
+                return mstore__error(-EINVAL, "database name '%s' is not valid", name ? name : "");
         _cleanup_free_ char *edb = db_path(sg, name, dir);
         _cleanup_free_ char *stm = edb ? db_stm_path_for(edb) : NULL;
         if (!stm)
@@ -621,7 +616,7 @@ int mstore_db_create(mstore_sg *sg, const char *name, const char *dir, mstore_db
         db_free(db);
         sg_gate_leave(sg);
         pthread_mutex_unlock(&sg->ckpt_lock);
-        return sg_err(sg, r);
+        return r;
 }
 
 static mstore_db *attach_find(void *ud, uint64_t sig) {
@@ -670,8 +665,11 @@ static int attach_redo(mstore_sg *sg, mstore_db *db) {
 }
 
 int mstore_db_attach(mstore_sg *sg, const char *name, const char *dir, mstore_db **ret_db) {
-        if (!sg || !name || !valid_name(name))
-                return sg_err(sg, mstore__error(-EINVAL, "database name '%s' is not valid", name ? name : ""));
+        if (!sg)
+                return -EINVAL;
+        ERR_ON_SG(sg);
+        if (!name || !valid_name(name))
+                return mstore__error(-EINVAL, "database name '%s' is not valid", name ? name : "");
         _cleanup_free_ char *edb = db_path(sg, name, dir);
         if (!edb)
                 return -ENOMEM;
@@ -718,7 +716,7 @@ int mstore_db_attach(mstore_sg *sg, const char *name, const char *dir, mstore_db
         db_free(db);
         sg_gate_leave(sg);
         pthread_mutex_unlock(&sg->ckpt_lock);
-        return sg_err(sg, r);
+        return r;
 }
 
 static int detach_locked(mstore_sg *sg, mstore_db *db) {
@@ -761,6 +759,7 @@ int mstore_db_detach(mstore_db *db) {
         if (!db)
                 return -EINVAL;
         mstore_sg *sg = db->sg;
+        ERR_ON_SG(sg);
         pthread_mutex_lock(&sg->ckpt_lock);
         sg_gate_enter(sg);
         int r = detach_locked(sg, db);
@@ -768,12 +767,13 @@ int mstore_db_detach(mstore_db *db) {
                 r = sg_checkpoint_locked(sg);
         sg_gate_leave(sg);
         pthread_mutex_unlock(&sg->ckpt_lock);
-        return sg_err(sg, r);
+        return r;
 }
 
 int mstore_sg_close(mstore_sg *sg) {
         if (!sg)
                 return 0;
+        ERR_ON_THREAD(); /* the group is freed: its failure is the thread's */
         snapshot_abort_for_close(sg);
         pthread_mutex_lock(&sg->ckpt_lock);
         sg_gate_enter(sg);
@@ -794,6 +794,7 @@ int mstore_sg_close(mstore_sg *sg) {
 /* --------------------------------------------------------------- info */
 
 int mstore_sg_get_info(mstore_sg *sg, mstore_sg_info *ret) {
+        ERR_ON_SG(sg);
         log_set ls;
         int r = log_set_scan(sg->io, sg->log_dir, sg->base, &ls);
         if (r < 0)

@@ -48,6 +48,7 @@ struct mstore_snap {
         pthread_cond_t cond;
         pthread_t timer;
         int timer_running, timer_stop, timed_out;
+        ErrorSlot err; /* messages of freeze, thaw, truncate_logs, get_files */
 };
 
 static const char *state_names[] = { "prepared", "frozen", "thawed", "timed_out", "truncated" };
@@ -60,6 +61,10 @@ static int get_state(mstore_snap *s) {
         return st;
 }
 
+const char *mstore_snapshot_last_error(mstore_snap *s) {
+        return s ? error_slot_get(&s->err) : "";
+}
+
 const char *mstore_snapshot_state(mstore_snap *s) {
         return s ? state_names[get_state(s)] : "none";
 }
@@ -67,14 +72,16 @@ const char *mstore_snapshot_state(mstore_snap *s) {
 int mstore_snapshot_prepare(mstore_sg *sg, mstore_backup_type type, mstore_snap **ret) {
         if (!sg || !ret || type > MSTORE_BACKUP_DIFFERENTIAL)
                 return -EINVAL;
+        ERR_ON_SG(sg); /* no session yet */
         int r = sg_check_usable(sg);
         if (r < 0)
-                return sg_err(sg, r);
+                return r;
         int logs_only = type == MSTORE_BACKUP_INCREMENTAL || type == MSTORE_BACKUP_DIFFERENTIAL;
         if (logs_only && sg->circular)
-                return sg_err(sg, mstore__error(MSTORE_E_CIRCULAR_LOGGING,
-                                                "storage group %s: incremental and differential backups are not possible with circular logging",
-                                                sg->base));
+                return mstore__error(
+                        MSTORE_E_CIRCULAR_LOGGING,
+                        "storage group %s: incremental and differential backups are not possible with circular logging",
+                        sg->base);
         mstore_snap *s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -101,7 +108,7 @@ int mstore_snapshot_prepare(mstore_sg *sg, mstore_backup_type type, mstore_snap 
                 pthread_mutex_destroy(&s->lock);
                 pthread_cond_destroy(&s->cond);
                 free(s);
-                return sg_err(sg, r);
+                return r;
         }
         /* a fresh checkpoint lets truncation reach as far as possible, and a
          * pre-created next generation keeps the freeze down to a rename */
@@ -153,10 +160,11 @@ static void timer_stop(mstore_snap *s) {
 int mstore_snapshot_freeze(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
+        ERR_ON_SNAP(s);
         mstore_sg *sg = s->sg;
         if (get_state(s) != ST_PREPARED)
-                return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: freeze in state %s",
-                                                sg->base, state_names[get_state(s)]));
+                return mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: freeze in state %s", sg->base,
+                                     state_names[get_state(s)]);
         /* S2: the gate first, then the log */
         pthread_mutex_lock(&sg->lock);
         sg->frozen = 1;
@@ -167,8 +175,7 @@ int mstore_snapshot_freeze(mstore_snap *s) {
         int r = log_freeze(sg->log, &last);
         if (r < 0) {
                 unfreeze(sg);
-                return sg_err(sg, mstore__error(r, "storage group %s: cannot close the log generation to freeze",
-                                                sg->base));
+                return mstore__error(r, "storage group %s: cannot close the log generation to freeze", sg->base);
         }
         s->gen_high = last;
         s->ckpt_at_freeze = __atomic_load_n(&sg->ckpt_pos, __ATOMIC_ACQUIRE);
@@ -195,8 +202,8 @@ int mstore_snapshot_freeze(mstore_snap *s) {
                 s->state = ST_PREPARED;
                 pthread_mutex_unlock(&s->lock);
                 unfreeze(sg);
-                return sg_err(sg, mstore__error(-e, "storage group %s: cannot arm the freeze timer (%s); freeze refused",
-                                                sg->base, strerror(e)));
+                return mstore__error(-e, "storage group %s: cannot arm the freeze timer (%s); freeze refused", sg->base,
+                                     strerror(e));
         }
         s->timer_running = 1;
         return 0;
@@ -205,15 +212,16 @@ int mstore_snapshot_freeze(mstore_snap *s) {
 int mstore_snapshot_thaw(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
+        ERR_ON_SNAP(s);
         mstore_sg *sg = s->sg;
         if (get_state(s) != ST_FROZEN && get_state(s) != ST_TIMED_OUT)
-                return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: thaw in state %s",
-                                                sg->base, state_names[get_state(s)]));
+                return mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: thaw in state %s", sg->base,
+                                     state_names[get_state(s)]);
         timer_stop(s);
         if (s->timed_out)
-                return sg_err(sg, mstore__error(MSTORE_E_FREEZE_TIMEOUT,
-                                                "storage group %s: freeze timed out after %u ms and was released",
-                                                sg->base, sg->freeze_timeout_ms));
+                return mstore__error(MSTORE_E_FREEZE_TIMEOUT,
+                                     "storage group %s: freeze timed out after %u ms and was released", sg->base,
+                                     sg->freeze_timeout_ms);
         unfreeze(sg);
         pthread_mutex_lock(&s->lock);
         s->state = ST_THAWED;
@@ -224,16 +232,16 @@ int mstore_snapshot_thaw(mstore_snap *s) {
 int mstore_snapshot_truncate_logs(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
+        ERR_ON_SNAP(s);
         mstore_sg *sg = s->sg;
         if ((get_state(s) != ST_THAWED && get_state(s) != ST_TRUNCATED) ||
             s->type == MSTORE_BACKUP_COPY || s->type == MSTORE_BACKUP_DIFFERENTIAL)
-                return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE,
-                                                "storage group %s: log truncation not allowed (%s backup, state %s)",
-                                                sg->base,
-                                                s->type == MSTORE_BACKUP_COPY ? "copy"
-                                                : s->type == MSTORE_BACKUP_DIFFERENTIAL ? "differential"
-                                                                                        : "full/incremental",
-                                                state_names[get_state(s)]));
+                return mstore__error(MSTORE_E_BAD_SEQUENCE,
+                                     "storage group %s: log truncation not allowed (%s backup, state %s)", sg->base,
+                                     s->type == MSTORE_BACKUP_COPY           ? "copy"
+                                     : s->type == MSTORE_BACKUP_DIFFERENTIAL ? "differential"
+                                                                             : "full/incremental",
+                                     state_names[get_state(s)]);
         pthread_mutex_lock(&s->lock);
         s->state = ST_TRUNCATED;
         pthread_mutex_unlock(&s->lock);
@@ -241,8 +249,7 @@ int mstore_snapshot_truncate_logs(mstore_snap *s) {
                 return 0;
         uint32_t limit = MIN(s->gen_high, LGPOS_GEN(s->ckpt_at_freeze));
         int r = log_delete_below(sg->log, limit, NULL, NULL);
-        return r < 0 ? sg_err(sg, mstore__error(r, "storage group %s: truncating logs: %s", sg->base, strerror(-r)))
-                     : 0;
+        return r < 0 ? mstore__error(r, "storage group %s: truncating logs: %s", sg->base, strerror(-r)) : 0;
 }
 
 static void snap_free(mstore_snap *s) {
@@ -260,9 +267,10 @@ int mstore_snapshot_end(mstore_snap *s) {
         if (!s)
                 return -EINVAL;
         mstore_sg *sg = s->sg;
+        ERR_ON_SG(sg); /* the session is freed (but for a call in the wrong state) */
         if (get_state(s) == ST_FROZEN || get_state(s) == ST_TIMED_OUT)
-                return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: end in state %s",
-                                                sg->base, state_names[get_state(s)]));
+                return mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: end in state %s", sg->base,
+                                     state_names[get_state(s)]);
         int r = 0;
         if (get_state(s) != ST_PREPARED) {
                 pthread_mutex_lock(&sg->ckpt_lock);
@@ -288,7 +296,7 @@ int mstore_snapshot_end(mstore_snap *s) {
                 pthread_mutex_unlock(&sg->ckpt_lock);
         }
         snap_free(s);
-        return sg_err(sg, r);
+        return r;
 }
 
 void mstore_snapshot_abort(mstore_snap *s) {
@@ -313,10 +321,10 @@ void snapshot_abort_for_close(mstore_sg *sg) {
 int mstore_snapshot_get_files(mstore_snap *s, mstore_backup_files **ret) {
         if (!s || !ret)
                 return -EINVAL;
+        ERR_ON_SNAP(s);
         mstore_sg *sg = s->sg;
         if (get_state(s) == ST_PREPARED)
-                return sg_err(sg, mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: files known after freeze",
-                                                sg->base));
+                return mstore__error(MSTORE_E_BAD_SEQUENCE, "storage group %s: files known after freeze", sg->base);
         mstore_backup_files *f = calloc(1, sizeof *f);
         if (!f)
                 return -ENOMEM;

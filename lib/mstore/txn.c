@@ -54,6 +54,7 @@ typedef struct txn_db {
 
 struct mstore_txn {
         mstore_sg *sg;
+        ErrorSlot err; /* messages of calls on this transaction and its cursors */
         txn_db d[MSTORE_MAX_DATABASES];
         unsigned nd;
 };
@@ -76,9 +77,10 @@ struct mstore_cursor {
 int mstore_txn_begin(mstore_sg *sg, mstore_txn **ret) {
         if (!sg || !ret)
                 return -EINVAL;
+        ERR_ON_SG(sg); /* no transaction yet */
         int r = sg_check_usable(sg);
         if (r < 0)
-                return sg_err(sg, r);
+                return r;
         mstore_txn *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -193,7 +195,14 @@ static int tree_get(mstore_db *db, const void *key, size_t klen, void **ret_val,
         return r;
 }
 
+const char *mstore_txn_last_error(mstore_txn *t) {
+        return t ? error_slot_get(&t->err) : "";
+}
+
 int mstore_get(mstore_txn *t, mstore_db *db, const void *key, size_t klen, void **ret_val, size_t *ret_len) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         int r = check_db(t, db);
         if (r < 0)
                 return r;
@@ -222,12 +231,14 @@ int mstore_get(mstore_txn *t, mstore_db *db, const void *key, size_t klen, void 
         if (r >= 0) {
                 *ret_val = v;
                 *ret_len = l;
-        } else if (r != -ENOENT)
-                sg_err(t->sg, r);
+        }
         return r;
 }
 
 int mstore_put(mstore_txn *t, mstore_db *db, const void *key, size_t klen, const void *val, size_t vlen) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         int r = check_db(t, db);
         if (r < 0)
                 return r;
@@ -240,6 +251,9 @@ int mstore_put(mstore_txn *t, mstore_db *db, const void *key, size_t klen, const
 }
 
 int mstore_del(mstore_txn *t, mstore_db *db, const void *key, size_t klen) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         void *v = NULL;
         size_t l;
         int r = mstore_get(t, db, key, klen, &v, &l);
@@ -255,6 +269,9 @@ int mstore_del(mstore_txn *t, mstore_db *db, const void *key, size_t klen) {
 /* ------------------------------------------------------------ streams */
 
 int mstore_stream_write(mstore_txn *t, mstore_db *db, const void *data, size_t len, mstore_stream_ref *ret_ref) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         int r = check_db(t, db);
         if (r < 0)
                 return r;
@@ -290,6 +307,7 @@ int mstore_stream_read(mstore_txn *t, mstore_db *db, const mstore_stream_ref *re
         stream_ref s;
         if (!db || !ref)
                 return -EINVAL;
+        ERR_SCOPE_(t ? &t->err : NULL, db->sg->err_id); /* no transaction: the group's */
         if (stream_ref_decode(ref, &s) < 0)
                 return mstore__error(MSTORE_E_CORRUPT, "database %s: malformed stream reference", db->name);
         if (offset >= s.length || len == 0)
@@ -342,6 +360,9 @@ int mstore_stream_read(mstore_txn *t, mstore_db *db, const mstore_stream_ref *re
 
 int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *ref) {
         stream_ref s;
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         int r = check_db(t, db);
         if (r < 0)
                 return r;
@@ -360,25 +381,15 @@ int mstore_stream_delete(mstore_txn *t, mstore_db *db, const mstore_stream_ref *
 
 typedef struct items {
         rec_item *it;
-        size_t n, cap;
-        uint8_t (*hdr)[24];
+        size_t n, cap, cap_hdr;
+        uint8_t (*hdr)[24]; /* parallel to it[] */
         uint8_t **bufs;
         size_t nbufs, cap_bufs;
 } items;
 
 static int items_add(items *x, uint8_t type, const void *p1, size_t l1, const void *p2, size_t l2) {
-        if (x->n == x->cap) {
-                size_t nc = x->cap ? x->cap * 2 : 64;
-                rec_item *ni = realloc(x->it, nc * sizeof *ni);
-                if (!ni)
-                        return -ENOMEM;
-                x->it = ni;
-                uint8_t(*nh)[24] = realloc(x->hdr, nc * sizeof *nh);
-                if (!nh)
-                        return -ENOMEM;
-                x->hdr = nh;
-                x->cap = nc;
-        }
+        if (ARRAY_RESERVE_ONE(x->it, x->cap, x->n, 64) < 0 || ARRAY_RESERVE_ONE(x->hdr, x->cap_hdr, x->n, 64) < 0)
+                return -ENOMEM;
         x->it[x->n++] = (rec_item) { type, p1, l1, p2, l2 };
         return 0;
 }
@@ -504,6 +515,7 @@ int mstore_txn_commit(mstore_txn *t) {
         if (!t)
                 return -EINVAL;
         mstore_sg *sg = t->sg;
+        ERR_ON_SG(sg); /* the transaction is freed whatever the result */
         int writes = 0;
         for (unsigned i = 0; i < t->nd; i++)
                 writes |= t->d[i].n || t->d[i].ns || t->d[i].ndel;
@@ -551,7 +563,7 @@ int mstore_txn_commit(mstore_txn *t) {
                 r = log_flush(sg->log, end);
         if (r >= 0)
                 maybe_checkpoint(sg);
-        return sg_err(sg, r);
+        return r;
 }
 
 /* ------------------------------------------------------------- cursors */
@@ -571,6 +583,9 @@ static int dup_buf(uint8_t **dst, size_t *dl, const void *src, size_t l) {
 
 int mstore_cursor_open(mstore_txn *t, mstore_db *db, const void *lo, size_t lolen, const void *hi, size_t hilen,
                        mstore_cursor **ret) {
+        if (!t)
+                return -EINVAL;
+        ERR_ON_TXN(t);
         int r = check_db(t, db);
         if (r < 0)
                 return r;
@@ -606,6 +621,7 @@ int mstore_cursor_open_prefix(mstore_txn *t, mstore_db *db, const void *prefix, 
 
 int mstore_cursor_next(mstore_cursor *c, const void **ret_key, size_t *ret_klen, const void **ret_val,
                        size_t *ret_vlen) {
+        ERR_ON_TXN(c->txn);
         for (;;) {
                 const uint8_t *from = c->started ? c->last : c->lo;
                 size_t fl = c->started ? c->lastlen : c->lolen;
@@ -618,7 +634,7 @@ int mstore_cursor_next(mstore_cursor *c, const void **ret_key, size_t *ret_klen,
                                         : bt_seek(c->db->edb, c->db->meta.root, from, fl, strict, &tk, &tkl, &tv, &tvl);
                 pthread_rwlock_unlock(&c->db->lock);
                 if (r < 0)
-                        return sg_err(c->txn->sg, r);
+                        return r;
                 int have_t = r == 1;
                 /* write-set candidate */
                 txn_db *d = tdb(c->txn, c->db, 0);

@@ -99,6 +99,7 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
 }
 
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        ERR_ON_THREAD(); /* no handle */
         return verify_file_io(NULL, path, cb, ud, ret);
 }
 
@@ -210,6 +211,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
 }
 
 int mstore_verify_logs(const char *dir, const char *base, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
+        ERR_ON_THREAD(); /* no handle */
         return verify_logs_io(NULL, dir, base, cb, ud, ret);
 }
 
@@ -291,6 +293,7 @@ int verify_logs_io(const struct mstore_io *io, const char *dir, const char *base
 }
 
 int mstore_read_header(const char *path, mstore_header_info *ret) {
+        ERR_ON_THREAD(); /* no handle */
         mstore_file *f = NULL;
         int r = io_open(NULL, path, MSTORE_IO_RDONLY, &f);
         if (r < 0)
@@ -319,6 +322,7 @@ int mstore_read_header(const char *path, mstore_header_info *ret) {
 }
 
 int mstore_read_checkpoint(const char *path, mstore_checkpoint_info *ret) {
+        ERR_ON_THREAD(); /* no handle */
         ckpt c;
         int copy = 0;
         const char *why = NULL;

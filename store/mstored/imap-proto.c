@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/core/array.h"
 #include "lib/core/macro.h"
 #include "imap-proto.h"
 #include "imap-mime.h"
@@ -1004,7 +1005,7 @@ static int parse_fitem(struct cur *c, struct fitem *f) {
 
 static int parse_fetch_items(struct cur *c, struct fitem **ret, size_t *ret_n) {
         struct fitem *v = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         const char *macro = NULL;
         if (c->i + 3 <= c->n && strncasecmp(c->s + c->i, "ALL", 3) == 0 && c->i + 3 == c->n)
                 macro = "FLAGS INTERNALDATE RFC822.SIZE ENVELOPE";
@@ -1031,10 +1032,8 @@ static int parse_fetch_items(struct cur *c, struct fitem **ret, size_t *ret_n) {
                         goto bad;
                 if (n >= 64)
                         goto bad;
-                struct fitem *nv = realloc(v, (n + 1) * sizeof(*v));
-                if (!nv)
+                if (ARRAY_RESERVE_ONE(v, cap, n, 8) < 0)
                         goto bad;
-                v = nv;
                 if (parse_fitem(src, &v[n]) < 0)
                         goto bad;
                 n++;

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/core/array.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "defs.h"
@@ -102,9 +103,10 @@ static int errf(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
-static const char *eng_err(int r) {
-        const char *m = mstore_last_error();
-        return m && *m ? m : mstore_strerror(r);
+/* msg: the engine's message on the handle the failed call was made on
+ * (docs/design/store.md §8); the code's name when there is none. */
+static const char *eng_err(const char *msg, int r) {
+        return msg && *msg ? msg : mstore_strerror(r);
 }
 
 int service_check_not_snapshot(const char *path, char **ret_error) {
@@ -270,7 +272,8 @@ static int sg_open(service *s, size_t i, bool create, char **ret_error) {
         mstore_sg *sg = NULL;
         r = mstore_sg_open(d->path, &o, &sg);
         if (r < 0)
-                return errf(ret_error, r, "storage group '%s': cannot open: %s", d->name, eng_err(r));
+                return errf(ret_error, r, "storage group '%s': cannot open: %s", d->name,
+                            eng_err(mstore_last_error(), r)); /* no handle yet */
         s->rt[i].sg = sg;
         /* After a crash the engine recovered and re-attached what was
          * attached; match that with the definitions. */
@@ -291,7 +294,7 @@ static int sg_open(service *s, size_t i, bool create, char **ret_error) {
                 if (r < 0)
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, d->name, name,
                                   "database '%s/%s': detach after recovery failed: %s, ignoring", d->name, name,
-                                  eng_err(r));
+                                  eng_err(mstore_sg_last_error(sg), r));
         }
         return 0;
 }
@@ -324,7 +327,8 @@ static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
                 if (!db) {
                         r = mstore_db_attach(s->rt[i].sg, name, NULL, &db);
                         if (r < 0) {
-                                errf(ret_error, r, "database '%s/%s': cannot mount: %s", d->name, name, eng_err(r));
+                                errf(ret_error, r, "database '%s/%s': cannot mount: %s", d->name, name,
+                                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                                 sg_close_if_idle(s, i);
                                 return r;
                         }
@@ -487,7 +491,8 @@ int service_db_create(service *s, const char *sg, const char *db, bool is_public
         mstore_db *h = NULL;
         r = mstore_db_create(s->rt[i].sg, db, NULL, &h);
         if (r < 0) {
-                errf(ret_error, r, "database '%s/%s': cannot create: %s", sg, db, eng_err(r));
+                errf(ret_error, r, "database '%s/%s': cannot create: %s", sg, db,
+                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 sg_close_if_idle(s, i);
                 goto out;
         }
@@ -535,7 +540,8 @@ int service_db_dismount(service *s, const char *sg, const char *db, char **ret_e
                 pthread_rwlock_wrlock(&s->rt[i].lock);
                 r = mstore_db_detach(s->rt[i].db[j]);
                 if (r < 0)
-                        errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db, eng_err(r));
+                        errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db,
+                             eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 /* The engine freed the handle even on failure. */
                 s->rt[i].db[j] = NULL;
                 int q = sg_close_if_idle(s, i);
@@ -687,8 +693,8 @@ static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) 
         }
         mstore_txn_abort(txn);
         if (r < 0)
-                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s",
-                            d->name, d->dbs[j].name, eng_err(r));
+                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s", d->name,
+                            d->dbs[j].name, eng_err(mstore_sg_last_error(s->rt[i].sg), r));
         for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
                 struct defs_mailbox *mb = &s->defs->mailboxes[k];
                 struct mbox_rt *m = strcmp(mb->sg, d->name) == 0 && strcmp(mb->db, d->dbs[j].name) == 0
@@ -779,7 +785,8 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
         }
         mstore_txn_abort(txn);
         if (r < 0) {
-                errf(ret_error, r, "mailbox '%s': cannot create in '%s/%s': %s", addr, sg, db, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot create in '%s/%s': %s", addr, sg, db,
+                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 goto out;
         }
         r = defs_add_mailbox(s->defs, addr, sg, db);
@@ -888,8 +895,11 @@ static void sg_reopen(service *s, size_t g) {
         /* need_reopen is only set after the engine reported a sticky
          * failure (or when such a reopen could not open the group). */
         if (rt->sg) {
+                /* the group's message is this thread's: the delivery that
+                 * failed reopens; any other thread names the code */
                 event_log(MSTORED_MID_RECOVERY, LOG_WARNING, d->name, NULL,
-                          "storage group '%s' failed (%s): reopening it", d->name, mstore_sg_last_error(rt->sg));
+                          "storage group '%s' failed (%s): reopening it", d->name,
+                          eng_err(mstore_sg_last_error(rt->sg), MSTORE_E_FAILED));
                 (void) mstore_sg_close(rt->sg);
                 rt->sg = NULL;
                 memset(rt->db, 0, sizeof(rt->db));
@@ -974,7 +984,8 @@ int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, 
                 if (r < 0) {
                         atomic_fetch_add(&s->n_failed, 1);
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, s->defs->sgs[g].name, NULL,
-                                  "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name, eng_err(r));
+                                  "delivery into storage group '%s' failed: %s", s->defs->sgs[g].name,
+                                  eng_err(mstore_sg_last_error(s->rt[g].sg), r));
                         mstore_sg_info info;
                         if (r == MSTORE_E_FAILED || r == MSTORE_E_READ_ONLY ||
                             (mstore_sg_get_info(s->rt[g].sg, &info) >= 0 && (info.failed || info.read_only))) {
@@ -1029,6 +1040,13 @@ struct mctx {
         bool changing;
 };
 
+/* The engine's message for a failure in a mailbox context: the
+ * transaction's while it is open, else the group's (this thread's; begin
+ * and commit, which create and free the transaction, report there). */
+static const char *mctx_err(const struct mctx *c, int r) {
+        return eng_err(c->txn ? mstore_txn_last_error(c->txn) : mstore_sg_last_error(c->s->rt[c->g].sg), r);
+}
+
 static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
         memset(c, 0, sizeof(*c));
         c->s = s;
@@ -1052,7 +1070,7 @@ static int mctx_open(service *s, const char *address, bool change, struct mctx *
         pthread_rwlock_unlock(&s->lock);
         r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
         if (r < 0)
-                return errf(ret_error, r, "mailbox '%s': %s", c->addr, eng_err(r));
+                return errf(ret_error, r, "mailbox '%s': %s", c->addr, mctx_err(c, r));
         return 0;
 }
 
@@ -1063,7 +1081,7 @@ static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
                         r = mstore_txn_commit(c->txn);
                         c->txn = NULL;
                         if (r < 0)
-                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, eng_err(r));
+                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, mctx_err(c, r));
                         else if (c->m)
                                 atomic_fetch_add(&c->m->changes, 1);
                 }
@@ -1086,14 +1104,14 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
         char prefix[MM_MAX_KEY];
         int pl = r >= 0 ? mm_key_message_prefix(prefix, c.addr) : 0;
         if (r >= 0 && (r = mstore_cursor_open_prefix(c.txn, c.db, prefix, (size_t) pl, &cur)) < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
         const void *k, *v;
         size_t kl, vl;
         while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &v, &vl)) > 0) {
                 struct mm_message m;
                 if (mm_message_decode(v, vl, &m) < 0) {
                         r = errf(ret_error, MSTORE_E_CORRUPT, "mailbox '%s': cannot list messages: %s", c.addr,
-                                 eng_err(MSTORE_E_CORRUPT));
+                                 mstore_strerror(MSTORE_E_CORRUPT)); /* the record, not the engine */
                         break;
                 }
                 json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
@@ -1102,7 +1120,7 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                                                      (json_int_t) m.flags));
         }
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
         mstore_cursor_free(cur);
         r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
@@ -1151,7 +1169,7 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
                         off += (uint64_t) r;
         }
         if (r < 0)
-                errf(ret_error, r, "mailbox '%s': message %u: %s", c.addr, uid, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': message %u: %s", c.addr, uid, mctx_err(&c, r));
         r = mctx_close(&c, r, false, ret_error);
         if (r < 0) {
                 free(buf);
@@ -1366,7 +1384,7 @@ int service_mailbox_changes(service *s, const char *address, uint64_t *ret) {
 /* Every folder of the mailbox (name order) within c's transaction. */
 static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret_n) {
         struct service_folder *v = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         mstore_cursor *cur = NULL;
         char prefix[MM_MAX_KEY];
         int pl = mm_key_folder_prefix(prefix, c->addr);
@@ -1380,12 +1398,10 @@ static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret
                         r = MSTORE_E_CORRUPT;
                         break;
                 }
-                struct service_folder *nv = realloc(v, (n + 1) * sizeof(*v));
-                if (!nv) {
+                if (ARRAY_RESERVE_ONE(v, cap, n, 16) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-                v = nv;
                 memcpy(v[n].name, (const char *) k + pl, nl);
                 v[n].name[nl] = 0;
                 v[n].subscribed = sub;
@@ -1408,7 +1424,7 @@ int service_folder_list(service *s, const char *address, struct service_folder *
         size_t n = 0;
         int r = mctx_open(s, address, false, &c, ret_error);
         if (r >= 0 && (r = scan_folders(&c, &v, &n)) < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, mctx_err(&c, r));
         r = mctx_close(&c, r, false, ret_error);
         if (r < 0)
                 return r;
@@ -1430,7 +1446,7 @@ int service_folder_create(service *s, const char *address, const char *folder, c
                 else if (r == -ENOENT)
                         r = folder_put(&c, f, true);
                 else
-                        errf(ret_error, r, "folder '%s': %s", f, eng_err(r));
+                        errf(ret_error, r, "folder '%s': %s", f, mctx_err(&c, r));
         }
         return mctx_close(&c, r, true, ret_error);
 }
@@ -1462,15 +1478,9 @@ static int scan_messages(struct mctx *c, struct mm_message **ret, size_t *ret_n)
         const void *k, *val;
         size_t kl, vl;
         while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &val, &vl)) > 0) {
-                if (n == cap) {
-                        size_t nc = cap ? cap * 2 : 64;
-                        struct mm_message *nv = realloc(v, nc * sizeof(*v));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                        cap = nc;
+                if (ARRAY_RESERVE_ONE(v, cap, n, 64) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
                 if (mm_message_decode(val, vl, &v[n]) < 0) {
                         r = MSTORE_E_CORRUPT;
@@ -1569,7 +1579,7 @@ int service_folder_delete(service *s, const char *address, const char *folder, c
         if (r >= 0)
                 r = mstore_del(c.txn, c.db, key, (size_t) kl);
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot delete: %s", f, c.addr, eng_err(r));
+                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot delete: %s", f, c.addr, mctx_err(&c, r));
         return mctx_close(&c, r, true, ret_error);
 }
 
@@ -1628,7 +1638,7 @@ int service_folder_rename(service *s, const char *address, const char *from, con
         }
         free(msgs);
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot rename: %s", f, c.addr, eng_err(r));
+                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot rename: %s", f, c.addr, mctx_err(&c, r));
         return mctx_close(&c, r, true, ret_error);
 }
 
@@ -1669,7 +1679,7 @@ int service_folder_view(service *s, const char *address, const char *folder, str
                 ret->msgs = NULL;
                 ret->n = 0;
                 if (ret_error && !*ret_error)
-                        errf(ret_error, r, "folder '%s' of mailbox '%s': %s", f, c.addr, eng_err(r));
+                        errf(ret_error, r, "folder '%s' of mailbox '%s': %s", f, c.addr, mctx_err(&c, r));
         }
         return mctx_close(&c, r, false, ret_error);
 }
@@ -1702,7 +1712,7 @@ int service_msg_store(service *s, const char *address, const uint32_t *uids, siz
                 dirty = true;
         }
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot store flags: %s", c.addr, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot store flags: %s", c.addr, mctx_err(&c, r));
         return mctx_close(&c, r, dirty, ret_error);
 }
 
@@ -1720,7 +1730,7 @@ int service_msg_delete(service *s, const char *address, const uint32_t *uids, si
                 deleted += r >= 0;
         }
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot delete messages: %s", c.addr, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot delete messages: %s", c.addr, mctx_err(&c, r));
         r = mctx_close(&c, r, deleted > 0, ret_error);
         if (r >= 0 && ret_deleted)
                 *ret_deleted = deleted;
@@ -1786,7 +1796,7 @@ int service_msg_copy(service *s, const char *address, const uint32_t *uids, size
                 }
         }
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot copy into '%s': %s", c.addr, f, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot copy into '%s': %s", c.addr, f, mctx_err(&c, r));
         return mctx_close(&c, r, true, ret_error);
 }
 
@@ -1817,6 +1827,6 @@ int service_msg_append(service *s, const char *address, const char *folder, cons
                 *ret_uid = m.uid;
         }
         if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot append to '%s': %s", c.addr, f, eng_err(r));
+                errf(ret_error, r, "mailbox '%s': cannot append to '%s': %s", c.addr, f, mctx_err(&c, r));
         return mctx_close(&c, r, true, ret_error);
 }

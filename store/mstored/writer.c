@@ -54,6 +54,7 @@
 #include <lvss/error.h>
 #include <lvss/writer.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
 #include "defs.h"
@@ -62,6 +63,7 @@
 #include "test-hook.h"
 
 #define MAX_GROUPS DEFS_MAX_SG_HARD
+#define ENGINE_MSG_SIZE ERROR_SLOT_SIZE /* a copy of an engine message */
 
 struct session {
         bool active;
@@ -100,9 +102,17 @@ static bool from_session(lvss_writer *w, const char *sid) {
         return strcmp(cur.str, sid) == 0;
 }
 
-static const char *eng_err(int r) {
-        const char *m = mstore_last_error();
-        return m && *m ? m : mstore_strerror(r);
+/* msg: the engine's message on the handle the failed call was made on. */
+static const char *eng_err(const char *msg, int r) {
+        return msg && *msg ? msg : mstore_strerror(r);
+}
+
+/* The group's message of this thread, copied (service_with_sg callback). */
+static int copy_sg_error(service *s, mstore_sg *sg, void *ud) {
+        (void) s;
+        char *buf = ud;
+        snprintf(buf, ENGINE_MSG_SIZE, "%s", mstore_sg_last_error(sg));
+        return 0;
 }
 
 static int fail(lvss_writer *w, int code, lvss_component *c, int which, const char *fmt, ...) _printf_(5, 6);
@@ -247,11 +257,15 @@ static bool group_selected(mail_writer *mw, lvss_writer_components *comps, int n
 struct prep {
         mstore_backup_type kind;
         mstore_snap *snap;
+        char msg[ENGINE_MSG_SIZE]; /* the group's message when prepare failed */
 };
 
 static int do_prepare(service *s, mstore_sg *sg, void *ud) {
         struct prep *p = ud;
-        return mstore_snapshot_prepare(sg, p->kind, &p->snap);
+        int r = mstore_snapshot_prepare(sg, p->kind, &p->snap);
+        if (r < 0)
+                (void) copy_sg_error(s, sg, p->msg);
+        return r;
 }
 
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
@@ -321,13 +335,13 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                 if (r < 0) {
                         service_set_backup(mw->svc, sg, false);
                         session_abort(mw, "vetoed");
-                        const char *why = r == -ENOENT                      ? "no such storage group"
-                                          : r == -ENODEV                    ? "it is offline (no database mounted)"
+                        const char *why = r == -ENOENT                     ? "no such storage group"
+                                          : r == -ENODEV                   ? "it is offline (no database mounted)"
                                           : r == MSTORE_E_CIRCULAR_LOGGING ? "circular logging is on: only full and "
                                                                              "copy backups are possible"
                                           : r == MSTORE_E_NO_FULL_BACKUP   ? "a full backup is needed first"
                                           : r == -EBUSY                    ? "a backup is already in progress"
-                                                                           : eng_err(r);
+                                                                           : eng_err(p.msg, r);
                         return fail(w,
                                     r == -EBUSY ? LVSS_E_WRITERERROR_BUSY : LVSS_E_WRITERERROR_NONRETRYABLE, c,
                                     0, "storage group %s: cannot prepare the backup: %s", sg, why);
@@ -350,7 +364,7 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                 int r = mstore_snapshot_freeze(s->snap[i]);
                 if (r < 0)
                         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, 0, "storage group %s: freeze failed: %s",
-                                    s->sg[i], eng_err(r));
+                                    s->sg[i], eng_err(mstore_snapshot_last_error(s->snap[i]), r));
         }
         /* Test hook: hold the freeze this long (tests check that mstored
          * stays responsive while frozen).  Not for production use. */
@@ -376,7 +390,7 @@ static int on_thaw(lvss_writer *w, void *userdata) {
                                   MAIL_WRITER_FREEZE_TIMEOUT_MS);
                 else if (r < 0 && r != MSTORE_E_BAD_SEQUENCE)
                         rc = fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, 0, "storage group %s: thaw failed: %s",
-                                  s->sg[i], eng_err(r));
+                                  s->sg[i], eng_err(mstore_snapshot_last_error(s->snap[i]), r));
         }
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -464,17 +478,21 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
                                 if (r < 0)
                                         event_log(MSTORED_MID_ERROR, LOG_WARNING, name, NULL,
                                                   "storage group '%s': log truncation failed: %s, ignoring", name,
-                                                  eng_err(r));
+                                                  eng_err(mstore_snapshot_last_error(s->snap[k]), r));
                                 else
                                         event_log(MSTORED_MID_TRUNCATION, LOG_INFO, name, NULL,
                                                   "storage group '%s': logs truncated after a %s backup", name,
                                                   lvss_backup_type_to_string(s->type));
                         }
                         r = mstore_snapshot_end(s->snap[k]);
+                        /* end frees the session: its failure is on the group */
+                        char msg[ENGINE_MSG_SIZE] = "";
+                        if (r < 0)
+                                (void) service_with_sg(mw->svc, name, copy_sg_error, msg);
                         event_log(MSTORED_MID_BACKUP_END, r < 0 ? LOG_WARNING : LOG_INFO, name, NULL,
                                   "backup of storage group '%s' complete (%s)%s%s", name,
                                   lvss_backup_type_to_string(s->type), r < 0 ? ": header stamp failed: " : "",
-                                  r < 0 ? eng_err(r) : "");
+                                  r < 0 ? eng_err(msg, r) : "");
                 }
                 s->snap[k] = NULL;
                 service_set_backup(mw->svc, name, false);
@@ -803,7 +821,7 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         r = service_restore_unmark(mw->svc, sg, db, marked);
                 if (r < 0)
                         rc = fail(w, LVSS_E_WRITERERROR_RECOVERY_FAILED, c, 3, "%s%s%s: recovery failed: %s", sg,
-                                  *db ? "/" : "", db, eng_err(r));
+                                  *db ? "/" : "", db, eng_err(mstore_last_error(), r));
                 else
                         event_log(MSTORED_MID_RESTORE, LOG_NOTICE, sg, *db ? db : NULL,
                                   "restore of %s%s%s%s%s recovered: generations %u-%u replayed, %u database(s), %s%s",

@@ -103,15 +103,16 @@ static mstore_sg *open_sg(io_sim *sim, int create, int *ret_r) {
         return sg;
 }
 
-static void fail(int point, const char *what) {
-        fprintf(stderr, "FAIL: crash point %d: %s (%s)\n", point, what, mstore_last_error());
+/* msg: the message of the handle the failed call was made on */
+static void fail(int point, const char *what, const char *msg) {
+        fprintf(stderr, "FAIL: crash point %d: %s (%s)\n", point, what, msg);
         exit(1);
 }
 
 static void check(mstore_sg *sg, mstore_db *db, worker *ws, int point) {
         mstore_txn *t;
         if (mstore_txn_begin(sg, &t) < 0)
-                fail(point, "begin");
+                fail(point, "begin", mstore_sg_last_error(sg));
         for (int w = 0; w < THREADS; w++) {
                 worker *x = &ws[w];
                 int applied = -1;
@@ -122,7 +123,7 @@ static void check(mstore_sg *sg, mstore_db *db, worker *ws, int point) {
                         size_t l = 0;
                         int r = mstore_get(t, db, key, strlen(key), &v, &l);
                         if (r < 0 && r != -ENOENT)
-                                fail(point, "get");
+                                fail(point, "get", mstore_txn_last_error(t));
                         int present = r == 0;
                         val *m = &x->model[k];
                         int ok_old = m->present == present && (!present || (m->len == l && !memcmp(m->data, v, l)));
@@ -135,7 +136,7 @@ static void check(mstore_sg *sg, mstore_db *db, worker *ws, int point) {
                         free(v);
                         if (in >= 0 && ok_old != ok_new) {
                                 if (applied >= 0 && applied != ok_new)
-                                        fail(point, "in-flight commit half applied");
+                                        fail(point, "in-flight commit half applied", "");
                                 applied = ok_new;
                         }
                         if (!ok_old && !ok_new) {
@@ -160,8 +161,10 @@ int main(int argc, char **argv) {
         int r;
         mstore_sg *sg = open_sg(sim, 1, &r);
         mstore_db *db;
-        if (r < 0 || mstore_db_create(sg, "MT", NULL, &db) < 0)
-                fail(-1, "create");
+        if (r < 0)
+                fail(-1, "create", mstore_last_error());
+        if (mstore_db_create(sg, "MT", NULL, &db) < 0)
+                fail(-1, "create", mstore_sg_last_error(sg));
         uint64_t total = 0;
         for (int point = 0; point < points; point++) {
                 io_sim_crash_at(sim, 20 + rnd(&rng) % 200);
@@ -179,15 +182,15 @@ int main(int argc, char **argv) {
                 io_sim_power_cut(sim, 1);
                 sg = open_sg(sim, 0, &r);
                 if (r < 0)
-                        fail(point, "recovery");
+                        fail(point, "recovery", mstore_last_error());
                 db = mstore_db_find(sg, "MT");
                 if (!db)
-                        fail(point, "database not attached after recovery");
+                        fail(point, "database not attached after recovery", "");
                 check(sg, db, ws, point);
                 mstore_verify_result vr;
                 if (verify_file_io(io_sim_io(sim), "/sg/MT.edb", NULL, NULL, &vr) < 0 ||
                     verify_logs_io(io_sim_io(sim), "/sg", "E00", NULL, NULL, &vr) < 0)
-                        fail(point, "verify");
+                        fail(point, "verify", mstore_last_error());
                 rnd(&rng);
         }
         for (int i = 0; i < THREADS; i++)

@@ -37,8 +37,9 @@ static uint64_t rnd(void) {
         return rng * 2685821657736338717ull;
 }
 
-static void die(const char *what, int r) {
-        fprintf(stderr, "FAIL: %s: %s (%s)\n", what, mstore_strerror(r), mstore_last_error());
+/* msg: the message of the handle the failed call was made on */
+static void die(const char *what, int r, const char *msg) {
+        fprintf(stderr, "FAIL: %s: %s (%s)\n", what, mstore_strerror(r), msg);
         exit(1);
 }
 
@@ -76,7 +77,7 @@ static void check(mstore_sg *sg, mstore_db *db, int npend, const int *pend, val 
         mstore_txn *t;
         int r = mstore_txn_begin(sg, &t);
         if (r < 0)
-                die("begin", r);
+                die("begin", r, mstore_sg_last_error(sg));
         for (int i = 0; i < NKEYS; i++) {
                 char k[16];
                 key_of(i, k);
@@ -84,7 +85,7 @@ static void check(mstore_sg *sg, mstore_db *db, int npend, const int *pend, val 
                 size_t l = 0;
                 r = mstore_get(t, db, k, strlen(k), &v, &l);
                 if (r < 0 && r != -ENOENT)
-                        die("get", r);
+                        die("get", r, mstore_txn_last_error(t));
                 uint8_t *data = v;
                 if (r == 0 && l == MSTORE_STREAM_REF_SIZE) {
                         mstore_stream_ref ref;
@@ -93,7 +94,7 @@ static void check(mstore_sg *sg, mstore_db *db, int npend, const int *pend, val 
                         data = malloc(l ? l : 1);
                         int n = mstore_stream_read(t, db, &ref, 0, data, l);
                         if (n < 0 || (size_t) n != l)
-                                die("stream read", n < 0 ? n : -EIO);
+                                die("stream read", n < 0 ? n : -EIO, mstore_txn_last_error(t));
                         free(v);
                 }
                 int present = r == 0;
@@ -158,11 +159,11 @@ int main(int argc, char **argv) {
         int r;
         mstore_sg *sg = open_sg(sim, 1, &r);
         if (r < 0)
-                die("create", r);
+                die("create", r, mstore_last_error());
         mstore_db *db;
         r = mstore_db_create(sg, "DB", NULL, &db);
         if (r < 0)
-                die("db create", r);
+                die("db create", r, mstore_sg_last_error(sg));
         uint8_t *buf = malloc(MAXV);
         int pend[8];
         val pv[8];
@@ -278,7 +279,7 @@ int main(int argc, char **argv) {
                 sg = open_sg(sim, 0, &r);
                 if (r < 0) {
                         fprintf(stderr, "crash point %d: ", point);
-                        die("recovery", r);
+                        die("recovery", r, mstore_last_error());
                 }
                 db = mstore_db_find(sg, "DB");
                 if (!db) {
@@ -290,7 +291,7 @@ int main(int argc, char **argv) {
         }
         r = mstore_sg_close(sg);
         if (r < 0)
-                die("close", r);
+                die("close", r, mstore_last_error());
         printf("%d crash points, %llu acknowledged commits checked, seed 0x%llx\n", points,
                (unsigned long long) commits, (unsigned long long) seed);
         for (int i = 0; i < NKEYS; i++)

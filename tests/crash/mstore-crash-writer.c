@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
         }
         mstore_db *db = mstore_db_find(sg, "K9");
         if (!db && (r = mstore_db_attach(sg, "K9", NULL, &db)) < 0 && (r = mstore_db_create(sg, "K9", NULL, &db)) < 0) {
-                fprintf(stderr, "db: %s\n", mstore_last_error());
+                fprintf(stderr, "db: %s\n", mstore_sg_last_error(sg));
                 return 1;
         }
         char v[4096], k[32];
@@ -50,7 +50,8 @@ int main(int argc, char **argv) {
                         value(i, v, &l);
                         if (mstore_txn_begin(sg, &t) < 0 || mstore_put(t, db, k, strlen(k), v, l) < 0 ||
                             mstore_txn_commit(t) < 0) {
-                                fprintf(stderr, "commit %u: %s\n", i, mstore_last_error());
+                                /* the group's slot holds its transactions' failures too */
+                                fprintf(stderr, "commit %u: %s\n", i, mstore_sg_last_error(sg));
                                 return 1;
                         }
                         printf("%u\n", i);
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
                 if (r >= 0)
                         r = mstore_snapshot_end(snap);
                 if (r < 0)
-                        fprintf(stderr, "backup: %s\n", mstore_last_error());
+                        fprintf(stderr, "backup: %s\n", mstore_sg_last_error(sg)); /* and its sessions' */
                 mstore_sg_close(sg);
                 return r < 0;
         }
@@ -87,7 +88,7 @@ int main(int argc, char **argv) {
                         value(i, v, &l);
                         if (mstore_txn_begin(sg, &t) < 0 || mstore_put(t, db, k, strlen(k), v, l) < 0 ||
                             mstore_stream_write(t, db, v, l, &ref) < 0 || mstore_txn_commit(t) < 0) {
-                                fprintf(stderr, "commit %u: %s\n", i, mstore_last_error());
+                                fprintf(stderr, "commit %u: %s\n", i, mstore_sg_last_error(sg));
                                 return 1;
                         }
                 }
@@ -104,7 +105,7 @@ int main(int argc, char **argv) {
                         if (r == -ENOENT)
                                 fprintf(stderr, "FAIL: acknowledged key %u missing\n", i);
                         else
-                                fprintf(stderr, "FAIL: key %u: %s\n", i, mstore_last_error());
+                                fprintf(stderr, "FAIL: key %u: %s\n", i, mstore_txn_last_error(t));
                         mstore_txn_abort(t);
                         mstore_sg_close(sg);
                         return 1;

@@ -78,7 +78,7 @@ static int open_group(const char *dir, char *scratch, mstore_sg **ret_sg) {
                 mstore_db *db;
                 if (mstore_db_attach(*ret_sg, names[i], NULL, &db) < 0)
                         fprintf(stderr, "mstore: recovery group '%s': database %s: %s, ignoring\n", dir, names[i],
-                                mstore_last_error());
+                                mstore_sg_last_error(*ret_sg));
         }
         return 0;
 }
@@ -179,7 +179,8 @@ int rsg_main(const char *verb, const char *dir, const char *address, const char 
                 }
                 mstore_cursor_free(c);
                 if (r < 0) {
-                        fprintf(stderr, "mstore: recovery group '%s': %s\n", real, mstore_last_error());
+                        const char *msg = mstore_txn_last_error(txn);
+                        fprintf(stderr, "mstore: recovery group '%s': %s\n", real, *msg ? msg : mstore_strerror(r));
                         rc = r == MSTORE_E_CORRUPT ? 6 : 1;
                 } else if (json) {
                         json_t *doc = json_pack("{s:o}", "messages", arr);
@@ -219,7 +220,7 @@ int rsg_main(const char *verb, const char *dir, const char *address, const char 
                         int r = mstore_stream_read(txn, db, &ref, off, buf, want);
                         if (r <= 0) {
                                 fprintf(stderr, "mstore: recovery group '%s': message %lu: %s\n", real, uid,
-                                        r < 0 ? mstore_last_error() : "short stream");
+                                        r < 0 ? mstore_txn_last_error(txn) : "short stream");
                                 rc = 6;
                                 break;
                         }

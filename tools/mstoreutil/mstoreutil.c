@@ -42,6 +42,8 @@ static int exit_for(int r) {
         return 1;
 }
 
+/* Every engine call here has no handle (headers, checkpoints, verify,
+ * recover, open, close): its message is the thread's. */
 static int fail(int r) {
         fprintf(stderr, "mstoreutil: %s\n", mstore_last_error()[0] ? mstore_last_error() : mstore_strerror(r));
         return exit_for(r);

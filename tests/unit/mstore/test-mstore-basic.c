@@ -358,7 +358,7 @@ static void test_log_disk_full_reserve(void **state) {
                         acked = i + 1;
         }
         if (r != MSTORE_E_READ_ONLY)
-                fprintf(stderr, "commit: %s\n", mstore_last_error());
+                fprintf(stderr, "commit: %s\n", mstore_sg_last_error(sg));
         assert_int_equal(r, MSTORE_E_READ_ONLY);
         mstore_sg_info info;
         assert_int_equal(mstore_sg_get_info(sg, &info), 0);

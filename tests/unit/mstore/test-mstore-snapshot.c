@@ -338,7 +338,8 @@ static void test_timer_fail_refuses_freeze(void **state) {
         int r = mstore_snapshot_freeze(snap);
         unsetenv("MSTORE_TEST_TIMER_FAIL");
         assert_int_equal(r, -EAGAIN);
-        assert_non_null(strstr(mstore_last_error(), "cannot arm the freeze timer"));
+        assert_non_null(strstr(mstore_snapshot_last_error(snap), "cannot arm the freeze timer"));
+        assert_non_null(strstr(mstore_sg_last_error(sg), "cannot arm the freeze timer"));
         assert_string_equal(mstore_snapshot_state(snap), "prepared");
         put_n(sg, db, "k", 3, 3); /* not frozen: commits run */
         assert_true(has_key(sg, db, "k00005"));
@@ -377,7 +378,7 @@ static void test_attach_missing_logs(void **state) {
         assert_int_equal(io->rename(io, "/sg/copy.stm", "/sg/OLD.stm"), 0);
         int r = mstore_db_attach(sg, "OLD", NULL, &db);
         assert_int_equal(r, MSTORE_E_MISSING_LOGS);
-        assert_non_null(strstr(mstore_last_error(), "needs log generations"));
+        assert_non_null(strstr(mstore_sg_last_error(sg), "needs log generations"));
         assert_int_equal(mstore_sg_close(sg), 0);
 }
 

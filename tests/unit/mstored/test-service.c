@@ -293,7 +293,9 @@ static void test_freeze(void **state) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         int tr = mstore_snapshot_thaw(c.snap);
         if (tr < 0)
-                fprintf(stderr, "thaw after %ld ms: %s\n", (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000), mstore_last_error());
+                fprintf(stderr, "thaw after %ld ms: %s\n",
+                        (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+                        mstore_snapshot_last_error(c.snap));
         assert_int_equal(tr, 0);
         pthread_join(t, NULL);
         assert_int_equal(b.status, 0);
