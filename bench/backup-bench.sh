@@ -32,27 +32,13 @@
 # restic and borg are Debian packages (restic, borgbackup), installed here
 # when missing and we are root, otherwise their columns say n/a.
 set -u
-. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
-MSTORED=$(fx_bin store/mstored/mstored)
-MSTORE=$(fx_bin tools/mstore/mstore)
-LVSSD=$(fx_bin daemon/lvssd/lvssd)
-LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
-LB=$(fx_bin tools/lvss-backup/lvss-backup)
-CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/mail-bench.bash" || exit 1
 MIB=${LVSS_BENCH_BACKUP_MIB:-1024}
 SERVER=bench
 
 die() { echo "backup-bench: $*" >&2; exit 1; }
 
-for b in "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM" "$LB"; do
-    [ -x "$b" ] || { echo "backup-bench: skipped: $(basename "$b") not built"; exit 0; }
-done
-# The snapshots are reflink copies on an XFS loop device: root only.
-if [ "$(id -u)" != 0 ] || ! losetup -f >/dev/null 2>&1 || ! grep -qw xfs /proc/filesystems \
-    || ! command -v mkfs.xfs >/dev/null; then
-    echo "backup-bench: skipped: needs root, a free loop device and XFS (reflink snapshots)"
-    exit 0
-fi
+mail_bench_need backup-bench "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM" "$LB"
 if ! command -v restic >/dev/null || ! command -v borg >/dev/null; then
     echo "backup-bench: installing restic and borgbackup (Debian packages)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic borgbackup >/dev/null 2>&1
@@ -75,22 +61,12 @@ export LVSS_BACKUP_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_BASE_DIR="$FX_DIR/borg-home" RESTIC_CACHE_DIR="$FX_DIR/restic-cache"
 
-mkdir -p "$FX_DIR/state"
-fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/state"
-fixture_wait_name org.lvss.Coordinator1 10
-fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name "$SERVER"
-fixture_wait_name org.lvss.MailStore1 20
-for i in $(seq 100); do grep -q "Mail Store Writer subscribed" "$FX_DIR/mstored.log" && break; sleep 0.1; done
-grep -q "Mail Store Writer subscribed" "$FX_DIR/mstored.log" \
-    || die "the Mail Store Writer did not subscribe to lvssd: $(tail -3 "$FX_DIR/mstored.log")"
-for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-$MSTORE sg create SG1 >/dev/null && $MSTORE db create SG1/DB1 >/dev/null && $MSTORE db create SG1/DB2 >/dev/null \
-    || die "storage group setup failed"
+mail_bench_start mstored "$DATA" "$SOCK" "$SERVER"
 # Four mailboxes homed in each database.
 DB1_BOXES="u0@$SERVER u1@$SERVER u2@$SERVER u3@$SERVER"
 DB2_BOXES="u4@$SERVER u5@$SERVER u6@$SERVER u7@$SERVER"
-for a in $DB1_BOXES; do $MSTORE mailbox create "$a" --db SG1/DB1 || die "mailbox create $a"; done
-for a in $DB2_BOXES; do $MSTORE mailbox create "$a" --db SG1/DB2 || die "mailbox create $a"; done
+mail_bench_mailboxes SG1/DB1 $DB1_BOXES
+mail_bench_mailboxes SG1/DB2 $DB2_BOXES
 
 # fill BYTES SEED: deliver BYTES of mail over LMTP from 4 concurrent sessions.
 # The load command of the LMTP client sends lines of 'x' (compresses ~100:1),

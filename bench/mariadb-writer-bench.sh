@@ -17,38 +17,16 @@
 # unencrypted and zstd-compressed, mariadb-backup's copy plain files.
 # mariadb-backup is the Debian package mariadb-backup (n/a when missing).
 set -u
-[ "$(id -u)" = 0 ] || { echo "mariadb-writer-bench: skipped: needs root (loop mounts)"; exit 0; }
-command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] ||
-    { echo "mariadb-writer-bench: skipped: mariadb-server not installed"; exit 0; }
-[ -x "${LVSS_BUILD_ROOT:-build}/tools/lvss-writer-mariadb/lvss-writer-mariadb" ] ||
-    { echo "mariadb-writer-bench: skipped: lvss-writer-mariadb not built"; exit 0; }
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/db-bench.bash" || exit 1
 ROWS=${LVSS_BENCH_MARIADB_ROWS:-1000000}
 SECS=${LVSS_BENCH_MARIADB_SECONDS:-15}
 MB=$(command -v mariadb-backup || true)
-. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/mariadb-common.bash" || exit 1
+db_bench_mariadb mariadb-writer-bench
 sql -e "CREATE TABLE bank.big(id INT PRIMARY KEY, v VARCHAR(255)) ENGINE=InnoDB;
         INSERT INTO bank.big SELECT seq, REPEAT(MD5(seq), 7) FROM bank.seq_1_to_$ROWS" || fail "bank.big"
 fixture_spawn load1 "$FX_DIR/load.sh"
 fixture_spawn load2 "$FX_DIR/load.sh"
 sleep 3
-now() { date +%s.%N; }
-# stamped CMD...: CMD with every stderr line prefixed by the wall-clock time
-# (the split between lvss-backup's steps and the writer's, printed below).
-stamped() {
-    { "$@" 2>&1 1>&3 3>&- | python3 -u -c 'import sys, time
-for l in sys.stdin: sys.stderr.write("%.3f %s" % (time.time(), l))' >&2; return "${PIPESTATUS[0]}"; } 3>&1
-}
-# timeline FILE T0: the stamped lines of FILE as "+SECONDS message" from T0.
-timeline() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-t0 = float(sys.argv[2])
-for l in open(sys.argv[1]):
-    t, _, m = l.partition(" ")
-    try: print("    +%6.2f s  %s" % (float(t) - t0, m.rstrip()[:110]))
-    except ValueError: pass
-PY
-}
 n() { sql -e 'SELECT n FROM bank.meta'; }
 rate() { python3 -c "print('%.0f' % (($2 - $1) / ($4 - $3)))" "$@"; }
 # timed NAME CMD...: sets T (seconds) and RATE (transfers/s meanwhile)
@@ -61,7 +39,6 @@ timed() {
     T=$(python3 -c "print('%.1f' % ($t1 - $t0))")
     RATE=$(rate "$n0" "$n1" "$t0" "$t1")
 }
-mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
 
 timed undisturbed sleep "$SECS"; BASE=$RATE
 # no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
@@ -87,9 +64,9 @@ find "$DATADIR" -mindepth 1 -delete
 t0=$(now); L_RSTART=$t0
 stamped "$LB" restore --repo "$REPO" "$L_ID" 2>"$FX_DIR/r-lvss.err" >/dev/null ||
     fail "lvss restore: $(cat "$FX_DIR/r-lvss.err")"
-L_RESTORE_CMD=$(python3 -c "print('%.1f' % ($(now) - $t0))")
+L_RESTORE_CMD=$(since "$t0")
 restored lvss
-L_RESTORE=$(python3 -c "print('%.1f' % ($(now) - $t0))")
+L_RESTORE=$(since "$t0")
 if [ -n "$MB" ]; then
     stop_server
     find "$DATADIR" -mindepth 1 -delete
@@ -97,9 +74,9 @@ if [ -n "$MB" ]; then
     "$MB" --prepare --target-dir="$FX_DIR/mb" >"$FX_DIR/mb-prepare.log" 2>&1 || fail "mariadb-backup --prepare"
     "$MB" --copy-back --target-dir="$FX_DIR/mb" --datadir="$DATADIR" >"$FX_DIR/mb-copy.log" 2>&1 ||
         fail "mariadb-backup --copy-back: $(tail -3 "$FX_DIR/mb-copy.log")"
-    M_RESTORE_CMD=$(python3 -c "print('%.1f' % ($(now) - $t0))")
+    M_RESTORE_CMD=$(since "$t0")
     restored mariadb-backup
-    M_RESTORE=$(python3 -c "print('%.1f' % ($(now) - $t0))")
+    M_RESTORE=$(since "$t0")
 fi
 echo "mariadb-writer-bench: MariaDB 10.11, $ROWS-row table + 2 transfer clients; undisturbed $BASE transfers/s"
 printf '%-16s %10s %16s %12s %10s\n' tool "backup s" "transfers/s during" "restore s" "repo MiB"

@@ -6,10 +6,7 @@
 # all on the same filesystem in the same run (XFS on a loop device when
 # root, else $TMPDIR).
 #   MSTORED_BENCH_SECONDS (default 10) per measurement.
-. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
-MSTORED=$(fx_bin store/mstored/mstored)
-MSTORE=$(fx_bin tools/mstore/mstore)
-CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/mail-bench.bash" || exit 1
 SECS=${MSTORED_BENCH_SECONDS:-10}
 SIZE=10240
 if [ ! -x "$MSTORED" ] || [ ! -x "$MSTORE" ]; then
@@ -31,9 +28,7 @@ SOCK=$FX_DIR/lmtp.sock
 fixture_spawn mstored "$MSTORED" --data-dir "$BASE/mstored" --lmtp "unix:$SOCK" --server-name bench --no-writer --quiet
 fixture_wait_name org.lvss.MailStore1 20
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-$MSTORE sg create SG1 >/dev/null && $MSTORE db create SG1/DB1 >/dev/null || fail "mstore setup failed"
-for i in $(seq 0 15); do $MSTORE mailbox create "user$i@bench" --db SG1/DB1 || fail "mailbox create"; done
-$MSTORE mailbox create "one@bench" --db SG1/DB1 || fail "mailbox create"
+mail_bench_mailboxes SG1/DB1 user{0..15}@bench one@bench
 
 rate() { sed -n 's/.*rate \([0-9.]*\).*/\1/p'; }
 m1=$(python3 "$CLIENT" load --socket "$SOCK" --clients 1 --seconds "$SECS" --size $SIZE --rcpt 'one@bench' | rate)
@@ -112,24 +107,14 @@ fi
 
 # Freeze window of the Mail Store Writer during full snapshots of a 1 GiB
 # storage group under LMTP load (needs root, lvssd and lvssadm).
-LVSSD=$(fx_bin daemon/lvssd/lvssd)
-LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
 GIB=${MSTORED_BENCH_GROUP_MIB:-1024}
 CYCLES=${MSTORED_BENCH_CYCLES:-20}
 fw="n/a"
 if [ "$BASE" != "$FX_DIR" ] && [ -x "$LVSSD" ] && [ -x "$LVSSADM" ]; then
-    mkdir -p "$FX_DIR/lvss-state"
-    fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/lvss-state"
-    fixture_wait_name org.lvss.Coordinator1 10
     kill -TERM "$FX_PID_mstored"; wait "$FX_PID_mstored" 2>/dev/null
     SOCK=$FX_DIR/lmtp-w.sock
-    fixture_spawn mstoredw "$MSTORED" --data-dir "$BASE/mstored-w" --lmtp "unix:$SOCK" --server-name benchw
-    fixture_wait_name org.lvss.MailStore1 20
-    for i in $(seq 100); do grep -q "Writer subscribed" "$FX_DIR/mstoredw.log" && break; sleep 0.1; done
-    for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-    $MSTORE sg create BIG >/dev/null && $MSTORE db create BIG/DB1 >/dev/null && $MSTORE mailbox create big@bench --db BIG/DB1 \
-        || fail "big group setup"
-    for i in $(seq 0 15); do $MSTORE mailbox create "w$i@bench" --db BIG/DB1 || fail "mailbox create"; done
+    mail_bench_start mstoredw "$BASE/mstored-w" "$SOCK" benchw
+    mail_bench_mailboxes BIG/DB1 big@bench w{0..15}@bench
     python3 "$CLIENT" load --socket "$SOCK" --clients 8 --messages $((GIB / 8)) --size 1048576 --rcpt 'big@bench' >/dev/null \
         || fail "filling the 1 GiB group failed"
     $LVSSADM create --type full --exec true "$BASE/mstored-w" >/dev/null 2>&1 || fail "first full backup failed"

@@ -11,33 +11,16 @@
 # the series.  Goals (issue 14): p99 <= 50 ms, last-20 median <= 1.5x the
 # first-20 median.
 set -u
-. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
-MSTORED=$(fx_bin store/mstored/mstored)
-MSTORE=$(fx_bin tools/mstore/mstore)
-LVSSD=$(fx_bin daemon/lvssd/lvssd)
-LVSSADM=$(fx_bin tools/lvssadm/lvssadm)
-CLIENT="$LVSS_SOURCE_ROOT/bench/mstored-lmtp-client.py"
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/mail-bench.bash" || exit 1
 CYCLES=${LVSS_BENCH_FREEZE_CYCLES:-1000}
 MIB=${LVSS_BENCH_FREEZE_MIB:-1024}
-skip() { echo "mstored-cycles: skipped: $*"; exit 0; }
-for b in "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM"; do [ -x "$b" ] || skip "$(basename "$b") not built"; done
-if [ "$(id -u)" != 0 ] || ! losetup -f >/dev/null 2>&1 || ! grep -qw xfs /proc/filesystems; then
-    skip "needs root, a free loop device and XFS (reflink snapshots)"
-fi
+mail_bench_need mstored-cycles "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM"
 fixture_init
 fixture_bus
 fixture_xfs cyc $((MIB * 3 + 2048))
 DATA=$FX_MNT/data SOCK=$FX_DIR/lmtp.sock
-mkdir -p "$FX_DIR/state"
-fixture_spawn lvssd "$LVSSD" --state-dir "$FX_DIR/state"
-fixture_wait_name org.lvss.Coordinator1 10
-fixture_spawn mstored "$MSTORED" --data-dir "$DATA" --lmtp "unix:$SOCK" --server-name bench
-fixture_wait_name org.lvss.MailStore1 20
-for i in $(seq 100); do grep -q "Writer subscribed" "$FX_DIR/mstored.log" && break; sleep 0.1; done
-for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-$MSTORE sg create SG1 >/dev/null && $MSTORE db create SG1/DB1 >/dev/null && $MSTORE mailbox create big@bench --db SG1/DB1 \
-    || fail "storage group setup failed"
-for i in $(seq 0 7); do $MSTORE mailbox create "w$i@bench" --db SG1/DB1 || fail "mailbox create"; done
+mail_bench_start mstored "$DATA" "$SOCK" bench
+mail_bench_mailboxes SG1/DB1 big@bench w{0..7}@bench
 python3 "$CLIENT" load --socket "$SOCK" --clients 8 --messages $((MIB / 8)) --size 1048576 --rcpt 'big@bench' >/dev/null \
     || fail "filling the storage group failed"
 "$LVSSADM" create --type full --exec true "$DATA" >/dev/null 2>"$FX_DIR/c.err" || fail "first full snapshot failed: $(cat "$FX_DIR/c.err")"

@@ -17,36 +17,12 @@
 # self-contained).  pgbackrest and pg_basebackup are Debian packages
 # (pgbackrest, postgresql-15); pgBackRest's column says n/a when missing.
 set -u
-[ "$(id -u)" = 0 ] || { echo "pg-writer-bench: skipped: needs root (loop mounts)"; exit 0; }
-[ -x /usr/lib/postgresql/15/bin/initdb ] || { echo "pg-writer-bench: skipped: postgresql-15 not installed"; exit 0; }
-. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/pg-common.bash" || exit 1
-[ -x "$PGW" ] || { echo "pg-writer-bench: skipped: lvss-writer-postgresql not built"; exit 0; }
+. "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/db-bench.bash" || exit 1
 SCALE=${LVSS_BENCH_PG_SCALE:-20}
 SECS=${LVSS_BENCH_PG_SECONDS:-20}
 PGBR=$(command -v pgbackrest || true)
-pg_setup on
-start_pgw --wal-archive "$ARCH"
+db_bench_pg pg-writer-bench "$SCALE"
 bench() { as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" "$@" postgres; }
-bench -i -s "$SCALE" -q >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i: $(tail -3 "$FX_DIR/pgbench-init.log")"
-sql "CHECKPOINT" >/dev/null
-now() { date +%s.%N; }
-# stamped CMD...: CMD with every stderr line prefixed by the wall-clock time
-# (the split between lvss-backup's steps and the writer's, printed below).
-stamped() {
-    { "$@" 2>&1 1>&3 3>&- | python3 -u -c 'import sys, time
-for l in sys.stdin: sys.stderr.write("%.3f %s" % (time.time(), l))' >&2; return "${PIPESTATUS[0]}"; } 3>&1
-}
-# timeline FILE T0: the stamped lines of FILE as "+SECONDS message" from T0.
-timeline() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-t0 = float(sys.argv[2])
-for l in open(sys.argv[1]):
-    t, _, m = l.partition(" ")
-    try: print("    +%6.2f s  %s" % (float(t) - t0, m.rstrip()[:110]))
-    except ValueError: pass
-PY
-}
 
 # tps_between LOG T0 FROM TO: mean tps of the progress lines whose second
 # (relative to T0, pgbench's start) ends inside [FROM, TO + 1].
@@ -91,19 +67,17 @@ under_load() {
 # promotion; sets RESTORE_SECS.
 restore_timed() {
     local name=$1; shift
-    local start end
+    local start
     start=$(now)
     START=$start
     "$@" >"$FX_DIR/restore-$name.out" 2>"$FX_DIR/restore-$name.err" ||
         fail "restore $name: $(tail -3 "$FX_DIR/restore-$name.err")"
-    RESTORE_CMD_SECS=$(python3 -c "print('%.1f' % ($(now) - $start))")
+    RESTORE_CMD_SECS=$(since "$start")
     pg_start
     wait_promoted
-    end=$(now)
-    RESTORE_SECS=$(python3 -c "print('%.1f' % ($end - $start))")
+    RESTORE_SECS=$(since "$start")
     [ "$(sql 'SELECT count(*) FROM pgbench_branches')" = "$SCALE" ] || fail "restore $name: pgbench_branches wrong"
 }
-mib() { du -sb "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
 
 # ---------------------------------------------------------------- backups
 t0=$(now)

@@ -90,35 +90,29 @@ struct lvss_component *backup_find_component(lvss_backup *b, const char *instanc
 int lvss_backup_set_backup_options(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                    const char *logical_path, const char *name, const char *options) {
         struct lvss_component *c = NULL;
+        int r = backup_call_checked(b, WHEN_BACKUP_EDITING, NULL, writer_id, type, logical_path, name,
+                                    "set backup options", &c);
 
-        CHECK(b);
-        if (b->mode != M_BACKUP || prepared(b))
-                return BAD_STATE(b, "set backup options");
-        c = backup_find_component(b, NULL, writer_id, type, logical_path, name, "set backup options");
-        return c ? lvss_component_set_backup_options(c, options) : LVSS_E_OBJECT_NOT_FOUND;
+        return r < 0 ? r : lvss_component_set_backup_options(c, options);
 }
 
 int lvss_backup_set_previous_backup_stamp(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                           const char *logical_path, const char *name, const char *stamp) {
         struct lvss_component *c = NULL;
+        int r = backup_call_checked(b, WHEN_BACKUP_EDITING, NULL, writer_id, type, logical_path, name,
+                                    "set previous backup stamp", &c);
 
-        CHECK(b);
-        if (b->mode != M_BACKUP || prepared(b))
-                return BAD_STATE(b, "set previous backup stamp");
-        c = backup_find_component(b, NULL, writer_id, type, logical_path, name, "set previous backup stamp");
-        return c ? lvss_component_set_previous_backup_stamp(c, stamp) : LVSS_E_OBJECT_NOT_FOUND;
+        return r < 0 ? r : lvss_component_set_previous_backup_stamp(c, stamp);
 }
 
 int lvss_backup_set_backup_succeeded(lvss_backup *b, const char *instance_id, const char *writer_id,
                                      lvss_component_type type, const char *logical_path, const char *name,
                                      int succeeded) {
         struct lvss_component *c = NULL;
+        int r = backup_call_checked(b, WHEN_SNAPSHOT_DONE, instance_id, writer_id, type, logical_path, name,
+                                    "set backup succeeded", &c);
 
-        CHECK(b);
-        if (b->mode != M_BACKUP || b->state != S_SNAPSHOT_DONE)
-                return BAD_STATE(b, "set backup succeeded");
-        c = backup_find_component(b, instance_id, writer_id, type, logical_path, name, "set backup succeeded");
-        return c ? lvss_component_set_backup_succeeded(c, succeeded) : LVSS_E_OBJECT_NOT_FOUND;
+        return r < 0 ? r : lvss_component_set_backup_succeeded(c, succeeded);
 }
 
 int lvss_backup_get_writer_components_count(lvss_backup *b) {

@@ -128,6 +128,21 @@ static inline bool pre_restored(const lvss_backup *b) {
 /* backup.c */
 /* Put the message in the handle's slot (lib/core/error-slot.h); returns code. */
 _printf_(3, 4) int backup_fail(lvss_backup *b, int code, const char *fmt, ...);
+/* Where the session must be for a per-component call (backup_call_checked). */
+typedef enum {
+        WHEN_BACKUP_EDITING,    /* backup session, before PrepareForBackup */
+        WHEN_SNAPSHOT_DONE,     /* backup session, snapshot set created, not yet BackupComplete */
+        WHEN_RESTORE_EDITING,   /* restore session, before PreRestore */
+        WHEN_PRE_RESTORED,      /* restore session, between PreRestore and PostRestore */
+} call_when;
+/* The one shape of the calls that mark a component of the document: CHECK(b);
+ * LVSS_E_BAD_STATE naming what unless the session is where `when` says; then
+ * the component in *ret (a restore subcomponent too when restore editing:
+ * backup_restore_component), or LVSS_E_OBJECT_NOT_FOUND with the handle's
+ * message set. */
+int backup_call_checked(lvss_backup *b, call_when when, const char *instance_id, const char *writer_id,
+                        lvss_component_type type, const char *logical_path, const char *name, const char *what,
+                        struct lvss_component **ret);
 void backup_metadata_clear(lvss_backup *b);
 void backup_status_clear(lvss_backup *b);
 /* A synchronous call to the session (or the coordinator when path NULL);
@@ -138,6 +153,12 @@ int backup_call(lvss_backup *b, const char *what, const char *path, const char *
 /* backup-async.c */
 /* Send method (with the document when with_bcd) as the handle's one pending operation. */
 int backup_start_async(lvss_backup *b, op kind, const char *method, bool with_bcd, lvss_async **ret);
+
+/* backup-restore.c */
+/* A component to restore: of the document, or a restore subcomponent of a
+ * running writer added to it; LVSS_E_OBJECT_NOT_FOUND when neither. */
+int backup_restore_component(lvss_backup *b, const char *writer_id, lvss_component_type type, const char *lpath,
+                             const char *name, const char *what, struct lvss_component **ret);
 
 /* backup-components.c */
 /* The gathered metadata matching instance_id and writer_id (either may be NULL), NULL if none. */

@@ -37,13 +37,11 @@ static bool in_component_set(const struct lvss_component *c, const char *lpath, 
  * [AddRestoreSubcomponent]: a component the running writer declares
  * (selectable for restore) inside the component set of one the document
  * holds; it is added to the document so the writer sees it selected. */
-static int restore_set(lvss_backup *b, const char *writer_id, lvss_component_type type, const char *lpath,
-                       const char *name, const char *what, struct lvss_component **ret) {
+int backup_restore_component(lvss_backup *b, const char *writer_id, lvss_component_type type, const char *lpath,
+                             const char *name, const char *what, struct lvss_component **ret) {
         const metadata_entry *md;
         const lvss_doc_wm_component *wmc;
 
-        if (b->mode != M_RESTORE || pre_restored(b))
-                return BAD_STATE(b, what);
         if (!lpath)
                 lpath = "";
         for (size_t i = 0; name && i < b->bcd->n_writers; i++) {
@@ -74,10 +72,9 @@ static int restore_set(lvss_backup *b, const char *writer_id, lvss_component_typ
 int lvss_backup_set_selected_for_restore(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                          const char *logical_path, const char *name, int selected) {
         struct lvss_component *c = NULL;
-        int r;
+        int r = backup_call_checked(b, WHEN_RESTORE_EDITING, NULL, writer_id, type, logical_path, name,
+                                    "set selected for restore", &c);
 
-        CHECK(b);
-        r = restore_set(b, writer_id, type, logical_path, name, "set selected for restore", &c);
         if (r < 0)
                 return r;
         if (selected && b->gathered && !backup_find_md(b, NULL, writer_id))
@@ -88,20 +85,18 @@ int lvss_backup_set_selected_for_restore(lvss_backup *b, const char *writer_id, 
 int lvss_backup_set_additional_restores(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                         const char *logical_path, const char *name, int additional) {
         struct lvss_component *c = NULL;
-        int r;
+        int r = backup_call_checked(b, WHEN_RESTORE_EDITING, NULL, writer_id, type, logical_path, name,
+                                    "set additional restores", &c);
 
-        CHECK(b);
-        r = restore_set(b, writer_id, type, logical_path, name, "set additional restores", &c);
         return r < 0 ? r : lvss_component_set_additional_restores(c, additional);
 }
 
 int lvss_backup_set_restore_options(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                     const char *logical_path, const char *name, const char *options) {
         struct lvss_component *c = NULL;
-        int r;
+        int r = backup_call_checked(b, WHEN_RESTORE_EDITING, NULL, writer_id, type, logical_path, name,
+                                    "set restore options", &c);
 
-        CHECK(b);
-        r = restore_set(b, writer_id, type, logical_path, name, "set restore options", &c);
         return r < 0 ? r : lvss_component_set_restore_options(c, options);
 }
 
@@ -115,12 +110,10 @@ int lvss_backup_pre_restore(lvss_backup *b, lvss_async **ret_async) {
 int lvss_backup_set_file_restore_status(lvss_backup *b, const char *writer_id, lvss_component_type type,
                                         const char *logical_path, const char *name, lvss_file_restore_status status) {
         struct lvss_component *c = NULL;
+        int r = backup_call_checked(b, WHEN_PRE_RESTORED, NULL, writer_id, type, logical_path, name,
+                                    "set file restore status", &c);
 
-        CHECK(b);
-        if (b->mode != M_RESTORE || b->state != S_PRE_RESTORED)
-                return BAD_STATE(b, "set file restore status");
-        c = backup_find_component(b, NULL, writer_id, type, logical_path, name, "set file restore status");
-        return c ? lvss_component_set_file_restore_status(c, status) : LVSS_E_OBJECT_NOT_FOUND;
+        return r < 0 ? r : lvss_component_set_file_restore_status(c, status);
 }
 
 int lvss_backup_post_restore(lvss_backup *b, lvss_async **ret_async) {

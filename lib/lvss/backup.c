@@ -34,6 +34,26 @@ int backup_fail(lvss_backup *b, int code, const char *fmt, ...) {
         return code;
 }
 
+/* Is the session where `when` says (backup_call_checked)? */
+static bool in_call_state(const lvss_backup *b, call_when when) {
+        if (when == WHEN_BACKUP_EDITING || when == WHEN_SNAPSHOT_DONE)
+                return b->mode == M_BACKUP &&
+                       (when == WHEN_BACKUP_EDITING ? !prepared(b) : b->state == S_SNAPSHOT_DONE);
+        return b->mode == M_RESTORE && (when == WHEN_RESTORE_EDITING ? !pre_restored(b) : b->state == S_PRE_RESTORED);
+}
+
+int backup_call_checked(lvss_backup *b, call_when when, const char *instance_id, const char *writer_id,
+                        lvss_component_type type, const char *logical_path, const char *name, const char *what,
+                        struct lvss_component **ret) {
+        CHECK(b);
+        if (!in_call_state(b, when))
+                return BAD_STATE(b, what);
+        if (when == WHEN_RESTORE_EDITING)
+                return backup_restore_component(b, writer_id, type, logical_path, name, what, ret);
+        *ret = backup_find_component(b, instance_id, writer_id, type, logical_path, name, what);
+        return *ret ? 0 : LVSS_E_OBJECT_NOT_FOUND;
+}
+
 void backup_metadata_clear(lvss_backup *b) {
         for (size_t i = 0; i < b->n_md; i++) {
                 free(b->md[i].instance_id);

@@ -113,3 +113,27 @@ no_snapshots() {
     ls "$FX_MNT/.lvss-snapshots" 2>/dev/null | grep -v '^\.' | grep -q . && fail "snapshot directories left in $FX_MNT/.lvss-snapshots"
     return 0
 }
+
+# bk_rsg_chain SIZE N_FULL N_INC: bk_setup, skipped without mstore's rsg
+# commands (reading an alternate location); then N_FULL messages of SIZE
+# bytes to a@h1, a full (FULL), N_INC more, an incremental (INC), and a@h1's
+# messages at that point in $FX_DIR/at-inc (for same_rsg_mail).
+bk_rsg_chain() {
+    bk_setup
+    $MSTORE --help 2>&1 | grep -q "rsg msg list" || skip "mstore has no 'rsg' commands to read an alternate location"
+    deliver a@h1 "$2" "$1"
+    FULL=$($LB create --repo "$REPO" --json | json_get id) || fail "full"
+    deliver a@h1 "$3" "$1"
+    INC=$($LB create --repo "$REPO" --type incremental --json | json_get id) || fail "incremental"
+    snapshot_mail a@h1 "$FX_DIR/at-inc"
+}
+
+# same_rsg_mail DIR: the alternate location DIR holds a@h1's messages of
+# $FX_DIR/at-inc byte for byte.
+same_rsg_mail() {
+    local f
+    for f in "$FX_DIR"/at-inc/*; do
+        $MSTORE rsg msg get "$1" a@h1 "$(basename "$f")" | cmp -s - "$f" ||
+            fail "alternate copy of message $(basename "$f") differs"
+    done
+}

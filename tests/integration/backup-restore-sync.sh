@@ -9,13 +9,7 @@
 # the backed-up mail.  Counted with strace -f -c (skips without strace).
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backup-common.bash" || exit 1
 command -v strace >/dev/null || skip "strace not installed"
-bk_setup
-$MSTORE --help 2>&1 | grep -q "rsg msg list" || skip "mstore has no 'rsg' commands to read an alternate location"
-deliver a@h1 20 3000
-FULL=$($LB create --repo "$REPO" --json | json_get id) || fail "full"
-deliver a@h1 10 3000
-INC=$($LB create --repo "$REPO" --type incremental --json | json_get id) || fail "incremental"
-snapshot_mail a@h1 "$FX_DIR/at-inc"
+bk_rsg_chain 3000 20 10
 
 # LeakSanitizer cannot run under ptrace (the ASan build): leaks of this path
 # are checked by backup-alternate.sh, which restores --to without strace.
@@ -33,9 +27,6 @@ echo "restored $files file(s) in $dirs director(y/ies): $fsyncs fsync/fdatasync,
 [ "${syncfs:-0}" -ge 1 ] || fail "no syncfs: the restored files were not made durable in one pass"
 # two steps (full, incremental), each: at most one fsync per directory
 [ "$fsyncs" -le $((2 * dirs)) ] || fail "$fsyncs fsync calls for $files files in $dirs directories (one per file?)"
-for f in "$FX_DIR"/at-inc/*; do
-    $MSTORE rsg msg get "$FX_DIR/rsg" a@h1 "$(basename "$f")" | cmp -s - "$f" \
-        || fail "alternate copy of message $(basename "$f") differs"
-done
+same_rsg_mail "$FX_DIR/rsg"
 no_snapshots
 echo "backup-restore-sync ok"

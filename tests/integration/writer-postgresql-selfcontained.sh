@@ -7,19 +7,25 @@
 #    writer lists it as "after_snapshot": archived after the snapshot by
 #    pg_backup_stop(wait_for_archive => true), read live by lvss-backup);
 #  - cluster stopped; the data directory removed (pg_wal and the pg_tblspc
-#    link with it), every file of the tablespace directory AND of the WAL
-#    archive deleted; the full alone restored: the data directory and its
+#    link with it), every file of the WAL
+#    archive deleted, the tablespace directory removed; the full alone
+#    restored: the data directory, the tablespace directory and their
 #    directories come back owned by postgres, 0700 (the writer makes them at
 #    PreRestore; before, root:root 0750 and PostgreSQL refused); PostgreSQL reaches
 #    consistency from the backup's own WAL, pgbench's balances agree
 #    (accounts = branches = tellers = history), the tablespace table has
 #    exactly its rows and lives in the tablespace again.
+#  - before that, with the tablespace's parent directory root's, the restore
+#    is refused at PreRestore naming the tablespace directory, nothing written.
 # Fails without the after_snapshot list ("WAL ends before end of online
 # backup": the archive is empty).
 . "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
 pg_setup on
-TS=$FX_MNT/ts1
-mkdir -p "$TS"; chown postgres: "$TS"; chmod 700 "$TS"
+# the tablespace in a directory of the cluster's owner outside the data
+# directory (as /srv/pg-tablespaces would be)
+TSP=$FX_MNT/tablespaces
+TS=$TSP/ts1
+mkdir -p "$TS"; chown postgres: "$TSP" "$TS"; chmod 700 "$TS"
 sql "CREATE TABLESPACE ts1 LOCATION '$TS'" || fail "create tablespace"
 sql "CREATE TABLE tsrows (id int PRIMARY KEY, note text) TABLESPACE ts1" || fail "create table in ts1"
 sql "INSERT INTO tsrows SELECT g, md5(g::text) FROM generate_series(1, 5000) g" || fail "insert into ts1"
@@ -56,16 +62,31 @@ pg_stop
 # Every file the restore must bring back, and every other source of WAL, gone;
 # the data directory itself too (lvss-backup would recreate its directories as
 # root: the writer makes them at PreRestore, as postgres, from the full's list).
-rm -rf "$PGDATA"
-find "$TS" "$ARCH" \( -type f -o -type l \) -delete
-for d in "$ARCH" "$TS"; do [ -z "$(find "$d" ! -type d)" ] || fail "wipe of $d failed"; done
-[ ! -e "$PGDATA" ] || fail "wipe of $PGDATA failed"
+rm -rf "$PGDATA" "$TS"
+find "$ARCH" \( -type f -o -type l \) -delete
+[ -z "$(find "$ARCH" ! -type d)" ] || fail "wipe of $ARCH failed"
+[ ! -e "$PGDATA" ] && [ ! -e "$TS" ] || fail "wipe of $PGDATA or $TS failed"
+
+# A tablespace directory the cluster's owner cannot make (its parent is
+# root's): PreRestore refuses, naming it, before anything is written.
+chown root: "$TSP"; chmod 755 "$TSP"
+"$LB" restore --repo "$REPO" "$BID" --quiet >"$FX_DIR/r0.out" 2>"$FX_DIR/r0.err" &&
+    fail "restore with an unmakeable tablespace directory succeeded"
+grep -q "cannot make tablespace directory $TS as the cluster's owner" "$FX_DIR/r0.err" ||
+    fail "refusal does not name the tablespace directory: $(cat "$FX_DIR/r0.err")"
+[ ! -e "$PGDATA" ] && [ ! -e "$TS" ] || fail "refused restore wrote something: $(ls -d "$PGDATA" "$TS" 2>&1)"
+chown postgres: "$TSP"
 
 "$LB" restore --repo "$REPO" "$BID" --quiet >"$FX_DIR/r1.out" 2>"$FX_DIR/r1.err" ||
     fail "restore failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
 [ -e "$PGDATA/tablespace_map" ] || fail "restore: no tablespace_map written"
 [ -z "$(find "$PGDATA" -type d ! -user postgres)" ] || fail "directories not owned by postgres: $(find "$PGDATA" -type d ! -user postgres | head -5)"
 [ "$(stat -c %a "$PGDATA")" = 700 ] || fail "data directory mode $(stat -c %a "$PGDATA")"
+# the tablespace directory and its PG_15_* tree too: made by the writer at
+# PreRestore (not root:root 0750 by lvss-backup, which PostgreSQL cannot use)
+[ -z "$(find "$TS" -type d ! -user postgres)" ] || fail "tablespace directories not owned by postgres: $(find "$TS" -type d ! -user postgres -printf '%p %u:%g %m\n' | head -5)"
+[ -z "$(find "$TS" -type d ! -perm 700)" ] || fail "tablespace directories not 0700: $(find "$TS" -type d ! -perm 700 -printf '%p %m\n' | head -5)"
+[ "$(find "$TS" -type d | wc -l)" -ge 3 ] || fail "tablespace tree not restored: $(find "$TS")"
 grep -q 'missing directories made for the restore' "$FX_DIR/pgw.log" || fail "no directories made: $(tail -3 "$FX_DIR/pgw.log")"
 grep -q "$TS" "$PGDATA/tablespace_map" || fail "tablespace_map: $(cat "$PGDATA/tablespace_map")"
 ls "$ARCH" | grep -q '^[0-9A-F]\{24\}$' || fail "no WAL segment restored into the archive"

@@ -25,7 +25,9 @@
  *   Abort/BackupShutdown/exit  the session is closed: PostgreSQL ends the
  *                      backup itself (so does a killed writer)
  *   PreRestore         refused while a postmaster runs (postmaster.pid with a
- *                      live pid) or for an alternate location
+ *                      live pid) or for an alternate location; a full's
+ *                      step makes the missing directories of the data
+ *                      directory and the tablespaces as the cluster's owner
  *   PostRestore        backup_label/tablespace_map from the full of the chain
  *                      (written at its step), then on the last step
  *                      recovery.signal and restore_command (+ targets) in
@@ -307,40 +309,113 @@ static bool rel_dir_ok(const char *r) {
         return true;
 }
 
-/* PreRestore of the full's step (the cluster is stopped): the data
- * directory and its recorded directories that are missing are made now, by
- * the writer, so they belong to the cluster's owner with the data
- * directory's mode (0700, or 0750 with group access). */
-static void make_recorded_dirs(const pgw *p, const char *bm) {
-        json_t *m = bm ? json_loads(bm, 0, NULL) : NULL, *v;
-        json_t *dirs = json_object_get(m, "dirs");
-        mode_t mode = json_integer_value(json_object_get(m, "dir_mode")) == 0750 ? 0750 : 0700;
-        size_t i;
-        unsigned made = 0;
-        if (!json_is_array(dirs)) {
-                json_decref(m);
-                return;
-        }
-        if (mkdir(p->pgdata, mode) == 0)
-                made++;
-        json_array_foreach(dirs, i, v) {
-                char path[PATH_MAX];
-                const char *r = json_string_value(v);
-                if (!r || !rel_dir_ok(r))
+/* The tablespaces' directories: the targets of the pg_tblspc/<oid> links
+ * (absolute; a link that cannot be read is left out). */
+static json_t *tablespace_targets(const pgw *p) {
+        char tsdir[PATH_MAX];
+        json_t *out = json_array();
+        struct dirent *de;
+
+        snprintf(tsdir, sizeof(tsdir), "%s/pg_tblspc", p->pgdata);
+        DIR *d = opendir(tsdir);
+        while (out && d && (de = readdir(d))) {
+                char link[PATH_MAX], target[PATH_MAX];
+                if (de->d_name[0] == '.')
                         continue;
-                snprintf(path, sizeof(path), "%s/%s", p->pgdata, r);
-                if (mkdir(path, mode) == 0)
+                snprintf(link, sizeof(link), "%s/%s", tsdir, de->d_name);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                json_array_append_new(out, json_string(target));
+        }
+        if (d)
+                closedir(d);
+        return out;
+}
+
+/* mkdir as the writer (the cluster's owner): 1 made, 0 there and owned by
+ * the writer, -1 with msg set (cannot make it, or someone else's). */
+static int make_owned_dir(const char *path, mode_t mode, const char *what, char *msg, size_t msgsz) {
+        struct stat st;
+
+        if (mkdir(path, mode) == 0)
+                return 1;
+        if (errno != EEXIST) {
+                snprintf(msg, msgsz,
+                         "cannot make %s %s as the cluster's owner (uid %u): %s: make it (owner uid %u, mode 0%o) "
+                         "and restore again",
+                         what, path, (unsigned) geteuid(), strerror(errno), (unsigned) geteuid(), (unsigned) mode);
+                return -1;
+        }
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid()) {
+                snprintf(msg, msgsz, "%s %s is owned by uid %u, not by the cluster's owner (uid %u): chown it", what,
+                         path, (unsigned) st.st_uid, (unsigned) geteuid());
+                return -1;
+        }
+        return 0;
+}
+
+/* PreRestore of the full's step (the cluster is stopped): the data
+ * directory, the tablespace directories and their recorded directories that
+ * are missing are made now, by the writer, so they belong to the cluster's
+ * owner with the data directory's mode (0700, or 0750 with group access):
+ * lvss-backup would make them root:root 0750.  A tablespace directory that
+ * cannot be made, or that belongs to someone else, refuses the restore
+ * before anything is written (msg says which).  Existing directories keep
+ * their modes. */
+static int make_recorded_dirs(const pgw *p, const char *bm, char *msg, size_t msgsz) {
+        json_t *m = bm ? json_loads(bm, 0, NULL) : NULL, *v, *ts;
+        json_t *dirs = json_object_get(m, "dirs"), *tss = json_object_get(m, "tablespaces");
+        mode_t mode = json_integer_value(json_object_get(m, "dir_mode")) == 0750 ? 0750 : 0700;
+        size_t i, j;
+        unsigned made = 0;
+        int r = 0;
+
+        json_array_foreach(tss, i, ts) {
+                const char *top = json_string_value(json_object_get(ts, "path"));
+                if (!top || *top != '/' || !rel_dir_ok(top + 1))
+                        continue;
+                r = make_owned_dir(top, mode, "tablespace directory", msg, msgsz);
+                if (r < 0)
+                        break;
+                made += (unsigned) r;
+                json_array_foreach(json_object_get(ts, "dirs"), j, v) {
+                        char path[PATH_MAX];
+                        const char *rel = json_string_value(v);
+                        if (!rel || !rel_dir_ok(rel))
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s", top, rel);
+                        r = make_owned_dir(path, mode, "tablespace directory", msg, msgsz);
+                        if (r < 0)
+                                break;
+                        made += (unsigned) r;
+                }
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && json_is_array(dirs)) {
+                if (mkdir(p->pgdata, mode) == 0)
                         made++;
+                json_array_foreach(dirs, i, v) {
+                        char path[PATH_MAX];
+                        const char *rel = json_string_value(v);
+                        if (!rel || !rel_dir_ok(rel))
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s", p->pgdata, rel);
+                        if (mkdir(path, mode) == 0)
+                                made++;
+                }
         }
         if (made)
                 fprintf(stderr, "lvss-writer-postgresql: %s: %u missing director%s made for the restore\n", p->path, made,
                         made == 1 ? "y" : "ies");
         json_decref(m);
+        return r < 0 ? -1 : 0;
 }
 
 static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
         pgw *p = userdata;
-        char tsdir[PATH_MAX];
         uint32_t schema = LVSS_BS_COPY | LVSS_BS_LSN;
         int r;
 
@@ -351,22 +426,13 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (r >= 0)
                 r = add_tree(p, md, p->pgdata, true, 0);
         /* Tablespaces: the targets of pg_tblspc/<oid>. */
-        snprintf(tsdir, sizeof(tsdir), "%s/pg_tblspc", p->pgdata);
-        DIR *d = opendir(tsdir);
-        struct dirent *de;
-        while (r >= 0 && d && (de = readdir(d))) {
-                char link[PATH_MAX], target[PATH_MAX];
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(link, sizeof(link), "%s/%s", tsdir, de->d_name);
-                ssize_t n = readlink(link, target, sizeof(target) - 1);
-                if (n <= 0)
-                        continue;
-                target[n] = 0;
-                r = add_tree(p, md, target, false, 0);
+        json_t *tss = tablespace_targets(p), *ts;
+        size_t i;
+        json_array_foreach(tss, i, ts) {
+                if (r >= 0)
+                        r = add_tree(p, md, json_string_value(ts), false, 0);
         }
-        if (d)
-                closedir(d);
+        json_decref(tss);
         if (r >= 0 && p->archive)
                 r = lvss_metadata_builder_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
         if (r >= 0)
@@ -572,6 +638,16 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 json_t *dirs = json_array();
                 collect_dirs(p->pgdata, "", dirs, 0);
                 json_object_set_new(md, "dirs", dirs);
+                /* the tablespaces' directories likewise, each with its own tree */
+                json_t *tss = tablespace_targets(p), *ts, *tsl = json_array();
+                size_t i;
+                json_array_foreach(tss, i, ts) {
+                        json_t *sub = json_array();
+                        collect_dirs(json_string_value(ts), "", sub, 0);
+                        json_array_append_new(tsl, json_pack("{s:O, s:o}", "path", ts, "dirs", sub));
+                }
+                json_decref(tss);
+                json_object_set_new(md, "tablespaces", tsl);
                 if (stat(p->pgdata, &st) == 0)
                         json_object_set_new(md, "dir_mode", json_integer(st.st_mode & 0750));
         }
@@ -587,6 +663,7 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         fprintf(stderr, "lvss-writer-postgresql: %s: directory list left out of the backup metadata "
                                 "(too long)\n", p->path);
                         json_object_del(md, "dirs");
+                        json_object_del(md, "tablespaces");
                         free(m);
                         m = json_dumps(md, JSON_COMPACT);
                         r1 = m ? lvss_component_set_backup_metadata(c, m) : -ENOMEM;
@@ -727,8 +804,11 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 lvss_component_set_pre_restore_failure_msg(c, msg);
                 return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
         }
+        if (make_recorded_dirs(p, lvss_component_get_backup_metadata(c), msg, sizeof(msg)) < 0) {
+                lvss_component_set_pre_restore_failure_msg(c, msg);
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
+        }
         lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
-        make_recorded_dirs(p, lvss_component_get_backup_metadata(c));
         return 0;
 }
 
