@@ -60,13 +60,13 @@ static int local_put(repo_backend *b, const char *name, const void *data, size_t
         snprintf(tmp, sizeof tmp, "tmp/new-%s", rhex);
         _cleanup_close_ int fd = openat(l->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return repo_error(-errno, "%s/%s: %m", b->location, tmp);
+                return repo_error(NULL, -errno, "%s/%s: %m", b->location, tmp);
         ret = write_all(fd, data, n);
         if (ret == 0 && fsync(fd) < 0)
                 ret = -errno;
         if (ret < 0) {
                 (void) unlinkat(l->dir_fd, tmp, 0);
-                return repo_error(ret, "%s/%s: write: %s", b->location, tmp, strerror(-ret));
+                return repo_error(NULL, ret, "%s/%s: write: %s", b->location, tmp, strerror(-ret));
         }
         slash = strrchr(name, '/');
         if (slash) {
@@ -83,14 +83,14 @@ static int local_put(repo_backend *b, const char *name, const void *data, size_t
                                 return ret;
                         }
                 } else if (errno != EEXIST) {
-                        ret = repo_error(-errno, "%s/%s: %m", b->location, parent);
+                        ret = repo_error(NULL, -errno, "%s/%s: %m", b->location, parent);
                         (void) unlinkat(l->dir_fd, tmp, 0);
                         return ret;
                 }
         } else
                 snprintf(parent, sizeof parent, ".");
         if (renameat(l->dir_fd, tmp, l->dir_fd, name) < 0) {
-                ret = repo_error(-errno, "%s/%s: rename: %m", b->location, name);
+                ret = repo_error(NULL, -errno, "%s/%s: rename: %m", b->location, name);
                 (void) unlinkat(l->dir_fd, tmp, 0);
                 return ret;
         }
@@ -134,9 +134,9 @@ static int local_get_range(repo_backend *b, const char *name, uint64_t off, size
 out:
         pthread_mutex_unlock(&l->range_lock);
         if (ret == REPO_E_CORRUPT)
-                return repo_error(ret, "%s: short read (truncated)", name);
+                return repo_error(NULL, ret, "%s: short read (truncated)", name);
         if (ret < 0)
-                return repo_error(ret, "%s: %s", name, strerror(-ret));
+                return repo_error(NULL, ret, "%s: %s", name, strerror(-ret));
         return 0;
 }
 
@@ -167,7 +167,7 @@ static int scan_dir(int dir_fd, const char *sub, char ***names, size_t *n, size_
         DIR *d;
 
         if (fd < 0)
-                return errno == ENOENT ? 0 : repo_error(-errno, "%s: %m", sub);
+                return errno == ENOENT ? 0 : repo_error(NULL, -errno, "%s: %m", sub);
         d = fdopendir(fd);
         if (!d) {
                 close(fd);
@@ -204,7 +204,7 @@ static int local_list(repo_backend *b, const char *dir, char ***ret, size_t *ret
 
 static int local_delete(repo_backend *b, const char *name) {
         if (unlinkat(L(b)->dir_fd, name, 0) < 0 && errno != ENOENT)
-                return repo_error(-errno, "%s/%s: %m", b->location, name);
+                return repo_error(NULL, -errno, "%s/%s: %m", b->location, name);
         return 0;
 }
 
@@ -219,12 +219,12 @@ static int local_lock(repo_backend *b, bool exclusive, unsigned wait_s, void (*w
                 return 0;   /* read-only media: nobody can write, no lock needed */
         }
         if (l->lock_fd < 0)
-                return repo_error(-errno, "repository %s: lock: %m", b->location);
+                return repo_error(NULL, -errno, "repository %s: lock: %m", b->location);
         while (flock(l->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
                 if (errno != EWOULDBLOCK)
-                        return repo_error(-errno, "repository %s: lock: %m", b->location);
+                        return repo_error(NULL, -errno, "repository %s: lock: %m", b->location);
                 if (waited_ms >= wait_s * 1000u)
-                        return repo_error(-EBUSY, "repository %s: locked by another lvss-backup process%s",
+                        return repo_error(NULL, -EBUSY, "repository %s: locked by another lvss-backup process%s",
                                           b->location, wait_s ? " (gave up waiting)" : "");
                 if (waited_ms == 0 && waiting)
                         waiting(b->location, ud);
@@ -234,7 +234,7 @@ static int local_lock(repo_backend *b, bool exclusive, unsigned wait_s, void (*w
         if (exclusive) {
                 /* a copy made by a tool that drops empty directories (git) lacks tmp/ */
                 if (mkdirat(l->dir_fd, "tmp", 0700) < 0 && errno != EEXIST)
-                        return repo_error(-errno, "repository %s/tmp: %m", b->location);
+                        return repo_error(NULL, -errno, "repository %s/tmp: %m", b->location);
                 /* tmp/ holds only what an interrupted writer left (W5) */
                 int fd = openat(l->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 DIR *d;
@@ -270,11 +270,11 @@ static int local_init(repo_backend *b) {
                                 empty = false;
                 closedir(d);
                 if (!empty)
-                        return repo_error(-EEXIST, "repository %s: directory is not empty", b->location);
+                        return repo_error(NULL, -EEXIST, "repository %s: directory is not empty", b->location);
         }
         for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
                 if (mkdirat(l->dir_fd, subdirs[i], 0700) < 0)
-                        return repo_error(-errno, "repository %s/%s: %m", b->location, subdirs[i]);
+                        return repo_error(NULL, -errno, "repository %s/%s: %m", b->location, subdirs[i]);
         return 0;
 }
 
@@ -318,7 +318,7 @@ int repo_backend_local_open(const char *dir, repo_backend **ret) {
         }
         l->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (l->dir_fd < 0) {
-                int k = repo_error(-errno, "repository %s: %m", dir);
+                int k = repo_error(NULL, -errno, "repository %s: %m", dir);
                 local_free(&l->base);
                 return k;
         }

@@ -87,7 +87,7 @@ typedef struct s3_backend {
         struct s3_upload *up_queue;  /* singly linked, oldest first */
         size_t up_pending;           /* queued + uploading */
         int up_err;                  /* the first failure, sticky */
-        char up_msg[400];
+        ErrorSlot up_msg;            /* its message, raised by the calling thread */
         bool up_stop;
         pthread_t up_threads[S3_UPLOAD_WORKERS];
         size_t up_n_threads;
@@ -105,7 +105,7 @@ typedef struct s3_fetch {
         enum { FETCH_QUEUED, FETCH_RUNNING, FETCH_DONE } state;
         uint8_t *data;
         int err;
-        char msg[400];
+        ErrorSlot msg;   /* a failure's message, raised by the reading thread */
 } s3_fetch;
 
 static s3_backend *S(repo_backend *b) {
@@ -324,10 +324,11 @@ static int classify(s3_backend *s, s3_req *q, CURLcode rc, const char *what) {
         char msg[300];
         if (rc != CURLE_OK) {
                 if (q->resp.too_big)
-                        return repo_error(REPO_E_CORRUPT, "%s: the server's answer exceeds %zu bytes", what, q->max);
+                        return repo_error(NULL, REPO_E_CORRUPT, "%s: the server's answer exceeds %zu bytes", what,
+                                          q->max);
                 if (retryable_curl(rc))
                         return 1;
-                return repo_error(-EIO, "%s: %s", what, curl_easy_strerror(rc));
+                return repo_error(NULL, -EIO, "%s: %s", what, curl_easy_strerror(rc));
         }
         if (q->status >= 200 && q->status < 300)
                 return 0;
@@ -338,8 +339,8 @@ static int classify(s3_backend *s, s3_req *q, CURLcode rc, const char *what) {
         error_text(q, msg, sizeof msg);
         (void) s;
         if (q->status == 403 || q->status == 401)
-                return repo_error(-EACCES, "%s: access denied (%s)", what, msg);
-        return repo_error(-EIO, "%s: %s", what, msg);
+                return repo_error(NULL, -EACCES, "%s: access denied (%s)", what, msg);
+        return repo_error(NULL, -EIO, "%s: %s", what, msg);
 }
 
 static int perform(s3_backend *s, s3_req *q) {
@@ -383,8 +384,9 @@ static int perform(s3_backend *s, s3_req *q) {
                 backoff(attempt);
         }
         if (last != CURLE_OK)
-                return repo_error(-EIO, "%s: %s (after %d attempts)", what, curl_easy_strerror(last), S3_ATTEMPTS);
-        return repo_error(-EIO, "%s: HTTP %ld (after %d attempts)", what, q->status, S3_ATTEMPTS);
+                return repo_error(NULL, -EIO, "%s: %s (after %d attempts)", what, curl_easy_strerror(last),
+                                  S3_ATTEMPTS);
+        return repo_error(NULL, -EIO, "%s: HTTP %ld (after %d attempts)", what, q->status, S3_ATTEMPTS);
 }
 
 static int object_key(s3_backend *s, const char *name, char **ret) {
@@ -436,10 +438,10 @@ static int multipart_put(s3_backend *s, const char *key, const uint8_t *data, si
                 k = s3_xml_parse((const char *) init.resp.data, init.resp.n, &page);
         req_done(&init);
         if (k < 0)
-                return k == -EBADMSG || k == -E2BIG ? repo_error(-EIO, "%s: bad multipart answer", key) : k;
+                return k == -EBADMSG || k == -E2BIG ? repo_error(NULL, -EIO, "%s: bad multipart answer", key) : k;
         if (!page.upload_id) {
                 s3_list_page_done(&page);
-                return repo_error(-EIO, "%s: multipart upload: no UploadId", key);
+                return repo_error(NULL, -EIO, "%s: multipart upload: no UploadId", key);
         }
         upload_id = TAKE_PTR(page.upload_id);
         s3_list_page_done(&page);
@@ -488,7 +490,7 @@ static int multipart_put(s3_backend *s, const char *key, const uint8_t *data, si
                         break;
                 int still = 0, msgs = 0;
                 if (curl_multi_perform(m, &still) != CURLM_OK) {
-                        k = repo_error(-EIO, "%s: multipart upload failed", key);
+                        k = repo_error(NULL, -EIO, "%s: multipart upload failed", key);
                         break;
                 }
                 CURLMsg *msg;
@@ -512,7 +514,9 @@ static int multipart_put(s3_backend *s, const char *key, const uint8_t *data, si
                                 backoff(p->attempt);
                                 next = MIN(next, (size_t) (p - parts));   /* start it again */
                         } else if (k == 0)
-                                k = c < 0 ? c : repo_error(-EIO, "%s: part %zu failed", key, (size_t) (p - parts) + 1);
+                                k = c < 0 ? c
+                                          : repo_error(NULL, -EIO, "%s: part %zu failed", key,
+                                                       (size_t) (p - parts) + 1);
                 }
                 if (k == 0 && finished < n_parts)
                         (void) curl_multi_poll(m, NULL, 0, 1000, NULL);
@@ -530,7 +534,7 @@ static int multipart_put(s3_backend *s, const char *key, const uint8_t *data, si
         len += (size_t) snprintf(xml + len, cap - len, "<CompleteMultipartUpload>");
         for (size_t i = 0; i < n_parts; i++) {
                 if (strlen(parts[i].q.etag) > 80 || strchr(parts[i].q.etag, '<')) {
-                        k = repo_error(-EIO, "%s: part %zu: bad ETag", key, i + 1);
+                        k = repo_error(NULL, -EIO, "%s: part %zu: bad ETag", key, i + 1);
                         goto abort;
                 }
                 len += (size_t) snprintf(xml + len, cap - len, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
@@ -547,7 +551,7 @@ static int multipart_put(s3_backend *s, const char *key, const uint8_t *data, si
                 /* a 200 can still carry an <Error> */
                 s3_list_page p = {};
                 if (s3_xml_parse((const char *) done.resp.data, done.resp.n, &p) == 0 && p.error_code)
-                        k = repo_error(-EIO, "%s: completing the upload: %s", key, p.error_code);
+                        k = repo_error(NULL, -EIO, "%s: completing the upload: %s", key, p.error_code);
                 s3_list_page_done(&p);
         }
         req_done(&done);
@@ -587,7 +591,7 @@ static int put_now(s3_backend *s, const char *key, const void *data, size_t n) {
         int k = perform(s, &q);
         req_done(&q);
         if (k == -ENOENT)
-                return repo_error(-EIO, "%s: PUT %s: no such bucket", s->base.location, key);
+                return repo_error(NULL, -EIO, "%s: PUT %s: no such bucket", s->base.location, key);
         return k;
 }
 
@@ -610,7 +614,7 @@ static void *upload_main(void *arg) {
                 pthread_mutex_lock(&s->up_mutex);
                 if (k < 0 && s->up_err == 0) {
                         s->up_err = k;
-                        snprintf(s->up_msg, sizeof s->up_msg, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
+                        (void) error_slot_set(&s->up_msg, k, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
                 }
                 free(u->key);
                 free(u->data);
@@ -630,7 +634,7 @@ static int upload_drain(s3_backend *s) {
                 pthread_cond_wait(&s->up_cond, &s->up_mutex);
         k = s->up_err;
         if (k < 0)
-                k = repo_error(k, "%s", s->up_msg);
+                k = repo_error(NULL, k, "%s", error_slot_get(&s->up_msg));
         pthread_mutex_unlock(&s->up_mutex);
         return k;
 }
@@ -675,7 +679,7 @@ static int s3_put(repo_backend *b, const char *name, const void *data, size_t n)
                         s->up_n_threads++;
         }
         if (s->up_err < 0 || s->up_n_threads == 0) {
-                k = s->up_err < 0 ? repo_error(s->up_err, "%s", s->up_msg) : 1;
+                k = s->up_err < 0 ? repo_error(NULL, s->up_err, "%s", error_slot_get(&s->up_msg)) : 1;
                 pthread_mutex_unlock(&s->up_mutex);
                 if (k == 1)   /* no thread could be started: upload it here */
                         k = put_now(s, u->key, u->data, u->n);
@@ -706,7 +710,7 @@ static int s3_get(repo_backend *b, const char *name, size_t max, uint8_t **ret, 
         s3_req q = {.method = "GET", .key = key, .max = max};
         k = perform(s, &q);
         if (k == REPO_E_CORRUPT)
-                k = repo_error(REPO_E_CORRUPT, "%s: exceeds the limit of %zu bytes", name, max);
+                k = repo_error(NULL, REPO_E_CORRUPT, "%s: exceeds the limit of %zu bytes", name, max);
         if (k < 0) {
                 req_done(&q);
                 return k;
@@ -729,7 +733,7 @@ static int get_extent(s3_backend *s, const char *name, uint64_t off, uint64_t n,
         int k;
 
         if (n == 0 || n > REPO_MAX_PACK)
-                return repo_error(REPO_E_CORRUPT, "%s: bad extent of %llu bytes", name, (unsigned long long) n);
+                return repo_error(NULL, REPO_E_CORRUPT, "%s: bad extent of %llu bytes", name, (unsigned long long) n);
         k = object_key(s, name, &key);
         if (k < 0)
                 return k;
@@ -737,7 +741,7 @@ static int get_extent(s3_backend *s, const char *name, uint64_t off, uint64_t n,
         s3_req q = {.method = "GET", .key = key, .range = range, .max = (size_t) n};
         k = perform(s, &q);
         if (k == 0 && q.resp.n != n)
-                k = repo_error(REPO_E_CORRUPT, "%s: short read (truncated): %zu of %llu bytes at %llu", name,
+                k = repo_error(NULL, REPO_E_CORRUPT, "%s: short read (truncated): %zu of %llu bytes at %llu", name,
                                q.resp.n, (unsigned long long) n, (unsigned long long) off);
         if (k == 0)
                 *ret = TAKE_PTR(q.resp.data);
@@ -779,7 +783,7 @@ static void *prefetch_main(void *arg) {
                         f->data = data;
                         f->err = k;
                         if (k < 0)
-                                snprintf(f->msg, sizeof f->msg, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
+                                (void) error_slot_set(&f->msg, k, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
                 }
                 f->state = FETCH_DONE;
                 pthread_cond_broadcast(&s->pf_cond);
@@ -857,7 +861,7 @@ static int plan_read(s3_backend *s, const char *name, uint64_t off, size_t n, ui
         while (f->state != FETCH_DONE)
                 pthread_cond_wait(&s->pf_cond, &s->pf_mutex);
         if (f->err < 0) {
-                k = repo_error(f->err, "%s", f->msg);
+                k = repo_error(NULL, f->err, "%s", error_slot_get(&f->msg));
                 return k;
         }
         memcpy(buf, f->data + (off - f->ext.off), n);
@@ -889,7 +893,7 @@ static int s3_get_range(repo_backend *b, const char *name, uint64_t off, size_t 
                         snprintf(s->pack_name, sizeof s->pack_name, "%s", name);
         }
         if (k == 0 && (off > s->pack_n || s->pack_n - off < n))
-                k = repo_error(REPO_E_CORRUPT, "%s: short read (truncated)", name);
+                k = repo_error(NULL, REPO_E_CORRUPT, "%s: short read (truncated)", name);
         if (k == 0)
                 memcpy(buf, s->pack_data + off, n);
         pthread_mutex_unlock(&s->pack_mutex);
@@ -930,8 +934,8 @@ static int list_keys(s3_backend *s, const char *dir, char ***ret, uint64_t **ret
                 _cleanup_free_ char *query = NULL, *enc_tok = NULL;
                 s3_list_page p = {};
                 if (page >= S3_MAX_PAGES) {
-                        k = repo_error(REPO_E_CORRUPT, "%s: LIST of %s: more than %d pages", s->base.location, dir,
-                                       S3_MAX_PAGES);
+                        k = repo_error(NULL, REPO_E_CORRUPT, "%s: LIST of %s: more than %d pages", s->base.location,
+                                       dir, S3_MAX_PAGES);
                         break;
                 }
                 if (token) {
@@ -952,12 +956,12 @@ static int list_keys(s3_backend *s, const char *dir, char ***ret, uint64_t **ret
                 if (k == 0) {
                         k = s3_xml_parse((const char *) q.resp.data, q.resp.n, &p);
                         if (k < 0)
-                                k = repo_error(REPO_E_CORRUPT, "%s: LIST of %s: unreadable answer (%s)",
+                                k = repo_error(NULL, REPO_E_CORRUPT, "%s: LIST of %s: unreadable answer (%s)",
                                                s->base.location, dir, strerror(-k));
                 }
                 req_done(&q);
                 if (k == -ENOENT)
-                        k = repo_error(-ENOENT, "%s: no such bucket", s->base.location);
+                        k = repo_error(NULL, -ENOENT, "%s: no such bucket", s->base.location);
                 if (k < 0)
                         break;
                 for (size_t i = 0; i < p.n && k == 0; i++) {
@@ -1083,8 +1087,9 @@ static int lock_renew(s3_backend *s) {
         else if (time(NULL) - s->renewed >= (time_t) (s->lease / 3)) {
                 k = lock_put(s);
                 if (k < 0)
-                        s->lock_error = k = repo_error(k, "%s: renewing the lock: %s (the lock can no longer be trusted)",
-                                                       s->base.location, repo_errmsg());
+                        s->lock_error = k =
+                                repo_error(NULL, k, "%s: renewing the lock: %s (the lock can no longer be trusted)",
+                                           s->base.location, repo_errmsg());
         }
         pthread_mutex_unlock(&s->lock_mutex);
         return k;
@@ -1140,7 +1145,8 @@ static int lock_conflicts(s3_backend *s, char *who, size_t who_size) {
                 return k;
         if (n > S3_MAX_LOCKS) {
                 repo_be_names_free(names, n);
-                return repo_error(REPO_E_CORRUPT, "%s: more than %d lock objects", s->base.location, S3_MAX_LOCKS);
+                return repo_error(NULL, REPO_E_CORRUPT, "%s: more than %d lock objects", s->base.location,
+                                  S3_MAX_LOCKS);
         }
         for (size_t i = 0; i < n && !busy; i++) {
                 _cleanup_free_ char *key = NULL;
@@ -1207,7 +1213,7 @@ static int s3_lock(repo_backend *b, bool exclusive, unsigned wait_s, void (*wait
                 /* PUT before LIST: of two simultaneous lockers, each sees the other (S2) */
                 k = lock_put(s);
                 if (k < 0)
-                        return repo_error(k, "repository %s: lock: %s", b->location, repo_errmsg());
+                        return repo_error(NULL, k, "repository %s: lock: %s", b->location, repo_errmsg());
                 k = lock_conflicts(s, who, sizeof who);
                 if (k == 0) {
                         s->locked = true;
@@ -1215,7 +1221,7 @@ static int s3_lock(repo_backend *b, bool exclusive, unsigned wait_s, void (*wait
                         if (k != 0) {
                                 s->locked = false;
                                 lock_delete(s);
-                                return repo_error(-k, "repository %s: lock: cannot start its renewal: %s",
+                                return repo_error(NULL, -k, "repository %s: lock: cannot start its renewal: %s",
                                                   b->location, strerror(k));
                         }
                         s->renew_running = true;
@@ -1228,9 +1234,9 @@ static int s3_lock(repo_backend *b, bool exclusive, unsigned wait_s, void (*wait
                 }
                 lock_delete(s);
                 if (k < 0)
-                        return repo_error(k, "repository %s: lock: %s", b->location, repo_errmsg());
+                        return repo_error(NULL, k, "repository %s: lock: %s", b->location, repo_errmsg());
                 if (time(NULL) - start >= (time_t) wait_s)
-                        return repo_error(-EBUSY, "repository %s: locked by %s%s", b->location, who,
+                        return repo_error(NULL, -EBUSY, "repository %s: locked by %s%s", b->location, who,
                                           wait_s ? " (gave up waiting)" : "");
                 if (!told && waiting)
                         waiting(b->location, ud);
@@ -1258,7 +1264,7 @@ static int s3_init(repo_backend *b) {
                 return k;
         repo_be_names_free(names, n);
         if (n > 0)
-                return repo_error(-EEXIST, "repository %s: not empty (%zu objects)", b->location, n);
+                return repo_error(NULL, -EEXIST, "repository %s: not empty (%zu objects)", b->location, n);
         return 0;
 }
 
@@ -1314,13 +1320,13 @@ static int parse_location(s3_backend *s, const char *url) {
                 s->https = true;
         }
         else
-                return repo_error(-EINVAL, "%s: expected s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]", url);
+                return repo_error(NULL, -EINVAL, "%s: expected s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]", url);
         path = strchr(host, '/');
         if (!path || path == host)
-                return repo_error(-EINVAL, "%s: expected s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]", url);
+                return repo_error(NULL, -EINVAL, "%s: expected s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]", url);
         for (const char *c = host; c < path; c++)
                 if (!(isalnum((unsigned char) *c) || strchr(".-:[]", *c)))
-                        return repo_error(-EINVAL, "%s: bad host name", url);
+                        return repo_error(NULL, -EINVAL, "%s: bad host name", url);
         s->endpoint = strndup(p, (size_t) (path - p));
         path++;
         slash = strchr(path, '/');
@@ -1329,20 +1335,20 @@ static int parse_location(s3_backend *s, const char *url) {
                 return -ENOMEM;
         size_t bl = strlen(s->bucket);
         if (bl < 3 || bl > 63)
-                return repo_error(-EINVAL, "%s: bucket name must have 3 to 63 characters", url);
+                return repo_error(NULL, -EINVAL, "%s: bucket name must have 3 to 63 characters", url);
         for (const char *c = s->bucket; *c; c++)
                 if (!(islower((unsigned char) *c) || isdigit((unsigned char) *c) || *c == '.' || *c == '-' || *c == '_'))
-                        return repo_error(-EINVAL, "%s: bad bucket name (a-z, 0-9, '.', '-')", url);
+                        return repo_error(NULL, -EINVAL, "%s: bad bucket name (a-z, 0-9, '.', '-')", url);
         const char *pre = slash ? slash + 1 : "";
         size_t pl = strlen(pre);
         while (pl && pre[pl - 1] == '/')
                 pl--;
         if (pl > 512)
-                return repo_error(-EINVAL, "%s: prefix too long", url);
+                return repo_error(NULL, -EINVAL, "%s: prefix too long", url);
         for (size_t i = 0; i < pl; i++)
                 if (!(isalnum((unsigned char) pre[i]) || strchr("-_./", pre[i])) ||
                     (pre[i] == '/' && (i == 0 || pre[i - 1] == '/')))
-                        return repo_error(-EINVAL, "%s: bad prefix (letters, digits, '-', '_', '.', '/')", url);
+                        return repo_error(NULL, -EINVAL, "%s: bad prefix (letters, digits, '-', '_', '.', '/')", url);
         if (asprintf(&s->prefix, "%.*s%s", (int) pl, pre, pl ? "/" : "") < 0)
                 return -ENOMEM;
         return 0;
@@ -1446,19 +1452,21 @@ int repo_backend_s3_open(const char *url, repo_backend **ret) {
                 (void) credentials_file(&id, &secret, &token);
         if (!id || !secret || !*id || !*secret) {
                 s3_free(&s->base);
-                return repo_error(-EACCES, "%s: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                                  "or AWS_SHARED_CREDENTIALS_FILE)", url);
+                return repo_error(NULL, -EACCES,
+                                  "%s: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                                  "or AWS_SHARED_CREDENTIALS_FILE)",
+                                  url);
         }
         if (strchr(id, ':') || strlen(id) > 256 || strlen(secret) > 256) {
                 s3_free(&s->base);
-                return repo_error(-EINVAL, "%s: malformed S3 access key", url);
+                return repo_error(NULL, -EINVAL, "%s: malformed S3 access key", url);
         }
         if (!region || !*region)
                 region = "us-east-1";
         for (const char *c = region; *c; c++)
                 if (!(isalnum((unsigned char) *c) || *c == '-') || c - region > 40) {
                         s3_free(&s->base);
-                        return repo_error(-EINVAL, "AWS_DEFAULT_REGION: bad region name");
+                        return repo_error(NULL, -EINVAL, "AWS_DEFAULT_REGION: bad region name");
                 }
         snprintf(s->sigv4, sizeof s->sigv4, "aws:amz:%s:s3", region);
         if (asprintf(&s->userpwd, "%s:%s", id, secret) < 0) {

@@ -161,7 +161,7 @@ static int find_base(repo *r, int type, repo_id *ret) {
                 repo_record_free(recs[i]);
         free(recs);
         if (!found)
-                return repo_error(-ENOENT, "no usable full backup in %s: a %s backup needs one first", r->dir,
+                return repo_error(r, -ENOENT, "no usable full backup in %s: a %s backup needs one first", r->dir,
                                   repo_backup_type_to_string(type));
         return 0;
 }
@@ -178,7 +178,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
         int k;
 
         if (!repo_backup_type_to_string(type))
-                return repo_error(-EINVAL, "unknown backup type %d", type);
+                return repo_error(r, -EINVAL, "unknown backup type %d", type);
         b = calloc(1, sizeof *b);
         if (!b)
                 return -ENOMEM;
@@ -203,8 +203,8 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 if (!base_usable(type, br->type)) {
                         char hex[REPO_ID_HEX_SIZE];
                         repo_id_to_hex(&base, hex);
-                        return repo_error(-EINVAL, "backup %s is a %s backup: a %s backup must be based on %s",
-                                          hex, repo_backup_type_to_string(br->type), repo_backup_type_to_string(type),
+                        return repo_error(r, -EINVAL, "backup %s is a %s backup: a %s backup must be based on %s", hex,
+                                          repo_backup_type_to_string(br->type), repo_backup_type_to_string(type),
                                           type == REPO_BACKUP_INCREMENTAL ? "a full or incremental backup"
                                                                           : "a full backup");
                 }
@@ -215,7 +215,7 @@ int repo_backup_new(repo *r, int type, const repo_id *based_on, repo_backup **re
                 if (k < 0)
                         return k;
         } else if (based_on)
-                return repo_error(-EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
+                return repo_error(r, -EINVAL, "a %s backup is not based on another", repo_backup_type_to_string(type));
         else {
                 /* full/copy: the newest backup's view, to reuse unchanged files' blob lists */
                 repo_record **recs = NULL;
@@ -329,7 +329,7 @@ static int apply_results(repo_backup *b) {
                 }
                 index_entry *e = repo_index_find(ix, &p->id);
                 if (!e || e->pack != PENDING_PACK)
-                        return repo_error(-EIO, "internal error: packer reported an unknown blob");
+                        return repo_error(b->r, -EIO, "internal error: packer reported an unknown blob");
                 e->pack = slot;
                 e->offset_hi = (uint32_t) (p->offset >> 32);
                 e->offset_lo = (uint32_t) p->offset;
@@ -351,7 +351,7 @@ static int decide_chunk(void *userdata, const repo_id *id, size_t n) {
         int k;
 
         if (!f)
-                return repo_error(-EIO, "internal error: a chunk outside any file");
+                return repo_error(b->r, -EIO, "internal error: a chunk outside any file");
         if (ARRAY_RESERVE_ONE(f->blobs, b->cur_cap_blobs, f->n_blobs, 8) < 0)
                 return -ENOMEM;
         f->blobs[f->n_blobs++] = *id;
@@ -370,7 +370,7 @@ static int decide_chunk(void *userdata, const repo_id *id, size_t n) {
 
 static int add_file_entry(repo_backup *b, repo_file *f) {
         if (b->rec->n_files >= REPO_MAX_FILES)
-                return repo_error(-E2BIG, "too many files in one backup (limit %u)", REPO_MAX_FILES);
+                return repo_error(b->r, -E2BIG, "too many files in one backup (limit %u)", REPO_MAX_FILES);
         if (ARRAY_RESERVE_ONE(b->rec->files, b->cap_files, b->rec->n_files, 256) < 0)
                 return -ENOMEM;
         b->rec->files[b->rec->n_files++] = *f;
@@ -428,10 +428,10 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
 
         k = repo_path_check(path);
         if (k < 0)
-                return k;
+                return repo_error_from_thread(b->r, k);
         json_t *utf8 = json_string(path);   /* records are JSON: names must be UTF-8 */
         if (!utf8)
-                return repo_error(-EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
+                return repo_error(b->r, -EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
         json_decref(utf8);
         if (b->ref && b->track_changes && !b->read_all) {
                 const repo_file *old = ref_find(b, path);
@@ -452,7 +452,7 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         k = repo_meta_capture(fd, st, path, &f);
         if (k < 0) {
                 repo_file_clear(&f);
-                return k;
+                return repo_error_from_thread(b->r, k);
         }
         b->cur = &f;
         b->cur_cap_blobs = 0;
@@ -470,7 +470,7 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                         if (got < 0 && errno == EINTR)
                                 continue;
                         if (got < 0) {
-                                k = repo_error(-errno, "%s: read: %m", path);
+                                k = repo_error(b->r, -errno, "%s: read: %m", path);
                                 goto fail;
                         }
                         if (got == 0)
@@ -527,14 +527,14 @@ int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target
 
         k = repo_path_check(path);
         if (k < 0)
-                return k;
+                return repo_error_from_thread(b->r, k);
         if (!*target || strlen(target) > REPO_MAX_PATH)
-                return repo_error(-EINVAL, "%s: symlink target empty or too long", path);
+                return repo_error(b->r, -EINVAL, "%s: symlink target empty or too long", path);
         json_t *utf8 = json_string(path), *utf8t = json_string(target);
         json_decref(utf8);
         json_decref(utf8t);
         if (!utf8 || !utf8t)
-                return repo_error(-EINVAL, "%s: name or symlink target is not valid UTF-8 (not supported)", path);
+                return repo_error(b->r, -EINVAL, "%s: name or symlink target is not valid UTF-8 (not supported)", path);
         if (b->ref && b->track_changes && b->omit_unchanged) {
                 const repo_file *old = ref_find(b, path);
                 if (old && old->symlink && strcmp(old->symlink, target) == 0) {
@@ -548,7 +548,7 @@ int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target
         f.type = REPO_FILE_SYMLINK;
         if (!f.path || !f.symlink || (k = repo_meta_capture(-1, st, path, &f)) < 0) {
                 repo_file_clear(&f);
-                return k < 0 ? k : -ENOMEM;
+                return k < 0 ? repo_error_from_thread(b->r, k) : -ENOMEM;
         }
         f.ctime_ns = f.ino = 0;   /* symlinks are compared by target */
         repo_hash_file(b->r, NULL, 0, &f.hash);
@@ -571,11 +571,11 @@ static int add_nodata_entry(repo_backup *b, int type, int fd, const char *path, 
 
         k = repo_path_check(path);
         if (k < 0)
-                return k;
+                return repo_error_from_thread(b->r, k);
         json_t *utf8 = json_string(path);
         json_decref(utf8);
         if (!utf8)
-                return repo_error(-EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
+                return repo_error(b->r, -EINVAL, "%s: file name is not valid UTF-8 (not supported)", path);
         if (b->ref && b->track_changes && b->omit_unchanged && type != REPO_FILE_HARDLINK) {
                 const repo_file *old = ref_find(b, path);
                 if (old && old->type == type && old->has_owner && old->uid == st->st_uid && old->gid == st->st_gid &&
@@ -591,7 +591,7 @@ static int add_nodata_entry(repo_backup *b, int type, int fd, const char *path, 
         f.link = link ? strdup(link) : NULL;
         if (!f.path || (link && !f.link) || (k = repo_meta_capture(fd, st, path, &f)) < 0) {
                 repo_file_clear(&f);
-                return k < 0 ? k : -ENOMEM;
+                return k < 0 ? repo_error_from_thread(b->r, k) : -ENOMEM;
         }
         if (type == REPO_FILE_CHARDEV || type == REPO_FILE_BLOCKDEV)
                 f.rdev = (uint64_t) st->st_rdev;
@@ -644,11 +644,11 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
         int k = 0;
 
         if (depth > 256)
-                return repo_error(-ELOOP, "%s: directory tree too deep", prefix);
+                return repo_error(b->r, -ELOOP, "%s: directory tree too deep", prefix);
         d = fdopendir(dfd);
         if (!d) {
                 close(dfd);
-                return repo_error(-errno, "%s: %m", prefix);
+                return repo_error(b->r, -errno, "%s: %m", prefix);
         }
         /* Sorted, so a backup's manifest order (and so its packing) does not
          * depend on directory hash order. */
@@ -673,13 +673,13 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                         break;
                 }
                 if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        k = repo_error(-errno, "%s: %m", child);
+                        k = repo_error(b->r, -errno, "%s: %m", child);
                         break;
                 }
                 if (S_ISDIR(st.st_mode)) {
                         int cfd = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0) {
-                                k = repo_error(-errno, "%s: %m", child);
+                                k = repo_error(b->r, -errno, "%s: %m", child);
                                 break;
                         }
                         k = add_nodata_entry(b, REPO_FILE_DIR, cfd, child, &st, NULL);
@@ -704,7 +704,7 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                                 continue;
                         }
                         if (ffd < 0) {
-                                k = repo_error(ffd, "%s: %s", child, strerror(-ffd));
+                                k = repo_error(b->r, ffd, "%s: %s", child, strerror(-ffd));
                                 break;
                         }
                         (void) posix_fadvise(ffd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -713,11 +713,11 @@ static int walk(repo_backup *b, int dfd, const char *prefix, int depth) {
                         char target[REPO_MAX_PATH + 1];
                         ssize_t tl = readlinkat(dirfd(d), names[i], target, sizeof target);
                         if (tl < 0) {
-                                k = repo_error(-errno, "%s: readlink: %m", child);
+                                k = repo_error(b->r, -errno, "%s: readlink: %m", child);
                                 break;
                         }
                         if ((size_t) tl >= sizeof target) {
-                                k = repo_error(-ENAMETOOLONG, "%s: symlink target too long", child);
+                                k = repo_error(b->r, -ENAMETOOLONG, "%s: symlink target too long", child);
                                 break;
                         }
                         target[tl] = 0;
@@ -745,17 +745,17 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
 
         abs = realpath(src, NULL);
         if (!abs)
-                return repo_error(-errno, "%s: %m", src);
+                return repo_error(b->r, -errno, "%s: %m", src);
         if (!pre)
                 pre = abs + 1;   /* manifest paths are relative: "/srv/x" is stored as "srv/x" */
         if (*pre && repo_path_check(pre) < 0)
-                return repo_error(-EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
+                return repo_error(b->r, -EINVAL, "%s: bad manifest prefix: %s", src, repo_errmsg());
         /* A directory, or a regular file opened without ever blocking (a
          * FIFO named here is refused, not waited on). */
         fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd >= 0) {
                 if (fstat(fd, &st) < 0) {
-                        k = repo_error(-errno, "%s: %m", src);
+                        k = repo_error(b->r, -errno, "%s: %m", src);
                         close(fd);
                         return k;
                 }
@@ -767,15 +767,16 @@ int repo_backup_add_tree(repo_backup *b, const char *src, const char *prefix) {
                 return walk(b, fd, pre, 0);
         }
         if (errno != ENOTDIR)
-                return repo_error(-errno, "%s: %m", src);
+                return repo_error(b->r, -errno, "%s: %m", src);
         fd = open_regular_at(AT_FDCWD, abs, &st);
         if (fd == -EFTYPE_)
-                return repo_error(-EINVAL, "%s: %s, not a regular file or directory", src, file_type_name(st.st_mode));
+                return repo_error(b->r, -EINVAL, "%s: %s, not a regular file or directory", src,
+                                  file_type_name(st.st_mode));
         if (fd < 0)
-                return repo_error(fd, "%s: %s", src, strerror(-fd));
+                return repo_error(b->r, fd, "%s: %s", src, strerror(-fd));
         if (!*pre) {
                 close(fd);
-                return repo_error(-EINVAL, "%s: a file needs a non-empty manifest path", src);
+                return repo_error(b->r, -EINVAL, "%s: a file needs a non-empty manifest path", src);
         }
         k = repo_backup_add_fd(b, fd, pre, &st);
         close(fd);
@@ -807,7 +808,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         int k;
 
         if (b->committed)
-                return repo_error(-EALREADY, "backup already committed");
+                return repo_error(b->r, -EALREADY, "backup already committed");
         k = repo_packer_finish(b->packer);
         if (k < 0)
                 return k;
@@ -815,7 +816,8 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
         if (k < 0)
                 return k;
         if (b->pending != 0)
-                return repo_error(-EIO, "internal error: %llu blobs without a pack", (unsigned long long) b->pending);
+                return repo_error(b->r, -EIO, "internal error: %llu blobs without a pack",
+                                  (unsigned long long) b->pending);
         /* W2: the index naming this backup's packs is durable before the record. */
         if (b->r->index.n_packs > b->first_new_pack) {
                 k = repo_index_to_json(&b->r->index, b->first_new_pack, &json);
@@ -849,7 +851,7 @@ int repo_backup_commit(repo_backup *b, repo_id *ret_id) {
                 qsort(b->rec->files, b->rec->n_files, sizeof(repo_file), file_cmp);
         for (size_t i = 1; i < b->rec->n_files; i++)
                 if (strcmp(b->rec->files[i - 1].path, b->rec->files[i].path) == 0)
-                        return repo_error(-EINVAL, "'%s' would be stored twice (overlapping sources?)",
+                        return repo_error(b->r, -EINVAL, "'%s' would be stored twice (overlapping sources?)",
                                           b->rec->files[i].path);
         if (b->copy)
                 goto serialize;
@@ -873,7 +875,7 @@ serialize:
                 return -ENOMEM;
         sl = repo_seal(b->r, json, strlen(json), sealed);
         if (sl > REPO_MAX_RECORD)
-                return repo_error(-E2BIG, "backup record too large (%zu bytes)", sl);
+                return repo_error(b->r, -E2BIG, "backup record too large (%zu bytes)", sl);
         /* W3: the record appears atomically (rename) and last. */
         k = repo_write_object(b->r, "backups", sealed, sl, &id);
         if (k < 0)
@@ -907,7 +909,7 @@ int repo_backup_new_copy(repo *r, const repo_record *src, repo_backup **ret) {
                 return k;
         k = repo_record_parse(json, strlen(json), &b->rec);
         if (k < 0)
-                return k;
+                return repo_error_from_thread(r, k);
         b->rec->has_based_on = false;
         b->rec->has_copied_from = false;
         b->first_new_pack = b->index_mark = (uint32_t) r->index.n_packs;
@@ -956,8 +958,10 @@ int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint
         for (size_t i = 0; i < src->n_blobs; i++) {
                 size_t n = 0;
                 k = repo_read_blob(from, &src->blobs[i], buf, cap, &n);
-                if (k < 0)
+                if (k < 0) {
+                        k = repo_error(b->r, k, "%s", repo_error_msg(from));   /* reported on b's handle */
                         goto fail;
+                }
                 b->stats.bytes_read += n;
                 k = repo_packer_put(b->packer, *buf, n);
                 if (k < 0)
@@ -971,7 +975,7 @@ int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint
         if (k < 0)
                 goto fail_synced;
         if (f.size != src->size) {
-                k = repo_error(REPO_E_CORRUPT, "%s: %llu bytes read, the record says %llu", src->path,
+                k = repo_error(b->r, REPO_E_CORRUPT, "%s: %llu bytes read, the record says %llu", src->path,
                                (unsigned long long) f.size, (unsigned long long) src->size);
                 goto fail_synced;
         }

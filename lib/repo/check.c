@@ -22,18 +22,18 @@ int repo_check_parse_subset(const char *s, repo_check_options *o) {
         if (strchr(s, '%')) {
                 double pct = strtod(s, &end);
                 if (end == s || strcmp(end, "%") != 0 || !(pct > 0) || pct > 100)
-                        return repo_error(-EINVAL, "'%s': expected N%% with 0 < N <= 100, or K/M", s);
+                        return repo_error(NULL, -EINVAL, "'%s': expected N%% with 0 < N <= 100, or K/M", s);
                 o->data = REPO_CHECK_SUBSET_PERCENT;
                 o->percent = pct;
                 return 0;
         }
         unsigned long k = strtoul(s, &end, 10), m;
         if (end == s || *end != '/' || *s == '-')
-                return repo_error(-EINVAL, "'%s': expected K/M (1 <= K <= M) or N%%", s);
+                return repo_error(NULL, -EINVAL, "'%s': expected K/M (1 <= K <= M) or N%%", s);
         const char *ms = end + 1;
         m = strtoul(ms, &end, 10);
         if (end == ms || *end || *ms == '-' || k < 1 || m < 1 || k > m || m > 1000000)
-                return repo_error(-EINVAL, "'%s': expected K/M (1 <= K <= M) or N%%", s);
+                return repo_error(NULL, -EINVAL, "'%s': expected K/M (1 <= K <= M) or N%%", s);
         o->data = REPO_CHECK_SUBSET_MOD;
         o->k = (unsigned) k;
         o->m = (unsigned) m;
@@ -150,7 +150,7 @@ int repo_check(repo *r, const repo_check_options *o, repo_verify_report_fn fn, v
                         return k;
                 st.records++;
                 if (k < 0) {
-                        problem(&c, "backup", hex, "%s", repo_errmsg());
+                        problem(&c, "backup", hex, "%s", repo_error_msg(r));
                         continue;
                 }
                 for (size_t f = 0; f < rec->n_files; f++)

@@ -50,12 +50,13 @@ static unsigned log2u(uint32_t v) {
 
 int repo_chunker_params_check(const repo_chunker_params *p) {
         if (p->min < 64 || p->avg <= p->min || p->max <= p->avg || p->max > REPO_CHUNK_MAX_LIMIT)
-                return repo_error(-EINVAL, "chunker: sizes must satisfy 64 <= min < avg < max <= %u (got %u/%u/%u)",
+                return repo_error(NULL, -EINVAL,
+                                  "chunker: sizes must satisfy 64 <= min < avg < max <= %u (got %u/%u/%u)",
                                   REPO_CHUNK_MAX_LIMIT, p->min, p->avg, p->max);
         if (p->avg & (p->avg - 1))
-                return repo_error(-EINVAL, "chunker: average size %u is not a power of two", p->avg);
+                return repo_error(NULL, -EINVAL, "chunker: average size %u is not a power of two", p->avg);
         if (log2u(p->avg) < 6)
-                return repo_error(-EINVAL, "chunker: average size %u too small", p->avg);
+                return repo_error(NULL, -EINVAL, "chunker: average size %u too small", p->avg);
         return 0;
 }
 

@@ -31,6 +31,12 @@ static const repo_id *pair_find(const id_pair *p, size_t n, const repo_id *from)
         return NULL;
 }
 
+/* repo_copy reports every failure on the destination handle: one on the
+ * source is raised into it. */
+static int source_failed(repo *from, repo *to, int k) {
+        return repo_error(to, k, "%s", repo_error_msg(from));
+}
+
 static void free_records(repo_record **recs, size_t n) {
         for (size_t i = 0; i < n; i++)
                 repo_record_free(recs[i]);
@@ -63,12 +69,12 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
         int k;
 
         if (!to->exclusive)
-                return repo_error(-EINVAL, "copy: the destination must be open with the exclusive lock");
+                return repo_error(to, -EINVAL, "copy: the destination must be open with the exclusive lock");
         if (memcmp(from->repo_uuid.b, to->repo_uuid.b, REPO_ID_SIZE) == 0)
-                return repo_error(-EINVAL, "copy: %s and %s are the same repository", from->dir, to->dir);
+                return repo_error(to, -EINVAL, "copy: %s and %s are the same repository", from->dir, to->dir);
         k = repo_list_backups(from, &src, &n_src);
         if (k < 0)
-                return k;
+                return source_failed(from, to, k);
         k = repo_list_backups(to, &dst, &n_dst);
         if (k < 0)
                 goto out;
@@ -80,8 +86,10 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
         }
         for (size_t i = 0; i < n_ids; i++) {
                 k = mark_chain(from, src, n_src, &ids[i], want);
-                if (k < 0)
+                if (k < 0) {
+                        k = source_failed(from, to, k);
                         goto out;
+                }
         }
         /* what the destination already holds, by original id */
         for (size_t i = 0; i < n_dst; i++)
@@ -111,7 +119,7 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
                                 char hex[REPO_ID_HEX_SIZE], bhex[REPO_ID_HEX_SIZE];
                                 repo_id_to_hex(&rec->id, hex);
                                 repo_id_to_hex(&rec->based_on, bhex);
-                                k = repo_error(REPO_E_CORRUPT, "backup %.16s: its base %.16s is missing in %s", hex,
+                                k = repo_error(to, REPO_E_CORRUPT, "backup %.16s: its base %.16s is missing in %s", hex,
                                                bhex, from->dir);
                                 goto out;
                         }
@@ -125,7 +133,7 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
                         if (k < 0) {
                                 char hex[REPO_ID_HEX_SIZE];
                                 repo_id_to_hex(&rec->id, hex);
-                                k = repo_error(k, "copy of backup %.16s: %s", hex, repo_errmsg());
+                                k = repo_error(to, k, "copy of backup %.16s: %s", hex, repo_error_msg(to));
                                 goto out;
                         }
                 }

@@ -127,10 +127,10 @@ int repo_unseal(const repo *r, const uint8_t *in, size_t n, uint8_t *out, size_t
                 return 0;
         }
         if (n < REPO_SEAL_OVERHEAD)
-                return repo_error(REPO_E_CORRUPT, "sealed object too short (%zu bytes)", n);
+                return repo_error(NULL, REPO_E_CORRUPT, "sealed object too short (%zu bytes)", n);
         if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, in + 24, n - 24, NULL, 0, in,
                                                        r->enc_key) < 0)
-                return repo_error(REPO_E_CORRUPT, "authentication failed (damaged or forged data)");
+                return repo_error(NULL, REPO_E_CORRUPT, "authentication failed (damaged or forged data)");
         *ret_n = (size_t) mlen;
         return 0;
 }
@@ -161,13 +161,15 @@ int repo_keyfile_create(repo_backend *be, const char *password, const repo_id *u
         int r;
 
         if (kdf_below_minimum(ops, mem))
-                return repo_error(-EINVAL, "key derivation cost below the minimum (opslimit %llu, memlimit %llu; "
-                                  "at least %llu and %llu)", (unsigned long long) ops, (unsigned long long) mem,
-                                  (unsigned long long) KDF_OPS_MIN, (unsigned long long) KDF_MEM_MIN);
+                return repo_error(NULL, -EINVAL,
+                                  "key derivation cost below the minimum (opslimit %llu, memlimit %llu; "
+                                  "at least %llu and %llu)",
+                                  (unsigned long long) ops, (unsigned long long) mem, (unsigned long long) KDF_OPS_MIN,
+                                  (unsigned long long) KDF_MEM_MIN);
         randombytes_buf(salt, sizeof salt);
         if (crypto_pwhash(kek, sizeof kek, password, strlen(password), salt, ops, mem,
                           crypto_pwhash_ALG_ARGON2ID13) < 0)
-                return repo_error(-ENOMEM, "key derivation: out of memory");
+                return repo_error(NULL, -ENOMEM, "key derivation: out of memory");
         memcpy(plain, enc_key, 32);
         memcpy(plain + 32, hash_key, 32);
         memcpy(plain + 64, uuid->b, REPO_ID_SIZE);
@@ -216,10 +218,10 @@ int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret) {
         repo_keyfile kf = {};
 
         if (len > REPO_MAX_KEYFILE)
-                return repo_error(REPO_E_CORRUPT, "key file too large");
+                return repo_error(NULL, REPO_E_CORRUPT, "key file too large");
         o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return repo_error(REPO_E_CORRUPT, "not JSON: %s", jerr.text);
+                return repo_error(NULL, REPO_E_CORRUPT, "not JSON: %s", jerr.text);
         if (json_unpack(o, "{s:I, s:s, s:I, s:I, s:s, s:s}", "version", &version, "kdf", &kdf, "opslimit", &ops,
                         "memlimit", &mem, "salt", &salt_hex, "data", &data_hex) < 0 ||
             version != REPO_FORMAT_VERSION || strcmp(kdf, "argon2id13") != 0 ||
@@ -227,7 +229,7 @@ int repo_keyfile_parse(const char *text, size_t len, repo_keyfile *ret) {
             ops < (json_int_t) crypto_pwhash_OPSLIMIT_MIN || ops > 64 ||
             mem < (json_int_t) crypto_pwhash_MEMLIMIT_MIN || mem > (json_int_t) 4 * 1024 * 1024 * 1024) {
                 json_decref(o);
-                return repo_error(REPO_E_CORRUPT, "malformed key file");
+                return repo_error(NULL, REPO_E_CORRUPT, "malformed key file");
         }
         json_decref(o);
         kf.opslimit = (uint64_t) ops;
@@ -244,16 +246,16 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
 
         ret = repo_keyfile_parse(text, len, &kf);
         if (ret < 0)
-                return repo_error(ret, "key %s: %s", name, repo_errmsg());
+                return repo_error(r, ret, "key %s: %s", name, repo_errmsg());
         if (kdf_below_minimum(kf.opslimit, kf.memlimit))
-                return repo_error(REPO_E_CORRUPT,
+                return repo_error(r, REPO_E_CORRUPT,
                                   "key %.16s: Argon2id cost below the minimum (opslimit %llu, memlimit %llu bytes; "
                                   "at least %llu and %llu): refusing a weakened key file",
                                   name, (unsigned long long) kf.opslimit, (unsigned long long) kf.memlimit,
                                   (unsigned long long) KDF_OPS_MIN, (unsigned long long) KDF_MEM_MIN);
         if (crypto_pwhash(kek, sizeof kek, password, strlen(password), kf.salt, kf.opslimit, (size_t) kf.memlimit,
                           crypto_pwhash_ALG_ARGON2ID13) < 0)
-                return repo_error(-ENOMEM, "key %s: key derivation out of memory", name);
+                return repo_error(r, -ENOMEM, "key %s: key derivation out of memory", name);
         ret = crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, kf.sealed + 24, sizeof kf.sealed - 24,
                                                          NULL, 0, kf.sealed, kek);
         sodium_memzero(kek, sizeof kek);
@@ -261,7 +263,7 @@ static int try_keyfile(repo *r, const char *text, size_t len, const char *passwo
                 return REPO_E_WRONG_PASSWORD;
         if (memcmp(plain + 64, r->repo_uuid.b, REPO_ID_SIZE) != 0) {
                 sodium_memzero(plain, sizeof plain);
-                return repo_error(REPO_E_CORRUPT, "key %s: belongs to another repository", name);
+                return repo_error(r, REPO_E_CORRUPT, "key %s: belongs to another repository", name);
         }
         memcpy(r->enc_key, plain, 32);
         memcpy(r->hash_key, plain + 32, 32);
@@ -280,7 +282,7 @@ int repo_keyfile_unlock(repo *r, const char *password) {
         if (ret < 0)
                 return ret;
         if (n == 0)
-                return repo_error(REPO_E_CORRUPT, "repository %s: encrypted but has no key file", r->dir);
+                return repo_error(r, REPO_E_CORRUPT, "repository %s: encrypted but has no key file", r->dir);
         for (size_t i = 0; i < n; i++) {
                 char name[REPO_ID_HEX_SIZE], path[REPO_ID_HEX_SIZE + 8];
                 _cleanup_free_ uint8_t *buf = NULL;
@@ -291,10 +293,10 @@ int repo_keyfile_unlock(repo *r, const char *password) {
                 snprintf(path, sizeof path, "keys/%s", name);
                 ret = repo_be_get(r->be, path, REPO_MAX_KEYFILE, &buf, &len);
                 if (ret < 0)
-                        return ret;
+                        return repo_error_from_thread(r, ret);
                 repo_hash_storage(buf, len, &check);
                 if (memcmp(check.b, ids[i].b, REPO_ID_SIZE) != 0) {
-                        last = repo_error(REPO_E_CORRUPT, "key %s: content does not match its name", name);
+                        last = repo_error(r, REPO_E_CORRUPT, "key %s: content does not match its name", name);
                         continue;
                 }
                 ret = try_keyfile(r, (const char *) buf, len, password, name);
@@ -306,6 +308,6 @@ int repo_keyfile_unlock(repo *r, const char *password) {
                         last = ret;
         }
         if (last == REPO_E_WRONG_PASSWORD)
-                return repo_error(REPO_E_WRONG_PASSWORD, "repository %s: wrong password", r->dir);
+                return repo_error(r, REPO_E_WRONG_PASSWORD, "repository %s: wrong password", r->dir);
         return last;
 }

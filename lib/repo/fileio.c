@@ -45,13 +45,13 @@ int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, s
         size_t done = 0;
 
         if (fd < 0)
-                return repo_error(-errno, "%s: %m", path);
+                return repo_error(NULL, -errno, "%s: %m", path);
         if (fstat(fd, &st) < 0)
-                return repo_error(-errno, "%s: %m", path);
+                return repo_error(NULL, -errno, "%s: %m", path);
         if (!S_ISREG(st.st_mode))
-                return repo_error(REPO_E_CORRUPT, "%s: not a regular file", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "%s: not a regular file", path);
         if ((uint64_t) st.st_size > max)
-                return repo_error(REPO_E_CORRUPT, "%s: %llu bytes exceeds the limit of %zu", path,
+                return repo_error(NULL, REPO_E_CORRUPT, "%s: %llu bytes exceeds the limit of %zu", path,
                                   (unsigned long long) st.st_size, max);
         buf = malloc(st.st_size ? (size_t) st.st_size : 1);
         if (!buf)
@@ -61,9 +61,9 @@ int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, s
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return repo_error(-errno, "%s: read: %m", path);
+                        return repo_error(NULL, -errno, "%s: read: %m", path);
                 if (k == 0)
-                        return repo_error(REPO_E_CORRUPT, "%s: file shrank while reading", path);
+                        return repo_error(NULL, REPO_E_CORRUPT, "%s: file shrank while reading", path);
                 done += (size_t) k;
         }
         *ret = TAKE_PTR(buf);
@@ -74,11 +74,11 @@ int repo_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, s
 int repo_fsync_dir(int dir_fd, const char *sub) {
         /* Test hook: fail the fsync of this directory (a full disk, an I/O error). */
         if (TEST_HOOK_IS("LVSS_REPO_FAIL_DIR_FSYNC", sub))
-                return repo_error(-EIO, "%s: fsync directory: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)", sub,
+                return repo_error(NULL, -EIO, "%s: fsync directory: %s (injected by LVSS_REPO_FAIL_DIR_FSYNC)", sub,
                                   strerror(EIO));
         _cleanup_close_ int fd = openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0)
-                return repo_error(-errno, "%s: fsync directory: %m", sub);
+                return repo_error(NULL, -errno, "%s: fsync directory: %m", sub);
         return 0;
 }
 
@@ -105,7 +105,7 @@ int repo_write_object(repo *r, const char *subdir, const void *data, size_t n, r
                 return ret;
         ret = repo_be_put(r->be, path, data, n);
         if (ret < 0)
-                return ret;
+                return repo_error_from_thread(r, ret);
         if (ret_id)
                 *ret_id = id;
         return 0;
@@ -254,12 +254,12 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
         else
                 k = 0;
         if (k == -ENOENT)
-                return repo_error(k, "%s %s: missing", kind_of(subdir), hex);
+                return repo_error(r, k, "%s %s: missing", kind_of(subdir), hex);
         if (k < 0)
-                return repo_error(k, "%s %s: %s", kind_of(subdir), hex, repo_errmsg());
+                return repo_error(r, k, "%s %s: %s", kind_of(subdir), hex, repo_errmsg());
         repo_hash_storage(buf, n, &check);
         if (memcmp(check.b, id->b, REPO_ID_SIZE) != 0)
-                return repo_error(REPO_E_CORRUPT, "%s %s: content does not match its name (damaged)",
+                return repo_error(r, REPO_E_CORRUPT, "%s %s: content does not match its name (damaged)",
                                   kind_of(subdir), hex);
         if (!from_cache && cached_kind(r, subdir))
                 cache_write(r, path, buf, n);
@@ -269,7 +269,7 @@ int repo_read_object(repo *r, const char *subdir, const repo_id *id, size_t max,
                 return -ENOMEM;
         k = repo_unseal(r, buf, n, out, &m);
         if (k < 0)
-                return repo_error(k, "%s %s: %s", kind_of(subdir), hex, repo_errmsg());
+                return repo_error(r, k, "%s %s: %s", kind_of(subdir), hex, repo_errmsg());
         *ret = TAKE_PTR(out);
         *ret_n = m;
         return 0;
@@ -291,7 +291,7 @@ int repo_list_objects(repo *r, const char *subdir, repo_id **ret, size_t *ret_n)
 
         k = repo_be_list(r->be, subdir, &names, &nn);
         if (k < 0)
-                return k;
+                return repo_error_from_thread(r, k);
         ids = malloc((nn ? nn : 1) * sizeof *ids);
         if (!ids) {
                 repo_be_names_free(names, nn);
@@ -315,5 +315,6 @@ int repo_delete_object(repo *r, const char *subdir, const repo_id *id) {
         int k = repo_object_path(subdir, id, path, sizeof path);
         if (k < 0)
                 return k;
-        return repo_be_delete(r->be, path);
+        k = repo_be_delete(r->be, path);
+        return k < 0 ? repo_error_from_thread(r, k) : 0;
 }

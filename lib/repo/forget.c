@@ -40,19 +40,19 @@ int repo_forget_parse_duration(const char *s, repo_forget_policy *p) {
         size_t next = 0;
 
         if (!s || !*s)
-                return repo_error(-EINVAL, "duration '': expected e.g. 7d, 2w, 1y6m, 36h");
+                return repo_error(NULL, -EINVAL, "duration '': expected e.g. 7d, 2w, 1y6m, 36h");
         while (*c) {
                 char *end;
                 const char *u;
                 unsigned long n;
 
                 if (*c < '0' || *c > '9')
-                        return repo_error(-EINVAL, "duration '%s': expected numbers with units y, m, w, d, h", s);
+                        return repo_error(NULL, -EINVAL, "duration '%s': expected numbers with units y, m, w, d, h", s);
                 n = strtoul(c, &end, 10);
                 u = *end ? strchr(units, *end) : NULL;
                 if (!u || (size_t) (u - units) < next || n > 100000)
-                        return repo_error(-EINVAL, "duration '%s': expected numbers with units y, m, w, d, h, in that order",
-                                          s);
+                        return repo_error(NULL, -EINVAL,
+                                          "duration '%s': expected numbers with units y, m, w, d, h, in that order", s);
                 next = (size_t) (u - units) + 1;
                 v[u - units] = (unsigned) n;
                 c = end + 1;
@@ -238,7 +238,7 @@ int repo_forget_plan(repo_record *const *recs, size_t n, const repo_forget_polic
 
         if (!p->keep_last && !p->keep_hourly && !p->keep_daily && !p->keep_weekly && !p->keep_monthly &&
             !p->keep_yearly && !p->has_within)
-                return repo_error(-EINVAL, "no keep option given (refusing to remove every backup)");
+                return repo_error(NULL, -EINVAL, "no keep option given (refusing to remove every backup)");
         for (size_t i = 0; i < n; i++)
                 ret_reasons[i] = REPO_KEEP_NOT_SELECTED;
         /* Every series: each component any record lists, and "" for records listing none. */
@@ -302,7 +302,7 @@ int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsign
         int k;
 
         if (!r->exclusive)
-                return repo_error(-EINVAL, "forget needs the exclusive lock");
+                return repo_error(r, -EINVAL, "forget needs the exclusive lock");
         if (!gone)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
@@ -317,7 +317,7 @@ int repo_forget_remove(repo *r, repo_record *const *recs, size_t n, const unsign
                 if (k >= 0)
                         k = repo_be_sync(r->be, "backups");
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(r, k);
                 repo_crash_point("forget-unlinked");
         }
         return 0;

@@ -122,16 +122,16 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len) {
         int r = 0;
 
         if (len > REPO_MAX_INDEX)
-                return repo_error(REPO_E_CORRUPT, "index too large");
+                return repo_error(NULL, REPO_E_CORRUPT, "index too large");
         o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return repo_error(REPO_E_CORRUPT, "index is not JSON: %s", jerr.text);
+                return repo_error(NULL, REPO_E_CORRUPT, "index is not JSON: %s", jerr.text);
         if (json_unpack(o, "{s:I, s:o}", "version", &version, "packs", &packs) < 0 || !json_is_array(packs)) {
-                r = repo_error(REPO_E_CORRUPT, "index lacks version or packs");
+                r = repo_error(NULL, REPO_E_CORRUPT, "index lacks version or packs");
                 goto out;
         }
         if (version != REPO_FORMAT_VERSION) {
-                r = repo_error(REPO_E_VERSION, "index format version %lld not supported", (long long) version);
+                r = repo_error(NULL, REPO_E_VERSION, "index format version %lld not supported", (long long) version);
                 goto out;
         }
         json_array_foreach(packs, i, p) {
@@ -143,7 +143,7 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len) {
 
                 if (json_unpack(p, "{s:s, s:o}", "id", &pid_hex, "blobs", &blobs) < 0 || !json_is_array(blobs) ||
                     repo_id_from_hex(pid_hex, &pid) < 0 || json_array_size(blobs) > REPO_MAX_PACK_BLOBS) {
-                        r = repo_error(REPO_E_CORRUPT, "index: pack entry %zu malformed", i);
+                        r = repo_error(NULL, REPO_E_CORRUPT, "index: pack entry %zu malformed", i);
                         goto out;
                 }
                 r = repo_index_reserve_pack(ix, &slot);
@@ -160,7 +160,7 @@ int repo_index_load_json(repo_index *ix, const char *json, size_t len) {
                             length <= 0 || length > REPO_CHUNK_MAX_LIMIT + 1024 || raw < 0 ||
                             raw > REPO_CHUNK_MAX_LIMIT || off + length > REPO_MAX_PACK ||
                             (flags & ~REPO_BLOB_COMPRESSED) != 0) {
-                                r = repo_error(REPO_E_CORRUPT, "index: pack %zu blob %zu malformed", i, j);
+                                r = repo_error(NULL, REPO_E_CORRUPT, "index: pack %zu blob %zu malformed", i, j);
                                 goto out;
                         }
                         r = repo_index_add(ix, &bid, slot, (uint64_t) off, (uint32_t) length, (uint32_t) raw,
@@ -250,8 +250,8 @@ int repo_load_indexes(repo *r) {
                 char hex[REPO_ID_HEX_SIZE];
 
                 k = repo_read_object(r, "index", &ids[i], REPO_MAX_INDEX, &buf, &len);
-                if (k >= 0)
-                        k = repo_index_load_json(&r->index, (const char *) buf, len);
+                if (k >= 0 && (k = repo_index_load_json(&r->index, (const char *) buf, len)) < 0)
+                        k = repo_error_from_thread(r, k);
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0) {
@@ -264,7 +264,7 @@ int repo_load_indexes(repo *r) {
                         r->bad_index_reason = b;
                         repo_id_to_hex(&ids[i], hex);
                         r->bad_index[r->n_bad_index] = strdup(hex);
-                        r->bad_index_reason[r->n_bad_index] = strdup(repo_errmsg());
+                        r->bad_index_reason[r->n_bad_index] = strdup(repo_error_msg(r));
                         r->n_bad_index++;
                 }
         }

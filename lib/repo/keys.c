@@ -18,9 +18,9 @@
 
 static int need_keys(repo *r) {
         if (!r->encrypted)
-                return repo_error(-EINVAL, "repository %s is not encrypted: it has no keys", r->dir);
+                return repo_error(r, -EINVAL, "repository %s is not encrypted: it has no keys", r->dir);
         if (!r->exclusive)
-                return repo_error(-EINVAL, "key changes need the exclusive lock");
+                return repo_error(r, -EINVAL, "key changes need the exclusive lock");
         return 0;
 }
 
@@ -52,7 +52,7 @@ int repo_key_list(repo *r, repo_key_info **ret, size_t *ret_n) {
         int k;
 
         if (!r->encrypted)
-                return repo_error(-EINVAL, "repository %s is not encrypted: it has no keys", r->dir);
+                return repo_error(r, -EINVAL, "repository %s is not encrypted: it has no keys", r->dir);
         k = repo_list_objects(r, "keys", &ids, &n);
         if (k < 0)
                 return k;
@@ -75,7 +75,7 @@ int repo_resolve_key(repo *r, const char *prefix, repo_id *ret_id) {
         int k;
 
         if (len < 4 || len > REPO_ID_SIZE * 2 || strspn(prefix, "0123456789abcdef") != len)
-                return repo_error(-EINVAL, "key id '%s': expected at least 4 lowercase hex digits", prefix);
+                return repo_error(r, -EINVAL, "key id '%s': expected at least 4 lowercase hex digits", prefix);
         k = repo_list_objects(r, "keys", &ids, &n);
         if (k < 0)
                 return k;
@@ -88,9 +88,9 @@ int repo_resolve_key(repo *r, const char *prefix, repo_id *ret_id) {
                 }
         }
         if (found == 0)
-                return repo_error(-EINVAL, "key %s: not found in %s", prefix, r->dir);
+                return repo_error(r, -EINVAL, "key %s: not found in %s", prefix, r->dir);
         if (found > 1)
-                return repo_error(-EINVAL, "key %s: prefix is ambiguous", prefix);
+                return repo_error(r, -EINVAL, "key %s: prefix is ambiguous", prefix);
         return 0;
 }
 
@@ -100,9 +100,10 @@ int repo_key_add(repo *r, const char *password, repo_id *ret_id) {
         if (k < 0)
                 return k;
         if (!password || !*password)
-                return repo_error(-EINVAL, "key add: empty password");
-        return repo_keyfile_create(r->be, password, &r->repo_uuid, r->key_ops, r->key_mem, r->enc_key,
-                                   r->hash_key, ret_id);
+                return repo_error(r, -EINVAL, "key add: empty password");
+        k = repo_keyfile_create(r->be, password, &r->repo_uuid, r->key_ops, r->key_mem, r->enc_key, r->hash_key,
+                                ret_id);
+        return k < 0 ? repo_error_from_thread(r, k) : k;
 }
 
 int repo_key_remove(repo *r, const repo_id *id) {
@@ -118,19 +119,19 @@ int repo_key_remove(repo *r, const repo_id *id) {
         if (k < 0)
                 return k;
         if (n <= 1)
-                return repo_error(-EINVAL, "key %.16s: refusing to remove the last key of %s", hex, r->dir);
+                return repo_error(r, -EINVAL, "key %.16s: refusing to remove the last key of %s", hex, r->dir);
         if (memcmp(id->b, r->key_id.b, REPO_ID_SIZE) == 0)
-                return repo_error(-EINVAL,
-                                  "key %.16s: refusing to remove the key in use (open with another password to remove it)",
-                                  hex);
+                return repo_error(
+                        r, -EINVAL,
+                        "key %.16s: refusing to remove the key in use (open with another password to remove it)", hex);
         snprintf(path, sizeof path, "keys/%s", hex);
         uint64_t sz;
         if (repo_be_size(r->be, path, &sz) == -ENOENT)
-                return repo_error(-EINVAL, "key %.16s: remove: not found", hex);
+                return repo_error(r, -EINVAL, "key %.16s: remove: not found", hex);
         k = repo_be_delete(r->be, path);
-        if (k < 0)
-                return k;
-        return repo_be_sync(r->be, "keys");
+        if (k >= 0)
+                k = repo_be_sync(r->be, "keys");
+        return k < 0 ? repo_error_from_thread(r, k) : k;
 }
 
 int repo_key_passwd(repo *r, const char *new_password, repo_id *ret_id) {
@@ -150,7 +151,7 @@ int repo_key_passwd(repo *r, const char *new_password, repo_id *ret_id) {
                 if (k >= 0)
                         k = repo_be_sync(r->be, "keys");
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(r, k);
         }
         r->key_id = fresh;
         if (ret_id)

@@ -157,12 +157,12 @@ static int capture_xattrs(int fd, const char *path, repo_file *f) {
                 if (n < 0 && (errno == ENOTSUP || errno == ENOSYS))
                         return 0;
                 if (n < 0)
-                        return repo_error(-errno, "%s: listing extended attributes: %m", path);
+                        return repo_error(NULL, -errno, "%s: listing extended attributes: %m", path);
                 if (n == 0)
                         return 0;
                 if ((size_t) n > REPO_MAX_XATTRS)
-                        return repo_error(-E2BIG, "%s: extended attribute names exceed the limit (%u bytes)", path,
-                                          REPO_MAX_XATTRS);
+                        return repo_error(NULL, -E2BIG, "%s: extended attribute names exceed the limit (%u bytes)",
+                                          path, REPO_MAX_XATTRS);
                 free(list);
                 list = malloc((size_t) n);
                 if (!list)
@@ -171,7 +171,7 @@ static int capture_xattrs(int fd, const char *path, repo_file *f) {
                 if (got < 0 && errno == ERANGE)
                         continue;   /* grew meanwhile */
                 if (got < 0)
-                        return repo_error(-errno, "%s: listing extended attributes: %m", path);
+                        return repo_error(NULL, -errno, "%s: listing extended attributes: %m", path);
                 n = got;
                 break;
         }
@@ -183,10 +183,10 @@ static int capture_xattrs(int fd, const char *path, repo_file *f) {
                 if (vs < 0 && (errno == ENODATA || errno == ENOTSUP))
                         continue;   /* removed meanwhile */
                 if (vs < 0)
-                        return repo_error(-errno, "%s: extended attribute %s: %m", path, name);
+                        return repo_error(NULL, -errno, "%s: extended attribute %s: %m", path, name);
                 total += nlen + (size_t) vs;
                 if (total > REPO_MAX_XATTRS)
-                        return repo_error(-E2BIG, "%s: extended attributes exceed the limit (%u bytes)", path,
+                        return repo_error(NULL, -E2BIG, "%s: extended attributes exceed the limit (%u bytes)", path,
                                           REPO_MAX_XATTRS);
                 repo_xattr *xs = reallocarray(f->xattrs, f->n_xattrs + 1, sizeof *xs);
                 if (!xs)
@@ -199,7 +199,7 @@ static int capture_xattrs(int fd, const char *path, repo_file *f) {
                         return -ENOMEM;
                 ssize_t got = vs ? fgetxattr(fd, name, x->value, (size_t) vs) : 0;
                 if (got < 0)
-                        return repo_error(errno == ERANGE ? -EAGAIN : -errno,
+                        return repo_error(NULL, errno == ERANGE ? -EAGAIN : -errno,
                                           "%s: extended attribute %s changed while read: %m", path, name);
                 x->size = (size_t) got;
         }
@@ -284,7 +284,7 @@ int repo_meta_apply_fd(repo_meta_ctx *m, int fd, const repo_file *f) {
                 {.tv_sec = f->mtime_ns / 1000000000, .tv_nsec = f->mtime_ns % 1000000000},
         };
         if (fchmod(fd, mode) < 0 || futimens(fd, ts) < 0)
-                return repo_error(-errno, "restore '%s': %m", f->path);
+                return repo_error(NULL, -errno, "restore '%s': %m", f->path);
         return 0;
 }
 
@@ -307,7 +307,7 @@ int repo_meta_apply_symlink(repo_meta_ctx *m, int dfd, const char *name, const r
 
         (void) restore_owner(m, f, at_chown, &t);
         if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-                return repo_error(-errno, "restore '%s': %m", f->path);
+                return repo_error(NULL, -errno, "restore '%s': %m", f->path);
         return 0;
 }
 

@@ -49,26 +49,26 @@ int repo_pack_header_decode(const uint8_t *buf, size_t len, pack_blob **ret, siz
         uint32_t count;
 
         if (len < REPO_PACK_HEADER_FIXED || memcmp(buf, REPO_PACK_MAGIC, 4) != 0)
-                return repo_error(REPO_E_CORRUPT, "pack header: bad magic");
+                return repo_error(NULL, REPO_E_CORRUPT, "pack header: bad magic");
         if (buf[4] != REPO_FORMAT_VERSION)
-                return repo_error(REPO_E_VERSION, "pack header: version %u not supported", buf[4]);
+                return repo_error(NULL, REPO_E_VERSION, "pack header: version %u not supported", buf[4]);
         count = unaligned_read_le32(buf + 8);
         if (count == 0 || count > REPO_MAX_PACK_BLOBS ||
             len != REPO_PACK_HEADER_FIXED + (size_t) count * REPO_PACK_ENTRY_SIZE)
-                return repo_error(REPO_E_CORRUPT, "pack header: bad blob count %u for %zu bytes", count, len);
+                return repo_error(NULL, REPO_E_CORRUPT, "pack header: bad blob count %u for %zu bytes", count, len);
         blobs = calloc(count, sizeof *blobs);
         if (!blobs)
                 return -ENOMEM;
         for (uint32_t i = 0; i < count; i++) {
                 const uint8_t *e = buf + REPO_PACK_HEADER_FIXED + (size_t) i * REPO_PACK_ENTRY_SIZE;
                 if (e[0] != 0 || (e[1] & ~REPO_BLOB_COMPRESSED) || e[2] || e[3])
-                        return repo_error(REPO_E_CORRUPT, "pack header: entry %u has unknown type or flags", i);
+                        return repo_error(NULL, REPO_E_CORRUPT, "pack header: entry %u has unknown type or flags", i);
                 blobs[i].flags = e[1];
                 blobs[i].stored = unaligned_read_le32(e + 4);
                 blobs[i].raw = unaligned_read_le32(e + 8);
                 if (blobs[i].stored == 0 || blobs[i].stored > REPO_CHUNK_MAX_LIMIT + 1024 ||
                     blobs[i].raw > REPO_CHUNK_MAX_LIMIT)
-                        return repo_error(REPO_E_CORRUPT, "pack header: entry %u has bad lengths", i);
+                        return repo_error(NULL, REPO_E_CORRUPT, "pack header: entry %u has bad lengths", i);
                 memcpy(blobs[i].id.b, e + 12, REPO_ID_SIZE);
         }
         *ret = TAKE_PTR(blobs);
@@ -89,24 +89,24 @@ int repo_pack_parse(const repo *r, const uint8_t *data, size_t n, pack_blob **re
         int k;
 
         if (n < 4 + REPO_PACK_HEADER_FIXED)
-                return repo_error(REPO_E_CORRUPT, "pack too short");
+                return repo_error(NULL, REPO_E_CORRUPT, "pack too short");
         hl = unaligned_read_le32(data + n - 4);
         if (hl > n - 4 || hl > REPO_PACK_HEADER_FIXED + (size_t) REPO_MAX_PACK_BLOBS * REPO_PACK_ENTRY_SIZE +
                                         REPO_SEAL_OVERHEAD)
-                return repo_error(REPO_E_CORRUPT, "pack header length %zu out of range", hl);
+                return repo_error(NULL, REPO_E_CORRUPT, "pack header length %zu out of range", hl);
         hdr = malloc(hl ? hl : 1);
         if (!hdr)
                 return -ENOMEM;
         k = repo_unseal(r, data + n - 4 - hl, hl, hdr, &hn);
         if (k < 0)
-                return repo_error(k, "pack header: %s", repo_errmsg());
+                return repo_error(NULL, k, "pack header: %s", repo_errmsg());
         k = repo_pack_header_decode(hdr, hn, &blobs, &count);
         if (k < 0)
                 return k;
         for (size_t i = 0; i < count; i++)
                 sum += blobs[i].stored;
         if (sum != n - 4 - hl)
-                return repo_error(REPO_E_CORRUPT, "pack header: blobs cover %llu bytes, pack data has %zu",
+                return repo_error(NULL, REPO_E_CORRUPT, "pack header: blobs cover %llu bytes, pack data has %zu",
                                   (unsigned long long) sum, n - 4 - hl);
         *ret = TAKE_PTR(blobs);
         *ret_count = count;
@@ -135,7 +135,7 @@ static int blob_decode(const repo *r, ZSTD_DCtx *dctx, uint8_t **tmp, size_t *tm
         int k;
 
         if (raw > REPO_CHUNK_MAX_LIMIT || n > REPO_CHUNK_MAX_LIMIT + 1024)
-                return repo_error(REPO_E_CORRUPT, "blob length out of range");
+                return repo_error(NULL, REPO_E_CORRUPT, "blob length out of range");
         if (buf_reserve(tmp, tmp_cap, n) < 0)
                 return -ENOMEM;
         k = repo_unseal(r, stored, n, *tmp, &m);
@@ -144,15 +144,15 @@ static int blob_decode(const repo *r, ZSTD_DCtx *dctx, uint8_t **tmp, size_t *tm
         if (flags & REPO_BLOB_COMPRESSED) {
                 size_t z = dctx ? ZSTD_decompressDCtx(dctx, out, raw, *tmp, m) : ZSTD_decompress(out, raw, *tmp, m);
                 if (ZSTD_isError(z) || z != raw)
-                        return repo_error(REPO_E_CORRUPT, "blob does not decompress to %u bytes", raw);
+                        return repo_error(NULL, REPO_E_CORRUPT, "blob does not decompress to %u bytes", raw);
         } else {
                 if (m != raw)
-                        return repo_error(REPO_E_CORRUPT, "blob has %zu bytes, expected %u", m, raw);
+                        return repo_error(NULL, REPO_E_CORRUPT, "blob has %zu bytes, expected %u", m, raw);
                 memcpy(out, *tmp, m);
         }
         repo_hash_blob(r, out, raw, &got);
         if (memcmp(got.b, expect->b, REPO_ID_SIZE) != 0)
-                return repo_error(REPO_E_CORRUPT, "blob content does not match its id");
+                return repo_error(NULL, REPO_E_CORRUPT, "blob content does not match its id");
         return 0;
 }
 
@@ -178,16 +178,16 @@ int repo_blob_fetch(repo *r, repo_blob_reader *br, const repo_id *id) {
         br->e = NULL;
         repo_id_to_hex(id, bhex);
         if (!e)
-                return repo_error(REPO_E_CORRUPT, "blob %s: not in any index (missing)", bhex);
+                return repo_error(r, REPO_E_CORRUPT, "blob %s: not in any index (missing)", bhex);
         repo_id_to_hex(&r->index.packs[e->pack], phex);
         repo_object_path("data", &r->index.packs[e->pack], path, sizeof path);
         if (buf_reserve(&br->stored, &br->stored_cap, e->length) < 0)
                 return -ENOMEM;
         k = repo_be_get_range(r->be, path, index_entry_offset(e), e->length, br->stored);
         if (k == -ENOENT)
-                return repo_error(REPO_E_CORRUPT, "pack %s: missing (holds blob %s)", phex, bhex);
+                return repo_error(r, REPO_E_CORRUPT, "pack %s: missing (holds blob %s)", phex, bhex);
         if (k < 0)
-                return repo_error(k, "pack %s: %s (blob %s)", phex, repo_errmsg(), bhex);
+                return repo_error(r, k, "pack %s: %s (blob %s)", phex, repo_errmsg(), bhex);
         br->e = e;
         return 0;
 }
@@ -207,7 +207,7 @@ int repo_blob_decode_fetched(const repo *r, repo_blob_reader *br, uint8_t **buf,
         if (k < 0) {
                 repo_id_to_hex(&e->id, bhex);
                 repo_id_to_hex(&r->index.packs[e->pack], phex);
-                return repo_error(k, "pack %s: blob %s: %s", phex, bhex, repo_errmsg());
+                return repo_error(NULL, k, "pack %s: blob %s: %s", phex, bhex, repo_errmsg());
         }
         *ret_n = e->raw_length;
         return 0;
@@ -216,8 +216,8 @@ int repo_blob_decode_fetched(const repo *r, repo_blob_reader *br, uint8_t **buf,
 int repo_read_blob(repo *r, const repo_id *id, uint8_t **buf, size_t *cap, size_t *ret_n) {
         repo_blob_reader br = {};
         int k = repo_blob_fetch(r, &br, id);
-        if (k >= 0)
-                k = repo_blob_decode_fetched(r, &br, buf, cap, ret_n);
+        if (k >= 0 && (k = repo_blob_decode_fetched(r, &br, buf, cap, ret_n)) < 0)
+                k = repo_error_from_thread(r, k);   /* decoding has no handle */
         repo_blob_reader_done(&br);
         return k;
 }

@@ -91,7 +91,7 @@ struct packer {
         packer_result *results;
         size_t n_results, cap_results;
         int error;
-        char errmsg[512];
+        ErrorSlot err;            /* the first failure of a worker, raised into r by the caller */
 };
 
 /* Named crash points for the crash tests (docs/design/repository.md §8):
@@ -245,7 +245,7 @@ static void set_error(packer *p, int k) {
         if (p->error)
                 return;
         p->error = k;
-        snprintf(p->errmsg, sizeof p->errmsg, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
+        (void) error_slot_set(&p->err, k, "%s", k == -ENOMEM ? "out of memory" : repo_errmsg());
         pthread_cond_broadcast(&p->cond_work);
         pthread_cond_broadcast(&p->cond_main);
 }
@@ -255,6 +255,7 @@ static void *worker_main(void *arg) {
         packer *p = w->p;
         int k = 0;
 
+        repo_error_worker_thread();   /* its failures on p->r: to this thread's slot, then set_error */
         pthread_mutex_lock(&p->lock);
         for (;;) {
                 while (p->queue_count == 0 && !p->finish && !p->stop && !p->error)
@@ -376,7 +377,7 @@ int repo_packer_new(repo *r, packer_decide_fn decide, void *userdata, packer **r
                 k = pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
                 if (k != 0) {
                         repo_packer_free(p);
-                        return repo_error(-k, "cannot start the pack writer threads: %s", strerror(k));
+                        return repo_error(r, -k, "cannot start the pack writer threads: %s", strerror(k));
                 }
                 p->workers[i].started = true;
                 pthread_mutex_lock(&p->lock);
@@ -388,7 +389,7 @@ int repo_packer_new(repo *r, packer_decide_fn decide, void *userdata, packer **r
 }
 
 static int worker_error(packer *p) {
-        return repo_error(p->error, "%s", p->errmsg);
+        return repo_error(p->r, p->error, "%s", error_slot_get(&p->err));
 }
 
 /* Hand hashed chunks back to decide, oldest first, until (want_free) a slot
@@ -428,7 +429,7 @@ static int settle(packer *p, bool want_free, size_t *ret_slot) {
                 } else if (p->order_count == 0)
                         break;
                 if (p->n_running == 0) {
-                        k = repo_error(-EPIPE, "the pack writer threads stopped");
+                        k = repo_error(p->r, -EPIPE, "the pack writer threads stopped");
                         break;
                 }
                 pthread_cond_wait(&p->cond_main, &p->lock);
@@ -442,7 +443,7 @@ int repo_packer_put(packer *p, const uint8_t *data, size_t n) {
         int k;
 
         if (n > p->r->chunker.max)
-                return repo_error(-EINVAL, "internal error: chunk of %zu bytes", n);
+                return repo_error(p->r, -EINVAL, "internal error: chunk of %zu bytes", n);
         k = settle(p, true, &i);
         if (k < 0)
                 return k;

@@ -133,12 +133,12 @@ static int mark(prune_ctx *c, const repo_prune_options *o) {
         int k;
 
         if (r->n_bad_index > 0)
-                return repo_error(REPO_E_CORRUPT, "index %s: %s; prune refused (run rebuild-index first)",
+                return repo_error(c->r, REPO_E_CORRUPT, "index %s: %s; prune refused (run rebuild-index first)",
                                   r->bad_index[0], r->bad_index_reason[0]);
         k = repo_list_backups(r, &recs, &n);
         if (k < 0)
-                return repo_error(k, "%s; prune refused (a record that cannot be read might need any pack)",
-                                  repo_errmsg());
+                return repo_error(c->r, k, "%s; prune refused (a record that cannot be read might need any pack)",
+                                  repo_error_msg(c->r));
         for (size_t i = 0; i < n && k >= 0; i++)
                 for (size_t f = 0; f < recs[i]->n_files && k >= 0 && !ignored(o, &recs[i]->id); f++)
                         for (size_t j = 0; j < recs[i]->files[f].n_blobs && k >= 0; j++) {
@@ -147,7 +147,7 @@ static int mark(prune_ctx *c, const repo_prune_options *o) {
                                         char rh[REPO_ID_HEX_SIZE], bh[REPO_ID_HEX_SIZE];
                                         repo_id_to_hex(&recs[i]->id, rh);
                                         repo_id_to_hex(b, bh);
-                                        k = repo_error(REPO_E_CORRUPT,
+                                        k = repo_error(c->r, REPO_E_CORRUPT,
                                                        "backup %s: blob %s is in no index; prune refused (run check)",
                                                        rh, bh);
                                         break;
@@ -179,7 +179,7 @@ static int load_entries(prune_ctx *c) {
                 packs = o ? json_object_get(o, "packs") : NULL;
                 if (!json_is_array(packs)) {
                         json_decref(o);
-                        return repo_error(REPO_E_CORRUPT, "index changed while pruning");
+                        return repo_error(c->r, REPO_E_CORRUPT, "index changed while pruning");
                 }
                 json_array_foreach(packs, pi, p) {
                         repo_id pid;
@@ -208,7 +208,7 @@ static int load_entries(prune_ctx *c) {
                 }
                 json_decref(o);
                 if (k < 0)
-                        return k == -ENOMEM ? k : repo_error(k, "index changed while pruning");
+                        return k == -ENOMEM ? k : repo_error(c->r, k, "index changed while pruning");
         }
         if (c->n_e > 1)
                 qsort(c->e, c->n_e, sizeof *c->e, entry_cmp);
@@ -254,8 +254,8 @@ static int account(prune_ctx *c, const repo_prune_options *o, repo_prune_stats *
                 if (c->used.slots[s].used && !c->used.slots[s].verified) {
                         char bh[REPO_ID_HEX_SIZE];
                         repo_id_to_hex(&c->used.slots[s].id, bh);
-                        return repo_error(REPO_E_CORRUPT, "blob %s: every pack holding it is missing; prune refused",
-                                          bh);
+                        return repo_error(c->r, REPO_E_CORRUPT,
+                                          "blob %s: every pack holding it is missing; prune refused", bh);
                 }
         for (size_t j = 0; j < c->n_p; j++) {
                 pinfo *pi = &c->p[j];
@@ -363,16 +363,17 @@ static int repack_one(prune_ctx *c, const pinfo *pi, repo_prune_stats *st) {
                 }
                 repo_id_to_hex(&e->blob, bhex);
                 if (e->stored > REPO_CHUNK_MAX_LIMIT + 1024)   /* repo_blob_decode's bound */
-                        return repo_error(REPO_E_CORRUPT, "pack %s: blob %s: stored size %u too large; prune stopped",
-                                          phex, bhex, e->stored);
+                        return repo_error(c->r, REPO_E_CORRUPT,
+                                          "pack %s: blob %s: stored size %u too large; prune stopped", phex, bhex,
+                                          e->stored);
                 k = repo_be_get_range(r->be, path, e->off, e->stored, c->buf + c->len);
                 if (k < 0)
-                        return repo_error(k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
+                        return repo_error(c->r, k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
                                           bhex, repo_errmsg());
                 /* Check before copying: a damaged blob is not carried into a new pack. */
                 k = repo_blob_decode(r, c->buf + c->len, e->stored, e->flags, e->raw, &e->blob, c->raw);
                 if (k < 0)
-                        return repo_error(k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
+                        return repo_error(c->r, k, "pack %s: blob %s: %s; prune stopped before deleting anything", phex,
                                           bhex, repo_errmsg());
                 if (ARRAY_RESERVE_ONE(c->pb, c->cap_pb, c->n_pb, 256) < 0)
                         return -ENOMEM;
@@ -401,12 +402,12 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
                 repo_object_path("index", &c->old_index[i], path, sizeof path);
                 k = repo_be_delete(r->be, path);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(r, k);
                 repo_crash_point("prune-index-unlinked");
         }
         k = repo_be_sync(r->be, "index");
         if (k < 0)
-                return k;
+                return repo_error_from_thread(r, k);
         /* 8: packs no index names any more.  Nothing is ordered after these
          * removals (a removal lost to a power cut leaves an unindexed pack,
          * which W5 removes), so each data directory is fsynced once, after
@@ -419,7 +420,7 @@ static int sweep(prune_ctx *c, const repo_id *fresh, size_t n_fresh) {
                 repo_object_path("data", &c->p[j].id, path, sizeof path);
                 k = repo_be_delete(r->be, path);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(r, k);
                 dirty[c->p[j].id.b[0]] = true;
                 repo_crash_point("prune-pack-unlinked");
         }
@@ -440,7 +441,7 @@ int repo_prune(repo *r, const repo_prune_options *o, repo_prune_stats *ret) {
         int k;
 
         if (!r->exclusive)
-                return repo_error(-EINVAL, "prune needs the exclusive lock");
+                return repo_error(r, -EINVAL, "prune needs the exclusive lock");
         k = repo_bytes(r, &st.bytes_before);
         if (k >= 0)
                 k = mark(&c, o);

@@ -35,19 +35,19 @@ int repo_path_check(const char *path) {
         const char *p, *c;
 
         if (!path || !*path)
-                return repo_error(-EINVAL, "empty path");
+                return repo_error(NULL, -EINVAL, "empty path");
         len = strlen(path);
         if (len > REPO_MAX_PATH)
-                return repo_error(-EINVAL, "path too long (%zu bytes)", len);
+                return repo_error(NULL, -EINVAL, "path too long (%zu bytes)", len);
         if (path[0] == '/')
-                return repo_error(-EINVAL, "path '%s' is absolute", path);
+                return repo_error(NULL, -EINVAL, "path '%s' is absolute", path);
         for (p = path;; p = c + 1) {
                 c = strchr(p, '/');
                 size_t n = c ? (size_t) (c - p) : strlen(p);
                 if (n == 0)
-                        return repo_error(-EINVAL, "path '%s' has an empty component", path);
+                        return repo_error(NULL, -EINVAL, "path '%s' has an empty component", path);
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-                        return repo_error(-EINVAL, "path '%s' contains '%.*s'", path, (int) n, p);
+                        return repo_error(NULL, -EINVAL, "path '%s' contains '%.*s'", path, (int) n, p);
                 if (!c)
                         break;
         }
@@ -105,7 +105,7 @@ static int file_meta_to_json(const repo_file *f, json_t *fo) {
                 json_t *v = json_string(b64);
                 free(b64);
                 if (!v || json_object_set_new(xs, f->xattrs[i].name, v) < 0) {
-                        r = repo_error(-EINVAL, "%s: extended attribute name %s is not valid UTF-8", f->path,
+                        r = repo_error(NULL, -EINVAL, "%s: extended attribute name %s is not valid UTF-8", f->path,
                                        f->xattrs[i].name);
                         goto out;
                 }
@@ -216,7 +216,7 @@ static int get_opt_string(json_t *o, const char *key, char **ret) {
                 return 0;
         if (!json_is_string(v) || json_string_length(v) > REPO_MAX_STRING ||
             strlen(json_string_value(v)) != json_string_length(v))
-                return repo_error(REPO_E_CORRUPT, "record: field '%s' is not a valid string", key);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: field '%s' is not a valid string", key);
         *ret = strdup(json_string_value(v));
         return *ret ? 0 : -ENOMEM;
 }
@@ -230,30 +230,30 @@ static int parse_file_meta(json_t *o, const char *path, size_t size, size_t n_bl
 
         if (json_unpack(o, "{s:s, s:I, s:I}", "type", &type, "uid", &uid, "gid", &gid) < 0 || uid < 0 ||
             uid > UINT32_MAX - 1 || gid < 0 || gid > UINT32_MAX - 1)
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': type or owner malformed", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': type or owner malformed", path);
         f->type = repo_file_type_from_string(type);
         if (f->type < 0 || (f->type == REPO_FILE_SYMLINK) != (f->symlink != NULL))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': type '%s' malformed", path, type);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': type '%s' malformed", path, type);
         if (f->type != REPO_FILE_REGULAR && (size != 0 || n_blobs != 0))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': a %s entry holds no data", path, type);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': a %s entry holds no data", path, type);
         f->has_owner = true;
         f->uid = (uint32_t) uid;
         f->gid = (uint32_t) gid;
         if ((k = get_opt_string(o, "user", &f->user)) < 0 || (k = get_opt_string(o, "group", &f->group)) < 0)
                 return k;
         if ((f->user && strlen(f->user) > 255) || (f->group && strlen(f->group) > 255))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': owner name too long", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': owner name too long", path);
         v = json_object_get(o, "link");
         if ((v != NULL) != (f->type == REPO_FILE_HARDLINK) ||
             (v && (!json_is_string(v) || repo_path_check(json_string_value(v)) < 0 ||
                    strcmp(json_string_value(v), path) == 0)))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': hard link target malformed", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': hard link target malformed", path);
         if (v && !(f->link = strdup(json_string_value(v))))
                 return -ENOMEM;
         v = json_object_get(o, "rdev");
         if (v) {
                 if (!json_is_integer(v) || json_integer_value(v) < 0)
-                        return repo_error(REPO_E_CORRUPT, "record: file '%s': rdev malformed", path);
+                        return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': rdev malformed", path);
                 f->rdev = (uint64_t) json_integer_value(v);
         }
         v = json_object_get(o, "xattrs");
@@ -262,7 +262,7 @@ static int parse_file_meta(json_t *o, const char *path, size_t size, size_t n_bl
                 json_t *val;
                 size_t total = 0;
                 if (!json_is_object(v) || json_object_size(v) > REPO_MAX_XATTRS / 2)
-                        return repo_error(REPO_E_CORRUPT, "record: file '%s': xattrs malformed", path);
+                        return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': xattrs malformed", path);
                 f->xattrs = calloc(json_object_size(v) + 1, sizeof(repo_xattr));
                 if (!f->xattrs)
                         return -ENOMEM;
@@ -271,8 +271,10 @@ static int parse_file_meta(json_t *o, const char *path, size_t size, size_t n_bl
                         size_t nlen = strlen(name), blen = b64 ? strlen(b64) : 0, got = 0;
                         total += nlen + blen / 4 * 3;
                         if (!b64 || nlen == 0 || nlen > 255 || !strchr(name, '.') || total > REPO_MAX_XATTRS)
-                                return repo_error(REPO_E_CORRUPT, "record: file '%s': xattr '%s' malformed or over "
-                                                  "the limit", path, name);
+                                return repo_error(NULL, REPO_E_CORRUPT,
+                                                  "record: file '%s': xattr '%s' malformed or over "
+                                                  "the limit",
+                                                  path, name);
                         repo_xattr *x = &f->xattrs[f->n_xattrs++];
                         x->name = strdup(name);
                         x->value = malloc(blen / 4 * 3 + 1);
@@ -280,7 +282,7 @@ static int parse_file_meta(json_t *o, const char *path, size_t size, size_t n_bl
                                 return -ENOMEM;
                         if (sodium_base642bin(x->value, blen / 4 * 3 + 1, b64, blen, NULL, &got, NULL,
                                               sodium_base64_VARIANT_ORIGINAL) < 0)
-                                return repo_error(REPO_E_CORRUPT, "record: file '%s': xattr '%s' is not base64",
+                                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': xattr '%s' is not base64",
                                                   path, name);
                         x->size = got;
                 }
@@ -297,13 +299,13 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
         if (json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:o}", "path", &path, "size", &size, "mode", &mode,
                         "mtime_ns", &mtime, "hash", &hash, "blobs", &blobs) < 0 ||
             !json_is_array(blobs) || size < 0 || mode < 0 || mode > 07777 || repo_id_from_hex(hash, &f->hash) < 0)
-                return repo_error(REPO_E_CORRUPT, "record: file entry %zu malformed", idx);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file entry %zu malformed", idx);
         if (repo_path_check(path) < 0)
-                return repo_error(REPO_E_CORRUPT, "record: file entry %zu: %s", idx, repo_errmsg());
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file entry %zu: %s", idx, repo_errmsg());
         /* Every blob but the last is at least 64 bytes (chunker minimum), so
          * the count is bounded by the size. */
         if (json_array_size(blobs) > (uint64_t) size / 64 + 1 || (size > 0 && json_array_size(blobs) == 0))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': blob count does not fit its size", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': blob count does not fit its size", path);
         f->path = strdup(path);
         if (!f->path)
                 return -ENOMEM;
@@ -313,14 +315,14 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
         /* optional (change detection only) */
         json_t *ct = json_object_get(o, "ctime_ns"), *ino = json_object_get(o, "ino");
         if ((ct && !json_is_integer(ct)) || (ino && (!json_is_integer(ino) || json_integer_value(ino) < 0)))
-                return repo_error(REPO_E_CORRUPT, "record: file '%s': ctime_ns or ino malformed", path);
+                return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': ctime_ns or ino malformed", path);
         f->ctime_ns = ct ? json_integer_value(ct) : 0;
         f->ino = ino ? (uint64_t) json_integer_value(ino) : 0;
         json_t *sl = json_object_get(o, "symlink");
         if (sl) {
                 if (!json_is_string(sl) || json_string_length(sl) == 0 || json_string_length(sl) > REPO_MAX_PATH ||
                     strlen(json_string_value(sl)) != json_string_length(sl) || size != 0 || json_array_size(blobs) != 0)
-                        return repo_error(REPO_E_CORRUPT, "record: file '%s': symlink entry malformed", path);
+                        return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': symlink entry malformed", path);
                 f->symlink = strdup(json_string_value(sl));
                 if (!f->symlink)
                         return -ENOMEM;
@@ -329,9 +331,9 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
         json_t *ev = json_object_get(o, "entry");
         if (ev) {
                 if (!json_is_integer(ev) || json_integer_value(ev) < 1)
-                        return repo_error(REPO_E_CORRUPT, "record: file '%s': entry version malformed", path);
+                        return repo_error(NULL, REPO_E_CORRUPT, "record: file '%s': entry version malformed", path);
                 if (json_integer_value(ev) > REPO_FILE_ENTRY_VERSION)
-                        return repo_error(REPO_E_VERSION, "record: file '%s': entry version %lld not supported",
+                        return repo_error(NULL, REPO_E_VERSION, "record: file '%s': entry version %lld not supported",
                                           path, (long long) json_integer_value(ev));
                 if (json_integer_value(ev) >= 2) {
                         int k = parse_file_meta(o, path, (size_t) size, json_array_size(blobs), f);
@@ -343,9 +345,11 @@ static int parse_file(json_t *o, size_t idx, repo_file *f) {
         f->blobs = calloc(f->n_blobs ? f->n_blobs : 1, sizeof(repo_id));
         if (!f->blobs)
                 return -ENOMEM;
-        json_array_foreach(blobs, j, b)
-                if (!json_is_string(b) || repo_id_from_hex(json_string_value(b), &f->blobs[j]) < 0)
-                        return repo_error(REPO_E_CORRUPT, "record: file '%s': blob %zu malformed", path, j);
+        json_array_foreach(blobs, j, b) if (!json_is_string(b) ||
+                                            repo_id_from_hex(json_string_value(b), &f->blobs[j]) <
+                                                    0) return repo_error(NULL, REPO_E_CORRUPT,
+                                                                         "record: file '%s': blob %zu malformed", path,
+                                                                         j);
         return 0;
 }
 
@@ -359,10 +363,10 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         int r;
 
         if (len > REPO_MAX_RECORD)
-                return repo_error(REPO_E_CORRUPT, "record too large");
+                return repo_error(NULL, REPO_E_CORRUPT, "record too large");
         o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return repo_error(REPO_E_CORRUPT, "record is not JSON: %s", jerr.text);
+                return repo_error(NULL, REPO_E_CORRUPT, "record is not JSON: %s", jerr.text);
         rec = calloc(1, sizeof *rec);
         if (!rec) {
                 r = -ENOMEM;
@@ -373,16 +377,16 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
                         &br, "bytes_added", &ba, "duration_ms", &dur) < 0 ||
             !json_is_array(comps) || !json_is_array(writers) || !json_is_array(files) || br < 0 || ba < 0 ||
             dur < 0) {
-                r = repo_error(REPO_E_CORRUPT, "record: missing or mistyped fields");
+                r = repo_error(NULL, REPO_E_CORRUPT, "record: missing or mistyped fields");
                 goto out;
         }
         if (version != REPO_FORMAT_VERSION) {
-                r = repo_error(REPO_E_VERSION, "record format version %lld not supported", (long long) version);
+                r = repo_error(NULL, REPO_E_VERSION, "record format version %lld not supported", (long long) version);
                 goto out;
         }
         rec->type = repo_backup_type_from_string(type);
         if (rec->type < 0) {
-                r = repo_error(REPO_E_CORRUPT, "record: unknown backup type '%s'", type);
+                r = repo_error(NULL, REPO_E_CORRUPT, "record: unknown backup type '%s'", type);
                 goto out;
         }
         rec->time_ns = tns;
@@ -395,7 +399,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         v = json_object_get(o, "based_on");
         if (v && !json_is_null(v)) {
                 if (!json_is_string(v) || repo_id_from_hex(json_string_value(v), &rec->based_on) < 0) {
-                        r = repo_error(REPO_E_CORRUPT, "record: based_on malformed");
+                        r = repo_error(NULL, REPO_E_CORRUPT, "record: based_on malformed");
                         goto out;
                 }
                 rec->has_based_on = true;
@@ -403,14 +407,14 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         v = json_object_get(o, "copied_from");
         if (v && !json_is_null(v)) {
                 if (!json_is_string(v) || repo_id_from_hex(json_string_value(v), &rec->copied_from) < 0) {
-                        r = repo_error(REPO_E_CORRUPT, "record: copied_from malformed");
+                        r = repo_error(NULL, REPO_E_CORRUPT, "record: copied_from malformed");
                         goto out;
                 }
                 rec->has_copied_from = true;
         }
         if (json_array_size(comps) > 65536 || json_array_size(writers) > 65536 ||
             json_array_size(files) > REPO_MAX_FILES) {
-                r = repo_error(REPO_E_CORRUPT, "record: too many components, writers or files");
+                r = repo_error(NULL, REPO_E_CORRUPT, "record: too many components, writers or files");
                 goto out;
         }
         rec->components = calloc(json_array_size(comps) + 1, sizeof(char *));
@@ -422,7 +426,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         }
         json_array_foreach(comps, i, v) {
                 if (!json_is_string(v) || json_string_length(v) > REPO_MAX_PATH) {
-                        r = repo_error(REPO_E_CORRUPT, "record: component %zu malformed", i);
+                        r = repo_error(NULL, REPO_E_CORRUPT, "record: component %zu malformed", i);
                         goto out;
                 }
                 if (!(rec->components[i] = strdup(json_string_value(v)))) {
@@ -434,7 +438,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         json_array_foreach(writers, i, v) {
                 json_t *name = json_object_get(v, "name");
                 if (!json_is_object(v) || !json_is_string(name) || json_string_length(name) > REPO_MAX_PATH) {
-                        r = repo_error(REPO_E_CORRUPT, "record: writer %zu malformed", i);
+                        r = repo_error(NULL, REPO_E_CORRUPT, "record: writer %zu malformed", i);
                         goto out;
                 }
                 repo_writer_info *w = &rec->writers[rec->n_writers++];
@@ -450,7 +454,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         if (v && !json_is_null(v)) {
                 json_t *d;
                 if (!json_is_array(v) || json_array_size(v) > REPO_MAX_FILES) {
-                        r = repo_error(REPO_E_CORRUPT, "record: deleted list malformed");
+                        r = repo_error(NULL, REPO_E_CORRUPT, "record: deleted list malformed");
                         goto out;
                 }
                 rec->deleted = calloc(json_array_size(v) + 1, sizeof(char *));
@@ -460,7 +464,7 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
                 }
                 json_array_foreach(v, i, d) {
                         if (!json_is_string(d) || repo_path_check(json_string_value(d)) < 0) {
-                                r = repo_error(REPO_E_CORRUPT, "record: deleted entry %zu malformed", i);
+                                r = repo_error(NULL, REPO_E_CORRUPT, "record: deleted entry %zu malformed", i);
                                 goto out;
                         }
                         if (!(rec->deleted[i] = strdup(json_string_value(d)))) {

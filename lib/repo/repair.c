@@ -151,7 +151,7 @@ int repo_rebuild_index(repo *r, repo_verify_report_fn fn, void *userdata, uint64
         int k;
 
         if (!r->exclusive)
-                return repo_error(-EINVAL, "rebuilding the index needs the exclusive lock");
+                return repo_error(r, -EINVAL, "rebuilding the index needs the exclusive lock");
         k = repo_list_objects(r, "index", &old, &nold);
         if (k < 0)
                 return k;
@@ -173,12 +173,16 @@ int repo_rebuild_index(repo *r, repo_verify_report_fn fn, void *userdata, uint64
                         continue;   /* identical content was rewritten under the same name */
                 repo_object_path("index", &old[i], path, sizeof path);
                 k = repo_be_delete(r->be, path);
-                if (k < 0)
+                if (k < 0) {
+                        k = repo_error_from_thread(r, k);
                         goto fail;
+                }
         }
         k = repo_be_sync(r->be, "index");
-        if (k < 0)
+        if (k < 0) {
+                k = repo_error_from_thread(r, k);
                 goto fail;
+        }
         repo_index_done(&r->index);
         r->index = ix;
         for (size_t i = 0; i < r->n_bad_index; i++) {

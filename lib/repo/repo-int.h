@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdarg.h>
 
+#include "error-slot.h"
 #include "macro.h"
 #include "repo.h"
 #include "backend.h"
@@ -72,6 +73,7 @@ struct repo {
         uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
+        ErrorSlot err;            /* repo_last_error(): this handle's last failure (§11f) */
 };
 
 #define REPO_MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)   /* enc key, hash key, repository id */
@@ -90,8 +92,21 @@ typedef struct repo_keyfile {
         uint8_t sealed[24 + REPO_MASTER_PLAIN + 16];
 } repo_keyfile;
 
-/* error.c */
-int repo_error(int code, const char *fmt, ...) _printf_(2, 3);
+/* error.c (docs/design/repository.md §11f).  repo_error raises a failure
+ * into r's slot, or the thread's where r is NULL (no handle: the parsers,
+ * crypto, the chunker, the backends, repo_open before the handle exists) or
+ * the caller is a worker thread.  A function holding r that passes on the
+ * code of a handle-less callee raises the callee's message into r with
+ * repo_error_from_thread(r, code); repo_error_msg(r) reads the slot r's
+ * failures went to in this thread (repo_errmsg() = the thread's). */
+int repo_error(repo *r, int code, const char *fmt, ...) _printf_(3, 4);
+int repo_error_from_thread(repo *r, int code);
+const char *repo_error_msg(const repo *r);
+ErrorSlot *repo_error_slot(const repo *r);
+/* Called first in each of lib/repo's worker threads (packer writers, restore
+ * reader): their repo_error(r, ...) goes to the thread's slot, which the
+ * thread copies to shared state for the handle's thread to raise into r. */
+void repo_error_worker_thread(void);
 /* One warning line to the handler of repo_set_warn_handler (meta.c). */
 void repo_warn(const char *fmt, ...) _printf_(1, 2);
 int repo_file_type_from_string(const char *s);
@@ -100,7 +115,7 @@ int repo_file_type_from_string(const char *s);
 int repo_meta_capture(int fd, const struct stat *st, const char *path, repo_file *f);
 /* Owner and mtime of the symlink name in dfd (never followed). */
 int repo_meta_apply_symlink(repo_meta_ctx *m, int dfd, const char *name, const repo_file *f);
-void repo_error_clear(void);
+void repo_error_clear(repo *r);
 
 /* crypto.c */
 void repo_hash_blob(const repo *r, const void *data, size_t n, repo_id *ret);

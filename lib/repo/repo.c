@@ -43,16 +43,17 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
         int k;
 
         if (sodium_init() < 0)
-                return repo_error(-EIO, "libsodium failed to initialize");
+                return repo_error(NULL, -EIO, "libsodium failed to initialize");
         if (ch.min == 0 && ch.avg == 0 && ch.max == 0)
                 ch = (repo_chunker_params) {REPO_CHUNK_MIN_DEFAULT, REPO_CHUNK_AVG_DEFAULT, REPO_CHUNK_MAX_DEFAULT};
         k = repo_chunker_params_check(&ch);
         if (k < 0)
                 return k;
         if (opts->encrypted && (!password || !*password))
-                return repo_error(-EINVAL, "repository %s: a password is required for an encrypted repository", dir);
+                return repo_error(NULL, -EINVAL, "repository %s: a password is required for an encrypted repository",
+                                  dir);
         if (!repo_location_is_s3(dir) && mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return repo_error(-errno, "repository %s: %m", dir);
+                return repo_error(NULL, -errno, "repository %s: %m", dir);
         k = repo_backend_open(dir, &be);
         if (k < 0)
                 return k;
@@ -86,7 +87,7 @@ int repo_init(const char *dir, const char *password, const repo_init_options *op
         /* config last: a directory without it is not a repository yet. */
         k = repo_be_put(be, "config", text, strlen(text));
         if (k < 0)
-                return repo_error(k, "repository %s: writing config: %s", dir, strerror(-k));
+                return repo_error(NULL, k, "repository %s: writing config: %s", dir, strerror(-k));
         return 0;
 }
 
@@ -98,17 +99,17 @@ int repo_config_parse(const char *text, size_t n, repo_config *ret) {
         json_t *o;
 
         if (n > REPO_MAX_CONFIG)
-                return repo_error(REPO_E_CORRUPT, "config: too large");
+                return repo_error(NULL, REPO_E_CORRUPT, "config: too large");
         o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return repo_error(REPO_E_CORRUPT, "config: not JSON: %s", jerr.text);
+                return repo_error(NULL, REPO_E_CORRUPT, "config: not JSON: %s", jerr.text);
         if (json_unpack(o, "{s:I}", "version", &version) < 0) {
                 json_decref(o);
-                return repo_error(REPO_E_CORRUPT, "config: no format version");
+                return repo_error(NULL, REPO_E_CORRUPT, "config: no format version");
         }
         if (version != REPO_FORMAT_VERSION) {
                 json_decref(o);
-                return repo_error(REPO_E_VERSION, "format version %lld not supported (this is %d)",
+                return repo_error(NULL, REPO_E_VERSION, "format version %lld not supported (this is %d)",
                                   (long long) version, REPO_FORMAT_VERSION);
         }
         if (json_unpack(o, "{s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "id", &id, "encryption", &enc, "compression",
@@ -117,14 +118,14 @@ int repo_config_parse(const char *text, size_t n, repo_config *ret) {
             (strcmp(enc, "none") != 0 && strcmp(enc, "xchacha20poly1305") != 0) || mn < 0 || av < 0 || mx < 0 ||
             mx > REPO_CHUNK_MAX_LIMIT || ps < 4096 || ps > 256 * 1024 * 1024) {
                 json_decref(o);
-                return repo_error(REPO_E_CORRUPT, "config: malformed");
+                return repo_error(NULL, REPO_E_CORRUPT, "config: malformed");
         }
         c.encrypted = strcmp(enc, "none") != 0;
         c.chunker = (repo_chunker_params) {(uint32_t) mn, (uint32_t) av, (uint32_t) mx};
         c.pack_size = (uint32_t) ps;
         json_decref(o);
         if (repo_chunker_params_check(&c.chunker) < 0)
-                return repo_error(REPO_E_CORRUPT, "config: %s", repo_errmsg());
+                return repo_error(NULL, REPO_E_CORRUPT, "config: %s", repo_errmsg());
         *ret = c;
         return 0;
 }
@@ -136,12 +137,12 @@ static int read_config(repo_backend *be, const char *dir, repo_config *ret) {
 
         k = repo_be_get(be, "config", REPO_MAX_CONFIG, &buf, &n);
         if (k == -ENOENT)
-                return repo_error(-ENOENT, "%s: not an lvss-backup repository (no config)", dir);
+                return repo_error(NULL, -ENOENT, "%s: not an lvss-backup repository (no config)", dir);
         if (k < 0)
-                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
+                return repo_error(NULL, k, "repository %s: %s", dir, repo_errmsg());
         k = repo_config_parse((const char *) buf, n, ret);
         if (k < 0)
-                return repo_error(k, "repository %s: %s", dir, repo_errmsg());
+                return repo_error(NULL, k, "repository %s: %s", dir, repo_errmsg());
         return 0;
 }
 
@@ -197,8 +198,9 @@ repo *repo_close(repo *r) {
 }
 
 static int take_lock(repo *r, enum repo_lock_mode mode, const repo_open_options *o) {
-        return r->be->ops->lock(r->be, mode == REPO_LOCK_EXCLUSIVE, o ? o->lock_wait_s : 0, o ? o->waiting : NULL,
-                                o ? o->userdata : NULL);
+        int k = r->be->ops->lock(r->be, mode == REPO_LOCK_EXCLUSIVE, o ? o->lock_wait_s : 0, o ? o->waiting : NULL,
+                                 o ? o->userdata : NULL);
+        return k < 0 ? repo_error_from_thread(r, k) : k;
 }
 
 static int id_cmp(const void *a, const void *b) {
@@ -260,6 +262,14 @@ static int cleanup(repo *r) {
         return 0;
 }
 
+/* repo_open failed after building the handle it will not return: the
+ * handle's message goes to the thread's slot, where the caller reads it. */
+static int open_failed(repo *r, int k) {
+        if (r->err.msg[0])
+                (void) error_slot_set(NULL, k, "%s", r->err.msg);
+        return k;
+}
+
 int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, repo **ret) {
         return repo_open_opts(dir, password, lock, NULL, ret);
 }
@@ -270,7 +280,7 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         int k;
 
         if (sodium_init() < 0)
-                return repo_error(-EIO, "libsodium failed to initialize");
+                return repo_error(NULL, -EIO, "libsodium failed to initialize");
         r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
@@ -290,32 +300,33 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         r->pack_size = c.pack_size;
         k = take_lock(r, lock, o);
         if (k < 0)
-                return k;
+                return open_failed(r, k);
         (void) repo_cache_setup(r);
         if (r->encrypted) {
                 if (!password)
-                        return repo_error(-ENOKEY, "repository %s is encrypted: a password is required", dir);
+                        return repo_error(NULL, -ENOKEY, "repository %s is encrypted: a password is required", dir);
                 k = repo_keyfile_unlock(r, password);
                 if (k < 0)
-                        return k;
+                        return open_failed(r, k);
         } else {
                 /* A config edited to say "none" must not downgrade an encrypted repository. */
                 _cleanup_free_ repo_id *keys = NULL;
                 size_t nk = 0;
                 k = repo_list_objects(r, "keys", &keys, &nk);
                 if (k < 0)
-                        return k;
+                        return open_failed(r, k);
                 if (nk > 0)
-                        return repo_error(REPO_E_CORRUPT, "config: says unencrypted but key files exist (tampered?)");
+                        return repo_error(NULL, REPO_E_CORRUPT,
+                                          "config: says unencrypted but key files exist (tampered?)");
         }
         k = repo_load_indexes(r);
         if (k < 0)
-                return k;
+                return open_failed(r, k);
         r->exclusive = lock == REPO_LOCK_EXCLUSIVE;
         if (lock == REPO_LOCK_EXCLUSIVE) {
                 k = cleanup(r);
                 if (k < 0)
-                        return k;
+                        return open_failed(r, k);
         }
         *ret = TAKE_PTR(r);
         return 0;
@@ -331,14 +342,14 @@ int repo_load_backup(repo *r, const repo_id *id, repo_record **ret) {
         k = repo_read_object(r, "backups", id, REPO_MAX_RECORD, &buf, &n);
         if (k == -ENOENT) {
                 repo_id_to_hex(id, hex);
-                return repo_error(k, "backup %s: not found", hex);
+                return repo_error(r, k, "backup %s: not found", hex);
         }
         if (k < 0)
                 return k;
         k = repo_record_parse((const char *) buf, n, &rec);
         if (k < 0) {
                 repo_id_to_hex(id, hex);
-                return repo_error(k, "backup %s: %s", hex, repo_errmsg());
+                return repo_error(r, k, "backup %s: %s", hex, repo_errmsg());
         }
         rec->id = *id;
         *ret = rec;
@@ -386,7 +397,7 @@ int repo_resolve_backup(repo *r, const char *prefix, repo_id *ret_id) {
         int k;
 
         if (len < 4 || len > REPO_ID_SIZE * 2 || strspn(prefix, "0123456789abcdef") != len)
-                return repo_error(-EINVAL, "backup id '%s': expected at least 4 lowercase hex digits", prefix);
+                return repo_error(r, -EINVAL, "backup id '%s': expected at least 4 lowercase hex digits", prefix);
         k = repo_list_objects(r, "backups", &ids, &n);
         if (k < 0)
                 return k;
@@ -399,9 +410,9 @@ int repo_resolve_backup(repo *r, const char *prefix, repo_id *ret_id) {
                 }
         }
         if (found == 0)
-                return repo_error(-ENOENT, "backup %s: not found in %s", prefix, r->dir);
+                return repo_error(r, -ENOENT, "backup %s: not found in %s", prefix, r->dir);
         if (found > 1)
-                return repo_error(-EINVAL, "backup %s: prefix is ambiguous", prefix);
+                return repo_error(r, -EINVAL, "backup %s: prefix is ambiguous", prefix);
         *ret_id = match;
         return 0;
 }
@@ -417,13 +428,13 @@ int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *re
                 char hex[REPO_ID_HEX_SIZE];
 
                 if (n >= 100000) {
-                        k = repo_error(REPO_E_CORRUPT, "backup chain too long (a based_on loop?)");
+                        k = repo_error(r, REPO_E_CORRUPT, "backup chain too long (a based_on loop?)");
                         break;
                 }
                 k = repo_load_backup(r, &cur, &rec);
                 if (k == -ENOENT) {
                         repo_id_to_hex(&cur, hex);
-                        k = repo_error(-ENOENT, "backup %s: the chain needs it but it is missing", hex);
+                        k = repo_error(r, -ENOENT, "backup %s: the chain needs it but it is missing", hex);
                 }
                 if (k < 0)
                         break;
@@ -437,7 +448,7 @@ int repo_backup_chain(repo *r, const repo_id *id, repo_record ***ret, size_t *re
                         break;
                 if (!rec->has_based_on) {
                         repo_id_to_hex(&rec->id, hex);
-                        k = repo_error(REPO_E_CORRUPT, "backup %s: %s without a base", hex,
+                        k = repo_error(r, REPO_E_CORRUPT, "backup %s: %s without a base", hex,
                                        repo_backup_type_to_string(rec->type));
                         break;
                 }

@@ -21,7 +21,10 @@
  *   -ENOENT                no such repository / backup
  *   -EINVAL                bad argument (e.g. a manifest path that escapes)
  * One line of detail (naming the object and the reason) is kept in the
- * calling thread's slot (lib/core/error-slot.h) and read with repo_errmsg();
+ * handle's slot (lib/core/error-slot.h) and read with repo_last_error(r);
+ * failures before a handle exists (repo_open, repo_init, repo_probe*) and of
+ * the functions that take none (parsers, repo_*_parse_*, repo_forget_plan,
+ * repo_chunker_params_check) are read with repo_errmsg(), the thread's slot.
  * repo_strerror() names a code.
  *
  * Threading: a repo handle and everything made from it belong to one thread.
@@ -49,7 +52,12 @@ typedef struct repo_id {
         uint8_t b[REPO_ID_SIZE];
 } repo_id;
 
-/* Thread-local detail of the last failure ("pack 3fa2...: blob 9c1e... hash mismatch"). */
+typedef struct repo repo;
+
+/* The detail of r's last failure ("pack 3fa2...: blob 9c1e... hash mismatch");
+ * "unknown error" when none.  Valid until r's next failure. */
+const char *repo_last_error(const repo *r);
+/* The calling thread's: the detail of a failure with no handle (see above). */
 const char *repo_errmsg(void);
 /* A code's name and meaning ("REPO_E_CORRUPT: ..."), or strerror's text for an errno. */
 const char *repo_strerror(int code);
@@ -75,8 +83,6 @@ int repo_chunker_params_check(const repo_chunker_params *p);
 size_t repo_chunker_cut(const repo_chunker_params *p, const uint8_t *buf, size_t n);
 
 /* ---- repository ---- */
-
-typedef struct repo repo;
 
 typedef struct repo_init_options {
         bool encrypted;

@@ -54,7 +54,7 @@ typedef struct rslot {
         size_t cap, n;
         int err;
         bool ready;
-        char msg[512];
+        ErrorSlot msg;   /* a decoder's failure, raised into r by restore_files */
 } rslot;
 
 typedef struct reader {
@@ -90,6 +90,7 @@ static void *decoder_main(void *arg) {
         reader *rd = arg;
         repo_blob_reader br = {};
 
+        repo_error_worker_thread();   /* its failures on rd->r: to this thread's slot, copied to sl->msg */
         for (;;) {
                 pthread_mutex_lock(&rd->fetch_lock);
                 pthread_mutex_lock(&rd->lock);
@@ -110,7 +111,7 @@ static void *decoder_main(void *arg) {
                 if (err >= 0)
                         err = repo_blob_decode_fetched(rd->r, &br, &sl->buf, &sl->cap, &sl->n);
                 if (err < 0)
-                        snprintf(sl->msg, sizeof sl->msg, "%s", err == -ENOMEM ? "out of memory" : repo_errmsg());
+                        (void) error_slot_set(&sl->msg, err, "%s", err == -ENOMEM ? "out of memory" : repo_errmsg());
                 pthread_mutex_lock(&rd->lock);
                 sl->err = err;
                 sl->ready = true;
@@ -168,7 +169,7 @@ static int reader_start(reader *rd) {
                 int k = pthread_create(&rd->threads[i], NULL, decoder_main, rd);
                 if (k != 0) {
                         reader_stop(rd);
-                        return repo_error(-k, "cannot start the restore decoder threads: %s", strerror(k));
+                        return repo_error(rd->r, -k, "cannot start the restore decoder threads: %s", strerror(k));
                 }
                 rd->n_threads++;
         }
@@ -202,13 +203,13 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                         if (k >= 0)
                                 k = sink->write(sink->userdata, h, b->buf, got);
                         else
-                                (void) repo_error(k, "%s", b->msg);
+                                (void) repo_error(rd->r, k, "%s", error_slot_get(&b->msg));
                         reader_release(rd, b);
                         if (k < 0) {
                                 char msg[512];
-                                snprintf(msg, sizeof msg, "%s", repo_errmsg());
+                                snprintf(msg, sizeof msg, "%s", repo_error_msg(rd->r));
                                 (void) sink->close(sink->userdata, h, f, false);
-                                return repo_error(k, "file '%s': %s", f->path, msg);
+                                return repo_error(rd->r, k, "file '%s': %s", f->path, msg);
                         }
                         total += got;
                         st.bytes_read += got;
@@ -217,7 +218,7 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                 }
                 if (total != f->size) {
                         (void) sink->close(sink->userdata, h, f, false);
-                        return repo_error(REPO_E_CORRUPT, "file '%s': restored %llu bytes, the record says %llu",
+                        return repo_error(rd->r, REPO_E_CORRUPT, "file '%s': restored %llu bytes, the record says %llu",
                                           f->path, (unsigned long long) total, (unsigned long long) f->size);
                 }
                 k = sink->close(sink->userdata, h, f, true);
@@ -297,7 +298,8 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
                 /* The file hash covers the blob list; each blob is checked against its id as it is read. */
                 repo_hash_file(r, f->blobs, f->n_blobs, &got);
                 if (memcmp(got.b, f->hash.b, REPO_ID_SIZE) != 0)
-                        return repo_error(REPO_E_CORRUPT, "file '%s': blob list does not match the file hash", f->path);
+                        return repo_error(r, REPO_E_CORRUPT, "file '%s': blob list does not match the file hash",
+                                          f->path);
                 sel[n++] = i;
         }
         rd.sel = sel;
@@ -315,6 +317,7 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
 }
 
 typedef struct dir_sink {
+        repo *r;
         int root_fd;
         const char *root;
         /* The last parent opened (manifests are sorted, so siblings come
@@ -332,7 +335,7 @@ typedef struct dir_handle {
 
 /* Open (creating when `create`) the parent directory of path below root,
  * one component at a time, never following a symlink. */
-static int open_parent(int root_fd, const char *root, const char *path, bool create, int *ret_fd,
+static int open_parent(repo *r, int root_fd, const char *root, const char *path, bool create, int *ret_fd,
                        const char **ret_name) {
         int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         const char *p = path, *slash;
@@ -346,14 +349,14 @@ static int open_parent(int root_fd, const char *root, const char *path, bool cre
 
                 if (n >= sizeof comp) {
                         close(fd);
-                        return repo_error(-ENAMETOOLONG, "restore '%s': path component too long", path);
+                        return repo_error(r, -ENAMETOOLONG, "restore '%s': path component too long", path);
                 }
                 memcpy(comp, p, n);
                 comp[n] = 0;
                 if (create && mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
                         int e = -errno;
                         close(fd);
-                        return repo_error(e, "restore '%s': %s/%.*s: %s", path, root, (int) (slash - path), path,
+                        return repo_error(r, e, "restore '%s': %s/%.*s: %s", path, root, (int) (slash - path), path,
                                           strerror(-e));
                 }
                 cfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -365,11 +368,11 @@ static int open_parent(int root_fd, const char *root, const char *path, bool cre
                                 return 0;
                         }
                         if (e == ELOOP || e == ENOTDIR)
-                                return repo_error(-EINVAL,
+                                return repo_error(r, -EINVAL,
                                                   "restore '%s': refusing to write through '%.*s': it is a symlink "
                                                   "or not a directory (would escape %s)",
                                                   path, (int) (slash - path), path, root);
-                        return repo_error(-e, "restore '%s': %.*s: %s", path, (int) (slash - path), path,
+                        return repo_error(r, -e, "restore '%s': %.*s: %s", path, (int) (slash - path), path,
                                           strerror(e));
                 }
                 close(fd);
@@ -390,9 +393,9 @@ static int sink_parent(dir_sink *s, const repo_file *f, int *ret_fd, const char 
         if (s->cached_fd >= 0 && strlen(s->cached_parent) == plen && strncmp(s->cached_parent, f->path, plen) == 0) {
                 *ret_fd = fcntl(s->cached_fd, F_DUPFD_CLOEXEC, 3);
                 *ret_name = slash ? slash + 1 : f->path;
-                return *ret_fd < 0 ? repo_error(-errno, "restore '%s': %m", f->path) : 0;
+                return *ret_fd < 0 ? repo_error(s->r, -errno, "restore '%s': %m", f->path) : 0;
         }
-        k = open_parent(s->root_fd, s->root, f->path, true, ret_fd, ret_name);
+        k = open_parent(s->r, s->root_fd, s->root, f->path, true, ret_fd, ret_name);
         if (k < 0)
                 return k;
         char *c = strndup(f->path, plen);
@@ -416,7 +419,7 @@ static int dir_symlink(void *userdata, const repo_file *f) {
 
         k = repo_path_check(f->path);
         if (k < 0)
-                return repo_error(-EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+                return repo_error(s->r, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
         k = sink_parent(s, f, &dfd, &name);
         if (k < 0)
                 return k;
@@ -429,12 +432,14 @@ static int dir_symlink(void *userdata, const repo_file *f) {
         /* The link is created as it was stored and never followed here; an
          * entry below it is refused by open_parent (R1). */
         if (fd < 0)
-                k = repo_error(fd, "restore '%s': %s", f->path, strerror(-fd));
+                k = repo_error(s->r, fd, "restore '%s': %s", f->path, strerror(-fd));
         else if (symlinkat(f->symlink, dfd, tmp) < 0)
-                k = repo_error(-errno, "restore '%s': symlink: %m", f->path);
+                k = repo_error(s->r, -errno, "restore '%s': symlink: %m", f->path);
         else if ((k = repo_meta_apply_symlink(&s->meta, dfd, tmp, f)) < 0 || renameat(dfd, tmp, dfd, name) < 0) {
-                if (k >= 0)
-                        k = repo_error(-errno, "restore '%s': %m", f->path);
+                if (k < 0)
+                        k = repo_error_from_thread(s->r, k);
+                else
+                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
                 (void) unlinkat(dfd, tmp, 0);
         }
         close(dfd);
@@ -448,7 +453,7 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
 
         k = repo_path_check(f->path);
         if (k < 0)
-                return repo_error(-EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+                return repo_error(s->r, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
         h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
@@ -459,7 +464,7 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
         }
         h->fd = repo_tmpfile_open(h->dir_fd, h->tmp);
         if (h->fd < 0) {
-                k = repo_error(h->fd, "restore '%s': %s", f->path, strerror(-h->fd));
+                k = repo_error(s->r, h->fd, "restore '%s': %s", f->path, strerror(-h->fd));
                 close(h->dir_fd);
                 free(h);
                 return k;
@@ -469,6 +474,7 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
 }
 
 static int dir_write(void *userdata, void *handle, const void *buf, size_t n) {
+        dir_sink *s = userdata;
         dir_handle *h = handle;
         const uint8_t *p = buf;
 
@@ -477,7 +483,7 @@ static int dir_write(void *userdata, void *handle, const void *buf, size_t n) {
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return repo_error(-errno, "write: %m");
+                        return repo_error(s->r, -errno, "write: %m");
                 p += k;
                 n -= (size_t) k;
         }
@@ -491,9 +497,11 @@ static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) 
 
         if (ok) {
                 k = repo_meta_apply_fd(&s->meta, h->fd, f);
+                if (k < 0)
+                        k = repo_error_from_thread(s->r, k);
                 /* renameat replaces a symlink named like the target, it never follows it */
                 if (k >= 0 && renameat(h->dir_fd, h->tmp, h->dir_fd, h->name) < 0)
-                        k = repo_error(-errno, "restore '%s': %m", f->path);
+                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
         }
         if (!ok || k < 0)
                 (void) unlinkat(h->dir_fd, h->tmp, 0);
@@ -518,7 +526,7 @@ static int make_dirs(dir_sink *s, const repo_record *rec) {
                 if (k < 0)
                         return k;
                 if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
-                        k = repo_error(-errno, "restore '%s': mkdir: %m", f->path);
+                        k = repo_error(s->r, -errno, "restore '%s': mkdir: %m", f->path);
                 close(pfd);
                 if (k < 0)
                         return k;
@@ -560,13 +568,15 @@ static int make_hardlinks(dir_sink *s, const repo_record *rec) {
                         continue;
                 t = find_entry(rec, f->link);
                 if (!t || t->type != REPO_FILE_REGULAR)
-                        return repo_error(REPO_E_CORRUPT, "restore '%s': hard link to '%s', which is not a file of "
-                                          "this backup", f->path, f->link);
-                k = open_parent(s->root_fd, s->root, t->path, false, &tfd, &tname);
+                        return repo_error(s->r, REPO_E_CORRUPT,
+                                          "restore '%s': hard link to '%s', which is not a file of "
+                                          "this backup",
+                                          f->path, f->link);
+                k = open_parent(s->r, s->root_fd, s->root, t->path, false, &tfd, &tname);
                 if (k < 0)
                         return k;
                 if (tfd < 0)
-                        return repo_error(-ENOENT, "restore '%s': link target '%s' missing", f->path, f->link);
+                        return repo_error(s->r, -ENOENT, "restore '%s': link target '%s' missing", f->path, f->link);
                 k = sink_parent(s, f, &pfd, &name);
                 if (k < 0) {
                         close(tfd);
@@ -579,11 +589,11 @@ static int make_hardlinks(dir_sink *s, const repo_record *rec) {
                 }
                 /* linkat without AT_SYMLINK_FOLLOW never follows a symlink at the target */
                 if (fd < 0)
-                        k = repo_error(fd, "restore '%s': %s", f->path, strerror(-fd));
+                        k = repo_error(s->r, fd, "restore '%s': %s", f->path, strerror(-fd));
                 else if (linkat(tfd, tname, pfd, tmp, 0) < 0)
-                        k = repo_error(-errno, "restore '%s': link to '%s': %m", f->path, f->link);
+                        k = repo_error(s->r, -errno, "restore '%s': link to '%s': %m", f->path, f->link);
                 else if (renameat(pfd, tmp, pfd, name) < 0) {
-                        k = repo_error(-errno, "restore '%s': %m", f->path);
+                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
                         (void) unlinkat(pfd, tmp, 0);
                 }
                 close(pfd);
@@ -604,20 +614,20 @@ static int finish_dirs(dir_sink *s, const repo_record *rec) {
 
                 if (f->type != REPO_FILE_DIR)
                         continue;
-                k = open_parent(s->root_fd, s->root, f->path, false, &pfd, &name);
+                k = open_parent(s->r, s->root_fd, s->root, f->path, false, &pfd, &name);
                 if (k < 0)
                         return k;
                 if (pfd < 0)
-                        return repo_error(-ENOENT, "restore '%s': directory vanished", f->path);
+                        return repo_error(s->r, -ENOENT, "restore '%s': directory vanished", f->path);
                 int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 close(pfd);
                 if (dfd < 0)
-                        return repo_error(errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno,
+                        return repo_error(s->r, errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno,
                                           "restore '%s': not a directory: %m", f->path);
                 k = repo_meta_apply_fd(&s->meta, dfd, f);
                 close(dfd);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(s->r, k);
         }
         return 0;
 }
@@ -625,7 +635,7 @@ static int finish_dirs(dir_sink *s, const repo_record *rec) {
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_progress_fn progress,
                         void *userdata) {
         _cleanup_close_ int root_fd = -1;
-        dir_sink s = {.root = dir, .cached_fd = -1};
+        dir_sink s = {.r = r, .root = dir, .cached_fd = -1};
         repo_restore_sink sink = {.open = dir_open, .write = dir_write, .close = dir_close, .userdata = &s,
                                   .symlink = dir_symlink};
         int k;
@@ -633,18 +643,18 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
         /* Refuse every bad path before writing anything. */
         for (size_t i = 0; i < rec->n_files; i++)
                 if (repo_path_check(rec->files[i].path) < 0)
-                        return repo_error(-EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+                        return repo_error(r, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
         k = mkdir_p(dir, 0755, 0755);
         if (k < 0)
-                return repo_error(k, "%s: %s", dir, strerror(-k));
+                return repo_error(r, k, "%s: %s", dir, strerror(-k));
         root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
-                return repo_error(-errno, "%s: %m", dir);
+                return repo_error(r, -errno, "%s: %m", dir);
         s.root_fd = root_fd;
         for (size_t i = 0; i < rec->n_files; i++) {
                 int pfd = -1;
                 const char *name = NULL;
-                k = open_parent(root_fd, dir, rec->files[i].path, false, &pfd, &name);
+                k = open_parent(r, root_fd, dir, rec->files[i].path, false, &pfd, &name);
                 if (k < 0)
                         return k;
                 if (pfd >= 0)
@@ -667,7 +677,7 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
          * reports success is durable; one interrupted by a crash is simply
          * run again (R2 is about verification, not durability). */
         if (syncfs(root_fd) < 0)
-                return repo_error(-errno, "%s: syncfs: %m", dir);
+                return repo_error(r, -errno, "%s: syncfs: %m", dir);
         return 0;
 }
 

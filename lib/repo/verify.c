@@ -154,7 +154,7 @@ static int verify_all(repo *r, vctx *v) {
                         return k;
                 v->checked++;
                 if (k < 0) {
-                        report(v, "backup", hex, repo_errmsg());
+                        report(v, "backup", hex, repo_error_msg(r));
                         continue;
                 }
                 for (size_t f = 0; f < rec->n_files; f++)
@@ -185,7 +185,7 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
                 return k;
         v->checked++;
         if (k < 0) {
-                report(v, "backup", hex, repo_errmsg());
+                report(v, "backup", hex, repo_error_msg(r));
                 return 0;
         }
         /* Every pack holding one of its blobs is checked whole (hash, header, all blobs). */
@@ -219,7 +219,7 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
                                 return k;
                         v->checked++;
                         if (k < 0) {
-                                report(v, "file", f->path, repo_errmsg());
+                                report(v, "file", f->path, repo_error_msg(r));
                                 bad = true;
                                 break;
                         }
@@ -238,7 +238,7 @@ static int verify_one(repo *r, vctx *v, const repo_id *id) {
                         return k;
                 if (k < 0) {
                         char msg[700];
-                        snprintf(msg, sizeof msg, "base backup %s: %s", bhex, repo_errmsg());
+                        snprintf(msg, sizeof msg, "base backup %s: %s", bhex, repo_error_msg(r));
                         report(v, "backup", hex, msg);
                 }
         }

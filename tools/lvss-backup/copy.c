@@ -33,8 +33,9 @@ static int exit_of(int k) {
         return k == -ENOENT ? VSS_EXIT_USAGE : vss_exit_repo(k);
 }
 
-static int failed(int k) {
-        fprintf(stderr, "lvss-backup: %s\n", repo_errmsg());
+/* r: the handle that failed; NULL before one exists (repo_probe*, repo_open). */
+static int failed(repo *r, int k) {
+        fprintf(stderr, "lvss-backup: %s\n", r ? repo_last_error(r) : repo_errmsg());
         return exit_of(k);
 }
 
@@ -54,7 +55,7 @@ static int open_one(const char *loc, const char *file, const char *env_name, con
 
         k = repo_probe(loc, &enc);
         if (k < 0)
-                return failed(k == -ENOENT ? -EINVAL : k);
+                return failed(NULL, k == -ENOENT ? -EINVAL : k);
         if (enc) {
                 k = get_password_from(file, env_name, &pw);
                 if (k == -ENOKEY && fallback)
@@ -70,7 +71,7 @@ static int open_one(const char *loc, const char *file, const char *env_name, con
                         return VSS_EXIT_USAGE;
         }
         k = repo_open_opts(loc, pw ? pw : (enc ? fallback : NULL), lock, &oo, ret);
-        return k < 0 ? failed(k) : 0;
+        return k < 0 ? failed(NULL, k) : 0;
 }
 
 typedef struct copy_out {
@@ -138,14 +139,14 @@ int cmd_copy(int argc, char **argv) {
         repo_id id1, id2;
         /* the same repository twice would wait for its own lock: refuse first */
         if ((k = repo_probe_id(from, &id1)) < 0 || (k = repo_probe_id(to, &id2)) < 0)
-                return failed(k == -ENOENT ? -EINVAL : k);
+                return failed(NULL, k == -ENOENT ? -EINVAL : k);
         if (memcmp(id1.b, id2.b, sizeof id1.b) == 0) {
                 fprintf(stderr, "lvss-backup: copy: %s and %s are the same repository\n", from, to);
                 return VSS_EXIT_USAGE;
         }
         k = repo_probe(from, &enc);
         if (k < 0)
-                return failed(k == -ENOENT ? -EINVAL : k);
+                return failed(NULL, k == -ENOENT ? -EINVAL : k);
         if (enc) {
                 k = get_password_from(pwfile, "LVSS_BACKUP_PASSWORD", &src_pw);
                 if (k == -ENOKEY) {
@@ -158,7 +159,7 @@ int cmd_copy(int argc, char **argv) {
         }
         k = repo_open(from, src_pw, REPO_LOCK_SHARED, &r1);
         if (k < 0)
-                return failed(k);
+                return failed(NULL, k);
         ex = open_one(to, to_pwfile, "LVSS_BACKUP_TO_PASSWORD", src_pw, REPO_LOCK_EXCLUSIVE, &r2);
         if (ex != 0) {
                 repo_close(r1);
@@ -166,13 +167,13 @@ int cmd_copy(int argc, char **argv) {
         }
         ids = calloc((size_t) (argc - optind) + 1, sizeof *ids);
         if (!ids) {
-                ex = failed(-ENOMEM);
+                ex = failed(NULL, -ENOMEM);
                 goto out;
         }
         for (int i = optind; i < argc; i++) {
                 k = repo_resolve_backup(r1, argv[i], &ids[n_ids]);
                 if (k < 0) {
-                        ex = failed(k == -ENOENT ? -EINVAL : k);
+                        ex = failed(r1, k == -ENOENT ? -EINVAL : k);
                         goto out;
                 }
                 n_ids++;
@@ -181,7 +182,7 @@ int cmd_copy(int argc, char **argv) {
         repo_copy_stats st = {};
         k = repo_copy(r1, r2, ids, n_ids, on_copied, &out, &st);
         if (k < 0) {
-                ex = failed(k);
+                ex = failed(r2, k);   /* repo_copy reports on the destination */
                 goto out;
         }
         if (out.json) {

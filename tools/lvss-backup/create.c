@@ -302,7 +302,7 @@ static int choose_base(create_ctx *c, repo_id *ret_base) {
         size_t n = 0;
         int r = repo_list_backups(c->r, &recs, &n);
         if (r < 0) {
-                vss_err("%s", repo_errmsg());
+                vss_err("%s", repo_last_error(c->r));
                 return r;
         }
         r = -ENOENT;
@@ -974,7 +974,7 @@ static int store_after_snapshot(create_ctx *c, size_t t, const char *metadata) {
                 r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
                 close(fd);
                 if (r < 0)
-                        vss_err("'%s': %s", orig, repo_errmsg());
+                        vss_err("'%s': %s", orig, repo_last_error(c->r));
         }
 out:
         if (dfd >= 0)
@@ -1048,7 +1048,7 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
                 close(fd);
                 if (r < 0)
-                        vss_err("'%s': %s", orig, repo_errmsg());
+                        vss_err("'%s': %s", orig, repo_last_error(c->r));
         }
         if (r >= 0 && !mail)
                 r = store_after_snapshot(c, t, md);
@@ -1168,7 +1168,7 @@ static int create_open_backup(create_ctx *c) {
         }
         r = repo_backup_new(c->r, c->type, has_base ? &base : NULL, &c->rb);
         if (r < 0) {
-                vss_err("%s", repo_errmsg());
+                vss_err("%s", repo_last_error(c->r));
                 return vss_exit_repo(r);
         }
         repo_backup_set_track_changes(c->rb, false); /* the writers decide what an incremental holds */
@@ -1309,7 +1309,7 @@ static int create_commit(create_ctx *c) {
                 if (r >= 0) {
                         r = repo_backup_commit(c->rb, &id);
                         if (r < 0)
-                                vss_err("%s", repo_errmsg());
+                                vss_err("%s", repo_last_error(c->r));
                 }
                 if (r < 0) {
                         store_err = r;

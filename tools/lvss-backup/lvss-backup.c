@@ -41,8 +41,9 @@ typedef struct opts {
 
 static const char *prog = "lvss-backup";
 
-static int fail(int k) {
-        fprintf(stderr, "%s: %s\n", prog, repo_errmsg());
+/* r: the handle that failed; NULL before one exists (repo_probe, repo_open, repo_init). */
+static int fail(repo *r, int k) {
+        fprintf(stderr, "%s: %s\n", prog, r ? repo_last_error(r) : repo_errmsg());
         return vss_exit_repo(k);   /* the one lib/repo code -> exit status map */
 }
 
@@ -111,9 +112,9 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
 
         k = repo_probe(o->repo, &enc);
         if (k == -ENOENT)
-                return fail(-EINVAL);
+                return fail(NULL, -EINVAL);
         if (k < 0)
-                return fail(k);
+                return fail(NULL, k);
         if (enc) {
                 k = get_password(o->password_file, false, &pw);
                 if (k == -ENOKEY) {
@@ -128,7 +129,7 @@ static int open_repo(const opts *o, enum repo_lock_mode lock, repo **ret) {
         }
         k = repo_open(o->repo, pw, lock, ret);
         if (k < 0)
-                return fail(k);
+                return fail(NULL, k);
         return 0;
 }
 
@@ -158,7 +159,7 @@ static int cmd_init(const opts *o) {
         }
         k = repo_init(o->repo, pw, &io);
         if (k < 0)
-                return fail(k);
+                return fail(NULL, k);
         if (o->json) {
                 print_json(json_pack("{s:s, s:b}", "repo", o->repo, "encrypted", io.encrypted));
         } else if (!o->quiet)
@@ -198,7 +199,7 @@ static int cmd_list(const opts *o) {
                 return k;
         k = repo_list_backups(r, &recs, &n);
         if (k < 0)
-                return fail(k);
+                return fail(r, k);
         if (o->json) {
                 json_t *a = json_array();
                 for (size_t i = 0; i < n; i++) {
@@ -235,10 +236,10 @@ static int cmd_list(const opts *o) {
 static int resolve(repo *r, const char *arg, repo_id *ret) {
         int k = repo_resolve_backup(r, arg, ret);
         if (k == -ENOENT || k == -EINVAL) {
-                fprintf(stderr, "%s: %s\n", prog, repo_errmsg());
+                fprintf(stderr, "%s: %s\n", prog, repo_last_error(r));
                 return EXIT_USAGE;
         }
-        return k < 0 ? fail(k) : 0;
+        return k < 0 ? fail(r, k) : 0;
 }
 
 static int cmd_show(const opts *o) {
@@ -256,7 +257,7 @@ static int cmd_show(const opts *o) {
                 return k;
         k = repo_load_backup(r, &id, &rec);
         if (k < 0)
-                return fail(k);
+                return fail(r, k);
         repo_id_to_hex(&rec->id, hex);
         format_time(rec->time_ns, t, sizeof t);
         if (o->json) {
@@ -378,7 +379,7 @@ static int cmd_verify(const opts *o) {
         progress_done(&p);
         if (k < 0 && k != REPO_E_CORRUPT) {
                 json_decref(v.problems);
-                return fail(k);
+                return fail(r, k);
         }
         if (o->json)
                 print_json(json_pack("{s:b, s:I, s:O}", "ok", k == 0, "objects_checked", (json_int_t) checked,
@@ -409,7 +410,7 @@ static int cmd_backup_dir(const opts *o) {
                 return k;
         k = repo_backup_new(r, type, o->based_on ? &base : NULL, &b);
         if (k < 0)
-                return fail(k);
+                return fail(r, k);
         progress_init(&p, o, "backup");
         repo_backup_set_progress(b, progress_fn, &p);
         repo_backup_set_read_all(b, o->read_all);
@@ -420,7 +421,7 @@ static int cmd_backup_dir(const opts *o) {
         progress_done(&p);
         if (k < 0) {
                 repo_backup_free(b);
-                return fail(k);
+                return fail(r, k);
         }
         const repo_stats *st = repo_backup_stats(b);
         repo_id_to_hex(&id, hex);
@@ -428,7 +429,7 @@ static int cmd_backup_dir(const opts *o) {
         k = repo_load_backup(r, &id, &rec);
         if (k < 0) {
                 repo_backup_free(b);
-                return fail(k);
+                return fail(r, k);
         }
         if (o->json)
                 print_json(json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "id", hex, "type",
@@ -482,7 +483,7 @@ static int cmd_restore_files(const opts *o) {
         }
         progress_done(&p);
         if (k < 0)
-                return fail(k);
+                return fail(r, k);
         repo_id_to_hex(&id, hex);
         if (o->json)
                 print_json(json_pack("{s:s, s:s, s:b, s:I, s:I}", "id", hex, "to", o->to, "chain", o->chain,
@@ -505,7 +506,7 @@ static int cmd_rebuild_index(const opts *o) {
         k = repo_rebuild_index(r, verify_report, &v, &packs, &blobs);
         if (k < 0 && k != REPO_E_CORRUPT) {
                 json_decref(v.problems);
-                return fail(k);
+                return fail(r, k);
         }
         if (o->json)
                 print_json(json_pack("{s:b, s:I, s:I, s:O}", "ok", k == 0, "packs", (json_int_t) packs, "blobs",

@@ -654,7 +654,7 @@ static int run_step(restore_ctx *c, const repo_record *rec, bool first, bool las
         int wr = plan.n ? repo_restore(c->r, rec, sink_filter, &sc, &sink, vss_progress_fn, &c->prog) : 0;
         vss_progress_done(&c->prog);
         if (wr < 0)
-                vss_err("backup %.16s: %s", hex, repo_errmsg());
+                vss_err("backup %.16s: %s", hex, repo_last_error(c->r));
         else
                 wr = sink_sync(&sc);
         sink_ctx_done(&sc);
@@ -698,12 +698,12 @@ static int run_restore(restore_ctx *c, const char *repo_dir, const char *pwfile,
                 return ex;
         r = repo_resolve_backup(c->r, id_arg, &id);
         if (r < 0) {
-                vss_err("%s", repo_errmsg());
+                vss_err("%s", repo_last_error(c->r));
                 return r == -ENOENT || r == -EINVAL ? VSS_EXIT_USAGE : vss_exit_repo(r);
         }
         r = repo_backup_chain(c->r, &id, &chain, &n);
         if (r < 0 || n == 0) {
-                vss_err("%s", repo_errmsg());
+                vss_err("%s", repo_last_error(c->r));
                 return vss_exit_repo(r < 0 ? r : -ENOENT);
         }
         const repo_record *last = chain[n - 1];

@@ -40,8 +40,9 @@ typedef struct ropts {
         int n_args;
 } ropts;
 
-static int failed(int k) {
-        fprintf(stderr, "lvss-backup: %s\n", repo_errmsg());
+/* r: the handle that failed; NULL before one exists (repo_probe, repo_open). */
+static int failed(repo *r, int k) {
+        fprintf(stderr, "lvss-backup: %s\n", r ? repo_last_error(r) : repo_errmsg());
         return vss_exit_repo(k);   /* the one lib/repo code -> exit status map */
 }
 
@@ -81,7 +82,7 @@ static int open_it(const ropts *o, enum repo_lock_mode lock, repo **ret) {
 
         k = repo_probe(o->repo, &enc);
         if (k < 0)
-                return k == -ENOENT ? failed(-EINVAL) : failed(k);
+                return k == -ENOENT ? failed(NULL, -EINVAL) : failed(NULL, k);
         if (enc) {
                 k = get_password(o->password_file, false, &pw);
                 if (k == -ENOKEY) {
@@ -97,7 +98,7 @@ static int open_it(const ropts *o, enum repo_lock_mode lock, repo **ret) {
         k = repo_open_opts(o->repo, pw, lock, &oo, ret);
         if (pw)
                 explicit_bzero(pw, strlen(pw));
-        return k < 0 ? failed(k) : 0;
+        return k < 0 ? failed(NULL, k) : 0;
 }
 
 /* ---- prune ---- */
@@ -122,7 +123,7 @@ static int do_prune(const ropts *o, repo *r, const repo_id *ignore, size_t n_ign
         repo_prune_options po = {.max_unused = o->max_unused, .dry_run = o->dry_run, .ignore = ignore,
                                  .n_ignore = n_ignore};
         int k = repo_prune(r, &po, st);
-        return k < 0 ? failed(k) : 0;
+        return k < 0 ? failed(r, k) : 0;
 }
 
 static int run_prune(const ropts *o) {
@@ -184,15 +185,15 @@ static int run_forget(const ropts *o) {
                 return k;
         k = repo_list_backups(r, &recs, &n);
         if (k < 0)
-                return failed(k);
+                return failed(r, k);
         reasons = calloc(n + 1, sizeof *reasons);
         if (!reasons) {
-                rc = failed(-ENOMEM);
+                rc = failed(r, -ENOMEM);
                 goto out;
         }
         k = repo_forget_plan(recs, n, &o->policy, reasons);
         if (k < 0) {
-                rc = k == -EINVAL ? usage(o, "%s", repo_errmsg()) : failed(k);
+                rc = k == -EINVAL ? usage(o, "%s", repo_errmsg()) : failed(r, k);
                 goto out;
         }
         jk = json_array();
@@ -224,7 +225,7 @@ static int run_forget(const ropts *o) {
                 if (k < 0) {
                         json_decref(jk);
                         json_decref(jr);
-                        rc = failed(k);
+                        rc = failed(r, k);
                         goto out;
                 }
         }
@@ -297,7 +298,7 @@ static int run_check(const ropts *o) {
         co.now = time(NULL);
         k = repo_check(r, &co, check_report, &c, &st);
         if (k < 0 && k != REPO_E_CORRUPT) {
-                k = failed(k);
+                k = failed(r, k);
                 goto out;
         }
         if (o->json)
@@ -343,7 +344,7 @@ static int run_key(const ropts *o) {
                 size_t n = 0;
                 k = repo_key_list(r, &ki, &n);
                 if (k < 0)
-                        return failed(k);
+                        return failed(r, k);
                 json_t *a = json_array();
                 if (!o->json)
                         printf("%-16s  %-7s  %-20s  %s\n", "ID", "CURRENT", "CREATED", "HOST");
@@ -369,7 +370,7 @@ static int run_key(const ropts *o) {
                 if (k == 0)
                         k = repo_key_remove(r, &id);
                 if (k < 0)
-                        return failed(k);
+                        return failed(r, k);
                 repo_id_to_hex(&id, hex);
                 if (o->json)
                         emit(json_pack("{s:s}", "removed", hex));
@@ -388,7 +389,7 @@ static int run_key(const ropts *o) {
         k = strcmp(sub, "add") == 0 ? repo_key_add(r, pw, &id) : repo_key_passwd(r, pw, &id);
         explicit_bzero(pw, strlen(pw));
         if (k < 0)
-                return failed(k);
+                return failed(r, k);
         repo_id_to_hex(&id, hex);
         if (o->json)
                 emit(json_pack("{s:s}", "id", hex));

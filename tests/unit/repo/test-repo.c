@@ -134,12 +134,12 @@ static void test_error_codes(void **state) {
         }
         assert_string_equal(repo_strerror(-ENOENT), "No such file or directory");
         /* The detail is the thread's last message; a wrapped message keeps the old one. */
-        repo_error_clear();
+        repo_error_clear(NULL);
         assert_string_equal(repo_errmsg(), "unknown error");
-        assert_int_equal(repo_error(REPO_E_CORRUPT, "pack %s: bad", "3fa2"), REPO_E_CORRUPT);
-        assert_int_equal(repo_error(REPO_E_CORRUPT, "open: %s", repo_errmsg()), REPO_E_CORRUPT);
+        assert_int_equal(repo_error(NULL, REPO_E_CORRUPT, "pack %s: bad", "3fa2"), REPO_E_CORRUPT);
+        assert_int_equal(repo_error(NULL, REPO_E_CORRUPT, "open: %s", repo_errmsg()), REPO_E_CORRUPT);
         assert_string_equal(repo_errmsg(), "open: pack 3fa2: bad");
-        repo_error_clear();
+        repo_error_clear(NULL);
 }
 
 static void test_pack_header_roundtrip(void **state) {
@@ -685,8 +685,9 @@ static void corruption_run(fx *f, const repo_init_options *opts, const char *pas
                 } else {
                         assert_int_equal(k, REPO_E_CORRUPT);
                         /* the error names what was damaged */
-                        assert_true(strstr(repo_errmsg(), "blob") || strstr(repo_errmsg(), "authentication") ||
-                                    strstr(repo_errmsg(), "pack") || strstr(repo_errmsg(), "damaged"));
+                        const char *m = repo_last_error(r);
+                        assert_true(strstr(m, "blob") || strstr(m, "authentication") || strstr(m, "pack") ||
+                                    strstr(m, "damaged"));
                 }
                 rec = repo_record_free(rec);
                 r = repo_close(r);
@@ -1116,7 +1117,7 @@ static void test_dir_fsync_failure(void **state) {
                 k = repo_backup_commit(b, &id);
         unsetenv("LVSS_REPO_FAIL_DIR_FSYNC");
         assert_int_equal(k, -EIO);
-        assert_non_null(strstr(repo_errmsg(), "fsync directory"));
+        assert_non_null(strstr(repo_last_error(r), "fsync directory"));
         repo_backup_free(b);
         repo_close(r);
         /* and no record names the data whose directory was not durable */
