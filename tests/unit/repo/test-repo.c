@@ -1130,6 +1130,76 @@ static void test_dir_fsync_failure(void **state) {
         repo_close(r);
 }
 
+/* Each handle keeps its own message (docs/design/repository.md §11f): a
+ * failure on handle A, then failures on handle B, in a handle-less parser
+ * and in another library using the thread's slot (libmstore) on the same
+ * thread, leave repo_last_error(A) as it was.  With one thread slot for all
+ * (before the conversion) the later failures overwrote A's message. */
+static void test_error_slot_per_handle(void **state) {
+        fx *f = *state;
+        repo *a = NULL, *b = NULL, *c = NULL;
+        repo_backup *bk = NULL;
+        repo_forget_policy pol = {};
+        repo_id id;
+        char other[700], want_a[900];
+        struct stat st;
+
+        snprintf(other, sizeof other, "%s/repo-b", f->dir);
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_init(other, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &a), 0);
+        assert_int_equal(repo_open(other, NULL, REPO_LOCK_SHARED, &b), 0);
+
+        /* a failure raised on A itself */
+        assert_int_equal(repo_resolve_backup(a, "0123", &id), -ENOENT);
+        snprintf(want_a, sizeof want_a, "backup 0123: not found in %s", f->repo);
+        assert_string_equal(repo_last_error(a), want_a);
+        /* then one on B, one of a parser without a handle, one before a
+         * handle exists, one of libmstore (the thread's slot of lib/core) */
+        assert_int_equal(repo_resolve_backup(b, "zz", &id), -EINVAL);
+        assert_string_equal(repo_last_error(b), "backup id 'zz': expected at least 4 lowercase hex digits");
+        assert_int_equal(repo_forget_parse_duration("", &pol), -EINVAL);
+        assert_int_equal(repo_open(f->src, NULL, REPO_LOCK_SHARED, &c), -ENOENT);
+        assert_non_null(strstr(repo_errmsg(), "not an lvss-backup repository"));
+        (void) error_slot_set(NULL, -EIO, "mailbox INBOX: log damaged");
+        assert_string_equal(repo_last_error(a), want_a);
+        assert_string_equal(repo_last_error(b), "backup id 'zz': expected at least 4 lowercase hex digits");
+
+        /* a handle-less callee's failure (the path check) is raised into the
+         * handle of the call (A), and stays there */
+        assert_int_equal(repo_backup_new(a, REPO_BACKUP_FULL, NULL, &bk), 0);
+        int fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(repo_backup_add_fd(bk, fd, "src/../x", &st), -EINVAL);
+        close(fd);
+        assert_string_equal(repo_last_error(a), "path 'src/../x' contains '..'");
+        assert_int_equal(repo_resolve_backup(b, "4567", &id), -ENOENT);
+        (void) error_slot_set(NULL, -EIO, "mailbox INBOX: log damaged");
+        assert_string_equal(repo_last_error(a), "path 'src/../x' contains '..'");
+        repo_backup_free(bk);
+
+#if LVSS_TEST_HOOKS
+        /* a failure in a pack writer thread is raised into A by A's thread */
+        setenv("LVSS_REPO_FAIL_DIR_FSYNC", "data", 1);
+        assert_int_equal(repo_backup_new(a, REPO_BACKUP_FULL, NULL, &bk), 0);
+        int k = repo_backup_add_tree(bk, f->src, "src");
+        if (k == 0)
+                k = repo_backup_commit(bk, &id);
+        unsetenv("LVSS_REPO_FAIL_DIR_FSYNC");
+        assert_int_equal(k, -EIO);
+        repo_backup_free(bk);
+        char *m = strdup(repo_last_error(a));
+        assert_non_null(strstr(m, "fsync directory"));
+        assert_int_equal(repo_resolve_backup(b, "89ab", &id), -ENOENT);
+        (void) error_slot_set(NULL, -EIO, "mailbox INBOX: log damaged");
+        assert_string_equal(repo_last_error(a), m);
+        free(m);
+#endif
+        repo_close(b);
+        repo_close(a);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_error_codes),
@@ -1150,6 +1220,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_rebuild_index, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_backup_cleanup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_kdf_minimum, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_error_slot_per_handle, fx_setup, fx_teardown),
                 cmocka_unit_test(test_record_meta_entries),
                 cmocka_unit_test_setup_teardown(test_dir_fsync_failure, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_meta_apply_setid, fx_setup, fx_teardown),
