@@ -312,7 +312,10 @@ repo_backup *repo_backup_free(repo_backup *b);
 /* ---- restoring ---- */
 
 /* Where restored bytes go.  open() is called once per file before any write,
- * close(ok=false) when the file's data failed verification (discard it). */
+ * close(ok=false) when the file's data failed verification (discard it).
+ * The callbacks have no handle: a failure's message, if they leave one, is
+ * the thread's (as repo_meta_apply_fd leaves it); repo_restore raises it
+ * into r. */
 typedef struct repo_restore_sink {
         int (*open)(void *userdata, const repo_file *f, void **ret_handle);
         int (*write)(void *userdata, void *handle, const void *buf, size_t n);

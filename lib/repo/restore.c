@@ -189,21 +189,21 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                 if (f->symlink) {
                         k = sink->symlink(sink->userdata, f);
                         if (k < 0)
-                                return k;
+                                return repo_error_from_thread(rd->r, k);
                         st.files++;
                         continue;
                 }
                 k = sink->open(sink->userdata, f, &h);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(rd->r, k);
                 for (size_t j = 0; j < f->n_blobs; j++) {
                         rslot *b = reader_next(rd);
                         size_t got = b->n;
                         k = b->err;
-                        if (k >= 0)
-                                k = sink->write(sink->userdata, h, b->buf, got);
-                        else
+                        if (k < 0)   /* a decoder's failure */
                                 (void) repo_error(rd->r, k, "%s", error_slot_get(&b->msg));
+                        else if ((k = sink->write(sink->userdata, h, b->buf, got)) < 0)
+                                k = repo_error_from_thread(rd->r, k);
                         reader_release(rd, b);
                         if (k < 0) {
                                 char msg[512];
@@ -223,7 +223,7 @@ static int restore_files(reader *rd, const repo_restore_sink *sink, repo_progres
                 }
                 k = sink->close(sink->userdata, h, f, true);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(rd->r, k);
                 st.files++;
         }
         return 0;
@@ -317,7 +317,6 @@ int repo_restore(repo *r, const repo_record *rec, repo_file_filter_fn filter, vo
 }
 
 typedef struct dir_sink {
-        repo *r;
         int root_fd;
         const char *root;
         /* The last parent opened (manifests are sorted, so siblings come
@@ -335,7 +334,7 @@ typedef struct dir_handle {
 
 /* Open (creating when `create`) the parent directory of path below root,
  * one component at a time, never following a symlink. */
-static int open_parent(repo *r, int root_fd, const char *root, const char *path, bool create, int *ret_fd,
+static int open_parent(int root_fd, const char *root, const char *path, bool create, int *ret_fd,
                        const char **ret_name) {
         int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         const char *p = path, *slash;
@@ -349,14 +348,14 @@ static int open_parent(repo *r, int root_fd, const char *root, const char *path,
 
                 if (n >= sizeof comp) {
                         close(fd);
-                        return repo_error(r, -ENAMETOOLONG, "restore '%s': path component too long", path);
+                        return repo_error(NULL, -ENAMETOOLONG, "restore '%s': path component too long", path);
                 }
                 memcpy(comp, p, n);
                 comp[n] = 0;
                 if (create && mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
                         int e = -errno;
                         close(fd);
-                        return repo_error(r, e, "restore '%s': %s/%.*s: %s", path, root, (int) (slash - path), path,
+                        return repo_error(NULL, e, "restore '%s': %s/%.*s: %s", path, root, (int) (slash - path), path,
                                           strerror(-e));
                 }
                 cfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -368,11 +367,11 @@ static int open_parent(repo *r, int root_fd, const char *root, const char *path,
                                 return 0;
                         }
                         if (e == ELOOP || e == ENOTDIR)
-                                return repo_error(r, -EINVAL,
+                                return repo_error(NULL, -EINVAL,
                                                   "restore '%s': refusing to write through '%.*s': it is a symlink "
                                                   "or not a directory (would escape %s)",
                                                   path, (int) (slash - path), path, root);
-                        return repo_error(r, -e, "restore '%s': %.*s: %s", path, (int) (slash - path), path,
+                        return repo_error(NULL, -e, "restore '%s': %.*s: %s", path, (int) (slash - path), path,
                                           strerror(e));
                 }
                 close(fd);
@@ -393,9 +392,9 @@ static int sink_parent(dir_sink *s, const repo_file *f, int *ret_fd, const char 
         if (s->cached_fd >= 0 && strlen(s->cached_parent) == plen && strncmp(s->cached_parent, f->path, plen) == 0) {
                 *ret_fd = fcntl(s->cached_fd, F_DUPFD_CLOEXEC, 3);
                 *ret_name = slash ? slash + 1 : f->path;
-                return *ret_fd < 0 ? repo_error(s->r, -errno, "restore '%s': %m", f->path) : 0;
+                return *ret_fd < 0 ? repo_error(NULL, -errno, "restore '%s': %m", f->path) : 0;
         }
-        k = open_parent(s->r, s->root_fd, s->root, f->path, true, ret_fd, ret_name);
+        k = open_parent(s->root_fd, s->root, f->path, true, ret_fd, ret_name);
         if (k < 0)
                 return k;
         char *c = strndup(f->path, plen);
@@ -419,7 +418,7 @@ static int dir_symlink(void *userdata, const repo_file *f) {
 
         k = repo_path_check(f->path);
         if (k < 0)
-                return repo_error(s->r, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+                return repo_error(NULL, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
         k = sink_parent(s, f, &dfd, &name);
         if (k < 0)
                 return k;
@@ -432,14 +431,12 @@ static int dir_symlink(void *userdata, const repo_file *f) {
         /* The link is created as it was stored and never followed here; an
          * entry below it is refused by open_parent (R1). */
         if (fd < 0)
-                k = repo_error(s->r, fd, "restore '%s': %s", f->path, strerror(-fd));
+                k = repo_error(NULL, fd, "restore '%s': %s", f->path, strerror(-fd));
         else if (symlinkat(f->symlink, dfd, tmp) < 0)
-                k = repo_error(s->r, -errno, "restore '%s': symlink: %m", f->path);
+                k = repo_error(NULL, -errno, "restore '%s': symlink: %m", f->path);
         else if ((k = repo_meta_apply_symlink(&s->meta, dfd, tmp, f)) < 0 || renameat(dfd, tmp, dfd, name) < 0) {
-                if (k < 0)
-                        k = repo_error_from_thread(s->r, k);
-                else
-                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
+                if (k >= 0)
+                        k = repo_error(NULL, -errno, "restore '%s': %m", f->path);
                 (void) unlinkat(dfd, tmp, 0);
         }
         close(dfd);
@@ -453,7 +450,7 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
 
         k = repo_path_check(f->path);
         if (k < 0)
-                return repo_error(s->r, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
+                return repo_error(NULL, -EINVAL, "restore: refusing manifest path: %s", repo_errmsg());
         h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
@@ -464,7 +461,7 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
         }
         h->fd = repo_tmpfile_open(h->dir_fd, h->tmp);
         if (h->fd < 0) {
-                k = repo_error(s->r, h->fd, "restore '%s': %s", f->path, strerror(-h->fd));
+                k = repo_error(NULL, h->fd, "restore '%s': %s", f->path, strerror(-h->fd));
                 close(h->dir_fd);
                 free(h);
                 return k;
@@ -474,7 +471,6 @@ static int dir_open(void *userdata, const repo_file *f, void **ret_handle) {
 }
 
 static int dir_write(void *userdata, void *handle, const void *buf, size_t n) {
-        dir_sink *s = userdata;
         dir_handle *h = handle;
         const uint8_t *p = buf;
 
@@ -483,7 +479,7 @@ static int dir_write(void *userdata, void *handle, const void *buf, size_t n) {
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return repo_error(s->r, -errno, "write: %m");
+                        return repo_error(NULL, -errno, "write: %m");
                 p += k;
                 n -= (size_t) k;
         }
@@ -497,11 +493,9 @@ static int dir_close(void *userdata, void *handle, const repo_file *f, bool ok) 
 
         if (ok) {
                 k = repo_meta_apply_fd(&s->meta, h->fd, f);
-                if (k < 0)
-                        k = repo_error_from_thread(s->r, k);
                 /* renameat replaces a symlink named like the target, it never follows it */
                 if (k >= 0 && renameat(h->dir_fd, h->tmp, h->dir_fd, h->name) < 0)
-                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
+                        k = repo_error(NULL, -errno, "restore '%s': %m", f->path);
         }
         if (!ok || k < 0)
                 (void) unlinkat(h->dir_fd, h->tmp, 0);
@@ -526,7 +520,7 @@ static int make_dirs(dir_sink *s, const repo_record *rec) {
                 if (k < 0)
                         return k;
                 if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
-                        k = repo_error(s->r, -errno, "restore '%s': mkdir: %m", f->path);
+                        k = repo_error(NULL, -errno, "restore '%s': mkdir: %m", f->path);
                 close(pfd);
                 if (k < 0)
                         return k;
@@ -568,15 +562,15 @@ static int make_hardlinks(dir_sink *s, const repo_record *rec) {
                         continue;
                 t = find_entry(rec, f->link);
                 if (!t || t->type != REPO_FILE_REGULAR)
-                        return repo_error(s->r, REPO_E_CORRUPT,
+                        return repo_error(NULL, REPO_E_CORRUPT,
                                           "restore '%s': hard link to '%s', which is not a file of "
                                           "this backup",
                                           f->path, f->link);
-                k = open_parent(s->r, s->root_fd, s->root, t->path, false, &tfd, &tname);
+                k = open_parent(s->root_fd, s->root, t->path, false, &tfd, &tname);
                 if (k < 0)
                         return k;
                 if (tfd < 0)
-                        return repo_error(s->r, -ENOENT, "restore '%s': link target '%s' missing", f->path, f->link);
+                        return repo_error(NULL, -ENOENT, "restore '%s': link target '%s' missing", f->path, f->link);
                 k = sink_parent(s, f, &pfd, &name);
                 if (k < 0) {
                         close(tfd);
@@ -589,11 +583,11 @@ static int make_hardlinks(dir_sink *s, const repo_record *rec) {
                 }
                 /* linkat without AT_SYMLINK_FOLLOW never follows a symlink at the target */
                 if (fd < 0)
-                        k = repo_error(s->r, fd, "restore '%s': %s", f->path, strerror(-fd));
+                        k = repo_error(NULL, fd, "restore '%s': %s", f->path, strerror(-fd));
                 else if (linkat(tfd, tname, pfd, tmp, 0) < 0)
-                        k = repo_error(s->r, -errno, "restore '%s': link to '%s': %m", f->path, f->link);
+                        k = repo_error(NULL, -errno, "restore '%s': link to '%s': %m", f->path, f->link);
                 else if (renameat(pfd, tmp, pfd, name) < 0) {
-                        k = repo_error(s->r, -errno, "restore '%s': %m", f->path);
+                        k = repo_error(NULL, -errno, "restore '%s': %m", f->path);
                         (void) unlinkat(pfd, tmp, 0);
                 }
                 close(pfd);
@@ -614,20 +608,20 @@ static int finish_dirs(dir_sink *s, const repo_record *rec) {
 
                 if (f->type != REPO_FILE_DIR)
                         continue;
-                k = open_parent(s->r, s->root_fd, s->root, f->path, false, &pfd, &name);
+                k = open_parent(s->root_fd, s->root, f->path, false, &pfd, &name);
                 if (k < 0)
                         return k;
                 if (pfd < 0)
-                        return repo_error(s->r, -ENOENT, "restore '%s': directory vanished", f->path);
+                        return repo_error(NULL, -ENOENT, "restore '%s': directory vanished", f->path);
                 int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 close(pfd);
                 if (dfd < 0)
-                        return repo_error(s->r, errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno,
+                        return repo_error(NULL, errno == ELOOP || errno == ENOTDIR ? -EINVAL : -errno,
                                           "restore '%s': not a directory: %m", f->path);
                 k = repo_meta_apply_fd(&s->meta, dfd, f);
                 close(dfd);
                 if (k < 0)
-                        return repo_error_from_thread(s->r, k);
+                        return k;
         }
         return 0;
 }
@@ -635,7 +629,7 @@ static int finish_dirs(dir_sink *s, const repo_record *rec) {
 int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_progress_fn progress,
                         void *userdata) {
         _cleanup_close_ int root_fd = -1;
-        dir_sink s = {.r = r, .root = dir, .cached_fd = -1};
+        dir_sink s = {.root = dir, .cached_fd = -1};
         repo_restore_sink sink = {.open = dir_open, .write = dir_write, .close = dir_close, .userdata = &s,
                                   .symlink = dir_symlink};
         int k;
@@ -654,20 +648,23 @@ int repo_restore_to_dir(repo *r, const repo_record *rec, const char *dir, repo_p
         for (size_t i = 0; i < rec->n_files; i++) {
                 int pfd = -1;
                 const char *name = NULL;
-                k = open_parent(r, root_fd, dir, rec->files[i].path, false, &pfd, &name);
+                k = open_parent(root_fd, dir, rec->files[i].path, false, &pfd, &name);
                 if (k < 0)
-                        return k;
+                        return repo_error_from_thread(r, k);
                 if (pfd >= 0)
                         close(pfd);
         }
         repo_meta_ctx_init(&s.meta);
+        /* the directory sink has no handle (as any sink): its failures are raised into r here */
         k = make_dirs(&s, rec);
+        if (k < 0)
+                k = repo_error_from_thread(r, k);
         if (k >= 0)
                 k = repo_restore(r, rec, NULL, NULL, &sink, progress, userdata);
-        if (k >= 0)
-                k = make_hardlinks(&s, rec);
-        if (k >= 0)
-                k = finish_dirs(&s, rec);
+        if (k >= 0 && (k = make_hardlinks(&s, rec)) < 0)
+                k = repo_error_from_thread(r, k);
+        if (k >= 0 && (k = finish_dirs(&s, rec)) < 0)
+                k = repo_error_from_thread(r, k);
         if (s.cached_fd >= 0)
                 close(s.cached_fd);
         free(s.cached_parent);

@@ -1141,7 +1141,7 @@ static void test_error_slot_per_handle(void **state) {
         repo_backup *bk = NULL;
         repo_forget_policy pol = {};
         repo_id id;
-        char other[700], want_a[900];
+        char other[700], want_a[900], *m;
         struct stat st;
 
         snprintf(other, sizeof other, "%s/repo-b", f->dir);
@@ -1189,13 +1189,34 @@ static void test_error_slot_per_handle(void **state) {
         unsetenv("LVSS_REPO_FAIL_DIR_FSYNC");
         assert_int_equal(k, -EIO);
         repo_backup_free(bk);
-        char *m = strdup(repo_last_error(a));
+        m = strdup(repo_last_error(a));
         assert_non_null(strstr(m, "fsync directory"));
         assert_int_equal(repo_resolve_backup(b, "89ab", &id), -ENOENT);
         (void) error_slot_set(NULL, -EIO, "mailbox INBOX: log damaged");
         assert_string_equal(repo_last_error(a), m);
         free(m);
 #endif
+
+        /* the directory sink (no handle) fails: raised into A by restore */
+        _cleanup_(repo_record_freep) repo_record *rec = NULL;
+        char block[700];
+        assert_int_equal(repo_backup_new(a, REPO_BACKUP_FULL, NULL, &bk), 0);
+        assert_int_equal(repo_backup_add_tree(bk, f->src, "src"), 0);
+        assert_int_equal(repo_backup_commit(bk, &id), 0);
+        repo_backup_free(bk);
+        assert_int_equal(repo_load_backup(a, &id, &rec), 0);
+        assert_int_equal(mkdir(f->out, 0755), 0);
+        snprintf(block, sizeof block, "%s/src", f->out);
+        int bfd = open(block, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);   /* a file where a directory goes */
+        assert_true(bfd >= 0);
+        close(bfd);
+        assert_true(repo_restore_to_dir(a, rec, f->out, NULL, NULL) < 0);
+        m = strdup(repo_last_error(a));
+        assert_non_null(strstr(m, "restore 'src/"));
+        assert_int_equal(repo_resolve_backup(b, "cdef", &id), -ENOENT);
+        (void) error_slot_set(NULL, -EIO, "mailbox INBOX: log damaged");
+        assert_string_equal(repo_last_error(a), m);
+        free(m);
         repo_close(b);
         repo_close(a);
 }
