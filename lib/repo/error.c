@@ -12,7 +12,7 @@
 #include "repo-int.h"
 
 /* Set in lib/repo's own worker threads (the packer's writers, restore's
- * reader): their failures on a handle go to their own slot, never to the
+ * decoders): their failures on a handle go to their own slot, never to the
  * handle's, which the handle's thread may be writing at the same time. */
 static _Thread_local bool in_worker;
 

@@ -104,7 +104,7 @@ int repo_error_from_thread(repo *r, int code);
 const char *repo_error_msg(const repo *r);
 ErrorSlot *repo_error_slot(const repo *r);
 /* Called first in each of lib/repo's worker threads (packer writers, restore
- * reader): their repo_error(r, ...) goes to the thread's slot, which the
+ * decoders): their repo_error(r, ...) goes to the thread's slot, which the
  * thread copies to shared state for the handle's thread to raise into r. */
 void repo_error_worker_thread(void);
 /* One warning line to the handler of repo_set_warn_handler (meta.c). */
