@@ -84,14 +84,14 @@ rm -rf cache
 [ -n "$(ls cache/*/backups)" ] || fail "cache not rebuilt"
 
 # ---- the lock: a writer holding it makes another one busy (exit 4)
-head -c 30000000 /dev/urandom >src/big2
-"$B" backup-dir --repo "$R" -q src & bpid=$!
+# The holder keeps the lock 20 s after taking it (test hook), so the second
+# writer meets it however slow the machine is (a big backup raced it before).
+LVSS_S3_TEST_HOLD_LOCK=20 "$B" backup-dir --repo "$R" -q src & bpid=$!
 for ((i=0; i<300; i++)); do ceph_s3cmd ls -r s3://lvss/repo1/locks/ 2>/dev/null | grep -q . && break; sleep 0.1; done
 ceph_s3cmd ls -r s3://lvss/repo1/locks/ | grep -q . || fail "no lock object while a backup runs"
 expect_rc 4 "a second writer while a backup holds the lock" "$B" backup-dir --repo "$R" -q src
 grep -q "locked by" rc.err || fail "busy message: $(cat rc.err)"
 wait $bpid || fail "the backup holding the lock failed"
-rm src/big2
 "$B" backup-dir --repo "$R" -q src || fail "backup after the lock test"
 
 # ---- forget + prune on s3
