@@ -37,6 +37,22 @@ grep -q "${PGDATA#/}/pg_wal/" "$FX_DIR/full.json" && fail "full: live pg_wal sto
 [ "$(backup_sessions)" = 0 ] || fail "full: the writer's backup session is still open"
 grep -q 'backup stopped at [0-9A-F]*/[0-9A-F]*' "$FX_DIR/pgw.log" || fail "full: no pg_backup_stop: $(cat "$FX_DIR/pgw.log")"
 kill -0 $BENCH 2>/dev/null || fail "pgbench was not running during the full backup: $(cat "$FX_DIR/pgbench.log")"
+# The WAL the full needs was archived before PostSnapshot returned (the
+# writer's archive wait, as pg_backup_stop(wait_for_archive => true)): the
+# segment of the recorded stop LSN and the .backup history file are among the
+# stored files, whole (fails without the wait: the archiver is still copying).
+STOP=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="PostgreSQL Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["stop_lsn"])' "$FX_DIR/full.json" "$COMP")
+STOPSEG=$(sql "SELECT pg_walfile_name('$STOP')")
+python3 - "$FX_DIR/full.json" "${ARCH#/}" "$STOPSEG" <<'EOP' || fail "full: its WAL was not archived by the time it completed (stop $STOP): $(grep -o 'backup stopped.*' "$FX_DIR/pgw.log" | tail -1)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+files = {f["path"]: f for f in d["files"]}
+seg = files.get(sys.argv[2] + "/" + sys.argv[3])
+assert seg, ("stop segment not stored", sys.argv[3], sorted(f for f in files if f.startswith(sys.argv[2])))
+assert seg.get("size") == 16 << 20, ("stop segment stored partly", seg)
+assert any(f.startswith(sys.argv[2] + "/") and f.endswith(".backup") for f in files), "no .backup history file"
+EOP
+[ -f "$ARCH/$STOPSEG" ] || fail "full: stop segment $STOPSEG not in the archive"
 
 # ------------------------------------------------- rows around a known time
 sql "INSERT INTO marks VALUES (1, 'A')" || fail "insert A"
