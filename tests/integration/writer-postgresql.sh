@@ -117,6 +117,8 @@ wipe
 [ -e "$PGDATA/backup_label" ] || fail "restore: no backup_label written"
 [ -e "$PGDATA/recovery.signal" ] || fail "restore: no recovery.signal"
 grep -q "restore_command = 'cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
+# the start-up sync of the restored (already fsynced) files: once per file system
+grep -q "^recovery_init_sync_method = syncfs$" "$PGDATA/postgresql.auto.conf" || fail "no syncfs: $(cat "$PGDATA/postgresql.auto.conf")"
 pg_start
 wait_promoted
 GOT=$(sum_all)
