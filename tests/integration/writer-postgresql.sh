@@ -116,7 +116,7 @@ wipe
     fail "restore to the end failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
 [ -e "$PGDATA/backup_label" ] || fail "restore: no backup_label written"
 [ -e "$PGDATA/recovery.signal" ] || fail "restore: no recovery.signal"
-grep -q "restore_command = 'cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
+grep -q "restore_command = 'test -f \"$ARCH/%f\" && exec cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
 # the start-up sync of the restored (already fsynced) files: once per file system
 grep -q "^recovery_init_sync_method = syncfs$" "$PGDATA/postgresql.auto.conf" || fail "no syncfs: $(cat "$PGDATA/postgresql.auto.conf")"
 pg_start

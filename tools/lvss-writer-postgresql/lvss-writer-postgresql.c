@@ -569,7 +569,9 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         char err[MSG_MAX];
         if (!p->active)
                 return 0;
+        double t_conn = mono_s();
         p->session = pg_connect(p, err, sizeof(err));
+        t_conn = mono_s() - t_conn;
         if (!p->session)
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
         PGresult *res = pg_query(p->session,
@@ -624,8 +626,8 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
         snprintf(p->start_lsn, sizeof(p->start_lsn), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
-        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (pg_backup_start: %.2f s)\n", p->path,
-                p->start_lsn, mono_s() - t0);
+        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (connect: %.3f s, pg_backup_start: %.2f s)\n",
+                p->path, p->start_lsn, t_conn, mono_s() - t0);
         return 0;
 }
 
@@ -1024,8 +1026,13 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
          * the same durability (Linux >= 5.8 reports its write errors). */
         if (pg_major(p) >= 14)
                 n += snprintf(conf + n, sizeof(conf) - (size_t) n, "recovery_init_sync_method = syncfs\n");
+        /* PostgreSQL runs restore_command through /bin/sh for every file
+         * it wants, also for the many that are not there (the next
+         * segment, a newer timeline's .history, WAL only in pg_wal): the
+         * shell's builtin test answers those without starting cp. */
         if (p->archive)
-                n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'cp \"%s/%%f\" \"%%p\"'\n",
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n,
+                              "restore_command = 'test -f \"%s/%%f\" && exec cp \"%s/%%f\" \"%%p\"'\n", p->archive,
                               p->archive);
         else
                 n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'false'\n");
