@@ -162,7 +162,7 @@ printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" 
 # the writer's (pg_backup_start with its checkpoint, pg_backup_stop waiting
 # for the archive), then the restore: files written vs PostgreSQL's start +
 # recovery.
-echo "lvss-backup create, steps from its start (writer: $(grep -o 'pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -Eo 'pg_backup_stop: [0-9.]* s(, archive wait: [0-9.]* s)?' "$FX_DIR/pgw.log" | tail -1)):"
+echo "lvss-backup create, steps from its start (writer: $(grep -Eo '(connect: [0-9.]* s, )?pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -Eo 'pg_backup_stop: [0-9.]* s(, archive wait: [0-9.]* s)?' "$FX_DIR/pgw.log" | tail -1)):"
 timeline "$FX_DIR/lvss.err" "$L_START"
 echo "restore split: files written by the tool / then start + recovery until promoted (s):"
 printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"
