@@ -3,14 +3,17 @@
 # on), driven by lvss-backup:
 #  - a full backup while pgbench runs: the writer's backup_label travels as
 #    backup metadata and is NOT in the live data directory; the stamp is an
-#    LSN; no backup session is left open;
+#    LSN; no backup session is left open; the segment of its stop LSN
+#    (whole) and its .backup file are stored (the writer's archive wait:
+#    fails when PostSnapshot does not wait for the archiver);
 #  - rows A, B (a known time T between them), then an incremental while
 #    pgbench still runs: only archived WAL segments are stored;
 #  - a restore while the cluster runs is refused naming the cluster, nothing
 #    written;
 #  - cluster stopped, every file of the data directory deleted (pg_wal
 #    kept): restore of full + incremental, recovery to the end gives exactly
-#    what was committed (pgbench totals, rows A, B, C);
+#    what was committed (pgbench totals, rows A, B, C); the restore_command
+#    and recovery_init_sync_method = syncfs are in postgresql.auto.conf;
 #  - again, restored to --target-time T: row A only; and to --target-lsn
 #    (the WAL position right after A's commit): row A only.
 . "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
