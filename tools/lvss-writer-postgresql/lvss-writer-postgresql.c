@@ -670,7 +670,13 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         goto out;
                 }
                 uint64_t start;
-                if (p->wait_archive && parse_lsn(p->start_lsn, &start) == 0 && strlen(PQgetvalue(res, 0, 3)) == 24) {
+                if (p->wait_archive && (parse_lsn(p->start_lsn, &start) < 0 || strlen(PQgetvalue(res, 0, 3)) != 24)) {
+                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "cannot name the WAL to wait for (start %s, stop %s)",
+                                   p->start_lsn, PQgetvalue(res, 0, 0));
+                        PQclear(res);
+                        goto out;
+                }
+                if (p->wait_archive) {
                         /* PostgreSQL's names: the stop segment's (XLByteToPrevSeg,
                          * as pg_walfile_name) and the history file's
                          * (BackupHistoryFileName: timeline, start segment,
