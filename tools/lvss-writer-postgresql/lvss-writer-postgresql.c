@@ -17,8 +17,10 @@
  *                      until that segment is archived; the segments since
  *                      the base's stamp become the backup's file list
  *   Freeze/Thaw        nothing: PostgreSQL's WAL makes the copy consistent
- *   PostSnapshot       full/copy: pg_backup_stop(wait_for_archive => true);
- *                      backup_label and tablespace_map go into the
+ *   PostSnapshot       full/copy: pg_backup_stop(wait_for_archive => false),
+ *                      then PostgreSQL's archive wait made by the writer
+ *                      every 10 ms (wait_archived); backup_label and
+ *                      tablespace_map go into the
  *                      component's backup metadata (never into the live
  *                      data directory); stamp {"type","stop_lsn","next_lsn",
  *                      "timeline"}
@@ -30,7 +32,8 @@
  *                      directory and the tablespaces as the cluster's owner
  *   PostRestore        backup_label/tablespace_map from the full of the chain
  *                      (written at its step), then on the last step
- *                      recovery.signal and restore_command (+ targets) in
+ *                      recovery.signal, restore_command (+ targets) and
+ *                      recovery_init_sync_method = syncfs in
  *                      postgresql.auto.conf
  *
  * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure, 2 usage, 5 not
