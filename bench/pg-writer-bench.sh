@@ -138,8 +138,11 @@ empty_all() { pg_stop; find "$PGDATA" -mindepth 1 -delete; }
 # missing directory as root, so the directories stay)
 pg_stop
 find "$PGDATA" "$ARCH" -type f -delete
+PGLOG_AT=$(wc -l <"$PGLOG")
 restore_timed lvss stamped "$LB" restore --repo "$REPO" "$L_ID"
 L_RESTORE=$RESTORE_SECS L_RESTORE_CMD=$RESTORE_CMD_SECS L_RSTART=$START
+tail -n +"$((PGLOG_AT + 1))" "$PGLOG" >"$FX_DIR/pglog-lvss.log"
+L_RESTORED=$(grep -c 'restored log file' "$FX_DIR/pglog-lvss.log")
 empty_all
 restore_timed basebackup cp -a "$BB/." "$PGDATA/"
 B_RESTORE=$RESTORE_SECS B_RESTORE_CMD=$RESTORE_CMD_SECS
@@ -159,7 +162,7 @@ printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" 
 # the writer's (pg_backup_start with its checkpoint, pg_backup_stop waiting
 # for the archive), then the restore: files written vs PostgreSQL's start +
 # recovery.
-echo "lvss-backup create, steps from its start (writer: $(grep -o 'pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -o 'pg_backup_stop: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1)):"
+echo "lvss-backup create, steps from its start (writer: $(grep -Eo '(connect: [0-9.]* s, )?pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -Eo 'pg_backup_stop: [0-9.]* s(, archive wait: [0-9.]* s)?' "$FX_DIR/pgw.log" | tail -1)):"
 timeline "$FX_DIR/lvss.err" "$L_START"
 echo "restore split: files written by the tool / then start + recovery until promoted (s):"
 printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"
@@ -167,4 +170,20 @@ printf '  %-14s %6s / %s\n' pg_basebackup "$B_RESTORE_CMD" "$(python3 -c "print(
 [ -n "$PGBR" ] && printf '  %-14s %6s / %s\n' pgBackRest "$R_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($R_RESTORE - $R_RESTORE_CMD))")"
 echo "lvss-backup restore, steps from its start:"
 timeline "$FX_DIR/restore-lvss.err" "$L_RSTART"
+# PostgreSQL's side of lvss's restore: its log lines (log_line_prefix %m)
+# from the start after the restore until it accepts writes.
+echo "PostgreSQL after lvss's restore (its log, from the restore's start; $L_RESTORED restore_command run(s)):"
+python3 - "$FX_DIR/pglog-lvss.log" "$L_RSTART" <<'PY'
+import datetime, re, sys
+t0 = float(sys.argv[2])
+keys = ("starting PostgreSQL", "starting archive recovery", "starting backup recovery", "redo starts", "restored log file",
+        "consistent recovery state", "redo done", "archive recovery complete", "checkpoint starting", "checkpoint complete",
+        "ready to accept")
+for l in open(sys.argv[1]):
+    m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) (\S+) \[\d+\] (.*)", l)
+    if not m or not any(k in m.group(3) for k in keys):
+        continue
+    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
+    print("    +%6.2f s  %s" % (t - t0, m.group(3)[:110]))
+PY
 echo "load: $(uptime)"

@@ -3,14 +3,17 @@
 # on), driven by lvss-backup:
 #  - a full backup while pgbench runs: the writer's backup_label travels as
 #    backup metadata and is NOT in the live data directory; the stamp is an
-#    LSN; no backup session is left open;
+#    LSN; no backup session is left open; the segment of its stop LSN
+#    (whole) and its .backup file are stored (the writer's archive wait:
+#    fails when PostSnapshot does not wait for the archiver);
 #  - rows A, B (a known time T between them), then an incremental while
 #    pgbench still runs: only archived WAL segments are stored;
 #  - a restore while the cluster runs is refused naming the cluster, nothing
 #    written;
 #  - cluster stopped, every file of the data directory deleted (pg_wal
 #    kept): restore of full + incremental, recovery to the end gives exactly
-#    what was committed (pgbench totals, rows A, B, C);
+#    what was committed (pgbench totals, rows A, B, C); the restore_command
+#    and recovery_init_sync_method = syncfs are in postgresql.auto.conf;
 #  - again, restored to --target-time T: row A only; and to --target-lsn
 #    (the WAL position right after A's commit): row A only.
 . "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
@@ -37,6 +40,22 @@ grep -q "${PGDATA#/}/pg_wal/" "$FX_DIR/full.json" && fail "full: live pg_wal sto
 [ "$(backup_sessions)" = 0 ] || fail "full: the writer's backup session is still open"
 grep -q 'backup stopped at [0-9A-F]*/[0-9A-F]*' "$FX_DIR/pgw.log" || fail "full: no pg_backup_stop: $(cat "$FX_DIR/pgw.log")"
 kill -0 $BENCH 2>/dev/null || fail "pgbench was not running during the full backup: $(cat "$FX_DIR/pgbench.log")"
+# The WAL the full needs was archived before PostSnapshot returned (the
+# writer's archive wait, as pg_backup_stop(wait_for_archive => true)): the
+# segment of the recorded stop LSN and the .backup history file are among the
+# stored files, whole (fails without the wait: the archiver is still copying).
+STOP=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="PostgreSQL Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["stop_lsn"])' "$FX_DIR/full.json" "$COMP")
+STOPSEG=$(sql "SELECT pg_walfile_name('$STOP')")
+python3 - "$FX_DIR/full.json" "${ARCH#/}" "$STOPSEG" <<'EOP' || fail "full: its WAL was not archived by the time it completed (stop $STOP): $(grep -o 'backup stopped.*' "$FX_DIR/pgw.log" | tail -1)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+files = {f["path"]: f for f in d["files"]}
+seg = files.get(sys.argv[2] + "/" + sys.argv[3])
+assert seg, ("stop segment not stored", sys.argv[3], sorted(f for f in files if f.startswith(sys.argv[2])))
+assert seg.get("size") == 16 << 20, ("stop segment stored partly", seg)
+assert any(f.startswith(sys.argv[2] + "/") and f.endswith(".backup") for f in files), "no .backup history file"
+EOP
+[ -f "$ARCH/$STOPSEG" ] || fail "full: stop segment $STOPSEG not in the archive"
 
 # ------------------------------------------------- rows around a known time
 sql "INSERT INTO marks VALUES (1, 'A')" || fail "insert A"
@@ -100,7 +119,9 @@ wipe
     fail "restore to the end failed: $(cat "$FX_DIR/r1.err"); writer: $(tail -5 "$FX_DIR/pgw.log")"
 [ -e "$PGDATA/backup_label" ] || fail "restore: no backup_label written"
 [ -e "$PGDATA/recovery.signal" ] || fail "restore: no recovery.signal"
-grep -q "restore_command = 'cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
+grep -q "restore_command = 'test -f \"$ARCH/%f\" && exec cp \"$ARCH/%f\" \"%p\"'" "$PGDATA/postgresql.auto.conf" || fail "restore_command: $(cat "$PGDATA/postgresql.auto.conf")"
+# the start-up sync of the restored (already fsynced) files: once per file system
+grep -q "^recovery_init_sync_method = syncfs$" "$PGDATA/postgresql.auto.conf" || fail "no syncfs: $(cat "$PGDATA/postgresql.auto.conf")"
 pg_start
 wait_promoted
 GOT=$(sum_all)

@@ -17,8 +17,10 @@
  *                      until that segment is archived; the segments since
  *                      the base's stamp become the backup's file list
  *   Freeze/Thaw        nothing: PostgreSQL's WAL makes the copy consistent
- *   PostSnapshot       full/copy: pg_backup_stop(wait_for_archive => true);
- *                      backup_label and tablespace_map go into the
+ *   PostSnapshot       full/copy: pg_backup_stop(wait_for_archive => false),
+ *                      then PostgreSQL's archive wait made by the writer
+ *                      every 10 ms (wait_archived); backup_label and
+ *                      tablespace_map go into the
  *                      component's backup metadata (never into the live
  *                      data directory); stamp {"type","stop_lsn","next_lsn",
  *                      "timeline"}
@@ -30,7 +32,8 @@
  *                      directory and the tablespaces as the cluster's owner
  *   PostRestore        backup_label/tablespace_map from the full of the chain
  *                      (written at its step), then on the last step
- *                      recovery.signal and restore_command (+ targets) in
+ *                      recovery.signal, restore_command (+ targets) and
+ *                      recovery_init_sync_method = syncfs in
  *                      postgresql.auto.conf
  *
  * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure, 2 usage, 5 not
@@ -69,6 +72,7 @@
 #define PG_CLASS_ID "5d1f7a3c-9e2b-4f60-8c41-7b3e2a9d6f05"
 #define MSG_MAX 1024
 #define ARCHIVE_WAIT_SECONDS 60
+#define ARCHIVE_POLL_US 10000 /* 10 ms: PostgreSQL's own wait sleeps 1 s */
 
 typedef struct pgw {
         const char *pgdata;
@@ -89,6 +93,7 @@ typedef struct pgw {
         char from_lsn[32];          /* incremental/differential: the base's next_lsn */
         char switch_lsn[32];
         int timeline;
+        bool wait_archive;          /* full/copy: archive_mode on, not in recovery */
         json_t *files;              /* incremental/differential: archive files */
 } pgw;
 
@@ -184,6 +189,63 @@ static bool wal_segment_name(const char *n, uint64_t *ret_seg) {
 
 static uint64_t lsn_segment(uint64_t lsn) {
         return lsn / (16u * 1024u * 1024u);
+}
+
+/* Whether PostgreSQL has archived the WAL file 'name' (a segment or a
+ * .backup history file), by the test PostgreSQL's own archive wait
+ * (XLogArchiveIsBusy) makes: archive_status/NAME.done exists; or neither
+ * .done nor .ready exists and the file is gone from pg_wal (archived, then
+ * recycled by a checkpoint).  A .done is made only after archive_command
+ * succeeded for the file.  The writer runs as the cluster's owner: it reads
+ * pg_wal as PostgreSQL does. */
+static bool wal_archived(const pgw *p, const char *name) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/pg_wal/archive_status/%s.done", p->pgdata, name);
+        if (access(path, F_OK) == 0)
+                return true;
+        snprintf(path, sizeof(path), "%s/pg_wal/archive_status/%s.ready", p->pgdata, name);
+        if (access(path, F_OK) == 0)
+                return false;
+        snprintf(path, sizeof(path), "%s/pg_wal/%s", p->pgdata, name);
+        return access(path, F_OK) < 0 && errno == ENOENT;
+}
+
+/* Wait until every one of the WAL files names[0..n) is archived
+ * (wal_archived), and, with in_dir, is in the archive directory too;
+ * polled every ARCHIVE_POLL_US, at most ARCHIVE_WAIT_SECONDS.  0, or -1
+ * with err naming the first file still missing and pg_stat_archiver's last
+ * failure (the archive_command failing is the usual cause). */
+static int wait_archived(const pgw *p, PGconn *c, const char *const *names, size_t n, bool in_dir, char *err,
+                         size_t errsz) {
+        double deadline = mono_s() + ARCHIVE_WAIT_SECONDS;
+        size_t i = 0;
+        for (;;) {
+                while (i < n) {
+                        char path[PATH_MAX];
+                        snprintf(path, sizeof(path), "%s/%s", p->archive ? p->archive : "", names[i]);
+                        if (!wal_archived(p, names[i]) || (in_dir && access(path, F_OK) < 0))
+                                break;
+                        i++;
+                }
+                if (i == n)
+                        return 0;
+                if (mono_s() > deadline)
+                        break;
+                usleep(ARCHIVE_POLL_US);
+        }
+        char st[MSG_MAX] = "pg_stat_archiver unreadable";
+        PGresult *r = pg_query(c,
+                               "SELECT failed_count::text, coalesce(last_failed_wal, '-'), "
+                               "coalesce(last_failed_time::text, '-'), coalesce(last_archived_wal, '-') "
+                               "FROM pg_stat_archiver",
+                               0, NULL, st, sizeof(st));
+        if (r)
+                snprintf(st, sizeof(st), "pg_stat_archiver: %s failure(s), last %s at %s; last archived %s",
+                         PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+        PQclear(r);
+        snprintf(err, errsz, "WAL file %s was not archived%s%s within %d s (archive_command failing? %s)", names[i],
+                 in_dir ? " into " : "", in_dir ? p->archive : "", ARCHIVE_WAIT_SECONDS, st);
+        return -1;
 }
 
 /* The archive files of an incremental/differential: WAL segments from the
@@ -510,14 +572,19 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         char err[MSG_MAX];
         if (!p->active)
                 return 0;
+        double t_conn = mono_s();
         p->session = pg_connect(p, err, sizeof(err));
+        t_conn = mono_s() - t_conn;
         if (!p->session)
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
-        PGresult *res = pg_query(p->session, "SELECT timeline_id FROM pg_control_checkpoint()", 0, NULL, err,
-                                 sizeof(err));
+        PGresult *res = pg_query(p->session,
+                                 "SELECT timeline_id, current_setting('archive_mode') <> 'off' AND NOT "
+                                 "pg_is_in_recovery() FROM pg_control_checkpoint()",
+                                 0, NULL, err, sizeof(err));
         if (!res)
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
         p->timeline = (int) strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        p->wait_archive = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
         PQclear(res);
 
         if (p->type == LVSS_BT_INCREMENTAL || p->type == LVSS_BT_DIFFERENTIAL) {
@@ -533,19 +600,10 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                 snprintf(p->switch_lsn, sizeof(p->switch_lsn), "%s", PQgetvalue(res, 0, 0));
                 snprintf(want, sizeof(want), "%s", PQgetvalue(res, 0, 1));
                 PQclear(res);
-                bool archived = false;
                 double t0 = mono_s();
-                for (int i = 0; i < ARCHIVE_WAIT_SECONDS * 10 && !archived; i++) {
-                        char path[PATH_MAX];
-                        snprintf(path, sizeof(path), "%s/%s", p->archive, want);
-                        archived = access(path, F_OK) == 0;
-                        if (!archived)
-                                usleep(100000);
-                }
-                if (!archived)
-                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE,
-                                    "WAL segment %s was not archived into %s within %d s (archive_command failing?)",
-                                    want, p->archive, ARCHIVE_WAIT_SECONDS);
+                const char *names[] = { want };
+                if (wait_archived(p, p->session, names, 1, true, err, sizeof(err)) < 0)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
                 fprintf(stderr, "lvss-writer-postgresql: %s: WAL switched at %s, %s archived after %.2f s\n", p->path,
                         p->switch_lsn, want, mono_s() - t0);
                 uint64_t from, to;
@@ -571,8 +629,8 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                 return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
         snprintf(p->start_lsn, sizeof(p->start_lsn), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
-        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (pg_backup_start: %.2f s)\n", p->path,
-                p->start_lsn, mono_s() - t0);
+        fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (connect: %.3f s, pg_backup_start: %.2f s)\n",
+                p->path, p->start_lsn, t_conn, mono_s() - t0);
         return 0;
 }
 
@@ -596,13 +654,49 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                         ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "the backup session was lost");
                         goto out;
                 }
-                double t0 = mono_s();
-                PGresult *res = pg_query(p->session, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)",
+                /* pg_backup_stop(wait_for_archive => true) polls the archive
+                 * status once a second (do_pg_backup_stop): the writer stops
+                 * without the wait and makes PostgreSQL's wait itself, every
+                 * 10 ms (wait_archived: the segment of the stop LSN and the
+                 * .backup history file).  In recovery PostgreSQL's own wait
+                 * is kept (pg_walfile_name is not available there). */
+                double t0 = mono_s(), t_wait = 0;
+                PGresult *res = pg_query(p->session,
+                                         p->wait_archive ? "SELECT lsn::text, labelfile, spcmapfile, pg_walfile_name(lsn) "
+                                                           "FROM pg_backup_stop(false)"
+                                                         : "SELECT lsn::text, labelfile, spcmapfile, '' "
+                                                           "FROM pg_backup_stop(true)",
                                          0, NULL, err, sizeof(err));
                 double t_stop = mono_s() - t0;
                 if (!res) {
                         ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
                         goto out;
+                }
+                uint64_t start;
+                if (p->wait_archive && (parse_lsn(p->start_lsn, &start) < 0 || strlen(PQgetvalue(res, 0, 3)) != 24)) {
+                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "cannot name the WAL to wait for (start %s, stop %s)",
+                                   p->start_lsn, PQgetvalue(res, 0, 0));
+                        PQclear(res);
+                        goto out;
+                }
+                if (p->wait_archive) {
+                        /* PostgreSQL's names: the stop segment's (XLByteToPrevSeg,
+                         * as pg_walfile_name) and the history file's
+                         * (BackupHistoryFileName: timeline, start segment,
+                         * offset of the start LSN in it) */
+                        char stopseg[25], hist[64];
+                        uint64_t seg = lsn_segment(start);
+                        snprintf(stopseg, sizeof(stopseg), "%s", PQgetvalue(res, 0, 3));
+                        snprintf(hist, sizeof(hist), "%.8s%08X%08X.%08X.backup", stopseg, (unsigned) (seg / 0x100u),
+                                 (unsigned) (seg % 0x100u), (unsigned) (start % (16u * 1024u * 1024u)));
+                        const char *names[] = { stopseg, hist };
+                        double t1 = mono_s();
+                        if (wait_archived(p, p->session, names, 2, false, err, sizeof(err)) < 0) {
+                                PQclear(res);
+                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                                goto out;
+                        }
+                        t_wait = mono_s() - t1;
                 }
                 json_object_set_new(md, "backup_label", json_string(PQgetvalue(res, 0, 1)));
                 json_object_set_new(md, "tablespace_map", json_string(PQgetvalue(res, 0, 2)));
@@ -628,9 +722,9 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                             json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
                 }
                 PQclear(res);
-                fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s (pg_backup_stop: %.2f s, %zu WAL "
-                        "file(s) after the snapshot)\n", p->path, json_string_value(json_object_get(md, "stop_lsn")),
-                        t_stop, json_array_size(p->files));
+                fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s (pg_backup_stop: %.2f s, archive "
+                        "wait: %.2f s, %zu WAL file(s) after the snapshot)\n", p->path,
+                        json_string_value(json_object_get(md, "stop_lsn")), t_stop, t_wait, json_array_size(p->files));
         }
         json_object_set_new(md, "timeline", json_integer(p->timeline));
         if (p->type != LVSS_BT_INCREMENTAL && p->type != LVSS_BT_DIFFERENTIAL) {
@@ -840,6 +934,19 @@ static int write_file(const pgw *p, const char *name, const char *text, const ch
         return r;
 }
 
+/* The data directory's major version (PG_VERSION), 0 when unreadable. */
+static int pg_major(const pgw *p) {
+        char path[PATH_MAX], line[32] = "";
+        snprintf(path, sizeof(path), "%s/PG_VERSION", p->pgdata);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (!fgets(line, sizeof(line), f))
+                line[0] = 0;
+        fclose(f);
+        return (int) strtol(line, NULL, 10);
+}
+
 /* PostgreSQL's directories that are not backed up (or empty, so never
  * restored): they must exist. */
 static int make_dirs(const pgw *p, char *bad, size_t badsz) {
@@ -921,8 +1028,20 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
         const char *tt = *ttb ? ttb : NULL, *tl = *tlb ? tlb : NULL;
         char conf[4096];
         int n = snprintf(conf, sizeof(conf), "\n# written by lvss-writer-postgresql at restore\n");
+        /* PostgreSQL starting from a backup_label first fsyncs every file of
+         * the cluster, one open+fsync each (recovery_init_sync_method =
+         * fsync): seconds for the ~1000 files lvss-backup has just written
+         * and fsynced.  syncfs (PostgreSQL 14+) syncs each file system once:
+         * the same durability (Linux >= 5.8 reports its write errors). */
+        if (pg_major(p) >= 14)
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n, "recovery_init_sync_method = syncfs\n");
+        /* PostgreSQL runs restore_command through /bin/sh for every file
+         * it wants, also for the many that are not there (the next
+         * segment, a newer timeline's .history, WAL only in pg_wal): the
+         * shell's builtin test answers those without starting cp. */
         if (p->archive)
-                n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'cp \"%s/%%f\" \"%%p\"'\n",
+                n += snprintf(conf + n, sizeof(conf) - (size_t) n,
+                              "restore_command = 'test -f \"%s/%%f\" && exec cp \"%s/%%f\" \"%%p\"'\n", p->archive,
                               p->archive);
         else
                 n += snprintf(conf + n, sizeof(conf) - (size_t) n, "restore_command = 'false'\n");
