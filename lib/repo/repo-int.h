@@ -72,6 +72,8 @@ struct repo {
         uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
+        repo_copy_progress_fn copy_progress;   /* repo_set_copy_progress (on the destination) */
+        void *copy_progress_userdata;
 };
 
 #define REPO_MASTER_PLAIN (32 + 32 + REPO_ID_SIZE)   /* enc key, hash key, repository id */
