@@ -9,6 +9,8 @@
  * copied oldest first, so a base is always in place before what needs it;
  * a record whose original is already in the destination is skipped, which
  * makes a rerun after an interruption finish the job without copying twice.
+ * Progress (repo_set_copy_progress on the destination): the totals planned
+ * first by the same skip rule, then counts after each blob and each backup.
  */
 #include <stdio.h>
 
