@@ -969,6 +969,8 @@ int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint
                 k = apply_results(b);
                 if (k < 0)
                         goto fail;
+                if (b->progress)
+                        b->progress(&b->stats, src->path, b->progress_userdata);
         }
         k = repo_packer_sync(b->packer);
         b->cur = NULL;

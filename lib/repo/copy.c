@@ -9,6 +9,8 @@
  * copied oldest first, so a base is always in place before what needs it;
  * a record whose original is already in the destination is skipped, which
  * makes a rerun after an interruption finish the job without copying twice.
+ * Progress (repo_set_copy_progress on the destination): the totals planned
+ * first by the same skip rule, then counts after each blob and each backup.
  */
 #include <stdio.h>
 
@@ -57,6 +59,51 @@ static int mark_chain(repo *from, repo_record **recs, size_t n, const repo_id *i
         return 0;
 }
 
+void repo_set_copy_progress(repo *to, repo_copy_progress_fn fn, void *userdata) {
+        to->copy_progress = fn;
+        to->copy_progress_userdata = userdata;
+}
+
+typedef struct copy_prog {
+        repo *to;
+        repo_copy_progress p;
+        uint64_t files0, bytes0, added0; /* of the backups committed before the current one */
+} copy_prog;
+
+/* repo_backup's progress while one backup is copied (after each blob). */
+static void on_blob(const repo_stats *st, const char *path, void *userdata) {
+        copy_prog *c = userdata;
+        c->p.files_done = c->files0 + st->files;
+        c->p.bytes_done = c->bytes0 + st->bytes_read;
+        c->p.bytes_added = c->added0 + st->bytes_added;
+        c->to->copy_progress(&c->p, path, c->to->copy_progress_userdata);
+}
+
+/* The progress's totals: the records the loop of repo_copy will copy, by its
+ * own skip rule (map[0..n_map) holds the destination's; the entries this adds
+ * beyond n_map are scratch, overwritten by the loop). */
+static void copy_plan(repo_record *const *src, size_t n_src, const bool *want, bool all, id_pair *map, size_t n_map,
+                      repo_copy_progress *p) {
+        for (size_t i = 0; i < n_src; i++) {
+                const repo_record *rec = src[i];
+                const repo_id *have;
+
+                if (!all && !want[i])
+                        continue;
+                have = pair_find(map, n_map, origin_of(rec));
+                if (!have)
+                        have = pair_find(map, n_map, &rec->id);
+                map[n_map] = (id_pair) {.from = rec->id, .to = have ? *have : rec->id};
+                n_map++;
+                if (have)
+                        continue;
+                p->backups_total++;
+                p->files_total += rec->n_files;
+                for (size_t f = 0; f < rec->n_files; f++)
+                        p->bytes_total += rec->files[f].size;
+        }
+}
+
 int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_fn fn, void *userdata,
               repo_copy_stats *ret_stats) {
         repo_record **src = NULL, **dst = NULL;
@@ -94,6 +141,11 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
         /* what the destination already holds, by original id */
         for (size_t i = 0; i < n_dst; i++)
                 map[n_map++] = (id_pair) {.from = *origin_of(dst[i]), .to = dst[i]->id};
+        copy_prog cp = {.to = to};
+        if (to->copy_progress) {
+                copy_plan(src, n_src, want, n_ids == 0, map, n_map, &cp.p);
+                to->copy_progress(&cp.p, NULL, to->copy_progress_userdata);
+        }
         /* oldest first (repo_list_backups' order): a base precedes what is based on it */
         for (size_t i = 0; i < n_src; i++) {
                 const repo_record *rec = src[i];
@@ -128,6 +180,8 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
                 if (k < 0)
                         goto out;
                 repo_backup_set_origin(b, base, orig);
+                if (to->copy_progress)
+                        repo_backup_set_progress(b, on_blob, &cp);
                 for (size_t f = 0; f < rec->n_files; f++) {
                         k = repo_backup_copy_file(b, from, &rec->files[f], &buf, &cap);
                         if (k < 0) {
@@ -149,6 +203,16 @@ int repo_copy(repo *from, repo *to, const repo_id *ids, size_t n_ids, repo_copy_
                 map[n_map++] = (id_pair) {.from = rec->id, .to = new_id};
                 if (fn)
                         fn(&rec->id, &new_id, false, userdata);
+                if (to->copy_progress) {
+                        cp.files0 += bs->files;
+                        cp.bytes0 += bs->bytes_read;
+                        cp.added0 += bs->bytes_added;
+                        cp.p.backups_done++;
+                        cp.p.files_done = cp.files0;
+                        cp.p.bytes_done = cp.bytes0;
+                        cp.p.bytes_added = cp.added0;
+                        to->copy_progress(&cp.p, NULL, to->copy_progress_userdata);
+                }
         }
         k = 0;
 out:

@@ -73,6 +73,8 @@ struct repo {
         uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;
         void *verify_progress_userdata;
+        repo_copy_progress_fn copy_progress;   /* repo_set_copy_progress (on the destination) */
+        void *copy_progress_userdata;
         ErrorSlot err;            /* repo_last_error(): this handle's last failure (§11f) */
 };
 

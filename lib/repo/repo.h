@@ -299,6 +299,26 @@ typedef struct repo_copy_stats {
 /* Called after each backup copied (or skipped): source id, destination id. */
 typedef void (*repo_copy_fn)(const repo_id *src, const repo_id *dst, bool skipped, void *userdata);
 
+/* Where a copy stands (repo_set_copy_progress).  The totals are what the
+ * copy will do, known before it starts: the backups the destination lacks,
+ * their file entries and their files' bytes (plaintext, read from the
+ * source).  Every _done grows monotonically; at the end of a successful copy
+ * each equals its _total. */
+typedef struct repo_copy_progress {
+        uint64_t backups_done, backups_total;
+        uint64_t files_done, files_total;
+        uint64_t bytes_done, bytes_total;
+        uint64_t bytes_added;       /* written to the destination so far */
+} repo_copy_progress;
+
+/* path: the file whose blob was just copied, or NULL for a line of its own:
+ * once when the copy is planned (nothing done yet) and after each backup
+ * committed. */
+typedef void (*repo_copy_progress_fn)(const repo_copy_progress *p, const char *path, void *userdata);
+
+/* Progress of the next repo_copy into `to` (NULL fn: none). */
+void repo_set_copy_progress(repo *to, repo_copy_progress_fn fn, void *userdata);
+
 /* Copy the backups ids (all of from's when n_ids == 0) and the chains they
  * need from `from` (any lock) to `to` (REPO_LOCK_EXCLUSIVE), oldest first;
  * backups already copied are skipped. */

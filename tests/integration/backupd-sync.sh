@@ -7,7 +7,10 @@
 #     copies restore byte for byte under the destination's password;
 #  2. `run --type sync --wait` copies a new backup only (the task's step
 #     result: 1 copied, 2 already present), history shows kind sync;
-#  3. a sync to a place that holds no repository fails with lvss-backup's
+#  3. P1: a sync held by lvss-backup copy's test hook after its first blob
+#     shows its progress in the task (0 < bytes_done < bytes_total), and at
+#     the end bytes_done == bytes_total, backups_copied 1;
+#  4. a sync to a place that holds no repository fails with lvss-backup's
 #     reason in the task; sync keys refused by SetJob (exit 2, named), and
 #     `run --type sync` of a job without sync (exit 2).
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/lib/fixture.sh" || exit 1
@@ -17,6 +20,7 @@ LB=$(fx_bin tools/lvss-backup/lvss-backup)
 [ -x "$BACKUPD" ] && [ -x "$CTL" ] && [ -x "$LB" ] || skip "lvss-backupd/lvss-backupctl/lvss-backup not built"
 command -v python3 >/dev/null || skip "python3 needed (JSON)"
 fixture_init
+fixture_need_test_hooks
 fixture_bus
 JOBS=$FX_DIR/backup.d
 SRC=$FX_DIR/src-repo
@@ -46,7 +50,8 @@ cat >"$JOBS/off.json" <<EOF
 {"repository": "$SRC", "password_file": "$FX_DIR/src.pass",
  "sync": {"to": "$DST", "schedule": "*:*:0/3", "password_file": "$FX_DIR/dst.pass"}}
 EOF
-LVSS_BACKUP="$LB" fixture_spawn backupd "$BACKUPD" --config-dir "$JOBS" --state-dir "$FX_DIR/state"
+# the copy pauses only while the directory $FX_DIR/hold exists (part 3)
+LVSS_BACKUP_TEST_PAUSE_COPY=$FX_DIR/hold/pause LVSS_BACKUP="$LB" fixture_spawn backupd "$BACKUPD" --config-dir "$JOBS" --state-dir "$FX_DIR/state"
 fixture_wait_name org.lvss.Backup1 10
 
 # 1. The schedule runs a sync task; both backups arrive.
@@ -94,14 +99,42 @@ t = [t for t in json.load(sys.stdin)["tasks"] if t["kind"] == "sync"][-1]
 assert t["state"] == "succeeded" and t["requested_by"] != "schedule" and t["bytes_added"] > 0, t
 print(t["id"])') || fail "history: $($CTL history off --json)"
 $CTL log "$T" >"$FX_DIR/task.log"
-grep -q "copy --from $SRC --to $DST --password-file $FX_DIR/src.pass --to-password-file $FX_DIR/dst.pass --json" \
+grep -q "copy --from $SRC --to $DST --progress-fd 3 --password-file $FX_DIR/src.pass --to-password-file $FX_DIR/dst.pass --json" \
     "$FX_DIR/task.log" || fail "task log has no copy step: $(cat "$FX_DIR/task.log")"
 grep -q '"copied": 1,' "$FX_DIR/task.log" && grep -q '"skipped": 2,' "$FX_DIR/task.log" ||
     fail "the run copied more than the new backup: $(cat "$FX_DIR/task.log")"
 $CTL history off | grep -q "sync" || fail "history does not show the sync: $($CTL history off)"
 echo "2. run --type sync copied the new backup only (1 copied, 2 present); history shows kind sync"
 
-# 3. Failures and refusals.
+# 3. Progress of a running sync (P1), held after its first blob by the test hook.
+head -c 2000000 /dev/urandom >"$FX_DIR/tree/c.bin"
+$LB backup-dir --repo "$SRC" --password-file "$FX_DIR/src.pass" -q "$FX_DIR/tree" || fail "backup 4"
+mkdir "$FX_DIR/hold"
+T=$($CTL run off --type sync --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["task"])') || fail "run sync"
+for ((i = 0; i < 600; i++)); do [ -s "$FX_DIR/hold/pause" ] && break; sleep 0.1; done
+[ -s "$FX_DIR/hold/pause" ] || fail "sync task $T never reached its first blob: $($CTL log "$T" | tail -3)"
+held_progress() { # the task running with 0 < bytes_done < bytes_total
+    $CTL show "$T" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+sys.exit(0 if t["state"] == "running" and 0 < t["bytes_done"] < t["bytes_total"] else 1)'
+}
+for ((i = 0; i < 200; i++)); do held_progress && break; sleep 0.1; done
+held_progress || fail "sync task $T shows no progress while held: $($CTL show "$T")"
+HELD=$($CTL show "$T")
+rm -rf "$FX_DIR/hold"
+for ((i = 0; i < 600; i++)); do
+    [ "$($CTL show "$T" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = succeeded ] && break
+    sleep 0.1
+done
+$CTL show "$T" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+assert t["state"] == "succeeded" and t["bytes_done"] == t["bytes_total"] > 5000000 and t["backups_copied"] == 1, t' ||
+    fail "sync task $T at the end: $($CTL show "$T")"
+echo "3. sync task $T held: $(echo "$HELD" | python3 -c 'import json,sys; t = json.load(sys.stdin); print(t["bytes_done"], "of", t["bytes_total"])') bytes; at the end done == total, 1 backup copied"
+
+# 4. Failures and refusals.
 cat >"$FX_DIR/bad.json" <<EOF
 {"repository": "$SRC", "password_file": "$FX_DIR/src.pass",
  "sync": {"to": "$FX_DIR/no-repo-here", "schedule": "2099-01-01"}}
@@ -132,5 +165,5 @@ echo '{"repository": "/srv/repo"}' >"$FX_DIR/plain.json"
 $CTL job set plain "$FX_DIR/plain.json" || fail "job set plain"
 $CTL run plain --type sync 2>"$FX_DIR/err"; rc=$?
 [ $rc = 2 ] && grep -q "job plain has no 'sync'" "$FX_DIR/err" || fail "run --type sync without sync: exit $rc, $(cat "$FX_DIR/err")"
-echo "3. a sync to no repository fails naming it; bad sync keys refused by name; no sync without 'sync'"
+echo "4. a sync to no repository fails naming it; bad sync keys refused by name; no sync without 'sync'"
 echo "backupd-sync: ok"

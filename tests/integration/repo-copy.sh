@@ -4,7 +4,8 @@
 # under the destination's password and deduplicated against it, a rerun
 # copies nothing, and a copy killed at every crash point of its commits
 # (after-pack, after-index; LVSS_REPO_CRASH_AT) and rerun completes with
-# every backup restoring byte for byte and no data stored twice.
+# every backup restoring byte for byte and no data stored twice; --progress-fd's
+# lines (monotonic, final == total, one read while the copy is held).
 . "$LVSS_SOURCE_ROOT/tests/lib/fixture.sh"
 fixture_init
 fixture_need_test_hooks
@@ -68,6 +69,47 @@ LVSS_BACKUP_PASSWORD=srcpw "$B" copy --from r1 --to r3 --to-password-file pwd --
 "$B" init --repo plain --no-encryption -q || fail "init plain"
 "$B" copy --from r2 --to plain -q || fail "copy to an unencrypted repository"
 "$B" verify --repo plain -q || fail "verify plain"
+
+# ---- --progress-fd: a line when the copy is planned, one while it is held after its first blob (test hook
+# LVSS_BACKUP_TEST_PAUSE_COPY), one after each backup, the last at the end: the totals fixed from the first
+# line (the 4 backups, the sizes of their files), every count monotonic, the last line done == total
+export LVSS_BACKUP_PASSWORD=srcpw
+"$B" init --repo rp -q || fail "init rp"
+want_bytes=$(python3 - "$B" "${SRC[@]}" <<'PY'
+import json, subprocess, sys
+total = 0
+for i in sys.argv[2:]:
+    rec = json.loads(subprocess.check_output([sys.argv[1], "show", "--repo", "r1", i, "--json"]))
+    total += sum(f["size"] for f in rec["files"])
+print(total)
+PY
+) || fail "sizes of r1's backups"
+mkdir hold
+LVSS_BACKUP_TEST_PAUSE_COPY=$FX_DIR/hold/pause "$B" copy --from r1 --to rp -q --progress-fd 3 3>prog.lines &
+cp_pid=$!
+for ((i = 0; i < 600; i++)); do [ -s hold/pause ] && break; sleep 0.1; done
+[ -s hold/pause ] || fail "the copy never reached its first blob (pause hook)"
+held=$(tail -n 1 prog.lines)
+rm -rf hold
+wait "$cp_pid" || fail "copy with --progress-fd"
+python3 - prog.lines "$want_bytes" "$held" <<'PY' || fail "progress lines: $(cat prog.lines)"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+want, held = int(sys.argv[2]), json.loads(sys.argv[3])
+keys = {"bytes_done", "bytes_total", "files", "backups_done", "backups_total"}
+assert want > 6000000 and len(lines) >= 6, (want, lines)
+for l in lines:
+    assert set(l) == keys and l["bytes_total"] == want and l["backups_total"] == 4, l
+for a, b in zip(lines, lines[1:]):
+    assert all(b[k] >= a[k] for k in ("bytes_done", "files", "backups_done")), (a, b)
+assert lines[0]["bytes_done"] == 0 and lines[0]["backups_done"] == 0, lines[0]
+assert 0 < held["bytes_done"] < want and held["backups_done"] == 0, held
+assert lines[-1]["bytes_done"] == want and lines[-1]["backups_done"] == 4 and lines[-1]["files"] > 0, lines[-1]
+PY
+"$B" verify --repo rp -q || fail "verify rp"
+"$B" copy --from r1 --to rp -q --progress-fd 2 2>pfd.err; rc=$?
+[ "$rc" = 2 ] && grep -q "progress-fd '2'" pfd.err || fail "--progress-fd 2: exit $rc $(cat pfd.err)"
+echo "repo-copy: $(wc -l <prog.lines) progress lines, monotonic, final $want_bytes bytes of 4 backups == total" >&2
 
 # ---- killed at each crash point of the commits, then rerun: complete, nothing stored twice
 export LVSS_BACKUP_PASSWORD=srcpw

@@ -15,13 +15,14 @@
 #include "macro.h"
 #include "password.h"
 #include "repo.h"
+#include "test-hook.h"
 #include "vss.h"
 
 
 #define LOCK_WAIT_S 600
 
 static const char synopsis[] =
-        "copy --from R1 --to R2 [--password-file FILE] [--to-password-file FILE] [--json] [ID...]";
+        "copy --from R1 --to R2 [--password-file FILE] [--to-password-file FILE] [--progress-fd N] [--json] [ID...]";
 
 const char *copy_synopsis(void) {
         return synopsis;
@@ -77,13 +78,58 @@ static int open_one(const char *loc, const char *file, const char *env_name, con
 typedef struct copy_out {
         bool json, quiet;
         json_t *list;
+        vss_progress prog;
+        const char *pause; /* test builds: LVSS_BACKUP_TEST_PAUSE_COPY */
 } copy_out;
+
+/* Test builds: once the first blob is copied, a progress line, then the
+ * file's path written to the file named by LVSS_BACKUP_TEST_PAUSE_COPY and
+ * a wait (60 s at most) until the test removes that file (backupd-sync.sh
+ * reads the running sync task's progress meanwhile). */
+static void test_pause_copy(copy_out *c, const char *path) {
+        const char *pause = c->pause;
+        FILE *f;
+
+        if (!pause)
+                return;
+        c->pause = NULL; /* once */
+        f = fopen(pause, "we");
+        if (!f)
+                return;
+        vss_progress_flush(&c->prog);
+        fprintf(f, "%s\n", path);
+        fclose(f);
+        for (int i = 0; i < 600 && access(pause, F_OK) == 0; i++)
+                usleep(100 * 1000);
+}
+
+/* repo_copy's progress: on the terminal and on --progress-fd (vss_progress);
+ * a line of its own when the copy is planned and after each backup but the
+ * last (whose line is vss_progress_done's). */
+static void on_progress(const repo_copy_progress *p, const char *path, void *userdata) {
+        copy_out *c = userdata;
+        repo_stats st = {.files = p->files_done, .bytes_read = p->bytes_done, .bytes_added = p->bytes_added};
+
+        c->prog.bytes_total = p->bytes_total;
+        c->prog.backups_done = p->backups_done;
+        c->prog.backups_total = p->backups_total;
+        if (path) {
+                vss_progress_fn(&st, path, &c->prog);
+                if (p->bytes_done > 0)
+                        test_pause_copy(c, path);
+                return;
+        }
+        c->prog.last = st;
+        if (p->backups_done < p->backups_total)
+                vss_progress_flush(&c->prog);
+}
 
 static void on_copied(const repo_id *src, const repo_id *dst, bool skipped, void *userdata) {
         copy_out *c = userdata;
         char sh[REPO_ID_HEX_SIZE], dh[REPO_ID_HEX_SIZE];
         repo_id_to_hex(src, sh);
         repo_id_to_hex(dst, dh);
+        vss_progress_clear(&c->prog);
         if (c->json)
                 json_array_append_new(c->list, json_pack("{s:s, s:s, s:b}", "from", sh, "to", dh, "skipped", skipped));
         else if (!c->quiet)
@@ -97,6 +143,7 @@ int cmd_copy(int argc, char **argv) {
                 {"to", required_argument, NULL, 't'},
                 {"password-file", required_argument, NULL, 'p'},
                 {"to-password-file", required_argument, NULL, 'P'},
+                {"progress-fd", required_argument, NULL, 'F'},
                 {"insecure-password-file", no_argument, NULL, 'I'},
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
@@ -105,6 +152,7 @@ int cmd_copy(int argc, char **argv) {
         };
         const char *from = NULL, *to = NULL, *pwfile = NULL, *to_pwfile = NULL;
         copy_out out = {};
+        int progress_fd = -1;
         repo *r1 = NULL, *r2 = NULL;
         _cleanup_free_ repo_id *ids = NULL;
         size_t n_ids = 0;
@@ -117,6 +165,10 @@ int cmd_copy(int argc, char **argv) {
                 case 't': to = optarg; break;
                 case 'p': pwfile = optarg; break;
                 case 'P': to_pwfile = optarg; break;
+                case 'F':
+                        if (vss_progress_fd_arg("copy", optarg, &progress_fd) < 0)
+                                return VSS_EXIT_USAGE;
+                        break;
                 case 'I': password_allow_insecure_file(true); break;
                 case 'j': out.json = true; break;
                 case 'q': out.quiet = true; break;
@@ -124,7 +176,9 @@ int cmd_copy(int argc, char **argv) {
                         printf("lvss-backup %s\n\nCopy backups (all, or the IDs given, with the chains they need)\n"
                                "from R1 to R2, re-encrypted under R2's keys; backups already in R2 are skipped.\n"
                                "R1's password: --password-file or LVSS_BACKUP_PASSWORD; R2's: --to-password-file,\n"
-                               "LVSS_BACKUP_TO_PASSWORD, else the same as R1's.\n", synopsis);
+                               "LVSS_BACKUP_TO_PASSWORD, else the same as R1's.\n"
+                               "  --progress-fd N   write {\"bytes_done\",\"bytes_total\",\"files\",\"backups_done\",\n"
+                               "                    \"backups_total\"} lines to fd N (3 or more)\n", synopsis);
                         return VSS_EXIT_OK;
                 default:
                         fprintf(stderr, "lvss-backup: copy: bad option (see 'lvss-backup copy --help')\n");
@@ -180,7 +234,13 @@ int cmd_copy(int argc, char **argv) {
         }
         out.list = json_array();
         repo_copy_stats st = {};
+        vss_progress_init(&out.prog, out.quiet, "copy");
+        out.prog.fd = progress_fd;
+        out.prog.copy = true;
+        out.pause = TEST_HOOK_ENV("LVSS_BACKUP_TEST_PAUSE_COPY");
+        repo_set_copy_progress(r2, on_progress, &out);
         k = repo_copy(r1, r2, ids, n_ids, on_copied, &out, &st);
+        vss_progress_done(&out.prog);
         if (k < 0) {
                 ex = failed(r2, k);   /* repo_copy reports on the destination */
                 goto out;

@@ -1440,20 +1440,12 @@ int cmd_create(int argc, char **argv) {
                         break;
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
-                case 'P': {
-                        char *end;
-                        errno = 0;
-                        long fd = strtol(optarg, &end, 10);
-                        if (errno || end == optarg || *end || fd < 3 || fd > INT_MAX || fcntl((int) fd, F_GETFL) < 0) {
-                                vss_err("create: --progress-fd '%s': expected an open file descriptor, 3 or more", optarg);
+                case 'P':
+                        if (vss_progress_fd_arg("create", optarg, &c->progress_fd) < 0) {
                                 free(c);
                                 return VSS_EXIT_USAGE;
                         }
-                        c->progress_fd = (int) fd;
-                        (void) fcntl(c->progress_fd, F_SETFL, fcntl(c->progress_fd, F_GETFL) | O_NONBLOCK);
-                        (void) fcntl(c->progress_fd, F_SETFD, FD_CLOEXEC); /* not inherited by helpers */
                         break;
-                }
                 case 'h': fputs(create_help, stdout); free(c); return VSS_EXIT_OK;
                 default: free(c); return VSS_EXIT_USAGE;
                 }

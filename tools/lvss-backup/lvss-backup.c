@@ -11,6 +11,7 @@
  * 6 corruption detected.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -612,6 +613,13 @@ int main(int argc, char **argv) {
         opts o = {};
         int c;
 
+        /* Blobs, pack buffers and the S3 backend's read extents (MiBs each)
+         * are allocated and freed all the time, on several threads: keep
+         * them in the heap with their pages mapped, rather than glibc's
+         * mmap + munmap of each (every page faulted anew, the largest cost
+         * of a restore from S3 on a VM; docs/design/backup.md §7.4). */
+        (void) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+        (void) mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
             strcmp(argv[1], "help") == 0) {
                 help(stdout, NULL);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tools/lvss-backup/vss.c: helpers shared by `create` and `restore`. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -280,11 +282,15 @@ static void progress_line(vss_progress *p, bool force) {
         if (p->fd < 3 || (!force && now - p->fd_last_ms < 250)) /* 0-2: stdio, or a zero-filled struct */
                 return;
         p->fd_last_ms = now;
-        char line[160];
-        int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu}\n",
+        char line[256];
+        int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu",
                          (unsigned long long) p->last.bytes_read,
                          (unsigned long long) MAX(p->bytes_total, p->last.bytes_read),
                          (unsigned long long) p->last.files);
+        if (p->copy)
+                n += snprintf(line + n, sizeof(line) - (size_t) n, ",\"backups_done\":%llu,\"backups_total\":%llu",
+                              (unsigned long long) p->backups_done, (unsigned long long) p->backups_total);
+        n += snprintf(line + n, sizeof(line) - (size_t) n, "}\n");
         (void) !write(p->fd, line, (size_t) n); /* EAGAIN: the reader is behind, drop the line */
 }
 
@@ -310,12 +316,35 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
                 path ? path : "");
 }
 
-void vss_progress_done(vss_progress *p) {
-        /* The last line: what was read is the total (a file planned by two
-         * components is read once). */
-        p->bytes_total = p->last.bytes_read;
+void vss_progress_flush(vss_progress *p) {
         progress_line(p, true);
+}
+
+void vss_progress_clear(vss_progress *p) {
         if (p->on && p->last_ms)
                 fputs("\r\033[K", stderr);
         p->last_ms = 0;
+}
+
+void vss_progress_done(vss_progress *p) {
+        /* The last line: for create what was read is the total (a file
+         * planned by two components is read once); copy's totals are exact. */
+        if (!p->copy)
+                p->bytes_total = p->last.bytes_read;
+        progress_line(p, true);
+        vss_progress_clear(p);
+}
+
+int vss_progress_fd_arg(const char *verb, const char *arg, int *ret_fd) {
+        char *end;
+        errno = 0;
+        long fd = strtol(arg, &end, 10);
+        if (errno || end == arg || *end || fd < 3 || fd > INT_MAX || fcntl((int) fd, F_GETFL) < 0) {
+                vss_err("%s: --progress-fd '%s': expected an open file descriptor, 3 or more", verb, arg);
+                return -EINVAL;
+        }
+        (void) fcntl((int) fd, F_SETFL, fcntl((int) fd, F_GETFL) | O_NONBLOCK);
+        (void) fcntl((int) fd, F_SETFD, FD_CLOEXEC); /* not inherited by helpers */
+        *ret_fd = (int) fd;
+        return 0;
 }

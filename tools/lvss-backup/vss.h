@@ -87,9 +87,10 @@ bool vss_mail_closed_log(const char *name, uint32_t *ret_gen);
 bool vss_mail_live_only(const char *name);
 
 /* Progress line on a terminal (stderr), at most every 200 ms; and, when
- * fd >= 0 (create --progress-fd), one JSON line {"bytes_done", "bytes_total",
- * "files"} at most every 250 ms and at the end, for lvss-backupd.  A line
- * that does not fit the (non-blocking) pipe is dropped, never waited for. */
+ * fd >= 0 (create and copy --progress-fd), one JSON line {"bytes_done",
+ * "bytes_total", "files"} (copy adds "backups_done", "backups_total") at most
+ * every 250 ms and at the end, for lvss-backupd.  A line that does not fit
+ * the (non-blocking) pipe is dropped, never waited for. */
 typedef struct vss_progress {
         bool on;
         const char *verb;
@@ -98,9 +99,19 @@ typedef struct vss_progress {
         uint64_t bytes_total; /* file bytes planned so far (grows per component) */
         int64_t fd_last_ms;
         repo_stats last;      /* the last stats seen, for the final line */
+        bool copy;            /* copy: exact totals (kept at the end), and the backups */
+        uint64_t backups_done, backups_total;
 } vss_progress;
 void vss_progress_init(vss_progress *p, bool quiet, const char *verb);
 void vss_progress_fn(const repo_stats *st, const char *path, void *userdata);
 /* BYTES more file bytes are planned: a progress line now. */
 void vss_progress_add_total(vss_progress *p, uint64_t bytes);
+/* The last line (create: bytes_total becomes what was read), the terminal's cleared. */
 void vss_progress_done(vss_progress *p);
+/* A --progress-fd line now (the totals or the count of backups changed). */
+void vss_progress_flush(vss_progress *p);
+/* Clear the terminal's progress line (before printing on stdout). */
+void vss_progress_clear(vss_progress *p);
+/* --progress-fd ARG of command VERB: an open file descriptor, 3 or more, made
+ * non-blocking and close-on-exec.  -EINVAL (the one-line error printed). */
+int vss_progress_fd_arg(const char *verb, const char *arg, int *ret_fd);

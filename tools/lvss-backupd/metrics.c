@@ -15,7 +15,8 @@
 #include "tasks.h"
 
 struct Metrics {
-        json_t *jobs; /* {"JOB": {"runs": {"succeeded": N, ...}, "bytes": N, "last_success": T, "duration": S}} */
+        json_t *jobs;  /* backup tasks: {"JOB": {"runs": {"succeeded": N, ...}, "bytes": N, "last_success": T, "duration": S}} */
+        json_t *syncs; /* sync tasks: the same, and "backups": N (backups copied) */
         int fd;
         sd_event_source *listen;
         unsigned n_conn;
@@ -35,26 +36,32 @@ static Metrics *metrics_get(Manager *m) {
                 if (!m->metrics)
                         return NULL;
                 m->metrics->jobs = json_object();
+                m->metrics->syncs = json_object();
                 m->metrics->fd = -1;
         }
         return m->metrics;
 }
 
+static void add_int(json_t *o, const char *key, int64_t v) {
+        json_object_set_new(o, key, json_integer(json_integer_value(json_object_get(o, key)) + v));
+}
+
 void metrics_task_done(Manager *m, const Task *t) {
         Metrics *x = metrics_get(m);
-        if (!x || strcmp(t->kind, "backup") != 0)
+        bool sync = strcmp(t->kind, "sync") == 0;
+        if (!x || (!sync && strcmp(t->kind, "backup") != 0))
                 return;
-        json_t *j = json_object_get(x->jobs, t->job);
+        json_t *tab = sync ? x->syncs : x->jobs;
+        json_t *j = json_object_get(tab, t->job);
         if (!j) {
-                j = json_pack("{s:{}, s:I, s:I, s:f}", "runs", "bytes", (json_int_t) 0, "last_success", (json_int_t) 0,
-                              "duration", 0.0);
-                json_object_set_new(x->jobs, t->job, j);
+                j = json_pack("{s:{}, s:I, s:I, s:f, s:I}", "runs", "bytes", (json_int_t) 0, "last_success",
+                              (json_int_t) 0, "duration", 0.0, "backups", (json_int_t) 0);
+                json_object_set_new(tab, t->job, j);
         }
-        json_t *runs = json_object_get(j, "runs");
-        json_object_set_new(runs, t->state, json_integer(json_integer_value(json_object_get(runs, t->state)) + 1));
+        add_int(json_object_get(j, "runs"), t->state, 1);
         if (strcmp(t->state, "succeeded") == 0) {
-                json_object_set_new(j, "bytes",
-                                    json_integer(json_integer_value(json_object_get(j, "bytes")) + t->bytes_added));
+                add_int(j, "bytes", t->bytes_added);
+                add_int(j, "backups", t->backups_copied);
                 json_object_set_new(j, "last_success", json_integer(t->ended));
                 json_object_set_new(j, "duration", json_real((double) (t->ended - t->started)));
         }
@@ -73,63 +80,57 @@ static void label(FILE *f, const char *s) {
         }
 }
 
+/* One series with a sample per usable job (with a sync when TAB is the
+ * syncs'): KEY of the job's entry in TAB, 0 when it has none yet. */
+static void job_series(FILE *f, Manager *m, json_t *tab, const char *name, const char *type, const char *help,
+                       const char *key) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error || (tab == m->metrics->syncs && !m->jobs[i]->sync_to))
+                        continue;
+                json_t *v = json_object_get(json_object_get(tab, m->jobs[i]->name), key);
+                fprintf(f, "%s{job=\"", name);
+                label(f, m->jobs[i]->name);
+                if (json_is_real(v))
+                        fprintf(f, "\"} %g\n", json_real_value(v));
+                else
+                        fprintf(f, "\"} %lld\n", (long long) json_integer_value(v));
+        }
+}
+
+/* NAME{job,state}: the tasks of TAB's kind that ended, by outcome. */
+static void runs_series(FILE *f, Manager *m, json_t *tab, const char *name, const char *help) {
+        static const char *const states[] = {"succeeded", "failed", "cancelled", "interrupted"};
+        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->error || (tab == m->metrics->syncs && !m->jobs[i]->sync_to))
+                        continue;
+                json_t *runs = json_object_get(json_object_get(tab, m->jobs[i]->name), "runs");
+                for (size_t s = 0; s < ELEMENTSOF(states); s++) {
+                        fprintf(f, "%s{job=\"", name);
+                        label(f, m->jobs[i]->name);
+                        fprintf(f, "\",state=\"%s\"} %lld\n", states[s],
+                                (long long) json_integer_value(json_object_get(runs, states[s])));
+                }
+        }
+}
+
 char *metrics_render(Manager *m) {
         Metrics *x = metrics_get(m);
         char *buf = NULL;
         size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        const char *name;
-        json_t *j;
-        if (!f || !x)
+        if (!x)
                 return NULL;
-        static const char *const states[] = {"succeeded", "failed", "cancelled", "interrupted"};
-        fputs("# HELP lvss_backup_last_success_timestamp_seconds When the job's last backup succeeded.\n"
-              "# TYPE lvss_backup_last_success_timestamp_seconds gauge\n",
-              f);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error)
-                        continue;
-                j = json_object_get(x->jobs, m->jobs[i]->name);
-                fputs("lvss_backup_last_success_timestamp_seconds{job=\"", f);
-                label(f, m->jobs[i]->name);
-                fprintf(f, "\"} %lld\n", (long long) json_integer_value(json_object_get(j, "last_success")));
-        }
-        fputs("# HELP lvss_backup_runs_total Backup runs of the job that ended, by outcome.\n"
-              "# TYPE lvss_backup_runs_total counter\n",
-              f);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error)
-                        continue;
-                j = json_object_get(x->jobs, m->jobs[i]->name);
-                for (size_t s = 0; s < ELEMENTSOF(states); s++) {
-                        fputs("lvss_backup_runs_total{job=\"", f);
-                        label(f, m->jobs[i]->name);
-                        fprintf(f, "\",state=\"%s\"} %lld\n", states[s],
-                                (long long) json_integer_value(json_object_get(json_object_get(j, "runs"), states[s])));
-                }
-        }
-        fputs("# HELP lvss_backup_duration_seconds Duration of the job's last successful backup.\n"
-              "# TYPE lvss_backup_duration_seconds gauge\n",
-              f);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error)
-                        continue;
-                j = json_object_get(x->jobs, m->jobs[i]->name);
-                fputs("lvss_backup_duration_seconds{job=\"", f);
-                label(f, m->jobs[i]->name);
-                fprintf(f, "\"} %g\n", json_number_value(json_object_get(j, "duration")));
-        }
-        fputs("# HELP lvss_backup_bytes_added_total Bytes added to the repository by the job's backups.\n"
-              "# TYPE lvss_backup_bytes_added_total counter\n",
-              f);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error)
-                        continue;
-                j = json_object_get(x->jobs, m->jobs[i]->name);
-                fputs("lvss_backup_bytes_added_total{job=\"", f);
-                label(f, m->jobs[i]->name);
-                fprintf(f, "\"} %lld\n", (long long) json_integer_value(json_object_get(j, "bytes")));
-        }
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        job_series(f, m, x->jobs, "lvss_backup_last_success_timestamp_seconds", "gauge",
+                   "When the job's last backup succeeded.", "last_success");
+        runs_series(f, m, x->jobs, "lvss_backup_runs_total", "Backup runs of the job that ended, by outcome.");
+        job_series(f, m, x->jobs, "lvss_backup_duration_seconds", "gauge",
+                   "Duration of the job's last successful backup.", "duration");
+        job_series(f, m, x->jobs, "lvss_backup_bytes_added_total", "counter",
+                   "Bytes added to the repository by the job's backups.", "bytes");
         size_t queued = 0, running = 0;
         for (size_t i = 0; i < m->n_tasks; i++) {
                 queued += strcmp(m->tasks[i]->state, "queued") == 0;
@@ -139,7 +140,16 @@ char *metrics_render(Manager *m) {
                 "# HELP lvss_backup_tasks Tasks of the service now, by state.\n# TYPE lvss_backup_tasks gauge\n"
                 "lvss_backup_tasks{state=\"queued\"} %zu\nlvss_backup_tasks{state=\"running\"} %zu\n",
                 queued, running);
-        (void) name;
+        /* the off-site copies of the jobs that have a sync (service.md §5) */
+        job_series(f, m, x->syncs, "lvss_backup_sync_last_success_timestamp_seconds", "gauge",
+                   "When the job's last sync (off-site copy) succeeded.", "last_success");
+        runs_series(f, m, x->syncs, "lvss_backup_sync_runs_total", "Sync runs of the job that ended, by outcome.");
+        job_series(f, m, x->syncs, "lvss_backup_sync_duration_seconds", "gauge",
+                   "Duration of the job's last successful sync.", "duration");
+        job_series(f, m, x->syncs, "lvss_backup_sync_bytes_added_total", "counter",
+                   "Bytes added to the off-site repository by the job's syncs.", "bytes");
+        job_series(f, m, x->syncs, "lvss_backup_sync_backups_copied_total", "counter",
+                   "Backups copied to the off-site repository by the job's syncs.", "backups");
         fclose(f);
         return buf;
 }
@@ -293,6 +303,7 @@ void metrics_free(Manager *m) {
         if (m->metrics->fd >= 0)
                 close(m->metrics->fd);
         json_decref(m->metrics->jobs);
+        json_decref(m->metrics->syncs);
         free(m->metrics);
         m->metrics = NULL;
 }

@@ -28,7 +28,7 @@
 #include "notify.h"
 #include "tasks.h"
 
-#define PROGRESS_FD 3 /* P1: lvss-backup create --progress-fd 3, a pipe to the service */
+#define PROGRESS_FD 3 /* P1: lvss-backup create|copy --progress-fd 3, a pipe to the service */
 #define PROGRESS_FD_STR "3"
 
 bool task_done(const Task *t) {
@@ -71,6 +71,8 @@ json_t *task_to_json(const Task *t) {
                 json_object_set_new(o, "bytes_done", json_integer(t->bytes_done));
                 json_object_set_new(o, "bytes_total", json_integer(t->bytes_total));
         }
+        if (o && strcmp(t->kind, "sync") == 0) /* its step's "copied", for the sync metrics (service.md §5) */
+                json_object_set_new(o, "backups_copied", json_integer(t->backups_copied));
         if (o && t->restore)
                 json_object_set(o, "restore", t->restore);
         if (o && t->exit_status >= 0)
@@ -201,6 +203,7 @@ int tasks_load(Manager *m) {
                 t->bytes_added = json_integer_value(json_object_get(o, "bytes_added"));
                 t->bytes_done = json_integer_value(json_object_get(o, "bytes_done"));
                 t->bytes_total = json_integer_value(json_object_get(o, "bytes_total"));
+                t->backups_copied = json_integer_value(json_object_get(o, "backups_copied"));
                 t->freeze_window_ms = json_number_value(json_object_get(o, "freeze_window_ms"));
                 t->exit_status = json_object_get(o, "exit_status")
                                          ? (int) json_integer_value(json_object_get(o, "exit_status"))
@@ -355,6 +358,8 @@ static int task_argv(Manager *m, Task *t, Job *j, int step, char **argv, int max
                 add_arg(argv, &n, max, j->repository);
                 add_arg(argv, &n, max, "--to");
                 add_arg(argv, &n, max, j->sync_to);
+                add_arg(argv, &n, max, "--progress-fd"); /* P1: the pipe task_spawn puts there */
+                add_arg(argv, &n, max, PROGRESS_FD_STR);
                 if (j->password_file) {
                         add_arg(argv, &n, max, "--password-file");
                         add_arg(argv, &n, max, j->password_file);
@@ -444,8 +449,9 @@ static void close_fd(int fd) {
                 (void) close(fd);
 }
 
-/* P1: the progress lines of lvss-backup create ({"bytes_done", "bytes_total",
- * "files"}), at most 512 bytes each (a longer one is dropped). */
+/* P1: the progress lines of lvss-backup create and copy ({"bytes_done",
+ * "bytes_total", "files"}, copy's with "backups_done", "backups_total"), at
+ * most 512 bytes each (a longer one is dropped). */
 static void progress_parse(Task *t, const char *line, size_t len) {
         json_t *o = json_loadb(line, len, 0, NULL);
         json_t *d = json_object_get(o, "bytes_done"), *tot = json_object_get(o, "bytes_total");
@@ -504,7 +510,7 @@ static int task_spawn(Manager *m, Task *t, Job *j) {
         if (ofd < 0 || lfd < 0)
                 return -errno;
         int pfd[2] = {-1, -1};
-        bool progress = strcmp(t->kind, "backup") == 0 && t->step == 0;
+        bool progress = (strcmp(t->kind, "backup") == 0 && t->step == 0) || strcmp(t->kind, "sync") == 0;
         if (progress && pipe2(pfd, O_CLOEXEC) < 0)
                 return -errno;
         pid_t parent = getpid();
@@ -609,6 +615,8 @@ static void parse_result(Manager *m, Task *t) {
                 set_str(&t->backup_id, jstr(o, "id"));
         if (json_is_integer(json_object_get(o, "bytes_added")))
                 t->bytes_added = json_integer_value(json_object_get(o, "bytes_added"));
+        if (strcmp(t->kind, "sync") == 0 && json_is_integer(json_object_get(o, "copied")))
+                t->backups_copied = json_integer_value(json_object_get(o, "copied"));
         if (json_is_number(json_object_get(o, "freeze_window_ms")))
                 t->freeze_window_ms = json_number_value(json_object_get(o, "freeze_window_ms"));
         if (t->restore && jstr(t->restore, "mailbox") && jstr(o, "folder")) { /* R2: where the mail went */

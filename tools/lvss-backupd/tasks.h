@@ -17,7 +17,8 @@ struct Task {
         int64_t queued, started, ended;
         char *backup_id, *error;
         int64_t bytes_added;
-        int64_t bytes_done, bytes_total; /* P1: lvss-backup create's --progress-fd */
+        int64_t bytes_done, bytes_total; /* P1: lvss-backup create's or copy's --progress-fd */
+        int64_t backups_copied;          /* sync: lvss-backup copy's "copied" */
         double freeze_window_ms;
         int exit_status;
         json_t *restore; /* {"backup_id", "components", "to"} for restores */
