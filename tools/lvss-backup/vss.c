@@ -281,10 +281,12 @@ static void progress_line(vss_progress *p, bool force) {
                 return;
         p->fd_last_ms = now;
         char line[160];
-        int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu}\n",
-                         (unsigned long long) p->last.bytes_read,
-                         (unsigned long long) MAX(p->bytes_total, p->last.bytes_read),
-                         (unsigned long long) p->last.files);
+        /* Reused bytes (create, §8) are done without being read by the store. */
+        uint64_t done = p->last.bytes_read + p->last.bytes_reused;
+        int n = snprintf(line, sizeof(line),
+                         "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu,\"bytes_reused\":%llu}\n",
+                         (unsigned long long) done, (unsigned long long) MAX(p->bytes_total, done),
+                         (unsigned long long) p->last.files, (unsigned long long) p->last.bytes_reused);
         (void) !write(p->fd, line, (size_t) n); /* EAGAIN: the reader is behind, drop the line */
 }
 
@@ -313,7 +315,7 @@ void vss_progress_fn(const repo_stats *st, const char *path, void *userdata) {
 void vss_progress_done(vss_progress *p) {
         /* The last line: what was read is the total (a file planned by two
          * components is read once). */
-        p->bytes_total = p->last.bytes_read;
+        p->bytes_total = p->last.bytes_read + p->last.bytes_reused;
         progress_line(p, true);
         if (p->on && p->last_ms)
                 fputs("\r\033[K", stderr);
