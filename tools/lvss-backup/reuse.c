@@ -229,9 +229,6 @@ static int plan_extents(reuse_ctx *x, const char *path, const char *component, c
                         }
                         off += len;
                 }
-                if (getenv("LVSS_REUSE_DEBUG"))
-                        fprintf(stderr, "cand %s: %zu chunks, stamp %llu, %zu reusable\n", path, pf->n_blobs,
-                                (unsigned long long) max_version, k);
                 if (off != pf->size) {   /* the map does not describe that file: reuse nothing */
                         free(ext);
                         return 0;
@@ -315,13 +312,6 @@ int reuse_store_file(reuse_ctx *x, repo_backup *rb, int fd, const char *path, co
                 k = header_cut_only(st, &ext, &n_ext);
         if (k < 0)
                 return k;
-        if (getenv("LVSS_REUSE_DEBUG")) {
-                uint64_t tot = 0;
-                for (size_t i = 0; i < n_ext; i++)
-                        tot += ext[i].length;
-                fprintf(stderr, "reuse %s: %zu extents, %llu bytes of %llu, %llu pages\n", path, n_ext,
-                        (unsigned long long) tot, (unsigned long long) st->st_size, (unsigned long long) n);
-        }
         k = repo_backup_add_fd_reuse(rb, fd, path, st, ext, n_ext);
         if (k < 0)
                 return k;
