@@ -12,20 +12,20 @@
 # later mail's pages.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backup-common.bash" || exit 1
 bk_setup
-deliver a@h1 150 30000
-deliver b@h1 100 30000
+deliver a@h1 45 100000
+deliver b@h1 30 100000
 $MSTORE db dismount SG1/DB1 || fail "dismount DB1"
 mkdir -p "$FX_DIR/older"
 cp -p "$SG/DB1.edb" "$SG/DB1.stm" "$FX_DIR/older/" || fail "copy of DB1"
 $MSTORE db mount SG1/DB1 || fail "mount DB1"
-deliver a@h1 150 30000
+deliver a@h1 45 100000
 $LB create --repo "$REPO" --json >"$FX_DIR/f1.json" 2>"$FX_DIR/f1.err" || fail "full: $(cat "$FX_DIR/f1.err")"
 
 $MSTORE db dismount SG1/DB1 || fail "dismount DB1"
 cp -p "$FX_DIR/older/DB1.edb" "$FX_DIR/older/DB1.stm" "$SG/" || fail "put the older DB1 back"
 $MSTORE db mount SG1/DB1 || fail "mount the older DB1: $(tail -3 "$FX_DIR/mstored.log")"
-[ "$(count a@h1)" = 150 ] || fail "the older DB1 should hold 150 messages, not $(count a@h1)"
-deliver a@h1 100 25000
+[ "$(count a@h1)" = 45 ] || fail "the older DB1 should hold 45 messages, not $(count a@h1)"
+deliver a@h1 30 80000
 snapshot_mail a@h1 "$FX_DIR/before-a"
 snapshot_mail b@h1 "$FX_DIR/before-b"
 

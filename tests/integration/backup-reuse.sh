@@ -9,8 +9,8 @@
 # index) and restores byte for byte too.
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/tests/integration/backup-common.bash" || exit 1
 bk_setup
-deliver a@h1 400 30000
-deliver b@h1 300 30000
+deliver a@h1 120 100000
+deliver b@h1 90 100000
 
 # reused READ_MIN: the bytes_reused and bytes_read of a --json document on stdin
 reused() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["bytes_reused"], d["bytes_read"])'; }
@@ -19,13 +19,13 @@ db_bytes() { stat -c %s "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm 
 $LB create --repo "$REPO" --json >"$FX_DIR/f1.json" 2>"$FX_DIR/f1.err" || fail "first full: $(cat "$FX_DIR/f1.err")"
 read -r r1 _ < <(reused <"$FX_DIR/f1.json")
 [ "$r1" = 0 ] || fail "the first full reused $r1 bytes with nothing to reuse"
-deliver a@h1 20 20000
+deliver a@h1 6 100000
 $LB create --repo "$REPO" --no-reuse --json >"$FX_DIR/f2.json" 2>"$FX_DIR/f2.err" \
     || fail "full --no-reuse: $(cat "$FX_DIR/f2.err")"
 read -r r2 _ < <(reused <"$FX_DIR/f2.json")
 [ "$r2" = 0 ] || fail "a --no-reuse full reused $r2 bytes"
 
-deliver a@h1 10 20000
+deliver a@h1 3 100000
 snapshot_mail a@h1 "$FX_DIR/before-a"
 snapshot_mail b@h1 "$FX_DIR/before-b"
 total=$(db_bytes)
@@ -48,8 +48,8 @@ same_mail b@h1 "$FX_DIR/before-b"
 rm -f "$REPO/backups/$ID3"
 [ -e "$REPO/backups/$ID3" ] && fail "record $ID3 not removed"
 $LB prune --repo "$REPO" --quiet 2>"$FX_DIR/prune.err" || fail "prune: $(cat "$FX_DIR/prune.err")"
-deliver a@h1 5 20000
-deliver b@h1 5 20000
+deliver a@h1 2 100000
+deliver b@h1 2 100000
 rm -rf "$FX_DIR/before-a" "$FX_DIR/before-b"
 snapshot_mail a@h1 "$FX_DIR/before-a"
 snapshot_mail b@h1 "$FX_DIR/before-b"
