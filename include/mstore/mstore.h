@@ -483,6 +483,26 @@ int mstore_log_name(const char *base, uint32_t gen, char buf[MSTORE_LOG_NAME_SIZ
 mstore_log_name_kind mstore_log_name_parse(const char *name, char ret_base[MSTORE_LOG_BASE_SIZE],
                                            uint32_t *ret_gen);
 
+/* ------------------------------------------------------------ page sums */
+
+/* One page of a .edb/.stm as lvss-backup's unchanged-range reuse sees it
+ * (docs/design/backup.md §8): the checksum stored in the page and the page's
+ * version (the database's commit counter when the page was last changed). */
+typedef struct mstore_page_sum {
+        uint64_t checksum;            /* the page's stored checksum (0 for a never-written all-zero page) */
+        uint64_t version;             /* MSTORE_PAGE_BAD: the page failed its check */
+} mstore_page_sum;
+#define MSTORE_PAGE_BAD UINT64_MAX
+
+/* Read every page of the .edb/.stm open on @fd (from offset 0, 1 MiB at a
+ * time) and check each as mstore_verify_file does (checksum including the
+ * page number; the header copies as headers); an all-zero page counts as
+ * sound with checksum 0 and version 0 (identical bytes).  *ret gets one
+ * entry per whole page (free() it), *ret_n their number; a page that fails
+ * gets version MSTORE_PAGE_BAD.  Does not replace mstore_verify_file (which
+ * also checks the B+tree pages' structure). */
+int mstore_page_sums(int fd, mstore_page_sum **ret, uint64_t *ret_n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -418,11 +418,32 @@ static int reuse_entry(repo_backup *b, const repo_file *old, const struct stat *
         return 1;
 }
 
-int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
+/* Append reused extent e (a known blob, checked by the caller) to the
+ * current file, after every chunk put so far was decided (file order). */
+static int append_reused(repo_backup *b, const repo_reuse_extent *e) {
+        repo_file *f = b->cur;
+        int k = repo_packer_sync(b->packer);
+        if (k < 0)
+                return k;
+        k = apply_results(b);
+        if (k < 0)
+                return k;
+        if (ARRAY_RESERVE_ONE(f->blobs, b->cur_cap_blobs, f->n_blobs, 8) < 0)
+                return -ENOMEM;
+        f->blobs[f->n_blobs++] = e->id;
+        f->size += e->length;
+        b->stats.blobs_known++;
+        b->stats.bytes_reused += e->length;
+        return 0;
+}
+
+static int add_fd_ext(repo_backup *b, int fd, const char *path, const struct stat *st, const repo_reuse_extent *ext,
+                      size_t n_ext) {
         const repo_chunker_params *p = &b->r->chunker;
         const size_t cap = (size_t) READ_BUF_CHUNKS * p->max;
         repo_file f = {};
-        size_t start = 0, filled = 0;
+        size_t start = 0, filled = 0, next = 0;
+        uint64_t fpos = 0;   /* file offset of the next byte read */
         bool eof = false;
         int k;
 
@@ -457,16 +478,21 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         b->cur = &f;
         b->cur_cap_blobs = 0;
         for (;;) {
+                /* A reused extent ends the segment before it: the chunker
+                 * sees the segment's end as the end of its input. */
+                uint64_t limit = next < n_ext ? ext[next].offset : UINT64_MAX;
+                bool seg_end = eof || fpos == limit;
                 /* Cut points depend on the next chunker.max bytes only: refill
                  * when fewer are buffered (the cut of the file's tail is the
                  * same whatever the buffer size). */
-                if (!eof && filled - start < p->max) {
+                if (!seg_end && filled - start < p->max) {
                         memmove(b->chunk_buf, b->chunk_buf + start, filled - start);
                         filled -= start;
                         start = 0;
                 }
-                while (!eof && filled < cap) {
-                        ssize_t got = read(fd, b->chunk_buf + filled, cap - filled);
+                while (!seg_end && filled < cap) {
+                        size_t want = (size_t) MIN((uint64_t) (cap - filled), limit - fpos);
+                        ssize_t got = read(fd, b->chunk_buf + filled, want);
                         if (got < 0 && errno == EINTR)
                                 continue;
                         if (got < 0) {
@@ -476,10 +502,32 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
                         if (got == 0)
                                 eof = true;
                         filled += (size_t) got;
+                        fpos += (uint64_t) got;
                         b->stats.bytes_read += (uint64_t) got;
+                        seg_end = eof || fpos == limit;
                 }
-                if (filled == start)
+                if (filled == start) {
+                        if (next < n_ext && fpos == limit && ext[next].cut_only) {
+                                next++;   /* a boundary only: chunking restarts here */
+                                continue;
+                        }
+                        if (next < n_ext && fpos == limit) {
+                                k = append_reused(b, &ext[next]);
+                                if (k < 0)
+                                        goto fail;
+                                fpos = ext[next].offset + ext[next].length;
+                                if (lseek(fd, (off_t) fpos, SEEK_SET) < 0) {
+                                        k = repo_error(b->r, -errno, "%s: seek: %m", path);
+                                        goto fail;
+                                }
+                                start = filled = 0;
+                                next++;
+                                if (b->progress)
+                                        b->progress(&b->stats, path, b->progress_userdata);
+                                continue;
+                        }
                         break;
+                }
                 size_t cut = repo_chunker_cut(p, b->chunk_buf + start, filled - start);
                 k = repo_packer_put(b->packer, b->chunk_buf + start, cut);
                 if (k < 0)
@@ -496,6 +544,11 @@ int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct st
         b->cur = NULL;
         if (k < 0)
                 goto fail_synced;
+        if (next < n_ext) {
+                k = repo_error(b->r, -EIO, "%s: the file ended at %llu bytes, before a range to reuse at %llu", path,
+                               (unsigned long long) fpos, (unsigned long long) ext[next].offset);
+                goto fail_synced;
+        }
         repo_hash_file(b->r, f.blobs, f.n_blobs, &f.hash);
         if (b->ref && b->track_changes && b->read_all && b->omit_unchanged) {
                 const repo_file *old = ref_find(b, path);
@@ -519,6 +572,38 @@ fail:
 fail_synced:
         repo_file_clear(&f);
         return k;
+}
+
+int repo_backup_add_fd(repo_backup *b, int fd, const char *path, const struct stat *st) {
+        return add_fd_ext(b, fd, path, st, NULL, 0);
+}
+
+int repo_backup_add_fd_reuse(repo_backup *b, int fd, const char *path, const struct stat *st,
+                             const repo_reuse_extent *ext, size_t n) {
+        uint64_t end = 0;
+        for (size_t i = 0; i < n; i++) {
+                uint32_t raw = 0;
+                if (ext[i].offset < end || (ext[i].length == 0) != ext[i].cut_only ||
+                    ext[i].offset + ext[i].length > (uint64_t) st->st_size)
+                        return repo_error(b->r, -EINVAL, "%s: reused range %zu overlaps or lies outside the file", path, i);
+                if (!ext[i].cut_only && (!repo_blob_known(b->r, &ext[i].id, &raw) || raw != ext[i].length))
+                        return repo_error(b->r, -EINVAL, "%s: reused range %zu is not a known blob of its length", path, i);
+                end = ext[i].offset + ext[i].length;
+        }
+        return add_fd_ext(b, fd, path, st, ext, n);
+}
+
+const repo_file *repo_backup_file_at(const repo_backup *b, size_t i) {
+        return i < b->rec->n_files ? &b->rec->files[i] : NULL;
+}
+
+int repo_backup_set_reuse_map(repo_backup *b, const char *json) {
+        char *s = strdup(json);
+        if (!s)
+                return -ENOMEM;
+        free(b->rec->reuse_map);
+        b->rec->reuse_map = s;
+        return 0;
 }
 
 int repo_backup_add_symlink(repo_backup *b, const char *path, const char *target, const struct stat *st) {

@@ -62,6 +62,7 @@ repo_record *repo_record_free(repo_record *rec) {
                 free(rec->components[i]);
         free(rec->components);
         free(rec->components_doc);
+        free(rec->reuse_map);
         for (size_t i = 0; i < rec->n_writers; i++) {
                 free(rec->writers[i].name);
                 free(rec->writers[i].metadata);
@@ -189,6 +190,8 @@ int repo_record_to_json(const repo_record *rec, char **ret_json) {
                       files, "deleted", deleted, "bytes_read", (json_int_t) rec->bytes_read, "bytes_added",
                       (json_int_t) rec->bytes_added, "duration_ms", (json_int_t) rec->duration_ms);
         if (!o)
+                goto out;
+        if (rec->reuse_map && json_object_set_new(o, "reuse_map", json_string(rec->reuse_map)) < 0)
                 goto out;
         if (rec->has_copied_from) {
                 char chex[REPO_ID_HEX_SIZE];
@@ -394,7 +397,8 @@ int repo_record_parse(const char *json, size_t len, repo_record **ret) {
         rec->bytes_added = (uint64_t) ba;
         rec->duration_ms = (uint64_t) dur;
         if ((r = get_opt_string(o, "hostname", &rec->hostname)) < 0 ||
-            (r = get_opt_string(o, "backup_components_document", &rec->components_doc)) < 0)
+            (r = get_opt_string(o, "backup_components_document", &rec->components_doc)) < 0 ||
+            (r = get_opt_string(o, "reuse_map", &rec->reuse_map)) < 0)
                 goto out;
         v = json_object_get(o, "based_on");
         if (v && !json_is_null(v)) {

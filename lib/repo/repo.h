@@ -200,6 +200,7 @@ typedef struct repo_record {
         char **deleted;        /* incremental/differential: paths of the base view gone since */
         size_t n_deleted, cap_deleted;
         uint64_t bytes_read, bytes_added, duration_ms;
+        char *reuse_map;       /* lvss-backup create's unchanged-range map, opaque JSON text (may be NULL) */
 } repo_record;
 
 /* Free what an entry owns (not the entry itself). */
@@ -239,6 +240,7 @@ typedef struct repo_stats {
         uint64_t blobs_known;      /* deduplicated */
         uint64_t files_unchanged;  /* unchanged: left out (incremental/differential) or reused unread (full/copy) */
         uint64_t skipped;          /* non-regular files not stored */
+        uint64_t bytes_reused;     /* file bytes stored by naming a previous backup's chunks, unread (reuse.c) */
 } repo_stats;
 
 typedef void (*repo_progress_fn)(const repo_stats *st, const char *path, void *userdata);
@@ -282,6 +284,36 @@ size_t repo_backup_file_count(const repo_backup *b);
  * with change tracking off).  Their blobs stay stored: deduplicated against
  * like any stored blob, named by no record. */
 void repo_backup_drop_files(repo_backup *b, size_t mark);
+/* ---- reusing a previous backup's chunks (reuse.c, docs/design/backup.md §8) ---- */
+
+/* A range of the file being stored that is the previous backup's blob `id`
+ * byte for byte: the caller has proved it (lib/repo cannot).  With cut_only
+ * (length 0, no id) it is only a chunk boundary: the chunk before ends at
+ * offset (e.g. after a database's header pages, which change every time). */
+typedef struct repo_reuse_extent {
+        uint64_t offset;
+        uint32_t length;
+        bool cut_only;
+        repo_id id;
+} repo_reuse_extent;
+
+/* Whether the index names blob id (a blob of this repository, committed or
+ * pending in this backup); its plaintext length in *ret_raw (may be NULL). */
+bool repo_blob_known(repo *r, const repo_id *id, uint32_t *ret_raw);
+/* The repository's id (config). */
+void repo_get_id(const repo *r, repo_id *ret);
+/* repo_backup_add_fd, but the ranges ext[0..n) (sorted, disjoint, inside the
+ * file, each a known blob of exactly that length: -EINVAL otherwise) are
+ * not read: their blob ids are taken as they are.  The bytes between them
+ * are read and chunked, content-defined chunking restarting at the end of
+ * each reused range and cut at the start of the next. */
+int repo_backup_add_fd_reuse(repo_backup *b, int fd, const char *path, const struct stat *st,
+                             const repo_reuse_extent *ext, size_t n);
+/* The manifest entry i (< repo_backup_file_count) as stored so far. */
+const repo_file *repo_backup_file_at(const repo_backup *b, size_t i);
+/* The record's reuse map (opaque JSON text, copied). */
+int repo_backup_set_reuse_map(repo_backup *b, const char *json);
+
 /* Flush packs, write the index, then the record (in that order, each fsynced). */
 int repo_backup_commit(repo_backup *b, repo_id *ret_id);
 const repo_stats *repo_backup_stats(const repo_backup *b);

@@ -42,6 +42,7 @@
 #include "fs-util.h"
 #include "macro.h"
 #include "password.h"
+#include "reuse.h"
 #include "vss.h"
 #include "test-hook.h"
 #include "time-util.h"
@@ -88,11 +89,14 @@ typedef struct create_ctx {
         int store_err;              /* nothing can be committed (a repository error) */
         bool committed, complete_failed;
         repo_id id;                 /* the committed backup */
+        bool no_reuse;              /* --no-reuse */
+        reuse_ctx *reuse;           /* full/copy: unchanged ranges of .edb/.stm (reuse.c); NULL = read all */
 } create_ctx;
 
 static const char create_help[] =
         "Usage: lvss-backup create --repo DIR [--type full|copy|incremental|differential]\n"
         "                          [--component PATH]... [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
+        "                          [--no-reuse]\n"
         "\n"
         "Take one application-consistent backup through lvssd: the writers' components are\n"
         "frozen, snapshotted and read from the snapshot into the repository, together with the\n"
@@ -103,7 +107,9 @@ static const char create_help[] =
         "  --component PATH  a component as its logical path + '/' + name, e.g.\n"
         "                    'Mail Store/h1/SG1'; repeatable; default: every selectable component\n"
         "  --json            print {\"id\",\"type\",\"components\",\"bytes_read\",\"bytes_added\",\n"
-        "                    \"duration_ms\",\"freeze_window_ms\"}\n"
+        "                    \"bytes_reused\",\"duration_ms\",\"freeze_window_ms\"}\n"
+        "  --no-reuse        full/copy: read every byte of the databases instead of naming the\n"
+        "                    previous backup's chunks for ranges whose pages are unchanged\n"
         "  --quiet           no progress or narration\n"
         "  --progress-fd N   write {\"bytes_done\",\"bytes_total\",\"files\"} lines to fd N (3 or more)\n"
         "                    at most every 250 ms (lvss-backupd reads them)\n"
@@ -1045,7 +1051,11 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                         break;
                 }
                 posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-                r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
+                size_t ol = strlen(orig);
+                if (mail && c->reuse && ol > 4 && (strcmp(orig + ol - 4, ".edb") == 0 || strcmp(orig + ol - 4, ".stm") == 0))
+                        r = reuse_store_file(c->reuse, c->rb, fd, orig + 1, &st, s->path);
+                else
+                        r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
                 close(fd);
                 if (r < 0)
                         vss_err("'%s': %s", orig, repo_last_error(c->r));
@@ -1056,6 +1066,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
         if (mail && !verify_finish(&vj) && r >= 0) {
                 /* reported failed: the writer keeps its logs, the record does not name the files */
                 repo_backup_drop_files(c->rb, file_mark);
+                if (c->reuse)
+                        reuse_drop_component(c->reuse, s->path);
                 while (c->n_stored > stored_mark)
                         free(c->stored[--c->n_stored]);
                 *ret_failed = true;
@@ -1087,6 +1099,7 @@ static void ctx_free(create_ctx *c) {
                 free(c->stored[i]);
         free(c->stored);
         free(c->writers);
+        reuse_free(c->reuse);
         if (c->rb)
                 repo_backup_free(c->rb);
         /* Ending the session makes lvssd abort what is unfinished, send
@@ -1173,6 +1186,13 @@ static int create_open_backup(create_ctx *c) {
         }
         repo_backup_set_track_changes(c->rb, false); /* the writers decide what an incremental holds */
         repo_backup_set_progress(c->rb, vss_progress_fn, &c->prog);
+        /* Reuse of unchanged ranges (§8): full and copy only (the others hold
+         * logs); --no-reuse reads everything but still records the map. */
+        if ((c->type == REPO_BACKUP_FULL || c->type == REPO_BACKUP_COPY) &&
+            (r = reuse_new(c->r, !c->no_reuse, &c->reuse)) < 0) {
+                vss_err("%s", strerror(-r));
+                return VSS_EXIT_FAIL;
+        }
         if (set_previous_stamps(c) < 0)
                 return VSS_EXIT_FAIL;
         if (vss_interrupted)
@@ -1306,6 +1326,11 @@ static int create_commit(create_ctx *c) {
                 }
                 if (r >= 0 && vss_interrupted)
                         return interrupted(c);
+                if (r >= 0 && c->reuse) {
+                        _cleanup_free_ char *map = reuse_map_json(c->reuse);
+                        if (map)
+                                r = repo_backup_set_reuse_map(c->rb, map);
+                }
                 if (r >= 0) {
                         r = repo_backup_commit(c->rb, &id);
                         if (r < 0)
@@ -1356,21 +1381,22 @@ static int create_report(create_ctx *c, int64_t t0) {
                 for (size_t i = 0; i < c->n_sel; i++)
                         if (c->sel[i].top < 0 && !c->sel[i].failed)
                                 json_array_append_new(comps, json_string(c->sel[i].path));
-                json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:f, s:I}", "id", hex, "type",
+                json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:f, s:I}", "id", hex, "type",
                                       repo_backup_type_to_string(c->type), "components", comps, "bytes_read",
                                       (json_int_t) st->bytes_read, "bytes_added", (json_int_t) st->bytes_added,
-                                      "duration_ms", (json_int_t) dur, "freeze_window_ms", fw_usec / 1000.0, "files",
-                                      (json_int_t) st->files);
+                                      "bytes_reused", (json_int_t) st->bytes_reused, "duration_ms", (json_int_t) dur,
+                                      "freeze_window_ms", fw_usec / 1000.0, "files", (json_int_t) st->files);
                 char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
                 if (s)
                         puts(s);
                 free(s);
                 json_decref(o);
         } else if (!c->quiet)
-                printf("backup %s (%s): %zu of %zu component(s), %llu files, %.1f MiB read, %.1f MiB added, %lld ms, "
-                       "freeze window %.1f ms\n",
+                printf("backup %s (%s): %zu of %zu component(s), %llu files, %.1f MiB read, %.1f MiB reused unchanged, "
+                       "%.1f MiB added, %lld ms, freeze window %.1f ms\n",
                        hex, repo_backup_type_to_string(c->type), n_ok, n_top, (unsigned long long) st->files,
-                       st->bytes_read / 1048576.0, st->bytes_added / 1048576.0, (long long) dur, fw_usec / 1000.0);
+                       st->bytes_read / 1048576.0, st->bytes_reused / 1048576.0, st->bytes_added / 1048576.0,
+                       (long long) dur, fw_usec / 1000.0);
         if (n_ok < n_top) {
                 vss_err("%zu component(s) failed verification and were reported failed (their logs are kept)",
                         n_top - n_ok);
@@ -1411,6 +1437,7 @@ int cmd_create(int argc, char **argv) {
                 {"json", no_argument, NULL, 'j'},
                 {"quiet", no_argument, NULL, 'q'},
                 {"progress-fd", required_argument, NULL, 'P'},
+                {"no-reuse", no_argument, NULL, 'N'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -1440,6 +1467,7 @@ int cmd_create(int argc, char **argv) {
                         break;
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
+                case 'N': c->no_reuse = true; break;
                 case 'P':
                         if (vss_progress_fd_arg("create", optarg, &c->progress_fd) < 0) {
                                 free(c);

@@ -283,13 +283,17 @@ static void progress_line(vss_progress *p, bool force) {
                 return;
         p->fd_last_ms = now;
         char line[256];
+        /* Reused bytes (create, backup.md §8) are done without being read by the store. */
+        uint64_t done = p->last.bytes_read + p->last.bytes_reused;
         int n = snprintf(line, sizeof(line), "{\"bytes_done\":%llu,\"bytes_total\":%llu,\"files\":%llu",
-                         (unsigned long long) p->last.bytes_read,
-                         (unsigned long long) MAX(p->bytes_total, p->last.bytes_read),
+                         (unsigned long long) done, (unsigned long long) MAX(p->bytes_total, done),
                          (unsigned long long) p->last.files);
         if (p->copy)
                 n += snprintf(line + n, sizeof(line) - (size_t) n, ",\"backups_done\":%llu,\"backups_total\":%llu",
                               (unsigned long long) p->backups_done, (unsigned long long) p->backups_total);
+        else
+                n += snprintf(line + n, sizeof(line) - (size_t) n, ",\"bytes_reused\":%llu",
+                              (unsigned long long) p->last.bytes_reused);
         n += snprintf(line + n, sizeof(line) - (size_t) n, "}\n");
         (void) !write(p->fd, line, (size_t) n); /* EAGAIN: the reader is behind, drop the line */
 }
@@ -330,7 +334,7 @@ void vss_progress_done(vss_progress *p) {
         /* The last line: for create what was read is the total (a file
          * planned by two components is read once); copy's totals are exact. */
         if (!p->copy)
-                p->bytes_total = p->last.bytes_read;
+                p->bytes_total = p->last.bytes_read + p->last.bytes_reused;
         progress_line(p, true);
         vss_progress_clear(p);
 }

@@ -420,6 +420,104 @@ static void test_compression_policy(void **state) {
         free(buf);
 }
 
+/* repo_backup_add_fd_reuse (docs/design/backup.md §8): the ranges given as
+ * the previous backup's blobs are not read, the rest is chunked anew; the
+ * file restores byte for byte.  Extents that are not known blobs of their
+ * length, overlap, or leave the file are refused. */
+static int open_written(const char *path, const uint8_t *data, size_t n, struct stat *st) {
+        write_file(path, data, n);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, st), 0);
+        return fd;
+}
+
+static void test_add_fd_reuse(void **state) {
+        fx *f = *state;
+        const size_t n = 300000;
+        uint8_t *v1 = malloc(n), *v2 = malloc(n);
+        repo *r = NULL;
+        repo_backup *b = NULL;
+        repo_record *rec = NULL;
+        repo_reuse_extent ext[128];
+        size_t n_ext = 0;
+        uint64_t off = 0, reusable = 0;
+        struct stat st;
+        repo_id id;
+        char p[800];
+
+        assert_non_null(v1);
+        assert_non_null(v2);
+        fill_random(v1, n, 11);
+        memcpy(v2, v1, n);
+        memset(v2 + 150000, 0x5a, 100);   /* a changed region in the middle */
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        snprintf(p, sizeof p, "%s/v1", f->dir);
+        int fd = open_written(p, v1, n, &st);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        repo_backup_set_track_changes(b, false);
+        assert_int_equal(repo_backup_add_fd(b, fd, "f", &st), 0);
+        close(fd);
+        assert_int_equal(repo_backup_commit(b, &id), 0);
+        b = repo_backup_free(b);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        const repo_file *old = &rec->files[0];
+        assert_true(old->n_blobs > 4 && old->n_blobs < ELEMENTSOF(ext));
+        for (size_t i = 0; i < old->n_blobs; i++) {
+                uint32_t raw = 0;
+                assert_true(repo_blob_known(r, &old->blobs[i], &raw));
+                if (off + raw <= 150000 || off >= 150100) {
+                        ext[n_ext++] = (repo_reuse_extent) {.offset = off, .length = raw, .id = old->blobs[i]};
+                        reusable += raw;
+                }
+                off += raw;
+        }
+        assert_int_equal(off, n);
+        assert_true(n_ext < old->n_blobs);
+
+        snprintf(p, sizeof p, "%s/v2", f->dir);
+        fd = open_written(p, v2, n, &st);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        repo_backup_set_track_changes(b, false);
+        /* refused: an unknown blob, a wrong length, overlap, past the end */
+        repo_reuse_extent bad = ext[0];
+        bad.id.b[0] ^= 1;
+        assert_int_equal(repo_backup_add_fd_reuse(b, fd, "f", &st, &bad, 1), -EINVAL);
+        bad = ext[0];
+        bad.length--;
+        assert_int_equal(repo_backup_add_fd_reuse(b, fd, "f", &st, &bad, 1), -EINVAL);
+        repo_reuse_extent two[2] = {ext[0], ext[0]};
+        assert_int_equal(repo_backup_add_fd_reuse(b, fd, "f", &st, two, 2), -EINVAL);
+        bad = ext[n_ext - 1];
+        bad.offset = n - bad.length + 1;
+        assert_int_equal(repo_backup_add_fd_reuse(b, fd, "f", &st, &bad, 1), -EINVAL);
+        assert_int_equal(repo_backup_file_count(b), 0);
+        assert_int_equal(repo_backup_add_fd_reuse(b, fd, "f", &st, ext, n_ext), 0);
+        close(fd);
+        assert_int_equal(repo_backup_stats(b)->bytes_reused, reusable);
+        assert_int_equal(repo_backup_stats(b)->bytes_read, n - reusable);
+        assert_int_equal(repo_backup_set_reuse_map(b, "{\"x\":1}"), 0);
+        assert_int_equal(repo_backup_commit(b, &id), 0);
+        b = repo_backup_free(b);
+        repo_record_free(rec);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_string_equal(rec->reuse_map, "{\"x\":1}");
+        assert_int_equal(repo_restore_to_dir(r, rec, f->out, NULL, NULL), 0);
+        size_t got_n = 0;
+        snprintf(p, sizeof p, "%s/f", f->out);
+        uint8_t *got = read_whole(p, &got_n);
+        assert_non_null(got);
+        assert_int_equal(got_n, n);
+        assert_memory_equal(got, v2, n);
+        free(got);
+        repo_record_free(rec);
+        assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
+        repo_close(r);
+        free(v1);
+        free(v2);
+}
+
 /* Files taken out of the manifest again (create drops a component that
  * failed verification) are not in the record; their blobs stay stored. */
 static void test_drop_files(void **state) {
@@ -1231,6 +1329,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_plain_roundtrip_and_dedup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_drop_files, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_compression_policy, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_add_fd_reuse, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_keyed_blob_ids_match_libsodium, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
