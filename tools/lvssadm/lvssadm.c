@@ -849,11 +849,12 @@ static int create_collect_shadows(create_run *cr) {
         return 0;
 }
 
-/* Each writer's Freeze->Thaw time, from the writer status. */
+/* Each writer's Freeze->Thaw time, from the writer status: only --json
+ * prints it, so without --json no GatherWriterStatus round trip is made. */
 static void create_writer_windows(create_run *cr) {
         create_ctx *ctx = &cr->ctx;
 
-        if (ctx->n_writers == 0)
+        if (ctx->n_writers == 0 || !cr->json)
                 return;
         _cleanup_(lvss_async_freep) lvss_async *as = NULL;
         bool have_status = lvss_backup_gather_writer_status(cr->b, &as) >= 0 &&
