@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lvss/lvss.h>
 
@@ -642,7 +643,6 @@ static char *iso_time(uint64_t usec) {
  * holds only the JSON document.  posix_spawn (vfork): no copy of our page
  * tables before sh is exec'd (issue 14: the empty cycle). */
 static int run_exec(const char *cmd, const char *set_id, const char *shadow_paths, bool json) {
-        extern char **environ;
         _cleanup_free_ char *set_var = NULL, *paths_var = NULL;
         _cleanup_free_ char **envp = NULL;
         posix_spawn_file_actions_t fa;
