@@ -26,7 +26,7 @@ for t in a b; do
     fixture_spawn d$t "$R/daemon/lvssd/lvssd" --state-dir "$FX_DIR/state-$t"
     fixture_wait_name org.lvss.Coordinator1 20
     fixture_spawn w$t "$R/tools/lvss-example-writer/lvss-example-writer" --dir "$mnt/empty-$t" --rate 0 --events-log "$FX_DIR/w$t.events"
-    for ((i=0; i<200; i++)); do grep -q '^ready' "$FX_DIR/w$t.log" && break; sleep 0.05; done
+    for ((i=0; i<200; i++)); do grep -qs '^ready' "$FX_DIR/w$t.log" && break; sleep 0.05; done
     "$R/tools/lvssadm/lvssadm" create --exec true "$mnt/empty-$t" >/dev/null || fail warmup
 done
 : >"$FX_DIR/A"; : >"$FX_DIR/B"; : >"$FX_DIR/H"
