@@ -124,9 +124,19 @@ static int roles_of(Manager *m, const BusCaller *c) {
 int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_t *ret_uid,
                sd_bus_error *error) {
         _cleanup_(bus_caller_done) BusCaller c = {};
+        const char *sender = sd_bus_message_get_sender(msg);
+        const Session *owned = NULL;
         int r;
 
-        r = bus_caller_get(msg, &c);
+        /* A caller that owns a live session: its uid is the one the bus
+         * vouched for when it opened the session (a unique name is never
+         * reused and its connection's uid never changes), so no second
+         * query to the bus (issue 14: DeleteShadows of an --exec cycle).
+         * Groups and rules are resolved afresh below either way. */
+        for (const Session *s = m->sessions; sender && s && !owned; s = s->next)
+                if (s->owner && strcmp(s->owner, sender) == 0)
+                        owned = s;
+        r = owned ? bus_caller_from_uid(owned->uid, &c) : bus_caller_get(msg, &c);
         if (r < 0) {
                 ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "%s refused: the bus did not vouch for the caller's uid (%s)",
                        what, strerror(-r));

@@ -16,11 +16,13 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lvss/lvss.h>
 
@@ -638,21 +640,46 @@ static char *iso_time(uint64_t usec) {
 
 /* Run CMD with the set in its environment; returns its exit status (0..255)
  * or 128+signal.  In JSON mode CMD's stdout goes to stderr so that stdout
- * holds only the JSON document. */
+ * holds only the JSON document.  posix_spawn (vfork): no copy of our page
+ * tables before sh is exec'd (issue 14: the empty cycle). */
 static int run_exec(const char *cmd, const char *set_id, const char *shadow_paths, bool json) {
-        pid_t pid = fork();
-        int status;
+        _cleanup_free_ char *set_var = NULL, *paths_var = NULL;
+        _cleanup_free_ char **envp = NULL;
+        posix_spawn_file_actions_t fa;
+        size_t n = 0, k = 0;
+        pid_t pid;
+        int status, r;
 
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                setenv("LVSS_SNAPSHOT_SET_ID", set_id, 1);
-                setenv("LVSS_SHADOW_PATHS", shadow_paths, 1);
-                if (json)
-                        dup2(STDERR_FILENO, STDOUT_FILENO);
-                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
-                _exit(127);
+        if (asprintf(&set_var, "LVSS_SNAPSHOT_SET_ID=%s", set_id) < 0) {
+                set_var = NULL;
+                return -ENOMEM;
         }
+        if (asprintf(&paths_var, "LVSS_SHADOW_PATHS=%s", shadow_paths) < 0) {
+                paths_var = NULL;
+                return -ENOMEM;
+        }
+        while (environ && environ[n])
+                n++;
+        envp = calloc(n + 3, sizeof(char *));
+        if (!envp)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(environ[i], "LVSS_SNAPSHOT_SET_ID=", 21) != 0 &&
+                    strncmp(environ[i], "LVSS_SHADOW_PATHS=", 18) != 0)
+                        envp[k++] = environ[i];
+        envp[k++] = set_var;
+        envp[k++] = paths_var;
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        if (json)
+                r = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        if (r == 0)
+                r = posix_spawn(&pid, "/bin/sh", &fa, NULL, (char *const[]) { (char *) "sh", (char *) "-c", (char *) cmd, NULL },
+                                envp);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return 127; /* as the shell reports a command it could not run */
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
@@ -849,11 +876,12 @@ static int create_collect_shadows(create_run *cr) {
         return 0;
 }
 
-/* Each writer's Freeze->Thaw time, from the writer status. */
+/* Each writer's Freeze->Thaw time, from the writer status: only --json
+ * prints it, so without --json no GatherWriterStatus round trip is made. */
 static void create_writer_windows(create_run *cr) {
         create_ctx *ctx = &cr->ctx;
 
-        if (ctx->n_writers == 0)
+        if (ctx->n_writers == 0 || !cr->json)
                 return;
         _cleanup_(lvss_async_freep) lvss_async *as = NULL;
         bool have_status = lvss_backup_gather_writer_status(cr->b, &as) >= 0 &&
