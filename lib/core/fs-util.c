@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error-slot.h"
 #include "fs-util.h"
 #include "macro.h"
 
@@ -29,20 +30,20 @@ int mkdir_p(const char *path, mode_t parent_mode, mode_t mode) {
         return 0;
 }
 
-int path_root_controlled(const char *path, unsigned flags, char *why, size_t why_size) {
-        char buf[PATH_MAX];
+int path_root_controlled(const char *path, unsigned flags, ErrorSlot *slot) {
+        char buf[PATH_MAX], why[ERROR_SLOT_SIZE];
+        const size_t why_size = sizeof(why);
         size_t len = strlen(path);
 
-        if (path[0] != '/' || len >= sizeof(buf)) {
-                snprintf(why, why_size, "'%.200s': not an absolute path of at most %d bytes", path, PATH_MAX - 1);
-                return -EINVAL;
-        }
+        if (path[0] != '/' || len >= sizeof(buf))
+                return error_slot_set(slot, -EINVAL, "'%.200s': not an absolute path of at most %d bytes", path,
+                                      PATH_MAX - 1);
         memcpy(buf, path, len + 1);
         while (len > 1 && buf[len - 1] == '/')
                 buf[--len] = 0;
         int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return -errno;
+                return error_slot_set(slot, -errno, "/: %m");
         int r = 0;
         struct stat st;
         /* Each step checks the directory held in fd, then looks up the next
@@ -96,7 +97,7 @@ int path_root_controlled(const char *path, unsigned flags, char *why, size_t why
                                 snprintf(why, why_size, "'%.*s': a symlink", next ? (int) (next - buf - 1) : (int) len, buf);
                         } else if (shared) {
                                 r = -EPERM;
-                                snprintf(why, why_size, "'%.*s' is writable by %s: '%s' would be created there",
+                                snprintf(why, why_size, "'%.*s' is writable by %s: '%.200s' would be created there",
                                          plen, buf, by, name);
                         }
                         break;
@@ -116,7 +117,7 @@ int path_root_controlled(const char *path, unsigned flags, char *why, size_t why
                         next[-1] = '/';
         }
         close(fd);
-        return r;
+        return r < 0 ? error_slot_set(slot, r, "%s", why) : 0;
 }
 
 int open_regular_at(int dirfd, const char *name, struct stat *ret_st) {

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "error-slot.h"
+
 /* Create PATH and any missing parents (like mkdir -p).  Parents are created
  * with PARENT_MODE, PATH itself with MODE (both before the umask); existing
  * directories are left as they are.  Returns 0 or -errno. */
@@ -37,9 +39,10 @@ int open_regular_at(int dirfd, const char *name, struct stat *ret_st);
  * gets written over).  Returns 0, or -EINVAL (not a clean absolute path),
  * -EEXIST (PATH_NEW and PATH exists), -EPERM (a directory the caller could
  * change), -ELOOP (a symlink or not a directory on the way), other -errno;
- * WHY (WHY_SIZE bytes) names the component and the reason. */
+ * the message (in SLOT, NULL = the thread's slot) names the component and
+ * the reason. */
 #define PATH_NEW 1u
-int path_root_controlled(const char *path, unsigned flags, char *why, size_t why_size);
+int path_root_controlled(const char *path, unsigned flags, ErrorSlot *slot);
 
 /* "a FIFO", "a directory", "a symlink", ... for a st_mode. */
 const char *file_type_name(mode_t mode);

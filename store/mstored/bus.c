@@ -500,12 +500,13 @@ static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
          * where it could plant or redirect them (mailstore.md §5): a path it
          * names must be one only root controls. */
         for (size_t i = 1; j->kind == J_SG_CREATE && uid != 0 && i <= 2; i++) {
-                char why[512];
-                if (*j->a[i] && path_root_controlled(j->a[i], 0, why, sizeof(why)) < 0) {
+                ErrorSlot es;
+                if (*j->a[i] && path_root_controlled(j->a[i], 0, &es) < 0) {
                         r = sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                               "mstored: storage group '%.64s': uid %u may not use %s '%.256s': %s "
                                               "(root only: the path must be root's and writable by root only)",
-                                              j->a[0], (unsigned) uid, i == 1 ? "path" : "log path", j->a[i], why);
+                                              j->a[0], (unsigned) uid, i == 1 ? "path" : "log path", j->a[i],
+                                              error_slot_get(&es));
                         job_free(j);
                         return r;
                 }

@@ -584,7 +584,11 @@ static bool under_restore_root(mail_writer *mw, const char *canon) {
  * through: others cannot replace the root-owned entry inside it), the one
  * rule of lib/core/fs-util.  On refusal, why says which component failed. */
 static bool root_owned_path(const char *canon, char *why, size_t n) {
-        return path_root_controlled(canon, 0, why, n) == 0;
+        ErrorSlot es;
+        if (path_root_controlled(canon, 0, &es) == 0)
+                return true;
+        snprintf(why, n, "%s", error_slot_get(&es));
+        return false;
 }
 
 /* A requestor-chosen path (restore_options key) where recovery would run:

@@ -353,12 +353,13 @@ static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         snprintf(obj, sizeof(obj), "job %s backup %.16s%s%.200s", name, id, *to ? " to " : "", to);
         /* A6: root creates the alternate location; for anyone else it must be
          * a new directory in a place only root can change. */
-        if (*to && !(strcmp(who, "0") == 0) && path_root_controlled(to, PATH_NEW, why, sizeof(why)) < 0) {
+        ErrorSlot es;
+        if (*to && !(strcmp(who, "0") == 0) && path_root_controlled(to, PATH_NEW, &es) < 0) {
                 audit_record(m, who, "restore", obj, "refused: access denied (--to not in a root-only place)");
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "lvss-backupd: uid %s may restore only to a new directory whose existing "
                                          "parents are root's and writable by root only: %s",
-                                         who, why);
+                                         who, error_slot_get(&es));
         }
         json_t *ca = json_array();
         for (char **c = comps; c && *c; c++)

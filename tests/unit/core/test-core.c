@@ -88,12 +88,13 @@ static void test_mkdir_p(void **state) {
  * CreateStorageGroup) or use (mstored's restore locations). */
 static void test_path_creatable(void **state) {
         (void) state;
-        char base[] = "/tmp/lvss-core-XXXXXX", p[256], why[512];
+        char base[] = "/tmp/lvss-core-XXXXXX", p[256];
+        ErrorSlot es;
         assert_non_null(mkdtemp(base));
         if (geteuid() != 0) { /* our own directory: root's creation there is refused */
                 snprintf(p, sizeof(p), "%s/new", base);
-                assert_int_equal(path_root_controlled(p, PATH_NEW, why, sizeof(why)), -EPERM);
-                assert_non_null(strstr(why, "not root"));
+                assert_int_equal(path_root_controlled(p, PATH_NEW, &es), -EPERM);
+                assert_non_null(strstr(error_slot_get(&es), "not root"));
                 assert_int_equal(rmdir(base), 0);
                 return;
         }
@@ -126,20 +127,21 @@ static void test_path_creatable(void **state) {
                 for (unsigned flags = 0; flags <= PATH_NEW; flags++) {
                         int want = flags ? cases[i].want_new : cases[i].want_any;
                         snprintf(p, sizeof(p), "%s%s", base, cases[i].rel);
-                        why[0] = 0;
-                        int r = path_root_controlled(p, flags, why, sizeof(why));
+                        error_slot_clear(&es);
+                        int r = path_root_controlled(p, flags, &es);
                         if (r != want)
-                                fail_msg("%s (flags %u): got %d, want %d (%s)", p, flags, r, want, why);
-                        assert_true(r == 0 || why[0]);
+                                fail_msg("%s (flags %u): got %d, want %d (%s)", p, flags, r, want, error_slot_get(&es));
+                        assert_true(r == 0 || error_slot_get(&es)[0]);
                 }
         /* Directly in a sticky shared directory: someone else could create it first. */
         snprintf(p, sizeof(p), "%s-sibling", base);
-        assert_int_equal(path_root_controlled(p, PATH_NEW, why, sizeof(why)), -EPERM);
-        assert_non_null(strstr(why, "writable by others"));
+        assert_int_equal(path_root_controlled(p, PATH_NEW, &es), -EPERM);
+        assert_non_null(strstr(error_slot_get(&es), "writable by others"));
         /* ... nor may it be the path itself; passing through it is fine. */
-        assert_int_equal(path_root_controlled("/tmp", 0, why, sizeof(why)), -EPERM);
-        assert_int_equal(path_root_controlled(base, 0, why, sizeof(why)), 0);
-        assert_int_equal(path_root_controlled("relative/x", 0, why, sizeof(why)), -EINVAL);
+        assert_int_equal(path_root_controlled("/tmp", 0, &es), -EPERM);
+        assert_int_equal(path_root_controlled(base, 0, &es), 0);
+        assert_int_equal(path_root_controlled("relative/x", 0, NULL), -EINVAL);
+        assert_non_null(strstr(error_slot_get(NULL), "not an absolute path"));
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
         assert_int_equal(system(cmd), 0);
