@@ -17,44 +17,44 @@
 
 #include "providers/util.h"
 
-static int btrfs_is_supported(const char *path, char *volume, char *why) {
+static int btrfs_is_supported(const char *path, char *volume) {
         char canon[LVSS_PROVIDER_PATH_MAX];
         long magic;
         const char *fsname;
         int r;
 
-        r = pv_canonical(path, canon, why);
+        r = pv_canonical(path, canon);
         if (r < 0)
                 return r == -ENOENT ? r : LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
         r = pv_fs_type(canon, &magic, &fsname);
         if (r < 0)
-                return pv_fail(why, r, "'%s': statfs failed: %s", path, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': statfs failed: %s", path, strerror(-r));
         if (magic != (long) BTRFS_SUPER_MAGIC)
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is on %s, not btrfs", path, fsname);
         r = pv_find_root(canon, true, volume);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot find its btrfs subvolume: %s", path, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot find its btrfs subvolume: %s", path, strerror(-r));
         return 0;
 }
 
-static int btrfs_prepare(lvss_provider_snapshot *snap, char *why) {
+static int btrfs_prepare(lvss_provider_snapshot *snap) {
         _cleanup_close_ int area = -1;
         int r;
 
-        r = pv_fill_paths(snap, snap->volume, why);
+        r = pv_fill_paths(snap, snap->volume);
         if (r < 0)
                 return r;
-        r = pv_area_open(snap->volume, true, &area, why);
+        r = pv_area_open(snap->volume, true, &area);
         if (r < 0)
                 return r;
         if (faccessat(area, snap->snapshot_id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                return pv_fail(why, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
+                return error_slot_set(NULL, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
         return 0;
 }
 
-static int btrfs_pre_commit(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
-        return pv_syncfs_all(snaps, n, why);
+static int btrfs_pre_commit(lvss_provider_snapshot *const *snaps, size_t n) {
+        return pv_syncfs_all(snaps, n);
 }
 
 static int destroy(int area, const char *name) {
@@ -71,9 +71,9 @@ static int destroy(int area, const char *name) {
         return 0;
 }
 
-static int btrfs_abort(lvss_provider_snapshot *snap, char *why);
+static int btrfs_abort(lvss_provider_snapshot *snap);
 
-static int btrfs_commit(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
+static int btrfs_commit(lvss_provider_snapshot *const *snaps, size_t n) {
         size_t i;
         int r = 0;
 
@@ -84,30 +84,34 @@ static int btrfs_commit(lvss_provider_snapshot *const *snaps, size_t n, char *wh
                 _cleanup_close_ int area = -1;
 
                 if (src < 0) {
-                        r = pv_fail(why, -errno, "'%s': cannot open subvolume: %m", s->volume);
+                        r = error_slot_set(NULL, -errno, "'%s': cannot open subvolume: %m", s->volume);
                         break;
                 }
-                r = pv_area_open(s->volume, false, &area, why);
+                r = pv_area_open(s->volume, false, &area);
                 if (r < 0) {
                         if (r == -ENOENT)
-                                pv_fail(why, r, "'%s': snapshot area missing: %s", s->volume, strerror(-r));
+                                error_slot_set(NULL, r, "'%s': snapshot area missing: %s", s->volume, strerror(-r));
                         break;
                 }
                 args.fd = src;
                 strncpy(args.name, s->snapshot_id, sizeof(args.name) - 1);
                 if (ioctl(area, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) {
-                        r = pv_fail(why, -errno, "'%s': btrfs snapshot failed: %m", s->volume);
+                        r = error_slot_set(NULL, -errno, "'%s': btrfs snapshot failed: %m", s->volume);
                         break;
                 }
         }
-        if (r < 0)
-                /* No partial commit: undo the snapshots already cut. */
+        if (r < 0) {
+                /* No partial commit: undo the snapshots already cut, keeping
+                 * the reason of the failure (the undo must not replace it). */
+                ErrorSlot reason = *error_slot_thread();
                 for (size_t j = 0; j < i; j++)
-                        (void) btrfs_abort(snaps[j], NULL);
+                        (void) btrfs_abort(snaps[j]);
+                *error_slot_thread() = reason;
+        }
         return r;
 }
 
-static int btrfs_abort(lvss_provider_snapshot *snap, char *why) {
+static int btrfs_abort(lvss_provider_snapshot *snap) {
         _cleanup_close_ int area = -1;
         int r;
 
@@ -117,38 +121,38 @@ static int btrfs_abort(lvss_provider_snapshot *snap, char *why) {
                 lvss_provider_snapshot copy;
                 if (!snap->volume[0] || pv_priv_derive(snap, snap->volume, &copy) < 0)
                         return 0; /* never prepared */
-                return btrfs_abort(&copy, why);
+                return btrfs_abort(&copy);
         }
-        r = pv_priv_open_area(snap, &area, why);
+        r = pv_priv_open_area(snap, &area);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
         r = destroy(area, snap->snapshot_id);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
         return 0;
 }
 
-static int btrfs_delete(const lvss_provider_snapshot *snap, char *why) {
+static int btrfs_delete(const lvss_provider_snapshot *snap) {
         _cleanup_close_ int area = -1;
         int r;
 
-        r = pv_priv_open_area(snap, &area, why);
+        r = pv_priv_open_area(snap, &area);
         if (r == -ENOENT)
                 return 0; /* area gone: nothing left to delete */
         if (r < 0)
                 return r;
         r = destroy(area, snap->snapshot_id);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
         return 0;
 }
 
 static int btrfs_scan(const char *root,
                        int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
-                       void *userdata, char *why) {
-        return pv_scan_area(root, true, found, userdata, why);
+                       void *userdata) {
+        return pv_scan_area(root, true, found, userdata);
 }
 
 const lvss_provider lvss_provider_btrfs = {

@@ -27,23 +27,23 @@ const lvss_provider *lvss_provider_find(const char *name_or_id) {
 }
 
 int lvss_provider_choose(const char *path, const char *name_or_id,
-                         const lvss_provider **ret_provider, char *ret_volume, char *why) {
-        char reason[LVSS_PROVIDER_WHY_MAX] = "";
+                         const lvss_provider **ret_provider, char *ret_volume) {
+        char reason[ERROR_SLOT_SIZE] = "";
         char volume[LVSS_PROVIDER_PATH_MAX];
         int r;
 
         if (!path || path[0] != '/')
-                return pv_fail(why, -EINVAL, "'%s': path must be absolute", path ? path : "(null)");
+                return error_slot_set(NULL, -EINVAL, "'%s': path must be absolute", path ? path : "(null)");
         if (access(path, F_OK) < 0)
-                return pv_fail(why, -errno, "'%s': %m", path);
+                return error_slot_set(NULL, -errno, "'%s': %m", path);
 
         if (name_or_id) {
                 const lvss_provider *p = lvss_provider_find(name_or_id);
                 if (!p)
-                        return pv_fail(why, LVSS_E_PROVIDER_NOT_REGISTERED, "no provider named '%s'", name_or_id);
-                r = p->is_supported(path, volume, reason);
+                        return error_slot_set(NULL, LVSS_E_PROVIDER_NOT_REGISTERED, "no provider named '%s'", name_or_id);
+                r = p->is_supported(path, volume);
                 if (r < 0)
-                        return pv_fail(why, r, "%s", reason);
+                        return r;   /* the reason is in the thread's slot */
                 strcpy(ret_volume, volume);
                 *ret_provider = p;
                 return 0;
@@ -51,20 +51,20 @@ int lvss_provider_choose(const char *path, const char *name_or_id,
 
         for (size_t i = 0; i < lvss_builtin_providers_count; i++) {
                 const lvss_provider *p = lvss_builtin_providers[i];
-                char this_reason[LVSS_PROVIDER_WHY_MAX] = "";
-                r = p->is_supported(path, volume, this_reason);
+                error_slot_clear(NULL);
+                r = p->is_supported(path, volume);
                 if (r == 0) {
                         strcpy(ret_volume, volume);
                         *ret_provider = p;
                         return 0;
                 }
                 if (r != LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER)
-                        return pv_fail(why, r, "%s", this_reason);
+                        return r;
                 /* Keep the most specific reason: the last provider's
                  * (reflink) explains XFS without reflink as well as ext4. */
-                memcpy(reason, this_reason, sizeof(reason));
+                memcpy(reason, error_slot_get(NULL), sizeof(reason));
         }
-        return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED, "%s", reason);
+        return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED, "%s", reason);
 }
 
 int lvss_provider_count_extents(const char *path, unsigned *ret_extents) {

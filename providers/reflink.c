@@ -117,38 +117,38 @@ static int probe_cached(const char *root) {
         return r;
 }
 
-static int reflink_is_supported(const char *path, char *volume, char *why) {
+static int reflink_is_supported(const char *path, char *volume) {
         char canon[LVSS_PROVIDER_PATH_MAX], root[LVSS_PROVIDER_PATH_MAX];
         long magic;
         const char *fsname;
         struct stat st;
         int r;
 
-        r = pv_canonical(path, canon, why);
+        r = pv_canonical(path, canon);
         if (r < 0)
                 return r == -ENOENT ? r : LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
         r = pv_fs_type(canon, &magic, &fsname);
         if (r < 0)
-                return pv_fail(why, r, "'%s': statfs failed: %s", path, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': statfs failed: %s", path, strerror(-r));
         if (magic != (long) XFS_SUPER_MAGIC && magic != (long) BTRFS_SUPER_MAGIC)
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is on %s, which cannot clone files (reflink needs XFS with reflink=1 or btrfs)",
                                path, fsname);
         if (stat(canon, &st) < 0)
-                return pv_fail(why, -errno, "'%s': %m", path);
+                return error_slot_set(NULL, -errno, "'%s': %m", path);
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is neither a directory nor a regular file", path);
         r = pv_find_root(canon, false, root);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot find its mount root: %s", path, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot find its mount root: %s", path, strerror(-r));
         r = probe_cached(root);
         if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY)
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is on %s without reflink (create it with mkfs.xfs -m reflink=1)",
                                path, magic == (long) XFS_SUPER_MAGIC ? "XFS" : fsname);
         if (r < 0)
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s': cannot clone files in '%s': %s", path, root, strerror(-r));
         strcpy(volume, canon);
         return 0;
@@ -166,7 +166,6 @@ struct copy {
         dev_t dev;             /* the unit's device: other mounts are skipped */
         dev_t area_dev;        /* the snapshot area: never copied into itself */
         ino_t area_ino;
-        char *why;
         const char *top;       /* for messages */
         size_t patched;        /* files taken from the pre-clone (statistics) */
         size_t unchanged;      /* of those, unchanged since prepare: no map read */
@@ -572,7 +571,7 @@ static int copy_children(struct copy *c, int s, int d, int p, int depth) {
                         break;
         }
         if (r == 0 && errno != 0)
-                r = pv_fail(c->why, -errno, "'%s': readdir: %m", c->top);
+                r = error_slot_set(NULL, -errno, "'%s': readdir: %m", c->top);
         closedir(dir);
         return r;
 }
@@ -584,15 +583,15 @@ static int copy_dir(struct copy *c, int sfd, int dfd, int pfd, const char *name,
         int r;
 
         if (depth > MAX_DEPTH)
-                return pv_fail(c->why, -ELOOP, "'%s': directory tree deeper than %d", c->top, MAX_DEPTH);
+                return error_slot_set(NULL, -ELOOP, "'%s': directory tree deeper than %d", c->top, MAX_DEPTH);
         if (mkdirat(dfd, name, 0700) < 0)
-                return pv_fail(c->why, -errno, "'%s': mkdir '%s' in snapshot: %m", c->top, name);
+                return error_slot_set(NULL, -errno, "'%s': mkdir '%s' in snapshot: %m", c->top, name);
         s = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (s < 0)
-                return pv_fail(c->why, -errno, "'%s': open directory '%s': %m", c->top, name);
+                return error_slot_set(NULL, -errno, "'%s': open directory '%s': %m", c->top, name);
         d = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (d < 0)
-                return pv_fail(c->why, -errno, "'%s': open snapshot directory '%s': %m", c->top, name);
+                return error_slot_set(NULL, -errno, "'%s': open snapshot directory '%s': %m", c->top, name);
         if (pfd >= 0)
                 p = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         r = copy_children(c, s, d, p, depth);
@@ -602,7 +601,7 @@ static int copy_dir(struct copy *c, int sfd, int dfd, int pfd, const char *name,
          * and a default ACL set before would be inherited by the copies. */
         r = set_meta(&NODE_FD(s), &NODE_FD(d), st);
         if (r < 0)
-                return pv_fail(c->why, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
         return 0;
 }
 
@@ -638,24 +637,24 @@ static int copy_file(struct copy *c, int sfd, int dfd, int pfd, const char *name
         /* Replaced by a FIFO or device since the walk saw a file: never
          * block on it (the writers are frozen while commit runs). */
         if (s == -EFTYPE_ || s == -ELOOP)
-                return pv_fail(c->why, -EAGAIN, "'%s': '%s' changed from a regular file to %s while it was copied",
+                return error_slot_set(NULL, -EAGAIN, "'%s': '%s' changed from a regular file to %s while it was copied",
                                c->top, name, s == -ELOOP ? "a symlink" : file_type_name(now.st_mode));
         if (s < 0)
-                return pv_fail(c->why, s, "'%s': open '%s': %s", c->top, name, strerror(-s));
+                return error_slot_set(NULL, s, "'%s': open '%s': %s", c->top, name, strerror(-s));
         if (!take_preclone(c, s, dfd, pfd, name, st, &d)) {
                 d = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (d < 0)
-                        return pv_fail(c->why, -errno, "'%s': create '%s' in snapshot: %m", c->top, name);
+                        return error_slot_set(NULL, -errno, "'%s': create '%s' in snapshot: %m", c->top, name);
                 struct timespec clone_start;
                 clock_gettime(CLOCK_REALTIME_COARSE, &clone_start);
                 if (ioctl(d, FICLONE, s) < 0)
-                        return pv_fail(c->why, -errno, "'%s': FICLONE of '%s' failed: %m", c->top, name);
+                        return error_slot_set(NULL, -errno, "'%s': FICLONE of '%s' failed: %m", c->top, name);
                 if (c->preparing)
                         save_map(c->maps, d, s, &clone_start);
         }
         int r = set_meta(&NODE_FD(s), &NODE_FD(d), st);
         if (r < 0)
-                return pv_fail(c->why, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
         return 0;
 }
 
@@ -666,7 +665,7 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
         if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
                         return 0; /* removed while we walked: not part of the snapshot */
-                return pv_fail(c->why, -errno, "'%s': stat '%s': %m", c->top, name);
+                return error_slot_set(NULL, -errno, "'%s': stat '%s': %m", c->top, name);
         }
         if (st.st_dev == c->area_dev && st.st_ino == c->area_ino)
                 return 0;
@@ -682,10 +681,10 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
                 char target[PATH_MAX];
                 ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
                 if (n < 0)
-                        return pv_fail(c->why, -errno, "'%s': readlink '%s': %m", c->top, name);
+                        return error_slot_set(NULL, -errno, "'%s': readlink '%s': %m", c->top, name);
                 target[n] = 0;
                 if (symlinkat(target, dfd, name) < 0)
-                        return pv_fail(c->why, -errno, "'%s': symlink '%s' in snapshot: %m", c->top, name);
+                        return error_slot_set(NULL, -errno, "'%s': symlink '%s' in snapshot: %m", c->top, name);
                 r = set_meta(&NODE_AT(sfd, name), &NODE_AT(dfd, name), &st);
                 break;
         }
@@ -693,14 +692,14 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
         case S_IFCHR:
         case S_IFBLK:
                 if (mknodat(dfd, name, st.st_mode, st.st_rdev) < 0)
-                        return pv_fail(c->why, -errno, "'%s': mknod '%s' in snapshot: %m", c->top, name);
+                        return error_slot_set(NULL, -errno, "'%s': mknod '%s' in snapshot: %m", c->top, name);
                 r = set_meta(&NODE_AT(sfd, name), &NODE_AT(dfd, name), &st);
                 break;
         default:
                 return 0; /* sockets have no content to keep */
         }
         if (r < 0)
-                return pv_fail(c->why, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': set attributes of '%s': %s", c->top, name, strerror(-r));
         return 0;
 }
 
@@ -710,8 +709,7 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
  * the attributes of its original.  Attributes come after the unit is
  * copied (a default ACL must not be inherited by the copies), so that
  * permissions on the way to the data stay what they were. */
-static int walk_parents(const char *root, const char *rel, int snapfd, bool create, int *ret_parent_fd,
-                        char *why) {
+static int walk_parents(const char *root, const char *rel, int snapfd, bool create, int *ret_parent_fd) {
         char buf[LVSS_PROVIDER_PATH_MAX];
         _cleanup_close_ int cur = fcntl(snapfd, F_DUPFD_CLOEXEC, 3);
         _cleanup_close_ int src = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -719,13 +717,13 @@ static int walk_parents(const char *root, const char *rel, int snapfd, bool crea
         int r;
 
         if (cur < 0 || src < 0)
-                return pv_fail(why, -errno, "'%s': open: %m", root);
+                return error_slot_set(NULL, -errno, "'%s': open: %m", root);
         strcpy(buf, rel);
         p = buf;
         while ((slash = strchr(p, '/'))) {
                 *slash = 0;
                 if (create && mkdirat(cur, p, 0700) < 0)
-                        return pv_fail(why, -errno, "mkdir '%s' in snapshot: %m", buf);
+                        return error_slot_set(NULL, -errno, "mkdir '%s' in snapshot: %m", buf);
                 int nsrc = openat(src, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 int ncur = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (nsrc < 0 || ncur < 0) {
@@ -734,7 +732,7 @@ static int walk_parents(const char *root, const char *rel, int snapfd, bool crea
                                 close(nsrc);
                         if (ncur >= 0)
                                 close(ncur);
-                        return pv_fail(why, r, "open '%s': %s", buf, strerror(-r));
+                        return error_slot_set(NULL, r, "open '%s': %s", buf, strerror(-r));
                 }
                 close(src);
                 close(cur);
@@ -743,10 +741,10 @@ static int walk_parents(const char *root, const char *rel, int snapfd, bool crea
                 if (!create) {
                         struct stat st;
                         if (fstat(src, &st) < 0)
-                                return pv_fail(why, -errno, "'%s/%s': %m", root, buf);
+                                return error_slot_set(NULL, -errno, "'%s/%s': %m", root, buf);
                         r = set_meta(&NODE_FD(src), &NODE_FD(cur), &st);
                         if (r < 0)
-                                return pv_fail(why, r, "set attributes of '%s' in snapshot: %s", buf,
+                                return error_slot_set(NULL, r, "set attributes of '%s' in snapshot: %s", buf,
                                                strerror(-r));
                 }
                 *slash = '/';
@@ -778,13 +776,13 @@ static int open_pre_parent(int prefd, const char *rel) {
 
 /* Copy a unit that is not the mount root: recreate its parents (relative
  * path rel under root) inside the snapshot directory, then copy it there. */
-static int copy_below_root(struct copy *c, const char *root, const char *rel, int snapfd, int prefd, char *why) {
+static int copy_below_root(struct copy *c, const char *root, const char *rel, int snapfd, int prefd) {
         char up[LVSS_PROVIDER_PATH_MAX];
         _cleanup_close_ int parent = -1, srcparent = -1, preparent = -1;
         const char *base = strrchr(c->top, '/') + 1;
         int r;
 
-        r = walk_parents(root, rel, snapfd, true, &parent, why);
+        r = walk_parents(root, rel, snapfd, true, &parent);
         if (r < 0)
                 return r;
         strcpy(up, c->top);
@@ -795,30 +793,30 @@ static int copy_below_root(struct copy *c, const char *root, const char *rel, in
                 *sl = 0;
         srcparent = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (srcparent < 0)
-                return pv_fail(why, -errno, "'%s': open: %m", up);
+                return error_slot_set(NULL, -errno, "'%s': open: %m", up);
         if (prefd >= 0)
                 preparent = open_pre_parent(prefd, rel);
         r = copy_entry(c, srcparent, parent, preparent, base, 0);
         if (r < 0)
                 return r;
-        return walk_parents(root, rel, snapfd, false, NULL, why);
+        return walk_parents(root, rel, snapfd, false, NULL);
 }
 
 /* The unit is the mount root: its children go straight into the snapshot
  * directory (the area itself is skipped), then the root's attributes. */
-static int copy_root(struct copy *c, const char *root, int snapfd, int prefd, char *why) {
+static int copy_root(struct copy *c, const char *root, int snapfd, int prefd) {
         struct stat rst;
         _cleanup_close_ int src = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int r;
 
         if (src < 0 || fstat(src, &rst) < 0)
-                return pv_fail(why, -errno, "'%s': open: %m", root);
+                return error_slot_set(NULL, -errno, "'%s': open: %m", root);
         r = copy_children(c, src, snapfd, prefd, 0);
         if (r < 0)
                 return r;
         r = set_meta(&NODE_FD(src), &NODE_FD(snapfd), &rst);
         if (r < 0)
-                return pv_fail(why, r, "'%s': set attributes of snapshot: %s", root, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': set attributes of snapshot: %s", root, strerror(-r));
         return 0;
 }
 
@@ -827,7 +825,7 @@ static int copy_root(struct copy *c, const char *root, int snapfd, int prefd, ch
  * area/<pre> with the maps saved in area/<maps>.  The caller publishes or
  * removes target. */
 static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, const char *pre,
-                     const char *maps, size_t *ret_patched, char *why) {
+                     const char *maps, size_t *ret_patched) {
         char root[LVSS_PROVIDER_PATH_MAX];
         _cleanup_close_ int snapfd = -1, prefd = -1, mapsfd = -1;
         struct stat ast, vst;
@@ -836,18 +834,18 @@ static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, co
 
         r = pv_find_root(s->volume, false, root);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot find its mount root: %s", s->volume, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot find its mount root: %s", s->volume, strerror(-r));
         rel = pv_relative(root, s->volume);
         if (!rel)
-                return pv_fail(why, -EINVAL, "'%s' is not below '%s'", s->volume, root);
+                return error_slot_set(NULL, -EINVAL, "'%s' is not below '%s'", s->volume, root);
         if (fstat(area, &ast) < 0 || stat(s->volume, &vst) < 0)
-                return pv_fail(why, -errno, "'%s': stat: %m", s->volume);
+                return error_slot_set(NULL, -errno, "'%s': stat: %m", s->volume);
         (void) pv_rm_tree(area, target); /* leftover of a crash */
         if (mkdirat(area, target, 0700) < 0)
-                return pv_fail(why, -errno, "'%s': mkdir %s: %m", root, target);
+                return error_slot_set(NULL, -errno, "'%s': mkdir %s: %m", root, target);
         snapfd = openat(area, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (snapfd < 0)
-                return pv_fail(why, -errno, "'%s': open %s: %m", root, target);
+                return error_slot_set(NULL, -errno, "'%s': open %s: %m", root, target);
         if (pre)
                 prefd = openat(area, pre, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (maps && !pre) {
@@ -859,48 +857,49 @@ static int copy_unit(lvss_provider_snapshot *s, int area, const char *target, co
 
         struct copy c = {
                 .dev = vst.st_dev, .area_dev = ast.st_dev, .area_ino = ast.st_ino,
-                .why = why, .top = s->volume, .maps = mapsfd, .preparing = !pre,
+                .top = s->volume, .maps = mapsfd, .preparing = !pre,
         };
-        r = rel[0] == 0 ? copy_root(&c, root, snapfd, prefd, why)
-                        : copy_below_root(&c, root, rel, snapfd, prefd, why);
+        r = rel[0] == 0 ? copy_root(&c, root, snapfd, prefd)
+                        : copy_below_root(&c, root, rel, snapfd, prefd);
         if (ret_patched)
                 *ret_patched = c.patched;
         return r;
 }
 
-static int reflink_prepare(lvss_provider_snapshot *snap, char *why) {
+static int reflink_prepare(lvss_provider_snapshot *snap) {
         char root[LVSS_PROVIDER_PATH_MAX], pre[LVSS_PROVIDER_ID_MAX + 16], maps[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
         int r;
 
         r = pv_find_root(snap->volume, false, root);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot find its mount root: %s", snap->volume, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot find its mount root: %s", snap->volume, strerror(-r));
         /* The snapshot shows the added unit; content lives under priv. */
-        r = pv_fill_paths(snap, root, why);
+        r = pv_fill_paths(snap, root);
         if (r < 0)
                 return r;
-        r = pv_area_open(root, true, &area, why);
+        r = pv_area_open(root, true, &area);
         if (r < 0)
                 return r;
         if (faccessat(area, snap->snapshot_id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                return pv_fail(why, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
+                return error_slot_set(NULL, LVSS_E_OBJECT_ALREADY_EXISTS, "snapshot '%s' already exists", snap->priv);
         /* Pre-clone now, while writers still run, so that commit only has
          * to catch up.  Best effort: without it commit clones everything. */
         if (aux_name(snap, "pre", pre, sizeof(pre)) < 0 || aux_name(snap, "premaps", maps, sizeof(maps)) < 0)
-                return pv_fail(why, -ENAMETOOLONG, "snapshot id too long");
-        if (copy_unit(snap, area, pre, NULL, maps, NULL, NULL) < 0) {
+                return error_slot_set(NULL, -ENAMETOOLONG, "snapshot id too long");
+        if (copy_unit(snap, area, pre, NULL, maps, NULL) < 0) {
                 (void) pv_rm_tree(area, pre);
                 (void) pv_rm_tree(area, maps);
+                error_slot_clear(NULL);   /* not a failure of prepare */
         }
         return 0;
 }
 
-static int reflink_pre_commit(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
-        return pv_syncfs_all(snaps, n, why);
+static int reflink_pre_commit(lvss_provider_snapshot *const *snaps, size_t n) {
+        return pv_syncfs_all(snaps, n);
 }
 
-static int clone_one(lvss_provider_snapshot *s, char *why) {
+static int clone_one(lvss_provider_snapshot *s) {
         char root[LVSS_PROVIDER_PATH_MAX], partial[LVSS_PROVIDER_ID_MAX + 16], pre[LVSS_PROVIDER_ID_MAX + 16];
         char maps[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
@@ -908,49 +907,54 @@ static int clone_one(lvss_provider_snapshot *s, char *why) {
 
         r = pv_find_root(s->volume, false, root);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot find its mount root: %s", s->volume, strerror(-r));
-        r = pv_area_open(root, false, &area, why);
+                return error_slot_set(NULL, r, "'%s': cannot find its mount root: %s", s->volume, strerror(-r));
+        r = pv_area_open(root, false, &area);
         if (r < 0)
-                return r == -ENOENT ? pv_fail(why, r, "'%s': snapshot area missing: %s", root, strerror(-r)) : r;
+                return r == -ENOENT ? error_slot_set(NULL, r, "'%s': snapshot area missing: %s", root, strerror(-r)) : r;
         if (aux_name(s, "partial", partial, sizeof(partial)) < 0 || aux_name(s, "pre", pre, sizeof(pre)) < 0 ||
             aux_name(s, "premaps", maps, sizeof(maps)) < 0)
-                return pv_fail(why, -ENAMETOOLONG, "snapshot id too long");
-        r = copy_unit(s, area, partial, pre, maps, NULL, why);
+                return error_slot_set(NULL, -ENAMETOOLONG, "snapshot id too long");
+        r = copy_unit(s, area, partial, pre, maps, NULL);
         if (r < 0)
                 return r;
         /* Publish atomically: a directory named <id> is always complete. */
         if (renameat(area, partial, area, s->snapshot_id) < 0)
-                return pv_fail(why, -errno, "'%s': rename %s: %m", root, partial);
+                return error_slot_set(NULL, -errno, "'%s': rename %s: %m", root, partial);
         return 0;
 }
 
-static int reflink_abort(lvss_provider_snapshot *snap, char *why);
+static int reflink_abort(lvss_provider_snapshot *snap);
 
-static int reflink_commit(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
+static int reflink_commit(lvss_provider_snapshot *const *snaps, size_t n) {
         size_t i;
         int r = 0;
 
         for (i = 0; i < n; i++) {
-                r = clone_one(snaps[i], why);
+                r = clone_one(snaps[i]);
                 if (r < 0)
                         break;
         }
-        if (r < 0)
+        if (r < 0) {
                 /* No partial commit: remove this one's partial copy and the
-                 * snapshots already made. */
+                 * snapshots already made, keeping the failure's reason. */
+                ErrorSlot reason = *error_slot_thread();
                 for (size_t j = 0; j <= i && j < n; j++)
-                        (void) reflink_abort(snaps[j], NULL);
+                        (void) reflink_abort(snaps[j]);
+                *error_slot_thread() = reason;
+        }
         return r;
 }
 
 /* After thaw: drop what is left of the pre-clones (files deleted since
  * prepare), outside the window. */
-static int reflink_post_commit(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
+static int reflink_post_commit(lvss_provider_snapshot *const *snaps, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 char pre[LVSS_PROVIDER_ID_MAX + 16];
                 _cleanup_close_ int area = -1;
-                if (pv_priv_open_area(snaps[i], &area, NULL) < 0)
+                if (pv_priv_open_area(snaps[i], &area) < 0) {
+                        error_slot_clear(NULL);   /* best effort; post-commit does not fail */
                         continue;
+                }
                 if (aux_name(snaps[i], "pre", pre, sizeof(pre)) == 0)
                         (void) pv_rm_tree(area, pre);
                 if (aux_name(snaps[i], "premaps", pre, sizeof(pre)) == 0)
@@ -959,13 +963,13 @@ static int reflink_post_commit(lvss_provider_snapshot *const *snaps, size_t n, c
         return 0;
 }
 
-static int remove_snapshot(const lvss_provider_snapshot *snap, char *why) {
+static int remove_snapshot(const lvss_provider_snapshot *snap) {
         static const char *const suffixes[] = { "pre", "premaps", "partial" };
         char name[LVSS_PROVIDER_ID_MAX + 16];
         _cleanup_close_ int area = -1;
         int r;
 
-        r = pv_priv_open_area(snap, &area, why);
+        r = pv_priv_open_area(snap, &area);
         if (r == -ENOENT)
                 return 0; /* area gone: nothing left to delete */
         if (r < 0)
@@ -975,15 +979,15 @@ static int remove_snapshot(const lvss_provider_snapshot *snap, char *why) {
                 if (r >= 0)
                         r = pv_rm_tree(area, name);
                 if (r < 0)
-                        return pv_fail(why, r, "'%s': cannot delete %s: %s", snap->priv, name, strerror(-r));
+                        return error_slot_set(NULL, r, "'%s': cannot delete %s: %s", snap->priv, name, strerror(-r));
         }
         r = pv_rm_tree(area, snap->snapshot_id);
         if (r < 0)
-                return pv_fail(why, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
+                return error_slot_set(NULL, r, "'%s': cannot delete snapshot: %s", snap->priv, strerror(-r));
         return 0;
 }
 
-static int reflink_abort(lvss_provider_snapshot *snap, char *why) {
+static int reflink_abort(lvss_provider_snapshot *snap) {
         if (!snap->priv[0]) {
                 /* Maybe prepared by an lvssd that crashed before recording
                  * priv: derive it from the volume's mount root. */
@@ -992,19 +996,19 @@ static int reflink_abort(lvss_provider_snapshot *snap, char *why) {
                 if (!snap->volume[0] || pv_find_root(snap->volume, false, root) < 0 ||
                     pv_priv_derive(snap, root, &copy) < 0)
                         return 0; /* never prepared, or the volume is gone */
-                return remove_snapshot(&copy, why);
+                return remove_snapshot(&copy);
         }
-        return remove_snapshot(snap, why);
+        return remove_snapshot(snap);
 }
 
-static int reflink_delete(const lvss_provider_snapshot *snap, char *why) {
-        return remove_snapshot(snap, why);
+static int reflink_delete(const lvss_provider_snapshot *snap) {
+        return remove_snapshot(snap);
 }
 
 static int reflink_scan(const char *root,
                        int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
-                       void *userdata, char *why) {
-        return pv_scan_area(root, false, found, userdata, why);
+                       void *userdata) {
+        return pv_scan_area(root, false, found, userdata);
 }
 
 const lvss_provider lvss_provider_reflink = {

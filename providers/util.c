@@ -14,16 +14,6 @@
 #define XFS_SUPER_MAGIC 0x58465342
 #endif
 
-int pv_fail(char *why, int r, const char *fmt, ...) {
-        if (why) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(why, LVSS_PROVIDER_WHY_MAX, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 bool pv_id_valid(const char *id) {
         size_t n = 0;
         if (!id)
@@ -38,20 +28,20 @@ bool pv_id_valid(const char *id) {
         return n > 0;
 }
 
-int pv_canonical(const char *path, char *ret, char *why) {
+int pv_canonical(const char *path, char *ret) {
         _cleanup_free_ char *p = NULL;
 
         if (!path || path[0] != '/')
-                return pv_fail(why, -EINVAL, "'%s': path must be absolute", path ? path : "(null)");
+                return error_slot_set(NULL, -EINVAL, "'%s': path must be absolute", path ? path : "(null)");
         p = realpath(path, NULL);
         if (!p)
-                return pv_fail(why, -errno, "'%s': %m", path);
+                return error_slot_set(NULL, -errno, "'%s': %m", path);
         if (strlen(p) >= LVSS_PROVIDER_PATH_MAX)
-                return pv_fail(why, -ENAMETOOLONG, "'%s': path too long", path);
+                return error_slot_set(NULL, -ENAMETOOLONG, "'%s': path too long", path);
         /* Snapshotting a snapshot would nest areas without end. */
         if (strstr(p, "/" PV_AREA "/") || (strlen(p) >= strlen("/" PV_AREA) &&
             strcmp(p + strlen(p) - strlen("/" PV_AREA), "/" PV_AREA) == 0))
-                return pv_fail(why, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                return error_slot_set(NULL, LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
                                "'%s' is inside a snapshot area (" PV_AREA ")", path);
         strcpy(ret, p);
         return 0;
@@ -142,49 +132,49 @@ const char *pv_relative(const char *root, const char *path) {
 /* The area must be a real directory owned by root: anything else (a
  * symlink, a file, a directory someone else made) could hand snapshots to,
  * or let them be changed by, whoever controls it. */
-static int area_check(int fd, const char *root, char *why) {
+static int area_check(int fd, const char *root) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
-                return pv_fail(why, -errno, "'%s/" PV_AREA "': stat: %m", root);
+                return error_slot_set(NULL, -errno, "'%s/" PV_AREA "': stat: %m", root);
         if (!S_ISDIR(st.st_mode))
-                return pv_fail(why, -ENOTDIR, "'%s/" PV_AREA "' is not a directory: refusing to use it", root);
+                return error_slot_set(NULL, -ENOTDIR, "'%s/" PV_AREA "' is not a directory: refusing to use it", root);
         if (st.st_uid != 0)
-                return pv_fail(why, -EPERM,
+                return error_slot_set(NULL, -EPERM,
                                "'%s/" PV_AREA "' is owned by uid %u, not root: refusing to keep snapshots there "
                                "(remove it)", root, (unsigned) st.st_uid);
         return 0;
 }
 
-int pv_area_open(const char *root, bool create, int *ret_fd, char *why) {
+int pv_area_open(const char *root, bool create, int *ret_fd) {
         _cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int fd = -1;
         struct stat st;
         int r;
 
         if (rfd < 0)
-                return pv_fail(why, -errno, "'%s': open: %m", root);
+                return error_slot_set(NULL, -errno, "'%s': open: %m", root);
         if (create && mkdirat(rfd, PV_AREA, PV_AREA_MODE) < 0 && errno != EEXIST)
-                return pv_fail(why, -errno, "'%s': cannot create " PV_AREA ": %m", root);
+                return error_slot_set(NULL, -errno, "'%s': cannot create " PV_AREA ": %m", root);
         /* O_NOFOLLOW + O_DIRECTORY: a symlink or a file planted under the
          * name is refused, never followed. */
         fd = openat(rfd, PV_AREA, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
                 if (errno == ELOOP || errno == ENOTDIR)
-                        return pv_fail(why, -errno, "'%s/" PV_AREA "' is not a directory (a symlink?): "
+                        return error_slot_set(NULL, -errno, "'%s/" PV_AREA "' is not a directory (a symlink?): "
                                        "refusing to use it", root);
-                return pv_fail(why, -errno, "'%s/" PV_AREA "': %m", root);
+                return error_slot_set(NULL, -errno, "'%s/" PV_AREA "': %m", root);
         }
-        r = area_check(fd, root, why);
+        r = area_check(fd, root);
         if (r < 0)
                 return r;
         if (fstat(fd, &st) < 0)
-                return pv_fail(why, -errno, "'%s/" PV_AREA "': stat: %m", root);
+                return error_slot_set(NULL, -errno, "'%s/" PV_AREA "': stat: %m", root);
         if ((st.st_mode & 07777) != PV_AREA_MODE) {
                 /* Made by an older lvss (0755) or changed by hand: the
                  * snapshots below are only root's to read and change. */
                 if (fchmod(fd, PV_AREA_MODE) < 0)
-                        return pv_fail(why, -errno, "'%s/" PV_AREA "': mode %04o, cannot make it 0700: %m",
+                        return error_slot_set(NULL, -errno, "'%s/" PV_AREA "': mode %04o, cannot make it 0700: %m",
                                        root, (unsigned) (st.st_mode & 07777));
                 fprintf(stderr, "lvss providers: '%s/" PV_AREA "' had mode %04o; changed to 0700 (root only)\n",
                         root, (unsigned) (st.st_mode & 07777));
@@ -193,53 +183,53 @@ int pv_area_open(const char *root, bool create, int *ret_fd, char *why) {
         return 0;
 }
 
-int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char *why) {
+int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd) {
         char area[LVSS_PROVIDER_PATH_MAX];
         const char *base;
         size_t n = strnlen(snap->priv, sizeof(snap->priv));
 
         if (!pv_id_valid(snap->snapshot_id))
-                return pv_fail(why, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
+                return error_slot_set(NULL, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
         if (n == 0 || n >= sizeof(snap->priv) || snap->priv[0] != '/')
-                return pv_fail(why, -EINVAL, "snapshot %s: provider data is not an absolute path",
+                return error_slot_set(NULL, -EINVAL, "snapshot %s: provider data is not an absolute path",
                                snap->snapshot_id);
         strcpy(area, snap->priv);
         char *slash = strrchr(area, '/');
         base = slash + 1;
         if (strcmp(base, snap->snapshot_id) != 0)
-                return pv_fail(why, -EINVAL, "snapshot %s: provider data '%s' does not name this snapshot",
+                return error_slot_set(NULL, -EINVAL, "snapshot %s: provider data '%s' does not name this snapshot",
                                snap->snapshot_id, snap->priv);
         *slash = 0;
         slash = strrchr(area, '/');
         if (!slash || strcmp(slash + 1, PV_AREA) != 0)
-                return pv_fail(why, -EINVAL, "snapshot %s: '%s' is not inside a " PV_AREA " area",
+                return error_slot_set(NULL, -EINVAL, "snapshot %s: '%s' is not inside a " PV_AREA " area",
                                snap->snapshot_id, snap->priv);
         _cleanup_close_ int fd = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return pv_fail(why, -errno, "snapshot %s: cannot open '%s': %m", snap->snapshot_id, area);
+                return error_slot_set(NULL, -errno, "snapshot %s: cannot open '%s': %m", snap->snapshot_id, area);
         *slash = 0;
-        int r = area_check(fd, area, why);
+        int r = area_check(fd, area);
         if (r < 0)
                 return r;
         *ret_area_fd = TAKE_FD(fd);
         return 0;
 }
 
-int pv_fill_paths(lvss_provider_snapshot *snap, const char *root, char *why) {
+int pv_fill_paths(lvss_provider_snapshot *snap, const char *root) {
         const char *rel = pv_relative(root, snap->original);
         int n;
 
         if (!pv_id_valid(snap->snapshot_id))
-                return pv_fail(why, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
+                return error_slot_set(NULL, -EINVAL, "snapshot id '%.40s' is not a valid name", snap->snapshot_id);
         if (!rel)
-                return pv_fail(why, -EINVAL, "'%s' is not below '%s'", snap->original, root);
+                return error_slot_set(NULL, -EINVAL, "'%s' is not below '%s'", snap->original, root);
         n = snprintf(snap->priv, sizeof(snap->priv), "%s/" PV_AREA "/%s",
                      strcmp(root, "/") == 0 ? "" : root, snap->snapshot_id);
         if (n < 0 || (size_t) n >= sizeof(snap->priv))
-                return pv_fail(why, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
+                return error_slot_set(NULL, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
         n = snprintf(snap->path, sizeof(snap->path), "%s%s%s", snap->priv, rel[0] ? "/" : "", rel);
         if (n < 0 || (size_t) n >= sizeof(snap->path))
-                return pv_fail(why, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
+                return error_slot_set(NULL, -ENAMETOOLONG, "'%s': snapshot path too long", snap->original);
         return 0;
 }
 
@@ -325,7 +315,7 @@ int pv_rm_tree(int dirfd, const char *name) {
         return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
-int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
+int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 bool seen = false;
                 for (size_t j = 0; j < i; j++)
@@ -335,9 +325,9 @@ int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why) {
                         continue;
                 _cleanup_close_ int fd = open(snaps[i]->volume, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
-                        return pv_fail(why, -errno, "'%s': cannot open for syncfs: %m", snaps[i]->volume);
+                        return error_slot_set(NULL, -errno, "'%s': cannot open for syncfs: %m", snaps[i]->volume);
                 if (syncfs(fd) < 0)
-                        return pv_fail(why, -errno, "'%s': syncfs failed: %m", snaps[i]->volume);
+                        return error_slot_set(NULL, -errno, "'%s': syncfs failed: %m", snaps[i]->volume);
         }
         return 0;
 }
@@ -360,7 +350,7 @@ static int scan_report(const char *root, const char *id, int complete,
 
 int pv_scan_area(const char *root, bool subvolumes,
                  int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
-                 void *userdata, char *why) {
+                 void *userdata) {
         static const char *const leftovers[] = { ".pre", ".partial", ".premaps" };
         _cleanup_close_ int area = -1;
         struct statfs sfs;
@@ -369,22 +359,21 @@ int pv_scan_area(const char *root, bool subvolumes,
         bool on_btrfs;
         int r;
 
-        r = pv_area_open(root, false, &area, why);
+        r = pv_area_open(root, false, &area);
         if (r == -ENOENT) {
-                if (why)
-                        why[0] = 0;   /* no area: nothing to report */
+                error_slot_clear(NULL);   /* no area: nothing to report */
                 return 0;
         }
         if (r < 0)
-                return r;   /* why says which rule refused it */
+                return r;   /* the thread's error slot says which rule refused it */
         if (fstatfs(area, &sfs) < 0)
-                return pv_fail(why, -errno, "'%s': statfs: %m", root);
+                return error_slot_set(NULL, -errno, "'%s': statfs: %m", root);
         on_btrfs = sfs.f_type == (typeof(sfs.f_type)) BTRFS_SUPER_MAGIC;
         if (subvolumes && !on_btrfs)
                 return 0;
         d = fdopendir(area);
         if (!d)
-                return pv_fail(why, -errno, "'%s': cannot list " PV_AREA ": %m", root);
+                return error_slot_set(NULL, -errno, "'%s': cannot list " PV_AREA ": %m", root);
         area = -1; /* owned by d */
         r = 0;
         while (r == 0 && (de = readdir(d))) {

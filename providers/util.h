@@ -18,20 +18,19 @@
 
 #include <lvss/sys/provider.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 #define PV_AREA ".lvss-snapshots"
 #define PV_AREA_MODE 0700 /* snapshots are root's alone: nobody else reads or changes them */
 
-/* Write a one-line reason into why (which may be NULL) and return r. */
-int pv_fail(char *why, int r, const char *fmt, ...) _printf_(3, 4);
 
 /* A snapshot id must be a plain, safe file name: [A-Za-z0-9_-], 1..39 chars. */
 bool pv_id_valid(const char *id);
 
 /* realpath() into ret[LVSS_PROVIDER_PATH_MAX]; refuses paths inside a
- * snapshot area.  Reasons go to why. */
-int pv_canonical(const char *path, char *ret, char *why);
+ * snapshot area.  Reasons go to the thread's error slot. */
+int pv_canonical(const char *path, char *ret);
 
 /* Human name of the filesystem holding path ("ext4", "xfs", ...) from its
  * statfs magic; ret_magic gets the raw magic. */
@@ -48,19 +47,19 @@ const char *pv_relative(const char *root, const char *path);
 
 /* Open (and create when create) <root>/.lvss-snapshots: a directory owned
  * by root, mode 0700.  A symlink or non-directory under that name, or one
- * owned by another uid, is refused (reason in why); a root-owned one with
+ * owned by another uid, is refused (reason in the thread's error slot); a root-owned one with
  * another mode (older lvss made it 0755) is changed to 0700, with a line
  * on stderr. */
-int pv_area_open(const char *root, bool create, int *ret_fd, char *why);
+int pv_area_open(const char *root, bool create, int *ret_fd);
 
 /* Check that snap->priv is "<something>/.lvss-snapshots/<snapshot id>" and
  * open its area directory (which must be a directory owned by root).  This guard keeps a damaged registry entry from
  * making delete remove anything else. */
-int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd, char *why);
+int pv_priv_open_area(const lvss_provider_snapshot *snap, int *ret_area_fd);
 
 /* Fill snap->path and snap->priv from the root: priv = area/<id>,
  * path = priv/<original relative to root>. */
-int pv_fill_paths(lvss_provider_snapshot *snap, const char *root, char *why);
+int pv_fill_paths(lvss_provider_snapshot *snap, const char *root);
 
 /* For abort after a crash between the registry write and prepare: when
  * snap->priv is empty, derive it from the root of snap->volume and the id
@@ -73,7 +72,7 @@ int pv_priv_derive(const lvss_provider_snapshot *snap, const char *root, lvss_pr
 int pv_rm_tree(int dirfd, const char *name);
 
 /* syncfs() the filesystem holding each distinct snap->volume. */
-int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why);
+int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n);
 
 /* The scan operation of both providers: entries of <root>/.lvss-snapshots
  * that are btrfs subvolume roots (subvolumes = true) or plain directories
@@ -81,4 +80,4 @@ int pv_syncfs_all(lvss_provider_snapshot *const *snaps, size_t n, char *why);
  * lvss_provider.scan. */
 int pv_scan_area(const char *root, bool subvolumes,
                  int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
-                 void *userdata, char *why);
+                 void *userdata);

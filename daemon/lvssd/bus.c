@@ -169,7 +169,8 @@ static bool delete_matches(const Snap *x, const char *set_id, const char *shadow
 static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *set_id, *shadow_id, *sender = sd_bus_message_get_sender(msg) ?: "";
-        char failed[LVSS_ID_MAX] = "", why[LVSS_PROVIDER_WHY_MAX] = "";
+        char failed[LVSS_ID_MAX] = "";
+        const char *why = "";
         uint32_t deleted = 0;
         bool durable = false;
         bool found = false;
@@ -209,12 +210,11 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                 char id[LVSS_ID_MAX];
                 bool persistent = x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
                 memcpy(id, x->ps.snapshot_id, LVSS_ID_MAX);
-                r = snap_delete(m, x, why);
+                r = snap_delete(m, x);
                 if (r < 0) {
                         /* Deletion is sequential and stops at the first failure (as in VSS). */
                         memcpy(failed, id, LVSS_ID_MAX);
-                        if (!why[0])
-                                snprintf(why, sizeof(why), "%s", strerror(r > -4096 ? -r : EIO));
+                        why = provider_reason(r);
                         break;
                 }
                 deleted++;

@@ -251,7 +251,12 @@ void registry_flush(Manager *m);
 Snap *snap_find(Manager *m, const char *id);
 Snap *snap_new(Manager *m, Session *s, const lvss_provider *p, const char *path, const char *volume);
 void snap_unlink_free(Manager *m, Snap *x);
-int snap_delete(Manager *m, Snap *x, char why[LVSS_PROVIDER_WHY_MAX]);
+/* Delete or abort x through its provider and forget it; on failure the
+ * provider's reason is in the thread's error slot (provider_reason()). */
+int snap_delete(Manager *m, Snap *x);
+/* The reason a provider call that returned r < 0 left in the thread's error
+ * slot (lib/core/error-slot.h), or strerror when it left none. */
+const char *provider_reason(int r);
 json_t *snaps_to_json(Manager *m);
 json_t *providers_to_json(void);
 json_t *snap_to_json(const Snap *x);

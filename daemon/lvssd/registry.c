@@ -117,14 +117,19 @@ void snap_unlink_free(Manager *m, Snap *x) {
         free(x);
 }
 
-int snap_delete(Manager *m, Snap *x, char why[LVSS_PROVIDER_WHY_MAX]) {
+const char *provider_reason(int r) {
+        const char *msg = error_slot_get(NULL);
+        return msg[0] ? msg : strerror(r > -4096 ? -r : EIO);
+}
+
+int snap_delete(Manager *m, Snap *x) {
         int r = 0;
 
-        why[0] = 0;
+        error_slot_clear(NULL);
         if (x->state == SNAP_CREATED)
-                r = x->prov->delete_snapshot(&x->ps, why);
+                r = x->prov->delete_snapshot(&x->ps);
         else if (x->state == SNAP_PREPARED)
-                r = x->prov->abort(&x->ps, why);
+                r = x->prov->abort(&x->ps);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (x->state == SNAP_CREATED) {
@@ -357,7 +362,6 @@ struct scan_ctx {
 
 static int scan_found(const lvss_provider_snapshot *ps, int complete, void *userdata) {
         struct scan_ctx *c = userdata;
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         struct stat st;
         Snap *x, **tail;
 
@@ -365,10 +369,12 @@ static int scan_found(const lvss_provider_snapshot *ps, int complete, void *user
                 return 0;  /* seen under another root or provider */
         if (!complete) {
                 lvss_provider_snapshot copy = *ps;
-                int r = c->prov->abort(&copy, why);
+                int r;
+                error_slot_clear(NULL);
+                r = c->prov->abort(&copy);
                 if (r < 0)
                         fprintf(stderr, "lvssd: recovery: unfinished snapshot %s in '%s': cannot remove: %s\n",
-                                ps->snapshot_id, ps->volume, why[0] ? why : strerror(-r));
+                                ps->snapshot_id, ps->volume, provider_reason(r));
                 else {
                         c->aborted++;
                         ev_log(EV_ORPHAN_REMOVED, LOG_NOTICE, NULL, "unfinished snapshot %s in '%s' removed (registry lost)",
@@ -403,16 +409,16 @@ static int scan_found(const lvss_provider_snapshot *ps, int complete, void *user
 
 static void scan_root(Manager *m, const char *root, struct scan_ctx *c) {
         for (size_t i = 0; i < lvss_builtin_providers_count; i++) {
-                char why[LVSS_PROVIDER_WHY_MAX] = "";
                 int r;
 
                 c->prov = lvss_builtin_providers[i];
                 if (!c->prov->scan)
                         continue;
-                r = c->prov->scan(root, scan_found, c, why);
+                error_slot_clear(NULL);
+                r = c->prov->scan(root, scan_found, c);
                 if (r < 0)
                         fprintf(stderr, "lvssd: recovery: %s scan of '%s' failed: %s\n", c->prov->name, root,
-                                why[0] ? why : strerror(-r));
+                                provider_reason(r));
         }
 }
 
@@ -522,7 +528,6 @@ int registry_load_and_recover(Manager *m) {
 
         /* Orphans: anything not a finished persistent snapshot. */
         for (Snap *x = m->snaps, *next; x; x = next) {
-                char why[LVSS_PROVIDER_WHY_MAX];
                 next = x->next;
                 if (x->state == SNAP_CREATED && (x->context & LVSS_VOLSNAP_ATTR_NO_AUTO_RELEASE)) {
                         kept++;
@@ -531,10 +536,10 @@ int registry_load_and_recover(Manager *m) {
                 char id[LVSS_PROVIDER_ID_MAX], orig[LVSS_PROVIDER_PATH_MAX];
                 memcpy(id, x->ps.snapshot_id, sizeof(id));
                 memcpy(orig, x->ps.original, sizeof(orig));
-                r = snap_delete(m, x, why);
+                r = snap_delete(m, x);
                 if (r < 0)
                         fprintf(stderr, "lvssd: orphan snapshot %s of '%s': cannot remove: %s\n", id, orig,
-                                why[0] ? why : strerror(-r));
+                                provider_reason(r));
                 else {
                         removed++;
                         ev_log(EV_ORPHAN_REMOVED, LOG_NOTICE, NULL, "orphaned snapshot %s of '%s' removed", id, orig);

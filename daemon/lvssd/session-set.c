@@ -81,12 +81,14 @@ void fail_set(Session *s, int code, const char *fmt, ...) {
         s->pending = 0;
         /* No partial commit: every snapshot of this set that is not final goes. */
         for (Snap *x = m->snaps, *next; x; x = next) {
-                char why[LVSS_PROVIDER_WHY_MAX];
+                int r;
                 next = x->next;
                 if (x->session != s || x->state == SNAP_CREATED)
                         continue;
-                if (snap_delete(m, x, why) < 0)
-                        fprintf(stderr, "lvssd: set %s: provider abort of a snapshot failed: %s\n", s->set_id, why);
+                r = snap_delete(m, x);
+                if (r < 0)
+                        fprintf(stderr, "lvssd: set %s: provider abort of a snapshot failed: %s\n", s->set_id,
+                                provider_reason(r));
                 changed = true;
         }
         if (changed)
@@ -148,8 +150,8 @@ static size_t set_snaps(Session *s, Snap **v, size_t max) {
 }
 
 /* Call one provider stage (pre_commit/commit/post_commit) per provider over
- * its snapshots of the set. */
-static int provider_stage(Session *s, int stage, char *why) {
+ * its snapshots of the set; on failure see provider_reason(). */
+static int provider_stage(Session *s, int stage) {
         Snap *all[MAX_SET_VOLUMES];
         size_t n = set_snaps(s, all, MAX_SET_VOLUMES);
 
@@ -163,13 +165,13 @@ static int provider_stage(Session *s, int stage, char *why) {
                                 ps[k++] = &all[j]->ps;
                 if (k == 0)
                         continue;
-                why[0] = 0;
+                error_slot_clear(NULL);
                 if (stage == 0 && p->pre_commit)
-                        r = p->pre_commit(ps, k, why);
+                        r = p->pre_commit(ps, k);
                 else if (stage == 1 && p->commit)
-                        r = p->commit(ps, k, why);
+                        r = p->commit(ps, k);
                 else if (stage == 2 && p->post_commit)
-                        r = p->post_commit(ps, k, why);
+                        r = p->post_commit(ps, k);
                 if (r < 0)
                         return r;
         }
@@ -192,15 +194,14 @@ static int provider_code(int r) {
 }
 
 static void commit(Session *s) {
-        char why[LVSS_PROVIDER_WHY_MAX];
         int r;
 
-        r = provider_stage(s, 0, why);
+        r = provider_stage(s, 0);
         if (r >= 0)
-                r = provider_stage(s, 1, why);
+                r = provider_stage(s, 1);
         if (r < 0) {
                 fail_set(s, provider_code(r), "snapshot set %s: provider commit failed: %s", s->set_id,
-                         why[0] ? why : strerror(r > -4096 ? -r : EIO));
+                         provider_reason(r));
                 return;
         }
         s->level_idx = N_LEVELS - 1;
@@ -238,16 +239,16 @@ void freeze_next(Session *s) {
 
 static void after_thaw(Session *s) {
         Manager *m = s->m;
-        char why[LVSS_PROVIDER_WHY_MAX];
         uint64_t now = now_usec(CLOCK_REALTIME);
         size_t n = 0;
         int r;
 
         s->freeze_window = s->freeze_begin ? now_usec(CLOCK_MONOTONIC) - s->freeze_begin : 0;
         counters_freeze_window(m, s->freeze_window);
-        r = provider_stage(s, 2, why);
+        r = provider_stage(s, 2);
         if (r < 0) {
-                fail_set(s, provider_code(r), "snapshot set %s: provider post-commit failed: %s", s->set_id, why);
+                fail_set(s, provider_code(r), "snapshot set %s: provider post-commit failed: %s", s->set_id,
+                         provider_reason(r));
                 return;
         }
         for (Snap *x = m->snaps; x; x = x->next) {
@@ -311,7 +312,6 @@ void thaw_next(Session *s) {
 }
 
 void prepare_snapshots(Session *s) {
-        char why[LVSS_PROVIDER_WHY_MAX];
         bool any = false;
 
         /* Recorded durably *before* any provider prepares: a provider may
@@ -334,13 +334,13 @@ void prepare_snapshots(Session *s) {
                  * always fills priv). */
                 if (x->session != s || x->state != SNAP_PREPARED || x->ps.priv[0])
                         continue;
-                why[0] = 0;
-                r = x->prov->prepare(&x->ps, why);
+                error_slot_clear(NULL);
+                r = x->prov->prepare(&x->ps);
                 if (s->m->test_kill_in_prepare)
                         (void) raise(SIGKILL);
                 if (r < 0) {
                         fail_set(s, provider_code(r), "snapshot of '%s' (%s): prepare failed: %s", x->ps.original,
-                                 x->prov->name, why[0] ? why : strerror(r > -4096 ? -r : EIO));
+                                 x->prov->name, provider_reason(r));
                         return;
                 }
         }
@@ -352,10 +352,10 @@ void prepare_snapshots(Session *s) {
          * inside the window (VSS order: after Freeze) finds little dirty
          * data and the window stays short. */
         if (any) {
-                int r = provider_stage(s, 0, why);
+                int r = provider_stage(s, 0);
                 if (r < 0) {
                         fail_set(s, provider_code(r), "snapshot set %s: provider pre-commit failed: %s", s->set_id,
-                                 why[0] ? why : strerror(r > -4096 ? -r : EIO));
+                                 provider_reason(r));
                         return;
                 }
         }
@@ -395,17 +395,18 @@ int m_start_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
 int m_is_volume_supported(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         const char *prov, *path;
         const lvss_provider *p;
-        char volume[LVSS_PROVIDER_PATH_MAX], why[LVSS_PROVIDER_WHY_MAX] = "";
+        char volume[LVSS_PROVIDER_PATH_MAX];
         int r;
 
         r = sd_bus_message_read(msg, "ss", &prov, &path);
         if (r < 0)
                 return bus_error_set(error, -EINVAL, "IsVolumeSupported: expected (ss)");
-        r = lvss_provider_choose(path, prov[0] ? prov : NULL, &p, volume, why);
+        error_slot_clear(NULL);
+        r = lvss_provider_choose(path, prov[0] ? prov : NULL, &p, volume);
         if (r == LVSS_E_VOLUME_NOT_SUPPORTED || r == LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER)
-                return sd_bus_reply_method_return(msg, "bs", 0, why);
+                return sd_bus_reply_method_return(msg, "bs", 0, error_slot_get(NULL));
         if (r < 0)
-                return bus_error_set(error, r, "%s", why[0] ? why : "cannot check the path");
+                return bus_error_set(error, r, "%s", error_slot_get(NULL)[0] ? error_slot_get(NULL) : "cannot check the path");
         return sd_bus_reply_method_return(msg, "bs", 1, p->name);
 }
 
@@ -413,7 +414,7 @@ int m_add_to_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         const char *path, *prov;
         _cleanup_free_ char *canon = NULL;
         const lvss_provider *p;
-        char volume[LVSS_PROVIDER_PATH_MAX], why[LVSS_PROVIDER_WHY_MAX] = "";
+        char volume[LVSS_PROVIDER_PATH_MAX];
         size_t n = 0;
         Snap *x;
         int r;
@@ -426,9 +427,10 @@ int m_add_to_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         canon = realpath(path, NULL);
         if (!canon)
                 return bus_error_set(error, -errno, "AddToSnapshotSet: '%.200s': %s", path, strerror(errno));
-        r = lvss_provider_choose(canon, prov[0] ? prov : NULL, &p, volume, why);
+        error_slot_clear(NULL);
+        r = lvss_provider_choose(canon, prov[0] ? prov : NULL, &p, volume);
         if (r < 0)
-                return bus_error_set(error, r, "AddToSnapshotSet: %s", why[0] ? why : strerror(r > -4096 ? -r : EIO));
+                return bus_error_set(error, r, "AddToSnapshotSet: %s", provider_reason(r));
         for (x = s->m->snaps; x; x = x->next) {
                 if (x->session != s || x->state == SNAP_CREATED)
                         continue;

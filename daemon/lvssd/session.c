@@ -414,13 +414,14 @@ void session_free(Session *s, bool vanished) {
                 }
         /* 3. auto-release snapshots go now */
         for (Snap *x = m->snaps, *next; x; x = next) {
-                char why[LVSS_PROVIDER_WHY_MAX];
+                int r;
                 next = x->next;
                 if (x->session != s)
                         continue;
-                if (snap_delete(m, x, why) < 0) {
+                r = snap_delete(m, x);
+                if (r < 0) {
                         fprintf(stderr, "lvssd: session %u: cannot delete auto-release snapshot %s: %s\n", s->id,
-                                x->ps.snapshot_id, why);
+                                x->ps.snapshot_id, provider_reason(r));
                         x->session = NULL;  /* stays listed; deleted at next start */
                 }
                 changed = true;

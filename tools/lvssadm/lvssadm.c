@@ -780,10 +780,10 @@ static int create_units(create_run *cr) {
         if (!cr->units)
                 return fail(-ENOMEM, "create", NULL);
         for (size_t i = 0; i < cr->n; i++) {
-                char vol[LVSS_PROVIDER_PATH_MAX], why[LVSS_PROVIDER_WHY_MAX];
+                char vol[LVSS_PROVIDER_PATH_MAX];
                 cr->units[cr->n_units++] = strdup(cr->paths[i]);
                 if ((!cr->provider || lvss_provider_find(cr->provider) == &lvss_provider_btrfs) &&
-                    lvss_provider_btrfs.is_supported(cr->paths[i], vol, why) == 0)
+                    lvss_provider_btrfs.is_supported(cr->paths[i], vol) == 0)
                         cr->units[cr->n_units++] = strdup(vol);
         }
         for (size_t i = 0; i < cr->n_units; i++)

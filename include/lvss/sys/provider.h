@@ -19,8 +19,11 @@
  * later is in struct lvss_provider_snapshot, which lvssd persists in its
  * snapshot registry (so delete works after an lvssd restart).
  *
- * Every method returns 0 or a negative errno / LVSS_E_* code and may write a
- * one-line reason into why[LVSS_PROVIDER_WHY_MAX].
+ * Every method returns 0 or a negative errno / LVSS_E_* code; on failure it
+ * leaves a one-line reason in the calling thread's error slot (lvss's one
+ * error convention, lib/core/error-slot.h: error_slot_set(NULL, code, ...)),
+ * which lvssd reads right after the call.  Version 2: version 1 passed a
+ * why[256] buffer to every method.
  */
 #ifndef LVSS_SYS_PROVIDER_H
 #define LVSS_SYS_PROVIDER_H
@@ -34,10 +37,9 @@
 extern "C" {
 #endif
 
-#define LVSS_PROVIDER_VERSION 1
+#define LVSS_PROVIDER_VERSION 2
 #define LVSS_PROVIDER_ID_MAX 40     /* a UUID string plus NUL */
 #define LVSS_PROVIDER_PATH_MAX 4096
-#define LVSS_PROVIDER_WHY_MAX 256
 
 /* One snapshot of one volume (provider unit) inside a snapshot set. */
 typedef struct lvss_provider_snapshot {
@@ -59,27 +61,28 @@ typedef struct lvss_provider {
         /* Can this provider snapshot 'path'?  On yes, return 0 and fill
          * volume[LVSS_PROVIDER_PATH_MAX] with the unit that will be snapshotted
          * (two paths with the same volume share one snapshot).  On no, return
-         * LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER with a reason in why. */
-        int (*is_supported)(const char *path, char *volume, char *why);
+         * LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER with a reason in the
+         * thread's error slot. */
+        int (*is_supported)(const char *path, char *volume);
 
         /* Reserve what the snapshot needs (hidden area, names) and fill
          * snap->path and snap->priv.  Nothing visible to users yet. */
-        int (*prepare)(lvss_provider_snapshot *snap, char *why);
+        int (*prepare)(lvss_provider_snapshot *snap);
 
         /* Slow work before writers freeze is over: flush (syncfs). */
-        int (*pre_commit)(lvss_provider_snapshot *const *snaps, size_t n, char *why);
+        int (*pre_commit)(lvss_provider_snapshot *const *snaps, size_t n);
 
         /* Cut the snapshots.  Writers are frozen now: be quick. */
-        int (*commit)(lvss_provider_snapshot *const *snaps, size_t n, char *why);
+        int (*commit)(lvss_provider_snapshot *const *snaps, size_t n);
 
         /* After thaw: make the snapshots final (e.g. read-only). May be NULL. */
-        int (*post_commit)(lvss_provider_snapshot *const *snaps, size_t n, char *why);
+        int (*post_commit)(lvss_provider_snapshot *const *snaps, size_t n);
 
         /* Undo prepare/commit of one snapshot; must tolerate any earlier stage. */
-        int (*abort)(lvss_provider_snapshot *snap, char *why);
+        int (*abort)(lvss_provider_snapshot *snap);
 
         /* Delete a completed snapshot (also one made by an earlier lvssd). */
-        int (*delete_snapshot)(const lvss_provider_snapshot *snap, char *why);
+        int (*delete_snapshot)(const lvss_provider_snapshot *snap);
 
         /* Recovery when lvssd's registry is lost: enumerate what this
          * provider left in <root>/.lvss-snapshots (root: a mount root or a
@@ -93,7 +96,7 @@ typedef struct lvss_provider {
          * May be NULL (the provider cannot scan). */
         int (*scan)(const char *root,
                     int (*found)(const lvss_provider_snapshot *snap, int complete, void *userdata),
-                    void *userdata, char *why);
+                    void *userdata);
 } lvss_provider;
 
 /* The built-in providers (lvssd). */

@@ -23,7 +23,7 @@
 #include "providers/providers.h"
 
 int main(int argc, char **argv) {
-        char why[LVSS_PROVIDER_WHY_MAX] = "", file[LVSS_PROVIDER_PATH_MAX];
+        char file[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p;
         lvss_provider_snapshot s;
         lvss_provider_snapshot *v[1] = { &s };
@@ -70,9 +70,9 @@ int main(int argc, char **argv) {
                 strcpy(s.set_id, "bench");
                 if (!realpath(dir, s.original))
                         return 1;
-                r = lvss_provider_choose(dir, name, &p, s.volume, why);
+                r = lvss_provider_choose(dir, name, &p, s.volume);
                 if (r >= 0)
-                        r = p->prepare(&s, why);
+                        r = p->prepare(&s);
                 for (long w = 0; r >= 0 && w < late; w++) {
                         off_t page = (off_t) (rand() % (mib * 256));
                         if (pwrite(fd, block, 4096, page * 4096) != 4096)
@@ -81,15 +81,15 @@ int main(int argc, char **argv) {
                 if (r >= 0 && fsync(fd) < 0)
                         r = -errno;
                 if (r >= 0)
-                        r = p->pre_commit(v, 1, why);
+                        r = p->pre_commit(v, 1);
                 uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
                 if (r >= 0)
-                        r = p->commit(v, 1, why);
+                        r = p->commit(v, 1);
                 uint64_t t1 = now_nsec(CLOCK_MONOTONIC);
                 if (r >= 0 && p->post_commit)
-                        r = p->post_commit(v, 1, why);
+                        r = p->post_commit(v, 1);
                 if (r < 0) {
-                        fprintf(stderr, "providers-cycle: %s\n", why);
+                        fprintf(stderr, "providers-cycle: %s\n", error_slot_get(NULL));
                         return 1;
                 }
                 /* Check the snapshot against the file as it was at commit. */
@@ -112,8 +112,8 @@ int main(int argc, char **argv) {
                         }
                 }
                 fsync(fd);
-                if (p->delete_snapshot(&s, why) < 0) {
-                        fprintf(stderr, "providers-cycle: %s\n", why);
+                if (p->delete_snapshot(&s) < 0) {
+                        fprintf(stderr, "providers-cycle: %s\n", error_slot_get(NULL));
                         return 1;
                 }
         }

@@ -86,7 +86,6 @@ static void create_subvolume(const char *path) {
 
 /* Prepare, pre-commit, commit and post-commit one snapshot, as lvssd does. */
 static void take(const lvss_provider *p, lvss_provider_snapshot *s, const char *id, const char *original) {
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot *v[1] = { s };
         const lvss_provider *chosen;
 
@@ -95,50 +94,49 @@ static void take(const lvss_provider *p, lvss_provider_snapshot *s, const char *
         strcpy(s->snapshot_id, id);
         strcpy(s->set_id, "set-1");
         assert_non_null(realpath(original, s->original));
-        int r = lvss_provider_choose(original, p->name, &chosen, s->volume, why);
+        int r = lvss_provider_choose(original, p->name, &chosen, s->volume);
         if (r < 0)
-                fail_msg("choose %s: %s", original, why);
+                fail_msg("choose %s: %s", original, error_slot_get(NULL));
         assert_ptr_equal(chosen, p);
-        r = p->prepare(s, why);
+        r = p->prepare(s);
         if (r < 0)
-                fail_msg("prepare %s: %s", original, why);
-        assert_int_equal(p->pre_commit(v, 1, why), 0);
-        r = p->commit(v, 1, why);
+                fail_msg("prepare %s: %s", original, error_slot_get(NULL));
+        assert_int_equal(p->pre_commit(v, 1), 0);
+        r = p->commit(v, 1);
         if (r < 0)
-                fail_msg("commit %s: %s", original, why);
+                fail_msg("commit %s: %s", original, error_slot_get(NULL));
         if (p->post_commit)
-                assert_int_equal(p->post_commit(v, 1, why), 0);
+                assert_int_equal(p->post_commit(v, 1), 0);
 }
 
 /* ---- no root needed ---- */
 
 static void test_choose_errors(void **state) {
-        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        char vol[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p = NULL;
         struct statfs sfs;
 
-        assert_int_equal(lvss_provider_choose("relative/path", NULL, &p, vol, why), -EINVAL);
-        assert_int_equal(lvss_provider_choose("/nonexistent/lvss/x", NULL, &p, vol, why), -ENOENT);
-        assert_int_equal(lvss_provider_choose("/", "nosuch", &p, vol, why), LVSS_E_PROVIDER_NOT_REGISTERED);
-        assert_non_null(strstr(why, "nosuch"));
+        assert_int_equal(lvss_provider_choose("relative/path", NULL, &p, vol), -EINVAL);
+        assert_int_equal(lvss_provider_choose("/nonexistent/lvss/x", NULL, &p, vol), -ENOENT);
+        assert_int_equal(lvss_provider_choose("/", "nosuch", &p, vol), LVSS_E_PROVIDER_NOT_REGISTERED);
+        assert_non_null(strstr(error_slot_get(NULL), "nosuch"));
         assert_ptr_equal(lvss_provider_find("btrfs"), &lvss_provider_btrfs);
         assert_ptr_equal(lvss_provider_find(lvss_provider_reflink.id), &lvss_provider_reflink);
         assert_null(lvss_provider_find("zfs"));
 
         /* /proc and tmpfs can never be snapshotted. */
-        assert_int_equal(lvss_provider_choose("/proc/self", NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
-        assert_non_null(strstr(why, "proc"));
+        assert_int_equal(lvss_provider_choose("/proc/self", NULL, &p, vol), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(error_slot_get(NULL), "proc"));
         if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == 0x01021994) {
-                assert_int_equal(lvss_provider_choose("/dev/shm", NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
-                assert_non_null(strstr(why, "tmpfs"));
-                assert_int_equal(lvss_provider_choose("/dev/shm", "btrfs", &p, vol, why),
+                assert_int_equal(lvss_provider_choose("/dev/shm", NULL, &p, vol), LVSS_E_VOLUME_NOT_SUPPORTED);
+                assert_non_null(strstr(error_slot_get(NULL), "tmpfs"));
+                assert_int_equal(lvss_provider_choose("/dev/shm", "btrfs", &p, vol),
                                  LVSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
-                assert_non_null(strstr(why, "not btrfs"));
+                assert_non_null(strstr(error_slot_get(NULL), "not btrfs"));
         }
 }
 
 static void test_bad_ids_and_priv(void **state) {
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
 
         strcpy(s.original, "/");
@@ -147,8 +145,8 @@ static void test_bad_ids_and_priv(void **state) {
                               "a.b" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 strcpy(s.snapshot_id, bad[i]);
-                assert_int_equal(lvss_provider_btrfs.prepare(&s, why), -EINVAL);
-                assert_int_equal(lvss_provider_reflink.prepare(&s, why), -EINVAL);
+                assert_int_equal(lvss_provider_btrfs.prepare(&s), -EINVAL);
+                assert_int_equal(lvss_provider_reflink.prepare(&s), -EINVAL);
         }
 
         /* delete must refuse provider data that does not name a snapshot in
@@ -157,13 +155,13 @@ static void test_bad_ids_and_priv(void **state) {
         const char *bad_priv[] = { "/etc", "/tmp/.lvss-snapshots/other", "/tmp/x/snap1", "relative/.lvss-snapshots/snap1", "" };
         for (size_t i = 0; i < ELEMENTSOF(bad_priv); i++) {
                 strcpy(s.priv, bad_priv[i]);
-                assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s, why), -EINVAL);
-                assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), -EINVAL);
+                assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s), -EINVAL);
+                assert_int_equal(lvss_provider_reflink.delete_snapshot(&s), -EINVAL);
         }
         /* Abort of a never-prepared snapshot is a no-op. */
         s.priv[0] = 0;
-        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
-        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&s), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&s), 0);
 }
 
 /* ---- btrfs ---- */
@@ -171,7 +169,7 @@ static void test_bad_ids_and_priv(void **state) {
 static void test_btrfs_snapshot(void **state) {
         const char *mnt = getenv("LVSS_TEST_BTRFS");
         char sv[512], dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16], buf[64];
-        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        char vol[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p;
         lvss_provider_snapshot s, copy;
         struct stat st;
@@ -185,7 +183,7 @@ static void test_btrfs_snapshot(void **state) {
         write_file(f, "before", 0640);
 
         /* Automatic choice prefers btrfs; the unit is the subvolume. */
-        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol, why), 0);
+        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol), 0);
         assert_ptr_equal(p, &lvss_provider_btrfs);
         assert_string_equal(vol, sv);
 
@@ -206,35 +204,34 @@ static void test_btrfs_snapshot(void **state) {
         assert_int_equal(errno, EROFS);
 
         /* A snapshot of the snapshot area is refused. */
-        assert_int_equal(lvss_provider_choose(s.path, NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
-        assert_non_null(strstr(why, "snapshot area"));
+        assert_int_equal(lvss_provider_choose(s.path, NULL, &p, vol), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(error_slot_get(NULL), "snapshot area"));
 
         /* Delete from registry data only (as after an lvssd restart). */
         memset(&copy, 0, sizeof(copy));
         strcpy(copy.snapshot_id, s.snapshot_id);
         strcpy(copy.priv, s.priv);
-        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy, why), 0);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy), 0);
         assert_int_equal(stat(s.priv, &st), -1);
-        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy, why), 0); /* idempotent */
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&copy), 0); /* idempotent */
 
         /* Abort after commit removes the snapshot; abort after prepare is fine. */
         take(&lvss_provider_btrfs, &s, "snap-b2", dir);
         assert_int_equal(stat(s.priv, &st), 0);
-        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&s), 0);
         assert_int_equal(stat(s.priv, &st), -1);
-        assert_int_equal(lvss_provider_btrfs.prepare(&s, why), 0);
-        assert_int_equal(lvss_provider_btrfs.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_btrfs.prepare(&s), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&s), 0);
 
         /* Same id twice is refused at prepare. */
         take(&lvss_provider_btrfs, &s, "snap-b3", dir);
-        assert_int_equal(lvss_provider_btrfs.prepare(&s, why), LVSS_E_OBJECT_ALREADY_EXISTS);
-        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s, why), 0);
+        assert_int_equal(lvss_provider_btrfs.prepare(&s), LVSS_E_OBJECT_ALREADY_EXISTS);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&s), 0);
 }
 
 static void test_reflink_on_btrfs(void **state) {
         const char *mnt = getenv("LVSS_TEST_BTRFS");
         char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot s;
         struct stat st;
 
@@ -246,7 +243,7 @@ static void test_reflink_on_btrfs(void **state) {
         take(&lvss_provider_reflink, &s, "snap-r1", dir);
         fmt(g, sizeof(g), "%s/big", s.path);
         assert_true(same_content(f, g));
-        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s), 0);
         assert_int_equal(stat(s.priv, &st), -1);
 }
 
@@ -269,7 +266,6 @@ static int on_found(const lvss_provider_snapshot *snap, int complete, void *user
 static void test_scan_btrfs(void **state) {
         const char *mnt = getenv("LVSS_TEST_BTRFS");
         char sv[512], dir[600], g[LVSS_PROVIDER_PATH_MAX + 16];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot b, r;
         struct scanned sc = {};
         struct stat st;
@@ -290,7 +286,7 @@ static void test_scan_btrfs(void **state) {
         assert_int_equal(mkdir(g, 0755), 0);
 
         /* btrfs: the subvolume snapshot only. */
-        assert_int_equal(lvss_provider_btrfs.scan(sv, on_found, &sc, why), 0);
+        assert_int_equal(lvss_provider_btrfs.scan(sv, on_found, &sc), 0);
         assert_int_equal(sc.n, 1);
         assert_string_equal(sc.snap[0].snapshot_id, "scan-b1");
         assert_string_equal(sc.snap[0].priv, b.priv);
@@ -299,26 +295,26 @@ static void test_scan_btrfs(void **state) {
         b = sc.snap[0];  /* delete from what the scan reported */
         /* reflink: its copy (finished) and the leftover (unfinished). */
         sc.n = 0;
-        assert_int_equal(lvss_provider_reflink.scan(sv, on_found, &sc, why), 0);
+        assert_int_equal(lvss_provider_reflink.scan(sv, on_found, &sc), 0);
         assert_int_equal(sc.n, 2);
         for (size_t i = 0; i < 2; i++)
                 if (sc.complete[i]) {
                         assert_string_equal(sc.snap[i].snapshot_id, "scan-r1");
                         assert_string_equal(sc.snap[i].priv, r.priv);
-                        assert_int_equal(lvss_provider_reflink.delete_snapshot(&sc.snap[i], why), 0);
+                        assert_int_equal(lvss_provider_reflink.delete_snapshot(&sc.snap[i]), 0);
                 } else {
                         assert_string_equal(sc.snap[i].snapshot_id, "scan-r2");
-                        assert_int_equal(lvss_provider_reflink.abort(&sc.snap[i], why), 0);
+                        assert_int_equal(lvss_provider_reflink.abort(&sc.snap[i]), 0);
                 }
-        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&b, why), 0);
+        assert_int_equal(lvss_provider_btrfs.delete_snapshot(&b), 0);
         assert_int_equal(stat(b.priv, &st), -1);
         assert_int_equal(stat(r.priv, &st), -1);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.scan-r2.partial", sv);
         assert_int_equal(stat(g, &st), -1);
         /* No area: nothing, no error. */
         sc.n = 0;
-        assert_int_equal(lvss_provider_btrfs.scan(dir, on_found, &sc, why), 0);
-        assert_int_equal(lvss_provider_reflink.scan(dir, on_found, &sc, why), 0);
+        assert_int_equal(lvss_provider_btrfs.scan(dir, on_found, &sc), 0);
+        assert_int_equal(lvss_provider_reflink.scan(dir, on_found, &sc), 0);
         assert_int_equal(sc.n, 0);
 }
 
@@ -327,7 +323,7 @@ static void test_scan_btrfs(void **state) {
 static void test_reflink_xfs_tree(void **state) {
         const char *mnt = getenv("LVSS_TEST_XFS");
         char top[512], dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 64], buf[256];
-        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        char vol[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p;
         lvss_provider_snapshot s, copy;
         struct stat st, st2;
@@ -355,7 +351,7 @@ static void test_reflink_xfs_tree(void **state) {
         fmt(f, sizeof(f), "%s/fifo", dir);
         assert_int_equal(mkfifo(f, 0620), 0);
 
-        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol, why), 0);
+        assert_int_equal(lvss_provider_choose(dir, NULL, &p, vol), 0);
         assert_ptr_equal(p, &lvss_provider_reflink);
         assert_string_equal(vol, dir);
 
@@ -404,15 +400,15 @@ static void test_reflink_xfs_tree(void **state) {
         memset(&copy, 0, sizeof(copy));
         strcpy(copy.snapshot_id, s.snapshot_id);
         strcpy(copy.priv, s.priv);
-        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy), 0);
         assert_int_equal(stat(s.priv, &st), -1);
-        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy), 0);
 
         /* A crash mid-commit leaves .<id>.partial: abort removes it. */
         take(&lvss_provider_reflink, &s, "snap-x2", dir);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.snap-x2.partial", mnt);
         assert_int_equal(mkdir(g, 0755), 0);
-        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&s), 0);
         assert_int_equal(stat(g, &st), -1);
         assert_int_equal(stat(s.priv, &st), -1);
 
@@ -427,18 +423,18 @@ static void test_reflink_xfs_tree(void **state) {
         assert_int_equal(stat(g, &st), 0);
         assert_int_equal(stat(mnt, &st2), 0);
         assert_int_equal(st.st_mode, st2.st_mode);
-        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s, why), 0);
-        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy, why), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&s), 0);
+        assert_int_equal(lvss_provider_reflink.delete_snapshot(&copy), 0);
 }
 
 static void test_xfs_without_reflink(void **state) {
         const char *mnt = getenv("LVSS_TEST_XFS_NOREFLINK");
-        char why[LVSS_PROVIDER_WHY_MAX] = "", vol[LVSS_PROVIDER_PATH_MAX];
+        char vol[LVSS_PROVIDER_PATH_MAX];
         const lvss_provider *p;
 
         NEED(mnt);
-        assert_int_equal(lvss_provider_choose(mnt, NULL, &p, vol, why), LVSS_E_VOLUME_NOT_SUPPORTED);
-        assert_non_null(strstr(why, "without reflink"));
+        assert_int_equal(lvss_provider_choose(mnt, NULL, &p, vol), LVSS_E_VOLUME_NOT_SUPPORTED);
+        assert_non_null(strstr(error_slot_get(NULL), "without reflink"));
 }
 
 /* The pre-clone taken at prepare catches up at commit: every kind of change
@@ -452,7 +448,6 @@ static void pwrite_at(const char *path, off_t off, const char *data, size_t n) {
 
 static void preclone_catch_up(const char *mnt, const char *id) {
         char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 64], cmd[2 * LVSS_PROVIDER_PATH_MAX + 64];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         const lvss_provider *p = &lvss_provider_reflink, *chosen;
         lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
         lvss_provider_snapshot *v[1] = { &s };
@@ -494,8 +489,8 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         strcpy(s.snapshot_id, id);
         strcpy(s.set_id, "set-pc");
         assert_non_null(realpath(dir, s.original));
-        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
-        assert_int_equal(p->prepare(&s, why), 0);
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume), 0);
+        assert_int_equal(p->prepare(&s), 0);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.pre", mnt, id);
         assert_int_equal(stat(g, &st), 0); /* the pre-clone exists */
 
@@ -535,11 +530,11 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         fmt(f, sizeof(f), "%s/newdir/y", dir);
         write_file(f, "y", 0644);
 
-        assert_int_equal(p->pre_commit(v, 1, why), 0);
-        int r = p->commit(v, 1, why);
+        assert_int_equal(p->pre_commit(v, 1), 0);
+        int r = p->commit(v, 1);
         if (r < 0)
-                fail_msg("commit: %s", why);
-        assert_int_equal(p->post_commit(v, 1, why), 0);
+                fail_msg("commit: %s", error_slot_get(NULL));
+        assert_int_equal(p->post_commit(v, 1), 0);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.pre", mnt, id);
         assert_int_equal(stat(g, &st), -1); /* dropped after thaw */
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.%s.premaps", mnt, id);
@@ -559,7 +554,7 @@ static void preclone_catch_up(const char *mnt, const char *id) {
         pwrite_at(f, 0, big, 4096);
         fmt(g, sizeof(g), "%s/big", s.path);
         assert_false(same_content(f, g));
-        assert_int_equal(p->delete_snapshot(&s, why), 0);
+        assert_int_equal(p->delete_snapshot(&s), 0);
 }
 
 static void test_reflink_preclone_xfs(void **state) {
@@ -579,7 +574,6 @@ static void test_reflink_preclone_btrfs(void **state) {
 static void test_no_partial_commit(void **state) {
         const char *x = getenv("LVSS_TEST_XFS"), *b = getenv("LVSS_TEST_BTRFS");
         char d1[600], d2[600], f[700], area[700];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         const lvss_provider *p = &lvss_provider_reflink, *chosen;
         lvss_provider_snapshot s1 = { .version = LVSS_PROVIDER_VERSION }, s2 = { .version = LVSS_PROVIDER_VERSION };
         lvss_provider_snapshot *v[2] = { &s1, &s2 };
@@ -598,30 +592,30 @@ static void test_no_partial_commit(void **state) {
         strcpy(s2.snapshot_id, "np-2");
         assert_non_null(realpath(d1, s1.original));
         assert_non_null(realpath(d2, s2.original));
-        assert_int_equal(lvss_provider_choose(d1, "reflink", &chosen, s1.volume, why), 0);
-        assert_int_equal(lvss_provider_choose(d2, "reflink", &chosen, s2.volume, why), 0);
-        assert_int_equal(p->prepare(&s1, why), 0);
-        assert_int_equal(p->prepare(&s2, why), 0);
+        assert_int_equal(lvss_provider_choose(d1, "reflink", &chosen, s1.volume), 0);
+        assert_int_equal(lvss_provider_choose(d2, "reflink", &chosen, s2.volume), 0);
+        assert_int_equal(p->prepare(&s1), 0);
+        assert_int_equal(p->prepare(&s2), 0);
         /* Sabotage the second: its snapshot area disappears. */
         fmt(area, sizeof(area), "%s/.lvss-snapshots", b);
         char cmd[800];
         fmt(cmd, sizeof(cmd), "rm -rf '%s'", area);
         assert_int_equal(system(cmd), 0);
-        assert_int_equal(p->pre_commit(v, 2, why), 0);
-        assert_true(p->commit(v, 2, why) < 0);
-        assert_non_null(strstr(why, "snapshot area missing"));
+        assert_int_equal(p->pre_commit(v, 2), 0);
+        assert_true(p->commit(v, 2) < 0);
+        assert_non_null(strstr(error_slot_get(NULL), "snapshot area missing"));
         assert_int_equal(stat(s1.priv, &st), -1);          /* first one undone */
         fmt(f, sizeof(f), "%s/.lvss-snapshots/.np-1.pre", x);
         assert_int_equal(stat(f, &st), -1);
-        assert_int_equal(p->abort(&s1, why), 0);            /* abort stays harmless */
-        assert_int_equal(p->abort(&s2, why), 0);
+        assert_int_equal(p->abort(&s1), 0);            /* abort stays harmless */
+        assert_int_equal(p->abort(&s2), 0);
 }
 
 /* abort works from the volume and id alone (lvssd crashed after recording
  * the snapshot but before recording priv). */
 static void test_abort_without_priv(void **state) {
         const char *x = getenv("LVSS_TEST_XFS"), *b = getenv("LVSS_TEST_BTRFS");
-        char d[600], g[700], why[LVSS_PROVIDER_WHY_MAX] = "";
+        char d[600], g[700];
         lvss_provider_snapshot s, copy;
         const lvss_provider *chosen;
         struct stat st;
@@ -633,14 +627,14 @@ static void test_abort_without_priv(void **state) {
         s.version = LVSS_PROVIDER_VERSION;
         strcpy(s.snapshot_id, "ap-1");
         assert_non_null(realpath(d, s.original));
-        assert_int_equal(lvss_provider_choose(d, "reflink", &chosen, s.volume, why), 0);
-        assert_int_equal(lvss_provider_reflink.prepare(&s, why), 0);
+        assert_int_equal(lvss_provider_choose(d, "reflink", &chosen, s.volume), 0);
+        assert_int_equal(lvss_provider_reflink.prepare(&s), 0);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.ap-1.pre", x);
         assert_int_equal(stat(g, &st), 0);
         copy = s;
         copy.priv[0] = 0;
         copy.path[0] = 0;
-        assert_int_equal(lvss_provider_reflink.abort(&copy, why), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&copy), 0);
         assert_int_equal(stat(g, &st), -1);
         fmt(g, sizeof(g), "%s/.lvss-snapshots/.ap-1.premaps", x);
         assert_int_equal(stat(g, &st), -1);
@@ -649,7 +643,7 @@ static void test_abort_without_priv(void **state) {
         assert_int_equal(stat(s.priv, &st), 0);
         copy = s;
         copy.priv[0] = 0;
-        assert_int_equal(lvss_provider_btrfs.abort(&copy, why), 0);
+        assert_int_equal(lvss_provider_btrfs.abort(&copy), 0);
         assert_int_equal(stat(s.priv, &st), -1);
 }
 
@@ -719,7 +713,6 @@ static void check_area(const char *priv) {
 
 static void unprivileged_cannot_change(const lvss_provider *p, const char *top, const char *id) {
         char dir[600], f[700], g[LVSS_PROVIDER_PATH_MAX + 16], buf[64];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot s;
 
         fmt(dir, sizeof(dir), "%s/home-%s", top, id);
@@ -741,7 +734,7 @@ static void unprivileged_cannot_change(const lvss_provider *p, const char *top, 
         check_area(s.priv);
         read_file(g, buf, sizeof(buf));
         assert_string_equal(buf, "snapshotted");
-        assert_int_equal(p->delete_snapshot(&s, why), 0);
+        assert_int_equal(p->delete_snapshot(&s), 0);
 }
 
 static void test_unprivileged_reflink_xfs(void **state) {
@@ -764,7 +757,6 @@ static void test_unprivileged_btrfs(void **state) {
 static void test_area_refused_or_repaired(void **state) {
         const char *mnt = getenv("LVSS_TEST_XFS");
         char area[600], dir[600], cmd[700], target[600];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         lvss_provider_snapshot s;
         const lvss_provider *chosen;
         struct stat st;
@@ -779,31 +771,31 @@ static void test_area_refused_or_repaired(void **state) {
         s.version = LVSS_PROVIDER_VERSION;
         strcpy(s.snapshot_id, "area-1");
         assert_non_null(realpath(dir, s.original));
-        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume), 0);
 
         /* A symlink to a directory of the attacker's. */
         fmt(target, sizeof(target), "%s/elsewhere", mnt);
         assert_int_equal(mkdir(target, 0777), 0);
         assert_int_equal(symlink(target, area), 0);
-        assert_true(lvss_provider_reflink.prepare(&s, why) < 0);
-        assert_non_null(strstr(why, "not a directory"));
-        assert_non_null(strstr(why, ".lvss-snapshots"));
+        assert_true(lvss_provider_reflink.prepare(&s) < 0);
+        assert_non_null(strstr(error_slot_get(NULL), "not a directory"));
+        assert_non_null(strstr(error_slot_get(NULL), ".lvss-snapshots"));
         assert_int_equal(unlink(area), 0);
 
         /* A directory owned by someone else. */
         assert_int_equal(mkdir(area, 0777), 0);
         assert_int_equal(chown(area, NOBODY, NOBODY), 0);
-        assert_int_equal(lvss_provider_reflink.prepare(&s, why), -EPERM);
-        assert_non_null(strstr(why, "not root"));
+        assert_int_equal(lvss_provider_reflink.prepare(&s), -EPERM);
+        assert_non_null(strstr(error_slot_get(NULL), "not root"));
         assert_int_equal(rmdir(area), 0);
 
         /* Root's, but 0755 (as older lvss made it): repaired. */
         assert_int_equal(mkdir(area, 0755), 0);
         assert_int_equal(chmod(area, 0755), 0);
-        assert_int_equal(lvss_provider_reflink.prepare(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.prepare(&s), 0);
         assert_int_equal(lstat(area, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0700);
-        assert_int_equal(lvss_provider_reflink.abort(&s, why), 0);
+        assert_int_equal(lvss_provider_reflink.abort(&s), 0);
         assert_int_equal(rmdir(target), 0);
 }
 
@@ -844,7 +836,6 @@ static void run(const char *f, ...) {
 static void test_reflink_xattrs_acls(void **state) {
         const char *mnt = getenv("LVSS_TEST_XFS");
         char dir[600], f[700], sub[700], g[LVSS_PROVIDER_PATH_MAX + 64], h[LVSS_PROVIDER_PATH_MAX + 64];
-        char why[LVSS_PROVIDER_WHY_MAX] = "";
         const lvss_provider *p = &lvss_provider_reflink, *chosen;
         lvss_provider_snapshot s = { .version = LVSS_PROVIDER_VERSION };
         lvss_provider_snapshot *v[1] = { &s };
@@ -874,15 +865,15 @@ static void test_reflink_xattrs_acls(void **state) {
 
         strcpy(s.snapshot_id, "xa-1");
         assert_non_null(realpath(dir, s.original));
-        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume, why), 0);
-        assert_int_equal(p->prepare(&s, why), 0);
+        assert_int_equal(lvss_provider_choose(dir, "reflink", &chosen, s.volume), 0);
+        assert_int_equal(p->prepare(&s), 0);
         /* Changed after the pre-clone was made: commit must catch up. */
         assert_int_equal(removexattr(f, "user.lvss.gone"), 0);
         assert_int_equal(setxattr(f, "user.lvss.new", "new", 3, 0), 0);
-        assert_int_equal(p->pre_commit(v, 1, why), 0);
-        if (p->commit(v, 1, why) < 0)
-                fail_msg("commit: %s", why);
-        assert_int_equal(p->post_commit(v, 1, why), 0);
+        assert_int_equal(p->pre_commit(v, 1), 0);
+        if (p->commit(v, 1) < 0)
+                fail_msg("commit: %s", error_slot_get(NULL));
+        assert_int_equal(p->post_commit(v, 1), 0);
 
         fmt(g, sizeof(g), "%s/file", s.path);
         same_xattrs(f, g);
@@ -915,7 +906,7 @@ static void test_reflink_xattrs_acls(void **state) {
         fmt(h, sizeof(h), "%s/plain", s.path);
         assert_false(has_xattr(h, "system.posix_acl_access"));
         assert_false(has_xattr(h, "system.posix_acl_default"));
-        assert_int_equal(p->delete_snapshot(&s, why), 0);
+        assert_int_equal(p->delete_snapshot(&s), 0);
 }
 
 int main(int argc, char **argv) {
