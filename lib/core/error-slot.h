@@ -22,7 +22,9 @@
 
 #include "macro.h"
 
-#define ERROR_SLOT_SIZE 512
+/* Room for a path or two and, from the writers' commands, up to 1000 bytes
+ * of a command's stderr with its context. */
+#define ERROR_SLOT_SIZE 1536
 
 typedef struct ErrorSlot {
         char msg[ERROR_SLOT_SIZE];

@@ -61,7 +61,6 @@
 #include "writer-common.h"
 
 #define EXEC_CLASS_ID "8f0c5e2a-3b1d-4c6e-9a7f-2d4b6c8e0a13"
-#define ERR_MAX 1000
 
 enum {
         CMD_PREPARE_BACKUP,
@@ -95,6 +94,7 @@ typedef struct xconf {
         bool freeze_started;
         char **hooks_started;       /* fsfreeze hooks called with 'freeze' */
         size_t n_hooks_started, cap_hooks_started;
+        ErrorSlot err;              /* why the last command of this instance failed */
 } xconf;
 
 static char host[HOST_NAME_MAX + 1];
@@ -130,16 +130,16 @@ static void make_env(const xconf *x, const char *event, char *const extra[], cha
 }
 
 /* Run the configured command k (if any). */
-static int run_cmd(xconf *x, int k, char *const extra[], char *err, size_t errsz) {
+static int run_cmd(xconf *x, int k, char *const extra[], ErrorSlot *err) {
         if (!x->cmd[k])
                 return 0;
         char bufs[3][512];
         char *env[16];
         char *argv[] = { "/bin/sh", "-c", x->cmd[k], NULL };
         make_env(x, cmd_keys[k], extra, env, 16, bufs);
-        int r = wc_run_command(cmd_keys[k], argv, env, NULL, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(cmd_keys[k], argv, env, NULL, cmd_timeout(x, k), err);
         if (r < 0)
-                logx(x, "%s", err);
+                logx(x, "%s", error_slot_get(err));
         return r;
 }
 
@@ -153,33 +153,34 @@ static int hook_filter(const struct dirent *de) {
         return 1;
 }
 
-static int run_hook(xconf *x, const char *hook, const char *arg, int k, char *err, size_t errsz) {
+static int run_hook(xconf *x, const char *hook, const char *arg, int k, ErrorSlot *err) {
         char bufs[3][512];
         char *env[16];
         char what[PATH_MAX + 16];
         char *argv[] = { (char *) hook, (char *) arg, NULL };
         make_env(x, arg, NULL, env, 16, bufs);
         snprintf(what, sizeof(what), "fsfreeze hook %s %s", hook, arg);
-        int r = wc_run_command(what, argv, env, NULL, cmd_timeout(x, k), err, errsz);
+        int r = wc_run_command(what, argv, env, NULL, cmd_timeout(x, k), err);
         if (r < 0)
-                logx(x, "%s", err);
+                logx(x, "%s", error_slot_get(err));
         return r;
 }
 
 /* Freeze: the freeze command, then each hook in name order.  Each one is
  * recorded as started before it runs (invariant 3). */
-static int do_freeze(xconf *x, char *err, size_t errsz) {
+static int do_freeze(xconf *x) {
         x->freeze_started = true;
-        if (run_cmd(x, CMD_FREEZE, NULL, err, errsz) < 0)
-                return -1;
+        int r = run_cmd(x, CMD_FREEZE, NULL, &x->err);
+        if (r < 0)
+                return r;
         if (!x->hook_dir)
                 return 0;
         struct dirent **list = NULL;
-        int n = scandir(x->hook_dir, &list, hook_filter, alphasort), r = 0;
+        int n = scandir(x->hook_dir, &list, hook_filter, alphasort);
         if (n < 0) {
-                snprintf(err, errsz, "fsfreeze hook directory %s: %s", x->hook_dir, strerror(errno));
-                logx(x, "%s", err);
-                return -1;
+                r = error_slot_set(&x->err, -errno, "fsfreeze hook directory %s: %m", x->hook_dir);
+                logx(x, "%s", error_slot_get(&x->err));
+                return r;
         }
         for (int i = 0; i < n; i++) {
                 char p[PATH_MAX];
@@ -189,12 +190,11 @@ static int do_freeze(xconf *x, char *err, size_t errsz) {
                         continue;
                 if (ARRAY_RESERVE_ONE(x->hooks_started, x->cap_hooks_started, x->n_hooks_started, 4) < 0 ||
                     !(x->hooks_started[x->n_hooks_started] = strdup(p))) {
-                        snprintf(err, errsz, "out of memory");
-                        r = -1;
+                        r = error_slot_set(&x->err, -ENOMEM, "out of memory");
                         continue;
                 }
                 x->n_hooks_started++;
-                r = run_hook(x, p, "freeze", CMD_FREEZE, err, errsz);
+                r = run_hook(x, p, "freeze", CMD_FREEZE, &x->err);
         }
         for (int i = 0; i < n; i++)
                 free(list[i]);
@@ -202,28 +202,20 @@ static int do_freeze(xconf *x, char *err, size_t errsz) {
         return r;
 }
 
-/* Thaw whatever freeze was started; once.  Returns -1 if a thaw step failed
- * (err says which), still running every step. */
-static int do_thaw(xconf *x, const char *why, char *err, size_t errsz) {
-        char e[ERR_MAX + 200];
+/* Thaw whatever freeze was started; once.  Returns < 0 if a thaw step
+ * failed (x->err says which: the first), still running every step. */
+static int do_thaw(xconf *x, const char *why) {
         int r = 0;
         if (!x->freeze_started)
                 return 0;
         x->freeze_started = false;
         logx(x, "thaw (%s)", why);
-        if (err)
-                err[0] = 0;
-        if (run_cmd(x, CMD_THAW, NULL, e, sizeof(e)) < 0) {
-                r = -1;
-                if (err)
-                        snprintf(err, errsz, "%s", e);
-        }
+        r = run_cmd(x, CMD_THAW, NULL, &x->err);
         for (size_t i = x->n_hooks_started; i > 0; i--) {
-                if (run_hook(x, x->hooks_started[i - 1], "thaw", CMD_THAW, e, sizeof(e)) < 0) {
-                        if (err && r == 0)
-                                snprintf(err, errsz, "%s", e);
-                        r = -1;
-                }
+                ErrorSlot later;  /* a later step's failure does not replace the first */
+                int k = run_hook(x, x->hooks_started[i - 1], "thaw", CMD_THAW, r < 0 ? &later : &x->err);
+                if (r == 0)
+                        r = k;
                 free(x->hooks_started[i - 1]);
         }
         free(x->hooks_started);
@@ -234,9 +226,10 @@ static int do_thaw(xconf *x, const char *why, char *err, size_t errsz) {
 
 /* ---------------------------------------------------------- the events */
 
-static int veto(lvss_writer *w, const xconf *x, const char *err) {
-        char msg[ERR_MAX + 400];
-        snprintf(msg, sizeof(msg), "%s: %s", x->path, err);
+/* Veto with the reason in x->err. */
+static int veto(lvss_writer *w, const xconf *x) {
+        char msg[ERROR_SLOT_SIZE + 400];
+        snprintf(msg, sizeof(msg), "%s: %s", x->path, error_slot_get(&x->err));
         lvss_writer_set_failure_ex(w, LVSS_E_WRITERERROR_RETRYABLE, 0, msg);
         return -1;
 }
@@ -291,7 +284,6 @@ static bool paths_affected(const lvss_writer *w, const xconf *x) {
 
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
 
         x->type = lvss_writer_get_backup_type(w);
         if (lvss_writer_components_get_count(comps) > 0)
@@ -301,35 +293,33 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         if (!x->active)
                 return 0;
         if (x->type != LVSS_BT_UNDEFINED && !(x->types & (1u << x->type))) {
-                snprintf(err, sizeof(err), "backup type %s is not configured in %s",
-                         lvss_backup_type_to_string(x->type) ?: "?", x->file);
-                logx(x, "%s", err);
+                error_slot_set(&x->err, -EINVAL, "backup type %s is not configured in %s",
+                               lvss_backup_type_to_string(x->type) ?: "?", x->file);
+                logx(x, "%s", error_slot_get(&x->err));
                 x->active = false;
-                return veto(w, x, err);
+                return veto(w, x);
         }
-        if (run_cmd(x, CMD_PREPARE_BACKUP, NULL, err, sizeof(err)) < 0) {
+        if (run_cmd(x, CMD_PREPARE_BACKUP, NULL, &x->err) < 0) {
                 x->active = false;
-                return veto(w, x, err);
+                return veto(w, x);
         }
         return 0;
 }
 
 static int on_freeze(lvss_writer *w, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
         if (!x->active)
                 return 0;
-        if (do_freeze(x, err, sizeof(err)) < 0)
-                return veto(w, x, err); /* Abort follows and thaws (invariant 3) */
+        if (do_freeze(x) < 0)
+                return veto(w, x); /* Abort follows and thaws (invariant 3) */
         return 0;
 }
 
 static int on_thaw(lvss_writer *w, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
-        if (do_thaw(x, "thaw", err, sizeof(err)) < 0) {
-                char msg[ERR_MAX + 400];
-                snprintf(msg, sizeof(msg), "%s: %s", x->path, err);
+        if (do_thaw(x, "thaw") < 0) {
+                char msg[ERROR_SLOT_SIZE + 400];
+                snprintf(msg, sizeof(msg), "%s: %s", x->path, error_slot_get(&x->err));
                 /* Non-fatal: the snapshot is taken; requestors see it in status. */
                 lvss_writer_set_failure_ex(w, LVSS_E_WRITERERROR_RETRYABLE, 0, msg);
         }
@@ -338,7 +328,6 @@ static int on_thaw(lvss_writer *w, void *userdata) {
 
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
         if (!x->active)
                 return 0;
         /* LVSS_SHADOW_PATHS: 'original=snapshot' lines, as lvssadm create --exec. */
@@ -362,22 +351,21 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 ev = NULL;
         free(paths);
         char *extra[] = { ev, NULL };
-        int r = run_cmd(x, CMD_POST_SNAPSHOT, ev ? extra : NULL, err, sizeof(err));
+        int r = run_cmd(x, CMD_POST_SNAPSHOT, ev ? extra : NULL, &x->err);
         free(ev);
-        return r < 0 ? veto(w, x, err) : 0;
+        return r < 0 ? veto(w, x) : 0;
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
         xconf *x = userdata;
         (void) w;
-        do_thaw(x, "abort", NULL, 0);
+        (void) do_thaw(x, "abort");
         x->active = false;
         return 0;
 }
 
 static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
         lvss_component *c = wc_first_component(comps);
         int ok = 1;
         if (!x->active)
@@ -388,29 +376,28 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
         snprintf(ev, sizeof(ev), "LVSS_BACKUP_SUCCEEDED=%d", ok);
         char *extra[] = { ev, NULL };
         x->active = false;
-        if (run_cmd(x, CMD_BACKUP_COMPLETE, extra, err, sizeof(err)) < 0)
-                return veto(w, x, err);
+        if (run_cmd(x, CMD_BACKUP_COMPLETE, extra, &x->err) < 0)
+                return veto(w, x);
         return 0;
 }
 
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         xconf *x = userdata;
         (void) w, (void) set_id;
-        do_thaw(x, "backup shutdown", NULL, 0);
+        (void) do_thaw(x, "backup shutdown");
         x->active = false;
         return 0;
 }
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
         lvss_component *c = wc_first_component(comps);
         if (!c)
                 return 0;
         x->type = LVSS_BT_UNDEFINED;
-        if (run_cmd(x, CMD_PRE_RESTORE, NULL, err, sizeof(err)) < 0) {
-                char msg[ERR_MAX + 400];
-                snprintf(msg, sizeof(msg), "%s: restore refused: %s", x->path, err);
+        if (run_cmd(x, CMD_PRE_RESTORE, NULL, &x->err) < 0) {
+                char msg[ERROR_SLOT_SIZE + 400];
+                snprintf(msg, sizeof(msg), "%s: restore refused: %s", x->path, error_slot_get(&x->err));
                 lvss_component_set_pre_restore_failure_msg(c, msg);
                 lvss_writer_set_failure_ex(w, LVSS_E_WRITERERROR_NONRETRYABLE, 0, msg);
                 return -1;
@@ -421,7 +408,6 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
 
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         xconf *x = userdata;
-        char err[ERR_MAX + 200];
         lvss_component *c = wc_first_component(comps);
         if (!c)
                 return 0;
@@ -431,9 +417,9 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
         snprintf(ev2, sizeof(ev2), "LVSS_RESTORE_STATUS=%s",
                  st == LVSS_RS_ALL ? "all" : st == LVSS_RS_FAILED ? "failed" : st == LVSS_RS_NONE ? "none" : "undefined");
         char *extra[] = { ev1, ev2, NULL };
-        if (run_cmd(x, CMD_POST_RESTORE, extra, err, sizeof(err)) < 0) {
-                char msg[ERR_MAX + 400];
-                snprintf(msg, sizeof(msg), "%s: %s", x->path, err);
+        if (run_cmd(x, CMD_POST_RESTORE, extra, &x->err) < 0) {
+                char msg[ERROR_SLOT_SIZE + 400];
+                snprintf(msg, sizeof(msg), "%s: %s", x->path, error_slot_get(&x->err));
                 lvss_component_set_post_restore_failure_msg(c, msg);
                 lvss_writer_set_failure_ex(w, LVSS_E_WRITERERROR_NONRETRYABLE, 0, msg);
                 return -1;
@@ -608,7 +594,7 @@ static int conf_filter(const struct dirent *de) {
 /* The coordinator is gone, or the process stops: thaw (invariant 3). */
 static void on_lost(void *userdata, const char *why) {
         xconf *x = userdata;
-        do_thaw(x, why, NULL, 0);
+        (void) do_thaw(x, why);
         x->active = false;
 }
 

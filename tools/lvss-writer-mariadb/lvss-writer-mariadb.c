@@ -1111,7 +1111,9 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         pid_t pid = temp_server_start(m, tmp, sock, err, n);
         if (pid < 0)
                 goto out;
-        if (wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, err, n) < 0) {
+        ErrorSlot cmd_err;
+        if (wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, &cmd_err) < 0) {
+                snprintf(err, n, "%s", error_slot_get(&cmd_err));
                 temp_server_stop(pid);
                 goto out;
         }
@@ -1124,7 +1126,9 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         snprintf(a_user, sizeof(a_user), "--user=%s", m->user);
         char *cargv[] = { (char *) m->mariadb_client, (char *) "--no-defaults", a_sock, a_user,
                           (char *) "--binary-mode", NULL };
-        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, err, n);
+        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, &cmd_err);
+        if (r < 0)
+                snprintf(err, n, "%s", error_slot_get(&cmd_err));
         t3 = mono_s();
         if (temp_server_stop(pid) < 0 && r == 0) {
                 snprintf(err, n, "the temporary server did not shut down cleanly (see %s/mariadbd.err)", tmp);

@@ -148,22 +148,19 @@ int wc_run(wc_instance *xs, size_t n, const char *prog) {
  * for EOF (a forked child may keep the pipe open); at the deadline, and
  * after the command exits, the whole group is killed. */
 int wc_run_command(const char *what, char *const argv[], char *const env[], const char *input, unsigned timeout_s,
-                   char *err, size_t errsz) {
+                   ErrorSlot *err) {
         char out[WC_OUTPUT_MAX + 1];
         size_t n_out = 0;
         int p[2];
 
-        err[0] = 0;
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                snprintf(err, errsz, "%s: pipe: %s", what, strerror(errno));
-                return -1;
-        }
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return error_slot_set(err, -errno, "%s: pipe: %m", what);
         pid_t pid = fork();
         if (pid < 0) {
-                snprintf(err, errsz, "%s: fork: %s", what, strerror(errno));
+                int r = error_slot_set(err, -errno, "%s: fork: %m", what);
                 close(p[0]);
                 close(p[1]);
-                return -1;
+                return r;
         }
         if (pid == 0) {
                 sigset_t all;
@@ -245,20 +242,15 @@ int wc_run_command(const char *what, char *const argv[], char *const env[], cons
         for (size_t i = 0; i < n_out; i++)
                 if (out[i] == '\n')
                         out[i] = ' ';
-        if (timed_out) {
-                snprintf(err, errsz, "%s timed out after %u s (killed)%s%s", what, timeout_s, n_out ? ": " : "", out);
-                return -1;
-        }
-        if (WIFSIGNALED(status)) {
-                snprintf(err, errsz, "%s killed by signal %d (%s)%s%s", what, WTERMSIG(status),
-                         strsignal(WTERMSIG(status)), n_out ? ": " : "", out);
-                return -1;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                snprintf(err, errsz, "%s failed with exit status %d%s%s", what, WEXITSTATUS(status),
-                         n_out ? ": " : "", out);
-                return -1;
-        }
+        if (timed_out)
+                return error_slot_set(err, -ETIMEDOUT, "%s timed out after %u s (killed)%s%s", what, timeout_s,
+                                      n_out ? ": " : "", out);
+        if (WIFSIGNALED(status))
+                return error_slot_set(err, -EIO, "%s killed by signal %d (%s)%s%s", what, WTERMSIG(status),
+                                      strsignal(WTERMSIG(status)), n_out ? ": " : "", out);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return error_slot_set(err, -EIO, "%s failed with exit status %d%s%s", what, WEXITSTATUS(status),
+                                      n_out ? ": " : "", out);
         return 0;
 }
 

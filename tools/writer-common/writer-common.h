@@ -18,6 +18,8 @@
 
 #include <lvss/lvss.h>
 
+#include "lib/core/error-slot.h"
+
 typedef struct wc_instance {
         lvss_writer *w;
         const char *label;       /* printed as "ready LABEL instance_id=ID" */
@@ -51,12 +53,14 @@ int wc_run(wc_instance *xs, size_t n, const char *prog);
  * (NULL-terminated "K=V", may be NULL), standard input from the file input
  * (NULL: /dev/null), at most timeout_s seconds; the
  * command's process group is killed when it exits or times out.  0 on exit
- * status 0; otherwise -1 and err says why ("WHAT failed with exit status N:
- * <stderr>", "WHAT timed out after N s (killed)", "WHAT killed by signal"),
- * with at most WC_OUTPUT_MAX bytes of the command's stderr on one line. */
+ * status 0; otherwise -EIO (exit status, signal), -ETIMEDOUT or -errno (pipe,
+ * fork) with the reason in err (NULL: the thread's slot; lib/core
+ * error-slot.h): "WHAT failed with exit status N: <stderr>", "WHAT timed out
+ * after N s (killed)", "WHAT killed by signal", with at most WC_OUTPUT_MAX
+ * bytes of the command's stderr on one line (the slot holds them). */
 #define WC_OUTPUT_MAX 1000
 int wc_run_command(const char *what, char *const argv[], char *const env[], const char *input, unsigned timeout_s,
-                   char *err, size_t errsz);
+                   ErrorSlot *err);
 
 /* The first (for these writers: the only) component of an event, or NULL. */
 lvss_component *wc_first_component(lvss_writer_components *comps);

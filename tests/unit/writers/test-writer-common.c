@@ -20,33 +20,34 @@
 
 static char tmpdir[] = "/tmp/test-writer-common-XXXXXX";
 
-static int run_sh(const char *script, const char *input, unsigned timeout_s, char *err, size_t n) {
+static int run_sh(const char *script, const char *input, unsigned timeout_s, ErrorSlot *err) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, NULL };
-        return wc_run_command("cmd", argv, NULL, input, timeout_s, err, n);
+        return wc_run_command("cmd", argv, NULL, input, timeout_s, err);
 }
 
 static void test_stdin_and_env(void **state) {
-        char in[PATH_MAX], err[2048];
+        char in[PATH_MAX];
+        ErrorSlot err;
         snprintf(in, sizeof(in), "%s/in", tmpdir);
         FILE *f = fopen(in, "we");
         assert_non_null(f);
         fputs("hello\n", f);
         fclose(f);
-        assert_int_equal(run_sh("read x && [ \"$x\" = hello ]", in, 10, err, sizeof(err)), 0);
+        assert_int_equal(run_sh("read x && [ \"$x\" = hello ]", in, 10, &err), 0);
         /* without input: /dev/null, read fails */
-        assert_int_equal(run_sh("read x", NULL, 10, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "cmd failed with exit status 1"));
+        assert_int_equal(run_sh("read x", NULL, 10, &err), -EIO);
+        assert_non_null(strstr(error_slot_get(&err), "cmd failed with exit status 1"));
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "[ \"$WC_X\" = 42 ]", NULL };
         char *env[] = { (char *) "WC_X=42", NULL };
-        assert_int_equal(wc_run_command("env", argv, env, NULL, 10, err, sizeof(err)), 0);
+        assert_int_equal(wc_run_command("env", argv, env, NULL, 10, &err), 0);
 }
 
 static void test_failure_carries_stderr(void **state) {
-        char err[2048];
-        assert_int_equal(run_sh("echo 'first line' >&2; echo 'second' >&2; exit 3", NULL, 10, err, sizeof(err)), -1);
-        assert_string_equal(err, "cmd failed with exit status 3: first line second");
-        assert_int_equal(run_sh("kill -9 $$", NULL, 10, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "cmd killed by signal 9"));
+        ErrorSlot err;
+        assert_int_equal(run_sh("echo 'first line' >&2; echo 'second' >&2; exit 3", NULL, 10, &err), -EIO);
+        assert_string_equal(error_slot_get(&err), "cmd failed with exit status 3: first line second");
+        assert_int_equal(run_sh("kill -9 $$", NULL, 10, &err), -EIO);
+        assert_non_null(strstr(error_slot_get(&err), "cmd killed by signal 9"));
 }
 
 /* 1 while pid exists and is not a zombie. */
@@ -81,14 +82,15 @@ static void wait_gone(pid_t pid) {
 }
 
 static void test_timeout_kills_group(void **state) {
-        char err[2048], script[PATH_MAX + 100], pidf[PATH_MAX];
+        ErrorSlot err;
+        char script[PATH_MAX + 100], pidf[PATH_MAX];
         snprintf(pidf, sizeof(pidf), "%s/pid1", tmpdir);
         snprintf(script, sizeof(script), "sleep 60 & echo $! > %s; sleep 60", pidf);
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        assert_int_equal(run_sh(script, NULL, 1, err, sizeof(err)), -1);
+        assert_int_equal(run_sh(script, NULL, 1, &err), -ETIMEDOUT);
         clock_gettime(CLOCK_MONOTONIC, &b);
-        assert_non_null(strstr(err, "cmd timed out after 1 s (killed)"));
+        assert_non_null(strstr(error_slot_get(&err), "cmd timed out after 1 s (killed)"));
         assert_true(b.tv_sec - a.tv_sec < 10);
         pid_t child = read_pid(pidf);
         assert_true(child > 0);
@@ -96,13 +98,14 @@ static void test_timeout_kills_group(void **state) {
 }
 
 static void test_exit_kills_leftover_child(void **state) {
-        char err[2048], script[PATH_MAX + 100], pidf[PATH_MAX];
+        ErrorSlot err;
+        char script[PATH_MAX + 100], pidf[PATH_MAX];
         snprintf(pidf, sizeof(pidf), "%s/pid2", tmpdir);
         /* the child keeps stderr open: the run must not wait for EOF */
         snprintf(script, sizeof(script), "sleep 60 & echo $! > %s; exit 0", pidf);
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        assert_int_equal(run_sh(script, NULL, 30, err, sizeof(err)), 0);
+        assert_int_equal(run_sh(script, NULL, 30, &err), 0);
         clock_gettime(CLOCK_MONOTONIC, &b);
         assert_true(b.tv_sec - a.tv_sec < 10);
         pid_t child = read_pid(pidf);
