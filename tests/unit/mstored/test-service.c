@@ -315,6 +315,56 @@ static void test_snapshot_paths(void **state) {
         assert_int_equal(service_check_not_snapshot(dir, NULL), 0);
 }
 
+/* docs/design/mailstore.md §10: the caller's slot holds its own call's
+ * message and is cleared at the start of each call, while many threads use
+ * the one service at once. */
+struct slot_worker {
+        service *s;
+        char addr[32];
+        int bad;
+};
+
+static void *slot_worker_main(void *arg) {
+        struct slot_worker *w = arg;
+        ErrorSlot err;
+        char want[96];
+        snprintf(want, sizeof(want), "mailbox '%s': no such mailbox", w->addr);
+        for (int k = 0; k < 2000; k++) {
+                if (service_folder_create(w->s, w->addr, "F", &err) != -ENOENT ||
+                    strcmp(error_slot_get(&err), want) != 0)
+                        w->bad++;
+                if (service_check_not_snapshot("/", &err) != 0 || *error_slot_get(&err))
+                        w->bad++; /* a call that succeeds leaves no message */
+        }
+        return NULL;
+}
+
+static void test_error_slots(void **state) {
+        service *s = open_service();
+        ErrorSlot err;
+        assert_int_equal(service_folder_create(s, "a@x", "bad//name", &err), -EINVAL);
+        assert_string_equal(error_slot_get(&err), "folder 'bad//name': invalid name");
+        assert_int_equal(service_mailbox_create(s, "a@x", "SG1", "DB1", &err), -EEXIST);
+        assert_string_equal(error_slot_get(&err), "mailbox 'a@x': already exists");
+        assert_string_equal(service_error(&err, -EEXIST), "mailbox 'a@x': already exists");
+        assert_int_equal(service_db_mount(s, "SG1", "DB1", &err), 0); /* mounted already: nothing to do */
+        assert_string_equal(error_slot_get(&err), "");
+        assert_string_equal(service_error(&err, -ENOMEM), strerror(ENOMEM));
+
+        struct slot_worker w[4];
+        pthread_t t[4];
+        for (int k = 0; k < 4; k++) {
+                w[k] = (struct slot_worker){.s = s};
+                snprintf(w[k].addr, sizeof(w[k].addr), "ghost%d@x", k);
+                assert_int_equal(pthread_create(&t[k], NULL, slot_worker_main, &w[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) {
+                pthread_join(t[k], NULL);
+                assert_int_equal(w[k].bad, 0);
+        }
+        service_free(s);
+}
+
 static int setup(void **state) {
         event_set_stderr(0);
         return mkdtemp(dir) ? 0 : -1;
@@ -328,10 +378,9 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_admin_and_mail),
-                cmocka_unit_test(test_folders),
-                cmocka_unit_test(test_freeze),
-                cmocka_unit_test(test_snapshot_paths),
+                cmocka_unit_test(test_admin_and_mail), cmocka_unit_test(test_folders),
+                cmocka_unit_test(test_freeze),         cmocka_unit_test(test_snapshot_paths),
+                cmocka_unit_test(test_error_slots),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
