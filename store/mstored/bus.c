@@ -22,6 +22,7 @@
 #include "lib/core/bus-creds.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
+#include "lib/core/test-hook.h"
 #include "lib/lvss/proto.h"
 #include "bus.h"
 #include "mailmodel.h"
@@ -153,6 +154,19 @@ static int memfd_with(const void *data, size_t size) {
  * one only root controls.  A file system walk: on the worker, not the bus
  * thread. */
 static int sg_paths_allowed(struct job *j) {
+        /* Test hook: a walk that hangs (a stalled file system): wait for
+         * the file it names, touching NAME.held first (test:
+         * mstored-bus-walk).  Not for production use. */
+        const char *go = TEST_HOOK_ENV("MSTORED_TEST_SG_CHECK_WAIT");
+        if (go && j->caller != 0) {
+                char held[4096];
+                snprintf(held, sizeof(held), "%s.held", go);
+                int fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd >= 0)
+                        close(fd);
+                for (int k = 0; k < 1200 && access(go, F_OK) < 0; k++)
+                        usleep(50 * 1000);
+        }
         for (size_t i = 1; j->caller != 0 && i <= 2; i++)
                 if (*j->a[i] && path_root_controlled(j->a[i], 0, &j->err) < 0)
                         return error_slot_set(&j->err, -EACCES,
