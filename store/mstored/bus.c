@@ -22,6 +22,7 @@
 #include "lib/core/bus-creds.h"
 #include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
+#include "lib/core/test-hook.h"
 #include "lib/lvss/proto.h"
 #include "bus.h"
 #include "mailmodel.h"
@@ -39,12 +40,13 @@ struct job {
         sd_bus_message *m;
         char *a[4];
         int flag;
+        uid_t caller; /* as the bus vouched for it */
         uint32_t uid;
         uint64_t time;
         int in_fd;
         /* results */
         int r;
-        char *err;
+        ErrorSlot err; /* this request's message (service.h) */
         json_t *json;
         int out_fd;
 };
@@ -70,7 +72,6 @@ static void job_free(struct job *j) {
                 return;
         for (size_t i = 0; i < ELEMENTSOF(j->a); i++)
                 free(j->a[i]);
-        free(j->err);
         json_decref(j->json);
         if (j->in_fd >= 0)
                 close(j->in_fd);
@@ -148,12 +149,42 @@ static int memfd_with(const void *data, size_t size) {
         return fd;
 }
 
+/* The admin group may not make root create a storage group's files where
+ * it could plant or redirect them (mailstore.md §5): a path it names must be
+ * one only root controls.  A file system walk: on the worker, not the bus
+ * thread. */
+static int sg_paths_allowed(struct job *j) {
+        /* Test hook: a walk that hangs (a stalled file system): wait for
+         * the file it names, touching NAME.held first (test:
+         * mstored-bus-walk).  Not for production use. */
+        const char *go = TEST_HOOK_ENV("MSTORED_TEST_SG_CHECK_WAIT");
+        if (go && j->caller != 0) {
+                char held[4096];
+                snprintf(held, sizeof(held), "%s.held", go);
+                int fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd >= 0)
+                        close(fd);
+                for (int k = 0; k < 1200 && access(go, F_OK) < 0; k++)
+                        usleep(50 * 1000);
+        }
+        for (size_t i = 1; j->caller != 0 && i <= 2; i++)
+                if (*j->a[i] && path_root_controlled(j->a[i], 0, &j->err) < 0)
+                        return error_slot_set(&j->err, -EACCES,
+                                              "mstored: storage group '%.64s': uid %u may not use %s '%.256s': %s "
+                                              "(root only: the path must be root's and writable by root only)",
+                                              j->a[0], (unsigned) j->caller, i == 1 ? "path" : "log path", j->a[i],
+                                              error_slot_get(&j->err));
+        return 0;
+}
+
 static void job_run(struct job *j) {
         service *s = j->bus->svc;
         switch (j->kind) {
         case J_SG_CREATE:
-                j->r = service_sg_create(s, j->a[0], *j->a[1] ? j->a[1] : NULL, *j->a[2] ? j->a[2] : NULL, j->flag,
-                                         &j->err);
+                j->r = sg_paths_allowed(j);
+                if (j->r >= 0)
+                        j->r = service_sg_create(s, j->a[0], *j->a[1] ? j->a[1] : NULL, *j->a[2] ? j->a[2] : NULL,
+                                                 j->flag, &j->err);
                 break;
         case J_DB_CREATE:
                 j->r = service_db_create(s, j->a[0], j->a[1], j->flag, &j->err);
@@ -223,9 +254,8 @@ static void job_run(struct job *j) {
                 size_t n = 0;
                 j->r = service_msg_delete(s, j->a[0], &j->uid, 1, &n, &j->err);
                 if (j->r >= 0 && n == 0) {
-                        j->r = -ENOENT;
-                        if (asprintf(&j->err, "mailbox '%s': no message with UID %u", j->a[0], j->uid) < 0)
-                                j->err = NULL;
+                        j->r = error_slot_set(&j->err, -ENOENT, "mailbox '%s': no message with UID %u", j->a[0],
+                                              j->uid);
                 }
                 break;
         }
@@ -233,9 +263,8 @@ static void job_run(struct job *j) {
                 void *data = NULL;
                 size_t size = 0;
                 j->r = read_fd(j->in_fd, service_max_message_size(s), &data, &size);
-                if (j->r == -EFBIG && asprintf(&j->err, "message too big (limit %zu bytes)",
-                                               service_max_message_size(s)) < 0)
-                        j->err = NULL;
+                if (j->r == -EFBIG)
+                        error_slot_set(&j->err, j->r, "message too big (limit %zu bytes)", service_max_message_size(s));
                 if (j->r < 0)
                         break;
                 uint32_t uid = 0, validity = 0;
@@ -252,8 +281,7 @@ static void job_run(struct job *j) {
                 size_t size = 0;
                 j->r = read_fd(j->in_fd, service_max_message_size(s), &data, &size);
                 if (j->r == -EFBIG) {
-                        if (asprintf(&j->err, "message too big (limit %zu bytes)", service_max_message_size(s)) < 0)
-                                j->err = NULL;
+                        error_slot_set(&j->err, j->r, "message too big (limit %zu bytes)", service_max_message_size(s));
                         break;
                 }
                 if (j->r < 0)
@@ -268,13 +296,10 @@ static void job_run(struct job *j) {
                 service_deliver(s, "", rcpts, 1, data, size, &st);
                 free(data);
                 j->r = st;
-                int q = 0;
                 if (st == -ENOENT)
-                        q = asprintf(&j->err, "mailbox '%s': no such mailbox", addr);
+                        error_slot_set(&j->err, st, "mailbox '%s': no such mailbox", addr);
                 else if (st < 0)
-                        q = asprintf(&j->err, "mailbox '%s': delivery failed: %s", addr, strerror(-st));
-                if (q < 0)
-                        j->err = NULL;
+                        error_slot_set(&j->err, st, "mailbox '%s': delivery failed: %s", addr, strerror(-st));
                 break;
         }
         }
@@ -328,13 +353,8 @@ static const char *error_name(int r) {
 static void job_reply(struct job *j) {
         int r;
         if (j->r < 0) {
-                const char *msg = j->err;
-                char buf[256];
-                if (!msg) {
-                        snprintf(buf, sizeof(buf), "%s", j->r > -4096 ? strerror(-j->r) : mstore_strerror(j->r));
-                        msg = buf;
-                }
-                r = sd_bus_reply_method_error(j->m, &SD_BUS_ERROR_MAKE_CONST(error_name(j->r), msg));
+                r = sd_bus_reply_method_error(j->m,
+                                              &SD_BUS_ERROR_MAKE_CONST(error_name(j->r), service_error(&j->err, j->r)));
         } else if (j->json) {
                 _cleanup_free_ char *text = json_dumps(j->json, JSON_COMPACT);
                 r = text ? sd_bus_reply_method_return(j->m, "s", text) : sd_bus_reply_method_errno(j->m, ENOMEM, NULL);
@@ -496,21 +516,7 @@ static int method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 job_free(j);
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "invalid arguments");
         }
-        /* The admin group may not make root create a storage group's files
-         * where it could plant or redirect them (mailstore.md §5): a path it
-         * names must be one only root controls. */
-        for (size_t i = 1; j->kind == J_SG_CREATE && uid != 0 && i <= 2; i++) {
-                ErrorSlot es;
-                if (*j->a[i] && path_root_controlled(j->a[i], 0, &es) < 0) {
-                        r = sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                              "mstored: storage group '%.64s': uid %u may not use %s '%.256s': %s "
-                                              "(root only: the path must be root's and writable by root only)",
-                                              j->a[0], (unsigned) uid, i == 1 ? "path" : "log path", j->a[i],
-                                              error_slot_get(&es));
-                        job_free(j);
-                        return r;
-                }
-        }
+        j->caller = uid; /* CreateStorageGroup's paths are checked on the worker (sg_paths_allowed) */
         return submit(b, m, j, error);
 }
 
@@ -555,8 +561,8 @@ static const sd_bus_vtable vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret,
-                  char **ret_error) {
+int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         bus_api *b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
@@ -570,8 +576,7 @@ int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admi
         char why[256];
         int r = proto_bus_open(&b->bus, PROTO_BUS_CREDS, why, sizeof(why));
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "D-Bus: %s", why) < 0)
-                        *ret_error = NULL;
+                error_slot_set(err, r, "D-Bus: %s", why);
                 bus_api_stop(b);
                 return r;
         }
@@ -593,8 +598,7 @@ int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admi
                 r = sd_bus_request_name(b->bus, LVSS_MAILSTORE_BUS_NAME, 0);
         }
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "D-Bus: cannot %s: %s", what, strerror(-r)) < 0)
-                        *ret_error = NULL;
+                error_slot_set(err, r, "D-Bus: cannot %s: %s", what, strerror(-r));
                 bus_api_stop(b);
                 return r;
         }

@@ -24,7 +24,6 @@
 typedef struct bus_api bus_api;
 
 /* Connect ($LVSS_BUS or the system bus), export the object, take the name. */
-int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret,
-                  char **ret_error);
+int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admin_gid, bus_api **ret, ErrorSlot *err);
 /* Wait for running jobs, release the name, close. */
 void bus_api_stop(bus_api *b);

@@ -118,16 +118,13 @@ struct defs *defs_free(struct defs *d) {
         return NULL;
 }
 
-static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EBADMSG;
+static int fail(ErrorSlot *err, const char *fmt, ...) _printf_(2, 3);
+static int fail(ErrorSlot *err, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = error_slot_setv(err, -EBADMSG, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
 static const char *jstr(json_t *o, const char *k) {
@@ -139,23 +136,23 @@ static bool jbool(json_t *o, const char *k) {
         return json_is_true(json_object_get(o, k));
 }
 
-static int parse_sg(struct defs *d, json_t *o, char **ret_error) {
+static int parse_sg(struct defs *d, json_t *o, ErrorSlot *err) {
         if (!json_is_object(o))
-                return fail(ret_error, "%s: storage group entry is not an object", DEFS_FILE);
+                return fail(err, "%s: storage group entry is not an object", DEFS_FILE);
         if (d->n_sgs >= DEFS_MAX_SG_HARD)
-                return fail(ret_error, "%s: too many storage groups", DEFS_FILE);
+                return fail(err, "%s: too many storage groups", DEFS_FILE);
         const char *name = jstr(o, "name"), *base = jstr(o, "base"), *path = jstr(o, "path"),
                    *log_path = jstr(o, "log_path");
         if (!defs_name_valid(name))
-                return fail(ret_error, "%s: invalid storage group name", DEFS_FILE);
+                return fail(err, "%s: invalid storage group name", DEFS_FILE);
         if (defs_find_sg(d, name))
-                return fail(ret_error, "storage group '%s' defined twice", name);
+                return fail(err, "storage group '%s' defined twice", name);
         if (!base || strlen(base) != 3 || base[0] != 'E' || base[1] != '0' ||
             !strchr("0123456789ABCDEF", base[2]) || base[2] == 0)
-                return fail(ret_error, "storage group '%s': invalid base", name);
+                return fail(err, "storage group '%s': invalid base", name);
         if (!path || path[0] != '/' || strlen(path) > DEFS_MAX_PATH || !log_path || log_path[0] != '/' ||
             strlen(log_path) > DEFS_MAX_PATH)
-                return fail(ret_error, "storage group '%s': invalid path", name);
+                return fail(err, "storage group '%s': invalid path", name);
         struct defs_sg *sg = &d->sgs[d->n_sgs];
         memset(sg, 0, sizeof(*sg));
         strcpy(sg->name, name);
@@ -168,15 +165,15 @@ static int parse_sg(struct defs *d, json_t *o, char **ret_error) {
         sg->circular_logging = jbool(o, "circular_logging");
         json_t *dbs = json_object_get(o, "databases");
         if (dbs && !json_is_array(dbs))
-                return fail(ret_error, "storage group '%s': databases is not an array", name);
+                return fail(err, "storage group '%s': databases is not an array", name);
         size_t i;
         json_t *e;
         json_array_foreach(dbs, i, e) {
                 if (!json_is_object(e) || sg->n_dbs >= DEFS_MAX_DB_HARD)
-                        return fail(ret_error, "storage group '%s': bad or too many databases", name);
+                        return fail(err, "storage group '%s': bad or too many databases", name);
                 const char *dn = jstr(e, "name");
                 if (!defs_name_valid(dn) || defs_find_db(sg, dn))
-                        return fail(ret_error, "storage group '%s': invalid or duplicate database name", name);
+                        return fail(err, "storage group '%s': invalid or duplicate database name", name);
                 struct defs_db *db = &sg->dbs[sg->n_dbs++];
                 memset(db, 0, sizeof(*db));
                 strcpy(db->name, dn);
@@ -188,7 +185,8 @@ static int parse_sg(struct defs *d, json_t *o, char **ret_error) {
         return 0;
 }
 
-int defs_load(const char *dir, struct defs **ret, char **ret_error) {
+int defs_load(const char *dir, struct defs **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         _cleanup_free_ char *fn = NULL;
         if (asprintf(&fn, "%s/%s", dir, DEFS_FILE) < 0)
                 return -ENOMEM;
@@ -207,47 +205,45 @@ int defs_load(const char *dir, struct defs **ret, char **ret_error) {
         }
         if (st.st_size > (off_t) DEFS_MAX_FILE_SIZE) {
                 defs_free(d);
-                return fail(ret_error, "%s: file too large", fn);
+                return fail(err, "%s: file too large", fn);
         }
         json_error_t jerr;
         json_t *root = json_load_file(fn, JSON_REJECT_DUPLICATES, &jerr);
         if (!root) {
                 defs_free(d);
-                if (ret_error && asprintf(ret_error, "%s: line %d: %s", fn, jerr.line, jerr.text) < 0)
-                        *ret_error = NULL;
-                return -EBADMSG;
+                return fail(err, "%s: line %d: %s", fn, jerr.line, jerr.text);
         }
         int r = 0;
         json_t *v = json_object_get(root, "version");
         if (!json_is_integer(v) || json_integer_value(v) != 1) {
-                r = fail(ret_error, "%s: unknown format version", fn);
+                r = fail(err, "%s: unknown format version", fn);
                 goto out;
         }
         json_t *sgs = json_object_get(root, "storage_groups"), *e;
         size_t i;
         if (sgs && !json_is_array(sgs)) {
-                r = fail(ret_error, "%s: storage_groups is not an array", fn);
+                r = fail(err, "%s: storage_groups is not an array", fn);
                 goto out;
         }
         json_array_foreach(sgs, i, e) {
-                r = parse_sg(d, e, ret_error);
+                r = parse_sg(d, e, err);
                 if (r < 0)
                         goto out;
         }
         json_t *mbs = json_object_get(root, "mailboxes");
         if (mbs && !json_is_array(mbs)) {
-                r = fail(ret_error, "%s: mailboxes is not an array", fn);
+                r = fail(err, "%s: mailboxes is not an array", fn);
                 goto out;
         }
         json_array_foreach(mbs, i, e) {
                 const char *a = jstr(e, "address"), *sg = jstr(e, "sg"), *db = jstr(e, "db");
                 if (!a || !sg || !db) {
-                        r = fail(ret_error, "%s: malformed mailbox entry", fn);
+                        r = fail(err, "%s: malformed mailbox entry", fn);
                         goto out;
                 }
                 r = defs_add_mailbox(d, a, sg, db);
                 if (r < 0) {
-                        r = fail(ret_error, "mailbox '%s': invalid or duplicate entry", a);
+                        r = fail(err, "mailbox '%s': invalid or duplicate entry", a);
                         goto out;
                 }
         }

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/core/error-slot.h"
+
 #define DEFS_FILE "mstored.json"
 #define DEFS_MAX_FILE_SIZE (64u * 1024 * 1024)
 #define DEFS_MAX_NAME 64
@@ -56,9 +58,9 @@ struct defs {
 };
 
 /* Load DIR/mstored.json into a new object (an empty one if the file does not
- * exist).  On a malformed file returns -EBADMSG and, if ret_error is given, a
- * one-line reason (caller frees). */
-int defs_load(const char *dir, struct defs **ret, char **ret_error);
+ * exist).  On a malformed file returns -EBADMSG with a one-line reason in
+ * ERR (NULL = the thread's slot). */
+int defs_load(const char *dir, struct defs **ret, ErrorSlot *err);
 /* Write atomically to DIR/mstored.json. */
 int defs_save(const struct defs *d, const char *dir);
 struct defs *defs_free(struct defs *d);

@@ -296,7 +296,8 @@ static void *accept_main(void *arg) {
 }
 
 int imap_server_start(service *svc, char *const *endpoints, size_t n, const struct imap_server_options *o,
-                      imap_server **ret, char **ret_error) {
+                      imap_server **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         if (n > IMAP_MAX_ENDPOINTS)
                 return -E2BIG;
         imap_server *srv = calloc(1, sizeof(*srv));
@@ -309,9 +310,8 @@ int imap_server_start(service *svc, char *const *endpoints, size_t n, const stru
                         g = gnutls_certificate_set_x509_key_file(srv->cred, o->tls_cert, o->tls_key,
                                                                  GNUTLS_X509_FMT_PEM);
                 if (g < 0) {
-                        if (ret_error && asprintf(ret_error, "IMAP TLS certificate '%s' / key '%s': %s", o->tls_cert,
-                                                  o->tls_key, gnutls_strerror(g)) < 0)
-                                *ret_error = NULL;
+                        error_slot_set(err, -EINVAL, "IMAP TLS certificate '%s' / key '%s': %s", o->tls_cert,
+                                       o->tls_key, gnutls_strerror(g));
                         if (srv->cred)
                                 gnutls_certificate_free_credentials(srv->cred);
                         free(srv);
@@ -323,13 +323,12 @@ int imap_server_start(service *svc, char *const *endpoints, size_t n, const stru
                 bool tls = o && o->implicit_tls && o->implicit_tls[i];
                 int r = -EINVAL;
                 if (tls && (!srv->cred || strncmp(endpoints[i], "unix:", 5) == 0)) {
-                        if (ret_error && asprintf(ret_error, "IMAPS endpoint '%s': %s", endpoints[i],
-                                                  srv->cred ? "implicit TLS needs HOST:PORT, not a unix socket"
-                                                            : "needs imap_tls_cert and imap_tls_key (--config)") < 0)
-                                *ret_error = NULL;
+                        error_slot_set(err, r, "IMAPS endpoint '%s': %s", endpoints[i],
+                                       srv->cred ? "implicit TLS needs HOST:PORT, not a unix socket"
+                                                 : "needs imap_tls_cert and imap_tls_key (--config)");
                 } else
                         r = server_core_add(&srv->c, srv, tls ? "IMAPS" : "IMAP", endpoints[i], 0, 0666, tls,
-                                            accept_main, ret_error);
+                                            accept_main, err);
                 if (r < 0) {
                         imap_server_stop(srv);
                         return r;

@@ -33,5 +33,5 @@ struct imap_server_options {
 };
 
 int imap_server_start(service *svc, char *const *endpoints, size_t n, const struct imap_server_options *opts,
-                      imap_server **ret, char **ret_error);
+                      imap_server **ret, ErrorSlot *err);
 void imap_server_stop(imap_server *srv);

@@ -53,7 +53,7 @@ static int st_list(void *ud, struct imap_folder **ret, size_t *ret_n) {
         struct imap_store *st = ud;
         struct service_folder *f = NULL;
         size_t n = 0;
-        int r = service_folder_list(st->s, st->mailbox, &f, &n, NULL);
+        int r = service_folder_list(st->s, st->mailbox, &f, &n, &st->err);
         if (r < 0)
                 return r;
         _Static_assert(sizeof(struct imap_folder) == sizeof(struct service_folder), "folder layout");
@@ -64,28 +64,28 @@ static int st_list(void *ud, struct imap_folder **ret, size_t *ret_n) {
 
 static int st_create(void *ud, const char *name) {
         struct imap_store *st = ud;
-        return service_folder_create(st->s, st->mailbox, name, NULL);
+        return service_folder_create(st->s, st->mailbox, name, &st->err);
 }
 
 static int st_delete(void *ud, const char *name) {
         struct imap_store *st = ud;
-        return service_folder_delete(st->s, st->mailbox, name, NULL);
+        return service_folder_delete(st->s, st->mailbox, name, &st->err);
 }
 
 static int st_rename(void *ud, const char *from, const char *to) {
         struct imap_store *st = ud;
-        return service_folder_rename(st->s, st->mailbox, from, to, NULL);
+        return service_folder_rename(st->s, st->mailbox, from, to, &st->err);
 }
 
 static int st_subscribe(void *ud, const char *name, bool on) {
         struct imap_store *st = ud;
-        return service_folder_subscribe(st->s, st->mailbox, name, on, NULL);
+        return service_folder_subscribe(st->s, st->mailbox, name, on, &st->err);
 }
 
 static int st_open(void *ud, const char *name, struct imap_view *ret) {
         struct imap_store *st = ud;
         struct service_view v;
-        int r = service_folder_view(st->s, st->mailbox, name, &v, NULL);
+        int r = service_folder_view(st->s, st->mailbox, name, &v, &st->err);
         if (r < 0)
                 return r;
         ret->uid_validity = v.uid_validity;
@@ -105,29 +105,29 @@ static uint64_t st_changes(void *ud) {
 
 static int st_fetch(void *ud, uint32_t uid, void **ret_data, size_t *ret_size) {
         struct imap_store *st = ud;
-        return service_msg_get(st->s, st->mailbox, uid, ret_data, ret_size, NULL);
+        return service_msg_get(st->s, st->mailbox, uid, ret_data, ret_size, &st->err);
 }
 
 static int st_store(void *ud, const uint32_t *uids, size_t n, int mode, uint32_t flags, uint32_t *ret_flags) {
         struct imap_store *st = ud;
-        return service_msg_store(st->s, st->mailbox, uids, n, mode, flags, ret_flags, NULL);
+        return service_msg_store(st->s, st->mailbox, uids, n, mode, flags, ret_flags, &st->err);
 }
 
 static int st_expunge(void *ud, const uint32_t *uids, size_t n) {
         struct imap_store *st = ud;
-        return service_msg_delete(st->s, st->mailbox, uids, n, NULL, NULL);
+        return service_msg_delete(st->s, st->mailbox, uids, n, NULL, &st->err);
 }
 
 static int st_copy(void *ud, const uint32_t *uids, size_t n, const char *dest, uint32_t *ret_new_uids,
                    uint32_t *ret_validity) {
         struct imap_store *st = ud;
-        return service_msg_copy(st->s, st->mailbox, uids, n, dest, ret_new_uids, ret_validity, NULL);
+        return service_msg_copy(st->s, st->mailbox, uids, n, dest, ret_new_uids, ret_validity, &st->err);
 }
 
 static int st_append(void *ud, const char *folder, const void *data, size_t size, uint32_t flags, uint64_t time,
                      uint32_t *ret_uid, uint32_t *ret_validity) {
         struct imap_store *st = ud;
-        return service_msg_append(st->s, st->mailbox, folder, data, size, flags, time, ret_uid, ret_validity, NULL);
+        return service_msg_append(st->s, st->mailbox, folder, data, size, flags, time, ret_uid, ret_validity, &st->err);
 }
 
 static int st_write(void *ud, const void *buf, size_t len) {

@@ -21,6 +21,7 @@ struct imap_store {
         int (*write)(void *write_ud, const void *buf, size_t len);
         void *write_ud;
         char mailbox[321];  /* after LOGIN */
+        ErrorSlot err;      /* the session's: the message of its last store call */
 };
 
 extern const struct imap_store_ops imap_store_ops;

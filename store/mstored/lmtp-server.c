@@ -216,27 +216,23 @@ static void *accept_main(void *arg) {
         return NULL;
 }
 
-static int unix_fail(const char *label, const char *path, const char *what, int r, char **ret_error) {
-        if (ret_error && asprintf(ret_error, "%s socket '%s': %s%s", label, path, what ? what : "", strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+static int unix_fail(const char *label, const char *path, const char *what, int r, ErrorSlot *err) {
+        return error_slot_set(err, r, "%s socket '%s': %s%s", label, path, what ? what : "", strerror(-r));
 }
 
 /* The socket is born 0600 (umask around bind), gets the LMTP group and
  * 0660 while not yet listening (connects are refused until listen), so
  * nobody outside root and the group ever reaches it. */
-static int listen_unix(const char *label, const char *path, gid_t gid, mode_t mode, char **ret_error) {
+static int listen_unix(const char *label, const char *path, gid_t gid, mode_t mode, ErrorSlot *err) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path)) {
-                if (ret_error && asprintf(ret_error, "%s socket '%s': path too long", label, path) < 0)
-                        *ret_error = NULL;
-                return -ENAMETOOLONG;
+                return error_slot_set(err, -ENAMETOOLONG, "%s socket '%s': path too long", label, path);
         }
         strcpy(sa.sun_path, path);
         struct stat st;
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode))
-                        return unix_fail(label, path, "exists and is not a socket: ", -EEXIST, ret_error);
+                        return unix_fail(label, path, "exists and is not a socket: ", -EEXIST, err);
                 (void) unlink(path); /* a stale socket of a previous run */
         }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -256,18 +252,16 @@ static int listen_unix(const char *label, const char *path, gid_t gid, mode_t mo
                 r = -errno;
         if (r < 0) {
                 close(fd);
-                return unix_fail(label, path, NULL, r, ret_error);
+                return unix_fail(label, path, NULL, r, err);
         }
         return fd;
 }
 
-static int listen_tcp(const char *label, const char *spec, char **ret_error) {
+static int listen_tcp(const char *label, const char *spec, ErrorSlot *err) {
         char host[256];
         const char *colon = strrchr(spec, ':');
         if (!colon || colon == spec || (size_t) (colon - spec) >= sizeof(host) || !colon[1]) {
-                if (ret_error && asprintf(ret_error, "%s endpoint '%s': expected unix:PATH or HOST:PORT", label, spec) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
+                return error_slot_set(err, -EINVAL, "%s endpoint '%s': expected unix:PATH or HOST:PORT", label, spec);
         }
         memcpy(host, spec, (size_t) (colon - spec));
         host[colon - spec] = 0;
@@ -279,9 +273,7 @@ static int listen_tcp(const char *label, const char *spec, char **ret_error) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
         int g = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai);
         if (g != 0) {
-                if (ret_error && asprintf(ret_error, "%s endpoint '%s': %s", label, spec, gai_strerror(g)) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
+                return error_slot_set(err, -EINVAL, "%s endpoint '%s': %s", label, spec, gai_strerror(g));
         }
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
@@ -292,18 +284,17 @@ static int listen_tcp(const char *label, const char *spec, char **ret_error) {
                 if (fd >= 0)
                         close(fd);
                 freeaddrinfo(ai);
-                if (ret_error && asprintf(ret_error, "%s endpoint '%s': %s", label, spec, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_slot_set(err, r, "%s endpoint '%s': %s", label, spec, strerror(-r));
         }
         freeaddrinfo(ai);
         return fd;
 }
 
-int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, char **ret_error) {
+int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, ErrorSlot *err) {
+        error_slot_clear(err);
         if (strncmp(endpoint, "unix:", 5) == 0)
-                return listen_unix(label, endpoint + 5, gid, mode, ret_error);
-        return listen_tcp(label, endpoint, ret_error);
+                return listen_unix(label, endpoint + 5, gid, mode, err);
+        return listen_tcp(label, endpoint, err);
 }
 
 void server_core_init(struct server_core *c) {
@@ -314,10 +305,10 @@ void server_core_init(struct server_core *c) {
 }
 
 int server_core_add(struct server_core *c, void *srv, const char *label, const char *endpoint, gid_t gid, mode_t mode,
-                    bool implicit_tls, void *(*accept_fn)(void *), char **ret_error) {
+                    bool implicit_tls, void *(*accept_fn)(void *), ErrorSlot *err) {
         if (c->n >= SERVER_MAX_ENDPOINTS)
                 return -E2BIG;
-        int fd = server_listen(label, endpoint, gid, mode, ret_error);
+        int fd = server_listen(label, endpoint, gid, mode, err);
         if (fd < 0)
                 return fd;
         char *path = NULL;
@@ -393,7 +384,8 @@ void server_core_stop(struct server_core *c) {
 }
 
 int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const struct lmtp_server_options *o,
-                      lmtp_server **ret, char **ret_error) {
+                      lmtp_server **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         if (n > LMTP_MAX_ENDPOINTS)
                 return -E2BIG;
         lmtp_server *srv = calloc(1, sizeof(*srv));
@@ -407,7 +399,7 @@ int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const stru
         server_core_init(&srv->c);
         for (size_t i = 0; i < n; i++) {
                 int r = server_core_add(&srv->c, srv, "LMTP", endpoints[i], srv->socket_gid, 0660, false, accept_main,
-                                        ret_error);
+                                        err);
                 if (r < 0) {
                         lmtp_server_stop(srv);
                         return r;

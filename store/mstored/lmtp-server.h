@@ -47,17 +47,17 @@ struct lmtp_server_options {
 typedef struct lmtp_server lmtp_server;
 
 /* Listen on each endpoint: "unix:PATH" or "HOST:PORT" ("[v6]:PORT").
- * Returns 0 or a negative errno with *ret_error naming the endpoint. */
+ * Returns 0 or a negative errno with ERR naming the endpoint. */
 int lmtp_server_start(service *svc, char *const *endpoints, size_t n, const struct lmtp_server_options *opts,
-                      lmtp_server **ret, char **ret_error);
+                      lmtp_server **ret, ErrorSlot *err);
 /* Stop accepting, shut down sessions, join threads, free. */
 void lmtp_server_stop(lmtp_server *srv);
 
 /* Listen on one endpoint (also used by imap-server.c): "unix:PATH" (born
  * 0600, then group GID and MODE before listen) or "HOST:PORT".  Returns
- * the listening fd or a negative errno with *ret_error naming LABEL and
+ * the listening fd or a negative errno with ERR naming LABEL and
  * the endpoint. */
-int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, char **ret_error);
+int server_listen(const char *label, const char *endpoint, gid_t gid, mode_t mode, ErrorSlot *err);
 
 /* What the LMTP and IMAP servers share: their listeners, each with an
  * accept thread, and the table of session slots. */
@@ -81,7 +81,7 @@ void server_core_init(struct server_core *c);
 /* Listen on ENDPOINT (server_listen) and start ACCEPT_FN on a thread
  * with the listener (struct server_listener *) as its argument. */
 int server_core_add(struct server_core *c, void *srv, const char *label, const char *endpoint, gid_t gid, mode_t mode,
-                    bool implicit_tls, void *(*accept_fn)(void *), char **ret_error);
+                    bool implicit_tls, void *(*accept_fn)(void *), ErrorSlot *err);
 /* The next connection on listener L: a close-on-exec fd, or -1 once the
  * server stops (transient accept errors are waited out). */
 int server_core_accept(struct server_core *c, const struct server_listener *l);

@@ -302,10 +302,10 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         service *svc = NULL;
-        char *err = NULL;
+        ErrorSlot err;
         int r = service_new(&cfg.so, &svc, &err);
         if (r < 0) {
-                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                fprintf(stderr, "mstored: %s\n", service_error(&err, r));
                 return r == -EBADMSG ? 2 : 1;
         }
         r = service_start(svc);
@@ -328,7 +328,7 @@ int main(int argc, char **argv) {
 
         r = lmtp_server_start(svc, endpoints, n_endpoints, &cfg.lmtp, &lmtp, &err);
         if (r < 0) {
-                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                fprintf(stderr, "mstored: %s\n", service_error(&err, r));
                 goto out;
         }
         if (!cfg.imap_tls_cert != !cfg.imap_tls_key) {
@@ -339,23 +339,19 @@ int main(int argc, char **argv) {
                                          .implicit_tls = imap_implicit_tls};
         r = imap_server_start(svc, imap_endpoints, n_imap, &io, &imap, &err);
         if (r < 0) {
-                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                fprintf(stderr, "mstored: %s\n", service_error(&err, r));
                 goto out;
         }
         if (!no_writer) {
-                free(err);
-                err = NULL;
                 struct mail_writer_options wo = {.data_dir = cfg.so.data_dir, .restore_roots = cfg.restore_roots};
                 r = mail_writer_start(svc, &wo, &writer, &err);
                 if (r < 0)
                         event_log(MSTORED_MID_ERROR, LOG_WARNING, NULL, NULL, "Mail Store Writer not started: %s",
-                                  err ? err : strerror(-r));
+                                  service_error(&err, r));
         }
-        free(err);
-        err = NULL;
         r = bus_api_start(svc, event, have_gid, admin_gid, &bus, &err);
         if (r < 0) {
-                fprintf(stderr, "mstored: %s\n", err ? err : strerror(-r));
+                fprintf(stderr, "mstored: %s\n", service_error(&err, r));
                 goto out;
         }
         event_log(MSTORED_MID_STARTED, LOG_INFO, NULL, NULL, "started: data dir '%s', server name '%s'",
@@ -365,7 +361,6 @@ int main(int argc, char **argv) {
         rc = r < 0 ? 1 : 0;
         sd_notify(0, "STOPPING=1");
 out:
-        free(err);
         mail_writer_stop(writer);
         lmtp_server_stop(lmtp);
         imap_server_stop(imap);

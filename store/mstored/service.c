@@ -90,17 +90,11 @@ struct service {
         atomic_int n_sessions_active;
 };
 
-static int errf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int errf(char **ret_error, int r, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                free(*ret_error);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
+const char *service_error(const ErrorSlot *err, int r) {
+        const char *msg = error_slot_get(err);
+        if (*msg)
+                return msg;
+        return r > -4096 ? strerror(-r) : mstore_strerror(r);
 }
 
 /* msg: the engine's message on the handle the failed call was made on
@@ -109,7 +103,7 @@ static const char *eng_err(const char *msg, int r) {
         return msg && *msg ? msg : mstore_strerror(r);
 }
 
-int service_check_not_snapshot(const char *path, char **ret_error) {
+static int check_not_snapshot(const char *path, ErrorSlot *err) {
         /* A path component named .lvss-snapshots is where lvss keeps
          * snapshot copies; databases there must be restored first. */
         const char *p = path;
@@ -117,20 +111,27 @@ int service_check_not_snapshot(const char *path, char **ret_error) {
                 bool start = p == path || p[-1] == '/';
                 char end = p[strlen(".lvss-snapshots")];
                 if (start && (end == 0 || end == '/'))
-                        return errf(ret_error, -EROFS,
-                                    "'%s' is inside a snapshot (.lvss-snapshots): restore the data first", path);
+                        return error_slot_set(err, -EROFS,
+                                              "'%s' is inside a snapshot (.lvss-snapshots): restore the data first",
+                                              path);
                 p++;
         }
         /* Read-only filesystem or read-only btrfs subvolume (a snapshot). */
         if (access(path, W_OK) < 0 && errno == EROFS)
-                return errf(ret_error, -EROFS,
-                            "'%s' is on a read-only filesystem or snapshot: restore the data first", path);
+                return error_slot_set(err, -EROFS,
+                                      "'%s' is on a read-only filesystem or snapshot: restore the data first", path);
         return 0;
+}
+
+int service_check_not_snapshot(const char *path, ErrorSlot *err) {
+        error_slot_clear(err);
+        return check_not_snapshot(path, err);
 }
 
 /* ------------------------------------------------------------ lifetime */
 
-int service_new(const struct service_options *o, service **ret, char **ret_error) {
+int service_new(const struct service_options *o, service **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         if (!o || !o->data_dir || !o->server_name)
                 return -EINVAL;
         service *s = calloc(1, sizeof(*s));
@@ -163,15 +164,14 @@ int service_new(const struct service_options *o, service **ret, char **ret_error
         }
         int r = mkdir_p(s->data_dir, 0750, 0750);
         if (r < 0) {
-                errf(ret_error, r, "data directory '%s': %s", s->data_dir, strerror(-r));
+                error_slot_set(err, r, "data directory '%s': %s", s->data_dir, strerror(-r));
                 service_free(s);
                 return r;
         }
-        char *e = NULL;
-        r = defs_load(s->data_dir, &s->defs, &e);
+        r = defs_load(s->data_dir, &s->defs, err);
         if (r < 0) {
-                errf(ret_error, r, "%s", e ? e : strerror(-r));
-                free(e);
+                if (!*error_slot_get(err))
+                        error_slot_set(err, r, "%s", strerror(-r));
                 service_free(s);
                 return r;
         }
@@ -221,14 +221,14 @@ size_t service_max_message_size(service *s) {
         return s->max_message_size;
 }
 
-static int save(service *s, char **ret_error) {
+static int save(service *s, ErrorSlot *err) {
         int r = defs_save(s->defs, s->data_dir);
         if (r < 0)
-                return errf(ret_error, r, "definitions in '%s': cannot save: %s", s->data_dir, strerror(-r));
+                return error_slot_set(err, r, "definitions in '%s': cannot save: %s", s->data_dir, strerror(-r));
         return 0;
 }
 
-static int find(service *s, const char *sg, const char *db, size_t *ret_i, size_t *ret_j, char **ret_error) {
+static int find(service *s, const char *sg, const char *db, size_t *ret_i, size_t *ret_j, ErrorSlot *err) {
         for (size_t i = 0; i < s->defs->n_sgs; i++) {
                 if (strcmp(s->defs->sgs[i].name, sg) != 0)
                         continue;
@@ -240,9 +240,9 @@ static int find(service *s, const char *sg, const char *db, size_t *ret_i, size_
                                 *ret_j = j;
                                 return 0;
                         }
-                return errf(ret_error, -ENOENT, "database '%s/%s': no such database", sg, db);
+                return error_slot_set(err, -ENOENT, "database '%s/%s': no such database", sg, db);
         }
-        return errf(ret_error, -ENOENT, "storage group '%s': no such storage group", sg);
+        return error_slot_set(err, -ENOENT, "storage group '%s': no such storage group", sg);
 }
 
 static unsigned mounted_count(service *s, size_t i) {
@@ -253,14 +253,14 @@ static unsigned mounted_count(service *s, size_t i) {
 }
 
 /* Open group i in the engine (exclusive lock held). */
-static int sg_open(service *s, size_t i, bool create, char **ret_error) {
+static int sg_open(service *s, size_t i, bool create, ErrorSlot *err) {
         struct defs_sg *d = &s->defs->sgs[i];
         if (s->rt[i].sg)
                 return 0;
-        int r = service_check_not_snapshot(d->path, ret_error);
+        int r = check_not_snapshot(d->path, err);
         if (r < 0)
                 return r;
-        r = service_check_not_snapshot(d->log_path, ret_error);
+        r = check_not_snapshot(d->log_path, err);
         if (r < 0)
                 return r;
         mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
@@ -272,8 +272,8 @@ static int sg_open(service *s, size_t i, bool create, char **ret_error) {
         mstore_sg *sg = NULL;
         r = mstore_sg_open(d->path, &o, &sg);
         if (r < 0)
-                return errf(ret_error, r, "storage group '%s': cannot open: %s", d->name,
-                            eng_err(mstore_last_error(), r)); /* no handle yet */
+                return error_slot_set(err, r, "storage group '%s': cannot open: %s", d->name,
+                                      eng_err(mstore_last_error(), r)); /* no handle yet */
         s->rt[i].sg = sg;
         /* After a crash the engine recovered and re-attached what was
          * attached; match that with the definitions. */
@@ -307,9 +307,9 @@ static int sg_close_if_idle(service *s, size_t i) {
         return r;
 }
 
-static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error);
+static int renew_uid_validity(service *s, size_t i, size_t j, ErrorSlot *err);
 
-static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
+static int db_mount_locked(service *s, size_t i, size_t j, ErrorSlot *err) {
         struct defs_sg *d = &s->defs->sgs[i];
         const char *name = d->dbs[j].name;
         if (s->rt[i].db[j])
@@ -319,7 +319,7 @@ static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
         bool restored = false;
         for (size_t k = 0; k < d->n_dbs; k++)
                 restored |= d->dbs[k].renew_uid_validity;
-        int r = sg_open(s, i, restored, ret_error);
+        int r = sg_open(s, i, restored, err);
         if (r < 0)
                 return r;
         if (!s->rt[i].db[j]) {
@@ -327,15 +327,15 @@ static int db_mount_locked(service *s, size_t i, size_t j, char **ret_error) {
                 if (!db) {
                         r = mstore_db_attach(s->rt[i].sg, name, NULL, &db);
                         if (r < 0) {
-                                errf(ret_error, r, "database '%s/%s': cannot mount: %s", d->name, name,
-                                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                                error_slot_set(err, r, "database '%s/%s': cannot mount: %s", d->name, name,
+                                               eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                                 sg_close_if_idle(s, i);
                                 return r;
                         }
                 }
                 s->rt[i].db[j] = db;
         }
-        if (d->dbs[j].renew_uid_validity && (r = renew_uid_validity(s, i, j, ret_error)) < 0) {
+        if (d->dbs[j].renew_uid_validity && (r = renew_uid_validity(s, i, j, err)) < 0) {
                 (void) mstore_db_detach(s->rt[i].db[j]);
                 s->rt[i].db[j] = NULL;
                 sg_close_if_idle(s, i);
@@ -354,15 +354,14 @@ int service_start(service *s) {
                 for (size_t j = 0; j < d->n_dbs; j++) {
                         if (!d->dbs[j].mounted)
                                 continue;
-                        char *e = NULL;
+                        ErrorSlot e = {""};
                         int r = db_mount_locked(s, i, j, &e);
                         if (r < 0) {
                                 event_log(MSTORED_MID_ERROR, LOG_ERR, d->name, d->dbs[j].name, "%s",
-                                          e ? e : strerror(-r));
+                                          *error_slot_get(&e) ? error_slot_get(&e) : strerror(-r));
                                 failed++;
                         } else
                                 ok++;
-                        free(e);
                 }
         }
         pthread_rwlock_unlock(&s->lock);
@@ -389,40 +388,42 @@ void service_stop(service *s) {
 /* ------------------------------------------------------ administration */
 
 int service_sg_create(service *s, const char *name, const char *path, const char *log_path, bool circular,
-                      char **ret_error) {
+                      ErrorSlot *err) {
+        error_slot_clear(err);
         if (!defs_name_valid(name))
-                return errf(ret_error, -EINVAL,
-                            "storage group '%s': invalid name (1-64 of letters, digits, '_', '.', '-')", name);
+                return error_slot_set(err, -EINVAL,
+                                      "storage group '%s': invalid name (1-64 of letters, digits, '_', '.', '-')",
+                                      name);
         if ((path && path[0] != '/') || (log_path && log_path[0] != '/'))
-                return errf(ret_error, -EINVAL, "storage group '%s': --path and --log-path must be absolute", name);
+                return error_slot_set(err, -EINVAL, "storage group '%s': --path and --log-path must be absolute", name);
         _cleanup_free_ char *p = path ? strdup(path) : NULL, *lp = NULL;
         if (!p && asprintf(&p, "%s/%s", s->data_dir, name) < 0)
                 return -ENOMEM;
         lp = strdup(log_path ? log_path : p);
         if (!p || !lp)
                 return -ENOMEM;
-        int q = service_check_not_snapshot(p, ret_error);
+        int q = check_not_snapshot(p, err);
         if (q >= 0)
-                q = service_check_not_snapshot(lp, ret_error);
+                q = check_not_snapshot(lp, err);
         if (q < 0)
                 return q;
         pthread_rwlock_wrlock(&s->lock);
         int r;
         char base[4];
         if (defs_find_sg(s->defs, name)) {
-                r = errf(ret_error, -EEXIST, "storage group '%s': already exists", name);
+                r = error_slot_set(err, -EEXIST, "storage group '%s': already exists", name);
                 goto out;
         }
         if (s->defs->n_sgs >= s->max_sgs || defs_next_base(s->defs, base) < 0) {
-                r = errf(ret_error, -ENOSPC, "storage group '%s': limit of %u storage groups reached", name,
-                         s->max_sgs);
+                r = error_slot_set(err, -ENOSPC, "storage group '%s': limit of %u storage groups reached", name,
+                                   s->max_sgs);
                 goto out;
         }
-        r = service_check_not_snapshot(s->data_dir, ret_error);
+        r = check_not_snapshot(s->data_dir, err);
         if (r < 0)
                 goto out;
         if ((r = mkdir_p(p, 0750, 0750)) < 0 || (r = mkdir_p(lp, 0750, 0750)) < 0) {
-                r = errf(ret_error, r, "storage group '%s': cannot create directory: %s", name, strerror(-r));
+                r = error_slot_set(err, r, "storage group '%s': cannot create directory: %s", name, strerror(-r));
                 goto out;
         }
         size_t i = s->defs->n_sgs;
@@ -436,12 +437,12 @@ int service_sg_create(service *s, const char *name, const char *path, const char
         s->defs->n_sgs++;
         /* Create the group's files now (logs, checkpoint), then leave it
          * offline until a database is created or mounted. */
-        r = sg_open(s, i, true, ret_error);
+        r = sg_open(s, i, true, err);
         if (r >= 0) {
                 r = mstore_sg_close(s->rt[i].sg);
                 s->rt[i].sg = NULL;
                 if (r < 0)
-                        errf(ret_error, r, "storage group '%s': %s", name, mstore_strerror(r));
+                        error_slot_set(err, r, "storage group '%s': %s", name, mstore_strerror(r));
         }
         if (r < 0) {
                 s->defs->n_sgs--;
@@ -449,50 +450,51 @@ int service_sg_create(service *s, const char *name, const char *path, const char
                 free(d->log_path);
                 goto out;
         }
-        r = save(s, ret_error);
+        r = save(s, err);
 out:
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
 
-static int busy(service *s, size_t i, char **ret_error) {
+static int busy(service *s, size_t i, ErrorSlot *err) {
         if (s->rt[i].in_backup)
-                return errf(ret_error, -EBUSY, "storage group '%s': a backup is in progress, try again later",
-                            s->defs->sgs[i].name);
+                return error_slot_set(err, -EBUSY, "storage group '%s': a backup is in progress, try again later",
+                                      s->defs->sgs[i].name);
         return 0;
 }
 
-int service_db_create(service *s, const char *sg, const char *db, bool is_public, char **ret_error) {
+int service_db_create(service *s, const char *sg, const char *db, bool is_public, ErrorSlot *err) {
+        error_slot_clear(err);
         if (!defs_name_valid(db))
-                return errf(ret_error, -EINVAL, "database '%s/%s': invalid name", sg, db);
+                return error_slot_set(err, -EINVAL, "database '%s/%s': invalid name", sg, db);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
         ssize_t locked = -1;
-        int r = find(s, sg, NULL, &i, &j, ret_error);
+        int r = find(s, sg, NULL, &i, &j, err);
         if (r < 0)
                 goto out;
         struct defs_sg *d = &s->defs->sgs[i];
-        if ((r = busy(s, i, ret_error)) < 0)
+        if ((r = busy(s, i, err)) < 0)
                 goto out;
         pthread_rwlock_wrlock(&s->rt[i].lock);
         locked = (ssize_t) i;
         if (defs_find_db(d, db)) {
-                r = errf(ret_error, -EEXIST, "database '%s/%s': already exists", sg, db);
+                r = error_slot_set(err, -EEXIST, "database '%s/%s': already exists", sg, db);
                 goto out;
         }
         if (d->n_dbs >= s->max_dbs) {
-                r = errf(ret_error, -ENOSPC, "database '%s/%s': limit of %u databases per storage group reached",
-                         sg, db, s->max_dbs);
+                r = error_slot_set(err, -ENOSPC, "database '%s/%s': limit of %u databases per storage group reached",
+                                   sg, db, s->max_dbs);
                 goto out;
         }
-        r = sg_open(s, i, false, ret_error);
+        r = sg_open(s, i, false, err);
         if (r < 0)
                 goto out;
         mstore_db *h = NULL;
         r = mstore_db_create(s->rt[i].sg, db, NULL, &h);
         if (r < 0) {
-                errf(ret_error, r, "database '%s/%s': cannot create: %s", sg, db,
-                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                error_slot_set(err, r, "database '%s/%s': cannot create: %s", sg, db,
+                               eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 sg_close_if_idle(s, i);
                 goto out;
         }
@@ -502,7 +504,7 @@ int service_db_create(service *s, const char *sg, const char *db, bool is_public
         d->dbs[j].is_public = is_public;
         d->dbs[j].mounted = true;
         s->rt[i].db[j] = h;
-        r = save(s, ret_error);
+        r = save(s, err);
         event_log(MSTORED_MID_MOUNT, LOG_INFO, sg, db, "database '%s/%s' created and mounted", sg, db);
 out:
         if (locked >= 0)
@@ -511,64 +513,68 @@ out:
         return r;
 }
 
-int service_db_mount(service *s, const char *sg, const char *db, char **ret_error) {
+int service_db_mount(service *s, const char *sg, const char *db, ErrorSlot *err) {
+        error_slot_clear(err);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, sg, db, &i, &j, ret_error);
+        int r = find(s, sg, db, &i, &j, err);
         if (r >= 0)
-                r = busy(s, i, ret_error);
+                r = busy(s, i, err);
         if (r >= 0 && !s->rt[i].db[j]) {
                 pthread_rwlock_wrlock(&s->rt[i].lock);
-                r = db_mount_locked(s, i, j, ret_error);
+                r = db_mount_locked(s, i, j, err);
                 pthread_rwlock_unlock(&s->rt[i].lock);
                 if (r >= 0) {
                         s->defs->sgs[i].dbs[j].mounted = true;
-                        r = save(s, ret_error);
+                        r = save(s, err);
                 }
         }
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
 
-int service_db_dismount(service *s, const char *sg, const char *db, char **ret_error) {
+int service_db_dismount(service *s, const char *sg, const char *db, ErrorSlot *err) {
+        error_slot_clear(err);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, sg, db, &i, &j, ret_error);
+        int r = find(s, sg, db, &i, &j, err);
         if (r >= 0)
-                r = busy(s, i, ret_error);
+                r = busy(s, i, err);
         if (r >= 0 && s->rt[i].db[j]) {
                 pthread_rwlock_wrlock(&s->rt[i].lock);
                 r = mstore_db_detach(s->rt[i].db[j]);
                 if (r < 0)
-                        errf(ret_error, r, "database '%s/%s': dismount failed: %s", sg, db,
-                             eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                        error_slot_set(err, r, "database '%s/%s': dismount failed: %s", sg, db,
+                                       eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 /* The engine freed the handle even on failure. */
                 s->rt[i].db[j] = NULL;
                 int q = sg_close_if_idle(s, i);
                 pthread_rwlock_unlock(&s->rt[i].lock);
                 if (r >= 0 && q < 0)
-                        r = errf(ret_error, q, "storage group '%s': close failed: %s", sg, mstore_strerror(q));
+                        r = error_slot_set(err, q, "storage group '%s': close failed: %s", sg, mstore_strerror(q));
                 s->defs->sgs[i].dbs[j].mounted = false;
-                int q2 = save(s, r < 0 ? NULL : ret_error);
+                ErrorSlot ignored;
+                int q2 = save(s, r < 0 ? &ignored : err); /* keep the first message */
                 if (r >= 0)
                         r = q2;
                 mbox_invalidate_all(s);
                 event_log(MSTORED_MID_DISMOUNT, LOG_INFO, sg, db, "database '%s/%s' dismounted", sg, db);
         } else if (r >= 0) {
                 s->defs->sgs[i].dbs[j].mounted = false;
-                r = save(s, ret_error);
+                r = save(s, err);
         }
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
 
-int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error) {
+int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, ErrorSlot *err) {
+        error_slot_clear(err);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, sg, db, &i, &j, ret_error);
+        int r = find(s, sg, db, &i, &j, err);
         if (r >= 0) {
                 s->defs->sgs[i].dbs[j].allow_restore_overwrite = allow;
-                r = save(s, ret_error);
+                r = save(s, err);
         }
         pthread_rwlock_unlock(&s->lock);
         return r;
@@ -669,7 +675,7 @@ static int put_mailbox_record(mstore_txn *txn, mstore_db *db, const char *addr, 
  * UIDVALIDITY above its old one (the time, or the old value plus one), in
  * one logged transaction, before anyone can read it.  Then the mark is
  * cleared (a crash before that bumps once more: harmless). */
-static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) {
+static int renew_uid_validity(service *s, size_t i, size_t j, ErrorSlot *err) {
         struct defs_sg *d = &s->defs->sgs[i];
         mstore_db *db = s->rt[i].db[j];
         uint32_t now = (uint32_t) time(NULL);
@@ -693,8 +699,8 @@ static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) 
         }
         mstore_txn_abort(txn);
         if (r < 0)
-                return errf(ret_error, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s", d->name,
-                            d->dbs[j].name, eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                return error_slot_set(err, r, "database '%s/%s': cannot give its mailboxes a new UIDVALIDITY: %s",
+                                      d->name, d->dbs[j].name, eng_err(mstore_sg_last_error(s->rt[i].sg), r));
         for (size_t k = 0; k < s->defs->n_mailboxes; k++) {
                 struct defs_mailbox *mb = &s->defs->mailboxes[k];
                 struct mbox_rt *m = strcmp(mb->sg, d->name) == 0 && strcmp(mb->db, d->dbs[j].name) == 0
@@ -707,11 +713,11 @@ static int renew_uid_validity(service *s, size_t i, size_t j, char **ret_error) 
                   "database '%s/%s' was restored without the later logs: new UIDVALIDITY for %u mailbox(es)",
                   d->name, d->dbs[j].name, n);
         d->dbs[j].renew_uid_validity = false;
-        char *e = NULL;
+        ErrorSlot e = {""};
         if (save(s, &e) < 0)
                 event_log(MSTORED_MID_ERROR, LOG_WARNING, d->name, d->dbs[j].name,
-                          "%s: the next mount gives new UIDVALIDITYs again", e ? e : "cannot save the definitions");
-        free(e);
+                          "%s: the next mount gives new UIDVALIDITYs again",
+                          *error_slot_get(&e) ? error_slot_get(&e) : "cannot save the definitions");
         return 0;
 }
 
@@ -725,7 +731,8 @@ int service_restore_mark(service *s, const char *sg, const char *db, uint32_t *r
                 prev |= d->dbs[j].renew_uid_validity ? 1u << j : 0;
                 d->dbs[j].renew_uid_validity = true;
         }
-        int r = d ? save(s, NULL) : -ENOENT;
+        ErrorSlot ignored;
+        int r = d ? save(s, &ignored) : -ENOENT;
         pthread_rwlock_unlock(&s->lock);
         *ret_prev = prev;
         return r;
@@ -737,36 +744,38 @@ int service_restore_unmark(service *s, const char *sg, const char *db, uint32_t 
         for (size_t j = 0; d && j < d->n_dbs; j++)
                 if (!*db || strcmp(d->dbs[j].name, db) == 0)
                         d->dbs[j].renew_uid_validity = (prev >> j) & 1;
-        int r = d ? save(s, NULL) : -ENOENT;
+        ErrorSlot ignored;
+        int r = d ? save(s, &ignored) : -ENOENT;
         pthread_rwlock_unlock(&s->lock);
         return r;
 }
 
-int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error) {
+int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, ErrorSlot *err) {
+        error_slot_clear(err);
         char addr[MM_MAX_ADDR + 1];
         size_t n = address ? strlen(address) : 0;
         if (n == 0 || n > MM_MAX_ADDR)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+                return error_slot_set(err, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
         for (size_t k = 0; k <= n; k++)
                 addr[k] = (char) (address[k] >= 'A' && address[k] <= 'Z' ? address[k] + 32 : address[k]);
         if (!defs_address_valid(addr))
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address);
+                return error_slot_set(err, -EINVAL, "mailbox '%s': invalid address", address);
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
         ssize_t locked = -1;
-        int r = find(s, sg, db, &i, &j, ret_error);
+        int r = find(s, sg, db, &i, &j, err);
         if (r < 0)
                 goto out;
         if (defs_find_mailbox(s->defs, addr)) {
-                r = errf(ret_error, -EEXIST, "mailbox '%s': already exists", addr);
+                r = error_slot_set(err, -EEXIST, "mailbox '%s': already exists", addr);
                 goto out;
         }
         mstore_db *h = s->rt[i].db[j];
         if (!h) {
-                r = errf(ret_error, -ENODEV, "mailbox '%s': database '%s/%s' is not mounted", addr, sg, db);
+                r = error_slot_set(err, -ENODEV, "mailbox '%s': database '%s/%s' is not mounted", addr, sg, db);
                 goto out;
         }
-        if ((r = busy(s, i, ret_error)) < 0)
+        if ((r = busy(s, i, err)) < 0)
                 goto out;
         pthread_rwlock_wrlock(&s->rt[i].lock);
         locked = (ssize_t) i;
@@ -785,16 +794,16 @@ int service_mailbox_create(service *s, const char *address, const char *sg, cons
         }
         mstore_txn_abort(txn);
         if (r < 0) {
-                errf(ret_error, r, "mailbox '%s': cannot create in '%s/%s': %s", addr, sg, db,
-                     eng_err(mstore_sg_last_error(s->rt[i].sg), r));
+                error_slot_set(err, r, "mailbox '%s': cannot create in '%s/%s': %s", addr, sg, db,
+                               eng_err(mstore_sg_last_error(s->rt[i].sg), r));
                 goto out;
         }
         r = defs_add_mailbox(s->defs, addr, sg, db);
         if (r < 0) {
-                errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
+                error_slot_set(err, r, "mailbox '%s': %s", addr, strerror(-r));
                 goto out;
         }
-        r = save(s, ret_error);
+        r = save(s, err);
         struct mbox_rt *m = mbox_get(s, addr);
         if (m)
                 m->loaded = false;
@@ -811,7 +820,8 @@ static int locate(service *s, const char *address, size_t *ret_i, mstore_db **re
         if (!m)
                 return -ENOENT;
         size_t i = 0, j = 0;
-        if (find(s, m->sg, m->db, &i, &j, NULL) < 0)
+        ErrorSlot ignored;
+        if (find(s, m->sg, m->db, &i, &j, &ignored) < 0)
                 return -ENOENT;
         *ret_i = i;
         if (!s->rt[i].db[j])
@@ -908,14 +918,13 @@ static void sg_reopen(service *s, size_t g) {
          * disk may still be full) the next delivery tries again. */
         bool ok = true;
         for (size_t j = 0; j < d->n_dbs; j++) {
-                char *e = NULL;
+                ErrorSlot e = {""};
                 if (d->dbs[j].mounted && !rt->db[j] && db_mount_locked(s, g, j, &e) < 0) {
                         ok = false;
                         event_log(MSTORED_MID_ERROR, LOG_ERR, d->name, d->dbs[j].name,
                                   "%s; retrying on the next delivery (or: mstore db mount %s/%s)",
-                                  e ? e : "mount failed", d->name, d->dbs[j].name);
+                                  *error_slot_get(&e) ? error_slot_get(&e) : "mount failed", d->name, d->dbs[j].name);
                 }
-                free(e);
         }
         atomic_store(&rt->need_reopen, !ok);
         pthread_rwlock_unlock(&rt->lock);
@@ -1019,12 +1028,12 @@ static int lower_addr(const char *address, char out[MM_MAX_ADDR + 1]) {
         return 0;
 }
 
-static int locate_err(int r, const char *addr, char **ret_error) {
+static int locate_err(int r, const char *addr, ErrorSlot *err) {
         if (r == -ENOENT)
-                return errf(ret_error, r, "mailbox '%s': no such mailbox", addr);
+                return error_slot_set(err, r, "mailbox '%s': no such mailbox", addr);
         if (r == -EAGAIN)
-                return errf(ret_error, -ENODEV, "mailbox '%s': its database is not mounted", addr);
-        return errf(ret_error, r, "mailbox '%s': %s", addr, strerror(-r));
+                return error_slot_set(err, -ENODEV, "mailbox '%s': its database is not mounted", addr);
+        return error_slot_set(err, r, "mailbox '%s': %s", addr, strerror(-r));
 }
 
 /* A mailbox opened for one transaction: its group held shared, and for a
@@ -1047,14 +1056,14 @@ static const char *mctx_err(const struct mctx *c, int r) {
         return eng_err(c->txn ? mstore_txn_last_error(c->txn) : mstore_sg_last_error(c->s->rt[c->g].sg), r);
 }
 
-static int mctx_open(service *s, const char *address, bool change, struct mctx *c, char **ret_error) {
+static int mctx_open(service *s, const char *address, bool change, struct mctx *c, ErrorSlot *err) {
         memset(c, 0, sizeof(*c));
         c->s = s;
         if (lower_addr(address, c->addr) < 0)
-                return errf(ret_error, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
+                return error_slot_set(err, -EINVAL, "mailbox '%s': invalid address", address ? address : "");
         c->m = mbox_get(s, c->addr);
         if (!c->m)
-                return errf(ret_error, -ENOMEM, "mailbox '%s': out of memory", c->addr);
+                return error_slot_set(err, -ENOMEM, "mailbox '%s': out of memory", c->addr);
         if (change) {
                 pthread_mutex_lock(&c->m->change_lock);
                 c->changing = true;
@@ -1063,25 +1072,25 @@ static int mctx_open(service *s, const char *address, bool change, struct mctx *
         int r = locate(s, c->addr, &c->g, &c->db);
         if (r < 0) {
                 pthread_rwlock_unlock(&s->lock);
-                return locate_err(r, c->addr, ret_error);
+                return locate_err(r, c->addr, err);
         }
         pthread_rwlock_rdlock(&s->rt[c->g].lock);
         c->held = true;
         pthread_rwlock_unlock(&s->lock);
         r = mstore_txn_begin(s->rt[c->g].sg, &c->txn);
         if (r < 0)
-                return errf(ret_error, r, "mailbox '%s': %s", c->addr, mctx_err(c, r));
+                return error_slot_set(err, r, "mailbox '%s': %s", c->addr, mctx_err(c, r));
         return 0;
 }
 
 /* Commit (if commit and r >= 0) or abort, release everything. */
-static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
+static int mctx_close(struct mctx *c, int r, bool commit, ErrorSlot *err) {
         if (c->txn) {
                 if (r >= 0 && commit) {
                         r = mstore_txn_commit(c->txn);
                         c->txn = NULL;
                         if (r < 0)
-                                errf(ret_error, r, "mailbox '%s': commit failed: %s", c->addr, mctx_err(c, r));
+                                error_slot_set(err, r, "mailbox '%s': commit failed: %s", c->addr, mctx_err(c, r));
                         else if (c->m)
                                 atomic_fetch_add(&c->m->changes, 1);
                 }
@@ -1096,22 +1105,23 @@ static int mctx_close(struct mctx *c, int r, bool commit, char **ret_error) {
         return r;
 }
 
-int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error) {
+int service_msg_list(service *s, const char *address, json_t **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         struct mctx c;
         mstore_cursor *cur = NULL;
         json_t *arr = json_array();
-        int r = mctx_open(s, address, false, &c, ret_error);
+        int r = mctx_open(s, address, false, &c, err);
         char prefix[MM_MAX_KEY];
         int pl = r >= 0 ? mm_key_message_prefix(prefix, c.addr) : 0;
         if (r >= 0 && (r = mstore_cursor_open_prefix(c.txn, c.db, prefix, (size_t) pl, &cur)) < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
+                error_slot_set(err, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
         const void *k, *v;
         size_t kl, vl;
         while (r >= 0 && (r = mstore_cursor_next(cur, &k, &kl, &v, &vl)) > 0) {
                 struct mm_message m;
                 if (mm_message_decode(v, vl, &m) < 0) {
-                        r = errf(ret_error, MSTORE_E_CORRUPT, "mailbox '%s': cannot list messages: %s", c.addr,
-                                 mstore_strerror(MSTORE_E_CORRUPT)); /* the record, not the engine */
+                        r = error_slot_set(err, MSTORE_E_CORRUPT, "mailbox '%s': cannot list messages: %s", c.addr,
+                                           mstore_strerror(MSTORE_E_CORRUPT)); /* the record, not the engine */
                         break;
                 }
                 json_array_append_new(arr, json_pack("{s:I,s:I,s:s,s:s,s:s,s:I,s:I}", "uid", (json_int_t) m.uid,
@@ -1119,10 +1129,10 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
                                                      m.folder, "from", m.from, "time", (json_int_t) m.time, "flags",
                                                      (json_int_t) m.flags));
         }
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "mailbox '%s': cannot list messages: %s", c.addr, mctx_err(&c, r));
         mstore_cursor_free(cur);
-        r = mctx_close(&c, r, false, ret_error);
+        r = mctx_close(&c, r, false, err);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -1131,22 +1141,22 @@ int service_msg_list(service *s, const char *address, json_t **ret, char **ret_e
         return 0;
 }
 
-int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
-                    char **ret_error) {
+int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size, ErrorSlot *err) {
+        error_slot_clear(err);
         struct mctx c;
         char *buf = NULL;
         struct mm_message m;
-        int r = mctx_open(s, address, false, &c, ret_error);
+        int r = mctx_open(s, address, false, &c, err);
         if (r < 0)
-                return mctx_close(&c, r, false, ret_error);
+                return mctx_close(&c, r, false, err);
         char key[MM_MAX_KEY];
         int kl = mm_key_message(key, c.addr, uid);
         void *v = NULL;
         size_t vl;
         r = mstore_get(c.txn, c.db, key, (size_t) kl, &v, &vl);
         if (r == -ENOENT) {
-                errf(ret_error, r, "mailbox '%s': no message with UID %u", c.addr, uid);
-                return mctx_close(&c, r, false, ret_error);
+                error_slot_set(err, r, "mailbox '%s': no message with UID %u", c.addr, uid);
+                return mctx_close(&c, r, false, err);
         }
         if (r >= 0) {
                 r = mm_message_decode(v, vl, &m) < 0 ? MSTORE_E_CORRUPT : 0;
@@ -1169,8 +1179,8 @@ int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_da
                         off += (uint64_t) r;
         }
         if (r < 0)
-                errf(ret_error, r, "mailbox '%s': message %u: %s", c.addr, uid, mctx_err(&c, r));
-        r = mctx_close(&c, r, false, ret_error);
+                error_slot_set(err, r, "mailbox '%s': message %u: %s", c.addr, uid, mctx_err(&c, r));
+        r = mctx_close(&c, r, false, err);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -1275,7 +1285,8 @@ void service_count_rejected(service *s) {
 int service_with_sg(service *s, const char *name, int (*fn)(service *s, mstore_sg *sg, void *ud), void *ud) {
         pthread_rwlock_rdlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, name, NULL, &i, &j, NULL);
+        ErrorSlot ignored;
+        int r = find(s, name, NULL, &i, &j, &ignored);
         if (r < 0 || !s->rt[i].sg) {
                 pthread_rwlock_unlock(&s->lock);
                 return r < 0 ? r : -ENODEV;
@@ -1292,7 +1303,8 @@ int service_set_backup(service *s, const char *name, bool on) {
          * backup never starts under a half-done mount. */
         pthread_rwlock_wrlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, name, NULL, &i, &j, NULL);
+        ErrorSlot ignored;
+        int r = find(s, name, NULL, &i, &j, &ignored);
         if (r >= 0)
                 s->rt[i].in_backup = on;
         pthread_rwlock_unlock(&s->lock);
@@ -1320,7 +1332,8 @@ char **service_sg_names(service *s) {
 int service_sg_describe(service *s, const char *name, json_t **ret) {
         pthread_rwlock_rdlock(&s->lock);
         size_t i = 0, j = 0;
-        int r = find(s, name, NULL, &i, &j, NULL);
+        ErrorSlot ignored;
+        int r = find(s, name, NULL, &i, &j, &ignored);
         if (r >= 0) {
                 struct defs_sg *d = &s->defs->sgs[i];
                 json_t *dbs = json_array();
@@ -1417,15 +1430,15 @@ static int scan_folders(struct mctx *c, struct service_folder **ret, size_t *ret
         return 0;
 }
 
-int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
-                        char **ret_error) {
+int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n, ErrorSlot *err) {
+        error_slot_clear(err);
         struct mctx c;
         struct service_folder *v = NULL;
         size_t n = 0;
-        int r = mctx_open(s, address, false, &c, ret_error);
+        int r = mctx_open(s, address, false, &c, err);
         if (r >= 0 && (r = scan_folders(&c, &v, &n)) < 0)
-                errf(ret_error, r, "mailbox '%s': cannot list folders: %s", c.addr, mctx_err(&c, r));
-        r = mctx_close(&c, r, false, ret_error);
+                error_slot_set(err, r, "mailbox '%s': cannot list folders: %s", c.addr, mctx_err(&c, r));
+        r = mctx_close(&c, r, false, err);
         if (r < 0)
                 return r;
         *ret = v;
@@ -1433,38 +1446,40 @@ int service_folder_list(service *s, const char *address, struct service_folder *
         return 0;
 }
 
-int service_folder_create(service *s, const char *address, const char *folder, char **ret_error) {
+int service_folder_create(service *s, const char *address, const char *folder, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0) {
                 r = folder_exists(&c, f);
                 if (r >= 0)
-                        r = errf(ret_error, -EEXIST, "folder '%s' of mailbox '%s': already exists", f, c.addr);
+                        r = error_slot_set(err, -EEXIST, "folder '%s' of mailbox '%s': already exists", f, c.addr);
                 else if (r == -ENOENT)
                         r = folder_put(&c, f, true);
                 else
-                        errf(ret_error, r, "folder '%s': %s", f, mctx_err(&c, r));
+                        error_slot_set(err, r, "folder '%s': %s", f, mctx_err(&c, r));
         }
-        return mctx_close(&c, r, true, ret_error);
+        return mctx_close(&c, r, true, err);
 }
 
-int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, char **ret_error) {
+int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0) {
                 r = folder_exists(&c, f);
                 if (r == -ENOENT)
-                        errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                        error_slot_set(err, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
                 else if (r >= 0)
                         r = folder_put(&c, f, on);
         }
-        return mctx_close(&c, r, true, ret_error);
+        return mctx_close(&c, r, true, err);
 }
 
 /* Every message record of the mailbox (decoded), in UID order. */
@@ -1544,16 +1559,17 @@ static bool in_folder_tree(const char *name, const char *top) {
         return strncmp(name, top, n) == 0 && (name[n] == 0 || name[n] == '/');
 }
 
-int service_folder_delete(service *s, const char *address, const char *folder, char **ret_error) {
+int service_folder_delete(service *s, const char *address, const char *folder, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         if (strcmp(f, "INBOX") == 0)
-                return errf(ret_error, -EPERM, "folder 'INBOX': cannot be deleted");
+                return error_slot_set(err, -EPERM, "folder 'INBOX': cannot be deleted");
         struct service_folder *fl = NULL;
         size_t nf = 0;
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0 && (r = scan_folders(&c, &fl, &nf)) >= 0) {
                 bool found = false, children = false;
                 for (size_t k = 0; k < nf; k++) {
@@ -1562,9 +1578,9 @@ int service_folder_delete(service *s, const char *address, const char *folder, c
                 }
                 free(fl);
                 if (!found)
-                        r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                        r = error_slot_set(err, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
                 else if (children)
-                        r = errf(ret_error, -ENOTEMPTY, "folder '%s' of mailbox '%s': has subfolders", f, c.addr);
+                        r = error_slot_set(err, -ENOTEMPTY, "folder '%s' of mailbox '%s': has subfolders", f, c.addr);
         }
         struct mm_message *msgs = NULL;
         size_t n = 0;
@@ -1578,26 +1594,27 @@ int service_folder_delete(service *s, const char *address, const char *folder, c
         int kl = mm_key_folder(key, c.addr, f);
         if (r >= 0)
                 r = mstore_del(c.txn, c.db, key, (size_t) kl);
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot delete: %s", f, c.addr, mctx_err(&c, r));
-        return mctx_close(&c, r, true, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "folder '%s' of mailbox '%s': cannot delete: %s", f, c.addr, mctx_err(&c, r));
+        return mctx_close(&c, r, true, err);
 }
 
-int service_folder_rename(service *s, const char *address, const char *from, const char *to, char **ret_error) {
+int service_folder_rename(service *s, const char *address, const char *from, const char *to, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1], t[MM_MAX_FOLDER + 1];
         if (folder_norm(from, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", from ? from : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", from ? from : "");
         if (folder_norm(to, t) < 0 || strcmp(t, "INBOX") == 0 || in_folder_tree(t, f))
-                return errf(ret_error, -EINVAL, "folder '%s': invalid new name", to ? to : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid new name", to ? to : "");
         bool inbox = strcmp(f, "INBOX") == 0;
         struct service_folder *fl = NULL;
         size_t nf = 0;
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0)
                 r = scan_folders(&c, &fl, &nf);
         if (r >= 0 && folder_exists(&c, f) == -ENOENT)
-                r = errf(ret_error, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                r = error_slot_set(err, -ENOENT, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
         /* Folders: FROM and (unless INBOX) its subfolders. */
         for (size_t k = 0; r >= 0 && k < nf; k++) {
                 if (inbox ? strcmp(fl[k].name, "INBOX") != 0 : !in_folder_tree(fl[k].name, f))
@@ -1605,11 +1622,11 @@ int service_folder_rename(service *s, const char *address, const char *from, con
                 char nn[MM_MAX_FOLDER + 2];
                 if (snprintf(nn, sizeof(nn), "%s%s", t, fl[k].name + strlen(f)) > MM_MAX_FOLDER ||
                     !mm_folder_valid(nn)) {
-                        r = errf(ret_error, -EINVAL, "folder '%s': new name too long", fl[k].name);
+                        r = error_slot_set(err, -EINVAL, "folder '%s': new name too long", fl[k].name);
                         break;
                 }
                 if (folder_exists(&c, nn) != -ENOENT) {
-                        r = errf(ret_error, -EEXIST, "folder '%s' of mailbox '%s': already exists", nn, c.addr);
+                        r = error_slot_set(err, -EEXIST, "folder '%s' of mailbox '%s': already exists", nn, c.addr);
                         break;
                 }
                 char key[MM_MAX_KEY];
@@ -1637,24 +1654,24 @@ int service_folder_rename(service *s, const char *address, const char *from, con
                 r = message_put(&c, &msgs[k]);
         }
         free(msgs);
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': cannot rename: %s", f, c.addr, mctx_err(&c, r));
-        return mctx_close(&c, r, true, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "folder '%s' of mailbox '%s': cannot rename: %s", f, c.addr, mctx_err(&c, r));
+        return mctx_close(&c, r, true, err);
 }
 
-int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret,
-                        char **ret_error) {
+int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         memset(ret, 0, sizeof(*ret));
         struct mctx c;
-        int r = mctx_open(s, address, false, &c, ret_error);
+        int r = mctx_open(s, address, false, &c, err);
         if (r >= 0) {
                 ret->changes = atomic_load(&c.m->changes);
                 r = folder_exists(&c, f);
                 if (r == -ENOENT)
-                        errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                        error_slot_set(err, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
         }
         if (r >= 0) {
                 pthread_mutex_lock(&c.m->lock);
@@ -1678,16 +1695,17 @@ int service_folder_view(service *s, const char *address, const char *folder, str
                 free(ret->msgs);
                 ret->msgs = NULL;
                 ret->n = 0;
-                if (ret_error && !*ret_error)
-                        errf(ret_error, r, "folder '%s' of mailbox '%s': %s", f, c.addr, mctx_err(&c, r));
+                if (!*error_slot_get(err))
+                        error_slot_set(err, r, "folder '%s' of mailbox '%s': %s", f, c.addr, mctx_err(&c, r));
         }
-        return mctx_close(&c, r, false, ret_error);
+        return mctx_close(&c, r, false, err);
 }
 
 int service_msg_store(service *s, const char *address, const uint32_t *uids, size_t n, int mode, uint32_t flags,
-                      uint32_t *ret_flags, char **ret_error) {
+                      uint32_t *ret_flags, ErrorSlot *err) {
+        error_slot_clear(err);
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         bool dirty = false;
         for (size_t k = 0; r >= 0 && k < n; k++) {
                 struct mm_message m;
@@ -1711,16 +1729,17 @@ int service_msg_store(service *s, const char *address, const uint32_t *uids, siz
                 r = message_put(&c, &m);
                 dirty = true;
         }
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot store flags: %s", c.addr, mctx_err(&c, r));
-        return mctx_close(&c, r, dirty, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "mailbox '%s': cannot store flags: %s", c.addr, mctx_err(&c, r));
+        return mctx_close(&c, r, dirty, err);
 }
 
 int service_msg_delete(service *s, const char *address, const uint32_t *uids, size_t n, size_t *ret_deleted,
-                       char **ret_error) {
+                       ErrorSlot *err) {
+        error_slot_clear(err);
         struct mctx c;
         size_t deleted = 0;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         for (size_t k = 0; r >= 0 && k < n; k++) {
                 struct mm_message m;
                 int q = message_get(&c, uids[k], &m);
@@ -1729,9 +1748,9 @@ int service_msg_delete(service *s, const char *address, const uint32_t *uids, si
                 r = q < 0 ? q : message_delete(&c, &m);
                 deleted += r >= 0;
         }
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot delete messages: %s", c.addr, mctx_err(&c, r));
-        r = mctx_close(&c, r, deleted > 0, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "mailbox '%s': cannot delete messages: %s", c.addr, mctx_err(&c, r));
+        r = mctx_close(&c, r, deleted > 0, err);
         if (r >= 0 && ret_deleted)
                 *ret_deleted = deleted;
         return r;
@@ -1769,14 +1788,15 @@ static int stream_copy(struct mctx *c, const struct mm_message *src, mstore_stre
 }
 
 int service_msg_copy(service *s, const char *address, const uint32_t *uids, size_t n, const char *folder,
-                     uint32_t *ret_new_uids, uint32_t *ret_validity, char **ret_error) {
+                     uint32_t *ret_new_uids, uint32_t *ret_validity, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0 && (r = folder_exists(&c, f)) == -ENOENT)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                error_slot_set(err, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
         for (size_t k = 0; r >= 0 && k < n; k++) {
                 struct mm_message m;
                 ret_new_uids[k] = 0;
@@ -1795,23 +1815,24 @@ int service_msg_copy(service *s, const char *address, const uint32_t *uids, size
                         ret_new_uids[k] = m.uid;
                 }
         }
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot copy into '%s': %s", c.addr, f, mctx_err(&c, r));
-        return mctx_close(&c, r, true, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "mailbox '%s': cannot copy into '%s': %s", c.addr, f, mctx_err(&c, r));
+        return mctx_close(&c, r, true, err);
 }
 
 int service_msg_append(service *s, const char *address, const char *folder, const void *data, size_t size,
-                       uint32_t flags, uint64_t time_, uint32_t *ret_uid, uint32_t *ret_validity, char **ret_error) {
+                       uint32_t flags, uint64_t time_, uint32_t *ret_uid, uint32_t *ret_validity, ErrorSlot *err) {
+        error_slot_clear(err);
         char f[MM_MAX_FOLDER + 1];
         if (folder_norm(folder, f) < 0)
-                return errf(ret_error, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
+                return error_slot_set(err, -EINVAL, "folder '%s': invalid name", folder ? folder : "");
         if (size > s->max_message_size)
-                return errf(ret_error, -EFBIG, "message of %zu bytes is above the limit (%zu)", size,
-                            s->max_message_size);
+                return error_slot_set(err, -EFBIG, "message of %zu bytes is above the limit (%zu)", size,
+                                      s->max_message_size);
         struct mctx c;
-        int r = mctx_open(s, address, true, &c, ret_error);
+        int r = mctx_open(s, address, true, &c, err);
         if (r >= 0 && (r = folder_exists(&c, f)) == -ENOENT)
-                errf(ret_error, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
+                error_slot_set(err, r, "folder '%s' of mailbox '%s': no such folder", f, c.addr);
         struct mm_message m = {.size = size, .time = time_ ? time_ : (uint64_t) time(NULL),
                                .flags = flags & MM_FLAGS_ALL};
         mstore_stream_ref ref;
@@ -1826,7 +1847,7 @@ int service_msg_append(service *s, const char *address, const char *folder, cons
                 r = message_put(&c, &m);
                 *ret_uid = m.uid;
         }
-        if (r < 0 && ret_error && !*ret_error)
-                errf(ret_error, r, "mailbox '%s': cannot append to '%s': %s", c.addr, f, mctx_err(&c, r));
-        return mctx_close(&c, r, true, ret_error);
+        if (r < 0 && !*error_slot_get(err))
+                error_slot_set(err, r, "mailbox '%s': cannot append to '%s': %s", c.addr, f, mctx_err(&c, r));
+        return mctx_close(&c, r, true, err);
 }

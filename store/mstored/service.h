@@ -12,8 +12,12 @@
  * PrepareBackup and BackupComplete) is refused with -EBUSY instead of
  * blocking, so callers never wait on a frozen engine for it.
  *
- * Errors: negative errno or MSTORE_E_*; *ret_error (if given) gets a
- * one-line message naming the object and the reason (caller frees).
+ * Errors (docs/design/mailstore.md §10): negative errno or MSTORE_E_*;
+ * the one-line message naming the object and the reason goes into ERR, an
+ * ErrorSlot (lib/core/error-slot.h) the caller owns: each bus job and each
+ * IMAP session has its own, since the service is called from many threads
+ * at once and so holds none itself; NULL = the calling thread's slot.  A
+ * call clears ERR first, so after it ERR holds that call's message or "".
  */
 #pragma once
 
@@ -24,6 +28,8 @@
 #include <sys/types.h>
 
 #include <mstore/mstore.h>
+
+#include "lib/core/error-slot.h"
 
 typedef struct service service;
 
@@ -36,7 +42,7 @@ struct service_options {
         uint64_t log_file_size;     /* 0 = engine default */
 };
 
-int service_new(const struct service_options *o, service **ret, char **ret_error);
+int service_new(const struct service_options *o, service **ret, ErrorSlot *err);
 /* Open every storage group with a mounted database and mount what the
  * definitions say was mounted (soft recovery runs in the engine).  A group
  * that fails is logged and left offline; returns 0 unless nothing works. */
@@ -50,12 +56,12 @@ size_t service_max_message_size(service *s);
 
 /* ---- administration */
 int service_sg_create(service *s, const char *name, const char *path, const char *log_path, bool circular,
-                      char **ret_error);
-int service_db_create(service *s, const char *sg, const char *db, bool is_public, char **ret_error);
-int service_db_mount(service *s, const char *sg, const char *db, char **ret_error);
-int service_db_dismount(service *s, const char *sg, const char *db, char **ret_error);
-int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, char **ret_error);
-int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, char **ret_error);
+                      ErrorSlot *err);
+int service_db_create(service *s, const char *sg, const char *db, bool is_public, ErrorSlot *err);
+int service_db_mount(service *s, const char *sg, const char *db, ErrorSlot *err);
+int service_db_dismount(service *s, const char *sg, const char *db, ErrorSlot *err);
+int service_db_set_overwrite(service *s, const char *sg, const char *db, bool allow, ErrorSlot *err);
+int service_mailbox_create(service *s, const char *address, const char *sg, const char *db, ErrorSlot *err);
 
 /* JSON documents of docs/interfaces.md (caller decrefs). */
 int service_sg_list(service *s, json_t **ret);
@@ -72,10 +78,9 @@ int service_rcpt_check(service *s, const char *address);
 int service_deliver(service *s, const char *from, char *const *rcpts, size_t n, const void *data, size_t size,
                     int *ret_status);
 /* {"messages":[{"uid","size","subject"}]} */
-int service_msg_list(service *s, const char *address, json_t **ret, char **ret_error);
+int service_msg_list(service *s, const char *address, json_t **ret, ErrorSlot *err);
 /* The raw message (malloc'ed, caller frees). */
-int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size,
-                    char **ret_error);
+int service_msg_get(service *s, const char *address, uint32_t uid, void **ret_data, size_t *ret_size, ErrorSlot *err);
 
 /* ---- folders, flags, deletion (docs/design/mailstore.md §8).  Every
  * change is one engine transaction, under the mailbox's change lock. */
@@ -95,32 +100,30 @@ struct service_view {
 };
 /* Counter bumped after every commit that changes the mailbox. */
 int service_mailbox_changes(service *s, const char *address, uint64_t *ret);
-int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n,
-                        char **ret_error);
+int service_folder_list(service *s, const char *address, struct service_folder **ret, size_t *ret_n, ErrorSlot *err);
 /* -EEXIST, -EINVAL (name), -ENOENT (mailbox or folder). */
-int service_folder_create(service *s, const char *address, const char *folder, char **ret_error);
+int service_folder_create(service *s, const char *address, const char *folder, ErrorSlot *err);
 /* Deletes the folder's messages too; -EPERM for INBOX, -ENOTEMPTY with subfolders. */
-int service_folder_delete(service *s, const char *address, const char *folder, char **ret_error);
+int service_folder_delete(service *s, const char *address, const char *folder, ErrorSlot *err);
 /* Renames the folder and its subfolders (INBOX: moves its messages). */
-int service_folder_rename(service *s, const char *address, const char *from, const char *to, char **ret_error);
-int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, char **ret_error);
+int service_folder_rename(service *s, const char *address, const char *from, const char *to, ErrorSlot *err);
+int service_folder_subscribe(service *s, const char *address, const char *folder, bool on, ErrorSlot *err);
 /* The messages of FOLDER in UID order plus UIDVALIDITY/UIDNEXT. */
-int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret,
-                        char **ret_error);
+int service_folder_view(service *s, const char *address, const char *folder, struct service_view *ret, ErrorSlot *err);
 /* Flags of messages: mode > 0 add, < 0 remove, 0 replace.  ret_flags[k]
  * (optional) gets the new flags, UINT32_MAX for a message that is gone. */
 int service_msg_store(service *s, const char *address, const uint32_t *uids, size_t n, int mode, uint32_t flags,
-                      uint32_t *ret_flags, char **ret_error);
+                      uint32_t *ret_flags, ErrorSlot *err);
 /* Delete messages (records and streams) in one transaction; missing UIDs
  * are skipped; *ret_deleted counts the deleted ones. */
 int service_msg_delete(service *s, const char *address, const uint32_t *uids, size_t n, size_t *ret_deleted,
-                       char **ret_error);
+                       ErrorSlot *err);
 /* Copy messages into FOLDER (new UIDs in ret_new_uids, 0 for a missing one). */
 int service_msg_copy(service *s, const char *address, const uint32_t *uids, size_t n, const char *folder,
-                     uint32_t *ret_new_uids, uint32_t *ret_validity, char **ret_error);
+                     uint32_t *ret_new_uids, uint32_t *ret_validity, ErrorSlot *err);
 /* Store a message in FOLDER with FLAGS and internal date TIME (0 = now). */
 int service_msg_append(service *s, const char *address, const char *folder, const void *data, size_t size,
-                       uint32_t flags, uint64_t time, uint32_t *ret_uid, uint32_t *ret_validity, char **ret_error);
+                       uint32_t flags, uint64_t time, uint32_t *ret_uid, uint32_t *ret_validity, ErrorSlot *err);
 
 /* ---- counters (atomic) */
 void service_count_session(service *s, int delta);
@@ -150,4 +153,7 @@ int service_restore_unmark(service *s, const char *sg, const char *db, uint32_t 
 
 /* Refuse paths inside a snapshot (.lvss-snapshots component or a read-only
  * filesystem/subvolume).  -EROFS with a message. */
-int service_check_not_snapshot(const char *path, char **ret_error);
+int service_check_not_snapshot(const char *path, ErrorSlot *err);
+
+/* What to show for a failure R: ERR's message, else the code's name. */
+const char *service_error(const ErrorSlot *err, int r);

@@ -579,27 +579,18 @@ static bool under_restore_root(mail_writer *mw, const char *canon) {
         return ok;
 }
 
-/* Rule 2: every directory from / to canon is root-owned and writable by
- * nobody else (a sticky, root-owned directory such as /tmp may be passed
- * through: others cannot replace the root-owned entry inside it), the one
- * rule of lib/core/fs-util.  On refusal, why says which component failed. */
-static bool root_owned_path(const char *canon, char *why, size_t n) {
-        ErrorSlot es;
-        if (path_root_controlled(canon, 0, &es) == 0)
-                return true;
-        snprintf(why, n, "%s", error_slot_get(&es));
-        return false;
-}
-
 /* A requestor-chosen path (restore_options key) where recovery would run:
  * *ret_canon is the canonical path to use, or the refusal is set as the
- * component's failure (which: 2 pre-restore, 3 post-restore).  At
+ * component's failure (which: 2 pre-restore, 3 post-restore).  Rule 2: the
+ * path is under a restore root, or every directory from / to it is root's
+ * and writable by nobody else (path_root_controlled(), the one rule of
+ * lib/core/fs-util; its message says which component failed).  At
  * PreRestore the location may not exist yet (the files come after): its
  * deepest existing ancestor is checked instead, the whole path again at
  * PostRestore. */
 static int trusted_restore_path(lvss_writer *w, mail_writer *mw, lvss_component *c, int which, const char *key,
                                 const char *path, char **ret_canon) {
-        char why[512];
+        ErrorSlot why;
         _cleanup_free_ char *canon = realpath(path, NULL), *exist = NULL;
         if (!canon && errno == ENOENT && which == 2) {
                 /* deepest existing ancestor, canonical, plus the rest
@@ -628,15 +619,17 @@ static int trusted_restore_path(lvss_writer *w, mail_writer *mw, lvss_component 
         } else if (!canon)
                 return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which, "restore option %s '%s': %s", key, path,
                             strerror(errno));
-        if (under_restore_root(mw, canon) || root_owned_path(exist ? exist : canon, why, sizeof(why))) {
+        if (under_restore_root(mw, canon) || path_root_controlled(exist ? exist : canon, 0, &why) == 0) {
                 *ret_canon = TAKE_PTR(canon);
                 return 0;
         }
         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, which,
-                    "restore option %s '%s' refused: not under a restore root (%s), and not a root-only path: %s",
-                    key, canon, mw->restore_roots ? "mstored.json restore_roots" : "the data directory or a storage "
-                                                                                  "group's paths",
-                    why);
+                    "restore option %s '%s' refused: not under a restore root (%s), and not a root-only path: %s", key,
+                    canon,
+                    mw->restore_roots ? "mstored.json restore_roots"
+                                      : "the data directory or a storage "
+                                        "group's paths",
+                    error_slot_get(&why));
 }
 
 static void hold_restore(lvss_writer *w, mail_writer *mw, const char *sg) {
@@ -685,15 +678,12 @@ static int pre_restore(lvss_writer *w, mail_writer *mw, lvss_writer_components *
                                     lvss_component_get_logical_path(c), lvss_component_get_name(c));
                 _cleanup_free_ char *alt = restore_option(c, "alternate_location");
                 if (alt) {
-                        char *e = NULL;
+                        ErrorSlot e;
                         _cleanup_free_ char *canon = NULL;
                         if (trusted_restore_path(w, mw, c, 2, "alternate_location", alt, &canon) < 0)
                                 return -1;
-                        if (service_check_not_snapshot(canon, &e) < 0) {
-                                int r = fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 2, "%s", e);
-                                free(e);
-                                return r;
-                        }
+                        if (service_check_not_snapshot(canon, &e) < 0)
+                                return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 2, "%s", error_slot_get(&e));
                         lvss_component_set_restore_target(c, LVSS_RT_ALTERNATE);
                         continue; /* production is not touched */
                 }
@@ -931,7 +921,8 @@ static char **strv_copy(char **v) {
         return c;
 }
 
-int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, char **ret_error) {
+int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, ErrorSlot *err) {
+        error_slot_clear(err);
         mail_writer *mw = calloc(1, sizeof(*mw));
         if (!mw)
                 return -ENOMEM;
@@ -952,9 +943,7 @@ int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_wr
                 strv_free(mw->restore_roots);
                 free(mw->data_dir);
                 free(mw);
-                if (ret_error && asprintf(ret_error, "cannot start the writer thread") < 0)
-                        *ret_error = NULL;
-                return -EAGAIN;
+                return error_slot_set(err, -EAGAIN, "cannot start the writer thread");
         }
         *ret = mw;
         return 0;

@@ -38,5 +38,5 @@ struct mail_writer_options {
 
 /* Start the writer thread: subscribe to lvssd (retrying in the background
  * while lvssd is not there). */
-int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, char **ret_error);
+int mail_writer_start(service *svc, const struct mail_writer_options *o, mail_writer **ret, ErrorSlot *err);
 void mail_writer_stop(mail_writer *w);

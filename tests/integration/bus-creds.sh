@@ -50,6 +50,8 @@ if [ -x "$MSTORED" ] && [ -x "$MSTORE" ]; then
     mkdir "$FX_DIR/bk-owned" && chown backup "$FX_DIR/bk-owned"
     member "$MSTORE" sg create SGX --path "$FX_DIR/bk-owned/sg" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
     [ "$rc" = 5 ] && grep -q "owned by uid $(id -u backup), not root" "$FX_DIR/e" \
+        && grep -qF "mstored: storage group 'SGX': uid $(id -u backup) may not use path '$FX_DIR/bk-owned/sg': " "$FX_DIR/e" \
+        && grep -qF "(root only: the path must be root's and writable by root only)" "$FX_DIR/e" \
         || fail "sg create in a directory of user backup: exit $rc (want 5), $(cat "$FX_DIR/e")"
     member "$MSTORE" sg create SGY --log-path "/tmp/lvss-sg-$$" >"$FX_DIR/o" 2>"$FX_DIR/e"; rc=$?
     [ "$rc" = 5 ] && grep -q "'/tmp' is writable by others" "$FX_DIR/e" \

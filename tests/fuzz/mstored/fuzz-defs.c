@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fwrite(data, 1, size, f);
         fclose(f);
         struct defs *d = NULL;
-        char *err = NULL;
+        ErrorSlot err;
         if (defs_load(dir, &d, &err) == 0) {
                 size_t sgs = d->n_sgs, mbs = d->n_mailboxes;
                 if (defs_save(d, dir) < 0)
@@ -47,7 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 defs_free(d);
         } else if (d)
                 abort(); /* ret untouched on failure */
-        free(err);
         unlink(fn);
         return 0;
 }

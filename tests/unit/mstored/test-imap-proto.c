@@ -316,7 +316,7 @@ static void test_idle_and_others(void **state) {
 static void test_uidvalidity_renewed(void **state) {
         uint32_t v0, v1, v2, prev = 1;
         struct conn *c = conn_select("INBOX", &v0);
-        char *err = NULL;
+        ErrorSlot err;
         assert_int_equal(service_restore_mark(svc, "SG1", "DB1", &prev), 0);
         assert_int_equal(prev, 0);
         assert_int_equal(service_restore_unmark(svc, "SG1", "DB1", prev), 0);
@@ -339,7 +339,6 @@ static void test_uidvalidity_renewed(void **state) {
         assert_int_equal(service_db_mount(svc, "SG1", "DB1", &err), 0);
         conn_free(conn_select("INBOX", &v2));
         assert_int_equal(v2, v1);
-        free(err);
 }
 
 static void test_limits(void **state) {
@@ -407,7 +406,7 @@ static int setup(void **state) {
         if (!mkdtemp(dir))
                 return -1;
         struct service_options o = {.data_dir = dir, .server_name = "h1"};
-        char *err = NULL;
+        ErrorSlot err;
         if (service_new(&o, &svc, &err) < 0 || service_start(svc) < 0 ||
             service_sg_create(svc, "SG1", NULL, NULL, false, &err) < 0 ||
             service_db_create(svc, "SG1", "DB1", false, &err) < 0 ||

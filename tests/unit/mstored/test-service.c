@@ -28,7 +28,7 @@ static char dir[] = "/tmp/test-mstored-service.XXXXXX";
 static service *open_service(void) {
         struct service_options o = {.data_dir = dir, .server_name = "h1", .max_sgs = 2, .max_dbs = 2};
         service *s = NULL;
-        char *err = NULL;
+        ErrorSlot err;
         assert_int_equal(service_new(&o, &s, &err), 0);
         assert_int_equal(service_start(s), 0);
         return s;
@@ -45,17 +45,17 @@ static int count_messages(service *s, const char *addr) {
 
 static void test_admin_and_mail(void **state) {
         service *s = open_service();
-        char *err = NULL;
+        ErrorSlot err;
         assert_int_equal(service_sg_create(s, "SG1", NULL, NULL, false, &err), 0);
         assert_int_equal(service_sg_create(s, "SG2", NULL, NULL, false, &err), 0);
         assert_int_equal(service_sg_create(s, "SG3", NULL, NULL, false, &err), -ENOSPC); /* limit 2 */
-        assert_non_null(strstr(err, "limit of 2"));
+        assert_non_null(strstr(error_slot_get(&err), "limit of 2"));
         assert_int_equal(service_db_create(s, "SG1", "DB1", false, &err), 0);
         assert_int_equal(service_db_create(s, "SG1", "DB2", false, &err), 0);
         assert_int_equal(service_db_create(s, "SG1", "DB3", false, &err), -ENOSPC);
         assert_int_equal(service_db_create(s, "SG2", "DB1", false, &err), 0);
         assert_int_equal(service_db_create(s, "NOPE", "DB1", false, &err), -ENOENT);
-        assert_non_null(strstr(err, "NOPE"));
+        assert_non_null(strstr(error_slot_get(&err), "NOPE"));
         assert_int_equal(service_mailbox_create(s, "A@x", "SG1", "DB1", &err), 0);
         assert_int_equal(service_mailbox_create(s, "a@x", "SG1", "DB1", &err), -EEXIST);
         assert_int_equal(service_mailbox_create(s, "b@x", "SG2", "DB1", &err), 0);
@@ -100,16 +100,14 @@ static void test_admin_and_mail(void **state) {
         assert_int_equal(json_integer_value(json_object_get(last, "uid")), 3);
         json_decref(j);
         service_free(s);
-        free(err);
 }
 
 static struct service_view view_of(service *s, const char *addr, const char *folder) {
         struct service_view v;
-        char *err = NULL;
+        ErrorSlot err;
         int r = service_folder_view(s, addr, folder, &v, &err);
         if (r < 0)
-                fail_msg("view %s: %s", folder, err);
-        free(err);
+                fail_msg("view %s: %s", folder, error_slot_get(&err));
         return v;
 }
 
@@ -117,7 +115,7 @@ static struct service_view view_of(service *s, const char *addr, const char *fol
  * all of it is there again after a restart (soft recovery / log replay). */
 static void test_folders(void **state) {
         service *s = open_service();
-        char *err = NULL;
+        ErrorSlot err;
         assert_int_equal(service_mailbox_create(s, "c@x", "SG1", "DB1", &err), 0);
         char *rcpts[] = {"c@x"};
         int st[1];
@@ -234,7 +232,6 @@ static void test_folders(void **state) {
         assert_true(v.msgs[0].uid > au);
         free(v.msgs);
         service_free(s);
-        free(err);
 }
 
 struct bg {
@@ -262,7 +259,7 @@ static int prep(service *s, mstore_sg *sg, void *ud) {
 
 static void test_freeze(void **state) {
         service *s = open_service();
-        char *err = NULL;
+        ErrorSlot err;
         struct snapctx c = {0};
         int before = count_messages(s, "a@x");
         assert_int_equal(service_set_backup(s, "SG1", true), 0);
@@ -288,7 +285,7 @@ static void test_freeze(void **state) {
         assert_int_equal(service_deliver(s, "f@x", rcpts, 1, "other group", 11, &st), 1);
         /* Administration of the frozen group is refused, not blocked. */
         assert_int_equal(service_db_dismount(s, "SG1", "DB2", &err), -EBUSY);
-        assert_non_null(strstr(err, "backup"));
+        assert_non_null(strstr(error_slot_get(&err), "backup"));
 
         clock_gettime(CLOCK_MONOTONIC, &t1);
         int tr = mstore_snapshot_thaw(c.snap);
@@ -304,20 +301,68 @@ static void test_freeze(void **state) {
         assert_int_equal(count_messages(s, "a@x"), before + 1);
         int r = service_db_dismount(s, "SG1", "DB2", &err);
         if (r < 0)
-                fprintf(stderr, "dismount after thaw: %s\n", err);
+                fprintf(stderr, "dismount after thaw: %s\n", error_slot_get(&err));
         assert_int_equal(r, 0);
         service_free(s);
-        free(err);
 }
 
 static void test_snapshot_paths(void **state) {
-        char *err = NULL;
+        ErrorSlot err;
         assert_int_equal(service_check_not_snapshot("/srv/x/.lvss-snapshots/1/SG1", &err), -EROFS);
-        assert_non_null(strstr(err, "restore the data first"));
+        assert_non_null(strstr(error_slot_get(&err), "restore the data first"));
         assert_int_equal(service_check_not_snapshot("/srv/x/.lvss-snapshots", NULL), -EROFS);
         assert_int_equal(service_check_not_snapshot("/srv/x/a.lvss-snapshots/SG1", NULL), 0);
         assert_int_equal(service_check_not_snapshot(dir, NULL), 0);
-        free(err);
+}
+
+/* docs/design/mailstore.md §10: the caller's slot holds its own call's
+ * message and is cleared at the start of each call, while many threads use
+ * the one service at once. */
+struct slot_worker {
+        service *s;
+        char addr[32];
+        int bad;
+};
+
+static void *slot_worker_main(void *arg) {
+        struct slot_worker *w = arg;
+        ErrorSlot err;
+        char want[96];
+        snprintf(want, sizeof(want), "mailbox '%s': no such mailbox", w->addr);
+        for (int k = 0; k < 2000; k++) {
+                if (service_folder_create(w->s, w->addr, "F", &err) != -ENOENT ||
+                    strcmp(error_slot_get(&err), want) != 0)
+                        w->bad++;
+                if (service_check_not_snapshot("/", &err) != 0 || *error_slot_get(&err))
+                        w->bad++; /* a call that succeeds leaves no message */
+        }
+        return NULL;
+}
+
+static void test_error_slots(void **state) {
+        service *s = open_service();
+        ErrorSlot err;
+        assert_int_equal(service_folder_create(s, "a@x", "bad//name", &err), -EINVAL);
+        assert_string_equal(error_slot_get(&err), "folder 'bad//name': invalid name");
+        assert_int_equal(service_mailbox_create(s, "a@x", "SG1", "DB1", &err), -EEXIST);
+        assert_string_equal(error_slot_get(&err), "mailbox 'a@x': already exists");
+        assert_string_equal(service_error(&err, -EEXIST), "mailbox 'a@x': already exists");
+        assert_int_equal(service_db_mount(s, "SG1", "DB1", &err), 0); /* mounted already: nothing to do */
+        assert_string_equal(error_slot_get(&err), "");
+        assert_string_equal(service_error(&err, -ENOMEM), strerror(ENOMEM));
+
+        struct slot_worker w[4];
+        pthread_t t[4];
+        for (int k = 0; k < 4; k++) {
+                w[k] = (struct slot_worker){.s = s};
+                snprintf(w[k].addr, sizeof(w[k].addr), "ghost%d@x", k);
+                assert_int_equal(pthread_create(&t[k], NULL, slot_worker_main, &w[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) {
+                pthread_join(t[k], NULL);
+                assert_int_equal(w[k].bad, 0);
+        }
+        service_free(s);
 }
 
 static int setup(void **state) {
@@ -333,10 +378,9 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_admin_and_mail),
-                cmocka_unit_test(test_folders),
-                cmocka_unit_test(test_freeze),
-                cmocka_unit_test(test_snapshot_paths),
+                cmocka_unit_test(test_admin_and_mail), cmocka_unit_test(test_folders),
+                cmocka_unit_test(test_freeze),         cmocka_unit_test(test_snapshot_paths),
+                cmocka_unit_test(test_error_slots),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
