@@ -97,9 +97,7 @@ const char *service_error(const ErrorSlot *err, int r) {
         return r > -4096 ? strerror(-r) : mstore_strerror(r);
 }
 
-/* msg: the engine's message on the handle the failed call was made on
- * (docs/design/store.md §8); the code's name when there is none. */
-static const char *eng_err(const char *msg, int r) {
+const char *eng_err(const char *msg, int r) {
         return msg && *msg ? msg : mstore_strerror(r);
 }
 

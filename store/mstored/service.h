@@ -157,3 +157,6 @@ int service_check_not_snapshot(const char *path, ErrorSlot *err);
 
 /* What to show for a failure R: ERR's message, else the code's name. */
 const char *service_error(const ErrorSlot *err, int r);
+/* msg: the engine's message on the handle a failed libmstore call was made
+ * on (docs/design/store.md §8); the code's name when there is none. */
+const char *eng_err(const char *msg, int r);

@@ -102,10 +102,6 @@ static bool from_session(lvss_writer *w, const char *sid) {
         return strcmp(cur.str, sid) == 0;
 }
 
-/* msg: the engine's message on the handle the failed call was made on. */
-static const char *eng_err(const char *msg, int r) {
-        return msg && *msg ? msg : mstore_strerror(r);
-}
 
 /* The group's message of this thread, copied (service_with_sg callback). */
 static int copy_sg_error(service *s, mstore_sg *sg, void *ud) {
