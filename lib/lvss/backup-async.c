@@ -122,11 +122,9 @@ static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         a->slot = sd_bus_slot_unref(a->slot);
         if (b->pending > 0)
                 b->pending--;
-        if (e) {
-                char why[400];
-                r = lvss_bus_error_code(e, -EIO, why, sizeof(why));
-                backup_fail(b, r, "%s", why);
-        } else
+        if (e)
+                r = lvss_bus_error_code(e, -EIO, &b->error);
+        else
                 switch (a->kind) {
                 case OP_GATHER_METADATA:
                         r = complete_metadata(b, reply);

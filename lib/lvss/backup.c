@@ -88,7 +88,7 @@ int lvss_backup_new(lvss_backup **ret) {
                 return -ENOMEM;
         b->owner = pthread_self();
         b->context = LVSS_CTX_BACKUP;
-        r = lvss_bus_open(&b->bus, b->error.msg, sizeof(b->error.msg));
+        r = lvss_bus_open(&b->bus, &b->error);
         if (r < 0) {
                 free(b);
                 return r;
@@ -158,10 +158,9 @@ int backup_call(lvss_backup *b, const char *what, const char *path, const char *
                 return backup_fail(b, r, "%s: cannot build the call: %s", what, strerror(-r));
         r = sd_bus_call(b->bus, m, 0, &e, reply);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &b->error);
                 sd_bus_error_free(&e);
-                return backup_fail(b, r, "%s", why);
+                return r;
         }
         return 0;
 }
@@ -328,10 +327,9 @@ static int send_filter(lvss_backup *b) {
                 return backup_fail(b, r, "writer filter: cannot build the call");
         r = sd_bus_call(b->bus, m, 0, &e, NULL);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &b->error);
                 sd_bus_error_free(&e);
-                return backup_fail(b, r, "writer filter: %s", why);
+                return backup_fail(b, r, "writer filter: %s", error_slot_get(&b->error));
         }
         return 0;
 }

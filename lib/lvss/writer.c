@@ -471,7 +471,7 @@ int lvss_writer_subscribe(lvss_writer *w, uint32_t flags) {
         if (w->subscribed)
                 return fail(w, LVSS_E_WRITER_ALREADY_SUBSCRIBED, "writer '%s' is already subscribed", w->name);
         w->flags = flags ? flags : (LVSS_SM_BACKUP_EVENTS_FLAG | LVSS_SM_RESTORE_EVENTS_FLAG);
-        r = lvss_bus_open(&w->bus, w->error.msg, sizeof(w->error.msg));
+        r = lvss_bus_open(&w->bus, &w->error);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_vtable(w->bus, &w->object_slot, LVSS_WRITER_PATH, LVSS_WRITER_IFACE, writer_vtable, w);
@@ -490,10 +490,9 @@ int lvss_writer_subscribe(lvss_writer *w, uint32_t flags) {
         r = sd_bus_call_method(w->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, "RegisterWriter", &e, &reply, "su", id,
                                w->flags);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &w->error);
                 sd_bus_error_free(&e);
-                r = fail(w, r, "subscribe writer '%s': %s", w->name, why);
+                r = fail(w, r, "subscribe writer '%s': %s", w->name, error_slot_get(&w->error));
                 goto fail;
         }
         r = take_registration(w, reply);
