@@ -2,7 +2,6 @@
 /* Parser of lvssd's configuration file (config.h).  Bounded: 1 MiB, lines
  * of 1024 bytes, 1024 rules; names without spaces or control characters. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +11,8 @@
 #include "daemon/lvssd/config.h"
 #include "lib/core/macro.h"
 
-_printf_(1, 2)
-static int bad(const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        (void) error_slot_setv(NULL, -EINVAL, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+/* Raise the reason into the thread's slot (lib/core/error-slot.h); -EINVAL. */
+#define bad(...) error_slot_set(NULL, -EINVAL, __VA_ARGS__)
 
 static char *strip(char *s) {
         char *e;

@@ -7,7 +7,6 @@
  * every string, the component list and the calendar expressions.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +48,7 @@ Job *job_free(Job *j) {
 }
 
 /* Raise the reason into the thread's slot (lib/core/error-slot.h); -EINVAL. */
-_printf_(1, 2)
-static int bad(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void) error_slot_setv(NULL, -EINVAL, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+#define bad(...) error_slot_set(NULL, -EINVAL, __VA_ARGS__)
 
 static int set_sched(Job *j, int k, json_t *v) {
         if (!json_is_string(v) || json_string_length(v) > JOB_MAX_CALENDAR) {

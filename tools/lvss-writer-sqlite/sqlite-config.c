@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +15,7 @@
 #include "sqlite-config.h"
 
 /* Raise the reason into the thread's slot (lib/core/error-slot.h); -EINVAL. */
-static int bad(const char *fmt, ...) _printf_(1, 2);
-static int bad(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void) error_slot_setv(NULL, -EINVAL, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+#define bad(...) error_slot_set(NULL, -EINVAL, __VA_ARGS__)
 
 static bool name_ok(const char *s) {
         size_t n = strlen(s);
