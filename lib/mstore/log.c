@@ -568,7 +568,8 @@ int log_flush(log_writer *w, lgpos upto) {
                 if (w->failed) {
                         /* %.255s: as long as the writer's message was before (a 256-byte buffer) */
                         const char *why = error_slot_get(&w->err);
-                        r = mstore__error(MSTORE_E_FAILED, "log stopped after an error (%.255s); reopen the storage group",
+                        r = mstore__error(MSTORE_E_FAILED,
+                                          "log stopped after an error (%.255s); reopen the storage group",
                                           why[0] ? why : mstore_strerror(w->failed));
                         break;
                 }
