@@ -181,7 +181,6 @@ static int open_session(lvss_backup *b, const char *mode) {
 }
 
 int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
-        char why[LVSS_DOC_WHY_MAX];
         lvss_bcd *bcd = NULL;
         int r;
 
@@ -189,9 +188,9 @@ int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
         if (b->mode != M_NEW)
                 return BAD_STATE(b, "initialize for backup");
         if (bcd_json) {
-                r = lvss_doc_bcd_parse(bcd_json, &bcd, why);
+                r = lvss_doc_bcd_parse(bcd_json, &bcd, &b->error);
                 if (r < 0)
-                        return backup_fail(b, r, "backup components document: %s", why);
+                        return backup_fail(b, r, "backup components document: %s", error_slot_get(&b->error));
         } else if (!(bcd = lvss_doc_bcd_new()))
                 return -ENOMEM;
         r = open_session(b, "backup");
@@ -210,7 +209,6 @@ int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
 }
 
 int lvss_backup_initialize_for_restore(lvss_backup *b, const char *bcd_json) {
-        char why[LVSS_DOC_WHY_MAX];
         lvss_bcd *bcd = NULL;
         int r;
 
@@ -219,9 +217,9 @@ int lvss_backup_initialize_for_restore(lvss_backup *b, const char *bcd_json) {
                 return BAD_STATE(b, "initialize for restore");
         if (!bcd_json)
                 return backup_fail(b, -EINVAL, "initialize for restore: the saved backup components document is required");
-        r = lvss_doc_bcd_parse(bcd_json, &bcd, why);
+        r = lvss_doc_bcd_parse(bcd_json, &bcd, &b->error);
         if (r < 0)
-                return backup_fail(b, r, "backup components document: %s", why);
+                return backup_fail(b, r, "backup components document: %s", error_slot_get(&b->error));
         r = open_session(b, "restore");
         if (r < 0) {
                 lvss_doc_bcd_free(bcd);

@@ -334,7 +334,7 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         _cleanup_free_ char *out = NULL;
         lvss_writer_components *wc = NULL;
         lvss_doc_event_args args = {};
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why; /* a refused document */
         int r, result;
 
         if (!sender || !w->coordinator || strcmp(sender, w->coordinator) != 0)
@@ -344,9 +344,9 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "ss", &event, &args_text);
         if (r < 0)
                 return r;
-        r = lvss_doc_event_args_parse(args_text, &args, why);
+        r = lvss_doc_event_args_parse(args_text, &args, &why);
         if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments: %s", why);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments: %s", error_slot_get(&why));
         w->in_event = true;
         w->event = event;
         w->failure = w->app_error = 0;
