@@ -38,6 +38,7 @@
 
 #include "daemon/lvssd/lvssd.h"
 #include "lib/core/bus-creds.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 void auth_free(Manager *m) {
@@ -56,7 +57,6 @@ void auth_free(Manager *m) {
 int auth_load_config(Manager *m, const char *path) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
-        char why[256];
         Config c;
         size_t len = 0;
         ssize_t n;
@@ -78,9 +78,9 @@ int auth_load_config(Manager *m, const char *path) {
                 fprintf(stderr, "lvssd: config '%s': %m\n", path);
                 return -errno;
         }
-        r = config_parse(text, len, &c, why, sizeof(why));
+        r = config_parse(text, len, &c);
         if (r < 0) {
-                fprintf(stderr, "lvssd: config '%s': %s\n", path, why);
+                fprintf(stderr, "lvssd: config '%s': %s\n", path, error_slot_get(NULL));
                 return r;
         }
         auth_free(m);

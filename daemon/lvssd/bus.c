@@ -270,12 +270,11 @@ static int session_add_object(Session *s) {
 }
 
 int bus_setup(Manager *m) {
-        char why[256];
         int r;
 
-        r = proto_bus_open(&m->bus, 0, why, sizeof(why));
+        r = proto_bus_connect(&m->bus, 0, NULL);
         if (r < 0) {
-                fprintf(stderr, "lvssd: %s\n", why);
+                fprintf(stderr, "lvssd: %s\n", error_slot_get(NULL));
                 return r;
         }
         r = sd_bus_add_object_vtable(m->bus, NULL, LVSSD_PATH, LVSSD_IFACE, coordinator_vtable, m);

@@ -2,24 +2,17 @@
 /* Parser of lvssd's configuration file (config.h).  Bounded: 1 MiB, lines
  * of 1024 bytes, 1024 rules; names without spaces or control characters. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "daemon/lvssd/config.h"
 #include "lib/core/macro.h"
 
-_printf_(3, 4)
-static int bad(char *why, size_t size, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(why, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+/* Raise the reason into the thread's slot (lib/core/error-slot.h); -EINVAL. */
+#define bad(...) error_slot_set(NULL, -EINVAL, __VA_ARGS__)
 
 static char *strip(char *s) {
         char *e;
@@ -63,7 +56,7 @@ void config_clear(Config *c) {
         *c = (Config) {};
 }
 
-static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *why, size_t ws) {
+static int parse_line(Config *c, char *s, unsigned lineno, int *section) {
         char *eq, *key, *val;
         AccessRule *v;
         int role;
@@ -79,25 +72,24 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
                 else if (strcmp(s, "[recovery]") == 0)
                         *section = 3;
                 else
-                        return bad(why, ws, "line %u: unknown section %.64s", lineno, s);
+                        return bad("line %u: unknown section %.64s", lineno, s);
                 return 0;
         }
         eq = strchr(s, '=');
         if (!eq || *section == 0)
-                return bad(why, ws, "line %u: expected 'KEY = VALUE' inside [access], [limits] or [recovery]", lineno);
+                return bad("line %u: expected 'KEY = VALUE' inside [access], [limits] or [recovery]", lineno);
         *eq = 0;
         key = strip(s);
         val = strip(eq + 1);
         if (*section == 3) {
                 char **roots;
                 if (strcmp(key, "scan") != 0)
-                        return bad(why, ws, "line %u: unknown recovery key '%.64s' (known: scan)", lineno, key);
+                        return bad("line %u: unknown recovery key '%.64s' (known: scan)", lineno, key);
                 if (val[0] != '/' || !valid_name(val))
-                        return bad(why, ws, "line %u: scan needs an absolute path without spaces", lineno);
-                if (c->n_scan_roots >= CONFIG_MAX_SCAN_ROOTS) {
-                        snprintf(why, ws, "line %u: more than %d scan paths", lineno, CONFIG_MAX_SCAN_ROOTS);
-                        return -E2BIG;
-                }
+                        return bad("line %u: scan needs an absolute path without spaces", lineno);
+                if (c->n_scan_roots >= CONFIG_MAX_SCAN_ROOTS)
+                        return error_slot_set(NULL, -E2BIG, "line %u: more than %d scan paths", lineno,
+                                              CONFIG_MAX_SCAN_ROOTS);
                 if (ARRAY_RESERVE_ONE(c->scan_roots, c->cap_scan_roots, c->n_scan_roots, 4) < 0)
                         return -ENOMEM;
                 roots = c->scan_roots;
@@ -111,26 +103,24 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
                 char *end;
                 unsigned long secs;
                 if (strcmp(key, "set-timeout") != 0)
-                        return bad(why, ws, "line %u: unknown limit '%.64s' (known: set-timeout)", lineno, key);
+                        return bad("line %u: unknown limit '%.64s' (known: set-timeout)", lineno, key);
                 errno = 0;
                 secs = strtoul(val, &end, 10);
                 if (!*val || *end || errno || val[0] == '-' || secs > 7 * 86400)
-                        return bad(why, ws, "line %u: set-timeout must be 0..604800 seconds", lineno);
+                        return bad("line %u: set-timeout must be 0..604800 seconds", lineno);
                 c->have_set_timeout = true;
                 c->set_timeout_usec = (uint64_t) secs * 1000000ULL;
                 return 0;
         }
         role = parse_role(val);
         if (role == 0)
-                return bad(why, ws, "line %u: role '%.64s' is not deny, writer, requestor or both", lineno, val);
+                return bad("line %u: role '%.64s' is not deny, writer, requestor or both", lineno, val);
         if (strncmp(key, "user:", 5) != 0 && strncmp(key, "group:", 6) != 0)
-                return bad(why, ws, "line %u: key '%.64s' must be user:NAME or group:NAME", lineno, key);
+                return bad("line %u: key '%.64s' must be user:NAME or group:NAME", lineno, key);
         if (!valid_name(strchr(key, ':') + 1))
-                return bad(why, ws, "line %u: '%.64s' is not a valid user or group name", lineno, key);
-        if (c->n_rules >= CONFIG_MAX_RULES) {
-                snprintf(why, ws, "more than %d rules", CONFIG_MAX_RULES);
-                return -E2BIG;
-        }
+                return bad("line %u: '%.64s' is not a valid user or group name", lineno, key);
+        if (c->n_rules >= CONFIG_MAX_RULES)
+                return error_slot_set(NULL, -E2BIG, "more than %d rules", CONFIG_MAX_RULES);
         if (ARRAY_RESERVE_ONE(c->rules, c->cap_rules, c->n_rules, 8) < 0)
                 return -ENOMEM;
         v = c->rules;
@@ -143,17 +133,15 @@ static int parse_line(Config *c, char *s, unsigned lineno, int *section, char *w
         return 0;
 }
 
-int config_parse(const char *text, size_t len, Config *ret, char *why, size_t why_size) {
+int config_parse(const char *text, size_t len, Config *ret) {
         Config c = {};
         char line[CONFIG_MAX_LINE + 1];
         unsigned lineno = 0;
         int section = 0, r;
         size_t pos = 0;
 
-        if (len > CONFIG_MAX_BYTES) {
-                snprintf(why, why_size, "larger than %d bytes", CONFIG_MAX_BYTES);
-                return -E2BIG;
-        }
+        if (len > CONFIG_MAX_BYTES)
+                return error_slot_set(NULL, -E2BIG, "larger than %d bytes", CONFIG_MAX_BYTES);
         while (pos < len) {
                 const char *nl = memchr(text + pos, '\n', len - pos);
                 size_t n = nl ? (size_t) (nl - (text + pos)) : len - pos;
@@ -161,18 +149,18 @@ int config_parse(const char *text, size_t len, Config *ret, char *why, size_t wh
                 lineno++;
                 if (n > CONFIG_MAX_LINE) {
                         config_clear(&c);
-                        return bad(why, why_size, "line %u: longer than %d bytes", lineno, CONFIG_MAX_LINE);
+                        return bad("line %u: longer than %d bytes", lineno, CONFIG_MAX_LINE);
                 }
                 memcpy(line, text + pos, n);
                 line[n] = 0;
                 if (strlen(line) != n) {
                         config_clear(&c);
-                        return bad(why, why_size, "line %u: contains a NUL byte", lineno);
+                        return bad("line %u: contains a NUL byte", lineno);
                 }
-                r = parse_line(&c, line, lineno, &section, why, why_size);
+                r = parse_line(&c, line, lineno, &section);
                 if (r < 0) {
                         config_clear(&c);
-                        return r;
+                        return r == -ENOMEM ? error_slot_set(NULL, r, "out of memory") : r;
                 }
                 pos += n + (nl ? 1 : 0);
         }

@@ -32,7 +32,8 @@ typedef struct Config {
 } Config;
 
 /* Parse text[len] (need not be NUL-terminated).  On failure returns -EINVAL,
- * -E2BIG or -ENOMEM with a one-line reason ("line 3: ...") in why, and
- * leaves *ret empty. */
-int config_parse(const char *text, size_t len, Config *ret, char *why, size_t why_size);
+ * -E2BIG or -ENOMEM with a one-line reason ("line 3: ...") in the thread's
+ * ErrorSlot (lib/core/error-slot.h: error_slot_get(NULL)), and leaves *ret
+ * empty. */
+int config_parse(const char *text, size_t len, Config *ret);
 void config_clear(Config *c);

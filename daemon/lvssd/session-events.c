@@ -15,6 +15,7 @@
 
 #include "daemon/lvssd/lvssd.h"
 #include "daemon/lvssd/session-int.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 const char *const step_event[] = {
@@ -153,11 +154,11 @@ static void merge_edits(Session *s, unsigned window) {
         for (size_t i = 0; i < s->n_writers; i++) {
                 SessionWriter *sw = s->writers[i];
                 lvss_bcd *edited = NULL;
-                char why[LVSS_DOC_WHY_MAX];
                 if (!sw->participant || sw->result < 0 || !sw->out_json || !sw->out_json[0])
                         continue;
-                if (lvss_doc_bcd_parse(sw->out_json, &edited, why) < 0) {
-                        fprintf(stderr, "lvssd: writer '%s': edited components document refused: %s\n", sw->name, why);
+                if (lvss_doc_bcd_parse(sw->out_json, &edited, NULL) < 0) {
+                        fprintf(stderr, "lvssd: writer '%s': edited components document refused: %s\n", sw->name,
+                                error_slot_get(NULL));
                         continue;
                 }
                 (void) lvss_doc_bcd_merge_writer(s->bcd, edited, sw->instance_id, window);
@@ -230,26 +231,24 @@ static void reply_identify(Session *s) {
         for (size_t i = 0; i < s->n_writers; i++) {
                 SessionWriter *sw = s->writers[i];
                 struct lvss_writer_metadata *wm = NULL;
-                char why[LVSS_DOC_WHY_MAX];
                 json_t *j;
                 char *text;
 
                 if (sw->result < 0 || !sw->out_json)
                         continue;
-                r = lvss_doc_wm_parse(sw->out_json, &wm, why);
+                r = lvss_doc_wm_parse(sw->out_json, &wm, NULL);
                 if (r >= 0 && (strcmp(wm->instance_id, sw->instance_id) != 0 || strcmp(wm->writer_id, sw->class_id) != 0)) {
-                        snprintf(why, sizeof(why), "identity does not match the registration");
-                        r = LVSS_E_INVALID_XML_DOCUMENT;
+                        r = error_slot_set(NULL, LVSS_E_INVALID_XML_DOCUMENT, "identity does not match the registration");
                         lvss_doc_wm_free(wm);
                         wm = NULL;
                 }
                 if (r < 0) {
                         sw->result = r;
                         free(sw->message);
-                        sw->message = strdup(why);
+                        sw->message = strdup(error_slot_get(NULL));
                         sw_set_state(sw, LVSS_WRITER_STATE_FAILED_AT_IDENTIFY, r);
                         ev_log(EV_WRITER_FAILED, LOG_WARNING, NULL, "writer '%s': metadata document refused: %s",
-                               sw->name, why);
+                               sw->name, error_slot_get(NULL));
                         continue;
                 }
                 lvss_doc_wm_free(sw->wm);

@@ -26,6 +26,7 @@
 #include "daemon/lvssd/lvssd.h"
 #include "daemon/lvssd/session-int.h"
 #include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 static void sw_free(SessionWriter *sw) {
@@ -72,15 +73,15 @@ static int bad_state(sd_bus_error *error, Session *s, const char *method) {
 int load_bcd(Session *s, sd_bus_message *msg, const char *method, sd_bus_error *error) {
         const char *text;
         lvss_bcd *bcd;
-        char why[LVSS_DOC_WHY_MAX];
         int r;
 
         r = sd_bus_message_read(msg, "s", &text);
         if (r < 0)
                 return bus_error_set(error, -EINVAL, "%s: expected one string argument", method);
-        r = lvss_doc_bcd_parse(text, &bcd, why);
+        r = lvss_doc_bcd_parse(text, &bcd, NULL);
         if (r < 0)
-                return bus_error_set(error, r, "%s: backup components document refused: %s", method, why);
+                return bus_error_set(error, r, "%s: backup components document refused: %s", method,
+                                     error_slot_get(NULL));
         for (size_t i = 0; i < bcd->n_writers; i++) {
                 bool known = false;
                 for (size_t j = 0; j < s->n_writers; j++)

@@ -16,6 +16,7 @@
 #include <syslog.h>
 
 #include "daemon/lvssd/lvssd.h"
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 Writer *writer_by_name(Manager *m, const char *unique_name) {
@@ -59,7 +60,6 @@ int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, 
         const char *sender = sd_bus_message_get_sender(msg);
         _cleanup_(lvss_doc_identity_clear) lvss_doc_identity id = {};
         _cleanup_free_ Writer *w = NULL;
-        char why[LVSS_DOC_WHY_MAX];
         int r;
 
         if (!sender)
@@ -69,9 +69,9 @@ int writer_register(Manager *m, sd_bus_message *msg, const char *identity_json, 
                                      "writer on connection %s is already subscribed", sender);
         if (m->n_writers >= MAX_WRITERS)
                 return bus_error_set(error, -E2BIG, "too many writers (at most %d)", MAX_WRITERS);
-        r = lvss_doc_identity_parse(identity_json, &id, why);
+        r = lvss_doc_identity_parse(identity_json, &id, NULL);
         if (r < 0)
-                return bus_error_set(error, r, "RegisterWriter: %s", why);
+                return bus_error_set(error, r, "RegisterWriter: %s", error_slot_get(NULL));
         w = calloc(1, sizeof(*w));
         if (!w)
                 return bus_error_set(error, -ENOMEM, "out of memory");

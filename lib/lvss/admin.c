@@ -38,7 +38,7 @@ int lvss_admin_new(lvss_admin **ret) {
         if (!a)
                 return -ENOMEM;
         a->owner = pthread_self();
-        r = lvss_bus_open(&a->bus, a->error.msg, sizeof(a->error.msg));
+        r = lvss_bus_open(&a->bus, &a->error);
         if (r < 0) {
                 free(a);
                 return r;
@@ -70,7 +70,7 @@ static int json_call(lvss_admin *a, const char *method, char **ret_json) {
                 return -EINVAL;
         r = sd_bus_call_method(a->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, method, &e, &reply, "");
         if (r < 0) {
-                r = lvss_bus_error_code(&e, r, a->error.msg, sizeof(a->error.msg));
+                r = lvss_bus_error_code(&e, r, &a->error);
                 sd_bus_error_free(&e);
                 return r;
         }
@@ -119,7 +119,7 @@ int lvss_admin_delete_shadows(lvss_admin *a, const char *set_id, const char *sha
         r = sd_bus_call_method(a->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, "DeleteShadows", &e, &reply, "ssb",
                                set_id ? set_id : "", shadow_id ? shadow_id : "", !!all);
         if (r < 0) {
-                r = lvss_bus_error_code(&e, r, a->error.msg, sizeof(a->error.msg));
+                r = lvss_bus_error_code(&e, r, &a->error);
                 sd_bus_error_free(&e);
                 return r;
         }

@@ -22,16 +22,15 @@
 
 static int bcd_from_reply(lvss_backup *b, sd_bus_message *reply) {
         const char *text;
-        char why[LVSS_DOC_WHY_MAX];
         lvss_bcd *bcd;
         int r;
 
         r = sd_bus_message_read(reply, "s", &text);
         if (r < 0)
                 return backup_fail(b, LVSS_E_WRITER_INFRASTRUCTURE, "malformed reply from lvssd");
-        r = lvss_doc_bcd_parse(text, &bcd, why);
+        r = lvss_doc_bcd_parse(text, &bcd, &b->error);
         if (r < 0)
-                return backup_fail(b, r, "components document from lvssd: %s", why);
+                return backup_fail(b, r, "components document from lvssd: %s", error_slot_get(&b->error));
         bcd->restore = b->bcd->restore;
         bcd->check_owner = true;
         bcd->owner = b->owner;
@@ -50,11 +49,11 @@ static int complete_metadata(lvss_backup *b, sd_bus_message *reply) {
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ss)", &inst, &text)) > 0) {
                 struct lvss_writer_metadata *wm;
                 metadata_entry *v;
-                char why[LVSS_DOC_WHY_MAX];
+                ErrorSlot why; /* a refused document is skipped */
                 if (b->n_md >= LVSS_DOC_MAX_WRITERS)
                         break;
                 /* Re-validated here too: documents are never trusted. */
-                if (lvss_doc_wm_parse(text, &wm, why) < 0)
+                if (lvss_doc_wm_parse(text, &wm, &why) < 0)
                         continue;
                 wm->check_owner = true;
                 wm->owner = b->owner;
@@ -122,11 +121,9 @@ static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         a->slot = sd_bus_slot_unref(a->slot);
         if (b->pending > 0)
                 b->pending--;
-        if (e) {
-                char why[400];
-                r = lvss_bus_error_code(e, -EIO, why, sizeof(why));
-                backup_fail(b, r, "%s", why);
-        } else
+        if (e)
+                r = lvss_bus_error_code(e, -EIO, &b->error);
+        else
                 switch (a->kind) {
                 case OP_GATHER_METADATA:
                         r = complete_metadata(b, reply);

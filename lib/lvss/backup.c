@@ -88,7 +88,7 @@ int lvss_backup_new(lvss_backup **ret) {
                 return -ENOMEM;
         b->owner = pthread_self();
         b->context = LVSS_CTX_BACKUP;
-        r = lvss_bus_open(&b->bus, b->error.msg, sizeof(b->error.msg));
+        r = lvss_bus_open(&b->bus, &b->error);
         if (r < 0) {
                 free(b);
                 return r;
@@ -158,10 +158,9 @@ int backup_call(lvss_backup *b, const char *what, const char *path, const char *
                 return backup_fail(b, r, "%s: cannot build the call: %s", what, strerror(-r));
         r = sd_bus_call(b->bus, m, 0, &e, reply);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &b->error);
                 sd_bus_error_free(&e);
-                return backup_fail(b, r, "%s", why);
+                return r;
         }
         return 0;
 }
@@ -182,7 +181,6 @@ static int open_session(lvss_backup *b, const char *mode) {
 }
 
 int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
-        char why[LVSS_DOC_WHY_MAX];
         lvss_bcd *bcd = NULL;
         int r;
 
@@ -190,9 +188,9 @@ int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
         if (b->mode != M_NEW)
                 return BAD_STATE(b, "initialize for backup");
         if (bcd_json) {
-                r = lvss_doc_bcd_parse(bcd_json, &bcd, why);
+                r = lvss_doc_bcd_parse(bcd_json, &bcd, &b->error);
                 if (r < 0)
-                        return backup_fail(b, r, "backup components document: %s", why);
+                        return backup_fail(b, r, "backup components document: %s", error_slot_get(&b->error));
         } else if (!(bcd = lvss_doc_bcd_new()))
                 return -ENOMEM;
         r = open_session(b, "backup");
@@ -211,7 +209,6 @@ int lvss_backup_initialize_for_backup(lvss_backup *b, const char *bcd_json) {
 }
 
 int lvss_backup_initialize_for_restore(lvss_backup *b, const char *bcd_json) {
-        char why[LVSS_DOC_WHY_MAX];
         lvss_bcd *bcd = NULL;
         int r;
 
@@ -220,9 +217,9 @@ int lvss_backup_initialize_for_restore(lvss_backup *b, const char *bcd_json) {
                 return BAD_STATE(b, "initialize for restore");
         if (!bcd_json)
                 return backup_fail(b, -EINVAL, "initialize for restore: the saved backup components document is required");
-        r = lvss_doc_bcd_parse(bcd_json, &bcd, why);
+        r = lvss_doc_bcd_parse(bcd_json, &bcd, &b->error);
         if (r < 0)
-                return backup_fail(b, r, "backup components document: %s", why);
+                return backup_fail(b, r, "backup components document: %s", error_slot_get(&b->error));
         r = open_session(b, "restore");
         if (r < 0) {
                 lvss_doc_bcd_free(bcd);
@@ -328,10 +325,9 @@ static int send_filter(lvss_backup *b) {
                 return backup_fail(b, r, "writer filter: cannot build the call");
         r = sd_bus_call(b->bus, m, 0, &e, NULL);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &b->error);
                 sd_bus_error_free(&e);
-                return backup_fail(b, r, "writer filter: %s", why);
+                return backup_fail(b, r, "writer filter: %s", error_slot_get(&b->error));
         }
         return 0;
 }

@@ -268,81 +268,81 @@ int lvss_doc_bcd_add_snapshot(lvss_bcd *bcd, const lvss_doc_snapshot *s) {
         return 0;
 }
 
-static int component_parse(json_t *e, struct lvss_writer_components *wc, char *why, const char *where) {
+static int component_parse(json_t *e, struct lvss_writer_components *wc, ErrorSlot *es, const char *where) {
         _cleanup_free_ char *lpath = NULL, *name = NULL;
         struct lvss_component *c;
         int r, t;
 
-        if ((r = doc_get_enum(e, "componentType", -1, lvss_component_type_from_string, &t, why, where)) < 0)
+        if ((r = doc_get_enum(e, "componentType", -1, lvss_component_type_from_string, &t, es, where)) < 0)
                 return r;
         if (t != LVSS_CT_DATABASE && t != LVSS_CT_FILEGROUP)
-                return doc_invalid(why, "%s: \"componentType\" must be \"database\" or \"filegroup\"", where);
-        if ((r = doc_get_str0(e, "logicalPath", &lpath, why, where)) < 0 ||
-            (r = doc_get_str(e, "componentName", true, &name, why, where)) < 0)
+                return doc_invalid(es, "%s: \"componentType\" must be \"database\" or \"filegroup\"", where);
+        if ((r = doc_get_str0(e, "logicalPath", &lpath, es, where)) < 0 ||
+            (r = doc_get_str(e, "componentName", true, &name, es, where)) < 0)
                 return r;
         if (name[0] == 0)
-                return doc_invalid(why, "%s: empty \"componentName\"", where);
+                return doc_invalid(es, "%s: empty \"componentName\"", where);
         if (lvss_doc_wc_find(wc, LVSS_CT_UNDEFINED, lpath, name))
-                return doc_invalid(why, "%s: component \"%.200s\" listed twice", where, name);
+                return doc_invalid(es, "%s: component \"%.200s\" listed twice", where, name);
         c = lvss_doc_wc_add(wc, (lvss_component_type) t, lpath, name);
         if (!c)
                 return -ENOMEM;
-        if ((r = doc_get_bool(e, "backupSucceeded", false, &c->backup_succeeded, why, where)) < 0 ||
-            (r = doc_get_bool(e, "selectedForRestore", false, &c->selected_for_restore, why, where)) < 0 ||
-            (r = doc_get_bool(e, "additionalRestores", false, &c->additional_restores, why, where)) < 0 ||
-            (r = doc_get_str(e, "backupOptions", false, &c->backup_options, why, where)) < 0 ||
-            (r = doc_get_str(e, "restoreOptions", false, &c->restore_options, why, where)) < 0 ||
-            (r = doc_get_str(e, "backupStamp", false, &c->backup_stamp, why, where)) < 0 ||
-            (r = doc_get_str(e, "previousBackupStamp", false, &c->previous_backup_stamp, why, where)) < 0 ||
-            (r = doc_get_str(e, "backupMetadata", false, &c->backup_metadata, why, where)) < 0 ||
-            (r = doc_get_str(e, "restoreMetadata", false, &c->restore_metadata, why, where)) < 0 ||
-            (r = doc_get_str(e, "prepareForBackupFailureMsg", false, &c->pfb_msg, why, where)) < 0 ||
-            (r = doc_get_str(e, "postSnapshotFailureMsg", false, &c->ps_msg, why, where)) < 0 ||
-            (r = doc_get_str(e, "preRestoreFailureMsg", false, &c->pre_msg, why, where)) < 0 ||
-            (r = doc_get_str(e, "postRestoreFailureMsg", false, &c->post_msg, why, where)) < 0)
+        if ((r = doc_get_bool(e, "backupSucceeded", false, &c->backup_succeeded, es, where)) < 0 ||
+            (r = doc_get_bool(e, "selectedForRestore", false, &c->selected_for_restore, es, where)) < 0 ||
+            (r = doc_get_bool(e, "additionalRestores", false, &c->additional_restores, es, where)) < 0 ||
+            (r = doc_get_str(e, "backupOptions", false, &c->backup_options, es, where)) < 0 ||
+            (r = doc_get_str(e, "restoreOptions", false, &c->restore_options, es, where)) < 0 ||
+            (r = doc_get_str(e, "backupStamp", false, &c->backup_stamp, es, where)) < 0 ||
+            (r = doc_get_str(e, "previousBackupStamp", false, &c->previous_backup_stamp, es, where)) < 0 ||
+            (r = doc_get_str(e, "backupMetadata", false, &c->backup_metadata, es, where)) < 0 ||
+            (r = doc_get_str(e, "restoreMetadata", false, &c->restore_metadata, es, where)) < 0 ||
+            (r = doc_get_str(e, "prepareForBackupFailureMsg", false, &c->pfb_msg, es, where)) < 0 ||
+            (r = doc_get_str(e, "postSnapshotFailureMsg", false, &c->ps_msg, es, where)) < 0 ||
+            (r = doc_get_str(e, "preRestoreFailureMsg", false, &c->pre_msg, es, where)) < 0 ||
+            (r = doc_get_str(e, "postRestoreFailureMsg", false, &c->post_msg, es, where)) < 0)
                 return r;
-        if ((r = doc_get_enum(e, "restoreTarget", LVSS_RT_ORIGINAL, lvss_restore_target_from_string, &t, why, where)) < 0)
+        if ((r = doc_get_enum(e, "restoreTarget", LVSS_RT_ORIGINAL, lvss_restore_target_from_string, &t, es, where)) < 0)
                 return r;
         c->restore_target = (lvss_restore_target) t;
-        if ((r = doc_get_enum(e, "fileRestoreStatus", 0, lvss_file_restore_status_from_string, &t, why, where)) < 0)
+        if ((r = doc_get_enum(e, "fileRestoreStatus", 0, lvss_file_restore_status_from_string, &t, es, where)) < 0)
                 return r;
         c->file_restore_status = (lvss_file_restore_status) t;
         {
                 json_t *a, *pe;
                 size_t i;
-                if ((r = doc_get_array(e, "PARTIAL_FILE", LVSS_DOC_MAX_FILES, &a, why, where)) < 0)
+                if ((r = doc_get_array(e, "PARTIAL_FILE", LVSS_DOC_MAX_FILES, &a, es, where)) < 0)
                         return r;
                 json_array_foreach(a, i, pe) {
                         _cleanup_free_ char *path = NULL, *file = NULL, *ranges = NULL, *md = NULL;
-                        if ((r = doc_get_str(pe, "path", true, &path, why, where)) < 0 ||
-                            (r = doc_get_str(pe, "filename", true, &file, why, where)) < 0 ||
-                            (r = doc_get_str(pe, "ranges", true, &ranges, why, where)) < 0 ||
-                            (r = doc_get_str(pe, "metadata", false, &md, why, where)) < 0)
+                        if ((r = doc_get_str(pe, "path", true, &path, es, where)) < 0 ||
+                            (r = doc_get_str(pe, "filename", true, &file, es, where)) < 0 ||
+                            (r = doc_get_str(pe, "ranges", true, &ranges, es, where)) < 0 ||
+                            (r = doc_get_str(pe, "metadata", false, &md, es, where)) < 0)
                                 return r;
                         if (!*path || !*file || !lvss_doc_ranges_valid(ranges))
-                                return doc_invalid(why, "%s: PARTIAL_FILE[%zu]: empty name or malformed ranges", where, i);
+                                return doc_invalid(es, "%s: PARTIAL_FILE[%zu]: empty name or malformed ranges", where, i);
                         if ((r = lvss_doc_component_add_partial(c, path, file, ranges, md)) < 0)
                                 return r;
                 }
-                if ((r = doc_get_array(e, "DIFFERENCED_FILE", LVSS_DOC_MAX_FILES, &a, why, where)) < 0)
+                if ((r = doc_get_array(e, "DIFFERENCED_FILE", LVSS_DOC_MAX_FILES, &a, es, where)) < 0)
                         return r;
                 json_array_foreach(a, i, pe) {
                         _cleanup_free_ char *path = NULL, *spec = NULL;
                         bool rec;
                         json_t *lm;
                         uint64_t usec = 0;
-                        if ((r = doc_get_str(pe, "path", true, &path, why, where)) < 0 ||
-                            (r = doc_get_str0(pe, "filespec", &spec, why, where)) < 0 ||
-                            (r = doc_get_bool(pe, "recursive", false, &rec, why, where)) < 0)
+                        if ((r = doc_get_str(pe, "path", true, &path, es, where)) < 0 ||
+                            (r = doc_get_str0(pe, "filespec", &spec, es, where)) < 0 ||
+                            (r = doc_get_bool(pe, "recursive", false, &rec, es, where)) < 0)
                                 return r;
                         lm = json_object_get(pe, "lastModifyTime");
                         if (lm && !json_is_null(lm)) {
                                 if (!json_is_integer(lm) || json_integer_value(lm) < 0)
-                                        return doc_invalid(why, "%s: DIFFERENCED_FILE[%zu]: bad lastModifyTime", where, i);
+                                        return doc_invalid(es, "%s: DIFFERENCED_FILE[%zu]: bad lastModifyTime", where, i);
                                 usec = (uint64_t) json_integer_value(lm);
                         }
                         if (!*path)
-                                return doc_invalid(why, "%s: DIFFERENCED_FILE[%zu]: empty path", where, i);
+                                return doc_invalid(es, "%s: DIFFERENCED_FILE[%zu]: empty path", where, i);
                         if ((r = lvss_doc_component_add_diffed(c, path, spec, rec, usec)) < 0)
                                 return r;
                 }
@@ -350,7 +350,7 @@ static int component_parse(json_t *e, struct lvss_writer_components *wc, char *w
         return 0;
 }
 
-int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, ErrorSlot *es) {
         lvss_bcd *bcd;
         json_t *doc, *a, *e, *ss;
         uint32_t version;
@@ -358,37 +358,37 @@ int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_M
         int r, v;
         char where[96];
 
-        why[0] = 0;
+        error_slot_clear(es); /* "" on -ENOMEM */
         if (!json_is_object(root) || !(doc = json_object_get(root, "BACKUP_COMPONENTS")) || !json_is_object(doc))
-                return doc_invalid(why, "not a backup components document (no BACKUP_COMPONENTS object)");
+                return doc_invalid(es, "not a backup components document (no BACKUP_COMPONENTS object)");
         bcd = lvss_doc_bcd_new();
         if (!bcd)
                 return -ENOMEM;
-        if ((r = doc_get_u32(doc, "version", DOC_VERSION, &version, why, "BACKUP_COMPONENTS")) < 0)
+        if ((r = doc_get_u32(doc, "version", DOC_VERSION, &version, es, "BACKUP_COMPONENTS")) < 0)
                 goto fail;
         if (version != DOC_VERSION) {
-                r = doc_invalid(why, "BACKUP_COMPONENTS: unsupported version %u", version);
+                r = doc_invalid(es, "BACKUP_COMPONENTS: unsupported version %u", version);
                 goto fail;
         }
-        if ((r = doc_get_bool(doc, "selectComponents", true, &bcd->select_components, why, "BACKUP_COMPONENTS")) < 0 ||
-            (r = doc_get_bool(doc, "bootableSystemStateBackup", false, &bcd->bootable, why, "BACKUP_COMPONENTS")) < 0 ||
-            (r = doc_get_bool(doc, "partialFileSupport", false, &bcd->partial_file_support, why, "BACKUP_COMPONENTS")) < 0 ||
-            (r = doc_get_bool(doc, "restore", false, &bcd->restore, why, "BACKUP_COMPONENTS")) < 0 ||
-            (r = doc_get_u32(doc, "context", LVSS_CTX_BACKUP, &bcd->context, why, "BACKUP_COMPONENTS")) < 0 ||
-            (r = doc_get_uuid(doc, "snapshotSetId", false, &bcd->set_id, why, "BACKUP_COMPONENTS")) < 0)
+        if ((r = doc_get_bool(doc, "selectComponents", true, &bcd->select_components, es, "BACKUP_COMPONENTS")) < 0 ||
+            (r = doc_get_bool(doc, "bootableSystemStateBackup", false, &bcd->bootable, es, "BACKUP_COMPONENTS")) < 0 ||
+            (r = doc_get_bool(doc, "partialFileSupport", false, &bcd->partial_file_support, es, "BACKUP_COMPONENTS")) < 0 ||
+            (r = doc_get_bool(doc, "restore", false, &bcd->restore, es, "BACKUP_COMPONENTS")) < 0 ||
+            (r = doc_get_u32(doc, "context", LVSS_CTX_BACKUP, &bcd->context, es, "BACKUP_COMPONENTS")) < 0 ||
+            (r = doc_get_uuid(doc, "snapshotSetId", false, &bcd->set_id, es, "BACKUP_COMPONENTS")) < 0)
                 goto fail;
         if (!lvss_context_to_string(bcd->context)) {
-                r = doc_invalid(why, "BACKUP_COMPONENTS: unknown context 0x%x", bcd->context);
+                r = doc_invalid(es, "BACKUP_COMPONENTS: unknown context 0x%x", bcd->context);
                 goto fail;
         }
-        if ((r = doc_get_enum(doc, "backupType", LVSS_BT_FULL, lvss_backup_type_from_string, &v, why, "BACKUP_COMPONENTS")) < 0)
+        if ((r = doc_get_enum(doc, "backupType", LVSS_BT_FULL, lvss_backup_type_from_string, &v, es, "BACKUP_COMPONENTS")) < 0)
                 goto fail;
         bcd->backup_type = (lvss_backup_type) v;
-        if ((r = doc_get_enum(doc, "restoreType", 0, lvss_restore_type_from_string, &v, why, "BACKUP_COMPONENTS")) < 0)
+        if ((r = doc_get_enum(doc, "restoreType", 0, lvss_restore_type_from_string, &v, es, "BACKUP_COMPONENTS")) < 0)
                 goto fail;
         bcd->restore_type = (lvss_restore_type) v;
 
-        if ((r = doc_get_array(doc, "WRITER_COMPONENTS", LVSS_DOC_MAX_WRITERS, &a, why, "BACKUP_COMPONENTS")) < 0)
+        if ((r = doc_get_array(doc, "WRITER_COMPONENTS", LVSS_DOC_MAX_WRITERS, &a, es, "BACKUP_COMPONENTS")) < 0)
                 goto fail;
         json_array_foreach(a, i, e) {
                 _cleanup_free_ char *inst = NULL, *wid = NULL, *iname = NULL;
@@ -396,12 +396,12 @@ int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_M
                 json_t *ca, *ce;
 
                 snprintf(where, sizeof(where), "WRITER_COMPONENTS[%zu]", i);
-                if ((r = doc_get_uuid(e, "instanceId", true, &inst, why, where)) < 0 ||
-                    (r = doc_get_uuid(e, "writerId", true, &wid, why, where)) < 0 ||
-                    (r = doc_get_str0(e, "instanceName", &iname, why, where)) < 0)
+                if ((r = doc_get_uuid(e, "instanceId", true, &inst, es, where)) < 0 ||
+                    (r = doc_get_uuid(e, "writerId", true, &wid, es, where)) < 0 ||
+                    (r = doc_get_str0(e, "instanceName", &iname, es, where)) < 0)
                         goto fail;
                 if (lvss_doc_bcd_find_writer(bcd, inst, NULL)) {
-                        r = doc_invalid(why, "%s: writer instance %s listed twice", where, inst);
+                        r = doc_invalid(es, "%s: writer instance %s listed twice", where, inst);
                         goto fail;
                 }
                 wc = lvss_doc_bcd_add_writer(bcd, inst, wid, iname);
@@ -409,13 +409,13 @@ int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_M
                         r = -ENOMEM;
                         goto fail;
                 }
-                if ((r = doc_get_u32(e, "backupSchema", 0, &wc->backup_schema, why, where)) < 0 ||
-                    (r = doc_get_array(e, "COMPONENT", LVSS_DOC_MAX_COMPONENTS, &ca, why, where)) < 0)
+                if ((r = doc_get_u32(e, "backupSchema", 0, &wc->backup_schema, es, where)) < 0 ||
+                    (r = doc_get_array(e, "COMPONENT", LVSS_DOC_MAX_COMPONENTS, &ca, es, where)) < 0)
                         goto fail;
                 json_array_foreach(ca, j, ce) {
                         char w2[128];
                         snprintf(w2, sizeof(w2), "%s COMPONENT[%zu]", where, j);
-                        if ((r = component_parse(ce, wc, why, w2)) < 0)
+                        if ((r = component_parse(ce, wc, es, w2)) < 0)
                                 goto fail;
                 }
         }
@@ -423,27 +423,27 @@ int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_M
         ss = json_object_get(doc, "SNAPSHOT_SET_DESCRIPTION");
         if (ss && !json_is_null(ss)) {
                 if (!json_is_object(ss)) {
-                        r = doc_invalid(why, "SNAPSHOT_SET_DESCRIPTION is not an object");
+                        r = doc_invalid(es, "SNAPSHOT_SET_DESCRIPTION is not an object");
                         goto fail;
                 }
-                if ((r = doc_get_array(ss, "SNAPSHOT_DESCRIPTION", LVSS_DOC_MAX_SNAPSHOTS, &a, why,
+                if ((r = doc_get_array(ss, "SNAPSHOT_DESCRIPTION", LVSS_DOC_MAX_SNAPSHOTS, &a, es,
                                    "SNAPSHOT_SET_DESCRIPTION")) < 0)
                         goto fail;
                 json_array_foreach(a, i, e) {
                         _cleanup_(snapshot_clear) lvss_doc_snapshot s = {};
                         json_t *ts;
                         snprintf(where, sizeof(where), "SNAPSHOT_DESCRIPTION[%zu]", i);
-                        if ((r = doc_get_uuid(e, "snapshotId", true, &s.snapshot_id, why, where)) < 0 ||
-                            (r = doc_get_str(e, "originalVolumeName", true, &s.original, why, where)) < 0 ||
-                            (r = doc_get_str0(e, "volume", &s.volume, why, where)) < 0 ||
-                            (r = doc_get_str(e, "snapshotDeviceObject", true, &s.path, why, where)) < 0 ||
-                            (r = doc_get_str0(e, "providerId", &s.provider_id, why, where)) < 0 ||
-                            (r = doc_get_str0(e, "providerName", &s.provider_name, why, where)) < 0)
+                        if ((r = doc_get_uuid(e, "snapshotId", true, &s.snapshot_id, es, where)) < 0 ||
+                            (r = doc_get_str(e, "originalVolumeName", true, &s.original, es, where)) < 0 ||
+                            (r = doc_get_str0(e, "volume", &s.volume, es, where)) < 0 ||
+                            (r = doc_get_str(e, "snapshotDeviceObject", true, &s.path, es, where)) < 0 ||
+                            (r = doc_get_str0(e, "providerId", &s.provider_id, es, where)) < 0 ||
+                            (r = doc_get_str0(e, "providerName", &s.provider_name, es, where)) < 0)
                                 goto fail;
                         ts = json_object_get(e, "creationTimestamp");
                         if (ts && !json_is_null(ts)) {
                                 if (!json_is_integer(ts) || json_integer_value(ts) < 0) {
-                                        r = doc_invalid(why, "%s: \"creationTimestamp\" is not a positive integer", where);
+                                        r = doc_invalid(es, "%s: \"creationTimestamp\" is not a positive integer", where);
                                         goto fail;
                                 }
                                 s.created_usec = (uint64_t) json_integer_value(ts);
@@ -459,13 +459,13 @@ fail:
         return r;
 }
 
-int lvss_doc_bcd_parse(const char *json, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_bcd_parse(const char *json, lvss_bcd **ret, ErrorSlot *es) {
         json_t *root;
-        int r = doc_parse_text(json, &root, why);
+        int r = doc_parse_text(json, &root, es);
 
         if (r < 0)
                 return r;
-        r = lvss_doc_bcd_from_json(root, ret, why);
+        r = lvss_doc_bcd_from_json(root, ret, es);
         json_decref(root);
         return r;
 }

@@ -78,40 +78,40 @@ static int parse_level(const char *s) {
         return (int) l + 1;
 }
 
-static int wm_component_parse(json_t *e, lvss_doc_wm_component *c, char *why, const char *where) {
+static int wm_component_parse(json_t *e, lvss_doc_wm_component *c, ErrorSlot *es, const char *where) {
         json_t *a, *d;
         size_t i;
         int r, t;
 
-        if ((r = doc_get_enum(e, "componentType", -1, lvss_component_type_from_string, &t, why, where)) < 0)
+        if ((r = doc_get_enum(e, "componentType", -1, lvss_component_type_from_string, &t, es, where)) < 0)
                 return r;
         if (t != LVSS_CT_DATABASE && t != LVSS_CT_FILEGROUP)
-                return doc_invalid(why, "%s: \"componentType\" must be \"database\" or \"filegroup\"", where);
+                return doc_invalid(es, "%s: \"componentType\" must be \"database\" or \"filegroup\"", where);
         c->type = (lvss_component_type) t;
-        if ((r = doc_get_str0(e, "logicalPath", &c->logical_path, why, where)) < 0 ||
-            (r = doc_get_str(e, "componentName", true, &c->name, why, where)) < 0 ||
-            (r = doc_get_str0(e, "caption", &c->caption, why, where)) < 0 ||
-            (r = doc_get_bool(e, "restoreMetadata", false, &c->restore_metadata, why, where)) < 0 ||
-            (r = doc_get_bool(e, "notifyOnBackupComplete", false, &c->notify_on_backup_complete, why, where)) < 0 ||
-            (r = doc_get_bool(e, "selectable", true, &c->selectable, why, where)) < 0 ||
-            (r = doc_get_bool(e, "selectableForRestore", false, &c->selectable_for_restore, why, where)) < 0 ||
-            (r = doc_get_u32(e, "componentFlags", 0, &c->flags, why, where)) < 0)
+        if ((r = doc_get_str0(e, "logicalPath", &c->logical_path, es, where)) < 0 ||
+            (r = doc_get_str(e, "componentName", true, &c->name, es, where)) < 0 ||
+            (r = doc_get_str0(e, "caption", &c->caption, es, where)) < 0 ||
+            (r = doc_get_bool(e, "restoreMetadata", false, &c->restore_metadata, es, where)) < 0 ||
+            (r = doc_get_bool(e, "notifyOnBackupComplete", false, &c->notify_on_backup_complete, es, where)) < 0 ||
+            (r = doc_get_bool(e, "selectable", true, &c->selectable, es, where)) < 0 ||
+            (r = doc_get_bool(e, "selectableForRestore", false, &c->selectable_for_restore, es, where)) < 0 ||
+            (r = doc_get_u32(e, "componentFlags", 0, &c->flags, es, where)) < 0)
                 return r;
         if (c->name[0] == 0)
-                return doc_invalid(why, "%s: empty \"componentName\"", where);
+                return doc_invalid(es, "%s: empty \"componentName\"", where);
         if (c->type == LVSS_CT_FILEGROUP) {
-                if ((r = doc_files_parse(e, "FILE_LIST", true, true, "alternatePath", &c->files, why, where)) < 0)
+                if ((r = doc_files_parse(e, "FILE_LIST", true, true, "alternatePath", &c->files, es, where)) < 0)
                         return r;
                 if (json_object_get(e, "DATABASE_FILES") || json_object_get(e, "DATABASE_LOGFILES"))
-                        return doc_invalid(why, "%s: a file group cannot have database files", where);
+                        return doc_invalid(es, "%s: a file group cannot have database files", where);
         } else {
-                if ((r = doc_files_parse(e, "DATABASE_FILES", false, false, "alternatePath", &c->databases, why, where)) < 0 ||
-                    (r = doc_files_parse(e, "DATABASE_LOGFILES", false, false, "alternatePath", &c->logs, why, where)) < 0)
+                if ((r = doc_files_parse(e, "DATABASE_FILES", false, false, "alternatePath", &c->databases, es, where)) < 0 ||
+                    (r = doc_files_parse(e, "DATABASE_LOGFILES", false, false, "alternatePath", &c->logs, es, where)) < 0)
                         return r;
                 if (json_object_get(e, "FILE_LIST"))
-                        return doc_invalid(why, "%s: a database cannot have a FILE_LIST", where);
+                        return doc_invalid(es, "%s: a database cannot have a FILE_LIST", where);
         }
-        if ((r = doc_get_array(e, "DEPENDENCY", LVSS_DOC_MAX_FILES, &a, why, where)) < 0)
+        if ((r = doc_get_array(e, "DEPENDENCY", LVSS_DOC_MAX_FILES, &a, es, where)) < 0)
                 return r;
         if (a) {
                 c->deps = calloc(json_array_size(a) ? json_array_size(a) : 1, sizeof(lvss_doc_dep));
@@ -119,16 +119,16 @@ static int wm_component_parse(json_t *e, lvss_doc_wm_component *c, char *why, co
                         return -ENOMEM;
                 json_array_foreach(a, i, d) {
                         c->n_deps = i + 1;
-                        if ((r = doc_get_uuid(d, "writerId", true, &c->deps[i].writer_id, why, where)) < 0 ||
-                            (r = doc_get_str0(d, "logicalPath", &c->deps[i].logical_path, why, where)) < 0 ||
-                            (r = doc_get_str(d, "componentName", true, &c->deps[i].name, why, where)) < 0)
+                        if ((r = doc_get_uuid(d, "writerId", true, &c->deps[i].writer_id, es, where)) < 0 ||
+                            (r = doc_get_str0(d, "logicalPath", &c->deps[i].logical_path, es, where)) < 0 ||
+                            (r = doc_get_str(d, "componentName", true, &c->deps[i].name, es, where)) < 0)
                                 return r;
                 }
         }
         return 0;
 }
 
-int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, ErrorSlot *es) {
         struct lvss_writer_metadata *wm;
         json_t *doc, *id, *rm, *a, *e;
         uint32_t version;
@@ -136,75 +136,75 @@ int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, char 
         int r, v;
         char where[96];
 
-        why[0] = 0;
+        error_slot_clear(es); /* "" on -ENOMEM */
         if (!json_is_object(root) || !(doc = json_object_get(root, "WRITER_METADATA")) || !json_is_object(doc))
-                return doc_invalid(why, "not a writer metadata document (no WRITER_METADATA object)");
+                return doc_invalid(es, "not a writer metadata document (no WRITER_METADATA object)");
         wm = lvss_doc_wm_new();
         if (!wm)
                 return -ENOMEM;
-        r = doc_get_u32(doc, "version", DOC_VERSION, &version, why, "WRITER_METADATA");
+        r = doc_get_u32(doc, "version", DOC_VERSION, &version, es, "WRITER_METADATA");
         if (r < 0)
                 goto fail;
         if (version != DOC_VERSION) {
-                r = doc_invalid(why, "WRITER_METADATA: unsupported version %u", version);
+                r = doc_invalid(es, "WRITER_METADATA: unsupported version %u", version);
                 goto fail;
         }
         id = json_object_get(doc, "IDENTIFICATION");
         if (!json_is_object(id)) {
-                r = doc_invalid(why, "WRITER_METADATA: IDENTIFICATION missing");
+                r = doc_invalid(es, "WRITER_METADATA: IDENTIFICATION missing");
                 goto fail;
         }
-        if ((r = doc_get_uuid(id, "writerId", true, &wm->writer_id, why, "IDENTIFICATION")) < 0 ||
-            (r = doc_get_uuid(id, "instanceId", true, &wm->instance_id, why, "IDENTIFICATION")) < 0 ||
-            (r = doc_get_str(id, "friendlyName", true, &wm->writer_name, why, "IDENTIFICATION")) < 0 ||
-            (r = doc_get_str0(id, "instanceName", &wm->instance_name, why, "IDENTIFICATION")) < 0)
+        if ((r = doc_get_uuid(id, "writerId", true, &wm->writer_id, es, "IDENTIFICATION")) < 0 ||
+            (r = doc_get_uuid(id, "instanceId", true, &wm->instance_id, es, "IDENTIFICATION")) < 0 ||
+            (r = doc_get_str(id, "friendlyName", true, &wm->writer_name, es, "IDENTIFICATION")) < 0 ||
+            (r = doc_get_str0(id, "instanceName", &wm->instance_name, es, "IDENTIFICATION")) < 0)
                 goto fail;
         if (wm->writer_name[0] == 0) {
-                r = doc_invalid(why, "IDENTIFICATION: empty \"friendlyName\"");
+                r = doc_invalid(es, "IDENTIFICATION: empty \"friendlyName\"");
                 goto fail;
         }
-        if ((r = doc_get_enum(id, "usage", 0, lvss_usage_type_from_string, &v, why, "IDENTIFICATION")) < 0)
+        if ((r = doc_get_enum(id, "usage", 0, lvss_usage_type_from_string, &v, es, "IDENTIFICATION")) < 0)
                 goto fail;
         wm->usage = (lvss_usage_type) v;
-        if ((r = doc_get_enum(id, "dataSource", 0, lvss_source_type_from_string, &v, why, "IDENTIFICATION")) < 0)
+        if ((r = doc_get_enum(id, "dataSource", 0, lvss_source_type_from_string, &v, es, "IDENTIFICATION")) < 0)
                 goto fail;
         wm->source = (lvss_source_type) v;
-        if ((r = doc_get_enum(id, "level", LVSS_APP_FRONT_END + 1, parse_level, &v, why, "IDENTIFICATION")) < 0)
+        if ((r = doc_get_enum(id, "level", LVSS_APP_FRONT_END + 1, parse_level, &v, es, "IDENTIFICATION")) < 0)
                 goto fail;
         wm->level = (lvss_application_level) (v - 1);
-        if ((r = doc_get_u32(id, "freezeTimeout", 60000, &wm->freeze_timeout_ms, why, "IDENTIFICATION")) < 0)
+        if ((r = doc_get_u32(id, "freezeTimeout", 60000, &wm->freeze_timeout_ms, es, "IDENTIFICATION")) < 0)
                 goto fail;
         if (wm->freeze_timeout_ms == 0 || wm->freeze_timeout_ms > 3600000) {
-                r = doc_invalid(why, "IDENTIFICATION: \"freezeTimeout\" must be 1..3600000 ms");
+                r = doc_invalid(es, "IDENTIFICATION: \"freezeTimeout\" must be 1..3600000 ms");
                 goto fail;
         }
 
         rm = json_object_get(doc, "RESTORE_METHOD");
         if (rm && !json_is_null(rm)) {
                 if (!json_is_object(rm)) {
-                        r = doc_invalid(why, "WRITER_METADATA: RESTORE_METHOD is not an object");
+                        r = doc_invalid(es, "WRITER_METADATA: RESTORE_METHOD is not an object");
                         goto fail;
                 }
                 wm->have_restore_method = true;
-                if ((r = doc_get_enum(rm, "method", 0, lvss_restore_method_from_string, &v, why, "RESTORE_METHOD")) < 0)
+                if ((r = doc_get_enum(rm, "method", 0, lvss_restore_method_from_string, &v, es, "RESTORE_METHOD")) < 0)
                         goto fail;
                 wm->method = (lvss_restore_method) v;
-                if ((r = doc_get_enum(rm, "writerRestore", LVSS_WRE_NEVER, lvss_writer_restore_from_string, &v, why,
+                if ((r = doc_get_enum(rm, "writerRestore", LVSS_WRE_NEVER, lvss_writer_restore_from_string, &v, es,
                                   "RESTORE_METHOD")) < 0)
                         goto fail;
                 wm->writer_restore = (lvss_writer_restore) v;
-                if ((r = doc_get_str(rm, "service", false, &wm->service, why, "RESTORE_METHOD")) < 0 ||
-                    (r = doc_get_str(rm, "userProcedure", false, &wm->user_procedure, why, "RESTORE_METHOD")) < 0 ||
-                    (r = doc_get_bool(rm, "rebootRequired", false, &wm->reboot_required, why, "RESTORE_METHOD")) < 0)
+                if ((r = doc_get_str(rm, "service", false, &wm->service, es, "RESTORE_METHOD")) < 0 ||
+                    (r = doc_get_str(rm, "userProcedure", false, &wm->user_procedure, es, "RESTORE_METHOD")) < 0 ||
+                    (r = doc_get_bool(rm, "rebootRequired", false, &wm->reboot_required, es, "RESTORE_METHOD")) < 0)
                         goto fail;
         }
-        if ((r = doc_get_u32(doc, "backupSchema", 0, &wm->schema, why, "WRITER_METADATA")) < 0 ||
-            (r = doc_files_parse(doc, "EXCLUDE_FILES", true, false, "alternatePath", &wm->excludes, why, "WRITER_METADATA")) < 0 ||
-            (r = doc_files_parse(doc, "ALTERNATE_LOCATION_MAPPING", true, true, "alternatePath", &wm->mappings, why,
+        if ((r = doc_get_u32(doc, "backupSchema", 0, &wm->schema, es, "WRITER_METADATA")) < 0 ||
+            (r = doc_files_parse(doc, "EXCLUDE_FILES", true, false, "alternatePath", &wm->excludes, es, "WRITER_METADATA")) < 0 ||
+            (r = doc_files_parse(doc, "ALTERNATE_LOCATION_MAPPING", true, true, "alternatePath", &wm->mappings, es,
                              "WRITER_METADATA")) < 0)
                 goto fail;
 
-        r = doc_get_array(doc, "BACKUP_LOCATIONS", LVSS_DOC_MAX_COMPONENTS, &a, why, "WRITER_METADATA");
+        r = doc_get_array(doc, "BACKUP_LOCATIONS", LVSS_DOC_MAX_COMPONENTS, &a, es, "WRITER_METADATA");
         if (r < 0)
                 goto fail;
         if (a) {
@@ -216,13 +216,13 @@ int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, char 
                 json_array_foreach(a, i, e) {
                         snprintf(where, sizeof(where), "BACKUP_LOCATIONS[%zu]", i);
                         wm->n_comps = i + 1;
-                        r = wm_component_parse(e, &wm->comps[i], why, where);
+                        r = wm_component_parse(e, &wm->comps[i], es, where);
                         if (r < 0)
                                 goto fail;
                         for (size_t j = 0; j < i; j++)
                                 if (strcmp(wm->comps[j].logical_path, wm->comps[i].logical_path) == 0 &&
                                     strcmp(wm->comps[j].name, wm->comps[i].name) == 0) {
-                                        r = doc_invalid(why, "%s: component \"%.200s\" declared twice", where,
+                                        r = doc_invalid(es, "%s: component \"%.200s\" declared twice", where,
                                                     wm->comps[i].name);
                                         goto fail;
                                 }
@@ -235,13 +235,13 @@ fail:
         return r;
 }
 
-int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, ErrorSlot *es) {
         json_t *root;
-        int r = doc_parse_text(json, &root, why);
+        int r = doc_parse_text(json, &root, es);
 
         if (r < 0)
                 return r;
-        r = lvss_doc_wm_from_json(root, ret, why);
+        r = lvss_doc_wm_from_json(root, ret, es);
         json_decref(root);
         return r;
 }

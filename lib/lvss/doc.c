@@ -6,8 +6,9 @@
  * documents have their own files: doc-wm.c (writer metadata) and doc-bcd.c
  * (backup components).  Used by liblvss and lvssd alike; its fuzz target is
  * tests/fuzz/lvss/.  Every limit is checked before anything is allocated for
- * it; every value is type-checked; the first problem is reported as one line
- * in 'why'.  Unknown keys are ignored (newer documents stay readable).
+ * it; every value is type-checked; the first problem is raised as one line
+ * into the caller's ErrorSlot (lib/core/error-slot.h; NULL: the thread's
+ * slot).  Unknown keys are ignored (newer documents stay readable).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,18 +66,18 @@ int lvss_doc_thread_check(bool check, pthread_t owner) {
         return 0;
 }
 
-int doc_invalid(char *why, const char *fmt, ...) {
+int doc_invalid(ErrorSlot *es, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(why, LVSS_DOC_WHY_MAX, fmt, ap);
+        (void) error_slot_setv(es, LVSS_E_INVALID_XML_DOCUMENT, fmt, ap);
         va_end(ap);
         return LVSS_E_INVALID_XML_DOCUMENT;
 }
 
 /* A string field: must be a JSON string of at most LVSS_DOC_MAX_STRING bytes
  * without NUL.  Missing or null: *ret = NULL (error if required). */
-int doc_get_str(json_t *o, const char *key, bool required, char **ret, char *why, const char *where) {
+int doc_get_str(json_t *o, const char *key, bool required, char **ret, ErrorSlot *es, const char *where) {
         json_t *v = json_object_get(o, key);
         const char *s;
         size_t len;
@@ -84,24 +85,24 @@ int doc_get_str(json_t *o, const char *key, bool required, char **ret, char *why
         *ret = NULL;
         if (!v || json_is_null(v)) {
                 if (required)
-                        return doc_invalid(why, "%s: \"%s\" missing", where, key);
+                        return doc_invalid(es, "%s: \"%s\" missing", where, key);
                 return 0;
         }
         if (!json_is_string(v))
-                return doc_invalid(why, "%s: \"%s\" is not a string", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not a string", where, key);
         s = json_string_value(v);
         len = json_string_length(v);
         if (len > LVSS_DOC_MAX_STRING)
-                return doc_invalid(why, "%s: \"%s\" longer than %u bytes", where, key, LVSS_DOC_MAX_STRING);
+                return doc_invalid(es, "%s: \"%s\" longer than %u bytes", where, key, LVSS_DOC_MAX_STRING);
         if (strlen(s) != len)
-                return doc_invalid(why, "%s: \"%s\" contains a NUL byte", where, key);
+                return doc_invalid(es, "%s: \"%s\" contains a NUL byte", where, key);
         *ret = strdup(s);
         return *ret ? 0 : -ENOMEM;
 }
 
 /* A string that defaults to "" when missing. */
-int doc_get_str0(json_t *o, const char *key, char **ret, char *why, const char *where) {
-        int r = doc_get_str(o, key, false, ret, why, where);
+int doc_get_str0(json_t *o, const char *key, char **ret, ErrorSlot *es, const char *where) {
+        int r = doc_get_str(o, key, false, ret, es, where);
         if (r < 0)
                 return r;
         if (!*ret) {
@@ -112,19 +113,19 @@ int doc_get_str0(json_t *o, const char *key, char **ret, char *why, const char *
         return 0;
 }
 
-int doc_get_uuid(json_t *o, const char *key, bool required, char **ret, char *why, const char *where) {
-        int r = doc_get_str(o, key, required, ret, why, where);
+int doc_get_uuid(json_t *o, const char *key, bool required, char **ret, ErrorSlot *es, const char *where) {
+        int r = doc_get_str(o, key, required, ret, es, where);
         if (r < 0)
                 return r;
         if (*ret && !lvss_doc_is_uuid(*ret)) {
                 free(*ret);
                 *ret = NULL;
-                return doc_invalid(why, "%s: \"%s\" is not a UUID", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not a UUID", where, key);
         }
         return 0;
 }
 
-int doc_get_bool(json_t *o, const char *key, bool def, bool *ret, char *why, const char *where) {
+int doc_get_bool(json_t *o, const char *key, bool def, bool *ret, ErrorSlot *es, const char *where) {
         json_t *v = json_object_get(o, key);
 
         if (!v || json_is_null(v)) {
@@ -132,12 +133,12 @@ int doc_get_bool(json_t *o, const char *key, bool def, bool *ret, char *why, con
                 return 0;
         }
         if (!json_is_boolean(v))
-                return doc_invalid(why, "%s: \"%s\" is not a boolean", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not a boolean", where, key);
         *ret = json_is_true(v);
         return 0;
 }
 
-int doc_get_u32(json_t *o, const char *key, uint32_t def, uint32_t *ret, char *why, const char *where) {
+int doc_get_u32(json_t *o, const char *key, uint32_t def, uint32_t *ret, ErrorSlot *es, const char *where) {
         json_t *v = json_object_get(o, key);
         json_int_t i;
 
@@ -146,17 +147,17 @@ int doc_get_u32(json_t *o, const char *key, uint32_t def, uint32_t *ret, char *w
                 return 0;
         }
         if (!json_is_integer(v))
-                return doc_invalid(why, "%s: \"%s\" is not an integer", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not an integer", where, key);
         i = json_integer_value(v);
         if (i < 0 || i > (json_int_t) UINT32_MAX)
-                return doc_invalid(why, "%s: \"%s\" out of range", where, key);
+                return doc_invalid(es, "%s: \"%s\" out of range", where, key);
         *ret = (uint32_t) i;
         return 0;
 }
 
 /* An enum spelled as a string; parse(s) returns the value or -EINVAL. */
 int doc_get_enum(json_t *o, const char *key, int def, int (*parse)(const char *), int *ret,
-                 char *why, const char *where) {
+                 ErrorSlot *es, const char *where) {
         json_t *v = json_object_get(o, key);
         int r;
 
@@ -165,16 +166,16 @@ int doc_get_enum(json_t *o, const char *key, int def, int (*parse)(const char *)
                 return 0;
         }
         if (!json_is_string(v))
-                return doc_invalid(why, "%s: \"%s\" is not a string", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not a string", where, key);
         r = parse(json_string_value(v));
         if (r < 0)
-                return doc_invalid(why, "%s: \"%s\" has unknown value \"%.64s\"", where, key, json_string_value(v));
+                return doc_invalid(es, "%s: \"%s\" has unknown value \"%.64s\"", where, key, json_string_value(v));
         *ret = r;
         return 0;
 }
 
 /* An optional array of at most max objects. */
-int doc_get_array(json_t *o, const char *key, size_t max, json_t **ret, char *why, const char *where) {
+int doc_get_array(json_t *o, const char *key, size_t max, json_t **ret, ErrorSlot *es, const char *where) {
         json_t *v = json_object_get(o, key);
         size_t i;
         json_t *e;
@@ -183,12 +184,12 @@ int doc_get_array(json_t *o, const char *key, size_t max, json_t **ret, char *wh
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_array(v))
-                return doc_invalid(why, "%s: \"%s\" is not an array", where, key);
+                return doc_invalid(es, "%s: \"%s\" is not an array", where, key);
         if (json_array_size(v) > max)
-                return doc_invalid(why, "%s: \"%s\" has more than %zu entries", where, key, max);
+                return doc_invalid(es, "%s: \"%s\" has more than %zu entries", where, key, max);
         json_array_foreach(v, i, e)
                 if (!json_is_object(e))
-                        return doc_invalid(why, "%s: \"%s\"[%zu] is not an object", where, key, i);
+                        return doc_invalid(es, "%s: \"%s\"[%zu] is not an object", where, key, i);
         *ret = v;
         return 0;
 }
@@ -220,13 +221,13 @@ void doc_files_clear(lvss_doc_files *f) {
 }
 
 int doc_files_parse(json_t *o, const char *key, bool allow_recursive, bool allow_alternate,
-                    const char *alternate_key, lvss_doc_files *ret, char *why, const char *where) {
+                    const char *alternate_key, lvss_doc_files *ret, ErrorSlot *es, const char *where) {
         json_t *a, *e;
         size_t i;
         int r;
         char w[128];
 
-        r = doc_get_array(o, key, LVSS_DOC_MAX_FILES, &a, why, where);
+        r = doc_get_array(o, key, LVSS_DOC_MAX_FILES, &a, es, where);
         if (r < 0 || !a)
                 return r;
         ret->v = calloc(json_array_size(a) ? json_array_size(a) : 1, sizeof(lvss_doc_file));
@@ -236,18 +237,18 @@ int doc_files_parse(json_t *o, const char *key, bool allow_recursive, bool allow
                 lvss_doc_file *f = &ret->v[i];
                 snprintf(w, sizeof(w), "%.64s %s[%zu]", where, key, i);
                 ret->n = i + 1;
-                if ((r = doc_get_str(e, "path", true, &f->path, why, w)) < 0 ||
-                    (r = doc_get_str0(e, "filespec", &f->filespec, why, w)) < 0 ||
-                    (r = doc_get_bool(e, "recursive", false, &f->recursive, why, w)) < 0 ||
-                    (r = doc_get_str(e, alternate_key, false, &f->alternate, why, w)) < 0 ||
-                    (r = doc_get_u32(e, "filespecBackupType", LVSS_FSBT_DEFAULT, &f->mask, why, w)) < 0)
+                if ((r = doc_get_str(e, "path", true, &f->path, es, w)) < 0 ||
+                    (r = doc_get_str0(e, "filespec", &f->filespec, es, w)) < 0 ||
+                    (r = doc_get_bool(e, "recursive", false, &f->recursive, es, w)) < 0 ||
+                    (r = doc_get_str(e, alternate_key, false, &f->alternate, es, w)) < 0 ||
+                    (r = doc_get_u32(e, "filespecBackupType", LVSS_FSBT_DEFAULT, &f->mask, es, w)) < 0)
                         return r;
                 if (f->path[0] == 0)
-                        return doc_invalid(why, "%s: empty path", w);
+                        return doc_invalid(es, "%s: empty path", w);
                 if (f->recursive && !allow_recursive)
-                        return doc_invalid(why, "%s: database files cannot be recursive", w);
+                        return doc_invalid(es, "%s: database files cannot be recursive", w);
                 if (f->alternate && !allow_alternate)
-                        return doc_invalid(why, "%s: database files cannot have an alternate location", w);
+                        return doc_invalid(es, "%s: database files cannot have an alternate location", w);
         }
         return 0;
 }
@@ -300,49 +301,49 @@ void lvss_doc_identity_clear(lvss_doc_identity *id) {
         *id = (lvss_doc_identity) {};
 }
 
-int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, ErrorSlot *es) {
         lvss_doc_identity id = { .level = LVSS_APP_FRONT_END, .freeze_timeout_ms = 60000 };
         _cleanup_free_ char *class_id = NULL, *level = NULL;
         json_error_t err;
         json_t *root;
         int r, v;
 
-        why[0] = 0;
+        error_slot_clear(es); /* "" on -ENOMEM */
         if (!json || strnlen(json, LVSS_DOC_IDENTITY_MAX_BYTES + 1) > LVSS_DOC_IDENTITY_MAX_BYTES) {
-                snprintf(why, LVSS_DOC_WHY_MAX, "writer identity missing or larger than %u bytes",
+                (void) error_slot_set(es, 0, "writer identity missing or larger than %u bytes",
                          LVSS_DOC_IDENTITY_MAX_BYTES);
                 return LVSS_E_CORRUPT_XML_DOCUMENT;
         }
         root = json_loads(json, JSON_REJECT_DUPLICATES, &err);
         if (!json_is_object(root)) {
                 json_decref(root);
-                snprintf(why, LVSS_DOC_WHY_MAX, "writer identity is not a JSON object: %s", err.text);
+                (void) error_slot_set(es, 0, "writer identity is not a JSON object: %s", err.text);
                 return LVSS_E_CORRUPT_XML_DOCUMENT;
         }
-        if ((r = doc_get_uuid(root, "writerId", true, &class_id, why, "writer identity")) < 0 ||
-            (r = doc_get_str(root, "friendlyName", true, &id.name, why, "writer identity")) < 0 ||
-            (r = doc_get_str0(root, "instanceName", &id.instance_name, why, "writer identity")) < 0 ||
-            (r = doc_get_str(root, "level", false, &level, why, "writer identity")) < 0)
+        if ((r = doc_get_uuid(root, "writerId", true, &class_id, es, "writer identity")) < 0 ||
+            (r = doc_get_str(root, "friendlyName", true, &id.name, es, "writer identity")) < 0 ||
+            (r = doc_get_str0(root, "instanceName", &id.instance_name, es, "writer identity")) < 0 ||
+            (r = doc_get_str(root, "level", false, &level, es, "writer identity")) < 0)
                 goto out;
         if (!id.name[0] || strlen(id.name) > 1024 || strlen(id.instance_name) > 1024) {
-                r = doc_invalid(why, "writer identity: \"friendlyName\" must be 1..1024 bytes, \"instanceName\" at most 1024");
+                r = doc_invalid(es, "writer identity: \"friendlyName\" must be 1..1024 bytes, \"instanceName\" at most 1024");
                 goto out;
         }
         memcpy(id.class_id, class_id, LVSS_ID_MAX);
-        if ((r = doc_get_enum(root, "usage", 0, lvss_usage_type_from_string, &v, why, "writer identity")) < 0)
+        if ((r = doc_get_enum(root, "usage", 0, lvss_usage_type_from_string, &v, es, "writer identity")) < 0)
                 goto out;
         id.usage = (lvss_usage_type) v;
-        if ((r = doc_get_enum(root, "dataSource", 0, lvss_source_type_from_string, &v, why, "writer identity")) < 0)
+        if ((r = doc_get_enum(root, "dataSource", 0, lvss_source_type_from_string, &v, es, "writer identity")) < 0)
                 goto out;
         id.source = (lvss_source_type) v;
         if (level && lvss_application_level_from_string(level, &id.level) < 0) {
-                r = doc_invalid(why, "writer identity: unknown level '%.64s'", level);
+                r = doc_invalid(es, "writer identity: unknown level '%.64s'", level);
                 goto out;
         }
-        if ((r = doc_get_u32(root, "freezeTimeout", 60000, &id.freeze_timeout_ms, why, "writer identity")) < 0)
+        if ((r = doc_get_u32(root, "freezeTimeout", 60000, &id.freeze_timeout_ms, es, "writer identity")) < 0)
                 goto out;
         if (id.freeze_timeout_ms < 1 || id.freeze_timeout_ms > 3600000) {
-                r = doc_invalid(why, "writer identity: \"freezeTimeout\" must be 1..3600000 ms");
+                r = doc_invalid(es, "writer identity: \"freezeTimeout\" must be 1..3600000 ms");
                 goto out;
         }
         *ret = id;
@@ -354,23 +355,23 @@ out:
         return r;
 }
 
-int doc_parse_text(const char *json, json_t **ret, char *why) {
+int doc_parse_text(const char *json, json_t **ret, ErrorSlot *es) {
         json_error_t err;
         size_t len;
 
-        why[0] = 0;
+        error_slot_clear(es); /* "" on -ENOMEM */
         if (!json) {
-                snprintf(why, LVSS_DOC_WHY_MAX, "no document");
+                (void) error_slot_set(es, 0, "no document");
                 return LVSS_E_CORRUPT_XML_DOCUMENT;
         }
         len = strnlen(json, LVSS_DOC_MAX_BYTES + 1);
         if (len > LVSS_DOC_MAX_BYTES) {
-                snprintf(why, LVSS_DOC_WHY_MAX, "document larger than %u bytes", LVSS_DOC_MAX_BYTES);
+                (void) error_slot_set(es, 0, "document larger than %u bytes", LVSS_DOC_MAX_BYTES);
                 return LVSS_E_CORRUPT_XML_DOCUMENT;
         }
         *ret = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
         if (!*ret) {
-                snprintf(why, LVSS_DOC_WHY_MAX, "not valid JSON: %s at line %d column %d", err.text, err.line,
+                (void) error_slot_set(es, 0, "not valid JSON: %s at line %d column %d", err.text, err.line,
                          err.column);
                 return LVSS_E_CORRUPT_XML_DOCUMENT;
         }
@@ -433,16 +434,16 @@ static void event_args_volumes(json_t *v, lvss_doc_event_args *a) {
                 }
 }
 
-int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, char why[LVSS_DOC_WHY_MAX]) {
+int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, ErrorSlot *es) {
         lvss_doc_event_args a = {};
         json_t *root, *v;
-        int r = doc_parse_text(text, &root, why);
+        int r = doc_parse_text(text, &root, es);
 
         if (r < 0)
                 return r;
         if (!json_is_object(root)) {
                 json_decref(root);
-                return doc_invalid(why, "event arguments are not a JSON object");
+                return doc_invalid(es, "event arguments are not a JSON object");
         }
         if ((v = json_object_get(root, "snapshotSetId")) && json_is_string(v) && lvss_doc_is_uuid(json_string_value(v)))
                 snprintf(a.set_id, sizeof(a.set_id), "%s", json_string_value(v));
@@ -455,10 +456,10 @@ int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, char w
         event_args_volumes(json_object_get(root, "volumes"), &a);
         v = json_object_get(root, "document");
         if (v && !json_is_null(v)) {
-                char inner[LVSS_DOC_WHY_MAX];
-                r = lvss_doc_bcd_from_json(v, &a.bcd, inner);
+                r = lvss_doc_bcd_from_json(v, &a.bcd, es);
                 if (r < 0) {
-                        snprintf(why, LVSS_DOC_WHY_MAX, "components document: %.*s", LVSS_DOC_WHY_MAX - 24, inner);
+                        /* %.232s: the bound the message had in its former 256-byte buffer */
+                        (void) error_slot_set(es, r, "components document: %.232s", error_slot_get(es));
                         lvss_doc_event_args_clear(&a);
                         json_decref(root);
                         return r;

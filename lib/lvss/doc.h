@@ -9,7 +9,8 @@
  *
  * Parsing never trusts its input: size limits (LVSS_DOC_MAX_*), types, enum
  * spellings, UUID syntax, uniqueness and lengths are all checked, and the
- * first violation is reported in 'why'.  See docs/design/dbus-protocol.md
+ * first violation is raised into the caller's ErrorSlot (lib/core/error-slot.h;
+ * NULL: the thread's slot).  See docs/design/dbus-protocol.md
  * for the JSON schema.
  */
 #pragma once
@@ -25,7 +26,8 @@
 #include <lvss/metadata.h>
 #include <lvss/types.h>
 
-#define LVSS_DOC_WHY_MAX 256
+#include "lib/core/error-slot.h"
+
 #define LVSS_DOC_MAX_SNAPSHOTS 64u
 
 typedef struct lvss_doc_file {
@@ -168,7 +170,7 @@ typedef struct lvss_doc_identity {
         lvss_application_level level;
         uint32_t freeze_timeout_ms;
 } lvss_doc_identity;
-int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, char why[LVSS_DOC_WHY_MAX]);
+int lvss_doc_identity_parse(const char *json, lvss_doc_identity *ret, ErrorSlot *es);
 void lvss_doc_identity_clear(lvss_doc_identity *id);
 
 /* ---- writer event arguments: the JSON object lvssd sends as the second
@@ -196,8 +198,8 @@ typedef struct lvss_doc_event_args {
  * document is restricted to that writer.  NULL when out of memory. */
 json_t *lvss_doc_event_args_to_json(const lvss_doc_event_args *a, const char *writer_instance_id);
 /* Decode text into *ret (owned: lvss_doc_event_args_clear); on failure *ret
- * is untouched and why says what is wrong. */
-int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, char why[LVSS_DOC_WHY_MAX]);
+ * is untouched and ES says what is wrong. */
+int lvss_doc_event_args_parse(const char *text, lvss_doc_event_args *ret, ErrorSlot *es);
 void lvss_doc_event_args_clear(lvss_doc_event_args *a);
 
 /* ---- WMD */
@@ -206,9 +208,9 @@ int lvss_doc_files_add(lvss_doc_files *f, const char *path, const char *filespec
 struct lvss_writer_metadata *lvss_doc_wm_new(void);
 void lvss_doc_wm_free(struct lvss_writer_metadata *wm);
 /* json: NUL-terminated.  On failure returns LVSS_E_CORRUPT_XML_DOCUMENT or
- * LVSS_E_INVALID_XML_DOCUMENT (or -ENOMEM) and fills why. */
-int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]);
-int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, char why[LVSS_DOC_WHY_MAX]);
+ * LVSS_E_INVALID_XML_DOCUMENT (or -ENOMEM), the reason in ES. */
+int lvss_doc_wm_parse(const char *json, struct lvss_writer_metadata **ret, ErrorSlot *es);
+int lvss_doc_wm_from_json(json_t *root, struct lvss_writer_metadata **ret, ErrorSlot *es);
 json_t *lvss_doc_wm_to_json(const struct lvss_writer_metadata *wm);
 const lvss_doc_wm_component *lvss_doc_wm_find(const struct lvss_writer_metadata *wm,
                                               const char *logical_path, const char *name);
@@ -216,8 +218,8 @@ const lvss_doc_wm_component *lvss_doc_wm_find(const struct lvss_writer_metadata 
 /* ---- BCD */
 lvss_bcd *lvss_doc_bcd_new(void);
 void lvss_doc_bcd_free(lvss_bcd *bcd);
-int lvss_doc_bcd_parse(const char *json, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]);
-int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, char why[LVSS_DOC_WHY_MAX]);
+int lvss_doc_bcd_parse(const char *json, lvss_bcd **ret, ErrorSlot *es);
+int lvss_doc_bcd_from_json(json_t *root, lvss_bcd **ret, ErrorSlot *es);
 json_t *lvss_doc_bcd_to_json(const lvss_bcd *bcd);
 /* The BCD restricted to one writer (the document that writer is shown). */
 json_t *lvss_doc_bcd_to_json_for_writer(const lvss_bcd *bcd, const char *instance_id);

@@ -217,10 +217,9 @@ int lvss_writer_metadata_load(const char *json, lvss_writer_metadata **ret) {
         /* No handle exists yet: the message goes to the thread's slot. */
         if (!ret)
                 return error_slot_set(NULL, -EINVAL, "no return pointer");
-        char why[LVSS_DOC_WHY_MAX];
-        r = lvss_doc_wm_parse(json, &wm, why);
+        r = lvss_doc_wm_parse(json, &wm, NULL);
         if (r < 0)
-                return error_slot_set(NULL, r, "%s", why);
+                return r;
         wm->check_owner = true;
         wm->owner = pthread_self();
         *ret = wm;

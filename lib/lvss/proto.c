@@ -7,9 +7,10 @@
 
 #include <lvss/types.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/lvss/proto.h"
 
-int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size) {
+int proto_bus_connect(sd_bus **ret, unsigned flags, ErrorSlot *slot) {
         const char *addr = getenv("LVSS_BUS");
         sd_bus *bus = NULL;
         int r;
@@ -27,15 +28,22 @@ int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size) {
         } else
                 r = sd_bus_open_system(&bus);
         if (r < 0) {
-                if (addr && *addr)
-                        snprintf(why, why_size, "cannot connect to the LVSS_BUS bus (%s): %s", addr, strerror(-r));
-                else
-                        snprintf(why, why_size, "cannot connect to the system bus: %s", strerror(-r));
                 sd_bus_unref(bus);
-                return r;
+                if (addr && *addr)
+                        return error_slot_set(slot, r, "cannot connect to the LVSS_BUS bus (%s): %s", addr,
+                                              strerror(-r));
+                return error_slot_set(slot, r, "cannot connect to the system bus: %s", strerror(-r));
         }
         *ret = bus;
         return 0;
+}
+
+int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size) {
+        ErrorSlot es;
+        int r = proto_bus_connect(ret, flags, &es);
+        if (r < 0)
+                snprintf(why, why_size, "%s", error_slot_get(&es));
+        return r;
 }
 
 int proto_error_code(const sd_bus_error *e) {

@@ -12,6 +12,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "lib/core/error-slot.h"
+
 /* lvssd, the coordinator. */
 #define LVSSD_BUS_NAME "org.lvss.Coordinator1"
 #define LVSSD_PATH "/org/lvss/Coordinator1"
@@ -40,8 +42,14 @@
 
 /* Connect to the bus whose address is in $LVSS_BUS (when set and not empty)
  * or else to the system bus; the caller owns *ret.  On failure returns
- * -errno and writes one line to why: "cannot connect to the LVSS_BUS bus
+ * -errno and raises one line into SLOT (lib/core/error-slot.h; the caller's
+ * handle, NULL = the thread's slot): "cannot connect to the LVSS_BUS bus
  * (ADDRESS): REASON" or "cannot connect to the system bus: REASON". */
+int proto_bus_connect(sd_bus **ret, unsigned flags, ErrorSlot *slot);
+
+/* Transitional, for store/mstored/bus.c until its own conversion to the
+ * ErrorSlot convention: proto_bus_connect() with the message copied to why.
+ * Nothing else may call it; delete it with that caller. */
 int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size);
 
 /* The LVSS_E_* code an org.lvss.Error.<NAME> error names, or 0 when e is

@@ -334,7 +334,7 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         _cleanup_free_ char *out = NULL;
         lvss_writer_components *wc = NULL;
         lvss_doc_event_args args = {};
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why; /* a refused document */
         int r, result;
 
         if (!sender || !w->coordinator || strcmp(sender, w->coordinator) != 0)
@@ -344,9 +344,9 @@ static int method_event(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "ss", &event, &args_text);
         if (r < 0)
                 return r;
-        r = lvss_doc_event_args_parse(args_text, &args, why);
+        r = lvss_doc_event_args_parse(args_text, &args, &why);
         if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments: %s", why);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "event arguments: %s", error_slot_get(&why));
         w->in_event = true;
         w->event = event;
         w->failure = w->app_error = 0;
@@ -471,7 +471,7 @@ int lvss_writer_subscribe(lvss_writer *w, uint32_t flags) {
         if (w->subscribed)
                 return fail(w, LVSS_E_WRITER_ALREADY_SUBSCRIBED, "writer '%s' is already subscribed", w->name);
         w->flags = flags ? flags : (LVSS_SM_BACKUP_EVENTS_FLAG | LVSS_SM_RESTORE_EVENTS_FLAG);
-        r = lvss_bus_open(&w->bus, w->error.msg, sizeof(w->error.msg));
+        r = lvss_bus_open(&w->bus, &w->error);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_vtable(w->bus, &w->object_slot, LVSS_WRITER_PATH, LVSS_WRITER_IFACE, writer_vtable, w);
@@ -490,10 +490,9 @@ int lvss_writer_subscribe(lvss_writer *w, uint32_t flags) {
         r = sd_bus_call_method(w->bus, LVSSD_BUS_NAME, LVSSD_PATH, LVSSD_IFACE, "RegisterWriter", &e, &reply, "su", id,
                                w->flags);
         if (r < 0) {
-                char why[400];
-                r = lvss_bus_error_code(&e, r, why, sizeof(why));
+                r = lvss_bus_error_code(&e, r, &w->error);
                 sd_bus_error_free(&e);
-                r = fail(w, r, "subscribe writer '%s': %s", w->name, why);
+                r = fail(w, r, "subscribe writer '%s': %s", w->name, error_slot_get(&w->error));
                 goto fail;
         }
         r = take_registration(w, reply);

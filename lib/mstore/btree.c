@@ -46,62 +46,62 @@ static size_t int_cell_size(const cell *c) {
         return 12u + c->klen;
 }
 
-/* Decode a node's cells, checking bounds.  Returns count or MSTORE_E_CORRUPT. */
-static int decode(const uint8_t *page, int leaf, cell *cells, const char **why) {
+/* Decode a node's cells, checking bounds.  Returns count or MSTORE_E_CORRUPT
+ * (the reason in ES, NULL: none). */
+static int decode(const uint8_t *page, int leaf, cell *cells, ErrorSlot *es) {
         unsigned n = unaligned_read_le16(page + 32);
         size_t o = NODE_CELLS;
-        if (n > MAX_CELLS) {
-                *why = "too many cells";
-                return MSTORE_E_CORRUPT;
-        }
+        if (n > MAX_CELLS)
+                return err_reason(es, MSTORE_E_CORRUPT, "too many cells");
         for (unsigned i = 0; i < n; i++) {
                 cell c = { 0 };
-                if (o + (leaf ? 8 : 12) > PAGE_SIZE) {
-                        *why = "cell header beyond page end";
-                        return MSTORE_E_CORRUPT;
-                }
+                if (o + (leaf ? 8 : 12) > PAGE_SIZE)
+                        return err_reason(es, MSTORE_E_CORRUPT, "cell header beyond page end");
                 c.klen = unaligned_read_le16(page + o);
-                if (c.klen == 0 || c.klen > MSTORE_MAX_KEY_SIZE) {
-                        *why = "bad key length";
-                        return MSTORE_E_CORRUPT;
-                }
+                if (c.klen == 0 || c.klen > MSTORE_MAX_KEY_SIZE)
+                        return err_reason(es, MSTORE_E_CORRUPT, "bad key length");
                 if (leaf) {
                         c.flags = page[o + 2];
                         c.vlen = unaligned_read_le32(page + o + 4);
                         c.key = page + o + 8;
                         c.val = c.key + c.klen;
                         if (c.flags > 1 || (!(c.flags & 1) && c.vlen > BT_INLINE_MAX) ||
-                            c.vlen > MSTORE_MAX_VALUE_SIZE) {
-                                *why = "bad value length";
-                                return MSTORE_E_CORRUPT;
-                        }
+                            c.vlen > MSTORE_MAX_VALUE_SIZE)
+                                return err_reason(es, MSTORE_E_CORRUPT, "bad value length");
                         o += leaf_cell_size(&c);
                 } else {
                         c.child = unaligned_read_le64(page + o + 4);
                         c.key = page + o + 12;
                         o += int_cell_size(&c);
                 }
-                if (o > PAGE_SIZE) {
-                        *why = "cell beyond page end";
-                        return MSTORE_E_CORRUPT;
-                }
-                if (i > 0 && key_cmp(cells[i - 1].key, cells[i - 1].klen, c.key, c.klen) >= 0) {
-                        *why = "keys out of order";
-                        return MSTORE_E_CORRUPT;
-                }
+                if (o > PAGE_SIZE)
+                        return err_reason(es, MSTORE_E_CORRUPT, "cell beyond page end");
+                if (i > 0 && key_cmp(cells[i - 1].key, cells[i - 1].klen, c.key, c.klen) >= 0)
+                        return err_reason(es, MSTORE_E_CORRUPT, "keys out of order");
                 cells[i] = c;
         }
         return (int) n;
 }
 
-int bt_check_page(const uint8_t *page, const char **why) {
+/* A node of PATH that failed decode(): decode it again for the reason and
+ * raise it.  Its own frame (noinline) keeps the slot off the stack of the
+ * recursive insert. */
+__attribute__((noinline, cold)) static int node_corrupt(const char *path, uint64_t pgno, const uint8_t *page,
+                                                        int leaf, cell *cells) {
+        ErrorSlot es;
+        int n = decode(page, leaf, cells, &es);
+        return mstore__error(n < 0 ? n : MSTORE_E_CORRUPT, "%s: page %llu: %s", path, (unsigned long long) pgno,
+                             n < 0 ? error_slot_get(&es) : "changed while read");
+}
+
+int bt_check_page(const uint8_t *page, ErrorSlot *es) {
         uint32_t t = page_type(page);
         if (t != PT_LEAF && t != PT_INTERNAL)
                 return 0;
         cell *cells = malloc(MAX_CELLS * sizeof *cells);
         if (!cells)
-                return -ENOMEM;
-        int r = decode(page, t == PT_LEAF, cells, why);
+                return err_reason(es, -ENOMEM, "out of memory");
+        int r = decode(page, t == PT_LEAF, cells, es);
         free(cells);
         return r < 0 ? r : 0;
 }
@@ -295,16 +295,15 @@ static int child_for(const cell *c, int n, uint64_t link, const void *key, size_
 static int descend(pager *p, uint64_t root, const void *key, size_t klen, pg **ret_leaf, cell *cells,
                    int *ret_n) {
         uint64_t pgno = root;
-        const char *why = NULL;
         for (int depth = 0; depth < BT_MAX_DEPTH; depth++) {
                 pg *g;
                 int leaf;
                 int r = node_get(p, pgno, &g, &leaf);
                 if (r < 0)
                         return r;
-                int n = decode(g->data, leaf, cells, &why);
+                int n = decode(g->data, leaf, cells, NULL);
                 if (n < 0)
-                        return mstore__error(n, "%s: page %llu: %s", p->path, (unsigned long long) pgno, why);
+                        return node_corrupt(p->path, pgno, g->data, leaf, cells);
                 if (leaf) {
                         *ret_leaf = g;
                         *ret_n = n;
@@ -378,8 +377,7 @@ int bt_seek(pager *p, uint64_t root, const void *key, size_t klen, int strict,
                 r = node_get(p, next, &leaf, &isleaf);
                 if (r < 0)
                         return r;
-                const char *why = NULL;
-                if (!isleaf || (n = decode(leaf->data, 1, cells, &why)) < 0)
+                if (!isleaf || (n = decode(leaf->data, 1, cells, NULL)) < 0)
                         return mstore__error(MSTORE_E_CORRUPT, "%s: leaf chain page %llu is malformed", p->path,
                                              (unsigned long long) next);
         }
@@ -443,10 +441,9 @@ static int ins(btx *t, uint64_t pgno, const cell *nc, int depth, split *sp, int 
         _cleanup_free_ cell *c = malloc((MAX_CELLS + 1) * sizeof *c);
         if (!c)
                 return -ENOMEM;
-        const char *why = NULL;
-        int n = decode(g->data, leaf, c, &why);
+        int n = decode(g->data, leaf, c, NULL);
         if (n < 0)
-                return mstore__error(n, "%s: page %llu: %s", t->p->path, (unsigned long long) pgno, why);
+                return node_corrupt(t->p->path, pgno, g->data, leaf, c);
         if (leaf) {
                 int pos = 0;
                 while (pos < n && key_cmp(c[pos].key, c[pos].klen, nc->key, nc->klen) < 0)
@@ -479,7 +476,7 @@ static int ins(btx *t, uint64_t pgno, const cell *nc, int depth, split *sp, int 
                 return 0;
         }
         /* g may have been re-read: decode again (pages are stable in cache) */
-        n = decode(g->data, 0, c, &why);
+        n = decode(g->data, 0, c, NULL);
         if (n < 0 || n >= MAX_CELLS)
                 return MSTORE_E_CORRUPT;
         int pos = i + 1;

@@ -49,7 +49,8 @@ int bt_get(pager *p, uint64_t root, const void *key, size_t klen, void **ret_val
 int bt_seek(pager *p, uint64_t root, const void *key, size_t klen, int strict,
             uint8_t **ret_key, size_t *ret_klen, void **ret_val, size_t *ret_vlen);
 
-/* Page-level structural check of one page image (used by verify/fuzz). */
-int bt_check_page(const uint8_t *page, const char **why);
+/* Page-level structural check of one page image (used by verify/fuzz); the
+ * reason of a failure in ES, NULL: none (page.h: page_check). */
+int bt_check_page(const uint8_t *page, ErrorSlot *es);
 
 int key_cmp(const void *a, size_t al, const void *b, size_t bl);

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "ckpt.h"
+#include "err.h"
 #include "page.h"
 
 #define CKPT_MAGIC 0x4b43534du
@@ -37,40 +38,26 @@ int ckpt_encode(const ckpt *c, uint8_t *b) {
         return 0;
 }
 
-int ckpt_decode(const uint8_t *b, size_t len, ckpt *ret, const char **why) {
-        if (len < CKPT_SIZE) {
-                *why = "checkpoint copy truncated";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le64(b + CKPT_SIZE - 8) != XXH3_64bits(b, CKPT_SIZE - 8)) {
-                *why = "checkpoint checksum mismatch";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le32(b) != CKPT_MAGIC) {
-                *why = "not an mstore checkpoint file";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le32(b + 4) != CKPT_VERSION) {
-                *why = "unknown checkpoint format version";
-                return MSTORE_E_VERSION;
-        }
+int ckpt_decode(const uint8_t *b, size_t len, ckpt *ret, ErrorSlot *es) {
+        if (len < CKPT_SIZE)
+                return err_reason(es, MSTORE_E_CORRUPT, "checkpoint copy truncated");
+        if (unaligned_read_le64(b + CKPT_SIZE - 8) != XXH3_64bits(b, CKPT_SIZE - 8))
+                return err_reason(es, MSTORE_E_CORRUPT, "checkpoint checksum mismatch");
+        if (unaligned_read_le32(b) != CKPT_MAGIC)
+                return err_reason(es, MSTORE_E_CORRUPT, "not an mstore checkpoint file");
+        if (unaligned_read_le32(b + 4) != CKPT_VERSION)
+                return err_reason(es, MSTORE_E_VERSION, "unknown checkpoint format version");
         ckpt c = { .pos = unaligned_read_le64(b + 8), .ndbs = unaligned_read_le32(b + 32) };
         memcpy(c.sig, b + 16, 16);
-        if (c.ndbs > MSTORE_MAX_DATABASES || LGPOS_GEN(c.pos) == 0) {
-                *why = "checkpoint fields out of range";
-                return MSTORE_E_CORRUPT;
-        }
+        if (c.ndbs > MSTORE_MAX_DATABASES || LGPOS_GEN(c.pos) == 0)
+                return err_reason(es, MSTORE_E_CORRUPT, "checkpoint fields out of range");
         size_t o = 40;
         for (unsigned i = 0; i < c.ndbs; i++) {
-                if (o + 10 > CKPT_SIZE - 8) {
-                        *why = "checkpoint database list overruns";
-                        return MSTORE_E_CORRUPT;
-                }
+                if (o + 10 > CKPT_SIZE - 8)
+                        return err_reason(es, MSTORE_E_CORRUPT, "checkpoint database list overruns");
                 uint16_t l = unaligned_read_le16(b + o + 8);
-                if (l == 0 || l > CKPT_PATH_MAX || o + 10 + l > CKPT_SIZE - 8 || memchr(b + o + 10, 0, l)) {
-                        *why = "checkpoint database entry malformed";
-                        return MSTORE_E_CORRUPT;
-                }
+                if (l == 0 || l > CKPT_PATH_MAX || o + 10 + l > CKPT_SIZE - 8 || memchr(b + o + 10, 0, l))
+                        return err_reason(es, MSTORE_E_CORRUPT, "checkpoint database entry malformed");
                 c.dbs[i].sig = unaligned_read_le64(b + o);
                 memcpy(c.dbs[i].path, b + o + 10, l);
                 c.dbs[i].path[l] = 0;
@@ -80,26 +67,25 @@ int ckpt_decode(const uint8_t *b, size_t len, ckpt *ret, const char **why) {
         return 0;
 }
 
-int ckpt_read(const struct mstore_io *io, const char *path, ckpt *ret, int *ret_copy, const char **why) {
+int ckpt_read(const struct mstore_io *io, const char *path, ckpt *ret, int *ret_copy, ErrorSlot *es) {
         mstore_file *f = NULL;
         int r = io_open(io, path, MSTORE_IO_RDONLY, &f);
-        if (r < 0) {
-                *why = r == -ENOENT ? "no checkpoint file" : "cannot open checkpoint file";
-                return r;
-        }
+        if (r < 0)
+                return err_reason(es, r, r == -ENOENT ? "no checkpoint file" : "cannot open checkpoint file");
         uint8_t *buf = malloc(2 * CKPT_SIZE);
         if (!buf) {
                 io_close(f);
-                return -ENOMEM;
+                return err_reason(es, -ENOMEM, "out of memory");
         }
         int64_t n = io_pread(f, buf, 2 * CKPT_SIZE, 0);
         io_close(f);
         r = n < 0 ? (int) n : MSTORE_E_CORRUPT;
-        const char *w0 = "checkpoint file truncated", *w1 = w0;
+        int decoded = 0; /* copies decoded: the message is the primary's reason */
         for (int copy = 0; copy < 2 && n >= 0; copy++) {
                 if ((size_t) n < (size_t) (copy + 1) * CKPT_SIZE)
                         break;
-                r = ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, ret, copy ? &w1 : &w0);
+                r = ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, ret, copy ? NULL : es);
+                decoded++;
                 if (r >= 0) {
                         if (ret_copy)
                                 *ret_copy = copy;
@@ -107,8 +93,8 @@ int ckpt_read(const struct mstore_io *io, const char *path, ckpt *ret, int *ret_
                 }
         }
         free(buf);
-        if (r < 0)
-                *why = w0;
+        if (r < 0 && !decoded)
+                (void) err_reason(es, r, "checkpoint file truncated");
         return r;
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "io.h"
+#include "lib/core/error-slot.h"
 #include "log.h"
 #include "mstore/mstore.h"
 
@@ -33,7 +34,9 @@ typedef struct ckpt {
 
 char *ckpt_path(const char *dir, const char *base);
 int ckpt_encode(const ckpt *c, uint8_t *buf);  /* -ENAMETOOLONG if paths do not fit */
-int ckpt_decode(const uint8_t *buf, size_t len, ckpt *ret, const char **why);
-/* Read either copy; *ret_copy = 0 primary, 1 shadow.  -ENOENT if absent. */
-int ckpt_read(const struct mstore_io *io, const char *path, ckpt *ret, int *ret_copy, const char **why);
+/* The reason of a failure in ES, NULL: none (page.h: page_check). */
+int ckpt_decode(const uint8_t *buf, size_t len, ckpt *ret, ErrorSlot *es);
+/* Read either copy; *ret_copy = 0 primary, 1 shadow.  -ENOENT if absent.
+ * The reason in ES (NULL: none): the primary copy's when both are bad. */
+int ckpt_read(const struct mstore_io *io, const char *path, ckpt *ret, int *ret_copy, ErrorSlot *es);
 int ckpt_write(const struct mstore_io *io, const char *path, const ckpt *c);

@@ -23,18 +23,21 @@ char *db_stm_path_for(const char *edb_path) {
 /* Read the header of one file: primary, else shadow. */
 static int read_hdr(pager *p, db_hdr *ret, int *ret_copy) {
         uint8_t buf[PAGE_SIZE];
-        const char *why0 = "unreadable", *why1 = "unreadable";
+        ErrorSlot why[2]; /* each copy's reason */
         for (int copy = 0; copy < 2; copy++) {
                 int r = io_pread_full(p->f, buf, PAGE_SIZE, (uint64_t) copy * PAGE_SIZE);
                 if (r < 0 && r != -ENODATA)
                         return mstore__error(r, "%s: reading header: %s", p->path, strerror(-r));
-                if (r >= 0 && db_hdr_decode(buf, (uint64_t) copy, ret, copy ? &why1 : &why0) >= 0) {
+                if (r < 0)
+                        (void) error_slot_set(&why[copy], r, "unreadable");
+                else if (db_hdr_decode(buf, (uint64_t) copy, ret, &why[copy]) >= 0) {
                         if (ret_copy)
                                 *ret_copy = copy;
                         return 0;
                 }
         }
-        return mstore__error(MSTORE_E_CORRUPT, "%s: both header copies are bad (%s; %s)", p->path, why0, why1);
+        return mstore__error(MSTORE_E_CORRUPT, "%s: both header copies are bad (%s; %s)", p->path,
+                             error_slot_get(&why[0]), error_slot_get(&why[1]));
 }
 
 int db_open_files(const struct mstore_io *io, const char *edb_path, int rdonly, mstore_db **ret) {

@@ -47,6 +47,12 @@ void err_scope_leave(const err_scope *prev);
 /* Explicitly on the thread's slot (a function with no handle, or closing one). */
 #define ERR_ON_THREAD() ERR_SCOPE_(NULL, 0)
 
+/* A decoder's reason (page.h: page_check) into the slot ES its caller gave,
+ * NULL: no message (a probe); returns code.  Failure only: no cost when sound. */
+static inline int err_reason(ErrorSlot *es, int code, const char *reason) {
+        return es ? error_slot_set(es, code, "%s", reason) : code;
+}
+
 /* A fresh group id (never 0, never reused in the process). */
 uint64_t err_new_sg_id(void);
 

@@ -47,23 +47,15 @@ void log_hdr_encode(const log_hdr *h, uint8_t *b) {
         unaligned_write_le64(b + LOG_HDR_SIZE - 8, XXH3_64bits(b, LOG_HDR_SIZE - 8));
 }
 
-int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, const char **why) {
-        if (len < LOG_HDR_SIZE) {
-                *why = "file shorter than a log header";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le64(b + LOG_HDR_SIZE - 8) != XXH3_64bits(b, LOG_HDR_SIZE - 8)) {
-                *why = "log header checksum mismatch";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le32(b) != LOG_MAGIC) {
-                *why = "not an mstore log file";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le32(b + 4) != LOG_VERSION) {
-                *why = "unknown log format version";
-                return MSTORE_E_VERSION;
-        }
+int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, ErrorSlot *es) {
+        if (len < LOG_HDR_SIZE)
+                return err_reason(es, MSTORE_E_CORRUPT, "file shorter than a log header");
+        if (unaligned_read_le64(b + LOG_HDR_SIZE - 8) != XXH3_64bits(b, LOG_HDR_SIZE - 8))
+                return err_reason(es, MSTORE_E_CORRUPT, "log header checksum mismatch");
+        if (unaligned_read_le32(b) != LOG_MAGIC)
+                return err_reason(es, MSTORE_E_CORRUPT, "not an mstore log file");
+        if (unaligned_read_le32(b + 4) != LOG_VERSION)
+                return err_reason(es, MSTORE_E_VERSION, "unknown log format version");
         log_hdr h = {
                 .gen = unaligned_read_le32(b + 8),
                 .flags = unaligned_read_le32(b + 12),
@@ -73,10 +65,8 @@ int log_hdr_decode(const uint8_t *b, size_t len, log_hdr *ret, const char **why)
                 .ckpt = unaligned_read_le64(b + 56),
         };
         memcpy(h.sig, b + 24, 16);
-        if (h.gen == 0 || h.gen > LOG_MAX_GEN || h.file_size < LOG_MIN_FILE_SIZE || h.file_size > (1ull << 31)) {
-                *why = "log header fields out of range";
-                return MSTORE_E_CORRUPT;
-        }
+        if (h.gen == 0 || h.gen > LOG_MAX_GEN || h.file_size < LOG_MIN_FILE_SIZE || h.file_size > (1ull << 31))
+                return err_reason(es, MSTORE_E_CORRUPT, "log header fields out of range");
         *ret = h;
         return 0;
 }
@@ -94,7 +84,7 @@ static uint64_t rec_sum(const uint8_t *rec, uint32_t len, const uint8_t sig[16])
 }
 
 int rec_parse(const uint8_t *buf, size_t avail, lgpos pos, const uint8_t sig[16],
-              rec_view *ret, const char **why) {
+              rec_view *ret, ErrorSlot *es) {
         const char *w = NULL;
         uint32_t len = 0;
         if (avail < REC_HDR)
@@ -109,11 +99,8 @@ int rec_parse(const uint8_t *buf, size_t avail, lgpos pos, const uint8_t sig[16]
                 w = "record position mismatch (stale data)";
         else if (unaligned_read_le64(buf + 24) != rec_sum(buf, len, sig))
                 w = "record checksum mismatch";
-        if (w) {
-                if (why)
-                        *why = w;
-                return MSTORE_E_CORRUPT;
-        }
+        if (w)
+                return err_reason(es, MSTORE_E_CORRUPT, w);
         *ret = (rec_view) {
                 .type = buf[8], .gen = unaligned_read_le32(buf + 12), .pos = pos, .len = len,
                 .payload = buf + REC_HDR, .plen = len - REC_HDR, .durable = unaligned_read_le64(buf + 32),
@@ -189,14 +176,12 @@ uint32_t log_name_gen(const char *name, const char *base) {
         return g;
 }
 
-int log_file_read(const struct mstore_io *io, const char *path, log_file *ret, const char **why) {
+int log_file_read(const struct mstore_io *io, const char *path, log_file *ret, ErrorSlot *es) {
         mstore_file *f = NULL;
         uint64_t size;
         int r = io_open(io, path, MSTORE_IO_RDONLY, &f);
-        if (r < 0) {
-                *why = "cannot open";
-                return r;
-        }
+        if (r < 0)
+                return err_reason(es, r, "cannot open");
         r = io_size(f, &size);
         if (r >= 0 && size > (1ull << 31))
                 size = 1ull << 31;
@@ -212,10 +197,9 @@ int log_file_read(const struct mstore_io *io, const char *path, log_file *ret, c
         io_close(f);
         if (r < 0) {
                 free(buf);
-                *why = "cannot read";
-                return r;
+                return err_reason(es, r, "cannot read");
         }
-        r = log_hdr_decode(buf, (size_t) n, &ret->hdr, why);
+        r = log_hdr_decode(buf, (size_t) n, &ret->hdr, es);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -270,10 +254,9 @@ int log_set_scan(const struct mstore_io *io, const char *dir, const char *base, 
                 mstore_file *f = NULL;
                 uint8_t hb[LOG_HDR_SIZE];
                 log_hdr h;
-                const char *why;
                 if (cp && io_open(io, cp, MSTORE_IO_RDONLY, &f) >= 0) {
                         int64_t n = io_pread(f, hb, sizeof hb, 0);
-                        if (n == (int64_t) sizeof hb && log_hdr_decode(hb, sizeof hb, &h, &why) >= 0)
+                        if (n == (int64_t) sizeof hb && log_hdr_decode(hb, sizeof hb, &h, NULL) >= 0)
                                 s.current_gen = h.gen;
                         io_close(f);
                 }
@@ -310,7 +293,8 @@ struct log_writer {
         size_t nsegs, cap_segs;
         lgpos durable;
         int flushing, frozen, freezing, failed, read_only;
-        char errmsg[256];            /* why the writer failed */
+        ErrorSlot err;               /* why the writer failed (the first failure), set under the lock by
+                                      * the flushing thread; log_flush raises it into the caller's handle */
 
         /* physical state, touched only by the flusher (L2) */
         mstore_file *cur;
@@ -466,8 +450,9 @@ static int roll_to(log_writer *w, uint32_t gen) {
         return 0;
 }
 
-/* On failure *msg says what failed; the caller stores it under the lock. */
-static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp, char *msg, size_t msglen) {
+/* On failure the message in MSG (the caller's slot) says what failed; the
+ * caller stores it under the lock. */
+static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp, ErrorSlot *msg) {
         int r = 0;
         const char *what = "writing";
         uint32_t gen = w->file_gen;
@@ -488,7 +473,7 @@ static int write_segs(log_writer *w, seg *s, size_t n, int no_tmp, char *msg, si
                 r = io_sync(w->cur);
         }
         if (r < 0)
-                snprintf(msg, msglen, "%s log generation 0x%X in %s: %s", what, gen, w->dir, strerror(-r));
+                (void) error_slot_set(msg, r, "%s log generation 0x%X in %s: %s", what, gen, w->dir, strerror(-r));
         if (r >= 0 && w->need_tmp && !no_tmp && !w->read_only)
                 (void) precreate_tmp(w); /* best effort; roll_to creates one if needed */
         return r;
@@ -557,18 +542,18 @@ static int flush_pending(log_writer *w, int no_tmp) {
         seg *s = w->segs;
         size_t n = w->nsegs;
         lgpos end = LGPOS(w->gen, w->off);
-        char msg[sizeof w->errmsg] = "";
+        ErrorSlot msg; /* written by write_segs on failure only */
         int r;
 
         w->segs = NULL;
         w->nsegs = w->cap_segs = 0;
         pthread_mutex_unlock(&w->lock);
-        r = write_segs(w, s, n, no_tmp, msg, sizeof msg);
+        r = write_segs(w, s, n, no_tmp, &msg);
         segs_free(s, n);
         pthread_mutex_lock(&w->lock);
         w->flushing = 0;
-        if (r < 0 && !w->errmsg[0])
-                memcpy(w->errmsg, msg, sizeof msg);
+        if (r < 0 && !error_slot_get(&w->err)[0])
+                (void) error_slot_set(&w->err, r, "%s", error_slot_get(&msg));
         if (r < 0)
                 w->failed = r;
         else if (end > w->durable)
@@ -581,8 +566,11 @@ int log_flush(log_writer *w, lgpos upto) {
         pthread_mutex_lock(&w->lock);
         for (;;) {
                 if (w->failed) {
-                        r = mstore__error(MSTORE_E_FAILED, "log stopped after an error (%s); reopen the storage group",
-                                          w->errmsg[0] ? w->errmsg : mstore_strerror(w->failed));
+                        /* %.255s: as long as the writer's message was before (a 256-byte buffer) */
+                        const char *why = error_slot_get(&w->err);
+                        r = mstore__error(MSTORE_E_FAILED,
+                                          "log stopped after an error (%.255s); reopen the storage group",
+                                          why[0] ? why : mstore_strerror(w->failed));
                         break;
                 }
                 if (w->durable >= upto) {
@@ -762,9 +750,8 @@ int log_writer_open(const struct mstore_io *io, const char *dir, const char *bas
                 r = io_open(io, cp, 0, &w->cur);
                 uint8_t hb[LOG_HDR_SIZE];
                 log_hdr h;
-                const char *why;
                 if (r >= 0 && (io_pread(w->cur, hb, sizeof hb, 0) != (int64_t) sizeof hb ||
-                               log_hdr_decode(hb, sizeof hb, &h, &why) < 0 || h.gen != prev_gen))
+                               log_hdr_decode(hb, sizeof hb, &h, NULL) < 0 || h.gen != prev_gen))
                         r = MSTORE_E_CORRUPT; /* E00.log is not the generation recovery ended in */
                 if (r >= 0)
                         r = io_pwrite(w->cur, end, sizeof end, prev_end);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "io.h"
+#include "lib/core/error-slot.h"
 
 #define LOG_HDR_SIZE 4096u
 #define LOG_MAGIC 0x474c534du
@@ -65,7 +66,8 @@ typedef struct log_hdr {
 } log_hdr;
 
 void log_hdr_encode(const log_hdr *h, uint8_t *buf);
-int log_hdr_decode(const uint8_t *buf, size_t len, log_hdr *ret, const char **why);
+/* The reason of a failure in ES, NULL: none (page.h: page_check). */
+int log_hdr_decode(const uint8_t *buf, size_t len, log_hdr *ret, ErrorSlot *es);
 
 typedef struct rec_view {
         uint8_t type;
@@ -78,10 +80,11 @@ typedef struct rec_view {
 } rec_view;
 
 /* Parse the record at buf[0..avail) expected at @pos of generation @gen of
- * the stream @sig.  0 and *ret on success; MSTORE_E_CORRUPT (with *why) if
- * the bytes are not a valid record there (end of data or damage). */
+ * the stream @sig.  0 and *ret on success; MSTORE_E_CORRUPT (the reason in
+ * ES, NULL: none) if the bytes are not a valid record there (end of data or
+ * damage). */
 int rec_parse(const uint8_t *buf, size_t avail, lgpos pos, const uint8_t sig[16],
-              rec_view *ret, const char **why);
+              rec_view *ret, ErrorSlot *es);
 /* Encode a record into out (REC_HDR + plen rounded up to 8 bytes). */
 size_t rec_encode(uint8_t *out, uint8_t type, lgpos pos, lgpos durable, const uint8_t sig[16],
                   const void *p1, size_t l1, const void *p2, size_t l2);
@@ -104,7 +107,8 @@ typedef struct log_file {
         uint8_t *data;
         size_t len;
 } log_file;
-int log_file_read(const struct mstore_io *io, const char *path, log_file *ret, const char **why);
+/* The reason of a failure ("cannot open", a header's) in ES, NULL: none. */
+int log_file_read(const struct mstore_io *io, const char *path, log_file *ret, ErrorSlot *es);
 void log_file_done(log_file *f);
 
 /* The generations present in a directory. */

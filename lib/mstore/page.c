@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <xxhash.h>
 
+#include "err.h"
 #include "page.h"
 
 void page_init(uint8_t *p, uint64_t pgno, uint32_t type, uint64_t version) {
@@ -18,7 +19,7 @@ void page_seal(uint8_t *p) {
         unaligned_write_le64(p, page_sum(p, unaligned_read_le64(p + 8)));
 }
 
-int page_check(const uint8_t *p, uint64_t pgno, const char **why) {
+int page_check(const uint8_t *p, uint64_t pgno, ErrorSlot *es) {
         const char *w = NULL;
         if (unaligned_read_le64(p) != page_sum(p, pgno)) {
                 int zero = 1;
@@ -29,9 +30,7 @@ int page_check(const uint8_t *p, uint64_t pgno, const char **why) {
                 w = "page number mismatch (misdirected write)";
         else if (page_type(p) < PT_HEADER || page_type(p) > PT_STREAM)
                 w = "unknown page type";
-        if (why)
-                *why = w;
-        return w ? MSTORE_E_CORRUPT : 0;
+        return w ? err_reason(es, MSTORE_E_CORRUPT, w) : 0;
 }
 
 void db_hdr_encode(const db_hdr *h, uint8_t *page, uint64_t pgno) {
@@ -59,23 +58,17 @@ void db_hdr_encode(const db_hdr *h, uint8_t *page, uint64_t pgno) {
         page_seal(page);
 }
 
-int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **why) {
-        int r = page_check(page, pgno, why);
+int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, ErrorSlot *es) {
+        int r = page_check(page, pgno, es);
         if (r < 0)
                 return r;
         const uint8_t *b = page + 32;
-        if (page_type(page) != PT_HEADER || unaligned_read_le32(b) != DBHDR_MAGIC) {
-                *why = "not an mstore database header";
-                return MSTORE_E_CORRUPT;
-        }
-        if (unaligned_read_le32(b + 4) != DBHDR_VERSION) {
-                *why = "unknown header format version";
-                return MSTORE_E_VERSION;
-        }
-        if (unaligned_read_le32(b + 240) != PAGE_SIZE) {
-                *why = "unsupported page size";
-                return MSTORE_E_VERSION;
-        }
+        if (page_type(page) != PT_HEADER || unaligned_read_le32(b) != DBHDR_MAGIC)
+                return err_reason(es, MSTORE_E_CORRUPT, "not an mstore database header");
+        if (unaligned_read_le32(b + 4) != DBHDR_VERSION)
+                return err_reason(es, MSTORE_E_VERSION, "unknown header format version");
+        if (unaligned_read_le32(b + 240) != PAGE_SIZE)
+                return err_reason(es, MSTORE_E_VERSION, "unsupported page size");
         db_hdr h = { 0 };
         h.file_type = unaligned_read_le32(b + 8);
         h.state = unaligned_read_le32(b + 12);
@@ -95,10 +88,8 @@ int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **
         memcpy(h.name, b + 160, DB_NAME_MAX);
         h.name[DB_NAME_MAX] = 0;
         if (h.file_type > MSTORE_FILE_STREAM ||
-            (h.state != MSTORE_STATE_CLEAN_SHUTDOWN && h.state != MSTORE_STATE_DIRTY_SHUTDOWN)) {
-                *why = "bad file type or state in header";
-                return MSTORE_E_CORRUPT;
-        }
+            (h.state != MSTORE_STATE_CLEAN_SHUTDOWN && h.state != MSTORE_STATE_DIRTY_SHUTDOWN))
+                return err_reason(es, MSTORE_E_CORRUPT, "bad file type or state in header");
         *ret = h;
         return 0;
 }

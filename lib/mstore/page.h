@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/core/unaligned.h"
 #include "mstore/mstore.h"
 
@@ -41,8 +42,15 @@ enum page_type {
 
 void page_init(uint8_t *p, uint64_t pgno, uint32_t type, uint64_t version);
 void page_seal(uint8_t *p);
-/* 0 if sound; MSTORE_E_CORRUPT otherwise, with *why set (static string). */
-int page_check(const uint8_t *p, uint64_t pgno, const char **why);
+/* 0 if sound; MSTORE_E_CORRUPT otherwise, with the reason ("checksum
+ * mismatch") in ES.  The decoders of mstore's files (page_check,
+ * db_hdr_decode, log_hdr_decode, rec_parse, log_file_read, ckpt_decode,
+ * ckpt_read, bt_check_page) raise into the ErrorSlot their caller gives
+ * (lib/core/error-slot.h), which wraps the reason into its own message
+ * with mstore__error(); ES NULL: no message (a probe, where a bad page or
+ * record is an expected answer).  Success writes nothing.  They never
+ * write the thread's slot themselves (docs/design/store.md §8). */
+int page_check(const uint8_t *p, uint64_t pgno, ErrorSlot *es);
 static inline uint64_t page_pgno(const uint8_t *p) { return unaligned_read_le64(p + 8); }
 static inline uint64_t page_version(const uint8_t *p) { return unaligned_read_le64(p + 16); }
 static inline uint32_t page_type(const uint8_t *p) { return unaligned_read_le32(p + 24); }
@@ -66,8 +74,9 @@ typedef struct db_hdr {
 } db_hdr;
 
 void db_hdr_encode(const db_hdr *h, uint8_t *page, uint64_t pgno);
-/* Decode one copy; MSTORE_E_CORRUPT / MSTORE_E_VERSION with *why. */
-int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, const char **why);
+/* Decode one copy; MSTORE_E_CORRUPT / MSTORE_E_VERSION with the reason in ES
+ * (see page_check). */
+int db_hdr_decode(const uint8_t *page, uint64_t pgno, db_hdr *ret, ErrorSlot *es);
 
 /* --------------------------------------------------------- meta page */
 

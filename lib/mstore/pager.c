@@ -109,10 +109,10 @@ static int read_disk(pager *p, uint64_t pgno, uint8_t *buf) {
         if (r < 0)
                 return mstore__error(r, "%s: reading page %llu: %s", p->path, (unsigned long long) pgno,
                                      strerror(-r));
-        const char *why;
+        ErrorSlot why;
         if (page_check(buf, pgno, &why) < 0)
                 return mstore__error(MSTORE_E_CORRUPT, "%s: page %llu: %s", p->path,
-                                     (unsigned long long) pgno, why);
+                                     (unsigned long long) pgno, error_slot_get(&why));
         return 0;
 }
 

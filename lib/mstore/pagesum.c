@@ -23,9 +23,8 @@ static bool all_zero(const uint8_t *p) {
 }
 
 static void sum_page(const uint8_t *page, uint64_t pgno, mstore_page_sum *ret) {
-        const char *why = NULL;
         db_hdr h;
-        bool ok = pgno < 2 ? db_hdr_decode(page, pgno, &h, &why) >= 0 : page_check(page, pgno, &why) >= 0;
+        bool ok = pgno < 2 ? db_hdr_decode(page, pgno, &h, NULL) >= 0 : page_check(page, pgno, NULL) >= 0;
 
         if (ok)
                 *ret = (mstore_page_sum) {unaligned_read_le64(page), page_version(page)};

@@ -47,10 +47,9 @@ static char *gen_path(const redo_opts *o, uint32_t g, int *ret_current) {
                 mstore_file *f = NULL;
                 uint8_t hb[LOG_HDR_SIZE];
                 log_hdr h;
-                const char *why;
                 if (p && io_open(o->io, p, MSTORE_IO_RDONLY, &f) >= 0) {
                         int ok = io_pread(f, hb, sizeof hb, 0) == (int64_t) sizeof hb &&
-                                 log_hdr_decode(hb, sizeof hb, &h, &why) >= 0 && h.gen == g;
+                                 log_hdr_decode(hb, sizeof hb, &h, NULL) >= 0 && h.gen == g;
                         io_close(f);
                         if (ok) {
                                 *ret_current = 1;
@@ -101,10 +100,11 @@ int redo_run(const redo_opts *o, redo_result *res) {
                         break;
                 }
                 log_file lf;
-                const char *why = NULL;
+                ErrorSlot why;
                 r = log_file_read(o->io, path, &lf, &why);
                 if (r < 0) {
-                        r = mstore__error(r == -ENOENT ? MSTORE_E_MISSING_LOGS : r, "%s: %s", path, why);
+                        r = mstore__error(r == -ENOENT ? MSTORE_E_MISSING_LOGS : r, "%s: %s", path,
+                                          error_slot_get(&why));
                         goto out;
                 }
                 if (lf.hdr.gen != g) {
@@ -137,20 +137,20 @@ int redo_run(const redo_opts *o, redo_result *res) {
                         rec_view v;
                         if (off >= lf.len ||
                             rec_parse(lf.data + off, lf.len - off, LGPOS(g, off), sig, &v, &why) < 0) {
-                                if (off >= lf.len)
-                                        why = "generation ends without END record";
+                                const char *w = off >= lf.len ? "generation ends without END record"
+                                                              : error_slot_get(&why);
                                 if (!is_current) {
                                         log_file_done(&lf);
                                         r = mstore__error(MSTORE_E_CORRUPT,
                                                           "%s: generation 0x%X damaged at offset %zu: %s", path, g,
-                                                          off, why);
+                                                          off, w);
                                         goto out;
                                 }
                                 if (log_damage_is_durable(lf.data, lf.len, g, (uint32_t) off, sig)) {
                                         log_file_done(&lf);
                                         r = mstore__error(MSTORE_E_CORRUPT,
                                                           "%s: generation 0x%X damaged at offset %zu (synced data): %s",
-                                                          path, g, off, why);
+                                                          path, g, off, w);
                                         goto out;
                                 }
                                 break; /* torn or clean end of the newest generation */
@@ -161,7 +161,7 @@ int redo_run(const redo_opts *o, redo_result *res) {
                                         r = MSTORE_E_CORRUPT;
                                 } else {
                                         uint64_t pgno = unaligned_read_le64(v.payload + 16);
-                                        if (page_check(v.payload + 24, pgno, &why) < 0 || pgno < 2)
+                                        if (page_check(v.payload + 24, pgno, NULL) < 0 || pgno < 2)
                                                 r = MSTORE_E_CORRUPT;
                                         else {
                                                 if (ARRAY_RESERVE_ONE(pend, cap, npend, 16) < 0) {

@@ -290,11 +290,11 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
                         uint64_t *ret_ct) {
         ckpt c;
         int copy;
-        const char *why = NULL;
+        ErrorSlot why;
         int r = ckpt_read(sg->io, sg->chk_path, &c, &copy, &why);
         int have_ckpt = r >= 0;
         if (r < 0 && r != -ENOENT && r != MSTORE_E_CORRUPT)
-                return mstore__error(r, "%s: %s", sg->chk_path, why);
+                return mstore__error(r, "%s: %s", sg->chk_path, error_slot_get(&why));
         log_set ls;
         r = log_set_scan(sg->io, sg->log_dir, sg->base, &ls);
         if (r < 0)
@@ -363,8 +363,8 @@ static int soft_recover(mstore_sg *sg, const mstore_sg_options *o, uint32_t *ret
                 log_file lf;
                 _cleanup_free_ char *p = log_path_gen(sg->log_dir, sg->base, res.first_gen);
                 _cleanup_free_ char *cp = log_path_current(sg->log_dir, sg->base);
-                if ((p && log_file_read(sg->io, p, &lf, &why) >= 0) ||
-                    (cp && log_file_read(sg->io, cp, &lf, &why) >= 0)) {
+                if ((p && log_file_read(sg->io, p, &lf, NULL) >= 0) ||
+                    (cp && log_file_read(sg->io, cp, &lf, NULL) >= 0)) {
                         memcpy(sg->sig, lf.hdr.sig, 16);
                         log_file_done(&lf);
                 }

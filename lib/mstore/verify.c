@@ -44,12 +44,13 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
         io_close(f);
         for (int copy = 0; copy < 2; copy++) {
                 ckpt c;
-                const char *why = "truncated";
+                ErrorSlot why;
                 res->pages_checked++;
                 if (n < (int64_t) (copy + 1) * CKPT_SIZE ||
                     ckpt_decode(buf + copy * CKPT_SIZE, CKPT_SIZE, &c, &why) < 0) {
                         res->bad++;
-                        report(cb, ud, (uint64_t) copy, "checkpoint copy %d: %s", copy, why);
+                        report(cb, ud, (uint64_t) copy, "checkpoint copy %d: %s", copy,
+                               n < (int64_t) (copy + 1) * CKPT_SIZE ? "truncated" : error_slot_get(&why));
                 }
         }
         free(buf);
@@ -65,13 +66,13 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
 /* One page of a database or stream file; is_stm is learnt from the headers. */
 static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_verify_cb cb, void *ud,
                        mstore_verify_result *res) {
-        const char *why = NULL;
+        ErrorSlot why;
         if (p < 2) {
                 db_hdr h;
                 if (db_hdr_decode(page, p, &h, &why) < 0) {
                         res->bad++;
                         report(cb, ud, p, "page %llu (header copy %llu): %s", (unsigned long long) p,
-                               (unsigned long long) p, why);
+                               (unsigned long long) p, error_slot_get(&why));
                 } else if (*is_stm < 0)
                         *is_stm = h.file_type == MSTORE_FILE_STREAM;
                 return;
@@ -83,7 +84,7 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
                 if (zero && *is_stm == 1)
                         return; /* a stream page never written (aborted stream) */
                 res->bad++;
-                report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
+                report(cb, ud, p, "page %llu: %s", (unsigned long long) p, error_slot_get(&why));
                 return;
         }
         uint32_t t = page_type(page);
@@ -94,7 +95,7 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
         }
         if (bt_check_page(page, &why) < 0) {
                 res->bad++;
-                report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
+                report(cb, ud, p, "page %llu: %s", (unsigned long long) p, error_slot_get(&why));
         }
 }
 
@@ -184,8 +185,9 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
         uint32_t g = lf->hdr.gen;
         for (;;) {
                 rec_view v;
-                const char *why = "generation ends without END record";
-                if (off >= lf->len || rec_parse(lf->data + off, lf->len - off, LGPOS(g, off), sig, &v, &why) < 0) {
+                ErrorSlot es;
+                if (off >= lf->len || rec_parse(lf->data + off, lf->len - off, LGPOS(g, off), sig, &v, &es) < 0) {
+                        const char *why = off >= lf->len ? "generation ends without END record" : error_slot_get(&es);
                         if (closed) {
                                 report(cb, ud, g, "generation 0x%X (%s): damaged at offset %zu: %s", g, path, off, why);
                                 return MSTORE_E_CORRUPT;
@@ -199,7 +201,7 @@ static int check_records(const log_file *lf, int closed, const char *path, mstor
                 }
                 if (v.type == REC_PAGE) {
                         uint64_t pgno = v.plen >= 24 ? unaligned_read_le64(v.payload + 16) : 0;
-                        if (v.plen < 24 + PAGE_SIZE || page_check(v.payload + 24, pgno, &why) < 0) {
+                        if (v.plen < 24 + PAGE_SIZE || page_check(v.payload + 24, pgno, NULL) < 0) {
                                 report(cb, ud, g, "generation 0x%X (%s): bad page image at offset %zu", g, path, off);
                                 return MSTORE_E_CORRUPT;
                         }
@@ -248,11 +250,11 @@ int verify_logs_io(const struct mstore_io *io, const char *dir, const char *base
                         report(cb, ud, prev + 1, "generations 0x%X-0x%X are missing (gap)", prev + 1, want - 1);
                 }
                 log_file lf;
-                const char *why = NULL;
+                ErrorSlot why;
                 res.pages_checked++;
                 if (log_file_read(io, path, &lf, &why) < 0) {
                         res.bad++;
-                        report(cb, ud, want, "generation 0x%X (%s): %s", want, path, why);
+                        report(cb, ud, want, "generation 0x%X (%s): %s", want, path, error_slot_get(&why));
                         prev = want ? want : prev;
                         prev_ct = 0;
                         continue;
@@ -299,18 +301,20 @@ int mstore_read_header(const char *path, mstore_header_info *ret) {
         if (r < 0)
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint8_t page[PAGE_SIZE];
-        const char *w0 = "unreadable", *w1 = "unreadable";
+        ErrorSlot why[2]; /* each copy's reason */
         db_hdr h;
         int copy = -1;
         for (int c = 0; c < 2 && copy < 0; c++)
-                if (io_pread_full(f, page, PAGE_SIZE, (uint64_t) c * PAGE_SIZE) >= 0 &&
-                    db_hdr_decode(page, (uint64_t) c, &h, c ? &w1 : &w0) >= 0)
+                if (io_pread_full(f, page, PAGE_SIZE, (uint64_t) c * PAGE_SIZE) < 0)
+                        (void) error_slot_set(&why[c], MSTORE_E_CORRUPT, "unreadable");
+                else if (db_hdr_decode(page, (uint64_t) c, &h, &why[c]) >= 0)
                         copy = c;
         uint64_t size = 0;
         (void) io_size(f, &size);
         io_close(f);
         if (copy < 0)
-                return mstore__error(MSTORE_E_CORRUPT, "%s: both header copies are bad (%s; %s)", path, w0, w1);
+                return mstore__error(MSTORE_E_CORRUPT, "%s: both header copies are bad (%s; %s)", path,
+                                     error_slot_get(&why[0]), error_slot_get(&why[1]));
         *ret = (mstore_header_info) {
                 .file_type = (int) h.file_type, .state = (int) h.state, .format_version = DBHDR_VERSION,
                 .db_signature = h.db_sig, .log_required = { h.req_low, h.req_high }, .log_committed = h.committed,
@@ -325,10 +329,10 @@ int mstore_read_checkpoint(const char *path, mstore_checkpoint_info *ret) {
         ERR_ON_THREAD(); /* no handle */
         ckpt c;
         int copy = 0;
-        const char *why = NULL;
+        ErrorSlot why;
         int r = ckpt_read(NULL, path, &c, &copy, &why);
         if (r < 0)
-                return mstore__error(r, "%s: %s", path, why);
+                return mstore__error(r, "%s: %s", path, error_slot_get(&why));
         *ret = (mstore_checkpoint_info) { .generation = LGPOS_GEN(c.pos), .offset = LGPOS_OFF(c.pos), .copy_used = copy };
         memcpy(ret->log_signature, c.sig, 16);
         return 0;

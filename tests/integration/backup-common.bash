@@ -104,6 +104,28 @@ mount_all() {
     $MSTORE db mount SG1/DB1 && $MSTORE db mount SG1/DB2 || fail "mount after restore: $(tail -3 "$FX_DIR/mstored.log")"
 }
 
+# snapshot_both: a@h1's and b@h1's messages now, in $FX_DIR/before-a and
+# $FX_DIR/before-b (replacing an earlier snapshot), for restore_and_compare.
+snapshot_both() {
+    rm -rf "$FX_DIR/before-a" "$FX_DIR/before-b"
+    snapshot_mail a@h1 "$FX_DIR/before-a"
+    snapshot_mail b@h1 "$FX_DIR/before-b"
+}
+
+# restore_and_compare ID WHAT: both databases of SG1 offline and deleted,
+# backup ID restored over them and mounted; a@h1 and b@h1 must then hold
+# the messages of snapshot_both byte for byte.  WHAT names the restore in
+# the failure message.
+restore_and_compare() {
+    local id=$1 what=$2 err="$FX_DIR/restore-$1.err"
+    offline_flagged
+    rm -f "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm
+    $LB restore --repo "$REPO" "$id" --quiet 2>"$err" || fail "$what: $(cat "$err")"
+    mount_all
+    same_mail a@h1 "$FX_DIR/before-a"
+    same_mail b@h1 "$FX_DIR/before-b"
+}
+
 # no_snapshots: lvssd holds no snapshot and no set in progress.
 no_snapshots() {
     [ -x "$LVSSADM" ] || return 0

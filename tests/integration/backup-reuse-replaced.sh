@@ -26,18 +26,12 @@ cp -p "$FX_DIR/older/DB1.edb" "$FX_DIR/older/DB1.stm" "$SG/" || fail "put the ol
 $MSTORE db mount SG1/DB1 || fail "mount the older DB1: $(tail -3 "$FX_DIR/mstored.log")"
 [ "$(count a@h1)" = 45 ] || fail "the older DB1 should hold 45 messages, not $(count a@h1)"
 deliver a@h1 30 80000
-snapshot_mail a@h1 "$FX_DIR/before-a"
-snapshot_mail b@h1 "$FX_DIR/before-b"
+snapshot_both
 
 $LB create --repo "$REPO" --json >"$FX_DIR/f2.json" 2>"$FX_DIR/f2.err" || fail "full after the older copy: $(cat "$FX_DIR/f2.err")"
 cat "$FX_DIR/f2.json"
 reused=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_reused"])' <"$FX_DIR/f2.json")
 [ "$reused" -gt 0 ] || fail "nothing reused: DB2 did not change at all"
 ID2=$(json_get id <"$FX_DIR/f2.json")
-offline_flagged
-rm -f "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm
-$LB restore --repo "$REPO" "$ID2" --quiet 2>"$FX_DIR/r2.err" || fail "restore: $(cat "$FX_DIR/r2.err")"
-mount_all
-same_mail a@h1 "$FX_DIR/before-a"
-same_mail b@h1 "$FX_DIR/before-b"
+restore_and_compare "$ID2" "restore"
 echo "backup-reuse-replaced ok"

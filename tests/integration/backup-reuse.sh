@@ -26,8 +26,7 @@ read -r r2 _ < <(reused <"$FX_DIR/f2.json")
 [ "$r2" = 0 ] || fail "a --no-reuse full reused $r2 bytes"
 
 deliver a@h1 3 100000
-snapshot_mail a@h1 "$FX_DIR/before-a"
-snapshot_mail b@h1 "$FX_DIR/before-b"
+snapshot_both
 total=$(db_bytes)
 $LB create --repo "$REPO" --json >"$FX_DIR/f3.json" 2>"$FX_DIR/f3.err" || fail "reuse full: $(cat "$FX_DIR/f3.err")"
 cat "$FX_DIR/f3.json"
@@ -37,12 +36,7 @@ echo "databases $total bytes: reused $r3, read $read3"
 ID3=$(json_get id <"$FX_DIR/f3.json")
 $LB verify --repo "$REPO" --quiet || fail "verify after a reuse-based full"
 
-offline_flagged
-rm -f "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm
-$LB restore --repo "$REPO" "$ID3" --quiet 2>"$FX_DIR/r3.err" || fail "restore of the reuse-based full: $(cat "$FX_DIR/r3.err")"
-mount_all
-same_mail a@h1 "$FX_DIR/before-a"
-same_mail b@h1 "$FX_DIR/before-b"
+restore_and_compare "$ID3" "restore of the reuse-based full"
 
 # The newest record gone (forget) and its packs pruned.
 rm -f "$REPO/backups/$ID3"
@@ -50,20 +44,13 @@ rm -f "$REPO/backups/$ID3"
 $LB prune --repo "$REPO" --quiet 2>"$FX_DIR/prune.err" || fail "prune: $(cat "$FX_DIR/prune.err")"
 deliver a@h1 2 100000
 deliver b@h1 2 100000
-rm -rf "$FX_DIR/before-a" "$FX_DIR/before-b"
-snapshot_mail a@h1 "$FX_DIR/before-a"
-snapshot_mail b@h1 "$FX_DIR/before-b"
+snapshot_both
 $LB create --repo "$REPO" --json >"$FX_DIR/f4.json" 2>"$FX_DIR/f4.err" || fail "full after prune: $(cat "$FX_DIR/f4.err")"
 read -r r4 _ < <(reused <"$FX_DIR/f4.json")
 echo "after prune: reused $r4"
 [ "$r4" -gt 0 ] || fail "the full after prune reused nothing of the older full"
 ID4=$(json_get id <"$FX_DIR/f4.json")
 $LB verify --repo "$REPO" --quiet || fail "verify after the full that followed prune"
-offline_flagged
-rm -f "$SG"/DB1.edb "$SG"/DB1.stm "$SG"/DB2.edb "$SG"/DB2.stm
-$LB restore --repo "$REPO" "$ID4" --quiet 2>"$FX_DIR/r4.err" || fail "restore after prune: $(cat "$FX_DIR/r4.err")"
-mount_all
-same_mail a@h1 "$FX_DIR/before-a"
-same_mail b@h1 "$FX_DIR/before-b"
+restore_and_compare "$ID4" "restore after prune"
 no_snapshots
 echo "backup-reuse ok"

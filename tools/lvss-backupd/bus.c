@@ -24,6 +24,7 @@
 #include "bus.h"
 #include "bus-creds.h"
 #include "console-api.h"
+#include "error-slot.h"
 #include "fs-util.h"
 #include "jobs.h"
 #include "macro.h"
@@ -150,7 +151,7 @@ static int m_get_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
 
 static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[WHO_MAX], why[512], obj[128];
+        char who[WHO_MAX], obj[128];
         const char *name, *text;
         int r = method_begin(msg, m, "set job", who, error, "ss", &name, &text);
         if (r < 0)
@@ -160,10 +161,10 @@ static int m_set_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         r = root_only(m, who, existed ? "change job" : "create job", obj, error);
         if (r < 0)
                 return r;
-        r = job_set(m, name, text, why, sizeof(why));
-        audit_record(m, who, existed ? "change job" : "create job", obj, r < 0 ? why : "done");
+        r = job_set(m, name, text);
+        audit_record(m, who, existed ? "change job" : "create job", obj, r < 0 ? error_slot_get(NULL) : "done");
         if (r < 0)
-                return reply_errno(error, r == -EINVAL ? r : -EIO, "%s", why);
+                return reply_errno(error, r == -EINVAL ? r : -EIO, "%s", error_slot_get(NULL));
         manager_log(MID_JOB_CHANGED, "job %s %s by uid %s", name, existed ? "changed" : "created", who);
         scheduler_rearm(m);
         bus_state_changed(m, STATE_JOBS);
@@ -209,13 +210,14 @@ static int m_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(msg, "");
 }
 
-/* After Run or Restore: the audit record and journal line of the request, and the reply. */
+/* After Run or Restore: the audit record and journal line of the request, and the reply (on failure
+ * task_queue()'s reason, in the thread's slot). */
 static int queued_reply(sd_bus_message *msg, Manager *m, const char *who, const char *action, const char *obj, int r,
-                        const char *why, const Task *t, sd_bus_error *error) {
+                        const Task *t, sd_bus_error *error) {
         char out[64];
         if (r < 0) {
-                audit_record(m, who, action, obj, why);
-                return reply_errno(error, r, "%s", why);
+                audit_record(m, who, action, obj, error_slot_get(NULL));
+                return reply_errno(error, r, "%s", error_slot_get(NULL));
         }
         snprintf(out, sizeof(out), "queued as task %llu", (unsigned long long) t->id);
         audit_record(m, who, action, obj, out);
@@ -225,7 +227,7 @@ static int queued_reply(sd_bus_message *msg, Manager *m, const char *who, const 
 
 static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[WHO_MAX], why[512], obj[160];
+        char who[WHO_MAX], obj[160];
         const char *name, *type;
         Task *t = NULL;
         int r = method_begin(msg, m, "run", who, error, "ss", &name, &type);
@@ -247,9 +249,9 @@ static int m_run(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 return reply_errno(error, -EINVAL,
                                    "type '%.64s': expected full, incremental, differential, copy, prune, check or sync",
                                    type);
-        r = task_queue(m, j, kind, type, who, NULL, &t, why, sizeof(why));
+        r = task_queue(m, j, kind, type, who, NULL, &t);
         snprintf(obj, sizeof(obj), "job %s %s%s%s", name, kind, type ? " " : "", type ? type : "");
-        return queued_reply(msg, m, who, "run", obj, r, why, t, error);
+        return queued_reply(msg, m, who, "run", obj, r, t, error);
 }
 
 static int m_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -334,7 +336,7 @@ static void strv_freep(char ***p) {
 
 static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[WHO_MAX], why[512], obj[256];
+        char who[WHO_MAX], obj[256];
         const char *name, *id, *to;
         _cleanup_(strv_freep) char **comps = NULL;
         Task *t = NULL;
@@ -365,9 +367,9 @@ static int m_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         for (char **c = comps; c && *c; c++)
                 json_array_append_new(ca, json_string(*c));
         json_t *rs = json_pack("{s:s, s:o, s:s}", "backup_id", id, "components", ca, "to", to);
-        r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
+        r = task_queue(m, j, "restore", NULL, who, rs, &t);
         json_decref(rs);
-        return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
+        return queued_reply(msg, m, who, "restore", obj, r, t, error);
 }
 
 /* R2: an e-mail address as mstored accepts it (defs_address_valid): 1..320
@@ -391,7 +393,7 @@ static bool address_valid(const char *a) {
  * [--message UID]... --into-live; authorized as Restore. */
 static int m_restore_into_live(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        char who[WHO_MAX], why[512], obj[512];
+        char who[WHO_MAX], obj[512];
         const char *name, *id, *comp, *addr;
         const void *uids = NULL;
         size_t sz = 0;
@@ -429,13 +431,13 @@ static int m_restore_into_live(sd_bus_message *msg, void *userdata, sd_bus_error
         }
         json_t *rs = json_pack("{s:s, s:[s], s:s, s:s, s:o, s:b}", "backup_id", id, "components", comp, "to", "",
                                "mailbox", addr, "messages", ua, "into_live", 1);
-        r = task_queue(m, j, "restore", NULL, who, rs, &t, why, sizeof(why));
+        r = task_queue(m, j, "restore", NULL, who, rs, &t);
         json_decref(rs);
         char cnt[32] = "all";
         if (n)
                 snprintf(cnt, sizeof(cnt), "%zu", n);
         snprintf(obj, sizeof(obj), "job %s backup %.16s mailbox %.320s into live (%s messages)", name, id, addr, cnt);
-        return queued_reply(msg, m, who, "restore", obj, r, why, t, error);
+        return queued_reply(msg, m, who, "restore", obj, r, t, error);
 }
 
 static int m_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -15,12 +15,13 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "lib/core/error-slot.h"
 
 static int one(const char *expr, int64_t t, int n) {
         calendar_spec *c;
-        char why[256], norm[256];
-        if (calendar_parse(expr, &c, why, sizeof(why)) < 0) {
-                fprintf(stderr, "%s\n", why);
+        char norm[256];
+        if (calendar_parse(expr, &c) < 0) {
+                fprintf(stderr, "%s\n", error_slot_get(NULL));
                 return 2;
         }
         if (calendar_normalize(c, norm, sizeof(norm)) == 0)

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "lib/core/error-slot.h"
 
 enum { F_YEAR, F_MONTH, F_DAY, F_HOUR, F_MINUTE, F_SECOND, F_MAX };
 #define MAX_ITEMS 32
@@ -56,9 +57,8 @@ static const int field_max[F_MAX] = {2199, 12, 31, 23, 59, 59};
 static const char *const wdays[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 static const char *const wdays_long[7] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
 
-static int bad(char *why, size_t n, const char *expr, const char *reason) {
-        snprintf(why, n, "calendar expression '%s': %s", expr, reason);
-        return -EINVAL;
+static int bad(const char *expr, const char *reason) {
+        return error_slot_set(NULL, -EINVAL, "calendar expression '%s': %s", expr, reason);
 }
 
 static int parse_int(const char **p, int *ret) {
@@ -218,20 +218,20 @@ static const struct {
         {"semiannually", "*-01,07-01 00:00:00"},
 };
 
-int calendar_parse(const char *expr, calendar_spec **ret, char *why, size_t why_size) {
+int calendar_parse(const char *expr, calendar_spec **ret) {
         char buf[256], *tok[5], *save = NULL;
         int n = 0;
 
         if (!expr || strlen(expr) >= sizeof(buf))
-                return bad(why, why_size, expr ? "(long)" : "(none)", expr ? "too long" : "missing");
+                return bad(expr ? "(long)" : "(none)", expr ? "too long" : "missing");
         snprintf(buf, sizeof(buf), "%s", expr);
         for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
                 if (n >= 4)
-                        return bad(why, why_size, expr, "too many words");
+                        return bad(expr, "too many words");
                 tok[n++] = t;
         }
         if (n == 0)
-                return bad(why, why_size, expr, "empty");
+                return bad(expr, "empty");
 
         calendar_spec *c = calloc(1, sizeof(*c));
         if (!c)
@@ -245,7 +245,7 @@ int calendar_parse(const char *expr, calendar_spec **ret, char *why, size_t why_
                 if (n == 1 && strcasecmp(tok[0], shorthands[i].name) == 0) {
                         bool utc = c->utc;
                         free(c);
-                        int r = calendar_parse(shorthands[i].expr, ret, why, why_size);
+                        int r = calendar_parse(shorthands[i].expr, ret);
                         if (r >= 0)
                                 (*ret)->utc = utc;
                         return r;
@@ -286,7 +286,7 @@ int calendar_parse(const char *expr, calendar_spec **ret, char *why, size_t why_
         return 0;
 fail:
         free(c);
-        return bad(why, why_size, expr, "not a systemd.time(7) calendar event");
+        return bad(expr, "not a systemd.time(7) calendar event");
 }
 
 calendar_spec *calendar_free(calendar_spec *c) {

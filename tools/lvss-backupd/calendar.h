@@ -13,8 +13,9 @@
 
 typedef struct calendar_spec calendar_spec;
 
-/* Parse EXPR.  On error returns -EINVAL and a one-line reason in WHY. */
-int calendar_parse(const char *expr, calendar_spec **ret, char *why, size_t why_size);
+/* Parse EXPR.  On error returns -EINVAL and a one-line reason in the
+ * thread's ErrorSlot (lib/core/error-slot.h, error_slot_get(NULL)). */
+int calendar_parse(const char *expr, calendar_spec **ret);
 calendar_spec *calendar_free(calendar_spec *c);
 
 /* First elapse strictly after BASE (seconds since the epoch); -ENOENT when

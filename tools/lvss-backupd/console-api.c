@@ -24,6 +24,7 @@
 
 #include "console-api.h"
 #include "jobs.h"
+#include "lib/core/error-slot.h"
 #include "macro.h"
 #include "tasks.h"
 
@@ -32,13 +33,13 @@
 int console_next_runs(sd_bus_message *msg, sd_bus_error *error) {
         const char *expr;
         uint32_t count;
-        char why[256], norm[256];
+        char norm[256];
         calendar_spec *c = NULL;
         int r = sd_bus_message_read(msg, "su", &expr, &count);
         if (r < 0)
                 return r;
-        if (calendar_parse(expr, &c, why, sizeof(why)) < 0)
-                return sd_bus_error_set(error, BACKUPD_ERROR_INVALID, why);
+        if (calendar_parse(expr, &c) < 0)
+                return sd_bus_error_set(error, BACKUPD_ERROR_INVALID, error_slot_get(NULL));
         json_t *a = json_array();
         int64_t t = now_s();
         for (uint32_t i = 0; i < MIN(count, (uint32_t) NEXT_RUNS_MAX); i++) {
@@ -199,7 +200,6 @@ static Job *console_job(Manager *m, const char *name, sd_bus_error *error) {
 
 int console_preview_retention(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
         const char *name, *text;
-        char why[512];
         int r = sd_bus_message_read(msg, "ss", &name, &text);
         if (r < 0)
                 return r;
@@ -234,11 +234,11 @@ int console_preview_retention(Manager *m, sd_bus_message *msg, sd_bus_error *err
                 json_decref(ret);
                 return -ENOMEM;
         }
-        r = job_parse(name, text2, strlen(text2), &tmp, &line, why, sizeof(why));
+        r = job_parse(name, text2, strlen(text2), &tmp, &line);
         free(text2);
         if (r < 0) {
                 json_decref(ret);
-                return sd_bus_error_set(error, BACKUPD_ERROR_INVALID, why);
+                return sd_bus_error_set(error, BACKUPD_ERROR_INVALID, error_slot_get(NULL));
         }
         job_free(tmp);
 

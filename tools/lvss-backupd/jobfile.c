@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error-slot.h"
 #include "jobfile.h"
 #include "macro.h"
 
@@ -46,17 +47,17 @@ Job *job_free(Job *j) {
         return NULL;
 }
 
-static int set_sched(Job *j, int k, json_t *v, char *why, size_t n) {
-        char cwhy[256];
+/* Raise the reason into the thread's slot (lib/core/error-slot.h); -EINVAL. */
+#define bad(...) error_slot_set(NULL, -EINVAL, __VA_ARGS__)
+
+static int set_sched(Job *j, int k, json_t *v) {
         if (!json_is_string(v) || json_string_length(v) > JOB_MAX_CALENDAR) {
-                snprintf(why, n, "schedule '%s': expected a calendar expression string (at most %d bytes)",
-                         sched_names[k], JOB_MAX_CALENDAR);
+                bad("schedule '%s': expected a calendar expression string (at most %d bytes)", sched_names[k],
+                    JOB_MAX_CALENDAR);
                 return -EINVAL;
         }
-        if (calendar_parse(json_string_value(v), &j->cal[k], cwhy, sizeof(cwhy)) < 0) {
-                snprintf(why, n, "schedule '%s': %s", sched_names[k], cwhy);
-                return -EINVAL;
-        }
+        if (calendar_parse(json_string_value(v), &j->cal[k]) < 0)
+                return bad("schedule '%s': %s", sched_names[k], error_slot_get(NULL));
         j->expr[k] = strdup(json_string_value(v));
         return j->expr[k] ? 0 : -ENOMEM;
 }
@@ -77,25 +78,25 @@ static bool sync_to_ok(json_t *v) {
         return t[0] == '/' || strncmp(t, "s3:http://", 10) == 0 || strncmp(t, "s3:https://", 11) == 0;
 }
 
-static int parse_sync(Job *j, json_t *v, char *why, size_t n) {
+static int parse_sync(Job *j, json_t *v) {
         const char *k;
         json_t *e;
         if (!json_is_object(v)) {
-                snprintf(why, n, "'sync': expected {\"to\": \"s3:https://HOST/BUCKET/PREFIX\" or \"/path\", \"schedule\": ...}");
+                bad("'sync': expected {\"to\": \"s3:https://HOST/BUCKET/PREFIX\" or \"/path\", \"schedule\": ...}");
                 return -EINVAL;
         }
         json_object_foreach(v, k, e) {
                 if (strcmp(k, "to") == 0) {
                         if (!sync_to_ok(e)) {
-                                snprintf(why, n, "'sync': 'to' expects an absolute path or s3:http[s]://... "
-                                                 "(at most %d bytes, no control characters)", JOB_MAX_PATH);
+                                bad("'sync': 'to' expects an absolute path or s3:http[s]://... "
+                                    "(at most %d bytes, no control characters)",
+                                    JOB_MAX_PATH);
                                 return -EINVAL;
                         }
                         j->sync_to = json_string_value(e);
                 } else if (strcmp(k, "password_file") == 0 || strcmp(k, "credentials_file") == 0) {
                         if (!str_ok(e, JOB_MAX_PATH, true)) {
-                                snprintf(why, n, "'sync': '%s' expects an absolute path (at most %d bytes)", k,
-                                         JOB_MAX_PATH);
+                                bad("'sync': '%s' expects an absolute path (at most %d bytes)", k, JOB_MAX_PATH);
                                 return -EINVAL;
                         }
                         if (k[0] == 'p')
@@ -103,16 +104,16 @@ static int parse_sync(Job *j, json_t *v, char *why, size_t n) {
                         else
                                 j->sync_credentials_file = json_string_value(e);
                 } else if (strcmp(k, "schedule") == 0) {
-                        int r = set_sched(j, SCHED_SYNC, e, why, n);
+                        int r = set_sched(j, SCHED_SYNC, e);
                         if (r < 0)
                                 return r;
                 } else {
-                        snprintf(why, n, "'sync': unknown key '%.64s' (to, schedule, password_file, credentials_file)", k);
+                        bad("'sync': unknown key '%.64s' (to, schedule, password_file, credentials_file)", k);
                         return -EINVAL;
                 }
         }
         if (!j->sync_to || !j->expr[SCHED_SYNC]) {
-                snprintf(why, n, "'sync': 'to' and 'schedule' are required");
+                bad("'sync': 'to' and 'schedule' are required");
                 return -EINVAL;
         }
         return 0;
@@ -121,7 +122,7 @@ static int parse_sync(Job *j, json_t *v, char *why, size_t n) {
 static const char *const retention_keys[] = {"keep_last",    "keep_hourly", "keep_daily", "keep_weekly",
                                              "keep_monthly", "keep_yearly", "keep_within"};
 
-static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, size_t n) {
+static int job_from_json(const char *name, json_t *doc, Job **ret) {
         Job *j = calloc(1, sizeof(*j));
         const char *key;
         json_t *v;
@@ -133,21 +134,19 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
         }
         j->doc = json_incref(doc);
         if (!json_is_object(doc)) {
-                snprintf(why, n, "expected a JSON object");
+                bad("expected a JSON object");
                 goto fail;
         }
         json_object_foreach(doc, key, v) {
                 if (strcmp(key, "repository") == 0) {
                         if (!str_ok(v, JOB_MAX_PATH, true)) {
-                                snprintf(why, n, "'repository': expected an absolute path (at most %d bytes)",
-                                         JOB_MAX_PATH);
+                                bad("'repository': expected an absolute path (at most %d bytes)", JOB_MAX_PATH);
                                 goto fail;
                         }
                         j->repository = json_string_value(v);
                 } else if (strcmp(key, "password_file") == 0) {
                         if (!str_ok(v, JOB_MAX_PATH, true)) {
-                                snprintf(why, n, "'password_file': expected an absolute path (at most %d bytes)",
-                                         JOB_MAX_PATH);
+                                bad("'password_file': expected an absolute path (at most %d bytes)", JOB_MAX_PATH);
                                 goto fail;
                         }
                         j->password_file = json_string_value(v);
@@ -155,13 +154,12 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                         size_t i;
                         json_t *c;
                         if (!json_is_array(v) || json_array_size(v) > JOB_MAX_COMPONENTS) {
-                                snprintf(why, n, "'components': expected an array of at most %d component paths",
-                                         JOB_MAX_COMPONENTS);
+                                bad("'components': expected an array of at most %d component paths",
+                                    JOB_MAX_COMPONENTS);
                                 goto fail;
                         }
                         json_array_foreach(v, i, c) if (!str_ok(c, JOB_MAX_PATH, false) || !*json_string_value(c)) {
-                                snprintf(why, n, "'components'[%zu]: expected a component path (at most %d bytes)", i,
-                                         JOB_MAX_PATH);
+                                bad("'components'[%zu]: expected a component path (at most %d bytes)", i, JOB_MAX_PATH);
                                 goto fail;
                         }
                         j->components = v;
@@ -169,7 +167,7 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                         const char *t;
                         json_t *e;
                         if (!json_is_object(v)) {
-                                snprintf(why, n, "'schedule': expected an object {\"full\": \"Sun 01:00\", ...}");
+                                bad("'schedule': expected an object {\"full\": \"Sun 01:00\", ...}");
                                 goto fail;
                         }
                         json_object_foreach(v, t, e) {
@@ -178,20 +176,19 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                                         if (strcmp(t, sched_names[k]) == 0)
                                                 break;
                                 if (k > SCHED_COPY) {
-                                        snprintf(
-                                                why, n,
-                                                "'schedule': unknown backup type '%s' (full, incremental, differential, copy)",
-                                                t);
+                                        bad("'schedule': unknown backup type '%s' "
+                                            "(full, incremental, differential, copy)",
+                                            t);
                                         goto fail;
                                 }
-                                if ((r = set_sched(j, k, e, why, n)) < 0)
+                                if ((r = set_sched(j, k, e)) < 0)
                                         goto fail;
                         }
                 } else if (strcmp(key, "retention") == 0) {
                         const char *t;
                         json_t *e;
                         if (!json_is_object(v)) {
-                                snprintf(why, n, "'retention': expected an object of keep_* options");
+                                bad("'retention': expected an object of keep_* options");
                                 goto fail;
                         }
                         json_object_foreach(v, t, e) {
@@ -200,45 +197,44 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                                         if (strcmp(t, retention_keys[i]) == 0)
                                                 break;
                                 if (i == ELEMENTSOF(retention_keys)) {
-                                        snprintf(why, n, "'retention': unknown option '%s'", t);
+                                        bad("'retention': unknown option '%s'", t);
                                         goto fail;
                                 }
                                 if (i == 6 ? !str_ok(e, JOB_MAX_WORD, false)
                                            : (!json_is_integer(e) || json_integer_value(e) < 0 ||
                                               json_integer_value(e) > 1000000)) {
-                                        snprintf(why, n, "'retention': '%s' expects %s", t,
-                                                 i == 6 ? "a duration string (e.g. \"30d\")" : "a count");
+                                        bad("'retention': '%s' expects %s", t,
+                                            i == 6 ? "a duration string (e.g. \"30d\")" : "a count");
                                         goto fail;
                                 }
                         }
                         j->retention = v;
                 } else if (strcmp(key, "prune") == 0) {
-                        if ((r = set_sched(j, SCHED_PRUNE, v, why, n)) < 0)
+                        if ((r = set_sched(j, SCHED_PRUNE, v)) < 0)
                                 goto fail;
                 } else if (strcmp(key, "check") == 0) {
                         json_t *s = json_is_object(v) ? json_object_get(v, "schedule") : v;
                         if (json_is_object(v)) {
                                 json_t *sub = json_object_get(v, "read_data_subset");
                                 if (sub && !str_ok(sub, JOB_MAX_WORD, false)) {
-                                        snprintf(why, n, "'check': 'read_data_subset' expects a string like \"5%%\"");
+                                        bad("'check': 'read_data_subset' expects a string like \"5%%\"");
                                         goto fail;
                                 }
                                 j->check_subset = sub ? json_string_value(sub) : NULL;
                         }
-                        if ((r = set_sched(j, SCHED_CHECK, s, why, n)) < 0)
+                        if ((r = set_sched(j, SCHED_CHECK, s)) < 0)
                                 goto fail;
                 } else if (strcmp(key, "notify") == 0) {
                         json_t *on = json_object_get(v, "on"), *x;
                         size_t i;
                         if (!json_is_object(v) || (on && (!json_is_array(on) || json_array_size(on) > 2))) {
-                                snprintf(why, n,
-                                         "'notify': expected {\"mail_to\": ..., \"on\": [\"failure\", \"success\"]}");
+                                bad("'notify': expected {\"mail_to\": ..., \"on\": [\"failure\", \"success\"]}");
                                 goto fail;
                         }
                         json_array_foreach(on, i,
                                            x) if (!json_is_string(x) || (strcmp(json_string_value(x), "failure") != 0 &&
                                                                          strcmp(json_string_value(x), "success") != 0)) {
-                                snprintf(why, n, "'notify': 'on' takes \"failure\" and \"success\"");
+                                bad("'notify': 'on' takes \"failure\" and \"success\"");
                                 goto fail;
                         }
                         const char *sk;
@@ -248,32 +244,32 @@ static int job_from_json(const char *name, json_t *doc, Job **ret, char *why, si
                                         continue;
                                 if ((strcmp(sk, "mail_to") != 0 && strcmp(sk, "sendmail") != 0 && strcmp(sk, "exec") != 0) ||
                                     !str_ok(sv, JOB_MAX_PATH, false)) {
-                                        snprintf(why, n, "'notify': unknown key, or not a string of at most %d bytes: '%s'",
-                                                 JOB_MAX_PATH, sk);
+                                        bad("'notify': unknown key, or not a string of at most %d bytes: '%s'",
+                                            JOB_MAX_PATH, sk);
                                         goto fail;
                                 }
                         }
                         j->notify = v;
                 } else if (strcmp(key, "sync") == 0) {
-                        if ((r = parse_sync(j, v, why, n)) < 0)
+                        if ((r = parse_sync(j, v)) < 0)
                                 goto fail;
                 } else if (strcmp(key, "randomized_delay_sec") == 0) {
                         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400) {
-                                snprintf(why, n, "'randomized_delay_sec': expected seconds (0-86400)");
+                                bad("'randomized_delay_sec': expected seconds (0-86400)");
                                 goto fail;
                         }
                         j->randomized_delay = json_integer_value(v);
                 } else {
-                        snprintf(why, n, "unknown key '%.64s'", key);
+                        bad("unknown key '%.64s'", key);
                         goto fail;
                 }
         }
         if (!j->repository) {
-                snprintf(why, n, "'repository' is required");
+                bad("'repository' is required");
                 goto fail;
         }
         if (j->sync_to && strcmp(j->sync_to, j->repository) == 0) {
-                snprintf(why, n, "'sync': 'to' is the job's own repository");
+                bad("'sync': 'to' is the job's own repository");
                 goto fail;
         }
         *ret = j;
@@ -283,21 +279,21 @@ fail:
         return r == -ENOMEM ? r : -EINVAL;
 }
 
-int job_parse(const char *name, const char *data, size_t size, Job **ret, int *ret_line, char *why, size_t n) {
+int job_parse(const char *name, const char *data, size_t size, Job **ret, int *ret_line) {
         json_error_t je;
         *ret_line = 0;
         if (size > JOB_FILE_MAX_BYTES) {
-                snprintf(why, n, "larger than %u bytes", JOB_FILE_MAX_BYTES);
+                bad("larger than %u bytes", JOB_FILE_MAX_BYTES);
                 return -EINVAL;
         }
         /* JSON_REJECT_DUPLICATES; no JSON_ALLOW_NUL: a \u0000 in a string is refused. */
         json_t *doc = json_loadb(data, size, JSON_REJECT_DUPLICATES, &je);
         if (!doc) {
                 *ret_line = je.line;
-                snprintf(why, n, "%s", je.text);
+                bad("%s", je.text);
                 return -EINVAL;
         }
-        int r = job_from_json(name, doc, ret, why, n);
+        int r = job_from_json(name, doc, ret);
         json_decref(doc);
         return r;
 }

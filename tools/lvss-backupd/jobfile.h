@@ -47,7 +47,8 @@ struct Job {
 const char *sched_name(int k);
 bool job_name_valid(const char *name);
 /* Parse and validate SIZE bytes of DATA (not NUL-terminated) as job NAME.
- * On error -EINVAL (or -ENOMEM), *RET untouched, a one-line reason in WHY
- * and, for a JSON syntax error, its line in *RET_LINE (else 0). */
-int job_parse(const char *name, const char *data, size_t size, Job **ret, int *ret_line, char *why, size_t why_size);
+ * On error -EINVAL (or -ENOMEM), *RET untouched, a one-line reason in the
+ * thread's ErrorSlot (lib/core/error-slot.h, error_slot_get(NULL)) and, for
+ * a JSON syntax error, its line in *RET_LINE (else 0). */
+int job_parse(const char *name, const char *data, size_t size, Job **ret, int *ret_line);
 Job *job_free(Job *j);

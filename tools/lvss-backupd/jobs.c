@@ -15,6 +15,7 @@
 
 #include "jobs.h"
 #include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "macro.h"
 
 static Job *job_broken(const char *name, const char *error) {
@@ -45,7 +46,7 @@ static ssize_t read_bounded(int fd, char *buf, size_t max) {
 }
 
 static Job *job_load_one(Manager *m, int dfd, const char *file) {
-        char name[128], why[512], err[700];
+        char name[128], err[700];
         size_t l = strlen(file) - strlen(".json");
         snprintf(name, sizeof(name), "%.*s", (int) l, file);
         _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -69,12 +70,12 @@ static Job *job_load_one(Manager *m, int dfd, const char *file) {
                 snprintf(err, sizeof(err), "%s: %s", file, strerror((int) -size));
                 goto broken;
         }
-        int r = job_parse(name, buf, (size_t) size, &j, &line, why, sizeof(why));
+        int r = job_parse(name, buf, (size_t) size, &j, &line);
         if (r < 0) {
                 if (line)
-                        snprintf(err, sizeof(err), "%s:%d: %s", file, line, why);
+                        snprintf(err, sizeof(err), "%s:%d: %s", file, line, error_slot_get(NULL));
                 else
-                        snprintf(err, sizeof(err), "%s: %s", file, why);
+                        snprintf(err, sizeof(err), "%s: %s", file, error_slot_get(NULL));
                 goto broken;
         }
         return j;
@@ -130,22 +131,19 @@ Job *job_find(Manager *m, const char *name) {
         return NULL;
 }
 
-int job_set(Manager *m, const char *name, const char *text, char *why, size_t n) {
+int job_set(Manager *m, const char *name, const char *text) {
         Job *j = NULL;
-        char file[128], pwhy[512];
+        char file[128];
         int line = 0;
 
-        if (!job_name_valid(name)) {
-                snprintf(why, n, "job name '%.64s': letters, digits, '_', '-', '.' (at most 64)", name);
-                return -EINVAL;
-        }
-        int r = job_parse(name, text, strlen(text), &j, &line, pwhy, sizeof(pwhy));
+        if (!job_name_valid(name))
+                return error_slot_set(NULL, -EINVAL, "job name '%.64s': letters, digits, '_', '-', '.' (at most 64)",
+                                      name);
+        int r = job_parse(name, text, strlen(text), &j, &line);
         if (r < 0) {
                 if (line)
-                        snprintf(why, n, "job %s: line %d: %s", name, line, pwhy);
-                else
-                        snprintf(why, n, "job %s: %s", name, pwhy);
-                return r;
+                        return error_slot_set(NULL, r, "job %s: line %d: %s", name, line, error_slot_get(NULL));
+                return error_slot_set(NULL, r, "job %s: %s", name, error_slot_get(NULL));
         }
         char *s = json_dumps(j->doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!s) {
@@ -158,9 +156,9 @@ int job_set(Manager *m, const char *name, const char *text, char *why, size_t n)
                 r = write_file_atomic(m->config_dir, file, s, strlen(s));
         free(s);
         if (r < 0) {
-                snprintf(why, n, "job %s: cannot write %s/%s: %s", name, m->config_dir, file, strerror(-r));
                 job_free(j);
-                return r;
+                return error_slot_set(NULL, r, "job %s: cannot write %s/%s: %s", name, m->config_dir, file,
+                                      strerror(-r));
         }
         job_free(j);
         return jobs_load(m);

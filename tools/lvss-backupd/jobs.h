@@ -12,7 +12,8 @@
 
 int jobs_load(Manager *m);
 Job *job_find(Manager *m, const char *name);
-/* Create or replace NAME from TEXT (validated first); rewrites the file. */
-int job_set(Manager *m, const char *name, const char *text, char *why, size_t why_size);
+/* Create or replace NAME from TEXT (validated first); rewrites the file.
+ * On failure the reason is in the thread's ErrorSlot (error_slot_get(NULL)). */
+int job_set(Manager *m, const char *name, const char *text);
 int job_delete(Manager *m, const char *name);
 json_t *job_to_json(Manager *m, Job *j);

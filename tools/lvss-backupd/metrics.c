@@ -80,17 +80,41 @@ static void label(FILE *f, const char *s) {
         }
 }
 
-/* One series with a sample per usable job (with a sync when TAB is the
- * syncs'): KEY of the job's entry in TAB, 0 when it has none yet. */
+/* The series of TAB (the backups' or the syncs'): its header, then
+ * series_next() gives each job with samples in it, series_sample() starts
+ * a sample line ("NAME{job=\"JOB"; the caller ends the labels). */
+static void series_header(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The next job from *I on with samples in TAB's series: a usable job, with a
+ * sync when TAB is the syncs'; its entry in TAB (NULL when none yet) in
+ * *RET_ENTRY.  NULL after the last. */
+static const Job *series_next(Manager *m, json_t *tab, size_t *i, json_t **ret_entry) {
+        while (*i < m->n_jobs) {
+                const Job *j = m->jobs[(*i)++];
+                if (j->error || (tab == m->metrics->syncs && !j->sync_to))
+                        continue;
+                *ret_entry = json_object_get(tab, j->name);
+                return j;
+        }
+        return NULL;
+}
+
+static void series_sample(FILE *f, const char *name, const Job *j) {
+        fprintf(f, "%s{job=\"", name);
+        label(f, j->name);
+}
+
+/* One sample per job: KEY of the job's entry in TAB, 0 when it has none yet. */
 static void job_series(FILE *f, Manager *m, json_t *tab, const char *name, const char *type, const char *help,
                        const char *key) {
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error || (tab == m->metrics->syncs && !m->jobs[i]->sync_to))
-                        continue;
-                json_t *v = json_object_get(json_object_get(tab, m->jobs[i]->name), key);
-                fprintf(f, "%s{job=\"", name);
-                label(f, m->jobs[i]->name);
+        const Job *j;
+        json_t *e;
+        series_header(f, name, type, help);
+        for (size_t i = 0; (j = series_next(m, tab, &i, &e));) {
+                json_t *v = json_object_get(e, key);
+                series_sample(f, name, j);
                 if (json_is_real(v))
                         fprintf(f, "\"} %g\n", json_real_value(v));
                 else
@@ -101,14 +125,13 @@ static void job_series(FILE *f, Manager *m, json_t *tab, const char *name, const
 /* NAME{job,state}: the tasks of TAB's kind that ended, by outcome. */
 static void runs_series(FILE *f, Manager *m, json_t *tab, const char *name, const char *help) {
         static const char *const states[] = {"succeeded", "failed", "cancelled", "interrupted"};
-        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (m->jobs[i]->error || (tab == m->metrics->syncs && !m->jobs[i]->sync_to))
-                        continue;
-                json_t *runs = json_object_get(json_object_get(tab, m->jobs[i]->name), "runs");
+        const Job *j;
+        json_t *e;
+        series_header(f, name, "counter", help);
+        for (size_t i = 0; (j = series_next(m, tab, &i, &e));) {
+                json_t *runs = json_object_get(e, "runs");
                 for (size_t s = 0; s < ELEMENTSOF(states); s++) {
-                        fprintf(f, "%s{job=\"", name);
-                        label(f, m->jobs[i]->name);
+                        series_sample(f, name, j);
                         fprintf(f, "\",state=\"%s\"} %lld\n", states[s],
                                 (long long) json_integer_value(json_object_get(runs, states[s])));
                 }

@@ -23,6 +23,7 @@
 #include "bus.h"
 #include "jobs.h"
 #include "lib/core/array.h"
+#include "lib/core/error-slot.h"
 #include "macro.h"
 #include "metrics.h"
 #include "notify.h"
@@ -245,25 +246,20 @@ Task *task_find(Manager *m, uint64_t id) {
         return NULL;
 }
 
-int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret,
-               char *why, size_t n) {
-        if (j->error) {
-                snprintf(why, n, "job %s is not usable: %s", j->name, j->error);
-                return -EINVAL;
-        }
+int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret) {
+        if (j->error)
+                return error_slot_set(NULL, -EINVAL, "job %s is not usable: %s", j->name, j->error);
         /* One queued task of a kind per job: a second request while one waits is busy. */
         for (size_t i = 0; i < m->n_tasks; i++) {
                 Task *o = m->tasks[i];
                 if (strcmp(o->job, j->name) == 0 && strcmp(o->kind, kind) == 0 && strcmp(o->state, "queued") == 0 &&
-                    strcmp(kind, "restore") != 0) {
-                        snprintf(why, n, "job %s: %s task %llu is already queued", j->name, kind,
-                                 (unsigned long long) o->id);
-                        return -EBUSY;
-                }
+                    strcmp(kind, "restore") != 0)
+                        return error_slot_set(NULL, -EBUSY, "job %s: %s task %llu is already queued", j->name, kind,
+                                              (unsigned long long) o->id);
         }
         Task *t = calloc(1, sizeof(*t));
         if (!t)
-                return -ENOMEM;
+                return error_slot_set(NULL, -ENOMEM, "out of memory");
         t->id = m->next_id++;
         t->job = strdup(j->name);
         t->kind = strdup(kind);
@@ -278,7 +274,7 @@ int task_queue(Manager *m, Job *j, const char *kind, const char *type, const cha
         t->restore = json_incref(restore);
         if (!t->job || !t->kind || !t->state || !t->requested_by || !t->repository || task_add(m, t) < 0) {
                 task_free(t);
-                return -ENOMEM;
+                return error_slot_set(NULL, -ENOMEM, "out of memory");
         }
         task_log(m, t, "task %llu queued: %s%s%s of job %s, requested by %s", (unsigned long long) t->id, kind,
                  type ? " " : "", type ? type : "", j->name, who);
@@ -814,11 +810,10 @@ void scheduler_rearm(Manager *m) {
                                 if ((k == SCHED_INCREMENTAL || k == SCHED_DIFFERENTIAL) &&
                                     !last_of(m, j->name, "full_ok"))
                                         type = "full";
-                                char why[256];
                                 if (!(k <= SCHED_COPY && backup_queued)) {
-                                        if (task_queue(m, j, kind, type, "schedule", NULL, NULL, why, sizeof(why)) < 0)
+                                        if (task_queue(m, j, kind, type, "schedule", NULL, NULL) < 0)
                                                 manager_log(NULL, "job %s: scheduled %s not queued: %s", j->name,
-                                                            sched_name(k), why);
+                                                            sched_name(k), error_slot_get(NULL));
                                 }
                                 if (k <= SCHED_COPY)
                                         backup_queued = true;

@@ -36,9 +36,9 @@ struct Task {
 
 int tasks_load(Manager *m); /* marks queued/running records interrupted */
 Task *task_find(Manager *m, uint64_t id);
-/* Queue a task; KIND backup (TYPE full...), prune, check or restore (RESTORE). */
-int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret,
-               char *why, size_t why_size);
+/* Queue a task; KIND backup (TYPE full...), prune, check or restore (RESTORE).
+ * On failure the reason is in the thread's ErrorSlot (error_slot_get(NULL)). */
+int task_queue(Manager *m, Job *j, const char *kind, const char *type, const char *who, json_t *restore, Task **ret);
 int task_cancel(Manager *m, Task *t, const char *who);
 json_t *task_to_json(const Task *t);
 bool task_done(const Task *t);

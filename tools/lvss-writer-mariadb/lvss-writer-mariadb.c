@@ -65,6 +65,7 @@
 
 #include "writer-common.h"
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 
 /* Paths and messages are built with snprintf into PATH_MAX / message
@@ -563,25 +564,22 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
 
 /* ----------------------------------------------------------------- restore */
 
-/* 1 if the server answers on its socket or holds ibdata1's lock. */
-static int server_running(mdbw *m, char *why, size_t n) {
+/* 1 if the server answers on its socket or holds ibdata1's lock, with the
+ * evidence in the thread's ErrorSlot (lib/core/error-slot.h). */
+static int server_running(mdbw *m) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(m->socket) < sizeof(sa.sun_path)) {
                 memcpy(sa.sun_path, m->socket, strlen(m->socket));
                 _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (s >= 0 && connect(s, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
-                        snprintf(why, n, "the server accepts connections on %s", m->socket);
-                        return 1;
-                }
+                if (s >= 0 && connect(s, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        return error_slot_set(NULL, 1, "the server accepts connections on %s", m->socket);
         }
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/ibdata1", m->datadir);
         _cleanup_close_ int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-        if (fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-                snprintf(why, n, "process %d holds the lock of %.400s", (int) fl.l_pid, p);
-                return 1;
-        }
+        if (fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+                return error_slot_set(NULL, 1, "process %d holds the lock of %.400s", (int) fl.l_pid, p);
         return 0;
 }
 
@@ -590,7 +588,7 @@ static int hold_live_binlogs(mdbw *m, const char *backup_metadata, char *err, si
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         mdbw *m = userdata;
         int n = lvss_writer_components_get_count(comps);
-        char why[512], err[1024];
+        char err[1024];
 
         end_stage(m);
         for (int i = 0; i < n; i++) {
@@ -606,10 +604,10 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                         lvss_component_set_restore_target(c, LVSS_RT_ALTERNATE);
                         continue;
                 }
-                if (server_running(m, why, sizeof(why)))
+                if (server_running(m))
                         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 2,
                                     "MariaDB instance %s is running (%s); stop it before restoring", m->instance,
-                                    why);
+                                    error_slot_get(NULL));
                 /* The full's step: keep the live binary logs out of the
                  * restore's way, to roll forward from (§7.2). */
                 if (hold_live_binlogs(m, lvss_component_get_backup_metadata(c), err, sizeof(err)) < 0)

@@ -54,6 +54,7 @@
 
 #include "writer-common.h"
 
+#include "lib/core/error-slot.h"
 #include "lib/core/macro.h"
 #include "sqlite-config.h"
 
@@ -414,40 +415,37 @@ static int open_elsewhere(const struct stat *files, size_t n, pid_t *pid, char *
         return found;
 }
 
-/* 0 if nobody holds the database; else -1 with the reason in why[]. */
-static int probe_db(const char *path, char *why, size_t n) {
+/* 0 if nobody holds the database; else -EBUSY with the reason in the thread's
+ * ErrorSlot (lib/core/error-slot.h). */
+static int probe_db(const char *path) {
         static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
         char p[SQLW_MAX_PATH + 16], comm[64] = "";
         struct stat files[ELEMENTSOF(suffixes)];
         size_t nf = 0;
         pid_t pid = -1;
 
-        if (lock_held(path, SQLITE_LOCK_FIRST, SQLITE_LOCK_LEN, &pid)) {
-                snprintf(why, n, "database %s is in use: process %d holds its SQLite lock", path, (int) pid);
-                return -1;
-        }
+        if (lock_held(path, SQLITE_LOCK_FIRST, SQLITE_LOCK_LEN, &pid))
+                return error_slot_set(NULL, -EBUSY, "database %s is in use: process %d holds its SQLite lock", path,
+                                      (int) pid);
         snprintf(p, sizeof(p), "%s-shm", path);
-        if (lock_held(p, SQLITE_SHM_DMS, 1, &pid)) {
-                snprintf(why, n, "database %s is in use: process %d has it open (WAL shared memory lock)", path,
-                         (int) pid);
-                return -1;
-        }
+        if (lock_held(p, SQLITE_SHM_DMS, 1, &pid))
+                return error_slot_set(NULL, -EBUSY,
+                                      "database %s is in use: process %d has it open (WAL shared memory lock)", path,
+                                      (int) pid);
         for (size_t k = 0; k < ELEMENTSOF(suffixes); k++) {
                 snprintf(p, sizeof(p), "%s%s", path, suffixes[k]);
                 if (lstat(p, &files[nf]) == 0 && S_ISREG(files[nf].st_mode))
                         nf++;
         }
-        if (nf && open_elsewhere(files, nf, &pid, comm, sizeof(comm))) {
-                snprintf(why, n, "database %s is in use: process %d (%s) has it open", path, (int) pid, comm);
-                return -1;
-        }
+        if (nf && open_elsewhere(files, nf, &pid, comm, sizeof(comm)))
+                return error_slot_set(NULL, -EBUSY, "database %s is in use: process %d (%s) has it open", path,
+                                      (int) pid, comm);
         return 0;
 }
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         sqlw *s = userdata;
         int n = lvss_writer_components_get_count(comps);
-        char why[1024];
 
         release_all(s);
         /* Check everything first: nothing is removed unless every component may be restored. */
@@ -470,9 +468,10 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                         for (size_t j = 0; j < k->cfg->n_databases; j++) {
                                 const char *path = k->cfg->databases[j];
                                 if (pass == 0) {
-                                        if (probe_db(path, why, sizeof(why)) < 0)
+                                        if (probe_db(path) < 0)
                                                 return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 1,
-                                                            "%s; stop the application before restoring", why);
+                                                            "%s; stop the application before restoring",
+                                                            error_slot_get(NULL));
                                         continue;
                                 }
                                 /* A live WAL or journal would be applied to the restored file. */
@@ -558,7 +557,7 @@ int main(int argc, char **argv) {
         const char *config = NULL;
         bool check = false;
         sqlw s = {};
-        char why[512], host[SQLW_MAX_NAME + 1];
+        char host[SQLW_MAX_NAME + 1];
         int c, r;
 
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -573,9 +572,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-sqlite: --config FILE is required (see --help)\n");
                 return 2;
         }
-        r = sqlw_config_load(config, &s.cfg, why, sizeof(why));
+        r = sqlw_config_load(config, &s.cfg);
         if (r < 0) {
-                fprintf(stderr, "lvss-writer-sqlite: configuration %s: %s\n", config, why);
+                fprintf(stderr, "lvss-writer-sqlite: configuration %s: %s\n", config, error_slot_get(NULL));
                 return r == -ENOMEM ? 1 : 2;
         }
         if (!s.cfg.host) {

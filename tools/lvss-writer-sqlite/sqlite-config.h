@@ -50,10 +50,11 @@ typedef struct sqlw_config {
 } sqlw_config;
 
 /* Parse text[0..size) into *ret (zeroed first).  On error returns -EINVAL
- * (or -ENOMEM) with a one-line reason in why[] and *ret left empty. */
-int sqlw_config_parse(const char *text, size_t size, sqlw_config *ret, char *why, size_t why_size);
-/* Read and parse a file (at most SQLW_MAX_BYTES). */
-int sqlw_config_load(const char *path, sqlw_config *ret, char *why, size_t why_size);
+ * (or -ENOMEM) with a one-line reason in the thread's ErrorSlot
+ * (lib/core/error-slot.h, error_slot_get(NULL)) and *ret left empty. */
+int sqlw_config_parse(const char *text, size_t size, sqlw_config *ret);
+/* Read and parse a file (at most SQLW_MAX_BYTES); the reason as above. */
+int sqlw_config_load(const char *path, sqlw_config *ret);
 void sqlw_config_clear(sqlw_config *c);
 
 #endif

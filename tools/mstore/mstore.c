@@ -92,10 +92,9 @@ static int exit_for_error(const sd_bus_error *e) {
 /* Call METHOD; on failure print the message and return an exit code (> 0). */
 static int call(const char *method, sd_bus_message **reply, const char *sig, ...) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        char why[256];
-        int r = proto_bus_open(&bus, 0, why, sizeof(why));
+        int r = proto_bus_connect(&bus, 0, NULL);
         if (r < 0) {
-                fprintf(stderr, "mstore: %s\n", why);
+                fprintf(stderr, "mstore: %s\n", error_slot_get(NULL));
                 return EXIT_FAIL;
         }
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;

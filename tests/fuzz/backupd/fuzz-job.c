@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jobfile.h"
+#include "lib/core/error-slot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,16 +29,16 @@ static void check_accepted(const Job *j) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char why[512] = "";
         int line = -1;
         Job *j = NULL;
 
-        if (job_parse("fuzz", (const char *) data, size, &j, &line, why, sizeof(why)) == 0) {
+        error_slot_clear(NULL);
+        if (job_parse("fuzz", (const char *) data, size, &j, &line) == 0) {
                 if (!j || line != 0)
                         abort();
                 check_accepted(j);
                 job_free(j);
-        } else if (j || !why[0] || line < 0 || (size > JOB_FILE_MAX_BYTES && line != 0))
-                abort(); /* refused: nothing returned, and a reason given */
+        } else if (j || !error_slot_get(NULL)[0] || line < 0 || (size > JOB_FILE_MAX_BYTES && line != 0))
+                abort(); /* refused: nothing returned, and a reason given (in the thread's slot) */
         return 0;
 }

@@ -9,10 +9,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char why[256];
         Config c;
 
-        if (config_parse((const char *) data, size, &c, why, sizeof(why)) == 0) {
+        if (config_parse((const char *) data, size, &c) == 0) {
                 for (size_t i = 0; i < c.n_rules; i++)
                         if (!c.rules[i].name || (c.rules[i].roles != -1 && (c.rules[i].roles & ~3)))
                                 abort();

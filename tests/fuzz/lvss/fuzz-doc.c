@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/lvss/doc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,7 +22,7 @@ static char *dump(json_t *j) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why;
         struct lvss_writer_metadata *wm, *wm2;
         lvss_bcd *bcd, *bcd2;
         char *text = malloc(size + 1), *a, *b;
@@ -31,9 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(text, data, size);
         text[size] = 0;
 
-        if (lvss_doc_wm_parse(text, &wm, why) == 0) {
+        if (lvss_doc_wm_parse(text, &wm, &why) == 0) {
                 a = dump(lvss_doc_wm_to_json(wm));
-                if (!a || lvss_doc_wm_parse(a, &wm2, why) != 0)
+                if (!a || lvss_doc_wm_parse(a, &wm2, &why) != 0)
                         abort();
                 b = dump(lvss_doc_wm_to_json(wm2));
                 if (!b || strcmp(a, b) != 0)
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         {
                 lvss_doc_identity id;
-                if (lvss_doc_identity_parse(text, &id, why) == 0) {
+                if (lvss_doc_identity_parse(text, &id, &why) == 0) {
                         if (!lvss_doc_is_uuid(id.class_id) || !id.name || !id.name[0] || !id.instance_name)
                                 abort();
                         lvss_doc_identity_clear(&id);
@@ -55,10 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         {
                 lvss_doc_event_args ea, ea2;
-                if (lvss_doc_event_args_parse(text, &ea, why) == 0) {
+                if (lvss_doc_event_args_parse(text, &ea, &why) == 0) {
                         const char *inst = ea.bcd && ea.bcd->n_writers ? ea.bcd->writers[0]->instance_id : "";
                         a = dump(lvss_doc_event_args_to_json(&ea, inst));
-                        if (!a || lvss_doc_event_args_parse(a, &ea2, why) != 0)
+                        if (!a || lvss_doc_event_args_parse(a, &ea2, &why) != 0)
                                 abort();
                         b = dump(lvss_doc_event_args_to_json(&ea2, inst));
                         if (!b || strcmp(a, b) != 0 || ea2.n_volumes != ea.n_volumes)
@@ -69,9 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         lvss_doc_event_args_clear(&ea2);
                 }
         }
-        if (lvss_doc_bcd_parse(text, &bcd, why) == 0) {
+        if (lvss_doc_bcd_parse(text, &bcd, &why) == 0) {
                 a = dump(lvss_doc_bcd_to_json(bcd));
-                if (!a || lvss_doc_bcd_parse(a, &bcd2, why) != 0)
+                if (!a || lvss_doc_bcd_parse(a, &bcd2, &why) != 0)
                         abort();
                 b = dump(lvss_doc_bcd_to_json(bcd2));
                 if (!b || strcmp(a, b) != 0)

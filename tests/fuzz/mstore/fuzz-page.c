@@ -16,18 +16,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Run a decoder: a refusal names its reason in the slot (page.h). */
+#define DECODE(why, call)                                                      \
+        do {                                                                   \
+                error_slot_clear(&(why));                                      \
+                if ((call) < 0 && !error_slot_get(&(why))[0])                  \
+                        abort();                                               \
+        } while (0)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t page[PAGE_SIZE];
         memset(page, 0, sizeof page);
         memcpy(page, data, size < PAGE_SIZE ? size : PAGE_SIZE);
-        const char *why;
+        ErrorSlot why;
         uint64_t pgno = unaligned_read_le64(page + 8);
-        (void) page_check(page, pgno, &why);
+        DECODE(why, page_check(page, pgno, &why));
         db_hdr h;
-        (void) db_hdr_decode(page, pgno, &h, &why);
-        (void) db_hdr_decode(page, 0, &h, &why);
+        DECODE(why, db_hdr_decode(page, pgno, &h, &why));
+        DECODE(why, db_hdr_decode(page, 0, &h, &why));
         /* structure checks run even without a valid checksum */
-        (void) bt_check_page(page, &why);
+        DECODE(why, bt_check_page(page, &why));
         db_meta m;
         meta_read(page, &m);
         (void) stream_page_len(page);
@@ -36,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         stream_ref sr;
         (void) stream_ref_decode(&ref, &sr);
         ckpt c;
-        (void) ckpt_decode(data, size, &c, &why);
-        (void) ckpt_decode(page, sizeof page, &c, &why);
+        DECODE(why, ckpt_decode(data, size, &c, &why));
+        DECODE(why, ckpt_decode(page, sizeof page, &c, &why));
         return 0;
 }

@@ -6,15 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/core/error-slot.h"
 #include "tools/lvss-writer-sqlite/sqlite-config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char why[256];
         sqlw_config c;
 
-        if (sqlw_config_parse((const char *) data, size, &c, why, sizeof(why)) == 0) {
+        error_slot_clear(NULL);
+        if (sqlw_config_parse((const char *) data, size, &c) == 0) {
                 if (c.n_components == 0 || c.n_components > SQLW_MAX_COMPONENTS ||
                     c.freeze_timeout_ms <= c.busy_timeout_ms)
                         abort();
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                         abort();
                 }
                 sqlw_config_clear(&c);
-        } else if (c.n_components || c.components || c.host || !why[0])
-                abort(); /* refused: nothing left allocated, and a reason given */
+        } else if (c.n_components || c.components || c.host || !error_slot_get(NULL)[0])
+                abort(); /* refused: nothing left allocated, and a reason given (in the thread's slot) */
         return 0;
 }

@@ -18,6 +18,7 @@
 
 #include <lvss/lvss.h>
 
+#include "lib/core/error-slot.h"
 #include "lib/lvss/doc.h"
 
 #define CLASS "5d1c8f0e-6a77-4a5e-9a39-0c7a1f7e2b11"
@@ -40,10 +41,10 @@ static const char *wmd_ok =
         " \"DATABASE_LOGFILES\":[{\"path\":\"/srv/sg1\",\"filespec\":\"E00*.log\"}]}]}}";
 
 static int parse_wm(const char *json, struct lvss_writer_metadata **ret) {
-        char why[LVSS_DOC_WHY_MAX];
-        int r = lvss_doc_wm_parse(json, ret, why);
+        ErrorSlot why;
+        int r = lvss_doc_wm_parse(json, ret, &why);
         if (r < 0)
-                printf("  (why: %s)\n", why);
+                printf("  (why: %s)\n", error_slot_get(&why));
         return r;
 }
 
@@ -162,20 +163,20 @@ static const char *bcd_ok =
         "\"snapshotDeviceObject\":\"/srv/data/.lvss-snapshots/x/app\"}]}}}";
 
 static void test_bcd_roundtrip_and_merge(void **state) {
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why;
         lvss_bcd *bcd, *edited;
         struct lvss_component *c, *ce;
         char *text, *p;
         json_t *j;
 
-        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &bcd, why), 0);
+        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &bcd, &why), 0);
         assert_int_equal(bcd->backup_type, LVSS_BT_INCREMENTAL);
         assert_int_equal(bcd->n_writers, 1);
         c = bcd->writers[0]->comps[0];
         assert_string_equal(c->previous_backup_stamp, "p1");
 
         /* A writer edits its stamp (allowed) and backupSucceeded (not its field). */
-        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &edited, why), 0);
+        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &edited, &why), 0);
         edited->edit = LVSS_EDIT_WRITER_BACKUP;
         ce = edited->writers[0]->comps[0];
         assert_int_equal(lvss_component_set_backup_stamp(ce, "new-stamp"), 0);
@@ -195,7 +196,7 @@ static void test_bcd_roundtrip_and_merge(void **state) {
         text = json_dumps(j, 0);
         json_decref(j);
         lvss_doc_bcd_free(bcd);
-        assert_int_equal(lvss_doc_bcd_parse(text, &bcd, why), 0);
+        assert_int_equal(lvss_doc_bcd_parse(text, &bcd, &why), 0);
         assert_string_equal(bcd->writers[0]->comps[0]->backup_stamp, "new-stamp");
         {
                 lvss_partial_file pf;
@@ -227,24 +228,24 @@ static void test_bcd_roundtrip_and_merge(void **state) {
 }
 
 static void test_bcd_refused(void **state) {
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why;
         lvss_bcd *bcd = NULL;
         char *bad;
 
-        assert_int_equal(lvss_doc_bcd_parse("{", &bcd, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_bcd_parse("{", &bcd, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
         bad = replace(bcd_ok, "\"backupType\":\"incremental\"", "\"backupType\":\"weekly\"");
-        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, why), LVSS_E_INVALID_XML_DOCUMENT);
-        assert_non_null(strstr(why, "backupType"));
+        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, &why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_non_null(strstr(error_slot_get(&why), "backupType"));
         free(bad);
         bad = replace(bcd_ok, "\"context\":0", "\"context\":77");
-        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, &why), LVSS_E_INVALID_XML_DOCUMENT);
         free(bad);
         bad = replace(bcd_ok, "\"backupSucceeded\":false}]", "\"backupSucceeded\":false},"
                       "{\"componentType\":\"filegroup\",\"logicalPath\":\"Mail\",\"componentName\":\"SG1\"}]");
-        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, &why), LVSS_E_INVALID_XML_DOCUMENT);
         free(bad);
         bad = replace(bcd_ok, "\"snapshotDeviceObject\":\"/srv/data/.lvss-snapshots/x/app\"", "\"x\":1");
-        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_bcd_parse(bad, &bcd, &why), LVSS_E_INVALID_XML_DOCUMENT);
         free(bad);
         assert_null(bcd);
 }
@@ -327,23 +328,23 @@ static void test_api_without_daemon(void **state) {
 }
 
 static void test_identity(void **state) {
-        char why[LVSS_DOC_WHY_MAX];
+        ErrorSlot why;
         lvss_doc_identity id;
 
         assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"W\",\"level\":\"system\","
-                                                 "\"freezeTimeout\":1000}", &id, why), 0);
+                                                 "\"freezeTimeout\":1000}", &id, &why), 0);
         assert_string_equal(id.class_id, CLASS);
         assert_int_equal(id.level, LVSS_APP_SYSTEM);
         assert_int_equal(id.freeze_timeout_ms, 1000);
         assert_string_equal(id.instance_name, "");
         lvss_doc_identity_clear(&id);
-        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"x\",\"friendlyName\":\"W\"}", &id, why),
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"x\",\"friendlyName\":\"W\"}", &id, &why),
                          LVSS_E_INVALID_XML_DOCUMENT);
-        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"\"}", &id, why),
+        assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"\"}", &id, &why),
                          LVSS_E_INVALID_XML_DOCUMENT);
         assert_int_equal(lvss_doc_identity_parse("{\"writerId\":\"" CLASS "\",\"friendlyName\":\"W\",\"level\":\"top\"}",
-                                                 &id, why), LVSS_E_INVALID_XML_DOCUMENT);
-        assert_int_equal(lvss_doc_identity_parse("[1]", &id, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+                                                 &id, &why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_identity_parse("[1]", &id, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
 }
 
 /* Writer event arguments: what lvssd encodes, the writer decodes. */
@@ -359,17 +360,18 @@ static char *event_text(const lvss_doc_event_args *a, const char *instance_id) {
 }
 
 static void test_event_args_roundtrip(void **state) {
-        char why[LVSS_DOC_WHY_MAX], *text;
+        ErrorSlot why;
+        char *text;
         char *vols[] = { "/srv/a", "/srv/b b", NULL };
         lvss_doc_event_args a = { .context = 0x19, .has_level = true, .level = LVSS_APP_BACK_END,
                                   .volumes = vols, .n_volumes = 2 }, d;
 
         memcpy(a.session_id, CLASS, LVSS_ID_MAX);
         memcpy(a.set_id, INST, LVSS_ID_MAX);
-        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &a.bcd, why), 0);
+        assert_int_equal(lvss_doc_bcd_parse(bcd_ok, &a.bcd, &why), 0);
         text = event_text(&a, INST);
         lvss_doc_bcd_free(a.bcd);
-        assert_int_equal(lvss_doc_event_args_parse(text, &d, why), 0);
+        assert_int_equal(lvss_doc_event_args_parse(text, &d, &why), 0);
         free(text);
         assert_string_equal(d.session_id, CLASS);
         assert_string_equal(d.set_id, INST);
@@ -395,7 +397,7 @@ static void test_event_args_roundtrip(void **state) {
         assert_non_null(strstr(text, "\"snapshotSetId\":null"));
         assert_null(strstr(text, "volumes"));
         assert_null(strstr(text, "document"));
-        assert_int_equal(lvss_doc_event_args_parse(text, &d, why), 0);
+        assert_int_equal(lvss_doc_event_args_parse(text, &d, &why), 0);
         free(text);
         assert_string_equal(d.set_id, "");
         assert_null(d.volumes);
@@ -406,7 +408,8 @@ static void test_event_args_roundtrip(void **state) {
 }
 
 static void test_event_args_limits(void **state) {
-        char why[LVSS_DOC_WHY_MAX], *big, *p;
+        ErrorSlot why;
+        char *big, *p;
         lvss_doc_event_args d;
         json_t *o = json_object(), *vols = json_array();
         size_t n;
@@ -420,8 +423,8 @@ static void test_event_args_limits(void **state) {
         big[n - 2] = '"';
         big[n - 1] = '}';
         big[n] = 0;
-        assert_int_equal(lvss_doc_event_args_parse(big, &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
-        assert_non_null(strstr(why, "larger than"));
+        assert_int_equal(lvss_doc_event_args_parse(big, &d, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_non_null(strstr(error_slot_get(&why), "larger than"));
         free(big);
 
         /* LVSS_DOC_MAX_SNAPSHOTS volumes are taken, one more and none are. */
@@ -429,13 +432,13 @@ static void test_event_args_limits(void **state) {
                 json_array_append_new(vols, json_string("/v"));
         json_object_set_new(o, "volumes", vols);
         p = json_dumps(o, JSON_COMPACT);
-        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, &why), 0);
         assert_int_equal(d.n_volumes, LVSS_DOC_MAX_SNAPSHOTS);
         lvss_doc_event_args_clear(&d);
         free(p);
         json_array_append_new(vols, json_string("/v"));
         p = json_dumps(o, JSON_COMPACT);
-        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, &why), 0);
         assert_null(d.volumes);
         assert_int_equal(d.n_volumes, 0);
         free(p);
@@ -454,7 +457,7 @@ static void test_event_args_limits(void **state) {
         /* A sessionId longer than LVSS_DOC_SESSION_ID_MAX - 1 is cut. */
         json_object_set_new(o, "sessionId", json_string(big));
         p = json_dumps(o, JSON_COMPACT);
-        assert_int_equal(lvss_doc_event_args_parse(p, &d, why), 0);
+        assert_int_equal(lvss_doc_event_args_parse(p, &d, &why), 0);
         assert_int_equal(d.n_volumes, 1);
         assert_int_equal(strlen(d.volumes[0]), LVSS_DOC_MAX_STRING - 1);
         assert_int_equal(strlen(d.session_id), LVSS_DOC_SESSION_ID_MAX - 1);
@@ -465,24 +468,25 @@ static void test_event_args_limits(void **state) {
 }
 
 static void test_event_args_malformed(void **state) {
-        char why[LVSS_DOC_WHY_MAX], *bad;
+        ErrorSlot why;
+        char *bad;
         lvss_doc_event_args d = { .context = 0xdead };
 
         /* Refused: not JSON, not an object, no text, a bad document; *ret untouched. */
-        assert_int_equal(lvss_doc_event_args_parse("{", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
-        assert_int_equal(lvss_doc_event_args_parse(NULL, &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
-        assert_int_equal(lvss_doc_event_args_parse("[1]", &d, why), LVSS_E_INVALID_XML_DOCUMENT);
-        assert_non_null(strstr(why, "not a JSON object"));
-        assert_int_equal(lvss_doc_event_args_parse("\"x\"", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
-        assert_int_equal(lvss_doc_event_args_parse("{\"a\":1,\"a\":2}", &d, why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse("{", &d, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse(NULL, &d, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse("[1]", &d, &why), LVSS_E_INVALID_XML_DOCUMENT);
+        assert_non_null(strstr(error_slot_get(&why), "not a JSON object"));
+        assert_int_equal(lvss_doc_event_args_parse("\"x\"", &d, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
+        assert_int_equal(lvss_doc_event_args_parse("{\"a\":1,\"a\":2}", &d, &why), LVSS_E_CORRUPT_XML_DOCUMENT);
         bad = replace(bcd_ok, "\"backupType\":\"incremental\"", "\"backupType\":\"weekly\"");
         {
                 char *text = malloc(strlen(bad) + 64);
                 assert_non_null(text);
                 sprintf(text, "{\"volumes\":[\"/a\"],\"document\":%s}", bad);
-                assert_int_equal(lvss_doc_event_args_parse(text, &d, why), LVSS_E_INVALID_XML_DOCUMENT);
-                assert_non_null(strstr(why, "components document: "));
-                assert_non_null(strstr(why, "backupType"));
+                assert_int_equal(lvss_doc_event_args_parse(text, &d, &why), LVSS_E_INVALID_XML_DOCUMENT);
+                assert_non_null(strstr(error_slot_get(&why), "components document: "));
+                assert_non_null(strstr(error_slot_get(&why), "backupType"));
                 free(text);
         }
         free(bad);
@@ -492,7 +496,7 @@ static void test_event_args_malformed(void **state) {
         /* Optional fields of the wrong kind are left unset, as writers always took them. */
         assert_int_equal(lvss_doc_event_args_parse("{\"snapshotSetId\":\"not-a-uuid\",\"sessionId\":5,"
                                                    "\"context\":\"x\",\"level\":\"top\",\"volumes\":\"/a\","
-                                                   "\"document\":null}", &d, why), 0);
+                                                   "\"document\":null}", &d, &why), 0);
         assert_string_equal(d.set_id, "");
         assert_string_equal(d.session_id, "");
         assert_int_equal(d.context, 0);

@@ -16,6 +16,7 @@
 #include <lvss/error.h>
 
 #include "daemon/lvssd/config.h"
+#include "lib/core/error-slot.h"
 #include "lib/lvss/state.h"
 
 static SessionState walk(SessionState s, bool writerless, bool *gathered, const Method *seq, size_t n) {
@@ -129,10 +130,9 @@ static void test_names(void **state) {
 }
 
 static int parse(const char *text, Config *c) {
-        char why[256] = "";
-        int r = config_parse(text, strlen(text), c, why, sizeof(why));
+        int r = config_parse(text, strlen(text), c);
         if (r < 0)
-                printf("  (why: %s)\n", why);
+                printf("  (why: %s)\n", error_slot_get(NULL));
         return r;
 }
 
@@ -160,6 +160,9 @@ static void test_config(void **state) {
         assert_int_equal(parse("[limits]\nset-timeout = 9999999\n", &c), -EINVAL);
         assert_int_equal(parse("[limits]\nidle = 3\n", &c), -EINVAL);
         assert_int_equal(parse("[other]\n", &c), -EINVAL);
+        assert_string_equal(error_slot_get(NULL), "line 1: unknown section [other]"); /* the thread's slot */
+        assert_int_equal(parse("[limits]\n\nset-timeout = 9999999\n", &c), -EINVAL);
+        assert_string_equal(error_slot_get(NULL), "line 3: set-timeout must be 0..604800 seconds");
         /* [recovery] scan roots: absolute, repeatable */
         assert_int_equal(parse("[recovery]\nscan = /srv\nscan=/var/lib/mstored\n", &c), 0);
         assert_int_equal(c.n_scan_roots, 2);

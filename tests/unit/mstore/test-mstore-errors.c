@@ -13,9 +13,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ckpt.h"
 #include "io-sim.h"
 #include "lib/core/error-slot.h"
 #include "mstore/mstore.h"
+#include "page.h"
+#include "verify.h"
 
 static io_sim *sim;
 
@@ -215,12 +218,87 @@ static void test_ninth_group_forgets_the_oldest(void **state) {
                 assert_int_equal(mstore_sg_close(sg[i]), 0);
 }
 
+static void collect(uint64_t pgno, const char *what, void *userdata) {
+        (void) pgno;
+        char *buf = userdata;
+        snprintf(buf + strlen(buf), 512 - strlen(buf), "%s|", what);
+}
+
+/* The decoders' reasons (page.h: page_check), each raised into the slot its
+ * caller gave, reach the message of the call that read the bad bytes with
+ * their text unchanged; a call on a handle leaves the thread's slot alone. */
+static void test_decoder_reasons(void **state) {
+        const struct mstore_io *io = io_sim_io(sim);
+        mstore_sg *sg = open_at("/d");
+        mstore_db *db;
+        mstore_txn *t;
+        void *v;
+        size_t vl;
+        char seen[512] = "";
+        assert_int_equal(mstore_db_create(sg, "D", NULL, &db), 0);
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        assert_int_equal(mstore_put(t, db, "k", 1, "v", 1), 0);
+        assert_int_equal(mstore_txn_commit(t), 0);
+        assert_int_equal(mstore_sg_close(sg), 0);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), 0);
+        assert_string_equal(seen, "");
+
+        /* a bad B+tree page: verify's report, and a read on a transaction */
+        assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (3 * PAGE_SIZE + 200) * 8), 0);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), MSTORE_E_CORRUPT);
+        assert_string_equal(seen, "page 3: checksum mismatch|");
+        (void) error_slot_set(NULL, 0, "lib/core: an unrelated failure");
+        sg = open_at("/d");
+        db = mstore_db_find(sg, "D");
+        if (!db)
+                assert_int_equal(mstore_db_attach(sg, "D", NULL, &db), 0);
+        assert_int_equal(mstore_txn_begin(sg, &t), 0);
+        assert_int_equal(mstore_get(t, db, "k", 1, &v, &vl), MSTORE_E_CORRUPT);
+        assert_string_equal(mstore_txn_last_error(t), "/d/D.edb: page 3: checksum mismatch");
+        assert_string_equal(mstore_last_error(), "lib/core: an unrelated failure");
+        mstore_txn_abort(t);
+        assert_int_equal(mstore_sg_close(sg), 0);
+
+        /* both header copies bad: each copy's reason */
+        assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (0 * PAGE_SIZE + 300) * 8), 0);
+        memset(seen, 0, sizeof seen);
+        assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (1 * PAGE_SIZE + 300) * 8), 0);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), MSTORE_E_CORRUPT);
+        assert_string_equal(seen, "page 0 (header copy 0): checksum mismatch|page 1 (header copy 1): checksum mismatch|"
+                                  "page 3: checksum mismatch|");
+        mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
+        o.io = io;
+        o.log_file_size = 128 * 1024;
+        (void) error_slot_set(NULL, 0, "lib/core: an unrelated failure");
+        assert_int_equal(mstore_sg_open("/d", &o, &sg), 0);
+        /* D is not opened with the group: attaching reads its headers */
+        assert_int_equal(mstore_db_attach(sg, "D", NULL, &db), MSTORE_E_CORRUPT);
+        assert_string_equal(mstore_sg_last_error(sg),
+                            "/d/D.edb: both header copies are bad (checksum mismatch; checksum mismatch)");
+        assert_string_equal(mstore_last_error(), "lib/core: an unrelated failure");
+        assert_int_equal(mstore_sg_close(sg), 0);
+
+        /* the checkpoint: the primary copy's reason */
+        ckpt c;
+        int copy;
+        ErrorSlot es;
+        assert_int_equal(io_sim_flip_bit(sim, "/d/E00.chk", 100 * 8), 0);
+        assert_int_equal(ckpt_read(io, "/d/E00.chk", &c, &copy, &es), 0);
+        assert_int_equal(copy, 1);
+        assert_int_equal(io_sim_flip_bit(sim, "/d/E00.chk", (CKPT_SIZE + 100) * 8), 0);
+        assert_int_equal(ckpt_read(io, "/d/E00.chk", &c, &copy, &es), MSTORE_E_CORRUPT);
+        assert_string_equal(error_slot_get(&es), "checkpoint checksum mismatch");
+        assert_int_equal(ckpt_read(io, "/d/NONE.chk", &c, &copy, &es), -ENOENT);
+        assert_string_equal(error_slot_get(&es), "no checkpoint file");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_group_message_kept, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_txn_and_snapshot_messages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_threads_do_not_mix, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ninth_group_forgets_the_oldest, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_decoder_reasons, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ static mstore_sg *open_sg(io_sim *sim, int create) {
 }
 
 static void run(int fail_sync, int err) {
-        int unreported = 0;
+        int unreported = 0, writer_msgs = 0;
         for (uint64_t n = 1; n <= 60; n += 3) {
                 io_sim *sim = io_sim_new(n);
                 mstore_sg *sg = open_sg(sim, 1);
@@ -51,8 +51,15 @@ static void run(int fail_sync, int err) {
                         snprintf(k, sizeof k, "k%05d", i);
                         assert_int_equal(mstore_put(t, db, k, strlen(k), v, sizeof v), 0);
                         r = mstore_txn_commit(t);
-                        if (r < 0)
+                        if (r < 0) {
+                                /* a failed flush: the log writer's own message (its ErrorSlot), raised
+                                 * into the group by the committing thread */
+                                const char *msg = mstore_sg_last_error(sg);
+                                if (strstr(msg, "log stopped after an error (") && strstr(msg, " log generation 0x") &&
+                                    strstr(msg, strerror(err)) && strstr(msg, "); reopen the storage group"))
+                                        writer_msgs++;
                                 break;
+                        }
                         acked = i + 1;
                 }
                 /* the injected fault happened, once */
@@ -100,6 +107,8 @@ static void run(int fail_sync, int err) {
         /* most fault points are on the commit path (20 points; the
          * pre-created next generation takes a few of the write points) */
         assert_true(unreported <= (fail_sync ? 0 : 5));
+        if (err == EIO)
+                assert_true(writer_msgs > 0);
 }
 
 static void test_write_eio(void **s) { run(0, EIO); }
