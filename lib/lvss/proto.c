@@ -38,14 +38,6 @@ int proto_bus_connect(sd_bus **ret, unsigned flags, ErrorSlot *slot) {
         return 0;
 }
 
-int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size) {
-        ErrorSlot es;
-        int r = proto_bus_connect(ret, flags, &es);
-        if (r < 0)
-                snprintf(why, why_size, "%s", error_slot_get(&es));
-        return r;
-}
-
 int proto_error_code(const sd_bus_error *e) {
         const char *name = e && e->name ? e->name : "";
         char full[128];

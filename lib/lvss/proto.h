@@ -37,7 +37,7 @@
 #define LVSS_BACKUP_PATH "/org/lvss/Backup1"
 #define LVSS_BACKUP_IFACE "org.lvss.Backup1"
 
-/* proto_bus_open() flags. */
+/* proto_bus_connect() flags. */
 #define PROTO_BUS_CREDS 1u      /* on $LVSS_BUS, negotiate the sender's euid and pid (services) */
 
 /* Connect to the bus whose address is in $LVSS_BUS (when set and not empty)
@@ -46,11 +46,6 @@
  * handle, NULL = the thread's slot): "cannot connect to the LVSS_BUS bus
  * (ADDRESS): REASON" or "cannot connect to the system bus: REASON". */
 int proto_bus_connect(sd_bus **ret, unsigned flags, ErrorSlot *slot);
-
-/* Transitional, for store/mstored/bus.c until its own conversion to the
- * ErrorSlot convention: proto_bus_connect() with the message copied to why.
- * Nothing else may call it; delete it with that caller. */
-int proto_bus_open(sd_bus **ret, unsigned flags, char *why, size_t why_size);
 
 /* The LVSS_E_* code an org.lvss.Error.<NAME> error names, or 0 when e is
  * not one (another name, an unknown NAME, no error). */

@@ -573,10 +573,9 @@ int bus_api_start(service *svc, sd_event *event, bool have_admin_gid, gid_t admi
         b->efd = -1;
         pthread_mutex_init(&b->lock, NULL);
         pthread_cond_init(&b->cond, NULL);
-        char why[256];
-        int r = proto_bus_open(&b->bus, PROTO_BUS_CREDS, why, sizeof(why));
+        int r = proto_bus_connect(&b->bus, PROTO_BUS_CREDS, err);
         if (r < 0) {
-                error_slot_set(err, r, "D-Bus: %s", why);
+                error_slot_set(err, r, "D-Bus: %s", error_slot_get(err));
                 bus_api_stop(b);
                 return r;
         }
