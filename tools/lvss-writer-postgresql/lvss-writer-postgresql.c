@@ -709,7 +709,10 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 json_object_set_new(stamp, "next_lsn", json_string(p->start_lsn));
                 /* The WAL from start to stop, archived by now (wait_for_archive):
                  * the requestor stores it with the backup, which is then
-                 * self-contained (restores with an empty archive). */
+                 * self-contained (restores with an empty archive).  "only":
+                 * these are the full's only archive files; the older WAL in
+                 * the archive's snapshot is not read (recovery starts at the
+                 * start LSN; what came before belongs to earlier backups). */
                 uint64_t from, to;
                 if (p->archive && parse_lsn(p->start_lsn, &from) == 0 &&
                     parse_lsn(PQgetvalue(res, 0, 0), &to) == 0) {
@@ -719,7 +722,7 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                 goto out;
                         }
                         json_object_set_new(md, "after_snapshot",
-                                            json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
+                                            json_pack("{s:s, s:O, s:b}", "dir", p->archive, "names", p->files, "only", 1));
                 }
                 PQclear(res);
                 fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s (pg_backup_stop: %.2f s, archive "
