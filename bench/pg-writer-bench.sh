@@ -7,7 +7,8 @@
 #     pg_basebackup (-Fp -X stream -c fast, plain, uncompressed) and by
 #     pgBackRest (full, zstd 3, process-max 2), each while pgbench runs:
 #     backup time, pgbench's TPS during the backup window (its -P 1 progress
-#     lines inside that window), repository size;
+#     lines inside that window; also printed second by second), repository
+#     size;
 #   - each restored into the emptied data directory and recovered until the
 #     cluster accepts writes: restore + recovery time.
 # Fairness: every tool backs up the same cluster under the same load; lvss
@@ -39,6 +40,18 @@ print("%.0f" % (sum(v) / len(v)) if v else "n/a")
 PY
 }
 
+# tps_series LOG T0 FROM TO: the per-second tps of those lines (where in
+# the backup the load suffers: the checkpoint at its start, the snapshot,
+# the reading).
+tps_series() {
+    python3 - "$@" <<'PY'
+import re, sys
+log, t0, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+print(" ".join("%.0f" % float(m.group(2)) for m in (re.match(r"progress: ([\d.]+) s, ([\d.]+) tps", l) for l in open(log))
+               if m and a - t0 < float(m.group(1)) <= b - t0 + 1))
+PY
+}
+
 # under_load NAME CMD...: run CMD while pgbench runs; sets SECS_TAKEN, TPS
 # and OK (0 when CMD failed: lvss and pg_basebackup failing ends the bench,
 # a failing reference tool (pgBackRest) only its column).
@@ -60,6 +73,8 @@ under_load() {
     kill -TERM -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     SECS_TAKEN=$(python3 -c "print('%.1f' % ($end - $start))")
     TPS=$(tps_between "$FX_DIR/load-$name.log" "$t0" "$start" "$end")
+    SERIES="$SERIES$(printf '  %-14s %s' "$name" "$(tps_series "$FX_DIR/load-$name.log" "$t0" "$start" "$end")")
+"
     [ "$OK" = 1 ] || [ "$name" = pgbackrest ] || fail "$name failed: $(tail -3 "$FX_DIR/$name.err")"
 }
 
@@ -83,6 +98,8 @@ restore_timed() {
 t0=$(now)
 bench -c 2 -j 2 -T "$SECS" -P 1 >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
 BASE_TPS=$(tps_between "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")
+SERIES="$(printf '  %-14s %s' undisturbed "$(tps_series "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")")
+"
 
 # no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
 under_load lvss stamped "$LB" create --repo "$REPO" --type full
@@ -158,6 +175,8 @@ printf '%-16s %10s %12s %18s %10s\n' tool "backup s" "tps during" "restore+recov
 printf '%-16s %10s %12s %18s %10s\n' lvss-backup "$L_SECS" "$L_TPS" "$L_RESTORE" "$L_MIB"
 printf '%-16s %10s %12s %18s %10s\n' pg_basebackup "$B_SECS" "$B_TPS" "$B_RESTORE" "$B_MIB"
 printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" "$R_MIB"
+echo "pgbench tps, second by second, during each backup (the fast checkpoint falls in its first second or two):"
+printf '%s' "$SERIES"
 # Where lvss's time goes: lvss-backup's own steps (its notes, stamped) and
 # the writer's (pg_backup_start with its checkpoint, pg_backup_stop waiting
 # for the archive), then the restore: files written vs PostgreSQL's start +

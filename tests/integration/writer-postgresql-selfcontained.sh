@@ -17,8 +17,10 @@
 #    exactly its rows and lives in the tablespace again.
 #  - before that, with the tablespace's parent directory root's, the restore
 #    is refused at PreRestore naming the tablespace directory, nothing written.
+#  - an unlogged table's forks but its init fork, temporary files and
+#    temporary relations are not stored; the table comes back empty.
 # Fails without the after_snapshot list ("WAL ends before end of online
-# backup": the archive is empty).
+# backup": the archive is empty), and without the writer's excludes.
 . "$LVSS_SOURCE_ROOT/tests/integration/pg-common.bash"
 pg_setup on
 # the tablespace in a directory of the cluster's owner outside the data
@@ -30,6 +32,17 @@ sql "CREATE TABLESPACE ts1 LOCATION '$TS'" || fail "create tablespace"
 sql "CREATE TABLE tsrows (id int PRIMARY KEY, note text) TABLESPACE ts1" || fail "create table in ts1"
 sql "INSERT INTO tsrows SELECT g, md5(g::text) FROM generate_series(1, 5000) g" || fail "insert into ts1"
 TSWANT=$(sql "SELECT count(*) || '/' || md5(string_agg(note, ',' ORDER BY id)) FROM tsrows")
+# What PostgreSQL's base backups leave out (basebackup.c) and the writer too:
+# an unlogged table's forks but its init fork (recovery recreates it empty),
+# temporary files (pgsql_tmp*) and temporary relations (t<backend>_<node>).
+sql "CREATE UNLOGGED TABLE ulrows (id int PRIMARY KEY); INSERT INTO ulrows SELECT generate_series(1, 5000)" ||
+    fail "unlogged table"
+UL=$PGDATA/$(sql "SELECT pg_relation_filepath('ulrows')")
+[ -f "${UL}_init" ] && [ -s "$UL" ] || fail "unlogged table files: $(ls -l "$UL"*)"
+DBDIR=${UL%/*}
+as_pg mkdir -p "$PGDATA/base/pgsql_tmp"
+as_pg dd if=/dev/urandom of="$PGDATA/base/pgsql_tmp/pgsql_tmp4242.0" bs=64k count=4 status=none
+as_pg dd if=/dev/urandom of="$DBDIR/t4_99999" bs=64k count=4 status=none
 # the writer is started after CREATE TABLESPACE: Identify walks pg_tblspc
 start_pgw --wal-archive "$ARCH"
 as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -i -s 2 -q postgres >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i"
@@ -56,6 +69,17 @@ wal = sorted(f for f in files if re.search(r"^%s/[0-9A-F]{24}$" % re.escape(sys.
 assert any(f.endswith("/" + start) for f in wal), ("start segment not stored", start, wal)
 assert any(f.startswith(sys.argv[2] + "/") and f.endswith(".backup") for f in files), "no .backup history file"
 assert any(f.startswith(sys.argv[3] + "/PG_15_") for f in files), ("tablespace not stored", sorted(files)[:20])
+EOP
+python3 - "$FX_DIR/full.json" "${UL#/}" "${DBDIR#/}" "${PGDATA#/}" <<'EOP' || fail "full backup: PostgreSQL's left-out files"
+import json, sys
+files = {f["path"] for f in json.load(open(sys.argv[1]))["files"]}
+ul, db, data = sys.argv[2:5]
+assert ul + "_init" in files, "unlogged table's init fork not stored"
+assert not [f for f in files if f == ul or f.startswith(ul + ".") or f.startswith(ul + "_") and f != ul + "_init"], \
+    ("unlogged table's forks stored", sorted(f for f in files if f.startswith(ul)))
+assert db + "/t4_99999" not in files, "temporary relation stored"
+assert not [f for f in files if "/pgsql_tmp" in f], "temporary files stored"
+assert any(f.startswith(db + "/") for f in files) and data + "/global/pg_control" in files, "data files missing"
 EOP
 
 pg_stop
@@ -103,4 +127,7 @@ IFS=/ read -r a b t h <<<"$GOT"
     fail "tsrows is not in ts1 after restore"
 [ "$(readlink -f "$PGDATA/pg_tblspc/$(sql "SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'")")" = "$TS" ] ||
     fail "pg_tblspc link not recreated"
+# the unlogged table is back, empty (recovery made its main fork from the init fork)
+[ "$(sql 'SELECT count(*) FROM ulrows')" = 0 ] || fail "unlogged table after restore: $(sql 'SELECT count(*) FROM ulrows')"
+sql "INSERT INTO ulrows VALUES (1)" || fail "unlogged table not writable after restore"
 echo ok

@@ -56,6 +56,23 @@ assert seg.get("size") == 16 << 20, ("stop segment stored partly", seg)
 assert any(f.startswith(sys.argv[2] + "/") and f.endswith(".backup") for f in files), "no .backup history file"
 EOP
 [ -f "$ARCH/$STOPSEG" ] || fail "full: stop segment $STOPSEG not in the archive"
+# ... and the WAL from its start segment to its stop segment is the only
+# archived WAL it stores ("only" in after_snapshot): the older segments in
+# the archive (pgbench -i wrote several) are not read (fails when the full
+# reads the archive's snapshot).
+START0=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="PostgreSQL Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["next_lsn"])' "$FX_DIR/full.json" "$COMP")
+STARTSEG=$(sql "SELECT pg_walfile_name('$START0'::pg_lsn + 1)")
+OLDER=$(find "$ARCH" -maxdepth 1 -regextype egrep -regex '.*/[0-9A-F]{24}' -printf '%f\n' | sort | awk -v s="$STARTSEG" '$1 < s' | wc -l)
+[ "$OLDER" -ge 1 ] || fail "full: no archived segment older than its start $STARTSEG (the check below would prove nothing)"
+python3 - "$FX_DIR/full.json" "${ARCH#/}" "$STARTSEG" "$STOPSEG" <<'EOP' || fail "full: archived WAL outside its start..stop stored"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+arch = [f["path"].rsplit("/", 1)[1] for f in d["files"] if f["path"].startswith(sys.argv[2] + "/")]
+segs = [n for n in arch if re.fullmatch(r"[0-9A-F]{24}", n)]
+bad = [n for n in segs if not sys.argv[3] <= n <= sys.argv[4]]
+assert segs and not bad, ("outside", sys.argv[3], sys.argv[4], sorted(bad))
+assert all(re.fullmatch(r"[0-9A-F]{24}(\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history", n) for n in arch), arch
+EOP
 
 # ------------------------------------------------- rows around a known time
 sql "INSERT INTO marks VALUES (1, 'A')" || fail "insert A"

@@ -530,15 +530,34 @@ static json_t *writer_file_list(const char *metadata) {
         return set;
 }
 
+/* {"after_snapshot":{"dir":D,"names":[...],"only":true}}: the names are
+ * this backup's only files of D (the PostgreSQL Writer's full: the WAL from
+ * its start to its stop LSN, not the whole archive); D's files in the
+ * snapshot are not read.  NULL without "only". */
+static char *after_snapshot_only_dir(const char *metadata) {
+        json_t *m = metadata && *metadata ? json_loads(metadata, 0, NULL) : NULL;
+        json_t *a = json_object_get(m, "after_snapshot");
+        const char *dir = json_string_value(json_object_get(a, "dir"));
+        char *r = dir && *dir && json_is_true(json_object_get(a, "only")) ? strdup(dir) : NULL;
+        json_decref(m);
+        return r;
+}
+
 /* Which of the matching files this backup stores. */
 typedef struct file_filter {
         json_t *list;          /* the writer's list of this backup's files, or NULL */
+        char *live_only_dir;   /* after_snapshot with "only": its directory's files are not read from the snapshot */
         bool mail_fallback;    /* Mail Store Writer without a list: by name and stamp */
         bool logs_only;        /* incremental/differential: closed logs only */
         uint32_t gen_low, gen_high;
 } file_filter;
 
 static bool filter_allows(const file_filter *ff, const char *orig, const char *name) {
+        if (ff->live_only_dir) {
+                size_t l = strlen(ff->live_only_dir);
+                if (strncmp(orig, ff->live_only_dir, l) == 0 && orig[l] == '/' && !strchr(orig + l + 1, '/'))
+                        return false;
+        }
         if (ff->list)
                 return json_object_get(ff->list, orig) != NULL;
         if (ff->mail_fallback) {
@@ -1023,8 +1042,10 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 return 0;
         }
         plan_list plan = {};
+        ff.live_only_dir = after_snapshot_only_dir(md);
         int r = plan_component(c, t, &ff, &plan);
         json_decref(ff.list);
+        free(ff.live_only_dir);
         if (r >= 0 && mail && !complete_range(s, bc ? lvss_component_get_backup_stamp(bc) : NULL, &plan)) {
                 *ret_failed = true; /* reported failed: the writer keeps its logs */
                 plan_free(&plan);

@@ -6,7 +6,9 @@
  * (libpq) and declares one database component PostgreSQL/<host>/<cluster>:
  * the data directory and the tablespaces as database files (one
  * descriptor per directory, pg_wal and the directories PostgreSQL rebuilds
- * left out), the WAL archive (--wal-archive) as log files.
+ * left out, and what pg_basebackup leaves out excluded: writers.md §5), the
+ * WAL archive (--wal-archive) as log files; a full stores only its own WAL
+ * from the archive (after_snapshot "only").
  *
  *   PrepareForBackup   full/copy: fine.  incremental/differential: only with
  *                      archive_mode on and --wal-archive, and a previous
@@ -81,6 +83,7 @@ typedef struct pgw {
         const char *cluster;
         const char *archive;        /* --wal-archive, or NULL */
         bool prune_archive;         /* --prune-archive: the writer manages the archive */
+        unsigned n_excludes;        /* Identify: unlogged relations' fork excludes so far */
         char path[512];             /* PostgreSQL/<host>/<cluster> */
         char lpath[300];            /* PostgreSQL/<host> */
         lvss_writer *w;
@@ -304,7 +307,35 @@ static bool skipped(const char *name) {
         return false;
 }
 
-/* Every directory below dir (dir included) as a database-file descriptor. */
+/* At most this many exclude descriptors for unlogged relations (three
+ * each; the document holds LVSS_DOC_MAX_FILES per list): beyond it their
+ * forks are simply backed up (recovery resets them anyway). */
+#define UNLOGGED_EXCLUDES_MAX 600
+
+/* An unlogged relation's init fork "<relfilenode>_init" in dir: its other
+ * forks (main and its segments, fsm, vm) are not backed up, as
+ * pg_basebackup leaves them out; recovery recreates the main fork from the
+ * init fork (ResetUnloggedRelations). */
+static int exclude_unlogged(pgw *p, lvss_metadata_builder *md, const char *dir, const char *name) {
+        static const char *const forks[] = { "", ".*", "_[fv]*", NULL }; /* main, its segments, fsm and vm */
+        size_t l = strlen(name);
+        if (l <= 5 || l > 20 || strcmp(name + l - 5, "_init") != 0 || strspn(name, "0123456789") != l - 5)
+                return 0;
+        if (p->n_excludes + 3 > UNLOGGED_EXCLUDES_MAX)
+                return 0;
+        for (size_t i = 0; forks[i]; i++) {
+                char spec[32];
+                snprintf(spec, sizeof(spec), "%.*s%s", (int) (l - 5), name, forks[i]);
+                int r = lvss_metadata_builder_add_exclude_files(md, dir, spec, 0);
+                if (r < 0)
+                        return r;
+                p->n_excludes++;
+        }
+        return 0;
+}
+
+/* Every directory below dir (dir included) as a database-file descriptor;
+ * pgsql_tmp* directories (temporary files) left out. */
 static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top, int depth) {
         int r = lvss_metadata_builder_add_database_files(md, p->lpath, p->cluster, dir, "*", 0);
         if (r < 0 || depth > 16)
@@ -318,8 +349,16 @@ static int add_tree(pgw *p, lvss_metadata_builder *md, const char *dir, bool top
                 struct stat st;
                 if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (top && skipped(de->d_name)))
                         continue;
+                if (de->d_type == DT_REG) {
+                        r = exclude_unlogged(p, md, dir, de->d_name);
+                        continue;
+                }
                 snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-                if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                if (lstat(sub, &st) < 0)
+                        continue;
+                if (S_ISREG(st.st_mode))
+                        r = exclude_unlogged(p, md, dir, de->d_name);
+                else if (S_ISDIR(st.st_mode) && strncmp(de->d_name, "pgsql_tmp", 9) != 0)
                         r = add_tree(p, md, sub, false, depth + 1);
         }
         closedir(d);
@@ -485,6 +524,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                 schema |= LVSS_BS_INCREMENTAL | LVSS_BS_DIFFERENTIAL;
         r = lvss_metadata_builder_add_component(md, LVSS_CT_DATABASE, p->lpath, p->cluster, "PostgreSQL cluster",
                                    1 /* restore metadata */, 1, 1, 1, 0);
+        p->n_excludes = 0;
         if (r >= 0)
                 r = add_tree(p, md, p->pgdata, true, 0);
         /* Tablespaces: the targets of pg_tblspc/<oid>. */
@@ -494,13 +534,27 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
                 if (r >= 0)
                         r = add_tree(p, md, json_string_value(ts), false, 0);
         }
-        json_decref(tss);
         if (r >= 0 && p->archive)
                 r = lvss_metadata_builder_add_database_log_files(md, p->lpath, p->cluster, p->archive, "*", 0);
         if (r >= 0)
                 r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "postmaster.*", 0);
         if (r >= 0)
                 r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
+        /* PostgreSQL's other files a base backup leaves out (basebackup.c):
+         * temporary relations (t<backend>_<relfilenode>[_fork][.seg], in the
+         * data directory and the tablespaces), a half-written
+         * postgresql.auto.conf or current_logfiles, a backup_manifest */
+        static const char *const top_files[] = { "postgresql.auto.conf.tmp", "current_logfiles.tmp",
+                                                 "backup_manifest", NULL };
+        for (size_t k = 0; top_files[k] && r >= 0; k++)
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, top_files[k], 0);
+        if (r >= 0)
+                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "t[0-9]*_[0-9]*", 1);
+        json_array_foreach(tss, i, ts) {
+                if (r >= 0)
+                        r = lvss_metadata_builder_add_exclude_files(md, json_string_value(ts), "t[0-9]*_[0-9]*", 1);
+        }
+        json_decref(tss);
         if (r >= 0)
                 r = lvss_metadata_builder_set_restore_method(md, LVSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL, LVSS_WRE_ALWAYS, 0);
         if (r >= 0)
@@ -709,7 +763,10 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 json_object_set_new(stamp, "next_lsn", json_string(p->start_lsn));
                 /* The WAL from start to stop, archived by now (wait_for_archive):
                  * the requestor stores it with the backup, which is then
-                 * self-contained (restores with an empty archive). */
+                 * self-contained (restores with an empty archive).  "only":
+                 * these are the full's only archive files; the older WAL in
+                 * the archive's snapshot is not read (recovery starts at the
+                 * start LSN; what came before belongs to earlier backups). */
                 uint64_t from, to;
                 if (p->archive && parse_lsn(p->start_lsn, &from) == 0 &&
                     parse_lsn(PQgetvalue(res, 0, 0), &to) == 0) {
@@ -719,7 +776,7 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                 goto out;
                         }
                         json_object_set_new(md, "after_snapshot",
-                                            json_pack("{s:s, s:O}", "dir", p->archive, "names", p->files));
+                                            json_pack("{s:s, s:O, s:b}", "dir", p->archive, "names", p->files, "only", 1));
                 }
                 PQclear(res);
                 fprintf(stderr, "lvss-writer-postgresql: %s: backup stopped at %s (pg_backup_stop: %.2f s, archive "
