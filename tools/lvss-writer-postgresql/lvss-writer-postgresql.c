@@ -87,6 +87,7 @@ typedef struct pgw {
         char path[512];             /* PostgreSQL/<host>/<cluster> */
         char lpath[300];            /* PostgreSQL/<host> */
         lvss_writer *w;
+        ErrorSlot err;              /* why the last step failed (lib/core/error-slot.h) */
 
         /* the set in progress */
         bool active;
@@ -125,14 +126,14 @@ static int fail(pgw *p, int code, const char *fmt, ...) {
 
 /* ------------------------------------------------------------ libpq */
 
-static PGconn *pg_connect(pgw *p, char *err, size_t errsz) {
+static PGconn *pg_connect(pgw *p, ErrorSlot *err) {
         const char *keys[] = { "host", "port", "dbname", "application_name", "connect_timeout", NULL };
         const char *vals[] = { p->host, p->port, "postgres", "lvss-writer-postgresql", "10", NULL };
         PGconn *c = PQconnectdbParams(keys, vals, 0);
         if (!c || PQstatus(c) != CONNECTION_OK) {
-                snprintf(err, errsz, "cannot connect to the cluster (socket %s, port %s): %s", p->host, p->port,
-                         c ? PQerrorMessage(c) : "out of memory");
-                err[strcspn(err, "\n")] = 0;
+                const char *why = c ? PQerrorMessage(c) : "out of memory";
+                error_slot_set(err, -ECONNREFUSED, "cannot connect to the cluster (socket %s, port %s): %.*s", p->host,
+                               p->port, (int) strcspn(why, "\n"), why);
                 PQfinish(c);
                 return NULL;
         }
@@ -140,12 +141,11 @@ static PGconn *pg_connect(pgw *p, char *err, size_t errsz) {
 }
 
 /* One row, one or more text columns.  NULL and err set on failure. */
-static PGresult *pg_query(PGconn *c, const char *sql, int n_params, const char *const *params, char *err,
-                          size_t errsz) {
+static PGresult *pg_query(PGconn *c, const char *sql, int n_params, const char *const *params, ErrorSlot *err) {
         PGresult *r = PQexecParams(c, sql, n_params, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-                snprintf(err, errsz, "%s: %s", sql, PQerrorMessage(c));
-                err[strcspn(err, "\n")] = 0;
+                const char *why = PQerrorMessage(c);
+                error_slot_set(err, -EIO, "%s: %.*s", sql, (int) strcspn(why, "\n"), why);
                 PQclear(r);
                 return NULL;
         }
@@ -215,11 +215,11 @@ static bool wal_archived(const pgw *p, const char *name) {
 
 /* Wait until every one of the WAL files names[0..n) is archived
  * (wal_archived), and, with in_dir, is in the archive directory too;
- * polled every ARCHIVE_POLL_US, at most ARCHIVE_WAIT_SECONDS.  0, or -1
- * with err naming the first file still missing and pg_stat_archiver's last
- * failure (the archive_command failing is the usual cause). */
-static int wait_archived(const pgw *p, PGconn *c, const char *const *names, size_t n, bool in_dir, char *err,
-                         size_t errsz) {
+ * polled every ARCHIVE_POLL_US, at most ARCHIVE_WAIT_SECONDS.  0, or
+ * -ETIMEDOUT with err naming the first file still missing and
+ * pg_stat_archiver's last failure (the archive_command failing is the usual
+ * cause). */
+static int wait_archived(const pgw *p, PGconn *c, const char *const *names, size_t n, bool in_dir, ErrorSlot *err) {
         double deadline = mono_s() + ARCHIVE_WAIT_SECONDS;
         size_t i = 0;
         for (;;) {
@@ -236,19 +236,19 @@ static int wait_archived(const pgw *p, PGconn *c, const char *const *names, size
                         break;
                 usleep(ARCHIVE_POLL_US);
         }
-        char st[MSG_MAX] = "pg_stat_archiver unreadable";
+        /* st: pg_stat_archiver's figures, or why they could not be read */
         PGresult *r = pg_query(c,
                                "SELECT failed_count::text, coalesce(last_failed_wal, '-'), "
                                "coalesce(last_failed_time::text, '-'), coalesce(last_archived_wal, '-') "
                                "FROM pg_stat_archiver",
-                               0, NULL, st, sizeof(st));
+                               0, NULL, err);
         if (r)
-                snprintf(st, sizeof(st), "pg_stat_archiver: %s failure(s), last %s at %s; last archived %s",
-                         PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+                error_slot_set(err, 0, "pg_stat_archiver: %s failure(s), last %s at %s; last archived %s",
+                               PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
         PQclear(r);
-        snprintf(err, errsz, "WAL file %s was not archived%s%s within %d s (archive_command failing? %s)", names[i],
-                 in_dir ? " into " : "", in_dir ? p->archive : "", ARCHIVE_WAIT_SECONDS, st);
-        return -1;
+        return error_slot_set(err, -ETIMEDOUT, "WAL file %s was not archived%s%s within %d s (archive_command failing? %s)",
+                              names[i], in_dir ? " into " : "", in_dir ? p->archive : "", ARCHIVE_WAIT_SECONDS,
+                              error_slot_get(err));
 }
 
 /* The archive files of an incremental/differential: WAL segments from the
@@ -256,13 +256,11 @@ static int wait_archived(const pgw *p, PGconn *c, const char *const *names, size
  * files in that range.  All of them were archived before the snapshot.
  * Also the WAL of a full from its start to its stop LSN, archived after the
  * snapshot (names_only: file names, for the "after_snapshot" list). */
-static int list_archive(pgw *p, uint64_t from, uint64_t to, bool names_only, char *err, size_t errsz) {
+static int list_archive(pgw *p, uint64_t from, uint64_t to, bool names_only) {
         DIR *d = opendir(p->archive);
         struct dirent *de;
-        if (!d) {
-                snprintf(err, errsz, "WAL archive %s: %s", p->archive, strerror(errno));
-                return -1;
-        }
+        if (!d)
+                return error_slot_set(&p->err, -errno, "WAL archive %s: %m", p->archive);
         json_decref(p->files);
         p->files = json_array();
         while ((de = readdir(d))) {
@@ -436,24 +434,22 @@ static json_t *tablespace_targets(const pgw *p) {
 }
 
 /* mkdir as the writer (the cluster's owner): 1 made, 0 there and owned by
- * the writer, -1 with msg set (cannot make it, or someone else's). */
-static int make_owned_dir(const char *path, mode_t mode, const char *what, char *msg, size_t msgsz) {
+ * the writer, < 0 with err set (cannot make it, or someone else's). */
+static int make_owned_dir(const char *path, mode_t mode, const char *what, ErrorSlot *err) {
         struct stat st;
 
         if (mkdir(path, mode) == 0)
                 return 1;
         if (errno != EEXIST) {
-                snprintf(msg, msgsz,
-                         "cannot make %s %s as the cluster's owner (uid %u): %s: make it (owner uid %u, mode 0%o) "
-                         "and restore again",
-                         what, path, (unsigned) geteuid(), strerror(errno), (unsigned) geteuid(), (unsigned) mode);
-                return -1;
+                return error_slot_set(err, -errno,
+                                      "cannot make %s %s as the cluster's owner (uid %u): %m: make it (owner uid %u, "
+                                      "mode 0%o) and restore again",
+                                      what, path, (unsigned) geteuid(), (unsigned) geteuid(), (unsigned) mode);
         }
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid()) {
-                snprintf(msg, msgsz, "%s %s is owned by uid %u, not by the cluster's owner (uid %u): chown it", what,
-                         path, (unsigned) st.st_uid, (unsigned) geteuid());
-                return -1;
-        }
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid())
+                return error_slot_set(err, -EPERM,
+                                      "%s %s is owned by uid %u, not by the cluster's owner (uid %u): chown it", what,
+                                      path, (unsigned) st.st_uid, (unsigned) geteuid());
         return 0;
 }
 
@@ -463,9 +459,9 @@ static int make_owned_dir(const char *path, mode_t mode, const char *what, char 
  * owner with the data directory's mode (0700, or 0750 with group access):
  * lvss-backup would make them root:root 0750.  A tablespace directory that
  * cannot be made, or that belongs to someone else, refuses the restore
- * before anything is written (msg says which).  Existing directories keep
- * their modes. */
-static int make_recorded_dirs(const pgw *p, const char *bm, char *msg, size_t msgsz) {
+ * before anything is written (p->err says which).  Existing directories
+ * keep their modes. */
+static int make_recorded_dirs(pgw *p, const char *bm) {
         json_t *m = bm ? json_loads(bm, 0, NULL) : NULL, *v, *ts;
         json_t *dirs = json_object_get(m, "dirs"), *tss = json_object_get(m, "tablespaces");
         mode_t mode = json_integer_value(json_object_get(m, "dir_mode")) == 0750 ? 0750 : 0700;
@@ -477,7 +473,7 @@ static int make_recorded_dirs(const pgw *p, const char *bm, char *msg, size_t ms
                 const char *top = json_string_value(json_object_get(ts, "path"));
                 if (!top || *top != '/' || !rel_dir_ok(top + 1))
                         continue;
-                r = make_owned_dir(top, mode, "tablespace directory", msg, msgsz);
+                r = make_owned_dir(top, mode, "tablespace directory", &p->err);
                 if (r < 0)
                         break;
                 made += (unsigned) r;
@@ -487,7 +483,7 @@ static int make_recorded_dirs(const pgw *p, const char *bm, char *msg, size_t ms
                         if (!rel || !rel_dir_ok(rel))
                                 continue;
                         snprintf(path, sizeof(path), "%s/%s", top, rel);
-                        r = make_owned_dir(path, mode, "tablespace directory", msg, msgsz);
+                        r = make_owned_dir(path, mode, "tablespace directory", &p->err);
                         if (r < 0)
                                 break;
                         made += (unsigned) r;
@@ -512,7 +508,7 @@ static int make_recorded_dirs(const pgw *p, const char *bm, char *msg, size_t ms
                 fprintf(stderr, "lvss-writer-postgresql: %s: %u missing director%s made for the restore\n", p->path, made,
                         made == 1 ? "y" : "ies");
         json_decref(m);
-        return r < 0 ? -1 : 0;
+        return r < 0 ? r : 0;
 }
 
 static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
@@ -568,7 +564,6 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
 
 static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        char err[MSG_MAX];
         lvss_component *c = wc_first_component(comps);
 
         end_session(p, "new set");
@@ -586,18 +581,18 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                 return 0;
         }
         /* incremental / differential: WAL archiving must be on */
-        PGconn *pc = pg_connect(p, err, sizeof(err));
+        PGconn *pc = pg_connect(p, &p->err);
         if (!pc) {
                 p->active = false;
-                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
         }
-        PGresult *res = pg_query(pc, "SELECT current_setting('archive_mode')", 0, NULL, err, sizeof(err));
+        PGresult *res = pg_query(pc, "SELECT current_setting('archive_mode')", 0, NULL, &p->err);
         bool archiving = res && strcmp(PQgetvalue(res, 0, 0), "off") != 0;
         PQclear(res);
         PQfinish(pc);
         p->active = false;
         if (!res)
-                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
         if (!archiving)
                 return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE,
                             "%s backup refused: archive_mode is off (incremental and differential backups are the "
@@ -623,20 +618,19 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
 
 static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         pgw *p = userdata;
-        char err[MSG_MAX];
         if (!p->active)
                 return 0;
         double t_conn = mono_s();
-        p->session = pg_connect(p, err, sizeof(err));
+        p->session = pg_connect(p, &p->err);
         t_conn = mono_s() - t_conn;
         if (!p->session)
-                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
         PGresult *res = pg_query(p->session,
                                  "SELECT timeline_id, current_setting('archive_mode') <> 'off' AND NOT "
                                  "pg_is_in_recovery() FROM pg_control_checkpoint()",
-                                 0, NULL, err, sizeof(err));
+                                 0, NULL, &p->err);
         if (!res)
-                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
         p->timeline = (int) strtol(PQgetvalue(res, 0, 0), NULL, 10);
         p->wait_archive = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
         PQclear(res);
@@ -646,24 +640,24 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
                  * then every WAL byte up to here is in the archive, and in
                  * the snapshot about to be cut. */
                 res = pg_query(p->session,
-                               "SELECT s::text, pg_walfile_name(s - 1) FROM pg_switch_wal() AS s", 0, NULL, err,
-                               sizeof(err));
+                               "SELECT s::text, pg_walfile_name(s - 1) FROM pg_switch_wal() AS s", 0, NULL, &p->err);
                 if (!res)
-                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                 char want[64];
                 snprintf(p->switch_lsn, sizeof(p->switch_lsn), "%s", PQgetvalue(res, 0, 0));
                 snprintf(want, sizeof(want), "%s", PQgetvalue(res, 0, 1));
                 PQclear(res);
                 double t0 = mono_s();
                 const char *names[] = { want };
-                if (wait_archived(p, p->session, names, 1, true, err, sizeof(err)) < 0)
-                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                if (wait_archived(p, p->session, names, 1, true, &p->err) < 0)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                 fprintf(stderr, "lvss-writer-postgresql: %s: WAL switched at %s, %s archived after %.2f s\n", p->path,
                         p->switch_lsn, want, mono_s() - t0);
                 uint64_t from, to;
-                if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0 ||
-                    list_archive(p, from, to ? to - 1 : 0, false, err, sizeof(err)) < 0)
-                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", *err ? err : "bad LSN");
+                if (parse_lsn(p->from_lsn, &from) < 0 || parse_lsn(p->switch_lsn, &to) < 0)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "bad LSN");
+                if (list_archive(p, from, to ? to - 1 : 0, false) < 0)
+                        return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                 PQfinish(p->session);
                 p->session = NULL;
                 return 0;
@@ -678,9 +672,9 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         snprintf(label, sizeof(label), "lvss %s %s", lvss_backup_type_to_string(p->type) ?: "", setid);
         const char *params[] = { label };
         double t0 = mono_s();
-        res = pg_query(p->session, "SELECT pg_backup_start($1, true)::text", 1, params, err, sizeof(err));
+        res = pg_query(p->session, "SELECT pg_backup_start($1, true)::text", 1, params, &p->err);
         if (!res)
-                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                return fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
         snprintf(p->start_lsn, sizeof(p->start_lsn), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
         fprintf(stderr, "lvss-writer-postgresql: %s: backup started at %s (connect: %.3f s, pg_backup_start: %.2f s)\n",
@@ -690,7 +684,6 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
-        char err[MSG_MAX];
         lvss_component *c = wc_first_component(comps);
         json_t *md = json_object(), *stamp = json_object();
         int ret = 0;
@@ -720,10 +713,10 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                                            "FROM pg_backup_stop(false)"
                                                          : "SELECT lsn::text, labelfile, spcmapfile, '' "
                                                            "FROM pg_backup_stop(true)",
-                                         0, NULL, err, sizeof(err));
+                                         0, NULL, &p->err);
                 double t_stop = mono_s() - t0;
                 if (!res) {
-                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                        ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                         goto out;
                 }
                 uint64_t start;
@@ -745,9 +738,9 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                  (unsigned) (seg % 0x100u), (unsigned) (start % (16u * 1024u * 1024u)));
                         const char *names[] = { stopseg, hist };
                         double t1 = mono_s();
-                        if (wait_archived(p, p->session, names, 2, false, err, sizeof(err)) < 0) {
+                        if (wait_archived(p, p->session, names, 2, false, &p->err) < 0) {
                                 PQclear(res);
-                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                                 goto out;
                         }
                         t_wait = mono_s() - t1;
@@ -770,9 +763,9 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                 uint64_t from, to;
                 if (p->archive && parse_lsn(p->start_lsn, &from) == 0 &&
                     parse_lsn(PQgetvalue(res, 0, 0), &to) == 0) {
-                        if (list_archive(p, from, to ? to - 1 : 0, true, err, sizeof(err)) < 0) {
+                        if (list_archive(p, from, to ? to - 1 : 0, true) < 0) {
                                 PQclear(res);
-                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", err);
+                                ret = fail(p, LVSS_E_WRITERERROR_RETRYABLE, "%s", error_slot_get(&p->err));
                                 goto out;
                         }
                         json_object_set_new(md, "after_snapshot",
@@ -955,9 +948,9 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 lvss_component_set_pre_restore_failure_msg(c, msg);
                 return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
         }
-        if (make_recorded_dirs(p, lvss_component_get_backup_metadata(c), msg, sizeof(msg)) < 0) {
-                lvss_component_set_pre_restore_failure_msg(c, msg);
-                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", msg);
+        if (make_recorded_dirs(p, lvss_component_get_backup_metadata(c)) < 0) {
+                lvss_component_set_pre_restore_failure_msg(c, error_slot_get(&p->err));
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", error_slot_get(&p->err));
         }
         lvss_component_set_restore_target(c, LVSS_RT_ORIGINAL);
         return 0;
@@ -1005,8 +998,8 @@ static int pg_major(const pgw *p) {
 }
 
 /* PostgreSQL's directories that are not backed up (or empty, so never
- * restored): they must exist. */
-static int make_dirs(const pgw *p, char *bad, size_t badsz) {
+ * restored): they must exist (p->err says which cannot). */
+static int make_dirs(pgw *p) {
         static const char *const dirs[] = {
                 "pg_wal", "pg_wal/archive_status", "pg_commit_ts", "pg_dynshmem", "pg_logical",
                 "pg_logical/mappings", "pg_logical/snapshots", "pg_multixact", "pg_multixact/members",
@@ -1017,17 +1010,13 @@ static int make_dirs(const pgw *p, char *bad, size_t badsz) {
                 char path[PATH_MAX];
                 struct stat st;
                 snprintf(path, sizeof(path), "%s/%s", p->pgdata, dirs[i]);
-                if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-                        snprintf(bad, badsz, "cannot create %s: %s", path, strerror(errno));
-                        return -1;
-                }
-                if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
-                        snprintf(bad, badsz,
-                                 "%s is owned by uid %u, not by the cluster's owner (uid %u): chown -R the data "
-                                 "directory",
-                                 path, (unsigned) st.st_uid, (unsigned) geteuid());
-                        return -1;
-                }
+                if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                        return error_slot_set(&p->err, -errno, "cannot create %s: %m", path);
+                if (lstat(path, &st) == 0 && st.st_uid != geteuid())
+                        return error_slot_set(&p->err, -EPERM,
+                                              "%s is owned by uid %u, not by the cluster's owner (uid %u): chown -R "
+                                              "the data directory",
+                                              path, (unsigned) st.st_uid, (unsigned) geteuid());
         }
         return 0;
 }
@@ -1035,7 +1024,6 @@ static int make_dirs(const pgw *p, char *bad, size_t badsz) {
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         pgw *p = userdata;
         lvss_component *c = wc_first_component(comps);
-        char err[MSG_MAX];
         int r;
         if (!c)
                 return 0;
@@ -1068,8 +1056,8 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
         if (lvss_component_get_additional_restores(c) == 1)
                 return 0; /* a later step recovers */
 
-        if (make_dirs(p, err, sizeof(err)) < 0)
-                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", err);
+        if (make_dirs(p) < 0)
+                return fail(p, LVSS_E_WRITERERROR_NONRETRYABLE, "%s", error_slot_get(&p->err));
         char label_path[PATH_MAX];
         snprintf(label_path, sizeof(label_path), "%s/backup_label", p->pgdata);
         if (access(label_path, F_OK) < 0)
