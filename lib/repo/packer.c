@@ -39,6 +39,7 @@
 #define PACKER_MAX_WORKERS 4
 #define PACKER_SLOTS_PER_WORKER 4
 #define ZSTD_LEVEL 3
+#define PACK_ALIGN 4096
 
 enum { SLOT_FREE, SLOT_HASHING, SLOT_HASHED, SLOT_PACKING };
 
@@ -140,10 +141,14 @@ static void pack_buf_free(pack_buf *b) {
 static int ensure_pack(pack_buf *b, size_t extra) {
         if (b->len + extra <= b->cap)
                 return 0;
-        size_t nc = MAX(b->cap * 2, b->len + extra + 4096);
-        uint8_t *d = realloc(b->data, nc);
+        size_t nc = (MAX(b->cap * 2, b->len + extra + PACK_ALIGN) + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+        /* page-aligned, so the local backend can write it with O_DIRECT */
+        uint8_t *d = aligned_alloc(PACK_ALIGN, nc);
         if (!d)
                 return -ENOMEM;
+        if (b->len > 0)
+                memcpy(d, b->data, b->len);
+        free(b->data);
         b->data = d;
         b->cap = nc;
         return 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -617,6 +618,66 @@ static void test_keyed_blob_ids_match_libsodium(void **state) {
         repo_hash_blob(r, buf, 0, &got); /* the empty blob: libsodium's path */
         crypto_generichash(want, REPO_ID_SIZE, buf, 0, r->hash_key, sizeof r->hash_key);
         assert_memory_equal(got.b, want, REPO_ID_SIZE);
+        repo_close(r);
+        free(buf);
+}
+
+/* A pack-sized object from a page-aligned buffer is written with O_DIRECT
+ * (backend-local.c): its whole blocks are not left in the page cache, the
+ * bytes read back are exactly those put, also with an unaligned length and
+ * from an unaligned buffer (written through the page cache). */
+static size_t resident_pages(const char *path, size_t n) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        size_t pg = (size_t) sysconf(_SC_PAGESIZE), np = (n + pg - 1) / pg, res = 0;
+        unsigned char *vec = malloc(np);
+        void *m;
+
+        assert_true(fd >= 0);
+        assert_non_null(vec);
+        m = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+        assert_true(m != MAP_FAILED);
+        assert_int_equal(mincore(m, n, vec), 0);
+        for (size_t i = 0; i < np; i++)
+                res += vec[i] & 1;
+        munmap(m, n);
+        free(vec);
+        return res;
+}
+
+static void test_local_put_direct(void **state) {
+        fx *f = *state;
+        repo *r = NULL;
+        const size_t n = (3 << 20) + 123;
+        uint8_t *buf = aligned_alloc(4096, 4 << 20), *back;
+        char name[120], path[900];
+        size_t got;
+        int fd;
+
+        assert_non_null(buf);
+        fill_random(buf, 4 << 20, 7);
+        snprintf(path, sizeof path, "%s/probe", f->dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_DIRECT, 0600);
+        if (fd < 0 && errno == EINVAL) {
+                free(buf);
+                SKIP();   /* no O_DIRECT on the scratch file system (tmpfs) */
+        }
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(repo_init(f->repo, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(f->repo, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        for (int unaligned = 0; unaligned <= 1; unaligned++) {
+                const uint8_t *d = buf + unaligned;
+                snprintf(name, sizeof name, "data/ab/ab%062d", unaligned);
+                assert_int_equal(repo_be_put(r->be, name, d, n), 0);
+                snprintf(path, sizeof path, "%s/%s", f->repo, name);
+                if (!unaligned)
+                        assert_true(resident_pages(path, n) <= 1);   /* at most the buffered tail */
+                back = read_whole(path, &got);
+                assert_non_null(back);
+                assert_int_equal(got, n);
+                assert_memory_equal(back, d, n);
+                free(back);
+        }
         repo_close(r);
         free(buf);
 }
@@ -1332,6 +1393,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_add_fd_reuse, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_keyed_blob_ids_match_libsodium, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_local_put_direct, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_plain, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_corruption_encrypted, fx_setup, fx_teardown),
