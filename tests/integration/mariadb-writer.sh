@@ -94,6 +94,11 @@ echo "live: $N_LIVE transfers"
 $LB restore --repo "$REPO" "$ID" >/dev/null 2>"$FX_DIR/r1.err" && fail "restore accepted while the server runs"
 grep -q "MariaDB instance m1 is running" "$FX_DIR/r1.err" || fail "refusal does not name the instance: $(cat "$FX_DIR/r1.err")"
 stop_server
+# An incremental needs the server (PrepareForBackup asks for the binary
+# log): vetoed with the connection's reason from the writer's ErrorSlot.
+$LB create --repo "$REPO" --type incremental --quiet 2>"$FX_DIR/down.err" && fail "incremental accepted with the server stopped"
+grep -q "instance m1: cannot connect to $SOCK: " "$FX_DIR/down.err" ||
+    fail "the veto does not carry the connection's reason: $(cat "$FX_DIR/down.err")"
 $LB restore --repo "$REPO" "$ID" 2>"$FX_DIR/r2.err" >/dev/null || fail "restore: $(cat "$FX_DIR/r2.err")"
 start_server
 read -r N_REST SUM <<<"$(state)"

@@ -114,6 +114,7 @@ typedef struct mdbw {
         const char *mariadbd, *mariadb_binlog, *mariadb_client, *defaults_file;
         unsigned replay_timeout_s;
         lvss_writer *w;
+        ErrorSlot err;                 /* why this instance's last step failed */
 } mdbw;
 
 
@@ -165,43 +166,44 @@ static void disconnect(mdbw *m) {
         m->in_stage = false;
 }
 
-/* Connect over the socket; every read bounded by timeout_s. */
-static int connect_server(mdbw *m, unsigned timeout_s, char *err, size_t n) {
+/* Connect over the socket; every read bounded by timeout_s.  < 0 (-ENOMEM,
+ * -EIO) with the reason in m->err. */
+static int connect_server(mdbw *m, unsigned timeout_s) {
         disconnect(m);
         m->conn = mysql_init(NULL);
-        if (!m->conn) {
-                snprintf(err, n, "out of memory");
-                return -1;
-        }
+        if (!m->conn)
+                return error_slot_set(&m->err, -ENOMEM, "out of memory");
         unsigned ct = 5;
         mysql_options(m->conn, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
         mysql_options(m->conn, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
         mysql_options(m->conn, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
         if (!mysql_real_connect(m->conn, NULL, m->user, NULL, NULL, 0, m->socket, 0)) {
-                snprintf(err, n, "instance %s: cannot connect to %s: %s", m->instance, m->socket,
-                         mysql_error(m->conn));
+                int r = error_slot_set(&m->err, -EIO, "instance %s: cannot connect to %s: %s", m->instance,
+                                       m->socket, mysql_error(m->conn));
                 disconnect(m);
-                return -1;
+                return r;
         }
         return 0;
 }
 
-static int query(mdbw *m, const char *sql, char *err, size_t n) {
-        if (mysql_query(m->conn, sql) != 0) {
-                snprintf(err, n, "instance %s: %s: %s", m->instance, sql, mysql_error(m->conn));
-                return -1;
-        }
+/* Run sql on the connection, discarding any result.  -EIO with the server's
+ * reason in err (m->err, or end_stage's own). */
+static int query(mdbw *m, const char *sql, ErrorSlot *err) {
+        if (mysql_query(m->conn, sql) != 0)
+                return error_slot_set(err, -EIO, "instance %s: %s: %s", m->instance, sql, mysql_error(m->conn));
         MYSQL_RES *r = mysql_store_result(m->conn);
         if (r)
                 mysql_free_result(r);
         return 0;
 }
 
-/* End the backup stage, if any, and close: never leave the server blocked. */
+/* End the backup stage, if any, and close: never leave the server blocked.
+ * Its own failure is only logged: m->err keeps the reason a failed step is
+ * about to report. */
 static void end_stage(mdbw *m) {
-        char err[512];
-        if (m->conn && m->in_stage && query(m, "BACKUP STAGE END", err, sizeof(err)) < 0)
-                fprintf(stderr, "lvss-writer-mariadb: %s (closing the connection ends it)\n", err);
+        ErrorSlot e;
+        if (m->conn && m->in_stage && query(m, "BACKUP STAGE END", &e) < 0)
+                fprintf(stderr, "lvss-writer-mariadb: %s (closing the connection ends it)\n", error_slot_get(&e));
         disconnect(m);
 }
 
@@ -265,10 +267,9 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 0, "component '%s/%s': %s backups are not "
                                     "supported", m->lpath, m->instance, lvss_backup_type_to_string(t) ?: "this type");
                 if (t == LVSS_BT_INCREMENTAL || t == LVSS_BT_DIFFERENTIAL) {
-                        char err[512];
                         const char *tn = lvss_backup_type_to_string(t);
-                        if (connect_server(m, 10, err, sizeof(err)) < 0)
-                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 0, "%s", err);
+                        if (connect_server(m, 10) < 0)
+                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 0, "%s", error_slot_get(&m->err));
                         bool on = false;
                         if (mysql_query(m->conn, "SELECT @@log_bin, @@log_bin_basename") == 0) {
                                 MYSQL_RES *res = mysql_store_result(m->conn);
@@ -312,23 +313,20 @@ static bool path_under(const char *p, const char *dir) {
 /* Incremental/differential: rotate the binary log, then list the closed
  * files from the base's file up to the one just closed.  They never change
  * again, so the snapshot holds them whole; the stamp is the new file. */
-static int binlog_files(mdbw *m, char *err, size_t n) {
+static int binlog_files(mdbw *m) {
         char dir[PATH_MAX];
         const char *slash = strrchr(m->basename, '/');
-        if (!slash || slash == m->basename || (size_t) (slash - m->basename) >= sizeof(dir)) {
-                snprintf(err, n, "instance %s: binary log basename '%s' is not an absolute path", m->instance,
-                         m->basename);
-                return -1;
-        }
+        int r;
+        if (!slash || slash == m->basename || (size_t) (slash - m->basename) >= sizeof(dir))
+                return error_slot_set(&m->err, -EINVAL, "instance %s: binary log basename '%s' is not an absolute path",
+                                      m->instance, m->basename);
         memcpy(dir, m->basename, (size_t) (slash - m->basename));
         dir[slash - m->basename] = 0;
-        if (!path_under(m->basename, m->datadir) && !(m->binlog_dir && strcmp(dir, m->binlog_dir) == 0)) {
-                snprintf(err, n, "instance %s: the binary logs (%s) are outside the data directory: start the writer "
-                         "with --binlog-dir %s", m->instance, dir, dir);
-                return -1;
-        }
-        if (connect_server(m, 30, err, n) < 0 || query(m, "FLUSH BINARY LOGS", err, n) < 0)
-                return -1;
+        if (!path_under(m->basename, m->datadir) && !(m->binlog_dir && strcmp(dir, m->binlog_dir) == 0))
+                return error_slot_set(&m->err, -EINVAL, "instance %s: the binary logs (%s) are outside the data "
+                                      "directory: start the writer with --binlog-dir %s", m->instance, dir, dir);
+        if ((r = connect_server(m, 30)) < 0 || (r = query(m, "FLUSH BINARY LOGS", &m->err)) < 0)
+                return r;
         char cur[256] = "", pos[32] = "";
         if (mysql_query(m->conn, "SHOW MASTER STATUS") == 0) {
                 MYSQL_RES *res = mysql_store_result(m->conn);
@@ -341,15 +339,12 @@ static int binlog_files(mdbw *m, char *err, size_t n) {
                 if (res)
                         mysql_free_result(res);
         }
-        if (!cur[0]) {
-                snprintf(err, n, "instance %s: SHOW MASTER STATUS: no binary log position: %s", m->instance,
-                         mysql_error(m->conn));
-                return -1;
-        }
-        if (mysql_query(m->conn, "SHOW BINARY LOGS") != 0) {
-                snprintf(err, n, "instance %s: SHOW BINARY LOGS: %s", m->instance, mysql_error(m->conn));
-                return -1;
-        }
+        if (!cur[0])
+                return error_slot_set(&m->err, -EIO, "instance %s: SHOW MASTER STATUS: no binary log position: %s",
+                                      m->instance, mysql_error(m->conn));
+        if (mysql_query(m->conn, "SHOW BINARY LOGS") != 0)
+                return error_slot_set(&m->err, -EIO, "instance %s: SHOW BINARY LOGS: %s", m->instance,
+                                      mysql_error(m->conn));
         MYSQL_RES *res = mysql_store_result(m->conn);
         MYSQL_ROW row;
         bool have_prev = false;
@@ -367,11 +362,9 @@ static int binlog_files(mdbw *m, char *err, size_t n) {
         }
         if (res)
                 mysql_free_result(res);
-        if (!have_prev) {
-                snprintf(err, n, "instance %s: binary log %s, where the previous backup ended, is gone (purged?): take a "
-                         "full backup", m->instance, m->prev_file);
-                return -1;
-        }
+        if (!have_prev)
+                return error_slot_set(&m->err, -ENOENT, "instance %s: binary log %s, where the previous backup ended, "
+                                      "is gone (purged?): take a full backup", m->instance, m->prev_file);
         snprintf(m->binlog_file, sizeof(m->binlog_file), "%s", cur);
         snprintf(m->binlog_pos, sizeof(m->binlog_pos), "%s", pos);
         snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":\"%s\",\"binlog_pos\":%s,\"time\":%lld}", cur, pos,
@@ -383,25 +376,23 @@ static int binlog_files(mdbw *m, char *err, size_t n) {
 
 static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         mdbw *m = userdata;
-        char err[512];
 
         if (!m->selected)
                 return 0;
         if (m->type == LVSS_BT_INCREMENTAL || m->type == LVSS_BT_DIFFERENTIAL) {
-                if (binlog_files(m, err, sizeof(err)) < 0) {
+                if (binlog_files(m) < 0) {
                         disconnect(m);
-                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", err);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", error_slot_get(&m->err));
                 }
                 disconnect(m);
                 return 0;
         }
         /* BACKUP STAGE START waits for nothing but an earlier backup stage. */
         double t0 = mono_s();
-        if (connect_server(m, 30, err, sizeof(err)) < 0 ||
-            query(m, "SET SESSION lock_wait_timeout = 10", err, sizeof(err)) < 0 ||
-            query(m, "BACKUP STAGE START", err, sizeof(err)) < 0) {
+        if (connect_server(m, 30) < 0 || query(m, "SET SESSION lock_wait_timeout = 10", &m->err) < 0 ||
+            query(m, "BACKUP STAGE START", &m->err) < 0) {
                 disconnect(m);
-                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", err);
+                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", error_slot_get(&m->err));
         }
         m->in_stage = true;
         fprintf(stderr, "lvss-writer-mariadb: instance %s: BACKUP STAGE START (%.2f s)\n", m->instance, mono_s() - t0);
@@ -410,7 +401,6 @@ static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
 
 static int on_freeze(lvss_writer *w, void *userdata) {
         mdbw *m = userdata;
-        char err[512];
         static const char *const stages[] = { "BACKUP STAGE FLUSH", "BACKUP STAGE BLOCK_DDL",
                                               "BACKUP STAGE BLOCK_COMMIT" };
 
@@ -425,17 +415,17 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         char sql[64];
         double t0 = mono_s();
         snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout = %u", MAX(1u, m->freeze_timeout_ms / 4000u));
-        if (query(m, sql, err, sizeof(err)) < 0)
+        if (query(m, sql, &m->err) < 0)
                 goto failed;
         for (size_t i = 0; i < ELEMENTSOF(stages); i++)
-                if (query(m, stages[i], err, sizeof(err)) < 0)
+                if (query(m, stages[i], &m->err) < 0)
                         goto failed;
         /* Every commit up to the binary log position read below is in
          * InnoDB's log buffer (BLOCK_COMMIT waited for commits in progress);
          * write it to the redo log, so the snapshot holds them all and a
          * transaction InnoDB has only prepared is one the binary log does
          * not hold up to the stamp (restore rolls those back, §7.3). */
-        if (query(m, "FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS", err, sizeof(err)) < 0)
+        if (query(m, "FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS", &m->err) < 0)
                 goto failed;
         /* The binary log position at BLOCK_COMMIT: nothing commits until Thaw. */
         snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":null,\"binlog_pos\":null,\"time\":%lld}",
@@ -468,8 +458,8 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                 "logs: %.2f s)\n", m->instance, m->binlog_file, m->binlog_pos, mono_s() - t0);
         return 0;
 failed:
-        end_stage(m);
-        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s; backup stage ended", err);
+        end_stage(m); /* keeps m->err */
+        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s; backup stage ended", error_slot_get(&m->err));
 }
 
 static int on_thaw(lvss_writer *w, void *userdata) {
@@ -542,7 +532,7 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
 static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         mdbw *m = userdata;
         int n = lvss_writer_components_get_count(comps);
-        char err[512], sql[320];
+        char sql[320];
 
         if (!m->purge_binlogs || lvss_writer_get_backup_type(w) != LVSS_BT_FULL || !m->binlog_file[0])
                 return 0;
@@ -552,8 +542,9 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
                     lvss_component_get_backup_succeeded(c) != 1)
                         continue;
                 snprintf(sql, sizeof(sql), "PURGE BINARY LOGS TO '%s'", m->binlog_file);
-                if (connect_server(m, 30, err, sizeof(err)) < 0 || query(m, sql, err, sizeof(err)) < 0)
-                        fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "binary logs not purged: %s", err);
+                if (connect_server(m, 30) < 0 || query(m, sql, &m->err) < 0)
+                        fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "binary logs not purged: %s",
+                             error_slot_get(&m->err));
                 else
                         fprintf(stderr, "lvss-writer-mariadb: instance %s: binary logs before %s purged\n",
                                 m->instance, m->binlog_file);
@@ -565,30 +556,29 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
 /* ----------------------------------------------------------------- restore */
 
 /* 1 if the server answers on its socket or holds ibdata1's lock, with the
- * evidence in the thread's ErrorSlot (lib/core/error-slot.h). */
+ * evidence in m->err. */
 static int server_running(mdbw *m) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(m->socket) < sizeof(sa.sun_path)) {
                 memcpy(sa.sun_path, m->socket, strlen(m->socket));
                 _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (s >= 0 && connect(s, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                        return error_slot_set(NULL, 1, "the server accepts connections on %s", m->socket);
+                        return error_slot_set(&m->err, 1, "the server accepts connections on %s", m->socket);
         }
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/ibdata1", m->datadir);
         _cleanup_close_ int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
         if (fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-                return error_slot_set(NULL, 1, "process %d holds the lock of %.400s", (int) fl.l_pid, p);
+                return error_slot_set(&m->err, 1, "process %d holds the lock of %.400s", (int) fl.l_pid, p);
         return 0;
 }
 
-static int hold_live_binlogs(mdbw *m, const char *backup_metadata, char *err, size_t n);
+static int hold_live_binlogs(mdbw *m, const char *backup_metadata);
 
 static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         mdbw *m = userdata;
         int n = lvss_writer_components_get_count(comps);
-        char err[1024];
 
         end_stage(m);
         for (int i = 0; i < n; i++) {
@@ -607,12 +597,13 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                 if (server_running(m))
                         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 2,
                                     "MariaDB instance %s is running (%s); stop it before restoring", m->instance,
-                                    error_slot_get(NULL));
+                                    error_slot_get(&m->err));
                 /* The full's step: keep the live binary logs out of the
                  * restore's way, to roll forward from (§7.2). */
-                if (hold_live_binlogs(m, lvss_component_get_backup_metadata(c), err, sizeof(err)) < 0)
+                if (hold_live_binlogs(m, lvss_component_get_backup_metadata(c)) < 0)
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, c, 2,
-                                    "MariaDB instance %s: cannot keep the live binary logs: %s", m->instance, err);
+                                    "MariaDB instance %s: cannot keep the live binary logs: %s", m->instance,
+                                    error_slot_get(&m->err));
         }
         return 0;
 }
@@ -667,16 +658,17 @@ static void rs_collect(mdbw *m, lvss_component *c) {
 /* ---------------------------------------------- live binary logs at restore */
 
 /* The directory and file-name stem of a binary log basename ("DIR/binlog")
- * from a backup, accepted only inside the data directory or --binlog-dir. */
+ * from a backup, accepted only inside the data directory or --binlog-dir
+ * (else -EINVAL, no message: the caller names what it was looking for). */
 static int binlog_split(const mdbw *m, const char *basename, char *dir, size_t dsz, const char **ret_stem) {
         const char *slash = basename ? strrchr(basename, '/') : NULL;
         if (!slash || basename[0] != '/' || slash == basename || (size_t) (slash - basename) >= dsz ||
             !name_chars_ok(slash + 1) || strstr(basename, "/../") || strstr(basename, "/./"))
-                return -1;
+                return -EINVAL;
         memcpy(dir, basename, (size_t) (slash - basename));
         dir[slash - basename] = 0;
         if (!path_under(basename, m->datadir) && !(m->binlog_dir && strcmp(dir, m->binlog_dir) == 0))
-                return -1;
+                return -EINVAL;
         *ret_stem = slash + 1;
         return 0;
 }
@@ -699,8 +691,9 @@ static long long binlog_number(const char *name, const char *stem) {
  * place (the stamp file's copy is cut at the snapshot); the held live ones
  * are what PostRestore rolls forward from.  A hold left by a restore that
  * did not finish is kept: a name is replaced only by a longer file (binary
- * logs only grow).  Not a full with a binary log position: nothing to do. */
-static int hold_live_binlogs(mdbw *m, const char *bm, char *err, size_t n) {
+ * logs only grow).  Not a full with a binary log position: nothing to do.
+ * < 0 (-errno) with the reason in m->err. */
+static int hold_live_binlogs(mdbw *m, const char *bm) {
         json_t *j = bm ? json_loads(bm, 0, NULL) : NULL;
         const char *f = json_string_value(json_object_get(j, "binlog_file"));
         const char *base = json_string_value(json_object_get(j, "binlog_basename"));
@@ -723,10 +716,10 @@ static int hold_live_binlogs(mdbw *m, const char *bm, char *err, size_t n) {
         _cleanup_close_ int hfd = -1;
         if ((mkdir(hold, 0700) < 0 && errno != EEXIST) ||
             (hfd = open(hold, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-                snprintf(err, n, "%s: %s", hold, strerror(errno));
+                r = error_slot_set(&m->err, -errno, "%s: %m", hold);
                 closedir(d);
                 json_decref(j);
-                return -1;
+                return r;
         }
         struct dirent *de;
         while (r == 0 && (de = readdir(d))) {
@@ -739,17 +732,14 @@ static int hold_live_binlogs(mdbw *m, const char *bm, char *err, size_t n) {
                                 continue;
                         unlinkat(hfd, de->d_name, 0);
                 }
-                if (linkat(dirfd(d), de->d_name, hfd, de->d_name, 0) < 0) {
-                        snprintf(err, n, "link %s/%s into %s: %s", dir, de->d_name, hold, strerror(errno));
-                        r = -1;
-                } else
+                if (linkat(dirfd(d), de->d_name, hfd, de->d_name, 0) < 0)
+                        r = error_slot_set(&m->err, -errno, "link %s/%s into %s: %m", dir, de->d_name, hold);
+                else
                         held++;
         }
         closedir(d);
-        if (r == 0 && fsync(hfd) < 0) {
-                snprintf(err, n, "%s: fsync: %s", hold, strerror(errno));
-                r = -1;
-        }
+        if (r == 0 && fsync(hfd) < 0)
+                r = error_slot_set(&m->err, -errno, "%s: fsync: %m", hold);
         if (r == 0)
                 fprintf(stderr, "lvss-writer-mariadb: instance %s: %u live binary log(s) from %s kept in %s\n",
                         m->instance, held, f, hold);
@@ -758,22 +748,21 @@ static int hold_live_binlogs(mdbw *m, const char *bm, char *err, size_t n) {
 }
 
 /* The recovering step: a held live binary log goes back where it is longer
- * than the restored copy (or there is none); the hold is removed. */
-static int settle_held(mdbw *m, const char *dir, char *err, size_t n) {
+ * than the restored copy (or there is none); the hold is removed.  < 0
+ * (-errno) with the reason in m->err. */
+static int settle_held(mdbw *m, const char *dir) {
         char hold[PATH_MAX + 32];
         snprintf(hold, sizeof(hold), "%s/" HOLD_DIR, dir);
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int hfd = open(hold, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (hfd < 0)
                 return 0;
-        DIR *d = fdopendir(hfd);
-        if (!d || dfd < 0) {
-                snprintf(err, n, "%s: %s", d ? dir : hold, strerror(errno));
-                if (d)
-                        closedir(d);
-                else
-                        close(hfd);
-                return -1;
+        /* Each error right after its call: -errno is never 0. */
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = dfd >= 0 ? fdopendir(hfd) : NULL;
+        if (!d) {
+                int r = error_slot_set(&m->err, -errno, "%s: %m", dfd < 0 ? dir : hold);
+                close(hfd);
+                return r;
         }
         struct dirent *de;
         unsigned back = 0;
@@ -785,23 +774,18 @@ static int settle_held(mdbw *m, const char *dir, char *err, size_t n) {
                         continue;
                 bool have = fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
                 if (!have || (S_ISREG(st.st_mode) && st.st_size < hs.st_size)) {
-                        if (renameat(hfd, de->d_name, dfd, de->d_name) < 0) {
-                                snprintf(err, n, "rename %s/%s: %s", hold, de->d_name, strerror(errno));
-                                r = -1;
-                        } else
+                        if (renameat(hfd, de->d_name, dfd, de->d_name) < 0)
+                                r = error_slot_set(&m->err, -errno, "rename %s/%s: %m", hold, de->d_name);
+                        else
                                 back++;
                 } else
                         unlinkat(hfd, de->d_name, 0);
         }
         closedir(d);
-        if (r == 0 && fsync(dfd) < 0) {
-                snprintf(err, n, "%s: fsync: %s", dir, strerror(errno));
-                r = -1;
-        }
-        if (r == 0 && rmdir(hold) < 0 && errno != ENOENT) {
-                snprintf(err, n, "%s: %s", hold, strerror(errno));
-                r = -1;
-        }
+        if (r == 0 && fsync(dfd) < 0)
+                r = error_slot_set(&m->err, -errno, "%s: fsync: %m", dir);
+        if (r == 0 && rmdir(hold) < 0 && errno != ENOENT)
+                r = error_slot_set(&m->err, -errno, "%s: %m", hold);
         if (r == 0)
                 fprintf(stderr, "lvss-writer-mariadb: instance %s: %u live binary log(s) longer than the backup's "
                         "put back\n", m->instance, back);
@@ -812,17 +796,16 @@ static int settle_held(mdbw *m, const char *dir, char *err, size_t n) {
  * 0750.  Below the data directory (and --binlog-dir) every such directory is
  * given back to the data directory's owner at backup time: the data
  * directory its recorded mode, the others 0700 (what MariaDB creates).
- * Directories with another owner or mode are left alone. */
-static int give_back_dirs(mdbw *m, int fd, bool top, int depth, char *err, size_t n) {
+ * Directories with another owner or mode are left alone.  < 0 (-errno) with
+ * the reason in m->err (recursive: no slot on the stack). */
+static int give_back_dirs(mdbw *m, int fd, bool top, int depth) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return 0;
         if (st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0750) {
-                if (fchown(fd, m->rs.uid, m->rs.gid) < 0 || fchmod(fd, top ? m->rs.mode : 0700) < 0) {
-                        snprintf(err, n, "cannot give a restored directory to uid %u: %s", (unsigned) m->rs.uid,
-                                 strerror(errno));
-                        return -1;
-                }
+                if (fchown(fd, m->rs.uid, m->rs.gid) < 0 || fchmod(fd, top ? m->rs.mode : 0700) < 0)
+                        return error_slot_set(&m->err, -errno, "cannot give a restored directory to uid %u: %m",
+                                              (unsigned) m->rs.uid);
         }
         if (depth >= 16)
                 return 0;
@@ -842,14 +825,14 @@ static int give_back_dirs(mdbw *m, int fd, bool top, int depth, char *err, size_
                 int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub < 0)
                         continue;
-                r = give_back_dirs(m, sub, false, depth + 1, err, n);
+                r = give_back_dirs(m, sub, false, depth + 1);
                 close(sub);
         }
         closedir(d);
         return r;
 }
 
-static int fix_restored_dirs(mdbw *m, char *err, size_t n) {
+static int fix_restored_dirs(mdbw *m) {
         if (!m->rs.have_owner)
                 return 0;
         for (int k = 0; k < 2; k++) {
@@ -857,30 +840,27 @@ static int fix_restored_dirs(mdbw *m, char *err, size_t n) {
                 if (!dir)
                         continue;
                 _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd >= 0 && give_back_dirs(m, fd, k == 0, 0, err, n) < 0)
-                        return -1;
+                int r = fd >= 0 ? give_back_dirs(m, fd, k == 0, 0) : 0;
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
 
 /* A temporary server on the restored data directory: no networking, no
  * binary log, its own socket in tmp (owned by the data directory's owner,
- * whom mariadbd runs as). */
-static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char *err, size_t n) {
+ * whom mariadbd runs as).  Its process id, or < 0 (-errno, -EINVAL) with
+ * the reason in m->err. */
+static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock) {
         struct stat st;
-        if (stat(m->datadir, &st) < 0) {
-                snprintf(err, n, "%s: %s", m->datadir, strerror(errno));
-                return -1;
-        }
+        if (stat(m->datadir, &st) < 0)
+                return error_slot_set(&m->err, -errno, "%s: %m", m->datadir);
         struct passwd *pw = getpwuid(st.st_uid);
-        if (!pw || !name_chars_ok(pw->pw_name)) {
-                snprintf(err, n, "%s: owner uid %u has no usable user name", m->datadir, (unsigned) st.st_uid);
-                return -1;
-        }
-        if (chown(tmp, st.st_uid, st.st_gid) < 0) {
-                snprintf(err, n, "%s: chown: %s", tmp, strerror(errno));
-                return -1;
-        }
+        if (!pw || !name_chars_ok(pw->pw_name))
+                return error_slot_set(&m->err, -EINVAL, "%s: owner uid %u has no usable user name", m->datadir,
+                                      (unsigned) st.st_uid);
+        if (chown(tmp, st.st_uid, st.st_gid) < 0)
+                return error_slot_set(&m->err, -errno, "%s: chown: %m", tmp);
         char a_def[PATH_MAX + 20], a_dd[PATH_MAX + 20], a_sock[PATH_MAX + 20], a_pid[PATH_MAX + 20],
                 a_log[PATH_MAX + 20], a_user[300], logp[PATH_MAX];
         snprintf(a_def, sizeof(a_def), "--defaults-file=%s", m->defaults_file ? m->defaults_file : "");
@@ -902,10 +882,8 @@ static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char 
         argv[k++] = "--tc-heuristic-recover=ROLLBACK";
         argv[k] = NULL;
         pid_t pid = fork();
-        if (pid < 0) {
-                snprintf(err, n, "fork: %s", strerror(errno));
-                return -1;
-        }
+        if (pid < 0)
+                return error_slot_set(&m->err, -errno, "fork: %m");
         if (pid == 0) {
                 struct sigaction dfl = { .sa_handler = SIG_DFL };
                 sigset_t none;
@@ -926,8 +904,9 @@ static pid_t temp_server_start(mdbw *m, const char *tmp, const char *sock, char 
 }
 
 /* Ready when the socket takes a connection (InnoDB recovered); 300 s at
- * most.  On failure the server is killed and -1 returned. */
-static int temp_server_wait(mdbw *m, pid_t pid, const char *tmp, const char *sock, char *err, size_t n) {
+ * most.  On failure the server is gone (exited: -ECHILD; killed after the
+ * wait: -ETIMEDOUT), the reason in m->err. */
+static int temp_server_wait(mdbw *m, pid_t pid, const char *tmp, const char *sock) {
         char logp[PATH_MAX];
         snprintf(logp, sizeof(logp), "%s/mariadbd.err", tmp);
         for (int i = 0; i < 3000; i++) {
@@ -943,9 +922,8 @@ static int temp_server_wait(mdbw *m, pid_t pid, const char *tmp, const char *soc
                                 fclose(f);
                         }
                         tail[strcspn(tail, "\n")] = 0;
-                        snprintf(err, n, "the temporary server on %s exited (status %d)%s%s", m->datadir, status,
-                                 tail[0] ? ": " : "", tail);
-                        return -1;
+                        return error_slot_set(&m->err, -ECHILD, "the temporary server on %s exited (status %d)%s%s",
+                                              m->datadir, status, tail[0] ? ": " : "", tail);
                 }
                 MYSQL *c = mysql_init(NULL);
                 unsigned ct = 2;
@@ -960,22 +938,23 @@ static int temp_server_wait(mdbw *m, pid_t pid, const char *tmp, const char *soc
         }
         kill(-pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        snprintf(err, n, "the temporary server on %s did not answer within 300 s (see %s)", m->datadir, logp);
-        return -1;
+        return error_slot_set(&m->err, -ETIMEDOUT, "the temporary server on %s did not answer within 300 s (see %s)",
+                              m->datadir, logp);
 }
 
-/* SIGTERM is mariadbd's clean shutdown; SIGKILL after 300 s. */
+/* SIGTERM is mariadbd's clean shutdown; SIGKILL after 300 s.  0 on a clean
+ * exit, -EIO on another, -ETIMEDOUT when killed (the caller words it). */
 static int temp_server_stop(pid_t pid) {
         int status = 0;
         kill(pid, SIGTERM);
         for (int i = 0; i < 3000; i++) {
                 if (waitpid(pid, &status, WNOHANG) == pid)
-                        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+                        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
                 usleep(100000);
         }
         kill(-pid, SIGKILL);
         waitpid(pid, &status, 0);
-        return -1;
+        return -ETIMEDOUT;
 }
 
 static bool target_time_ok(const char *t) {
@@ -999,22 +978,22 @@ static int binlog_name_cmp(const void *a, const void *b) {
  * files the incrementals and differentials restored and, rolling forward,
  * the newer live ones the restore left in place or PreRestore held — to
  * the end or to target_time.  The files must follow each other without a
- * gap: replay stops before one. */
-static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
+ * gap: replay stops before one.  < 0 with the reason in m->err. */
+static int replay(mdbw *m, const char *target_time) {
         char dir[PATH_MAX];
         const char *stem;
         long long first;
         size_t k = 0, cap = 0, i;
         binlog_name *bl = NULL;
+        int r;
 
         if (binlog_split(m, m->rs.basename, dir, sizeof(dir), &stem) < 0 ||
-            (first = binlog_number(m->rs.start_file, stem)) < 0) {
-                snprintf(err, n, "the backup's binary log %s (basename %s) is not inside the data directory or "
-                         "--binlog-dir", m->rs.start_file, m->rs.basename);
-                return -1;
-        }
-        if (settle_held(m, dir, err, n) < 0)
-                return -1;
+            (first = binlog_number(m->rs.start_file, stem)) < 0)
+                return error_slot_set(&m->err, -EINVAL, "the backup's binary log %s (basename %s) is not inside the "
+                                      "data directory or --binlog-dir", m->rs.start_file, m->rs.basename);
+        r = settle_held(m, dir);
+        if (r < 0)
+                return r;
         DIR *d = opendir(dir);
         struct dirent *de;
         while (d && (de = readdir(d))) {
@@ -1048,7 +1027,7 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         k = cnt;
         /* Nothing after the full's position: the stamp file ends there. */
         if (!names || cnt == 0 || (cnt == 1 && strtoll(m->rs.start_pos, NULL, 10) >= bl[0].size)) {
-                int r = names ? 0 : (snprintf(err, n, "out of memory"), -1);
+                r = names ? 0 : error_slot_set(&m->err, -ENOMEM, "out of memory");
                 if (r == 0)
                         fprintf(stderr, "lvss-writer-mariadb: instance %s: no binary log events after %s:%s to "
                                 "replay\n", m->instance, m->rs.start_file, m->rs.start_pos);
@@ -1060,12 +1039,12 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         }
         char tmp[] = "/tmp/lvss-mariadb-XXXXXX", sock[PATH_MAX], sqlf[PATH_MAX];
         if (!mkdtemp(tmp)) {
-                snprintf(err, n, "mkdtemp: %s", strerror(errno));
+                r = error_slot_set(&m->err, -errno, "mkdtemp: %m");
                 for (i = 0; i < cnt; i++)
                         free(bl[i].name);
                 free(bl);
                 free(names);
-                return -1;
+                return r;
         }
         snprintf(sock, sizeof(sock), "%s/mariadbd.sock", tmp);
         snprintf(sqlf, sizeof(sqlf), "%s/replay.sql", tmp);
@@ -1073,9 +1052,8 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
          * directory); the client then runs them over the temporary socket. */
         char a_start[64], a_stop[80], a_res[PATH_MAX + 20];
         char **argv = calloc(k + 8, sizeof(char *)), **paths = calloc(k + 1, sizeof(char *));
-        int r = -1;
         if (!argv || !paths) {
-                snprintf(err, n, "out of memory");
+                r = error_slot_set(&m->err, -ENOMEM, "out of memory");
                 goto out;
         }
         size_t a = 0;
@@ -1094,7 +1072,7 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         for (i = 0; i < k; i++) {
                 if (asprintf(&paths[i], "%s/%s", dir, names[i]) < 0) {
                         paths[i] = NULL;
-                        snprintf(err, n, "out of memory");
+                        r = error_slot_set(&m->err, -ENOMEM, "out of memory");
                         goto out;
                 }
                 argv[a++] = paths[i];
@@ -1106,17 +1084,19 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         /* The temporary server recovers InnoDB while mariadb-binlog decodes
          * the logs: the two are independent. */
         double t0 = mono_s(), t1, t2, t3;
-        pid_t pid = temp_server_start(m, tmp, sock, err, n);
-        if (pid < 0)
+        pid_t pid = temp_server_start(m, tmp, sock);
+        if (pid < 0) {
+                r = pid;
                 goto out;
-        ErrorSlot cmd_err;
-        if (wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, &cmd_err) < 0) {
-                snprintf(err, n, "%s", error_slot_get(&cmd_err));
-                temp_server_stop(pid);
+        }
+        r = wc_run_command("mariadb-binlog", argv, NULL, NULL, m->replay_timeout_s, &m->err);
+        if (r < 0) {
+                (void) temp_server_stop(pid);
                 goto out;
         }
         t1 = mono_s();
-        if (temp_server_wait(m, pid, tmp, sock, err, n) < 0)
+        r = temp_server_wait(m, pid, tmp, sock);
+        if (r < 0)
                 goto out;
         t2 = mono_s();
         char a_sock[PATH_MAX + 20], a_user[100];
@@ -1124,14 +1104,12 @@ static int replay(mdbw *m, const char *target_time, char *err, size_t n) {
         snprintf(a_user, sizeof(a_user), "--user=%s", m->user);
         char *cargv[] = { (char *) m->mariadb_client, (char *) "--no-defaults", a_sock, a_user,
                           (char *) "--binary-mode", NULL };
-        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, &cmd_err);
-        if (r < 0)
-                snprintf(err, n, "%s", error_slot_get(&cmd_err));
+        r = wc_run_command("mariadb (replay)", cargv, NULL, sqlf, m->replay_timeout_s, &m->err);
         t3 = mono_s();
-        if (temp_server_stop(pid) < 0 && r == 0) {
-                snprintf(err, n, "the temporary server did not shut down cleanly (see %s/mariadbd.err)", tmp);
-                r = -1;
-        }
+        int stop = temp_server_stop(pid);
+        if (stop < 0 && r == 0)
+                r = error_slot_set(&m->err, stop, "the temporary server did not shut down cleanly (see "
+                                   "%s/mariadbd.err)", tmp);
         if (r == 0)
                 fprintf(stderr, "lvss-writer-mariadb: instance %s: replayed (mariadb-binlog %.2f s with the server "
                         "starting, server ready %.2f s later, SQL %.2f s, shutdown %.2f s)\n", m->instance, t1 - t0, t2 - t1, t3 - t2, mono_s() - t3);
@@ -1159,7 +1137,6 @@ out:
 static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         mdbw *m = userdata;
         int n = lvss_writer_components_get_count(comps);
-        char err[1500];
 
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
@@ -1197,15 +1174,16 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                                     "instance %s: the restored chain has no full backup: no binary log replay",
                                     m->instance);
                 }
-                if (fix_restored_dirs(m, err, sizeof(err)) < 0) {
+                if (fix_restored_dirs(m) < 0) {
                         rs_reset(m);
-                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: %s", m->instance, err);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: %s", m->instance,
+                                    error_slot_get(&m->err));
                 }
-                int r = m->rs.have_base ? replay(m, target[0] ? target : NULL, err, sizeof(err)) : 0;
+                int r = m->rs.have_base ? replay(m, target[0] ? target : NULL) : 0;
                 rs_reset(m);
                 if (r < 0)
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: binary log replay: %s",
-                                    m->instance, err);
+                                    m->instance, error_slot_get(&m->err));
         }
         return 0;
 }

@@ -86,6 +86,7 @@ typedef struct sqlw {
         char lpath[SQLW_MAX_NAME + 16]; /* "SQLite/<host>" */
         comp *comps;
         lvss_writer *w;
+        ErrorSlot err;          /* why the writer's last step failed */
 } sqlw;
 
 
@@ -236,8 +237,9 @@ static int busy_poll(void *userdata, int count) {
 }
 
 /* Open and read the schema (proves it is a database), waiting at most
- * busy_ms for a committing writer's lock. */
-static int open_db(db *d, uint32_t busy_ms, char *err, size_t n) {
+ * busy_ms for a committing writer's lock.  -EIO with SQLite's reason in
+ * err. */
+static int open_db(db *d, uint32_t busy_ms, ErrorSlot *err) {
         int rc = sqlite3_open_v2(d->path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
         d->until = now_ms() + busy_ms;
         if (rc == SQLITE_OK)
@@ -245,27 +247,26 @@ static int open_db(db *d, uint32_t busy_ms, char *err, size_t n) {
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(d->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
-                snprintf(err, n, "database %s: cannot open: %s", d->path,
-                         d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
+                int r = error_slot_set(err, -EIO, "database %s: cannot open: %s", d->path,
+                                       d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
                 sqlite3_close_v2(d->h);
                 d->h = NULL;
-                return -1;
+                return r;
         }
         return 0;
 }
 
 static int on_prepare_snapshot(lvss_writer *w, void *userdata) {
         sqlw *s = userdata;
-        char err[1024];
 
         for (size_t i = 0; i < s->cfg.n_components; i++) {
                 if (!s->comps[i].selected)
                         continue;
                 for (size_t j = 0; j < s->cfg.components[i].n_databases; j++) {
                         db *d = &s->comps[i].dbs[j];
-                        if (!d->h && open_db(d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
+                        if (!d->h && open_db(d, s->cfg.busy_timeout_ms, &s->err) < 0) {
                                 release_all(s);
-                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", err);
+                                return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", error_slot_get(&s->err));
                         }
                         d->until = now_ms() + 100; /* the checkpoint never waits long */
                         /* A no-op unless the database is in WAL mode; PASSIVE never waits. */
@@ -294,10 +295,10 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                                 continue;
                         for (size_t j = 0; j < s->cfg.components[i].n_databases && !busy; j++) {
                                 db *d = &s->comps[i].dbs[j];
-                                char err[1024];
-                                if (!d->h && open_db(d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
+                                if (!d->h && open_db(d, s->cfg.busy_timeout_ms, &s->err) < 0) {
                                         release_all(s);
-                                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s", err);
+                                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "%s",
+                                                    error_slot_get(&s->err));
                                 }
                                 d->until = first ? deadline : MIN(deadline, now_ms() + 50);
                                 first = false;
@@ -307,10 +308,12 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                                 else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
                                         busy = d->path;
                                 else {
-                                        snprintf(err, sizeof(err), "database %s: BEGIN IMMEDIATE failed: %s",
-                                                 d->path, sqlite3_errmsg(d->h));
+                                        /* Taken before release_all() closes the handle. */
+                                        error_slot_set(&s->err, -EIO, "database %s: BEGIN IMMEDIATE failed: %s",
+                                                       d->path, sqlite3_errmsg(d->h));
                                         release_all(s);
-                                        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s", err);
+                                        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s",
+                                                    error_slot_get(&s->err));
                                 }
                         }
                 }
@@ -415,9 +418,8 @@ static int open_elsewhere(const struct stat *files, size_t n, pid_t *pid, char *
         return found;
 }
 
-/* 0 if nobody holds the database; else -EBUSY with the reason in the thread's
- * ErrorSlot (lib/core/error-slot.h). */
-static int probe_db(const char *path) {
+/* 0 if nobody holds the database; else -EBUSY with the reason in err. */
+static int probe_db(const char *path, ErrorSlot *err) {
         static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
         char p[SQLW_MAX_PATH + 16], comm[64] = "";
         struct stat files[ELEMENTSOF(suffixes)];
@@ -425,11 +427,11 @@ static int probe_db(const char *path) {
         pid_t pid = -1;
 
         if (lock_held(path, SQLITE_LOCK_FIRST, SQLITE_LOCK_LEN, &pid))
-                return error_slot_set(NULL, -EBUSY, "database %s is in use: process %d holds its SQLite lock", path,
+                return error_slot_set(err, -EBUSY, "database %s is in use: process %d holds its SQLite lock", path,
                                       (int) pid);
         snprintf(p, sizeof(p), "%s-shm", path);
         if (lock_held(p, SQLITE_SHM_DMS, 1, &pid))
-                return error_slot_set(NULL, -EBUSY,
+                return error_slot_set(err, -EBUSY,
                                       "database %s is in use: process %d has it open (WAL shared memory lock)", path,
                                       (int) pid);
         for (size_t k = 0; k < ELEMENTSOF(suffixes); k++) {
@@ -438,7 +440,7 @@ static int probe_db(const char *path) {
                         nf++;
         }
         if (nf && open_elsewhere(files, nf, &pid, comm, sizeof(comm)))
-                return error_slot_set(NULL, -EBUSY, "database %s is in use: process %d (%s) has it open", path,
+                return error_slot_set(err, -EBUSY, "database %s is in use: process %d (%s) has it open", path,
                                       (int) pid, comm);
         return 0;
 }
@@ -468,10 +470,10 @@ static int on_pre_restore(lvss_writer *w, lvss_writer_components *comps, void *u
                         for (size_t j = 0; j < k->cfg->n_databases; j++) {
                                 const char *path = k->cfg->databases[j];
                                 if (pass == 0) {
-                                        if (probe_db(path) < 0)
+                                        if (probe_db(path, &s->err) < 0)
                                                 return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 1,
                                                             "%s; stop the application before restoring",
-                                                            error_slot_get(NULL));
+                                                            error_slot_get(&s->err));
                                         continue;
                                 }
                                 /* A live WAL or journal would be applied to the restored file. */
@@ -508,10 +510,10 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 }
                 for (size_t j = 0; j < k->cfg->n_databases; j++) {
                         db d = { .path = k->cfg->databases[j] };
-                        char err[1024], *res = NULL;
+                        char *res = NULL;
                         sqlite3_stmt *st = NULL;
-                        if (open_db(&d, s->cfg.busy_timeout_ms, err, sizeof(err)) < 0) {
-                                rc = fail(w, LVSS_E_WRITERERROR_RECOVERY_FAILED, c, 2, "%s", err);
+                        if (open_db(&d, s->cfg.busy_timeout_ms, &s->err) < 0) {
+                                rc = fail(w, LVSS_E_WRITERERROR_RECOVERY_FAILED, c, 2, "%s", error_slot_get(&s->err));
                                 continue;
                         }
                         if (sqlite3_prepare_v2(d.h, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
