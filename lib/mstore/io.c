@@ -12,6 +12,7 @@
 
 #include "io.h"
 #include "lib/core/array.h"
+#include "lib/core/fs-util.h"
 
 typedef struct posix_file {
         mstore_file base;
@@ -47,19 +48,7 @@ static void p_close(mstore_file *f) {
 
 static int64_t p_pread(mstore_file *f, void *buf, size_t len, uint64_t off) {
         posix_file *p = (posix_file *) f;
-        size_t done = 0;
-        while (done < len) {
-                ssize_t n = pread(p->fd, (char *) buf + done, len - done, (off_t) (off + done));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-        return (int64_t) done;
+        return read_full_at(p->fd, buf, len, (off_t) off);
 }
 
 static int p_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {
