@@ -62,26 +62,34 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
  * a cold snapshot several times slower than reading it. */
 #define VERIFY_BLOCK_PAGES 256u
 
-/* One page of a database or stream file; is_stm is learnt from the headers. */
+/* One page of a database or stream file; is_stm is learnt from the headers.
+ * *sum gets the page's stored checksum and version when it passed,
+ * {0, 0} for a stream page never written, version MSTORE_PAGE_BAD when not. */
 static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_verify_cb cb, void *ud,
-                       mstore_verify_result *res) {
+                       mstore_verify_result *res, mstore_page_sum *sum) {
         const char *why = NULL;
+        *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
         if (p < 2) {
                 db_hdr h;
                 if (db_hdr_decode(page, p, &h, &why) < 0) {
                         res->bad++;
                         report(cb, ud, p, "page %llu (header copy %llu): %s", (unsigned long long) p,
                                (unsigned long long) p, why);
-                } else if (*is_stm < 0)
+                        return;
+                }
+                if (*is_stm < 0)
                         *is_stm = h.file_type == MSTORE_FILE_STREAM;
+                *sum = (mstore_page_sum) { unaligned_read_le64(page), page_version(page) };
                 return;
         }
         if (page_check(page, p, &why) < 0) {
                 int zero = 1;
                 for (unsigned i = 0; i < PAGE_SIZE && zero; i++)
                         zero = page[i] == 0;
-                if (zero && *is_stm == 1)
+                if (zero && *is_stm == 1) {
+                        *sum = (mstore_page_sum) { 0, 0 };
                         return; /* a stream page never written (aborted stream) */
+                }
                 res->bad++;
                 report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
                 return;
@@ -95,18 +103,31 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
         if (bt_check_page(page, &why) < 0) {
                 res->bad++;
                 report(cb, ud, p, "page %llu: %s", (unsigned long long) p, why);
+                return;
         }
+        *sum = (mstore_page_sum) { unaligned_read_le64(page), page_version(page) };
 }
 
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
         ERR_ON_THREAD(); /* no handle */
-        return verify_file_io(NULL, path, cb, ud, ret);
+        return verify_file_io(NULL, path, cb, ud, ret, NULL, NULL);
+}
+
+int mstore_verify_file_sums(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret,
+                            mstore_page_sum **ret_sums, uint64_t *ret_n) {
+        ERR_ON_THREAD(); /* no handle */
+        return verify_file_io(NULL, path, cb, ud, ret, ret_sums, ret_n);
 }
 
 int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_cb cb, void *ud,
-                   mstore_verify_result *ret) {
+                   mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
         mstore_verify_result res = { 0 };
+        mstore_page_sum one, *sums = NULL;
         int r;
+        if (ret_sums) {
+                *ret_sums = NULL;
+                *ret_n = 0;
+        }
         if (ends_with(path, ".chk")) {
                 r = verify_chk(io, path, cb, ud, &res);
                 if (ret)
@@ -119,10 +140,14 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint64_t size = 0;
         r = io_size(f, &size);
+        uint64_t npages = size / PAGE_SIZE;
         uint8_t *buf = malloc(VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        if (r >= 0 && ret_sums && !(sums = malloc((npages ? npages : 1) * sizeof *sums)))
+                r = -ENOMEM;
         if (r < 0 || !buf) {
                 io_close(f);
                 free(buf);
+                free(sums);
                 return r < 0 ? r : -ENOMEM;
         }
         if (size % PAGE_SIZE) {
@@ -130,7 +155,6 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 report(cb, ud, size / PAGE_SIZE, "file size %llu is not a multiple of the page size",
                        (unsigned long long) size);
         }
-        uint64_t npages = size / PAGE_SIZE;
         if (npages < 2) {
                 res.bad++;
                 report(cb, ud, 0, "file too short for its two header pages");
@@ -144,19 +168,25 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 for (size_t i = 0; i < nb; i++) {
                         uint64_t p = b + i;
                         uint8_t *page = buf + i * PAGE_SIZE;
+                        mstore_page_sum *sum = sums ? &sums[p] : &one;
                         if (!whole && (r = io_pread_full(f, page, PAGE_SIZE, p * PAGE_SIZE)) < 0) {
                                 res.bad++;
+                                *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
                                 report(cb, ud, p, "page %llu: read error %s", (unsigned long long) p, strerror(-r));
                                 continue;
                         }
                         res.pages_checked++;
-                        check_page(page, p, &is_stm, cb, ud, &res);
+                        check_page(page, p, &is_stm, cb, ud, &res, sum);
                 }
         }
         free(buf);
         io_close(f);
         if (ret)
                 *ret = res;
+        if (ret_sums) {
+                *ret_sums = sums;
+                *ret_n = npages;
+        }
         if (res.bad)
                 return mstore__error(MSTORE_E_CORRUPT, "%s: %llu bad pages", path, (unsigned long long) res.bad);
         return 0;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* mstore_page_sums (lib/mstore/pagesum.c): every page's stored checksum and
- * version, each page checked; a damaged page is MSTORE_PAGE_BAD even when
- * its stored checksum and version are intact; an all-zero page is sound
+/* mstore_verify_file_sums (lib/mstore/verify.c): the verifier hands out every
+ * page's stored checksum and version as it checks it (one read for both); a
+ * damaged page is MSTORE_PAGE_BAD even when its stored checksum and version
+ * are intact, and so is a sound page the verifier refuses for another reason
+ * (a B+tree page in a stream file); a never-written stream page is sound
  * with checksum 0; a trailing partial page is not a page. */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,16 +25,16 @@ static void test_page_sums(void **state) {
         db_hdr h = {.file_type = MSTORE_FILE_STREAM, .state = MSTORE_STATE_CLEAN_SHUTDOWN, .db_sig = 0x1234};
 
         assert_true(fd >= 0);
-        unlink(path);
         for (uint64_t p = 0; p < 2; p++) {
                 db_hdr_encode(&h, page, p);
                 assert_int_equal(pwrite(fd, page, PAGE_SIZE, (off_t) (p * PAGE_SIZE)), PAGE_SIZE);
         }
-        for (uint64_t p = 2; p < 6; p++) {   /* 2, 3: sound; 4: never written (zero); 5: damaged body */
+        for (uint64_t p = 2; p < 7; p++) {   /* 2, 3: sound; 4: never written (zero); 5: damaged body;
+                                              * 6: sound but a leaf page in a stream file */
                 if (p == 4)
                         memset(page, 0, PAGE_SIZE);
                 else {
-                        page_init(page, p, PT_STREAM, 100 + p);
+                        page_init(page, p, p == 6 ? PT_LEAF : PT_STREAM, 100 + p);
                         memset(page + 64, (int) p, 100);
                         page_seal(page);
                         if (p == 5)
@@ -40,12 +42,15 @@ static void test_page_sums(void **state) {
                 }
                 assert_int_equal(pwrite(fd, page, PAGE_SIZE, (off_t) (p * PAGE_SIZE)), PAGE_SIZE);
         }
-        assert_int_equal(pwrite(fd, "tail", 4, (off_t) (6 * PAGE_SIZE)), 4);
+        assert_int_equal(pwrite(fd, "tail", 4, (off_t) (7 * PAGE_SIZE)), 4);
 
         mstore_page_sum *s = NULL;
+        mstore_verify_result res;
         uint64_t n = 0;
-        assert_int_equal(mstore_page_sums(fd, &s, &n), 0);
-        assert_int_equal(n, 6);
+        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
+        assert_int_equal(n, 7);
+        assert_int_equal(res.pages_checked, 7);
+        assert_int_equal(res.bad, 3);   /* page 5, page 6, the partial page at the end */
         assert_int_equal(s[0].version, 0);
         assert_int_not_equal(s[0].checksum, 0);
         assert_int_equal(s[2].version, 102);
@@ -54,14 +59,35 @@ static void test_page_sums(void **state) {
         assert_int_equal(s[4].version, 0);
         assert_int_equal(s[4].checksum, 0);
         assert_true(s[5].version == MSTORE_PAGE_BAD);
+        assert_true(s[6].version == MSTORE_PAGE_BAD);
         /* a header copy that fails is bad too */
         memset(page, 0xff, 64);
         assert_int_equal(pwrite(fd, page, 64, PAGE_SIZE), 64);
         free(s);
-        assert_int_equal(mstore_page_sums(fd, &s, &n), 0);
+        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
         assert_true(s[1].version == MSTORE_PAGE_BAD);
         assert_int_equal(s[0].version, 0);
+        assert_int_equal(s[2].version, 102);
         free(s);
+        /* A sound file: 0, and the same sums as the verifier checked. */
+        assert_int_equal(ftruncate(fd, 2 * PAGE_SIZE), 0);
+        db_hdr_encode(&h, page, 1);
+        assert_int_equal(pwrite(fd, page, PAGE_SIZE, PAGE_SIZE), PAGE_SIZE);
+        page_init(page, 2, PT_STREAM, 7);
+        page_seal(page);
+        assert_int_equal(pwrite(fd, page, PAGE_SIZE, 2 * PAGE_SIZE), PAGE_SIZE);
+        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(res.bad, 0);
+        assert_int_equal(s[2].version, 7);
+        assert_int_equal(s[2].checksum, unaligned_read_le64(page));
+        free(s);
+        /* Not there: nothing handed out. */
+        unlink(path);
+        s = (mstore_page_sum *) 1;
+        assert_true(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n) < 0);
+        assert_null(s);
+        assert_int_equal(n, 0);
         close(fd);
 }
 
