@@ -454,13 +454,18 @@ typedef struct mstore_page_sum {
 } mstore_page_sum;
 #define MSTORE_PAGE_BAD UINT64_MAX
 
+/* Flags of mstore_verify_file_sums. */
+#define MSTORE_VERIFY_DIRECT 1u   /* read around the page cache (O_DIRECT) where the file system allows it:
+                                   * for a caller that does not read most of the file otherwise (no
+                                   * page cache to share, none to fill); else through the page cache */
+
 /* mstore_verify_file, handing out what it read of every page on the way (one
  * read of the file for both): *ret_sums gets one entry per whole page
  * (free() it), *ret_n their number, whenever the file could be opened and
  * read (also when it returns MSTORE_E_CORRUPT), else NULL and 0.  A page
  * that failed any check (or could not be read) has version MSTORE_PAGE_BAD;
  * a stream page never written (all zero) checksum 0 and version 0. */
-int mstore_verify_file_sums(const char *path, mstore_verify_cb cb, void *userdata,
+int mstore_verify_file_sums(const char *path, unsigned flags, mstore_verify_cb cb, void *userdata,
                             mstore_verify_result *ret_result, mstore_page_sum **ret_sums, uint64_t *ret_n);
 
 /* Check a log set: each generation's header, signature (all equal), record

@@ -26,7 +26,9 @@ static int p_open(const struct mstore_io *io, const char *path, int flags, mstor
                 of |= O_CREAT;
         if (flags & MSTORE_IO_EXCL)
                 of |= O_EXCL;
-        int fd = open(path, of, 0600);
+        int fd = open(path, of | ((flags & MSTORE_IO_DIRECT) ? O_DIRECT : 0), 0600);
+        if (fd < 0 && errno == EINVAL && (flags & MSTORE_IO_DIRECT))
+                fd = open(path, of, 0600);   /* no O_DIRECT on this file system */
         if (fd < 0)
                 return -errno;
         posix_file *f = calloc(1, sizeof *f);

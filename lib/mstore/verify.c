@@ -2,6 +2,7 @@
 /* verify.c: offline checks of database, stream, checkpoint and log files. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,19 +109,42 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
         *sum = (mstore_page_sum) { unaligned_read_le64(page), page_version(page) };
 }
 
+static int verify_file_io_flags(const struct mstore_io *io, const char *path, unsigned flags, mstore_verify_cb cb,
+                                void *ud, mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n);
+
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
         ERR_ON_THREAD(); /* no handle */
         return verify_file_io(NULL, path, cb, ud, ret, NULL, NULL);
 }
 
-int mstore_verify_file_sums(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret,
-                            mstore_page_sum **ret_sums, uint64_t *ret_n) {
+int mstore_verify_file_sums(const char *path, unsigned flags, mstore_verify_cb cb, void *ud,
+                            mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
         ERR_ON_THREAD(); /* no handle */
-        return verify_file_io(NULL, path, cb, ud, ret, ret_sums, ret_n);
+        return verify_file_io_flags(NULL, path, flags, cb, ud, ret, ret_sums, ret_n);
 }
 
 int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_cb cb, void *ud,
                    mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
+        return verify_file_io_flags(io, path, 0, cb, ud, ret, ret_sums, ret_n);
+}
+
+/* Reads VERIFY_BLOCK_PAGES pages into buf (aligned for O_DIRECT); a direct
+ * read the file system refuses is done again, and the rest of the file read,
+ * through the page cache. */
+static int read_block(const struct mstore_io *io, const char *path, mstore_file **f, bool *direct, uint8_t *buf,
+                      size_t len, uint64_t off) {
+        int r = io_pread_full(*f, buf, len, off);
+        mstore_file *g = NULL;
+        if (r >= 0 || !*direct || io_open(io, path, MSTORE_IO_RDONLY, &g) < 0)
+                return r;
+        io_close(*f);
+        *f = g;
+        *direct = false;
+        return io_pread_full(*f, buf, len, off);
+}
+
+static int verify_file_io_flags(const struct mstore_io *io, const char *path, unsigned flags, mstore_verify_cb cb,
+                                void *ud, mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
         mstore_verify_result res = { 0 };
         mstore_page_sum one, *sums = NULL;
         int r;
@@ -135,13 +159,14 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 return r;
         }
         mstore_file *f = NULL;
-        r = io_open(io, path, MSTORE_IO_RDONLY, &f);
+        bool direct = flags & MSTORE_VERIFY_DIRECT;
+        r = io_open(io, path, MSTORE_IO_RDONLY | (direct ? MSTORE_IO_DIRECT : 0), &f);
         if (r < 0)
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint64_t size = 0;
         r = io_size(f, &size);
         uint64_t npages = size / PAGE_SIZE;
-        uint8_t *buf = malloc(VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        uint8_t *buf = aligned_alloc(PAGE_SIZE, VERIFY_BLOCK_PAGES * PAGE_SIZE);
         if (r >= 0 && ret_sums && !(sums = malloc((npages ? npages : 1) * sizeof *sums)))
                 r = -ENOMEM;
         if (r < 0 || !buf) {
@@ -164,7 +189,7 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 size_t nb = (size_t) MIN((uint64_t) VERIFY_BLOCK_PAGES, npages - b);
                 /* A block that cannot be read whole is read page by page, so
                  * a read error names its page. */
-                int whole = io_pread_full(f, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
+                int whole = read_block(io, path, &f, &direct, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
                 for (size_t i = 0; i < nb; i++) {
                         uint64_t p = b + i;
                         uint8_t *page = buf + i * PAGE_SIZE;

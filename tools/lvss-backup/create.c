@@ -668,6 +668,7 @@ typedef struct verify_job {
         char **snap, **orig;       /* the .edb and .stm files (snap: /proc/self/fd/N of fds) */
         int *fds;                  /* opened with open_snapshot_file(), for the verifier */
         size_t n_files;
+        unsigned *vflags;          /* per file: MSTORE_VERIFY_DIRECT when the store reads little of it */
         mstore_page_sum **sums;    /* per file, set by the verifier (under lock) */
         uint64_t *n_sums;
         size_t n_done;             /* files the verifier has finished (under lock) */
@@ -700,7 +701,7 @@ static void verify_run(verify_job *j) {
                 mstore_verify_result res = {};
                 mstore_page_sum *sums = NULL;
                 uint64_t n = 0;
-                int r = mstore_verify_file_sums(j->snap[i], verify_cb, &v, &res, &sums, &n);
+                int r = mstore_verify_file_sums(j->snap[i], j->vflags[i], verify_cb, &v, &res, &sums, &n);
                 if (r >= 0) {
                         pthread_mutex_lock(&j->lock);
                         j->sums[i] = sums;
@@ -786,6 +787,7 @@ static void verify_job_free(verify_job *j) {
         free(j->fds);
         free(j->sums);
         free(j->n_sums);
+        free(j->vflags);
         if (j->sync_init) {
                 pthread_mutex_destroy(&j->lock);
                 pthread_cond_destroy(&j->cond);
@@ -809,7 +811,8 @@ static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_j
         j->fds = calloc(plan->n + 1, sizeof(int));
         j->sums = calloc(plan->n + 1, sizeof(mstore_page_sum *));
         j->n_sums = calloc(plan->n + 1, sizeof(uint64_t));
-        if (!j->msgs || !j->snap || !j->orig || !j->fds || !j->sums || !j->n_sums)
+        j->vflags = calloc(plan->n + 1, sizeof(unsigned));
+        if (!j->msgs || !j->snap || !j->orig || !j->fds || !j->sums || !j->n_sums || !j->vflags)
                 return -ENOMEM;
         pthread_mutex_init(&j->lock, NULL);
         pthread_cond_init(&j->cond, NULL);
@@ -835,6 +838,11 @@ static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_j
                         close(fd);
                         return -ENOMEM;
                 }
+                /* A file whose unchanged ranges may be reused is read by
+                 * the verifier alone (the store reads what changed): around
+                 * the page cache, which it would only fill. */
+                if (reuse_may_reuse(c->reuse, plan->v[i].orig + 1))
+                        j->vflags[j->n_files] = MSTORE_VERIFY_DIRECT;
                 j->fds[j->n_files++] = fd;
         }
         /* The log set: the directory and base of the closed generations

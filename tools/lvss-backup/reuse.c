@@ -250,6 +250,13 @@ static int plan_extents(reuse_ctx *x, json_t *e, const repo_file *pf, const msto
         return 0;
 }
 
+bool reuse_may_reuse(const reuse_ctx *x, const char *path) {
+        for (size_t c = 0; x && c < x->n_cands; c++)
+                if (json_is_object(json_object_get(x->cands[c].files, path)))
+                        return true;
+        return false;
+}
+
 /* No candidate: only the cut after the header pages (so the next backup
  * can reuse what follows them). */
 static int header_cut_only(const struct stat *st, repo_reuse_extent **ret, size_t *ret_n) {

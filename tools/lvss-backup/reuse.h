@@ -20,6 +20,11 @@ typedef struct reuse_ctx reuse_ctx;
 int reuse_new(repo *r, bool use_previous, reuse_ctx **ret);
 reuse_ctx *reuse_free(reuse_ctx *x);
 
+/* Whether a previous backup's map names path (manifest path): its ranges may
+ * be reused, so the store reads little of the file and the verifier had
+ * better read it around the page cache (MSTORE_VERIFY_DIRECT). */
+bool reuse_may_reuse(const reuse_ctx *x, const char *path);
+
 /* The verifier's page sums of the file being stored (mstore_verify_file_sums
  * on the same snapshot file): blocks until the verifier has checked the
  * whole file; false when it has none (it could not read the file, or the

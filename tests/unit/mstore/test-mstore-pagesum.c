@@ -4,7 +4,8 @@
  * damaged page is MSTORE_PAGE_BAD even when its stored checksum and version
  * are intact, and so is a sound page the verifier refuses for another reason
  * (a B+tree page in a stream file); a never-written stream page is sound
- * with checksum 0; a trailing partial page is not a page. */
+ * with checksum 0; a trailing partial page is not a page.  The same through
+ * the page cache and around it (MSTORE_VERIFY_DIRECT). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -47,7 +48,7 @@ static void test_page_sums(void **state) {
         mstore_page_sum *s = NULL;
         mstore_verify_result res;
         uint64_t n = 0;
-        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
+        assert_int_equal(mstore_verify_file_sums(path, MSTORE_VERIFY_DIRECT, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
         assert_int_equal(n, 7);
         assert_int_equal(res.pages_checked, 7);
         assert_int_equal(res.bad, 3);   /* page 5, page 6, the partial page at the end */
@@ -64,7 +65,7 @@ static void test_page_sums(void **state) {
         memset(page, 0xff, 64);
         assert_int_equal(pwrite(fd, page, 64, PAGE_SIZE), 64);
         free(s);
-        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
+        assert_int_equal(mstore_verify_file_sums(path, 0, NULL, NULL, &res, &s, &n), MSTORE_E_CORRUPT);
         assert_true(s[1].version == MSTORE_PAGE_BAD);
         assert_int_equal(s[0].version, 0);
         assert_int_equal(s[2].version, 102);
@@ -76,7 +77,7 @@ static void test_page_sums(void **state) {
         page_init(page, 2, PT_STREAM, 7);
         page_seal(page);
         assert_int_equal(pwrite(fd, page, PAGE_SIZE, 2 * PAGE_SIZE), PAGE_SIZE);
-        assert_int_equal(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n), 0);
+        assert_int_equal(mstore_verify_file_sums(path, MSTORE_VERIFY_DIRECT, NULL, NULL, &res, &s, &n), 0);
         assert_int_equal(n, 3);
         assert_int_equal(res.bad, 0);
         assert_int_equal(s[2].version, 7);
@@ -85,7 +86,7 @@ static void test_page_sums(void **state) {
         /* Not there: nothing handed out. */
         unlink(path);
         s = (mstore_page_sum *) 1;
-        assert_true(mstore_verify_file_sums(path, NULL, NULL, &res, &s, &n) < 0);
+        assert_true(mstore_verify_file_sums(path, 0, NULL, NULL, &res, &s, &n) < 0);
         assert_null(s);
         assert_int_equal(n, 0);
         close(fd);
