@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* verify.c: offline checks of database, stream, checkpoint and log files. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "btree.h"
 #include "ckpt.h"
@@ -143,10 +145,80 @@ static int read_block(const struct mstore_io *io, const char *path, mstore_file 
         return io_pread_full(*f, buf, len, off);
 }
 
+/* A file of at least this many pages (64 MiB) is checked by two threads,
+ * each reading one half in order (both cores, two reads in flight). */
+#define VERIFY_SPLIT_PAGES 16384u
+
+/* The pages [from, to) of one file, read and checked by one thread. */
+typedef struct vrange {
+        const struct mstore_io *io;
+        const char *path;
+        bool direct;
+        uint64_t from, to;
+        int is_stm;
+        mstore_verify_cb cb;       /* lock_cb while two ranges run */
+        void *ud;
+        mstore_page_sum *sums;     /* NULL: not wanted */
+        mstore_verify_result res;
+} vrange;
+
+typedef struct vlock {
+        pthread_mutex_t lock;
+        mstore_verify_cb cb;
+        void *ud;
+} vlock;
+
+static void lock_cb(uint64_t n, const char *what, void *userdata) {
+        vlock *l = userdata;
+        pthread_mutex_lock(&l->lock);
+        l->cb(n, what, l->ud);
+        pthread_mutex_unlock(&l->lock);
+}
+
+static void verify_range(vrange *v, mstore_file **f, uint8_t *buf) {
+        mstore_page_sum one;
+        for (uint64_t b = v->from; b < v->to; b += VERIFY_BLOCK_PAGES) {
+                size_t nb = (size_t) MIN((uint64_t) VERIFY_BLOCK_PAGES, v->to - b);
+                /* A block that cannot be read whole is read page by page, so
+                 * a read error names its page. */
+                int whole = read_block(v->io, v->path, f, &v->direct, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
+                for (size_t i = 0; i < nb; i++) {
+                        uint64_t p = b + i;
+                        uint8_t *page = buf + i * PAGE_SIZE;
+                        mstore_page_sum *sum = v->sums ? &v->sums[p] : &one;
+                        int r;
+                        if (!whole && (r = io_pread_full(*f, page, PAGE_SIZE, p * PAGE_SIZE)) < 0) {
+                                v->res.bad++;
+                                *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
+                                report(v->cb, v->ud, p, "page %llu: read error %s", (unsigned long long) p,
+                                       strerror(-r));
+                                continue;
+                        }
+                        v->res.pages_checked++;
+                        check_page(page, p, &v->is_stm, v->cb, v->ud, &v->res, sum);
+                }
+        }
+}
+
+/* The second half, on a thread of its own with its own file handle. */
+static void *verify_range_thread(void *arg) {
+        vrange *v = arg;
+        mstore_file *f = NULL;
+        uint8_t *buf = aligned_alloc(PAGE_SIZE, VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        if (!buf || io_open(v->io, v->path, MSTORE_IO_RDONLY | (v->direct ? MSTORE_IO_DIRECT : 0), &f) < 0) {
+                free(buf);
+                return NULL;   /* not started: the first thread checks this half too */
+        }
+        verify_range(v, &f, buf);
+        io_close(f);
+        free(buf);
+        return v;
+}
+
 static int verify_file_io_flags(const struct mstore_io *io, const char *path, unsigned flags, mstore_verify_cb cb,
                                 void *ud, mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
         mstore_verify_result res = { 0 };
-        mstore_page_sum one, *sums = NULL;
+        mstore_page_sum *sums = NULL;
         int r;
         if (ret_sums) {
                 *ret_sums = NULL;
@@ -184,26 +256,46 @@ static int verify_file_io_flags(const struct mstore_io *io, const char *path, un
                 res.bad++;
                 report(cb, ud, 0, "file too short for its two header pages");
         }
-        int is_stm = -1;
-        for (uint64_t b = 0; b < npages; b += VERIFY_BLOCK_PAGES) {
-                size_t nb = (size_t) MIN((uint64_t) VERIFY_BLOCK_PAGES, npages - b);
-                /* A block that cannot be read whole is read page by page, so
-                 * a read error names its page. */
-                int whole = read_block(io, path, &f, &direct, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
-                for (size_t i = 0; i < nb; i++) {
-                        uint64_t p = b + i;
-                        uint8_t *page = buf + i * PAGE_SIZE;
-                        mstore_page_sum *sum = sums ? &sums[p] : &one;
-                        if (!whole && (r = io_pread_full(f, page, PAGE_SIZE, p * PAGE_SIZE)) < 0) {
-                                res.bad++;
-                                *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
-                                report(cb, ud, p, "page %llu: read error %s", (unsigned long long) p, strerror(-r));
-                                continue;
-                        }
-                        res.pages_checked++;
-                        check_page(page, p, &is_stm, cb, ud, &res, sum);
+        /* The first block holds the headers, which say what kind of file
+         * this is; then the rest, in two halves when the file is large
+         * (POSIX files only: the simulated I/O of the crash tests is not
+         * shared between threads). */
+        vrange v0 = { .io = io, .path = path, .direct = direct, .from = 0, .to = MIN(npages, VERIFY_BLOCK_PAGES),
+                      .is_stm = -1, .cb = cb, .ud = ud, .sums = sums };
+        verify_range(&v0, &f, buf);
+        vlock l = { .cb = cb, .ud = ud };
+        vrange v1 = v0;
+        pthread_t t;
+        bool split = !io && npages >= VERIFY_SPLIT_PAGES && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+        v1.res = (mstore_verify_result) { 0 };
+        v1.from = v1.to = npages;
+        if (split) {
+                v1.from = (npages / 2) / VERIFY_BLOCK_PAGES * VERIFY_BLOCK_PAGES;
+                if (cb) {
+                        pthread_mutex_init(&l.lock, NULL);
+                        v0.cb = v1.cb = lock_cb;
+                        v0.ud = v1.ud = &l;
+                }
+                if (pthread_create(&t, NULL, verify_range_thread, &v1) != 0)
+                        split = false;
+        }
+        v0.from = v0.to;
+        v0.to = split ? v1.from : npages;
+        verify_range(&v0, &f, buf);
+        if (split) {
+                void *done = NULL;
+                pthread_join(t, &done);
+                if (!done) {   /* the second thread could not start its half */
+                        v0.from = v1.from;
+                        v0.to = npages;
+                        v1.res = (mstore_verify_result) { 0 };
+                        verify_range(&v0, &f, buf);
                 }
         }
+        if (split && cb)
+                pthread_mutex_destroy(&l.lock);
+        res.bad += v0.res.bad + v1.res.bad;
+        res.pages_checked += v0.res.pages_checked + v1.res.pages_checked;
         free(buf);
         io_close(f);
         if (ret)

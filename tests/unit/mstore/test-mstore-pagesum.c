@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -92,9 +93,67 @@ static void test_page_sums(void **state) {
         close(fd);
 }
 
+static void count_cb(uint64_t n, const char *what, void *userdata) {
+        (void) what;
+        uint64_t *seen = userdata;
+        seen[seen[0] < 8 ? ++seen[0] : 0] = n;
+}
+
+/* A file large enough to be checked in two halves by two threads: a damaged
+ * page in each half is found and reported once, every other page's sum is
+ * the one it stores. */
+static void test_two_halves(void **state) {
+        (void) state;
+        enum { N = 20000 };
+        char path[] = "/tmp/mstore-pagesum-big-XXXXXX";
+        int fd = mkstemp(path);
+        uint8_t *all = malloc((size_t) N * PAGE_SIZE);
+        db_hdr h = {.file_type = MSTORE_FILE_STREAM, .state = MSTORE_STATE_CLEAN_SHUTDOWN, .db_sig = 0x99};
+
+        assert_true(fd >= 0);
+        assert_non_null(all);
+        for (uint64_t p = 0; p < N; p++) {
+                uint8_t *page = all + p * PAGE_SIZE;
+                if (p < 2)
+                        db_hdr_encode(&h, page, p);
+                else {
+                        page_init(page, p, PT_STREAM, 1000 + p);
+                        memset(page + 64, (int) (p & 0xff), 200);
+                        page_seal(page);
+                }
+        }
+        all[5000 * (size_t) PAGE_SIZE + 3000] ^= 1;
+        all[15000 * (size_t) PAGE_SIZE + 3000] ^= 1;
+        assert_int_equal(write(fd, all, (size_t) N * PAGE_SIZE), (ssize_t) N * PAGE_SIZE);
+        for (unsigned flags = 0; flags <= MSTORE_VERIFY_DIRECT; flags += MSTORE_VERIFY_DIRECT) {
+                mstore_page_sum *s = NULL;
+                mstore_verify_result res;
+                uint64_t n = 0, seen[9] = {0};
+                assert_int_equal(mstore_verify_file_sums(path, flags, count_cb, seen, &res, &s, &n), MSTORE_E_CORRUPT);
+                assert_int_equal(n, N);
+                assert_int_equal(res.pages_checked, N);
+                assert_int_equal(res.bad, 2);
+                assert_int_equal(seen[0], 2);
+                assert_true((seen[1] == 5000 && seen[2] == 15000) || (seen[1] == 15000 && seen[2] == 5000));
+                for (uint64_t p = 2; p < N; p++) {
+                        if (p == 5000 || p == 15000) {
+                                assert_true(s[p].version == MSTORE_PAGE_BAD);
+                                continue;
+                        }
+                        assert_int_equal(s[p].version, 1000 + p);
+                        assert_int_equal(s[p].checksum, unaligned_read_le64(all + p * PAGE_SIZE));
+                }
+                free(s);
+        }
+        free(all);
+        close(fd);
+        unlink(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_page_sums),
+                cmocka_unit_test(test_two_halves),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
