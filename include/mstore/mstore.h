@@ -445,6 +445,29 @@ typedef struct mstore_verify_result {
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *userdata,
                        mstore_verify_result *ret_result);
 
+/* One page of a .edb/.stm as lvss-backup's unchanged-range reuse sees it
+ * (docs/design/backup.md §8): the checksum stored in the page and the page's
+ * version (the database's commit counter when the page was last changed). */
+typedef struct mstore_page_sum {
+        uint64_t checksum;            /* the page's stored checksum (0 for a never-written stream page) */
+        uint64_t version;             /* MSTORE_PAGE_BAD: the page failed its check */
+} mstore_page_sum;
+#define MSTORE_PAGE_BAD UINT64_MAX
+
+/* Flags of mstore_verify_file_sums. */
+#define MSTORE_VERIFY_DIRECT 1u   /* read around the page cache (O_DIRECT) where the file system allows it:
+                                   * for a caller that does not read most of the file otherwise (no
+                                   * page cache to share, none to fill); else through the page cache */
+
+/* mstore_verify_file, handing out what it read of every page on the way (one
+ * read of the file for both): *ret_sums gets one entry per whole page
+ * (free() it), *ret_n their number, whenever the file could be opened and
+ * read (also when it returns MSTORE_E_CORRUPT), else NULL and 0.  A page
+ * that failed any check (or could not be read) has version MSTORE_PAGE_BAD;
+ * a stream page never written (all zero) checksum 0 and version 0. */
+int mstore_verify_file_sums(const char *path, unsigned flags, mstore_verify_cb cb, void *userdata,
+                            mstore_verify_result *ret_result, mstore_page_sum **ret_sums, uint64_t *ret_n);
+
 /* Check a log set: each generation's header, signature (all equal), record
  * checksums, closed generations complete, continuity (no gap) up to E00.log.
  * MSTORE_E_CORRUPT on any problem (reported to @cb), -ENOENT if no logs. */
@@ -485,23 +508,6 @@ mstore_log_name_kind mstore_log_name_parse(const char *name, char ret_base[MSTOR
 
 /* ------------------------------------------------------------ page sums */
 
-/* One page of a .edb/.stm as lvss-backup's unchanged-range reuse sees it
- * (docs/design/backup.md §8): the checksum stored in the page and the page's
- * version (the database's commit counter when the page was last changed). */
-typedef struct mstore_page_sum {
-        uint64_t checksum;            /* the page's stored checksum (0 for a never-written all-zero page) */
-        uint64_t version;             /* MSTORE_PAGE_BAD: the page failed its check */
-} mstore_page_sum;
-#define MSTORE_PAGE_BAD UINT64_MAX
-
-/* Read every page of the .edb/.stm open on @fd (from offset 0, 1 MiB at a
- * time) and check each as mstore_verify_file does (checksum including the
- * page number; the header copies as headers); an all-zero page counts as
- * sound with checksum 0 and version 0 (identical bytes).  *ret gets one
- * entry per whole page (free() it), *ret_n their number; a page that fails
- * gets version MSTORE_PAGE_BAD.  Does not replace mstore_verify_file (which
- * also checks the B+tree pages' structure). */
-int mstore_page_sums(int fd, mstore_page_sum **ret, uint64_t *ret_n);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,22 @@ int mkdir_p(const char *path, mode_t parent_mode, mode_t mode) {
         return 0;
 }
 
+ssize_t read_full_at(int fd, void *buf, size_t len, off_t off) {
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t k = pread(fd, (char *) buf + done, len - done, off + (off_t) done);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                done += (size_t) k;
+        }
+        return (ssize_t) done;
+}
+
 int path_root_controlled(const char *path, unsigned flags, ErrorSlot *slot) {
         char buf[PATH_MAX], why[ERROR_SLOT_SIZE];
         const size_t why_size = sizeof(why);

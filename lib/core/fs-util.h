@@ -44,5 +44,10 @@ int open_regular_at(int dirfd, const char *name, struct stat *ret_st);
 #define PATH_NEW 1u
 int path_root_controlled(const char *path, unsigned flags, ErrorSlot *slot);
 
+/* Read LEN bytes of FD from offset OFF into BUF: pread() again after EINTR
+ * and after a short read, so only the end of the file stops it early.
+ * Returns the bytes read (less than LEN only at end of file) or -errno. */
+ssize_t read_full_at(int fd, void *buf, size_t len, off_t off);
+
 /* "a FIFO", "a directory", "a symlink", ... for a st_mode. */
 const char *file_type_name(mode_t mode);

@@ -12,6 +12,7 @@
 
 #include "io.h"
 #include "lib/core/array.h"
+#include "lib/core/fs-util.h"
 
 typedef struct posix_file {
         mstore_file base;
@@ -25,7 +26,9 @@ static int p_open(const struct mstore_io *io, const char *path, int flags, mstor
                 of |= O_CREAT;
         if (flags & MSTORE_IO_EXCL)
                 of |= O_EXCL;
-        int fd = open(path, of, 0600);
+        int fd = open(path, of | ((flags & MSTORE_IO_DIRECT) ? O_DIRECT : 0), 0600);
+        if (fd < 0 && errno == EINVAL && (flags & MSTORE_IO_DIRECT))
+                fd = open(path, of, 0600);   /* no O_DIRECT on this file system */
         if (fd < 0)
                 return -errno;
         posix_file *f = calloc(1, sizeof *f);
@@ -47,19 +50,7 @@ static void p_close(mstore_file *f) {
 
 static int64_t p_pread(mstore_file *f, void *buf, size_t len, uint64_t off) {
         posix_file *p = (posix_file *) f;
-        size_t done = 0;
-        while (done < len) {
-                ssize_t n = pread(p->fd, (char *) buf + done, len - done, (off_t) (off + done));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-        return (int64_t) done;
+        return read_full_at(p->fd, buf, len, (off_t) off);
 }
 
 static int p_pwrite(mstore_file *f, const void *buf, size_t len, uint64_t off) {

@@ -23,6 +23,8 @@ enum {
         MSTORE_IO_RDONLY = 1 << 0,
         MSTORE_IO_CREATE = 1 << 1,   /* create if missing */
         MSTORE_IO_EXCL = 1 << 2,     /* with CREATE: fail if it exists */
+        MSTORE_IO_DIRECT = 1 << 3,   /* read around the page cache (O_DIRECT) where the file system
+                                      * allows it; buffers and offsets 4096-aligned (ignored by io-sim) */
 };
 
 struct mstore_io {

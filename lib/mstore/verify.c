@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* verify.c: offline checks of database, stream, checkpoint and log files. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "btree.h"
 #include "ckpt.h"
@@ -63,26 +66,34 @@ static int verify_chk(const struct mstore_io *io, const char *path, mstore_verif
  * a cold snapshot several times slower than reading it. */
 #define VERIFY_BLOCK_PAGES 256u
 
-/* One page of a database or stream file; is_stm is learnt from the headers. */
+/* One page of a database or stream file; is_stm is learnt from the headers.
+ * *sum gets the page's stored checksum and version when it passed,
+ * {0, 0} for a stream page never written, version MSTORE_PAGE_BAD when not. */
 static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_verify_cb cb, void *ud,
-                       mstore_verify_result *res) {
+                       mstore_verify_result *res, mstore_page_sum *sum) {
         ErrorSlot why;
+        *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
         if (p < 2) {
                 db_hdr h;
                 if (db_hdr_decode(page, p, &h, &why) < 0) {
                         res->bad++;
                         report(cb, ud, p, "page %llu (header copy %llu): %s", (unsigned long long) p,
                                (unsigned long long) p, error_slot_get(&why));
-                } else if (*is_stm < 0)
+                        return;
+                }
+                if (*is_stm < 0)
                         *is_stm = h.file_type == MSTORE_FILE_STREAM;
+                *sum = (mstore_page_sum) { unaligned_read_le64(page), page_version(page) };
                 return;
         }
         if (page_check(page, p, &why) < 0) {
                 int zero = 1;
                 for (unsigned i = 0; i < PAGE_SIZE && zero; i++)
                         zero = page[i] == 0;
-                if (zero && *is_stm == 1)
+                if (zero && *is_stm == 1) {
+                        *sum = (mstore_page_sum) { 0, 0 };
                         return; /* a stream page never written (aborted stream) */
+                }
                 res->bad++;
                 report(cb, ud, p, "page %llu: %s", (unsigned long long) p, error_slot_get(&why));
                 return;
@@ -96,18 +107,124 @@ static void check_page(const uint8_t *page, uint64_t p, int *is_stm, mstore_veri
         if (bt_check_page(page, &why) < 0) {
                 res->bad++;
                 report(cb, ud, p, "page %llu: %s", (unsigned long long) p, error_slot_get(&why));
+                return;
         }
+        *sum = (mstore_page_sum) { unaligned_read_le64(page), page_version(page) };
 }
+
+static int verify_file_io_flags(const struct mstore_io *io, const char *path, unsigned flags, mstore_verify_cb cb,
+                                void *ud, mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n);
 
 int mstore_verify_file(const char *path, mstore_verify_cb cb, void *ud, mstore_verify_result *ret) {
         ERR_ON_THREAD(); /* no handle */
-        return verify_file_io(NULL, path, cb, ud, ret);
+        return verify_file_io(NULL, path, cb, ud, ret, NULL, NULL);
+}
+
+int mstore_verify_file_sums(const char *path, unsigned flags, mstore_verify_cb cb, void *ud,
+                            mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
+        ERR_ON_THREAD(); /* no handle */
+        return verify_file_io_flags(NULL, path, flags, cb, ud, ret, ret_sums, ret_n);
 }
 
 int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_cb cb, void *ud,
-                   mstore_verify_result *ret) {
+                   mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
+        return verify_file_io_flags(io, path, 0, cb, ud, ret, ret_sums, ret_n);
+}
+
+/* Reads VERIFY_BLOCK_PAGES pages into buf (aligned for O_DIRECT); a direct
+ * read the file system refuses is done again, and the rest of the file read,
+ * through the page cache. */
+static int read_block(const struct mstore_io *io, const char *path, mstore_file **f, bool *direct, uint8_t *buf,
+                      size_t len, uint64_t off) {
+        int r = io_pread_full(*f, buf, len, off);
+        mstore_file *g = NULL;
+        if (r >= 0 || !*direct || io_open(io, path, MSTORE_IO_RDONLY, &g) < 0)
+                return r;
+        io_close(*f);
+        *f = g;
+        *direct = false;
+        return io_pread_full(*f, buf, len, off);
+}
+
+/* A file of at least this many pages (64 MiB) is checked by two threads,
+ * each reading one half in order (both cores, two reads in flight). */
+#define VERIFY_SPLIT_PAGES 16384u
+
+/* The pages [from, to) of one file, read and checked by one thread. */
+typedef struct vrange {
+        const struct mstore_io *io;
+        const char *path;
+        bool direct;
+        uint64_t from, to;
+        int is_stm;
+        mstore_verify_cb cb;       /* lock_cb while two ranges run */
+        void *ud;
+        mstore_page_sum *sums;     /* NULL: not wanted */
+        mstore_verify_result res;
+} vrange;
+
+typedef struct vlock {
+        pthread_mutex_t lock;
+        mstore_verify_cb cb;
+        void *ud;
+} vlock;
+
+static void lock_cb(uint64_t n, const char *what, void *userdata) {
+        vlock *l = userdata;
+        pthread_mutex_lock(&l->lock);
+        l->cb(n, what, l->ud);
+        pthread_mutex_unlock(&l->lock);
+}
+
+static void verify_range(vrange *v, mstore_file **f, uint8_t *buf) {
+        mstore_page_sum one;
+        for (uint64_t b = v->from; b < v->to; b += VERIFY_BLOCK_PAGES) {
+                size_t nb = (size_t) MIN((uint64_t) VERIFY_BLOCK_PAGES, v->to - b);
+                /* A block that cannot be read whole is read page by page, so
+                 * a read error names its page. */
+                int whole = read_block(v->io, v->path, f, &v->direct, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
+                for (size_t i = 0; i < nb; i++) {
+                        uint64_t p = b + i;
+                        uint8_t *page = buf + i * PAGE_SIZE;
+                        mstore_page_sum *sum = v->sums ? &v->sums[p] : &one;
+                        int r;
+                        if (!whole && (r = io_pread_full(*f, page, PAGE_SIZE, p * PAGE_SIZE)) < 0) {
+                                v->res.bad++;
+                                *sum = (mstore_page_sum) { 0, MSTORE_PAGE_BAD };
+                                report(v->cb, v->ud, p, "page %llu: read error %s", (unsigned long long) p,
+                                       strerror(-r));
+                                continue;
+                        }
+                        v->res.pages_checked++;
+                        check_page(page, p, &v->is_stm, v->cb, v->ud, &v->res, sum);
+                }
+        }
+}
+
+/* The second half, on a thread of its own with its own file handle. */
+static void *verify_range_thread(void *arg) {
+        vrange *v = arg;
+        mstore_file *f = NULL;
+        uint8_t *buf = aligned_alloc(PAGE_SIZE, VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        if (!buf || io_open(v->io, v->path, MSTORE_IO_RDONLY | (v->direct ? MSTORE_IO_DIRECT : 0), &f) < 0) {
+                free(buf);
+                return NULL;   /* not started: the first thread checks this half too */
+        }
+        verify_range(v, &f, buf);
+        io_close(f);
+        free(buf);
+        return v;
+}
+
+static int verify_file_io_flags(const struct mstore_io *io, const char *path, unsigned flags, mstore_verify_cb cb,
+                                void *ud, mstore_verify_result *ret, mstore_page_sum **ret_sums, uint64_t *ret_n) {
         mstore_verify_result res = { 0 };
+        mstore_page_sum *sums = NULL;
         int r;
+        if (ret_sums) {
+                *ret_sums = NULL;
+                *ret_n = 0;
+        }
         if (ends_with(path, ".chk")) {
                 r = verify_chk(io, path, cb, ud, &res);
                 if (ret)
@@ -115,15 +232,20 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 return r;
         }
         mstore_file *f = NULL;
-        r = io_open(io, path, MSTORE_IO_RDONLY, &f);
+        bool direct = flags & MSTORE_VERIFY_DIRECT;
+        r = io_open(io, path, MSTORE_IO_RDONLY | (direct ? MSTORE_IO_DIRECT : 0), &f);
         if (r < 0)
                 return mstore__error(r, "%s: cannot open: %s", path, strerror(-r));
         uint64_t size = 0;
         r = io_size(f, &size);
-        uint8_t *buf = malloc(VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        uint64_t npages = size / PAGE_SIZE;
+        uint8_t *buf = aligned_alloc(PAGE_SIZE, VERIFY_BLOCK_PAGES * PAGE_SIZE);
+        if (r >= 0 && ret_sums && !(sums = malloc((npages ? npages : 1) * sizeof *sums)))
+                r = -ENOMEM;
         if (r < 0 || !buf) {
                 io_close(f);
                 free(buf);
+                free(sums);
                 return r < 0 ? r : -ENOMEM;
         }
         if (size % PAGE_SIZE) {
@@ -131,33 +253,58 @@ int verify_file_io(const struct mstore_io *io, const char *path, mstore_verify_c
                 report(cb, ud, size / PAGE_SIZE, "file size %llu is not a multiple of the page size",
                        (unsigned long long) size);
         }
-        uint64_t npages = size / PAGE_SIZE;
         if (npages < 2) {
                 res.bad++;
                 report(cb, ud, 0, "file too short for its two header pages");
         }
-        int is_stm = -1;
-        for (uint64_t b = 0; b < npages; b += VERIFY_BLOCK_PAGES) {
-                size_t nb = (size_t) MIN((uint64_t) VERIFY_BLOCK_PAGES, npages - b);
-                /* A block that cannot be read whole is read page by page, so
-                 * a read error names its page. */
-                int whole = io_pread_full(f, buf, nb * PAGE_SIZE, b * PAGE_SIZE) >= 0;
-                for (size_t i = 0; i < nb; i++) {
-                        uint64_t p = b + i;
-                        uint8_t *page = buf + i * PAGE_SIZE;
-                        if (!whole && (r = io_pread_full(f, page, PAGE_SIZE, p * PAGE_SIZE)) < 0) {
-                                res.bad++;
-                                report(cb, ud, p, "page %llu: read error %s", (unsigned long long) p, strerror(-r));
-                                continue;
-                        }
-                        res.pages_checked++;
-                        check_page(page, p, &is_stm, cb, ud, &res);
+        /* The first block holds the headers, which say what kind of file
+         * this is; then the rest, in two halves when the file is large
+         * (POSIX files only: the simulated I/O of the crash tests is not
+         * shared between threads). */
+        vrange v0 = { .io = io, .path = path, .direct = direct, .from = 0, .to = MIN(npages, VERIFY_BLOCK_PAGES),
+                      .is_stm = -1, .cb = cb, .ud = ud, .sums = sums };
+        verify_range(&v0, &f, buf);
+        vlock l = { .cb = cb, .ud = ud };
+        vrange v1 = v0;
+        pthread_t t;
+        bool split = !io && npages >= VERIFY_SPLIT_PAGES && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+        v1.res = (mstore_verify_result) { 0 };
+        v1.from = v1.to = npages;
+        if (split) {
+                v1.from = (npages / 2) / VERIFY_BLOCK_PAGES * VERIFY_BLOCK_PAGES;
+                if (cb) {
+                        pthread_mutex_init(&l.lock, NULL);
+                        v0.cb = v1.cb = lock_cb;
+                        v0.ud = v1.ud = &l;
+                }
+                if (pthread_create(&t, NULL, verify_range_thread, &v1) != 0)
+                        split = false;
+        }
+        v0.from = v0.to;
+        v0.to = split ? v1.from : npages;
+        verify_range(&v0, &f, buf);
+        if (split) {
+                void *done = NULL;
+                pthread_join(t, &done);
+                if (!done) {   /* the second thread could not start its half */
+                        v0.from = v1.from;
+                        v0.to = npages;
+                        v1.res = (mstore_verify_result) { 0 };
+                        verify_range(&v0, &f, buf);
                 }
         }
+        if (split && cb)
+                pthread_mutex_destroy(&l.lock);
+        res.bad += v0.res.bad + v1.res.bad;
+        res.pages_checked += v0.res.pages_checked + v1.res.pages_checked;
         free(buf);
         io_close(f);
         if (ret)
                 *ret = res;
+        if (ret_sums) {
+                *ret_sums = sums;
+                *ret_n = npages;
+        }
         if (res.bad)
                 return mstore__error(MSTORE_E_CORRUPT, "%s: %llu bad pages", path, (unsigned long long) res.bad);
         return 0;

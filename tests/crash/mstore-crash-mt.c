@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
                         fail(point, "database not attached after recovery", "");
                 check(sg, db, ws, point);
                 mstore_verify_result vr;
-                if (verify_file_io(io_sim_io(sim), "/sg/MT.edb", NULL, NULL, &vr) < 0 ||
+                if (verify_file_io(io_sim_io(sim), "/sg/MT.edb", NULL, NULL, &vr, NULL, NULL) < 0 ||
                     verify_logs_io(io_sim_io(sim), "/sg", "E00", NULL, NULL, &vr) < 0)
                         fail(point, "verify", mstore_last_error());
                 rnd(&rng);

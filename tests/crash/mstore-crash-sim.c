@@ -137,7 +137,7 @@ static void check_files(io_sim *sim, int point) {
         const char *files[] = { "/sg/DB.edb", "/sg/DB.stm" };
         for (int i = 0; i < 2; i++) {
                 mstore_verify_result vr;
-                int r = verify_file_io(io_sim_io(sim), files[i], vcb, NULL, &vr);
+                int r = verify_file_io(io_sim_io(sim), files[i], vcb, NULL, &vr, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "FAIL: crash point %d: %s: %s\n", point, files[i], mstore_last_error());
                         exit(1);

@@ -677,12 +677,23 @@ static int open_snapshot_file(const char *snap, struct stat *ret_st);
  * read the snapshot; one pass over the data instead of two one after the
  * other); the component is reported successful only when both are done and
  * the check passed, and a component that failed it is taken out of the
- * manifest again (its blobs are named by no record). */
+ * manifest again (its blobs are named by no record).  The verifier hands out
+ * each file's page sums as it checked them (mstore_verify_file_sums): the
+ * reuse of unchanged ranges (reuse.c) decides from them, so a page is read
+ * once for both; a file with a source to reuse from waits for its sums
+ * before it is stored (verify_sums). */
 typedef struct verify_job {
         const char *component;
         char **snap, **orig;       /* the .edb and .stm files (snap: /proc/self/fd/N of fds) */
         int *fds;                  /* opened with open_snapshot_file(), for the verifier */
         size_t n_files;
+        unsigned *vflags;          /* per file: MSTORE_VERIFY_DIRECT when the store reads little of it */
+        mstore_page_sum **sums;    /* per file, set by the verifier (under lock) */
+        uint64_t *n_sums;
+        size_t n_done;             /* files the verifier has finished (under lock) */
+        bool exited;               /* the verifier thread returned (under lock) */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
         char *log_snap[4], *log_dir[4], log_base[4][4];
         size_t n_logs;
         FILE *msgs;                /* what failed, printed by the main thread after the join */
@@ -690,7 +701,7 @@ typedef struct verify_job {
         size_t msg_len;
         atomic_bool failed, stop;
         pthread_t thread;
-        bool started;
+        bool started, sync_init;
 } verify_job;
 
 typedef struct verify_cb_ctx {
@@ -703,17 +714,27 @@ static void verify_cb(uint64_t n, const char *what, void *userdata) {
         fprintf(v->out, "lvss-backup: verify '%s': %s (page/generation %llu)\n", v->file, what, (unsigned long long) n);
 }
 
-static void *verify_thread(void *arg) {
-        verify_job *j = arg;
+static void verify_run(verify_job *j) {
         for (size_t i = 0; i < j->n_files && !atomic_load(&j->stop); i++) {
                 verify_cb_ctx v = {j->msgs, j->orig[i]};
                 mstore_verify_result res = {};
-                int r = mstore_verify_file(j->snap[i], verify_cb, &v, &res);
+                mstore_page_sum *sums = NULL;
+                uint64_t n = 0;
+                int r = mstore_verify_file_sums(j->snap[i], j->vflags[i], verify_cb, &v, &res, &sums, &n);
+                if (r >= 0) {
+                        pthread_mutex_lock(&j->lock);
+                        j->sums[i] = sums;
+                        j->n_sums[i] = n;
+                        j->n_done = i + 1;
+                        pthread_cond_broadcast(&j->cond);
+                        pthread_mutex_unlock(&j->lock);
+                } else
+                        free(sums);   /* a file that failed gives no sums: nothing is reused from it */
                 if (r < 0) {
                         fprintf(j->msgs, "lvss-backup: component '%s': '%s' failed verification: %s\n", j->component,
                                 j->orig[i], *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
                         atomic_store(&j->failed, true);
-                        return NULL;
+                        return;
                 }
         }
         for (size_t i = 0; i < j->n_logs && !atomic_load(&j->stop); i++) {
@@ -725,10 +746,52 @@ static void *verify_thread(void *arg) {
                                 j->component, j->log_base[i], j->log_dir[i],
                                 *mstore_last_error() ? mstore_last_error() : mstore_strerror(r));
                         atomic_store(&j->failed, true);
-                        return NULL;
+                        return;
                 }
         }
+}
+
+static void *verify_thread(void *arg) {
+        verify_job *j = arg;
+        verify_run(j);
+        pthread_mutex_lock(&j->lock);
+        j->exited = true;
+        pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
         return NULL;
+}
+
+/* reuse_sums_fn of file k: waits until the verifier has finished it. */
+typedef struct verify_sums_req {
+        verify_job *j;
+        size_t k;
+} verify_sums_req;
+
+static bool verify_sums(void *userdata, const mstore_page_sum **ret_sums, uint64_t *ret_n) {
+        verify_sums_req *q = userdata;
+        verify_job *j = q->j;
+        bool ok;
+
+        if (!j->started || q->k >= j->n_files)
+                return false;
+        pthread_mutex_lock(&j->lock);
+        while (j->n_done <= q->k && !j->exited)
+                pthread_cond_wait(&j->cond, &j->lock);
+        ok = j->n_done > q->k && j->sums[q->k];
+        if (ok) {
+                *ret_sums = j->sums[q->k];
+                *ret_n = j->n_sums[q->k];
+        }
+        pthread_mutex_unlock(&j->lock);
+        return ok;
+}
+
+/* The verifier's index of the .edb/.stm stored as orig (n_files: none). */
+static size_t verify_file_index(const verify_job *j, const char *orig) {
+        for (size_t k = 0; k < j->n_files; k++)
+                if (strcmp(j->orig[k], orig) == 0)
+                        return k;
+        return j->n_files;
 }
 
 static void verify_job_free(verify_job *j) {
@@ -737,8 +800,17 @@ static void verify_job_free(verify_job *j) {
                 free(j->orig[i]);
                 if (j->fds[i] >= 0)
                         close(j->fds[i]);
+                if (j->sums)
+                        free(j->sums[i]);
         }
         free(j->fds);
+        free(j->sums);
+        free(j->n_sums);
+        free(j->vflags);
+        if (j->sync_init) {
+                pthread_mutex_destroy(&j->lock);
+                pthread_cond_destroy(&j->cond);
+        }
         free(j->snap);
         free(j->orig);
         for (size_t i = 0; i < j->n_logs; i++) {
@@ -756,8 +828,14 @@ static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_j
         j->snap = calloc(plan->n + 1, sizeof(char *));
         j->orig = calloc(plan->n + 1, sizeof(char *));
         j->fds = calloc(plan->n + 1, sizeof(int));
-        if (!j->msgs || !j->snap || !j->orig || !j->fds)
+        j->sums = calloc(plan->n + 1, sizeof(mstore_page_sum *));
+        j->n_sums = calloc(plan->n + 1, sizeof(uint64_t));
+        j->vflags = calloc(plan->n + 1, sizeof(unsigned));
+        if (!j->msgs || !j->snap || !j->orig || !j->fds || !j->sums || !j->n_sums || !j->vflags)
                 return -ENOMEM;
+        pthread_mutex_init(&j->lock, NULL);
+        pthread_cond_init(&j->cond, NULL);
+        j->sync_init = true;
         for (size_t i = 0; i < plan->n; i++) {
                 const char *s = plan->v[i].snap;
                 size_t l = strlen(s);
@@ -779,6 +857,11 @@ static int verify_start(create_ctx *c, size_t t, const plan_list *plan, verify_j
                         close(fd);
                         return -ENOMEM;
                 }
+                /* A file whose unchanged ranges may be reused is read by
+                 * the verifier alone (the store reads what changed): around
+                 * the page cache, which it would only fill. */
+                if (reuse_may_reuse(c->reuse, plan->v[i].orig + 1))
+                        j->vflags[j->n_files] = MSTORE_VERIFY_DIRECT;
                 j->fds[j->n_files++] = fd;
         }
         /* The log set: the directory and base of the closed generations
@@ -1074,7 +1157,8 @@ static int store_component(create_ctx *c, size_t t, bool *ret_failed) {
                 posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
                 size_t ol = strlen(orig);
                 if (mail && c->reuse && ol > 4 && (strcmp(orig + ol - 4, ".edb") == 0 || strcmp(orig + ol - 4, ".stm") == 0))
-                        r = reuse_store_file(c->reuse, c->rb, fd, orig + 1, &st, s->path);
+                        r = reuse_store_file(c->reuse, c->rb, fd, orig + 1, &st, s->path, verify_sums,
+                                             &(verify_sums_req) {&vj, verify_file_index(&vj, orig)});
                 else
                         r = repo_backup_add_fd(c->rb, fd, orig + 1, &st);
                 close(fd);

@@ -7,9 +7,10 @@
  * file's identity (database signature, log signature, file type), its stamp
  * (the highest page version in the file) and, per chunk in file order, its
  * length and a digest (XXH3-128) of the stored checksums of the pages the
- * chunk overlaps.  The next full reads every page's checksum and version
- * from the snapshot (mstore_page_sums: each page checked) and reuses chunk i
- * of the newest such record when all of this holds:
+ * chunk overlaps.  The next full takes every page's checksum and version
+ * from the verifier (create.c runs mstore_verify_file_sums on the snapshot's
+ * file: each page read once, checked, and its sum handed out) and reuses
+ * chunk i of the newest such record when all of this holds:
  *   - the record is of this repository (its map names this repository's
  *     id), lists the component (it was verified and committed), and its
  *     map entry is for this component;
@@ -20,8 +21,8 @@
  *     number, version and every byte: same checksums = same bytes);
  *   - the index still names the blob, with the chunk's length.
  * Everything else is read and chunked (repo_backup_add_fd_reuse).  The
- * verifier (create.c) still checks every page of the file before the
- * component counts as backed up.
+ * verifier (create.c) checks every page of the file before the component
+ * counts as backed up; the sums come from that very check.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -179,12 +180,11 @@ static int read_ident(int fd, ident *ret) {
         return 0;
 }
 
-/* The ranges of the newest candidate's entry for path that are proven
- * unchanged (see the file's comment).  *ret NULL when none. */
-static int plan_extents(reuse_ctx *x, const char *path, const char *component, const ident *id,
-                        const mstore_page_sum *sums, uint64_t n, repo_reuse_extent **ret, size_t *ret_n) {
-        *ret = NULL;
-        *ret_n = 0;
+/* The map entry of the newest candidate that stored path, when it can be
+ * the source for this file (see the file's comment; pages not looked at
+ * yet); NULL when none. */
+static json_t *find_source(reuse_ctx *x, const char *path, const char *component, const ident *id,
+                           const repo_file **ret_pf) {
         for (size_t c = 0; c < x->n_cands; c++) {
                 const repo_record *rec = x->cands[c].rec;
                 json_t *e = json_object_get(x->cands[c].files, path);
@@ -203,41 +203,58 @@ static int plan_extents(reuse_ctx *x, const char *path, const char *component, c
                     strcmp(json_string_value(lsig), id->log_sig) != 0 || !json_is_integer(ft) ||
                     json_integer_value(ft) != id->file_type || !json_is_integer(stamp) || !json_is_string(chunks) ||
                     !pf || json_string_length(chunks) != pf->n_blobs * CHUNK_HEX)
-                        return 0;
-                uint64_t max_version = (uint64_t) json_integer_value(stamp), off = 0;
-                const char *h = json_string_value(chunks);
-                repo_reuse_extent *ext = calloc(pf->n_blobs + 2, sizeof *ext);
-                size_t k = 0;
-                if (!ext)
-                        return -ENOMEM;
-                if (n > 2)
-                        ext[k++] = HEADER_CUT;
-                for (size_t i = 0; i < pf->n_blobs; i++) {
-                        char lenhex[9], want[33], have[33];
-                        XXH128_hash_t d;
-                        uint32_t raw = 0;
-                        memcpy(lenhex, h + i * CHUNK_HEX, 8);
-                        lenhex[8] = 0;
-                        memcpy(want, h + i * CHUNK_HEX + 8, 32);
-                        want[32] = 0;
-                        uint32_t len = (uint32_t) strtoul(lenhex, NULL, 16);
-                        if (off >= HEADER_BYTES && range_digest(sums, n, off, len, max_version, &d)) {
-                                digest_hex(&d, have);
-                                if (strcmp(have, want) == 0 && repo_blob_known(x->r, &pf->blobs[i], &raw) &&
-                                    raw == len)
-                                        ext[k++] = (repo_reuse_extent) {.offset = off, .length = len, .id = pf->blobs[i]};
-                        }
-                        off += len;
+                        return NULL;
+                *ret_pf = pf;
+                return e;
+        }
+        return NULL;
+}
+
+/* The ranges of the source entry e (of record file pf) that are proven
+ * unchanged by the verifier's page sums.  *ret NULL when none. */
+static int plan_extents(reuse_ctx *x, json_t *e, const repo_file *pf, const mstore_page_sum *sums, uint64_t n,
+                        repo_reuse_extent **ret, size_t *ret_n) {
+        uint64_t max_version = (uint64_t) json_integer_value(json_object_get(e, "stamp")), off = 0;
+        const char *h = json_string_value(json_object_get(e, "chunks"));
+        repo_reuse_extent *ext = calloc(pf->n_blobs + 2, sizeof *ext);
+        size_t k = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!ext)
+                return -ENOMEM;
+        if (n > 2)
+                ext[k++] = HEADER_CUT;
+        for (size_t i = 0; i < pf->n_blobs; i++) {
+                char lenhex[9], want[33], have[33];
+                XXH128_hash_t d;
+                uint32_t raw = 0;
+                memcpy(lenhex, h + i * CHUNK_HEX, 8);
+                lenhex[8] = 0;
+                memcpy(want, h + i * CHUNK_HEX + 8, 32);
+                want[32] = 0;
+                uint32_t len = (uint32_t) strtoul(lenhex, NULL, 16);
+                if (off >= HEADER_BYTES && range_digest(sums, n, off, len, max_version, &d)) {
+                        digest_hex(&d, have);
+                        if (strcmp(have, want) == 0 && repo_blob_known(x->r, &pf->blobs[i], &raw) && raw == len)
+                                ext[k++] = (repo_reuse_extent) {.offset = off, .length = len, .id = pf->blobs[i]};
                 }
-                if (off != pf->size) {   /* the map does not describe that file: reuse nothing */
-                        free(ext);
-                        return 0;
-                }
-                *ret = ext;
-                *ret_n = k;
+                off += len;
+        }
+        if (off != pf->size) {   /* the map does not describe that file: reuse nothing */
+                free(ext);
                 return 0;
         }
+        *ret = ext;
+        *ret_n = k;
         return 0;
+}
+
+bool reuse_may_reuse(const reuse_ctx *x, const char *path) {
+        for (size_t c = 0; x && c < x->n_cands; c++)
+                if (json_is_object(json_object_get(x->cands[c].files, path)))
+                        return true;
+        return false;
 }
 
 /* No candidate: only the cut after the header pages (so the next backup
@@ -295,19 +312,25 @@ static int keep_entry(reuse_ctx *x, repo_backup *rb, const char *path, const cha
 }
 
 int reuse_store_file(reuse_ctx *x, repo_backup *rb, int fd, const char *path, const struct stat *st,
-                     const char *component) {
-        _cleanup_free_ mstore_page_sum *sums = NULL;
+                     const char *component, reuse_sums_fn get_sums, void *userdata) {
         _cleanup_free_ repo_reuse_extent *ext = NULL;
+        const mstore_page_sum *sums = NULL;
+        const repo_file *pf = NULL;
         size_t n_ext = 0;
         uint64_t n = 0;
+        json_t *e;
         ident id;
-        int k;
+        int k = 0;
 
-        /* Without page sums or a header the file is simply read (and the
-         * verifier says what is wrong with it). */
-        if (mstore_page_sums(fd, &sums, &n) < 0 || read_ident(fd, &id) < 0)
+        /* Without a header the file is simply read (and the verifier says
+         * what is wrong with it). */
+        if (read_ident(fd, &id) < 0)
                 return repo_backup_add_fd(rb, fd, path, st);
-        k = plan_extents(x, path, component, &id, sums, n, &ext, &n_ext);
+        /* Only a file with a source waits for the verifier's sums before it
+         * is stored; the others are stored while the verifier reads them. */
+        e = find_source(x, path, component, &id, &pf);
+        if (e && get_sums(userdata, &sums, &n))
+                k = plan_extents(x, e, pf, sums, n, &ext, &n_ext);
         if (k >= 0 && !ext && (uint64_t) st->st_size > HEADER_BYTES)
                 k = header_cut_only(st, &ext, &n_ext);
         if (k < 0)
@@ -315,6 +338,8 @@ int reuse_store_file(reuse_ctx *x, repo_backup *rb, int fd, const char *path, co
         k = repo_backup_add_fd_reuse(rb, fd, path, st, ext, n_ext);
         if (k < 0)
                 return k;
+        if (!sums && !get_sums(userdata, &sums, &n))
+                return 0;   /* no check, no sums: no entry (the component fails) */
         return keep_entry(x, rb, path, component, &id, sums, n);
 }
 

@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "lib/core/array.h"
 #include "lib/core/error-slot.h"
+#include "lib/core/fs-util.h"
 #include "macro.h"
 
 static Job *job_broken(const char *name, const char *error) {
@@ -27,22 +28,6 @@ static Job *job_broken(const char *name, const char *error) {
         if (!j->name || !j->error)
                 return job_free(j);
         return j;
-}
-
-/* Read at most JOB_FILE_MAX_BYTES + 1 bytes of FD (one more tells "too large"). */
-static ssize_t read_bounded(int fd, char *buf, size_t max) {
-        size_t off = 0;
-        while (off < max) {
-                ssize_t k = read(fd, buf + off, max - off);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                off += (size_t) k;
-        }
-        return (ssize_t) off;
 }
 
 static Job *job_load_one(Manager *m, int dfd, const char *file) {
@@ -65,7 +50,7 @@ static Job *job_load_one(Manager *m, int dfd, const char *file) {
         }
         /* J4: never more than JOB_FILE_MAX_BYTES + 1 in memory, whatever st_size says. */
         buf = malloc(JOB_FILE_MAX_BYTES + 1);
-        ssize_t size = buf ? read_bounded(fd, buf, JOB_FILE_MAX_BYTES + 1) : -ENOMEM;
+        ssize_t size = buf ? read_full_at(fd, buf, JOB_FILE_MAX_BYTES + 1, 0) : -ENOMEM;
         if (size < 0) {
                 snprintf(err, sizeof(err), "%s: %s", file, strerror((int) -size));
                 goto broken;

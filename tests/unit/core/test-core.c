@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* lib/core: growing arrays, error slots, mkdir_p, little-endian fields, clocks, test hooks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +148,53 @@ static void test_path_creatable(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
+/* read_full_at: whole reads at an offset, the count at end of file, -errno;
+ * and it goes on after a short read: /proc/kallsyms answers one page per
+ * pread, whatever the length asked for. */
+static void test_read_full_at(void **state) {
+        char path[] = "/tmp/test-core-read-XXXXXX";
+        int fd = mkstemp(path);
+        static char data[300000], buf[sizeof data];
+
+        assert_true(fd >= 0);
+        unlink(path);
+        for (size_t i = 0; i < sizeof data; i++)
+                data[i] = (char) (i * 7 + i / 251);
+        assert_int_equal(write(fd, data, sizeof data), (ssize_t) sizeof data);
+        assert_int_equal(read_full_at(fd, buf, sizeof buf, 0), (ssize_t) sizeof buf);
+        assert_memory_equal(buf, data, sizeof data);
+        assert_int_equal(read_full_at(fd, buf, 1000, 12345), 1000);
+        assert_memory_equal(buf, data + 12345, 1000);
+        assert_int_equal(read_full_at(fd, buf, 5000, (off_t) sizeof data - 100), 100); /* end of file */
+        assert_memory_equal(buf, data + sizeof data - 100, 100);
+        assert_int_equal(read_full_at(fd, buf, 10, (off_t) sizeof data + 5), 0);
+        assert_int_equal(read_full_at(fd, buf, 0, 0), 0);
+        close(fd);
+        assert_int_equal(read_full_at(fd, buf, 10, 0), -EBADF);
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        assert_int_equal(read_full_at(p[0], buf, 10, 0), -ESPIPE);
+        close(p[0]);
+        close(p[1]);
+
+        fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;   /* no such file here: the part above still ran */
+        static char one[65536], whole[65536];
+        ssize_t k = pread(fd, one, sizeof one, 0), total = 0;
+        assert_true(k > 0 && k < (ssize_t) sizeof one); /* a short read happens */
+        while (total < (ssize_t) sizeof whole) {
+                ssize_t m = read(fd, whole + total, sizeof whole - (size_t) total);
+                assert_true(m >= 0);
+                if (m == 0)
+                        break;
+                total += m;
+        }
+        assert_int_equal(read_full_at(fd, buf, sizeof whole, 0), total);
+        assert_memory_equal(buf, whole, (size_t) total);
+        close(fd);
+}
+
 static void test_unaligned(void **state) {
         uint8_t b[16] = {0};
         unaligned_write_le16(b + 1, 0x1234);
@@ -233,7 +281,7 @@ static void test_error_slot(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_array_reserve), cmocka_unit_test(test_mkdir_p),
-                cmocka_unit_test(test_path_creatable),
+                cmocka_unit_test(test_path_creatable), cmocka_unit_test(test_read_full_at),
                 cmocka_unit_test(test_unaligned),     cmocka_unit_test(test_time),
                 cmocka_unit_test(test_hooks),          cmocka_unit_test(test_error_slot),
         };

@@ -240,12 +240,12 @@ static void test_decoder_reasons(void **state) {
         assert_int_equal(mstore_put(t, db, "k", 1, "v", 1), 0);
         assert_int_equal(mstore_txn_commit(t), 0);
         assert_int_equal(mstore_sg_close(sg), 0);
-        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), 0);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL, NULL, NULL), 0);
         assert_string_equal(seen, "");
 
         /* a bad B+tree page: verify's report, and a read on a transaction */
         assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (3 * PAGE_SIZE + 200) * 8), 0);
-        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), MSTORE_E_CORRUPT);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL, NULL, NULL), MSTORE_E_CORRUPT);
         assert_string_equal(seen, "page 3: checksum mismatch|");
         (void) error_slot_set(NULL, 0, "lib/core: an unrelated failure");
         sg = open_at("/d");
@@ -263,7 +263,7 @@ static void test_decoder_reasons(void **state) {
         assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (0 * PAGE_SIZE + 300) * 8), 0);
         memset(seen, 0, sizeof seen);
         assert_int_equal(io_sim_flip_bit(sim, "/d/D.edb", (1 * PAGE_SIZE + 300) * 8), 0);
-        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL), MSTORE_E_CORRUPT);
+        assert_int_equal(verify_file_io(io, "/d/D.edb", collect, seen, NULL, NULL, NULL), MSTORE_E_CORRUPT);
         assert_string_equal(seen, "page 0 (header copy 0): checksum mismatch|page 1 (header copy 1): checksum mismatch|"
                                   "page 3: checksum mismatch|");
         mstore_sg_options o = MSTORE_SG_OPTIONS_INIT;
