@@ -43,6 +43,9 @@ DBDIR=${UL%/*}
 as_pg mkdir -p "$PGDATA/base/pgsql_tmp"
 as_pg dd if=/dev/urandom of="$PGDATA/base/pgsql_tmp/pgsql_tmp4242.0" bs=64k count=4 status=none
 as_pg dd if=/dev/urandom of="$DBDIR/t4_99999" bs=64k count=4 status=none
+# ... but a user's file of that shape outside the relation directories is
+# the user's (a log named by log_filename = 't%d_%H.log'): stored
+as_pg sh -c "echo user > '$PGDATA/t07_13.log'"
 # the writer is started after CREATE TABLESPACE: Identify walks pg_tblspc
 start_pgw --wal-archive "$ARCH"
 as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -i -s 2 -q postgres >"$FX_DIR/pgbench-init.log" 2>&1 || fail "pgbench -i"
@@ -78,6 +81,7 @@ assert ul + "_init" in files, "unlogged table's init fork not stored"
 assert not [f for f in files if f == ul or f.startswith(ul + ".") or f.startswith(ul + "_") and f != ul + "_init"], \
     ("unlogged table's forks stored", sorted(f for f in files if f.startswith(ul)))
 assert db + "/t4_99999" not in files, "temporary relation stored"
+assert data + "/t07_13.log" in files, "a user's file named like a temporary relation left out"
 assert not [f for f in files if "/pgsql_tmp" in f], "temporary files stored"
 assert any(f.startswith(db + "/") for f in files) and data + "/global/pg_control" in files, "data files missing"
 EOP

@@ -537,15 +537,22 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (r >= 0)
                 r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "pg_internal.init", 1);
         /* PostgreSQL's other files a base backup leaves out (basebackup.c):
-         * temporary relations (t<backend>_<relfilenode>[_fork][.seg], in the
-         * data directory and the tablespaces), a half-written
-         * postgresql.auto.conf or current_logfiles, a backup_manifest */
+         * temporary relations (t<backend>_<relfilenode>[_fork][.seg], only
+         * where relations live: base/<db>, global and the tablespaces, so a
+         * user's file elsewhere, e.g. a log named t07_13.log, is kept), a
+         * half-written postgresql.auto.conf or current_logfiles, a
+         * backup_manifest */
         static const char *const top_files[] = { "postgresql.auto.conf.tmp", "current_logfiles.tmp",
                                                  "backup_manifest", NULL };
         for (size_t k = 0; top_files[k] && r >= 0; k++)
                 r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, top_files[k], 0);
+        char reldir[PATH_MAX];
+        snprintf(reldir, sizeof(reldir), "%s/base", p->pgdata);
         if (r >= 0)
-                r = lvss_metadata_builder_add_exclude_files(md, p->pgdata, "t[0-9]*_[0-9]*", 1);
+                r = lvss_metadata_builder_add_exclude_files(md, reldir, "t[0-9]*_[0-9]*", 1);
+        snprintf(reldir, sizeof(reldir), "%s/global", p->pgdata);
+        if (r >= 0)
+                r = lvss_metadata_builder_add_exclude_files(md, reldir, "t[0-9]*_[0-9]*", 0);
         json_array_foreach(tss, i, ts) {
                 if (r >= 0)
                         r = lvss_metadata_builder_add_exclude_files(md, json_string_value(ts), "t[0-9]*_[0-9]*", 1);
