@@ -439,6 +439,7 @@ static struct job *job_new(enum job_kind kind) {
                 j->kind = kind;
                 j->in_fd = -1;
                 j->out_fd = -1;
+                j->caller = (uid_t) -1; /* not root until method() says so: sg_paths_allowed fails closed */
         }
         return j;
 }
