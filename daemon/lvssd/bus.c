@@ -170,7 +170,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
         Manager *m = userdata;
         const char *set_id, *shadow_id, *sender = sd_bus_message_get_sender(msg) ?: "";
         char failed[LVSS_ID_MAX] = "";
-        const char *why = "";
+        ErrorSlot why = { "" };   /* a copy: registry_save below may use the thread's slot */
         uint32_t deleted = 0;
         bool durable = false;
         bool found = false;
@@ -214,7 +214,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
                 if (r < 0) {
                         /* Deletion is sequential and stops at the first failure (as in VSS). */
                         memcpy(failed, id, LVSS_ID_MAX);
-                        why = provider_reason(r);
+                        (void) error_slot_set(&why, r, "%s", provider_reason(r));
                         break;
                 }
                 deleted++;
@@ -224,7 +224,7 @@ static int method_delete_shadows(sd_bus_message *msg, void *userdata, sd_bus_err
          * one still listed is deleted by the next start anyway. */
         if (deleted)
                 (void) registry_save(m, durable);
-        return sd_bus_reply_method_return(msg, "uss", deleted, failed, why);
+        return sd_bus_reply_method_return(msg, "uss", deleted, failed, error_slot_get(&why));
 }
 
 static const sd_bus_vtable coordinator_vtable[] = {

@@ -506,8 +506,6 @@ int mstore_log_name(const char *base, uint32_t gen, char buf[MSTORE_LOG_NAME_SIZ
 mstore_log_name_kind mstore_log_name_parse(const char *name, char ret_base[MSTORE_LOG_BASE_SIZE],
                                            uint32_t *ret_gen);
 
-/* ------------------------------------------------------------ page sums */
-
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,8 @@
 #include "macro.h"
 
 /* Room for a path or two and, from the writers' commands, up to 1000 bytes
- * of a command's stderr with its context. */
+ * of a command's stderr with its context (what a requestor then sees is cut
+ * to the writer failure message's own limit, 1023 bytes: lib/lvss). */
 #define ERROR_SLOT_SIZE 1536
 
 typedef struct ErrorSlot {

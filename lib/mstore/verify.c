@@ -267,13 +267,14 @@ static int verify_file_io_flags(const struct mstore_io *io, const char *path, un
         vlock l = { .cb = cb, .ud = ud };
         vrange v1 = v0;
         pthread_t t;
-        bool split = !io && npages >= VERIFY_SPLIT_PAGES && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+        bool split = !io && npages >= VERIFY_SPLIT_PAGES && sysconf(_SC_NPROCESSORS_ONLN) > 1, locked = false;
         v1.res = (mstore_verify_result) { 0 };
         v1.from = v1.to = npages;
         if (split) {
                 v1.from = (npages / 2) / VERIFY_BLOCK_PAGES * VERIFY_BLOCK_PAGES;
                 if (cb) {
                         pthread_mutex_init(&l.lock, NULL);
+                        locked = true;
                         v0.cb = v1.cb = lock_cb;
                         v0.ud = v1.ud = &l;
                 }
@@ -293,7 +294,7 @@ static int verify_file_io_flags(const struct mstore_io *io, const char *path, un
                         verify_range(&v0, &f, buf);
                 }
         }
-        if (split && cb)
+        if (locked)
                 pthread_mutex_destroy(&l.lock);
         res.bad += v0.res.bad + v1.res.bad;
         res.pages_checked += v0.res.pages_checked + v1.res.pages_checked;

@@ -235,7 +235,7 @@ int calendar_parse(const char *expr, calendar_spec **ret) {
 
         calendar_spec *c = calloc(1, sizeof(*c));
         if (!c)
-                return -ENOMEM;
+                return error_slot_set(NULL, -ENOMEM, "out of memory");
         c->weekdays = 0x7f;
         if (n > 1 && strcasecmp(tok[n - 1], "UTC") == 0) {
                 c->utc = true;

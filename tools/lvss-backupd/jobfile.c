@@ -130,7 +130,7 @@ static int job_from_json(const char *name, json_t *doc, Job **ret) {
 
         if (!j || !(j->name = strdup(name))) {
                 free(j);
-                return -ENOMEM;
+                return error_slot_set(NULL, -ENOMEM, "out of memory");
         }
         j->doc = json_incref(doc);
         if (!json_is_object(doc)) {

@@ -80,12 +80,12 @@ int jobs_load(Manager *m) {
 
         if (dfd < 0) {
                 if (errno != ENOENT)
-                        return -errno;
+                        return error_slot_set(NULL, -errno, "job directory %s: %m", m->config_dir);
         } else {
                 DIR *d = fdopendir(dup(dfd));
                 struct dirent *de;
                 if (!d)
-                        return -errno;
+                        return error_slot_set(NULL, -errno, "job directory %s: %m", m->config_dir);
                 while ((de = readdir(d))) {
                         size_t l = strlen(de->d_name);
                         if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
@@ -133,7 +133,7 @@ int job_set(Manager *m, const char *name, const char *text) {
         char *s = json_dumps(j->doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!s) {
                 job_free(j);
-                return -ENOMEM;
+                return error_slot_set(NULL, -ENOMEM, "job %s: out of memory", name);
         }
         snprintf(file, sizeof(file), "%s.json", name);
         r = mkdir(m->config_dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
