@@ -277,6 +277,18 @@ int repo_open(const char *dir, const char *password, enum repo_lock_mode lock, r
 int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lock, const repo_open_options *o,
                    repo **ret) {
         _cleanup_(repo_closep) repo *r = NULL;
+        int k = repo_open_lock(dir, lock, o, &r);
+        if (k < 0)
+                return k;
+        k = repo_open_keys(r, password);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int repo_open_lock(const char *dir, enum repo_lock_mode lock, const repo_open_options *o, repo **ret) {
+        _cleanup_(repo_closep) repo *r = NULL;
         int k;
 
         if (sodium_init() < 0)
@@ -301,10 +313,18 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         k = take_lock(r, lock, o);
         if (k < 0)
                 return open_failed(r, k);
+        r->lock_mode = lock;
         (void) repo_cache_setup(r);
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int repo_open_keys(repo *r, const char *password) {
+        int k;
+
         if (r->encrypted) {
                 if (!password)
-                        return repo_error(NULL, -ENOKEY, "repository %s is encrypted: a password is required", dir);
+                        return repo_error(NULL, -ENOKEY, "repository %s is encrypted: a password is required", r->dir);
                 k = repo_keyfile_unlock(r, password);
                 if (k < 0)
                         return open_failed(r, k);
@@ -322,13 +342,12 @@ int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lo
         k = repo_load_indexes(r);
         if (k < 0)
                 return open_failed(r, k);
-        r->exclusive = lock == REPO_LOCK_EXCLUSIVE;
-        if (lock == REPO_LOCK_EXCLUSIVE) {
+        r->exclusive = r->lock_mode == REPO_LOCK_EXCLUSIVE;
+        if (r->exclusive) {
                 k = cleanup(r);
                 if (k < 0)
                         return open_failed(r, k);
         }
-        *ret = TAKE_PTR(r);
         return 0;
 }
 

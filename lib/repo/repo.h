@@ -115,6 +115,17 @@ typedef struct repo_open_options {
 } repo_open_options;
 int repo_open_opts(const char *dir, const char *password, enum repo_lock_mode lock, const repo_open_options *o,
                    repo **ret);
+/* repo_open_opts in two steps.  repo_open_lock reads the config and takes
+ * the lock (a held lock: -EBUSY, as repo_open_opts); repo_open_keys then
+ * derives the key from the password (argon2id: the slow part of opening an
+ * encrypted repository), loads the indexes and, under an exclusive lock,
+ * removes what an interrupted writer left.  Between the two the handle is
+ * good for repo_close only; repo_open_keys may run on another thread than
+ * the caller's (lvss-backup create runs it while lvssd makes the snapshot
+ * set); its message is in that thread's slot (repo_errmsg).  After a
+ * failure of repo_open_keys the handle is only closed. */
+int repo_open_lock(const char *dir, enum repo_lock_mode lock, const repo_open_options *o, repo **ret);
+int repo_open_keys(repo *r, const char *password);
 repo *repo_close(repo *r);
 static inline void repo_closep(repo **p) { if (*p) repo_close(*p); }
 bool repo_is_encrypted(const repo *r);

@@ -91,6 +91,13 @@ typedef struct create_ctx {
         repo_id id;                 /* the committed backup */
         bool no_reuse;              /* --no-reuse */
         reuse_ctx *reuse;           /* full/copy: unchanged ranges of .edb/.stm (reuse.c); NULL = read all */
+        /* The repository's key derivation and index loading (repo_open_keys)
+         * on a thread of its own while lvssd makes the snapshot set. */
+        pthread_t keys_thread;
+        bool keys_running;
+        char *password;
+        int keys_err;               /* repo_open_keys' result */
+        char keys_msg[1024];        /* and its message */
 } create_ctx;
 
 static const char create_help[] =
@@ -1195,7 +1202,11 @@ static void print_failures(create_ctx *c) {
         vss_print_writer_failures(c->b, paths, writers, n);
 }
 
+static int create_repo_ready(create_ctx *c);
+
 static void ctx_free(create_ctx *c) {
+        (void) create_repo_ready(c);   /* never close the repository under the thread */
+        password_free(c->password);
         for (size_t i = 0; i < c->n_sel; i++) {
                 free(c->sel[i].path);
                 free(c->sel[i].prev_stamp);
@@ -1229,16 +1240,47 @@ static int wait_step(lvss_backup *b, lvss_async *a, int r, const char *what, voi
         return vss_wait(b, a, r, what); /* frees a */
 }
 
-/* The repository (exclusive) and a requestor session. */
+static void *keys_thread(void *arg) {
+        create_ctx *c = arg;
+        c->keys_err = repo_open_keys(c->r, c->password);
+        if (c->keys_err < 0)
+                snprintf(c->keys_msg, sizeof c->keys_msg, "%s", repo_errmsg());
+        return NULL;
+}
+
+/* The repository (exclusive) and a requestor session.  The lock is taken
+ * here (busy: exit 4 before lvssd is asked for anything); the key
+ * derivation and the indexes follow on a thread while the writers are
+ * gathered, prepared and frozen (create_repo_ready waits for them). */
 static int create_begin(create_ctx *c, const char *repo_dir, const char *pwfile) {
         int r, ex;
 
-        if ((ex = vss_open_repo(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r)) != 0)
+        if ((ex = vss_open_repo_lock(repo_dir, pwfile, REPO_LOCK_EXCLUSIVE, &c->r, &c->password)) != 0)
                 return ex;
+        if (pthread_create(&c->keys_thread, NULL, keys_thread, c) != 0)
+                keys_thread(c);   /* no thread: opened here */
+        else
+                c->keys_running = true;
         r = requestor_begin(LVSS_CTX_BACKUP, c->lvss_type, &c->b);
         if (r < 0) {
                 vss_err("lvssd: %s%s%s", lvss_strerror(r), c->b ? ": " : "", c->b ? lvss_backup_last_error(c->b) : "");
                 return vss_exit_lvss(r);
+        }
+        return 0;
+}
+
+/* Waits for the key derivation and the indexes; 0 or the exit code
+ * (message printed). */
+static int create_repo_ready(create_ctx *c) {
+        if (c->keys_running) {
+                pthread_join(c->keys_thread, NULL);
+                c->keys_running = false;
+        }
+        if (c->keys_err < 0) {
+                if (c->keys_msg[0])
+                        vss_err("%s", c->keys_msg);
+                c->keys_msg[0] = 0;
+                return vss_exit_repo(c->keys_err);
         }
         return 0;
 }
@@ -1518,9 +1560,20 @@ static int run_create(create_ctx *c, const char *repo_dir, const char *pwfile, c
         int64_t t0 = (int64_t) now_msec(CLOCK_MONOTONIC);
         int ex;
 
-        if ((ex = create_begin(c, repo_dir, pwfile)) != 0 || (ex = create_select(c, want, n_want)) != 0 ||
-            (ex = create_open_backup(c)) != 0 || (ex = create_snapshot(c)) != 0 || (ex = create_store(c)) != 0 ||
-            (ex = create_commit(c)) != 0)
+        if ((ex = create_begin(c, repo_dir, pwfile)) != 0 || (ex = create_select(c, want, n_want)) != 0)
+                return ex;
+        /* An incremental or differential needs its base's stamps before
+         * PrepareForBackup; a full or copy needs the repository only to
+         * store, so its key derivation runs while the snapshot set is made. */
+        if (c->type == REPO_BACKUP_FULL || c->type == REPO_BACKUP_COPY)
+                ex = create_snapshot(c);
+        if (ex == 0)
+                ex = create_repo_ready(c);
+        if (ex == 0)
+                ex = create_open_backup(c);
+        if (ex == 0 && c->type != REPO_BACKUP_FULL && c->type != REPO_BACKUP_COPY)
+                ex = create_snapshot(c);
+        if (ex != 0 || (ex = create_store(c)) != 0 || (ex = create_commit(c)) != 0)
                 return ex;
         create_complete(c);
         if (!c->committed) {

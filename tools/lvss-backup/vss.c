@@ -93,8 +93,24 @@ int vss_exit_repo(int r) {
 
 int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret) {
         _cleanup_(password_freep) char *pw = NULL;
+        int ex = vss_open_repo_lock(dir, password_file, lock, ret, &pw);
+        if (ex != 0)
+                return ex;
+        int k = repo_open_keys(*ret, pw);
+        if (k < 0) {
+                vss_err("%s", repo_errmsg());
+                *ret = repo_close(*ret);
+                return vss_exit_repo(k);
+        }
+        return 0;
+}
+
+int vss_open_repo_lock(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret,
+                       char **ret_password) {
+        _cleanup_(password_freep) char *pw = NULL;
         bool enc = false;
         int k = repo_probe(dir, &enc);
+        *ret_password = NULL;
         if (k < 0) {
                 vss_err("%s", repo_errmsg());
                 return k == -ENOENT ? VSS_EXIT_USAGE : vss_exit_repo(k);
@@ -110,11 +126,12 @@ int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mod
                 if (k < 0)
                         return VSS_EXIT_USAGE;
         }
-        k = repo_open(dir, pw, lock, ret);
+        k = repo_open_lock(dir, lock, NULL, ret);
         if (k < 0) {
                 vss_err("%s", repo_errmsg());
                 return vss_exit_repo(k);
         }
+        *ret_password = TAKE_PTR(pw);
         return 0;
 }
 

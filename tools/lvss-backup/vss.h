@@ -46,6 +46,12 @@ int vss_exit_repo(int r);
 /* Open the repository (password from file, environment or terminal);
  * returns 0 or the exit code (message printed). */
 int vss_open_repo(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret);
+/* Its first half: the repository probed, the password read (a terminal is
+ * asked here), the lock taken (repo_open_lock); the caller finishes with
+ * repo_open_keys(*ret, *ret_password) and frees the password with
+ * password_free. */
+int vss_open_repo_lock(const char *dir, const char *password_file, enum repo_lock_mode lock, repo **ret,
+                       char **ret_password);
 
 /* Wait for an async operation started with result r (freeing it), polling
  * vss_interrupted: on an interrupt the operation is cancelled and -EINTR

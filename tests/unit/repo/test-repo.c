@@ -5,6 +5,7 @@
  * traversal refusal, cleanup after an interrupted backup.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -592,6 +593,69 @@ static void test_encrypted_roundtrip_and_password(void **state) {
         assert_restored(f);
         assert_int_equal(repo_verify(r, NULL, NULL, NULL, NULL), 0);
         repo_record_free(rec);
+        repo_close(r);
+}
+
+/* repo_open in two steps (lvss-backup create derives the key on a thread
+ * while the snapshot set is made): the first takes the lock and needs no
+ * password, the second derives the key (on another thread here) and loads
+ * the indexes; a wrong password fails the second, and the handle closes. */
+typedef struct keys_arg {
+        repo *r;
+        const char *pw;
+        int k;
+} keys_arg;
+
+static void *keys_on_thread(void *arg) {
+        keys_arg *a = arg;
+        a->k = repo_open_keys(a->r, a->pw);
+        return NULL;
+}
+
+static void test_open_in_two_steps(void **state) {
+        fx *f = *state;
+        repo *r = NULL, *r2 = NULL;
+        repo_record *rec = NULL;
+        repo_id id;
+        pthread_t t;
+
+        assert_int_equal(repo_init(f->repo, "correct horse", &enc_opts), 0);
+        assert_int_equal(repo_open(f->repo, "correct horse", REPO_LOCK_EXCLUSIVE, &r), 0);
+        backup_tree(r, f->src, REPO_BACKUP_FULL, &id, NULL);
+        r = repo_close(r);
+
+        /* the lock is held after the first step: busy at once */
+        assert_int_equal(repo_open_lock(f->repo, REPO_LOCK_EXCLUSIVE, NULL, &r), 0);
+        assert_int_equal(repo_open_lock(f->repo, REPO_LOCK_SHARED, NULL, &r2), -EBUSY);
+        keys_arg a = {r, "wrong", 1};
+        assert_int_equal(pthread_create(&t, NULL, keys_on_thread, &a), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(a.k, REPO_E_WRONG_PASSWORD);
+        r = repo_close(r);
+
+        assert_int_equal(repo_open_lock(f->repo, REPO_LOCK_EXCLUSIVE, NULL, &r), 0);
+        a = (keys_arg) {r, "correct horse", 1};
+        assert_int_equal(pthread_create(&t, NULL, keys_on_thread, &a), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(a.k, 0);
+        assert_int_equal(repo_open_lock(f->repo, REPO_LOCK_SHARED, NULL, &r2), -EBUSY);
+        /* opened: the indexes are loaded (the first backup's blobs are known) */
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_true(rec->n_files > 0);
+        bool known = false;
+        for (size_t i = 0; i < rec->n_files && !known; i++)
+                if (rec->files[i].n_blobs > 0) {
+                        uint32_t raw = 0;
+                        known = repo_blob_known(r, &rec->files[i].blobs[0], &raw) && raw > 0;
+                }
+        assert_true(known);
+        assert_int_equal(repo_restore_to_dir(r, rec, f->out, NULL, NULL), 0);
+        assert_restored(f);
+        repo_record_free(rec);
+        repo_close(r);
+        /* no password for an encrypted repository */
+        assert_int_equal(repo_open_lock(f->repo, REPO_LOCK_SHARED, NULL, &r), 0);
+        assert_int_equal(repo_open_keys(r, NULL), -ENOKEY);
         repo_close(r);
 }
 
@@ -1392,6 +1456,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_compression_policy, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_add_fd_reuse, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_open_in_two_steps, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_keyed_blob_ids_match_libsodium, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_local_put_direct, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_types_and_chains, fx_setup, fx_teardown),
