@@ -48,4 +48,20 @@ for ((i=0; i<100; i++)); do
 done
 "$LVSSADM" create --exec true "$DATA" >/dev/null 2>"$FX_DIR/adm3.err" ||
     fail "first backup after lvssd's restart: $(cat "$FX_DIR/adm3.err")"
+# A wrong password: a full finds it only after the snapshot set (the key is
+# derived while lvssd makes it, backup.md §7.8): exit 5, nothing stored,
+# no shadow copy left behind; the right password then works.
+LVSS_BACKUP_PASSWORD=right $LB init --repo "$FX_DIR/repo-enc" --quiet || fail "init of an encrypted repository"
+LVSS_BACKUP_PASSWORD=wrong $LB create --repo "$FX_DIR/repo-enc" --type full --quiet >/dev/null 2>"$FX_DIR/pw.err"; rc=$?
+[ "$rc" = 5 ] || fail "create with a wrong password exited $rc, want 5: $(cat "$FX_DIR/pw.err")"
+grep -q "wrong password" "$FX_DIR/pw.err" || fail "no 'wrong password' message: $(cat "$FX_DIR/pw.err")"
+[ -z "$(ls -A "$FX_DIR/repo-enc/backups")" ] || fail "a record was stored with a wrong password"
+for ((i=0; i<200; i++)); do
+    "$LVSSADM" list shadows 2>/dev/null | grep -q "No shadow copies" && break
+    sleep 0.1
+done
+"$LVSSADM" list shadows | grep -q "No shadow copies" || fail "a shadow copy was left behind: $("$LVSSADM" list shadows)"
+LVSS_BACKUP_PASSWORD=right $LB create --repo "$FX_DIR/repo-enc" --type full --quiet >/dev/null 2>"$FX_DIR/pw2.err" ||
+    fail "create with the right password: $(cat "$FX_DIR/pw2.err")"
+[ -n "$(ls -A "$FX_DIR/repo-enc/backups")" ] || fail "no record after a create with the right password"
 echo ok
