@@ -405,7 +405,7 @@ static int redo_copy(mdbw *m) {
  * t; m->redo.ready or the reason in m->redo.err. */
 static void redo_finish(mdbw *m, int t, double t0) {
         unsigned char h[4096];
-        struct stat st;
+        struct stat st = {};
         char proc[64];
         int r = 0;
         _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
