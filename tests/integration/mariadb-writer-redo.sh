@@ -130,7 +130,7 @@ check_restore() {
     rm -rf "$to"
 }
 
-for order in last first; do
+for order in ${MDBW_REDO_ORDERS:-last first}; do   # one of them: MDBW_REDO_ORDERS=first
     restart_lvssd "$order:ib_logfile0"
     backup_held "$order"
     check_restore "$order"
