@@ -86,7 +86,7 @@ printf '%-16s %10s %16s %12s %10s\n' mariadb-backup "$M_T" "$M_RATE" "$M_RESTORE
 # the writer's (BACKUP STAGE START, the freeze's stages), then the restore:
 # files written (and replay, if any) vs the server's start with InnoDB
 # recovery.
-echo "lvss-backup create, steps from its start (writer: $(grep -o 'BACKUP STAGE START ([0-9.]* s)' "$FX_DIR/mw.log" | tail -1); $(grep -o 'engine logs: [0-9.]* s' "$FX_DIR/mw.log" | tail -1)):"
+echo "lvss-backup create, steps from its start (writer: $(grep -o 'BACKUP STAGE START ([0-9.]* s)' "$FX_DIR/mw.log" | tail -1); $(grep -o 'engine logs: [0-9.]* s' "$FX_DIR/mw.log" | tail -1); $(grep -o 'redo log copied[^)]*)' "$FX_DIR/mw.log" | tail -1)):"
 timeline "$FX_DIR/lvss.err" "$L_START"
 echo "restore split: files written by the tool (mariadb-backup: prepare + copy-back) / then server start (s):"
 printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"

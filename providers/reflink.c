@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "lib/core/fs-util.h"
+#include "lib/core/test-hook.h"
 #include "providers/util.h"
 
 #ifndef XFS_SUPER_MAGIC
@@ -550,10 +551,42 @@ static int patch_clone(int src, int dst, int maps, const struct stat *st, bool *
 
 static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *name, int depth);
 
+/* Test hook (tests/integration/mariadb-writer-redo.sh): at commit, the
+ * regular file LVSS_TEST_REFLINK_ORDER = "first:NAME" or "last:NAME" of a
+ * directory is copied before or after its siblings, and in between commit
+ * makes LVSS_TEST_REFLINK_HOLD/held and waits (at most 30 s) for
+ * LVSS_TEST_REFLINK_HOLD/go: the window between files as long as the test
+ * needs. */
+static void test_hold(void) {
+        const char *d = TEST_HOOK_ENV("LVSS_TEST_REFLINK_HOLD");
+        char path[LVSS_PROVIDER_PATH_MAX];
+        if (!d)
+                return;
+        snprintf(path, sizeof(path), "%s/held", d);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                close(fd);
+        snprintf(path, sizeof(path), "%s/go", d);
+        for (int i = 0; i < 3000 && access(path, F_OK) != 0; i++)
+                usleep(10000);
+}
+
 static int copy_children(struct copy *c, int s, int d, int p, int depth) {
         DIR *dir;
         struct dirent *de;
         int r = 0;
+        const char *order = c->preparing ? NULL : TEST_HOOK_ENV("LVSS_TEST_REFLINK_ORDER");
+        const char *oname = order && (strncmp(order, "first:", 6) == 0 || strncmp(order, "last:", 5) == 0) ?
+                strchr(order, ':') + 1 : NULL;
+        struct stat ost;
+        if (oname && (fstatat(s, oname, &ost, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(ost.st_mode)))
+                oname = NULL;
+        if (oname && order[0] == 'f') {
+                r = copy_entry(c, s, d, p, oname, depth + 1);
+                if (r < 0)
+                        return r;
+                test_hold();
+        }
         int s2 = fcntl(s, F_DUPFD_CLOEXEC, 3);
 
         if (s2 < 0)
@@ -564,7 +597,8 @@ static int copy_children(struct copy *c, int s, int d, int p, int depth) {
                 return -errno;
         }
         while ((errno = 0, de = readdir(dir))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    (oname && strcmp(de->d_name, oname) == 0))
                         continue;
                 r = copy_entry(c, s, d, p, de->d_name, depth + 1);
                 if (r < 0)
@@ -573,6 +607,10 @@ static int copy_children(struct copy *c, int s, int d, int p, int depth) {
         if (r == 0 && errno != 0)
                 r = error_slot_set(NULL, -errno, "'%s': readdir: %m", c->top);
         closedir(dir);
+        if (r == 0 && oname && order[0] == 'l') {
+                test_hold();
+                r = copy_entry(c, s, d, p, oname, depth + 1);
+        }
         return r;
 }
 

@@ -87,6 +87,7 @@ innodb-buffer-pool-size = 64M
 log-bin = binlog
 server-id = 1
 skip-name-resolve
+${MDBW_MYCNF_EXTRA:-}
 EOF
 mariadb-install-db --no-defaults --datadir="$DATADIR" --user=root --auth-root-authentication-method=socket \
     --skip-test-db >"$FX_DIR/install-db.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$FX_DIR/install-db.log")"

@@ -109,6 +109,9 @@ grep -q ': [1-9][0-9]* live binary log(s) longer than the backup.s put back' "$F
     fail "the live stamp file was not put back: $(tail -5 "$FX_DIR/mw.log")"
 grep -q 'replaying [0-9]* binary log(s) .* to the end' "$FX_DIR/mw.log" || fail "no roll-forward: $(tail -5 "$FX_DIR/mw.log")"
 [ ! -e "$DATADIR/.lvss-live-binlogs" ] || fail "the hold directory was left: $(ls -la "$DATADIR/.lvss-live-binlogs")"
+grep -q "the backup's redo log copy is $DATADIR/ib_logfile0" "$FX_DIR/mw.log" ||
+    fail "the full's redo log copy was not put in place: $(tail -5 "$FX_DIR/mw.log")"
+[ ! -e "$DATADIR/.lvss-ib_logfile0" ] || fail "the redo log copy was left in the data directory"
 echo "restored and rolled forward: CHECK TABLE ok, total $TOTAL, $N_REST transfers (live had $N_LIVE)"
 
 kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?

@@ -54,6 +54,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,7 +68,9 @@
 #include "writer-common.h"
 
 #include "lib/core/error-slot.h"
+#include "lib/core/fs-util.h"
 #include "lib/core/macro.h"
+#include "lib/core/test-hook.h"
 
 /* Paths and messages are built with snprintf into PATH_MAX / message
  * buffers: a path that does not fit is cut and then fails to open, a
@@ -79,6 +83,9 @@
 #define MARIADB_WRITER_NAME "MariaDB Writer"
 #define MAX_NAME 64
 #define HOLD_DIR ".lvss-live-binlogs"  /* live binary logs kept aside during a restore */
+#define REDO_LOG "ib_logfile0"          /* InnoDB's redo log (MariaDB 10.8 and later: one file) */
+#define REDO_COPY ".lvss-ib_logfile0"   /* the writer's copy of it, taken at Thaw (§7.3 invariant 9) */
+#define REDO_HEAD 12288                 /* header block + the two checkpoint blocks (log_t::START_OFFSET) */
 
 typedef struct mdbw {
         const char *datadir;
@@ -113,6 +120,15 @@ typedef struct mdbw {
         } rs;
         const char *mariadbd, *mariadb_binlog, *mariadb_client, *defaults_file;
         unsigned replay_timeout_s;
+        /* full/copy: the redo log, from Freeze to Thaw (§7.3 invariant 9) */
+        struct {
+                int fd;                /* ib_logfile0, opened at Freeze; -1 */
+                unsigned char head[REDO_HEAD]; /* as read at Freeze: checkpoint C0 */
+                uint64_t checkpoint;   /* C0 */
+                uint64_t end_lsn;      /* Innodb_lsn_current right after the copy */
+                bool ready;            /* REDO_COPY is in the data directory */
+                ErrorSlot err;         /* why it is not */
+        } redo;
         lvss_writer *w;
         ErrorSlot err;                 /* why this instance's last step failed */
 } mdbw;
@@ -207,6 +223,251 @@ static void end_stage(mdbw *m) {
         disconnect(m);
 }
 
+/* ------------------------------------------------------- InnoDB redo log */
+
+/* The reflink provider clones the data directory file by file inside the
+ * freeze, and InnoDB keeps flushing pages, purging and checkpointing under
+ * BLOCK_COMMIT: the snapshot's ib_logfile0 is not of the same instant as
+ * the data files.  What recovery needs (mariadb-backup's rule) is the redo
+ * log from a checkpoint taken before the first data file was copied up to a
+ * point after the last one.  So Freeze reads the checkpoint C0 (the log's
+ * first 12 KiB), Thaw copies the live log before BACKUP STAGE END (nothing
+ * has committed since the stamp) and writes C0's checkpoint blocks into
+ * the copy; the copy is stored instead of the snapshot's ib_logfile0 and
+ * restore puts it in place (§7.3 invariant 9). */
+
+static uint64_t be64(const unsigned char *p) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static uint32_t be32(const unsigned char *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+/* CRC-32C (Castagnoli), as InnoDB's my_crc32c: only 60 bytes per block. */
+static uint32_t crc32c(const unsigned char *p, size_t n) {
+        uint32_t c = 0xFFFFFFFFu;
+        while (n--) {
+                c ^= *p++;
+                for (int k = 0; k < 8; k++)
+                        c = c >> 1 ^ (0x82F63B78u & (0u - (c & 1)));
+        }
+        return ~c;
+}
+
+/* The newest valid checkpoint of a 10.8+ redo log header (blocks at 4096
+ * and 8192: checkpoint LSN, end LSN, zeros, CRC-32C of the first 60 bytes,
+ * as recv_sys_t::find_checkpoint reads them); 0 if none. */
+static uint64_t redo_checkpoint(const unsigned char *h) {
+        static const unsigned char zero[44];
+        uint64_t first = be64(h + 8), best = 0;
+        for (size_t off = 4096; off <= 8192; off += 4096) {
+                const unsigned char *b = h + off;
+                uint64_t ck = be64(b), end = be64(b + 8);
+                if (ck >= first && end >= ck && memcmp(b + 16, zero, sizeof(zero)) == 0 &&
+                    crc32c(b, 60) == be32(b + 60) && ck > best)
+                        best = ck;
+        }
+        return best;
+}
+
+/* Test hook: the writer as it was before the redo log copy (the snapshot's
+ * ib_logfile0 is stored), to show what the copy fixes. */
+static bool redo_copy_off(void) {
+        return TEST_HOOK_ENV("LVSS_MARIADB_TEST_NO_REDO_COPY") != NULL;
+}
+
+static void redo_reset(mdbw *m, bool remove) {
+        if (m->redo.fd >= 0)
+                close(m->redo.fd);
+        m->redo.fd = -1;
+        m->redo.ready = false;
+        m->redo.checkpoint = m->redo.end_lsn = 0;
+        error_slot_clear(&m->redo.err);
+        if (remove) {
+                char p[PATH_MAX];
+                snprintf(p, sizeof(p), "%s/" REDO_COPY, m->datadir);
+                (void) unlink(p);
+        }
+}
+
+/* A numeric server value of one row, one column; < 0 with m->err. */
+static int query_u64(mdbw *m, const char *sql, int col, uint64_t *ret) {
+        if (mysql_query(m->conn, sql) != 0)
+                return error_slot_set(&m->err, -EIO, "instance %s: %s: %s", m->instance, sql, mysql_error(m->conn));
+        MYSQL_RES *res = mysql_store_result(m->conn);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        const char *v = row && (unsigned) col < mysql_num_fields(res) ? row[col] : NULL;
+        int r = 0;
+        if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+                r = error_slot_set(&m->err, -EIO, "instance %s: %s: no number", m->instance, sql);
+        else
+                *ret = strtoull(v, NULL, 10);
+        if (res)
+                mysql_free_result(res);
+        return r;
+}
+
+/* Freeze, BLOCK_COMMIT held: open the redo log and read its checkpoint
+ * C0.  Every page InnoDB had to write for C0 is in the data files already,
+ * and the provider copies them only after this.  < 0 with m->err. */
+static int redo_freeze(mdbw *m) {
+        redo_reset(m, true);
+        if (mysql_query(m->conn, "SELECT @@innodb_log_group_home_dir") != 0)
+                return error_slot_set(&m->err, -EIO, "instance %s: innodb_log_group_home_dir: %s", m->instance,
+                                      mysql_error(m->conn));
+        MYSQL_RES *res = mysql_store_result(m->conn);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        char home[PATH_MAX] = "";
+        if (row && row[0])
+                snprintf(home, sizeof(home), "%s", row[0]);
+        if (res)
+                mysql_free_result(res);
+        size_t hl = strlen(home);
+        while (hl > 1 && home[hl - 1] == '/')
+                home[--hl] = 0;
+        if (hl && strcmp(home, ".") != 0 && strcmp(home, m->datadir) != 0)
+                return error_slot_set(&m->err, -EINVAL, "instance %s: the InnoDB redo log is in %s "
+                                      "(innodb_log_group_home_dir), outside the data directory %s: not supported",
+                                      m->instance, home, m->datadir);
+        _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+        int fd = dfd >= 0 ? open_regular_at(dfd, REDO_LOG, &st) : -errno;
+        if (fd < 0)
+                return error_slot_set(&m->err, fd, "instance %s: %s/" REDO_LOG ": %s", m->instance, m->datadir,
+                                      strerror(-fd));
+        m->redo.fd = fd;
+        /* A checkpoint block being written may read torn: read again. */
+        for (int tries = 0; tries < 5; tries++) {
+                ssize_t n = pread(fd, m->redo.head, REDO_HEAD, 0);
+                if (n != REDO_HEAD)
+                        return error_slot_set(&m->err, n < 0 ? -errno : -EIO, "instance %s: %s/" REDO_LOG
+                                              ": cannot read its header: %s", m->instance, m->datadir,
+                                              n < 0 ? strerror(errno) : "short file");
+                if (be32(m->redo.head) != 0x50687973u || be32(m->redo.head + 4) != 0)
+                        return error_slot_set(&m->err, -EINVAL, "instance %s: %s/" REDO_LOG " is not in the "
+                                              "MariaDB 10.8+ redo log format", m->instance, m->datadir);
+                m->redo.checkpoint = redo_checkpoint(m->redo.head);
+                if (m->redo.checkpoint)
+                        return 0;
+                usleep(1000);
+        }
+        return error_slot_set(&m->err, -EIO, "instance %s: %s/" REDO_LOG ": no valid checkpoint block",
+                              m->instance, m->datadir);
+}
+
+/* Thaw, before BACKUP STAGE END, every data file copied: copy the live
+ * redo log (FICLONE; a plain copy where cloning is not possible) into an
+ * unnamed file of the data directory, and read the LSN reached.  Nothing
+ * has committed since the stamp, so recovery from C0 through this log ends
+ * at the snapshot's committed state (what it holds past the last data file
+ * is uncommitted work, rolled back).  The fd of the copy, or < 0 with
+ * m->redo.err. */
+static int redo_copy(mdbw *m) {
+        struct stat a, b;
+        /* The same file as at Freeze (a log resize renames a new one in). */
+        _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fstat(m->redo.fd, &a) < 0 || dfd < 0 || fstatat(dfd, REDO_LOG, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return error_slot_set(&m->redo.err, -errno, "%s/" REDO_LOG ": %m", m->datadir);
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return error_slot_set(&m->redo.err, -ESTALE, "%s/" REDO_LOG " was replaced between Freeze and Thaw "
+                                      "(the redo log was resized?)", m->datadir);
+        int t = open(m->datadir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (t < 0)
+                return error_slot_set(&m->redo.err, -errno, "%s: cannot make a file for the redo log copy: %m",
+                                      m->datadir);
+        if (ioctl(t, FICLONE, m->redo.fd) < 0) {
+                /* No reflink here (another file system than XFS/btrfs). */
+                off_t in = 0, out = 0;
+                while (in < a.st_size) {
+                        ssize_t n = copy_file_range(m->redo.fd, &in, t, &out, (size_t) (a.st_size - in), 0);
+                        if (n <= 0) {
+                                int r = error_slot_set(&m->redo.err, n < 0 ? -errno : -EIO, "%s/" REDO_LOG
+                                                       ": copy: %s", m->datadir, n < 0 ? strerror(errno) : "short");
+                                close(t);
+                                return r;
+                        }
+                }
+        }
+        if (fstat(t, &b) < 0 || b.st_size != a.st_size) {
+                close(t);
+                return error_slot_set(&m->redo.err, -EIO, "%s/" REDO_LOG ": the copy has another size",
+                                      m->datadir);
+        }
+        return t;
+}
+
+/* After BACKUP STAGE END: check the copy and give it C0's checkpoint
+ * blocks, its original's owner and mode, and the name REDO_COPY.  Closes
+ * t; m->redo.ready or the reason in m->redo.err. */
+static void redo_finish(mdbw *m, int t, double t0) {
+        unsigned char h[4096];
+        struct stat st = {};
+        char proc[64];
+        int r = 0;
+        _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fstat(m->redo.fd, &st) < 0 || dfd < 0)
+                r = error_slot_set(&m->redo.err, -errno, "%s: %m", m->datadir);
+        uint64_t cap = (uint64_t) st.st_size - REDO_HEAD, written = m->redo.end_lsn - m->redo.checkpoint;
+        if (r < 0)
+                ;
+        else if (pread(t, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, m->redo.head, sizeof(h)) != 0)
+                r = error_slot_set(&m->redo.err, -ESTALE, "%s/" REDO_LOG ": its header changed between Freeze and "
+                                   "Thaw (the redo log was resized or recreated?)", m->datadir);
+        else if (m->redo.end_lsn < m->redo.checkpoint || (uint64_t) st.st_size <= REDO_HEAD || written > cap)
+                /* Recovery reads from C0: those records must not be overwritten. */
+                r = error_slot_set(&m->redo.err, -EOVERFLOW, "InnoDB wrote %" PRIu64 " bytes of redo log since the "
+                                   "checkpoint at Freeze (LSN %" PRIu64 "), more than %s/" REDO_LOG " holds (%" PRIu64
+                                   " bytes): the copy misses records; retry, or make innodb_log_file_size larger",
+                                   written, m->redo.checkpoint, m->datadir, cap);
+        else if (pwrite(t, m->redo.head + 4096, REDO_HEAD - 4096, 4096) != REDO_HEAD - 4096)
+                r = error_slot_set(&m->redo.err, -EIO, "%s: writing the redo log copy: %m", m->datadir);
+        else if (fchown(t, st.st_uid, st.st_gid) < 0 || fchmod(t, st.st_mode & 07777) < 0)
+                r = error_slot_set(&m->redo.err, -errno, "%s: the redo log copy's owner: %m", m->datadir);
+        if (r == 0) {
+                (void) unlinkat(dfd, REDO_COPY, 0);
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
+                if (linkat(AT_FDCWD, proc, dfd, REDO_COPY, AT_SYMLINK_FOLLOW) < 0)
+                        r = error_slot_set(&m->redo.err, -errno, "%s/" REDO_COPY ": %m", m->datadir);
+        }
+        close(t);
+        close(m->redo.fd);
+        m->redo.fd = -1;
+        if (r < 0) {
+                fprintf(stderr, "lvss-writer-mariadb: instance %s: %s\n", m->instance, error_slot_get(&m->redo.err));
+                return;
+        }
+        m->redo.ready = true;
+        fprintf(stderr, "lvss-writer-mariadb: instance %s: redo log copied from checkpoint %" PRIu64 " to LSN %" PRIu64
+                " (%.3f s in the freeze)\n", m->instance, m->redo.checkpoint, m->redo.end_lsn, t0);
+}
+
+/* Restore, each step: a backup made with a redo log copy brings it as
+ * REDO_COPY; it becomes ib_logfile0 (in dir: the data directory, or --to).
+ * < 0 with m->err. */
+static int redo_restore(mdbw *m, const char *bm, const char *dir) {
+        json_t *j = bm ? json_loads(bm, 0, NULL) : NULL;
+        const char *f = json_string_value(json_object_get(json_object_get(j, "innodb_log"), "file"));
+        bool want = f && strcmp(f, REDO_COPY) == 0;
+        json_decref(j);
+        if (!want)
+                return 0; /* an older backup: its ib_logfile0 came from the snapshot */
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (dfd < 0 || fstatat(dfd, REDO_COPY, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                return error_slot_set(&m->err, -ENOENT, "the backup's redo log copy %s/" REDO_COPY " was not restored",
+                                      dir);
+        if (renameat(dfd, REDO_COPY, dfd, REDO_LOG) < 0 || fsync(dfd) < 0)
+                return error_slot_set(&m->err, -errno, "%s/" REDO_COPY " -> " REDO_LOG ": %m", dir);
+        fprintf(stderr, "lvss-writer-mariadb: instance %s: the backup's redo log copy is %s/" REDO_LOG "\n",
+                m->instance, dir);
+        return 0;
+}
+
 /* ------------------------------------------------------------------ events */
 
 static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata) {
@@ -223,6 +484,12 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         /* Runtime files that are not data. */
         if (r >= 0)
                 r = lvss_metadata_builder_add_exclude_files(md, m->datadir, "*.pid", 0);
+        /* A full stores the redo log copied at Thaw (after_snapshot), not
+         * the snapshot's, which is of another instant than the data files. */
+        if (r >= 0 && !redo_copy_off())
+                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, REDO_LOG, 0);
+        if (r >= 0)
+                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, REDO_COPY, 0);
         /* Live binary logs held by a restore that has not recovered yet. */
         for (int k = 0; k < 2 && r >= 0; k++) {
                 char hold[PATH_MAX];
@@ -246,6 +513,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         int n = lvss_writer_components_get_count(comps);
 
         end_stage(m);
+        redo_reset(m, true);
         m->selected = false;
         m->type = t;
         m->stamp[0] = '\0';
@@ -454,21 +722,45 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                 if (res)
                         mysql_free_result(res);
         }
+        /* The redo log's checkpoint before any data file is copied. */
+        if (!redo_copy_off() && redo_freeze(m) < 0)
+                goto failed;
         fprintf(stderr, "lvss-writer-mariadb: instance %s: frozen at %s:%s (FLUSH, BLOCK_DDL, BLOCK_COMMIT, engine "
-                "logs: %.2f s)\n", m->instance, m->binlog_file, m->binlog_pos, mono_s() - t0);
+                "logs: %.2f s), redo log checkpoint %" PRIu64 "\n", m->instance, m->binlog_file, m->binlog_pos,
+                mono_s() - t0, m->redo.checkpoint);
         return 0;
 failed:
         end_stage(m); /* keeps m->err */
         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, NULL, -1, "%s; backup stage ended", error_slot_get(&m->err));
 }
 
+/* Every snapshot is cut: copy the redo log while nothing can commit, then
+ * end the stage.  A failed copy is reported at PostSnapshot (Thaw cannot
+ * veto). */
 static int on_thaw(lvss_writer *w, void *userdata) {
-        end_stage(userdata);
+        mdbw *m = userdata;
+        int t = -1;
+        double t0 = mono_s();
+        if (m->redo.fd >= 0 && m->conn && m->in_stage) {
+                t = redo_copy(m);
+                if (t >= 0 && query_u64(m, "SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'", 1, &m->redo.end_lsn) < 0) {
+                        error_slot_set(&m->redo.err, -EIO, "%s", error_slot_get(&m->err));
+                        close(t);
+                        t = -1;
+                }
+        } else if (m->redo.fd >= 0)
+                error_slot_set(&m->redo.err, -EIO, "instance %s: the backup stage ended before Thaw: no redo log copy",
+                               m->instance);
+        t0 = mono_s() - t0;
+        end_stage(m);
+        if (t >= 0)
+                redo_finish(m, t, t0);
         return 0;
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
         end_stage(userdata);
+        redo_reset(userdata, true);
         return 0;
 }
 
@@ -476,10 +768,12 @@ static int on_abort(lvss_writer *w, void *userdata) {
 static void on_lost(void *userdata, const char *why) {
         (void) why;
         end_stage(userdata);
+        redo_reset(userdata, true);
 }
 
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         end_stage(userdata);
+        redo_reset(userdata, true);
         return 0;
 }
 
@@ -503,6 +797,20 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                 json_object_set_new(md, "binlog_file", json_string(m->binlog_file));
                                 json_object_set_new(md, "binlog_pos", json_string(m->binlog_pos));
                                 json_object_set_new(md, "binlog_basename", json_string(m->basename));
+                        }
+                        if (!redo_copy_off()) {
+                                if (!m->redo.ready) {
+                                        json_decref(md);
+                                        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 1, "component '%s/%s': %s",
+                                                    m->lpath, m->instance, error_slot_get(&m->redo.err)[0] ?
+                                                    error_slot_get(&m->redo.err) : "no redo log copy was made at Thaw");
+                                }
+                                json_object_set_new(md, "innodb_log",
+                                                    json_pack("{s:s, s:I, s:I}", "file", REDO_COPY, "checkpoint_lsn",
+                                                              (json_int_t) m->redo.checkpoint, "end_lsn",
+                                                              (json_int_t) m->redo.end_lsn));
+                                json_object_set_new(md, "after_snapshot",
+                                                    json_pack("{s:s, s:[s]}", "dir", m->datadir, "names", REDO_COPY));
                         }
                         /* Who owns the data directory: a restore that has to
                          * create its directories gives them to the owner. */
@@ -534,6 +842,7 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
         int n = lvss_writer_components_get_count(comps);
         char sql[320];
 
+        redo_reset(m, true); /* stored: the copy is not needed any more */
         if (!m->purge_binlogs || lvss_writer_get_backup_type(w) != LVSS_BT_FULL || !m->binlog_file[0])
                 return 0;
         for (int i = 0; i < n; i++) {
@@ -1146,6 +1455,10 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                 const char *o = lvss_component_get_restore_options(c);
                 json_t *opt = o ? json_loads(o, 0, NULL) : NULL;
                 bool alt = json_object_get(opt, "alternate_location") != NULL;
+                char altdir[PATH_MAX] = "";
+                if (json_string_value(json_object_get(opt, "alternate_location")))
+                        snprintf(altdir, sizeof(altdir), "%s",
+                                 json_string_value(json_object_get(opt, "alternate_location")));
                 const char *tt = json_string_value(json_object_get(opt, "target_time"));
                 char target[64] = "";
                 if (tt)
@@ -1155,6 +1468,14 @@ static int on_post_restore(lvss_writer *w, lvss_writer_components *comps, void *
                         rs_reset(m);
                         return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1,
                                     "instance %s: files were only partly restored: no binary log replay", m->instance);
+                }
+                /* A full's redo log copy becomes ib_logfile0, before any
+                 * server starts on these files. */
+                if (!(alt && !altdir[0]) &&
+                    redo_restore(m, lvss_component_get_backup_metadata(c), alt ? altdir : m->datadir) < 0) {
+                        rs_reset(m);
+                        return fail(w, LVSS_E_WRITERERROR_NONRETRYABLE, NULL, -1, "instance %s: %s", m->instance,
+                                    error_slot_get(&m->err));
                 }
                 rs_collect(m, c);
                 if (lvss_component_get_additional_restores(c) == 1)
@@ -1237,7 +1558,7 @@ int main(int argc, char **argv) {
         };
         mdbw m = { .instance = "default", .user = "root", .freeze_timeout_ms = 60000,
                    .mariadbd = "/usr/sbin/mariadbd", .mariadb_binlog = "/usr/bin/mariadb-binlog",
-                   .mariadb_client = "/usr/bin/mariadb", .replay_timeout_s = 3600 };
+                   .mariadb_client = "/usr/bin/mariadb", .replay_timeout_s = 3600, .redo.fd = -1 };
         char host[MAX_NAME + 1], *end;
         int c, r;
 
