@@ -189,7 +189,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     # the round's TPS windows, counted now: the next pgbench empties
     # pgbench_history when it starts
     while read -r kind rr tool len b0 s e a1; do
-        [ "$kind" = backup ] && [ "$rr" = "$r" ] || continue
+        if [ "$kind" != backup ] || [ "$rr" != "$r" ]; then continue; fi
         echo "tps $r $tool $(tps_window "$b0" "$s") $(tps_window "$s" "$e") $(tps_window "$e" "$a1")"
     done <"$REC" >"$REC.tps"
     cat "$REC.tps" >>"$REC"
