@@ -1,118 +1,155 @@
 #!/bin/bash
 # PostgreSQL Writer benchmark (make bench): one PostgreSQL 15 cluster on an
 # XFS loop mount (tests/integration/pg-common.bash), pgbench -i -s
-# LVSS_BENCH_PG_SCALE (default 20, about 300 MiB), then in the same run:
-#   - pgbench's undisturbed TPS (2 clients, LVSS_BENCH_PG_SECONDS, default 20);
-#   - a full backup by lvss-backup (through the PostgreSQL Writer), by
-#     pg_basebackup (-Fp -X stream -c fast, plain, uncompressed) and by
-#     pgBackRest (full, zstd 3, process-max 2), each while pgbench runs:
-#     backup time, pgbench's TPS during the backup window (its -P 1 progress
-#     lines inside that window; also printed second by second), repository
-#     size;
-#   - each restored into the emptied data directory and recovered until the
-#     cluster accepts writes: restore + recovery time.
+# LVSS_BENCH_PG_SCALE (default 20, about 300 MiB), then in the same run
+# LVSS_BENCH_PG_ROUNDS rounds (default 3), the tools interleaved in each
+# (lvss, pg_basebackup, pgBackRest, lvss, ...), because on a shared machine
+# the same tool's time varies more between minutes than between tools:
+#   - a full backup by lvss-backup (through the PostgreSQL Writer, into a
+#     new repository each round: always a first full), by pg_basebackup
+#     (-Fp -X stream -c fast, plain, uncompressed) and by pgBackRest (full,
+#     zstd 3, process-max 2), each while pgbench runs (2 clients, one pgbench
+#     for the whole round, not rate-limited): backup time; pgbench's TPS in
+#     the backup window against undisturbed windows of the same length right
+#     before it and right after it (transactions counted exactly, from
+#     pgbench_history's mtime); per round and the median over rounds;
+#   - then, per round again, each backup restored into the emptied data
+#     directory and recovered until the cluster accepts writes: restore +
+#     recovery time;
+#   - repository size (first round).
+# LVSS_BENCH_PG_SECONDS (default 20): an undisturbed pgbench run first (its
+# TPS printed for reference).  LVSS_BENCH_PG_LVSS_NICE: below.
 # Fairness: every tool backs up the same cluster under the same load; lvss
 # and pgBackRest repositories are unencrypted; pg_basebackup's copy is
 # plain files (no compression: its fastest mode).  lvss's time includes the
 # snapshot set; the lvss restore empties the WAL archive first (the full is
-# self-contained).  pgbackrest and pg_basebackup are Debian packages
-# (pgbackrest, postgresql-15); pgBackRest's column says n/a when missing.
+# self-contained).  archive_command copies to lvss's archive directory, and
+# only while pgBackRest's backup runs also pushes to pgBackRest (its
+# archive-push would otherwise lengthen lvss's archive wait).  pgbackrest and
+# pg_basebackup are Debian packages (pgbackrest, postgresql-15); pgBackRest's
+# column says n/a when missing.
 set -u
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/db-bench.bash" || exit 1
 SCALE=${LVSS_BENCH_PG_SCALE:-20}
 SECS=${LVSS_BENCH_PG_SECONDS:-20}
+ROUNDS=${LVSS_BENCH_PG_ROUNDS:-3}
+# LVSS_BENCH_PG_LVSS_NICE=N: lvss-backup create under nice -n N (default 0):
+# what its CPU share costs the database's TPS, and its backup time
+LVSS_NICE=${LVSS_BENCH_PG_LVSS_NICE:-0}
+case $ROUNDS in ''|*[!0-9]*|0) echo "pg-writer-bench: LVSS_BENCH_PG_ROUNDS must be a positive number" >&2; exit 2 ;; esac
+case $LVSS_NICE in ''|*[!0-9]*) echo "pg-writer-bench: LVSS_BENCH_PG_LVSS_NICE must be 0-19" >&2; exit 2 ;; esac
 PGBR=$(command -v pgbackrest || true)
 db_bench_pg pg-writer-bench "$SCALE"
 bench() { as_pg "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" "$@" postgres; }
+calc() { python3 -c "print($1)"; }
+REC=$FX_DIR/records.tsv
+: >"$REC"
 
-# tps_between LOG T0 FROM TO: mean tps of the progress lines whose second
-# (relative to T0, pgbench's start) ends inside [FROM, TO + 1].
-tps_between() {
-    python3 - "$@" <<'PY'
-import re, sys
-log, t0, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-v = []
-for l in open(log):
-    m = re.match(r"progress: ([\d.]+) s, ([\d.]+) tps", l)
-    if m and a - t0 < float(m.group(1)) <= b - t0 + 1:
-        v.append(float(m.group(2)))
-print("%.0f" % (sum(v) / len(v)) if v else "n/a")
-PY
+# tps_window FROM TO: pgbench's transactions per second that started in
+# [FROM, TO) (epoch seconds): counted exactly in pgbench_history, whose
+# mtime is each transaction's start (both sessions in the server's
+# TimeZone); only until the next pgbench starts, which empties the table.
+tps_window() {
+    sql "SELECT round(count(*) / ($2 - $1)::numeric, 1) FROM pgbench_history
+         WHERE mtime >= to_timestamp($1)::timestamp AND mtime < to_timestamp($2)::timestamp"
 }
 
-# tps_series LOG T0 FROM TO: the per-second tps of those lines (where in
-# the backup the load suffers: the checkpoint at its start, the snapshot,
-# the reading).
+# tps_series LOG FROM TO: pgbench's per-second tps (-P 1 --progress-timestamp
+# lines) ending inside [FROM, TO + 1]: where in the backup the load suffers
+# (the checkpoint at its start, the snapshot, the reading).
 tps_series() {
     python3 - "$@" <<'PY'
 import re, sys
-log, t0, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+log, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 print(" ".join("%.0f" % float(m.group(2)) for m in (re.match(r"progress: ([\d.]+) s, ([\d.]+) tps", l) for l in open(log))
-               if m and a - t0 < float(m.group(1)) <= b - t0 + 1))
+               if m and a < float(m.group(1)) <= b + 1))
 PY
 }
 
-# under_load NAME CMD...: run CMD while pgbench runs; sets SECS_TAKEN, TPS
-# and OK (0 when CMD failed: lvss and pg_basebackup failing ends the bench,
-# a failing reference tool (pgBackRest) only its column).
-under_load() {
-    local name=$1; shift
-    local t0 start end pid
-    t0=$(now)
-    # its own session, so the whole of it (runuser, pgbench) gets the SIGTERM (a background job ignores SIGINT)
-    setsid runuser -u postgres -- "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -j 2 -T 3600 -P 1 postgres \
-        >"$FX_DIR/load-$name.log" 2>&1 &
-    pid=$!
-    sleep 3
-    start=$(now)
-    START=$start
-    OK=1
-    "$@" >"$FX_DIR/$name.out" 2>"$FX_DIR/$name.err" || OK=0
-    end=$(now)
-    sleep 1.2
-    kill -TERM -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    SECS_TAKEN=$(python3 -c "print('%.1f' % ($end - $start))")
-    TPS=$(tps_between "$FX_DIR/load-$name.log" "$t0" "$start" "$end")
-    SERIES="$SERIES$(printf '  %-14s %s' "$name" "$(tps_series "$FX_DIR/load-$name.log" "$t0" "$start" "$end")")
-"
-    [ "$OK" = 1 ] || [ "$name" = pgbackrest ] || fail "$name failed: $(tail -3 "$FX_DIR/$name.err")"
+# archive_to TOOL: archive_command for TOOL's backup (pgBackRest's also
+# pushes to its repository; the others only copy to lvss's archive).
+archive_to() {
+    local cmd="test ! -f $ARCH/%f && cp %p $ARCH/%f"
+    [ "$1" = pgbackrest ] && cmd="$cmd && $PGBR --config=$BR/pgbackrest.conf --stanza=bench archive-push %p"
+    sql "ALTER SYSTEM SET archive_command = '$cmd'" >/dev/null
+    sql "SELECT pg_reload_conf()" >/dev/null
 }
 
-# restore_timed NAME CMD...: cluster stopped, CMD restores, start, wait for
-# promotion; sets RESTORE_SECS.
+# backup_round R TOOL: TOOL's full backup while the round's pgbench runs:
+# an undisturbed stretch first (PRE seconds, at least the backup's length
+# last round), the backup, then as long again undisturbed.  Appends
+# "backup R TOOL SECONDS FROM TO" to REC (the TPS windows are counted after
+# the round); fails the bench when lvss or pg_basebackup fail (pgBackRest
+# failing only drops its column).
+declare -A EST=([lvss]=6 [basebackup]=6 [pgbackrest]=8)
+backup_round() {
+    local r=$1 tool=$2 start end len pre ok=1
+    case $tool in
+    lvss)
+        REPO_R=$FX_DIR/repo$r
+        "$LB" init --repo "$REPO_R" --no-encryption --quiet || fail "lvss-backup init"
+        set -- stamped nice -n "$LVSS_NICE" "$LB" create --repo "$REPO_R" --type full ;;
+    basebackup)
+        rm -rf "$BB"; mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"
+        set -- as_pg "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -D "$BB" -Fp -X stream -c fast ;;
+    pgbackrest)
+        set -- as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=full backup ;;
+    esac
+    [ -n "$PGBR" ] && archive_to "$tool"
+    pre=$(calc "max(4, 1.3 * ${EST[$tool]} + 0.5)")
+    sleep "$pre"
+    start=$(now)
+    "$@" >"$FX_DIR/$tool.out" 2>"$FX_DIR/$tool.err" || ok=0
+    end=$(now)
+    len=$(calc "$end - $start")
+    EST[$tool]=$len
+    sleep "$(calc "$len + 0.3")"
+    if [ "$ok" = 0 ]; then
+        [ "$tool" = pgbackrest ] || fail "$tool failed: $(tail -3 "$FX_DIR/$tool.err")"
+        echo "pg-writer-bench: pgBackRest failed: $(grep -m1 ERROR "$FX_DIR/pgbackrest.err")" >&2
+        PGBR=
+        return
+    fi
+    # the undisturbed window before: as long as the backup, at most the wait
+    echo "backup $r $tool $len $(calc "$start - min($len, $pre - 0.2)") $start $end $(calc "$end + $len")" >>"$REC"
+    SERIES="$SERIES$(printf '  round %s %-11s %s' "$r" "$tool" "$(tps_series "$FX_DIR/load-$r.log" "$start" "$end")")
+"
+    case $tool in
+    lvss)
+        L_ID[$r]=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
+        [ -n "${L_ID[$r]}" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
+        cp "$FX_DIR/lvss.err" "$FX_DIR/lvss-last.err"; L_START=$start
+        [ "$r" = 1 ] && L_MIB=$(mib "$REPO_R") ;;
+    basebackup) [ "$r" = 1 ] && B_MIB=$(mib "$BB") ;;
+    pgbackrest) [ "$r" = 1 ] && R_MIB=$(mib "$BR/repo") ;;
+    esac
+}
+
+# restore_timed R NAME CMD...: cluster stopped, CMD restores, start, wait
+# for promotion; appends "restore R NAME SECONDS FILES_SECONDS" to REC.
 restore_timed() {
-    local name=$1; shift
-    local start
+    local r=$1 name=$2 start files
+    shift 2
     start=$(now)
     START=$start
     "$@" >"$FX_DIR/restore-$name.out" 2>"$FX_DIR/restore-$name.err" ||
         fail "restore $name: $(tail -3 "$FX_DIR/restore-$name.err")"
-    RESTORE_CMD_SECS=$(since "$start")
+    files=$(calc "$(now) - $start")
     pg_start
     wait_promoted
-    RESTORE_SECS=$(since "$start")
+    echo "restore $r $name $(calc "$(now) - $start") $files" >>"$REC"
     [ "$(sql 'SELECT count(*) FROM pgbench_branches')" = "$SCALE" ] || fail "restore $name: pgbench_branches wrong"
 }
 
 # ---------------------------------------------------------------- backups
 t0=$(now)
-bench -c 2 -j 2 -T "$SECS" -P 1 >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
-BASE_TPS=$(tps_between "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")
-SERIES="$(printf '  %-14s %s' undisturbed "$(tps_series "$FX_DIR/undisturbed.log" "$t0" "$t0" "$(python3 -c "print($t0 + $SECS)")")")
+bench -c 2 -j 2 -T "$SECS" -P 1 --progress-timestamp >"$FX_DIR/undisturbed.log" 2>&1 || fail "pgbench"
+BASE_TPS=$(tps_window "$t0" "$(now)")
+SERIES="$(printf '  %-19s %s' undisturbed "$(tps_series "$FX_DIR/undisturbed.log" "$t0" "$(now)")")
 "
-
-# no --json: lvss-backup narrates its steps on stderr (stamped, printed below)
-under_load lvss stamped "$LB" create --repo "$REPO" --type full
-L_SECS=$SECS_TAKEN L_TPS=$TPS L_MIB=$(mib "$REPO") L_START=$START
-L_ID=$(awk '$1 == "backup" { print $2; exit }' "$FX_DIR/lvss.out")
-[ -n "$L_ID" ] || fail "no backup id in: $(cat "$FX_DIR/lvss.out")"
-
 BB=$FX_DIR/basebackup
-mkdir -p "$BB"; chown postgres: "$BB"; chmod 700 "$BB"
-under_load basebackup as_pg "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -D "$BB" -Fp -X stream -c fast
-B_SECS=$SECS_TAKEN B_TPS=$TPS B_MIB=$(mib "$BB")
-
-R_SECS=n/a R_TPS=n/a R_MIB=n/a R_RESTORE=n/a
+L_MIB=n/a B_MIB=n/a R_MIB=n/a
+declare -A L_ID
 if [ -n "$PGBR" ]; then
     BR=$FX_DIR/pgbr
     mkdir -p "$BR/repo" "$BR/log" "$BR/lock" "$BR/spool"; chown -R postgres: "$BR"
@@ -134,64 +171,119 @@ pg1-socket-path=$PGSOCK
 pg1-port=$PGPORT
 EOC
     chmod 644 "$BR/pgbackrest.conf"
-    # WAL goes to both archives: lvss's directory and pgBackRest's repository
-    echo "archive_command = 'test ! -f $ARCH/%f && cp %p $ARCH/%f && $PGBR --config=$BR/pgbackrest.conf --stanza=bench archive-push %p'" \
-        >>"$PGDATA/postgresql.conf"
-    sql "SELECT pg_reload_conf()" >/dev/null
+    archive_to pgbackrest
     as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench stanza-create >"$FX_DIR/pgbr-stanza.log" 2>&1 ||
         fail "pgbackrest stanza-create: $(tail -3 "$FX_DIR/pgbr-stanza.log")"
-    under_load pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=full backup
-    if [ "$OK" = 1 ]; then
-        R_SECS=$SECS_TAKEN R_TPS=$TPS R_MIB=$(mib "$BR/repo")
-    else
-        echo "pg-writer-bench: pgBackRest failed: $(grep -m1 ERROR "$FX_DIR/pgbackrest.err")" >&2
-        PGBR=
-    fi
 fi
+for ((r = 1; r <= ROUNDS; r++)); do
+    # one pgbench for the round (its own session, so that the whole of it,
+    # runuser and pgbench, gets the SIGTERM); 2 s to settle
+    setsid runuser -u postgres -- "$PGBIN/pgbench" -h "$PGSOCK" -p "$PGPORT" -c 2 -j 2 -T 3600 -P 1 \
+        --progress-timestamp postgres >"$FX_DIR/load-$r.log" 2>&1 &
+    pid=$!
+    sleep 2
+    backup_round "$r" lvss
+    backup_round "$r" basebackup
+    [ -n "$PGBR" ] && backup_round "$r" pgbackrest
+    kill -TERM -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    # the round's TPS windows, counted now: the next pgbench empties
+    # pgbench_history when it starts
+    while read -r kind rr tool len b0 s e a1; do
+        if [ "$kind" != backup ] || [ "$rr" != "$r" ]; then continue; fi
+        echo "tps $r $tool $(tps_window "$b0" "$s") $(tps_window "$s" "$e") $(tps_window "$e" "$a1")"
+    done <"$REC" >"$REC.tps"
+    cat "$REC.tps" >>"$REC"
+done
+[ -n "$PGBR" ] && archive_to lvss
 
 # --------------------------------------------------------------- restores
 empty_all() { pg_stop; find "$PGDATA" -mindepth 1 -delete; }
-# lvss: every file gone, the WAL archive too (lvss-backup recreates a
-# missing directory as root, so the directories stay)
-pg_stop
-find "$PGDATA" "$ARCH" -type f -delete
-PGLOG_AT=$(wc -l <"$PGLOG")
-restore_timed lvss stamped "$LB" restore --repo "$REPO" "$L_ID"
-L_RESTORE=$RESTORE_SECS L_RESTORE_CMD=$RESTORE_CMD_SECS L_RSTART=$START
-tail -n +"$((PGLOG_AT + 1))" "$PGLOG" >"$FX_DIR/pglog-lvss.log"
-L_RESTORED=$(grep -c 'restored log file' "$FX_DIR/pglog-lvss.log")
-empty_all
-restore_timed basebackup cp -a "$BB/." "$PGDATA/"
-B_RESTORE=$RESTORE_SECS B_RESTORE_CMD=$RESTORE_CMD_SECS
-if [ -n "$PGBR" ]; then
+for ((r = 1; r <= ROUNDS; r++)); do
+    # lvss: every file gone, the WAL archive too (lvss-backup recreates a
+    # missing directory as root, so the directories stay)
+    pg_stop
+    find "$PGDATA" "$ARCH" -type f -delete
+    PGLOG_AT=$(wc -l <"$PGLOG")
+    restore_timed "$r" lvss stamped "$LB" restore --repo "$FX_DIR/repo$r" "${L_ID[$r]}"
+    L_RSTART=$START
+    tail -n +"$((PGLOG_AT + 1))" "$PGLOG" >"$FX_DIR/pglog-lvss.log"
+    cp "$FX_DIR/restore-lvss.err" "$FX_DIR/restore-lvss-last.err"
+    L_RESTORED=$(grep -c 'restored log file' "$FX_DIR/pglog-lvss.log")
     empty_all
-    restore_timed pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=immediate \
-        --target-action=promote restore
-    R_RESTORE=$RESTORE_SECS R_RESTORE_CMD=$RESTORE_CMD_SECS
-fi
+    restore_timed "$r" basebackup cp -a "$BB/." "$PGDATA/"
+    if [ -n "$PGBR" ]; then
+        empty_all
+        restore_timed "$r" pgbackrest as_pg "$PGBR" --config="$BR/pgbackrest.conf" --stanza=bench --type=immediate \
+            --target-action=promote restore
+    fi
+done
 
-echo "pg-writer-bench: PostgreSQL 15, pgbench scale $SCALE, 2 clients; undisturbed $BASE_TPS tps"
-printf '%-16s %10s %12s %18s %10s\n' tool "backup s" "tps during" "restore+recovery s" "repo MiB"
-printf '%-16s %10s %12s %18s %10s\n' lvss-backup "$L_SECS" "$L_TPS" "$L_RESTORE" "$L_MIB"
-printf '%-16s %10s %12s %18s %10s\n' pg_basebackup "$B_SECS" "$B_TPS" "$B_RESTORE" "$B_MIB"
-printf '%-16s %10s %12s %18s %10s\n' pgBackRest "$R_SECS" "$R_TPS" "$R_RESTORE" "$R_MIB"
+echo "pg-writer-bench: PostgreSQL 15, pgbench scale $SCALE, 2 clients, $ROUNDS round(s), lvss-backup at nice $LVSS_NICE; undisturbed $BASE_TPS tps" \
+    "(pgbench alone for $SECS s); repository MiB: lvss $L_MIB, pg_basebackup $B_MIB, pgBackRest $R_MIB"
+python3 - "$REC" <<'PY'
+import statistics, sys
+b, t, rs = {}, {}, {}
+for l in open(sys.argv[1]):
+    f = l.split()
+    if f[0] == "backup": b[(int(f[1]), f[2])] = float(f[3])
+    elif f[0] == "tps": t[(int(f[1]), f[2])] = tuple(float(x) for x in f[3:6])
+    elif f[0] == "restore": rs[(int(f[1]), f[2])] = (float(f[3]), float(f[4]))
+rounds = sorted({k[0] for k in b} | {k[0] for k in rs})
+tools = [x for x in ("lvss", "basebackup", "pgbackrest") if any(k[1] == x for k in list(b) + list(rs))]
+name = {"lvss": "lvss-backup", "basebackup": "pg_basebackup", "pgbackrest": "pgBackRest"}
+def med(v): return "%.2f" % statistics.median(v) if v else "n/a"
+print("backup seconds per round (lvss / pg_basebackup, lvss / pgBackRest):")
+ratios = {x: [] for x in tools[1:]}
+for r in rounds:
+    row = "  round %d: " % r + "  ".join("%s %.2f" % (name[x], b[(r, x)]) for x in tools if (r, x) in b)
+    for x in tools[1:]:
+        if (r, "lvss") in b and (r, x) in b:
+            ratios[x].append(b[(r, "lvss")] / b[(r, x)])
+            row += "  lvss/%s %.2f" % (name[x], ratios[x][-1])
+    print(row)
+print("  median: " + "  ".join("%s %s s" % (name[x], med([b[k] for k in b if k[1] == x])) for x in tools) +
+      "".join("  lvss/%s %s" % (name[x], med(ratios[x])) for x in tools[1:]))
+print("pgbench tps: before / during / after each backup (windows as long as the backup, same round),"
+      " during / mean(before, after):")
+tr = {x: [] for x in tools}
+for r in rounds:
+    row = "  round %d:" % r
+    for x in tools:
+        if (r, x) in t:
+            bf, du, af = t[(r, x)]
+            ref = (bf + af) / 2
+            if ref > 0:
+                tr[x].append(du / ref)
+            row += "  %s %.0f / %.0f / %.0f (%s)" % (name[x], bf, du, af, "%.2f" % (du / ref) if ref > 0 else "n/a")
+    print(row)
+print("  median during/undisturbed: " + "  ".join("%s %s" % (name[x], med(tr[x])) for x in tools) +
+      "  (goal for lvss: 0.90 or more)")
+print("restore + recovery seconds per round (files written by the tool + start and recovery until promoted):")
+rr = {x: [] for x in tools[1:]}
+for r in rounds:
+    row = "  round %d: " % r + "  ".join("%s %.2f (%.2f + %.2f)" % (name[x], rs[(r, x)][0], rs[(r, x)][1],
+                                         rs[(r, x)][0] - rs[(r, x)][1]) for x in tools if (r, x) in rs)
+    for x in tools[1:]:
+        if (r, "lvss") in rs and (r, x) in rs:
+            rr[x].append(rs[(r, "lvss")][0] / rs[(r, x)][0])
+            row += "  lvss/%s %.2f" % (name[x], rr[x][-1])
+    print(row)
+print("  median: " + "  ".join("%s %s s" % (name[x], med([rs[k][0] for k in rs if k[1] == x])) for x in tools) +
+      "".join("  lvss/%s %s" % (name[x], med(rr[x])) for x in tools[1:]))
+PY
 echo "pgbench tps, second by second, during each backup (the fast checkpoint falls in its first second or two):"
 printf '%s' "$SERIES"
-# Where lvss's time goes: lvss-backup's own steps (its notes, stamped) and
-# the writer's (pg_backup_start with its checkpoint, pg_backup_stop waiting
-# for the archive), then the restore: files written vs PostgreSQL's start +
-# recovery.
-echo "lvss-backup create, steps from its start (writer: $(grep -Eo '(connect: [0-9.]* s, )?pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -Eo 'pg_backup_stop: [0-9.]* s(, archive wait: [0-9.]* s)?' "$FX_DIR/pgw.log" | tail -1)):"
-timeline "$FX_DIR/lvss.err" "$L_START"
-echo "restore split: files written by the tool / then start + recovery until promoted (s):"
-printf '  %-14s %6s / %s\n' lvss-backup "$L_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($L_RESTORE - $L_RESTORE_CMD))")"
-printf '  %-14s %6s / %s\n' pg_basebackup "$B_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($B_RESTORE - $B_RESTORE_CMD))")"
-[ -n "$PGBR" ] && printf '  %-14s %6s / %s\n' pgBackRest "$R_RESTORE_CMD" "$(python3 -c "print('%.1f' % ($R_RESTORE - $R_RESTORE_CMD))")"
-echo "lvss-backup restore, steps from its start:"
-timeline "$FX_DIR/restore-lvss.err" "$L_RSTART"
+# Where lvss's time goes (last round): lvss-backup's own steps (its notes,
+# stamped) and the writer's (pg_backup_start with its checkpoint,
+# pg_backup_stop waiting for the archive), then the restore: files written
+# vs PostgreSQL's start + recovery.
+echo "lvss-backup create (last round), steps from its start (writer: $(grep -Eo '(connect: [0-9.]* s, )?pg_backup_start: [0-9.]* s' "$FX_DIR/pgw.log" | tail -1), $(grep -Eo 'pg_backup_stop: [0-9.]* s(, archive wait: [0-9.]* s)?' "$FX_DIR/pgw.log" | tail -1)):"
+timeline "$FX_DIR/lvss-last.err" "$L_START"
+echo "lvss-backup restore (last round), steps from its start:"
+timeline "$FX_DIR/restore-lvss-last.err" "$L_RSTART"
 # PostgreSQL's side of lvss's restore: its log lines (log_line_prefix %m)
 # from the start after the restore until it accepts writes.
-echo "PostgreSQL after lvss's restore (its log, from the restore's start; $L_RESTORED restore_command run(s)):"
+echo "PostgreSQL after lvss's restore (last round; its log, from the restore's start; $L_RESTORED restore_command run(s)):"
 python3 - "$FX_DIR/pglog-lvss.log" "$L_RSTART" <<'PY'
 import datetime, re, sys
 t0 = float(sys.argv[2])
