@@ -6,9 +6,13 @@
 #      provider has prepared yet (no pre-clone: invariant 6 still holds);
 #   2. a reflink cycle makes no syncfs (the clones write back the pages
 #      they share), yet the snapshot holds data written just before it and
-#      never synced.
+#      never synced;
+#   3. `lvssadm create --exec` leaves the deletion of its auto-release set
+#      to the session's Close, which lvssd answers only once the set is
+#      gone: no DeleteShadows call, nothing left when lvssadm exits.
 # Fails on the old code: (1) the entry appeared only after the writer
-# answered; (2) lvssd made two syncfs per reflink cycle.
+# answered; (2) lvssd made two syncfs per reflink cycle; (3) lvssadm sent
+# DeleteShadows.
 . "$LVSS_SOURCE_ROOT/tests/integration/lvss-common.bash"
 lvss_setup
 command -v strace >/dev/null || skip "strace needed"
@@ -47,4 +51,12 @@ adm create --exec "cmp \"\${LVSS_SHADOW_PATHS#*=}/fresh\" \"$data/fresh\"" "$dat
 kill "$SPID"; wait "$SPID" 2>/dev/null
 n=$(grep -c 'syncfs(' "$FX_DIR/strace.txt")
 [ "$n" = 0 ] || fail "lvssd made $n syncfs in a reflink cycle: $(cat "$FX_DIR/strace.txt")"
+
+# 3
+strace -f -e trace=sendmsg,writev -s 400 -o "$FX_DIR/adm.strace" "$LVSSADM" create --exec true "$data" >/dev/null 2>"$FX_DIR/err" ||
+    fail "create failed: $(cat "$FX_DIR/err")"
+left=$(ls -A "$FX_MNT/.lvss-snapshots")
+[ -z "$left" ] || fail "the --exec set is still there when lvssadm has exited: $left"
+grep -q 'Close' "$FX_DIR/adm.strace" || fail "no Close seen in lvssadm's messages (strace cannot read them?)"
+! grep -q 'DeleteShadows' "$FX_DIR/adm.strace" || fail "lvssadm still sends DeleteShadows for its --exec set"
 echo "lvssd-cycle-flush: ok"
