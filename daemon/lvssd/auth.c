@@ -84,6 +84,7 @@ int auth_load_config(Manager *m, const char *path) {
                 return r;
         }
         auth_free(m);
+        m->roles_cache.until = 0;   /* new rules: look again */
         m->rules = c.rules;
         m->n_rules = c.n_rules;
         m->scan_roots = c.scan_roots;
@@ -121,22 +122,49 @@ static int roles_of(Manager *m, const BusCaller *c) {
         return deny ? 0 : roles;
 }
 
+/* How long a uid's roles, looked up in the user database, are reused: the
+ * OpenSession and the DeleteShadows of one `lvssadm create --exec` cycle
+ * look them up once (issue 14; with nss_systemd each lookup may be a
+ * varlink round trip).  A group change takes effect within this time. */
+#define ROLES_CACHE_USEC (1000ULL * 1000ULL)
+
+static int roles_of_uid(Manager *m, uid_t uid) {
+        _cleanup_(bus_caller_done) BusCaller c = {};
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        if (m->roles_cache.until > now && m->roles_cache.uid == uid)
+                return m->roles_cache.roles;
+        r = bus_caller_from_uid(uid, &c);
+        if (r < 0)
+                return r;
+        r = roles_of(m, &c);
+        m->roles_cache.uid = uid;
+        m->roles_cache.roles = r;
+        m->roles_cache.until = now + ROLES_CACHE_USEC;
+        return r;
+}
+
 int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_t *ret_uid,
                sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller c = {};
         const char *sender = sd_bus_message_get_sender(msg);
         const Session *owned = NULL;
-        int r;
+        uid_t uid;
+        int r, roles;
 
         /* A caller that owns a live session: its uid is the one the bus
          * vouched for when it opened the session (a unique name is never
          * reused and its connection's uid never changes), so no second
          * query to the bus (issue 14: DeleteShadows of an --exec cycle).
-         * Groups and rules are resolved afresh below either way. */
+         * Groups and rules: roles_of_uid(), at most ROLES_CACHE_USEC old. */
         for (const Session *s = m->sessions; sender && s && !owned; s = s->next)
                 if (s->owner && strcmp(s->owner, sender) == 0)
                         owned = s;
-        r = owned ? bus_caller_from_uid(owned->uid, &c) : bus_caller_get(msg, &c);
+        if (owned) {
+                uid = owned->uid;
+                r = 0;
+        } else
+                r = bus_sender_uid(msg, &uid);
         if (r < 0) {
                 ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "%s refused: the bus did not vouch for the caller's uid (%s)",
                        what, strerror(-r));
@@ -144,11 +172,17 @@ int auth_check(Manager *m, sd_bus_message *msg, int role, const char *what, uid_
                                      "%s: cannot determine the caller's uid from the bus: %s", what, strerror(-r));
         }
         if (ret_uid)
-                *ret_uid = c.uid;
-        if (role == 0 || (roles_of(m, &c) & role))
+                *ret_uid = uid;
+        if (role == 0)
                 return 0;
-        ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "uid %u refused for %s", (unsigned) c.uid, what);
+        roles = roles_of_uid(m, uid);
+        if (roles < 0)
+                return bus_error_set(error, LVSS_E_ACCESS_DENIED, "%s: cannot look uid %u up in the user database: %s",
+                                     what, (unsigned) uid, strerror(-roles));
+        if (roles & role)
+                return 0;
+        ev_log(EV_ACCESS_DENIED, LOG_WARNING, NULL, "uid %u refused for %s", (unsigned) uid, what);
         return bus_error_set(error, LVSS_E_ACCESS_DENIED,
                              "%s: uid %u is not allowed to act as %s (needs root, group 'backup' or a rule in lvssd's configuration)",
-                             what, (unsigned) c.uid, role == ROLE_WRITER ? "a writer" : "a requestor");
+                             what, (unsigned) uid, role == ROLE_WRITER ? "a writer" : "a requestor");
 }

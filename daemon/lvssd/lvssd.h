@@ -185,6 +185,14 @@ struct Manager {
         Counters counters;
         AccessRule *rules;
         size_t n_rules;
+        /* The roles last resolved from the user database for one uid,
+         * reused until `until` (CLOCK_MONOTONIC, auth.c ROLES_CACHE_USEC);
+         * until == 0: empty. */
+        struct {
+                uid_t uid;
+                int roles;
+                uint64_t until;
+        } roles_cache;
         uint64_t set_timeout_usec;      /* StartSnapshotSet -> DoSnapshotSet limit; 0 = none */
         char **scan_roots;              /* [recovery] scan: where to look when the registry is lost */
         size_t n_scan_roots;

@@ -311,23 +311,33 @@ void thaw_next(Session *s) {
         after_thaw(s);
 }
 
-void prepare_snapshots(Session *s) {
+/* Record the set's snapshots "prepared", durably, *before* any provider
+ * prepares: a provider may leave files behind from prepare on (the reflink
+ * pre-clone), and a crash from then on must leave an entry that the next
+ * start aborts.  The entries have no priv yet; both providers derive it
+ * from the volume when aborting such an entry.  DoSnapshotSet calls this
+ * right after sending PrepareForSnapshot, so the registry's fsyncs overlap
+ * the writers' work instead of following it (issue 14). */
+static int record_prepared(Session *s) {
         bool any = false;
 
-        /* Recorded durably *before* any provider prepares: a provider may
-         * leave files behind from prepare on (the reflink pre-clone), and a
-         * crash from here on must leave an entry that the next start aborts.
-         * The entries have no priv yet; both providers derive it from the
-         * volume when aborting such an entry. */
         for (Snap *x = s->m->snaps; x; x = x->next)
                 if (x->session == s && x->state == SNAP_ADDED) {
                         x->state = SNAP_PREPARED;
                         any = true;
                 }
-        if (any && registry_save(s->m, true) < 0) {
-                fail_set(s, -EIO, "cannot write the snapshot registry in '%s'", s->m->state_dir);
-                return;
-        }
+        if (any && registry_save(s->m, true) < 0)
+                return -EIO;
+        return 0;
+}
+
+void prepare_snapshots(Session *s) {
+        bool any = false;
+
+        /* Recorded by record_prepared() at DoSnapshotSet. */
+        for (Snap *x = s->m->snaps; x; x = x->next)
+                if (x->session == s && x->state == SNAP_PREPARED && !x->ps.priv[0])
+                        any = true;
         for (Snap *x = s->m->snaps; x; x = x->next) {
                 int r;
                 /* Marked above and not yet prepared (a provider's prepare
@@ -462,6 +472,10 @@ int m_do_snapshot_set(Session *s, sd_bus_message *msg, sd_bus_error *error) {
         for (size_t i = 0; i < s->n_writers; i++)
                 if (s->writers[i]->participant)
                         send_step_event(s, s->writers[i], EVENT_TIMEOUT_USEC);
+        if (record_prepared(s) < 0) {
+                fail_set(s, -EIO, "cannot write the snapshot registry in '%s'", s->m->state_dir);
+                return 1;
+        }
         if (s->pending == 0)
                 step_done(s);
         return 1;

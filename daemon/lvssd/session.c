@@ -279,10 +279,12 @@ static int m_set_writer_filter(Session *s, sd_bus_message *msg, sd_bus_error *er
         return sd_bus_reply_method_return(msg, "");
 }
 
+/* Answered after the session is gone: its auto-release snapshots are
+ * deleted when the caller hears back (lvssadm create --exec relies on it
+ * instead of a DeleteShadows of its own, issue 14). */
 static int m_close(Session *s, sd_bus_message *msg, sd_bus_error *error) {
-        int r = sd_bus_reply_method_return(msg, "");
         session_free(s, false);
-        return r;
+        return sd_bus_reply_method_return(msg, "");
 }
 
 int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_error *error) {

@@ -77,21 +77,30 @@ int bus_caller_from_uid(uid_t uid, BusCaller *ret) {
         return 0;
 }
 
-int bus_caller_get(sd_bus_message *msg, BusCaller *ret) {
+int bus_sender_uid(sd_bus_message *msg, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
         int r;
 
-        *ret = (BusCaller) {};
         /* No SD_BUS_CREDS_AUGMENT: only what the bus itself reports. */
         r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
         if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
                 return -EPERM;
-        r = sd_bus_creds_get_euid(creds, &uid);
+        r = sd_bus_creds_get_euid(creds, ret);
         if (r < 0)
                 return r == -ENODATA ? -EPERM : r;
+        return 0;
+}
+
+int bus_caller_get(sd_bus_message *msg, BusCaller *ret) {
+        uid_t uid;
+        int r;
+
+        *ret = (BusCaller) {};
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return r;
         return bus_caller_from_uid(uid, ret);
 }
 

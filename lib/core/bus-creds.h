@@ -35,6 +35,10 @@ typedef struct BusCaller {
  * Release with bus_caller_done(). */
 int bus_caller_get(sd_bus_message *msg, BusCaller *ret);
 
+/* The uid alone, as the bus vouched for it (same errors, nothing looked up
+ * in the user database). */
+int bus_sender_uid(sd_bus_message *msg, uid_t *ret);
+
 /* Same for a known uid (tests, and callers that already have one). */
 int bus_caller_from_uid(uid_t uid, BusCaller *ret);
 
