@@ -416,14 +416,8 @@ static int cmd_backup_dir(const opts *o) {
         progress_init(&p, o, "backup");
         repo_backup_set_progress(b, progress_fn, &p);
         repo_backup_set_read_all(b, o->read_all);
-        if (o->compression) {
-                int c = repo_compression_from_string(o->compression);
-                if (c < 0) {
-                        repo_backup_free(b);
-                        return usage_error("--compression '%s': expected auto, fast, max or off", o->compression);
-                }
-                repo_backup_set_compression(b, c);
-        }
+        if (o->compression)
+                repo_backup_set_compression(b, repo_compression_from_string(o->compression));   /* checked in main */
         for (int i = 0; i < o->n_args && k >= 0; i++)
                 k = repo_backup_add_tree(b, o->args[i], NULL);
         if (k >= 0)
@@ -678,6 +672,8 @@ int main(int argc, char **argv) {
                 return usage_error("--no-encryption applies to init only");
         if ((o.type || o.based_on || o.read_all || o.compression) && cmd->run != cmd_backup_dir)
                 return usage_error("--type/--based-on/--read-all/--compression apply to backup-dir");
+        if (o.compression && repo_compression_from_string(o.compression) < 0)
+                return usage_error("--compression '%s': expected auto, fast, max or off", o.compression);
         if ((o.to || o.chain) && cmd->run != cmd_restore_files)
                 return usage_error("--to/--chain apply to restore-files");
         if (cmd->run != cmd_verify && cmd->run != cmd_show && cmd->run != cmd_backup_dir &&
