@@ -22,6 +22,10 @@
  * other as with a single writer.  Pack numbers in results are local (0, 1,
  * 2, ... in the order packs are started); the backup thread maps them to
  * index pack slots.
+ *
+ * Each chunk carries the zstd level its file's compression policy gave it
+ * (repo_packer_set_level before the file's chunks are put; REPO_LEVEL_RAW:
+ * stored uncompressed; docs/design/backup.md §7.8).
  */
 #include <pthread.h>
 #include <sched.h>
