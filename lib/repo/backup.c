@@ -51,6 +51,7 @@ struct repo_backup {
         bool omit_unchanged;       /* incremental/differential: unchanged files are left out */
         bool track_changes;
         bool read_all;
+        int compression;           /* enum repo_compression */
         repo_stats stats;
         repo_progress_fn progress;
         void *progress_userdata;
@@ -477,6 +478,7 @@ static int add_fd_ext(repo_backup *b, int fd, const char *path, const struct sta
         }
         b->cur = &f;
         b->cur_cap_blobs = 0;
+        repo_packer_set_level(b->packer, repo_compression_level(b->compression, path));
         for (;;) {
                 /* A reused extent ends the segment before it: the chunker
                  * sees the segment's end as the end of its input. */
@@ -1005,6 +1007,52 @@ int repo_backup_new_copy(repo *r, const repo_record *src, repo_backup **ret) {
         return 0;
 }
 
+static const char *const compression_names[] = {
+        [REPO_COMPRESSION_AUTO] = "auto",
+        [REPO_COMPRESSION_FAST] = "fast",
+        [REPO_COMPRESSION_MAX] = "max",
+        [REPO_COMPRESSION_OFF] = "off",
+};
+
+int repo_compression_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(compression_names); i++)
+                if (strcmp(s, compression_names[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *repo_compression_to_string(int policy) {
+        return policy >= 0 && (size_t) policy < ELEMENTSOF(compression_names) ? compression_names[policy] : NULL;
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Levels measured in docs/design/backup.md §7.10. */
+#define LEVEL_FAST 1
+#define LEVEL_MAX 3
+int repo_compression_level(int policy, const char *path) {
+        switch (policy) {
+        case REPO_COMPRESSION_OFF: return REPO_LEVEL_RAW;
+        case REPO_COMPRESSION_FAST: return LEVEL_FAST;
+        case REPO_COMPRESSION_MAX: return LEVEL_MAX;
+        default: break;
+        }
+        /* auto: the bulk of a mail store, its streaming files (message bodies:
+         * text and base64 attachments) and the logs (page images of the same,
+         * re-read by every incremental), at the fast level; everything else
+         * (databases' B-tree pages, other writers' files) at level 3. */
+        if (has_suffix(path, ".stm") || has_suffix(path, ".log"))
+                return LEVEL_FAST;
+        return LEVEL_MAX;
+}
+
+void repo_backup_set_compression(repo_backup *b, int policy) {
+        b->compression = policy;
+}
+
 void repo_backup_set_origin(repo_backup *b, const repo_id *based_on, const repo_id *copied_from) {
         b->rec->has_based_on = based_on != NULL;
         if (based_on)
@@ -1040,6 +1088,7 @@ int repo_backup_copy_file(repo_backup *b, repo *from, const repo_file *src, uint
         }
         b->cur = &f;
         b->cur_cap_blobs = 0;
+        repo_packer_set_level(b->packer, repo_compression_level(b->compression, f.path));
         for (size_t i = 0; i < src->n_blobs; i++) {
                 size_t n = 0;
                 k = repo_read_blob(from, &src->blobs[i], buf, cap, &n);

@@ -22,6 +22,10 @@
  * other as with a single writer.  Pack numbers in results are local (0, 1,
  * 2, ... in the order packs are started); the backup thread maps them to
  * index pack slots.
+ *
+ * Each chunk carries the zstd level its file's compression policy gave it
+ * (repo_packer_set_level before the file's chunks are put; REPO_LEVEL_RAW:
+ * stored uncompressed; docs/design/backup.md §7.10).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -38,7 +42,6 @@
 
 #define PACKER_MAX_WORKERS 4
 #define PACKER_SLOTS_PER_WORKER 4
-#define ZSTD_LEVEL 3
 #define PACK_ALIGN 4096
 
 enum { SLOT_FREE, SLOT_HASHING, SLOT_HASHED, SLOT_PACKING };
@@ -48,6 +51,7 @@ typedef struct slot {
         size_t n;
         repo_id id;
         int state;
+        int level;       /* zstd level for this chunk, REPO_LEVEL_RAW: stored uncompressed */
 } slot;
 
 typedef struct pack_buf {
@@ -85,6 +89,7 @@ struct packer {
         pthread_mutex_t pack_lock;
         pack_buf pack;            /* the pack being filled (pack_lock) */
         uint32_t next_pack;
+        int level;                /* for the chunks put next (the backup thread's) */
         bool finish, stop;
         size_t n_running;
         worker *workers;
@@ -230,7 +235,8 @@ static int pack_blob_of(worker *w, const slot *s) {
         bool full;
         int k;
 
-        z = ZSTD_compressCCtx(w->zc, w->comp_buf, w->comp_cap, s->data, s->n, ZSTD_LEVEL);
+        z = s->level == REPO_LEVEL_RAW ? s->n
+                                       : ZSTD_compressCCtx(w->zc, w->comp_buf, w->comp_cap, s->data, s->n, s->level);
         if (!ZSTD_isError(z) && z < s->n) {
                 payload = w->comp_buf;
                 plen = z;
@@ -352,6 +358,7 @@ int repo_packer_new(repo *r, packer_decide_fn decide, void *userdata, packer **r
         p->r = r;
         p->decide = decide;
         p->userdata = userdata;
+        p->level = 3;
         pthread_mutex_init(&p->lock, NULL);
         pthread_mutex_init(&p->pack_lock, NULL);
         pthread_cond_init(&p->cond_work, NULL);
@@ -458,6 +465,7 @@ int repo_packer_put(packer *p, const uint8_t *data, size_t n) {
                 return -ENOMEM;
         memcpy(s->data, data, n);
         s->n = n;
+        s->level = p->level;
         pthread_mutex_lock(&p->lock);
         s->state = SLOT_HASHING;
         ring_push(p->order, p->n_slots, p->order_head, &p->order_count, i);
@@ -465,6 +473,10 @@ int repo_packer_put(packer *p, const uint8_t *data, size_t n) {
         pthread_cond_signal(&p->cond_work);
         pthread_mutex_unlock(&p->lock);
         return 0;
+}
+
+void repo_packer_set_level(packer *p, int level) {
+        p->level = level;
 }
 
 int repo_packer_sync(packer *p) {

@@ -27,6 +27,8 @@ int repo_packer_new(repo *r, packer_decide_fn decide, void *userdata, packer **r
 /* Hand over the next chunk (copied).  Waits while too many chunks are in
  * flight, calling decide for the earlier ones meanwhile. */
 int repo_packer_put(packer *p, const uint8_t *data, size_t n);
+/* zstd level of the chunks put from now on (REPO_LEVEL_RAW: not compressed). */
+void repo_packer_set_level(packer *p, int level);
 /* Wait until decide was called for every chunk put so far. */
 int repo_packer_sync(packer *p);
 /* Take the results so far (caller frees the array). */

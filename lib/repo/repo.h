@@ -274,6 +274,22 @@ void repo_backup_set_track_changes(repo_backup *b, bool on);
 /* Read every file even when its metadata is unchanged; an incremental or
  * differential then leaves out the files whose content is unchanged. */
 void repo_backup_set_read_all(repo_backup *b, bool on);
+/* Compression of a backup's new chunks (docs/design/backup.md §7.10).  A
+ * writer's choice: a reader decides by each blob's flag alone, and a chunk is
+ * stored compressed only when that is shorter (repository.md §4.2). */
+enum repo_compression {
+        REPO_COMPRESSION_AUTO,   /* a zstd level per data type, by file name (the default) */
+        REPO_COMPRESSION_FAST,   /* the fastest level that still entropy-codes literals, every file */
+        REPO_COMPRESSION_MAX,    /* zstd level 3 for every file (lvss before the policy) */
+        REPO_COMPRESSION_OFF,    /* every chunk stored uncompressed */
+};
+#define REPO_LEVEL_RAW (-1000)   /* a "level": stored uncompressed */
+int repo_compression_from_string(const char *s);   /* -EINVAL if unknown */
+const char *repo_compression_to_string(int policy);
+/* The zstd level (or REPO_LEVEL_RAW) of the new chunks of the file at path. */
+int repo_compression_level(int policy, const char *path);
+/* Policy for the files added from now on (REPO_COMPRESSION_AUTO at the start). */
+void repo_backup_set_compression(repo_backup *b, int policy);
 /* The base record (newest of the chain) of an incremental/differential, NULL
  * for full/copy; borrowed, valid while b lives.  Its writers[].stamp are the
  * previous stamps to hand to the writers. */

@@ -26,6 +26,9 @@ expect_rc 2 "$B"
 expect_rc 2 "$B" frobnicate
 expect_rc 2 "$B" list
 expect_rc 2 "$B" backup-dir --repo r --type weekly src
+expect_rc 2 "$B" backup-dir --repo r --compression zstd9 src
+grep -q "compression 'zstd9'" err.txt || fail "--compression zstd9 should be named: $(cat err.txt)"
+expect_rc 2 "$B" list --repo r --compression off
 
 # -- source tree
 mkdir -p src/db src/logs
@@ -187,6 +190,11 @@ grep -q "symlink" err.txt || fail "symlink refusal message: $(cat err.txt)"
 # -- path traversal: a record whose manifest says "../" (unencrypted repo, forged record)
 unset LVSS_BACKUP_PASSWORD
 expect_rc 0 "$B" init --repo plain --no-encryption
+# --compression off: nothing compressed (the seq text would shrink to a third)
+expect_rc 0 "$B" init --repo plain-off --no-encryption
+expect_rc 0 "$B" backup-dir --repo plain-off --compression off --json src
+[ "$(jget "d['bytes_added']" <out.txt)" -ge "$(du -cb src/db/DB1.stm src/db/DB1.edb | tail -1 | cut -f1)" ] ||
+    fail "--compression off stored less than the files: $(cat out.txt)"
 expect_rc 0 "$B" backup-dir --repo plain --json src
 ID=$(jget 'd["id"]' <out.txt)
 python3 - "$FX_DIR/plain" "$ID" <<'PY'

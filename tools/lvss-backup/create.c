@@ -90,6 +90,7 @@ typedef struct create_ctx {
         bool committed, complete_failed;
         repo_id id;                 /* the committed backup */
         bool no_reuse;              /* --no-reuse */
+        int compression;            /* --compression: enum repo_compression */
         reuse_ctx *reuse;           /* full/copy: unchanged ranges of .edb/.stm (reuse.c); NULL = read all */
         /* The repository's key derivation and index loading (repo_open_keys)
          * on a thread of its own while lvssd makes the snapshot set. */
@@ -103,7 +104,7 @@ typedef struct create_ctx {
 static const char create_help[] =
         "Usage: lvss-backup create --repo DIR [--type full|copy|incremental|differential]\n"
         "                          [--component PATH]... [--password-file FILE] [--insecure-password-file] [--json] [--quiet]\n"
-        "                          [--no-reuse]\n"
+        "                          [--no-reuse] [--compression auto|fast|max|off]\n"
         "\n"
         "Take one application-consistent backup through lvssd: the writers' components are\n"
         "frozen, snapshotted and read from the snapshot into the repository, together with the\n"
@@ -117,6 +118,8 @@ static const char create_help[] =
         "                    \"bytes_reused\",\"duration_ms\",\"freeze_window_ms\"}\n"
         "  --no-reuse        full/copy: read every byte of the databases instead of naming the\n"
         "                    previous backup's chunks for ranges whose pages are unchanged\n"
+        "  --compression C   zstd level of the new chunks: auto (default: a level per data type),\n"
+        "                    fast (level 1), max (level 3 for every file) or off (uncompressed)\n"
         "  --quiet           no progress or narration\n"
         "  --progress-fd N   write {\"bytes_done\",\"bytes_total\",\"files\"} lines to fd N (3 or more)\n"
         "                    at most every 250 ms (lvss-backupd reads them)\n"
@@ -1333,6 +1336,7 @@ static int create_open_backup(create_ctx *c) {
         }
         repo_backup_set_track_changes(c->rb, false); /* the writers decide what an incremental holds */
         repo_backup_set_progress(c->rb, vss_progress_fn, &c->prog);
+        repo_backup_set_compression(c->rb, c->compression);
         /* Reuse of unchanged ranges (§8): full and copy only (the others hold
          * logs); --no-reuse reads everything but still records the map. */
         if ((c->type == REPO_BACKUP_FULL || c->type == REPO_BACKUP_COPY) &&
@@ -1596,6 +1600,7 @@ int cmd_create(int argc, char **argv) {
                 {"quiet", no_argument, NULL, 'q'},
                 {"progress-fd", required_argument, NULL, 'P'},
                 {"no-reuse", no_argument, NULL, 'N'},
+                {"compression", required_argument, NULL, 'C'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -1626,6 +1631,13 @@ int cmd_create(int argc, char **argv) {
                 case 'j': c->json = true; break;
                 case 'q': c->quiet = true; break;
                 case 'N': c->no_reuse = true; break;
+                case 'C':
+                        if ((c->compression = repo_compression_from_string(optarg)) < 0) {
+                                vss_err("create: --compression '%s': expected auto, fast, max or off", optarg);
+                                free(c);
+                                return VSS_EXIT_USAGE;
+                        }
+                        break;
                 case 'P':
                         if (vss_progress_fd_arg("create", optarg, &c->progress_fd) < 0) {
                                 free(c);

@@ -35,6 +35,7 @@ typedef struct opts {
         const char *type;
         const char *based_on;
         const char *to;
+        const char *compression;
         bool json, quiet, no_encryption, chain, read_all;
         char **args;
         int n_args;
@@ -415,6 +416,8 @@ static int cmd_backup_dir(const opts *o) {
         progress_init(&p, o, "backup");
         repo_backup_set_progress(b, progress_fn, &p);
         repo_backup_set_read_all(b, o->read_all);
+        if (o->compression)
+                repo_backup_set_compression(b, repo_compression_from_string(o->compression));   /* checked in main */
         for (int i = 0; i < o->n_args && k >= 0; i++)
                 k = repo_backup_add_tree(b, o->args[i], NULL);
         if (k >= 0)
@@ -547,7 +550,8 @@ static const command commands[] = {
          "Re-read and check every object of the repository, or the objects of one backup.\n"
          "Exit 6 naming each damaged object when anything is corrupt."},
         {"backup-dir", cmd_backup_dir,
-         "backup-dir --repo DIR [--type full|copy|incremental|differential] [--based-on ID] [--read-all] [--json] SRC...",
+         "backup-dir --repo DIR [--type full|copy|incremental|differential] [--based-on ID] [--read-all]\n"
+         "           [--compression auto|fast|max|off] [--json] SRC...",
          "Developer command: store the files of directory trees as one backup (no writers involved).\n"
          "Files whose size, mode, mtime, ctime and inode are unchanged since the previous backup are\n"
          "not read again (left out of an incremental/differential, reused by a full); --read-all\n"
@@ -605,6 +609,7 @@ int main(int argc, char **argv) {
                 {"no-encryption", no_argument, NULL, 'N'},
                 {"chain", no_argument, NULL, 'C'},
                 {"read-all", no_argument, NULL, 'A'},
+                {"compression", required_argument, NULL, 'Z'},
                 {"insecure-password-file", no_argument, NULL, 'I'},
                 {"help", no_argument, NULL, 'h'},
                 {},
@@ -653,6 +658,7 @@ int main(int argc, char **argv) {
                 case 'N': o.no_encryption = true; break;
                 case 'C': o.chain = true; break;
                 case 'A': o.read_all = true; break;
+                case 'Z': o.compression = optarg; break;
                 case 'I': password_allow_insecure_file(true); break;
                 case 'h': help(stdout, cmd); return EXIT_OK;
                 default: return EXIT_USAGE;
@@ -664,8 +670,10 @@ int main(int argc, char **argv) {
                 return usage_error("%s: --repo DIR is required", cmd->name);
         if (o.no_encryption && cmd->run != cmd_init)
                 return usage_error("--no-encryption applies to init only");
-        if ((o.type || o.based_on || o.read_all) && cmd->run != cmd_backup_dir)
-                return usage_error("--type/--based-on/--read-all apply to backup-dir");
+        if ((o.type || o.based_on || o.read_all || o.compression) && cmd->run != cmd_backup_dir)
+                return usage_error("--type/--based-on/--read-all/--compression apply to backup-dir");
+        if (o.compression && repo_compression_from_string(o.compression) < 0)
+                return usage_error("--compression '%s': expected auto, fast, max or off", o.compression);
         if ((o.to || o.chain) && cmd->run != cmd_restore_files)
                 return usage_error("--to/--chain apply to restore-files");
         if (cmd->run != cmd_verify && cmd->run != cmd_show && cmd->run != cmd_backup_dir &&

@@ -422,6 +422,97 @@ static void test_compression_policy(void **state) {
         free(buf);
 }
 
+/* The compression policy (docs/design/backup.md §7.10): the same text stored
+ * under each policy and file name; off stores every blob raw, fast and max
+ * differ, auto takes a level by the file's data type; all restore. */
+static uint64_t stored_with(fx *f, const char *tag, const char *name, int policy, const uint8_t *data, size_t n,
+                            size_t *ret_comp) {
+        char src[600], p[800], out[700], repo_dir[700];
+        repo *r = NULL;
+        repo_backup *b = NULL;
+        repo_record *rec = NULL;
+        repo_id id;
+        size_t n_raw, got_n;
+        uint64_t stored, plain;
+
+        snprintf(src, sizeof src, "%s/%s-src", f->dir, tag);
+        snprintf(p, sizeof p, "%s/%s", src, name);
+        write_file(p, data, n);
+        snprintf(repo_dir, sizeof repo_dir, "%s/%s-repo", f->dir, tag);
+        assert_int_equal(repo_init(repo_dir, NULL, &plain_opts), 0);
+        assert_int_equal(repo_open(repo_dir, NULL, REPO_LOCK_EXCLUSIVE, &r), 0);
+        assert_int_equal(repo_backup_new(r, REPO_BACKUP_FULL, NULL, &b), 0);
+        repo_backup_set_compression(b, policy);
+        assert_int_equal(repo_backup_add_tree(b, src, "src"), 0);
+        assert_int_equal(repo_backup_commit(b, &id), 0);
+        repo_backup_free(b);
+        count_blobs(r, &n_raw, ret_comp, &stored, &plain);
+        assert_int_equal(plain, n);
+        snprintf(out, sizeof out, "%s/%s-out", f->dir, tag);
+        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
+        assert_int_equal(repo_restore_to_dir(r, rec, out, NULL, NULL), 0);
+        snprintf(p, sizeof p, "%s/src/%s", out, name);
+        uint8_t *got = read_whole(p, &got_n);
+        assert_non_null(got);
+        assert_int_equal(got_n, n);
+        assert_memory_equal(got, data, n);
+        free(got);
+        repo_record_free(rec);
+        repo_close(r);
+        return stored;
+}
+
+static void test_compression_levels(void **state) {
+        fx *f = *state;
+        size_t n = 600000, k = 0, comp;
+        uint8_t *buf = malloc(n);
+        uint64_t x = 7;
+
+        assert_non_null(buf);
+        char vocab[2000][10];
+        for (size_t w = 0; w < ELEMENTSOF(vocab); w++) {   /* 2000 made-up words of 3..9 letters */
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                size_t len = 3 + (x >> 33) % 7;
+                for (size_t i = 0; i < len; i++) {
+                        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                        vocab[w][i] = (char) ('a' + (x >> 33) % 26);
+                }
+                vocab[w][len] = 0;
+        }
+        while (k < n) {   /* prose-like: words drawn at random, compressible but not trivially */
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                const char *w = vocab[(x >> 33) % ELEMENTSOF(vocab)];
+                for (size_t i = 0; w[i] && k < n; i++)
+                        buf[k++] = (uint8_t) w[i];
+                if (k < n)
+                        buf[k++] = ' ';
+        }
+        assert_int_equal(repo_compression_from_string("auto"), REPO_COMPRESSION_AUTO);
+        assert_int_equal(repo_compression_from_string("off"), REPO_COMPRESSION_OFF);
+        assert_int_equal(repo_compression_from_string("zstd"), -EINVAL);
+        assert_string_equal(repo_compression_to_string(REPO_COMPRESSION_FAST), "fast");
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_MAX, "a/DB1.stm"), 3);
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_OFF, "a/x"), REPO_LEVEL_RAW);
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_AUTO, "a/DB1.stm"),
+                         repo_compression_level(REPO_COMPRESSION_FAST, "a/DB1.stm"));
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_AUTO, "a/E00000000E0.log"), 1);
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_AUTO, "a/DB1.edb"), 3);
+        assert_int_equal(repo_compression_level(REPO_COMPRESSION_AUTO, "a/base/16384/1259"), 3);
+
+        /* off: nothing compressed although the text halves under zstd */
+        assert_int_equal(stored_with(f, "off", "DB1.stm", REPO_COMPRESSION_OFF, buf, n, &comp), n);
+        assert_int_equal(comp, 0);
+        uint64_t smax = stored_with(f, "max", "DB1.stm", REPO_COMPRESSION_MAX, buf, n, &comp);
+        assert_true(comp > 0 && smax * 2 < n);
+        uint64_t sfast = stored_with(f, "fast", "DB1.stm", REPO_COMPRESSION_FAST, buf, n, &comp);
+        assert_true(comp > 0 && sfast * 2 < n);
+        assert_true(sfast > smax);   /* a cheaper level: larger */
+        /* auto: the streaming file at the fast level, the database at level 3 */
+        assert_int_equal(stored_with(f, "auto-stm", "DB1.stm", REPO_COMPRESSION_AUTO, buf, n, &comp), sfast);
+        assert_int_equal(stored_with(f, "auto-edb", "DB1.edb", REPO_COMPRESSION_AUTO, buf, n, &comp), smax);
+        free(buf);
+}
+
 /* repo_backup_add_fd_reuse (docs/design/backup.md §8): the ranges given as
  * the previous backup's blobs are not read, the rest is chunked anew; the
  * file restores byte for byte.  Extents that are not known blobs of their
@@ -1454,6 +1545,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_plain_roundtrip_and_dedup, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_drop_files, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_compression_policy, fx_setup, fx_teardown),
+                cmocka_unit_test_setup_teardown(test_compression_levels, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_add_fd_reuse, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_encrypted_roundtrip_and_password, fx_setup, fx_teardown),
                 cmocka_unit_test_setup_teardown(test_open_in_two_steps, fx_setup, fx_teardown),
