@@ -31,16 +31,29 @@
 # and compared with the sums of their own snapshot set (taken inside it).
 # lvss-backup's time excludes that hashing.
 # LVSS_BENCH_RETENTION_MIB (default 32) sets the first fill of the group;
-# 5% of the group is delivered each day after (so it grows to ~4.3x).
+# 5% of the group's databases is delivered each day after (so they grow
+# to ~4.3x).
 # restic is installed when missing and we are root (Debian package),
 # otherwise its columns say n/a.  lvss-backup's dates come from the test
 # hook LVSS_REPO_FAKE_TIME, so this needs a build with test hooks (debug,
 # the default of `make bench`); restic's from `restic backup --time`.
+# LVSS_BENCH_RETENTION_SCHEDULE: the days between the fulls are
+# `incremental` (the default) or `differential` backups.  The Mail Store
+# Writer truncates its logs after a full or an incremental, not after a
+# differential, so the schedule changes the history itself: with
+# differentials the group keeps a week of logs on disk, which restic's
+# snapshots (taken after lvss's backup of the day) then hold too.
+# LVSS_BENCH_RETENTION_KEEP=DIR (analysis): the lvss repository made
+# unencrypted (plaintext index and records), and both repositories before
+# forget and after prune, with the day maps and forget's JSON, copied to DIR.
 set -u
 . "${LVSS_SOURCE_ROOT:?LVSS_SOURCE_ROOT must be set}/bench/lib/mail-bench.bash" || exit 1
 MIB=${LVSS_BENCH_RETENTION_MIB:-32}
 DAYS=30
 SERVER=bench
+SCHEDULE=${LVSS_BENCH_RETENTION_SCHEDULE:-incremental}
+case $SCHEDULE in incremental|differential) ;; *) echo "retention-bench: LVSS_BENCH_RETENTION_SCHEDULE must be incremental or differential" >&2; exit 2 ;; esac
+KEEP=${LVSS_BENCH_RETENTION_KEEP:-}
 mail_bench_need retention-bench "$MSTORED" "$MSTORE" "$LVSSD" "$LVSSADM" "$LB"
 [ "${LVSS_TEST_HOOKS:-1}" != 0 ] || { echo "retention-bench: skipped: needs a build with test hooks"; exit 0; }
 if ! command -v restic >/dev/null; then
@@ -72,7 +85,7 @@ read -r n_msg n_bytes secs < <(mail_bench_fill "$SOCK" $((MIB * 1048576)) 1 $BOX
 [ -n "${secs:-}" ] || fail "filling the storage group over LMTP failed"
 "$LVSSADM" create --type full --exec true "$SG" >/dev/null 2>pre.err || fail "the log-truncating full snapshot failed: $(cat pre.err)"
 SG0=$(du -sb "$SG" | cut -f1)
-"$LB" init --repo lvss -q || fail "init"
+"$LB" init --repo lvss -q ${KEEP:+--no-encryption} || fail "init"
 ((HAVE_RESTIC)) && { restic init -r restic -q >/dev/null || fail "restic init"; }
 
 # sums ROOT: the sha256 of every file below ROOT, by path relative to it.
@@ -102,17 +115,21 @@ TIMEFORMAT='%R'
 { time restic backup -r "$FX_DIR/restic" --host bench --time "$t" --json "$r" >"$FX_DIR/rout.json"; } 2>"$FX_DIR/rday.time"
 EOS
 
+# mail_bytes: the bytes of the group's databases (not its log files, which
+# a differential schedule leaves on disk for a week): 5% of this is a day's
+# new mail, so both schedules receive the same mail.
+mail_bytes() { find "$SG" -maxdepth 1 -type f \( -name '*.edb' -o -name '*.stm' \) -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 now() { date +%s.%N; }
 add() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) + float(sys.argv[2]) - float(sys.argv[3])))" "$@"; }
 lvss_t=0; restic_t=0
 T0=1767578400   # Monday 2026-01-05 02:00 UTC
 for ((d = 0; d < DAYS; d++)); do
     if [ $d -gt 0 ]; then
-        g=$(du -sb "$SG" | cut -f1)
+        g=$(mail_bytes)
         mail_bench_fill "$SOCK" $((g / 20)) $((d + 1)) $BOXES >/dev/null || fail "delivering day $d's mail failed"
     fi
     t=$((T0 + d * 86400))
-    type=incremental; [ $((d % 7)) = 0 ] && type=full
+    type=$SCHEDULE; [ $((d % 7)) = 0 ] && type=full
     rm -f pause
     s=$(now)
     LVSS_REPO_FAKE_TIME=$t LVSS_BACKUP_TEST_PAUSE_BEFORE_READ=$FX_DIR/pause \
@@ -139,7 +156,7 @@ for ((d = 0; d < DAYS; d++)); do
         echo "$d $rid" >>restic-days
     fi
 done
-SGN=$(du -sb "$SG" | cut -f1)
+SGN=$(du -sb "$SG" | cut -f1) DBN=$(mail_bytes)
 T_HIST=$(date +%s)
 size_mib() { du -sb "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
@@ -148,6 +165,11 @@ LSB=$(size_mib lvss); RSB=n/a; ((HAVE_RESTIC)) && RSB=$(size_mib restic)
 # ---- forget + prune, timed: "wall user sys" seconds
 TIMEFORMAT='%R %U %S'
 ((HAVE_RESTIC)) && { cp -a restic restic-same || fail "cannot copy the restic repository"; }
+if [ -n "$KEEP" ]; then
+    mkdir -p "$KEEP" && rm -rf "$KEEP/lvss-before" "$KEEP/restic-before" &&
+        cp -a lvss "$KEEP/lvss-before" && { ((!HAVE_RESTIC)) || cp -a restic "$KEEP/restic-before"; } ||
+        fail "cannot copy the repositories to $KEEP"
+fi
 sync
 LF=$( { time "$LB" forget --repo lvss --keep-daily 7 --keep-weekly 2 --prune --json >lforget.json 2>lforget.err; } 2>&1 ) ||
     fail "lvss forget: $(cat lforget.err)"
@@ -169,6 +191,12 @@ if ((HAVE_RESTIC)); then
     RSK=$(restic snapshots -r restic-same --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 fi
 LSA=$(size_mib lvss); RSAF=n/a; ((HAVE_RESTIC)) && RSAF=$(size_mib restic)
+if [ -n "$KEEP" ]; then
+    rm -rf "$KEEP/lvss-after" "$KEEP/restic-after" "$KEEP/restic-same-after" &&
+        cp -a lvss "$KEEP/lvss-after" && cp lforget.json lvss-days "$KEEP/" &&
+        { ((!HAVE_RESTIC)) || { cp -a restic "$KEEP/restic-after" && cp -a restic-same "$KEEP/restic-same-after" &&
+            cp restic-days "$KEEP/"; }; } || fail "cannot copy the repositories to $KEEP"
+fi
 
 # ---- every kept backup restores byte for byte
 # check_chain OUT DAY: every file restored below OUT's storage group equals
@@ -214,7 +242,7 @@ wall() { [ "$1" = n/a ] && echo n/a || echo "${1%% *} s"; }
 cpu() { [ "$1" = n/a ] && echo n/a || echo "$1" | awk '{printf "%.2f s", $2 + $3}'; }
 ratio() { [ "$2" = n/a ] && echo n/a || python3 -c 'import sys; a, b = (float(x.split()[0]) for x in sys.argv[1:3]); print("%.2f" % (b / a))' "$1" "$2"; }
 pct() { [ "$2" = n/a ] && echo n/a || python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print("%+.1f%%" % (100 * (a - b) / b))' "$1" "$2"; }
-echo "retention-bench: $DAYS days of the storage-group bench: SG1 filled with $(mib "$n_bytes") MiB of mail over LMTP ($(mib "$SG0") MiB on disk), 5% more each day ($(mib "$SGN") MiB on day $((DAYS - 1))); lvss-backup create (full every 7 days, incrementals between) beside restic $( ((HAVE_RESTIC)) && restic version | awk '{print $2}' || echo missing)"
+echo "retention-bench: $DAYS days of the storage-group bench: SG1 filled with $(mib "$n_bytes") MiB of mail over LMTP ($(mib "$SG0") MiB on disk), 5% of its databases more each day ($(mib "$SGN") MiB on disk, databases $(mib "$DBN") MiB, on day $((DAYS - 1))); lvss-backup create (full every 7 days, ${SCHEDULE}s between) beside restic $( ((HAVE_RESTIC)) && restic version | awk '{print $2}' || echo missing)"
 row "" "lvss-backup" "restic" "restic, lvss's days"
 row "30 backups, total time" "${lvss_t} s" "$( ((HAVE_RESTIC)) && echo "${restic_t} s" || echo n/a)" ""
 row "repository size before forget" "$LSB MiB" "$RSB MiB" "$RSB MiB"
