@@ -46,15 +46,23 @@ ceph_start
 ceph_bucket bench
 S3=s3:$CEPH_S3/bench
 
-secs() { # secs VAR CMD...
-    local var=$1 t0 t1; shift
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+gw_cpu() { python3 -c "print('%.2f' % ($(cpu_of "$FX_PID_ceph_rgw") + $(cpu_of "$FX_PID_ceph_osd")))"; }
+# secs VAR CMD...: wall seconds into VAR; the profile line (the client's CPU
+# seconds, the gateway's: radosgw + ceph-osd) into VAR_cpu.
+secs() {
+    local var=$1 t0 t1 g0 g1; shift
+    g0=$(gw_cpu)
     t0=$(date +%s.%N)
-    if ! "$@" >/dev/null 2>"$FX_DIR/last.err"; then
+    if ! /usr/bin/time -f '%U %S' -o "$FX_DIR/last.time" "$@" >/dev/null 2>"$FX_DIR/last.err"; then
         echo "s3-bench: failed: $* ($(tail -2 "$FX_DIR/last.err"))" >&2
-        printf -v "$var" failed; return 1
+        printf -v "$var" failed; printf -v "${var}_cpu" -- -; return 1
     fi
     t1=$(date +%s.%N)
+    g1=$(gw_cpu)
     printf -v "$var" '%s' "$(python3 -c "print('%.1f' % ($t1 - $t0))")"
+    printf -v "${var}_cpu" '%s' "$(read -r u s <"$FX_DIR/last.time"; python3 -c "print('%.1f / %.1f' % ($u + $s, $g1 - $g0))")"
 }
 mbps() { [ "$1" = failed ] && echo failed || python3 -c "print('%.1f MB/s' % ($TOTAL / 1048576 / $1))"; }
 ratio() { { [ "$1" = failed ] || [ "$2" = failed ]; } && echo "n/a" || python3 -c "print('%.2fx' % ($2 / $1))"; }
@@ -76,4 +84,6 @@ printf "%-28s %14s %14s %10s\n" "backup to RGW" "$(mbps "$LB")" "$(mbps "$RB")" 
 printf "%-28s %14s %14s %10s\n" "restore from RGW" "$(mbps "$LR")" "$(mbps "$RR")" "$(ratio "$LR" "$RR")"
 printf "%-28s %14s %14s\n" "backup, seconds" "$LB" "$RB"
 printf "%-28s %14s %14s\n" "restore, seconds" "$LR" "$RR"
+printf "%-28s %14s %14s\n" "backup, CPU s client/gw" "$LB_cpu" "$RB_cpu"
+printf "%-28s %14s %14s\n" "restore, CPU s client/gw" "$LR_cpu" "$RR_cpu"
 echo "(same gateway, same run; wall times on a shared machine: load average $(cut -d' ' -f1-3 /proc/loadavg))"
