@@ -69,7 +69,7 @@ struct repo {
         char **bad_index_reason;
         size_t n_bad_index;
         bool exclusive;           /* opened REPO_LOCK_EXCLUSIVE */
-        int lock_mode;            /* enum repo_lock_mode, for repo_open_keys */
+        enum repo_lock_mode lock_mode;   /* for repo_open_keys */
         repo_id key_id;           /* the key file that opened it (encrypted) */
         uint64_t key_ops, key_mem;
         repo_progress_fn verify_progress;

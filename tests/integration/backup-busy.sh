@@ -55,7 +55,9 @@ LVSS_BACKUP_PASSWORD=right $LB init --repo "$FX_DIR/repo-enc" --quiet || fail "i
 LVSS_BACKUP_PASSWORD=wrong $LB create --repo "$FX_DIR/repo-enc" --type full --quiet >/dev/null 2>"$FX_DIR/pw.err"; rc=$?
 [ "$rc" = 5 ] || fail "create with a wrong password exited $rc, want 5: $(cat "$FX_DIR/pw.err")"
 grep -q "wrong password" "$FX_DIR/pw.err" || fail "no 'wrong password' message: $(cat "$FX_DIR/pw.err")"
+[ -d "$FX_DIR/repo-enc/backups" ] || fail "init made no backups/ directory"
 [ -z "$(ls -A "$FX_DIR/repo-enc/backups")" ] || fail "a record was stored with a wrong password"
+[ "$(grep -c "wrong password" "$FX_DIR/pw.err")" = 1 ] || fail "the wrong password not reported exactly once: $(cat "$FX_DIR/pw.err")"
 for ((i=0; i<200; i++)); do
     "$LVSSADM" list shadows 2>/dev/null | grep -q "No shadow copies" && break
     sleep 0.1

@@ -44,7 +44,9 @@ adm create --exec true "$data"   # warm-up: the reflink probe, the area
 [ "$RC" = 0 ] || fail "create failed: $(cat "$FX_DIR/err")"
 strace -f -e trace=syncfs -o "$FX_DIR/strace.txt" -p "$FX_PID_lvssd" 2>"$FX_DIR/strace.err" &
 SPID=$!
-for ((i = 0; i < 100; i++)); do grep -qs attached "$FX_DIR/strace.err" && break; sleep 0.1; done
+for ((i = 0; i < 300; i++)); do grep -qs attached "$FX_DIR/strace.err" && break; sleep 0.1; done
+# Without the attach the count below would be 0 whatever lvssd does.
+grep -qs attached "$FX_DIR/strace.err" || fail "strace did not attach to lvssd within 30 s: $(cat "$FX_DIR/strace.err")"
 head -c 4M /dev/urandom >"$data/fresh"   # dirty in the page cache, never synced
 adm create --exec "cmp \"\${LVSS_SHADOW_PATHS#*=}/fresh\" \"$data/fresh\"" "$data"
 [ "$RC" = 0 ] || fail "the snapshot does not hold the unsynced data: $(cat "$FX_DIR/err")"

@@ -1205,10 +1205,10 @@ static void print_failures(create_ctx *c) {
         vss_print_writer_failures(c->b, paths, writers, n);
 }
 
-static int create_repo_ready(create_ctx *c);
+static void keys_join(create_ctx *c);
 
 static void ctx_free(create_ctx *c) {
-        (void) create_repo_ready(c);   /* never close the repository under the thread */
+        keys_join(c);   /* never close the repository under the thread */
         password_free(c->password);
         for (size_t i = 0; i < c->n_sel; i++) {
                 free(c->sel[i].path);
@@ -1272,13 +1272,21 @@ static int create_begin(create_ctx *c, const char *repo_dir, const char *pwfile)
         return 0;
 }
 
-/* Waits for the key derivation and the indexes; 0 or the exit code
- * (message printed). */
-static int create_repo_ready(create_ctx *c) {
+/* Waits for the thread, if any; the password is not needed after it. */
+static void keys_join(create_ctx *c) {
         if (c->keys_running) {
                 pthread_join(c->keys_thread, NULL);
                 c->keys_running = false;
         }
+        password_free(c->password);
+        c->password = NULL;
+}
+
+/* Waits for the key derivation and the indexes; 0 or the exit code
+ * (message printed).  A failure the run ended with first is printed by
+ * itself: ctx_free only joins. */
+static int create_repo_ready(create_ctx *c) {
+        keys_join(c);
         if (c->keys_err < 0) {
                 if (c->keys_msg[0])
                         vss_err("%s", c->keys_msg);
