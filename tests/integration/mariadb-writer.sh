@@ -99,7 +99,11 @@ stop_server
 $LB create --repo "$REPO" --type incremental --quiet 2>"$FX_DIR/down.err" && fail "incremental accepted with the server stopped"
 grep -q "instance m1: cannot connect to $SOCK: " "$FX_DIR/down.err" ||
     fail "the veto does not carry the connection's reason: $(cat "$FX_DIR/down.err")"
+LOGMODE=$(stat -c %U:%G:%a "$DATADIR/ib_logfile0")
 $LB restore --repo "$REPO" "$ID" 2>"$FX_DIR/r2.err" >/dev/null || fail "restore: $(cat "$FX_DIR/r2.err")"
+# The copy was root's 0600 until the restore gave it ib_logfile0's.
+[ "$(stat -c %U:%G:%a "$DATADIR/ib_logfile0")" = "$LOGMODE" ] ||
+    fail "the restored ib_logfile0 is $(stat -c %U:%G:%a "$DATADIR/ib_logfile0"), it was $LOGMODE"
 start_server
 read -r N_REST SUM <<<"$(state)"
 [ "$SUM" = "$TOTAL" ] || fail "restored total $SUM != $TOTAL"
