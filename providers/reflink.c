@@ -554,9 +554,10 @@ static int copy_entry(struct copy *c, int sfd, int dfd, int pfd, const char *nam
 /* Test hook (tests/integration/mariadb-writer-redo.sh): at commit, the
  * regular file LVSS_TEST_REFLINK_ORDER = "first:NAME" or "last:NAME" of a
  * directory is copied before or after its siblings, and in between commit
- * makes LVSS_TEST_REFLINK_HOLD/held and waits (at most 30 s) for
+ * makes LVSS_TEST_REFLINK_HOLD/held and waits (at most 120 s) for
  * LVSS_TEST_REFLINK_HOLD/go: the window between files as long as the test
- * needs. */
+ * needs.  Past the cap it makes LVSS_TEST_REFLINK_HOLD/expired and goes on
+ * (the test fails on it: the window it meant to hold was not held). */
 static void test_hold(void) {
         const char *d = TEST_HOOK_ENV("LVSS_TEST_REFLINK_HOLD");
         char path[LVSS_PROVIDER_PATH_MAX];
@@ -567,8 +568,14 @@ static void test_hold(void) {
         if (fd >= 0)
                 close(fd);
         snprintf(path, sizeof(path), "%s/go", d);
-        for (int i = 0; i < 3000 && access(path, F_OK) != 0; i++)
+        for (int i = 0; i < 12000 && access(path, F_OK) != 0; i++)
                 usleep(10000);
+        if (access(path, F_OK) != 0) {
+                snprintf(path, sizeof(path), "%s/expired", d);
+                fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                        close(fd);
+        }
 }
 
 static int copy_children(struct copy *c, int s, int d, int p, int depth) {

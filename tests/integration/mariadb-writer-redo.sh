@@ -42,7 +42,7 @@ restart_lvssd() {
 
 # one ORDER: a full under load with the hold; sets ID, STAMP_FILE, STAMP_POS.
 backup_held() {
-    rm -f "$HOLD/held" "$HOLD/go"
+    rm -f "$HOLD/held" "$HOLD/go" "$HOLD/expired"
     sql -e 'SET GLOBAL innodb_max_dirty_pages_pct = 90'
     rm -f "$STOP"
     fixture_spawn load1 "$FX_DIR/load.sh"
@@ -72,6 +72,7 @@ backup_held() {
     done
     [ "$cp" -ge "$lsn" ] || fail "$1: InnoDB's checkpoint ($cp) did not pass LSN $lsn while the provider held"
     echo "$1: checkpoint $cp past LSN $lsn during the hold"
+    [ -e "$HOLD/expired" ] && fail "$1: the provider's hold expired before the test's window closed (go came too late)"
     touch "$HOLD/go"
     wait "$bpid" || fail "$1: full backup: $(cat "$FX_DIR/full-$1.err") $(tail -3 "$FX_DIR/mw.log")"
     sql -e "SELECT CONCAT('KILL ', ID, ';') FROM information_schema.PROCESSLIST WHERE INFO LIKE '%DO SLEEP(120)%'" | sql
@@ -106,7 +107,9 @@ check_restore() {
     local to=$FX_DIR/restored-$1 rsock=$FX_DIR/restored-$1.sock err=$FX_DIR/restored-$1.err want got sum chk i
     $LB restore --repo "$REPO" "$ID" --to "$to" >/dev/null 2>"$FX_DIR/restore-$1.err" ||
         fail "$1: restore: $(cat "$FX_DIR/restore-$1.err")"
-    [ -e "$to/.lvss-ib_logfile0" ] && fail "$1: the redo log copy was not put in place"
+    compgen -G "$to/.lvss-ib_logfile0*" >/dev/null && fail "$1: the redo log copy was not put in place: $(ls -a "$to")"
+    [ "$(stat -c %U:%a "$to/ib_logfile0")" = "$(stat -c %U:%a "$DATADIR/ib_logfile0")" ] ||
+        fail "$1: the restored ib_logfile0 is $(stat -c %U:%a "$to/ib_logfile0"), the live one $(stat -c %U:%a "$DATADIR/ib_logfile0")"
     fixture_spawn "rsrv$1" "$MARIADBD" --defaults-file="$FX_DIR/my.cnf" --datadir="$to" --socket="$rsock" \
         --pid-file="$FX_DIR/restored-$1.pid" --skip-networking --user=root --log-error="$err"
     for i in $(seq 900); do

@@ -99,7 +99,11 @@ stop_server
 $LB create --repo "$REPO" --type incremental --quiet 2>"$FX_DIR/down.err" && fail "incremental accepted with the server stopped"
 grep -q "instance m1: cannot connect to $SOCK: " "$FX_DIR/down.err" ||
     fail "the veto does not carry the connection's reason: $(cat "$FX_DIR/down.err")"
+LOGMODE=$(stat -c %U:%G:%a "$DATADIR/ib_logfile0")
 $LB restore --repo "$REPO" "$ID" 2>"$FX_DIR/r2.err" >/dev/null || fail "restore: $(cat "$FX_DIR/r2.err")"
+# The copy was root's 0600 until the restore gave it ib_logfile0's.
+[ "$(stat -c %U:%G:%a "$DATADIR/ib_logfile0")" = "$LOGMODE" ] ||
+    fail "the restored ib_logfile0 is $(stat -c %U:%G:%a "$DATADIR/ib_logfile0"), it was $LOGMODE"
 start_server
 read -r N_REST SUM <<<"$(state)"
 [ "$SUM" = "$TOTAL" ] || fail "restored total $SUM != $TOTAL"
@@ -111,7 +115,7 @@ grep -q 'replaying [0-9]* binary log(s) .* to the end' "$FX_DIR/mw.log" || fail 
 [ ! -e "$DATADIR/.lvss-live-binlogs" ] || fail "the hold directory was left: $(ls -la "$DATADIR/.lvss-live-binlogs")"
 grep -q "the backup's redo log copy is $DATADIR/ib_logfile0" "$FX_DIR/mw.log" ||
     fail "the full's redo log copy was not put in place: $(tail -5 "$FX_DIR/mw.log")"
-[ ! -e "$DATADIR/.lvss-ib_logfile0" ] || fail "the redo log copy was left in the data directory"
+! compgen -G "$DATADIR/.lvss-ib_logfile0*" >/dev/null || fail "the redo log copy was left in the data directory: $(ls -a "$DATADIR")"
 echo "restored and rolled forward: CHECK TABLE ok, total $TOTAL, $N_REST transfers (live had $N_LIVE)"
 
 kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
@@ -119,7 +123,18 @@ kill -TERM "$FX_PID_mw"; wait "$FX_PID_mw"; rc=$?
 
 # --- --purge-binlogs: a copy never purges, a successful full purges the
 # binary logs before its stamp's file --------------------------------------------
+# Redo log copies are per snapshot set: a stale one (a writer that exited
+# before its session ended) is removed at start-up, a symlink as a link
+# (its target kept); another set's copy survives this set's BackupComplete.
+STALE=$DATADIR/.lvss-ib_logfile0.00000000-0000-4000-8000-00000000dead
+OTHER=$DATADIR/.lvss-ib_logfile0.00000000-0000-4000-8000-0000000000a2
+echo stale >"$STALE"
+echo target >"$FX_DIR/symlink-target"
+ln -s "$FX_DIR/symlink-target" "$DATADIR/.lvss-ib_logfile0.00000000-0000-4000-8000-00000000beef"
 start_writer --purge-binlogs
+! compgen -G "$DATADIR/.lvss-ib_logfile0*" >/dev/null || fail "stale redo log copies not removed at start-up: $(ls -a "$DATADIR")"
+[ "$(cat "$FX_DIR/symlink-target")" = target ] || fail "start-up followed a symlinked redo log copy"
+echo "another set's copy" >"$OTHER"
 sql -e 'FLUSH BINARY LOGS; UPDATE bank.meta SET n = n; FLUSH BINARY LOGS; UPDATE bank.meta SET n = n'
 nlogs=$(sql -e 'SHOW BINARY LOGS' | wc -l)
 [ "$nlogs" -ge 3 ] || fail "expected at least 3 binary logs, have $nlogs"
@@ -128,6 +143,17 @@ $LB create --repo "$REPO" --type copy --quiet 2>"$FX_DIR/copy2.err" || fail "cop
 $LB create --repo "$REPO" --json >"$FX_DIR/full2.json" 2>"$FX_DIR/full2.err" || fail "full: $(cat "$FX_DIR/full2.err")"
 ID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$FX_DIR/full2.json")
 $LB show --repo "$REPO" "$ID2" --json >"$FX_DIR/show2.json" || fail "show"
+[ "$(cat "$OTHER" 2>/dev/null)" = "another set's copy" ] || fail "a BackupComplete removed another set's redo log copy"
+for i in $(seq 200); do [ "$(ls -a "$DATADIR" | grep -c '^\.lvss-ib_logfile0')" = 1 ] && break; sleep 0.1; done
+[ "$(ls -a "$DATADIR" | grep -c '^\.lvss-ib_logfile0')" = 1 ] || fail "this set's redo log copy was left: $(ls -a "$DATADIR")"
+python3 - "$FX_DIR/show2.json" <<'PY' || fail "the full did not store its redo log copy under a per-set name"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+names = [f["path"].rsplit("/", 1)[1] for f in d["files"] if "/.lvss-ib_logfile0" in f["path"]]
+assert len(names) == 1 and re.fullmatch(r"\.lvss-ib_logfile0\.[0-9a-f-]{36}", names[0]), names
+print("stored redo log copy", names[0])
+PY
+rm -f "$OTHER"
 sfile=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); w=[w for w in d["writers"] if w["name"]=="MariaDB Writer"][0]; print(json.loads(json.loads(w["stamp"])[sys.argv[2]])["binlog_file"])' "$FX_DIR/show2.json" "$COMP")
 for i in $(seq 50); do [ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] && break; sleep 0.1; done
 [ "$(sql -e 'SHOW BINARY LOGS' | head -1 | cut -f1)" = "$sfile" ] \

@@ -84,7 +84,7 @@
 #define MAX_NAME 64
 #define HOLD_DIR ".lvss-live-binlogs"  /* live binary logs kept aside during a restore */
 #define REDO_LOG "ib_logfile0"          /* InnoDB's redo log (MariaDB 10.8 and later: one file) */
-#define REDO_COPY ".lvss-ib_logfile0"   /* the writer's copy of it, taken at Thaw (§7.3 invariant 9) */
+#define REDO_COPY ".lvss-ib_logfile0"   /* + ".<set id>": the writer's copy of it, taken at Thaw (§7.3 invariant 9) */
 #define REDO_HEAD 12288                 /* header block + the two checkpoint blocks (log_t::START_OFFSET) */
 
 typedef struct mdbw {
@@ -126,7 +126,9 @@ typedef struct mdbw {
                 unsigned char head[REDO_HEAD]; /* as read at Freeze: checkpoint C0 */
                 uint64_t checkpoint;   /* C0 */
                 uint64_t end_lsn;      /* Innodb_lsn_current right after the copy */
-                bool ready;            /* REDO_COPY is in the data directory */
+                char set[LVSS_ID_MAX]; /* the snapshot set this state is of; "" */
+                struct stat st;        /* ib_logfile0's owner and mode at Freeze */
+                bool ready;            /* REDO_COPY.<set> is in the data directory */
                 ErrorSlot err;         /* why it is not */
         } redo;
         lvss_writer *w;
@@ -280,18 +282,72 @@ static bool redo_copy_off(void) {
         return TEST_HOOK_ENV("LVSS_MARIADB_TEST_NO_REDO_COPY") != NULL;
 }
 
-static void redo_reset(mdbw *m, bool remove) {
+/* A snapshot set id as lvssd makes them (a UUID): safe in a file name. */
+static bool set_id_ok(const char *s) {
+        return s && strlen(s) == 36 && strspn(s, "0123456789abcdefABCDEF-") == 36;
+}
+
+/* The event's snapshot set id, "" if it has none. */
+static void event_set(lvss_writer *w, char set[static LVSS_ID_MAX]) {
+        lvss_id id;
+        set[0] = '\0';
+        if (lvss_writer_get_current_snapshot_set_id(w, &id) == 0 && set_id_ok(id.str))
+                memcpy(set, id.str, LVSS_ID_MAX);
+}
+
+/* The name of set's redo log copy in the data directory. */
+static void redo_copy_name(const char *set, char *buf, size_t n) {
+        snprintf(buf, n, REDO_COPY ".%s", set);
+}
+
+/* The name of a redo log copy a backup's metadata gives: REDO_COPY.<set id>,
+ * or REDO_COPY alone (backups of the first writer with a copy). */
+static bool redo_copy_name_ok(const char *f) {
+        size_t l = strlen(REDO_COPY);
+        return f && strncmp(f, REDO_COPY, l) == 0 && (!f[l] || (f[l] == '.' && set_id_ok(f + l + 1)));
+}
+
+static void redo_state_reset(mdbw *m) {
         if (m->redo.fd >= 0)
                 close(m->redo.fd);
         m->redo.fd = -1;
         m->redo.ready = false;
         m->redo.checkpoint = m->redo.end_lsn = 0;
+        m->redo.set[0] = '\0';
         error_slot_clear(&m->redo.err);
-        if (remove) {
-                char p[PATH_MAX];
-                snprintf(p, sizeof(p), "%s/" REDO_COPY, m->datadir);
-                (void) unlink(p);
+}
+
+/* The set's session is over: forget the Freeze-to-Thaw state if it is
+ * set's and remove set's copy.  set NULL (lvssd gone, or start-up: no
+ * session of an earlier writer can still use a copy this writer did not
+ * make): every copy.  unlinkat never follows a symlink. */
+static void redo_drop(mdbw *m, const char *set) {
+        if (!set || strcmp(set, m->redo.set) == 0)
+                redo_state_reset(m);
+        _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        if (set) {
+                char name[sizeof(REDO_COPY) + LVSS_ID_MAX + 1];
+                if (!set_id_ok(set))
+                        return;
+                redo_copy_name(set, name, sizeof(name));
+                (void) unlinkat(dfd, name, 0);
+                return;
         }
+        int d2 = dup(dfd);
+        DIR *dir = d2 >= 0 ? fdopendir(d2) : NULL;
+        struct dirent *de;
+        if (!dir) {
+                if (d2 >= 0)
+                        close(d2);
+                return;
+        }
+        while ((de = readdir(dir)))
+                if (redo_copy_name_ok(de->d_name) && unlinkat(dfd, de->d_name, 0) == 0)
+                        fprintf(stderr, "lvss-writer-mariadb: instance %s: removed the redo log copy %s/%s of a "
+                                "session that is over\n", m->instance, m->datadir, de->d_name);
+        closedir(dir);
 }
 
 /* A numeric server value of one row, one column; < 0 with m->err. */
@@ -311,21 +367,30 @@ static int query_u64(mdbw *m, const char *sql, int col, uint64_t *ret) {
         return r;
 }
 
+/* A string server value of one row, first column, into buf ("" if NULL);
+ * < 0 with m->err. */
+static int query_str(mdbw *m, const char *sql, char *buf, size_t n) {
+        buf[0] = '\0';
+        if (mysql_query(m->conn, sql) != 0)
+                return error_slot_set(&m->err, -EIO, "instance %s: %s: %s", m->instance, sql, mysql_error(m->conn));
+        MYSQL_RES *res = mysql_store_result(m->conn);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (row && row[0])
+                snprintf(buf, n, "%s", row[0]);
+        if (res)
+                mysql_free_result(res);
+        return 0;
+}
+
 /* Freeze, BLOCK_COMMIT held: open the redo log and read its checkpoint
  * C0.  Every page InnoDB had to write for C0 is in the data files already,
  * and the provider copies them only after this.  < 0 with m->err. */
-static int redo_freeze(mdbw *m) {
-        redo_reset(m, true);
-        if (mysql_query(m->conn, "SELECT @@innodb_log_group_home_dir") != 0)
-                return error_slot_set(&m->err, -EIO, "instance %s: innodb_log_group_home_dir: %s", m->instance,
-                                      mysql_error(m->conn));
-        MYSQL_RES *res = mysql_store_result(m->conn);
-        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-        char home[PATH_MAX] = "";
-        if (row && row[0])
-                snprintf(home, sizeof(home), "%s", row[0]);
-        if (res)
-                mysql_free_result(res);
+static int redo_freeze(mdbw *m, const char *set) {
+        char home[PATH_MAX];
+        redo_state_reset(m);
+        snprintf(m->redo.set, sizeof(m->redo.set), "%s", set);
+        if (query_str(m, "SELECT @@innodb_log_group_home_dir", home, sizeof(home)) < 0)
+                return -EIO;
         size_t hl = strlen(home);
         while (hl > 1 && home[hl - 1] == '/')
                 home[--hl] = 0;
@@ -340,6 +405,7 @@ static int redo_freeze(mdbw *m) {
                 return error_slot_set(&m->err, fd, "instance %s: %s/" REDO_LOG ": %s", m->instance, m->datadir,
                                       strerror(-fd));
         m->redo.fd = fd;
+        m->redo.st = st;
         /* A checkpoint block being written may read torn: read again. */
         for (int tries = 0; tries < 5; tries++) {
                 ssize_t n = pread(fd, m->redo.head, REDO_HEAD, 0);
@@ -347,9 +413,18 @@ static int redo_freeze(mdbw *m) {
                         return error_slot_set(&m->err, n < 0 ? -errno : -EIO, "instance %s: %s/" REDO_LOG
                                               ": cannot read its header: %s", m->instance, m->datadir,
                                               n < 0 ? strerror(errno) : "short file");
-                if (be32(m->redo.head) != 0x50687973u || be32(m->redo.head + 4) != 0)
+                /* "Phys" and the format: 0 (10.8+), bit 31 set with
+                 * innodb_encrypt_log (log_t::FORMAT_ENC_10_8). */
+                uint32_t fmt = be32(m->redo.head + 4);
+                if (be32(m->redo.head) != 0x50687973u || (fmt & 0x7fffffffu) != 0)
                         return error_slot_set(&m->err, -EINVAL, "instance %s: %s/" REDO_LOG " is not in the "
-                                              "MariaDB 10.8+ redo log format", m->instance, m->datadir);
+                                              "MariaDB 10.8+ redo log format (an older server?): the MariaDB "
+                                              "Writer's redo log copy needs MariaDB 10.8 or later",
+                                              m->instance, m->datadir);
+                if (fmt & 0x80000000u)
+                        return error_slot_set(&m->err, -EINVAL, "instance %s: %s/" REDO_LOG ": an encrypted redo "
+                                              "log (innodb_encrypt_log) is not supported by the MariaDB Writer's "
+                                              "redo log copy", m->instance, m->datadir);
                 m->redo.checkpoint = redo_checkpoint(m->redo.head);
                 if (m->redo.checkpoint)
                         return 0;
@@ -401,14 +476,17 @@ static int redo_copy(mdbw *m) {
 }
 
 /* After BACKUP STAGE END: check the copy and give it C0's checkpoint
- * blocks, its original's owner and mode, and the name REDO_COPY.  Closes
- * t; m->redo.ready or the reason in m->redo.err. */
+ * blocks and the name REDO_COPY.<set>; it stays root's, 0600, until a
+ * restore gives it ib_logfile0's owner and mode (the server's user cannot
+ * change it before it is stored).  Closes t; m->redo.ready or the reason
+ * in m->redo.err. */
 static void redo_finish(mdbw *m, int t, double t0) {
         unsigned char h[4096];
         struct stat st = {};
-        char proc[64];
+        char proc[64], name[sizeof(REDO_COPY) + LVSS_ID_MAX + 1];
         int r = 0;
         _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        redo_copy_name(m->redo.set, name, sizeof(name));
 
         if (fstat(m->redo.fd, &st) < 0 || dfd < 0)
                 r = error_slot_set(&m->redo.err, -errno, "%s: %m", m->datadir);
@@ -418,21 +496,24 @@ static void redo_finish(mdbw *m, int t, double t0) {
         else if (pread(t, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, m->redo.head, sizeof(h)) != 0)
                 r = error_slot_set(&m->redo.err, -ESTALE, "%s/" REDO_LOG ": its header changed between Freeze and "
                                    "Thaw (the redo log was resized or recreated?)", m->datadir);
-        else if (m->redo.end_lsn < m->redo.checkpoint || (uint64_t) st.st_size <= REDO_HEAD || written > cap)
-                /* Recovery reads from C0: those records must not be overwritten. */
+        else if (m->redo.end_lsn < m->redo.checkpoint || (uint64_t) st.st_size <= REDO_HEAD + 4096 ||
+                 written + 4096 > cap)
+                /* Recovery reads from C0: those records must not be
+                 * overwritten, and InnoDB writes whole blocks (up to 4 KiB):
+                 * the block holding the end LSN must not reach C0's. */
                 r = error_slot_set(&m->redo.err, -EOVERFLOW, "InnoDB wrote %" PRIu64 " bytes of redo log since the "
                                    "checkpoint at Freeze (LSN %" PRIu64 "), more than %s/" REDO_LOG " holds (%" PRIu64
                                    " bytes): the copy misses records; retry, or make innodb_log_file_size larger",
                                    written, m->redo.checkpoint, m->datadir, cap);
         else if (pwrite(t, m->redo.head + 4096, REDO_HEAD - 4096, 4096) != REDO_HEAD - 4096)
                 r = error_slot_set(&m->redo.err, -EIO, "%s: writing the redo log copy: %m", m->datadir);
-        else if (fchown(t, st.st_uid, st.st_gid) < 0 || fchmod(t, st.st_mode & 07777) < 0)
-                r = error_slot_set(&m->redo.err, -errno, "%s: the redo log copy's owner: %m", m->datadir);
+        else if (fchmod(t, 0600) < 0)
+                r = error_slot_set(&m->redo.err, -errno, "%s: the redo log copy's mode: %m", m->datadir);
         if (r == 0) {
-                (void) unlinkat(dfd, REDO_COPY, 0);
+                (void) unlinkat(dfd, name, 0);
                 snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
-                if (linkat(AT_FDCWD, proc, dfd, REDO_COPY, AT_SYMLINK_FOLLOW) < 0)
-                        r = error_slot_set(&m->redo.err, -errno, "%s/" REDO_COPY ": %m", m->datadir);
+                if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0)
+                        r = error_slot_set(&m->redo.err, -errno, "%s/%s: %m", m->datadir, name);
         }
         close(t);
         close(m->redo.fd);
@@ -446,25 +527,73 @@ static void redo_finish(mdbw *m, int t, double t0) {
                 " (%.3f s in the freeze)\n", m->instance, m->redo.checkpoint, m->redo.end_lsn, t0);
 }
 
-/* Restore, each step: a backup made with a redo log copy brings it as
- * REDO_COPY; it becomes ib_logfile0 (in dir: the data directory, or --to).
- * < 0 with m->err. */
+/* The checkpoint of the redo log copy name in dfd, opened without
+ * following a symlink (its fd in *ret_fd if not NULL); < 0 with -errno. */
+static int redo_copy_checkpoint(int dfd, const char *name, uint64_t *ret, int *ret_fd) {
+        unsigned char h[REDO_HEAD];
+        int fd = open_regular_at(dfd, name, NULL);
+        if (fd < 0)
+                return fd;
+        if (pread(fd, h, sizeof(h), 0) != (ssize_t) sizeof(h)) {
+                close(fd);
+                return -EIO;
+        }
+        *ret = redo_checkpoint(h);
+        if (ret_fd)
+                *ret_fd = fd;
+        else
+                close(fd);
+        return 0;
+}
+
+/* Restore, each step: a backup made with a redo log copy brings it under
+ * the name its metadata gives (REDO_COPY.<set id>); once its checkpoint is
+ * checked against the metadata's, it gets ib_logfile0's owner and mode
+ * recorded at Freeze and becomes ib_logfile0 (in dir: the data directory,
+ * or --to).  < 0 with m->err. */
 static int redo_restore(mdbw *m, const char *bm, const char *dir) {
         json_t *j = bm ? json_loads(bm, 0, NULL) : NULL;
-        const char *f = json_string_value(json_object_get(json_object_get(j, "innodb_log"), "file"));
-        bool want = f && strcmp(f, REDO_COPY) == 0;
+        json_t *il = json_object_get(j, "innodb_log");
+        char name[sizeof(REDO_COPY) + LVSS_ID_MAX + 1];
+        const char *f = json_string_value(json_object_get(il, "file"));
+        json_t *ju = json_object_get(il, "uid"), *jg = json_object_get(il, "gid"), *jm = json_object_get(il, "mode");
+        bool own = json_is_integer(ju) && json_is_integer(jg) && json_is_integer(jm);
+        uid_t uid = own ? (uid_t) json_integer_value(ju) : 0;
+        gid_t gid = own ? (gid_t) json_integer_value(jg) : 0;
+        mode_t mode = own ? (mode_t) (json_integer_value(jm) & 0777) : 0;
+        json_int_t want_ck = json_integer_value(json_object_get(il, "checkpoint_lsn"));
+        bool ok = redo_copy_name_ok(f);
+        if (ok)
+                snprintf(name, sizeof(name), "%s", f);
         json_decref(j);
-        if (!want)
+        if (!il)
                 return 0; /* an older backup: its ib_logfile0 came from the snapshot */
+        if (!ok)
+                return error_slot_set(&m->err, -EINVAL, "the backup's metadata names no valid redo log copy "
+                                      "(innodb_log.file)");
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (dfd < 0 || fstatat(dfd, REDO_COPY, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-                return error_slot_set(&m->err, -ENOENT, "the backup's redo log copy %s/" REDO_COPY " was not restored",
-                                      dir);
-        if (renameat(dfd, REDO_COPY, dfd, REDO_LOG) < 0 || fsync(dfd) < 0)
-                return error_slot_set(&m->err, -errno, "%s/" REDO_COPY " -> " REDO_LOG ": %m", dir);
-        fprintf(stderr, "lvss-writer-mariadb: instance %s: the backup's redo log copy is %s/" REDO_LOG "\n",
-                m->instance, dir);
+        uint64_t ck = 0;
+        int fd = -1;
+        int r = dfd < 0 ? -errno : redo_copy_checkpoint(dfd, name, &ck, &fd);
+        if (r < 0)
+                return error_slot_set(&m->err, r, "the backup's redo log copy %s/%s was not restored: %s", dir, name,
+                                      strerror(-r));
+        if (want_ck <= 0 || ck != (uint64_t) want_ck) {
+                close(fd);
+                return error_slot_set(&m->err, -EBADMSG, "the backup's redo log copy %s/%s has checkpoint %" PRIu64
+                                      ", its metadata says %lld: refused (not this backup's redo log)", dir, name, ck,
+                                      (long long) want_ck);
+        }
+        if (own && (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)) {
+                r = error_slot_set(&m->err, -errno, "%s/%s: owner and mode: %m", dir, name);
+                close(fd);
+                return r;
+        }
+        close(fd);
+        if (renameat(dfd, name, dfd, REDO_LOG) < 0 || fsync(dfd) < 0)
+                return error_slot_set(&m->err, -errno, "%s/%s -> " REDO_LOG ": %m", dir, name);
+        fprintf(stderr, "lvss-writer-mariadb: instance %s: the backup's redo log copy is %s/" REDO_LOG
+                " (checkpoint %" PRIu64 ")\n", m->instance, dir, ck);
         return 0;
 }
 
@@ -489,7 +618,7 @@ static int on_identify(lvss_writer *w, lvss_metadata_builder *md, void *userdata
         if (r >= 0 && !redo_copy_off())
                 r = lvss_metadata_builder_add_exclude_files(md, m->datadir, REDO_LOG, 0);
         if (r >= 0)
-                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, REDO_COPY, 0);
+                r = lvss_metadata_builder_add_exclude_files(md, m->datadir, REDO_COPY "*", 0);
         /* Live binary logs held by a restore that has not recovered yet. */
         for (int k = 0; k < 2 && r >= 0; k++) {
                 char hold[PATH_MAX];
@@ -512,8 +641,7 @@ static int on_prepare_backup(lvss_writer *w, lvss_writer_components *comps, void
         lvss_backup_type t = lvss_writer_get_backup_type(w);
         int n = lvss_writer_components_get_count(comps);
 
-        end_stage(m);
-        redo_reset(m, true);
+        end_stage(m); /* the redo log copies are per set: another session's is kept */
         m->selected = false;
         m->type = t;
         m->stamp[0] = '\0';
@@ -698,14 +826,7 @@ static int on_freeze(lvss_writer *w, void *userdata) {
         /* The binary log position at BLOCK_COMMIT: nothing commits until Thaw. */
         snprintf(m->stamp, sizeof(m->stamp), "{\"binlog_file\":null,\"binlog_pos\":null,\"time\":%lld}",
                  (long long) time(NULL));
-        if (mysql_query(m->conn, "SELECT @@log_bin_basename") == 0) {
-                MYSQL_RES *res = mysql_store_result(m->conn);
-                MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-                if (row && row[0])
-                        snprintf(m->basename, sizeof(m->basename), "%s", row[0]);
-                if (res)
-                        mysql_free_result(res);
-        }
+        (void) query_str(m, "SELECT @@log_bin_basename", m->basename, sizeof(m->basename));
         if (mysql_query(m->conn, "SHOW MASTER STATUS") == 0) {
                 MYSQL_RES *res = mysql_store_result(m->conn);
                 MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
@@ -723,7 +844,13 @@ static int on_freeze(lvss_writer *w, void *userdata) {
                         mysql_free_result(res);
         }
         /* The redo log's checkpoint before any data file is copied. */
-        if (!redo_copy_off() && redo_freeze(m) < 0)
+        char set[LVSS_ID_MAX];
+        event_set(w, set);
+        if (!redo_copy_off() && !set[0]) {
+                error_slot_set(&m->err, -EINVAL, "instance %s: Freeze without a snapshot set id", m->instance);
+                goto failed;
+        }
+        if (!redo_copy_off() && redo_freeze(m, set) < 0)
                 goto failed;
         fprintf(stderr, "lvss-writer-mariadb: instance %s: frozen at %s:%s (FLUSH, BLOCK_DDL, BLOCK_COMMIT, engine "
                 "logs: %.2f s), redo log checkpoint %" PRIu64 "\n", m->instance, m->binlog_file, m->binlog_pos,
@@ -741,7 +868,17 @@ static int on_thaw(lvss_writer *w, void *userdata) {
         mdbw *m = userdata;
         int t = -1;
         double t0 = mono_s();
-        if (m->redo.fd >= 0 && m->conn && m->in_stage) {
+        char set[LVSS_ID_MAX];
+        event_set(w, set);
+        if (m->redo.fd >= 0 && strcmp(set, m->redo.set) != 0) {
+                /* lvssd runs one set at a time: never copy for another. */
+                char was[LVSS_ID_MAX];
+                snprintf(was, sizeof(was), "%s", m->redo.set);
+                redo_state_reset(m);
+                error_slot_set(&m->redo.err, -ESTALE, "instance %s: Thaw of snapshot set %s, but the redo log was "
+                               "read at the Freeze of set %s: no redo log copy", m->instance, set[0] ? set : "(none)",
+                               was);
+        } else if (m->redo.fd >= 0 && m->conn && m->in_stage) {
                 t = redo_copy(m);
                 if (t >= 0 && query_u64(m, "SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'", 1, &m->redo.end_lsn) < 0) {
                         error_slot_set(&m->redo.err, -EIO, "%s", error_slot_get(&m->err));
@@ -759,8 +896,11 @@ static int on_thaw(lvss_writer *w, void *userdata) {
 }
 
 static int on_abort(lvss_writer *w, void *userdata) {
+        char set[LVSS_ID_MAX];
         end_stage(userdata);
-        redo_reset(userdata, true);
+        event_set(w, set);
+        if (set[0])
+                redo_drop(userdata, set); /* this set's copy only */
         return 0;
 }
 
@@ -768,19 +908,23 @@ static int on_abort(lvss_writer *w, void *userdata) {
 static void on_lost(void *userdata, const char *why) {
         (void) why;
         end_stage(userdata);
-        redo_reset(userdata, true);
+        redo_drop(userdata, NULL); /* every session is gone with lvssd */
 }
 
 static int on_backup_shutdown(lvss_writer *w, const char *set_id, void *userdata) {
         end_stage(userdata);
-        redo_reset(userdata, true);
+        if (set_id_ok(set_id))
+                redo_drop(userdata, set_id); /* this set's copy only */
         return 0;
 }
 
 static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void *userdata) {
         mdbw *m = userdata;
         int n = lvss_writer_components_get_count(comps);
+        char set[LVSS_ID_MAX], name[sizeof(REDO_COPY) + LVSS_ID_MAX + 1];
         end_stage(m);
+        event_set(w, set);
+        redo_copy_name(set, name, sizeof(name));
         for (int i = 0; i < n; i++) {
                 lvss_component *c = NULL;
                 if (lvss_writer_components_get_component(comps, (size_t) i, &c) < 0 || !c || !is_ours(m, c))
@@ -799,18 +943,34 @@ static int on_post_snapshot(lvss_writer *w, lvss_writer_components *comps, void 
                                 json_object_set_new(md, "binlog_basename", json_string(m->basename));
                         }
                         if (!redo_copy_off()) {
-                                if (!m->redo.ready) {
+                                if (!m->redo.ready || !set[0] || strcmp(set, m->redo.set) != 0) {
                                         json_decref(md);
                                         return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 1, "component '%s/%s': %s",
                                                     m->lpath, m->instance, error_slot_get(&m->redo.err)[0] ?
-                                                    error_slot_get(&m->redo.err) : "no redo log copy was made at Thaw");
+                                                    error_slot_get(&m->redo.err) : "no redo log copy was made at Thaw "
+                                                    "for this snapshot set");
+                                }
+                                /* What is stored must be this set's copy. */
+                                _cleanup_close_ int dfd = open(m->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                uint64_t ck = 0;
+                                int r = dfd < 0 ? -errno : redo_copy_checkpoint(dfd, name, &ck, NULL);
+                                if (r < 0 || ck != m->redo.checkpoint) {
+                                        json_decref(md);
+                                        return fail(w, LVSS_E_WRITERERROR_RETRYABLE, c, 1, "component '%s/%s': the "
+                                                    "redo log copy %s/%s %s%s (checkpoint %" PRIu64 ", Freeze read %"
+                                                    PRIu64 ")", m->lpath, m->instance, m->datadir, name,
+                                                    r < 0 ? "cannot be read: " : "is not this set's",
+                                                    r < 0 ? strerror(-r) : "", ck, m->redo.checkpoint);
                                 }
                                 json_object_set_new(md, "innodb_log",
-                                                    json_pack("{s:s, s:I, s:I}", "file", REDO_COPY, "checkpoint_lsn",
-                                                              (json_int_t) m->redo.checkpoint, "end_lsn",
-                                                              (json_int_t) m->redo.end_lsn));
+                                                    json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "file", name,
+                                                              "checkpoint_lsn", (json_int_t) m->redo.checkpoint,
+                                                              "end_lsn", (json_int_t) m->redo.end_lsn, "uid",
+                                                              (json_int_t) m->redo.st.st_uid, "gid",
+                                                              (json_int_t) m->redo.st.st_gid, "mode",
+                                                              (json_int_t) (m->redo.st.st_mode & 0777)));
                                 json_object_set_new(md, "after_snapshot",
-                                                    json_pack("{s:s, s:[s]}", "dir", m->datadir, "names", REDO_COPY));
+                                                    json_pack("{s:s, s:[s]}", "dir", m->datadir, "names", name));
                         }
                         /* Who owns the data directory: a restore that has to
                          * create its directories gives them to the owner. */
@@ -842,7 +1002,10 @@ static int on_backup_complete(lvss_writer *w, lvss_writer_components *comps, voi
         int n = lvss_writer_components_get_count(comps);
         char sql[320];
 
-        redo_reset(m, true); /* stored: the copy is not needed any more */
+        char set[LVSS_ID_MAX];
+        event_set(w, set);
+        if (set[0])
+                redo_drop(m, set); /* stored: this set's copy is not needed any more */
         if (!m->purge_binlogs || lvss_writer_get_backup_type(w) != LVSS_BT_FULL || !m->binlog_file[0])
                 return 0;
         for (int i = 0; i < n; i++) {
@@ -1635,6 +1798,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "lvss-writer-mariadb: cannot create the writer: %s\n", lvss_strerror(r));
                 return 1;
         }
+        /* Copies left by a writer that exited before its sessions ended. */
+        redo_drop(&m, NULL);
         wc_install_signals();
         char label[sizeof(m.lpath) + MAX_NAME + 2];
         snprintf(label, sizeof(label), "%s/%s", m.lpath, m.instance);
