@@ -1056,6 +1056,13 @@ static int reflink_abort(lvss_provider_snapshot *snap) {
 }
 
 static int reflink_delete(const lvss_provider_snapshot *snap) {
+        /* Test builds: LVSS_TEST_REFLINK_DELETE=fail-once makes the process's
+         * first deletion fail (a leftover the next deletion removes). */
+        static bool failed_once;
+        if (!failed_once && TEST_HOOK_IS("LVSS_TEST_REFLINK_DELETE", "fail-once")) {
+                failed_once = true;
+                return error_slot_set(NULL, -EIO, "deletion failed (test hook)");
+        }
         return remove_snapshot(snap);
 }
 

@@ -245,6 +245,7 @@ void writer_send_oneway(Manager *m, const char *unique_name, const char *event, 
 /* session.c */
 int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Session **ret);
 void session_free(Session *s, bool vanished);
+unsigned session_free_report(Session *s, bool vanished, char *first, size_t first_size);
 /* Manager.writer_gone: the sessions forget w. */
 void session_writer_gone(Manager *m, Writer *w);
 int session_method(Session *s, const char *method, sd_bus_message *msg, sd_bus_error *error);

@@ -358,9 +358,12 @@ void prepare_snapshots(Session *s) {
          * (no priv) makes the next start abort the same snapshots. */
         if (any)
                 (void) registry_save(s->m, false);
-        /* Flush once before the writers freeze, so that the pre-commit
-         * inside the window (VSS order: after Freeze) finds little dirty
-         * data and the window stays short. */
+        /* Run the pre-commit once before the writers freeze too: for a
+         * provider whose pre-commit flushes (btrfs: syncfs), the one inside
+         * the window (VSS order: after Freeze) then finds little dirty data
+         * and the window stays short.  reflink's pre-commit does nothing
+         * (its clones write back what they share), so for it this costs
+         * nothing and saves nothing. */
         if (any) {
                 int r = provider_stage(s, 0);
                 if (r < 0) {

@@ -283,7 +283,14 @@ static int m_set_writer_filter(Session *s, sd_bus_message *msg, sd_bus_error *er
  * deleted when the caller hears back (lvssadm create --exec relies on it
  * instead of a DeleteShadows of its own, issue 14). */
 static int m_close(Session *s, sd_bus_message *msg, sd_bus_error *error) {
-        session_free(s, false);
+        char first[512] = "";
+        unsigned n_failed = session_free_report(s, false, first, sizeof(first));
+
+        /* The session is gone either way; the reply says which auto-release
+         * snapshots are left (listed, deleted at the next start). */
+        if (n_failed > 0)
+                return bus_error_set(error, LVSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                     "%u auto-release snapshot(s) left: %s", n_failed, first);
         return sd_bus_reply_method_return(msg, "");
 }
 
@@ -387,11 +394,18 @@ int session_new(Manager *m, sd_bus_message *msg, bool restore, uid_t uid, Sessio
 }
 
 void session_free(Session *s, bool vanished) {
+        (void) session_free_report(s, vanished, NULL, 0);
+}
+
+/* session_free, and how many auto-release snapshots could not be deleted;
+ * the first one's id and reason go to first (if not NULL). */
+unsigned session_free_report(Session *s, bool vanished, char *first, size_t first_size) {
+        unsigned n_failed = 0;
         Manager *m;
         bool changed = false;
 
         if (!s)
-                return;
+                return 0;
         m = s->m;
         /* 1. abort whatever is in creation */
         if (s->owns_set || s->step != STEP_NONE || s->state == S_PREPARED)
@@ -425,6 +439,9 @@ void session_free(Session *s, bool vanished) {
                 if (r < 0) {
                         fprintf(stderr, "lvssd: session %u: cannot delete auto-release snapshot %s: %s\n", s->id,
                                 x->ps.snapshot_id, provider_reason(r));
+                        if (n_failed++ == 0 && first)
+                                (void) snprintf(first, first_size, "snapshot %s: %s", x->ps.snapshot_id,
+                                                provider_reason(r));
                         x->session = NULL;  /* stays listed; deleted at next start */
                 }
                 changed = true;
@@ -457,6 +474,7 @@ void session_free(Session *s, bool vanished) {
         free(s->owner);
         free(s->path);
         free(s);
+        return n_failed;
 }
 
 void session_writer_gone(Manager *m, Writer *w) {

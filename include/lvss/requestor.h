@@ -109,6 +109,16 @@ int lvss_backup_new(lvss_backup **ret);
  * Any lvss_async of this session must be freed first. */
 lvss_backup *lvss_backup_free(lvss_backup *b);
 
+/* End the session and wait for lvssd's answer, which comes once the session
+ * and its auto-release snapshots are gone.  0 when none is open.  When lvssd
+ * could not delete an auto-release snapshot it stays listed (deleted at the
+ * next lvssd start) and this returns LVSS_E_UNEXPECTED_PROVIDER_ERROR, with
+ * lvss_backup_last_error() naming the first snapshot left and why.  The
+ * session is closed whatever the result; call lvss_backup_free afterwards
+ * (which then sends no Close).  A caller that does not care about leftovers
+ * may call lvss_backup_free alone. */
+int lvss_backup_close(lvss_backup *b);
+
 /* One line describing the last failure on this handle ("" if none). Borrowed
  * until the next call on the handle. */
 const char *lvss_backup_last_error(const lvss_backup *b);

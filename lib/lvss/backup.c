@@ -115,6 +115,19 @@ lvss_backup *lvss_backup_free(lvss_backup *b) {
         return NULL;
 }
 
+int lvss_backup_close(lvss_backup *b) {
+        int r;
+
+        CHECK(b);
+        if (!b->session)
+                return 0;
+        r = backup_call(b, "close", b->session, "Close", NULL, NULL);
+        /* The session is gone whatever the answer: free must not Close again. */
+        free(b->session);
+        b->session = NULL;
+        return r;
+}
+
 const char *lvss_backup_last_error(const lvss_backup *b) {
         return b ? error_slot_get(&b->error) : "";
 }

@@ -928,9 +928,19 @@ static int create_finish(create_run *cr) {
                 if (c2 && !code)
                         code = c2;
         }
-        /* An --exec set is auto-release: the session's Close (when the
-         * handle is freed) deletes it before lvssd answers, one round trip
-         * less than a DeleteShadows of its own (issue 14). */
+        /* An --exec set is auto-release: the session's Close deletes it
+         * before lvssd answers, one round trip less than a DeleteShadows of
+         * its own (issue 14).  A snapshot it could not delete stays listed:
+         * say which and exit 1. */
+        if (cr->exec_cmd) {
+                r = lvss_backup_close(cr->b);
+                if (r < 0) {
+                        fprintf(stderr, "%s: create: snapshot set %s: cannot delete: %s\n", prog, cr->set_id.str,
+                                lvss_backup_last_error(cr->b));
+                        if (!code)
+                                code = 1;
+                }
+        }
         return code;
 }
 
