@@ -54,7 +54,7 @@ contains() {
     done
 }
 ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-contains liblvss1 "/usr/lib/$ARCH/liblvss.so.1" "/usr/lib/$ARCH/liblvss.so.1.0.0"
+contains liblvss1 "/usr/lib/$ARCH/liblvss.so.1" "/usr/lib/$ARCH/liblvss.so.1.1.0"
 contains liblvss-dev /usr/include/lvss/lvss.h /usr/include/lvss/writer.h "/usr/lib/$ARCH/liblvss.so" \
     "/usr/lib/$ARCH/pkgconfig/liblvss.pc"
 contains lvss /usr/sbin/lvssd /usr/sbin/lvssadm /etc/lvss/lvssd.conf /lib/systemd/system/lvssd.service \
