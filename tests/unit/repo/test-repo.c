@@ -361,12 +361,32 @@ static void count_blobs(repo *r, size_t *ret_raw, size_t *ret_comp, uint64_t *re
         }
 }
 
-static void compression_case(fx *f, const char *name, const uint8_t *data, size_t n, bool compressible) {
-        char src[600], p[800], out[700], repo_dir[700];
-        repo *r = NULL;
+/* Restores backup id of r into DIR/TAG-out and checks that src/NAME there
+ * holds exactly data; closes r. */
+static void restored_equal(fx *f, repo *r, const repo_id *id, const char *tag, const char *name, const uint8_t *data,
+                           size_t n) {
+        char out[700], p[800];
         repo_record *rec = NULL;
+        size_t got_n;
+
+        snprintf(out, sizeof out, "%s/%s-out", f->dir, tag);
+        assert_int_equal(repo_load_backup(r, id, &rec), 0);
+        assert_int_equal(repo_restore_to_dir(r, rec, out, NULL, NULL), 0);
+        snprintf(p, sizeof p, "%s/src/%s", out, name);
+        uint8_t *got = read_whole(p, &got_n);
+        assert_non_null(got);
+        assert_int_equal(got_n, n);
+        assert_memory_equal(got, data, n);
+        free(got);
+        repo_record_free(rec);
+        repo_close(r);
+}
+
+static void compression_case(fx *f, const char *name, const uint8_t *data, size_t n, bool compressible) {
+        char src[600], p[800], repo_dir[700];
+        repo *r = NULL;
         repo_id id;
-        size_t n_raw, n_comp, got_n;
+        size_t n_raw, n_comp;
         uint64_t stored, plain;
 
         snprintf(src, sizeof src, "%s/%s-src", f->dir, name);
@@ -386,17 +406,7 @@ static void compression_case(fx *f, const char *name, const uint8_t *data, size_
                 assert_int_equal(n_comp, 0);
                 assert_int_equal(stored, plain);
         }
-        snprintf(out, sizeof out, "%s/%s-out", f->dir, name);
-        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
-        assert_int_equal(repo_restore_to_dir(r, rec, out, NULL, NULL), 0);
-        snprintf(p, sizeof p, "%s/src/data", out);
-        uint8_t *got = read_whole(p, &got_n);
-        assert_non_null(got);
-        assert_int_equal(got_n, n);
-        assert_memory_equal(got, data, n);
-        free(got);
-        repo_record_free(rec);
-        repo_close(r);
+        restored_equal(f, r, &id, name, "data", data, n);
 }
 
 static void test_compression_policy(void **state) {
@@ -427,12 +437,11 @@ static void test_compression_policy(void **state) {
  * differ, auto takes a level by the file's data type; all restore. */
 static uint64_t stored_with(fx *f, const char *tag, const char *name, int policy, const uint8_t *data, size_t n,
                             size_t *ret_comp) {
-        char src[600], p[800], out[700], repo_dir[700];
+        char src[600], p[800], repo_dir[700];
         repo *r = NULL;
         repo_backup *b = NULL;
-        repo_record *rec = NULL;
         repo_id id;
-        size_t n_raw, got_n;
+        size_t n_raw;
         uint64_t stored, plain;
 
         snprintf(src, sizeof src, "%s/%s-src", f->dir, tag);
@@ -448,17 +457,7 @@ static uint64_t stored_with(fx *f, const char *tag, const char *name, int policy
         repo_backup_free(b);
         count_blobs(r, &n_raw, ret_comp, &stored, &plain);
         assert_int_equal(plain, n);
-        snprintf(out, sizeof out, "%s/%s-out", f->dir, tag);
-        assert_int_equal(repo_load_backup(r, &id, &rec), 0);
-        assert_int_equal(repo_restore_to_dir(r, rec, out, NULL, NULL), 0);
-        snprintf(p, sizeof p, "%s/src/%s", out, name);
-        uint8_t *got = read_whole(p, &got_n);
-        assert_non_null(got);
-        assert_int_equal(got_n, n);
-        assert_memory_equal(got, data, n);
-        free(got);
-        repo_record_free(rec);
-        repo_close(r);
+        restored_equal(f, r, &id, tag, name, data, n);
         return stored;
 }
 
